@@ -1,0 +1,14 @@
+// Package cluster is a keel node's replicated state: replica groups, each a
+// Raft log (go.etcd.io/raft/v3 RawNode, driven sans-I/O) stored in keel's
+// own WAL on disk.FS, applied in order to an engine.DB. A single node is a
+// one-voter group. It decides which commands go through the log (writes)
+// and which are served from applied state (reads), keeps each client's
+// replies in order, runs group commit and the fsync policy, takes
+// snapshots and compacts the log, and reacts to disk faults.
+//
+// It is sans-I/O apart from the disk.FS seam: no goroutines, no clock (time
+// is passed in), no sockets. The server and the simulator drive the same
+// code.
+//
+// May import: engine, disk, net, udf, seam.
+package cluster

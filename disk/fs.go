@@ -1,0 +1,55 @@
+package disk
+
+import (
+	"io"
+
+	"github.com/cockroachdb/errors"
+)
+
+// File is an open file. Files opened for writing are written sequentially:
+// Write appends at the current end. Nothing written is durable until Sync
+// returns nil; after Sync fails the unsynced bytes must be assumed lost and
+// the file must not be synced again in the hope of saving them (fsyncgate).
+type File interface {
+	io.Writer
+	io.ReaderAt
+	io.Closer
+	// Sync makes every byte written so far durable.
+	Sync() error
+	// Truncate cuts the file to size bytes; following writes append there.
+	Truncate(size int64) error
+	// Size is the current length, durable or not.
+	Size() (int64, error)
+}
+
+// FS is the file system seam. Names are slash-separated paths. Creating,
+// renaming and removing a file are durable only after SyncDir of its
+// directory.
+type FS interface {
+	// Create creates name, truncating it if it exists, open for writing.
+	Create(name string) (File, error)
+	// Open opens an existing file for reading.
+	Open(name string) (File, error)
+	// OpenAppend opens an existing file for reading and appending.
+	OpenAppend(name string) (File, error)
+	Remove(name string) error
+	Rename(oldname, newname string) error
+	MkdirAll(dir string) error
+	// List returns the names (not paths) in dir, sorted.
+	List(dir string) ([]string, error)
+	// Stat returns the size of name, or an error satisfying
+	// errors.Is(err, ErrNotExist).
+	Stat(name string) (int64, error)
+	// SyncDir makes creations, renames and removals in dir durable.
+	SyncDir(dir string) error
+	// Lock takes an exclusive lock on name (creating it), so two processes
+	// never share a data directory. Close releases it.
+	Lock(name string) (io.Closer, error)
+}
+
+// ErrNoSpace is what an FS returns (wrapped, so test with errors.Is) when
+// the disk is full. The OS implementation maps ENOSPC to it.
+var ErrNoSpace = errors.New("no space left on device")
+
+// ErrNotExist is returned (wrapped) for a missing file.
+var ErrNotExist = errors.New("file does not exist")

@@ -1,0 +1,100 @@
+package engine
+
+import "sort"
+
+// Flags describe a command to the layers above: whether it must go through
+// the log, whether it may run on a read-only replica, and so on.
+type Flags uint16
+
+const (
+	// Write commands change the keyspace (or may): they are logged and
+	// replicated, and replayed on recovery with the same now.
+	Write Flags = 1 << iota
+	// ReadOnly commands never change the keyspace and may be served
+	// without going through the log.
+	ReadOnly
+	// Fast commands run in O(1) or O(log n).
+	Fast
+	// DenyOOM commands may grow memory; refused above maxmemory.
+	DenyOOM
+)
+
+// Command is one entry of the engine's command table. Arity and the key
+// specification follow Redis's COMMAND INFO conventions: a negative arity
+// means "at least -Arity arguments, the name included"; keys are at
+// argv[FirstKey], argv[FirstKey+Step], ... up to LastKey (negative counts
+// from the end; 0 means no keys).
+type Command struct {
+	Name     string // lower case
+	Arity    int
+	Flags    Flags
+	FirstKey int
+	LastKey  int
+	Step     int
+	// Tips are Redis ACL categories and hints reported by COMMAND INFO,
+	// for example "@string", "@fast".
+	Categories []string
+
+	run func(db *DB, now int64, argv [][]byte, w Writer)
+}
+
+var commandTable = map[string]*Command{}
+
+func register(c *Command) {
+	if _, dup := commandTable[c.Name]; dup {
+		panic("engine: command registered twice: " + c.Name)
+	}
+	commandTable[c.Name] = c
+}
+
+// Lookup finds a command by name, case-insensitively, without allocating
+// for names up to 32 bytes. It returns nil for commands the engine does
+// not implement (connection and server commands live in the server).
+func Lookup(name []byte) *Command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return commandTable[string(buf[:len(name)])]
+}
+
+// Commands returns the engine's command table sorted by name.
+func Commands() []*Command {
+	out := make([]*Command, 0, len(commandTable))
+	for _, c := range commandTable {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Keys returns the positions in argv of the command's keys, per its key
+// specification. argv must have passed the arity check.
+func (c *Command) Keys(argv [][]byte) []int {
+	if c.FirstKey == 0 {
+		return nil
+	}
+	last := c.LastKey
+	if last < 0 {
+		last = len(argv) + last
+	}
+	var out []int
+	for i := c.FirstKey; i <= last && i < len(argv); i += c.Step {
+		out = append(out, i)
+	}
+	return out
+}
+
+// ArityOK reports whether argc (name included) satisfies the arity.
+func (c *Command) ArityOK(argc int) bool {
+	if c.Arity >= 0 {
+		return argc == c.Arity
+	}
+	return argc >= -c.Arity
+}

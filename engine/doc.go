@@ -1,0 +1,14 @@
+// Package engine is keel's keyspace state machine: a point index and an
+// ordered index over the same keys, values, expiry (lazy on access, active
+// through a timing wheel), and the semantics of every data command.
+//
+// It is pure: Exec(now, argv, w) depends only on the keyspace, now (Unix
+// milliseconds, passed in) and argv, so replaying the same commands with the
+// same times yields the same state and the same replies — which is what lets
+// the log, recovery, replicas and the simulator all run this code. Reads that
+// need chance (RANDOMKEY) draw from the seam.Rand given in Options. Nothing
+// here reads a clock, the OS or global randomness, starts a goroutine, or
+// lets map iteration order reach a reply.
+//
+// May import: seam, and small shared types only.
+package engine

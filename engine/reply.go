@@ -1,0 +1,26 @@
+package engine
+
+// Writer receives replies. The server's implementation encodes RESP2 or
+// RESP3 into a connection's output buffer; tests and the simulator record
+// values. A command writes exactly one top-level reply; an aggregate header
+// (Array, Map, Set) is followed by exactly its elements.
+type Writer interface {
+	WriteSimple(s string)
+	// WriteError takes the whole message, code included: "ERR syntax error",
+	// "WRONGTYPE Operation against a key holding the wrong kind of value".
+	WriteError(msg string)
+	WriteInt(n int64)
+	WriteBulk(b []byte)
+	WriteBulkString(s string)
+	// WriteNull is a missing value ($-1 in RESP2, _ in RESP3).
+	WriteNull()
+	WriteArray(n int)
+	// WriteNullArray is *-1 in RESP2 and _ in RESP3.
+	WriteNullArray()
+	// WriteDouble is a bulk string in RESP2 and ',' in RESP3.
+	WriteDouble(f float64)
+	// WriteMap announces n key/value pairs (RESP3 '%', RESP2 an array of 2n).
+	WriteMap(n int)
+	// WriteSet announces n elements (RESP3 '~', RESP2 an array).
+	WriteSet(n int)
+}
