@@ -1,0 +1,17 @@
+// Package sim is keel's deterministic world: a virtual-time event queue,
+// seeded randomness split into independent streams, per-node clocks with
+// skew and drift, a simulated disk that models the page cache (unsynced
+// bytes vanish on a crash, writes tear at sector granularity, fsync fails,
+// bits rot, the disk fills), a simulated network (delay, loss,
+// duplication, reordering, partitions), nodes that run the real
+// cluster.Replica sans-I/O, workload clients that record a history, an
+// oracle that checks every reply and every recovery against a sequential
+// model of the keyspace, and a trace whose hash identifies the run.
+//
+// One seed determines everything. A run is one goroutine; because
+// go.etcd.io/raft draws election jitter from crypto/rand.Reader, a run
+// installs a seeded reader for its duration, so one process never runs two
+// worlds at once (Run refuses loudly).
+//
+// May import: everything it drives (cluster, disk, engine, net, seam).
+package sim
