@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"math"
+	stdnet "net"
+	"strings"
+	"testing"
+)
+
+// A real redis-benchmark 7.0.15 --csv output, as captured on this machine.
+const csv7 = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"SET","47281.32","0.561","0.152","0.527","0.663","1.703","5.383"
+"GET","47169.81","0.543","0.200","0.535","0.655","0.767","2.679"
+`
+
+func TestParseBenchCSVRedis7(t *testing.T) {
+	rows, err := parseBenchCSV([]byte(csv7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("rows = %v, want SET and GET", rows)
+	}
+	set := rows["SET"]
+	if set.opsPerSec != 47281.32 || set.p50Millis != 0.527 || set.p99Millis != 1.703 {
+		t.Errorf("SET = %+v", set)
+	}
+	if get := rows["GET"]; get.p99Millis != 0.767 {
+		t.Errorf("GET = %+v", get)
+	}
+}
+
+func TestParseBenchCSVCustomCommandAndNoise(t *testing.T) {
+	// A custom command's name contains spaces; an error line printed by -e
+	// and a blank line must be skipped.
+	out := `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+Error from server: ERR unknown command
+"MGET key:__rand_int__ key:__rand_int__","46296.30","0.574","0.160","0.543","0.799","1.471","3.647"
+
+`
+	rows, err := parseBenchCSV([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := rows["MGET key:__rand_int__ key:__rand_int__"]
+	if !ok || r.opsPerSec != 46296.30 || r.p99Millis != 1.471 {
+		t.Fatalf("rows = %+v", rows)
+	}
+}
+
+func TestParseBenchCSVRedis6HasNoLatencies(t *testing.T) {
+	rows, err := parseBenchCSV([]byte(`"SET","81300.81"` + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows["SET"]
+	if r.opsPerSec != 81300.81 || !math.IsNaN(r.p50Millis) || !math.IsNaN(r.p99Millis) {
+		t.Fatalf("SET = %+v", r)
+	}
+}
+
+func TestParseBenchCSVErrors(t *testing.T) {
+	for _, out := range []string{
+		"",
+		"Could not connect to Redis at 127.0.0.1:1: Connection refused\n",
+		`"test","rps"` + "\n" + `"SET","fast"` + "\n",
+	} {
+		if rows, err := parseBenchCSV([]byte(out)); err == nil {
+			t.Errorf("parseBenchCSV(%q) = %v, want an error", out, rows)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{5}, 5},
+		{[]float64{nan, 7, 1, nan, 4}, 4},
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	if got := median(nil); !math.IsNaN(got) {
+		t.Errorf("median(nil) = %v, want NaN", got)
+	}
+	if got := median([]float64{nan}); !math.IsNaN(got) {
+		t.Errorf("median(NaN) = %v, want NaN", got)
+	}
+}
+
+func TestMedianRatioPairsRounds(t *testing.T) {
+	// Round 2 was slow for both (a neighbour compiling); pairing by round
+	// keeps the ratio at 2 where the ratio of medians (180/100) would not.
+	keel := []float64{200, 20, 180}
+	redis := []float64{100, 10, 100}
+	if got := medianRatio(keel, redis); got != 2 {
+		t.Errorf("medianRatio = %v, want 2 (per-round 2, 2, 1.8)", got)
+	}
+	got := ratios([]float64{1, math.NaN(), 3}, []float64{2, 5, 0})
+	if got[0] != 0.5 || !math.IsNaN(got[1]) || !math.IsNaN(got[2]) {
+		t.Errorf("ratios = %v, want [0.5 NaN NaN]", got)
+	}
+	if got := medianRatio([]float64{1, 2}, []float64{1}); got != 1 {
+		t.Errorf("medianRatio with unequal lengths = %v, want 1 (only paired rounds)", got)
+	}
+}
+
+func TestRequestsFor(t *testing.T) {
+	for _, tc := range []struct{ base, p, want int }{{100, 1, 100}, {100, 2, 100}, {100, 16, 800}} {
+		if got := requestsFor(tc.base, tc.p); got != tc.want {
+			t.Errorf("requestsFor(%d, %d) = %d, want %d", tc.base, tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestParseInfo(t *testing.T) {
+	info := "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nused_memory_rss:2097152\r\n\r\n"
+	f := parseInfo(info)
+	if infoInt(f, "used_memory") != 1048576 || infoInt(f, "used_memory_rss") != 2097152 {
+		t.Errorf("parseInfo = %v", f)
+	}
+	if infoInt(f, "used_memory_human") != -1 || infoInt(f, "absent") != -1 {
+		t.Errorf("non-integer or absent fields must read as -1")
+	}
+	if got := perKey(1000, 3000, 10); got != 200 {
+		t.Errorf("perKey = %v, want 200", got)
+	}
+	if got := perKey(-1, 3000, 10); got != -1 {
+		t.Errorf("perKey with unknown baseline = %v, want -1", got)
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	status := "Name:\tredis-server\nVmPeak:\t  100 kB\nVmRSS:\t   12345 kB\nThreads:\t5\n"
+	got, err := parseVmRSS([]byte(status))
+	if err != nil || got != 12345*1024 {
+		t.Fatalf("parseVmRSS = %d, %v", got, err)
+	}
+	if _, err := parseVmRSS([]byte("Name:\tx\n")); err == nil {
+		t.Error("want an error without VmRSS")
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu\n"
+	if got := cpuModel(info); got != "AMD EPYC 7B13" {
+		t.Errorf("cpuModel = %q", got)
+	}
+}
+
+func TestRESPRoundTrip(t *testing.T) {
+	client, srv := stdnet.Pipe()
+	defer client.Close()
+	c := newRESPConn(client)
+	gotCmd := make(chan string, 1)
+	go func() {
+		defer srv.Close()
+		r := bufio.NewReader(srv)
+		var cmd bytes.Buffer
+		// *6 then six length/value pairs: 13 lines.
+		for i := 0; i < 13; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd.WriteString(line)
+		}
+		gotCmd <- cmd.String()
+		srv.Write([]byte("*2\r\n$3\r\n123\r\n*3\r\n$5\r\npfx:1\r\n$-1\r\n:7\r\n-ERR oops\r\n"))
+	}()
+	r, err := c.do("SCAN", "0", "MATCH", "pfx:*", "COUNT", "1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "*6\r\n$4\r\nSCAN\r\n$1\r\n0\r\n$5\r\nMATCH\r\n$5\r\npfx:*\r\n$5\r\nCOUNT\r\n$4\r\n1000\r\n"; <-gotCmd != want {
+		t.Errorf("command encoding differs from RESP")
+	}
+	if r.kind != '*' || len(r.elems) != 2 || r.elems[0].str != "123" {
+		t.Fatalf("reply = %+v", r)
+	}
+	page := r.elems[1].elems
+	if len(page) != 3 || page[0].str != "pfx:1" || !page[1].null || page[2].num != 7 {
+		t.Fatalf("page = %+v", page)
+	}
+	if _, err := c.read(); err == nil || err.Error() != "ERR oops" {
+		t.Fatalf("error reply = %v, want respError ERR oops", err)
+	}
+}
+
+func TestValueForIsDistinctAndPrintable(t *testing.T) {
+	a, b, a2 := make([]byte, 200), make([]byte, 200), make([]byte, 200)
+	valueFor(1, a)
+	valueFor(2, b)
+	valueFor(1, a2)
+	if bytes.Equal(a, b) || !bytes.Equal(a, a2) {
+		t.Fatalf("values must differ per key and repeat per seed")
+	}
+	distinct := map[byte]bool{}
+	for _, ch := range a {
+		if ch < '+' || ch > 'z' {
+			t.Fatalf("non-printable byte %q", ch)
+		}
+		distinct[ch] = true
+	}
+	if len(distinct) < 30 {
+		t.Errorf("only %d distinct bytes in a 200-byte value: too compressible", len(distinct))
+	}
+}
+
+func TestParseFlagsQuickAndOverrides(t *testing.T) {
+	c, err := parseFlags([]string{"--quick", "--rounds", "2", "--tests", "get,MGET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rounds != 2 || c.requests != 10000 || len(c.modes) != 1 || c.modes[0].name != "off" || c.memoryKeys != 100000 {
+		t.Errorf("quick config = %+v", c)
+	}
+	if len(c.tests) != 2 || c.tests[0].name != "GET" || c.tests[1].name != "MGET" {
+		t.Errorf("tests = %v", c.tests)
+	}
+	c, err = parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rounds != 3 || len(c.modes) != 2 || len(c.tests) != 5 || len(c.pipelines) != 2 || c.pipelines[1] != 16 {
+		t.Errorf("default config = %+v", c)
+	}
+	for _, bad := range [][]string{{"--modes", "fast"}, {"--tests", "hset"}, {"--pipelines", "0"}, {"--rounds", "0"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%v) accepted", bad)
+		}
+	}
+}
+
+func TestMGETUsesTenRandomKeys(t *testing.T) {
+	args := mgetArgs()
+	if args[0] != "MGET" || len(args) != 1+mgetKeys || args[1] != "key:__rand_int__" {
+		t.Errorf("mgetArgs = %v", args)
+	}
+}
+
+func TestServerArgsMatchPersistence(t *testing.T) {
+	redis := system{name: "redis", redisLike: true}
+	got := strings.Join(redis.args(7000, "/d", modes["everysec"]), " ")
+	if want := "--bind 127.0.0.1 --port 7000 --dir /d --save  --appendonly yes --daemonize no --appendfsync everysec"; got != want {
+		t.Errorf("redis args = %q, want %q", got, want)
+	}
+	keel := system{name: "keel", extraArgs: []string{"--pprof", "x"}}
+	got = strings.Join(keel.args(7001, "/k", modes["off"]), " ")
+	if want := "server --bind 127.0.0.1 --port 7001 --dir /k --appendonly no --pprof x"; got != want {
+		t.Errorf("keel args = %q, want %q", got, want)
+	}
+}
+
+func TestSummaryTables(t *testing.T) {
+	off := cell{mode: "off", test: "SET", pipeline: 1}
+	ev := cell{mode: "everysec", test: "SET", pipeline: 1}
+	r1 := summarize(off, &series{
+		redis: []result{{100, 0.5, 1}, {50, 0.6, 2}, {100, 0.5, 1}},
+		keel:  []result{{120, 0.4, 1}, {60, 0.5, 1}, {90, 0.5, 2}},
+	})
+	if r1.opsRatio != 1.2 || r1.redisOps != 100 || r1.keelOps != 90 || r1.p99Ratio != 1 {
+		t.Errorf("summary = %+v", r1)
+	}
+	r2 := summarize(ev, &series{redis: []result{{80, 1, 2}}, keel: []result{{45, 1, 2}}})
+	pt := persistenceTable([]row{r1, r2})
+	if len(pt.rows) != 1 || pt.rows[0][3] != "0.80×" || pt.rows[0][4] != "0.50×" {
+		t.Errorf("persistence table = %v", pt.rows)
+	}
+	md := throughputTable([]row{r1}).markdown()
+	if !strings.Contains(md, "| off | SET | 1 | 0.1k | 0.1k | 1.20× |") {
+		t.Errorf("markdown = %s", md)
+	}
+}

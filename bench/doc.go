@@ -1,0 +1,26 @@
+// Command bench measures keel side by side with Redis on the same machine,
+// in the same run, and reports ratios (DESIGN.md: speed is claimed only as a
+// ratio to the anchor measured alongside it).
+//
+//	go run ./bench              # full run: modes off,everysec; 3 rounds; memory and scan
+//	go run ./bench --quick      # short smoke run
+//	go run ./bench --recovery   # also time kill -9 → restart → every key loaded
+//
+// It installs Redis from Debian packages when redis-server or redis-benchmark
+// is missing, builds keel from this module, starts both on loopback on free
+// ports with equivalent persistence, and drives both with redis-benchmark,
+// alternating the two systems test by test so that machine noise (the
+// machine is shared) hits both alike. Absolute numbers move a lot from run to
+// run; the median of per-round keel/Redis ratios is the figure that counts.
+//
+// The harness is a black-box client: it starts binaries and speaks RESP over
+// loopback with its own small client (resp.go), so it depends on no keel
+// package and its numbers cannot be flattered by in-process shortcuts.
+//
+// Files: main.go (flags, orchestration), proc.go (starting and stopping
+// servers), redisbench.go (running and parsing redis-benchmark), stats.go
+// (medians and ratios), memory.go (bytes per key, prefix scan), recovery.go
+// (restart timing), report.go (text and Markdown tables), resp.go (client).
+//
+// May import: nothing of keel.
+package main

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+type config struct {
+	rounds      int
+	requests    int
+	modes       []mode
+	tests       []benchTest
+	pipelines   []int
+	clients     int
+	dataBytes   int
+	keyspace    int
+	memoryKeys  int
+	scanMatches int
+	scanReps    int
+	recovery    bool
+	recKeys     []int
+	keelBin     string
+	standIn     bool
+	keelEnv     []string
+	keelArgs    []string
+	outDir      string
+	install     bool
+	keep        bool
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var c config
+	fs.IntVar(&c.rounds, "rounds", 3, "alternating rounds (each runs every test on Redis, then on keel)")
+	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (scaled by P/2 when pipelined)")
+	modesFlag := fs.String("modes", "off,everysec", "persistence modes, applied to both: off, everysec, always, no")
+	testsFlag := fs.String("tests", "set,get,incr,mset,mget", "tests to run")
+	pipesFlag := fs.String("pipelines", "1,16", "redis-benchmark -P values")
+	fs.IntVar(&c.clients, "clients", 50, "redis-benchmark -c")
+	fs.IntVar(&c.dataBytes, "datasize", 200, "redis-benchmark -d, and the value size of the memory and recovery tests")
+	fs.IntVar(&c.keyspace, "keyspace", 100000, "redis-benchmark -r")
+	fs.IntVar(&c.memoryKeys, "memory-keys", 1000000, "keys loaded for the memory and prefix-scan test (0 skips it)")
+	fs.IntVar(&c.scanMatches, "scan-matches", 100, "keys among -memory-keys that match the scanned prefix")
+	fs.IntVar(&c.scanReps, "scan-reps", 5, "timed repetitions of the prefix scan")
+	fs.BoolVar(&c.recovery, "recovery", false, "also time kill -9 → restart → every key loaded")
+	recKeys := fs.String("recovery-keys", "1000000", "key counts for -recovery, comma separated (e.g. 1000000,10000000)")
+	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
+	fs.BoolVar(&c.standIn, "standin", false, "run redis-server in keel's place (to check the harness itself)")
+	keelEnv := fs.String("keel-env", "", "space-separated VAR=value added to keel's environment (e.g. GOMAXPROCS=1)")
+	keelArgs := fs.String("keel-args", "", "space-separated extra flags for keel server")
+	fs.StringVar(&c.outDir, "out", "bench/results", "directory for the Markdown report")
+	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs and data)")
+	quick := fs.Bool("quick", false, "short smoke run: 1 round, 10k requests, mode off, 100k keys for memory/scan, 100k for recovery")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, errors.Newf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		// Explicit flags win over the quick defaults.
+		if !set["rounds"] {
+			c.rounds = 1
+		}
+		if !set["requests"] {
+			c.requests = 10000
+		}
+		if !set["modes"] {
+			*modesFlag = "off"
+		}
+		if !set["memory-keys"] {
+			c.memoryKeys = 100000
+		}
+		if !set["recovery-keys"] {
+			*recKeys = "100000"
+		}
+	}
+	for _, name := range splitList(*modesFlag) {
+		m, ok := modes[name]
+		if !ok {
+			return c, errors.Newf("unknown mode %q (want off, everysec, always, no)", name)
+		}
+		c.modes = append(c.modes, m)
+	}
+	for _, name := range splitList(*testsFlag) {
+		found := false
+		for _, t := range allTests {
+			if strings.EqualFold(t.name, name) {
+				c.tests = append(c.tests, t)
+				found = true
+			}
+		}
+		if !found {
+			return c, errors.Newf("unknown test %q (want set, get, incr, mset, mget)", name)
+		}
+	}
+	var err error
+	if c.pipelines, err = parseInts(*pipesFlag); err != nil {
+		return c, errors.Wrap(err, "-pipelines")
+	}
+	if c.recKeys, err = parseInts(*recKeys); err != nil {
+		return c, errors.Wrap(err, "-recovery-keys")
+	}
+	c.keelEnv = strings.Fields(*keelEnv)
+	c.keelArgs = strings.Fields(*keelArgs)
+	if c.rounds < 1 || c.requests < 1 || len(c.modes) == 0 || len(c.tests) == 0 || len(c.pipelines) == 0 {
+		return c, errors.New("need at least one round, request, mode, test and pipeline")
+	}
+	if c.memoryKeys > 0 && c.scanMatches >= c.memoryKeys {
+		return c, errors.New("-scan-matches must be less than -memory-keys")
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, errors.Newf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "bench: interrupted; stopping servers")
+		cancel()
+		stopAll()
+		os.Exit(130)
+	}()
+	if err := run(ctx, cfg); err != nil {
+		stopAll()
+		fmt.Fprintf(os.Stderr, "bench: %+v\n", err)
+		os.Exit(1)
+	}
+}
+
+// tools are the external programs the harness drives.
+type tools struct {
+	redisServer, redisBenchmark string
+}
+
+func findTools(install bool) (tools, error) {
+	look := func() (tools, error) {
+		var t tools
+		var err error
+		if t.redisServer, err = exec.LookPath("redis-server"); err != nil {
+			return t, err
+		}
+		t.redisBenchmark, err = exec.LookPath("redis-benchmark")
+		return t, err
+	}
+	t, err := look()
+	if err == nil || !install {
+		return t, errors.Wrap(err, "redis-server and redis-benchmark must be on PATH")
+	}
+	fmt.Println("redis-server or redis-benchmark missing: installing redis-server redis-tools from Debian packages")
+	sh := "apt-get update && apt-get install -y redis-server redis-tools"
+	if os.Geteuid() != 0 {
+		sh = "sudo sh -c '" + sh + "'"
+	}
+	cmd := exec.Command("sh", "-c", sh)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return t, errors.Wrap(err, "install redis")
+	}
+	t, err = look()
+	return t, errors.Wrap(err, "after installing redis")
+}
+
+// moduleRoot finds the directory holding keel's go.mod, so `go run ./bench`
+// works from anywhere inside the module.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", errors.Wrap(err, "getwd")
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/keel-db/keel") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the keel module (no go.mod naming github.com/keel-db/keel)")
+		}
+		dir = parent
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	tl, err := findTools(cfg.install)
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "keel-bench-")
+	if err != nil {
+		return errors.Wrap(err, "temp dir")
+	}
+	if cfg.keep {
+		fmt.Println("keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	redis := system{name: "redis", bin: tl.redisServer, redisLike: true}
+	keel := system{name: "keel", env: cfg.keelEnv, extraArgs: cfg.keelArgs}
+	keelLabel := "keel"
+	switch {
+	case cfg.standIn:
+		keel.bin, keel.redisLike = tl.redisServer, true
+		keelLabel = "keel (stand-in: redis-server)"
+	case cfg.keelBin != "":
+		keel.bin = cfg.keelBin
+	default:
+		keel.bin = filepath.Join(tmp, "keel")
+		fmt.Println("building keel: go build -o", keel.bin, "./cmd/keel")
+		build := exec.CommandContext(ctx, "go", "build", "-o", keel.bin, "./cmd/keel")
+		build.Dir = root
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return errors.Wrap(err, "build keel")
+		}
+	}
+	mach := describeMachine(tl.redisServer)
+	started := time.Now().UTC()
+
+	var rows []row
+	for _, m := range cfg.modes {
+		r, err := runMode(ctx, cfg, tl, redis, keel, m, tmp)
+		if err != nil {
+			return errors.Wrapf(err, "mode %s", m.name)
+		}
+		rows = append(rows, r...)
+	}
+	var memRedis, memKeel memResult
+	if cfg.memoryKeys > 0 {
+		memRedis, memKeel = runMemory(cfg, redis, keel, tmp)
+	}
+	var recs []recoveryResult
+	if cfg.recovery {
+		for _, n := range cfg.recKeys {
+			for _, sys := range []system{redis, keel} {
+				for i, v := range recoveryVariants(sys) {
+					if sys.redisLike && sys.name == "keel" {
+						v = recoveryVariants(redis)[i] // the stand-in persists like Redis
+					}
+					fmt.Printf("recovery: %s %s, %d keys ... ", sys.name, v.label, n)
+					r := measureRecovery(sys, v, filepath.Join(tmp, fmt.Sprintf("rec-%s-%d-%d", sys.name, n, i)), n, cfg.dataBytes)
+					if r.err != nil {
+						fmt.Println("failed:", r.err)
+					} else {
+						fmt.Printf("%.2fs\n", r.seconds)
+					}
+					recs = append(recs, r)
+					os.RemoveAll(filepath.Join(tmp, fmt.Sprintf("rec-%s-%d-%d", sys.name, n, i)))
+				}
+			}
+		}
+	}
+
+	report := renderReport(cfg, mach, keelLabel, started, rows, memRedis, memKeel, recs)
+	fmt.Println()
+	fmt.Println(report.text)
+	outDir := cfg.outDir
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(root, outDir)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return errors.Wrap(err, "results dir")
+	}
+	out := filepath.Join(outDir, started.Format("2006-01-02T1504Z")+".md")
+	if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+		return errors.Wrap(err, "write report")
+	}
+	fmt.Println("wrote", out)
+	return nil
+}
+
+// probe checks that sys answers a test's command without an error.
+func probe(c *respConn, t benchTest) error {
+	_, err := c.do(t.probe...)
+	return err
+}
+
+// runMode starts both systems with persistence m and runs every round.
+func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mode, tmp string) ([]row, error) {
+	servers := map[string]*server{}
+	for _, sys := range []system{redis, keel} {
+		dir := filepath.Join(tmp, sys.name+"-"+m.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, errors.Wrap(err, "mkdir")
+		}
+		s, err := startServer(sys, m, dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer s.stop()
+		c, err := s.waitReady(time.Minute, -1)
+		if err != nil {
+			return nil, err
+		}
+		servers[sys.name] = s
+		defer c.Close()
+		for _, t := range cfg.tests {
+			if err := probe(c, t); err != nil {
+				if sys.name == "redis" {
+					return nil, errors.Wrapf(err, "redis rejects %s", t.name)
+				}
+				fmt.Printf("keel rejects %s (%v): not measured\n", strings.Join(t.probe, " "), err)
+			}
+		}
+	}
+	// Re-probe keel per test so a rejected command is recorded, not run.
+	kc, err := dialRESP(servers["keel"].addr(), time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+
+	cells := []cell{}
+	data := map[cell]*series{}
+	for _, t := range cfg.tests {
+		for _, p := range cfg.pipelines {
+			c := cell{mode: m.name, test: t.name, pipeline: p}
+			cells = append(cells, c)
+			data[c] = &series{}
+			if err := probe(kc, t); err != nil {
+				data[c].skipped = "keel: " + oneLine(err.Error())
+			}
+		}
+	}
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, t := range cfg.tests {
+			for _, p := range cfg.pipelines {
+				c := cell{mode: m.name, test: t.name, pipeline: p}
+				s := data[c]
+				params := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace,
+					requests: requestsFor(cfg.requests, p), pipeline: p}
+				rr, err := runRedisBenchmark(ctx, tl.redisBenchmark, servers["redis"].port, params, t)
+				if err != nil {
+					return nil, err
+				}
+				s.redis = append(s.redis, rr)
+				kr := missing
+				if s.skipped == "" {
+					if kr, err = runRedisBenchmark(ctx, tl.redisBenchmark, servers["keel"].port, params, t); err != nil {
+						fmt.Println("keel:", err)
+						kr = missing
+					}
+				}
+				if servers["keel"].exited() {
+					return nil, errors.Newf("keel exited during %s -P %d; log:\n%s", t.name, p, servers["keel"].logTail())
+				}
+				s.keel = append(s.keel, kr)
+				fmt.Printf("[%s round %d/%d] %-4s P=%-2d  redis %9s ops/s p99 %s ms | keel %9s ops/s p99 %s ms | %s\n",
+					m.name, round, cfg.rounds, t.name, p, fmtOps(rr.opsPerSec), fmtMillis(rr.p99Millis),
+					fmtOps(kr.opsPerSec), fmtMillis(kr.p99Millis), fmtRatio(kr.opsPerSec/rr.opsPerSec))
+			}
+		}
+	}
+	rows := make([]row, 0, len(cells))
+	for _, c := range cells {
+		rows = append(rows, summarize(c, data[c]))
+	}
+	return rows, nil
+}
+
+type rendered struct{ text, markdown string }
+
+func renderReport(cfg config, mach machine, keelLabel string, started time.Time, rows []row, memRedis, memKeel memResult, recs []recoveryResult) rendered {
+	var txt, md strings.Builder
+	cmdline := "go run ./bench " + strings.Join(os.Args[1:], " ")
+	fmt.Fprintf(&md, "# keel vs Redis, %s\n\n", started.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&md, "Command: `%s` (systems: redis, %s)\n\n", strings.TrimSpace(cmdline), keelLabel)
+	md.WriteString(mach.markdown())
+	fmt.Fprintf(&md, "\nredis-benchmark -c %d -d %d -r %d, %d requests per run at -P 1 (×P/2 when pipelined); %d rounds, "+
+		"each running every test on Redis then on keel. Values are medians over rounds; keel/redis is the median of "+
+		"per-round ratios (throughput: higher is better for keel; p99: lower is better for keel).\n\n",
+		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
+
+	tt := throughputTable(rows)
+	txt.WriteString("Throughput and latency (medians over rounds; ratios are medians of per-round ratios)\n")
+	txt.WriteString(tt.text())
+	md.WriteString("## Throughput and latency\n\n" + tt.markdown())
+
+	if pt := persistenceTable(rows); len(pt.rows) > 0 {
+		txt.WriteString("\nCost of persistence (median ops/s in the mode / median ops/s with persistence off)\n")
+		txt.WriteString(pt.text())
+		md.WriteString("\n## Cost of persistence\n\nMedian throughput in each mode divided by the same system's median with persistence off.\n\n" + pt.markdown())
+	}
+	if cfg.memoryKeys > 0 {
+		if memRedis.err != nil || memKeel.err != nil {
+			fmt.Fprintf(&txt, "\nmemory/scan failed: redis: %v; keel: %v\n", memRedis.err, memKeel.err)
+			fmt.Fprintf(&md, "\n## Memory and prefix scan\n\nFailed: redis: %v; keel: %v\n", memRedis.err, memKeel.err)
+		} else {
+			mt, st := memoryTable(memRedis, memKeel), scanTable(memRedis, memKeel)
+			fmt.Fprintf(&txt, "\nMemory per key, %d keys with %d-byte values (after − empty-server baseline)\n%s", memRedis.keys, cfg.dataBytes, mt.text())
+			fmt.Fprintf(&txt, "\nPrefix scan: SCAN MATCH %s* COUNT %d to cursor 0, %d matches among %d keys, %d repetitions\n%s",
+				scanPrefix, scanCount, cfg.scanMatches, memRedis.keys, cfg.scanReps, st.text())
+			fmt.Fprintf(&md, "\n## Memory per key\n\n%d keys with %d-byte values, loaded with pipelined SETs, persistence off; "+
+				"(after − empty-server baseline) / keys.\n\n%s", memRedis.keys, cfg.dataBytes, mt.markdown())
+			fmt.Fprintf(&md, "\n## Prefix scan\n\n`SCAN cursor MATCH %s* COUNT %d` looped to cursor 0; %d matching keys among %d; median of %d repetitions.\n\n%s",
+				scanPrefix, scanCount, cfg.scanMatches, memRedis.keys, cfg.scanReps, st.markdown())
+		}
+	}
+	if len(recs) > 0 {
+		rt := recoveryTable(recs)
+		fmt.Fprintf(&txt, "\nRecovery after kill -9 (process start → PONG with DBSIZE == keys)\n%s", rt.text())
+		fmt.Fprintf(&md, "\n## Recovery after kill -9\n\nLoad the keys (%d-byte values), SAVE where stated, wait %s (> 1 s, so everysec has synced), "+
+			"kill -9, restart on the same directory; time from process start to PONG with DBSIZE == keys.\n\n%s",
+			cfg.dataBytes, everysecGrace, rt.markdown())
+	}
+	return rendered{text: txt.String(), markdown: md.String()}
+}
