@@ -1,0 +1,334 @@
+package checker
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/cockroachdb/errors"
+)
+
+// Model names, as given to Options.Model and `keel check --model`.
+const (
+	ModelKV   = "kv"
+	ModelBank = "bank"
+)
+
+// DefaultTimeout bounds one history's check when Options.Timeout is zero.
+// Histories from normal sweeps check in milliseconds; a search still running
+// after this long is reported as Unknown rather than left to hang a sweep.
+const DefaultTimeout = 10 * time.Second
+
+// explainPrefixOpsMax bounds how much of the longest linearizable prefix an
+// explanation quotes; the end of it is what leads to the conflict.
+const explainPrefixOpsMax = 8
+
+// Options configure Check.
+type Options struct {
+	Model   string        // ModelKV (the default when empty) or ModelBank
+	Timeout time.Duration // DefaultTimeout when zero
+}
+
+// Verdict is a check's answer.
+type Verdict string
+
+// The verdicts. Unknown means the time bound ran out first; CI sweeps count
+// it as a failure.
+const (
+	Ok      Verdict = "ok"
+	Illegal Verdict = "illegal"
+	Unknown Verdict = "unknown"
+)
+
+// Result is what Check found.
+type Result struct {
+	Verdict Verdict
+	// Explanation is empty for Ok. For Illegal it names the key (kv) and the
+	// operations that conflict; for Unknown it says what ran out.
+	Explanation string
+	// Key is the first key, in sorted order, whose operations are not
+	// linearizable (kv model, Illegal only).
+	Key string
+	// IllegalKeys are all such keys, sorted (kv model).
+	IllegalKeys []string
+	Model       string
+	Ops         int // operations checked (a kv MGET counts once per key)
+	Partitions  int // independent groups checked (kv: keys)
+	Elapsed     time.Duration
+
+	model   porcupine.Model
+	info    porcupine.LinearizationInfo
+	checked bool // info is filled: Visualize can draw it
+}
+
+// Passed says whether a sweep may count the history as good: only Ok.
+func (r Result) Passed() bool { return r.Verdict == Ok }
+
+// Summary is one line: the verdict and the size of what was checked.
+func (r Result) Summary() string {
+	if r.Model == ModelBank {
+		return fmt.Sprintf("%s: %d operations on one account map, bank model", r.Verdict, r.Ops)
+	}
+	return fmt.Sprintf("%s: %d operations on %d keys, %s model", r.Verdict, r.Ops, r.Partitions, r.Model)
+}
+
+// Visualize writes porcupine's HTML visualization of the check: every
+// operation per key on a timeline, with the linearization found or, for a
+// violation, the longest partial linearizations.
+func (r Result) Visualize(w io.Writer) error {
+	if !r.checked {
+		return errors.New("checker: no check data to visualize")
+	}
+	return errors.Wrap(porcupine.Visualize(r.model, r.info, w), "write visualization")
+}
+
+func specFor(name string) (*spec, error) {
+	switch name {
+	case ModelKV, "":
+		return kvSpec, nil
+	case ModelBank:
+		return bankSpec, nil
+	}
+	return nil, errors.Newf("unknown model %q (want %s or %s)", name, ModelKV, ModelBank)
+}
+
+// Check decides whether ops are linearizable under the chosen model. The
+// error is for a history that cannot be checked at all (an operation that is
+// malformed or foreign to the model); a violation is a Result, not an error.
+func Check(ops []Op, opts Options) (Result, error) {
+	sp, err := specFor(opts.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	for i := range ops {
+		if err := ops[i].validate(); err != nil {
+			return Result{}, errors.Wrapf(err, "operation %d", i)
+		}
+		if sp == kvSpec && ops[i].Kind == Transfer {
+			return Result{}, errors.Newf("operation %d: transfer needs the bank model", i)
+		}
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	history := sp.operations(ops)
+	model := sp.porcupineModel()
+	var parts [][]porcupine.Operation
+	var keys []string
+	if sp.partitioned {
+		parts, keys = partitionByKey(history)
+	} else if len(history) > 0 {
+		parts = [][]porcupine.Operation{history}
+	}
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(model, history, timeout)
+	r := Result{
+		Model:      sp.name,
+		Ops:        len(history),
+		Partitions: len(parts),
+		Elapsed:    time.Since(start),
+		model:      model,
+		info:       info,
+		checked:    true,
+	}
+	switch res {
+	case porcupine.Ok:
+		r.Verdict = Ok
+	case porcupine.Illegal:
+		r.Verdict = Illegal
+		r.explainIllegal(sp, parts, keys)
+	default:
+		r.Verdict = Unknown
+		r.Explanation = fmt.Sprintf("the linearizability search did not finish within %s (%d operations in %d partitions); "+
+			"the history may or may not be linearizable. Rerun with a longer timeout, or make the workload's histories smaller "+
+			"(fewer operations per key, fewer unknown outcomes).", timeout, r.Ops, r.Partitions)
+	}
+	if sp == bankSpec && r.Verdict != Illegal {
+		if accounts, total, after, ok := openingTotal(ops); ok {
+			var reads []Op
+			for _, op := range ops {
+				if op.Call > after {
+					reads = append(reads, op)
+				}
+			}
+			if err := CheckTotal(reads, accounts, total); err != nil {
+				r.Verdict = Illegal
+				r.Explanation = "total not conserved: " + err.Error()
+			}
+		}
+	}
+	return r, nil
+}
+
+// operations turns recorded operations into porcupine's. An operation of
+// unknown outcome returns after everything else happened, which lets it
+// take effect at any point after its call or, by going last, effectively
+// never. A read of unknown outcome constrains nothing and is left out.
+func (sp *spec) operations(ops []Op) []porcupine.Operation {
+	var end int64
+	clients := map[int]int{}
+	for i := range ops {
+		end = max(end, ops[i].Call)
+		if !ops[i].Unknown {
+			end = max(end, ops[i].Return)
+		}
+		clients[ops[i].Client] = 0
+	}
+	// porcupine draws one row per client id, so ids must be dense.
+	ids := make([]int, 0, len(clients))
+	for c := range clients {
+		ids = append(ids, c)
+	}
+	sort.Ints(ids)
+	for row, c := range ids {
+		clients[c] = row
+	}
+	var history []porcupine.Operation
+	add := func(op *Op, in input) {
+		ret := op.Return
+		if op.Unknown {
+			ret = end + 1
+		}
+		history = append(history, porcupine.Operation{
+			ClientId: clients[op.Client],
+			Input:    in,
+			Call:     op.Call,
+			Output:   in.output(),
+			Return:   ret,
+			Metadata: op,
+		})
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.Unknown && op.readOnly() {
+			continue
+		}
+		if sp.partitioned && op.Kind == MGet {
+			for k, key := range op.Keys {
+				add(op, input{op: op, key: key, sub: k})
+			}
+			continue
+		}
+		add(op, input{op: op, key: op.Key, sub: -1})
+	}
+	return history
+}
+
+// explainIllegal names the first non-linearizable partition and, from the
+// longest prefix of it that does linearize, the operations that cannot go
+// next: together they are the conflict a person should look at first.
+func (r *Result) explainIllegal(sp *spec, parts [][]porcupine.Operation, keys []string) {
+	partials := r.info.PartialLinearizations()
+	var texts []string
+	for p, part := range parts {
+		longest := longestPartial(partials[p])
+		if len(longest) == len(part) {
+			continue // this partition linearizes
+		}
+		if keys != nil {
+			r.IllegalKeys = append(r.IllegalKeys, keys[p])
+		}
+		if len(texts) == 0 {
+			texts = append(texts, explainPartition(sp, part, longest, keys, p))
+		}
+	}
+	if len(r.IllegalKeys) > 0 {
+		r.Key = r.IllegalKeys[0]
+		if len(r.IllegalKeys) > 1 {
+			texts = append(texts, fmt.Sprintf("keys not linearizable: %s", strings.Join(quoteAll(r.IllegalKeys), ", ")))
+		}
+	}
+	if len(texts) == 0 {
+		texts = append(texts, "not linearizable")
+	}
+	r.Explanation = strings.Join(texts, "\n")
+}
+
+// longestPartial picks the longest partial linearization; porcupine hands
+// them over in map order, so ties go to the smallest sequence to keep
+// explanations reproducible.
+func longestPartial(partials [][]int) []int {
+	var best []int
+	for _, p := range partials {
+		if len(p) > len(best) || (len(p) == len(best) && slices.Compare(p, best) < 0) {
+			best = p
+		}
+	}
+	return best
+}
+
+func explainPartition(sp *spec, part []porcupine.Operation, prefix []int, keys []string, p int) string {
+	var b strings.Builder
+	if keys != nil {
+		fmt.Fprintf(&b, "key %q is not linearizable: no order of its %d operations explains every output.\n", keys[p], len(part))
+	} else {
+		fmt.Fprintf(&b, "not linearizable: no order of the %d operations explains every output.\n", len(part))
+	}
+	state := sp.init()
+	done := make([]bool, len(part))
+	fmt.Fprintf(&b, "  longest linearizable prefix (%d of %d operations), state after each:\n", len(prefix), len(part))
+	if len(prefix) == 0 {
+		b.WriteString("    (none: not even the first operation fits)\n")
+	}
+	skipped := len(prefix) - explainPrefixOpsMax
+	if skipped > 0 {
+		fmt.Fprintf(&b, "    ... %d earlier operations\n", skipped)
+	}
+	for j, id := range prefix {
+		_, state = sp.apply(state, part[id].Input.(input))
+		done[id] = true
+		if j >= skipped {
+			fmt.Fprintf(&b, "    %s   => %s\n", describeOp(part[id]), sp.describeState(state))
+		}
+	}
+	// Whatever could be linearized next: every remaining operation called
+	// before the earliest remaining return.
+	var next []int
+	minReturn := int64(1<<63 - 1)
+	for id, o := range part {
+		if !done[id] {
+			minReturn = min(minReturn, o.Return)
+		}
+	}
+	for id, o := range part {
+		if !done[id] && o.Call <= minReturn {
+			next = append(next, id)
+		}
+	}
+	sort.SliceStable(next, func(i, j int) bool { return part[next[i]].Call < part[next[j]].Call })
+	b.WriteString("  none of these can go next:\n")
+	for _, id := range next {
+		in := part[id].Input.(input)
+		want, _ := sp.apply(state, in)
+		if want.matches(part[id].Output.(output)) {
+			fmt.Fprintf(&b, "    %s   (fits here, but every order taking it gets stuck later)\n", describeOp(part[id]))
+		} else {
+			fmt.Fprintf(&b, "    %s   (the state says %s)\n", describeOp(part[id]), want)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// describeOp quotes an operation as the history has it; a per-key read of a
+// split MGET says which key it stands for.
+func describeOp(o porcupine.Operation) string {
+	in := o.Input.(input)
+	s := in.op.String()
+	if in.sub >= 0 && in.op.Kind == MGet {
+		s += fmt.Sprintf(" (reading %s)", in.key)
+	}
+	return s
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
