@@ -17,6 +17,7 @@ import (
 )
 
 type config struct {
+	throughput  bool
 	rounds      int
 	requests    int
 	modes       []mode
@@ -37,11 +38,16 @@ type config struct {
 	outDir      string
 	install     bool
 	keep        bool
+	// profileSeconds > 0 takes a CPU profile of keel under SET/GET -P 16.
+	profileSeconds int
+	pprofFlag      string
+	profileOut     string
 }
 
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var c config
+	fs.BoolVar(&c.throughput, "throughput", true, "run the redis-benchmark comparison (false: only memory/scan/recovery/profile)")
 	fs.IntVar(&c.rounds, "rounds", 3, "alternating rounds (each runs every test on Redis, then on keel)")
 	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (scaled by P/2 when pipelined)")
 	modesFlag := fs.String("modes", "off,everysec", "persistence modes, applied to both: off, everysec, always, no")
@@ -62,6 +68,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.outDir, "out", "bench/results", "directory for the Markdown report")
 	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs and data)")
+	fs.IntVar(&c.profileSeconds, "profile", 0, "seconds of keel CPU profile under redis-benchmark -t set,get -P 16 (0: none); needs keel's pprof flag")
+	fs.StringVar(&c.pprofFlag, "pprof-flag", "--pprof", "the keel server flag that takes an address to serve net/http/pprof on")
+	fs.StringVar(&c.profileOut, "profile-out", "", "also save the raw CPU profile here")
 	quick := fs.Bool("quick", false, "short smoke run: 1 round, 10k requests, mode off, 100k keys for memory/scan, 100k for recovery")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -270,6 +279,9 @@ func run(ctx context.Context, cfg config) error {
 
 	var rows []row
 	for _, m := range cfg.modes {
+		if !cfg.throughput {
+			break
+		}
 		r, err := runMode(ctx, cfg, tl, redis, keel, m, tmp)
 		if err != nil {
 			return errors.Wrapf(err, "mode %s", m.name)
@@ -302,7 +314,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 
-	report := renderReport(cfg, mach, keelLabel, started, rows, memRedis, memKeel, recs)
+	var profileTop string
+	if cfg.profileSeconds > 0 && !cfg.standIn {
+		if profileTop, err = runProfile(ctx, cfg, tl, keel, tmp); err != nil {
+			fmt.Println("profile failed:", err)
+			profileTop = "profile failed: " + err.Error()
+		}
+	}
+
+	report := renderReport(cfg, mach, keelLabel, started, rows, memRedis, memKeel, recs, profileTop)
 	fmt.Println()
 	fmt.Println(report.text)
 	outDir := cfg.outDir
@@ -411,7 +431,7 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 
 type rendered struct{ text, markdown string }
 
-func renderReport(cfg config, mach machine, keelLabel string, started time.Time, rows []row, memRedis, memKeel memResult, recs []recoveryResult) rendered {
+func renderReport(cfg config, mach machine, keelLabel string, started time.Time, rows []row, memRedis, memKeel memResult, recs []recoveryResult, profileTop string) rendered {
 	var txt, md strings.Builder
 	cmdline := "go run ./bench " + strings.Join(os.Args[1:], " ")
 	fmt.Fprintf(&md, "# keel vs Redis, %s\n\n", started.Format("2006-01-02 15:04 UTC"))
@@ -422,10 +442,12 @@ func renderReport(cfg config, mach machine, keelLabel string, started time.Time,
 		"per-round ratios (throughput: higher is better for keel; p99: lower is better for keel).\n\n",
 		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
 
-	tt := throughputTable(rows)
-	txt.WriteString("Throughput and latency (medians over rounds; ratios are medians of per-round ratios)\n")
-	txt.WriteString(tt.text())
-	md.WriteString("## Throughput and latency\n\n" + tt.markdown())
+	if len(rows) > 0 {
+		tt := throughputTable(rows)
+		txt.WriteString("Throughput and latency (medians over rounds; ratios are medians of per-round ratios)\n")
+		txt.WriteString(tt.text())
+		md.WriteString("## Throughput and latency\n\n" + tt.markdown())
+	}
 
 	if pt := persistenceTable(rows); len(pt.rows) > 0 {
 		txt.WriteString("\nCost of persistence (median ops/s in the mode / median ops/s with persistence off)\n")
@@ -453,6 +475,11 @@ func renderReport(cfg config, mach machine, keelLabel string, started time.Time,
 		fmt.Fprintf(&md, "\n## Recovery after kill -9\n\nLoad the keys (%d-byte values), SAVE where stated, wait %s (> 1 s, so everysec has synced), "+
 			"kill -9, restart on the same directory; time from process start to PONG with DBSIZE == keys.\n\n%s",
 			cfg.dataBytes, everysecGrace, rt.markdown())
+	}
+	if profileTop != "" {
+		fmt.Fprintf(&txt, "\nkeel CPU profile under redis-benchmark -t set,get -P 16 (%d s)\n%s", cfg.profileSeconds, profileTop)
+		fmt.Fprintf(&md, "\n## keel CPU profile\n\n%d s under `redis-benchmark -t set,get -P 16 -c %d -d %d -r %d -l`, persistence off; `go tool pprof -top -nodecount=%d`.\n\n```\n%s```\n",
+			cfg.profileSeconds, cfg.clients, cfg.dataBytes, cfg.keyspace, profileTopNodes, profileTop)
 	}
 	return rendered{text: txt.String(), markdown: md.String()}
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// profileTopNodes is how many functions the report lists (pprof -top).
+const profileTopNodes = 20
+
+// runProfile starts keel (persistence off) with its pprof endpoint enabled
+// through pprofFlag, drives it with redis-benchmark -t set,get -P 16 in a
+// loop, and takes a CPU profile of the given length over HTTP. It returns
+// the `go tool pprof -top` text; the profile itself stays in tmp (binary
+// files are not committed).
+func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	keel.extraArgs = append(append([]string{}, keel.extraArgs...), cfg.pprofFlag, pprofAddr)
+	dir := filepath.Join(tmp, "keel-profile")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", errors.Wrap(err, "mkdir")
+	}
+	s, err := startServer(keel, modes["off"], dir, 0)
+	if err != nil {
+		return "", err
+	}
+	defer s.stop()
+	c, err := s.waitReady(time.Minute, -1)
+	if err != nil {
+		return "", err
+	}
+	c.Close()
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	p := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace, requests: 1000000, pipeline: 16}
+	load := exec.CommandContext(loadCtx, tl.redisBenchmark, append(p.args(s.port), "-t", "set,get", "-l", "-q")...)
+	if err := load.Start(); err != nil {
+		return "", errors.Wrap(err, "start redis-benchmark")
+	}
+	defer load.Wait()
+	time.Sleep(time.Second) // past connection set-up
+
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, cfg.profileSeconds)
+	fmt.Printf("profile: %s under redis-benchmark -t set,get -P 16\n", url)
+	client := http.Client{Timeout: time.Duration(cfg.profileSeconds)*time.Second + time.Minute}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", errors.Wrapf(err, "fetch profile (is %s the keel flag that enables pprof?)", cfg.pprofFlag)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return "", errors.Newf("fetch profile: %s: %s", resp.Status, b)
+	}
+	profPath := filepath.Join(tmp, "keel-cpu.pprof")
+	f, err := os.Create(profPath)
+	if err != nil {
+		return "", errors.Wrap(err, "create profile file")
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "", errors.Wrap(err, "read profile")
+	}
+	f.Close()
+	stopLoad()
+
+	if cfg.profileOut != "" {
+		if b, err := os.ReadFile(profPath); err == nil {
+			if err := os.WriteFile(cfg.profileOut, b, 0o644); err != nil {
+				return "", errors.Wrap(err, "save profile")
+			}
+		}
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount="+strconv.Itoa(profileTopNodes), keel.bin, profPath).CombinedOutput()
+	if err != nil {
+		return "", errors.Wrapf(err, "go tool pprof: %s", top)
+	}
+	return string(top), nil
+}
