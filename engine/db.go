@@ -2,31 +2,93 @@ package engine
 
 import (
 	"strings"
+	"sync/atomic"
 
+	"github.com/google/btree"
 	"github.com/keel-db/keel/seam"
 )
 
 // Options configure a DB.
 type Options struct {
-	// Rand serves commands that pick at random (RANDOMKEY). Required.
+	// Rand serves commands that pick at random (RANDOMKEY) and seeds the
+	// SCAN cursor sequence. Required.
 	Rand seam.Rand
+	// Notify, when set, is called for every keyspace event with Redis's
+	// event names ("set", "del", "expire", "expired", "incrby",
+	// "incrbyfloat", "append", "setrange", "rename_from", "rename_to",
+	// "copy_to", "persist"). key is only valid during the call. It runs
+	// inside Exec and ActiveExpire and must not call back into the DB.
+	Notify func(event string, key []byte)
+	// ProtoMaxBulkLen caps the strings APPEND and SETRANGE may build
+	// (Redis's proto-max-bulk-len). 0 means 512 MB.
+	ProtoMaxBulkLen int64
 }
 
+// DefaultProtoMaxBulkLen is Redis's default proto-max-bulk-len.
+const DefaultProtoMaxBulkLen = 512 << 20
+
 // DB is one keyspace. It is not safe for concurrent use: one owner applies
-// commands to it at a time (the shard's executor).
+// commands to it at a time (the shard's executor). Views taken with View
+// may be read from other goroutines.
 type DB struct {
 	opts Options
-	m    map[string][]byte // PLACEHOLDER: replaced by the point + ordered index
+
+	// The point index and the ordered index hold the same items.
+	keys map[string]*item
+	tree *btree.BTreeG[*item]
+	// dense lists every item once, in no meaningful order, so RANDOMKEY
+	// picks in O(1) without depending on map iteration order.
+	dense []*item
+	wheel wheel
+
+	// clock is the latest time given to Exec or ActiveExpire; time never
+	// goes backwards inside a DB (see Exec).
+	clock int64
+
+	// gen counts Views taken; views counts those not yet released. An
+	// item created at an older gen may be shared with a live View and is
+	// copied before it changes (writable).
+	gen   uint32
+	views atomic.Int32
+
+	// modCount orders every change, for WATCH (KeyVersion); tombstones
+	// remember when keys hashing to a bucket were last deleted, and
+	// flushVersion when the whole keyspace was.
+	modCount     uint64
+	tombstones   [tombstoneBuckets]uint64
+	flushVersion uint64
+
+	usedBytes int64
+	scan      scanTable
+	// probe is reused for ordered-index seeks so they do not allocate.
+	probe item
+	// expiredScratch collects keys found expired during an iteration, to be
+	// deleted after it (the btree may not change while it is iterated).
+	expiredScratch []*item
+	// numBuf formats integers without allocating.
+	numBuf [32]byte
 }
 
 // New returns an empty keyspace.
 func New(opts Options) *DB {
-	return &DB{opts: opts, m: map[string][]byte{}}
+	if opts.ProtoMaxBulkLen == 0 {
+		opts.ProtoMaxBulkLen = DefaultProtoMaxBulkLen
+	}
+	db := &DB{opts: opts}
+	db.keys = map[string]*item{}
+	db.tree = newTree()
+	db.wheel.reset()
+	db.scan.init(opts.Rand)
+	return db
 }
 
 // Exec runs one command. now is Unix milliseconds; for a logged command it
 // is the time recorded in the log entry, so replay reproduces it exactly.
 // It checks the name and arity and writes exactly one reply to w.
+//
+// A DB's time never goes backwards: a now earlier than one already seen
+// (a stepped-back clock) is treated as that latest time, so a key that has
+// expired can never reappear. Clock reports the time actually used.
 func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	if len(argv) == 0 {
 		w.WriteError("ERR empty command")
@@ -34,32 +96,97 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	}
 	c := Lookup(argv[0])
 	if c == nil {
-		w.WriteError("ERR unknown command '" + string(argv[0]) + "', with args beginning with: ")
+		w.WriteError(UnknownCommandError(argv))
 		return
 	}
 	if !c.ArityOK(len(argv)) {
-		w.WriteError("ERR wrong number of arguments for '" + strings.ToLower(string(argv[0])) + "' command")
+		w.WriteError("ERR wrong number of arguments for '" + c.Name + "' command")
 		return
 	}
-	c.run(db, now, argv, w)
+	db.observe(now)
+	c.run(db, db.clock, argv, w)
 }
 
-// Len is the number of keys, expired-but-not-yet-collected ones included.
-func (db *DB) Len() int { return len(db.m) }
+// UnknownCommandError is Redis's reply to a command it does not know,
+// quoting the first arguments.
+func UnknownCommandError(argv [][]byte) string {
+	const quoteMax = 128
+	var b strings.Builder
+	name := argv[0]
+	if len(name) > quoteMax {
+		name = name[:quoteMax]
+	}
+	b.WriteString("ERR unknown command '")
+	b.Write(name)
+	b.WriteString("', with args beginning with: ")
+	for _, a := range argv[1:] {
+		if b.Len() >= len("ERR unknown command '")+len(name)+len("', with args beginning with: ")+quoteMax {
+			break
+		}
+		if len(a) > quoteMax {
+			a = a[:quoteMax]
+		}
+		b.WriteByte('\'')
+		b.Write(a)
+		b.WriteString("' ")
+	}
+	// Redis never lets a newline reach an error line.
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, b.String())
+}
 
-func init() {
-	register(&Command{Name: "get", Arity: 2, Flags: ReadOnly | Fast, FirstKey: 1, LastKey: 1, Step: 1,
-		run: func(db *DB, now int64, argv [][]byte, w Writer) {
-			v, ok := db.m[string(argv[1])]
-			if !ok {
-				w.WriteNull()
-				return
-			}
-			w.WriteBulk(v)
-		}})
-	register(&Command{Name: "set", Arity: -3, Flags: Write | DenyOOM, FirstKey: 1, LastKey: 1, Step: 1,
-		run: func(db *DB, now int64, argv [][]byte, w Writer) {
-			db.m[string(argv[1])] = append([]byte(nil), argv[2]...)
-			w.WriteSimple("OK")
-		}})
+func (db *DB) observe(now int64) {
+	if now > db.clock {
+		db.clock = now
+	}
+}
+
+// Clock is the DB's current time: the latest now it has been given.
+func (db *DB) Clock() int64 { return db.clock }
+
+// Len is the number of keys, expired-but-not-yet-collected ones included.
+func (db *DB) Len() int { return len(db.dense) }
+
+// Expires is the number of keys with a TTL (for INFO keyspace),
+// expired-but-not-yet-collected ones included.
+func (db *DB) Expires() int { return db.wheel.n }
+
+// UsedBytes estimates the memory held by keys, values and indexes: key and
+// value bytes (value buffers at their capacity) plus a fixed per-key
+// overhead measured from the structures (itemOverheadBytes). It excludes
+// Go runtime slack and garbage not yet collected.
+func (db *DB) UsedBytes() int64 {
+	return db.usedBytes + int64(cap(db.dense))*8 - int64(len(db.dense))*8
+}
+
+// Reset empties the keyspace (FLUSHALL, or before loading a snapshot).
+// Views already taken are unaffected.
+func (db *DB) Reset() {
+	db.keys = map[string]*item{}
+	db.tree = newTree()
+	db.dense = nil
+	db.wheel.reset()
+	db.usedBytes = 0
+	db.modCount++
+	db.flushVersion = db.modCount
+	db.tombstones = [tombstoneBuckets]uint64{}
+}
+
+// KeyVersion returns a number that changes whenever key is written,
+// deleted or expires (for WATCH): record it, and later the key has changed
+// if and only if KeyVersion differs — except that a deleted key shares its
+// tombstone with the keys hashing to the same of 4096 buckets, so deleting
+// one of those also changes the version of an absent watched key (a
+// spurious EXEC abort, never a missed change). Versions are local to this
+// DB instance (active expiry bumps them) and not comparable across nodes.
+func (db *DB) KeyVersion(now int64, key []byte) uint64 {
+	db.observe(now)
+	if it := db.lookup(db.clock, key); it != nil {
+		return it.version
+	}
+	return max(db.tombstones[tombstoneIndex(bytesAsString(key))], db.flushVersion)
 }
