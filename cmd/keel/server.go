@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	stdnet "net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/seam"
+	"github.com/keel-db/keel/server"
+)
+
+func init() { subcommands["server"] = runServer }
+
+const serverUsage = `usage: keel server [config-file] [--name value ...]
+
+Flags and config file lines ("name value", # comments) use redis.conf names;
+flags override the file. See docs/operations.md.
+`
+
+// serverOptions are the settings of keel server, by redis.conf name.
+type serverOptions struct {
+	bind, dir, appendFsync, requirePass, config string
+	port, maxClients                            int
+	appendOnly                                  bool
+	maxMemory, protoMaxBulkLen                  int64
+}
+
+func defaultServerOptions() serverOptions {
+	return serverOptions{
+		bind: "127.0.0.1", port: 6379, dir: "./keel-data", appendOnly: true, appendFsync: "everysec",
+		maxClients: server.MaxClientsDefault, protoMaxBulkLen: server.BulkBytesMaxDefault,
+	}
+}
+
+// set applies one directive, from a flag or a config file line.
+func (o *serverOptions) set(name, value string) error {
+	var err error
+	switch strings.ToLower(name) {
+	case "bind":
+		o.bind = value
+	case "port":
+		o.port, err = strconv.Atoi(value)
+		if err == nil && (o.port < 0 || o.port > 65535) {
+			err = errors.New("out of range")
+		}
+	case "dir":
+		o.dir = value
+	case "appendonly":
+		o.appendOnly, err = parseYesNo(value)
+	case "appendfsync":
+		switch strings.ToLower(value) {
+		case "everysec", "always", "no":
+			o.appendFsync = strings.ToLower(value)
+		default:
+			err = errors.New("must be everysec, always or no")
+		}
+	case "requirepass":
+		o.requirePass = value
+	case "maxmemory":
+		o.maxMemory, err = parseMemory(value)
+	case "maxclients":
+		o.maxClients, err = strconv.Atoi(value)
+		if err == nil && o.maxClients < 1 {
+			err = errors.New("must be at least 1")
+		}
+	case "proto-max-bulk-len":
+		o.protoMaxBulkLen, err = parseMemory(value)
+		if err == nil && o.protoMaxBulkLen < 1<<20 {
+			err = errors.New("must be at least 1mb")
+		}
+	default:
+		return errors.Newf("unknown directive %q", name)
+	}
+	if err != nil {
+		return errors.Wrapf(err, "bad value %q for %s", value, name)
+	}
+	return nil
+}
+
+func parseYesNo(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, errors.New("must be yes or no")
+}
+
+// parseMemory reads redis.conf memory units: 1k = 1000, 1kb = 1024, and
+// the same for m/mb and g/gb; a bare number is bytes.
+func parseMemory(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mul := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mul    int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mul = strings.TrimSuffix(s, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.Newf("not a memory size: %q", v)
+	}
+	return n * mul, nil
+}
+
+// readConfigFile applies "name value" lines. Values may be quoted.
+func (o *serverOptions) readConfigFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return errors.Wrapf(err, "open config file")
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' && value[len(value)-1] == '"' || value[0] == '\'' && value[len(value)-1] == '\'') {
+			value = value[1 : len(value)-1]
+		}
+		if err := o.set(name, value); err != nil {
+			return errors.Wrapf(err, "%s:%d", path, n)
+		}
+	}
+	return errors.Wrapf(sc.Err(), "read config file")
+}
+
+// parseServerArgs reads [config-file] then --name value flags (or
+// --name=value). A --config flag names the file too; flags win over it.
+func parseServerArgs(args []string) (serverOptions, error) {
+	o := defaultServerOptions()
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		o.config, args = args[0], args[1:]
+	}
+	type kv struct{ name, value string }
+	var flags []kv
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return o, errors.Newf("unexpected argument %q", a)
+		}
+		name := strings.TrimLeft(a, "-")
+		if name == "h" || name == "help" {
+			return o, flag.ErrHelp
+		}
+		value, hasValue := "", false
+		if n, v, ok := strings.Cut(name, "="); ok {
+			name, value, hasValue = n, v, true
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return o, errors.Newf("flag --%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if name == "config" {
+			o.config = value
+			continue
+		}
+		flags = append(flags, kv{name, value})
+	}
+	if o.config != "" {
+		if err := o.readConfigFile(o.config); err != nil {
+			return o, err
+		}
+	}
+	for _, f := range flags {
+		if err := o.set(f.name, f.value); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func runServer(args []string) int {
+	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+	o, err := parseServerArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stderr, serverUsage)
+		return 0
+	}
+	if err != nil {
+		logger.Printf("keel server: %v", err)
+		fmt.Fprint(os.Stderr, serverUsage)
+		return 2
+	}
+	if err := serve(o, logger); err != nil {
+		logger.Printf("keel server: %+v", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(o serverOptions, logger *log.Logger) error {
+	maxClients, msg := server.RaiseOpenFilesLimit(o.maxClients)
+	if msg != "" {
+		logger.Print(msg)
+	}
+	fsync := map[string]cluster.FsyncPolicy{"everysec": cluster.FsyncEverySec, "always": cluster.FsyncAlways, "no": cluster.FsyncNo}[o.appendFsync]
+	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand()}
+	if o.appendOnly {
+		copts.FS = disk.OS()
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
+			return errors.Wrapf(err, "create data directory %s", o.dir)
+		}
+	}
+	replica, err := cluster.Open(copts)
+	if err != nil {
+		return errors.Wrapf(err, "open data directory %s", o.dir)
+	}
+	limits := server.DefaultLimits()
+	limits.BulkBytesMax = o.protoMaxBulkLen
+	if int64(limits.QueryBufferBytesMax) < o.protoMaxBulkLen+(1<<20) {
+		limits.QueryBufferBytesMax = int(o.protoMaxBulkLen + 1<<20)
+	}
+	configFile := o.config
+	if configFile != "" {
+		if abs, err := filepath.Abs(configFile); err == nil {
+			configFile = abs
+		}
+	}
+	srv := server.New(server.Config{
+		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
+		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
+		ConfigFile: configFile, Logf: logger.Printf,
+	}, replica)
+	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
+	ln, err := stdnet.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		return errors.Wrapf(err, "listen on %s", addr)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			logger.Printf("received %v, scheduling shutdown", s)
+			srv.Shutdown()
+		case <-srv.ShutdownRequested():
+		}
+	}()
+	persistence := "appendonly no"
+	if o.appendOnly {
+		persistence = "appendonly yes appendfsync " + o.appendFsync + " dir " + o.dir
+	}
+	logger.Printf("keel %s ready to accept connections tcp %s (%s, maxclients %d)", server.Version, ln.Addr(), persistence, maxClients)
+	if err := srv.Serve(ln); err != nil {
+		return errors.Wrap(err, "serve")
+	}
+	logger.Printf("keel exited cleanly, bye bye")
+	return nil
+}

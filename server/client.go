@@ -1,0 +1,202 @@
+package server
+
+import (
+	"errors"
+	"io"
+	stdnet "net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
+)
+
+// client is one connection. Its goroutine reads a batch, runs it and writes
+// every reply of the batch with one write. Other goroutines only read the
+// atomic fields (CLIENT LIST, INFO) or close conn (CLIENT KILL, shutdown).
+type client struct {
+	srv   *Server
+	id    uint64
+	conn  stdnet.Conn
+	addr  string
+	laddr string
+	fd    int
+
+	rd   *Reader
+	out  *Writer
+	wait *waiter
+	reqs []cluster.Request
+
+	authed     bool
+	closeAfter bool // QUIT, CLIENT KILL of itself, SHUTDOWN
+
+	created    time.Time
+	lastActive atomic.Int64 // Unix nanoseconds of the last batch
+	lastCmd    atomic.Pointer[string]
+	commands   atomic.Int64
+	bytesIn    atomic.Int64
+	bytesOut   atomic.Int64
+	proto      atomic.Int32
+	killed     atomic.Bool
+
+	mu      sync.Mutex // guards the strings below, read by CLIENT LIST
+	name    string
+	libName string
+	libVer  string
+}
+
+func newClient(s *Server, conn stdnet.Conn) *client {
+	c := &client{
+		srv:     s,
+		id:      s.nextID.Add(1),
+		conn:    conn,
+		addr:    conn.RemoteAddr().String(),
+		laddr:   conn.LocalAddr().String(),
+		fd:      connFD(conn),
+		rd:      NewReader(conn, s.cfg.Limits),
+		out:     NewWriter(),
+		wait:    s.shard.newWaiter(),
+		authed:  s.password() == "",
+		created: time.Now(),
+	}
+	c.lastActive.Store(c.created.UnixNano())
+	c.proto.Store(2)
+	return c
+}
+
+func connFD(conn stdnet.Conn) int {
+	fd := -1
+	if tc, ok := conn.(*stdnet.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			raw.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
+}
+
+func (c *client) serve() {
+	defer c.srv.removeClient(c)
+	defer c.conn.Close()
+	for {
+		cmds, err := c.rd.ReadBatch()
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) && pe != errQueryBufferLimit {
+				c.out.WriteError("ERR " + pe.Error())
+				c.flush()
+			} else if pe == errQueryBufferLimit {
+				c.srv.cfg.Logf("closing client id=%d addr=%s: query buffer limit reached", c.id, c.addr)
+			} else if !errors.Is(err, io.EOF) && !c.killed.Load() && !isClosedConn(err) {
+				c.srv.cfg.Logf("client id=%d addr=%s: %v", c.id, c.addr, err)
+			}
+			return
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		c.bytesIn.Store(c.rd.BytesRead())
+		c.commands.Add(int64(len(cmds)))
+		c.run(cmds)
+		if !c.flush() || c.closeAfter {
+			return
+		}
+	}
+}
+
+func isClosedConn(err error) bool { return errors.Is(err, stdnet.ErrClosed) }
+
+// flush writes the batch's replies with one write(2).
+func (c *client) flush() bool {
+	b := c.out.Bytes()
+	if len(b) == 0 {
+		return true
+	}
+	c.bytesOut.Add(int64(len(b)))
+	_, err := c.conn.Write(b)
+	c.out.Reset()
+	return err == nil
+}
+
+// run executes one batch. Consecutive keyspace commands go to the shard as
+// one submission; a connection command in between first submits what
+// precedes it, so replies stay in order.
+func (c *client) run(cmds [][][]byte) {
+	for _, argv := range cmds {
+		if c.closeAfter {
+			break
+		}
+		if sc := lookupServerCommand(argv[0]); sc != nil {
+			c.submit()
+			c.lastCmd.Store(&sc.name)
+			c.runServerCommand(sc, argv)
+			continue
+		}
+		ec := engine.Lookup(argv[0])
+		if ec == nil && !isReplicaCommand(argv[0]) {
+			c.submit()
+			c.out.WriteError(unknownCommand(argv))
+			continue
+		}
+		if !c.authed {
+			c.submit()
+			c.out.WriteError(errNoAuth)
+			continue
+		}
+		if ec != nil {
+			c.lastCmd.Store(&ec.Name)
+		}
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
+	}
+	c.submit()
+}
+
+func (c *client) submit() {
+	if len(c.reqs) == 0 {
+		return
+	}
+	c.srv.shard.submit(c.wait, c.reqs)
+	clear(c.reqs)
+	c.reqs = c.reqs[:0]
+}
+
+const errNoAuth = "NOAUTH Authentication required."
+
+// unknownCommand words the error exactly as Redis 7 does.
+func unknownCommand(argv [][]byte) string {
+	b := make([]byte, 0, 64)
+	b = append(b, "ERR unknown command '"...)
+	b = appendTrunc(b, argv[0], 128)
+	b = append(b, "', with args beginning with: "...)
+	start := len(b)
+	for _, a := range argv[1:] {
+		if len(b)-start >= 128 {
+			break
+		}
+		b = append(b, '\'')
+		b = appendTrunc(b, a, 128-(len(b)-start-1))
+		b = append(b, '\'', ' ')
+	}
+	return string(b)
+}
+
+func appendTrunc(b, s []byte, n int) []byte {
+	if n < 0 {
+		n = 0
+	}
+	if len(s) > n {
+		s = s[:n]
+	}
+	return append(b, s...)
+}
+
+func sortClients(cs []*client) {
+	slices.SortFunc(cs, func(a, b *client) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// serverCommand is a connection-level command: it runs on the connection's
+// goroutine and never touches the keyspace through the log.
+type serverCommand struct {
+	name       string // lower case
+	arity      int
+	flags      []string // COMMAND INFO flags
+	categories []string // ACL categories
+	noAuth     bool     // allowed before AUTH
+	run        func(c *client, argv [][]byte)
+	subs       []subcommand
+	doc        commandDoc
+}
+
+// subcommand is reported by COMMAND INFO / DOCS (name is "client|id").
+type subcommand struct {
+	name  string
+	arity int
+	flags []string
+	doc   commandDoc
+}
+
+var serverCommands map[string]*serverCommand
+
+// lookupServerCommand finds a connection command without allocating.
+func lookupServerCommand(name []byte) *serverCommand {
+	var buf [16]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return serverCommands[string(buf[:len(name)])]
+}
+
+// replicaCommands are handled by cluster.Replica itself rather than the
+// engine (persistence); they are routed like engine commands.
+var replicaCommands = map[string]bool{"save": true, "bgsave": true, "lastsave": true, "bgrewriteaof": true}
+
+func isReplicaCommand(name []byte) bool {
+	if len(name) > 16 {
+		return false
+	}
+	return replicaCommands[strings.ToLower(string(name))]
+}
+
+func init() {
+	cmds := []*serverCommand{
+		{name: "ping", arity: -1, flags: []string{"fast", "sentinel"}, categories: []string{"@fast", "@connection"}, run: cmdPing},
+		{name: "echo", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, run: cmdEcho},
+		{name: "hello", arity: -1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdHello},
+		{name: "auth", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdAuth},
+		{name: "select", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@keyspace", "@fast"}, run: cmdSelect},
+		{name: "quit", arity: -1, flags: []string{"allow_busy", "noscript", "loading", "stale", "fast", "no_auth"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdQuit},
+		{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast"}, run: cmdTime},
+		{name: "shutdown", arity: -1, flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "sentinel", "allow_busy"}, categories: []string{"@admin", "@slow", "@dangerous"}, run: cmdShutdown},
+		{name: "client", arity: -2, flags: []string{"sentinel"}, categories: []string{"@slow"}, run: cmdClient, subs: clientSubs},
+		{name: "command", arity: -1, flags: []string{"loading", "stale"}, categories: []string{"@slow", "@connection"}, run: cmdCommand, subs: commandSubs},
+		{name: "info", arity: -1, flags: []string{"loading", "stale", "sentinel"}, categories: []string{"@slow", "@dangerous"}, run: cmdInfo},
+		{name: "config", arity: -2, flags: nil, categories: []string{"@slow"}, run: cmdConfig, subs: configSubs},
+	}
+	serverCommands = make(map[string]*serverCommand, len(cmds))
+	for _, sc := range cmds {
+		sc.doc = serverDocs[sc.name]
+		serverCommands[sc.name] = sc
+	}
+}
+
+// runServerCommand applies Redis's checks in Redis's order — arity, then
+// authentication — and runs the command.
+func (c *client) runServerCommand(sc *serverCommand, argv [][]byte) {
+	if !arityOK(sc.arity, len(argv)) {
+		c.out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
+		return
+	}
+	if !c.authed && !sc.noAuth {
+		c.out.WriteError(errNoAuth)
+		return
+	}
+	sc.run(c, argv)
+}
+
+func arityOK(arity, argc int) bool {
+	if arity >= 0 {
+		return argc == arity
+	}
+	return argc >= -arity
+}
+
+func wrongArgs(c *client, full string) {
+	c.out.WriteError("ERR wrong number of arguments for '" + full + "' command")
+}
+
+func unknownSubcommand(c *client, cmd string, sub []byte) {
+	c.out.WriteError("ERR unknown subcommand '" + string(truncate(sub, 128)) + "'. Try " + strings.ToUpper(cmd) + " HELP.")
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
+
+func cmdPing(c *client, argv [][]byte) {
+	switch len(argv) {
+	case 1:
+		c.out.WriteSimple("PONG")
+	case 2:
+		c.out.WriteBulk(argv[1])
+	default:
+		wrongArgs(c, "ping")
+	}
+}
+
+func cmdEcho(c *client, argv [][]byte) { c.out.WriteBulk(argv[1]) }
+
+func cmdQuit(c *client, argv [][]byte) {
+	c.out.WriteSimple("OK")
+	c.closeAfter = true
+}
+
+func cmdTime(c *client, argv [][]byte) {
+	now := c.srv.clock.Now()
+	var tmp [20]byte
+	c.out.WriteArray(2)
+	c.out.WriteBulk(strconv.AppendInt(tmp[:0], now/1e9, 10))
+	c.out.WriteBulk(strconv.AppendInt(tmp[:0], (now%1e9)/1e3, 10))
+}
+
+func cmdSelect(c *client, argv [][]byte) {
+	n, ok := parseInt(argv[1])
+	if !ok {
+		c.out.WriteError("ERR value is not an integer or out of range")
+		return
+	}
+	if n != 0 {
+		c.out.WriteError("ERR DB index is out of range")
+		return
+	}
+	c.out.WriteSimple("OK")
+}
+
+// checkPassword answers AUTH/HELLO AUTH. There is one user, "default",
+// whose password is requirepass (none: any password is accepted, as
+// Redis's nopass default user).
+func (c *client) checkPassword(user, pass []byte) bool {
+	if string(user) != "default" {
+		return false
+	}
+	want := c.srv.password()
+	return want == "" || string(pass) == want
+}
+
+const errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
+
+func cmdAuth(c *client, argv [][]byte) {
+	if len(argv) > 3 {
+		c.out.WriteError("ERR syntax error")
+		return
+	}
+	user, pass := []byte("default"), argv[1]
+	if len(argv) == 3 {
+		user, pass = argv[1], argv[2]
+	} else if c.srv.password() == "" {
+		c.out.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return
+	}
+	if !c.checkPassword(user, pass) {
+		c.out.WriteError(errWrongPass)
+		return
+	}
+	c.authed = true
+	c.out.WriteSimple("OK")
+}
+
+// validClientName is Redis's rule: printable ASCII without spaces.
+func validClientName(name []byte) bool {
+	for _, ch := range name {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func cmdHello(c *client, argv [][]byte) {
+	proto := int64(c.out.Proto())
+	next := 1
+	if len(argv) >= 2 {
+		v, ok := parseInt(argv[1])
+		if !ok {
+			c.out.WriteError("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v < 2 || v > 3 {
+			c.out.WriteError("NOPROTO unsupported protocol version")
+			return
+		}
+		proto = v
+		next = 2
+	}
+	var user, pass, name []byte
+	hasName := false
+	for j := next; j < len(argv); j++ {
+		more := len(argv) - 1 - j
+		switch {
+		case eqFold(argv[j], "auth") && more >= 2:
+			user, pass = argv[j+1], argv[j+2]
+			j += 2
+		case eqFold(argv[j], "setname") && more >= 1:
+			name, hasName = argv[j+1], true
+			j++
+		default:
+			c.out.WriteError("ERR Syntax error in HELLO option '" + string(truncate(argv[j], 128)) + "'")
+			return
+		}
+	}
+	if user != nil {
+		if !c.checkPassword(user, pass) {
+			c.out.WriteError(errWrongPass)
+			return
+		}
+		c.authed = true
+	}
+	if !c.authed {
+		c.out.WriteError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	if hasName {
+		if !validClientName(name) {
+			c.out.WriteError(errClientName)
+			return
+		}
+		c.mu.Lock()
+		c.name = string(name)
+		c.mu.Unlock()
+	}
+	c.out.SetProto(int(proto))
+	c.proto.Store(int32(proto))
+	c.out.WriteMap(7)
+	c.out.WriteBulkString("server")
+	c.out.WriteBulkString("keel")
+	c.out.WriteBulkString("version")
+	c.out.WriteBulkString(RedisVersion)
+	c.out.WriteBulkString("proto")
+	c.out.WriteInt(proto)
+	c.out.WriteBulkString("id")
+	c.out.WriteInt(int64(c.id))
+	c.out.WriteBulkString("mode")
+	c.out.WriteBulkString("standalone")
+	c.out.WriteBulkString("role")
+	c.out.WriteBulkString("master")
+	c.out.WriteBulkString("modules")
+	c.out.WriteArray(0)
+}
+
+func cmdShutdown(c *client, argv [][]byte) {
+	save := false
+	for _, a := range argv[1:] {
+		switch {
+		case eqFold(a, "nosave"):
+			save = false
+		case eqFold(a, "save"):
+			save = true
+		case eqFold(a, "now"), eqFold(a, "force"):
+		case eqFold(a, "abort"):
+			c.out.WriteError("ERR No shutdown in progress.")
+			return
+		default:
+			c.out.WriteError("ERR syntax error")
+			return
+		}
+	}
+	if save {
+		rec := &recorder{}
+		c.srv.shard.submit(c.wait, []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}})
+		if rec.err != "" {
+			c.srv.cfg.Logf("SHUTDOWN SAVE: %s", rec.err)
+			c.out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
+			return
+		}
+	}
+	c.srv.cfg.Logf("user requested shutdown (client id=%d addr=%s)", c.id, c.addr)
+	// As in Redis, a successful SHUTDOWN has no reply: the connection closes.
+	c.closeAfter = true
+	c.srv.Shutdown()
+}
+
+// recorder is an engine.Writer that keeps only whether the reply was an
+// error, for replies the server consumes itself.
+type recorder struct{ err string }
+
+func (r *recorder) WriteSimple(string)     {}
+func (r *recorder) WriteError(msg string)  { r.err = msg }
+func (r *recorder) WriteInt(int64)         {}
+func (r *recorder) WriteBulk([]byte)       {}
+func (r *recorder) WriteBulkString(string) {}
+func (r *recorder) WriteNull()             {}
+func (r *recorder) WriteArray(int)         {}
+func (r *recorder) WriteNullArray()        {}
+func (r *recorder) WriteDouble(float64)    {}
+func (r *recorder) WriteMap(int)           {}
+func (r *recorder) WriteSet(int)           {}
+
+func itoa(n int) string { return strconv.Itoa(n) }

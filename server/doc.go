@@ -1,0 +1,17 @@
+// Package server is keel's production runtime around a cluster.Replica: the
+// RESP2/RESP3 codec, the TCP accept loop and one goroutine per connection,
+// the shard that serialises access to the replica with group commit, and
+// the connection-level commands (PING, HELLO, AUTH, CLIENT, COMMAND, INFO,
+// CONFIG, ...). Every other command is handed to Replica.Submit.
+//
+// A connection goroutine reads every pipelined command already buffered as
+// one batch, runs it (taking the shard itself rather than handing commands
+// to another goroutine), and answers the whole batch with one write. See
+// docs/concurrency.md for why.
+//
+// This is the only place besides cmd/ that knows it runs in the real world:
+// it reads the wall clock (through seam.Wall), opens sockets and starts
+// goroutines.
+//
+// May import: cluster, engine, udf, seam.
+package server

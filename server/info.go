@@ -1,0 +1,230 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// infoSections in the order INFO prints them.
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"}
+
+// Optional views of the keyspace. The engine grows these; INFO reports
+// what it offers.
+type (
+	expiresCounter interface{ Expires() int }
+	usedBytes      interface{ UsedBytes() int64 }
+)
+
+type keyspaceInfo struct {
+	keys, expires int
+	usedBytes     int64
+	haveUsed      bool
+}
+
+func (s *Server) keyspace(w *waiter) keyspaceInfo {
+	var ki keyspaceInfo
+	s.shard.do(w, func(r *cluster.Replica) {
+		db := r.DB()
+		ki.keys = db.Len()
+		var anyDB any = db
+		if e, ok := anyDB.(expiresCounter); ok {
+			ki.expires = e.Expires()
+		}
+		if u, ok := anyDB.(usedBytes); ok {
+			ki.usedBytes, ki.haveUsed = u.UsedBytes(), true
+		}
+	})
+	return ki
+}
+
+func cmdInfo(c *client, argv [][]byte) {
+	want := map[string]bool{}
+	all := len(argv) == 1
+	for _, a := range argv[1:] {
+		s := strings.ToLower(string(a))
+		switch s {
+		case "all", "everything", "default":
+			all = true
+		default:
+			want[s] = true
+		}
+	}
+	c.out.WriteVerbatim(c.srv.info(c.wait, all, want), "txt")
+}
+
+func (s *Server) info(w *waiter, all bool, want map[string]bool) string {
+	var b strings.Builder
+	var ki *keyspaceInfo
+	ks := func() keyspaceInfo {
+		if ki == nil {
+			v := s.keyspace(w)
+			ki = &v
+		}
+		return *ki
+	}
+	for _, sec := range infoSections {
+		if !all && !want[sec] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + strings.ToUpper(sec[:1]) + sec[1:] + "\r\n")
+		switch sec {
+		case "server":
+			s.infoServer(&b)
+		case "clients":
+			s.infoClients(&b)
+		case "memory":
+			s.infoMemory(&b, ks())
+		case "persistence":
+			s.infoPersistence(&b)
+		case "stats":
+			s.infoStats(&b)
+		case "replication":
+			b.WriteString("role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n")
+			b.WriteString("master_replid:" + s.runID + "\r\nmaster_repl_offset:0\r\n")
+		case "cpu":
+			s.infoCPU(&b)
+		case "keyspace":
+			if k := ks(); k.keys > 0 {
+				fmt.Fprintf(&b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", k.keys, k.expires)
+			}
+		}
+	}
+	return b.String()
+}
+
+func kv(b *strings.Builder, k string, v any) {
+	b.WriteString(k)
+	b.WriteByte(':')
+	switch v := v.(type) {
+	case string:
+		b.WriteString(v)
+	case int:
+		b.WriteString(strconv.Itoa(v))
+	case int64:
+		b.WriteString(strconv.FormatInt(v, 10))
+	case uint64:
+		b.WriteString(strconv.FormatUint(v, 10))
+	default:
+		fmt.Fprint(b, v)
+	}
+	b.WriteString("\r\n")
+}
+
+func (s *Server) infoServer(b *strings.Builder) {
+	up := time.Since(s.started)
+	exe, _ := os.Executable()
+	kv(b, "redis_version", RedisVersion)
+	kv(b, "keel_version", Version)
+	kv(b, "redis_mode", "standalone")
+	kv(b, "os", runtime.GOOS+" "+runtime.GOARCH)
+	kv(b, "arch_bits", strconv.Itoa(strconv.IntSize))
+	kv(b, "multiplexing_api", "go netpoll")
+	kv(b, "go_version", runtime.Version())
+	kv(b, "process_id", os.Getpid())
+	kv(b, "run_id", s.runID)
+	kv(b, "tcp_port", s.cfg.Port)
+	kv(b, "server_time_usec", s.clock.Now()/1e3)
+	kv(b, "uptime_in_seconds", int64(up/time.Second))
+	kv(b, "uptime_in_days", int64(up/(24*time.Hour)))
+	kv(b, "hz", int(time.Second/tickInterval))
+	kv(b, "executable", exe)
+	kv(b, "config_file", s.cfg.ConfigFile)
+}
+
+func (s *Server) infoClients(b *strings.Builder) {
+	kv(b, "connected_clients", s.nclients.Load())
+	kv(b, "maxclients", s.maxClients.Load())
+	kv(b, "blocked_clients", 0)
+	kv(b, "pubsub_clients", 0)
+}
+
+// notePeakMemory samples the heap for used_memory_peak. ReadMemStats
+// stops the world briefly, so the ticker calls this once a second.
+func (s *Server) notePeakMemory() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > s.peakAlloc.Load() {
+		s.peakAlloc.Store(ms.HeapAlloc)
+	}
+}
+
+func human(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+func (s *Server) infoMemory(b *strings.Builder, ki keyspaceInfo) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	used := ms.HeapAlloc
+	if ms.HeapAlloc > s.peakAlloc.Load() {
+		s.peakAlloc.Store(ms.HeapAlloc)
+	}
+	rss := rssBytes()
+	kv(b, "used_memory", used)
+	kv(b, "used_memory_human", human(used))
+	kv(b, "used_memory_rss", rss)
+	kv(b, "used_memory_rss_human", human(rss))
+	kv(b, "used_memory_peak", s.peakAlloc.Load())
+	kv(b, "used_memory_peak_human", human(s.peakAlloc.Load()))
+	if ki.haveUsed {
+		kv(b, "used_memory_dataset", ki.usedBytes)
+	}
+	kv(b, "total_system_memory", totalSystemMemory())
+	kv(b, "go_heap_sys", ms.HeapSys)
+	kv(b, "go_num_gc", uint64(ms.NumGC))
+	kv(b, "go_gc_pause_total_ns", ms.PauseTotalNs)
+	kv(b, "maxmemory", s.cfg.MaxMemory)
+	kv(b, "maxmemory_human", human(uint64(s.cfg.MaxMemory)))
+	kv(b, "maxmemory_policy", "noeviction")
+	kv(b, "mem_allocator", "go")
+	if used > 0 && rss > 0 {
+		kv(b, "mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(rss)/float64(used)))
+	}
+}
+
+func (s *Server) infoPersistence(b *strings.Builder) {
+	kv(b, "loading", 0)
+	aof := 0
+	if s.cfg.AppendOnly {
+		aof = 1
+	}
+	kv(b, "aof_enabled", aof)
+	kv(b, "appendfsync", s.cfg.AppendFsync)
+	kv(b, "dir", s.cfg.Dir)
+}
+
+func (s *Server) infoStats(b *strings.Builder) {
+	in, out := s.stats.netInput.Load(), s.stats.netOutput.Load()
+	for _, c := range s.clientList() {
+		in += c.bytesIn.Load()
+		out += c.bytesOut.Load()
+	}
+	kv(b, "total_connections_received", s.stats.connectionsReceived.Load())
+	kv(b, "total_commands_processed", s.totalCommands())
+	kv(b, "total_net_input_bytes", in)
+	kv(b, "total_net_output_bytes", out)
+	kv(b, "rejected_connections", s.stats.rejectedConnections.Load())
+}
+
+func (s *Server) infoCPU(b *strings.Builder) {
+	user, sys := cpuTimes()
+	kv(b, "used_cpu_sys", fmt.Sprintf("%.6f", sys.Seconds()))
+	kv(b, "used_cpu_user", fmt.Sprintf("%.6f", user.Seconds()))
+}

@@ -1,0 +1,190 @@
+package server
+
+import (
+	"math"
+	"strconv"
+)
+
+// writeBufferBytesShrink: an output buffer grown past this by a big reply
+// is dropped after it is written, so idle connections stay small.
+const writeBufferBytesShrink = 64 << 10
+
+// Writer encodes replies as RESP2, or RESP3 after HELLO 3, appending to an
+// in-memory buffer that the connection writes with one write(2) per batch.
+// It implements engine.Writer.
+type Writer struct {
+	buf   []byte
+	proto int // 2 or 3
+}
+
+// NewWriter returns a RESP2 writer.
+func NewWriter() *Writer { return &Writer{proto: 2} }
+
+// Proto is the protocol version in use.
+func (w *Writer) Proto() int { return w.proto }
+
+// SetProto switches between RESP2 and RESP3.
+func (w *Writer) SetProto(p int) { w.proto = p }
+
+// Bytes is everything written since the last Reset.
+func (w *Writer) Bytes() []byte { return w.buf }
+
+// Reset empties the buffer, releasing it if a big reply grew it.
+func (w *Writer) Reset() {
+	if cap(w.buf) > writeBufferBytesShrink {
+		w.buf = nil
+		return
+	}
+	w.buf = w.buf[:0]
+}
+
+func (w *Writer) header(c byte, n int64) {
+	w.buf = append(w.buf, c)
+	w.buf = strconv.AppendInt(w.buf, n, 10)
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// WriteSimple writes a status reply (+OK). s must not hold CR or LF.
+func (w *Writer) WriteSimple(s string) {
+	w.buf = append(w.buf, '+')
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// WriteError writes msg, code included, as an error reply. Newlines would
+// break the framing, so they become spaces, as in Redis.
+func (w *Writer) WriteError(msg string) {
+	w.buf = append(w.buf, '-')
+	start := len(w.buf)
+	w.buf = append(w.buf, msg...)
+	for i := start; i < len(w.buf); i++ {
+		if w.buf[i] == '\r' || w.buf[i] == '\n' {
+			w.buf[i] = ' '
+		}
+	}
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// WriteInt writes an integer reply.
+func (w *Writer) WriteInt(n int64) { w.header(':', n) }
+
+// WriteBulk writes a bulk string.
+func (w *Writer) WriteBulk(b []byte) {
+	w.header('$', int64(len(b)))
+	w.buf = append(w.buf, b...)
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// WriteBulkString writes a bulk string.
+func (w *Writer) WriteBulkString(s string) {
+	w.header('$', int64(len(s)))
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// WriteNull writes a missing value: $-1 in RESP2, _ in RESP3.
+func (w *Writer) WriteNull() {
+	if w.proto >= 3 {
+		w.buf = append(w.buf, "_\r\n"...)
+		return
+	}
+	w.buf = append(w.buf, "$-1\r\n"...)
+}
+
+// WriteArray announces n elements.
+func (w *Writer) WriteArray(n int) { w.header('*', int64(n)) }
+
+// WriteNullArray writes *-1 in RESP2 and _ in RESP3.
+func (w *Writer) WriteNullArray() {
+	if w.proto >= 3 {
+		w.buf = append(w.buf, "_\r\n"...)
+		return
+	}
+	w.buf = append(w.buf, "*-1\r\n"...)
+}
+
+// appendDouble formats f as Redis 7.2 does: the shortest representation
+// that reads back exactly, and inf, -inf, nan.
+func appendDouble(b []byte, f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return append(b, "inf"...)
+	case math.IsInf(f, -1):
+		return append(b, "-inf"...)
+	case math.IsNaN(f):
+		return append(b, "nan"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// WriteDouble writes a bulk string in RESP2 and a ',' double in RESP3.
+func (w *Writer) WriteDouble(f float64) {
+	if w.proto >= 3 {
+		w.buf = append(w.buf, ',')
+		w.buf = appendDouble(w.buf, f)
+		w.buf = append(w.buf, '\r', '\n')
+		return
+	}
+	var tmp [32]byte
+	w.WriteBulk(appendDouble(tmp[:0], f))
+}
+
+// WriteMap announces n key/value pairs: RESP3 '%', RESP2 an array of 2n.
+func (w *Writer) WriteMap(n int) {
+	if w.proto >= 3 {
+		w.header('%', int64(n))
+		return
+	}
+	w.header('*', 2*int64(n))
+}
+
+// WriteSet announces n elements: RESP3 '~', RESP2 an array.
+func (w *Writer) WriteSet(n int) {
+	if w.proto >= 3 {
+		w.header('~', int64(n))
+		return
+	}
+	w.header('*', int64(n))
+}
+
+// WritePush announces an out-of-band message of n elements (pub/sub):
+// RESP3 '>', RESP2 an array.
+func (w *Writer) WritePush(n int) {
+	if w.proto >= 3 {
+		w.header('>', int64(n))
+		return
+	}
+	w.header('*', int64(n))
+}
+
+// WriteBool writes RESP3 #t/#f, or :1/:0 in RESP2.
+func (w *Writer) WriteBool(v bool) {
+	if w.proto >= 3 {
+		if v {
+			w.buf = append(w.buf, "#t\r\n"...)
+		} else {
+			w.buf = append(w.buf, "#f\r\n"...)
+		}
+		return
+	}
+	if v {
+		w.WriteInt(1)
+	} else {
+		w.WriteInt(0)
+	}
+}
+
+// WriteVerbatim writes text as a RESP3 verbatim string of the given
+// three-letter format ("txt"), or a bulk string in RESP2, as Redis does for
+// INFO and CLIENT LIST.
+func (w *Writer) WriteVerbatim(s, format string) {
+	if w.proto < 3 {
+		w.WriteBulkString(s)
+		return
+	}
+	w.header('=', int64(len(s)+4))
+	w.buf = append(w.buf, format...)
+	w.buf = append(w.buf, ':')
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '\r', '\n')
+}
