@@ -1,6 +1,16 @@
 package cluster
 
 import (
+	"bytes"
+	"io"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
 	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/seam"
@@ -18,6 +28,41 @@ const (
 	FsyncNo
 )
 
+func (p FsyncPolicy) String() string {
+	switch p {
+	case FsyncAlways:
+		return "always"
+	case FsyncNo:
+		return "no"
+	default:
+		return "everysec"
+	}
+}
+
+const (
+	// SnapshotLogBytesDefault is how much log since the last snapshot
+	// triggers the next one.
+	SnapshotLogBytesDefault = 64 << 20
+	// everysecSyncAfter is how long appended bytes may stay unsynced under
+	// everysec. Half a second, not one, so that the tick period (~100 ms)
+	// and a slow fsync still keep the loss window under the promised 1 s.
+	everysecSyncAfter = 500 * time.Millisecond
+	// nodeID is this node in its group until replication assigns ids.
+	nodeID = 1
+	// raft sizing: replay hands committed entries over in batches of up to
+	// committedBytesPerReady.
+	committedBytesPerReady = 64 << 20
+	msgBytesMax            = 1 << 20
+	inflightMsgsMax        = 256
+	lockFileName           = "LOCK"
+)
+
+// Replies for writes the replica refuses.
+const (
+	ErrMsgDiskFull  = "ERR disk full: write refused (ENOSPC)"
+	ErrMsgDiskFatal = "ERR disk write failed; node restarting from disk"
+)
+
 // Options configure a Replica.
 type Options struct {
 	FS  disk.FS
@@ -27,6 +72,15 @@ type Options struct {
 	AppendOnly bool
 	Fsync      FsyncPolicy
 	Rand       seam.Rand
+	// SnapshotLogBytes is the log size since the last snapshot that
+	// triggers a new one (SnapshotLogBytesDefault when 0; negative: never).
+	SnapshotLogBytes int64
+	// SegmentBytes is the WAL segment size (disk.SegmentBytesDefault when 0).
+	SegmentBytes int64
+	// NowNanos, when set, is the wall time at Open: keys whose deadline has
+	// passed are skipped while loading the snapshot. Unset, they are loaded
+	// and expire lazily like any other.
+	NowNanos int64
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -39,30 +93,645 @@ type Request struct {
 
 // Replica is one replica group's member on this node.
 type Replica struct {
-	opts Options
-	db   *engine.DB
+	opts    Options
+	db      *engine.DB
+	persist bool
+
+	lock  io.Closer
+	wal   *disk.WAL
+	store *logStore
+	rn    *raft.RawNode
+	conf  pb.ConfState
+
+	lastNowMillis int64
+	lastNowNanos  int64
+	applied       uint64
+	nextID        uint64
+	inflight      map[uint64]*proposal
+	recBuf        []disk.Record
+	reader        entryReader
+
+	// Fault state: fatal means the WAL can no longer be trusted and the
+	// runtime must reopen the replica from disk; noSpace means the last
+	// write hit ENOSPC and writes are refused until a probe succeeds.
+	fatal   error
+	noSpace error
+
+	dirtySince int64 // nanos when the WAL became dirty
+
+	job            *Job
+	jobHanded      bool
+	snapIndex      uint64
+	prevSnapIndex  uint64
+	walBytesAtSnap int64
+	changes        int64 // write commands applied since open
+	changesAtSave  int64
+	lastSaveMillis int64
+	lastBgsaveErr  error
+	recovery       RecoveryStats
 }
 
-// Open recovers the replica from opts.Dir (or starts empty).
+// RecoveryStats says what Open found on disk.
+type RecoveryStats struct {
+	Snapshot         string // path loaded, "" if none
+	SnapshotIndex    uint64
+	KeysLoaded       uint64
+	EntriesReplayed  uint64
+	CorruptSnapshots []string // set aside as <name>.corrupt
+	TruncatedSegment string
+	TruncatedAt      int64
+	TruncatedBytes   int64
+}
+
+type proposal struct {
+	b         *batch
+	positions []int
+}
+
+type reqState uint8
+
+const (
+	stLocal reqState = iota
+	stWritePending
+	stWriteDone
+	stWriteFailed
+)
+
+// batch is one Submit call: its requests reply strictly in order.
+type batch struct {
+	reqs      []Request
+	nowMillis int64
+	state     []reqState
+	failMsg   []string
+	next      int
+}
+
+// Open recovers the replica from opts.Dir (or starts empty). The recovery
+// procedure is described in docs/durability.md.
 func Open(opts Options) (*Replica, error) {
-	return &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand})}, nil
+	r := &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand}), persist: opts.AppendOnly}
+	if !r.persist {
+		return r, nil
+	}
+	if opts.FS == nil {
+		return nil, errors.New("cluster: appendonly needs a file system")
+	}
+	if r.opts.SnapshotLogBytes == 0 {
+		r.opts.SnapshotLogBytes = SnapshotLogBytesDefault
+	}
+	if opts.Rand != nil {
+		r.nextID = opts.Rand.Uint64()
+	}
+	r.inflight = map[uint64]*proposal{}
+	if err := opts.FS.MkdirAll(opts.Dir); err != nil {
+		return nil, errors.Wrap(err, "cluster: data dir")
+	}
+	lock, err := opts.FS.Lock(path.Join(opts.Dir, lockFileName))
+	if err != nil {
+		return nil, err
+	}
+	r.lock = lock
+	if err := r.recover(); err != nil {
+		r.closeFiles()
+		return nil, err
+	}
+	return r, nil
 }
 
-// Submit runs a batch of requests at time now (Unix nanoseconds). On a
-// single node every reply has been written when Submit returns.
-func (r *Replica) Submit(now int64, reqs []Request) {
-	ms := seam.Millis(now)
-	for i := range reqs {
-		r.db.Exec(ms, reqs[i].Argv, reqs[i].W)
+func (r *Replica) recover() error {
+	fs := r.opts.FS
+	snaps, temps, err := disk.ListSnapshots(fs, r.opts.Dir)
+	if err != nil {
+		return err
+	}
+	for _, t := range temps {
+		if err := fs.Remove(t); err != nil {
+			return errors.Wrap(err, "cluster: remove leftover snapshot temp file")
+		}
+	}
+	r.store = &logStore{cs: pb.ConfState{Voters: []uint64{nodeID}}}
+	var loadErrs []string
+	loaded := -1
+	for i, name := range snaps {
+		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos))
+		if err != nil {
+			loadErrs = append(loadErrs, err.Error())
+			// Set it aside so retention never counts it as the fallback.
+			if rerr := fs.Rename(name, name+".corrupt"); rerr != nil {
+				return errors.Wrapf(rerr, "cluster: set aside corrupt snapshot %s", name)
+			}
+			r.recovery.CorruptSnapshots = append(r.recovery.CorruptSnapshots, name)
+			continue
+		}
+		loaded = i
+		r.store.snapIndex, r.store.snapTerm = meta.Index, meta.Term
+		if len(meta.Voters) > 0 {
+			r.store.cs = pb.ConfState{Voters: meta.Voters}
+		}
+		r.snapIndex = meta.Index
+		r.lastSaveMillis = meta.SaveMillis
+		r.recovery.Snapshot, r.recovery.SnapshotIndex, r.recovery.KeysLoaded = name, meta.Index, n
+		if i+1 < len(snaps) {
+			if idx, perr := strconv.ParseUint(path.Base(snaps[i+1])[:16], 16, 64); perr == nil {
+				r.prevSnapIndex = idx
+			}
+		}
+		break
+	}
+	if len(r.recovery.CorruptSnapshots) > 0 {
+		if err := fs.SyncDir(disk.SnapshotDir(r.opts.Dir)); err != nil {
+			return errors.Wrap(err, "cluster: sync snapshot dir")
+		}
+	}
+	gapErr := func(idx uint64) error {
+		msg := "cluster: the log does not continue the snapshot: expected entry " +
+			strconv.FormatUint(r.store.lastIndex()+1, 10) + ", found " + strconv.FormatUint(idx, 10) +
+			": refusing to start"
+		if loaded < 0 && len(snaps) > 0 || len(loadErrs) > 0 {
+			msg += " (snapshots that failed to load: " + joinErrs(loadErrs) + ")"
+		}
+		return errors.Mark(errors.New(msg), disk.ErrCorrupt)
+	}
+	wal, res, err := disk.OpenWAL(disk.WALOptions{FS: fs, Dir: r.opts.Dir, SegmentBytes: r.opts.SegmentBytes},
+		func(rec disk.Record) error {
+			switch rec.Type {
+			case disk.RecEntry:
+				if rec.Index <= r.store.snapIndex {
+					return nil
+				}
+				if rec.Index > r.store.lastIndex()+1 {
+					return gapErr(rec.Index)
+				}
+				e, err := recordEntry(rec)
+				if err != nil {
+					return err
+				}
+				return r.store.append([]pb.Entry{e})
+			case disk.RecHardState:
+				hs, err := recordHardState(rec)
+				if err != nil {
+					return err
+				}
+				r.store.hs = hs
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	r.wal = wal
+	r.recovery.TruncatedSegment, r.recovery.TruncatedAt, r.recovery.TruncatedBytes = res.TruncatedSegment, res.TruncatedAt, res.TruncatedBytes
+	if r.store.lastIndex() == r.store.snapIndex && loaded < 0 && len(snaps) > 0 {
+		return errors.Mark(errors.Newf("cluster: no snapshot could be loaded and the log does not reach back to the start: %s: refusing to start",
+			joinErrs(loadErrs)), disk.ErrCorrupt)
+	}
+	r.walBytesAtSnap = 0
+	r.applied = r.store.snapIndex
+	r.conf = r.store.cs
+	rn, err := raft.NewRawNode(r.raftConfig(r.applied))
+	if err != nil {
+		return errors.Wrap(err, "cluster: start raft")
+	}
+	r.rn = rn
+	before := r.applied
+	if err := r.drive(); err != nil {
+		return err
+	}
+	r.recovery.EntriesReplayed = r.applied - before
+	if err := r.rn.Campaign(); err != nil {
+		return errors.Wrap(err, "cluster: campaign")
+	}
+	if err := r.drive(); err != nil && r.noSpace == nil {
+		return err
+	}
+	return nil
+}
+
+func joinErrs(errs []string) string {
+	var b bytes.Buffer
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e)
+	}
+	return b.String()
+}
+
+func (r *Replica) raftConfig(applied uint64) *raft.Config {
+	return &raft.Config{
+		ID:                       nodeID,
+		ElectionTick:             10,
+		HeartbeatTick:            1,
+		Storage:                  r.store,
+		Applied:                  applied,
+		MaxSizePerMsg:            msgBytesMax,
+		MaxCommittedSizePerReady: committedBytesPerReady,
+		MaxInflightMsgs:          inflightMsgsMax,
+		Logger:                   silentLogger{},
 	}
 }
 
-// Tick advances time: active expiry, the everysec fsync, snapshots.
-func (r *Replica) Tick(now int64) {}
+// advanceNow keeps the replica's clock monotonic: a log entry never carries
+// an earlier time than the one before it, whatever the wall clock did.
+func (r *Replica) advanceNow(now int64) int64 {
+	if now > r.lastNowNanos {
+		r.lastNowNanos = now
+	}
+	ms := seam.Millis(now)
+	if ms > r.lastNowMillis {
+		r.lastNowMillis = ms
+	}
+	if r.lastSaveMillis == 0 {
+		r.lastSaveMillis = r.lastNowMillis // as Redis: LASTSAVE starts at boot
+	}
+	return r.lastNowMillis
+}
+
+// Submit runs a batch of requests at time now (Unix nanoseconds). On a
+// single node every reply has been written when Submit returns. The
+// batch's write commands become one log entry (more if it is large), all
+// written with one WAL write and, under appendfsync always, one fsync;
+// reads run against applied state, each only after every earlier write of
+// the batch has been applied, so replies come in submission order.
+func (r *Replica) Submit(now int64, reqs []Request) {
+	ms := r.advanceNow(now)
+	b := &batch{reqs: reqs, nowMillis: ms, state: make([]reqState, len(reqs)), failMsg: make([]string, len(reqs))}
+	if !r.persist {
+		r.runUpTo(b, len(reqs))
+		return
+	}
+	var cmds []byte
+	var positions []int
+	propose := func() {
+		if len(positions) == 0 {
+			return
+		}
+		r.nextID++
+		id := r.nextID
+		data := encodeEntryHeader(make([]byte, 0, 32+len(cmds)), id, ms, len(positions))
+		data = append(data, cmds...)
+		p := &proposal{b: b, positions: positions}
+		r.inflight[id] = p
+		if err := r.rn.Propose(data); err != nil {
+			delete(r.inflight, id)
+			r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
+		}
+		cmds, positions = cmds[:0], nil
+	}
+	for i := range reqs {
+		argv := reqs[i].Argv
+		if !isWrite(argv) {
+			continue
+		}
+		if msg := r.writeRefusal(); msg != "" {
+			b.state[i], b.failMsg[i] = stWriteFailed, msg
+			continue
+		}
+		n := encodedCommandBytes(argv)
+		if n > commandBytesMax {
+			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large for the log ("+strconv.Itoa(n)+" bytes)"
+			continue
+		}
+		if len(positions) > 0 && len(cmds)+n > entryBytesTarget {
+			propose()
+		}
+		b.state[i] = stWritePending
+		cmds = appendCommand(cmds, argv)
+		positions = append(positions, i)
+	}
+	propose()
+	_ = r.drive()
+	r.runUpTo(b, len(reqs))
+	r.maybeSyncEverySec()
+	r.maybeTriggerSnapshot()
+}
+
+// isWrite reports whether a command goes through the log: every engine
+// command not flagged read-only (unknown flags err on the safe side).
+// Unknown commands and wrong arity are answered locally by the engine.
+func isWrite(argv [][]byte) bool {
+	if len(argv) == 0 {
+		return false
+	}
+	c := engine.Lookup(argv[0])
+	return c != nil && c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
+}
+
+func (r *Replica) writeRefusal() string {
+	switch {
+	case r.fatal != nil:
+		return ErrMsgDiskFatal
+	case r.noSpace != nil:
+		return ErrMsgDiskFull
+	}
+	return ""
+}
+
+func (r *Replica) failProposal(p *proposal, msg string) {
+	for _, pos := range p.positions {
+		if p.b.state[pos] == stWritePending {
+			p.b.state[pos], p.b.failMsg[pos] = stWriteFailed, msg
+		}
+	}
+}
+
+// runUpTo answers, in order, every request of b before position end that
+// does not wait for the log: local commands run now; writes that failed
+// get their error. A write still pending here was never applied (the log
+// failed under it) and gets the current refusal.
+func (r *Replica) runUpTo(b *batch, end int) {
+	for ; b.next < end; b.next++ {
+		req := &b.reqs[b.next]
+		switch b.state[b.next] {
+		case stLocal:
+			r.runLocal(b.nowMillis, req)
+		case stWriteFailed:
+			req.W.WriteError(b.failMsg[b.next])
+		case stWritePending:
+			msg := r.writeRefusal()
+			if msg == "" {
+				msg = "ERR write was not applied"
+			}
+			req.W.WriteError(msg)
+		}
+	}
+}
+
+func (r *Replica) runLocal(ms int64, req *Request) {
+	if len(req.Argv) > 0 && len(req.Argv[0]) <= 8 {
+		switch string(bytes.ToLower(req.Argv[0])) {
+		case "save":
+			r.cmdSave(ms, req)
+			return
+		case "bgsave":
+			r.cmdBgsave(ms, req)
+			return
+		case "lastsave":
+			if len(req.Argv) != 1 {
+				req.W.WriteError("ERR wrong number of arguments for 'lastsave' command")
+				return
+			}
+			req.W.WriteInt(r.lastSaveMillis / 1000)
+			return
+		}
+	}
+	r.db.Exec(ms, req.Argv, req.W)
+}
+
+// drive hands every Ready of the RawNode to the disk and the engine until
+// there is none left: entries and HardState to the WAL (synced as the
+// policy and Raft demand), committed entries to the engine.
+func (r *Replica) drive() error {
+	for r.fatal == nil && r.rn.HasReady() {
+		rd := r.rn.Ready()
+		if err := r.persistReady(rd); err != nil {
+			r.onWriteError(err)
+			return err
+		}
+		for _, e := range rd.CommittedEntries {
+			if err := r.apply(e); err != nil {
+				r.fatal = err
+				r.failInflight(ErrMsgDiskFatal)
+				return err
+			}
+		}
+		r.rn.Advance(rd)
+	}
+	return r.fatal
+}
+
+func (r *Replica) persistReady(rd raft.Ready) error {
+	hs := r.store.hs
+	hsChanged := false
+	if !raft.IsEmptyHardState(rd.HardState) {
+		hsChanged = rd.HardState.Term != hs.Term || rd.HardState.Vote != hs.Vote
+		hs = rd.HardState
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return errors.AssertionFailedf("cluster: raft delivered a snapshot to a one-voter group")
+	}
+	if len(rd.Entries) == 0 && !hsChanged {
+		// A commit-index change alone needs no write: a one-voter group
+		// recovers its commit index as its last index.
+		r.store.hs.Commit = hs.Commit
+		return nil
+	}
+	recs := r.recBuf[:0]
+	for _, e := range rd.Entries {
+		recs = append(recs, entryRecord(e))
+	}
+	recs = append(recs, hardStateRecord(hs))
+	wasDirty := r.wal.Dirty()
+	err := r.wal.Append(recs)
+	for i := range recs {
+		recs[i] = disk.Record{}
+	}
+	r.recBuf = recs[:0]
+	if err != nil {
+		return err
+	}
+	if err := r.store.append(rd.Entries); err != nil {
+		return errors.NewAssertionErrorWithWrappedErrf(err, "cluster: log store")
+	}
+	r.store.hs = hs
+	if !wasDirty {
+		r.dirtySince = r.lastNowNanos
+	}
+	// HardState (term, vote) is synced before Raft acts on it, whatever
+	// the policy; entries under always before anyone hears of them.
+	if hsChanged || (r.opts.Fsync == FsyncAlways && len(rd.Entries) > 0) {
+		return r.wal.Sync()
+	}
+	return nil
+}
+
+// onWriteError decides between the two reactions to a failed WAL write.
+// ENOSPC whose partial write was cleanly truncated: refuse writes, keep
+// serving reads, rebuild Raft from the log as it is on disk (the refused
+// entries are gone), and probe for space on Tick. Anything else (EIO, a
+// failed fsync, a truncate that failed): the replica is fatal and the
+// runtime reopens it from disk; fsync is never retried (fsyncgate).
+func (r *Replica) onWriteError(err error) {
+	if errors.Is(err, disk.ErrNoSpace) && r.wal.Broken() == nil {
+		r.noSpace = err
+		r.failInflight(ErrMsgDiskFull)
+		rn, rerr := raft.NewRawNode(r.raftConfig(r.applied))
+		if rerr != nil {
+			r.fatal = errors.Wrap(rerr, "cluster: restart raft after ENOSPC")
+			return
+		}
+		r.rn = rn
+		return
+	}
+	r.fatal = err
+	r.failInflight(ErrMsgDiskFatal)
+}
+
+func (r *Replica) failInflight(msg string) {
+	for id, p := range r.inflight {
+		r.failProposal(p, msg)
+		delete(r.inflight, id)
+	}
+}
+
+func (r *Replica) apply(e pb.Entry) error {
+	switch e.Type {
+	case pb.EntryNormal:
+		if len(e.Data) > 0 {
+			if err := r.applyCommands(e); err != nil {
+				return err
+			}
+		}
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return errors.Wrapf(err, "cluster: conf change at index %d", e.Index)
+		}
+		r.conf = *r.rn.ApplyConfChange(cc)
+	case pb.EntryConfChangeV2:
+		var cc pb.ConfChangeV2
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return errors.Wrapf(err, "cluster: conf change at index %d", e.Index)
+		}
+		r.conf = *r.rn.ApplyConfChange(cc)
+	}
+	r.applied = e.Index
+	return nil
+}
+
+func (r *Replica) applyCommands(e pb.Entry) error {
+	er := &r.reader
+	if err := er.reset(e.Data); err != nil {
+		return errors.Wrapf(err, "cluster: entry %d", e.Index)
+	}
+	p := r.inflight[er.ID]
+	if p != nil {
+		delete(r.inflight, er.ID)
+		if len(p.positions) != er.Count {
+			return errors.AssertionFailedf("cluster: entry %d holds %d commands, proposal had %d", e.Index, er.Count, len(p.positions))
+		}
+	}
+	for i := 0; i < er.Count; i++ {
+		argv, err := er.next()
+		if err != nil {
+			return errors.Wrapf(err, "cluster: entry %d command %d", e.Index, i)
+		}
+		r.changes++
+		if p == nil {
+			r.db.Exec(er.NowMillis, argv, discard{})
+			continue
+		}
+		pos := p.positions[i]
+		r.runUpTo(p.b, pos)
+		r.db.Exec(er.NowMillis, argv, p.b.reqs[pos].W)
+		p.b.state[pos] = stWriteDone
+		p.b.next = pos + 1
+	}
+	return nil
+}
+
+// Tick advances time: the everysec fsync, the ENOSPC probe, the
+// size-triggered snapshot.
+func (r *Replica) Tick(now int64) {
+	if !r.persist {
+		return
+	}
+	r.advanceNow(now)
+	if r.fatal != nil {
+		return
+	}
+	if r.noSpace != nil {
+		// Probe: campaigning writes a HardState and an empty entry; if
+		// that goes through, there is space again.
+		r.noSpace = nil
+		if err := r.rn.Campaign(); err != nil {
+			r.fatal = errors.Wrap(err, "cluster: campaign")
+			return
+		}
+	}
+	r.rn.Tick()
+	_ = r.drive()
+	r.maybeSyncEverySec()
+	r.maybeTriggerSnapshot()
+}
+
+func (r *Replica) maybeSyncEverySec() {
+	if r.fatal != nil || r.opts.Fsync != FsyncEverySec || !r.wal.Dirty() {
+		return
+	}
+	if r.lastNowNanos-r.dirtySince < int64(everysecSyncAfter) {
+		return
+	}
+	if err := r.wal.Sync(); err != nil {
+		r.fatal = err
+	}
+}
 
 // DB exposes the applied keyspace to read-only introspection (INFO, DBSIZE
 // in the server). Callers must hold the replica's owner.
 func (r *Replica) DB() *engine.DB { return r.db }
 
-// Close releases the replica's files.
-func (r *Replica) Close() error { return nil }
+// Err is non-nil once the replica is fatally broken by a disk error: it
+// refuses writes, and its runtime should Close it and Open it again from
+// disk.
+func (r *Replica) Err() error { return r.fatal }
+
+// AppliedIndex is the Raft index of the last applied entry.
+func (r *Replica) AppliedIndex() uint64 { return r.applied }
+
+// LastSaveMillis is when the newest snapshot was taken (Unix ms), or when
+// the replica started if none was.
+func (r *Replica) LastSaveMillis() int64 { return r.lastSaveMillis }
+
+// Recovery reports what Open found on disk.
+func (r *Replica) Recovery() RecoveryStats { return r.recovery }
+
+// Close syncs and releases the replica's files. A Job handed out by
+// PendingJob must have finished first.
+func (r *Replica) Close() error {
+	if !r.persist {
+		return nil
+	}
+	var err error
+	if r.wal != nil && r.fatal == nil && r.noSpace == nil {
+		// Record the final commit index; harmless if it fails.
+		_ = r.wal.Append([]disk.Record{hardStateRecord(r.store.hs)})
+	}
+	if r.job != nil && !r.jobHanded {
+		r.job.view.Release()
+		r.job = nil
+	}
+	err = r.closeFiles()
+	return err
+}
+
+func (r *Replica) closeFiles() error {
+	var err error
+	if r.wal != nil {
+		err = r.wal.Close()
+		r.wal = nil
+	}
+	if r.lock != nil {
+		if lerr := r.lock.Close(); err == nil {
+			err = lerr
+		}
+		r.lock = nil
+	}
+	return err
+}
+
+// discard swallows the replies of replayed commands.
+type discard struct{}
+
+func (discard) WriteSimple(string)     {}
+func (discard) WriteError(string)      {}
+func (discard) WriteInt(int64)         {}
+func (discard) WriteBulk([]byte)       {}
+func (discard) WriteBulkString(string) {}
+func (discard) WriteNull()             {}
+func (discard) WriteArray(int)         {}
+func (discard) WriteNullArray()        {}
+func (discard) WriteDouble(float64)    {}
+func (discard) WriteMap(int)           {}
+func (discard) WriteSet(int)           {}

@@ -1,0 +1,82 @@
+package cluster
+
+import (
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
+)
+
+// Job is a snapshot being written from an immutable point-in-time view of
+// the keyspace. cluster/ starts no goroutines, so the runtime runs it: the
+// server on a goroutine, the simulator as an event. Run touches only the
+// view and the FS, never the Replica, so writes go on meanwhile; JobDone
+// (called by the owner of the Replica) installs the result.
+type Job struct {
+	fs   disk.FS
+	dir  string
+	view *engine.View
+	meta disk.SnapshotMeta
+	// changes is the write-command count at the view, so that
+	// rdb_changes_since_last_save counts only later ones.
+	changes int64
+	// walBytes is the WAL byte count at the view, for the size trigger.
+	walBytes int64
+	bg       bool // BGSAVE or size-triggered (as opposed to SAVE)
+	path     string
+}
+
+// Index is the Raft index the snapshot covers.
+func (j *Job) Index() uint64 { return j.meta.Index }
+
+// Run writes, fsyncs and renames the snapshot file. Keys already expired
+// at the view's time are left out: every later command runs at a time no
+// earlier than that, so they were invisible anyway.
+func (j *Job) Run() error {
+	defer j.view.Release()
+	sw, err := disk.CreateSnapshot(j.fs, j.dir, j.meta)
+	if err != nil {
+		return err
+	}
+	now := j.meta.SaveMillis
+	j.view.Ascend(func(e engine.Entry) bool {
+		if e.ExpireAt != 0 && e.ExpireAt <= now {
+			return true
+		}
+		err = sw.Add(disk.SnapEntry{Type: uint8(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
+		return err == nil
+	})
+	if err != nil {
+		sw.Abort()
+		return err
+	}
+	path, meta, err := sw.Commit()
+	if err != nil {
+		return err
+	}
+	j.path, j.meta = path, meta
+	return nil
+}
+
+// loadSnapshot loads the snapshot at name into db (emptied first), leaving
+// out keys already expired at nowMillis (when known, i.e. > 0).
+func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64) (disk.SnapshotMeta, uint64, error) {
+	db.Reset()
+	var loaded uint64
+	meta, err := disk.ReadSnapshot(fs, name, func(e disk.SnapEntry) error {
+		if e.ExpireAt != 0 && nowMillis > 0 && e.ExpireAt <= nowMillis {
+			return nil
+		}
+		if engine.ValueType(e.Type).String() == "none" {
+			return errors.Newf("key %q has value type %d this keel cannot load", e.Key, e.Type)
+		}
+		db.Restore(engine.Entry{Type: engine.ValueType(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
+		loaded++
+		return nil
+	})
+	if err != nil {
+		db.Reset()
+		return meta, 0, err
+	}
+	return meta, loaded, nil
+}

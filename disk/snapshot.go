@@ -1,0 +1,472 @@
+package disk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+)
+
+// A snapshot file, snap/<index>.snap (index a 16-digit hex Raft index), is
+//
+//	magic "KEELSNP1"
+//	block*                 each: u32 payloadLen, u32 CRC32C(kind+payload),
+//	                       u8 kind, payload
+//
+// The first block is the header (kind 1): u32 format version, u64 Raft
+// index, u64 term, i64 save time (Unix ms), u32 voter count, u64 voters.
+// Then entry blocks (kind 2): u32 count, then per entry u8 type, varint
+// expireAt (Unix ms, 0 = none), uvarint key length, key, uvarint value
+// length, value. Last, the trailer (kind 3): u64 entry count, u64 entry
+// block count. A file is valid only if every block's checksum matches, the
+// trailer is present, its counts match, and nothing follows it. Per-block
+// checksums let a loader verify and decode blocks in parallel later.
+//
+// Files are written as snap/<index>.snap.tmp, fsynced, renamed into place
+// and the directory fsynced, so a crash leaves either the old set of
+// snapshots or the new one, plus perhaps a .tmp that recovery deletes.
+
+const (
+	snapMagic   = "KEELSNP1"
+	snapVersion = 1
+	snapDirName = "snap"
+	snapSuffix  = ".snap"
+	tmpSuffix   = ".tmp"
+
+	blockHeader  = 1
+	blockEntries = 2
+	blockTrailer = 3
+
+	blockPrefixBytes = 9
+	// snapBlockBytesTarget is when an entry block is cut; an entry bigger
+	// than this gets a block of its own.
+	snapBlockBytesTarget = 256 << 10
+	// SnapBlockBytesMax bounds one block (one entry, in the worst case).
+	SnapBlockBytesMax = 1 << 30
+	// snapReadBytes is the read-ahead of the loader.
+	snapReadBytes = 4 << 20
+)
+
+// SnapshotMeta describes a snapshot.
+type SnapshotMeta struct {
+	Index      uint64
+	Term       uint64
+	Voters     []uint64
+	SaveMillis int64
+	Entries    uint64 // known after writing or reading the whole file
+}
+
+// SnapEntry is one key in a snapshot, in the engine's terms.
+type SnapEntry struct {
+	Type     uint8
+	Key      []byte
+	Value    []byte
+	ExpireAt int64
+}
+
+// SnapshotDir is where snapshots of the data directory dir live.
+func SnapshotDir(dir string) string { return path.Join(dir, snapDirName) }
+
+// SnapshotName is the file name of the snapshot at index.
+func SnapshotName(index uint64) string { return fmt.Sprintf("%016x%s", index, snapSuffix) }
+
+// ListSnapshots returns the paths of the snapshots in dir, newest (highest
+// index) first, and the leftover temporary files to delete.
+func ListSnapshots(fs FS, dir string) (snaps, temps []string, err error) {
+	sd := SnapshotDir(dir)
+	names, err := fs.List(sd)
+	if err != nil {
+		if errors.Is(err, ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, errors.Wrap(err, "snapshot: list")
+	}
+	type snap struct {
+		index uint64
+		name  string
+	}
+	var found []snap
+	for _, n := range names {
+		if strings.HasSuffix(n, tmpSuffix) {
+			temps = append(temps, path.Join(sd, n))
+			continue
+		}
+		if len(n) != 16+len(snapSuffix) || !strings.HasSuffix(n, snapSuffix) {
+			continue
+		}
+		idx, perr := strconv.ParseUint(n[:16], 16, 64)
+		if perr != nil {
+			continue
+		}
+		found = append(found, snap{idx, path.Join(sd, n)})
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].index > found[j].index })
+	for _, s := range found {
+		snaps = append(snaps, s.name)
+	}
+	return snaps, temps, nil
+}
+
+// SnapshotWriter writes one snapshot file.
+type SnapshotWriter struct {
+	fs        FS
+	dir       string
+	tmp, name string
+	f         File
+	meta      SnapshotMeta
+	block     []byte // current entry block: prefix + count + entries
+	inBlock   uint32
+	blocks    uint64
+	err       error
+}
+
+// CreateSnapshot starts the snapshot described by meta in dir's snap/.
+func CreateSnapshot(fs FS, dir string, meta SnapshotMeta) (*SnapshotWriter, error) {
+	sd := SnapshotDir(dir)
+	if err := fs.MkdirAll(sd); err != nil {
+		return nil, errors.Wrap(err, "snapshot")
+	}
+	name := path.Join(sd, SnapshotName(meta.Index))
+	sw := &SnapshotWriter{fs: fs, dir: sd, tmp: name + tmpSuffix, name: name, meta: meta}
+	f, err := fs.Create(sw.tmp)
+	if err != nil {
+		return nil, errors.Wrap(err, "snapshot: create")
+	}
+	sw.f = f
+	hdr := []byte(snapMagic)
+	var p []byte
+	p = binary.LittleEndian.AppendUint32(p, snapVersion)
+	p = binary.LittleEndian.AppendUint64(p, meta.Index)
+	p = binary.LittleEndian.AppendUint64(p, meta.Term)
+	p = binary.LittleEndian.AppendUint64(p, uint64(meta.SaveMillis))
+	p = binary.LittleEndian.AppendUint32(p, uint32(len(meta.Voters)))
+	for _, v := range meta.Voters {
+		p = binary.LittleEndian.AppendUint64(p, v)
+	}
+	hdr = appendBlock(hdr, blockHeader, p)
+	if _, err := f.Write(hdr); err != nil {
+		sw.Abort()
+		return nil, errors.Wrap(err, "snapshot: write header")
+	}
+	sw.resetBlock()
+	return sw, nil
+}
+
+func appendBlock(buf []byte, kind byte, payload []byte) []byte {
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(payload)))
+	crc := crc32.Update(0, crcTable, []byte{kind})
+	crc = crc32.Update(crc, crcTable, payload)
+	buf = binary.LittleEndian.AppendUint32(buf, crc)
+	buf = append(buf, kind)
+	return append(buf, payload...)
+}
+
+func (sw *SnapshotWriter) resetBlock() {
+	sw.block = append(sw.block[:0], make([]byte, blockPrefixBytes+4)...)
+	sw.inBlock = 0
+}
+
+// Add appends one entry.
+func (sw *SnapshotWriter) Add(e SnapEntry) error {
+	if sw.err != nil {
+		return sw.err
+	}
+	need := 1 + 2*binary.MaxVarintLen64 + len(e.Key) + len(e.Value)
+	if need > SnapBlockBytesMax {
+		sw.err = errors.Newf("snapshot: entry of %d bytes exceeds the block bound", need)
+		return sw.err
+	}
+	if sw.inBlock > 0 && len(sw.block)+need > snapBlockBytesTarget {
+		if err := sw.flushBlock(); err != nil {
+			return err
+		}
+	}
+	b := sw.block
+	b = append(b, e.Type)
+	b = binary.AppendVarint(b, e.ExpireAt)
+	b = binary.AppendUvarint(b, uint64(len(e.Key)))
+	b = append(b, e.Key...)
+	b = binary.AppendUvarint(b, uint64(len(e.Value)))
+	b = append(b, e.Value...)
+	sw.block = b
+	sw.inBlock++
+	sw.meta.Entries++
+	return nil
+}
+
+func (sw *SnapshotWriter) flushBlock() error {
+	if sw.inBlock == 0 {
+		return nil
+	}
+	b := sw.block
+	payload := b[blockPrefixBytes:]
+	binary.LittleEndian.PutUint32(payload, sw.inBlock)
+	binary.LittleEndian.PutUint32(b, uint32(len(payload)))
+	crc := crc32.Update(0, crcTable, []byte{blockEntries})
+	crc = crc32.Update(crc, crcTable, payload)
+	binary.LittleEndian.PutUint32(b[4:], crc)
+	b[8] = blockEntries
+	if _, err := sw.f.Write(b); err != nil {
+		sw.err = errors.Wrap(err, "snapshot: write")
+		return sw.err
+	}
+	sw.blocks++
+	if cap(sw.block) > 2*snapBlockBytesTarget {
+		sw.block = nil // do not keep one huge entry's buffer
+	}
+	sw.resetBlock()
+	return nil
+}
+
+// Commit writes the trailer, fsyncs, renames the file into place and
+// fsyncs the directory. It returns the final path and the entry count.
+func (sw *SnapshotWriter) Commit() (string, SnapshotMeta, error) {
+	if err := sw.flushBlock(); err != nil {
+		sw.Abort()
+		return "", sw.meta, err
+	}
+	var p []byte
+	p = binary.LittleEndian.AppendUint64(p, sw.meta.Entries)
+	p = binary.LittleEndian.AppendUint64(p, sw.blocks)
+	if _, err := sw.f.Write(appendBlock(nil, blockTrailer, p)); err != nil {
+		sw.Abort()
+		return "", sw.meta, errors.Wrap(err, "snapshot: write trailer")
+	}
+	if err := sw.f.Sync(); err != nil {
+		sw.Abort()
+		return "", sw.meta, errors.Wrap(err, "snapshot: fsync")
+	}
+	if err := sw.f.Close(); err != nil {
+		sw.f = nil
+		sw.Abort()
+		return "", sw.meta, errors.Wrap(err, "snapshot: close")
+	}
+	sw.f = nil
+	if err := sw.fs.Rename(sw.tmp, sw.name); err != nil {
+		sw.Abort()
+		return "", sw.meta, errors.Wrap(err, "snapshot: rename")
+	}
+	if err := sw.fs.SyncDir(sw.dir); err != nil {
+		return "", sw.meta, errors.Mark(errors.Wrap(err, "snapshot: fsync directory after rename"), ErrDirSync)
+	}
+	return sw.name, sw.meta, nil
+}
+
+// ErrDirSync marks a failed directory fsync: the directory's state on disk
+// is unknown, so the owner must restart from disk rather than go on.
+var ErrDirSync = errors.New("directory fsync failed")
+
+// Abort closes and removes the temporary file.
+func (sw *SnapshotWriter) Abort() {
+	if sw.f != nil {
+		_ = sw.f.Close()
+		sw.f = nil
+	}
+	_ = sw.fs.Remove(sw.tmp)
+}
+
+// snapReader reads blocks sequentially with a bounded read-ahead buffer.
+type snapReader struct {
+	f    File
+	name string
+	size int64
+	off  int64 // file offset of buf[pos]
+	buf  []byte
+	pos  int
+}
+
+func (r *snapReader) corrupt(format string, args ...interface{}) error {
+	return errors.Mark(errors.Newf("snapshot %s offset %d: %s", r.name, r.off, fmt.Sprintf(format, args...)), ErrCorrupt)
+}
+
+// next returns the next block's kind and payload (a fresh slice the caller
+// may keep).
+func (r *snapReader) next() (byte, []byte, error) {
+	if r.size-r.off < blockPrefixBytes {
+		return 0, nil, r.corrupt("file ends inside a block header (no trailer)")
+	}
+	var pre [blockPrefixBytes]byte
+	if err := r.read(pre[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int64(binary.LittleEndian.Uint32(pre[:]))
+	if n > SnapBlockBytesMax || n > r.size-r.off {
+		r.off -= blockPrefixBytes
+		return 0, nil, r.corrupt("block length %d runs past the end of the file", n)
+	}
+	payload := make([]byte, n)
+	if err := r.read(payload); err != nil {
+		return 0, nil, err
+	}
+	crc := crc32.Update(0, crcTable, pre[8:9])
+	crc = crc32.Update(crc, crcTable, payload)
+	if crc != binary.LittleEndian.Uint32(pre[4:]) {
+		r.off -= blockPrefixBytes + n
+		return 0, nil, r.corrupt("block checksum mismatch")
+	}
+	return pre[8], payload, nil
+}
+
+func (r *snapReader) read(p []byte) error {
+	for len(p) > 0 {
+		if r.pos == len(r.buf) {
+			want := int64(snapReadBytes)
+			if len(p) > snapReadBytes {
+				// Large payloads are read straight into place.
+				n, err := r.f.ReadAt(p, r.off)
+				if n < len(p) {
+					return errors.Wrapf(err, "snapshot %s: read at %d", r.name, r.off)
+				}
+				r.off += int64(n)
+				return nil
+			}
+			if rem := r.size - r.off; rem < want {
+				want = rem
+			}
+			if cap(r.buf) < int(want) {
+				r.buf = make([]byte, snapReadBytes)
+			}
+			r.buf = r.buf[:want]
+			n, err := r.f.ReadAt(r.buf, r.off)
+			if n < len(r.buf) {
+				return errors.Wrapf(err, "snapshot %s: read at %d", r.name, r.off)
+			}
+			r.pos = 0
+		}
+		c := copy(p, r.buf[r.pos:])
+		r.pos += c
+		r.off += int64(c)
+		p = p[c:]
+	}
+	return nil
+}
+
+// ReadSnapshot verifies and loads the snapshot at name, calling fn for each
+// entry in order (Key and Value may be kept). fn runs before the whole file
+// has been verified: on error the caller must discard what it loaded.
+func ReadSnapshot(fs FS, name string, fn func(SnapEntry) error) (SnapshotMeta, error) {
+	var meta SnapshotMeta
+	f, err := fs.Open(name)
+	if err != nil {
+		return meta, errors.Wrap(err, "snapshot: open")
+	}
+	defer func() { _ = f.Close() }()
+	size, err := f.Size()
+	if err != nil {
+		return meta, errors.Wrap(err, "snapshot: size")
+	}
+	r := &snapReader{f: f, name: name, size: size}
+	magic := make([]byte, len(snapMagic))
+	if size < int64(len(magic)) {
+		return meta, r.corrupt("file too short")
+	}
+	if err := r.read(magic); err != nil {
+		return meta, err
+	}
+	if string(magic) != snapMagic {
+		r.off = 0
+		return meta, r.corrupt("bad magic %q", magic)
+	}
+	kind, p, err := r.next()
+	if err != nil {
+		return meta, err
+	}
+	if kind != blockHeader || len(p) < 32 {
+		return meta, r.corrupt("first block is not a header")
+	}
+	if v := binary.LittleEndian.Uint32(p); v != snapVersion {
+		return meta, r.corrupt("format version %d not supported (this keel reads %d)", v, snapVersion)
+	}
+	meta.Index = binary.LittleEndian.Uint64(p[4:])
+	meta.Term = binary.LittleEndian.Uint64(p[12:])
+	meta.SaveMillis = int64(binary.LittleEndian.Uint64(p[20:]))
+	nv := int(binary.LittleEndian.Uint32(p[28:]))
+	if len(p) != 32+8*nv {
+		return meta, r.corrupt("header length does not match its voter count")
+	}
+	for i := 0; i < nv; i++ {
+		meta.Voters = append(meta.Voters, binary.LittleEndian.Uint64(p[32+8*i:]))
+	}
+	var blocks uint64
+	for {
+		kind, p, err := r.next()
+		if err != nil {
+			return meta, err
+		}
+		switch kind {
+		case blockEntries:
+			n, err := decodeEntries(p, fn)
+			if err != nil {
+				return meta, r.corrupt("%v", err)
+			}
+			meta.Entries += n
+			blocks++
+		case blockTrailer:
+			if len(p) != 16 {
+				return meta, r.corrupt("bad trailer")
+			}
+			if c := binary.LittleEndian.Uint64(p); c != meta.Entries {
+				return meta, r.corrupt("trailer counts %d entries, file holds %d", c, meta.Entries)
+			}
+			if c := binary.LittleEndian.Uint64(p[8:]); c != blocks {
+				return meta, r.corrupt("trailer counts %d blocks, file holds %d", c, blocks)
+			}
+			if r.off != size {
+				return meta, r.corrupt("%d bytes after the trailer", size-r.off)
+			}
+			return meta, nil
+		default:
+			return meta, r.corrupt("unknown block kind %d", kind)
+		}
+	}
+}
+
+var errShortEntry = errors.New("entry block ends inside an entry")
+
+func decodeEntries(p []byte, fn func(SnapEntry) error) (uint64, error) {
+	if len(p) < 4 {
+		return 0, errShortEntry
+	}
+	count := binary.LittleEndian.Uint32(p)
+	p = p[4:]
+	for i := uint32(0); i < count; i++ {
+		var e SnapEntry
+		if len(p) < 1 {
+			return 0, errShortEntry
+		}
+		e.Type = p[0]
+		p = p[1:]
+		x, n := binary.Varint(p)
+		if n <= 0 {
+			return 0, errShortEntry
+		}
+		e.ExpireAt, p = x, p[n:]
+		kl, n := binary.Uvarint(p)
+		if n <= 0 || kl > uint64(len(p)-n) {
+			return 0, errShortEntry
+		}
+		p = p[n:]
+		e.Key, p = p[:kl:kl], p[kl:]
+		vl, n := binary.Uvarint(p)
+		if n <= 0 || vl > uint64(len(p)-n) {
+			return 0, errShortEntry
+		}
+		p = p[n:]
+		e.Value, p = p[:vl:vl], p[vl:]
+		if err := fn(e); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) != 0 {
+		return 0, errors.New("bytes after the last entry of a block")
+	}
+	return uint64(count), nil
+}
+
+var _ = io.EOF

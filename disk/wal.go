@@ -1,0 +1,524 @@
+package disk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+)
+
+// The write-ahead log is a sequence of segment files wal/<seq>.log, seq a
+// 16-digit hex number counting up from 1. Each segment is a run of
+// records; a record is
+//
+//	offset size field
+//	0      4    bodyLen   little-endian, bytes after the 8-byte prefix
+//	4      4    crc       CRC32C (Castagnoli) of bytes [0,4) and [8,8+bodyLen)
+//	8      1    type      RecEntry, RecHardState, RecSnapshot
+//	9      8    index     Raft index (entries, snapshot markers)
+//	17     8    term      Raft term
+//	25     8    synced    how many bytes of this segment were known durable
+//	                      (fsynced) when this record was written
+//	33     ...  payload   bodyLen-25 bytes
+//
+// The synced field is what lets recovery tell a torn tail from rot in the
+// middle: bytes below a later valid record's synced offset had been fsynced,
+// so a crash cannot have torn them. See ScanWAL for the exact rule.
+
+// RecordType says what a WAL record carries.
+type RecordType uint8
+
+const (
+	// RecEntry is a Raft log entry; the payload is chosen by the caller
+	// (cluster encodes the entry type and data).
+	RecEntry RecordType = 1
+	// RecHardState is Raft's HardState (term, vote, commit) in the payload.
+	RecHardState RecordType = 2
+	// RecSnapshot marks that a snapshot at Index/Term was made durable.
+	RecSnapshot RecordType = 3
+)
+
+const (
+	recordPrefixBytes = 8
+	recordFixedBytes  = 25 // type, index, term, synced
+	// RecordHeaderBytes is the framing overhead of one record.
+	RecordHeaderBytes = recordPrefixBytes + recordFixedBytes
+	// RecordPayloadBytesMax bounds one record, so a corrupt length can
+	// never make recovery allocate without limit and a single command can
+	// never wedge the log.
+	RecordPayloadBytesMax = 256 << 20
+	// SegmentBytesDefault is when the WAL moves on to a new segment.
+	SegmentBytesDefault = 64 << 20
+	walDirName          = "wal"
+	segmentSuffix       = ".log"
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Record is one WAL record.
+type Record struct {
+	Type    RecordType
+	Index   uint64
+	Term    uint64
+	Payload []byte
+}
+
+// SegmentName is the file name of segment seq.
+func SegmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
+
+func parseSegmentName(name string) (uint64, bool) {
+	if len(name) != 16+len(segmentSuffix) || !strings.HasSuffix(name, segmentSuffix) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(name[:16], 16, 64)
+	return seq, err == nil && seq > 0
+}
+
+// appendRecord encodes r at the end of buf.
+func appendRecord(buf []byte, r Record, synced int64) []byte {
+	start := len(buf)
+	bodyLen := recordFixedBytes + len(r.Payload)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(bodyLen))
+	buf = append(buf, 0, 0, 0, 0) // crc, filled below
+	buf = append(buf, byte(r.Type))
+	buf = binary.LittleEndian.AppendUint64(buf, r.Index)
+	buf = binary.LittleEndian.AppendUint64(buf, r.Term)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(synced))
+	buf = append(buf, r.Payload...)
+	crc := crc32.Update(0, crcTable, buf[start:start+4])
+	crc = crc32.Update(crc, crcTable, buf[start+8:])
+	binary.LittleEndian.PutUint32(buf[start+4:], crc)
+	return buf
+}
+
+// parseRecord decodes the record at b[off:]. ok is false when the bytes
+// there are not a complete record with a matching checksum.
+func parseRecord(b []byte, off int64) (r Record, synced int64, next int64, ok bool) {
+	rest := b[off:]
+	if len(rest) < RecordHeaderBytes {
+		return Record{}, 0, 0, false
+	}
+	bodyLen := int64(binary.LittleEndian.Uint32(rest))
+	if bodyLen < recordFixedBytes || bodyLen > recordFixedBytes+RecordPayloadBytesMax ||
+		recordPrefixBytes+bodyLen > int64(len(rest)) {
+		return Record{}, 0, 0, false
+	}
+	body := rest[recordPrefixBytes : recordPrefixBytes+bodyLen]
+	crc := crc32.Update(0, crcTable, rest[:4])
+	crc = crc32.Update(crc, crcTable, body)
+	if crc != binary.LittleEndian.Uint32(rest[4:]) {
+		return Record{}, 0, 0, false
+	}
+	r = Record{
+		Type:    RecordType(body[0]),
+		Index:   binary.LittleEndian.Uint64(body[1:]),
+		Term:    binary.LittleEndian.Uint64(body[9:]),
+		Payload: body[recordFixedBytes:],
+	}
+	synced = int64(binary.LittleEndian.Uint64(body[17:]))
+	return r, synced, off + recordPrefixBytes + bodyLen, true
+}
+
+// ErrCorrupt marks a log or snapshot that is damaged in a way a crash
+// cannot explain; keel refuses to start on it rather than guess.
+var ErrCorrupt = errors.New("corrupt data")
+
+// WALOptions configure a WAL.
+type WALOptions struct {
+	FS FS
+	// Dir is the data directory; segments live in Dir/wal.
+	Dir string
+	// SegmentBytes is the size past which a new segment is started
+	// (SegmentBytesDefault when zero).
+	SegmentBytes int64
+}
+
+type segmentInfo struct {
+	seq       uint64
+	lastIndex uint64 // highest RecEntry index in the segment, 0 if none
+}
+
+// WAL appends records to the active segment. It is not safe for concurrent
+// use. After any error other than a cleanly handled ErrNoSpace it is Broken
+// and refuses further writes: the owner must reopen from disk.
+type WAL struct {
+	opts    WALOptions
+	dir     string
+	segs    []segmentInfo // oldest first; the last is active
+	f       File
+	size    int64 // bytes of the active segment known written (good offset)
+	synced  int64 // bytes of the active segment known durable
+	buf     []byte
+	broken  error
+	written int64 // bytes appended since open, for statistics
+}
+
+// ScanResult tells what recovery found.
+type ScanResult struct {
+	Records int
+	// TruncatedAt, when TruncatedBytes > 0, names where a torn tail was cut.
+	TruncatedSegment string
+	TruncatedAt      int64
+	TruncatedBytes   int64
+	// StaleSegments were left by an interrupted compaction and removed.
+	StaleSegments []string
+}
+
+// walBufBytesKept bounds the encode buffer kept between appends.
+const walBufBytesKept = 4 << 20
+
+// OpenWAL recovers the log in opts.Dir/wal and opens it for appending.
+// visit sees every valid record in log order; it may keep Payload (each
+// segment is read into its own buffer, never reused).
+//
+// The recovery rule, exactly:
+//  1. Segments are read in sequence order. If the sequence has a gap, the
+//     segments before it are leftovers of an interrupted compaction and are
+//     deleted (the caller checks that the log still continues its snapshot).
+//  2. Within a segment, records are parsed one after another. A record is
+//     bad when fewer than its header's bytes remain, its length is out of
+//     bounds or runs past the end of the file, or its CRC32C does not match.
+//  3. A bad record in any segment but the last is corruption: segments are
+//     fsynced in full before the next one is created, so no crash can leave
+//     one torn.
+//  4. A bad record at offset off in the last segment is a torn tail, and the
+//     segment is truncated to off (and fsynced), unless some later offset in
+//     the segment holds a valid record whose synced field is greater than
+//     off: that record proves the bytes at off had been fsynced before it
+//     was written, so they were damaged after being made durable
+//     (corruption in the middle), and recovery refuses to start with an
+//     error naming the file and offset.
+//  5. A valid record of an unknown type is refused (written by a newer
+//     version).
+func OpenWAL(opts WALOptions, visit func(Record) error) (*WAL, ScanResult, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = SegmentBytesDefault
+	}
+	w := &WAL{opts: opts, dir: path.Join(opts.Dir, walDirName)}
+	var res ScanResult
+	if err := opts.FS.MkdirAll(w.dir); err != nil {
+		return nil, res, errors.Wrap(err, "wal")
+	}
+	names, err := opts.FS.List(w.dir)
+	if err != nil {
+		return nil, res, errors.Wrap(err, "wal")
+	}
+	var seqs []uint64
+	for _, n := range names {
+		if seq, ok := parseSegmentName(n); ok {
+			seqs = append(seqs, seq)
+		}
+	}
+	// Only the last contiguous run of segments is the log. Older segments
+	// cut off by a gap are compaction's leftovers whose removal was not yet
+	// durable when the node crashed (compaction removes oldest first); the
+	// caller's continuity check against the snapshot catches a real loss.
+	for i := len(seqs) - 1; i > 0; i-- {
+		if seqs[i] != seqs[i-1]+1 {
+			for _, stale := range seqs[:i] {
+				if err := opts.FS.Remove(w.segPath(stale)); err != nil && !errors.Is(err, ErrNotExist) {
+					return nil, res, errors.Wrap(err, "wal: remove stale segment")
+				}
+				res.StaleSegments = append(res.StaleSegments, SegmentName(stale))
+			}
+			seqs = seqs[i:]
+			if err := opts.FS.SyncDir(w.dir); err != nil {
+				return nil, res, errors.Wrap(err, "wal: sync dir")
+			}
+			break
+		}
+	}
+	for i, seq := range seqs {
+		last := i == len(seqs)-1
+		info, size, err := w.scanSegment(seq, last, visit, &res)
+		if err != nil {
+			return nil, res, err
+		}
+		w.segs = append(w.segs, info)
+		if last {
+			w.size, w.synced = size, size
+		}
+	}
+	if len(w.segs) == 0 {
+		if err := w.createSegment(1); err != nil {
+			return nil, res, err
+		}
+		if err := opts.FS.SyncDir(opts.Dir); err != nil {
+			return nil, res, errors.Wrap(err, "wal: sync data dir")
+		}
+		return w, res, nil
+	}
+	active := w.segs[len(w.segs)-1]
+	f, err := opts.FS.OpenAppend(w.segPath(active.seq))
+	if err != nil {
+		return nil, res, errors.Wrap(err, "wal: open active segment")
+	}
+	w.f = f
+	return w, res, nil
+}
+
+func (w *WAL) segPath(seq uint64) string { return path.Join(w.dir, SegmentName(seq)) }
+
+func readAll(fs FS, name string) ([]byte, error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	n, err := f.ReadAt(b, 0)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return b[:n], nil // the file shrank under us; use what is there
+	}
+	return nil, errors.Wrapf(err, "read %s", name)
+}
+
+// validPrefix is the length of the run of valid records at the start of b.
+func validPrefix(b []byte) int64 {
+	var off int64
+	for off < int64(len(b)) {
+		_, _, next, ok := parseRecord(b, off)
+		if !ok {
+			break
+		}
+		off = next
+	}
+	return off
+}
+
+func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *ScanResult) (segmentInfo, int64, error) {
+	info := segmentInfo{seq: seq}
+	name := w.segPath(seq)
+	b, err := readAll(w.opts.FS, name)
+	if err != nil {
+		return info, 0, errors.Wrap(err, "wal: read segment")
+	}
+	if validPrefix(b) < int64(len(b)) {
+		// A read can return flipped bits that are not on the platter;
+		// read once more before calling anything damaged.
+		b2, err := readAll(w.opts.FS, name)
+		if err != nil {
+			return info, 0, errors.Wrap(err, "wal: read segment")
+		}
+		if validPrefix(b2) > validPrefix(b) {
+			b = b2
+		}
+	}
+	var off int64
+	for off < int64(len(b)) {
+		r, _, next, ok := parseRecord(b, off)
+		if !ok {
+			break
+		}
+		switch r.Type {
+		case RecEntry, RecHardState, RecSnapshot:
+		default:
+			return info, 0, errors.Mark(errors.Newf("wal: %s offset %d: record of unknown type %d (written by a newer keel?): refusing to start",
+				name, off, r.Type), ErrCorrupt)
+		}
+		if r.Type == RecEntry && r.Index > info.lastIndex {
+			info.lastIndex = r.Index
+		}
+		if err := visit(r); err != nil {
+			return info, 0, errors.Wrapf(err, "wal: %s offset %d", name, off)
+		}
+		res.Records++
+		off = next
+	}
+	if off == int64(len(b)) {
+		return info, off, nil
+	}
+	if !last {
+		return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d (segment %d of a longer log, fully synced before the next began): refusing to start",
+			name, off, seq), ErrCorrupt)
+	}
+	for o := off + 1; o+RecordHeaderBytes <= int64(len(b)); o++ {
+		if _, synced, _, ok := parseRecord(b, o); ok && synced > off {
+			return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d followed by a valid record at offset %d that was written after offset %d had been fsynced: corruption in the middle of the log, refusing to start",
+				name, off, o, synced), ErrCorrupt)
+		}
+	}
+	f, err := w.opts.FS.OpenAppend(name)
+	if err != nil {
+		return info, 0, errors.Wrap(err, "wal: open torn segment")
+	}
+	defer func() { _ = f.Close() }()
+	if err := f.Truncate(off); err != nil {
+		return info, 0, errors.Wrapf(err, "wal: truncate torn tail of %s at %d", name, off)
+	}
+	if err := f.Sync(); err != nil {
+		return info, 0, errors.Wrapf(err, "wal: sync truncated %s", name)
+	}
+	res.TruncatedSegment, res.TruncatedAt, res.TruncatedBytes = name, off, int64(len(b))-off
+	return info, off, nil
+}
+
+func (w *WAL) createSegment(seq uint64) error {
+	f, err := w.opts.FS.Create(w.segPath(seq))
+	if err != nil {
+		_ = w.opts.FS.Remove(w.segPath(seq))
+		return errors.Wrap(err, "wal: create segment")
+	}
+	if err := w.opts.FS.SyncDir(w.dir); err != nil {
+		_ = f.Close()
+		w.broken = errors.Wrap(err, "wal: sync dir after creating segment")
+		return w.broken
+	}
+	if w.f != nil {
+		_ = w.f.Close()
+	}
+	w.f = f
+	w.segs = append(w.segs, segmentInfo{seq: seq})
+	w.size, w.synced = 0, 0
+	return nil
+}
+
+// Broken is non-nil once the WAL can no longer be trusted (a failed fsync,
+// a failed write that could not be undone). Its owner must reopen from disk.
+func (w *WAL) Broken() error { return w.broken }
+
+// Dirty reports whether some appended bytes are not yet fsynced.
+func (w *WAL) Dirty() bool { return w.synced < w.size }
+
+// BytesWritten counts bytes appended since the WAL was opened.
+func (w *WAL) BytesWritten() int64 { return w.written }
+
+// Append writes recs to the log with a single write. It does not sync.
+// On ErrNoSpace (test with errors.Is) the partial write has been truncated
+// away and the log is as it was: the caller may refuse the batch and try
+// again later. Any other error leaves the WAL Broken.
+func (w *WAL) Append(recs []Record) error {
+	if w.broken != nil {
+		return w.broken
+	}
+	if w.size >= w.opts.SegmentBytes {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+	}
+	buf := w.buf[:0]
+	for _, r := range recs {
+		if len(r.Payload) > RecordPayloadBytesMax {
+			return errors.AssertionFailedf("wal: record payload of %d bytes exceeds %d", len(r.Payload), RecordPayloadBytesMax)
+		}
+		buf = appendRecord(buf, r, w.synced)
+	}
+	if cap(buf) <= walBufBytesKept {
+		w.buf = buf
+	}
+	n, err := w.f.Write(buf)
+	if err == nil && n != len(buf) {
+		err = errors.Newf("short write: %d of %d bytes", n, len(buf))
+	}
+	if err != nil {
+		// Undo the partial write so that a refused batch is really not in
+		// the log. If even that fails, the file's tail is unknown.
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.broken = errors.Wrapf(errors.CombineErrors(err, terr), "wal: append to %s failed and could not be undone", w.segPath(w.active()))
+			return w.broken
+		}
+		if !errors.Is(err, ErrNoSpace) {
+			w.broken = errors.Wrapf(err, "wal: append to %s", w.segPath(w.active()))
+			return w.broken
+		}
+		return errors.Wrapf(err, "wal: append to %s", w.segPath(w.active()))
+	}
+	for _, r := range recs {
+		if r.Type == RecEntry {
+			s := &w.segs[len(w.segs)-1]
+			if r.Index > s.lastIndex {
+				s.lastIndex = r.Index
+			}
+		}
+	}
+	w.size += int64(n)
+	w.written += int64(n)
+	return nil
+}
+
+func (w *WAL) active() uint64 { return w.segs[len(w.segs)-1].seq }
+
+// rotate seals the active segment (fsynced in full, which recovery rule 3
+// relies on) and starts the next one.
+func (w *WAL) rotate() error {
+	if err := w.Sync(); err != nil {
+		return err
+	}
+	return w.createSegment(w.active() + 1)
+}
+
+// Sync makes every appended byte durable. A failure breaks the WAL: the
+// kernel may have dropped the dirty pages, so syncing again could report
+// success over lost data (fsyncgate).
+func (w *WAL) Sync() error {
+	if w.broken != nil {
+		return w.broken
+	}
+	if w.synced == w.size {
+		return nil
+	}
+	if err := w.f.Sync(); err != nil {
+		w.broken = errors.Wrapf(err, "wal: fsync %s", w.segPath(w.active()))
+		return w.broken
+	}
+	w.synced = w.size
+	return nil
+}
+
+// Compact removes the oldest segments whose entries all have index <= through,
+// never the active one, and returns the names removed.
+func (w *WAL) Compact(through uint64) ([]string, error) {
+	var removed []string
+	for len(w.segs) > 1 && w.segs[0].lastIndex <= through {
+		name := w.segPath(w.segs[0].seq)
+		if err := w.opts.FS.Remove(name); err != nil {
+			return removed, errors.Wrap(err, "wal: compact")
+		}
+		removed = append(removed, name)
+		w.segs = w.segs[1:]
+	}
+	if len(removed) > 0 {
+		if err := w.opts.FS.SyncDir(w.dir); err != nil {
+			return removed, errors.Wrap(err, "wal: sync dir after compaction")
+		}
+	}
+	return removed, nil
+}
+
+// Segments returns the names of the live segments, oldest first.
+func (w *WAL) Segments() []string {
+	out := make([]string, len(w.segs))
+	for i, s := range w.segs {
+		out[i] = w.segPath(s.seq)
+	}
+	return out
+}
+
+// Close syncs (unless broken) and closes the active segment.
+func (w *WAL) Close() error {
+	if w.f == nil {
+		return nil
+	}
+	var err error
+	if w.broken == nil {
+		err = w.Sync()
+	}
+	cerr := w.f.Close()
+	w.f = nil
+	if err != nil {
+		return err
+	}
+	return cerr
+}
