@@ -1,0 +1,395 @@
+package udf
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/errors"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// Bounds on one call.
+const (
+	// writeBytesMax bounds the keys and values a call buffers.
+	writeBytesMax = 64 << 20
+	// valueBytesMax is Redis's proto-max-bulk-len default.
+	valueBytesMax = 512 << 20
+	// scanLimitMax bounds the keys one keel.scan returns.
+	scanLimitMax = 1024
+	// logBytesMax truncates one log message; logCallsMax bounds how many a
+	// call may emit (the rest are dropped).
+	logBytesMax = 4096
+	logCallsMax = 256
+)
+
+type ttlMode uint8
+
+const (
+	ttlNone ttlMode = iota // SET without expiry: clears any TTL
+	ttlAt                  // SET ... PXAT at
+	ttlKeep                // SET ... KEEPTTL
+)
+
+// write is the call's buffered state of one key.
+type write struct {
+	val     []byte
+	deleted bool
+	ttl     ttlMode
+	at      int64
+}
+
+// callState is one call's view: its inputs, its buffered writes and the
+// reply under construction. Host functions reach it through the context.
+type callState struct {
+	h        *Host
+	lib      *Library
+	fn       string
+	store    Store
+	readOnly bool
+	now      int64
+	keys     [][]byte
+	args     [][]byte
+	prefixes [][]byte // scanned (declared) prefixes: keys under them are accessible
+	writes   map[string]*write
+	order    []string // keys in first-write order: the effects' order
+	bytes    int
+	reply    replyBuilder
+	logs     int
+	fuel     api.MutableGlobal // nil until the instance exists
+	failure  *Error
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *callState {
+	st, _ := ctx.Value(stateKey{}).(*callState)
+	if st == nil {
+		// Only reachable if a guest ran outside Call, which Host never does.
+		panic(errors.AssertionFailedf("udf: host function called outside a call"))
+	}
+	return st
+}
+
+// fail aborts the guest with a user-facing error; the call returns it and
+// no effects.
+func (st *callState) fail(err *Error) {
+	st.failure = err
+	panic(err)
+}
+
+// Call runs function fn with the declared keys and the args against store.
+// On success the Result holds the reply and the effects to log and apply;
+// on failure (unknown function, trap, fuel, memory, a refused host call)
+// the error's Message is the client's reply and nothing was written.
+// readOnly is FCALL_RO: any write fails the call.
+func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store Store, readOnly bool) (Result, error) {
+	lib := h.fns[fn]
+	if lib == nil {
+		return Result{}, userErrorf("ERR Function not found")
+	}
+	st := &callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args}
+	h.stats.Calls++
+	res, err := st.run(context.WithValue(ctx, stateKey{}, st))
+	if err != nil {
+		h.stats.Failures++
+	}
+	return res, err
+}
+
+func (st *callState) run(ctx context.Context) (Result, error) {
+	mod, err := st.h.rt.InstantiateModule(ctx, st.lib.compiled, st.h.modCfg)
+	if err != nil {
+		return Result{}, st.verdict(ctx, nil, err)
+	}
+	defer func() { _ = mod.Close(ctx) }()
+	if g, ok := mod.ExportedGlobal(fuelGlobalName).(api.MutableGlobal); ok {
+		st.fuel = g
+	}
+	if st.lib.hasInit {
+		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+			return Result{}, st.verdict(ctx, mod, err)
+		}
+	}
+	f := mod.ExportedFunction(st.fn)
+	if f == nil {
+		return Result{}, errors.AssertionFailedf("udf: library %s lost export %s", st.lib.name, st.fn)
+	}
+	if _, err := f.Call(ctx); err != nil {
+		return Result{}, st.verdict(ctx, mod, err)
+	}
+	if st.fuel != nil {
+		st.h.stats.FuelUsed += st.h.cfg.fuel - int64(st.fuel.Get())
+	}
+	reply, err := st.reply.finish()
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Reply: reply, Effects: st.effects()}, nil
+}
+
+// verdict names why the guest stopped. The order matters: a host call that
+// failed on purpose, then the metering globals (deterministic), then the
+// context (not deterministic; the safety net), then the raw trap.
+func (st *callState) verdict(ctx context.Context, mod api.Module, err error) error {
+	if st.failure != nil {
+		return st.failure
+	}
+	if mod != nil {
+		if g := mod.ExportedGlobal(fuelGlobalName); g != nil && int64(g.Get()) < 0 {
+			return userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel)
+		}
+		if g := mod.ExportedGlobal(oomGlobalName); g != nil && g.Get() != 0 {
+			return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
+		}
+	}
+	if ctx.Err() != nil {
+		return userErrorf("ERR function '%s' was stopped: %v", st.fn, ctx.Err())
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return userErrorf("ERR function '%s' exited with code %d", st.fn, exit.ExitCode())
+	}
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return userErrorf("ERR function '%s' trapped: %s", st.fn, msg)
+}
+
+// effects turns the buffered writes into engine commands, in first-write
+// order. A delete of a key that did not exist before the call is dropped.
+func (st *callState) effects() [][][]byte {
+	out := make([][][]byte, 0, len(st.order))
+	for _, k := range st.order {
+		w := st.writes[k]
+		key := []byte(k)
+		switch {
+		case w.deleted:
+			if st.store.Exists(key) {
+				out = append(out, [][]byte{[]byte("DEL"), key})
+			}
+		case w.ttl == ttlAt:
+			out = append(out, [][]byte{[]byte("SET"), key, w.val, []byte("PXAT"), strconv.AppendInt(nil, w.at, 10)})
+		case w.ttl == ttlKeep:
+			out = append(out, [][]byte{[]byte("SET"), key, w.val, []byte("KEEPTTL")})
+		default:
+			out = append(out, [][]byte{[]byte("SET"), key, w.val})
+		}
+	}
+	return out
+}
+
+// charge takes fuel for host work, so that the verdict stays a function of
+// what the guest asked for.
+func (st *callState) charge(nbytes int) {
+	if st.fuel == nil {
+		return
+	}
+	left := int64(st.fuel.Get()) - hostCallFuel - int64(nbytes/hostCallBytesPerFuel)
+	st.fuel.Set(uint64(left))
+	if left < 0 {
+		st.fail(userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel))
+	}
+}
+
+// access refuses keys the caller did not declare: the replica routes and
+// logs by declared keys, so touching another would break both.
+func (st *callState) access(key []byte, op string) {
+	for _, k := range st.keys {
+		if bytes.Equal(k, key) {
+			return
+		}
+	}
+	for _, p := range st.prefixes {
+		if bytes.HasPrefix(key, p) {
+			return
+		}
+	}
+	st.fail(userErrorf("ERR function '%s' accessed key '%s' (keel.%s) that was not declared in numkeys", st.fn, key, op))
+}
+
+func (st *callState) writable(op string) {
+	if st.readOnly {
+		st.fail(userErrorf("ERR Write commands are not allowed from read-only scripts. (keel.%s in '%s')", op, st.fn))
+	}
+}
+
+// lookup reads key through the call's writes.
+func (st *callState) lookup(key []byte) ([]byte, bool) {
+	if w := st.writes[string(key)]; w != nil {
+		return w.val, !w.deleted
+	}
+	v, ok, err := st.store.Get(key)
+	if err != nil {
+		st.fail(&Error{msg: err.Error()})
+	}
+	return v, ok
+}
+
+func (st *callState) exists(key []byte) bool {
+	if w := st.writes[string(key)]; w != nil {
+		return !w.deleted
+	}
+	return st.store.Exists(key)
+}
+
+// put buffers a write, keeping its first-write position.
+func (st *callState) put(key []byte, w write) {
+	st.bytes += len(key) + len(w.val)
+	if st.bytes > writeBytesMax {
+		st.fail(userErrorf("ERR function '%s' buffered more than %d bytes of writes", st.fn, writeBytesMax))
+	}
+	if st.writes == nil {
+		st.writes = map[string]*write{}
+	}
+	if old := st.writes[string(key)]; old != nil {
+		*old = w
+		return
+	}
+	k := string(key)
+	st.writes[k] = &w
+	st.order = append(st.order, k)
+}
+
+func (st *callState) set(key, val []byte, ttlMillis int64) {
+	w := write{val: append([]byte(nil), val...)}
+	switch {
+	case ttlMillis == 0:
+		w.ttl = ttlNone
+	case ttlMillis == -1:
+		w.ttl = ttlKeep
+		if old := st.writes[string(key)]; old != nil && !old.deleted {
+			w.ttl, w.at = old.ttl, old.at
+		}
+	case ttlMillis > 0 && ttlMillis <= math.MaxInt64-st.now:
+		w.ttl, w.at = ttlAt, st.now+ttlMillis
+	default:
+		st.fail(userErrorf("ERR invalid expire time in 'keel.set' (%d) from '%s'", ttlMillis, st.fn))
+	}
+	st.put(key, w)
+}
+
+func (st *callState) del(key []byte) bool {
+	if !st.exists(key) {
+		return false
+	}
+	st.put(key, write{deleted: true})
+	return true
+}
+
+func (st *callState) incrBy(key []byte, delta int64) int64 {
+	var cur int64
+	w := write{ttl: ttlNone}
+	if v, ok := st.lookup(key); ok {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || len(v) > 20 || strconv.FormatInt(n, 10) != string(v) {
+			st.fail(userErrorf("ERR value is not an integer or out of range"))
+		}
+		cur = n
+		w.ttl = ttlKeep
+		if old := st.writes[string(key)]; old != nil {
+			w.ttl, w.at = old.ttl, old.at
+		}
+	}
+	if (delta > 0 && cur > math.MaxInt64-delta) || (delta < 0 && cur < math.MinInt64-delta) {
+		st.fail(userErrorf("ERR increment or decrement would overflow"))
+	}
+	cur += delta
+	w.val = strconv.AppendInt(nil, cur, 10)
+	st.put(key, w)
+	return cur
+}
+
+// scan returns up to limit keys under prefix after `after`, as the call
+// sees them: the store's keys, minus the ones the call deleted, plus the
+// ones it created.
+func (st *callState) scan(prefix, after []byte, limit int) [][]byte {
+	declared := false
+	for _, k := range st.keys {
+		if bytes.Equal(k, prefix) {
+			declared = true
+			break
+		}
+	}
+	if !declared {
+		st.fail(userErrorf("ERR function '%s' scanned prefix '%s' that was not declared in numkeys", st.fn, prefix))
+	}
+	seen := false
+	for _, p := range st.prefixes {
+		if bytes.Equal(p, prefix) {
+			seen = true
+		}
+	}
+	if !seen {
+		st.prefixes = append(st.prefixes, append([]byte(nil), prefix...))
+	}
+	if limit <= 0 || limit > scanLimitMax {
+		limit = scanLimitMax
+	}
+	var out [][]byte
+	// From the store: its first `limit` keys that the call did not delete.
+	// Each round moves the cursor forward, so this ends.
+	cursor := after
+	for len(out) < limit {
+		batch := st.store.Scan(prefix, cursor, limit)
+		for _, k := range batch {
+			if w := st.writes[string(k)]; w != nil && w.deleted {
+				continue
+			}
+			out = append(out, k)
+		}
+		if len(batch) < limit {
+			break
+		}
+		cursor = batch[len(batch)-1]
+	}
+	for _, k := range st.order {
+		w := st.writes[k]
+		if !w.deleted && strings.HasPrefix(k, string(prefix)) && (after == nil || k > string(after)) {
+			out = append(out, []byte(k))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })
+	dedup := out[:0]
+	for i, k := range out {
+		if i == 0 || !bytes.Equal(k, out[i-1]) {
+			dedup = append(dedup, k)
+		}
+	}
+	if len(dedup) > limit {
+		dedup = dedup[:limit]
+	}
+	return dedup
+}
+
+// encodeKeys is keel.scan's output format: each key as a little-endian u32
+// length and its bytes.
+func encodeKeys(keys [][]byte) []byte {
+	n := 0
+	for _, k := range keys {
+		n += 4 + len(k)
+	}
+	out := make([]byte, 0, n)
+	for _, k := range keys {
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(k)))
+		out = append(out, k...)
+	}
+	return out
+}
+
+func (st *callState) log(level LogLevel, msg []byte) {
+	if st.logs >= logCallsMax {
+		return
+	}
+	st.logs++
+	if len(msg) > logBytesMax {
+		msg = msg[:logBytesMax]
+	}
+	st.h.cfg.logger.Log(st.lib.name, st.fn, level, string(msg))
+}

@@ -1,0 +1,27 @@
+// Package udf hosts user-defined functions written in WebAssembly: the
+// module registry behind FUNCTION LOAD/LIST/DELETE/FLUSH/DUMP/RESTORE/STATS,
+// the `keel` host ABI that guests import, and the sandbox limits (memory
+// cap, deterministic fuel) that make FCALL safe to run inside the replica's
+// single executor.
+//
+// A call is a transaction that reads through a Store (declared here, where
+// it is consumed; the replica implements it over the engine) and buffers
+// its writes. It returns a Result: the reply tree and the effects, a list
+// of engine commands (SET/DEL) that the replica logs as one entry and
+// applies with engine.Exec. A call that traps, runs out of fuel or memory,
+// or makes a host call fail returns an error and no effects, so nothing it
+// wrote is ever seen. Recovery and followers replay the effects and never
+// run guest code again.
+//
+// Determinism: a guest sees time and randomness only through the Store,
+// its fuel is counted by instructions inserted into the module at load
+// (meter.go), so the same call on the same state gives the same verdict on
+// every replay. Nothing here reads a clock or the OS, starts a goroutine or
+// lets map order reach an output; wazero's own internals are the only
+// exception (WithCloseOnContextDone, a safety net, not the CPU limit).
+//
+// See docs/functions.md for the ABI and the guest SDKs (udf/sdk for Go,
+// udf/sdk/c/keel.h for C).
+//
+// May import: engine (for engine.Writer), wazero, wabin.
+package udf
