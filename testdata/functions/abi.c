@@ -115,9 +115,18 @@ KEEL_FUNCTION(twice) {
 // noreply 0 -> nil
 KEEL_FUNCTION(noreply) {}
 
-// recurse 0 -> stack overflow trap
-static int deep(int n) { return n == 0 ? 0 : 1 + deep(n + 1); }
-KEEL_FUNCTION(recurse) { keel_reply_int(deep(1)); }
+// recurse 0 n -> recursion n deep: a stack overflow trap for large n
+__attribute__((noinline)) static int64_t deep(int64_t n) {
+    volatile char pad[64];
+    pad[0] = (char)n;
+    if (n <= 0) return 0;
+    return deep(n - 1) + pad[0];
+}
+KEEL_FUNCTION(recurse) {
+    int64_t n;
+    if (!keel_arg_int(0, &n)) keel_abort_str("ERR n is not an integer");
+    keel_reply_int(deep(n));
+}
 
 // getarg 0 k -> reads a key named by an argument, not declared: refused
 KEEL_FUNCTION(getarg) {
