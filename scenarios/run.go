@@ -1,0 +1,49 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/sim"
+)
+
+// CheckTimeout bounds the linearizability check of one seed.
+const CheckTimeout = 10 * time.Second
+
+// Outcome is a judged seed.
+type Outcome struct {
+	*sim.Result
+	// Linearizability is the checker's verdict ("ok", "illegal",
+	// "unknown", or "skipped" when acknowledged writes were allowed to be
+	// lost), and Check the full result when it ran.
+	Linearizability string
+	Check           checker.Result
+}
+
+// RunSeed runs one seed of s and judges it. trace (optional) gets every
+// trace line.
+func RunSeed(s *Scenario, seed uint64, opts ...func(*sim.Config)) *Outcome {
+	cfg := s.Config(seed)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	res := sim.Execute(cfg)
+	out := &Outcome{Result: res, Linearizability: "skipped"}
+	if !res.LinearizabilityApplies || len(res.History) == 0 {
+		return out
+	}
+	// After Execute: porcupine uses goroutines and the wall clock, which
+	// must never run inside a simulated world.
+	chk, err := checker.Check(res.History, checker.Options{Model: checker.ModelKV, Timeout: CheckTimeout})
+	if err != nil {
+		out.Failures = append(out.Failures, "the simulator recorded a history the checker cannot read: "+err.Error())
+		out.Linearizability = "error"
+		return out
+	}
+	out.Check = chk
+	out.Linearizability = string(chk.Verdict)
+	if !chk.Passed() {
+		out.Failures = append(out.Failures, "linearizability: "+chk.Summary()+": "+chk.Explanation)
+	}
+	return out
+}

@@ -1,0 +1,268 @@
+package scenarios
+
+import (
+	"sort"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/sim"
+)
+
+// Scenario is a named workload and fault schedule.
+type Scenario struct {
+	Name    string
+	Summary string
+	// Config builds the run for a seed. The seed reaches every random
+	// choice through sim's streams; Config itself may draw from rng (the
+	// "scenario/config" stream) to vary the world per seed.
+	Config func(seed uint64) sim.Config
+}
+
+var registry = map[string]*Scenario{}
+
+func register(s *Scenario) {
+	if _, dup := registry[s.Name]; dup {
+		panic("scenarios: registered twice: " + s.Name)
+	}
+	registry[s.Name] = s
+}
+
+// All returns every scenario, sorted by name.
+func All() []*Scenario {
+	out := make([]*Scenario, 0, len(registry))
+	for _, s := range registry {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup finds a scenario by name.
+func Lookup(name string) *Scenario { return registry[name] }
+
+// Defaults shared by the scenarios: one node, ten clients, ten simulated
+// seconds, a small key space.
+const (
+	runDuration  = 10 * time.Second
+	clients      = 10
+	plainKeys    = 8
+	volatileKeys = 4
+	// everysecWindow is the loss window appendfsync everysec promises: one
+	// second, plus one tick, since the fsync can only happen on a tick.
+	everysecWindow = time.Second + tickEvery
+	tickEvery      = 10 * time.Millisecond
+)
+
+// base is the baseline world every scenario starts from.
+func base(name string, seed uint64, fsync cluster.FsyncPolicy) sim.Config {
+	sector := 4096
+	if seed%2 == 1 {
+		sector = 512
+	}
+	cfg := sim.Config{
+		Scenario: name,
+		Seed:     seed,
+		Duration: runDuration,
+		Node: sim.NodeConfig{
+			ID: 1, Dir: "data", AppendOnly: true, Fsync: fsync,
+			FS: sim.FSConfig{
+				SectorSize:   sector,
+				WriteLatency: 5 * time.Microsecond, WriteByteNs: 1,
+				SyncLatency: 200 * time.Microsecond, ReadLatency: 5 * time.Microsecond,
+			},
+			Clock:        sim.ClockConfig{Skew: time.Duration(seed%1000) * time.Millisecond, DriftPPM: int64(seed%201) - 100},
+			TickEvery:    tickEvery,
+			RequestCost:  2 * time.Microsecond,
+			RestartDelay: 50 * time.Millisecond,
+		},
+		Net: sim.NetConfig{DelayMin: 50 * time.Microsecond, DelayJitter: 100 * time.Microsecond},
+		Workload: sim.WorkloadConfig{
+			Clients: clients, PlainKeys: plainKeys, VolatileKeys: volatileKeys,
+			Think: 15 * time.Millisecond, Timeout: 500 * time.Millisecond,
+		},
+		FinalCrash: true,
+	}
+	switch fsync {
+	case cluster.FsyncAlways:
+		cfg.Durability = sim.Durability{Kind: "always"}
+	case cluster.FsyncEverySec:
+		cfg.Durability = sim.Durability{Kind: "window", WindowMs: everysecWindow.Milliseconds()}
+	default:
+		cfg.Durability = sim.Durability{Kind: "any"}
+	}
+	return cfg
+}
+
+// policyFor alternates the fsync policy by seed, so every fault scenario
+// exercises both appendfsync always and everysec.
+func policyFor(seed uint64) cluster.FsyncPolicy {
+	if seed%3 == 0 {
+		return cluster.FsyncEverySec
+	}
+	return cluster.FsyncAlways
+}
+
+// every schedules f at random times: the first after about mean, then
+// every about mean, until the workload ends.
+func every(r *sim.Run, mean time.Duration, f func()) {
+	var next func()
+	next = func() {
+		d := time.Duration(r.Rand.ExpFloat64() * float64(mean))
+		if time.Duration(r.Now())+d >= r.Duration() {
+			return
+		}
+		r.At(time.Duration(r.Now())+d, func() { f(); next() })
+	}
+	next()
+}
+
+func init() {
+	register(&Scenario{
+		Name:    "baseline",
+		Summary: "no faults; appendfsync always; ends with a crash and a recovery check",
+		Config: func(seed uint64) sim.Config {
+			return base("baseline", seed, cluster.FsyncAlways)
+		},
+	})
+	register(&Scenario{
+		Name:    "crash-restart",
+		Summary: "power loss at random times and at random disk operations (mid-write, mid-fsync, mid-rename); always or everysec",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("crash-restart", seed, policyFor(seed))
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, 1500*time.Millisecond, func() {
+					if r.Rand.IntN(2) == 0 {
+						r.Node.PowerOff()
+					} else {
+						r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
+					}
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "torn-writes",
+		Summary: "crashes in the middle of writes and fsyncs; unsynced sectors kept in any order at 512 B or 4 KiB",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("torn-writes", seed, policyFor(seed))
+			cfg.Node.FS.TornProb = 1
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, time.Second, func() { r.Node.CrashDuringIO(1 + r.Rand.Int64N(8)) })
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "fsync-failure",
+		Summary: "fsync fails now and then (the unsynced pages are lost, fsyncgate); writes fail with EIO; the node restarts from disk",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("fsync-failure", seed, policyFor(seed))
+			cfg.TolerateWriteErrors = true
+			cfg.Node.FS.TornProb = 0.5
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, 2*time.Second, func() {
+					r.Trace("faults on")
+					r.Node.FS.SetFaults(sim.DiskFaults{Kinds: sim.KindWAL | sim.KindSnapshot, SyncErrProb: 0.2, WriteErrProb: 0.02})
+					r.At(time.Duration(r.Now())+300*time.Millisecond, func() {
+						r.Trace("faults off")
+						r.Node.FS.SetFaults(sim.DiskFaults{})
+					})
+				})
+				every(r, 3*time.Second, r.Node.PowerOff)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "disk-full",
+		Summary: "the disk fills (ENOSPC) and is freed again; writes get errors, reads keep being served",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("disk-full", seed, policyFor(seed))
+			cfg.TolerateWriteErrors = true
+			cfg.Node.FS.Capacity = 64 << 20
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, 2*time.Second, func() {
+					used := r.Node.FS.Used()
+					r.Trace("disk fills")
+					r.Fault("disk-full")
+					r.Node.FS.SetBallast(64<<20 - used + r.Rand.Int64N(2048))
+					r.At(time.Duration(r.Now())+time.Duration(100+r.Rand.IntN(700))*time.Millisecond, func() {
+						r.Trace("disk freed")
+						r.Node.FS.SetBallast(0)
+					})
+				})
+				every(r, 4*time.Second, r.Node.PowerOff)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "bit-rot",
+		Summary: "bits flip at rest in log and snapshot files, and on reads; recovery must detect it (refuse to start or lose only a suffix), never serve wrong data",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("bit-rot", seed, policyFor(seed))
+			cfg.Durability = sim.Durability{Kind: "any"}
+			cfg.Schedule = func(r *sim.Run) {
+				// One rot at rest, late in the run: a node that then
+				// refuses to start stays down (nothing can repair it), so
+				// an early rot would leave little to check.
+				rotAt := 5*time.Second + time.Duration(r.Rand.Int64N(int64(4*time.Second)))
+				r.At(rotAt, func() {
+					kinds := sim.KindWAL
+					if r.Rand.IntN(3) == 0 {
+						kinds = sim.KindSnapshot
+					}
+					if r.Node.FS.Rot(kinds) {
+						r.Node.PowerOff()
+					}
+				})
+				// Transient flips on reads during recovery: a refusal to
+				// start is fine, a retry later must succeed.
+				every(r, 2*time.Second, func() {
+					r.Trace("read flips on")
+					r.Node.FS.SetFaults(sim.DiskFaults{Kinds: sim.KindWAL | sim.KindSnapshot, ReadFlipProb: 0.05})
+					r.Node.PowerOff()
+					r.At(time.Duration(r.Now())+200*time.Millisecond, func() {
+						r.Trace("read flips off")
+						r.Node.FS.SetFaults(sim.DiskFaults{})
+					})
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "clock-skew",
+		Summary: "node clock with large skew and drift and forward NTP steps, TTL-heavy workload, crashes",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("clock-skew", seed, policyFor(seed))
+			cfg.Node.Clock = sim.ClockConfig{Skew: time.Duration(seed%7200) * time.Second, DriftPPM: int64(seed%100001) - 50000}
+			cfg.Workload.VolatileKeys = 8
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, 1500*time.Millisecond, func() {
+					d := time.Duration(r.Rand.Int64N(int64(3 * time.Second)))
+					r.Trace("clock step +" + d.String())
+					r.Fault("clock-step")
+					r.Node.Clock.Step(d)
+				})
+				every(r, 3*time.Second, r.Node.PowerOff)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "slow-disk",
+		Summary: "latency spikes on writes and fsyncs and GC-like pauses; clients time out on writes that did happen",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("slow-disk", seed, policyFor(seed))
+			cfg.Node.FS.Faults = sim.DiskFaults{SpikeProb: 0.002, SpikeMax: 300 * time.Millisecond}
+			cfg.Schedule = func(r *sim.Run) {
+				every(r, 2*time.Second, func() { r.Node.Pause(time.Duration(r.Rand.Int64N(int64(time.Second)))) })
+				every(r, 4*time.Second, r.Node.PowerOff)
+			}
+			return cfg
+		},
+	})
+}

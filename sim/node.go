@@ -1,0 +1,382 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/seam"
+)
+
+// Bounds on what one node holds (TigerBeetle style: every queue is bounded).
+const (
+	// inboxMax: requests waiting for the node; more are dropped (the
+	// client times out), as a server sheds load past its queue.
+	inboxMax = 4096
+	// batchMax: requests in one Submit (one group commit).
+	batchMax = 256
+	// restartAttemptsMax: restarts tried after transient I/O errors before
+	// the node is declared unable to come back.
+	restartAttemptsMax = 20
+)
+
+// NodeConfig is one node.
+type NodeConfig struct {
+	ID         uint64
+	Dir        string
+	AppendOnly bool
+	Fsync      cluster.FsyncPolicy
+	FS         FSConfig
+	Clock      ClockConfig
+	// TickEvery is how often the runtime calls Replica.Tick.
+	TickEvery time.Duration
+	// RequestCost is the CPU time charged per request.
+	RequestCost time.Duration
+	// RestartDelay is how long a restart takes before recovery starts.
+	RestartDelay time.Duration
+}
+
+// request is a client command in flight to a node.
+type request struct {
+	client uint64
+	seq    uint64
+	argv   [][]byte
+	words  []string
+}
+
+// replica is what the node needs of cluster.Replica. errReporter is the
+// optional fatal-disk-fault report (Replica.Err) a node restarts on.
+type errReporter interface{ Err() error }
+
+// Node runs the real cluster.Replica on a simulated disk and clock, driven
+// from the event loop: requests are batched into Submit calls while the
+// node is busy (group commit), Tick runs periodically, and disk latency
+// keeps the node busy.
+type Node struct {
+	r      *Run
+	cfg    NodeConfig
+	name   string
+	FS     *FS
+	Clock  *Clock
+	rep    *cluster.Replica
+	up     bool
+	dead   bool // refused to start for good, or gave up restarting
+	epoch  uint64
+	inbox  []*request
+	drainQ bool
+	tickQ  bool
+	busy   int64 // virtual time until which the node is occupied
+	tries  int
+}
+
+func newNode(r *Run, cfg NodeConfig) *Node {
+	name := "n" + itoa(int64(cfg.ID))
+	n := &Node{r: r, cfg: cfg, name: name, Clock: newClock(r.W, cfg.Clock)}
+	n.FS = NewFS(cfg.FS, r.W.Stream("node/"+itoa(int64(cfg.ID))+"/disk"), func(s string) {
+		r.W.Trace(name, s)
+		r.fault(strings.Fields(s)[1])
+	})
+	return n
+}
+
+// Up reports whether the node is serving.
+func (n *Node) Up() bool { return n.up }
+
+func (n *Node) trace(what string) { n.r.W.Trace(n.name, what) }
+
+func (n *Node) nowMs() int64 { return seam.Millis(n.Clock.Now()) }
+
+// call runs f and reports whether it hit a disk crash point. Any other
+// panic is a bug in the code under test and propagates to the run.
+func (n *Node) call(f func()) (crashed bool, op string) {
+	defer func() {
+		if p := recover(); p != nil {
+			cp, ok := p.(CrashPoint)
+			if !ok {
+				panic(p)
+			}
+			crashed, op = true, cp.Op
+		}
+	}()
+	f()
+	return false, ""
+}
+
+// receive is a request arriving from the network.
+func (n *Node) receive(q *request) {
+	if !n.up {
+		n.trace("drop c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (down)")
+		return
+	}
+	if len(n.inbox) >= inboxMax {
+		n.trace("drop c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (inbox full)")
+		return
+	}
+	n.inbox = append(n.inbox, q)
+	n.scheduleDrain()
+}
+
+func (n *Node) scheduleDrain() {
+	if n.drainQ || len(n.inbox) == 0 {
+		return
+	}
+	n.drainQ = true
+	epoch := n.epoch
+	n.r.W.At(max(n.r.W.now, n.busy), func() {
+		if epoch != n.epoch {
+			return
+		}
+		n.drainQ = false
+		n.drain()
+	})
+}
+
+func (n *Node) drain() {
+	if !n.up || len(n.inbox) == 0 {
+		return
+	}
+	if n.r.W.now < n.busy {
+		n.scheduleDrain()
+		return
+	}
+	k := min(len(n.inbox), batchMax)
+	batch := n.inbox[:k:k]
+	n.inbox = n.inbox[k:]
+	recs := make([]recorder, k)
+	reqs := make([]cluster.Request, k)
+	for i, q := range batch {
+		reqs[i] = cluster.Request{Argv: q.argv, W: &recs[i]}
+	}
+	now := n.Clock.Now()
+	n.trace("submit " + itoa(int64(k)))
+	crashed, op := n.call(func() { n.rep.Submit(now, reqs) })
+	nowMs := seam.Millis(now)
+	if crashed {
+		for _, q := range batch {
+			n.r.Oracle.InFlight(q.words, nowMs)
+		}
+		n.powerOff("crash point: " + op)
+		return
+	}
+	n.busy = n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k)
+	ackMs := seam.Millis(n.Clock.at(n.busy))
+	epoch := n.epoch
+	for i, q := range batch {
+		rec := &recs[i]
+		if rec.n != 1 {
+			n.r.Oracle.fail(fmt.Sprintf("t=%s %s: the replica wrote %d replies, want exactly 1", fmtMs(nowMs), strings.Join(q.words, " "), rec.n))
+		}
+		n.r.Oracle.Executed(q.words, rec.top, nowMs, ackMs)
+		reply := rec.top
+		q := q
+		n.r.W.At(n.busy, func() {
+			if epoch != n.epoch {
+				return
+			}
+			n.r.Net.sendStream(n.cfg.ID, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
+		})
+	}
+	n.checkFatal()
+	n.scheduleDrain()
+}
+
+// checkFatal restarts the node from disk when the replica reports a fatal
+// disk fault, as the production runtime does.
+func (n *Node) checkFatal() {
+	if n.rep == nil {
+		return
+	}
+	er, ok := any(n.rep).(errReporter)
+	if !ok {
+		return
+	}
+	if err := er.Err(); err != nil {
+		n.trace("fatal " + oneLine(err.Error()))
+		n.r.fault("fatal-restart")
+		n.down(false)
+		n.scheduleRestart()
+	}
+}
+
+func (n *Node) startTicks() {
+	epoch := n.epoch
+	var tick func()
+	tick = func() {
+		if epoch != n.epoch {
+			return
+		}
+		n.r.W.After(n.cfg.TickEvery, tick)
+		if n.tickQ {
+			return
+		}
+		n.tickQ = true
+		n.r.W.At(max(n.r.W.now, n.busy), func() {
+			if epoch != n.epoch {
+				return
+			}
+			n.tickQ = false
+			now := n.Clock.Now()
+			crashed, op := n.call(func() { n.rep.Tick(now) })
+			if crashed {
+				n.powerOff("crash point: " + op)
+				return
+			}
+			n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+			n.checkFatal()
+		})
+	}
+	n.r.W.After(n.cfg.TickEvery, tick)
+}
+
+// down stops the node: volatile state and queued requests are gone.
+// power: the machine lost power (page cache dropped, torn writes), else
+// only the process died.
+func (n *Node) down(power bool) {
+	n.Crashed()
+	n.up = false
+	n.epoch++
+	n.inbox = nil
+	n.drainQ, n.tickQ = false, false
+	n.rep = nil
+	if power {
+		n.FS.Crash()
+	} else {
+		n.FS.KillProcess()
+	}
+}
+
+// Crashed tells the oracle when the node went down.
+func (n *Node) Crashed() { n.r.Oracle.Crashed(n.nowMs()) }
+
+// powerOff is a crash with power loss; the node restarts after its delay.
+func (n *Node) powerOff(reason string) {
+	if !n.up && n.rep == nil && n.dead {
+		return
+	}
+	n.trace("power-off (" + reason + ")")
+	n.r.fault("crash")
+	n.down(true)
+	n.scheduleRestart()
+}
+
+// PowerOff crashes the node now (scenario fault).
+func (n *Node) PowerOff() {
+	if !n.up {
+		return
+	}
+	n.powerOff("scheduled")
+}
+
+// CrashDuringIO arms a crash at the k-th disk mutation from now.
+func (n *Node) CrashDuringIO(k int64) {
+	if n.up {
+		n.trace("arm crash point at disk operation +" + itoa(k))
+		n.FS.CrashAfter(k)
+	}
+}
+
+// Pause stalls the node (a GC pause): it processes nothing for d.
+func (n *Node) Pause(d time.Duration) {
+	if !n.up {
+		return
+	}
+	n.trace("pause " + d.String())
+	n.r.fault("pause")
+	n.busy = max(n.busy, n.r.W.now) + int64(d)
+}
+
+func (n *Node) scheduleRestart() {
+	if n.dead {
+		return
+	}
+	epoch := n.epoch
+	n.r.W.After(n.cfg.RestartDelay, func() {
+		if epoch == n.epoch {
+			n.start()
+		}
+	})
+}
+
+// start opens the replica from the node's disk (recovery) and checks what
+// it recovered.
+func (n *Node) start() {
+	n.epoch++
+	n.trace("start")
+	var rep *cluster.Replica
+	var err error
+	crashed, op := n.call(func() {
+		rep, err = cluster.Open(cluster.Options{
+			FS: n.FS, Dir: n.cfg.Dir, AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
+			Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
+		})
+	})
+	n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+	if crashed {
+		n.powerOff("crash point during recovery: " + op)
+		return
+	}
+	if err != nil {
+		n.tries++
+		msg := oneLine(err.Error())
+		transient := errors.Is(err, ErrIO) || errors.Is(err, disk.ErrNoSpace)
+		if transient {
+			n.trace("start failed (transient): " + msg)
+			n.r.fault("start-failed")
+		} else {
+			n.trace("start refused: " + msg)
+			n.r.Oracle.StartRefused(msg)
+		}
+		n.FS.KillProcess()
+		if n.tries >= restartAttemptsMax {
+			if transient {
+				n.r.Oracle.fail("node could not restart after " + itoa(int64(n.tries)) + " attempts: " + msg)
+			}
+			n.dead = true
+			n.trace("gave up restarting")
+			return
+		}
+		n.scheduleRestart()
+		return
+	}
+	n.tries = 0
+	n.rep = rep
+	n.up = true
+	if !n.probe() {
+		return
+	}
+	n.trace("up")
+	n.startTicks()
+	n.scheduleDrain()
+}
+
+// probe reads every workload key (GET and PTTL) through Submit right after
+// recovery and hands the result to the oracle's prefix check.
+func (n *Node) probe() bool {
+	keys := n.r.keys
+	recs := make([]recorder, 2*len(keys))
+	reqs := make([]cluster.Request, 2*len(keys))
+	for i, k := range keys {
+		reqs[2*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[2*i]}
+		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
+	}
+	now := n.Clock.Now()
+	crashed, op := n.call(func() { n.rep.Submit(now, reqs) })
+	if crashed {
+		n.powerOff("crash point during probe: " + op)
+		return false
+	}
+	n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+	probe := make([]probeKey, len(keys))
+	for i := range keys {
+		probe[i].val = recs[2*i].top
+		probe[i].pttl = recs[2*i+1].top
+		probe[i].hasTTL = recs[2*i+1].top.Kind == ':'
+	}
+	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
+	return true
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

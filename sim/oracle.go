@@ -1,0 +1,250 @@
+package sim
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// failuresMax bounds the failure messages one run keeps; the first one
+// matters most and the count says how many followed.
+const failuresMax = 20
+
+// Durability is what a scenario promises about acknowledged writes across
+// a crash.
+type Durability struct {
+	// Kind: "always" (every acknowledged write survives), "window" (writes
+	// acknowledged within Window of the crash may be lost), "any" (any
+	// suffix may be lost: appendfsync no, or bit rot that may hit the last
+	// record, which is indistinguishable from a torn write).
+	Kind     string
+	WindowMs int64
+}
+
+// pendingWrite is a write executed since the last verified recovery.
+type pendingWrite struct {
+	argv  []string
+	nowMs int64
+	acked bool
+	ackMs int64
+}
+
+// Oracle checks a single node's replies against the sequential model, in
+// the order the node executed them, and each recovery against the prefixes
+// of the writes it executed: the recovered keyspace must equal the model
+// after some prefix (no invented values, no resurrected deletes, losses
+// only as a suffix), long enough to hold every write the durability
+// promise covers.
+type Oracle struct {
+	dur Durability
+	// tolerateWriteErrors: the scenario injects disk faults, so a write may
+	// be refused with an error (and must then not have happened).
+	tolerateWriteErrors bool
+	base, cur           state
+	pending             []pendingWrite
+	crashMs             int64
+	crashed             bool
+
+	Failures      []string
+	FailuresTotal int
+	Stats         OracleStats
+}
+
+// OracleStats counts what was checked.
+type OracleStats struct {
+	Checked, Writes, Refused, InFlight, Recoveries, LostWrites, RefusedStarts int64
+}
+
+func newOracle(dur Durability, tolerateWriteErrors bool) *Oracle {
+	return &Oracle{dur: dur, tolerateWriteErrors: tolerateWriteErrors, base: state{}, cur: state{}}
+}
+
+func (o *Oracle) fail(msg string) {
+	o.FailuresTotal++
+	if len(o.Failures) < failuresMax {
+		o.Failures = append(o.Failures, msg)
+	}
+}
+
+// Executed checks one reply of a command the node ran at nowMs and
+// acknowledged at ackMs (both on the node's clock).
+func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
+	e := predict(o.cur, nowMs, argv)
+	o.Stats.Checked++
+	if e.write && r.IsError() && !e.reply.IsError() {
+		if o.tolerateWriteErrors {
+			o.Stats.Refused++
+			return
+		}
+		o.fail("t=" + fmtMs(nowMs) + " " + strings.Join(argv, " ") + ": unexpected error " + r.String())
+		return
+	}
+	if msg := e.check(r); msg != "" {
+		o.fail("t=" + fmtMs(nowMs) + " " + strings.Join(argv, " ") + ": " + msg)
+	}
+	if e.write {
+		o.Stats.Writes++
+		o.cur.apply(e.muts)
+		o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs, acked: true, ackMs: ackMs})
+	}
+}
+
+// InFlight records a write the node was executing when it crashed: it may
+// or may not have reached the disk.
+func (o *Oracle) InFlight(argv []string, nowMs int64) {
+	e := predict(o.cur, nowMs, argv)
+	if !e.write {
+		return
+	}
+	o.Stats.InFlight++
+	o.cur.apply(e.muts)
+	o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs})
+}
+
+// Crashed marks the moment the node went down (its clock).
+func (o *Oracle) Crashed(nowMs int64) {
+	if !o.crashed {
+		o.crashed, o.crashMs = true, nowMs
+	}
+}
+
+// StartRefused counts a node that would not start from its disk. Only
+// scenarios that rot bits at rest may see it.
+func (o *Oracle) StartRefused(err string) {
+	o.Stats.RefusedStarts++
+	if o.dur.Kind != "any" {
+		o.fail("node refused to start from its disk: " + err)
+	}
+}
+
+// probeKey is what the recovery probe read for one key.
+type probeKey struct {
+	val    Reply // GET
+	pttl   Reply // PTTL
+	hasTTL bool
+}
+
+// Recovered checks the keyspace a node recovered (read at nowMs by the
+// probe) and adopts it as the new base.
+func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
+	o.Stats.Recoveries++
+	minK := 0
+	for i, w := range o.pending {
+		if !w.acked {
+			continue
+		}
+		switch o.dur.Kind {
+		case "always":
+			minK = i + 1
+		case "window":
+			if w.ackMs < o.crashMs-o.dur.WindowMs {
+				minK = i + 1
+			}
+		}
+	}
+	st := o.base.clone()
+	best, firstMatch := -1, -1
+	for k := 0; ; k++ {
+		if matchProbe(st, keys, probe, nowMs) {
+			if firstMatch < 0 {
+				firstMatch = k
+			}
+			if k >= minK {
+				best = k
+			}
+		}
+		if k == len(o.pending) {
+			break
+		}
+		w := o.pending[k]
+		st.apply(predict(st, w.nowMs, w.argv).muts)
+	}
+	if best < 0 {
+		o.fail(o.explain(keys, probe, nowMs, minK, firstMatch))
+		// Adopt what the node serves, so later checks stay meaningful.
+		o.base = probeState(keys, probe, nowMs)
+	} else {
+		st = o.base.clone()
+		for _, w := range o.pending[:best] {
+			st.apply(predict(st, w.nowMs, w.argv).muts)
+		}
+		for _, w := range o.pending[best:] {
+			if w.acked {
+				o.Stats.LostWrites++
+			}
+		}
+		o.base = st
+	}
+	o.cur = o.base.clone()
+	o.pending = o.pending[:0]
+	o.crashed = false
+}
+
+func matchProbe(st state, keys []string, probe []probeKey, nowMs int64) bool {
+	for i, k := range keys {
+		e := predict(st, nowMs, []string{"get", k})
+		if !sameReply(e.reply, probe[i].val) {
+			return false
+		}
+		if probe[i].hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, probe[i].pttl) {
+			return false
+		}
+	}
+	return true
+}
+
+func probeState(keys []string, probe []probeKey, nowMs int64) state {
+	st := state{}
+	for i, k := range keys {
+		if probe[i].val.Kind == '$' {
+			v := kv{val: probe[i].val.Str}
+			if probe[i].hasTTL && probe[i].pttl.Kind == ':' && probe[i].pttl.Int >= 0 {
+				v.exp = nowMs + probe[i].pttl.Int
+			}
+			st[k] = v
+		}
+	}
+	return st
+}
+
+func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, firstMatch int) string {
+	var b strings.Builder
+	b.WriteString("recovery at t=" + fmtMs(nowMs) + " (crash at t=" + fmtMs(o.crashMs) + ", durability " + o.dur.Kind + "): ")
+	if firstMatch >= 0 {
+		b.WriteString("acknowledged writes lost: the recovered keyspace matches only " + strconv.Itoa(firstMatch) +
+			" of " + strconv.Itoa(len(o.pending)) + " writes since the last recovery, but the first " + strconv.Itoa(minK) +
+			" had to survive; first lost: ")
+		for _, w := range o.pending[firstMatch:minK] {
+			if w.acked {
+				b.WriteString(strings.Join(w.argv, " ") + " (acknowledged t=" + fmtMs(w.ackMs) + ")")
+				break
+			}
+		}
+		return b.String()
+	}
+	b.WriteString("the recovered keyspace equals no prefix of the executed writes (an invented value, a resurrected delete, or a lost write followed by a kept one); recovered:")
+	for i, k := range keys {
+		b.WriteString(" " + k + "=" + probe[i].val.String())
+	}
+	b.WriteString("; model after every write:")
+	final := o.cur
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		b.WriteString(" " + k + "=" + predict(final, nowMs, []string{"get", k}).reply.String())
+	}
+	return b.String()
+}
+
+func fmtMs(ms int64) string {
+	ms -= simEpoch / 1e6
+	return strconv.FormatInt(ms/1000, 10) + "." + pad3(ms%1000) + "s"
+}
+
+func pad3(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s
+}

@@ -1,0 +1,200 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/keel-db/keel/checker"
+)
+
+// Config is everything one run is: the scenario's world, workload and
+// fault schedule. With the seed it determines the run completely.
+type Config struct {
+	Scenario string
+	Seed     uint64
+	// Duration of the workload in virtual time. After it, FinalCrash (if
+	// set) powers the node off and checks one more recovery.
+	Duration   time.Duration
+	Node       NodeConfig
+	Net        NetConfig
+	Workload   WorkloadConfig
+	Durability Durability
+	// TolerateWriteErrors: the scenario injects disk faults, so a write may
+	// be refused with an error reply (and must then have no effect).
+	TolerateWriteErrors bool
+	FinalCrash          bool
+	// Schedule arms the scenario's faults; it runs once before the
+	// workload starts and typically calls r.At with fault actions.
+	Schedule func(r *Run)
+	// Trace, when set, receives every trace line.
+	Trace io.Writer
+}
+
+// Stats counts a run's client operations.
+type Stats struct {
+	Ops, Unknown int64
+	// Refused: writes answered with an error (left out of the history).
+	Refused int64
+}
+
+// Run is one simulation in progress.
+type Run struct {
+	cfg     Config
+	W       *World
+	Net     *Network
+	Node    *Node
+	Clients []*Client
+	Oracle  *Oracle
+	// Rand is the scenario's fault stream.
+	Rand    *rand64
+	History []checker.Op
+	Stats   Stats
+	faults  map[string]int64
+	keys    []string
+}
+
+// rand64 is the fault schedule's PRNG.
+type rand64 = rand.Rand
+
+// Result is what a run found.
+type Result struct {
+	Scenario string
+	Seed     uint64
+	// Failures: empty means every invariant held.
+	Failures      []string
+	FailuresTotal int
+	Ops, Unknown  int64
+	Oracle        OracleStats
+	// Faults counts injected faults by kind.
+	Faults    map[string]int64
+	SimTime   time.Duration
+	Events    int64
+	TraceHash string
+	History   []checker.Op
+	// LinearizabilityApplies: the history must be linearizable (no
+	// acknowledged write was allowed to be lost).
+	LinearizabilityApplies bool
+}
+
+// Passed reports whether every invariant held.
+func (r *Result) Passed() bool { return len(r.Failures) == 0 }
+
+// FaultSummary renders the fault counts sorted by name.
+func (r *Result) FaultSummary() string {
+	names := make([]string, 0, len(r.Faults))
+	for k := range r.Faults {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	s := ""
+	for i, k := range names {
+		if i > 0 {
+			s += " "
+		}
+		s += k + "=" + strconv.FormatInt(r.Faults[k], 10)
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (r *Run) fault(kind string) { r.faults[kind]++ }
+
+// Fault counts one injected fault of kind (for scenario actions).
+func (r *Run) Fault(kind string) { r.fault(kind) }
+
+// Now is virtual time.
+func (r *Run) Now() int64 { return r.W.now }
+
+// At schedules a scenario action at virtual offset t.
+func (r *Run) At(t time.Duration, f func()) { r.W.At(int64(t), f) }
+
+// Duration is the workload's length.
+func (r *Run) Duration() time.Duration { return r.cfg.Duration }
+
+// Trace records a scenario-level event.
+func (r *Run) Trace(what string) { r.W.Trace("scenario", what) }
+
+func (r *Run) clientByID(id uint64) *Client { return r.Clients[id-clientIDBase] }
+
+// clientIDBase keeps client ids apart from node ids on the network.
+const clientIDBase = 1000
+
+// Execute runs one seed of a scenario to the end and checks it. It must
+// not run concurrently with another Execute in the same process (it owns
+// crypto/rand.Reader for its duration) and panics if it does.
+func Execute(cfg Config) (res *Result) {
+	w := NewWorld(cfg.Seed, cfg.Trace)
+	restore := w.installCrypto()
+	defer restore()
+	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}}
+	r.Rand = w.Stream("scenario/faults")
+	r.Net = newNetwork(w, cfg.Net)
+	r.Oracle = newOracle(cfg.Durability, cfg.TolerateWriteErrors)
+	for i := 0; i < cfg.Workload.PlainKeys; i++ {
+		r.keys = append(r.keys, "k"+strconv.Itoa(i))
+	}
+	for i := 0; i < cfg.Workload.VolatileKeys; i++ {
+		r.keys = append(r.keys, "t"+strconv.Itoa(i))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.Oracle.fail(fmt.Sprintf("panic at t=%s: %v\n%s", time.Duration(w.now), p, debug.Stack()))
+			res = r.result()
+		}
+		w.FlushTrace()
+	}()
+	w.Trace("sim", "start scenario="+cfg.Scenario+" seed="+strconv.FormatUint(cfg.Seed, 10))
+	r.Node = newNode(r, cfg.Node)
+	if err := r.Node.FS.MkdirAll(cfg.Node.Dir); err != nil {
+		panic(err)
+	}
+	for i := 0; i < cfg.Workload.Clients; i++ {
+		id := uint64(clientIDBase + i)
+		r.Clients = append(r.Clients, &Client{r: r, id: id, name: "c" + strconv.Itoa(int(id)), rng: w.Stream("client/" + strconv.Itoa(i)), node: r.Node})
+	}
+	r.Node.start()
+	if cfg.Schedule != nil {
+		cfg.Schedule(r)
+	}
+	for _, c := range r.Clients {
+		c.start()
+	}
+	w.RunUntil(int64(cfg.Duration))
+	for _, c := range r.Clients {
+		c.stopped = true
+		if c.cur != nil {
+			c.r.Stats.Unknown++
+			c.finish(nil)
+		}
+	}
+	if cfg.FinalCrash && cfg.Node.AppendOnly && r.Node.up {
+		r.Node.powerOff("final check")
+		// Let the node come back and be probed; nothing else runs.
+		w.RunUntil(w.now + int64(cfg.Node.RestartDelay) + int64(time.Second))
+	}
+	w.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
+	return r.result()
+}
+
+func (r *Run) result() *Result {
+	faults := make(map[string]int64, len(r.faults))
+	for k, v := range r.faults {
+		faults[k] = v
+	}
+	lin := r.cfg.Durability.Kind == "always" || r.Oracle.Stats.LostWrites == 0
+	return &Result{
+		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
+		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
+		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Oracle: r.Oracle.Stats,
+		Faults: faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
+		TraceHash: r.W.TraceHash(), History: r.History,
+		LinearizabilityApplies: lin,
+	}
+}
