@@ -64,12 +64,16 @@ func openT(t testing.TB, fs disk.FS, dir string, opts ...func(*Options)) *Replic
 	return r
 }
 
-// dump lists every key of the replica's keyspace with value and deadline.
-func dump(r *Replica) string {
+// dump lists every live key (not expired at now) of the replica's keyspace
+// with value and deadline: the logical state, whatever expiry collected.
+func dump(r *Replica, now int64) string {
 	var b strings.Builder
 	v := r.DB().View()
 	defer v.Release()
 	v.Ascend(func(e engine.Entry) bool {
+		if e.ExpireAt != 0 && e.ExpireAt <= now/1e6 {
+			return true
+		}
 		fmt.Fprintf(&b, "%d %s=%s @%d\n", e.Type, e.Key, e.Value, e.ExpireAt)
 		return true
 	})

@@ -301,10 +301,15 @@ func (r *Replica) recover() error {
 	if err := r.rn.Campaign(); err != nil {
 		return errors.Wrap(err, "cluster: campaign")
 	}
-	if err := r.drive(); err != nil && r.noSpace == nil {
+	if err := r.drive(); err != nil {
+		if r.noSpace != nil {
+			return nil // serve reads; Tick probes for space
+		}
 		return err
 	}
-	return nil
+	// Start clean: whatever recovery wrote is durable before the first
+	// write is acknowledged, under every policy.
+	return r.wal.Sync()
 }
 
 func joinErrs(errs []string) string {

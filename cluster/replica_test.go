@@ -24,3 +24,112 @@ func TestReplicaRoundTrip(t *testing.T) {
 		t.Fatalf("after reopen GET a = %q", got)
 	}
 }
+
+func TestFsyncPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy             FsyncPolicy
+		afterSubmit, after bool // write survives a crash right after Submit / after a Tick 1 s later
+	}{
+		{FsyncAlways, true, true},
+		{FsyncEverySec, false, true},
+		{FsyncNo, false, false},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			fs := newFaultFS()
+			dir := t.TempDir()
+			r := openT(t, fs, dir, func(o *Options) { o.Fsync = tc.policy })
+			defer r.Close()
+			if got := do(r, t0, "SET k v", "SET j w", "GET k"); got != "+OK +OK $v" {
+				t.Fatal(got)
+			}
+			check := func(want bool, when string) {
+				c := openT(t, disk.OS(), fs.crashCopy(t, dir))
+				defer c.Close()
+				got := do(c, t0+5*sec, "GET k", "GET j")
+				if (got == "$v $w") != want {
+					t.Fatalf("%s: crash copy answers %q, want present=%v", when, got, want)
+				}
+			}
+			check(tc.afterSubmit, "right after Submit")
+			r.Tick(t0 + sec)
+			check(tc.after, "after a Tick 1s later")
+		})
+	}
+}
+
+func TestDiskFullRefusesWritesServesReads(t *testing.T) {
+	fs := newFaultFS()
+	dir := t.TempDir()
+	r := openT(t, fs, dir)
+	defer r.Close()
+	if got := do(r, t0, "SET a 1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	fs.spaceLeft = 10 // the next batch tears after 10 bytes
+	got := do(r, t0+1, "SET b 2", "GET a", "SET c 3")
+	if got != "-"+ErrMsgDiskFull+" $1 -"+ErrMsgDiskFull {
+		t.Fatalf("on ENOSPC: %q", got)
+	}
+	if r.Err() != nil {
+		t.Fatalf("ENOSPC must not be fatal: %v", r.Err())
+	}
+	if p := r.Persistence(); !p.DiskFull || p.AOFLastWriteOK {
+		t.Fatalf("stats %+v", p)
+	}
+	if got := do(r, t0+2, "GET b", "SET d 4", "GET a"); got != "$nil -"+ErrMsgDiskFull+" $1" {
+		t.Fatalf("while full: %q", got)
+	}
+	// The refused write is really not on disk.
+	c := openT(t, disk.OS(), fs.crashCopy(t, dir))
+	if got := do(c, t0+3, "GET a", "GET b", "GET c"); got != "$1 $nil $nil" {
+		t.Fatalf("crash copy while full: %q", got)
+	}
+	c.Close()
+	// Still full: the probe fails, writes stay refused.
+	r.Tick(t0 + 3*sec)
+	if got := do(r, t0+3*sec, "SET e 5"); got != "-"+ErrMsgDiskFull {
+		t.Fatalf("still full: %q", got)
+	}
+	fs.spaceLeft = -1
+	r.Tick(t0 + 4*sec)
+	if got := do(r, t0+4*sec, "SET b 22", "GET b"); got != "+OK $22" {
+		t.Fatalf("after space returned: %q", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r = openT(t, fs, dir)
+	if got := do(r, t0+5*sec, "GET a", "GET b", "GET c", "GET d"); got != "$1 $22 $nil $nil" {
+		t.Fatalf("after reopen: %q", got)
+	}
+}
+
+func TestFsyncFailureIsFatal(t *testing.T) {
+	fs := newFaultFS()
+	dir := t.TempDir()
+	r := openT(t, fs, dir)
+	if got := do(r, t0, "SET a 1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	fs.failSync = true
+	if got := do(r, t0+1, "SET a 2", "GET a"); got != "-"+ErrMsgDiskFatal+" $1" {
+		t.Fatalf("on failed fsync: %q", got)
+	}
+	if r.Err() == nil {
+		t.Fatal("a failed fsync must make the replica fatal")
+	}
+	fs.failSync = false
+	// Never retried: still refusing, even though fsync would work now.
+	if got := do(r, t0+2, "SET b 1", "GET a"); got != "-"+ErrMsgDiskFatal+" $1" {
+		t.Fatalf("after failed fsync: %q", got)
+	}
+	_ = r.Close()
+	r = openT(t, fs, dir)
+	defer r.Close()
+	if got := do(r, t0+3, "GET a", "GET b"); got != "$1 $nil" && got != "$2 $nil" {
+		t.Fatalf("reopened: %q", got)
+	}
+	if got := do(r, t0+3, "SET b 1"); got != "+OK" {
+		t.Fatalf("reopened replica refuses writes: %q", got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"path"
 	"sort"
 	"strconv"
@@ -468,5 +467,3 @@ func decodeEntries(p []byte, fn func(SnapEntry) error) (uint64, error) {
 	}
 	return uint64(count), nil
 }
-
-var _ = io.EOF
