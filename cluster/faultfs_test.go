@@ -126,4 +126,3 @@ func (fs *faultFS) crashCopy(t testing.TB, dir string) string {
 	}
 	return dst
 }
-
