@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keel-db/keel/scenarios"
+	"github.com/keel-db/keel/sim"
+)
+
+func init() { subcommands["sim"] = runSim }
+
+const simUsage = `usage:
+  keel sim list
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR]
+  keel sim replay --scenario NAME --seed N [--trace FILE|-] [--out DIR]
+
+list     prints the scenario names, one a line (--verbose adds what each does)
+run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise.
+         --parallel N runs N worker processes (one world per process).
+         A failing seed leaves a report folder under --out and prints its
+         replay command.
+replay   re-runs one seed; --trace writes every event, one a line (- for
+         stdout). The last line is trace-hash: <hex>, the same on every replay
+         of the same seed with the same binary.
+`
+
+func runSim(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, simUsage)
+		return 2
+	}
+	switch args[0] {
+	case "list":
+		return simList(args[1:], os.Stdout)
+	case "run":
+		return simRun(args[1:], os.Stdout, os.Stderr)
+	case "replay":
+		return simReplay(args[1:], os.Stdout, os.Stderr)
+	case "worker":
+		return simWorker(os.Stdin, os.Stdout)
+	}
+	fmt.Fprintf(os.Stderr, "keel sim: unknown command %q\n\n%s", args[0], simUsage)
+	return 2
+}
+
+func simList(args []string, stdout io.Writer) int {
+	fs := flag.NewFlagSet("sim list", flag.ContinueOnError)
+	verbose := fs.Bool("verbose", false, "also print what each scenario does")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	for _, s := range scenarios.All() {
+		if *verbose {
+			fmt.Fprintf(stdout, "%-14s %s\n", s.Name, s.Summary)
+		} else {
+			fmt.Fprintln(stdout, s.Name)
+		}
+	}
+	return 0
+}
+
+// parseSeeds reads "A..B" (inclusive) or "N".
+func parseSeeds(s string) (lo, hi uint64, err error) {
+	a, b, ok := strings.Cut(s, "..")
+	if !ok {
+		b = a
+	}
+	if lo, err = strconv.ParseUint(a, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("bad --seeds %q: want A..B", s)
+	}
+	if hi, err = strconv.ParseUint(b, 10, 64); err != nil || hi < lo {
+		return 0, 0, fmt.Errorf("bad --seeds %q: want A..B with A <= B", s)
+	}
+	return lo, hi, nil
+}
+
+func pickScenarios(name string) ([]*scenarios.Scenario, error) {
+	if name == "all" {
+		return scenarios.All(), nil
+	}
+	s := scenarios.Lookup(name)
+	if s == nil {
+		var names []string
+		for _, s := range scenarios.All() {
+			names = append(names, s.Name)
+		}
+		return nil, fmt.Errorf("unknown scenario %q (known: %s, or all)", name, strings.Join(names, ", "))
+	}
+	return []*scenarios.Scenario{s}, nil
+}
+
+type job struct {
+	Scenario string `json:"scenario"`
+	Seed     uint64 `json:"seed"`
+	Out      string `json:"out"`
+}
+
+// scenarioTotals is one row of the summary table.
+type scenarioTotals struct {
+	seeds, failures int
+	sim, wall       time.Duration
+	events, ops     int64
+}
+
+func simRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name, or all")
+	seedsFlag := fs.String("seeds", "", "seed range A..B (inclusive)")
+	parallel := fs.Int("parallel", 1, "worker processes")
+	out := fs.String("out", "keel-sim-reports", "folder for failing seeds' reports")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *name == "" || *seedsFlag == "" || fs.NArg() > 0 {
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	scs, err := pickScenarios(*name)
+	if err != nil {
+		fmt.Fprintln(stderr, "keel sim run:", err)
+		return 2
+	}
+	lo, hi, err := parseSeeds(*seedsFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "keel sim run:", err)
+		return 2
+	}
+	var jobs []job
+	for _, s := range scs {
+		for seed := lo; ; seed++ {
+			jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+			if seed == hi {
+				break
+			}
+		}
+	}
+	results := make(chan scenarios.SeedResult)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(results)
+		if *parallel <= 1 {
+			for _, j := range jobs {
+				results <- scenarios.Judge(scenarios.Lookup(j.Scenario), j.Seed, j.Out)
+			}
+			return
+		}
+		if err := runWorkers(jobs, min(*parallel, len(jobs)), results); err != nil {
+			errc <- err
+		}
+	}()
+
+	start := time.Now()
+	totals := map[string]*scenarioTotals{}
+	var failed []scenarios.SeedResult
+	done := 0
+	tty := isTerminal(stderr)
+	lastPrint := time.Time{}
+	for r := range results {
+		done++
+		t := totals[r.Scenario]
+		if t == nil {
+			t = &scenarioTotals{}
+			totals[r.Scenario] = t
+		}
+		t.seeds++
+		t.sim += time.Duration(r.SimNanos)
+		t.wall += time.Duration(r.WallNanos)
+		t.events += r.Events
+		t.ops += r.Ops
+		if !r.Passed {
+			t.failures++
+			failed = append(failed, r)
+			fmt.Fprintf(stderr, "\rFAIL %s seed %d: %s\n", r.Scenario, r.Seed, firstLine(r.Failures))
+		}
+		if now := time.Now(); done == len(jobs) || now.Sub(lastPrint) > time.Second || tty {
+			lastPrint = now
+			rate := float64(done) / now.Sub(start).Seconds()
+			line := fmt.Sprintf("[%d/%d seeds] %.1f seeds/s, %d failures", done, len(jobs), rate, len(failed))
+			if tty {
+				fmt.Fprintf(stderr, "\r%s   ", line)
+			} else {
+				fmt.Fprintln(stderr, line)
+			}
+		}
+	}
+	if tty {
+		fmt.Fprintln(stderr)
+	}
+	select {
+	case err := <-errc:
+		fmt.Fprintln(stderr, "keel sim run:", err)
+		return 1
+	default:
+	}
+	fmt.Fprintf(stdout, "%-14s %7s %8s %12s %12s %10s %9s\n", "scenario", "seeds", "failures", "sim time", "events", "ops", "seeds/s")
+	var all scenarioTotals
+	for _, s := range scs {
+		t := totals[s.Name]
+		if t == nil {
+			continue
+		}
+		fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %9.1f\n", s.Name, t.seeds, t.failures,
+			t.sim.Round(time.Millisecond), t.events, t.ops, float64(t.seeds)/t.wall.Seconds())
+		all.seeds += t.seeds
+		all.failures += t.failures
+		all.sim += t.sim
+		all.events += t.events
+		all.ops += t.ops
+	}
+	fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %9.1f  (wall %s, %d process(es))\n", "total", all.seeds, all.failures,
+		all.sim.Round(time.Millisecond), all.events, all.ops, float64(all.seeds)/time.Since(start).Seconds(),
+		time.Since(start).Round(time.Millisecond), max(*parallel, 1))
+	if len(failed) == 0 {
+		return 0
+	}
+	sort.Slice(failed, func(i, j int) bool {
+		if failed[i].Scenario != failed[j].Scenario {
+			return failed[i].Scenario < failed[j].Scenario
+		}
+		return failed[i].Seed < failed[j].Seed
+	})
+	fmt.Fprintf(stdout, "\n%d failing seed(s):\n", len(failed))
+	for _, r := range failed {
+		fmt.Fprintf(stdout, "  %s", scenarios.ReplayCommand(r.Scenario, r.Seed))
+		if r.ReportDir != "" {
+			fmt.Fprintf(stdout, "    # report: %s", r.ReportDir)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return 1
+}
+
+func firstLine(fs []string) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	s, _, _ := strings.Cut(fs[0], "\n")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runWorkers feeds jobs to n worker processes (this binary, "sim worker"),
+// one job at a time each, so slow seeds do not hold up a fixed share.
+func runWorkers(jobs []job, n int, results chan<- scenarios.SeedResult) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary for workers: %w", err)
+	}
+	queue := make(chan job)
+	go func() {
+		for _, j := range jobs {
+			queue <- j
+		}
+		close(queue)
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := worker(exe, queue, results); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func worker(exe string, queue <-chan job, results chan<- scenarios.SeedResult) error {
+	cmd := exec.Command(exe, "sim", "worker")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	rd := bufio.NewReader(outPipe)
+	enc := json.NewEncoder(in)
+	for j := range queue {
+		if err := enc.Encode(j); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("send job to worker: %w", err)
+		}
+		line, err := rd.ReadBytes('\n')
+		if err != nil {
+			in.Close()
+			cmd.Wait()
+			// The worker died (a crash of the process itself): the seed
+			// fails with what we know.
+			results <- scenarios.SeedResult{Scenario: j.Scenario, Seed: j.Seed,
+				Failures: []string{"the worker process died running this seed: " + err.Error()}}
+			return worker(exe, queue, results)
+		}
+		var r scenarios.SeedResult
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("worker said %q: %w", line, err)
+		}
+		results <- r
+	}
+	in.Close()
+	return cmd.Wait()
+}
+
+// simWorker runs jobs read from stdin, one JSON job a line, and answers
+// each with one JSON SeedResult line. One world at a time per process.
+func simWorker(stdin io.Reader, stdout io.Writer) int {
+	dec := json.NewDecoder(stdin)
+	enc := json.NewEncoder(stdout)
+	for {
+		var j job
+		if err := dec.Decode(&j); err != nil {
+			if err == io.EOF {
+				return 0
+			}
+			fmt.Fprintln(os.Stderr, "keel sim worker:", err)
+			return 2
+		}
+		s := scenarios.Lookup(j.Scenario)
+		if s == nil {
+			fmt.Fprintln(os.Stderr, "keel sim worker: unknown scenario", j.Scenario)
+			return 2
+		}
+		if err := enc.Encode(scenarios.Judge(s, j.Seed, j.Out)); err != nil {
+			return 2
+		}
+	}
+}
+
+func simReplay(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name")
+	seed := fs.Uint64("seed", 0, "seed")
+	tracePath := fs.String("trace", "", "write the event trace here (- for stdout)")
+	out := fs.String("out", "", "on failure, also write a report folder here")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	s := scenarios.Lookup(*name)
+	if s == nil || !seedSet || fs.NArg() > 0 {
+		if *name != "" && s == nil {
+			fmt.Fprintf(stderr, "keel sim replay: unknown scenario %q\n", *name)
+		}
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	var opts []func(*sim.Config)
+	if *tracePath != "" {
+		var w io.Writer = stdout
+		if *tracePath != "-" {
+			f, err := os.Create(*tracePath)
+			if err != nil {
+				fmt.Fprintln(stderr, "keel sim replay:", err)
+				return 2
+			}
+			defer f.Close()
+			w = f
+		}
+		opts = append(opts, func(c *sim.Config) { c.Trace = w })
+	}
+	start := time.Now()
+	o := scenarios.RunSeed(s, *seed, opts...)
+	wall := time.Since(start)
+	status := "PASS"
+	if !o.Passed() {
+		status = "FAIL"
+	}
+	fmt.Fprintf(stdout, "%s scenario %s seed %d: %d ops (%d unknown), %d replies checked, %d recoveries, %d acknowledged writes lost (allowed), %d refused starts\n",
+		status, s.Name, *seed, o.Ops, o.Unknown, o.Oracle.Checked, o.Oracle.Recoveries, o.Oracle.LostWrites, o.Oracle.RefusedStarts)
+	fmt.Fprintf(stdout, "faults: %s\n", o.FaultSummary())
+	fmt.Fprintf(stdout, "linearizability: %s\n", o.Linearizability)
+	fmt.Fprintf(stdout, "simulated %s in %s wall, %d events\n", o.SimTime.Round(time.Millisecond), wall.Round(time.Millisecond), o.Events)
+	for _, f := range o.Failures {
+		fmt.Fprintf(stdout, "failure: %s\n", f)
+	}
+	if o.FailuresTotal > len(o.Failures) {
+		fmt.Fprintf(stdout, "(%d more failures not shown)\n", o.FailuresTotal-len(o.Failures))
+	}
+	if !o.Passed() && *out != "" {
+		dir, err := scenarios.WriteFailureReport(s, *seed, o, *out)
+		if err != nil {
+			fmt.Fprintln(stdout, "report:", err)
+		} else {
+			fmt.Fprintln(stdout, "report:", dir)
+		}
+	}
+	fmt.Fprintf(stdout, "trace-hash: %s\n", o.TraceHash)
+	if !o.Passed() {
+		return 1
+	}
+	return 0
+}

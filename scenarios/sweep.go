@@ -1,0 +1,92 @@
+package scenarios
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/sim"
+)
+
+// SeedResult is one judged seed as a sweep reports it (and as a worker
+// process sends it to its parent, one JSON object a line).
+type SeedResult struct {
+	Scenario      string   `json:"scenario"`
+	Seed          uint64   `json:"seed"`
+	Passed        bool     `json:"passed"`
+	Failures      []string `json:"failures,omitempty"`
+	FailuresTotal int      `json:"failures_total,omitempty"`
+	Ops           int64    `json:"ops"`
+	Unknown       int64    `json:"unknown"`
+	Checked       int64    `json:"checked"`
+	Recoveries    int64    `json:"recoveries"`
+	LostWrites    int64    `json:"lost_writes"`
+	RefusedStarts int64    `json:"refused_starts"`
+	Faults        string   `json:"faults"`
+	Lin           string   `json:"linearizability"`
+	SimNanos      int64    `json:"sim_ns"`
+	Events        int64    `json:"events"`
+	TraceHash     string   `json:"trace_hash"`
+	WallNanos     int64    `json:"wall_ns"`
+	ReportDir     string   `json:"report,omitempty"`
+}
+
+// ReplayCommand is the command that re-runs one seed.
+func ReplayCommand(scenario string, seed uint64) string {
+	return "keel sim replay --scenario " + scenario + " --seed " + strconv.FormatUint(seed, 10)
+}
+
+// Judge runs one seed and, when it fails and outDir is set, writes its
+// report folder (re-running the seed once more to capture the trace).
+func Judge(s *Scenario, seed uint64, outDir string) SeedResult {
+	start := time.Now()
+	out := RunSeed(s, seed)
+	r := SeedResult{
+		Scenario: s.Name, Seed: seed, Passed: out.Passed(), Failures: out.Failures,
+		FailuresTotal: out.FailuresTotal, Ops: out.Ops, Unknown: out.Unknown,
+		Checked: out.Oracle.Checked, Recoveries: out.Oracle.Recoveries, LostWrites: out.Oracle.LostWrites,
+		RefusedStarts: out.Oracle.RefusedStarts, Faults: out.FaultSummary(), Lin: out.Linearizability,
+		SimNanos: int64(out.SimTime), Events: out.Events, TraceHash: out.TraceHash,
+	}
+	r.WallNanos = int64(time.Since(start))
+	if !r.Passed && outDir != "" {
+		dir, err := WriteFailureReport(s, seed, out, outDir)
+		if err != nil {
+			r.Failures = append(r.Failures, "writing the report failed: "+err.Error())
+		}
+		r.ReportDir = dir
+	}
+	return r
+}
+
+// WriteFailureReport writes outDir/<scenario>-seed-<seed>/ with the
+// checker's files (summary, history, visualization) and the full trace,
+// captured by running the seed again (same seed, same binary, same run).
+func WriteFailureReport(s *Scenario, seed uint64, out *Outcome, outDir string) (string, error) {
+	dir := filepath.Join(outDir, fmt.Sprintf("%s-seed-%d", s.Name, seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return dir, errors.Wrapf(err, "create %s", dir)
+	}
+	tracePath := filepath.Join(dir, "trace.tmp")
+	f, err := os.Create(tracePath)
+	if err != nil {
+		return dir, errors.Wrapf(err, "create %s", tracePath)
+	}
+	again := RunSeed(s, seed, func(c *sim.Config) { c.Trace = f })
+	f.Close()
+	defer os.Remove(tracePath)
+	failure := strings.Join(out.Failures, "\n")
+	if again.TraceHash != out.TraceHash {
+		failure += "\nNONDETERMINISM: the re-run for this report produced trace-hash " + again.TraceHash + ", the first run " + out.TraceHash
+	}
+	rep := checker.Report{
+		Scenario: s.Name, Seed: seed, Result: out.Check, Model: checker.ModelKV, Ops: out.History,
+		Failure: failure, TraceFile: tracePath, Replay: ReplayCommand(s.Name, seed),
+	}
+	return dir, checker.WriteReport(dir, rep)
+}
