@@ -68,8 +68,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.outDir, "out", "bench/results", "directory for the Markdown report")
 	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs and data)")
-	fs.IntVar(&c.profileSeconds, "profile", 0, "seconds of keel CPU profile under redis-benchmark -t set,get -P 16 (0: none); needs keel's pprof flag")
-	fs.StringVar(&c.pprofFlag, "pprof-flag", "--pprof", "the keel server flag that takes an address to serve net/http/pprof on")
+	fs.IntVar(&c.profileSeconds, "profile", 0, "about this many seconds of keel CPU profile under redis-benchmark -t set,get -P 16 (0: none)")
+	fs.StringVar(&c.pprofFlag, "pprof-flag", "", "a keel server flag that takes an address to serve net/http/pprof on; empty: profile the server in-process (bench/inproc)")
 	fs.StringVar(&c.profileOut, "profile-out", "", "also save the raw CPU profile here")
 	quick := fs.Bool("quick", false, "short smoke run: 1 round, 10k requests, mode off, 100k keys for memory/scan, 100k for recovery")
 	if err := fs.Parse(args); err != nil {
@@ -316,7 +316,7 @@ func run(ctx context.Context, cfg config) error {
 
 	var profileTop string
 	if cfg.profileSeconds > 0 && !cfg.standIn {
-		if profileTop, err = runProfile(ctx, cfg, tl, keel, tmp); err != nil {
+		if profileTop, err = runProfile(ctx, cfg, tl, keel, tmp, root); err != nil {
 			fmt.Println("profile failed:", err)
 			profileTop = "profile failed: " + err.Error()
 		}
@@ -477,9 +477,14 @@ func renderReport(cfg config, mach machine, keelLabel string, started time.Time,
 			cfg.dataBytes, everysecGrace, rt.markdown())
 	}
 	if profileTop != "" {
-		fmt.Fprintf(&txt, "\nkeel CPU profile under redis-benchmark -t set,get -P 16 (%d s)\n%s", cfg.profileSeconds, profileTop)
-		fmt.Fprintf(&md, "\n## keel CPU profile\n\n%d s under `redis-benchmark -t set,get -P 16 -c %d -d %d -r %d -l`, persistence off; `go tool pprof -top -nodecount=%d`.\n\n```\n%s```\n",
-			cfg.profileSeconds, cfg.clients, cfg.dataBytes, cfg.keyspace, profileTopNodes, profileTop)
+		how := "the server run in-process by `go test -bench ServerUnderRedisBenchmark/off ./bench/inproc` (keel server has no pprof flag); the client is a separate process, so its CPU is not in the profile"
+		if cfg.pprofFlag != "" {
+			how = "`keel server " + cfg.pprofFlag + " ADDR`, fetched over HTTP"
+		}
+		fmt.Fprintf(&txt, "\nkeel CPU profile under redis-benchmark -t set,get -P 16 (about %d s)\n%s", cfg.profileSeconds, profileTop)
+		fmt.Fprintf(&md, "\n## keel CPU profile\n\nAbout %d s under `redis-benchmark -t set,get -P 16 -c 50 -d 200 -r 100000`, persistence off; "+
+			"profile from %s; `go tool pprof -top -nodecount=%d`.\n\n```\n%s```\n",
+			cfg.profileSeconds, how, profileTopNodes, profileTop)
 	}
 	return rendered{text: txt.String(), markdown: md.String()}
 }

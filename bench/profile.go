@@ -17,12 +17,55 @@ import (
 // profileTopNodes is how many functions the report lists (pprof -top).
 const profileTopNodes = 20
 
-// runProfile starts keel (persistence off) with its pprof endpoint enabled
+// inprocOpsPerSecond converts --profile seconds into the in-process
+// benchmark's -benchtime count (one op is a SET plus a GET at -P 16); only
+// roughly, as the rate depends on the machine and its load.
+const inprocOpsPerSecond = 50000
+
+// runProfile takes a CPU profile of keel under redis-benchmark -t set,get
+// -P 16: over keel's pprof flag when cfg.pprofFlag names one, otherwise
+// with the in-process Go benchmark in bench/inproc.
+func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp, root string) (string, error) {
+	if cfg.pprofFlag != "" {
+		return runProfileHTTP(ctx, cfg, tl, keel, tmp)
+	}
+	profPath := filepath.Join(tmp, "keel-cpu.pprof")
+	testBin := filepath.Join(tmp, "inproc.test")
+	n := cfg.profileSeconds * inprocOpsPerSecond
+	fmt.Printf("profile: go test -run '^$' -bench ServerUnderRedisBenchmark/off -benchtime %dx -cpuprofile %s ./bench/inproc\n", n, profPath)
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ServerUnderRedisBenchmark/off",
+		"-benchtime", fmt.Sprintf("%dx", n), "-cpuprofile", profPath, "-o", testBin, "./bench/inproc")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tl.redisBenchmark)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return "", errors.Wrapf(err, "in-process profile benchmark")
+	}
+	return pprofTop(cfg, testBin, profPath)
+}
+
+func pprofTop(cfg config, bin, profPath string) (string, error) {
+	if cfg.profileOut != "" {
+		if b, err := os.ReadFile(profPath); err == nil {
+			if err := os.WriteFile(cfg.profileOut, b, 0o644); err != nil {
+				return "", errors.Wrap(err, "save profile")
+			}
+		}
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount="+strconv.Itoa(profileTopNodes), bin, profPath).CombinedOutput()
+	if err != nil {
+		return "", errors.Wrapf(err, "go tool pprof: %s", top)
+	}
+	return string(top), nil
+}
+
+// runProfileHTTP starts keel (persistence off) with its pprof endpoint enabled
 // through pprofFlag, drives it with redis-benchmark -t set,get -P 16 in a
 // loop, and takes a CPU profile of the given length over HTTP. It returns
 // the `go tool pprof -top` text; the profile itself stays in tmp (binary
 // files are not committed).
-func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp string) (string, error) {
+func runProfileHTTP(ctx context.Context, cfg config, tl tools, keel system, tmp string) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
@@ -77,17 +120,5 @@ func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp stri
 	}
 	f.Close()
 	stopLoad()
-
-	if cfg.profileOut != "" {
-		if b, err := os.ReadFile(profPath); err == nil {
-			if err := os.WriteFile(cfg.profileOut, b, 0o644); err != nil {
-				return "", errors.Wrap(err, "save profile")
-			}
-		}
-	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount="+strconv.Itoa(profileTopNodes), keel.bin, profPath).CombinedOutput()
-	if err != nil {
-		return "", errors.Wrapf(err, "go tool pprof: %s", top)
-	}
-	return string(top), nil
+	return pprofTop(cfg, keel.bin, profPath)
 }
