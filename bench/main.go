@@ -48,7 +48,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var c config
 	fs.BoolVar(&c.throughput, "throughput", true, "run the redis-benchmark comparison (false: only memory/scan/recovery/profile)")
-	fs.IntVar(&c.rounds, "rounds", 3, "alternating rounds (each runs every test on Redis, then on keel)")
+	fs.IntVar(&c.rounds, "rounds", 3, "alternating rounds (each runs every test on both systems back to back; odd rounds Redis first, even rounds keel first)")
 	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (scaled by P/2 when pipelined)")
 	modesFlag := fs.String("modes", "off,everysec", "persistence modes, applied to both: off, everysec, always, no")
 	testsFlag := fs.String("tests", "set,get,incr,mset,mget", "tests to run")
@@ -400,18 +400,37 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 				s := data[c]
 				params := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace,
 					requests: requestsFor(cfg.requests, p), pipeline: p}
-				rr, err := runRedisBenchmark(ctx, tl.redisBenchmark, servers["redis"].port, params, t)
-				if err != nil {
-					return nil, err
+				var rr, kr result
+				runRedis := func() error {
+					var err error
+					rr, err = runRedisBenchmark(ctx, tl.redisBenchmark, servers["redis"].port, params, t)
+					return err
 				}
-				s.redis = append(s.redis, rr)
-				kr := missing
-				if s.skipped == "" {
+				runKeel := func() {
+					kr = missing
+					if s.skipped != "" {
+						return
+					}
+					var err error
 					if kr, err = runRedisBenchmark(ctx, tl.redisBenchmark, servers["keel"].port, params, t); err != nil {
 						fmt.Println("keel:", err)
 						kr = missing
 					}
 				}
+				// Odd rounds run Redis first, even rounds keel first, so a
+				// steady rise or fall of outside load favours neither side.
+				if round%2 == 1 {
+					if err := runRedis(); err != nil {
+						return nil, err
+					}
+					runKeel()
+				} else {
+					runKeel()
+					if err := runRedis(); err != nil {
+						return nil, err
+					}
+				}
+				s.redis = append(s.redis, rr)
 				if servers["keel"].exited() {
 					return nil, errors.Newf("keel exited during %s -P %d; log:\n%s", t.name, p, servers["keel"].logTail())
 				}
@@ -438,7 +457,7 @@ func renderReport(cfg config, mach machine, keelLabel string, started time.Time,
 	fmt.Fprintf(&md, "Command: `%s` (systems: redis, %s)\n\n", strings.TrimSpace(cmdline), keelLabel)
 	md.WriteString(mach.markdown())
 	fmt.Fprintf(&md, "\nredis-benchmark -c %d -d %d -r %d, %d requests per run at -P 1 (×P/2 when pipelined); %d rounds, "+
-		"each running every test on Redis then on keel. Values are medians over rounds; keel/redis is the median of "+
+		"each running every test on both systems back to back (odd rounds Redis first, even rounds keel first). Values are medians over rounds; keel/redis is the median of "+
 		"per-round ratios (throughput: higher is better for keel; p99: lower is better for keel).\n\n",
 		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
 
