@@ -148,3 +148,18 @@ func TestGoGuest(t *testing.T) {
 	}
 	t.Logf("Go guest: %d bytes, fuel used over 4 calls: %d", len(code), h.Stats().FuelUsed)
 }
+
+// A call sees no state left by an earlier one, though memories are pooled.
+func TestNoStateAcrossCalls(t *testing.T) {
+	h := newHost(t, NewConfig(), "abi", "counter")
+	s := newFakeStore()
+	for i := 0; i < 6; i++ {
+		if got := call(t, h, s, "leak", nil, nil); got != "(integer) 1" {
+			t.Fatalf("call %d: leak = %s", i, got)
+		}
+		if got := call(t, h, s, "scribble", nil, nil); got != "(integer) 0" {
+			t.Fatalf("call %d: scribble = %s", i, got)
+		}
+		call(t, h, s, "incr_by", []string{"k"}, []string{"1"})
+	}
+}

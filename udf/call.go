@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -95,6 +96,7 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	}
 	st := &callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args}
 	h.stats.Calls++
+	ctx = experimental.WithMemoryAllocator(ctx, h.mem)
 	res, err := st.run(context.WithValue(ctx, stateKey{}, st))
 	if err != nil {
 		h.stats.Failures++

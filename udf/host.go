@@ -80,6 +80,13 @@ type Logger interface {
 	Log(library, function string, level LogLevel, msg string)
 }
 
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
 type discardLogger struct{}
 
 func (discardLogger) Log(string, string, LogLevel, string) {}
@@ -95,6 +102,7 @@ type Host struct {
 	modCfg wazero.ModuleConfig
 	libs   map[string]*Library
 	fns    map[string]*Library // function name -> library defining it
+	mem    *memPool
 	stats  Stats
 }
 
@@ -144,9 +152,12 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 	return &Host{
 		cfg:    cfg,
 		rt:     rt,
-		modCfg: wazero.NewModuleConfig().WithName("").WithStartFunctions(),
+		// keel serves WASI itself (wasi.go); the rand source given here only
+		// spares wazero seeding a math/rand source per instance (~40 µs).
+		modCfg: wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(zeroReader{}),
 		libs:   map[string]*Library{},
 		fns:    map[string]*Library{},
+		mem:    &memPool{},
 	}, nil
 }
 

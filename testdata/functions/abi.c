@@ -143,3 +143,19 @@ KEEL_FUNCTION(loopn) {
     for (int64_t i = 0; i < n; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
     keel_reply_int((int64_t)(x >> 1));
 }
+
+// leak 0 -> how many calls this instance has seen: always 1, because every
+// call gets a fresh instance
+static int64_t calls;
+KEEL_FUNCTION(leak) { keel_reply_int(++calls); }
+
+// scribble 0 -> grows memory by a page, replies the byte found at its start
+// and leaves 0xAB there: always 0, because no memory is reused dirty
+KEEL_FUNCTION(scribble) {
+    int32_t prev = __builtin_wasm_memory_grow(0, 1);
+    if (prev < 0) keel_abort_str("ERR cannot grow");
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)((uint32_t)prev * 65536u);
+    keel_reply_int(p[0] + p[65535]);
+    p[0] = 0xAB;
+    p[65535] = 0xCD;
+}

@@ -14,7 +14,7 @@ sdk="$here/../../udf/sdk/c"
 for src in "$here"/*.c; do
 	name=$(basename "$src" .c)
 	clang --target=wasm32 -O2 -nostdlib -I"$sdk" \
-		-Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=65536 \
+		-Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 \
 		-o "$here/$name.wasm" "$src"
 	echo "$name.wasm $(wc -c <"$here/$name.wasm") bytes"
 done

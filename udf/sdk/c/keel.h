@@ -71,7 +71,7 @@ __attribute__((export_name("keel_abi_v1"))) void keel_abi_v1(void) {}
 /* ---- Conveniences ---- */
 
 #ifndef KEEL_SCRATCH_BYTES
-#define KEEL_SCRATCH_BYTES 65536
+#define KEEL_SCRATCH_BYTES 16384
 #endif
 
 typedef struct {

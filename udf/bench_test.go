@@ -1,0 +1,57 @@
+package udf
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkCallIncrBy is one FCALL of the C counter: instantiate a fresh
+// instance, run incr_by, close it, build the effects.
+//
+//	go test -run '^$' -bench CallIncrBy -benchmem ./udf/
+func BenchmarkCallIncrBy(b *testing.B) {
+	h := newHost(b, NewConfig(), "counter")
+	s := newFakeStore()
+	ctx := context.Background()
+	keys, args := bs("counter"), bs("1")
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := h.Call(ctx, "incr_by", keys, args, s, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.vals["counter"] = res.Effects[0][2]
+	}
+}
+
+// BenchmarkLoopGuard measures the cost of the CPU guards on a loop-heavy
+// guest: 1e6 rounds of an LCG (loopn), reported per loop iteration.
+//
+//	go test -run '^$' -bench LoopGuard ./udf/
+func BenchmarkLoopGuard(b *testing.B) {
+	const rounds = 1_000_000
+	for _, c := range []struct {
+		name        string
+		metered     bool
+		closeOnDone bool
+	}{
+		{"none", false, false},
+		{"ctxdone", false, true},
+		{"fuel", true, false},
+		{"fuel+ctxdone", true, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := NewConfig().WithCloseOnContextDone(c.closeOnDone).WithFuel(1 << 40)
+			cfg.unmetered = !c.metered
+			h := newHost(b, cfg, "abi")
+			s := newFakeStore()
+			args := bs("1000000")
+			for b.Loop() {
+				if _, err := h.Call(context.Background(), "loopn", nil, args, s, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rounds, "ns/iter")
+		})
+	}
+}

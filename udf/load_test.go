@@ -1,0 +1,161 @@
+package udf
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wabin/binary"
+	"github.com/tetratelabs/wabin/wasm"
+)
+
+// module builds a small module: one memory, the ABI marker, and the given
+// exported functions (all func() with an empty body), plus extra imports.
+func module(funcs []string, imports ...*wasm.Import) *wasm.Module {
+	m := &wasm.Module{
+		TypeSection:   []*wasm.FunctionType{{}},
+		ImportSection: imports,
+		MemorySection: &wasm.Memory{Min: 1},
+		ExportSection: []*wasm.Export{{Name: "memory", Type: wasm.ExternTypeMemory}},
+	}
+	nImp := m.ImportFuncCount()
+	for i, name := range append([]string{abiMarker}, funcs...) {
+		m.FunctionSection = append(m.FunctionSection, 0)
+		m.CodeSection = append(m.CodeSection, &wasm.Code{Body: []byte{wasm.OpcodeEnd}})
+		m.ExportSection = append(m.ExportSection, &wasm.Export{Name: name, Type: wasm.ExternTypeFunc, Index: nImp + uint32(i)})
+	}
+	return m
+}
+
+func TestLoadRefusesBadModules(t *testing.T) {
+	h := newHost(t, NewConfig())
+	ctx := context.Background()
+	i32i32 := &wasm.FunctionType{Params: []wasm.ValueType{wasm.ValueTypeI32, wasm.ValueTypeI32}, Results: []wasm.ValueType{wasm.ValueTypeI32}}
+	withType := func(m *wasm.Module, ft *wasm.FunctionType) *wasm.Module {
+		m.TypeSection = append(m.TypeSection, ft)
+		return m
+	}
+	noABI := module([]string{"f"})
+	noABI.ExportSection = noABI.ExportSection[:1]
+	noABI.ExportSection = append(noABI.ExportSection, &wasm.Export{Name: "f", Type: wasm.ExternTypeFunc, Index: 1})
+	noMem := module([]string{"f"})
+	noMem.MemorySection = nil
+	noMem.ExportSection = noMem.ExportSection[1:]
+	bigMem := module([]string{"f"})
+	bigMem.MemorySection.Min = 1000
+	badBody := module([]string{"f"})
+	badBody.CodeSection[1].Body = []byte{wasm.OpcodeI32Add, wasm.OpcodeEnd} // stack underflow
+	simd := module([]string{"f"})
+	simd.CodeSection[1].Body = []byte{wasm.OpcodeVecPrefix, 0x0c, wasm.OpcodeEnd}
+
+	cases := []struct {
+		name string
+		code []byte
+		want string
+	}{
+		{"garbage", []byte("not wasm at all"), "ERR library 'garbage' is not a valid WebAssembly module"},
+		{"empty", nil, "ERR library 'empty' is not a valid WebAssembly module"},
+		{"env", binary.EncodeModule(withType(module([]string{"f"}, &wasm.Import{Module: "env", Name: "open", Type: wasm.ExternTypeFunc, DescFunc: 1}), i32i32)),
+			`ERR library 'env': imports env.open; guests may import only from "keel"`},
+		{"wasifs", binary.EncodeModule(withType(module([]string{"f"}, &wasm.Import{Module: wasiModule, Name: "path_unknown", Type: wasm.ExternTypeFunc, DescFunc: 1}), i32i32)),
+			"ERR library 'wasifs': imports wasi_snapshot_preview1.path_unknown, which keel does not provide"},
+		{"badsig", binary.EncodeModule(withType(module([]string{"f"}, &wasm.Import{Module: abiModule, Name: "get", Type: wasm.ExternTypeFunc, DescFunc: 1}), i32i32)),
+			"ERR library 'badsig': imports keel.get with signature (i32,i32)->(i32), want (i32,i32,i32,i32)->(i32)"},
+		{"nothing", binary.EncodeModule(module(nil)), "ERR library 'nothing' exports no callable function"},
+		{"noabi", binary.EncodeModule(noABI), "ERR library 'noabi' does not declare a keel ABI version"},
+		{"nomem", binary.EncodeModule(noMem), "ERR library 'nomem' defines no memory"},
+		{"bigmem", binary.EncodeModule(bigMem), "ERR library 'bigmem' needs 1000 pages of memory at start, above the limit of 256"},
+		{"badbody", binary.EncodeModule(badBody), "ERR library 'badbody' does not compile"},
+		{"simd", binary.EncodeModule(simd), "ERR library 'simd' cannot be metered: function 1: SIMD instructions are not supported"},
+		{"bad-name", binary.EncodeModule(module([]string{"f"})), "ERR library names can only contain letters, numbers, or underscores(_)"},
+	}
+	for _, c := range cases {
+		_, err := h.Load(ctx, c.name, c.code, false)
+		if err == nil || !strings.HasPrefix(Message(err), c.want) {
+			t.Errorf("%s: got %v, want prefix %q", c.name, err, c.want)
+		}
+	}
+	if st := h.Stats(); st.Libraries != 0 || st.Functions != 0 {
+		t.Fatalf("refused modules were registered: %+v", st)
+	}
+}
+
+func TestLoadReplaceAndConflicts(t *testing.T) {
+	h := newHost(t, NewConfig())
+	ctx := context.Background()
+	a := binary.EncodeModule(module([]string{"f", "g"}))
+	if _, err := h.Load(ctx, "a", a, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Load(ctx, "a", a, false); err == nil || Message(err) != "ERR Library 'a' already exists" {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := h.Load(ctx, "b", binary.EncodeModule(module([]string{"g"})), false); err == nil || Message(err) != "ERR Function g already exists" {
+		t.Fatalf("function clash: %v", err)
+	}
+	// REPLACE swaps the library and its functions.
+	if _, err := h.Load(ctx, "a", binary.EncodeModule(module([]string{"h"})), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := call(t, h, newFakeStore(), "f", nil, nil); got != "-ERR Function not found" {
+		t.Fatalf("old function still callable: %s", got)
+	}
+	if got := call(t, h, newFakeStore(), "h", nil, nil); got != "(nil)" {
+		t.Fatalf("new function: %s", got)
+	}
+	if _, err := h.Load(ctx, "b", binary.EncodeModule(module([]string{"g"})), false); err != nil {
+		t.Fatalf("g is free after replace: %v", err)
+	}
+}
+
+// The metering rewrite keeps a module valid and behaving the same: every
+// example compiles metered, and a counted loop returns the same value with
+// and without metering.
+func TestMeteringPreservesBehaviour(t *testing.T) {
+	metered := newHost(t, NewConfig(), "abi")
+	cfg := NewConfig()
+	cfg.unmetered = true
+	plain := newHost(t, cfg, "abi")
+	for _, n := range []string{"0", "1", "1000"} {
+		a := call(t, metered, newFakeStore(), "loopn", nil, []string{n})
+		b := call(t, plain, newFakeStore(), "loopn", nil, []string{n})
+		if a != b || strings.HasPrefix(a, "-") {
+			t.Fatalf("loopn %s: metered %s, plain %s", n, a, b)
+		}
+	}
+	// Fuel scales with the work: a limit between two loop sizes separates them.
+	h := newHost(t, NewConfig().WithFuel(200_000), "abi")
+	if got := call(t, h, newFakeStore(), "loopn", nil, []string{"1000"}); strings.HasPrefix(got, "-") {
+		t.Fatalf("1000 rounds in 200k fuel: %s", got)
+	}
+	if got := call(t, h, newFakeStore(), "loopn", nil, []string{"1000000"}); !strings.Contains(got, "ran out of fuel") {
+		t.Fatalf("1e6 rounds in 200k fuel: %s", got)
+	}
+}
+
+func TestParsePayload(t *testing.T) {
+	name, code, err := ParsePayload(FormatPayload("lib_1", []byte{0, 'a', 's', 'm'}))
+	if err != nil || name != "lib_1" || string(code) != "\x00asm" {
+		t.Fatalf("round trip: %q %q %v", name, code, err)
+	}
+	for payload, want := range map[string]string{
+		"\x00asm":                  "ERR Missing library metadata",
+		"#!lua name=x\n":           "ERR Engine 'lua' not found",
+		"#!wasm\n":                 "ERR Library name was not given",
+		"#!wasm name=x foo=1\n":    "ERR Invalid metadata value given: foo=1",
+		"#!wasm name=a name=b\n":   "ERR Invalid metadata value, name argument was given multiple times",
+		"#!wasm name=bad-name\nx":  "ERR library names can only contain",
+		"#!WASM name=ok\n\x00asm1": "",
+	} {
+		_, _, err := ParsePayload([]byte(payload))
+		if want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", payload, err)
+			}
+			continue
+		}
+		if err == nil || !strings.HasPrefix(Message(err), want) {
+			t.Errorf("%q: got %v, want %q", payload, err, want)
+		}
+	}
+}
