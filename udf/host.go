@@ -150,8 +150,8 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 		}
 	}
 	return &Host{
-		cfg:    cfg,
-		rt:     rt,
+		cfg: cfg,
+		rt:  rt,
 		// keel serves WASI itself (wasi.go); the rand source given here only
 		// spares wazero seeding a math/rand source per instance (~40 µs).
 		modCfg: wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(zeroReader{}),
