@@ -163,6 +163,22 @@ func (db *DB) UsedBytes() int64 {
 	return db.usedBytes + int64(cap(db.dense))*8 - int64(len(db.dense))*8
 }
 
+// Reserve prepares room for n more keys (recovery knows how many a
+// snapshot holds), sparing the indexes their incremental growth.
+func (db *DB) Reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	if len(db.keys) == 0 {
+		db.keys = make(map[string]*item, n)
+	}
+	if cap(db.dense)-len(db.dense) < n {
+		dense := make([]*item, len(db.dense), len(db.dense)+n)
+		copy(dense, db.dense)
+		db.dense = dense
+	}
+}
+
 // Reset empties the keyspace (FLUSHALL, or before loading a snapshot).
 // Views already taken are unaffected.
 func (db *DB) Reset() {
