@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -61,8 +62,9 @@ type Result struct {
 	Elapsed     time.Duration
 
 	model   porcupine.Model
-	info    porcupine.LinearizationInfo
-	checked bool // info is filled: Visualize can draw it
+	history []porcupine.Operation
+	timeout time.Duration
+	checked bool // model and history are filled: Visualize can draw them
 }
 
 // Passed says whether a sweep may count the history as good: only Ok.
@@ -78,12 +80,15 @@ func (r Result) Summary() string {
 
 // Visualize writes porcupine's HTML visualization of the check: every
 // operation per key on a timeline, with the linearization found or, for a
-// violation, the longest partial linearizations.
+// violation, the longest partial linearizations. It runs porcupine's own
+// search for the drawing, bounded by the check's timeout; where that search
+// runs out of time the drawing shows the partial linearizations it found.
 func (r Result) Visualize(w io.Writer) error {
 	if !r.checked {
 		return errors.New("checker: no check data to visualize")
 	}
-	return errors.Wrap(porcupine.Visualize(r.model, r.info, w), "write visualization")
+	_, info := porcupine.CheckOperationsVerbose(r.model, r.history, r.timeout)
+	return errors.Wrap(porcupine.Visualize(r.model, info, w), "write visualization")
 }
 
 func specFor(name string) (*spec, error) {
@@ -126,27 +131,49 @@ func Check(ops []Op, opts Options) (Result, error) {
 		parts = [][]porcupine.Operation{history}
 	}
 	start := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(model, history, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	r := Result{
 		Model:      sp.name,
 		Ops:        len(history),
 		Partitions: len(parts),
-		Elapsed:    time.Since(start),
 		model:      model,
-		info:       info,
+		history:    history,
+		timeout:    timeout,
 		checked:    true,
 	}
-	switch res {
-	case porcupine.Ok:
-		r.Verdict = Ok
-	case porcupine.Illegal:
+	// Small partitions first, so that one hard key cannot use up the time
+	// bound before an easy violation elsewhere is found.
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return len(parts[order[i]]) < len(parts[order[j]]) })
+	illegal := make([]bool, len(parts))
+	longest := make([][]int, len(parts))
+	timedOut := false
+	for _, p := range order {
+		ok, out, l := search(ctx, sp, parts[p])
+		longest[p] = l
+		switch {
+		case out:
+			timedOut = true
+		case !ok:
+			illegal[p] = true
+		}
+	}
+	r.Elapsed = time.Since(start)
+	switch {
+	case slices.Contains(illegal, true):
 		r.Verdict = Illegal
-		r.explainIllegal(sp, parts, keys)
-	default:
+		r.explainIllegal(sp, parts, keys, illegal, longest)
+	case timedOut:
 		r.Verdict = Unknown
 		r.Explanation = fmt.Sprintf("the linearizability search did not finish within %s (%d operations in %d partitions); "+
 			"the history may or may not be linearizable. Rerun with a longer timeout, or make the workload's histories smaller "+
 			"(fewer operations per key, fewer unknown outcomes).", timeout, r.Ops, r.Partitions)
+	default:
+		r.Verdict = Ok
 	}
 	if sp == bankSpec && r.Verdict != Illegal {
 		if accounts, total, after, ok := openingTotal(ops); ok {
@@ -222,19 +249,17 @@ func (sp *spec) operations(ops []Op) []porcupine.Operation {
 // explainIllegal names the first non-linearizable partition and, from the
 // longest prefix of it that does linearize, the operations that cannot go
 // next: together they are the conflict a person should look at first.
-func (r *Result) explainIllegal(sp *spec, parts [][]porcupine.Operation, keys []string) {
-	partials := r.info.PartialLinearizations()
+func (r *Result) explainIllegal(sp *spec, parts [][]porcupine.Operation, keys []string, illegal []bool, longest [][]int) {
 	var texts []string
 	for p, part := range parts {
-		longest := longestPartial(partials[p])
-		if len(longest) == len(part) {
-			continue // this partition linearizes
+		if !illegal[p] {
+			continue
 		}
 		if keys != nil {
 			r.IllegalKeys = append(r.IllegalKeys, keys[p])
 		}
 		if len(texts) == 0 {
-			texts = append(texts, explainPartition(sp, part, longest, keys, p))
+			texts = append(texts, explainPartition(sp, part, longest[p], keys, p))
 		}
 	}
 	if len(r.IllegalKeys) > 0 {
@@ -243,23 +268,7 @@ func (r *Result) explainIllegal(sp *spec, parts [][]porcupine.Operation, keys []
 			texts = append(texts, fmt.Sprintf("keys not linearizable: %s", strings.Join(quoteAll(r.IllegalKeys), ", ")))
 		}
 	}
-	if len(texts) == 0 {
-		texts = append(texts, "not linearizable")
-	}
 	r.Explanation = strings.Join(texts, "\n")
-}
-
-// longestPartial picks the longest partial linearization; porcupine hands
-// them over in map order, so ties go to the smallest sequence to keep
-// explanations reproducible.
-func longestPartial(partials [][]int) []int {
-	var best []int
-	for _, p := range partials {
-		if len(p) > len(best) || (len(p) == len(best) && slices.Compare(p, best) < 0) {
-			best = p
-		}
-	}
-	return best
 }
 
 func explainPartition(sp *spec, part []porcupine.Operation, prefix []int, keys []string, p int) string {

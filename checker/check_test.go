@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"pgregory.net/rapid"
 )
 
@@ -16,6 +17,7 @@ import (
 type fataler interface {
 	Helper()
 	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
 
 func mustCheck(t fataler, ops []Op, model string) Result {
@@ -25,6 +27,18 @@ func mustCheck(t fataler, ops []Op, model string) Result {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// porcupineAgrees cross-checks keel's search against porcupine's own
+// checker on the same model and operations.
+func porcupineAgrees(t fataler, ops []Op, model string, got Verdict) {
+	t.Helper()
+	sp, _ := specFor(model)
+	res := porcupine.CheckOperationsTimeout(sp.porcupineModel(), sp.operations(ops), time.Minute)
+	want := map[porcupine.CheckResult]Verdict{porcupine.Ok: Ok, porcupine.Illegal: Illegal, porcupine.Unknown: Unknown}[res]
+	if want != got {
+		t.Fatalf("keel's search says %s, porcupine says %s", got, want)
+	}
 }
 
 func TestApplyKey(t *testing.T) {
@@ -289,6 +303,14 @@ func TestGeneratedKVHistories(t *testing.T) {
 		if res.Verdict != Ok {
 			t.Fatalf("a linearizable history was judged %s:\n%s", res.Verdict, res.Explanation)
 		}
+		// Any history, linearizable or not: both checkers agree.
+		mixed := append([]Op{}, ops...)
+		for i := range mixed {
+			if mixed[i].Kind == Get && !mixed[i].Unknown && r.IntN(4) == 0 {
+				mixed[i].Output = Str(strconv.Itoa(r.IntN(4)))
+			}
+		}
+		porcupineAgrees(t, mixed, ModelKV, mustCheck(t, mixed, ModelKV).Verdict)
 		// Make one completed read see a value nobody wrote.
 		for i := range ops {
 			if ops[i].Kind == Get && !ops[i].Unknown {
@@ -377,6 +399,13 @@ func TestGeneratedBankHistories(t *testing.T) {
 		if res.Verdict != Ok {
 			t.Fatalf("a linearizable bank history was judged %s:\n%s", res.Verdict, res.Explanation)
 		}
+		mixed := append([]Op{}, ops...)
+		for i := range mixed {
+			if mixed[i].Kind == Transfer && !mixed[i].Unknown && r.IntN(4) == 0 {
+				mixed[i].Output = Str(InsufficientFunds)
+			}
+		}
+		porcupineAgrees(t, mixed, ModelBank, mustCheck(t, mixed, ModelBank).Verdict)
 		// Tear one completed snapshot: it loses 1 from the first account.
 		for i := range ops {
 			op := &ops[i]

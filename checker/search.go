@@ -1,0 +1,225 @@
+package checker
+
+import (
+	"context"
+	"sort"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// search decides one partition. It is porcupine's algorithm (Lowe's
+// just-in-time linearization over a linked list of call and return entries,
+// with a cache of visited configurations) plus one rule porcupine lacks,
+// which is what keeps histories with crashes checkable:
+//
+// An operation of unknown outcome is optional: it can always go last, or
+// never. So a configuration (known ops linearized K, unknown ops linearized
+// U, state s) is dominated by an earlier visited (K, U', s) with U' ⊆ U:
+// everything reachable from the first is reachable from the second. Porcupine
+// caches only exact (K ∪ U, s) matches, so a key with twenty writes cut off
+// by crashes makes it try every subset of them before it can say "illegal";
+// with the dominance rule the search stays near the number of distinct
+// states. The search also stops as soon as every known operation is placed.
+//
+// It returns ok, whether the context ended the search first, and the longest
+// partial linearization seen (operation indexes), for the explanation.
+func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timedOut bool, longest []int) {
+	n := len(ops)
+	unknown := make([]bool, n)
+	known := 0
+	for i, o := range ops {
+		unknown[i] = o.Input.(input).op.Unknown
+		if !unknown[i] {
+			known++
+		}
+	}
+	head := linkEntries(ops)
+	equal := sp.equal
+	if equal == nil {
+		equal = func(a, b any) bool { return a == b }
+	}
+
+	type frame struct {
+		entry *entry
+		state any
+	}
+	type visited struct {
+		known, unk bitset
+		state      any
+	}
+	var (
+		state      = sp.init()
+		doneKnown  = newBitset(n)
+		doneUnk    = newBitset(n)
+		placed     = 0 // known operations linearized
+		stack      []frame
+		cache      = map[uint64][]visited{}
+		bestPlaced = -1
+		steps      = 0
+	)
+	dominated := func(next any) (bool, uint64) {
+		key := doneKnown.hash() ^ sp.hash(next)
+		for _, v := range cache[key] {
+			if v.known.equal(doneKnown) && v.unk.subsetOf(doneUnk) && equal(v.state, next) {
+				return true, key
+			}
+		}
+		return false, key
+	}
+	e := head.next
+	for placed < known {
+		if steps++; steps&1023 == 0 && ctx.Err() != nil {
+			return false, true, longest
+		}
+		// e is never nil here: while a known operation is unplaced, its
+		// return entry stops the walk before the list ends.
+		if e.call {
+			in := ops[e.id].Input.(input)
+			want, next := sp.apply(state, in)
+			if want.matches(ops[e.id].Output.(output)) {
+				bits := doneKnown
+				if unknown[e.id] {
+					bits = doneUnk
+				}
+				bits.set(e.id)
+				if skip, key := dominated(next); !skip {
+					cache[key] = append(cache[key], visited{doneKnown.clone(), doneUnk.clone(), next})
+					stack = append(stack, frame{e, state})
+					state = next
+					if !unknown[e.id] {
+						placed++
+					}
+					e.lift()
+					e = head.next
+					continue
+				}
+				bits.clear(e.id)
+			}
+			e = e.next
+			continue
+		}
+		// A return entry of an operation not yet placed: this branch is a
+		// dead end. Remember how far it got, then backtrack.
+		if placed > bestPlaced {
+			bestPlaced = placed
+			longest = longest[:0]
+			for _, f := range stack {
+				longest = append(longest, f.entry.id)
+			}
+		}
+		if len(stack) == 0 {
+			return false, false, longest
+		}
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		e, state = top.entry, top.state
+		if unknown[e.id] {
+			doneUnk.clear(e.id)
+		} else {
+			doneKnown.clear(e.id)
+			placed--
+		}
+		e.unlift()
+		e = e.next
+	}
+	longest = longest[:0]
+	for _, f := range stack {
+		longest = append(longest, f.entry.id)
+	}
+	return true, false, longest
+}
+
+// entry is a call or return in the doubly linked list the search walks.
+type entry struct {
+	call       bool
+	id         int    // operation index
+	match      *entry // a call's return entry
+	prev, next *entry
+}
+
+// linkEntries lists every call and return in time order, calls before
+// returns at equal times (intervals are closed), behind a sentinel head.
+func linkEntries(ops []porcupine.Operation) *entry {
+	type timed struct {
+		e    *entry
+		time int64
+	}
+	all := make([]timed, 0, 2*len(ops))
+	for i, o := range ops {
+		ret := &entry{id: i}
+		call := &entry{call: true, id: i, match: ret}
+		all = append(all, timed{call, o.Call}, timed{ret, o.Return})
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].time != all[j].time {
+			return all[i].time < all[j].time
+		}
+		return all[i].e.call && !all[j].e.call
+	})
+	head := &entry{id: -1}
+	prev := head
+	for _, t := range all {
+		prev.next, t.e.prev = t.e, prev
+		prev = t.e
+	}
+	return head
+}
+
+// lift takes a call and its return out of the list; unlift puts them back.
+func (e *entry) lift() {
+	e.prev.next = e.next
+	e.next.prev = e.prev // a call always has its return after it
+	m := e.match
+	m.prev.next = m.next
+	if m.next != nil {
+		m.next.prev = m.prev
+	}
+}
+
+func (e *entry) unlift() {
+	m := e.match
+	m.prev.next = m
+	if m.next != nil {
+		m.next.prev = m
+	}
+	e.prev.next = e
+	e.next.prev = e
+}
+
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) set(i int)   { b[i/64] |= 1 << (i % 64) }
+func (b bitset) clear(i int) { b[i/64] &^= 1 << (i % 64) }
+
+func (b bitset) clone() bitset { return append(bitset(nil), b...) }
+
+func (b bitset) equal(o bitset) bool {
+	for i := range b {
+		if b[i] != o[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b bitset) subsetOf(o bitset) bool {
+	for i := range b {
+		if b[i]&^o[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (b bitset) hash() uint64 {
+	// MurmurHash3's 64-bit finalizer constant, as porcupine uses.
+	const prime = 0xff51afd7ed558ccd
+	var h uint64
+	for _, w := range b {
+		h ^= w
+		h *= prime
+	}
+	return h
+}
