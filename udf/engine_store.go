@@ -1,0 +1,127 @@
+package udf
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/keel-db/keel/engine"
+	"github.com/keel-db/keel/seam"
+)
+
+// EngineStore is the Store a replica gives a call: reads of the engine's
+// keyspace at the call's time, through engine.Exec (GET, EXISTS, SCAN), so
+// they follow the engine's own expiry and type rules exactly. It reads
+// only; the replica applies Result.Effects after the call.
+//
+// It uses the public command surface only. A prefix scan restarts SCAN at
+// the prefix and skips to `after`, which costs the keys before `after`
+// under the prefix; an engine method that seeks to `after` would make it
+// O(limit).
+type EngineStore struct {
+	DB *engine.DB
+	// NowMillis is the call's time: the log entry's time.
+	NowMillis int64
+	R         seam.Rand
+	w         captureWriter
+}
+
+// scanCountPerRound is the COUNT of each SCAN the store issues.
+const scanCountPerRound = 256
+
+func (s *EngineStore) exec(argv ...[]byte) []capture {
+	s.w.vals = s.w.vals[:0]
+	s.DB.Exec(s.NowMillis, argv, &s.w)
+	return s.w.vals
+}
+
+// Get implements Store.
+func (s *EngineStore) Get(key []byte) ([]byte, bool, error) {
+	r := s.exec([]byte("GET"), key)
+	switch {
+	case len(r) == 1 && r[0].kind == ReplyBulk:
+		return append([]byte(nil), r[0].b...), true, nil
+	case len(r) == 1 && r[0].kind == ReplyNil:
+		return nil, false, nil
+	case len(r) == 1 && r[0].kind == ReplyError:
+		return nil, false, &Error{msg: string(r[0].b)}
+	}
+	return nil, false, &Error{msg: "ERR internal: unexpected GET reply"}
+}
+
+// Exists implements Store.
+func (s *EngineStore) Exists(key []byte) bool {
+	r := s.exec([]byte("EXISTS"), key)
+	return len(r) == 1 && r[0].kind == ReplyInt && r[0].n == 1
+}
+
+// Scan implements Store.
+func (s *EngineStore) Scan(prefix, after []byte, limit int) [][]byte {
+	pattern := make([]byte, 0, len(prefix)+8)
+	for _, c := range prefix {
+		if c == '*' || c == '?' || c == '[' || c == ']' || c == '\\' {
+			pattern = append(pattern, '\\')
+		}
+		pattern = append(pattern, c)
+	}
+	pattern = append(pattern, '*')
+	var out [][]byte
+	cursor := []byte("0")
+	count := []byte(strconv.Itoa(scanCountPerRound))
+	for {
+		r := s.exec([]byte("SCAN"), cursor, []byte("MATCH"), pattern, []byte("COUNT"), count)
+		// [cursor, [keys...]] arrives flattened: array(2), bulk, array(n), n bulks.
+		if len(r) < 3 || r[1].kind != ReplyBulk {
+			return out
+		}
+		for _, k := range r[3:] {
+			if after == nil || bytes.Compare(k.b, after) > 0 {
+				out = append(out, append([]byte(nil), k.b...))
+				if len(out) == limit {
+					return out
+				}
+			}
+		}
+		cursor = append(cursor[:0], r[1].b...)
+		if string(cursor) == "0" {
+			return out
+		}
+	}
+}
+
+// Now implements Store.
+func (s *EngineStore) Now() int64 { return s.NowMillis }
+
+// Rand implements Store.
+func (s *EngineStore) Rand() uint64 { return s.R.Uint64() }
+
+type capture struct {
+	kind ReplyKind
+	n    int64
+	b    []byte
+}
+
+// captureWriter flattens one reply; the slices alias the engine's buffers
+// until the next command, so callers copy what they keep.
+type captureWriter struct{ vals []capture }
+
+func (w *captureWriter) WriteSimple(s string) {
+	w.vals = append(w.vals, capture{kind: ReplySimple, b: []byte(s)})
+}
+func (w *captureWriter) WriteError(msg string) {
+	w.vals = append(w.vals, capture{kind: ReplyError, b: []byte(msg)})
+}
+func (w *captureWriter) WriteInt(n int64) { w.vals = append(w.vals, capture{kind: ReplyInt, n: n}) }
+func (w *captureWriter) WriteBulk(b []byte) {
+	w.vals = append(w.vals, capture{kind: ReplyBulk, b: b})
+}
+func (w *captureWriter) WriteBulkString(s string) { w.WriteBulk([]byte(s)) }
+func (w *captureWriter) WriteNull()               { w.vals = append(w.vals, capture{kind: ReplyNil}) }
+func (w *captureWriter) WriteArray(n int) {
+	w.vals = append(w.vals, capture{kind: ReplyArray, n: int64(n)})
+}
+func (w *captureWriter) WriteNullArray()     { w.WriteNull() }
+func (w *captureWriter) WriteDouble(float64) { w.vals = append(w.vals, capture{kind: ReplyBulk}) }
+func (w *captureWriter) WriteMap(n int)      { w.WriteArray(2 * n) }
+func (w *captureWriter) WriteSet(n int)      { w.WriteArray(n) }
+
+var _ Store = (*EngineStore)(nil)
