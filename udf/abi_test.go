@@ -111,17 +111,7 @@ func TestGoGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go guest")
 	}
-	out := filepath.Join(t.TempDir(), "counter_go.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./testdata/functions/go/counter")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build Go guest: %v\n%s", err, b)
-	}
-	code, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := buildGoGuest(t)
 	l := &captureLogger{}
 	h := newHost(t, NewConfig().WithLogger(l))
 	lib, err := h.Load(context.Background(), "gocounter", code, false)
@@ -162,4 +152,21 @@ func TestNoStateAcrossCalls(t *testing.T) {
 		}
 		call(t, h, s, "incr_by", []string{"k"}, []string{"1"})
 	}
+}
+
+// buildGoGuest builds testdata/functions/go/counter with udf/sdk.
+func buildGoGuest(t testing.TB) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "counter_go.wasm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./testdata/functions/go/counter")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build Go guest: %v\n%s", err, b)
+	}
+	code, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }

@@ -55,3 +55,26 @@ func BenchmarkLoopGuard(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGoGuestIncrBy is BenchmarkCallIncrBy with the Go guest: each
+// call starts the Go runtime (_initialize) in a fresh instance.
+//
+//	go test -run '^$' -bench GoGuest -benchmem ./udf/
+func BenchmarkGoGuestIncrBy(b *testing.B) {
+	code := buildGoGuest(b)
+	h := newHost(b, NewConfig())
+	if _, err := h.Load(context.Background(), "gocounter", code, false); err != nil {
+		b.Fatal(err)
+	}
+	s := newFakeStore()
+	keys, args := bs("counter"), bs("1")
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := h.Call(context.Background(), "incr_by", keys, args, s, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.vals["counter"] = res.Effects[0][2]
+	}
+	b.ReportMetric(float64(h.Stats().FuelUsed)/float64(h.Stats().Calls), "fuel/call")
+}
