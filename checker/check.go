@@ -121,7 +121,7 @@ func Check(ops []Op, opts Options) (Result, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	history := sp.operations(ops)
+	history := sp.operations(ops, true)
 	model := sp.porcupineModel()
 	var parts [][]porcupine.Operation
 	var keys []string
@@ -138,7 +138,7 @@ func Check(ops []Op, opts Options) (Result, error) {
 		Ops:        len(history),
 		Partitions: len(parts),
 		model:      model,
-		history:    history,
+		history:    sp.operations(ops, false),
 		timeout:    timeout,
 		checked:    true,
 	}
@@ -195,8 +195,11 @@ func Check(ops []Op, opts Options) (Result, error) {
 // operations turns recorded operations into porcupine's. An operation of
 // unknown outcome returns after everything else happened, which lets it
 // take effect at any point after its call or, by going last, effectively
-// never. A read of unknown outcome constrains nothing and is left out.
-func (sp *spec) operations(ops []Op) []porcupine.Operation {
+// never. With deadlines (keel's search, which knows an unknown operation
+// is optional) it returns at its Deadline instead, when it has one;
+// porcupine would read that as "certainly happened by then". A read of
+// unknown outcome constrains nothing and is left out.
+func (sp *spec) operations(ops []Op, deadlines bool) []porcupine.Operation {
 	var end int64
 	clients := map[int]int{}
 	for i := range ops {
@@ -220,6 +223,9 @@ func (sp *spec) operations(ops []Op) []porcupine.Operation {
 		ret := op.Return
 		if op.Unknown {
 			ret = end + 1
+			if op.Deadline != 0 && deadlines {
+				ret = op.Deadline
+			}
 		}
 		history = append(history, porcupine.Operation{
 			ClientId: clients[op.Client],

@@ -34,7 +34,7 @@ func mustCheck(t fataler, ops []Op, model string) Result {
 func porcupineAgrees(t fataler, ops []Op, model string, got Verdict) {
 	t.Helper()
 	sp, _ := specFor(model)
-	res := porcupine.CheckOperationsTimeout(sp.porcupineModel(), sp.operations(ops), time.Minute)
+	res := porcupine.CheckOperationsTimeout(sp.porcupineModel(), sp.operations(ops, false), time.Minute)
 	want := map[porcupine.CheckResult]Verdict{porcupine.Ok: Ok, porcupine.Illegal: Illegal, porcupine.Unknown: Unknown}[res]
 	if want != got {
 		t.Fatalf("keel's search says %s, porcupine says %s", got, want)
@@ -464,6 +464,123 @@ func BenchmarkCheckBankHistory(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		if res := mustCheck(b, ops, ModelBank); res.Verdict != Ok {
+			b.Fatal(res.Verdict)
+		}
+	}
+}
+
+func TestDeadlineBoundsUnknownOutcome(t *testing.T) {
+	ops := []Op{
+		{Client: 1, Kind: Set, Key: "x", Value: "a", Call: 0, Return: 10, Output: Str("OK")},
+		{Client: 2, Kind: Set, Key: "x", Value: "b", Call: 100, Unknown: true},
+		{Client: 3, Kind: Get, Key: "x", Call: 300, Return: 310, Output: Str("a")},
+		{Client: 3, Kind: Get, Key: "x", Call: 400, Return: 410, Output: Str("b")},
+	}
+	if res := mustCheck(t, ops, ModelKV); res.Verdict != Ok {
+		t.Fatalf("without a deadline the set may land late: %s\n%s", res.Verdict, res.Explanation)
+	}
+	ops[1].Deadline = 200
+	res := mustCheck(t, ops, ModelKV)
+	if res.Verdict != Illegal || !strings.Contains(res.Explanation, `client 2 [100,?<=200] set x "b"`) {
+		t.Fatalf("with deadline 200 the set cannot land after the read at 300: %s\n%s", res.Verdict, res.Explanation)
+	}
+	ops[3].Output = Str("a")
+	if res := mustCheck(t, ops, ModelKV); res.Verdict != Ok {
+		t.Fatalf("a set that never happened: %s\n%s", res.Verdict, res.Explanation)
+	}
+	ops[2].Output, ops[3].Output = Str("b"), Str("b")
+	if res := mustCheck(t, ops, ModelKV); res.Verdict != Ok {
+		t.Fatalf("a set that happened before its deadline: %s\n%s", res.Verdict, res.Explanation)
+	}
+}
+
+// optionalModel is an independent statement of what a deadline means, for
+// porcupine's own checker: an unknown operation returning at its deadline
+// either took effect or left the state alone.
+func optionalModel() porcupine.Model {
+	nm := porcupine.NondeterministicModel{
+		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+			parts, _ := partitionByKey(h)
+			return parts
+		},
+		Init: func() []any { return []any{kvState{}} },
+		Step: func(state, in, out any) []any {
+			want, next := kvSpec.apply(state, in.(input))
+			if in.(input).op.Unknown {
+				return []any{next, state}
+			}
+			if want.matches(out.(output)) {
+				return []any{next}
+			}
+			return nil
+		},
+	}
+	return nm.ToModel()
+}
+
+func TestGeneratedHistoriesWithDeadlines(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seed := rapid.Uint64().Draw(t, "seed")
+		r := rand.New(rand.NewPCG(seed, 5))
+		ops := genKV(r, 1+r.IntN(6), 1+r.IntN(3), 1+r.IntN(60), 5+r.IntN(30))
+		for i := range ops {
+			if ops[i].Unknown && r.IntN(3) > 0 {
+				// Late enough for any point genKV may have chosen.
+				ops[i].Deadline = ops[i].Call + 100 + r.Int64N(100)
+			}
+		}
+		if res := mustCheck(t, ops, ModelKV); res.Verdict != Ok {
+			t.Fatalf("a linearizable history was judged %s:\n%s", res.Verdict, res.Explanation)
+		}
+		for i := range ops {
+			if ops[i].Kind == Get && !ops[i].Unknown && r.IntN(3) == 0 {
+				ops[i].Output = Str(strconv.Itoa(r.IntN(4)))
+			}
+		}
+		got := mustCheck(t, ops, ModelKV).Verdict
+		res := porcupine.CheckOperationsTimeout(optionalModel(), kvSpec.operations(ops, true), time.Minute)
+		if want := map[porcupine.CheckResult]Verdict{porcupine.Ok: Ok, porcupine.Illegal: Illegal}[res]; want != got {
+			t.Fatalf("keel's search says %s, porcupine with optional operations says %s", got, want)
+		}
+	})
+}
+
+// crashHeavy is a sweep-sized history where a fifth of the operations were
+// cut off by crashes, each bounded by a deadline (the restart), as the
+// simulator records them; broken makes its last completed read impossible.
+func crashHeavy(broken bool) []Op {
+	ops := genKV(rand.New(rand.NewPCG(7, 3)), 10, 3, 2000, 20)
+	for i := range ops {
+		if ops[i].Unknown {
+			ops[i].Deadline = ops[i].Call + 300
+		}
+	}
+	for i := len(ops) - 1; broken && i >= 0; i-- {
+		if ops[i].Kind == Get && !ops[i].Unknown {
+			ops[i].Output = Str("never written")
+			break
+		}
+	}
+	return ops
+}
+
+// TestCrashHeavyHistories: with deadlines the search decides both the good
+// and the broken history (without them, proving the broken one illegal means
+// trying subsets of a few hundred unknown operations).
+func TestCrashHeavyHistories(t *testing.T) {
+	if res := mustCheck(t, crashHeavy(false), ModelKV); res.Verdict != Ok {
+		t.Fatalf("%s\n%s", res.Verdict, res.Explanation)
+	}
+	if res := mustCheck(t, crashHeavy(true), ModelKV); res.Verdict != Illegal {
+		t.Fatalf("%s\n%s", res.Verdict, res.Explanation)
+	}
+}
+
+func BenchmarkCheckCrashHeavyIllegal(b *testing.B) {
+	ops := crashHeavy(true)
+	b.ResetTimer()
+	for range b.N {
+		if res := mustCheck(b, ops, ModelKV); res.Verdict != Illegal {
 			b.Fatal(res.Verdict)
 		}
 	}

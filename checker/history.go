@@ -115,6 +115,11 @@ type Op struct {
 	// Unknown: the client never learned the outcome. The operation may have
 	// taken effect at any point after Call, or never; Output is ignored.
 	Unknown bool
+	// Deadline, for an Unknown operation, bounds when it could take effect:
+	// if it did at all, it did by this time (say, a single node's restart,
+	// after which recovery has replayed everything it will ever replay).
+	// 0: no bound. Bounds keep histories with many crashes cheap to check.
+	Deadline int64
 
 	Output  Value   // every kind but MGet
 	Outputs []Value // MGet: one per key, in Keys order
@@ -154,6 +159,9 @@ func (op *Op) validate() error {
 	}
 	if op.Client < 0 {
 		return errors.Newf(`"client" must not be negative, got %d`, op.Client)
+	}
+	if op.Deadline != 0 && (!op.Unknown || op.Deadline < op.Call) {
+		return errors.Newf(`"deadline" %d needs "return": null and must not be before "call" %d`, op.Deadline, op.Call)
 	}
 	if op.Unknown {
 		return nil
@@ -210,7 +218,7 @@ const historyLineBytesMax = 64 << 20
 var knownFields = map[string]bool{
 	"client": true, "op": true, "key": true, "keys": true, "value": true,
 	"nx": true, "xx": true, "get": true, "from": true, "to": true,
-	"amount": true, "overdraft": true, "call": true, "return": true,
+	"amount": true, "overdraft": true, "call": true, "return": true, "deadline": true,
 	"output": true, "meta": true,
 }
 
@@ -305,6 +313,9 @@ func parseOp(text []byte) (Op, error) {
 		return Op{}, err
 	}
 	if err := field(f, "call", true, &op.Call); err != nil {
+		return Op{}, err
+	}
+	if err := field(f, "deadline", false, &op.Deadline); err != nil {
 		return Op{}, err
 	}
 	ret, ok := f["return"]
@@ -413,6 +424,7 @@ type jsonOp struct {
 	Get       bool            `json:"get,omitempty"`
 	Call      int64           `json:"call"`
 	Return    *int64          `json:"return"`
+	Deadline  int64           `json:"deadline,omitempty"`
 	Output    json.RawMessage `json:"output,omitempty"`
 	Meta      string          `json:"meta,omitempty"`
 }
@@ -440,7 +452,7 @@ func WriteHistory(w io.Writer, ops []Op) error {
 		if err := op.validate(); err != nil {
 			return errors.Wrapf(err, "operation %d", i)
 		}
-		j := jsonOp{Client: op.Client, Op: op.Kind, Keys: op.Keys, NX: op.NX, XX: op.XX, Get: op.GetOld, Call: op.Call, Meta: op.Meta}
+		j := jsonOp{Client: op.Client, Op: op.Kind, Keys: op.Keys, NX: op.NX, XX: op.XX, Get: op.GetOld, Call: op.Call, Deadline: op.Deadline, Meta: op.Meta}
 		switch op.Kind {
 		case MGet:
 		case Transfer:
@@ -483,6 +495,9 @@ func WriteHistory(w io.Writer, ops []Op) error {
 // `client 2 [1200,1500] get x -> "7"`.
 func (op *Op) String() string {
 	ret := "?"
+	if op.Deadline != 0 {
+		ret = "?<=" + strconv.FormatInt(op.Deadline, 10)
+	}
 	if !op.Unknown {
 		ret = strconv.FormatInt(op.Return, 10)
 	}

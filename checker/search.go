@@ -12,23 +12,31 @@ import (
 // with a cache of visited configurations) plus one rule porcupine lacks,
 // which is what keeps histories with crashes checkable:
 //
-// An operation of unknown outcome is optional: it can always go last, or
-// never. So a configuration (known ops linearized K, unknown ops linearized
-// U, state s) is dominated by an earlier visited (K, U', s) with U' ⊆ U:
-// everything reachable from the first is reachable from the second. Porcupine
-// caches only exact (K ∪ U, s) matches, so a key with twenty writes cut off
-// by crashes makes it try every subset of them before it can say "illegal";
-// with the dominance rule the search stays near the number of distinct
-// states. The search also stops as soon as every known operation is placed.
+// An operation of unknown outcome and no deadline is optional: it can always
+// go last, or never. So a configuration (other ops done E, such unknown ops
+// placed U, state s) is dominated by an earlier visited (E, U', s) with
+// U' ⊆ U: everything reachable from the first is reachable from the second.
+// Porcupine caches only exact (E ∪ U, s) matches, so a key with twenty writes
+// cut off by crashes makes it try every subset of them before it can say
+// "illegal"; the dominance rule prunes most of that. The search also stops
+// as soon as every known operation is placed.
+//
+// An unknown operation with a deadline is placed before its deadline or, when
+// the walk reaches its deadline, left out (a "skip"). It is matched exactly in
+// the cache like a known operation: an ancestor configuration without it
+// would reach this one by skipping it, so it cannot vouch for it.
 //
 // It returns ok, whether the context ended the search first, and the longest
 // partial linearization seen (operation indexes), for the explanation.
 func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timedOut bool, longest []int) {
 	n := len(ops)
 	unknown := make([]bool, n)
+	free := make([]bool, n) // unknown, no deadline: optional at any time
 	known := 0
 	for i, o := range ops {
-		unknown[i] = o.Input.(input).op.Unknown
+		op := o.Input.(input).op
+		unknown[i] = op.Unknown
+		free[i] = op.Unknown && op.Deadline == 0
 		if !unknown[i] {
 			known++
 		}
@@ -42,15 +50,16 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 	type frame struct {
 		entry *entry
 		state any
+		skip  bool // an unknown operation left out: it never took effect
 	}
 	type visited struct {
-		known, unk bitset
-		state      any
+		exact, free bitset
+		state       any
 	}
 	var (
 		state      = sp.init()
-		doneKnown  = newBitset(n)
-		doneUnk    = newBitset(n)
+		doneExact  = newBitset(n) // known and deadline-bounded ops placed or skipped
+		doneFree   = newBitset(n) // free ops placed
 		placed     = 0 // known operations linearized
 		stack      []frame
 		cache      = map[uint64][]visited{}
@@ -58,9 +67,9 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 		steps      = 0
 	)
 	dominated := func(next any) (bool, uint64) {
-		key := doneKnown.hash() ^ sp.hash(next)
+		key := doneExact.hash() ^ sp.hash(next)
 		for _, v := range cache[key] {
-			if v.known.equal(doneKnown) && v.unk.subsetOf(doneUnk) && equal(v.state, next) {
+			if v.exact.equal(doneExact) && v.free.subsetOf(doneFree) && equal(v.state, next) {
 				return true, key
 			}
 		}
@@ -77,14 +86,14 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 			in := ops[e.id].Input.(input)
 			want, next := sp.apply(state, in)
 			if want.matches(ops[e.id].Output.(output)) {
-				bits := doneKnown
-				if unknown[e.id] {
-					bits = doneUnk
+				bits := doneExact
+				if free[e.id] {
+					bits = doneFree
 				}
 				bits.set(e.id)
 				if skip, key := dominated(next); !skip {
-					cache[key] = append(cache[key], visited{doneKnown.clone(), doneUnk.clone(), next})
-					stack = append(stack, frame{e, state})
+					cache[key] = append(cache[key], visited{doneExact.clone(), doneFree.clone(), next})
+					stack = append(stack, frame{e, state, false})
 					state = next
 					if !unknown[e.id] {
 						placed++
@@ -98,33 +107,61 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 			e = e.next
 			continue
 		}
-		// A return entry of an operation not yet placed: this branch is a
-		// dead end. Remember how far it got, then backtrack.
+		// A return entry of an operation not yet placed. If the operation's
+		// outcome is unknown, its deadline has come: it may never have
+		// happened, so leave it out and go on.
+		if unknown[e.id] && !doneExact.has(e.id) {
+			call := e.match // a return entry's match is its call
+			doneExact.set(e.id)
+			if skip, key := dominated(state); !skip {
+				cache[key] = append(cache[key], visited{doneExact.clone(), doneFree.clone(), state})
+				stack = append(stack, frame{call, state, true})
+				call.lift()
+				e = head.next
+				continue
+			}
+			doneExact.clear(e.id)
+		}
+		// Otherwise this branch is a dead end. Remember how far it got,
+		// then backtrack.
 		if placed > bestPlaced {
 			bestPlaced = placed
 			longest = longest[:0]
 			for _, f := range stack {
-				longest = append(longest, f.entry.id)
+				if !f.skip {
+					longest = append(longest, f.entry.id)
+				}
 			}
 		}
-		if len(stack) == 0 {
-			return false, false, longest
+		for {
+			if len(stack) == 0 {
+				return false, false, longest
+			}
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			e, state = top.entry, top.state
+			if free[e.id] {
+				doneFree.clear(e.id)
+			} else {
+				doneExact.clear(e.id)
+			}
+			if !unknown[e.id] {
+				placed--
+			}
+			e.unlift()
+			if !top.skip {
+				e = e.next
+				break
+			}
+			// Leaving the operation out failed too, and placing it
+			// earlier was tried before its deadline came: backtrack on.
 		}
-		top := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		e, state = top.entry, top.state
-		if unknown[e.id] {
-			doneUnk.clear(e.id)
-		} else {
-			doneKnown.clear(e.id)
-			placed--
-		}
-		e.unlift()
-		e = e.next
 	}
 	longest = longest[:0]
 	for _, f := range stack {
-		longest = append(longest, f.entry.id)
+		if !f.skip {
+			longest = append(longest, f.entry.id)
+		}
 	}
 	return true, false, longest
 }
@@ -148,6 +185,7 @@ func linkEntries(ops []porcupine.Operation) *entry {
 	for i, o := range ops {
 		ret := &entry{id: i}
 		call := &entry{call: true, id: i, match: ret}
+		ret.match = call
 		all = append(all, timed{call, o.Call}, timed{ret, o.Return})
 	}
 	sort.SliceStable(all, func(i, j int) bool {
@@ -192,6 +230,8 @@ func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 
 func (b bitset) set(i int)   { b[i/64] |= 1 << (i % 64) }
 func (b bitset) clear(i int) { b[i/64] &^= 1 << (i % 64) }
+
+func (b bitset) has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
 
 func (b bitset) clone() bitset { return append(bitset(nil), b...) }
 
