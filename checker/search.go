@@ -60,7 +60,7 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 		state      = sp.init()
 		doneExact  = newBitset(n) // known and deadline-bounded ops placed or skipped
 		doneFree   = newBitset(n) // free ops placed
-		placed     = 0 // known operations linearized
+		placed     = 0            // known operations linearized
 		stack      []frame
 		cache      = map[uint64][]visited{}
 		bestPlaced = -1
