@@ -74,6 +74,11 @@ func base(name string, seed uint64, fsync cluster.FsyncPolicy) sim.Config {
 			TickEvery:    tickEvery,
 			RequestCost:  2 * time.Microsecond,
 			RestartDelay: 50 * time.Millisecond,
+			// Small, so ten simulated seconds see snapshots, log
+			// compaction and segment rollover.
+			SnapshotLogBytes: 16<<10 + int64(seed%7)*8<<10,
+			SegmentBytes:     16 << 10,
+			JobDelay:         time.Duration(1+seed%20) * time.Millisecond,
 		},
 		Net: sim.NetConfig{DelayMin: 50 * time.Microsecond, DelayJitter: 100 * time.Microsecond},
 		Workload: sim.WorkloadConfig{

@@ -37,6 +37,21 @@ type NodeConfig struct {
 	RequestCost time.Duration
 	// RestartDelay is how long a restart takes before recovery starts.
 	RestartDelay time.Duration
+	// SnapshotLogBytes and SegmentBytes size the replica's snapshot
+	// trigger and WAL segments (0: the replica's defaults); small values
+	// make a short run exercise snapshots, compaction and segment rollover.
+	SnapshotLogBytes int64
+	SegmentBytes     int64
+	// JobDelay is how long after a snapshot job is handed out it starts.
+	JobDelay time.Duration
+	// Knobs plant deliberate bugs (tests that prove a sweep catches them).
+	Knobs *cluster.TestingKnobs
+	// OpenWithNow passes the node's clock to cluster.Open (Options.NowNanos)
+	// so keys already expired are skipped while loading a snapshot. Off by
+	// default: the server does not set it, and as of this writing it
+	// breaks replay (a key skipped at load is missing for log entries after
+	// the snapshot that saw it alive; docs/simulation.md).
+	OpenWithNow bool
 }
 
 // request is a client command in flight to a node.
@@ -46,10 +61,6 @@ type request struct {
 	argv   [][]byte
 	words  []string
 }
-
-// replica is what the node needs of cluster.Replica. errReporter is the
-// optional fatal-disk-fault report (Replica.Err) a node restarts on.
-type errReporter interface{ Err() error }
 
 // Node runs the real cluster.Replica on a simulated disk and clock, driven
 // from the event loop: requests are batched into Submit calls while the
@@ -189,16 +200,57 @@ func (n *Node) checkFatal() {
 	if n.rep == nil {
 		return
 	}
-	er, ok := any(n.rep).(errReporter)
-	if !ok {
-		return
-	}
-	if err := er.Err(); err != nil {
+	n.startJob()
+	if err := n.rep.Err(); err != nil {
 		n.trace("fatal " + oneLine(err.Error()))
 		n.r.fault("fatal-restart")
 		n.down(false)
 		n.scheduleRestart()
 	}
+}
+
+// startJob runs a snapshot job the replica handed out, as the production
+// runtime does on another goroutine: here an event JobDelay later whose
+// disk time does not keep the node busy; JobDone follows when its I/O
+// would have finished. A crash in between abandons it.
+func (n *Node) startJob() {
+	j := n.rep.PendingJob()
+	if j == nil {
+		return
+	}
+	epoch, rep := n.epoch, n.rep
+	n.trace("snapshot job handed out index=" + itoa(int64(j.Index())))
+	n.r.W.After(n.cfg.JobDelay, func() {
+		if epoch != n.epoch {
+			return
+		}
+		saved := n.FS.TakeBusy()
+		var err error
+		crashed, op := n.call(func() { err = j.Run() })
+		took := n.FS.TakeBusy()
+		n.FS.busy = saved
+		if crashed {
+			n.powerOff("crash point during snapshot: " + op)
+			return
+		}
+		n.r.Stats.Snapshots++
+		n.r.W.After(took, func() {
+			if epoch != n.epoch || rep != n.rep {
+				return
+			}
+			msg := "ok"
+			if err != nil {
+				msg = oneLine(err.Error())
+			}
+			n.trace("snapshot job done index=" + itoa(int64(j.Index())) + ": " + msg)
+			crashed, op := n.call(func() { rep.JobDone(j, err) })
+			if crashed {
+				n.powerOff("crash point installing snapshot: " + op)
+				return
+			}
+			n.checkFatal()
+		})
+	})
 }
 
 func (n *Node) startTicks() {
@@ -307,9 +359,15 @@ func (n *Node) start() {
 	n.trace("start")
 	var rep *cluster.Replica
 	var err error
+	var openNow int64
+	if n.cfg.OpenWithNow {
+		openNow = n.Clock.Now()
+	}
 	crashed, op := n.call(func() {
 		rep, err = cluster.Open(cluster.Options{
 			FS: n.FS, Dir: n.cfg.Dir, AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
+			SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
+			NowNanos: openNow, Knobs: n.cfg.Knobs,
 			Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
 		})
 	})

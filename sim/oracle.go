@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -86,6 +85,9 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 		o.Stats.Writes++
 		o.cur.apply(e.muts)
 		o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs, acked: true, ackMs: ackMs})
+		if len(o.pending) > pendingFoldAt && !o.crashed {
+			o.fold(nowMs)
+		}
 	}
 }
 
@@ -124,10 +126,15 @@ type probeKey struct {
 	hasTTL bool
 }
 
-// Recovered checks the keyspace a node recovered (read at nowMs by the
-// probe) and adopts it as the new base.
-func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
-	o.Stats.Recoveries++
+// pendingFoldAt bounds the writes kept for prefix checks: past it, the
+// writes that must be durable by now are folded into the base.
+const pendingFoldAt = 4096
+
+// mustSurvive is the length of the prefix of pending writes that a crash
+// at crashMs may not lose: every acknowledged write under always, those
+// acknowledged more than the window before the crash under a window, none
+// under "any".
+func (o *Oracle) mustSurvive(crashMs int64) int {
 	minK := 0
 	for i, w := range o.pending {
 		if !w.acked {
@@ -137,21 +144,53 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 		case "always":
 			minK = i + 1
 		case "window":
-			if w.ackMs < o.crashMs-o.dur.WindowMs {
+			if w.ackMs < crashMs-o.dur.WindowMs {
 				minK = i + 1
 			}
 		}
 	}
+	return minK
+}
+
+// fold moves the writes that must survive any crash from now on into the
+// base state. Writes after them stay pending even across recoveries: a
+// process restart recovers from the page cache, and a later power loss
+// may still take unsynced writes from before that restart.
+func (o *Oracle) fold(nowMs int64) {
+	k := o.mustSurvive(nowMs)
+	if k == 0 {
+		return
+	}
+	for _, w := range o.pending[:k] {
+		o.base.apply(predict(o.base, w.nowMs, w.argv).muts)
+	}
+	o.pending = append(o.pending[:0], o.pending[k:]...)
+}
+
+// Recovered checks the keyspace a node recovered (read at nowMs by the
+// probe): it must equal the model after some prefix of the pending writes,
+// at least as long as mustSurvive. The longest such prefix is adopted.
+func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
+	o.Stats.Recoveries++
+	minK := 0
+	if o.crashed {
+		minK = o.mustSurvive(o.crashMs)
+	}
 	st := o.base.clone()
 	best, firstMatch := -1, -1
+	closest, closestDiff := 0, len(keys)+1
 	for k := 0; ; k++ {
-		if matchProbe(st, keys, probe, nowMs) {
+		if d := diffProbe(st, keys, probe, nowMs); d < closestDiff {
+			closest, closestDiff = k, d
+		}
+		if closestDiff == 0 {
 			if firstMatch < 0 {
 				firstMatch = k
 			}
 			if k >= minK {
 				best = k
 			}
+			closestDiff = len(keys) + 1 // keep looking for longer matches
 		}
 		if k == len(o.pending) {
 			break
@@ -160,37 +199,38 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 		st.apply(predict(st, w.nowMs, w.argv).muts)
 	}
 	if best < 0 {
-		o.fail(o.explain(keys, probe, nowMs, minK, firstMatch))
+		if firstMatch >= 0 {
+			closest = firstMatch
+		}
+		o.fail(o.explain(keys, probe, nowMs, minK, firstMatch, closest))
 		// Adopt what the node serves, so later checks stay meaningful.
 		o.base = probeState(keys, probe, nowMs)
+		o.pending = o.pending[:0]
 	} else {
-		st = o.base.clone()
-		for _, w := range o.pending[:best] {
-			st.apply(predict(st, w.nowMs, w.argv).muts)
-		}
 		for _, w := range o.pending[best:] {
 			if w.acked {
 				o.Stats.LostWrites++
 			}
 		}
-		o.base = st
+		o.pending = o.pending[:best]
 	}
 	o.cur = o.base.clone()
-	o.pending = o.pending[:0]
+	for _, w := range o.pending {
+		o.cur.apply(predict(o.cur, w.nowMs, w.argv).muts)
+	}
 	o.crashed = false
+	o.fold(nowMs)
 }
 
-func matchProbe(st state, keys []string, probe []probeKey, nowMs int64) bool {
+func diffProbe(st state, keys []string, probe []probeKey, nowMs int64) int {
+	d := 0
 	for i, k := range keys {
-		e := predict(st, nowMs, []string{"get", k})
-		if !sameReply(e.reply, probe[i].val) {
-			return false
-		}
-		if probe[i].hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, probe[i].pttl) {
-			return false
+		if !sameReply(predict(st, nowMs, []string{"get", k}).reply, probe[i].val) ||
+			(probe[i].hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, probe[i].pttl)) {
+			d++
 		}
 	}
-	return true
+	return d
 }
 
 func probeState(keys []string, probe []probeKey, nowMs int64) state {
@@ -207,7 +247,7 @@ func probeState(keys []string, probe []probeKey, nowMs int64) state {
 	return st
 }
 
-func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, firstMatch int) string {
+func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, firstMatch, closest int) string {
 	var b strings.Builder
 	b.WriteString("recovery at t=" + fmtMs(nowMs) + " (crash at t=" + fmtMs(o.crashMs) + ", durability " + o.dur.Kind + "): ")
 	if firstMatch >= 0 {
@@ -222,16 +262,33 @@ func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, fir
 		}
 		return b.String()
 	}
-	b.WriteString("the recovered keyspace equals no prefix of the executed writes (an invented value, a resurrected delete, or a lost write followed by a kept one); recovered:")
-	for i, k := range keys {
-		b.WriteString(" " + k + "=" + probe[i].val.String())
+	b.WriteString("the recovered keyspace equals no prefix of the " + strconv.Itoa(len(o.pending)) +
+		" writes that a crash could still undo (an invented value, a resurrected delete, or a lost write followed by a kept one). ")
+	st := o.base.clone()
+	for _, w := range o.pending[:closest] {
+		st.apply(predict(st, w.nowMs, w.argv).muts)
 	}
-	b.WriteString("; model after every write:")
-	final := o.cur
-	sorted := append([]string(nil), keys...)
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		b.WriteString(" " + k + "=" + predict(final, nowMs, []string{"get", k}).reply.String())
+	b.WriteString("Closest is the prefix of " + strconv.Itoa(closest) + " writes")
+	if closest > 0 {
+		w := o.pending[closest-1]
+		b.WriteString(" (last: " + strings.Join(w.argv, " ") + " at t=" + fmtMs(w.nowMs) + ")")
+	}
+	b.WriteString("; keys that differ from it (recovered vs model, value/pttl):")
+	for i, k := range keys {
+		gv := predict(st, nowMs, []string{"get", k}).reply
+		gt := predict(st, nowMs, []string{"pttl", k}).reply
+		if !sameReply(gv, probe[i].val) || (probe[i].hasTTL && !sameReply(gt, probe[i].pttl)) {
+			b.WriteString(" " + k + ": " + probe[i].val.String() + "/" + probe[i].pttl.String() + " vs " + gv.String() + "/" + gt.String())
+			// Where did the recovered value come from?
+			for j := len(o.pending) - 1; j >= 0; j-- {
+				w := o.pending[j]
+				if len(w.argv) > 2 && w.argv[1] == k && w.argv[2] == probe[i].val.Str {
+					b.WriteString(" (written by write " + strconv.Itoa(j+1) + ": " + strings.Join(w.argv, " ") + " at t=" + fmtMs(w.nowMs) + ")")
+					break
+				}
+			}
+			b.WriteString(";")
+		}
 	}
 	return b.String()
 }

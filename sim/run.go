@@ -40,6 +40,8 @@ type Stats struct {
 	Ops, Unknown int64
 	// Refused: writes answered with an error (left out of the history).
 	Refused int64
+	// Snapshots: snapshot jobs run.
+	Snapshots int64
 }
 
 // Run is one simulation in progress.
@@ -69,6 +71,7 @@ type Result struct {
 	Failures      []string
 	FailuresTotal int
 	Ops, Unknown  int64
+	Snapshots     int64
 	Oracle        OracleStats
 	// Faults counts injected faults by kind.
 	Faults    map[string]int64
@@ -192,7 +195,7 @@ func (r *Run) result() *Result {
 	return &Result{
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
-		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Oracle: r.Oracle.Stats,
+		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
 		Faults: faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
 		TraceHash: r.W.TraceHash(), History: r.History,
 		LinearizabilityApplies: lin,
