@@ -18,7 +18,8 @@
 // (meter.go), so the same call on the same state gives the same verdict on
 // every replay. Nothing here reads a clock or the OS, starts a goroutine or
 // lets map order reach an output; wazero's own internals are the only
-// exception (WithCloseOnContextDone, a safety net, not the CPU limit).
+// exception (its context watcher when Config.WithCloseOnContextDone is on:
+// an opt-in safety net, not the CPU limit).
 //
 // See docs/functions.md for the ABI and the guest SDKs (udf/sdk for Go,
 // udf/sdk/c/keel.h for C).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCounter(t *testing.T) {
@@ -187,5 +188,17 @@ func TestUnknownFunction(t *testing.T) {
 	h := newHost(t, NewConfig())
 	if got := call(t, h, newFakeStore(), "nope", nil, nil); got != "-ERR Function not found" {
 		t.Fatal(got)
+	}
+}
+
+// The safety net: with WithCloseOnContextDone, a call whose context
+// expires stops even when its fuel would last (almost) forever.
+func TestContextDoneSafetyNet(t *testing.T) {
+	h := newHost(t, NewConfig().WithFuel(1<<60).WithCloseOnContextDone(true), "spin")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := h.Call(ctx, "spin", nil, nil, newFakeStore(), false)
+	if err == nil || !strings.HasPrefix(Message(err), "ERR function 'spin' was stopped: context deadline exceeded") {
+		t.Fatalf("spin with a deadline: %v", err)
 	}
 }
