@@ -1,0 +1,319 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// TestActiveExpireWheel loads keys with deadlines spread from 1 ms to
+// centuries ahead, then moves time in uneven jumps with small budgets:
+// no key leaves before its deadline, every key leaves once the clock has
+// passed it and enough budget was spent, and the wheel's invariants hold
+// after every call.
+func TestActiveExpireWheel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	db := newTestDB()
+	start := int64(1_700_000_000_000)
+	deadlines := map[string]int64{}
+	for i := 0; i < 3000; i++ {
+		var d int64
+		switch i % 4 {
+		case 0:
+			d = 1 + rng.Int64N(100)
+		case 1:
+			d = rng.Int64N(100_000)
+		case 2:
+			d = rng.Int64N(10_000_000_000) // months
+		default:
+			d = rng.Int64N(math.MaxInt64 - start) // up to year 292 million
+		}
+		k := "k" + strconv.Itoa(i)
+		exec(db, start, "SET", k, "v", "PXAT", strconv.FormatInt(start+d, 10))
+		if exec(db, start, "EXISTS", k) == ":1" {
+			deadlines[k] = start + d
+		}
+	}
+	now := start
+	for step := 0; step < 2000 && db.Len() > 0; step++ {
+		switch {
+		case step%500 == 499:
+			now += rng.Int64N(math.MaxInt64/4 - now/4) // a huge jump
+		default:
+			now += rng.Int64N(50_000)
+		}
+		if now < 0 {
+			now = math.MaxInt64 - 1
+		}
+		db.ActiveExpire(now, 1+rng.IntN(40))
+		checkWheel(t, db)
+		for k, d := range deadlines {
+			it := db.find([]byte(k))
+			if it == nil && d >= now {
+				t.Fatalf("key %s (deadline %d) removed at %d", k, d, now)
+			}
+			if it == nil {
+				delete(deadlines, k)
+			}
+		}
+	}
+	// With unlimited budget everything due goes at once.
+	db.ActiveExpire(math.MaxInt64, math.MaxInt)
+	checkWheel(t, db)
+	if db.Len() != 0 || db.Expires() != 0 {
+		t.Fatalf("%d keys (%d volatile) left after the end of time", db.Len(), db.Expires())
+	}
+}
+
+// TestActiveExpireBudget shows the work bound: a million keys due in the
+// same millisecond leave at most budget per call.
+func TestActiveExpireBudget(t *testing.T) {
+	db := newTestDB()
+	for i := 0; i < 10_000; i++ {
+		exec(db, 1000, "SET", strconv.Itoa(i), "v", "PXAT", "5000")
+	}
+	if n := db.ActiveExpire(5000, 100); n != 0 {
+		t.Fatalf("expired %d keys at their deadline (Redis keeps them until now > deadline)", n)
+	}
+	total := 0
+	for calls := 1; db.Len() > 0; calls++ {
+		n := db.ActiveExpire(5001, 100)
+		if n > 100 {
+			t.Fatalf("call %d expired %d > budget", calls, n)
+		}
+		total += n
+		if calls > 200 {
+			t.Fatal("active expiry makes no progress")
+		}
+	}
+	if total != 10_000 {
+		t.Fatalf("expired %d", total)
+	}
+}
+
+func TestNotify(t *testing.T) {
+	var events []string
+	db := New(Options{Rand: rand.New(rand.NewPCG(1, 1)), Notify: func(ev string, key []byte) {
+		events = append(events, ev+":"+string(key))
+	}})
+	for _, cmd := range [][]string{
+		{"SET", "a", "1", "PX", "100"},
+		{"INCR", "a"},
+		{"INCRBYFLOAT", "a", "0.5"},
+		{"APPEND", "a", "0"},
+		{"SETRANGE", "a", "0", "9"},
+		{"PERSIST", "a"},
+		{"EXPIRE", "a", "10"},
+		{"RENAME", "a", "b"},
+		{"COPY", "b", "c"},
+		{"DEL", "b"},
+		{"MSET", "x", "1", "y", "2"},
+		{"GETDEL", "x"},
+		{"PEXPIRE", "y", "5"},
+	} {
+		exec(db, 1000, cmd...)
+	}
+	exec(db, 1006, "GET", "y") // lazily expired
+	want := "[set:a expire:a incrby:a incrbyfloat:a append:a setrange:a persist:a expire:a rename_from:a rename_to:b copy_to:c del:b set:x set:y del:x expire:y expired:y]"
+	if got := fmt.Sprint(events); got != want {
+		t.Fatalf("events\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestKeyVersion(t *testing.T) {
+	db := newTestDB()
+	v0 := db.KeyVersion(1000, []byte("k"))
+	if db.KeyVersion(1000, []byte("k")) != v0 {
+		t.Fatal("version of an untouched absent key changed")
+	}
+	exec(db, 1000, "SET", "other", "x")
+	exec(db, 1000, "GET", "k")
+	if db.KeyVersion(1000, []byte("k")) != v0 {
+		t.Fatal("unrelated write or a read changed the version")
+	}
+	exec(db, 1000, "SET", "k", "1")
+	v1 := db.KeyVersion(1000, []byte("k"))
+	if v1 == v0 {
+		t.Fatal("creation did not change the version")
+	}
+	for _, cmd := range [][]string{
+		{"INCR", "k"}, {"APPEND", "k", "x"}, {"PEXPIRE", "k", "10"}, {"PERSIST", "k"},
+		{"SET", "k", "same"}, {"SET", "k", "same"}, {"DEL", "k"}, {"SET", "k", "back"},
+	} {
+		before := db.KeyVersion(1000, []byte("k"))
+		exec(db, 1000, cmd...)
+		if db.KeyVersion(1000, []byte("k")) == before {
+			t.Fatalf("%v did not change the version", cmd)
+		}
+	}
+	exec(db, 1000, "PEXPIRE", "k", "10")
+	before := db.KeyVersion(1000, []byte("k"))
+	if db.KeyVersion(1011, []byte("k")) == before {
+		t.Fatal("expiry did not change the version")
+	}
+	before = db.KeyVersion(1011, []byte("other"))
+	exec(db, 1011, "FLUSHALL")
+	if db.KeyVersion(1011, []byte("other")) == before {
+		t.Fatal("FLUSHALL did not change the version")
+	}
+}
+
+// TestViewConcurrent reads a View from another goroutine while the DB
+// keeps overwriting, appending to, expiring and deleting the same keys
+// (run with -race to check the copy-on-write rule).
+func TestViewConcurrent(t *testing.T) {
+	db := newTestDB()
+	for i := 0; i < 2000; i++ {
+		exec(db, 1000, "SET", "k"+strconv.Itoa(i), "v"+strconv.Itoa(i), "PX", strconv.Itoa(1+i%50))
+	}
+	v := db.View()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var got map[string]string
+	var n int
+	go func() {
+		defer wg.Done()
+		got = map[string]string{}
+		v.Ascend(func(e Entry) bool {
+			got[string(e.Key)] = string(e.Value)
+			return true
+		})
+		n = v.Len()
+		v.Release()
+	}()
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 2000; i++ {
+			k := "k" + strconv.Itoa(i)
+			switch i % 4 {
+			case 0:
+				exec(db, 1000, "SET", k, "changed")
+			case 1:
+				exec(db, 1000, "APPEND", k, "!")
+			case 2:
+				exec(db, 1000, "DEL", k)
+			default:
+				exec(db, 1000, "SETRANGE", k, "0", "zz")
+			}
+		}
+		db.ActiveExpire(1000+int64(round)*20, 500)
+	}
+	wg.Wait()
+	if n != 2000 || len(got) != 2000 {
+		t.Fatalf("view has %d/%d keys, want 2000", n, len(got))
+	}
+	for i := 0; i < 2000; i++ {
+		if g := got["k"+strconv.Itoa(i)]; g != "v"+strconv.Itoa(i) {
+			t.Fatalf("view saw k%d = %q", i, g)
+		}
+	}
+}
+
+func TestRestoreAndReset(t *testing.T) {
+	src := newTestDB()
+	exec(src, 1000, "SET", "a", "1")
+	exec(src, 1000, "SET", "b", "2", "PXAT", "5000")
+	v := src.View()
+	dst := newTestDB()
+	dst.Reserve(v.Len())
+	v.Ascend(func(e Entry) bool { dst.Restore(e); return true })
+	v.Release()
+	if got := exec(dst, 1000, "MGET", "a", "b"); got != `["1" "2"]` {
+		t.Fatalf("restored %s", got)
+	}
+	if got := exec(dst, 1000, "PEXPIRETIME", "b"); got != ":5000" {
+		t.Fatalf("restored deadline %s", got)
+	}
+	if dst.Expires() != 1 || dst.UsedBytes() <= 0 {
+		t.Fatalf("Expires %d UsedBytes %d", dst.Expires(), dst.UsedBytes())
+	}
+	dst.Restore(Entry{Type: TypeString, Key: []byte("a"), Value: []byte("replaced")})
+	if got := exec(dst, 1000, "GET", "a"); got != `"replaced"` {
+		t.Fatalf("restore over a key gave %s", got)
+	}
+	dst.Reset()
+	if dst.Len() != 0 || dst.Expires() != 0 || dst.UsedBytes() != 0 {
+		t.Fatalf("after Reset: Len %d Expires %d UsedBytes %d", dst.Len(), dst.Expires(), dst.UsedBytes())
+	}
+	if got := exec(dst, 6000, "DBSIZE"); got != ":0" {
+		t.Fatalf("DBSIZE after reset %s", got)
+	}
+}
+
+// TestUsedBytesTracks checks the accounting returns to zero after every
+// way of growing and shrinking values.
+func TestUsedBytesTracks(t *testing.T) {
+	db := newTestDB()
+	for _, cmd := range [][]string{
+		{"SET", "a", "12345"}, {"APPEND", "a", "67890"}, {"SETRANGE", "a", "100", "x"},
+		{"INCR", "n"}, {"INCRBYFLOAT", "f", "1.5"}, {"SET", "a", "tiny"}, {"RENAME", "a", "b"},
+		{"COPY", "b", "c"}, {"GETSET", "c", "longer value here"},
+	} {
+		exec(db, 1, cmd...)
+	}
+	v := db.View()
+	exec(db, 1, "APPEND", "b", "after the view")
+	exec(db, 1, "SET", "n", "5")
+	v.Release()
+	if db.UsedBytes() <= 0 {
+		t.Fatal("no bytes accounted")
+	}
+	exec(db, 1, "DEL", "b", "c", "n", "f")
+	// Only the RANDOMKEY array's spare capacity remains.
+	if db.Len() != 0 || db.UsedBytes() != int64(cap(db.dense))*8 {
+		t.Fatalf("Len %d UsedBytes %d after deleting everything", db.Len(), db.UsedBytes())
+	}
+}
+
+func TestRandomKey(t *testing.T) {
+	db := newTestDB()
+	seen := map[string]bool{}
+	for i := 0; i < 10; i++ {
+		exec(db, 1000, "SET", "k"+strconv.Itoa(i), "v")
+	}
+	exec(db, 1000, "SET", "dying", "v", "PX", "1")
+	for i := 0; i < 500; i++ {
+		got := exec(db, 1002, "RANDOMKEY")
+		if got == `"dying"` {
+			t.Fatal("RANDOMKEY returned an expired key")
+		}
+		seen[got] = true
+	}
+	if len(seen) != 10 {
+		t.Fatalf("RANDOMKEY reached %d of 10 keys", len(seen))
+	}
+	// Same seed, same history: same answers.
+	a, b := newTestDB(), newTestDB()
+	for i := 0; i < 50; i++ {
+		exec(a, 1, "SET", strconv.Itoa(i), "v")
+		exec(b, 1, "SET", strconv.Itoa(i), "v")
+	}
+	for i := 0; i < 20; i++ {
+		if x, y := exec(a, 1, "RANDOMKEY"), exec(b, 1, "RANDOMKEY"); x != y {
+			t.Fatalf("RANDOMKEY differs between identical DBs: %s %s", x, y)
+		}
+	}
+}
+
+func TestCommandTable(t *testing.T) {
+	for _, c := range Commands() {
+		if c.Flags&(Write|ReadOnly) == 0 || c.Flags&Write != 0 && c.Flags&ReadOnly != 0 {
+			t.Errorf("%s: must be exactly one of Write or ReadOnly", c.Name)
+		}
+		if len(c.Categories) == 0 {
+			t.Errorf("%s: no categories", c.Name)
+		}
+		if c.FirstKey != 0 && c.Step == 0 {
+			t.Errorf("%s: keys without a step", c.Name)
+		}
+	}
+	mset := Lookup([]byte("MSET"))
+	if got := fmt.Sprint(mset.Keys([][]byte{[]byte("mset"), []byte("a"), []byte("1"), []byte("b"), []byte("2")})); got != "[1 3]" {
+		t.Fatalf("MSET keys at %s", got)
+	}
+	if got := exec(newTestDB(), 1, "NOPE", "a", "b"); got != "-ERR unknown command 'NOPE', with args beginning with: 'a' 'b' " {
+		t.Fatalf("unknown command: %s", got)
+	}
+}
