@@ -252,7 +252,7 @@ func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, fir
 	b.WriteString("recovery at t=" + fmtMs(nowMs) + " (crash at t=" + fmtMs(o.crashMs) + ", durability " + o.dur.Kind + "): ")
 	if firstMatch >= 0 {
 		b.WriteString("acknowledged writes lost: the recovered keyspace matches only " + strconv.Itoa(firstMatch) +
-			" of " + strconv.Itoa(len(o.pending)) + " writes since the last recovery, but the first " + strconv.Itoa(minK) +
+			" of " + strconv.Itoa(len(o.pending)) + " pending writes, but the first " + strconv.Itoa(minK) +
 			" had to survive; first lost: ")
 		for _, w := range o.pending[firstMatch:minK] {
 			if w.acked {
