@@ -114,9 +114,14 @@ func TestMedianRatioPairsRounds(t *testing.T) {
 }
 
 func TestRequestsFor(t *testing.T) {
-	for _, tc := range []struct{ base, p, want int }{{100, 1, 100}, {100, 2, 100}, {100, 16, 800}} {
-		if got := requestsFor(tc.base, tc.p); got != tc.want {
-			t.Errorf("requestsFor(%d, %d) = %d, want %d", tc.base, tc.p, got, tc.want)
+	set, mget := allTests[0], allTests[4]
+	for _, tc := range []struct {
+		base, p int
+		t       benchTest
+		want    int
+	}{{100, 1, set, 100}, {100, 2, set, 100}, {100, 16, set, 800}, {100, 1, mget, 100}, {100, 16, mget, 200}, {100, 2, mget, 100}} {
+		if got := requestsFor(tc.base, tc.p, tc.t); got != tc.want {
+			t.Errorf("requestsFor(%d, %d, %s) = %d, want %d", tc.base, tc.p, tc.t.name, got, tc.want)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs.BoolVar(&c.throughput, "throughput", true, "run the redis-benchmark comparison (false: only memory/scan/recovery/profile)")
 	fs.IntVar(&c.rounds, "rounds", 3, "alternating rounds (each runs every test on both systems back to back; odd rounds Redis first, even rounds keel first)")
-	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (scaled by P/2 when pipelined)")
+	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (×P/2 when pipelined; ×P/8 for MSET/MGET)")
 	modesFlag := fs.String("modes", "off,everysec", "persistence modes, applied to both: off, everysec, always, no")
 	testsFlag := fs.String("tests", "set,get,incr,mset,mget", "tests to run")
 	pipesFlag := fs.String("pipelines", "1,16", "redis-benchmark -P values")
@@ -399,7 +399,7 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 				c := cell{mode: m.name, test: t.name, pipeline: p}
 				s := data[c]
 				params := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace,
-					requests: requestsFor(cfg.requests, p), pipeline: p}
+					requests: requestsFor(cfg.requests, p, t), pipeline: p}
 				var rr, kr result
 				runRedis := func() error {
 					var err error
@@ -456,7 +456,7 @@ func renderReport(cfg config, mach machine, keelLabel string, started time.Time,
 	fmt.Fprintf(&md, "# keel vs Redis, %s\n\n", started.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&md, "Command: `%s` (systems: redis, %s)\n\n", strings.TrimSpace(cmdline), keelLabel)
 	md.WriteString(mach.markdown())
-	fmt.Fprintf(&md, "\nredis-benchmark -c %d -d %d -r %d, %d requests per run at -P 1 (×P/2 when pipelined); %d rounds, "+
+	fmt.Fprintf(&md, "\nredis-benchmark -c %d -d %d -r %d, %d requests per run at -P 1 (×P/2 when pipelined, ×P/8 for MSET and MGET); %d rounds, "+
 		"each running every test on both systems back to back (odd rounds Redis first, even rounds keel first). Values are medians over rounds; keel/redis is the median of "+
 		"per-round ratios (throughput: higher is better for keel; p99: lower is better for keel).\n\n",
 		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
