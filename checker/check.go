@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -324,9 +325,38 @@ func explainPartition(sp *spec, part []porcupine.Operation, prefix []int, keys [
 			fmt.Fprintf(&b, "    %s   (fits here, but every order taking it gets stuck later)\n", describeOp(part[id]))
 		} else {
 			fmt.Fprintf(&b, "    %s   (the state says %s)\n", describeOp(part[id]), want)
+			if got := part[id].Output.(output); sp.partitioned && got.v.Kind == StrValue {
+				b.WriteString(writersOf(part, got.v.Str))
+			}
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// writersOfMax bounds how many writers of a value an explanation lists.
+const writersOfMax = 3
+
+// writersOf says which operations of a key could have written the value a
+// read saw: where a stale or lost value came from, or that nothing wrote it.
+func writersOf(part []porcupine.Operation, v string) string {
+	var ws []string
+	for _, o := range part {
+		op := o.Input.(input).op
+		wrote := op.Kind == Set && op.Value == v
+		if op.Kind == IncrBy && !op.Unknown && op.Output.Kind == IntValue {
+			wrote = strconv.FormatInt(op.Output.Int, 10) == v
+		}
+		if wrote {
+			ws = append(ws, describeOp(o))
+		}
+	}
+	switch {
+	case len(ws) == 0:
+		return fmt.Sprintf("      no operation on this key wrote %q\n", v)
+	case len(ws) > writersOfMax:
+		ws = append(ws[:writersOfMax], fmt.Sprintf("... %d more", len(ws)-writersOfMax))
+	}
+	return fmt.Sprintf("      %q was written by: %s\n", v, strings.Join(ws, "; "))
 }
 
 // describeOp quotes an operation as the history has it; a per-key read of a

@@ -126,6 +126,10 @@ func TestExplanationNamesKeyAndOps(t *testing.T) {
 		{Client: 2, Kind: Get, Key: "y", Call: 40, Return: 50, Output: Str("ghost")},
 	}
 	res := mustCheck(t, ops, ModelKV)
+	ghost := mustCheck(t, ops[4:], ModelKV)
+	if !strings.Contains(ghost.Explanation, `no operation on this key wrote "ghost"`) {
+		t.Errorf("explanation of a read of a value never written:\n%s", ghost.Explanation)
+	}
 	if res.Verdict != Illegal || res.Key != "x" || strings.Join(res.IllegalKeys, ",") != "x,y" {
 		t.Fatalf("got %s key %q illegal %v", res.Verdict, res.Key, res.IllegalKeys)
 	}
@@ -134,6 +138,7 @@ func TestExplanationNamesKeyAndOps(t *testing.T) {
 		`client 1 [20,30] set x "2" -> "OK"   => "2"`,
 		`client 2 [40,50] mget fine x -> ["1" "1"] (reading x)   (the state says "2")`,
 		`keys not linearizable: "x", "y"`,
+		`"1" was written by: client 1 [0,10] set x "1" -> "OK"`,
 	} {
 		if !strings.Contains(res.Explanation, want) {
 			t.Errorf("explanation lacks %q:\n%s", want, res.Explanation)
