@@ -148,6 +148,17 @@ func TestTrapAfterWriteLeavesNoEffects(t *testing.T) {
 	}
 }
 
+func TestProcExitLeavesNoEffects(t *testing.T) {
+	h := newHost(t, NewConfig(), "abi")
+	s := newFakeStore()
+	if got := call(t, h, s, "exit3", []string{"k"}, nil); got != "-ERR function 'exit3' exited with code 3" {
+		t.Fatalf("exit3 = %s", got)
+	}
+	if s.snapshot() != "" {
+		t.Fatalf("state %q", s.snapshot())
+	}
+}
+
 func TestUndeclaredKeyRefused(t *testing.T) {
 	h := newHost(t, NewConfig(), "abi")
 	s := newFakeStore()

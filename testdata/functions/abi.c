@@ -159,3 +159,12 @@ KEEL_FUNCTION(scribble) {
     p[0] = 0xAB;
     p[65535] = 0xCD;
 }
+
+// exit3 1 k -> writes k, then calls WASI proc_exit(3): the call fails with
+// "exited with code 3" and the write is discarded
+__attribute__((import_module("wasi_snapshot_preview1"), import_name("proc_exit"), noreturn)) void wasi_proc_exit(int32_t code);
+KEEL_FUNCTION(exit3) {
+    keel_buf k = keel_key(0);
+    keel_set(k.ptr, k.len, "x", 1, 0);
+    wasi_proc_exit(3);
+}
