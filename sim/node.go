@@ -162,7 +162,12 @@ func (n *Node) drain() {
 		reqs[i] = cluster.Request{Argv: q.argv, W: &recs[i]}
 	}
 	now := n.Clock.Now()
-	n.trace("submit " + itoa(int64(k)))
+	var sb strings.Builder
+	sb.WriteString("submit " + itoa(int64(k)) + ":")
+	for _, q := range batch {
+		sb.WriteString(" c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)))
+	}
+	n.trace(sb.String())
 	crashed, op := n.call(func() { n.rep.Submit(now, reqs) })
 	nowMs := seam.Millis(now)
 	if crashed {
