@@ -65,6 +65,8 @@ type DB struct {
 	// expiredScratch collects keys found expired during an iteration, to be
 	// deleted after it (the btree may not change while it is iterated).
 	expiredScratch []*item
+	// scanOut is SCAN's reusable result buffer.
+	scanOut []*item
 	// numBuf formats integers without allocating.
 	numBuf [32]byte
 }

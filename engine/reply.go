@@ -4,6 +4,10 @@ package engine
 // RESP3 into a connection's output buffer; tests and the simulator record
 // values. A command writes exactly one top-level reply; an aggregate header
 // (Array, Map, Set) is followed by exactly its elements.
+//
+// Slices and strings passed in are only valid during the call: the engine
+// hands over its own value buffers (no copy on GET) and may overwrite them
+// in place by the next command, so a Writer must copy what it keeps.
 type Writer interface {
 	WriteSimple(s string)
 	// WriteError takes the whole message, code included: "ERR syntax error",

@@ -37,6 +37,8 @@ const (
 	scanSeqBits     = 23
 	scanPrefixBytes = 5
 	scanInlineMax   = 7
+	// scanOutKeep bounds the result buffer a DB keeps between SCANs.
+	scanOutKeep = 4096
 	// scanCountMax bounds the work one SCAN call does whatever COUNT says.
 	scanCountMax = 1 << 20
 )
@@ -227,7 +229,7 @@ func cmdScan(db *DB, now int64, argv [][]byte, w Writer) {
 	f := newKeyFilter(pattern, typ)
 	from, after := db.scan.resume(cursor)
 
-	var out []*item
+	out := db.scanOut[:0]
 	var last *item
 	visited := int64(0)
 	more := false
@@ -256,6 +258,13 @@ func cmdScan(db *DB, now int64, argv [][]byte, w Writer) {
 	w.WriteArray(len(out))
 	for _, it := range out {
 		w.WriteBulkString(it.key)
+	}
+	// Keep the buffer for the next SCAN unless a huge COUNT grew it.
+	clear(out)
+	if cap(out) <= scanOutKeep {
+		db.scanOut = out[:0]
+	} else {
+		db.scanOut = nil
 	}
 	db.collectExpired()
 }

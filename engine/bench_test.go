@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// discard is a Writer that keeps nothing, so benchmarks measure the
+// engine alone.
+type discard struct{}
+
+func (discard) WriteSimple(string)     {}
+func (discard) WriteError(string)      {}
+func (discard) WriteInt(int64)         {}
+func (discard) WriteBulk([]byte)       {}
+func (discard) WriteBulkString(string) {}
+func (discard) WriteNull()             {}
+func (discard) WriteArray(int)         {}
+func (discard) WriteNullArray()        {}
+func (discard) WriteDouble(float64)    {}
+func (discard) WriteMap(int)           {}
+func (discard) WriteSet(int)           {}
+
+const benchKeys = 100_000
+
+func benchArgv(cmd string, extra ...string) [][][]byte {
+	out := make([][][]byte, benchKeys)
+	for i := range out {
+		argv := [][]byte{[]byte(cmd), []byte("key:" + strconv.Itoa(i))}
+		for _, e := range extra {
+			argv = append(argv, []byte(e))
+		}
+		out[i] = argv
+	}
+	return out
+}
+
+func loadedDB(value string) *DB {
+	db := newTestDB()
+	for _, argv := range benchArgv("SET", value) {
+		db.Exec(1, argv, discard{})
+	}
+	return db
+}
+
+// BenchmarkGet: GET of existing keys, 200-byte values (the redis-benchmark
+// shape of issue 8). Steady state allocates nothing.
+func BenchmarkGet(b *testing.B) {
+	db := loadedDB(string(make([]byte, 200)))
+	argvs := benchArgv("GET")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argvs[i%benchKeys], discard{})
+	}
+}
+
+// BenchmarkSet: SET over existing keys, 200-byte values, overwritten in
+// place in the value's own buffer.
+func BenchmarkSet(b *testing.B) {
+	db := loadedDB(string(make([]byte, 200)))
+	argvs := benchArgv("SET", string(make([]byte, 200)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argvs[i%benchKeys], discard{})
+	}
+}
+
+// BenchmarkSetEX: SET with a TTL, which also moves the key in the timing
+// wheel.
+func BenchmarkSetEX(b *testing.B) {
+	db := loadedDB(string(make([]byte, 200)))
+	argvs := benchArgv("SET", string(make([]byte, 200)), "EX", "100")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argvs[i%benchKeys], discard{})
+	}
+}
+
+// BenchmarkIncr: INCR rewrites the digits in place.
+func BenchmarkIncr(b *testing.B) {
+	db := loadedDB("0")
+	argvs := benchArgv("INCR")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argvs[i%benchKeys], discard{})
+	}
+}
+
+// BenchmarkSetNew: SET of fresh keys (index growth included).
+func BenchmarkSetNew(b *testing.B) {
+	db := newTestDB()
+	argvs := make([][][]byte, b.N)
+	for i := range argvs {
+		argvs[i] = [][]byte{[]byte("SET"), []byte("key:" + strconv.Itoa(i)), []byte("value")}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argvs[i], discard{})
+	}
+}
+
+// BenchmarkPrefixScan: SCAN 0 MATCH user:42:* COUNT 1000 over 1,000 keys
+// with the prefix hidden among 1M and 10M others. The cost must not grow
+// with the keyspace (issue 2: within 2× from 1M to 10M).
+//
+//	go test -run '^$' -bench PrefixScan -benchtime 2000x ./engine
+func BenchmarkPrefixScan(b *testing.B) {
+	for _, total := range []int{1_000_000, 10_000_000} {
+		b.Run(fmt.Sprintf("keys=%dM", total/1_000_000), func(b *testing.B) {
+			db := newTestDB()
+			var extra []string
+			for i := 0; i < 1000; i++ {
+				extra = append(extra, fmt.Sprintf("user:42:%d", i))
+			}
+			fillKeys(db, total-len(extra), extra...)
+			argv := [][]byte{[]byte("SCAN"), []byte("0"), []byte("MATCH"), []byte("user:42:*"), []byte("COUNT"), []byte("1000")}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				db.Exec(1, argv, discard{})
+			}
+		})
+	}
+}
+
+// BenchmarkPrefixScanSparse: 100 matching keys among 1M, the comparison
+// issue 8 makes against Redis's SCAN MATCH (which must walk everything).
+func BenchmarkPrefixScanSparse(b *testing.B) {
+	db := newTestDB()
+	var extra []string
+	for i := 0; i < 100; i++ {
+		extra = append(extra, fmt.Sprintf("user:42:%d", i))
+	}
+	fillKeys(db, 1_000_000-len(extra), extra...)
+	argv := [][]byte{[]byte("SCAN"), []byte("0"), []byte("MATCH"), []byte("user:42:*"), []byte("COUNT"), []byte("1000")}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Exec(1, argv, discard{})
+	}
+}
+
+// BenchmarkMemoryPerKey loads 1M keys with 200-byte values (issue 8's
+// memory comparison) and reports live heap bytes per key next to
+// UsedBytes' estimate.
+//
+//	go test -run '^$' -bench MemoryPerKey -benchtime 1x ./engine
+func BenchmarkMemoryPerKey(b *testing.B) {
+	const keys = 1_000_000
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		db := newTestDB()
+		val := make([]byte, 200)
+		buf := make([]byte, 0, 32)
+		for k := 0; k < keys; k++ {
+			buf = strconv.AppendInt(append(buf[:0], "key:"...), int64(k), 10)
+			db.Exec(1, [][]byte{[]byte("SET"), buf, val}, discard{})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "heap-B/key")
+		b.ReportMetric(float64(db.UsedBytes())/keys, "used-B/key")
+		runtime.KeepAlive(db)
+	}
+}
