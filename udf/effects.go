@@ -1,0 +1,125 @@
+package udf
+
+import (
+	"encoding/binary"
+
+	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/engine"
+)
+
+// The effects of one call travel through the log as one record, so that
+// recovery and followers apply them together and never run guest code:
+//
+//	u8      effectsVersion (1)
+//	uvarint command count
+//	per command: uvarint argc, then per argument uvarint length + bytes
+//
+// The replica stores the record in an entry of its own kind (one a client
+// cannot forge) and applies it with ApplyEffects.
+const effectsVersion = 1
+
+// effectsCommandsMax bounds the commands a record may claim, so a corrupt
+// count cannot make the decoder allocate without end.
+const effectsCommandsMax = 1 << 20
+
+// EncodeEffects serialises a Result's effects.
+func EncodeEffects(effects [][][]byte) []byte {
+	n := 1 + binary.MaxVarintLen64
+	for _, argv := range effects {
+		n += binary.MaxVarintLen64
+		for _, a := range argv {
+			n += binary.MaxVarintLen64 + len(a)
+		}
+	}
+	out := make([]byte, 0, n)
+	out = append(out, effectsVersion)
+	out = binary.AppendUvarint(out, uint64(len(effects)))
+	for _, argv := range effects {
+		out = binary.AppendUvarint(out, uint64(len(argv)))
+		for _, a := range argv {
+			out = binary.AppendUvarint(out, uint64(len(a)))
+			out = append(out, a...)
+		}
+	}
+	return out
+}
+
+// DecodeEffects is EncodeEffects' inverse. The arguments alias rec.
+func DecodeEffects(rec []byte) ([][][]byte, error) {
+	if len(rec) == 0 || rec[0] != effectsVersion {
+		return nil, errors.New("udf: effects record: unknown version")
+	}
+	p := rec[1:]
+	uv := func() (uint64, error) {
+		v, n := binary.Uvarint(p)
+		if n <= 0 {
+			return 0, errors.New("udf: effects record: truncated")
+		}
+		p = p[n:]
+		return v, nil
+	}
+	count, err := uv()
+	if err != nil {
+		return nil, err
+	}
+	if count > effectsCommandsMax {
+		return nil, errors.Newf("udf: effects record: %d commands", count)
+	}
+	out := make([][][]byte, 0, count)
+	for i := uint64(0); i < count; i++ {
+		argc, err := uv()
+		if err != nil {
+			return nil, err
+		}
+		if argc == 0 || argc > uint64(len(p)) {
+			return nil, errors.Newf("udf: effects record: command %d has %d arguments", i, argc)
+		}
+		argv := make([][]byte, argc)
+		for j := range argv {
+			l, err := uv()
+			if err != nil {
+				return nil, err
+			}
+			if l > uint64(len(p)) {
+				return nil, errors.New("udf: effects record: truncated argument")
+			}
+			argv[j], p = p[:l], p[l:]
+		}
+		out = append(out, argv)
+	}
+	if len(p) != 0 {
+		return nil, errors.Newf("udf: effects record: %d trailing bytes", len(p))
+	}
+	return out, nil
+}
+
+// ApplyEffects runs effects against db at nowMillis (the entry's time),
+// in order. Effects were built to succeed on the state the call read; one
+// that fails means the log and the keyspace disagree, which the replica
+// must treat as fatal rather than serve.
+func ApplyEffects(db *engine.DB, nowMillis int64, effects [][][]byte) error {
+	var w effectWriter
+	for i, argv := range effects {
+		w.err = ""
+		db.Exec(nowMillis, argv, &w)
+		if w.err != "" {
+			return errors.AssertionFailedf("udf: effect %d (%s) failed: %s", i, errors.Safe(string(argv[0])), w.err)
+		}
+	}
+	return nil
+}
+
+// effectWriter keeps only an error reply.
+type effectWriter struct{ err string }
+
+func (w *effectWriter) WriteSimple(string)     {}
+func (w *effectWriter) WriteError(msg string)  { w.err = msg }
+func (w *effectWriter) WriteInt(int64)         {}
+func (w *effectWriter) WriteBulk([]byte)       {}
+func (w *effectWriter) WriteBulkString(string) {}
+func (w *effectWriter) WriteNull()             {}
+func (w *effectWriter) WriteArray(int)         {}
+func (w *effectWriter) WriteNullArray()        {}
+func (w *effectWriter) WriteDouble(float64)    {}
+func (w *effectWriter) WriteMap(int)           {}
+func (w *effectWriter) WriteSet(int)           {}
