@@ -258,6 +258,50 @@ func init() {
 		},
 	})
 	register(&Scenario{
+		Name:    "partition",
+		Summary: "client connections cut (both ways, one way, node isolated) and healed, slow links; requests and replies vanish, so clients see unknown outcomes of writes that happened",
+		Config: func(seed uint64) sim.Config {
+			cfg := base("partition", seed, policyFor(seed))
+			cfg.Net.DelayJitter = 2 * time.Millisecond
+			cfg.Schedule = func(r *sim.Run) {
+				all := []uint64{r.Node.ID()}
+				for _, c := range r.Clients {
+					all = append(all, c.ID())
+				}
+				every(r, time.Second, func() {
+					switch r.Rand.IntN(4) {
+					case 0:
+						r.Net.Isolate(r.Node.ID(), all)
+					case 1: // some clients cut off both ways
+						var cut []uint64
+						for _, c := range r.Clients {
+							if r.Rand.IntN(2) == 0 {
+								cut = append(cut, c.ID())
+							}
+						}
+						r.Net.Partition([]uint64{r.Node.ID()}, cut)
+					case 2: // replies lost, requests still arrive
+						for _, c := range r.Clients {
+							if r.Rand.IntN(2) == 0 {
+								r.Net.Block(r.Node.ID(), c.ID())
+							}
+						}
+					case 3: // requests lost
+						for _, c := range r.Clients {
+							if r.Rand.IntN(2) == 0 {
+								r.Net.Block(c.ID(), r.Node.ID())
+							}
+						}
+					}
+					r.Fault("partition")
+					r.At(time.Duration(r.Now())+time.Duration(50+r.Rand.IntN(600))*time.Millisecond, r.Net.Heal)
+				})
+				every(r, 4*time.Second, r.Node.PowerOff)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
 		Name:    "slow-disk",
 		Summary: "latency spikes on writes and fsyncs and GC-like pauses; clients time out on writes that did happen",
 		Config: func(seed uint64) sim.Config {

@@ -225,3 +225,6 @@ func (c *Client) gen() opSpec {
 		}
 	}
 }
+
+// ID is the client's id on the network.
+func (c *Client) ID() uint64 { return c.id }

@@ -443,3 +443,6 @@ func (n *Node) probe() bool {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// ID is the node's id on the network.
+func (n *Node) ID() uint64 { return n.cfg.ID }
