@@ -21,6 +21,10 @@ const (
 	// restartAttemptsMax: restarts tried after transient I/O errors before
 	// the node is declared unable to come back.
 	restartAttemptsMax = 20
+	// refusedStartsMax: starts retried after a refusal (corruption
+	// detected). Transient read flips clear up on a retry; rot at rest
+	// does not, and the node then stays down.
+	refusedStartsMax = 5
 )
 
 // NodeConfig is one node.
@@ -393,7 +397,7 @@ func (n *Node) start() {
 			n.r.Oracle.StartRefused(msg)
 		}
 		n.FS.KillProcess()
-		if n.tries >= restartAttemptsMax {
+		if n.tries >= restartAttemptsMax || (!transient && n.tries >= refusedStartsMax) {
 			if transient {
 				n.r.Oracle.fail("node could not restart after " + itoa(int64(n.tries)) + " attempts: " + msg)
 			}
