@@ -1,7 +1,6 @@
 package checker
 
 import (
-	"hash/fnv"
 	"math"
 	"sort"
 	"strconv"
@@ -10,43 +9,80 @@ import (
 	"github.com/cockroachdb/errors"
 )
 
-// bankState is the whole account map: account -> stored string (missing
-// accounts are absent). Steps copy it; a state is never modified once made,
-// as porcupine requires.
-type bankState map[string]string
+// bankState is the whole account map: accounts sorted by name, each with
+// its stored string (missing accounts are absent), and the hash of the lot.
+// Steps make new states; a state is never modified once made, as the
+// search requires. A few accounts in a slice copy far faster than a map.
+type bankState struct {
+	accts []acct
+	hash  uint64 // XOR of acctHash over accts
+}
 
-func (s bankState) with(k, v string, exists bool) bankState {
-	next := make(bankState, len(s)+1)
-	for key, val := range s {
-		next[key] = val
+type acct struct{ name, value string }
+
+func acctHash(name, value string) uint64 {
+	// FNV-1a over name, a separator and value, without allocating.
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint64(name[i])) * prime
 	}
-	if exists {
-		next[k] = v
-	} else {
-		delete(next, k)
+	h = (h ^ 0xff) * prime
+	for i := 0; i < len(value); i++ {
+		h = (h ^ uint64(value[i])) * prime
+	}
+	return h
+}
+
+func (s *bankState) find(k string) (int, bool) {
+	i := sort.Search(len(s.accts), func(i int) bool { return s.accts[i].name >= k })
+	return i, i < len(s.accts) && s.accts[i].name == k
+}
+
+// with returns s with account k set to v, or removed when !exists.
+func (s *bankState) with(k, v string, exists bool) *bankState {
+	i, found := s.find(k)
+	next := &bankState{hash: s.hash}
+	switch {
+	case found && exists:
+		next.accts = append([]acct(nil), s.accts...)
+		next.hash ^= acctHash(k, s.accts[i].value) ^ acctHash(k, v)
+		next.accts[i].value = v
+	case found:
+		next.accts = append(append(make([]acct, 0, len(s.accts)-1), s.accts[:i]...), s.accts[i+1:]...)
+		next.hash ^= acctHash(k, s.accts[i].value)
+	case exists:
+		next.accts = make([]acct, 0, len(s.accts)+1)
+		next.accts = append(append(append(next.accts, s.accts[:i]...), acct{k, v}), s.accts[i:]...)
+		next.hash ^= acctHash(k, v)
+	default:
+		return s
 	}
 	return next
 }
 
-func (s bankState) key(k string) kvState {
-	v, ok := s[k]
-	return kvState{exists: ok, value: v}
+func (s *bankState) key(k string) kvState {
+	i, ok := s.find(k)
+	if !ok {
+		return kvState{}
+	}
+	return kvState{exists: true, value: s.accts[i].value}
 }
 
 // balance reads an account as DECRBY/INCRBY would: missing is 0.
-func (s bankState) balance(k string) (int64, bool) {
-	v, ok := s[k]
-	if !ok {
+func (s *bankState) balance(k string) (int64, bool) {
+	st := s.key(k)
+	if !st.exists {
 		return 0, true
 	}
-	return parseRedisInt(v)
+	return parseRedisInt(st.value)
 }
 
 var bankSpec = &spec{
 	name: ModelBank,
-	init: func() any { return bankState{} },
+	init: func() any { return &bankState{} },
 	apply: func(state any, in input) (output, any) {
-		s := state.(bankState)
+		s := state.(*bankState)
 		op := in.op
 		switch op.Kind {
 		case MGet:
@@ -58,49 +94,37 @@ var bankSpec = &spec{
 		case Transfer:
 			return applyTransfer(s, op)
 		}
-		want, next := applyKey(s.key(op.Key), op)
-		if next == s.key(op.Key) {
+		before := s.key(op.Key)
+		want, next := applyKey(before, op)
+		if next == before {
 			return output{v: want}, s
 		}
 		return output{v: want}, s.with(op.Key, next.value, next.exists)
 	},
-	hash: func(state any) uint64 {
-		// XOR of per-account hashes: independent of map order.
-		var sum uint64
-		for k, v := range state.(bankState) {
-			h := fnv.New64a()
-			h.Write([]byte(k))
-			h.Write([]byte{0})
-			h.Write([]byte(v))
-			sum ^= h.Sum64()
-		}
-		return sum
-	},
+	hash: func(state any) uint64 { return state.(*bankState).hash },
 	describeState: func(state any) string {
-		s := state.(bankState)
-		keys := make([]string, 0, len(s))
-		for k := range s {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + "=" + s[k]
+		s := state.(*bankState)
+		parts := make([]string, len(s.accts))
+		for i, a := range s.accts {
+			parts[i] = a.name + "=" + a.value
 		}
 		return "{" + strings.Join(parts, " ") + "}"
 	},
 	equal: bankEqual,
 }
 
-// bankEqual compares account maps; maps are not comparable with ==,
-// porcupine's default.
+// bankEqual compares account maps; porcupine's default == would compare
+// pointers.
 func bankEqual(a, b any) bool {
-	x, y := a.(bankState), b.(bankState)
-	if len(x) != len(y) {
+	x, y := a.(*bankState), b.(*bankState)
+	if x == y {
+		return true
+	}
+	if x.hash != y.hash || len(x.accts) != len(y.accts) {
 		return false
 	}
-	for k, v := range x {
-		if w, ok := y[k]; !ok || w != v {
+	for i := range x.accts {
+		if x.accts[i] != y.accts[i] {
 			return false
 		}
 	}
@@ -110,7 +134,7 @@ func bankEqual(a, b any) bool {
 // applyTransfer is one EXEC moving Amount from From to To. Unless the
 // operation allows an overdraft, a source holding less than the amount
 // refuses it and nothing changes.
-func applyTransfer(s bankState, op *Op) (output, any) {
+func applyTransfer(s *bankState, op *Op) (output, any) {
 	from, ok1 := s.balance(op.From)
 	to, ok2 := s.balance(op.To)
 	if !ok1 || !ok2 {
@@ -123,7 +147,7 @@ func applyTransfer(s bankState, op *Op) (output, any) {
 		return output{v: Err(errOverflow)}, s
 	}
 	next := s.with(op.From, strconv.FormatInt(from-op.Amount, 10), true)
-	next[op.To] = strconv.FormatInt(to+op.Amount, 10) // next is still private here
+	next = next.with(op.To, strconv.FormatInt(to+op.Amount, 10), true)
 	return output{v: Str("OK")}, next
 }
 

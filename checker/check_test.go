@@ -330,20 +330,25 @@ func TestGeneratedKVHistories(t *testing.T) {
 	})
 }
 
+func mustInt(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
 // genBank is genKV for the transfer workload: accounts opened first, then
 // atomic transfers and snapshot reads at seeded points.
 func genBank(r *rand.Rand, clients, accounts, n int, unknownPct int) ([]Op, []string, int64) {
 	var ops []Op
 	var names []string
-	state := bankState{}
+	state := &bankState{}
 	var total int64
 	for a := range accounts {
 		name := fmt.Sprintf("acct:%d", a)
-		bal := r.Int64N(100)
+		bal := strconv.FormatInt(r.Int64N(100), 10)
 		names = append(names, name)
-		total += bal
-		state[name] = strconv.FormatInt(bal, 10)
-		ops = append(ops, Op{Client: 0, Kind: Set, Key: name, Value: state[name], Call: int64(a) * 10, Return: int64(a)*10 + 5, Output: Str("OK")})
+		total += mustInt(bal)
+		state = state.with(name, bal, true)
+		ops = append(ops, Op{Client: 0, Kind: Set, Key: name, Value: bal, Call: int64(a) * 10, Return: int64(a)*10 + 5, Output: Str("OK")})
 	}
 	start := int64(accounts) * 10
 	type pending struct {

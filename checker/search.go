@@ -47,14 +47,19 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 		equal = func(a, b any) bool { return a == b }
 	}
 
-	type frame struct {
-		entry *entry
-		state any
-		skip  bool // an unknown operation left out: it never took effect
-	}
 	type visited struct {
 		exact, free bitset
 		state       any
+		// done: explored to the end and failed. Only a done configuration
+		// may vouch for one with more free operations; an ancestor still
+		// being explored would prune the branch it is about to succeed by.
+		done bool
+	}
+	type frame struct {
+		entry   *entry
+		state   any
+		skip    bool     // an unknown operation left out: it never took effect
+		visited *visited // the configuration this step entered
 	}
 	var (
 		state      = sp.init()
@@ -62,14 +67,14 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 		doneFree   = newBitset(n) // free ops placed
 		placed     = 0            // known operations linearized
 		stack      []frame
-		cache      = map[uint64][]visited{}
+		cache      = map[uint64][]*visited{}
 		bestPlaced = -1
 		steps      = 0
 	)
 	dominated := func(next any) (bool, uint64) {
 		key := doneExact.hash() ^ sp.hash(next)
 		for _, v := range cache[key] {
-			if v.exact.equal(doneExact) && v.free.subsetOf(doneFree) && equal(v.state, next) {
+			if v.exact.equal(doneExact) && (v.free.equal(doneFree) || v.done && v.free.subsetOf(doneFree)) && equal(v.state, next) {
 				return true, key
 			}
 		}
@@ -92,8 +97,9 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 				}
 				bits.set(e.id)
 				if skip, key := dominated(next); !skip {
-					cache[key] = append(cache[key], visited{doneExact.clone(), doneFree.clone(), next})
-					stack = append(stack, frame{e, state, false})
+					v := &visited{exact: doneExact.clone(), free: doneFree.clone(), state: next}
+					cache[key] = append(cache[key], v)
+					stack = append(stack, frame{e, state, false, v})
 					state = next
 					if !unknown[e.id] {
 						placed++
@@ -114,8 +120,9 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 			call := e.match // a return entry's match is its call
 			doneExact.set(e.id)
 			if skip, key := dominated(state); !skip {
-				cache[key] = append(cache[key], visited{doneExact.clone(), doneFree.clone(), state})
-				stack = append(stack, frame{call, state, true})
+				v := &visited{exact: doneExact.clone(), free: doneFree.clone(), state: state}
+				cache[key] = append(cache[key], v)
+				stack = append(stack, frame{call, state, true, v})
 				call.lift()
 				e = head.next
 				continue
@@ -139,6 +146,7 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 			}
 			top := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+			top.visited.done = true
 			e, state = top.entry, top.state
 			if free[e.id] {
 				doneFree.clear(e.id)
