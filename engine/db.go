@@ -110,35 +110,31 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 }
 
 // UnknownCommandError is Redis's reply to a command it does not know,
-// quoting the first arguments.
+// quoting the first arguments (128 bytes of them at most, as Redis does).
 func UnknownCommandError(argv [][]byte) string {
 	const quoteMax = 128
-	var b strings.Builder
 	name := argv[0]
 	if len(name) > quoteMax {
 		name = name[:quoteMax]
 	}
-	b.WriteString("ERR unknown command '")
-	b.Write(name)
-	b.WriteString("', with args beginning with: ")
+	var args []byte
 	for _, a := range argv[1:] {
-		if b.Len() >= len("ERR unknown command '")+len(name)+len("', with args beginning with: ")+quoteMax {
+		if len(args) >= quoteMax {
 			break
 		}
-		if len(a) > quoteMax {
-			a = a[:quoteMax]
+		if room := quoteMax - len(args); len(a) > room {
+			a = a[:room]
 		}
-		b.WriteByte('\'')
-		b.Write(a)
-		b.WriteString("' ")
+		args = append(append(append(args, '\''), a...), "' "...)
 	}
+	msg := "ERR unknown command '" + string(name) + "', with args beginning with: " + string(args)
 	// Redis never lets a newline reach an error line.
 	return strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '
 		}
 		return r
-	}, b.String())
+	}, msg)
 }
 
 func (db *DB) observe(now int64) {
