@@ -9,22 +9,24 @@ import (
 
 // search decides one partition. It is porcupine's algorithm (Lowe's
 // just-in-time linearization over a linked list of call and return entries,
-// with a cache of visited configurations) plus one rule porcupine lacks,
-// which is what keeps histories with crashes checkable:
+// with a cache of visited configurations) plus rules for unknown outcomes:
 //
-// An operation of unknown outcome and no deadline is optional: it can always
-// go last, or never. So a configuration (other ops done E, such unknown ops
-// placed U, state s) is dominated by an earlier visited (E, U', s) with
-// U' ⊆ U: everything reachable from the first is reachable from the second.
-// Porcupine caches only exact (E ∪ U, s) matches, so a key with twenty writes
-// cut off by crashes makes it try every subset of them before it can say
-// "illegal"; the dominance rule prunes most of that. The search also stops
-// as soon as every known operation is placed.
+// An operation of unknown outcome and no deadline ("free") is optional: it
+// can always go last, or never. So a configuration (other ops done E, free
+// ops placed U, state s) is dominated by a visited (E, U', s) with U' ⊆ U:
+// everything reachable from the first is reachable from the second. The
+// rule prunes only against configurations explored to the end (and failed);
+// an ancestor still being explored would prune the very branch through which
+// it is about to succeed, which sends the search on long detours. The search
+// also stops as soon as every known operation is placed: free ones left over
+// go last.
 //
 // An unknown operation with a deadline is placed before its deadline or, when
 // the walk reaches its deadline, left out (a "skip"). It is matched exactly in
 // the cache like a known operation: an ancestor configuration without it
-// would reach this one by skipping it, so it cannot vouch for it.
+// would reach this one by skipping it, so it cannot vouch for it. Deadlines
+// are what keep refutations cheap: without them, proving a history illegal
+// can mean trying the subsets of its free operations.
 //
 // It returns ok, whether the context ended the search first, and the longest
 // partial linearization seen (operation indexes), for the explanation.
