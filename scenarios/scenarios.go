@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/keel-db/keel/checker"
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/sim"
 )
@@ -187,6 +188,7 @@ func init() {
 			cfg := base("disk-full", seed, policyFor(seed))
 			cfg.TolerateWriteErrors = true
 			cfg.Node.FS.Capacity = 64 << 20
+			var freed []time.Duration
 			cfg.Schedule = func(r *sim.Run) {
 				every(r, 2*time.Second, func() {
 					used := r.Node.FS.Used()
@@ -196,10 +198,12 @@ func init() {
 					r.At(time.Duration(r.Now())+time.Duration(100+r.Rand.IntN(700))*time.Millisecond, func() {
 						r.Trace("disk freed")
 						r.Node.FS.SetBallast(0)
+						freed = append(freed, time.Duration(r.Now()))
 					})
 				})
 				every(r, 4*time.Second, r.Node.PowerOff)
 			}
+			cfg.Check = func(r *sim.Run) []string { return writesResume(r, freed) }
 			return cfg
 		},
 	})
@@ -314,4 +318,34 @@ func init() {
 			return cfg
 		},
 	})
+}
+
+// writesResumeWithin is how soon after the disk frees up a write must
+// succeed again (the replica probes for space on Tick).
+const writesResumeWithin = time.Second
+
+// writesResume is disk-full's liveness check: after each time the disk
+// was freed (with a second of workload left), some write succeeded within
+// writesResumeWithin.
+func writesResume(r *sim.Run, freed []time.Duration) []string {
+	var out []string
+	for _, f := range freed {
+		if f+writesResumeWithin > r.Duration() {
+			continue
+		}
+		ok := false
+		for _, op := range r.History {
+			if op.Unknown || op.Kind == checker.Get || op.Kind == checker.MGet {
+				continue
+			}
+			if t := time.Duration(op.Return); t > f && t <= f+writesResumeWithin {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			out = append(out, "liveness: no write succeeded within "+writesResumeWithin.String()+" after the disk was freed at "+f.String())
+		}
+	}
+	return out
 }

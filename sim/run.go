@@ -33,6 +33,9 @@ type Config struct {
 	Schedule func(r *Run)
 	// Trace, when set, receives every trace line.
 	Trace io.Writer
+	// Check, when set, runs after the workload and returns the scenario's
+	// own failures (liveness, say: writes resumed after the disk freed).
+	Check func(r *Run) []string
 }
 
 // Stats counts a run's client operations.
@@ -181,6 +184,11 @@ func Execute(cfg Config) (res *Result) {
 		r.Node.powerOff("final check")
 		// Let the node come back and be probed; nothing else runs.
 		w.RunUntil(w.now + int64(cfg.Node.RestartDelay) + int64(time.Second))
+	}
+	if cfg.Check != nil {
+		for _, f := range cfg.Check(r) {
+			r.Oracle.fail(f)
+		}
 	}
 	w.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
 	return r.result()
