@@ -148,6 +148,12 @@ func (db *DB) ActiveExpire(nowMillis int64, budget int) (expired int) {
 				expired++
 			} else {
 				w.insert(it)
+				if it.slot == slotPending {
+					// Only reachable if the cursor were ahead of the
+					// clock, which observe and the cursor rules forbid;
+					// stop rather than spin.
+					return expired
+				}
 			}
 			continue
 		}
