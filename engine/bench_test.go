@@ -3,8 +3,8 @@ package engine
 import (
 	"fmt"
 	"runtime"
-	"syscall"
 	"strconv"
+	"syscall"
 	"testing"
 )
 
