@@ -36,9 +36,11 @@
 //
 // Checking is bounded: Options.Timeout (DefaultTimeout when zero) turns a
 // search that runs too long into the verdict Unknown, which CI treats as a
-// failure. Check runs porcupine's search on its own goroutines and reads the
-// wall clock for the bound, so it must run after a simulation, never inside
-// one; the verdict of a finished search does not depend on either.
+// failure. The search (search.go) is porcupine's algorithm with rules for
+// unknown outcomes added; porcupine itself draws the visualization and
+// cross-checks the search in tests. Check runs on the caller's goroutine but
+// reads the wall clock for its bound, and Result.Visualize runs porcupine
+// (goroutines, timers): call both after a simulation, never inside one.
 //
 // May import: nothing of keel.
 package checker

@@ -222,9 +222,17 @@ var knownFields = map[string]bool{
 	"output": true, "meta": true,
 }
 
+// LineError is ReadHistory's error for a line it cannot read.
+type LineError struct {
+	Line   int    // 1-based, counting blank and comment lines
+	Reason string // what is wrong, in the words of the format
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
+
 // ReadHistory parses a JSON Lines history. Blank lines and lines starting
-// with '#' are skipped. The error for a malformed line says its number and
-// what is wrong ("line 3: bad JSON: ...").
+// with '#' are skipped. The error for a malformed line is a *LineError: its
+// number and what is wrong ("line 3: bad JSON: ...").
 func ReadHistory(r io.Reader) ([]Op, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), historyLineBytesMax)
@@ -238,12 +246,12 @@ func ReadHistory(r io.Reader) ([]Op, error) {
 		}
 		op, err := parseOp(text)
 		if err != nil {
-			return nil, errors.Wrapf(err, "line %d", line)
+			return nil, &LineError{Line: line, Reason: err.Error()}
 		}
 		ops = append(ops, op)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, errors.Wrapf(err, "line %d", line+1)
+		return nil, &LineError{Line: line + 1, Reason: err.Error()}
 	}
 	return ops, nil
 }

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,7 +93,8 @@ func TestReadHistoryErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %s", tc.line)
 			}
-			if !strings.HasPrefix(err.Error(), "line 4: ") || !strings.Contains(err.Error(), tc.want) {
+			var le *LineError
+			if !errors.As(err, &le) || le.Line != 4 || !strings.HasPrefix(err.Error(), "line 4: ") || !strings.Contains(le.Reason, tc.want) {
 				t.Fatalf("error %q: want line 4 and %q", err, tc.want)
 			}
 		})
