@@ -28,6 +28,7 @@ type SeedResult struct {
 	LostWrites    int64    `json:"lost_writes"`
 	RefusedStarts int64    `json:"refused_starts"`
 	Faults        string   `json:"faults"`
+	FaultsTotal   int64    `json:"faults_total"`
 	Lin           string   `json:"linearizability"`
 	SimNanos      int64    `json:"sim_ns"`
 	Events        int64    `json:"events"`
@@ -52,6 +53,9 @@ func Judge(s *Scenario, seed uint64, outDir string) SeedResult {
 		Checked: out.Oracle.Checked, Recoveries: out.Oracle.Recoveries, LostWrites: out.Oracle.LostWrites,
 		RefusedStarts: out.Oracle.RefusedStarts, Faults: out.FaultSummary(), Lin: out.Linearizability,
 		SimNanos: int64(out.SimTime), Events: out.Events, TraceHash: out.TraceHash,
+	}
+	for _, n := range out.Faults {
+		r.FaultsTotal += n
 	}
 	r.WallNanos = int64(time.Since(start))
 	if !r.Passed && outDir != "" {

@@ -111,6 +111,7 @@ type scenarioTotals struct {
 	seeds, failures int
 	sim, wall       time.Duration
 	events, ops     int64
+	faults          int64
 }
 
 func simRun(args []string, stdout, stderr io.Writer) int {
@@ -179,6 +180,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		t.wall += time.Duration(r.WallNanos)
 		t.events += r.Events
 		t.ops += r.Ops
+		t.faults += r.FaultsTotal
 		if !r.Passed {
 			t.failures++
 			failed = append(failed, r)
@@ -204,23 +206,24 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	default:
 	}
-	fmt.Fprintf(stdout, "%-14s %7s %8s %12s %12s %10s %9s\n", "scenario", "seeds", "failures", "sim time", "events", "ops", "seeds/s")
+	fmt.Fprintf(stdout, "%-14s %7s %8s %12s %12s %10s %8s %9s\n", "scenario", "seeds", "failures", "sim time", "events", "ops", "faults", "seeds/s")
 	var all scenarioTotals
 	for _, s := range scs {
 		t := totals[s.Name]
 		if t == nil {
 			continue
 		}
-		fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %9.1f\n", s.Name, t.seeds, t.failures,
-			t.sim.Round(time.Millisecond), t.events, t.ops, float64(t.seeds)/t.wall.Seconds())
+		fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %8d %9.1f\n", s.Name, t.seeds, t.failures,
+			t.sim.Round(time.Millisecond), t.events, t.ops, t.faults, float64(t.seeds)/t.wall.Seconds())
 		all.seeds += t.seeds
 		all.failures += t.failures
 		all.sim += t.sim
 		all.events += t.events
 		all.ops += t.ops
+		all.faults += t.faults
 	}
-	fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %9.1f  (wall %s, %d process(es))\n", "total", all.seeds, all.failures,
-		all.sim.Round(time.Millisecond), all.events, all.ops, float64(all.seeds)/time.Since(start).Seconds(),
+	fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %8d %9.1f  (wall %s, %d process(es))\n", "total", all.seeds, all.failures,
+		all.sim.Round(time.Millisecond), all.events, all.ops, all.faults, float64(all.seeds)/time.Since(start).Seconds(),
 		time.Since(start).Round(time.Millisecond), max(*parallel, 1))
 	if len(failed) == 0 {
 		return 0
