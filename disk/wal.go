@@ -346,8 +346,8 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 	}
 	for o := off + 1; o+RecordHeaderBytes <= int64(len(b)); o++ {
 		if _, synced, _, ok := parseRecord(b, o); ok && synced > off {
-			return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d followed by a valid record at offset %d that was written after offset %d had been fsynced: corruption in the middle of the log, refusing to start",
-				name, off, o, synced), ErrCorrupt)
+			return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d, followed by a valid record at offset %d whose sync mark (%d) proves offset %d had been fsynced: corruption in the middle of the log, refusing to start",
+				name, off, o, synced, off), ErrCorrupt)
 		}
 	}
 	f, err := w.opts.FS.OpenAppend(name)

@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/keel-db/keel/disk"
+)
+
+// TestRecoveryStories runs testdata/*.txt: recovery sequences told as
+// scripts. Commands:
+//
+//	open [fsync=always|everysec|no]   open the replica, print what recovery found
+//	submit                            one batch, a command per input line
+//	tick                              advance 1 s and Tick
+//	save                              SAVE
+//	close                             Close
+//	crash                             power loss: unsynced bytes vanish
+//	tear bytes=N                      cut N bytes off the end of the newest segment
+//	flip file=wal|snap at=N           flip a bit N bytes into the oldest segment / newest snapshot (negative: from the end)
+//	ls                                list the data directory
+func TestRecoveryStories(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		fs := newFaultFS()
+		dir := filepath.Join(t.TempDir(), "data")
+		var r *Replica
+		now := t0
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			switch d.Cmd {
+			case "open":
+				o := Options{FS: fs, Dir: dir, AppendOnly: true, Fsync: FsyncAlways, NowNanos: now}
+				if d.HasArg("fsync") {
+					var p string
+					d.ScanArgs(t, "fsync", &p)
+					o.Fsync = map[string]FsyncPolicy{"always": FsyncAlways, "everysec": FsyncEverySec, "no": FsyncNo}[p]
+				}
+				var err error
+				r, err = Open(o)
+				if err != nil {
+					r = nil
+					return "error: " + strings.ReplaceAll(err.Error(), dir+"/", "")
+				}
+				rs := r.Recovery()
+				out := fmt.Sprintf("snapshot: %s\nkeys loaded: %d\nentries replayed: %d\napplied index: %d\n",
+					rel(dir, rs.Snapshot), rs.KeysLoaded, rs.EntriesReplayed, r.AppliedIndex())
+				if rs.TruncatedBytes > 0 {
+					out += fmt.Sprintf("torn tail: %d bytes cut from %s at offset %d\n", rs.TruncatedBytes, rel(dir, rs.TruncatedSegment), rs.TruncatedAt)
+				}
+				for _, c := range rs.CorruptSnapshots {
+					out += "set aside corrupt snapshot: " + rel(dir, c) + "\n"
+				}
+				return out
+			case "submit":
+				cmds := strings.Split(strings.TrimSpace(d.Input), "\n")
+				now += 1e6
+				return do(r, now, cmds...) + "\n"
+			case "tick":
+				now += sec
+				r.Tick(now)
+				return ""
+			case "save":
+				return do(r, now, "SAVE") + "\n"
+			case "close":
+				if err := r.Close(); err != nil {
+					return "error: " + err.Error()
+				}
+				r = nil
+				return ""
+			case "crash":
+				crashed := fs.crashCopy(t, dir)
+				_ = r.lock.Close() // the dead process's lock goes with it
+				r = nil
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(crashed, dir); err != nil {
+					t.Fatal(err)
+				}
+				fs.synced = map[string]int64{}
+				return ""
+			case "tear":
+				var n int
+				d.ScanArgs(t, "bytes", &n)
+				segs, _ := os.ReadDir(filepath.Join(dir, "wal"))
+				p := filepath.Join(dir, "wal", segs[len(segs)-1].Name())
+				b, _ := os.ReadFile(p)
+				if err := os.WriteFile(p, b[:len(b)-n], 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprintf("cut %s from %d to %d bytes\n", rel(dir, p), len(b), len(b)-n)
+			case "flip":
+				var file string
+				var at int
+				d.ScanArgs(t, "file", &file)
+				d.ScanArgs(t, "at", &at)
+				var p string
+				if file == "wal" {
+					segs, _ := os.ReadDir(filepath.Join(dir, "wal"))
+					p = filepath.Join(dir, "wal", segs[0].Name())
+				} else {
+					snaps, _, _ := disk.ListSnapshots(disk.OS(), dir)
+					p = snaps[0]
+				}
+				b, _ := os.ReadFile(p)
+				if at < 0 {
+					at += len(b)
+				}
+				b[at] ^= 0x08
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprintf("flipped a bit of %s at offset %d\n", rel(dir, p), at)
+			case "ls":
+				var out strings.Builder
+				_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+					if err == nil && !fi.IsDir() && fi.Name() != lockFileName {
+						fmt.Fprintf(&out, "%s\n", rel(dir, p))
+					}
+					return nil
+				})
+				return out.String()
+			}
+			t.Fatalf("unknown command %s", d.Cmd)
+			return ""
+		})
+		if r != nil {
+			_ = r.Close()
+		}
+	})
+}
+
+func rel(dir, p string) string {
+	if p == "" {
+		return "none"
+	}
+	r, err := filepath.Rel(dir, p)
+	if err != nil {
+		return p
+	}
+	return r
+}
