@@ -59,9 +59,15 @@ func TestCheckHistories(t *testing.T) {
 				t.Fatalf("name %s says no expected verdict", name)
 			}
 			var stdout, stderr bytes.Buffer
-			code := runCheck([]string{"--model", model, "--history", path}, nil, &stdout, &stderr)
+			html := filepath.Join(t.TempDir(), "v.html")
+			code := runCheck([]string{"--model", model, "--history", path, "--html", html}, nil, &stdout, &stderr)
 			if code != want {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, &stdout, &stderr)
+			}
+			if want != 2 {
+				if b, err := os.ReadFile(html); err != nil || !bytes.Contains(b, []byte("<html")) {
+					t.Fatalf("no visualization: %v", err)
+				}
 			}
 			switch want {
 			case 0:
