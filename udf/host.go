@@ -221,7 +221,11 @@ func (h *Host) compile(ctx context.Context, name string, code []byte) (*Library,
 	if len(code) > LibraryBytesMax {
 		return nil, userErrorf("ERR library '%s' is %d bytes, above the limit of %d", name, len(code), LibraryBytesMax)
 	}
-	m, err := binary.DecodeModule(code, wasm.CoreFeaturesV2)
+	scanned, err := prescan(code)
+	if err != nil {
+		return nil, userErrorf("ERR library '%s' is not a valid WebAssembly module: %v", name, err)
+	}
+	m, err := binary.DecodeModule(scanned, wasm.CoreFeaturesV2)
 	if err != nil {
 		return nil, userErrorf("ERR library '%s' is not a valid WebAssembly module: %v", name, err)
 	}
@@ -264,7 +268,7 @@ func (h *Host) compile(ctx context.Context, name string, code []byte) (*Library,
 		return nil, userErrorf("ERR library '%s' exports no callable function: export a function with no parameters and no results", name)
 	}
 	sort.Strings(lib.functions)
-	metered := code
+	metered := scanned
 	if !h.cfg.unmetered {
 		metered, err = meterModule(m, h.cfg.fuel)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// TestStories runs the scripts in testdata/*.txt: a host, a fake keyspace
+// TestStories runs the scripts in testdata/stories/*.txt: a host, a fake keyspace
 // and a clock, driven by commands a reviewer can read.
 //
 //	host [fuel=N] [pages=N]        start a host (each file starts with one)
@@ -24,7 +24,7 @@ import (
 //
 // Rewrite the expected output with: go test ./udf/ -run TestStories -rewrite
 func TestStories(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/stories", func(t *testing.T, path string) {
 		var h *Host
 		s := newFakeStore()
 		ctx := context.Background()
