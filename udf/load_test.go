@@ -159,3 +159,31 @@ func TestParsePayload(t *testing.T) {
 		}
 	}
 }
+
+// Load is a function of the bytes: metering the same module twice gives
+// the same module, so every replica that applies a FUNCTION LOAD from the
+// log compiles the same code.
+func TestMeteringIsDeterministic(t *testing.T) {
+	for _, name := range []string{"abi", "counter", "transfer", "ratelimit", "spin", "hog", "trap_after_write"} {
+		var first []byte
+		for i := 0; i < 3; i++ {
+			scanned, err := prescan(example(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := binary.DecodeModule(scanned, wasm.CoreFeaturesV2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := meterModule(m, FuelDefault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = out
+			} else if string(out) != string(first) {
+				t.Fatalf("%s: metering differs between runs", name)
+			}
+		}
+	}
+}
