@@ -217,6 +217,11 @@ func (r *Replica) recover() error {
 	for i, name := range snaps {
 		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos))
 		if err != nil {
+			// A read can return flipped bits that are not on the disk:
+			// read once more before calling the file corrupt.
+			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos))
+		}
+		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
 			// Set it aside so retention never counts it as the fallback.
 			if rerr := fs.Rename(name, name+".corrupt"); rerr != nil {
@@ -466,13 +471,16 @@ func (r *Replica) runUpTo(b *batch, end int) {
 }
 
 func (r *Replica) runLocal(ms int64, req *Request) {
-	if len(req.Argv) > 0 && len(req.Argv[0]) <= 8 {
+	if len(req.Argv) > 0 && len(req.Argv[0]) <= 12 {
 		switch string(bytes.ToLower(req.Argv[0])) {
 		case "save":
 			r.cmdSave(ms, req)
 			return
 		case "bgsave":
 			r.cmdBgsave(ms, req)
+			return
+		case "bgrewriteaof":
+			r.cmdBgrewriteaof(ms, req)
 			return
 		case "lastsave":
 			if len(req.Argv) != 1 {
@@ -660,6 +668,7 @@ func (r *Replica) Tick(now int64) {
 	r.rn.Tick()
 	_ = r.drive()
 	r.maybeSyncEverySec()
+	r.runUncollectedJob()
 	r.maybeTriggerSnapshot()
 }
 

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"time"
+
 	"github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/disk"
@@ -28,6 +30,8 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		changes:  r.changes,
 		walBytes: r.wal.BytesWritten(),
 		bg:       bg,
+
+		createdNanos: r.lastNowNanos,
 	}, nil
 }
 
@@ -105,6 +109,20 @@ func (r *Replica) JobDone(j *Job, err error) {
 	}
 }
 
+// jobUncollectedMax is how long a snapshot job may wait for a runtime that
+// never calls PendingJob before Tick runs it inline (a pause, but BGSAVE
+// and compaction still happen).
+const jobUncollectedMax = 5 * time.Second
+
+func (r *Replica) runUncollectedJob() {
+	j := r.job
+	if j == nil || r.jobHanded || r.lastNowNanos-j.createdNanos < int64(jobUncollectedMax) {
+		return
+	}
+	r.jobHanded = true
+	r.JobDone(j, j.Run())
+}
+
 func (r *Replica) maybeTriggerSnapshot() {
 	if r.job != nil || r.fatal != nil || r.opts.SnapshotLogBytes < 0 {
 		return
@@ -151,6 +169,35 @@ func (r *Replica) cmdSave(ms int64, req *Request) {
 		return
 	}
 	req.W.WriteSimple("OK")
+}
+
+// cmdBgrewriteaof is BGREWRITEAOF: keel's log is compacted by a snapshot,
+// so rewriting the log means taking one in the background.
+func (r *Replica) cmdBgrewriteaof(ms int64, req *Request) {
+	if len(req.Argv) != 1 {
+		req.W.WriteError("ERR wrong number of arguments for 'bgrewriteaof' command")
+		return
+	}
+	if !r.persist {
+		req.W.WriteError("ERR persistence is off (appendonly no): no log to rewrite")
+		return
+	}
+	if r.fatal != nil {
+		req.W.WriteError(ErrMsgDiskFatal)
+		return
+	}
+	if r.job != nil && r.jobHanded {
+		req.W.WriteSimple("Background append only file rewriting scheduled")
+		return
+	}
+	r.dropPendingJob()
+	j, err := r.newJob(ms, true)
+	if err != nil {
+		req.W.WriteError(ErrMsgDiskFatal)
+		return
+	}
+	r.job = j
+	req.W.WriteSimple("Background append only file rewriting started")
 }
 
 // cmdBgsave is BGSAVE: the view is taken now, the file is written by the

@@ -24,6 +24,9 @@ type Job struct {
 	walBytes int64
 	bg       bool // BGSAVE or size-triggered (as opposed to SAVE)
 	path     string
+	// createdNanos is when the view was taken; a job no runtime collects
+	// within jobUncollectedMax is run inline by Tick.
+	createdNanos int64
 }
 
 // Index is the Raft index the snapshot covers.

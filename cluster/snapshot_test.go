@@ -184,3 +184,30 @@ func TestCorruptLogMiddleRefusesToStart(t *testing.T) {
 		t.Fatalf("want a refusal naming the segment and offset, got %v", err)
 	}
 }
+
+// A runtime that never collects jobs still gets its BGSAVE written: Tick
+// runs the job inline once it has waited jobUncollectedMax.
+func TestUncollectedJobRunsInline(t *testing.T) {
+	fs := disk.OS()
+	dir := t.TempDir()
+	r := openT(t, fs, dir)
+	defer r.Close()
+	do(r, t0, "SET a 1")
+	if got := do(r, t0, "BGREWRITEAOF"); got != "+Background append only file rewriting started" {
+		t.Fatal(got)
+	}
+	r.Tick(t0 + sec)
+	if snaps, _, _ := disk.ListSnapshots(fs, dir); len(snaps) != 0 {
+		t.Fatalf("job ran before its grace period: %v", snaps)
+	}
+	r.Tick(t0 + 6*sec)
+	if snaps, _, _ := disk.ListSnapshots(fs, dir); len(snaps) != 1 {
+		t.Fatalf("uncollected job never ran: %v", snaps)
+	}
+	if got := do(r, t0+6*sec, "LASTSAVE"); got != fmt.Sprintf(":%d", t0/sec) {
+		t.Fatalf("LASTSAVE %s", got)
+	}
+	if p := r.Persistence(); p.ChangesSinceLastSave != 0 || !p.LastBgsaveOK {
+		t.Fatalf("stats %+v", p)
+	}
+}
