@@ -152,17 +152,18 @@ func Check(ops []Op, opts Options) (Result, error) {
 	sort.SliceStable(order, func(i, j int) bool { return len(parts[order[i]]) < len(parts[order[j]]) })
 	illegal := make([]bool, len(parts))
 	longest := make([][]int, len(parts))
-	timedOut := false
+	var unfinished []string
 	for _, p := range order {
 		ok, out, l := search(ctx, sp, parts[p])
 		longest[p] = l
 		switch {
 		case out:
-			timedOut = true
+			unfinished = append(unfinished, describePartition(parts[p], keys, p))
 		case !ok:
 			illegal[p] = true
 		}
 	}
+	timedOut := len(unfinished) > 0
 	r.Elapsed = time.Since(start)
 	switch {
 	case slices.Contains(illegal, true):
@@ -170,9 +171,11 @@ func Check(ops []Op, opts Options) (Result, error) {
 		r.explainIllegal(sp, parts, keys, illegal, longest)
 	case timedOut:
 		r.Verdict = Unknown
-		r.Explanation = fmt.Sprintf("the linearizability search did not finish within %s (%d operations in %d partitions); "+
-			"the history may or may not be linearizable. Rerun with a longer timeout, or make the workload's histories smaller "+
-			"(fewer operations per key, fewer unknown outcomes).", timeout, r.Ops, r.Partitions)
+		sort.Strings(unfinished)
+		r.Explanation = fmt.Sprintf("the linearizability search did not finish within %s: the history may or may not be linearizable.\n"+
+			"  unfinished: %s\n"+
+			"  Rerun with a longer timeout, give unknown outcomes a deadline (docs/checker.md), or make histories smaller "+
+			"(fewer operations per key, fewer unknown outcomes).", timeout, strings.Join(unfinished, "; "))
 	default:
 		r.Verdict = Ok
 	}
@@ -331,6 +334,23 @@ func explainPartition(sp *spec, part []porcupine.Operation, prefix []int, keys [
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// describePartition names a partition and what makes it hard to search.
+func describePartition(part []porcupine.Operation, keys []string, p int) string {
+	free, bounded := 0, 0
+	for _, o := range part {
+		if op := o.Input.(input).op; op.Unknown && op.Deadline == 0 {
+			free++
+		} else if op.Unknown {
+			bounded++
+		}
+	}
+	name := "all accounts"
+	if keys != nil {
+		name = fmt.Sprintf("key %q", keys[p])
+	}
+	return fmt.Sprintf("%s (%d operations, %d unknown outcomes without deadline, %d with)", name, len(part), free, bounded)
 }
 
 // writersOfMax bounds how many writers of a value an explanation lists.

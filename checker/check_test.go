@@ -176,7 +176,8 @@ func TestTimeoutGivesUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Verdict != Unknown || res.Passed() || !strings.Contains(res.Explanation, "did not finish within 50ms") {
+	if res.Verdict != Unknown || res.Passed() || !strings.Contains(res.Explanation, "did not finish within 50ms") ||
+		!strings.Contains(res.Explanation, `unfinished: key "n" (41 operations, 40 unknown outcomes without deadline, 0 with)`) {
 		t.Fatalf("got %s: %s", res.Verdict, res.Explanation)
 	}
 }
@@ -207,7 +208,7 @@ func TestBankConservationWhenSearchTimesOut(t *testing.T) {
 		{Client: 0, Kind: Set, Key: "b", Value: "0", Call: 2, Return: 3, Output: Str("OK")},
 	}
 	for i := range 30 {
-		ops = append(ops, Op{Client: 1 + i, Kind: Transfer, From: "a", To: "b", Amount: int64(i + 1), Overdraft: true, Call: 10, Unknown: true})
+		ops = append(ops, Op{Client: 1 + i, Kind: Transfer, From: "a", To: "b", Amount: int64(1) << i, Overdraft: true, Call: 10, Unknown: true})
 	}
 	ops = append(ops, Op{Client: 99, Kind: MGet, Keys: []string{"a", "b"}, Call: 10, Return: 20, Outputs: []Value{Str("1"), Str("2")}})
 	res, err := Check(ops, Options{Model: ModelBank, Timeout: 50 * time.Millisecond})
