@@ -29,8 +29,13 @@ var _ raft.Storage = (*logStore)(nil)
 func (s *logStore) InitialState() (pb.HardState, pb.ConfState, error) {
 	hs := s.hs
 	last := s.lastIndex()
+	// The term never goes below what the log shows, even if the newest
+	// HardState record was lost with a compacted segment.
 	if hs.Term < s.snapTerm {
 		hs.Term = s.snapTerm
+	}
+	if n := len(s.ents); n > 0 && hs.Term < s.ents[n-1].Term {
+		hs.Term = s.ents[n-1].Term
 	}
 	if hs.Commit < s.snapIndex {
 		hs.Commit = s.snapIndex
