@@ -187,3 +187,22 @@ func TestMeteringIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// A module that names the fuel global (an index past its own globals) must
+// not load: after the rewrite that index would be valid and refill fuel.
+func TestMeteringRefusesForgedFuelAccess(t *testing.T) {
+	h := newHost(t, NewConfig())
+	m := module([]string{"f"})
+	// f: i64.const max; global.set 0 (the module has no globals: index 0
+	// would become keel's fuel global)
+	m.CodeSection[1].Body = []byte{wasm.OpcodeI64Const, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, wasm.OpcodeGlobalSet, 0, wasm.OpcodeEnd}
+	_, err := h.Load(context.Background(), "forge", binary.EncodeModule(m), false)
+	if err == nil || !strings.Contains(Message(err), "global index 0 out of range") {
+		t.Fatalf("forged fuel access: %v", err)
+	}
+	m.CodeSection[1].Body = []byte{wasm.OpcodeI32Const, 1, wasm.OpcodeLocalSet, 0, wasm.OpcodeEnd}
+	_, err = h.Load(context.Background(), "forge", binary.EncodeModule(m), false)
+	if err == nil || !strings.Contains(Message(err), "local index 0 out of range") {
+		t.Fatalf("forged local access: %v", err)
+	}
+}

@@ -153,6 +153,22 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, erro
 			}
 		case wasm.OpcodeMemoryGrow:
 			grows = append(grows, next)
+		case wasm.OpcodeGlobalGet, wasm.OpcodeGlobalSet, wasm.OpcodeLocalGet, wasm.OpcodeLocalSet, wasm.OpcodeLocalTee:
+			// The rewrite adds globals and a local after the guest's own. An
+			// index that reaches them was invalid in the uploaded module and
+			// would let a guest refill its own fuel: refuse it here, since
+			// validation only runs after the rewrite.
+			idx, _, err := readU32(body, pc+1)
+			if err != nil {
+				return nil, false, err
+			}
+			if op == wasm.OpcodeGlobalGet || op == wasm.OpcodeGlobalSet {
+				if idx >= fuelIdx {
+					return nil, false, errors.Newf("global index %d out of range at offset %d", idx, pc)
+				}
+			} else if idx >= scratch {
+				return nil, false, errors.Newf("local index %d out of range at offset %d", idx, pc)
+			}
 		}
 		pc = next
 	}
