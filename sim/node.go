@@ -181,7 +181,7 @@ func (n *Node) drain() {
 		n.powerOff("crash point: " + op)
 		return
 	}
-	n.busy = n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k)
+	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
 	ackMs := seam.Millis(n.Clock.at(n.busy))
 	epoch := n.epoch
 	for i, q := range batch {
@@ -285,7 +285,7 @@ func (n *Node) startTicks() {
 				n.powerOff("crash point: " + op)
 				return
 			}
-			n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 			n.checkFatal()
 		})
 	}
@@ -346,7 +346,7 @@ func (n *Node) Pause(d time.Duration) {
 	}
 	n.trace("pause " + d.String())
 	n.r.fault("pause")
-	n.busy = max(n.busy, n.r.W.now) + int64(d)
+	n.setBusy(max(n.busy, n.r.W.now) + int64(d))
 }
 
 func (n *Node) scheduleRestart() {
@@ -380,7 +380,7 @@ func (n *Node) start() {
 			Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
 		})
 	})
-	n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 	if crashed {
 		n.powerOff("crash point during recovery: " + op)
 		return
@@ -435,7 +435,7 @@ func (n *Node) probe() bool {
 		n.powerOff("crash point during probe: " + op)
 		return false
 	}
-	n.busy = max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy())
+	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 	probe := make([]probeKey, len(keys))
 	for i := range keys {
 		probe[i].val = recs[2*i].top
@@ -447,6 +447,18 @@ func (n *Node) probe() bool {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// setBusy occupies the node until the virtual time until. A stretch longer
+// than a tick is a stall (a pause, a slow disk): the replica cannot run its
+// everysec fsync during it, so the oracle does not count it against the
+// durability window.
+func (n *Node) setBusy(until int64) {
+	now := n.r.W.now
+	if until-max(n.busy, now) > int64(n.cfg.TickEvery) {
+		n.r.Oracle.Stalled(seam.Millis(n.Clock.at(max(n.busy, now))), seam.Millis(n.Clock.at(until)))
+	}
+	n.busy = until
+}
 
 // ID is the node's id on the network.
 func (n *Node) ID() uint64 { return n.cfg.ID }

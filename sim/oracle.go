@@ -43,10 +43,43 @@ type Oracle struct {
 	pending             []pendingWrite
 	crashMs             int64
 	crashed             bool
+	// stalls are the stretches (node clock, ms) the node could not run:
+	// they do not count against the durability window.
+	stalls []stall
 
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
+}
+
+type stall struct{ from, to int64 }
+
+// stallsMax bounds the stall intervals kept; the oldest are merged.
+const stallsMax = 1024
+
+// Stalled records that the node could not run from fromMs to toMs.
+func (o *Oracle) Stalled(fromMs, toMs int64) {
+	if n := len(o.stalls); n > 0 && fromMs <= o.stalls[n-1].to {
+		o.stalls[n-1].to = max(o.stalls[n-1].to, toMs)
+		return
+	}
+	if len(o.stalls) == stallsMax {
+		o.stalls[1].from = o.stalls[0].from
+		o.stalls = o.stalls[1:]
+	}
+	o.stalls = append(o.stalls, stall{fromMs, toMs})
+}
+
+// stalledBetween is how long the node was stalled within [a, b].
+func (o *Oracle) stalledBetween(a, b int64) int64 {
+	var d int64
+	for _, s := range o.stalls {
+		lo, hi := max(s.from, a), min(s.to, b)
+		if hi > lo {
+			d += hi - lo
+		}
+	}
+	return d
 }
 
 // OracleStats counts what was checked.
@@ -132,7 +165,8 @@ const pendingFoldAt = 4096
 
 // mustSurvive is the length of the prefix of pending writes that a crash
 // at crashMs may not lose: every acknowledged write under always, those
-// acknowledged more than the window before the crash under a window, none
+// acknowledged more than the window before the crash under a window (time
+// the node spent stalled does not count: no fsync can run then), none
 // under "any".
 func (o *Oracle) mustSurvive(crashMs int64) int {
 	minK := 0
@@ -144,7 +178,7 @@ func (o *Oracle) mustSurvive(crashMs int64) int {
 		case "always":
 			minK = i + 1
 		case "window":
-			if w.ackMs < crashMs-o.dur.WindowMs {
+			if w.ackMs < crashMs-o.dur.WindowMs && w.ackMs < crashMs-o.dur.WindowMs-o.stalledBetween(w.ackMs, crashMs) {
 				minK = i + 1
 			}
 		}

@@ -180,3 +180,21 @@ func TestCheckScan(t *testing.T) {
 		t.Fatal("a scan returning a dead key passed")
 	}
 }
+
+// Time the node spent stalled (paused, waiting on a slow disk) does not
+// count against the everysec window: no fsync could run then.
+func TestOracleWindowDiscountsStalls(t *testing.T) {
+	dur := Durability{Kind: "window", WindowMs: 1000}
+	for _, stalled := range []bool{false, true} {
+		o := newOracle(dur, false)
+		exec(o, 1.0, okReply, "SET", "a", "1")
+		if stalled {
+			o.Stalled(ms(1.1), ms(2.0))
+		}
+		o.Crashed(ms(2.5))
+		o.Recovered(testKeys, probeOf("", ""), ms(2.6))
+		if flagged := len(o.Failures) > 0; flagged == stalled {
+			t.Fatalf("stalled=%v: failures %v", stalled, o.Failures)
+		}
+	}
+}
