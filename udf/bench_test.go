@@ -78,3 +78,30 @@ func BenchmarkGoGuestIncrBy(b *testing.B) {
 	}
 	b.ReportMetric(float64(h.Stats().FuelUsed)/float64(h.Stats().Calls), "fuel/call")
 }
+
+// BenchmarkLoad is FUNCTION LOAD's cost (prescan, decode, meter, compile),
+// paid once per library in the executor: the C abi example and the Go
+// guest.
+//
+//	go test -run '^$' -bench Load -benchmem ./udf/
+func BenchmarkLoad(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		code func(testing.TB) []byte
+	}{
+		{"c_abi", func(tb testing.TB) []byte { return example(tb, "abi") }},
+		{"go_counter", buildGoGuest},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			code := c.code(b)
+			h := newHost(b, NewConfig())
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := h.Load(ctx, "lib", code, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(code)), "module-bytes")
+		})
+	}
+}

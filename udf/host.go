@@ -38,6 +38,7 @@ type Config struct {
 	fuel             int64
 	logger           Logger
 	closeOnDone      bool
+	cache            wazero.CompilationCache
 	// unmetered skips fuel instrumentation; only for measuring its cost.
 	unmetered bool
 }
@@ -69,6 +70,17 @@ func (c Config) WithLogger(l Logger) Config { c.logger = l; return c }
 // unboundedly (loops and calls), so turn it on only with a deadline on the
 // call's context, when a stuck executor is worse than slower loops.
 func (c Config) WithCloseOnContextDone(on bool) Config { c.closeOnDone = on; return c }
+
+// WithCompilationCache keeps compiled libraries in c. With
+// wazero.NewCompilationCacheWithDir, a restarted server (which reloads
+// every library from its snapshot and log) skips recompiling: a Go guest
+// takes about a second or more to compile (BenchmarkLoad). The cache is
+// keyed by the metered module's bytes, which are a pure function of the
+// upload and the fuel setting.
+func (c Config) WithCompilationCache(cache wazero.CompilationCache) Config {
+	c.cache = cache
+	return c
+}
 
 // LogLevel is the level a guest logs at (keel.log's first argument).
 type LogLevel int32
@@ -137,6 +149,9 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 		WithMemoryLimitPages(cfg.memoryLimitPages).
 		WithCloseOnContextDone(cfg.closeOnDone).
 		WithCoreFeatures(api.CoreFeaturesV2)
+	if cfg.cache != nil {
+		rc = rc.WithCompilationCache(cfg.cache)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	for _, m := range []struct {
 		name  string

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/wasm"
+	"github.com/tetratelabs/wazero"
 )
 
 // module builds a small module: one memory, the ABI marker, and the given
@@ -204,5 +205,17 @@ func TestMeteringRefusesForgedFuelAccess(t *testing.T) {
 	_, err = h.Load(context.Background(), "forge", binary.EncodeModule(m), false)
 	if err == nil || !strings.Contains(Message(err), "local index 0 out of range") {
 		t.Fatalf("forged local access: %v", err)
+	}
+}
+
+func TestCompilationCache(t *testing.T) {
+	ctx := context.Background()
+	cache := wazero.NewCompilationCache()
+	defer cache.Close(ctx)
+	for i := 0; i < 2; i++ {
+		h := newHost(t, NewConfig().WithCompilationCache(cache), "counter")
+		if got := call(t, h, newFakeStore(), "incr_by", []string{"k"}, []string{"2"}); got != "(integer) 2" {
+			t.Fatalf("host %d: %s", i, got)
+		}
 	}
 }
