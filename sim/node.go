@@ -314,9 +314,6 @@ func (n *Node) Crashed() { n.r.Oracle.Crashed(n.nowMs()) }
 
 // powerOff is a crash with power loss; the node restarts after its delay.
 func (n *Node) powerOff(reason string) {
-	if !n.up && n.rep == nil && n.dead {
-		return
-	}
 	n.trace("power-off (" + reason + ")")
 	n.r.fault("crash")
 	n.down(true)

@@ -56,15 +56,12 @@ type Run struct {
 	Clients []*Client
 	Oracle  *Oracle
 	// Rand is the scenario's fault stream.
-	Rand    *rand64
+	Rand    *rand.Rand
 	History []checker.Op
 	Stats   Stats
 	faults  map[string]int64
 	keys    []string
 }
-
-// rand64 is the fault schedule's PRNG.
-type rand64 = rand.Rand
 
 // Result is what a run found.
 type Result struct {
