@@ -145,6 +145,12 @@ func (l *Library) Code() []byte { return l.wasm }
 
 // NewHost starts a host.
 func NewHost(ctx context.Context, cfg Config) (*Host, error) {
+	if cfg.memoryLimitPages == 0 || cfg.memoryLimitPages > 65536 {
+		return nil, errors.Newf("udf: memory limit of %d pages; want 1 to 65536", cfg.memoryLimitPages)
+	}
+	if cfg.fuel <= 0 {
+		return nil, errors.Newf("udf: fuel %d; want > 0", cfg.fuel)
+	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.memoryLimitPages).
 		WithCloseOnContextDone(cfg.closeOnDone).

@@ -219,3 +219,24 @@ func TestCompilationCache(t *testing.T) {
 		}
 	}
 }
+
+// A module whose declared maximum is above the cap still loads; the cap
+// wins at run time.
+func TestDeclaredMaxAboveCap(t *testing.T) {
+	h := newHost(t, NewConfig().WithMemoryLimitPages(4))
+	m := module([]string{"f"})
+	m.MemorySection = &wasm.Memory{Min: 1, Max: 1000, IsMaxEncoded: true}
+	if _, err := h.Load(context.Background(), "bigmax", binary.EncodeModule(m), false); err != nil {
+		t.Fatalf("declared max 1000 pages, cap 4: %v", err)
+	}
+}
+
+func TestConfigBounds(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []Config{NewConfig().WithMemoryLimitPages(0), NewConfig().WithMemoryLimitPages(65537), NewConfig().WithFuel(0)} {
+		if h, err := NewHost(ctx, cfg); err == nil {
+			h.Close(ctx)
+			t.Fatalf("config %+v accepted", cfg)
+		}
+	}
+}
