@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"strings"
 	"testing"
 
@@ -58,9 +59,13 @@ func TestTwoWorldsAtOnceRefused(t *testing.T) {
 			sim.Execute(s.Config(2))
 		})
 	}
+	orig := crand.Reader
 	sim.Execute(cfg)
 	if !strings.Contains(panicked, "two simulated worlds") {
 		t.Fatalf("nested world: panic %q, want a refusal", panicked)
+	}
+	if crand.Reader != orig {
+		t.Fatal("crypto/rand.Reader not restored after the run")
 	}
 }
 
