@@ -59,6 +59,7 @@ type Result struct {
 	IllegalKeys []string
 	Model       string
 	Ops         int // operations checked (a kv MGET counts once per key)
+	UnknownOps  int // of which the outcome was unknown (reads of unknown outcome are not checked at all)
 	Partitions  int // independent groups checked (kv: keys)
 	Elapsed     time.Duration
 
@@ -74,9 +75,9 @@ func (r Result) Passed() bool { return r.Verdict == Ok }
 // Summary is one line: the verdict and the size of what was checked.
 func (r Result) Summary() string {
 	if r.Model == ModelBank {
-		return fmt.Sprintf("%s: %d operations on one account map, bank model", r.Verdict, r.Ops)
+		return fmt.Sprintf("%s: %d operations (%d unknown outcomes) on one account map, bank model", r.Verdict, r.Ops, r.UnknownOps)
 	}
-	return fmt.Sprintf("%s: %d operations on %d keys, %s model", r.Verdict, r.Ops, r.Partitions, r.Model)
+	return fmt.Sprintf("%s: %d operations (%d unknown outcomes) on %d keys, %s model", r.Verdict, r.Ops, r.UnknownOps, r.Partitions, r.Model)
 }
 
 // Visualize writes porcupine's HTML visualization of the check: every
@@ -134,9 +135,16 @@ func Check(ops []Op, opts Options) (Result, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	unknownOps := 0
+	for _, o := range history {
+		if o.Input.(input).op.Unknown {
+			unknownOps++
+		}
+	}
 	r := Result{
 		Model:      sp.name,
 		Ops:        len(history),
+		UnknownOps: unknownOps,
 		Partitions: len(parts),
 		model:      model,
 		history:    sp.operations(ops, false),

@@ -82,7 +82,7 @@ func TestWriteReportChecksAndCopiesTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
-	for _, want := range []string{"failure: acknowledged SET x \"2\" missing after recovery", "linearizability: ok: 2 operations on 1 keys"} {
+	for _, want := range []string{"failure: acknowledged SET x \"2\" missing after recovery", "linearizability: ok: 2 operations (0 unknown outcomes) on 1 keys"} {
 		if !strings.Contains(string(summary), want) {
 			t.Fatalf("summary lacks %q:\n%s", want, summary)
 		}
