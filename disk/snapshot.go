@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"path"
 	"sort"
 	"strconv"
@@ -48,8 +49,6 @@ const (
 	snapBlockBytesTarget = 256 << 10
 	// SnapBlockBytesMax bounds one block (one entry, in the worst case).
 	SnapBlockBytesMax = 1 << 30
-	// snapReadBytes is the read-ahead of the loader.
-	snapReadBytes = 4 << 20
 )
 
 // SnapshotMeta describes a snapshot.
@@ -270,22 +269,23 @@ func (sw *SnapshotWriter) Abort() {
 	_ = sw.fs.Remove(sw.tmp)
 }
 
-// snapReader reads blocks sequentially with a bounded read-ahead buffer.
+// snapReader reads blocks sequentially, each straight into one reused
+// buffer: two reads per block (prefix, payload), no intermediate copy and
+// no allocation per block.
 type snapReader struct {
 	f    File
 	name string
 	size int64
-	off  int64 // file offset of buf[pos]
+	off  int64 // file offset of the next unread byte
 	buf  []byte
-	pos  int
 }
 
 func (r *snapReader) corrupt(format string, args ...interface{}) error {
 	return errors.Mark(errors.Newf("snapshot %s offset %d: %s", r.name, r.off, fmt.Sprintf(format, args...)), ErrCorrupt)
 }
 
-// next returns the next block's kind and payload (a fresh slice the caller
-// may keep).
+// next returns the next block's kind and payload; the payload is valid
+// until the following call.
 func (r *snapReader) next() (byte, []byte, error) {
 	if r.size-r.off < blockPrefixBytes {
 		return 0, nil, r.corrupt("file ends inside a block header (no trailer)")
@@ -299,7 +299,10 @@ func (r *snapReader) next() (byte, []byte, error) {
 		r.off -= blockPrefixBytes
 		return 0, nil, r.corrupt("block length %d runs past the end of the file", n)
 	}
-	payload := make([]byte, n)
+	if int64(cap(r.buf)) < n {
+		r.buf = make([]byte, n)
+	}
+	payload := r.buf[:n]
 	if err := r.read(payload); err != nil {
 		return 0, nil, err
 	}
@@ -313,42 +316,21 @@ func (r *snapReader) next() (byte, []byte, error) {
 }
 
 func (r *snapReader) read(p []byte) error {
-	for len(p) > 0 {
-		if r.pos == len(r.buf) {
-			want := int64(snapReadBytes)
-			if len(p) > snapReadBytes {
-				// Large payloads are read straight into place.
-				n, err := r.f.ReadAt(p, r.off)
-				if n < len(p) {
-					return errors.Wrapf(err, "snapshot %s: read at %d", r.name, r.off)
-				}
-				r.off += int64(n)
-				return nil
-			}
-			if rem := r.size - r.off; rem < want {
-				want = rem
-			}
-			if cap(r.buf) < int(want) {
-				r.buf = make([]byte, snapReadBytes)
-			}
-			r.buf = r.buf[:want]
-			n, err := r.f.ReadAt(r.buf, r.off)
-			if n < len(r.buf) {
-				return errors.Wrapf(err, "snapshot %s: read at %d", r.name, r.off)
-			}
-			r.pos = 0
+	n, err := r.f.ReadAt(p, r.off)
+	if n < len(p) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
 		}
-		c := copy(p, r.buf[r.pos:])
-		r.pos += c
-		r.off += int64(c)
-		p = p[c:]
+		return errors.Wrapf(err, "snapshot %s: read at %d", r.name, r.off)
 	}
+	r.off += int64(n)
 	return nil
 }
 
 // ReadSnapshot verifies and loads the snapshot at name, calling fn for each
-// entry in order (Key and Value may be kept). fn runs before the whole file
-// has been verified: on error the caller must discard what it loaded.
+// entry in order. Key and Value are valid only during the call (fn copies
+// what it keeps; engine.DB.Restore does). fn runs before the whole file has
+// been verified: on error the caller must discard what it loaded.
 func ReadSnapshot(fs FS, name string, fn func(SnapEntry) error) (SnapshotMeta, error) {
 	var meta SnapshotMeta
 	f, err := fs.Open(name)

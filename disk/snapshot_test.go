@@ -37,7 +37,11 @@ func TestSnapshotRoundTripAndCorruption(t *testing.T) {
 	dir := t.TempDir()
 	name, want := writeSnap(t, dir, 42, 5000)
 	var got []SnapEntry
-	meta, err := ReadSnapshot(OS(), name, func(e SnapEntry) error { got = append(got, e); return nil })
+	meta, err := ReadSnapshot(OS(), name, func(e SnapEntry) error {
+		e.Key, e.Value = append([]byte(nil), e.Key...), append([]byte(nil), e.Value...)
+		got = append(got, e)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
