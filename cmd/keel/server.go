@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log"
 	stdnet "net"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof-addr
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +33,7 @@ flags override the file. See docs/operations.md.
 // serverOptions are the settings of keel server, by redis.conf name.
 type serverOptions struct {
 	bind, dir, appendFsync, requirePass, config string
+	pprofAddr                                   string
 	port, maxClients                            int
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
@@ -67,6 +70,9 @@ func (o *serverOptions) set(name, value string) error {
 		}
 	case "requirepass":
 		o.requirePass = value
+	case "pprof-addr":
+		// keel's own: serve net/http/pprof on this address (profiling only).
+		o.pprofAddr = value
 	case "maxmemory":
 		o.maxMemory, err = parseMemory(value)
 	case "maxclients":
@@ -205,13 +211,21 @@ func runServer(args []string) int {
 		return 2
 	}
 	if err := serve(o, logger); err != nil {
-		logger.Printf("keel server: %+v", err)
+		logger.Printf("keel server: %v", err)
 		return 1
 	}
 	return 0
 }
 
 func serve(o serverOptions, logger *log.Logger) error {
+	if o.pprofAddr != "" {
+		pln, err := stdnet.Listen("tcp", o.pprofAddr)
+		if err != nil {
+			return errors.Wrapf(err, "listen for pprof on %s", o.pprofAddr)
+		}
+		logger.Printf("pprof on http://%s/debug/pprof/", pln.Addr())
+		go http.Serve(pln, nil)
+	}
 	maxClients, msg := server.RaiseOpenFilesLimit(o.maxClients)
 	if msg != "" {
 		logger.Print(msg)
