@@ -265,9 +265,16 @@ func (st *callState) set(key, val []byte, ttlMillis int64) {
 	case ttlMillis == 0:
 		w.ttl = ttlNone
 	case ttlMillis == -1:
+		// KEEPTTL keeps the TTL of the key as the call sees it: the
+		// store's (KEEPTTL in the effect), the one this call gave it, or
+		// none if this call deleted it (the DEL is folded into this SET, so
+		// the effect must not say KEEPTTL then).
 		w.ttl = ttlKeep
-		if old := st.writes[string(key)]; old != nil && !old.deleted {
+		if old := st.writes[string(key)]; old != nil {
 			w.ttl, w.at = old.ttl, old.at
+			if old.deleted {
+				w.ttl, w.at = ttlNone, 0
+			}
 		}
 	case ttlMillis > 0 && ttlMillis <= math.MaxInt64-st.now:
 		w.ttl, w.at = ttlAt, st.now+ttlMillis

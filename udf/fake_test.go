@@ -72,7 +72,10 @@ func (s *fakeStore) Rand() uint64 {
 
 // apply runs effects the way the replica will, with the engine's SET/DEL
 // semantics for the options udf emits.
-func (s *fakeStore) apply(t testing.TB, effects [][][]byte) {
+func (s *fakeStore) apply(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, effects [][][]byte) {
 	t.Helper()
 	for _, e := range effects {
 		k := string(e[1])
