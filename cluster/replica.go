@@ -620,6 +620,11 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 	if err := er.reset(e.Data); err != nil {
 		return errors.Wrapf(err, "cluster: entry %d", e.Index)
 	}
+	// Time never runs backwards across entries, restarts included: a
+	// replayed entry's time is a floor for the next one proposed.
+	if er.NowMillis > r.lastNowMillis {
+		r.lastNowMillis = er.NowMillis
+	}
 	p := r.inflight[er.ID]
 	if p != nil {
 		delete(r.inflight, er.ID)
