@@ -6,6 +6,11 @@
 // replies in order, runs group commit and the fsync policy, takes
 // snapshots and compacts the log, and reacts to disk faults.
 //
+// Files: replica.go (Open/recovery, Submit, apply, fault reactions),
+// storage.go (raft.Storage over the WAL), codec.go (what a log entry
+// holds), save.go and snapshot.go (SAVE/BGSAVE jobs, compaction, INFO
+// persistence). docs/durability.md tells the whole story.
+//
 // It is sans-I/O apart from the disk.FS seam: no goroutines, no clock (time
 // is passed in), no sockets. The server and the simulator drive the same
 // code.
