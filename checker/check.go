@@ -298,15 +298,29 @@ func explainPartition(sp *spec, part []porcupine.Operation, prefix []int, keys [
 	}
 	state := sp.init()
 	done := make([]bool, len(part))
-	fmt.Fprintf(&b, "  longest linearizable prefix (%d of %d operations), state after each:\n", len(prefix), len(part))
+	placed := 0
+	for _, id := range prefix {
+		if id >= 0 {
+			placed++
+		}
+	}
+	fmt.Fprintf(&b, "  longest linearizable prefix (%d of %d operations), state after each:\n", placed, len(part))
 	if len(prefix) == 0 {
 		b.WriteString("    (none: not even the first operation fits)\n")
 	}
 	skipped := len(prefix) - explainPrefixOpsMax
 	if skipped > 0 {
-		fmt.Fprintf(&b, "    ... %d earlier operations\n", skipped)
+		fmt.Fprintf(&b, "    ... %d earlier steps\n", skipped)
 	}
 	for j, id := range prefix {
+		if id < 0 {
+			id = -id - 1
+			done[id] = true
+			if j >= skipped {
+				fmt.Fprintf(&b, "    %s   (left out: it never took effect by its deadline)\n", describeOp(part[id]))
+			}
+			continue
+		}
 		_, state = sp.apply(state, part[id].Input.(input))
 		done[id] = true
 		if j >= skipped {

@@ -29,7 +29,8 @@ import (
 // can mean trying the subsets of its free operations.
 //
 // It returns ok, whether the context ended the search first, and the longest
-// partial linearization seen (operation indexes), for the explanation.
+// partial linearization seen, for the explanation: operation indexes in
+// order, an operation left out at its deadline written as stepID(i, true).
 func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timedOut bool, longest []int) {
 	n := len(ops)
 	unknown := make([]bool, n)
@@ -137,9 +138,7 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 			bestPlaced = placed
 			longest = longest[:0]
 			for _, f := range stack {
-				if !f.skip {
-					longest = append(longest, f.entry.id)
-				}
+				longest = append(longest, stepID(f.entry.id, f.skip))
 			}
 		}
 		for {
@@ -169,9 +168,7 @@ func search(ctx context.Context, sp *spec, ops []porcupine.Operation) (ok, timed
 	}
 	longest = longest[:0]
 	for _, f := range stack {
-		if !f.skip {
-			longest = append(longest, f.entry.id)
-		}
+		longest = append(longest, stepID(f.entry.id, f.skip))
 	}
 	return true, false, longest
 }
@@ -272,4 +269,13 @@ func (b bitset) hash() uint64 {
 		h *= prime
 	}
 	return h
+}
+
+// stepID encodes a step of a partial linearization: i placed, or -(i+1)
+// for i left out (an unknown outcome whose deadline passed).
+func stepID(i int, skipped bool) int {
+	if skipped {
+		return -(i + 1)
+	}
+	return i
 }

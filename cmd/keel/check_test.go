@@ -33,6 +33,7 @@ func TestCheckHistories(t *testing.T) {
 		"illegal-resurrected.jsonl":            {`key "x"`, `client 2 [60,70] get x -> "v"`},
 		"illegal-time-travel.jsonl":            {`key "x"`, `client 4 [50,60] get x -> "old"`},
 		"illegal-unknown-cannot-explain.jsonl": {`key "n"`, `get n -> "7"`},
+		"illegal-deadline-too-late.jsonl":      {`key "x"`, `client 2 [100,?<=500] set x "b"`, `get x -> "b"`},
 		"bank-illegal-torn-read.jsonl":         {`mget acct:a acct:b -> ["40" "0"]`},
 		"bank-illegal-overdraft.jsonl":         {`client 2 [45,95] transfer acct:a->acct:b 10 -> "OK"`, `the state says "insufficient"`},
 	}
