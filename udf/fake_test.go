@@ -30,7 +30,7 @@ func (s *fakeStore) live(k string) bool {
 	if _, ok := s.vals[k]; !ok {
 		return false
 	}
-	if at := s.pxat[k]; at != 0 && at <= s.now {
+	if at := s.pxat[k]; at != 0 && s.now > at { // the engine's rule: alive through its deadline
 		return false
 	}
 	return true
@@ -80,13 +80,16 @@ func (s *fakeStore) apply(t interface {
 	for _, e := range effects {
 		k := string(e[1])
 		switch {
-		case string(e[0]) == "DEL" && len(e) == 2:
+		case string(e[0]) == "DEL" && len(e) == 2 && s.live(k):
 			delete(s.vals, k)
 			delete(s.pxat, k)
 		case string(e[0]) == "SET" && len(e) == 3:
 			s.vals[k] = e[2]
 			delete(s.pxat, k)
 		case string(e[0]) == "SET" && len(e) == 4 && string(e[3]) == "KEEPTTL":
+			if !s.live(k) { // as the engine: an expired key is gone, TTL and all
+				delete(s.pxat, k)
+			}
 			s.vals[k] = e[2]
 		case string(e[0]) == "SET" && len(e) == 5 && string(e[3]) == "PXAT":
 			at, err := strconv.ParseInt(string(e[4]), 10, 64)
