@@ -107,6 +107,31 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("still running 30s after SHUTDOWN")
 	}
 
+	// With appendonly yes (the default), data survives a restart.
+	data := filepath.Join(dir, "durable")
+	for round := 0; round < 2; round++ {
+		cmd, addr, exited, log = startBinary(t, bin, "--port", "0", "--dir", data, "--appendfsync", "always")
+		c3 := redis.NewClient(&redis.Options{Addr: addr})
+		if round == 0 {
+			if err := c3.Set(ctx(), "durable", "yes", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			c3.Incr(ctx(), "n")
+		} else {
+			if v, err := c3.Get(ctx(), "durable").Result(); err != nil || v != "yes" {
+				t.Fatalf("after restart: %q %v\n%s", v, err, log.String())
+			}
+			if v, err := c3.Get(ctx(), "n").Result(); err != nil || v != "1" {
+				t.Fatalf("after restart: n=%q %v", v, err)
+			}
+		}
+		c3.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-exited; err != nil {
+			t.Fatalf("exit: %v\n%s", err, log.String())
+		}
+	}
+
 	// Bad flags: exit status 2 and a message naming the problem.
 	out, err := exec.Command(bin, "server", "--appendfsync", "sometimes").CombinedOutput()
 	var ee *exec.ExitError
