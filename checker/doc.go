@@ -19,6 +19,7 @@
 //
 // Use from the simulator, at the end of each seed:
 //
+//	checker.DeadlinesFromNextOp(ops) // if each client is one in-order connection
 //	res, err := checker.Check(ops, checker.Options{Model: checker.ModelKV})
 //	if err != nil { ... a malformed history is a simulator bug ... }
 //	if !res.Passed() { // Illegal, or Unknown (the time bound ran out)

@@ -553,3 +553,32 @@ func describeCall(op *Op) string {
 	}
 	return b.String()
 }
+
+// DeadlinesFromNextOp gives each unknown outcome without a deadline the
+// return time of its client's next completed operation, in place. It is
+// sound only for a recorder whose client ids each stand for one connection
+// that executes in order and survives the lost reply: the server ran (or
+// dropped) the unknown command before it answered the next one on that
+// connection. keel's single-node simulator is such a recorder (a crash
+// loses the connection, but recovery finishes before the client's next
+// command is served). An unknown outcome with no later completed operation
+// of its client keeps no deadline.
+func DeadlinesFromNextOp(ops []Op) {
+	byClient := map[int][]int{}
+	for i := range ops {
+		byClient[ops[i].Client] = append(byClient[ops[i].Client], i)
+	}
+	for _, idx := range byClient {
+		sort.SliceStable(idx, func(a, b int) bool { return ops[idx[a]].Call < ops[idx[b]].Call })
+		next := int64(0) // return of the next completed operation; 0: none
+		for k := len(idx) - 1; k >= 0; k-- {
+			op := &ops[idx[k]]
+			switch {
+			case !op.Unknown:
+				next = op.Return
+			case op.Deadline == 0 && next != 0:
+				op.Deadline = next
+			}
+		}
+	}
+}

@@ -107,3 +107,24 @@ func TestWriteHistoryRejectsInvalid(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDeadlinesFromNextOp(t *testing.T) {
+	ops := []Op{
+		{Client: 1, Kind: Set, Key: "x", Value: "a", Call: 0, Unknown: true},
+		{Client: 2, Kind: Get, Key: "x", Call: 5, Return: 50, Output: Nil},
+		{Client: 1, Kind: Del, Key: "x", Call: 20, Unknown: true, Deadline: 25},
+		{Client: 1, Kind: Get, Key: "x", Call: 30, Return: 40, Output: Nil},
+		{Client: 1, Kind: Del, Key: "x", Call: 60, Unknown: true},
+		{Client: 2, Kind: Del, Key: "x", Call: 55, Unknown: true},
+	}
+	DeadlinesFromNextOp(ops)
+	got := []int64{ops[0].Deadline, ops[2].Deadline, ops[4].Deadline, ops[5].Deadline}
+	if want := []int64{40, 25, 0, 0}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("deadlines %v, want %v", got, want)
+	}
+	for i := range ops {
+		if err := ops[i].validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
