@@ -26,3 +26,7 @@
 //
 // May import: engine (for engine.Writer), wazero, wabin.
 package udf
+
+// The example libraries (testdata/functions/*.c) are committed built;
+// rebuild them after changing one or udf/sdk/c/keel.h (needs clang, lld).
+//go:generate sh ../testdata/functions/build.sh
