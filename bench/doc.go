@@ -5,6 +5,10 @@
 //	go run ./bench              # full run: modes off,everysec; 3 rounds; memory and scan
 //	go run ./bench --quick      # short smoke run
 //	go run ./bench --recovery   # also time kill -9 → restart → every key loaded
+//	go run ./bench --profile 20 # also a CPU profile of keel under SET/GET -P 16
+//
+// docs/performance.md explains what is measured and why, and holds the
+// results; bench/results/ keeps each run's Markdown report.
 //
 // It installs Redis from Debian packages when redis-server or redis-benchmark
 // is missing, builds keel from this module, starts both on loopback on free
@@ -20,7 +24,10 @@
 // Files: main.go (flags, orchestration), proc.go (starting and stopping
 // servers), redisbench.go (running and parsing redis-benchmark), stats.go
 // (medians and ratios), memory.go (bytes per key, prefix scan), recovery.go
-// (restart timing), report.go (text and Markdown tables), resp.go (client).
+// (restart timing), profile.go (CPU profile), report.go (text and Markdown
+// tables), resp.go (client). bench/inproc is the one exception to the
+// black-box rule: a Go benchmark that runs the server in-process so it can
+// be profiled without a pprof flag.
 //
 // May import: nothing of keel.
 package main
