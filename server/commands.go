@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"strconv"
 	"strings"
 
@@ -164,7 +165,7 @@ func (c *client) checkPassword(user, pass []byte) bool {
 		return false
 	}
 	want := c.srv.password()
-	return want == "" || string(pass) == want
+	return want == "" || subtle.ConstantTimeCompare(pass, []byte(want)) == 1
 }
 
 const errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."

@@ -22,14 +22,18 @@ type (
 )
 
 type keyspaceInfo struct {
-	keys, expires int
-	usedBytes     int64
-	haveUsed      bool
+	keys, expires  int
+	usedBytes      int64
+	haveUsed       bool
+	lastSaveMillis int64
+	replicaErr     error
+	recovery       cluster.RecoveryStats
 }
 
 func (s *Server) keyspace(w *waiter) keyspaceInfo {
 	var ki keyspaceInfo
 	s.shard.do(w, func(r *cluster.Replica) {
+		ki.lastSaveMillis, ki.replicaErr, ki.recovery = r.LastSaveMillis(), r.Err(), r.Recovery()
 		db := r.DB()
 		ki.keys = db.Len()
 		var anyDB any = db
@@ -84,7 +88,7 @@ func (s *Server) info(w *waiter, all bool, want map[string]bool) string {
 		case "memory":
 			s.infoMemory(&b, ks())
 		case "persistence":
-			s.infoPersistence(&b)
+			s.infoPersistence(&b, ks())
 		case "stats":
 			s.infoStats(&b)
 		case "replication":
@@ -199,15 +203,28 @@ func (s *Server) infoMemory(b *strings.Builder, ki keyspaceInfo) {
 	}
 }
 
-func (s *Server) infoPersistence(b *strings.Builder) {
+func (s *Server) infoPersistence(b *strings.Builder, ki keyspaceInfo) {
 	kv(b, "loading", 0)
 	aof := 0
 	if s.cfg.AppendOnly {
 		aof = 1
 	}
 	kv(b, "aof_enabled", aof)
+	status := "ok"
+	if ki.replicaErr != nil {
+		// The replica stopped accepting writes after a disk fault.
+		status = "err"
+	}
+	kv(b, "aof_last_write_status", status)
+	if ki.replicaErr != nil {
+		kv(b, "aof_last_error", strings.ReplaceAll(ki.replicaErr.Error(), "\n", " "))
+	}
+	kv(b, "rdb_last_save_time", ki.lastSaveMillis/1000)
 	kv(b, "appendfsync", s.cfg.AppendFsync)
 	kv(b, "dir", s.cfg.Dir)
+	kv(b, "recovery_snapshot_keys_loaded", ki.recovery.KeysLoaded)
+	kv(b, "recovery_log_entries_replayed", ki.recovery.EntriesReplayed)
+	kv(b, "recovery_truncated_bytes", ki.recovery.TruncatedBytes)
 }
 
 func (s *Server) infoStats(b *strings.Builder) {
