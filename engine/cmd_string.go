@@ -333,7 +333,7 @@ func cmdAppend(db *DB, now int64, argv [][]byte, w Writer) {
 		it = db.writable(it)
 		old := cap(it.val)
 		it.val = append(it.val, argv[2]...)
-		db.usedBytes += int64(cap(it.val) - old)
+		db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
 		db.bump(it)
 	}
 	db.notify("append", it.key)
@@ -424,7 +424,7 @@ func cmdSetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		}
 	}
 	copy(it.val[offset:], val)
-	db.usedBytes += int64(cap(it.val) - old)
+	db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
 	db.bump(it)
 	db.notify("setrange", it.key)
 	w.WriteInt(int64(len(it.val)))

@@ -40,10 +40,13 @@ const (
 	valueSlackBytes = 64
 	// itemOverheadBytes is what UsedBytes charges per key besides the key
 	// and value bytes: the item struct (96 B size class), the point index
-	// entry (16 B key header + 8 B pointer + control byte, at the swiss
-	// table's 7/8 load ≈ 29 B), the ordered index (8 B pointer per item,
-	// nodes about 2/3 full ≈ 12 B) and the RANDOMKEY array (8 B).
-	itemOverheadBytes = 96 + 29 + 12 + 8
+	// entry (16 B key header + 8 B pointer + a control byte per slot, at
+	// the swiss tables' average load of about 2/3 ≈ 38 B), the ordered
+	// index (an 8 B pointer in nodes about half full after ascending
+	// inserts ≈ 16 B) and the RANDOMKEY array (8 B). Key and value bytes
+	// are rounded up to 16 like the allocator's small size classes.
+	// Calibrated against BenchmarkMemoryPerKey (see docs/engine.md).
+	itemOverheadBytes = 96 + 38 + 16 + 8
 	// tombstoneBuckets sizes the table of "last deleted at" versions used by
 	// KeyVersion for keys that no longer exist (see KeyVersion).
 	tombstoneBuckets = 4096
@@ -80,8 +83,11 @@ func bytesAsString(b []byte) string {
 }
 
 func (db *DB) itemBytes(it *item) int64 {
-	return int64(itemOverheadBytes + len(it.key) + cap(it.val))
+	return int64(itemOverheadBytes + roundAlloc(len(it.key)) + roundAlloc(cap(it.val)))
 }
+
+// roundAlloc approximates the allocator's rounding of small objects.
+func roundAlloc(n int) int { return (n + 15) &^ 15 }
 
 // find returns the item for key without checking expiry.
 func (db *DB) find(key []byte) *item {
@@ -198,7 +204,7 @@ func (db *DB) writable(it *item) *item {
 	if it.slot != slotNone {
 		db.wheel.replace(it, cp)
 	}
-	db.usedBytes += int64(cap(cp.val) - cap(it.val))
+	db.usedBytes += int64(roundAlloc(cap(cp.val)) - roundAlloc(cap(it.val)))
 	return cp
 }
 
@@ -211,7 +217,7 @@ func (db *DB) setValue(it *item, val []byte) {
 	} else {
 		it.val = append(make([]byte, 0, len(val)), val...)
 	}
-	db.usedBytes += int64(cap(it.val) - old)
+	db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
 }
 
 // setExpire gives it (writable) a deadline; at == 0 removes it.
