@@ -50,6 +50,9 @@ const (
 	// batchCommandsMax bounds one batch, so that one client's deep pipeline
 	// does not hold the shard (and other clients) for too long.
 	batchCommandsMax = 1024
+	// argsRetainedMax bounds the argument slices a connection keeps between
+	// batches.
+	argsRetainedMax = 4096
 )
 
 // ProtocolError is malformed input. The connection gets "-ERR Protocol
@@ -140,6 +143,13 @@ func (rd *Reader) ReadBatch() ([][][]byte, error) {
 func (rd *Reader) startBatch() {
 	n := copy(rd.spans, rd.spans[rd.partial:])
 	rd.spans = rd.spans[:n]
+	if cap(rd.argv) > argsRetainedMax {
+		// A huge command grew these; an idle connection should not keep them.
+		rd.argv = nil
+		if n <= argsRetainedMax/2 {
+			rd.spans = append([]span(nil), rd.spans...)
+		}
+	}
 	rd.partial = 0
 	rd.cmdEnds = rd.cmdEnds[:0]
 	if rd.r == 0 {
