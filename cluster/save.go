@@ -22,11 +22,12 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		return nil, errors.NewAssertionErrorWithWrappedErrf(err, "cluster: term of applied index %d", r.applied)
 	}
 	voters := append([]uint64(nil), r.conf.Voters...)
+	view := r.db.View()
 	return &Job{
 		fs:       r.opts.FS,
 		dir:      r.opts.Dir,
-		view:     r.db.View(),
-		meta:     disk.SnapshotMeta{Index: r.applied, Term: term, Voters: voters, SaveMillis: ms},
+		view:     view,
+		meta:     disk.SnapshotMeta{Index: r.applied, Term: term, Voters: voters, SaveMillis: ms, KeysHint: uint64(view.Len())},
 		changes:  r.changes,
 		walBytes: r.wal.BytesWritten(),
 		bg:       bg,

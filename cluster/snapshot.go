@@ -61,12 +61,24 @@ func (j *Job) Run() error {
 	return nil
 }
 
+// snapshotReserveMax bounds the index reservation a snapshot header can ask
+// for (the header is checksummed, but a bound costs nothing).
+const snapshotReserveMax = 1 << 30
+
 // loadSnapshot loads the snapshot at name into db (emptied first), leaving
 // out keys already expired at nowMillis (when known, i.e. > 0).
 func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
-	meta, err := disk.ReadSnapshot(fs, name, func(e disk.SnapEntry) error {
+	header := func(m disk.SnapshotMeta) error {
+		// Size the indexes once rather than growing them key by key;
+		// the hint is bounded so a corrupt header cannot reserve absurdly.
+		if m.KeysHint > 0 && m.KeysHint <= snapshotReserveMax {
+			db.Reserve(int(m.KeysHint))
+		}
+		return nil
+	}
+	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
 		if e.ExpireAt != 0 && nowMillis > 0 && e.ExpireAt <= nowMillis {
 			return nil
 		}

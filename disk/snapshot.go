@@ -20,7 +20,9 @@ import (
 //	                       u8 kind, payload
 //
 // The first block is the header (kind 1): u32 format version, u64 Raft
-// index, u64 term, i64 save time (Unix ms), u32 voter count, u64 voters.
+// index, u64 term, i64 save time (Unix ms), u64 keys hint (an upper bound
+// on the entry count, so a loader can size its indexes), u32 voter count,
+// u64 voters.
 // Then entry blocks (kind 2): u32 count, then per entry u8 type, varint
 // expireAt (Unix ms, 0 = none), uvarint key length, key, uvarint value
 // length, value. Last, the trailer (kind 3): u64 entry count, u64 entry
@@ -57,7 +59,10 @@ type SnapshotMeta struct {
 	Term       uint64
 	Voters     []uint64
 	SaveMillis int64
-	Entries    uint64 // known after writing or reading the whole file
+	// KeysHint is an upper bound on Entries known when the file is started
+	// (the view's size); loaders use it to size their indexes.
+	KeysHint uint64
+	Entries  uint64 // known after writing or reading the whole file
 }
 
 // SnapEntry is one key in a snapshot, in the engine's terms.
@@ -143,6 +148,7 @@ func CreateSnapshot(fs FS, dir string, meta SnapshotMeta) (*SnapshotWriter, erro
 	p = binary.LittleEndian.AppendUint64(p, meta.Index)
 	p = binary.LittleEndian.AppendUint64(p, meta.Term)
 	p = binary.LittleEndian.AppendUint64(p, uint64(meta.SaveMillis))
+	p = binary.LittleEndian.AppendUint64(p, meta.KeysHint)
 	p = binary.LittleEndian.AppendUint32(p, uint32(len(meta.Voters)))
 	for _, v := range meta.Voters {
 		p = binary.LittleEndian.AppendUint64(p, v)
@@ -331,7 +337,9 @@ func (r *snapReader) read(p []byte) error {
 // entry in order. Key and Value are valid only during the call (fn copies
 // what it keeps; engine.DB.Restore does). fn runs before the whole file has
 // been verified: on error the caller must discard what it loaded.
-func ReadSnapshot(fs FS, name string, fn func(SnapEntry) error) (SnapshotMeta, error) {
+//
+// header, if not nil, sees the header's metadata before the first entry.
+func ReadSnapshot(fs FS, name string, header func(SnapshotMeta) error, fn func(SnapEntry) error) (SnapshotMeta, error) {
 	var meta SnapshotMeta
 	f, err := fs.Open(name)
 	if err != nil {
@@ -358,7 +366,8 @@ func ReadSnapshot(fs FS, name string, fn func(SnapEntry) error) (SnapshotMeta, e
 	if err != nil {
 		return meta, err
 	}
-	if kind != blockHeader || len(p) < 32 {
+	const fixed = 40
+	if kind != blockHeader || len(p) < fixed {
 		return meta, r.corrupt("first block is not a header")
 	}
 	if v := binary.LittleEndian.Uint32(p); v != snapVersion {
@@ -367,12 +376,18 @@ func ReadSnapshot(fs FS, name string, fn func(SnapEntry) error) (SnapshotMeta, e
 	meta.Index = binary.LittleEndian.Uint64(p[4:])
 	meta.Term = binary.LittleEndian.Uint64(p[12:])
 	meta.SaveMillis = int64(binary.LittleEndian.Uint64(p[20:]))
-	nv := int(binary.LittleEndian.Uint32(p[28:]))
-	if len(p) != 32+8*nv {
+	meta.KeysHint = binary.LittleEndian.Uint64(p[28:])
+	nv := int(binary.LittleEndian.Uint32(p[36:]))
+	if len(p) != fixed+8*nv {
 		return meta, r.corrupt("header length does not match its voter count")
 	}
 	for i := 0; i < nv; i++ {
-		meta.Voters = append(meta.Voters, binary.LittleEndian.Uint64(p[32+8*i:]))
+		meta.Voters = append(meta.Voters, binary.LittleEndian.Uint64(p[fixed+8*i:]))
+	}
+	if header != nil {
+		if err := header(meta); err != nil {
+			return meta, err
+		}
 	}
 	var blocks uint64
 	for {

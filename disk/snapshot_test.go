@@ -11,7 +11,7 @@ import (
 
 func writeSnap(t *testing.T, dir string, index uint64, n int) (string, []SnapEntry) {
 	t.Helper()
-	sw, err := CreateSnapshot(OS(), dir, SnapshotMeta{Index: index, Term: 2, Voters: []uint64{1}, SaveMillis: 1234})
+	sw, err := CreateSnapshot(OS(), dir, SnapshotMeta{Index: index, Term: 2, Voters: []uint64{1}, SaveMillis: 1234, KeysHint: uint64(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestSnapshotRoundTripAndCorruption(t *testing.T) {
 	dir := t.TempDir()
 	name, want := writeSnap(t, dir, 42, 5000)
 	var got []SnapEntry
-	meta, err := ReadSnapshot(OS(), name, func(e SnapEntry) error {
+	meta, err := ReadSnapshot(OS(), name, nil, func(e SnapEntry) error {
 		e.Key, e.Value = append([]byte(nil), e.Key...), append([]byte(nil), e.Value...)
 		got = append(got, e)
 		return nil
@@ -45,7 +45,7 @@ func TestSnapshotRoundTripAndCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if meta.Index != 42 || meta.Term != 2 || meta.SaveMillis != 1234 || len(meta.Voters) != 1 || meta.Entries != 5000 {
+	if meta.Index != 42 || meta.KeysHint != 5000 || meta.Term != 2 || meta.SaveMillis != 1234 || len(meta.Voters) != 1 || meta.Entries != 5000 {
 		t.Fatalf("meta %+v", meta)
 	}
 	if len(got) != len(want) {
@@ -65,13 +65,13 @@ func TestSnapshotRoundTripAndCorruption(t *testing.T) {
 		b := append([]byte(nil), orig...)
 		b[off] ^= 0x40
 		_ = os.WriteFile(name, b, 0o644)
-		if _, err := ReadSnapshot(OS(), name, func(SnapEntry) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		if _, err := ReadSnapshot(OS(), name, nil, func(SnapEntry) error { return nil }); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("flip at %d: want ErrCorrupt, got %v", off, err)
 		}
 	}
 	for _, cut := range []int{0, 7, 30, len(orig) / 3, len(orig) - 1} {
 		_ = os.WriteFile(name, orig[:cut], 0o644)
-		if _, err := ReadSnapshot(OS(), name, func(SnapEntry) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		if _, err := ReadSnapshot(OS(), name, nil, func(SnapEntry) error { return nil }); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("cut at %d: want ErrCorrupt, got %v", cut, err)
 		}
 	}
