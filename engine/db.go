@@ -11,7 +11,8 @@ import (
 // Options configure a DB.
 type Options struct {
 	// Rand serves commands that pick at random (RANDOMKEY) and seeds the
-	// SCAN cursor sequence. Required.
+	// SCAN cursor sequence. If nil, a fixed-seed sequence is used (fine for
+	// tests; a node should pass its seeded seam.Rand).
 	Rand seam.Rand
 	// Notify, when set, is called for every keyspace event with Redis's
 	// event names ("set", "del", "expire", "expired", "incrby",
@@ -73,6 +74,9 @@ type DB struct {
 
 // New returns an empty keyspace.
 func New(opts Options) *DB {
+	if opts.Rand == nil {
+		opts.Rand = &splitMix64{}
+	}
 	if opts.ProtoMaxBulkLen == 0 {
 		opts.ProtoMaxBulkLen = DefaultProtoMaxBulkLen
 	}
@@ -203,4 +207,16 @@ func (db *DB) KeyVersion(now int64, key []byte) uint64 {
 		return it.version
 	}
 	return max(db.tombstones[tombstoneIndex(bytesAsString(key))], db.flushVersion)
+}
+
+// splitMix64 is the fallback Rand: deterministic, tiny, good enough to pick
+// a random key.
+type splitMix64 struct{ state uint64 }
+
+func (r *splitMix64) Uint64() uint64 {
+	r.state += 0x9e3779b97f4a7c15
+	z := r.state
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }

@@ -284,6 +284,14 @@ func TestRandomKey(t *testing.T) {
 	if len(seen) != 10 {
 		t.Fatalf("RANDOMKEY reached %d of 10 keys", len(seen))
 	}
+	if got := exec(New(Options{}), 1, "RANDOMKEY"); got != "(nil)" {
+		t.Fatalf("RANDOMKEY without Options.Rand on an empty DB: %s", got)
+	}
+	noRand := New(Options{})
+	exec(noRand, 1, "SET", "k", "v")
+	if got := exec(noRand, 1, "RANDOMKEY"); got != `"k"` {
+		t.Fatalf("RANDOMKEY without Options.Rand: %s", got)
+	}
 	// Same seed, same history: same answers.
 	a, b := newTestDB(), newTestDB()
 	for i := 0; i < 50; i++ {
