@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/keel-db/keel/checker"
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/sim"
 )
@@ -188,10 +187,11 @@ func init() {
 			cfg := base("disk-full", seed, policyFor(seed))
 			cfg.TolerateWriteErrors = true
 			cfg.Node.FS.Capacity = 64 << 20
-			var freed []time.Duration
+			var fills, freed []time.Duration
 			cfg.Schedule = func(r *sim.Run) {
 				every(r, 2*time.Second, func() {
 					used := r.Node.FS.Used()
+					fills = append(fills, time.Duration(r.Now()))
 					r.Trace("disk fills")
 					r.Fault("disk-full")
 					r.Node.FS.SetBallast(64<<20 - used + r.Rand.Int64N(2048))
@@ -203,7 +203,7 @@ func init() {
 				})
 				every(r, 4*time.Second, r.Node.PowerOff)
 			}
-			cfg.Check = func(r *sim.Run) []string { return writesResume(r, freed) }
+			cfg.Check = func(r *sim.Run) []string { return writesResume(r, fills, freed) }
 			return cfg
 		},
 	})
@@ -320,31 +320,29 @@ func init() {
 	})
 }
 
-// writesResumeWithin is how soon after the disk frees up a write must
-// succeed again (the replica probes for space on Tick).
-const writesResumeWithin = time.Second
+// writesResumeAfter is how soon after the disk frees up writes must be
+// accepted again (the replica probes for space on Tick, every 10 ms).
+const writesResumeAfter = 200 * time.Millisecond
 
-// writesResume is disk-full's liveness check: after each time the disk
-// was freed (with a second of workload left), some write succeeded within
-// writesResumeWithin.
-func writesResume(r *sim.Run, freed []time.Duration) []string {
+// writesResume is disk-full's liveness check: a write issued
+// writesResumeAfter or more after the disk was freed, and answered before
+// it filled again, must not have been refused.
+func writesResume(r *sim.Run, fills, freed []time.Duration) []string {
 	var out []string
 	for _, f := range freed {
-		if f+writesResumeWithin > r.Duration() {
-			continue
-		}
-		ok := false
-		for _, op := range r.History {
-			if op.Unknown || op.Kind == checker.Get || op.Kind == checker.MGet {
-				continue
-			}
-			if t := time.Duration(op.Return); t > f && t <= f+writesResumeWithin {
-				ok = true
+		end := r.Duration()
+		for _, fl := range fills {
+			if fl > f {
+				end = min(end, fl)
 				break
 			}
 		}
-		if !ok {
-			out = append(out, "liveness: no write succeeded within "+writesResumeWithin.String()+" after the disk was freed at "+f.String())
+		for _, op := range r.Refused {
+			if c := time.Duration(op.Call); c >= f+writesResumeAfter && time.Duration(op.Return) < end {
+				out = append(out, "liveness: a write issued at "+c.String()+", "+(c-f).String()+
+					" after the disk was freed, was refused: "+op.Reply)
+				break
+			}
 		}
 	}
 	return out

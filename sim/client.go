@@ -112,6 +112,7 @@ func (c *Client) finish(r *Reply) {
 				// out of the history rather than kept as an unknown
 				// outcome, which would make the search explode.
 				c.r.Stats.Refused++
+				c.r.Refused = append(c.r.Refused, RefusedOp{Call: c.curCall, Return: c.r.W.now, Reply: r.Str})
 				c.r.W.After(c.think(), c.issue)
 				return
 			}

@@ -38,6 +38,13 @@ type Config struct {
 	Check func(r *Run) []string
 }
 
+// RefusedOp is a write the node refused with an error reply (virtual
+// times).
+type RefusedOp struct {
+	Call, Return int64
+	Reply        string
+}
+
 // Stats counts a run's client operations.
 type Stats struct {
 	Ops, Unknown int64
@@ -58,6 +65,8 @@ type Run struct {
 	// Rand is the scenario's fault stream.
 	Rand    *rand.Rand
 	History []checker.Op
+	// Refused are the writes answered with an error, left out of History.
+	Refused []RefusedOp
 	Stats   Stats
 	faults  map[string]int64
 	keys    []string
