@@ -2,12 +2,6 @@ package engine
 
 import "math"
 
-// shared reports whether a live View may be reading it, so its value
-// buffer must not be handed to another item that will change in place.
-func (db *DB) shared(it *item) bool {
-	return it.gen != db.gen && db.views.Load() > 0
-}
-
 func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
 	for _, k := range argv[1:] {
@@ -68,7 +62,7 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 	typ := it.typ
 	db.remove(it)
 	db.notify("rename_from", it.key)
-	moved := &item{key: string(dst), val: val, typ: typ, slot: slotNone, gen: db.gen}
+	moved := &item{key: string(dst), val: val, typ: typ, slot: slotNone}
 	db.insertItem(moved)
 	if expireAt != 0 {
 		db.setExpire(moved, expireAt)

@@ -46,11 +46,11 @@ type DB struct {
 	// goes backwards inside a DB (see Exec).
 	clock int64
 
-	// gen counts Views taken; views counts those not yet released. An
-	// item created at an older gen may be shared with a live View and is
-	// copied before it changes (writable).
-	gen   uint32
-	views atomic.Int32
+	// viewVersion is modCount when the latest View was taken; views counts
+	// Views not yet released. An item last changed before viewVersion may
+	// be shared with a live View and is copied before it changes (writable).
+	viewVersion uint64
+	views       atomic.Int32
 
 	// modCount orders every change, for WATCH (KeyVersion); tombstones
 	// remember when keys hashing to a bucket were last deleted, and

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // TestActiveExpireWheel loads keys with deadlines spread from 1 ms to
@@ -323,5 +324,13 @@ func TestCommandTable(t *testing.T) {
 	}
 	if got := exec(newTestDB(), 1, "NOPE", "a", "b"); got != "-ERR unknown command 'NOPE', with args beginning with: 'a' 'b' " {
 		t.Fatalf("unknown command: %s", got)
+	}
+}
+
+// TestItemSize keeps an item in the 80-byte allocator size class: every
+// byte here is paid once per key.
+func TestItemSize(t *testing.T) {
+	if n := unsafe.Sizeof(item{}); n > 80 {
+		t.Fatalf("item is %d bytes, want <= 80", n)
 	}
 }

@@ -39,14 +39,14 @@ const (
 	// length) the buffer is replaced so a shrinking value frees memory.
 	valueSlackBytes = 64
 	// itemOverheadBytes is what UsedBytes charges per key besides the key
-	// and value bytes: the item struct (96 B size class), the point index
+	// and value bytes: the item struct (80 B, a size class), the point index
 	// entry (16 B key header + 8 B pointer + a control byte per slot, at
 	// the swiss tables' average load of about 2/3 ≈ 38 B), the ordered
 	// index (an 8 B pointer in nodes about half full after ascending
 	// inserts ≈ 16 B) and the RANDOMKEY array (8 B). Key and value bytes
 	// are rounded up to 16 like the allocator's small size classes.
 	// Calibrated against BenchmarkMemoryPerKey (see docs/engine.md).
-	itemOverheadBytes = 96 + 38 + 16 + 8
+	itemOverheadBytes = 80 + 38 + 16 + 8
 	// tombstoneBuckets sizes the table of "last deleted at" versions used by
 	// KeyVersion for keys that no longer exist (see KeyVersion).
 	tombstoneBuckets = 4096
@@ -64,10 +64,10 @@ type item struct {
 	// prev and next link the item into a timing-wheel list (slot); only the
 	// list head's slot field is authoritative (see wheel).
 	prev, next *item
-	slot       int32  // wheel list index, slotNone when not volatile
-	idx        int32  // position in DB.dense (RANDOMKEY)
-	gen        uint32 // DB.gen when created: older items may be in a View
+	idx        int32 // position in DB.dense (RANDOMKEY)
+	slot       int16 // wheel list index, slotNone when not volatile
 	typ        ValueType
+	// 80 bytes in all, an allocator size class: keep it so.
 }
 
 func itemLess(a, b *item) bool { return a.key < b.key }
@@ -120,7 +120,6 @@ func (db *DB) add(key []byte, typ ValueType, val []byte, expireAt int64) *item {
 		val:  append(make([]byte, 0, len(val)), val...),
 		typ:  typ,
 		slot: slotNone,
-		gen:  db.gen,
 	}
 	db.insertItem(it)
 	if expireAt != 0 {
@@ -180,12 +179,20 @@ func (db *DB) bump(it *item) {
 	it.version = db.modCount
 }
 
+// shared reports whether a live View may be reading it: it was last
+// changed before the latest View was taken (every change bumps version,
+// and a View records modCount), and some View is unreleased.
+func (db *DB) shared(it *item) bool {
+	return it.version <= db.viewVersion && db.views.Load() > 0
+}
+
 // writable returns an item whose fields may be changed in place. If a live
 // View may be reading it, the item is copied first (value included) and the
 // copy replaces it in every index: that is what makes View O(1) without
-// stopping writes.
+// stopping writes. Callers change the item right after, so the copy's
+// version is bumped here (which also marks it unshared).
 func (db *DB) writable(it *item) *item {
-	if it.gen == db.gen || db.views.Load() == 0 {
+	if !db.shared(it) {
 		return it
 	}
 	cp := &item{
@@ -195,9 +202,9 @@ func (db *DB) writable(it *item) *item {
 		version:  it.version,
 		slot:     slotNone,
 		idx:      it.idx,
-		gen:      db.gen,
 		typ:      it.typ,
 	}
+	db.bump(cp)
 	db.keys[cp.key] = cp
 	db.tree.ReplaceOrInsert(cp)
 	db.dense[cp.idx] = cp

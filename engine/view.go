@@ -36,7 +36,7 @@ type View struct {
 // go back to changing values in place; an unreleased View only costs one
 // copy per item changed after it.
 func (db *DB) View() *View {
-	db.gen++
+	db.viewVersion = db.modCount
 	db.views.Add(1)
 	return &View{tree: db.tree.Clone(), db: db}
 }

@@ -60,7 +60,7 @@ func (w *wheel) link(it *item, idx int) {
 		head.prev = it
 	}
 	w.heads[idx] = it
-	it.slot = int32(idx)
+	it.slot = int16(idx)
 	w.n++
 }
 
@@ -75,7 +75,7 @@ func (w *wheel) unlink(it *item) {
 		w.heads[idx] = it.next
 		if it.next != nil {
 			it.next.prev = nil
-			it.next.slot = int32(idx)
+			it.next.slot = int16(idx)
 		} else if idx != slotPending {
 			w.occupied[idx/wheelSlots] &^= 1 << uint(idx%wheelSlots)
 		}
