@@ -83,7 +83,12 @@ func expireMillis(now int64, arg []byte, flags int, cmd string) (int64, string) 
 // setString stores val at key as SET does without options: a new key, or
 // the old one overwritten in place (dropping its TTL unless keepTTL).
 func (db *DB) setString(now int64, key, val []byte, keepTTL bool) *item {
-	it := db.lookup(now, key)
+	return db.setStringAt(db.lookup(now, key), key, val, keepTTL)
+}
+
+// setStringAt is setString for a caller that already looked the key up
+// (it is the live item or nil), sparing a second hash of the key.
+func (db *DB) setStringAt(it *item, key, val []byte, keepTTL bool) *item {
 	if it != nil && it.typ != TypeString {
 		db.remove(it)
 		it = nil
@@ -143,7 +148,7 @@ func (db *DB) setGeneric(now int64, w Writer, flags int, key, val, expire []byte
 		}
 		return
 	}
-	it = db.setString(now, key, val, flags&setKeepTTL != 0)
+	it = db.setStringAt(it, key, val, flags&setKeepTTL != 0)
 	if expire != nil {
 		db.setExpire(it, ms)
 		db.notify("expire", it.key)
@@ -251,7 +256,7 @@ func cmdGetSet(db *DB, now int64, argv [][]byte, w Writer) {
 	} else {
 		w.WriteBulk(it.val)
 	}
-	db.setString(now, argv[1], argv[2], false)
+	db.setStringAt(it, argv[1], argv[2], false)
 }
 
 func cmdGetDel(db *DB, now int64, argv [][]byte, w Writer) {
