@@ -334,3 +334,50 @@ func TestItemSize(t *testing.T) {
 		t.Fatalf("item is %d bytes, want <= 80", n)
 	}
 }
+
+// TestWrongType plants a key of a type strings do not handle (lists and
+// hashes will be real ones) and checks every string command's answer.
+func TestWrongType(t *testing.T) {
+	const otherType ValueType = 200
+	db := newTestDB()
+	plant := func() {
+		if it := db.find([]byte("o")); it != nil {
+			db.remove(it)
+		}
+		db.add([]byte("o"), otherType, []byte("opaque"), 0)
+	}
+	plant()
+	for _, cmd := range [][]string{
+		{"GET", "o"}, {"GETSET", "o", "x"}, {"GETDEL", "o"}, {"GETEX", "o", "PERSIST"},
+		{"SET", "o", "x", "GET"}, {"APPEND", "o", "x"}, {"STRLEN", "o"},
+		{"GETRANGE", "o", "0", "1"}, {"SETRANGE", "o", "0", "x"}, {"INCR", "o"},
+		{"DECRBY", "o", "2"}, {"INCRBYFLOAT", "o", "1.5"},
+	} {
+		if got := exec(db, 1, cmd...); got != "-"+errWrongType {
+			t.Errorf("%v: %s", cmd, got)
+		}
+	}
+	for _, c := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"MGET", "o"}, "[(nil)]"},
+		{[]string{"EXISTS", "o"}, ":1"},
+		{[]string{"SCAN", "0", "TYPE", "string"}, `["0" []]`},
+		{[]string{"PEXPIRE", "o", "100"}, ":1"},
+		{[]string{"RENAME", "o", "p"}, "+OK"},
+		{[]string{"COPY", "p", "o"}, ":1"},
+		{[]string{"DEL", "p"}, ":1"},
+		{[]string{"SET", "o", "now a string"}, "+OK"},
+		{[]string{"GET", "o"}, `"now a string"`},
+		{[]string{"PTTL", "o"}, ":-1"},
+	} {
+		if got := exec(db, 1, c.cmd...); got != c.want {
+			t.Errorf("%v: %s, want %s", c.cmd, got, c.want)
+		}
+	}
+	plant()
+	if got := exec(db, 1, "MSET", "o", "s"); got != "+OK" || exec(db, 1, "GET", "o") != `"s"` {
+		t.Errorf("MSET over another type: %s", got)
+	}
+}
