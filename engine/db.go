@@ -196,14 +196,22 @@ func (db *DB) Reset() {
 
 // KeyVersion returns a number that changes whenever key is written,
 // deleted or expires (for WATCH): record it, and later the key has changed
-// if and only if KeyVersion differs — except that a deleted key shares its
-// tombstone with the keys hashing to the same of 4096 buckets, so deleting
-// one of those also changes the version of an absent watched key (a
-// spurious EXEC abort, never a missed change). Versions are local to this
-// DB instance (active expiry bumps them) and not comparable across nodes.
+// if KeyVersion differs. A missed change is impossible; a spurious one
+// (an EXEC aborted for nothing) happens when a deleted key shares its
+// tombstone with another key deleted later (4096 buckets), or when a key
+// that had already expired at WATCH time is collected before EXEC.
+//
+// It changes nothing: it neither moves the DB's clock nor collects an
+// expired key, so calling it (from the connection layer, outside the log)
+// cannot make replicas diverge. An expired key not yet collected reports
+// its version with the top bit set, which differs from any live version.
+// Versions are local to this DB instance (active expiry bumps them) and
+// not comparable across nodes.
 func (db *DB) KeyVersion(now int64, key []byte) uint64 {
-	db.observe(now)
-	if it := db.lookup(db.clock, key); it != nil {
+	if it := db.find(key); it != nil {
+		if expired(it, max(now, db.clock)) {
+			return it.version | 1<<63
+		}
 		return it.version
 	}
 	return max(db.tombstones[tombstoneIndex(bytesAsString(key))], db.flushVersion)

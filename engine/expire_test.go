@@ -155,6 +155,13 @@ func TestKeyVersion(t *testing.T) {
 	if db.KeyVersion(1011, []byte("k")) == before {
 		t.Fatal("expiry did not change the version")
 	}
+	if db.find([]byte("k")) == nil {
+		t.Fatal("KeyVersion collected an expired key (it must change nothing)")
+	}
+	db.KeyVersion(99_999, []byte("k"))
+	if db.Clock() != 1000 {
+		t.Fatalf("KeyVersion moved the clock to %d", db.Clock())
+	}
 	before = db.KeyVersion(1011, []byte("other"))
 	exec(db, 1011, "FLUSHALL")
 	if db.KeyVersion(1011, []byte("other")) == before {
