@@ -130,14 +130,27 @@ func (db *DB) expireDue() {
 	db.ActiveExpire(db.clock, math.MaxInt)
 }
 
+// randomKeyTriesMax bounds how many expired keys RANDOMKEY collects by
+// sampling before it collects every due key at once.
+const randomKeyTriesMax = 16
+
 func cmdRandomKey(db *DB, now int64, argv [][]byte, w Writer) {
-	db.expireDue()
-	if len(db.dense) == 0 {
-		w.WriteNull()
+	// Rejection sampling stays uniform over live keys; expired picks are
+	// collected on the way.
+	for tries := 0; len(db.dense) > 0; tries++ {
+		if tries == randomKeyTriesMax {
+			db.expireDue()
+			continue
+		}
+		it := db.dense[db.opts.Rand.Uint64()%uint64(len(db.dense))]
+		if expired(it, now) {
+			db.expireItem(it)
+			continue
+		}
+		w.WriteBulkString(it.key)
 		return
 	}
-	it := db.dense[db.opts.Rand.Uint64()%uint64(len(db.dense))]
-	w.WriteBulkString(it.key)
+	w.WriteNull()
 }
 
 func cmdDBSize(db *DB, now int64, argv [][]byte, w Writer) {

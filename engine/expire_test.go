@@ -292,6 +292,17 @@ func TestRandomKey(t *testing.T) {
 	if len(seen) != 10 {
 		t.Fatalf("RANDOMKEY reached %d of 10 keys", len(seen))
 	}
+	mostlyDead := newTestDB()
+	for i := 0; i < 1000; i++ {
+		exec(mostlyDead, 1000, "SET", "d"+strconv.Itoa(i), "v", "PX", "1")
+	}
+	exec(mostlyDead, 1000, "SET", "alive", "v")
+	if got := exec(mostlyDead, 1002, "RANDOMKEY"); got != `"alive"` {
+		t.Fatalf("RANDOMKEY among expired keys: %s", got)
+	}
+	if mostlyDead.Len() != 1 {
+		t.Fatalf("%d keys left after RANDOMKEY collected the expired ones", mostlyDead.Len())
+	}
 	if got := exec(New(Options{}), 1, "RANDOMKEY"); got != "(nil)" {
 		t.Fatalf("RANDOMKEY without Options.Rand on an empty DB: %s", got)
 	}
