@@ -285,3 +285,42 @@ func TestSummaryTables(t *testing.T) {
 		t.Errorf("markdown = %s", md)
 	}
 }
+
+// TestScanOnceFollowsCursorAndDedupes runs the prefix-scan loop against a
+// scripted server: two pages, a key repeated across them (SCAN may return
+// a key twice), the second page ending at cursor 0.
+func TestScanOnceFollowsCursorAndDedupes(t *testing.T) {
+	client, srv := stdnet.Pipe()
+	defer client.Close()
+	cursors := make(chan string, 2)
+	go func() {
+		defer srv.Close()
+		r := bufio.NewReader(srv)
+		pages := []string{
+			"*2\r\n$2\r\n17\r\n*2\r\n$5\r\npfx:1\r\n$5\r\npfx:2\r\n",
+			"*2\r\n$1\r\n0\r\n*2\r\n$5\r\npfx:2\r\n$5\r\npfx:3\r\n",
+		}
+		for _, page := range pages {
+			var lines []string
+			for i := 0; i < 13; i++ { // SCAN cursor MATCH p COUNT n: 6 args
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				lines = append(lines, strings.TrimSpace(line))
+			}
+			cursors <- lines[4]
+			srv.Write([]byte(page))
+		}
+	}()
+	found, calls, _, err := scanOnce(newRESPConn(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != 3 || calls != 2 {
+		t.Errorf("found %d keys in %d calls, want 3 in 2", found, calls)
+	}
+	if first, second := <-cursors, <-cursors; first != "0" || second != "17" {
+		t.Errorf("cursors sent = %q, %q; want 0 then 17", first, second)
+	}
+}
