@@ -98,10 +98,13 @@ func base(name string, seed uint64, fsync cluster.FsyncPolicy) sim.Config {
 	return cfg
 }
 
-// policyFor alternates the fsync policy by seed, so every fault scenario
-// exercises both appendfsync always and everysec.
+// policyFor varies the fsync policy by seed, so every fault scenario
+// exercises appendfsync always, everysec and (every tenth seed) no.
 func policyFor(seed uint64) cluster.FsyncPolicy {
-	if seed%3 == 0 {
+	switch {
+	case seed%10 == 5:
+		return cluster.FsyncNo
+	case seed%3 == 0:
 		return cluster.FsyncEverySec
 	}
 	return cluster.FsyncAlways
