@@ -91,6 +91,8 @@ type Options struct {
 type Request struct {
 	Argv [][]byte
 	W    engine.Writer
+	// Txn, when set, makes this request a whole MULTI/EXEC (see txn.go).
+	Txn *Txn
 }
 
 // Replica is one replica group's member on this node.
@@ -392,6 +394,10 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 		cmds, positions = cmds[:0], nil
 	}
 	for i := range reqs {
+		if reqs[i].Txn != nil {
+			r.submitTxn(b, i, propose)
+			continue
+		}
 		argv := reqs[i].Argv
 		if !isWrite(argv) {
 			continue
@@ -471,6 +477,10 @@ func (r *Replica) runUpTo(b *batch, end int) {
 }
 
 func (r *Replica) runLocal(ms int64, req *Request) {
+	if req.Txn != nil {
+		r.runTxnLocal(ms, req)
+		return
+	}
 	if len(req.Argv) > 0 && len(req.Argv[0]) <= 12 {
 		switch string(bytes.ToLower(req.Argv[0])) {
 		case "save":
@@ -593,7 +603,11 @@ func (r *Replica) failInflight(msg string) {
 func (r *Replica) apply(e pb.Entry) error {
 	switch e.Type {
 	case pb.EntryNormal:
-		if len(e.Data) > 0 {
+		if isTxnEntry(e.Data) {
+			if err := r.applyTxn(e); err != nil {
+				return err
+			}
+		} else if len(e.Data) > 0 {
 			if err := r.applyCommands(e); err != nil {
 				return err
 			}
@@ -654,10 +668,13 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 // Tick advances time: the everysec fsync, the ENOSPC probe, the
 // size-triggered snapshot.
 func (r *Replica) Tick(now int64) {
+	ms := r.advanceNow(now)
+	// Active expiry is local and not logged (replay never needs it): it
+	// only frees memory and raises "expired" events sooner.
+	r.db.ActiveExpire(ms, activeExpireBudget)
 	if !r.persist {
 		return
 	}
-	r.advanceNow(now)
 	if r.fatal != nil {
 		return
 	}

@@ -1,0 +1,197 @@
+package cluster
+
+import (
+	"bytes"
+
+	"github.com/cockroachdb/errors"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/keel-db/keel/engine"
+	"github.com/keel-db/keel/seam"
+)
+
+// Txn is a MULTI/EXEC block handed to Submit in Request.Txn (Request.Argv
+// is then only the EXEC that carries it). Its reply is one array of every
+// command's reply, or a null array when a watched key changed.
+//
+// Isolation: a transaction runs as one step of the replica — nothing else
+// runs between its commands — and, if any of its commands writes, it is one
+// log entry: after a crash either all of its writes are there or none.
+//
+// WATCH is decided before the entry is proposed, never at apply time: key
+// versions are local to one DB instance (active expiry moves them) and are
+// not reproduced by replay. Submit first applies every write queued ahead
+// of the transaction in its batch, then compares the versions; if one
+// differs, EXEC answers null and nothing reaches the log. A logged
+// transaction entry is therefore unconditional, and replay re-runs it.
+type Txn struct {
+	Cmds    [][][]byte
+	Watched []Watch
+	// Abort makes EXEC answer null without running anything (the caller
+	// found the watch void, e.g. the replica was replaced since WATCH).
+	Abort bool
+
+	aborted bool // set by Submit: a watched key changed
+}
+
+// Watch is one WATCHed key and its KeyVersion when it was watched.
+type Watch struct {
+	Key     []byte
+	Version uint64
+}
+
+// entryTxn marks a log entry holding one transaction; the rest of its
+// layout is entryVersion's (see codec.go), every command belonging to it.
+const entryTxn = 3 // 2 is entryVersionEffects (functions.go)
+
+// KeyVersion is the key's current version for WATCH (engine.DB.KeyVersion
+// at now, Unix nanoseconds, never below the replica's clock). It changes
+// nothing. Versions are only comparable within one Replica.
+func (r *Replica) KeyVersion(now int64, key []byte) uint64 {
+	return r.db.KeyVersion(max(seam.Millis(now), r.lastNowMillis), key)
+}
+
+// watchChanged reports whether a watched key changed since WATCH.
+func (r *Replica) watchChanged(ms int64, t *Txn) bool {
+	if t.Abort || t.aborted {
+		return true
+	}
+	for _, w := range t.Watched {
+		if r.db.KeyVersion(ms, w.Key) != w.Version {
+			return true
+		}
+	}
+	return false
+}
+
+// txnWrites reports whether any command of t goes through the log.
+func txnWrites(t *Txn) bool {
+	for _, argv := range t.Cmds {
+		if isWrite(argv) {
+			return true
+		}
+	}
+	return false
+}
+
+// submitTxn places the transaction at position i of b. flush proposes
+// the writes gathered so far in the batch, so entries stay in order.
+func (r *Replica) submitTxn(b *batch, i int, flush func()) {
+	t := b.reqs[i].Txn
+	if len(t.Watched) > 0 && !t.Abort {
+		// Apply everything ahead of it, then decide the watch against
+		// exactly the state the transaction would run on.
+		flush()
+		_ = r.drive()
+		r.runUpTo(b, i)
+		if r.watchChanged(b.nowMillis, t) {
+			t.aborted = true
+			return // stLocal: runLocal answers null
+		}
+	}
+	if t.Abort || !txnWrites(t) {
+		return // read-only: runs locally, in order
+	}
+	if msg := r.writeRefusal(); msg != "" {
+		b.state[i], b.failMsg[i] = stWriteFailed, msg
+		return
+	}
+	n := 0
+	for _, argv := range t.Cmds {
+		n += encodedCommandBytes(argv)
+	}
+	if n > commandBytesMax {
+		b.state[i], b.failMsg[i] = stWriteFailed, "ERR transaction too large for the log"
+		return
+	}
+	flush()
+	r.nextID++
+	id := r.nextID
+	data := encodeEntryHeader(make([]byte, 0, 32+n), id, b.nowMillis, len(t.Cmds))
+	data[0] = entryTxn
+	for _, argv := range t.Cmds {
+		data = appendCommand(data, argv)
+	}
+	p := &proposal{b: b, positions: []int{i}}
+	b.state[i] = stWritePending
+	r.inflight[id] = p
+	if err := r.rn.Propose(data); err != nil {
+		delete(r.inflight, id)
+		r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
+	}
+}
+
+// runTxnLocal answers a transaction that needs no log entry (read-only,
+// aborted by WATCH, or any transaction when persistence is off).
+func (r *Replica) runTxnLocal(ms int64, req *Request) {
+	t := req.Txn
+	if r.watchChanged(ms, t) {
+		req.W.WriteNullArray()
+		return
+	}
+	req.W.WriteArray(len(t.Cmds))
+	for _, argv := range t.Cmds {
+		r.runLocal(ms, &Request{Argv: argv, W: req.W})
+	}
+}
+
+// applyTxn applies a transaction entry: every command, in order, replying
+// one array to the waiting EXEC (if it was proposed by this process).
+func (r *Replica) applyTxn(e pb.Entry) error {
+	er := &r.reader
+	data := append([]byte{entryVersion}, e.Data[1:]...)
+	if err := er.reset(data); err != nil {
+		return errors.Wrapf(err, "cluster: transaction entry %d", e.Index)
+	}
+	if er.NowMillis > r.lastNowMillis {
+		r.lastNowMillis = er.NowMillis
+	}
+	var w engine.Writer = discard{}
+	p := r.inflight[er.ID]
+	pos := -1
+	if p != nil {
+		delete(r.inflight, er.ID)
+		if len(p.positions) != 1 {
+			return errors.AssertionFailedf("cluster: transaction entry %d matched a proposal of %d requests", e.Index, len(p.positions))
+		}
+		pos = p.positions[0]
+		r.runUpTo(p.b, pos)
+		w = p.b.reqs[pos].W
+	}
+	w.WriteArray(er.Count)
+	for i := 0; i < er.Count; i++ {
+		argv, err := er.next()
+		if err != nil {
+			return errors.Wrapf(err, "cluster: transaction entry %d command %d", e.Index, i)
+		}
+		if isWrite(argv) {
+			r.changes++
+			r.db.Exec(er.NowMillis, argv, w)
+			continue
+		}
+		r.runTxnRead(er.NowMillis, argv, w)
+	}
+	if p != nil {
+		p.b.state[pos] = stWriteDone
+		p.b.next = pos + 1
+	}
+	return nil
+}
+
+// runTxnRead runs a read inside a logged transaction. Replica commands
+// that would start disk work are refused by the server before queueing;
+// LASTSAVE is the one that may appear.
+func (r *Replica) runTxnRead(ms int64, argv [][]byte, w engine.Writer) {
+	if len(argv) > 0 && bytes.EqualFold(argv[0], []byte("lastsave")) {
+		r.runLocal(ms, &Request{Argv: argv, W: w})
+		return
+	}
+	r.db.Exec(ms, argv, w)
+}
+
+// isTxnEntry reports whether entry data holds a transaction.
+func isTxnEntry(data []byte) bool { return len(data) > 0 && data[0] == entryTxn }
+
+// activeExpireBudget bounds the keys Tick's active expiry examines, so a
+// mass expiry is spread over ticks instead of stalling one.
+const activeExpireBudget = 1000

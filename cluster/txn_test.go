@@ -1,0 +1,73 @@
+package cluster
+
+import (
+	"testing"
+
+	"github.com/keel-db/keel/disk"
+)
+
+func txnReq(w *rec, watched []Watch, cmds ...string) Request {
+	t := &Txn{Watched: watched}
+	for _, c := range cmds {
+		t.Cmds = append(t.Cmds, argv(c))
+	}
+	return Request{Argv: argv("EXEC"), W: w, Txn: t}
+}
+
+func TestTxnIsOneEntryAndSurvivesReopen(t *testing.T) {
+	fs, dir := disk.OS(), t.TempDir()
+	r := openT(t, fs, dir)
+	w := &rec{}
+	before := r.AppliedIndex()
+	r.Submit(t0, []Request{
+		{Argv: argv("SET a 1"), W: w},
+		txnReq(w, nil, "INCRBY a 5", "SET b 2", "GET a", "INCR notanumber-x", "LPUSH x y"),
+		{Argv: argv("GET a"), W: w},
+	})
+	want := "+OK *5 :6 +OK $6 :1 -ERR unknown command 'LPUSH', with args beginning with: 'x' 'y'  $6"
+	if got := w.String(); got != want {
+		t.Fatalf("replies:\n got %s\nwant %s", got, want)
+	}
+	t.Logf("before %d after %d", before, r.AppliedIndex())
+	if n := r.AppliedIndex() - before; n != 2 {
+		t.Fatalf("applied %d entries, want 2 (the SET's and the transaction's)", n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r = openT(t, fs, dir)
+	defer r.Close()
+	if got := do(r, t0+sec, "MGET a b notanumber-x"); got != "*3 $6 $2 $1" {
+		t.Fatalf("after reopen: %s", got)
+	}
+}
+
+func TestTxnWatch(t *testing.T) {
+	for _, persist := range []bool{true, false} {
+		r := openT(t, disk.OS(), t.TempDir(), func(o *Options) { o.AppendOnly = persist })
+		do(r, t0, "SET k 1", "SET v 1 PX 1000")
+		vk := r.KeyVersion(t0, []byte("k"))
+		vv := r.KeyVersion(t0, []byte("v"))
+		vm := r.KeyVersion(t0, []byte("missing"))
+		// Unchanged: runs.
+		w := &rec{}
+		r.Submit(t0, []Request{txnReq(w, []Watch{{[]byte("k"), vk}, {[]byte("missing"), vm}}, "INCR k")})
+		if w.String() != "*1 :2" {
+			t.Fatalf("persist=%v unchanged watch: %s", persist, w)
+		}
+		// A write earlier in the same batch invalidates the watch.
+		vk = r.KeyVersion(t0, []byte("k"))
+		w = &rec{}
+		r.Submit(t0, []Request{{Argv: argv("SET k 9"), W: w}, txnReq(w, []Watch{{[]byte("k"), vk}}, "INCR k")})
+		if w.String() != "+OK *nil" {
+			t.Fatalf("persist=%v changed watch: %s", persist, w)
+		}
+		// Expiry invalidates it too, and nothing of the aborted block applies.
+		w = &rec{}
+		r.Submit(t0+2*sec, []Request{txnReq(w, []Watch{{[]byte("v"), vv}}, "SET k 100"), {Argv: argv("GET k"), W: w}})
+		if w.String() != "*nil $9" {
+			t.Fatalf("persist=%v expired watch: %s", persist, w)
+		}
+		r.Close()
+	}
+}
