@@ -14,6 +14,7 @@ import (
 	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/seam"
+	"github.com/keel-db/keel/udf"
 )
 
 // FsyncPolicy is appendfsync.
@@ -83,6 +84,9 @@ type Options struct {
 	NowNanos int64
 	// Knobs plant deliberate bugs for tests (nil in production).
 	Knobs *TestingKnobs
+	// Functions configures the WASM function host (udf.NewConfig() when
+	// nil). Every replica of a group must use the same limits.
+	Functions *udf.Config
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -133,6 +137,8 @@ type Replica struct {
 	lastSaveMillis int64
 	lastBgsaveErr  error
 	recovery       RecoveryStats
+
+	fn functions // FUNCTION/FCALL (functions.go)
 }
 
 // RecoveryStats says what Open found on disk.
@@ -150,6 +156,7 @@ type RecoveryStats struct {
 type proposal struct {
 	b         *batch
 	positions []int
+	reply     *udf.Reply // an FCALL's reply, written when its effects apply
 }
 
 type reqState uint8
@@ -197,6 +204,7 @@ func Open(opts Options) (*Replica, error) {
 	r.lock = lock
 	if err := r.recover(); err != nil {
 		r.closeFiles()
+		r.closeFunctions()
 		return nil, err
 	}
 	return r, nil
@@ -217,11 +225,16 @@ func (r *Replica) recover() error {
 	var loadErrs []string
 	loaded := -1
 	for i, name := range snaps {
-		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos))
+		r.resetFunctions()
+		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreFunctions)
 		if err != nil {
 			// A read can return flipped bits that are not on the disk:
 			// read once more before calling the file corrupt.
-			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos))
+			r.resetFunctions()
+			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreFunctions)
+		}
+		if err != nil {
+			r.resetFunctions()
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
@@ -399,6 +412,11 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 			continue
 		}
 		argv := reqs[i].Argv
+		if functionKind(argv) == fnCall {
+			propose()
+			r.submitCall(b, i)
+			continue
+		}
 		if !isWrite(argv) {
 			continue
 		}
@@ -433,7 +451,10 @@ func isWrite(argv [][]byte) bool {
 		return false
 	}
 	c := engine.Lookup(argv[0])
-	return c != nil && c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
+	if c == nil {
+		return isFunctionWrite(argv)
+	}
+	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }
 
 func (r *Replica) writeRefusal() string {
@@ -498,6 +519,9 @@ func (r *Replica) runLocal(ms int64, req *Request) {
 				return
 			}
 			req.W.WriteInt(r.lastSaveMillis / 1000)
+			return
+		}
+		if r.runLocalFunction(ms, req) {
 			return
 		}
 	}
@@ -603,7 +627,11 @@ func (r *Replica) failInflight(msg string) {
 func (r *Replica) apply(e pb.Entry) error {
 	switch e.Type {
 	case pb.EntryNormal:
-		if isTxnEntry(e.Data) {
+		if isEffectsEntry(e.Data) {
+			if err := r.applyEffectsEntry(e); err != nil {
+				return err
+			}
+		} else if isTxnEntry(e.Data) {
 			if err := r.applyTxn(e); err != nil {
 				return err
 			}
@@ -653,12 +681,12 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 		}
 		r.changes++
 		if p == nil {
-			r.db.Exec(er.NowMillis, argv, discard{})
+			r.execLogged(er.NowMillis, argv, discard{})
 			continue
 		}
 		pos := p.positions[i]
 		r.runUpTo(p.b, pos)
-		r.db.Exec(er.NowMillis, argv, p.b.reqs[pos].W)
+		r.execLogged(er.NowMillis, argv, p.b.reqs[pos].W)
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
 	}
@@ -728,6 +756,7 @@ func (r *Replica) Recovery() RecoveryStats { return r.recovery }
 // Close syncs and releases the replica's files. A Job handed out by
 // PendingJob must have finished first.
 func (r *Replica) Close() error {
+	r.closeFunctions()
 	if !r.persist {
 		return nil
 	}

@@ -33,6 +33,7 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		bg:       bg,
 
 		createdNanos: r.lastNowNanos,
+		functions:    r.functionsDump(),
 	}, nil
 }
 

@@ -27,6 +27,9 @@ type Job struct {
 	// createdNanos is when the view was taken; a job no runtime collects
 	// within jobUncollectedMax is run inline by Tick.
 	createdNanos int64
+	// functions is the function registry at the view (udf.Host.Dump),
+	// nil when no library is loaded.
+	functions []byte
 }
 
 // Index is the Raft index the snapshot covers.
@@ -42,6 +45,12 @@ func (j *Job) Run() error {
 		return err
 	}
 	now := j.meta.SaveMillis
+	if len(j.functions) > 0 {
+		if err := sw.Add(disk.SnapEntry{Type: disk.SnapTypeFunctions, Value: j.functions}); err != nil {
+			sw.Abort()
+			return err
+		}
+	}
 	j.view.Ascend(func(e engine.Entry) bool {
 		if e.ExpireAt != 0 && e.ExpireAt <= now {
 			return true
@@ -66,8 +75,9 @@ func (j *Job) Run() error {
 const snapshotReserveMax = 1 << 30
 
 // loadSnapshot loads the snapshot at name into db (emptied first), leaving
-// out keys already expired at nowMillis (when known, i.e. > 0).
-func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64) (disk.SnapshotMeta, uint64, error) {
+// out keys already expired at nowMillis (when known, i.e. > 0). The
+// function registry entry, if any, goes to fns.
+func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns func(dump []byte) error) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
 	header := func(m disk.SnapshotMeta) error {
@@ -79,6 +89,9 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64) (disk
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
+		if e.Type == disk.SnapTypeFunctions {
+			return fns(e.Value)
+		}
 		if e.ExpireAt != 0 && nowMillis > 0 && e.ExpireAt <= nowMillis {
 			return nil
 		}

@@ -65,6 +65,11 @@ type SnapshotMeta struct {
 	Entries  uint64 // known after writing or reading the whole file
 }
 
+// SnapTypeFunctions is a reserved entry type, never an engine value type:
+// the entry's value is the replica's function registry (udf.Host.Dump),
+// its key empty. At most one per snapshot, before the keys.
+const SnapTypeFunctions uint8 = 0xFF
+
 // SnapEntry is one key in a snapshot, in the engine's terms.
 type SnapEntry struct {
 	Type     uint8

@@ -49,7 +49,8 @@ func lookupServerCommand(name []byte) *serverCommand {
 
 // replicaCommands are handled by cluster.Replica itself rather than the
 // engine (persistence); they are routed like engine commands.
-var replicaCommands = map[string]bool{"save": true, "bgsave": true, "lastsave": true, "bgrewriteaof": true}
+var replicaCommands = map[string]bool{"save": true, "bgsave": true, "lastsave": true, "bgrewriteaof": true,
+	"function": true, "fcall": true, "fcall_ro": true}
 
 func isReplicaCommand(name []byte) bool {
 	if len(name) > 16 {
