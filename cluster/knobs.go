@@ -1,15 +1,182 @@
 package cluster
 
+import (
+	"bytes"
+	"strconv"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
+)
+
 // TestingKnobs plant deliberate bugs, so that tests can prove the
 // simulator and the checker catch them (a sweep that cannot fail proves
-// nothing). Production code never sets them; a nil *TestingKnobs is the
-// correct program.
+// nothing). Production code never sets them: only the simulator's node
+// passes them (sim.NodeConfig.Knobs), the server has no way to. A nil
+// *TestingKnobs is the correct program, and every hook below is a no-op
+// on nil. Each knob is one plausible mistake, a small deviation from the
+// correct line it sits next to; scenarios/planted.go runs each in a
+// scenario that catches it (docs/checker.md, "Planted bugs").
 type TestingKnobs struct {
 	// AckBeforeFsync: under appendfsync always, reply to writes without
 	// fsyncing the WAL first, the bug "appendfsync always" exists to rule
 	// out. The bytes reach the disk only at a later fsync (a HardState
 	// change, a snapshot), so a power loss drops acknowledged writes.
 	AckBeforeFsync bool
+
+	// StaleReadFromSnapshot: while a snapshot job's point-in-time view
+	// exists, GET is answered from that view rather than from the live
+	// keyspace — the shortcut a "don't make readers wait on BGSAVE" change
+	// might take. A GET after a completed SET can return the older value.
+	StaleReadFromSnapshot bool
+
+	// IncrByFromBatchStart: Submit logs INCRBY as its result ("SET key
+	// <value+delta> KEEPTTL", log the effect rather than the command),
+	// computing the value from the keyspace as it was before the batch,
+	// forgetting earlier writes of the same batch. Two concurrent INCRBYs
+	// of one key in one group commit: one increment is lost.
+	IncrByFromBatchStart bool
+
+	// RecoverOlderSnapshotData: recovery takes the replay start (the
+	// snapshot index) from the newest snapshot but loads the keys of the
+	// one before it (retention keeps two) — an index mix-up in the
+	// snapshot list. Keys deleted between the two snapshots come back
+	// (and writes between them are lost).
+	RecoverOlderSnapshotData bool
+
+	// WALTornTailAnywhere: recovery trusts the first read of the active
+	// WAL segment and calls any bad record in it a torn tail, truncating
+	// the valid, fsynced records after it (disk.WALPlanted).
+	WALTornTailAnywhere bool
+
+	// ReplayFromSnapshotIndex: recovery replays the log from the
+	// snapshot's index instead of the entry after it (an off-by-one at the
+	// snapshot boundary), so the last entry the snapshot already contains
+	// is applied a second time: an INCRBY in it counts twice.
+	ReplayFromSnapshotIndex bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
+
+func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.ReplayFromSnapshotIndex }
+
+// walPlanted is the WAL's share of the knobs.
+func (k *TestingKnobs) walPlanted() *disk.WALPlanted {
+	if k == nil || !k.WALTornTailAnywhere {
+		return nil
+	}
+	return &disk.WALPlanted{TornTailAnywhere: true}
+}
+
+// staleRead answers a GET from the pending snapshot job's view
+// (StaleReadFromSnapshot). It reports whether it answered.
+func (k *TestingKnobs) staleRead(r *Replica, req *Request) bool {
+	if k == nil || !k.StaleReadFromSnapshot || r.job == nil || req.Txn != nil ||
+		len(req.Argv) != 2 || !bytes.EqualFold(req.Argv[0], []byte("get")) {
+		return false
+	}
+	found := false
+	r.job.view.Ascend(func(e engine.Entry) bool {
+		c := bytes.Compare(e.Key, req.Argv[1])
+		if c == 0 && e.Type == engine.TypeString && (e.ExpireAt == 0 || e.ExpireAt > r.lastNowMillis) {
+			req.W.WriteBulk(e.Value)
+			found = true
+		}
+		return c < 0
+	})
+	if !found {
+		req.W.WriteNull()
+	}
+	return true
+}
+
+// incrByFromBatchStart rewrites an INCRBY of req into the SET of its result
+// computed from the keyspace before the batch (IncrByFromBatchStart), and
+// makes the SET's "OK" reply the integer INCRBY owes. It returns the argv
+// to log.
+func (k *TestingKnobs) incrByFromBatchStart(r *Replica, ms int64, req *Request) [][]byte {
+	argv := req.Argv
+	if k == nil || !k.IncrByFromBatchStart || req.Txn != nil || len(argv) != 3 || !bytes.EqualFold(argv[0], []byte("incrby")) {
+		return argv
+	}
+	delta, err := strconv.ParseInt(string(argv[2]), 10, 64)
+	if err != nil {
+		return argv
+	}
+	var cur captureWriter
+	r.db.Exec(ms, [][]byte{[]byte("GET"), argv[1]}, &cur)
+	var old int64
+	switch {
+	case cur.null:
+	case cur.bulk != nil:
+		if old, err = strconv.ParseInt(string(cur.bulk), 10, 64); err != nil || strconv.FormatInt(old, 10) != string(cur.bulk) {
+			return argv // not an integer: let INCRBY give its error
+		}
+	default:
+		return argv
+	}
+	n := old + delta
+	if (delta > 0 && n < old) || (delta < 0 && n > old) {
+		return argv // overflow: let INCRBY give its error
+	}
+	req.W = okAsInt{Writer: req.W, n: n}
+	return [][]byte{[]byte("SET"), argv[1], []byte(strconv.FormatInt(n, 10)), []byte("KEEPTTL")}
+}
+
+// recoverOlderSnapshotData reloads the keyspace from the snapshot listed
+// after the one recovery chose (RecoverOlderSnapshotData).
+func (k *TestingKnobs) recoverOlderSnapshotData(r *Replica, snaps []string, loaded int) {
+	if k == nil || !k.RecoverOlderSnapshotData || loaded < 0 || loaded+1 >= len(snaps) {
+		return
+	}
+	var keep []engine.Entry
+	_, err := disk.ReadSnapshot(r.opts.FS, snaps[loaded+1], func(disk.SnapshotMeta) error { return nil }, func(e disk.SnapEntry) error {
+		if engine.ValueType(e.Type) == engine.TypeString {
+			keep = append(keep, engine.Entry{Type: engine.TypeString, Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
+		}
+		return nil
+	})
+	if err != nil {
+		return // the older one is unreadable: the bug has nothing to load
+	}
+	r.db.Reset()
+	for _, e := range keep {
+		r.db.Restore(e)
+	}
+}
+
+// applyAgain applies rec, the entry at the snapshot's index, on top of the
+// snapshot (ReplayFromSnapshotIndex).
+func (r *Replica) applyAgain(rec disk.Record) error {
+	e, err := recordEntry(rec)
+	if err != nil || e.Type != pb.EntryNormal {
+		return err
+	}
+	return r.apply(e)
+}
+
+// captureWriter keeps a GET's reply.
+type captureWriter struct {
+	discard
+	bulk []byte
+	null bool
+}
+
+func (c *captureWriter) WriteBulk(b []byte)       { c.bulk = append([]byte{}, b...) }
+func (c *captureWriter) WriteBulkString(s string) { c.bulk = []byte(s) }
+func (c *captureWriter) WriteNull()               { c.null = true }
+
+// okAsInt turns the logged SET's "OK" into INCRBY's integer reply.
+type okAsInt struct {
+	engine.Writer
+	n int64
+}
+
+func (w okAsInt) WriteSimple(s string) {
+	if s == "OK" {
+		w.Writer.WriteInt(w.n)
+		return
+	}
+	w.Writer.WriteSimple(s)
+}

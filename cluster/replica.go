@@ -260,6 +260,7 @@ func (r *Replica) recover() error {
 		}
 		break
 	}
+	r.opts.Knobs.recoverOlderSnapshotData(r, snaps, loaded)
 	if len(r.recovery.CorruptSnapshots) > 0 {
 		if err := fs.SyncDir(disk.SnapshotDir(r.opts.Dir)); err != nil {
 			return errors.Wrap(err, "cluster: sync snapshot dir")
@@ -274,11 +275,15 @@ func (r *Replica) recover() error {
 		}
 		return errors.Mark(errors.New(msg), disk.ErrCorrupt)
 	}
-	wal, res, err := disk.OpenWAL(disk.WALOptions{FS: fs, Dir: r.opts.Dir, SegmentBytes: r.opts.SegmentBytes},
+	var again disk.Record // ReplayFromSnapshotIndex only
+	wal, res, err := disk.OpenWAL(disk.WALOptions{FS: fs, Dir: r.opts.Dir, SegmentBytes: r.opts.SegmentBytes, Planted: r.opts.Knobs.walPlanted()},
 		func(rec disk.Record) error {
 			switch rec.Type {
 			case disk.RecEntry:
 				if rec.Index <= r.store.snapIndex {
+					if rec.Index == r.store.snapIndex && r.opts.Knobs.replayFromSnapshotIndex() {
+						again = rec
+					}
 					return nil
 				}
 				if rec.Index > r.store.lastIndex()+1 {
@@ -302,6 +307,11 @@ func (r *Replica) recover() error {
 		return err
 	}
 	r.wal = wal
+	if again.Type == disk.RecEntry && again.Index > 0 {
+		if err := r.applyAgain(again); err != nil {
+			return err
+		}
+	}
 	r.recovery.TruncatedSegment, r.recovery.TruncatedAt, r.recovery.TruncatedBytes = res.TruncatedSegment, res.TruncatedAt, res.TruncatedBytes
 	if r.store.lastIndex() == r.store.snapIndex && loaded < 0 && len(snaps) > 0 {
 		return errors.Mark(errors.Newf("cluster: no snapshot could be loaded and the log does not reach back to the start: %s: refusing to start",
@@ -411,7 +421,7 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 			r.submitTxn(b, i, propose)
 			continue
 		}
-		argv := reqs[i].Argv
+		argv := r.opts.Knobs.incrByFromBatchStart(r, ms, &reqs[i])
 		if functionKind(argv) == fnCall {
 			propose()
 			r.submitCall(b, i)
@@ -524,6 +534,9 @@ func (r *Replica) runLocal(ms int64, req *Request) {
 		if r.runLocalFunction(ms, req) {
 			return
 		}
+	}
+	if r.opts.Knobs.staleRead(r, req) {
+		return
 	}
 	r.db.Exec(ms, req.Argv, req.W)
 }

@@ -136,7 +136,22 @@ type WALOptions struct {
 	// SegmentBytes is the size past which a new segment is started
 	// (SegmentBytesDefault when zero).
 	SegmentBytes int64
+	// Planted plants a deliberate recovery bug for tests (nil in
+	// production: the correct program).
+	Planted *WALPlanted
 }
+
+// WALPlanted are deliberate bugs, switched on only by tests that prove the
+// simulator catches them (cluster.TestingKnobs passes them down).
+type WALPlanted struct {
+	// TornTailAnywhere: recovery trusts its first read and calls any bad
+	// record in the active segment a torn tail, truncating there, without
+	// the re-read and the sync-mark check of rule 4. A transient read flip
+	// then destroys fsynced, acknowledged records after the flipped one.
+	TornTailAnywhere bool
+}
+
+func (p *WALPlanted) tornTailAnywhere() bool { return p != nil && p.TornTailAnywhere }
 
 type segmentInfo struct {
 	seq       uint64
@@ -305,7 +320,7 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 	if err != nil {
 		return info, 0, errors.Wrap(err, "wal: read segment")
 	}
-	if validPrefix(b) < int64(len(b)) {
+	if validPrefix(b) < int64(len(b)) && !w.opts.Planted.tornTailAnywhere() {
 		// A read can return flipped bits that are not on the platter;
 		// read once more before calling anything damaged.
 		b2, err := readAll(w.opts.FS, name)
@@ -344,7 +359,7 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 		return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d (segment %d of a longer log, fully synced before the next began): refusing to start",
 			name, off, seq), ErrCorrupt)
 	}
-	for o := off + 1; o+RecordHeaderBytes <= int64(len(b)); o++ {
+	for o := off + 1; o+RecordHeaderBytes <= int64(len(b)) && !w.opts.Planted.tornTailAnywhere(); o++ {
 		if _, synced, _, ok := parseRecord(b, o); ok && synced > off {
 			return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d, followed by a valid record at offset %d whose sync mark (%d) proves offset %d had been fsynced: corruption in the middle of the log, refusing to start",
 				name, off, o, synced, off), ErrCorrupt)
