@@ -137,6 +137,7 @@ type Replica struct {
 	lastSaveMillis int64
 	lastBgsaveErr  error
 	recovery       RecoveryStats
+	notify         func(event string, key []byte) // SetNotify (txn.go)
 
 	fn functions // FUNCTION/FCALL (functions.go)
 }
@@ -180,7 +181,8 @@ type batch struct {
 // Open recovers the replica from opts.Dir (or starts empty). The recovery
 // procedure is described in docs/durability.md.
 func Open(opts Options) (*Replica, error) {
-	r := &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand}), persist: opts.AppendOnly}
+	r := &Replica{opts: opts, persist: opts.AppendOnly}
+	r.db = engine.New(engine.Options{Rand: opts.Rand, Notify: r.notifyEvent})
 	if !r.persist {
 		return r, nil
 	}

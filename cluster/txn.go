@@ -27,8 +27,11 @@ import (
 type Txn struct {
 	Cmds    [][][]byte
 	Watched []Watch
-	// Abort makes EXEC answer null without running anything (the caller
-	// found the watch void, e.g. the replica was replaced since WATCH).
+	// WatchedOn is the replica the versions were read from (KeyVersion):
+	// on any other one (reopened after a disk failure) the watch is void
+	// and EXEC answers null.
+	WatchedOn *Replica
+	// Abort makes EXEC answer null without running anything.
 	Abort bool
 
 	aborted bool // set by Submit: a watched key changed
@@ -53,7 +56,7 @@ func (r *Replica) KeyVersion(now int64, key []byte) uint64 {
 
 // watchChanged reports whether a watched key changed since WATCH.
 func (r *Replica) watchChanged(ms int64, t *Txn) bool {
-	if t.Abort || t.aborted {
+	if t.Abort || t.aborted || len(t.Watched) > 0 && t.WatchedOn != r {
 		return true
 	}
 	for _, w := range t.Watched {
@@ -195,3 +198,15 @@ func isTxnEntry(data []byte) bool { return len(data) > 0 && data[0] == entryTxn 
 // activeExpireBudget bounds the keys Tick's active expiry examines, so a
 // mass expiry is spread over ticks instead of stalling one.
 const activeExpireBudget = 1000
+
+// SetNotify routes the engine's keyspace events (engine.Options.Notify) to
+// fn, or nowhere when fn is nil. Events are raised as commands apply and by
+// Tick's active expiry; replay during Open raises none (fn is set after).
+// fn runs inside Submit or Tick and must not call back into the replica.
+func (r *Replica) SetNotify(fn func(event string, key []byte)) { r.notify = fn }
+
+func (r *Replica) notifyEvent(event string, key []byte) {
+	if r.notify != nil {
+		r.notify(event, key)
+	}
+}

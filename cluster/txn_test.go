@@ -6,8 +6,8 @@ import (
 	"github.com/keel-db/keel/disk"
 )
 
-func txnReq(w *rec, watched []Watch, cmds ...string) Request {
-	t := &Txn{Watched: watched}
+func txnReq(r *Replica, w *rec, watched []Watch, cmds ...string) Request {
+	t := &Txn{Watched: watched, WatchedOn: r}
 	for _, c := range cmds {
 		t.Cmds = append(t.Cmds, argv(c))
 	}
@@ -21,7 +21,7 @@ func TestTxnIsOneEntryAndSurvivesReopen(t *testing.T) {
 	before := r.AppliedIndex()
 	r.Submit(t0, []Request{
 		{Argv: argv("SET a 1"), W: w},
-		txnReq(w, nil, "INCRBY a 5", "SET b 2", "GET a", "INCR notanumber-x", "LPUSH x y"),
+		txnReq(r, w, nil, "INCRBY a 5", "SET b 2", "GET a", "INCR notanumber-x", "LPUSH x y"),
 		{Argv: argv("GET a"), W: w},
 	})
 	want := "+OK *5 :6 +OK $6 :1 -ERR unknown command 'LPUSH', with args beginning with: 'x' 'y'  $6"
@@ -51,20 +51,20 @@ func TestTxnWatch(t *testing.T) {
 		vm := r.KeyVersion(t0, []byte("missing"))
 		// Unchanged: runs.
 		w := &rec{}
-		r.Submit(t0, []Request{txnReq(w, []Watch{{[]byte("k"), vk}, {[]byte("missing"), vm}}, "INCR k")})
+		r.Submit(t0, []Request{txnReq(r, w, []Watch{{[]byte("k"), vk}, {[]byte("missing"), vm}}, "INCR k")})
 		if w.String() != "*1 :2" {
 			t.Fatalf("persist=%v unchanged watch: %s", persist, w)
 		}
 		// A write earlier in the same batch invalidates the watch.
 		vk = r.KeyVersion(t0, []byte("k"))
 		w = &rec{}
-		r.Submit(t0, []Request{{Argv: argv("SET k 9"), W: w}, txnReq(w, []Watch{{[]byte("k"), vk}}, "INCR k")})
+		r.Submit(t0, []Request{{Argv: argv("SET k 9"), W: w}, txnReq(r, w, []Watch{{[]byte("k"), vk}}, "INCR k")})
 		if w.String() != "+OK *nil" {
 			t.Fatalf("persist=%v changed watch: %s", persist, w)
 		}
 		// Expiry invalidates it too, and nothing of the aborted block applies.
 		w = &rec{}
-		r.Submit(t0+2*sec, []Request{txnReq(w, []Watch{{[]byte("v"), vv}}, "SET k 100"), {Argv: argv("GET k"), W: w}})
+		r.Submit(t0+2*sec, []Request{txnReq(r, w, []Watch{{[]byte("v"), vv}}, "SET k 100"), {Argv: argv("GET k"), W: w}})
 		if w.String() != "*nil $9" {
 			t.Fatalf("persist=%v expired watch: %s", persist, w)
 		}

@@ -41,6 +41,10 @@ type client struct {
 	proto      atomic.Int32
 	killed     atomic.Bool
 
+	tx  txState   // MULTI/WATCH (multi.go)
+	sub *subState // subscriptions (pubsub.go)
+	box *outbox   // set once subscribed: all output goes through it
+
 	mu      sync.Mutex // guards the strings below, read by CLIENT LIST
 	name    string
 	libName string
@@ -79,6 +83,7 @@ func connFD(conn stdnet.Conn) int {
 func (c *client) serve() {
 	defer c.srv.removeClient(c)
 	defer c.conn.Close()
+	defer c.leavePubsub()
 	for {
 		cmds, err := c.rd.ReadBatch()
 		if err != nil {
@@ -107,6 +112,9 @@ func isClosedConn(err error) bool { return errors.Is(err, stdnet.ErrClosed) }
 
 // flush writes the batch's replies with one write(2).
 func (c *client) flush() bool {
+	if c.box != nil {
+		return c.flushToOutbox()
+	}
 	b := c.out.Bytes()
 	if len(b) == 0 {
 		return true
@@ -124,6 +132,12 @@ func (c *client) run(cmds [][][]byte) {
 	for _, argv := range cmds {
 		if c.closeAfter {
 			break
+		}
+		if c.sub != nil && c.subscriberGate(argv) {
+			continue
+		}
+		if c.tx.active && c.queueInMulti(argv) {
+			continue
 		}
 		if sc := lookupServerCommand(argv[0]); sc != nil {
 			c.submit()

@@ -21,7 +21,7 @@ func (s *Server) configParams() map[string]string {
 		}
 		return "no"
 	}
-	return map[string]string{
+	params := map[string]string{
 		"bind":                      s.cfg.Bind,
 		"port":                      strconv.Itoa(s.cfg.Port),
 		"dir":                       s.cfg.Dir,
@@ -40,6 +40,10 @@ func (s *Server) configParams() map[string]string {
 		"hz":                        "10",
 		"protected-mode":            "no",
 	}
+	for name, p := range extraConfig {
+		params[name] = p.get(s)
+	}
+	return params
 }
 
 func cmdConfig(c *client, argv [][]byte) {
@@ -113,6 +117,13 @@ func configSet(c *client, argv [][]byte) {
 			ch.n = n
 		case "requirepass":
 		default:
+			if p, ok := extraConfig[name]; ok {
+				if !p.check(string(ch.val)) {
+					c.out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + p.bad)
+					return
+				}
+				break
+			}
 			c.out.WriteError("ERR Unknown option or number of arguments for CONFIG SET - '" + string(truncate(argv[i], 128)) + "'")
 			return
 		}
@@ -125,6 +136,8 @@ func configSet(c *client, argv [][]byte) {
 		case "requirepass":
 			p := string(ch.val)
 			c.srv.requirePass.Store(&p)
+		default:
+			extraConfig[ch.name].set(c.srv, string(ch.val))
 		}
 	}
 	c.out.WriteSimple("OK")

@@ -48,6 +48,11 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// Clock is the production wall clock unless a test supplies another.
 	Clock seam.Clock
+	// PubSubLimit is client-output-buffer-limit pubsub (pubsub.go);
+	// DefaultPubSubLimit when zero.
+	PubSubLimit PubSubLimit
+	// NotifyKeyspaceEvents is notify-keyspace-events (notify.go).
+	NotifyKeyspaceEvents string
 }
 
 // Server serves the Redis protocol on top of one replica.
@@ -78,6 +83,9 @@ type Server struct {
 	closeOnce    sync.Once
 	closeErr     error
 	tickerDone   chan struct{}
+
+	pubsub *pubsub // pubsub.go, notify.go
+	psExt
 }
 
 // stats are the counters of INFO stats. Commands are counted per client
@@ -126,6 +134,7 @@ func New(cfg Config, replica *cluster.Replica) *Server {
 		tickerDone: make(chan struct{}),
 	}
 	s.maxClients.Store(int64(cfg.MaxClients))
+	s.initPubsub()
 	pass := cfg.RequirePass
 	s.requirePass.Store(&pass)
 	go s.tick()

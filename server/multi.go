@@ -1,0 +1,212 @@
+package server
+
+import (
+	"bytes"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
+)
+
+// Transactions. MULTI opens a block on the connection; every command up to
+// EXEC is checked (known, right arity) and queued here, on the connection,
+// with +QUEUED. EXEC hands the whole block to the replica as one Request
+// carrying a cluster.Txn: it runs as one step of the shard and, if it
+// writes, as one log entry (see cluster/txn.go and docs/transactions.md).
+// WATCH records each key's version under the shard; the replica compares
+// them right before the block would run.
+
+const (
+	// txnQueuedBytesMax bounds what one MULTI block may queue; past it the
+	// block is flagged and EXEC answers EXECABORT (the log could not hold
+	// it in one entry anyway).
+	txnQueuedBytesMax = 64 << 20
+	// watchedKeysMax bounds the keys one connection may WATCH.
+	watchedKeysMax = 1 << 16
+)
+
+const (
+	errExecAbort     = "EXECABORT Transaction discarded because of previous errors."
+	errNotInMulti    = "ERR Command not allowed inside a transaction"
+	errTxnTooLarge   = "ERR transaction too large"
+	errWatchTooLarge = "ERR too many watched keys"
+)
+
+// txState is a connection's MULTI/WATCH state; only its goroutine uses it.
+type txState struct {
+	active      bool
+	failed      bool // a command failed to queue: EXEC answers EXECABORT
+	queued      [][][]byte
+	queuedBytes int
+	watched     []cluster.Watch
+	// watchOn is the replica the versions were read from: versions mean
+	// nothing on another one.
+	watchOn *cluster.Replica
+}
+
+func (t *txState) reset() {
+	t.active, t.failed = false, false
+	clear(t.queued)
+	t.queued = t.queued[:0]
+	t.queuedBytes = 0
+}
+
+func (t *txState) unwatch() {
+	clear(t.watched)
+	t.watched = t.watched[:0]
+	t.watchOn = nil
+}
+
+func init() {
+	for _, sc := range []*serverCommand{
+		{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, categories: []string{"@fast", "@transaction"}, run: cmdMulti},
+		{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale", "skip_slowlog"}, categories: []string{"@slow", "@transaction"}, run: cmdExec},
+		{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, categories: []string{"@fast", "@transaction"}, run: cmdDiscard},
+		{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, categories: []string{"@fast", "@transaction"}, run: cmdWatch},
+		{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, categories: []string{"@fast", "@transaction"}, run: cmdUnwatch},
+	} {
+		serverCommands[sc.name] = sc
+	}
+}
+
+// queueInMulti is called for every command while a MULTI block is open.
+// It returns false for the commands that act on the block itself (EXEC,
+// DISCARD, MULTI, WATCH, QUIT, RESET), which run normally.
+func (c *client) queueInMulti(argv [][]byte) bool {
+	if sc := lookupServerCommand(argv[0]); sc != nil {
+		switch sc.name {
+		case "exec", "discard", "multi", "watch", "quit", "reset":
+			return false
+		}
+		if !arityOK(sc.arity, len(argv)) {
+			c.tx.failed = true
+			c.out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
+			return true
+		}
+		// Connection commands run outside the shard; a block runs inside
+		// it, so they cannot be part of one.
+		c.tx.failed = true
+		c.out.WriteError(errNotInMulti)
+		return true
+	}
+	if !c.authed {
+		c.tx.failed = true
+		c.out.WriteError(errNoAuth)
+		return true
+	}
+	ec := engine.Lookup(argv[0])
+	name := bytes.ToLower(argv[0])
+	switch {
+	case ec == nil && string(name) == "lastsave":
+		if len(argv) != 1 {
+			c.tx.failed = true
+			c.out.WriteError("ERR wrong number of arguments for 'lastsave' command")
+			return true
+		}
+	case ec == nil && isReplicaCommand(argv[0]):
+		// SAVE, BGSAVE, BGREWRITEAOF start disk work: not inside a block.
+		c.tx.failed = true
+		c.out.WriteError(errNotInMulti)
+		return true
+	case ec == nil:
+		c.tx.failed = true
+		c.out.WriteError(unknownCommand(argv))
+		return true
+	case !ec.ArityOK(len(argv)):
+		c.tx.failed = true
+		c.out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
+		return true
+	}
+	n := 0
+	for _, a := range argv {
+		n += len(a) + 16
+	}
+	if c.tx.queuedBytes+n > txnQueuedBytesMax {
+		c.tx.failed = true
+		c.out.WriteError(errTxnTooLarge)
+		return true
+	}
+	// The reader reuses its buffers: keep a copy.
+	cp := make([][]byte, len(argv))
+	buf := make([]byte, 0, n)
+	for i, a := range argv {
+		buf = append(buf, a...)
+		cp[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
+	}
+	c.tx.queued = append(c.tx.queued, cp)
+	c.tx.queuedBytes += n
+	c.out.WriteSimple("QUEUED")
+	return true
+}
+
+func cmdMulti(c *client, argv [][]byte) {
+	if c.tx.active {
+		c.out.WriteError("ERR MULTI calls can not be nested")
+		return
+	}
+	c.tx.active = true
+	c.out.WriteSimple("OK")
+}
+
+func cmdDiscard(c *client, argv [][]byte) {
+	if !c.tx.active {
+		c.out.WriteError("ERR DISCARD without MULTI")
+		return
+	}
+	c.tx.reset()
+	c.tx.unwatch()
+	c.out.WriteSimple("OK")
+}
+
+func cmdExec(c *client, argv [][]byte) {
+	if !c.tx.active {
+		c.out.WriteError("ERR EXEC without MULTI")
+		return
+	}
+	defer func() {
+		c.tx.reset()
+		c.tx.unwatch()
+	}()
+	if c.tx.failed {
+		c.out.WriteError(errExecAbort)
+		return
+	}
+	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn}
+	c.tx.queued = nil // handed over: the replica may still read it
+	c.tx.watched = nil
+	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, Txn: t})
+	c.submit()
+}
+
+func cmdWatch(c *client, argv [][]byte) {
+	if c.tx.active {
+		c.out.WriteError("ERR WATCH inside MULTI is not allowed")
+		return
+	}
+	keys := argv[1:]
+	if len(c.tx.watched)+len(keys) > watchedKeysMax {
+		c.out.WriteError(errWatchTooLarge)
+		return
+	}
+	now := c.srv.clock.Now()
+	c.srv.shard.do(c.wait, func(r *cluster.Replica) {
+		if c.tx.watchOn != r {
+			c.tx.unwatch()
+			c.tx.watchOn = r
+		}
+	next:
+		for _, k := range keys {
+			for _, w := range c.tx.watched {
+				if bytes.Equal(w.Key, k) {
+					continue next // Redis keeps the first version
+				}
+			}
+			c.tx.watched = append(c.tx.watched, cluster.Watch{Key: append([]byte(nil), k...), Version: r.KeyVersion(now, k)})
+		}
+	})
+	c.out.WriteSimple("OK")
+}
+
+func cmdUnwatch(c *client, argv [][]byte) {
+	c.tx.unwatch()
+	c.out.WriteSimple("OK")
+}

@@ -1,0 +1,228 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// Keyspace notifications: the engine reports every keyspace event
+// (engine.Options.Notify, routed by Replica.SetNotify) as it applies a
+// command or expires a key; the server publishes it, filtered by
+// notify-keyspace-events, on __keyspace@0__:<key> (message: the event)
+// and __keyevent@0__:<event> (message: the key). Events run inside the
+// shard, so publishing only appends to subscribers' outboxes.
+
+// Redis's notify-keyspace-events classes.
+const (
+	nKeyspace = 1 << iota // K
+	nKeyevent             // E
+	nGeneric              // g
+	nString               // $
+	nList                 // l
+	nSet                  // s
+	nHash                 // h
+	nZset                 // z
+	nExpired              // x
+	nEvicted              // e
+	nStream               // t
+	nKeyMiss              // m
+	nModule               // d
+	nNew                  // n
+	nAll      = nGeneric | nString | nList | nSet | nHash | nZset | nExpired | nEvicted | nStream | nModule
+)
+
+var notifyLetters = []struct {
+	c    byte
+	flag int
+}{
+	{'g', nGeneric}, {'$', nString}, {'l', nList}, {'s', nSet}, {'h', nHash}, {'z', nZset},
+	{'x', nExpired}, {'e', nEvicted}, {'t', nStream}, {'d', nModule},
+	{'K', nKeyspace}, {'E', nKeyevent}, {'m', nKeyMiss}, {'n', nNew},
+}
+
+// parseNotifyFlags is Redis's keyspaceEventsStringToFlags.
+func parseNotifyFlags(s string) (int, bool) {
+	flags := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == 'A' {
+			flags |= nAll
+			continue
+		}
+		found := false
+		for _, l := range notifyLetters {
+			if l.c == s[i] {
+				flags |= l.flag
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+	}
+	return flags, true
+}
+
+// formatNotifyFlags is Redis's keyspaceEventsFlagsToString.
+func formatNotifyFlags(flags int) string {
+	var b strings.Builder
+	if flags&nAll == nAll {
+		b.WriteByte('A')
+	} else {
+		for _, l := range notifyLetters[:10] {
+			if flags&l.flag != 0 {
+				b.WriteByte(l.c)
+			}
+		}
+	}
+	for _, l := range notifyLetters[10:] {
+		if flags&l.flag != 0 {
+			b.WriteByte(l.c)
+		}
+	}
+	return b.String()
+}
+
+// eventClass maps the engine's event names to their class letter.
+func eventClass(event string) int {
+	switch event {
+	case "set", "setrange", "append", "incrby", "incrbyfloat", "getdel", "getex":
+		return nString
+	case "expired":
+		return nExpired
+	case "evicted":
+		return nEvicted
+	case "new":
+		return nNew
+	case "lpush", "rpush", "lpop", "rpop", "linsert", "lset", "ltrim":
+		return nList
+	case "hset", "hdel", "hincrby", "hincrbyfloat":
+		return nHash
+	case "sadd", "srem", "spop", "sinterstore", "sunionstore", "sdiffstore":
+		return nSet
+	case "zadd", "zrem", "zincr", "zincrby":
+		return nZset
+	}
+	return nGeneric // del, expire, persist, rename_from, rename_to, copy_to, ...
+}
+
+// psExt is the server's pub/sub and notification state (embedded in Server).
+type psExt struct {
+	notifyFlags       atomic.Int64
+	psLimit           atomic.Pointer[PubSubLimit]
+	pubsubDisconnects atomic.Int64
+	// notifyBuf builds channel names; only used inside the shard.
+	notifyBuf []byte
+}
+
+func (s *Server) initPubsub() {
+	s.pubsub = newPubsub()
+	lim := s.cfg.PubSubLimit
+	if lim == (PubSubLimit{}) {
+		lim = DefaultPubSubLimit()
+	}
+	s.psLimit.Store(&lim)
+	if f, ok := parseNotifyFlags(s.cfg.NotifyKeyspaceEvents); ok {
+		s.notifyFlags.Store(int64(f))
+	} else {
+		s.cfg.Logf("ignoring notify-keyspace-events %q: invalid event class character", s.cfg.NotifyKeyspaceEvents)
+	}
+	s.replica.SetNotify(s.keyspaceEvent)
+}
+
+// AttachReplica routes a (re)opened replica's keyspace events to this
+// server. The caller owns the replica (holds the shard).
+func (s *Server) AttachReplica(r *cluster.Replica) { r.SetNotify(s.keyspaceEvent) }
+
+func (s *Server) pubsubLimit() PubSubLimit { return *s.psLimit.Load() }
+
+// keyspaceEvent publishes one engine event (runs inside the shard).
+func (s *Server) keyspaceEvent(event string, key []byte) {
+	flags := int(s.notifyFlags.Load())
+	if flags&(nKeyspace|nKeyevent) == 0 || flags&eventClass(event) == 0 {
+		return
+	}
+	if flags&nKeyspace != 0 {
+		s.notifyBuf = append(append(s.notifyBuf[:0], "__keyspace@0__:"...), key...)
+		s.pubsub.publish(s.notifyBuf, []byte(event))
+	}
+	if flags&nKeyevent != 0 {
+		s.notifyBuf = append(append(s.notifyBuf[:0], "__keyevent@0__:"...), event...)
+		s.pubsub.publish(s.notifyBuf, key)
+	}
+}
+
+// parsePubSubLimit reads Redis's "pubsub <hard> <soft> <seconds>" (sizes
+// may carry k/kb/m/mb/g/gb). Other classes are accepted only for pubsub.
+func parsePubSubLimit(v string) (PubSubLimit, bool) {
+	f := strings.Fields(strings.ToLower(v))
+	if len(f) != 4 || f[0] != "pubsub" {
+		return PubSubLimit{}, false
+	}
+	hard, ok1 := parseMemory(f[1])
+	soft, ok2 := parseMemory(f[2])
+	secs, err := strconv.ParseInt(f[3], 10, 64)
+	if !ok1 || !ok2 || err != nil || secs < 0 {
+		return PubSubLimit{}, false
+	}
+	return PubSubLimit{HardBytes: hard, SoftBytes: soft, SoftSeconds: secs}, true
+}
+
+func parseMemory(s string) (int64, bool) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1000}, {"m", 1000 * 1000}, {"g", 1000 * 1000 * 1000}, {"b", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n * mult, true
+}
+
+// extraConfig: the parameters this file adds to CONFIG GET/SET. check
+// validates a value; set applies a checked one.
+var extraConfig = map[string]struct {
+	get   func(s *Server) string
+	check func(v string) bool
+	set   func(s *Server, v string)
+	bad   string // why a value was refused, as Redis words it
+}{
+	"notify-keyspace-events": {
+		get: func(s *Server) string { return formatNotifyFlags(int(s.notifyFlags.Load())) },
+		check: func(v string) bool {
+			_, ok := parseNotifyFlags(v)
+			return ok
+		},
+		set: func(s *Server, v string) {
+			f, _ := parseNotifyFlags(v)
+			s.notifyFlags.Store(int64(f))
+		},
+		bad: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+	},
+	"client-output-buffer-limit": {
+		get: func(s *Server) string {
+			l := s.pubsubLimit()
+			return "normal 0 0 0 slave 268435456 67108864 60 pubsub " + strconv.FormatInt(l.HardBytes, 10) + " " +
+				strconv.FormatInt(l.SoftBytes, 10) + " " + strconv.FormatInt(l.SoftSeconds, 10)
+		},
+		check: func(v string) bool {
+			_, ok := parsePubSubLimit(v)
+			return ok
+		},
+		set: func(s *Server, v string) {
+			l, _ := parsePubSubLimit(v)
+			s.psLimit.Store(&l)
+		},
+		bad: "Wrong number of arguments in buffer limit configuration.",
+	},
+}
