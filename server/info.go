@@ -28,12 +28,14 @@ type keyspaceInfo struct {
 	lastSaveMillis int64
 	replicaErr     error
 	recovery       cluster.RecoveryStats
+	persistence    cluster.PersistenceStats
 }
 
 func (s *Server) keyspace(w *waiter) keyspaceInfo {
 	var ki keyspaceInfo
 	s.shard.do(w, func(r *cluster.Replica) {
 		ki.lastSaveMillis, ki.replicaErr, ki.recovery = r.LastSaveMillis(), r.Err(), r.Recovery()
+		ki.persistence = r.Persistence()
 		db := r.DB()
 		ki.keys = db.Len()
 		var anyDB any = db
@@ -219,7 +221,20 @@ func (s *Server) infoPersistence(b *strings.Builder, ki keyspaceInfo) {
 	if ki.replicaErr != nil {
 		kv(b, "aof_last_error", strings.ReplaceAll(ki.replicaErr.Error(), "\n", " "))
 	}
+	p := ki.persistence
+	kv(b, "rdb_changes_since_last_save", p.ChangesSinceLastSave)
+	kv(b, "rdb_bgsave_in_progress", boolInt(p.BgsaveInProgress))
 	kv(b, "rdb_last_save_time", ki.lastSaveMillis/1000)
+	bgStatus := "ok"
+	if !p.LastBgsaveOK {
+		bgStatus = "err"
+	}
+	kv(b, "rdb_last_bgsave_status", bgStatus)
+	kv(b, "aof_disk_full", boolInt(p.DiskFull))
+	kv(b, "raft_applied_index", p.AppliedIndex)
+	kv(b, "snapshot_index", p.SnapshotIndex)
+	kv(b, "wal_segments", p.WALSegments)
+	kv(b, "wal_bytes_since_snapshot", p.LogBytesSinceSave)
 	kv(b, "appendfsync", s.cfg.AppendFsync)
 	kv(b, "dir", s.cfg.Dir)
 	kv(b, "recovery_snapshot_keys_loaded", ki.recovery.KeysLoaded)
@@ -238,10 +253,18 @@ func (s *Server) infoStats(b *strings.Builder) {
 	kv(b, "total_net_input_bytes", in)
 	kv(b, "total_net_output_bytes", out)
 	kv(b, "rejected_connections", s.stats.rejectedConnections.Load())
+	kv(b, "replica_reopens", s.stats.replicaReopens.Load())
 }
 
 func (s *Server) infoCPU(b *strings.Builder) {
 	user, sys := cpuTimes()
 	kv(b, "used_cpu_sys", fmt.Sprintf("%.6f", sys.Seconds()))
 	kv(b, "used_cpu_user", fmt.Sprintf("%.6f", user.Seconds()))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

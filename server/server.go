@@ -48,6 +48,10 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// Clock is the production wall clock unless a test supplies another.
 	Clock seam.Clock
+	// Reopen opens the replica again from disk; the server calls it after
+	// the replica reports a fatal disk error. Nil: a failed replica keeps
+	// refusing writes and serving reads until restarted by hand.
+	Reopen func() (*cluster.Replica, error)
 	// PubSubLimit is client-output-buffer-limit pubsub (pubsub.go);
 	// DefaultPubSubLimit when zero.
 	PubSubLimit PubSubLimit
@@ -78,6 +82,10 @@ type Server struct {
 	stats     stats
 	peakAlloc atomic.Uint64
 
+	maint maintenance
+	jobs  sync.WaitGroup
+	fatal atomic.Pointer[error]
+
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
@@ -98,6 +106,7 @@ type stats struct {
 	commandsBase        atomic.Int64 // subtracted by CONFIG RESETSTAT
 	netInput            atomic.Int64
 	netOutput           atomic.Int64
+	replicaReopens      atomic.Int64 // replicas reopened from disk after a disk failure
 }
 
 // New returns a server over replica; the server owns the replica from now
@@ -153,7 +162,10 @@ func (s *Server) tick() {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	w := s.shard.newWaiter()
-	tickFn := func(r *cluster.Replica) { r.Tick(s.clock.Now()) }
+	tickFn := func(r *cluster.Replica) {
+		r.Tick(s.clock.Now())
+		s.afterTick(r)
+	}
 	for n := 1; ; n++ {
 		select {
 		case <-s.shutdown:
@@ -184,11 +196,11 @@ func (s *Server) Serve(ln stdnet.Listener) error {
 	go func() { acceptErr <- s.acceptLoop(ln) }()
 	select {
 	case <-s.shutdown:
-		return s.Close()
+		return s.closeAfterShutdown()
 	case err := <-acceptErr:
 		select {
 		case <-s.shutdown:
-			return s.Close()
+			return s.closeAfterShutdown()
 		default:
 		}
 		s.Shutdown()
@@ -197,6 +209,16 @@ func (s *Server) Serve(ln stdnet.Listener) error {
 		}
 		return err
 	}
+}
+
+// closeAfterShutdown closes the server; a replica that could not be
+// reopened after a disk failure makes the shutdown an error.
+func (s *Server) closeAfterShutdown() error {
+	err := s.Close()
+	if f := s.fatal.Load(); f != nil {
+		return *f
+	}
+	return err
 }
 
 func (s *Server) acceptLoop(ln stdnet.Listener) error {
@@ -255,6 +277,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		s.conns.Wait()
 		<-s.tickerDone
+		s.jobs.Wait() // a background save finishes (and is installed) first
 		w := s.shard.newWaiter()
 		s.shard.do(w, func(r *cluster.Replica) {
 			r.Tick(s.clock.Now())

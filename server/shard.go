@@ -28,6 +28,11 @@ type shard struct {
 	queue []*waiter // head is the leader; at most one entry per connection plus ticker
 
 	reqs []cluster.Request // the leader's gathered group; only the leader touches it
+
+	// dead, once set (by the leader), answers every request with this
+	// error instead of touching the replica: it was closed after a disk
+	// failure and could not be reopened.
+	dead string
 }
 
 // waiter is one goroutine's place in the queue. A connection keeps one and
@@ -90,9 +95,17 @@ func (s *shard) run(w *waiter) {
 	}
 	s.mu.Unlock()
 
-	if w.fn != nil {
-		w.fn(s.replica)
-	} else {
+	switch {
+	case w.fn != nil:
+		if s.dead == "" {
+			w.fn(s.replica)
+		}
+	case s.dead != "":
+		for i := range s.reqs {
+			s.reqs[i].W.WriteError(s.dead)
+		}
+		clear(s.reqs)
+	default:
 		s.replica.Submit(s.clock.Now(), s.reqs)
 		clear(s.reqs) // drop references to argv and writers
 	}

@@ -257,6 +257,9 @@ func serve(o serverOptions, logger *log.Logger) error {
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		ConfigFile: configFile, Logf: logger.Printf,
+		// After a failed write or fsync the replica is rebuilt from what
+		// is durable on disk, never by retrying the fsync.
+		Reopen: func() (*cluster.Replica, error) { return cluster.Open(copts) },
 	}, replica)
 	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
 	ln, err := stdnet.Listen("tcp", addr)

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// The replica is sans-I/O and starts no goroutines, so two kinds of work it
+// asks for are carried out here, by the runtime:
+//
+//   - Snapshot jobs (BGSAVE, BGREWRITEAOF, the log-size trigger): the
+//     replica hands out a Job that reads only an immutable view and the
+//     disk. It runs on its own goroutine, so writes keep flowing, and its
+//     end is reported back under the shard.
+//   - A fatal disk error (a failed write or fsync): the replica refuses
+//     writes and must not retry over the same dirty pages (fsyncgate). The
+//     runtime closes it and opens it again from disk, which replays only
+//     what is durable. If that fails the server stops rather than serve
+//     from a state it cannot vouch for.
+type maintenance struct {
+	mu      sync.Mutex
+	running *cluster.Job
+	ran     chan struct{} // closed when running's Run returned
+}
+
+// afterTick runs under the shard, right after Tick.
+func (s *Server) afterTick(r *cluster.Replica) {
+	if job := r.PendingJob(); job != nil {
+		s.startJob(r, job)
+	}
+	if err := r.Err(); err != nil {
+		s.reopen(r, err)
+	}
+}
+
+func (s *Server) startJob(r *cluster.Replica, job *cluster.Job) {
+	ran := make(chan struct{})
+	s.maint.mu.Lock()
+	s.maint.running, s.maint.ran = job, ran
+	s.maint.mu.Unlock()
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		err := job.Run()
+		close(ran)
+		if err != nil {
+			s.cfg.Logf("background save failed: %v", err)
+		}
+		w := s.shard.newWaiter()
+		s.shard.do(w, func(cur *cluster.Replica) {
+			// A replica reopened meanwhile never handed out this job.
+			if cur == r {
+				cur.JobDone(job, err)
+			}
+		})
+		s.maint.mu.Lock()
+		if s.maint.running == job {
+			s.maint.running, s.maint.ran = nil, nil
+		}
+		s.maint.mu.Unlock()
+	}()
+}
+
+// waitJobRun blocks until a running job's Run has returned; it does not
+// wait for JobDone, which needs the shard the caller may be holding.
+func (s *Server) waitJobRun() {
+	s.maint.mu.Lock()
+	ran := s.maint.ran
+	s.maint.mu.Unlock()
+	if ran != nil {
+		<-ran
+	}
+}
+
+// reopen replaces a fatally failed replica with one recovered from disk.
+// It runs under the shard, so no request sees the swap half done.
+func (s *Server) reopen(r *cluster.Replica, cause error) {
+	if s.cfg.Reopen == nil {
+		return // the replica keeps refusing writes and serving reads
+	}
+	s.cfg.Logf("disk failure: %v; reopening the replica from disk", cause)
+	s.waitJobRun()
+	if err := r.Close(); err != nil {
+		s.cfg.Logf("closing the failed replica: %v", err)
+	}
+	nr, err := s.cfg.Reopen()
+	if err != nil {
+		ferr := errors.Wrap(err, "reopen replica after disk failure")
+		s.fatal.Store(&ferr)
+		s.cfg.Logf("cannot reopen the replica from disk: %v; shutting down", err)
+		s.shard.dead = "ERR replica could not be reopened after a disk failure; server is stopping"
+		s.Shutdown()
+		return
+	}
+	s.shard.replica = nr
+	s.stats.replicaReopens.Add(1)
+	rec := nr.Recovery()
+	s.cfg.Logf("replica reopened from disk: snapshot index %d, %d entries replayed", rec.SnapshotIndex, rec.EntriesReplayed)
+}
