@@ -34,7 +34,11 @@ func RunSeed(s *Scenario, seed uint64, opts ...func(*sim.Config)) *Outcome {
 	}
 	// After Execute: porcupine uses goroutines and the wall clock, which
 	// must never run inside a simulated world.
-	chk, err := checker.Check(res.History, checker.Options{Model: checker.ModelKV, Timeout: CheckTimeout})
+	model := checker.ModelKV
+	if cfg.Workload.Bank != nil {
+		model = checker.ModelBank
+	}
+	chk, err := checker.Check(res.History, checker.Options{Model: model, Timeout: CheckTimeout})
 	if err != nil {
 		out.Failures = append(out.Failures, "the simulator recorded a history the checker cannot read: "+err.Error())
 		out.Linearizability = "error"

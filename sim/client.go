@@ -22,6 +22,9 @@ type WorkloadConfig struct {
 	Think time.Duration
 	// Timeout: a request unanswered this long has an unknown outcome.
 	Timeout time.Duration
+	// Bank, when set, replaces the mix with the transfer workload through
+	// FCALL (bank.go).
+	Bank *BankConfig
 }
 
 // opSpec is one generated operation: the command and its history entry.
@@ -61,12 +64,20 @@ func (c *Client) issue() {
 	if c.stopped || c.r.W.now >= int64(c.r.cfg.Duration) {
 		return
 	}
+	if c.bankWaiting() {
+		c.r.W.After(c.think()+time.Millisecond, c.issue)
+		return
+	}
 	op := c.gen()
 	c.seq++
 	seq := c.seq
 	c.cur, c.curSeq, c.curCall = &op, seq, c.r.W.now
 	c.r.Stats.Ops++
-	c.r.W.Trace(c.name, "call #"+itoa(int64(seq))+" "+strings.Join(op.argv, " "))
+	words := make([]string, len(op.argv))
+	for i, a := range op.argv {
+		words[i] = traceArg(a)
+	}
+	c.r.W.Trace(c.name, "call #"+itoa(int64(seq))+" "+strings.Join(words, " "))
 	argv := make([][]byte, len(op.argv))
 	for i, a := range op.argv {
 		argv[i] = []byte(a)
@@ -128,6 +139,11 @@ func (c *Client) finish(r *Reply) {
 // historyOutput fills h's output from r; false when r says nothing the
 // model can use (an unexpected error: the outcome is then unknown).
 func historyOutput(h *checker.Op, r Reply) bool {
+	if h.Kind == checker.Transfer {
+		v, ok := transferOutput(r)
+		h.Output = v
+		return ok
+	}
 	conv := func(r Reply) (checker.Value, bool) {
 		switch r.Kind {
 		case '$', '+':
@@ -176,6 +192,9 @@ func (c *Client) value() string {
 // gen draws the next operation: mostly single-key string commands on a
 // small key space, so clients contend.
 func (c *Client) gen() opSpec {
+	if c.r.cfg.Workload.Bank != nil {
+		return c.genBank()
+	}
 	vol := c.r.cfg.Workload.VolatileKeys > 0
 	for {
 		switch p := c.rng.IntN(100); {

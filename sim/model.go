@@ -183,6 +183,9 @@ func predict(s state, nowMs int64, argv []string) expectation {
 		sort.Strings(alive)
 		return expectation{scan: true, alive: alive}
 	}
+	if name == "fcall" || name == "fcall_ro" || name == "function" {
+		return predictFunction(s, nowMs, argv)
+	}
 	return expectation{reply: errReply("ERR the simulator's model does not know " + name)}
 }
 

@@ -70,6 +70,7 @@ type Run struct {
 	Stats   Stats
 	faults  map[string]int64
 	keys    []string
+	bank    bankProgress
 }
 
 // Result is what a run found.

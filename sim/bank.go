@@ -1,0 +1,136 @@
+package sim
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/keel-db/keel/checker"
+)
+
+// BankConfig turns the workload into the transfer workload through WASM
+// functions (docs/functions.md): one client loads the library and opens
+// the accounts (the plain keys k0..), then every client moves money with
+// FCALL transfer, reads every account with MGET (the checker's bank model
+// holds each complete read to the opening total) and reads single
+// balances with FCALL_RO balance.
+type BankConfig struct {
+	// Library is the FUNCTION LOAD payload ("#!wasm name=...\n" + module)
+	// of a library exporting transfer and balance as in
+	// testdata/functions/transfer.c.
+	Library string
+	// Opening is every account's opening balance.
+	Opening int64
+	// AmountMax bounds one transfer (amounts are 1..AmountMax).
+	AmountMax int64
+}
+
+// bankSetupClient runs the setup before anyone else issues anything.
+const bankSetupClient = 0
+
+// bankProgress is the setup's progress: the library load, then one SET per
+// account, issued in order by the setup client.
+type bankProgress struct {
+	step  int
+	ready bool
+}
+
+// bankWaiting reports whether c must hold back while the setup runs.
+func (c *Client) bankWaiting() bool {
+	b := c.r.cfg.Workload.Bank
+	return b != nil && !c.r.bank.ready && c.id-clientIDBase != bankSetupClient
+}
+
+func (c *Client) genBank() opSpec {
+	b := c.r.cfg.Workload.Bank
+	n := c.r.cfg.Workload.PlainKeys
+	acct := func(i int) string { return "k" + strconv.Itoa(i) }
+	if !c.r.bank.ready {
+		// Only the setup client gets here. Each step is issued after the
+		// previous one answered, so the accounts are all open (or the
+		// outcome of one is unknown) before anyone else starts.
+		step := c.r.bank.step
+		c.r.bank.step++
+		switch {
+		case step == 0:
+			return opSpec{argv: []string{"FUNCTION", "LOAD", b.Library}}
+		case step <= n:
+			v := strconv.FormatInt(b.Opening, 10)
+			return opSpec{argv: []string{"SET", acct(step - 1), v}, hist: &checker.Op{Kind: checker.Set, Key: acct(step - 1), Value: v}}
+		}
+		c.r.bank.ready = true
+	}
+	switch p := c.rng.IntN(100); {
+	case p < 60:
+		from := c.rng.IntN(n)
+		to := (from + 1 + c.rng.IntN(n-1)) % n
+		amt := 1 + c.rng.Int64N(b.AmountMax)
+		return opSpec{argv: []string{"FCALL", "transfer", "2", acct(from), acct(to), strconv.FormatInt(amt, 10)},
+			hist: &checker.Op{Kind: checker.Transfer, From: acct(from), To: acct(to), Amount: amt}}
+	case p < 85:
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = acct(i)
+		}
+		return opSpec{argv: append([]string{"MGET"}, keys...), hist: &checker.Op{Kind: checker.MGet, Keys: keys}}
+	default:
+		return opSpec{argv: []string{"FCALL_RO", "balance", "1", acct(c.rng.IntN(n))}}
+	}
+}
+
+// transferOutput maps FCALL transfer's replies to the bank model's
+// outputs.
+func transferOutput(r Reply) (checker.Value, bool) {
+	switch {
+	case r.Kind == ':' && r.Int == 1:
+		return checker.Str("OK"), true
+	case r.Kind == '-' && strings.Contains(r.Str, "insufficient funds"):
+		return checker.Str(checker.InsufficientFunds), true
+	}
+	return checker.Value{}, false
+}
+
+// predictFunction is the sequential model of FUNCTION LOAD and of the
+// transfer library's functions.
+func predictFunction(s state, nowMs int64, argv []string) expectation {
+	name := strings.ToLower(argv[0])
+	if name == "function" {
+		if len(argv) == 3 && strings.EqualFold(argv[1], "load") {
+			lib := strings.TrimPrefix(strings.SplitN(argv[2], "\n", 2)[0], "#!wasm name=")
+			return expectation{reply: bulkReply(lib), write: true}
+		}
+		return expectation{reply: errReply("ERR the simulator's model does not know function " + argv[1])}
+	}
+	balance := func(k string) (int64, kv) {
+		v, ok := s.get(k, nowMs)
+		if !ok {
+			return 0, kv{}
+		}
+		n, _ := isCanonicalInt(v.val)
+		return n, v
+	}
+	switch {
+	case len(argv) == 4 && argv[1] == "balance":
+		n, _ := balance(argv[3])
+		return expectation{reply: intReply(n)}
+	case name == "fcall" && len(argv) == 6 && argv[1] == "transfer":
+		amt, _ := strconv.ParseInt(argv[5], 10, 64)
+		from, fv := balance(argv[3])
+		if from < amt {
+			return expectation{reply: errReply("ERR insufficient funds")}
+		}
+		to, tv := balance(argv[4])
+		fv.val, tv.val = strconv.FormatInt(from-amt, 10), strconv.FormatInt(to+amt, 10)
+		return expectation{reply: intReply(1), write: true, muts: []mutation{{key: argv[3], v: fv}, {key: argv[4], v: tv}}}
+	}
+	return expectation{reply: errReply("ERR the simulator's model does not know " + strings.Join(argv[:min(2, len(argv))], " "))}
+}
+
+// traceArg shortens an argument for the trace (a module is kilobytes of
+// binary).
+func traceArg(a string) string {
+	const keep = 32
+	if len(a) <= keep {
+		return a
+	}
+	return strconv.Quote(a[:keep]) + "...(" + strconv.Itoa(len(a)) + " bytes)"
+}
