@@ -1,0 +1,258 @@
+// Command fcall measures FCALL of a WASM function on keel against plain
+// INCR on keel and against Redis running the same logic as a Lua function,
+// in the same run (docs/functions.md, "Benchmark"):
+//
+//	go run ./bench/fcall [--requests 50000] [--rounds 3] [--modes off,everysec] [--pipelines 1,16]
+//
+// It builds keel, starts keel and redis-server on free loopback ports with
+// the same persistence, loads testdata/functions/counter.wasm into keel and
+// an equivalent Lua library into Redis, and drives both with
+// redis-benchmark (-c 50, random keys), alternating the systems round by
+// round so machine noise hits both alike. Every process it starts is
+// stopped before it exits.
+//
+// Like bench/, it is a black-box client: it depends on no keel package.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// luaLibrary is incr_by in Lua, as a Redis user would write it.
+const luaLibrary = `#!lua name=bench
+redis.register_function('incr_by', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)`
+
+type system struct {
+	name string
+	cmd  *exec.Cmd
+	port int
+}
+
+func main() {
+	requests := flag.Int("requests", 50000, "requests per redis-benchmark run")
+	rounds := flag.Int("rounds", 3, "alternating rounds")
+	modesFlag := flag.String("modes", "off,everysec", "persistence: off or everysec (both systems alike)")
+	pipesFlag := flag.String("pipelines", "1,16", "redis-benchmark -P values")
+	clients := flag.Int("clients", 50, "redis-benchmark -c")
+	flag.Parse()
+	if err := run(*requests, *rounds, *clients, strings.Split(*modesFlag, ","), strings.Split(*pipesFlag, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "fcall bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(requests, rounds, clients int, modes, pipes []string) error {
+	tmp, err := os.MkdirTemp("", "keel-fcall-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	keelBin := filepath.Join(tmp, "keel")
+	if out, err := exec.Command("go", "build", "-o", keelBin, "./cmd/keel").CombinedOutput(); err != nil {
+		return fmt.Errorf("build keel: %v\n%s", err, out)
+	}
+	wasm, err := os.ReadFile("testdata/functions/counter.wasm")
+	if err != nil {
+		return err
+	}
+	type key struct{ mode, pipe, sys, test string }
+	results := map[key][]float64{}
+	for _, mode := range modes {
+		appendonly := "no"
+		if mode == "everysec" {
+			appendonly = "yes"
+		}
+		keel, err := start("keel", keelBin, tmp, func(port int, dir string) []string {
+			a := []string{"server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--appendonly", appendonly}
+			if appendonly == "yes" {
+				a = append(a, "--appendfsync", "everysec")
+			}
+			return a
+		})
+		if err != nil {
+			return err
+		}
+		rds, err := start("redis", "redis-server", tmp, func(port int, dir string) []string {
+			a := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--save", "", "--appendonly", appendonly, "--daemonize", "no"}
+			if appendonly == "yes" {
+				a = append(a, "--appendfsync", "everysec")
+			}
+			return a
+		})
+		if err != nil {
+			stop(keel)
+			return err
+		}
+		err = func() error {
+			defer stop(keel)
+			defer stop(rds)
+			if err := load(keel.port, "#!wasm name=counter\n"+string(wasm)); err != nil {
+				return fmt.Errorf("keel FUNCTION LOAD: %w", err)
+			}
+			if err := load(rds.port, luaLibrary); err != nil {
+				return fmt.Errorf("redis FUNCTION LOAD: %w", err)
+			}
+			for r := 0; r < rounds; r++ {
+				order := []*system{rds, keel}
+				if r%2 == 1 {
+					order = []*system{keel, rds}
+				}
+				for _, p := range pipes {
+					for _, s := range order {
+						for _, test := range []string{"INCR", "FCALL"} {
+							rps, err := bench(s.port, requests, clients, p, test)
+							if err != nil {
+								return fmt.Errorf("%s %s -P %s: %w", s.name, test, p, err)
+							}
+							fmt.Fprintf(os.Stderr, "mode=%s P=%s round %d %s %s: %.0f rps\n", mode, p, r+1, s.name, test, rps)
+							k := key{mode, p, s.name, test}
+							results[k] = append(results[k], rps)
+						}
+					}
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Printf("redis-benchmark -c %d -n %d -r 100000, %d rounds, median requests/s (redis-server %s)\n\n", clients, requests, rounds, redisVersion())
+	fmt.Println("| persistence | -P | keel INCR | keel FCALL incr_by | keel FCALL/INCR | Redis INCR | Redis FCALL (Lua) | keel FCALL / Redis FCALL |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, mode := range modes {
+		for _, p := range pipes {
+			m := func(sys, test string) float64 { return median(results[key{mode, p, sys, test}]) }
+			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", mode, p,
+				m("keel", "INCR"), m("keel", "FCALL"), m("keel", "FCALL")/m("keel", "INCR"),
+				m("redis", "INCR"), m("redis", "FCALL"), m("keel", "FCALL")/m("redis", "FCALL"))
+		}
+	}
+	return nil
+}
+
+func start(name, bin, tmp string, args func(port int, dir string) []string) (*system, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp(tmp, name)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args(port, dir)...)
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &system{name: name, cmd: cmd, port: port}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, MaxRetries: -1})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			stop(s)
+			return nil, fmt.Errorf("%s did not start: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func stop(s *system) {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+func load(port int, payload string) error {
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
+	defer c.Close()
+	return c.FunctionLoadReplace(context.Background(), payload).Err()
+}
+
+// bench runs one redis-benchmark and returns its requests per second. A
+// probe call first checks the command answers without an error, since
+// redis-benchmark counts error replies as replies.
+func bench(port, n, clients int, pipe, test string) (float64, error) {
+	var cmdArgs []string
+	if test == "INCR" {
+		cmdArgs = []string{"INCR", "key:__rand_int__"}
+	} else {
+		cmdArgs = []string{"FCALL", "incr_by", "1", "key:__rand_int__", "1"}
+	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
+	probe := []any{}
+	for _, a := range cmdArgs {
+		probe = append(probe, strings.ReplaceAll(a, "__rand_int__", "probe"))
+	}
+	err := c.Do(context.Background(), probe...).Err()
+	c.Close()
+	if err != nil {
+		return 0, fmt.Errorf("probe %v: %w", probe, err)
+	}
+	args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-n", strconv.Itoa(n), "-c", strconv.Itoa(clients),
+		"-r", "100000", "-P", pipe, "--csv"}, cmdArgs...)
+	out, err := exec.Command("redis-benchmark", args...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("redis-benchmark: %v", err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		rec, err := csv.NewReader(strings.NewReader(sc.Text())).Read()
+		if err != nil || len(rec) < 2 || rec[0] == "test" {
+			continue
+		}
+		if v, err := strconv.ParseFloat(rec[1], 64); err == nil {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("no result in %q", out)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func redisVersion() string {
+	out, err := exec.Command("redis-server", "--version").Output()
+	if err != nil {
+		return "?"
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "v=") {
+			return f[2:]
+		}
+	}
+	return "?"
+}
