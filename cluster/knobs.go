@@ -133,7 +133,9 @@ func (k *TestingKnobs) recoverOlderSnapshotData(r *Replica, snaps []string, load
 	var keep []engine.Entry
 	_, err := disk.ReadSnapshot(r.opts.FS, snaps[loaded+1], func(disk.SnapshotMeta) error { return nil }, func(e disk.SnapEntry) error {
 		if engine.ValueType(e.Type) == engine.TypeString {
-			keep = append(keep, engine.Entry{Type: engine.TypeString, Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
+			// ReadSnapshot reuses its buffers: copy.
+			keep = append(keep, engine.Entry{Type: engine.TypeString, Key: append([]byte{}, e.Key...),
+				Value: append([]byte{}, e.Value...), ExpireAt: e.ExpireAt})
 		}
 		return nil
 	})

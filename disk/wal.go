@@ -144,10 +144,12 @@ type WALOptions struct {
 // WALPlanted are deliberate bugs, switched on only by tests that prove the
 // simulator catches them (cluster.TestingKnobs passes them down).
 type WALPlanted struct {
-	// TornTailAnywhere: recovery trusts its first read and calls any bad
-	// record in the active segment a torn tail, truncating there, without
-	// the re-read and the sync-mark check of rule 4. A transient read flip
-	// then destroys fsynced, acknowledged records after the flipped one.
+	// TornTailAnywhere: recovery trusts its first read of the active
+	// segment and calls any bad record in it a torn tail, truncating
+	// there, without the re-read and the sync-mark check of rule 4 (as if
+	// only the active segment's tail could ever be damaged). A transient
+	// read flip then destroys the fsynced, acknowledged records after the
+	// flipped one.
 	TornTailAnywhere bool
 }
 
@@ -320,7 +322,7 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 	if err != nil {
 		return info, 0, errors.Wrap(err, "wal: read segment")
 	}
-	if validPrefix(b) < int64(len(b)) && !w.opts.Planted.tornTailAnywhere() {
+	if validPrefix(b) < int64(len(b)) && !(last && w.opts.Planted.tornTailAnywhere()) {
 		// A read can return flipped bits that are not on the platter;
 		// read once more before calling anything damaged.
 		b2, err := readAll(w.opts.FS, name)
