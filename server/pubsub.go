@@ -318,8 +318,11 @@ func (c *client) subscribe(pattern, on bool, names [][]byte) {
 	if pattern {
 		kind, reg, mine = "psubscribe", ps.patterns, c.sub.patterns
 	}
-	if !on {
-		kind = "un" + kind
+	switch {
+	case !on && pattern:
+		kind = "punsubscribe"
+	case !on:
+		kind = "unsubscribe"
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
