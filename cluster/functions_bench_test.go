@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/keel-db/keel/disk"
+)
+
+// BenchmarkSubmitFCall compares FCALL incr_by (testdata/functions/counter)
+// with plain INCRBY through Submit, batches of 50 (what group commit
+// gathers from 50 clients), with and without the log:
+//
+//	go test -run - -bench SubmitFCall -benchtime 2s ./cluster/
+func BenchmarkSubmitFCall(b *testing.B) {
+	for _, mode := range []string{"off", "everysec"} {
+		for _, cmd := range []string{"INCRBY", "FCALL"} {
+			b.Run(fmt.Sprintf("%s/%s", mode, cmd), func(b *testing.B) {
+				o := Options{FS: disk.OS(), Dir: b.TempDir(), AppendOnly: mode != "off", Fsync: FsyncEverySec,
+					SnapshotLogBytes: -1, Rand: rand.New(rand.NewPCG(1, 2))}
+				r, err := Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				if got := doReqs(r, t0, loadArgv(b, "counter")); got != "$counter" {
+					b.Fatal(got)
+				}
+				const batch = 50
+				keys := make([][]byte, 100000)
+				for i := range keys {
+					keys[i] = []byte("key:" + strconv.Itoa(i))
+				}
+				reqs := make([]Request, batch)
+				one := []byte("1")
+				w := nopWriter{}
+				b.ResetTimer()
+				for i := 0; i < b.N; i += batch {
+					for j := range reqs {
+						k := keys[(i+j)%len(keys)]
+						if cmd == "FCALL" {
+							reqs[j] = Request{Argv: [][]byte{[]byte("FCALL"), []byte("incr_by"), one, k, one}, W: w}
+						} else {
+							reqs[j] = Request{Argv: [][]byte{[]byte("INCRBY"), k, one}, W: w}
+						}
+					}
+					r.Submit(t0+int64(i), reqs)
+				}
+			})
+		}
+	}
+}
