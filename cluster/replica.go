@@ -509,13 +509,27 @@ func (r *Replica) runUpTo(b *batch, end int) {
 	}
 }
 
+// localNameBytesMax is the longest command name runLocal checks for a
+// replica-level command ("bgrewriteaof").
+const localNameBytesMax = 12
+
 func (r *Replica) runLocal(ms int64, req *Request) {
 	if req.Txn != nil {
 		r.runTxnLocal(ms, req)
 		return
 	}
-	if len(req.Argv) > 0 && len(req.Argv[0]) <= 12 {
-		switch string(bytes.ToLower(req.Argv[0])) {
+	if len(req.Argv) > 0 && len(req.Argv[0]) <= localNameBytesMax {
+		// Lower-case into a stack buffer: bytes.ToLower would allocate on
+		// every read, and switch on string(...) of a local array does not.
+		var buf [localNameBytesMax]byte
+		name := buf[:len(req.Argv[0])]
+		for i, c := range req.Argv[0] {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			name[i] = c
+		}
+		switch string(name) {
 		case "save":
 			r.cmdSave(ms, req)
 			return

@@ -80,12 +80,22 @@ const snapshotReserveMax = 1 << 30
 func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns func(dump []byte) error) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
+	// Snapshots are written in key order, so the engine's bulk loader
+	// (slab allocation, no probe for an existing key) takes them.
+	var ld *engine.Loader
+	defer func() {
+		if ld != nil {
+			ld.Finish()
+		}
+	}()
 	header := func(m disk.SnapshotMeta) error {
 		// Size the indexes once rather than growing them key by key;
 		// the hint is bounded so a corrupt header cannot reserve absurdly.
+		hint := 0
 		if m.KeysHint > 0 && m.KeysHint <= snapshotReserveMax {
-			db.Reserve(int(m.KeysHint))
+			hint = int(m.KeysHint)
 		}
+		ld = db.NewLoader(hint)
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
@@ -98,7 +108,7 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns f
 		if engine.ValueType(e.Type).String() == "none" {
 			return errors.Newf("key %q has value type %d this keel cannot load", e.Key, e.Type)
 		}
-		db.Restore(engine.Entry{Type: engine.ValueType(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
+		ld.Add(engine.Entry{Type: engine.ValueType(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
 		loaded++
 		return nil
 	})

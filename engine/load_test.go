@@ -1,0 +1,73 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The bulk loader gives the same keyspace as Restore: values, deadlines,
+// ordering, and values that change in place afterwards stay private to
+// their key even though keys and values share slabs.
+func TestLoaderMatchesRestore(t *testing.T) {
+	var entries []Entry
+	for i := 0; i < 1000; i++ {
+		e := Entry{Type: TypeString, Key: []byte(fmt.Sprintf("k%04d", i)), Value: []byte(fmt.Sprintf("v%d", i))}
+		if i%7 == 0 {
+			e.ExpireAt = 5000 + int64(i)
+		}
+		if i == 500 {
+			e.Value = []byte(strings.Repeat("x", loadBytesInSlabMax+1)) // its own allocation
+		}
+		if i == 600 {
+			e.Value = []byte{}
+		}
+		entries = append(entries, e)
+	}
+	// Out of order and repeated keys fall back to Restore (replace).
+	entries = append(entries,
+		Entry{Type: TypeString, Key: []byte("k0003"), Value: []byte("again")},
+		Entry{Type: TypeString, Key: []byte("a-first"), Value: []byte("late")},
+	)
+	want, got := newTestDB(), newTestDB()
+	for _, e := range entries {
+		want.Restore(e)
+	}
+	ld := got.NewLoader(len(entries))
+	for _, e := range entries {
+		ld.Add(e)
+	}
+	ld.Finish()
+	same := func(stage string) {
+		t.Helper()
+		if want.Len() != got.Len() || want.Expires() != got.Expires() {
+			t.Fatalf("%s: Len %d/%d Expires %d/%d", stage, want.Len(), got.Len(), want.Expires(), got.Expires())
+		}
+		for _, q := range [][]string{
+			{"SCAN", "0", "COUNT", "5000"}, {"MGET", "k0003", "a-first", "k0500", "k0600", "k0999", "k0001"},
+			{"PEXPIRETIME", "k0007"}, {"PEXPIRETIME", "k0008"}, {"STRLEN", "k0500"},
+		} {
+			if w, g := exec(want, 1000, q...), exec(got, 1000, q...); w != g {
+				t.Fatalf("%s: %v: want %s, got %s", stage, q, w, g)
+			}
+		}
+	}
+	same("loaded")
+	for _, cmd := range [][]string{
+		{"SETRANGE", "k0010", "0", "XY"}, {"APPEND", "k0011", "-appended-and-longer"},
+		{"SET", "k0012", "v1"}, {"INCR", "k0013"}, {"DEL", "k0014"}, {"SET", "k0600", "filled"},
+	} {
+		exec(want, 1000, cmd...)
+		exec(got, 1000, cmd...)
+	}
+	for _, k := range []string{"k0009", "k0010", "k0011", "k0012", "k0013", "k0014", "k0015", "k0600"} {
+		if w, g := exec(want, 1000, "GET", k), exec(got, 1000, "GET", k); w != g {
+			t.Fatalf("after writes: GET %s: want %s, got %s", k, w, g)
+		}
+	}
+	same("after writes")
+	// Past every deadline, expiry removes the same keys.
+	if w, g := exec(want, 10000, "DBSIZE"), exec(got, 10000, "DBSIZE"); w != g {
+		t.Fatalf("DBSIZE after expiry: %s vs %s", w, g)
+	}
+}
