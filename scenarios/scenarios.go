@@ -37,8 +37,14 @@ func All() []*Scenario {
 	return out
 }
 
-// Lookup finds a scenario by name.
-func Lookup(name string) *Scenario { return registry[name] }
+// Lookup finds a scenario by name, planted-bug scenarios (planted.go)
+// included.
+func Lookup(name string) *Scenario {
+	if s := registry[name]; s != nil {
+		return s
+	}
+	return planted[name]
+}
 
 // Defaults shared by the scenarios: one node, ten clients, ten simulated
 // seconds, a small key space.

@@ -1,0 +1,152 @@
+package scenarios
+
+import (
+	"sort"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/sim"
+)
+
+// PlantedBug is a deliberate bug (a cluster.TestingKnobs field) run in the
+// scenario that catches it: the proof that a green sweep means something.
+// Its scenario, "planted-<Name>", is found by Lookup (so `keel sim replay
+// --scenario planted-<Name> --seed N` replays a failure) but is not in All:
+// `--scenario all` never runs a planted bug. Only the simulated node gets
+// the knobs; the server has no way to set them.
+type PlantedBug struct {
+	Name    string
+	Summary string
+	// Base is the scenario the bug runs in.
+	Base string
+	// Knobs switches the bug on.
+	Knobs cluster.TestingKnobs
+	// Seeds is the range TestPlantedBugs sweeps in -short mode (found
+	// empirically: at least one seed fails with the bug, all pass without),
+	// Long the range it sweeps otherwise.
+	Seeds, Long [2]uint64
+	// Tune adjusts the base scenario's world (nil: as is).
+	Tune func(*sim.Config)
+}
+
+// PlantedPrefix starts the name of every planted-bug scenario.
+const PlantedPrefix = "planted-"
+
+// Planted lists the planted bugs, in issue 5's order.
+var Planted = []PlantedBug{
+	{
+		Name:    "ack-before-fsync",
+		Summary: "appendfsync always acknowledges writes before the WAL is fsynced",
+		Base:    "crash-restart", Knobs: cluster.TestingKnobs{AckBeforeFsync: true},
+		Seeds: [2]uint64{1, 4}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "stale-read",
+		Summary: "GET is answered from a pending snapshot's point-in-time view instead of the live keyspace",
+		Base:    "baseline", Knobs: cluster.TestingKnobs{StaleReadFromSnapshot: true},
+		Seeds: [2]uint64{5, 9}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "incrby-lost-update",
+		Summary: "INCRBY is logged as the SET of its result, computed from the keyspace before the batch (an earlier INCRBY of the same batch is lost)",
+		Base:    "slow-disk", Knobs: cluster.TestingKnobs{IncrByFromBatchStart: true},
+		Seeds: [2]uint64{1, 4}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "deleted-key-resurrected",
+		Summary: "recovery replays from the newest snapshot's index but loads the keys of the one before it: deleted keys come back",
+		Base:    "crash-restart", Knobs: cluster.TestingKnobs{RecoverOlderSnapshotData: true},
+		Seeds: [2]uint64{1, 3}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "truncate-after-torn",
+		Summary: "recovery trusts its first read of the active WAL segment and truncates at any bad record, dropping the valid fsynced records after a transient read flip",
+		Base:    readFlips, Knobs: cluster.TestingKnobs{WALTornTailAnywhere: true},
+		Seeds: [2]uint64{1, 3}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "apply-twice",
+		Summary: "recovery replays the WAL from the snapshot's index instead of the entry after it: that entry is applied twice",
+		Base:    "crash-restart", Knobs: cluster.TestingKnobs{ReplayFromSnapshotIndex: true},
+		Tune: func(c *sim.Config) {
+			// Many snapshots and restarts: the entry at the snapshot
+			// index must hold an INCRBY of an integer for it to show.
+			c.Node.SnapshotLogBytes = 2 << 10
+			c.Schedule = func(r *sim.Run) { every(r, 300*time.Millisecond, r.Node.PowerOff) }
+		},
+		Seeds: [2]uint64{1, 3}, Long: [2]uint64{1, 40},
+	},
+}
+
+// readFlips is the world of truncate-after-torn: transient bit flips on
+// WAL reads during restarts, nothing rotten at rest, appendfsync always.
+// Every flip is a read error a re-read fixes, so no acknowledged write may
+// be lost. It is not registered: with two flipped reads in a row of the
+// same segment (one seed in about forty), the correct program refuses to
+// start (or, when both land in the last batch, cuts it as a torn tail),
+// which this world's strict durability counts as a failure.
+const readFlips = "read-flips"
+
+func readFlipsConfig(seed uint64) sim.Config {
+	cfg := base(readFlips, seed, cluster.FsyncAlways)
+	// One segment: a flip in a fully synced older segment makes the
+	// correct program refuse to start when its re-read flips too.
+	cfg.Node.SegmentBytes = 16 << 20
+	cfg.Schedule = func(r *sim.Run) {
+		every(r, time.Second, func() {
+			r.Trace("read flips on")
+			r.Node.FS.SetFaults(sim.DiskFaults{Kinds: sim.KindWAL, ReadFlipProb: readFlipProb})
+			r.Node.PowerOff()
+			r.At(time.Duration(r.Now())+200*time.Millisecond, func() {
+				r.Trace("read flips off")
+				r.Node.FS.SetFaults(sim.DiskFaults{})
+			})
+		})
+	}
+	return cfg
+}
+
+// readFlipProb is the chance that one read of a WAL segment returns a
+// flipped bit while flips are on.
+const readFlipProb = 0.05
+
+var planted = map[string]*Scenario{}
+
+func init() {
+	for i := range Planted {
+		p := &Planted[i]
+		name := PlantedPrefix + p.Name
+		knobs := p.Knobs
+		baseName := p.Base
+		tune := p.Tune
+		planted[name] = &Scenario{
+			Name:    name,
+			Summary: "planted bug: " + p.Summary + " (in " + baseName + ")",
+			Config: func(seed uint64) sim.Config {
+				var cfg sim.Config
+				if baseName == readFlips {
+					cfg = readFlipsConfig(seed)
+				} else {
+					cfg = registry[baseName].Config(seed)
+				}
+				cfg.Scenario = name
+				if tune != nil {
+					tune(&cfg)
+				}
+				k := knobs
+				cfg.Node.Knobs = &k
+				return cfg
+			},
+		}
+	}
+}
+
+// PlantedScenarios returns the planted-bug scenarios, sorted by name.
+func PlantedScenarios() []*Scenario {
+	out := make([]*Scenario, 0, len(planted))
+	for _, s := range planted {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,95 @@
+package scenarios
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keel-db/keel/sim"
+)
+
+// TestPlantedBugs proves that the simulator catches each planted bug
+// (planted.go): a sweep of the bug's seed range (Seeds in -short mode, Long
+// otherwise) has a failing seed, judged by the oracle or the checker (not a
+// panic), whose report folder holds the four files; and the same seeds
+// pass with the bug off, so the failure is the bug's.
+func TestPlantedBugs(t *testing.T) {
+	for _, p := range Planted {
+		t.Run(p.Name, func(t *testing.T) {
+			s := Lookup(PlantedPrefix + p.Name)
+			if s == nil {
+				t.Fatalf("no scenario %s", PlantedPrefix+p.Name)
+			}
+			lo, hi := p.Seeds[0], p.Seeds[1]
+			if !testing.Short() {
+				lo, hi = p.Long[0], p.Long[1]
+			}
+			var caught []uint64
+			for seed := lo; seed <= hi; seed++ {
+				out := RunSeed(s, seed)
+				if out.Passed() {
+					continue
+				}
+				caught = append(caught, seed)
+				for _, f := range out.Failures {
+					if strings.Contains(f, "panic") {
+						t.Errorf("seed %d: the bug made the node panic rather than being caught: %s", seed, f)
+					}
+				}
+				t.Logf("seed %d caught (linearizability %s): %.300s", seed, out.Linearizability, out.Failures[0])
+				if len(caught) == 1 {
+					checkReportFolder(t, s, seed, out)
+				}
+			}
+			if len(caught) == 0 {
+				t.Fatalf("no seed in %d..%d caught the planted bug %q", lo, hi, p.Name)
+			}
+			t.Logf("caught by %d of %d seeds: %v", len(caught), hi-lo+1, caught)
+			for seed := lo; seed <= hi; seed++ {
+				out := RunSeed(s, seed, func(c *sim.Config) { c.Node.Knobs = nil })
+				if !out.Passed() {
+					t.Errorf("seed %d fails without the planted bug: %s", seed, out.Failures[0])
+				}
+			}
+		})
+	}
+}
+
+func checkReportFolder(t *testing.T, s *Scenario, seed uint64, out *Outcome) {
+	t.Helper()
+	dir, err := WriteFailureReport(s, seed, out, t.TempDir())
+	if err != nil {
+		t.Fatalf("report for seed %d: %v", seed, err)
+	}
+	for _, f := range []string{"summary.txt", "history.jsonl", "visualization.html", "trace.txt"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("report %s: %s missing or empty (%v)", dir, f, err)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "summary.txt"))
+	if err != nil {
+		return
+	}
+	replay := ReplayCommand(s.Name, seed)
+	if !strings.Contains(string(sum), replay) {
+		t.Errorf("summary.txt lacks the replay command %q:\n%s", replay, sum)
+	}
+	if strings.Contains(string(sum), "NONDETERMINISM") {
+		t.Errorf("the planted bug made the run nondeterministic:\n%s", sum)
+	}
+}
+
+// TestPlantedScenariosStayOutOfAll: `--scenario all` never runs a planted
+// bug, and every planted scenario is found by name.
+func TestPlantedScenariosStayOutOfAll(t *testing.T) {
+	for _, s := range All() {
+		if strings.HasPrefix(s.Name, PlantedPrefix) {
+			t.Errorf("planted scenario %s is in All()", s.Name)
+		}
+	}
+	if got := len(PlantedScenarios()); got != len(Planted) || got < 6 {
+		t.Errorf("%d planted scenarios for %d bugs, want at least 6", got, len(Planted))
+	}
+}
