@@ -22,6 +22,9 @@ type BankConfig struct {
 	Opening int64
 	// AmountMax bounds one transfer (amounts are 1..AmountMax).
 	AmountMax int64
+	// Multi moves money with transactions instead of functions (MULTI
+	// INCRBY INCRBY EXEC, no Library needed; see banktxn.go).
+	Multi bool
 }
 
 // bankSetupClient runs the setup before anyone else issues anything.
@@ -42,6 +45,9 @@ func (c *Client) bankWaiting() bool {
 
 func (c *Client) genBank() opSpec {
 	b := c.r.cfg.Workload.Bank
+	if b.Multi {
+		return c.genBankMulti()
+	}
 	n := c.r.cfg.Workload.PlainKeys
 	acct := func(i int) string { return "k" + strconv.Itoa(i) }
 	if !c.r.bank.ready {
@@ -80,6 +86,9 @@ func (c *Client) genBank() opSpec {
 // transferOutput maps FCALL transfer's replies to the bank model's
 // outputs.
 func transferOutput(r Reply) (checker.Value, bool) {
+	if r.Kind == '*' {
+		return multiTransferOutput(r)
+	}
 	switch {
 	case r.Kind == ':' && r.Int == 1:
 		return checker.Str("OK"), true

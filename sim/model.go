@@ -81,6 +81,9 @@ func isCanonicalInt(s string) (int64, bool) {
 // predict runs argv against s at nowMs without changing s. It models
 // exactly the commands the workload and the recovery probe send.
 func predict(s state, nowMs int64, argv []string) expectation {
+	if cmds, ok := txnCommands(argv); ok {
+		return predictTxn(s, nowMs, cmds)
+	}
 	name := strings.ToLower(argv[0])
 	switch name {
 	case "get":

@@ -163,7 +163,7 @@ func (n *Node) drain() {
 	recs := make([]recorder, k)
 	reqs := make([]cluster.Request, k)
 	for i, q := range batch {
-		reqs[i] = cluster.Request{Argv: q.argv, W: &recs[i]}
+		reqs[i] = requestFor(q.argv, q.words, &recs[i])
 	}
 	now := n.Clock.Now()
 	var sb strings.Builder
