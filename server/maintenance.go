@@ -96,6 +96,7 @@ func (s *Server) reopen(r *cluster.Replica, cause error) {
 		return
 	}
 	s.shard.replica = nr
+	s.AttachReplica(nr) // keyspace notifications (notify.go)
 	s.stats.replicaReopens.Add(1)
 	rec := nr.Recovery()
 	s.cfg.Logf("replica reopened from disk: snapshot index %d, %d entries replayed", rec.SnapshotIndex, rec.EntriesReplayed)
