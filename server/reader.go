@@ -42,6 +42,16 @@ const (
 	// readBufferBytesInitial is what an idle connection holds for reading:
 	// small, because 10,000 idle clients must cost little.
 	readBufferBytesInitial = 1 << 10
+	// readBufferBytesBusy is what a connection reads into once a read has
+	// filled its buffer: a 16-command pipeline of 200-byte SETs (about
+	// 4 KiB) then arrives in one read and runs as one batch, one shard
+	// acquisition and one reply write, instead of four. Redis reads 16 KiB.
+	readBufferBytesBusy = 16 << 10
+	// readsSmallBeforeShrink: after this many reads in a row that each
+	// brought at most half the initial size, a busy buffer goes back to the
+	// initial size, so a connection that pipelined once and then went quiet
+	// does not keep 16 KiB.
+	readsSmallBeforeShrink = 16
 	// readBufferBytesShrink: a buffer grown past this (by a big argument or
 	// a deep pipeline) goes back to the initial size once it is mostly empty.
 	readBufferBytesShrink = 64 << 10
@@ -98,6 +108,12 @@ type Reader struct {
 	// (relative to r);
 	// it steers growth so a big bulk does not get read 512 bytes at a time.
 	needBytes int
+
+	// lastFull: the last read filled all the space offered, so the peer
+	// probably had more to send; the next read gets a busy-sized buffer.
+	lastFull bool
+	// readsSmall counts consecutive reads of at most readBufferBytesInitial/2.
+	readsSmall int
 }
 
 // NewReader returns a reader over src.
@@ -156,7 +172,9 @@ func (rd *Reader) startBatch() {
 		return
 	}
 	unread := rd.w - rd.r
-	if len(rd.buf) > readBufferBytesShrink && unread <= readBufferBytesInitial/2 {
+	quiet := len(rd.buf) > readBufferBytesInitial && rd.readsSmall >= readsSmallBeforeShrink
+	if (len(rd.buf) > readBufferBytesShrink || quiet) && unread <= readBufferBytesInitial/2 {
+		rd.readsSmall = 0
 		nb := make([]byte, readBufferBytesInitial)
 		copy(nb, rd.buf[rd.r:rd.w])
 		rd.buf = nb
@@ -195,9 +213,21 @@ func (rd *Reader) fill() error {
 			rd.buf = nb
 		}
 	}
+	if rd.lastFull && len(rd.buf) < readBufferBytesBusy {
+		nb := make([]byte, readBufferBytesBusy)
+		copy(nb, rd.buf[:rd.w])
+		rd.buf = nb
+	}
+	free := len(rd.buf) - rd.w
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
 	rd.bytesRead += int64(n)
+	rd.lastFull = n == free
+	if n <= readBufferBytesInitial/2 {
+		rd.readsSmall++
+	} else {
+		rd.readsSmall = 0
+	}
 	if n > 0 {
 		return nil
 	}

@@ -313,3 +313,75 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// socketReader returns at most one message per Read, as a socket does for
+// a client that waits for replies between pipelines.
+type socketReader struct{ msgs [][]byte }
+
+func (s *socketReader) Read(p []byte) (int, error) {
+	if len(s.msgs) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.msgs[0])
+	s.msgs[0] = s.msgs[0][n:]
+	if len(s.msgs[0]) == 0 {
+		s.msgs = s.msgs[1:]
+	}
+	return n, nil
+}
+
+// A 16-command pipeline of 200-byte SETs (about 4 KiB) is split by the
+// initial 1 KiB buffer only once: the full read makes the next read
+// busy-sized, so every later pipeline is one batch (one shard acquisition,
+// one reply write). After a run of small reads the buffer shrinks back.
+func TestReaderPipelineGrowsToOneBatchAndShrinks(t *testing.T) {
+	const pipelines, depth = 20, 16
+	val := strings.Repeat("v", 200)
+	var one bytes.Buffer
+	for i := 0; i < depth; i++ {
+		one.WriteString("*3\r\n$3\r\nSET\r\n$6\r\nkey:01\r\n$200\r\n" + val + "\r\n")
+	}
+	src := &socketReader{}
+	for i := 0; i < pipelines; i++ {
+		src.msgs = append(src.msgs, append([]byte(nil), one.Bytes()...))
+	}
+	for i := 0; i < 2*readsSmallBeforeShrink; i++ {
+		src.msgs = append(src.msgs, []byte("PING\r\n"))
+	}
+	rd := NewReader(src, DefaultLimits())
+	var batches []int
+	sets := 0
+	for sets < pipelines*depth {
+		batch, err := rd.ReadBatch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range batch {
+			if string(cmd[0]) != "SET" || string(cmd[2]) != val {
+				t.Fatalf("bad command %q", strs(cmd)[0])
+			}
+		}
+		sets += len(batch)
+		batches = append(batches, len(batch))
+	}
+	if sets != pipelines*depth {
+		t.Fatalf("%d SETs, want %d", sets, pipelines*depth)
+	}
+	// The first pipeline takes two batches (1 KiB, then the rest); every
+	// later one exactly one.
+	if len(batches) != pipelines+1 {
+		t.Fatalf("%d batches for %d pipelines: %v", len(batches), pipelines, batches)
+	}
+	if rd.BufferCap() != readBufferBytesBusy {
+		t.Fatalf("busy buffer is %d, want %d", rd.BufferCap(), readBufferBytesBusy)
+	}
+	for i := 0; i < 2*readsSmallBeforeShrink; i++ {
+		batch, err := rd.ReadBatch()
+		if err != nil || len(batch) != 1 || string(batch[0][0]) != "PING" {
+			t.Fatalf("PING %d: %d commands, %v", i, len(batch), err)
+		}
+	}
+	if rd.BufferCap() != readBufferBytesInitial {
+		t.Fatalf("quiet buffer is %d, want %d", rd.BufferCap(), readBufferBytesInitial)
+	}
+}
