@@ -226,3 +226,14 @@ var extraConfig = map[string]struct {
 		bad: "Wrong number of arguments in buffer limit configuration.",
 	},
 }
+
+// ValidNotifyKeyspaceEvents reports whether v is a notify-keyspace-events
+// value Redis accepts (for the server's flags and config file).
+func ValidNotifyKeyspaceEvents(v string) bool {
+	_, ok := parseNotifyFlags(v)
+	return ok
+}
+
+// ParsePubSubLimit reads "pubsub <hard> <soft> <seconds>", the pubsub
+// class of client-output-buffer-limit.
+func ParsePubSubLimit(v string) (PubSubLimit, bool) { return parsePubSubLimit(v) }

@@ -37,6 +37,8 @@ type serverOptions struct {
 	port, maxClients                            int
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
+	notifyKeyspaceEvents                        string
+	pubsubLimit                                 server.PubSubLimit
 }
 
 func defaultServerOptions() serverOptions {
@@ -79,6 +81,21 @@ func (o *serverOptions) set(name, value string) error {
 		o.maxClients, err = strconv.Atoi(value)
 		if err == nil && o.maxClients < 1 {
 			err = errors.New("must be at least 1")
+		}
+	case "notify-keyspace-events":
+		if !server.ValidNotifyKeyspaceEvents(value) {
+			err = errors.New("invalid event class character; use 'Ag$lshzxeKEtmdn'")
+		}
+		o.notifyKeyspaceEvents = value
+	case "client-output-buffer-limit":
+		// Only the pubsub class is kept: keel has no replicas to feed and
+		// puts no limit on normal clients.
+		if l, ok := server.ParsePubSubLimit(value); ok {
+			o.pubsubLimit = l
+		} else if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "normal") &&
+			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "replica") &&
+			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "slave") {
+			err = errors.New(`want "pubsub <hard> <soft> <seconds>"`)
 		}
 	case "proto-max-bulk-len":
 		o.protoMaxBulkLen, err = parseMemory(value)
@@ -256,6 +273,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	srv := server.New(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
+		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
 		// After a failed write or fsync the replica is rebuilt from what
 		// is durable on disk, never by retrying the fsync.
