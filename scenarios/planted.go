@@ -76,7 +76,7 @@ var Planted = []PlantedBug{
 			c.Node.SnapshotLogBytes = 2 << 10
 			c.Schedule = func(r *sim.Run) { every(r, 300*time.Millisecond, r.Node.PowerOff) }
 		},
-		Seeds: [2]uint64{1, 3}, Long: [2]uint64{1, 40},
+		Seeds: [2]uint64{1, 7}, Long: [2]uint64{1, 40},
 	},
 }
 

@@ -12,8 +12,9 @@ import (
 // TestPlantedBugs proves that the simulator catches each planted bug
 // (planted.go): a sweep of the bug's seed range (Seeds in -short mode, Long
 // otherwise) has a failing seed, judged by the oracle or the checker (not a
-// panic), whose report folder holds the four files; and the same seeds
-// pass with the bug off, so the failure is the bug's.
+// panic), whose report folder holds the four files; at least one failing
+// seed's history is found not linearizable by the checker itself; and the
+// same seeds pass with the bug off, so the failure is the bug's.
 func TestPlantedBugs(t *testing.T) {
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
@@ -25,13 +26,16 @@ func TestPlantedBugs(t *testing.T) {
 			if !testing.Short() {
 				lo, hi = p.Long[0], p.Long[1]
 			}
-			var caught []uint64
+			var caught, byChecker []uint64
 			for seed := lo; seed <= hi; seed++ {
 				out := RunSeed(s, seed)
 				if out.Passed() {
 					continue
 				}
 				caught = append(caught, seed)
+				if out.Linearizability == "illegal" {
+					byChecker = append(byChecker, seed)
+				}
 				for _, f := range out.Failures {
 					if strings.Contains(f, "panic") {
 						t.Errorf("seed %d: the bug made the node panic rather than being caught: %s", seed, f)
@@ -45,7 +49,10 @@ func TestPlantedBugs(t *testing.T) {
 			if len(caught) == 0 {
 				t.Fatalf("no seed in %d..%d caught the planted bug %q", lo, hi, p.Name)
 			}
-			t.Logf("caught by %d of %d seeds: %v", len(caught), hi-lo+1, caught)
+			t.Logf("caught by %d of %d seeds: %v; the checker's verdict was illegal in %v", len(caught), hi-lo+1, caught, byChecker)
+			if len(byChecker) == 0 {
+				t.Errorf("the oracle caught the bug, but no seed's history was found not linearizable by the checker")
+			}
 			for seed := lo; seed <= hi; seed++ {
 				out := RunSeed(s, seed, func(c *sim.Config) { c.Node.Knobs = nil })
 				if !out.Passed() {
