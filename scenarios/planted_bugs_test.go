@@ -100,3 +100,37 @@ func TestPlantedScenariosStayOutOfAll(t *testing.T) {
 		t.Errorf("%d planted scenarios for %d bugs, want at least 6", got, len(Planted))
 	}
 }
+
+// TestOnlyTheSimulatorPlantsBugs: no production code path can switch a
+// planted bug on. Outside cluster/ and disk/ (which define the knobs),
+// sim/ (whose node passes them) and scenarios/ (which sets them), no
+// non-test Go file names them.
+func TestOnlyTheSimulatorPlantsBugs(t *testing.T) {
+	names := []string{"TestingKnobs", "Knobs", "WALPlanted", "Planted:"}
+	for _, dir := range []string{"../server", "../cmd", "../engine", "../net", "../seam", "../udf", "../bench"} {
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if strings.Contains(string(b), n) {
+					t.Errorf("%s mentions %s: production code must not plant bugs", path, n)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
