@@ -87,6 +87,11 @@ type Options struct {
 	// Functions configures the WASM function host (udf.NewConfig() when
 	// nil). Every replica of a group must use the same limits.
 	Functions *udf.Config
+	// BackgroundSync hands the everysec fsync to the runtime (PendingSync,
+	// SyncDone) instead of running it inside Submit or Tick, so commands
+	// do not wait for the disk. Unset (the simulator, tests that drive the
+	// replica alone), Tick and Submit fsync inline.
+	BackgroundSync bool
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -126,6 +131,12 @@ type Replica struct {
 	noSpace error
 
 	dirtySince int64 // nanos when the WAL became dirty
+
+	// syncJob is the background everysec fsync (Options.BackgroundSync)
+	// not yet reported done; syncHanded says PendingSync gave it out.
+	syncJob      *disk.SyncJob
+	syncHanded   bool
+	syncJobNanos int64 // when syncJob was started
 
 	job            *Job
 	jobHanded      bool
@@ -756,6 +767,10 @@ func (r *Replica) maybeSyncEverySec() {
 		return
 	}
 	if r.lastNowNanos-r.dirtySince < int64(everysecSyncAfter) {
+		return
+	}
+	if r.opts.BackgroundSync {
+		r.startBackgroundSync()
 		return
 	}
 	if err := r.wal.Sync(); err != nil {

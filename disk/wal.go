@@ -173,6 +173,9 @@ type WAL struct {
 	buf     []byte
 	broken  error
 	written int64 // bytes appended since open, for statistics
+	// syncing is the background fsync handed out by StartSync and not yet
+	// reported to SyncDone, or nil.
+	syncing *SyncJob
 }
 
 // ScanResult tells what recovery found.
@@ -394,7 +397,14 @@ func (w *WAL) createSegment(seq uint64) error {
 		return w.broken
 	}
 	if w.f != nil {
-		_ = w.f.Close()
+		if w.syncing != nil && w.syncing.f == w.f {
+			// A background fsync may not have started on it yet: closing
+			// now would fail it (and a failed fsync is fatal). SyncDone
+			// closes it.
+			w.syncing.closeAfter = true
+		} else {
+			_ = w.f.Close()
+		}
 	}
 	w.f = f
 	w.segs = append(w.segs, segmentInfo{seq: seq})
@@ -491,6 +501,60 @@ func (w *WAL) Sync() error {
 		return w.broken
 	}
 	w.synced = w.size
+	return nil
+}
+
+// SyncJob is an fsync of the active segment handed to the runtime, so that
+// the everysec fsync (milliseconds on a busy disk) runs off the thread that
+// applies commands while appends go on: Redis does its everysec fsync on a
+// background thread for the same reason. Run touches only the file; the
+// WAL's owner reports the result with SyncDone.
+type SyncJob struct {
+	f          File
+	seq        uint64 // segment the file belongs to
+	upTo       int64  // bytes of that segment written when the job started
+	closeAfter bool   // the segment was rotated away; SyncDone closes f
+}
+
+// Run fsyncs the file. It may run on any goroutine, concurrently with
+// Append on the WAL.
+func (j *SyncJob) Run() error { return j.f.Sync() }
+
+// StartSync returns a job that makes every byte appended so far durable,
+// or nil when there is nothing to sync, the WAL is broken, or a job is
+// already out. The WAL must not be closed while the job runs (or its
+// result must be ignored).
+func (w *WAL) StartSync() *SyncJob {
+	if w.broken != nil || w.syncing != nil || w.synced == w.size {
+		return nil
+	}
+	w.syncing = &SyncJob{f: w.f, seq: w.active(), upTo: w.size}
+	return w.syncing
+}
+
+// SyncDone records a finished job. A failure breaks the WAL, exactly as a
+// failed Sync does (fsyncgate). On success the bytes the job covered are
+// durable; if the segment was rotated meanwhile, rotation already synced
+// it in full.
+func (w *WAL) SyncDone(j *SyncJob, err error) error {
+	if w.syncing == j {
+		w.syncing = nil
+	}
+	if j.closeAfter {
+		_ = j.f.Close()
+	}
+	if err != nil {
+		if w.broken == nil {
+			w.broken = errors.Wrapf(err, "wal: fsync %s", w.segPath(j.seq))
+		}
+		return w.broken
+	}
+	if w.broken != nil {
+		return w.broken
+	}
+	if len(w.segs) > 0 && j.seq == w.active() && j.upTo > w.synced {
+		w.synced = j.upTo
+	}
 	return nil
 }
 

@@ -31,6 +31,9 @@ func (s *Server) afterTick(r *cluster.Replica) {
 	if job := r.PendingJob(); job != nil {
 		s.startJob(r, job)
 	}
+	if sj := r.PendingSync(); sj != nil {
+		s.startSync(r, sj)
+	}
 	if err := r.Err(); err != nil {
 		s.reopen(r, err)
 	}
@@ -61,6 +64,27 @@ func (s *Server) startJob(r *cluster.Replica, job *cluster.Job) {
 			s.maint.running, s.maint.ran = nil, nil
 		}
 		s.maint.mu.Unlock()
+	}()
+}
+
+// startSync runs the everysec fsync (cluster.Options.BackgroundSync) on
+// its own goroutine, so that commands keep running while the disk syncs,
+// as Redis's background fsync thread does. Its result is reported under
+// the shard; a failure makes the replica fatal and the next tick reopens
+// it. Close waits for it through s.jobs.
+func (s *Server) startSync(r *cluster.Replica, sj *cluster.SyncJob) {
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		err := sj.Run()
+		w := s.shard.newWaiter()
+		s.shard.do(w, func(cur *cluster.Replica) {
+			// A replica reopened meanwhile never handed out this job
+			// (the failed one's file may have been closed under it).
+			if cur == r {
+				cur.SyncDone(sj, err)
+			}
+		})
 	}()
 }
 

@@ -18,7 +18,7 @@ import (
 func startServer(tb testing.TB, appendOnly bool) int {
 	tb.Helper()
 	dir := tb.TempDir()
-	opts := cluster.Options{Dir: dir, AppendOnly: appendOnly, Fsync: cluster.FsyncEverySec, Rand: seam.NewRand()}
+	opts := cluster.Options{Dir: dir, AppendOnly: appendOnly, Fsync: cluster.FsyncEverySec, Rand: seam.NewRand(), BackgroundSync: true}
 	if appendOnly {
 		opts.FS = disk.OS()
 	}

@@ -248,7 +248,8 @@ func serve(o serverOptions, logger *log.Logger) error {
 		logger.Print(msg)
 	}
 	fsync := map[string]cluster.FsyncPolicy{"everysec": cluster.FsyncEverySec, "always": cluster.FsyncAlways, "no": cluster.FsyncNo}[o.appendFsync]
-	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand()}
+	// The server runs the everysec fsync off the shard (server/maintenance.go).
+	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true}
 	if o.appendOnly {
 		copts.FS = disk.OS()
 		if err := os.MkdirAll(o.dir, 0o755); err != nil {

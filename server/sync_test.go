@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	stdnet "net"
+	"strings"
+	"testing"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/seam"
+)
+
+// Under everysec the fsync runs on a goroutine of its own
+// (cluster.Options.BackgroundSync): writes are answered without waiting
+// for it, and a failed background fsync still reopens the replica from
+// disk, as an inline one does.
+func TestBackgroundEverysecFsyncFailureReopens(t *testing.T) {
+	fs := &syncFailFS{FS: disk.OS()}
+	dir := t.TempDir()
+	opts := cluster.Options{FS: fs, Dir: dir, AppendOnly: true, Fsync: cluster.FsyncEverySec, Rand: seam.NewRand(), BackgroundSync: true}
+	r, err := cluster.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{AppendOnly: true, AppendFsync: "everysec", Dir: dir, Logf: t.Logf,
+		Reopen: func() (*cluster.Replica, error) { return cluster.Open(opts) }}, r)
+	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
+	go func() { ts.done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Shutdown()
+		if err := <-ts.done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	c := ts.client(t, nil)
+	ctx := context.Background()
+	fs.armed.Store(true)
+	// The write is answered before any fsync: everysec.
+	if err := c.Set(ctx, "k", "1", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	waitFor(t, "replica_reopens:1 in INFO", func() bool {
+		info, err := c.Info(ctx, "stats").Result()
+		return err == nil && strings.Contains(info, "replica_reopens:1")
+	})
+	if err := c.Set(ctx, "after", "3", 0).Err(); err != nil {
+		t.Fatalf("SET after the reopen: %v", err)
+	}
+	if got, err := c.Get(ctx, "after").Result(); err != nil || got != "3" {
+		t.Fatalf("GET after = %q, %v", got, err)
+	}
+}
