@@ -2,7 +2,10 @@
 // RESP2/RESP3 codec, the TCP accept loop and one goroutine per connection,
 // the shard that serialises access to the replica with group commit, and
 // the connection-level commands (PING, HELLO, AUTH, CLIENT, COMMAND, INFO,
-// CONFIG, ...). Every other command is handed to Replica.Submit.
+// CONFIG, ...), MULTI queueing (multi.go), pub/sub with its per-client
+// outbox and output limit (pubsub.go) and keyspace notifications
+// (notify.go). Every other command is handed to Replica.Submit; EXEC as
+// one request carrying a cluster.Txn.
 //
 // A connection goroutine reads every pipelined command already buffered as
 // one batch, runs it (taking the shard itself rather than handing commands
