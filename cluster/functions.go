@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"sort"
 
 	"github.com/cockroachdb/errors"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -45,6 +47,9 @@ const effectsHeaderBytes = 17
 type functions struct {
 	host *udf.Host
 	rand *fallbackRand
+	// pending is what the FCALL effects entries proposed but not yet
+	// applied will write (see submitCall).
+	pending pendingEffects
 }
 
 // fallbackRand is used when Options.Rand is nil: a fixed splitmix64
@@ -139,7 +144,8 @@ func (r *Replica) runFunction(argv [][]byte, w engine.Writer) {
 	h.Function(context.Background(), argv, w)
 }
 
-// callFunction runs an FCALL/FCALL_RO against the applied keyspace at ms.
+// callFunction runs an FCALL/FCALL_RO against the applied keyspace at ms,
+// seen through the pending effects of earlier calls.
 func (r *Replica) callFunction(ms int64, argv [][]byte) (udf.Result, error) {
 	h, err := r.fnHost()
 	if err != nil {
@@ -153,7 +159,10 @@ func (r *Replica) callFunction(ms int64, argv [][]byte) (udf.Result, error) {
 		rnd = r.fn.rand
 	}
 	st := &udf.EngineStore{DB: r.db, NowMillis: ms, R: rnd}
-	return h.FCall(context.Background(), argv, st)
+	if len(r.fn.pending.keys) == 0 {
+		return h.FCall(context.Background(), argv, st)
+	}
+	return h.FCall(context.Background(), argv, &overlayStore{EngineStore: st, p: &r.fn.pending})
 }
 
 // runLocalFunction answers a function command that does not go through
@@ -182,53 +191,104 @@ func (r *Replica) runLocalFunction(ms int64, req *Request) bool {
 }
 
 // submitCall runs the FCALL at position i of b, called from Submit once
-// everything before i has been proposed. It drives the log so that every
-// earlier write is applied and every earlier read answered, runs the
-// guest, and either answers now (failure, or nothing written) or proposes
-// the effects entry, whose apply writes the reply.
+// everything before i has been proposed. Normally it drives the log so
+// that every earlier write is applied and every earlier read answered,
+// runs the guest, and either answers (failure, or nothing written) or
+// proposes the effects entry, whose apply writes the reply.
+//
+// Group commit for runs of calls: when everything between the first
+// unanswered request and this one is an earlier call's effects entry still
+// in flight (and nothing else is in flight), the call reads through those
+// effects (r.fn.pending) instead of driving the log, so a batch of FCALLs
+// still becomes one WAL write. Its reply then waits its turn.
 func (r *Replica) submitCall(b *batch, i int) {
-	if len(r.inflight) > 0 || r.rn.HasReady() {
+	overlay := r.canOverlay(b, i)
+	if !overlay {
 		_ = r.drive()
+		r.fn.pending.reset()
+		r.runUpTo(b, i)
 	}
-	r.runUpTo(b, i)
 	req := &b.reqs[i]
 	res, err := r.callFunction(b.nowMillis, req.Argv)
+	fail := func(msg string) {
+		if b.next == i {
+			req.W.WriteError(msg)
+			b.state[i] = stWriteDone
+			b.next = i + 1
+			return
+		}
+		b.state[i], b.failMsg[i] = stWriteFailed, msg // runUpTo answers it in turn
+	}
 	switch {
 	case err != nil:
-		req.W.WriteError(udf.Message(err))
+		fail(udf.Message(err))
+		return
 	case len(res.Effects) == 0:
+		if b.next < i {
+			// Earlier calls' replies first.
+			_ = r.drive()
+			r.fn.pending.reset()
+			r.runUpTo(b, i)
+		}
 		res.WriteReply(req.W)
-	default:
-		if msg := r.writeRefusal(); msg != "" {
-			req.W.WriteError(msg)
-			break
-		}
-		rec := udf.EncodeEffects(res.Effects)
-		if len(rec)+effectsHeaderBytes > commandBytesMax {
-			req.W.WriteError("ERR function writes too large for the log")
-			break
-		}
-		r.nextID++
-		id := r.nextID
-		data := make([]byte, 0, effectsHeaderBytes+len(rec))
-		data = append(data, entryVersionEffects)
-		data = binary.LittleEndian.AppendUint64(data, id)
-		data = binary.LittleEndian.AppendUint64(data, uint64(b.nowMillis))
-		data = append(data, rec...)
-		reply := res.Reply
-		p := &proposal{b: b, positions: []int{i}, reply: &reply}
-		b.state[i] = stWritePending
-		r.inflight[id] = p
-		if err := r.rn.Propose(data); err != nil {
-			delete(r.inflight, id)
-			r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
-		}
-		// The reply is written when the entry applies (or by runUpTo if
-		// it fails); later requests wait behind it.
+		b.state[i] = stWriteDone
+		b.next = i + 1
 		return
 	}
-	b.state[i] = stWriteDone
-	b.next = i + 1
+	if msg := r.writeRefusal(); msg != "" {
+		fail(msg)
+		return
+	}
+	rec := udf.EncodeEffects(res.Effects)
+	if len(rec)+effectsHeaderBytes > commandBytesMax {
+		fail("ERR function writes too large for the log")
+		return
+	}
+	if len(r.fn.pending.keys) >= pendingKeysMax {
+		// Bound the overlay: apply what is pending first.
+		_ = r.drive()
+		r.fn.pending.reset()
+	}
+	r.nextID++
+	id := r.nextID
+	data := make([]byte, 0, effectsHeaderBytes+len(rec))
+	data = append(data, entryVersionEffects)
+	data = binary.LittleEndian.AppendUint64(data, id)
+	data = binary.LittleEndian.AppendUint64(data, uint64(b.nowMillis))
+	data = append(data, rec...)
+	reply := res.Reply
+	p := &proposal{b: b, positions: []int{i}, reply: &reply}
+	b.state[i] = stWritePending
+	r.inflight[id] = p
+	if err := r.rn.Propose(data); err != nil {
+		delete(r.inflight, id)
+		r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
+		return
+	}
+	r.fn.pending.add(res.Effects)
+	// The reply is written when the entry applies (or by runUpTo if the
+	// log fails under it); later requests wait behind it.
+}
+
+// canOverlay reports whether the call at position i may read through the
+// pending effects rather than drive the log: every proposal in flight is
+// an FCALL's effects entry, and every request of b from the first
+// unanswered one up to i is such a call, waiting for its entry.
+func (r *Replica) canOverlay(b *batch, i int) bool {
+	if len(r.inflight) == 0 || b.next == i {
+		return false
+	}
+	for _, p := range r.inflight {
+		if p.reply == nil {
+			return false
+		}
+	}
+	for j := b.next; j < i; j++ {
+		if b.state[j] != stWritePending {
+			return false
+		}
+	}
+	return true
 }
 
 // applyEffectsEntry applies an FCALL's effects entry.
@@ -296,4 +356,100 @@ func (r *Replica) functionsDump() []byte {
 		return nil
 	}
 	return r.fn.host.Dump()
+}
+
+// pendingKeysMax bounds the keys the pending-effects overlay holds before
+// submitCall drives the log instead.
+const pendingKeysMax = 4096
+
+// pendingEffects is the keyspace change of effects entries proposed but
+// not applied: per key, its value after them, or deleted. Valid only while
+// every entry it was built from is still in flight and nothing else is;
+// submitCall resets it whenever the log is driven.
+type pendingEffects struct {
+	keys map[string]pendingKey
+}
+
+type pendingKey struct {
+	val     []byte
+	deleted bool
+}
+
+func (p *pendingEffects) reset() { clear(p.keys) }
+
+// add records effects (SET k v [PXAT ms | KEEPTTL], DEL k: udf's effects
+// vocabulary). A PXAT deadline is after the call's time, which every call
+// of the batch shares, so the key is alive for them all.
+func (p *pendingEffects) add(effects [][][]byte) {
+	if p.keys == nil {
+		p.keys = map[string]pendingKey{}
+	}
+	for _, e := range effects {
+		switch {
+		case len(e) >= 3 && bytes.EqualFold(e[0], []byte("set")):
+			p.keys[string(e[1])] = pendingKey{val: e[2]}
+		case len(e) == 2 && bytes.EqualFold(e[0], []byte("del")):
+			p.keys[string(e[1])] = pendingKey{deleted: true}
+		default:
+			panic(errors.AssertionFailedf("cluster: effect %q outside udf's vocabulary", e[0]))
+		}
+	}
+}
+
+// overlayStore reads the applied keyspace through pending effects.
+type overlayStore struct {
+	*udf.EngineStore
+	p *pendingEffects
+}
+
+func (s *overlayStore) Get(key []byte) ([]byte, bool, error) {
+	if k, ok := s.p.keys[string(key)]; ok {
+		if k.deleted {
+			return nil, false, nil
+		}
+		return k.val, true, nil
+	}
+	return s.EngineStore.Get(key)
+}
+
+func (s *overlayStore) Exists(key []byte) bool {
+	if k, ok := s.p.keys[string(key)]; ok {
+		return !k.deleted
+	}
+	return s.EngineStore.Exists(key)
+}
+
+// Scan merges the applied keys with the pending ones. Asking the engine
+// for limit+len(pending) keys is enough: at most len(pending) of them are
+// deleted here, so what is left still holds the first limit keys of the
+// merged view whenever there are that many.
+func (s *overlayStore) Scan(prefix, after []byte, limit int) [][]byte {
+	n := limit
+	if n > 0 {
+		n += len(s.p.keys)
+	}
+	under := s.EngineStore.Scan(prefix, after, n)
+	out := under[:0:0]
+	for _, k := range under {
+		if pk, ok := s.p.keys[string(k)]; ok && pk.deleted {
+			continue
+		}
+		out = append(out, k)
+	}
+	seen := make(map[string]bool, len(out))
+	for _, k := range out {
+		seen[string(k)] = true
+	}
+	for k, pk := range s.p.keys {
+		if pk.deleted || seen[k] || !bytes.HasPrefix([]byte(k), prefix) || (after != nil && k <= string(after)) {
+			continue
+		}
+		out = append(out, []byte(k))
+	}
+	// Sorted before anything reaches the guest: map order never does.
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/keel-db/keel/disk"
@@ -81,5 +84,72 @@ func TestFunctionsThroughTheLog(t *testing.T) {
 				t.Fatalf("after snapshot: %s", got)
 			}
 		})
+	}
+}
+
+// TestFCallBatchMatchesOneByOne: a batch of calls (which read through the
+// effects of earlier calls still in flight) answers exactly as the same
+// commands submitted one per batch (each against fully applied state), and
+// ends in the same keyspace.
+func TestFCallBatchMatchesOneByOne(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	key := func() string { return "p:" + strconv.Itoa(rng.IntN(6)) }
+	gen := func() string {
+		switch rng.IntN(14) {
+		case 0:
+			return "FCALL setv 1 " + key() + " v" + strconv.Itoa(rng.IntN(100))
+		case 1:
+			return "FCALL setv 1 " + key() + " " + strconv.Itoa(rng.IntN(100)) + " 100000"
+		case 2:
+			return "FCALL delv 2 " + key() + " " + key()
+		case 3:
+			return "FCALL incrv 1 " + key() + " " + strconv.Itoa(rng.IntN(9)-4)
+		case 4:
+			return "FCALL getv 1 " + key()
+		case 5:
+			return "FCALL_RO existsv 1 " + key()
+		case 6:
+			return "FCALL scanp 1 p: " + []string{"p:", "p:1", "p:3"}[rng.IntN(3)] + " " + strconv.Itoa(1+rng.IntN(4))
+		case 7:
+			return "FCALL scanp 1 p:"
+		case 8:
+			k1, k2 := key(), key()
+			if k1 == k2 {
+				return "GET " + k1
+			}
+			return "FCALL movev 2 " + k1 + " " + k2
+		case 9:
+			return "SET " + key() + " s" + strconv.Itoa(rng.IntN(100))
+		case 10:
+			return "GET " + key()
+		case 11:
+			return "FCALL_RO setv 1 " + key() + " x"
+		case 12:
+			return "LPUSH " + key() + " l"
+		}
+		return "FCALL incrv 1 " + key() + " notanumber"
+	}
+	for round := 0; round < 30; round++ {
+		cmds := make([]string, 1+rng.IntN(40))
+		for i := range cmds {
+			cmds[i] = gen()
+		}
+		a := openT(t, disk.OS(), t.TempDir())
+		b := openT(t, disk.OS(), t.TempDir())
+		doReqs(a, t0, loadArgv(t, "abi"))
+		doReqs(b, t0, loadArgv(t, "abi"))
+		batched := do(a, t0+sec, cmds...)
+		var single []string
+		for _, c := range cmds {
+			single = append(single, do(b, t0+sec, c))
+		}
+		if want := strings.Join(single, " "); batched != want {
+			t.Fatalf("round %d: %q\nbatched    %s\none by one %s", round, cmds, batched, want)
+		}
+		if da, db := dump(a, t0+sec), dump(b, t0+sec); da != db {
+			t.Fatalf("round %d: keyspaces differ:\n%s\n%s", round, da, db)
+		}
+		a.Close()
+		b.Close()
 	}
 }
