@@ -13,10 +13,10 @@ import (
 // negative (Overdraft): the total must still be conserved at every read
 // and after every crash.
 const (
-	bankAccounts  = 5
+	bankAccounts  = 4
 	bankOpening   = 100
 	bankAmountMax = 60
-	bankClients   = 8
+	bankClients   = 6
 	// bankFaultsFrom leaves the accounts time to open before the first
 	// crash.
 	bankFaultsFrom = time.Second
