@@ -10,8 +10,10 @@
 // storage.go (raft.Storage over the WAL), codec.go (what a log entry
 // holds), save.go and snapshot.go (SAVE/BGSAVE jobs, compaction, INFO
 // persistence), txn.go (EXEC as one step and one log entry, WATCH
-// decided before proposing, keyspace-event hook; docs/transactions.md).
-// docs/durability.md tells the whole story.
+// decided before proposing, keyspace-event hook; docs/transactions.md),
+// functions.go (FUNCTION and FCALL: the udf host, effects entries,
+// libraries in snapshots; docs/functions.md). docs/durability.md tells
+// the whole story.
 //
 // It is sans-I/O apart from the disk.FS seam: no goroutines, no clock (time
 // is passed in), no sockets. The server and the simulator drive the same
