@@ -148,7 +148,6 @@ type Replica struct {
 	lastSaveMillis int64
 	lastBgsaveErr  error
 	recovery       RecoveryStats
-	notify         func(event string, key []byte) // SetNotify (txn.go)
 
 	fn functions // FUNCTION/FCALL (functions.go)
 }
@@ -192,8 +191,7 @@ type batch struct {
 // Open recovers the replica from opts.Dir (or starts empty). The recovery
 // procedure is described in docs/durability.md.
 func Open(opts Options) (*Replica, error) {
-	r := &Replica{opts: opts, persist: opts.AppendOnly}
-	r.db = engine.New(engine.Options{Rand: opts.Rand, Notify: r.notifyEvent})
+	r := &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand}), persist: opts.AppendOnly}
 	if !r.persist {
 		return r, nil
 	}
@@ -339,7 +337,12 @@ func (r *Replica) recover() error {
 	}
 	r.rn = rn
 	before := r.applied
-	if err := r.drive(); err != nil {
+	// Replay creates most keys of the keyspace: the engine carves them
+	// from slabs instead of allocating three objects per key.
+	r.db.BeginBulk()
+	err = r.drive()
+	r.db.EndBulk()
+	if err != nil {
 		return err
 	}
 	r.recovery.EntriesReplayed = r.applied - before

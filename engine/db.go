@@ -60,7 +60,9 @@ type DB struct {
 	flushVersion uint64
 
 	usedBytes int64
-	scan      scanTable
+	// bulk, between BeginBulk and EndBulk, allocates new keys from slabs.
+	bulk *slabs
+	scan scanTable
 	// probe is reused for ordered-index seeks so they do not allocate.
 	probe item
 	// expiredScratch collects keys found expired during an iteration, to be

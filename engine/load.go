@@ -23,6 +23,58 @@ const (
 	loadBytesInSlabMax = loadBytesPerSlab / 8
 )
 
+// slabs carves items, keys and values out of shared allocations while a
+// DB is being recovered (Loader, or BeginBulk for log replay).
+type slabs struct {
+	items []item // unused tail of the current item slab
+	bytes []byte // unused tail of the current byte slab
+}
+
+// newItem returns a zeroed item whose key and val hold copies of key and
+// val, carved from the slabs.
+func (s *slabs) newItem(key, val []byte) *item {
+	if len(s.items) == 0 {
+		s.items = make([]item, loadItemsPerSlab)
+	}
+	it := &s.items[0]
+	s.items = s.items[1:]
+	n := len(key) + len(val)
+	var kv []byte
+	if n > loadBytesInSlabMax {
+		kv = make([]byte, n)
+	} else {
+		if len(s.bytes) < n {
+			s.bytes = make([]byte, loadBytesPerSlab)
+		}
+		kv = s.bytes[:n:n]
+		s.bytes = s.bytes[n:]
+	}
+	copy(kv, key)
+	copy(kv[len(key):], val)
+	if len(key) > 0 {
+		// The key bytes are never written again: keys are immutable.
+		it.key = unsafe.String(&kv[0], len(key))
+	}
+	// Full slice expression: an APPEND that outgrows the value
+	// reallocates instead of writing past it into the next key.
+	it.val = kv[len(key):n:n]
+	it.slot = slotNone
+	return it
+}
+
+// BeginBulk makes new keys come from slabs until EndBulk: for replaying a
+// log into a DB during recovery, where allocating three objects per key was
+// most of the cost. Nothing else changes (see Loader for the retention
+// trade-off).
+func (db *DB) BeginBulk() {
+	if db.bulk == nil {
+		db.bulk = &slabs{}
+	}
+}
+
+// EndBulk goes back to allocating every key on its own.
+func (db *DB) EndBulk() { db.bulk = nil }
+
 // Loader bulk-loads keys into a DB during recovery (a snapshot, read in
 // key order). It is Restore without the per-key costs that an empty,
 // ordered load does not need: no point-index probe for an existing key
@@ -31,11 +83,10 @@ const (
 // previous one goes through Restore. Call Finish when done; the DB must not
 // be used for anything else between NewLoader and Finish.
 type Loader struct {
-	db    *DB
-	items []item // unused tail of the current item slab
-	bytes []byte // unused tail of the current byte slab
-	last  string // the previous key, for the ordering check
-	any   bool
+	db   *DB
+	s    slabs
+	last string // the previous key, for the ordering check
+	any  bool
 }
 
 // NewLoader starts a bulk load into db, reserving room for hint keys
@@ -61,37 +112,8 @@ func (l *Loader) Add(e Entry) {
 			l.db.remove(old)
 		}
 	}
-	if len(l.items) == 0 {
-		l.items = make([]item, loadItemsPerSlab)
-	}
-	it := &l.items[0]
-	l.items = l.items[1:]
-	n := len(e.Key) + len(e.Value)
-	var kv []byte
-	if n > loadBytesInSlabMax {
-		kv = make([]byte, n)
-	} else {
-		if len(l.bytes) < n {
-			l.bytes = make([]byte, loadBytesPerSlab)
-		}
-		kv = l.bytes[:n:n]
-		l.bytes = l.bytes[n:]
-	}
-	copy(kv, e.Key)
-	copy(kv[len(e.Key):], e.Value)
-	k := kv[:len(e.Key):len(e.Key)]
-	*it = item{
-		// The key bytes are never written again: keys are immutable.
-		key: unsafe.String(unsafe.SliceData(k), len(k)),
-		// Full slice expression: an APPEND that outgrows the value
-		// reallocates instead of writing past it.
-		val:  kv[len(e.Key):n:n],
-		typ:  e.Type,
-		slot: slotNone,
-	}
-	if len(e.Key) == 0 {
-		it.key = ""
-	}
+	it := l.s.newItem(e.Key, e.Value)
+	it.typ = e.Type
 	l.db.insertItem(it)
 	if e.ExpireAt != 0 {
 		l.db.setExpire(it, e.ExpireAt)
@@ -102,6 +124,6 @@ func (l *Loader) Add(e Entry) {
 
 // Finish ends the load; the loader must not be used again.
 func (l *Loader) Finish() {
-	l.items, l.bytes = nil, nil
+	l.s = slabs{}
 	l.db = nil
 }

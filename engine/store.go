@@ -115,11 +115,17 @@ func expired(it *item, now int64) bool { return it.expireAt != 0 && now > it.exp
 
 // add inserts a new key (which must not exist) holding a copy of val.
 func (db *DB) add(key []byte, typ ValueType, val []byte, expireAt int64) *item {
-	it := &item{
-		key:  string(key),
-		val:  append(make([]byte, 0, len(val)), val...),
-		typ:  typ,
-		slot: slotNone,
+	var it *item
+	if db.bulk != nil {
+		it = db.bulk.newItem(key, val)
+		it.typ = typ
+	} else {
+		it = &item{
+			key:  string(key),
+			val:  append(make([]byte, 0, len(val)), val...),
+			typ:  typ,
+			slot: slotNone,
+		}
 	}
 	db.insertItem(it)
 	if expireAt != 0 {
