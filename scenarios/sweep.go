@@ -89,8 +89,23 @@ func WriteFailureReport(s *Scenario, seed uint64, out *Outcome, outDir string) (
 		failure += "\nNONDETERMINISM: the re-run for this report produced trace-hash " + again.TraceHash + ", the first run " + out.TraceHash
 	}
 	rep := checker.Report{
-		Scenario: s.Name, Seed: seed, Result: out.Check, Model: checker.ModelKV, Ops: out.History,
+		Scenario: s.Name, Seed: seed, Result: out.Check, Model: reportModel(out), Ops: out.History,
 		Failure: failure, TraceFile: tracePath, Replay: ReplayCommand(s.Name, seed),
 	}
 	return dir, checker.WriteReport(dir, rep)
+}
+
+// reportModel is the model a report checks with when the seed's own check
+// did not run (linearizability skipped): the bank model for a history with
+// transfers, which the kv model cannot read.
+func reportModel(out *Outcome) string {
+	if out.Check.Model != "" {
+		return out.Check.Model
+	}
+	for _, op := range out.History {
+		if op.Kind == checker.Transfer {
+			return checker.ModelBank
+		}
+	}
+	return checker.ModelKV
 }
