@@ -337,12 +337,7 @@ func (r *Replica) recover() error {
 	}
 	r.rn = rn
 	before := r.applied
-	// Replay creates most keys of the keyspace: the engine carves them
-	// from slabs instead of allocating three objects per key.
-	r.db.BeginBulk()
-	err = r.drive()
-	r.db.EndBulk()
-	if err != nil {
+	if err := r.drive(); err != nil {
 		return err
 	}
 	r.recovery.EntriesReplayed = r.applied - before

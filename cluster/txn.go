@@ -200,13 +200,8 @@ func isTxnEntry(data []byte) bool { return len(data) > 0 && data[0] == entryTxn 
 const activeExpireBudget = 1000
 
 // SetNotify routes the engine's keyspace events (engine.Options.Notify) to
-// fn, or nowhere when fn is nil. Events are raised as commands apply and by
-// Tick's active expiry; replay during Open raises none (fn is set after).
-// fn runs inside Submit or Tick and must not call back into the replica.
-func (r *Replica) SetNotify(fn func(event string, key []byte)) { r.notify = fn }
-
-func (r *Replica) notifyEvent(event string, key []byte) {
-	if r.notify != nil {
-		r.notify(event, key)
-	}
-}
+// fn, or nowhere when fn is nil (then writes pay nothing for them). Events
+// are raised as commands apply and by Tick's active expiry; replay during
+// Open raises none (fn is set after). fn runs inside Submit or Tick and
+// must not call back into the replica. The caller owns the replica.
+func (r *Replica) SetNotify(fn func(event string, key []byte)) { r.db.SetNotify(fn) }

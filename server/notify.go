@@ -130,12 +130,23 @@ func (s *Server) initPubsub() {
 	} else {
 		s.cfg.Logf("ignoring notify-keyspace-events %q: invalid event class character", s.cfg.NotifyKeyspaceEvents)
 	}
-	s.replica.SetNotify(s.keyspaceEvent)
+	s.AttachReplica(s.replica)
 }
 
 // AttachReplica routes a (re)opened replica's keyspace events to this
-// server. The caller owns the replica (holds the shard).
-func (s *Server) AttachReplica(r *cluster.Replica) { r.SetNotify(s.keyspaceEvent) }
+// server while notifications are enabled. The caller owns the replica
+// (holds the shard).
+func (s *Server) AttachReplica(r *cluster.Replica) {
+	if notifyEnabled(int(s.notifyFlags.Load())) {
+		r.SetNotify(s.keyspaceEvent)
+	} else {
+		r.SetNotify(nil) // writes pay nothing for events nobody asked for
+	}
+}
+
+func notifyEnabled(flags int) bool {
+	return flags&(nKeyspace|nKeyevent) != 0 && flags&^(nKeyspace|nKeyevent) != 0
+}
 
 func (s *Server) pubsubLimit() PubSubLimit { return *s.psLimit.Load() }
 
@@ -206,6 +217,7 @@ var extraConfig = map[string]struct {
 		set: func(s *Server, v string) {
 			f, _ := parseNotifyFlags(v)
 			s.notifyFlags.Store(int64(f))
+			s.shard.do(s.shard.newWaiter(), s.AttachReplica)
 		},
 		bad: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
 	},

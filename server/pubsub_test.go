@@ -137,8 +137,11 @@ func waitMessage(t *testing.T, ps *redis.PubSub, want string) {
 }
 
 func TestKeyspaceNotifications(t *testing.T) {
-	ts := startServer(t, Config{NotifyKeyspaceEvents: "KEA"})
+	ts := startServer(t, Config{}) // off; the RESP story covers the server flag
 	rdb := ts.client(t, nil)
+	if err := rdb.ConfigSet(ctx(), "notify-keyspace-events", "KEA").Err(); err != nil {
+		t.Fatal(err)
+	}
 	if v, _ := rdb.ConfigGet(ctx(), "notify-keyspace-events").Result(); v["notify-keyspace-events"] != "AKE" {
 		t.Fatalf("CONFIG GET = %v", v)
 	}
