@@ -254,6 +254,7 @@ func (s *Server) infoStats(b *strings.Builder) {
 	kv(b, "total_net_output_bytes", out)
 	kv(b, "rejected_connections", s.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", s.stats.replicaReopens.Load())
+	s.infoPubsub(b) // pubsub.go
 }
 
 func (s *Server) infoCPU(b *strings.Builder) {

@@ -524,3 +524,13 @@ func cmdReset(c *client, argv [][]byte) {
 	c.mu.Unlock()
 	c.out.WriteSimple("RESET")
 }
+
+// infoPubsub adds Redis's pub/sub counters to INFO stats.
+func (s *Server) infoPubsub(b *strings.Builder) {
+	s.pubsub.mu.Lock()
+	channels, patterns := len(s.pubsub.channels), len(s.pubsub.patterns)
+	s.pubsub.mu.Unlock()
+	kv(b, "pubsub_channels", channels)
+	kv(b, "pubsub_patterns", patterns)
+	kv(b, "client_output_buffer_limit_disconnections", s.pubsubDisconnects.Load())
+}

@@ -223,6 +223,10 @@ func TestSlowSubscriberBounded(t *testing.T) {
 	if n := ts.srv.pubsubDisconnects.Load(); n != 1 {
 		t.Fatalf("pubsub disconnects = %d", n)
 	}
+	info, _ := pub.Info(ctx(), "stats").Result()
+	if !strings.Contains(info, "client_output_buffer_limit_disconnections:1\r\n") {
+		t.Fatalf("INFO stats does not count the disconnection:\n%s", info)
+	}
 	t.Logf("disconnected after %d bytes published; outbox peak %d", sent, peak)
 	if !rc.closed() {
 		// it may first hand over what the socket holds; then EOF
