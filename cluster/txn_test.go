@@ -71,3 +71,22 @@ func TestTxnWatch(t *testing.T) {
 		r.Close()
 	}
 }
+
+func TestTxnReadOnlySkipsTheLog(t *testing.T) {
+	r := openT(t, disk.OS(), t.TempDir())
+	defer r.Close()
+	do(r, t0, "SET a 1", "SET b 2")
+	before := r.AppliedIndex()
+	w := &rec{}
+	r.Submit(t0, []Request{
+		{Argv: argv("SET a 10"), W: w},
+		txnReq(r, w, nil, "GET a", "GET b", "MGET a b"),
+		{Argv: argv("SET b 20"), W: w},
+	})
+	if got, want := w.String(), "+OK *3 $10 $2 *2 $10 $2 +OK"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if n := r.AppliedIndex() - before; n != 1 {
+		t.Fatalf("%d entries for a batch whose only writes are two SETs, want 1", n)
+	}
+}
