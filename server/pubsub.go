@@ -56,10 +56,14 @@ type pubsub struct {
 	mu       sync.Mutex
 	channels map[string]map[*client]struct{}
 	patterns map[string]map[*client]struct{}
+	// shards are sharded channels (SSUBSCRIBE/SPUBLISH): on one shard a
+	// namespace of their own, delivered as "smessage".
+	shards map[string]map[*client]struct{}
 }
 
 func newPubsub() *pubsub {
-	return &pubsub{channels: map[string]map[*client]struct{}{}, patterns: map[string]map[*client]struct{}{}}
+	return &pubsub{channels: map[string]map[*client]struct{}{}, patterns: map[string]map[*client]struct{}{},
+		shards: map[string]map[*client]struct{}{}}
 }
 
 // subState is one client's subscriptions. It is changed only by the
@@ -67,14 +71,34 @@ func newPubsub() *pubsub {
 type subState struct {
 	channels map[string]struct{}
 	patterns map[string]struct{}
+	shards   map[string]struct{}
 }
 
+// count is every subscription: RESP2 subscriber mode lasts while it is
+// not zero.
 func (s *subState) count() int {
 	if s == nil {
 		return 0
 	}
+	return len(s.channels) + len(s.patterns) + len(s.shards)
+}
+
+// replyCount is the number a (un)subscribe confirmation reports: channels
+// plus patterns, or shard channels for the sharded kind, as in Redis.
+func (s *subState) replyCount(k subKind) int {
+	if k == subShard {
+		return len(s.shards)
+	}
 	return len(s.channels) + len(s.patterns)
 }
+
+type subKind int
+
+const (
+	subChannel subKind = iota
+	subPattern
+	subShard
+)
 
 // outbox holds a subscriber's output until its writer goroutine sends it.
 type outbox struct {
@@ -228,6 +252,9 @@ func (c *client) leavePubsub() {
 		for p := range c.sub.patterns {
 			ps.remove(ps.patterns, p, c)
 		}
+		for ch := range c.sub.shards {
+			ps.remove(ps.shards, ch, c)
+		}
 		ps.mu.Unlock()
 	}
 	if c.box != nil {
@@ -253,7 +280,7 @@ func (c *client) subscriberGate(argv [][]byte) bool {
 	}
 	name := strings.ToLower(string(truncate(argv[0], 64)))
 	switch name {
-	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "quit", "reset":
+	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "quit", "reset":
 		return false
 	case "ping":
 		if len(argv) > 2 {
@@ -280,6 +307,9 @@ func init() {
 		{name: "unsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdUnsubscribe},
 		{name: "psubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdPsubscribe},
 		{name: "punsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdPunsubscribe},
+		{name: "ssubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdSsubscribe},
+		{name: "sunsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdSunsubscribe},
+		{name: "spublish", arity: 3, flags: []string{"pubsub", "loading", "stale", "fast"}, categories: []string{"@pubsub", "@fast"}, run: cmdSpublish},
 		{name: "publish", arity: 3, flags: []string{"pubsub", "loading", "stale", "fast"}, categories: []string{"@pubsub", "@fast"}, run: cmdPublish},
 		{name: "pubsub", arity: -2, categories: []string{"@slow"}, run: cmdPubsub, subs: pubsubSubs},
 		{name: "reset", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdReset},
@@ -292,6 +322,8 @@ var pubsubSubs = []subcommand{
 	{name: "pubsub|channels", arity: -2, flags: []string{"pubsub", "loading", "stale"}},
 	{name: "pubsub|numsub", arity: -2, flags: []string{"pubsub", "loading", "stale"}},
 	{name: "pubsub|numpat", arity: 2, flags: []string{"pubsub", "loading", "stale"}},
+	{name: "pubsub|shardchannels", arity: -2, flags: []string{"pubsub", "loading", "stale"}},
+	{name: "pubsub|shardnumsub", arity: -2, flags: []string{"pubsub", "loading", "stale"}},
 	{name: "pubsub|help", arity: 2, flags: []string{"loading", "stale"}},
 }
 
@@ -308,21 +340,25 @@ func (c *client) writeKind(n int, kind string) {
 // subscribe changes the client's subscriptions and, under the registry
 // lock, hands the confirmations to its outbox: a message published right
 // after the change can only arrive after its confirmation.
-func (c *client) subscribe(pattern, on bool, names [][]byte) {
+func (c *client) subscribe(k subKind, on bool, names [][]byte) {
 	ps := c.srv.pubsub
 	box := c.startOutbox()
 	if c.sub == nil {
-		c.sub = &subState{channels: map[string]struct{}{}, patterns: map[string]struct{}{}}
+		c.sub = &subState{channels: map[string]struct{}{}, patterns: map[string]struct{}{}, shards: map[string]struct{}{}}
 	}
-	kind, reg, mine := "subscribe", ps.channels, c.sub.channels
-	if pattern {
+	var kind string
+	var reg map[string]map[*client]struct{}
+	var mine map[string]struct{}
+	switch k {
+	case subPattern:
 		kind, reg, mine = "psubscribe", ps.patterns, c.sub.patterns
+	case subShard:
+		kind, reg, mine = "ssubscribe", ps.shards, c.sub.shards
+	default:
+		kind, reg, mine = "subscribe", ps.channels, c.sub.channels
 	}
-	switch {
-	case !on && pattern:
-		kind = "punsubscribe"
-	case !on:
-		kind = "unsubscribe"
+	if !on {
+		kind = kind[:len(kind)-len("subscribe")] + "unsubscribe"
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -334,7 +370,7 @@ func (c *client) subscribe(pattern, on bool, names [][]byte) {
 		if len(names) == 0 {
 			c.writeKind(3, kind)
 			c.out.WriteNull()
-			c.out.WriteInt(int64(c.sub.count()))
+			c.out.WriteInt(int64(c.sub.replyCount(k)))
 		}
 	}
 	for _, n := range names {
@@ -355,7 +391,7 @@ func (c *client) subscribe(pattern, on bool, names [][]byte) {
 		}
 		c.writeKind(3, kind)
 		c.out.WriteBulk(n)
-		c.out.WriteInt(int64(c.sub.count()))
+		c.out.WriteInt(int64(c.sub.replyCount(k)))
 	}
 	box.push(c.out.Bytes())
 	c.out.Reset()
@@ -366,17 +402,49 @@ func cmdSubscribe(c *client, argv [][]byte) {
 		c.out.WriteError(errNotInMulti)
 		return
 	}
-	c.subscribe(false, true, argv[1:])
+	c.subscribe(subChannel, true, argv[1:])
 }
-func cmdUnsubscribe(c *client, argv [][]byte) { c.subscribe(false, false, argv[1:]) }
+func cmdUnsubscribe(c *client, argv [][]byte) { c.subscribe(subChannel, false, argv[1:]) }
 func cmdPsubscribe(c *client, argv [][]byte) {
 	if c.tx.active {
 		c.out.WriteError(errNotInMulti)
 		return
 	}
-	c.subscribe(true, true, argv[1:])
+	c.subscribe(subPattern, true, argv[1:])
 }
-func cmdPunsubscribe(c *client, argv [][]byte) { c.subscribe(true, false, argv[1:]) }
+func cmdPunsubscribe(c *client, argv [][]byte) { c.subscribe(subPattern, false, argv[1:]) }
+func cmdSsubscribe(c *client, argv [][]byte) {
+	if c.tx.active {
+		c.out.WriteError(errNotInMulti)
+		return
+	}
+	c.subscribe(subShard, true, argv[1:])
+}
+func cmdSunsubscribe(c *client, argv [][]byte) { c.subscribe(subShard, false, argv[1:]) }
+
+func cmdSpublish(c *client, argv [][]byte) {
+	c.out.WriteInt(int64(c.srv.pubsub.spublish(argv[1], argv[2])))
+}
+
+// spublish delivers msg to the clients subscribed to the shard channel.
+func (ps *pubsub) spublish(channel, msg []byte) int {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var frames [2][]byte
+	n := 0
+	for c := range ps.shards[string(channel)] {
+		p := 0
+		if c.proto.Load() >= 3 {
+			p = 1
+		}
+		if frames[p] == nil {
+			frames[p] = messageFrame(p == 1, "smessage", nil, channel, msg)
+		}
+		c.box.push(frames[p])
+		n++
+	}
+	return n
+}
 
 func cmdPublish(c *client, argv [][]byte) {
 	c.out.WriteInt(int64(c.srv.pubsub.publish(argv[1], argv[2])))
@@ -450,10 +518,14 @@ func cmdPubsub(c *client, argv [][]byte) {
 	}
 	ps := c.srv.pubsub
 	switch sub {
-	case "channels":
+	case "channels", "shardchannels":
+		reg := ps.channels
+		if sub == "shardchannels" {
+			reg = ps.shards
+		}
 		ps.mu.Lock()
 		var names []string
-		for ch := range ps.channels {
+		for ch := range reg {
 			if len(argv) == 2 || globMatch(argv[2], []byte(ch)) {
 				names = append(names, ch)
 			}
@@ -464,11 +536,15 @@ func cmdPubsub(c *client, argv [][]byte) {
 		for _, n := range names {
 			c.out.WriteBulkString(n)
 		}
-	case "numsub":
+	case "numsub", "shardnumsub":
+		reg := ps.channels
+		if sub == "shardnumsub" {
+			reg = ps.shards
+		}
 		ps.mu.Lock()
 		counts := make([]int, len(argv)-2)
 		for i, ch := range argv[2:] {
-			counts[i] = len(ps.channels[string(ch)])
+			counts[i] = len(reg[string(ch)])
 		}
 		ps.mu.Unlock()
 		c.out.WriteMap(len(counts))
@@ -488,6 +564,8 @@ func cmdPubsub(c *client, argv [][]byte) {
 			"NUMPAT", "    Return number of subscriptions to patterns.",
 			"NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels, excluding",
 			"    pattern subscriptions(default: no channels).",
+			"SHARDCHANNELS [<pattern>]", "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+			"SHARDNUMSUB [<shardchannel> ...]", "    Return the number of subscribers for the specified shard level channel(s)",
 			"HELP", "    Print this help.",
 		}
 		c.out.WriteArray(len(help))
@@ -513,8 +591,12 @@ func cmdReset(c *client, argv [][]byte) {
 		for p := range c.sub.patterns {
 			ps.remove(ps.patterns, p, c)
 		}
+		for ch := range c.sub.shards {
+			ps.remove(ps.shards, ch, c)
+		}
 		clear(c.sub.channels)
 		clear(c.sub.patterns)
+		clear(c.sub.shards)
 		ps.mu.Unlock()
 	}
 	c.proto.Store(2)
