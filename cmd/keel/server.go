@@ -39,6 +39,7 @@ type serverOptions struct {
 	maxMemory, protoMaxBulkLen                  int64
 	notifyKeyspaceEvents                        string
 	pubsubLimit                                 server.PubSubLimit
+	functions                                   functionOptions // server_functions.go
 }
 
 func defaultServerOptions() serverOptions {
@@ -103,6 +104,9 @@ func (o *serverOptions) set(name, value string) error {
 			err = errors.New("must be at least 1mb")
 		}
 	default:
+		if ok, ferr := o.functions.set(name, value); ok {
+			return ferr
+		}
 		return errors.Newf("unknown directive %q", name)
 	}
 	if err != nil {
@@ -249,7 +253,8 @@ func serve(o serverOptions, logger *log.Logger) error {
 	}
 	fsync := map[string]cluster.FsyncPolicy{"everysec": cluster.FsyncEverySec, "always": cluster.FsyncAlways, "no": cluster.FsyncNo}[o.appendFsync]
 	// The server runs the everysec fsync off the shard (server/maintenance.go).
-	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true}
+	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
+		Functions: o.functions.config(o.dir, o.appendOnly)}
 	if o.appendOnly {
 		copts.FS = disk.OS()
 		if err := os.MkdirAll(o.dir, 0o755); err != nil {
