@@ -33,6 +33,11 @@ type Txn struct {
 	WatchedOn *Replica
 	// Abort makes EXEC answer null without running anything.
 	Abort bool
+	// Observe turns Watched into an output: when the (read-only) block
+	// runs, each watched key's version at that moment is stored in
+	// Watched and the replica in WatchedOn — WATCH plus the reads after
+	// it in one step, for drivers without a connection (the simulator).
+	Observe bool
 
 	aborted bool // set by Submit: a watched key changed
 }
@@ -81,7 +86,7 @@ func txnWrites(t *Txn) bool {
 // the writes gathered so far in the batch, so entries stay in order.
 func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 	t := b.reqs[i].Txn
-	if len(t.Watched) > 0 && !t.Abort {
+	if len(t.Watched) > 0 && !t.Abort && !t.Observe {
 		// Apply everything ahead of it, then decide the watch against
 		// exactly the state the transaction would run on.
 		flush()
@@ -128,7 +133,12 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 // aborted by WATCH, or any transaction when persistence is off).
 func (r *Replica) runTxnLocal(ms int64, req *Request) {
 	t := req.Txn
-	if r.watchChanged(ms, t) {
+	if t.Observe {
+		for i := range t.Watched {
+			t.Watched[i].Version = r.db.KeyVersion(ms, t.Watched[i].Key)
+		}
+		t.WatchedOn = r
+	} else if r.watchChanged(ms, t) {
 		req.W.WriteNullArray()
 		return
 	}

@@ -48,3 +48,16 @@ func init() {
 		},
 	})
 }
+
+func init() {
+	register(&Scenario{
+		Name:    "bank-watch",
+		Summary: "bank transfers as WATCH-retry loops (read the payer under WATCH, EXEC the two INCRBYs, start over on a null EXEC; no overdraft) under power loss and crashes mid-I/O; totals conserved, history linearizable (bank model)",
+		Config: func(seed uint64) sim.Config {
+			cfg := Lookup("bank-crash").Config(seed)
+			cfg.Scenario = "bank-watch"
+			cfg.Workload.Bank.Watch = true
+			return cfg
+		},
+	})
+}

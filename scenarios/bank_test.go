@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/sim"
 )
 
 // TestBankCrash runs the transaction bank workload for a few seeds: every
@@ -44,5 +45,39 @@ func TestBankCrash(t *testing.T) {
 			t.Fatalf("seed %d: linearizability %s", seed, out.Linearizability)
 		}
 		t.Logf("seed %d: %d transfers, %d full reads, linearizability %s", seed, transfers, reads, out.Linearizability)
+	}
+}
+
+// TestBankWatch runs the WATCH-retry variant: every seed passes, transfers
+// complete, and some EXECs really were aborted by a watched key changing
+// (and retried) — the path WATCH exists for.
+func TestBankWatch(t *testing.T) {
+	s := Lookup("bank-watch")
+	seeds := uint64(6)
+	if testing.Short() {
+		seeds = 3
+	}
+	retries := 0
+	for seed := uint64(1); seed <= seeds; seed++ {
+		var trace strings.Builder
+		out := RunSeed(s, seed, func(c *sim.Config) { c.Trace = &trace })
+		if len(out.Failures) > 0 {
+			t.Fatalf("seed %d: %s", seed, strings.Join(out.Failures, "\n"))
+		}
+		transfers := 0
+		for _, op := range out.History {
+			if op.Kind == checker.Transfer && !op.Unknown {
+				transfers++
+			}
+		}
+		n := strings.Count(trace.String(), "watch: EXEC aborted")
+		retries += n
+		if transfers < 10 || out.Linearizability != "ok" {
+			t.Fatalf("seed %d: %d transfers, linearizability %s", seed, transfers, out.Linearizability)
+		}
+		t.Logf("seed %d: %d transfers, %d aborted EXECs retried, linearizability %s", seed, transfers, n, out.Linearizability)
+	}
+	if retries == 0 {
+		t.Fatal("no watched EXEC was ever aborted: the retry path went untested")
 	}
 }

@@ -25,6 +25,10 @@ type BankConfig struct {
 	// Multi moves money with transactions instead of functions (MULTI
 	// INCRBY INCRBY EXEC, no Library needed; see banktxn.go).
 	Multi bool
+	// Watch (with Multi) makes each transfer a WATCH-retry loop: read the
+	// payer's balance under WATCH, give up if it is short, else EXEC the
+	// two INCRBYs under the watch and start over when EXEC answers null.
+	Watch bool
 }
 
 // bankSetupClient runs the setup before anyone else issues anything.
@@ -35,6 +39,9 @@ const bankSetupClient = 0
 type bankProgress struct {
 	step  int
 	ready bool
+	watch map[uint64]*watchFlow // by client id (banktxn.go)
+	// watchRetries counts watched EXECs that answered null.
+	watchRetries int
 }
 
 // bankWaiting reports whether c must hold back while the setup runs.

@@ -36,14 +36,31 @@ func txnWords(cmds ...[]string) []string {
 	return w
 }
 
+// Markers right after "EXEC": the block reads under a fresh WATCH of
+// its first key (txnObserve), or runs under the watch its client took
+// (txnWatched).
+const (
+	txnObserve = "+observe"
+	txnWatched = "+watched"
+)
+
 // txnCommands splits words made by txnWords; ok is false for a plain
 // command (a bare EXEC is not a transaction here).
 func txnCommands(words []string) (cmds [][]string, ok bool) {
+	cmds, _, ok = txnParse(words)
+	return cmds, ok
+}
+
+func txnParse(words []string) (cmds [][]string, marker string, ok bool) {
 	if len(words) < 2 || !strings.EqualFold(words[0], "exec") {
-		return nil, false
+		return nil, "", false
+	}
+	rest := words[1:]
+	if rest[0] == txnObserve || rest[0] == txnWatched {
+		marker, rest = rest[0], rest[1:]
 	}
 	cur := []string{}
-	for _, w := range words[1:] {
+	for _, w := range rest {
 		if w == txnSep {
 			cmds = append(cmds, cur)
 			cur = []string{}
@@ -51,16 +68,34 @@ func txnCommands(words []string) (cmds [][]string, ok bool) {
 		}
 		cur = append(cur, w)
 	}
-	return append(cmds, cur), true
+	return append(cmds, cur), marker, true
 }
 
-// requestFor builds the replica request for one client request.
-func requestFor(argv [][]byte, words []string, w engine.Writer) cluster.Request {
-	cmds, ok := txnCommands(words)
+// requestFor builds the replica request for one client request. The
+// WATCH state of a client lives here, node side, as a server keeps it
+// per connection: an observing read records the versions, the watched
+// EXEC carries them.
+func (r *Run) requestFor(q *request, w engine.Writer) cluster.Request {
+	cmds, marker, ok := txnParse(q.words)
 	if !ok {
-		return cluster.Request{Argv: argv, W: w}
+		return cluster.Request{Argv: q.argv, W: w}
 	}
 	t := &cluster.Txn{}
+	switch marker {
+	case txnObserve:
+		t.Observe = true
+		t.Watched = []cluster.Watch{{Key: []byte(cmds[0][1])}}
+		if f := r.bank.watch[q.client]; f != nil {
+			f.obs = t
+		}
+	case txnWatched:
+		t.Abort = true // no watch taken: answer null, as a void watch does
+		if f := r.bank.watch[q.client]; f != nil && f.obs != nil {
+			t.Abort = false
+			t.Watched = append([]cluster.Watch(nil), f.obs.Watched...)
+			t.WatchedOn = f.obs.WatchedOn
+		}
+	}
 	for _, c := range cmds {
 		a := make([][]byte, len(c))
 		for i, s := range c {
@@ -73,7 +108,14 @@ func requestFor(argv [][]byte, words []string, w engine.Writer) cluster.Request 
 
 // predictTxn runs every command of a transaction against a copy of s:
 // one array reply, and the writes of all of them as one.
-func predictTxn(s state, nowMs int64, cmds [][]string) expectation {
+func predictTxn(s state, nowMs int64, words []string) expectation {
+	cmds, marker, _ := txnParse(words)
+	e := predictBlock(s, nowMs, cmds)
+	e.orNull = marker == txnWatched
+	return e
+}
+
+func predictBlock(s state, nowMs int64, cmds [][]string) expectation {
 	cur := s
 	copied := false
 	out := expectation{reply: Reply{Kind: '*', Elems: make([]Reply, 0, len(cmds))}}
@@ -110,7 +152,18 @@ func (c *Client) genBankMulti() opSpec {
 	for i := range keys {
 		keys[i] = acct(i)
 	}
+	if b.Watch {
+		if op, ok := c.genWatchStep(acct); ok {
+			return op
+		}
+	}
 	switch p := c.rng.IntN(100); {
+	case p < 60 && b.Watch:
+		from := c.rng.IntN(n)
+		f := c.watchFlow()
+		f.from, f.to = acct(from), acct((from+1+c.rng.IntN(n-1))%n)
+		f.amt = 1 + c.rng.Int64N(b.AmountMax)
+		return c.observeOp(f)
 	case p < 60:
 		from := c.rng.IntN(n)
 		to := (from + 1 + c.rng.IntN(n-1)) % n
@@ -138,3 +191,92 @@ func multiTransferOutput(r Reply) (checker.Value, bool) {
 	}
 	return checker.Value{}, false
 }
+
+// watchFlow is one client's WATCH-retry transfer in progress.
+type watchFlow struct {
+	from, to string
+	amt      int64
+	stage    int // watchIdle, watchObserving, watchReady, watchExecuting
+	// obs is the observing read's block: after it ran, its Watched hold
+	// the versions and WatchedOn the replica (set by requestFor).
+	obs *cluster.Txn
+}
+
+const (
+	watchIdle = iota
+	watchObserving
+	watchReady
+	watchExecuting
+)
+
+func (c *Client) watchFlow() *watchFlow {
+	if c.r.bank.watch == nil {
+		c.r.bank.watch = map[uint64]*watchFlow{}
+	}
+	f := c.r.bank.watch[c.id]
+	if f == nil {
+		f = &watchFlow{}
+		c.r.bank.watch[c.id] = f
+	}
+	return f
+}
+
+// observeOp reads the payer's balance under a fresh WATCH.
+func (c *Client) observeOp(f *watchFlow) opSpec {
+	f.stage, f.obs = watchObserving, nil
+	return opSpec{argv: []string{"EXEC", txnObserve, "GET", f.from}}
+}
+
+// genWatchStep continues a transfer in progress: the EXEC once the
+// balance was read and covers the amount.
+func (c *Client) genWatchStep(acct func(int) string) (opSpec, bool) {
+	f := c.watchFlow()
+	if f.stage == watchRetrying {
+		return c.observeOp(f), true
+	}
+	if f.stage != watchReady {
+		return opSpec{}, false
+	}
+	f.stage = watchExecuting
+	a := strconv.FormatInt(f.amt, 10)
+	words := append([]string{"EXEC", txnWatched}, "INCRBY", f.from, "-"+a, txnSep, "INCRBY", f.to, a)
+	return opSpec{argv: words, hist: &checker.Op{Kind: checker.Transfer, From: f.from, To: f.to, Amount: f.amt}}, true
+}
+
+// bankReplied advances the client's WATCH-retry flow with a reply (nil:
+// outcome unknown). A watched EXEC that answered null changed nothing: it
+// leaves the history and the transfer starts over.
+func (c *Client) bankReplied(op *opSpec, r *Reply) {
+	b := c.r.cfg.Workload.Bank
+	if b == nil || !b.Watch || c.r.bank.watch[c.id] == nil {
+		return
+	}
+	f := c.r.bank.watch[c.id]
+	switch f.stage {
+	case watchObserving:
+		f.stage = watchIdle
+		if r == nil || r.Kind != '*' || len(r.Elems) != 1 {
+			return
+		}
+		var bal int64
+		if e := r.Elems[0]; e.Kind == '$' {
+			bal, _ = strconv.ParseInt(e.Str, 10, 64)
+		}
+		if bal >= f.amt {
+			f.stage = watchReady
+		}
+	case watchExecuting:
+		f.stage = watchIdle
+		if r != nil && r.Kind == '_' {
+			op.hist = nil
+			c.r.bank.watchRetries++
+			c.r.W.Trace(c.name, "watch: EXEC aborted (null), retrying the transfer")
+			c.watchRetry(f)
+		}
+	}
+}
+
+// watchRetry makes the client's next operation the observing read again.
+func (c *Client) watchRetry(f *watchFlow) { f.stage = watchRetrying }
+
+const watchRetrying = watchExecuting + 1

@@ -107,6 +107,7 @@ func (c *Client) onReply(seq uint64, r Reply) {
 func (c *Client) finish(r *Reply) {
 	op := c.cur
 	c.cur = nil
+	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	if op.hist != nil {
 		h := *op.hist
 		h.Client = int(c.id)

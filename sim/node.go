@@ -163,7 +163,7 @@ func (n *Node) drain() {
 	recs := make([]recorder, k)
 	reqs := make([]cluster.Request, k)
 	for i, q := range batch {
-		reqs[i] = requestFor(q.argv, q.words, &recs[i])
+		reqs[i] = n.r.requestFor(q, &recs[i])
 	}
 	now := n.Clock.Now()
 	var sb strings.Builder

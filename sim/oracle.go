@@ -114,6 +114,9 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 	if msg := e.check(r); msg != "" {
 		o.fail("t=" + fmtMs(nowMs) + " " + strings.Join(argv, " ") + ": " + msg)
 	}
+	if e.orNull && r.Kind == '_' {
+		return // a watched EXEC that aborted: nothing written
+	}
 	if e.write {
 		o.Stats.Writes++
 		o.cur.apply(e.muts)
