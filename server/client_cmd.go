@@ -125,7 +125,7 @@ func (c *client) describe(now time.Time) string {
 	b.WriteString(" name=" + name)
 	b.WriteString(" age=" + strconv.FormatInt(int64(now.Sub(c.created)/time.Second), 10))
 	b.WriteString(" idle=" + strconv.FormatInt(int64(max(idle, 0)/time.Second), 10))
-	b.WriteString(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r")
+	b.WriteString(" " + c.clientListFields()) // pubsub.go
 	b.WriteString(" cmd=" + cmd + " user=default redir=-1 resp=" + strconv.Itoa(int(c.proto.Load())))
 	b.WriteString(" lib-name=" + libName + " lib-ver=" + libVer + "\n")
 	return b.String()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/engine"
@@ -41,10 +42,14 @@ type txState struct {
 	// watchOn is the replica the versions were read from: versions mean
 	// nothing on another one.
 	watchOn *cluster.Replica
+	// shown mirrors the block for CLIENT LIST: 0 outside MULTI, else one
+	// more than the commands queued.
+	shown atomic.Int32
 }
 
 func (t *txState) reset() {
 	t.active, t.failed = false, false
+	t.shown.Store(0)
 	clear(t.queued)
 	t.queued = t.queued[:0]
 	t.queuedBytes = 0
@@ -134,6 +139,7 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 	}
 	c.tx.queued = append(c.tx.queued, cp)
 	c.tx.queuedBytes += n
+	c.tx.shown.Add(1)
 	c.out.WriteSimple("QUEUED")
 	return true
 }
@@ -144,6 +150,7 @@ func cmdMulti(c *client, argv [][]byte) {
 		return
 	}
 	c.tx.active = true
+	c.tx.shown.Store(1)
 	c.out.WriteSimple("OK")
 }
 

@@ -342,6 +342,9 @@ func (c *client) writeKind(n int, kind string) {
 // after the change can only arrive after its confirmation.
 func (c *client) subscribe(k subKind, on bool, names [][]byte) {
 	ps := c.srv.pubsub
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	// Set under the registry lock: CLIENT LIST reads them under it.
 	box := c.startOutbox()
 	if c.sub == nil {
 		c.sub = &subState{channels: map[string]struct{}{}, patterns: map[string]struct{}{}, shards: map[string]struct{}{}}
@@ -360,8 +363,6 @@ func (c *client) subscribe(k subKind, on bool, names [][]byte) {
 	if !on {
 		kind = kind[:len(kind)-len("subscribe")] + "unsubscribe"
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	if !on && len(names) == 0 {
 		for n := range mine {
 			names = append(names, []byte(n))
@@ -615,4 +616,35 @@ func (s *Server) infoPubsub(b *strings.Builder) {
 	kv(b, "pubsub_channels", channels)
 	kv(b, "pubsub_patterns", patterns)
 	kv(b, "client_output_buffer_limit_disconnections", s.pubsubDisconnects.Load())
+}
+
+// clientListFields are CLIENT LIST's pub/sub and MULTI fields for c,
+// read from another goroutine: subscriptions under the registry lock,
+// the MULTI state from its atomic mirror.
+func (c *client) clientListFields() string {
+	ps := c.srv.pubsub
+	var sub, psub, ssub, omem int
+	ps.mu.Lock()
+	if c.sub != nil {
+		sub, psub, ssub = len(c.sub.channels), len(c.sub.patterns), len(c.sub.shards)
+	}
+	box := c.box
+	ps.mu.Unlock()
+	if box != nil {
+		omem, _ = box.pending()
+	}
+	flags := ""
+	if sub+psub+ssub > 0 {
+		flags += "P"
+	}
+	multi := int(c.tx.shown.Load()) - 1
+	if multi >= 0 {
+		flags += "x"
+	}
+	if flags == "" {
+		flags = "N"
+	}
+	return "flags=" + flags + " db=0 sub=" + strconv.Itoa(sub) + " psub=" + strconv.Itoa(psub) + " ssub=" + strconv.Itoa(ssub) +
+		" multi=" + strconv.Itoa(multi) + " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=" + strconv.Itoa(omem) +
+		" tot-mem=0 events=r"
 }

@@ -273,3 +273,20 @@ func TestSlowSubscriberSoftLimit(t *testing.T) {
 		t.Fatal("still subscribed 61s above the soft limit")
 	}
 }
+
+func TestClientListShowsSubscriptionsAndMulti(t *testing.T) {
+	ts := startServer(t, Config{})
+	sub := ts.raw(t)
+	sub.do("SUBSCRIBE", "a", "b")
+	sub.reply()
+	sub.do("PSUBSCRIBE", "p*")
+	tx := ts.raw(t)
+	tx.do("MULTI")
+	tx.do("SET", "k", "v")
+	list := ts.raw(t).do("CLIENT", "LIST")
+	for _, want := range []string{"flags=P db=0 sub=2 psub=1 ssub=0 multi=-1", "flags=x db=0 sub=0 psub=0 ssub=0 multi=1", "flags=N db=0 sub=0 psub=0 ssub=0 multi=-1"} {
+		if !strings.Contains(list, want) {
+			t.Fatalf("CLIENT LIST lacks %q:\n%s", want, list)
+		}
+	}
+}
