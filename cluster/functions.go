@@ -21,11 +21,12 @@ import (
 //     and on followers alike, by udf.Host.Function: the registry is a
 //     function of the log. LIST/DUMP/STATS/KILL/HELP run locally.
 //   - FCALL runs the guest once, on the leader, at its turn in the batch:
-//     every earlier write of the batch is applied first, so the call reads
-//     exactly the state its effects will apply to. Only the effects (the
-//     SET/DEL commands the call made) are logged, in one entry of a kind
-//     clients cannot send (entryVersionEffects), and applied together by
-//     udf.ApplyEffects. Recovery and followers never run guest code, so
+//     every earlier write of the batch is applied first (or, for earlier
+//     calls of the batch, read through), so the call reads exactly the
+//     state its effects will apply to. Only the effects (the SET/DEL
+//     commands the call made) are logged, as one record of an entry of a
+//     kind clients cannot send (entryVersionEffects; consecutive calls
+//     share the entry), and applied together by udf.ApplyEffects. Recovery and followers never run guest code, so
 //     fuel, memory limits or a wazero upgrade cannot make a replay diverge.
 //   - Snapshots carry the registry (udf.Host.Dump) as one entry of the
 //     reserved type disk.SnapTypeFunctions.
@@ -34,9 +35,9 @@ import (
 //
 //	u8      entryVersionEffects (2)
 //	u64     proposal id
-//	i64     now, Unix ms (the call's time; PXAT deadlines in the effects
+//	i64     now, Unix ms (the calls' time; PXAT deadlines in the effects
 //	        are absolute already)
-//	        the udf.EncodeEffects record
+//	then per call, in order: uvarint length, the udf.EncodeEffects record
 const entryVersionEffects = 2
 
 const effectsHeaderBytes = 17
@@ -47,9 +48,10 @@ const effectsHeaderBytes = 17
 type functions struct {
 	host *udf.Host
 	rand *fallbackRand
-	// pending is what the FCALL effects entries proposed but not yet
-	// applied will write (see submitCall).
+	// pending is what the effects of calls not yet applied will write
+	// (see submitCall); open is the effects entry being filled.
 	pending pendingEffects
+	open    *callEntry
 }
 
 // fallbackRand is used when Options.Rand is nil: a fixed splitmix64
@@ -194,16 +196,23 @@ func (r *Replica) runLocalFunction(ms int64, req *Request) bool {
 // everything before i has been proposed. Normally it drives the log so
 // that every earlier write is applied and every earlier read answered,
 // runs the guest, and either answers (failure, or nothing written) or
-// proposes the effects entry, whose apply writes the reply.
+// adds its effects to an effects entry, whose apply writes the reply.
 //
 // Group commit for runs of calls: when everything between the first
-// unanswered request and this one is an earlier call's effects entry still
-// in flight (and nothing else is in flight), the call reads through those
-// effects (r.fn.pending) instead of driving the log, so a batch of FCALLs
-// still becomes one WAL write. Its reply then waits its turn.
+// unanswered request and this one is an earlier call waiting for its
+// effects to apply (and nothing else is in flight), the call reads through
+// those effects (r.fn.pending) instead of driving the log, and its reply
+// waits its turn. Consecutive calls share one effects entry (each call's
+// effects are one record in it, applied together), so a batch of FCALLs
+// costs one entry and one WAL write.
 func (r *Replica) submitCall(b *batch, i int) {
-	overlay := r.canOverlay(b, i)
-	if !overlay {
+	defer func() {
+		if i+1 >= len(b.reqs) || functionKind(b.reqs[i+1].Argv) != fnCall {
+			r.flushCalls()
+		}
+	}()
+	if !r.canOverlay(b, i) {
+		r.flushCalls()
 		_ = r.drive()
 		r.fn.pending.reset()
 		r.runUpTo(b, i)
@@ -226,6 +235,7 @@ func (r *Replica) submitCall(b *batch, i int) {
 	case len(res.Effects) == 0:
 		if b.next < i {
 			// Earlier calls' replies first.
+			r.flushCalls()
 			_ = r.drive()
 			r.fn.pending.reset()
 			r.runUpTo(b, i)
@@ -240,46 +250,76 @@ func (r *Replica) submitCall(b *batch, i int) {
 		return
 	}
 	rec := udf.EncodeEffects(res.Effects)
-	if len(rec)+effectsHeaderBytes > commandBytesMax {
+	if len(rec)+effectsHeaderBytes+binary.MaxVarintLen64 > commandBytesMax {
 		fail("ERR function writes too large for the log")
 		return
 	}
 	if len(r.fn.pending.keys) >= pendingKeysMax {
 		// Bound the overlay: apply what is pending first.
+		r.flushCalls()
 		_ = r.drive()
 		r.fn.pending.reset()
 	}
-	r.nextID++
-	id := r.nextID
-	data := make([]byte, 0, effectsHeaderBytes+len(rec))
-	data = append(data, entryVersionEffects)
-	data = binary.LittleEndian.AppendUint64(data, id)
-	data = binary.LittleEndian.AppendUint64(data, uint64(b.nowMillis))
-	data = append(data, rec...)
-	reply := res.Reply
-	p := &proposal{b: b, positions: []int{i}, reply: &reply}
-	b.state[i] = stWritePending
-	r.inflight[id] = p
-	if err := r.rn.Propose(data); err != nil {
-		delete(r.inflight, id)
-		r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
-		return
+	if e := r.fn.open; e != nil && len(e.data)+binary.MaxVarintLen64+len(rec) > entryBytesTarget {
+		r.flushCalls()
 	}
+	e := r.fn.open
+	if e == nil {
+		r.nextID++
+		e = &callEntry{id: r.nextID, b: b}
+		e.data = append(e.data, entryVersionEffects)
+		e.data = binary.LittleEndian.AppendUint64(e.data, e.id)
+		e.data = binary.LittleEndian.AppendUint64(e.data, uint64(b.nowMillis))
+		r.fn.open = e
+	}
+	e.data = binary.AppendUvarint(e.data, uint64(len(rec)))
+	e.data = append(e.data, rec...)
+	e.positions = append(e.positions, i)
+	e.replies = append(e.replies, res.Reply)
+	b.state[i] = stWritePending
 	r.fn.pending.add(res.Effects)
 	// The reply is written when the entry applies (or by runUpTo if the
 	// log fails under it); later requests wait behind it.
 }
 
+// callEntry is the effects entry a run of calls is filling.
+type callEntry struct {
+	id        uint64
+	b         *batch
+	data      []byte
+	positions []int
+	replies   []udf.Reply
+}
+
+// flushCalls proposes the open effects entry, if any.
+func (r *Replica) flushCalls() {
+	e := r.fn.open
+	if e == nil {
+		return
+	}
+	r.fn.open = nil
+	p := &proposal{b: e.b, positions: e.positions, replies: e.replies}
+	r.inflight[e.id] = p
+	if err := r.rn.Propose(e.data); err != nil {
+		delete(r.inflight, e.id)
+		r.failProposal(p, "ERR write not accepted by the log: "+err.Error())
+		// The overlay holds effects that will never apply: apply what
+		// is in flight and start it again.
+		_ = r.drive()
+		r.fn.pending.reset()
+	}
+}
+
 // canOverlay reports whether the call at position i may read through the
 // pending effects rather than drive the log: every proposal in flight is
-// an FCALL's effects entry, and every request of b from the first
-// unanswered one up to i is such a call, waiting for its entry.
+// an effects entry, and every request of b from the first unanswered one
+// up to i is a call waiting for its effects to apply.
 func (r *Replica) canOverlay(b *batch, i int) bool {
-	if len(r.inflight) == 0 || b.next == i {
+	if (len(r.inflight) == 0 && r.fn.open == nil) || b.next == i {
 		return false
 	}
 	for _, p := range r.inflight {
-		if p.reply == nil {
+		if p.replies == nil {
 			return false
 		}
 	}
@@ -291,37 +331,55 @@ func (r *Replica) canOverlay(b *batch, i int) bool {
 	return true
 }
 
-// applyEffectsEntry applies an FCALL's effects entry.
+// applyEffectsEntry applies an effects entry: each call's effects in
+// order, each as one step, and on the leader each call's reply.
 func (r *Replica) applyEffectsEntry(e pb.Entry) error {
 	if len(e.Data) < effectsHeaderBytes {
 		return errors.Wrapf(errBadEntry, "cluster: effects entry %d", e.Index)
 	}
 	id := binary.LittleEndian.Uint64(e.Data[1:])
 	ms := int64(binary.LittleEndian.Uint64(e.Data[9:]))
-	effects, err := udf.DecodeEffects(e.Data[effectsHeaderBytes:])
-	if err != nil {
-		return errors.Wrapf(err, "cluster: effects entry %d", e.Index)
-	}
 	if ms > r.lastNowMillis {
 		r.lastNowMillis = ms
 	}
 	p := r.inflight[id]
 	if p != nil {
 		delete(r.inflight, id)
-		if len(p.positions) != 1 || p.reply == nil {
-			return errors.AssertionFailedf("cluster: effects entry %d matched a proposal of %d commands", e.Index, len(p.positions))
+		if p.replies == nil {
+			return errors.AssertionFailedf("cluster: effects entry %d matched a proposal of commands", e.Index)
 		}
-		r.runUpTo(p.b, p.positions[0])
 	}
-	if err := udf.ApplyEffects(r.db, ms, effects); err != nil {
-		return errors.Wrapf(err, "cluster: effects entry %d", e.Index)
+	rest := e.Data[effectsHeaderBytes:]
+	k := 0
+	for ; len(rest) > 0; k++ {
+		l, n := binary.Uvarint(rest)
+		if n <= 0 || l > uint64(len(rest)-n) {
+			return errors.Wrapf(errBadEntry, "cluster: effects entry %d record %d", e.Index, k)
+		}
+		effects, err := udf.DecodeEffects(rest[n : n+int(l)])
+		if err != nil {
+			return errors.Wrapf(err, "cluster: effects entry %d record %d", e.Index, k)
+		}
+		rest = rest[n+int(l):]
+		if p != nil {
+			if k >= len(p.positions) {
+				return errors.AssertionFailedf("cluster: effects entry %d holds more calls than its proposal (%d)", e.Index, len(p.positions))
+			}
+			r.runUpTo(p.b, p.positions[k])
+		}
+		if err := udf.ApplyEffects(r.db, ms, effects); err != nil {
+			return errors.Wrapf(err, "cluster: effects entry %d record %d", e.Index, k)
+		}
+		r.changes += int64(len(effects))
+		if p != nil {
+			pos := p.positions[k]
+			p.replies[k].Write(p.b.reqs[pos].W)
+			p.b.state[pos] = stWriteDone
+			p.b.next = pos + 1
+		}
 	}
-	r.changes += int64(len(effects))
-	if p != nil {
-		pos := p.positions[0]
-		p.reply.Write(p.b.reqs[pos].W)
-		p.b.state[pos] = stWriteDone
-		p.b.next = pos + 1
+	if p != nil && k != len(p.positions) {
+		return errors.AssertionFailedf("cluster: effects entry %d holds %d calls, its proposal %d", e.Index, k, len(p.positions))
 	}
 	return nil
 }

@@ -153,3 +153,29 @@ func TestFCallBatchMatchesOneByOne(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestRunOfCallsIsOneEntry: consecutive calls share one effects entry; a
+// plain write between them starts another.
+func TestRunOfCallsIsOneEntry(t *testing.T) {
+	r := openT(t, disk.OS(), t.TempDir())
+	defer r.Close()
+	doReqs(r, t0, loadArgv(t, "counter"))
+	before := r.AppliedIndex()
+	got := do(r, t0+sec, "FCALL incr_by 1 a 1", "FCALL incr_by 1 a 1", "FCALL incr_by 1 b 5", "FCALL incr_by 1 a 1")
+	if got != ":1 :2 :5 :3" || r.AppliedIndex()-before != 1 {
+		t.Fatalf("%s; %d entries, want 1", got, r.AppliedIndex()-before)
+	}
+	before = r.AppliedIndex()
+	got = do(r, t0+sec, "FCALL incr_by 1 a 1", "SET a 10", "FCALL incr_by 1 a 1", "GET a", "FCALL incr_by 1 a 1")
+	if got != ":4 +OK :11 $11 :12" || r.AppliedIndex()-before != 4 {
+		t.Fatalf("%s; %d entries, want 4", got, r.AppliedIndex()-before)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r = openT(t, disk.OS(), r.opts.Dir)
+	defer r.Close()
+	if got := do(r, t0+2*sec, "MGET a b"); got != "*2 $12 $5" {
+		t.Fatalf("after replay: %s", got)
+	}
+}

@@ -167,7 +167,7 @@ type RecoveryStats struct {
 type proposal struct {
 	b         *batch
 	positions []int
-	reply     *udf.Reply // an FCALL's reply, written when its effects apply
+	replies   []udf.Reply // an effects entry: each call's reply, written as its effects apply
 }
 
 type reqState uint8
