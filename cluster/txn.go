@@ -38,6 +38,11 @@ type Txn struct {
 	// Watched and the replica in WatchedOn — WATCH plus the reads after
 	// it in one step, for drivers without a connection (the simulator).
 	Observe bool
+	// Side, when set, runs the block's commands that are not the
+	// replica's (the server's PUBLISH) at their turn, inside the step; it
+	// returns false for a command it does not know. Not logged effects:
+	// replay skips them.
+	Side func(argv [][]byte, w engine.Writer) bool
 
 	aborted bool // set by Submit: a watched key changed
 }
@@ -144,6 +149,9 @@ func (r *Replica) runTxnLocal(ms int64, req *Request) {
 	}
 	req.W.WriteArray(len(t.Cmds))
 	for _, argv := range t.Cmds {
+		if t.Side != nil && t.Side(argv, req.W) {
+			continue
+		}
 		r.runLocal(ms, &Request{Argv: argv, W: req.W})
 	}
 }
@@ -160,6 +168,7 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		r.lastNowMillis = er.NowMillis
 	}
 	var w engine.Writer = discard{}
+	var side func([][]byte, engine.Writer) bool
 	p := r.inflight[er.ID]
 	pos := -1
 	if p != nil {
@@ -170,6 +179,7 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		pos = p.positions[0]
 		r.runUpTo(p.b, pos)
 		w = p.b.reqs[pos].W
+		side = p.b.reqs[pos].Txn.Side
 	}
 	w.WriteArray(er.Count)
 	for i := 0; i < er.Count; i++ {
@@ -180,6 +190,9 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		if isWrite(argv) {
 			r.changes++
 			r.db.Exec(er.NowMillis, argv, w)
+			continue
+		}
+		if side != nil && side(argv, w) {
 			continue
 		}
 		r.runTxnRead(er.NowMillis, argv, w)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 )
 
 func txnReq(r *Replica, w *rec, watched []Watch, cmds ...string) Request {
@@ -88,5 +89,31 @@ func TestTxnReadOnlySkipsTheLog(t *testing.T) {
 	}
 	if n := r.AppliedIndex() - before; n != 1 {
 		t.Fatalf("%d entries for a batch whose only writes are two SETs, want 1", n)
+	}
+}
+
+func TestTxnSideRunsAtItsTurnAndIsNotReplayed(t *testing.T) {
+	fs, dir := disk.OS(), t.TempDir()
+	r := openT(t, fs, dir)
+	calls := 0
+	w := &rec{}
+	req := txnReq(r, w, nil, "SET a 1", "PUBLISH ch x", "GET a")
+	req.Txn.Side = func(argv [][]byte, w engine.Writer) bool {
+		if string(argv[0]) != "PUBLISH" {
+			return false
+		}
+		calls++
+		w.WriteInt(7)
+		return true
+	}
+	r.Submit(t0, []Request{req})
+	if got := w.String(); got != "*3 +OK :7 $1" || calls != 1 {
+		t.Fatalf("replies %s, side calls %d", got, calls)
+	}
+	r.Close()
+	r = openT(t, fs, dir) // replay: the entry holds PUBLISH; it must not fail recovery
+	defer r.Close()
+	if got := do(r, t0+sec, "GET a"); got != "$1" {
+		t.Fatalf("after reopen: %s", got)
 	}
 }

@@ -87,6 +87,9 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 			c.out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
 			return true
 		}
+		if sc.name == "publish" || sc.name == "spublish" {
+			return c.queue(argv) // run at its turn by txnSide
+		}
 		// Connection commands run outside the shard; a block runs inside
 		// it, so they cannot be part of one.
 		c.tx.failed = true
@@ -121,6 +124,11 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 		c.out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
 		return true
 	}
+	return c.queue(argv)
+}
+
+// queue adds a checked command to the open block.
+func (c *client) queue(argv [][]byte) bool {
 	n := 0
 	for _, a := range argv {
 		n += len(a) + 16
@@ -177,7 +185,7 @@ func cmdExec(c *client, argv [][]byte) {
 		c.out.WriteError(errExecAbort)
 		return
 	}
-	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn}
+	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.srv.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil
 	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, Txn: t})
@@ -216,4 +224,18 @@ func cmdWatch(c *client, argv [][]byte) {
 func cmdUnwatch(c *client, argv [][]byte) {
 	c.tx.unwatch()
 	c.out.WriteSimple("OK")
+}
+
+// txnSide runs a block's PUBLISH and SPUBLISH at their turn inside EXEC
+// (cluster.Txn.Side): pub/sub is the server's, not the replica's.
+func (s *Server) txnSide(argv [][]byte, w engine.Writer) bool {
+	switch {
+	case eqFold(argv[0], "publish"):
+		w.WriteInt(int64(s.pubsub.publish(argv[1], argv[2])))
+	case eqFold(argv[0], "spublish"):
+		w.WriteInt(int64(s.pubsub.spublish(argv[1], argv[2])))
+	default:
+		return false
+	}
+	return true
 }
