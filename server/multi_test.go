@@ -185,3 +185,39 @@ func TestWatchInvalidatedByWriteDeleteExpiry(t *testing.T) {
 		t.Fatalf("after UNWATCH: %s", got)
 	}
 }
+
+// BenchmarkTransfer compares a transfer as MULTI/EXEC (one log entry
+// each, in memory here) with the same two INCRBYs pipelined without a
+// transaction. go test ./server -run ^$ -bench Transfer
+func BenchmarkTransfer(b *testing.B) {
+	ts := startServer(b, Config{})
+	for _, tx := range []bool{true, false} {
+		name := "pipeline"
+		if tx {
+			name = "multi-exec"
+		}
+		b.Run(name, func(b *testing.B) {
+			rdb := ts.client(b, &redis.Options{PoolSize: 16})
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					fn := func(p redis.Pipeliner) error {
+						p.IncrBy(ctx(), "acct:a", -1)
+						p.IncrBy(ctx(), "acct:b", 1)
+						return nil
+					}
+					var err error
+					if tx {
+						_, err = rdb.TxPipelined(ctx(), fn)
+					} else {
+						_, err = rdb.Pipelined(ctx(), fn)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
