@@ -29,6 +29,12 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveReplica(t, cfg, r)
+}
+
+// serveReplica serves r on a random loopback port until the test ends.
+func serveReplica(t testing.TB, cfg Config, r *cluster.Replica) *testServer {
+	t.Helper()
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	stdnet "net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,21 +57,8 @@ func startDurableServer(t *testing.T, fs disk.FS, dir string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{AppendOnly: true, AppendFsync: "always", Dir: dir, Logf: t.Logf,
+	return serveReplica(t, Config{AppendOnly: true, AppendFsync: "always", Dir: dir,
 		Reopen: func() (*cluster.Replica, error) { return cluster.Open(opts) }}, r)
-	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		if err := <-ts.done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ts
 }
 
 // waitFor polls cond for up to 10 s of wall time; the server's ticker runs
