@@ -263,6 +263,12 @@ func (r *Replica) recover() error {
 		}
 		r.snapIndex = meta.Index
 		r.lastSaveMillis = meta.SaveMillis
+		// The snapshot's time is a floor for new entries too: keys it
+		// left out as expired must stay expired for every later write,
+		// even when the log after it is empty and the clock went back.
+		if meta.SaveMillis > r.lastNowMillis {
+			r.lastNowMillis = meta.SaveMillis
+		}
 		r.recovery.Snapshot, r.recovery.SnapshotIndex, r.recovery.KeysLoaded = name, meta.Index, n
 		if i+1 < len(snaps) {
 			if idx, perr := strconv.ParseUint(path.Base(snaps[i+1])[:16], 16, 64); perr == nil {

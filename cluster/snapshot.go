@@ -75,8 +75,14 @@ func (j *Job) Run() error {
 const snapshotReserveMax = 1 << 30
 
 // loadSnapshot loads the snapshot at name into db (emptied first), leaving
-// out keys already expired at nowMillis (when known, i.e. > 0). The
-// function registry entry, if any, goes to fns.
+// out keys that were already expired when the snapshot was taken. That
+// cut-off is the snapshot's own time, never the time of loading: the log
+// entries after the snapshot ran while a key expiring between the two was
+// still alive (EXPIRE answered 1, SET NX answered nil), and replay must
+// reach the state those replies describe. Keys that expired while the node
+// was down leave by lazy and active expiry, invisible from the first read.
+// nowMillis, when known (> 0), only lowers the cut-off if the clock is
+// behind the snapshot's. The function registry entry, if any, goes to fns.
 func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns func(dump []byte) error) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
@@ -88,7 +94,12 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns f
 			ld.Finish()
 		}
 	}()
+	cutoff := int64(0)
 	header := func(m disk.SnapshotMeta) error {
+		cutoff = m.SaveMillis
+		if nowMillis > 0 && nowMillis < cutoff {
+			cutoff = nowMillis
+		}
 		// Size the indexes once rather than growing them key by key;
 		// the hint is bounded so a corrupt header cannot reserve absurdly.
 		hint := 0
@@ -102,7 +113,7 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns f
 		if e.Type == disk.SnapTypeFunctions {
 			return fns(e.Value)
 		}
-		if e.ExpireAt != 0 && nowMillis > 0 && e.ExpireAt <= nowMillis {
+		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {
 			return nil
 		}
 		if engine.ValueType(e.Type).String() == "none" {

@@ -7,15 +7,12 @@ import (
 )
 
 // TestOpenWithNowReplaysExactly runs seeds with cluster.Options.NowNanos
-// set at open, as a production runtime would to skip keys that expired
-// while the node was down. It fails today: a key skipped while loading the
-// snapshot is missing for the log entries after the snapshot, which were
-// executed (and answered) while it was alive — EXPIRE answered 1, SET NX
-// answered nil — so replay reaches a state no client saw. Un-skip when
-// loadSnapshot filters by the snapshot's own time (or keeps the key until
-// replay has passed its deadline).
+// set at open. These seeds used to fail: loading skipped keys expired at
+// the time of opening, but the log entries after the snapshot had run
+// (and answered) while those keys were alive — EXPIRE answered 1, SET NX
+// answered nil — so replay reached a state no client saw. Loading now cuts
+// off at the snapshot's own time.
 func TestOpenWithNowReplaysExactly(t *testing.T) {
-	t.Skip("known bug in cluster (NowNanos skips keys at snapshot load that later log entries saw alive); see docs/simulation.md, Known limits")
 	for _, c := range []struct {
 		scenario string
 		seed     uint64
