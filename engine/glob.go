@@ -1,5 +1,12 @@
 package engine
 
+// GlobMatch is Redis's stringmatchlen for every pattern keel matches:
+// KEYS and SCAN here, and CONFIG GET, COMMAND LIST FILTERBY PATTERN,
+// PSUBSCRIBE, PUBSUB CHANNELS and FUNCTION LIST LIBRARYNAME above. One
+// matcher, never exponential, so a hostile pattern costs at most
+// O(len(pattern)·len(s)).
+func GlobMatch(pattern, s []byte) bool { return globMatch(pattern, s) }
+
 // globMatch reports whether s matches the glob pattern p with the meaning
 // of Redis's stringmatchlen: '*' any run, '?' any byte, '[abc]', '[^a]',
 // '[a-z]' (reversed ranges allowed) and '\' escaping the next byte (a

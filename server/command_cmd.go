@@ -101,7 +101,7 @@ func cmdCommand(c *client, argv [][]byte) {
 			for _, e := range table {
 				switch {
 				case eqFold(argv[3], "pattern"):
-					if globMatch([]byte(strings.ToLower(val)), []byte(e.name)) {
+					if engine.GlobMatch([]byte(strings.ToLower(val)), []byte(e.name)) {
 						names = append(names, e.name)
 					}
 				case eqFold(argv[3], "aclcat"):

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/keel-db/keel/engine"
 )
 
 var configSubs = []subcommand{
@@ -57,7 +59,7 @@ func cmdConfig(c *client, argv [][]byte) {
 		names := make([]string, 0, len(params))
 		for name := range params {
 			for _, pat := range argv[2:] {
-				if globMatch([]byte(strings.ToLower(string(pat))), []byte(name)) {
+				if engine.GlobMatch([]byte(strings.ToLower(string(pat))), []byte(name)) {
 					names = append(names, name)
 					break
 				}
@@ -141,85 +143,4 @@ func configSet(c *client, argv [][]byte) {
 		}
 	}
 	c.out.WriteSimple("OK")
-}
-
-// globMatch is Redis's stringmatchlen: * ? [abc] [^a-z] and \ escapes.
-func globMatch(pat, s []byte) bool {
-	for len(pat) > 0 {
-		switch pat[0] {
-		case '*':
-			for len(pat) > 1 && pat[1] == '*' {
-				pat = pat[1:]
-			}
-			if len(pat) == 1 {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(pat[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-			s = s[1:]
-		case '[':
-			if len(s) == 0 {
-				return false
-			}
-			pat = pat[1:]
-			not := len(pat) > 0 && pat[0] == '^'
-			if not {
-				pat = pat[1:]
-			}
-			match := false
-			for len(pat) > 0 && pat[0] != ']' {
-				switch {
-				case pat[0] == '\\' && len(pat) >= 2:
-					pat = pat[1:]
-					if pat[0] == s[0] {
-						match = true
-					}
-				case len(pat) >= 3 && pat[1] == '-':
-					lo, hi := pat[0], pat[2]
-					if lo > hi {
-						lo, hi = hi, lo
-					}
-					if lo <= s[0] && s[0] <= hi {
-						match = true
-					}
-					pat = pat[2:]
-				default:
-					if pat[0] == s[0] {
-						match = true
-					}
-				}
-				pat = pat[1:]
-			}
-			if not {
-				match = !match
-			}
-			if !match {
-				return false
-			}
-			s = s[1:]
-			if len(pat) == 0 {
-				return len(s) == 0 // unterminated class: Redis treats the end as ']'
-			}
-		case '\\':
-			if len(pat) >= 2 {
-				pat = pat[1:]
-			}
-			fallthrough
-		default:
-			if len(s) == 0 || pat[0] != s[0] {
-				return false
-			}
-			s = s[1:]
-		}
-		pat = pat[1:]
-	}
-	return len(s) == 0
 }

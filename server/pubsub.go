@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keel-db/keel/engine"
 )
 
 // Pub/sub lives in the server alone: it is neither logged nor replicated
@@ -472,7 +474,7 @@ func (ps *pubsub) publish(channel, msg []byte) int {
 		}
 	}
 	for pat, set := range ps.patterns {
-		if !globMatch([]byte(pat), channel) {
+		if !engine.GlobMatch([]byte(pat), channel) {
 			continue
 		}
 		var pf [2][]byte
@@ -527,7 +529,7 @@ func cmdPubsub(c *client, argv [][]byte) {
 		ps.mu.Lock()
 		var names []string
 		for ch := range reg {
-			if len(argv) == 2 || globMatch(argv[2], []byte(ch)) {
+			if len(argv) == 2 || engine.GlobMatch(argv[2], []byte(ch)) {
 				names = append(names, ch)
 			}
 		}

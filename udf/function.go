@@ -170,7 +170,7 @@ func (h *Host) list(args [][]byte, w engine.Writer) {
 	}
 	var libs []*Library
 	for _, l := range h.Libraries() {
-		if pattern == nil || globMatch(pattern, []byte(l.name)) {
+		if pattern == nil || engine.GlobMatch(pattern, []byte(l.name)) {
 			libs = append(libs, l)
 		}
 	}
@@ -201,79 +201,6 @@ func (h *Host) list(args [][]byte, w engine.Writer) {
 			w.WriteBulk(FormatPayload(l.name, l.wasm))
 		}
 	}
-}
-
-// globMatch is Redis's stringmatch: * ? [abc] [^a-z] and \ escapes.
-func globMatch(p, s []byte) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 1 && p[1] == '*' {
-				p = p[1:]
-			}
-			if len(p) == 1 {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(p[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-			s = s[1:]
-			p = p[1:]
-		case '[':
-			if len(s) == 0 {
-				return false
-			}
-			p = p[1:]
-			not := len(p) > 0 && p[0] == '^'
-			if not {
-				p = p[1:]
-			}
-			match := false
-			for len(p) > 0 && p[0] != ']' {
-				switch {
-				case p[0] == '\\' && len(p) >= 2:
-					match = match || p[1] == s[0]
-					p = p[2:]
-				case len(p) >= 3 && p[1] == '-':
-					lo, hi := p[0], p[2]
-					if lo > hi {
-						lo, hi = hi, lo
-					}
-					match = match || (s[0] >= lo && s[0] <= hi)
-					p = p[3:]
-				default:
-					match = match || p[0] == s[0]
-					p = p[1:]
-				}
-			}
-			if len(p) > 0 {
-				p = p[1:] // ']'
-			}
-			if match == not {
-				return false
-			}
-			s = s[1:]
-		case '\\':
-			if len(p) >= 2 {
-				p = p[1:]
-			}
-			fallthrough
-		default:
-			if len(s) == 0 || p[0] != s[0] {
-				return false
-			}
-			s = s[1:]
-			p = p[1:]
-		}
-	}
-	return len(s) == 0
 }
 
 // RestorePolicy is FUNCTION RESTORE's policy.

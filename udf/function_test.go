@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/engine"
 )
 
 func fn(t *testing.T, h *Host, args ...string) string {
@@ -124,8 +126,8 @@ func TestGlobMatch(t *testing.T) {
 		p, s string
 		ok   bool
 	}{{"*", "abc", true}, {"a?c", "abc", true}, {"a[bx]c", "abc", true}, {"a[^b]c", "abc", false}, {"a[a-c]*", "abzz", true}, {`a\*`, "a*", true}, {`a\*`, "ab", false}, {"co*", "bank", false}} {
-		if got := globMatch([]byte(c.p), []byte(c.s)); got != c.ok {
-			t.Errorf("globMatch(%q, %q) = %v", c.p, c.s, got)
+		if got := engine.GlobMatch([]byte(c.p), []byte(c.s)); got != c.ok {
+			t.Errorf("engine.GlobMatch(%q, %q) = %v", c.p, c.s, got)
 		}
 	}
 }
