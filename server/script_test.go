@@ -13,18 +13,26 @@ import (
 	"github.com/cockroachdb/datadriven"
 )
 
-// TestScripts runs the RESP stories in testdata/resp: a reviewer reads
-// the exchange, not the harness. Directives:
+// TestScripts runs the RESP stories in testdata/resp (protocol and
+// connection commands) and testdata/txn (transactions and pub/sub): a
+// reviewer reads the exchange, not the harness. Directives:
 //
-//	server [requirepass=PW] [maxclients=N]   start a fresh server
-//	do [conn=NAME]       send each input line as an inline command (one
-//	                     write: a pipeline); print one reply per line
-//	raw [conn=NAME]      send the input (Go string escapes) as raw bytes;
-//	                     print every reply until the server closes
+//	server [requirepass=PW] [maxclients=N] [notify=FLAGS]   start a fresh server
+//	do [conn=NAME]          send each input line as an inline command (one
+//	                        write: a pipeline); print one reply per line
+//	read [conn=NAME] [n=N]  print the next N (default 1) replies or pushes
+//	raw [conn=NAME]         send the input (Go string escapes) as raw bytes;
+//	                        print every reply until the server closes
 //
 // Regenerate expectations with: go test ./server -run TestScripts -rewrite
 func TestScripts(t *testing.T) {
-	datadriven.Walk(t, "testdata/resp", func(t *testing.T, path string) {
+	for _, dir := range []string{"testdata/resp", "testdata/txn"} {
+		t.Run(dir, func(t *testing.T) { runScripts(t, dir) })
+	}
+}
+
+func runScripts(t *testing.T, dir string) {
+	datadriven.Walk(t, dir, func(t *testing.T, path string) {
 		var ts *testServer
 		conns := map[string]*rawConn{}
 		conn := func(td *datadriven.TestData) *rawConn {
@@ -47,6 +55,9 @@ func TestScripts(t *testing.T) {
 				if td.HasArg("maxclients") {
 					td.ScanArgs(t, "maxclients", &cfg.MaxClients)
 				}
+				if td.HasArg("notify") {
+					td.ScanArgs(t, "notify", &cfg.NotifyKeyspaceEvents)
+				}
 				ts = startServer(t, cfg)
 				conns = map[string]*rawConn{}
 				return ""
@@ -56,6 +67,17 @@ func TestScripts(t *testing.T) {
 				rc.send(strings.Join(lines, "\r\n") + "\r\n")
 				var out strings.Builder
 				for range lines {
+					out.WriteString(rc.reply() + "\n")
+				}
+				return out.String()
+			case "read":
+				rc := conn(td)
+				n := 1
+				if td.HasArg("n") {
+					td.ScanArgs(t, "n", &n)
+				}
+				var out strings.Builder
+				for i := 0; i < n; i++ {
 					out.WriteString(rc.reply() + "\n")
 				}
 				return out.String()
