@@ -16,7 +16,7 @@ func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
 	for _, k := range argv[1:] {
-		if db.lookup(now, k) != nil {
+		if db.lookupRead(now, k) != nil {
 			n++
 		}
 	}
@@ -24,7 +24,7 @@ func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 }
 
 func cmdType(db *DB, now int64, argv [][]byte, w Writer) {
-	it := db.lookup(now, argv[1])
+	it := db.lookupRead(now, argv[1])
 	if it == nil {
 		w.WriteSimple("none")
 		return
@@ -61,12 +61,14 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 	expireAt := it.expireAt
 	typ := it.typ
 	db.remove(it)
-	db.notify("rename_from", it.key)
 	moved := &item{key: string(dst), val: val, typ: typ, slot: slotNone}
 	db.insertItem(moved)
 	if expireAt != 0 {
 		db.setExpire(moved, expireAt)
 	}
+	// Redis's order: dbAdd(dst) raises "new", then rename_from, rename_to.
+	db.notify("new", moved.key)
+	db.notify("rename_from", it.key)
 	db.notify("rename_to", moved.key)
 	if nx {
 		w.WriteInt(1)

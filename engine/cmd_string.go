@@ -133,6 +133,10 @@ func (db *DB) setGeneric(now int64, w Writer, flags int, key, val, expire []byte
 		}
 		// The old value goes out before it can be overwritten in place.
 		if it == nil {
+			// SET ... GET reads the key first, so a miss is a keymiss.
+			if db.opts.Notify != nil {
+				db.opts.Notify("keymiss", key)
+			}
 			w.WriteNull()
 		} else {
 			w.WriteBulk(it.val)
@@ -194,8 +198,18 @@ func (db *DB) lookupString(now int64, key []byte, w Writer) (it *item, ok bool) 
 	return it, true
 }
 
+// lookupStringRead is lookupString for commands that read the key: a miss
+// raises "keymiss" (see lookupRead).
+func (db *DB) lookupStringRead(now int64, key []byte, w Writer) (it *item, ok bool) {
+	it, ok = db.lookupString(now, key, w)
+	if ok && it == nil && db.opts.Notify != nil {
+		db.opts.Notify("keymiss", key)
+	}
+	return it, ok
+}
+
 func cmdGet(db *DB, now int64, argv [][]byte, w Writer) {
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}
@@ -209,7 +223,7 @@ func cmdGet(db *DB, now int64, argv [][]byte, w Writer) {
 func cmdMGet(db *DB, now int64, argv [][]byte, w Writer) {
 	w.WriteArray(len(argv) - 1)
 	for _, k := range argv[1:] {
-		it := db.lookup(now, k)
+		it := db.lookupRead(now, k)
 		if it == nil || it.typ != TypeString {
 			w.WriteNull()
 			continue
@@ -247,7 +261,7 @@ func cmdMSetNX(db *DB, now int64, argv [][]byte, w Writer) {
 }
 
 func cmdGetSet(db *DB, now int64, argv [][]byte, w Writer) {
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}
@@ -260,7 +274,7 @@ func cmdGetSet(db *DB, now int64, argv [][]byte, w Writer) {
 }
 
 func cmdGetDel(db *DB, now int64, argv [][]byte, w Writer) {
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}
@@ -278,7 +292,7 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 		w.WriteError(errSyntax)
 		return
 	}
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}
@@ -312,7 +326,7 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 }
 
 func cmdStrlen(db *DB, now int64, argv [][]byte, w Writer) {
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}
@@ -352,7 +366,7 @@ func cmdGetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		w.WriteError(errNotInt)
 		return
 	}
-	it, ok := db.lookupString(now, argv[1], w)
+	it, ok := db.lookupStringRead(now, argv[1], w)
 	if !ok {
 		return
 	}

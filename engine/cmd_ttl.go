@@ -100,7 +100,7 @@ func cmdPExpireAt(db *DB, now int64, argv [][]byte, w Writer) {
 // ttlGeneric answers TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 for no key,
 // -1 for no TTL; seconds are rounded to nearest as Redis does.
 func ttlGeneric(db *DB, now int64, key []byte, w Writer, ms, abs bool) {
-	it := db.lookup(now, key)
+	it := db.lookupRead(now, key)
 	if it == nil {
 		w.WriteInt(-2)
 		return

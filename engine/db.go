@@ -17,7 +17,8 @@ type Options struct {
 	// Notify, when set, is called for every keyspace event with Redis's
 	// event names ("set", "del", "expire", "expired", "incrby",
 	// "incrbyfloat", "append", "setrange", "rename_from", "rename_to",
-	// "copy_to", "persist"). key is only valid during the call. It runs
+	// "copy_to", "persist", "new" when a key is created, "keymiss" when a
+	// reading command finds no key). key is only valid during the call. It runs
 	// inside Exec and ActiveExpire and must not call back into the DB.
 	Notify func(event string, key []byte)
 	// ProtoMaxBulkLen caps the strings APPEND and SETRANGE may build

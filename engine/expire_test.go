@@ -117,10 +117,37 @@ func TestNotify(t *testing.T) {
 	} {
 		exec(db, 1000, cmd...)
 	}
-	exec(db, 1006, "GET", "y") // lazily expired
-	want := "[set:a expire:a incrby:a incrbyfloat:a append:a setrange:a persist:a expire:a rename_from:a rename_to:b copy_to:c del:b set:x set:y del:x expire:y expired:y]"
+	exec(db, 1006, "GET", "y") // lazily expired, then a miss
+	// "new" comes first when a key is created (Redis's dbAdd), and a read
+	// that finds nothing raises "keymiss" (lookupKeyRead); the server
+	// filters both by the 'n' and 'm' classes.
+	want := "[new:a set:a expire:a incrby:a incrbyfloat:a append:a setrange:a persist:a expire:a " +
+		"new:b rename_from:a rename_to:b new:c copy_to:c del:b new:x set:x new:y set:y del:x expire:y expired:y keymiss:y]"
 	if got := fmt.Sprint(events); got != want {
 		t.Fatalf("events\n got %s\nwant %s", got, want)
+	}
+
+	// Overwrites and write lookups are silent; every read command misses.
+	events = nil
+	exec(db, 2000, "SET", "c", "2")
+	exec(db, 2000, "SETNX", "c", "3")
+	for _, cmd := range [][]string{
+		{"GET", "m"}, {"MGET", "c", "m"}, {"STRLEN", "m"}, {"GETRANGE", "m", "0", "1"},
+		{"GETEX", "m"}, {"EXISTS", "m"}, {"TYPE", "m"}, {"TTL", "m"}, {"GETDEL", "m"},
+		{"DEL", "m"}, {"EXPIRE", "m", "1"}, {"PERSIST", "m"},
+	} {
+		exec(db, 2000, cmd...)
+	}
+	want = "[set:c keymiss:m keymiss:m keymiss:m keymiss:m keymiss:m keymiss:m keymiss:m keymiss:m keymiss:m]"
+	if got := fmt.Sprint(events); got != want {
+		t.Fatalf("events\n got %s\nwant %s", got, want)
+	}
+
+	// Restoring a snapshot entry creates no "new" event: it is not a write.
+	events = nil
+	db.Restore(Entry{Key: []byte("restored"), Type: TypeString, Value: []byte("v")})
+	if len(events) != 0 {
+		t.Fatalf("Restore raised %v", events)
 	}
 }
 

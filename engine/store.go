@@ -109,12 +109,32 @@ func (db *DB) lookup(now int64, key []byte) *item {
 	return it
 }
 
+// lookupRead is lookup for a command that reads the key (GET, EXISTS,
+// TTL, ...): a miss raises Redis's "keymiss" event, as lookupKeyRead
+// does. Write lookups (SET, INCR, DEL) stay silent, also as in Redis.
+func (db *DB) lookupRead(now int64, key []byte) *item {
+	it := db.lookup(now, key)
+	if it == nil && db.opts.Notify != nil {
+		db.opts.Notify("keymiss", key)
+	}
+	return it
+}
+
 // expired reports Redis's rule: a key is gone once now is past its
 // deadline (a key with expireAt == now is still readable).
 func expired(it *item, now int64) bool { return it.expireAt != 0 && now > it.expireAt }
 
-// add inserts a new key (which must not exist) holding a copy of val.
+// add inserts a new key (which must not exist) holding a copy of val and
+// raises Redis's "new" event (dbAdd does the same, before the command's own
+// event). Loading a snapshot uses addSilent: restoring is not creating.
 func (db *DB) add(key []byte, typ ValueType, val []byte, expireAt int64) *item {
+	it := db.addSilent(key, typ, val, expireAt)
+	db.notify("new", it.key)
+	return it
+}
+
+// addSilent is add without the event.
+func (db *DB) addSilent(key []byte, typ ValueType, val []byte, expireAt int64) *item {
 	var it *item
 	if db.bulk != nil {
 		it = db.bulk.newItem(key, val)

@@ -74,7 +74,7 @@ func (db *DB) Restore(e Entry) {
 	if old := db.find(e.Key); old != nil {
 		db.remove(old)
 	}
-	db.add(e.Key, e.Type, e.Value, e.ExpireAt)
+	db.addSilent(e.Key, e.Type, e.Value, e.ExpireAt)
 }
 
 // stringBytes views an immutable string as bytes without copying; the

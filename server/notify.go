@@ -97,6 +97,8 @@ func eventClass(event string) int {
 		return nEvicted
 	case "new":
 		return nNew
+	case "keymiss":
+		return nKeyMiss
 	case "lpush", "rpush", "lpop", "rpop", "linsert", "lset", "ltrim":
 		return nList
 	case "hset", "hdel", "hincrby", "hincrbyfloat":
