@@ -6,9 +6,8 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 )
-
-type nopWriter struct{ discard }
 
 // BenchmarkSubmitSET measures SET throughput through Submit, batchSize
 // commands per Submit (what group commit gathers from that many
@@ -41,7 +40,7 @@ func BenchmarkSubmitSET(b *testing.B) {
 				for i := range keys {
 					keys[i] = []byte("key:" + strconv.Itoa(i))
 				}
-				w := nopWriter{}
+				w := &engine.Discard{}
 				now := t0
 				b.SetBytes(int64(len(value)))
 				b.ResetTimer()
@@ -81,7 +80,7 @@ func BenchmarkRecovery(b *testing.B) {
 			}
 			const batch = 1000
 			reqs := make([]Request, batch)
-			w := nopWriter{}
+			w := &engine.Discard{}
 			for i := 0; i < keys; i += batch {
 				for j := range reqs {
 					reqs[j] = Request{Argv: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("key:%08d", i+j)), value}, W: w}

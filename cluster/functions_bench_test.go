@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 )
 
 // BenchmarkSubmitFCall compares FCALL incr_by (testdata/functions/counter)
@@ -35,7 +36,7 @@ func BenchmarkSubmitFCall(b *testing.B) {
 				}
 				reqs := make([]Request, batch)
 				one := []byte("1")
-				w := nopWriter{}
+				w := &engine.Discard{}
 				b.ResetTimer()
 				for i := 0; i < b.N; i += batch {
 					for j := range reqs {

@@ -160,7 +160,7 @@ func (r *Replica) applyAgain(rec disk.Record) error {
 
 // captureWriter keeps a GET's reply.
 type captureWriter struct {
-	discard
+	engine.Discard
 	bulk []byte
 	null bool
 }

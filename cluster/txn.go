@@ -167,7 +167,7 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 	if er.NowMillis > r.lastNowMillis {
 		r.lastNowMillis = er.NowMillis
 	}
-	var w engine.Writer = discard{}
+	var w engine.Writer = &r.replayReplies
 	var side func([][]byte, engine.Writer) bool
 	p := r.inflight[er.ID]
 	pos := -1

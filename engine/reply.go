@@ -28,3 +28,20 @@ type Writer interface {
 	// WriteSet announces n elements (RESP3 '~', RESP2 an array).
 	WriteSet(n int)
 }
+
+// Discard is a Writer that keeps nothing of a reply but its error message,
+// for replies nobody reads (log replay, benchmarks) or that only matter when
+// they fail (effects, SHUTDOWN SAVE). Reset Err before reusing it.
+type Discard struct{ Err string }
+
+func (*Discard) WriteSimple(string)      {}
+func (d *Discard) WriteError(msg string) { d.Err = msg }
+func (*Discard) WriteInt(int64)          {}
+func (*Discard) WriteBulk([]byte)        {}
+func (*Discard) WriteBulkString(string)  {}
+func (*Discard) WriteNull()              {}
+func (*Discard) WriteArray(int)          {}
+func (*Discard) WriteNullArray()         {}
+func (*Discard) WriteDouble(float64)     {}
+func (*Discard) WriteMap(int)            {}
+func (*Discard) WriteSet(int)            {}

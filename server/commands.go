@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
 )
 
 // serverCommand is a connection-level command: it runs on the connection's
@@ -290,10 +291,10 @@ func cmdShutdown(c *client, argv [][]byte) {
 		}
 	}
 	if save {
-		rec := &recorder{}
+		rec := &engine.Discard{}
 		c.srv.shard.submit(c.wait, []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}})
-		if rec.err != "" {
-			c.srv.cfg.Logf("SHUTDOWN SAVE: %s", rec.err)
+		if rec.Err != "" {
+			c.srv.cfg.Logf("SHUTDOWN SAVE: %s", rec.Err)
 			c.out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
 			return
 		}
@@ -303,21 +304,5 @@ func cmdShutdown(c *client, argv [][]byte) {
 	c.closeAfter = true
 	c.srv.Shutdown()
 }
-
-// recorder is an engine.Writer that keeps only whether the reply was an
-// error, for replies the server consumes itself.
-type recorder struct{ err string }
-
-func (r *recorder) WriteSimple(string)     {}
-func (r *recorder) WriteError(msg string)  { r.err = msg }
-func (r *recorder) WriteInt(int64)         {}
-func (r *recorder) WriteBulk([]byte)       {}
-func (r *recorder) WriteBulkString(string) {}
-func (r *recorder) WriteNull()             {}
-func (r *recorder) WriteArray(int)         {}
-func (r *recorder) WriteNullArray()        {}
-func (r *recorder) WriteDouble(float64)    {}
-func (r *recorder) WriteMap(int)           {}
-func (r *recorder) WriteSet(int)           {}
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -98,28 +98,13 @@ func DecodeEffects(rec []byte) ([][][]byte, error) {
 // that fails means the log and the keyspace disagree, which the replica
 // must treat as fatal rather than serve.
 func ApplyEffects(db *engine.DB, nowMillis int64, effects [][][]byte) error {
-	var w effectWriter
+	var w engine.Discard
 	for i, argv := range effects {
-		w.err = ""
+		w.Err = ""
 		db.Exec(nowMillis, argv, &w)
-		if w.err != "" {
-			return errors.AssertionFailedf("udf: effect %d (%s) failed: %s", i, errors.Safe(string(argv[0])), w.err)
+		if w.Err != "" {
+			return errors.AssertionFailedf("udf: effect %d (%s) failed: %s", i, errors.Safe(string(argv[0])), w.Err)
 		}
 	}
 	return nil
 }
-
-// effectWriter keeps only an error reply.
-type effectWriter struct{ err string }
-
-func (w *effectWriter) WriteSimple(string)     {}
-func (w *effectWriter) WriteError(msg string)  { w.err = msg }
-func (w *effectWriter) WriteInt(int64)         {}
-func (w *effectWriter) WriteBulk([]byte)       {}
-func (w *effectWriter) WriteBulkString(string) {}
-func (w *effectWriter) WriteNull()             {}
-func (w *effectWriter) WriteArray(int)         {}
-func (w *effectWriter) WriteNullArray()        {}
-func (w *effectWriter) WriteDouble(float64)    {}
-func (w *effectWriter) WriteMap(int)           {}
-func (w *effectWriter) WriteSet(int)           {}
