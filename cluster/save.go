@@ -145,26 +145,19 @@ func (r *Replica) cmdSave(ms int64, req *Request) {
 		req.W.WriteError("ERR wrong number of arguments for 'save' command")
 		return
 	}
-	if !r.persist {
-		req.W.WriteError("ERR persistence is off (appendonly no): nothing to save to")
-		return
-	}
-	if r.fatal != nil {
-		req.W.WriteError(ErrMsgDiskFatal)
+	if r.refuseSnapshot(req, "nothing to save to") {
 		return
 	}
 	if r.job != nil && r.jobHanded {
 		req.W.WriteError("ERR Background save already in progress")
 		return
 	}
-	r.dropPendingJob()
-	j, err := r.newJob(ms, false)
-	if err != nil {
-		req.W.WriteError(ErrMsgDiskFatal)
+	j := r.replaceJob(ms, false, req)
+	if j == nil {
 		return
 	}
-	r.job, r.jobHanded = j, true
-	err = j.Run()
+	r.jobHanded = true
+	err := j.Run()
 	r.JobDone(j, err)
 	if err != nil {
 		req.W.WriteError("ERR snapshot failed: " + err.Error())
@@ -180,26 +173,16 @@ func (r *Replica) cmdBgrewriteaof(ms int64, req *Request) {
 		req.W.WriteError("ERR wrong number of arguments for 'bgrewriteaof' command")
 		return
 	}
-	if !r.persist {
-		req.W.WriteError("ERR persistence is off (appendonly no): no log to rewrite")
-		return
-	}
-	if r.fatal != nil {
-		req.W.WriteError(ErrMsgDiskFatal)
+	if r.refuseSnapshot(req, "no log to rewrite") {
 		return
 	}
 	if r.job != nil && r.jobHanded {
 		req.W.WriteSimple("Background append only file rewriting scheduled")
 		return
 	}
-	r.dropPendingJob()
-	j, err := r.newJob(ms, true)
-	if err != nil {
-		req.W.WriteError(ErrMsgDiskFatal)
-		return
+	if r.replaceJob(ms, true, req) != nil {
+		req.W.WriteSimple("Background append only file rewriting started")
 	}
-	r.job = j
-	req.W.WriteSimple("Background append only file rewriting started")
 }
 
 // cmdBgsave is BGSAVE: the view is taken now, the file is written by the
@@ -209,12 +192,7 @@ func (r *Replica) cmdBgsave(ms int64, req *Request) {
 		req.W.WriteError("ERR syntax error")
 		return
 	}
-	if !r.persist {
-		req.W.WriteError("ERR persistence is off (appendonly no): nothing to save to")
-		return
-	}
-	if r.fatal != nil {
-		req.W.WriteError(ErrMsgDiskFatal)
+	if r.refuseSnapshot(req, "nothing to save to") {
 		return
 	}
 	if r.job != nil && r.jobHanded {
@@ -225,14 +203,36 @@ func (r *Replica) cmdBgsave(ms int64, req *Request) {
 		req.W.WriteError("ERR Background save already in progress")
 		return
 	}
+	if r.replaceJob(ms, true, req) != nil {
+		req.W.WriteSimple("Background saving started")
+	}
+}
+
+// refuseSnapshot answers a snapshot command the replica cannot serve:
+// persistence off (why says what is missing) or a disk that failed.
+func (r *Replica) refuseSnapshot(req *Request, why string) bool {
+	switch {
+	case !r.persist:
+		req.W.WriteError("ERR persistence is off (appendonly no): " + why)
+	case r.fatal != nil:
+		req.W.WriteError(ErrMsgDiskFatal)
+	default:
+		return false
+	}
+	return true
+}
+
+// replaceJob makes a new snapshot job the pending one, dropping a pending
+// job no runtime has taken yet. On failure it answers req and returns nil.
+func (r *Replica) replaceJob(ms int64, bg bool, req *Request) *Job {
 	r.dropPendingJob()
-	j, err := r.newJob(ms, true)
+	j, err := r.newJob(ms, bg)
 	if err != nil {
 		req.W.WriteError(ErrMsgDiskFatal)
-		return
+		return nil
 	}
 	r.job = j
-	req.W.WriteSimple("Background saving started")
+	return j
 }
 
 func equalFold(b []byte, s string) bool {
