@@ -27,26 +27,34 @@ func init() {
 		Name:    "bank-crash",
 		Summary: "bank transfers as MULTI/EXEC transactions (one log entry each) under power loss and crashes mid-I/O; appendfsync always; totals conserved, history linearizable (bank model)",
 		Config: func(seed uint64) sim.Config {
-			cfg := base("bank-crash", seed, cluster.FsyncAlways)
-			cfg.Node.FS.TornProb = 0.3
-			cfg.Workload.Clients = bankClients
-			cfg.Workload.PlainKeys = bankAccounts
-			cfg.Workload.VolatileKeys = 0
-			cfg.Workload.Bank = &sim.BankConfig{Multi: true, Opening: bankOpening, AmountMax: bankAmountMax}
-			cfg.Schedule = func(r *sim.Run) {
-				r.At(bankFaultsFrom, func() {
-					every(r, 1500*time.Millisecond, func() {
-						if r.Rand.IntN(2) == 0 {
-							r.Node.PowerOff()
-						} else {
-							r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
-						}
-					})
-				})
-			}
-			return cfg
+			return bankConfig("bank-crash", seed, bankClients, bankAccounts,
+				&sim.BankConfig{Multi: true, Opening: bankOpening, AmountMax: bankAmountMax})
 		},
 	})
+}
+
+// bankConfig is the world every bank scenario shares: appendfsync always,
+// torn crashes, only the accounts as keys, and from bankFaultsFrom on a
+// power loss or a crash mid-I/O every 1.5 s.
+func bankConfig(name string, seed uint64, clients, accounts int, bank *sim.BankConfig) sim.Config {
+	cfg := base(name, seed, cluster.FsyncAlways)
+	cfg.Node.FS.TornProb = 0.3
+	cfg.Workload.Clients = clients
+	cfg.Workload.PlainKeys = accounts
+	cfg.Workload.VolatileKeys = 0
+	cfg.Workload.Bank = bank
+	cfg.Schedule = func(r *sim.Run) {
+		r.At(bankFaultsFrom, func() {
+			every(r, 1500*time.Millisecond, func() {
+				if r.Rand.IntN(2) == 0 {
+					r.Node.PowerOff()
+				} else {
+					r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
+				}
+			})
+		})
+	}
+	return cfg
 }
 
 func init() {
