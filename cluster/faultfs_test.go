@@ -99,8 +99,14 @@ func (f *faultFile) Truncate(size int64) error {
 // each file cut to its fsynced length (files the wrapper never saw are
 // copied whole). The lock file is left out.
 func (fs *faultFS) crashCopy(t testing.TB, dir string) string {
+	return fs.copyDir(t, dir, "crash", func(b []byte, synced int64) []byte { return b[:synced] })
+}
+
+// copyDir copies dir, lock file left out, passing the bytes of each file
+// that has unsynced data (and its synced length) through unsynced.
+func (fs *faultFS) copyDir(t testing.TB, dir, name string, unsynced func(b []byte, synced int64) []byte) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "crash")
+	dst := filepath.Join(t.TempDir(), name)
 	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -117,7 +123,7 @@ func (fs *faultFS) crashCopy(t testing.TB, dir string) string {
 			return err
 		}
 		if n, ok := fs.synced[p]; ok && n < int64(len(b)) {
-			b = b[:n]
+			b = unsynced(b, n)
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
 	})

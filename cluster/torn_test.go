@@ -3,8 +3,6 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/keel-db/keel/disk"
@@ -14,41 +12,17 @@ import (
 // suffix, every 512-byte sector independently survives or reads back as
 // zeros, and the file may end at any sector boundary past the synced part.
 func (fs *faultFS) tornCopy(t testing.TB, dir string, rng *rand.Rand) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "torn")
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if fi.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if fi.Name() == lockFileName {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if synced, ok := fs.synced[p]; ok && synced < int64(len(b)) {
-			const sector = 512
-			for s := synced - synced%sector; s < int64(len(b)); s += sector {
-				if s < synced || rng.IntN(2) == 0 {
-					continue
-				}
-				end := min(s+sector, int64(len(b)))
-				clear(b[max(s, synced):end])
+	return fs.copyDir(t, dir, "torn", func(b []byte, synced int64) []byte {
+		const sector = 512
+		for s := synced - synced%sector; s < int64(len(b)); s += sector {
+			if s < synced || rng.IntN(2) == 0 {
+				continue
 			}
-			n := synced + rng.Int64N(int64(len(b))-synced+1)
-			b = b[:n]
+			end := min(s+sector, int64(len(b)))
+			clear(b[max(s, synced):end])
 		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+		return b[:synced+rng.Int64N(int64(len(b))-synced+1)]
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 // After a crash that tears unsynced data in any way a page cache can,
