@@ -305,12 +305,12 @@ func (c *client) subscriberGate(argv [][]byte) bool {
 
 func init() {
 	for _, sc := range []*serverCommand{
-		{name: "subscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdSubscribe},
-		{name: "unsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdUnsubscribe},
-		{name: "psubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdPsubscribe},
-		{name: "punsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdPunsubscribe},
-		{name: "ssubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdSsubscribe},
-		{name: "sunsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: cmdSunsubscribe},
+		{name: "subscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: subscribeCmd(subChannel)},
+		{name: "unsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: unsubscribeCmd(subChannel)},
+		{name: "psubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: subscribeCmd(subPattern)},
+		{name: "punsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: unsubscribeCmd(subPattern)},
+		{name: "ssubscribe", arity: -2, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: subscribeCmd(subShard)},
+		{name: "sunsubscribe", arity: -1, flags: []string{"pubsub", "noscript", "loading", "stale"}, categories: []string{"@pubsub", "@slow"}, run: unsubscribeCmd(subShard)},
 		{name: "spublish", arity: 3, flags: []string{"pubsub", "loading", "stale", "fast"}, categories: []string{"@pubsub", "@fast"}, run: cmdSpublish},
 		{name: "publish", arity: 3, flags: []string{"pubsub", "loading", "stale", "fast"}, categories: []string{"@pubsub", "@fast"}, run: cmdPublish},
 		{name: "pubsub", arity: -2, categories: []string{"@slow"}, run: cmdPubsub, subs: pubsubSubs},
@@ -400,30 +400,21 @@ func (c *client) subscribe(k subKind, on bool, names [][]byte) {
 	c.out.Reset()
 }
 
-func cmdSubscribe(c *client, argv [][]byte) {
-	if c.tx.active {
-		c.out.WriteError(errNotInMulti)
-		return
+// subscribeCmd and unsubscribeCmd build the six (un)subscribe commands of
+// one kind. Subscribing inside MULTI is refused, as in Redis.
+func subscribeCmd(kind subKind) func(*client, [][]byte) {
+	return func(c *client, argv [][]byte) {
+		if c.tx.active {
+			c.out.WriteError(errNotInMulti)
+			return
+		}
+		c.subscribe(kind, true, argv[1:])
 	}
-	c.subscribe(subChannel, true, argv[1:])
 }
-func cmdUnsubscribe(c *client, argv [][]byte) { c.subscribe(subChannel, false, argv[1:]) }
-func cmdPsubscribe(c *client, argv [][]byte) {
-	if c.tx.active {
-		c.out.WriteError(errNotInMulti)
-		return
-	}
-	c.subscribe(subPattern, true, argv[1:])
+
+func unsubscribeCmd(kind subKind) func(*client, [][]byte) {
+	return func(c *client, argv [][]byte) { c.subscribe(kind, false, argv[1:]) }
 }
-func cmdPunsubscribe(c *client, argv [][]byte) { c.subscribe(subPattern, false, argv[1:]) }
-func cmdSsubscribe(c *client, argv [][]byte) {
-	if c.tx.active {
-		c.out.WriteError(errNotInMulti)
-		return
-	}
-	c.subscribe(subShard, true, argv[1:])
-}
-func cmdSunsubscribe(c *client, argv [][]byte) { c.subscribe(subShard, false, argv[1:]) }
 
 func cmdSpublish(c *client, argv [][]byte) {
 	c.out.WriteInt(int64(c.srv.pubsub.spublish(argv[1], argv[2])))
