@@ -245,23 +245,33 @@ func (c *client) flushToOutbox() bool {
 // leavePubsub drops the client's subscriptions and stops its writer; run
 // when the connection ends.
 func (c *client) leavePubsub() {
-	if c.sub != nil {
-		ps := c.srv.pubsub
-		ps.mu.Lock()
-		for ch := range c.sub.channels {
-			ps.remove(ps.channels, ch, c)
-		}
-		for p := range c.sub.patterns {
-			ps.remove(ps.patterns, p, c)
-		}
-		for ch := range c.sub.shards {
-			ps.remove(ps.shards, ch, c)
-		}
-		ps.mu.Unlock()
-	}
+	c.unsubscribeAll()
 	if c.box != nil {
 		c.box.close()
 	}
+}
+
+// unsubscribeAll takes the client out of every channel, pattern and shard
+// channel it is subscribed to, and forgets them.
+func (c *client) unsubscribeAll() {
+	if c.sub.count() == 0 {
+		return
+	}
+	ps := c.srv.pubsub
+	ps.mu.Lock()
+	for ch := range c.sub.channels {
+		ps.remove(ps.channels, ch, c)
+	}
+	for p := range c.sub.patterns {
+		ps.remove(ps.patterns, p, c)
+	}
+	for ch := range c.sub.shards {
+		ps.remove(ps.shards, ch, c)
+	}
+	clear(c.sub.channels)
+	clear(c.sub.patterns)
+	clear(c.sub.shards)
+	ps.mu.Unlock()
 }
 
 func (ps *pubsub) remove(m map[string]map[*client]struct{}, name string, c *client) {
@@ -576,23 +586,7 @@ func cmdPubsub(c *client, argv [][]byte) {
 func cmdReset(c *client, argv [][]byte) {
 	c.tx.reset()
 	c.tx.unwatch()
-	if c.sub.count() > 0 {
-		ps := c.srv.pubsub
-		ps.mu.Lock()
-		for ch := range c.sub.channels {
-			ps.remove(ps.channels, ch, c)
-		}
-		for p := range c.sub.patterns {
-			ps.remove(ps.patterns, p, c)
-		}
-		for ch := range c.sub.shards {
-			ps.remove(ps.shards, ch, c)
-		}
-		clear(c.sub.channels)
-		clear(c.sub.patterns)
-		clear(c.sub.shards)
-		ps.mu.Unlock()
-	}
+	c.unsubscribeAll()
 	c.proto.Store(2)
 	c.out.SetProto(2)
 	c.mu.Lock()

@@ -25,20 +25,8 @@ func TestBackgroundEverysecFsyncFailureReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{AppendOnly: true, AppendFsync: "everysec", Dir: dir, Logf: t.Logf,
+	ts := serveReplica(t, Config{AppendOnly: true, AppendFsync: "everysec", Dir: dir,
 		Reopen: func() (*cluster.Replica, error) { return cluster.Open(opts) }}, r)
-	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		if err := <-ts.done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	c := ts.client(t, nil)
 	ctx := context.Background()
 	fs.armed.Store(true)
