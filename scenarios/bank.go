@@ -44,15 +44,7 @@ func bankConfig(name string, seed uint64, clients, accounts int, bank *sim.BankC
 	cfg.Workload.VolatileKeys = 0
 	cfg.Workload.Bank = bank
 	cfg.Schedule = func(r *sim.Run) {
-		r.At(bankFaultsFrom, func() {
-			every(r, 1500*time.Millisecond, func() {
-				if r.Rand.IntN(2) == 0 {
-					r.Node.PowerOff()
-				} else {
-					r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
-				}
-			})
-		})
+		r.At(bankFaultsFrom, func() { crashEvery(r, 1500*time.Millisecond) })
 	}
 	return cfg
 }

@@ -118,6 +118,18 @@ func policyFor(seed uint64) cluster.FsyncPolicy {
 
 // every schedules f at random times: the first after about mean, then
 // every about mean, until the workload ends.
+// crashEvery cuts the node's power, or crashes it in the middle of one of
+// its next 20 disk operations, at seeded intervals averaging mean.
+func crashEvery(r *sim.Run, mean time.Duration) {
+	every(r, mean, func() {
+		if r.Rand.IntN(2) == 0 {
+			r.Node.PowerOff()
+		} else {
+			r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
+		}
+	})
+}
+
 func every(r *sim.Run, mean time.Duration, f func()) {
 	var next func()
 	next = func() {
@@ -144,15 +156,7 @@ func init() {
 		Config: func(seed uint64) sim.Config {
 			cfg := base("crash-restart", seed, policyFor(seed))
 			cfg.Node.FS.TornProb = 0.3
-			cfg.Schedule = func(r *sim.Run) {
-				every(r, 1500*time.Millisecond, func() {
-					if r.Rand.IntN(2) == 0 {
-						r.Node.PowerOff()
-					} else {
-						r.Node.CrashDuringIO(1 + r.Rand.Int64N(20))
-					}
-				})
-			}
+			cfg.Schedule = func(r *sim.Run) { crashEvery(r, 1500*time.Millisecond) }
 			return cfg
 		},
 	})
