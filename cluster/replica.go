@@ -92,6 +92,20 @@ type Options struct {
 	// do not wait for the disk. Unset (the simulator, tests that drive the
 	// replica alone), Tick and Submit fsync inline.
 	BackgroundSync bool
+
+	// ID is this replica's Raft id (1 when 0). Peers are the group's
+	// voters when it is first created, this one included; with more than
+	// one the group is replicated (group.go) and needs AppendOnly, Send
+	// and, for useful redirects, Redirect.
+	ID    uint64
+	Peers []uint64
+	// Send hands a message for peer to to the network; it must not block
+	// and may drop (Raft retries).
+	Send func(to uint64, msg []byte)
+	// Redirect is the error a non-leader answers a request with that only
+	// the leader may serve (leader 0: unknown). Typically "MOVED slot
+	// host:port" or "TRYAGAIN ...".
+	Redirect func(req *Request, leader uint64) string
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -102,6 +116,10 @@ type Request struct {
 	W    engine.Writer
 	// Txn, when set, makes this request a whole MULTI/EXEC (see txn.go).
 	Txn *Txn
+	// ReadOnly is set for a connection that sent READONLY: on a follower
+	// of a replicated group its keyed reads are served locally, possibly
+	// stale (group.go).
+	ReadOnly bool
 }
 
 // Replica is one replica group's member on this node.
@@ -151,6 +169,8 @@ type Replica struct {
 	recovery       RecoveryStats
 
 	fn functions // FUNCTION/FCALL (functions.go)
+
+	g groupState // replicated groups only (group.go)
 }
 
 // RecoveryStats says what Open found on disk.
@@ -187,15 +207,29 @@ type batch struct {
 	state     []reqState
 	failMsg   []string
 	next      int
+
+	// Replicated groups (group.go): requests before submitted have been
+	// classified (and their writes proposed); readCtx is the batch's
+	// pending ReadIndex, readIndex what it returned; done runs once
+	// every request has its reply.
+	submitted int
+	readCtx   uint64
+	readIndex uint64
+	readReady bool
+	done      func()
 }
 
 // Open recovers the replica from opts.Dir (or starts empty). The recovery
 // procedure is described in docs/durability.md.
 func Open(opts Options) (*Replica, error) {
 	r := &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand}), persist: opts.AppendOnly}
+	if r.Replicated() && !r.persist {
+		return nil, errors.New("cluster: a replicated group needs appendonly yes (Raft keeps its log on disk)")
+	}
 	if !r.persist {
 		return r, nil
 	}
+	r.g.readWait = map[uint64]*batch{}
 	if opts.FS == nil {
 		return nil, errors.New("cluster: appendonly needs a file system")
 	}
@@ -233,7 +267,7 @@ func (r *Replica) recover() error {
 			return errors.Wrap(err, "cluster: remove leftover snapshot temp file")
 		}
 	}
-	r.store = &logStore{cs: pb.ConfState{Voters: []uint64{nodeID}}}
+	r.store = &logStore{cs: pb.ConfState{Voters: r.bootstrapVoters()}}
 	var loadErrs []string
 	loaded := -1
 	for i, name := range snaps {
@@ -318,6 +352,13 @@ func (r *Replica) recover() error {
 					return err
 				}
 				r.store.hs = hs
+			case disk.RecSnapshot:
+				// A snapshot installed from the leader replaces whatever
+				// log this follower had after it (group.go).
+				if len(rec.Payload) > 0 && rec.Payload[0] == snapshotInstalled &&
+					rec.Index >= r.store.snapIndex && rec.Index < r.store.lastIndex() {
+					r.store.ents = r.store.ents[:rec.Index-r.store.snapIndex]
+				}
 			}
 			return nil
 		})
@@ -353,6 +394,14 @@ func (r *Replica) recover() error {
 		return err
 	}
 	r.recovery.EntriesReplayed = r.applied - before
+	if r.Replicated() {
+		// Elections start from ticks; the Ready of the restart is written
+		// before anything is acknowledged.
+		if err := r.drive(); err != nil {
+			return err
+		}
+		return r.wal.Sync()
+	}
 	if err := r.rn.Campaign(); err != nil {
 		return errors.Wrap(err, "cluster: campaign")
 	}
@@ -379,10 +428,10 @@ func joinErrs(errs []string) string {
 }
 
 func (r *Replica) raftConfig(applied uint64) *raft.Config {
-	return &raft.Config{
-		ID:                       nodeID,
-		ElectionTick:             10,
-		HeartbeatTick:            1,
+	c := &raft.Config{
+		ID:                       r.ID(),
+		ElectionTick:             electionTicks,
+		HeartbeatTick:            heartbeatTicks,
 		Storage:                  r.store,
 		Applied:                  applied,
 		MaxSizePerMsg:            msgBytesMax,
@@ -390,6 +439,27 @@ func (r *Replica) raftConfig(applied uint64) *raft.Config {
 		MaxInflightMsgs:          inflightMsgsMax,
 		Logger:                   silentLogger{},
 	}
+	if r.Replicated() {
+		// A leader cut off from its majority steps down after an election
+		// timeout; a partitioned node cannot disrupt with term bumps;
+		// reads confirm leadership by a heartbeat round; only the leader
+		// proposes, so a proposal's fate is known to its proposer.
+		c.CheckQuorum = true
+		c.PreVote = true
+		c.ReadOnlyOption = raft.ReadOnlySafe
+		c.DisableProposalForwarding = true
+	}
+	return c
+}
+
+// bootstrapVoters is the configuration of a group with no snapshot yet.
+func (r *Replica) bootstrapVoters() []uint64 {
+	if !r.Replicated() {
+		return []uint64{r.ID()}
+	}
+	v := append([]uint64(nil), r.opts.Peers...)
+	sortIDs(v)
+	return v
 }
 
 // advanceNow keeps the replica's clock monotonic: a log entry never carries
@@ -415,6 +485,10 @@ func (r *Replica) advanceNow(now int64) int64 {
 // reads run against applied state, each only after every earlier write of
 // the batch has been applied, so replies come in submission order.
 func (r *Replica) Submit(now int64, reqs []Request) {
+	if r.Replicated() && r.persist {
+		r.SubmitAsync(now, reqs, nil)
+		return
+	}
 	ms := r.advanceNow(now)
 	b := &batch{reqs: reqs, nowMillis: ms, state: make([]reqState, len(reqs)), failMsg: make([]string, len(reqs))}
 	if !r.persist {
@@ -584,9 +658,16 @@ func (r *Replica) runLocal(ms int64, req *Request) {
 func (r *Replica) drive() error {
 	for r.fatal == nil && r.rn.HasReady() {
 		rd := r.rn.Ready()
+		if rd.SoftState != nil && r.Replicated() {
+			r.onSoftState(rd.SoftState)
+		}
 		if err := r.persistReady(rd); err != nil {
 			r.onWriteError(err)
 			return err
+		}
+		if r.Replicated() {
+			r.send(rd.Messages)
+			r.onReadStates(rd.ReadStates)
 		}
 		for _, e := range rd.CommittedEntries {
 			if err := r.apply(e); err != nil {
@@ -608,7 +689,12 @@ func (r *Replica) persistReady(rd raft.Ready) error {
 		hs = rd.HardState
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		return errors.AssertionFailedf("cluster: raft delivered a snapshot to a one-voter group")
+		if !r.Replicated() {
+			return errors.AssertionFailedf("cluster: raft delivered a snapshot to a one-voter group")
+		}
+		if err := r.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
 	}
 	if len(rd.Entries) == 0 && !hsChanged {
 		// A commit-index change alone needs no write: a one-voter group
@@ -661,6 +747,9 @@ func (r *Replica) onWriteError(err error) {
 			return
 		}
 		r.rn = rn
+		if r.Replicated() {
+			r.onSoftState(&raft.SoftState{RaftState: raft.StateFollower})
+		}
 		return
 	}
 	r.fatal = err
@@ -671,6 +760,9 @@ func (r *Replica) failInflight(msg string) {
 	for id, p := range r.inflight {
 		r.failProposal(p, msg)
 		delete(r.inflight, id)
+	}
+	if r.Replicated() {
+		r.failBatches(msg)
 	}
 }
 
@@ -758,15 +850,22 @@ func (r *Replica) Tick(now int64) {
 	}
 	if r.noSpace != nil {
 		// Probe: campaigning writes a HardState and an empty entry; if
-		// that goes through, there is space again.
+		// that goes through, there is space again. A replicated group
+		// probes with its next append instead.
 		r.noSpace = nil
-		if err := r.rn.Campaign(); err != nil {
-			r.fatal = errors.Wrap(err, "cluster: campaign")
-			return
+		if !r.Replicated() {
+			if err := r.rn.Campaign(); err != nil {
+				r.fatal = errors.Wrap(err, "cluster: campaign")
+				return
+			}
 		}
 	}
 	r.rn.Tick()
-	_ = r.drive()
+	if r.Replicated() {
+		r.settle()
+	} else {
+		_ = r.drive()
+	}
 	r.maybeSyncEverySec()
 	r.runUncollectedJob()
 	r.maybeTriggerSnapshot()

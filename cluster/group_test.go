@@ -1,0 +1,371 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keel-db/keel/disk"
+)
+
+// testGroup is a replicated group wired by an in-memory message queue that
+// the test drains explicitly: delivery order is deterministic.
+type testGroup struct {
+	t     *testing.T
+	dir   string
+	ids   []uint64
+	reps  map[uint64]*Replica
+	down  map[uint64]bool
+	cut   map[[2]uint64]bool
+	queue []groupMsg
+	now   int64
+	opts  func(*Options)
+}
+
+type groupMsg struct {
+	from, to uint64
+	data     []byte
+}
+
+func newTestGroup(t *testing.T, n int, opts ...func(*Options)) *testGroup {
+	g := &testGroup{t: t, dir: t.TempDir(), reps: map[uint64]*Replica{}, down: map[uint64]bool{}, cut: map[[2]uint64]bool{}, now: t0}
+	for i := 1; i <= n; i++ {
+		g.ids = append(g.ids, uint64(i))
+	}
+	if len(opts) > 0 {
+		g.opts = opts[0]
+	}
+	for _, id := range g.ids {
+		g.start(id)
+	}
+	return g
+}
+
+func (g *testGroup) start(id uint64) {
+	g.t.Helper()
+	r := openT(g.t, disk.OS(), filepath.Join(g.dir, fmt.Sprint(id)), func(o *Options) {
+		o.ID, o.Peers = id, g.ids
+		o.Rand = rand.New(rand.NewPCG(id, 7))
+		o.Send = func(to uint64, msg []byte) {
+			g.queue = append(g.queue, groupMsg{from: id, to: to, data: msg})
+		}
+		o.Redirect = func(req *Request, leader uint64) string {
+			if leader == 0 {
+				return "TRYAGAIN no leader"
+			}
+			return fmt.Sprintf("MOVED 0 n%d", leader)
+		}
+		if g.opts != nil {
+			g.opts(o)
+		}
+	})
+	g.reps[id] = r
+	delete(g.down, id)
+}
+
+func (g *testGroup) stop(id uint64) {
+	if err := g.reps[id].Close(); err != nil {
+		g.t.Fatalf("close %d: %v", id, err)
+	}
+	g.down[id] = true
+	delete(g.reps, id)
+}
+
+// deliver runs the message queue until it is empty.
+func (g *testGroup) deliver() {
+	for steps := 0; len(g.queue) > 0; steps++ {
+		if steps > 100000 {
+			g.t.Fatal("messages never settle")
+		}
+		m := g.queue[0]
+		g.queue = g.queue[1:]
+		r := g.reps[m.to]
+		if r == nil || g.down[m.from] || g.cut[[2]uint64{m.from, m.to}] {
+			continue
+		}
+		if err := r.Step(g.now, m.data); err != nil {
+			g.t.Fatalf("step %d→%d: %v", m.from, m.to, err)
+		}
+	}
+}
+
+// tick advances time by 100 ms on every live replica and delivers.
+func (g *testGroup) tick() {
+	g.now += 100e6
+	for _, id := range g.ids {
+		if r := g.reps[id]; r != nil {
+			r.Tick(g.now)
+		}
+	}
+	g.deliver()
+}
+
+func (g *testGroup) leader() uint64 {
+	for _, id := range g.ids {
+		if r := g.reps[id]; r != nil && r.IsLeader() {
+			return id
+		}
+	}
+	return 0
+}
+
+func (g *testGroup) waitLeader() uint64 {
+	g.t.Helper()
+	for i := 0; i < 100; i++ {
+		if l := g.leader(); l != 0 {
+			return l
+		}
+		g.tick()
+	}
+	g.t.Fatal("no leader elected in 10 s")
+	return 0
+}
+
+// submit sends one batch to node id and returns its replies once done
+// (ticking as needed).
+func (g *testGroup) submit(id uint64, readOnly bool, cmds ...string) string {
+	g.t.Helper()
+	w := &rec{}
+	reqs := make([]Request, len(cmds))
+	for i, c := range cmds {
+		reqs[i] = Request{Argv: argv(c), W: w, ReadOnly: readOnly}
+	}
+	done := false
+	g.reps[id].SubmitAsync(g.now, reqs, func() { done = true })
+	g.deliver()
+	for i := 0; !done && i < 50; i++ {
+		g.tick()
+	}
+	if !done {
+		g.t.Fatalf("batch %q on n%d never finished (replies so far %q)", cmds, id, w.String())
+	}
+	if len(w.out) < len(cmds) {
+		g.t.Fatalf("batch %q: %d replies for %d commands", cmds, len(w.out), len(cmds))
+	}
+	return w.String()
+}
+
+func TestGroupReplicatesAndRedirects(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	f := g.ids[0]
+	if f == l {
+		f = g.ids[1]
+	}
+	if got := g.submit(l, false, "SET a 1", "INCR a", "GET a", "SET b x"); got != "+OK :2 $2 +OK" {
+		t.Fatalf("leader batch: %q", got)
+	}
+	// A follower redirects writes and keyed reads, serves keyless reads.
+	if got := g.submit(f, false, "SET a 5"); got != fmt.Sprintf("-MOVED 0 n%d", l) {
+		t.Fatalf("follower write: %q", got)
+	}
+	if got := g.submit(f, false, "GET a"); got != fmt.Sprintf("-MOVED 0 n%d", l) {
+		t.Fatalf("follower read: %q", got)
+	}
+	g.tick() // heartbeat carries the commit index
+	if got := g.submit(f, false, "DBSIZE"); got != ":2" {
+		t.Fatalf("follower DBSIZE: %q", got)
+	}
+	// READONLY reads on a fresh follower see committed writes.
+	if got := g.submit(f, true, "GET a", "GET b"); got != "$2 $x" {
+		t.Fatalf("READONLY follower read: %q", got)
+	}
+	// Every replica applied the same state.
+	want := dump(g.reps[l], g.now)
+	for _, id := range g.ids {
+		if got := dump(g.reps[id], g.now); got != want {
+			t.Fatalf("n%d state %q, leader %q", id, got, want)
+		}
+	}
+}
+
+func TestGroupFailoverKeepsAcknowledgedWrites(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	for i := 0; i < 20; i++ {
+		if got := g.submit(l, false, fmt.Sprintf("SET k%d v%d", i, i)); got != "+OK" {
+			t.Fatalf("set: %q", got)
+		}
+	}
+	g.stop(l)
+	l2 := g.waitLeader()
+	if l2 == l {
+		t.Fatalf("stopped node still leader")
+	}
+	for i := 0; i < 20; i++ {
+		if got := g.submit(l2, false, fmt.Sprintf("GET k%d", i)); got != fmt.Sprintf("$v%d", i) {
+			t.Fatalf("after failover GET k%d = %q", i, got)
+		}
+	}
+	if got := g.submit(l2, false, "SET after failover"); got != "+OK" {
+		t.Fatalf("write after failover: %q", got)
+	}
+	// The old leader comes back as a follower and catches up.
+	g.start(l)
+	for i := 0; i < 30; i++ {
+		g.tick()
+	}
+	if g.reps[l].IsLeader() && g.leader() != l {
+		t.Fatal("two leaders")
+	}
+	l3 := g.waitLeader()
+	if got := g.submit(l3, false, "GET after"); got != "$failover" {
+		t.Fatalf("GET after = %q", got)
+	}
+	for i := 0; i < 5; i++ {
+		g.tick()
+	}
+	want := dump(g.reps[l3], g.now)
+	if got := dump(g.reps[l], g.now); got != want {
+		t.Fatalf("restarted n%d state\n%s\nleader\n%s", l, got, want)
+	}
+}
+
+func TestGroupLeaderCutOffFailsItsWritesAndStepsDown(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	for _, id := range g.ids {
+		if id != l {
+			g.cut[[2]uint64{l, id}], g.cut[[2]uint64{id, l}] = true, true
+		}
+	}
+	// A write is proposed at once and its outcome is unknown when the
+	// leader steps down; a read waits for a ReadIndex that never comes
+	// and, never having run, is redirected.
+	w, wr := &rec{}, &rec{}
+	done, doneR := false, false
+	g.reps[l].SubmitAsync(g.now, []Request{{Argv: argv("SET x 1"), W: w}}, func() { done = true })
+	g.reps[l].SubmitAsync(g.now, []Request{{Argv: argv("GET x"), W: wr}}, func() { doneR = true })
+	for i := 0; i < 40 && !(done && doneR); i++ {
+		g.tick()
+	}
+	if !done || !doneR {
+		t.Fatal("isolated leader never answered")
+	}
+	if w.String() != "-"+ErrMsgLeaderLost {
+		t.Fatalf("isolated leader's write: %q", w.out)
+	}
+	if wr.String() != "-TRYAGAIN no leader" {
+		t.Fatalf("isolated leader's read: %q", wr.out)
+	}
+	if g.reps[l].IsLeader() {
+		t.Fatal("isolated leader did not step down (CheckQuorum)")
+	}
+	// The majority elected a new leader meanwhile; the cut-off write did
+	// not commit there.
+	var l2 uint64
+	for _, id := range g.ids {
+		if id != l && g.reps[id].IsLeader() {
+			l2 = id
+		}
+	}
+	if l2 == 0 {
+		t.Fatal("majority has no leader")
+	}
+	if got := g.submit(l2, false, "GET x"); got != "$nil" {
+		t.Fatalf("GET x on new leader = %q", got)
+	}
+	clear(g.cut)
+	for i := 0; i < 20; i++ {
+		g.tick()
+	}
+	if got := g.submit(g.waitLeader(), false, "SET x 2", "GET x"); got != "+OK $2" {
+		t.Fatalf("after heal: %q", got)
+	}
+}
+
+func TestGroupSnapshotCatchesUpALaggingFollower(t *testing.T) {
+	g := newTestGroup(t, 3, func(o *Options) { o.SnapshotLogBytes = 4 << 10 })
+	l := g.waitLeader()
+	var f uint64
+	for _, id := range g.ids {
+		if id != l {
+			f = id
+		}
+	}
+	g.stop(f)
+	val := strings.Repeat("v", 200)
+	for i := 0; i < 200; i++ {
+		if got := g.submit(l, false, fmt.Sprintf("SET k%d %s", i, val)); got != "+OK" {
+			t.Fatalf("set: %q", got)
+		}
+		// Run snapshot jobs inline, as a runtime would.
+		for _, id := range g.ids {
+			if r := g.reps[id]; r != nil {
+				if j := r.PendingJob(); j != nil {
+					r.JobDone(j, j.Run())
+				}
+			}
+		}
+	}
+	if g.reps[l].store.snapIndex == 0 {
+		t.Fatal("leader never compacted its log")
+	}
+	// The follower's log ends before the leader's first entry: it can only
+	// catch up from a snapshot. (A node that lost its disk must not
+	// rejoin under its old id at all: its vote and log are gone.)
+	g.start(f)
+	for i := 0; i < 30; i++ {
+		g.tick()
+	}
+	if g.reps[f].GroupStats().SnapshotsReceived == 0 {
+		t.Fatal("follower got no snapshot")
+	}
+	want := dump(g.reps[l], g.now)
+	if got := dump(g.reps[f], g.now); got != want {
+		t.Fatalf("follower after snapshot has %d bytes of state, leader %d", len(got), len(want))
+	}
+	// It survives its own restart from the installed snapshot.
+	g.stop(f)
+	g.start(f)
+	if got := dump(g.reps[f], g.now); got != want {
+		t.Fatal("follower lost the installed snapshot across a restart")
+	}
+}
+
+func TestGroupWatchDecidesOnAppliedState(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	r := g.reps[l]
+	if got := g.submit(l, false, "SET a 1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	exec := func(w *rec, version uint64) Request {
+		return Request{Argv: argv("EXEC"), W: w, Txn: &Txn{
+			Cmds:      [][][]byte{argv("INCR a")},
+			Watched:   []Watch{{Key: []byte("a"), Version: version}},
+			WatchedOn: r,
+		}}
+	}
+	// Unchanged since WATCH: the transaction runs.
+	w := &rec{}
+	done := false
+	r.SubmitAsync(g.now, []Request{exec(w, r.KeyVersion(g.now, []byte("a")))}, func() { done = true })
+	for i := 0; i < 20 && !done; i++ {
+		g.tick()
+	}
+	if w.String() != "*1 :2" {
+		t.Fatalf("EXEC: %q", w.out)
+	}
+	// A write of another batch, proposed but not yet committed when EXEC
+	// arrives, must abort it: EXEC waits until that write has applied.
+	v := r.KeyVersion(g.now, []byte("a"))
+	ws, wx := &rec{}, &rec{}
+	n := 0
+	r.SubmitAsync(g.now, []Request{{Argv: argv("SET a 100"), W: ws}}, func() { n++ })
+	r.SubmitAsync(g.now, []Request{exec(wx, v)}, func() { n++ })
+	if len(wx.out) != 0 {
+		t.Fatalf("EXEC answered before the write ahead of it committed: %q", wx.out)
+	}
+	for i := 0; i < 20 && n < 2; i++ {
+		g.tick()
+	}
+	if ws.String() != "+OK" || wx.String() != "*nil" {
+		t.Fatalf("SET %q, EXEC %q", ws.out, wx.out)
+	}
+	if got := g.submit(l, false, "GET a"); got != "$100" {
+		t.Fatalf("GET a = %q", got)
+	}
+}
