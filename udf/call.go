@@ -11,7 +11,6 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -96,7 +95,6 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	}
 	st := &callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args}
 	h.stats.Calls++
-	ctx = experimental.WithMemoryAllocator(ctx, h.mem)
 	res, err := st.run(context.WithValue(ctx, stateKey{}, st))
 	if err != nil {
 		h.stats.Failures++
@@ -104,49 +102,59 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	return res, err
 }
 
+// run runs the call in the library's warm instance or a fresh one
+// (warm.go). Only a call that succeeded gives its instance back; any
+// failure closes it.
 func (st *callState) run(ctx context.Context) (Result, error) {
-	mod, err := st.h.rt.InstantiateModule(ctx, st.lib.compiled, st.h.modCfg)
+	inst, err := st.h.instance(ctx, st.lib)
 	if err != nil {
 		return Result{}, st.verdict(ctx, nil, err)
 	}
-	defer func() { _ = mod.Close(ctx) }()
-	if g, ok := mod.ExportedGlobal(fuelGlobalName).(api.MutableGlobal); ok {
-		st.fuel = g
-	}
-	if st.lib.hasInit {
-		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
-			return Result{}, st.verdict(ctx, mod, err)
-		}
-	}
-	f := mod.ExportedFunction(st.fn)
+	st.fuel = inst.fuel
+	f := inst.function(st.fn)
 	if f == nil {
+		st.h.discard(ctx, inst)
 		return Result{}, errors.AssertionFailedf("udf: library %s lost export %s", st.lib.name, st.fn)
 	}
-	if _, err := f.Call(ctx); err != nil {
-		return Result{}, st.verdict(ctx, mod, err)
+	if err := st.guest(ctx, inst, f); err != nil {
+		err = st.verdict(ctx, inst, err)
+		st.h.discard(ctx, inst)
+		return Result{}, err
 	}
 	if st.fuel != nil {
 		st.h.stats.FuelUsed += st.h.cfg.fuel - int64(st.fuel.Get())
 	}
 	reply, err := st.reply.finish()
 	if err != nil {
+		st.h.discard(ctx, inst)
 		return Result{}, err
 	}
+	st.h.release(ctx, st.lib, inst)
 	return Result{Reply: reply, Effects: st.effects()}, nil
+}
+
+// guest runs _initialize, if the library has one, then the function.
+func (st *callState) guest(ctx context.Context, inst *instance, f api.Function) error {
+	if inst.init != nil {
+		if err := inst.init.CallWithStack(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return f.CallWithStack(ctx, nil)
 }
 
 // verdict names why the guest stopped. The order matters: a host call that
 // failed on purpose, then the metering globals (deterministic), then the
 // context (not deterministic; the safety net), then the raw trap.
-func (st *callState) verdict(ctx context.Context, mod api.Module, err error) error {
+func (st *callState) verdict(ctx context.Context, inst *instance, err error) error {
 	if st.failure != nil {
 		return st.failure
 	}
-	if mod != nil {
-		if g := mod.ExportedGlobal(fuelGlobalName); g != nil && int64(g.Get()) < 0 {
+	if inst != nil {
+		if inst.fuel != nil && int64(inst.fuel.Get()) < 0 {
 			return userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel)
 		}
-		if g := mod.ExportedGlobal(oomGlobalName); g != nil && g.Get() != 0 {
+		if inst.oom != nil && inst.oom.Get() != 0 {
 			return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
 		}
 	}

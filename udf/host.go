@@ -123,6 +123,9 @@ type Host struct {
 	fns    map[string]*Library // function name -> library defining it
 	mem    *memPool
 	stats  Stats
+	// warmBytes is what warm instances and their images hold, at most
+	// warmBytesMax.
+	warmBytes int
 }
 
 // Library is one loaded module.
@@ -132,6 +135,11 @@ type Library struct {
 	functions []string
 	hasInit   bool
 	compiled  wazero.CompiledModule
+	reset     resetPlan
+	// warm is an instance in the library's initial state, kept between
+	// calls; image is that state (warm.go).
+	warm  *instance
+	image *image
 }
 
 // Name is the library's name.
@@ -231,8 +239,9 @@ func (h *Host) remove(ctx context.Context, lib *Library) {
 		delete(h.fns, fn)
 	}
 	delete(h.libs, lib.name)
-	// Closing a compiled module only frees its code; instances are per
-	// call and already closed.
+	h.dropWarm(ctx, lib)
+	// Closing a compiled module only frees its code; the warm instance
+	// was closed above and no other outlives its call.
 	_ = lib.compiled.Close(ctx)
 }
 
@@ -289,13 +298,11 @@ func (h *Host) compile(ctx context.Context, name string, code []byte) (*Library,
 		return nil, userErrorf("ERR library '%s' exports no callable function: export a function with no parameters and no results", name)
 	}
 	sort.Strings(lib.functions)
-	metered := scanned
-	if !h.cfg.unmetered {
-		metered, err = meterModule(m, h.cfg.fuel)
-		if err != nil {
-			return nil, userErrorf("ERR library '%s' cannot be metered: %v", name, err)
-		}
+	metered, plan, err := meterModule(m, h.cfg.fuel, !h.cfg.unmetered)
+	if err != nil {
+		return nil, userErrorf("ERR library '%s' cannot be metered: %v", name, err)
 	}
+	lib.reset = plan
 	lib.compiled, err = h.rt.CompileModule(ctx, metered)
 	if err != nil {
 		return nil, userErrorf("ERR library '%s' does not compile: %v", name, err)
@@ -417,6 +424,9 @@ type Stats struct {
 	// Calls, Failures and FuelUsed count this process's calls; they are
 	// not replicated and restart at zero.
 	Calls, Failures, FuelUsed int64
+	// Instances counts the guest instances created: a call served by its
+	// library's warm instance creates none (warm.go).
+	Instances int64
 }
 
 // Stats returns the registry's counters.

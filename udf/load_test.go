@@ -176,7 +176,7 @@ func TestMeteringIsDeterministic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := meterModule(m, FuelDefault)
+			out, _, err := meterModule(m, FuelDefault, true)
 			if err != nil {
 				t.Fatal(err)
 			}

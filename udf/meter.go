@@ -1,6 +1,9 @@
 package udf
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/cockroachdb/errors"
 	"github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/leb128"
@@ -27,45 +30,111 @@ import (
 // Inserted code is self-contained (a balanced if/end) and placed right
 // after an instruction boundary, so branch depths, local indices (a scratch
 // local is appended after the guest's own) and function indices stay valid.
+//
+// The same pass prepares instance reuse (warm.go): it exports every
+// mutable global (under globalExportPrefix plus its index, or the fuel and
+// oom names), so the host can put each back to its initial value after a
+// call, and it looks for the instructions that change state the host
+// cannot reset (tables, dropped segments) and for a start function.
 const (
 	fuelGlobalName = "__keel_fuel"
 	oomGlobalName  = "__keel_oom"
+	// reservedExportPrefix starts every export name keel adds; a module
+	// exporting such a name itself is refused.
+	reservedExportPrefix = "__keel_"
+	globalExportPrefix   = "__keel_global_"
 )
 
+// resetPlan says whether an instance of a library may serve more than one
+// call, and how to bring it back to the state a fresh instance has.
+type resetPlan struct {
+	// reusable is false when the module can change state that the host
+	// cannot restore; why then says what (for tests and docs).
+	reusable bool
+	why      string
+	// globals are the export names of every mutable global, in index
+	// order: the values to put back after a call.
+	globals []string
+}
+
 // meterModule instruments every function body of m (which it changes)
-// and returns the encoded module.
-func meterModule(m *wasm.Module, fuel int64) ([]byte, error) {
+// and returns the encoded module, with fuel metering unless meter is
+// false (a measuring aid only: BenchmarkLoopGuard), and the module's
+// reset plan.
+func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, error) {
 	var err error
-	for _, e := range m.ExportSection {
-		if e.Name == fuelGlobalName || e.Name == oomGlobalName {
-			return nil, errors.Newf("module already exports %q, a name keel reserves", e.Name)
+	plan := resetPlan{reusable: true}
+	noReuse := func(why string) {
+		if plan.reusable {
+			plan.reusable, plan.why = false, why
 		}
+	}
+	for _, e := range m.ExportSection {
+		if strings.HasPrefix(e.Name, reservedExportPrefix) {
+			return nil, plan, errors.Newf("module exports %q: names starting with %q are reserved for keel", e.Name, reservedExportPrefix)
+		}
+	}
+	if m.StartSection != nil {
+		// It would run once per instance, not once per call, with the
+		// time, randomness and fuel of whichever call created the instance.
+		noReuse("it has a start function")
 	}
 	fuelIdx := m.ImportGlobalCount() + uint32(len(m.GlobalSection))
 	oomIdx := fuelIdx + 1
-	m.GlobalSection = append(m.GlobalSection,
-		&wasm.Global{
-			Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
-			Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(fuel)},
-		},
-		&wasm.Global{
-			Type: &wasm.GlobalType{ValType: wasm.ValueTypeI32, Mutable: true},
-			Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI32Const, Data: leb128.EncodeInt32(0)},
-		})
-	m.ExportSection = append(m.ExportSection,
-		&wasm.Export{Name: fuelGlobalName, Type: wasm.ExternTypeGlobal, Index: fuelIdx},
-		&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx})
+	if meter {
+		m.GlobalSection = append(m.GlobalSection,
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(fuel)},
+			},
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI32, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI32Const, Data: leb128.EncodeInt32(0)},
+			})
+		m.ExportSection = append(m.ExportSection,
+			&wasm.Export{Name: fuelGlobalName, Type: wasm.ExternTypeGlobal, Index: fuelIdx},
+			&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx})
+	}
+	for i, g := range m.GlobalSection {
+		if !g.Type.Mutable {
+			continue
+		}
+		idx := m.ImportGlobalCount() + uint32(i)
+		switch g.Type.ValType {
+		case wasm.ValueTypeI32, wasm.ValueTypeI64, wasm.ValueTypeF32, wasm.ValueTypeF64:
+		default:
+			// api.MutableGlobal sets 64 bits; references and vectors are
+			// not put back through it.
+			noReuse("it has a mutable " + wasm.ValueTypeName(g.Type.ValType) + " global")
+		}
+		name := globalExportPrefix + strconv.FormatUint(uint64(idx), 10)
+		switch {
+		case meter && idx == fuelIdx:
+			name = fuelGlobalName
+		case meter && idx == oomIdx:
+			name = oomGlobalName
+		default:
+			m.ExportSection = append(m.ExportSection, &wasm.Export{Name: name, Type: wasm.ExternTypeGlobal, Index: idx})
+		}
+		plan.globals = append(plan.globals, name)
+	}
 
 	nImportFuncs := m.ImportFuncCount()
 	for i, code := range m.CodeSection {
 		if int(m.FunctionSection[i]) >= len(m.TypeSection) {
-			return nil, errors.Newf("function %d has an invalid type index", nImportFuncs+uint32(i))
+			return nil, plan, errors.Newf("function %d has an invalid type index", nImportFuncs+uint32(i))
 		}
 		ft := m.TypeSection[m.FunctionSection[i]]
 		scratch := uint32(len(ft.Params) + len(code.LocalTypes))
-		body, usedScratch, err := meterBody(code.Body, fuelIdx, oomIdx, scratch)
+		body, usedScratch, mutates, err := meterBody(code.Body, fuelIdx, oomIdx, scratch)
 		if err != nil {
-			return nil, errors.Wrapf(err, "function %d", nImportFuncs+uint32(i))
+			return nil, plan, errors.Wrapf(err, "function %d", nImportFuncs+uint32(i))
+		}
+		if mutates != "" {
+			noReuse("it uses " + mutates)
+		}
+		if !meter {
+			continue
 		}
 		code.Body = body
 		if usedScratch {
@@ -78,10 +147,10 @@ func meterModule(m *wasm.Module, fuel int64) ([]byte, error) {
 		// memory.init and data.drop fail validation without it.
 		out, err = insertDataCount(out, *m.DataCountSection)
 		if err != nil {
-			return nil, err
+			return nil, plan, err
 		}
 	}
-	return out, nil
+	return out, plan, nil
 }
 
 // fuelCheck returns the instructions that charge cost units and trap when
@@ -124,8 +193,10 @@ type site struct {
 
 // meterBody returns body with fuel checks inserted. It walks the body once
 // to find instruction boundaries, loop headers and memory.grow sites, then
-// copies it with the checks spliced in.
-func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, error) {
+// copies it with the checks spliced in. mutates names the first
+// instruction that changes a table or drops a segment ("" if none): state
+// an instance keeps that the host cannot put back.
+func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) (_ []byte, usedScratch bool, mutates string, _ error) {
 	sites := []site{{at: 0}}
 	// open holds, for each open block, the index in sites of the check
 	// that pays for the instructions directly inside it.
@@ -138,7 +209,7 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, erro
 		sites[open[len(open)-1].site].cost++
 		next, err := skipInstruction(body, pc)
 		if err != nil {
-			return nil, false, err
+			return nil, false, "", err
 		}
 		switch op {
 		case wasm.OpcodeBlock, wasm.OpcodeIf:
@@ -149,10 +220,22 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, erro
 		case wasm.OpcodeEnd:
 			open = open[:len(open)-1]
 			if len(open) == 0 && next != len(body) {
-				return nil, false, errors.Newf("code after the final end at offset %d", next)
+				return nil, false, "", errors.Newf("code after the final end at offset %d", next)
 			}
 		case wasm.OpcodeMemoryGrow:
 			grows = append(grows, next)
+		case wasm.OpcodeTableSet:
+			if mutates == "" {
+				mutates = "table.set"
+			}
+		case wasm.OpcodeMiscPrefix:
+			sub, _, err := readU32(body, pc+1)
+			if err != nil {
+				return nil, false, "", err
+			}
+			if name := stateChangingMisc[sub]; name != "" && mutates == "" {
+				mutates = name
+			}
 		case wasm.OpcodeGlobalGet, wasm.OpcodeGlobalSet, wasm.OpcodeLocalGet, wasm.OpcodeLocalSet, wasm.OpcodeLocalTee:
 			// The rewrite adds globals and a local after the guest's own. An
 			// index that reaches them was invalid in the uploaded module and
@@ -160,20 +243,20 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, erro
 			// validation only runs after the rewrite.
 			idx, _, err := readU32(body, pc+1)
 			if err != nil {
-				return nil, false, err
+				return nil, false, "", err
 			}
 			if op == wasm.OpcodeGlobalGet || op == wasm.OpcodeGlobalSet {
 				if idx >= fuelIdx {
-					return nil, false, errors.Newf("global index %d out of range at offset %d", idx, pc)
+					return nil, false, "", errors.Newf("global index %d out of range at offset %d", idx, pc)
 				}
 			} else if idx >= scratch {
-				return nil, false, errors.Newf("local index %d out of range at offset %d", idx, pc)
+				return nil, false, "", errors.Newf("local index %d out of range at offset %d", idx, pc)
 			}
 		}
 		pc = next
 	}
 	if len(open) != 0 {
-		return nil, false, errors.New("body does not end with end")
+		return nil, false, "", errors.New("body does not end with end")
 	}
 	out := make([]byte, 0, len(body)+len(sites)*24+len(grows)*16)
 	prev, gi := 0, 0
@@ -194,7 +277,19 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) ([]byte, bool, erro
 		prev = grows[gi]
 	}
 	out = append(out, body[prev:]...)
-	return out, len(grows) > 0, nil
+	return out, len(grows) > 0, mutates, nil
+}
+
+// stateChangingMisc names the 0xfc instructions that change what an
+// instance holds beyond its memory and globals: its tables and which
+// passive segments are still there.
+var stateChangingMisc = map[uint32]string{
+	9:  "data.drop",
+	12: "table.init",
+	13: "elem.drop",
+	14: "table.copy",
+	15: "table.grow",
+	17: "table.fill",
 }
 
 // skipInstruction returns the offset of the instruction after the one at
