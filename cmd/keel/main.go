@@ -17,6 +17,7 @@ commands:
   sim        run or replay deterministic simulations
   check      check a history for linearizability
   function   manage WASM functions on a running server
+  cluster    run a local cluster of keel servers (keel cluster local --nodes 3)
 `
 
 func main() {
