@@ -360,7 +360,8 @@ func (r *Replica) proposeFrom(b *batch) bool {
 	}
 	for i := b.submitted; i < len(b.reqs); i++ {
 		req := &b.reqs[i]
-		gate := functionKind(req.Argv) == fnCall ||
+		cc := membershipKind(req.Argv)
+		gate := cc != ccNone || functionKind(req.Argv) == fnCall ||
 			req.Txn != nil && len(req.Txn.Watched) > 0 && !req.Txn.Abort && !req.Txn.Observe
 		if gate {
 			propose()
@@ -370,9 +371,12 @@ func (r *Replica) proposeFrom(b *batch) bool {
 				return false
 			}
 			b.submitted = i + 1
-			if req.Txn != nil {
+			switch {
+			case cc != ccNone:
+				r.submitConfChange(b, i, cc)
+			case req.Txn != nil:
 				r.submitTxn(b, i, propose)
-			} else {
+			default:
 				r.submitCall(b, i)
 			}
 			continue
@@ -623,4 +627,130 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 		return err
 	}
 	return r.wal.Sync()
+}
+
+// Membership changes: CLUSTER ADDNODE <id> <host:port> and CLUSTER DELNODE
+// <id>, keel's own commands (Redis Cluster's MEET and FORGET carry no
+// stable id). Each is one Raft configuration change (a single voter added
+// or removed, which needs no joint consensus), proposed only when the
+// group is quiescent, so at most one is ever pending; the reply comes when
+// it applies.
+const (
+	ccNone = iota
+	ccAdd
+	ccRemove
+)
+
+func membershipKind(argv [][]byte) int {
+	if len(argv) < 2 || !equalFold(argv[0], "cluster") {
+		return ccNone
+	}
+	switch {
+	case equalFold(argv[1], "addnode"):
+		return ccAdd
+	case equalFold(argv[1], "delnode"):
+		return ccRemove
+	}
+	return ccNone
+}
+
+// IsMembershipCommand reports whether argv is CLUSTER ADDNODE or DELNODE,
+// which a runtime must hand to SubmitAsync like a write.
+func IsMembershipCommand(argv [][]byte) bool { return membershipKind(argv) != ccNone }
+
+// confChangeContext carries the proposal id (so the proposer can answer
+// when it applies) and the new member's address.
+func confChangeContext(id uint64, addr []byte) []byte {
+	return append(binary.LittleEndian.AppendUint64(nil, id), addr...)
+}
+
+func (r *Replica) submitConfChange(b *batch, i int, kind int) {
+	argv := b.reqs[i].Argv
+	fail := func(msg string) { b.state[i], b.failMsg[i] = stWriteFailed, msg }
+	if kind == ccAdd && len(argv) != 4 || kind == ccRemove && len(argv) != 3 {
+		fail("ERR wrong number of arguments for 'cluster|" + string(bytesLower(argv[1])) + "' command")
+		return
+	}
+	id, err := strconv.ParseUint(string(argv[2]), 10, 64)
+	if err != nil || id == 0 {
+		fail("ERR invalid node id '" + string(argv[2]) + "': a positive integer")
+		return
+	}
+	member := false
+	for _, v := range r.conf.Voters {
+		member = member || v == id
+	}
+	cc := pb.ConfChange{NodeID: id}
+	switch kind {
+	case ccAdd:
+		if member {
+			fail("ERR node " + strconv.FormatUint(id, 10) + " is already a member")
+			return
+		}
+		cc.Type = pb.ConfChangeAddNode
+	case ccRemove:
+		if !member {
+			fail("ERR node " + strconv.FormatUint(id, 10) + " is not a member")
+			return
+		}
+		if len(r.conf.Voters) == 1 {
+			fail("ERR cannot remove the group's last member")
+			return
+		}
+		cc.Type = pb.ConfChangeRemoveNode
+	}
+	if msg := r.writeRefusal(); msg != "" {
+		fail(msg)
+		return
+	}
+	r.nextID++
+	pid := r.nextID
+	var addr []byte
+	if kind == ccAdd {
+		addr = argv[3]
+	}
+	cc.Context = confChangeContext(pid, addr)
+	p := &proposal{b: b, positions: []int{i}}
+	b.state[i] = stWritePending
+	r.inflight[pid] = p
+	if err := r.rn.ProposeConfChange(cc); err != nil {
+		delete(r.inflight, pid)
+		r.failProposal(p, r.redirect(&b.reqs[i]))
+	}
+}
+
+// appliedConfChange answers the proposer and tells the runtime.
+func (r *Replica) appliedConfChange(e pb.Entry, cc pb.ConfChange) {
+	var addr string
+	if len(cc.Context) >= 8 {
+		pid := binary.LittleEndian.Uint64(cc.Context)
+		addr = string(cc.Context[8:])
+		if p := r.inflight[pid]; p != nil && len(p.positions) == 1 {
+			delete(r.inflight, pid)
+			pos := p.positions[0]
+			r.runUpTo(p.b, pos)
+			p.b.reqs[pos].W.WriteSimple("OK")
+			p.b.state[pos] = stWriteDone
+			p.b.next = pos + 1
+		}
+	}
+	if r.opts.OnConfChange != nil && cc.NodeID != 0 {
+		r.opts.OnConfChange(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)
+	}
+}
+
+// bootstrapping reports a founding member starting on an empty disk.
+func (r *Replica) bootstrapping() bool {
+	return r.Replicated() && !r.opts.Join && r.store.lastIndex() == 0 && r.store.snapIndex == 0
+}
+
+func bytesLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }

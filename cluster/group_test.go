@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/disk"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // testGroup is a replicated group wired by an in-memory message queue that
@@ -22,6 +23,8 @@ type testGroup struct {
 	queue []groupMsg
 	now   int64
 	opts  func(*Options)
+
+	changes []string
 }
 
 type groupMsg struct {
@@ -43,10 +46,15 @@ func newTestGroup(t *testing.T, n int, opts ...func(*Options)) *testGroup {
 	return g
 }
 
-func (g *testGroup) start(id uint64) {
+func (g *testGroup) start(id uint64) { g.startWith(id, false) }
+
+func (g *testGroup) startWith(id uint64, join bool) {
 	g.t.Helper()
 	r := openT(g.t, disk.OS(), filepath.Join(g.dir, fmt.Sprint(id)), func(o *Options) {
-		o.ID, o.Peers = id, g.ids
+		o.ID, o.Peers, o.Join = id, g.ids, join
+		o.OnConfChange = func(n uint64, added bool, addr string) {
+			g.changes = append(g.changes, fmt.Sprintf("n%d: %d added=%v %s", id, n, added, addr))
+		}
 		o.Rand = rand.New(rand.NewPCG(id, 7))
 		o.Send = func(to uint64, msg []byte) {
 			g.queue = append(g.queue, groupMsg{from: id, to: to, data: msg})
@@ -76,10 +84,12 @@ func (g *testGroup) stop(id uint64) {
 // deliver runs the message queue until it is empty.
 func (g *testGroup) deliver() {
 	for steps := 0; len(g.queue) > 0; steps++ {
-		if steps > 100000 {
-			g.t.Fatal("messages never settle")
-		}
 		m := g.queue[0]
+		if steps > 100000 {
+			var pm pb.Message
+			_ = pm.Unmarshal(m.data)
+			g.t.Fatalf("messages never settle: %d→%d %s idx=%d logterm=%d commit=%d reject=%v hint=%d", m.from, m.to, pm.Type, pm.Index, pm.LogTerm, pm.Commit, pm.Reject, pm.RejectHint)
+		}
 		g.queue = g.queue[1:]
 		r := g.reps[m.to]
 		if r == nil || g.down[m.from] || g.cut[[2]uint64{m.from, m.to}] {
@@ -367,5 +377,60 @@ func TestGroupWatchDecidesOnAppliedState(t *testing.T) {
 	}
 	if got := g.submit(l, false, "GET a"); got != "$100" {
 		t.Fatalf("GET a = %q", got)
+	}
+}
+
+func TestGroupMembershipChangeUnderWrites(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	for i := 0; i < 10; i++ {
+		g.submit(l, false, fmt.Sprintf("SET k%d %d", i, i))
+	}
+	// Node 4 joins: started empty with Join, then added by the leader.
+	g.ids = append(g.ids, 4)
+	g.startWith(4, true)
+	if got := g.submit(l, false, "CLUSTER ADDNODE 4 127.0.0.1:7004", "SET after add"); got != "+OK +OK" {
+		t.Fatalf("ADDNODE: %q", got)
+	}
+	if got := g.submit(l, false, "CLUSTER ADDNODE 4 127.0.0.1:7004"); !strings.Contains(got, "already a member") {
+		t.Fatalf("second ADDNODE: %q", got)
+	}
+	for i := 0; i < 10; i++ {
+		g.tick()
+	}
+	if v := g.reps[l].Voters(); fmt.Sprint(v) != "[1 2 3 4]" {
+		t.Fatalf("voters %v", v)
+	}
+	if got := dump(g.reps[4], g.now); got != dump(g.reps[l], g.now) {
+		t.Fatalf("new member state\n%s\nleader\n%s", got, dump(g.reps[l], g.now))
+	}
+	// Remove the leader itself: it steps down and the rest go on.
+	if got := g.submit(l, false, fmt.Sprintf("CLUSTER DELNODE %d", l)); got != "+OK" {
+		t.Fatalf("DELNODE: %q", got)
+	}
+	g.stop(l)
+	rest := []uint64{}
+	for _, id := range g.ids {
+		if id != l {
+			rest = append(rest, id)
+		}
+	}
+	g.ids = rest
+	l2 := g.waitLeader()
+	if got := g.submit(l2, false, "SET after remove", "GET k3", "GET after"); got != "+OK $3 $remove" {
+		t.Fatalf("after DELNODE: %q", got)
+	}
+	if v := fmt.Sprint(g.reps[l2].Voters()); strings.Contains(v, fmt.Sprint(l)) {
+		t.Fatalf("voters %s still hold n%d", v, l)
+	}
+	found := false
+	for _, c := range g.changes {
+		found = found || strings.HasSuffix(c, "4 added=true 127.0.0.1:7004")
+	}
+	if !found {
+		t.Fatalf("OnConfChange never reported node 4 with its address: %q", g.changes)
+	}
+	if got := g.submit(l2, false, "CLUSTER DELNODE 99"); !strings.Contains(got, "not a member") {
+		t.Fatalf("DELNODE of a stranger: %q", got)
 	}
 }

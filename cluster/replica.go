@@ -102,6 +102,14 @@ type Options struct {
 	// Send hands a message for peer to to the network; it must not block
 	// and may drop (Raft retries).
 	Send func(to uint64, msg []byte)
+	// Join starts a replica that is not a founding member: it bootstraps
+	// nothing and waits for the leader (which added it with CLUSTER
+	// ADDNODE) to send it the log or a snapshot.
+	Join bool
+	// OnConfChange, when set, is told of each applied membership change
+	// (replay included): the node id, whether it was added, and the
+	// address given to CLUSTER ADDNODE.
+	OnConfChange func(id uint64, added bool, addr string)
 	// Redirect is the error a non-leader answers a request with that only
 	// the leader may serve (leader 0: unknown). Typically "MOVED slot
 	// host:port" or "TRYAGAIN ...".
@@ -267,7 +275,10 @@ func (r *Replica) recover() error {
 			return errors.Wrap(err, "cluster: remove leftover snapshot temp file")
 		}
 	}
-	r.store = &logStore{cs: pb.ConfState{Voters: r.bootstrapVoters()}}
+	r.store = &logStore{}
+	if !r.Replicated() {
+		r.store.cs = pb.ConfState{Voters: []uint64{r.ID()}}
+	}
 	var loadErrs []string
 	loaded := -1
 	for i, name := range snaps {
@@ -384,6 +395,18 @@ func (r *Replica) recover() error {
 		return errors.Wrap(err, "cluster: start raft")
 	}
 	r.rn = rn
+	if r.bootstrapping() {
+		// A new replicated group: the membership is the first log
+		// entries, identical on every founding member, so a replica
+		// added later learns it from the log like any other change.
+		peers := make([]raft.Peer, 0, len(r.opts.Peers))
+		for _, id := range r.bootstrapVoters() {
+			peers = append(peers, raft.Peer{ID: id})
+		}
+		if err := r.rn.Bootstrap(peers); err != nil {
+			return errors.Wrap(err, "cluster: bootstrap group")
+		}
+	}
 	before := r.applied
 	// Replay creates most keys of the keyspace: the engine carves them
 	// from slabs instead of allocating three objects per key.
@@ -448,6 +471,7 @@ func (r *Replica) raftConfig(applied uint64) *raft.Config {
 		c.PreVote = true
 		c.ReadOnlyOption = raft.ReadOnlySafe
 		c.DisableProposalForwarding = true
+		c.StepDownOnRemoval = true
 	}
 	return c
 }
@@ -788,6 +812,7 @@ func (r *Replica) apply(e pb.Entry) error {
 			return errors.Wrapf(err, "cluster: conf change at index %d", e.Index)
 		}
 		r.conf = *r.rn.ApplyConfChange(cc)
+		r.appliedConfChange(e, cc)
 	case pb.EntryConfChangeV2:
 		var cc pb.ConfChangeV2
 		if err := cc.Unmarshal(e.Data); err != nil {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/keel-db/keel/disk"
 )
@@ -81,6 +82,11 @@ func (r *Replica) JobDone(j *Job, err error) {
 		r.prevSnapIndex, r.snapIndex = r.snapIndex, j.meta.Index
 	}
 	r.store.compact(j.meta.Index, j.meta.Term)
+	if len(j.meta.Voters) > 0 && j.meta.Index >= r.store.snapIndex {
+		// The configuration as of the snapshot: what Raft sends a
+		// follower that needs it.
+		r.store.cs = pb.ConfState{Voters: j.meta.Voters}
+	}
 	if r.fatal != nil || r.noSpace != nil {
 		return
 	}
