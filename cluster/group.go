@@ -62,7 +62,12 @@ type groupState struct {
 	raftState  raft.StateType
 	queue      []*batch          // leader: batches not yet fully proposed, in order
 	active     []*batch          // every batch not yet fully answered
-	readWait   map[uint64]*batch // ReadIndex request context → batch
+	// ReadIndex rounds: at most one is in flight (readWait, by its
+	// context); batches that arrive meanwhile wait in readNext and share
+	// the next round, issued when the current one returns. A round must
+	// start after its batches arrived, so none may join one in flight.
+	readWait   map[uint64][]*batch
+	readNext   []*batch
 	nextRead   uint64
 	leadHeard  int64 // nanos: last message from the leader (followers)
 	snapSent   uint64
@@ -181,11 +186,11 @@ func (r *Replica) SubmitAsync(now int64, reqs []Request, done func()) {
 		r.answerAsFollower(b, "")
 	default:
 		if needsReadIndex(reqs) {
-			r.g.nextRead++
-			ctx := r.g.nextRead
-			b.readCtx = ctx
-			r.g.readWait[ctx] = b
-			r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
+			b.readCtx = 1 // waiting; the round's context is set when issued
+			r.g.readNext = append(r.g.readNext, b)
+			if len(r.g.readWait) == 0 {
+				r.issueReadRound()
+			}
 		}
 		r.g.queue = append(r.g.queue, b)
 	}
@@ -318,10 +323,7 @@ func (r *Replica) pump() bool {
 		if b.readCtx != 0 && (!b.readReady || r.applied < b.readIndex) {
 			break
 		}
-		if b.readCtx != 0 {
-			delete(r.g.readWait, b.readCtx)
-			b.readCtx = 0
-		}
+		b.readCtx = 0
 		start := b.submitted
 		finished := r.proposeFrom(b)
 		if b.submitted > start {
@@ -482,6 +484,7 @@ func (r *Replica) loseLeadership() {
 	}
 	clear(r.inflight)
 	clear(r.g.readWait)
+	r.g.readNext = nil
 	clear(r.g.queue)
 	r.g.queue = r.g.queue[:0]
 	r.fn.open = nil
@@ -501,6 +504,7 @@ func (r *Replica) failBatches(msg string) {
 		b.submitted = len(b.reqs)
 	}
 	clear(r.g.readWait)
+	r.g.readNext = nil
 	clear(r.g.queue)
 	r.g.queue = r.g.queue[:0]
 }
@@ -512,10 +516,24 @@ func (r *Replica) onReadStates(rss []raft.ReadState) {
 			continue
 		}
 		ctx := binary.LittleEndian.Uint64(rs.RequestCtx)
-		if b := r.g.readWait[ctx]; b != nil {
+		for _, b := range r.g.readWait[ctx] {
 			b.readReady, b.readIndex = true, rs.Index
 		}
+		delete(r.g.readWait, ctx)
 	}
+	if len(r.g.readWait) == 0 && len(r.g.readNext) > 0 {
+		r.issueReadRound()
+	}
+}
+
+// issueReadRound starts one ReadIndex round for every batch waiting for
+// one.
+func (r *Replica) issueReadRound() {
+	r.g.nextRead++
+	ctx := r.g.nextRead
+	r.g.readWait[ctx] = r.g.readNext
+	r.g.readNext = nil
+	r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
 }
 
 // send hands Raft's messages to the transport. A snapshot message gets

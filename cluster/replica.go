@@ -237,7 +237,7 @@ func Open(opts Options) (*Replica, error) {
 	if !r.persist {
 		return r, nil
 	}
-	r.g.readWait = map[uint64]*batch{}
+	r.g.readWait = map[uint64][]*batch{}
 	if opts.FS == nil {
 		return nil, errors.New("cluster: appendonly needs a file system")
 	}
