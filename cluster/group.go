@@ -58,10 +58,10 @@ const snapshotInstalled = 'i'
 
 // groupState is a replicated replica's bookkeeping.
 type groupState struct {
-	lead       uint64
-	raftState  raft.StateType
-	queue      []*batch          // leader: batches not yet fully proposed, in order
-	active     []*batch          // every batch not yet fully answered
+	lead      uint64
+	raftState raft.StateType
+	queue     []*batch // leader: batches not yet fully proposed, in order
+	active    []*batch // every batch not yet fully answered
 	// ReadIndex rounds: at most one is in flight (readWait, by its
 	// context); batches that arrive meanwhile wait in readNext and share
 	// the next round, issued when the current one returns. A round must
