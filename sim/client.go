@@ -25,12 +25,18 @@ type WorkloadConfig struct {
 	// Bank, when set, replaces the mix with the transfer workload through
 	// FCALL (bank.go).
 	Bank *BankConfig
+	// KeyPrefix is put before every key name ("{g}" in the replicated
+	// worlds: one hash tag, so MGET stays within one slot).
+	KeyPrefix string
 }
 
 // opSpec is one generated operation: the command and its history entry.
 type opSpec struct {
 	argv []string
 	hist *checker.Op // nil: not in the linearizability history
+	// readOnly: a follower read on a READONLY connection (groupclient.go),
+	// recorded outside the history.
+	readOnly bool
 }
 
 // Client is a simulated Redis client without pipelining: one request
@@ -46,6 +52,8 @@ type Client struct {
 	curSeq  uint64
 	curCall int64
 	stopped bool
+	// route is the replicated world's routing state (groupclient.go).
+	route route
 }
 
 func (c *Client) start() {
@@ -61,6 +69,10 @@ func (c *Client) think() time.Duration {
 }
 
 func (c *Client) issue() {
+	if c.r.Group != nil {
+		c.issueGroup()
+		return
+	}
 	if c.stopped || c.r.W.now >= int64(c.r.cfg.Duration) {
 		return
 	}
@@ -95,6 +107,10 @@ func (c *Client) issue() {
 }
 
 func (c *Client) onReply(seq uint64, r Reply) {
+	if c.r.Group != nil {
+		c.onGroupReply(seq, r)
+		return
+	}
 	if c.cur == nil || c.curSeq != seq {
 		c.r.W.Trace(c.name, "late reply #"+itoa(int64(seq))+" "+r.String())
 		return
@@ -178,7 +194,9 @@ func historyOutput(h *checker.Op, r Reply) bool {
 	return ok
 }
 
-func (c *Client) plainKey() string { return "k" + strconv.Itoa(c.rng.IntN(c.r.cfg.Workload.PlainKeys)) }
+func (c *Client) plainKey() string {
+	return c.r.cfg.Workload.KeyPrefix + "k" + strconv.Itoa(c.rng.IntN(c.r.cfg.Workload.PlainKeys))
+}
 func (c *Client) volatileKey() string {
 	return "t" + strconv.Itoa(c.rng.IntN(c.r.cfg.Workload.VolatileKeys))
 }

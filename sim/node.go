@@ -64,6 +64,8 @@ type request struct {
 	seq    uint64
 	argv   [][]byte
 	words  []string
+	// readOnly: the client's connection sent READONLY (group.go).
+	readOnly bool
 }
 
 // Node runs the real cluster.Replica on a simulated disk and clock, driven
@@ -85,6 +87,18 @@ type Node struct {
 	tickQ  bool
 	busy   int64 // virtual time until which the node is occupied
 	tries  int
+	// grp is set when the node is one voter of a replicated group
+	// (group.go); nil for the single-node world.
+	grp *Group
+	// peerMsgs wait for the node to be free (group.go).
+	peerMsgs []peerMsg
+	stepQ    bool
+	// outbox holds what the last replica call produced (replies and
+	// messages for peers); it leaves when the node is free (group.go).
+	outbox []func()
+	// downFor, when set, overrides RestartDelay once (a scenario keeps a
+	// node down longer).
+	downFor time.Duration
 }
 
 func newNode(r *Run, cfg NodeConfig) *Node {
@@ -155,6 +169,10 @@ func (n *Node) drain() {
 	}
 	if n.r.W.now < n.busy {
 		n.scheduleDrain()
+		return
+	}
+	if n.grp != nil {
+		n.drainAsync()
 		return
 	}
 	k := min(len(n.inbox), batchMax)
@@ -257,6 +275,7 @@ func (n *Node) startJob() {
 				n.powerOff("crash point installing snapshot: " + op)
 				return
 			}
+			n.flush()
 			n.checkFatal()
 		})
 	})
@@ -269,7 +288,7 @@ func (n *Node) startTicks() {
 		if epoch != n.epoch {
 			return
 		}
-		n.r.W.After(n.cfg.TickEvery, tick)
+		n.r.W.After(n.tickEvery(), tick)
 		if n.tickQ {
 			return
 		}
@@ -286,21 +305,35 @@ func (n *Node) startTicks() {
 				return
 			}
 			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
+			n.flush()
 			n.checkFatal()
 		})
 	}
-	n.r.W.After(n.cfg.TickEvery, tick)
+	n.r.W.After(n.tickEvery(), tick)
+}
+
+// tickEvery is the virtual time between ticks. A group member ticks every
+// TickEvery of its own clock (a fast clock ticks more often, as a real
+// timer does); the single node's ticks stay in virtual time.
+func (n *Node) tickEvery() time.Duration {
+	if n.grp != nil {
+		return n.Clock.virtualFor(n.cfg.TickEvery)
+	}
+	return n.cfg.TickEvery
 }
 
 // down stops the node: volatile state and queued requests are gone.
 // power: the machine lost power (page cache dropped, torn writes), else
 // only the process died.
 func (n *Node) down(power bool) {
-	n.Crashed()
+	if n.grp == nil {
+		n.Crashed()
+	}
 	n.up = false
 	n.epoch++
 	n.inbox = nil
 	n.drainQ, n.tickQ = false, false
+	n.peerMsgs, n.stepQ, n.outbox = nil, false, nil
 	n.rep = nil
 	if power {
 		n.FS.Crash()
@@ -351,7 +384,11 @@ func (n *Node) scheduleRestart() {
 		return
 	}
 	epoch := n.epoch
-	n.r.W.After(n.cfg.RestartDelay, func() {
+	d := n.cfg.RestartDelay
+	if n.downFor > 0 {
+		d, n.downFor = n.downFor, 0
+	}
+	n.r.W.After(d, func() {
 		if epoch == n.epoch {
 			n.start()
 		}
@@ -369,14 +406,16 @@ func (n *Node) start() {
 	if n.cfg.OpenWithNow {
 		openNow = n.Clock.Now()
 	}
-	crashed, op := n.call(func() {
-		rep, err = cluster.Open(cluster.Options{
-			FS: n.FS, Dir: n.cfg.Dir, AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
-			SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
-			NowNanos: openNow, Knobs: n.cfg.Knobs,
-			Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
-		})
-	})
+	opts := cluster.Options{
+		FS: n.FS, Dir: n.cfg.Dir, AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
+		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
+		NowNanos: openNow, Knobs: n.cfg.Knobs,
+		Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
+	}
+	if n.grp != nil {
+		n.groupOptions(&opts)
+	}
+	crashed, op := n.call(func() { rep, err = cluster.Open(opts) })
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 	if crashed {
 		n.powerOff("crash point during recovery: " + op)
@@ -408,7 +447,9 @@ func (n *Node) start() {
 	n.tries = 0
 	n.rep = rep
 	n.up = true
-	if !n.probe() {
+	if n.grp != nil {
+		n.grp.nodeUp(n)
+	} else if !n.probe() {
 		return
 	}
 	n.trace("up")

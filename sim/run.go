@@ -36,6 +36,9 @@ type Config struct {
 	// Check, when set, runs after the workload and returns the scenario's
 	// own failures (liveness, say: writes resumed after the disk freed).
 	Check func(r *Run) []string
+	// Group, when set, runs a replicated group of nodes instead of one
+	// node (group.go); Node is then the template of every member.
+	Group *GroupConfig
 }
 
 // RefusedOp is a write the node refused with an error reply (virtual
@@ -71,6 +74,9 @@ type Run struct {
 	faults  map[string]int64
 	keys    []string
 	bank    bankProgress
+	// Group is the replicated group (nil in the single-node world); Node
+	// is then nil too.
+	Group *Group
 }
 
 // Result is what a run found.
@@ -164,6 +170,10 @@ func Execute(cfg Config) (res *Result) {
 		w.FlushTrace()
 	}()
 	w.Trace("sim", "start scenario="+cfg.Scenario+" seed="+strconv.FormatUint(cfg.Seed, 10))
+	if cfg.Group != nil {
+		r.runGroup()
+		return r.result()
+	}
 	r.Node = newNode(r, cfg.Node)
 	if err := r.Node.FS.MkdirAll(cfg.Node.Dir); err != nil {
 		panic(err)

@@ -1,0 +1,312 @@
+package scenarios
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/sim"
+)
+
+// The replicated-group scenarios: three voters of one Raft group (the
+// real cluster.Replica on its own simulated disk and clock), ten clients
+// routing like go-redis's ClusterClient (sim/groupclient.go). Faults run
+// from clusterFaultsFrom to clusterFaultsUntil, then everything heals and
+// writes must be acknowledged again within clusterLiveness; after the
+// workload every node restarts and every key is read on the leader
+// (sim/group.go). docs/simulation.md, "Replicated groups".
+const (
+	clusterNodes    = 3
+	clusterDuration = 16 * time.Second
+	// The first election takes 1–2 s; faults start after it.
+	clusterFaultsFrom  = 1500 * time.Millisecond
+	clusterFaultsUntil = 8 * time.Second
+	clusterLiveness    = 5 * time.Second
+	clusterTick        = 100 * time.Millisecond
+	// clusterDownMax bounds how long a scenario keeps a node down, so
+	// every node is back well before the liveness window must close.
+	clusterDownMax = 2500 * time.Millisecond
+	// followerStaleBound is the staleness rule for READONLY follower
+	// reads: a follower serves only within 1 s of hearing from a leader
+	// (cluster's followerStaleMax), a deposed leader may keep sending
+	// heartbeats for up to two election timeouts (2 s) before CheckQuorum
+	// retires it, plus slack for drifting clocks and delayed messages.
+	followerStaleBound = 5 * time.Second
+)
+
+// clusterBase is the replicated world every cluster scenario starts from.
+func clusterBase(name string, seed uint64, fsync cluster.FsyncPolicy) sim.Config {
+	cfg := base(name, seed, fsync)
+	cfg.Duration = clusterDuration
+	cfg.FinalCrash = false // the group's final phase restarts every node itself
+	cfg.Durability = sim.Durability{Kind: "always"}
+	cfg.Node.TickEvery = clusterTick
+	cfg.Net = sim.NetConfig{DelayMin: 100 * time.Microsecond, DelayJitter: 300 * time.Microsecond, LossProb: 0.01, DupProb: 0.01}
+	cfg.Workload.VolatileKeys = 0 // the kv model has no clocks, and no oracle follows a group
+	cfg.Workload.KeyPrefix = "{g}"
+	cfg.Workload.Think = 20 * time.Millisecond
+	cfg.Workload.Timeout = time.Second
+	rng := rand.New(rand.NewPCG(seed, 0xc105))
+	clocks := make([]sim.ClockConfig, clusterNodes)
+	for i := range clocks {
+		clocks[i] = sim.ClockConfig{Skew: time.Duration(rng.Int64N(int64(time.Second))), DriftPPM: rng.Int64N(201) - 100}
+	}
+	cfg.Group = &sim.GroupConfig{
+		Nodes: clusterNodes, Clocks: clocks,
+		FollowerReadPct: 5, StaleBound: followerStaleBound,
+		LivenessWithin: clusterLiveness, FinalWithin: 20 * time.Second,
+		FinalPowerLoss: fsync == cluster.FsyncAlways,
+	}
+	return cfg
+}
+
+// clusterPolicy: appendfsync always or everysec by seed, for scenarios
+// without crashes (a minority's power loss could lose everysec writes the
+// majority acknowledged; nothing here cuts power before the final
+// restart, which is then a process restart).
+func clusterPolicy(seed uint64) cluster.FsyncPolicy {
+	if seed%2 == 0 {
+		return cluster.FsyncEverySec
+	}
+	return cluster.FsyncAlways
+}
+
+// faultCycles runs fault after fault from clusterFaultsFrom: each call of
+// f starts one and returns how long it lasts; then the network heals and
+// disk faults clear, a pause of about gap follows, and the next one
+// starts, until clusterFaultsUntil, when everything heals for good.
+func faultCycles(r *sim.Run, gap time.Duration, f func() time.Duration) {
+	var next func()
+	next = func() {
+		if time.Duration(r.Now()) >= clusterFaultsUntil {
+			return
+		}
+		d := min(f(), clusterFaultsUntil-time.Duration(r.Now()))
+		r.At(time.Duration(r.Now())+d, func() {
+			r.Net.Heal()
+			for _, n := range r.Group.Nodes {
+				n.FS.SetFaults(sim.DiskFaults{})
+				n.FS.SetBallast(0)
+			}
+			r.At(time.Duration(r.Now())+time.Duration(r.Rand.ExpFloat64()*float64(gap)), next)
+		})
+	}
+	r.At(clusterFaultsFrom, next)
+	r.At(clusterFaultsUntil, r.Group.HealAll)
+}
+
+// downFor draws how long a crashed node stays down.
+func downFor(r *sim.Run) time.Duration {
+	return 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(clusterDownMax-200*time.Millisecond)))
+}
+
+// crashNode cuts n's power for a while, or crashes it in the middle of one
+// of its next 20 disk operations (it then restarts at once).
+func crashNode(r *sim.Run, n *sim.Node) time.Duration {
+	if n == nil {
+		return 100 * time.Millisecond
+	}
+	if r.Rand.IntN(3) == 0 {
+		n.CrashDuringIO(1 + r.Rand.Int64N(20))
+		return 500 * time.Millisecond
+	}
+	d := downFor(r)
+	n.PowerOffFor(d)
+	return d
+}
+
+func randomFollower(r *sim.Run) *sim.Node {
+	fs := r.Group.Followers()
+	return fs[r.Rand.IntN(len(fs))]
+}
+
+func nodeIDs(ns []*sim.Node) []uint64 {
+	out := make([]uint64, len(ns))
+	for i, n := range ns {
+		out[i] = n.ID()
+	}
+	return out
+}
+
+func init() {
+	register(&Scenario{
+		Name:    "cluster-leader-crash",
+		Summary: "3-node group: the leader loses power (or crashes mid-I/O, torn) again and again; appendfsync always; failover, no acknowledged write lost, linearizable",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-leader-crash", seed, cluster.FsyncAlways)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, 1500*time.Millisecond, func() time.Duration { return crashNode(r, r.Group.Leader()) })
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-follower-crash",
+		Summary: "3-node group: a follower loses power (or crashes mid-I/O, torn) again and again and catches up (log or snapshot); appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-follower-crash", seed, cluster.FsyncAlways)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration { return crashNode(r, randomFollower(r)) })
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-leader-partition",
+		Summary: "3-node group: the leader is cut off from both followers (clients still reach it) and healed; it must step down, the majority elects, clients follow MOVED",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-leader-partition", seed, clusterPolicy(seed))
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration {
+					if l := r.Group.Leader(); l != nil {
+						r.Fault("partition")
+						r.Net.Partition([]uint64{l.ID()}, nodeIDs(r.Group.Followers()))
+					}
+					return 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(3*time.Second)))
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-one-way",
+		Summary: "3-node group: one-way partitions (the leader cannot send, or cannot hear, or one link one way) and heals",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-one-way", seed, clusterPolicy(seed))
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration {
+					r.Fault("one-way")
+					ids := r.Group.IDs()
+					l := r.Group.Leader()
+					switch k := r.Rand.IntN(3); {
+					case k == 0 && l != nil: // the leader's messages vanish
+						for _, f := range r.Group.Followers() {
+							r.Net.Block(l.ID(), f.ID())
+						}
+					case k == 1 && l != nil: // the leader hears no one
+						for _, f := range r.Group.Followers() {
+							r.Net.Block(f.ID(), l.ID())
+						}
+					default:
+						a := ids[r.Rand.IntN(len(ids))]
+						b := ids[r.Rand.IntN(len(ids))]
+						if a != b {
+							r.Net.Block(a, b)
+						}
+					}
+					return 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(3*time.Second)))
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-flapping",
+		Summary: "3-node group: node-to-node links go down and up every few hundred ms (5% loss, duplicates); elections under churn",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-flapping", seed, clusterPolicy(seed))
+			cfg.Net.LossProb, cfg.Net.DupProb = 0.05, 0.03
+			cfg.Net.DelayJitter = 2 * time.Millisecond
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, 200*time.Millisecond, func() time.Duration {
+					r.Fault("flap")
+					ids := r.Group.IDs()
+					a := ids[r.Rand.IntN(len(ids))]
+					for _, b := range ids {
+						if b != a && r.Rand.IntN(2) == 0 {
+							r.Net.Partition([]uint64{a}, []uint64{b})
+						}
+					}
+					return time.Duration(50+r.Rand.IntN(500)) * time.Millisecond
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-clock-skew",
+		Summary: "3-node group: clocks hours apart drifting ±5%, forward NTP steps, GC-like pauses of the leader longer than an election; ReadIndex reads stay linearizable",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-clock-skew", seed, clusterPolicy(seed))
+			rng := rand.New(rand.NewPCG(seed, 0x5ce7))
+			for i := range cfg.Group.Clocks {
+				cfg.Group.Clocks[i] = sim.ClockConfig{Skew: time.Duration(rng.Int64N(int64(4 * time.Hour))), DriftPPM: rng.Int64N(100_001) - 50_000}
+			}
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, 700*time.Millisecond, func() time.Duration {
+					if r.Rand.IntN(2) == 0 {
+						n := r.Group.Nodes[r.Rand.IntN(len(r.Group.Nodes))]
+						d := time.Duration(r.Rand.Int64N(int64(3 * time.Second)))
+						r.Trace("clock step n" + itoa(n.ID()) + " +" + d.String())
+						r.Fault("clock-step")
+						n.Clock.Step(d)
+						return 10 * time.Millisecond
+					}
+					l := r.Group.Leader()
+					if l == nil {
+						return 100 * time.Millisecond
+					}
+					d := 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(3*time.Second)))
+					l.Pause(d)
+					return d
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-disk-faults",
+		Summary: "3-node group: one replica's disk fails fsyncs (fsyncgate) and writes, fills up (ENOSPC), tears unsynced sectors at power loss; the others carry on",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-disk-faults", seed, cluster.FsyncAlways)
+			cfg.Node.FS.TornProb = 0.5
+			cfg.Node.FS.Capacity = 64 << 20
+			cfg.Schedule = func(r *sim.Run) {
+				victim := r.Group.Nodes[r.Rand.IntN(len(r.Group.Nodes))]
+				r.Trace("disk faults on n" + itoa(victim.ID()))
+				faultCycles(r, 700*time.Millisecond, func() time.Duration {
+					d := time.Duration(100+r.Rand.IntN(700)) * time.Millisecond
+					switch r.Rand.IntN(3) {
+					case 0:
+						r.Fault("disk-errors")
+						victim.FS.SetFaults(sim.DiskFaults{Kinds: sim.KindWAL | sim.KindSnapshot, SyncErrProb: 0.2, WriteErrProb: 0.02})
+					case 1:
+						r.Fault("disk-full")
+						victim.FS.SetBallast(64<<20 - victim.FS.Used() + r.Rand.Int64N(2048))
+					default:
+						return crashNode(r, victim)
+					}
+					return d
+				})
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name:    "cluster-rolling-restart",
+		Summary: "3-node group: every node restarted in turn (process restart or power loss), twice over, under load; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-rolling-restart", seed, cluster.FsyncAlways)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Schedule = func(r *sim.Run) {
+				next := r.Rand.IntN(clusterNodes)
+				faultCycles(r, 1200*time.Millisecond, func() time.Duration {
+					n := r.Group.Nodes[next%clusterNodes]
+					next++
+					if r.Rand.IntN(2) == 0 {
+						n.Restart()
+					} else {
+						n.PowerOffFor(time.Duration(50+r.Rand.IntN(500)) * time.Millisecond)
+					}
+					return 600 * time.Millisecond
+				})
+			}
+			return cfg
+		},
+	})
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,572 @@
+package sim
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/cluster"
+)
+
+// The replicated world: GroupConfig.Nodes voters, each the real
+// cluster.Replica (one replica group owning every slot) on its own
+// simulated disk and clock, wired by the simulated network. Raft messages
+// are lossy datagrams; client connections are TCP-like streams. The
+// single-node oracle does not apply (replies come from whichever node
+// leads, in commit order); what the world checks instead:
+//
+//   - the client history is linearizable (kv model), including the final
+//     reads on the leader after everyone restarted: no acknowledged write
+//     lost;
+//   - READONLY follower reads, outside the history, return only values
+//     that were written, and none older than StaleBound;
+//   - liveness: after the scenario's last fault heals, an acknowledged
+//     write is issued and answered within LivenessWithin; the final reads
+//     complete within FinalWithin;
+//   - convergence: after the final reads, every replica holds what the
+//     leader read.
+
+// Bounds of the replicated world.
+const (
+	// peerInboxMax: peer messages waiting for a busy node; more are
+	// dropped (Raft retries).
+	peerInboxMax = 4096
+	// stepsPerEvent: peer messages handled in one event.
+	stepsPerEvent = 64
+	// convergeWithin: after the final reads, how long followers get to
+	// apply everything before their state is compared with the leader's.
+	convergeWithin = 5 * time.Second
+)
+
+// GroupConfig makes a run a replicated group (Config.Group).
+type GroupConfig struct {
+	// Nodes is the number of voters, ids 1..Nodes.
+	Nodes int
+	// Clocks, when set, gives node i+1 its own clock (else Node.Clock).
+	Clocks []ClockConfig
+	// FollowerReadPct is the share (percent) of client operations that
+	// are READONLY GETs sent to a random node, checked against StaleBound
+	// outside the linearizability history.
+	FollowerReadPct int
+	// StaleBound: a follower read may miss writes acknowledged at most
+	// this long (virtual time) before it was issued.
+	StaleBound time.Duration
+	// LivenessWithin: after the last fault heals (Group.HealAll, or the
+	// last node coming back up, whichever is later), some write issued
+	// then must be acknowledged within this long.
+	LivenessWithin time.Duration
+	// FinalWithin bounds the final phase: every node restarted, a leader
+	// elected and every key read.
+	FinalWithin time.Duration
+	// FinalPowerLoss: the final restart of every node is a power loss
+	// (sound under appendfsync always); else a process restart.
+	FinalPowerLoss bool
+}
+
+// FollowerRead is a READONLY GET answered by a node (possibly a follower),
+// kept out of the linearizability history.
+type FollowerRead struct {
+	Client       int
+	Node         uint64
+	Key          string
+	Call, Return int64
+	Value        checker.Value
+}
+
+type peerMsg struct {
+	from uint64
+	data []byte
+}
+
+// Group is the replicated world of a run (Run.Group).
+type Group struct {
+	r     *Run
+	cfg   GroupConfig
+	Nodes []*Node
+	ids   []uint64
+	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
+	// last node start that completed during the workload.
+	healedAt, lastUp int64
+	// role is what was last traced per node (leader id, term).
+	role          map[uint64][2]uint64
+	FollowerReads []FollowerRead
+	final         *Client
+	finalDone     bool
+	// Checked counts the follower reads and final-state comparisons made.
+	Checked int64
+}
+
+// Node returns the member with id (1-based).
+func (g *Group) Node(id uint64) *Node { return g.Nodes[id-1] }
+
+// IDs are the voters' ids.
+func (g *Group) IDs() []uint64 { return g.ids }
+
+// Leader is the node that leads with the highest term among the nodes
+// that are up (nil: none does).
+func (g *Group) Leader() *Node {
+	var best *Node
+	for _, n := range g.Nodes {
+		if n.up && n.rep.IsLeader() && (best == nil || n.rep.Term() > best.rep.Term()) {
+			best = n
+		}
+	}
+	return best
+}
+
+// Followers are the nodes other than the leader (all of them when there
+// is none).
+func (g *Group) Followers() []*Node {
+	l := g.Leader()
+	var out []*Node
+	for _, n := range g.Nodes {
+		if n != l {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// HealAll ends every fault: the network heals, disk faults and ballast
+// are cleared. The liveness window starts here (or at the last restart
+// after it).
+func (g *Group) HealAll() {
+	g.r.Net.Heal()
+	for _, n := range g.Nodes {
+		n.FS.SetFaults(DiskFaults{})
+		n.FS.SetBallast(0)
+	}
+	g.healedAt = g.r.W.now
+	g.r.W.Trace("scenario", "heal all")
+}
+
+// runGroup is Execute for a replicated world.
+func (r *Run) runGroup() {
+	cfg := r.cfg
+	g := &Group{r: r, cfg: *cfg.Group, role: map[uint64][2]uint64{}}
+	r.Group = g
+	for i := 0; i < cfg.Workload.PlainKeys; i++ {
+		r.keys = append(r.keys, cfg.Workload.KeyPrefix+"k"+strconv.Itoa(i))
+	}
+	for i := 1; i <= g.cfg.Nodes; i++ {
+		g.ids = append(g.ids, uint64(i))
+	}
+	for _, id := range g.ids {
+		nc := cfg.Node
+		nc.ID = id
+		if int(id) <= len(g.cfg.Clocks) {
+			nc.Clock = g.cfg.Clocks[id-1]
+		}
+		n := newNode(r, nc)
+		n.grp = g
+		if err := n.FS.MkdirAll(nc.Dir); err != nil {
+			panic(err)
+		}
+		r.Net.Transport(id, n.deliverPeer)
+		g.Nodes = append(g.Nodes, n)
+	}
+	for i := 0; i < cfg.Workload.Clients; i++ {
+		g.addClient()
+	}
+	for _, n := range g.Nodes {
+		n.start()
+	}
+	if cfg.Schedule != nil {
+		cfg.Schedule(r)
+	}
+	for _, c := range r.Clients {
+		c.start()
+	}
+	r.W.RunUntil(int64(cfg.Duration))
+	for _, c := range r.Clients {
+		c.stopped = true
+		if c.cur != nil {
+			c.endUnanswered("workload ended")
+		}
+	}
+	g.finalPhase()
+	if cfg.Check != nil {
+		for _, f := range cfg.Check(r) {
+			r.Oracle.fail(f)
+		}
+	}
+	g.checkLiveness()
+	g.checkFollowerReads()
+	for _, op := range r.History {
+		if !op.Unknown {
+			r.Oracle.Stats.Checked++
+		}
+	}
+	r.Oracle.Stats.Checked += g.Checked
+	r.W.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
+}
+
+func (g *Group) addClient() *Client {
+	r := g.r
+	i := len(r.Clients)
+	id := uint64(clientIDBase + i)
+	c := &Client{r: r, id: id, name: "c" + strconv.Itoa(int(id)), rng: r.W.Stream("client/" + strconv.Itoa(i))}
+	c.route.target = g.Nodes[c.rng.IntN(len(g.Nodes))]
+	r.Clients = append(r.Clients, c)
+	return c
+}
+
+// finalPhase heals everything, restarts every node (power loss or process
+// restart), and reads every key through a fresh client: those reads are
+// part of the history, so the checker proves no acknowledged write was
+// lost. Then every replica's state is compared with what the leader read.
+func (g *Group) finalPhase() {
+	r := g.r
+	r.W.Trace("sim", "final: heal, restart every node, read every key on the leader")
+	r.Net.Heal()
+	for _, n := range g.Nodes {
+		n.FS.SetFaults(DiskFaults{})
+		n.FS.SetBallast(0)
+		n.FS.CrashAfter(0)
+		if !n.up {
+			continue // restarting on its own (or dead: a failure already)
+		}
+		if g.cfg.FinalPowerLoss {
+			n.powerOff("final check")
+		} else {
+			n.Restart()
+		}
+	}
+	c := g.addClient()
+	c.route.final = true
+	for _, k := range r.keys {
+		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	}
+	g.final = c
+	start := r.W.now
+	r.W.After(r.cfg.Node.RestartDelay, c.issue)
+	r.W.RunUntil(start + int64(g.cfg.FinalWithin))
+	if !g.finalDone {
+		r.Oracle.fail("liveness: the final reads did not complete within " + g.cfg.FinalWithin.String() +
+			" of healing and restarting every node (" + strconv.Itoa(len(c.route.script)) + " keys left)")
+		return
+	}
+	g.checkConverged()
+}
+
+// finalRead records the outcome of the last final read; the phase ends.
+func (g *Group) finalReadsDone() {
+	g.finalDone = true
+	g.r.W.Trace("sim", "final reads done")
+	g.r.W.Halt()
+}
+
+// checkConverged waits for every node to apply what the leader committed
+// and compares each node's keys with the final reads (read locally,
+// without a ReadIndex: a follower answers from its own state).
+func (g *Group) checkConverged() {
+	r := g.r
+	want := map[string]checker.Value{}
+	for _, op := range r.History {
+		if op.Client == int(g.final.id) && !op.Unknown {
+			want[op.Key] = op.Output
+		}
+	}
+	r.W.halted = false
+	deadline := r.W.now + int64(convergeWithin)
+	for r.W.now < deadline {
+		if g.converged() {
+			break
+		}
+		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))
+	}
+	for _, n := range g.Nodes {
+		if !n.up {
+			r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " is down at the end")
+			continue
+		}
+		st := n.rep.GroupStats()
+		for _, k := range r.keys {
+			got := n.localGet(k)
+			g.Checked++
+			w, ok := want[k]
+			if !ok {
+				continue
+			}
+			if !got.equalValue(w) {
+				r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " holds " + k + "=" + got.String() +
+					" but the leader read " + w.String() + " (applied " + itoa(int64(st.Applied)) + ", commit " + itoa(int64(st.Commit)) + ")")
+			}
+		}
+	}
+}
+
+// converged: every node is up and has applied the leader's commit index.
+func (g *Group) converged() bool {
+	l := g.Leader()
+	if l == nil {
+		return false
+	}
+	commit := l.rep.GroupStats().Commit
+	for _, n := range g.Nodes {
+		if !n.up || n.rep.GroupStats().Applied < commit {
+			return false
+		}
+	}
+	return true
+}
+
+// localValue is a GET reply as a checker value.
+type localValue struct{ Reply }
+
+func (v localValue) equalValue(w checker.Value) bool {
+	switch v.Kind {
+	case '$':
+		return w.Kind == checker.StrValue && w.Str == v.Str
+	case '_':
+		return w.Kind == checker.NilValue
+	}
+	return false
+}
+
+// localGet reads key from the node's own state: a READONLY request, which
+// a fresh follower (and the leader, after a ReadIndex) serves.
+// A follower that is not fresh at the moment redirects; it is asked again.
+func (n *Node) localGet(key string) localValue {
+	last := localValue{Reply{Kind: '-', Str: "no reply"}}
+	for try := 0; try < 20 && n.up; try++ {
+		var rec recorder
+		reqs := []cluster.Request{{Argv: [][]byte{[]byte("GET"), []byte(key)}, W: &rec, ReadOnly: true}}
+		done := false
+		rep := n.rep
+		rep.SubmitAsync(n.Clock.Now(), reqs, func() { done = true })
+		n.FS.TakeBusy()
+		n.flush()
+		for i := 0; !done && i < 50 && n.rep == rep; i++ {
+			n.r.W.RunUntil(n.r.W.now + int64(10*time.Millisecond))
+		}
+		if done {
+			last = localValue{rec.top}
+			if !rec.top.IsError() {
+				return last
+			}
+		}
+		n.r.W.RunUntil(n.r.W.now + int64(100*time.Millisecond))
+	}
+	return last
+}
+
+// checkLiveness: after the last fault healed, some write issued then was
+// acknowledged within LivenessWithin.
+func (g *Group) checkLiveness() {
+	r := g.r
+	from := max(g.healedAt, g.lastUp)
+	until := from + int64(g.cfg.LivenessWithin)
+	if until > int64(r.cfg.Duration) {
+		r.Oracle.fail("liveness: the scenario healed at " + time.Duration(from).String() +
+			", too late to observe " + g.cfg.LivenessWithin.String() + " of writes before the workload ends")
+		return
+	}
+	for _, op := range r.History {
+		if op.Unknown || op.Call < from || op.Return > until {
+			continue
+		}
+		switch op.Kind {
+		case checker.Set, checker.Del, checker.IncrBy:
+			return
+		}
+	}
+	r.Oracle.fail("liveness: no write issued after the last fault healed (" + time.Duration(from).String() +
+		") was acknowledged within " + g.cfg.LivenessWithin.String())
+}
+
+// nodeUp is called when a member finished starting.
+func (g *Group) nodeUp(n *Node) {
+	if g.r.W.now <= int64(g.r.cfg.Duration) {
+		g.lastUp = g.r.W.now
+	}
+	g.r.Oracle.Stats.Recoveries++
+	g.noteRole(n)
+}
+
+// noteRole traces a node's view of the leadership when it changed.
+func (g *Group) noteRole(n *Node) {
+	if n.rep == nil {
+		return
+	}
+	cur := [2]uint64{n.rep.Leader(), n.rep.Term()}
+	if g.role[n.cfg.ID] == cur {
+		return
+	}
+	g.role[n.cfg.ID] = cur
+	role := "follower"
+	if n.rep.IsLeader() {
+		role = "leader"
+	}
+	n.trace("raft " + role + " term=" + itoa(int64(cur[1])) + " leader=n" + itoa(int64(cur[0])))
+}
+
+// groupOptions wires a member's replica to the group.
+func (n *Node) groupOptions(o *cluster.Options) {
+	o.ID, o.Peers = n.cfg.ID, n.grp.ids
+	o.Send = func(to uint64, msg []byte) {
+		b := append([]byte(nil), msg...)
+		from := n.cfg.ID
+		n.outbox = append(n.outbox, func() { n.r.Net.sendDatagram(from, to, b) })
+	}
+	o.Redirect = func(req *cluster.Request, leader uint64) string {
+		if leader == 0 || leader == n.cfg.ID {
+			return "TRYAGAIN no leader for this replica group yet (election in progress)"
+		}
+		slot, _ := cluster.CommandSlot(req.Argv)
+		return "MOVED " + strconv.Itoa(max(slot, 0)) + " n" + itoa(int64(leader))
+	}
+}
+
+// drainAsync hands the queued requests to SubmitAsync; their replies
+// leave when the replica writes the batch's last one (done), which may be
+// during a later Step or Tick.
+func (n *Node) drainAsync() {
+	k := min(len(n.inbox), batchMax)
+	batch := n.inbox[:k:k]
+	n.inbox = n.inbox[k:]
+	recs := make([]recorder, k)
+	reqs := make([]cluster.Request, k)
+	for i, q := range batch {
+		reqs[i] = n.r.requestFor(q, &recs[i])
+		reqs[i].ReadOnly = q.readOnly
+	}
+	var sb strings.Builder
+	sb.WriteString("submit " + itoa(int64(k)) + ":")
+	for _, q := range batch {
+		sb.WriteString(" c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)))
+	}
+	n.trace(sb.String())
+	from := n.cfg.ID
+	done := func() {
+		for i, q := range batch {
+			rec := &recs[i]
+			if rec.n != 1 {
+				n.r.Oracle.fail("n" + itoa(int64(from)) + " " + strings.Join(q.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
+			}
+			reply, q := rec.top, q
+			n.outbox = append(n.outbox, func() {
+				n.r.Net.sendStream(from, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
+			})
+		}
+	}
+	now := n.Clock.Now()
+	crashed, op := n.call(func() { n.rep.SubmitAsync(now, reqs, done) })
+	if crashed {
+		n.powerOff("crash point: " + op)
+		return
+	}
+	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
+	n.flush()
+	n.checkFatal()
+	n.scheduleDrain()
+}
+
+// deliverPeer is a Raft message arriving from the network.
+func (n *Node) deliverPeer(from uint64, data []byte) {
+	if !n.up {
+		return
+	}
+	if len(n.peerMsgs) >= peerInboxMax {
+		n.trace("drop message from n" + itoa(int64(from)) + " (inbox full)")
+		return
+	}
+	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, data: data})
+	n.scheduleSteps()
+}
+
+func (n *Node) scheduleSteps() {
+	if n.stepQ || len(n.peerMsgs) == 0 {
+		return
+	}
+	n.stepQ = true
+	epoch := n.epoch
+	n.r.W.At(max(n.r.W.now, n.busy), func() {
+		if epoch != n.epoch {
+			return
+		}
+		n.stepQ = false
+		n.steps()
+	})
+}
+
+// steps hands queued peer messages to Replica.Step, in arrival order.
+func (n *Node) steps() {
+	if !n.up || len(n.peerMsgs) == 0 {
+		return
+	}
+	if n.r.W.now < n.busy {
+		n.scheduleSteps()
+		return
+	}
+	k := min(len(n.peerMsgs), stepsPerEvent)
+	msgs := n.peerMsgs[:k:k]
+	n.peerMsgs = n.peerMsgs[k:]
+	now := n.Clock.Now()
+	for _, m := range msgs {
+		var err error
+		crashed, op := n.call(func() { err = n.rep.Step(now, m.data) })
+		if crashed {
+			n.powerOff("crash point: " + op)
+			return
+		}
+		if err != nil {
+			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + ": " + oneLine(err.Error()))
+		}
+		if n.rep.Err() != nil {
+			break
+		}
+	}
+	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
+	n.flush()
+	n.checkFatal()
+	n.scheduleSteps()
+}
+
+// flush sends what the last replica call produced once the node is free
+// (after its disk time): nothing leaves a node that crashes first. A
+// no-op when there is nothing (the single-node world never has any).
+func (n *Node) flush() {
+	if n.grp != nil && n.rep != nil {
+		n.grp.noteRole(n)
+	}
+	if len(n.outbox) == 0 {
+		return
+	}
+	out := n.outbox
+	n.outbox = nil
+	epoch := n.epoch
+	n.r.W.At(max(n.r.W.now, n.busy), func() {
+		if epoch != n.epoch {
+			return
+		}
+		for _, f := range out {
+			f()
+		}
+	})
+}
+
+// PowerOffFor cuts the node's power and keeps it down for d.
+func (n *Node) PowerOffFor(d time.Duration) {
+	if !n.up {
+		return
+	}
+	n.downFor = d
+	n.powerOff("scheduled, down for " + d.String())
+}
+
+// Restart stops the node's process (the page cache survives) and starts
+// it again after RestartDelay, as a rolling restart does.
+func (n *Node) Restart() {
+	if !n.up {
+		return
+	}
+	n.trace("restart (process)")
+	n.r.fault("restart")
+	n.down(false)
+	n.scheduleRestart()
+}
+
+// IsLeader reports whether the node is up and leads its group.
+func (n *Node) IsLeader() bool { return n.up && n.rep.IsLeader() }

@@ -1,0 +1,278 @@
+package sim
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/cluster"
+)
+
+// Clients of the replicated world route as go-redis's ClusterClient does:
+// keyed commands go to the node believed to own the slot (at first a
+// random one); "MOVED <slot> n<id>" re-sends to the named node at once;
+// "TRYAGAIN" (election running) re-sends to a random node after a short
+// backoff; both mean nothing was done. A request unanswered within the
+// timeout, or answered cluster.ErrMsgLeaderLost, has an unknown outcome.
+// A READONLY GET goes to a random node and is recorded outside the
+// history (FollowerRead).
+
+// Bounds on one operation's routing.
+const (
+	// redirectsMax: MOVED/TRYAGAIN replies one operation follows before
+	// the client gives up on it (it was never executed).
+	redirectsMax = 16
+	// tryAgainBackoffMin and tryAgainBackoffJitter: the pause before
+	// retrying after TRYAGAIN.
+	tryAgainBackoffMin    = 20 * time.Millisecond
+	tryAgainBackoffJitter = 80 * time.Millisecond
+	// finalRetry: the final reader's pause before re-reading a key whose
+	// read it had to abandon.
+	finalRetry = 50 * time.Millisecond
+)
+
+// route is one client's routing state.
+type route struct {
+	// target is where keyed commands go: the slot owner as last learned.
+	target *Node
+	// node is where the current attempt went; attempt numbers attempts
+	// so a timeout armed for an old one does nothing.
+	node      *Node
+	attempt   uint64
+	inFlight  bool
+	redirects int
+	// script, for the final reader (final), is the operations left.
+	script []opSpec
+	final  bool
+}
+
+func (c *Client) randomNode() *Node {
+	ns := c.r.Group.Nodes
+	return ns[c.rng.IntN(len(ns))]
+}
+
+func (c *Client) issueGroup() {
+	if c.stopped || (!c.route.final && c.r.W.now >= int64(c.r.cfg.Duration)) {
+		return
+	}
+	var op opSpec
+	switch {
+	case c.route.final:
+		if len(c.route.script) == 0 {
+			c.r.Group.finalReadsDone()
+			return
+		}
+		op, c.route.script = c.route.script[0], c.route.script[1:]
+	case c.rng.IntN(100) < c.r.Group.cfg.FollowerReadPct:
+		op = opSpec{argv: []string{"GET", c.plainKey()}, readOnly: true}
+	default:
+		op = c.gen()
+	}
+	c.seq++
+	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
+	c.r.Stats.Ops++
+	what := "call #" + itoa(int64(c.seq)) + " " + strings.Join(op.argv, " ")
+	if op.readOnly {
+		what += " (READONLY)"
+	}
+	c.r.W.Trace(c.name, what)
+	c.route.redirects = 0
+	c.route.node = c.route.target
+	if op.readOnly {
+		c.route.node = c.randomNode()
+	}
+	c.sendAttempt()
+}
+
+// sendAttempt sends the current operation to route.node and arms its
+// timeout.
+func (c *Client) sendAttempt() {
+	op := c.cur
+	argv := make([][]byte, len(op.argv))
+	for i, a := range op.argv {
+		argv[i] = []byte(a)
+	}
+	c.route.attempt++
+	c.route.inFlight = true
+	seq, attempt, node := c.curSeq, c.route.attempt, c.route.node
+	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv, readOnly: op.readOnly}
+	c.r.Net.sendStream(c.id, node.cfg.ID, func() { node.receive(q) })
+	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
+		if c.cur != nil && c.curSeq == seq && c.route.attempt == attempt && c.route.inFlight {
+			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(node.cfg.ID)))
+			// The connection is given up; the next command goes elsewhere.
+			c.route.target = c.randomNode()
+			c.endUnanswered("timeout")
+		}
+	})
+}
+
+// endUnanswered ends an operation whose last attempt got no reply: a
+// write's outcome is unknown; a read (or SCAN) changed nothing and is
+// dropped.
+func (c *Client) endUnanswered(why string) {
+	op := c.cur
+	if c.route.inFlight && op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
+		c.r.Stats.Unknown++
+		c.finish(nil)
+		return
+	}
+	c.abandon(why)
+}
+
+// abandon ends the operation without a history entry: it was never
+// executed (only redirects came back) or it read nothing.
+func (c *Client) abandon(why string) {
+	op := c.cur
+	c.r.W.Trace(c.name, "abandon #"+itoa(int64(c.curSeq))+" ("+why+")")
+	c.cur = nil
+	c.route.inFlight = false
+	if c.route.final {
+		c.route.script = append([]opSpec{*op}, c.route.script...)
+		c.r.W.After(finalRetry, c.issue)
+		return
+	}
+	c.r.W.After(c.think(), c.issue)
+}
+
+func (c *Client) onGroupReply(seq uint64, r Reply) {
+	if c.cur == nil || c.curSeq != seq || !c.route.inFlight {
+		c.r.W.Trace(c.name, "late reply #"+itoa(int64(seq))+" "+r.String())
+		return
+	}
+	c.r.W.Trace(c.name, "return #"+itoa(int64(seq))+" "+r.String())
+	c.route.inFlight = false
+	op := c.cur
+	switch {
+	case r.IsError() && strings.HasPrefix(r.Str, "MOVED "):
+		f := strings.Fields(r.Str)
+		id, err := strconv.ParseUint(strings.TrimPrefix(f[len(f)-1], "n"), 10, 64)
+		if len(f) != 3 || err != nil || id == 0 || id > uint64(len(c.r.Group.Nodes)) {
+			c.r.Oracle.fail("a MOVED reply names no node of the group: " + r.Str)
+			c.abandon("bad redirect")
+			return
+		}
+		if c.route.redirects++; c.route.redirects > redirectsMax {
+			c.abandon("too many redirects")
+			return
+		}
+		c.route.node = c.r.Group.Node(id)
+		c.route.target = c.route.node
+		c.sendAttempt()
+	case r.IsError() && strings.HasPrefix(r.Str, "TRYAGAIN"):
+		if c.route.redirects++; c.route.redirects > redirectsMax {
+			c.abandon("too many redirects")
+			return
+		}
+		seq := c.curSeq
+		d := tryAgainBackoffMin + time.Duration(c.rng.Int64N(int64(tryAgainBackoffJitter)))
+		c.r.W.After(d, func() {
+			if c.cur != nil && c.curSeq == seq && !c.stopped {
+				c.route.node = c.randomNode()
+				c.sendAttempt()
+			}
+		})
+	case r.IsError() && r.Str == cluster.ErrMsgLeaderLost:
+		c.route.target = c.randomNode()
+		c.route.inFlight = true // the write may still commit
+		c.endUnanswered("leadership lost")
+	case op.readOnly:
+		if r.Kind != '$' && r.Kind != '_' {
+			c.abandon("error")
+			return
+		}
+		v := checker.Nil
+		if r.Kind == '$' {
+			v = checker.Str(r.Str)
+		}
+		g := c.r.Group
+		g.FollowerReads = append(g.FollowerReads, FollowerRead{
+			Client: int(c.id), Node: c.route.node.cfg.ID, Key: op.argv[1],
+			Call: c.curCall, Return: c.r.W.now, Value: v,
+		})
+		c.cur = nil
+		c.r.W.After(c.think(), c.issue)
+	case r.IsError() && (op.hist == nil || op.hist.Kind == checker.Get || op.hist.Kind == checker.MGet):
+		// A read that failed (the node is restarting from a disk fault)
+		// changed nothing.
+		c.route.target = c.randomNode()
+		c.abandon("error")
+	default:
+		if r.IsError() && (r.Str == cluster.ErrMsgDiskFatal || r.Str == cluster.ErrMsgDiskFull) {
+			c.route.target = c.randomNode()
+		}
+		c.finish(&r)
+	}
+}
+
+// checkFollowerReads holds READONLY reads to the stated staleness rule.
+// For a value that only one write ever wrote (the workload's unique
+// "c<client>-<n>" strings): that write was issued before the read
+// returned and did not come back refusing (SET NX/XX answered nil), and
+// no later mutation of the key — issued after that write returned — had
+// already been acknowledged StaleBound before the read was issued.
+func (g *Group) checkFollowerReads() {
+	r := g.r
+	byValue := map[string]int{} // unique value → index in History
+	byKey := map[string][]int{} // key → acknowledged mutations
+	for i, op := range r.History {
+		switch op.Kind {
+		case checker.Set:
+			byValue[op.Value] = i
+			if !op.Unknown && op.Output.Kind == checker.StrValue {
+				byKey[op.Key] = append(byKey[op.Key], i)
+			}
+		case checker.Del:
+			if !op.Unknown {
+				byKey[op.Key] = append(byKey[op.Key], i)
+			}
+		case checker.IncrBy:
+			if !op.Unknown && op.Output.Kind == checker.IntValue {
+				byKey[op.Key] = append(byKey[op.Key], i)
+			}
+		}
+	}
+	for _, fr := range g.FollowerReads {
+		if fr.Value.Kind != checker.StrValue || !uniqueValue(fr.Value.Str) {
+			continue
+		}
+		g.Checked++
+		where := "follower read by c" + itoa(int64(fr.Client)) + " on n" + itoa(int64(fr.Node)) + " at " +
+			time.Duration(fr.Call).String() + ": GET " + fr.Key + " -> " + fr.Value.String()
+		i, ok := byValue[fr.Value.Str]
+		if !ok {
+			// Refused writes (disk full) are not in the history: one that
+			// took effect anyway is a bug too.
+			r.Oracle.fail(where + ": no recorded write wrote that value")
+			continue
+		}
+		w := r.History[i]
+		if w.Key != fr.Key {
+			r.Oracle.fail(where + ": that value was written to " + w.Key)
+			continue
+		}
+		if w.Call > fr.Return {
+			r.Oracle.fail(where + ": the write of that value was issued after the read returned")
+			continue
+		}
+		if !w.Unknown && w.Output.Kind == checker.NilValue {
+			r.Oracle.fail(where + ": the SET of that value answered nil (not written)")
+			continue
+		}
+		if w.Unknown {
+			continue // its end is unknown: nothing is provably after it
+		}
+		for _, j := range byKey[fr.Key] {
+			m := r.History[j]
+			if m.Call > w.Return && m.Return < fr.Call-int64(g.cfg.StaleBound) {
+				r.Oracle.fail(where + ": staler than " + g.cfg.StaleBound.String() + ": overwritten by " + string(m.Kind) +
+					" acknowledged at " + time.Duration(m.Return).String())
+				break
+			}
+		}
+	}
+}
+
+// uniqueValue: the workload writes "c<client>-<seq>" strings once each.
+func uniqueValue(s string) bool { return strings.HasPrefix(s, "c") && strings.Contains(s, "-") }
