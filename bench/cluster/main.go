@@ -1,0 +1,293 @@
+// Command cluster measures what replication costs: a 3-node keel cluster
+// against a single keel node and against Redis with one asynchronous
+// replica, all on this machine, in the same run, as ratios.
+//
+//	go run ./bench/cluster            # 3 rounds of SET/GET at -P 1 and -P 16
+//	go run ./bench/cluster --quick    # 1 round, 10k requests: a smoke run
+//
+// The three systems, all with appendonly yes and appendfsync everysec:
+//
+//   - cluster: three `keel server --node-id N --peers ...` processes, one
+//     Raft group; a write is acknowledged once a majority holds it.
+//   - single: one `keel server` with the same flags but no peers.
+//   - redis+replica: redis-server and a second redis-server with
+//     --replicaof it; the primary acknowledges before the replica has the
+//     write (Redis's asynchronous replication).
+//
+// redis-benchmark (-c 50 -d 200 -r 100000, --csv) drives each in turn
+// within a round, the order rotated round by round (A B C, B C A, C A B)
+// so that outside load drifting during the run favours none; the figures
+// are medians over rounds and the ratios medians of per-round ratios.
+// The cluster is driven at its leader: with redis-benchmark --cluster when
+// that works against keel's CLUSTER NODES (--cluster-mode auto probes it;
+// redis-benchmark 7.0 refuses a cluster with a single master, which a
+// one-group keel cluster is), else by the leader's port directly. A run
+// that got an error reply (redis-benchmark 7 then exits non-zero) or
+// during which the leader changed is reported as missing, not as fast.
+//
+// Like bench/, it is a black-box client: it starts binaries and speaks
+// RESP through go-redis; it imports nothing of keel. docs/performance.md
+// ("Replicated cluster") holds the figures.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+type config struct {
+	rounds      int
+	requests    int
+	clients     int
+	dataBytes   int
+	keyspace    int
+	pipelines   []int
+	tests       []string
+	clusterMode string // auto, yes, no: redis-benchmark --cluster for the keel cluster
+	keelBin     string
+	install     bool
+	keep        bool
+	outDir      string
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("bench/cluster", flag.ContinueOnError)
+	var c config
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every test on the three systems back to back")
+	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (×P/2 when pipelined)")
+	fs.IntVar(&c.clients, "clients", 50, "redis-benchmark -c")
+	fs.IntVar(&c.dataBytes, "datasize", 200, "redis-benchmark -d")
+	fs.IntVar(&c.keyspace, "keyspace", 100000, "redis-benchmark -r")
+	pipes := fs.String("pipelines", "1,16", "redis-benchmark -P values")
+	tests := fs.String("tests", "set,get", "redis-benchmark -t tests (GET after SET so it mostly hits)")
+	fs.StringVar(&c.clusterMode, "cluster-mode", "auto", "drive the keel cluster with redis-benchmark --cluster: auto (probe it), yes, no (leader's port)")
+	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
+	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs and data)")
+	fs.StringVar(&c.outDir, "out", "bench/cluster/results", "directory for the Markdown report (relative to the module root)")
+	quick := fs.Bool("quick", false, "smoke run: 1 round, 10k requests")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, errors.Newf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		if !set["rounds"] {
+			c.rounds = 1
+		}
+		if !set["requests"] {
+			c.requests = 10000
+		}
+	}
+	for _, f := range strings.Split(*pipes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return c, errors.Newf("-pipelines: %q is not a positive integer", f)
+		}
+		c.pipelines = append(c.pipelines, n)
+	}
+	for _, f := range strings.Split(*tests, ",") {
+		switch f = strings.ToLower(strings.TrimSpace(f)); f {
+		case "set", "get", "incr":
+			c.tests = append(c.tests, f)
+		default:
+			return c, errors.Newf("-tests: %q is not one of set, get, incr", f)
+		}
+	}
+	switch c.clusterMode {
+	case "auto", "yes", "no":
+	default:
+		return c, errors.Newf("-cluster-mode %q: want auto, yes or no", c.clusterMode)
+	}
+	if c.rounds < 1 || c.requests < 1 || c.clients < 1 || len(c.pipelines) == 0 || len(c.tests) == 0 {
+		return c, errors.New("need at least one round, request, client, pipeline and test")
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bench/cluster:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "bench/cluster: interrupted; stopping servers")
+		cancel()
+		killAll()
+		os.Exit(130)
+	}()
+	if err := run(ctx, cfg); err != nil {
+		killAll()
+		fmt.Fprintf(os.Stderr, "bench/cluster: %+v\n", err)
+		os.Exit(1)
+	}
+}
+
+type tools struct{ redisServer, redisBenchmark string }
+
+func findTools(install bool) (tools, error) {
+	look := func() (tools, error) {
+		var t tools
+		var err error
+		if t.redisServer, err = exec.LookPath("redis-server"); err != nil {
+			return t, err
+		}
+		t.redisBenchmark, err = exec.LookPath("redis-benchmark")
+		return t, err
+	}
+	t, err := look()
+	if err == nil || !install {
+		return t, errors.Wrap(err, "redis-server and redis-benchmark must be on PATH")
+	}
+	fmt.Println("redis-server or redis-benchmark missing: apt-get install -y redis-server redis-tools")
+	sh := "apt-get update && apt-get install -y redis-server redis-tools"
+	if os.Geteuid() != 0 {
+		sh = "sudo sh -c '" + sh + "'"
+	}
+	cmd := exec.Command("sh", "-c", sh)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return t, errors.Wrap(err, "install redis")
+	}
+	t, err = look()
+	return t, errors.Wrap(err, "after installing redis")
+}
+
+// moduleRoot finds the directory holding keel's go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", errors.Wrap(err, "getwd")
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/keel-db/keel") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the keel module (no go.mod naming github.com/keel-db/keel)")
+		}
+		dir = parent
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	tl, err := findTools(cfg.install)
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "keel-bench-cluster-")
+	if err != nil {
+		return errors.Wrap(err, "temp dir")
+	}
+	if cfg.keep {
+		fmt.Println("keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	keelBin := cfg.keelBin
+	if keelBin == "" {
+		keelBin = filepath.Join(tmp, "keel")
+		fmt.Println("building keel: go build -o", keelBin, "./cmd/keel")
+		build := exec.CommandContext(ctx, "go", "build", "-o", keelBin, "./cmd/keel")
+		build.Dir = root
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return errors.Wrap(err, "build keel")
+		}
+	}
+	mach := describeMachine(root, tl.redisServer)
+	started := time.Now().UTC()
+
+	cl, err := startKeelCluster(keelBin, tmp, 3)
+	if err != nil {
+		return err
+	}
+	defer cl.stop()
+	single, err := startKeelSingle(keelBin, tmp)
+	if err != nil {
+		return err
+	}
+	defer single.stop()
+	rr, err := startRedisWithReplica(tl.redisServer, tmp)
+	if err != nil {
+		return err
+	}
+	defer rr.stop()
+
+	useCluster := false
+	switch cfg.clusterMode {
+	case "yes":
+		useCluster = true
+	case "auto":
+		if err := probeBenchmarkCluster(ctx, tl.redisBenchmark, cl); err != nil {
+			fmt.Printf("redis-benchmark --cluster does not work against keel (%v): driving the leader's port\n", oneLine(err.Error()))
+		} else {
+			useCluster = true
+		}
+	}
+	systems := []target{
+		{name: "cluster", sys: cl, cluster: useCluster},
+		{name: "single", sys: single},
+		{name: "redis+replica", sys: rr},
+	}
+	results, err := runRounds(ctx, cfg, tl, systems)
+	if err != nil {
+		return err
+	}
+	how := "the leader's port"
+	if useCluster {
+		how = "redis-benchmark --cluster (slots from CLUSTER NODES; all on the leader)"
+	}
+	rep := render(cfg, mach, started, how, results)
+	fmt.Println()
+	fmt.Println(rep.text)
+	outDir := cfg.outDir
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(root, outDir)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return errors.Wrap(err, "results dir")
+	}
+	out := filepath.Join(outDir, started.Format("2006-01-02T1504Z")+".md")
+	if err := os.WriteFile(out, []byte(rep.markdown), 0o644); err != nil {
+		return errors.Wrap(err, "write report")
+	}
+	fmt.Println("wrote", out)
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
