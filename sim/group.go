@@ -146,6 +146,7 @@ func (r *Run) runGroup() {
 	cfg := r.cfg
 	g := &Group{r: r, cfg: *cfg.Group, role: map[uint64][2]uint64{}}
 	r.Group = g
+	r.keys = nil // Execute named them without the key prefix
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, cfg.Workload.KeyPrefix+"k"+strconv.Itoa(i))
 	}
