@@ -31,6 +31,13 @@ type client struct {
 
 	authed     bool
 	closeAfter bool // QUIT, CLIENT KILL of itself, SHUTDOWN
+	// readOnly (cluster mode, READONLY): a follower may serve this
+	// connection's keyed reads, possibly stale (cluster.Request.ReadOnly).
+	readOnly bool
+	// abandoned (cluster mode): the server stopped while a batch waited for
+	// its answer; the replica may still write to out, so this goroutine
+	// must not touch it again and just leaves.
+	abandoned bool
 
 	created    time.Time
 	lastActive atomic.Int64 // Unix nanoseconds of the last batch
@@ -102,7 +109,7 @@ func (c *client) serve() {
 		c.bytesIn.Store(c.rd.BytesRead())
 		c.commands.Add(int64(len(cmds)))
 		c.run(cmds)
-		if !c.flush() || c.closeAfter {
+		if c.abandoned || !c.flush() || c.closeAfter {
 			return
 		}
 	}
@@ -140,37 +147,62 @@ func (c *client) run(cmds [][][]byte) {
 			continue
 		}
 		if sc := lookupServerCommand(argv[0]); sc != nil {
-			c.submit()
+			if !c.submit() {
+				return
+			}
 			c.lastCmd.Store(&sc.name)
 			c.runServerCommand(sc, argv)
 			continue
 		}
 		ec := engine.Lookup(argv[0])
 		if ec == nil && !isReplicaCommand(argv[0]) {
-			c.submit()
+			if !c.submit() {
+				return
+			}
 			c.out.WriteError(unknownCommand(argv))
 			continue
 		}
 		if !c.authed {
-			c.submit()
+			if !c.submit() {
+				return
+			}
 			c.out.WriteError(errNoAuth)
 			continue
 		}
 		if ec != nil {
 			c.lastCmd.Store(&ec.Name)
 		}
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
+		if c.srv.node != nil {
+			// A group serves one slot per request: Redis Cluster refuses
+			// keys in several slots before running anything.
+			if _, msg := cluster.CommandSlot(argv); msg != "" {
+				if !c.submit() {
+					return
+				}
+				c.out.WriteError(msg)
+				continue
+			}
+		}
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, ReadOnly: c.readOnly})
 	}
 	c.submit()
 }
 
-func (c *client) submit() {
+// submit runs the gathered requests. It returns false when the server
+// stopped before they were answered (cluster mode): the client is then
+// abandoned and must not write to out.
+func (c *client) submit() bool {
 	if len(c.reqs) == 0 {
-		return
+		return !c.abandoned
 	}
-	c.srv.shard.submit(c.wait, c.reqs)
+	if !c.srv.shard.submit(c.wait, c.reqs) {
+		c.abandoned, c.closeAfter = true, true
+		c.reqs = nil // the replica may still read them
+		return false
+	}
 	clear(c.reqs)
 	c.reqs = c.reqs[:0]
+	return true
 }
 
 const errNoAuth = "NOAUTH Authentication required."

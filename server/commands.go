@@ -31,7 +31,10 @@ type subcommand struct {
 	doc   commandDoc
 }
 
-var serverCommands map[string]*serverCommand
+// serverCommands is filled by the init functions of the files that define
+// connection commands (this one, cluster_cmd.go, multi.go, pubsub.go), in
+// whatever order they run.
+var serverCommands = map[string]*serverCommand{}
 
 // lookupServerCommand finds a connection command without allocating.
 func lookupServerCommand(name []byte) *serverCommand {
@@ -75,7 +78,6 @@ func init() {
 		{name: "info", arity: -1, flags: []string{"loading", "stale", "sentinel"}, categories: []string{"@slow", "@dangerous"}, run: cmdInfo},
 		{name: "config", arity: -2, flags: nil, categories: []string{"@slow"}, run: cmdConfig, subs: configSubs},
 	}
-	serverCommands = make(map[string]*serverCommand, len(cmds))
 	for _, sc := range cmds {
 		sc.doc = serverDocs[sc.name]
 		serverCommands[sc.name] = sc
@@ -266,9 +268,13 @@ func cmdHello(c *client, argv [][]byte) {
 	c.out.WriteBulkString("id")
 	c.out.WriteInt(int64(c.id))
 	c.out.WriteBulkString("mode")
-	c.out.WriteBulkString("standalone")
+	c.out.WriteBulkString(c.srv.mode())
+	role := "master"
+	if c.srv.node != nil && !c.srv.isLeader(c.wait) {
+		role = "replica"
+	}
 	c.out.WriteBulkString("role")
-	c.out.WriteBulkString("master")
+	c.out.WriteBulkString(role)
 	c.out.WriteBulkString("modules")
 	c.out.WriteArray(0)
 }

@@ -41,6 +41,7 @@ func (s *Server) configParams() map[string]string {
 		"tcp-keepalive":             "15",
 		"hz":                        "10",
 		"protected-mode":            "no",
+		"cluster-enabled":           yesno(s.node != nil),
 	}
 	for name, p := range extraConfig {
 		params[name] = p.get(s)

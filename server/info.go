@@ -12,7 +12,7 @@ import (
 )
 
 // infoSections in the order INFO prints them.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
 
 // Optional views of the keyspace. The engine grows these; INFO reports
 // what it offers.
@@ -29,6 +29,7 @@ type keyspaceInfo struct {
 	replicaErr     error
 	recovery       cluster.RecoveryStats
 	persistence    cluster.PersistenceStats
+	group          cluster.GroupStats
 }
 
 func (s *Server) keyspace(w *waiter) keyspaceInfo {
@@ -36,6 +37,7 @@ func (s *Server) keyspace(w *waiter) keyspaceInfo {
 	s.shard.do(w, func(r *cluster.Replica) {
 		ki.lastSaveMillis, ki.replicaErr, ki.recovery = r.LastSaveMillis(), r.Err(), r.Recovery()
 		ki.persistence = r.Persistence()
+		ki.group = r.GroupStats()
 		db := r.DB()
 		ki.keys = db.Len()
 		var anyDB any = db
@@ -94,10 +96,11 @@ func (s *Server) info(w *waiter, all bool, want map[string]bool) string {
 		case "stats":
 			s.infoStats(&b)
 		case "replication":
-			b.WriteString("role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n")
-			b.WriteString("master_replid:" + s.runID + "\r\nmaster_repl_offset:0\r\n")
+			s.infoReplication(&b, ks())
 		case "cpu":
 			s.infoCPU(&b)
+		case "cluster":
+			kv(&b, "cluster_enabled", boolInt(s.node != nil))
 		case "keyspace":
 			if k := ks(); k.keys > 0 {
 				fmt.Fprintf(&b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", k.keys, k.expires)
@@ -130,7 +133,7 @@ func (s *Server) infoServer(b *strings.Builder) {
 	exe, _ := os.Executable()
 	kv(b, "redis_version", RedisVersion)
 	kv(b, "keel_version", Version)
-	kv(b, "redis_mode", "standalone")
+	kv(b, "redis_mode", s.mode())
 	kv(b, "os", runtime.GOOS+" "+runtime.GOARCH)
 	kv(b, "arch_bits", strconv.Itoa(strconv.IntSize))
 	kv(b, "multiplexing_api", "go netpoll")
@@ -144,6 +147,50 @@ func (s *Server) infoServer(b *strings.Builder) {
 	kv(b, "hz", int(time.Second/tickInterval))
 	kv(b, "executable", exe)
 	kv(b, "config_file", s.cfg.ConfigFile)
+}
+
+// mode is Redis's redis_mode (INFO) and HELLO's mode.
+func (s *Server) mode() string {
+	if s.node != nil {
+		return "cluster"
+	}
+	return "standalone"
+}
+
+// infoReplication is Redis's replication section, the group's Raft leader
+// playing the master; raft_* lines are keel's own.
+func (s *Server) infoReplication(b *strings.Builder, ki keyspaceInfo) {
+	g := ki.group
+	if s.node == nil || g.Role == "leader" {
+		kv(b, "role", "master")
+		kv(b, "connected_slaves", 0)
+	} else {
+		kv(b, "role", "slave")
+		host, port, status := "", 0, "down"
+		for _, n := range s.node.nodes {
+			if n.ID == g.Leader {
+				host, port, status = n.Host, n.Port, "up"
+			}
+		}
+		kv(b, "master_host", host)
+		kv(b, "master_port", port)
+		kv(b, "master_link_status", status)
+	}
+	kv(b, "master_failover_state", "no-failover")
+	kv(b, "master_replid", s.runID)
+	kv(b, "master_repl_offset", g.Applied)
+	if s.node == nil {
+		return
+	}
+	kv(b, "raft_node_id", s.node.id)
+	kv(b, "raft_role", g.Role)
+	kv(b, "raft_leader", g.Leader)
+	kv(b, "raft_term", g.Term)
+	kv(b, "raft_commit_index", g.Commit)
+	kv(b, "raft_snapshots_sent", g.SnapshotsSent)
+	kv(b, "raft_snapshots_received", g.SnapshotsReceived)
+	kv(b, "raft_leadership_lost", g.LeadershipLost)
+	kv(b, "raft_queued_batches", g.QueuedBatches)
 }
 
 func (s *Server) infoClients(b *strings.Builder) {

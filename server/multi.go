@@ -124,6 +124,15 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 		c.out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
 		return true
 	}
+	if c.srv.node != nil {
+		// As Redis Cluster: a command whose own keys span slots is refused
+		// and flags the block; EXEC checks the block as a whole.
+		if _, msg := cluster.CommandSlot(argv); msg != "" {
+			c.tx.failed = true
+			c.out.WriteError(msg)
+			return true
+		}
+	}
 	return c.queue(argv)
 }
 
@@ -184,6 +193,14 @@ func cmdExec(c *client, argv [][]byte) {
 	if c.tx.failed {
 		c.out.WriteError(errExecAbort)
 		return
+	}
+	if c.srv.node != nil {
+		// One block runs on one replica group: Redis Cluster answers
+		// -CROSSSLOT to an EXEC whose commands span slots and discards it.
+		if _, msg := cluster.TxnSlot(c.tx.queued); msg != "" {
+			c.out.WriteError(msg)
+			return
+		}
 	}
 	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.srv.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it

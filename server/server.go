@@ -57,11 +57,16 @@ type Config struct {
 	PubSubLimit PubSubLimit
 	// NotifyKeyspaceEvents is notify-keyspace-events (notify.go).
 	NotifyKeyspaceEvents string
+	// Cluster, when set, makes the server a node of a replicated group
+	// speaking Redis Cluster (cluster.go); the replica must have been
+	// opened with its ReplicaOptions. The server closes it.
+	Cluster *ClusterNode
 }
 
 // Server serves the Redis protocol on top of one replica.
 type Server struct {
 	cfg     Config
+	node    *ClusterNode // cluster mode; nil otherwise
 	shard   *shard
 	replica *cluster.Replica
 	clock   seam.Clock
@@ -91,6 +96,7 @@ type Server struct {
 	closeOnce    sync.Once
 	closeErr     error
 	tickerDone   chan struct{}
+	stepperDone  chan struct{} // cluster mode: stepPeers returned
 
 	pubsub *pubsub // pubsub.go, notify.go
 	psExt
@@ -133,8 +139,9 @@ func New(cfg Config, replica *cluster.Replica) *Server {
 	}
 	s := &Server{
 		cfg:        cfg,
+		node:       cfg.Cluster,
 		replica:    replica,
-		shard:      newShard(replica, cfg.Clock),
+		shard:      newShard(replica, cfg.Clock, cfg.Cluster != nil),
 		clock:      cfg.Clock,
 		started:    time.Now(),
 		runID:      hex.EncodeToString(id[:]),
@@ -147,6 +154,10 @@ func New(cfg Config, replica *cluster.Replica) *Server {
 	pass := cfg.RequirePass
 	s.requirePass.Store(&pass)
 	go s.tick()
+	if s.node != nil {
+		s.stepperDone = make(chan struct{})
+		go s.stepPeers()
+	}
 	return s
 }
 
@@ -275,8 +286,17 @@ func (s *Server) Close() error {
 			c.conn.Close()
 		}
 		s.mu.Unlock()
+		// Batches waiting for a commit that no tick or peer message will
+		// bring any more are given up (cluster mode).
+		s.shard.close()
 		s.conns.Wait()
 		<-s.tickerDone
+		if s.node != nil {
+			<-s.stepperDone
+			if err := s.node.Close(); err != nil {
+				s.cfg.Logf("closing the peer transport: %v", err)
+			}
+		}
 		s.jobs.Wait() // a background save finishes (and is installed) first
 		w := s.shard.newWaiter()
 		s.shard.do(w, func(r *cluster.Replica) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/keel-db/keel/cluster"
@@ -20,9 +21,21 @@ const submitRequestsMax = 8192
 // queue lock, then wakes the followers whose replies are already written.
 // Work that is not a request batch (Tick, INFO reading the keyspace) joins
 // the same queue and runs alone when it reaches the head.
+//
+// In cluster mode (async) a batch on a replicated group is answered only
+// once a majority holds its writes, during some later SubmitAsync, Step or
+// Tick run by whichever goroutine owns the shard then. So the leader hands
+// the group to SubmitAsync, gives up the queue at once (other connections'
+// batches and peer messages must go on: they are what commits it), and
+// every goroutine of the group then waits on its own condition until the
+// batch's done callback marks it answered. done runs inside the replica's
+// call, after the last reply was written, and takes mu to mark the
+// waiters: that lock is what publishes the replies, written by another
+// goroutine, to the connection that flushes them.
 type shard struct {
 	replica *cluster.Replica
 	clock   seam.Clock
+	async   bool // cluster mode: submit with SubmitAsync and wait for done
 
 	mu    sync.Mutex
 	queue []*waiter // head is the leader; at most one entry per connection plus ticker
@@ -33,6 +46,12 @@ type shard struct {
 	// error instead of touching the replica: it was closed after a disk
 	// failure and could not be reopened.
 	dead string
+
+	// Cluster mode: goroutines waiting for their batch's done, and closed,
+	// set when the server stops, after which they give up waiting (no
+	// tick or peer message will finish their batch any more).
+	awaiting map[*waiter]struct{}
+	closed   bool
 }
 
 // waiter is one goroutine's place in the queue. A connection keeps one and
@@ -41,11 +60,17 @@ type waiter struct {
 	cond sync.Cond
 	reqs []cluster.Request
 	fn   func(*cluster.Replica)
-	done bool
+	done bool // no longer queued: its batch was handed to the replica
+	// answered (cluster mode): every reply of its batch is written.
+	answered bool
 }
 
-func newShard(r *cluster.Replica, clock seam.Clock) *shard {
-	return &shard{replica: r, clock: clock}
+func newShard(r *cluster.Replica, clock seam.Clock, async bool) *shard {
+	s := &shard{replica: r, clock: clock, async: async}
+	if async {
+		s.awaiting = map[*waiter]struct{}{}
+	}
+	return s
 }
 
 func (s *shard) newWaiter() *waiter {
@@ -55,11 +80,51 @@ func (s *shard) newWaiter() *waiter {
 }
 
 // submit runs reqs on the replica; every reply has been written when it
-// returns.
-func (s *shard) submit(w *waiter, reqs []cluster.Request) {
+// returns true. False (cluster mode only) means the server is stopping and
+// the batch may never be answered: the caller must not touch the writers
+// of reqs again, as the replica may still write to them.
+func (s *shard) submit(w *waiter, reqs []cluster.Request) bool {
 	w.reqs = reqs
 	s.run(w)
 	w.reqs = nil
+	if !s.async {
+		return true
+	}
+	return s.await(w)
+}
+
+// await waits until w's batch is answered or the shard closes.
+func (s *shard) await(w *waiter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !w.answered && !s.closed {
+		s.awaiting[w] = struct{}{}
+		for !w.answered && !s.closed {
+			w.cond.Wait()
+		}
+		delete(s.awaiting, w)
+	}
+	return w.answered
+}
+
+// answer marks a group's waiters answered: the done of their batch.
+func (s *shard) answer(group []*waiter) {
+	s.mu.Lock()
+	for _, g := range group {
+		g.answered = true
+		g.cond.Signal()
+	}
+	s.mu.Unlock()
+}
+
+// close wakes every goroutine waiting for an answer; they give up.
+func (s *shard) close() {
+	s.mu.Lock()
+	s.closed = true
+	for w := range s.awaiting {
+		w.cond.Signal()
+	}
+	s.mu.Unlock()
 }
 
 // do runs fn with exclusive ownership of the replica.
@@ -71,7 +136,7 @@ func (s *shard) do(w *waiter, fn func(*cluster.Replica)) {
 
 func (s *shard) run(w *waiter) {
 	s.mu.Lock()
-	w.done = false
+	w.done, w.answered = false, false
 	s.queue = append(s.queue, w)
 	for !w.done && s.queue[0] != w {
 		w.cond.Wait()
@@ -93,6 +158,10 @@ func (s *shard) run(w *waiter) {
 			n++
 		}
 	}
+	var group []*waiter
+	if s.async && w.fn == nil {
+		group = slices.Clone(s.queue[:n])
+	}
 	s.mu.Unlock()
 
 	switch {
@@ -105,6 +174,14 @@ func (s *shard) run(w *waiter) {
 			s.reqs[i].W.WriteError(s.dead)
 		}
 		clear(s.reqs)
+		if group != nil {
+			s.answer(group)
+		}
+	case s.async:
+		// The replica keeps the batch until done: it gets its own slice.
+		reqs := slices.Clone(s.reqs)
+		clear(s.reqs)
+		s.replica.SubmitAsync(s.clock.Now(), reqs, func() { s.answer(group) })
 	default:
 		s.replica.Submit(s.clock.Now(), s.reqs)
 		clear(s.reqs) // drop references to argv and writers

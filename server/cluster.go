@@ -1,0 +1,304 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	stdnet "net"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/cluster"
+	knet "github.com/keel-db/keel/net"
+)
+
+// Cluster mode: this process is one voter of a replicated replica group
+// (cluster/group.go) and speaks Redis Cluster to clients, so go-redis's
+// ClusterClient and redis-cli -c work unmodified. Today a cluster is one
+// group whose voters are every node of --peers, owning all 16384 slots;
+// its Raft leader plays Redis's master and the others its replicas.
+//
+// The pieces, all driven through the shard like everything else that
+// touches the replica:
+//   - Node-to-node messages travel over the net package's TCP transport on
+//     each node's client port + 10000. The replica's Send only queues
+//     (dropping when a peer's queue is full: Raft retransmits), so it never
+//     blocks the replica. A receiving goroutine per peer hands messages to
+//     stepPeers, which steps them into the replica in batches.
+//   - A non-leader answers what only the leader may serve with Redirect:
+//     -MOVED <slot> <leader>, -TRYAGAIN while no leader is known, and
+//     -READONLY for keyless writes.
+//   - Requests whose keys span slots get -CROSSSLOT before they reach the
+//     replica (client.go, multi.go); CLUSTER and READONLY/READWRITE/ASKING
+//     are in cluster_cmd.go.
+
+const (
+	// peerInboxMessagesMax bounds the peer messages received but not yet
+	// stepped; a receiving goroutine that finds it full waits (TCP then
+	// pushes back on the sender, whose bounded queue drops).
+	peerInboxMessagesMax = 4096
+	// stepBatchMessagesMax bounds how many peer messages one turn of the
+	// shard steps, so that client batches interleave with a burst.
+	stepBatchMessagesMax = 256
+)
+
+// Redis Cluster's replies for requests a node does not serve.
+const (
+	errTryAgain = "TRYAGAIN no leader for this replica group yet (election in progress); retry"
+	errReadOnly = "READONLY You can't write against a read only replica."
+)
+
+// ClusterNode is this process's membership in its replica group: who it
+// is, where every node is, and the transport between them. Build one with
+// NewClusterNode, let it fill the replica's options (ReplicaOptions),
+// start its transport (Listen) and hand it to New through Config.Cluster;
+// the server closes it.
+type ClusterNode struct {
+	id    uint64
+	nodes []cluster.TopoNode // sorted by id; their client addresses
+
+	tr     atomic.Pointer[knet.TCP]
+	inbox  chan peerMsg
+	closed chan struct{}
+	once   sync.Once
+}
+
+type peerMsg struct {
+	from uint64
+	data []byte
+}
+
+// ParsePeers reads DESIGN.md's --peers syntax, "id@host:port,...", where
+// each address is that node's client port. Ids are positive and distinct,
+// as are addresses; the result is sorted by id.
+func ParsePeers(spec string) ([]cluster.TopoNode, error) {
+	var out []cluster.TopoNode
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idText, addr, ok := strings.Cut(part, "@")
+		if !ok {
+			return nil, errors.Newf("peer %q: want id@host:port", part)
+		}
+		id, err := strconv.ParseUint(idText, 10, 64)
+		if err != nil || id == 0 {
+			return nil, errors.Newf("peer %q: node id must be a positive integer", part)
+		}
+		host, portText, err := stdnet.SplitHostPort(addr)
+		if err != nil || host == "" {
+			return nil, errors.Newf("peer %q: want id@host:port", part)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil || port < 1 || port+knet.PeerPortOffset > 65535 {
+			return nil, errors.Newf("peer %q: client port must be 1..%d (node-to-node traffic uses port+%d)",
+				part, 65535-knet.PeerPortOffset, knet.PeerPortOffset)
+		}
+		for _, n := range out {
+			if n.ID == id {
+				return nil, errors.Newf("peers: node id %d listed twice", id)
+			}
+			if n.Host == host && n.Port == port {
+				return nil, errors.Newf("peers: address %s listed twice", addr)
+			}
+		}
+		out = append(out, cluster.TopoNode{ID: id, Host: host, Port: port})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("peers: no node listed")
+	}
+	slices.SortFunc(out, func(a, b cluster.TopoNode) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// NewClusterNode describes node id of the group nodes (as ParsePeers
+// returns them); id must be one of them.
+func NewClusterNode(id uint64, nodes []cluster.TopoNode) (*ClusterNode, error) {
+	if !slices.ContainsFunc(nodes, func(n cluster.TopoNode) bool { return n.ID == id }) {
+		return nil, errors.Newf("node id %d is not among the peers", id)
+	}
+	return &ClusterNode{
+		id:     id,
+		nodes:  slices.Clone(nodes),
+		inbox:  make(chan peerMsg, peerInboxMessagesMax),
+		closed: make(chan struct{}),
+	}, nil
+}
+
+// ID is this node's id.
+func (n *ClusterNode) ID() uint64 { return n.id }
+
+// Self is this node's entry of the peers.
+func (n *ClusterNode) Self() cluster.TopoNode {
+	for _, node := range n.nodes {
+		if node.ID == n.id {
+			return node
+		}
+	}
+	panic("server: cluster node not among its peers")
+}
+
+// ReplicaOptions makes o a member of the group: its id, the voters, the
+// transport and the redirects. A group keeps its Raft log on disk, so
+// persistence must be on.
+func (n *ClusterNode) ReplicaOptions(o *cluster.Options) error {
+	if !o.AppendOnly {
+		return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
+	}
+	o.ID = n.id
+	o.Peers = o.Peers[:0]
+	for _, node := range n.nodes {
+		o.Peers = append(o.Peers, node.ID)
+	}
+	o.Send = n.send
+	o.Redirect = n.redirect
+	return nil
+}
+
+// Listen starts the node-to-node transport on bind's client port + 10000
+// (bind empty: the host this node's peer entry names).
+func (n *ClusterNode) Listen(bind string, logf func(string, ...any)) error {
+	self := n.Self()
+	if bind == "" {
+		bind = self.Host
+	}
+	peers := map[uint64]string{}
+	for _, node := range n.nodes {
+		if node.ID == n.id {
+			continue
+		}
+		addr, err := knet.PeerAddr(n.addrOf(node))
+		if err != nil {
+			return err
+		}
+		peers[node.ID] = addr
+	}
+	listen := stdnet.JoinHostPort(bind, strconv.Itoa(self.Port+knet.PeerPortOffset))
+	tr, err := knet.ListenTCP(knet.TCPConfig{ID: n.id, Listen: listen, Peers: peers, Handler: n.receive, Logf: logf})
+	if err != nil {
+		return err
+	}
+	n.tr.Store(tr)
+	return nil
+}
+
+// Close stops the transport and every goroutine waiting to deliver.
+func (n *ClusterNode) Close() error {
+	var err error
+	n.once.Do(func() {
+		close(n.closed)
+		if tr := n.tr.Load(); tr != nil {
+			err = tr.Close()
+		}
+	})
+	return err
+}
+
+func (n *ClusterNode) addrOf(node cluster.TopoNode) string {
+	return stdnet.JoinHostPort(node.Host, strconv.Itoa(node.Port))
+}
+
+// send is the replica's Options.Send: it queues and never blocks.
+func (n *ClusterNode) send(to uint64, msg []byte) {
+	if tr := n.tr.Load(); tr != nil {
+		tr.Send(to, msg)
+	}
+}
+
+// receive is the transport's Handler (one goroutine per peer connection).
+func (n *ClusterNode) receive(from uint64, msg []byte) {
+	select {
+	case n.inbox <- peerMsg{from: from, data: msg}:
+	case <-n.closed:
+	}
+}
+
+// redirect is the replica's Options.Redirect, in Redis Cluster's words.
+// It runs under the shard and must stay pure.
+func (n *ClusterNode) redirect(req *cluster.Request, leader uint64) string {
+	if leader == 0 || leader == n.id {
+		return errTryAgain
+	}
+	var slot int
+	var msg string
+	if req.Txn != nil {
+		slot, msg = cluster.TxnSlot(req.Txn.Cmds)
+	} else {
+		slot, msg = cluster.CommandSlot(req.Argv)
+	}
+	if msg != "" {
+		return msg
+	}
+	if slot < 0 {
+		// No key to route by (FLUSHALL, FUNCTION LOAD): Redis's replicas
+		// refuse writes this way.
+		return errReadOnly
+	}
+	for _, node := range n.nodes {
+		if node.ID == leader {
+			// Redis writes the host unbracketed, IPv6 included.
+			return "MOVED " + strconv.Itoa(slot) + " " + node.Host + ":" + strconv.Itoa(node.Port)
+		}
+	}
+	return errTryAgain
+}
+
+// topology is the cluster as this node sees it: one group, all slots.
+func (n *ClusterNode) topology(leader uint64, voters []uint64, term uint64) cluster.Topology {
+	return cluster.Topology{
+		MyID:   n.id,
+		Nodes:  n.nodes,
+		Shards: []cluster.Shard{{From: 0, To: cluster.SlotCount - 1, Leader: leader, Members: voters}},
+		// Redis's config epoch grows when a slot's master changes; a
+		// Raft term grows with every election, so it serves.
+		Epoch: term,
+	}
+}
+
+// stepPeers delivers peer messages to the replica until shutdown, as many
+// as are waiting (up to stepBatchMessagesMax) per turn of the shard.
+func (s *Server) stepPeers() {
+	defer close(s.stepperDone)
+	n := s.node
+	w := s.shard.newWaiter()
+	batch := make([]peerMsg, 0, stepBatchMessagesMax)
+	step := func(r *cluster.Replica) {
+		now := s.clock.Now()
+		for _, m := range batch {
+			if err := r.Step(now, m.data); err != nil {
+				s.cfg.Logf("message from node %d: %v", m.from, err)
+			}
+		}
+	}
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case m := <-n.inbox:
+			batch = append(batch[:0], m)
+		}
+	more:
+		for len(batch) < stepBatchMessagesMax {
+			select {
+			case m := <-n.inbox:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		s.shard.do(w, step)
+		clear(batch)
+	}
+}

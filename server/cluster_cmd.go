@@ -1,0 +1,226 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
+)
+
+// The Redis Cluster commands: CLUSTER's introspection subcommands, and
+// READONLY / READWRITE / ASKING, which set per-connection routing state.
+// Without cluster mode all of them answer Redis's "cluster support
+// disabled" error.
+
+const errClusterDisabled = "ERR This instance has cluster support disabled"
+
+var clusterSubs = []subcommand{
+	{name: "cluster|slots", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|shards", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|nodes", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|info", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|keyslot", arity: 3, flags: []string{"loading", "stale"}},
+	{name: "cluster|myid", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|countkeysinslot", arity: 3, flags: []string{"loading", "stale"}},
+	{name: "cluster|getkeysinslot", arity: 4, flags: []string{"loading", "stale"}},
+	{name: "cluster|help", arity: 2, flags: []string{"loading", "stale"}},
+}
+
+func init() {
+	for _, sc := range []*serverCommand{
+		{name: "cluster", arity: -2, categories: []string{"@slow"}, run: cmdCluster, subs: clusterSubs,
+			doc: commandDoc{summary: "A container for Redis Cluster commands.", since: "3.0.0", group: "cluster", complexity: "Depends on subcommand."}},
+		{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, run: cmdReadOnly,
+			doc: commandDoc{summary: "Enables read-only queries for a connection to a Redis Cluster replica node.", since: "3.0.0", group: "cluster", complexity: "O(1)"}},
+		{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, run: cmdReadWrite,
+			doc: commandDoc{summary: "Enables read-write queries for a connection to a Redis Cluster replica node.", since: "3.0.0", group: "cluster", complexity: "O(1)"}},
+		{name: "asking", arity: 1, flags: []string{"fast"}, categories: []string{"@fast", "@connection"}, run: cmdAsking,
+			doc: commandDoc{summary: "Signals that a cluster client is following an -ASK redirect.", since: "3.0.0", group: "cluster", complexity: "O(1)"}},
+	} {
+		serverCommands[sc.name] = sc
+	}
+	for name, d := range map[string]commandDoc{
+		"cluster|slots":           {summary: "Returns the mapping of cluster slots to nodes.", since: "3.0.0", complexity: "O(N) where N is the total number of Cluster nodes"},
+		"cluster|shards":          {summary: "Returns the mapping of cluster slots to shards.", since: "7.0.0", complexity: "O(N) where N is the total number of cluster nodes"},
+		"cluster|nodes":           {summary: "Returns the cluster configuration for a node.", since: "3.0.0", complexity: "O(N) where N is the total number of Cluster nodes"},
+		"cluster|info":            {summary: "Returns information about the state of a node.", since: "3.0.0", complexity: "O(1)"},
+		"cluster|keyslot":         {summary: "Returns the hash slot for a key.", since: "3.0.0", complexity: "O(N) where N is the number of bytes in the key", syntax: "key"},
+		"cluster|myid":            {summary: "Returns the ID of a node.", since: "3.0.0", complexity: "O(1)"},
+		"cluster|countkeysinslot": {summary: "Returns the number of keys in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot"},
+		"cluster|getkeysinslot":   {summary: "Returns the key names in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot count"},
+		"cluster|help":            {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
+	} {
+		subDocs[name] = d
+	}
+}
+
+// cmdReadOnly lets a follower serve this connection's keyed reads locally
+// (possibly stale, within the bound cluster/group.go states).
+func cmdReadOnly(c *client, argv [][]byte) {
+	if c.srv.node == nil {
+		c.out.WriteError(errClusterDisabled)
+		return
+	}
+	c.readOnly = true
+	c.out.WriteSimple("OK")
+}
+
+func cmdReadWrite(c *client, argv [][]byte) {
+	if c.srv.node == nil {
+		c.out.WriteError(errClusterDisabled)
+		return
+	}
+	c.readOnly = false
+	c.out.WriteSimple("OK")
+}
+
+// cmdAsking accepts a client following -ASK. keel does not migrate slots
+// yet, so it never sends -ASK and there is no importing slot for ASKING
+// to open: it only answers +OK, as clients expect.
+func cmdAsking(c *client, argv [][]byte) {
+	if c.srv.node == nil {
+		c.out.WriteError(errClusterDisabled)
+		return
+	}
+	c.out.WriteSimple("OK")
+}
+
+// groupView is what the CLUSTER replies need from the replica.
+type groupView struct {
+	leader uint64
+	voters []uint64
+	term   uint64
+}
+
+func (s *Server) groupView(w *waiter) groupView {
+	var g groupView
+	s.shard.do(w, func(r *cluster.Replica) {
+		g.leader, g.voters, g.term = r.Leader(), r.Voters(), r.Term()
+	})
+	return g
+}
+
+func (s *Server) isLeader(w *waiter) bool {
+	lead := false
+	s.shard.do(w, func(r *cluster.Replica) { lead = r.IsLeader() })
+	return lead
+}
+
+func (s *Server) currentTopology(w *waiter) cluster.Topology {
+	g := s.groupView(w)
+	return s.node.topology(g.leader, g.voters, g.term)
+}
+
+func cmdCluster(c *client, argv [][]byte) {
+	if c.srv.node == nil {
+		c.out.WriteError(errClusterDisabled)
+		return
+	}
+	sub := strings.ToLower(string(argv[1]))
+	if !subArityOK(c, clusterSubs, "cluster|"+sub, len(argv)) {
+		return
+	}
+	switch sub {
+	case "slots":
+		t := c.srv.currentTopology(c.wait)
+		t.WriteSlots(c.out)
+	case "shards":
+		t := c.srv.currentTopology(c.wait)
+		t.WriteShards(c.out)
+	case "nodes":
+		t := c.srv.currentTopology(c.wait)
+		c.out.WriteVerbatim(t.NodesText(), "txt")
+	case "info":
+		g := c.srv.groupView(c.wait)
+		t := c.srv.node.topology(g.leader, g.voters, g.term)
+		c.out.WriteVerbatim(t.InfoText(g.leader != 0), "txt")
+	case "keyslot":
+		c.out.WriteInt(int64(cluster.KeySlot(argv[2])))
+	case "myid":
+		c.out.WriteBulkString(cluster.NodeName(c.srv.node.id))
+	case "countkeysinslot":
+		slot, ok := parseInt(argv[2])
+		if !ok {
+			c.out.WriteError(errNotInteger)
+			return
+		}
+		if slot < 0 || slot >= cluster.SlotCount {
+			c.out.WriteError("ERR Invalid slot")
+			return
+		}
+		n := 0
+		c.srv.keysInSlot(c.wait, int(slot), func([]byte) bool { n++; return true })
+		c.out.WriteInt(int64(n))
+	case "getkeysinslot":
+		slot, ok1 := parseInt(argv[2])
+		max, ok2 := parseInt(argv[3])
+		if !ok1 || !ok2 {
+			c.out.WriteError(errNotInteger)
+			return
+		}
+		if slot < 0 || slot >= cluster.SlotCount || max < 0 {
+			c.out.WriteError("ERR Invalid slot or number of keys")
+			return
+		}
+		var keys [][]byte
+		if max > 0 {
+			c.srv.keysInSlot(c.wait, int(slot), func(k []byte) bool {
+				keys = append(keys, append([]byte(nil), k...))
+				return int64(len(keys)) < max
+			})
+		}
+		c.out.WriteArray(len(keys))
+		for _, k := range keys {
+			c.out.WriteBulk(k)
+		}
+	case "help":
+		help := []string{
+			"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot>.",
+			"GETKEYSINSLOT <slot> <count>", "    Return key names stored by current node in a slot.",
+			"INFO", "    Return information about the cluster.",
+			"KEYSLOT <key>", "    Return the hash slot for <key>.",
+			"MYID", "    Return the node id.",
+			"NODES", "    Return cluster configuration seen by node. Output format:",
+			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+			"SHARDS", "    Return information about slot range mappings and the nodes associated with them.",
+			"SLOTS", "    Return information about slots range mappings. Each range is made of:",
+			"    start, end, master and replicas IP addresses, ports and ids",
+			"HELP", "    Print this help.",
+		}
+		c.out.WriteArray(len(help))
+		for _, h := range help {
+			c.out.WriteSimple(h)
+		}
+	default:
+		unknownSubcommand(c, "cluster", argv[1])
+	}
+}
+
+const errNotInteger = "ERR value is not an integer or out of range"
+
+// keysInSlot calls fn with each live key of slot in key order until fn
+// returns false. It scans a point-in-time view of the whole keyspace off
+// the shard: keel keeps no per-slot index (Redis does), so this is O(keys
+// on the node), for operators and tests rather than hot paths.
+func (s *Server) keysInSlot(w *waiter, slot int, fn func(key []byte) bool) {
+	var view *engine.View
+	var nowMillis int64
+	s.shard.do(w, func(r *cluster.Replica) {
+		view = r.DB().View()
+	})
+	if view == nil {
+		return // dead replica
+	}
+	defer view.Release()
+	nowMillis = s.clock.Now() / 1e6
+	view.Ascend(func(e engine.Entry) bool {
+		if e.ExpireAt != 0 && e.ExpireAt <= nowMillis {
+			return true
+		}
+		if cluster.KeySlot(e.Key) != slot {
+			return true
+		}
+		return fn(e.Key)
+	})
+}
