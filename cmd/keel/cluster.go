@@ -251,6 +251,15 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 			stopAll()
 			return code
 		case n := <-exits:
+			// Ctrl-C in a terminal signals the nodes too (one process
+			// group); a node that stopped for it did not die unexpectedly.
+			select {
+			case s := <-sigs:
+				out.printf("keel cluster local: received %v, stopping %d nodes\n", s, alive-1)
+				stopAll()
+				return code
+			default:
+			}
 			alive--
 			code = 1
 			out.printf("keel cluster local: node %d (%s) exited unexpectedly (%v); %d of %d nodes still running\n",
