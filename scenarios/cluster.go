@@ -259,15 +259,21 @@ func init() {
 	})
 	register(&Scenario{
 		Name:    "cluster-disk-faults",
-		Summary: "3-node group: one replica's disk fails fsyncs (fsyncgate) and writes, fills up (ENOSPC), tears unsynced sectors at power loss; the others carry on",
+		Summary: "3-node group: one replica's disk at a time (the leader's or a fixed one's) fails fsyncs (fsyncgate) and writes, fills up (ENOSPC), tears unsynced sectors at power loss; the others carry on",
 		Config: func(seed uint64) sim.Config {
 			cfg := clusterBase("cluster-disk-faults", seed, cluster.FsyncAlways)
 			cfg.Node.FS.TornProb = 0.5
 			cfg.Node.FS.Capacity = 64 << 20
 			cfg.Schedule = func(r *sim.Run) {
-				victim := r.Group.Nodes[r.Rand.IntN(len(r.Group.Nodes))]
-				r.Trace("disk faults on n" + itoa(victim.ID()))
+				fixed := r.Group.Nodes[r.Rand.IntN(len(r.Group.Nodes))]
 				faultCycles(r, 700*time.Millisecond, func() time.Duration {
+					// Half the time the leader's disk (so writes it
+					// proposed meet the fault), else one fixed replica's.
+					victim := fixed
+					if l := r.Group.Leader(); l != nil && r.Rand.IntN(2) == 0 {
+						victim = l
+					}
+					r.Trace("disk faults on n" + itoa(victim.ID()))
 					d := time.Duration(100+r.Rand.IntN(700)) * time.Millisecond
 					switch r.Rand.IntN(3) {
 					case 0:

@@ -539,7 +539,11 @@ func (n *Node) flush() {
 	n.outbox = nil
 	epoch := n.epoch
 	n.r.W.At(max(n.r.W.now, n.busy), func() {
-		if epoch != n.epoch {
+		// A power loss or a killed process loses what had not left yet;
+		// a replica that hit a fatal disk error is reopened by a process
+		// that lives on and has already written its replies (the errors
+		// included).
+		if epoch != n.epoch && epoch != n.fatalEpoch {
 			return
 		}
 		for _, f := range out {

@@ -99,6 +99,9 @@ type Node struct {
 	// downFor, when set, overrides RestartDelay once (a scenario keeps a
 	// node down longer).
 	downFor time.Duration
+	// fatalEpoch is the epoch that ended in a fatal-error restart: the
+	// process lives on, so what it had produced still leaves (group.go).
+	fatalEpoch uint64
 }
 
 func newNode(r *Run, cfg NodeConfig) *Node {
@@ -231,6 +234,7 @@ func (n *Node) checkFatal() {
 	if err := n.rep.Err(); err != nil {
 		n.trace("fatal " + oneLine(err.Error()))
 		n.r.fault("fatal-restart")
+		n.fatalEpoch = n.epoch
 		n.down(false)
 		n.scheduleRestart()
 	}
