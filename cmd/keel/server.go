@@ -40,6 +40,11 @@ type serverOptions struct {
 	notifyKeyspaceEvents                        string
 	pubsubLimit                                 server.PubSubLimit
 	functions                                   functionOptions // server_functions.go
+	// Cluster mode (DESIGN.md): --node-id N --peers "1@host:port,...";
+	// cluster-enabled is implied by --peers and may be stated.
+	nodeID         uint64
+	peers          string
+	clusterEnabled string // "", "yes" or "no"
 }
 
 func defaultServerOptions() serverOptions {
@@ -98,6 +103,18 @@ func (o *serverOptions) set(name, value string) error {
 			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "slave") {
 			err = errors.New(`want "pubsub <hard> <soft> <seconds>"`)
 		}
+	case "node-id":
+		o.nodeID, err = strconv.ParseUint(value, 10, 64)
+		if err == nil && o.nodeID == 0 {
+			err = errors.New("must be a positive integer")
+		}
+	case "peers":
+		_, err = server.ParsePeers(value)
+		o.peers = value
+	case "cluster-enabled":
+		var on bool
+		on, err = parseYesNo(value)
+		o.clusterEnabled = map[bool]string{true: "yes", false: "no"}[on]
 	case "proto-max-bulk-len":
 		o.protoMaxBulkLen, err = parseMemory(value)
 		if err == nil && o.protoMaxBulkLen < 1<<20 {
@@ -219,12 +236,51 @@ func parseServerArgs(args []string) (serverOptions, error) {
 	return o, nil
 }
 
+// clusterNode validates the cluster flags together and returns the node
+// (nil without cluster mode).
+func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
+	if o.peers == "" {
+		switch {
+		case o.clusterEnabled == "yes":
+			return nil, errors.New("cluster-enabled yes needs --peers \"1@host:port,2@host:port,...\" and --node-id")
+		case o.nodeID != 0:
+			return nil, errors.New("--node-id needs --peers")
+		}
+		return nil, nil
+	}
+	if o.clusterEnabled == "no" {
+		return nil, errors.New("--peers contradicts cluster-enabled no")
+	}
+	if o.nodeID == 0 {
+		return nil, errors.New("--peers needs --node-id: which of the peers this node is")
+	}
+	if !o.appendOnly {
+		return nil, errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
+	}
+	nodes, err := server.ParsePeers(o.peers)
+	if err != nil {
+		return nil, err
+	}
+	node, err := server.NewClusterNode(o.nodeID, nodes)
+	if err != nil {
+		return nil, errors.Wrap(err, "--node-id")
+	}
+	if self := node.Self(); self.Port != o.port {
+		return nil, errors.Newf("--port %d differs from node %d's address %s:%d in --peers (a peer address is its client port)",
+			o.port, o.nodeID, self.Host, self.Port)
+	}
+	return node, nil
+}
+
 func runServer(args []string) int {
 	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
 	o, err := parseServerArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(os.Stderr, serverUsage)
 		return 0
+	}
+	if err == nil {
+		_, err = o.clusterNode()
 	}
 	if err != nil {
 		logger.Printf("keel server: %v", err)
@@ -261,9 +317,25 @@ func serve(o serverOptions, logger *log.Logger) error {
 			return errors.Wrapf(err, "create data directory %s", o.dir)
 		}
 	}
+	node, err := o.clusterNode()
+	if err != nil {
+		return err
+	}
+	if node != nil {
+		if err := node.ReplicaOptions(&copts); err != nil {
+			return err
+		}
+	}
 	replica, err := cluster.Open(copts)
 	if err != nil {
 		return errors.Wrapf(err, "open data directory %s", o.dir)
+	}
+	if node != nil {
+		if err := node.Listen(o.bind, logger.Printf); err != nil {
+			replica.Close()
+			return errors.Wrap(err, "listen for peers")
+		}
+		logger.Printf("cluster node %d of %s; peers on port %d", o.nodeID, o.peers, o.port+10000)
 	}
 	limits := server.DefaultLimits()
 	limits.BulkBytesMax = o.protoMaxBulkLen
@@ -280,7 +352,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
-		ConfigFile: configFile, Logf: logger.Printf,
+		ConfigFile: configFile, Logf: logger.Printf, Cluster: node,
 		// After a failed write or fsync the replica is rebuilt from what
 		// is durable on disk, never by retrying the fsync.
 		Reopen: func() (*cluster.Replica, error) { return cluster.Open(copts) },
@@ -288,7 +360,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
 	ln, err := stdnet.Listen("tcp", addr)
 	if err != nil {
-		srv.Close()
+		srv.Close() // closes the cluster node too
 		return errors.Wrapf(err, "listen on %s", addr)
 	}
 	sigs := make(chan os.Signal, 1)

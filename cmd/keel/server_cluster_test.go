@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The cluster flags are checked together before anything is opened.
+func TestServerClusterFlags(t *testing.T) {
+	peers := "1@127.0.0.1:7001,2@127.0.0.1:7002,3@127.0.0.1:7003"
+	for _, c := range []struct {
+		args []string
+		err  string // "" = accepted
+	}{
+		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers}, ""},
+		{[]string{"--port", "6379"}, ""},
+		{[]string{"--port", "7004", "--node-id", "4", "--peers", peers}, "node id 4 is not among the peers"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--appendonly", "no"}, "needs appendonly yes"},
+		{[]string{"--port", "7009", "--node-id", "1", "--peers", peers}, "--port 7009 differs from node 1's address"},
+		{[]string{"--port", "7001", "--peers", peers}, "--peers needs --node-id"},
+		{[]string{"--node-id", "1"}, "--node-id needs --peers"},
+		{[]string{"--cluster-enabled", "yes"}, "cluster-enabled yes needs --peers"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--cluster-enabled", "no"}, "contradicts cluster-enabled no"},
+		{[]string{"--peers", "1@127.0.0.1"}, "want id@host:port"},
+		{[]string{"--node-id", "0"}, "must be a positive integer"},
+	} {
+		o, err := parseServerArgs(c.args)
+		if err == nil {
+			var node interface{ ID() uint64 }
+			if n, nerr := o.clusterNode(); nerr != nil {
+				err = nerr
+			} else if n != nil {
+				node = n
+			}
+			if err == nil && (node != nil) != (o.peers != "") {
+				t.Errorf("%v: cluster node %v", c.args, node)
+			}
+		}
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%v: %v", c.args, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%v: got %v, want an error containing %q", c.args, err, c.err)
+		}
+	}
+}
