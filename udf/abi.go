@@ -31,7 +31,8 @@ type hostFunc struct {
 func sig(params ...api.ValueType) []api.ValueType { return params }
 
 // mem reads a guest buffer, failing the call if it is out of bounds. The
-// slice aliases guest memory: copy before keeping it.
+// slice aliases guest memory: copy before keeping it, and mark it with
+// st.written before writing into it.
 //
 // i32 arguments arrive in uint64 stack slots whose upper bits are not
 // defined: every pointer and length is truncated to 32 bits here.
@@ -56,6 +57,7 @@ func (st *callState) mem(mod api.Module, ptr64, n64 uint64, op string) []byte {
 func (st *callState) out(mod api.Module, ptr, capacity uint64, data []byte, op string) uint64 {
 	n := min(uint64(len(data)), uint64(uint32(capacity)))
 	if n > 0 {
+		st.written(uint32(ptr), uint32(n))
 		if !mod.Memory().Write(uint32(ptr), data[:n]) {
 			st.fail(userErrorf("ERR function '%s' passed an out-of-bounds buffer to keel.%s", st.fn, op))
 		}

@@ -3,6 +3,9 @@ package udf
 import (
 	"context"
 	"testing"
+
+	"github.com/tetratelabs/wabin/binary"
+	"github.com/tetratelabs/wabin/wasm"
 )
 
 // BenchmarkCallIncrBy is one FCALL of the C counter: instantiate a fresh
@@ -102,6 +105,47 @@ func BenchmarkLoad(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(code)), "module-bytes")
+		})
+	}
+}
+
+// BenchmarkStoreLoop measures what the rewrite costs a store-heavy guest:
+// 1e6 rounds of a byte store (i32.store8 into a 16 KiB window) with no
+// rewrite, and with fuel and the dirty marks (the default), per store.
+//
+//	go test -run '^$' -bench StoreLoop ./udf/
+func BenchmarkStoreLoop(b *testing.B) {
+	const rounds = 1_000_000
+	m := stateful()
+	m.CodeSection[3].LocalTypes = []wasm.ValueType{wasm.ValueTypeI32}
+	m.CodeSection[3].Body = []byte{
+		wasm.OpcodeLoop, 0x40,
+		wasm.OpcodeLocalGet, 0, wasm.OpcodeI32Const, 0xff, 0xff, 0x00 /* 16383 */, wasm.OpcodeI32And,
+		wasm.OpcodeLocalGet, 0, wasm.OpcodeI32Store8, 0, 0,
+		wasm.OpcodeLocalGet, 0, wasm.OpcodeI32Const, 1, wasm.OpcodeI32Add, wasm.OpcodeLocalTee, 0,
+		wasm.OpcodeI32Const, 0xc0, 0x84, 0x3d /* 1e6 */, wasm.OpcodeI32LtU, wasm.OpcodeBrIf, 0,
+		wasm.OpcodeEnd,
+		wasm.OpcodeI64Const, 1, wasm.OpcodeCall, 0, wasm.OpcodeEnd,
+	}
+	code := binary.EncodeModule(m)
+	for _, c := range []struct {
+		name      string
+		unmetered bool
+	}{{"none", true}, {"fuel+marks", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := NewConfig().WithFuel(1 << 40)
+			cfg.unmetered = c.unmetered
+			h := newHost(b, cfg)
+			if _, err := h.Load(context.Background(), "stores", code, false); err != nil {
+				b.Fatal(err)
+			}
+			s := newFakeStore()
+			for b.Loop() {
+				if _, err := h.Call(context.Background(), "grow", nil, nil, s, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rounds, "ns/store")
 		})
 	}
 }

@@ -62,6 +62,7 @@ type callState struct {
 	reply    replyBuilder
 	logs     int
 	fuel     api.MutableGlobal // nil until the instance exists
+	inst     *instance
 	failure  *Error
 }
 
@@ -110,7 +111,7 @@ func (st *callState) run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, st.verdict(ctx, nil, err)
 	}
-	st.fuel = inst.fuel
+	st.fuel, st.inst = inst.fuel, inst
 	f := inst.function(st.fn)
 	if f == nil {
 		st.h.discard(ctx, inst)

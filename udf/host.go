@@ -425,8 +425,9 @@ type Stats struct {
 	// not replicated and restart at zero.
 	Calls, Failures, FuelUsed int64
 	// Instances counts the guest instances created: a call served by its
-	// library's warm instance creates none (warm.go).
-	Instances int64
+	// library's warm instance creates none (warm.go). ResetBytes counts the
+	// memory copied back to reset warm instances.
+	Instances, ResetBytes int64
 }
 
 // Stats returns the registry's counters.

@@ -1,6 +1,7 @@
 package udf
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 // inputs and the fuel given: a replayed simulation stops a runaway guest at
 // the same instruction every time.
 //
-// The rewrite adds two exported mutable globals:
+// The rewrite adds three exported mutable globals:
 //   - fuelGlobalName (i64): the fuel left. Every function entry and every
 //     loop header subtracts the number of instructions the guest may run
 //     before it reaches the next such point (a loop body's own
@@ -26,10 +27,16 @@ import (
 //   - oomGlobalName (i32): set to 1 when a memory.grow failed, so a trap
 //     that follows can be reported as "memory limit" rather than a bare
 //     out-of-bounds access.
+//   - dirtyGlobalName (i64): one bit per 64th of the initial memory (at
+//     least 1 KiB a chunk), set by code inserted before every store
+//     (memory.fill/copy/init set them all) and by the host for the bytes it
+//     writes, so that resetting a warm instance copies back only the chunks
+//     a call may have changed (warm.go).
 //
-// Inserted code is self-contained (a balanced if/end) and placed right
-// after an instruction boundary, so branch depths, local indices (a scratch
-// local is appended after the guest's own) and function indices stay valid.
+// Inserted code is self-contained (a balanced if/end, or a store's operands
+// put back as they were) and placed at an instruction boundary, so branch
+// depths, local indices (scratch locals are appended after the guest's own)
+// and function indices stay valid.
 //
 // The same pass prepares instance reuse (warm.go): it exports every
 // mutable global (under globalExportPrefix plus its index, or the fuel and
@@ -37,8 +44,9 @@ import (
 // call, and it looks for the instructions that change state the host
 // cannot reset (tables, dropped segments) and for a start function.
 const (
-	fuelGlobalName = "__keel_fuel"
-	oomGlobalName  = "__keel_oom"
+	fuelGlobalName  = "__keel_fuel"
+	oomGlobalName   = "__keel_oom"
+	dirtyGlobalName = "__keel_dirty"
 	// reservedExportPrefix starts every export name keel adds; a module
 	// exporting such a name itself is refused.
 	reservedExportPrefix = "__keel_"
@@ -55,6 +63,8 @@ type resetPlan struct {
 	// globals are the export names of every mutable global, in index
 	// order: the values to put back after a call.
 	globals []string
+	// dirtyShift is log2 of the chunk size of dirtyGlobalName's bits.
+	dirtyShift uint32
 }
 
 // meterModule instruments every function body of m (which it changes)
@@ -80,7 +90,12 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 		noReuse("it has a start function")
 	}
 	fuelIdx := m.ImportGlobalCount() + uint32(len(m.GlobalSection))
-	oomIdx := fuelIdx + 1
+	oomIdx, dirtyIdx := fuelIdx+1, fuelIdx+2
+	var minPages uint32
+	if m.MemorySection != nil {
+		minPages = m.MemorySection.Min
+	}
+	plan.dirtyShift = dirtyShiftFor(minPages)
 	if meter {
 		m.GlobalSection = append(m.GlobalSection,
 			&wasm.Global{
@@ -90,10 +105,15 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 			&wasm.Global{
 				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI32, Mutable: true},
 				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI32Const, Data: leb128.EncodeInt32(0)},
+			},
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(0)},
 			})
 		m.ExportSection = append(m.ExportSection,
 			&wasm.Export{Name: fuelGlobalName, Type: wasm.ExternTypeGlobal, Index: fuelIdx},
-			&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx})
+			&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx},
+			&wasm.Export{Name: dirtyGlobalName, Type: wasm.ExternTypeGlobal, Index: dirtyIdx})
 	}
 	for i, g := range m.GlobalSection {
 		if !g.Type.Mutable {
@@ -113,6 +133,8 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 			name = fuelGlobalName
 		case meter && idx == oomIdx:
 			name = oomGlobalName
+		case meter && idx == dirtyIdx:
+			name = dirtyGlobalName
 		default:
 			m.ExportSection = append(m.ExportSection, &wasm.Export{Name: name, Type: wasm.ExternTypeGlobal, Index: idx})
 		}
@@ -125,8 +147,9 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 			return nil, plan, errors.Newf("function %d has an invalid type index", nImportFuncs+uint32(i))
 		}
 		ft := m.TypeSection[m.FunctionSection[i]]
-		scratch := uint32(len(ft.Params) + len(code.LocalTypes))
-		body, usedScratch, mutates, err := meterBody(code.Body, fuelIdx, oomIdx, scratch)
+		rw := rewrite{meter: meter, fuelIdx: fuelIdx, oomIdx: oomIdx, dirtyIdx: dirtyIdx, dirtyShift: plan.dirtyShift,
+			scratch: uint32(len(ft.Params) + len(code.LocalTypes))}
+		body, usedScratch, mutates, err := meterBody(code.Body, rw)
 		if err != nil {
 			return nil, plan, errors.Wrapf(err, "function %d", nImportFuncs+uint32(i))
 		}
@@ -138,7 +161,7 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 		}
 		code.Body = body
 		if usedScratch {
-			code.LocalTypes = append(code.LocalTypes, wasm.ValueTypeI32)
+			code.LocalTypes = append(code.LocalTypes, scratchLocals...)
 		}
 	}
 	out := binary.EncodeModule(m)
@@ -191,18 +214,82 @@ type site struct {
 	cost int64 // instructions charged there
 }
 
-// meterBody returns body with fuel checks inserted. It walks the body once
-// to find instruction boundaries, loop headers and memory.grow sites, then
-// copies it with the checks spliced in. mutates names the first
-// instruction that changes a table or drops a segment ("" if none): state
-// an instance keeps that the host cannot put back.
-func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) (_ []byte, usedScratch bool, mutates string, _ error) {
+// edit is code spliced into a body at byte offset at: after the
+// instruction that ends there (a fuel check after a loop header, an oom
+// check after memory.grow) or before the one that starts there (a dirty
+// mark before a store or a bulk memory instruction, a flush of the marks
+// before the function can leave). The first kind goes first: an oom check
+// expects memory.grow's result on top of the stack.
+type edit struct {
+	at     int
+	before bool // before the instruction at `at` (dirty marks)
+	kind   editKind
+	cost   int64  // editFuel
+	offset uint32 // editStore: the store's constant offset
+	val    uint32 // editStore: the scratch local that holds the value
+}
+
+type editKind uint8
+
+const (
+	editFuel editKind = iota
+	editOOM
+	editStore
+	editBulk
+	editFlush
+)
+
+// rewrite is what meterBody inserts and where the inserted code keeps its
+// state.
+type rewrite struct {
+	meter                     bool
+	fuelIdx, oomIdx, dirtyIdx uint32
+	dirtyShift                uint32
+	// scratch is the first local index past the function's own; the
+	// rewrite appends scratchLocals there when it needs them.
+	scratch uint32
+}
+
+// scratchLocals are the locals a rewritten function gets, at
+// rewrite.scratch: an i32 for memory.grow's result and for a store's
+// address, one per type for a store's value, and (at scratchMarks) the
+// dirty bits of this call of the function, flushed into the dirty global
+// before it returns: a local keeps a store's mark out of memory, which a
+// global read-modify-write per store would not.
+var scratchLocals = []wasm.ValueType{wasm.ValueTypeI32, wasm.ValueTypeI32, wasm.ValueTypeI64, wasm.ValueTypeF32, wasm.ValueTypeF64, wasm.ValueTypeI64}
+
+const scratchMarks = 5
+
+// storeValueLocal maps a store opcode to the scratch local (offset from
+// rewrite.scratch) that holds its value.
+func storeValueLocal(op byte) uint32 {
+	switch op {
+	case wasm.OpcodeI64Store, wasm.OpcodeI64Store8, wasm.OpcodeI64Store16, wasm.OpcodeI64Store32:
+		return 2
+	case wasm.OpcodeF32Store:
+		return 3
+	case wasm.OpcodeF64Store:
+		return 4
+	}
+	return 1 // i32.store, i32.store8, i32.store16
+}
+
+// meterBody returns body with fuel checks, oom checks and dirty marks
+// inserted (when rw.meter; otherwise body unchanged), and whether it needs
+// the scratch locals. It walks the body once to find instruction
+// boundaries, loop headers, memory.grow sites and stores, then copies it
+// with the edits spliced in. mutates names the first instruction that
+// changes a table or drops a segment ("" if none): state an instance keeps
+// that the host cannot put back.
+func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates string, _ error) {
 	sites := []site{{at: 0}}
 	// open holds, for each open block, the index in sites of the check
 	// that pays for the instructions directly inside it.
 	type block struct{ site int }
 	open := []block{{site: 0}}
-	var grows []int // offsets just after each memory.grow instruction
+	var edits []edit // oom checks, dirty marks, flushes
+	var exits []int  // returns, branches out of the function, the final end
+	stores := false
 	pc := 0
 	for pc < len(body) {
 		op := body[pc]
@@ -219,11 +306,48 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) (_ []byte, usedScra
 			open = append(open, block{site: len(sites) - 1})
 		case wasm.OpcodeEnd:
 			open = open[:len(open)-1]
-			if len(open) == 0 && next != len(body) {
-				return nil, false, "", errors.Newf("code after the final end at offset %d", next)
+			if len(open) == 0 {
+				if next != len(body) {
+					return nil, false, "", errors.Newf("code after the final end at offset %d", next)
+				}
+				exits = append(exits, pc)
+			}
+		case wasm.OpcodeReturn:
+			exits = append(exits, pc)
+		case wasm.OpcodeBr, wasm.OpcodeBrIf, wasm.OpcodeBrTable:
+			// A branch to the function's own label (depth len(open)-1)
+			// leaves the function.
+			p, n := pc+1, uint32(1)
+			if op == wasm.OpcodeBrTable {
+				if n, p, err = readU32(body, p); err != nil {
+					return nil, false, "", err
+				}
+				n++ // the default label
+			}
+			for i := uint32(0); i < n; i++ {
+				var depth uint32
+				if depth, p, err = readU32(body, p); err != nil {
+					return nil, false, "", err
+				}
+				if int(depth) == len(open)-1 {
+					exits = append(exits, pc)
+					break
+				}
 			}
 		case wasm.OpcodeMemoryGrow:
-			grows = append(grows, next)
+			edits = append(edits, edit{at: next, kind: editOOM})
+		case wasm.OpcodeI32Store, wasm.OpcodeI64Store, wasm.OpcodeF32Store, wasm.OpcodeF64Store,
+			wasm.OpcodeI32Store8, wasm.OpcodeI32Store16, wasm.OpcodeI64Store8, wasm.OpcodeI64Store16, wasm.OpcodeI64Store32:
+			_, p, err := readU32(body, pc+1) // alignment
+			if err != nil {
+				return nil, false, "", err
+			}
+			offset, _, err := readU32(body, p)
+			if err != nil {
+				return nil, false, "", err
+			}
+			edits = append(edits, edit{at: pc, before: true, kind: editStore, offset: offset, val: rw.scratch + storeValueLocal(op)})
+			stores = true
 		case wasm.OpcodeTableSet:
 			if mutates == "" {
 				mutates = "table.set"
@@ -236,20 +360,24 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) (_ []byte, usedScra
 			if name := stateChangingMisc[sub]; name != "" && mutates == "" {
 				mutates = name
 			}
+			if sub == 8 || sub == 10 || sub == 11 { // memory.init, memory.copy, memory.fill
+				edits = append(edits, edit{at: pc, before: true, kind: editBulk})
+			}
 		case wasm.OpcodeGlobalGet, wasm.OpcodeGlobalSet, wasm.OpcodeLocalGet, wasm.OpcodeLocalSet, wasm.OpcodeLocalTee:
-			// The rewrite adds globals and a local after the guest's own. An
+			// The rewrite adds globals and locals after the guest's own. An
 			// index that reaches them was invalid in the uploaded module and
-			// would let a guest refill its own fuel: refuse it here, since
-			// validation only runs after the rewrite.
+			// would let a guest refill its own fuel or clear its dirty
+			// marks: refuse it here, since validation only runs after the
+			// rewrite.
 			idx, _, err := readU32(body, pc+1)
 			if err != nil {
 				return nil, false, "", err
 			}
 			if op == wasm.OpcodeGlobalGet || op == wasm.OpcodeGlobalSet {
-				if idx >= fuelIdx {
+				if idx >= rw.fuelIdx {
 					return nil, false, "", errors.Newf("global index %d out of range at offset %d", idx, pc)
 				}
-			} else if idx >= scratch {
+			} else if idx >= rw.scratch {
 				return nil, false, "", errors.Newf("local index %d out of range at offset %d", idx, pc)
 			}
 		}
@@ -258,26 +386,120 @@ func meterBody(body []byte, fuelIdx, oomIdx, scratch uint32) (_ []byte, usedScra
 	if len(open) != 0 {
 		return nil, false, "", errors.New("body does not end with end")
 	}
-	out := make([]byte, 0, len(body)+len(sites)*24+len(grows)*16)
-	prev, gi := 0, 0
-	for _, s := range sites {
-		for gi < len(grows) && grows[gi] <= s.at {
-			out = append(out, body[prev:grows[gi]]...)
-			out = oomCheck(out, oomIdx, scratch)
-			prev = grows[gi]
-			gi++
-		}
-		out = append(out, body[prev:s.at]...)
-		out = fuelCheck(out, fuelIdx, s.cost)
-		prev = s.at
+	if !rw.meter {
+		return body, false, mutates, nil
 	}
-	for ; gi < len(grows); gi++ {
-		out = append(out, body[prev:grows[gi]]...)
-		out = oomCheck(out, oomIdx, scratch)
-		prev = grows[gi]
+	for _, s := range sites {
+		edits = append(edits, edit{at: s.at, kind: editFuel, cost: s.cost})
+	}
+	if stores {
+		for _, at := range exits {
+			edits = append(edits, edit{at: at, before: true, kind: editFlush})
+		}
+	}
+	sort.SliceStable(edits, func(i, j int) bool {
+		if edits[i].at != edits[j].at {
+			return edits[i].at < edits[j].at
+		}
+		return !edits[i].before && edits[j].before
+	})
+	out := make([]byte, 0, len(body)+len(edits)*24)
+	prev := 0
+	for _, e := range edits {
+		out = append(out, body[prev:e.at]...)
+		prev = e.at
+		switch e.kind {
+		case editFuel:
+			out = fuelCheck(out, rw.fuelIdx, e.cost)
+		case editOOM:
+			out = oomCheck(out, rw.oomIdx, rw.scratch)
+			usedScratch = true
+		case editStore:
+			out = dirtyMark(out, rw, e.offset, e.val)
+			usedScratch = true
+		case editBulk:
+			out = dirtyAll(out, rw.dirtyIdx)
+		case editFlush:
+			out = dirtyFlush(out, rw)
+		}
 	}
 	out = append(out, body[prev:]...)
-	return out, len(grows) > 0, mutates, nil
+	return out, usedScratch, mutates, nil
+}
+
+// dirtyMark goes before a store, whose address and value are on the
+// stack: it sets the bit of the chunk the store's first byte falls in,
+// ((address + offset) >> dirtyShift) mod 64, in the function's marks
+// local, and puts the operands back. A store of at most 8 bytes can spill
+// into the next chunk; the host restores chunk c+1 with every marked chunk
+// c. An address past the memory's initial size wraps around the 64 bits,
+// but then either the store traps or the memory grew, and neither instance
+// is reused; a trap also loses marks not yet flushed, for the same reason
+// harmlessly.
+//
+//	local.set $val; local.set $addr
+//	local.get $marks; i64.const 1
+//	local.get $addr; [i32.const offset; i32.add]; i32.const shift; i32.shr_u; i64.extend_i32_u
+//	i64.shl; i64.or; local.set $marks
+//	local.get $addr; local.get $val
+func dirtyMark(dst []byte, rw rewrite, offset, val uint32) []byte {
+	addr := leb128.EncodeUint32(rw.scratch)
+	v := leb128.EncodeUint32(val)
+	marks := leb128.EncodeUint32(rw.scratch + scratchMarks)
+	dst = append(dst, wasm.OpcodeLocalSet)
+	dst = append(dst, v...)
+	dst = append(dst, wasm.OpcodeLocalSet)
+	dst = append(dst, addr...)
+	dst = append(dst, wasm.OpcodeLocalGet)
+	dst = append(dst, marks...)
+	dst = append(dst, wasm.OpcodeI64Const, 1, wasm.OpcodeLocalGet)
+	dst = append(dst, addr...)
+	if offset != 0 {
+		dst = append(dst, wasm.OpcodeI32Const)
+		dst = append(dst, leb128.EncodeInt32(int32(offset))...)
+		dst = append(dst, wasm.OpcodeI32Add)
+	}
+	dst = append(dst, wasm.OpcodeI32Const)
+	dst = append(dst, leb128.EncodeInt32(int32(rw.dirtyShift))...)
+	dst = append(dst, wasm.OpcodeI32ShrU, wasm.OpcodeI64ExtendI32U, wasm.OpcodeI64Shl, wasm.OpcodeI64Or, wasm.OpcodeLocalSet)
+	dst = append(dst, marks...)
+	dst = append(dst, wasm.OpcodeLocalGet)
+	dst = append(dst, addr...)
+	dst = append(dst, wasm.OpcodeLocalGet)
+	dst = append(dst, v...)
+	return dst
+}
+
+// dirtyFlush goes before every way out of a function that stores (return,
+// a branch to the function's label, the final end): it ORs the function's
+// marks into the dirty global. It leaves the stack as it was.
+//
+//	global.get $dirty; local.get $marks; i64.or; global.set $dirty
+func dirtyFlush(dst []byte, rw rewrite) []byte {
+	d := leb128.EncodeUint32(rw.dirtyIdx)
+	dst = append(dst, wasm.OpcodeGlobalGet)
+	dst = append(dst, d...)
+	dst = append(dst, wasm.OpcodeLocalGet)
+	dst = append(dst, leb128.EncodeUint32(rw.scratch+scratchMarks)...)
+	dst = append(dst, wasm.OpcodeI64Or, wasm.OpcodeGlobalSet)
+	return append(dst, d...)
+}
+
+// dirtyAll goes before memory.fill, memory.copy and memory.init: it marks
+// every chunk, rather than compute the range in the guest.
+func dirtyAll(dst []byte, dirtyIdx uint32) []byte {
+	dst = append(dst, wasm.OpcodeI64Const, 0x7f /* -1 */, wasm.OpcodeGlobalSet)
+	return append(dst, leb128.EncodeUint32(dirtyIdx)...)
+}
+
+// dirtyShiftFor picks the chunk size for a memory of minPages pages: 64
+// chunks cover it, and a chunk is at least 1 KiB.
+func dirtyShiftFor(minPages uint32) uint32 {
+	shift := uint32(10)
+	for uint64(64)<<shift < uint64(minPages)*65536 {
+		shift++
+	}
+	return shift
 }
 
 // stateChangingMisc names the 0xfc instructions that change what an

@@ -1,7 +1,9 @@
 package udf
 
 import (
+	"bytes"
 	"context"
+	"math/bits"
 
 	"github.com/cockroachdb/errors"
 	"github.com/tetratelabs/wazero/api"
@@ -19,9 +21,13 @@ import (
 //     constant initializers, no code run (a module with a start function is
 //     never reused). The first instance's linear memory and mutable globals
 //     are copied once into the library's image.
-//   - Reset: after a call that succeeded, the instance's whole linear
-//     memory is overwritten with the image and every mutable global is set
-//     back (meterModule exports them all, fuel and oom included). A call
+//   - Reset: after a call that succeeded, every mutable global is set back
+//     (meterModule exports them all, fuel and oom included) and the chunks
+//     of linear memory the call may have written are copied back from the
+//     image: the metering pass marks a chunk's bit in a global before every
+//     store (all bits before memory.fill/copy/init), and the host marks the
+//     bytes it writes (callState.written). Unmetered modules (a measuring
+//     aid) have no marks and get their whole memory copied back. A call
 //     that grew memory cannot be undone (wazero does not shrink a memory),
 //     so that instance is closed instead.
 //   - Anything else an instance holds is either constant (code, imports)
@@ -51,7 +57,9 @@ type instance struct {
 	mem     api.Memory
 	fuel    api.MutableGlobal // nil when unmetered
 	oom     api.Global
-	init    api.Function // _initialize, or nil
+	dirty   api.MutableGlobal // nil when unmetered: restore everything
+	shift   uint32            // log2 of a dirty chunk's size
+	init    api.Function      // _initialize, or nil
 	fns     map[string]api.Function
 	globals []api.MutableGlobal // in resetPlan.globals order
 }
@@ -79,6 +87,9 @@ func (h *Host) instance(ctx context.Context, lib *Library) (*instance, error) {
 		inst.fuel = g
 	}
 	inst.oom = mod.ExportedGlobal(oomGlobalName)
+	if g, ok := mod.ExportedGlobal(dirtyGlobalName).(api.MutableGlobal); ok {
+		inst.dirty, inst.shift = g, lib.reset.dirtyShift
+	}
 	if lib.hasInit {
 		inst.init = mod.ExportedFunction("_initialize")
 	}
@@ -143,11 +154,57 @@ func (h *Host) release(ctx context.Context, lib *Library, inst *instance) {
 		h.discard(ctx, inst)
 		return
 	}
-	copy(buf, img.mem)
+	mask := ^uint64(0)
+	if inst.dirty != nil {
+		mask = inst.dirty.Get()
+	}
+	if mask == ^uint64(0) {
+		copy(buf, img.mem)
+		h.stats.ResetBytes += int64(len(buf))
+	} else {
+		// A store marks the chunk of its first byte; it may end in the next.
+		mask |= mask << 1
+		for mask != 0 {
+			c := uint32(bits.TrailingZeros64(mask))
+			mask &= mask - 1
+			lo := uint64(c) << inst.shift
+			if lo >= uint64(len(buf)) {
+				break
+			}
+			hi := min(lo+uint64(1)<<inst.shift, uint64(len(buf)))
+			copy(buf[lo:hi], img.mem[lo:hi])
+			h.stats.ResetBytes += int64(hi - lo)
+		}
+	}
 	for i, g := range inst.globals {
 		g.Set(img.globals[i])
 	}
+	if verifyResets && !bytes.Equal(buf, img.mem) {
+		panic(errors.AssertionFailedf("udf: library %s: memory written outside the dirty marks", lib.name))
+	}
 	lib.warm = inst
+}
+
+// verifyResets makes release compare the whole reset memory with the
+// image: the tests turn it on, so that a store path the marks miss fails
+// every test that takes it.
+var verifyResets = false
+
+// written marks guest bytes [ptr, ptr+n) the host is about to write, so
+// that release copies them back. Call it before every host write into
+// guest memory.
+func (st *callState) written(ptr, n uint32) {
+	d := st.inst.dirty
+	if d == nil || n == 0 {
+		return
+	}
+	lo := uint64(ptr) >> st.inst.shift
+	hi := (uint64(ptr) + uint64(n) - 1) >> st.inst.shift
+	m := ^uint64(0) // past the initial memory: mark all
+	if hi < 64 {
+		m = (uint64(1)<<(hi-lo+1) - 1) << lo // 1<<64 is 0 in Go: all 64 bits
+	}
+	d.Set(d.Get() | m)
 }
 
 // discard closes an instance that will not serve another call.

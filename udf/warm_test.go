@@ -3,6 +3,7 @@ package udf
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -253,5 +254,87 @@ func TestWarmBudget(t *testing.T) {
 	}
 	if got := h.Stats().Instances - before; got != 3 || h.libs["counter"].warm != nil {
 		t.Fatalf("over budget: %d instances for 3 calls, warm %v", got, h.libs["counter"].warm != nil)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// Every test checks, after each reset, that memory equals the image:
+	// a write the dirty marks missed fails whichever test made it.
+	verifyResets = true
+	os.Exit(m.Run())
+}
+
+// The dirty marks keep a reset small: incr_by writes a few hundred bytes
+// of stack and arena, so far less than the 64 KiB memory is copied back,
+// while a call that fills memory with memory.fill gets all of it copied.
+func TestResetCopiesOnlyDirtyChunks(t *testing.T) {
+	h := newHost(t, NewConfig(), "counter")
+	s := newFakeStore()
+	call(t, h, s, "incr_by", []string{"k"}, []string{"1"})
+	before := h.Stats().ResetBytes
+	for i := 0; i < 10; i++ {
+		call(t, h, s, "incr_by", []string{"k"}, []string{"1"})
+	}
+	per := (h.Stats().ResetBytes - before) / 10
+	if per <= 0 || per > 16<<10 {
+		t.Fatalf("incr_by resets %d bytes per call; want some, and well under 64 KiB", per)
+	}
+	t.Logf("incr_by: %d bytes copied back per call", per)
+
+	m := stateful()
+	// grow's body becomes memory.fill(0, 0xAB, 65536), reply 1
+	m.CodeSection[3].Body = []byte{wasm.OpcodeI32Const, 0, wasm.OpcodeI32Const, 0xab, 0x01, wasm.OpcodeI32Const, 0x80, 0x80, 0x04,
+		wasm.OpcodeMiscPrefix, 11, 0, wasm.OpcodeI64Const, 1, wasm.OpcodeCall, 0, wasm.OpcodeEnd}
+	h2 := newHost(t, NewConfig())
+	if _, err := h2.Load(context.Background(), "fill", binary.EncodeModule(m), false); err != nil {
+		t.Fatal(err)
+	}
+	call(t, h2, s, "bump", nil, nil)
+	before = h2.Stats().ResetBytes
+	if got := call(t, h2, s, "grow", nil, nil); got != "(integer) 1" {
+		t.Fatalf("fill = %s", got)
+	}
+	if got := h2.Stats().ResetBytes - before; got != 65536 {
+		t.Fatalf("memory.fill of the whole memory: %d bytes copied back, want 65536", got)
+	}
+	if got := call(t, h2, s, "bump", nil, nil); got != "(integer) 8006" {
+		t.Fatalf("after fill: bump = %s", got)
+	}
+}
+
+func TestWrittenMarksChunks(t *testing.T) {
+	h := newHost(t, NewConfig())
+	if _, err := h.Load(context.Background(), "st", binary.EncodeModule(stateful()), false); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := h.instance(context.Background(), h.libs["st"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &callState{inst: inst}
+	for _, c := range []struct {
+		ptr, n uint32
+		want   uint64
+	}{
+		{0, 0, 0},
+		{0, 1, 1},
+		{1023, 1, 1},
+		{1023, 2, 3},
+		{1024, 1024, 2},
+		{63 << 10, 1024, 1 << 63},
+		{0, 65536, ^uint64(0)},
+		{65535, 2, ^uint64(0)}, // past the initial memory
+		{1 << 31, 4, ^uint64(0)},
+	} {
+		inst.dirty.Set(0)
+		st.written(c.ptr, c.n)
+		if got := inst.dirty.Get(); got != c.want {
+			t.Errorf("written(%d, %d) = %#x, want %#x", c.ptr, c.n, got, c.want)
+		}
+	}
+	for pages, want := range map[uint32]uint32{0: 10, 1: 10, 2: 11, 3: 12, 4: 12, 256: 18} {
+		if got := dirtyShiftFor(pages); got != want {
+			t.Errorf("dirtyShiftFor(%d) = %d, want %d", pages, got, want)
+		}
 	}
 }

@@ -39,6 +39,7 @@ func errnoFunc(name string, errno uint64, params ...api.ValueType) hostFunc {
 }
 
 func putU32(st *callState, mod api.Module, ptr uint64, v uint32, op string) {
+	st.written(uint32(ptr), 4)
 	if !mod.Memory().WriteUint32Le(uint32(ptr), v) {
 		st.fail(userErrorf("ERR function '%s' passed an out-of-bounds buffer to %s.%s", st.fn, wasiModule, op))
 	}
@@ -62,12 +63,14 @@ var wasiFuncs = []hostFunc{
 	// call's time. It does not advance within a call: a call is one
 	// instant of the log.
 	{"clock_time_get", sig(i32, i64, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
+		st.written(uint32(s[2]), 8)
 		if !mod.Memory().WriteUint64Le(uint32(s[2]), uint64(st.now)*1_000_000) {
 			st.fail(userErrorf("ERR function '%s' passed an out-of-bounds buffer to %s.clock_time_get", st.fn, wasiModule))
 		}
 		s[0] = errnoSuccess
 	}},
 	{"clock_res_get", sig(i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
+		st.written(uint32(s[1]), 8)
 		if !mod.Memory().WriteUint64Le(uint32(s[1]), 1_000_000) {
 			st.fail(userErrorf("ERR function '%s' passed an out-of-bounds buffer to %s.clock_res_get", st.fn, wasiModule))
 		}
@@ -76,6 +79,7 @@ var wasiFuncs = []hostFunc{
 	{"random_get", sig(i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
 		buf := st.mem(mod, s[0], s[1], "random_get")
 		st.charge(len(buf))
+		st.written(uint32(s[0]), uint32(len(buf)))
 		var w [8]byte
 		for i := 0; i < len(buf); i += 8 {
 			binary.LittleEndian.PutUint64(w[:], st.store.Rand())
