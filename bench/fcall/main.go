@@ -2,14 +2,17 @@
 // INCR on keel and against Redis running the same logic as a Lua function,
 // in the same run (docs/functions.md, "Benchmark"):
 //
-//	go run ./bench/fcall [--requests 50000] [--rounds 3] [--modes off,everysec] [--pipelines 1,16]
+//	go run ./bench/fcall [--requests 50000] [--rounds 3] [--modes off,everysec] [--pipelines 1,16] [--baseline BIN]
 //
 // It builds keel, starts keel and redis-server on free loopback ports with
 // the same persistence, loads testdata/functions/counter.wasm into keel and
 // an equivalent Lua library into Redis, and drives both with
 // redis-benchmark (-c 50, random keys), alternating the systems round by
-// round so machine noise hits both alike. Every process it starts is
-// stopped before it exits.
+// round so machine noise hits both alike. With --baseline, a second keel
+// binary (an older build: `git worktree add /tmp/base REV && go build -o
+// /tmp/keel-base ./cmd/keel` there) runs as a third system in the same
+// rounds, so a change is measured before and after in one run. Every
+// process it starts is stopped before it exits.
 //
 // Like bench/, it is a black-box client: it depends on no keel package.
 package main
@@ -48,14 +51,15 @@ func main() {
 	modesFlag := flag.String("modes", "off,everysec", "persistence: off or everysec (both systems alike)")
 	pipesFlag := flag.String("pipelines", "1,16", "redis-benchmark -P values")
 	clients := flag.Int("clients", 50, "redis-benchmark -c")
+	baseline := flag.String("baseline", "", "a second keel binary (e.g. the build before a change) to run alongside")
 	flag.Parse()
-	if err := run(*requests, *rounds, *clients, strings.Split(*modesFlag, ","), strings.Split(*pipesFlag, ",")); err != nil {
+	if err := run(*requests, *rounds, *clients, strings.Split(*modesFlag, ","), strings.Split(*pipesFlag, ","), *baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "fcall bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(requests, rounds, clients int, modes, pipes []string) error {
+func run(requests, rounds, clients int, modes, pipes []string, baseline string) error {
 	tmp, err := os.MkdirTemp("", "keel-fcall-bench")
 	if err != nil {
 		return err
@@ -76,15 +80,23 @@ func run(requests, rounds, clients int, modes, pipes []string) error {
 		if mode == "everysec" {
 			appendonly = "yes"
 		}
-		keel, err := start("keel", keelBin, tmp, func(port int, dir string) []string {
+		keelArgs := func(port int, dir string) []string {
 			a := []string{"server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--appendonly", appendonly}
 			if appendonly == "yes" {
 				a = append(a, "--appendfsync", "everysec")
 			}
 			return a
-		})
+		}
+		keel, err := start("keel", keelBin, tmp, keelArgs)
 		if err != nil {
 			return err
+		}
+		var base *system
+		if baseline != "" {
+			if base, err = start("base", baseline, tmp, keelArgs); err != nil {
+				stop(keel)
+				return err
+			}
 		}
 		rds, err := start("redis", "redis-server", tmp, func(port int, dir string) []string {
 			a := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--save", "", "--appendonly", appendonly, "--daemonize", "no"}
@@ -95,11 +107,20 @@ func run(requests, rounds, clients int, modes, pipes []string) error {
 		})
 		if err != nil {
 			stop(keel)
+			if base != nil {
+				stop(base)
+			}
 			return err
 		}
 		err = func() error {
 			defer stop(keel)
 			defer stop(rds)
+			if base != nil {
+				defer stop(base)
+				if err := load(base.port, "#!wasm name=counter\n"+string(wasm)); err != nil {
+					return fmt.Errorf("baseline keel FUNCTION LOAD: %w", err)
+				}
+			}
 			if err := load(keel.port, "#!wasm name=counter\n"+string(wasm)); err != nil {
 				return fmt.Errorf("keel FUNCTION LOAD: %w", err)
 			}
@@ -108,8 +129,13 @@ func run(requests, rounds, clients int, modes, pipes []string) error {
 			}
 			for r := 0; r < rounds; r++ {
 				order := []*system{rds, keel}
+				if base != nil {
+					order = append(order, base)
+				}
 				if r%2 == 1 {
-					order = []*system{keel, rds}
+					for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+						order[i], order[j] = order[j], order[i]
+					}
 				}
 				for _, p := range pipes {
 					for _, s := range order {
@@ -140,6 +166,20 @@ func run(requests, rounds, clients int, modes, pipes []string) error {
 			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", mode, p,
 				m("keel", "INCR"), m("keel", "FCALL"), m("keel", "FCALL")/m("keel", "INCR"),
 				m("redis", "INCR"), m("redis", "FCALL"), m("keel", "FCALL")/m("redis", "FCALL"))
+		}
+	}
+	if baseline == "" {
+		return nil
+	}
+	fmt.Printf("\nbaseline keel (%s) in the same rounds\n\n", baseline)
+	fmt.Println("| persistence | -P | baseline INCR | baseline FCALL | baseline FCALL/INCR | keel FCALL / baseline FCALL | baseline FCALL / Redis FCALL |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	for _, mode := range modes {
+		for _, p := range pipes {
+			m := func(sys, test string) float64 { return median(results[key{mode, p, sys, test}]) }
+			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", mode, p,
+				m("base", "INCR"), m("base", "FCALL"), m("base", "FCALL")/m("base", "INCR"),
+				m("keel", "FCALL")/m("base", "FCALL"), m("base", "FCALL")/m("redis", "FCALL"))
 		}
 	}
 	return nil
