@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/redis/go-redis/v9"
 )
 
 type config struct {
@@ -128,6 +129,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/cluster:", err)
 		os.Exit(2)
 	}
+	// go-redis logs every refused dial while a server starts: noise here.
+	redis.SetLogger(quietLogger{})
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -144,6 +147,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 type tools struct{ redisServer, redisBenchmark string }
 
