@@ -13,8 +13,8 @@ func (db *DB) incrBy(now int64, key []byte, incr int64, w Writer) {
 		return
 	}
 	var old int64
-	if it != nil {
-		if old, ok = parseInt(it.val); !ok {
+	if it != 0 {
+		if old, ok = parseInt(db.valOf(it)); !ok {
 			w.WriteError(errNotInt)
 			return
 		}
@@ -26,14 +26,14 @@ func (db *DB) incrBy(now int64, key []byte, incr int64, w Writer) {
 	}
 	v := old + incr
 	digits := strconv.AppendInt(db.numBuf[:0], v, 10)
-	if it == nil {
+	if it == 0 {
 		it = db.add(key, TypeString, digits, 0)
 	} else {
 		it = db.writable(it)
 		db.setValue(it, digits)
 		db.bump(it)
 	}
-	db.notify("incrby", it.key)
+	db.notify("incrby", key)
 	w.WriteInt(v)
 }
 
@@ -68,8 +68,8 @@ func cmdIncrByFloat(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	var cur longDouble
-	if it != nil {
-		if cur, ok = parseLongDouble(it.val); !ok {
+	if it != 0 {
+		if cur, ok = parseLongDouble(db.valOf(it)); !ok {
 			w.WriteError(errNotFloat)
 			return
 		}
@@ -87,15 +87,15 @@ func cmdIncrByFloat(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	digits := sum.appendHuman(db.numBuf[:0])
-	if it == nil {
+	if it == 0 {
 		it = db.add(argv[1], TypeString, digits, 0)
 	} else {
 		it = db.writable(it)
 		db.setValue(it, digits)
 		db.bump(it)
 	}
-	db.notify("incrbyfloat", it.key)
-	w.WriteBulk(it.val)
+	db.notify("incrbyfloat", argv[1])
+	w.WriteBulk(db.valOf(it))
 }
 
 func init() {

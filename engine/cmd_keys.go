@@ -5,7 +5,7 @@ import "math"
 func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
 	for _, k := range argv[1:] {
-		if it := db.lookup(now, k); it != nil {
+		if it := db.lookup(now, k); it != 0 {
 			db.del(it, "del")
 			n++
 		}
@@ -16,7 +16,7 @@ func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
 	for _, k := range argv[1:] {
-		if db.lookupRead(now, k) != nil {
+		if db.lookupRead(now, k) != 0 {
 			n++
 		}
 	}
@@ -25,17 +25,17 @@ func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 
 func cmdType(db *DB, now int64, argv [][]byte, w Writer) {
 	it := db.lookupRead(now, argv[1])
-	if it == nil {
+	if it == 0 {
 		w.WriteSimple("none")
 		return
 	}
-	w.WriteSimple(it.typ.String())
+	w.WriteSimple(db.typeOf(it).String())
 }
 
 func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 	src, dst := argv[1], argv[2]
 	it := db.lookup(now, src)
-	if it == nil {
+	if it == 0 {
 		w.WriteError(errNoSuchKey)
 		return
 	}
@@ -47,29 +47,23 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 		}
 		return
 	}
-	if old := db.lookup(now, dst); old != nil {
+	if old := db.lookup(now, dst); old != 0 {
 		if nx {
 			w.WriteInt(0)
 			return
 		}
 		db.remove(old)
 	}
-	val := it.val
-	if db.shared(it) {
-		val = append([]byte(nil), val...)
-	}
-	expireAt := it.expireAt
-	typ := it.typ
+	// The value is copied into the new key's cell before the old key (and
+	// its cell) is freed.
+	rc := db.rec(it)
+	expireAt, typ := rc.expireAt, rc.typ
+	db.addSilent(dst, typ, db.valOf(it), expireAt)
 	db.remove(it)
-	moved := &item{key: string(dst), val: val, typ: typ, slot: slotNone}
-	db.insertItem(moved)
-	if expireAt != 0 {
-		db.setExpire(moved, expireAt)
-	}
 	// Redis's order: dbAdd(dst) raises "new", then rename_from, rename_to.
-	db.notify("new", moved.key)
-	db.notify("rename_from", it.key)
-	db.notify("rename_to", moved.key)
+	db.notify("new", dst)
+	db.notify("rename_from", src)
+	db.notify("rename_to", dst)
 	if nx {
 		w.WriteInt(1)
 	} else {
@@ -109,19 +103,20 @@ func cmdCopy(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	it := db.lookup(now, src)
-	if it == nil {
+	if it == 0 {
 		w.WriteInt(0)
 		return
 	}
-	if old := db.lookup(now, dst); old != nil {
+	if old := db.lookup(now, dst); old != 0 {
 		if !replace {
 			w.WriteInt(0)
 			return
 		}
 		db.remove(old)
 	}
-	db.add(dst, it.typ, it.val, it.expireAt)
-	db.notify("copy_to", string(dst))
+	rc := db.rec(it)
+	db.add(dst, rc.typ, db.valOf(it), rc.expireAt)
+	db.notify("copy_to", dst)
 	w.WriteInt(1)
 }
 
@@ -136,20 +131,43 @@ func (db *DB) expireDue() {
 // sampling before it collects every due key at once.
 const randomKeyTriesMax = 16
 
+// randomDrawsMax bounds the slot draws of one pick: the point index is at
+// least 1/16 full, so 256 draws all miss with probability under 1e-7.
+const randomDrawsMax = 256
+
+// randomRef picks a key (the DB must not be empty). Drawing slots of the
+// point index until one is occupied picks every key with the same
+// probability; in the unlikely case every draw misses, the first key after
+// the last draw is taken, which is no longer exactly uniform.
+func (db *DB) randomRef() ref {
+	slots := db.index.slots
+	i := 0
+	for d := 0; d < randomDrawsMax; d++ {
+		i = int(db.opts.Rand.Uint64() % uint64(len(slots)))
+		if s := slots[i]; s != 0 {
+			return ref(s)
+		}
+	}
+	for slots[i] == 0 {
+		i = (i + 1) % len(slots)
+	}
+	return ref(slots[i])
+}
+
 func cmdRandomKey(db *DB, now int64, argv [][]byte, w Writer) {
 	// Rejection sampling stays uniform over live keys; expired picks are
 	// collected on the way.
-	for tries := 0; len(db.dense) > 0; tries++ {
+	for tries := 0; db.Len() > 0; tries++ {
 		if tries == randomKeyTriesMax {
 			db.expireDue()
 			continue
 		}
-		it := db.dense[db.opts.Rand.Uint64()%uint64(len(db.dense))]
-		if expired(it, now) {
+		it := db.randomRef()
+		if db.expired(it, now) {
 			db.expireItem(it)
 			continue
 		}
-		w.WriteBulkString(it.key)
+		w.WriteBulk(db.keyOf(it))
 		return
 	}
 	w.WriteNull()
@@ -157,7 +175,7 @@ func cmdRandomKey(db *DB, now int64, argv [][]byte, w Writer) {
 
 func cmdDBSize(db *DB, now int64, argv [][]byte, w Writer) {
 	db.expireDue()
-	w.WriteInt(int64(len(db.dense)))
+	w.WriteInt(int64(db.Len()))
 }
 
 func cmdFlush(db *DB, now int64, argv [][]byte, w Writer) {

@@ -82,28 +82,28 @@ func expireMillis(now int64, arg []byte, flags int, cmd string) (int64, string) 
 
 // setString stores val at key as SET does without options: a new key, or
 // the old one overwritten in place (dropping its TTL unless keepTTL).
-func (db *DB) setString(now int64, key, val []byte, keepTTL bool) *item {
+func (db *DB) setString(now int64, key, val []byte, keepTTL bool) ref {
 	return db.setStringAt(db.lookup(now, key), key, val, keepTTL)
 }
 
 // setStringAt is setString for a caller that already looked the key up
-// (it is the live item or nil), sparing a second hash of the key.
-func (db *DB) setStringAt(it *item, key, val []byte, keepTTL bool) *item {
-	if it != nil && it.typ != TypeString {
+// (it is the live key or 0), sparing a second hash of the key.
+func (db *DB) setStringAt(it ref, key, val []byte, keepTTL bool) ref {
+	if it != 0 && db.typeOf(it) != TypeString {
 		db.remove(it)
-		it = nil
+		it = 0
 	}
-	if it == nil {
+	if it == 0 {
 		it = db.add(key, TypeString, val, 0)
 	} else {
 		it = db.writable(it)
 		db.setValue(it, val)
-		if !keepTTL && it.expireAt != 0 {
+		if !keepTTL && db.rec(it).expireAt != 0 {
 			db.setExpire(it, 0)
 		}
 		db.bump(it)
 	}
-	db.notify("set", it.key)
+	db.notify("set", key)
 	return it
 }
 
@@ -127,22 +127,22 @@ func (db *DB) setGeneric(now int64, w Writer, flags int, key, val, expire []byte
 	}
 	it := db.lookup(now, key)
 	if flags&setGet != 0 {
-		if it != nil && it.typ != TypeString {
+		if it != 0 && db.typeOf(it) != TypeString {
 			w.WriteError(errWrongType)
 			return
 		}
 		// The old value goes out before it can be overwritten in place.
-		if it == nil {
+		if it == 0 {
 			// SET ... GET reads the key first, so a miss is a keymiss.
 			if db.opts.Notify != nil {
 				db.opts.Notify("keymiss", key)
 			}
 			w.WriteNull()
 		} else {
-			w.WriteBulk(it.val)
+			w.WriteBulk(db.valOf(it))
 		}
 	}
-	if (flags&setNX != 0 && it != nil) || (flags&setXX != 0 && it == nil) {
+	if (flags&setNX != 0 && it != 0) || (flags&setXX != 0 && it == 0) {
 		if flags&setGet == 0 {
 			if reply == replyInt {
 				w.WriteInt(0)
@@ -155,7 +155,7 @@ func (db *DB) setGeneric(now int64, w Writer, flags int, key, val, expire []byte
 	it = db.setStringAt(it, key, val, flags&setKeepTTL != 0)
 	if expire != nil {
 		db.setExpire(it, ms)
-		db.notify("expire", it.key)
+		db.notify("expire", key)
 	}
 	if flags&setGet == 0 {
 		if reply == replyInt {
@@ -189,20 +189,20 @@ func cmdPSetEX(db *DB, now int64, argv [][]byte, w Writer) {
 
 // lookupString finds a live string key; it writes WRONGTYPE and returns
 // ok=false when the key holds another type.
-func (db *DB) lookupString(now int64, key []byte, w Writer) (it *item, ok bool) {
+func (db *DB) lookupString(now int64, key []byte, w Writer) (it ref, ok bool) {
 	it = db.lookup(now, key)
-	if it != nil && it.typ != TypeString {
+	if it != 0 && db.typeOf(it) != TypeString {
 		w.WriteError(errWrongType)
-		return nil, false
+		return 0, false
 	}
 	return it, true
 }
 
 // lookupStringRead is lookupString for commands that read the key: a miss
 // raises "keymiss" (see lookupRead).
-func (db *DB) lookupStringRead(now int64, key []byte, w Writer) (it *item, ok bool) {
+func (db *DB) lookupStringRead(now int64, key []byte, w Writer) (it ref, ok bool) {
 	it, ok = db.lookupString(now, key, w)
-	if ok && it == nil && db.opts.Notify != nil {
+	if ok && it == 0 && db.opts.Notify != nil {
 		db.opts.Notify("keymiss", key)
 	}
 	return it, ok
@@ -213,22 +213,22 @@ func cmdGet(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteNull()
 		return
 	}
-	w.WriteBulk(it.val)
+	w.WriteBulk(db.valOf(it))
 }
 
 func cmdMGet(db *DB, now int64, argv [][]byte, w Writer) {
 	w.WriteArray(len(argv) - 1)
 	for _, k := range argv[1:] {
 		it := db.lookupRead(now, k)
-		if it == nil || it.typ != TypeString {
+		if it == 0 || db.typeOf(it) != TypeString {
 			w.WriteNull()
 			continue
 		}
-		w.WriteBulk(it.val)
+		w.WriteBulk(db.valOf(it))
 	}
 }
 
@@ -249,7 +249,7 @@ func cmdMSetNX(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	for i := 1; i < len(argv); i += 2 {
-		if db.lookup(now, argv[i]) != nil {
+		if db.lookup(now, argv[i]) != 0 {
 			w.WriteInt(0)
 			return
 		}
@@ -265,10 +265,10 @@ func cmdGetSet(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteNull()
 	} else {
-		w.WriteBulk(it.val)
+		w.WriteBulk(db.valOf(it))
 	}
 	db.setStringAt(it, argv[1], argv[2], false)
 }
@@ -278,11 +278,11 @@ func cmdGetDel(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteNull()
 		return
 	}
-	w.WriteBulk(it.val)
+	w.WriteBulk(db.valOf(it))
 	db.del(it, "del")
 }
 
@@ -296,7 +296,7 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteNull()
 		return
 	}
@@ -308,7 +308,7 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 			return
 		}
 	}
-	w.WriteBulk(it.val)
+	w.WriteBulk(db.valOf(it))
 	switch {
 	case flags&(setEXAT|setPXAT) != 0 && ms <= now:
 		db.del(it, "del")
@@ -316,12 +316,12 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 		it = db.writable(it)
 		db.setExpire(it, ms)
 		db.bump(it)
-		db.notify("expire", it.key)
-	case flags&setPersist != 0 && it.expireAt != 0:
+		db.notify("expire", argv[1])
+	case flags&setPersist != 0 && db.rec(it).expireAt != 0:
 		it = db.writable(it)
 		db.setExpire(it, 0)
 		db.bump(it)
-		db.notify("persist", it.key)
+		db.notify("persist", argv[1])
 	}
 }
 
@@ -330,11 +330,11 @@ func cmdStrlen(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteInt(0)
 		return
 	}
-	w.WriteInt(int64(len(it.val)))
+	w.WriteInt(int64(db.rec(it).vlen))
 }
 
 func cmdAppend(db *DB, now int64, argv [][]byte, w Writer) {
@@ -342,21 +342,20 @@ func cmdAppend(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		it = db.add(argv[1], TypeString, argv[2], 0)
 	} else {
-		if int64(len(it.val))+int64(len(argv[2])) > db.opts.ProtoMaxBulkLen {
+		n := int64(db.rec(it).vlen)
+		if n+int64(len(argv[2])) > db.opts.ProtoMaxBulkLen {
 			w.WriteError(errTooBig)
 			return
 		}
 		it = db.writable(it)
-		old := cap(it.val)
-		it.val = append(it.val, argv[2]...)
-		db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
+		copy(db.resizeValue(it, int(n)+len(argv[2]))[n:], argv[2])
 		db.bump(it)
 	}
-	db.notify("append", it.key)
-	w.WriteInt(int64(len(it.val)))
+	db.notify("append", argv[1])
+	w.WriteInt(int64(db.rec(it).vlen))
 }
 
 func cmdGetRange(db *DB, now int64, argv [][]byte, w Writer) {
@@ -370,11 +369,12 @@ func cmdGetRange(db *DB, now int64, argv [][]byte, w Writer) {
 	if !ok {
 		return
 	}
-	if it == nil {
+	if it == 0 {
 		w.WriteBulk(nil)
 		return
 	}
-	n := int64(len(it.val))
+	val := db.valOf(it)
+	n := int64(len(val))
 	if start < 0 && end < 0 && start > end {
 		w.WriteBulk(nil)
 		return
@@ -394,7 +394,7 @@ func cmdGetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		w.WriteBulk(nil)
 		return
 	}
-	w.WriteBulk(it.val[start : end+1])
+	w.WriteBulk(val[start : end+1])
 }
 
 func cmdSetRange(db *DB, now int64, argv [][]byte, w Writer) {
@@ -413,10 +413,10 @@ func cmdSetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	if len(val) == 0 {
-		if it == nil {
+		if it == 0 {
 			w.WriteInt(0)
 		} else {
-			w.WriteInt(int64(len(it.val)))
+			w.WriteInt(int64(db.rec(it).vlen))
 		}
 		return
 	}
@@ -425,28 +425,23 @@ func cmdSetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	end := int(offset) + len(val)
-	if it == nil {
+	if it == 0 {
 		it = db.add(argv[1], TypeString, nil, 0)
 	} else {
 		it = db.writable(it)
 	}
-	old := cap(it.val)
-	if end > len(it.val) {
-		if end > cap(it.val) {
-			grown := make([]byte, end, max(end, 2*cap(it.val)))
-			copy(grown, it.val)
-			it.val = grown
-		} else {
-			n := len(it.val)
-			it.val = it.val[:end]
-			clear(it.val[n:])
-		}
+	n := int(db.rec(it).vlen)
+	var v []byte
+	if end > n {
+		v = db.resizeValue(it, end)
+		clear(v[n:])
+	} else {
+		v = db.valOf(it)
 	}
-	copy(it.val[offset:], val)
-	db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
+	copy(v[offset:], val)
 	db.bump(it)
-	db.notify("setrange", it.key)
-	w.WriteInt(int64(len(it.val)))
+	db.notify("setrange", argv[1])
+	w.WriteInt(int64(db.rec(it).vlen))
 }
 
 func init() {

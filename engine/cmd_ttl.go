@@ -55,12 +55,12 @@ func expireGeneric(db *DB, now int64, argv [][]byte, w Writer, base int64, unit 
 	}
 	when += base
 	it := db.lookup(now, argv[1])
-	if it == nil {
+	if it == 0 {
 		w.WriteInt(0)
 		return
 	}
 	// A key without a TTL counts as having an infinite one for GT and LT.
-	cur := it.expireAt
+	cur := db.rec(it).expireAt
 	switch {
 	case flags&expireNX != 0 && cur != 0,
 		flags&expireXX != 0 && cur == 0,
@@ -77,7 +77,7 @@ func expireGeneric(db *DB, now int64, argv [][]byte, w Writer, base int64, unit 
 	it = db.writable(it)
 	db.setExpire(it, when)
 	db.bump(it)
-	db.notify("expire", it.key)
+	db.notify("expire", argv[1])
 	w.WriteInt(1)
 }
 
@@ -101,17 +101,18 @@ func cmdPExpireAt(db *DB, now int64, argv [][]byte, w Writer) {
 // -1 for no TTL; seconds are rounded to nearest as Redis does.
 func ttlGeneric(db *DB, now int64, key []byte, w Writer, ms, abs bool) {
 	it := db.lookupRead(now, key)
-	if it == nil {
+	if it == 0 {
 		w.WriteInt(-2)
 		return
 	}
-	if it.expireAt == 0 {
+	at := db.rec(it).expireAt
+	if at == 0 {
 		w.WriteInt(-1)
 		return
 	}
-	ttl := it.expireAt
+	ttl := at
 	if !abs {
-		ttl = max(it.expireAt-now, 0)
+		ttl = max(at-now, 0)
 	}
 	if !ms {
 		ttl = (ttl + 500) / 1000
@@ -134,14 +135,14 @@ func cmdPExpireTime(db *DB, now int64, argv [][]byte, w Writer) {
 
 func cmdPersist(db *DB, now int64, argv [][]byte, w Writer) {
 	it := db.lookup(now, argv[1])
-	if it == nil || it.expireAt == 0 {
+	if it == 0 || db.rec(it).expireAt == 0 {
 		w.WriteInt(0)
 		return
 	}
 	it = db.writable(it)
 	db.setExpire(it, 0)
 	db.bump(it)
-	db.notify("persist", it.key)
+	db.notify("persist", argv[1])
 	w.WriteInt(1)
 }
 

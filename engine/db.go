@@ -35,12 +35,11 @@ const DefaultProtoMaxBulkLen = 512 << 20
 type DB struct {
 	opts Options
 
-	// The point index and the ordered index hold the same items.
-	keys map[string]*item
-	tree *btree.BTreeG[*item]
-	// dense lists every item once, in no meaningful order, so RANDOMKEY
-	// picks in O(1) without depending on map iteration order.
-	dense []*item
+	// s holds every key's record and cell; the point index and the
+	// ordered index hold the same refs into it (see arena.go).
+	s     slabs
+	index pointIndex
+	tree  *btree.BTreeG[ref]
 	wheel wheel
 
 	// clock is the latest time given to Exec or ActiveExpire; time never
@@ -48,8 +47,8 @@ type DB struct {
 	clock int64
 
 	// viewVersion is modCount when the latest View was taken; views counts
-	// Views not yet released. An item last changed before viewVersion may
-	// be shared with a live View and is copied before it changes (writable).
+	// Views not yet released. A key last changed before viewVersion may be
+	// shared with a live View and is copied before it changes (writable).
 	viewVersion uint64
 	views       atomic.Int32
 
@@ -59,18 +58,21 @@ type DB struct {
 	modCount     uint64
 	tombstones   [tombstoneBuckets]uint64
 	flushVersion uint64
+	indexSeed    uint64
 
+	// usedBytes is what the live keys' cells, records and ordered-index
+	// entries cost (UsedBytes adds the point index).
 	usedBytes int64
-	// bulk, between BeginBulk and EndBulk, allocates new keys from slabs.
-	bulk *slabs
-	scan scanTable
-	// probe is reused for ordered-index seeks so they do not allocate.
-	probe item
+	scan      scanTable
+	// probe is the key of probeRef during an ordered-index operation (see
+	// treeKey); probeRef 0 is a seek's start.
+	probe    []byte
+	probeRef ref
 	// expiredScratch collects keys found expired during an iteration, to be
 	// deleted after it (the btree may not change while it is iterated).
-	expiredScratch []*item
+	expiredScratch []ref
 	// scanOut is SCAN's reusable result buffer.
-	scanOut []*item
+	scanOut []ref
 	// numBuf formats integers without allocating.
 	numBuf [32]byte
 }
@@ -84,10 +86,14 @@ func New(opts Options) *DB {
 		opts.ProtoMaxBulkLen = DefaultProtoMaxBulkLen
 	}
 	db := &DB{opts: opts}
-	db.keys = map[string]*item{}
-	db.tree = newTree()
-	db.wheel.reset()
-	db.scan.init(opts.Rand)
+	// One draw seeds both the SCAN cursor sequence and the point index's
+	// hash, so the Rand stream a node sees is what it was before the index
+	// needed a seed.
+	seed := opts.Rand.Uint64()
+	db.scan.init(seed)
+	db.indexSeed = (&splitMix64{state: seed}).Uint64()
+	db.wheel.d = &db.s.slabDirs
+	db.clear()
 	return db
 }
 
@@ -154,18 +160,24 @@ func (db *DB) observe(now int64) {
 func (db *DB) Clock() int64 { return db.clock }
 
 // Len is the number of keys, expired-but-not-yet-collected ones included.
-func (db *DB) Len() int { return len(db.dense) }
+func (db *DB) Len() int { return db.index.n }
 
 // Expires is the number of keys with a TTL (for INFO keyspace),
 // expired-but-not-yet-collected ones included.
 func (db *DB) Expires() int { return db.wheel.n }
 
-// UsedBytes estimates the memory held by keys, values and indexes: key and
-// value bytes (value buffers at their capacity) plus a fixed per-key
-// overhead measured from the structures (itemOverheadBytes). It excludes
-// Go runtime slack and garbage not yet collected.
+// UsedBytes is the memory the keys hold, as Redis's used_memory counts
+// allocations: each key's cell at its size class, its record and its
+// share of the ordered index, plus the point index's table. Free cells and
+// records kept for reuse are not counted (HeldBytes does).
 func (db *DB) UsedBytes() int64 {
-	return db.usedBytes + int64(cap(db.dense))*8 - int64(len(db.dense))*8
+	return db.usedBytes + db.index.bytes()
+}
+
+// HeldBytes is the memory the keyspace's blocks occupy, free space
+// included: pages, record chunks, large cells and the point index.
+func (db *DB) HeldBytes() int64 {
+	return db.s.heldBytes + db.index.bytes()
 }
 
 // Reserve prepares room for n more keys (recovery knows how many a
@@ -174,27 +186,26 @@ func (db *DB) Reserve(n int) {
 	if n <= 0 {
 		return
 	}
-	if len(db.keys) == 0 {
-		db.keys = make(map[string]*item, n)
-	}
-	if cap(db.dense)-len(db.dense) < n {
-		dense := make([]*item, len(db.dense), len(db.dense)+n)
-		copy(dense, db.dense)
-		db.dense = dense
-	}
+	db.index.reserve(db.index.n + n)
 }
 
 // Reset empties the keyspace (FLUSHALL, or before loading a snapshot).
 // Views already taken are unaffected.
 func (db *DB) Reset() {
-	db.keys = map[string]*item{}
-	db.tree = newTree()
-	db.dense = nil
-	db.wheel.reset()
-	db.usedBytes = 0
+	db.clear()
 	db.modCount++
 	db.flushVersion = db.modCount
 	db.tombstones = [tombstoneBuckets]uint64{}
+}
+
+// clear starts empty blocks and indexes. Views keep the old ones: they
+// hold their own directory headers and tree.
+func (db *DB) clear() {
+	db.s = slabs{}
+	db.index.init(db.indexSeed)
+	db.tree = db.newTree()
+	db.wheel.reset()
+	db.usedBytes = 0
 }
 
 // KeyVersion returns a number that changes whenever key is written,
@@ -211,13 +222,13 @@ func (db *DB) Reset() {
 // Versions are local to this DB instance (active expiry bumps them) and
 // not comparable across nodes.
 func (db *DB) KeyVersion(now int64, key []byte) uint64 {
-	if it := db.find(key); it != nil {
-		if expired(it, max(now, db.clock)) {
-			return it.version | 1<<63
+	if r := db.find(key); r != 0 {
+		if db.expired(r, max(now, db.clock)) {
+			return db.rec(r).version | 1<<63
 		}
-		return it.version
+		return db.rec(r).version
 	}
-	return max(db.tombstones[tombstoneIndex(bytesAsString(key))], db.flushVersion)
+	return max(db.tombstones[tombstoneIndex(key)], db.flushVersion)
 }
 
 // splitMix64 is the fallback Rand: deterministic, tiny, good enough to pick

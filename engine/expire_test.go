@@ -53,10 +53,10 @@ func TestActiveExpireWheel(t *testing.T) {
 		checkWheel(t, db)
 		for k, d := range deadlines {
 			it := db.find([]byte(k))
-			if it == nil && d >= now {
+			if it == 0 && d >= now {
 				t.Fatalf("key %s (deadline %d) removed at %d", k, d, now)
 			}
-			if it == nil {
+			if it == 0 {
 				delete(deadlines, k)
 			}
 		}
@@ -182,7 +182,7 @@ func TestKeyVersion(t *testing.T) {
 	if db.KeyVersion(1011, []byte("k")) == before {
 		t.Fatal("expiry did not change the version")
 	}
-	if db.find([]byte("k")) == nil {
+	if db.find([]byte("k")) == 0 {
 		t.Fatal("KeyVersion collected an expired key (it must change nothing)")
 	}
 	db.KeyVersion(99_999, []byte("k"))
@@ -269,7 +269,7 @@ func TestRestoreAndReset(t *testing.T) {
 		t.Fatalf("restore over a key gave %s", got)
 	}
 	dst.Reset()
-	if dst.Len() != 0 || dst.Expires() != 0 || dst.UsedBytes() != 0 {
+	if dst.Len() != 0 || dst.Expires() != 0 || dst.UsedBytes() != indexSlotsMin*indexBytesPerSlot {
 		t.Fatalf("after Reset: Len %d Expires %d UsedBytes %d", dst.Len(), dst.Expires(), dst.UsedBytes())
 	}
 	if got := exec(dst, 6000, "DBSIZE"); got != ":0" {
@@ -296,9 +296,12 @@ func TestUsedBytesTracks(t *testing.T) {
 		t.Fatal("no bytes accounted")
 	}
 	exec(db, 1, "DEL", "b", "c", "n", "f")
-	// Only the RANDOMKEY array's spare capacity remains.
-	if db.Len() != 0 || db.UsedBytes() != int64(cap(db.dense))*8 {
+	// Only the point index's (smallest) table remains.
+	if db.Len() != 0 || db.UsedBytes() != indexSlotsMin*indexBytesPerSlot {
 		t.Fatalf("Len %d UsedBytes %d after deleting everything", db.Len(), db.UsedBytes())
+	}
+	if db.HeldBytes() < pageBytes {
+		t.Fatalf("HeldBytes %d: the pages stay for reuse", db.HeldBytes())
 	}
 }
 
@@ -372,11 +375,11 @@ func TestCommandTable(t *testing.T) {
 	}
 }
 
-// TestItemSize keeps an item in the 80-byte allocator size class: every
-// byte here is paid once per key.
-func TestItemSize(t *testing.T) {
-	if n := unsafe.Sizeof(item{}); n > 80 {
-		t.Fatalf("item is %d bytes, want <= 80", n)
+// TestRecordSize keeps a record at recordBytes: every byte here is paid
+// once per key, and UsedBytes charges recordBytes.
+func TestRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(record{}); n != recordBytes {
+		t.Fatalf("record is %d bytes, want %d", n, recordBytes)
 	}
 }
 
@@ -386,7 +389,7 @@ func TestWrongType(t *testing.T) {
 	const otherType ValueType = 200
 	db := newTestDB()
 	plant := func() {
-		if it := db.find([]byte("o")); it != nil {
+		if it := db.find([]byte("o")); it != 0 {
 			db.remove(it)
 		}
 		db.add([]byte("o"), otherType, []byte("opaque"), 0)

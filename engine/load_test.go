@@ -17,7 +17,7 @@ func TestLoaderMatchesRestore(t *testing.T) {
 			e.ExpireAt = 5000 + int64(i)
 		}
 		if i == 500 {
-			e.Value = []byte(strings.Repeat("x", loadBytesInSlabMax+1)) // its own allocation
+			e.Value = []byte(strings.Repeat("x", cellMaxBytes+1)) // a large cell
 		}
 		if i == 600 {
 			e.Value = []byte{}

@@ -481,45 +481,89 @@ func checkWheel(t interface{ Fatalf(string, ...any) }, db *DB) {
 	w := &db.wheel
 	n := 0
 	for idx, head := range w.heads {
-		if head != nil && int(head.slot) != idx {
-			t.Fatalf("head of list %d says slot %d", idx, head.slot)
+		if head != 0 && int(db.rec(head).slot) != idx {
+			t.Fatalf("head of list %d says slot %d", idx, db.rec(head).slot)
 		}
-		var prev *item
-		for it := head; it != nil; it = it.next {
+		var prev ref
+		for r := head; r != 0; r = db.rec(r).next {
+			rc := db.rec(r)
+			key := db.keyOf(r)
 			n++
-			if it.prev != prev {
+			if rc.prev != prev {
 				t.Fatalf("broken prev link in list %d", idx)
 			}
-			if it.slot == slotNone || it.expireAt == 0 {
-				t.Fatalf("key %q linked in list %d without a TTL", it.key, idx)
+			if rc.slot == slotNone || rc.expireAt == 0 {
+				t.Fatalf("key %q linked in list %d without a TTL", key, idx)
 			}
-			if db.keys[it.key] != it {
-				t.Fatalf("key %q in wheel but not the index", it.key)
+			if db.find(key) != r {
+				t.Fatalf("key %q in wheel but not the index", key)
 			}
 			if idx != slotPending {
 				level, slot := idx/wheelSlots, idx%wheelSlots
 				c := uint64(w.cursor)
 				d := int(c>>(uint(level)*wheelBits)) & (wheelSlots - 1)
-				if slot <= d || it.expireAt <= w.cursor {
-					t.Fatalf("key %q (t=%d) at level %d slot %d, cursor %d", it.key, it.expireAt, level, slot, w.cursor)
+				if slot <= d || rc.expireAt <= w.cursor {
+					t.Fatalf("key %q (t=%d) at level %d slot %d, cursor %d", key, rc.expireAt, level, slot, w.cursor)
 				}
 				if w.occupied[level]&(1<<uint(slot)) == 0 {
 					t.Fatalf("occupied bit clear for non-empty slot %d/%d", level, slot)
 				}
 			}
-			prev = it
+			prev = r
 		}
 	}
+	checkIndexes(t, db)
 	volatile := 0
-	for _, it := range db.dense {
-		if it.expireAt != 0 {
+	db.tree.Ascend(func(r ref) bool {
+		if db.rec(r).expireAt != 0 {
 			volatile++
 		}
-	}
+		return true
+	})
 	if n != w.n || n != volatile {
 		t.Fatalf("wheel holds %d (counts %d), %d keys have a TTL", n, w.n, volatile)
 	}
-	if db.tree.Len() != len(db.keys) || len(db.dense) != len(db.keys) {
-		t.Fatalf("index sizes differ: tree %d map %d dense %d", db.tree.Len(), len(db.keys), len(db.dense))
+}
+
+// checkIndexes verifies that the point index, the ordered index and the
+// record free list agree: every key in the tree is found by the point
+// index under its own ref, in key order, the point index holds nothing
+// else, and no free or deferred record is reachable.
+func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
+	if db.tree.Len() != db.index.n {
+		t.Fatalf("index sizes differ: tree %d point index %d", db.tree.Len(), db.index.n)
+	}
+	occupied := 0
+	for _, s := range db.index.slots {
+		if s != 0 {
+			occupied++
+		}
+	}
+	if occupied != db.index.n {
+		t.Fatalf("point index counts %d, holds %d", db.index.n, occupied)
+	}
+	live := map[ref]bool{}
+	var prev []byte
+	db.tree.Ascend(func(r ref) bool {
+		key := db.keyOf(r)
+		if prev != nil && string(prev) >= string(key) {
+			t.Fatalf("tree out of order: %q then %q", prev, key)
+		}
+		prev = key
+		if got := db.find(key); got != r {
+			t.Fatalf("key %q: point index gives ref %d, tree %d", key, got, r)
+		}
+		live[r] = true
+		return true
+	})
+	for r := db.s.recFree; r != 0; r = db.rec(r).next {
+		if live[r] {
+			t.Fatalf("ref %d is both live and free", r)
+		}
+	}
+	for _, r := range db.s.deferred {
+		if live[r] {
+			t.Fatalf("ref %d is both live and deferred", r)
+		}
 	}
 }

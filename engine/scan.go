@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
-
-	"github.com/keel-db/keel/seam"
 )
 
 // SCAN walks the ordered index in key order. A cursor stands for "resume
@@ -53,14 +51,12 @@ type scanTable struct {
 	entries []scanEntry // allocated on first use
 }
 
-func (t *scanTable) init(r seam.Rand) {
-	if r != nil {
-		t.seq = uint32(r.Uint64()) & (1<<scanSeqBits - 1)
-	}
+func (t *scanTable) init(seed uint64) {
+	t.seq = uint32(seed) & (1<<scanSeqBits - 1)
 }
 
 // cursorFor encodes "resume after key".
-func (t *scanTable) cursorFor(key string) uint64 {
+func (t *scanTable) cursorFor(key []byte) uint64 {
 	if len(key) <= scanInlineMax {
 		var b [8]byte
 		copy(b[1:], key)
@@ -70,7 +66,8 @@ func (t *scanTable) cursorFor(key string) uint64 {
 		t.entries = make([]scanEntry, scanCursorsMax)
 	}
 	t.seq = (t.seq + 1) & (1<<scanSeqBits - 1)
-	t.entries[t.seq%scanCursorsMax] = scanEntry{seq: t.seq, key: key}
+	// A copy: the table outlives the key's cell.
+	t.entries[t.seq%scanCursorsMax] = scanEntry{seq: t.seq, key: string(key)}
 	var b [8]byte
 	copy(b[3:], key[:scanPrefixBytes])
 	return 1<<63 | uint64(t.seq)<<40 | binary.BigEndian.Uint64(b[:])
@@ -150,43 +147,45 @@ func newKeyFilter(pattern, typ []byte) keyFilter {
 	return f
 }
 
-func (f *keyFilter) match(it *item) bool {
-	if f.typ != nil && !strings.EqualFold(it.typ.String(), bytesAsString(f.typ)) {
+func (f *keyFilter) match(db *DB, r ref) bool {
+	if f.typ != nil && !strings.EqualFold(db.typeOf(r).String(), bytesAsString(f.typ)) {
 		return false
 	}
 	if f.pattern == nil {
 		return true
 	}
-	if f.exact && len(it.key) > 0 {
+	key := db.keyOf(r)
+	if f.exact && len(key) > 0 {
 		return true // in range means it has the prefix
 	}
-	return globMatch(f.pattern, stringBytes(it.key))
+	return globMatch(f.pattern, key)
 }
 
-// seek iterates live and expired items from the first key >= from (or >
+// seek iterates live and expired keys from the first key >= from (or >
 // from) while they have f's prefix; fn returns false to stop.
-func (db *DB) seek(from string, after bool, prefix []byte, fn func(it *item) bool) {
+func (db *DB) seek(from string, after bool, prefix []byte, fn func(r ref) bool) {
 	if from < bytesAsString(prefix) {
 		from, after = bytesAsString(prefix), false
 	}
-	db.probe.key = from
-	db.tree.AscendGreaterOrEqual(&db.probe, func(it *item) bool {
-		if after && it.key == from {
+	db.probe = stringBytes(from)
+	db.tree.AscendGreaterOrEqual(0, func(r ref) bool {
+		key := bytesAsString(db.keyOf(r))
+		if after && key == from {
 			return true
 		}
-		if !strings.HasPrefix(it.key, bytesAsString(prefix)) {
+		if !strings.HasPrefix(key, bytesAsString(prefix)) {
 			return false
 		}
-		return fn(it)
+		return fn(r)
 	})
-	db.probe.key = ""
+	db.probe = nil
 }
 
-// collectExpired deletes the items gathered in expiredScratch.
+// collectExpired deletes the keys gathered in expiredScratch.
 func (db *DB) collectExpired() {
-	for i, it := range db.expiredScratch {
-		db.expireItem(it)
-		db.expiredScratch[i] = nil
+	for i, r := range db.expiredScratch {
+		db.expireItem(r)
+		db.expiredScratch[i] = 0
 	}
 	db.expiredScratch = db.expiredScratch[:0]
 }
@@ -230,34 +229,34 @@ func cmdScan(db *DB, now int64, argv [][]byte, w Writer) {
 	from, after := db.scan.resume(cursor)
 
 	out := db.scanOut[:0]
-	var last *item
+	var last ref
 	visited := int64(0)
 	more := false
-	db.seek(from, after, f.prefix, func(it *item) bool {
+	db.seek(from, after, f.prefix, func(r ref) bool {
 		if visited == count {
 			more = true // something is left in range: not finished
 			return false
 		}
 		visited++
-		last = it
-		if expired(it, now) {
-			db.expiredScratch = append(db.expiredScratch, it)
+		last = r
+		if db.expired(r, now) {
+			db.expiredScratch = append(db.expiredScratch, r)
 			return true
 		}
-		if f.match(it) {
-			out = append(out, it)
+		if f.match(db, r) {
+			out = append(out, r)
 		}
 		return true
 	})
 	next := uint64(0)
 	if more {
-		next = db.scan.cursorFor(last.key)
+		next = db.scan.cursorFor(db.keyOf(last))
 	}
 	w.WriteArray(2)
 	w.WriteBulk(strconv.AppendUint(db.numBuf[:0], next, 10))
 	w.WriteArray(len(out))
-	for _, it := range out {
-		w.WriteBulkString(it.key)
+	for _, r := range out {
+		w.WriteBulk(db.keyOf(r))
 	}
 	// Keep the buffer for the next SCAN unless a huge COUNT grew it.
 	clear(out)
@@ -271,18 +270,18 @@ func cmdScan(db *DB, now int64, argv [][]byte, w Writer) {
 
 func cmdKeys(db *DB, now int64, argv [][]byte, w Writer) {
 	f := newKeyFilter(argv[1], nil)
-	var out []*item
-	db.seek("", false, f.prefix, func(it *item) bool {
-		if expired(it, now) {
-			db.expiredScratch = append(db.expiredScratch, it)
-		} else if f.match(it) {
-			out = append(out, it)
+	var out []ref
+	db.seek("", false, f.prefix, func(r ref) bool {
+		if db.expired(r, now) {
+			db.expiredScratch = append(db.expiredScratch, r)
+		} else if f.match(db, r) {
+			out = append(out, r)
 		}
 		return true
 	})
 	w.WriteArray(len(out))
-	for _, it := range out {
-		w.WriteBulkString(it.key)
+	for _, r := range out {
+		w.WriteBulk(db.keyOf(r))
 	}
 	db.collectExpired()
 }

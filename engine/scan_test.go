@@ -184,9 +184,9 @@ func TestScanForgottenCursor(t *testing.T) {
 
 func TestScanCursorRoundTrip(t *testing.T) {
 	var tab scanTable
-	tab.init(rand.New(rand.NewPCG(3, 4)))
+	tab.init(rand.New(rand.NewPCG(3, 4)).Uint64())
 	for _, k := range []string{"", "a", "abcdefg", "abcdefgh", "\x00\x00", strings.Repeat("z", 300)} {
-		c := tab.cursorFor(k)
+		c := tab.cursorFor([]byte(k))
 		if c == 0 {
 			t.Fatalf("cursor for %q is 0", k)
 		}

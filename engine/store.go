@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/cockroachdb/errors"
@@ -31,50 +32,26 @@ func (t ValueType) String() string {
 }
 
 const (
-	// btreeDegree gives nodes of up to 63 items: shallow trees (4 levels
+	// btreeDegree gives nodes of up to 63 refs: shallow trees (4 levels
 	// for 10M keys) and cheap copy-on-write of a path after a View.
 	btreeDegree = 32
-	// valueSlackBytes bounds how much larger than needed a value buffer may
-	// stay when it is overwritten in place; beyond it (or beyond 2× the new
-	// length) the buffer is replaced so a shrinking value frees memory.
+	// valueSlackBytes bounds how much larger than needed a value's cell
+	// may stay when it is overwritten in place; beyond it (or beyond 2× the
+	// new length) the value moves to a cell of its own size class so a
+	// shrinking value frees memory.
 	valueSlackBytes = 64
-	// itemOverheadBytes is what UsedBytes charges per key besides the key
-	// and value bytes: the item struct (80 B, a size class), the point index
-	// entry (16 B key header + 8 B pointer + a control byte per slot, at
-	// the swiss tables' average load of about 2/3 ≈ 38 B), the ordered
-	// index (an 8 B pointer in nodes about half full after ascending
-	// inserts ≈ 16 B) and the RANDOMKEY array (8 B). Key and value bytes
-	// are rounded up to 16 like the allocator's small size classes.
-	// Calibrated against BenchmarkMemoryPerKey (see docs/engine.md).
-	itemOverheadBytes = 80 + 38 + 16 + 8
+	// treeBytesPerKey is what UsedBytes charges per key for the ordered
+	// index: a 4-byte ref in nodes about half full after ascending inserts,
+	// plus the node headers (see docs/engine.md).
+	treeBytesPerKey = 10
 	// tombstoneBuckets sizes the table of "last deleted at" versions used by
 	// KeyVersion for keys that no longer exist (see KeyVersion).
 	tombstoneBuckets = 4096
 )
 
-// item is one key. Its key, typ, val and expireAt are immutable while a
-// View may still read the item (see DB.writable); the other fields belong
-// to the DB alone and may change at any time.
-type item struct {
-	key      string
-	val      []byte
-	expireAt int64  // Unix ms; 0 = no TTL
-	version  uint64 // DB.modCount at the last change (WATCH)
-
-	// prev and next link the item into a timing-wheel list (slot); only the
-	// list head's slot field is authoritative (see wheel).
-	prev, next *item
-	idx        int32 // position in DB.dense (RANDOMKEY)
-	slot       int16 // wheel list index, slotNone when not volatile
-	typ        ValueType
-	// 80 bytes in all, an allocator size class: keep it so.
-}
-
-func itemLess(a, b *item) bool { return a.key < b.key }
-
 // bytesAsString views b as a string without copying. The result must not
-// outlive b's next modification; it is used only for map lookups and
-// btree probes that finish before the call returns.
+// outlive b's next modification; it is used only for lookups and probes
+// that finish before the call returns.
 func bytesAsString(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -82,197 +59,251 @@ func bytesAsString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-func (db *DB) itemBytes(it *item) int64 {
-	return int64(itemOverheadBytes + roundAlloc(len(it.key)) + roundAlloc(cap(it.val)))
+// rec, keyOf, valOf read the live keyspace.
+func (db *DB) rec(r ref) *record      { return db.s.rec(r) }
+func (db *DB) keyOf(r ref) []byte     { return db.s.keyOf(db.s.rec(r)) }
+func (db *DB) valOf(r ref) []byte     { return db.s.valOf(db.s.rec(r)) }
+func (db *DB) typeOf(r ref) ValueType { return db.s.rec(r).typ }
+
+// keyBytes is what UsedBytes charges for one key besides the point index
+// (charged by its actual size): its cell, its record and its share of the
+// ordered index.
+func (db *DB) keyBytes(rc *record) int64 {
+	return db.s.cellBytes(rc) + recordBytes + treeBytesPerKey
 }
 
-// roundAlloc approximates the allocator's rounding of small objects.
-func roundAlloc(n int) int { return (n + 15) &^ 15 }
-
-// find returns the item for key without checking expiry.
-func (db *DB) find(key []byte) *item {
-	return db.keys[string(key)] // no allocation: the compiler special-cases this
+// find returns the key's record without checking expiry, or 0.
+func (db *DB) find(key []byte) ref {
+	_, r := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
+	return r
 }
 
-// lookup returns the live item for key at now, or nil. An expired item is
+// lookup returns the live record for key at now, or 0. An expired key is
 // deleted on the way (lazy expiry); as reads check expiry against now,
 // doing so is invisible to every client.
-func (db *DB) lookup(now int64, key []byte) *item {
-	it := db.keys[string(key)]
-	if it == nil {
-		return nil
+func (db *DB) lookup(now int64, key []byte) ref {
+	r := db.find(key)
+	if r == 0 {
+		return 0
 	}
-	if it.expireAt != 0 && now > it.expireAt {
-		db.expireItem(it)
-		return nil
+	if at := db.rec(r).expireAt; at != 0 && now > at {
+		db.expireItem(r)
+		return 0
 	}
-	return it
+	return r
 }
 
 // lookupRead is lookup for a command that reads the key (GET, EXISTS,
 // TTL, ...): a miss raises Redis's "keymiss" event, as lookupKeyRead
 // does. Write lookups (SET, INCR, DEL) stay silent, also as in Redis.
-func (db *DB) lookupRead(now int64, key []byte) *item {
-	it := db.lookup(now, key)
-	if it == nil && db.opts.Notify != nil {
+func (db *DB) lookupRead(now int64, key []byte) ref {
+	r := db.lookup(now, key)
+	if r == 0 && db.opts.Notify != nil {
 		db.opts.Notify("keymiss", key)
 	}
-	return it
+	return r
 }
 
 // expired reports Redis's rule: a key is gone once now is past its
 // deadline (a key with expireAt == now is still readable).
-func expired(it *item, now int64) bool { return it.expireAt != 0 && now > it.expireAt }
+func (db *DB) expired(r ref, now int64) bool {
+	at := db.rec(r).expireAt
+	return at != 0 && now > at
+}
 
 // add inserts a new key (which must not exist) holding a copy of val and
 // raises Redis's "new" event (dbAdd does the same, before the command's own
 // event). Loading a snapshot uses addSilent: restoring is not creating.
-func (db *DB) add(key []byte, typ ValueType, val []byte, expireAt int64) *item {
-	it := db.addSilent(key, typ, val, expireAt)
-	db.notify("new", it.key)
-	return it
+func (db *DB) add(key []byte, typ ValueType, val []byte, expireAt int64) ref {
+	r := db.addSilent(key, typ, val, expireAt)
+	db.notify("new", key)
+	return r
 }
 
 // addSilent is add without the event.
-func (db *DB) addSilent(key []byte, typ ValueType, val []byte, expireAt int64) *item {
-	var it *item
-	if db.bulk != nil {
-		it = db.bulk.newItem(key, val)
-		it.typ = typ
-	} else {
-		it = &item{
-			key:  string(key),
-			val:  append(make([]byte, 0, len(val)), val...),
-			typ:  typ,
-			slot: slotNone,
-		}
-	}
-	db.insertItem(it)
+func (db *DB) addSilent(key []byte, typ ValueType, val []byte, expireAt int64) ref {
+	r := db.newKey(key, typ, val)
+	db.index.insert(db.index.fingerprint(key), r)
+	db.treeInsert(r, key)
 	if expireAt != 0 {
-		db.setExpire(it, expireAt)
+		db.setExpire(r, expireAt)
 	}
-	return it
+	return r
 }
 
-// insertItem links a fresh item into every index.
-func (db *DB) insertItem(it *item) {
-	if len(db.dense) >= maxKeys {
-		panic(errors.AssertionFailedf("engine: more than %d keys", maxKeys))
+// newKey makes a record and cell holding key and a copy of val, linked
+// into no index yet.
+func (db *DB) newKey(key []byte, typ ValueType, val []byte) ref {
+	if len(val) > maxValueBytes {
+		panic(errors.AssertionFailedf("engine: value of %d bytes", len(val)))
 	}
-	db.keys[it.key] = it
-	db.tree.ReplaceOrInsert(it)
-	it.idx = int32(len(db.dense))
-	db.dense = append(db.dense, it)
-	db.usedBytes += db.itemBytes(it)
-	db.bump(it)
+	db.reclaim()
+	r, rc := db.s.newRecord()
+	db.s.allocCell(rc, cellNeed(len(key), len(val)))
+	c := db.s.cellOf(rc)
+	n := binary.PutUvarint(c, uint64(len(key)))
+	n += copy(c[n:], key)
+	copy(c[n:], val)
+	rc.vlen = uint32(len(val))
+	rc.typ = typ
+	db.usedBytes += db.keyBytes(rc)
+	db.bump(r)
+	return r
 }
 
-// maxKeys is bounded by the int32 RANDOMKEY index.
-const maxKeys = 1<<31 - 1
-
-// remove unlinks it from every index and records a tombstone for WATCH.
-func (db *DB) remove(it *item) {
-	delete(db.keys, it.key)
-	db.tree.Delete(it)
-	last := db.dense[len(db.dense)-1]
-	db.dense[it.idx] = last
-	last.idx = it.idx
-	db.dense[len(db.dense)-1] = nil
-	db.dense = db.dense[:len(db.dense)-1]
-	if it.slot != slotNone {
-		db.wheel.unlink(it)
+// reclaim frees the records deferred while Views were alive, once none is.
+func (db *DB) reclaim() {
+	if len(db.s.deferred) == 0 || db.views.Load() > 0 {
+		return
 	}
-	db.usedBytes -= db.itemBytes(it)
+	for i, r := range db.s.deferred {
+		db.s.freeRecord(r)
+		db.s.deferred[i] = 0
+	}
+	db.s.deferred = db.s.deferred[:0]
+}
+
+// release frees r's record and cell, or defers that while a View may read
+// them.
+func (db *DB) release(r ref) {
+	if db.shared(r) {
+		db.s.deferred = append(db.s.deferred, r)
+		return
+	}
+	db.s.freeRecord(r)
+}
+
+// remove unlinks r from every index, records a tombstone for WATCH and
+// frees it: the caller must not read r afterwards.
+func (db *DB) remove(r ref) {
+	rc := db.rec(r)
+	key := db.s.keyOf(rc)
+	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
+	db.index.removeAt(i)
+	db.treeDelete(r, key)
+	if rc.slot != slotNone {
+		db.wheel.unlink(r)
+	}
+	db.usedBytes -= db.keyBytes(rc)
 	db.modCount++
-	db.tombstones[tombstoneIndex(it.key)] = db.modCount
+	db.tombstones[tombstoneIndex(key)] = db.modCount
+	db.release(r)
 }
 
-// del removes a live key and reports the event.
-func (db *DB) del(it *item, event string) {
-	db.remove(it)
-	db.notify(event, it.key)
+// del removes a live key and reports the event (Redis deletes first; the
+// order is invisible, as Notify may not call back into the DB, and the key
+// must be read before its cell is freed).
+func (db *DB) del(r ref, event string) {
+	db.notify(event, db.keyOf(r))
+	db.remove(r)
 }
 
 // expireItem removes a key whose deadline passed.
-func (db *DB) expireItem(it *item) {
-	db.remove(it)
-	db.notify("expired", it.key)
-}
+func (db *DB) expireItem(r ref) { db.del(r, "expired") }
 
-// bump records a change of it for WATCH.
-func (db *DB) bump(it *item) {
+// bump records a change of r for WATCH.
+func (db *DB) bump(r ref) {
 	db.modCount++
-	it.version = db.modCount
+	db.rec(r).version = db.modCount
 }
 
-// shared reports whether a live View may be reading it: it was last
+// shared reports whether a live View may be reading r: it was last
 // changed before the latest View was taken (every change bumps version,
 // and a View records modCount), and some View is unreleased.
-func (db *DB) shared(it *item) bool {
-	return it.version <= db.viewVersion && db.views.Load() > 0
+func (db *DB) shared(r ref) bool {
+	return db.rec(r).version <= db.viewVersion && db.views.Load() > 0
 }
 
-// writable returns an item whose fields may be changed in place. If a live
-// View may be reading it, the item is copied first (value included) and the
-// copy replaces it in every index: that is what makes View O(1) without
-// stopping writes. Callers change the item right after, so the copy's
-// version is bumped here (which also marks it unshared).
-func (db *DB) writable(it *item) *item {
-	if !db.shared(it) {
-		return it
+// writable returns a record whose value and deadline may be changed in
+// place. If a live View may be reading r, the key is copied first (record
+// and cell) and the copy replaces r in every index; r itself is freed once
+// no View is left. That is what makes View O(1) without stopping writes.
+// Callers change the key right after, so the copy's version is bumped here
+// (which also marks it unshared).
+func (db *DB) writable(r ref) ref {
+	if !db.shared(r) {
+		return r
 	}
-	cp := &item{
-		key:      it.key,
-		val:      append(make([]byte, 0, len(it.val)), it.val...),
-		expireAt: it.expireAt,
-		version:  it.version,
-		slot:     slotNone,
-		idx:      it.idx,
-		typ:      it.typ,
+	old := db.rec(r)
+	key := db.s.keyOf(old)
+	cp := db.newKey(key, old.typ, db.s.valOf(old))
+	old = db.rec(r) // newKey may have grown the record directory
+	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
+	db.index.set(i, cp)
+	db.treeInsert(cp, key)
+	if old.slot != slotNone {
+		db.rec(cp).expireAt = old.expireAt
+		db.wheel.replace(r, cp)
 	}
-	db.bump(cp)
-	db.keys[cp.key] = cp
-	db.tree.ReplaceOrInsert(cp)
-	db.dense[cp.idx] = cp
-	if it.slot != slotNone {
-		db.wheel.replace(it, cp)
-	}
-	db.usedBytes += int64(roundAlloc(cap(cp.val)) - roundAlloc(cap(it.val)))
+	db.usedBytes -= db.keyBytes(old)
+	db.s.deferred = append(db.s.deferred, r)
 	return cp
 }
 
-// setValue overwrites it's value (it must be writable), reusing its buffer
-// when that is not much larger than needed.
-func (db *DB) setValue(it *item, val []byte) {
-	old := cap(it.val)
-	if old >= len(val) && old <= 2*len(val)+valueSlackBytes {
-		it.val = append(it.val[:0], val...)
-	} else {
-		it.val = append(make([]byte, 0, len(val)), val...)
-	}
-	db.usedBytes += int64(roundAlloc(cap(it.val)) - roundAlloc(old))
+// valueCap is how many value bytes r's cell holds.
+func (db *DB) valueCap(rc *record) int {
+	c := db.s.cellOf(rc)
+	return len(c) - valueStart(c)
 }
 
-// setExpire gives it (writable) a deadline; at == 0 removes it.
-func (db *DB) setExpire(it *item, at int64) {
-	if it.slot != slotNone {
-		db.wheel.unlink(it)
+// resizeValue makes r's (writable) value n bytes long, keeping its first
+// min(n, old length) bytes, and returns it for the caller to fill. The
+// value stays in its cell when the cell holds n bytes and is not more than
+// 2n + valueSlackBytes; otherwise it moves to a cell of its own size
+// class (with room to double when it grows past cellMaxBytes, so repeated
+// APPENDs stay amortised O(1)) and the old cell is freed.
+func (db *DB) resizeValue(r ref, n int) []byte {
+	if n > maxValueBytes {
+		panic(errors.AssertionFailedf("engine: value of %d bytes", n))
 	}
-	it.expireAt = at
+	rc := db.rec(r)
+	c := db.s.cellOf(rc)
+	start := valueStart(c)
+	capacity := len(c) - start
+	if capacity < n || capacity > 2*n+valueSlackBytes {
+		need := start + n
+		if need > cellMaxBytes && n > int(rc.vlen) {
+			need = start + max(n, 2*int(rc.vlen))
+		}
+		oldClass, oldCell := rc.class, rc.cell
+		db.usedBytes -= db.s.cellBytes(rc)
+		db.s.allocCell(rc, need)
+		nc := db.s.cellOf(rc)
+		copy(nc, c[:start+min(n, int(rc.vlen))])
+		db.s.freeCell(oldClass, oldCell)
+		db.usedBytes += db.s.cellBytes(rc)
+		c = nc
+	}
+	rc.vlen = uint32(n)
+	return c[start : start+n : start+n]
+}
+
+// setValue overwrites r's (writable) value with val.
+func (db *DB) setValue(r ref, val []byte) {
+	copy(db.resizeValue(r, len(val)), val)
+}
+
+// setExpire gives r (writable) a deadline; at == 0 removes it.
+func (db *DB) setExpire(r ref, at int64) {
+	rc := db.rec(r)
+	if rc.slot != slotNone {
+		db.wheel.unlink(r)
+	}
+	rc.expireAt = at
 	if at != 0 {
-		db.wheel.insert(it)
+		db.wheel.insert(r)
 	}
 }
 
-func (db *DB) notify(event string, key string) {
+func (db *DB) notify(event string, key []byte) {
 	if db.opts.Notify != nil {
-		db.opts.Notify(event, []byte(key))
+		db.opts.Notify(event, key)
 	}
 }
 
 // tombstoneIndex hashes a key (FNV-1a: fixed, so versions do not depend on
 // a per-process seed) into the tombstone table.
-func tombstoneIndex(key string) int {
+func tombstoneIndex(key []byte) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(key); i++ {
 		h ^= uint32(key[i])
@@ -281,6 +312,37 @@ func tombstoneIndex(key string) int {
 	return int(h % tombstoneBuckets)
 }
 
-func newTree() *btree.BTreeG[*item] {
-	return btree.NewG[*item](btreeDegree, itemLess)
+// newTree returns an ordered index of refs by key. A View's clone shares
+// the less function but only ever ascends from the start, which compares
+// nothing.
+func (db *DB) newTree() *btree.BTreeG[ref] {
+	return btree.NewG[ref](btreeDegree, func(a, b ref) bool {
+		return bytesAsString(db.treeKey(a)) < bytesAsString(db.treeKey(b))
+	})
+}
+
+// treeKey is the key of r for the tree's comparisons. Every comparison of
+// an insert, delete or seek has the operand on one side: its key is
+// fetched once (probeRef, probe) instead of through the record and cell
+// each time; ref 0 is a seek's probe.
+func (db *DB) treeKey(r ref) []byte {
+	if r == db.probeRef {
+		return db.probe
+	}
+	return db.keyOf(r)
+}
+
+// treeInsert inserts r (whose key is key) into the ordered index,
+// replacing the ref of an equal key.
+func (db *DB) treeInsert(r ref, key []byte) {
+	db.probeRef, db.probe = r, key
+	db.tree.ReplaceOrInsert(r)
+	db.probeRef, db.probe = 0, nil
+}
+
+// treeDelete removes r (whose key is key) from the ordered index.
+func (db *DB) treeDelete(r ref, key []byte) {
+	db.probeRef, db.probe = r, key
+	db.tree.Delete(r)
+	db.probeRef, db.probe = 0, nil
 }

@@ -22,12 +22,15 @@ type Entry struct {
 
 // View is a point-in-time, read-only image of the keyspace. It is taken in
 // O(1) and may be read from any goroutine while the DB keeps applying
-// commands: the ordered index is cloned lazily (btree copy-on-write) and
-// items are never changed in place while a View may read them (the DB
-// copies an item before its first change after a View). Entries' slices
-// must not be modified.
+// commands: the ordered index is cloned lazily (btree copy-on-write), the
+// View keeps its own copy of the block directories (blocks never move; the
+// DB only appends to its directories), and a key's record and cell are
+// never changed or reused while a View may read them (the DB copies a key
+// before its first change after a View, and defers freeing a removed one).
+// Entries' slices must not be modified.
 type View struct {
-	tree     *btree.BTreeG[*item]
+	tree     *btree.BTreeG[ref]
+	dirs     slabDirs
 	db       *DB
 	released atomic.Bool
 }
@@ -38,7 +41,7 @@ type View struct {
 func (db *DB) View() *View {
 	db.viewVersion = db.modCount
 	db.views.Add(1)
-	return &View{tree: db.tree.Clone(), db: db}
+	return &View{tree: db.tree.Clone(), dirs: db.s.slabDirs, db: db}
 }
 
 // Len is the number of keys in the view.
@@ -46,12 +49,15 @@ func (v *View) Len() int { return v.tree.Len() }
 
 // Ascend calls fn for each key in key order until fn returns false.
 func (v *View) Ascend(fn func(e Entry) bool) {
-	v.tree.Ascend(func(it *item) bool {
+	// Ascend from the start compares no keys, so the tree's less function
+	// (which reads the DB's live directories) never runs here.
+	v.tree.Ascend(func(r ref) bool {
+		rc := v.dirs.rec(r)
 		return fn(Entry{
-			Type:     it.typ,
-			Key:      stringBytes(it.key),
-			Value:    it.val,
-			ExpireAt: it.expireAt,
+			Type:     rc.typ,
+			Key:      v.dirs.keyOf(rc),
+			Value:    v.dirs.valOf(rc),
+			ExpireAt: rc.expireAt,
 		})
 	})
 }
@@ -71,7 +77,7 @@ func (db *DB) Restore(e Entry) {
 	if e.Type != TypeString {
 		panic(errors.AssertionFailedf("engine: restore of key %q with unknown type %d", e.Key, e.Type))
 	}
-	if old := db.find(e.Key); old != nil {
+	if old := db.find(e.Key); old != 0 {
 		db.remove(old)
 	}
 	db.addSilent(e.Key, e.Type, e.Value, e.ExpireAt)

@@ -15,12 +15,12 @@ import "math/bits"
 // slot moves its whole list to the pending list in O(1); pending items are
 // then expired (if due) or re-inserted one level down (cascade), one unit of
 // budget each. Insert and remove are O(1): the lists are intrusive and
-// doubly linked through item.prev/next.
+// doubly linked through record.prev/next (refs).
 //
 // Invariants: for every item at level l and slot s, t's digits above l equal
 // the cursor's and s > the cursor's digit at l. Items on the pending list
 // have t <= cursor, or came from a slot just reached. Only the head of each
-// list has an authoritative item.slot (a spliced list keeps stale values in
+// list has an authoritative record.slot (a spliced list keeps stale values in
 // its tail; they are fixed as items become heads), which is what makes the
 // splice O(1). For a non-head item slot only tells "linked or not".
 const (
@@ -32,72 +32,77 @@ const (
 )
 
 type wheel struct {
-	cursor   int64 // every item in a level has expireAt > cursor
-	heads    [wheelLevels*wheelSlots + 1]*item
+	d        *slabDirs // where the records live (the DB's)
+	cursor   int64     // every record in a level has expireAt > cursor
+	heads    [wheelLevels*wheelSlots + 1]ref
 	occupied [wheelLevels]uint64
-	n        int // items linked (= keys with a TTL)
+	n        int // records linked (= keys with a TTL)
 }
 
-func (w *wheel) reset() { *w = wheel{cursor: w.cursor} }
+func (w *wheel) reset() { *w = wheel{d: w.d, cursor: w.cursor} }
 
-func (w *wheel) insert(it *item) {
-	t := it.expireAt
+func (w *wheel) insert(r ref) {
+	t := w.d.rec(r).expireAt
 	if t <= w.cursor {
-		w.link(it, slotPending)
+		w.link(r, slotPending)
 		return
 	}
 	level := (63 - bits.LeadingZeros64(uint64(t^w.cursor))) / wheelBits
 	slot := int(uint64(t)>>(uint(level)*wheelBits)) & (wheelSlots - 1)
-	w.link(it, level*wheelSlots+slot)
+	w.link(r, level*wheelSlots+slot)
 	w.occupied[level] |= 1 << uint(slot)
 }
 
-func (w *wheel) link(it *item, idx int) {
+func (w *wheel) link(r ref, idx int) {
 	head := w.heads[idx]
-	it.prev = nil
-	it.next = head
-	if head != nil {
-		head.prev = it
+	rc := w.d.rec(r)
+	rc.prev = 0
+	rc.next = head
+	if head != 0 {
+		w.d.rec(head).prev = r
 	}
-	w.heads[idx] = it
-	it.slot = int16(idx)
+	w.heads[idx] = r
+	rc.slot = int16(idx)
 	w.n++
 }
 
-func (w *wheel) unlink(it *item) {
-	if it.prev != nil {
-		it.prev.next = it.next
-		if it.next != nil {
-			it.next.prev = it.prev
+func (w *wheel) unlink(r ref) {
+	rc := w.d.rec(r)
+	if rc.prev != 0 {
+		w.d.rec(rc.prev).next = rc.next
+		if rc.next != 0 {
+			w.d.rec(rc.next).prev = rc.prev
 		}
 	} else {
-		idx := int(it.slot)
-		w.heads[idx] = it.next
-		if it.next != nil {
-			it.next.prev = nil
-			it.next.slot = int16(idx)
+		idx := int(rc.slot)
+		w.heads[idx] = rc.next
+		if rc.next != 0 {
+			next := w.d.rec(rc.next)
+			next.prev = 0
+			next.slot = int16(idx)
 		} else if idx != slotPending {
 			w.occupied[idx/wheelSlots] &^= 1 << uint(idx%wheelSlots)
 		}
 	}
-	it.prev, it.next = nil, nil
-	it.slot = slotNone
+	rc.prev, rc.next = 0, 0
+	rc.slot = slotNone
 	w.n--
 }
 
-// replace puts cp where old is (copy-on-write of an item).
-func (w *wheel) replace(old, cp *item) {
-	cp.prev, cp.next, cp.slot = old.prev, old.next, old.slot
-	if old.prev != nil {
-		old.prev.next = cp
+// replace puts cp where old is (copy-on-write of a key).
+func (w *wheel) replace(old, cp ref) {
+	o, c := w.d.rec(old), w.d.rec(cp)
+	c.prev, c.next, c.slot = o.prev, o.next, o.slot
+	if o.prev != 0 {
+		w.d.rec(o.prev).next = cp
 	} else {
-		w.heads[old.slot] = cp
+		w.heads[o.slot] = cp
 	}
-	if old.next != nil {
-		old.next.prev = cp
+	if o.next != 0 {
+		w.d.rec(o.next).prev = cp
 	}
-	old.prev, old.next = nil, nil
-	old.slot = slotNone
+	o.prev, o.next = 0, 0
+	o.slot = slotNone
 }
 
 // nextSlot finds the earliest occupied slot: the lowest level with a slot
@@ -140,15 +145,14 @@ func (db *DB) ActiveExpire(nowMillis int64, budget int) (expired int) {
 	limit := db.clock - 1
 	w := &db.wheel
 	for work := 0; work < budget; work++ {
-		if it := w.heads[slotPending]; it != nil {
-			w.unlink(it)
-			if it.expireAt <= limit {
-				db.remove(it)
-				db.notify("expired", it.key)
+		if r := w.heads[slotPending]; r != 0 {
+			w.unlink(r)
+			if db.rec(r).expireAt <= limit {
+				db.expireItem(r)
 				expired++
 			} else {
-				w.insert(it)
-				if it.slot == slotPending {
+				w.insert(r)
+				if db.rec(r).slot == slotPending {
 					// Only reachable if the cursor were ahead of the
 					// clock, which observe and the cursor rules forbid;
 					// stop rather than spin.
@@ -170,10 +174,10 @@ func (db *DB) ActiveExpire(nowMillis int64, budget int) (expired int) {
 		w.cursor = start
 		idx := level*wheelSlots + slot
 		head := w.heads[idx]
-		w.heads[idx] = nil
+		w.heads[idx] = 0
 		w.occupied[level] &^= 1 << uint(slot)
 		// The pending list is empty here, so the splice is O(1).
-		head.slot = slotPending
+		db.rec(head).slot = slotPending
 		w.heads[slotPending] = head
 	}
 	return expired

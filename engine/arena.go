@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/cockroachdb/errors"
+)
+
+// The keyspace lives in large pointer-free blocks, so the garbage collector
+// marks a few thousand blocks instead of scanning millions of small objects
+// (see docs/engine.md, "Storage layout"):
+//
+//   - records: one fixed-size record per key (deadline, version, wheel
+//     links, where its bytes are), in chunks of recsPerChunk. A key is
+//     named by its record number (ref), which never changes while the key
+//     lives, so the point index, the ordered index and the wheel hold
+//     32-bit refs, not pointers.
+//   - cells: a key's bytes and its value side by side,
+//     [uvarint len(key)][key][value ... up to the cell's capacity], in
+//     64 KiB pages carved into cells of one size class each; freed cells
+//     of a class are reused by that class (a free list threaded through
+//     the free cells themselves). A cell larger than cellMaxBytes is a
+//     separate heap allocation (large), as there are few of them.
+//
+// Copy-on-write: a View reads records and cells in place, so a record (and
+// its cell) that a live View may read is never changed or reused; it is
+// copied first (DB.writable), and when it is deleted its release is
+// deferred until no View is left.
+const (
+	pageShift = 16
+	pageBytes = 1 << pageShift
+	pageMask  = pageBytes - 1
+	// cellMaxBytes is the largest cell carved from a page: 16 per page at
+	// least, so the tail a page cannot use stays under 1/16 of it.
+	cellMaxBytes = 4096
+	// recShift sets records per chunk (1024 × 40 B = 40 KiB).
+	recShift     = 10
+	recsPerChunk = 1 << recShift
+	recMask      = recsPerChunk - 1
+	// classLarge marks a record whose cell is a heap allocation, large[cell].
+	classLarge = 255
+	// recordBytes is what one record costs (unsafe.Sizeof, checked by a test).
+	recordBytes = 40
+	// maxValueBytes is bounded by record.vlen.
+	maxValueBytes = 1<<32 - 1
+	// maxKeys is bounded by the 32-bit ref (0 is "no key").
+	maxKeys = 1<<32 - 2
+)
+
+// ref names a key's record; 0 is no key.
+type ref uint32
+
+// record is one key's fixed-size part. Its cell, vlen, expireAt and typ are
+// immutable while a View may read it (DB.writable); the wheel links and
+// slot belong to the DB alone and change at any time (a View never reads
+// them).
+type record struct {
+	expireAt int64  // Unix ms; 0 = no TTL
+	version  uint64 // DB.modCount at the last change (WATCH)
+	cell     uint64 // page<<pageShift | offset, or an index into large
+	vlen     uint32
+	// prev and next link the record into a timing-wheel list; next also
+	// links free records. Only a list head's slot is authoritative.
+	prev, next ref
+	slot       int16 // wheel list index, slotNone when not volatile
+	class      uint8 // size class of the cell, classLarge for large
+	typ        ValueType
+}
+
+// Size classes: multiples of 8 up to 256 bytes (waste under 8 bytes per
+// key), then steps of about 1/8 rounded to 8 (waste under 12.5%) up to
+// cellMaxBytes.
+var (
+	classSizes [classLarge]uint32
+	classCount int
+	// classFor[(n+7)/8] is the smallest class holding n bytes.
+	classFor [cellMaxBytes/8 + 1]uint8
+)
+
+func init() {
+	add := func(s uint32) {
+		if classCount == classLarge {
+			panic("engine: too many size classes")
+		}
+		classSizes[classCount] = s
+		classCount++
+	}
+	for s := uint32(16); s <= 256; s += 8 {
+		add(s)
+	}
+	for s := uint32(256); s < cellMaxBytes; {
+		s = min((s+s/8+7)&^7, cellMaxBytes)
+		add(s)
+	}
+	c := 0
+	for i := range classFor {
+		for uint32(i*8) > classSizes[c] {
+			c++
+		}
+		classFor[i] = uint8(c)
+	}
+}
+
+// sizeClass returns the class of the smallest cell holding n bytes, or
+// classLarge.
+func sizeClass(n int) uint8 {
+	if n > cellMaxBytes {
+		return classLarge
+	}
+	return classFor[(n+7)>>3]
+}
+
+// slabDirs are the directories of the blocks holding records and cells.
+// Blocks never move and directories only grow (Reset starts new ones), so
+// a View keeps a copy of the three slice headers and reads through them
+// while the DB appends to its own.
+type slabDirs struct {
+	recs  []*[recsPerChunk]record
+	pages []*[pageBytes]byte
+	large [][]byte
+}
+
+func (d *slabDirs) rec(r ref) *record { return &d.recs[r>>recShift][r&recMask] }
+
+// cellOf returns rc's whole cell (its capacity).
+func (d *slabDirs) cellOf(rc *record) []byte {
+	if rc.class == classLarge {
+		return d.large[rc.cell]
+	}
+	off := rc.cell & pageMask
+	end := off + uint64(classSizes[rc.class])
+	return d.pages[rc.cell>>pageShift][off:end:end]
+}
+
+// keyOf returns rc's key. The bytes are immutable.
+func (d *slabDirs) keyOf(rc *record) []byte {
+	if rc.class != classLarge {
+		// The common case, short of cellOf's work: a key under 128 bytes
+		// in a page.
+		p := d.pages[rc.cell>>pageShift]
+		off := rc.cell & pageMask
+		if k := uint64(p[off]); k < 0x80 {
+			return p[off+1 : off+1+k : off+1+k]
+		}
+	}
+	c := d.cellOf(rc)
+	if k := int(c[0]); k < 0x80 {
+		return c[1 : 1+k : 1+k]
+	}
+	k, n := binary.Uvarint(c)
+	return c[n : n+int(k) : n+int(k)]
+}
+
+// valOf returns rc's value; the capacity is capped at its length, so an
+// append by a caller can never write into the rest of the cell.
+func (d *slabDirs) valOf(rc *record) []byte {
+	c := d.cellOf(rc)
+	start := valueStart(c)
+	end := start + int(rc.vlen)
+	return c[start:end:end]
+}
+
+// valueStart is where the value begins in cell c.
+func valueStart(c []byte) int {
+	if k := int(c[0]); k < 0x80 {
+		return 1 + k
+	}
+	k, n := binary.Uvarint(c)
+	return n + int(k)
+}
+
+// cellNeed is the cell size for a key of klen bytes and vlen bytes of value.
+func cellNeed(klen, vlen int) int {
+	return uvarintLen(uint64(klen)) + klen + vlen
+}
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// classState is the allocation state of one size class: a free list of
+// cells (addr+1, 0 = empty; the link is in the first 8 bytes of the free
+// cell) and the unused tail of the page it carves fresh cells from.
+type classState struct {
+	free      uint64
+	next, end uint64
+}
+
+// slabs allocates records and cells. It belongs to the DB; Reset replaces
+// it whole.
+type slabs struct {
+	slabDirs
+	classes [classLarge]classState
+	// recFree heads the list of free records (linked through next);
+	// recCount is the number of records ever handed out (ref 0 excluded).
+	recFree   ref
+	recCount  uint32
+	largeFree []uint32
+	// deferred holds records (and their cells) removed while a View may
+	// read them; they are freed once no View is left.
+	deferred []ref
+	// heldBytes is what the blocks occupy: pages, record chunks, large
+	// cells at their capacity.
+	heldBytes int64
+}
+
+// newRecord returns a zeroed record for a new key.
+func (s *slabs) newRecord() (ref, *record) {
+	r := s.recFree
+	if r != 0 {
+		rc := s.rec(r)
+		s.recFree = rc.next
+		*rc = record{slot: slotNone}
+		return r, rc
+	}
+	if s.recCount >= maxKeys {
+		panic(errors.AssertionFailedf("engine: more than %d keys", maxKeys))
+	}
+	s.recCount++
+	r = ref(s.recCount)
+	if int(r>>recShift) == len(s.recs) {
+		s.recs = append(s.recs, new([recsPerChunk]record))
+		s.heldBytes += recsPerChunk * recordBytes
+	}
+	rc := s.rec(r)
+	rc.slot = slotNone
+	return r, rc
+}
+
+// freeRecord releases r and its cell for reuse.
+func (s *slabs) freeRecord(r ref) {
+	rc := s.rec(r)
+	s.freeCell(rc.class, rc.cell)
+	*rc = record{next: s.recFree}
+	s.recFree = r
+}
+
+// allocCell gives rc a cell of at least need bytes, of class class
+// (sizeClass(need)); the cell's contents are undefined.
+func (s *slabs) allocCell(rc *record, need int) {
+	class := sizeClass(need)
+	rc.class = class
+	if class == classLarge {
+		var id uint32
+		if n := len(s.largeFree); n > 0 {
+			id = s.largeFree[n-1]
+			s.largeFree = s.largeFree[:n-1]
+		} else {
+			id = uint32(len(s.large))
+			s.large = append(s.large, nil)
+		}
+		s.large[id] = make([]byte, need)
+		s.heldBytes += int64(need)
+		rc.cell = uint64(id)
+		return
+	}
+	cs := &s.classes[class]
+	if cs.free != 0 {
+		addr := cs.free - 1
+		cs.free = binary.LittleEndian.Uint64(s.pages[addr>>pageShift][addr&pageMask:])
+		rc.cell = addr
+		return
+	}
+	size := uint64(classSizes[class])
+	if cs.next+size > cs.end {
+		page := uint64(len(s.pages))
+		s.pages = append(s.pages, new([pageBytes]byte))
+		s.heldBytes += pageBytes
+		cs.next, cs.end = page<<pageShift, page<<pageShift+pageBytes
+	}
+	rc.cell = cs.next
+	cs.next += size
+}
+
+// freeCell puts a cell back on its class's free list.
+func (s *slabs) freeCell(class uint8, cell uint64) {
+	if class == classLarge {
+		s.heldBytes -= int64(len(s.large[cell]))
+		s.large[cell] = nil
+		s.largeFree = append(s.largeFree, uint32(cell))
+		return
+	}
+	cs := &s.classes[class]
+	binary.LittleEndian.PutUint64(s.pages[cell>>pageShift][cell&pageMask:], cs.free)
+	cs.free = cell + 1
+}
+
+// cellBytes is what a cell of rc's class costs.
+func (s *slabs) cellBytes(rc *record) int64 {
+	if rc.class == classLarge {
+		return int64(len(s.large[rc.cell]))
+	}
+	return int64(classSizes[rc.class])
+}
