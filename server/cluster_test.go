@@ -202,6 +202,18 @@ func TestClusterRouting(t *testing.T) {
 	if err := cc.MGet(ctx(), "a", "b").Err(); err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT ") {
 		t.Fatalf("cross-slot MGET: %v, want CROSSSLOT", err)
 	}
+	// A ClusterClient that reads from replicas sends them READONLY.
+	ro := redis.NewClusterClient(&redis.ClusterOptions{Addrs: tc.addrs(), ReadOnly: true, MaxRedirects: 8})
+	defer ro.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, err := ro.Get(ctx(), "{user1}:name").Result()
+		if err == nil && v == "ann" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ReadOnly ClusterClient GET = %q, %v", v, err)
+		}
+	}
 
 	t.Run("crossslot", func(t *testing.T) {
 		rc := tc.raw(lead)
@@ -359,6 +371,12 @@ func TestClusterRouting(t *testing.T) {
 		}
 		rc := tc.raw(lead)
 		slot := strconv.Itoa(cluster.KeySlot([]byte("user1")))
+		if got := rc.do("COMMAND", "DOCS", "cluster"); !strings.Contains(got, "$cluster|slots") || !strings.Contains(got, "$cluster|getkeysinslot") {
+			t.Fatalf("COMMAND DOCS CLUSTER: %s", got)
+		}
+		if got := rc.do("COMMAND", "INFO", "readonly"); !strings.HasPrefix(got, "*[*[$readonly :1 ") {
+			t.Fatalf("COMMAND INFO READONLY: %s", got)
+		}
 		if got := rc.do("CLUSTER", "COUNTKEYSINSLOT", slot); got != ":3" {
 			t.Fatalf("COUNTKEYSINSLOT: %s", got)
 		}

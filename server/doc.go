@@ -12,9 +12,17 @@
 // to another goroutine), and answers the whole batch with one write. See
 // docs/concurrency.md for why.
 //
+// In cluster mode (Config.Cluster, cluster.go) the server is one voter of
+// a replicated group and speaks Redis Cluster: batches go in with
+// SubmitAsync and are answered when they commit, non-leaders redirect
+// (-MOVED, -TRYAGAIN, -READONLY), keys across slots get -CROSSSLOT, and
+// CLUSTER SLOTS/SHARDS/NODES/INFO describe the group (cluster_cmd.go).
+// Peer messages travel over the net package's TCP transport and are
+// stepped into the replica through the shard like everything else.
+//
 // This is the only place besides cmd/ that knows it runs in the real world:
 // it reads the wall clock (through seam.Wall), opens sockets and starts
 // goroutines.
 //
-// May import: cluster, engine, udf, seam.
+// May import: cluster, engine, udf, seam, net (the production transport).
 package server
