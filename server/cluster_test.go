@@ -285,6 +285,13 @@ func TestClusterRouting(t *testing.T) {
 		if got := rc.do("SET", "foo", "x"); !strings.HasPrefix(got, "-MOVED ") {
 			t.Fatalf("READONLY does not allow writes: %s", got)
 		}
+		if got := rc.do("RESET"); got != "+RESET" {
+			t.Fatal(got)
+		}
+		if got := rc.do("GET", "foo"); !strings.HasPrefix(got, "-MOVED ") {
+			t.Fatalf("GET after RESET: %s", got)
+		}
+		rc.do("READONLY")
 		if got := rc.do("READWRITE"); got != "+OK" {
 			t.Fatal(got)
 		}

@@ -587,6 +587,7 @@ func cmdReset(c *client, argv [][]byte) {
 	c.tx.reset()
 	c.tx.unwatch()
 	c.unsubscribeAll()
+	c.readOnly = false // READWRITE, as Redis's RESET does in cluster mode
 	c.proto.Store(2)
 	c.out.SetProto(2)
 	c.mu.Lock()
