@@ -369,7 +369,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer:
 			return
 		}
 	}

@@ -21,8 +21,9 @@ import (
 // Bounds on one operation's routing.
 const (
 	// redirectsMax: MOVED/TRYAGAIN replies one operation follows before
-	// the client gives up on it (it was never executed).
-	redirectsMax = 16
+	// the client gives up on it (it was never executed): with the
+	// TRYAGAIN backoff, about 4 s, longer than an election.
+	redirectsMax = 64
 	// tryAgainBackoffMin and tryAgainBackoffJitter: the pause before
 	// retrying after TRYAGAIN.
 	tryAgainBackoffMin    = 20 * time.Millisecond
@@ -64,7 +65,10 @@ func (c *Client) issueGroup() {
 			return
 		}
 		op, c.route.script = c.route.script[0], c.route.script[1:]
-	case c.rng.IntN(100) < c.r.Group.cfg.FollowerReadPct:
+	case c.bankWaiting():
+		c.r.W.After(c.think()+time.Millisecond, c.issue)
+		return
+	case c.r.cfg.Workload.Bank == nil && c.rng.IntN(100) < c.r.Group.cfg.FollowerReadPct:
 		op = opSpec{argv: []string{"GET", c.plainKey()}, readOnly: true}
 	default:
 		op = c.gen()
@@ -128,6 +132,7 @@ func (c *Client) abandon(why string) {
 	c.r.W.Trace(c.name, "abandon #"+itoa(int64(c.curSeq))+" ("+why+")")
 	c.cur = nil
 	c.route.inFlight = false
+	c.bankReplied(op, nil)
 	if c.route.final {
 		c.route.script = append([]opSpec{*op}, c.route.script...)
 		c.r.W.After(finalRetry, c.issue)
