@@ -246,6 +246,9 @@ func TestClusterRouting(t *testing.T) {
 		if got := rc.do("EXEC"); got != "*[+OK :1]" {
 			t.Fatalf("one-slot EXEC: %s", got)
 		}
+		if got := rc.do("WATCH", "a", "b"); got != "-"+cluster.CrossSlotMsg {
+			t.Fatalf("WATCH a b: %s", got)
+		}
 		if got := rc.do("EXISTS", "a", "b"); got != "-"+cluster.CrossSlotMsg {
 			t.Fatalf("EXISTS a b: %s", got)
 		}

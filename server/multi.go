@@ -215,6 +215,15 @@ func cmdWatch(c *client, argv [][]byte) {
 		return
 	}
 	keys := argv[1:]
+	if c.srv.node != nil {
+		slot := cluster.KeySlot(keys[0])
+		for _, k := range keys[1:] {
+			if cluster.KeySlot(k) != slot {
+				c.out.WriteError(cluster.CrossSlotMsg)
+				return
+			}
+		}
+	}
 	if len(c.tx.watched)+len(keys) > watchedKeysMax {
 		c.out.WriteError(errWatchTooLarge)
 		return
