@@ -230,7 +230,7 @@ func run(ctx context.Context, cfg config) error {
 			return errors.Wrap(err, "build keel")
 		}
 	}
-	mach := describeMachine(root, tl.redisServer)
+	mach := describeMachine(root, tl.redisServer, cfg.keelBin)
 	started := time.Now().UTC()
 
 	cl, err := startKeelCluster(keelBin, tmp, 3)

@@ -108,7 +108,9 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 }
 
 // describeMachine is the Markdown list of what the figures depend on.
-func describeMachine(root, redisServer string) string {
+// A --keel-bin binary may come from another commit than the work tree's:
+// the report says so rather than naming the work tree's commit as keel's.
+func describeMachine(root, redisServer, keelBin string) string {
 	cpuModel := "unknown"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -126,8 +128,12 @@ func describeMachine(root, redisServer string) string {
 	if dirty := commandOutput(root, "git", "status", "--porcelain", "--untracked-files=no"); dirty != "" && dirty != "unknown" {
 		commit += " (work tree has uncommitted changes)"
 	}
-	return fmt.Sprintf("- CPUs: %d × %s\n- load average at start: %s\n- %s\n- %s\n- keel commit: %s\n",
-		runtime.NumCPU(), cpuModel, load, commandOutput(root, redisServer, "--version"), commandOutput(root, "go", "version"), commit)
+	keel := "keel commit: " + commit
+	if keelBin != "" {
+		keel = "keel: --keel-bin " + keelBin + " (the work tree is at " + commit + ")"
+	}
+	return fmt.Sprintf("- CPUs: %d × %s\n- load average at start: %s\n- %s\n- %s\n- %s\n",
+		runtime.NumCPU(), cpuModel, load, commandOutput(root, redisServer, "--version"), commandOutput(root, "go", "version"), keel)
 }
 
 func commandOutput(dir, name string, args ...string) string {
