@@ -56,25 +56,64 @@ type callState struct {
 	keys     [][]byte
 	args     [][]byte
 	prefixes [][]byte // scanned (declared) prefixes: keys under them are accessible
-	writes   map[string]*write
-	order    []string // keys in first-write order: the effects' order
-	bytes    int
-	reply    replyBuilder
-	logs     int
-	fuel     api.MutableGlobal // nil until the instance exists
-	inst     *instance
-	failure  *Error
+	// writes are the buffered writes in first-write order (the effects'
+	// order); index finds them by key once there are more than
+	// writesScannedMax (a call usually writes one or two keys: a map
+	// would cost more than it saves).
+	writes  []keyWrite
+	index   map[string]int
+	bytes   int
+	reply   replyBuilder
+	logs    int
+	fuel    api.MutableGlobal // nil until the instance exists
+	inst    *instance
+	failure *Error
 }
 
-type stateKey struct{}
+type keyWrite struct {
+	key string
+	w   write
+}
 
-func stateFrom(ctx context.Context) *callState {
-	st, _ := ctx.Value(stateKey{}).(*callState)
-	if st == nil {
+const writesScannedMax = 8
+
+// writesKeptMax bounds the write list a Host keeps between calls.
+const writesKeptMax = 64
+
+// clearWrites empties a write list for reuse, dropping what its entries
+// point to (values now owned by an earlier call's effects).
+func clearWrites(ws []keyWrite) []keyWrite {
+	if cap(ws) > writesKeptMax {
+		return nil
+	}
+	clear(ws)
+	return ws[:0]
+}
+
+// write returns the call's buffered write of key, or nil. The pointer
+// is valid until the next put.
+func (st *callState) write(key []byte) *write {
+	if st.index != nil {
+		if i, ok := st.index[string(key)]; ok {
+			return &st.writes[i].w
+		}
+		return nil
+	}
+	for i := range st.writes {
+		if st.writes[i].key == string(key) {
+			return &st.writes[i].w
+		}
+	}
+	return nil
+}
+
+// current is the call a host function serves.
+func (h *Host) current() *callState {
+	if h.cur == nil {
 		// Only reachable if a guest ran outside Call, which Host never does.
 		panic(errors.AssertionFailedf("udf: host function called outside a call"))
 	}
-	return st
+	return h.cur
 }
 
 // fail aborts the guest with a user-facing error; the call returns it and
@@ -94,9 +133,19 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	if lib == nil {
 		return Result{}, userErrorf("ERR Function not found")
 	}
-	st := &callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args}
+	if h.cur != nil {
+		return Result{}, errors.AssertionFailedf("udf: Call of %s inside a call of %s", fn, h.cur.fn)
+	}
+	// The state's storage is reused: nothing a Result holds points into
+	// it (effects and replies are built fresh), and only the buffers of
+	// the write list are kept.
+	st := &h.st
+	*st = callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args,
+		writes: clearWrites(st.writes)}
+	h.cur = st
+	defer func() { h.cur = nil }()
 	h.stats.Calls++
-	res, err := st.run(context.WithValue(ctx, stateKey{}, st))
+	res, err := st.run(ctx)
 	if err != nil {
 		h.stats.Failures++
 	}
@@ -176,10 +225,10 @@ func (st *callState) verdict(ctx context.Context, inst *instance, err error) err
 // effects turns the buffered writes into engine commands, in first-write
 // order. A delete of a key that did not exist before the call is dropped.
 func (st *callState) effects() [][][]byte {
-	out := make([][][]byte, 0, len(st.order))
-	for _, k := range st.order {
-		w := st.writes[k]
-		key := []byte(k)
+	out := make([][][]byte, 0, len(st.writes))
+	for i := range st.writes {
+		w := &st.writes[i].w
+		key := []byte(st.writes[i].key)
 		switch {
 		case w.deleted:
 			if st.store.Exists(key) {
@@ -233,7 +282,7 @@ func (st *callState) writable(op string) {
 
 // lookup reads key through the call's writes.
 func (st *callState) lookup(key []byte) ([]byte, bool) {
-	if w := st.writes[string(key)]; w != nil {
+	if w := st.write(key); w != nil {
 		return w.val, !w.deleted
 	}
 	v, ok, err := st.store.Get(key)
@@ -244,7 +293,7 @@ func (st *callState) lookup(key []byte) ([]byte, bool) {
 }
 
 func (st *callState) exists(key []byte) bool {
-	if w := st.writes[string(key)]; w != nil {
+	if w := st.write(key); w != nil {
 		return !w.deleted
 	}
 	return st.store.Exists(key)
@@ -256,16 +305,20 @@ func (st *callState) put(key []byte, w write) {
 	if st.bytes > writeBytesMax {
 		st.fail(userErrorf("ERR function '%s' buffered more than %d bytes of writes", st.fn, writeBytesMax))
 	}
-	if st.writes == nil {
-		st.writes = map[string]*write{}
-	}
-	if old := st.writes[string(key)]; old != nil {
+	if old := st.write(key); old != nil {
 		*old = w
 		return
 	}
-	k := string(key)
-	st.writes[k] = &w
-	st.order = append(st.order, k)
+	st.writes = append(st.writes, keyWrite{key: string(key), w: w})
+	switch n := len(st.writes); {
+	case n > writesScannedMax && st.index == nil:
+		st.index = make(map[string]int, 2*n)
+		for i := range st.writes {
+			st.index[st.writes[i].key] = i
+		}
+	case st.index != nil:
+		st.index[st.writes[n-1].key] = n - 1
+	}
 }
 
 func (st *callState) set(key, val []byte, ttlMillis int64) {
@@ -279,7 +332,7 @@ func (st *callState) set(key, val []byte, ttlMillis int64) {
 		// none if this call deleted it (the DEL is folded into this SET, so
 		// the effect must not say KEEPTTL then).
 		w.ttl = ttlKeep
-		if old := st.writes[string(key)]; old != nil {
+		if old := st.write(key); old != nil {
 			w.ttl, w.at = old.ttl, old.at
 			if old.deleted {
 				w.ttl, w.at = ttlNone, 0
@@ -311,7 +364,7 @@ func (st *callState) incrBy(key []byte, delta int64) int64 {
 		}
 		cur = n
 		w.ttl = ttlKeep
-		if old := st.writes[string(key)]; old != nil {
+		if old := st.write(key); old != nil {
 			w.ttl, w.at = old.ttl, old.at
 		}
 	}
@@ -357,7 +410,7 @@ func (st *callState) scan(prefix, after []byte, limit int) [][]byte {
 	for len(out) < limit {
 		batch := st.store.Scan(prefix, cursor, limit)
 		for _, k := range batch {
-			if w := st.writes[string(k)]; w != nil && w.deleted {
+			if w := st.write(k); w != nil && w.deleted {
 				continue
 			}
 			out = append(out, k)
@@ -367,8 +420,8 @@ func (st *callState) scan(prefix, after []byte, limit int) [][]byte {
 		}
 		cursor = batch[len(batch)-1]
 	}
-	for _, k := range st.order {
-		w := st.writes[k]
+	for i := range st.writes {
+		k, w := st.writes[i].key, &st.writes[i].w
 		if !w.deleted && strings.HasPrefix(k, string(prefix)) && (after == nil || k > string(after)) {
 			out = append(out, []byte(k))
 		}

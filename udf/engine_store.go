@@ -23,23 +23,35 @@ type EngineStore struct {
 	NowMillis int64
 	R         seam.Rand
 	w         captureWriter
+	argv      [2][]byte // GET and EXISTS, reused
 }
+
+// Command names of the store's reads. The engine never writes into argv.
+var (
+	cmdGet    = []byte("GET")
+	cmdExists = []byte("EXISTS")
+)
 
 // scanCountPerRound is the COUNT of each SCAN the store issues.
 const scanCountPerRound = 256
 
 func (s *EngineStore) exec(argv ...[]byte) []capture {
+	if s.w.vals == nil {
+		s.w.vals = s.w.inline[:0]
+	}
 	s.w.vals = s.w.vals[:0]
 	s.DB.Exec(s.NowMillis, argv, &s.w)
 	return s.w.vals
 }
 
-// Get implements Store.
+// Get implements Store. The value aliases the engine's reply buffer: it
+// is valid until the next call into the store, as Store allows.
 func (s *EngineStore) Get(key []byte) ([]byte, bool, error) {
-	r := s.exec([]byte("GET"), key)
+	s.argv = [2][]byte{cmdGet, key}
+	r := s.exec(s.argv[:]...)
 	switch {
 	case len(r) == 1 && r[0].kind == ReplyBulk:
-		return append([]byte(nil), r[0].b...), true, nil
+		return r[0].b, true, nil
 	case len(r) == 1 && r[0].kind == ReplyNil:
 		return nil, false, nil
 	case len(r) == 1 && r[0].kind == ReplyError:
@@ -50,7 +62,8 @@ func (s *EngineStore) Get(key []byte) ([]byte, bool, error) {
 
 // Exists implements Store.
 func (s *EngineStore) Exists(key []byte) bool {
-	r := s.exec([]byte("EXISTS"), key)
+	s.argv = [2][]byte{cmdExists, key}
+	r := s.exec(s.argv[:]...)
 	return len(r) == 1 && r[0].kind == ReplyInt && r[0].n == 1
 }
 
@@ -101,8 +114,12 @@ type capture struct {
 }
 
 // captureWriter flattens one reply; the slices alias the engine's buffers
-// until the next command, so callers copy what they keep.
-type captureWriter struct{ vals []capture }
+// until the next command, so callers copy what they keep. inline holds
+// the short replies of GET and EXISTS without an allocation.
+type captureWriter struct {
+	vals   []capture
+	inline [4]capture
+}
 
 func (w *captureWriter) WriteSimple(s string) {
 	w.vals = append(w.vals, capture{kind: ReplySimple, b: []byte(s)})

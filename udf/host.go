@@ -126,6 +126,10 @@ type Host struct {
 	// warmBytes is what warm instances and their images hold, at most
 	// warmBytesMax.
 	warmBytes int
+	// cur is the call in progress, which host functions serve (nil
+	// between calls); st is its storage, reused from call to call.
+	cur *callState
+	st  callState
 }
 
 // Library is one loaded module.
@@ -167,25 +171,7 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 		rc = rc.WithCompilationCache(cfg.cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	for _, m := range []struct {
-		name  string
-		funcs []hostFunc
-	}{{abiModule, keelFuncs}, {wasiModule, wasiFuncs}} {
-		b := rt.NewHostModuleBuilder(m.name)
-		for _, f := range m.funcs {
-			fn := f.fn
-			b.NewFunctionBuilder().
-				WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-					fn(stateFrom(ctx), mod, stack)
-				}), f.params, f.results).
-				Export(f.name)
-		}
-		if _, err := b.Instantiate(ctx); err != nil {
-			_ = rt.Close(ctx)
-			return nil, errors.Wrapf(err, "instantiate host module %s", m.name)
-		}
-	}
-	return &Host{
+	h := &Host{
 		cfg: cfg,
 		rt:  rt,
 		// keel serves WASI itself (wasi.go); the rand source given here only
@@ -194,7 +180,26 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 		libs:   map[string]*Library{},
 		fns:    map[string]*Library{},
 		mem:    &memPool{},
-	}, nil
+	}
+	for _, m := range []struct {
+		name  string
+		funcs []hostFunc
+	}{{abiModule, keelFuncs}, {wasiModule, wasiFuncs}} {
+		b := rt.NewHostModuleBuilder(m.name)
+		for _, f := range m.funcs {
+			fn := f.fn
+			b.NewFunctionBuilder().
+				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, mod api.Module, stack []uint64) {
+					fn(h.current(), mod, stack)
+				}), f.params, f.results).
+				Export(f.name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			_ = rt.Close(ctx)
+			return nil, errors.Wrapf(err, "instantiate host module %s", m.name)
+		}
+	}
+	return h, nil
 }
 
 // Close releases the runtime and every compiled module.

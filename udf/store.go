@@ -10,7 +10,8 @@ package udf
 type Store interface {
 	// Get returns a string key's value. A key that holds another type
 	// returns the engine's WRONGTYPE error text as err; the call fails with
-	// it.
+	// it. val may alias the store's memory: it is valid until the next call
+	// into the Store, and the call copies what it keeps.
 	Get(key []byte) (val []byte, ok bool, err error)
 	// Exists reports whether key holds a value of any type.
 	Exists(key []byte) bool

@@ -338,3 +338,29 @@ func TestWrittenMarksChunks(t *testing.T) {
 		}
 	}
 }
+
+// Past writesScannedMax keys the write list is indexed by a map; either
+// way a key keeps its first-write position and its latest value.
+func TestWriteListIndexed(t *testing.T) {
+	st := &callState{store: newFakeStore()}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 3*writesScannedMax; i++ {
+			st.put([]byte{'k', byte(i)}, write{val: []byte{byte(round), byte(i)}})
+		}
+	}
+	if len(st.writes) != 3*writesScannedMax || st.index == nil {
+		t.Fatalf("%d writes, index %v", len(st.writes), st.index != nil)
+	}
+	for i := 0; i < 3*writesScannedMax; i++ {
+		w := st.write([]byte{'k', byte(i)})
+		if w == nil || string(w.val) != string([]byte{1, byte(i)}) || st.writes[i].key != string([]byte{'k', byte(i)}) {
+			t.Fatalf("key %d: %+v at position %q", i, w, st.writes[i].key)
+		}
+	}
+	if st.write([]byte("absent")) != nil {
+		t.Fatal("absent key found")
+	}
+	if ws := clearWrites(st.writes); len(ws) != 0 || cap(ws) == 0 {
+		t.Fatalf("cleared list: len %d cap %d", len(ws), cap(ws))
+	}
+}
