@@ -194,12 +194,13 @@ func (l *ledger) acked() {
 func (l *ledger) firstAckAfter(nanos int64) int64 {
 	l.ackTimesMu.Lock()
 	defer l.ackTimesMu.Unlock()
-	for _, at := range l.ackTimes {
-		if at > nanos {
-			return at
+	first := int64(0)
+	for _, at := range l.ackTimes { // appended nearly, not strictly, in order
+		if at > nanos && (first == 0 || at < first) {
+			first = at
 		}
 	}
-	return 0
+	return first
 }
 
 // failed records an error reply; only a failover's errors are expected.
