@@ -2,6 +2,7 @@ package udf
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/engine"
@@ -24,6 +25,12 @@ const effectsCommandsMax = 1 << 20
 
 // EncodeEffects serialises a Result's effects.
 func EncodeEffects(effects [][][]byte) []byte {
+	return AppendEffects(nil, effects)
+}
+
+// AppendEffects appends EncodeEffects(effects) to dst, so that a caller
+// building a larger record (the replica's effects entry) copies it once.
+func AppendEffects(dst []byte, effects [][][]byte) []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, argv := range effects {
 		n += binary.MaxVarintLen64
@@ -31,7 +38,7 @@ func EncodeEffects(effects [][][]byte) []byte {
 			n += binary.MaxVarintLen64 + len(a)
 		}
 	}
-	out := make([]byte, 0, n)
+	out := slices.Grow(dst, n)
 	out = append(out, effectsVersion)
 	out = binary.AppendUvarint(out, uint64(len(effects)))
 	for _, argv := range effects {

@@ -75,3 +75,16 @@ func TestApplyEffectsFromRecord(t *testing.T) {
 		t.Fatal("a failing effect was not reported")
 	}
 }
+
+func TestAppendEffectsAppends(t *testing.T) {
+	effects := [][][]byte{{[]byte("SET"), []byte("k"), []byte("v")}, {[]byte("DEL"), []byte("j")}}
+	rec := EncodeEffects(effects)
+	out := AppendEffects([]byte("head"), effects)
+	if string(out[:4]) != "head" || string(out[4:]) != string(rec) {
+		t.Fatalf("AppendEffects = %q, want head + %q", out, rec)
+	}
+	got, err := DecodeEffects(out[4:])
+	if err != nil || len(got) != 2 || string(got[1][1]) != "j" {
+		t.Fatalf("decode: %q %v", got, err)
+	}
+}
