@@ -547,3 +547,38 @@ func TestParsePeers(t *testing.T) {
 		t.Fatalf("appendonly no: %v", err)
 	}
 }
+
+// A write waiting for a commit that cannot come (both followers gone)
+// does not hold up the leader's shutdown: the waiting connection gives up
+// and is closed without a reply.
+func TestClusterShutdownWhileWaiting(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	lead := tc.leader()
+	rc := tc.raw(lead)
+	for i := range tc.srvs {
+		if i != lead {
+			tc.stop(i)
+		}
+	}
+	w := NewWriter()
+	w.WriteArray(3)
+	for _, a := range []string{"SET", "k", "v"} {
+		w.WriteBulkString(a)
+	}
+	rc.send(string(w.Bytes()))
+	time.Sleep(100 * time.Millisecond) // let it reach the replica
+	stopped := make(chan struct{})
+	go func() {
+		tc.stop(lead)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader's shutdown hangs on a write waiting for its commit")
+	}
+	rc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if s, err := readReply(rc.br); err == nil && s != "-"+cluster.ErrMsgLeaderLost {
+		t.Fatalf("the waiting write was answered %q", s)
+	}
+}
