@@ -329,7 +329,7 @@ func clusterBank(name string, seed uint64, clients, accounts int, bank *sim.Bank
 	cfg.Group.FollowerReadPct = 0
 	// The bank model's state is the whole account map: keep the history
 	// small enough to check without deadlines (sim/group.go).
-	cfg.Workload.Think = 60 * time.Millisecond
+	cfg.Workload.Think = 100 * time.Millisecond
 	cfg.Schedule = func(r *sim.Run) {
 		faultCycles(r, 1500*time.Millisecond, func() time.Duration {
 			if r.Rand.IntN(2) == 0 {

@@ -46,6 +46,9 @@ type route struct {
 	// script, for the final reader (final), is the operations left.
 	script []opSpec
 	final  bool
+	// again is an operation to issue again before anything else: the
+	// bank setup's FUNCTION LOAD until it is known to have happened.
+	again *opSpec
 }
 
 func (c *Client) randomNode() *Node {
@@ -59,6 +62,8 @@ func (c *Client) issueGroup() {
 	}
 	var op opSpec
 	switch {
+	case c.route.again != nil:
+		op, c.route.again = *c.route.again, nil
 	case c.route.final:
 		if len(c.route.script) == 0 {
 			c.r.Group.finalReadsDone()
@@ -117,6 +122,7 @@ func (c *Client) sendAttempt() {
 // dropped.
 func (c *Client) endUnanswered(why string) {
 	op := c.cur
+	c.loadAgain(op, nil)
 	if c.route.inFlight && op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
 		c.r.Stats.Unknown++
 		c.finish(nil)
@@ -133,6 +139,7 @@ func (c *Client) abandon(why string) {
 	c.cur = nil
 	c.route.inFlight = false
 	c.bankReplied(op, nil)
+	c.loadAgain(op, nil)
 	if c.route.final {
 		c.route.script = append([]opSpec{*op}, c.route.script...)
 		c.r.W.After(finalRetry, c.issue)
@@ -204,11 +211,26 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		c.route.target = c.randomNode()
 		c.abandon("error")
 	default:
+		c.loadAgain(op, &r)
 		if r.IsError() && (r.Str == cluster.ErrMsgDiskFatal || r.Str == cluster.ErrMsgDiskFull) {
 			c.route.target = c.randomNode()
 		}
 		c.finish(&r)
 	}
+}
+
+// loadAgain makes a FUNCTION LOAD that is not known to have happened
+// (no reply, or an error other than "already exists") the client's next
+// operation: the workload needs the library.
+func (c *Client) loadAgain(op *opSpec, r *Reply) {
+	if len(op.argv) < 2 || !strings.EqualFold(op.argv[0], "FUNCTION") || !strings.EqualFold(op.argv[1], "LOAD") {
+		return
+	}
+	if r != nil && (!r.IsError() || strings.Contains(r.Str, "already exists")) {
+		return
+	}
+	again := *op
+	c.route.again = &again
 }
 
 // checkFollowerReads holds READONLY reads to the stated staleness rule.
