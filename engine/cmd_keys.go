@@ -131,27 +131,29 @@ func (db *DB) expireDue() {
 // sampling before it collects every due key at once.
 const randomKeyTriesMax = 16
 
-// randomDrawsMax bounds the slot draws of one pick: the point index is at
-// least 1/16 full, so 256 draws all miss with probability under 1e-7.
-const randomDrawsMax = 256
+// randomDrawsMax bounds the slot draws of one pick: the point index is
+// about 1/24 full at least (a table shrinks under 1/16 full, and the old
+// table of a shrink still draining is at most 4× the new one), so 1024
+// draws all miss with probability under 1e-18.
+const randomDrawsMax = 1024
 
-// randomRef picks a key (the DB must not be empty). Drawing slots of the
-// point index until one is occupied picks every key with the same
+// randomRef picks a key (the DB must not be empty). Drawing positions of
+// the point index until one holds a key picks every key with the same
 // probability; in the unlikely case every draw misses, the first key after
 // the last draw is taken, which is no longer exactly uniform.
 func (db *DB) randomRef() ref {
-	slots := db.index.slots
+	n := db.index.positions()
 	i := 0
 	for d := 0; d < randomDrawsMax; d++ {
-		i = int(db.opts.Rand.Uint64() % uint64(len(slots)))
-		if s := slots[i]; s != 0 {
-			return ref(s)
+		i = int(db.opts.Rand.Uint64() % uint64(n))
+		if r := db.index.entry(i); r != 0 {
+			return r
 		}
 	}
-	for slots[i] == 0 {
-		i = (i + 1) % len(slots)
+	for db.index.entry(i) == 0 {
+		i = (i + 1) % n
 	}
-	return ref(slots[i])
+	return db.index.entry(i)
 }
 
 func cmdRandomKey(db *DB, now int64, argv [][]byte, w Writer) {

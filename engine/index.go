@@ -12,7 +12,9 @@ import (
 // A key's home slot is derived from its 32-bit fingerprint alone
 // (fp·len(slots)/2^32), so growing or shrinking the table re-places every
 // slot without reading a single key, and deletion shifts later entries
-// back (no tombstones; a probe never walks over dead slots). A lookup
+// back (no tombstones; a probe never walks over dead slots). A resize is
+// incremental: the old table is drained a few slots per write, and
+// lookups probe both until it is empty. A lookup
 // compares the key bytes only when the fingerprints agree (a false match
 // is 1 in 2^32 per probed slot).
 //
@@ -22,26 +24,43 @@ import (
 // besides the command history — reproducible.
 type pointIndex struct {
 	slots []uint64
-	n     int // occupied slots
+	n     int // keys in both tables
 	seed  uint64
+	// old is the previous table while a resize drains it into slots, a
+	// few slots per write (migrateSlotsPerWrite): entries old[i] with
+	// i >= oldNext have not moved yet. A key removed from old leaves a
+	// tombstone (ref 0) there, so later probes of old walk past it.
+	old     []uint64
+	oldNext int
 }
 
 const (
 	// indexSlotsMin is the smallest table (and the one Reset starts with).
 	indexSlotsMin = 8
-	// A table grows (×2) past 4/5 full and shrinks (÷2) under 1/16 full,
-	// so it is between 2/5 and 4/5 full after growth and RANDOMKEY's
-	// sampling needs at most 16 draws per hit on average.
+	// A table grows (×2) past 4/5 full and shrinks under 1/16 full (to
+	// about 1/4 full), so RANDOMKEY's sampling needs at most 16 draws per
+	// hit on average once a resize has drained.
 	indexLoadMaxNum, indexLoadMaxDen = 4, 5
 	indexLoadMinDen                  = 16
 	// indexBytesPerSlot is what one slot costs.
 	indexBytesPerSlot = 8
+	// migrateSlotsPerWrite is how many old slots each insert or removal
+	// moves during a resize. Growth starts with the old table 4/5 full and
+	// the new one twice its size, so the new table can take 4/5·old more
+	// keys before it must grow again; moving 8 slots per write finishes
+	// after old/8 writes, well before. A resize therefore never stops the
+	// world: no write does more than 8 slots of extra work (growing
+	// 10M keys at once took seconds on the build machine).
+	migrateSlotsPerWrite = 8
+	// oldTombstone marks a removed key in the old table.
+	oldTombstone = uint64(1<<32-1) << 32
 )
 
 func (x *pointIndex) init(seed uint64) {
 	x.seed = seed
 	x.slots = make([]uint64, indexSlotsMin)
 	x.n = 0
+	x.old, x.oldNext = nil, 0
 }
 
 // home is the first slot probed for fingerprint fp in a table of size n.
@@ -80,7 +99,12 @@ func (x *pointIndex) fingerprint(key []byte) uint32 {
 	return uint32(hashKey(x.seed, key) >> 32)
 }
 
-// find returns the slot and ref holding key (fingerprint fp), or (-1, 0).
+// A location names a slot: i >= 0 is slots[i], i <= -2 is old[-i-2], and
+// -1 is none.
+const noSlot = -1
+
+// find returns the location and ref holding key (fingerprint fp), or
+// (noSlot, 0).
 func (x *pointIndex) find(d *slabDirs, fp uint32, key []byte) (int, ref) {
 	n := len(x.slots)
 	for i := home(fp, n); ; i++ {
@@ -89,7 +113,7 @@ func (x *pointIndex) find(d *slabDirs, fp uint32, key []byte) (int, ref) {
 		}
 		s := x.slots[i]
 		if s == 0 {
-			return -1, 0
+			break
 		}
 		if uint32(s>>32) == fp {
 			r := ref(s)
@@ -98,15 +122,37 @@ func (x *pointIndex) find(d *slabDirs, fp uint32, key []byte) (int, ref) {
 			}
 		}
 	}
+	if x.old == nil {
+		return noSlot, 0
+	}
+	n = len(x.old)
+	for i := home(fp, n); ; i++ {
+		if i == n {
+			i = 0
+		}
+		s := x.old[i]
+		if s == 0 {
+			return noSlot, 0
+		}
+		// Slots before oldNext have moved (their keys are in slots, or
+		// were removed since): walk past them, as past tombstones.
+		if i >= x.oldNext && uint32(s>>32) == fp && ref(s) != 0 {
+			r := ref(s)
+			if string(d.keyOf(d.rec(r))) == string(key) {
+				return -i - 2, r
+			}
+		}
+	}
 }
 
 // insert adds r under fingerprint fp; the key must not be present.
 func (x *pointIndex) insert(fp uint32, r ref) {
 	if (x.n+1)*indexLoadMaxDen > len(x.slots)*indexLoadMaxNum {
-		x.resize(len(x.slots) * 2)
+		x.startResize(len(x.slots) * 2)
 	}
 	x.place(uint64(fp)<<32 | uint64(r))
 	x.n++
+	x.migrate(migrateSlotsPerWrite)
 }
 
 func (x *pointIndex) place(s uint64) {
@@ -122,14 +168,45 @@ func (x *pointIndex) place(s uint64) {
 	}
 }
 
-// set points slot i (found by find) at r.
+// set points location i (found by find) at r.
 func (x *pointIndex) set(i int, r ref) {
-	x.slots[i] = x.slots[i]&^(1<<32-1) | uint64(r)
+	if i >= 0 {
+		x.slots[i] = x.slots[i]&^(1<<32-1) | uint64(r)
+	} else {
+		j := -i - 2
+		x.old[j] = x.old[j]&^(1<<32-1) | uint64(r)
+	}
 }
 
-// removeAt empties slot i, shifting back the entries after it that would
-// otherwise become unreachable from their home slot.
+// removeAt empties location i (found by find).
 func (x *pointIndex) removeAt(i int) {
+	x.n--
+	if i < 0 {
+		x.old[-i-2] = oldTombstone
+	} else {
+		x.shiftBack(i)
+	}
+	switch {
+	case x.n == 0 && len(x.slots)+len(x.old) > indexSlotsMin:
+		// Nothing left to move: start over small.
+		x.slots = make([]uint64, indexSlotsMin)
+		x.old, x.oldNext = nil, 0
+	case x.old == nil && len(x.slots) > indexSlotsMin && x.n*indexLoadMinDen < len(x.slots):
+		// Shrink to about 1/4 full, not just by half: deletions may
+		// keep coming faster than halvings drain.
+		size := indexSlotsMin
+		for size < 4*x.n {
+			size *= 2
+		}
+		x.startResize(size)
+	}
+	x.migrate(migrateSlotsPerWrite)
+}
+
+// shiftBack empties slots[i], shifting back the entries after it that
+// would otherwise become unreachable from their home slot (no tombstones
+// in the current table).
+func (x *pointIndex) shiftBack(i int) {
 	n := len(x.slots)
 	for j := i; ; {
 		j++
@@ -153,32 +230,66 @@ func (x *pointIndex) removeAt(i int) {
 		i = j
 	}
 	x.slots[i] = 0
-	x.n--
-	if len(x.slots) > indexSlotsMin && x.n*indexLoadMinDen < len(x.slots) {
-		x.resize(len(x.slots) / 2)
-	}
 }
 
-// resize re-places every entry in a table of n slots. It reads no key.
-func (x *pointIndex) resize(n int) {
-	old := x.slots
+// startResize makes a table of n slots current and starts draining the
+// previous one into it. A resize still in progress is finished first.
+func (x *pointIndex) startResize(n int) {
+	x.migrate(len(x.old))
+	x.old, x.oldNext = x.slots, 0
 	x.slots = make([]uint64, n)
-	for _, s := range old {
-		if s != 0 {
+}
+
+// migrate moves up to k slots of the old table into the current one, or
+// k per slot of the current table when the old one is larger (a shrink),
+// so a drain always ends within len(slots)/k writes.
+func (x *pointIndex) migrate(k int) {
+	if x.old == nil {
+		return
+	}
+	if len(x.old) > len(x.slots) {
+		k *= len(x.old) / len(x.slots)
+	}
+	end := min(x.oldNext+k, len(x.old))
+	for _, s := range x.old[x.oldNext:end] {
+		if s != 0 && ref(s) != 0 {
 			x.place(s)
 		}
 	}
+	x.oldNext = end
+	if end == len(x.old) {
+		x.old, x.oldNext = nil, 0
+	}
 }
 
-// reserve grows the table so that n entries in all fit without growing.
+// reserve grows the table so that n keys in all fit without growing.
 func (x *pointIndex) reserve(n int) {
 	size := len(x.slots)
 	for n*indexLoadMaxDen > size*indexLoadMaxNum {
 		size *= 2
 	}
 	if size != len(x.slots) {
-		x.resize(size)
+		x.startResize(size)
+		x.migrate(len(x.old))
 	}
 }
 
-func (x *pointIndex) bytes() int64 { return int64(len(x.slots)) * indexBytesPerSlot }
+// entry returns the ref at combined position i of the tables (slots, then
+// old), or 0 for an empty, moved or removed slot.
+func (x *pointIndex) entry(i int) ref {
+	if i < len(x.slots) {
+		return ref(x.slots[i])
+	}
+	i -= len(x.slots)
+	if i < x.oldNext {
+		return 0
+	}
+	return ref(x.old[i])
+}
+
+// positions is the number of combined positions entry accepts.
+func (x *pointIndex) positions() int { return len(x.slots) + len(x.old) }
+
+func (x *pointIndex) bytes() int64 {
+	return int64(len(x.slots)+len(x.old)) * indexBytesPerSlot
+}

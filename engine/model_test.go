@@ -534,8 +534,8 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
 		t.Fatalf("index sizes differ: tree %d point index %d", db.tree.Len(), db.index.n)
 	}
 	occupied := 0
-	for _, s := range db.index.slots {
-		if s != 0 {
+	for i := 0; i < db.index.positions(); i++ {
+		if db.index.entry(i) != 0 {
 			occupied++
 		}
 	}
