@@ -575,3 +575,11 @@ func (n *Node) Restart() {
 
 // IsLeader reports whether the node is up and leads its group.
 func (n *Node) IsLeader() bool { return n.up && n.rep.IsLeader() }
+
+// GroupStats is the member's replication state (zero while it is down).
+func (n *Node) GroupStats() cluster.GroupStats {
+	if !n.up {
+		return cluster.GroupStats{}
+	}
+	return n.rep.GroupStats()
+}
