@@ -11,7 +11,9 @@
 // applies with engine.Exec. A call that traps, runs out of fuel or memory,
 // or makes a host call fail returns an error and no effects, so nothing it
 // wrote is ever seen. Recovery and followers replay the effects and never
-// run guest code again.
+// run guest code again. Each call starts from the state of a freshly
+// instantiated module; for speed, each library keeps one warm instance
+// and resets it to that state after a call (warm.go).
 //
 // Determinism: a guest sees time and randomness only through the Store,
 // its fuel is counted by instructions inserted into the module at load
