@@ -302,30 +302,35 @@ func firstLine(s string) string {
 	return strings.TrimSpace(line)
 }
 
-// leader is the running node whose own CLUSTER NODES line says it is a
-// master serving slots (a leader, not a stand-in flagged fail?); nil
-// when no node says so.
+// leader is the running node that says it leads; nil when none does.
 func (c *testCluster) leader() *node {
 	for _, n := range c.nodes {
-		if !n.running() {
-			continue
-		}
-		cl := nodeClient(n.addr())
-		text, err := cl.ClusterNodes(context.Background()).Result()
-		cl.Close()
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(text, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 9 {
-				continue
-			}
-			flags := strings.Split(f[2], ",")
-			if slices.Contains(flags, "myself") && slices.Contains(flags, "master") && !slices.Contains(flags, "fail?") {
-				return n
-			}
+		if n.running() && leads(n.addr()) {
+			return n
 		}
 	}
 	return nil
+}
+
+// leads reports whether the node at addr says, in its own CLUSTER NODES
+// line, that it is a master: a leader, not a stand-in for a leaderless
+// group (flagged fail?).
+func leads(addr string) bool {
+	cl := nodeClient(addr)
+	defer cl.Close()
+	text, err := cl.ClusterNodes(context.Background()).Result()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 {
+			continue
+		}
+		flags := strings.Split(f[2], ",")
+		if slices.Contains(flags, "myself") && slices.Contains(flags, "master") && !slices.Contains(flags, "fail?") {
+			return true
+		}
+	}
+	return false
 }
