@@ -271,24 +271,49 @@ func (r *Replica) Step(now int64, data []byte) error {
 	if !r.Replicated() || r.rn == nil {
 		return errors.New("cluster: not a replicated group")
 	}
+	r.advanceNow(now)
+	if err := r.stepOne(data); err != nil {
+		return err
+	}
+	r.settle()
+	return nil
+}
+
+// StepBatch is Step for several messages at once: each is stepped, then
+// the replica settles once, so a burst costs one WAL write and one round
+// of sends rather than one per message. errs is nil when every message
+// was well-formed, else it holds each message's error (nil for good ones).
+func (r *Replica) StepBatch(now int64, msgs [][]byte) (errs []error) {
+	if !r.Replicated() || r.rn == nil {
+		return []error{errors.New("cluster: not a replicated group")}
+	}
+	r.advanceNow(now)
+	for i, data := range msgs {
+		if err := r.stepOne(data); err != nil {
+			if errs == nil {
+				errs = make([]error, len(msgs))
+			}
+			errs[i] = err
+		}
+	}
+	r.settle()
+	return errs
+}
+
+func (r *Replica) stepOne(data []byte) error {
 	var m pb.Message
 	if err := m.Unmarshal(data); err != nil {
 		return errors.Wrap(err, "cluster: malformed peer message")
 	}
-	r.advanceNow(now)
 	if r.fatal != nil {
 		return nil // reopening; peers retry
 	}
-	if m.From != 0 && m.From == r.g.lead {
-		r.g.leadHeard = r.lastNowNanos
-	}
-	if m.Type == pb.MsgApp || m.Type == pb.MsgHeartbeat || m.Type == pb.MsgSnap {
+	if m.From != 0 && m.From == r.g.lead || m.Type == pb.MsgApp || m.Type == pb.MsgHeartbeat || m.Type == pb.MsgSnap {
 		r.g.leadHeard = r.lastNowNanos
 	}
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return errors.Wrap(err, "cluster: step")
 	}
-	r.settle()
 	return nil
 }
 

@@ -583,7 +583,7 @@ func isWrite(argv [][]byte) bool {
 	}
 	c := engine.Lookup(argv[0])
 	if c == nil {
-		return isFunctionWrite(argv)
+		return isFunctionWrite(argv) || membershipKind(argv) != ccNone
 	}
 	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }

@@ -147,6 +147,23 @@ func (t *TCP) Send(to uint64, msg []byte) {
 	}
 }
 
+// SetPeer sets peer id's node-to-node address after a membership change
+// (addr "" forgets the peer). A peer already connected keeps its address.
+func (t *TCP) SetPeer(id uint64, addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	peers := make(map[uint64]string, len(t.cfg.Peers)+1)
+	for k, v := range t.cfg.Peers {
+		peers[k] = v
+	}
+	if addr == "" {
+		delete(peers, id)
+	} else {
+		peers[id] = addr
+	}
+	t.cfg.Peers = peers
+}
+
 // Close stops every goroutine and closes every connection.
 func (t *TCP) Close() error {
 	t.mu.Lock()

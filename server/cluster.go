@@ -57,8 +57,14 @@ const (
 // start its transport (Listen) and hand it to New through Config.Cluster;
 // the server closes it.
 type ClusterNode struct {
-	id    uint64
-	nodes []cluster.TopoNode // sorted by id; their client addresses
+	id   uint64
+	join bool // not a founding member: added by CLUSTER ADDNODE
+
+	// nodes are the members' client addresses, sorted by id: --peers,
+	// then every applied membership change (the replica's OnConfChange,
+	// under the shard). mu guards it for readers outside the shard.
+	mu    sync.Mutex
+	nodes []cluster.TopoNode
 
 	tr     atomic.Pointer[knet.TCP]
 	inbox  chan peerMsg
@@ -111,15 +117,7 @@ func ParsePeers(spec string) ([]cluster.TopoNode, error) {
 	if len(out) == 0 {
 		return nil, errors.New("peers: no node listed")
 	}
-	slices.SortFunc(out, func(a, b cluster.TopoNode) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b cluster.TopoNode) int { return cmpID(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -142,7 +140,7 @@ func (n *ClusterNode) ID() uint64 { return n.id }
 
 // Self is this node's entry of the peers.
 func (n *ClusterNode) Self() cluster.TopoNode {
-	for _, node := range n.nodes {
+	for _, node := range n.Nodes() {
 		if node.ID == n.id {
 			return node
 		}
@@ -164,7 +162,64 @@ func (n *ClusterNode) ReplicaOptions(o *cluster.Options) error {
 	}
 	o.Send = n.send
 	o.Redirect = n.redirect
+	o.Join = n.join
+	o.OnConfChange = n.confChanged
 	return nil
+}
+
+// SetJoin marks this node as joining an existing group (--join): it
+// bootstraps nothing and waits for the leader to add it.
+func (n *ClusterNode) SetJoin(join bool) { n.join = join }
+
+// Nodes are the members as this node knows them, sorted by id.
+func (n *ClusterNode) Nodes() []cluster.TopoNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.nodes)
+}
+
+// confChanged follows an applied membership change: an added node's
+// address (from CLUSTER ADDNODE) joins the address book and the
+// transport; a removed one leaves both.
+func (n *ClusterNode) confChanged(id uint64, added bool, addr string) {
+	n.mu.Lock()
+	i := slices.IndexFunc(n.nodes, func(t cluster.TopoNode) bool { return t.ID == id })
+	var peerAddr string
+	if added {
+		host, portText, err := stdnet.SplitHostPort(addr)
+		port, perr := strconv.Atoi(portText)
+		if err != nil || perr != nil || port < 1 || port+knet.PeerPortOffset > 65535 {
+			n.mu.Unlock()
+			return // ADDNODE checked it; a bad one only costs the address
+		}
+		node := cluster.TopoNode{ID: id, Host: host, Port: port}
+		if i >= 0 {
+			n.nodes[i] = node
+		} else {
+			n.nodes = append(n.nodes, node)
+			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmpID(a.ID, b.ID) })
+		}
+		peerAddr, _ = knet.PeerAddr(n.addrOf(node))
+	} else if i >= 0 && id != n.id {
+		n.nodes = slices.Delete(n.nodes, i, i+1)
+	}
+	n.mu.Unlock()
+	if id == n.id {
+		return
+	}
+	if tr := n.tr.Load(); tr != nil {
+		tr.SetPeer(id, peerAddr)
+	}
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // Listen starts the node-to-node transport on bind's client port + 10000
@@ -246,7 +301,7 @@ func (n *ClusterNode) redirect(req *cluster.Request, leader uint64) string {
 		// refuse writes this way.
 		return errReadOnly
 	}
-	for _, node := range n.nodes {
+	for _, node := range n.Nodes() {
 		if node.ID == leader {
 			// Redis writes the host unbracketed, IPv6 included.
 			return "MOVED " + strconv.Itoa(slot) + " " + node.Host + ":" + strconv.Itoa(node.Port)
@@ -259,7 +314,7 @@ func (n *ClusterNode) redirect(req *cluster.Request, leader uint64) string {
 func (n *ClusterNode) topology(leader uint64, voters []uint64, term uint64) cluster.Topology {
 	return cluster.Topology{
 		MyID:   n.id,
-		Nodes:  n.nodes,
+		Nodes:  n.Nodes(),
 		Shards: []cluster.Shard{{From: 0, To: cluster.SlotCount - 1, Leader: leader, Members: voters}},
 		// Redis's config epoch grows when a slot's master changes; a
 		// Raft term grows with every election, so it serves.
@@ -274,11 +329,15 @@ func (s *Server) stepPeers() {
 	n := s.node
 	w := s.shard.newWaiter()
 	batch := make([]peerMsg, 0, stepBatchMessagesMax)
+	msgs := make([][]byte, 0, stepBatchMessagesMax)
 	step := func(r *cluster.Replica) {
-		now := s.clock.Now()
+		msgs = msgs[:0]
 		for _, m := range batch {
-			if err := r.Step(now, m.data); err != nil {
-				s.cfg.Logf("message from node %d: %v", m.from, err)
+			msgs = append(msgs, m.data)
+		}
+		for i, err := range r.StepBatch(s.clock.Now(), msgs) {
+			if err != nil {
+				s.cfg.Logf("message from node %d: %v", batch[i].from, err)
 			}
 		}
 	}

@@ -24,6 +24,8 @@ var clusterSubs = []subcommand{
 	{name: "cluster|countkeysinslot", arity: 3, flags: []string{"loading", "stale"}},
 	{name: "cluster|getkeysinslot", arity: 4, flags: []string{"loading", "stale"}},
 	{name: "cluster|help", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|addnode", arity: 4, flags: []string{"admin"}},
+	{name: "cluster|delnode", arity: 3, flags: []string{"admin"}},
 }
 
 func init() {
@@ -49,6 +51,8 @@ func init() {
 		"cluster|countkeysinslot": {summary: "Returns the number of keys in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot"},
 		"cluster|getkeysinslot":   {summary: "Returns the key names in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot count"},
 		"cluster|help":            {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
+		"cluster|addnode":         {summary: "Adds a voter to the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id host:port"},
+		"cluster|delnode":         {summary: "Removes a voter from the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id"},
 	} {
 		subDocs[name] = d
 	}
@@ -134,6 +138,17 @@ func cmdCluster(c *client, argv [][]byte) {
 		g := c.srv.groupView(c.wait)
 		t := c.srv.node.topology(g.leader, g.voters, g.term)
 		c.out.WriteVerbatim(t.InfoText(g.leader != 0), "txt")
+	case "addnode", "delnode":
+		// A Raft configuration change, answered once it applies
+		// (cluster/group.go); a follower redirects it to the leader.
+		if sub == "addnode" {
+			if _, err := ParsePeers("1@" + string(argv[3])); err != nil {
+				c.out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")
+				return
+			}
+		}
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
+		c.submit()
 	case "keyslot":
 		c.out.WriteInt(int64(cluster.KeySlot(argv[2])))
 	case "myid":
@@ -181,6 +196,8 @@ func cmdCluster(c *client, argv [][]byte) {
 			"INFO", "    Return information about the cluster.",
 			"KEYSLOT <key>", "    Return the hash slot for <key>.",
 			"MYID", "    Return the node id.",
+			"ADDNODE <id> <host:port>", "    (keel) Add node <id>, started with --join, as a voter of the group.",
+			"DELNODE <id>", "    (keel) Remove node <id> from the group.",
 			"NODES", "    Return cluster configuration seen by node. Output format:",
 			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
 			"SHARDS", "    Return information about slot range mappings and the nodes associated with them.",

@@ -27,6 +27,8 @@ type testCluster struct {
 	dir   string
 	srvs  []*clusterServer // nil once stopped
 	quiet atomic.Bool      // the test is over: stop logging
+
+	joining bool // start a node with --join
 }
 
 type clusterServer struct {
@@ -83,6 +85,7 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	node.SetJoin(tc.joining)
 	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
 	opts := cluster.Options{FS: disk.OS(), Dir: dir, AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
 	if err := node.ReplicaOptions(&opts); err != nil {
@@ -580,5 +583,92 @@ func TestClusterShutdownWhileWaiting(t *testing.T) {
 	rc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if s, err := readReply(rc.br); err == nil && s != "-"+cluster.ErrMsgLeaderLost {
 		t.Fatalf("the waiting write was answered %q", s)
+	}
+}
+
+// TestClusterMembership: a fourth server started with --join is added by
+// CLUSTER ADDNODE at the leader, receives the data, appears in every
+// node's CLUSTER NODES, and leaves again with CLUSTER DELNODE.
+func TestClusterMembership(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	lead := tc.leader()
+	rc := tc.raw(lead)
+	for i := 0; i < 20; i++ {
+		if got := rc.do("SET", "k"+strconv.Itoa(i), "v"+strconv.Itoa(i)); got != "+OK" {
+			t.Fatalf("SET: %q", got)
+		}
+	}
+	// A fourth node, joining.
+	var ln stdnet.Listener
+	var port int
+	for ln == nil {
+		l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = l.Addr().(*stdnet.TCPAddr).Port
+		peer, err := stdnet.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if port+10000 > 65535 || err != nil {
+			l.Close()
+			continue
+		}
+		peer.Close()
+		ln = l
+	}
+	tc.nodes = append(tc.nodes, cluster.TopoNode{ID: 4, Host: "127.0.0.1", Port: port})
+	tc.srvs = append(tc.srvs, nil)
+	tc.joining = true
+	tc.start(3, ln)
+	tc.joining = false
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+
+	follower := (lead + 1) % 3
+	if got := tc.raw(follower).do("CLUSTER", "ADDNODE", "4", addr); !strings.HasPrefix(got, "-READONLY") {
+		t.Fatalf("ADDNODE at a follower: %q", got)
+	}
+	if got := rc.do("CLUSTER", "ADDNODE", "4", "nonsense"); !strings.HasPrefix(got, "-ERR invalid node address") {
+		t.Fatalf("ADDNODE with a bad address: %q", got)
+	}
+	if got := rc.do("CLUSTER", "ADDNODE", "4", addr); got != "+OK" {
+		t.Fatalf("ADDNODE: %q", got)
+	}
+	if got := rc.do("SET", "after", "add"); got != "+OK" {
+		t.Fatalf("SET after ADDNODE: %q", got)
+	}
+	// The newcomer catches up and every node lists it.
+	r4 := tc.raw(3)
+	r4.do("READONLY")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := r4.do("GET", "after")
+		if got == "$add" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 4 never caught up: GET after = %q", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := r4.do("GET", "k7"); got != "$v7" {
+		t.Fatalf("node 4 GET k7 = %q", got)
+	}
+	for i := 0; i < 4; i++ {
+		nodes := tc.raw(i).do("CLUSTER", "NODES")
+		if !strings.Contains(nodes, addr+"@"+strconv.Itoa(port+10000)) {
+			t.Fatalf("node %d's CLUSTER NODES lacks node 4:\n%s", i+1, nodes)
+		}
+	}
+	// Four voters: losing one still leaves a majority of three.
+	if got := rc.do("CLUSTER", "DELNODE", "4"); got != "+OK" {
+		t.Fatalf("DELNODE: %q", got)
+	}
+	if got := rc.do("CLUSTER", "DELNODE", "4"); !strings.Contains(got, "not a member") {
+		t.Fatalf("second DELNODE: %q", got)
+	}
+	if nodes := rc.do("CLUSTER", "NODES"); strings.Contains(nodes, addr) {
+		t.Fatalf("CLUSTER NODES still lists node 4:\n%s", nodes)
+	}
+	if got := rc.do("SET", "after", "del"); got != "+OK" {
+		t.Fatalf("SET after DELNODE: %q", got)
 	}
 }

@@ -167,7 +167,7 @@ func (s *Server) infoReplication(b *strings.Builder, ki keyspaceInfo) {
 	} else {
 		kv(b, "role", "slave")
 		host, port, status := "", 0, "down"
-		for _, n := range s.node.nodes {
+		for _, n := range s.node.Nodes() {
 			if n.ID == g.Leader {
 				host, port, status = n.Host, n.Port, "up"
 			}

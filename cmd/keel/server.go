@@ -44,6 +44,7 @@ type serverOptions struct {
 	// cluster-enabled is implied by --peers and may be stated.
 	nodeID         uint64
 	peers          string
+	join           bool
 	clusterEnabled string // "", "yes" or "no"
 }
 
@@ -111,6 +112,10 @@ func (o *serverOptions) set(name, value string) error {
 	case "peers":
 		_, err = server.ParsePeers(value)
 		o.peers = value
+	case "join":
+		var on bool
+		on, err = parseYesNo(value)
+		o.join = on
 	case "cluster-enabled":
 		var on bool
 		on, err = parseYesNo(value)
@@ -265,6 +270,7 @@ func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "--node-id")
 	}
+	node.SetJoin(o.join)
 	if self := node.Self(); self.Port != o.port {
 		return nil, errors.Newf("--port %d differs from node %d's address %s:%d in --peers (a peer address is its client port)",
 			o.port, o.nodeID, self.Host, self.Port)
