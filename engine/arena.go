@@ -34,14 +34,20 @@ const (
 	// cellMaxBytes is the largest cell carved from a page: 16 per page at
 	// least, so the tail a page cannot use stays under 1/16 of it.
 	cellMaxBytes = 4096
-	// recShift sets records per chunk (1024 × 40 B = 40 KiB).
+	// recShift sets records per chunk (1024 × 32 B = 32 KiB).
 	recShift     = 10
 	recsPerChunk = 1 << recShift
 	recMask      = recsPerChunk - 1
 	// classLarge marks a record whose cell is a heap allocation, large[cell].
 	classLarge = 255
-	// recordBytes is what one record costs (unsafe.Sizeof, checked by a test).
-	recordBytes = 40
+	// recordBytes and ttlEntryBytes are what a record and a TTL entry cost
+	// (unsafe.Sizeof, checked by a test).
+	recordBytes   = 32
+	ttlEntryBytes = 24
+	// ttlShift sets TTL entries per chunk (1024 × 24 B = 24 KiB).
+	ttlShift     = 10
+	ttlsPerChunk = 1 << ttlShift
+	ttlMask      = ttlsPerChunk - 1
 	// maxValueBytes is bounded by record.vlen.
 	maxValueBytes = 1<<32 - 1
 	// maxKeys is bounded by the 32-bit ref (0 is "no key").
@@ -51,21 +57,35 @@ const (
 // ref names a key's record; 0 is no key.
 type ref uint32
 
-// record is one key's fixed-size part. Its cell, vlen, expireAt and typ are
-// immutable while a View may read it (DB.writable); the wheel links and
-// slot belong to the DB alone and change at any time (a View never reads
-// them).
+// record is one key's fixed-size part (32 bytes). Its cell, vlen, typ and
+// its TTL entry's deadline are immutable while a View may read it
+// (DB.writable).
 type record struct {
-	expireAt int64  // Unix ms; 0 = no TTL
-	version  uint64 // DB.modCount at the last change (WATCH)
-	cell     uint64 // page<<pageShift | offset, or an index into large
-	vlen     uint32
-	// prev and next link the record into a timing-wheel list; next also
-	// links free records. Only a list head's slot is authoritative.
-	prev, next ref
-	slot       int16 // wheel list index, slotNone when not volatile
-	class      uint8 // size class of the cell, classLarge for large
-	typ        ValueType
+	version uint64 // DB.modCount at the last change (WATCH)
+	// cell is page<<pageShift | offset, or an index into large; in a free
+	// record, the next free record.
+	cell  uint64
+	vlen  uint32
+	ttl   tref  // the key's TTL entry, 0 = no TTL
+	class uint8 // size class of the cell, classLarge for large
+	typ   ValueType
+}
+
+// tref names a TTL entry; 0 is none.
+type tref uint32
+
+// ttlEntry is the deadline of one key with a TTL and its timing-wheel
+// links (24 bytes). Only keys with a TTL pay for one, so the record of a
+// key without one is 18 bytes smaller than if the record carried them.
+// expireAt is immutable while a View may read the owner; the links and
+// slot belong to the DB alone (a View never reads them).
+type ttlEntry struct {
+	expireAt int64 // Unix ms
+	owner    ref
+	// prev and next link the entry into a timing-wheel list; next also
+	// links free entries. Only a list head's slot is authoritative.
+	prev, next tref
+	slot       int16 // wheel list index, slotNone when not linked
 }
 
 // Size classes: multiples of 8 up to 256 bytes (waste under 8 bytes per
@@ -117,11 +137,21 @@ func sizeClass(n int) uint8 {
 // while the DB appends to its own.
 type slabDirs struct {
 	recs  []*[recsPerChunk]record
+	ttls  []*[ttlsPerChunk]ttlEntry
 	pages []*[pageBytes]byte
 	large [][]byte
 }
 
-func (d *slabDirs) rec(r ref) *record { return &d.recs[r>>recShift][r&recMask] }
+func (d *slabDirs) rec(r ref) *record    { return &d.recs[r>>recShift][r&recMask] }
+func (d *slabDirs) ttl(t tref) *ttlEntry { return &d.ttls[t>>ttlShift][t&ttlMask] }
+
+// expireAtOf is rc's deadline, 0 when it has none.
+func (d *slabDirs) expireAtOf(rc *record) int64 {
+	if rc.ttl == 0 {
+		return 0
+	}
+	return d.ttl(rc.ttl).expireAt
+}
 
 // cellOf returns rc's whole cell (its capacity).
 func (d *slabDirs) cellOf(rc *record) []byte {
@@ -192,8 +222,11 @@ type slabs struct {
 	classes [classLarge]classState
 	// recFree heads the list of free records (linked through next);
 	// recCount is the number of records ever handed out (ref 0 excluded).
-	recFree   ref
-	recCount  uint32
+	recFree  ref
+	recCount uint32
+	// ttlFree and ttlCount do the same for TTL entries.
+	ttlFree   tref
+	ttlCount  uint32
 	largeFree []uint32
 	// deferred holds records (and their cells) removed while a View may
 	// read them; they are freed once no View is left.
@@ -208,8 +241,8 @@ func (s *slabs) newRecord() (ref, *record) {
 	r := s.recFree
 	if r != 0 {
 		rc := s.rec(r)
-		s.recFree = rc.next
-		*rc = record{slot: slotNone}
+		s.recFree = ref(rc.cell)
+		*rc = record{}
 		return r, rc
 	}
 	if s.recCount >= maxKeys {
@@ -221,17 +254,45 @@ func (s *slabs) newRecord() (ref, *record) {
 		s.recs = append(s.recs, new([recsPerChunk]record))
 		s.heldBytes += recsPerChunk * recordBytes
 	}
-	rc := s.rec(r)
-	rc.slot = slotNone
-	return r, rc
+	return r, s.rec(r)
 }
 
-// freeRecord releases r and its cell for reuse.
+// freeRecord releases r, its cell and its TTL entry for reuse.
 func (s *slabs) freeRecord(r ref) {
 	rc := s.rec(r)
 	s.freeCell(rc.class, rc.cell)
-	*rc = record{next: s.recFree}
+	if rc.ttl != 0 {
+		s.freeTTL(rc.ttl)
+	}
+	*rc = record{cell: uint64(s.recFree)}
 	s.recFree = r
+}
+
+// newTTL returns an unlinked TTL entry owned by r.
+func (s *slabs) newTTL(r ref, at int64) (tref, *ttlEntry) {
+	t := s.ttlFree
+	if t == 0 {
+		if s.ttlCount >= maxKeys {
+			panic(errors.AssertionFailedf("engine: more than %d keys with a TTL", maxKeys))
+		}
+		s.ttlCount++
+		t = tref(s.ttlCount)
+		if int(t>>ttlShift) == len(s.ttls) {
+			s.ttls = append(s.ttls, new([ttlsPerChunk]ttlEntry))
+			s.heldBytes += ttlsPerChunk * ttlEntryBytes
+		}
+	} else {
+		s.ttlFree = s.ttl(t).next
+	}
+	e := s.ttl(t)
+	*e = ttlEntry{expireAt: at, owner: r, slot: slotNone}
+	return t, e
+}
+
+// freeTTL releases an unlinked TTL entry.
+func (s *slabs) freeTTL(t tref) {
+	*s.ttl(t) = ttlEntry{next: s.ttlFree, slot: slotNone}
+	s.ttlFree = t
 }
 
 // allocCell gives rc a cell of at least need bytes, of class class

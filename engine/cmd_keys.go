@@ -57,7 +57,7 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 	// The value is copied into the new key's cell before the old key (and
 	// its cell) is freed.
 	rc := db.rec(it)
-	expireAt, typ := rc.expireAt, rc.typ
+	expireAt, typ := db.expireAt(it), rc.typ
 	db.addSilent(dst, typ, db.valOf(it), expireAt)
 	db.remove(it)
 	// Redis's order: dbAdd(dst) raises "new", then rename_from, rename_to.
@@ -115,7 +115,7 @@ func cmdCopy(db *DB, now int64, argv [][]byte, w Writer) {
 		db.remove(old)
 	}
 	rc := db.rec(it)
-	db.add(dst, rc.typ, db.valOf(it), rc.expireAt)
+	db.add(dst, rc.typ, db.valOf(it), db.expireAt(it))
 	db.notify("copy_to", dst)
 	w.WriteInt(1)
 }

@@ -98,7 +98,7 @@ func (db *DB) setStringAt(it ref, key, val []byte, keepTTL bool) ref {
 	} else {
 		it = db.writable(it)
 		db.setValue(it, val)
-		if !keepTTL && db.rec(it).expireAt != 0 {
+		if !keepTTL && db.expireAt(it) != 0 {
 			db.setExpire(it, 0)
 		}
 		db.bump(it)
@@ -317,7 +317,7 @@ func cmdGetEx(db *DB, now int64, argv [][]byte, w Writer) {
 		db.setExpire(it, ms)
 		db.bump(it)
 		db.notify("expire", argv[1])
-	case flags&setPersist != 0 && db.rec(it).expireAt != 0:
+	case flags&setPersist != 0 && db.expireAt(it) != 0:
 		it = db.writable(it)
 		db.setExpire(it, 0)
 		db.bump(it)

@@ -60,7 +60,7 @@ func expireGeneric(db *DB, now int64, argv [][]byte, w Writer, base int64, unit 
 		return
 	}
 	// A key without a TTL counts as having an infinite one for GT and LT.
-	cur := db.rec(it).expireAt
+	cur := db.expireAt(it)
 	switch {
 	case flags&expireNX != 0 && cur != 0,
 		flags&expireXX != 0 && cur == 0,
@@ -105,7 +105,7 @@ func ttlGeneric(db *DB, now int64, key []byte, w Writer, ms, abs bool) {
 		w.WriteInt(-2)
 		return
 	}
-	at := db.rec(it).expireAt
+	at := db.expireAt(it)
 	if at == 0 {
 		w.WriteInt(-1)
 		return
@@ -135,7 +135,7 @@ func cmdPExpireTime(db *DB, now int64, argv [][]byte, w Writer) {
 
 func cmdPersist(db *DB, now int64, argv [][]byte, w Writer) {
 	it := db.lookup(now, argv[1])
-	if it == 0 || db.rec(it).expireAt == 0 {
+	if it == 0 || db.expireAt(it) == 0 {
 		w.WriteInt(0)
 		return
 	}

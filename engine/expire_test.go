@@ -381,6 +381,9 @@ func TestRecordSize(t *testing.T) {
 	if n := unsafe.Sizeof(record{}); n != recordBytes {
 		t.Fatalf("record is %d bytes, want %d", n, recordBytes)
 	}
+	if n := unsafe.Sizeof(ttlEntry{}); n != ttlEntryBytes {
+		t.Fatalf("TTL entry is %d bytes, want %d", n, ttlEntryBytes)
+	}
 }
 
 // TestWrongType plants a key of a type strings do not handle (lists and

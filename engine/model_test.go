@@ -481,41 +481,41 @@ func checkWheel(t interface{ Fatalf(string, ...any) }, db *DB) {
 	w := &db.wheel
 	n := 0
 	for idx, head := range w.heads {
-		if head != 0 && int(db.rec(head).slot) != idx {
-			t.Fatalf("head of list %d says slot %d", idx, db.rec(head).slot)
+		if head != 0 && int(db.s.ttl(head).slot) != idx {
+			t.Fatalf("head of list %d says slot %d", idx, db.s.ttl(head).slot)
 		}
-		var prev ref
-		for r := head; r != 0; r = db.rec(r).next {
-			rc := db.rec(r)
-			key := db.keyOf(r)
+		var prev tref
+		for tr := head; tr != 0; tr = db.s.ttl(tr).next {
+			e := db.s.ttl(tr)
+			key := db.keyOf(e.owner)
 			n++
-			if rc.prev != prev {
+			if e.prev != prev {
 				t.Fatalf("broken prev link in list %d", idx)
 			}
-			if rc.slot == slotNone || rc.expireAt == 0 {
+			if e.slot == slotNone || e.expireAt == 0 {
 				t.Fatalf("key %q linked in list %d without a TTL", key, idx)
 			}
-			if db.find(key) != r {
+			if db.find(key) != e.owner || db.rec(e.owner).ttl != tr {
 				t.Fatalf("key %q in wheel but not the index", key)
 			}
 			if idx != slotPending {
 				level, slot := idx/wheelSlots, idx%wheelSlots
 				c := uint64(w.cursor)
 				d := int(c>>(uint(level)*wheelBits)) & (wheelSlots - 1)
-				if slot <= d || rc.expireAt <= w.cursor {
-					t.Fatalf("key %q (t=%d) at level %d slot %d, cursor %d", key, rc.expireAt, level, slot, w.cursor)
+				if slot <= d || e.expireAt <= w.cursor {
+					t.Fatalf("key %q (t=%d) at level %d slot %d, cursor %d", key, e.expireAt, level, slot, w.cursor)
 				}
 				if w.occupied[level]&(1<<uint(slot)) == 0 {
 					t.Fatalf("occupied bit clear for non-empty slot %d/%d", level, slot)
 				}
 			}
-			prev = r
+			prev = tr
 		}
 	}
 	checkIndexes(t, db)
 	volatile := 0
 	db.tree.Ascend(func(r ref) bool {
-		if db.rec(r).expireAt != 0 {
+		if db.rec(r).ttl != 0 {
 			volatile++
 		}
 		return true
@@ -543,6 +543,7 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
 		t.Fatalf("point index counts %d, holds %d", db.index.n, occupied)
 	}
 	live := map[ref]bool{}
+	liveTTL := map[tref]bool{}
 	var prev []byte
 	db.tree.Ascend(func(r ref) bool {
 		key := db.keyOf(r)
@@ -554,9 +555,20 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
 			t.Fatalf("key %q: point index gives ref %d, tree %d", key, got, r)
 		}
 		live[r] = true
+		if tr := db.rec(r).ttl; tr != 0 {
+			if db.s.ttl(tr).owner != r {
+				t.Fatalf("key %q: its TTL entry belongs to ref %d", key, db.s.ttl(tr).owner)
+			}
+			liveTTL[tr] = true
+		}
 		return true
 	})
-	for r := db.s.recFree; r != 0; r = db.rec(r).next {
+	for tr := db.s.ttlFree; tr != 0; tr = db.s.ttl(tr).next {
+		if liveTTL[tr] {
+			t.Fatalf("TTL entry %d is both live and free", tr)
+		}
+	}
+	for r := db.s.recFree; r != 0; r = ref(db.rec(r).cell) {
 		if live[r] {
 			t.Fatalf("ref %d is both live and free", r)
 		}

@@ -65,11 +65,18 @@ func (db *DB) keyOf(r ref) []byte     { return db.s.keyOf(db.s.rec(r)) }
 func (db *DB) valOf(r ref) []byte     { return db.s.valOf(db.s.rec(r)) }
 func (db *DB) typeOf(r ref) ValueType { return db.s.rec(r).typ }
 
+// expireAt is r's deadline in Unix ms, 0 = none.
+func (db *DB) expireAt(r ref) int64 { return db.s.expireAtOf(db.s.rec(r)) }
+
 // keyBytes is what UsedBytes charges for one key besides the point index
-// (charged by its actual size): its cell, its record and its share of the
-// ordered index.
+// (charged by its actual size): its cell, its record, its TTL entry if it
+// has one, and its share of the ordered index.
 func (db *DB) keyBytes(rc *record) int64 {
-	return db.s.cellBytes(rc) + recordBytes + treeBytesPerKey
+	n := db.s.cellBytes(rc) + recordBytes + treeBytesPerKey
+	if rc.ttl != 0 {
+		n += ttlEntryBytes
+	}
+	return n
 }
 
 // find returns the key's record without checking expiry, or 0.
@@ -86,7 +93,7 @@ func (db *DB) lookup(now int64, key []byte) ref {
 	if r == 0 {
 		return 0
 	}
-	if at := db.rec(r).expireAt; at != 0 && now > at {
+	if at := db.expireAt(r); at != 0 && now > at {
 		db.expireItem(r)
 		return 0
 	}
@@ -107,7 +114,7 @@ func (db *DB) lookupRead(now int64, key []byte) ref {
 // expired reports Redis's rule: a key is gone once now is past its
 // deadline (a key with expireAt == now is still readable).
 func (db *DB) expired(r ref, now int64) bool {
-	at := db.rec(r).expireAt
+	at := db.expireAt(r)
 	return at != 0 && now > at
 }
 
@@ -181,8 +188,8 @@ func (db *DB) remove(r ref) {
 	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
 	db.index.removeAt(i)
 	db.treeDelete(r, key)
-	if rc.slot != slotNone {
-		db.wheel.unlink(r)
+	if rc.ttl != 0 && db.s.ttl(rc.ttl).slot != slotNone {
+		db.wheel.unlink(rc.ttl)
 	}
 	db.usedBytes -= db.keyBytes(rc)
 	db.modCount++
@@ -231,9 +238,15 @@ func (db *DB) writable(r ref) ref {
 	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
 	db.index.set(i, cp)
 	db.treeInsert(cp, key)
-	if old.slot != slotNone {
-		db.rec(cp).expireAt = old.expireAt
-		db.wheel.replace(r, cp)
+	if old.ttl != 0 {
+		// A TTL entry of its own: the View reads the old one's deadline.
+		oe := db.s.ttl(old.ttl)
+		t, _ := db.s.newTTL(cp, oe.expireAt)
+		db.rec(cp).ttl = t
+		db.usedBytes += ttlEntryBytes
+		if oe.slot != slotNone {
+			db.wheel.replace(old.ttl, t)
+		}
 	}
 	db.usedBytes -= db.keyBytes(old)
 	db.s.deferred = append(db.s.deferred, r)
@@ -283,16 +296,34 @@ func (db *DB) setValue(r ref, val []byte) {
 	copy(db.resizeValue(r, len(val)), val)
 }
 
-// setExpire gives r (writable) a deadline; at == 0 removes it.
+// setExpire gives r (writable) a deadline; at == 0 removes it. A key
+// gets a TTL entry with its first deadline and loses it with PERSIST or an
+// overwrite without KEEPTTL (r is writable, so no View reads the entry).
 func (db *DB) setExpire(r ref, at int64) {
 	rc := db.rec(r)
-	if rc.slot != slotNone {
-		db.wheel.unlink(r)
+	t := rc.ttl
+	if t == 0 {
+		if at == 0 {
+			return
+		}
+		t, _ = db.s.newTTL(r, at)
+		rc.ttl = t
+		db.usedBytes += ttlEntryBytes
+		db.wheel.insert(t)
+		return
 	}
-	rc.expireAt = at
-	if at != 0 {
-		db.wheel.insert(r)
+	e := db.s.ttl(t)
+	if e.slot != slotNone {
+		db.wheel.unlink(t)
 	}
+	if at == 0 {
+		db.s.freeTTL(t)
+		rc.ttl = 0
+		db.usedBytes -= ttlEntryBytes
+		return
+	}
+	e.expireAt = at
+	db.wheel.insert(t)
 }
 
 func (db *DB) notify(event string, key []byte) {

@@ -57,7 +57,7 @@ func (v *View) Ascend(fn func(e Entry) bool) {
 			Type:     rc.typ,
 			Key:      v.dirs.keyOf(rc),
 			Value:    v.dirs.valOf(rc),
-			ExpireAt: rc.expireAt,
+			ExpireAt: v.dirs.expireAtOf(rc),
 		})
 	})
 }

@@ -15,12 +15,13 @@ import "math/bits"
 // slot moves its whole list to the pending list in O(1); pending items are
 // then expired (if due) or re-inserted one level down (cascade), one unit of
 // budget each. Insert and remove are O(1): the lists are intrusive and
-// doubly linked through record.prev/next (refs).
+// doubly linked through ttlEntry.prev/next. Only keys with a TTL have
+// an entry (arena.go).
 //
 // Invariants: for every item at level l and slot s, t's digits above l equal
 // the cursor's and s > the cursor's digit at l. Items on the pending list
 // have t <= cursor, or came from a slot just reached. Only the head of each
-// list has an authoritative record.slot (a spliced list keeps stale values in
+// list has an authoritative ttlEntry.slot (a spliced list keeps stale values in
 // its tail; they are fixed as items become heads), which is what makes the
 // splice O(1). For a non-head item slot only tells "linked or not".
 const (
@@ -32,74 +33,74 @@ const (
 )
 
 type wheel struct {
-	d        *slabDirs // where the records live (the DB's)
-	cursor   int64     // every record in a level has expireAt > cursor
-	heads    [wheelLevels*wheelSlots + 1]ref
+	d        *slabDirs // where the TTL entries live (the DB's)
+	cursor   int64     // every entry in a level has expireAt > cursor
+	heads    [wheelLevels*wheelSlots + 1]tref
 	occupied [wheelLevels]uint64
-	n        int // records linked (= keys with a TTL)
+	n        int // entries linked (= keys with a TTL)
 }
 
 func (w *wheel) reset() { *w = wheel{d: w.d, cursor: w.cursor} }
 
-func (w *wheel) insert(r ref) {
-	t := w.d.rec(r).expireAt
-	if t <= w.cursor {
-		w.link(r, slotPending)
+func (w *wheel) insert(t tref) {
+	at := w.d.ttl(t).expireAt
+	if at <= w.cursor {
+		w.link(t, slotPending)
 		return
 	}
-	level := (63 - bits.LeadingZeros64(uint64(t^w.cursor))) / wheelBits
-	slot := int(uint64(t)>>(uint(level)*wheelBits)) & (wheelSlots - 1)
-	w.link(r, level*wheelSlots+slot)
+	level := (63 - bits.LeadingZeros64(uint64(at^w.cursor))) / wheelBits
+	slot := int(uint64(at)>>(uint(level)*wheelBits)) & (wheelSlots - 1)
+	w.link(t, level*wheelSlots+slot)
 	w.occupied[level] |= 1 << uint(slot)
 }
 
-func (w *wheel) link(r ref, idx int) {
+func (w *wheel) link(t tref, idx int) {
 	head := w.heads[idx]
-	rc := w.d.rec(r)
-	rc.prev = 0
-	rc.next = head
+	e := w.d.ttl(t)
+	e.prev = 0
+	e.next = head
 	if head != 0 {
-		w.d.rec(head).prev = r
+		w.d.ttl(head).prev = t
 	}
-	w.heads[idx] = r
-	rc.slot = int16(idx)
+	w.heads[idx] = t
+	e.slot = int16(idx)
 	w.n++
 }
 
-func (w *wheel) unlink(r ref) {
-	rc := w.d.rec(r)
-	if rc.prev != 0 {
-		w.d.rec(rc.prev).next = rc.next
-		if rc.next != 0 {
-			w.d.rec(rc.next).prev = rc.prev
+func (w *wheel) unlink(t tref) {
+	e := w.d.ttl(t)
+	if e.prev != 0 {
+		w.d.ttl(e.prev).next = e.next
+		if e.next != 0 {
+			w.d.ttl(e.next).prev = e.prev
 		}
 	} else {
-		idx := int(rc.slot)
-		w.heads[idx] = rc.next
-		if rc.next != 0 {
-			next := w.d.rec(rc.next)
+		idx := int(e.slot)
+		w.heads[idx] = e.next
+		if e.next != 0 {
+			next := w.d.ttl(e.next)
 			next.prev = 0
 			next.slot = int16(idx)
 		} else if idx != slotPending {
 			w.occupied[idx/wheelSlots] &^= 1 << uint(idx%wheelSlots)
 		}
 	}
-	rc.prev, rc.next = 0, 0
-	rc.slot = slotNone
+	e.prev, e.next = 0, 0
+	e.slot = slotNone
 	w.n--
 }
 
 // replace puts cp where old is (copy-on-write of a key).
-func (w *wheel) replace(old, cp ref) {
-	o, c := w.d.rec(old), w.d.rec(cp)
+func (w *wheel) replace(old, cp tref) {
+	o, c := w.d.ttl(old), w.d.ttl(cp)
 	c.prev, c.next, c.slot = o.prev, o.next, o.slot
 	if o.prev != 0 {
-		w.d.rec(o.prev).next = cp
+		w.d.ttl(o.prev).next = cp
 	} else {
 		w.heads[o.slot] = cp
 	}
 	if o.next != 0 {
-		w.d.rec(o.next).prev = cp
+		w.d.ttl(o.next).prev = cp
 	}
 	o.prev, o.next = 0, 0
 	o.slot = slotNone
@@ -145,14 +146,14 @@ func (db *DB) ActiveExpire(nowMillis int64, budget int) (expired int) {
 	limit := db.clock - 1
 	w := &db.wheel
 	for work := 0; work < budget; work++ {
-		if r := w.heads[slotPending]; r != 0 {
-			w.unlink(r)
-			if db.rec(r).expireAt <= limit {
-				db.expireItem(r)
+		if t := w.heads[slotPending]; t != 0 {
+			w.unlink(t)
+			if e := w.d.ttl(t); e.expireAt <= limit {
+				db.expireItem(e.owner)
 				expired++
 			} else {
-				w.insert(r)
-				if db.rec(r).slot == slotPending {
+				w.insert(t)
+				if e.slot == slotPending {
 					// Only reachable if the cursor were ahead of the
 					// clock, which observe and the cursor rules forbid;
 					// stop rather than spin.
@@ -177,7 +178,7 @@ func (db *DB) ActiveExpire(nowMillis int64, budget int) (expired int) {
 		w.heads[idx] = 0
 		w.occupied[level] &^= 1 << uint(slot)
 		// The pending list is empty here, so the splice is O(1).
-		db.rec(head).slot = slotPending
+		w.d.ttl(head).slot = slotPending
 		w.heads[slotPending] = head
 	}
 	return expired
