@@ -80,6 +80,15 @@ const writesScannedMax = 8
 // writesKeptMax bounds the write list a Host keeps between calls.
 const writesKeptMax = 64
 
+// clearReplies empties the reply nodes for reuse, as clearWrites does.
+func clearReplies(rs []Reply) []Reply {
+	if cap(rs) > writesKeptMax {
+		return nil
+	}
+	clear(rs)
+	return rs[:0]
+}
+
 // clearWrites empties a write list for reuse, dropping what its entries
 // point to (values now owned by an earlier call's effects).
 func clearWrites(ws []keyWrite) []keyWrite {
@@ -137,11 +146,11 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 		return Result{}, errors.AssertionFailedf("udf: Call of %s inside a call of %s", fn, h.cur.fn)
 	}
 	// The state's storage is reused: nothing a Result holds points into
-	// it (effects and replies are built fresh), and only the buffers of
-	// the write list are kept.
+	// it (effects and the reply tree are built fresh), and only the
+	// buffers of the write list and of the reply nodes are kept.
 	st := &h.st
 	*st = callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args,
-		writes: clearWrites(st.writes)}
+		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}}
 	h.cur = st
 	defer func() { h.cur = nil }()
 	h.stats.Calls++
