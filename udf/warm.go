@@ -194,10 +194,12 @@ var verifyResets = false
 // that release copies them back. Call it before every host write into
 // guest memory.
 func (st *callState) written(ptr, n uint32) {
-	d := st.inst.dirty
-	if d == nil || n == 0 {
+	if st.inst == nil || st.inst.dirty == nil || n == 0 {
+		// No instance yet: a start function runs while it is created, and
+		// a module with one is never reused.
 		return
 	}
+	d := st.inst.dirty
 	lo := uint64(ptr) >> st.inst.shift
 	hi := (uint64(ptr) + uint64(n) - 1) >> st.inst.shift
 	m := ^uint64(0) // past the initial memory: mark all

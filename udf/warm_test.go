@@ -180,8 +180,21 @@ func TestNotReusable(t *testing.T) {
 	withTable.TableSection = []*wasm.Table{{Min: 1, Type: wasm.RefTypeFuncref}}
 	// bump_trap's body becomes: ref.null func; i32.const 0 ... table.set
 	withTable.CodeSection[2].Body = []byte{wasm.OpcodeI32Const, 0, wasm.OpcodeRefNull, wasm.RefTypeFuncref, wasm.OpcodeTableSet, 0, wasm.OpcodeEnd}
+	// The start function asks keel.key for key 0 into memory at 32: a
+	// host write while the instance is being created.
 	withStart := stateful()
-	start := wasm.Index(1) // the ABI marker: does nothing
+	withStart.TypeSection = append(withStart.TypeSection, &wasm.FunctionType{
+		Params: []wasm.ValueType{wasm.ValueTypeI32, wasm.ValueTypeI32, wasm.ValueTypeI32}, Results: []wasm.ValueType{wasm.ValueTypeI32}})
+	withStart.ImportSection = append(withStart.ImportSection, &wasm.Import{Module: abiModule, Name: "key", Type: wasm.ExternTypeFunc, DescFunc: 2})
+	for _, e := range withStart.ExportSection {
+		if e.Type == wasm.ExternTypeFunc {
+			e.Index++ // after the second import
+		}
+	}
+	withStart.FunctionSection = append(withStart.FunctionSection, 0)
+	withStart.CodeSection = append(withStart.CodeSection, &wasm.Code{Body: []byte{
+		wasm.OpcodeI32Const, 0, wasm.OpcodeI32Const, 32, wasm.OpcodeI32Const, 8, wasm.OpcodeCall, 1, wasm.OpcodeDrop, wasm.OpcodeEnd}})
+	start := wasm.Index(2 + len(withStart.CodeSection) - 1)
 	withStart.StartSection = &start
 	for _, c := range []struct {
 		name string
@@ -201,7 +214,7 @@ func TestNotReusable(t *testing.T) {
 		}
 		s := newFakeStore()
 		for i := 0; i < 3; i++ {
-			if got := call(t, h, s, "bump", nil, nil); got != "(integer) 8006" {
+			if got := call(t, h, s, "bump", []string{"k"}, nil); got != "(integer) 8006" {
 				t.Fatalf("%s: bump = %s", c.name, got)
 			}
 		}
