@@ -52,6 +52,10 @@ type functions struct {
 	// (see submitCall); open is the effects entry being filled.
 	pending pendingEffects
 	open    *callEntry
+	// Per-call scratch, reused so that a call allocates nothing here.
+	store   udf.EngineStore
+	overlay overlayStore
+	rec     []byte
 }
 
 // fallbackRand is used when Options.Rand is nil: a fixed splitmix64
@@ -160,11 +164,12 @@ func (r *Replica) callFunction(ms int64, argv [][]byte) (udf.Result, error) {
 		}
 		rnd = r.fn.rand
 	}
-	st := &udf.EngineStore{DB: r.db, NowMillis: ms, R: rnd}
+	r.fn.store = udf.EngineStore{DB: r.db, NowMillis: ms, R: rnd}
 	if len(r.fn.pending.keys) == 0 {
-		return h.FCall(context.Background(), argv, st)
+		return h.FCall(context.Background(), argv, &r.fn.store)
 	}
-	return h.FCall(context.Background(), argv, &overlayStore{EngineStore: st, p: &r.fn.pending})
+	r.fn.overlay = overlayStore{EngineStore: &r.fn.store, p: &r.fn.pending}
+	return h.FCall(context.Background(), argv, &r.fn.overlay)
 }
 
 // runLocalFunction answers a function command that does not go through
@@ -249,7 +254,8 @@ func (r *Replica) submitCall(b *batch, i int) {
 		fail(msg)
 		return
 	}
-	rec := udf.EncodeEffects(res.Effects)
+	r.fn.rec = udf.AppendEffects(r.fn.rec[:0], res.Effects)
+	rec := r.fn.rec
 	if len(rec)+effectsHeaderBytes+binary.MaxVarintLen64 > commandBytesMax {
 		fail("ERR function writes too large for the log")
 		return
