@@ -42,6 +42,10 @@ const (
 	// ErrMsgLeaderLost answers a write that was proposed but whose leader
 	// lost its leadership before it committed: it may or may not apply.
 	ErrMsgLeaderLost = "ERR leadership changed before the write committed; it may or may not have been applied"
+	// ErrMsgDiskUnknown answers a write a replicated leader proposed before
+	// its disk failed: the entry may already be on a majority of the
+	// others, which can commit it without this node.
+	ErrMsgDiskUnknown = "ERR disk write failed on this node before the write committed; it may or may not have been applied"
 	// electionTicks and heartbeatTicks are in Tick calls (the runtimes tick
 	// every 100 ms): elections after 1–2 s of silence, heartbeats at 10 Hz.
 	electionTicks  = 10
@@ -517,14 +521,19 @@ func (r *Replica) loseLeadership() {
 }
 
 // failBatches fails every unanswered request of the replicated batches
-// (the replica hit a fatal disk error).
+// (the replica hit a disk error): what it proposed with ErrMsgDiskUnknown,
+// since the others may commit it; what it had not, with msg.
 func (r *Replica) failBatches(msg string) {
 	for _, b := range r.g.active {
 		for i := b.next; i < len(b.reqs); i++ {
-			if b.state[i] == stWriteFailed && i < b.submitted {
+			switch {
+			case i < b.submitted && b.state[i] == stWriteFailed:
 				continue
+			case i < b.submitted && b.state[i] == stWritePending:
+				b.state[i], b.failMsg[i] = stWriteFailed, ErrMsgDiskUnknown
+			default:
+				b.state[i], b.failMsg[i] = stWriteFailed, msg
 			}
-			b.state[i], b.failMsg[i] = stWriteFailed, msg
 		}
 		b.submitted = len(b.reqs)
 	}

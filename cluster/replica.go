@@ -765,6 +765,11 @@ func (r *Replica) onWriteError(err error) {
 	if errors.Is(err, disk.ErrNoSpace) && r.wal.Broken() == nil {
 		r.noSpace = err
 		r.failInflight(ErrMsgDiskFull)
+		if r.Replicated() {
+			// The membership is in log entries below Applied, which a
+			// new RawNode does not replay: hand it the applied one.
+			r.store.cs = r.conf
+		}
 		rn, rerr := raft.NewRawNode(r.raftConfig(r.applied))
 		if rerr != nil {
 			r.fatal = errors.Wrap(rerr, "cluster: restart raft after ENOSPC")
@@ -781,12 +786,16 @@ func (r *Replica) onWriteError(err error) {
 }
 
 func (r *Replica) failInflight(msg string) {
+	if r.Replicated() {
+		// failBatches answers the proposals (outcome unknown): on a
+		// group they may commit without this node.
+		r.failBatches(msg)
+		clear(r.inflight)
+		return
+	}
 	for id, p := range r.inflight {
 		r.failProposal(p, msg)
 		delete(r.inflight, id)
-	}
-	if r.Replicated() {
-		r.failBatches(msg)
 	}
 }
 

@@ -185,7 +185,7 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 				c.sendAttempt()
 			}
 		})
-	case r.IsError() && r.Str == cluster.ErrMsgLeaderLost:
+	case r.IsError() && (r.Str == cluster.ErrMsgLeaderLost || r.Str == cluster.ErrMsgDiskUnknown):
 		c.route.target = c.randomNode()
 		c.route.inFlight = true // the write may still commit
 		c.endUnanswered("leadership lost")
