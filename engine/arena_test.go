@@ -168,3 +168,24 @@ func TestRandomKeySpread(t *testing.T) {
 		t.Fatalf("RANDOMKEY reached %d of %d keys", len(seen), keys)
 	}
 }
+
+// TestArgumentTooLong: a record holds a value's length in 32 bits, so an
+// argument longer than that is refused with Redis's error and changes
+// nothing (the bound is lowered here; 4 GiB arguments do not fit a test).
+func TestArgumentTooLong(t *testing.T) {
+	saved := argBytesMax
+	argBytesMax = 8
+	defer func() { argBytesMax = saved }()
+	db := newTestDB()
+	exec(db, 1, "SET", "k", "12345678")
+	for _, cmd := range [][]string{
+		{"SET", "k", "123456789"}, {"SET", "longer-key", "v"}, {"MSET", "a", "1", "k", "123456789"},
+	} {
+		if got := exec(db, 1, cmd...); got != "-"+errTooBig {
+			t.Fatalf("%v: %s", cmd, got)
+		}
+	}
+	if got := exec(db, 1, "MGET", "k", "a"); got != `["12345678" (nil)]` {
+		t.Fatalf("after refused commands: %s", got)
+	}
+}

@@ -22,9 +22,14 @@ type Options struct {
 	// inside Exec and ActiveExpire and must not call back into the DB.
 	Notify func(event string, key []byte)
 	// ProtoMaxBulkLen caps the strings APPEND and SETRANGE may build
-	// (Redis's proto-max-bulk-len). 0 means 512 MB.
+	// (Redis's proto-max-bulk-len). 0 means 512 MB; at most 4 GiB - 1 (a
+	// value's length is 32 bits), and so is every argument of a command.
 	ProtoMaxBulkLen int64
 }
+
+// argBytesMax bounds every argument of a command (maxValueBytes; a
+// variable so a test can lower it).
+var argBytesMax = maxValueBytes
 
 // DefaultProtoMaxBulkLen is Redis's default proto-max-bulk-len.
 const DefaultProtoMaxBulkLen = 512 << 20
@@ -85,6 +90,8 @@ func New(opts Options) *DB {
 	if opts.ProtoMaxBulkLen == 0 {
 		opts.ProtoMaxBulkLen = DefaultProtoMaxBulkLen
 	}
+	// APPEND and SETRANGE build values up to this; a record holds 32 bits.
+	opts.ProtoMaxBulkLen = min(opts.ProtoMaxBulkLen, maxValueBytes)
 	db := &DB{opts: opts}
 	// One draw seeds both the SCAN cursor sequence and the point index's
 	// hash, so the Rand stream a node sees is what it was before the index
@@ -117,6 +124,14 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	if !c.ArityOK(len(argv)) {
 		w.WriteError("ERR wrong number of arguments for '" + c.Name + "' command")
 		return
+	}
+	for _, a := range argv {
+		// A record holds a value's length in 32 bits; no argument (and so
+		// no value or key a command builds from one) may be longer.
+		if len(a) > argBytesMax {
+			w.WriteError(errTooBig)
+			return
+		}
 	}
 	db.observe(now)
 	c.run(db, db.clock, argv, w)
