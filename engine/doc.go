@@ -1,6 +1,9 @@
 // Package engine is keel's keyspace state machine: a point index and an
 // ordered index over the same keys, values, expiry (lazy on access, active
-// through a timing wheel), and the semantics of every data command.
+// through a timing wheel), and the semantics of every data command. Keys
+// and values live in large pointer-free blocks (arena.go) that the indexes
+// name by 32-bit refs, so the garbage collector does not scan the keyspace
+// key by key (docs/engine.md, "Storage layout").
 //
 // It is pure: Exec(now, argv, w) depends only on the keyspace, now (Unix
 // milliseconds, passed in) and argv, so replaying the same commands with the
