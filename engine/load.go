@@ -13,16 +13,22 @@ func (db *DB) BeginBulk() {}
 // EndBulk ends what BeginBulk started (nothing; see BeginBulk).
 func (db *DB) EndBulk() {}
 
+// loaderBatchMax bounds how many point-index entries a Loader holds back
+// to insert in one sorted batch (8 bytes each).
+const loaderBatchMax = 1 << 16
+
 // Loader bulk-loads keys into a DB during recovery (a snapshot, read in
 // key order). It is Restore without the point-index probe for an existing
-// key while keys arrive in strictly ascending order (so none can repeat).
-// A key that is not above the previous one goes through Restore. Call
-// Finish when done; the DB must not be used for anything else between
-// NewLoader and Finish.
+// key while keys arrive in strictly ascending order (so none can repeat),
+// and with the point-index entries inserted in sorted batches. A key that
+// is not above the previous one goes through Restore. Call Finish when
+// done; the DB must not be used for anything else between NewLoader and
+// Finish (the point index is incomplete until then).
 type Loader struct {
-	db   *DB
-	last []byte // a copy of the previous key, for the ordering check
-	any  bool
+	db      *DB
+	last    []byte // a copy of the previous key, for the ordering check
+	any     bool
+	pending []uint64 // point-index entries not inserted yet
 }
 
 // NewLoader starts a bulk load into db, reserving room for hint keys
@@ -39,6 +45,7 @@ func (l *Loader) Add(e Entry) {
 		panic(errors.AssertionFailedf("engine: restore of key %q with unknown type %d", e.Key, e.Type))
 	}
 	if l.any && string(e.Key) <= string(l.last) {
+		l.flush()
 		l.db.Restore(e)
 		return
 	}
@@ -48,13 +55,30 @@ func (l *Loader) Add(e Entry) {
 			l.db.remove(old)
 		}
 	}
-	l.db.addSilent(e.Key, e.Type, e.Value, e.ExpireAt)
+	db := l.db
+	r := db.newKey(e.Key, e.Type, e.Value)
+	l.pending = append(l.pending, uint64(db.index.fingerprint(e.Key))<<32|uint64(r))
+	db.treeInsert(r, e.Key)
+	if e.ExpireAt != 0 {
+		db.setExpire(r, e.ExpireAt)
+	}
+	if len(l.pending) == loaderBatchMax {
+		l.flush()
+	}
 	l.last = append(l.last[:0], e.Key...)
 	l.any = true
 }
 
+// flush inserts the held-back point-index entries.
+func (l *Loader) flush() {
+	l.db.index.insertBatch(l.pending)
+	l.pending = l.pending[:0]
+}
+
 // Finish ends the load; the loader must not be used again.
 func (l *Loader) Finish() {
+	l.flush()
+	l.pending = nil
 	l.last = nil
 	l.db = nil
 }
