@@ -356,3 +356,113 @@ func init() {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// The membership scenario's timeline (issue 9): n4 starts with --join
+// between 2 and 3 s, the admin adds it 0.2–1 s later, and 0.5–2 s after
+// that removes a founding member (half the time the leader), which is
+// stopped 0–0.5 s after its removal was acknowledged. Faults, when the
+// seed has them, hit one node at a time between the join and
+// clusterFaultsUntil.
+const (
+	membershipJoinFrom   = 2 * time.Second
+	membershipJoiner     = clusterNodes + 1
+	membershipFaultsSpan = 4 * time.Second
+)
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-membership",
+		Summary: "3-node group under load: n4 joins (--join, CLUSTER ADDNODE at the leader), then a founding member (sometimes the leader) is removed " +
+			"(CLUSTER DELNODE) and stopped; some seeds crash or partition one node during the change; final voters must be exactly the expected ones",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0x3e3b))
+			fault := rng.IntN(3) // 0 none, 1 crashes, 2 partitions
+			fsync := clusterPolicy(seed)
+			if fault == 1 {
+				fsync = cluster.FsyncAlways // a power loss must not lose acknowledged writes
+			}
+			cfg := clusterBase("cluster-membership", seed, fsync)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Group.Joiners = 1
+			cfg.Group.Clocks = append(cfg.Group.Clocks, sim.ClockConfig{
+				Skew: time.Duration(rng.Int64N(int64(time.Second))), DriftPPM: rng.Int64N(201) - 100,
+			})
+			cfg.Schedule = func(r *sim.Run) { membershipSchedule(r, fault) }
+			return cfg
+		},
+	})
+}
+
+func membershipSchedule(r *sim.Run, fault int) {
+	g := r.Group
+	joinAt := membershipJoinFrom + time.Duration(r.Rand.Int64N(int64(time.Second)))
+	r.At(joinAt, func() {
+		r.Trace("start n" + itoa(membershipJoiner) + " (join)")
+		g.StartJoiner(membershipJoiner)
+	})
+	addAt := joinAt + 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
+	r.At(addAt, func() {
+		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), "n" + itoa(membershipJoiner)}, func() {
+			d := 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+			r.At(time.Duration(r.Now())+d, func() { removeFounder(r) })
+		})
+	})
+	if fault != 0 {
+		// One node at a time, each fault healed before the next; never
+		// one that is already stopped, so a majority of every
+		// configuration stays up.
+		var next func()
+		next = func() {
+			if time.Duration(r.Now()) >= clusterFaultsUntil-300*time.Millisecond {
+				return
+			}
+			var live []*sim.Node
+			for _, n := range g.Nodes {
+				if n.Up() {
+					live = append(live, n)
+				}
+			}
+			d := 300 * time.Millisecond
+			if len(live) > 0 {
+				victim := live[r.Rand.IntN(len(live))]
+				if l := g.Leader(); l != nil && r.Rand.IntN(3) == 0 {
+					victim = l
+				}
+				if fault == 1 {
+					d = crashNode(r, victim)
+				} else {
+					r.Fault("partition")
+					r.Net.Isolate(victim.ID(), g.IDs())
+					d = 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2200*time.Millisecond)))
+				}
+			}
+			d = min(d, clusterFaultsUntil-time.Duration(r.Now()))
+			r.At(time.Duration(r.Now())+d, func() {
+				r.Net.Heal()
+				r.At(time.Duration(r.Now())+time.Duration(r.Rand.Int64N(int64(time.Second))), next)
+			})
+		}
+		r.At(joinAt+time.Duration(r.Rand.Int64N(int64(membershipFaultsSpan/4))), next)
+	}
+	r.At(clusterFaultsUntil, g.HealAll)
+}
+
+// removeFounder removes a founding member, half the time the leader, and
+// stops it once the removal is acknowledged.
+func removeFounder(r *sim.Run) {
+	g := r.Group
+	var founders []uint64
+	for _, id := range g.Members() {
+		if id <= clusterNodes {
+			founders = append(founders, id)
+		}
+	}
+	victim := founders[r.Rand.IntN(len(founders))]
+	if l := g.Leader(); l != nil && l.ID() <= clusterNodes && r.Rand.IntN(2) == 0 {
+		victim = l.ID()
+	}
+	g.Admin([]string{"CLUSTER", "DELNODE", itoa(victim)}, func() {
+		d := time.Duration(r.Rand.Int64N(int64(500 * time.Millisecond)))
+		r.At(time.Duration(r.Now())+d, func() { g.Node(victim).Stop() })
+	})
+}

@@ -26,6 +26,13 @@ import (
 //     complete within FinalWithin;
 //   - convergence: after the final reads, every replica holds what the
 //     leader read.
+//
+// Membership (Joiners, Group.StartJoiner, Group.Admin): a node that is not
+// a founding member starts with Options.Join and is added by an admin's
+// CLUSTER ADDNODE; a member removed by CLUSTER DELNODE is stopped for
+// good. The checks then apply to the members the admin's acknowledged
+// changes say there are, and the final leader's voters must be exactly
+// those.
 
 // Bounds of the replicated world.
 const (
@@ -41,8 +48,12 @@ const (
 
 // GroupConfig makes a run a replicated group (Config.Group).
 type GroupConfig struct {
-	// Nodes is the number of voters, ids 1..Nodes.
+	// Nodes is the number of founding voters, ids 1..Nodes.
 	Nodes int
+	// Joiners are nodes that are not founding members, ids Nodes+1..
+	// Nodes+Joiners: down until Group.StartJoiner starts one (with
+	// Options.Join); CLUSTER ADDNODE (Group.Admin) makes it a voter.
+	Joiners int
 	// Clocks, when set, gives node i+1 its own clock (else Node.Clock).
 	Clocks []ClockConfig
 	// FollowerReadPct is the share (percent) of client operations that
@@ -84,7 +95,12 @@ type Group struct {
 	r     *Run
 	cfg   GroupConfig
 	Nodes []*Node
-	ids   []uint64
+	// ids are every node's (founders, then joiners); founders bootstrap
+	// the group; members are the voters as the admin's acknowledged
+	// changes leave them (sorted).
+	ids, founders, members []uint64
+	// admin runs CLUSTER ADDNODE/DELNODE (Admin); nil until the first.
+	admin *Client
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
@@ -100,8 +116,30 @@ type Group struct {
 // Node returns the member with id (1-based).
 func (g *Group) Node(id uint64) *Node { return g.Nodes[id-1] }
 
-// IDs are the voters' ids.
+// IDs are every node's id, joiners included.
 func (g *Group) IDs() []uint64 { return g.ids }
+
+// Members are the voters as the acknowledged membership changes leave
+// them (the founders until the first), sorted.
+func (g *Group) Members() []uint64 { return g.members }
+
+func (g *Group) isMember(id uint64) bool {
+	for _, m := range g.members {
+		if m == id {
+			return true
+		}
+	}
+	return false
+}
+
+// memberNodes are the nodes of Members.
+func (g *Group) memberNodes() []*Node {
+	out := make([]*Node, 0, len(g.members))
+	for _, id := range g.members {
+		out = append(out, g.Node(id))
+	}
+	return out
+}
 
 // Leader is the node that leads with the highest term among the nodes
 // that are up (nil: none does).
@@ -150,9 +188,13 @@ func (r *Run) runGroup() {
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, cfg.Workload.KeyPrefix+"k"+strconv.Itoa(i))
 	}
-	for i := 1; i <= g.cfg.Nodes; i++ {
+	for i := 1; i <= g.cfg.Nodes+g.cfg.Joiners; i++ {
 		g.ids = append(g.ids, uint64(i))
+		if i <= g.cfg.Nodes {
+			g.founders = append(g.founders, uint64(i))
+		}
 	}
+	g.members = append([]uint64(nil), g.founders...)
 	for _, id := range g.ids {
 		nc := cfg.Node
 		nc.ID = id
@@ -171,7 +213,9 @@ func (r *Run) runGroup() {
 		g.addClient()
 	}
 	for _, n := range g.Nodes {
-		n.start()
+		if n.cfg.ID <= uint64(g.cfg.Nodes) {
+			n.start()
+		}
 	}
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
@@ -186,6 +230,7 @@ func (r *Run) runGroup() {
 			c.endUnanswered("workload ended")
 		}
 	}
+	g.checkAdmin()
 	g.finalPhase()
 	if cfg.Check != nil {
 		for _, f := range cfg.Check(r) {
@@ -208,7 +253,10 @@ func (g *Group) addClient() *Client {
 	i := len(r.Clients)
 	id := uint64(clientIDBase + i)
 	c := &Client{r: r, id: id, name: "c" + strconv.Itoa(int(id)), rng: r.W.Stream("client/" + strconv.Itoa(i))}
-	c.route.target = g.Nodes[c.rng.IntN(len(g.Nodes))]
+	// A client knows the members it was configured with; it learns
+	// others from MOVED.
+	c.route.known = g.memberNodes()
+	c.route.target = c.route.known[c.rng.IntN(len(c.route.known))]
 	r.Clients = append(r.Clients, c)
 	return c
 }
@@ -277,7 +325,8 @@ func (g *Group) checkConverged() {
 		}
 		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))
 	}
-	for _, n := range g.Nodes {
+	g.checkVoters()
+	for _, n := range g.memberNodes() {
 		if !n.up {
 			r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " is down at the end")
 			continue
@@ -298,14 +347,15 @@ func (g *Group) checkConverged() {
 	}
 }
 
-// converged: every node is up and has applied the leader's commit index.
+// converged: every member is up and has applied the leader's commit
+// index.
 func (g *Group) converged() bool {
 	l := g.Leader()
 	if l == nil {
 		return false
 	}
 	commit := l.rep.GroupStats().Commit
-	for _, n := range g.Nodes {
+	for _, n := range g.memberNodes() {
 		if !n.up || n.rep.GroupStats().Applied < commit {
 			return false
 		}
@@ -403,9 +453,28 @@ func (g *Group) noteRole(n *Node) {
 	n.trace("raft " + role + " term=" + itoa(int64(cur[1])) + " leader=n" + itoa(int64(cur[0])))
 }
 
-// groupOptions wires a member's replica to the group.
+// groupOptions wires a member's replica to the group. A founder's peers
+// are the founders (it bootstraps them on an empty disk); a joiner starts
+// with Join and lists the founders and itself, as `keel server --join`
+// does.
 func (n *Node) groupOptions(o *cluster.Options) {
-	o.ID, o.Peers = n.cfg.ID, n.grp.ids
+	g := n.grp
+	o.ID, o.Peers = n.cfg.ID, g.founders
+	if n.cfg.ID > uint64(g.cfg.Nodes) {
+		o.Join = true
+		o.Peers = append(append([]uint64(nil), g.founders...), n.cfg.ID)
+	}
+	if g.cfg.Joiners > 0 {
+		// Traced only in worlds with joiners: a founder's bootstrap is
+		// reported too, and the other worlds' traces stay as they were.
+		o.OnConfChange = func(id uint64, added bool, addr string) {
+			what := "removed"
+			if added {
+				what = "added"
+			}
+			n.trace("conf change: n" + itoa(int64(id)) + " " + what + " " + addr)
+		}
+	}
 	o.Send = func(to uint64, msg []byte) {
 		b := append([]byte(nil), msg...)
 		from := n.cfg.ID

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,15 @@ import (
 // backoff; both mean nothing was done. A request unanswered within the
 // timeout, or answered cluster.ErrMsgLeaderLost, has an unknown outcome.
 // A READONLY GET goes to a random node and is recorded outside the
-// history (FollowerRead).
+// history (FollowerRead). "Random" is among the nodes the client knows:
+// the members when it was created, plus those MOVED named since (a node
+// that joined later); a removed node stays known, and times out once it
+// is stopped.
+//
+// The admin (Group.Admin) is a client that sends only CLUSTER ADDNODE and
+// DELNODE, routed the same way, each retried until it is known to have
+// happened: +OK, or "already a member" / "is not a member" after an
+// attempt whose outcome is unknown.
 
 // Bounds on one operation's routing.
 const (
@@ -31,6 +40,9 @@ const (
 	// finalRetry: the final reader's pause before re-reading a key whose
 	// read it had to abandon.
 	finalRetry = 50 * time.Millisecond
+	// adminRetry: the admin's pause before sending a membership change
+	// again after an attempt that did not make it.
+	adminRetry = 200 * time.Millisecond
 )
 
 // route is one client's routing state.
@@ -49,11 +61,40 @@ type route struct {
 	// again is an operation to issue again before anything else: the
 	// bank setup's FUNCTION LOAD until it is known to have happened.
 	again *opSpec
+	// known are the nodes random choices pick from.
+	known []*Node
+	// admin marks the admin client; change is its membership change in
+	// progress (nil: idle).
+	admin  bool
+	change *adminChange
+}
+
+// adminChange is one CLUSTER ADDNODE/DELNODE the admin retries until it
+// is known to have happened.
+type adminChange struct {
+	argv []string
+	// already is the refusal that means an earlier attempt made the
+	// change; it is accepted only once some attempt's outcome is unknown.
+	already string
+	unknown bool
+	last    string // the last reply, for a failure message
+	done    func()
 }
 
 func (c *Client) randomNode() *Node {
-	ns := c.r.Group.Nodes
+	ns := c.route.known
 	return ns[c.rng.IntN(len(ns))]
+}
+
+// learn adds a node a MOVED reply named to the nodes the client knows.
+func (c *Client) learn(n *Node) {
+	for _, k := range c.route.known {
+		if k == n {
+			return
+		}
+	}
+	c.route.known = append(c.route.known, n)
+	c.r.W.Trace(c.name, "learn n"+itoa(int64(n.cfg.ID))+" from MOVED")
 }
 
 func (c *Client) issueGroup() {
@@ -62,6 +103,11 @@ func (c *Client) issueGroup() {
 	}
 	var op opSpec
 	switch {
+	case c.route.admin:
+		if c.route.change == nil || c.cur != nil {
+			return // idle, or an attempt is out (a second issue was queued)
+		}
+		op = opSpec{argv: c.route.change.argv}
 	case c.route.again != nil:
 		op, c.route.again = *c.route.again, nil
 	case c.route.final:
@@ -123,6 +169,9 @@ func (c *Client) sendAttempt() {
 func (c *Client) endUnanswered(why string) {
 	op := c.cur
 	c.loadAgain(op, nil)
+	if c.route.admin && c.route.inFlight {
+		c.route.change.unknown = true
+	}
 	if c.route.inFlight && op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
 		c.r.Stats.Unknown++
 		c.finish(nil)
@@ -143,6 +192,10 @@ func (c *Client) abandon(why string) {
 	if c.route.final {
 		c.route.script = append([]opSpec{*op}, c.route.script...)
 		c.r.W.After(finalRetry, c.issue)
+		return
+	}
+	if c.route.admin {
+		c.r.W.After(adminRetry, c.issue)
 		return
 	}
 	c.r.W.After(c.think(), c.issue)
@@ -171,6 +224,7 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		}
 		c.route.node = c.r.Group.Node(id)
 		c.route.target = c.route.node
+		c.learn(c.route.node)
 		c.sendAttempt()
 	case r.IsError() && strings.HasPrefix(r.Str, "TRYAGAIN"):
 		if c.route.redirects++; c.route.redirects > redirectsMax {
@@ -189,6 +243,8 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		c.route.target = c.randomNode()
 		c.route.inFlight = true // the write may still commit
 		c.endUnanswered("leadership lost")
+	case c.route.admin:
+		c.adminReply(r)
 	case op.readOnly:
 		if r.Kind != '$' && r.Kind != '_' {
 			c.abandon("error")
@@ -303,3 +359,125 @@ func (g *Group) checkFollowerReads() {
 
 // uniqueValue: the workload writes "c<client>-<seq>" strings once each.
 func uniqueValue(s string) bool { return strings.HasPrefix(s, "c") && strings.Contains(s, "-") }
+
+// Admin sends a membership change (CLUSTER ADDNODE <id> <addr> or CLUSTER
+// DELNODE <id>) through the admin client, routed like a client's command
+// and retried until it is known to have happened; then Members follows
+// and done (if set) runs. One change at a time.
+func (g *Group) Admin(argv []string, done func()) {
+	r := g.r
+	if g.admin == nil {
+		g.admin = g.addClient()
+		g.admin.route.admin = true
+		g.admin.name = "admin"
+	}
+	c := g.admin
+	if c.route.change != nil {
+		panic("sim: Group.Admin while " + strings.Join(c.route.change.argv, " ") + " is in progress")
+	}
+	ch := &adminChange{argv: argv, done: done, already: "is not a member"}
+	if len(argv) > 1 && strings.EqualFold(argv[1], "ADDNODE") {
+		ch.already = "already a member"
+	}
+	c.route.change = ch
+	r.W.Trace("admin", "begin "+strings.Join(argv, " "))
+	c.issue()
+}
+
+// adminReply ends an admin attempt that got an answer other than a
+// redirect or an unknown outcome.
+func (c *Client) adminReply(r Reply) {
+	ch, g := c.route.change, c.r.Group
+	c.cur = nil
+	ch.last = r.String()
+	what := strings.Join(ch.argv, " ")
+	switch {
+	case r.Kind == '+' && r.Str == "OK":
+	case r.IsError() && strings.Contains(r.Str, ch.already):
+		if !ch.unknown {
+			c.r.Oracle.fail("membership: " + what + " answered " + r.Str + " though no earlier attempt could have made the change")
+		}
+	default:
+		// Refused (a disk error, a leader stepping down): nothing was
+		// done; try again elsewhere.
+		c.route.target = c.randomNode()
+		c.r.W.After(adminRetry, c.issue)
+		return
+	}
+	c.route.change = nil
+	id, _ := strconv.ParseUint(ch.argv[2], 10, 64)
+	var ms []uint64
+	for _, m := range g.members {
+		if m != id {
+			ms = append(ms, m)
+		}
+	}
+	if ch.already == "already a member" {
+		ms = append(ms, id)
+		slices.Sort(ms)
+	}
+	g.members = ms
+	c.r.W.Trace("admin", "done "+what+" (members "+idList(ms)+")")
+	if ch.done != nil {
+		ch.done()
+	}
+}
+
+// checkAdmin: every membership change the scenario asked for happened
+// before the workload ended.
+func (g *Group) checkAdmin() {
+	if g.admin == nil || g.admin.route.change == nil {
+		return
+	}
+	ch := g.admin.route.change
+	g.r.Oracle.fail("membership: " + strings.Join(ch.argv, " ") + " was not known to have happened when the workload ended (last reply: " + ch.last + ")")
+}
+
+// checkVoters: the leader of the final configuration has exactly the
+// voters the acknowledged changes say, and so does every member (they
+// applied everything it committed).
+func (g *Group) checkVoters() {
+	l := g.Leader()
+	if l == nil {
+		g.r.Oracle.fail("membership: no leader at the end to ask for its voters")
+		return
+	}
+	want := idList(g.members)
+	if got := idList(l.rep.Voters()); got != want {
+		g.r.Oracle.fail("membership: the leader n" + itoa(int64(l.cfg.ID)) + " has voters " + got + ", want " + want)
+	}
+	for _, n := range g.memberNodes() {
+		if n.up && n != l && g.converged() {
+			if got := idList(n.rep.Voters()); got != want {
+				g.r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " has voters " + got + ", want " + want)
+			}
+		}
+	}
+}
+
+// StartJoiner starts a node that is not a founding member (GroupConfig.
+// Joiners): empty disk, Options.Join. It takes part once Admin added it.
+func (g *Group) StartJoiner(id uint64) {
+	if id <= uint64(g.cfg.Nodes) || id > uint64(len(g.Nodes)) {
+		panic("sim: StartJoiner(" + itoa(int64(id)) + "): not a joiner of this group")
+	}
+	n := g.Node(id)
+	if n.up || n.epoch > 0 {
+		return
+	}
+	n.start()
+}
+
+// Stop takes the node out for good, as an operator stops the process of
+// a member the group removed: it is not restarted, and the final phase
+// leaves it alone.
+func (n *Node) Stop() {
+	n.trace("stop for good")
+	n.dead = true
+	n.downFor = 0
+	if n.up {
+		n.down(false)
+		return
+	}
+	n.epoch++ // a restart already scheduled does nothing
+}
