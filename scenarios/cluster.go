@@ -395,6 +395,7 @@ func init() {
 
 func membershipSchedule(r *sim.Run, fault int) {
 	g := r.Group
+	f := &oneFault{r: r, kind: fault}
 	joinAt := membershipJoinFrom + time.Duration(r.Rand.Int64N(int64(time.Second)))
 	r.At(joinAt, func() {
 		r.Trace("start n" + itoa(membershipJoiner) + " (join)")
@@ -404,52 +405,94 @@ func membershipSchedule(r *sim.Run, fault int) {
 	r.At(addAt, func() {
 		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), "n" + itoa(membershipJoiner)}, func() {
 			d := 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
-			r.At(time.Duration(r.Now())+d, func() { removeFounder(r) })
+			r.At(time.Duration(r.Now())+d, func() { removeFounder(r, f) })
 		})
+		f.aimAtChange()
 	})
 	if fault != 0 {
-		// One node at a time, each fault healed before the next; never
-		// one that is already stopped, so a majority of every
-		// configuration stays up.
+		// Faults at random moments from the join on, one at a time.
 		var next func()
 		next = func() {
-			if time.Duration(r.Now()) >= clusterFaultsUntil-300*time.Millisecond {
-				return
+			if !f.active {
+				f.hit(nil)
 			}
-			var live []*sim.Node
-			for _, n := range g.Nodes {
-				if n.Up() {
-					live = append(live, n)
-				}
-			}
-			d := 300 * time.Millisecond
-			if len(live) > 0 {
-				victim := live[r.Rand.IntN(len(live))]
-				if l := g.Leader(); l != nil && r.Rand.IntN(3) == 0 {
-					victim = l
-				}
-				if fault == 1 {
-					d = crashNode(r, victim)
-				} else {
-					r.Fault("partition")
-					r.Net.Isolate(victim.ID(), g.IDs())
-					d = 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2200*time.Millisecond)))
-				}
-			}
-			d = min(d, clusterFaultsUntil-time.Duration(r.Now()))
-			r.At(time.Duration(r.Now())+d, func() {
-				r.Net.Heal()
-				r.At(time.Duration(r.Now())+time.Duration(r.Rand.Int64N(int64(time.Second))), next)
-			})
+			r.At(time.Duration(r.Now())+300*time.Millisecond+time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond))), next)
 		}
 		r.At(joinAt+time.Duration(r.Rand.Int64N(int64(membershipFaultsSpan/4))), next)
 	}
 	r.At(clusterFaultsUntil, g.HealAll)
 }
 
+// oneFault injects the membership scenario's faults, one at a time, so a
+// majority of every configuration stays up: kind 1 crashes a node (power
+// loss or a crash mid-I/O), kind 2 cuts one node off from the others
+// (clients still reach it); 0 injects nothing.
+type oneFault struct {
+	r      *sim.Run
+	kind   int
+	active bool
+}
+
+// aimAtChange, half the time, hits the leader (or a random node) a few
+// milliseconds after a membership change was sent: its outcome may then
+// be unknown, and the admin must retry and accept "already a member" /
+// "is not a member".
+func (f *oneFault) aimAtChange() {
+	if f.kind == 0 || f.r.Rand.IntN(2) == 0 {
+		return
+	}
+	f.r.At(time.Duration(f.r.Now())+time.Duration(f.r.Rand.Int64N(int64(5*time.Millisecond))), func() {
+		if !f.active {
+			f.hit(f.r.Group.Leader())
+		}
+	})
+}
+
+// hit faults victim (nil: a random node that is up, a third of the time
+// the leader) until a heal 0.3–2.5 s later; nothing after
+// clusterFaultsUntil-300ms.
+func (f *oneFault) hit(victim *sim.Node) {
+	r, g := f.r, f.r.Group
+	if f.kind == 0 || time.Duration(r.Now()) >= clusterFaultsUntil-300*time.Millisecond {
+		return
+	}
+	if victim == nil {
+		var live []*sim.Node
+		for _, n := range g.Nodes {
+			if n.Up() {
+				live = append(live, n)
+			}
+		}
+		if len(live) == 0 {
+			return
+		}
+		victim = live[r.Rand.IntN(len(live))]
+		if l := g.Leader(); l != nil && r.Rand.IntN(3) == 0 {
+			victim = l
+		}
+	}
+	if !victim.Up() {
+		return
+	}
+	var d time.Duration
+	if f.kind == 1 {
+		d = crashNode(r, victim)
+	} else {
+		r.Fault("partition")
+		r.Net.Isolate(victim.ID(), g.IDs())
+		d = 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2200*time.Millisecond)))
+	}
+	d = min(d, clusterFaultsUntil-time.Duration(r.Now()))
+	f.active = true
+	r.At(time.Duration(r.Now())+d, func() {
+		r.Net.Heal()
+		f.active = false
+	})
+}
+
 // removeFounder removes a founding member, half the time the leader, and
 // stops it once the removal is acknowledged.
-func removeFounder(r *sim.Run) {
+func removeFounder(r *sim.Run, f *oneFault) {
 	g := r.Group
 	var founders []uint64
 	for _, id := range g.Members() {
@@ -465,4 +508,5 @@ func removeFounder(r *sim.Run) {
 		d := time.Duration(r.Rand.Int64N(int64(500 * time.Millisecond)))
 		r.At(time.Duration(r.Now())+d, func() { g.Node(victim).Stop() })
 	})
+	f.aimAtChange()
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/cluster"
 )
 
 // The follower-read staleness rule flags what it states and nothing else.
@@ -45,5 +46,89 @@ func TestFollowerReadRule(t *testing.T) {
 		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 			t.Errorf("read %s=%s at %s: failures %q, want %q", tc.fr.Key, tc.fr.Value.Str, time.Duration(tc.fr.Call), got, tc.want)
 		}
+	}
+}
+
+// membershipWorld is a small replicated world with one joiner: three
+// founders, n4 started at 1.5 s and added by the admin at 2 s, schedule
+// adds more.
+func membershipWorld(seed uint64, trace *strings.Builder, more func(r *Run)) Config {
+	cfg := Config{
+		Scenario: "membership-test", Seed: seed, Duration: 9 * time.Second,
+		Node: NodeConfig{
+			Dir: "data", AppendOnly: true, Fsync: cluster.FsyncAlways,
+			FS:        FSConfig{SectorSize: 4096, SyncLatency: 200 * time.Microsecond},
+			TickEvery: 100 * time.Millisecond, RequestCost: 2 * time.Microsecond, RestartDelay: 50 * time.Millisecond,
+			SnapshotLogBytes: 16 << 10, SegmentBytes: 16 << 10, JobDelay: time.Millisecond,
+		},
+		Net:        NetConfig{DelayMin: 100 * time.Microsecond, DelayJitter: 300 * time.Microsecond},
+		Workload:   WorkloadConfig{Clients: 3, PlainKeys: 5, Think: 20 * time.Millisecond, Timeout: time.Second, KeyPrefix: "{g}"},
+		Durability: Durability{Kind: "always"},
+		Group:      &GroupConfig{Nodes: 3, Joiners: 1, StaleBound: 5 * time.Second, LivenessWithin: 3 * time.Second, FinalWithin: 10 * time.Second},
+		Schedule: func(r *Run) {
+			r.At(1500*time.Millisecond, func() { r.Group.StartJoiner(4) })
+			r.At(2*time.Second, r.Group.HealAll)
+			r.At(2*time.Second, func() { r.Group.Admin([]string{"CLUSTER", "ADDNODE", "4", "n4"}, nil) })
+			if more != nil {
+				more(r)
+			}
+		},
+	}
+	if trace != nil {
+		cfg.Trace = trace
+	}
+	return cfg
+}
+
+// A joiner added by the admin becomes a voter everywhere; removing a
+// founder and stopping it leaves the other three, which converge.
+func TestGroupJoinAndRemove(t *testing.T) {
+	var tr strings.Builder
+	res := Execute(membershipWorld(1, &tr, func(r *Run) {
+		r.At(3*time.Second, func() {
+			r.Group.Admin([]string{"CLUSTER", "DELNODE", "2"}, func() { r.Group.Node(2).Stop() })
+		})
+	}))
+	if !res.Passed() {
+		t.Fatalf("failures: %q", res.Failures)
+	}
+	for _, want := range []string{"admin done CLUSTER ADDNODE 4 n4 (members 1,2,3,4)", "n4 conf change: n4 added n4",
+		"admin done CLUSTER DELNODE 2 (members 1,3,4)", "n2 stop for good"} {
+		if !strings.Contains(tr.String(), want) {
+			t.Errorf("trace never shows %q", want)
+		}
+	}
+	if strings.Contains(tr.String(), "n2 power-off (final check)") {
+		t.Errorf("the stopped n2 was restarted for the final check")
+	}
+}
+
+// The membership checks bite: a voter set other than the acknowledged
+// changes say fails; so does a second ADDNODE answered "already a member"
+// when no earlier attempt's outcome was unknown; so does a member that is
+// down at the end.
+func TestGroupMembershipChecksBite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		more func(r *Run)
+		want string
+	}{
+		{"wrong-voters", func(r *Run) {
+			r.At(5*time.Second, func() { r.Group.members = []uint64{1, 2, 3} })
+		}, "voters 1,2,3,4, want 1,2,3"},
+		{"already-a-member", func(r *Run) {
+			r.At(4*time.Second, func() { r.Group.Admin([]string{"CLUSTER", "ADDNODE", "4", "n4"}, nil) })
+		}, "though no earlier attempt could have made the change"},
+		{"stopped-member", func(r *Run) {
+			r.At(4*time.Second, func() { r.Group.Node(3).Stop() })
+		}, "convergence: n3 is down at the end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Execute(membershipWorld(2, nil, tc.more))
+			got := strings.Join(res.Failures, "; ")
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("failures %q, want one containing %q", got, tc.want)
+			}
+		})
 	}
 }
