@@ -32,6 +32,20 @@ func doReqs(r *Replica, now int64, cmds ...[][]byte) string {
 	return w.String()
 }
 
+// fcallStory is one batch: a write, a call that must see it, a read that
+// must see the call, a second call, a refused transfer, a read, and the
+// errors of a read-only call that writes, an unknown function and a bad
+// key count. Single-node and replicated tests both run it.
+var fcallStory = []string{
+	"SET c 10", "FCALL incr_by 1 c 5", "GET c", "FCALL incr_by 1 c 1",
+	"SET a 3", "FCALL transfer 2 a b 5", "FCALL transfer 2 a b 2", "MGET a b c",
+	"FCALL_RO incr_by 1 c 1", "FCALL nope 0", "FCALL incr_by 1",
+}
+
+const fcallStoryWant = "+OK :15 $15 :16 +OK -ERR insufficient funds :1 *3 $1 $2 $16 " +
+	"-ERR Write commands are not allowed from read-only scripts. (keel.incrby in 'incr_by') -ERR Function not found " +
+	"-ERR Number of keys can't be greater than number of args"
+
 func TestFunctionsThroughTheLog(t *testing.T) {
 	for _, persist := range []bool{true, false} {
 		t.Run(map[bool]string{true: "appendonly", false: "memory"}[persist], func(t *testing.T) {
@@ -43,15 +57,8 @@ func TestFunctionsThroughTheLog(t *testing.T) {
 			}
 			// One batch: a write, a call that must see it, a read that must
 			// see the call, a second call, a refused transfer, a read.
-			got := do(r, t0+sec,
-				"SET c 10", "FCALL incr_by 1 c 5", "GET c", "FCALL incr_by 1 c 1",
-				"SET a 3", "FCALL transfer 2 a b 5", "FCALL transfer 2 a b 2", "MGET a b c",
-				"FCALL_RO incr_by 1 c 1", "FCALL nope 0", "FCALL incr_by 1")
-			want := "+OK :15 $15 :16 +OK -ERR insufficient funds :1 *3 $1 $2 $16 " +
-				"-ERR Write commands are not allowed from read-only scripts. (keel.incrby in 'incr_by') -ERR Function not found " +
-				"-ERR Number of keys can't be greater than number of args"
-			if got != want {
-				t.Fatalf("got  %q\nwant %q", got, want)
+			if got := do(r, t0+sec, fcallStory...); got != fcallStoryWant {
+				t.Fatalf("got  %q\nwant %q", got, fcallStoryWant)
 			}
 			for _, fn := range []string{"FCALL spin 0", "FCALL hog 0", "FCALL trap_after_write 1 c"} {
 				if got := do(r, t0+2*sec, fn, "GET c"); got[:5] != "-ERR " || got[len(got)-4:] != " $16" {

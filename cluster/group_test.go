@@ -137,10 +137,30 @@ func (g *testGroup) waitLeader() uint64 {
 // (ticking as needed).
 func (g *testGroup) submit(id uint64, readOnly bool, cmds ...string) string {
 	g.t.Helper()
-	w := &rec{}
 	reqs := make([]Request, len(cmds))
 	for i, c := range cmds {
-		reqs[i] = Request{Argv: argv(c), W: w, ReadOnly: readOnly}
+		reqs[i] = Request{Argv: argv(c), ReadOnly: readOnly}
+	}
+	return g.run(id, reqs)
+}
+
+// submitArgv is submit with raw argvs.
+func (g *testGroup) submitArgv(id uint64, cmds ...[][]byte) string {
+	g.t.Helper()
+	reqs := make([]Request, len(cmds))
+	for i, c := range cmds {
+		reqs[i] = Request{Argv: c}
+	}
+	return g.run(id, reqs)
+}
+
+// run submits reqs (their writers set to one recorder) and waits for
+// every reply.
+func (g *testGroup) run(id uint64, reqs []Request) string {
+	g.t.Helper()
+	w := &rec{}
+	for i := range reqs {
+		reqs[i].W = w
 	}
 	done := false
 	g.reps[id].SubmitAsync(g.now, reqs, func() { done = true })
@@ -149,10 +169,10 @@ func (g *testGroup) submit(id uint64, readOnly bool, cmds ...string) string {
 		g.tick()
 	}
 	if !done {
-		g.t.Fatalf("batch %q on n%d never finished (replies so far %q)", cmds, id, w.String())
+		g.t.Fatalf("batch on n%d never finished (replies so far %q)", id, w.String())
 	}
-	if len(w.out) < len(cmds) {
-		g.t.Fatalf("batch %q: %d replies for %d commands", cmds, len(w.out), len(cmds))
+	if len(w.out) < len(reqs) {
+		g.t.Fatalf("batch on n%d: %d replies for %d commands", id, len(w.out), len(reqs))
 	}
 	return w.String()
 }
@@ -435,26 +455,6 @@ func TestGroupMembershipChangeUnderWrites(t *testing.T) {
 	}
 }
 
-// submitArgv is submit with raw argvs.
-func (g *testGroup) submitArgv(id uint64, cmds ...[][]byte) string {
-	g.t.Helper()
-	w := &rec{}
-	reqs := make([]Request, len(cmds))
-	for i, c := range cmds {
-		reqs[i] = Request{Argv: c, W: w}
-	}
-	done := false
-	g.reps[id].SubmitAsync(g.now, reqs, func() { done = true })
-	g.deliver()
-	for i := 0; !done && i < 50; i++ {
-		g.tick()
-	}
-	if !done {
-		g.t.Fatalf("batch never finished (replies so far %q)", w.String())
-	}
-	return w.String()
-}
-
 func TestGroupFunctionsRunOnQuiescentState(t *testing.T) {
 	g := newTestGroup(t, 3)
 	l := g.waitLeader()
@@ -463,15 +463,8 @@ func TestGroupFunctionsRunOnQuiescentState(t *testing.T) {
 	}
 	// The single-node story of TestFunctionsThroughTheLog: every call sees
 	// the writes and calls before it, in one pipelined batch.
-	got := g.submit(l, false,
-		"SET c 10", "FCALL incr_by 1 c 5", "GET c", "FCALL incr_by 1 c 1",
-		"SET a 3", "FCALL transfer 2 a b 5", "FCALL transfer 2 a b 2", "MGET a b c",
-		"FCALL_RO incr_by 1 c 1", "FCALL nope 0", "FCALL incr_by 1")
-	want := "+OK :15 $15 :16 +OK -ERR insufficient funds :1 *3 $1 $2 $16 " +
-		"-ERR Write commands are not allowed from read-only scripts. (keel.incrby in 'incr_by') -ERR Function not found " +
-		"-ERR Number of keys can't be greater than number of args"
-	if got != want {
-		t.Fatalf("got  %q\nwant %q", got, want)
+	if got := g.submit(l, false, fcallStory...); got != fcallStoryWant {
+		t.Fatalf("got  %q\nwant %q", got, fcallStoryWant)
 	}
 	// Two clients' calls interleaved: no lost update.
 	w1, w2 := &rec{}, &rec{}
