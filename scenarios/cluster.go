@@ -485,6 +485,9 @@ func (f *oneFault) hit(victim *sim.Node) {
 	d = min(d, clusterFaultsUntil-time.Duration(r.Now()))
 	f.active = true
 	r.At(time.Duration(r.Now())+d, func() {
+		// A crash point the victim did not reach (it wrote nothing) is
+		// disarmed: it must not fire long after, outside the fault window.
+		victim.FS.CrashAfter(0)
 		r.Net.Heal()
 		f.active = false
 	})
