@@ -3,115 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"math"
 	stdnet "net"
 	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/bench/internal/harness"
 )
-
-// A real redis-benchmark 7.0.15 --csv output, as captured on this machine.
-const csv7 = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-"SET","47281.32","0.561","0.152","0.527","0.663","1.703","5.383"
-"GET","47169.81","0.543","0.200","0.535","0.655","0.767","2.679"
-`
-
-func TestParseBenchCSVRedis7(t *testing.T) {
-	rows, err := parseBenchCSV([]byte(csv7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("rows = %v, want SET and GET", rows)
-	}
-	set := rows["SET"]
-	if set.opsPerSec != 47281.32 || set.p50Millis != 0.527 || set.p99Millis != 1.703 {
-		t.Errorf("SET = %+v", set)
-	}
-	if get := rows["GET"]; get.p99Millis != 0.767 {
-		t.Errorf("GET = %+v", get)
-	}
-}
-
-func TestParseBenchCSVCustomCommandAndNoise(t *testing.T) {
-	// A custom command's name contains spaces; an error line printed by -e
-	// and a blank line must be skipped.
-	out := `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-Error from server: ERR unknown command
-"MGET key:__rand_int__ key:__rand_int__","46296.30","0.574","0.160","0.543","0.799","1.471","3.647"
-
-`
-	rows, err := parseBenchCSV([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, ok := rows["MGET key:__rand_int__ key:__rand_int__"]
-	if !ok || r.opsPerSec != 46296.30 || r.p99Millis != 1.471 {
-		t.Fatalf("rows = %+v", rows)
-	}
-}
-
-func TestParseBenchCSVRedis6HasNoLatencies(t *testing.T) {
-	rows, err := parseBenchCSV([]byte(`"SET","81300.81"` + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rows["SET"]
-	if r.opsPerSec != 81300.81 || !math.IsNaN(r.p50Millis) || !math.IsNaN(r.p99Millis) {
-		t.Fatalf("SET = %+v", r)
-	}
-}
-
-func TestParseBenchCSVErrors(t *testing.T) {
-	for _, out := range []string{
-		"",
-		"Could not connect to Redis at 127.0.0.1:1: Connection refused\n",
-		`"test","rps"` + "\n" + `"SET","fast"` + "\n",
-	} {
-		if rows, err := parseBenchCSV([]byte(out)); err == nil {
-			t.Errorf("parseBenchCSV(%q) = %v, want an error", out, rows)
-		}
-	}
-}
-
-func TestMedian(t *testing.T) {
-	nan := math.NaN()
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3, 1, 2}, 2},
-		{[]float64{4, 1, 3, 2}, 2.5},
-		{[]float64{5}, 5},
-		{[]float64{nan, 7, 1, nan, 4}, 4},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median(nil) = %v, want NaN", got)
-	}
-	if got := median([]float64{nan}); !math.IsNaN(got) {
-		t.Errorf("median(NaN) = %v, want NaN", got)
-	}
-}
-
-func TestMedianRatioPairsRounds(t *testing.T) {
-	// Round 2 was slow for both (a neighbour compiling); pairing by round
-	// keeps the ratio at 2 where the ratio of medians (180/100) would not.
-	keel := []float64{200, 20, 180}
-	redis := []float64{100, 10, 100}
-	if got := medianRatio(keel, redis); got != 2 {
-		t.Errorf("medianRatio = %v, want 2 (per-round 2, 2, 1.8)", got)
-	}
-	got := ratios([]float64{1, math.NaN(), 3}, []float64{2, 5, 0})
-	if got[0] != 0.5 || !math.IsNaN(got[1]) || !math.IsNaN(got[2]) {
-		t.Errorf("ratios = %v, want [0.5 NaN NaN]", got)
-	}
-	if got := medianRatio([]float64{1, 2}, []float64{1}); got != 1 {
-		t.Errorf("medianRatio with unequal lengths = %v, want 1 (only paired rounds)", got)
-	}
-}
 
 func TestRequestsFor(t *testing.T) {
 	set, mget := allTests[0], allTests[4]
@@ -151,13 +48,6 @@ func TestParseVmRSS(t *testing.T) {
 	}
 	if _, err := parseVmRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("want an error without VmRSS")
-	}
-}
-
-func TestCPUModel(t *testing.T) {
-	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu\n"
-	if got := cpuModel(info); got != "AMD EPYC 7B13" {
-		t.Errorf("cpuModel = %q", got)
 	}
 }
 
@@ -265,17 +155,21 @@ func TestServerArgsMatchPersistence(t *testing.T) {
 	}
 }
 
+func res(ops, p50, p99 float64) harness.Result {
+	return harness.Result{OpsPerSec: ops, P50Millis: p50, P99Millis: p99}
+}
+
 func TestSummaryTables(t *testing.T) {
 	off := cell{mode: "off", test: "SET", pipeline: 1}
 	ev := cell{mode: "everysec", test: "SET", pipeline: 1}
 	r1 := summarize(off, &series{
-		redis: []result{{100, 0.5, 1}, {50, 0.6, 2}, {100, 0.5, 1}},
-		keel:  []result{{120, 0.4, 1}, {60, 0.5, 1}, {90, 0.5, 2}},
+		redis: []harness.Result{res(100, 0.5, 1), res(50, 0.6, 2), res(100, 0.5, 1)},
+		keel:  []harness.Result{res(120, 0.4, 1), res(60, 0.5, 1), res(90, 0.5, 2)},
 	})
 	if r1.opsRatio != 1.2 || r1.redisOps != 100 || r1.keelOps != 90 || r1.p99Ratio != 1 {
 		t.Errorf("summary = %+v", r1)
 	}
-	r2 := summarize(ev, &series{redis: []result{{80, 1, 2}}, keel: []result{{45, 1, 2}}})
+	r2 := summarize(ev, &series{redis: []harness.Result{res(80, 1, 2)}, keel: []harness.Result{res(45, 1, 2)}})
 	pt := persistenceTable([]row{r1, r2})
 	if len(pt.rows) != 1 || pt.rows[0][3] != "0.80×" || pt.rows[0][4] != "0.50×" {
 		t.Errorf("persistence table = %v", pt.rows)

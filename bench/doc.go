@@ -21,13 +21,17 @@
 // loopback with its own small client (resp.go), so it depends on no keel
 // package and its numbers cannot be flattered by in-process shortcuts.
 //
-// Files: main.go (flags, orchestration), proc.go (starting and stopping
-// servers), redisbench.go (running and parsing redis-benchmark), stats.go
-// (medians and ratios), memory.go (bytes per key, prefix scan), recovery.go
+// Files: main.go (flags, orchestration), proc.go (each system's server
+// flags, readiness), redisbench.go (the workloads and redis-benchmark
+// flags), memory.go (bytes per key, prefix scan), recovery.go
 // (restart timing), profile.go (CPU profile), report.go (text and Markdown
 // tables), resp.go (client). bench/inproc is the one exception to the
 // black-box rule: a Go benchmark that runs the server in-process so it can
 // be profiled without a pprof flag.
 //
-// May import: nothing of keel.
+// What every harness does alike (process start/stop, running and parsing
+// redis-benchmark, medians of per-round ratios, formats, tools, machine
+// description) lives in bench/internal/harness, shared with bench/cluster.
+//
+// May import: bench/internal/harness; nothing else of keel.
 package main

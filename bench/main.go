@@ -5,15 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 type config struct {
@@ -72,14 +69,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.pprofFlag, "pprof-flag", "", "a keel server flag that takes an address to serve net/http/pprof on; empty: profile the server in-process (bench/inproc)")
 	fs.StringVar(&c.profileOut, "profile-out", "", "also save the raw CPU profile here")
 	quick := fs.Bool("quick", false, "short smoke run: 1 round, 10k requests, mode off, 100k keys for memory/scan, 100k for recovery")
-	if err := fs.Parse(args); err != nil {
+	set, err := harness.ParseFlags(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, errors.Newf("unexpected arguments %q", fs.Args())
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
 		// Explicit flags win over the quick defaults.
 		if !set["rounds"] {
@@ -98,14 +91,14 @@ func parseFlags(args []string) (config, error) {
 			*recKeys = "100000"
 		}
 	}
-	for _, name := range splitList(*modesFlag) {
+	for _, name := range harness.SplitList(*modesFlag) {
 		m, ok := modes[name]
 		if !ok {
 			return c, errors.Newf("unknown mode %q (want off, everysec, always, no)", name)
 		}
 		c.modes = append(c.modes, m)
 	}
-	for _, name := range splitList(*testsFlag) {
+	for _, name := range harness.SplitList(*testsFlag) {
 		found := false
 		for _, t := range allTests {
 			if strings.EqualFold(t.name, name) {
@@ -117,11 +110,10 @@ func parseFlags(args []string) (config, error) {
 			return c, errors.Newf("unknown test %q (want set, get, incr, mset, mget)", name)
 		}
 	}
-	var err error
-	if c.pipelines, err = parseInts(*pipesFlag); err != nil {
+	if c.pipelines, err = harness.PositiveInts(*pipesFlag); err != nil {
 		return c, errors.Wrap(err, "-pipelines")
 	}
-	if c.recKeys, err = parseInts(*recKeys); err != nil {
+	if c.recKeys, err = harness.PositiveInts(*recKeys); err != nil {
 		return c, errors.Wrap(err, "-recovery-keys")
 	}
 	c.keelEnv = strings.Fields(*keelEnv)
@@ -135,28 +127,6 @@ func parseFlags(args []string) (config, error) {
 	return c, nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range splitList(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, errors.Newf("%q is not a positive integer", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
@@ -166,115 +136,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "bench: interrupted; stopping servers")
-		cancel()
-		stopAll()
-		os.Exit(130)
-	}()
-	if err := run(ctx, cfg); err != nil {
-		stopAll()
-		fmt.Fprintf(os.Stderr, "bench: %+v\n", err)
-		os.Exit(1)
-	}
-}
-
-// tools are the external programs the harness drives.
-type tools struct {
-	redisServer, redisBenchmark string
-}
-
-func findTools(install bool) (tools, error) {
-	look := func() (tools, error) {
-		var t tools
-		var err error
-		if t.redisServer, err = exec.LookPath("redis-server"); err != nil {
-			return t, err
-		}
-		t.redisBenchmark, err = exec.LookPath("redis-benchmark")
-		return t, err
-	}
-	t, err := look()
-	if err == nil || !install {
-		return t, errors.Wrap(err, "redis-server and redis-benchmark must be on PATH")
-	}
-	fmt.Println("redis-server or redis-benchmark missing: installing redis-server redis-tools from Debian packages")
-	sh := "apt-get update && apt-get install -y redis-server redis-tools"
-	if os.Geteuid() != 0 {
-		sh = "sudo sh -c '" + sh + "'"
-	}
-	cmd := exec.Command("sh", "-c", sh)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return t, errors.Wrap(err, "install redis")
-	}
-	t, err = look()
-	return t, errors.Wrap(err, "after installing redis")
-}
-
-// moduleRoot finds the directory holding keel's go.mod, so `go run ./bench`
-// works from anywhere inside the module.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", errors.Wrap(err, "getwd")
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/keel-db/keel") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the keel module (no go.mod naming github.com/keel-db/keel)")
-		}
-		dir = parent
-	}
+	harness.Main("bench", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) error {
-	tl, err := findTools(cfg.install)
+	ws, cleanup, err := harness.Setup(cfg.install, cfg.keep, "keel-bench-")
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "keel-bench-")
-	if err != nil {
-		return errors.Wrap(err, "temp dir")
-	}
-	if cfg.keep {
-		fmt.Println("keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
+	tl, root, tmp := ws.Tools, ws.Root, ws.Tmp
 
-	redis := system{name: "redis", bin: tl.redisServer, redisLike: true}
+	redis := system{name: "redis", bin: tl.RedisServer, redisLike: true}
 	keel := system{name: "keel", env: cfg.keelEnv, extraArgs: cfg.keelArgs}
 	keelLabel := "keel"
 	switch {
 	case cfg.standIn:
-		keel.bin, keel.redisLike = tl.redisServer, true
+		keel.bin, keel.redisLike = tl.RedisServer, true
 		keelLabel = "keel (stand-in: redis-server)"
 	case cfg.keelBin != "":
 		keel.bin = cfg.keelBin
 	default:
 		keel.bin = filepath.Join(tmp, "keel")
-		fmt.Println("building keel: go build -o", keel.bin, "./cmd/keel")
-		build := exec.CommandContext(ctx, "go", "build", "-o", keel.bin, "./cmd/keel")
-		build.Dir = root
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			return errors.Wrap(err, "build keel")
+		if err := harness.BuildKeel(ctx, root, keel.bin); err != nil {
+			return err
 		}
 	}
-	mach := describeMachine(tl.redisServer)
+	mach := describeMachine(tl.RedisServer)
 	started := time.Now().UTC()
 
 	var rows []row
@@ -325,16 +213,9 @@ func run(ctx context.Context, cfg config) error {
 	report := renderReport(cfg, mach, keelLabel, started, rows, memRedis, memKeel, recs, profileTop)
 	fmt.Println()
 	fmt.Println(report.text)
-	outDir := cfg.outDir
-	if !filepath.IsAbs(outDir) {
-		outDir = filepath.Join(root, outDir)
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return errors.Wrap(err, "results dir")
-	}
-	out := filepath.Join(outDir, started.Format("2006-01-02T1504Z")+".md")
-	if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
-		return errors.Wrap(err, "write report")
+	out, err := harness.WriteReport(root, cfg.outDir, started, report.markdown)
+	if err != nil {
+		return err
 	}
 	fmt.Println("wrote", out)
 	return nil
@@ -347,7 +228,7 @@ func probe(c *respConn, t benchTest) error {
 }
 
 // runMode starts both systems with persistence m and runs every round.
-func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mode, tmp string) ([]row, error) {
+func runMode(ctx context.Context, cfg config, tl harness.Tools, redis, keel system, m mode, tmp string) ([]row, error) {
 	servers := map[string]*server{}
 	for _, sys := range []system{redis, keel} {
 		dir := filepath.Join(tmp, sys.name+"-"+m.name)
@@ -358,7 +239,7 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 		if err != nil {
 			return nil, err
 		}
-		defer s.stop()
+		defer s.Stop()
 		c, err := s.waitReady(time.Minute, -1)
 		if err != nil {
 			return nil, err
@@ -375,7 +256,7 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 		}
 	}
 	// Re-probe keel per test so a rejected command is recorded, not run.
-	kc, err := dialRESP(servers["keel"].addr(), time.Second)
+	kc, err := dialRESP(servers["keel"].Addr(), time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -400,21 +281,21 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 				s := data[c]
 				params := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace,
 					requests: requestsFor(cfg.requests, p, t), pipeline: p}
-				var rr, kr result
+				var rr, kr harness.Result
 				runRedis := func() error {
 					var err error
-					rr, err = runRedisBenchmark(ctx, tl.redisBenchmark, servers["redis"].port, params, t)
+					rr, err = runRedisBenchmark(ctx, tl.RedisBenchmark, servers["redis"].Port, params, t)
 					return err
 				}
 				runKeel := func() {
-					kr = missing
+					kr = harness.Missing
 					if s.skipped != "" {
 						return
 					}
 					var err error
-					if kr, err = runRedisBenchmark(ctx, tl.redisBenchmark, servers["keel"].port, params, t); err != nil {
+					if kr, err = runRedisBenchmark(ctx, tl.RedisBenchmark, servers["keel"].Port, params, t); err != nil {
 						fmt.Println("keel:", err)
-						kr = missing
+						kr = harness.Missing
 					}
 				}
 				// Odd rounds run Redis first, even rounds keel first, so a
@@ -431,13 +312,13 @@ func runMode(ctx context.Context, cfg config, tl tools, redis, keel system, m mo
 					}
 				}
 				s.redis = append(s.redis, rr)
-				if servers["keel"].exited() {
-					return nil, errors.Newf("keel exited during %s -P %d; log:\n%s", t.name, p, servers["keel"].logTail())
+				if servers["keel"].Exited() {
+					return nil, errors.Newf("keel exited during %s -P %d; log:\n%s", t.name, p, servers["keel"].LogTail())
 				}
 				s.keel = append(s.keel, kr)
 				fmt.Printf("[%s round %d/%d] %-4s P=%-2d  redis %9s ops/s p99 %s ms | keel %9s ops/s p99 %s ms | %s\n",
-					m.name, round, cfg.rounds, t.name, p, fmtOps(rr.opsPerSec), fmtMillis(rr.p99Millis),
-					fmtOps(kr.opsPerSec), fmtMillis(kr.p99Millis), fmtRatio(kr.opsPerSec/rr.opsPerSec))
+					m.name, round, cfg.rounds, t.name, p, fmtOps(rr.OpsPerSec), fmtMillis(rr.P99Millis),
+					fmtOps(kr.OpsPerSec), fmtMillis(kr.P99Millis), fmtRatio(kr.OpsPerSec/rr.OpsPerSec))
 			}
 		}
 	}

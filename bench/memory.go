@@ -172,7 +172,7 @@ func runMemory(cfg config, redis, keel system, tmp string) (memResult, memResult
 		if err != nil {
 			return fail(err)
 		}
-		defer s.stop()
+		defer s.Stop()
 		c, err := s.waitReady(time.Minute, -1)
 		if err != nil {
 			return fail(err)

@@ -3,15 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
-	stdnet "net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // mode is a persistence setting applied equally to both systems.
@@ -63,32 +59,12 @@ func (s system) args(port int, dir string, m mode) []string {
 	return append(args, s.extraArgs...)
 }
 
-// server is a running server process owned by the harness.
+// server is a running server process started with a system's flags.
 type server struct {
+	*harness.Proc
 	sys  system
 	mode mode
-	port int
 	dir  string
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan struct{} // closed when the process has exited
-	err  error         // the Wait error, valid after done
-}
-
-// running tracks every started process so an interrupt can stop them all;
-// the harness must never leave servers behind on a shared machine.
-var running struct {
-	sync.Mutex
-	servers map[*server]bool
-}
-
-func freePort() (int, error) {
-	l, err := stdnet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, errors.Wrap(err, "find a free port")
-	}
-	defer l.Close()
-	return l.Addr().(*stdnet.TCPAddr).Port, nil
 }
 
 // startServer starts sys in dir on a free port (or port, when non-zero) and
@@ -96,61 +72,15 @@ func freePort() (int, error) {
 func startServer(sys system, m mode, dir string, port int) (*server, error) {
 	if port == 0 {
 		var err error
-		if port, err = freePort(); err != nil {
+		if port, err = harness.FreePort(); err != nil {
 			return nil, err
 		}
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "..", filepath.Base(dir)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := harness.Start(sys.name, sys.bin, sys.args(port, dir, m), sys.env, dir, port)
 	if err != nil {
-		return nil, errors.Wrap(err, "open server log")
+		return nil, err
 	}
-	s := &server{sys: sys, mode: m, port: port, dir: dir, log: logf, done: make(chan struct{})}
-	s.cmd = exec.Command(sys.bin, sys.args(port, dir, m)...)
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.Env = append(os.Environ(), sys.env...)
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, errors.Wrapf(err, "start %s", sys.bin)
-	}
-	running.Lock()
-	if running.servers == nil {
-		running.servers = map[*server]bool{}
-	}
-	running.servers[s] = true
-	running.Unlock()
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-		running.Lock()
-		delete(running.servers, s)
-		running.Unlock()
-	}()
-	return s, nil
-}
-
-func (s *server) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
-
-func (s *server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// logTail is the end of the server's log, for error messages.
-func (s *server) logTail() string {
-	b, err := os.ReadFile(s.log.Name())
-	if err != nil {
-		return ""
-	}
-	const tailBytes = 2000
-	if len(b) > tailBytes {
-		b = b[len(b)-tailBytes:]
-	}
-	return string(bytes.TrimSpace(b))
+	return &server{Proc: p, sys: sys, mode: m, dir: dir}, nil
 }
 
 // readyPollInterval is how often readiness is probed; it bounds the
@@ -163,18 +93,18 @@ func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*respConn, er
 	deadline := time.Now().Add(timeout)
 	var c *respConn
 	for {
-		if s.exited() {
-			return nil, errors.Newf("%s exited while starting (%v); log:\n%s", s.sys.name, s.err, s.logTail())
+		if s.Exited() {
+			return nil, errors.Newf("%s exited while starting (%v); log:\n%s", s.sys.name, s.Err(), s.LogTail())
 		}
 		if time.Now().After(deadline) {
 			if c != nil {
 				c.Close()
 			}
-			return nil, errors.Newf("%s not ready after %s; log:\n%s", s.sys.name, timeout, s.logTail())
+			return nil, errors.Newf("%s not ready after %s; log:\n%s", s.sys.name, timeout, s.LogTail())
 		}
 		if c == nil {
 			var err error
-			if c, err = dialRESP(s.addr(), time.Second); err != nil {
+			if c, err = dialRESP(s.Addr(), time.Second); err != nil {
 				time.Sleep(readyPollInterval)
 				continue
 			}
@@ -204,49 +134,9 @@ func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*respConn, er
 	}
 }
 
-// stopTimeout is how long a server gets to exit after SIGTERM.
-const stopTimeout = 30 * time.Second
-
-// stop ends the server gracefully (SIGTERM), then forcibly.
-func (s *server) stop() {
-	defer s.log.Close()
-	if s.exited() {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(stopTimeout):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-// kill ends the server with SIGKILL, as a crash would.
-func (s *server) kill() {
-	defer s.log.Close()
-	if !s.exited() {
-		s.cmd.Process.Kill()
-	}
-	<-s.done
-}
-
-// stopAll kills every server still running; used on interrupt.
-func stopAll() {
-	running.Lock()
-	servers := make([]*server, 0, len(running.servers))
-	for s := range running.servers {
-		servers = append(servers, s)
-	}
-	running.Unlock()
-	for _, s := range servers {
-		s.cmd.Process.Kill()
-	}
-}
-
 // rssBytes reads the process's resident set size from /proc.
 func (s *server) rssBytes() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
 	if err != nil {
 		return 0, errors.Wrap(err, "read process status")
 	}

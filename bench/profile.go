@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // profileTopNodes is how many functions the report lists (pprof -top).
@@ -25,7 +26,7 @@ const inprocOpsPerSecond = 50000
 // runProfile takes a CPU profile of keel under redis-benchmark -t set,get
 // -P 16: over keel's pprof flag when cfg.pprofFlag names one, otherwise
 // with the in-process Go benchmark in bench/inproc.
-func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp, root string) (string, error) {
+func runProfile(ctx context.Context, cfg config, tl harness.Tools, keel system, tmp, root string) (string, error) {
 	if cfg.pprofFlag != "" {
 		return runProfileHTTP(ctx, cfg, tl, keel, tmp)
 	}
@@ -36,7 +37,7 @@ func runProfile(ctx context.Context, cfg config, tl tools, keel system, tmp, roo
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ServerUnderRedisBenchmark/off",
 		"-benchtime", fmt.Sprintf("%dx", n), "-cpuprofile", profPath, "-o", testBin, "./bench/inproc")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tl.redisBenchmark)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(tl.RedisBenchmark)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
@@ -65,8 +66,8 @@ func pprofTop(cfg config, bin, profPath string) (string, error) {
 // loop, and takes a CPU profile of the given length over HTTP. It returns
 // the `go tool pprof -top` text; the profile itself stays in tmp (binary
 // files are not committed).
-func runProfileHTTP(ctx context.Context, cfg config, tl tools, keel system, tmp string) (string, error) {
-	port, err := freePort()
+func runProfileHTTP(ctx context.Context, cfg config, tl harness.Tools, keel system, tmp string) (string, error) {
+	port, err := harness.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -80,7 +81,7 @@ func runProfileHTTP(ctx context.Context, cfg config, tl tools, keel system, tmp 
 	if err != nil {
 		return "", err
 	}
-	defer s.stop()
+	defer s.Stop()
 	c, err := s.waitReady(time.Minute, -1)
 	if err != nil {
 		return "", err
@@ -90,7 +91,7 @@ func runProfileHTTP(ctx context.Context, cfg config, tl tools, keel system, tmp 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	p := benchParams{clients: cfg.clients, dataBytes: cfg.dataBytes, keyspace: cfg.keyspace, requests: 1000000, pipeline: 16}
-	load := exec.CommandContext(loadCtx, tl.redisBenchmark, append(p.args(s.port), "-t", "set,get", "-l", "-q")...)
+	load := exec.CommandContext(loadCtx, tl.RedisBenchmark, append(p.args(s.Port), "-t", "set,get", "-l", "-q")...)
 	if err := load.Start(); err != nil {
 		return "", errors.Wrap(err, "start redis-benchmark")
 	}

@@ -62,13 +62,13 @@ func measureRecovery(sys system, v recoveryVariant, dir string, keys, valueBytes
 	}
 	c, err := s.waitReady(time.Minute, -1)
 	if err != nil {
-		s.kill()
+		s.Kill()
 		res.err = err
 		return res
 	}
 	if err := c.loadKeys("rec:%010d", 0, keys, valueBytes); err != nil {
 		c.Close()
-		s.kill()
+		s.Kill()
 		res.err = err
 		return res
 	}
@@ -76,14 +76,14 @@ func measureRecovery(sys system, v recoveryVariant, dir string, keys, valueBytes
 		c.c.SetDeadline(time.Now().Add(recoveryTimeout))
 		if _, err := c.do("SAVE"); err != nil {
 			c.Close()
-			s.kill()
+			s.Kill()
 			res.err = errors.Wrapf(err, "%s SAVE", sys.name)
 			return res
 		}
 	}
 	c.Close()
 	time.Sleep(everysecGrace)
-	s.kill()
+	s.Kill()
 	res.diskBytes = dirBytes(dir)
 
 	start := time.Now()
@@ -92,7 +92,7 @@ func measureRecovery(sys system, v recoveryVariant, dir string, keys, valueBytes
 		res.err = err
 		return res
 	}
-	defer s2.stop()
+	defer s2.Stop()
 	c2, err := s2.waitReady(recoveryTimeout, int64(keys))
 	if err != nil {
 		res.err = err

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
+
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // cell names one throughput measurement across rounds.
@@ -19,21 +20,13 @@ type cell struct {
 // series holds one cell's per-round results; index i of both slices comes
 // from round i, measured back to back.
 type series struct {
-	redis, keel []result
+	redis, keel []harness.Result
 	skipped     string // why keel was not measured (failed probe), if so
 }
 
-func ops(rs []result) []float64 { return pick(rs, func(r result) float64 { return r.opsPerSec }) }
-func p50(rs []result) []float64 { return pick(rs, func(r result) float64 { return r.p50Millis }) }
-func p99(rs []result) []float64 { return pick(rs, func(r result) float64 { return r.p99Millis }) }
-
-func pick(rs []result, f func(result) float64) []float64 {
-	out := make([]float64, len(rs))
-	for i, r := range rs {
-		out[i] = f(r)
-	}
-	return out
-}
+func ops(rs []harness.Result) []float64 { return harness.Field(rs, harness.Ops) }
+func p50(rs []harness.Result) []float64 { return harness.Field(rs, harness.P50) }
+func p99(rs []harness.Result) []float64 { return harness.Field(rs, harness.P99) }
 
 // row is one line of the comparison table, all medians over rounds.
 type row struct {
@@ -48,39 +41,20 @@ type row struct {
 func summarize(c cell, s *series) row {
 	return row{
 		cell:     c,
-		redisOps: median(ops(s.redis)), keelOps: median(ops(s.keel)),
-		opsRatio: medianRatio(ops(s.keel), ops(s.redis)),
-		redisP50: median(p50(s.redis)), keelP50: median(p50(s.keel)),
-		redisP99: median(p99(s.redis)), keelP99: median(p99(s.keel)),
-		p99Ratio: medianRatio(p99(s.keel), p99(s.redis)),
+		redisOps: harness.Median(ops(s.redis)), keelOps: harness.Median(ops(s.keel)),
+		opsRatio: harness.MedianRatio(ops(s.keel), ops(s.redis)),
+		redisP50: harness.Median(p50(s.redis)), keelP50: harness.Median(p50(s.keel)),
+		redisP99: harness.Median(p99(s.redis)), keelP99: harness.Median(p99(s.keel)),
+		p99Ratio: harness.MedianRatio(p99(s.keel), p99(s.redis)),
 		rounds:   len(s.redis),
 		skipped:  s.skipped,
 	}
 }
 
-func fmtOps(x float64) string {
-	if math.IsNaN(x) {
-		return "–"
-	}
-	if x >= 1e6 {
-		return fmt.Sprintf("%.2fM", x/1e6)
-	}
-	return fmt.Sprintf("%.1fk", x/1e3)
-}
+var fmtOps, fmtMillis = harness.FmtOps, harness.FmtMillis
 
-func fmtMillis(x float64) string {
-	if math.IsNaN(x) {
-		return "–"
-	}
-	return fmt.Sprintf("%.3f", x)
-}
-
-func fmtRatio(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f×", x)
-}
+// fmtRatio marks keel/redis ratios with "×".
+func fmtRatio(x float64) string { return harness.FmtRatio(x, "×") }
 
 func fmtBytesPerKey(x float64) string {
 	if x < 0 {
@@ -192,7 +166,7 @@ func memoryTable(redis, keel memResult) table {
 }
 
 func scanTable(redis, keel memResult) table {
-	rm, km := median(redis.scanMillis), median(keel.scanMillis)
+	rm, km := harness.Median(redis.scanMillis), harness.Median(keel.scanMillis)
 	t := table{header: []string{"system", "median ms", "SCAN calls", "keys found", "redis/keel (speed-up)"}}
 	t.rows = append(t.rows,
 		[]string{"redis", fmtMillis(rm), fmt.Sprint(redis.scanCalls), fmt.Sprint(redis.scanFound), ""},
@@ -233,40 +207,14 @@ type machine struct {
 }
 
 func describeMachine(redisServer string) machine {
-	m := machine{cpus: runtime.NumCPU()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		m.cpuModel = cpuModel(string(b))
-	}
+	m := machine{cpus: runtime.NumCPU(), cpuModel: harness.MachineCPUModel(), load: harness.LoadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	m.redisVersion = commandOutput(redisServer, "--version")
-	m.goVersion = commandOutput("go", "version")
-	m.keelCommit = commandOutput("git", "rev-parse", "--short", "HEAD")
-	if dirty := commandOutput("git", "status", "--porcelain", "--untracked-files=no"); dirty != "" {
-		m.keelCommit += " (work tree has uncommitted changes)"
-	}
+	m.redisVersion = harness.CommandOutput("", redisServer, "--version")
+	m.goVersion = harness.CommandOutput("", "go", "version")
+	m.keelCommit = harness.KeelCommit("")
 	return m
-}
-
-func cpuModel(cpuinfo string) string {
-	for _, line := range strings.Split(cpuinfo, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-func commandOutput(name string, args ...string) string {
-	out, err := exec.Command(name, args...).Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func (m machine) markdown() string {
