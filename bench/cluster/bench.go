@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
-	"io"
 	"math"
-	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // target is a system as the rounds drive it.
@@ -24,11 +20,11 @@ type target struct {
 
 // result is one redis-benchmark run; NaN fields are missing.
 type result struct {
-	opsPerSec, p50Millis, p99Millis float64
-	note                            string // why it is missing
+	harness.Result
+	note string // why it is missing
 }
 
-var missing = result{opsPerSec: math.NaN(), p50Millis: math.NaN(), p99Millis: math.NaN()}
+var missing = result{Result: harness.Missing}
 
 // cell names one measurement across rounds and systems.
 type cell struct {
@@ -51,7 +47,7 @@ func (c config) params(pipeline int) []string {
 
 // runRounds runs every test at every pipeline depth on every system, the
 // systems back to back, their order rotated each round.
-func runRounds(ctx context.Context, cfg config, tl tools, systems []target) (results, error) {
+func runRounds(ctx context.Context, cfg config, tl harness.Tools, systems []target) (results, error) {
 	res := results{byCell: map[cell]map[string][]result{}}
 	for _, s := range systems {
 		res.systems = append(res.systems, s.name)
@@ -73,7 +69,7 @@ func runRounds(ctx context.Context, cfg config, tl tools, systems []target) (res
 					return res, errors.Wrapf(err, "%s %s -P %d", s.name, c.test, c.pipeline)
 				}
 				res.byCell[c][s.name] = append(res.byCell[c][s.name], r)
-				line += fmt.Sprintf(" | %s %s ops/s p99 %s ms", s.name, fmtOps(r.opsPerSec), fmtMillis(r.p99Millis))
+				line += fmt.Sprintf(" | %s %s ops/s p99 %s ms", s.name, fmtOps(r.OpsPerSec), fmtMillis(r.P99Millis))
 				if r.note != "" {
 					line += " (" + r.note + ")"
 				}
@@ -87,7 +83,7 @@ func runRounds(ctx context.Context, cfg config, tl tools, systems []target) (res
 // runOne measures one system once. A run is missing, not fast, when the
 // server answered errors or (cluster) the leader changed meanwhile; a
 // process that exited ends the benchmark.
-func runOne(ctx context.Context, cfg config, tl tools, s target, c cell) (result, error) {
+func runOne(ctx context.Context, cfg config, tl harness.Tools, s target, c cell) (result, error) {
 	port, err := s.sys.target()
 	if err != nil {
 		return result{}, err
@@ -96,9 +92,9 @@ func runOne(ctx context.Context, cfg config, tl tools, s target, c cell) (result
 	if s.cluster {
 		args = append(args, "--cluster")
 	}
-	r, err := runRedisBenchmark(ctx, tl.redisBenchmark, append(args, "-t", c.test))
+	r, err := runRedisBenchmark(ctx, tl.RedisBenchmark, append(args, "-t", c.test))
 	if p := s.sys.exited(); p != nil {
-		return result{}, errors.Newf("%s exited (%v); log:\n%s", p.name, p.err, p.logTail())
+		return result{}, errors.Newf("%s exited (%v); log:\n%s", p.Name, p.Err(), p.LogTail())
 	}
 	if err != nil {
 		// redis-benchmark 7 stops at the first error reply (a -MOVED
@@ -114,71 +110,15 @@ func runOne(ctx context.Context, cfg config, tl tools, s target, c cell) (result
 }
 
 // runRedisBenchmark runs redis-benchmark --csv and parses its one result
-// row. redis-benchmark 7 exits non-zero at the first error reply rather
-// than counting errors as replies, so a clean exit means no errors.
+// row. Only redis-benchmark 7 or later will do: it exits non-zero at the
+// first error reply, where older ones count errors as replies, so a clean
+// exit means no errors; its CSV has a header, older ones' does not.
 func runRedisBenchmark(ctx context.Context, bin string, args []string) (result, error) {
-	args = append(args, "--csv")
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return missing, errors.Wrapf(err, "%s %s: %s%s", bin, strings.Join(args, " "), stdout.String(), stderr.String())
+	r, err := harness.RunRedisBenchmark(ctx, bin, args)
+	if err == nil && math.IsNaN(r.P50Millis) {
+		return missing, errors.Newf("%s: no latency columns in its CSV (redis-benchmark 7 or later is needed)", bin)
 	}
-	rows, err := parseBenchCSV(stdout.Bytes())
-	if err != nil {
-		return missing, errors.Wrapf(err, "%s %s", bin, strings.Join(args, " "))
-	}
-	if len(rows) != 1 {
-		return missing, errors.Newf("%s %s: want one result row, got %d:\n%s", bin, strings.Join(args, " "), len(rows), stdout.String())
-	}
-	return rows[0], nil
-}
-
-// parseBenchCSV reads redis-benchmark 7's --csv output: a header
-// ("test","rps",...,"p50_latency_ms",...,"p99_latency_ms",...) and one row
-// per test. Lines that are not CSV rows (warnings) are skipped.
-func parseBenchCSV(out []byte) ([]result, error) {
-	cols := map[string]int{}
-	var rows []result
-	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, `"`) {
-			continue
-		}
-		rec, err := csv.NewReader(strings.NewReader(line)).Read()
-		if err == io.EOF {
-			continue
-		}
-		if err != nil {
-			return nil, errors.Wrapf(err, "parse CSV line %q", line)
-		}
-		if rec[0] == "test" {
-			for i, name := range rec {
-				cols[name] = i
-			}
-			continue
-		}
-		get := func(name string) float64 {
-			i, ok := cols[name]
-			if !ok || i >= len(rec) {
-				return math.NaN()
-			}
-			v, err := strconv.ParseFloat(rec[i], 64)
-			if err != nil {
-				return math.NaN()
-			}
-			return v
-		}
-		r := result{opsPerSec: get("rps"), p50Millis: get("p50_latency_ms"), p99Millis: get("p99_latency_ms")}
-		if math.IsNaN(r.opsPerSec) {
-			return nil, errors.Newf("no rps in %q (redis-benchmark 7 or later is needed for its CSV header)", line)
-		}
-		rows = append(rows, r)
-	}
-	if len(rows) == 0 {
-		return nil, errors.Newf("no result rows in redis-benchmark output %q", out)
-	}
-	return rows, nil
+	return result{Result: r}, err
 }
 
 // probeBenchmarkCluster checks that redis-benchmark --cluster works
@@ -193,7 +133,7 @@ func probeBenchmarkCluster(ctx context.Context, bin string, s *system) error {
 	}
 	var leader *proc
 	for _, p := range s.procs {
-		if p.port == port {
+		if p.Port == port {
 			leader = p
 		}
 	}
@@ -217,45 +157,11 @@ func probeBenchmarkCluster(ctx context.Context, bin string, s *system) error {
 	return nil
 }
 
-// median of xs ignoring NaNs; NaN when none remain.
-func median(xs []float64) float64 {
-	v := make([]float64, 0, len(xs))
-	for _, x := range xs {
-		if !math.IsNaN(x) {
-			v = append(v, x)
-		}
-	}
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	sort.Float64s(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
-// medianRatio is the median of per-round ratios num[i]/den[i]: both were
-// measured back to back under the same outside load.
-func medianRatio(num, den []float64) float64 {
-	out := make([]float64, 0, len(num))
-	for i := 0; i < min(len(num), len(den)); i++ {
-		if den[i] == 0 || math.IsNaN(num[i]) || math.IsNaN(den[i]) {
-			continue
-		}
-		out = append(out, num[i]/den[i])
-	}
-	return median(out)
-}
-
-func field(rs []result, f func(result) float64) []float64 {
-	out := make([]float64, len(rs))
+// field picks one figure from each round's result.
+func field(rs []result, f func(harness.Result) float64) []float64 {
+	hs := make([]harness.Result, len(rs))
 	for i, r := range rs {
-		out[i] = f(r)
+		hs[i] = r.Result
 	}
-	return out
+	return harness.Field(hs, f)
 }
-
-func ops(r result) float64 { return r.opsPerSec }
-func p50(r result) float64 { return r.p50Millis }
-func p99(r result) float64 { return r.p99Millis }

@@ -26,7 +26,8 @@
 // during which the leader changed is reported as missing, not as fast.
 //
 // Like bench/, it is a black-box client: it starts binaries and speaks
-// RESP through go-redis; it imports nothing of keel. docs/performance.md
+// RESP through go-redis; it imports nothing of keel but the harness code it
+// shares with bench/ (bench/internal/harness). docs/performance.md
 // ("Replicated cluster") holds the figures.
 package main
 
@@ -35,15 +36,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -78,14 +76,10 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs and data)")
 	fs.StringVar(&c.outDir, "out", "bench/cluster/results", "directory for the Markdown report (relative to the module root)")
 	quick := fs.Bool("quick", false, "smoke run: 1 round, 10k requests")
-	if err := fs.Parse(args); err != nil {
+	set, err := harness.ParseFlags(fs, args)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, errors.Newf("unexpected arguments %q", fs.Args())
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
 		if !set["rounds"] {
 			c.rounds = 1
@@ -94,12 +88,8 @@ func parseFlags(args []string) (config, error) {
 			c.requests = 10000
 		}
 	}
-	for _, f := range strings.Split(*pipes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return c, errors.Newf("-pipelines: %q is not a positive integer", f)
-		}
-		c.pipelines = append(c.pipelines, n)
+	if c.pipelines, err = harness.PositiveInts(*pipes); err != nil {
+		return c, errors.Wrap(err, "-pipelines")
 	}
 	for _, f := range strings.Split(*tests, ",") {
 		switch f = strings.ToLower(strings.TrimSpace(f)); f {
@@ -131,106 +121,28 @@ func main() {
 	}
 	// go-redis logs every refused dial while a server starts: noise here.
 	redis.SetLogger(quietLogger{})
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "bench/cluster: interrupted; stopping servers")
-		cancel()
-		killAll()
-		os.Exit(130)
-	}()
-	if err := run(ctx, cfg); err != nil {
-		killAll()
-		fmt.Fprintf(os.Stderr, "bench/cluster: %+v\n", err)
-		os.Exit(1)
-	}
+	harness.Main("bench/cluster", func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
-type tools struct{ redisServer, redisBenchmark string }
-
-func findTools(install bool) (tools, error) {
-	look := func() (tools, error) {
-		var t tools
-		var err error
-		if t.redisServer, err = exec.LookPath("redis-server"); err != nil {
-			return t, err
-		}
-		t.redisBenchmark, err = exec.LookPath("redis-benchmark")
-		return t, err
-	}
-	t, err := look()
-	if err == nil || !install {
-		return t, errors.Wrap(err, "redis-server and redis-benchmark must be on PATH")
-	}
-	fmt.Println("redis-server or redis-benchmark missing: apt-get install -y redis-server redis-tools")
-	sh := "apt-get update && apt-get install -y redis-server redis-tools"
-	if os.Geteuid() != 0 {
-		sh = "sudo sh -c '" + sh + "'"
-	}
-	cmd := exec.Command("sh", "-c", sh)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return t, errors.Wrap(err, "install redis")
-	}
-	t, err = look()
-	return t, errors.Wrap(err, "after installing redis")
-}
-
-// moduleRoot finds the directory holding keel's go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", errors.Wrap(err, "getwd")
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/keel-db/keel") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the keel module (no go.mod naming github.com/keel-db/keel)")
-		}
-		dir = parent
-	}
-}
-
 func run(ctx context.Context, cfg config) error {
-	tl, err := findTools(cfg.install)
+	ws, cleanup, err := harness.Setup(cfg.install, cfg.keep, "keel-bench-cluster-")
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "keel-bench-cluster-")
-	if err != nil {
-		return errors.Wrap(err, "temp dir")
-	}
-	if cfg.keep {
-		fmt.Println("keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
+	tl, root, tmp := ws.Tools, ws.Root, ws.Tmp
 	keelBin := cfg.keelBin
 	if keelBin == "" {
 		keelBin = filepath.Join(tmp, "keel")
-		fmt.Println("building keel: go build -o", keelBin, "./cmd/keel")
-		build := exec.CommandContext(ctx, "go", "build", "-o", keelBin, "./cmd/keel")
-		build.Dir = root
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			return errors.Wrap(err, "build keel")
+		if err := harness.BuildKeel(ctx, root, keelBin); err != nil {
+			return err
 		}
 	}
-	mach := describeMachine(root, tl.redisServer, cfg.keelBin)
+	mach := describeMachine(root, tl.RedisServer, cfg.keelBin)
 	started := time.Now().UTC()
 
 	cl, err := startKeelCluster(keelBin, tmp, 3)
@@ -243,7 +155,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer single.stop()
-	rr, err := startRedisWithReplica(tl.redisServer, tmp)
+	rr, err := startRedisWithReplica(tl.RedisServer, tmp)
 	if err != nil {
 		return err
 	}
@@ -254,7 +166,7 @@ func run(ctx context.Context, cfg config) error {
 	case "yes":
 		useCluster = true
 	case "auto":
-		if err := probeBenchmarkCluster(ctx, tl.redisBenchmark, cl); err != nil {
+		if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, cl); err != nil {
 			fmt.Printf("redis-benchmark --cluster does not work against keel (%v): driving the leader's port\n", oneLine(err.Error()))
 		} else {
 			useCluster = true
@@ -276,16 +188,9 @@ func run(ctx context.Context, cfg config) error {
 	rep := render(cfg, mach, started, how, results)
 	fmt.Println()
 	fmt.Println(rep.text)
-	outDir := cfg.outDir
-	if !filepath.IsAbs(outDir) {
-		outDir = filepath.Join(root, outDir)
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return errors.Wrap(err, "results dir")
-	}
-	out := filepath.Join(outDir, started.Format("2006-01-02T1504Z")+".md")
-	if err := os.WriteFile(out, []byte(rep.markdown), 0o644); err != nil {
-		return errors.Wrap(err, "write report")
+	out, err := harness.WriteReport(root, cfg.outDir, started, rep.markdown)
+	if err != nil {
+		return err
 	}
 	fmt.Println("wrote", out)
 	return nil

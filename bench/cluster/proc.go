@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	stdnet "net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,76 +24,21 @@ const (
 	// up), bus ports included, so outgoing connections never hold them.
 	clusterPortLow, clusterPortHigh = 20000, 22700
 	startTimeout                    = time.Minute
-	stopTimeout                     = 30 * time.Second
-	logTailBytes                    = 2000
 )
 
-// proc is one server process owned by the harness.
-type proc struct {
-	name string
-	port int
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when it has exited
-	err  error         // its Wait error, valid after done
-}
-
-// procs tracks every started process so an interrupt or an error stops
-// them all: the harness must never leave servers behind on a shared machine.
-var procs struct {
-	sync.Mutex
-	all []*proc
-}
+// proc is one server process owned by the harness, spoken to with go-redis.
+type proc struct{ *harness.Proc }
 
 func startProc(name, bin string, args []string, port int, dir string) (*proc, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, errors.Wrap(err, "mkdir")
-	}
-	logPath := dir + ".log"
-	logf, err := os.Create(logPath)
+	p, err := harness.Start(name, bin, args, nil, dir, port)
 	if err != nil {
-		return nil, errors.Wrap(err, "create server log")
+		return nil, err
 	}
-	p := &proc{name: name, port: port, log: logPath, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, errors.Wrapf(err, "start %s", name)
-	}
-	procs.Lock()
-	procs.all = append(procs.all, p)
-	procs.Unlock()
-	go func() {
-		p.err = p.cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) logTail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > logTailBytes {
-		b = b[len(b)-logTailBytes:]
-	}
-	return strings.TrimSpace(string(b))
+	return &proc{p}, nil
 }
 
 func (p *proc) client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: p.addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+	return redis.NewClient(&redis.Options{Addr: p.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1,
 		DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
 }
 
@@ -105,11 +48,11 @@ func (p *proc) waitUntil(what string, cond func(*redis.Client) bool) error {
 	defer c.Close()
 	deadline := time.Now().Add(startTimeout)
 	for !cond(c) {
-		if p.exited() {
-			return errors.Newf("%s exited (%v) waiting for %s; log:\n%s", p.name, p.err, what, p.logTail())
+		if p.Exited() {
+			return errors.Newf("%s exited (%v) waiting for %s; log:\n%s", p.Name, p.Err(), what, p.LogTail())
 		}
 		if time.Now().After(deadline) {
-			return errors.Newf("%s: no %s after %s; log:\n%s", p.name, what, startTimeout, p.logTail())
+			return errors.Newf("%s: no %s after %s; log:\n%s", p.Name, what, startTimeout, p.LogTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -117,39 +60,6 @@ func (p *proc) waitUntil(what string, cond func(*redis.Client) bool) error {
 }
 
 func pong(c *redis.Client) bool { return c.Ping(context.Background()).Val() == "PONG" }
-
-// stop ends the process with SIGTERM, then SIGKILL after stopTimeout.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func killAll() {
-	procs.Lock()
-	defer procs.Unlock()
-	for _, p := range procs.all {
-		if !p.exited() {
-			_ = p.cmd.Process.Kill()
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := stdnet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, errors.Wrap(err, "find a free port")
-	}
-	defer l.Close()
-	return l.Addr().(*stdnet.TCPAddr).Port, nil
-}
 
 // freeClusterPorts returns n client ports whose bus ports are free too.
 func freeClusterPorts(n int) ([]int, error) {
@@ -187,14 +97,14 @@ func (s *system) stop() {
 	var wg sync.WaitGroup
 	for _, p := range s.procs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
+		go func() { defer wg.Done(); p.Stop() }()
 	}
 	wg.Wait()
 }
 
 func (s *system) exited() *proc {
 	for _, p := range s.procs {
-		if p.exited() {
+		if p.Exited() {
 			return p
 		}
 	}
@@ -237,8 +147,8 @@ func startKeelCluster(bin, tmp string, size int) (*system, error) {
 	}
 	s.target = func() (int, error) {
 		for _, p := range s.procs {
-			if !p.exited() && leads(p) {
-				return p.port, nil
+			if !p.Exited() && leads(p) {
+				return p.Port, nil
 			}
 		}
 		return 0, errors.New("no keel node says it leads")
@@ -273,7 +183,7 @@ func leads(p *proc) bool {
 }
 
 func startKeelSingle(bin, tmp string) (*system, error) {
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +206,7 @@ func startRedisWithReplica(bin, tmp string) (*system, error) {
 	s := &system{}
 	var primary int
 	for i, name := range []string{"redis primary", "redis replica"} {
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			s.stop()
 			return nil, err

@@ -2,41 +2,21 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 type rendered struct{ text, markdown string }
 
-func fmtOps(x float64) string {
-	if math.IsNaN(x) {
-		return "–"
-	}
-	if x >= 1e6 {
-		return fmt.Sprintf("%.2fM", x/1e6)
-	}
-	return fmt.Sprintf("%.1fk", x/1e3)
-}
+var fmtOps, fmtMillis = harness.FmtOps, harness.FmtMillis
 
-func fmtMillis(x float64) string {
-	if math.IsNaN(x) {
-		return "–"
-	}
-	return fmt.Sprintf("%.3f", x)
-}
-
-func fmtRatio(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f", x)
-}
+// fmtRatio is a bare ratio: the column header says what it divides.
+func fmtRatio(x float64) string { return harness.FmtRatio(x, "") }
 
 // table returns the header and rows of the comparison: per test and
 // pipeline depth, each system's median ops/s, p50 and p99, then the
@@ -52,11 +32,11 @@ func table(res results) ([]string, [][]string) {
 		by := res.byCell[c]
 		row := []string{strings.ToUpper(c.test), fmt.Sprint(c.pipeline)}
 		for _, s := range res.systems {
-			row = append(row, fmtOps(median(field(by[s], ops))), fmtMillis(median(field(by[s], p50))), fmtMillis(median(field(by[s], p99))))
+			row = append(row, fmtOps(harness.Median(field(by[s], harness.Ops))), fmtMillis(harness.Median(field(by[s], harness.P50))), fmtMillis(harness.Median(field(by[s], harness.P99))))
 		}
 		row = append(row,
-			fmtRatio(medianRatio(field(by["cluster"], ops), field(by["single"], ops))),
-			fmtRatio(medianRatio(field(by["cluster"], ops), field(by["redis+replica"], ops))))
+			fmtRatio(harness.MedianRatio(field(by["cluster"], harness.Ops), field(by["single"], harness.Ops))),
+			fmtRatio(harness.MedianRatio(field(by["cluster"], harness.Ops), field(by["redis+replica"], harness.Ops))))
 		rows = append(rows, row)
 	}
 	return head, rows
@@ -111,37 +91,12 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 // A --keel-bin binary may come from another commit than the work tree's:
 // the report says so rather than naming the work tree's commit as keel's.
 func describeMachine(root, redisServer, keelBin string) string {
-	cpuModel := "unknown"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpuModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	load := "unknown"
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	commit := commandOutput(root, "git", "rev-parse", "--short", "HEAD")
-	if dirty := commandOutput(root, "git", "status", "--porcelain", "--untracked-files=no"); dirty != "" && dirty != "unknown" {
-		commit += " (work tree has uncommitted changes)"
-	}
+	commit := harness.KeelCommit(root)
 	keel := "keel commit: " + commit
 	if keelBin != "" {
 		keel = "keel: --keel-bin " + keelBin + " (the work tree is at " + commit + ")"
 	}
 	return fmt.Sprintf("- CPUs: %d × %s\n- load average at start: %s\n- %s\n- %s\n- %s\n",
-		runtime.NumCPU(), cpuModel, load, commandOutput(root, redisServer, "--version"), commandOutput(root, "go", "version"), keel)
-}
-
-func commandOutput(dir, name string, args ...string) string {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = filepath.Clean(dir)
-	out, err := cmd.Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
+		runtime.NumCPU(), harness.MachineCPUModel(), harness.LoadAverage(),
+		harness.CommandOutput(root, redisServer, "--version"), harness.CommandOutput(root, "go", "version"), keel)
 }
