@@ -14,24 +14,22 @@
 // rounds, so a change is measured before and after in one run. Every
 // process it starts is stopped before it exits.
 //
-// Like bench/, it is a black-box client: it depends on no keel package.
+// Like bench/, it is a black-box client: it depends on no keel package but
+// the harness code the benchmarks share (bench/internal/harness).
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keel-db/keel/bench/internal/harness"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,7 +39,7 @@ redis.register_function('incr_by', function(keys, args) return redis.call('INCRB
 
 type system struct {
 	name string
-	cmd  *exec.Cmd
+	proc *harness.Proc
 	port int
 }
 
@@ -162,9 +160,9 @@ func run(requests, rounds, clients int, modes, pipes []string, baseline string) 
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, mode := range modes {
 		for _, p := range pipes {
-			m := func(sys, test string) float64 { return median(results[key{mode, p, sys, test}]) }
+			m := func(sys, test string) float64 { return harness.Median(results[key{mode, p, sys, test}]) }
 			r := func(sys1, test1, sys2, test2 string) float64 {
-				return medianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
+				return harness.MedianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
 			}
 			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", mode, p,
 				m("keel", "INCR"), m("keel", "FCALL"), r("keel", "FCALL", "keel", "INCR"),
@@ -179,9 +177,9 @@ func run(requests, rounds, clients int, modes, pipes []string, baseline string) 
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, mode := range modes {
 		for _, p := range pipes {
-			m := func(sys, test string) float64 { return median(results[key{mode, p, sys, test}]) }
+			m := func(sys, test string) float64 { return harness.Median(results[key{mode, p, sys, test}]) }
 			r := func(sys1, test1, sys2, test2 string) float64 {
-				return medianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
+				return harness.MedianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
 			}
 			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", mode, p,
 				m("base", "INCR"), m("base", "FCALL"), r("base", "FCALL", "base", "INCR"),
@@ -192,29 +190,22 @@ func run(requests, rounds, clients int, modes, pipes []string, baseline string) 
 }
 
 func start(name, bin, tmp string, args func(port int, dir string) []string) (*system, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	dir, err := os.MkdirTemp(tmp, name)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args(port, dir)...)
-	logf, err := os.Create(filepath.Join(dir, "log"))
+	p, err := harness.Start(name, bin, args(port, dir), nil, dir, port)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &system{name: name, cmd: cmd, port: port}
+	s := &system{name: name, proc: p, port: port}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: p.Addr(), Protocol: 2, MaxRetries: -1})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
@@ -228,10 +219,7 @@ func start(name, bin, tmp string, args func(port int, dir string) []string) (*sy
 	}
 }
 
-func stop(s *system) {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-}
+func stop(s *system) { s.proc.Kill() }
 
 func load(port int, payload string) error {
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
@@ -260,47 +248,12 @@ func bench(port, n, clients int, pipe, test string) (float64, error) {
 		return 0, fmt.Errorf("probe %v: %w", probe, err)
 	}
 	args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-n", strconv.Itoa(n), "-c", strconv.Itoa(clients),
-		"-r", "100000", "-P", pipe, "--csv"}, cmdArgs...)
-	out, err := exec.Command("redis-benchmark", args...).Output()
+		"-r", "100000", "-P", pipe}, cmdArgs...)
+	r, err := harness.RunRedisBenchmark(context.Background(), "redis-benchmark", args)
 	if err != nil {
-		return 0, fmt.Errorf("redis-benchmark: %v", err)
+		return 0, err
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		rec, err := csv.NewReader(strings.NewReader(sc.Text())).Read()
-		if err != nil || len(rec) < 2 || rec[0] == "test" {
-			continue
-		}
-		if v, err := strconv.ParseFloat(rec[1], 64); err == nil {
-			return v, nil
-		}
-	}
-	return 0, fmt.Errorf("no result in %q", out)
-}
-
-// medianRatio is the median over rounds of a[i]/b[i]: the systems of one
-// round run back to back, so the ratio within a round is what machine
-// noise disturbs least.
-func medianRatio(a, b []float64) float64 {
-	var rs []float64
-	for i := range min(len(a), len(b)) {
-		if b[i] > 0 {
-			rs = append(rs, a[i]/b[i])
-		}
-	}
-	return median(rs)
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return r.OpsPerSec, nil
 }
 
 func redisVersion() string {
