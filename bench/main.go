@@ -128,15 +128,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
-	}
-	harness.Main("bench", func(ctx context.Context) error { return run(ctx, cfg) })
+	harness.Main("bench", parseFlags, run)
 }
 
 func run(ctx context.Context, cfg config) error {

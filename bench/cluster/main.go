@@ -35,7 +35,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -111,17 +110,9 @@ func parseFlags(args []string) (config, error) {
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "bench/cluster:", err)
-		os.Exit(2)
-	}
 	// go-redis logs every refused dial while a server starts: noise here.
 	redis.SetLogger(quietLogger{})
-	harness.Main("bench/cluster", func(ctx context.Context) error { return run(ctx, cfg) })
+	harness.Main("bench/cluster", parseFlags, run)
 }
 
 type quietLogger struct{}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -150,12 +151,21 @@ func KeelCommit(dir string) string {
 	return commit
 }
 
-// Main runs a harness: run gets a context cancelled on SIGINT or SIGTERM.
-// On an interrupt or an error every process started through Start is
-// killed before the program exits (130 on interrupt, 1 on error): a
-// harness must never leave servers behind on a shared machine. name
+// Main runs a harness: parse reads os.Args[1:] (exit 0 on -h, 2 on a bad
+// flag), then run gets the configuration and a context cancelled on SIGINT
+// or SIGTERM. On an interrupt or an error every process started through
+// Start is killed before the program exits (130 on interrupt, 1 on error):
+// a harness must never leave servers behind on a shared machine. name
 // prefixes the messages.
-func Main(name string, run func(context.Context) error) {
+func Main[C any](name string, parse func(args []string) (C, error), run func(context.Context, C) error) {
+	cfg, err := parse(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(2)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -166,7 +176,7 @@ func Main(name string, run func(context.Context) error) {
 		KillAll()
 		os.Exit(130)
 	}()
-	if err := run(ctx); err != nil {
+	if err := run(ctx, cfg); err != nil {
 		KillAll()
 		fmt.Fprintf(os.Stderr, "%s: %+v\n", name, err)
 		os.Exit(1)
