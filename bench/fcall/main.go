@@ -155,37 +155,37 @@ func run(requests, rounds, clients int, modes, pipes []string, baseline string) 
 			return err
 		}
 	}
+	// eachRow calls row per mode and -P with m, the median of a system's
+	// test, and r, the median per-round ratio of two.
+	eachRow := func(row func(mode, p string, m func(sys, test string) float64, r func(sys1, test1, sys2, test2 string) float64)) {
+		for _, mode := range modes {
+			for _, p := range pipes {
+				row(mode, p, func(sys, test string) float64 { return harness.Median(results[key{mode, p, sys, test}]) },
+					func(sys1, test1, sys2, test2 string) float64 {
+						return harness.MedianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
+					})
+			}
+		}
+	}
 	fmt.Printf("redis-benchmark -c %d -n %d -r 100000, %d rounds, median requests/s; ratios are medians of the per-round ratios (redis-server %s)\n\n", clients, requests, rounds, redisVersion())
 	fmt.Println("| persistence | -P | keel INCR | keel FCALL incr_by | keel FCALL/INCR | Redis INCR | Redis FCALL (Lua) | keel FCALL / Redis FCALL |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, mode := range modes {
-		for _, p := range pipes {
-			m := func(sys, test string) float64 { return harness.Median(results[key{mode, p, sys, test}]) }
-			r := func(sys1, test1, sys2, test2 string) float64 {
-				return harness.MedianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
-			}
-			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", mode, p,
-				m("keel", "INCR"), m("keel", "FCALL"), r("keel", "FCALL", "keel", "INCR"),
-				m("redis", "INCR"), m("redis", "FCALL"), r("keel", "FCALL", "redis", "FCALL"))
-		}
-	}
+	eachRow(func(mode, p string, m func(sys, test string) float64, r func(sys1, test1, sys2, test2 string) float64) {
+		fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", mode, p,
+			m("keel", "INCR"), m("keel", "FCALL"), r("keel", "FCALL", "keel", "INCR"),
+			m("redis", "INCR"), m("redis", "FCALL"), r("keel", "FCALL", "redis", "FCALL"))
+	})
 	if baseline == "" {
 		return nil
 	}
 	fmt.Printf("\nbaseline keel (%s) in the same rounds\n\n", baseline)
 	fmt.Println("| persistence | -P | baseline INCR | baseline FCALL | baseline FCALL/INCR | keel FCALL / baseline FCALL | baseline FCALL / Redis FCALL |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
-	for _, mode := range modes {
-		for _, p := range pipes {
-			m := func(sys, test string) float64 { return harness.Median(results[key{mode, p, sys, test}]) }
-			r := func(sys1, test1, sys2, test2 string) float64 {
-				return harness.MedianRatio(results[key{mode, p, sys1, test1}], results[key{mode, p, sys2, test2}])
-			}
-			fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", mode, p,
-				m("base", "INCR"), m("base", "FCALL"), r("base", "FCALL", "base", "INCR"),
-				r("keel", "FCALL", "base", "FCALL"), r("base", "FCALL", "redis", "FCALL"))
-		}
-	}
+	eachRow(func(mode, p string, m func(sys, test string) float64, r func(sys1, test1, sys2, test2 string) float64) {
+		fmt.Printf("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n", mode, p,
+			m("base", "INCR"), m("base", "FCALL"), r("base", "FCALL", "base", "INCR"),
+			r("keel", "FCALL", "base", "FCALL"), r("base", "FCALL", "redis", "FCALL"))
+	})
 	return nil
 }
 
