@@ -77,6 +77,9 @@ type groupState struct {
 	snapSent   uint64
 	snapRecvd  uint64
 	leaderLost uint64
+	// snapForMember: a voter was added after the log was compacted; the
+	// next snapshot must be taken after the change (appliedConfChange).
+	snapForMember bool
 }
 
 // Replicated reports whether the group has more than one voter configured.
@@ -334,6 +337,13 @@ func (r *Replica) settle() {
 	}
 	r.advanceAll()
 	r.maybeSyncEverySec()
+	if r.g.snapForMember && r.job == nil && r.fatal == nil {
+		// A job already running may predate the change: wait for it.
+		if j, err := r.newJob(r.lastNowMillis, true); err == nil {
+			r.job = j
+			r.g.snapForMember = false
+		}
+	}
 	r.maybeTriggerSnapshot()
 }
 
@@ -576,6 +586,14 @@ func (r *Replica) send(msgs []pb.Message) {
 	for i := range msgs {
 		m := msgs[i]
 		if m.Type == pb.MsgSnap {
+			if !confLists(m.Snapshot.Metadata.ConfState, m.To) {
+				// Raft would ignore it on arrival (a node added after the
+				// snapshot): failing it here keeps the leader from
+				// re-sending it in a loop; the snapshot the membership
+				// change triggered (appliedConfChange) will list it.
+				r.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+				continue
+			}
 			data, err := r.readSnapshotFile(m.Snapshot.Metadata.Index)
 			if err != nil {
 				r.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
@@ -786,9 +804,28 @@ func (r *Replica) appliedConfChange(e pb.Entry, cc pb.ConfChange) {
 			p.b.next = pos + 1
 		}
 	}
+	if cc.Type == pb.ConfChangeAddNode && r.store.snapIndex > 0 {
+		// The log before the snapshot is gone, so the new member can only
+		// start from a snapshot, and Raft ignores one that does not list
+		// it: settle takes one that will, once this entry counts as
+		// applied.
+		r.g.snapForMember = true
+	}
 	if r.opts.OnConfChange != nil && cc.NodeID != 0 {
 		r.opts.OnConfChange(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)
 	}
+}
+
+// confLists reports whether cs names id as a voter or learner.
+func confLists(cs pb.ConfState, id uint64) bool {
+	for _, set := range [][]uint64{cs.Voters, cs.Learners, cs.VotersOutgoing, cs.LearnersNext} {
+		for _, v := range set {
+			if v == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bootstrapping reports a founding member starting on an empty disk.
