@@ -120,6 +120,23 @@ func (r *Replica) Voters() []uint64 {
 	return out
 }
 
+// DownPeers are the voters the leader has not heard from within the last
+// election timeout (Raft's RecentActive, which CheckQuorum maintains),
+// sorted. A follower does not know, and reports none.
+func (r *Replica) DownPeers() []uint64 {
+	if !r.Replicated() || r.rn == nil || r.g.raftState != raft.StateLeader {
+		return nil
+	}
+	var down []uint64
+	for id, pr := range r.rn.Status().Progress {
+		if id != r.ID() && !pr.RecentActive {
+			down = append(down, id)
+		}
+	}
+	sortIDs(down)
+	return down
+}
+
 // Term is the current Raft term (0 before persistence starts Raft).
 func (r *Replica) Term() uint64 {
 	if r.rn == nil {

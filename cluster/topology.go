@@ -51,6 +51,10 @@ type Topology struct {
 	Nodes  []TopoNode
 	Shards []Shard
 	Epoch  uint64
+	// Down are nodes known not to answer (the leader has not heard from
+	// them within an election timeout): NODES flags them fail and
+	// disconnected, SLOTS and SHARDS leave them out as replicas.
+	Down []uint64
 }
 
 // nodeNameLen is the length of a Redis Cluster node id.
@@ -116,7 +120,7 @@ func (t *Topology) servers(s *Shard) []TopoNode {
 		out = append(out, n)
 	}
 	for _, id := range s.Members {
-		if id == m {
+		if id == m || slices.Contains(t.Down, id) {
 			continue
 		}
 		if n, ok := t.node(id); ok {
@@ -247,20 +251,32 @@ func (t *Topology) NodesText() string {
 		if n.ID == t.MyID {
 			b.WriteString("myself,")
 		}
+		down := slices.Contains(t.Down, n.ID)
 		switch {
 		case len(ranges) > 0 || follows == 0:
 			b.WriteString("master")
 			if standIn {
 				b.WriteString(",fail?")
 			}
+			if down {
+				b.WriteString(",fail")
+			}
 			b.WriteString(" -")
 		default:
-			b.WriteString("slave ")
+			b.WriteString("slave")
+			if down {
+				b.WriteString(",fail")
+			}
+			b.WriteByte(' ')
 			b.WriteString(NodeName(follows))
 		}
 		b.WriteString(" 0 0 ")
 		b.WriteString(strconv.FormatUint(t.Epoch, 10))
-		b.WriteString(" connected")
+		if down {
+			b.WriteString(" disconnected")
+		} else {
+			b.WriteString(" connected")
+		}
 		for _, s := range ranges {
 			b.WriteByte(' ')
 			b.WriteString(strconv.Itoa(s.From))

@@ -277,3 +277,21 @@ func TestTopoInfoText(t *testing.T) {
 		}
 	}
 }
+
+// A node the leader has not heard from is flagged in NODES and left out of
+// SLOTS as a replica.
+func TestTopologyDownNode(t *testing.T) {
+	top := Topology{MyID: 1, Epoch: 4, Down: []uint64{3},
+		Nodes:  []TopoNode{{ID: 1, Host: "127.0.0.1", Port: 7001}, {ID: 2, Host: "127.0.0.1", Port: 7002}, {ID: 3, Host: "127.0.0.1", Port: 7003}},
+		Shards: []Shard{{From: 0, To: SlotCount - 1, Leader: 1, Members: []uint64{1, 2, 3}}}}
+	want := NodeName(1) + " 127.0.0.1:7001@17001 myself,master - 0 0 4 connected 0-16383\n" +
+		NodeName(2) + " 127.0.0.1:7002@17002 slave " + NodeName(1) + " 0 0 4 connected\n" +
+		NodeName(3) + " 127.0.0.1:7003@17003 slave,fail " + NodeName(1) + " 0 0 4 disconnected\n"
+	if got := top.NodesText(); got != want {
+		t.Fatalf("NODES\n%s\nwant\n%s", got, want)
+	}
+	servers := top.servers(&top.Shards[0])
+	if len(servers) != 2 || servers[0].ID != 1 || servers[1].ID != 2 {
+		t.Fatalf("SLOTS servers %v, want nodes 1 and 2", servers)
+	}
+}

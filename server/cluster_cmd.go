@@ -94,12 +94,13 @@ type groupView struct {
 	leader uint64
 	voters []uint64
 	term   uint64
+	down   []uint64
 }
 
 func (s *Server) groupView(w *waiter) groupView {
 	var g groupView
 	s.shard.do(w, func(r *cluster.Replica) {
-		g.leader, g.voters, g.term = r.Leader(), r.Voters(), r.Term()
+		g.leader, g.voters, g.term, g.down = r.Leader(), r.Voters(), r.Term(), r.DownPeers()
 	})
 	return g
 }
@@ -112,7 +113,9 @@ func (s *Server) isLeader(w *waiter) bool {
 
 func (s *Server) currentTopology(w *waiter) cluster.Topology {
 	g := s.groupView(w)
-	return s.node.topology(g.leader, g.voters, g.term)
+	t := s.node.topology(g.leader, g.voters, g.term)
+	t.Down = g.down
+	return t
 }
 
 func cmdCluster(c *client, argv [][]byte) {

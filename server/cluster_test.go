@@ -672,3 +672,35 @@ func TestClusterMembership(t *testing.T) {
 		t.Fatalf("SET after DELNODE: %q", got)
 	}
 }
+
+// TestClusterNodesFlagsADeadFollower: once the leader has not heard from a
+// follower for an election timeout, CLUSTER NODES flags it fail and
+// CLUSTER SLOTS stops offering it as a replica.
+func TestClusterNodesFlagsADeadFollower(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	lead := tc.leader()
+	f := (lead + 1) % 3
+	rc := tc.raw(lead)
+	if nodes := rc.do("CLUSTER", "NODES"); strings.Contains(nodes, "fail") {
+		t.Fatalf("a healthy cluster has a failed node:\n%s", nodes)
+	}
+	port := strconv.Itoa(tc.nodes[f].Port)
+	if slots := rc.do("CLUSTER", "SLOTS"); !strings.Contains(slots, port) {
+		t.Fatalf("CLUSTER SLOTS does not list follower %d (port %s):\n%s", f+1, port, slots)
+	}
+	tc.stop(f)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nodes := rc.do("CLUSTER", "NODES")
+		if strings.Contains(nodes, ":"+port+"@") && strings.Contains(nodes, "slave,fail") && strings.Contains(nodes, "disconnected") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d stopped 10 s ago, NODES still says:\n%s", f+1, nodes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if slots := rc.do("CLUSTER", "SLOTS"); strings.Contains(slots, port) {
+		t.Fatalf("CLUSTER SLOTS still offers the dead node:\n%s", slots)
+	}
+}
