@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"io"
 	"path"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -116,7 +118,7 @@ func (r *Replica) Voters() []uint64 {
 		return []uint64{r.ID()}
 	}
 	out := append([]uint64(nil), r.conf.Voters...)
-	sortIDs(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -133,7 +135,7 @@ func (r *Replica) DownPeers() []uint64 {
 			down = append(down, id)
 		}
 	}
-	sortIDs(down)
+	slices.Sort(down)
 	return down
 }
 
@@ -178,14 +180,6 @@ func stateName(s raft.StateType) string {
 		return "candidate"
 	}
 	return "follower"
-}
-
-func sortIDs(ids []uint64) {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
 }
 
 // SubmitAsync is Submit for any group: done (if set) runs once every
@@ -526,23 +520,8 @@ func (r *Replica) onSoftState(ss *raft.SoftState) {
 // loseLeadership fails every batch this replica was leading: proposed
 // writes with ErrMsgLeaderLost, the rest with a redirect.
 func (r *Replica) loseLeadership() {
-	for _, b := range r.g.active {
-		for i := b.next; i < len(b.reqs); i++ {
-			switch {
-			case i < b.submitted && b.state[i] == stWritePending:
-				b.state[i], b.failMsg[i] = stWriteFailed, ErrMsgLeaderLost
-			case b.state[i] == stWriteFailed:
-			default:
-				b.state[i], b.failMsg[i] = stWriteFailed, r.redirect(&b.reqs[i])
-			}
-		}
-		b.submitted = len(b.reqs)
-	}
+	r.failActive(ErrMsgLeaderLost, r.redirect)
 	clear(r.inflight)
-	clear(r.g.readWait)
-	r.g.readNext = nil
-	clear(r.g.queue)
-	r.g.queue = r.g.queue[:0]
 	r.fn.open = nil
 	r.fn.pending.reset()
 }
@@ -551,15 +530,23 @@ func (r *Replica) loseLeadership() {
 // (the replica hit a disk error): what it proposed with ErrMsgDiskUnknown,
 // since the others may commit it; what it had not, with msg.
 func (r *Replica) failBatches(msg string) {
+	r.failActive(ErrMsgDiskUnknown, func(*Request) string { return msg })
+}
+
+// failActive answers every unanswered request of the active batches: a
+// write it proposed with proposed (its outcome is unknown: the others may
+// commit it), a refusal already decided as it was, anything else with
+// rest(req) (nothing was done). No batch waits for a read round or a turn
+// any more.
+func (r *Replica) failActive(proposed string, rest func(*Request) string) {
 	for _, b := range r.g.active {
 		for i := b.next; i < len(b.reqs); i++ {
 			switch {
-			case i < b.submitted && b.state[i] == stWriteFailed:
-				continue
 			case i < b.submitted && b.state[i] == stWritePending:
-				b.state[i], b.failMsg[i] = stWriteFailed, ErrMsgDiskUnknown
+				b.state[i], b.failMsg[i] = stWriteFailed, proposed
+			case i < b.submitted && b.state[i] == stWriteFailed:
 			default:
-				b.state[i], b.failMsg[i] = stWriteFailed, msg
+				b.state[i], b.failMsg[i] = stWriteFailed, rest(&b.reqs[i])
 			}
 		}
 		b.submitted = len(b.reqs)
@@ -755,7 +742,7 @@ func (r *Replica) submitConfChange(b *batch, i int, kind int) {
 	argv := b.reqs[i].Argv
 	fail := func(msg string) { b.state[i], b.failMsg[i] = stWriteFailed, msg }
 	if kind == ccAdd && len(argv) != 4 || kind == ccRemove && len(argv) != 3 {
-		fail("ERR wrong number of arguments for 'cluster|" + string(bytesLower(argv[1])) + "' command")
+		fail("ERR wrong number of arguments for 'cluster|" + strings.ToLower(string(argv[1])) + "' command")
 		return
 	}
 	id, err := strconv.ParseUint(string(argv[2]), 10, 64)
@@ -848,15 +835,4 @@ func confLists(cs pb.ConfState, id uint64) bool {
 // bootstrapping reports a founding member starting on an empty disk.
 func (r *Replica) bootstrapping() bool {
 	return r.Replicated() && !r.opts.Join && r.store.lastIndex() == 0 && r.store.snapIndex == 0
-}
-
-func bytesLower(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -482,7 +483,7 @@ func (r *Replica) bootstrapVoters() []uint64 {
 		return []uint64{r.ID()}
 	}
 	v := append([]uint64(nil), r.opts.Peers...)
-	sortIDs(v)
+	slices.Sort(v)
 	return v
 }
 
