@@ -547,18 +547,9 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 }
 
 func (n *Node) scheduleSteps() {
-	if n.stepQ || len(n.peerMsgs) == 0 {
-		return
+	if len(n.peerMsgs) > 0 {
+		n.whenFree(&n.stepQ, n.steps)
 	}
-	n.stepQ = true
-	epoch := n.epoch
-	n.r.W.At(max(n.r.W.now, n.busy), func() {
-		if epoch != n.epoch {
-			return
-		}
-		n.stepQ = false
-		n.steps()
-	})
 }
 
 // steps hands queued peer messages to Replica.Step, in arrival order.

@@ -152,17 +152,26 @@ func (n *Node) receive(q *request) {
 }
 
 func (n *Node) scheduleDrain() {
-	if n.drainQ || len(n.inbox) == 0 {
+	if len(n.inbox) > 0 {
+		n.whenFree(&n.drainQ, n.drain)
+	}
+}
+
+// whenFree runs fn once the node is no longer busy, unless *queued says
+// it is already due; a crash or restart in between (a new epoch) cancels
+// it.
+func (n *Node) whenFree(queued *bool, fn func()) {
+	if *queued {
 		return
 	}
-	n.drainQ = true
+	*queued = true
 	epoch := n.epoch
 	n.r.W.At(max(n.r.W.now, n.busy), func() {
 		if epoch != n.epoch {
 			return
 		}
-		n.drainQ = false
-		n.drain()
+		*queued = false
+		fn()
 	})
 }
 
@@ -293,15 +302,7 @@ func (n *Node) startTicks() {
 			return
 		}
 		n.r.W.After(n.tickEvery(), tick)
-		if n.tickQ {
-			return
-		}
-		n.tickQ = true
-		n.r.W.At(max(n.r.W.now, n.busy), func() {
-			if epoch != n.epoch {
-				return
-			}
-			n.tickQ = false
+		n.whenFree(&n.tickQ, func() {
 			now := n.Clock.Now()
 			crashed, op := n.call(func() { n.rep.Tick(now) })
 			if crashed {
