@@ -47,7 +47,7 @@ const effectsHeaderBytes = 17
 // wazero runtime is not free to start.
 type functions struct {
 	host *udf.Host
-	rand *fallbackRand
+	rand *engine.SplitMix64 // when Options.Rand is nil: calls stay deterministic
 	// pending is what the effects of calls not yet applied will write
 	// (see submitCall); open is the effects entry being filled.
 	pending pendingEffects
@@ -56,18 +56,6 @@ type functions struct {
 	store   udf.EngineStore
 	overlay overlayStore
 	rec     []byte
-}
-
-// fallbackRand is used when Options.Rand is nil: a fixed splitmix64
-// sequence, so a guest's random is still deterministic.
-type fallbackRand struct{ s uint64 }
-
-func (f *fallbackRand) Uint64() uint64 {
-	f.s += 0x9e3779b97f4a7c15
-	z := f.s
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }
 
 // fnHost returns the function host, starting it if needed.
@@ -160,7 +148,7 @@ func (r *Replica) callFunction(ms int64, argv [][]byte) (udf.Result, error) {
 	rnd := r.opts.Rand
 	if rnd == nil {
 		if r.fn.rand == nil {
-			r.fn.rand = &fallbackRand{}
+			r.fn.rand = &engine.SplitMix64{}
 		}
 		rnd = r.fn.rand
 	}

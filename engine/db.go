@@ -85,7 +85,7 @@ type DB struct {
 // New returns an empty keyspace.
 func New(opts Options) *DB {
 	if opts.Rand == nil {
-		opts.Rand = &splitMix64{}
+		opts.Rand = &SplitMix64{}
 	}
 	if opts.ProtoMaxBulkLen == 0 {
 		opts.ProtoMaxBulkLen = DefaultProtoMaxBulkLen
@@ -98,7 +98,7 @@ func New(opts Options) *DB {
 	// needed a seed.
 	seed := opts.Rand.Uint64()
 	db.scan.init(seed)
-	db.indexSeed = (&splitMix64{state: seed}).Uint64()
+	db.indexSeed = (&SplitMix64{state: seed}).Uint64()
 	db.wheel.d = &db.s.slabDirs
 	db.clear()
 	return db
@@ -246,11 +246,13 @@ func (db *DB) KeyVersion(now int64, key []byte) uint64 {
 	return max(db.tombstones[tombstoneIndex(key)], db.flushVersion)
 }
 
-// splitMix64 is the fallback Rand: deterministic, tiny, good enough to pick
-// a random key.
-type splitMix64 struct{ state uint64 }
+// SplitMix64 is the fallback Rand (of the engine, and of function calls in
+// cluster/): deterministic, tiny, good enough to pick a random key. The
+// zero value is a fixed sequence.
+type SplitMix64 struct{ state uint64 }
 
-func (r *splitMix64) Uint64() uint64 {
+// Uint64 returns the next value of the sequence.
+func (r *SplitMix64) Uint64() uint64 {
 	r.state += 0x9e3779b97f4a7c15
 	z := r.state
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
