@@ -119,11 +119,25 @@ func isFunctionWrite(argv [][]byte) bool {
 	return functionKind(argv) == fnFunction && udf.IsFunctionWrite(argv)
 }
 
-// execLogged applies one logged command: FUNCTION to the host, anything
-// else to the engine.
+// execLogged applies one logged command: FUNCTION to the host, CLUSTER
+// RESHARD to the slot state, anything else (past the slot gate, decided
+// here so that every replica decides alike) to the engine.
 func (r *Replica) execLogged(ms int64, argv [][]byte, w engine.Writer) {
 	if functionKind(argv) == fnFunction {
 		r.runFunction(argv, w)
+		return
+	}
+	if r.slots.on {
+		argv, asking := splitAsking(argv)
+		if reshardKind(argv) != rsNone {
+			r.applyReshard(ms, argv, w)
+			return
+		}
+		if msg := r.gateArgv(ms, &Request{Argv: argv, Asking: asking}, argv, asking); msg != "" {
+			w.WriteError(msg)
+			return
+		}
+		r.db.Exec(ms, argv, w)
 		return
 	}
 	r.db.Exec(ms, argv, w)
@@ -211,7 +225,6 @@ func (r *Replica) submitCall(b *batch, i int) {
 		r.runUpTo(b, i)
 	}
 	req := &b.reqs[i]
-	res, err := r.callFunction(b.nowMillis, req.Argv)
 	fail := func(msg string) {
 		if b.next == i {
 			req.W.WriteError(msg)
@@ -221,6 +234,13 @@ func (r *Replica) submitCall(b *batch, i int) {
 		}
 		b.state[i], b.failMsg[i] = stWriteFailed, msg // runUpTo answers it in turn
 	}
+	// The call runs here, on the leader, against the state its effects
+	// apply to: so does its slot gate.
+	if msg := r.gateArgv(b.nowMillis, req, req.Argv, req.Asking); msg != "" {
+		fail(msg)
+		return
+	}
+	res, err := r.callFunction(b.nowMillis, req.Argv)
 	switch {
 	case err != nil:
 		fail(udf.Message(err))
@@ -392,6 +412,22 @@ func (r *Replica) restoreFunctions(dump []byte) error {
 		return errors.Newf("snapshot function libraries: %s", udf.Message(err))
 	}
 	return nil
+}
+
+// resetSpecial empties what a snapshot holds besides keys (the function
+// registry, the slot state) before one loads, so that a snapshot that
+// fails half way leaves nothing behind.
+func (r *Replica) resetSpecial() {
+	r.resetFunctions()
+	r.initSlots()
+}
+
+// restoreSpecial installs a snapshot entry of a reserved type.
+func (r *Replica) restoreSpecial(typ uint8, value []byte) error {
+	if typ == snapTypeSlots {
+		return r.restoreSlots(value)
+	}
+	return r.restoreFunctions(value)
 }
 
 // resetFunctions empties the registry before a snapshot loads, so that a

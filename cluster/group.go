@@ -283,6 +283,18 @@ func (r *Replica) redirect(req *Request) string {
 	return "MOVED 0 node-" + strconv.FormatUint(r.g.lead, 10)
 }
 
+// TransferLeadership asks Raft to hand this group's leadership to voter
+// to (Raft's TransferLeader: the leader brings it up to date, then tells
+// it to campaign). A no-op unless this replica leads a replicated group.
+// The messages it sends go out now, through Options.Send.
+func (r *Replica) TransferLeadership(to uint64) {
+	if !r.Replicated() || r.rn == nil || r.g.raftState != raft.StateLeader || to == r.ID() || r.fatal != nil {
+		return
+	}
+	r.rn.TransferLeader(to)
+	r.settle()
+}
+
 // Step hands the replica a message from a peer (its bytes as sent by
 // Options.Send). A malformed message is an error and changes nothing.
 func (r *Replica) Step(now int64, data []byte) error {
@@ -438,6 +450,10 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			r.submitTxn(b, i, propose)
 			continue
 		}
+		if msg := r.reshardRefusal(req.Argv); msg != "" {
+			b.state[i], b.failMsg[i] = stWriteFailed, msg
+			continue
+		}
 		if !isWrite(req.Argv) {
 			continue
 		}
@@ -445,7 +461,8 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			b.state[i], b.failMsg[i] = stWriteFailed, msg
 			continue
 		}
-		n := encodedCommandBytes(req.Argv)
+		argv := r.withAsking(req, req.Argv)
+		n := encodedCommandBytes(argv)
 		if n > commandBytesMax {
 			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large for the log ("+strconv.Itoa(n)+" bytes)"
 			continue
@@ -454,7 +471,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			propose()
 		}
 		b.state[i] = stWritePending
-		cmds = appendCommand(cmds, req.Argv)
+		cmds = appendCommand(cmds, argv)
 		positions = append(positions, i)
 	}
 	propose()
@@ -671,8 +688,8 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	r.resetFunctions()
-	meta, _, err := loadSnapshot(fs, tmp, r.db, 0, r.restoreFunctions)
+	r.resetSpecial()
+	meta, _, err := loadSnapshot(fs, tmp, r.db, 0, r.restoreSpecial)
 	if err != nil {
 		_ = fs.Remove(tmp)
 		return errors.Wrap(err, "cluster: snapshot from leader")
@@ -687,6 +704,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 		return errors.Mark(err, disk.ErrDirSync)
 	}
 	r.g.snapRecvd++
+	r.slotsChanged()
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis
 	}

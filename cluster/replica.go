@@ -115,6 +115,23 @@ type Options struct {
 	// the leader may serve (leader 0: unknown). Typically "MOVED slot
 	// host:port" or "TRYAGAIN ...".
 	Redirect func(req *Request, leader uint64) string
+
+	// Sharding (slotstate.go, docs/cluster.md): Group is this replica's
+	// group id (>= 1 when Slots is set). Slots are the ranges the group
+	// owns when it is created; nil turns slot gating off (the group
+	// serves every slot, as an unsharded node does).
+	Group uint64
+	Slots []SlotRange
+	// SlotRedirect formats the gate's redirects and must be pure (it runs
+	// inside the replica, at apply time too). ask false: this group does
+	// not own slot; return "MOVED <slot> host:port" of its owner as the
+	// node sees it (or a TRYAGAIN text). ask true: return "ASK <slot>
+	// host:port" of group's leader (or TRYAGAIN when unknown).
+	SlotRedirect func(req *Request, slot int, ask bool, group uint64) string
+	// OnSlotsChanged is told the group's slot state after every applied
+	// change (replay and snapshot install included), and once at Open
+	// when Slots is set.
+	OnSlotsChanged func(SlotInfo)
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -129,6 +146,10 @@ type Request struct {
 	// of a replicated group its keyed reads are served locally, possibly
 	// stale (group.go).
 	ReadOnly bool
+	// Asking is set when the connection sent ASKING just before this
+	// command (one-shot): a group importing the command's slot serves it
+	// although it does not own the slot yet (slotstate.go).
+	Asking bool
 }
 
 // Replica is one replica group's member on this node.
@@ -180,6 +201,8 @@ type Replica struct {
 	fn functions // FUNCTION/FCALL (functions.go)
 
 	g groupState // replicated groups only (group.go)
+
+	slots slotState // sharding (slotstate.go); off when Options.Slots is nil
 }
 
 // RecoveryStats says what Open found on disk.
@@ -232,10 +255,22 @@ type batch struct {
 // procedure is described in docs/durability.md.
 func Open(opts Options) (*Replica, error) {
 	r := &Replica{opts: opts, db: engine.New(engine.Options{Rand: opts.Rand}), persist: opts.AppendOnly}
+	if opts.Slots != nil {
+		if opts.Group == 0 {
+			return nil, errors.New("cluster: a sharded replica needs its group id (Options.Group >= 1)")
+		}
+		for _, rg := range opts.Slots {
+			if err := rg.Check(); err != nil {
+				return nil, errors.Wrap(err, "cluster: Options.Slots")
+			}
+		}
+		r.initSlots()
+	}
 	if r.Replicated() && !r.persist {
 		return nil, errors.New("cluster: a replicated group needs appendonly yes (Raft keeps its log on disk)")
 	}
 	if !r.persist {
+		r.slotsChanged()
 		return r, nil
 	}
 	r.g.readWait = map[uint64][]*batch{}
@@ -262,6 +297,7 @@ func Open(opts Options) (*Replica, error) {
 		r.closeFunctions()
 		return nil, err
 	}
+	r.slotsChanged()
 	return r, nil
 }
 
@@ -283,16 +319,16 @@ func (r *Replica) recover() error {
 	var loadErrs []string
 	loaded := -1
 	for i, name := range snaps {
-		r.resetFunctions()
-		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreFunctions)
+		r.resetSpecial()
+		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreSpecial)
 		if err != nil {
 			// A read can return flipped bits that are not on the disk:
 			// read once more before calling the file corrupt.
-			r.resetFunctions()
-			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreFunctions)
+			r.resetSpecial()
+			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreSpecial)
 		}
 		if err != nil {
-			r.resetFunctions()
+			r.resetSpecial()
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
@@ -549,6 +585,10 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 			r.submitCall(b, i)
 			continue
 		}
+		if msg := r.reshardRefusal(argv); msg != "" {
+			b.state[i], b.failMsg[i] = stWriteFailed, msg
+			continue
+		}
 		if !isWrite(argv) {
 			continue
 		}
@@ -556,6 +596,7 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 			b.state[i], b.failMsg[i] = stWriteFailed, msg
 			continue
 		}
+		argv = r.withAsking(&reqs[i], argv)
 		n := encodedCommandBytes(argv)
 		if n > commandBytesMax {
 			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large for the log ("+strconv.Itoa(n)+" bytes)"
@@ -584,7 +625,7 @@ func isWrite(argv [][]byte) bool {
 	}
 	c := engine.Lookup(argv[0])
 	if c == nil {
-		return isFunctionWrite(argv) || membershipKind(argv) != ccNone
+		return isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone
 	}
 	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }
@@ -638,6 +679,22 @@ func (r *Replica) runLocal(ms int64, req *Request) {
 		r.runTxnLocal(ms, req)
 		return
 	}
+	if r.slots.on {
+		if reshardKind(req.Argv) != rsNone {
+			r.applyReshard(ms, req.Argv, req.W) // appendonly off: no log
+			return
+		}
+		if msg := r.gateArgv(ms, req, req.Argv, req.Asking); msg != "" {
+			req.W.WriteError(msg)
+			return
+		}
+	}
+	r.runCommand(ms, req)
+}
+
+// runCommand is runLocal past the slot gate: one command of a
+// transaction, or a request the gate let through.
+func (r *Replica) runCommand(ms int64, req *Request) {
 	if len(req.Argv) > 0 && len(req.Argv[0]) <= localNameBytesMax {
 		// Lower-case into a stack buffer: bytes.ToLower would allocate on
 		// every read, and switch on string(...) of a local array does not.

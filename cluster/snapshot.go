@@ -30,6 +30,9 @@ type Job struct {
 	// functions is the function registry at the view (udf.Host.Dump),
 	// nil when no library is loaded.
 	functions []byte
+	// slots is the group's slot state at the view (slotstate.go), nil
+	// when slot gating is off.
+	slots []byte
 }
 
 // Index is the Raft index the snapshot covers.
@@ -47,6 +50,12 @@ func (j *Job) Run() error {
 	now := j.meta.SaveMillis
 	if len(j.functions) > 0 {
 		if err := sw.Add(disk.SnapEntry{Type: disk.SnapTypeFunctions, Value: j.functions}); err != nil {
+			sw.Abort()
+			return err
+		}
+	}
+	if j.slots != nil {
+		if err := sw.Add(disk.SnapEntry{Type: snapTypeSlots, Value: j.slots}); err != nil {
 			sw.Abort()
 			return err
 		}
@@ -82,8 +91,9 @@ const snapshotReserveMax = 1 << 30
 // reach the state those replies describe. Keys that expired while the node
 // was down leave by lazy and active expiry, invisible from the first read.
 // nowMillis, when known (> 0), only lowers the cut-off if the clock is
-// behind the snapshot's. The function registry entry, if any, goes to fns.
-func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns func(dump []byte) error) (disk.SnapshotMeta, uint64, error) {
+// behind the snapshot's. Entries of reserved types (the function registry,
+// the slot state) go to special.
+func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, special func(typ uint8, value []byte) error) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
 	// Snapshots are written in key order, so the engine's bulk loader
@@ -110,8 +120,8 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, fns f
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
-		if e.Type == disk.SnapTypeFunctions {
-			return fns(e.Value)
+		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots {
+			return special(e.Type, e.Value)
 		}
 		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {
 			return nil

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -109,8 +110,14 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 		b.state[i], b.failMsg[i] = stWriteFailed, msg
 		return
 	}
+	// A transaction sent after ASKING is logged with the marker as its
+	// first command, so that every replica gates it alike.
+	cmds := t.Cmds
+	if r.slots.on && b.reqs[i].Asking {
+		cmds = append([][][]byte{{askingMarker}}, cmds...)
+	}
 	n := 0
-	for _, argv := range t.Cmds {
+	for _, argv := range cmds {
 		n += encodedCommandBytes(argv)
 	}
 	if n > commandBytesMax {
@@ -120,9 +127,9 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 	flush()
 	r.nextID++
 	id := r.nextID
-	data := encodeEntryHeader(make([]byte, 0, 32+n), id, b.nowMillis, len(t.Cmds))
+	data := encodeEntryHeader(make([]byte, 0, 32+n), id, b.nowMillis, len(cmds))
 	data[0] = entryTxn
-	for _, argv := range t.Cmds {
+	for _, argv := range cmds {
 		data = appendCommand(data, argv)
 	}
 	p := &proposal{b: b, positions: []int{i}}
@@ -138,6 +145,10 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 // aborted by WATCH, or any transaction when persistence is off).
 func (r *Replica) runTxnLocal(ms int64, req *Request) {
 	t := req.Txn
+	if msg := r.gateTxn(ms, req, t.Cmds, req.Asking); msg != "" {
+		req.W.WriteError(msg)
+		return
+	}
 	if t.Observe {
 		for i := range t.Watched {
 			t.Watched[i].Version = r.db.KeyVersion(ms, t.Watched[i].Key)
@@ -152,7 +163,7 @@ func (r *Replica) runTxnLocal(ms int64, req *Request) {
 		if t.Side != nil && t.Side(argv, req.W) {
 			continue
 		}
-		r.runLocal(ms, &Request{Argv: argv, W: req.W})
+		r.runCommand(ms, &Request{Argv: argv, W: req.W})
 	}
 }
 
@@ -180,6 +191,9 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		r.runUpTo(p.b, pos)
 		w = p.b.reqs[pos].W
 		side = p.b.reqs[pos].Txn.Side
+	}
+	if r.slots.on {
+		return r.applyTxnGated(e, er, w, side, p, pos)
 	}
 	w.WriteArray(er.Count)
 	for i := 0; i < er.Count; i++ {
@@ -209,7 +223,7 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 // LASTSAVE is the one that may appear.
 func (r *Replica) runTxnRead(ms int64, argv [][]byte, w engine.Writer) {
 	if len(argv) > 0 && bytes.EqualFold(argv[0], []byte("lastsave")) {
-		r.runLocal(ms, &Request{Argv: argv, W: w})
+		r.runCommand(ms, &Request{Argv: argv, W: w})
 		return
 	}
 	r.db.Exec(ms, argv, w)
@@ -228,3 +242,42 @@ const activeExpireBudget = 1000
 // Open raises none (fn is set after). fn runs inside Submit or Tick and
 // must not call back into the replica. The caller owns the replica.
 func (r *Replica) SetNotify(fn func(event string, key []byte)) { r.db.SetNotify(fn) }
+
+// applyTxnGated is applyTxn's body when slot gating is on: the commands
+// are read first, so that the gate (and the ASKING marker) decides the
+// whole transaction before any of it runs.
+func (r *Replica) applyTxnGated(e pb.Entry, er *entryReader, w engine.Writer, side func([][]byte, engine.Writer) bool, p *proposal, pos int) error {
+	cmds := make([][][]byte, 0, er.Count)
+	for i := 0; i < er.Count; i++ {
+		argv, err := er.next()
+		if err != nil {
+			return errors.Wrapf(err, "cluster: transaction entry %d command %d", e.Index, i)
+		}
+		cmds = append(cmds, slices.Clone(argv)) // next reuses its slice
+	}
+	asking := false
+	if len(cmds) > 0 && isAskingMarker(cmds[0]) {
+		cmds, asking = cmds[1:], true
+	}
+	if msg := r.gateTxn(er.NowMillis, &Request{Asking: asking}, cmds, asking); msg != "" {
+		w.WriteError(msg)
+	} else {
+		w.WriteArray(len(cmds))
+		for _, argv := range cmds {
+			if isWrite(argv) {
+				r.changes++
+				r.db.Exec(er.NowMillis, argv, w)
+				continue
+			}
+			if side != nil && side(argv, w) {
+				continue
+			}
+			r.runTxnRead(er.NowMillis, argv, w)
+		}
+	}
+	if p != nil {
+		p.b.state[pos] = stWriteDone
+		p.b.next = pos + 1
+	}
+	return nil
+}
