@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,13 +36,37 @@ type TopoNode struct {
 // busPortOffset is Redis Cluster's distance from client to bus port.
 const busPortOffset = 10000
 
-// Shard is a replica group and the inclusive slot range [From, To] it
-// serves. Leader is 0 while unknown; Members lists the group's voters,
-// the leader among them.
+// Shard is a replica group and the slots it serves: Ranges, sorted and
+// not overlapping (a group that has taken slots from others serves
+// several runs; one that gave all of its slots away serves none). Leader
+// is 0 while unknown; Members lists the group's voters, the leader among
+// them. Group is the group's id (1-based); Migrating and Importing are
+// its moves in progress, shown by CLUSTER GROUPS only (clients route by
+// Ranges and follow -ASK during a move, as in Redis Cluster).
 type Shard struct {
-	From, To int
-	Leader   uint64
-	Members  []uint64
+	Group     uint64
+	Ranges    []SlotRange
+	Leader    uint64
+	Members   []uint64
+	Migrating []SlotMove
+	Importing []SlotMove
+}
+
+// first is the shard's lowest slot, or SlotCount when it serves none.
+func (s *Shard) first() int {
+	if len(s.Ranges) == 0 {
+		return SlotCount
+	}
+	return s.Ranges[0].First
+}
+
+// slots is how many slots the shard serves.
+func (s *Shard) slots() int {
+	n := 0
+	for _, r := range s.Ranges {
+		n += r.Len()
+	}
+	return n
 }
 
 // Topology is one node's view of the cluster. Epoch plays Redis's config
@@ -91,8 +116,11 @@ func (t *Topology) Addr(id uint64) string {
 // ShardOf is the shard serving slot, or nil when no shard covers it.
 func (t *Topology) ShardOf(slot int) *Shard {
 	for i := range t.Shards {
-		if s := &t.Shards[i]; s.From <= slot && slot <= s.To {
-			return s
+		s := &t.Shards[i]
+		for _, r := range s.Ranges {
+			if r.Contains(slot) {
+				return s
+			}
 		}
 	}
 	return nil
@@ -130,39 +158,61 @@ func (t *Topology) servers(s *Shard) []TopoNode {
 	return out
 }
 
-// sortedShards is the shards in slot order, as Redis 7 lists them.
+// sortedShards is the shards in slot order (of their first range), as
+// Redis 7 lists them; shards serving no slot come last.
 func (t *Topology) sortedShards() []*Shard {
 	out := make([]*Shard, len(t.Shards))
 	for i := range t.Shards {
 		out[i] = &t.Shards[i]
 	}
-	slices.SortStableFunc(out, func(a, b *Shard) int { return a.From - b.From })
+	slices.SortStableFunc(out, func(a, b *Shard) int { return a.first() - b.first() })
+	return out
+}
+
+// shardRange is one slot range and the shard serving it.
+type shardRange struct {
+	SlotRange
+	shard *Shard
+}
+
+// sortedRanges is every shard's ranges in slot order.
+func (t *Topology) sortedRanges() []shardRange {
+	var out []shardRange
+	for i := range t.Shards {
+		s := &t.Shards[i]
+		for _, r := range s.Ranges {
+			out = append(out, shardRange{SlotRange: r, shard: s})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b shardRange) int { return a.First - b.First })
 	return out
 }
 
 // WriteSlots writes the CLUSTER SLOTS reply: per slot range
-// [from, to, master, replica...], each node [host, port, name, {}]. The
-// fourth element (extra networking metadata, empty here) is what Redis 7
-// sends; go-redis accepts 2 to 4. Ranges with no known node are left
-// out; go-redis sends their keys to any node, which redirects.
+// [from, to, master, replica...], each node [host, port, name, {}], in
+// slot order (a shard with several ranges appears once per range, as a
+// Redis master holding several runs does). The fourth element (extra
+// networking metadata, empty here) is what Redis 7 sends; go-redis
+// accepts 2 to 4. Ranges with no known node are left out; go-redis sends
+// their keys to any node, which redirects.
 func (t *Topology) WriteSlots(w engine.Writer) {
-	shards := t.sortedShards()
-	servers := make([][]TopoNode, len(shards))
+	ranges := t.sortedRanges()
+	servers := make([][]TopoNode, len(ranges))
 	n := 0
-	for i, s := range shards {
-		servers[i] = t.servers(s)
+	for i, r := range ranges {
+		servers[i] = t.servers(r.shard)
 		if len(servers[i]) > 0 {
 			n++
 		}
 	}
 	w.WriteArray(n)
-	for i, s := range shards {
+	for i, r := range ranges {
 		if len(servers[i]) == 0 {
 			continue
 		}
 		w.WriteArray(2 + len(servers[i]))
-		w.WriteInt(int64(s.From))
-		w.WriteInt(int64(s.To))
+		w.WriteInt(int64(r.First))
+		w.WriteInt(int64(r.Last))
 		for _, node := range servers[i] {
 			w.WriteArray(4)
 			w.WriteBulkString(node.Host)
@@ -174,7 +224,8 @@ func (t *Topology) WriteSlots(w engine.Writer) {
 }
 
 // WriteShards writes the CLUSTER SHARDS reply, one entry per shard in slot
-// order: {slots: [from, to], nodes: [{id, port, ip, endpoint, role,
+// order: {slots: [from, to, from, to, ...] (each range's bounds, as
+// Redis 7 lists a shard's runs), nodes: [{id, port, ip, endpoint, role,
 // replication-offset, health}...]}, master first. The Topology knows
 // neither replication offsets nor liveness, so every node reports offset
 // 0 and health "online"; the caller leaves dead nodes out of Members.
@@ -185,9 +236,11 @@ func (t *Topology) WriteShards(w engine.Writer) {
 		servers := t.servers(s)
 		w.WriteMap(2)
 		w.WriteBulkString("slots")
-		w.WriteArray(2)
-		w.WriteInt(int64(s.From))
-		w.WriteInt(int64(s.To))
+		w.WriteArray(2 * len(s.Ranges))
+		for _, r := range s.Ranges {
+			w.WriteInt(int64(r.First))
+			w.WriteInt(int64(r.Last))
+		}
 		w.WriteBulkString("nodes")
 		w.WriteArray(len(servers))
 		for i, node := range servers {
@@ -277,13 +330,14 @@ func (t *Topology) NodesText() string {
 		} else {
 			b.WriteString(" connected")
 		}
+		var runs []SlotRange
 		for _, s := range ranges {
+			runs = append(runs, s.Ranges...)
+		}
+		slices.SortFunc(runs, func(a, b SlotRange) int { return a.First - b.First })
+		for _, r := range runs {
 			b.WriteByte(' ')
-			b.WriteString(strconv.Itoa(s.From))
-			if s.To != s.From {
-				b.WriteByte('-')
-				b.WriteString(strconv.Itoa(s.To))
-			}
+			b.WriteString(r.String())
 		}
 		b.WriteByte('\n')
 	}
@@ -309,10 +363,10 @@ func (t *Topology) InfoText(knownLeader bool) string {
 	for i := range t.Shards {
 		s := &t.Shards[i]
 		m, standIn := s.master()
-		if m == 0 || s.To < s.From {
+		size := s.slots()
+		if m == 0 || size == 0 {
 			continue
 		}
-		size := s.To - s.From + 1
 		assigned += size
 		if standIn {
 			pfail += size
@@ -345,4 +399,46 @@ func (t *Topology) InfoText(knownLeader bool) string {
 	line("cluster_current_epoch", epoch)
 	line("cluster_my_epoch", epoch)
 	return b.String()
+}
+
+// WriteGroups writes keel's CLUSTER GROUPS reply: one map per shard in
+// group order, {group: id, leader: node id (0 unknown), members: [node
+// ids], owned: ["first-last", ...], migrating: ["first-last to g", ...],
+// importing: ["first-last from g", ...]}. Owned lists the ranges the
+// group serves as this node routes them; a slot on its way lists under
+// its source's migrating and its target's importing until the move ends.
+func (t *Topology) WriteGroups(w engine.Writer) {
+	shards := make([]*Shard, len(t.Shards))
+	for i := range t.Shards {
+		shards[i] = &t.Shards[i]
+	}
+	slices.SortStableFunc(shards, func(a, b *Shard) int { return cmp.Compare(a.Group, b.Group) })
+	w.WriteArray(len(shards))
+	for _, s := range shards {
+		w.WriteMap(6)
+		w.WriteBulkString("group")
+		w.WriteInt(int64(s.Group))
+		w.WriteBulkString("leader")
+		w.WriteInt(int64(s.Leader))
+		w.WriteBulkString("members")
+		w.WriteArray(len(s.Members))
+		for _, id := range s.Members {
+			w.WriteInt(int64(id))
+		}
+		w.WriteBulkString("owned")
+		w.WriteArray(len(s.Ranges))
+		for _, r := range s.Ranges {
+			w.WriteBulkString(r.String())
+		}
+		w.WriteBulkString("migrating")
+		w.WriteArray(len(s.Migrating))
+		for _, m := range s.Migrating {
+			w.WriteBulkString(m.SlotRange.String() + " to " + strconv.FormatUint(m.Group, 10))
+		}
+		w.WriteBulkString("importing")
+		w.WriteArray(len(s.Importing))
+		for _, m := range s.Importing {
+			w.WriteBulkString(m.SlotRange.String() + " from " + strconv.FormatUint(m.Group, 10))
+		}
+	}
 }

@@ -100,7 +100,7 @@ func threeNodes(leader uint64) *Topology {
 			{ID: 2, Host: "127.0.0.1", Port: 7002},
 			{ID: 3, Host: "127.0.0.1", Port: 7003},
 		},
-		Shards: []Shard{{From: 0, To: SlotCount - 1, Leader: leader, Members: []uint64{1, 2, 3}}},
+		Shards: []Shard{{Ranges: []SlotRange{{First: 0, Last: SlotCount - 1}}, Leader: leader, Members: []uint64{1, 2, 3}}},
 		Epoch:  5,
 	}
 }
@@ -116,9 +116,9 @@ func twoGroups() *Topology {
 			{ID: 3, Host: "10.0.0.3", Port: 6380},
 		},
 		Shards: []Shard{
-			{From: 8193, To: SlotCount - 1, Leader: 3, Members: []uint64{3, 9}},
-			{From: 8192, To: 8192, Leader: 0, Members: []uint64{2}},
-			{From: 0, To: 8191, Leader: 2, Members: []uint64{1, 2}},
+			{Ranges: []SlotRange{{First: 8193, Last: SlotCount - 1}}, Leader: 3, Members: []uint64{3, 9}},
+			{Ranges: []SlotRange{{First: 8192, Last: 8192}}, Leader: 0, Members: []uint64{2}},
+			{Ranges: []SlotRange{{First: 0, Last: 8191}}, Leader: 2, Members: []uint64{1, 2}},
 		},
 		Epoch: 12,
 	}
@@ -156,7 +156,7 @@ func TestTopoAddrAndShardOf(t *testing.T) {
 		from int
 	}{{0, 0}, {8191, 0}, {8192, 8192}, {8193, 8193}, {SlotCount - 1, 8193}} {
 		s := top.ShardOf(c.slot)
-		if s == nil || s.From != c.from {
+		if s == nil || s.Ranges[0].First != c.from {
 			t.Errorf("ShardOf(%d) = %+v, want the shard from %d", c.slot, s, c.from)
 		}
 	}
@@ -188,7 +188,7 @@ func TestTopoSlots(t *testing.T) {
 	}
 	// A range nobody known serves is not listed; no shards, no ranges.
 	lost := &Topology{Nodes: []TopoNode{{ID: 1, Host: "h", Port: 1}},
-		Shards: []Shard{{From: 0, To: 10, Members: []uint64{7}}, {From: 11, To: 20}}}
+		Shards: []Shard{{Ranges: []SlotRange{{First: 0, Last: 10}}, Members: []uint64{7}}, {Ranges: []SlotRange{{First: 11, Last: 20}}}}}
 	if got := topoSlots(lost, t); got != "[]" {
 		t.Errorf("CLUSTER SLOTS with unknown members = %s, want []", got)
 	}
@@ -268,7 +268,7 @@ func TestTopoInfoText(t *testing.T) {
 		{"one shard electing", twoGroups(), true, info("ok", 16384, 16383, 1, 3, 2, "12")},
 		{"uncovered slots", &Topology{
 			Nodes:  []TopoNode{{ID: 1, Host: "h", Port: 1}},
-			Shards: []Shard{{From: 0, To: 99, Leader: 1, Members: []uint64{1}}, {From: 100, To: 200}},
+			Shards: []Shard{{Ranges: []SlotRange{{First: 0, Last: 99}}, Leader: 1, Members: []uint64{1}}, {Ranges: []SlotRange{{First: 100, Last: 200}}}},
 		}, true, info("fail", 100, 100, 0, 1, 1, "0")},
 		{"empty", &Topology{}, true, info("fail", 0, 0, 0, 0, 0, "0")},
 	} {
@@ -283,7 +283,7 @@ func TestTopoInfoText(t *testing.T) {
 func TestTopologyDownNode(t *testing.T) {
 	top := Topology{MyID: 1, Epoch: 4, Down: []uint64{3},
 		Nodes:  []TopoNode{{ID: 1, Host: "127.0.0.1", Port: 7001}, {ID: 2, Host: "127.0.0.1", Port: 7002}, {ID: 3, Host: "127.0.0.1", Port: 7003}},
-		Shards: []Shard{{From: 0, To: SlotCount - 1, Leader: 1, Members: []uint64{1, 2, 3}}}}
+		Shards: []Shard{{Ranges: []SlotRange{{First: 0, Last: SlotCount - 1}}, Leader: 1, Members: []uint64{1, 2, 3}}}}
 	want := NodeName(1) + " 127.0.0.1:7001@17001 myself,master - 0 0 4 connected 0-16383\n" +
 		NodeName(2) + " 127.0.0.1:7002@17002 slave " + NodeName(1) + " 0 0 4 connected\n" +
 		NodeName(3) + " 127.0.0.1:7003@17003 slave,fail " + NodeName(1) + " 0 0 4 disconnected\n"

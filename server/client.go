@@ -26,14 +26,23 @@ type client struct {
 
 	rd   *Reader
 	out  *Writer
-	wait *waiter
+	wait *waiter // on group 1's shard (the only one without sharding)
 	reqs []cluster.Request
+	// With several replica groups (groups.go): reqs are bound for group
+	// runGroup+1, and waits[i] is this connection's waiter on group i+1's
+	// shard (waits[0] is wait), made on first use.
+	runGroup int
+	waits    []*waiter
 
 	authed     bool
 	closeAfter bool // QUIT, CLIENT KILL of itself, SHUTDOWN
 	// readOnly (cluster mode, READONLY): a follower may serve this
 	// connection's keyed reads, possibly stale (cluster.Request.ReadOnly).
 	readOnly bool
+	// asking (cluster mode, ASKING): the next command may be served by a
+	// group importing its slot (cluster.Request.Asking). Redis keeps it
+	// through a MULTI block up to EXEC.
+	asking bool
 	// abandoned (cluster mode): the server stopped while a batch waited for
 	// its answer; the replica may still write to out, so this goroutine
 	// must not touch it again and just leaves.
@@ -140,6 +149,10 @@ func (c *client) run(cmds [][][]byte) {
 		if c.closeAfter {
 			break
 		}
+		asking := c.asking
+		if asking && !c.tx.active && !eqFold(argv[0], "multi") {
+			c.asking = false // one-shot: ASKING itself sets it again
+		}
 		if c.sub != nil && c.subscriberGate(argv) {
 			continue
 		}
@@ -175,17 +188,58 @@ func (c *client) run(cmds [][][]byte) {
 		if c.srv.node != nil {
 			// A group serves one slot per request: Redis Cluster refuses
 			// keys in several slots before running anything.
-			if _, msg := cluster.CommandSlot(argv); msg != "" {
+			slot, msg := cluster.CommandSlot(argv)
+			if msg != "" {
 				if !c.submit() {
 					return
 				}
 				c.out.WriteError(msg)
 				continue
 			}
+			if len(c.srv.groups) > 1 {
+				// The batch is cut into runs of consecutive requests for
+				// one group, each submitted (and answered) before the
+				// next, so replies and effects keep the client's order.
+				gi := c.srv.groupIndex(argv, slot)
+				if gi < 0 {
+					if !c.submit() || !c.runNodeWide(argv) {
+						return
+					}
+					continue
+				}
+				if gi != c.runGroup && !c.switchGroup(gi) {
+					return
+				}
+			}
 		}
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, ReadOnly: c.readOnly})
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, ReadOnly: c.readOnly, Asking: asking})
 	}
 	c.submit()
+}
+
+// switchGroup submits the requests gathered for the current group and
+// makes group gi+1 the one the next requests go to.
+func (c *client) switchGroup(gi int) bool {
+	if !c.submit() {
+		return false
+	}
+	c.runGroup = gi
+	return true
+}
+
+// waiterFor is this connection's waiter on group gi+1's shard.
+func (c *client) waiterFor(gi int) *waiter {
+	if gi == 0 {
+		return c.wait
+	}
+	if c.waits == nil {
+		c.waits = make([]*waiter, len(c.srv.groups))
+		c.waits[0] = c.wait
+	}
+	if c.waits[gi] == nil {
+		c.waits[gi] = c.srv.groups[gi].shard.newWaiter()
+	}
+	return c.waits[gi]
 }
 
 // submit runs the gathered requests. It returns false when the server
@@ -195,7 +249,11 @@ func (c *client) submit() bool {
 	if len(c.reqs) == 0 {
 		return !c.abandoned
 	}
-	if !c.srv.shard.submit(c.wait, c.reqs) {
+	sh, w := c.srv.shard, c.wait
+	if c.runGroup != 0 {
+		sh, w = c.srv.groups[c.runGroup].shard, c.waiterFor(c.runGroup)
+	}
+	if !sh.submit(w, c.reqs) {
 		c.abandoned, c.closeAfter = true, true
 		c.reqs = nil // the replica may still read them
 		return false

@@ -66,8 +66,14 @@ type ClusterNode struct {
 	mu    sync.Mutex
 	nodes []cluster.TopoNode
 
+	// Sharding (groups.go): the replica groups this node hosts, one
+	// replica each, numbered 1..len(inboxes). With one group nothing of
+	// the rest is used and the node behaves as before sharding.
+	groups groupsState
+
 	tr     atomic.Pointer[knet.TCP]
-	inbox  chan peerMsg
+	inbox  chan peerMsg // group 1's; inboxes[0] is the same channel
+	logf   func(string, ...any)
 	closed chan struct{}
 	once   sync.Once
 }
@@ -127,12 +133,14 @@ func NewClusterNode(id uint64, nodes []cluster.TopoNode) (*ClusterNode, error) {
 	if !slices.ContainsFunc(nodes, func(n cluster.TopoNode) bool { return n.ID == id }) {
 		return nil, errors.Newf("node id %d is not among the peers", id)
 	}
-	return &ClusterNode{
+	n := &ClusterNode{
 		id:     id,
 		nodes:  slices.Clone(nodes),
-		inbox:  make(chan peerMsg, peerInboxMessagesMax),
+		logf:   func(string, ...any) {},
 		closed: make(chan struct{}),
-	}, nil
+	}
+	n.initGroups(1)
+	return n, nil
 }
 
 // ID is this node's id.
@@ -150,8 +158,18 @@ func (n *ClusterNode) Self() cluster.TopoNode {
 
 // ReplicaOptions makes o a member of the group: its id, the voters, the
 // transport and the redirects. A group keeps its Raft log on disk, so
-// persistence must be on.
+// persistence must be on. With several groups (SetGroups) use
+// GroupOptions instead.
 func (n *ClusterNode) ReplicaOptions(o *cluster.Options) error {
+	if n.Groups() > 1 {
+		return errors.Newf("this node hosts %d replica groups: use GroupOptions for each", n.Groups())
+	}
+	return n.memberOptions(o)
+}
+
+// memberOptions fills what every group's replica shares: id, voters,
+// transport, redirects, membership.
+func (n *ClusterNode) memberOptions(o *cluster.Options) error {
 	if !o.AppendOnly {
 		return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
 	}
@@ -241,6 +259,9 @@ func (n *ClusterNode) Listen(bind string, logf func(string, ...any)) error {
 		peers[node.ID] = addr
 	}
 	listen := stdnet.JoinHostPort(bind, strconv.Itoa(self.Port+knet.PeerPortOffset))
+	if logf != nil {
+		n.logf = logf
+	}
 	tr, err := knet.ListenTCP(knet.TCPConfig{ID: n.id, Listen: listen, Peers: peers, Handler: n.receive, Logf: logf})
 	if err != nil {
 		return err
@@ -273,9 +294,19 @@ func (n *ClusterNode) send(to uint64, msg []byte) {
 }
 
 // receive is the transport's Handler (one goroutine per peer connection).
+// With several groups a message names its group first (groups.go).
 func (n *ClusterNode) receive(from uint64, msg []byte) {
+	inbox := n.inbox
+	if len(n.groups.inboxes) > 1 {
+		g, body, ok := unframeGroup(msg)
+		if !ok || g < 1 || g > uint64(len(n.groups.inboxes)) {
+			n.badFrame(from)
+			return
+		}
+		inbox, msg = n.groups.inboxes[g-1], body
+	}
 	select {
-	case n.inbox <- peerMsg{from: from, data: msg}:
+	case inbox <- peerMsg{from: from, data: msg}:
 	case <-n.closed:
 	}
 }
@@ -315,19 +346,21 @@ func (n *ClusterNode) topology(leader uint64, voters []uint64, term uint64) clus
 	return cluster.Topology{
 		MyID:   n.id,
 		Nodes:  n.Nodes(),
-		Shards: []cluster.Shard{{From: 0, To: cluster.SlotCount - 1, Leader: leader, Members: voters}},
+		Shards: []cluster.Shard{{Group: 1, Ranges: []cluster.SlotRange{{First: 0, Last: cluster.SlotCount - 1}}, Leader: leader, Members: voters}},
 		// Redis's config epoch grows when a slot's master changes; a
 		// Raft term grows with every election, so it serves.
 		Epoch: term,
 	}
 }
 
-// stepPeers delivers peer messages to the replica until shutdown, as many
-// as are waiting (up to stepBatchMessagesMax) per turn of the shard.
-func (s *Server) stepPeers() {
-	defer close(s.stepperDone)
+// stepPeers delivers group g's peer messages to its replica until
+// shutdown, as many as are waiting (up to stepBatchMessagesMax) per turn
+// of the shard.
+func (s *Server) stepPeers(g *group) {
+	defer close(g.stepperDone)
 	n := s.node
-	w := s.shard.newWaiter()
+	inbox := n.groups.inboxes[g.id-1]
+	w := g.shard.newWaiter()
 	batch := make([]peerMsg, 0, stepBatchMessagesMax)
 	msgs := make([][]byte, 0, stepBatchMessagesMax)
 	step := func(r *cluster.Replica) {
@@ -340,24 +373,25 @@ func (s *Server) stepPeers() {
 				s.cfg.Logf("message from node %d: %v", batch[i].from, err)
 			}
 		}
+		n.noteLeader(g.id, r.Leader())
 	}
 	for {
 		select {
 		case <-s.shutdown:
 			return
-		case m := <-n.inbox:
+		case m := <-inbox:
 			batch = append(batch[:0], m)
 		}
 	more:
 		for len(batch) < stepBatchMessagesMax {
 			select {
-			case m := <-n.inbox:
+			case m := <-inbox:
 				batch = append(batch, m)
 			default:
 				break more
 			}
 		}
-		s.shard.do(w, step)
+		g.shard.do(w, step)
 		clear(batch)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/keel-db/keel/cluster"
@@ -26,6 +27,8 @@ var clusterSubs = []subcommand{
 	{name: "cluster|help", arity: 2, flags: []string{"loading", "stale"}},
 	{name: "cluster|addnode", arity: 4, flags: []string{"admin"}},
 	{name: "cluster|delnode", arity: 3, flags: []string{"admin"}},
+	{name: "cluster|groups", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|reshard", arity: -4, flags: []string{"admin"}},
 }
 
 func init() {
@@ -53,6 +56,8 @@ func init() {
 		"cluster|help":            {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 		"cluster|addnode":         {summary: "Adds a voter to the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id host:port"},
 		"cluster|delnode":         {summary: "Removes a voter from the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id"},
+		"cluster|groups":          {summary: "Returns each replica group's leader, members and slots (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
+		"cluster|reshard":         {summary: "One step of a slot move between replica groups, proposed through group g's log (keel; `keel cluster reshard` drives it).", since: "keel", complexity: "O(N) where N is the number of keys moved", syntax: "g IMPORTING|MIGRATING|MOVEKEYS|IMPORTKEYS|DELKEYS|NODE|STABLE ..."},
 	} {
 		subDocs[name] = d
 	}
@@ -78,18 +83,19 @@ func cmdReadWrite(c *client, argv [][]byte) {
 	c.out.WriteSimple("OK")
 }
 
-// cmdAsking accepts a client following -ASK. keel does not migrate slots
-// yet, so it never sends -ASK and there is no importing slot for ASKING
-// to open: it only answers +OK, as clients expect.
+// cmdAsking accepts a client following -ASK: its next command may be
+// served by a replica group importing the command's slot
+// (cluster.Request.Asking). Within MULTI the flag lasts until EXEC.
 func cmdAsking(c *client, argv [][]byte) {
 	if c.srv.node == nil {
 		c.out.WriteError(errClusterDisabled)
 		return
 	}
+	c.asking = true
 	c.out.WriteSimple("OK")
 }
 
-// groupView is what the CLUSTER replies need from the replica.
+// groupView is what the CLUSTER replies need from a replica.
 type groupView struct {
 	leader uint64
 	voters []uint64
@@ -98,14 +104,31 @@ type groupView struct {
 }
 
 func (s *Server) groupView(w *waiter) groupView {
+	return s.viewOf(s.shard, w)
+}
+
+func (s *Server) viewOf(sh *shard, w *waiter) groupView {
 	var g groupView
-	s.shard.do(w, func(r *cluster.Replica) {
+	sh.do(w, func(r *cluster.Replica) {
 		g.leader, g.voters, g.term, g.down = r.Leader(), r.Voters(), r.Term(), r.DownPeers()
 	})
 	return g
 }
 
+// groupViews are every group's views, in group order.
+func (c *client) groupViews() []groupView {
+	views := make([]groupView, len(c.srv.groups))
+	for i, g := range c.srv.groups {
+		views[i] = c.srv.viewOf(g.shard, c.waiterFor(i))
+	}
+	return views
+}
+
+// isLeader reports whether this node leads a group (any, with several).
 func (s *Server) isLeader(w *waiter) bool {
+	if len(s.groups) > 1 {
+		return len(s.node.ledGroups()) > 0
+	}
 	lead := false
 	s.shard.do(w, func(r *cluster.Replica) { lead = r.IsLeader() })
 	return lead
@@ -116,6 +139,14 @@ func (s *Server) currentTopology(w *waiter) cluster.Topology {
 	t := s.node.topology(g.leader, g.voters, g.term)
 	t.Down = g.down
 	return t
+}
+
+// topology is the cluster as this node sees it, one shard per group.
+func (c *client) topology() cluster.Topology {
+	if len(c.srv.groups) == 1 {
+		return c.srv.currentTopology(c.wait)
+	}
+	return c.srv.node.groupsTopology(c.groupViews())
 }
 
 func cmdCluster(c *client, argv [][]byte) {
@@ -129,19 +160,57 @@ func cmdCluster(c *client, argv [][]byte) {
 	}
 	switch sub {
 	case "slots":
-		t := c.srv.currentTopology(c.wait)
+		t := c.topology()
 		t.WriteSlots(c.out)
 	case "shards":
-		t := c.srv.currentTopology(c.wait)
+		t := c.topology()
 		t.WriteShards(c.out)
 	case "nodes":
-		t := c.srv.currentTopology(c.wait)
+		t := c.topology()
 		c.out.WriteVerbatim(t.NodesText(), "txt")
+	case "groups":
+		t := c.topology()
+		t.WriteGroups(c.out)
 	case "info":
+		if len(c.srv.groups) > 1 {
+			// ok once every group has a leader this node knows.
+			views := c.groupViews()
+			known := true
+			for _, v := range views {
+				known = known && v.leader != 0
+			}
+			t := c.srv.node.groupsTopology(views)
+			t.Down = nil
+			c.out.WriteVerbatim(t.InfoText(known), "txt")
+			return
+		}
 		g := c.srv.groupView(c.wait)
 		t := c.srv.node.topology(g.leader, g.voters, g.term)
 		c.out.WriteVerbatim(t.InfoText(g.leader != 0), "txt")
+	case "reshard":
+		// A step of a slot move, proposed through group g's log
+		// (cluster/reshard.go says which steps and in what order).
+		if len(c.srv.groups) == 1 {
+			c.out.WriteError("ERR CLUSTER RESHARD needs replica groups to move slots between: start the nodes with --groups 2 or more")
+			return
+		}
+		g, ok := cluster.ReshardGroup(argv)
+		if !ok {
+			c.out.WriteError("ERR CLUSTER RESHARD <group> <step> ...: the group must be a positive integer")
+			return
+		}
+		if g < 1 || g > uint64(len(c.srv.groups)) {
+			c.out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(len(c.srv.groups)) + ")")
+			return
+		}
+		c.runGroup = int(g - 1)
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
+		c.submit()
 	case "addnode", "delnode":
+		if len(c.srv.groups) > 1 {
+			c.out.WriteError("ERR CLUSTER " + strings.ToUpper(sub) + " is not supported with --groups > 1 yet (each group's membership would change)")
+			return
+		}
 		// A Raft configuration change, answered once it applies
 		// (cluster/group.go); a follower redirects it to the leader.
 		if sub == "addnode" {
@@ -150,6 +219,7 @@ func cmdCluster(c *client, argv [][]byte) {
 				return
 			}
 		}
+		c.runGroup = 0
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
 		c.submit()
 	case "keyslot":
@@ -167,7 +237,7 @@ func cmdCluster(c *client, argv [][]byte) {
 			return
 		}
 		n := 0
-		c.srv.keysInSlot(c.wait, int(slot), func([]byte) bool { n++; return true })
+		c.keysInSlot(int(slot), func([]byte) bool { n++; return true })
 		c.out.WriteInt(int64(n))
 	case "getkeysinslot":
 		slot, ok1 := parseInt(argv[2])
@@ -182,7 +252,7 @@ func cmdCluster(c *client, argv [][]byte) {
 		}
 		var keys [][]byte
 		if max > 0 {
-			c.srv.keysInSlot(c.wait, int(slot), func(k []byte) bool {
+			c.keysInSlot(int(slot), func(k []byte) bool {
 				keys = append(keys, append([]byte(nil), k...))
 				return int64(len(keys)) < max
 			})
@@ -201,6 +271,8 @@ func cmdCluster(c *client, argv [][]byte) {
 			"MYID", "    Return the node id.",
 			"ADDNODE <id> <host:port>", "    (keel) Add node <id>, started with --join, as a voter of the group.",
 			"DELNODE <id>", "    (keel) Remove node <id> from the group.",
+			"GROUPS", "    (keel) Return each replica group's leader, members, owned, migrating and importing slots.",
+			"RESHARD <group> <step> ...", "    (keel) One step of a slot move between groups; use `keel cluster reshard`.",
 			"NODES", "    Return cluster configuration seen by node. Output format:",
 			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
 			"SHARDS", "    Return information about slot range mappings and the nodes associated with them.",
@@ -223,17 +295,23 @@ const errNotInteger = "ERR value is not an integer or out of range"
 // returns false. It scans a point-in-time view of the whole keyspace off
 // the shard: keel keeps no per-slot index (Redis does), so this is O(keys
 // on the node), for operators and tests rather than hot paths.
-func (s *Server) keysInSlot(w *waiter, slot int, fn func(key []byte) bool) {
+func (c *client) keysInSlot(slot int, fn func(key []byte) bool) {
 	var view *engine.View
 	var nowMillis int64
-	s.shard.do(w, func(r *cluster.Replica) {
+	sh, w := c.srv.shard, c.wait
+	if len(c.srv.groups) > 1 {
+		// The group this node routes the slot to.
+		gi := int(c.srv.node.groupOf(slot)) - 1
+		sh, w = c.srv.groups[gi].shard, c.waiterFor(gi)
+	}
+	sh.do(w, func(r *cluster.Replica) {
 		view = r.DB().View()
 	})
 	if view == nil {
 		return // dead replica
 	}
 	defer view.Release()
-	nowMillis = s.clock.Now() / 1e6
+	nowMillis = c.srv.clock.Now() / 1e6
 	view.Ascend(func(e engine.Entry) bool {
 		if e.ExpireAt != 0 && e.ExpireAt <= nowMillis {
 			return true

@@ -297,12 +297,14 @@ func cmdShutdown(c *client, argv [][]byte) {
 		}
 	}
 	if save {
-		rec := &engine.Discard{}
-		c.srv.shard.submit(c.wait, []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}})
-		if rec.Err != "" {
-			c.srv.cfg.Logf("SHUTDOWN SAVE: %s", rec.Err)
-			c.out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
-			return
+		for i, g := range c.srv.groups {
+			rec := &engine.Discard{}
+			g.shard.submit(c.waiterFor(i), []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}})
+			if rec.Err != "" {
+				c.srv.cfg.Logf("SHUTDOWN SAVE (group %d): %s", g.id, rec.Err)
+				c.out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
+				return
+			}
 		}
 	}
 	c.srv.cfg.Logf("user requested shutdown (client id=%d addr=%s)", c.id, c.addr)

@@ -32,9 +32,9 @@ type keyspaceInfo struct {
 	group          cluster.GroupStats
 }
 
-func (s *Server) keyspace(w *waiter) keyspaceInfo {
+func (s *Server) keyspace(sh *shard, w *waiter) keyspaceInfo {
 	var ki keyspaceInfo
-	s.shard.do(w, func(r *cluster.Replica) {
+	sh.do(w, func(r *cluster.Replica) {
 		ki.lastSaveMillis, ki.replicaErr, ki.recovery = r.LastSaveMillis(), r.Err(), r.Recovery()
 		ki.persistence = r.Persistence()
 		ki.group = r.GroupStats()
@@ -63,15 +63,33 @@ func cmdInfo(c *client, argv [][]byte) {
 			want[s] = true
 		}
 	}
-	c.out.WriteVerbatim(c.srv.info(c.wait, all, want), "txt")
+	c.out.WriteVerbatim(c.srv.info(c, all, want), "txt")
 }
 
-func (s *Server) info(w *waiter, all bool, want map[string]bool) string {
+// keyspaceOf reads the keyspace facts INFO reports. With several replica
+// groups, keys and expires are summed over the groups this node leads
+// (group 1 when it leads none), as a Redis Cluster master counts its own
+// slots; the rest describes group 1's replica.
+func (c *client) keyspaceOf() keyspaceInfo {
+	ki := c.srv.keyspace(c.srv.shard, c.wait)
+	if len(c.srv.groups) == 1 {
+		return ki
+	}
+	ki.keys, ki.expires = 0, 0
+	for _, gi := range c.srv.fanoutTargets(fanLed) {
+		k := c.srv.keyspace(c.srv.groups[gi].shard, c.waiterFor(gi))
+		ki.keys += k.keys
+		ki.expires += k.expires
+	}
+	return ki
+}
+
+func (s *Server) info(c *client, all bool, want map[string]bool) string {
 	var b strings.Builder
 	var ki *keyspaceInfo
 	ks := func() keyspaceInfo {
 		if ki == nil {
-			v := s.keyspace(w)
+			v := c.keyspaceOf()
 			ki = &v
 		}
 		return *ki
@@ -101,6 +119,16 @@ func (s *Server) info(w *waiter, all bool, want map[string]bool) string {
 			s.infoCPU(&b)
 		case "cluster":
 			kv(&b, "cluster_enabled", boolInt(s.node != nil))
+			if s.node != nil && len(s.groups) > 1 {
+				kv(&b, "replica_groups", len(s.groups))
+				led := s.node.ledGroups()
+				kv(&b, "replica_groups_led", len(led))
+				var ids []string
+				for _, g := range led {
+					ids = append(ids, strconv.FormatUint(g, 10))
+				}
+				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
+			}
 		case "keyspace":
 			if k := ks(); k.keys > 0 {
 				fmt.Fprintf(&b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", k.keys, k.expires)
@@ -161,7 +189,7 @@ func (s *Server) mode() string {
 // playing the master; raft_* lines are keel's own.
 func (s *Server) infoReplication(b *strings.Builder, ki keyspaceInfo) {
 	g := ki.group
-	if s.node == nil || g.Role == "leader" {
+	if s.node == nil || g.Role == "leader" || len(s.groups) > 1 && len(s.node.ledGroups()) > 0 {
 		kv(b, "role", "master")
 		kv(b, "connected_slaves", 0)
 	} else {

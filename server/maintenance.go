@@ -26,24 +26,24 @@ type maintenance struct {
 	ran     chan struct{} // closed when running's Run returned
 }
 
-// afterTick runs under the shard, right after Tick.
-func (s *Server) afterTick(r *cluster.Replica) {
+// afterTick runs under group g's shard, right after Tick.
+func (s *Server) afterTick(g *group, r *cluster.Replica) {
 	if job := r.PendingJob(); job != nil {
-		s.startJob(r, job)
+		s.startJob(g, r, job)
 	}
 	if sj := r.PendingSync(); sj != nil {
-		s.startSync(r, sj)
+		s.startSync(g, r, sj)
 	}
 	if err := r.Err(); err != nil {
-		s.reopen(r, err)
+		s.reopen(g, r, err)
 	}
 }
 
-func (s *Server) startJob(r *cluster.Replica, job *cluster.Job) {
+func (s *Server) startJob(g *group, r *cluster.Replica, job *cluster.Job) {
 	ran := make(chan struct{})
-	s.maint.mu.Lock()
-	s.maint.running, s.maint.ran = job, ran
-	s.maint.mu.Unlock()
+	g.maint.mu.Lock()
+	g.maint.running, g.maint.ran = job, ran
+	g.maint.mu.Unlock()
 	s.jobs.Add(1)
 	go func() {
 		defer s.jobs.Done()
@@ -52,18 +52,18 @@ func (s *Server) startJob(r *cluster.Replica, job *cluster.Job) {
 		if err != nil {
 			s.cfg.Logf("background save failed: %v", err)
 		}
-		w := s.shard.newWaiter()
-		s.shard.do(w, func(cur *cluster.Replica) {
+		w := g.shard.newWaiter()
+		g.shard.do(w, func(cur *cluster.Replica) {
 			// A replica reopened meanwhile never handed out this job.
 			if cur == r {
 				cur.JobDone(job, err)
 			}
 		})
-		s.maint.mu.Lock()
-		if s.maint.running == job {
-			s.maint.running, s.maint.ran = nil, nil
+		g.maint.mu.Lock()
+		if g.maint.running == job {
+			g.maint.running, g.maint.ran = nil, nil
 		}
-		s.maint.mu.Unlock()
+		g.maint.mu.Unlock()
 	}()
 }
 
@@ -72,13 +72,13 @@ func (s *Server) startJob(r *cluster.Replica, job *cluster.Job) {
 // as Redis's background fsync thread does. Its result is reported under
 // the shard; a failure makes the replica fatal and the next tick reopens
 // it. Close waits for it through s.jobs.
-func (s *Server) startSync(r *cluster.Replica, sj *cluster.SyncJob) {
+func (s *Server) startSync(g *group, r *cluster.Replica, sj *cluster.SyncJob) {
 	s.jobs.Add(1)
 	go func() {
 		defer s.jobs.Done()
 		err := sj.Run()
-		w := s.shard.newWaiter()
-		s.shard.do(w, func(cur *cluster.Replica) {
+		w := g.shard.newWaiter()
+		g.shard.do(w, func(cur *cluster.Replica) {
 			// A replica reopened meanwhile never handed out this job
 			// (the failed one's file may have been closed under it).
 			if cur == r {
@@ -90,36 +90,43 @@ func (s *Server) startSync(r *cluster.Replica, sj *cluster.SyncJob) {
 
 // waitJobRun blocks until a running job's Run has returned; it does not
 // wait for JobDone, which needs the shard the caller may be holding.
-func (s *Server) waitJobRun() {
-	s.maint.mu.Lock()
-	ran := s.maint.ran
-	s.maint.mu.Unlock()
+func (g *group) waitJobRun() {
+	g.maint.mu.Lock()
+	ran := g.maint.ran
+	g.maint.mu.Unlock()
 	if ran != nil {
 		<-ran
 	}
 }
 
-// reopen replaces a fatally failed replica with one recovered from disk.
-// It runs under the shard, so no request sees the swap half done.
-func (s *Server) reopen(r *cluster.Replica, cause error) {
-	if s.cfg.Reopen == nil {
+// reopen replaces group g's fatally failed replica with one recovered
+// from disk. It runs under g's shard, so no request sees the swap half
+// done.
+func (s *Server) reopen(g *group, r *cluster.Replica, cause error) {
+	reopen := s.cfg.Reopen
+	if s.cfg.ReopenGroup != nil {
+		reopen = func() (*cluster.Replica, error) { return s.cfg.ReopenGroup(g.id) }
+	} else if g.id != 1 {
+		reopen = nil
+	}
+	if reopen == nil {
 		return // the replica keeps refusing writes and serving reads
 	}
-	s.cfg.Logf("disk failure: %v; reopening the replica from disk", cause)
-	s.waitJobRun()
+	s.cfg.Logf("disk failure in group %d: %v; reopening the replica from disk", g.id, cause)
+	g.waitJobRun()
 	if err := r.Close(); err != nil {
 		s.cfg.Logf("closing the failed replica: %v", err)
 	}
-	nr, err := s.cfg.Reopen()
+	nr, err := reopen()
 	if err != nil {
 		ferr := errors.Wrap(err, "reopen replica after disk failure")
 		s.fatal.Store(&ferr)
 		s.cfg.Logf("cannot reopen the replica from disk: %v; shutting down", err)
-		s.shard.dead = "ERR replica could not be reopened after a disk failure; server is stopping"
+		g.shard.dead = "ERR replica could not be reopened after a disk failure; server is stopping"
 		s.Shutdown()
 		return
 	}
-	s.shard.replica = nr
+	g.shard.replica = nr
 	s.AttachReplica(nr) // keyspace notifications (notify.go)
 	s.stats.replicaReopens.Add(1)
 	rec := nr.Recovery()

@@ -197,15 +197,26 @@ func cmdExec(c *client, argv [][]byte) {
 	if c.srv.node != nil {
 		// One block runs on one replica group: Redis Cluster answers
 		// -CROSSSLOT to an EXEC whose commands span slots and discards it.
-		if _, msg := cluster.TxnSlot(c.tx.queued); msg != "" {
+		slot, msg := cluster.TxnSlot(c.tx.queued)
+		if msg != "" {
 			c.out.WriteError(msg)
 			return
 		}
+		if len(c.srv.groups) > 1 {
+			// The block goes to its slot's group (a keyless one to the
+			// group keyless requests go to).
+			c.runGroup = c.srv.primaryGroup()
+			if slot >= 0 {
+				c.runGroup = int(c.srv.node.groupOf(slot)) - 1
+			}
+		}
 	}
+	asking := c.asking
+	c.asking = false
 	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.srv.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil
-	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, Txn: t})
+	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, Txn: t, Asking: asking})
 	c.submit()
 }
 
@@ -229,7 +240,14 @@ func cmdWatch(c *client, argv [][]byte) {
 		return
 	}
 	now := c.srv.clock.Now()
-	c.srv.shard.do(c.wait, func(r *cluster.Replica) {
+	sh, w := c.srv.shard, c.wait
+	if len(c.srv.groups) > 1 {
+		// Versions are read on the group the keys' slot is routed to; an
+		// EXEC that runs on another group finds WatchedOn differs.
+		gi := int(c.srv.node.groupOf(cluster.KeySlot(keys[0]))) - 1
+		sh, w = c.srv.groups[gi].shard, c.waiterFor(gi)
+	}
+	sh.do(w, func(r *cluster.Replica) {
 		if c.tx.watchOn != r {
 			c.tx.unwatch()
 			c.tx.watchOn = r

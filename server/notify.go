@@ -116,8 +116,6 @@ type psExt struct {
 	notifyFlags       atomic.Int64
 	psLimit           atomic.Pointer[PubSubLimit]
 	pubsubDisconnects atomic.Int64
-	// notifyBuf builds channel names; only used inside the shard.
-	notifyBuf []byte
 }
 
 func (s *Server) initPubsub() {
@@ -132,7 +130,9 @@ func (s *Server) initPubsub() {
 	} else {
 		s.cfg.Logf("ignoring notify-keyspace-events %q: invalid event class character", s.cfg.NotifyKeyspaceEvents)
 	}
-	s.AttachReplica(s.replica)
+	for _, g := range s.groups {
+		s.AttachReplica(g.shard.replica)
+	}
 }
 
 // AttachReplica routes a (re)opened replica's keyspace events to this
@@ -140,7 +140,10 @@ func (s *Server) initPubsub() {
 // (holds the shard).
 func (s *Server) AttachReplica(r *cluster.Replica) {
 	if notifyEnabled(int(s.notifyFlags.Load())) {
-		r.SetNotify(s.keyspaceEvent)
+		// Each replica gets its own buffer for channel names: the shards
+		// of several replica groups run at the same time.
+		n := &notifier{s: s}
+		r.SetNotify(n.keyspaceEvent)
 	} else {
 		r.SetNotify(nil) // writes pay nothing for events nobody asked for
 	}
@@ -152,19 +155,26 @@ func notifyEnabled(flags int) bool {
 
 func (s *Server) pubsubLimit() PubSubLimit { return *s.psLimit.Load() }
 
+// notifier publishes one replica's keyspace events.
+type notifier struct {
+	s   *Server
+	buf []byte // builds channel names; only used inside the replica's shard
+}
+
 // keyspaceEvent publishes one engine event (runs inside the shard).
-func (s *Server) keyspaceEvent(event string, key []byte) {
+func (n *notifier) keyspaceEvent(event string, key []byte) {
+	s := n.s
 	flags := int(s.notifyFlags.Load())
 	if flags&(nKeyspace|nKeyevent) == 0 || flags&eventClass(event) == 0 {
 		return
 	}
 	if flags&nKeyspace != 0 {
-		s.notifyBuf = append(append(s.notifyBuf[:0], "__keyspace@0__:"...), key...)
-		s.pubsub.publish(s.notifyBuf, []byte(event))
+		n.buf = append(append(n.buf[:0], "__keyspace@0__:"...), key...)
+		s.pubsub.publish(n.buf, []byte(event))
 	}
 	if flags&nKeyevent != 0 {
-		s.notifyBuf = append(append(s.notifyBuf[:0], "__keyevent@0__:"...), event...)
-		s.pubsub.publish(s.notifyBuf, key)
+		n.buf = append(append(n.buf[:0], "__keyevent@0__:"...), event...)
+		s.pubsub.publish(n.buf, key)
 	}
 }
 
@@ -219,7 +229,9 @@ var extraConfig = map[string]struct {
 		set: func(s *Server, v string) {
 			f, _ := parseNotifyFlags(v)
 			s.notifyFlags.Store(int64(f))
-			s.shard.do(s.shard.newWaiter(), s.AttachReplica)
+			for _, g := range s.groups {
+				g.shard.do(g.shard.newWaiter(), s.AttachReplica)
+			}
 		},
 		bad: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
 	},

@@ -52,6 +52,10 @@ type Config struct {
 	// the replica reports a fatal disk error. Nil: a failed replica keeps
 	// refusing writes and serving reads until restarted by hand.
 	Reopen func() (*cluster.Replica, error)
+	// ReopenGroup is Reopen for a node hosting several replica groups
+	// (NewGroups): it opens group g's replica again. Nil: Reopen serves
+	// group 1 and the other groups are not reopened.
+	ReopenGroup func(g uint64) (*cluster.Replica, error)
 	// PubSubLimit is client-output-buffer-limit pubsub (pubsub.go);
 	// DefaultPubSubLimit when zero.
 	PubSubLimit PubSubLimit
@@ -63,12 +67,13 @@ type Config struct {
 	Cluster *ClusterNode
 }
 
-// Server serves the Redis protocol on top of one replica.
+// Server serves the Redis protocol on top of one replica, or in cluster
+// mode with --groups > 1 one replica per replica group (groups.go).
 type Server struct {
 	cfg     Config
 	node    *ClusterNode // cluster mode; nil otherwise
-	shard   *shard
-	replica *cluster.Replica
+	groups  []*group     // groups[g-1] hosts group g; one without sharding
+	shard   *shard       // groups[0].shard: the only one without sharding
 	clock   seam.Clock
 	started time.Time
 	runID   string
@@ -87,7 +92,6 @@ type Server struct {
 	stats     stats
 	peakAlloc atomic.Uint64
 
-	maint maintenance
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
 
@@ -95,8 +99,8 @@ type Server struct {
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
 	closeErr     error
-	tickerDone   chan struct{}
-	stepperDone  chan struct{} // cluster mode: stepPeers returned
+
+	scans groupScans // SCAN across the groups this node leads (fanout.go)
 
 	pubsub *pubsub // pubsub.go, notify.go
 	psExt
@@ -115,9 +119,30 @@ type stats struct {
 	replicaReopens      atomic.Int64 // replicas reopened from disk after a disk failure
 }
 
+// group is one replica group this server hosts: the shard owning its
+// replica, the replica's background work, and the goroutines that tick it
+// and step its peer messages.
+type group struct {
+	id          uint64 // 1-based
+	shard       *shard
+	maint       maintenance
+	tickerDone  chan struct{}
+	stepperDone chan struct{} // cluster mode: stepPeers returned
+}
+
 // New returns a server over replica; the server owns the replica from now
 // on and closes it in Close.
 func New(cfg Config, replica *cluster.Replica) *Server {
+	return NewGroups(cfg, []*cluster.Replica{replica})
+}
+
+// NewGroups returns a server over one replica per replica group,
+// replicas[g-1] being group g's, each opened with Cluster's GroupOptions
+// (several groups need cluster mode). The server owns and closes them.
+func NewGroups(cfg Config, replicas []*cluster.Replica) *Server {
+	if len(replicas) == 0 || len(replicas) > 1 && (cfg.Cluster == nil || cfg.Cluster.Groups() != len(replicas)) {
+		panic("server: NewGroups needs one replica per group of the cluster node")
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = seam.Wall{}
 	}
@@ -138,25 +163,29 @@ func New(cfg Config, replica *cluster.Replica) *Server {
 		panic("server: OS entropy source failed: " + err.Error())
 	}
 	s := &Server{
-		cfg:        cfg,
-		node:       cfg.Cluster,
-		replica:    replica,
-		shard:      newShard(replica, cfg.Clock, cfg.Cluster != nil),
-		clock:      cfg.Clock,
-		started:    time.Now(),
-		runID:      hex.EncodeToString(id[:]),
-		clients:    map[uint64]*client{},
-		shutdown:   make(chan struct{}),
-		tickerDone: make(chan struct{}),
+		cfg:      cfg,
+		node:     cfg.Cluster,
+		clock:    cfg.Clock,
+		started:  time.Now(),
+		runID:    hex.EncodeToString(id[:]),
+		clients:  map[uint64]*client{},
+		shutdown: make(chan struct{}),
 	}
+	for i, r := range replicas {
+		s.groups = append(s.groups, &group{id: uint64(i + 1), shard: newShard(r, cfg.Clock, cfg.Cluster != nil),
+			tickerDone: make(chan struct{})})
+	}
+	s.shard = s.groups[0].shard
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.initPubsub()
 	pass := cfg.RequirePass
 	s.requirePass.Store(&pass)
-	go s.tick()
-	if s.node != nil {
-		s.stepperDone = make(chan struct{})
-		go s.stepPeers()
+	for _, g := range s.groups {
+		go s.tick(g)
+		if s.node != nil {
+			g.stepperDone = make(chan struct{})
+			go s.stepPeers(g)
+		}
 	}
 	return s
 }
@@ -168,22 +197,32 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 // Shutdown asks Serve to stop; it does not wait.
 func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
-func (s *Server) tick() {
-	defer close(s.tickerDone)
+// tick drives group g's replica: Tick every tickInterval, then the
+// background work it asks for; in cluster mode it also records the
+// group's leader and, with several groups, spreads leadership.
+func (s *Server) tick(g *group) {
+	defer close(g.tickerDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
-	w := s.shard.newWaiter()
+	w := g.shard.newWaiter()
+	n := 1
 	tickFn := func(r *cluster.Replica) {
 		r.Tick(s.clock.Now())
-		s.afterTick(r)
+		s.afterTick(g, r)
+		if s.node != nil {
+			s.node.noteLeader(g.id, r.Leader())
+			if n%spreadCheckTicks == 0 {
+				s.node.spreadLeadership(g.id, r)
+			}
+		}
 	}
-	for n := 1; ; n++ {
+	for ; ; n++ {
 		select {
 		case <-s.shutdown:
 			return
 		case <-t.C:
-			s.shard.do(w, tickFn)
-			if n%int(time.Second/tickInterval) == 0 {
+			g.shard.do(w, tickFn)
+			if g.id == 1 && n%int(time.Second/tickInterval) == 0 {
 				s.notePeakMemory()
 			}
 		}
@@ -288,23 +327,33 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		// Batches waiting for a commit that no tick or peer message will
 		// bring any more are given up (cluster mode).
-		s.shard.close()
+		for _, g := range s.groups {
+			g.shard.close()
+		}
 		s.conns.Wait()
-		<-s.tickerDone
+		for _, g := range s.groups {
+			<-g.tickerDone
+			if s.node != nil {
+				<-g.stepperDone
+			}
+		}
 		if s.node != nil {
-			<-s.stepperDone
 			if err := s.node.Close(); err != nil {
 				s.cfg.Logf("closing the peer transport: %v", err)
 			}
 		}
 		s.jobs.Wait() // a background save finishes (and is installed) first
-		w := s.shard.newWaiter()
-		s.shard.do(w, func(r *cluster.Replica) {
-			r.Tick(s.clock.Now())
-			s.closeErr = r.Close()
-		})
-		if s.closeErr != nil {
-			s.cfg.Logf("closing the replica: %v", s.closeErr)
+		for _, g := range s.groups {
+			w := g.shard.newWaiter()
+			g.shard.do(w, func(r *cluster.Replica) {
+				r.Tick(s.clock.Now())
+				if err := r.Close(); err != nil {
+					s.cfg.Logf("closing the replica of group %d: %v", g.id, err)
+					if s.closeErr == nil {
+						s.closeErr = err
+					}
+				}
+			})
 		}
 	})
 	return s.closeErr

@@ -46,12 +46,17 @@ type serverOptions struct {
 	peers          string
 	join           bool
 	clusterEnabled string // "", "yes" or "no"
+	// groups (--groups G, keel's own): replica groups the cluster's slots
+	// are sharded over; every node hosts one replica of each, in
+	// DIR/group-<g> when G > 1 (server/groups.go). 1: one group owning
+	// every slot, in DIR itself, as before sharding.
+	groups int
 }
 
 func defaultServerOptions() serverOptions {
 	return serverOptions{
 		bind: "127.0.0.1", port: 6379, dir: "./keel-data", appendOnly: true, appendFsync: "everysec",
-		maxClients: server.MaxClientsDefault, protoMaxBulkLen: server.BulkBytesMaxDefault,
+		maxClients: server.MaxClientsDefault, protoMaxBulkLen: server.BulkBytesMaxDefault, groups: 1,
 	}
 }
 
@@ -112,6 +117,11 @@ func (o *serverOptions) set(name, value string) error {
 	case "peers":
 		_, err = server.ParsePeers(value)
 		o.peers = value
+	case "groups":
+		o.groups, err = strconv.Atoi(value)
+		if err == nil && o.groups < 1 {
+			err = errors.New("must be a positive integer")
+		}
 	case "join":
 		var on bool
 		on, err = parseYesNo(value)
@@ -246,6 +256,8 @@ func parseServerArgs(args []string) (serverOptions, error) {
 func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
 	if o.peers == "" {
 		switch {
+		case o.groups > 1:
+			return nil, errors.New("--groups needs cluster mode: --peers \"1@host:port,...\" and --node-id")
 		case o.clusterEnabled == "yes":
 			return nil, errors.New("cluster-enabled yes needs --peers \"1@host:port,2@host:port,...\" and --node-id")
 		case o.nodeID != 0:
@@ -271,6 +283,9 @@ func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
 		return nil, errors.Wrap(err, "--node-id")
 	}
 	node.SetJoin(o.join)
+	if err := node.SetGroups(o.groups); err != nil {
+		return nil, err
+	}
 	if self := node.Self(); self.Port != o.port {
 		return nil, errors.Newf("--port %d differs from node %d's address %s:%d in --peers (a peer address is its client port)",
 			o.port, o.nodeID, self.Host, self.Port)
@@ -314,34 +329,60 @@ func serve(o serverOptions, logger *log.Logger) error {
 		logger.Print(msg)
 	}
 	fsync := map[string]cluster.FsyncPolicy{"everysec": cluster.FsyncEverySec, "always": cluster.FsyncAlways, "no": cluster.FsyncNo}[o.appendFsync]
-	// The server runs the everysec fsync off the shard (server/maintenance.go).
-	copts := cluster.Options{Dir: o.dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
-		Functions: o.functions.config(o.dir, o.appendOnly)}
-	if o.appendOnly {
-		copts.FS = disk.OS()
-		if err := os.MkdirAll(o.dir, 0o755); err != nil {
-			return errors.Wrapf(err, "create data directory %s", o.dir)
-		}
-	}
 	node, err := o.clusterNode()
 	if err != nil {
 		return err
 	}
+	groups := 1
 	if node != nil {
-		if err := node.ReplicaOptions(&copts); err != nil {
-			return err
+		groups = node.Groups()
+	}
+	// One replica per group, each in its own directory (the node's dir
+	// itself with one group).
+	optsOf := make([]cluster.Options, groups)
+	for i := range optsOf {
+		g := uint64(i + 1)
+		dir := server.GroupDir(o.dir, groups, g)
+		// The server runs the everysec fsync off the shard (server/maintenance.go).
+		copts := cluster.Options{Dir: dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
+			Functions: o.functions.config(dir, o.appendOnly)}
+		if o.appendOnly {
+			copts.FS = disk.OS()
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return errors.Wrapf(err, "create data directory %s", dir)
+			}
+		}
+		if node != nil {
+			if err := node.GroupOptions(&copts, g); err != nil {
+				return err
+			}
+		}
+		optsOf[i] = copts
+	}
+	var replicas []*cluster.Replica
+	closeAll := func() {
+		for _, r := range replicas {
+			r.Close()
 		}
 	}
-	replica, err := cluster.Open(copts)
-	if err != nil {
-		return errors.Wrapf(err, "open data directory %s", o.dir)
+	for _, copts := range optsOf {
+		replica, err := cluster.Open(copts)
+		if err != nil {
+			closeAll()
+			return errors.Wrapf(err, "open data directory %s", copts.Dir)
+		}
+		replicas = append(replicas, replica)
 	}
 	if node != nil {
 		if err := node.Listen(o.bind, logger.Printf); err != nil {
-			replica.Close()
+			closeAll()
 			return errors.Wrap(err, "listen for peers")
 		}
-		logger.Printf("cluster node %d of %s; peers on port %d", o.nodeID, o.peers, o.port+10000)
+		groupsText := ""
+		if groups > 1 {
+			groupsText = fmt.Sprintf(", %d replica groups", groups)
+		}
+		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
 	}
 	limits := server.DefaultLimits()
 	limits.BulkBytesMax = o.protoMaxBulkLen
@@ -354,15 +395,16 @@ func serve(o serverOptions, logger *log.Logger) error {
 			configFile = abs
 		}
 	}
-	srv := server.New(server.Config{
+	srv := server.NewGroups(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
 		ConfigFile: configFile, Logf: logger.Printf, Cluster: node,
 		// After a failed write or fsync the replica is rebuilt from what
 		// is durable on disk, never by retrying the fsync.
-		Reopen: func() (*cluster.Replica, error) { return cluster.Open(copts) },
-	}, replica)
+		Reopen:      func() (*cluster.Replica, error) { return cluster.Open(optsOf[0]) },
+		ReopenGroup: func(g uint64) (*cluster.Replica, error) { return cluster.Open(optsOf[g-1]) },
+	}, replicas)
 	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
 	ln, err := stdnet.Listen("tcp", addr)
 	if err != nil {
