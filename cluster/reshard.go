@@ -155,15 +155,21 @@ func (m *Reshard) Reply(errMsg string, arr [][]byte) {
 
 // Retryable reports whether a step that failed with errMsg may simply be
 // sent again: the group was busy or moving (TRYAGAIN, MOVED, ASK, a
-// leader change whose outcome is unknown), its disk was full, or the
-// connection was lost (reported as "IOERR ...").
+// leader change whose outcome is unknown), its disk was full or failed
+// (the write was refused), or the connection was lost (reported as
+// "IOERR ..."). Every step is idempotent, so resending is always safe.
 func Retryable(errMsg string) bool {
 	for _, p := range []string{"TRYAGAIN", "MOVED ", "ASK ", "IOERR", "CLUSTERDOWN", "LOADING"} {
 		if strings.HasPrefix(errMsg, p) {
 			return true
 		}
 	}
-	return strings.Contains(errMsg, "may or may not") || errMsg == ErrMsgDiskFull || errMsg == ErrMsgDiskFatal
+	// Refusals of writes that were never applied are safe to resend too.
+	switch errMsg {
+	case ErrMsgDiskFull, ErrMsgDiskFatal, "ERR write was not applied":
+		return true
+	}
+	return strings.Contains(errMsg, "may or may not") || strings.HasPrefix(errMsg, "ERR write not accepted by the log")
 }
 
 // Err is why the move failed (nil while it runs and when it succeeded).

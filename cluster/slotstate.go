@@ -39,6 +39,12 @@ type slotState struct {
 	// yet: the gate refuses them (TRYAGAIN) so that they cannot change
 	// between being copied to the target and being deleted here.
 	locked map[string]struct{}
+	// cursor is the last key MOVEKEYS locked: the next call looks after
+	// it first, so that a move walks the keyspace about once rather than
+	// once per batch. Only a hint (it is replicated so that every replica
+	// locks the same keys): a call that finds nothing after it looks from
+	// the start before answering that nothing is left.
+	cursor string
 }
 
 func (s *slotState) init(group uint64, ranges []SlotRange) {
@@ -104,6 +110,7 @@ func (s *slotState) lockedKeys() []string {
 //	uvarint migrating range count, then per range first, last, target
 //	uvarint importing range count, then per range first, last, source
 //	uvarint locked key count, then per key (sorted) uvarint length, bytes
+//	uvarint cursor length, cursor bytes
 const (
 	snapTypeSlots    uint8 = 0xFE
 	slotStateVersion       = 1
@@ -130,7 +137,8 @@ func (s *slotState) encode() []byte {
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(len(s.cursor)))
+	return append(b, s.cursor...)
 }
 
 var errBadSlotState = errors.New("malformed slot state")
@@ -210,6 +218,12 @@ func (s *slotState) decode(b []byte) error {
 		n2.locked[string(b[:l])] = struct{}{}
 		b = b[l:]
 	}
+	l, err := next()
+	if err != nil || l != uint64(len(b)) {
+		return errors.Wrap(errBadSlotState, "cursor")
+	}
+	n2.cursor = string(b)
+	b = b[l:]
 	if len(b) != 0 {
 		return errors.Wrap(errBadSlotState, "trailing bytes")
 	}
@@ -721,36 +735,44 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 			continue
 		}
 		e, found := r.db.LiveEntry(ms, key)
-		if found {
-			out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
-			bytesOut += len(key) + len(e.Value)
-		}
 		if !found {
 			gone = append(gone, key)
+			continue
 		}
+		out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
+		bytesOut += len(key) + len(e.Value)
 	}
 	for _, k := range gone {
 		delete(s.locked, string(k))
+		r.db.Exec(ms, [][]byte{[]byte("DEL"), k}, &engine.Discard{}) // collect it if it only expired
 	}
-	if len(out) == 0 || bytesOut < moveKeysBytesMax {
-		added := 0
-		r.db.AscendLive(ms, nil, func(k []byte) bool {
-			if !rg.Contains(KeySlot(k)) {
-				return false
-			}
-			_, isLocked := s.locked[string(k)]
-			return !isLocked
-		}, func(e engine.Entry) bool {
-			if added > 0 && bytesOut+len(e.Key)+len(e.Value) > moveKeysBytesMax {
-				return false
-			}
-			key := bytes.Clone(e.Key)
-			s.locked[string(key)] = struct{}{}
-			out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
-			bytesOut += len(e.Key) + len(e.Value)
-			added++
-			return added < count
-		})
+	match := func(k []byte) bool {
+		if !rg.Contains(KeySlot(k)) {
+			return false
+		}
+		_, isLocked := s.locked[string(k)]
+		return !isLocked
+	}
+	added := 0
+	lock := func(e engine.Entry) bool {
+		if len(out) > 0 && bytesOut+len(e.Key)+len(e.Value) > moveKeysBytesMax {
+			return false
+		}
+		key := bytes.Clone(e.Key)
+		s.locked[string(key)] = struct{}{}
+		s.cursor = string(key)
+		out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
+		bytesOut += len(e.Key) + len(e.Value)
+		added++
+		return added < count
+	}
+	if bytesOut < moveKeysBytesMax {
+		if s.cursor != "" {
+			r.db.AscendLive(ms, []byte(s.cursor), match, lock)
+		}
+		if added == 0 {
+			r.db.AscendLive(ms, nil, match, lock)
+		}
 	}
 	w.WriteArray(3 * len(out))
 	for _, e := range out {
