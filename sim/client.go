@@ -28,6 +28,19 @@ type WorkloadConfig struct {
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
+	// KeyTags, when set, spreads the plain keys over hash tags (and so
+	// over slots, and the replica groups owning them): key i is
+	// "{tag}k<i>" with tag KeyTags[i % len(KeyTags)], and an MGET reads
+	// keys of one tag. KeyPrefix is then not used.
+	KeyTags []string
+}
+
+// keyName is plain key i's name.
+func (w *WorkloadConfig) keyName(i int) string {
+	if len(w.KeyTags) > 0 {
+		return "{" + w.KeyTags[i%len(w.KeyTags)] + "}k" + strconv.Itoa(i)
+	}
+	return w.KeyPrefix + "k" + strconv.Itoa(i)
 }
 
 // opSpec is one generated operation: the command and its history entry.
@@ -195,7 +208,20 @@ func historyOutput(h *checker.Op, r Reply) bool {
 }
 
 func (c *Client) plainKey() string {
-	return c.r.cfg.Workload.KeyPrefix + "k" + strconv.Itoa(c.rng.IntN(c.r.cfg.Workload.PlainKeys))
+	return c.r.cfg.Workload.keyName(c.rng.IntN(c.r.cfg.Workload.PlainKeys))
+}
+
+// sameTagKey is a plain key with the same hash tag as the plain key
+// first (any plain key when the keys carry no KeyTags).
+func (c *Client) sameTagKey(first string) string {
+	w := &c.r.cfg.Workload
+	if len(w.KeyTags) == 0 {
+		return c.plainKey()
+	}
+	i, _ := strconv.Atoi(first[strings.LastIndexByte(first, 'k')+1:])
+	t := len(w.KeyTags)
+	n := (w.PlainKeys - i%t + t - 1) / t // keys i%t, i%t+t, ... below PlainKeys
+	return w.keyName(i%t + t*c.rng.IntN(n))
 }
 func (c *Client) volatileKey() string {
 	return "t" + strconv.Itoa(c.rng.IntN(c.r.cfg.Workload.VolatileKeys))
@@ -241,7 +267,11 @@ func (c *Client) gen() opSpec {
 			n := 2 + c.rng.IntN(2)
 			keys := make([]string, n)
 			for i := range keys {
-				keys[i] = c.plainKey()
+				if i == 0 {
+					keys[i] = c.plainKey()
+				} else {
+					keys[i] = c.sameTagKey(keys[0])
+				}
 			}
 			return opSpec{argv: append([]string{"MGET"}, keys...), hist: &checker.Op{Kind: checker.MGet, Keys: keys}}
 		case p < 81:

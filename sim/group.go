@@ -73,6 +73,11 @@ type GroupConfig struct {
 	// FinalPowerLoss: the final restart of every node is a power loss
 	// (sound under appendfsync always); else a process restart.
 	FinalPowerLoss bool
+	// Groups is the number of replica groups (0 or 1: one group owning
+	// every slot, without slot gating). With more, every node hosts one
+	// replica of every group, group g starting with cluster.SplitSlots's
+	// g-th share of the slots (shard.go).
+	Groups int
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -86,8 +91,9 @@ type FollowerRead struct {
 }
 
 type peerMsg struct {
-	from uint64
-	data []byte
+	from  uint64
+	group uint64
+	data  []byte
 }
 
 // Group is the replicated world of a run (Run.Group).
@@ -104,14 +110,21 @@ type Group struct {
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
-	// role is what was last traced per node (leader id, term).
-	role          map[uint64][2]uint64
+	// groups is the number of replica groups (at least 1).
+	groups int
+	// role is what was last traced per node and group (leader id, term).
+	role          map[roleKey][2]uint64
 	FollowerReads []FollowerRead
 	final         *Client
 	finalDone     bool
 	// Checked counts the follower reads and final-state comparisons made.
 	Checked int64
+	// resharder drives slot moves (Group.Reshard, resharder.go); nil
+	// until the first.
+	resharder *Client
 }
+
+type roleKey struct{ node, group uint64 }
 
 // Node returns the member with id (1-based).
 func (g *Group) Node(id uint64) *Node { return g.Nodes[id-1] }
@@ -141,17 +154,26 @@ func (g *Group) memberNodes() []*Node {
 	return out
 }
 
-// Leader is the node that leads with the highest term among the nodes
-// that are up (nil: none does).
-func (g *Group) Leader() *Node {
+// Leader is the node that leads group 1 with the highest term among the
+// nodes that are up (nil: none does).
+func (g *Group) Leader() *Node { return g.LeaderOf(1) }
+
+// LeaderOf is Leader for replica group grp (1-based).
+func (g *Group) LeaderOf(grp uint64) *Node {
 	var best *Node
 	for _, n := range g.Nodes {
-		if n.up && n.rep.IsLeader() && (best == nil || n.rep.Term() > best.rep.Term()) {
+		if !n.up {
+			continue
+		}
+		if rep := n.replica(grp); rep.IsLeader() && (best == nil || rep.Term() > best.replica(grp).Term()) {
 			best = n
 		}
 	}
 	return best
 }
+
+// Groups is the number of replica groups.
+func (g *Group) Groups() int { return g.groups }
 
 // Followers are the nodes other than the leader (all of them when there
 // is none).
@@ -182,11 +204,14 @@ func (g *Group) HealAll() {
 // runGroup is Execute for a replicated world.
 func (r *Run) runGroup() {
 	cfg := r.cfg
-	g := &Group{r: r, cfg: *cfg.Group, role: map[uint64][2]uint64{}}
+	g := &Group{r: r, cfg: *cfg.Group, role: map[roleKey][2]uint64{}, groups: max(cfg.Group.Groups, 1)}
+	if g.groups > 1 && g.cfg.Joiners > 0 {
+		panic("sim: GroupConfig.Joiners with more than one group is not supported")
+	}
 	r.Group = g
 	r.keys = nil // Execute named them without the key prefix
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
-		r.keys = append(r.keys, cfg.Workload.KeyPrefix+"k"+strconv.Itoa(i))
+		r.keys = append(r.keys, cfg.Workload.keyName(i))
 	}
 	for i := 1; i <= g.cfg.Nodes+g.cfg.Joiners; i++ {
 		g.ids = append(g.ids, uint64(i))
@@ -203,8 +228,10 @@ func (r *Run) runGroup() {
 		}
 		n := newNode(r, nc)
 		n.grp = g
-		if err := n.FS.MkdirAll(nc.Dir); err != nil {
-			panic(err)
+		for grp := uint64(1); grp <= uint64(g.groups); grp++ {
+			if err := n.FS.MkdirAll(n.groupDir(grp)); err != nil {
+				panic(err)
+			}
 		}
 		r.Net.Transport(id, n.deliverPeer)
 		g.Nodes = append(g.Nodes, n)
@@ -231,6 +258,7 @@ func (r *Run) runGroup() {
 		}
 	}
 	g.checkAdmin()
+	g.checkResharder()
 	g.finalPhase()
 	if cfg.Check != nil {
 		for _, f := range cfg.Check(r) {
@@ -310,6 +338,10 @@ func (g *Group) finalReadsDone() {
 // and compares each node's keys with the final reads (read locally,
 // without a ReadIndex: a follower answers from its own state).
 func (g *Group) checkConverged() {
+	if g.groups > 1 {
+		g.checkShards()
+		return
+	}
 	r := g.r
 	want := map[string]checker.Value{}
 	for _, op := range r.History {
@@ -380,16 +412,21 @@ func (v localValue) equalValue(w checker.Value) bool {
 // a fresh follower (and the leader, after a ReadIndex) serves.
 // A follower that is not fresh at the moment redirects; it is asked again.
 func (n *Node) localGet(key string) localValue {
+	return n.localRead(1, [][]byte{[]byte("GET"), []byte(key)})
+}
+
+// localRead runs a read on group grp's replica of the node, as localGet.
+func (n *Node) localRead(grp uint64, argv [][]byte) localValue {
 	last := localValue{Reply{Kind: '-', Str: "no reply"}}
 	for try := 0; try < 20 && n.up; try++ {
 		var rec recorder
-		reqs := []cluster.Request{{Argv: [][]byte{[]byte("GET"), []byte(key)}, W: &rec, ReadOnly: true}}
+		reqs := []cluster.Request{{Argv: argv, W: &rec, ReadOnly: true}}
 		done := false
-		rep := n.rep
+		rep := n.replica(grp)
 		rep.SubmitAsync(n.Clock.Now(), reqs, func() { done = true })
 		n.FS.TakeBusy()
 		n.flush()
-		for i := 0; !done && i < 50 && n.rep == rep; i++ {
+		for i := 0; !done && i < 50 && n.replica(grp) == rep; i++ {
 			n.r.W.RunUntil(n.r.W.now + int64(10*time.Millisecond))
 		}
 		if done {
@@ -436,28 +473,31 @@ func (g *Group) nodeUp(n *Node) {
 	g.noteRole(n)
 }
 
-// noteRole traces a node's view of the leadership when it changed.
+// noteRole traces a node's view of the leadership of each of its groups
+// when it changed.
 func (g *Group) noteRole(n *Node) {
-	if n.rep == nil {
-		return
+	for i, rep := range n.reps {
+		grp := uint64(i + 1)
+		cur := [2]uint64{rep.Leader(), rep.Term()}
+		k := roleKey{n.cfg.ID, grp}
+		if g.role[k] == cur {
+			continue
+		}
+		g.role[k] = cur
+		role := "follower"
+		if rep.IsLeader() {
+			role = "leader"
+		}
+		n.trace("raft " + role + " term=" + itoa(int64(cur[1])) + " leader=n" + itoa(int64(cur[0])) + n.groupSuffix(grp))
 	}
-	cur := [2]uint64{n.rep.Leader(), n.rep.Term()}
-	if g.role[n.cfg.ID] == cur {
-		return
-	}
-	g.role[n.cfg.ID] = cur
-	role := "follower"
-	if n.rep.IsLeader() {
-		role = "leader"
-	}
-	n.trace("raft " + role + " term=" + itoa(int64(cur[1])) + " leader=n" + itoa(int64(cur[0])))
 }
 
-// groupOptions wires a member's replica to the group. A founder's peers
-// are the founders (it bootstraps them on an empty disk); a joiner starts
-// with Join and lists the founders and itself, as `keel server --join`
-// does.
-func (n *Node) groupOptions(o *cluster.Options) {
+// groupOptions wires a member's replica of group grp to the group. A
+// founder's peers are the founders (it bootstraps them on an empty disk);
+// a joiner starts with Join and lists the founders and itself, as `keel
+// server --join` does. In a sharded world the group's messages carry its
+// id and its slots are gated (shard.go).
+func (n *Node) groupOptions(o *cluster.Options, grp uint64) {
 	g := n.grp
 	o.ID, o.Peers = n.cfg.ID, g.founders
 	if n.cfg.ID > uint64(g.cfg.Nodes) {
@@ -474,6 +514,10 @@ func (n *Node) groupOptions(o *cluster.Options) {
 			}
 			n.trace("conf change: n" + itoa(int64(id)) + " " + what + " " + addr)
 		}
+	}
+	if n.sharded() {
+		n.shardOptions(o, grp)
+		return
 	}
 	o.Send = func(to uint64, msg []byte) {
 		b := append([]byte(nil), msg...)
@@ -493,6 +537,10 @@ func (n *Node) groupOptions(o *cluster.Options) {
 // leave when the replica writes the batch's last one (done), which may be
 // during a later Step or Tick.
 func (n *Node) drainAsync() {
+	if n.sharded() {
+		n.drainSharded()
+		return
+	}
 	k := min(len(n.inbox), batchMax)
 	batch := n.inbox[:k:k]
 	n.inbox = n.inbox[k:]
@@ -542,7 +590,16 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 		n.trace("drop message from n" + itoa(int64(from)) + " (inbox full)")
 		return
 	}
-	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, data: data})
+	grp := uint64(1)
+	if n.sharded() {
+		// The sending node framed it with its group (shard.go).
+		grp, data = unframe(data)
+		if n.replica(grp) == nil {
+			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " got a peer message from n" + itoa(int64(from)) + " for no group of its own")
+			return
+		}
+	}
+	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: grp, data: data})
 	n.scheduleSteps()
 }
 
@@ -567,15 +624,16 @@ func (n *Node) steps() {
 	now := n.Clock.Now()
 	for _, m := range msgs {
 		var err error
-		crashed, op := n.call(func() { err = n.rep.Step(now, m.data) })
+		rep := n.replica(m.group)
+		crashed, op := n.call(func() { err = rep.Step(now, m.data) })
 		if crashed {
 			n.powerOff("crash point: " + op)
 			return
 		}
 		if err != nil {
-			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + ": " + oneLine(err.Error()))
+			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": " + oneLine(err.Error()))
 		}
-		if n.rep.Err() != nil {
+		if rep.Err() != nil {
 			break
 		}
 	}
@@ -589,7 +647,7 @@ func (n *Node) steps() {
 // (after its disk time): nothing leaves a node that crashes first. A
 // no-op when there is nothing (the single-node world never has any).
 func (n *Node) flush() {
-	if n.grp != nil && n.rep != nil {
+	if n.grp != nil {
 		n.grp.noteRole(n)
 	}
 	if len(n.outbox) == 0 {
@@ -633,8 +691,11 @@ func (n *Node) Restart() {
 	n.scheduleRestart()
 }
 
-// IsLeader reports whether the node is up and leads its group.
-func (n *Node) IsLeader() bool { return n.up && n.rep.IsLeader() }
+// IsLeader reports whether the node is up and leads group 1.
+func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
+
+// IsLeaderOf reports whether the node is up and leads group grp.
+func (n *Node) IsLeaderOf(grp uint64) bool { return n.up && n.replica(grp).IsLeader() }
 
 // GroupStats is the member's replication state (zero while it is down).
 func (n *Node) GroupStats() cluster.GroupStats {

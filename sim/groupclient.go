@@ -67,6 +67,14 @@ type route struct {
 	// progress (nil: idle).
 	admin  bool
 	change *adminChange
+	// In a sharded world (shard.go): slots maps a slot to the node the
+	// client learned (MOVED) serves it; slot is the current operation's
+	// (-1: keyless); asking makes the next attempt carry ASKING.
+	slots  map[int]*Node
+	slot   int
+	asking bool
+	// reshard marks the resharder (resharder.go) and holds its state.
+	reshard *reshardState
 }
 
 // adminChange is one CLUSTER ADDNODE/DELNODE the admin retries until it
@@ -103,6 +111,11 @@ func (c *Client) issueGroup() {
 	}
 	var op opSpec
 	switch {
+	case c.route.reshard != nil:
+		var ok bool
+		if op, ok = c.reshardNext(); !ok {
+			return
+		}
 	case c.route.admin:
 		if c.route.change == nil || c.cur != nil {
 			return // idle, or an attempt is out (a second issue was queued)
@@ -134,6 +147,14 @@ func (c *Client) issueGroup() {
 	c.r.W.Trace(c.name, what)
 	c.route.redirects = 0
 	c.route.node = c.route.target
+	switch {
+	case c.route.reshard != nil:
+		c.route.node = c.reshardNode()
+	case c.sharded():
+		c.route.asking = false
+		c.route.slot = opSlot(op.argv)
+		c.route.node = c.slotNode()
+	}
 	if op.readOnly {
 		c.route.node = c.randomNode()
 	}
@@ -151,13 +172,14 @@ func (c *Client) sendAttempt() {
 	c.route.attempt++
 	c.route.inFlight = true
 	seq, attempt, node := c.curSeq, c.route.attempt, c.route.node
-	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv, readOnly: op.readOnly}
+	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv, readOnly: op.readOnly, asking: c.route.asking}
+	c.route.asking = false
 	c.r.Net.sendStream(c.id, node.cfg.ID, func() { node.receive(q) })
 	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
 		if c.cur != nil && c.curSeq == seq && c.route.attempt == attempt && c.route.inFlight {
 			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(node.cfg.ID)))
 			// The connection is given up; the next command goes elsewhere.
-			c.route.target = c.randomNode()
+			c.forgetRoute()
 			c.endUnanswered("timeout")
 		}
 	})
@@ -167,6 +189,10 @@ func (c *Client) sendAttempt() {
 // write's outcome is unknown; a read (or SCAN) changed nothing and is
 // dropped.
 func (c *Client) endUnanswered(why string) {
+	if c.route.reshard != nil {
+		c.reshardUnanswered(why)
+		return
+	}
 	op := c.cur
 	c.loadAgain(op, nil)
 	if c.route.admin && c.route.inFlight {
@@ -209,6 +235,10 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 	c.r.W.Trace(c.name, "return #"+itoa(int64(seq))+" "+r.String())
 	c.route.inFlight = false
 	op := c.cur
+	if c.route.reshard != nil {
+		c.reshardReply(r)
+		return
+	}
 	switch {
 	case r.IsError() && strings.HasPrefix(r.Str, "MOVED "):
 		f := strings.Fields(r.Str)
@@ -225,6 +255,24 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		c.route.node = c.r.Group.Node(id)
 		c.route.target = c.route.node
 		c.learn(c.route.node)
+		if c.sharded() {
+			c.learnSlot(f[1], c.route.node)
+		}
+		c.sendAttempt()
+	case r.IsError() && strings.HasPrefix(r.Str, "ASK "):
+		n := c.redirectNode(r.Str)
+		if n == nil {
+			c.abandon("bad redirect")
+			return
+		}
+		if c.route.redirects++; c.route.redirects > redirectsMax {
+			c.abandon("too many redirects")
+			return
+		}
+		// One attempt at the importing group's leader, with ASKING; the
+		// slot's route is not changed.
+		c.route.node = n
+		c.route.asking = true
 		c.sendAttempt()
 	case r.IsError() && strings.HasPrefix(r.Str, "TRYAGAIN"):
 		if c.route.redirects++; c.route.redirects > redirectsMax {
@@ -233,14 +281,24 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		}
 		seq := c.curSeq
 		d := tryAgainBackoffMin + time.Duration(c.rng.Int64N(int64(tryAgainBackoffJitter)))
+		noLeader := strings.Contains(r.Str, "no leader")
 		c.r.W.After(d, func() {
 			if c.cur != nil && c.curSeq == seq && !c.stopped {
-				c.route.node = c.randomNode()
+				if c.sharded() {
+					// A slot being moved: the same node again; an
+					// election: wherever the slot leads now.
+					if noLeader {
+						delete(c.route.slots, c.route.slot)
+					}
+					c.route.node = c.slotNode()
+				} else {
+					c.route.node = c.randomNode()
+				}
 				c.sendAttempt()
 			}
 		})
 	case r.IsError() && (r.Str == cluster.ErrMsgLeaderLost || r.Str == cluster.ErrMsgDiskUnknown):
-		c.route.target = c.randomNode()
+		c.forgetRoute()
 		c.route.inFlight = true // the write may still commit
 		c.endUnanswered("leadership lost")
 	case c.route.admin:
@@ -264,12 +322,12 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 	case r.IsError() && (op.hist == nil || op.hist.Kind == checker.Get || op.hist.Kind == checker.MGet):
 		// A read that failed (the node is restarting from a disk fault)
 		// changed nothing.
-		c.route.target = c.randomNode()
+		c.forgetRoute()
 		c.abandon("error")
 	default:
 		c.loadAgain(op, &r)
 		if r.IsError() && (r.Str == cluster.ErrMsgDiskFatal || r.Str == cluster.ErrMsgDiskFull) {
-			c.route.target = c.randomNode()
+			c.forgetRoute()
 		}
 		c.finish(&r)
 	}

@@ -66,6 +66,9 @@ type request struct {
 	words  []string
 	// readOnly: the client's connection sent READONLY (group.go).
 	readOnly bool
+	// asking: the client sent ASKING just before this command (one-shot,
+	// shard.go).
+	asking bool
 }
 
 // Node runs the real cluster.Replica on a simulated disk and clock, driven
@@ -79,7 +82,11 @@ type Node struct {
 	FS     *FS
 	Clock  *Clock
 	rep    *cluster.Replica
-	up     bool
+	// reps are the node's replicas, one per replica group (group g at
+	// g-1); reps[0] is rep. One entry except in a sharded world
+	// (GroupConfig.Groups > 1, shard.go).
+	reps []*cluster.Replica
+	up   bool
 	dead   bool // refused to start for good, or gave up restarting
 	epoch  uint64
 	inbox  []*request
@@ -102,6 +109,8 @@ type Node struct {
 	// fatalEpoch is the epoch that ended in a fatal-error restart: the
 	// process lives on, so what it had produced still leaves (group.go).
 	fatalEpoch uint64
+	// slots is the node's slot table in a sharded world (shard.go).
+	slots *slotTable
 }
 
 func newNode(r *Run, cfg NodeConfig) *Node {
@@ -240,12 +249,17 @@ func (n *Node) checkFatal() {
 		return
 	}
 	n.startJob()
-	if err := n.rep.Err(); err != nil {
-		n.trace("fatal " + oneLine(err.Error()))
+	for g, rep := range n.reps {
+		err := rep.Err()
+		if err == nil {
+			continue
+		}
+		n.trace("fatal " + oneLine(err.Error()) + n.groupSuffix(uint64(g+1)))
 		n.r.fault("fatal-restart")
 		n.fatalEpoch = n.epoch
 		n.down(false)
 		n.scheduleRestart()
+		return
 	}
 }
 
@@ -254,12 +268,18 @@ func (n *Node) checkFatal() {
 // disk time does not keep the node busy; JobDone follows when its I/O
 // would have finished. A crash in between abandons it.
 func (n *Node) startJob() {
-	j := n.rep.PendingJob()
+	for g, rep := range n.reps {
+		n.startJobOf(uint64(g+1), rep)
+	}
+}
+
+func (n *Node) startJobOf(g uint64, rep *cluster.Replica) {
+	j := rep.PendingJob()
 	if j == nil {
 		return
 	}
-	epoch, rep := n.epoch, n.rep
-	n.trace("snapshot job handed out index=" + itoa(int64(j.Index())))
+	epoch := n.epoch
+	n.trace("snapshot job handed out index=" + itoa(int64(j.Index())) + n.groupSuffix(g))
 	n.r.W.After(n.cfg.JobDelay, func() {
 		if epoch != n.epoch {
 			return
@@ -275,14 +295,14 @@ func (n *Node) startJob() {
 		}
 		n.r.Stats.Snapshots++
 		n.r.W.After(took, func() {
-			if epoch != n.epoch || rep != n.rep {
+			if epoch != n.epoch || rep != n.replica(g) {
 				return
 			}
 			msg := "ok"
 			if err != nil {
 				msg = oneLine(err.Error())
 			}
-			n.trace("snapshot job done index=" + itoa(int64(j.Index())) + ": " + msg)
+			n.trace("snapshot job done index=" + itoa(int64(j.Index())) + n.groupSuffix(g) + ": " + msg)
 			crashed, op := n.call(func() { rep.JobDone(j, err) })
 			if crashed {
 				n.powerOff("crash point installing snapshot: " + op)
@@ -304,10 +324,12 @@ func (n *Node) startTicks() {
 		n.r.W.After(n.tickEvery(), tick)
 		n.whenFree(&n.tickQ, func() {
 			now := n.Clock.Now()
-			crashed, op := n.call(func() { n.rep.Tick(now) })
-			if crashed {
-				n.powerOff("crash point: " + op)
-				return
+			for _, rep := range n.reps {
+				crashed, op := n.call(func() { rep.Tick(now) })
+				if crashed {
+					n.powerOff("crash point: " + op)
+					return
+				}
 			}
 			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 			n.flush()
@@ -339,7 +361,7 @@ func (n *Node) down(power bool) {
 	n.inbox = nil
 	n.drainQ, n.tickQ = false, false
 	n.peerMsgs, n.stepQ, n.outbox = nil, false, nil
-	n.rep = nil
+	n.rep, n.reps = nil, nil
 	if power {
 		n.FS.Crash()
 	} else {
@@ -401,30 +423,68 @@ func (n *Node) scheduleRestart() {
 }
 
 // start opens the replica from the node's disk (recovery) and checks what
-// it recovered.
+// it recovered. A sharded node opens one replica per group, in group
+// order, each in its own directory; if any fails, the start fails.
 func (n *Node) start() {
 	n.epoch++
 	n.trace("start")
+	groups := 1
+	if n.grp != nil {
+		groups = n.grp.groups
+		n.resetSlots()
+	}
+	// Filled as the replicas open: one opening may ask the slot table
+	// about the others (SlotRedirect during replay).
+	n.reps = make([]*cluster.Replica, groups)
+	for g := uint64(1); g <= uint64(groups); g++ {
+		rep, ok := n.open(g)
+		if !ok {
+			n.reps = nil
+			return
+		}
+		n.reps[g-1] = rep
+	}
+	n.tries = 0
+	n.rep = n.reps[0]
+	n.up = true
+	if n.grp != nil {
+		n.grp.nodeUp(n)
+	} else if !n.probe() {
+		return
+	}
+	n.trace("up")
+	n.startTicks()
+	n.scheduleDrain()
+}
+
+// open opens group g's replica; false when the start failed (the node
+// was powered off at a crash point, or the open failed and a restart is
+// scheduled or given up).
+func (n *Node) open(g uint64) (*cluster.Replica, bool) {
 	var rep *cluster.Replica
 	var err error
 	var openNow int64
 	if n.cfg.OpenWithNow {
 		openNow = n.Clock.Now()
 	}
+	stream := "node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))
+	if n.sharded() {
+		stream += "/g" + itoa(int64(g))
+	}
 	opts := cluster.Options{
-		FS: n.FS, Dir: n.cfg.Dir, AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
+		FS: n.FS, Dir: n.groupDir(g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
 		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
 		NowNanos: openNow, Knobs: n.cfg.Knobs,
-		Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))),
+		Rand: n.r.W.Stream(stream),
 	}
 	if n.grp != nil {
-		n.groupOptions(&opts)
+		n.groupOptions(&opts, g)
 	}
 	crashed, op := n.call(func() { rep, err = cluster.Open(opts) })
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 	if crashed {
 		n.powerOff("crash point during recovery: " + op)
-		return
+		return nil, false
 	}
 	if err != nil {
 		n.tries++
@@ -444,22 +504,42 @@ func (n *Node) start() {
 			}
 			n.dead = true
 			n.trace("gave up restarting")
-			return
+			return nil, false
 		}
 		n.scheduleRestart()
-		return
+		return nil, false
 	}
-	n.tries = 0
-	n.rep = rep
-	n.up = true
-	if n.grp != nil {
-		n.grp.nodeUp(n)
-	} else if !n.probe() {
-		return
+	return rep, true
+}
+
+// groupDir is where group g's replica keeps its files: the node's
+// directory, or group-<g> under it in a sharded world (as the server's
+// --groups does).
+func (n *Node) groupDir(g uint64) string {
+	if !n.sharded() {
+		return n.cfg.Dir
 	}
-	n.trace("up")
-	n.startTicks()
-	n.scheduleDrain()
+	return n.cfg.Dir + "/group-" + itoa(int64(g))
+}
+
+// replica is group g's replica (nil while down or out of range).
+func (n *Node) replica(g uint64) *cluster.Replica {
+	if g < 1 || g > uint64(len(n.reps)) {
+		return nil
+	}
+	return n.reps[g-1]
+}
+
+// sharded: the node hosts more than one replica group.
+func (n *Node) sharded() bool { return n.grp != nil && n.grp.groups > 1 }
+
+// groupSuffix names group g in trace lines of a sharded world ("" in the
+// others, whose traces stay as they were).
+func (n *Node) groupSuffix(g uint64) string {
+	if !n.sharded() {
+		return ""
+	}
+	return " g" + itoa(int64(g))
 }
 
 // probe reads every workload key (GET and PTTL) through Submit right after

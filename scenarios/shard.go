@@ -1,0 +1,185 @@
+package scenarios
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/sim"
+)
+
+// The sharded scenarios (docs/simulation.md, "Sharded worlds"): three
+// nodes each hosting a replica of every group (sim/shard.go), the
+// workload's keys spread over hash tags chosen to land in every group's
+// slots and in the ranges the resharder moves, so clients meet MOVED,
+// ASK and TRYAGAIN while slots change hands.
+const (
+	// shardKeysPerTag: plain keys per hash tag (an MGET reads keys of one
+	// tag).
+	shardKeysPerTag = 2
+	// reshardMovesUntil: no move starts after this; faults end at
+	// clusterFaultsUntil, so a move started before has several calm
+	// seconds to finish before the workload ends.
+	reshardMovesUntil = 11 * time.Second
+)
+
+// tagsIn picks hash tags whose slots lie in the given ranges, per[i] of
+// them in ranges[i]: the first names "t0", "t1", ... that fit.
+func tagsIn(ranges []cluster.SlotRange, per []int) []string {
+	var tags []string
+	for i, rg := range ranges {
+		got := 0
+		for n := 0; got < per[i]; n++ {
+			tag := "t" + strconv.Itoa(n)
+			if rg.Contains(cluster.KeySlot([]byte(tag))) && !contains(tags, tag) {
+				tags = append(tags, tag)
+				got++
+			}
+		}
+	}
+	return tags
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// shardBase is clusterBase with groups replica groups and keys tagged
+// with tags.
+func shardBase(name string, seed uint64, fsync cluster.FsyncPolicy, groups int, tags []string) sim.Config {
+	cfg := clusterBase(name, seed, fsync)
+	cfg.Group.Groups = groups
+	cfg.Workload.KeyPrefix = ""
+	cfg.Workload.KeyTags = tags
+	cfg.Workload.PlainKeys = shardKeysPerTag * len(tags)
+	return cfg
+}
+
+// leaderOfSome is the leader of a random group (nil: that group has none
+// now).
+func leaderOfSome(r *sim.Run) *sim.Node {
+	return r.Group.LeaderOf(uint64(1 + r.Rand.IntN(r.Group.Groups())))
+}
+
+// shardFault starts one fault on a sharded world and returns how long it
+// lasts: a power loss of some group's leader (or a crash mid-I/O), that
+// leader cut off from the other nodes (clients still reach it), or with
+// oneWay, a link that fails one way.
+func shardFault(r *sim.Run, oneWay bool) time.Duration {
+	kinds := 2
+	if oneWay {
+		kinds = 3
+	}
+	l := leaderOfSome(r)
+	switch r.Rand.IntN(kinds) {
+	case 0:
+		return crashNode(r, l)
+	case 1:
+		if l != nil {
+			r.Fault("partition")
+			r.Net.Isolate(l.ID(), r.Group.IDs())
+		}
+		return 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2500*time.Millisecond)))
+	default:
+		r.Fault("one-way")
+		ids := r.Group.IDs()
+		switch k := r.Rand.IntN(3); {
+		case k == 0 && l != nil: // the leader's messages vanish
+			for _, id := range ids {
+				if id != l.ID() {
+					r.Net.Block(l.ID(), id)
+				}
+			}
+		case k == 1 && l != nil: // the leader hears no one
+			for _, id := range ids {
+				if id != l.ID() {
+					r.Net.Block(id, l.ID())
+				}
+			}
+		default:
+			a, b := ids[r.Rand.IntN(len(ids))], ids[r.Rand.IntN(len(ids))]
+			if a != b {
+				r.Net.Block(a, b)
+			}
+		}
+		return 300*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2500*time.Millisecond)))
+	}
+}
+
+// movesBackAndForth moves first from group a to group b, then back, then
+// again, each after a pause of 0.2–1 s, starting none after
+// reshardMovesUntil.
+func movesBackAndForth(r *sim.Run, start time.Duration, rg cluster.SlotRange, a, b uint64, batch int) {
+	var move func(from, to uint64)
+	move = func(from, to uint64) {
+		if time.Duration(r.Now()) >= reshardMovesUntil {
+			return
+		}
+		r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: from, To: to, Batch: batch}, func() {
+			pause := 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
+			r.At(time.Duration(r.Now())+pause, func() { move(to, from) })
+		})
+	}
+	r.At(start, func() { move(a, b) })
+}
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-groups",
+		Summary: "3 nodes, 3 replica groups (a replica of each on every node), keys spread over all groups' slots; the leader of some group " +
+			"loses power or is cut off, again and again; a range moves from group 1 to group 3 and back; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			split := cluster.SplitSlots(3)
+			g1 := split[0][0]
+			moved := cluster.SlotRange{First: g1.First, Last: g1.First + g1.Len()/2 - 1}
+			rest := cluster.SlotRange{First: moved.Last + 1, Last: g1.Last}
+			tags := tagsIn([]cluster.SlotRange{moved, rest, split[1][0], split[2][0]}, []int{1, 1, 2, 2})
+			cfg := shardBase("cluster-groups", seed, cluster.FsyncAlways, 3, tags)
+			cfg.Node.FS.TornProb = 0.3
+			rng := rand.New(rand.NewPCG(seed, 0x96a3))
+			batch := 1 + rng.IntN(4)
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, 1200*time.Millisecond, func() time.Duration { return shardFault(r, false) })
+				start := 2*time.Second + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
+				movesBackAndForth(r, start, moved, 1, 3, batch)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name: "cluster-reshard",
+		Summary: "3 nodes, 2 replica groups: a slot range holding workload keys moves from group 1 to group 2 and back, again and again, " +
+			"under load (MOVED, ASK, TRYAGAIN) while group leaders lose power, are cut off, or lose one direction of a link; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0x5a4d))
+			split := cluster.SplitSlots(2)
+			g1, g2 := split[0][0], split[1][0]
+			// A range inside group 1's slots, of 1–4096 slots.
+			width := 1 + rng.IntN(4096)
+			first := g1.First + rng.IntN(g1.Len()-width)
+			moved := cluster.SlotRange{First: first, Last: first + width - 1}
+			var others []cluster.SlotRange
+			if moved.First > g1.First {
+				others = append(others, cluster.SlotRange{First: g1.First, Last: moved.First - 1})
+			} else {
+				others = append(others, cluster.SlotRange{First: moved.Last + 1, Last: g1.Last})
+			}
+			tags := tagsIn([]cluster.SlotRange{moved, others[0], g2}, []int{2, 1, 2})
+			cfg := shardBase("cluster-reshard", seed, cluster.FsyncAlways, 2, tags)
+			cfg.Node.FS.TornProb = 0.3
+			batch := 1 + rng.IntN(4)
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, true) })
+				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+				movesBackAndForth(r, start, moved, 1, 2, batch)
+			}
+			return cfg
+		},
+	})
+}
