@@ -76,17 +76,17 @@ type request struct {
 // node is busy (group commit), Tick runs periodically, and disk latency
 // keeps the node busy.
 type Node struct {
-	r      *Run
-	cfg    NodeConfig
-	name   string
-	FS     *FS
-	Clock  *Clock
-	rep    *cluster.Replica
+	r     *Run
+	cfg   NodeConfig
+	name  string
+	FS    *FS
+	Clock *Clock
+	rep   *cluster.Replica
 	// reps are the node's replicas, one per replica group (group g at
 	// g-1); reps[0] is rep. One entry except in a sharded world
 	// (GroupConfig.Groups > 1, shard.go).
-	reps []*cluster.Replica
-	up   bool
+	reps   []*cluster.Replica
+	up     bool
 	dead   bool // refused to start for good, or gave up restarting
 	epoch  uint64
 	inbox  []*request
