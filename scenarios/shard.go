@@ -114,19 +114,42 @@ func shardFault(r *sim.Run, oneWay bool) time.Duration {
 
 // movesBackAndForth moves first from group a to group b, then back, then
 // again, each after a pause of 0.2–1 s, starting none after
-// reshardMovesUntil.
-func movesBackAndForth(r *sim.Run, start time.Duration, rg cluster.SlotRange, a, b uint64, batch int) {
+// reshardMovesUntil. onStep (optional) is told of every step sent.
+func movesBackAndForth(r *sim.Run, start time.Duration, rg cluster.SlotRange, a, b uint64, batch int, onStep func(uint64, string)) {
 	var move func(from, to uint64)
 	move = func(from, to uint64) {
 		if time.Duration(r.Now()) >= reshardMovesUntil {
 			return
 		}
-		r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: from, To: to, Batch: batch}, func() {
+		r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: from, To: to, Batch: batch, OnStep: onStep}, func() {
 			pause := 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
 			r.At(time.Duration(r.Now())+pause, func() { move(to, from) })
 		})
 	}
 	r.At(start, func() { move(a, b) })
+}
+
+// aimedCrash crashes the leader a reshard step was sent to, a few
+// milliseconds after one step in reshardAimOneIn, one at a time and
+// before clusterFaultsUntil: the step's outcome is then unknown, and the
+// resharder must resend it (every step is idempotent).
+type aimedCrash struct {
+	r      *sim.Run
+	active bool
+}
+
+const reshardAimOneIn = 10
+
+func (a *aimedCrash) step(group uint64, _ string) {
+	r := a.r
+	if a.active || r.Rand.IntN(reshardAimOneIn) != 0 || time.Duration(r.Now()) >= clusterFaultsUntil-clusterDownMax {
+		return
+	}
+	a.active = true
+	r.At(time.Duration(r.Now())+time.Duration(r.Rand.Int64N(int64(5*time.Millisecond))), func() {
+		d := crashNode(r, r.Group.LeaderOf(group))
+		r.At(time.Duration(r.Now())+d, func() { a.active = false })
+	})
 }
 
 func init() {
@@ -147,7 +170,7 @@ func init() {
 			cfg.Schedule = func(r *sim.Run) {
 				faultCycles(r, 1200*time.Millisecond, func() time.Duration { return shardFault(r, false) })
 				start := 2*time.Second + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
-				movesBackAndForth(r, start, moved, 1, 3, batch)
+				movesBackAndForth(r, start, moved, 1, 3, batch, nil)
 			}
 			return cfg
 		},
@@ -177,7 +200,8 @@ func init() {
 			cfg.Schedule = func(r *sim.Run) {
 				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, true) })
 				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
-				movesBackAndForth(r, start, moved, 1, 2, batch)
+				aim := &aimedCrash{r: r}
+				movesBackAndForth(r, start, moved, 1, 2, batch, aim.step)
 			}
 			return cfg
 		},

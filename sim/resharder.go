@@ -35,6 +35,14 @@ type SlotMoveSpec struct {
 	Range    cluster.SlotRange
 	From, To uint64
 	Batch    int
+	// DropImports plants a bug (tests that prove the checks bite): the
+	// resharder skips IMPORTKEYS as if it had succeeded, so the keys it
+	// moves vanish.
+	DropImports bool
+	// OnStep, when set, is told each time a step is sent: its group and
+	// its name (IMPORTING, MOVEKEYS, ...), so a scenario can aim faults
+	// at the move.
+	OnStep func(group uint64, step string)
 }
 
 func (m SlotMoveSpec) String() string {
@@ -101,6 +109,11 @@ func (c *Client) reshardNext() (opSpec, bool) {
 		return opSpec{}, false
 	}
 	grp, argv, done := st.move.Next()
+	for st.spec.DropImports && !done && len(argv) > 3 && string(argv[3]) == "IMPORTKEYS" {
+		c.r.W.Trace(c.name, "planted bug: skip "+string(argv[3]))
+		st.move.Reply("", nil)
+		grp, argv, done = st.move.Next()
+	}
 	if done {
 		c.reshardEnded()
 		return opSpec{}, false
@@ -110,6 +123,9 @@ func (c *Client) reshardNext() (opSpec, bool) {
 	words := make([]string, len(argv))
 	for i, a := range argv {
 		words[i] = string(a)
+	}
+	if st.spec.OnStep != nil && len(words) > 3 {
+		st.spec.OnStep(grp, words[3])
 	}
 	return opSpec{argv: words}, true
 }

@@ -1,0 +1,88 @@
+package scenarios
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/sim"
+)
+
+// The sharded scenarios replay with their story: moves back and forth
+// under load and faults, clients redirected by MOVED and ASK (then
+// served with ASKING) and told TRYAGAIN, the final slot map checked.
+func TestClusterShardedStories(t *testing.T) {
+	for _, tc := range []struct {
+		scenario string
+		seed     uint64
+		want     []string
+	}{
+		{"cluster-reshard", 1, []string{"resharder done move", "g1->g2", "g2->g1", "(error) ASK ", "(asking)",
+			"TRYAGAIN", "(error) MOVED", "resharder timeout", "power-off", "final slots g2"}},
+		{"cluster-groups", 2, []string{"resharder done move", "g1->g3", "g3->g1", "(error) ASK ", "(asking)",
+			"leader=n1 g3", "submit 1 g2:", "power-off", "final slots g3"}},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			var tr strings.Builder
+			out := RunSeed(Lookup(tc.scenario), tc.seed, func(c *sim.Config) { c.Trace = &tr })
+			if !out.Passed() || out.Linearizability != "ok" || out.Ops < 1000 {
+				t.Fatalf("seed %d: passed=%v lin=%s ops=%d failures=%v", tc.seed, out.Passed(), out.Linearizability, out.Ops, out.Failures)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(tr.String(), want) {
+					t.Errorf("trace of seed %d never shows %q", tc.seed, want)
+				}
+			}
+			if n := strings.Count(tr.String(), "resharder done move"); n < 2 {
+				t.Errorf("seed %d: %d moves finished, want at least 2", tc.seed, n)
+			}
+		})
+	}
+}
+
+// firstTagSlot is the slot of the workload's first hash tag, which both
+// sharded scenarios place in group 1's moved range.
+func firstTagSlot(c *sim.Config) cluster.SlotRange {
+	s := cluster.KeySlot([]byte(c.Workload.KeyTags[0]))
+	return cluster.SlotRange{First: s, Last: s}
+}
+
+// The sharded checks bite: a move still running when the workload ends
+// is unfinished (and the keys it locked stay locked: the final reads
+// cannot complete); a resharder that drops the keys it moves loses
+// acknowledged writes.
+func TestClusterShardChecksBite(t *testing.T) {
+	s := Lookup("cluster-reshard")
+	out := RunSeed(s, 2, func(c *sim.Config) {
+		rg := firstTagSlot(c)
+		c.Schedule = func(r *sim.Run) {
+			r.At(clusterDuration-10*time.Millisecond, func() {
+				r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: 1, To: 2, Batch: 1}, nil)
+			})
+		}
+	})
+	all := strings.Join(out.Failures, "\n")
+	for _, want := range []string{"had not finished when the workload ended", "liveness: the final reads did not complete"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("late move: failures %q lack %q", out.Failures, want)
+		}
+	}
+
+	var tr strings.Builder
+	out = RunSeed(s, 2, func(c *sim.Config) {
+		rg := firstTagSlot(c)
+		c.Trace = &tr
+		c.Schedule = func(r *sim.Run) {
+			r.At(3*time.Second, func() {
+				r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: 1, To: 2, Batch: 2, DropImports: true}, nil)
+			})
+		}
+	})
+	if out.Passed() || out.Linearizability != "illegal" {
+		t.Fatalf("dropped imports: passed=%v lin=%s failures=%q, want an illegal history", out.Passed(), out.Linearizability, out.Failures)
+	}
+	if !strings.Contains(tr.String(), "planted bug: skip IMPORTKEYS") || !strings.Contains(tr.String(), "resharder done move") {
+		t.Fatalf("dropped imports: the move did not run as planted")
+	}
+}
