@@ -133,7 +133,7 @@ func (r *Replica) execLogged(ms int64, argv [][]byte, w engine.Writer) {
 			r.applyReshard(ms, argv, w)
 			return
 		}
-		if msg := r.gateArgv(ms, &Request{Argv: argv, Asking: asking}, argv, asking); msg != "" {
+		if msg := r.gateArgv(ms, nil, argv, asking); msg != "" {
 			w.WriteError(msg)
 			return
 		}

@@ -344,3 +344,37 @@ func TestReshardMovesARangeUnderWrites(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+func TestSlotGateOnFollowerReads(t *testing.T) {
+	w := newShardWorld(t, 0)
+	lo, loSlot := tagIn(0, 8191)
+	hi, hiSlot := tagIn(8192, 16383)
+	if got := w.client("SET {" + lo + "}a 1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	w.tick() // the commit index reaches the followers
+	g := w.groups[1]
+	l := g.waitLeader()
+	for _, id := range g.ids {
+		if id == l {
+			continue
+		}
+		got := g.submit(id, true, "GET {"+lo+"}a", "GET {"+hi+"}a")
+		if want := fmt.Sprintf("$1 -MOVED %d other", hiSlot); got != want {
+			t.Fatalf("READONLY follower %d: %q, want %q", id, got, want)
+		}
+	}
+	// A follower decides migrating slots on its applied state too.
+	if out := w.run(1, Request{Argv: argv(rs(1, fmt.Sprintf("MIGRATING %d %d 2", loSlot, loSlot)))}); out.err != "" {
+		t.Fatal(out.err)
+	}
+	w.tick()
+	for _, id := range g.ids {
+		if id == l {
+			continue
+		}
+		if got := g.submit(id, true, "GET {"+lo+"}a", "GET {"+lo+"}b"); got != fmt.Sprintf("$1 -ASK %d g2", loSlot) {
+			t.Fatalf("READONLY follower %d on a migrating slot: %q", id, got)
+		}
+	}
+}

@@ -353,8 +353,14 @@ func (r *Replica) slotsDump() []byte {
 	return r.slots.encode()
 }
 
-// Redirect texts when no SlotRedirect is configured (tests).
-func (r *Replica) slotRedirect(req *Request, slot int, ask bool, group uint64) string {
+// slotRedirect formats a redirect (a default text when no SlotRedirect is
+// configured). req nil: the command applies from the log, and the request
+// handed to SlotRedirect is built from argv only now, so that applying a
+// write allocates nothing for the gate.
+func (r *Replica) slotRedirect(req *Request, argv [][]byte, asking bool, slot int, ask bool, group uint64) string {
+	if req == nil {
+		req = &Request{Argv: argv, Asking: asking}
+	}
 	if r.opts.SlotRedirect != nil {
 		return r.opts.SlotRedirect(req, slot, ask, group)
 	}
@@ -378,7 +384,7 @@ func (r *Replica) gateArgv(ms int64, req *Request, argv [][]byte, asking bool) s
 	if msg != "" || slot < 0 {
 		return msg
 	}
-	return r.gateSlot(ms, req, slot, asking, func(visit func(key []byte) bool) { visitKeys(argv, visit) })
+	return r.gateSlot(ms, req, argv, slot, asking, func(visit func(key []byte) bool) { visitKeys(argv, visit) })
 }
 
 // gateTxn is the gate for a whole MULTI/EXEC: its keys share one slot.
@@ -390,7 +396,11 @@ func (r *Replica) gateTxn(ms int64, req *Request, cmds [][][]byte, asking bool) 
 	if msg != "" || slot < 0 {
 		return msg
 	}
-	return r.gateSlot(ms, req, slot, asking, func(visit func(key []byte) bool) {
+	var first [][]byte
+	if len(cmds) > 0 {
+		first = cmds[0]
+	}
+	return r.gateSlot(ms, req, first, slot, asking, func(visit func(key []byte) bool) {
 		for _, argv := range cmds {
 			if !visitKeys(argv, visit) {
 				return
@@ -429,14 +439,15 @@ func visitKeys(argv [][]byte, visit func(key []byte) bool) bool {
 }
 
 // gateSlot applies Redis Cluster's rules to a request whose keys (walked by
-// keys) all hash to slot. "" means serve it here.
-func (r *Replica) gateSlot(ms int64, req *Request, slot int, asking bool, keys func(func([]byte) bool)) string {
+// keys) all hash to slot. "" means serve it here. req may be nil (see
+// slotRedirect).
+func (r *Replica) gateSlot(ms int64, req *Request, argv [][]byte, slot int, asking bool, keys func(func([]byte) bool)) string {
 	s := &r.slots
 	if !s.owned[slot] {
 		if asking && s.importing[slot] != 0 {
 			return ""
 		}
-		return r.slotRedirect(req, slot, false, 0)
+		return r.slotRedirect(req, argv, asking, slot, false, 0)
 	}
 	to := s.migrating[slot]
 	if to == 0 {
@@ -461,7 +472,7 @@ func (r *Replica) gateSlot(ms int64, req *Request, slot int, asking bool, keys f
 	case absent == 0:
 		return ""
 	case present == 0:
-		return r.slotRedirect(req, slot, true, to)
+		return r.slotRedirect(req, argv, asking, slot, true, to)
 	}
 	return tryAgainMixedMsg
 }
@@ -560,7 +571,7 @@ func (r *Replica) applyReshard(ms int64, argv [][]byte, w engine.Writer) {
 		if !ok {
 			return
 		}
-		if msg := r.reshardStable(rg); msg != "" {
+		if msg := r.reshardStable(ms, rg); msg != "" {
 			w.WriteError(msg)
 			return
 		}
@@ -670,7 +681,7 @@ func (r *Replica) reshardNode(ms int64, rg SlotRange, owner uint64) string {
 			return slotErr(slot, "is owned by this group and not migrating to group "+strconv.FormatUint(owner, 10))
 		}
 	}
-	if n := r.lockedIn(rg); n > 0 {
+	if n := r.lockedIn(ms, rg); n > 0 {
 		return "ERR " + strconv.Itoa(n) + " keys of slots " + rg.String() + " are still being moved"
 	}
 	left := ""
@@ -689,8 +700,8 @@ func (r *Replica) reshardNode(ms int64, rg SlotRange, owner uint64) string {
 	return ""
 }
 
-func (r *Replica) reshardStable(rg SlotRange) string {
-	if n := r.lockedIn(rg); n > 0 {
+func (r *Replica) reshardStable(ms int64, rg SlotRange) string {
+	if n := r.lockedIn(ms, rg); n > 0 {
 		return "ERR " + strconv.Itoa(n) + " keys of slots " + rg.String() + " are being moved: finish with DELKEYS first"
 	}
 	for slot := rg.First; slot <= rg.Last; slot++ {
@@ -699,13 +710,27 @@ func (r *Replica) reshardStable(rg SlotRange) string {
 	return ""
 }
 
-// lockedIn counts the locked keys of slots in rg.
-func (r *Replica) lockedIn(rg SlotRange) int {
+// lockedIn counts the locked keys of slots in rg that still hold a value
+// at ms. Locked keys that expired are unlocked: an expired key is never
+// moved, and a lock must not outlive its key (a replica whose clock ran
+// ahead may have found a key expired that the leader locked; its lock
+// goes here, or with the next MOVEKEYS, once the key has expired
+// everywhere).
+func (r *Replica) lockedIn(ms int64, rg SlotRange) int {
 	n := 0
+	var dead []string
 	for k := range r.slots.locked {
-		if rg.Contains(KeySlot([]byte(k))) {
-			n++
+		if !rg.Contains(KeySlot([]byte(k))) {
+			continue
 		}
+		if r.db.Live(ms, []byte(k)) {
+			n++
+		} else {
+			dead = append(dead, k)
+		}
+	}
+	for _, k := range dead {
+		delete(r.slots.locked, k)
 	}
 	return n
 }

@@ -259,7 +259,7 @@ func (r *Replica) applyTxnGated(e pb.Entry, er *entryReader, w engine.Writer, si
 	if len(cmds) > 0 && isAskingMarker(cmds[0]) {
 		cmds, asking = cmds[1:], true
 	}
-	if msg := r.gateTxn(er.NowMillis, &Request{Asking: asking}, cmds, asking); msg != "" {
+	if msg := r.gateTxn(er.NowMillis, nil, cmds, asking); msg != "" {
 		w.WriteError(msg)
 	} else {
 		w.WriteArray(len(cmds))
