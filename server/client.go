@@ -200,7 +200,7 @@ func (c *client) run(cmds [][][]byte) {
 				// The batch is cut into runs of consecutive requests for
 				// one group, each submitted (and answered) before the
 				// next, so replies and effects keep the client's order.
-				gi := c.srv.groupIndex(argv, slot)
+				gi := c.srv.groupIndex(argv, slot, asking)
 				if gi < 0 {
 					if !c.submit() || !c.runNodeWide(argv) {
 						return

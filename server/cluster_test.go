@@ -29,6 +29,7 @@ type testCluster struct {
 	quiet atomic.Bool      // the test is over: stop logging
 
 	joining bool // start a node with --join
+	groups  int  // replica groups per node (groups_test.go); 0 or 1: one
 }
 
 type clusterServer struct {
@@ -38,7 +39,13 @@ type clusterServer struct {
 }
 
 func newTestCluster(t *testing.T, n int) *testCluster {
-	tc := &testCluster{t: t, dir: t.TempDir()}
+	return newTestClusterGroups(t, n, 1)
+}
+
+// newTestClusterGroups is newTestCluster with every node hosting groups
+// replica groups.
+func newTestClusterGroups(t *testing.T, n, groups int) *testCluster {
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: groups}
 	t.Cleanup(func() { tc.quiet.Store(true) }) // runs last
 	var lns []stdnet.Listener
 	for len(lns) < n {
@@ -87,18 +94,27 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	}
 	node.SetJoin(tc.joining)
 	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
-	opts := cluster.Options{FS: disk.OS(), Dir: dir, AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
-	if err := node.ReplicaOptions(&opts); err != nil {
-		t.Fatal(err)
+	if tc.groups > 1 {
+		if err := node.SetGroups(tc.groups); err != nil {
+			t.Fatal(err)
+		}
 	}
-	r, err := cluster.Open(opts)
-	if err != nil {
-		t.Fatal(err)
+	var replicas []*cluster.Replica
+	for g := 1; g <= max(tc.groups, 1); g++ {
+		opts := cluster.Options{FS: disk.OS(), Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
+		if err := node.GroupOptions(&opts, uint64(g)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := cluster.Open(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, r)
 	}
 	if err := node.Listen("127.0.0.1", tc.logf); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Cluster: node, Logf: tc.logf}, r)
+	srv := NewGroups(Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Cluster: node, Logf: tc.logf}, replicas)
 	cs := &clusterServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { cs.done <- srv.Serve(ln) }()
 	tc.srvs[i] = cs

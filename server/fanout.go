@@ -49,9 +49,14 @@ func fanoutKind(argv [][]byte) int {
 }
 
 // groupIndex is the index in s.groups of the group argv goes to, or -1
-// for a node-wide command (runNodeWide). slot is cluster.CommandSlot's.
-func (s *Server) groupIndex(argv [][]byte, slot int) int {
+// for a node-wide command (runNodeWide). slot is cluster.CommandSlot's;
+// asking says the client sent ASKING first (it follows an -ASK to the
+// group importing the slot).
+func (s *Server) groupIndex(argv [][]byte, slot int, asking bool) int {
 	if slot >= 0 {
+		if asking {
+			return int(s.node.askingGroupOf(slot)) - 1
+		}
 		return int(s.node.groupOf(slot)) - 1
 	}
 	if fanoutKind(argv) != fanNone {

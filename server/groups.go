@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -48,8 +49,11 @@ const (
 	// with another --groups sends something else, which is refused.
 	peerFrameGroupTag = 0xC7
 	// spreadCheckTicks is how often (in ticks) a group's leader checks
-	// whether its preferred node should lead instead.
-	spreadCheckTicks = 30
+	// whether its preferred node should lead instead. Not a multiple of
+	// the election timeout (10 ticks): Raft clears every peer's
+	// RecentActive at that period, so a check locked to it would always
+	// find the preferred node "down".
+	spreadCheckTicks = 37
 )
 
 // groupsState is a node's view of its groups (ClusterNode.groups).
@@ -65,9 +69,12 @@ type groupsState struct {
 	badFrames atomic.Int64
 }
 
-// slotTable is the group (1-based) each slot's keys go to; 0: no local
-// replica claims the slot.
-type slotTable [cluster.SlotCount]uint16
+// slotTable is the group (1-based) each slot's keys go to (route) and
+// the group importing it, where a request sent after ASKING goes
+// (importing); 0: none.
+type slotTable struct {
+	route, importing [cluster.SlotCount]uint16
+}
 
 func (n *ClusterNode) initGroups(groups int) {
 	n.groups.inboxes = make([]chan peerMsg, groups)
@@ -129,7 +136,7 @@ func GroupDir(dir string, groups int, g uint64) string {
 	if groups <= 1 {
 		return dir
 	}
-	return dir + "/group-" + strconv.FormatUint(g, 10)
+	return filepath.Join(dir, "group-"+strconv.FormatUint(g, 10))
 }
 
 // sendGroup is group g's Options.Send: the message framed with its group.
@@ -204,10 +211,19 @@ func (n *ClusterNode) addrOfID(id uint64) string {
 // groupOf is the group this node sends slot's keys to (1 when no local
 // replica claims the slot yet: its gate then redirects).
 func (n *ClusterNode) groupOf(slot int) uint64 {
-	if t := n.groups.table.Load(); t != nil && t[slot] != 0 {
-		return uint64(t[slot])
+	if t := n.groups.table.Load(); t != nil && t.route[slot] != 0 {
+		return uint64(t.route[slot])
 	}
 	return 1
+}
+
+// askingGroupOf is the group a request sent after ASKING goes to: the
+// one importing slot (an -ASK names its leader), else as groupOf.
+func (n *ClusterNode) askingGroupOf(slot int) uint64 {
+	if t := n.groups.table.Load(); t != nil && t.importing[slot] != 0 {
+		return uint64(t.importing[slot])
+	}
+	return n.groupOf(slot)
 }
 
 // slotsChanged is group g's OnSlotsChanged: the node's table follows. It
@@ -219,7 +235,7 @@ func (n *ClusterNode) slotsChanged(g uint64, si cluster.SlotInfo) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.groups.slots[g-1] = si
-	var t slotTable
+	t := new(slotTable)
 	var rank [cluster.SlotCount]uint8 // of t[s]: 3 owned, 2 owned but migrating, 1 importing
 	var migrating [cluster.SlotCount]bool
 	for i, info := range n.groups.slots {
@@ -234,7 +250,7 @@ func (n *ClusterNode) slotsChanged(g uint64, si cluster.SlotInfo) {
 					}
 				}
 				if k > rank[s] {
-					rank[s], t[s] = k, group
+					rank[s], t.route[s] = k, group
 				}
 			}
 		}
@@ -249,9 +265,12 @@ func (n *ClusterNode) slotsChanged(g uint64, si cluster.SlotInfo) {
 		}
 		for _, m := range info.Importing {
 			claim(m.SlotRange, false)
+			for s := max(m.First, 0); s <= m.Last && s < cluster.SlotCount; s++ {
+				t.importing[s] = group
+			}
 		}
 	}
-	n.groups.table.Store(&t)
+	n.groups.table.Store(t)
 }
 
 // slotInfo is group g's last applied slot view on this node.
@@ -324,6 +343,7 @@ func (n *ClusterNode) spreadLeadership(g uint64, r *cluster.Replica) {
 	if want == 0 || want == n.id || slices.Contains(r.DownPeers(), want) {
 		return
 	}
+	n.logf("group %d: handing leadership to node %d", g, want)
 	r.TransferLeadership(want)
 }
 
@@ -341,7 +361,7 @@ func (n *ClusterNode) groupsTopology(views []groupView) cluster.Topology {
 			Migrating: infos[i].Migrating, Importing: infos[i].Importing}
 		if table != nil {
 			for s := 0; s < cluster.SlotCount; s++ {
-				if uint64(table[s]) != g {
+				if uint64(table.route[s]) != g {
 					continue
 				}
 				if k := len(sh.Ranges); k > 0 && sh.Ranges[k-1].Last == s-1 {

@@ -194,6 +194,8 @@ func cmdExec(c *client, argv [][]byte) {
 		c.out.WriteError(errExecAbort)
 		return
 	}
+	asking := c.asking
+	c.asking = false
 	if c.srv.node != nil {
 		// One block runs on one replica group: Redis Cluster answers
 		// -CROSSSLOT to an EXEC whose commands span slots and discards it.
@@ -207,12 +209,10 @@ func cmdExec(c *client, argv [][]byte) {
 			// group keyless requests go to).
 			c.runGroup = c.srv.primaryGroup()
 			if slot >= 0 {
-				c.runGroup = int(c.srv.node.groupOf(slot)) - 1
+				c.runGroup = c.srv.groupIndex(nil, slot, asking)
 			}
 		}
 	}
-	asking := c.asking
-	c.asking = false
 	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.srv.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil

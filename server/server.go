@@ -207,13 +207,13 @@ func (s *Server) tick(g *group) {
 	w := g.shard.newWaiter()
 	n := 1
 	tickFn := func(r *cluster.Replica) {
+		if s.node != nil && n%spreadCheckTicks == 0 {
+			s.node.spreadLeadership(g.id, r)
+		}
 		r.Tick(s.clock.Now())
 		s.afterTick(g, r)
 		if s.node != nil {
 			s.node.noteLeader(g.id, r.Leader())
-			if n%spreadCheckTicks == 0 {
-				s.node.spreadLeadership(g.id, r)
-			}
 		}
 	}
 	for ; ; n++ {
