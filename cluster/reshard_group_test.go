@@ -221,6 +221,21 @@ func TestReshardMovesARangeUnderWrites(t *testing.T) {
 					f.GroupStats().SnapshotsReceived, f.Slots(), f.slots.lockedKeys(), l.Slots(), l.slots.lockedKeys())
 			}
 		}
+		switch steps {
+		case 26:
+			// The source's leader restarts (replay from its own disk);
+			// another takes over and the move goes on.
+			l := g1.waitLeader()
+			g1.stop(l)
+			w.tick()
+			g1.start(l)
+		case 30:
+			g2 := w.groups[2]
+			l := g2.waitLeader()
+			g2.stop(l)
+			w.tick()
+			g2.start(l)
+		}
 		// Writes go on: appends keep the deadline, new keys land where
 		// the move sends them.
 		for range 2 {
