@@ -31,6 +31,9 @@ import (
 func init() { subcommands["cluster"] = runCluster }
 
 const clusterUsage = `usage: keel cluster local [flags]
+       keel cluster reshard --node host:port --slots A-B --to G [--batch N]
+
+reshard moves a slot range between replica groups (keel cluster reshard -h).
 
 Starts --nodes keel server processes on this machine as one cluster (node ids
 1..N, client ports base-port..base-port+N-1, bus ports client port + 10000),
@@ -43,6 +46,8 @@ flags:
   --bind 127.0.0.1        address the nodes listen on and advertise
   --dir ./keel-cluster    data directory; node N uses DIR/node-N
   --appendfsync everysec  everysec, always or no (passed to every node)
+  --groups 1              replica groups the slots are sharded over (every
+                          node hosts one replica of each; see docs/cluster.md)
 `
 
 const (
@@ -68,6 +73,9 @@ func runCluster(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stderr, clusterUsage)
 		return 2
+	}
+	if args[0] == "reshard" {
+		return runClusterReshard(args[1:])
 	}
 	if args[0] != "local" {
 		fmt.Fprintf(os.Stderr, "keel cluster: unknown command %q\n\n%s", args[0], clusterUsage)
@@ -95,6 +103,7 @@ func runCluster(args []string) int {
 
 type clusterLocalOptions struct {
 	nodes, basePort int
+	groups          int
 	bind, dir       string
 	appendFsync     string
 }
@@ -108,6 +117,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.StringVar(&o.bind, "bind", "127.0.0.1", "")
 	fs.StringVar(&o.dir, "dir", "./keel-cluster", "")
 	fs.StringVar(&o.appendFsync, "appendfsync", "everysec", "")
+	fs.IntVar(&o.groups, "groups", 1, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -128,6 +138,9 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	}
 	if o.dir == "" {
 		return o, errors.New("--dir must not be empty")
+	}
+	if o.groups < 1 {
+		return o, errors.Newf("--groups %d: must be at least 1", o.groups)
 	}
 	return o, nil
 }
@@ -226,6 +239,9 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "keel cluster local: %d nodes ready", len(nodes))
+	if o.groups > 1 {
+		fmt.Fprintf(&b, ", %d replica groups", o.groups)
+	}
 	if leader != "" {
 		fmt.Fprintf(&b, ", leader %s", leader)
 	}
@@ -281,9 +297,13 @@ func exitText(err error) string {
 // start runs the node's keel server and forwards its output, each line
 // prefixed with the node, until it exits.
 func (n *localNode) start(exe string, o clusterLocalOptions, peers string, out *lineWriter) error {
-	n.cmd = exec.Command(exe, "server", "--bind", o.bind, "--port", strconv.Itoa(n.port), "--dir", n.dir,
+	args := []string{"server", "--bind", o.bind, "--port", strconv.Itoa(n.port), "--dir", n.dir,
 		"--appendonly", "yes", "--appendfsync", o.appendFsync,
-		"--node-id", strconv.Itoa(n.id), "--peers", peers)
+		"--node-id", strconv.Itoa(n.id), "--peers", peers}
+	if o.groups > 1 {
+		args = append(args, "--groups", strconv.Itoa(o.groups))
+	}
+	n.cmd = exec.Command(exe, args...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return errors.Wrap(err, "pipe for a node's log")
