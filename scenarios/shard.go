@@ -114,19 +114,21 @@ func shardFault(r *sim.Run, oneWay bool) time.Duration {
 
 // movesBackAndForth moves first from group a to group b, then back, then
 // again, each after a pause of 0.2–1 s, starting none after
-// reshardMovesUntil. onStep (optional) is told of every step sent.
-func movesBackAndForth(r *sim.Run, start time.Duration, rg cluster.SlotRange, a, b uint64, batch int, onStep func(uint64, string)) {
+// reshardMovesUntil.
+func movesBackAndForth(r *sim.Run, start time.Duration, spec sim.SlotMoveSpec) {
 	var move func(from, to uint64)
 	move = func(from, to uint64) {
 		if time.Duration(r.Now()) >= reshardMovesUntil {
 			return
 		}
-		r.Group.Reshard(sim.SlotMoveSpec{Range: rg, From: from, To: to, Batch: batch, OnStep: onStep}, func() {
+		m := spec
+		m.From, m.To = from, to
+		r.Group.Reshard(m, func() {
 			pause := 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
 			r.At(time.Duration(r.Now())+pause, func() { move(to, from) })
 		})
 	}
-	r.At(start, func() { move(a, b) })
+	r.At(start, func() { move(spec.From, spec.To) })
 }
 
 // aimedCrash crashes the leader a reshard step was sent to, a few
@@ -167,10 +169,11 @@ func init() {
 			cfg.Node.FS.TornProb = 0.3
 			rng := rand.New(rand.NewPCG(seed, 0x96a3))
 			batch := 1 + rng.IntN(4)
+			pause := time.Duration(rng.IntN(20)) * time.Millisecond
 			cfg.Schedule = func(r *sim.Run) {
 				faultCycles(r, 1200*time.Millisecond, func() time.Duration { return shardFault(r, false) })
 				start := 2*time.Second + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
-				movesBackAndForth(r, start, moved, 1, 3, batch, nil)
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: 3, Batch: batch, StepPause: pause})
 			}
 			return cfg
 		},
@@ -193,15 +196,21 @@ func init() {
 			} else {
 				others = append(others, cluster.SlotRange{First: moved.Last + 1, Last: g1.Last})
 			}
-			tags := tagsIn([]cluster.SlotRange{moved, others[0], g2}, []int{2, 1, 2})
+			tags := tagsIn([]cluster.SlotRange{moved, others[0], g2}, []int{3, 1, 2})
 			cfg := shardBase("cluster-reshard", seed, cluster.FsyncAlways, 2, tags)
 			cfg.Node.FS.TornProb = 0.3
 			batch := 1 + rng.IntN(4)
+			// Half the seeds pace the moves (up to 50 ms a step), so more
+			// traffic meets them.
+			pause := time.Duration(0)
+			if rng.IntN(2) == 0 {
+				pause = time.Duration(1+rng.IntN(50)) * time.Millisecond
+			}
 			cfg.Schedule = func(r *sim.Run) {
 				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, true) })
 				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
 				aim := &aimedCrash{r: r}
-				movesBackAndForth(r, start, moved, 1, 2, batch, aim.step)
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: 2, Batch: batch, StepPause: pause, OnStep: aim.step})
 			}
 			return cfg
 		},

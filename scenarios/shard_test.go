@@ -49,9 +49,8 @@ func firstTagSlot(c *sim.Config) cluster.SlotRange {
 }
 
 // The sharded checks bite: a move still running when the workload ends
-// is unfinished (and the keys it locked stay locked: the final reads
-// cannot complete); a resharder that drops the keys it moves loses
-// acknowledged writes.
+// is unfinished and leaves its slots half moved; a resharder that drops
+// the keys it moves loses acknowledged writes.
 func TestClusterShardChecksBite(t *testing.T) {
 	s := Lookup("cluster-reshard")
 	out := RunSeed(s, 2, func(c *sim.Config) {
@@ -62,11 +61,12 @@ func TestClusterShardChecksBite(t *testing.T) {
 			})
 		}
 	})
+	// Depending on where the move stopped, the keys it locked keep the
+	// final reads from completing, or the slots are left half moved.
 	all := strings.Join(out.Failures, "\n")
-	for _, want := range []string{"had not finished when the workload ended", "liveness: the final reads did not complete"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("late move: failures %q lack %q", out.Failures, want)
-		}
+	if !strings.Contains(all, "had not finished when the workload ended") ||
+		!strings.Contains(all, "liveness: the final reads did not complete") && !strings.Contains(all, "still has a move half done") {
+		t.Errorf("late move: failures %q", out.Failures)
 	}
 
 	var tr strings.Builder

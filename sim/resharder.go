@@ -43,6 +43,10 @@ type SlotMoveSpec struct {
 	// its name (IMPORTING, MOVEKEYS, ...), so a scenario can aim faults
 	// at the move.
 	OnStep func(group uint64, step string)
+	// StepPause is a pause between a step's answer and the next step
+	// (an operator's tool that paces itself): the longer a move, the
+	// more client traffic meets its locks and redirects.
+	StepPause time.Duration
 }
 
 func (m SlotMoveSpec) String() string {
@@ -174,9 +178,11 @@ func (c *Client) reshardReply(r Reply) {
 		}
 		st.move.Reply("", arr)
 		st.redirects = 0
+		next = st.spec.StepPause
 	case !r.IsError():
 		st.move.Reply("", nil)
 		st.redirects = 0
+		next = st.spec.StepPause
 	default:
 		st.move.Reply(r.Str, nil)
 		switch {

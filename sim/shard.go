@@ -452,7 +452,8 @@ func (g *Group) checkShards() {
 // checkSlotMap checks the final leaders' slot views: every slot owned by
 // exactly one group, no move left half done, and ownership as the
 // resharder's finished moves leave the starting split. It returns the
-// slot → group map (nil when a slot has no single owner).
+// slot → group map (nil when a slot has no single owner or a move is
+// half done: the groups' contents are then not comparable key by key).
 func (g *Group) checkSlotMap(infos []cluster.SlotInfo) []uint64 {
 	r := g.r
 	owner := make([]uint64, cluster.SlotCount)
@@ -461,6 +462,7 @@ func (g *Group) checkSlotMap(infos []cluster.SlotInfo) []uint64 {
 		grp := uint64(gi + 1)
 		if len(in.Migrating) > 0 || len(in.Importing) > 0 {
 			r.Oracle.fail("slots: group " + itoa(int64(grp)) + " still has a move half done at the end: " + slotInfoString(in))
+			ok = false
 		}
 		for _, rg := range in.Owned {
 			for s := rg.First; s <= rg.Last; s++ {
