@@ -393,3 +393,28 @@ func TestSlotGateOnFollowerReads(t *testing.T) {
 		}
 	}
 }
+
+func TestTransferLeadership(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	to := g.ids[0]
+	if to == l {
+		to = g.ids[1]
+	}
+	g.reps[to].TransferLeadership(l) // a follower: no-op
+	g.reps[l].TransferLeadership(l)  // itself: no-op
+	if g.leader() != l {
+		t.Fatal("a no-op transfer moved leadership")
+	}
+	g.reps[l].TransferLeadership(to)
+	g.deliver()
+	for i := 0; i < 20 && g.leader() != to; i++ {
+		g.tick()
+	}
+	if g.leader() != to {
+		t.Fatalf("leader is %d, transferred to %d", g.leader(), to)
+	}
+	if got := g.submit(to, false, "SET a 1", "GET a"); got != "+OK $1" {
+		t.Fatalf("new leader: %q", got)
+	}
+}
