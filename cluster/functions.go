@@ -123,12 +123,15 @@ func isFunctionWrite(argv [][]byte) bool {
 // RESHARD to the slot state, anything else (past the slot gate, decided
 // here so that every replica decides alike) to the engine.
 func (r *Replica) execLogged(ms int64, argv [][]byte, w engine.Writer) {
+	asking := false
+	if r.slots.on {
+		argv, asking = splitAsking(argv)
+	}
 	if functionKind(argv) == fnFunction {
 		r.runFunction(argv, w)
 		return
 	}
 	if r.slots.on {
-		argv, asking := splitAsking(argv)
 		if reshardKind(argv) != rsNone {
 			r.applyReshard(ms, argv, w)
 			return

@@ -395,3 +395,21 @@ func TestReshardCommandWithoutSlotsChangesNothing(t *testing.T) {
 		t.Fatalf("asking without slots: %q", w.String())
 	}
 }
+
+// A keyless write sent after ASKING (the flag is one-shot, but a client may
+// send any command next) still runs: the marker is stripped before routing.
+func TestAskingKeylessWrites(t *testing.T) {
+	dir := t.TempDir()
+	r := openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	w := &rec{}
+	r.Submit(t0, []Request{{Argv: loadArgv(t, "counter"), W: w, Asking: true}, {Argv: argv("FLUSHALL"), W: w, Asking: true}})
+	if w.String() != "$counter +OK" {
+		t.Fatalf("keyless writes after ASKING: %q", w.String())
+	}
+	r.Close()
+	r = openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	defer r.Close()
+	if got := do(r, t0, "FUNCTION LIST"); !strings.Contains(got, "counter") {
+		t.Fatalf("replayed FUNCTION LOAD: %q", got)
+	}
+}
