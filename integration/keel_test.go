@@ -224,6 +224,12 @@ type testCluster struct {
 
 func startCluster(t *testing.T, size int, fsync string) *testCluster {
 	t.Helper()
+	return startClusterArgs(t, size, fsync)
+}
+
+// startClusterArgs is startCluster with extra server flags for every node.
+func startClusterArgs(t *testing.T, size int, fsync string, extra ...string) *testCluster {
+	t.Helper()
 	ports := freePorts(t, size, false)
 	tmp := t.TempDir()
 	peers := make([]string, size)
@@ -247,6 +253,7 @@ func startCluster(t *testing.T, size int, fsync string) *testCluster {
 		n.args = []string{"server", "--bind", "127.0.0.1", "--port", strconv.Itoa(p), "--dir", n.dir,
 			"--appendonly", "yes", "--appendfsync", fsync,
 			"--node-id", strconv.Itoa(n.id), "--peers", strings.Join(peers, ",")}
+		n.args = append(n.args, extra...)
 		c.nodes = append(c.nodes, n)
 	}
 	for _, n := range c.nodes {
