@@ -73,6 +73,10 @@ type DB struct {
 	// treeKey); probeRef 0 is a seek's start.
 	probe    []byte
 	probeRef ref
+	// probeGreatest marks probeRef as greater than every key in the
+	// ordered index (a bulk load appending in key order: treeAppend), so
+	// comparisons against it read no key at all.
+	probeGreatest bool
 	// expiredScratch collects keys found expired during an iteration, to be
 	// deleted after it (the btree may not change while it is iterated).
 	expiredScratch []ref

@@ -19,9 +19,11 @@ const loaderBatchMax = 1 << 16
 
 // Loader bulk-loads keys into a DB during recovery (a snapshot, read in
 // key order). It is Restore without the point-index probe for an existing
-// key while keys arrive in strictly ascending order (so none can repeat),
-// and with the point-index entries inserted in sorted batches. A key that
-// is not above the previous one goes through Restore. Call Finish when
+// key while keys arrive in strictly ascending order above every key the
+// DB held before (so none can repeat), with the point-index entries
+// inserted in sorted batches and each key appended to the ordered index
+// without comparing it to stored keys (treeAppend). A key that is not
+// above the previous one goes through Restore. Call Finish when
 // done; the DB must not be used for anything else between NewLoader and
 // Finish (the point index is incomplete until then).
 type Loader struct {
@@ -29,13 +31,25 @@ type Loader struct {
 	last    []byte // a copy of the previous key, for the ordering check
 	any     bool
 	pending []uint64 // point-index entries not inserted yet
+	// above is set once the keys being added are greater than every key
+	// the ordered index held before the load (always, when it started
+	// empty): from then on each key is appended to the tree (treeAppend)
+	// without comparing it to stored keys. below is a copy of the largest
+	// key held before the load while above is not set yet.
+	above bool
+	below []byte
 }
 
 // NewLoader starts a bulk load into db, reserving room for hint keys
 // (0 when unknown).
 func (db *DB) NewLoader(hint int) *Loader {
 	db.Reserve(hint)
-	return &Loader{db: db}
+	l := &Loader{db: db, above: db.tree.Len() == 0}
+	if !l.above {
+		m, _ := db.tree.Max()
+		l.below = append([]byte(nil), db.keyOf(m)...)
+	}
+	return l
 }
 
 // Add loads one key, replacing any key of that name. It copies e's slices
@@ -49,16 +63,24 @@ func (l *Loader) Add(e Entry) {
 		l.db.Restore(e)
 		return
 	}
-	if !l.any && l.db.Len() > 0 {
-		// Keys loaded before the loader (or by Restore) may repeat.
-		if old := l.db.find(e.Key); old != 0 {
-			l.db.remove(old)
+	db := l.db
+	if !l.above {
+		if string(e.Key) > string(l.below) {
+			// Later keys are larger still (or go through Restore).
+			l.above, l.below = true, nil
+		} else if old := db.find(e.Key); old != 0 {
+			// A key held before the load may repeat (the ones this
+			// loader added are all smaller).
+			db.remove(old)
 		}
 	}
-	db := l.db
 	r := db.newKey(e.Key, e.Type, e.Value)
 	l.pending = append(l.pending, uint64(db.index.fingerprint(e.Key))<<32|uint64(r))
-	db.treeInsert(r, e.Key)
+	if l.above {
+		db.treeAppend(r)
+	} else {
+		db.treeInsert(r, e.Key)
+	}
 	if e.ExpireAt != 0 {
 		db.setExpire(r, e.ExpireAt)
 	}
@@ -79,6 +101,6 @@ func (l *Loader) flush() {
 func (l *Loader) Finish() {
 	l.flush()
 	l.pending = nil
-	l.last = nil
+	l.last, l.below = nil, nil
 	l.db = nil
 }

@@ -101,3 +101,41 @@ func TestLoaderBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderIntoNonEmptyDB loads ascending keys into a DB that already
+// holds some: keys below its largest one are probed and replace what they
+// repeat, and the ones above it take the append path; the result is the
+// same keyspace as Restore gives, with consistent indexes.
+func TestLoaderIntoNonEmptyDB(t *testing.T) {
+	want, got := newTestDB(), newTestDB()
+	for _, db := range []*DB{want, got} {
+		for i := 0; i < 300; i += 3 {
+			db.Restore(Entry{Type: TypeString, Key: []byte(fmt.Sprintf("k%04d", i)), Value: []byte("old")})
+		}
+	}
+	ld := got.NewLoader(0)
+	for i := 100; i < 2000; i += 2 { // repeats k0102, k0108, ...; passes k0297 at k0298
+		e := Entry{Type: TypeString, Key: []byte(fmt.Sprintf("k%04d", i)), Value: []byte(fmt.Sprint(i))}
+		want.Restore(e)
+		ld.Add(e)
+	}
+	ld.Finish()
+	checkIndexes(t, got)
+	if want.Len() != got.Len() {
+		t.Fatalf("Len %d, want %d", got.Len(), want.Len())
+	}
+	q := []string{"SCAN", "0", "COUNT", "5000"}
+	if w, g := exec(want, 1, q...), exec(got, 1, q...); w != g {
+		t.Fatalf("SCAN: want %s, got %s", w, g)
+	}
+	for _, k := range []string{"k0099", "k0102", "k0104", "k0297", "k0298", "k1998", "k0003"} {
+		if w, g := exec(want, 1, "GET", k), exec(got, 1, "GET", k); w != g {
+			t.Fatalf("GET %s: want %s, got %s", k, w, g)
+		}
+	}
+	// The tree and the point index agree after writes and deletes too.
+	for _, cmd := range [][]string{{"DEL", "k0102"}, {"SET", "k0300", "x"}, {"DEL", "k1998"}, {"SET", "k0001", "y"}} {
+		exec(got, 1, cmd...)
+	}
+	checkIndexes(t, got)
+}

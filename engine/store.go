@@ -348,6 +348,14 @@ func tombstoneIndex(key []byte) int {
 // nothing.
 func (db *DB) newTree() *btree.BTreeG[ref] {
 	return btree.NewG[ref](btreeDegree, func(a, b ref) bool {
+		if db.probeGreatest {
+			if a == db.probeRef {
+				return false
+			}
+			if b == db.probeRef {
+				return true
+			}
+		}
 		return bytesAsString(db.treeKey(a)) < bytesAsString(db.treeKey(b))
 	})
 }
@@ -369,6 +377,18 @@ func (db *DB) treeInsert(r ref, key []byte) {
 	db.probeRef, db.probe = r, key
 	db.tree.ReplaceOrInsert(r)
 	db.probeRef, db.probe = 0, nil
+}
+
+// treeAppend inserts r, whose key the caller knows to be greater than
+// every key in the ordered index (a bulk load in key order). The insert
+// still walks down the right edge of the tree and splits full nodes as
+// usual, but each comparison is settled by probeGreatest instead of
+// reading a stored key through its record and cell, which is what a bulk
+// load spent most of its tree time on (a cache miss per comparison).
+func (db *DB) treeAppend(r ref) {
+	db.probeRef, db.probeGreatest = r, true
+	db.tree.ReplaceOrInsert(r)
+	db.probeRef, db.probeGreatest = 0, false
 }
 
 // treeDelete removes r (whose key is key) from the ordered index.
