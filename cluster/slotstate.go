@@ -299,8 +299,9 @@ func ReshardSlot(argv [][]byte) int {
 	return 0
 }
 
-// Bounds of one MOVEKEYS: keys per call, and the bytes of keys and values
-// one reply (and so the IMPORTKEYS built from it, one log command) holds.
+// Bounds of one MOVEKEYS: the keys (locked earlier or now) and the bytes
+// of keys and values one reply (and so the IMPORTKEYS built from it, one
+// log command) holds. One key larger than commandBytesMax cannot move.
 const (
 	moveKeysCountMax = 10000
 	moveKeysBytesMax = 64 << 20
@@ -789,9 +790,11 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 		out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
 		bytesOut += len(e.Key) + len(e.Value)
 		added++
-		return added < count
+		return added < count && len(out) < moveKeysCountMax
 	}
-	if bytesOut < moveKeysBytesMax {
+	// The locks a driver has not released yet count against the bounds:
+	// MOVEKEYS without DELKEYS cannot lock a whole slot range.
+	if bytesOut < moveKeysBytesMax && len(out) < moveKeysCountMax {
 		if s.cursor != "" {
 			r.db.AscendLive(ms, []byte(s.cursor), match, lock)
 		}
