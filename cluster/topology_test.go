@@ -295,3 +295,73 @@ func TestTopologyDownNode(t *testing.T) {
 		t.Fatalf("SLOTS servers %v, want nodes 1 and 2", servers)
 	}
 }
+
+// movedRanges is three groups after slot moves: group 2 serves two runs
+// (one taken from group 1), group 3 none (it gave its slots away), and a
+// move of 100-199 from group 1 to group 2 is under way.
+func movedRanges() *Topology {
+	return &Topology{
+		MyID: 3,
+		Nodes: []TopoNode{
+			{ID: 1, Host: "127.0.0.1", Port: 7001},
+			{ID: 2, Host: "127.0.0.1", Port: 7002},
+			{ID: 3, Host: "127.0.0.1", Port: 7003},
+		},
+		Shards: []Shard{
+			{Group: 1, Ranges: []SlotRange{{First: 100, Last: 8191}}, Leader: 1, Members: []uint64{1, 2, 3},
+				Migrating: []SlotMove{{SlotRange: SlotRange{First: 100, Last: 199}, Group: 2}}},
+			{Group: 2, Ranges: []SlotRange{{First: 0, Last: 99}, {First: 8192, Last: SlotCount - 1}}, Leader: 2, Members: []uint64{1, 2, 3},
+				Importing: []SlotMove{{SlotRange: SlotRange{First: 100, Last: 199}, Group: 1}}},
+			{Group: 3, Leader: 2, Members: []uint64{1, 2, 3}},
+		},
+		Epoch: 7,
+	}
+}
+
+// A shard with several ranges is listed once per range in CLUSTER SLOTS,
+// with all of them in SHARDS and NODES; a shard without slots only shows
+// in SHARDS; CLUSTER INFO counts every slot once.
+func TestTopoMultiRange(t *testing.T) {
+	top := movedRanges()
+	node := func(name string, port int) string { return `["127.0.0.1" :` + strconv.Itoa(port) + ` "` + name + `" {}]` }
+	want := `[[:0 :99 ` + node(n2, 7002) + ` ` + node(n1, 7001) + ` ` + node(n3, 7003) + `]` +
+		` [:100 :8191 ` + node(n1, 7001) + ` ` + node(n2, 7002) + ` ` + node(n3, 7003) + `]` +
+		` [:8192 :16383 ` + node(n2, 7002) + ` ` + node(n1, 7001) + ` ` + node(n3, 7003) + `]]`
+	if got := topoSlots(top, t); got != want {
+		t.Errorf("CLUSTER SLOTS:\n got %s\nwant %s", got, want)
+	}
+	shards := topoShards(top, t)
+	if !strings.HasPrefix(shards, `[{"slots" [:0 :99 :8192 :16383] "nodes" [{"id" "`+n2) {
+		t.Errorf("CLUSTER SHARDS should start with group 2's two runs: %s", shards)
+	}
+	if !strings.Contains(shards, `{"slots" [] "nodes"`) {
+		t.Errorf("CLUSTER SHARDS should list group 3 without slots: %s", shards)
+	}
+	nodes := top.NodesText()
+	for _, want := range []string{
+		n1 + " 127.0.0.1:7001@17001 master - 0 0 7 connected 100-8191\n",
+		n2 + " 127.0.0.1:7002@17002 master - 0 0 7 connected 0-99 8192-16383\n",
+		n3 + " 127.0.0.1:7003@17003 myself,slave " + n2 + " 0 0 7 connected\n",
+	} {
+		if !strings.Contains(nodes, want) {
+			t.Errorf("CLUSTER NODES lacks %q:\n%s", want, nodes)
+		}
+	}
+	info := top.InfoText(true)
+	for _, want := range []string{"cluster_state:ok", "cluster_slots_assigned:16384", "cluster_slots_ok:16384", "cluster_size:2"} {
+		if !strings.Contains(info, want+"\r\n") {
+			t.Errorf("CLUSTER INFO lacks %s:\n%s", want, info)
+		}
+	}
+}
+
+func TestTopoGroups(t *testing.T) {
+	var r topoRecorder
+	movedRanges().WriteGroups(&r)
+	want := `[{"group" :1 "leader" :1 "members" [:1 :2 :3] "owned" ["100-8191"] "migrating" ["100-199 to 2"] "importing" []}` +
+		` {"group" :2 "leader" :2 "members" [:1 :2 :3] "owned" ["0-99" "8192-16383"] "migrating" [] "importing" ["100-199 from 1"]}` +
+		` {"group" :3 "leader" :2 "members" [:1 :2 :3] "owned" [] "migrating" [] "importing" []}]`
+	if got := r.done(t); got != want {
+		t.Errorf("CLUSTER GROUPS:\n got %s\nwant %s", got, want)
+	}
+}
