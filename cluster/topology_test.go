@@ -323,7 +323,9 @@ func movedRanges() *Topology {
 // in SHARDS; CLUSTER INFO counts every slot once.
 func TestTopoMultiRange(t *testing.T) {
 	top := movedRanges()
-	node := func(name string, port int) string { return `["127.0.0.1" :` + strconv.Itoa(port) + ` "` + name + `" {}]` }
+	node := func(name string, port int) string {
+		return `["127.0.0.1" :` + strconv.Itoa(port) + ` "` + name + `" {}]`
+	}
 	want := `[[:0 :99 ` + node(n2, 7002) + ` ` + node(n1, 7001) + ` ` + node(n3, 7003) + `]` +
 		` [:100 :8191 ` + node(n1, 7001) + ` ` + node(n2, 7002) + ` ` + node(n3, 7003) + `]` +
 		` [:8192 :16383 ` + node(n2, 7002) + ` ` + node(n1, 7001) + ` ` + node(n3, 7003) + `]]`
