@@ -1,0 +1,92 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+func TestParseReshardArgs(t *testing.T) {
+	o, err := parseReshardArgs([]string{"--node", "127.0.0.1:7001", "--slots", "100-199", "--to", "2", "--batch", "7"})
+	if err != nil || o.node != "127.0.0.1:7001" || o.slots != (cluster.SlotRange{First: 100, Last: 199}) || o.to != 2 || o.batch != 7 {
+		t.Fatalf("parse = %+v, %v", o, err)
+	}
+	if o, err := parseReshardArgs([]string{"--node", "h:1", "--slots", "5", "--to", "1"}); err != nil || o.slots.Len() != 1 || o.batch != cluster.ReshardBatchDefault {
+		t.Fatalf("one slot, default batch: %+v, %v", o, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--slots", "1-2", "--to", "2"}, "--node"},
+		{[]string{"--node", "h:1", "--to", "2"}, "--slots"},
+		{[]string{"--node", "h:1", "--slots", "9-3", "--to", "2"}, "--slots"},
+		{[]string{"--node", "h:1", "--slots", "0-16384", "--to", "2"}, "--slots"},
+		{[]string{"--node", "h:1", "--slots", "1-2"}, "--to"},
+		{[]string{"--node", "h:1", "--slots", "1-2", "--to", "2", "--batch", "0"}, "--batch"},
+		{[]string{"--node", "h:1", "--slots", "1-2", "--to", "2", "extra"}, "unexpected"},
+	} {
+		if _, err := parseReshardArgs(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parse %q: %v, want an error about %s", c.args, err, c.want)
+		}
+	}
+}
+
+// groupsReply is CLUSTER GROUPS as go-redis returns it over RESP2.
+func groupsReply(groups ...[]any) any {
+	out := make([]any, len(groups))
+	for i, g := range groups {
+		out[i] = g
+	}
+	return out
+}
+
+func group(id, leader int64, owned []any, migrating []any) []any {
+	return []any{"group", id, "leader", leader, "members", []any{int64(1), int64(2), int64(3)},
+		"owned", owned, "migrating", migrating, "importing", []any{}}
+}
+
+func TestMoveSource(t *testing.T) {
+	start := groupsReply(group(1, 1, []any{"0-8191"}, []any{}), group(2, 2, []any{"8192-16383"}, []any{}))
+	gs, err := parseGroups(start)
+	if err != nil || len(gs) != 2 || gs[1].leader != 2 || gs[1].owned[0] != (cluster.SlotRange{First: 8192, Last: 16383}) {
+		t.Fatalf("parseGroups = %+v, %v", gs, err)
+	}
+	r := cluster.SlotRange{First: 100, Last: 199}
+	if from, done, err := moveSource(gs, r, 2); from != 1 || done || err != nil {
+		t.Fatalf("fresh move: from %d done %v %v", from, done, err)
+	}
+	// Interrupted after NODE on the target: both own the range; the source
+	// (still migrating) is where the move resumes.
+	half := groupsReply(group(1, 1, []any{"0-8191"}, []any{"100-199 to 2"}), group(2, 2, []any{"100-199", "8192-16383"}, []any{}))
+	gs, _ = parseGroups(half)
+	if from, done, err := moveSource(gs, r, 2); from != 1 || done || err != nil || gs[0].migrating[r] != 2 {
+		t.Fatalf("half-finished move: from %d done %v %v (%+v)", from, done, err, gs[0])
+	}
+	// Finished: only the target owns it.
+	fin := groupsReply(group(1, 1, []any{"0-99", "200-8191"}, []any{}), group(2, 2, []any{"100-199", "8192-16383"}, []any{}))
+	gs, _ = parseGroups(fin)
+	if from, done, err := moveSource(gs, r, 2); from != 0 || !done || err != nil {
+		t.Fatalf("finished move: from %d done %v %v", from, done, err)
+	}
+	for _, c := range []struct {
+		r    cluster.SlotRange
+		to   uint64
+		want string
+	}{
+		{cluster.SlotRange{First: 8000, Last: 9000}, 2, "split between groups"},
+		{r, 3, "no group 3"},
+	} {
+		gs, _ = parseGroups(start)
+		if _, _, err := moveSource(gs, c.r, c.to); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("moveSource(%s to %d) = %v, want %q", c.r, c.to, err, c.want)
+		}
+	}
+	if _, err := parseGroups("OK"); err == nil {
+		t.Error("parseGroups accepted a status reply")
+	}
+	if _, err := parseGroups(groupsReply(group(1, 1, []any{"x-y"}, []any{}))); err == nil {
+		t.Error("parseGroups accepted a bad range")
+	}
+}
