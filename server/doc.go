@@ -20,6 +20,14 @@
 // Peer messages travel over the net package's TCP transport and are
 // stepped into the replica through the shard like everything else.
 //
+// With --groups G > 1 (groups.go, fanout.go) the node hosts one replica
+// of each of G replica groups, each behind its own shard, ticker and peer
+// stepper; peer messages carry their group. Keyed requests go to the
+// group a slot table (built from the replicas' OnSlotsChanged) routes
+// their slot to, a pipeline being cut into per-group runs submitted in
+// order; node-wide keyless commands answer for the groups this node
+// leads; CLUSTER RESHARD steps go to the group they name.
+//
 // This is the only place besides cmd/ that knows it runs in the real world:
 // it reads the wall clock (through seam.Wall), opens sockets and starts
 // goroutines.
