@@ -31,7 +31,9 @@
 //
 // What every harness does alike (process start/stop, running and parsing
 // redis-benchmark, medians of per-round ratios, formats, tools, machine
-// description) lives in bench/internal/harness, shared with bench/cluster.
+// description) lives in bench/internal/harness, shared with bench/cluster
+// and bench/latency (GET latency with 10M keys under a write load, keel and
+// Redis side by side: go run ./bench/latency).
 //
 // May import: bench/internal/harness; nothing else of keel.
 package main
