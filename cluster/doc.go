@@ -12,8 +12,12 @@
 // persistence), txn.go (EXEC as one step and one log entry, WATCH
 // decided before proposing, keyspace-event hook; docs/transactions.md),
 // functions.go (FUNCTION and FCALL: the udf host, effects entries,
-// libraries in snapshots; docs/functions.md). docs/durability.md tells
-// the whole story.
+// libraries in snapshots; docs/functions.md), group.go (a replicated
+// group: ReadIndex, redirects, membership, snapshot catch-up), slots.go
+// and slotrange.go (hash slots, slot ranges), slotstate.go (the slots a
+// group owns, migrates and imports; the gate; CLUSTER RESHARD steps),
+// reshard.go (the slot-move driver), topology.go (the CLUSTER replies).
+// docs/durability.md and docs/cluster.md tell the whole story.
 //
 // It is sans-I/O apart from the disk.FS seam: no goroutines, no clock (time
 // is passed in), no sockets. The server and the simulator drive the same
