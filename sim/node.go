@@ -316,6 +316,7 @@ func (n *Node) startJobOf(g uint64, rep *cluster.Replica) {
 
 func (n *Node) startTicks() {
 	epoch := n.epoch
+	ticks := 0
 	var tick func()
 	tick = func() {
 		if epoch != n.epoch {
@@ -324,8 +325,14 @@ func (n *Node) startTicks() {
 		n.r.W.After(n.tickEvery(), tick)
 		n.whenFree(&n.tickQ, func() {
 			now := n.Clock.Now()
-			for _, rep := range n.reps {
-				crashed, op := n.call(func() { rep.Tick(now) })
+			ticks++
+			for i, rep := range n.reps {
+				crashed, op := n.call(func() {
+					rep.Tick(now)
+					if n.sharded() && ticks%spreadCheckTicks == 0 {
+						n.spreadLeadership(uint64(i+1), rep)
+					}
+				})
 				if crashed {
 					n.powerOff("crash point: " + op)
 					return

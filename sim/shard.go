@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,10 @@ import (
 //   - peer messages carry their group in a first byte;
 //   - MOVED names the leader (as this node sees it) of the group the
 //     table names, ASK that of the importing group; "TRYAGAIN no leader …"
-//     when it is not known.
+//     when it is not known;
+//   - leadership is spread as the server spreads it: every
+//     spreadCheckTicks ticks, a group's leader hands leadership to the
+//     group's preferred node if it has heard from it recently.
 //
 // Clients keep a slot → node map learned from MOVED, follow ASK once with
 // ASKING (not learned), and retry TRYAGAIN after a pause. A resharder
@@ -176,6 +180,32 @@ func slotInfoString(in cluster.SlotInfo) string {
 	moves("migrating", in.Migrating)
 	moves("importing", in.Importing)
 	return b.String()
+}
+
+// spreadCheckTicks is how often (in ticks) a group's leader checks
+// whether its preferred node should lead instead, as the server does
+// (server/groups.go): not a multiple of the election timeout (10 ticks),
+// when Raft clears every peer's RecentActive.
+const spreadCheckTicks = 37
+
+// spreadLeadership is the server's leader spreading: a leader of group g
+// that is not g's preferred node (the ((g-1) mod n)-th of the sorted
+// voters) hands leadership to it when the leader has heard from it
+// recently.
+func (n *Node) spreadLeadership(g uint64, rep *cluster.Replica) {
+	if !rep.IsLeader() {
+		return
+	}
+	voters := rep.Voters()
+	if len(voters) == 0 {
+		return
+	}
+	want := voters[(g-1)%uint64(len(voters))] // Voters is sorted
+	if want == n.cfg.ID || slices.Contains(rep.DownPeers(), want) {
+		return
+	}
+	n.trace("hand leadership of g" + itoa(int64(g)) + " to n" + itoa(int64(want)))
+	rep.TransferLeadership(want)
 }
 
 // resetSlots starts the node's slot table afresh, as a server process
