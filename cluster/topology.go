@@ -273,12 +273,16 @@ func (t *Topology) WriteShards(w engine.Writer) {
 //
 // A node is a master when it leads a shard (or stands in for a leaderless
 // one, flagged "fail?"), with those shards' ranges; otherwise it is a
-// slave of the master of the first shard (in slot order) it belongs to.
+// slave of the master of the first shard (by group id, then slot order)
+// it belongs to.
 // A node in no shard is a master without slots, as a fresh Redis node.
 // Redis puts one node in one shard; a keel node in several groups shows
 // as master if it leads any of them.
 func (t *Topology) NodesText() string {
 	shards := t.sortedShards()
+	// The first shard by group id (slot order among equal ids): a node
+	// leading no group is shown as a replica of group 1's leader.
+	slices.SortStableFunc(shards, func(a, b *Shard) int { return cmp.Compare(a.Group, b.Group) })
 	var b strings.Builder
 	for _, n := range t.Nodes {
 		var ranges []*Shard

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -88,5 +90,43 @@ func TestMoveSource(t *testing.T) {
 	}
 	if _, err := parseGroups(groupsReply(group(1, 1, []any{"x-y"}, []any{}))); err == nil {
 		t.Error("parseGroups accepted a bad range")
+	}
+}
+
+// A node refuses data written with another --groups.
+func TestCheckGroupsLayout(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(sub string) {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []int{1, 2, 3} {
+		if err := checkGroupsLayout(dir, g); err != nil {
+			t.Fatalf("empty dir, --groups %d: %v", g, err)
+		}
+	}
+	if err := checkGroupsLayout(filepath.Join(dir, "absent"), 2); err != nil {
+		t.Fatalf("absent dir: %v", err)
+	}
+	mk("group-1/wal")
+	mk("group-2/wal")
+	if err := checkGroupsLayout(dir, 2); err != nil {
+		t.Fatalf("same --groups: %v", err)
+	}
+	for _, g := range []int{1, 3} {
+		if err := checkGroupsLayout(dir, g); err == nil || !strings.Contains(err.Error(), "--groups") {
+			t.Fatalf("two groups on disk, --groups %d: %v", g, err)
+		}
+	}
+	one := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(one, "wal"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkGroupsLayout(one, 1); err != nil {
+		t.Fatalf("one group: %v", err)
+	}
+	if err := checkGroupsLayout(one, 2); err == nil || !strings.Contains(err.Error(), "without --groups") {
+		t.Fatalf("one group on disk, --groups 2: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -337,6 +338,11 @@ func serve(o serverOptions, logger *log.Logger) error {
 	if node != nil {
 		groups = node.Groups()
 	}
+	if o.appendOnly {
+		if err := checkGroupsLayout(o.dir, groups); err != nil {
+			return err
+		}
+	}
 	// One replica per group, each in its own directory (the node's dir
 	// itself with one group).
 	optsOf := make([]cluster.Options, groups)
@@ -431,5 +437,43 @@ func serve(o serverOptions, logger *log.Logger) error {
 		return errors.Wrap(err, "serve")
 	}
 	logger.Printf("keel exited cleanly, bye bye")
+	return nil
+}
+
+// checkGroupsLayout refuses to start on data written with another
+// --groups: with one group the replica lives in dir itself, with G > 1 in
+// dir/group-1..G, and each group's slots depend on G (SplitSlots), so a
+// changed count would silently ignore data or give two groups one slot.
+func checkGroupsLayout(dir string, groups int) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return errors.Wrapf(err, "read data directory %s", dir)
+	}
+	var found []int
+	oneGroup := false
+	for _, e := range entries {
+		if n, ok := strings.CutPrefix(e.Name(), "group-"); ok && e.IsDir() {
+			if g, err := strconv.Atoi(n); err == nil && g >= 1 {
+				found = append(found, g)
+			}
+		}
+		if e.Name() == "wal" && e.IsDir() {
+			oneGroup = true
+		}
+	}
+	switch {
+	case groups == 1 && len(found) > 0:
+		return errors.Newf("data directory %s holds the data of a node started with --groups %d (%s/group-N): start it with that --groups (the count cannot change on existing data)",
+			dir, slices.Max(found), dir)
+	case groups > 1 && oneGroup:
+		return errors.Newf("data directory %s holds the data of a node started without --groups (one group, %s/wal): --groups cannot change on existing data",
+			dir, dir)
+	case groups > 1 && len(found) > 0 && (len(found) != groups || slices.Max(found) != groups):
+		return errors.Newf("data directory %s holds %d replica groups (up to group-%d), not %d: --groups cannot change on existing data",
+			dir, len(found), slices.Max(found), groups)
+	}
 	return nil
 }
