@@ -193,3 +193,48 @@ func cpuNanos() int64 {
 
 // sink swallows replies, so benchmarks measure the engine alone.
 var sink Discard
+
+// BenchmarkWriteIntoLarge: SET into a keyspace of 1M and 10M keys with
+// 200-byte values, of a key that exists (overwrite: no tree work) and of a
+// new key between existing ones (the btree insert, whose comparisons each
+// read a stored key through its record and cell). This is the engine side
+// of bench/latency's new-keys run (docs/performance.md, "GET latency under
+// writes with 10M keys").
+//
+//	go test -run '^$' -bench WriteIntoLarge -benchtime 200000x ./engine
+func BenchmarkWriteIntoLarge(b *testing.B) {
+	for _, total := range []int{1_000_000, 10_000_000} {
+		db := newTestDB()
+		value := make([]byte, 200)
+		key := func(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
+		// Existing keys are the even numbers, loaded in key order.
+		ld := db.NewLoader(total)
+		for i := 0; i < total; i++ {
+			ld.Add(Entry{Type: TypeString, Key: key(2 * i), Value: value})
+		}
+		ld.Finish()
+		runtime.GC()
+		for _, kind := range []string{"overwrite", "new"} {
+			b.Run(fmt.Sprintf("keys=%dM/%s", total/1_000_000, kind), func(b *testing.B) {
+				// Keys spread over the whole range in a scrambled order
+				// (a multiplicative permutation), odd numbers for new keys.
+				argvs := make([][][]byte, b.N)
+				for i := range argvs {
+					n := int(uint64(i)*0x9e3779b97f4a7c15>>1) % total
+					k := key(2 * n)
+					if kind == "new" {
+						k = key(2*n + 1)
+					}
+					argvs[i] = [][]byte{[]byte("SET"), k, value}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu := cpuNanos()
+				for i := 0; i < b.N; i++ {
+					db.Exec(1, argvs[i], &sink)
+				}
+				reportCPU(b, cpu)
+			})
+		}
+	}
+}
