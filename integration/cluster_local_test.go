@@ -192,6 +192,7 @@ func TestClusterLocalRejectsBadFlags(t *testing.T) {
 		{[]string{"--base-port", "60000"}, "must lie in 1..65535"},
 		{[]string{"--appendfsync", "sometimes"}, `--appendfsync "sometimes": must be everysec, always or no`},
 		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"--groups", "0"}, "--groups 0: must be between 1 and 64"},
 	} {
 		dir := filepath.Join(t.TempDir(), "never-created")
 		cmd := exec.Command(keelBin, append([]string{"cluster", "local", "--dir", dir}, tc.args...)...)

@@ -41,10 +41,10 @@ import (
 // framed, there is no slot gating and the node behaves as before.
 
 const (
-	// groupsMax bounds --groups: each group is a Raft group on every node
+	// GroupsMax bounds --groups: each group is a Raft group on every node
 	// (a ticker, a stepper, a log and its fsyncs), so more than a few
 	// dozen only costs.
-	groupsMax = 64
+	GroupsMax = 64
 	// peerFrameGroupTag starts every framed peer message; a node started
 	// with another --groups sends something else, which is refused.
 	peerFrameGroupTag = 0xC7
@@ -91,8 +91,8 @@ func (n *ClusterNode) initGroups(groups int) {
 // it before GroupOptions and Listen. Every node of the cluster must be
 // started with the same count.
 func (n *ClusterNode) SetGroups(groups int) error {
-	if groups < 1 || groups > groupsMax {
-		return errors.Newf("--groups %d: must be between 1 and %d", groups, groupsMax)
+	if groups < 1 || groups > GroupsMax {
+		return errors.Newf("--groups %d: must be between 1 and %d", groups, GroupsMax)
 	}
 	if groups > 1 && n.join {
 		return errors.New("--join is not supported with --groups > 1 (membership changes of several groups are future work)")

@@ -20,6 +20,8 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keel-db/keel/server"
 )
 
 // keel cluster local: a whole cluster on one machine in one command, for
@@ -139,8 +141,8 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	if o.dir == "" {
 		return o, errors.New("--dir must not be empty")
 	}
-	if o.groups < 1 {
-		return o, errors.Newf("--groups %d: must be at least 1", o.groups)
+	if o.groups < 1 || o.groups > server.GroupsMax {
+		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, server.GroupsMax)
 	}
 	return o, nil
 }
