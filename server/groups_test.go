@@ -56,6 +56,12 @@ func (tc *testCluster) waitGroupLeaders(spread bool) []int {
 			if spread && l != g%len(tc.nodes) {
 				ok = false
 			}
+			// The leaders the servers route by (noted at each tick) agree.
+			for i, cs := range tc.srvs {
+				if cs != nil && l >= 0 && (cs.srv.node.leaderOf(uint64(g+1)) == uint64(i+1)) != (l == i) {
+					ok = false
+				}
+			}
 		}
 		if ok {
 			return leaders
