@@ -33,6 +33,11 @@ import (
 // good. The checks then apply to the members the admin's acknowledged
 // changes say there are, and the final leader's voters must be exactly
 // those.
+//
+// Sharding (GroupConfig.Groups > 1, shard.go): every node hosts a replica
+// of every group, each owning a share of the slots; the resharder
+// (resharder.go) moves slot ranges between groups, and the end checks
+// every slot's single owner and each group's convergence.
 
 // Bounds of the replicated world.
 const (
