@@ -54,6 +54,9 @@ const (
 	// RecentActive at that period, so a check locked to it would always
 	// find the preferred node "down".
 	spreadCheckTicks = 37
+	// spreadUpChecks is how many checks in a row a group's preferred node
+	// must be seen up before its leader hands leadership over.
+	spreadUpChecks = 2
 )
 
 // groupsState is a node's view of its groups (ClusterNode.groups).
@@ -332,17 +335,27 @@ func preferredLeader(g uint64, voters []uint64) uint64 {
 	return ids[(g-1)%uint64(len(ids))]
 }
 
-// spreadLeadership runs in group g's tick, under its shard: a leader that
-// is not g's preferred node hands leadership to it when that node is up.
-func (n *ClusterNode) spreadLeadership(g uint64, r *cluster.Replica) {
+// spreadLeadership runs in group g's tick, every spreadCheckTicks, under
+// its shard: a leader that is not g's preferred node hands leadership to
+// it once that node has been seen up (heard from within an election
+// timeout) at spreadUpChecks checks in a row. Raft's transfer itself
+// waits for the node to catch up, but drops proposals meanwhile (for up
+// to an election timeout, answered -TRYAGAIN), so a node just restarted
+// is given a few seconds to catch up first. seen counts the checks.
+func (n *ClusterNode) spreadLeadership(g uint64, r *cluster.Replica, seen *int) {
 	if n.Groups() == 1 || !r.IsLeader() {
+		*seen = 0
 		return
 	}
-	voters := r.Voters()
-	want := preferredLeader(g, voters)
+	want := preferredLeader(g, r.Voters())
 	if want == 0 || want == n.id || slices.Contains(r.DownPeers(), want) {
+		*seen = 0
 		return
 	}
+	if *seen++; *seen < spreadUpChecks {
+		return
+	}
+	*seen = 0
 	n.logf("group %d: handing leadership to node %d", g, want)
 	r.TransferLeadership(want)
 }

@@ -206,9 +206,10 @@ func (s *Server) tick(g *group) {
 	defer t.Stop()
 	w := g.shard.newWaiter()
 	n := 1
+	spreadSeen := 0
 	tickFn := func(r *cluster.Replica) {
 		if s.node != nil && n%spreadCheckTicks == 0 {
-			s.node.spreadLeadership(g.id, r)
+			s.node.spreadLeadership(g.id, r, &spreadSeen)
 		}
 		r.Tick(s.clock.Now())
 		s.afterTick(g, r)
