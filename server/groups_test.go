@@ -572,6 +572,49 @@ func TestGroupsNodeWide(t *testing.T) {
 		t.Fatalf("RANDOMKEY = %q, %v", k, err)
 	}
 
+	// One pipeline with keys of both groups the node leads, and a
+	// node-wide command in between: cut into per-group runs, answered in
+	// order.
+	var ledGroups []int
+	for g, l := range now {
+		if l == two {
+			ledGroups = append(ledGroups, g)
+		}
+	}
+	keyIn := func(g int, prefix string) string {
+		for i := 0; ; i++ {
+			if k := prefix + strconv.Itoa(i); cluster.SplitSlots(3)[g][0].Contains(cluster.KeySlot([]byte(k))) {
+				return k
+			}
+		}
+	}
+	ka, kb := keyIn(ledGroups[0], "pa"), keyIn(ledGroups[1], "pb")
+	raw := tc.raw(two)
+	var pipe []byte
+	cmds := [][]string{{"SET", ka, "1"}, {"INCR", ka}, {"SET", kb, "x"}, {"GET", ka}, {"DBSIZE"}, {"APPEND", kb, "y"}, {"GET", kb}, {"DEL", ka, kb}}
+	for _, cmd := range cmds {
+		w := NewWriter()
+		w.WriteArray(len(cmd))
+		for _, a := range cmd {
+			w.WriteBulkString(a)
+		}
+		pipe = append(pipe, w.Bytes()...)
+	}
+	raw.send(string(pipe))
+	var got []string
+	for range cmds {
+		got = append(got, raw.reply())
+	}
+	wantPipe := fmt.Sprint([]string{"+OK", ":2", "+OK", "$2", ":" + strconv.Itoa(want+2), ":2", "$xy", "-CROSSSLOT Keys in request don't hash to the same slot"})
+	if fmt.Sprint(got) != wantPipe {
+		t.Fatalf("pipeline across groups on node %d:\n got %v\nwant %s", two+1, got, wantPipe)
+	}
+	for _, k := range []string{ka, kb} {
+		if r := raw.do("DEL", k); r != ":1" {
+			t.Fatalf("DEL %s = %s", k, r)
+		}
+	}
+
 	// FUNCTION LOAD goes to each group the node leads: FCALL then works
 	// for keys of each of them.
 	payload := functionPayload(t, "counter")
