@@ -37,6 +37,7 @@ type results struct {
 	cells   []cell
 	systems []string
 	byCell  map[cell]map[string][]result
+	absent  map[string]string // systems never measured → why
 }
 
 func (c config) params(pipeline int) []string {
@@ -46,11 +47,20 @@ func (c config) params(pipeline int) []string {
 }
 
 // runRounds runs every test at every pipeline depth on every system, the
-// systems back to back, their order rotated each round.
-func runRounds(ctx context.Context, cfg config, tl harness.Tools, systems []target) (results, error) {
-	res := results{byCell: map[cell]map[string][]result{}}
+// systems back to back, their order rotated each round. A system that
+// could not be started (absent: name → why) is named in res.systems and
+// measured never.
+func runRounds(ctx context.Context, cfg config, tl harness.Tools, systems []target, absent map[string]string) (results, error) {
+	res := results{byCell: map[cell]map[string][]result{}, absent: absent}
+	var live []target
 	for _, s := range systems {
 		res.systems = append(res.systems, s.name)
+		if _, ok := absent[s.name]; !ok {
+			live = append(live, s)
+		}
+	}
+	if len(live) == 0 {
+		return res, errors.New("no system could be started")
 	}
 	for _, t := range cfg.tests {
 		for _, p := range cfg.pipelines {
@@ -60,14 +70,14 @@ func runRounds(ctx context.Context, cfg config, tl harness.Tools, systems []targ
 		}
 	}
 	for round := 0; round < cfg.rounds; round++ {
-		order := append(append([]target(nil), systems[round%len(systems):]...), systems[:round%len(systems)]...)
+		order := append(append([]target(nil), live[round%len(live):]...), live[:round%len(live)]...)
 		for _, c := range res.cells {
 			line := fmt.Sprintf("[round %d/%d] %-4s P=%-2d", round+1, cfg.rounds, strings.ToUpper(c.test), c.pipeline)
 			for _, s := range order {
-				r, err := runOne(ctx, cfg, tl, s, c)
-				if err != nil {
-					return res, errors.Wrapf(err, "%s %s -P %d", s.name, c.test, c.pipeline)
+				if err := ctx.Err(); err != nil {
+					return res, err
 				}
+				r := runOne(ctx, cfg, tl, s, c)
 				res.byCell[c][s.name] = append(res.byCell[c][s.name], r)
 				line += fmt.Sprintf(" | %s %s ops/s p99 %s ms", s.name, fmtOps(r.OpsPerSec), fmtMillis(r.P99Millis))
 				if r.note != "" {
@@ -81,12 +91,34 @@ func runRounds(ctx context.Context, cfg config, tl harness.Tools, systems []targ
 }
 
 // runOne measures one system once. A run is missing, not fast, when the
-// server answered errors or (cluster) the leader changed meanwhile; a
-// process that exited ends the benchmark.
-func runOne(ctx context.Context, cfg config, tl harness.Tools, s target, c cell) (result, error) {
+// server answered errors, the system was not serving as it should (no
+// leader; a sharded cluster with fewer masters than nodes) or its layout
+// changed meanwhile (the cluster's leader; a sharded cluster's masters and
+// slots). A system whose process exited is down: its runs from then on are
+// missing, and the others go on.
+func runOne(ctx context.Context, cfg config, tl harness.Tools, s target, c cell) result {
+	fail := func(note string) result {
+		r := missing
+		r.note = note
+		return r
+	}
+	if s.sys.down != "" {
+		return fail("down: " + s.sys.down)
+	}
+	layout := func() (string, error) {
+		if s.sys.layout != nil {
+			return s.sys.layout()
+		}
+		port, err := s.sys.target()
+		return strconv.Itoa(port), err
+	}
 	port, err := s.sys.target()
 	if err != nil {
-		return result{}, err
+		return fail(oneLine(err.Error()))
+	}
+	before, err := layout()
+	if err != nil {
+		return fail(oneLine(err.Error()))
 	}
 	args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port)}, cfg.params(c.pipeline)...)
 	if s.cluster {
@@ -94,19 +126,19 @@ func runOne(ctx context.Context, cfg config, tl harness.Tools, s target, c cell)
 	}
 	r, err := runRedisBenchmark(ctx, tl.RedisBenchmark, append(args, "-t", c.test))
 	if p := s.sys.exited(); p != nil {
-		return result{}, errors.Newf("%s exited (%v); log:\n%s", p.Name, p.Err(), p.LogTail())
+		s.sys.down = fmt.Sprintf("%s exited (%v)", p.Name, p.Err())
+		fmt.Printf("%s is down: %s; log:\n%s\n", s.name, s.sys.down, p.LogTail())
+		return fail(s.sys.down)
 	}
 	if err != nil {
 		// redis-benchmark 7 stops at the first error reply (a -MOVED
 		// after a leader change, say): the run is missing, not fatal.
-		r = missing
-		r.note = oneLine(err.Error())
+		return fail(oneLine(err.Error()))
 	}
-	if after, err := s.sys.target(); err != nil || after != port {
-		r = missing
-		r.note = "leader changed during the run"
+	if after, err := layout(); err != nil || after != before {
+		return fail("leader changed during the run")
 	}
-	return r, nil
+	return r
 }
 
 // runRedisBenchmark runs redis-benchmark --csv and parses its one result
@@ -122,8 +154,10 @@ func runRedisBenchmark(ctx context.Context, bin string, args []string) (result, 
 }
 
 // probeBenchmarkCluster checks that redis-benchmark --cluster works
-// against the keel cluster: it exits 0 (no error reply), reports a row,
-// and its writes land (the leader's DBSIZE grows). redis-benchmark 7.0
+// against a cluster: it exits 0 (no error reply), reports a row, and its
+// writes land (the DBSIZE summed over the nodes that call themselves
+// masters grows: the leader of a one-group keel cluster; every master of a
+// sharded one, each answering for its own slots). redis-benchmark 7.0
 // refuses a cluster of one master ("Invalid cluster: 1 node(s)"), which a
 // keel cluster of one replica group is.
 func probeBenchmarkCluster(ctx context.Context, bin string, s *system) error {
@@ -131,25 +165,33 @@ func probeBenchmarkCluster(ctx context.Context, bin string, s *system) error {
 	if err != nil {
 		return err
 	}
-	var leader *proc
-	for _, p := range s.procs {
-		if p.Port == port {
-			leader = p
+	dbsize := func() (int64, error) {
+		var n int64
+		for _, p := range s.procs {
+			if !leads(p) {
+				continue
+			}
+			c := p.client()
+			k, err := c.DBSize(ctx).Result()
+			c.Close()
+			if err != nil {
+				return 0, errors.Wrapf(err, "%s: DBSIZE", p.Name)
+			}
+			n += k
 		}
+		return n, nil
 	}
-	c := leader.client()
-	defer c.Close()
-	before, err := c.DBSize(ctx).Result()
+	before, err := dbsize()
 	if err != nil {
-		return errors.Wrap(err, "DBSIZE")
+		return err
 	}
 	if _, err := runRedisBenchmark(ctx, bin, []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "--cluster",
 		"-c", "4", "-n", "2000", "-r", "1000000", "-t", "set"}); err != nil {
 		return err
 	}
-	after, err := c.DBSize(ctx).Result()
+	after, err := dbsize()
 	if err != nil {
-		return errors.Wrap(err, "DBSIZE")
+		return err
 	}
 	if after <= before {
 		return errors.Newf("DBSIZE stayed %d: the writes went nowhere", before)

@@ -1,11 +1,12 @@
-// Command cluster measures what replication costs: a 3-node keel cluster
-// against a single keel node and against Redis with one asynchronous
-// replica, all on this machine, in the same run, as ratios.
+// Command cluster measures what replication and sharding cost: a 3-node
+// keel cluster of one Raft group, and one of three groups, against a
+// single keel node, Redis with one asynchronous replica and a 3-master
+// Redis Cluster, all on this machine, in the same run, as ratios.
 //
 //	go run ./bench/cluster            # 3 rounds of SET/GET at -P 1 and -P 16
 //	go run ./bench/cluster --quick    # 1 round, 10k requests: a smoke run
 //
-// The three systems, all with appendonly yes and appendfsync everysec:
+// The five systems, all with appendonly yes and appendfsync everysec:
 //
 //   - cluster: three `keel server --node-id N --peers ...` processes, one
 //     Raft group; a write is acknowledged once a majority holds it.
@@ -13,17 +14,29 @@
 //   - redis+replica: redis-server and a second redis-server with
 //     --replicaof it; the primary acknowledges before the replica has the
 //     write (Redis's asynchronous replication).
+//   - sharded: three keel nodes with --groups 3: each hosts a replica of
+//     every group, group g owns the g-th third of the slots, and each node
+//     leads one group, so CLUSTER NODES shows three masters. Measurement
+//     starts once every node shows all three (startTimeout).
+//   - redis-cluster: three redis-server --cluster-enabled processes, the
+//     slots assigned by redis-cli --cluster create --cluster-replicas 0:
+//     sharded's yardstick (three masters, no replication).
 //
 // redis-benchmark (-c 50 -d 200 -r 100000, --csv) drives each in turn
-// within a round, the order rotated round by round (A B C, B C A, C A B)
-// so that outside load drifting during the run favours none; the figures
-// are medians over rounds and the ratios medians of per-round ratios.
-// The cluster is driven at its leader: with redis-benchmark --cluster when
-// that works against keel's CLUSTER NODES (--cluster-mode auto probes it;
+// within a round, the order rotated round by round (A B C D E, B C D E A,
+// ...) so that outside load drifting during the run favours none; the
+// figures are medians over rounds and the ratios medians of per-round
+// ratios. The sharded systems are driven with redis-benchmark --cluster,
+// which spreads its clients over the masters. The one-group cluster is
+// driven at its leader: with redis-benchmark --cluster when that works
+// against keel's CLUSTER NODES (--cluster-mode auto probes it;
 // redis-benchmark 7.0 refuses a cluster with a single master, which a
 // one-group keel cluster is), else by the leader's port directly. A run
 // that got an error reply (redis-benchmark 7 then exits non-zero) or
-// during which the leader changed is reported as missing, not as fast.
+// during which the leader (sharded: the masters or their slots) changed is
+// reported as missing, not as fast. A system that cannot be started, or
+// whose process exits, is reported missing with the reason; the others are
+// still measured.
 //
 // Like bench/, it is a black-box client: it starts binaries and speaks
 // RESP through go-redis; it imports nothing of keel but the harness code it
@@ -62,7 +75,7 @@ type config struct {
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench/cluster", flag.ContinueOnError)
 	var c config
-	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every test on the three systems back to back")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every test on every system back to back")
 	fs.IntVar(&c.requests, "requests", 100000, "requests per redis-benchmark run at -P 1 (×P/2 when pipelined)")
 	fs.IntVar(&c.clients, "clients", 50, "redis-benchmark -c")
 	fs.IntVar(&c.dataBytes, "datasize", 200, "redis-benchmark -d")
@@ -136,39 +149,71 @@ func run(ctx context.Context, cfg config) error {
 	mach := describeMachine(root, tl.RedisServer, cfg.keelBin)
 	started := time.Now().UTC()
 
-	cl, err := startKeelCluster(keelBin, tmp, 3)
-	if err != nil {
-		return err
+	// A system that cannot be started is reported absent, with why; the
+	// others are measured.
+	absent := map[string]string{}
+	start := func(name string, f func() (*system, error)) *system {
+		fmt.Println("starting", name)
+		sys, err := f()
+		if err != nil {
+			absent[name] = oneLine(err.Error())
+			fmt.Printf("%s could not be started, reported missing: %+v\n", name, err)
+			return nil
+		}
+		return sys
 	}
-	defer cl.stop()
-	single, err := startKeelSingle(keelBin, tmp)
-	if err != nil {
-		return err
+	cl := start("cluster", func() (*system, error) { return startKeelCluster(keelBin, tmp, 3) })
+	single := start("single", func() (*system, error) { return startKeelSingle(keelBin, tmp) })
+	rr := start("redis+replica", func() (*system, error) { return startRedisWithReplica(tl.RedisServer, tmp) })
+	sharded := start("sharded", func() (*system, error) {
+		s, err := startKeelSharded(keelBin, tmp)
+		if err != nil {
+			return nil, err
+		}
+		if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, s); err != nil {
+			s.stop()
+			return nil, errors.Wrap(err, "redis-benchmark --cluster against keel --groups")
+		}
+		return s, nil
+	})
+	rc := start("redis-cluster", func() (*system, error) {
+		s, err := startRedisCluster(ctx, tl.RedisServer, tmp)
+		if err != nil {
+			return nil, err
+		}
+		if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, s); err != nil {
+			s.stop()
+			return nil, errors.Wrap(err, "redis-benchmark --cluster against Redis Cluster")
+		}
+		return s, nil
+	})
+	for _, s := range []*system{cl, single, rr, sharded, rc} {
+		if s != nil {
+			defer s.stop()
+		}
 	}
-	defer single.stop()
-	rr, err := startRedisWithReplica(tl.RedisServer, tmp)
-	if err != nil {
-		return err
-	}
-	defer rr.stop()
 
 	useCluster := false
-	switch cfg.clusterMode {
-	case "yes":
-		useCluster = true
-	case "auto":
-		if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, cl); err != nil {
-			fmt.Printf("redis-benchmark --cluster does not work against keel (%v): driving the leader's port\n", oneLine(err.Error()))
-		} else {
+	if cl != nil {
+		switch cfg.clusterMode {
+		case "yes":
 			useCluster = true
+		case "auto":
+			if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, cl); err != nil {
+				fmt.Printf("redis-benchmark --cluster does not work against a one-group keel cluster (%v): driving the leader's port\n", oneLine(err.Error()))
+			} else {
+				useCluster = true
+			}
 		}
 	}
 	systems := []target{
 		{name: "cluster", sys: cl, cluster: useCluster},
 		{name: "single", sys: single},
 		{name: "redis+replica", sys: rr},
+		{name: "sharded", sys: sharded, cluster: true},
+		{name: "redis-cluster", sys: rc, cluster: true},
 	}
-	results, err := runRounds(ctx, cfg, tl, systems)
+	results, err := runRounds(ctx, cfg, tl, systems, absent)
 	if err != nil {
 		return err
 	}
