@@ -30,6 +30,10 @@ type testCluster struct {
 
 	joining bool // start a node with --join
 	groups  int  // replica groups per node (groups_test.go); 0 or 1: one
+	// fs, when set, is the file system of node i's replica of group g
+	// (disk.OS() otherwise). With several groups each replica is reopened
+	// from disk after a disk failure, as keel server does.
+	fs func(i int, g uint64) disk.FS
 }
 
 type clusterServer struct {
@@ -46,6 +50,13 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 // replica groups.
 func newTestClusterGroups(t *testing.T, n, groups int) *testCluster {
 	tc := &testCluster{t: t, dir: t.TempDir(), groups: groups}
+	tc.startAll(n)
+	return tc
+}
+
+// startAll starts n nodes as configured in tc.
+func (tc *testCluster) startAll(n int) {
+	t := tc.t
 	t.Cleanup(func() { tc.quiet.Store(true) }) // runs last
 	var lns []stdnet.Listener
 	for len(lns) < n {
@@ -76,7 +87,6 @@ func newTestClusterGroups(t *testing.T, n, groups int) *testCluster {
 			tc.stop(i)
 		}
 	})
-	return tc
 }
 
 func (tc *testCluster) logf(format string, args ...any) {
@@ -100,8 +110,13 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 		}
 	}
 	var replicas []*cluster.Replica
+	var optsOf []cluster.Options
 	for g := 1; g <= max(tc.groups, 1); g++ {
-		opts := cluster.Options{FS: disk.OS(), Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
+		fs := disk.OS()
+		if tc.fs != nil {
+			fs = tc.fs(i, uint64(g))
+		}
+		opts := cluster.Options{FS: fs, Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
 		if err := node.GroupOptions(&opts, uint64(g)); err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +125,16 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 			t.Fatal(err)
 		}
 		replicas = append(replicas, r)
+		optsOf = append(optsOf, opts)
 	}
 	if err := node.Listen("127.0.0.1", tc.logf); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewGroups(Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Cluster: node, Logf: tc.logf}, replicas)
+	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Cluster: node, Logf: tc.logf}
+	if tc.groups > 1 {
+		cfg.ReopenGroup = func(g uint64) (*cluster.Replica, error) { return cluster.Open(optsOf[g-1]) }
+	}
+	srv := NewGroups(cfg, replicas)
 	cs := &clusterServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { cs.done <- srv.Serve(ln) }()
 	tc.srvs[i] = cs

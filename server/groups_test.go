@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/engine"
 )
 
@@ -647,4 +648,62 @@ func TestGroupsNodeWide(t *testing.T) {
 	if n, _ := strconv.Atoi(strings.TrimPrefix(tc.raw(other).do("DBSIZE"), ":")); n == 0 {
 		t.Fatal("FLUSHALL on one master emptied another master's group")
 	}
+}
+
+// TestGroupsDiskFailureReopensOneGroup: a failed fsync in one node's
+// replica of group 2 makes that replica fatal; the node reopens it from
+// disk (and only it), group 1 keeps its leader, and every acknowledged
+// write of both groups stays readable.
+func TestGroupsDiskFailureReopensOneGroup(t *testing.T) {
+	faulty := &syncFailFS{FS: disk.OS()}
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 2}
+	tc.fs = func(i int, g uint64) disk.FS {
+		if i == 1 && g == 2 { // node 2, which group 2 prefers as leader
+			return faulty
+		}
+		return disk.OS()
+	}
+	tc.startAll(3)
+	leaders := tc.waitGroupLeaders(true)
+	cc := tc.clusterClient()
+	split := cluster.SplitSlots(2)
+	acked := map[string]string{}
+	write := func(n int, prefix string) {
+		for i := range n {
+			k, v := prefix+strconv.Itoa(i), strconv.Itoa(i)
+			if err := cc.Set(ctx(), k, v, 0).Err(); err == nil {
+				acked[k] = v
+			}
+		}
+	}
+	write(200, "before")
+	faulty.armed.Store(true)
+	write(400, "during") // some fail while group 2's leader reopens
+	if faulty.armed.Load() {
+		t.Fatal("no WAL fsync of group 2 on node 2 happened")
+	}
+	waitFor(t, "replica_reopens:1 on node 2", func() bool {
+		return tc.srvs[1].srv.stats.replicaReopens.Load() == 1
+	})
+	now := tc.waitGroupLeaders(false)
+	if now[0] != leaders[0] {
+		t.Fatalf("group 1 changed leader (%v → %v) though its replicas never failed", leaders, now)
+	}
+	write(200, "after")
+	in2 := 0
+	for k, v := range acked {
+		if got, err := cc.Get(ctx(), k).Result(); err != nil || got != v {
+			t.Fatalf("acknowledged %s=%s reads %q (%v)", k, v, got, err)
+		}
+		if split[1][0].Contains(cluster.KeySlot([]byte(k))) && strings.HasPrefix(k, "after") {
+			in2++
+		}
+	}
+	if in2 == 0 {
+		t.Fatal("no write to group 2 acknowledged after the reopen")
+	}
+	if n := tc.srvs[0].srv.stats.replicaReopens.Load() + tc.srvs[2].srv.stats.replicaReopens.Load(); n != 0 {
+		t.Fatalf("%d reopens on the nodes whose disks did not fail", n)
+	}
+	t.Logf("%d acknowledged writes readable; leaders %v → %v", len(acked), leaders, now)
 }
