@@ -276,13 +276,6 @@ func (n *ClusterNode) slotsChanged(g uint64, si cluster.SlotInfo) {
 	n.groups.table.Store(t)
 }
 
-// slotInfo is group g's last applied slot view on this node.
-func (n *ClusterNode) slotInfo(g uint64) cluster.SlotInfo {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.groups.slots[g-1]
-}
-
 // slotRedirect is group g's Options.SlotRedirect: -ASK to the leader of
 // the group importing slot, or -MOVED to the leader of the group this
 // node routes slot to. While that leader is unknown, or the table still
