@@ -56,7 +56,7 @@ func (c *Client) genBank() opSpec {
 		return c.genBankMulti()
 	}
 	n := c.r.cfg.Workload.PlainKeys
-	acct := func(i int) string { return "k" + strconv.Itoa(i) }
+	acct := c.r.cfg.Workload.keyName // k0.. (or tagged: KeyTags)
 	if !c.r.bank.ready {
 		// Only the setup client gets here. Each step is issued after the
 		// previous one answered, so the accounts are all open (or the

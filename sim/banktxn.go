@@ -138,7 +138,7 @@ func predictBlock(s state, nowMs int64, cmds [][]string) expectation {
 func (c *Client) genBankMulti() opSpec {
 	b := c.r.cfg.Workload.Bank
 	n := c.r.cfg.Workload.PlainKeys
-	acct := func(i int) string { return "k" + strconv.Itoa(i) }
+	acct := c.r.cfg.Workload.keyName // k0.. (or tagged: KeyTags)
 	if !c.r.bank.ready {
 		step := c.r.bank.step
 		c.r.bank.step++

@@ -391,6 +391,25 @@ func (g *Group) shardsConverged() bool {
 	return true
 }
 
+// leadersCurrent: every group has a leader that answered a read (a
+// ReadIndex): it has committed an entry of its term, so its commit index
+// covers everything an earlier leader committed. Only the final reads'
+// groups are known to be current otherwise; a group the final reads did
+// not touch may have elected its leader a moment ago, its commit index
+// still the one it recovered from disk.
+func (g *Group) leadersCurrent() bool {
+	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
+		l := g.LeaderOf(grp)
+		if l == nil {
+			return false
+		}
+		if v := l.localRead(grp, [][]byte{[]byte("DBSIZE")}); v.Kind != ':' {
+			return false
+		}
+	}
+	return true
+}
+
 // checkShards is checkConverged for a sharded world: once every replica
 // applied its leader's commit index, the final leaders' slots must cover
 // every slot exactly once, with nothing migrating or importing, as the
@@ -407,7 +426,7 @@ func (g *Group) checkShards() {
 	}
 	r.W.halted = false
 	deadline := r.W.now + int64(convergeWithin)
-	for r.W.now < deadline && !g.shardsConverged() {
+	for r.W.now < deadline && !(g.leadersCurrent() && g.shardsConverged()) {
 		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))
 	}
 	infos := make([]cluster.SlotInfo, g.groups)
