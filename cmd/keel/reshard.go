@@ -50,7 +50,16 @@ const (
 	// reshardRedirectsMax bounds -MOVED hops in a row for one step before
 	// pausing (a leader change in progress can bounce a few times).
 	reshardRedirectsMax = 5
+	// reshardDiscoverTimeout bounds the wait for --node to answer at the
+	// start (it may be restarting).
+	reshardDiscoverTimeout = 30 * time.Second
 )
+
+// quietRedisLogger drops go-redis's own log lines (a failed dial each);
+// the command reports what it does itself.
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
 type reshardOptions struct {
 	node  string
@@ -108,6 +117,7 @@ func runClusterReshard(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	redis.SetLogger(quietRedisLogger{})
 	if err := reshard(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stdout, "keel cluster reshard: %v\n", err)
 		return 1
@@ -340,7 +350,7 @@ func reshard(ctx context.Context, o reshardOptions, out io.Writer) error {
 	var groups []groupState
 	var err error
 	// The node may be restarting: retry discovery for a while.
-	for deadline := time.Now().Add(reshardStallTimeout); ; {
+	for try, deadline := 0, time.Now().Add(reshardDiscoverTimeout); ; try++ {
 		groups, err = rc.discover(ctx, o.node)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
@@ -348,6 +358,9 @@ func reshard(ctx context.Context, o reshardOptions, out io.Writer) error {
 		var rerr redis.Error
 		if errors.As(err, &rerr) && !strings.HasPrefix(rerr.Error(), "LOADING") {
 			break // the node answered: retrying will not help
+		}
+		if try == 0 {
+			fmt.Fprintf(out, "%v; retrying for up to %s\n", err, reshardDiscoverTimeout)
 		}
 		time.Sleep(time.Second)
 	}
