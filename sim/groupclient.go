@@ -215,6 +215,14 @@ func (c *Client) abandon(why string) {
 	c.route.inFlight = false
 	c.bankReplied(op, nil)
 	c.loadAgain(op, nil)
+	if c.r.cfg.Workload.Bank != nil && op.hist != nil && op.hist.Kind == checker.Set {
+		// A bank account's opening SET that was never executed (only
+		// redirects came back) is issued again before anything else: an
+		// account left unopened while transfers touch it would break the
+		// opening total the checker holds every read to.
+		again := *op
+		c.route.again = &again
+	}
 	if c.route.final {
 		c.route.script = append([]opSpec{*op}, c.route.script...)
 		c.r.W.After(finalRetry, c.issue)
