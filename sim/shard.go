@@ -43,13 +43,26 @@ import (
 // sharded: the world has more than one replica group.
 func (c *Client) sharded() bool { return c.r.Group != nil && c.r.Group.groups > 1 }
 
-// opSlot is the slot of a command (-1: no key, or keys in several slots).
+// opSlot is the slot of a command or of a transaction the workload
+// spells as one operation (banktxn.go) (-1: no key, or keys in several
+// slots).
 func opSlot(words []string) int {
-	argv := make([][]byte, len(words))
-	for i, w := range words {
-		argv[i] = []byte(w)
+	bytes := func(ws []string) [][]byte {
+		argv := make([][]byte, len(ws))
+		for i, w := range ws {
+			argv[i] = []byte(w)
+		}
+		return argv
 	}
-	slot, _ := cluster.CommandSlot(argv)
+	if cmds, _, ok := txnParse(words); ok {
+		all := make([][][]byte, len(cmds))
+		for i, c := range cmds {
+			all[i] = bytes(c)
+		}
+		slot, _ := cluster.TxnSlot(all)
+		return slot
+	}
+	slot, _ := cluster.CommandSlot(bytes(words))
 	return slot
 }
 
