@@ -34,6 +34,8 @@ type testCluster struct {
 	// (disk.OS() otherwise). With several groups each replica is reopened
 	// from disk after a disk failure, as keel server does.
 	fs func(i int, g uint64) disk.FS
+	// fsync is every replica's appendfsync (everysec when zero).
+	fsync cluster.FsyncPolicy
 }
 
 type clusterServer struct {
@@ -116,7 +118,7 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 		if tc.fs != nil {
 			fs = tc.fs(i, uint64(g))
 		}
-		opts := cluster.Options{FS: fs, Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
+		opts := cluster.Options{FS: fs, Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Fsync: tc.fsync, Rand: seam.NewRand(), BackgroundSync: true}
 		if err := node.GroupOptions(&opts, uint64(g)); err != nil {
 			t.Fatal(err)
 		}

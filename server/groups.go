@@ -302,19 +302,36 @@ func (n *ClusterNode) slotRedirect(g uint64, slot int, ask bool, to uint64) stri
 
 // groupRedirect is group g's Options.Redirect (a non-leader refusing what
 // only the leader serves): as redirect, and for CLUSTER RESHARD steps a
-// -MOVED naming a slot of the move, to g's leader.
+// -MOVED naming a slot of the move, to g's leader. A request sent after
+// ASKING (a client following -ASK to a node that does not lead the
+// importing group) is sent on with -ASK, not -MOVED: a -MOVED would make
+// the client drop ASKING and go back to the source, which asks again.
 func (n *ClusterNode) groupRedirect(g uint64, req *cluster.Request, leader uint64) string {
-	if req.Txn == nil && cluster.IsReshardCommand(req.Argv) {
-		if leader == 0 || leader == n.id {
-			return errTryAgain
-		}
-		addr := n.addrOfID(leader)
-		if addr == "" {
-			return errTryAgain
-		}
+	reshard := req.Txn == nil && cluster.IsReshardCommand(req.Argv)
+	if !reshard && !req.Asking {
+		return n.redirect(req, leader)
+	}
+	if leader == 0 || leader == n.id {
+		return errTryAgain
+	}
+	addr := n.addrOfID(leader)
+	if addr == "" {
+		return errTryAgain
+	}
+	if reshard {
 		return "MOVED " + strconv.Itoa(cluster.ReshardSlot(req.Argv)) + " " + addr
 	}
-	return n.redirect(req, leader)
+	var slot int
+	var msg string
+	if req.Txn != nil {
+		slot, msg = cluster.TxnSlot(req.Txn.Cmds)
+	} else {
+		slot, msg = cluster.CommandSlot(req.Argv)
+	}
+	if msg != "" || slot < 0 {
+		return n.redirect(req, leader)
+	}
+	return "ASK " + strconv.Itoa(slot) + " " + addr
 }
 
 // preferredLeader is the node group g's leadership is spread to:
