@@ -205,15 +205,17 @@ func (l *ledger) unexpected() []string {
 
 // failoverError: the errors a client may see while a leader dies and
 // another is elected. Every one of them leaves the write's outcome
-// unknown (even a final MOVED or TRYAGAIN may follow an attempt whose
-// connection broke), so the ledger treats them all alike.
+// unknown (even a final MOVED, ASK or TRYAGAIN may follow an attempt
+// whose connection broke: go-redis spends its redirects on dials to the
+// dead node, then returns the last redirect it got), so the ledger treats
+// them all alike.
 func failoverError(err error) bool {
 	var netErr stdnet.Error
 	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"may or may not have been applied", "TRYAGAIN", "MOVED", "CLUSTERDOWN",
+	for _, s := range []string{"may or may not have been applied", "TRYAGAIN", "MOVED", "ASK ", "CLUSTERDOWN",
 		"connection refused", "connection reset", "broken pipe", "i/o timeout"} {
 		if strings.Contains(msg, s) {
 			return true

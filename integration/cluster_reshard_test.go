@@ -40,17 +40,27 @@ func TestClusterReshardKill(t *testing.T) {
 	c := startClusterArgs(t, 3, "always", "--groups", "2")
 	c.waitOK(readyMax)
 	ctx := context.Background()
-	// Leadership spreads (group g to node g) a few seconds after start;
-	// load the cluster after that.
-	for deadline := time.Now().Add(readyMax); ; time.Sleep(100 * time.Millisecond) {
-		gs := groupsOf(t, c.nodes[2].addr(), true)
-		if gs[1].leader == 1 && gs[2].leader == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("leadership not spread after %s: %+v", readyMax, gs)
+	// Leadership spreads (group g to node g) a few seconds after start,
+	// and back after a failover once the preferred node is up again: a
+	// transfer answers -TRYAGAIN for a moment, so the load starts, and the
+	// final reads run, once it has happened.
+	waitSpread := func() {
+		t.Helper()
+		for deadline := time.Now().Add(readyMax); ; time.Sleep(100 * time.Millisecond) {
+			spread := true
+			for _, n := range c.nodes {
+				gs := groupsOf(t, n.addr(), true)
+				spread = spread && gs[1].leader == 1 && gs[2].leader == 2
+			}
+			if spread {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("leadership not spread after %s", readyMax)
+			}
 		}
 	}
+	waitSpread()
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs: c.addrs(), Protocol: 2, DisableIdentity: true,
@@ -207,6 +217,7 @@ func TestClusterReshardKill(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	c.waitOK(readyMax)
+	waitSpread()
 
 	// Every node agrees on the result once it has applied the move.
 	for _, n := range c.nodes {
