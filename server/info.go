@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -228,13 +229,35 @@ func (s *Server) infoClients(b *strings.Builder) {
 	kv(b, "pubsub_clients", 0)
 }
 
-// notePeakMemory samples the heap for used_memory_peak. ReadMemStats
-// stops the world briefly, so the ticker calls this once a second.
+// heapSamples are the runtime/metrics the ticker reads once a second for
+// used_memory_peak. runtime.ReadMemStats would stop the world for it (it
+// showed in the scheduler-latency trace of the 10M-key GET latency runs,
+// docs/performance.md); reading metrics does not.
+var heapSamples = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"}, // HeapAlloc: live and not yet swept
+	{Name: "/gc/heap/live:bytes"},                // live as of the last GC's mark
+}
+
+// readHeap is HeapAlloc and the heap the last GC found live, without
+// stopping the world.
+func readHeap() (alloc, live uint64) {
+	samples := make([]metrics.Sample, len(heapSamples))
+	copy(samples, heapSamples)
+	metrics.Read(samples)
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		alloc = samples[0].Value.Uint64()
+	}
+	if samples[1].Value.Kind() == metrics.KindUint64 {
+		live = samples[1].Value.Uint64()
+	}
+	return alloc, live
+}
+
+// notePeakMemory samples the heap for used_memory_peak, once a second.
 func (s *Server) notePeakMemory() {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	if ms.HeapAlloc > s.peakAlloc.Load() {
-		s.peakAlloc.Store(ms.HeapAlloc)
+	alloc, _ := readHeap()
+	if alloc > s.peakAlloc.Load() {
+		s.peakAlloc.Store(alloc)
 	}
 }
 
@@ -264,6 +287,12 @@ func (s *Server) infoMemory(b *strings.Builder, ki keyspaceInfo) {
 	kv(b, "used_memory_rss_human", human(rss))
 	kv(b, "used_memory_peak", s.peakAlloc.Load())
 	kv(b, "used_memory_peak_human", human(s.peakAlloc.Load()))
+	// used_memory is Go's HeapAlloc, which counts garbage not yet swept;
+	// used_memory_live is what the last GC found reachable.
+	if _, live := readHeap(); live > 0 {
+		kv(b, "used_memory_live", live)
+		kv(b, "used_memory_live_human", human(live))
+	}
 	if ki.haveUsed {
 		kv(b, "used_memory_dataset", ki.usedBytes)
 	}

@@ -7,6 +7,7 @@ import (
 	stdnet "net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,6 +217,14 @@ func TestGoRedisConnectionCommands(t *testing.T) {
 			}
 			if rss := infoField(mem, "used_memory_rss"); rss <= 0 {
 				t.Fatalf("used_memory_rss %d", rss)
+			}
+			runtime.GC() // the server runs in this process: now a GC has marked its heap
+			mem, err = c.Info(ctx(), "memory").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live, used := infoField(mem, "used_memory_live"), infoField(mem, "used_memory_peak"); live <= 0 || live > used {
+				t.Fatalf("used_memory_live %d, used_memory_peak %d", live, used)
 			}
 			if err := c.Do(ctx(), "SELECT", "0").Err(); err != nil {
 				t.Fatal(err)
