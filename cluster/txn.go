@@ -201,21 +201,33 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		if err != nil {
 			return errors.Wrapf(err, "cluster: transaction entry %d command %d", e.Index, i)
 		}
-		if isWrite(argv) {
-			r.changes++
-			r.db.Exec(er.NowMillis, argv, w)
-			continue
-		}
-		if side != nil && side(argv, w) {
-			continue
-		}
-		r.runTxnRead(er.NowMillis, argv, w)
+		r.applyTxnCommand(er.NowMillis, argv, w, side)
 	}
+	txnApplied(p, pos)
+	return nil
+}
+
+// applyTxnCommand runs one command of an applied transaction: a write on
+// the engine, a read through the request's side hook or runTxnRead.
+func (r *Replica) applyTxnCommand(ms int64, argv [][]byte, w engine.Writer, side func([][]byte, engine.Writer) bool) {
+	if isWrite(argv) {
+		r.changes++
+		r.db.Exec(ms, argv, w)
+		return
+	}
+	if side != nil && side(argv, w) {
+		return
+	}
+	r.runTxnRead(ms, argv, w)
+}
+
+// txnApplied marks the EXEC that proposed a transaction entry (p nil: the
+// entry came from elsewhere or from replay) answered.
+func txnApplied(p *proposal, pos int) {
 	if p != nil {
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
 	}
-	return nil
 }
 
 // runTxnRead runs a read inside a logged transaction. Replica commands
@@ -264,20 +276,9 @@ func (r *Replica) applyTxnGated(e pb.Entry, er *entryReader, w engine.Writer, si
 	} else {
 		w.WriteArray(len(cmds))
 		for _, argv := range cmds {
-			if isWrite(argv) {
-				r.changes++
-				r.db.Exec(er.NowMillis, argv, w)
-				continue
-			}
-			if side != nil && side(argv, w) {
-				continue
-			}
-			r.runTxnRead(er.NowMillis, argv, w)
+			r.applyTxnCommand(er.NowMillis, argv, w, side)
 		}
 	}
-	if p != nil {
-		p.b.state[pos] = stWriteDone
-		p.b.next = pos + 1
-	}
+	txnApplied(p, pos)
 	return nil
 }
