@@ -181,12 +181,18 @@ func (n *ClusterNode) memberOptions(o *cluster.Options) error {
 	o.Send = n.send
 	o.Redirect = n.redirect
 	o.Join = n.join
-	o.OnConfChange = n.confChanged
+	o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(1, id, added, addr) }
 	return nil
 }
 
-// SetJoin marks this node as joining an existing group (--join): it
-// bootstraps nothing and waits for the leader to add it.
+// SetJoin marks this node as joining an existing cluster (--join): it
+// bootstraps nothing and waits for the leader to add it. With several
+// groups every group's replica opens with Options.Join and the same
+// starting Options.Slots as every node (cluster.SplitSlots(G)[g-1]: the
+// state the group's log replays from, so replaying the log or installing
+// a snapshot brings the group's real slot state), and waits for that
+// group's leader to add it (CLUSTER ADDNODE, sent to every group's
+// leader; `keel cluster addnode` does so).
 func (n *ClusterNode) SetJoin(join bool) { n.join = join }
 
 // Nodes are the members as this node knows them, sorted by id.
@@ -196,11 +202,22 @@ func (n *ClusterNode) Nodes() []cluster.TopoNode {
 	return slices.Clone(n.nodes)
 }
 
-// confChanged follows an applied membership change: an added node's
-// address (from CLUSTER ADDNODE) joins the address book and the
-// transport; a removed one leaves both.
-func (n *ClusterNode) confChanged(id uint64, added bool, addr string) {
+// confChanged is group g's Options.OnConfChange: it follows an applied
+// membership change (replay included). An added node's address (from
+// CLUSTER ADDNODE) joins the address book and the transport as soon as
+// one group adds it; with several groups a removed node leaves them only
+// once no group of this node still lists it as a member (a DELNODE
+// applies in each group at its own time, and until the last one the
+// groups still counting it must reach it).
+func (n *ClusterNode) confChanged(g, id uint64, added bool, addr string) {
 	n.mu.Lock()
+	if int(g) <= len(n.groups.members) && g >= 1 {
+		if added {
+			n.groups.members[g-1][id] = true
+		} else {
+			delete(n.groups.members[g-1], id)
+		}
+	}
 	i := slices.IndexFunc(n.nodes, func(t cluster.TopoNode) bool { return t.ID == id })
 	var peerAddr string
 	if added {
@@ -218,8 +235,16 @@ func (n *ClusterNode) confChanged(id uint64, added bool, addr string) {
 			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmpID(a.ID, b.ID) })
 		}
 		peerAddr, _ = knet.PeerAddr(n.addrOf(node))
-	} else if i >= 0 && id != n.id {
-		n.nodes = slices.Delete(n.nodes, i, i+1)
+	} else {
+		for _, m := range n.groups.members {
+			if m[id] {
+				n.mu.Unlock()
+				return // another group still has it as a voter
+			}
+		}
+		if i >= 0 && id != n.id {
+			n.nodes = slices.Delete(n.nodes, i, i+1)
+		}
 	}
 	n.mu.Unlock()
 	if id == n.id {

@@ -54,8 +54,8 @@ func init() {
 		"cluster|countkeysinslot": {summary: "Returns the number of keys in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot"},
 		"cluster|getkeysinslot":   {summary: "Returns the key names in a hash slot.", since: "3.0.0", complexity: "O(N) where N is the number of keys on the node (keel keeps no per-slot index)", syntax: "slot count"},
 		"cluster|help":            {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
-		"cluster|addnode":         {summary: "Adds a voter to the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id host:port"},
-		"cluster|delnode":         {summary: "Removes a voter from the replica group (keel; send to the leader).", since: "keel", complexity: "O(1)", syntax: "id"},
+		"cluster|addnode":         {summary: "Adds a voter to the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id host:port"},
+		"cluster|delnode":         {summary: "Removes a voter from the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id"},
 		"cluster|groups":          {summary: "Returns each replica group's leader, members and slots (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
 		"cluster|reshard":         {summary: "One step of a slot move between replica groups, proposed through group g's log (keel; `keel cluster reshard` drives it).", since: "keel", complexity: "O(N) where N is the number of keys moved", syntax: "g IMPORTING|MIGRATING|MOVEKEYS|IMPORTKEYS|DELKEYS|NODE|STABLE ..."},
 	} {
@@ -207,10 +207,6 @@ func cmdCluster(c *client, argv [][]byte) {
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
 		c.submit()
 	case "addnode", "delnode":
-		if len(c.srv.groups) > 1 {
-			c.out.WriteError("ERR CLUSTER " + strings.ToUpper(sub) + " is not supported with --groups > 1 yet (each group's membership would change)")
-			return
-		}
 		// A Raft configuration change, answered once it applies
 		// (cluster/group.go); a follower redirects it to the leader.
 		if sub == "addnode" {
@@ -218,6 +214,10 @@ func cmdCluster(c *client, argv [][]byte) {
 				c.out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")
 				return
 			}
+		}
+		if len(c.srv.groups) > 1 {
+			c.membershipOnLedGroups(sub, argv)
+			return
 		}
 		c.runGroup = 0
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
@@ -269,8 +269,8 @@ func cmdCluster(c *client, argv [][]byte) {
 			"INFO", "    Return information about the cluster.",
 			"KEYSLOT <key>", "    Return the hash slot for <key>.",
 			"MYID", "    Return the node id.",
-			"ADDNODE <id> <host:port>", "    (keel) Add node <id>, started with --join, as a voter of the group.",
-			"DELNODE <id>", "    (keel) Remove node <id> from the group.",
+			"ADDNODE <id> <host:port>", "    (keel) Add node <id>, started with --join, as a voter of the groups this node leads.",
+			"DELNODE <id>", "    (keel) Remove node <id> from the groups this node leads.",
 			"GROUPS", "    (keel) Return each replica group's leader, members, owned, migrating and importing slots.",
 			"RESHARD <group> <step> ...", "    (keel) One step of a slot move between groups; use `keel cluster reshard`.",
 			"NODES", "    Return cluster configuration seen by node. Output format:",

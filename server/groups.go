@@ -62,6 +62,11 @@ const (
 // groupsState is a node's view of its groups (ClusterNode.groups).
 type groupsState struct {
 	inboxes []chan peerMsg
+	// members (under ClusterNode.mu) are each group's voters as this
+	// node's replicas applied them: --peers at start, then every applied
+	// CLUSTER ADDNODE/DELNODE (confChanged). The address book keeps a
+	// node while any group lists it.
+	members []map[uint64]bool
 	leaders []atomic.Uint64 // each group's leader as last seen, 0 unknown
 	// slots (under ClusterNode.mu) is each group's applied slot view,
 	// from its replica's OnSlotsChanged; table is the slot → group map
@@ -88,6 +93,15 @@ func (n *ClusterNode) initGroups(groups int) {
 	n.groups.leaders = make([]atomic.Uint64, groups)
 	n.groups.slots = make([]cluster.SlotInfo, groups)
 	n.groups.table.Store(nil)
+	n.mu.Lock()
+	n.groups.members = make([]map[uint64]bool, groups)
+	for i := range n.groups.members {
+		n.groups.members[i] = map[uint64]bool{}
+		for _, node := range n.nodes {
+			n.groups.members[i][node.ID] = true
+		}
+	}
+	n.mu.Unlock()
 }
 
 // SetGroups makes this node host groups replica groups (--groups); call
@@ -96,9 +110,6 @@ func (n *ClusterNode) initGroups(groups int) {
 func (n *ClusterNode) SetGroups(groups int) error {
 	if groups < 1 || groups > GroupsMax {
 		return errors.Newf("--groups %d: must be between 1 and %d", groups, GroupsMax)
-	}
-	if groups > 1 && n.join {
-		return errors.New("--join is not supported with --groups > 1 (membership changes of several groups are future work)")
 	}
 	n.initGroups(groups)
 	return nil
@@ -130,6 +141,7 @@ func (n *ClusterNode) GroupOptions(o *cluster.Options, g uint64) error {
 		return n.slotRedirect(g, slot, ask, to)
 	}
 	o.OnSlotsChanged = func(si cluster.SlotInfo) { n.slotsChanged(g, si) }
+	o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(g, id, added, addr) }
 	return nil
 }
 
