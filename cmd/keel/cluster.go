@@ -34,8 +34,11 @@ func init() { subcommands["cluster"] = runCluster }
 
 const clusterUsage = `usage: keel cluster local [flags]
        keel cluster reshard --node host:port --slots A-B --to G [--batch N]
+       keel cluster addnode --node host:port --id N --addr host:port
+       keel cluster delnode --node host:port --id N
 
-reshard moves a slot range between replica groups (keel cluster reshard -h).
+reshard moves a slot range between replica groups (keel cluster reshard -h);
+addnode and delnode add or remove a node in every replica group (-h).
 
 Starts --nodes keel server processes on this machine as one cluster (node ids
 1..N, client ports base-port..base-port+N-1, bus ports client port + 10000),
@@ -78,6 +81,9 @@ func runCluster(args []string) int {
 	}
 	if args[0] == "reshard" {
 		return runClusterReshard(args[1:])
+	}
+	if args[0] == "addnode" || args[0] == "delnode" {
+		return runClusterMember(args[0] == "addnode", args[1:])
 	}
 	if args[0] != "local" {
 		fmt.Fprintf(os.Stderr, "keel cluster: unknown command %q\n\n%s", args[0], clusterUsage)

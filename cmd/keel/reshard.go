@@ -129,6 +129,7 @@ func runClusterReshard(args []string) int {
 type groupState struct {
 	id        uint64
 	leader    uint64
+	members   []uint64
 	owned     []cluster.SlotRange
 	migrating map[cluster.SlotRange]uint64 // range → target group
 }
@@ -156,6 +157,12 @@ func parseGroups(v any) ([]groupState, error) {
 			case "leader":
 				n, _ := kvs[i+1].(int64)
 				g.leader = uint64(n)
+			case "members":
+				items, _ := kvs[i+1].([]any)
+				for _, it := range items {
+					n, _ := it.(int64)
+					g.members = append(g.members, uint64(n))
+				}
 			case "owned":
 				items, _ := kvs[i+1].([]any)
 				for _, it := range items {
