@@ -347,7 +347,11 @@ func (n *ClusterNode) groupRedirect(g uint64, req *cluster.Request, leader uint6
 }
 
 // preferredLeader is the node group g's leadership is spread to:
-// ids[(g-1) % len(ids)] of the sorted voters.
+// ids[(g-1) % len(ids)] of the group's sorted voters as its replica last
+// applied them. Membership changes (CLUSTER ADDNODE/DELNODE, made group
+// by group) change n and so the preference: a node added to every group
+// takes its share of leaderships, a removed one is never preferred again,
+// and while the groups disagree about a node each follows its own voters.
 func preferredLeader(g uint64, voters []uint64) uint64 {
 	if len(voters) == 0 {
 		return 0

@@ -14,6 +14,7 @@ func TestServerClusterFlags(t *testing.T) {
 	}{
 		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers}, ""},
 		{[]string{"--port", "6379"}, ""},
+		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers, "--join", "yes", "--groups", "3"}, ""},
 		{[]string{"--port", "7004", "--node-id", "4", "--peers", peers}, "node id 4 is not among the peers"},
 		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--appendonly", "no"}, "needs appendonly yes"},
 		{[]string{"--port", "7009", "--node-id", "1", "--peers", peers}, "--port 7009 differs from node 1's address"},
