@@ -283,12 +283,19 @@ func TestGroupLeaderCutOffFailsItsWritesAndStepsDown(t *testing.T) {
 	if g.reps[l].IsLeader() {
 		t.Fatal("isolated leader did not step down (CheckQuorum)")
 	}
-	// The majority elected a new leader meanwhile; the cut-off write did
-	// not commit there.
+	// The majority elects a new leader (within an election timeout of the
+	// cut: it may not have yet when the old leader stepped down, since
+	// Raft randomises each follower's timeout); the cut-off write did not
+	// commit there.
 	var l2 uint64
-	for _, id := range g.ids {
-		if id != l && g.reps[id].IsLeader() {
-			l2 = id
+	for i := 0; i < 40 && l2 == 0; i++ {
+		for _, id := range g.ids {
+			if id != l && g.reps[id].IsLeader() {
+				l2 = id
+			}
+		}
+		if l2 == 0 {
+			g.tick()
 		}
 	}
 	if l2 == 0 {
