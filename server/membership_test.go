@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	stdnet "net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
 )
 
 // startJoining starts node tc.nodes[len]+1 with --join on a fresh port and
@@ -73,6 +76,27 @@ func (tc *testCluster) groupMembers(i int) [][]int64 {
 	return out
 }
 
+// groupOwned reads CLUSTER GROUPS on node i: each group's owned ranges.
+func (tc *testCluster) groupOwned(i int) string {
+	tc.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: tc.srvs[i].addr, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	v, err := c.Do(ctx(), "CLUSTER", "GROUPS").Slice()
+	if err != nil {
+		tc.t.Fatalf("node %d: CLUSTER GROUPS: %v", i+1, err)
+	}
+	var parts []string
+	for _, e := range v {
+		kvs := e.([]any)
+		for k := 0; k+1 < len(kvs); k += 2 {
+			if kvs[k] == "owned" {
+				parts = append(parts, fmt.Sprint(kvs[k+1]))
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // waitMembers waits until node i's CLUSTER GROUPS lists want as every
 // group's members.
 func (tc *testCluster) waitMembers(i int, want []int64) {
@@ -91,11 +115,13 @@ func (tc *testCluster) waitMembers(i int, want []int64) {
 	tc.t.Fatalf("node %d: group members %v, want %v in every group", i+1, got, want)
 }
 
-// TestGroupsMembership: three nodes, two groups. A fourth node started
+// TestGroupsMembership: three nodes, two groups; slots 0-99 are moved to
+// group 2 and every replica snapshots first. A fourth node started
 // with --join is added to each group by CLUSTER ADDNODE sent to that
 // group's leader (a node-wide command: it changes the groups the node
 // leads) while a ClusterClient writes; it becomes a voter of both groups
-// and receives their data. Node 3 is then removed the same way, one
+// and receives their data and slot state (from the leaders' snapshots).
+// Node 3 is then removed the same way, one
 // group at a time: while only group 1 has dropped it, group 2 (whose
 // voter it still is) keeps replicating to it, so the address book must
 // not forget it; once both have, the cluster serves without it and every
@@ -150,6 +176,20 @@ func TestGroupsMembership(t *testing.T) {
 	}
 	writers()
 	waitAcked(200)
+	// Slots 0-99 move to group 2 and every replica snapshots (SAVE
+	// compacts the log), so the newcomer learns the groups' slot state
+	// from a snapshot, not by replaying the starting split.
+	moved := newReshardDriver(tc).run(cluster.SlotRange{First: 0, Last: 99}, 1, 2, 50)
+	for i := range tc.srvs {
+		if got := tc.raw(i).do("SAVE"); got != "+OK" {
+			t.Fatalf("node %d SAVE: %q", i+1, got)
+		}
+	}
+	wantOwned := tc.groupOwned(leaders[0])
+	if wantOwned != "[100-8191] [0-99 8192-16383]" {
+		t.Fatalf("owned after the move: %s", wantOwned)
+	}
+	t.Logf("moved %d keys of slots 0-99 to group 2", moved)
 
 	addr4 := tc.startJoining()
 	if got := tc.raw(2).do("CLUSTER", "ADDNODE", "4", addr4); !strings.HasPrefix(got, "-ERR this node leads no replica group") ||
@@ -179,6 +219,22 @@ func TestGroupsMembership(t *testing.T) {
 	waitAcked(ackedCount() + 200)
 	close(stop)
 	wg.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := tc.groupOwned(3)
+		if got == wantOwned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 4's groups own %s, want %s", got, wantOwned)
+		}
+	}
+	// It started from its leaders' snapshots (the logs were compacted).
+	for g := uint64(1); g <= 2; g++ {
+		snaps, err := os.ReadDir(disk.SnapshotDir(GroupDir(filepath.Join(tc.dir, "4"), 2, g)))
+		if err != nil || len(snaps) == 0 {
+			t.Fatalf("node 4 group %d: no snapshot received (%v)", g, err)
+		}
+	}
 
 	// Node 4 holds both groups' data: its replicas catch up with the
 	// leaders', and it serves READONLY reads of acknowledged writes.
