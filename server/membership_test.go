@@ -116,16 +116,15 @@ func (tc *testCluster) waitMembers(i int, want []int64) {
 }
 
 // TestGroupsMembership: three nodes, two groups; slots 0-99 are moved to
-// group 2 and every replica snapshots first. A fourth node started
-// with --join is added to each group by CLUSTER ADDNODE sent to that
-// group's leader (a node-wide command: it changes the groups the node
-// leads) while a ClusterClient writes; it becomes a voter of both groups
-// and receives their data and slot state (from the leaders' snapshots).
-// Node 3 is then removed the same way, one
-// group at a time: while only group 1 has dropped it, group 2 (whose
-// voter it still is) keeps replicating to it, so the address book must
-// not forget it; once both have, the cluster serves without it and every
-// acknowledged write reads back.
+// group 2 and every replica snapshots first. A fourth node started with
+// --join is added to each group by CLUSTER ADDNODE sent to that group's
+// leader (a node-wide command: it changes the groups the node leads)
+// while a ClusterClient writes; it becomes a voter of both groups and
+// receives their data and slot state (from the leaders' snapshots). Node
+// 3 is then removed the same way, one group at a time: while only group 1
+// has dropped it, group 2 (whose voter it still is) keeps replicating to
+// it, so the address book must not forget it; once both have, the
+// cluster serves without it and every acknowledged write reads back.
 func TestGroupsMembership(t *testing.T) {
 	tc := newTestClusterGroups(t, 3, 2)
 	leaders := tc.waitGroupLeaders(true) // group 1 on node 1, group 2 on node 2

@@ -282,7 +282,11 @@ func changeMembership(ctx context.Context, o memberOptions, out io.Writer) error
 			continue
 		}
 		if !header {
-			fmt.Fprintf(out, "%s %d replica groups\n", strings.ToUpper(what[:1])+what[1:], len(views))
+			plural := "s"
+			if len(views) == 1 {
+				plural = ""
+			}
+			fmt.Fprintf(out, "%s %d replica group%s\n", strings.ToUpper(what[:1])+what[1:], len(views), plural)
 			header = true
 		}
 		done := 0
