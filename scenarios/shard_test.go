@@ -86,3 +86,32 @@ func TestClusterShardChecksBite(t *testing.T) {
 		t.Fatalf("dropped imports: the move did not run as planted")
 	}
 }
+
+// The sharded membership story replays: n4 joins every group, each
+// change is made in group 1 then group 2; in seed 7 the removal of n2
+// from group 2 (whose leader n2 was) meets an aimed crash, times out and
+// is accepted on "is not a member"; in seed 10 a removed leader, stopped,
+// refuses the connections that stale MOVED replies still send it.
+func TestClusterGroupsMembership(t *testing.T) {
+	for _, tc := range []struct {
+		seed uint64
+		want []string
+	}{
+		{7, []string{"admin done CLUSTER ADDNODE 4 n4 in g1 (its members 1,2,3,4)", "admin done CLUSTER ADDNODE 4 n4 in g2 (its members 1,2,3,4)",
+			"n4 conf change: n4 added n4 g2", "admin done CLUSTER DELNODE 2 in g1 (its members 1,3,4)", "admin timeout #4 at n2",
+			"admin return #6 (error) ERR node 2 is not a member", "admin done CLUSTER DELNODE 2 (members 1,3,4)", "n2 stop for good",
+			"resharder done move"}},
+		{10, []string{"admin done CLUSTER DELNODE 1 in g2 (its members 2,3,4)", "n1 stop for good", "refused #", "resharder done move"}},
+	} {
+		var tr strings.Builder
+		out := RunSeed(Lookup("cluster-groups-membership"), tc.seed, func(c *sim.Config) { c.Trace = &tr })
+		if !out.Passed() || out.Linearizability != "ok" || out.Ops < 1000 {
+			t.Fatalf("seed %d: passed=%v lin=%s ops=%d failures=%v", tc.seed, out.Passed(), out.Linearizability, out.Ops, out.Failures)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(tr.String(), want) {
+				t.Errorf("trace of seed %d never shows %q", tc.seed, want)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,11 @@ import (
 // Sharding (GroupConfig.Groups > 1, shard.go): every node hosts a replica
 // of every group, each owning a share of the slots; the resharder
 // (resharder.go) moves slot ranges between groups, and the end checks
-// every slot's single owner and each group's convergence.
+// every slot's single owner and each group's convergence. A joiner there
+// opens every group's replica with Join, and the admin applies each
+// membership change to every group in turn (each its own Raft conf
+// change, sent to that group's leader); each group's final voters must
+// be what the admin's acknowledged changes to it say.
 
 // Bounds of the replicated world.
 const (
@@ -110,6 +115,10 @@ type Group struct {
 	// the group; members are the voters as the admin's acknowledged
 	// changes leave them (sorted).
 	ids, founders, members []uint64
+	// perGroup, in a sharded world, are each group's voters as the
+	// admin's acknowledged changes leave them (sorted); members is then
+	// their union.
+	perGroup [][]uint64
 	// admin runs CLUSTER ADDNODE/DELNODE (Admin); nil until the first.
 	admin *Client
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
@@ -127,6 +136,10 @@ type Group struct {
 	// resharder drives slot moves (Group.Reshard, resharder.go); nil
 	// until the first.
 	resharder *Client
+	// AdminStep, when set in a sharded world, is told each time the
+	// admin starts making its change in a group (the group's id), so a
+	// scenario can aim faults at it.
+	AdminStep func(group uint64)
 }
 
 type roleKey struct{ node, group uint64 }
@@ -149,6 +162,18 @@ func (g *Group) isMember(id uint64) bool {
 	}
 	return false
 }
+
+// MembersOf are group grp's voters as the acknowledged membership changes
+// leave them (Members in a world of one group), sorted.
+func (g *Group) MembersOf(grp uint64) []uint64 {
+	if g.groups == 1 {
+		return g.members
+	}
+	return g.perGroup[grp-1]
+}
+
+// memberOf: id is a voter of group grp as the acknowledged changes say.
+func (g *Group) memberOf(grp, id uint64) bool { return slices.Contains(g.MembersOf(grp), id) }
 
 // memberNodes are the nodes of Members.
 func (g *Group) memberNodes() []*Node {
@@ -210,9 +235,6 @@ func (g *Group) HealAll() {
 func (r *Run) runGroup() {
 	cfg := r.cfg
 	g := &Group{r: r, cfg: *cfg.Group, role: map[roleKey][2]uint64{}, groups: max(cfg.Group.Groups, 1)}
-	if g.groups > 1 && g.cfg.Joiners > 0 {
-		panic("sim: GroupConfig.Joiners with more than one group is not supported")
-	}
 	r.Group = g
 	r.keys = nil // Execute named them without the key prefix
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
@@ -225,6 +247,11 @@ func (r *Run) runGroup() {
 		}
 	}
 	g.members = append([]uint64(nil), g.founders...)
+	if g.groups > 1 {
+		for range g.groups {
+			g.perGroup = append(g.perGroup, append([]uint64(nil), g.founders...))
+		}
+	}
 	for _, id := range g.ids {
 		nc := cfg.Node
 		nc.ID = id
@@ -517,7 +544,11 @@ func (n *Node) groupOptions(o *cluster.Options, grp uint64) {
 			if added {
 				what = "added"
 			}
-			n.trace("conf change: n" + itoa(int64(id)) + " " + what + " " + addr)
+			line := "conf change: n" + itoa(int64(id)) + " " + what + " " + addr
+			if n.sharded() {
+				line = strings.TrimSuffix(line, " ") + n.groupSuffix(grp)
+			}
+			n.trace(line)
 		}
 	}
 	if n.sharded() {

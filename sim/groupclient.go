@@ -25,7 +25,12 @@ import (
 // The admin (Group.Admin) is a client that sends only CLUSTER ADDNODE and
 // DELNODE, routed the same way, each retried until it is known to have
 // happened: +OK, or "already a member" / "is not a member" after an
-// attempt whose outcome is unknown.
+// attempt whose outcome is unknown. In a sharded world a change is made
+// in every group in turn, group 1 first, each its own Raft conf change:
+// the admin's request names the group (a sim-internal choice, as CLUSTER
+// RESHARD <g> names its group), goes to that group's leader as the admin
+// last learned it (MOVED names it; at first, or after a failure, a random
+// node), and is retried there until known to have happened.
 
 // Bounds on one operation's routing.
 const (
@@ -67,6 +72,9 @@ type route struct {
 	// progress (nil: idle).
 	admin  bool
 	change *adminChange
+	// adminLeader, for the admin of a sharded world: each group's leader
+	// as last learned.
+	adminLeader map[uint64]*Node
 	// In a sharded world (shard.go): slots maps a slot to the node the
 	// client learned (MOVED) serves it; slot is the current operation's
 	// (-1: keyless); asking makes the next attempt carry ASKING.
@@ -87,6 +95,9 @@ type adminChange struct {
 	unknown bool
 	last    string // the last reply, for a failure message
 	done    func()
+	// group, in a sharded world, is the group the change is being made
+	// in now (1..Groups, in turn); unknown is about that group's attempts.
+	group uint64
 }
 
 func (c *Client) randomNode() *Node {
@@ -150,6 +161,9 @@ func (c *Client) issueGroup() {
 	switch {
 	case c.route.reshard != nil:
 		c.route.node = c.reshardNode()
+	case c.route.admin && c.sharded():
+		c.route.slot = -1
+		c.route.node = c.adminNode()
 	case c.sharded():
 		c.route.asking = false
 		c.route.slot = opSlot(op.argv)
@@ -173,6 +187,9 @@ func (c *Client) sendAttempt() {
 	c.route.inFlight = true
 	seq, attempt, node := c.curSeq, c.route.attempt, c.route.node
 	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv, readOnly: op.readOnly, asking: c.route.asking}
+	if c.route.admin && c.route.change != nil {
+		q.group = c.route.change.group
+	}
 	c.route.asking = false
 	c.r.Net.sendStream(c.id, node.cfg.ID, func() { node.receive(q) })
 	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
@@ -265,6 +282,9 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		c.learn(c.route.node)
 		if c.sharded() {
 			c.learnSlot(f[1], c.route.node)
+			if c.route.admin {
+				c.route.adminLeader[c.route.change.group] = c.route.node
+			}
 		}
 		c.sendAttempt()
 	case r.IsError() && strings.HasPrefix(r.Str, "ASK "):
@@ -292,14 +312,20 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		noLeader := strings.Contains(r.Str, "no leader")
 		c.r.W.After(d, func() {
 			if c.cur != nil && c.curSeq == seq && !c.stopped {
-				if c.sharded() {
+				switch {
+				case c.route.admin && c.sharded():
+					if noLeader {
+						delete(c.route.adminLeader, c.route.change.group)
+					}
+					c.route.node = c.adminNode()
+				case c.sharded():
 					// A slot being moved: the same node again; an
 					// election: wherever the slot leads now.
 					if noLeader {
 						delete(c.route.slots, c.route.slot)
 					}
 					c.route.node = c.slotNode()
-				} else {
+				default:
 					c.route.node = c.randomNode()
 				}
 				c.sendAttempt()
@@ -442,11 +468,20 @@ func (g *Group) Admin(argv []string, done func()) {
 		panic("sim: Group.Admin while " + strings.Join(c.route.change.argv, " ") + " is in progress")
 	}
 	ch := &adminChange{argv: argv, done: done, already: "is not a member"}
+	if g.groups > 1 {
+		ch.group = 1
+		if c.route.adminLeader == nil {
+			c.route.adminLeader = map[uint64]*Node{}
+		}
+	}
 	if len(argv) > 1 && strings.EqualFold(argv[1], "ADDNODE") {
 		ch.already = "already a member"
 	}
 	c.route.change = ch
 	r.W.Trace("admin", "begin "+strings.Join(argv, " "))
+	if ch.group > 0 && g.AdminStep != nil {
+		g.AdminStep(ch.group)
+	}
 	c.issue()
 }
 
@@ -466,23 +501,58 @@ func (c *Client) adminReply(r Reply) {
 	default:
 		// Refused (a disk error, a leader stepping down): nothing was
 		// done; try again elsewhere.
-		c.route.target = c.randomNode()
+		if c.sharded() {
+			delete(c.route.adminLeader, ch.group)
+		} else {
+			c.route.target = c.randomNode()
+		}
 		c.r.W.After(adminRetry, c.issue)
 		return
 	}
-	c.route.change = nil
 	id, _ := strconv.ParseUint(ch.argv[2], 10, 64)
-	var ms []uint64
-	for _, m := range g.members {
-		if m != id {
-			ms = append(ms, m)
+	changed := func(was []uint64) []uint64 {
+		var ms []uint64
+		for _, m := range was {
+			if m != id {
+				ms = append(ms, m)
+			}
+		}
+		if ch.already == "already a member" {
+			ms = append(ms, id)
+			slices.Sort(ms)
+		}
+		return ms
+	}
+	if c.sharded() {
+		ms := changed(g.perGroup[ch.group-1])
+		g.perGroup[ch.group-1] = ms
+		c.r.W.Trace("admin", "done "+what+" in g"+itoa(int64(ch.group))+" (its members "+idList(ms)+")")
+		var union []uint64
+		for _, pg := range g.perGroup {
+			for _, m := range pg {
+				if !slices.Contains(union, m) {
+					union = append(union, m)
+				}
+			}
+		}
+		slices.Sort(union)
+		g.members = union
+		if ch.group < uint64(g.groups) {
+			ch.group++
+			ch.unknown = false
+			if g.AdminStep != nil {
+				g.AdminStep(ch.group)
+			}
+			c.r.W.After(0, c.issue)
+			return
 		}
 	}
-	if ch.already == "already a member" {
-		ms = append(ms, id)
-		slices.Sort(ms)
+	c.route.change = nil
+	ms := g.members
+	if !c.sharded() {
+		ms = changed(g.members)
+		g.members = ms
 	}
-	g.members = ms
 	c.r.W.Trace("admin", "done "+what+" (members "+idList(ms)+")")
 	if ch.done != nil {
 		ch.done()
@@ -496,7 +566,11 @@ func (g *Group) checkAdmin() {
 		return
 	}
 	ch := g.admin.route.change
-	g.r.Oracle.fail("membership: " + strings.Join(ch.argv, " ") + " was not known to have happened when the workload ended (last reply: " + ch.last + ")")
+	where := ""
+	if ch.group > 0 {
+		where = " (in group " + itoa(int64(ch.group)) + " of " + itoa(int64(g.groups)) + ")"
+	}
+	g.r.Oracle.fail("membership: " + strings.Join(ch.argv, " ") + where + " was not known to have happened when the workload ended (last reply: " + ch.last + ")")
 }
 
 // checkVoters: the leader of the final configuration has exactly the
@@ -521,6 +595,15 @@ func (g *Group) checkVoters() {
 	}
 }
 
+// adminNode is where the admin's change goes in a sharded world: its
+// group's leader as last learned, else a random node.
+func (c *Client) adminNode() *Node {
+	if n := c.route.adminLeader[c.route.change.group]; n != nil {
+		return n
+	}
+	return c.randomNode()
+}
+
 // StartJoiner starts a node that is not a founding member (GroupConfig.
 // Joiners): empty disk, Options.Join. It takes part once Admin added it.
 func (g *Group) StartJoiner(id uint64) {
@@ -539,11 +622,73 @@ func (g *Group) StartJoiner(id uint64) {
 // leaves it alone.
 func (n *Node) Stop() {
 	n.trace("stop for good")
-	n.dead = true
+	n.dead, n.stopped = true, true
 	n.downFor = 0
+	if n.sharded() {
+		n.grp.forgetNode(n)
+	}
 	if n.up {
 		n.down(false)
 		return
 	}
 	n.epoch++ // a restart already scheduled does nothing
+}
+
+// forgetNode drops a node stopped for good from every client's routes in
+// a sharded world, as a cluster client's topology refresh does (CLUSTER
+// SLOTS and NODES no longer list it): without it, the resharder and the
+// clients keep picking the dead node at random and each pick costs a
+// whole timeout. Clients of a one-group world keep it and time out there
+// (their traces predate this).
+func (g *Group) forgetNode(n *Node) {
+	for _, c := range g.r.Clients {
+		var known []*Node
+		for _, k := range c.route.known {
+			if k != n {
+				known = append(known, k)
+			}
+		}
+		if len(known) > 0 {
+			c.route.known = known
+		}
+		forget := func(m map[uint64]*Node) {
+			for k, v := range m {
+				if v == n {
+					delete(m, k)
+				}
+			}
+		}
+		forget(c.route.adminLeader)
+		if c.route.reshard != nil {
+			forget(c.route.reshard.leader)
+		}
+		for s, v := range c.route.slots {
+			if v == n {
+				delete(c.route.slots, s)
+			}
+		}
+	}
+}
+
+// onRefused: the node the current attempt went to was stopped for good
+// and refused the connection (sharded worlds). Nothing was sent, so
+// nothing was done: the route to it is dropped and the operation given
+// up (the resharder, the admin and the final reader send it again).
+func (c *Client) onRefused(seq uint64, n *Node) {
+	if c.cur == nil || c.curSeq != seq || !c.route.inFlight {
+		return
+	}
+	c.r.W.Trace(c.name, "refused #"+itoa(int64(seq))+" by n"+itoa(int64(n.cfg.ID)))
+	c.route.inFlight = false
+	if st := c.route.reshard; st != nil {
+		c.cur = nil
+		if st.move != nil {
+			st.move.Reply("IOERR connection refused by n"+itoa(int64(n.cfg.ID)), nil)
+			delete(st.leader, st.group)
+			c.r.W.After(reshardRetry, c.issue)
+		}
+		return
+	}
+	c.forgetRoute()
+	c.abandon("connection refused")
 }

@@ -69,6 +69,10 @@ type request struct {
 	// asking: the client sent ASKING just before this command (one-shot,
 	// shard.go).
 	asking bool
+	// group, when not 0, is the replica group a sharded node hands the
+	// request to (the admin's membership change, applied to each group in
+	// turn; groupclient.go), instead of the group its slot names.
+	group uint64
 }
 
 // Node runs the real cluster.Replica on a simulated disk and clock, driven
@@ -85,15 +89,17 @@ type Node struct {
 	// reps are the node's replicas, one per replica group (group g at
 	// g-1); reps[0] is rep. One entry except in a sharded world
 	// (GroupConfig.Groups > 1, shard.go).
-	reps   []*cluster.Replica
-	up     bool
-	dead   bool // refused to start for good, or gave up restarting
-	epoch  uint64
-	inbox  []*request
-	drainQ bool
-	tickQ  bool
-	busy   int64 // virtual time until which the node is occupied
-	tries  int
+	reps []*cluster.Replica
+	up   bool
+	dead bool // refused to start for good, or gave up restarting
+	// stopped: Stop took the node out for good (a removed member).
+	stopped bool
+	epoch   uint64
+	inbox   []*request
+	drainQ  bool
+	tickQ   bool
+	busy    int64 // virtual time until which the node is occupied
+	tries   int
 	// grp is set when the node is one voter of a replicated group
 	// (group.go); nil for the single-node world.
 	grp *Group
@@ -149,6 +155,14 @@ func (n *Node) call(f func()) (crashed bool, op string) {
 // receive is a request arriving from the network.
 func (n *Node) receive(q *request) {
 	if !n.up {
+		if n.stopped && n.sharded() {
+			// A process stopped for good on a machine that is up refuses
+			// the connection at once (groupclient.go); one-group worlds
+			// keep their timeouts (their traces predate this).
+			n.trace("refuse c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (stopped)")
+			n.r.Net.sendStream(n.cfg.ID, q.client, func() { n.r.clientByID(q.client).onRefused(q.seq, n) })
+			return
+		}
 		n.trace("drop c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (down)")
 		return
 	}

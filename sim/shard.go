@@ -107,6 +107,10 @@ func (c *Client) redirectNode(msg string) *Node {
 // command goes to a random node; sharded, the operation's slot is
 // forgotten.
 func (c *Client) forgetRoute() {
+	if c.route.admin && c.sharded() {
+		delete(c.route.adminLeader, c.route.change.group)
+		return
+	}
 	if c.sharded() {
 		delete(c.route.slots, c.route.slot)
 		return
@@ -340,7 +344,10 @@ func (n *Node) drainSharded() {
 		reqs[i] = n.r.requestFor(q, &recs[i])
 		reqs[i].ReadOnly = q.readOnly
 		reqs[i].Asking = q.asking
-		g := n.groupFor(&reqs[i])
+		g := q.group
+		if g == 0 {
+			g = n.groupFor(&reqs[i])
+		}
 		byGroup[g-1] = append(byGroup[g-1], i)
 	}
 	from := n.cfg.ID
@@ -396,6 +403,9 @@ func (g *Group) shardsConverged() bool {
 		}
 		commit := l.replica(grp).GroupStats().Commit
 		for _, n := range g.memberNodes() {
+			if !g.memberOf(grp, n.cfg.ID) {
+				continue
+			}
 			if !n.up || n.replica(grp).GroupStats().Applied < commit {
 				return false
 			}
@@ -443,7 +453,6 @@ func (g *Group) checkShards() {
 		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))
 	}
 	infos := make([]cluster.SlotInfo, g.groups)
-	wantVoters := idList(g.members)
 	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
 		l := g.LeaderOf(grp)
 		if l == nil {
@@ -452,7 +461,8 @@ func (g *Group) checkShards() {
 		}
 		infos[grp-1] = l.replica(grp).Slots()
 		r.W.Trace("sim", "final slots g"+itoa(int64(grp))+" (leader n"+itoa(int64(l.cfg.ID))+"): "+slotInfoString(infos[grp-1]))
-		if got := idList(l.replica(grp).Voters()); got != wantVoters {
+		if wantVoters := idList(g.MembersOf(grp)); idList(l.replica(grp).Voters()) != wantVoters {
+			got := idList(l.replica(grp).Voters())
 			r.Oracle.fail("membership: the leader n" + itoa(int64(l.cfg.ID)) + " of group " + itoa(int64(grp)) + " has voters " + got + ", want " + wantVoters)
 		}
 	}
@@ -475,6 +485,10 @@ func (g *Group) checkShards() {
 			continue
 		}
 		for grp := uint64(1); grp <= uint64(g.groups); grp++ {
+			if !g.memberOf(grp, n.cfg.ID) {
+				continue // a member of the other groups only
+			}
+			wantVoters := idList(g.MembersOf(grp))
 			rep := n.replica(grp)
 			st := rep.GroupStats()
 			where := "convergence: n" + itoa(int64(n.cfg.ID)) + " g" + itoa(int64(grp))
