@@ -36,6 +36,11 @@ import (
 //     hands leadership over when that node is up (raft's TransferLeader
 //     itself waits for it to catch up), so that every node leads some
 //     groups and shares the write work.
+//   - Membership (membership.go): --join opens every group's replica
+//     joining; CLUSTER ADDNODE/DELNODE change the groups the receiving
+//     node leads, and `keel cluster addnode/delnode` sends them to every
+//     group's leader. The address book keeps a node while any group
+//     lists it (confChanged).
 //
 // With one group (the default) none of this runs: messages are not
 // framed, there is no slot gating and the node behaves as before.

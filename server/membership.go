@@ -18,12 +18,13 @@ import (
 //     answers that the node is already a member (ADDNODE) or not a member
 //     (DELNODE) counts as done, so a retry after an unknown outcome, or a
 //     resend to a node whose groups were partly done, is harmless: the
-//     command is idempotent per group;
+//     command is idempotent per group (so too is an ADDNODE of a member
+//     under a new address: +OK, address unchanged; DELNODE it first);
 //   - -TRYAGAIN naming the groups done and the first that is not, when a
 //     group could not apply it for a passing reason (leadership moved
 //     during the call, an election, an outcome unknown): send it again;
-//   - -ERR naming the group, when a group refused it for good (the last
-//     member, a full disk, ...); the groups listed as done keep the change;
+//   - -ERR naming the group, when a group refused it for good (removing
+//     its last member); the groups listed as done keep the change;
 //   - -ERR listing every group's leader, when this node leads no group.
 // A node leading only some groups changes only those: the whole operation
 // is to send the command to the leader of every group, which `keel
