@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,7 +124,7 @@ func ParsePeers(spec string) ([]cluster.TopoNode, error) {
 	if len(out) == 0 {
 		return nil, errors.New("peers: no node listed")
 	}
-	slices.SortFunc(out, func(a, b cluster.TopoNode) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -232,7 +233,7 @@ func (n *ClusterNode) confChanged(g, id uint64, added bool, addr string) {
 			n.nodes[i] = node
 		} else {
 			n.nodes = append(n.nodes, node)
-			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmpID(a.ID, b.ID) })
+			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
 		}
 		peerAddr, _ = knet.PeerAddr(n.addrOf(node))
 	} else {
@@ -253,16 +254,6 @@ func (n *ClusterNode) confChanged(g, id uint64, added bool, addr string) {
 	if tr := n.tr.Load(); tr != nil {
 		tr.SetPeer(id, peerAddr)
 	}
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Listen starts the node-to-node transport on bind's client port + 10000
@@ -342,13 +333,7 @@ func (n *ClusterNode) redirect(req *cluster.Request, leader uint64) string {
 	if leader == 0 || leader == n.id {
 		return errTryAgain
 	}
-	var slot int
-	var msg string
-	if req.Txn != nil {
-		slot, msg = cluster.TxnSlot(req.Txn.Cmds)
-	} else {
-		slot, msg = cluster.CommandSlot(req.Argv)
-	}
+	slot, msg := requestSlot(req)
 	if msg != "" {
 		return msg
 	}
@@ -357,13 +342,19 @@ func (n *ClusterNode) redirect(req *cluster.Request, leader uint64) string {
 		// refuse writes this way.
 		return errReadOnly
 	}
-	for _, node := range n.Nodes() {
-		if node.ID == leader {
-			// Redis writes the host unbracketed, IPv6 included.
-			return "MOVED " + strconv.Itoa(slot) + " " + node.Host + ":" + strconv.Itoa(node.Port)
-		}
+	if addr := n.addrOfID(leader); addr != "" {
+		return "MOVED " + strconv.Itoa(slot) + " " + addr
 	}
 	return errTryAgain
+}
+
+// requestSlot is the slot a request's keys hash to (a transaction's, for
+// EXEC), -1 without keys, or the CROSSSLOT error.
+func requestSlot(req *cluster.Request) (slot int, errMsg string) {
+	if req.Txn != nil {
+		return cluster.TxnSlot(req.Txn.Cmds)
+	}
+	return cluster.CommandSlot(req.Argv)
 }
 
 // topology is the cluster as this node sees it: one group, all slots.

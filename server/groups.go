@@ -338,13 +338,7 @@ func (n *ClusterNode) groupRedirect(g uint64, req *cluster.Request, leader uint6
 	if reshard {
 		return "MOVED " + strconv.Itoa(cluster.ReshardSlot(req.Argv)) + " " + addr
 	}
-	var slot int
-	var msg string
-	if req.Txn != nil {
-		slot, msg = cluster.TxnSlot(req.Txn.Cmds)
-	} else {
-		slot, msg = cluster.CommandSlot(req.Argv)
-	}
+	slot, msg := requestSlot(req)
 	if msg != "" || slot < 0 {
 		return n.redirect(req, leader)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -226,18 +227,8 @@ func (mc *memberConn) survey(ctx context.Context, o memberOptions) ([]memberView
 	for _, mv := range byGroup {
 		out = append(out, *mv)
 	}
-	slices.SortFunc(out, func(a, b memberView) int { return cmpUint(a.id, b.id) })
+	slices.SortFunc(out, func(a, b memberView) int { return cmp.Compare(a.id, b.id) })
 	return out, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // groupDone: the group's leader (every node claiming to lead it, should
