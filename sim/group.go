@@ -592,17 +592,9 @@ func (n *Node) drainAsync() {
 		sb.WriteString(" c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)))
 	}
 	n.trace(sb.String())
-	from := n.cfg.ID
 	done := func() {
 		for i, q := range batch {
-			rec := &recs[i]
-			if rec.n != 1 {
-				n.r.Oracle.fail("n" + itoa(int64(from)) + " " + strings.Join(q.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
-			}
-			reply, q := rec.top, q
-			n.outbox = append(n.outbox, func() {
-				n.r.Net.sendStream(from, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
-			})
+			n.sendReply(q, &recs[i])
 		}
 	}
 	now := n.Clock.Now()
@@ -615,6 +607,20 @@ func (n *Node) drainAsync() {
 	n.flush()
 	n.checkFatal()
 	n.scheduleDrain()
+}
+
+// sendReply queues the reply the replica wrote for q (exactly one, or the
+// run fails) for the client's stream: a batch's done calls it for each of
+// its requests.
+func (n *Node) sendReply(q *request, rec *recorder) {
+	from := n.cfg.ID
+	if rec.n != 1 {
+		n.r.Oracle.fail("n" + itoa(int64(from)) + " " + strings.Join(q.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
+	}
+	reply := rec.top
+	n.outbox = append(n.outbox, func() {
+		n.r.Net.sendStream(from, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
+	})
 }
 
 // deliverPeer is a Raft message arriving from the network.

@@ -350,7 +350,6 @@ func (n *Node) drainSharded() {
 		}
 		byGroup[g-1] = append(byGroup[g-1], i)
 	}
-	from := n.cfg.ID
 	now := n.Clock.Now()
 	for gi, idx := range byGroup {
 		if len(idx) == 0 {
@@ -370,14 +369,7 @@ func (n *Node) drainSharded() {
 		n.trace(sb.String())
 		done := func() {
 			for _, i := range idx {
-				q, rec := batch[i], &recs[i]
-				if rec.n != 1 {
-					n.r.Oracle.fail("n" + itoa(int64(from)) + " " + strings.Join(q.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
-				}
-				reply := rec.top
-				n.outbox = append(n.outbox, func() {
-					n.r.Net.sendStream(from, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
-				})
+				n.sendReply(batch[i], &recs[i])
 			}
 		}
 		rep := n.reps[gi]
