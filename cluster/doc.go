@@ -23,5 +23,5 @@
 // is passed in), no sockets. The server and the simulator drive the same
 // code.
 //
-// May import: engine, disk, net, udf, seam.
+// May import: engine, disk, transport, udf, seam.
 package cluster

@@ -1,7 +1,7 @@
 // Package seam declares the narrow interfaces through which keel's core
 // (engine, cluster, the log, udf) reaches the world: a clock, timers and a
 // source of randomness. The disk and network seams live in disk.FS and
-// net.Transport. Each seam has a production implementation here (prod.go,
+// transport.Transport. Each seam has a production implementation here (prod.go,
 // the only file in the package allowed to read the wall clock or the OS
 // random source) and a simulated one in sim/.
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/cluster"
-	knet "github.com/keel-db/keel/net"
+	"github.com/keel-db/keel/transport"
 )
 
 // Cluster mode: this process is one voter of a replicated replica group
@@ -24,7 +24,7 @@ import (
 //
 // The pieces, all driven through the shard like everything else that
 // touches the replica:
-//   - Node-to-node messages travel over the net package's TCP transport on
+//   - Node-to-node messages travel over the transport package's TCP implementation on
 //     each node's client port + 10000. The replica's Send only queues
 //     (dropping when a peer's queue is full: Raft retransmits), so it never
 //     blocks the replica. A receiving goroutine per peer hands messages to
@@ -72,7 +72,7 @@ type ClusterNode struct {
 	// the rest is used and the node behaves as before sharding.
 	groups groupsState
 
-	tr     atomic.Pointer[knet.TCP]
+	tr     atomic.Pointer[transport.TCP]
 	inbox  chan peerMsg // group 1's; inboxes[0] is the same channel
 	logf   func(string, ...any)
 	closed chan struct{}
@@ -107,9 +107,9 @@ func ParsePeers(spec string) ([]cluster.TopoNode, error) {
 			return nil, errors.Newf("peer %q: want id@host:port", part)
 		}
 		port, err := strconv.Atoi(portText)
-		if err != nil || port < 1 || port+knet.PeerPortOffset > 65535 {
+		if err != nil || port < 1 || port+transport.PeerPortOffset > 65535 {
 			return nil, errors.Newf("peer %q: client port must be 1..%d (node-to-node traffic uses port+%d)",
-				part, 65535-knet.PeerPortOffset, knet.PeerPortOffset)
+				part, 65535-transport.PeerPortOffset, transport.PeerPortOffset)
 		}
 		for _, n := range out {
 			if n.ID == id {
@@ -224,7 +224,7 @@ func (n *ClusterNode) confChanged(g, id uint64, added bool, addr string) {
 	if added {
 		host, portText, err := stdnet.SplitHostPort(addr)
 		port, perr := strconv.Atoi(portText)
-		if err != nil || perr != nil || port < 1 || port+knet.PeerPortOffset > 65535 {
+		if err != nil || perr != nil || port < 1 || port+transport.PeerPortOffset > 65535 {
 			n.mu.Unlock()
 			return // ADDNODE checked it; a bad one only costs the address
 		}
@@ -235,7 +235,7 @@ func (n *ClusterNode) confChanged(g, id uint64, added bool, addr string) {
 			n.nodes = append(n.nodes, node)
 			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
 		}
-		peerAddr, _ = knet.PeerAddr(n.addrOf(node))
+		peerAddr, _ = transport.PeerAddr(n.addrOf(node))
 	} else {
 		for _, m := range n.groups.members {
 			if m[id] {
@@ -268,17 +268,17 @@ func (n *ClusterNode) Listen(bind string, logf func(string, ...any)) error {
 		if node.ID == n.id {
 			continue
 		}
-		addr, err := knet.PeerAddr(n.addrOf(node))
+		addr, err := transport.PeerAddr(n.addrOf(node))
 		if err != nil {
 			return err
 		}
 		peers[node.ID] = addr
 	}
-	listen := stdnet.JoinHostPort(bind, strconv.Itoa(self.Port+knet.PeerPortOffset))
+	listen := stdnet.JoinHostPort(bind, strconv.Itoa(self.Port+transport.PeerPortOffset))
 	if logf != nil {
 		n.logf = logf
 	}
-	tr, err := knet.ListenTCP(knet.TCPConfig{ID: n.id, Listen: listen, Peers: peers, Handler: n.receive, Logf: logf})
+	tr, err := transport.ListenTCP(transport.TCPConfig{ID: n.id, Listen: listen, Peers: peers, Handler: n.receive, Logf: logf})
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@
 // SubmitAsync and are answered when they commit, non-leaders redirect
 // (-MOVED, -TRYAGAIN, -READONLY), keys across slots get -CROSSSLOT, and
 // CLUSTER SLOTS/SHARDS/NODES/INFO describe the group (cluster_cmd.go).
-// Peer messages travel over the net package's TCP transport and are
+// Peer messages travel over the transport package's TCP implementation and are
 // stepped into the replica through the shard like everything else.
 //
 // With --groups G > 1 (groups.go, fanout.go) the node hosts one replica
@@ -32,5 +32,5 @@
 // it reads the wall clock (through seam.Wall), opens sockets and starts
 // goroutines.
 //
-// May import: cluster, engine, udf, seam, net (the production transport).
+// May import: cluster, engine, udf, seam, transport (the production TCP transport).
 package server

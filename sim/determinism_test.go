@@ -40,7 +40,7 @@ var forbidden = map[string]map[string]string{
 		"ReadDir": "file I/O; use disk.FS", "Truncate": "file I/O; use disk.FS", "Getenv": "environment leaks into behaviour",
 		"Chdir": "process state", "Exit": "process state",
 	},
-	"net": {"Dial": "network; use net.Transport", "DialTimeout": "network", "Listen": "network", "DialTCP": "network", "DialUDP": "network"},
+	"net": {"Dial": "network; use transport.Transport", "DialTimeout": "network", "Listen": "network", "DialTCP": "network", "DialUDP": "network"},
 }
 
 // mathRandV2Allowed are math/rand/v2's constructors: seeded sources are

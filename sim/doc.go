@@ -13,7 +13,7 @@
 // installs a seeded reader for its duration, so one process never runs two
 // worlds at once (Run refuses loudly).
 //
-// May import: everything it drives (cluster, disk, engine, net, seam), and
+// May import: everything it drives (cluster, disk, engine, transport, seam), and
 // checker for its history type (never its search: that runs after a world,
 // in scenarios, because porcupine uses goroutines and the wall clock).
 package sim

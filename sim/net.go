@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	keelnet "github.com/keel-db/keel/net"
+	"github.com/keel-db/keel/transport"
 )
 
 // NetConfig is the network's behaviour. Delays are DelayMin plus an
@@ -35,7 +35,7 @@ type Network struct {
 	// lastAt keeps each client connection in order (TCP): a message is
 	// never delivered before the one sent before it on the same link.
 	lastAt   map[link]int64
-	handlers map[uint64]keelnet.Handler
+	handlers map[uint64]transport.Handler
 	Stats    NetStats
 }
 
@@ -43,7 +43,7 @@ func newNetwork(w *World, cfg NetConfig) *Network {
 	return &Network{
 		w: w, rng: w.Stream("net"), cfg: cfg,
 		blocked: map[link]bool{}, lastAt: map[link]int64{},
-		handlers: map[uint64]keelnet.Handler{},
+		handlers: map[uint64]transport.Handler{},
 	}
 }
 
@@ -158,29 +158,29 @@ func idList(ids []uint64) string {
 	return s
 }
 
-// Transport is net.Transport for one node over the simulated network.
+// Transport is transport.Transport for one node over the simulated network.
 type Transport struct {
 	n  *Network
 	id uint64
 }
 
-var _ keelnet.Transport = (*Transport)(nil)
+var _ transport.Transport = (*Transport)(nil)
 
 // Transport returns node id's transport; h receives its messages.
-func (n *Network) Transport(id uint64, h keelnet.Handler) *Transport {
+func (n *Network) Transport(id uint64, h transport.Handler) *Transport {
 	n.handlers[id] = h
 	return &Transport{n: n, id: id}
 }
 
-// Send implements net.Transport.
+// Send implements transport.Transport.
 func (t *Transport) Send(to uint64, msg []byte) {
-	if len(msg) > keelnet.MessageBytesMax {
+	if len(msg) > transport.MessageBytesMax {
 		return
 	}
 	t.n.sendDatagram(t.id, to, msg)
 }
 
-// Close implements net.Transport: the node receives nothing more.
+// Close implements transport.Transport: the node receives nothing more.
 func (t *Transport) Close() error {
 	delete(t.n.handlers, t.id)
 	return nil

@@ -1,4 +1,4 @@
-package net
+package transport
 
 // MessageBytesMax bounds one node-to-node message. A peer that announces a
 // larger frame is disconnected.
