@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/seam"
 )
@@ -44,7 +46,7 @@ func benchBatch(b *testing.B, cmd []string, pipeline int) {
 	}
 	srv := New(Config{}, r)
 	defer srv.Close()
-	w := NewWriter()
+	w := resp.NewWriter()
 	for i := 0; i < pipeline; i++ {
 		w.WriteArray(len(cmd))
 		for _, a := range cmd {

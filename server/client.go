@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/engine"
 )
@@ -24,8 +26,8 @@ type client struct {
 	laddr string
 	fd    int
 
-	rd   *Reader
-	out  *Writer
+	rd   *resp.Reader
+	out  *resp.Writer
 	wait *waiter // on group 1's shard (the only one without sharding)
 	reqs []cluster.Request
 	// With several replica groups (groups.go): reqs are bound for group
@@ -75,8 +77,8 @@ func newClient(s *Server, conn stdnet.Conn) *client {
 		addr:    conn.RemoteAddr().String(),
 		laddr:   conn.LocalAddr().String(),
 		fd:      connFD(conn),
-		rd:      NewReader(conn, s.cfg.Limits),
-		out:     NewWriter(),
+		rd:      resp.NewReader(conn, s.cfg.Limits),
+		out:     resp.NewWriter(),
 		wait:    s.shard.newWaiter(),
 		authed:  s.password() == "",
 		created: time.Now(),
@@ -103,11 +105,11 @@ func (c *client) serve() {
 	for {
 		cmds, err := c.rd.ReadBatch()
 		if err != nil {
-			var pe *ProtocolError
-			if errors.As(err, &pe) && pe != errQueryBufferLimit {
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
 				c.out.WriteError("ERR " + pe.Error())
 				c.flush()
-			} else if pe == errQueryBufferLimit {
+			} else if pe == resp.ErrQueryBufferLimit {
 				c.srv.cfg.Logf("closing client id=%d addr=%s: query buffer limit reached", c.id, c.addr)
 			} else if !errors.Is(err, io.EOF) && !c.killed.Load() && !isClosedConn(err) {
 				c.srv.cfg.Logf("client id=%d addr=%s: %v", c.id, c.addr, err)

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keel-db/keel/resp"
 )
 
 var clientSubs = []subcommand{
@@ -149,7 +151,7 @@ func clientList(c *client, argv [][]byte) {
 		case eqFold(argv[i], "id") && i+1 < len(argv):
 			ids = map[uint64]bool{}
 			for i++; i < len(argv); i++ {
-				id, ok := parseInt(argv[i])
+				id, ok := resp.ParseInt(argv[i])
 				if !ok || id <= 0 {
 					c.out.WriteError("ERR Invalid client ID")
 					return
@@ -208,7 +210,7 @@ func clientKill(c *client, argv [][]byte) {
 		v := argv[i+1]
 		switch strings.ToLower(string(argv[i])) {
 		case "id":
-			n, ok := parseInt(v)
+			n, ok := resp.ParseInt(v)
 			if !ok || n <= 0 {
 				c.out.WriteError("ERR client-id should be greater than 0")
 				return
@@ -244,7 +246,7 @@ func clientKill(c *client, argv [][]byte) {
 				return
 			}
 		case "maxage":
-			n, ok := parseInt(v)
+			n, ok := resp.ParseInt(v)
 			if !ok || n <= 0 {
 				c.out.WriteError("ERR syntax error")
 				return

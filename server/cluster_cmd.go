@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/engine"
 )
@@ -227,7 +229,7 @@ func cmdCluster(c *client, argv [][]byte) {
 	case "myid":
 		c.out.WriteBulkString(cluster.NodeName(c.srv.node.id))
 	case "countkeysinslot":
-		slot, ok := parseInt(argv[2])
+		slot, ok := resp.ParseInt(argv[2])
 		if !ok {
 			c.out.WriteError(errNotInteger)
 			return
@@ -240,8 +242,8 @@ func cmdCluster(c *client, argv [][]byte) {
 		c.keysInSlot(int(slot), func([]byte) bool { n++; return true })
 		c.out.WriteInt(int64(n))
 	case "getkeysinslot":
-		slot, ok1 := parseInt(argv[2])
-		max, ok2 := parseInt(argv[3])
+		slot, ok1 := resp.ParseInt(argv[2])
+		max, ok2 := resp.ParseInt(argv[3])
 		if !ok1 || !ok2 {
 			c.out.WriteError(errNotInteger)
 			return

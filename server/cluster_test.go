@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keel-db/keel/cluster"
@@ -601,7 +603,7 @@ func TestClusterShutdownWhileWaiting(t *testing.T) {
 			tc.stop(i)
 		}
 	}
-	w := NewWriter()
+	w := resp.NewWriter()
 	w.WriteArray(3)
 	for _, a := range []string{"SET", "k", "v"} {
 		w.WriteBulkString(a)

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/engine"
 )
 
@@ -179,7 +181,7 @@ func cmdCommand(c *client, argv [][]byte) {
 }
 
 // writeCommandInfo writes Redis 7's ten-element COMMAND INFO entry.
-func writeCommandInfo(w *Writer, e *cmdEntry) {
+func writeCommandInfo(w *resp.Writer, e *cmdEntry) {
 	w.WriteArray(10)
 	w.WriteBulkString(e.name)
 	w.WriteInt(int64(e.arity))
@@ -217,7 +219,7 @@ func writeCommandInfo(w *Writer, e *cmdEntry) {
 
 // writeKeySpecs describes the key positions as one Redis 7 key spec
 // (begin_search index, find_keys range).
-func writeKeySpecs(w *Writer, e *cmdEntry) {
+func writeKeySpecs(w *resp.Writer, e *cmdEntry) {
 	if e.firstKey == 0 {
 		w.WriteArray(0)
 		return

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/engine"
 )
@@ -149,7 +151,7 @@ func cmdTime(c *client, argv [][]byte) {
 }
 
 func cmdSelect(c *client, argv [][]byte) {
-	n, ok := parseInt(argv[1])
+	n, ok := resp.ParseInt(argv[1])
 	if !ok {
 		c.out.WriteError("ERR value is not an integer or out of range")
 		return
@@ -208,7 +210,7 @@ func cmdHello(c *client, argv [][]byte) {
 	proto := int64(c.out.Proto())
 	next := 1
 	if len(argv) >= 2 {
-		v, ok := parseInt(argv[1])
+		v, ok := resp.ParseInt(argv[1])
 		if !ok {
 			c.out.WriteError("ERR Protocol version is not an integer or out of range")
 			return

@@ -1,6 +1,10 @@
 package server
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/keel-db/keel/resp"
+)
 
 // commandDoc is what COMMAND DOCS reports. The arguments are written once,
 // in the compact syntax of Redis's documentation ("key [EX seconds|PX
@@ -11,7 +15,7 @@ type commandDoc struct {
 	syntax                            string
 }
 
-func writeCommandDoc(w *Writer, d commandDoc, subs []subcommand) {
+func writeCommandDoc(w *resp.Writer, d commandDoc, subs []subcommand) {
 	n := 4
 	args := parseSyntax(d.syntax)
 	if len(args) > 0 {
@@ -58,7 +62,7 @@ type docArg struct {
 	args             []docArg
 }
 
-func writeArgs(w *Writer, args []docArg) {
+func writeArgs(w *resp.Writer, args []docArg) {
 	w.WriteArray(len(args))
 	for _, a := range args {
 		n := 3

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keel-db/keel/cluster"
@@ -594,7 +596,7 @@ func TestGroupsNodeWide(t *testing.T) {
 	var pipe []byte
 	cmds := [][]string{{"SET", ka, "1"}, {"INCR", ka}, {"SET", kb, "x"}, {"GET", ka}, {"DBSIZE"}, {"APPEND", kb, "y"}, {"GET", kb}, {"DEL", ka, kb}}
 	for _, cmd := range cmds {
-		w := NewWriter()
+		w := resp.NewWriter()
 		w.WriteArray(len(cmd))
 		for _, a := range cmd {
 			w.WriteBulkString(a)

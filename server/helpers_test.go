@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/seam"
 	"github.com/redis/go-redis/v9"
@@ -96,7 +98,7 @@ func (rc *rawConn) send(s string) {
 // "+OK", "-ERR ...", ":1", "$hello" / "$nil", "*[a b]" (nested), "%[k v]".
 func (rc *rawConn) do(args ...string) string {
 	rc.t.Helper()
-	w := NewWriter()
+	w := resp.NewWriter()
 	w.WriteArray(len(args))
 	for _, a := range args {
 		w.WriteBulkString(a)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/engine"
 )
 
@@ -495,7 +497,7 @@ func (ps *pubsub) publish(channel, msg []byte) int {
 }
 
 func messageFrame(resp3 bool, kind string, pattern, channel, msg []byte) []byte {
-	w := NewWriter()
+	w := resp.NewWriter()
 	n := 3
 	if pattern != nil {
 		n = 4

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/seam"
 )
@@ -42,7 +44,7 @@ type Config struct {
 	RequirePass string
 	MaxMemory   int64 // stored and reported; eviction is not implemented yet
 	MaxClients  int
-	Limits      Limits
+	Limits      resp.Limits
 	ConfigFile  string
 	// Logf writes one log line. Nil discards.
 	Logf func(format string, args ...any)
@@ -149,8 +151,8 @@ func NewGroups(cfg Config, replicas []*cluster.Replica) *Server {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = MaxClientsDefault
 	}
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits()
+	if cfg.Limits == (resp.Limits{}) {
+		cfg.Limits = resp.DefaultLimits()
 	}
 	if cfg.AppendFsync == "" {
 		cfg.AppendFsync = "everysec"

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/keel-db/keel/resp"
+
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
@@ -57,7 +59,7 @@ type serverOptions struct {
 func defaultServerOptions() serverOptions {
 	return serverOptions{
 		bind: "127.0.0.1", port: 6379, dir: "./keel-data", appendOnly: true, appendFsync: "everysec",
-		maxClients: server.MaxClientsDefault, protoMaxBulkLen: server.BulkBytesMaxDefault, groups: 1,
+		maxClients: server.MaxClientsDefault, protoMaxBulkLen: resp.BulkBytesMaxDefault, groups: 1,
 	}
 }
 
@@ -390,7 +392,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		}
 		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
 	}
-	limits := server.DefaultLimits()
+	limits := resp.DefaultLimits()
 	limits.BulkBytesMax = o.protoMaxBulkLen
 	if int64(limits.QueryBufferBytesMax) < o.protoMaxBulkLen+(1<<20) {
 		limits.QueryBufferBytesMax = int(o.protoMaxBulkLen + 1<<20)

@@ -1,4 +1,4 @@
-package server
+package resp
 
 import (
 	"bytes"
@@ -240,7 +240,7 @@ func TestReaderQueryBufferLimit(t *testing.T) {
 		in.WriteString("$1\r\nx\r\n")
 	}
 	_, err := readAll(t, &in, lim)
-	if err != errQueryBufferLimit {
+	if err != ErrQueryBufferLimit {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -248,12 +248,12 @@ func TestReaderQueryBufferLimit(t *testing.T) {
 func TestParseInt(t *testing.T) {
 	good := map[string]int64{"0": 0, "1": 1, "-1": -1, "9223372036854775807": 1<<63 - 1, "-9223372036854775808": -1 << 63}
 	for s, want := range good {
-		if n, ok := parseInt([]byte(s)); !ok || n != want {
+		if n, ok := ParseInt([]byte(s)); !ok || n != want {
 			t.Errorf("%q: %d %v", s, n, ok)
 		}
 	}
 	for _, s := range []string{"", "-", "01", "+1", "-0", "1a", "9223372036854775808", "-9223372036854775809", " 1"} {
-		if _, ok := parseInt([]byte(s)); ok {
+		if _, ok := ParseInt([]byte(s)); ok {
 			t.Errorf("%q parsed", s)
 		}
 	}

@@ -1,4 +1,4 @@
-package server
+package resp
 
 import (
 	"bytes"
@@ -57,9 +57,9 @@ const (
 	readBufferBytesShrink = 64 << 10
 	// readBytesMin is the least free space offered to one read(2).
 	readBytesMin = 512
-	// batchCommandsMax bounds one batch, so that one client's deep pipeline
+	// BatchCommandsMax bounds one batch, so that one client's deep pipeline
 	// does not hold the shard (and other clients) for too long.
-	batchCommandsMax = 1024
+	BatchCommandsMax = 1024
 	// argsRetainedMax bounds the argument slices a connection keeps between
 	// batches.
 	argsRetainedMax = 4096
@@ -71,9 +71,9 @@ type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
 
-// errQueryBufferLimit closes the connection without a reply, as Redis does
+// ErrQueryBufferLimit closes the connection without a reply, as Redis does
 // when client-query-buffer-limit is exceeded.
-var errQueryBufferLimit = &ProtocolError{Msg: "query buffer limit exceeded"}
+var ErrQueryBufferLimit = &ProtocolError{Msg: "query buffer limit exceeded"}
 
 type span struct{ start, end int }
 
@@ -131,7 +131,7 @@ func (rd *Reader) Buffered() int { return rd.w - rd.r }
 func (rd *Reader) BufferCap() int { return len(rd.buf) }
 
 // ReadBatch returns the next batch of commands: at least one, and every
-// complete one already buffered (up to batchCommandsMax). A ProtocolError
+// complete one already buffered (up to BatchCommandsMax). A ProtocolError
 // comes after the commands that preceded the bad input have been returned.
 func (rd *Reader) ReadBatch() ([][][]byte, error) {
 	rd.startBatch()
@@ -205,7 +205,7 @@ func (rd *Reader) fill() error {
 				size = min(rd.needBytes, 2*size)
 			}
 			if rd.w >= rd.limits.QueryBufferBytesMax {
-				return errQueryBufferLimit
+				return ErrQueryBufferLimit
 			}
 			size = min(size, rd.limits.QueryBufferBytesMax+readBytesMin)
 			nb := make([]byte, size)
@@ -254,7 +254,7 @@ func (rd *Reader) materialise() [][][]byte {
 // parse consumes complete commands from buf[pos:w]. It returns nil when it
 // needs more input (or the batch is full).
 func (rd *Reader) parse() error {
-	for len(rd.cmdEnds) < batchCommandsMax {
+	for len(rd.cmdEnds) < BatchCommandsMax {
 		var done bool
 		var err error
 		if rd.want < 0 && rd.pos < rd.w && rd.buf[rd.pos] != '*' {
@@ -303,7 +303,7 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			}
 			return false, nil
 		}
-		n, ok := parseInt(rd.buf[rd.pos+1 : eol])
+		n, ok := ParseInt(rd.buf[rd.pos+1 : eol])
 		if !ok || n > rd.limits.MultibulkLenMax {
 			return false, &ProtocolError{Msg: "invalid multibulk length"}
 		}
@@ -328,7 +328,7 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			}
 			return false, nil
 		}
-		n, ok := parseInt(rd.buf[rd.pos+1 : eol])
+		n, ok := ParseInt(rd.buf[rd.pos+1 : eol])
 		if !ok || n < 0 || n > rd.limits.BulkBytesMax {
 			return false, &ProtocolError{Msg: "invalid bulk length"}
 		}
@@ -497,7 +497,7 @@ func (rd *Reader) splitArgs(p, end int) error {
 
 // parseInt is Redis's string2ll: an optional '-', digits, no leading zeros
 // or '+', no overflow.
-func parseInt(b []byte) (int64, bool) {
+func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
