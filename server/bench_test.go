@@ -54,7 +54,7 @@ func benchBatch(b *testing.B, cmd []string, pipeline int) {
 		}
 	}
 	conn := &loopConn{req: w.Bytes()}
-	c := newClient(srv, conn)
+	c := newConn(srv, conn)
 	// One step runs batches until pipeline commands ran; a batch is what
 	// the read buffer held, as on a real connection.
 	pending := 0
@@ -64,8 +64,8 @@ func benchBatch(b *testing.B, cmd []string, pipeline int) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.run(cmds)
-			if !c.flush() {
+			c.sess.Begin(cmds)
+			if !c.run() || !c.flush() {
 				b.Fatal("flush")
 			}
 			pending += len(cmds)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 )
 
@@ -102,43 +103,21 @@ func (tc *testCluster) logf(format string, args ...any) {
 func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	t := tc.t
 	t.Helper()
-	node, err := NewClusterNode(tc.nodes[i].ID, tc.nodes)
+	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
+	groups := max(tc.groups, 1)
+	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Logf: tc.logf,
+		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Join: tc.joining, PeerBind: "127.0.0.1",
+		ReplicaOptions: func(g uint64) cluster.Options {
+			fs := disk.OS()
+			if tc.fs != nil {
+				fs = tc.fs(i, g)
+			}
+			return cluster.Options{FS: fs, Dir: node.GroupDir(dir, groups, g), AppendOnly: true, Fsync: tc.fsync, Rand: seam.NewRand(), BackgroundSync: true}
+		}}
+	srv, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.SetJoin(tc.joining)
-	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
-	if tc.groups > 1 {
-		if err := node.SetGroups(tc.groups); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var replicas []*cluster.Replica
-	var optsOf []cluster.Options
-	for g := 1; g <= max(tc.groups, 1); g++ {
-		fs := disk.OS()
-		if tc.fs != nil {
-			fs = tc.fs(i, uint64(g))
-		}
-		opts := cluster.Options{FS: fs, Dir: GroupDir(dir, tc.groups, uint64(g)), AppendOnly: true, Fsync: tc.fsync, Rand: seam.NewRand(), BackgroundSync: true}
-		if err := node.GroupOptions(&opts, uint64(g)); err != nil {
-			t.Fatal(err)
-		}
-		r, err := cluster.Open(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		replicas = append(replicas, r)
-		optsOf = append(optsOf, opts)
-	}
-	if err := node.Listen("127.0.0.1", tc.logf); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Cluster: node, Logf: tc.logf}
-	if tc.groups > 1 {
-		cfg.ReopenGroup = func(g uint64) (*cluster.Replica, error) { return cluster.Open(optsOf[g-1]) }
-	}
-	srv := NewGroups(cfg, replicas)
 	cs := &clusterServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { cs.done <- srv.Serve(ln) }()
 	tc.srvs[i] = cs
@@ -180,7 +159,7 @@ func (tc *testCluster) leader() int {
 				continue
 			}
 			var l uint64
-			cs.srv.shard.do(cs.srv.shard.newWaiter(), func(r *cluster.Replica) { l = r.Leader() })
+			cs.srv.onReplica(0, func(r *cluster.Replica) { l = r.Leader() })
 			if l == 0 || tc.srvs[l-1] == nil || lead >= 0 && lead != int(l-1) {
 				agreed = false
 				break
@@ -280,7 +259,7 @@ func TestClusterRouting(t *testing.T) {
 		if got := rc.do("MSET", "a", "1", "b", "2"); got != "-"+cluster.CrossSlotMsg {
 			t.Fatalf("queued MSET: %s", got)
 		}
-		if got := rc.do("EXEC"); got != "-"+errExecAbort {
+		if got := rc.do("EXEC"); got != "-EXECABORT Transaction discarded because of previous errors." {
 			t.Fatalf("EXEC after CROSSSLOT: %s", got)
 		}
 		rc.do("MULTI")
@@ -306,7 +285,7 @@ func TestClusterRouting(t *testing.T) {
 		if got := rc.do("SET", "foo", "x"); got != "-MOVED "+slot+" "+leadAddr {
 			t.Fatalf("SET on a follower: %s", got)
 		}
-		if got := rc.do("FLUSHALL"); got != "-"+errReadOnly {
+		if got := rc.do("FLUSHALL"); got != "-READONLY You can't write against a read only replica." {
 			t.Fatalf("FLUSHALL on a follower: %s", got)
 		}
 		if got := rc.do("MGET", "a", "b"); got != "-"+cluster.CrossSlotMsg {
@@ -442,7 +421,7 @@ func TestClusterRouting(t *testing.T) {
 		}{
 			{[]string{"CLUSTER", "COUNTKEYSINSLOT", "16384"}, "-ERR Invalid slot"},
 			{[]string{"CLUSTER", "GETKEYSINSLOT", "1", "-1"}, "-ERR Invalid slot or number of keys"},
-			{[]string{"CLUSTER", "GETKEYSINSLOT", "x", "1"}, "-" + errNotInteger},
+			{[]string{"CLUSTER", "GETKEYSINSLOT", "x", "1"}, "-ERR value is not an integer or out of range"},
 			{[]string{"CLUSTER", "KEYSLOT"}, "-ERR wrong number of arguments for 'cluster|keyslot' command"},
 			{[]string{"CLUSTER", "BOGUS"}, "-ERR unknown subcommand 'BOGUS'. Try CLUSTER HELP."},
 		} {
@@ -519,7 +498,7 @@ func TestClusterFailover(t *testing.T) {
 					continue
 				}
 				var g cluster.GroupStats
-				cs.srv.shard.do(cs.srv.shard.newWaiter(), func(r *cluster.Replica) { g = r.GroupStats() })
+				cs.srv.onReplica(0, func(r *cluster.Replica) { g = r.GroupStats() })
 				t.Logf("node %d: %+v; SET: %s", i+1, g, tc.raw(i).do("SET", "probe", "1"))
 			}
 			t.Fatalf("only %d writes acknowledged in 10 s after the leader stopped", after.Load())
@@ -553,7 +532,7 @@ func TestClusterFailover(t *testing.T) {
 func TestClusterDisabled(t *testing.T) {
 	rc := startServer(t, Config{}).raw(t)
 	for _, c := range [][]string{{"CLUSTER", "INFO"}, {"CLUSTER", "SLOTS"}, {"READONLY"}, {"READWRITE"}, {"ASKING"}} {
-		if got := rc.do(c...); got != "-"+errClusterDisabled {
+		if got := rc.do(c...); got != "-ERR This instance has cluster support disabled" {
 			t.Fatalf("%v: %s", c, got)
 		}
 	}
@@ -570,7 +549,7 @@ func TestClusterDisabled(t *testing.T) {
 }
 
 func TestParsePeers(t *testing.T) {
-	nodes, err := ParsePeers(" 2@127.0.0.1:7002, 1@127.0.0.1:7001,3@[::1]:7003")
+	nodes, err := node.ParsePeers(" 2@127.0.0.1:7002, 1@127.0.0.1:7001,3@[::1]:7003")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,15 +557,14 @@ func TestParsePeers(t *testing.T) {
 		t.Fatalf("%v", nodes)
 	}
 	for _, bad := range []string{"", "1@127.0.0.1", "0@127.0.0.1:7001", "x@h:1", "1@h:60000", "1@h:1,1@h:2", "1@h:1,2@h:1", "127.0.0.1:7001"} {
-		if _, err := ParsePeers(bad); err == nil {
+		if _, err := node.ParsePeers(bad); err == nil {
 			t.Errorf("ParsePeers(%q) accepted", bad)
 		}
 	}
-	if _, err := NewClusterNode(4, nodes); err == nil {
+	if _, err := Open(Config{NodeID: 4, Peers: nodes, ReplicaOptions: func(uint64) cluster.Options { return cluster.Options{} }}); err == nil {
 		t.Fatal("node 4 accepted though not among the peers")
 	}
-	n, _ := NewClusterNode(1, nodes)
-	if err := n.ReplicaOptions(&cluster.Options{}); err == nil || !strings.Contains(err.Error(), "appendonly yes") {
+	if _, err := Open(Config{NodeID: 1, Peers: nodes, ReplicaOptions: func(uint64) cluster.Options { return cluster.Options{} }}); err == nil || !strings.Contains(err.Error(), "appendonly yes") {
 		t.Fatalf("appendonly no: %v", err)
 	}
 }

@@ -32,8 +32,7 @@ func (tc *testCluster) groupLeaders() []int {
 				continue
 			}
 			var l uint64
-			sh := cs.srv.groups[g].shard
-			sh.do(sh.newWaiter(), func(r *cluster.Replica) { l = r.Leader() })
+			cs.srv.onReplica(g, func(r *cluster.Replica) { l = r.Leader() })
 			if l == 0 || tc.srvs[l-1] == nil || out[g] >= 0 && out[g] != int(l-1) {
 				agreed = false
 				break
@@ -61,7 +60,7 @@ func (tc *testCluster) waitGroupLeaders(spread bool) []int {
 			}
 			// The leaders the servers route by (noted at each tick) agree.
 			for i, cs := range tc.srvs {
-				if cs != nil && l >= 0 && (cs.srv.node.leaderOf(uint64(g+1)) == uint64(i+1)) != (l == i) {
+				if cs != nil && l >= 0 && (cs.srv.Node().LeaderOf(uint64(g+1)) == uint64(i+1)) != (l == i) {
 					ok = false
 				}
 			}
@@ -212,10 +211,10 @@ func TestGroupsRouting(t *testing.T) {
 	// Each group holds exactly the keys of its slots, on every node.
 	for i, cs := range tc.srvs {
 		total := 0
-		for g, gr := range cs.srv.groups {
+		for g := range cs.srv.groups {
 			var n int
 			var stray string
-			gr.shard.do(gr.shard.newWaiter(), func(r *cluster.Replica) {
+			cs.srv.onReplica(g, func(r *cluster.Replica) {
 				n = r.DB().Len()
 				view := r.DB().View()
 				defer view.Release()
@@ -467,9 +466,8 @@ func TestGroupsReshard(t *testing.T) {
 	}
 	// Group 1 holds none of the range's keys any more, group 2 holds them.
 	for g, wantAny := range []bool{false, true} {
-		sh := tc.srvs[0].srv.groups[g].shard
 		found := 0
-		sh.do(sh.newWaiter(), func(r *cluster.Replica) {
+		tc.srvs[0].srv.onReplica(g, func(r *cluster.Replica) {
 			view := r.DB().View()
 			defer view.Release()
 			view.Ascend(func(e engine.Entry) bool {
@@ -694,7 +692,7 @@ func TestGroupsDiskFailureReopensOneGroup(t *testing.T) {
 		write(20, "during"+strconv.Itoa(round)+":")
 	}
 	waitFor(t, "replica_reopens:1 on node 2", func() bool {
-		return tc.srvs[1].srv.stats.replicaReopens.Load() == 1
+		return tc.srvs[1].srv.Node().ReplicaReopens() == 1
 	})
 	now := tc.waitGroupLeaders(false)
 	if now[0] != leaders[0] {
@@ -713,7 +711,7 @@ func TestGroupsDiskFailureReopensOneGroup(t *testing.T) {
 	if in2 == 0 {
 		t.Fatal("no write to group 2 acknowledged after the reopen")
 	}
-	if n := tc.srvs[0].srv.stats.replicaReopens.Load() + tc.srvs[2].srv.stats.replicaReopens.Load(); n != 0 {
+	if n := tc.srvs[0].srv.Node().ReplicaReopens() + tc.srvs[2].srv.Node().ReplicaReopens(); n != 0 {
 		t.Fatalf("%d reopens on the nodes whose disks did not fail", n)
 	}
 	t.Logf("%d acknowledged writes readable; leaders %v → %v", len(acked), leaders, now)

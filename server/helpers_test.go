@@ -40,7 +40,25 @@ func serveReplica(t testing.TB, cfg Config, r *cluster.Replica) *testServer {
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}
-	srv := New(cfg, r)
+	return serve(t, New(cfg, r))
+}
+
+// serveOpen opens the replicas cfg.ReplicaOptions describes (Open) and
+// serves them until the test ends.
+func serveOpen(t testing.TB, cfg Config) *testServer {
+	t.Helper()
+	if cfg.Logf == nil {
+		cfg.Logf = t.Logf
+	}
+	srv, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, srv)
+}
+
+func serve(t testing.TB, srv *Server) *testServer {
+	t.Helper()
 	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -196,3 +214,9 @@ func (m *runtimeMem) read() {
 }
 
 func (m *runtimeMem) total() uint64 { return m.heap + m.stack }
+
+// onReplica runs fn on the replica of group gi+1, inside its queue.
+func (s *Server) onReplica(gi int, fn func(r *cluster.Replica)) {
+	g := uint64(gi + 1)
+	s.do(g, func() { fn(s.node.Replica(g)) })
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keel-db/keel/engine"
+	"github.com/keel-db/keel/node"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -53,7 +54,7 @@ func runSteps(t *testing.T, c *redis.Client, steps []step) {
 	t.Helper()
 	for _, st := range steps {
 		name := fmt.Sprint(st.args[0])
-		if engine.Lookup([]byte(name)) == nil && lookupServerCommand([]byte(name)) == nil {
+		if !node.KnownCommand([]byte(name)) {
 			t.Skipf("the engine has no %s yet", strings.ToUpper(name))
 		}
 	}

@@ -53,12 +53,8 @@ func (f *syncFailFile) Sync() error {
 func startDurableServer(t *testing.T, fs disk.FS, dir string) *testServer {
 	t.Helper()
 	opts := cluster.Options{FS: fs, Dir: dir, AppendOnly: true, Fsync: cluster.FsyncAlways, Rand: seam.NewRand()}
-	r, err := cluster.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveReplica(t, Config{AppendOnly: true, AppendFsync: "always", Dir: dir,
-		Reopen: func() (*cluster.Replica, error) { return cluster.Open(opts) }}, r)
+	return serveOpen(t, Config{AppendOnly: true, AppendFsync: "always", Dir: dir,
+		ReplicaOptions: func(uint64) cluster.Options { return opts }})
 }
 
 // waitFor polls cond for up to 10 s of wall time; the server's ticker runs

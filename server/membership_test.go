@@ -16,6 +16,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/node"
 )
 
 // startJoining starts node tc.nodes[len]+1 with --join on a fresh port and
@@ -229,7 +230,7 @@ func TestGroupsMembership(t *testing.T) {
 	}
 	// It started from its leaders' snapshots (the logs were compacted).
 	for g := uint64(1); g <= 2; g++ {
-		snaps, err := os.ReadDir(disk.SnapshotDir(GroupDir(filepath.Join(tc.dir, "4"), 2, g)))
+		snaps, err := os.ReadDir(disk.SnapshotDir(node.GroupDir(filepath.Join(tc.dir, "4"), 2, g)))
 		if err != nil || len(snaps) == 0 {
 			t.Fatalf("node 4 group %d: no snapshot received (%v)", g, err)
 		}
@@ -238,12 +239,11 @@ func TestGroupsMembership(t *testing.T) {
 	// Node 4 holds both groups' data: its replicas catch up with the
 	// leaders', and it serves READONLY reads of acknowledged writes.
 	for g := range 2 {
-		lead := tc.srvs[leaders[g]].srv.groups[g].shard
-		mine := tc.srvs[3].srv.groups[g].shard
+		lead, mine := tc.srvs[leaders[g]].srv, tc.srvs[3].srv
 		var want, got int
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			lead.do(lead.newWaiter(), func(r *cluster.Replica) { want = r.DB().Len() })
-			mine.do(mine.newWaiter(), func(r *cluster.Replica) { got = r.DB().Len() })
+			lead.onReplica(g, func(r *cluster.Replica) { want = r.DB().Len() })
+			mine.onReplica(g, func(r *cluster.Replica) { got = r.DB().Len() })
 			if got == want && want > 0 {
 				break
 			}

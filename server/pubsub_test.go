@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keel-db/keel/node"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -186,19 +187,21 @@ func TestKeyspaceNotifications(t *testing.T) {
 // for it, however much is published.
 func TestSlowSubscriberBounded(t *testing.T) {
 	const hard = 256 << 10
-	ts := startServer(t, Config{PubSubLimit: PubSubLimit{HardBytes: hard}})
+	ts := startServer(t, Config{PubSubLimit: node.PubSubLimit{HardBytes: hard}})
 	rc := ts.raw(t)
 	if got := rc.do("SUBSCRIBE", "firehose"); got != "*[$subscribe $firehose :1]" {
 		t.Fatal(got)
 	}
-	var box *outbox
-	for _, c := range ts.srv.clientList() {
-		if c.box != nil {
-			box = c.box
+	var sub *node.Session
+	ts.srv.mu.Lock()
+	for c := range ts.srv.conns {
+		if c.sess.Subscribed() {
+			sub = c.sess
 		}
 	}
-	if box == nil {
-		t.Fatal("no subscriber outbox")
+	ts.srv.mu.Unlock()
+	if sub == nil {
+		t.Fatal("no subscriber")
 	}
 	pub := ts.client(t, nil)
 	msg := strings.Repeat("x", 4096)
@@ -216,11 +219,11 @@ func TestSlowSubscriberBounded(t *testing.T) {
 	if sent >= publishedMax {
 		t.Fatalf("subscriber still connected after %d bytes published", sent)
 	}
-	_, peak := box.pending()
+	peak := sub.OutboxPeak()
 	if peak > hard {
 		t.Fatalf("outbox peaked at %d bytes, over the %d hard limit", peak, hard)
 	}
-	if n := ts.srv.pubsubDisconnects.Load(); n != 1 {
+	if n := ts.srv.Node().PubSubDisconnects(); n != 1 {
 		t.Fatalf("pubsub disconnects = %d", n)
 	}
 	info, _ := pub.Info(ctx(), "stats").Result()
@@ -242,21 +245,23 @@ func (c *testClock) Now() int64 { return c.now.Load() }
 func TestSlowSubscriberSoftLimit(t *testing.T) {
 	clock := &testClock{}
 	clock.now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	ts := startServer(t, Config{Clock: clock, PubSubLimit: PubSubLimit{HardBytes: 1 << 30, SoftBytes: 64 << 10, SoftSeconds: 60}})
+	ts := startServer(t, Config{Clock: clock, PubSubLimit: node.PubSubLimit{HardBytes: 1 << 30, SoftBytes: 64 << 10, SoftSeconds: 60}})
 	rc := ts.raw(t)
 	rc.do("SUBSCRIBE", "slow")
 	pub := ts.client(t, nil)
 	msg := strings.Repeat("y", 4096)
 	// Publish until the subscriber's outbox is above the soft limit
 	// (socket buffers fill first), without moving the clock.
-	var box *outbox
-	for _, c := range ts.srv.clientList() {
-		if c.box != nil {
-			box = c.box
+	var sub *node.Session
+	ts.srv.mu.Lock()
+	for c := range ts.srv.conns {
+		if c.sess.Subscribed() {
+			sub = c.sess
 		}
 	}
+	ts.srv.mu.Unlock()
 	for i := 0; ; i++ {
-		if n, _ := box.pending(); n > 64<<10 {
+		if sub.OutboxPending() > 64<<10 {
 			break
 		}
 		if i > 1<<16 {
@@ -279,7 +284,7 @@ func TestSlowSubscriberSoftLimit(t *testing.T) {
 			break
 		}
 	}
-	if n := ts.srv.pubsubDisconnects.Load(); n != 1 {
+	if n := ts.srv.Node().PubSubDisconnects(); n != 1 {
 		t.Fatalf("pubsub disconnects = %d", n)
 	}
 }

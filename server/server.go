@@ -10,27 +10,35 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keel-db/keel/resp"
+	cerrors "github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
+	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
+	"github.com/keel-db/keel/transport"
 )
 
 // Version is keel's own version, reported as keel_version in INFO.
-const Version = "0.1.0"
-
-// RedisVersion is the Redis release whose behaviour keel follows; clients
-// read it from HELLO and INFO (redis_version) to decide what to send.
-const RedisVersion = "7.2.0"
+const Version = node.Version
 
 const (
 	// MaxClientsDefault is Redis's maxclients default.
-	MaxClientsDefault = 10000
-	// tickInterval paces Replica.Tick: active expiry and the everysec
-	// fsync. Redis's hz 10.
+	MaxClientsDefault = node.MaxClientsDefault
+	// GroupsMax bounds --groups.
+	GroupsMax = node.GroupsMax
+	// tickInterval paces node.Tick: elections, active expiry and the
+	// everysec fsync. Redis's hz 10.
 	tickInterval = 100 * time.Millisecond
 	// acceptBackoffMax bounds the pause after a failing accept (EMFILE).
 	acceptBackoffMax = time.Second
+	// peerInboxMessagesMax bounds the peer messages received but not yet
+	// stepped, per group; a receiving goroutine that finds it full waits
+	// (TCP then pushes back on the sender, whose bounded queue drops).
+	peerInboxMessagesMax = 4096
+	// stepBatchMessagesMax bounds how many peer messages one turn of a
+	// group steps, so that client batches interleave with a burst.
+	stepBatchMessagesMax = 256
 )
 
 // Config is the server's configuration, as set by flags and the config
@@ -46,116 +54,127 @@ type Config struct {
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
+	// PubSubLimit is client-output-buffer-limit pubsub; the default when
+	// zero.
+	PubSubLimit node.PubSubLimit
+	// NotifyKeyspaceEvents is notify-keyspace-events.
+	NotifyKeyspaceEvents string
+
+	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
+	// node's id among Peers (each peer's address is its client port; peer
+	// traffic uses the port + 10000 on PeerBind, the node's own host when
+	// empty). Empty Peers: a single node.
+	NodeID   uint64
+	Peers    []cluster.TopoNode
+	Groups   int
+	Join     bool
+	PeerBind string
+
+	// ReplicaOptions gives group g's replica options (file system, data
+	// directory, fsync policy, randomness, function limits); the node adds
+	// its membership and routing hooks, opens it, and reopens it with the
+	// same options after a disk failure. Open needs it; New takes an
+	// opened replica instead.
+	ReplicaOptions func(g uint64) cluster.Options
+
 	// Logf writes one log line. Nil discards.
 	Logf func(format string, args ...any)
 	// Clock is the production wall clock unless a test supplies another.
 	Clock seam.Clock
-	// Reopen opens the replica again from disk; the server calls it after
-	// the replica reports a fatal disk error. Nil: a failed replica keeps
-	// refusing writes and serving reads until restarted by hand.
-	Reopen func() (*cluster.Replica, error)
-	// ReopenGroup is Reopen for a node hosting several replica groups
-	// (NewGroups): it opens group g's replica again. Nil: Reopen serves
-	// group 1 and the other groups are not reopened.
-	ReopenGroup func(g uint64) (*cluster.Replica, error)
-	// PubSubLimit is client-output-buffer-limit pubsub (pubsub.go);
-	// DefaultPubSubLimit when zero.
-	PubSubLimit PubSubLimit
-	// NotifyKeyspaceEvents is notify-keyspace-events (notify.go).
-	NotifyKeyspaceEvents string
-	// Cluster, when set, makes the server a node of a replicated group
-	// speaking Redis Cluster (cluster.go); the replica must have been
-	// opened with its ReplicaOptions. The server closes it.
-	Cluster *ClusterNode
 }
 
-// Server serves the Redis protocol on top of one replica, or in cluster
-// mode with --groups > 1 one replica per replica group (groups.go).
+// Server is the production runtime of a keel node: it listens, runs one
+// goroutine per connection (parsing with resp.Reader, running the batch
+// through the node's Session, writing the replies with one write), an
+// execQueue per replica group, a ticker and a peer stepper per group,
+// the peer transport, background snapshot and fsync jobs, and a writer
+// goroutine per subscriber. Everything it decides is the node's
+// (node.Node); this package only carries it out.
 type Server struct {
 	cfg     Config
-	node    *ClusterNode // cluster mode; nil otherwise
-	groups  []*group     // groups[g-1] hosts group g; one without sharding
-	shard   *shard       // groups[0].shard: the only one without sharding
+	node    *node.Node
+	groups  []*group // groups[g-1] runs group g
 	clock   seam.Clock
 	started time.Time
-	runID   string
-
-	maxClients  atomic.Int64
-	requirePass atomic.Pointer[string]
 
 	mu        sync.Mutex
-	clients   map[uint64]*client
+	conns     map[*conn]struct{}
 	listeners []stdnet.Listener
 	closing   bool
+	connWG    sync.WaitGroup
 
-	nextID    atomic.Uint64
-	nclients  atomic.Int64
-	conns     sync.WaitGroup
-	stats     stats
 	peakAlloc atomic.Uint64
 
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
 
+	tr atomic.Pointer[transport.TCP]
+
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
 	closeErr     error
-
-	scans groupScans // SCAN across the groups this node leads (fanout.go)
-
-	pubsub *pubsub // pubsub.go, notify.go
-	psExt
 }
 
-// stats are the counters of INFO stats. Commands are counted per client
-// (no shared cache line on the hot path) and folded in here when a client
-// leaves.
-type stats struct {
-	connectionsReceived atomic.Int64
-	rejectedConnections atomic.Int64
-	commandsRetired     atomic.Int64 // commands of clients that are gone
-	commandsBase        atomic.Int64 // subtracted by CONFIG RESETSTAT
-	netInput            atomic.Int64
-	netOutput           atomic.Int64
-	replicaReopens      atomic.Int64 // replicas reopened from disk after a disk failure
-}
-
-// group is one replica group this server hosts: the shard owning its
-// replica, the replica's background work, and the goroutines that tick it
-// and step its peer messages.
+// group is one replica group's runtime: the queue owning access to it,
+// its background work, and the goroutines that tick it and step its peer
+// messages.
 type group struct {
-	id          uint64 // 1-based
-	shard       *shard
+	id          uint64
+	queue       *execQueue
 	maint       maintenance
+	inbox       chan peerMsg
 	tickerDone  chan struct{}
 	stepperDone chan struct{} // cluster mode: stepPeers returned
 }
 
-// New returns a server over replica; the server owns the replica from now
-// on and closes it in Close.
-func New(cfg Config, replica *cluster.Replica) *Server {
-	return NewGroups(cfg, []*cluster.Replica{replica})
+type peerMsg struct {
+	from uint64
+	data []byte
 }
 
-// NewGroups returns a server over one replica per replica group,
-// replicas[g-1] being group g's, each opened with Cluster's GroupOptions
-// (several groups need cluster mode). The server owns and closes them.
-func NewGroups(cfg Config, replicas []*cluster.Replica) *Server {
-	if len(replicas) == 0 || len(replicas) > 1 && (cfg.Cluster == nil || cfg.Cluster.Groups() != len(replicas)) {
-		panic("server: NewGroups needs one replica per group of the cluster node")
+// Open opens every replica group of the node the configuration describes
+// (with cfg.ReplicaOptions) and returns the server, which owns them. In
+// cluster mode it also starts the peer transport.
+func Open(cfg Config) (*Server, error) {
+	if cfg.ReplicaOptions == nil {
+		return nil, cerrors.New("server: Open needs Config.ReplicaOptions")
 	}
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.node.OpenGroups(cfg.ReplicaOptions); err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		s.closeReplicas()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a single-node server over an opened replica, which it owns
+// from now on (tests and benchmarks). It cannot be reopened after a disk
+// failure: the replica then refuses writes and serves reads.
+func New(cfg Config, replica *cluster.Replica) *Server {
+	cfg.Peers, cfg.Groups = nil, 1
+	s, err := newServer(cfg)
+	if err == nil {
+		err = s.node.Adopt([]*cluster.Replica{replica})
+	}
+	if err == nil {
+		err = s.start()
+	}
+	if err != nil {
+		panic("server: New: " + err.Error())
+	}
+	return s
+}
+
+func newServer(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = seam.Wall{}
-	}
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = MaxClientsDefault
-	}
-	if cfg.Limits == (resp.Limits{}) {
-		cfg.Limits = resp.DefaultLimits()
-	}
-	if cfg.AppendFsync == "" {
-		cfg.AppendFsync = "everysec"
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -166,31 +185,54 @@ func NewGroups(cfg Config, replicas []*cluster.Replica) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
-		node:     cfg.Cluster,
 		clock:    cfg.Clock,
 		started:  time.Now(),
-		runID:    hex.EncodeToString(id[:]),
-		clients:  map[uint64]*client{},
+		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 	}
-	for i, r := range replicas {
-		s.groups = append(s.groups, &group{id: uint64(i + 1), shard: newShard(r, cfg.Clock, cfg.Cluster != nil),
-			tickerDone: make(chan struct{})})
+	n, err := node.New(node.Config{
+		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Join: cfg.Join,
+		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
+		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
+		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
+		TickHz: int(time.Second / tickInterval),
+		Clock:  cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
+	}, nodeRuntime{s})
+	if err != nil {
+		return nil, err
 	}
-	s.shard = s.groups[0].shard
-	s.maxClients.Store(int64(cfg.MaxClients))
-	s.initPubsub()
-	pass := cfg.RequirePass
-	s.requirePass.Store(&pass)
+	s.node = n
+	n.OnPeer(s.setPeer)
+	return s, nil
+}
+
+// start builds each group's runtime and starts the transport, tickers and
+// steppers, once the node has its replicas.
+func (s *Server) start() error {
+	for g := uint64(1); g <= uint64(s.node.Groups()); g++ {
+		gr := &group{id: g, queue: newExecQueue(s.node, g, s.clock), tickerDone: make(chan struct{})}
+		if s.node.Clustered() {
+			gr.inbox = make(chan peerMsg, peerInboxMessagesMax)
+			gr.stepperDone = make(chan struct{})
+		}
+		s.groups = append(s.groups, gr)
+	}
+	if s.node.Clustered() {
+		if err := s.listenPeers(); err != nil {
+			return err
+		}
+	}
 	for _, g := range s.groups {
 		go s.tick(g)
-		if s.node != nil {
-			g.stepperDone = make(chan struct{})
+		if g.inbox != nil {
 			go s.stepPeers(g)
 		}
 	}
-	return s
+	return nil
 }
+
+// Node is the node this server runs (tests).
+func (s *Server) Node() *node.Node { return s.node }
 
 // ShutdownRequested is closed when a client sent SHUTDOWN or Shutdown was
 // called; Serve then returns.
@@ -199,32 +241,27 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 // Shutdown asks Serve to stop; it does not wait.
 func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
-// tick drives group g's replica: Tick every tickInterval, then the
-// background work it asks for; in cluster mode it also records the
-// group's leader and, with several groups, spreads leadership.
+// do runs fn with group g held exclusively, from a goroutine that is not
+// a connection's.
+func (s *Server) do(g uint64, fn func()) {
+	q := s.groups[g-1].queue
+	q.do(q.newWaiter(), fn)
+}
+
+// tick drives group g: node.Tick every tickInterval, and once a second
+// the heap sample for INFO's used_memory_peak.
 func (s *Server) tick(g *group) {
 	defer close(g.tickerDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
-	w := g.shard.newWaiter()
-	n := 1
-	spreadSeen := 0
-	tickFn := func(r *cluster.Replica) {
-		if s.node != nil && n%spreadCheckTicks == 0 {
-			s.node.spreadLeadership(g.id, r, &spreadSeen)
-		}
-		r.Tick(s.clock.Now())
-		s.afterTick(g, r)
-		if s.node != nil {
-			s.node.noteLeader(g.id, r.Leader())
-		}
-	}
-	for ; ; n++ {
+	w := g.queue.newWaiter()
+	tickFn := func() { s.node.Tick(g.id, s.clock.Now()) }
+	for n := 1; ; n++ {
 		select {
 		case <-s.shutdown:
 			return
 		case <-t.C:
-			g.shard.do(w, tickFn)
+			g.queue.do(w, tickFn)
 			if g.id == 1 && n%int(time.Second/tickInterval) == 0 {
 				s.notePeakMemory()
 			}
@@ -233,7 +270,7 @@ func (s *Server) tick(g *group) {
 }
 
 // Serve accepts connections on ln until Shutdown (or a SHUTDOWN command),
-// then closes every connection and the replica. It returns nil after a
+// then closes every connection and the replicas. It returns nil after a
 // requested shutdown.
 func (s *Server) Serve(ln stdnet.Listener) error {
 	s.mu.Lock()
@@ -277,7 +314,7 @@ func (s *Server) closeAfterShutdown() error {
 func (s *Server) acceptLoop(ln stdnet.Listener) error {
 	var backoff time.Duration
 	for {
-		conn, err := ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			var ne stdnet.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporaryAccept(err) {
@@ -289,17 +326,17 @@ func (s *Server) acceptLoop(ln stdnet.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.stats.connectionsReceived.Add(1)
-		if s.nclients.Load() >= s.maxClients.Load() {
-			s.stats.rejectedConnections.Add(1)
-			conn.SetWriteDeadline(time.Now().Add(time.Second))
-			conn.Write([]byte("-ERR max number of clients reached\r\n"))
-			conn.Close()
+		if int64(s.node.Sessions()) >= s.node.MaxClients() {
+			s.node.NoteConnection(true)
+			nc.SetWriteDeadline(time.Now().Add(time.Second))
+			nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			nc.Close()
 			continue
 		}
-		c := s.newClient(conn)
+		s.node.NoteConnection(false)
+		c := s.newConn(nc)
 		if c == nil {
-			conn.Close()
+			nc.Close()
 			return nil // closing
 		}
 		go c.serve()
@@ -314,8 +351,8 @@ func isTemporaryAccept(err error) bool {
 	return false
 }
 
-// Close stops accepting, disconnects every client, stops the ticker and
-// closes the replica (flushing its log). It is idempotent.
+// Close stops accepting, disconnects every client, stops the tickers and
+// closes the replicas (flushing their logs). It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.Shutdown()
@@ -324,34 +361,36 @@ func (s *Server) Close() error {
 		for _, ln := range s.listeners {
 			ln.Close()
 		}
-		for _, c := range s.clients {
-			c.conn.Close()
+		for c := range s.conns {
+			c.nc.Close()
 		}
 		s.mu.Unlock()
 		// Batches waiting for a commit that no tick or peer message will
 		// bring any more are given up (cluster mode).
 		for _, g := range s.groups {
-			g.shard.close()
+			g.queue.close()
 		}
-		s.conns.Wait()
+		s.connWG.Wait()
 		for _, g := range s.groups {
 			<-g.tickerDone
-			if s.node != nil {
+			if g.stepperDone != nil {
 				<-g.stepperDone
 			}
 		}
-		if s.node != nil {
-			if err := s.node.Close(); err != nil {
+		if tr := s.tr.Load(); tr != nil {
+			if err := tr.Close(); err != nil {
 				s.cfg.Logf("closing the peer transport: %v", err)
 			}
 		}
 		s.jobs.Wait() // a background save finishes (and is installed) first
 		for _, g := range s.groups {
-			w := g.shard.newWaiter()
-			g.shard.do(w, func(r *cluster.Replica) {
-				r.Tick(s.clock.Now())
-				if err := r.Close(); err != nil {
-					s.cfg.Logf("closing the replica of group %d: %v", g.id, err)
+			if d := s.node.Dead(g.id); d != "" && s.fatal.Load() == nil {
+				ferr := cerrors.Newf("group %d: %s", g.id, d)
+				s.fatal.Store(&ferr)
+			}
+			s.do(g.id, func() {
+				if err := s.node.CloseGroup(g.id, s.clock.Now()); err != nil {
+					s.cfg.Logf("%v", err)
 					if s.closeErr == nil {
 						s.closeErr = err
 					}
@@ -362,58 +401,32 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-func (s *Server) newClient(conn stdnet.Conn) *client {
+// closeReplicas closes the replicas of a server that never started.
+func (s *Server) closeReplicas() {
+	for g := uint64(1); g <= uint64(s.node.Groups()); g++ {
+		if r := s.node.Replica(g); r != nil {
+			r.Close()
+		}
+	}
+}
+
+func (s *Server) newConn(nc stdnet.Conn) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil
 	}
-	c := newClient(s, conn)
-	s.clients[c.id] = c
-	s.nclients.Add(1)
-	s.conns.Add(1)
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
 	return c
 }
 
-func (s *Server) removeClient(c *client) {
+func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
-	delete(s.clients, c.id)
+	delete(s.conns, c)
 	s.mu.Unlock()
-	s.stats.commandsRetired.Add(c.commands.Load())
-	s.stats.netInput.Add(c.bytesIn.Load())
-	s.stats.netOutput.Add(c.bytesOut.Load())
-	s.nclients.Add(-1)
-	s.conns.Done()
+	s.connWG.Done()
 }
 
-// clientList returns the connected clients sorted by id.
-func (s *Server) clientList() []*client {
-	s.mu.Lock()
-	out := make([]*client, 0, len(s.clients))
-	for _, c := range s.clients {
-		out = append(out, c)
-	}
-	s.mu.Unlock()
-	sortClients(out)
-	return out
-}
-
-func (s *Server) totalCommands() int64 {
-	n := s.stats.commandsRetired.Load()
-	s.mu.Lock()
-	for _, c := range s.clients {
-		n += c.commands.Load()
-	}
-	s.mu.Unlock()
-	return n - s.stats.commandsBase.Load()
-}
-
-func (s *Server) resetStats() {
-	s.stats.commandsBase.Add(s.totalCommands())
-	s.stats.connectionsReceived.Store(0)
-	s.stats.rejectedConnections.Store(0)
-	s.stats.netInput.Store(0)
-	s.stats.netOutput.Store(0)
-}
-
-func (s *Server) password() string { return *s.requirePass.Load() }
+func (s *Server) logf(format string, args ...any) { s.cfg.Logf(format, args...) }

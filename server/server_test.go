@@ -498,12 +498,12 @@ func TestManyIdleConnections(t *testing.T) {
 	}
 	defer helper.Process.Kill()
 	// Keep a working client busy while the idle ones pile up.
-	for i := 0; ts.srv.nclients.Load() < n; i++ {
+	for i := 0; int64(ts.srv.Node().Sessions()) < n; i++ {
 		if v, err := good.Ping(ctx()).Result(); err != nil || v != "PONG" {
-			t.Fatalf("with %d connections: %q %v", ts.srv.nclients.Load(), v, err)
+			t.Fatalf("with %d connections: %q %v", int64(ts.srv.Node().Sessions()), v, err)
 		}
 		if i > 6000 {
-			t.Fatalf("server has %d clients; helper said: %s", ts.srv.nclients.Load(), out.String())
+			t.Fatalf("server has %d clients; helper said: %s", int64(ts.srv.Node().Sessions()), out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

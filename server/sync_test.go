@@ -21,12 +21,8 @@ func TestBackgroundEverysecFsyncFailureReopens(t *testing.T) {
 	fs := &syncFailFS{FS: disk.OS()}
 	dir := t.TempDir()
 	opts := cluster.Options{FS: fs, Dir: dir, AppendOnly: true, Fsync: cluster.FsyncEverySec, Rand: seam.NewRand(), BackgroundSync: true}
-	r, err := cluster.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := serveReplica(t, Config{AppendOnly: true, AppendFsync: "everysec", Dir: dir,
-		Reopen: func() (*cluster.Replica, error) { return cluster.Open(opts) }}, r)
+	ts := serveOpen(t, Config{AppendOnly: true, AppendFsync: "everysec", Dir: dir,
+		ReplicaOptions: func(uint64) cluster.Options { return opts }})
 	c := ts.client(t, nil)
 	ctx := context.Background()
 	fs.armed.Store(true)

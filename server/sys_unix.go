@@ -3,6 +3,7 @@
 package server
 
 import (
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -41,17 +42,17 @@ func RaiseOpenFilesLimit(maxClients int) (int, string) {
 			lim.Cur = lim.Max
 		}
 	} else if err == nil {
-		return maxClients, "increased maximum number of open files to " + itoa(int(want)) + " (it was originally set to " + itoa(int(old)) + ")"
+		return maxClients, "increased maximum number of open files to " + strconv.Itoa(int(want)) + " (it was originally set to " + strconv.Itoa(int(old)) + ")"
 	}
 	fit := int(lim.Cur) - reservedFDs
 	if uint64(fit) >= uint64(maxClients) {
 		return maxClients, ""
 	}
 	fit = max(fit, 1)
-	msg := "You requested maxclients of " + itoa(maxClients) + " requiring at least " + itoa(int(want)) +
-		" max file descriptors. Server can't set maximum open files to " + itoa(int(want)) +
-		" because of OS error: " + errString(err) + ". Current maximum open files is " + itoa(int(lim.Cur)) +
-		". maxclients has been reduced to " + itoa(fit) + " to compensate for low ulimit."
+	msg := "You requested maxclients of " + strconv.Itoa(maxClients) + " requiring at least " + strconv.Itoa(int(want)) +
+		" max file descriptors. Server can't set maximum open files to " + strconv.Itoa(int(want)) +
+		" because of OS error: " + errString(err) + ". Current maximum open files is " + strconv.Itoa(int(lim.Cur)) +
+		". maxclients has been reduced to " + strconv.Itoa(fit) + " to compensate for low ulimit."
 	return fit, msg
 }
 

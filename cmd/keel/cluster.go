@@ -19,9 +19,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/node"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/keel-db/keel/server"
 )
 
 // keel cluster local: a whole cluster on one machine in one command, for
@@ -147,8 +146,8 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	if o.dir == "" {
 		return o, errors.New("--dir must not be empty")
 	}
-	if o.groups < 1 || o.groups > server.GroupsMax {
-		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, server.GroupsMax)
+	if o.groups < 1 || o.groups > node.GroupsMax {
+		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
 	}
 	return o, nil
 }

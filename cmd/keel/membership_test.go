@@ -15,6 +15,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 	"github.com/keel-db/keel/server"
 )
@@ -81,30 +82,14 @@ func freeClusterPort(t *testing.T) (stdnet.Listener, int) {
 // --groups groups (and --join yes when join).
 func startMemberNode(t *testing.T, dir string, id uint64, peers []cluster.TopoNode, groups int, join bool, ln stdnet.Listener) *memberTestNode {
 	t.Helper()
-	node, err := server.NewClusterNode(id, peers)
+	srv, err := server.Open(server.Config{Port: ln.Addr().(*stdnet.TCPAddr).Port, Dir: dir, AppendOnly: true,
+		NodeID: id, Peers: peers, Groups: groups, Join: join, PeerBind: "127.0.0.1",
+		ReplicaOptions: func(g uint64) cluster.Options {
+			return cluster.Options{FS: disk.OS(), Dir: node.GroupDir(dir, groups, g), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.SetJoin(join)
-	if err := node.SetGroups(groups); err != nil {
-		t.Fatal(err)
-	}
-	var replicas []*cluster.Replica
-	for g := uint64(1); g <= uint64(groups); g++ {
-		opts := cluster.Options{FS: disk.OS(), Dir: server.GroupDir(dir, groups, g), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
-		if err := node.GroupOptions(&opts, g); err != nil {
-			t.Fatal(err)
-		}
-		r, err := cluster.Open(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		replicas = append(replicas, r)
-	}
-	if err := node.Listen("127.0.0.1", nil); err != nil {
-		t.Fatal(err)
-	}
-	srv := server.NewGroups(server.Config{Port: ln.Addr().(*stdnet.TCPAddr).Port, Dir: dir, AppendOnly: true, Cluster: node}, replicas)
 	n := &memberTestNode{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { n.done <- srv.Serve(ln) }()
 	return n

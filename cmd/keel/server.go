@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/resp"
 
 	"github.com/cockroachdb/errors"
@@ -41,7 +42,7 @@ type serverOptions struct {
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
 	notifyKeyspaceEvents                        string
-	pubsubLimit                                 server.PubSubLimit
+	pubsubLimit                                 node.PubSubLimit
 	functions                                   functionOptions // server_functions.go
 	// Cluster mode (DESIGN.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
@@ -98,14 +99,14 @@ func (o *serverOptions) set(name, value string) error {
 			err = errors.New("must be at least 1")
 		}
 	case "notify-keyspace-events":
-		if !server.ValidNotifyKeyspaceEvents(value) {
+		if !node.ValidNotifyKeyspaceEvents(value) {
 			err = errors.New("invalid event class character; use 'Ag$lshzxeKEtmdn'")
 		}
 		o.notifyKeyspaceEvents = value
 	case "client-output-buffer-limit":
 		// Only the pubsub class is kept: keel has no replicas to feed and
 		// puts no limit on normal clients.
-		if l, ok := server.ParsePubSubLimit(value); ok {
+		if l, ok := node.ParsePubSubLimit(value); ok {
 			o.pubsubLimit = l
 		} else if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "normal") &&
 			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "replica") &&
@@ -118,7 +119,7 @@ func (o *serverOptions) set(name, value string) error {
 			err = errors.New("must be a positive integer")
 		}
 	case "peers":
-		_, err = server.ParsePeers(value)
+		_, err = node.ParsePeers(value)
 		o.peers = value
 	case "groups":
 		o.groups, err = strconv.Atoi(value)
@@ -254,9 +255,9 @@ func parseServerArgs(args []string) (serverOptions, error) {
 	return o, nil
 }
 
-// clusterNode validates the cluster flags together and returns the node
-// (nil without cluster mode).
-func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
+// clusterPeers validates the cluster flags together and returns the
+// peers (nil without cluster mode).
+func (o *serverOptions) clusterPeers() ([]cluster.TopoNode, error) {
 	if o.peers == "" {
 		switch {
 		case o.groups > 1:
@@ -277,23 +278,27 @@ func (o *serverOptions) clusterNode() (*server.ClusterNode, error) {
 	if !o.appendOnly {
 		return nil, errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
 	}
-	nodes, err := server.ParsePeers(o.peers)
+	if o.groups < 1 || o.groups > node.GroupsMax {
+		return nil, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
+	}
+	peers, err := node.ParsePeers(o.peers)
 	if err != nil {
 		return nil, err
 	}
-	node, err := server.NewClusterNode(o.nodeID, nodes)
-	if err != nil {
-		return nil, errors.Wrap(err, "--node-id")
+	var self *cluster.TopoNode
+	for i := range peers {
+		if peers[i].ID == o.nodeID {
+			self = &peers[i]
+		}
 	}
-	node.SetJoin(o.join)
-	if err := node.SetGroups(o.groups); err != nil {
-		return nil, err
+	if self == nil {
+		return nil, errors.Newf("--node-id: node id %d is not among the peers", o.nodeID)
 	}
-	if self := node.Self(); self.Port != o.port {
+	if self.Port != o.port {
 		return nil, errors.Newf("--port %d differs from node %d's address %s:%d in --peers (a peer address is its client port)",
 			o.port, o.nodeID, self.Host, self.Port)
 	}
-	return node, nil
+	return peers, nil
 }
 
 func runServer(args []string) int {
@@ -304,7 +309,7 @@ func runServer(args []string) int {
 		return 0
 	}
 	if err == nil {
-		_, err = o.clusterNode()
+		_, err = o.clusterPeers()
 	}
 	if err != nil {
 		logger.Printf("keel server: %v", err)
@@ -332,65 +337,15 @@ func serve(o serverOptions, logger *log.Logger) error {
 		logger.Print(msg)
 	}
 	fsync := map[string]cluster.FsyncPolicy{"everysec": cluster.FsyncEverySec, "always": cluster.FsyncAlways, "no": cluster.FsyncNo}[o.appendFsync]
-	node, err := o.clusterNode()
+	peers, err := o.clusterPeers()
 	if err != nil {
 		return err
 	}
-	groups := 1
-	if node != nil {
-		groups = node.Groups()
-	}
+	groups := max(o.groups, 1)
 	if o.appendOnly {
 		if err := checkGroupsLayout(o.dir, groups); err != nil {
 			return err
 		}
-	}
-	// One replica per group, each in its own directory (the node's dir
-	// itself with one group).
-	optsOf := make([]cluster.Options, groups)
-	for i := range optsOf {
-		g := uint64(i + 1)
-		dir := server.GroupDir(o.dir, groups, g)
-		// The server runs the everysec fsync off the shard (server/maintenance.go).
-		copts := cluster.Options{Dir: dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
-			Functions: o.functions.config(dir, o.appendOnly)}
-		if o.appendOnly {
-			copts.FS = disk.OS()
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return errors.Wrapf(err, "create data directory %s", dir)
-			}
-		}
-		if node != nil {
-			if err := node.GroupOptions(&copts, g); err != nil {
-				return err
-			}
-		}
-		optsOf[i] = copts
-	}
-	var replicas []*cluster.Replica
-	closeAll := func() {
-		for _, r := range replicas {
-			r.Close()
-		}
-	}
-	for _, copts := range optsOf {
-		replica, err := cluster.Open(copts)
-		if err != nil {
-			closeAll()
-			return errors.Wrapf(err, "open data directory %s", copts.Dir)
-		}
-		replicas = append(replicas, replica)
-	}
-	if node != nil {
-		if err := node.Listen(o.bind, logger.Printf); err != nil {
-			closeAll()
-			return errors.Wrap(err, "listen for peers")
-		}
-		groupsText := ""
-		if groups > 1 {
-			groupsText = fmt.Sprintf(", %d replica groups", groups)
-		}
-		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
 	}
 	limits := resp.DefaultLimits()
 	limits.BulkBytesMax = o.protoMaxBulkLen
@@ -403,16 +358,46 @@ func serve(o serverOptions, logger *log.Logger) error {
 			configFile = abs
 		}
 	}
-	srv := server.NewGroups(server.Config{
+	// One replica per group, each in its own directory (the node's dir
+	// itself with one group). The server runs the everysec fsync off the
+	// group's queue (server/maintenance.go); after a failed write or
+	// fsync the node reopens a replica from what is durable on disk,
+	// never by retrying the fsync.
+	replicaOptions := func(g uint64) cluster.Options {
+		dir := node.GroupDir(o.dir, groups, g)
+		copts := cluster.Options{Dir: dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
+			Functions: o.functions.config(dir, o.appendOnly)}
+		if o.appendOnly {
+			copts.FS = disk.OS()
+		}
+		return copts
+	}
+	if o.appendOnly {
+		for g := uint64(1); g <= uint64(groups); g++ {
+			dir := node.GroupDir(o.dir, groups, g)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return errors.Wrapf(err, "create data directory %s", dir)
+			}
+		}
+	}
+	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
-		ConfigFile: configFile, Logf: logger.Printf, Cluster: node,
-		// After a failed write or fsync the replica is rebuilt from what
-		// is durable on disk, never by retrying the fsync.
-		Reopen:      func() (*cluster.Replica, error) { return cluster.Open(optsOf[0]) },
-		ReopenGroup: func(g uint64) (*cluster.Replica, error) { return cluster.Open(optsOf[g-1]) },
-	}, replicas)
+		ConfigFile: configFile, Logf: logger.Printf,
+		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
+		ReplicaOptions: replicaOptions,
+	})
+	if err != nil {
+		return errors.Wrapf(err, "open data directory %s", o.dir)
+	}
+	if peers != nil {
+		groupsText := ""
+		if groups > 1 {
+			groupsText = fmt.Sprintf(", %d replica groups", groups)
+		}
+		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
+	}
 	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
 	ln, err := stdnet.Listen("tcp", addr)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/cluster"
 )
 
 // The cluster flags are checked together before anything is opened.
@@ -27,14 +29,9 @@ func TestServerClusterFlags(t *testing.T) {
 	} {
 		o, err := parseServerArgs(c.args)
 		if err == nil {
-			var node interface{ ID() uint64 }
-			if n, nerr := o.clusterNode(); nerr != nil {
-				err = nerr
-			} else if n != nil {
-				node = n
-			}
-			if err == nil && (node != nil) != (o.peers != "") {
-				t.Errorf("%v: cluster node %v", c.args, node)
+			var peers []cluster.TopoNode
+			if peers, err = o.clusterPeers(); err == nil && (peers != nil) != (o.peers != "") {
+				t.Errorf("%v: peers %v", c.args, peers)
 			}
 		}
 		switch {

@@ -1,8 +1,7 @@
-package server
+package node
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 
@@ -48,124 +47,122 @@ func fanoutKind(argv [][]byte) int {
 	return fanNone
 }
 
-// groupIndex is the index in s.groups of the group argv goes to, or -1
-// for a node-wide command (runNodeWide). slot is cluster.CommandSlot's;
-// asking says the client sent ASKING first (it follows an -ASK to the
-// group importing the slot).
-func (s *Server) groupIndex(argv [][]byte, slot int, asking bool) int {
-	if slot >= 0 {
-		if asking {
-			return int(s.node.askingGroupOf(slot)) - 1
-		}
-		return int(s.node.groupOf(slot)) - 1
-	}
-	if fanoutKind(argv) != fanNone {
-		return -1
-	}
-	return s.primaryGroup()
-}
-
-// primaryGroup is the index of the group keyless requests go to: the
-// first this node leads, else group 1.
-func (s *Server) primaryGroup() int {
-	for i := range s.groups {
-		if s.node.leaderOf(uint64(i+1)) == s.node.id {
-			return i
+// primaryGroup is the group keyless requests go to: the first this node
+// leads, else group 1.
+func (n *Node) primaryGroup() uint64 {
+	for _, gr := range n.groups {
+		if gr.leader.Load() == n.id && n.id != 0 {
+			return gr.id
 		}
 	}
-	return 0
+	return 1
 }
 
-// fanoutTargets are the indexes of the groups a node-wide command of kind
-// runs on: every group for disk work, else those this node leads (group
-// 1 when none: a follower then answers as before sharding).
-func (s *Server) fanoutTargets(kind int) []int {
-	var out []int
-	for i := range s.groups {
-		if kind == fanLocal || s.node.leaderOf(uint64(i+1)) == s.node.id {
-			out = append(out, i)
+// fanoutTargets are the groups a node-wide command of kind runs on:
+// every group for disk work, else those this node leads (group 1 when
+// none: a follower then answers as before sharding).
+func (n *Node) fanoutTargets(kind int) []uint64 {
+	var out []uint64
+	for _, gr := range n.groups {
+		if kind == fanLocal || gr.leader.Load() == n.id && n.id != 0 {
+			out = append(out, gr.id)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, 0)
+		out = append(out, 1)
 	}
 	return out
 }
 
-// runOn submits one request to group gi+1 and waits for its reply. False:
-// the server stopped first (the client is then abandoned).
-func (c *client) runOn(gi int, argv [][]byte, w *recorder) bool {
-	c.runGroup = gi
-	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: w})
-	return c.submit()
+// runOn makes argv on group g the next step, its reply going to w, and
+// then run once it is answered.
+func (c *Session) runOn(g uint64, argv [][]byte, w *recorder, then func()) {
+	c.submitThen(g, []cluster.Request{{Argv: argv, W: w}}, then)
 }
 
-// runNodeWide runs a node-wide command on its groups and writes the
-// merged reply. False: the client was abandoned.
-func (c *client) runNodeWide(argv [][]byte) bool {
+// runNodeWide runs a node-wide command on its groups, one after another,
+// and writes the merged reply (slot is CommandSlot's, -1 here).
+func (c *Session) runNodeWide(argv [][]byte, slot int) {
 	kind := fanoutKind(argv)
-	targets := c.srv.fanoutTargets(kind)
+	targets := c.n.fanoutTargets(kind)
 	if kind == fanSearch {
-		return c.scanGroups(argv, targets)
+		c.scanGroups(argv, targets)
+		return
 	}
 	if len(targets) == 1 {
-		c.runGroup = targets[0]
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
-		return c.submit()
+		c.submitThen(targets[0], []cluster.Request{{Argv: argv, W: c.Out}}, nil)
+		return
 	}
+	// The reader may reuse argv's buffers once the batch ends; the steps
+	// outlive this call, so they get a copy.
+	argv = cloneArgv(argv)
 	recs := make([]*recorder, len(targets))
-	for i, gi := range targets {
-		recs[i] = &recorder{}
-		if !c.runOn(gi, argv, recs[i]) {
-			return false
+	var step func(i int)
+	step = func(i int) {
+		if i == len(targets) {
+			c.mergeNodeWide(argv, recs)
+			return
 		}
+		recs[i] = &recorder{}
+		c.runOn(targets[i], argv, recs[i], func() { step(i + 1) })
 	}
+	step(0)
+}
+
+func cloneArgv(argv [][]byte) [][]byte {
+	out := make([][]byte, len(argv))
+	for i, a := range argv {
+		out[i] = bytes.Clone(a)
+	}
+	return out
+}
+
+func (c *Session) mergeNodeWide(argv [][]byte, recs []*recorder) {
 	for _, r := range recs {
 		if r.err != "" {
-			c.out.WriteError(r.err)
-			return true
+			c.Out.WriteError(r.err)
+			return
 		}
 	}
 	name := argv[0]
 	switch {
 	case eqFold(name, "dbsize"):
-		var n int64
+		var total int64
 		for _, r := range recs {
-			n += r.int()
+			total += r.int()
 		}
-		c.out.WriteInt(n)
+		c.Out.WriteInt(total)
 	case eqFold(name, "lastsave"):
-		n := recs[0].int()
+		v := recs[0].int()
 		for _, r := range recs[1:] {
-			n = min(n, r.int())
+			v = min(v, r.int())
 		}
-		c.out.WriteInt(n)
+		c.Out.WriteInt(v)
 	case eqFold(name, "keys"):
-		n := 0
+		total := 0
 		for _, r := range recs {
-			n += len(r.bulks())
+			total += len(r.bulks())
 		}
-		c.out.WriteArray(n)
+		c.Out.WriteArray(total)
 		for _, r := range recs {
 			for _, k := range r.bulks() {
-				c.out.WriteBulk(k)
+				c.Out.WriteBulk(k)
 			}
 		}
 	case eqFold(name, "randomkey"):
-		start := rand.IntN(len(recs))
+		start := int(c.n.rand.Uint64() % uint64(len(recs)))
 		for i := range recs {
 			if b := recs[(start+i)%len(recs)].bulks(); len(b) > 0 {
-				c.out.WriteBulk(b[0])
-				return true
+				c.Out.WriteBulk(b[0])
+				return
 			}
 		}
-		c.out.WriteNull()
+		c.Out.WriteNull()
 	default:
 		// FLUSHALL, FLUSHDB, FUNCTION ..., SAVE, BGSAVE, BGREWRITEAOF:
 		// every group answered the same success; pass on the first.
 		recs[0].replay(c)
 	}
-	return true
 }
 
 // recorder is an engine.Writer keeping a reply to merge: its error, its
@@ -219,20 +216,20 @@ func (r *recorder) bulks() [][]byte {
 }
 
 // replay writes a one-value reply (status, integer, bulk or null) to c.
-func (r *recorder) replay(c *client) {
+func (r *recorder) replay(c *Session) {
 	if len(r.items) == 0 {
-		c.out.WriteSimple("OK")
+		c.Out.WriteSimple("OK")
 		return
 	}
 	switch it := r.items[0]; it.kind {
 	case '+':
-		c.out.WriteSimple(string(it.b))
+		c.Out.WriteSimple(string(it.b))
 	case ':':
-		c.out.WriteInt(it.n)
+		c.Out.WriteInt(it.n)
 	case '$':
-		c.out.WriteBulk(it.b)
+		c.Out.WriteBulk(it.b)
 	default:
-		c.out.WriteNull()
+		c.Out.WriteNull()
 	}
 }
 
@@ -251,17 +248,17 @@ type groupScans struct {
 
 type groupScan struct {
 	cursor uint64 // as handed out; 0: unused
-	group  int    // index in Server.groups
+	group  uint64 // the group scanned
 	inner  uint64 // the group's own cursor
 }
 
 const scanCursorsKept = 4096
 
-func (g *groupScans) put(group int, inner uint64) uint64 {
+func (g *groupScans) put(rnd interface{ Uint64() uint64 }, group uint64, inner uint64) uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.next == 0 {
-		g.next = rand.Uint64N(1<<40) + 1
+		g.next = rnd.Uint64()%(1<<40) + 1
 	}
 	g.next++
 	cur := g.next
@@ -278,27 +275,26 @@ func (g *groupScans) get(cur uint64) (groupScan, bool) {
 
 // scanGroups runs SCAN over the led groups in turn: a call scans one
 // group, and its cursor says which group and where in it to go on.
-func (c *client) scanGroups(argv [][]byte, targets []int) bool {
+func (c *Session) scanGroups(argv [][]byte, targets []uint64) {
 	if len(targets) == 1 {
-		c.runGroup = targets[0]
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
-		return c.submit()
+		c.submitThen(targets[0], []cluster.Request{{Argv: argv, W: c.Out}}, nil)
+		return
 	}
 	cur, err := strconv.ParseUint(string(argv[1]), 10, 64)
 	if err != nil {
-		c.out.WriteError("ERR invalid cursor")
-		return true
+		c.Out.WriteError("ERR invalid cursor")
+		return
 	}
 	pos := 0 // index in targets
 	inner := cur
 	if cur != 0 {
-		if e, ok := c.srv.scans.get(cur); ok {
+		if e, ok := c.n.scans.get(cur); ok {
 			inner = e.inner
 			pos = len(targets) // the group is no longer led: scan is over
-			for i, gi := range targets {
-				if gi >= e.group {
+			for i, g := range targets {
+				if g >= e.group {
 					pos = i
-					if gi != e.group {
+					if g != e.group {
 						inner = 0 // that group is gone: start the next one
 					}
 					break
@@ -307,40 +303,37 @@ func (c *client) scanGroups(argv [][]byte, targets []int) bool {
 		}
 	}
 	if pos == len(targets) {
-		c.out.WriteArray(2)
-		c.out.WriteBulkString("0")
-		c.out.WriteArray(0)
-		return true
+		c.Out.WriteArray(2)
+		c.Out.WriteBulkString("0")
+		c.Out.WriteArray(0)
+		return
 	}
-	args := make([][]byte, len(argv))
-	copy(args, argv)
+	args := cloneArgv(argv)
 	args[1] = strconv.AppendUint(nil, inner, 10)
 	rec := &recorder{}
-	if !c.runOn(targets[pos], args, rec) {
-		return false
-	}
-	if rec.err != "" {
-		c.out.WriteError(rec.err)
-		return true
-	}
-	items := rec.bulks()
-	if len(items) == 0 {
-		c.out.WriteError("ERR SCAN of a replica group gave no cursor")
-		return true
-	}
-	next, _ := strconv.ParseUint(string(items[0]), 10, 64)
-	out := uint64(0)
-	switch {
-	case next != 0:
-		out = c.srv.scans.put(targets[pos], next)
-	case pos+1 < len(targets):
-		out = c.srv.scans.put(targets[pos+1], 0)
-	}
-	c.out.WriteArray(2)
-	c.out.WriteBulk(strconv.AppendUint(nil, out, 10))
-	c.out.WriteArray(len(items) - 1)
-	for _, k := range items[1:] {
-		c.out.WriteBulk(k)
-	}
-	return true
+	c.runOn(targets[pos], args, rec, func() {
+		if rec.err != "" {
+			c.Out.WriteError(rec.err)
+			return
+		}
+		items := rec.bulks()
+		if len(items) == 0 {
+			c.Out.WriteError("ERR SCAN of a replica group gave no cursor")
+			return
+		}
+		next, _ := strconv.ParseUint(string(items[0]), 10, 64)
+		out := uint64(0)
+		switch {
+		case next != 0:
+			out = c.n.scans.put(c.n.rand, targets[pos], next)
+		case pos+1 < len(targets):
+			out = c.n.scans.put(c.n.rand, targets[pos+1], 0)
+		}
+		c.Out.WriteArray(2)
+		c.Out.WriteBulk(strconv.AppendUint(nil, out, 10))
+		c.Out.WriteArray(len(items) - 1)
+		for _, k := range items[1:] {
+			c.Out.WriteBulk(k)
+		}
+	})
 }

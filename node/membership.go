@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"strconv"
@@ -36,40 +36,45 @@ import (
 
 // membershipOnLedGroups runs CLUSTER ADDNODE/DELNODE (sub) on every group
 // this node leads and answers as above.
-func (c *client) membershipOnLedGroups(sub string, argv [][]byte) {
+func (c *Session) membershipOnLedGroups(sub string, argv [][]byte) {
 	name := "CLUSTER " + strings.ToUpper(sub)
 	if id, err := strconv.ParseUint(string(argv[2]), 10, 64); err != nil || id == 0 {
-		c.out.WriteError("ERR invalid node id '" + string(argv[2]) + "': a positive integer")
+		c.Out.WriteError("ERR invalid node id '" + string(argv[2]) + "': a positive integer")
 		return
 	}
-	n := c.srv.node
+	n := c.n
 	led := n.ledGroups()
 	if len(led) == 0 {
-		c.out.WriteError("ERR this node leads no replica group: " + name + " changes the groups the receiving node leads; send it to every group's leader (" +
+		c.Out.WriteError("ERR this node leads no replica group: " + name + " changes the groups the receiving node leads; send it to every group's leader (" +
 			n.leadersText() + "), or run `keel cluster " + sub + "`")
 		return
 	}
+	argv = cloneArgv(argv)
 	var done []uint64
-	for _, g := range led {
+	var step func(i int)
+	step = func(i int) {
+		if i == len(led) {
+			c.Out.WriteSimple("OK")
+			return
+		}
+		g := led[i]
 		rec := &recorder{}
-		if !c.runOn(int(g-1), argv, rec) {
-			return
-		}
-		switch msg := rec.err; {
-		case msg == "" || membershipAlreadyDone(msg):
-			done = append(done, g)
-		case cluster.Retryable(msg) || strings.HasPrefix(msg, "READONLY"):
-			// READONLY: leadership moved between ledGroups and the submit.
-			c.out.WriteError("TRYAGAIN " + name + " applied in groups " + groupsText(done) + " but not in group " +
-				strconv.FormatUint(g, 10) + " (" + msg + "); send it again (each group's change is idempotent)")
-			return
-		default:
-			c.out.WriteError("ERR " + name + " in group " + strconv.FormatUint(g, 10) + ": " + strings.TrimPrefix(msg, "ERR ") +
-				" (applied in groups " + groupsText(done) + ")")
-			return
-		}
+		c.runOn(g, argv, rec, func() {
+			switch msg := rec.err; {
+			case msg == "" || membershipAlreadyDone(msg):
+				done = append(done, g)
+				step(i + 1)
+			case cluster.Retryable(msg) || strings.HasPrefix(msg, "READONLY"):
+				// READONLY: leadership moved between ledGroups and the submit.
+				c.Out.WriteError("TRYAGAIN " + name + " applied in groups " + groupsText(done) + " but not in group " +
+					strconv.FormatUint(g, 10) + " (" + msg + "); send it again (each group's change is idempotent)")
+			default:
+				c.Out.WriteError("ERR " + name + " in group " + strconv.FormatUint(g, 10) + ": " + strings.TrimPrefix(msg, "ERR ") +
+					" (applied in groups " + groupsText(done) + ")")
+			}
+		})
 	}
-	c.out.WriteSimple("OK")
+	step(0)
 }
 
 // membershipAlreadyDone reports a group's refusal meaning the change is
@@ -91,7 +96,7 @@ func groupsText(gs []uint64) string {
 
 // leadersText lists each group's leader as this node last saw it: "group
 // 1: node 1 at 127.0.0.1:7001; group 2: unknown; ...".
-func (n *ClusterNode) leadersText() string {
+func (n *Node) leadersText() string {
 	parts := make([]string, n.Groups())
 	for i := range parts {
 		g := uint64(i + 1)

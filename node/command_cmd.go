@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"sort"
@@ -75,12 +75,12 @@ func findCommand(table []cmdEntry, name string) *cmdEntry {
 	return nil
 }
 
-func cmdCommand(c *client, argv [][]byte) {
+func cmdCommand(c *Session, argv [][]byte) {
 	table := commandTable()
 	if len(argv) == 1 {
-		c.out.WriteArray(len(table))
+		c.Out.WriteArray(len(table))
 		for i := range table {
-			writeCommandInfo(c.out, &table[i])
+			writeCommandInfo(c.Out, &table[i])
 		}
 		return
 	}
@@ -90,7 +90,7 @@ func cmdCommand(c *client, argv [][]byte) {
 	}
 	switch sub {
 	case "count":
-		c.out.WriteInt(int64(len(table)))
+		c.Out.WriteInt(int64(len(table)))
 	case "list":
 		var names []string
 		switch {
@@ -115,32 +115,32 @@ func cmdCommand(c *client, argv [][]byte) {
 					}
 				case eqFold(argv[3], "module"):
 				default:
-					c.out.WriteError("ERR syntax error")
+					c.Out.WriteError("ERR syntax error")
 					return
 				}
 			}
 		default:
-			c.out.WriteError("ERR syntax error")
+			c.Out.WriteError("ERR syntax error")
 			return
 		}
-		c.out.WriteArray(len(names))
+		c.Out.WriteArray(len(names))
 		for _, n := range names {
-			c.out.WriteBulkString(n)
+			c.Out.WriteBulkString(n)
 		}
 	case "info":
 		if len(argv) == 2 {
-			c.out.WriteArray(len(table))
+			c.Out.WriteArray(len(table))
 			for i := range table {
-				writeCommandInfo(c.out, &table[i])
+				writeCommandInfo(c.Out, &table[i])
 			}
 			return
 		}
-		c.out.WriteArray(len(argv) - 2)
+		c.Out.WriteArray(len(argv) - 2)
 		for _, a := range argv[2:] {
 			if e := findCommand(table, string(a)); e != nil {
-				writeCommandInfo(c.out, e)
+				writeCommandInfo(c.Out, e)
 			} else {
-				c.out.WriteNullArray()
+				c.Out.WriteNullArray()
 			}
 		}
 	case "docs":
@@ -156,10 +156,10 @@ func cmdCommand(c *client, argv [][]byte) {
 				}
 			}
 		}
-		c.out.WriteMap(len(sel))
+		c.Out.WriteMap(len(sel))
 		for _, e := range sel {
-			c.out.WriteBulkString(e.name)
-			writeCommandDoc(c.out, e.doc, e.subs)
+			c.Out.WriteBulkString(e.name)
+			writeCommandDoc(c.Out, e.doc, e.subs)
 		}
 	case "help":
 		help := []string{
@@ -171,9 +171,9 @@ func cmdCommand(c *client, argv [][]byte) {
 			"DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
 			"HELP", "    Print this help.",
 		}
-		c.out.WriteArray(len(help))
+		c.Out.WriteArray(len(help))
 		for _, h := range help {
-			c.out.WriteSimple(h)
+			c.Out.WriteSimple(h)
 		}
 	default:
 		unknownSubcommand(c, "command", argv[1])

@@ -1,9 +1,8 @@
-package server
+package node
 
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keel-db/keel/resp"
 )
@@ -21,7 +20,7 @@ var clientSubs = []subcommand{
 
 const errClientName = "ERR Client names cannot contain spaces, newlines or special characters."
 
-func subArityOK(c *client, subs []subcommand, full string, argc int) bool {
+func subArityOK(c *Session, subs []subcommand, full string, argc int) bool {
 	for i, s := range subs {
 		if s.name == full {
 			c.lastCmd.Store(&subs[i].name)
@@ -35,34 +34,34 @@ func subArityOK(c *client, subs []subcommand, full string, argc int) bool {
 	return true
 }
 
-func cmdClient(c *client, argv [][]byte) {
+func cmdClient(c *Session, argv [][]byte) {
 	sub := strings.ToLower(string(argv[1]))
 	if !subArityOK(c, clientSubs, "client|"+sub, len(argv)) {
 		return
 	}
 	switch sub {
 	case "id":
-		c.out.WriteInt(int64(c.id))
+		c.Out.WriteInt(int64(c.id))
 	case "setname":
 		if !validClientName(argv[2]) {
-			c.out.WriteError(errClientName)
+			c.Out.WriteError(errClientName)
 			return
 		}
 		c.mu.Lock()
 		c.name = string(argv[2])
 		c.mu.Unlock()
-		c.out.WriteSimple("OK")
+		c.Out.WriteSimple("OK")
 	case "getname":
 		c.mu.Lock()
 		name := c.name
 		c.mu.Unlock()
 		if name == "" {
-			c.out.WriteNull()
+			c.Out.WriteNull()
 			return
 		}
-		c.out.WriteBulkString(name)
+		c.Out.WriteBulkString(name)
 	case "info":
-		c.out.WriteVerbatim(c.describe(time.Now()), "txt")
+		c.Out.WriteVerbatim(c.describe(c.n.clock.Now()), "txt")
 	case "list":
 		clientList(c, argv)
 	case "kill":
@@ -70,11 +69,11 @@ func cmdClient(c *client, argv [][]byte) {
 	case "setinfo":
 		attr := strings.ToLower(string(argv[2]))
 		if attr != "lib-name" && attr != "lib-ver" {
-			c.out.WriteError("ERR Unrecognized option '" + string(truncate(argv[2], 128)) + "'")
+			c.Out.WriteError("ERR Unrecognized option '" + string(truncate(argv[2], 128)) + "'")
 			return
 		}
 		if !validClientName(argv[3]) {
-			c.out.WriteError("ERR " + attr + " cannot contain spaces, newlines or special characters.")
+			c.Out.WriteError("ERR " + attr + " cannot contain spaces, newlines or special characters.")
 			return
 		}
 		c.mu.Lock()
@@ -84,7 +83,7 @@ func cmdClient(c *client, argv [][]byte) {
 			c.libVer = string(argv[3])
 		}
 		c.mu.Unlock()
-		c.out.WriteSimple("OK")
+		c.Out.WriteSimple("OK")
 	case "help":
 		help := []string{
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -100,9 +99,9 @@ func cmdClient(c *client, argv [][]byte) {
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
 			"HELP", "    Print this help.",
 		}
-		c.out.WriteArray(len(help))
+		c.Out.WriteArray(len(help))
 		for _, h := range help {
-			c.out.WriteSimple(h)
+			c.Out.WriteSimple(h)
 		}
 	default:
 		unknownSubcommand(c, "client", argv[1])
@@ -111,7 +110,7 @@ func cmdClient(c *client, argv [][]byte) {
 
 // describe is the client's CLIENT LIST line, in Redis 7.2's field order.
 // Buffer figures of other clients are not tracked and read 0.
-func (c *client) describe(now time.Time) string {
+func (c *Session) describe(now int64) string {
 	c.mu.Lock()
 	name, libName, libVer := c.name, c.libName, c.libVer
 	c.mu.Unlock()
@@ -119,21 +118,25 @@ func (c *client) describe(now time.Time) string {
 	if p := c.lastCmd.Load(); p != nil {
 		cmd = *p
 	}
-	idle := now.Sub(time.Unix(0, c.lastActive.Load()))
+	idle := now - c.lastActive.Load()
 	var b strings.Builder
 	b.WriteString("id=" + strconv.FormatUint(c.id, 10))
-	b.WriteString(" addr=" + c.addr + " laddr=" + c.laddr)
-	b.WriteString(" fd=" + strconv.Itoa(c.fd))
+	laddr, fd := "", -1
+	if c.conn != nil {
+		laddr, fd = c.conn.LocalAddr(), c.conn.FD()
+	}
+	b.WriteString(" addr=" + c.addr() + " laddr=" + laddr)
+	b.WriteString(" fd=" + strconv.Itoa(fd))
 	b.WriteString(" name=" + name)
-	b.WriteString(" age=" + strconv.FormatInt(int64(now.Sub(c.created)/time.Second), 10))
-	b.WriteString(" idle=" + strconv.FormatInt(int64(max(idle, 0)/time.Second), 10))
+	b.WriteString(" age=" + strconv.FormatInt((now-c.created)/1e9, 10))
+	b.WriteString(" idle=" + strconv.FormatInt(max(idle, 0)/1e9, 10))
 	b.WriteString(" " + c.clientListFields()) // pubsub.go
 	b.WriteString(" cmd=" + cmd + " user=default redir=-1 resp=" + strconv.Itoa(int(c.proto.Load())))
 	b.WriteString(" lib-name=" + libName + " lib-ver=" + libVer + "\n")
 	return b.String()
 }
 
-func clientList(c *client, argv [][]byte) {
+func clientList(c *Session, argv [][]byte) {
 	var ids map[uint64]bool
 	typeNone := false
 	for i := 2; i < len(argv); i++ {
@@ -145,7 +148,7 @@ func clientList(c *client, argv [][]byte) {
 			case "master", "replica", "slave", "pubsub":
 				typeNone = true
 			default:
-				c.out.WriteError("ERR Unknown client type '" + string(truncate(argv[i], 128)) + "'")
+				c.Out.WriteError("ERR Unknown client type '" + string(truncate(argv[i], 128)) + "'")
 				return
 			}
 		case eqFold(argv[i], "id") && i+1 < len(argv):
@@ -153,40 +156,40 @@ func clientList(c *client, argv [][]byte) {
 			for i++; i < len(argv); i++ {
 				id, ok := resp.ParseInt(argv[i])
 				if !ok || id <= 0 {
-					c.out.WriteError("ERR Invalid client ID")
+					c.Out.WriteError("ERR Invalid client ID")
 					return
 				}
 				ids[uint64(id)] = true
 			}
 		default:
-			c.out.WriteError("ERR syntax error")
+			c.Out.WriteError("ERR syntax error")
 			return
 		}
 	}
-	now := time.Now()
+	now := c.n.clock.Now()
 	var b strings.Builder
 	if !typeNone {
-		for _, o := range c.srv.clientList() {
+		for _, o := range c.n.sessionList() {
 			if ids != nil && !ids[o.id] {
 				continue
 			}
 			b.WriteString(o.describe(now))
 		}
 	}
-	c.out.WriteVerbatim(b.String(), "txt")
+	c.Out.WriteVerbatim(b.String(), "txt")
 }
 
-func clientKill(c *client, argv [][]byte) {
+func clientKill(c *Session, argv [][]byte) {
 	if len(argv) == 3 {
 		// Old form: CLIENT KILL addr:port.
-		for _, o := range c.srv.clientList() {
-			if o.addr == string(argv[2]) {
+		for _, o := range c.n.sessionList() {
+			if o.addr() == string(argv[2]) {
 				c.kill(o)
-				c.out.WriteSimple("OK")
+				c.Out.WriteSimple("OK")
 				return
 			}
 		}
-		c.out.WriteError("ERR No such client")
+		c.Out.WriteError("ERR No such client")
 		return
 	}
 	var (
@@ -212,7 +215,7 @@ func clientKill(c *client, argv [][]byte) {
 		case "id":
 			n, ok := resp.ParseInt(v)
 			if !ok || n <= 0 {
-				c.out.WriteError("ERR client-id should be greater than 0")
+				c.Out.WriteError("ERR client-id should be greater than 0")
 				return
 			}
 			id, haveID = uint64(n), true
@@ -226,13 +229,13 @@ func clientKill(c *client, argv [][]byte) {
 			case "master", "replica", "slave", "pubsub":
 				typeNone = true
 			default:
-				c.out.WriteError("ERR Unknown client type '" + string(truncate(v, 128)) + "'")
+				c.Out.WriteError("ERR Unknown client type '" + string(truncate(v, 128)) + "'")
 				return
 			}
 		case "user":
 			userMatch = string(v) == "default"
 			if !userMatch && !strings.EqualFold(string(v), "default") {
-				c.out.WriteError("ERR No such user '" + string(truncate(v, 128)) + "'")
+				c.Out.WriteError("ERR No such user '" + string(truncate(v, 128)) + "'")
 				return
 			}
 		case "skipme":
@@ -242,13 +245,13 @@ func clientKill(c *client, argv [][]byte) {
 			case "no":
 				skipMe = false
 			default:
-				c.out.WriteError("ERR syntax error")
+				c.Out.WriteError("ERR syntax error")
 				return
 			}
 		case "maxage":
 			n, ok := resp.ParseInt(v)
 			if !ok || n <= 0 {
-				c.out.WriteError("ERR syntax error")
+				c.Out.WriteError("ERR syntax error")
 				return
 			}
 			maxAge, haveMaxAge = n, true
@@ -260,30 +263,37 @@ func clientKill(c *client, argv [][]byte) {
 		}
 	}
 	if syntaxErrored {
-		c.out.WriteError("ERR syntax error")
+		c.Out.WriteError("ERR syntax error")
 		return
 	}
 	killed := 0
-	now := time.Now()
+	now := c.n.clock.Now()
 	if !typeNone && userMatch {
-		for _, o := range c.srv.clientList() {
-			if haveID && o.id != id || haveAddr && o.addr != addr || haveLaddr && o.laddr != laddr ||
-				skipMe && o == c || haveMaxAge && int64(now.Sub(o.created)/time.Second) < maxAge {
+		for _, o := range c.n.sessionList() {
+			if haveID && o.id != id || haveAddr && o.addr() != addr || haveLaddr && o.localAddr() != laddr ||
+				skipMe && o == c || haveMaxAge && (now-o.created)/1e9 < maxAge {
 				continue
 			}
 			c.kill(o)
 			killed++
 		}
 	}
-	c.out.WriteInt(int64(killed))
+	c.Out.WriteInt(int64(killed))
 }
 
 // kill disconnects o. A client killing itself gets its reply first.
-func (c *client) kill(o *client) {
+func (c *Session) kill(o *Session) {
 	if o == c {
 		c.closeAfter = true
 		return
 	}
 	o.killed.Store(true)
-	o.conn.Close()
+	c.n.rt.Disconnect(o)
+}
+
+func (c *Session) localAddr() string {
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.LocalAddr()
 }

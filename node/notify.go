@@ -1,11 +1,9 @@
-package server
+package node
 
 import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-
-	"github.com/keel-db/keel/cluster"
 )
 
 // Keyspace notifications: the engine reports every keyspace event
@@ -118,34 +116,34 @@ type psExt struct {
 	pubsubDisconnects atomic.Int64
 }
 
-func (s *Server) initPubsub() {
-	s.pubsub = newPubsub()
-	lim := s.cfg.PubSubLimit
+func (n *Node) initPubsub() {
+	n.pubsub = newPubsub()
+	lim := n.cfg.PubSubLimit
 	if lim == (PubSubLimit{}) {
 		lim = DefaultPubSubLimit()
 	}
-	s.psLimit.Store(&lim)
-	if f, ok := parseNotifyFlags(s.cfg.NotifyKeyspaceEvents); ok {
-		s.notifyFlags.Store(int64(f))
+	n.psLimit.Store(&lim)
+	if f, ok := parseNotifyFlags(n.cfg.NotifyKeyspaceEvents); ok {
+		n.notifyFlags.Store(int64(f))
 	} else {
-		s.cfg.Logf("ignoring notify-keyspace-events %q: invalid event class character", s.cfg.NotifyKeyspaceEvents)
-	}
-	for _, g := range s.groups {
-		s.AttachReplica(g.shard.replica)
+		n.logf("ignoring notify-keyspace-events %q: invalid event class character", n.cfg.NotifyKeyspaceEvents)
 	}
 }
 
-// AttachReplica routes a (re)opened replica's keyspace events to this
-// server while notifications are enabled. The caller owns the replica
-// (holds the shard).
-func (s *Server) AttachReplica(r *cluster.Replica) {
-	if notifyEnabled(int(s.notifyFlags.Load())) {
-		// Each replica gets its own buffer for channel names: the shards
-		// of several replica groups run at the same time.
-		n := &notifier{s: s}
-		r.SetNotify(n.keyspaceEvent)
+// attach routes a (re)opened replica's keyspace events to this node while
+// notifications are enabled. It runs inside the group's Exclusive (or
+// before the node serves).
+func (n *Node) attach(gr *group) {
+	if gr.replica == nil {
+		return
+	}
+	if notifyEnabled(int(n.notifyFlags.Load())) {
+		// Each replica gets its own buffer for channel names: the
+		// replicas of several groups run at the same time.
+		nt := &notifier{n: n}
+		gr.replica.SetNotify(nt.keyspaceEvent)
 	} else {
-		r.SetNotify(nil) // writes pay nothing for events nobody asked for
+		gr.replica.SetNotify(nil) // writes pay nothing for events nobody asked for
 	}
 }
 
@@ -153,28 +151,28 @@ func notifyEnabled(flags int) bool {
 	return flags&(nKeyspace|nKeyevent) != 0 && flags&^(nKeyspace|nKeyevent) != 0
 }
 
-func (s *Server) pubsubLimit() PubSubLimit { return *s.psLimit.Load() }
+func (n *Node) pubsubLimit() PubSubLimit { return *n.psLimit.Load() }
 
 // notifier publishes one replica's keyspace events.
 type notifier struct {
-	s   *Server
-	buf []byte // builds channel names; only used inside the replica's shard
+	n   *Node
+	buf []byte // builds channel names; only used inside the replica's Exclusive
 }
 
-// keyspaceEvent publishes one engine event (runs inside the shard).
-func (n *notifier) keyspaceEvent(event string, key []byte) {
-	s := n.s
-	flags := int(s.notifyFlags.Load())
+// keyspaceEvent publishes one engine event (runs inside the replica).
+func (nt *notifier) keyspaceEvent(event string, key []byte) {
+	n := nt.n
+	flags := int(n.notifyFlags.Load())
 	if flags&(nKeyspace|nKeyevent) == 0 || flags&eventClass(event) == 0 {
 		return
 	}
 	if flags&nKeyspace != 0 {
-		n.buf = append(append(n.buf[:0], "__keyspace@0__:"...), key...)
-		s.pubsub.publish(n.buf, []byte(event))
+		nt.buf = append(append(nt.buf[:0], "__keyspace@0__:"...), key...)
+		n.pubsub.publish(nt.buf, []byte(event))
 	}
 	if flags&nKeyevent != 0 {
-		n.buf = append(append(n.buf[:0], "__keyevent@0__:"...), event...)
-		s.pubsub.publish(n.buf, key)
+		nt.buf = append(append(nt.buf[:0], "__keyevent@0__:"...), event...)
+		n.pubsub.publish(nt.buf, key)
 	}
 }
 
@@ -215,29 +213,29 @@ func parseMemory(s string) (int64, bool) {
 // extraConfig: the parameters this file adds to CONFIG GET/SET. check
 // validates a value; set applies a checked one.
 var extraConfig = map[string]struct {
-	get   func(s *Server) string
+	get   func(n *Node) string
 	check func(v string) bool
-	set   func(s *Server, v string)
+	set   func(n *Node, v string)
 	bad   string // why a value was refused, as Redis words it
 }{
 	"notify-keyspace-events": {
-		get: func(s *Server) string { return formatNotifyFlags(int(s.notifyFlags.Load())) },
+		get: func(n *Node) string { return formatNotifyFlags(int(n.notifyFlags.Load())) },
 		check: func(v string) bool {
 			_, ok := parseNotifyFlags(v)
 			return ok
 		},
-		set: func(s *Server, v string) {
+		set: func(n *Node, v string) {
 			f, _ := parseNotifyFlags(v)
-			s.notifyFlags.Store(int64(f))
-			for _, g := range s.groups {
-				g.shard.do(g.shard.newWaiter(), s.AttachReplica)
+			n.notifyFlags.Store(int64(f))
+			for _, gr := range n.groups {
+				n.rt.Exclusive(nil, gr.id, func() { n.attach(gr) })
 			}
 		},
 		bad: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
 	},
 	"client-output-buffer-limit": {
-		get: func(s *Server) string {
-			l := s.pubsubLimit()
+		get: func(n *Node) string {
+			l := n.pubsubLimit()
 			return "normal 0 0 0 slave 268435456 67108864 60 pubsub " + strconv.FormatInt(l.HardBytes, 10) + " " +
 				strconv.FormatInt(l.SoftBytes, 10) + " " + strconv.FormatInt(l.SoftSeconds, 10)
 		},
@@ -245,9 +243,9 @@ var extraConfig = map[string]struct {
 			_, ok := parsePubSubLimit(v)
 			return ok
 		},
-		set: func(s *Server, v string) {
+		set: func(n *Node, v string) {
 			l, _ := parsePubSubLimit(v)
-			s.psLimit.Store(&l)
+			n.psLimit.Store(&l)
 		},
 		bad: "Wrong number of arguments in buffer limit configuration.",
 	},

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ func TestSyntaxToDocArgs(t *testing.T) {
 	for name, d := range engineDocs {
 		w := resp.NewWriter()
 		writeCommandDoc(w, d, nil)
-		if _, err := readReply(bufio.NewReader(bytes.NewReader(w.Bytes()))); err != nil {
+		if _, err := resp.ReadReply(bufio.NewReader(bytes.NewReader(w.Bytes()))); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -1,28 +1,32 @@
-package server
+package node
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/keel-db/keel/resp"
 
 	"github.com/keel-db/keel/engine"
 )
 
-// Pub/sub lives in the server alone: it is neither logged nor replicated
+// Pub/sub lives in the node alone: it is neither logged nor replicated
 // (as in Redis, a message reaches the clients subscribed at the moment it
 // is published, and nothing survives a restart).
 //
-// The registry maps channels and patterns to subscribed clients under its
-// own lock. A client that subscribes gets an outbox: from then on all of
-// its output (replies and messages) goes through the outbox, in order, and
-// a writer goroutine of its own drains the outbox to the socket, so a
+// The registry maps channels and patterns to subscribed sessions under its
+// own lock, each set ordered by session id, and patterns are tried in
+// sorted order, so a publish reaches its subscribers in the same order on
+// every run (the simulator replays it). A session that subscribes gets an
+// outbox: from then on all of its output (replies and messages) goes
+// through the outbox, in order, and the runtime drains it to the
+// connection when woken (Runtime.Wake, Session.TakePushed), so a
 // publisher (PUBLISH on another connection, or a keyspace event raised
-// inside the shard) only ever appends bytes and never blocks on a slow
+// inside a replica) only ever appends bytes and never blocks on a slow
 // reader. The outbox is bounded by client-output-buffer-limit pubsub.
 
 // PubSubLimit is Redis's client-output-buffer-limit for the pubsub class:
@@ -45,29 +49,78 @@ func (l PubSubLimit) String() string {
 }
 
 const (
-	// outboxSpareBytesMax: a drained outbox buffer up to this size is kept
-	// for reuse; a larger one is dropped so a burst's memory is returned.
-	outboxSpareBytesMax = 64 << 10
-	// outboxDrainTimeout bounds how long a leaving subscriber's last
-	// replies (QUIT's +OK) may take to reach the socket.
-	outboxDrainTimeout = time.Second
 	// subscriptionsMax bounds one client's channels plus patterns.
 	subscriptionsMax = 1 << 16
 )
 
-// pubsub is the server's registry of subscriptions.
+// pubsub is the node's registry of subscriptions.
 type pubsub struct {
 	mu       sync.Mutex
-	channels map[string]map[*client]struct{}
-	patterns map[string]map[*client]struct{}
+	channels map[string]*subscribers
+	patterns map[string]*subscribers
+	// patternNames are the keys of patterns, sorted: publish tries them
+	// in this order.
+	patternNames []string
 	// shards are sharded channels (SSUBSCRIBE/SPUBLISH): on one shard a
 	// namespace of their own, delivered as "smessage".
-	shards map[string]map[*client]struct{}
+	shards map[string]*subscribers
 }
 
+// subscribers is one channel's or pattern's sessions, ordered by id.
+type subscribers struct{ list []*Session }
+
+func bySessionID(o *Session, id uint64) int { return cmp.Compare(o.id, id) }
+
 func newPubsub() *pubsub {
-	return &pubsub{channels: map[string]map[*client]struct{}{}, patterns: map[string]map[*client]struct{}{},
-		shards: map[string]map[*client]struct{}{}}
+	return &pubsub{channels: map[string]*subscribers{}, patterns: map[string]*subscribers{},
+		shards: map[string]*subscribers{}}
+}
+
+func (ps *pubsub) registry(k subKind) map[string]*subscribers {
+	switch k {
+	case subPattern:
+		return ps.patterns
+	case subShard:
+		return ps.shards
+	}
+	return ps.channels
+}
+
+// join adds c to name's subscribers. Hold mu.
+func (ps *pubsub) join(k subKind, name string, c *Session) {
+	reg := ps.registry(k)
+	set := reg[name]
+	if set == nil {
+		set = &subscribers{}
+		reg[name] = set
+		if k == subPattern {
+			i, _ := slices.BinarySearch(ps.patternNames, name)
+			ps.patternNames = slices.Insert(ps.patternNames, i, name)
+		}
+	}
+	if i, found := slices.BinarySearchFunc(set.list, c.id, bySessionID); !found {
+		set.list = slices.Insert(set.list, i, c)
+	}
+}
+
+// remove takes c out of name's subscribers. Hold mu.
+func (ps *pubsub) remove(k subKind, name string, c *Session) {
+	reg := ps.registry(k)
+	set := reg[name]
+	if set == nil {
+		return
+	}
+	if i, found := slices.BinarySearchFunc(set.list, c.id, bySessionID); found {
+		set.list = slices.Delete(set.list, i, i+1)
+	}
+	if len(set.list) == 0 {
+		delete(reg, name)
+		if k == subPattern {
+			if i, found := slices.BinarySearch(ps.patternNames, name); found {
+				ps.patternNames = slices.Delete(ps.patternNames, i, i+1)
+			}
+		}
+	}
 }
 
 // subState is one client's subscriptions. It is changed only by the
@@ -96,6 +149,17 @@ func (s *subState) replyCount(k subKind) int {
 	return len(s.channels) + len(s.patterns)
 }
 
+// of is the set of subscriptions of kind k.
+func (s *subState) of(k subKind) map[string]struct{} {
+	switch k {
+	case subPattern:
+		return s.patterns
+	case subShard:
+		return s.shards
+	}
+	return s.channels
+}
+
 type subKind int
 
 const (
@@ -104,53 +168,55 @@ const (
 	subShard
 )
 
-// outbox holds a subscriber's output until its writer goroutine sends it.
+// outbox holds a subscriber's output until the runtime takes it
+// (TakePushed) and writes it.
 type outbox struct {
-	c   *client
+	c   *Session
 	mu  sync.Mutex
 	buf []byte
-	// spare is the buffer last drained, reused for the next batch.
+	// spare is a buffer the runtime handed back once written (Recycle),
+	// reused for the next batch.
 	spare     []byte
 	closed    bool
-	draining  bool
 	softSince int64 // clock nanos when buf first went above the soft limit; 0 below it
 	peak      int   // largest len(buf) ever held (tests, INFO)
-	wake      chan struct{}
-	exited    chan struct{}
 }
 
-func (c *client) startOutbox() *outbox {
-	if c.box != nil {
-		return c.box
+// outboxSpareBytesMax: a written outbox buffer up to this size is kept
+// for reuse; a larger one is dropped so a burst's memory is returned.
+const outboxSpareBytesMax = 64 << 10
+
+func (c *Session) startOutbox() *outbox {
+	if c.box == nil {
+		c.box = &outbox{c: c}
 	}
-	b := &outbox{c: c, wake: make(chan struct{}, 1), exited: make(chan struct{})}
-	c.box = b
-	go b.writeLoop()
-	return b
+	return c.box
 }
 
-// push appends p (copied) to the outbox. It returns false, and closes the
-// connection, when the limit is passed or the outbox is closed.
+// push appends p (copied) to the outbox and wakes the runtime. It returns
+// false, and has the runtime disconnect the session, when the limit is
+// passed or the outbox is closed.
 func (b *outbox) push(p []byte) bool {
 	if len(p) == 0 {
 		return true
 	}
-	lim := b.c.srv.pubsubLimit()
+	n := b.c.n
+	lim := n.pubsubLimit()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return false
 	}
-	n := int64(len(b.buf) + len(p))
+	size := int64(len(b.buf) + len(p))
 	reason := ""
 	switch {
-	case lim.HardBytes > 0 && n > lim.HardBytes:
+	case lim.HardBytes > 0 && size > lim.HardBytes:
 		reason = "hard"
-	case lim.SoftBytes > 0 && n > lim.SoftBytes:
-		now := b.c.srv.clock.Now()
+	case lim.SoftBytes > 0 && size > lim.SoftBytes:
+		now := n.clock.Now()
 		if b.softSince == 0 {
 			b.softSince = now
-		} else if now-b.softSince >= lim.SoftSeconds*int64(time.Second) {
+		} else if now-b.softSince >= lim.SoftSeconds*1e9 {
 			reason = "soft"
 		}
 	default:
@@ -160,135 +226,82 @@ func (b *outbox) push(p []byte) bool {
 		b.closed = true
 		b.buf = nil
 		b.mu.Unlock()
-		b.c.srv.cfg.Logf("closing client id=%d addr=%s: pubsub output buffer over its %s limit (%s)",
-			b.c.id, b.c.addr, reason, lim)
-		b.c.srv.pubsubDisconnects.Add(1)
+		n.logf("closing client id=%d addr=%s: pubsub output buffer over its %s limit (%s)",
+			b.c.id, b.c.addr(), reason, lim)
+		n.pubsubDisconnects.Add(1)
 		b.c.killed.Store(true)
-		b.c.conn.Close()
-		b.signal()
+		n.rt.Disconnect(b.c)
 		return false
+	}
+	if b.buf == nil && b.spare != nil {
+		b.buf, b.spare = b.spare[:0], nil
 	}
 	b.buf = append(b.buf, p...)
 	if len(b.buf) > b.peak {
 		b.peak = len(b.buf)
 	}
 	b.mu.Unlock()
-	b.signal()
+	n.rt.Wake(b.c)
 	return true
 }
 
-func (b *outbox) signal() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
+// take hands the pending bytes to the runtime.
+func (b *outbox) take() (p []byte, closed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, b.buf = b.buf, nil
+	return p, b.closed
+}
+
+func (b *outbox) recycle(p []byte) {
+	if cap(p) > outboxSpareBytesMax {
+		return
 	}
+	b.mu.Lock()
+	if b.spare == nil {
+		b.spare = p[:0]
+	}
+	b.mu.Unlock()
 }
 
 // pending is how many bytes wait to be written.
-func (b *outbox) pending() (n, peak int) {
+func (b *outbox) pending() (size, peak int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.buf), b.peak
 }
 
-func (b *outbox) writeLoop() {
-	defer close(b.exited)
-	for range b.wake {
-		b.mu.Lock()
-		out := b.buf
-		b.buf = b.spare[:0]
-		b.spare = nil
-		closed, draining := b.closed, b.draining
-		b.mu.Unlock()
-		if len(out) > 0 && (!closed || draining) {
-			_, err := b.c.conn.Write(out)
-			b.c.bytesOut.Add(int64(len(out)))
-			if err != nil {
-				b.mu.Lock()
-				b.closed = true
-				b.buf = nil
-				b.mu.Unlock()
-				b.c.conn.Close()
-				return
-			}
-		}
-		b.mu.Lock()
-		if cap(out) <= outboxSpareBytesMax && b.spare == nil {
-			b.spare = out[:0]
-		}
-		stop := b.closed && len(b.buf) == 0
-		b.mu.Unlock()
-		if stop {
-			return
-		}
-	}
-}
-
-// close stops the writer after it sent what is queued (bounded by a write
-// deadline), so a QUIT's reply still arrives.
+// close marks the outbox closed once the session ends: the runtime
+// writes what it still holds (a QUIT's +OK) and stops its writer.
 func (b *outbox) close() {
 	b.mu.Lock()
-	if !b.closed {
-		b.closed, b.draining = true, true
-	}
+	b.closed = true
 	b.mu.Unlock()
-	b.c.conn.SetWriteDeadline(time.Now().Add(outboxDrainTimeout))
-	b.signal()
-	<-b.exited
-}
-
-// flushToOutbox hands the batch's replies to the outbox (client.flush).
-func (c *client) flushToOutbox() bool {
-	ok := c.box.push(c.out.Bytes())
-	c.out.Reset()
-	return ok
-}
-
-// leavePubsub drops the client's subscriptions and stops its writer; run
-// when the connection ends.
-func (c *client) leavePubsub() {
-	c.unsubscribeAll()
-	if c.box != nil {
-		c.box.close()
-	}
+	b.c.n.rt.Wake(b.c)
 }
 
 // unsubscribeAll takes the client out of every channel, pattern and shard
 // channel it is subscribed to, and forgets them.
-func (c *client) unsubscribeAll() {
+func (c *Session) unsubscribeAll() {
 	if c.sub.count() == 0 {
 		return
 	}
-	ps := c.srv.pubsub
+	ps := c.n.pubsub
 	ps.mu.Lock()
-	for ch := range c.sub.channels {
-		ps.remove(ps.channels, ch, c)
-	}
-	for p := range c.sub.patterns {
-		ps.remove(ps.patterns, p, c)
-	}
-	for ch := range c.sub.shards {
-		ps.remove(ps.shards, ch, c)
-	}
-	clear(c.sub.channels)
-	clear(c.sub.patterns)
-	clear(c.sub.shards)
-	ps.mu.Unlock()
-}
-
-func (ps *pubsub) remove(m map[string]map[*client]struct{}, name string, c *client) {
-	if set := m[name]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(m, name)
+	for _, k := range []subKind{subChannel, subPattern, subShard} {
+		mine := c.sub.of(k)
+		for name := range mine {
+			ps.remove(k, name, c)
 		}
+		clear(mine)
 	}
+	ps.mu.Unlock()
 }
 
 // subscriberGate applies RESP2 subscriber-mode rules: while a RESP2 client
 // has subscriptions, only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and
 // RESET run. It returns true when it answered argv itself.
-func (c *client) subscriberGate(argv [][]byte) bool {
+func (c *Session) subscriberGate(argv [][]byte) bool {
 	if c.sub.count() == 0 || c.proto.Load() != 2 {
 		return false
 	}
@@ -302,16 +315,16 @@ func (c *client) subscriberGate(argv [][]byte) bool {
 			return true
 		}
 		// Redis answers a subscribed RESP2 PING as a message-shaped array.
-		c.out.WriteArray(2)
-		c.out.WriteBulkString("pong")
+		c.Out.WriteArray(2)
+		c.Out.WriteBulkString("pong")
 		if len(argv) == 2 {
-			c.out.WriteBulk(argv[1])
+			c.Out.WriteBulk(argv[1])
 		} else {
-			c.out.WriteBulkString("")
+			c.Out.WriteBulkString("")
 		}
 		return true
 	}
-	c.out.WriteError("ERR Can't execute '" + name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+	c.Out.WriteError("ERR Can't execute '" + name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
 	return true
 }
 
@@ -342,20 +355,20 @@ var pubsubSubs = []subcommand{
 }
 
 // writeKind writes a pub/sub array header: a push in RESP3, an array in RESP2.
-func (c *client) writeKind(n int, kind string) {
+func (c *Session) writeKind(n int, kind string) {
 	if c.proto.Load() >= 3 {
-		c.out.WritePush(n)
+		c.Out.WritePush(n)
 	} else {
-		c.out.WriteArray(n)
+		c.Out.WriteArray(n)
 	}
-	c.out.WriteBulkString(kind)
+	c.Out.WriteBulkString(kind)
 }
 
 // subscribe changes the client's subscriptions and, under the registry
 // lock, hands the confirmations to its outbox: a message published right
 // after the change can only arrive after its confirmation.
-func (c *client) subscribe(k subKind, on bool, names [][]byte) {
-	ps := c.srv.pubsub
+func (c *Session) subscribe(k subKind, on bool, names [][]byte) {
+	ps := c.n.pubsub
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	// Set under the registry lock: CLIENT LIST reads them under it.
@@ -363,73 +376,62 @@ func (c *client) subscribe(k subKind, on bool, names [][]byte) {
 	if c.sub == nil {
 		c.sub = &subState{channels: map[string]struct{}{}, patterns: map[string]struct{}{}, shards: map[string]struct{}{}}
 	}
-	var kind string
-	var reg map[string]map[*client]struct{}
-	var mine map[string]struct{}
-	switch k {
-	case subPattern:
-		kind, reg, mine = "psubscribe", ps.patterns, c.sub.patterns
-	case subShard:
-		kind, reg, mine = "ssubscribe", ps.shards, c.sub.shards
-	default:
-		kind, reg, mine = "subscribe", ps.channels, c.sub.channels
-	}
+	kind := map[subKind]string{subChannel: "subscribe", subPattern: "psubscribe", subShard: "ssubscribe"}[k]
+	mine := c.sub.of(k)
 	if !on {
 		kind = kind[:len(kind)-len("subscribe")] + "unsubscribe"
 	}
 	if !on && len(names) == 0 {
-		for n := range mine {
-			names = append(names, []byte(n))
+		for name := range mine {
+			names = append(names, []byte(name))
 		}
-		sort.Slice(names, func(i, j int) bool { return bytes.Compare(names[i], names[j]) < 0 })
+		slices.SortFunc(names, bytes.Compare)
 		if len(names) == 0 {
 			c.writeKind(3, kind)
-			c.out.WriteNull()
-			c.out.WriteInt(int64(c.sub.replyCount(k)))
+			c.Out.WriteNull()
+			c.Out.WriteInt(int64(c.sub.replyCount(k)))
 		}
 	}
-	for _, n := range names {
-		key := string(n)
+	for _, name := range names {
+		key := string(name)
 		if on {
 			if _, ok := mine[key]; !ok && c.sub.count() < subscriptionsMax {
 				mine[key] = struct{}{}
-				set := reg[key]
-				if set == nil {
-					set = map[*client]struct{}{}
-					reg[key] = set
-				}
-				set[c] = struct{}{}
+				ps.join(k, key, c)
 			}
 		} else if _, ok := mine[key]; ok {
 			delete(mine, key)
-			ps.remove(reg, key, c)
+			ps.remove(k, key, c)
 		}
 		c.writeKind(3, kind)
-		c.out.WriteBulk(n)
-		c.out.WriteInt(int64(c.sub.replyCount(k)))
+		c.Out.WriteBulk(name)
+		c.Out.WriteInt(int64(c.sub.replyCount(k)))
 	}
-	box.push(c.out.Bytes())
-	c.out.Reset()
+	// The batch's replies so far, then these confirmations, go out through
+	// the outbox from now on: a message published right after the change
+	// can only arrive after its confirmation.
+	box.push(c.Out.Bytes())
+	c.Out.Reset()
 }
 
 // subscribeCmd and unsubscribeCmd build the six (un)subscribe commands of
 // one kind. Subscribing inside MULTI is refused, as in Redis.
-func subscribeCmd(kind subKind) func(*client, [][]byte) {
-	return func(c *client, argv [][]byte) {
+func subscribeCmd(kind subKind) func(*Session, [][]byte) {
+	return func(c *Session, argv [][]byte) {
 		if c.tx.active {
-			c.out.WriteError(errNotInMulti)
+			c.Out.WriteError(errNotInMulti)
 			return
 		}
 		c.subscribe(kind, true, argv[1:])
 	}
 }
 
-func unsubscribeCmd(kind subKind) func(*client, [][]byte) {
-	return func(c *client, argv [][]byte) { c.subscribe(kind, false, argv[1:]) }
+func unsubscribeCmd(kind subKind) func(*Session, [][]byte) {
+	return func(c *Session, argv [][]byte) { c.subscribe(kind, false, argv[1:]) }
 }
 
-func cmdSpublish(c *client, argv [][]byte) {
-	c.out.WriteInt(int64(c.srv.pubsub.spublish(argv[1], argv[2])))
+func cmdSpublish(c *Session, argv [][]byte) {
+	c.Out.WriteInt(int64(c.n.pubsub.spublish(argv[1], argv[2])))
 }
 
 // spublish delivers msg to the clients subscribed to the shard channel.
@@ -437,61 +439,46 @@ func (ps *pubsub) spublish(channel, msg []byte) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var frames [2][]byte
-	n := 0
-	for c := range ps.shards[string(channel)] {
+	return ps.deliver(ps.shards[string(channel)], &frames, "smessage", nil, channel, msg)
+}
+
+// deliver pushes a message to each of set's sessions, in id order,
+// building each protocol's frame once, and returns how many it reached.
+func (ps *pubsub) deliver(set *subscribers, frames *[2][]byte, kind string, pattern, channel, msg []byte) int {
+	if set == nil {
+		return 0
+	}
+	for _, c := range set.list {
 		p := 0
 		if c.proto.Load() >= 3 {
 			p = 1
 		}
 		if frames[p] == nil {
-			frames[p] = messageFrame(p == 1, "smessage", nil, channel, msg)
+			frames[p] = messageFrame(p == 1, kind, pattern, channel, msg)
 		}
 		c.box.push(frames[p])
-		n++
 	}
-	return n
+	return len(set.list)
 }
 
-func cmdPublish(c *client, argv [][]byte) {
-	c.out.WriteInt(int64(c.srv.pubsub.publish(argv[1], argv[2])))
+func cmdPublish(c *Session, argv [][]byte) {
+	c.Out.WriteInt(int64(c.n.pubsub.publish(argv[1], argv[2])))
 }
 
-// publish delivers msg to every client subscribed to channel or to a
-// pattern matching it and returns how many deliveries were made.
+// publish delivers msg to every client subscribed to channel, then to
+// those subscribed to a pattern matching it (patterns in sorted order),
+// and returns how many deliveries were made.
 func (ps *pubsub) publish(channel, msg []byte) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var frames [2][]byte // by protocol: RESP2, RESP3
-	n := 0
-	if set := ps.channels[string(channel)]; len(set) > 0 {
-		for c := range set {
-			p := 0
-			if c.proto.Load() >= 3 {
-				p = 1
-			}
-			if frames[p] == nil {
-				frames[p] = messageFrame(p == 1, "message", nil, channel, msg)
-			}
-			c.box.push(frames[p])
-			n++
-		}
-	}
-	for pat, set := range ps.patterns {
+	n := ps.deliver(ps.channels[string(channel)], &frames, "message", nil, channel, msg)
+	for _, pat := range ps.patternNames {
 		if !engine.GlobMatch([]byte(pat), channel) {
 			continue
 		}
 		var pf [2][]byte
-		for c := range set {
-			p := 0
-			if c.proto.Load() >= 3 {
-				p = 1
-			}
-			if pf[p] == nil {
-				pf[p] = messageFrame(p == 1, "pmessage", []byte(pat), channel, msg)
-			}
-			c.box.push(pf[p])
-			n++
-		}
+		n += ps.deliver(ps.patterns[pat], &pf, "pmessage", []byte(pat), channel, msg)
 	}
 	return n
 }
@@ -517,12 +504,12 @@ func messageFrame(resp3 bool, kind string, pattern, channel, msg []byte) []byte 
 	return w.Bytes()
 }
 
-func cmdPubsub(c *client, argv [][]byte) {
+func cmdPubsub(c *Session, argv [][]byte) {
 	sub := strings.ToLower(string(truncate(argv[1], 32)))
 	if !subArityOK(c, pubsubSubs, "pubsub|"+sub, len(argv)) {
 		return
 	}
-	ps := c.srv.pubsub
+	ps := c.n.pubsub
 	switch sub {
 	case "channels", "shardchannels":
 		reg := ps.channels
@@ -538,9 +525,9 @@ func cmdPubsub(c *client, argv [][]byte) {
 		}
 		ps.mu.Unlock()
 		sort.Strings(names)
-		c.out.WriteArray(len(names))
+		c.Out.WriteArray(len(names))
 		for _, n := range names {
-			c.out.WriteBulkString(n)
+			c.Out.WriteBulkString(n)
 		}
 	case "numsub", "shardnumsub":
 		reg := ps.channels
@@ -550,19 +537,21 @@ func cmdPubsub(c *client, argv [][]byte) {
 		ps.mu.Lock()
 		counts := make([]int, len(argv)-2)
 		for i, ch := range argv[2:] {
-			counts[i] = len(reg[string(ch)])
+			if set := reg[string(ch)]; set != nil {
+				counts[i] = len(set.list)
+			}
 		}
 		ps.mu.Unlock()
-		c.out.WriteMap(len(counts))
+		c.Out.WriteMap(len(counts))
 		for i, ch := range argv[2:] {
-			c.out.WriteBulk(ch)
-			c.out.WriteInt(int64(counts[i]))
+			c.Out.WriteBulk(ch)
+			c.Out.WriteInt(int64(counts[i]))
 		}
 	case "numpat":
 		ps.mu.Lock()
 		n := len(ps.patterns)
 		ps.mu.Unlock()
-		c.out.WriteInt(int64(n))
+		c.Out.WriteInt(int64(n))
 	case "help":
 		help := []string{
 			"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -574,9 +563,9 @@ func cmdPubsub(c *client, argv [][]byte) {
 			"SHARDNUMSUB [<shardchannel> ...]", "    Return the number of subscribers for the specified shard level channel(s)",
 			"HELP", "    Print this help.",
 		}
-		c.out.WriteArray(len(help))
+		c.Out.WriteArray(len(help))
 		for _, h := range help {
-			c.out.WriteSimple(h)
+			c.Out.WriteSimple(h)
 		}
 	default:
 		unknownSubcommand(c, "pubsub", argv[1])
@@ -585,34 +574,54 @@ func cmdPubsub(c *client, argv [][]byte) {
 
 // cmdReset is Redis's RESET: leave MULTI, unwatch, unsubscribe from
 // everything, back to RESP2 and no name.
-func cmdReset(c *client, argv [][]byte) {
+func cmdReset(c *Session, argv [][]byte) {
 	c.tx.reset()
 	c.tx.unwatch()
 	c.unsubscribeAll()
 	c.readOnly = false // READWRITE, as Redis's RESET does in cluster mode
 	c.proto.Store(2)
-	c.out.SetProto(2)
+	c.Out.SetProto(2)
 	c.mu.Lock()
 	c.name = ""
 	c.mu.Unlock()
-	c.out.WriteSimple("RESET")
+	c.Out.WriteSimple("RESET")
+}
+
+// PubSubDisconnects counts the subscribers disconnected at their output
+// buffer limit.
+func (n *Node) PubSubDisconnects() int64 { return n.pubsubDisconnects.Load() }
+
+// pubsubClients counts the sessions with a subscription (INFO clients).
+func (n *Node) pubsubClients() int {
+	ps := n.pubsub
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	seen := map[uint64]bool{}
+	for _, reg := range []map[string]*subscribers{ps.channels, ps.patterns, ps.shards} {
+		for _, set := range reg {
+			for _, c := range set.list {
+				seen[c.id] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // infoPubsub adds Redis's pub/sub counters to INFO stats.
-func (s *Server) infoPubsub(b *strings.Builder) {
-	s.pubsub.mu.Lock()
-	channels, patterns := len(s.pubsub.channels), len(s.pubsub.patterns)
-	s.pubsub.mu.Unlock()
+func (n *Node) infoPubsub(b *strings.Builder) {
+	n.pubsub.mu.Lock()
+	channels, patterns := len(n.pubsub.channels), len(n.pubsub.patterns)
+	n.pubsub.mu.Unlock()
 	kv(b, "pubsub_channels", channels)
 	kv(b, "pubsub_patterns", patterns)
-	kv(b, "client_output_buffer_limit_disconnections", s.pubsubDisconnects.Load())
+	kv(b, "client_output_buffer_limit_disconnections", n.pubsubDisconnects.Load())
 }
 
 // clientListFields are CLIENT LIST's pub/sub and MULTI fields for c,
 // read from another goroutine: subscriptions under the registry lock,
 // the MULTI state from its atomic mirror.
-func (c *client) clientListFields() string {
-	ps := c.srv.pubsub
+func (c *Session) clientListFields() string {
+	ps := c.n.pubsub
 	var sub, psub, ssub, omem int
 	ps.mu.Lock()
 	if c.sub != nil {

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"strconv"
@@ -67,93 +67,54 @@ func init() {
 
 // cmdReadOnly lets a follower serve this connection's keyed reads locally
 // (possibly stale, within the bound cluster/group.go states).
-func cmdReadOnly(c *client, argv [][]byte) {
-	if c.srv.node == nil {
-		c.out.WriteError(errClusterDisabled)
+func cmdReadOnly(c *Session, argv [][]byte) {
+	if !c.n.clustered {
+		c.Out.WriteError(errClusterDisabled)
 		return
 	}
 	c.readOnly = true
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
-func cmdReadWrite(c *client, argv [][]byte) {
-	if c.srv.node == nil {
-		c.out.WriteError(errClusterDisabled)
+func cmdReadWrite(c *Session, argv [][]byte) {
+	if !c.n.clustered {
+		c.Out.WriteError(errClusterDisabled)
 		return
 	}
 	c.readOnly = false
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
 // cmdAsking accepts a client following -ASK: its next command may be
 // served by a replica group importing the command's slot
 // (cluster.Request.Asking). Within MULTI the flag lasts until EXEC.
-func cmdAsking(c *client, argv [][]byte) {
-	if c.srv.node == nil {
-		c.out.WriteError(errClusterDisabled)
+func cmdAsking(c *Session, argv [][]byte) {
+	if !c.n.clustered {
+		c.Out.WriteError(errClusterDisabled)
 		return
 	}
 	c.asking = true
-	c.out.WriteSimple("OK")
-}
-
-// groupView is what the CLUSTER replies need from a replica.
-type groupView struct {
-	leader uint64
-	voters []uint64
-	term   uint64
-	down   []uint64
-}
-
-func (s *Server) groupView(w *waiter) groupView {
-	return s.viewOf(s.shard, w)
-}
-
-func (s *Server) viewOf(sh *shard, w *waiter) groupView {
-	var g groupView
-	sh.do(w, func(r *cluster.Replica) {
-		g.leader, g.voters, g.term, g.down = r.Leader(), r.Voters(), r.Term(), r.DownPeers()
-	})
-	return g
-}
-
-// groupViews are every group's views, in group order.
-func (c *client) groupViews() []groupView {
-	views := make([]groupView, len(c.srv.groups))
-	for i, g := range c.srv.groups {
-		views[i] = c.srv.viewOf(g.shard, c.waiterFor(i))
-	}
-	return views
+	c.Out.WriteSimple("OK")
 }
 
 // isLeader reports whether this node leads a group (any, with several).
-func (s *Server) isLeader(w *waiter) bool {
-	if len(s.groups) > 1 {
-		return len(s.node.ledGroups()) > 0
+func (c *Session) isLeader() bool {
+	if len(c.n.groups) > 1 {
+		return len(c.n.ledGroups()) > 0
 	}
 	lead := false
-	s.shard.do(w, func(r *cluster.Replica) { lead = r.IsLeader() })
+	gr := c.n.groups[0]
+	c.n.rt.Exclusive(c, 1, func() {
+		if gr.replica != nil && gr.dead == "" {
+			lead = gr.replica.IsLeader()
+		}
+	})
 	return lead
 }
 
-func (s *Server) currentTopology(w *waiter) cluster.Topology {
-	g := s.groupView(w)
-	t := s.node.topology(g.leader, g.voters, g.term)
-	t.Down = g.down
-	return t
-}
-
-// topology is the cluster as this node sees it, one shard per group.
-func (c *client) topology() cluster.Topology {
-	if len(c.srv.groups) == 1 {
-		return c.srv.currentTopology(c.wait)
-	}
-	return c.srv.node.groupsTopology(c.groupViews())
-}
-
-func cmdCluster(c *client, argv [][]byte) {
-	if c.srv.node == nil {
-		c.out.WriteError(errClusterDisabled)
+func cmdCluster(c *Session, argv [][]byte) {
+	if !c.n.clustered {
+		c.Out.WriteError(errClusterDisabled)
 		return
 	}
 	sub := strings.ToLower(string(argv[1]))
@@ -163,93 +124,83 @@ func cmdCluster(c *client, argv [][]byte) {
 	switch sub {
 	case "slots":
 		t := c.topology()
-		t.WriteSlots(c.out)
+		t.WriteSlots(c.Out)
 	case "shards":
 		t := c.topology()
-		t.WriteShards(c.out)
+		t.WriteShards(c.Out)
 	case "nodes":
 		t := c.topology()
-		c.out.WriteVerbatim(t.NodesText(), "txt")
+		c.Out.WriteVerbatim(t.NodesText(), "txt")
 	case "groups":
 		t := c.topology()
-		t.WriteGroups(c.out)
+		t.WriteGroups(c.Out)
 	case "info":
-		if len(c.srv.groups) > 1 {
-			// ok once every group has a leader this node knows.
-			views := c.groupViews()
-			known := true
-			for _, v := range views {
-				known = known && v.leader != 0
-			}
-			t := c.srv.node.groupsTopology(views)
-			t.Down = nil
-			c.out.WriteVerbatim(t.InfoText(known), "txt")
-			return
+		// ok once every group has a leader this node knows.
+		views := c.views()
+		known := true
+		for _, v := range views {
+			known = known && v.leader != 0
 		}
-		g := c.srv.groupView(c.wait)
-		t := c.srv.node.topology(g.leader, g.voters, g.term)
-		c.out.WriteVerbatim(t.InfoText(g.leader != 0), "txt")
+		t := c.n.topologyOf(views)
+		t.Down = nil
+		c.Out.WriteVerbatim(t.InfoText(known), "txt")
 	case "reshard":
 		// A step of a slot move, proposed through group g's log
 		// (cluster/reshard.go says which steps and in what order).
-		if len(c.srv.groups) == 1 {
-			c.out.WriteError("ERR CLUSTER RESHARD needs replica groups to move slots between: start the nodes with --groups 2 or more")
+		if len(c.n.groups) == 1 {
+			c.Out.WriteError("ERR CLUSTER RESHARD needs replica groups to move slots between: start the nodes with --groups 2 or more")
 			return
 		}
 		g, ok := cluster.ReshardGroup(argv)
 		if !ok {
-			c.out.WriteError("ERR CLUSTER RESHARD <group> <step> ...: the group must be a positive integer")
+			c.Out.WriteError("ERR CLUSTER RESHARD <group> <step> ...: the group must be a positive integer")
 			return
 		}
-		if g < 1 || g > uint64(len(c.srv.groups)) {
-			c.out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(len(c.srv.groups)) + ")")
+		if g < 1 || g > uint64(len(c.n.groups)) {
+			c.Out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(len(c.n.groups)) + ")")
 			return
 		}
-		c.runGroup = int(g - 1)
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
-		c.submit()
+		c.submitThen(g, []cluster.Request{{Argv: argv, W: c.Out}}, nil)
 	case "addnode", "delnode":
 		// A Raft configuration change, answered once it applies
 		// (cluster/group.go); a follower redirects it to the leader.
 		if sub == "addnode" {
 			if _, err := ParsePeers("1@" + string(argv[3])); err != nil {
-				c.out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")
+				c.Out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")
 				return
 			}
 		}
-		if len(c.srv.groups) > 1 {
+		if len(c.n.groups) > 1 {
 			c.membershipOnLedGroups(sub, argv)
 			return
 		}
-		c.runGroup = 0
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out})
-		c.submit()
+		c.submitThen(1, []cluster.Request{{Argv: argv, W: c.Out}}, nil)
 	case "keyslot":
-		c.out.WriteInt(int64(cluster.KeySlot(argv[2])))
+		c.Out.WriteInt(int64(cluster.KeySlot(argv[2])))
 	case "myid":
-		c.out.WriteBulkString(cluster.NodeName(c.srv.node.id))
+		c.Out.WriteBulkString(cluster.NodeName(c.n.id))
 	case "countkeysinslot":
 		slot, ok := resp.ParseInt(argv[2])
 		if !ok {
-			c.out.WriteError(errNotInteger)
+			c.Out.WriteError(errNotInteger)
 			return
 		}
 		if slot < 0 || slot >= cluster.SlotCount {
-			c.out.WriteError("ERR Invalid slot")
+			c.Out.WriteError("ERR Invalid slot")
 			return
 		}
 		n := 0
 		c.keysInSlot(int(slot), func([]byte) bool { n++; return true })
-		c.out.WriteInt(int64(n))
+		c.Out.WriteInt(int64(n))
 	case "getkeysinslot":
 		slot, ok1 := resp.ParseInt(argv[2])
 		max, ok2 := resp.ParseInt(argv[3])
 		if !ok1 || !ok2 {
-			c.out.WriteError(errNotInteger)
+			c.Out.WriteError(errNotInteger)
 			return
 		}
 		if slot < 0 || slot >= cluster.SlotCount || max < 0 {
-			c.out.WriteError("ERR Invalid slot or number of keys")
+			c.Out.WriteError("ERR Invalid slot or number of keys")
 			return
 		}
 		var keys [][]byte
@@ -259,9 +210,9 @@ func cmdCluster(c *client, argv [][]byte) {
 				return int64(len(keys)) < max
 			})
 		}
-		c.out.WriteArray(len(keys))
+		c.Out.WriteArray(len(keys))
 		for _, k := range keys {
-			c.out.WriteBulk(k)
+			c.Out.WriteBulk(k)
 		}
 	case "help":
 		help := []string{
@@ -282,9 +233,9 @@ func cmdCluster(c *client, argv [][]byte) {
 			"    start, end, master and replicas IP addresses, ports and ids",
 			"HELP", "    Print this help.",
 		}
-		c.out.WriteArray(len(help))
+		c.Out.WriteArray(len(help))
 		for _, h := range help {
-			c.out.WriteSimple(h)
+			c.Out.WriteSimple(h)
 		}
 	default:
 		unknownSubcommand(c, "cluster", argv[1])
@@ -297,23 +248,20 @@ const errNotInteger = "ERR value is not an integer or out of range"
 // returns false. It scans a point-in-time view of the whole keyspace off
 // the shard: keel keeps no per-slot index (Redis does), so this is O(keys
 // on the node), for operators and tests rather than hot paths.
-func (c *client) keysInSlot(slot int, fn func(key []byte) bool) {
+func (c *Session) keysInSlot(slot int, fn func(key []byte) bool) {
 	var view *engine.View
-	var nowMillis int64
-	sh, w := c.srv.shard, c.wait
-	if len(c.srv.groups) > 1 {
-		// The group this node routes the slot to.
-		gi := int(c.srv.node.groupOf(slot)) - 1
-		sh, w = c.srv.groups[gi].shard, c.waiterFor(gi)
-	}
-	sh.do(w, func(r *cluster.Replica) {
-		view = r.DB().View()
+	// The group this node routes the slot to.
+	gr := c.n.group(c.n.groupOf(slot))
+	c.n.rt.Exclusive(c, gr.id, func() {
+		if gr.replica != nil && gr.dead == "" {
+			view = gr.replica.DB().View()
+		}
 	})
 	if view == nil {
 		return // dead replica
 	}
 	defer view.Release()
-	nowMillis = c.srv.clock.Now() / 1e6
+	nowMillis := c.n.clock.Now() / 1e6
 	view.Ascend(func(e engine.Entry) bool {
 		if e.ExpireAt != 0 && e.ExpireAt <= nowMillis {
 			return true

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ type serverCommand struct {
 	flags      []string // COMMAND INFO flags
 	categories []string // ACL categories
 	noAuth     bool     // allowed before AUTH
-	run        func(c *client, argv [][]byte)
+	run        func(c *Session, argv [][]byte)
 	subs       []subcommand
 	doc        commandDoc
 }
@@ -88,13 +88,13 @@ func init() {
 
 // runServerCommand applies Redis's checks in Redis's order — arity, then
 // authentication — and runs the command.
-func (c *client) runServerCommand(sc *serverCommand, argv [][]byte) {
+func (c *Session) runServerCommand(sc *serverCommand, argv [][]byte) {
 	if !arityOK(sc.arity, len(argv)) {
-		c.out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
+		c.Out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
 		return
 	}
 	if !c.authed && !sc.noAuth {
-		c.out.WriteError(errNoAuth)
+		c.Out.WriteError(errNoAuth)
 		return
 	}
 	sc.run(c, argv)
@@ -107,12 +107,12 @@ func arityOK(arity, argc int) bool {
 	return argc >= -arity
 }
 
-func wrongArgs(c *client, full string) {
-	c.out.WriteError("ERR wrong number of arguments for '" + full + "' command")
+func wrongArgs(c *Session, full string) {
+	c.Out.WriteError("ERR wrong number of arguments for '" + full + "' command")
 }
 
-func unknownSubcommand(c *client, cmd string, sub []byte) {
-	c.out.WriteError("ERR unknown subcommand '" + string(truncate(sub, 128)) + "'. Try " + strings.ToUpper(cmd) + " HELP.")
+func unknownSubcommand(c *Session, cmd string, sub []byte) {
+	c.Out.WriteError("ERR unknown subcommand '" + string(truncate(sub, 128)) + "'. Try " + strings.ToUpper(cmd) + " HELP.")
 }
 
 func truncate(b []byte, n int) []byte {
@@ -124,76 +124,76 @@ func truncate(b []byte, n int) []byte {
 
 func eqFold(b []byte, s string) bool { return bytes.EqualFold(b, []byte(s)) }
 
-func cmdPing(c *client, argv [][]byte) {
+func cmdPing(c *Session, argv [][]byte) {
 	switch len(argv) {
 	case 1:
-		c.out.WriteSimple("PONG")
+		c.Out.WriteSimple("PONG")
 	case 2:
-		c.out.WriteBulk(argv[1])
+		c.Out.WriteBulk(argv[1])
 	default:
 		wrongArgs(c, "ping")
 	}
 }
 
-func cmdEcho(c *client, argv [][]byte) { c.out.WriteBulk(argv[1]) }
+func cmdEcho(c *Session, argv [][]byte) { c.Out.WriteBulk(argv[1]) }
 
-func cmdQuit(c *client, argv [][]byte) {
-	c.out.WriteSimple("OK")
+func cmdQuit(c *Session, argv [][]byte) {
+	c.Out.WriteSimple("OK")
 	c.closeAfter = true
 }
 
-func cmdTime(c *client, argv [][]byte) {
-	now := c.srv.clock.Now()
+func cmdTime(c *Session, argv [][]byte) {
+	now := c.n.clock.Now()
 	var tmp [20]byte
-	c.out.WriteArray(2)
-	c.out.WriteBulk(strconv.AppendInt(tmp[:0], now/1e9, 10))
-	c.out.WriteBulk(strconv.AppendInt(tmp[:0], (now%1e9)/1e3, 10))
+	c.Out.WriteArray(2)
+	c.Out.WriteBulk(strconv.AppendInt(tmp[:0], now/1e9, 10))
+	c.Out.WriteBulk(strconv.AppendInt(tmp[:0], (now%1e9)/1e3, 10))
 }
 
-func cmdSelect(c *client, argv [][]byte) {
+func cmdSelect(c *Session, argv [][]byte) {
 	n, ok := resp.ParseInt(argv[1])
 	if !ok {
-		c.out.WriteError("ERR value is not an integer or out of range")
+		c.Out.WriteError("ERR value is not an integer or out of range")
 		return
 	}
 	if n != 0 {
-		c.out.WriteError("ERR DB index is out of range")
+		c.Out.WriteError("ERR DB index is out of range")
 		return
 	}
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
 // checkPassword answers AUTH/HELLO AUTH. There is one user, "default",
 // whose password is requirepass (none: any password is accepted, as
 // Redis's nopass default user).
-func (c *client) checkPassword(user, pass []byte) bool {
+func (c *Session) checkPassword(user, pass []byte) bool {
 	if string(user) != "default" {
 		return false
 	}
-	want := c.srv.password()
+	want := c.n.password()
 	return want == "" || subtle.ConstantTimeCompare(pass, []byte(want)) == 1
 }
 
 const errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
 
-func cmdAuth(c *client, argv [][]byte) {
+func cmdAuth(c *Session, argv [][]byte) {
 	if len(argv) > 3 {
-		c.out.WriteError("ERR syntax error")
+		c.Out.WriteError("ERR syntax error")
 		return
 	}
 	user, pass := []byte("default"), argv[1]
 	if len(argv) == 3 {
 		user, pass = argv[1], argv[2]
-	} else if c.srv.password() == "" {
-		c.out.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+	} else if c.n.password() == "" {
+		c.Out.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
 	if !c.checkPassword(user, pass) {
-		c.out.WriteError(errWrongPass)
+		c.Out.WriteError(errWrongPass)
 		return
 	}
 	c.authed = true
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
 // validClientName is Redis's rule: printable ASCII without spaces.
@@ -206,17 +206,17 @@ func validClientName(name []byte) bool {
 	return true
 }
 
-func cmdHello(c *client, argv [][]byte) {
-	proto := int64(c.out.Proto())
+func cmdHello(c *Session, argv [][]byte) {
+	proto := int64(c.Out.Proto())
 	next := 1
 	if len(argv) >= 2 {
 		v, ok := resp.ParseInt(argv[1])
 		if !ok {
-			c.out.WriteError("ERR Protocol version is not an integer or out of range")
+			c.Out.WriteError("ERR Protocol version is not an integer or out of range")
 			return
 		}
 		if v < 2 || v > 3 {
-			c.out.WriteError("NOPROTO unsupported protocol version")
+			c.Out.WriteError("NOPROTO unsupported protocol version")
 			return
 		}
 		proto = v
@@ -234,54 +234,54 @@ func cmdHello(c *client, argv [][]byte) {
 			name, hasName = argv[j+1], true
 			j++
 		default:
-			c.out.WriteError("ERR Syntax error in HELLO option '" + string(truncate(argv[j], 128)) + "'")
+			c.Out.WriteError("ERR Syntax error in HELLO option '" + string(truncate(argv[j], 128)) + "'")
 			return
 		}
 	}
 	if user != nil {
 		if !c.checkPassword(user, pass) {
-			c.out.WriteError(errWrongPass)
+			c.Out.WriteError(errWrongPass)
 			return
 		}
 		c.authed = true
 	}
 	if !c.authed {
-		c.out.WriteError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		c.Out.WriteError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}
 	if hasName {
 		if !validClientName(name) {
-			c.out.WriteError(errClientName)
+			c.Out.WriteError(errClientName)
 			return
 		}
 		c.mu.Lock()
 		c.name = string(name)
 		c.mu.Unlock()
 	}
-	c.out.SetProto(int(proto))
+	c.Out.SetProto(int(proto))
 	c.proto.Store(int32(proto))
-	c.out.WriteMap(7)
-	c.out.WriteBulkString("server")
-	c.out.WriteBulkString("keel")
-	c.out.WriteBulkString("version")
-	c.out.WriteBulkString(RedisVersion)
-	c.out.WriteBulkString("proto")
-	c.out.WriteInt(proto)
-	c.out.WriteBulkString("id")
-	c.out.WriteInt(int64(c.id))
-	c.out.WriteBulkString("mode")
-	c.out.WriteBulkString(c.srv.mode())
+	c.Out.WriteMap(7)
+	c.Out.WriteBulkString("server")
+	c.Out.WriteBulkString("keel")
+	c.Out.WriteBulkString("version")
+	c.Out.WriteBulkString(RedisVersion)
+	c.Out.WriteBulkString("proto")
+	c.Out.WriteInt(proto)
+	c.Out.WriteBulkString("id")
+	c.Out.WriteInt(int64(c.id))
+	c.Out.WriteBulkString("mode")
+	c.Out.WriteBulkString(c.n.mode())
 	role := "master"
-	if c.srv.node != nil && !c.srv.isLeader(c.wait) {
+	if c.n.clustered && !c.isLeader() {
 		role = "replica"
 	}
-	c.out.WriteBulkString("role")
-	c.out.WriteBulkString(role)
-	c.out.WriteBulkString("modules")
-	c.out.WriteArray(0)
+	c.Out.WriteBulkString("role")
+	c.Out.WriteBulkString(role)
+	c.Out.WriteBulkString("modules")
+	c.Out.WriteArray(0)
 }
 
-func cmdShutdown(c *client, argv [][]byte) {
+func cmdShutdown(c *Session, argv [][]byte) {
 	save := false
 	for _, a := range argv[1:] {
 		switch {
@@ -291,28 +291,54 @@ func cmdShutdown(c *client, argv [][]byte) {
 			save = true
 		case eqFold(a, "now"), eqFold(a, "force"):
 		case eqFold(a, "abort"):
-			c.out.WriteError("ERR No shutdown in progress.")
+			c.Out.WriteError("ERR No shutdown in progress.")
 			return
 		default:
-			c.out.WriteError("ERR syntax error")
+			c.Out.WriteError("ERR syntax error")
 			return
 		}
 	}
-	if save {
-		for i, g := range c.srv.groups {
-			rec := &engine.Discard{}
-			g.shard.submit(c.waiterFor(i), []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}})
+	if !save {
+		c.shutdown()
+		return
+	}
+	// SAVE on every group in turn, then stop; the first failure answers.
+	var next func(g uint64)
+	next = func(g uint64) {
+		if g > uint64(len(c.n.groups)) {
+			c.shutdown()
+			return
+		}
+		rec := &engine.Discard{}
+		c.submitThen(g, []cluster.Request{{Argv: [][]byte{[]byte("SAVE")}, W: rec}}, func() {
 			if rec.Err != "" {
-				c.srv.cfg.Logf("SHUTDOWN SAVE (group %d): %s", g.id, rec.Err)
-				c.out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
+				c.n.logf("SHUTDOWN SAVE (group %d): %s", g, rec.Err)
+				c.Out.WriteError("ERR Errors trying to SHUTDOWN. Check logs.")
 				return
 			}
-		}
+			next(g + 1)
+		})
 	}
-	c.srv.cfg.Logf("user requested shutdown (client id=%d addr=%s)", c.id, c.addr)
-	// As in Redis, a successful SHUTDOWN has no reply: the connection closes.
-	c.closeAfter = true
-	c.srv.Shutdown()
+	next(1)
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
+func (c *Session) shutdown() {
+	c.n.logf("user requested shutdown (client id=%d addr=%s)", c.id, c.addr())
+	// As in Redis, a successful SHUTDOWN has no reply: the connection closes.
+	c.closeAfter = true
+	c.n.rt.Shutdown()
+}
+
+// addr is the client's address as CLIENT LIST shows it.
+func (c *Session) addr() string {
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.RemoteAddr()
+}
+
+// KnownCommand reports whether name is a command keel answers (any
+// letter case).
+func KnownCommand(name []byte) bool {
+	return lookupServerCommand(name) != nil || engine.Lookup(name) != nil || isReplicaCommand(name)
+}

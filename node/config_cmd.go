@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"sort"
@@ -16,7 +16,7 @@ var configSubs = []subcommand{
 }
 
 // configParams are the values CONFIG GET reports, by redis.conf name.
-func (s *Server) configParams() map[string]string {
+func (n *Node) configParams() map[string]string {
 	yesno := func(b bool) string {
 		if b {
 			return "yes"
@@ -24,39 +24,39 @@ func (s *Server) configParams() map[string]string {
 		return "no"
 	}
 	params := map[string]string{
-		"bind":                      s.cfg.Bind,
-		"port":                      strconv.Itoa(s.cfg.Port),
-		"dir":                       s.cfg.Dir,
-		"appendonly":                yesno(s.cfg.AppendOnly),
-		"appendfsync":               s.cfg.AppendFsync,
-		"requirepass":               s.password(),
-		"maxmemory":                 strconv.FormatInt(s.cfg.MaxMemory, 10),
+		"bind":                      n.cfg.Bind,
+		"port":                      strconv.Itoa(n.cfg.Port),
+		"dir":                       n.cfg.Dir,
+		"appendonly":                yesno(n.cfg.AppendOnly),
+		"appendfsync":               n.cfg.AppendFsync,
+		"requirepass":               n.password(),
+		"maxmemory":                 strconv.FormatInt(n.cfg.MaxMemory, 10),
 		"maxmemory-policy":          "noeviction",
-		"maxclients":                strconv.FormatInt(s.maxClients.Load(), 10),
-		"proto-max-bulk-len":        strconv.FormatInt(s.cfg.Limits.BulkBytesMax, 10),
-		"client-query-buffer-limit": strconv.Itoa(s.cfg.Limits.QueryBufferBytesMax),
+		"maxclients":                strconv.FormatInt(n.maxClients.Load(), 10),
+		"proto-max-bulk-len":        strconv.FormatInt(n.cfg.Limits.BulkBytesMax, 10),
+		"client-query-buffer-limit": strconv.Itoa(n.cfg.Limits.QueryBufferBytesMax),
 		"databases":                 "1",
 		"save":                      "",
 		"timeout":                   "0",
 		"tcp-keepalive":             "15",
 		"hz":                        "10",
 		"protected-mode":            "no",
-		"cluster-enabled":           yesno(s.node != nil),
+		"cluster-enabled":           yesno(n.clustered),
 	}
 	for name, p := range extraConfig {
-		params[name] = p.get(s)
+		params[name] = p.get(n)
 	}
 	return params
 }
 
-func cmdConfig(c *client, argv [][]byte) {
+func cmdConfig(c *Session, argv [][]byte) {
 	sub := strings.ToLower(string(argv[1]))
 	if !subArityOK(c, configSubs, "config|"+sub, len(argv)) {
 		return
 	}
 	switch sub {
 	case "get":
-		params := c.srv.configParams()
+		params := c.n.configParams()
 		names := make([]string, 0, len(params))
 		for name := range params {
 			for _, pat := range argv[2:] {
@@ -67,16 +67,16 @@ func cmdConfig(c *client, argv [][]byte) {
 			}
 		}
 		sort.Strings(names)
-		c.out.WriteMap(len(names))
+		c.Out.WriteMap(len(names))
 		for _, n := range names {
-			c.out.WriteBulkString(n)
-			c.out.WriteBulkString(params[n])
+			c.Out.WriteBulkString(n)
+			c.Out.WriteBulkString(params[n])
 		}
 	case "set":
 		configSet(c, argv)
 	case "resetstat":
-		c.srv.resetStats()
-		c.out.WriteSimple("OK")
+		c.n.resetStats()
+		c.Out.WriteSimple("OK")
 	case "help":
 		help := []string{
 			"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -85,9 +85,9 @@ func cmdConfig(c *client, argv [][]byte) {
 			"RESETSTAT", "    Reset statistics reported by the INFO command.",
 			"HELP", "    Print this help.",
 		}
-		c.out.WriteArray(len(help))
+		c.Out.WriteArray(len(help))
 		for _, h := range help {
-			c.out.WriteSimple(h)
+			c.Out.WriteSimple(h)
 		}
 	default:
 		unknownSubcommand(c, "config", argv[1])
@@ -96,9 +96,9 @@ func cmdConfig(c *client, argv [][]byte) {
 
 // configSet applies the parameters that take effect online. All pairs are
 // checked before any is applied, as in Redis 7.
-func configSet(c *client, argv [][]byte) {
+func configSet(c *Session, argv [][]byte) {
 	if len(argv)%2 != 0 {
-		c.out.WriteError("ERR wrong number of arguments for 'config|set' command")
+		c.Out.WriteError("ERR wrong number of arguments for 'config|set' command")
 		return
 	}
 	type change struct {
@@ -114,7 +114,7 @@ func configSet(c *client, argv [][]byte) {
 		case "maxclients":
 			n, err := strconv.ParseInt(string(ch.val), 10, 64)
 			if err != nil || n < 1 {
-				c.out.WriteError("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 2147483647 inclusive")
+				c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 2147483647 inclusive")
 				return
 			}
 			ch.n = n
@@ -122,12 +122,12 @@ func configSet(c *client, argv [][]byte) {
 		default:
 			if p, ok := extraConfig[name]; ok {
 				if !p.check(string(ch.val)) {
-					c.out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + p.bad)
+					c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + p.bad)
 					return
 				}
 				break
 			}
-			c.out.WriteError("ERR Unknown option or number of arguments for CONFIG SET - '" + string(truncate(argv[i], 128)) + "'")
+			c.Out.WriteError("ERR Unknown option or number of arguments for CONFIG SET - '" + string(truncate(argv[i], 128)) + "'")
 			return
 		}
 		changes = append(changes, ch)
@@ -135,13 +135,13 @@ func configSet(c *client, argv [][]byte) {
 	for _, ch := range changes {
 		switch ch.name {
 		case "maxclients":
-			c.srv.maxClients.Store(ch.n)
+			c.n.maxClients.Store(ch.n)
 		case "requirepass":
 			p := string(ch.val)
-			c.srv.requirePass.Store(&p)
+			c.n.requirePass.Store(&p)
 		default:
-			extraConfig[ch.name].set(c.srv, string(ch.val))
+			extraConfig[ch.name].set(c.n, string(ch.val))
 		}
 	}
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"bytes"
@@ -76,7 +76,7 @@ func init() {
 // queueInMulti is called for every command while a MULTI block is open.
 // It returns false for the commands that act on the block itself (EXEC,
 // DISCARD, MULTI, WATCH, QUIT, RESET), which run normally.
-func (c *client) queueInMulti(argv [][]byte) bool {
+func (c *Session) queueInMulti(argv [][]byte) bool {
 	if sc := lookupServerCommand(argv[0]); sc != nil {
 		switch sc.name {
 		case "exec", "discard", "multi", "watch", "quit", "reset":
@@ -84,7 +84,7 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 		}
 		if !arityOK(sc.arity, len(argv)) {
 			c.tx.failed = true
-			c.out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
+			c.Out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
 			return true
 		}
 		if sc.name == "publish" || sc.name == "spublish" {
@@ -93,12 +93,12 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 		// Connection commands run outside the shard; a block runs inside
 		// it, so they cannot be part of one.
 		c.tx.failed = true
-		c.out.WriteError(errNotInMulti)
+		c.Out.WriteError(errNotInMulti)
 		return true
 	}
 	if !c.authed {
 		c.tx.failed = true
-		c.out.WriteError(errNoAuth)
+		c.Out.WriteError(errNoAuth)
 		return true
 	}
 	ec := engine.Lookup(argv[0])
@@ -107,29 +107,29 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 	case ec == nil && string(name) == "lastsave":
 		if len(argv) != 1 {
 			c.tx.failed = true
-			c.out.WriteError("ERR wrong number of arguments for 'lastsave' command")
+			c.Out.WriteError("ERR wrong number of arguments for 'lastsave' command")
 			return true
 		}
 	case ec == nil && isReplicaCommand(argv[0]):
 		// SAVE, BGSAVE, BGREWRITEAOF start disk work: not inside a block.
 		c.tx.failed = true
-		c.out.WriteError(errNotInMulti)
+		c.Out.WriteError(errNotInMulti)
 		return true
 	case ec == nil:
 		c.tx.failed = true
-		c.out.WriteError(unknownCommand(argv))
+		c.Out.WriteError(unknownCommand(argv))
 		return true
 	case !ec.ArityOK(len(argv)):
 		c.tx.failed = true
-		c.out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
+		c.Out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
 		return true
 	}
-	if c.srv.node != nil {
+	if c.n.clustered {
 		// As Redis Cluster: a command whose own keys span slots is refused
 		// and flags the block; EXEC checks the block as a whole.
 		if _, msg := cluster.CommandSlot(argv); msg != "" {
 			c.tx.failed = true
-			c.out.WriteError(msg)
+			c.Out.WriteError(msg)
 			return true
 		}
 	}
@@ -137,14 +137,14 @@ func (c *client) queueInMulti(argv [][]byte) bool {
 }
 
 // queue adds a checked command to the open block.
-func (c *client) queue(argv [][]byte) bool {
+func (c *Session) queue(argv [][]byte) bool {
 	n := 0
 	for _, a := range argv {
 		n += len(a) + 16
 	}
 	if c.tx.queuedBytes+n > txnQueuedBytesMax {
 		c.tx.failed = true
-		c.out.WriteError(errTxnTooLarge)
+		c.Out.WriteError(errTxnTooLarge)
 		return true
 	}
 	// The reader reuses its buffers: keep a copy.
@@ -157,33 +157,33 @@ func (c *client) queue(argv [][]byte) bool {
 	c.tx.queued = append(c.tx.queued, cp)
 	c.tx.queuedBytes += n
 	c.tx.shown.Add(1)
-	c.out.WriteSimple("QUEUED")
+	c.Out.WriteSimple("QUEUED")
 	return true
 }
 
-func cmdMulti(c *client, argv [][]byte) {
+func cmdMulti(c *Session, argv [][]byte) {
 	if c.tx.active {
-		c.out.WriteError("ERR MULTI calls can not be nested")
+		c.Out.WriteError("ERR MULTI calls can not be nested")
 		return
 	}
 	c.tx.active = true
 	c.tx.shown.Store(1)
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
-func cmdDiscard(c *client, argv [][]byte) {
+func cmdDiscard(c *Session, argv [][]byte) {
 	if !c.tx.active {
-		c.out.WriteError("ERR DISCARD without MULTI")
+		c.Out.WriteError("ERR DISCARD without MULTI")
 		return
 	}
 	c.tx.reset()
 	c.tx.unwatch()
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
-func cmdExec(c *client, argv [][]byte) {
+func cmdExec(c *Session, argv [][]byte) {
 	if !c.tx.active {
-		c.out.WriteError("ERR EXEC without MULTI")
+		c.Out.WriteError("ERR EXEC without MULTI")
 		return
 	}
 	defer func() {
@@ -191,63 +191,71 @@ func cmdExec(c *client, argv [][]byte) {
 		c.tx.unwatch()
 	}()
 	if c.tx.failed {
-		c.out.WriteError(errExecAbort)
+		c.Out.WriteError(errExecAbort)
 		return
 	}
 	asking := c.asking
 	c.asking = false
-	if c.srv.node != nil {
+	g := uint64(1)
+	if c.n.clustered {
 		// One block runs on one replica group: Redis Cluster answers
 		// -CROSSSLOT to an EXEC whose commands span slots and discards it.
 		slot, msg := cluster.TxnSlot(c.tx.queued)
 		if msg != "" {
-			c.out.WriteError(msg)
+			c.Out.WriteError(msg)
 			return
 		}
-		if len(c.srv.groups) > 1 {
+		if len(c.n.groups) > 1 {
 			// The block goes to its slot's group (a keyless one to the
 			// group keyless requests go to).
-			c.runGroup = c.srv.primaryGroup()
+			g = c.n.primaryGroup()
 			if slot >= 0 {
-				c.runGroup = c.srv.groupIndex(nil, slot, asking)
+				g = c.n.groupOf(slot)
+				if asking {
+					g = c.n.askingGroupOf(slot)
+				}
 			}
 		}
 	}
-	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.srv.txnSide}
+	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.n.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil
-	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.out, Txn: t, Asking: asking})
-	c.submit()
+	c.runGroup = g
+	c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.Out, Txn: t, Asking: asking})
 }
 
-func cmdWatch(c *client, argv [][]byte) {
+func cmdWatch(c *Session, argv [][]byte) {
 	if c.tx.active {
-		c.out.WriteError("ERR WATCH inside MULTI is not allowed")
+		c.Out.WriteError("ERR WATCH inside MULTI is not allowed")
 		return
 	}
 	keys := argv[1:]
-	if c.srv.node != nil {
+	if c.n.clustered {
 		slot := cluster.KeySlot(keys[0])
 		for _, k := range keys[1:] {
 			if cluster.KeySlot(k) != slot {
-				c.out.WriteError(cluster.CrossSlotMsg)
+				c.Out.WriteError(cluster.CrossSlotMsg)
 				return
 			}
 		}
 	}
 	if len(c.tx.watched)+len(keys) > watchedKeysMax {
-		c.out.WriteError(errWatchTooLarge)
+		c.Out.WriteError(errWatchTooLarge)
 		return
 	}
-	now := c.srv.clock.Now()
-	sh, w := c.srv.shard, c.wait
-	if len(c.srv.groups) > 1 {
-		// Versions are read on the group the keys' slot is routed to; an
-		// EXEC that runs on another group finds WatchedOn differs.
-		gi := int(c.srv.node.groupOf(cluster.KeySlot(keys[0]))) - 1
-		sh, w = c.srv.groups[gi].shard, c.waiterFor(gi)
+	now := c.n.clock.Now()
+	// Versions are read on the group the keys' slot is routed to; an
+	// EXEC that runs on another group finds WatchedOn differs.
+	g := uint64(1)
+	if len(c.n.groups) > 1 {
+		g = c.n.groupOf(cluster.KeySlot(keys[0]))
 	}
-	sh.do(w, func(r *cluster.Replica) {
+	gr := c.n.group(g)
+	c.n.rt.Exclusive(c, g, func() {
+		r := gr.replica
+		if r == nil || gr.dead != "" {
+			return
+		}
 		if c.tx.watchOn != r {
 			c.tx.unwatch()
 			c.tx.watchOn = r
@@ -262,22 +270,22 @@ func cmdWatch(c *client, argv [][]byte) {
 			c.tx.watched = append(c.tx.watched, cluster.Watch{Key: append([]byte(nil), k...), Version: r.KeyVersion(now, k)})
 		}
 	})
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
-func cmdUnwatch(c *client, argv [][]byte) {
+func cmdUnwatch(c *Session, argv [][]byte) {
 	c.tx.unwatch()
-	c.out.WriteSimple("OK")
+	c.Out.WriteSimple("OK")
 }
 
 // txnSide runs a block's PUBLISH and SPUBLISH at their turn inside EXEC
 // (cluster.Txn.Side): pub/sub is the server's, not the replica's.
-func (s *Server) txnSide(argv [][]byte, w engine.Writer) bool {
+func (n *Node) txnSide(argv [][]byte, w engine.Writer) bool {
 	switch {
 	case eqFold(argv[0], "publish"):
-		w.WriteInt(int64(s.pubsub.publish(argv[1], argv[2])))
+		w.WriteInt(int64(n.pubsub.publish(argv[1], argv[2])))
 	case eqFold(argv[0], "spublish"):
-		w.WriteInt(int64(s.pubsub.spublish(argv[1], argv[2])))
+		w.WriteInt(int64(n.pubsub.spublish(argv[1], argv[2])))
 	default:
 		return false
 	}

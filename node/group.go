@@ -1,0 +1,530 @@
+package node
+
+import (
+	"cmp"
+	"encoding/binary"
+	"slices"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// A node hosts one replica of each of its replica groups (one group
+// without --groups). The runtime serialises access to each replica
+// (Runtime.Exclusive) and calls the operations below inside it; they run
+// the replica and then the node's policy around it: the group's leader
+// as last seen, leadership spreading, background jobs handed to the
+// runtime, and the reaction to a fatal disk error (the replica is closed
+// and opened again from disk, never fsynced again over the same pages).
+
+const (
+	// spreadCheckTicks is how often (in ticks) a group's leader checks
+	// whether its preferred node should lead instead. Not a multiple of
+	// the election timeout (10 ticks): Raft clears every peer's
+	// RecentActive at that period, so a check locked to it would always
+	// find the preferred node "down".
+	spreadCheckTicks = 37
+	// spreadUpChecks is how many checks in a row a group's preferred node
+	// must be seen up before its leader hands leadership over.
+	spreadUpChecks = 2
+	// peerFrameGroupTag starts every framed peer message of a node with
+	// several groups; a node started with another --groups sends
+	// something else, which is refused.
+	peerFrameGroupTag = 0xC7
+)
+
+// ErrMsgGroupDead answers every request of a group whose replica could
+// not be reopened after a disk failure; the node is stopping.
+const ErrMsgGroupDead = "ERR replica could not be reopened after a disk failure; server is stopping"
+
+// group is one replica group on this node. replica, dead, ticks and
+// spreadSeen are touched only inside the runtime's Exclusive for the
+// group; the rest is shared and guarded as noted.
+type group struct {
+	id      uint64
+	replica *cluster.Replica
+	// opts are the options the replica was opened with (GroupOptions):
+	// a fatal disk error reopens it with them. Zero: it cannot be
+	// reopened (a replica adopted without GroupOptions).
+	opts    cluster.Options
+	hasOpts bool
+	// dead, once set, answers every request with it: the replica failed
+	// and could not be reopened.
+	dead       string
+	ticks      int
+	spreadSeen int
+
+	leader atomic.Uint64 // as last seen after a call, 0 unknown
+
+	// members (under Node.mu) are the group's voters as this node's
+	// replica applied them: the peers at start, then every applied
+	// CLUSTER ADDNODE/DELNODE. slots (under Node.mu) is the group's
+	// applied slot view.
+	members map[uint64]bool
+	slots   cluster.SlotInfo
+}
+
+func (n *Node) group(g uint64) *group {
+	if g < 1 || g > uint64(len(n.groups)) {
+		panic(errors.AssertionFailedf("node: no group %d (this node hosts 1..%d)", g, len(n.groups)))
+	}
+	return n.groups[g-1]
+}
+
+// GroupDir is group g's data directory under a node's dir: dir itself
+// with one group (the layout before sharding), dir/group-<g> otherwise.
+func GroupDir(dir string, groups int, g uint64) string {
+	if groups <= 1 {
+		return dir
+	}
+	return dir + "/group-" + strconv.FormatUint(g, 10)
+}
+
+// GroupOptions makes o this node's replica of group g: in cluster mode
+// its id, voters, peer messages, redirects and membership hooks, and with
+// several groups the group's id, starting slots (cluster.SplitSlots),
+// slot-gate redirects and slot table hook. The node keeps a copy to
+// reopen the replica after a disk failure.
+func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
+	if g < 1 || g > uint64(len(n.groups)) {
+		return errors.Newf("group %d: this node hosts groups 1..%d", g, len(n.groups))
+	}
+	if n.clustered {
+		if !o.AppendOnly {
+			return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
+		}
+		o.ID = n.id
+		o.Peers = o.Peers[:0]
+		for _, p := range n.cfg.Peers {
+			o.Peers = append(o.Peers, p.ID)
+		}
+		if n.cfg.Join && !slices.Contains(o.Peers, n.id) {
+			o.Peers = append(o.Peers, n.id)
+		}
+		o.Join = n.cfg.Join
+		o.Send = func(to uint64, msg []byte) { n.send(g, to, msg) }
+		o.Redirect = func(req *cluster.Request, leader uint64) string { return n.groupRedirect(g, req, leader) }
+		o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(g, id, added, addr) }
+		if len(n.groups) > 1 {
+			o.Group = g
+			o.Slots = cluster.SplitSlots(len(n.groups))[g-1]
+			o.SlotRedirect = func(req *cluster.Request, slot int, ask bool, to uint64) string {
+				return n.slotRedirect(g, slot, ask, to)
+			}
+			o.OnSlotsChanged = func(si cluster.SlotInfo) { n.slotsChanged(g, si) }
+		}
+	}
+	gr := n.group(g)
+	gr.opts, gr.hasOpts = *o, true
+	gr.opts.Peers = slices.Clone(o.Peers)
+	return nil
+}
+
+// Adopt hands the node its opened replicas, replicas[g-1] being group
+// g's (opened with GroupOptions in cluster mode). The node owns them from
+// now on; CloseGroup closes them.
+func (n *Node) Adopt(replicas []*cluster.Replica) error {
+	if len(replicas) != len(n.groups) {
+		return errors.Newf("node: %d replicas for %d groups", len(replicas), len(n.groups))
+	}
+	for i, r := range replicas {
+		n.groups[i].replica = r
+		n.attach(n.groups[i])
+	}
+	return nil
+}
+
+// OpenGroups opens every group's replica, in group order, with the
+// options base gives (FS, Dir, fsync policy, randomness, ...) made the
+// group's by GroupOptions, and adopts them. On an error the replicas
+// already opened are closed.
+func (n *Node) OpenGroups(base func(g uint64) cluster.Options) error {
+	var reps []*cluster.Replica
+	for g := uint64(1); g <= uint64(len(n.groups)); g++ {
+		o := base(g)
+		err := n.GroupOptions(&o, g)
+		var r *cluster.Replica
+		if err == nil {
+			r, err = cluster.Open(o)
+		}
+		if err != nil {
+			for _, r := range reps {
+				r.Close()
+			}
+			return errors.Wrapf(err, "open the replica of group %d in %s", g, o.Dir)
+		}
+		reps = append(reps, r)
+		// A later group's Open may consult the slot table, which this
+		// one's OnSlotsChanged has filled.
+		n.groups[g-1].replica = r
+	}
+	return n.Adopt(reps)
+}
+
+// Replica is group g's replica, for the runtime and tests; call it only
+// inside Exclusive for g.
+func (n *Node) Replica(g uint64) *cluster.Replica { return n.group(g).replica }
+
+// Replicated reports whether group g is a replicated Raft group (its
+// batches are answered when they commit, after Submit returned).
+func (n *Node) Replicated(g uint64) bool {
+	r := n.group(g).replica
+	return r != nil && r.Replicated()
+}
+
+// Submit runs a batch of requests on group g at time now (nanoseconds).
+// done is called once every reply is written: within Submit for a group
+// of one voter, later (during some Submit, Step or Tick of the group)
+// for a replicated one. Run it inside Exclusive(g).
+func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) {
+	gr := n.group(g)
+	switch {
+	case gr.dead != "":
+		for i := range reqs {
+			reqs[i].W.WriteError(gr.dead)
+		}
+		if done != nil {
+			done()
+		}
+		return
+	case gr.replica.Replicated():
+		gr.replica.SubmitAsync(now, reqs, done)
+	default:
+		gr.replica.Submit(now, reqs)
+		if done != nil {
+			done()
+		}
+	}
+	n.afterCall(gr)
+}
+
+// Tick advances group g's replica to now: elections and heartbeats,
+// active expiry, the everysec fsync, size-triggered snapshots, and every
+// spreadCheckTicks ticks the leadership spreading check. Run it inside
+// Exclusive(g), TickHz times a second.
+func (n *Node) Tick(g uint64, now int64) {
+	gr := n.group(g)
+	if gr.dead != "" {
+		return
+	}
+	gr.ticks++
+	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
+		n.spreadLeadership(gr)
+	}
+	gr.replica.Tick(now)
+	n.afterCall(gr)
+}
+
+// Step hands group g's replica the peer messages routed to it (Route),
+// in arrival order, and returns each one's error (nil: stepped). Run it
+// inside Exclusive(g).
+func (n *Node) Step(g uint64, now int64, msgs [][]byte) []error {
+	gr := n.group(g)
+	if gr.dead != "" {
+		return nil
+	}
+	errs := gr.replica.StepBatch(now, msgs)
+	n.afterCall(gr)
+	return errs
+}
+
+// JobDone reports that a job StartJob handed out for replica r of group
+// g has finished (err is Run's). Run it inside Exclusive(g).
+func (n *Node) JobDone(g uint64, r *cluster.Replica, job *cluster.Job, err error) {
+	gr := n.group(g)
+	if gr.replica != r {
+		return // reopened meanwhile: the new replica never handed it out
+	}
+	if err != nil {
+		n.logf("background save failed: %v", err)
+	}
+	r.JobDone(job, err)
+	n.afterCall(gr)
+}
+
+// SyncDone reports that a background fsync StartSync handed out for
+// replica r of group g has finished. Run it inside Exclusive(g).
+func (n *Node) SyncDone(g uint64, r *cluster.Replica, sj *cluster.SyncJob, err error) {
+	gr := n.group(g)
+	if gr.replica != r {
+		return // reopened meanwhile (the failed one's file may be closed)
+	}
+	r.SyncDone(sj, err)
+	n.afterCall(gr)
+}
+
+// CloseGroup runs a last tick at now and closes group g's replica
+// (flushing its log). Run it inside Exclusive(g), once no job of the
+// group runs.
+func (n *Node) CloseGroup(g uint64, now int64) error {
+	gr := n.group(g)
+	if gr.replica == nil || gr.dead != "" {
+		return nil
+	}
+	gr.replica.Tick(now)
+	err := gr.replica.Close()
+	return errors.Wrapf(err, "close the replica of group %d", g)
+}
+
+// afterCall is the node's policy after every call into a replica: note
+// the leader, hand background work to the runtime, and reopen a replica
+// that hit a fatal disk error.
+func (n *Node) afterCall(gr *group) {
+	r := gr.replica
+	gr.leader.Store(r.Leader())
+	if job := r.PendingJob(); job != nil {
+		n.rt.StartJob(gr.id, r, job)
+	}
+	if sj := r.PendingSync(); sj != nil {
+		n.rt.StartSync(gr.id, r, sj)
+	}
+	if err := r.Err(); err != nil {
+		n.reopen(gr, err)
+	}
+}
+
+// reopen replaces group gr's fatally failed replica with one recovered
+// from disk (fsyncgate: the failed fsync's pages are never trusted or
+// synced again; recovery replays only what is durable). If that fails the
+// node stops rather than serve from a state it cannot vouch for. It runs
+// inside Exclusive for the group, so no request sees the swap half done.
+func (n *Node) reopen(gr *group, cause error) {
+	if !gr.hasOpts {
+		return // keeps refusing writes and serving reads until restarted by hand
+	}
+	n.logf("disk failure in group %d: %v; reopening the replica from disk", gr.id, cause)
+	n.rt.WaitJob(gr.id)
+	if err := gr.replica.Close(); err != nil {
+		n.logf("closing the failed replica: %v", err)
+	}
+	nr, err := cluster.Open(gr.opts)
+	if err != nil {
+		n.logf("cannot reopen the replica from disk: %v; shutting down", err)
+		gr.dead = ErrMsgGroupDead
+		n.rt.Shutdown()
+		return
+	}
+	gr.replica = nr
+	n.attach(gr)
+	n.stats.replicaReopens.Add(1)
+	rec := nr.Recovery()
+	n.logf("replica of group %d reopened from disk: snapshot index %d, %d entries replayed", gr.id, rec.SnapshotIndex, rec.EntriesReplayed)
+	n.afterCall(gr)
+}
+
+// Dead is the error group g answers everything with once its replica
+// could not be reopened ("" while it is alive).
+func (n *Node) Dead(g uint64) string { return n.group(g).dead }
+
+// ReplicaReopens counts replicas reopened after a disk failure.
+func (n *Node) ReplicaReopens() int64 { return n.stats.replicaReopens.Load() }
+
+// Peer messages. With one group a replica's bytes travel as they are;
+// with several each message names its group first (a tag and the group
+// as a uvarint), and Route hands it to that group.
+
+func (n *Node) send(g, to uint64, msg []byte) {
+	if len(n.groups) == 1 {
+		n.rt.Send(to, msg)
+		return
+	}
+	framed := make([]byte, 0, len(msg)+1+binary.MaxVarintLen64)
+	framed = append(framed, peerFrameGroupTag)
+	framed = binary.AppendUvarint(framed, g)
+	n.rt.Send(to, append(framed, msg...))
+}
+
+// Route says which group a peer message from node from belongs to and
+// returns the replica's bytes. A message that names no group of this
+// node, or comes from a node that is not in the cluster's address book,
+// is refused (false) and counted; the first refusal is logged.
+func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
+	if n.addrOfID(from) == "" {
+		n.badFrame(from, "a node that is not a member of the cluster")
+		return 0, nil, false
+	}
+	if len(n.groups) == 1 {
+		return 1, msg, true
+	}
+	if len(msg) < 2 || msg[0] != peerFrameGroupTag {
+		n.badFrame(from, "no valid group frame: is every node started with --groups "+strconv.Itoa(len(n.groups))+"?")
+		return 0, nil, false
+	}
+	g, k := binary.Uvarint(msg[1:])
+	if k <= 0 || g < 1 || g > uint64(len(n.groups)) {
+		n.badFrame(from, "a group this node does not host")
+		return 0, nil, false
+	}
+	return g, msg[1+k:], true
+}
+
+func (n *Node) badFrame(from uint64, why string) {
+	if n.badFrames.Add(1) == 1 {
+		n.logf("dropping a message from node %d: %s", from, why)
+	}
+}
+
+// BadFrames counts the peer messages Route refused.
+func (n *Node) BadFrames() int64 { return n.badFrames.Load() }
+
+// The address book: the peers at start, then every applied membership
+// change.
+
+// Nodes are the members as this node knows them, sorted by id.
+func (n *Node) Nodes() []cluster.TopoNode {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.nodes)
+}
+
+// Self is this node's entry of the address book.
+func (n *Node) Self() cluster.TopoNode {
+	for _, p := range n.Nodes() {
+		if p.ID == n.id {
+			return p
+		}
+	}
+	return cluster.TopoNode{ID: n.id}
+}
+
+// OnPeer, when set, is told a node's peer address (host:port of its
+// client port) as membership changes add it ("" when it is removed), so
+// the runtime can dial it. Set it before the replicas open.
+func (n *Node) OnPeer(fn func(id uint64, clientAddr string)) { n.onPeer = fn }
+
+// addrOfID is "host:port" of node id, unbracketed as Redis writes it, or
+// "" when unknown.
+func (n *Node) addrOfID(id uint64) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.nodes {
+		if p.ID == id {
+			return p.Host + ":" + strconv.Itoa(p.Port)
+		}
+	}
+	return ""
+}
+
+// confChanged is group g's Options.OnConfChange: it follows an applied
+// membership change (replay included). An added node's address (from
+// CLUSTER ADDNODE) joins the address book as soon as one group adds it;
+// with several groups a removed node leaves it only once no group of
+// this node still lists it as a member (a DELNODE applies in each group
+// at its own time, and until the last one the groups still counting it
+// must reach it).
+func (n *Node) confChanged(g, id uint64, added bool, addr string) {
+	n.mu.Lock()
+	gr := n.group(g)
+	if added {
+		gr.members[id] = true
+	} else {
+		delete(gr.members, id)
+	}
+	i := slices.IndexFunc(n.nodes, func(t cluster.TopoNode) bool { return t.ID == id })
+	peerAddr := ""
+	if added {
+		node, err := parseNodeAddr(id, addr)
+		if err != nil {
+			n.mu.Unlock()
+			return // ADDNODE checked it; a bad one only costs the address
+		}
+		if i >= 0 {
+			n.nodes[i] = node
+		} else {
+			n.nodes = append(n.nodes, node)
+			slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
+		}
+		peerAddr = addr
+	} else {
+		for _, o := range n.groups {
+			if o.members[id] {
+				n.mu.Unlock()
+				return // another group still has it as a voter
+			}
+		}
+		if i >= 0 && id != n.id {
+			n.nodes = slices.Delete(n.nodes, i, i+1)
+		}
+	}
+	n.mu.Unlock()
+	if id != n.id && n.onPeer != nil {
+		n.onPeer(id, peerAddr)
+	}
+}
+
+// parseNodeAddr reads a node's client address "host:port".
+func parseNodeAddr(id uint64, addr string) (cluster.TopoNode, error) {
+	peers, err := ParsePeers(strconv.FormatUint(id, 10) + "@" + addr)
+	if err != nil {
+		return cluster.TopoNode{}, err
+	}
+	return peers[0], nil
+}
+
+// Leadership.
+
+// LeaderOf is group g's leader as this node last saw it (0: unknown).
+func (n *Node) LeaderOf(g uint64) uint64 { return n.leaderOf(g) }
+
+func (n *Node) leaderOf(g uint64) uint64 {
+	if g < 1 || g > uint64(len(n.groups)) {
+		return 0
+	}
+	return n.groups[g-1].leader.Load()
+}
+
+// ledGroups are the groups (ascending) whose leader this node last saw
+// itself to be.
+func (n *Node) ledGroups() []uint64 {
+	var out []uint64
+	for _, gr := range n.groups {
+		if gr.leader.Load() == n.id && n.id != 0 {
+			out = append(out, gr.id)
+		}
+	}
+	return out
+}
+
+// preferredLeader is the node group g's leadership is spread to:
+// ids[(g-1) % len(ids)] of the group's sorted voters as its replica last
+// applied them. Membership changes (CLUSTER ADDNODE/DELNODE, made group
+// by group) change n and so the preference: a node added to every group
+// takes its share of leaderships, a removed one is never preferred again,
+// and while the groups disagree about a node each follows its own voters.
+func preferredLeader(g uint64, voters []uint64) uint64 {
+	if len(voters) == 0 {
+		return 0
+	}
+	ids := slices.Clone(voters)
+	slices.Sort(ids)
+	return ids[(g-1)%uint64(len(ids))]
+}
+
+// spreadLeadership runs in group gr's tick, every spreadCheckTicks: a
+// leader that is not the group's preferred node hands leadership to it
+// once that node has been seen up (heard from within an election timeout)
+// at spreadUpChecks checks in a row. Raft's transfer itself waits for the
+// node to catch up, but drops proposals meanwhile (for up to an election
+// timeout, answered -TRYAGAIN), so a node just restarted is given a few
+// seconds to catch up first. One group needs no spreading.
+func (n *Node) spreadLeadership(gr *group) {
+	r := gr.replica
+	if len(n.groups) == 1 || !r.IsLeader() {
+		gr.spreadSeen = 0
+		return
+	}
+	want := preferredLeader(gr.id, r.Voters())
+	if want == 0 || want == n.id || slices.Contains(r.DownPeers(), want) {
+		gr.spreadSeen = 0
+		return
+	}
+	if gr.spreadSeen++; gr.spreadSeen < spreadUpChecks {
+		return
+	}
+	gr.spreadSeen = 0
+	n.logf("group %d: handing leadership to node %d", gr.id, want)
+	r.TransferLeadership(want)
+}

@@ -1,0 +1,297 @@
+package node
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/resp"
+	"github.com/keel-db/keel/seam"
+)
+
+// Version is keel's own version, reported as keel_version in INFO.
+const Version = "0.1.0"
+
+// RedisVersion is the Redis release whose behaviour keel follows; clients
+// read it from HELLO and INFO (redis_version) to decide what to send.
+const RedisVersion = "7.2.0"
+
+const (
+	// MaxClientsDefault is Redis's maxclients default.
+	MaxClientsDefault = 10000
+	// GroupsMax bounds --groups: each group is a Raft group on every node
+	// (a ticker, a stepper, a log and its fsyncs), so more than a few
+	// dozen only costs.
+	GroupsMax = 64
+)
+
+// Config is what a node is: its place in a cluster (or none), and the
+// settings redis.conf names. Fields named after redis.conf directives
+// mean the same.
+type Config struct {
+	// ID is this node's id in a cluster; 0 for a single node. Peers are
+	// every founding node of the cluster (this one included), sorted by
+	// id; empty for a single node.
+	ID    uint64
+	Peers []cluster.TopoNode
+	// Groups is how many replica groups the node hosts (1 when 0).
+	Groups int
+	// Join: the node is not a founding member and waits to be added with
+	// CLUSTER ADDNODE (--join yes).
+	Join bool
+
+	Bind        string
+	Port        int
+	Dir         string
+	AppendOnly  bool
+	AppendFsync string // everysec, always, no
+	RequirePass string
+	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxClients  int
+	Limits      resp.Limits
+	ConfigFile  string
+	// PubSubLimit is client-output-buffer-limit pubsub; DefaultPubSubLimit
+	// when zero.
+	PubSubLimit PubSubLimit
+	// NotifyKeyspaceEvents is notify-keyspace-events.
+	NotifyKeyspaceEvents string
+	// TickHz is how often the runtime ticks each group (INFO hz); 10
+	// when 0.
+	TickHz int
+
+	// Clock is the node's time (the wall clock in production, a simulated
+	// clock in the simulator); Rand its randomness (RANDOMKEY across
+	// groups, SCAN cursors). RunID is INFO's run_id.
+	Clock seam.Clock
+	Rand  seam.Rand
+	RunID string
+}
+
+// Runtime is what a node needs from the world it runs in. The production
+// server (server/) implements it with sockets and goroutines; the
+// simulator (sim/) with its event loop. Every method must return without
+// waiting on a client.
+type Runtime interface {
+	// Exclusive runs fn while the runtime holds group g's replica for
+	// it alone (the server's writer queue; the simulator's single
+	// thread). s is the session asking, nil when the node itself asks.
+	Exclusive(s *Session, g uint64, fn func())
+	// Send hands a message for peer to to the network. It never blocks
+	// and may drop (Raft retransmits).
+	Send(to uint64, msg []byte)
+	// Wake says session s has output that arrived outside its own batch
+	// (pub/sub messages, keyspace notifications): TakePushed returns it.
+	Wake(s *Session)
+	// Disconnect closes s's connection (CLIENT KILL, an output limit).
+	Disconnect(s *Session)
+	// StartJob runs a snapshot job of group g's replica r in the
+	// background (it reads only an immutable view and the disk), then
+	// reports back with JobDone under Exclusive. WaitJob blocks until
+	// the job of group g handed out last, if any, has finished writing.
+	StartJob(g uint64, r *cluster.Replica, job *cluster.Job)
+	WaitJob(g uint64)
+	// StartSync runs the everysec fsync of group g's replica r in the
+	// background (cluster.Options.BackgroundSync), then reports back with
+	// SyncDone under Exclusive.
+	StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob)
+	// Shutdown asks the process to stop (SHUTDOWN, or a replica that
+	// could not be reopened).
+	Shutdown()
+	// Host reports the process's facts for INFO.
+	Host() HostInfo
+	// Logf writes one log line.
+	Logf(format string, args ...any)
+}
+
+// Node is one keel node: its replica groups, the slot table and routing,
+// every client session and its state, pub/sub, the cluster's address
+// book, leadership spreading and the reaction to disk failures. It does
+// no I/O of its own: its Runtime carries out what it decides.
+//
+// Concurrency: a Session is used by one goroutine at a time (its
+// connection's); the group operations (Submit, Tick, Step, JobDone,
+// SyncDone, CloseGroup) run only inside Runtime.Exclusive for their
+// group; the node's shared state is guarded by its own locks and atomics,
+// so the production runtime may drive sessions and groups from many
+// goroutines. The simulator drives everything from one.
+type Node struct {
+	cfg Config
+	rt  Runtime
+
+	clock seam.Clock
+	rand  seam.Rand
+
+	// clustered: cluster mode (--peers); the node speaks Redis Cluster.
+	clustered bool
+	id        uint64
+
+	groups []*group // groups[g-1] is group g
+
+	// table is the slot → group routing table (groups.go), rebuilt
+	// whole from every group's applied slot view and swapped atomically.
+	table atomic.Pointer[slotTable]
+
+	// mu guards nodes (the address book), each group's members and
+	// slots, and the sessions registry.
+	mu       sync.Mutex
+	nodes    []cluster.TopoNode
+	sessions map[uint64]*Session
+	nextID   atomic.Uint64
+
+	maxClients  atomic.Int64
+	requirePass atomic.Pointer[string]
+
+	stats stats
+
+	scans groupScans // SCAN across the groups this node leads (fanout.go)
+
+	pubsub *pubsub // pubsub.go, notify.go
+	psExt
+
+	// badFrames counts refused peer messages; the first is logged.
+	badFrames atomic.Int64
+	// onPeer follows the address book for the runtime (OnPeer).
+	onPeer func(id uint64, clientAddr string)
+}
+
+// stats are the counters of INFO stats. Commands are counted per session
+// (no shared cache line on the hot path) and folded in here when a
+// session ends.
+type stats struct {
+	connectionsReceived atomic.Int64
+	rejectedConnections atomic.Int64
+	commandsRetired     atomic.Int64 // commands of sessions that are gone
+	commandsBase        atomic.Int64 // subtracted by CONFIG RESETSTAT
+	netInput            atomic.Int64
+	netOutput           atomic.Int64
+	replicaReopens      atomic.Int64 // replicas reopened from disk after a disk failure
+}
+
+// New returns a node; its replicas are opened next, with GroupOptions and
+// Adopt (or OpenGroups, which does both).
+func New(cfg Config, rt Runtime) (*Node, error) {
+	if cfg.Groups <= 0 {
+		cfg.Groups = 1
+	}
+	if cfg.Groups > GroupsMax {
+		return nil, errors.Newf("--groups %d: must be between 1 and %d", cfg.Groups, GroupsMax)
+	}
+	if cfg.Clock == nil || cfg.Rand == nil {
+		return nil, errors.New("node: Config needs a Clock and a Rand")
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = MaxClientsDefault
+	}
+	if cfg.Limits == (resp.Limits{}) {
+		cfg.Limits = resp.DefaultLimits()
+	}
+	if cfg.AppendFsync == "" {
+		cfg.AppendFsync = "everysec"
+	}
+	if cfg.TickHz <= 0 {
+		cfg.TickHz = 10
+	}
+	n := &Node{cfg: cfg, rt: rt, clock: cfg.Clock, rand: cfg.Rand, sessions: map[uint64]*Session{}}
+	if len(cfg.Peers) > 0 {
+		if !slices.ContainsFunc(cfg.Peers, func(p cluster.TopoNode) bool { return p.ID == cfg.ID }) {
+			return nil, errors.Newf("node id %d is not among the peers", cfg.ID)
+		}
+		n.clustered, n.id = true, cfg.ID
+		n.nodes = slices.Clone(cfg.Peers)
+		slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
+	} else if cfg.Groups > 1 {
+		return nil, errors.New("--groups needs cluster mode: --peers \"1@host:port,...\" and --node-id")
+	}
+	for i := range cfg.Groups {
+		g := &group{id: uint64(i + 1), members: map[uint64]bool{}}
+		for _, p := range n.nodes {
+			g.members[p.ID] = true
+		}
+		n.groups = append(n.groups, g)
+	}
+	n.maxClients.Store(int64(cfg.MaxClients))
+	pass := cfg.RequirePass
+	n.requirePass.Store(&pass)
+	n.initPubsub()
+	return n, nil
+}
+
+// ID is this node's id in its cluster (0 for a single node).
+func (n *Node) ID() uint64 { return n.id }
+
+// Clustered reports cluster mode.
+func (n *Node) Clustered() bool { return n.clustered }
+
+// Groups is how many replica groups this node hosts.
+func (n *Node) Groups() int { return len(n.groups) }
+
+// Config is the node's configuration as it started.
+func (n *Node) Config() Config { return n.cfg }
+
+// MaxClients is maxclients, which CONFIG SET may change.
+func (n *Node) MaxClients() int64 { return n.maxClients.Load() }
+
+func (n *Node) password() string { return *n.requirePass.Load() }
+
+// NoteConnection counts an accepted connection, or one refused at the
+// maxclients limit (INFO stats).
+func (n *Node) NoteConnection(rejected bool) {
+	n.stats.connectionsReceived.Add(1)
+	if rejected {
+		n.stats.rejectedConnections.Add(1)
+	}
+}
+
+// Sessions is how many sessions are open.
+func (n *Node) Sessions() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.sessions)
+}
+
+func (n *Node) logf(format string, args ...any) { n.rt.Logf(format, args...) }
+
+// sessionList returns the open sessions sorted by id.
+func (n *Node) sessionList() []*Session {
+	n.mu.Lock()
+	out := make([]*Session, 0, len(n.sessions))
+	for _, c := range n.sessions {
+		out = append(out, c)
+	}
+	n.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Session) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+func (n *Node) totalCommands() int64 {
+	total := n.stats.commandsRetired.Load()
+	n.mu.Lock()
+	for _, c := range n.sessions {
+		total += c.commands.Load()
+	}
+	n.mu.Unlock()
+	return total - n.stats.commandsBase.Load()
+}
+
+func (n *Node) resetStats() {
+	n.stats.commandsBase.Add(n.totalCommands())
+	n.stats.connectionsReceived.Store(0)
+	n.stats.rejectedConnections.Store(0)
+	n.stats.netInput.Store(0)
+	n.stats.netOutput.Store(0)
+}
+
+// mode is Redis's redis_mode (INFO) and HELLO's mode.
+func (n *Node) mode() string {
+	if n.clustered {
+		return "cluster"
+	}
+	return "standalone"
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }

@@ -1,0 +1,185 @@
+package server
+
+import (
+	"errors"
+	"io"
+	stdnet "net"
+	"time"
+
+	"github.com/keel-db/keel/node"
+	"github.com/keel-db/keel/resp"
+)
+
+// outboxDrainTimeout bounds how long a leaving subscriber's last replies
+// (QUIT's +OK) may take to reach the socket.
+const outboxDrainTimeout = time.Second
+
+// conn is one client connection: its goroutine reads a batch, runs it
+// through the node's session and writes every reply of the batch with one
+// write. Other goroutines only read its atomics (through the session) or
+// close nc (CLIENT KILL, shutdown).
+type conn struct {
+	srv   *Server
+	nc    stdnet.Conn
+	sess  *node.Session
+	rd    *resp.Reader
+	addr  string
+	laddr string
+	fd    int
+
+	// waits[g-1] is this connection's waiter on group g's queue, made on
+	// first use.
+	waits []*waiter
+	// abandoned: the server stopped while a batch waited for its answer
+	// (cluster mode); the replica may still write to the session's
+	// output, so this goroutine must not touch it again and just leaves.
+	abandoned bool
+
+	// writer is the subscriber's output goroutine (started on the first
+	// Wake): woken through wake, it writes what the session pushed.
+	wake       chan struct{}
+	writerDone chan struct{}
+}
+
+func newConn(s *Server, nc stdnet.Conn) *conn {
+	c := &conn{
+		srv:   s,
+		nc:    nc,
+		rd:    resp.NewReader(nc, s.node.Config().Limits),
+		addr:  nc.RemoteAddr().String(),
+		laddr: nc.LocalAddr().String(),
+		fd:    connFD(nc),
+		waits: make([]*waiter, len(s.groups)),
+	}
+	c.sess = s.node.NewSession(c)
+	return c
+}
+
+// The node.Conn view of the connection.
+func (c *conn) RemoteAddr() string { return c.addr }
+func (c *conn) LocalAddr() string  { return c.laddr }
+func (c *conn) FD() int            { return c.fd }
+func (c *conn) BytesIn() int64     { return c.rd.BytesRead() }
+func (c *conn) QueryBuffer() (int, int) {
+	return c.rd.Buffered(), c.rd.BufferCap()
+}
+
+func connFD(nc stdnet.Conn) int {
+	fd := -1
+	if tc, ok := nc.(*stdnet.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			raw.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
+}
+
+func (c *conn) serve() {
+	defer c.srv.removeConn(c)
+	defer c.nc.Close()
+	defer c.end()
+	for {
+		cmds, err := c.rd.ReadBatch()
+		if err != nil {
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
+				c.sess.Out.WriteError("ERR " + pe.Error())
+				c.flush()
+			} else if pe == resp.ErrQueryBufferLimit {
+				c.srv.logf("closing client id=%d addr=%s: query buffer limit reached", c.sess.ID(), c.addr)
+			} else if !errors.Is(err, io.EOF) && !c.sess.Killed() && !errors.Is(err, stdnet.ErrClosed) {
+				c.srv.logf("client id=%d addr=%s: %v", c.sess.ID(), c.addr, err)
+			}
+			return
+		}
+		c.sess.Begin(cmds)
+		if !c.run() || !c.flush() || c.sess.CloseAfter() {
+			return
+		}
+	}
+}
+
+// run carries out the batch's steps: each is a run of requests for one
+// group, submitted through that group's queue (group commit with every
+// other connection's) and answered before the session goes on.
+func (c *conn) run() bool {
+	for {
+		st, ok := c.sess.Next()
+		if !ok {
+			return true
+		}
+		g := c.srv.groups[st.Group-1]
+		if !g.queue.submit(c.waiterFor(st.Group), st.Reqs) {
+			c.abandoned = true
+			return false
+		}
+	}
+}
+
+// waiterFor is this connection's waiter on group g's queue.
+func (c *conn) waiterFor(g uint64) *waiter {
+	if w := c.waits[g-1]; w != nil {
+		return w
+	}
+	w := c.srv.groups[g-1].queue.newWaiter()
+	c.waits[g-1] = w
+	return w
+}
+
+// flush writes the batch's replies with one write(2), or, once the
+// session subscribed, hands them to its writer through the session's
+// outbox.
+func (c *conn) flush() bool {
+	b := c.sess.TakeOutput()
+	if len(b) == 0 {
+		return !c.sess.Killed()
+	}
+	_, err := c.nc.Write(b)
+	c.sess.ResetOutput()
+	return err == nil
+}
+
+// end closes the session; a subscriber's writer sends what it still holds
+// (bounded by a write deadline) and stops.
+func (c *conn) end() {
+	if c.abandoned {
+		return // the replica may still write to the session's output
+	}
+	c.sess.Close()
+	if c.writerDone != nil {
+		c.nc.SetWriteDeadline(time.Now().Add(outboxDrainTimeout))
+		<-c.writerDone
+	}
+}
+
+// wakeWriter is node.Runtime.Wake: the session has pushed output.
+func (c *conn) wakeWriter() {
+	if c.wake == nil {
+		// The first Wake comes from the connection's own goroutine (its
+		// SUBSCRIBE), so starting the writer here does not race.
+		c.wake = make(chan struct{}, 1)
+		c.writerDone = make(chan struct{})
+		go c.writeLoop()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for range c.wake {
+		p, closed := c.sess.TakePushed()
+		if len(p) > 0 && !c.sess.Killed() {
+			if _, err := c.nc.Write(p); err != nil {
+				c.nc.Close()
+				return
+			}
+		}
+		c.sess.Recycle(p)
+		if closed {
+			return
+		}
+	}
+}

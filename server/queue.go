@@ -1,0 +1,192 @@
+package server
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
+	"github.com/keel-db/keel/seam"
+)
+
+// submitRequestsMax bounds one group commit: the leader stops gathering
+// queued batches once it holds this many requests, so no one waits behind
+// an unbounded group.
+const submitRequestsMax = 8192
+
+// execQueue serialises every call into one replica group of the node
+// (node.Submit, Tick, Step, JobDone, ...): it is how the server provides
+// node.Runtime.Exclusive. Connection goroutines run their own batches —
+// no hand-off to an executor goroutine — under a LevelDB-style writer
+// queue: the goroutine at the head of the queue is the leader; it takes
+// every request batch queued behind it into one node.Submit (one log
+// write, one fsync under appendfsync always), runs it without the queue
+// lock, then wakes the followers whose replies are already written. Work
+// that is not a request batch (a tick, INFO reading the keyspace) joins
+// the same queue and runs alone when it reaches the head.
+//
+// A replicated group (async) answers a batch only once a majority holds
+// its writes, during some later Submit, Step or Tick run by whichever
+// goroutine owns the queue then. So the leader hands the group to Submit
+// with a done callback, gives up the queue at once (other connections'
+// batches and peer messages must go on: they are what commits it), and
+// every goroutine of the group then waits on its own condition until done
+// marks it answered. done runs inside the node's call, after the last
+// reply was written, and takes mu to mark the waiters: that lock is what
+// publishes the replies, written by another goroutine, to the connection
+// that flushes them.
+type execQueue struct {
+	node  *node.Node
+	group uint64
+	clock seam.Clock
+	async bool // a replicated group: submit with a done callback and wait for it
+
+	mu    sync.Mutex
+	queue []*waiter // head is the leader; at most one entry per connection plus ticker
+
+	reqs []cluster.Request // the leader's gathered group; only the leader touches it
+
+	// Replicated groups: goroutines waiting for their batch's done, and
+	// closed, set when the server stops, after which they give up waiting
+	// (no tick or peer message will finish their batch any more).
+	awaiting map[*waiter]struct{}
+	closed   bool
+}
+
+// waiter is one goroutine's place in the queue. A connection keeps one
+// per group and reuses it, so queuing does not allocate.
+type waiter struct {
+	cond sync.Cond
+	reqs []cluster.Request
+	fn   func()
+	done bool // no longer queued: its batch was handed to the node
+	// answered (replicated groups): every reply of its batch is written.
+	answered bool
+}
+
+func newExecQueue(n *node.Node, g uint64, clock seam.Clock) *execQueue {
+	q := &execQueue{node: n, group: g, clock: clock, async: n.Replicated(g)}
+	if q.async {
+		q.awaiting = map[*waiter]struct{}{}
+	}
+	return q
+}
+
+func (q *execQueue) newWaiter() *waiter {
+	w := &waiter{}
+	w.cond.L = &q.mu
+	return w
+}
+
+// submit runs reqs on the group; every reply has been written when it
+// returns true. False (replicated groups only) means the server is
+// stopping and the batch may never be answered: the caller must not
+// touch the writers of reqs again, as the replica may still write to
+// them.
+func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
+	w.reqs = reqs
+	q.run(w)
+	w.reqs = nil
+	if !q.async {
+		return true
+	}
+	return q.await(w)
+}
+
+// await waits until w's batch is answered or the queue closes.
+func (q *execQueue) await(w *waiter) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !w.answered && !q.closed {
+		q.awaiting[w] = struct{}{}
+		for !w.answered && !q.closed {
+			w.cond.Wait()
+		}
+		delete(q.awaiting, w)
+	}
+	return w.answered
+}
+
+// answer marks a group's waiters answered: the done of their batch.
+func (q *execQueue) answer(group []*waiter) {
+	q.mu.Lock()
+	for _, g := range group {
+		g.answered = true
+		g.cond.Signal()
+	}
+	q.mu.Unlock()
+}
+
+// close wakes every goroutine waiting for an answer; they give up.
+func (q *execQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	for w := range q.awaiting {
+		w.cond.Signal()
+	}
+	q.mu.Unlock()
+}
+
+// do runs fn with the group held exclusively.
+func (q *execQueue) do(w *waiter, fn func()) {
+	w.fn = fn
+	q.run(w)
+	w.fn = nil
+}
+
+func (q *execQueue) run(w *waiter) {
+	q.mu.Lock()
+	w.done, w.answered = false, false
+	q.queue = append(q.queue, w)
+	for !w.done && q.queue[0] != w {
+		w.cond.Wait()
+	}
+	if w.done {
+		q.mu.Unlock()
+		return
+	}
+	// Leader: gather the group while holding the lock, run it without.
+	n := 1
+	if w.fn == nil {
+		q.reqs = append(q.reqs[:0], w.reqs...)
+		for n < len(q.queue) {
+			f := q.queue[n]
+			if f.fn != nil || len(q.reqs)+len(f.reqs) > submitRequestsMax {
+				break
+			}
+			q.reqs = append(q.reqs, f.reqs...)
+			n++
+		}
+	}
+	var group []*waiter
+	if q.async && w.fn == nil {
+		group = slices.Clone(q.queue[:n])
+	}
+	q.mu.Unlock()
+
+	switch {
+	case w.fn != nil:
+		w.fn()
+	case q.async:
+		// The replica keeps the batch until done: it gets its own slice.
+		reqs := slices.Clone(q.reqs)
+		clear(q.reqs)
+		q.node.Submit(q.group, q.clock.Now(), reqs, func() { q.answer(group) })
+	default:
+		q.node.Submit(q.group, q.clock.Now(), q.reqs, nil)
+		clear(q.reqs) // drop references to argv and writers
+	}
+
+	q.mu.Lock()
+	for _, f := range q.queue[1:n] {
+		f.done = true
+		f.cond.Signal()
+	}
+	m := copy(q.queue, q.queue[n:])
+	clear(q.queue[m:])
+	q.queue = q.queue[:m]
+	if m > 0 {
+		q.queue[0].cond.Signal()
+	}
+	q.mu.Unlock()
+}
