@@ -252,7 +252,7 @@ func startClusterArgs(t *testing.T, size int, fsync string, extra ...string) *te
 			log: filepath.Join(tmp, fmt.Sprintf("node-%d.log", i+1))}
 		n.args = []string{"server", "--bind", "127.0.0.1", "--port", strconv.Itoa(p), "--dir", n.dir,
 			"--appendonly", "yes", "--appendfsync", fsync,
-			"--node-id", strconv.Itoa(n.id), "--peers", strings.Join(peers, ",")}
+			"--node-id", strconv.Itoa(n.id), "--peers", strings.Join(peers, ","), "--cluster-insecure", "yes"}
 		n.args = append(n.args, extra...)
 		c.nodes = append(c.nodes, n)
 	}

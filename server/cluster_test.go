@@ -106,7 +106,7 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
 	groups := max(tc.groups, 1)
 	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Logf: tc.logf,
-		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Join: tc.joining, PeerBind: "127.0.0.1",
+		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Join: tc.joining, PeerBind: "127.0.0.1", BusInsecure: true,
 		ReplicaOptions: func(g uint64) cluster.Options {
 			fs := disk.OS()
 			if tc.fs != nil {
@@ -564,7 +564,7 @@ func TestParsePeers(t *testing.T) {
 	if _, err := Open(Config{NodeID: 4, Peers: nodes, ReplicaOptions: func(uint64) cluster.Options { return cluster.Options{} }}); err == nil {
 		t.Fatal("node 4 accepted though not among the peers")
 	}
-	if _, err := Open(Config{NodeID: 1, Peers: nodes, ReplicaOptions: func(uint64) cluster.Options { return cluster.Options{} }}); err == nil || !strings.Contains(err.Error(), "appendonly yes") {
+	if _, err := Open(Config{NodeID: 1, Peers: nodes, BusInsecure: true, ReplicaOptions: func(uint64) cluster.Options { return cluster.Options{} }}); err == nil || !strings.Contains(err.Error(), "appendonly yes") {
 		t.Fatalf("appendonly no: %v", err)
 	}
 }

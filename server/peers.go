@@ -37,7 +37,8 @@ func (s *Server) listenPeers() error {
 		peers[p.ID] = addr
 	}
 	listen := stdnet.JoinHostPort(bind, strconv.Itoa(self.Port+transport.PeerPortOffset))
-	tr, err := transport.ListenTCP(transport.TCPConfig{ID: self.ID, Listen: listen, Peers: peers, Handler: s.receivePeer, Logf: s.cfg.Logf})
+	tr, err := transport.ListenTCP(transport.TCPConfig{ID: self.ID, Listen: listen, Peers: peers, Handler: s.receivePeer, Logf: s.cfg.Logf,
+		TLS: s.cfg.BusTLS, Insecure: s.cfg.BusInsecure})
 	if err != nil {
 		return errors.Wrap(err, "listen for peers")
 	}

@@ -69,6 +69,11 @@ type Config struct {
 	Groups   int
 	Join     bool
 	PeerBind string
+	// The cluster bus is mutual TLS with BusTLS (--tls-cluster yes), or
+	// plaintext when BusInsecure says so by name (--cluster-insecure
+	// yes); one of them is required in cluster mode.
+	BusTLS      *transport.TLS
+	BusInsecure bool
 
 	// ReplicaOptions gives group g's replica options (file system, data
 	// directory, fsync policy, randomness, function limits); the node adds

@@ -138,7 +138,7 @@ func startKeelCluster(bin, tmp string, size int) (*system, error) {
 	s := &system{}
 	for i, port := range ports {
 		dir := filepath.Join(tmp, fmt.Sprintf("cluster-node-%d", i+1))
-		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--peers", strings.Join(peers, ","))
+		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--peers", strings.Join(peers, ","), "--cluster-insecure", "yes")
 		p, err := startProc(fmt.Sprintf("keel cluster node %d", i+1), bin, args, port, dir)
 		if err != nil {
 			s.stop()
@@ -393,7 +393,7 @@ func startKeelSharded(bin, tmp string) (*system, error) {
 	for i, port := range ports {
 		dir := filepath.Join(tmp, fmt.Sprintf("sharded-node-%d", i+1))
 		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--groups", strconv.Itoa(shardedGroups),
-			"--peers", strings.Join(peers, ","))
+			"--peers", strings.Join(peers, ","), "--cluster-insecure", "yes")
 		p, err := startProc(fmt.Sprintf("keel sharded node %d", i+1), bin, args, port, dir)
 		if err != nil {
 			s.stop()

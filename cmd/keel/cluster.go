@@ -20,6 +20,7 @@ import (
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/node"
+	"github.com/keel-db/keel/transport/pki"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,9 +36,11 @@ const clusterUsage = `usage: keel cluster local [flags]
        keel cluster reshard --node host:port --slots A-B --to G [--batch N]
        keel cluster addnode --node host:port --id N --addr host:port
        keel cluster delnode --node host:port --id N
+       keel cluster certs [--dir D] (--nodes N | --id N)
 
 reshard moves a slot range between replica groups (keel cluster reshard -h);
-addnode and delnode add or remove a node in every replica group (-h).
+addnode and delnode add or remove a node in every replica group (-h);
+certs makes the cluster bus's CA and node certificates (-h).
 
 Starts --nodes keel server processes on this machine as one cluster (node ids
 1..N, client ports base-port..base-port+N-1, bus ports client port + 10000),
@@ -73,6 +76,32 @@ const (
 	clusterLogLineBytesMax = 1 << 20
 )
 
+// serverTakesBusTLS says whether `keel server` accepts the bus TLS flags
+// of busTLSFlags. While it does not, keel cluster local neither makes
+// certificates nor passes them, and its nodes' bus is plaintext; the
+// server's flags are wired with its restructuring, which sets this true.
+var serverTakesBusTLS = true
+
+// busTLSFlags are the `keel server` flags (redis.conf's names) that put
+// node id on the cluster bus with its certificate from tlsDir, in the
+// layout of pki.Ensure.
+func busTLSFlags(tlsDir string, id uint64) []string {
+	return []string{"--tls-cluster", "yes",
+		"--tls-cert-file", pki.NodeCertFile(tlsDir, id),
+		"--tls-key-file", pki.NodeKeyFile(tlsDir, id),
+		"--tls-ca-cert-file", pki.CACertFile(tlsDir)}
+}
+
+// busTLSHosts are the hosts a local node's certificate lists besides its
+// id: the loopback names and the --bind address.
+func busTLSHosts(bind string) []string {
+	hosts := strings.Split(certsHostsDefault, ",")
+	if ip := stdnet.ParseIP(bind); (ip == nil || !ip.IsUnspecified()) && !slices.Contains(hosts, bind) {
+		hosts = append(hosts, bind)
+	}
+	return hosts
+}
+
 func runCluster(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(os.Stderr, clusterUsage)
@@ -83,6 +112,9 @@ func runCluster(args []string) int {
 	}
 	if args[0] == "addnode" || args[0] == "delnode" {
 		return runClusterMember(args[0] == "addnode", args[1:])
+	}
+	if args[0] == "certs" {
+		return runClusterCerts(args[1:])
 	}
 	if args[0] != "local" {
 		fmt.Fprintf(os.Stderr, "keel cluster: unknown command %q\n\n%s", args[0], clusterUsage)
@@ -114,6 +146,9 @@ type clusterLocalOptions struct {
 	bind, dir       string
 	appendFsync     string
 }
+
+// tlsDir holds the cluster's bus certificates.
+func (o clusterLocalOptions) tlsDir() string { return filepath.Join(o.dir, "tls") }
 
 func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs := flag.NewFlagSet("keel cluster local", flag.ContinueOnError)
@@ -214,6 +249,19 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 			return fail("create %s: %v", n.dir, err)
 		}
 	}
+	if serverTakesBusTLS {
+		ids := make([]uint64, len(nodes))
+		for i, n := range nodes {
+			ids[i] = uint64(n.id)
+		}
+		created, err := pki.Ensure(o.tlsDir(), ids, busTLSHosts(o.bind), time.Now())
+		if err != nil {
+			return fail("bus certificates: %v", err)
+		}
+		if len(created) > 0 {
+			out.printf("keel cluster local: made bus certificates in %s (%d files)\n", o.tlsDir(), len(created))
+		}
+	}
 	for _, n := range nodes {
 		if err := n.start(exe, o, strings.Join(peers, ","), out); err != nil {
 			return abort("%v", err)
@@ -255,6 +303,9 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 	b.WriteString("\n")
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "  node %d  %s  bus %d  dir %s\n", n.id, n.addr, n.port+clusterBusPortOffset, n.dir)
+	}
+	if serverTakesBusTLS {
+		fmt.Fprintf(&b, "bus: mutual TLS, certificates in %s\n", o.tlsDir())
 	}
 	fmt.Fprintf(&b, "connect with: redis-cli -c -p %d\n", nodes[0].port)
 	b.WriteString("stop with Ctrl-C\n")
@@ -304,13 +355,7 @@ func exitText(err error) string {
 // start runs the node's keel server and forwards its output, each line
 // prefixed with the node, until it exits.
 func (n *localNode) start(exe string, o clusterLocalOptions, peers string, out *lineWriter) error {
-	args := []string{"server", "--bind", o.bind, "--port", strconv.Itoa(n.port), "--dir", n.dir,
-		"--appendonly", "yes", "--appendfsync", o.appendFsync,
-		"--node-id", strconv.Itoa(n.id), "--peers", peers}
-	if o.groups > 1 {
-		args = append(args, "--groups", strconv.Itoa(o.groups))
-	}
-	n.cmd = exec.Command(exe, args...)
+	n.cmd = exec.Command(exe, n.serverArgs(o, peers)...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return errors.Wrap(err, "pipe for a node's log")
@@ -348,6 +393,20 @@ func (n *localNode) start(exe string, o clusterLocalOptions, peers string, out *
 		close(n.done)
 	}()
 	return nil
+}
+
+// serverArgs is the node's `keel server` command line.
+func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
+	args := []string{"server", "--bind", o.bind, "--port", strconv.Itoa(n.port), "--dir", n.dir,
+		"--appendonly", "yes", "--appendfsync", o.appendFsync,
+		"--node-id", strconv.Itoa(n.id), "--peers", peers}
+	if o.groups > 1 {
+		args = append(args, "--groups", strconv.Itoa(o.groups))
+	}
+	if serverTakesBusTLS {
+		args = append(args, busTLSFlags(o.tlsDir(), uint64(n.id))...)
+	}
+	return args
 }
 
 // stopLocalNodes sends SIGTERM to every running node and waits for them,

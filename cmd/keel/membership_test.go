@@ -83,7 +83,7 @@ func freeClusterPort(t *testing.T) (stdnet.Listener, int) {
 func startMemberNode(t *testing.T, dir string, id uint64, peers []cluster.TopoNode, groups int, join bool, ln stdnet.Listener) *memberTestNode {
 	t.Helper()
 	srv, err := server.Open(server.Config{Port: ln.Addr().(*stdnet.TCPAddr).Port, Dir: dir, AppendOnly: true,
-		NodeID: id, Peers: peers, Groups: groups, Join: join, PeerBind: "127.0.0.1",
+		NodeID: id, Peers: peers, Groups: groups, Join: join, PeerBind: "127.0.0.1", BusInsecure: true,
 		ReplicaOptions: func(g uint64) cluster.Options {
 			return cluster.Options{FS: disk.OS(), Dir: node.GroupDir(dir, groups, g), AppendOnly: true, Rand: seam.NewRand(), BackgroundSync: true}
 		}})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/resp"
+	"github.com/keel-db/keel/transport"
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/cluster"
@@ -55,6 +56,11 @@ type serverOptions struct {
 	// DIR/group-<g> when G > 1 (server/groups.go). 1: one group owning
 	// every slot, in DIR itself, as before sharding.
 	groups int
+	// Bus security (redis.conf's names): tls-cluster yes with the three
+	// files, or cluster-insecure yes (keel's own) for plaintext.
+	tlsCluster                         bool
+	tlsCertFile, tlsKeyFile, tlsCAFile string
+	clusterInsecure                    bool
 }
 
 func defaultServerOptions() serverOptions {
@@ -130,6 +136,16 @@ func (o *serverOptions) set(name, value string) error {
 		var on bool
 		on, err = parseYesNo(value)
 		o.join = on
+	case "tls-cluster":
+		o.tlsCluster, err = parseYesNo(value)
+	case "tls-cert-file":
+		o.tlsCertFile = value
+	case "tls-key-file":
+		o.tlsKeyFile = value
+	case "tls-ca-cert-file":
+		o.tlsCAFile = value
+	case "cluster-insecure":
+		o.clusterInsecure, err = parseYesNo(value)
 	case "cluster-enabled":
 		var on bool
 		on, err = parseYesNo(value)
@@ -294,6 +310,15 @@ func (o *serverOptions) clusterPeers() ([]cluster.TopoNode, error) {
 	if self == nil {
 		return nil, errors.Newf("--node-id: node id %d is not among the peers", o.nodeID)
 	}
+	switch {
+	case o.tlsCluster && o.clusterInsecure:
+		return nil, errors.New("--tls-cluster yes and --cluster-insecure yes: choose one")
+	case o.tlsCluster && (o.tlsCertFile == "" || o.tlsKeyFile == "" || o.tlsCAFile == ""):
+		return nil, errors.New("--tls-cluster yes needs --tls-cert-file, --tls-key-file and --tls-ca-cert-file (keel cluster certs makes them)")
+	case !o.tlsCluster && !o.clusterInsecure:
+		return nil, errors.New("--peers needs a secure cluster bus: --tls-cluster yes with --tls-cert-file, --tls-key-file and --tls-ca-cert-file " +
+			"(keel cluster certs makes them), or --cluster-insecure yes to run the bus in plaintext, where anyone who reaches port+10000 can take over the cluster")
+	}
 	if self.Port != o.port {
 		return nil, errors.Newf("--port %d differs from node %d's address %s:%d in --peers (a peer address is its client port)",
 			o.port, o.nodeID, self.Host, self.Port)
@@ -380,12 +405,22 @@ func serve(o serverOptions, logger *log.Logger) error {
 			}
 		}
 	}
+	var busTLS *transport.TLS
+	if peers != nil && o.tlsCluster {
+		if busTLS, err = transport.LoadTLS(o.tlsCertFile, o.tlsKeyFile, o.tlsCAFile); err != nil {
+			return err
+		}
+	}
+	if peers != nil && o.clusterInsecure {
+		logger.Printf("WARNING: the cluster bus on port %d runs in plaintext (--cluster-insecure yes): anyone who reaches it can read the data and take over the cluster", o.port+10000)
+	}
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
+		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
 		ReplicaOptions: replicaOptions,
 	})
 	if err != nil {

@@ -14,17 +14,20 @@ func TestServerClusterFlags(t *testing.T) {
 		args []string
 		err  string // "" = accepted
 	}{
-		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers}, ""},
+		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers, "--cluster-insecure", "yes"}, ""},
 		{[]string{"--port", "6379"}, ""},
-		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers, "--join", "yes", "--groups", "3"}, ""},
-		{[]string{"--port", "7004", "--node-id", "4", "--peers", peers}, "node id 4 is not among the peers"},
-		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--appendonly", "no"}, "needs appendonly yes"},
-		{[]string{"--port", "7009", "--node-id", "1", "--peers", peers}, "--port 7009 differs from node 1's address"},
-		{[]string{"--port", "7001", "--peers", peers}, "--peers needs --node-id"},
+		{[]string{"--port", "7002", "--node-id", "2", "--peers", peers, "--cluster-insecure", "yes", "--join", "yes", "--groups", "3"}, ""},
+		{[]string{"--port", "7004", "--node-id", "4", "--peers", peers, "--cluster-insecure", "yes"}, "node id 4 is not among the peers"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--cluster-insecure", "yes", "--appendonly", "no"}, "needs appendonly yes"},
+		{[]string{"--port", "7009", "--node-id", "1", "--peers", peers, "--cluster-insecure", "yes"}, "--port 7009 differs from node 1's address"},
+		{[]string{"--port", "7001", "--peers", peers, "--cluster-insecure", "yes"}, "--peers needs --node-id"},
 		{[]string{"--node-id", "1"}, "--node-id needs --peers"},
 		{[]string{"--cluster-enabled", "yes"}, "cluster-enabled yes needs --peers"},
-		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--cluster-enabled", "no"}, "contradicts cluster-enabled no"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--cluster-insecure", "yes", "--cluster-enabled", "no"}, "contradicts cluster-enabled no"},
 		{[]string{"--peers", "1@127.0.0.1"}, "want id@host:port"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers}, "--peers needs a secure cluster bus"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--tls-cluster", "yes"}, "--tls-cluster yes needs --tls-cert-file"},
+		{[]string{"--port", "7001", "--node-id", "1", "--peers", peers, "--tls-cluster", "yes", "--cluster-insecure", "yes"}, "choose one"},
 		{[]string{"--node-id", "0"}, "must be a positive integer"},
 	} {
 		o, err := parseServerArgs(c.args)
