@@ -88,6 +88,16 @@ type Options struct {
 	// Functions configures the WASM function host (udf.NewConfig() when
 	// nil). Every replica of a group must use the same limits.
 	Functions *udf.Config
+	// RefuseTruncatedTail is the inverse of Redis's aof-load-truncated:
+	// false (aof-load-truncated yes, the default) cuts a torn log tail —
+	// what a crash leaves: a partial last record, or zeros where the file
+	// grew — at recovery and reports it in RecoveryStats (TailCut gives
+	// the line to log); true (aof-load-truncated no) makes Open refuse to
+	// start instead, with an error (marked disk.ErrTornTail) naming the
+	// file, the offset and the bytes that would be cut, leaving every
+	// file as it was. Corruption in the middle of the log is refused
+	// either way.
+	RefuseTruncatedTail bool
 	// BackgroundSync hands the everysec fsync to the runtime (PendingSync,
 	// SyncDone) instead of running it inside Submit or Tick, so commands
 	// do not wait for the disk. Unset (the simulator, tests that drive the
@@ -212,9 +222,21 @@ type RecoveryStats struct {
 	KeysLoaded       uint64
 	EntriesReplayed  uint64
 	CorruptSnapshots []string // set aside as <name>.corrupt
+	// A torn log tail cut at recovery (TruncatedBytes > 0): the segment,
+	// its length after the cut, and the bytes cut.
 	TruncatedSegment string
 	TruncatedAt      int64
 	TruncatedBytes   int64
+}
+
+// TailCut is the line a runtime logs when recovery cut a torn log tail,
+// or "" when it cut none.
+func (s RecoveryStats) TailCut() string {
+	if s.TruncatedBytes == 0 {
+		return ""
+	}
+	return "cut a torn log tail: file " + s.TruncatedSegment + " at offset " + strconv.FormatInt(s.TruncatedAt, 10) +
+		", " + strconv.FormatInt(s.TruncatedBytes, 10) + " bytes"
 }
 
 type proposal struct {
@@ -303,20 +325,23 @@ func Open(opts Options) (*Replica, error) {
 
 func (r *Replica) recover() error {
 	fs := r.opts.FS
+	// Recovery reads and judges everything before it changes anything on
+	// disk (removing leftover temp files, setting corrupt snapshots aside,
+	// cutting a torn tail), so that a refusal to start — a torn tail under
+	// RefuseTruncatedTail, corruption, a log that does not continue the
+	// snapshot — leaves the directory as it found it for the operator to
+	// inspect. (One refusal comes after the log is opened: no snapshot
+	// loads and the log holds no entry at all.)
 	snaps, temps, err := disk.ListSnapshots(fs, r.opts.Dir)
 	if err != nil {
 		return err
-	}
-	for _, t := range temps {
-		if err := fs.Remove(t); err != nil {
-			return errors.Wrap(err, "cluster: remove leftover snapshot temp file")
-		}
 	}
 	r.store = &logStore{}
 	if !r.Replicated() {
 		r.store.cs = pb.ConfState{Voters: []uint64{r.ID()}}
 	}
 	var loadErrs []string
+	var corrupt []string // snapshots that failed their check, set aside below
 	loaded := -1
 	for i, name := range snaps {
 		r.resetSpecial()
@@ -332,11 +357,7 @@ func (r *Replica) recover() error {
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
-			// Set it aside so retention never counts it as the fallback.
-			if rerr := fs.Rename(name, name+".corrupt"); rerr != nil {
-				return errors.Wrapf(rerr, "cluster: set aside corrupt snapshot %s", name)
-			}
-			r.recovery.CorruptSnapshots = append(r.recovery.CorruptSnapshots, name)
+			corrupt = append(corrupt, name)
 			continue
 		}
 		loaded = i
@@ -361,11 +382,6 @@ func (r *Replica) recover() error {
 		break
 	}
 	r.opts.Knobs.recoverOlderSnapshotData(r, snaps, loaded)
-	if len(r.recovery.CorruptSnapshots) > 0 {
-		if err := fs.SyncDir(disk.SnapshotDir(r.opts.Dir)); err != nil {
-			return errors.Wrap(err, "cluster: sync snapshot dir")
-		}
-	}
 	gapErr := func(idx uint64) error {
 		msg := "cluster: the log does not continue the snapshot: expected entry " +
 			strconv.FormatUint(r.store.lastIndex()+1, 10) + ", found " + strconv.FormatUint(idx, 10) +
@@ -376,7 +392,8 @@ func (r *Replica) recover() error {
 		return errors.Mark(errors.New(msg), disk.ErrCorrupt)
 	}
 	var again disk.Record // ReplayFromSnapshotIndex only
-	wal, res, err := disk.OpenWAL(disk.WALOptions{FS: fs, Dir: r.opts.Dir, SegmentBytes: r.opts.SegmentBytes, Planted: r.opts.Knobs.walPlanted()},
+	wal, res, err := disk.OpenWAL(disk.WALOptions{FS: fs, Dir: r.opts.Dir, SegmentBytes: r.opts.SegmentBytes,
+		RefuseTornTail: r.opts.RefuseTruncatedTail, Planted: r.opts.Knobs.walPlanted()},
 		func(rec disk.Record) error {
 			switch rec.Type {
 			case disk.RecEntry:
@@ -410,6 +427,10 @@ func (r *Replica) recover() error {
 			}
 			return nil
 		})
+	if tt := (*disk.TornTailError)(nil); errors.As(err, &tt) {
+		return errors.Mark(errors.Newf("cluster: refusing to start: the log ends in a torn tail: file %s at offset %d, %d bytes would be cut "+
+			"(aof-load-truncated no; start with aof-load-truncated yes to cut them)", tt.Segment, tt.At, tt.Bytes), disk.ErrTornTail)
+	}
 	if err != nil {
 		return err
 	}
@@ -423,6 +444,23 @@ func (r *Replica) recover() error {
 	if r.store.lastIndex() == r.store.snapIndex && loaded < 0 && len(snaps) > 0 {
 		return errors.Mark(errors.Newf("cluster: no snapshot could be loaded and the log does not reach back to the start: %s: refusing to start",
 			joinErrs(loadErrs)), disk.ErrCorrupt)
+	}
+	for _, t := range temps {
+		if err := fs.Remove(t); err != nil {
+			return errors.Wrap(err, "cluster: remove leftover snapshot temp file")
+		}
+	}
+	for _, name := range corrupt {
+		// Set it aside so retention never counts it as the fallback.
+		if err := fs.Rename(name, name+".corrupt"); err != nil {
+			return errors.Wrapf(err, "cluster: set aside corrupt snapshot %s", name)
+		}
+		r.recovery.CorruptSnapshots = append(r.recovery.CorruptSnapshots, name)
+	}
+	if len(corrupt) > 0 {
+		if err := fs.SyncDir(disk.SnapshotDir(r.opts.Dir)); err != nil {
+			return errors.Wrap(err, "cluster: sync snapshot dir")
+		}
 	}
 	r.walBytesAtSnap = 0
 	r.applied = r.store.snapIndex

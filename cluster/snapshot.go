@@ -97,13 +97,11 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 	db.Reset()
 	var loaded uint64
 	// Snapshots are written in key order, so the engine's bulk loader
-	// (slab allocation, no probe for an existing key) takes them.
+	// (slab allocation, no probe for an existing key) takes them. It is
+	// ended explicitly, Finish or Abort, once the whole file has been
+	// checked: never Reset the DB under a live loader (its held-back
+	// index entries name records of the blocks a Reset drops).
 	var ld *engine.Loader
-	defer func() {
-		if ld != nil {
-			ld.Finish()
-		}
-	}()
 	cutoff := int64(0)
 	header := func(m disk.SnapshotMeta) error {
 		cutoff = m.SaveMillis
@@ -134,8 +132,15 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		return nil
 	})
 	if err != nil {
-		db.Reset()
+		// Whatever was loaded before the damage is dropped: the DB is
+		// left empty, never half a snapshot.
+		if ld != nil {
+			ld.Abort()
+		} else {
+			db.Reset()
+		}
 		return meta, 0, err
 	}
+	ld.Finish() // ReadSnapshot succeeds only after calling header
 	return meta, loaded, nil
 }

@@ -20,6 +20,16 @@ func OS() FS { return osFS{} }
 
 type osFS struct{}
 
+// The modes of what keel creates: the data is the users' keyspace, so only
+// the owner (the user keel runs as) may read it, as PostgreSQL and etcd
+// do with their data directories. The umask can only narrow these. A
+// directory or file that already exists keeps its mode: that is the
+// operator's choice.
+const (
+	dirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+)
+
 // mapErr translates OS errors into the seam's sentinel errors, keeping the
 // original for the message: ENOSPC (and EDQUOT, which looks the same to a
 // user) becomes ErrNoSpace, a missing file ErrNotExist.
@@ -79,7 +89,7 @@ func (f *osFile) Size() (int64, error) {
 }
 
 func (osFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		return nil, mapErr(err, "create", name)
 	}
@@ -95,7 +105,7 @@ func (osFS) Open(name string) (File, error) {
 }
 
 func (osFS) OpenAppend(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return nil, mapErr(err, "open", name)
 	}
@@ -112,7 +122,7 @@ func (osFS) Rename(oldname, newname string) error {
 	return mapErr(os.Rename(oldname, newname), "rename", oldname+" -> "+newname)
 }
 
-func (osFS) MkdirAll(dir string) error { return mapErr(os.MkdirAll(dir, 0o755), "mkdir", dir) }
+func (osFS) MkdirAll(dir string) error { return mapErr(os.MkdirAll(dir, dirMode), "mkdir", dir) }
 
 func (osFS) List(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
@@ -159,7 +169,7 @@ func (l flockCloser) Close() error {
 }
 
 func (osFS) Lock(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, fileMode)
 	if err != nil {
 		return nil, mapErr(err, "open lock", name)
 	}

@@ -145,9 +145,29 @@ type WALOptions struct {
 	// SegmentBytes is the size past which a new segment is started
 	// (SegmentBytesDefault when zero).
 	SegmentBytes int64
+	// RefuseTornTail makes recovery refuse a torn tail instead of cutting
+	// it (Redis's aof-load-truncated no): OpenWAL returns a
+	// *TornTailError, marked ErrTornTail, naming what would be cut, and
+	// has changed nothing on disk.
+	RefuseTornTail bool
 	// Planted plants a deliberate recovery bug for tests (nil in
 	// production: the correct program).
 	Planted *WALPlanted
+}
+
+// ErrTornTail marks OpenWAL's refusal of a torn tail under
+// WALOptions.RefuseTornTail.
+var ErrTornTail = errors.New("torn log tail")
+
+// TornTailError is that refusal: the tail recovery would have cut.
+type TornTailError struct {
+	Segment string // path of the log's last segment
+	At      int64  // offset of the first bad record: the segment's length after the cut
+	Bytes   int64  // bytes from At to the end of the segment
+}
+
+func (e *TornTailError) Error() string {
+	return fmt.Sprintf("wal: torn tail: file %s at offset %d, %d bytes would be cut", e.Segment, e.At, e.Bytes)
 }
 
 // WALPlanted are deliberate bugs, switched on only by tests that prove the
@@ -224,6 +244,11 @@ const walBufBytesKept = 4 << 20
 //     error naming the file and offset.
 //  5. A valid record of an unknown type is refused (written by a newer
 //     version).
+//
+// Under opts.RefuseTornTail the torn tail of rule 4 is refused instead of
+// cut. Every change OpenWAL makes to a log on disk (cutting a torn tail,
+// removing the stale segments of rule 1) comes after the whole log has
+// been read and judged, so a refusal changes nothing.
 func OpenWAL(opts WALOptions, visit func(Record) error) (*WAL, ScanResult, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = SegmentBytesDefault
@@ -247,18 +272,11 @@ func OpenWAL(opts WALOptions, visit func(Record) error) (*WAL, ScanResult, error
 	// cut off by a gap are compaction's leftovers whose removal was not yet
 	// durable when the node crashed (compaction removes oldest first); the
 	// caller's continuity check against the snapshot catches a real loss.
+	// They are removed once the log has been read without a refusal.
+	var stale []uint64
 	for i := len(seqs) - 1; i > 0; i-- {
 		if seqs[i] != seqs[i-1]+1 {
-			for _, stale := range seqs[:i] {
-				if err := opts.FS.Remove(w.segPath(stale)); err != nil && !errors.Is(err, ErrNotExist) {
-					return nil, res, errors.Wrap(err, "wal: remove stale segment")
-				}
-				res.StaleSegments = append(res.StaleSegments, SegmentName(stale))
-			}
-			seqs = seqs[i:]
-			if err := opts.FS.SyncDir(w.dir); err != nil {
-				return nil, res, errors.Wrap(err, "wal: sync dir")
-			}
+			stale, seqs = seqs[:i], seqs[i:]
 			break
 		}
 	}
@@ -271,6 +289,17 @@ func OpenWAL(opts WALOptions, visit func(Record) error) (*WAL, ScanResult, error
 		w.segs = append(w.segs, info)
 		if last {
 			w.size, w.synced = size, size
+		}
+	}
+	if len(stale) > 0 {
+		for _, seq := range stale {
+			if err := opts.FS.Remove(w.segPath(seq)); err != nil && !errors.Is(err, ErrNotExist) {
+				return nil, res, errors.Wrap(err, "wal: remove stale segment")
+			}
+			res.StaleSegments = append(res.StaleSegments, SegmentName(seq))
+		}
+		if err := opts.FS.SyncDir(w.dir); err != nil {
+			return nil, res, errors.Wrap(err, "wal: sync dir")
 		}
 	}
 	if len(w.segs) == 0 {
@@ -381,6 +410,9 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 			return info, 0, errors.Mark(errors.Newf("wal: corrupt record in %s at offset %d, followed by a valid record at offset %d whose sync mark (%d) proves offset %d had been fsynced: corruption in the middle of the log, refusing to start",
 				name, off, o, synced, off), ErrCorrupt)
 		}
+	}
+	if w.opts.RefuseTornTail {
+		return info, 0, errors.Mark(&TornTailError{Segment: name, At: off, Bytes: int64(len(b)) - off}, ErrTornTail)
 	}
 	f, err := w.opts.FS.OpenAppend(name)
 	if err != nil {

@@ -261,3 +261,109 @@ func TestWALStaleSegmentBeforeGap(t *testing.T) {
 		t.Fatalf("stale segments %v", res.StaleSegments)
 	}
 }
+
+// readTree maps every file under root (relative path) to its bytes.
+func readTree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameTree(t *testing.T, a, b map[string]string) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d files before, %d after", len(a), len(b))
+	}
+	for name, content := range a {
+		got, ok := b[name]
+		if !ok {
+			t.Fatalf("%s is gone", name)
+		}
+		if got != content {
+			t.Fatalf("%s changed: %d bytes, then %d", name, len(content), len(got))
+		}
+	}
+}
+
+// RefuseTornTail (aof-load-truncated no): a torn tail is refused with an
+// error naming the segment, the offset and the bytes that would be cut,
+// and nothing on disk changes — not the torn segment, not the stale
+// segments of an interrupted compaction. Opening again without it cuts
+// exactly that tail and reports the same figures.
+func TestWALRefuseTornTail(t *testing.T) {
+	dir := t.TempDir()
+	w, _, _, err := openCollect(t, dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 8; i++ {
+		if err := w.Append(mkRecs(i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = w.Close()
+	segs, _ := os.ReadDir(filepath.Join(dir, "wal"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, the test wants three or more", len(segs))
+	}
+	// A gap after the first segment (an interrupted compaction) and a
+	// torn record, half written, at the end of the last.
+	if err := os.Remove(filepath.Join(dir, "wal", SegmentName(2))); err != nil {
+		t.Fatal(err)
+	}
+	lastName := segs[len(segs)-1].Name()
+	last := filepath.Join(dir, "wal", lastName)
+	b, _ := os.ReadFile(last)
+	good := int64(len(b))
+	torn := appendRecord(nil, mkRecs(9, 1)[0], good)
+	b = append(b, torn[:len(torn)/2]...)
+	if err := os.WriteFile(last, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := readTree(t, dir)
+	var visited int
+	_, _, err = OpenWAL(WALOptions{FS: OS(), Dir: dir, SegmentBytes: 100, RefuseTornTail: true}, func(Record) error {
+		visited++
+		return nil
+	})
+	var tt *TornTailError
+	if !errors.Is(err, ErrTornTail) || !errors.As(err, &tt) {
+		t.Fatalf("want a torn-tail refusal, got %v", err)
+	}
+	cut := int64(len(torn) / 2)
+	if tt.Segment != filepath.Join(dir, "wal", lastName) || tt.At != good || tt.Bytes != cut {
+		t.Fatalf("refusal %+v, want %s at %d, %d bytes", tt, last, good, cut)
+	}
+	want := fmt.Sprintf("wal: torn tail: file %s at offset %d, %d bytes would be cut", last, good, cut)
+	if err.Error() != want {
+		t.Fatalf("message %q, want %q", err.Error(), want)
+	}
+	sameTree(t, before, readTree(t, dir))
+
+	w, got, res, err := openCollect(t, dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if res.TruncatedSegment != last || res.TruncatedAt != good || res.TruncatedBytes != cut {
+		t.Fatalf("cut %s at %d, %d bytes; want %s at %d, %d", res.TruncatedSegment, res.TruncatedAt, res.TruncatedBytes, last, good, cut)
+	}
+	if len(res.StaleSegments) != 1 || len(got) != visited {
+		t.Fatalf("stale %v, %d records (refused scan saw %d)", res.StaleSegments, len(got), visited)
+	}
+	if n, _ := os.Stat(last); n.Size() != good {
+		t.Fatalf("last segment %d bytes after the cut, want %d", n.Size(), good)
+	}
+}

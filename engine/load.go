@@ -24,8 +24,10 @@ const loaderBatchMax = 1 << 16
 // inserted in sorted batches and each key appended to the ordered index
 // without comparing it to stored keys (treeAppend). A key that is not
 // above the previous one goes through Restore. Call Finish when
-// done; the DB must not be used for anything else between NewLoader and
-// Finish (the point index is incomplete until then).
+// done, or Abort when the load fails part way; the DB must not be used for
+// anything else between NewLoader and Finish or Abort (the point index is
+// incomplete until then), and in particular not Reset: the held-back
+// entries name records of the blocks a Reset drops.
 type Loader struct {
 	db      *DB
 	last    []byte // a copy of the previous key, for the ordering check
@@ -38,13 +40,16 @@ type Loader struct {
 	// key held before the load while above is not set yet.
 	above bool
 	below []byte
+	// flushVersion is the DB's at NewLoader: a Reset since (which drops
+	// the blocks the held-back entries point into) changes it.
+	flushVersion uint64
 }
 
 // NewLoader starts a bulk load into db, reserving room for hint keys
 // (0 when unknown).
 func (db *DB) NewLoader(hint int) *Loader {
 	db.Reserve(hint)
-	l := &Loader{db: db, above: db.tree.Len() == 0}
+	l := &Loader{db: db, above: db.tree.Len() == 0, flushVersion: db.flushVersion}
 	if !l.above {
 		m, _ := db.tree.Max()
 		l.below = append([]byte(nil), db.keyOf(m)...)
@@ -58,6 +63,7 @@ func (l *Loader) Add(e Entry) {
 	if e.Type != TypeString {
 		panic(errors.AssertionFailedf("engine: restore of key %q with unknown type %d", e.Key, e.Type))
 	}
+	l.check()
 	if l.any && string(e.Key) <= string(l.last) {
 		l.flush()
 		l.db.Restore(e)
@@ -91,8 +97,22 @@ func (l *Loader) Add(e Entry) {
 	l.any = true
 }
 
+// check refuses a loader whose DB was reset, or that was finished or
+// aborted: inserting its held-back entries would give the point index
+// refs into blocks that no longer exist, a corruption found only later,
+// by some unrelated lookup.
+func (l *Loader) check() {
+	if l.db == nil {
+		panic(errors.AssertionFailedf("engine: Loader used after Finish or Abort"))
+	}
+	if l.db.flushVersion != l.flushVersion {
+		panic(errors.AssertionFailedf("engine: Loader used after its DB was reset (%d held-back entries)", len(l.pending)))
+	}
+}
+
 // flush inserts the held-back point-index entries.
 func (l *Loader) flush() {
+	l.check()
 	l.db.index.insertBatch(l.pending)
 	l.pending = l.pending[:0]
 }
@@ -100,6 +120,21 @@ func (l *Loader) flush() {
 // Finish ends the load; the loader must not be used again.
 func (l *Loader) Finish() {
 	l.flush()
+	l.release()
+}
+
+// Abort ends a load that failed part way (a snapshot that fails its
+// check after some of its blocks were loaded): the held-back entries are
+// dropped and the DB is emptied, since a partial load cannot be told
+// apart from what the DB held before. The DB is then empty and usable,
+// as after Reset; the loader must not be used again.
+func (l *Loader) Abort() {
+	l.check()
+	l.db.Reset()
+	l.release()
+}
+
+func (l *Loader) release() {
 	l.pending = nil
 	l.last, l.below = nil, nil
 	l.db = nil
