@@ -423,12 +423,16 @@ func (r *Replica) restoreFunctions(dump []byte) error {
 func (r *Replica) resetSpecial() {
 	r.resetFunctions()
 	r.initSlots()
+	r.addrs = nil
 }
 
 // restoreSpecial installs a snapshot entry of a reserved type.
 func (r *Replica) restoreSpecial(typ uint8, value []byte) error {
-	if typ == snapTypeSlots {
+	switch typ {
+	case snapTypeSlots:
 		return r.restoreSlots(value)
+	case snapTypeMembers:
+		return r.restoreMembers(value)
 	}
 	return r.restoreFunctions(value)
 }

@@ -705,6 +705,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	}
 	r.g.snapRecvd++
 	r.slotsChanged()
+	r.membersRestored(s.Metadata.ConfState.Voters)
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis
 	}
@@ -832,6 +833,9 @@ func (r *Replica) appliedConfChange(e pb.Entry, cc pb.ConfChange) {
 		// it: settle takes one that will, once this entry counts as
 		// applied.
 		r.g.snapForMember = true
+	}
+	if cc.NodeID != 0 {
+		r.noteMemberAddr(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)
 	}
 	if r.opts.OnConfChange != nil && cc.NodeID != 0 {
 		r.opts.OnConfChange(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)

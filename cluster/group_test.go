@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -538,5 +539,61 @@ func TestGroupMemberAddedAfterCompactionCatchesUp(t *testing.T) {
 	}
 	if n := g.reps[l].GroupStats().SnapshotsSent - sent; n == 0 || n > 5 {
 		t.Fatalf("leader sent %d snapshots to catch n4 up, want a few", n)
+	}
+}
+
+// A member's address survives the compaction of the ADDNODE that gave it:
+// a replica restarted from a snapshot taken after it, and a new member
+// that installs a snapshot from its leader, tell the runtime every
+// member's address before anything else (members.go). Without it a
+// restarted node could neither reach the member nor accept its messages.
+func TestMemberAddressesSurviveSnapshots(t *testing.T) {
+	g := newTestGroup(t, 3, func(o *Options) { o.SnapshotLogBytes = 4 << 10 })
+	l := g.waitLeader()
+	g.ids = append(g.ids, 4)
+	g.startWith(4, true)
+	if got := g.submit(l, false, "CLUSTER ADDNODE 4 127.0.0.1:7004"); got != "+OK" {
+		t.Fatalf("ADDNODE: %q", got)
+	}
+	val := strings.Repeat("v", 200)
+	for i := 0; i < 100; i++ {
+		g.submit(l, false, fmt.Sprintf("SET k%d %s", i, val))
+		g.runJobs()
+	}
+	follower := uint64(1)
+	if follower == l {
+		follower = 2
+	}
+	if g.reps[follower].store.snapIndex == 0 {
+		t.Fatal("the follower never compacted its log")
+	}
+	g.stop(follower)
+	g.changes = nil
+	g.start(follower)
+	want := fmt.Sprintf("n%d: 4 added=true 127.0.0.1:7004", follower)
+	if !slices.Contains(g.changes, want) {
+		t.Fatalf("restart from a snapshot reported %q, want %q among them", g.changes, want)
+	}
+	// A fifth member catches up from a snapshot and learns node 4's
+	// address from it.
+	g.ids = append(g.ids, 5)
+	g.startWith(5, true)
+	if got := g.submit(l, false, "CLUSTER ADDNODE 5 127.0.0.1:7005"); got != "+OK" {
+		t.Fatalf("ADDNODE 5: %q", got)
+	}
+	for i := 0; i < 30; i++ {
+		g.tick()
+		g.runJobs()
+	}
+	if !slices.Contains(g.changes, "n5: 4 added=true 127.0.0.1:7004") {
+		t.Fatalf("the new member never learned node 4's address: %q", g.changes)
+	}
+	// A snapshot entry that lies is refused, not half applied.
+	r := g.reps[l]
+	good := r.membersDump()
+	for _, bad := range [][]byte{nil, {2}, append(slices.Clone(good), 0), good[:len(good)-1]} {
+		if err := r.restoreMembers(bad); err == nil {
+			t.Errorf("restoreMembers(%q) accepted", bad)
+		}
 	}
 }

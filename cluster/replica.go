@@ -213,6 +213,10 @@ type Replica struct {
 	g groupState // replicated groups only (group.go)
 
 	slots slotState // sharding (slotstate.go); off when Options.Slots is nil
+
+	// addrs are the member addresses CLUSTER ADDNODE gave, as applied
+	// (members.go); kept in snapshots.
+	addrs map[uint64]string
 }
 
 // RecoveryStats says what Open found on disk.
@@ -361,6 +365,7 @@ func (r *Replica) recover() error {
 			continue
 		}
 		loaded = i
+		r.membersRestored(meta.Voters)
 		r.store.snapIndex, r.store.snapTerm = meta.Index, meta.Term
 		if len(meta.Voters) > 0 {
 			r.store.cs = pb.ConfState{Voters: meta.Voters}

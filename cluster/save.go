@@ -36,6 +36,7 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		createdNanos: r.lastNowNanos,
 		functions:    r.functionsDump(),
 		slots:        r.slotsDump(),
+		members:      r.membersDump(),
 	}, nil
 }
 

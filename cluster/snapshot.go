@@ -33,6 +33,9 @@ type Job struct {
 	// slots is the group's slot state at the view (slotstate.go), nil
 	// when slot gating is off.
 	slots []byte
+	// members are the member addresses at the view (members.go), nil
+	// when none was added by CLUSTER ADDNODE.
+	members []byte
 }
 
 // Index is the Raft index the snapshot covers.
@@ -56,6 +59,12 @@ func (j *Job) Run() error {
 	}
 	if j.slots != nil {
 		if err := sw.Add(disk.SnapEntry{Type: snapTypeSlots, Value: j.slots}); err != nil {
+			sw.Abort()
+			return err
+		}
+	}
+	if j.members != nil {
+		if err := sw.Add(disk.SnapEntry{Type: snapTypeMembers, Value: j.members}); err != nil {
 			sw.Abort()
 			return err
 		}
@@ -118,7 +127,7 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
-		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots {
+		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots || e.Type == snapTypeMembers {
 			return special(e.Type, e.Value)
 		}
 		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {

@@ -133,6 +133,7 @@ func (n *Node) Adopt(replicas []*cluster.Replica) error {
 	for i, r := range replicas {
 		n.groups[i].replica = r
 		n.attach(n.groups[i])
+		n.logRecovery(n.groups[i])
 	}
 	return nil
 }
@@ -312,7 +313,23 @@ func (n *Node) reopen(gr *group, cause error) {
 	n.stats.replicaReopens.Add(1)
 	rec := nr.Recovery()
 	n.logf("replica of group %d reopened from disk: snapshot index %d, %d entries replayed", gr.id, rec.SnapshotIndex, rec.EntriesReplayed)
+	n.logRecovery(gr)
 	n.afterCall(gr)
+}
+
+// logRecovery reports what recovery had to repair: a torn log tail cut
+// (aof-load-truncated yes), snapshots set aside as corrupt.
+func (n *Node) logRecovery(gr *group) {
+	if gr.replica == nil {
+		return
+	}
+	rec := gr.replica.Recovery()
+	if cut := rec.TailCut(); cut != "" {
+		n.logf("group %d: %s (writes after it were never acknowledged under appendfsync always; under everysec or no, up to the policy's window)", gr.id, cut)
+	}
+	for _, name := range rec.CorruptSnapshots {
+		n.logf("group %d: snapshot %s failed its check and was set aside as %s.corrupt", gr.id, name, name)
+	}
 }
 
 // Dead is the error group g answers everything with once its replica

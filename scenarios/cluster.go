@@ -324,7 +324,7 @@ func clusterBank(name string, seed uint64, clients, accounts int, bank *sim.Bank
 	cfg.Node.FS.TornProb = 0.3
 	cfg.Workload.Clients = clients
 	cfg.Workload.PlainKeys = accounts
-	cfg.Workload.KeyPrefix = "" // the bank names its accounts k0..
+	cfg.Workload.KeyPrefix = "{bank}" // one hash tag: a transfer touches two accounts, which a cluster serves only within one slot
 	cfg.Workload.Bank = bank
 	cfg.Group.FollowerReadPct = 0
 	// The bank model's state is the whole account map: keep the history
@@ -403,7 +403,7 @@ func membershipSchedule(r *sim.Run, fault int) {
 	})
 	addAt := joinAt + 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
 	r.At(addAt, func() {
-		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), "n" + itoa(membershipJoiner)}, func() {
+		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), sim.NodeAddr(membershipJoiner)}, func() {
 			d := 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
 			r.At(time.Duration(r.Now())+d, func() { removeFounder(r, f) })
 		})

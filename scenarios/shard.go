@@ -279,7 +279,7 @@ func groupsMembership(r *sim.Run, aim *aimedCrash) {
 	})
 	addAt := joinAt + 200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond)))
 	r.At(addAt, func() {
-		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), "n" + itoa(membershipJoiner)}, func() {
+		g.Admin([]string{"CLUSTER", "ADDNODE", itoa(membershipJoiner), sim.NodeAddr(membershipJoiner)}, func() {
 			d := 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
 			r.At(time.Duration(r.Now())+d, func() {
 				victim := uint64(clusterNodes)

@@ -5,22 +5,28 @@ import (
 	"strings"
 
 	"github.com/keel-db/keel/checker"
-	"github.com/keel-db/keel/cluster"
-	"github.com/keel-db/keel/engine"
 )
 
 // The transfer workload through transactions (BankConfig.Multi): a
-// transfer is MULTI INCRBY from -amt INCRBY to amt EXEC, handed to the
-// replica as one cluster.Txn, exactly as the server hands over an EXEC;
-// every balance is read either with MGET or with a read-only EXEC of one
-// GET per account. The checker's bank model holds every complete read to
-// the opening total and treats the EXEC as one atomic transfer
-// (Op.Overdraft: nothing refuses it, balances may go negative), so a
-// crash that kept one half of a transfer shows up as a read whose sum is
-// off, or as a history with no linearization.
+// transfer is MULTI INCRBY from -amt INCRBY to amt EXEC, sent as one
+// pipeline on a real connection, so the node's session queues the block
+// and hands EXEC to the replica as one cluster.Txn, exactly as for any
+// client; every balance is read either with MGET or with a read-only
+// EXEC of one GET per account. The checker's bank model holds every
+// complete read to the opening total and treats the EXEC as one atomic
+// transfer (Op.Overdraft: nothing refuses it, balances may go negative),
+// so a crash that kept one half of a transfer shows up as a read whose
+// sum is off, or as a history with no linearization.
 //
-// A transaction travels through the simulator as words: "EXEC" followed
-// by its commands separated by txnSep (no workload argument is txnSep).
+// With BankConfig.Watch a transfer is a WATCH-retry loop through the
+// session's own WATCH: WATCH the payer and GET it (one pipeline), then,
+// on the same connection, MULTI INCRBY INCRBY EXEC; a null EXEC (the key
+// changed) starts it over, and so does a connection that broke in between
+// (its WATCH is gone with the session).
+//
+// A transaction is spelled as words while the workload builds it: "EXEC"
+// followed by its commands separated by txnSep (no workload argument is
+// txnSep); opCommands turns it into the pipeline sent.
 
 const txnSep = ";"
 
@@ -36,13 +42,27 @@ func txnWords(cmds ...[]string) []string {
 	return w
 }
 
-// Markers right after "EXEC": the block reads under a fresh WATCH of
-// its first key (txnObserve), or runs under the watch its client took
-// (txnWatched).
+// Markers right after "EXEC": the words are a WATCH of the key and a
+// read of it (txnObserve), or the block runs under the watch its
+// connection took (txnWatched; the oracle then allows a null answer).
 const (
 	txnObserve = "+observe"
 	txnWatched = "+watched"
 )
+
+// opCommands is the pipeline an operation sends.
+func opCommands(op *opSpec) [][]string {
+	cmds, marker, ok := txnParse(op.argv)
+	if !ok {
+		return [][]string{op.argv}
+	}
+	if marker == txnObserve {
+		return [][]string{{"WATCH", cmds[0][1]}, cmds[0]}
+	}
+	out := [][]string{{"MULTI"}}
+	out = append(out, cmds...)
+	return append(out, []string{"EXEC"})
+}
 
 // txnCommands splits words made by txnWords; ok is false for a plain
 // command (a bare EXEC is not a transaction here).
@@ -69,41 +89,6 @@ func txnParse(words []string) (cmds [][]string, marker string, ok bool) {
 		cur = append(cur, w)
 	}
 	return append(cmds, cur), marker, true
-}
-
-// requestFor builds the replica request for one client request. The
-// WATCH state of a client lives here, node side, as a server keeps it
-// per connection: an observing read records the versions, the watched
-// EXEC carries them.
-func (r *Run) requestFor(q *request, w engine.Writer) cluster.Request {
-	cmds, marker, ok := txnParse(q.words)
-	if !ok {
-		return cluster.Request{Argv: q.argv, W: w}
-	}
-	t := &cluster.Txn{}
-	switch marker {
-	case txnObserve:
-		t.Observe = true
-		t.Watched = []cluster.Watch{{Key: []byte(cmds[0][1])}}
-		if f := r.bank.watch[q.client]; f != nil {
-			f.obs = t
-		}
-	case txnWatched:
-		t.Abort = true // no watch taken: answer null, as a void watch does
-		if f := r.bank.watch[q.client]; f != nil && f.obs != nil {
-			t.Abort = false
-			t.Watched = append([]cluster.Watch(nil), f.obs.Watched...)
-			t.WatchedOn = f.obs.WatchedOn
-		}
-	}
-	for _, c := range cmds {
-		a := make([][]byte, len(c))
-		for i, s := range c {
-			a[i] = []byte(s)
-		}
-		t.Cmds = append(t.Cmds, a)
-	}
-	return cluster.Request{Argv: [][]byte{[]byte("EXEC")}, W: w, Txn: t}
 }
 
 // predictTxn runs every command of a transaction against a copy of s:
@@ -197,9 +182,8 @@ type watchFlow struct {
 	from, to string
 	amt      int64
 	stage    int // watchIdle, watchObserving, watchReady, watchExecuting
-	// obs is the observing read's block: after it ran, its Watched hold
-	// the versions and WatchedOn the replica (set by requestFor).
-	obs *cluster.Txn
+	// conn is the connection the WATCH went on: the EXEC must go there.
+	conn *conn
 }
 
 const (
@@ -223,8 +207,8 @@ func (c *Client) watchFlow() *watchFlow {
 
 // observeOp reads the payer's balance under a fresh WATCH.
 func (c *Client) observeOp(f *watchFlow) opSpec {
-	f.stage, f.obs = watchObserving, nil
-	return opSpec{argv: []string{"EXEC", txnObserve, "GET", f.from}}
+	f.stage, f.conn = watchObserving, nil
+	return opSpec{argv: []string{"EXEC", txnObserve, "GET", f.from}, keepsSession: true}
 }
 
 // genWatchStep continues a transfer in progress: the EXEC once the
@@ -240,7 +224,7 @@ func (c *Client) genWatchStep(acct func(int) string) (opSpec, bool) {
 	f.stage = watchExecuting
 	a := strconv.FormatInt(f.amt, 10)
 	words := append([]string{"EXEC", txnWatched}, "INCRBY", f.from, "-"+a, txnSep, "INCRBY", f.to, a)
-	return opSpec{argv: words, hist: &checker.Op{Kind: checker.Transfer, From: f.from, To: f.to, Amount: f.amt}}, true
+	return opSpec{argv: words, hist: &checker.Op{Kind: checker.Transfer, From: f.from, To: f.to, Amount: f.amt}, session: f.conn}, true
 }
 
 // bankReplied advances the client's WATCH-retry flow with a reply (nil:
@@ -255,15 +239,15 @@ func (c *Client) bankReplied(op *opSpec, r *Reply) {
 	switch f.stage {
 	case watchObserving:
 		f.stage = watchIdle
-		if r == nil || r.Kind != '*' || len(r.Elems) != 1 {
+		if r == nil || r.IsError() {
 			return
 		}
 		var bal int64
-		if e := r.Elems[0]; e.Kind == '$' {
-			bal, _ = strconv.ParseInt(e.Str, 10, 64)
+		if r.Kind == '$' {
+			bal, _ = strconv.ParseInt(r.Str, 10, 64)
 		}
 		if bal >= f.amt {
-			f.stage = watchReady
+			f.stage, f.conn = watchReady, op.session
 		}
 	case watchExecuting:
 		f.stage = watchIdle

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keel-db/keel/checker"
+	"github.com/keel-db/keel/resp"
 )
 
 // WorkloadConfig is the client side of a run.
@@ -50,16 +51,24 @@ type opSpec struct {
 	// readOnly: a follower read on a READONLY connection (groupclient.go),
 	// recorded outside the history.
 	readOnly bool
+	// keepsSession: the operation's connection must serve the next one
+	// too (a WATCH whose EXEC follows); session, when set, is the
+	// connection the operation must go on (the EXEC under that WATCH).
+	keepsSession bool
+	session      *conn
 }
 
-// Client is a simulated Redis client without pipelining: one request
-// outstanding, a timeout, a history of what it saw.
+// Client is a simulated Redis client: one operation outstanding at a time
+// (an operation may be a pipeline, such as MULTI ... EXEC), a timeout, a
+// history of what it saw. It speaks RESP over simulated connections
+// (conn.go), one per node it talks to, opened on first use and again after
+// one breaks, as a client library's pool does.
 type Client struct {
 	r       *Run
 	id      uint64
 	name    string
 	rng     *rand.Rand
-	node    *Node
+	node    *Node // the single-node world's node
 	seq     uint64
 	cur     *opSpec
 	curSeq  uint64
@@ -67,6 +76,21 @@ type Client struct {
 	stopped bool
 	// route is the replicated world's routing state (groupclient.go).
 	route route
+	// conns are the client's connections, by node id; roConns those it
+	// sent READONLY on (follower reads).
+	conns, roConns map[uint64]*conn
+	// att is the attempt in flight: where the current operation was sent
+	// and the replies that came back so far.
+	att attempt
+}
+
+// attempt is one send of the current operation.
+type attempt struct {
+	id       uint64
+	conn     *conn
+	want     int
+	got      []Reply
+	inFlight bool
 }
 
 func (c *Client) start() {
@@ -95,41 +119,212 @@ func (c *Client) issue() {
 	}
 	op := c.gen()
 	c.seq++
-	seq := c.seq
-	c.cur, c.curSeq, c.curCall = &op, seq, c.r.W.now
+	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
+	c.traceCall(&op, "")
+	c.send(c.node, false)
+}
+
+// traceCall traces the start of the current operation.
+func (c *Client) traceCall(op *opSpec, suffix string) {
 	words := make([]string, len(op.argv))
 	for i, a := range op.argv {
 		words[i] = traceArg(a)
 	}
-	c.r.W.Trace(c.name, "call #"+itoa(int64(seq))+" "+strings.Join(words, " "))
-	argv := make([][]byte, len(op.argv))
-	for i, a := range op.argv {
-		argv[i] = []byte(a)
+	c.r.W.Trace(c.name, "call #"+itoa(int64(c.curSeq))+" "+strings.Join(words, " ")+suffix)
+}
+
+// connTo is the client's connection to n, opened anew when there is none
+// or it broke.
+func (c *Client) connTo(n *Node, readonly bool) *conn {
+	m := &c.conns
+	if readonly {
+		m = &c.roConns
 	}
-	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv}
-	node := c.node
-	c.r.Net.sendStream(c.id, node.cfg.ID, func() { node.receive(q) })
+	if *m == nil {
+		*m = map[uint64]*conn{}
+	}
+	cn := (*m)[n.cfg.ID]
+	if cn == nil || cn.broken {
+		c.r.nextConn++
+		cn = &conn{id: c.r.nextConn, client: c, n: n, readonly: readonly}
+		(*m)[n.cfg.ID] = cn
+	}
+	return cn
+}
+
+// dropConn closes the client's end of cn (after a timeout, a reset).
+func (c *Client) dropConn(cn *conn) {
+	cn.close()
+	for _, m := range []map[uint64]*conn{c.conns, c.roConns} {
+		if m[cn.n.cfg.ID] == cn {
+			delete(m, cn.n.cfg.ID)
+		}
+	}
+}
+
+// pipeline is what the client sends for an operation: its commands, with
+// ASKING or READONLY first when routing asks for it.
+func (c *Client) pipeline(op *opSpec, asking, readonly bool) [][]string {
+	var cmds [][]string
+	if readonly {
+		cmds = append(cmds, []string{"READONLY"})
+	}
+	if asking {
+		cmds = append(cmds, []string{"ASKING"})
+	}
+	return append(cmds, opCommands(op)...)
+}
+
+// send sends the current operation to n as a new attempt and arms its
+// timeout.
+func (c *Client) send(n *Node, asking bool) {
+	op := c.cur
+	cn := c.connTo(n, op.readOnly)
+	cmds := c.pipeline(op, asking, op.readOnly)
+	w := resp.NewWriter()
+	for _, cmd := range cmds {
+		w.WriteArray(len(cmd))
+		for _, a := range cmd {
+			w.WriteBulkString(a)
+		}
+	}
+	c.att = attempt{id: c.att.id + 1, conn: cn, want: len(cmds), inFlight: true}
+	if op.session != nil && op.session != cn {
+		// The operation needs the connection an earlier one used (a
+		// watched EXEC): on another connection its WATCH is gone.
+		c.r.W.Trace(c.name, "connection changed since WATCH: start over")
+		c.att.inFlight = false
+		c.sessionLost()
+		return
+	}
+	if op.keepsSession {
+		op.session = cn
+	}
+	cn.send(append([]byte(nil), w.Bytes()...))
+	seq, id := c.curSeq, c.att.id
 	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
-		if c.cur != nil && c.curSeq == seq {
-			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq)))
-			c.r.Stats.Unknown++
-			c.finish(nil)
+		if c.cur != nil && c.curSeq == seq && c.att.id == id && c.att.inFlight {
+			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(n.cfg.ID)))
+			c.dropConn(cn)
+			c.timedOut()
 		}
 	})
 }
 
-func (c *Client) onReply(seq uint64, r Reply) {
+// onData is bytes arriving on one of the client's connections.
+func (c *Client) onData(cn *conn, data []byte) {
+	if cn.broken {
+		return // the client gave it up
+	}
+	cn.in = append(cn.in, data...)
+	replies, err := cn.parseReplies()
+	if err != nil {
+		c.r.Oracle.fail(c.name + ": unreadable reply from n" + itoa(int64(cn.n.cfg.ID)) + ": " + err.Error())
+		c.dropConn(cn)
+	}
+	for _, r := range replies {
+		if !c.att.inFlight || c.att.conn != cn {
+			c.r.W.Trace(c.name, "late reply "+r.String())
+			continue
+		}
+		c.att.got = append(c.att.got, r)
+		if len(c.att.got) == c.att.want {
+			c.att.inFlight = false
+			c.replied(c.result(c.att.got))
+		}
+	}
+}
+
+// result is an operation's reply from its pipeline's: the last, unless a
+// command it depends on (WATCH) failed.
+func (c *Client) result(got []Reply) Reply {
+	last := got[len(got)-1]
+	if !last.IsError() {
+		for _, r := range got[:len(got)-1] {
+			if r.IsError() {
+				return r
+			}
+		}
+	}
+	return last
+}
+
+// onReset: a connection was reset or closed by the node. Nothing sent on
+// it since its last reply was done; the operation is sent again on a new
+// connection (a client library retries such a network error), unless it
+// depends on the connection's session.
+func (c *Client) onReset(cn *conn, refused bool) {
+	c.dropConn(cn)
+	if !c.att.inFlight || c.att.conn != cn || len(c.att.got) > 0 {
+		return
+	}
+	c.att.inFlight = false
+	if refused && c.r.Group != nil {
+		c.onRefused(cn.n)
+		return
+	}
+	c.r.W.Trace(c.name, "connection reset #"+itoa(int64(c.curSeq))+" by n"+itoa(int64(cn.n.cfg.ID)))
+	c.connReset(cn.n)
+}
+
+// replied completes the current attempt with its reply.
+func (c *Client) replied(r Reply) {
+	c.r.W.Trace(c.name, "return #"+itoa(int64(c.curSeq))+" "+r.String())
 	if c.r.Group != nil {
-		c.onGroupReply(seq, r)
+		c.onGroupReply(r)
 		return
 	}
-	if c.cur == nil || c.curSeq != seq {
-		c.r.W.Trace(c.name, "late reply #"+itoa(int64(seq))+" "+r.String())
-		return
-	}
-	c.r.W.Trace(c.name, "return #"+itoa(int64(seq))+" "+r.String())
 	c.finish(&r)
+}
+
+// timedOut ends an attempt that got no reply in time.
+func (c *Client) timedOut() {
+	if c.r.Group != nil {
+		c.forgetRoute()
+		c.endUnanswered("timeout")
+		return
+	}
+	c.r.Stats.Unknown++
+	c.finish(nil)
+}
+
+// connReset re-sends the current operation after its connection to n was
+// reset (it was not executed).
+func (c *Client) connReset(n *Node) {
+	if c.cur.session != nil {
+		c.sessionLost()
+		return
+	}
+	if c.r.Group != nil {
+		c.route.node = n
+		if c.route.redirects++; c.route.redirects > redirectsMax {
+			c.abandon("too many resets")
+			return
+		}
+	}
+	c.r.W.After(reconnectPause, func() {
+		if c.cur != nil && !c.att.inFlight && !c.stopped {
+			c.send(n, c.route.asking)
+		}
+	})
+}
+
+// reconnectPause is how long a client waits before reconnecting after a
+// reset.
+const reconnectPause = time.Millisecond
+
+// sessionLost ends an operation that needed a connection's session (a
+// watched EXEC) which is gone: it was not sent, so nothing happened, and
+// the WATCH-retry flow starts over.
+func (c *Client) sessionLost() {
+	op := c.cur
+	c.cur = nil
+	op.hist = nil
+	if f := c.r.bank.watch[c.id]; f != nil {
+		c.watchRetry(f)
+	}
+	c.r.W.After(c.think(), c.issue)
 }
 
 // finish records the operation (r nil: unknown outcome) and moves on.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keel-db/keel/checker"
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
 )
 
 // The replicated world: GroupConfig.Nodes voters, each the real
@@ -46,11 +47,6 @@ import (
 
 // Bounds of the replicated world.
 const (
-	// peerInboxMax: peer messages waiting for a busy node; more are
-	// dropped (Raft retries).
-	peerInboxMax = 4096
-	// stepsPerEvent: peer messages handled in one event.
-	stepsPerEvent = 64
 	// convergeWithin: after the final reads, how long followers get to
 	// apply everything before their state is compared with the leader's.
 	convergeWithin = 5 * time.Second
@@ -98,12 +94,6 @@ type FollowerRead struct {
 	Key          string
 	Call, Return int64
 	Value        checker.Value
-}
-
-type peerMsg struct {
-	from  uint64
-	group uint64
-	data  []byte
 }
 
 // Group is the replicated world of a run (Run.Group).
@@ -261,7 +251,7 @@ func (r *Run) runGroup() {
 		n := newNode(r, nc)
 		n.grp = g
 		for grp := uint64(1); grp <= uint64(g.groups); grp++ {
-			if err := n.FS.MkdirAll(n.groupDir(grp)); err != nil {
+			if err := n.FS.MkdirAll(node.GroupDir(n.cfg.Dir, g.groups, grp)); err != nil {
 				panic(err)
 			}
 		}
@@ -371,7 +361,7 @@ func (g *Group) finalReadsDone() {
 // without a ReadIndex: a follower answers from its own state).
 func (g *Group) checkConverged() {
 	if g.groups > 1 {
-		g.checkShards()
+		g.checkGroups()
 		return
 	}
 	r := g.r
@@ -395,7 +385,7 @@ func (g *Group) checkConverged() {
 			r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " is down at the end")
 			continue
 		}
-		st := n.rep.GroupStats()
+		st := n.replica(1).GroupStats()
 		for _, k := range r.keys {
 			got := n.localGet(k)
 			g.Checked++
@@ -418,9 +408,9 @@ func (g *Group) converged() bool {
 	if l == nil {
 		return false
 	}
-	commit := l.rep.GroupStats().Commit
+	commit := l.replica(1).GroupStats().Commit
 	for _, n := range g.memberNodes() {
-		if !n.up || n.rep.GroupStats().Applied < commit {
+		if !n.up || n.replica(1).GroupStats().Applied < commit {
 			return false
 		}
 	}
@@ -447,18 +437,19 @@ func (n *Node) localGet(key string) localValue {
 	return n.localRead(1, [][]byte{[]byte("GET"), []byte(key)})
 }
 
-// localRead runs a read on group grp's replica of the node, as localGet.
+// localRead runs a read on group grp's replica of the node, as localGet:
+// the world looking at a replica, submitted to it directly.
 func (n *Node) localRead(grp uint64, argv [][]byte) localValue {
 	last := localValue{Reply{Kind: '-', Str: "no reply"}}
 	for try := 0; try < 20 && n.up; try++ {
 		var rec recorder
 		reqs := []cluster.Request{{Argv: argv, W: &rec, ReadOnly: true}}
 		done := false
-		rep := n.replica(grp)
-		rep.SubmitAsync(n.Clock.Now(), reqs, func() { done = true })
+		nd := n.nd
+		nd.Submit(grp, n.Clock.Now(), reqs, func() { done = true })
 		n.FS.TakeBusy()
 		n.flush()
-		for i := 0; !done && i < 50 && n.replica(grp) == rep; i++ {
+		for i := 0; !done && i < 50 && n.nd == nd; i++ {
 			n.r.W.RunUntil(n.r.W.now + int64(10*time.Millisecond))
 		}
 		if done {
@@ -470,6 +461,16 @@ func (n *Node) localRead(grp uint64, argv [][]byte) localValue {
 		n.r.W.RunUntil(n.r.W.now + int64(100*time.Millisecond))
 	}
 	return last
+}
+
+// nodeAt is the node at a client address ("n3:6379"), nil when none.
+func (g *Group) nodeAt(addr string) *Node {
+	host, port, ok := strings.Cut(addr, ":")
+	id, err := strconv.ParseUint(strings.TrimPrefix(host, "n"), 10, 64)
+	if !ok || err != nil || port != itoa(nodePort) || !strings.HasPrefix(host, "n") || id < 1 || id > uint64(len(g.Nodes)) {
+		return nil
+	}
+	return g.Node(id)
 }
 
 // checkLiveness: after the last fault healed, some write issued then was
@@ -508,8 +509,14 @@ func (g *Group) nodeUp(n *Node) {
 // noteRole traces a node's view of the leadership of each of its groups
 // when it changed.
 func (g *Group) noteRole(n *Node) {
-	for i, rep := range n.reps {
-		grp := uint64(i + 1)
+	if n.nd == nil {
+		return
+	}
+	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
+		rep := n.nd.Replica(grp)
+		if rep == nil || n.nd.Dead(grp) != "" {
+			continue
+		}
 		cur := [2]uint64{rep.Leader(), rep.Term()}
 		k := roleKey{n.cfg.ID, grp}
 		if g.role[k] == cur {
@@ -524,215 +531,6 @@ func (g *Group) noteRole(n *Node) {
 	}
 }
 
-// groupOptions wires a member's replica of group grp to the group. A
-// founder's peers are the founders (it bootstraps them on an empty disk);
-// a joiner starts with Join and lists the founders and itself, as `keel
-// server --join` does. In a sharded world the group's messages carry its
-// id and its slots are gated (shard.go).
-func (n *Node) groupOptions(o *cluster.Options, grp uint64) {
-	g := n.grp
-	o.ID, o.Peers = n.cfg.ID, g.founders
-	if n.cfg.ID > uint64(g.cfg.Nodes) {
-		o.Join = true
-		o.Peers = append(append([]uint64(nil), g.founders...), n.cfg.ID)
-	}
-	if g.cfg.Joiners > 0 {
-		// Traced only in worlds with joiners: a founder's bootstrap is
-		// reported too, and the other worlds' traces stay as they were.
-		o.OnConfChange = func(id uint64, added bool, addr string) {
-			what := "removed"
-			if added {
-				what = "added"
-			}
-			line := "conf change: n" + itoa(int64(id)) + " " + what + " " + addr
-			if n.sharded() {
-				line = strings.TrimSuffix(line, " ") + n.groupSuffix(grp)
-			}
-			n.trace(line)
-		}
-	}
-	if n.sharded() {
-		n.shardOptions(o, grp)
-		return
-	}
-	o.Send = func(to uint64, msg []byte) {
-		b := append([]byte(nil), msg...)
-		from := n.cfg.ID
-		n.outbox = append(n.outbox, func() { n.r.Net.sendDatagram(from, to, b) })
-	}
-	o.Redirect = func(req *cluster.Request, leader uint64) string {
-		if leader == 0 || leader == n.cfg.ID {
-			return "TRYAGAIN no leader for this replica group yet (election in progress)"
-		}
-		slot, _ := cluster.CommandSlot(req.Argv)
-		return "MOVED " + strconv.Itoa(max(slot, 0)) + " n" + itoa(int64(leader))
-	}
-}
-
-// drainAsync hands the queued requests to SubmitAsync; their replies
-// leave when the replica writes the batch's last one (done), which may be
-// during a later Step or Tick.
-func (n *Node) drainAsync() {
-	if n.sharded() {
-		n.drainSharded()
-		return
-	}
-	k := min(len(n.inbox), batchMax)
-	batch := n.inbox[:k:k]
-	n.inbox = n.inbox[k:]
-	recs := make([]recorder, k)
-	reqs := make([]cluster.Request, k)
-	for i, q := range batch {
-		reqs[i] = n.r.requestFor(q, &recs[i])
-		reqs[i].ReadOnly = q.readOnly
-	}
-	var sb strings.Builder
-	sb.WriteString("submit " + itoa(int64(k)) + ":")
-	for _, q := range batch {
-		sb.WriteString(" c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)))
-	}
-	n.trace(sb.String())
-	done := func() {
-		for i, q := range batch {
-			n.sendReply(q, &recs[i])
-		}
-	}
-	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.rep.SubmitAsync(now, reqs, done) })
-	if crashed {
-		n.powerOff("crash point: " + op)
-		return
-	}
-	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
-	n.flush()
-	n.checkFatal()
-	n.scheduleDrain()
-}
-
-// sendReply queues the reply the replica wrote for q (exactly one, or the
-// run fails) for the client's stream: a batch's done calls it for each of
-// its requests.
-func (n *Node) sendReply(q *request, rec *recorder) {
-	from := n.cfg.ID
-	if rec.n != 1 {
-		n.r.Oracle.fail("n" + itoa(int64(from)) + " " + strings.Join(q.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
-	}
-	reply := rec.top
-	n.outbox = append(n.outbox, func() {
-		n.r.Net.sendStream(from, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
-	})
-}
-
-// deliverPeer is a Raft message arriving from the network.
-func (n *Node) deliverPeer(from uint64, data []byte) {
-	if !n.up {
-		return
-	}
-	if len(n.peerMsgs) >= peerInboxMax {
-		n.trace("drop message from n" + itoa(int64(from)) + " (inbox full)")
-		return
-	}
-	grp := uint64(1)
-	if n.sharded() {
-		// The sending node framed it with its group (shard.go).
-		grp, data = unframe(data)
-		if n.replica(grp) == nil {
-			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " got a peer message from n" + itoa(int64(from)) + " for no group of its own")
-			return
-		}
-	}
-	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: grp, data: data})
-	n.scheduleSteps()
-}
-
-func (n *Node) scheduleSteps() {
-	if len(n.peerMsgs) > 0 {
-		n.whenFree(&n.stepQ, n.steps)
-	}
-}
-
-// steps hands queued peer messages to Replica.Step, in arrival order.
-func (n *Node) steps() {
-	if !n.up || len(n.peerMsgs) == 0 {
-		return
-	}
-	if n.r.W.now < n.busy {
-		n.scheduleSteps()
-		return
-	}
-	k := min(len(n.peerMsgs), stepsPerEvent)
-	msgs := n.peerMsgs[:k:k]
-	n.peerMsgs = n.peerMsgs[k:]
-	now := n.Clock.Now()
-	for _, m := range msgs {
-		var err error
-		rep := n.replica(m.group)
-		crashed, op := n.call(func() { err = rep.Step(now, m.data) })
-		if crashed {
-			n.powerOff("crash point: " + op)
-			return
-		}
-		if err != nil {
-			n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": " + oneLine(err.Error()))
-		}
-		if rep.Err() != nil {
-			break
-		}
-	}
-	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
-	n.flush()
-	n.checkFatal()
-	n.scheduleSteps()
-}
-
-// flush sends what the last replica call produced once the node is free
-// (after its disk time): nothing leaves a node that crashes first. A
-// no-op when there is nothing (the single-node world never has any).
-func (n *Node) flush() {
-	if n.grp != nil {
-		n.grp.noteRole(n)
-	}
-	if len(n.outbox) == 0 {
-		return
-	}
-	out := n.outbox
-	n.outbox = nil
-	epoch := n.epoch
-	n.r.W.At(max(n.r.W.now, n.busy), func() {
-		// A power loss or a killed process loses what had not left yet;
-		// a replica that hit a fatal disk error is reopened by a process
-		// that lives on and has already written its replies (the errors
-		// included).
-		if epoch != n.epoch && epoch != n.fatalEpoch {
-			return
-		}
-		for _, f := range out {
-			f()
-		}
-	})
-}
-
-// PowerOffFor cuts the node's power and keeps it down for d.
-func (n *Node) PowerOffFor(d time.Duration) {
-	if !n.up {
-		return
-	}
-	n.downFor = d
-	n.powerOff("scheduled, down for " + d.String())
-}
-
-// Restart stops the node's process (the page cache survives) and starts
-// it again after RestartDelay, as a rolling restart does.
-func (n *Node) Restart() {
-	if !n.up {
-		return
-	}
-	n.trace("restart (process)")
-	n.r.fault("restart")
-	n.down(false)
-	n.scheduleRestart()
-}
-
 // IsLeader reports whether the node is up and leads group 1.
 func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
 
@@ -744,5 +542,5 @@ func (n *Node) GroupStats() cluster.GroupStats {
 	if !n.up {
 		return cluster.GroupStats{}
 	}
-	return n.rep.GroupStats()
+	return n.replica(1).GroupStats()
 }

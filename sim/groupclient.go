@@ -10,27 +10,25 @@ import (
 	"github.com/keel-db/keel/cluster"
 )
 
-// Clients of the replicated world route as go-redis's ClusterClient does:
-// keyed commands go to the node believed to own the slot (at first a
-// random one); "MOVED <slot> n<id>" re-sends to the named node at once;
-// "TRYAGAIN" (election running) re-sends to a random node after a short
-// backoff; both mean nothing was done. A request unanswered within the
-// timeout, or answered cluster.ErrMsgLeaderLost, has an unknown outcome.
-// A READONLY GET goes to a random node and is recorded outside the
-// history (FollowerRead). "Random" is among the nodes the client knows:
-// the members when it was created, plus those MOVED named since (a node
-// that joined later); a removed node stays known, and times out once it
-// is stopped.
+// Clients of the replicated world route as go-redis's ClusterClient does,
+// on the replies the real node composes (node/routing.go): keyed commands
+// go to the node believed to serve the slot (at first a random one);
+// "MOVED <slot> <host:port>" re-sends to the named node at once and
+// remembers it for the slot; "ASK <slot> <host:port>" re-sends once to the
+// named node with ASKING first; "TRYAGAIN" (election running, slot moving,
+// key locked) re-sends after a short backoff; "READONLY" (a keyless write
+// at a follower) re-sends to another node; all of these mean nothing was
+// done. A request unanswered within the timeout, or answered
+// cluster.ErrMsgLeaderLost, has an unknown outcome. A READONLY GET goes to
+// a random node on a connection that sent READONLY and is recorded outside
+// the history (FollowerRead). "Random" is among the nodes the client
+// knows: the members when it was created, plus those redirects named
+// since (a node that joined later).
 //
-// The admin (Group.Admin) is a client that sends only CLUSTER ADDNODE and
-// DELNODE, routed the same way, each retried until it is known to have
-// happened: +OK, or "already a member" / "is not a member" after an
-// attempt whose outcome is unknown. In a sharded world a change is made
-// in every group in turn, group 1 first, each its own Raft conf change:
-// the admin's request names the group (a sim-internal choice, as CLUSTER
-// RESHARD <g> names its group), goes to that group's leader as the admin
-// last learned it (MOVED names it; at first, or after a failure, a random
-// node), and is retried there until known to have happened.
+// The admin (Group.Admin) changes membership as `keel cluster addnode` and
+// `delnode` do: it asks a node for CLUSTER GROUPS, sends CLUSTER ADDNODE
+// (DELNODE) to a group's leader (which applies it in every group it
+// leads), and asks again until every group's leader lists the change.
 
 // Bounds on one operation's routing.
 const (
@@ -52,13 +50,11 @@ const (
 
 // route is one client's routing state.
 type route struct {
-	// target is where keyed commands go: the slot owner as last learned.
+	// target is where keyed commands go in a one-group world: the
+	// leader as last learned.
 	target *Node
-	// node is where the current attempt went; attempt numbers attempts
-	// so a timeout armed for an old one does nothing.
+	// node is where the current attempt went.
 	node      *Node
-	attempt   uint64
-	inFlight  bool
 	redirects int
 	// script, for the final reader (final), is the operations left.
 	script []opSpec
@@ -68,16 +64,13 @@ type route struct {
 	again *opSpec
 	// known are the nodes random choices pick from.
 	known []*Node
-	// admin marks the admin client; change is its membership change in
-	// progress (nil: idle).
-	admin  bool
-	change *adminChange
-	// adminLeader, for the admin of a sharded world: each group's leader
-	// as last learned.
-	adminLeader map[uint64]*Node
-	// In a sharded world (shard.go): slots maps a slot to the node the
-	// client learned (MOVED) serves it; slot is the current operation's
-	// (-1: keyless); asking makes the next attempt carry ASKING.
+	// admin holds the admin's membership change in progress (nil: not
+	// the admin, or idle).
+	admin *adminState
+	// In a multi-group world (multigroup.go): slots maps a slot to the
+	// node the client learned (MOVED) serves it; slot is the current
+	// operation's (-1: keyless); asking makes the next attempt carry
+	// ASKING.
 	slots  map[int]*Node
 	slot   int
 	asking bool
@@ -85,27 +78,12 @@ type route struct {
 	reshard *reshardState
 }
 
-// adminChange is one CLUSTER ADDNODE/DELNODE the admin retries until it
-// is known to have happened.
-type adminChange struct {
-	argv []string
-	// already is the refusal that means an earlier attempt made the
-	// change; it is accepted only once some attempt's outcome is unknown.
-	already string
-	unknown bool
-	last    string // the last reply, for a failure message
-	done    func()
-	// group, in a sharded world, is the group the change is being made
-	// in now (1..Groups, in turn); unknown is about that group's attempts.
-	group uint64
-}
-
 func (c *Client) randomNode() *Node {
 	ns := c.route.known
 	return ns[c.rng.IntN(len(ns))]
 }
 
-// learn adds a node a MOVED reply named to the nodes the client knows.
+// learn adds a node a redirect named to the nodes the client knows.
 func (c *Client) learn(n *Node) {
 	for _, k := range c.route.known {
 		if k == n {
@@ -113,7 +91,7 @@ func (c *Client) learn(n *Node) {
 		}
 	}
 	c.route.known = append(c.route.known, n)
-	c.r.W.Trace(c.name, "learn n"+itoa(int64(n.cfg.ID))+" from MOVED")
+	c.r.W.Trace(c.name, "learn n"+itoa(int64(n.cfg.ID))+" from a redirect")
 }
 
 func (c *Client) issueGroup() {
@@ -127,11 +105,13 @@ func (c *Client) issueGroup() {
 		if op, ok = c.reshardNext(); !ok {
 			return
 		}
-	case c.route.admin:
-		if c.route.change == nil || c.cur != nil {
-			return // idle, or an attempt is out (a second issue was queued)
+	case c.route.admin != nil:
+		var ok bool
+		if op, ok = c.adminNext(); !ok {
+			return
 		}
-		op = opSpec{argv: c.route.change.argv}
+	case c == c.r.Group.admin:
+		return // idle until the next change
 	case c.route.again != nil:
 		op, c.route.again = *c.route.again, nil
 	case c.route.final:
@@ -151,21 +131,20 @@ func (c *Client) issueGroup() {
 	c.seq++
 	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
-	what := "call #" + itoa(int64(c.seq)) + " " + strings.Join(op.argv, " ")
+	suffix := ""
 	if op.readOnly {
-		what += " (READONLY)"
+		suffix = " (READONLY)"
 	}
-	c.r.W.Trace(c.name, what)
+	c.traceCall(&op, suffix)
 	c.route.redirects = 0
+	c.route.asking = false
 	c.route.node = c.route.target
 	switch {
 	case c.route.reshard != nil:
 		c.route.node = c.reshardNode()
-	case c.route.admin && c.sharded():
-		c.route.slot = -1
+	case c.route.admin != nil:
 		c.route.node = c.adminNode()
-	case c.sharded():
-		c.route.asking = false
+	case c.multiGroup():
 		c.route.slot = opSlot(op.argv)
 		c.route.node = c.slotNode()
 	}
@@ -175,31 +154,11 @@ func (c *Client) issueGroup() {
 	c.sendAttempt()
 }
 
-// sendAttempt sends the current operation to route.node and arms its
-// timeout.
+// sendAttempt sends the current operation to route.node.
 func (c *Client) sendAttempt() {
-	op := c.cur
-	argv := make([][]byte, len(op.argv))
-	for i, a := range op.argv {
-		argv[i] = []byte(a)
-	}
-	c.route.attempt++
-	c.route.inFlight = true
-	seq, attempt, node := c.curSeq, c.route.attempt, c.route.node
-	q := &request{client: c.id, seq: seq, argv: argv, words: op.argv, readOnly: op.readOnly, asking: c.route.asking}
-	if c.route.admin && c.route.change != nil {
-		q.group = c.route.change.group
-	}
+	asking := c.route.asking
 	c.route.asking = false
-	c.r.Net.sendStream(c.id, node.cfg.ID, func() { node.receive(q) })
-	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
-		if c.cur != nil && c.curSeq == seq && c.route.attempt == attempt && c.route.inFlight {
-			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(node.cfg.ID)))
-			// The connection is given up; the next command goes elsewhere.
-			c.forgetRoute()
-			c.endUnanswered("timeout")
-		}
-	})
+	c.send(c.route.node, asking)
 }
 
 // endUnanswered ends an operation whose last attempt got no reply: a
@@ -210,12 +169,13 @@ func (c *Client) endUnanswered(why string) {
 		c.reshardUnanswered(why)
 		return
 	}
+	if c.route.admin != nil {
+		c.adminUnanswered(why)
+		return
+	}
 	op := c.cur
 	c.loadAgain(op, nil)
-	if c.route.admin && c.route.inFlight {
-		c.route.change.unknown = true
-	}
-	if c.route.inFlight && op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
+	if op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
 		c.r.Stats.Unknown++
 		c.finish(nil)
 		return
@@ -229,7 +189,7 @@ func (c *Client) abandon(why string) {
 	op := c.cur
 	c.r.W.Trace(c.name, "abandon #"+itoa(int64(c.curSeq))+" ("+why+")")
 	c.cur = nil
-	c.route.inFlight = false
+	c.att.inFlight = false
 	c.bankReplied(op, nil)
 	c.loadAgain(op, nil)
 	if c.r.cfg.Workload.Bank != nil && op.hist != nil && op.hist.Kind == checker.Set {
@@ -245,31 +205,50 @@ func (c *Client) abandon(why string) {
 		c.r.W.After(finalRetry, c.issue)
 		return
 	}
-	if c.route.admin {
-		c.r.W.After(adminRetry, c.issue)
-		return
-	}
 	c.r.W.After(c.think(), c.issue)
 }
 
-func (c *Client) onGroupReply(seq uint64, r Reply) {
-	if c.cur == nil || c.curSeq != seq || !c.route.inFlight {
-		c.r.W.Trace(c.name, "late reply #"+itoa(int64(seq))+" "+r.String())
-		return
+// redirectNode is the node a MOVED or ASK reply names ("ASK 42 n3:6379");
+// nil (and a failure: the reply is malformed) when it names none of the
+// world's nodes.
+func (c *Client) redirectNode(msg string) *Node {
+	f := strings.Fields(msg)
+	if len(f) == 3 {
+		if _, err := strconv.Atoi(f[1]); err == nil {
+			if n := c.r.Group.nodeAt(f[2]); n != nil {
+				return n
+			}
+		}
 	}
-	c.r.W.Trace(c.name, "return #"+itoa(int64(seq))+" "+r.String())
-	c.route.inFlight = false
+	c.r.Oracle.fail("a redirect names no node of the cluster: " + msg)
+	return nil
+}
+
+func (c *Client) onGroupReply(r Reply) {
 	op := c.cur
 	if c.route.reshard != nil {
 		c.reshardReply(r)
 		return
 	}
+	if c.route.admin != nil {
+		c.adminReply(r)
+		return
+	}
+	if op.session != nil && r.IsError() && (strings.HasPrefix(r.Str, "MOVED ") || strings.HasPrefix(r.Str, "ASK ") || strings.HasPrefix(r.Str, "TRYAGAIN")) {
+		// A watched EXEC redirected: its WATCH is on this connection only,
+		// so the transfer starts over where the keys are served.
+		if strings.HasPrefix(r.Str, "MOVED ") {
+			if n := c.redirectNode(r.Str); n != nil {
+				c.learnSlot(strings.Fields(r.Str)[1], n)
+			}
+		}
+		c.sessionLost()
+		return
+	}
 	switch {
 	case r.IsError() && strings.HasPrefix(r.Str, "MOVED "):
-		f := strings.Fields(r.Str)
-		id, err := strconv.ParseUint(strings.TrimPrefix(f[len(f)-1], "n"), 10, 64)
-		if len(f) != 3 || err != nil || id == 0 || id > uint64(len(c.r.Group.Nodes)) {
-			c.r.Oracle.fail("a MOVED reply names no node of the group: " + r.Str)
+		n := c.redirectNode(r.Str)
+		if n == nil {
 			c.abandon("bad redirect")
 			return
 		}
@@ -277,14 +256,11 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 			c.abandon("too many redirects")
 			return
 		}
-		c.route.node = c.r.Group.Node(id)
-		c.route.target = c.route.node
-		c.learn(c.route.node)
-		if c.sharded() {
-			c.learnSlot(f[1], c.route.node)
-			if c.route.admin {
-				c.route.adminLeader[c.route.change.group] = c.route.node
-			}
+		c.route.node = n
+		c.route.target = n
+		c.learn(n)
+		if c.multiGroup() {
+			c.learnSlot(strings.Fields(r.Str)[1], n)
 		}
 		c.sendAttempt()
 	case r.IsError() && strings.HasPrefix(r.Str, "ASK "):
@@ -300,28 +276,24 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		// One attempt at the importing group's leader, with ASKING; the
 		// slot's route is not changed.
 		c.route.node = n
+		c.learn(n)
 		c.route.asking = true
 		c.sendAttempt()
-	case r.IsError() && strings.HasPrefix(r.Str, "TRYAGAIN"):
+	case r.IsError() && (strings.HasPrefix(r.Str, "TRYAGAIN") || strings.HasPrefix(r.Str, "READONLY")):
 		if c.route.redirects++; c.route.redirects > redirectsMax {
 			c.abandon("too many redirects")
 			return
 		}
 		seq := c.curSeq
 		d := tryAgainBackoffMin + time.Duration(c.rng.Int64N(int64(tryAgainBackoffJitter)))
-		noLeader := strings.Contains(r.Str, "no leader")
+		elsewhere := strings.Contains(r.Str, "no leader") || strings.HasPrefix(r.Str, "READONLY")
 		c.r.W.After(d, func() {
-			if c.cur != nil && c.curSeq == seq && !c.stopped {
+			if c.cur != nil && c.curSeq == seq && !c.stopped && !c.att.inFlight {
 				switch {
-				case c.route.admin && c.sharded():
-					if noLeader {
-						delete(c.route.adminLeader, c.route.change.group)
-					}
-					c.route.node = c.adminNode()
-				case c.sharded():
-					// A slot being moved: the same node again; an
-					// election: wherever the slot leads now.
-					if noLeader {
+				case c.multiGroup():
+					// A slot being moved or a key locked: the same node
+					// again; an election: wherever the slot leads now.
+					if elsewhere {
 						delete(c.route.slots, c.route.slot)
 					}
 					c.route.node = c.slotNode()
@@ -333,10 +305,13 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		})
 	case r.IsError() && (r.Str == cluster.ErrMsgLeaderLost || r.Str == cluster.ErrMsgDiskUnknown):
 		c.forgetRoute()
-		c.route.inFlight = true // the write may still commit
-		c.endUnanswered("leadership lost")
-	case c.route.admin:
-		c.adminReply(r)
+		c.loadAgain(op, nil)
+		if op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
+			c.r.Stats.Unknown++
+			c.finish(nil) // the write may still commit
+			return
+		}
+		c.abandon("leadership lost")
 	case op.readOnly:
 		if r.Kind != '$' && r.Kind != '_' {
 			c.abandon("error")
@@ -354,8 +329,8 @@ func (c *Client) onGroupReply(seq uint64, r Reply) {
 		c.cur = nil
 		c.r.W.After(c.think(), c.issue)
 	case r.IsError() && (op.hist == nil || op.hist.Kind == checker.Get || op.hist.Kind == checker.MGet):
-		// A read that failed (the node is restarting from a disk fault)
-		// changed nothing.
+		// A read that failed (the node is reopening a replica after a
+		// disk fault) changed nothing.
 		c.forgetRoute()
 		c.abandon("error")
 	default:
@@ -452,125 +427,250 @@ func (g *Group) checkFollowerReads() {
 // uniqueValue: the workload writes "c<client>-<seq>" strings once each.
 func uniqueValue(s string) bool { return strings.HasPrefix(s, "c") && strings.Contains(s, "-") }
 
-// Admin sends a membership change (CLUSTER ADDNODE <id> <addr> or CLUSTER
-// DELNODE <id>) through the admin client, routed like a client's command
-// and retried until it is known to have happened; then Members follows
-// and done (if set) runs. One change at a time.
+// adminState is the admin's membership change in progress, made as `keel
+// cluster addnode` / `delnode` make it: survey CLUSTER GROUPS, send the
+// change to a group's leader, survey again, until every group's leader
+// lists it.
+type adminState struct {
+	argv []string // CLUSTER ADDNODE <id> <addr> or CLUSTER DELNODE <id>
+	id   uint64
+	add  bool
+	done func()
+	// survey: the next operation is CLUSTER GROUPS at at (nil: a random
+	// member); else the change goes to at, the leader of a pending group.
+	survey bool
+	at     *Node
+	// leaders are each group's leader as last surveyed; applied, per
+	// group, that its leader listed the change (the change is then
+	// acknowledged in that group).
+	leaders map[uint64]*Node
+	applied []bool
+	last    string // the last reply, for a failure message
+	// started is whether the scenario's AdminStep has been told of a
+	// group, per group.
+	started []bool
+}
+
+// Admin makes a membership change (CLUSTER ADDNODE <id> <addr> or CLUSTER
+// DELNODE <id>) through the admin client, in every replica group, as
+// `keel cluster addnode` does; then Members and MembersOf follow and done
+// (if set) runs. One change at a time.
 func (g *Group) Admin(argv []string, done func()) {
 	r := g.r
 	if g.admin == nil {
 		g.admin = g.addClient()
-		g.admin.route.admin = true
 		g.admin.name = "admin"
 	}
 	c := g.admin
-	if c.route.change != nil {
-		panic("sim: Group.Admin while " + strings.Join(c.route.change.argv, " ") + " is in progress")
+	if c.route.admin != nil {
+		panic("sim: Group.Admin while " + strings.Join(c.route.admin.argv, " ") + " is in progress")
 	}
-	ch := &adminChange{argv: argv, done: done, already: "is not a member"}
-	if g.groups > 1 {
-		ch.group = 1
-		if c.route.adminLeader == nil {
-			c.route.adminLeader = map[uint64]*Node{}
-		}
+	id, err := strconv.ParseUint(argv[2], 10, 64)
+	if err != nil {
+		panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
 	}
-	if len(argv) > 1 && strings.EqualFold(argv[1], "ADDNODE") {
-		ch.already = "already a member"
-	}
-	c.route.change = ch
+	c.route.admin = &adminState{argv: argv, id: id, add: strings.EqualFold(argv[1], "ADDNODE"), done: done, survey: true,
+		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups)}
 	r.W.Trace("admin", "begin "+strings.Join(argv, " "))
-	if ch.group > 0 && g.AdminStep != nil {
-		g.AdminStep(ch.group)
-	}
 	c.issue()
 }
 
-// adminReply ends an admin attempt that got an answer other than a
-// redirect or an unknown outcome.
+// adminNext is the admin's next command: a survey, or the change sent to
+// the leader of the first group that has not applied it.
+func (c *Client) adminNext() (opSpec, bool) {
+	a := c.route.admin
+	if c.cur != nil {
+		return opSpec{}, false // an attempt is out (a second issue was queued)
+	}
+	if !a.survey {
+		for gi, ok := range a.applied {
+			grp := uint64(gi + 1)
+			if ok || a.leaders[grp] == nil {
+				continue
+			}
+			a.at = a.leaders[grp]
+			if !a.started[gi] {
+				a.started[gi] = true
+				if g := c.r.Group; g.AdminStep != nil && g.groups > 1 {
+					g.AdminStep(grp)
+				}
+			}
+			return opSpec{argv: a.argv}, true
+		}
+		a.survey, a.at = true, nil // no leader known for a pending group
+	}
+	return opSpec{argv: []string{"CLUSTER", "GROUPS"}}, true
+}
+
+// adminNode is where the admin's command goes.
+func (c *Client) adminNode() *Node {
+	if a := c.route.admin; a.at != nil {
+		return a.at
+	}
+	return c.randomNode()
+}
+
+// adminReply takes the answer to a survey or to the change itself.
 func (c *Client) adminReply(r Reply) {
-	ch, g := c.route.change, c.r.Group
+	a, g := c.route.admin, c.r.Group
 	c.cur = nil
-	ch.last = r.String()
-	what := strings.Join(ch.argv, " ")
-	switch {
-	case r.Kind == '+' && r.Str == "OK":
-	case r.IsError() && strings.Contains(r.Str, ch.already):
-		if !ch.unknown {
-			c.r.Oracle.fail("membership: " + what + " answered " + r.Str + " though no earlier attempt could have made the change")
+	a.last = r.String()
+	if !a.survey {
+		// Whatever the change's answer (+OK, already done, a redirect or
+		// a refusal), the survey of the node it went to says which
+		// groups applied it.
+		a.survey = true
+		pause := time.Duration(0)
+		if r.IsError() {
+			pause = adminRetry
 		}
-	default:
-		// Refused (a disk error, a leader stepping down): nothing was
-		// done; try again elsewhere.
-		if c.sharded() {
-			delete(c.route.adminLeader, ch.group)
-		} else {
-			c.route.target = c.randomNode()
-		}
+		c.r.W.After(pause, c.issue)
+		return
+	}
+	self := c.route.node
+	views, ok := parseGroups(r)
+	if !ok {
+		a.at = nil // a node that could not answer: ask another
 		c.r.W.After(adminRetry, c.issue)
 		return
 	}
-	id, _ := strconv.ParseUint(ch.argv[2], 10, 64)
-	changed := func(was []uint64) []uint64 {
+	for _, v := range views {
+		if v.id < 1 || v.id > uint64(len(a.applied)) {
+			c.r.Oracle.fail("membership: CLUSTER GROUPS on n" + itoa(int64(self.cfg.ID)) + " lists group " + itoa(int64(v.id)))
+			continue
+		}
+		if v.leader == 0 || v.leader > uint64(len(g.Nodes)) {
+			if a.leaders[v.id] == self {
+				delete(a.leaders, v.id) // it no longer leads: find who does
+			}
+			continue
+		}
+		leader := g.Node(v.leader)
+		a.leaders[v.id] = leader
+		if leader != self || a.applied[v.id-1] {
+			continue // only a group's leader vouches for what it applied
+		}
+		if slices.Contains(v.members, a.id) == a.add {
+			a.applied[v.id-1] = true
+			g.changed(c, v.id, a)
+		}
+	}
+	if !slices.Contains(a.applied, false) {
+		c.adminDone()
+		return
+	}
+	a.survey = false
+	c.r.W.After(0, c.issue)
+}
+
+// adminUnanswered: the survey or the change got no answer (or the
+// connection was refused): survey another node after a pause.
+func (c *Client) adminUnanswered(why string) {
+	a := c.route.admin
+	c.r.W.Trace(c.name, "no answer #"+itoa(int64(c.curSeq))+" ("+why+")")
+	c.cur = nil
+	c.att.inFlight = false
+	a.survey, a.at = true, nil
+	c.r.W.After(adminRetry, c.issue)
+}
+
+// changed records that group grp's leader applied the admin's change.
+func (g *Group) changed(c *Client, grp uint64, a *adminState) {
+	apply := func(was []uint64) []uint64 {
 		var ms []uint64
 		for _, m := range was {
-			if m != id {
+			if m != a.id {
 				ms = append(ms, m)
 			}
 		}
-		if ch.already == "already a member" {
-			ms = append(ms, id)
+		if a.add {
+			ms = append(ms, a.id)
 			slices.Sort(ms)
 		}
 		return ms
 	}
-	if c.sharded() {
-		ms := changed(g.perGroup[ch.group-1])
-		g.perGroup[ch.group-1] = ms
-		c.r.W.Trace("admin", "done "+what+" in g"+itoa(int64(ch.group))+" (its members "+idList(ms)+")")
-		var union []uint64
-		for _, pg := range g.perGroup {
-			for _, m := range pg {
-				if !slices.Contains(union, m) {
-					union = append(union, m)
+	what := strings.Join(a.argv, " ")
+	if g.groups == 1 {
+		g.members = apply(g.members)
+		c.r.W.Trace("admin", "done "+what+" (members "+idList(g.members)+")")
+		return
+	}
+	ms := apply(g.perGroup[grp-1])
+	g.perGroup[grp-1] = ms
+	c.r.W.Trace("admin", "done "+what+" in g"+itoa(int64(grp))+" (its members "+idList(ms)+")")
+	var union []uint64
+	for _, pg := range g.perGroup {
+		for _, m := range pg {
+			if !slices.Contains(union, m) {
+				union = append(union, m)
+			}
+		}
+	}
+	slices.Sort(union)
+	g.members = union
+}
+
+func (c *Client) adminDone() {
+	a := c.route.admin
+	c.route.admin = nil
+	c.r.W.Trace("admin", "done "+strings.Join(a.argv, " ")+" in every group (members "+idList(c.r.Group.members)+")")
+	if a.done != nil {
+		a.done()
+	}
+	// Idle until the next change (Admin issues it).
+}
+
+// groupView is one group as CLUSTER GROUPS describes it.
+type groupView struct {
+	id, leader uint64
+	members    []uint64
+}
+
+// parseGroups reads a CLUSTER GROUPS reply (RESP2: each group a flat
+// array of name, value pairs).
+func parseGroups(r Reply) ([]groupView, bool) {
+	if r.Kind != '*' {
+		return nil, false
+	}
+	var out []groupView
+	for _, e := range r.Elems {
+		if (e.Kind != '*' && e.Kind != '%') || len(e.Elems)%2 != 0 {
+			return nil, false
+		}
+		var v groupView
+		for i := 0; i < len(e.Elems); i += 2 {
+			val := e.Elems[i+1]
+			switch e.Elems[i].Str {
+			case "group":
+				v.id = uint64(val.Int)
+			case "leader":
+				v.leader = uint64(val.Int)
+			case "members":
+				for _, m := range val.Elems {
+					v.members = append(v.members, uint64(m.Int))
 				}
 			}
 		}
-		slices.Sort(union)
-		g.members = union
-		if ch.group < uint64(g.groups) {
-			ch.group++
-			ch.unknown = false
-			if g.AdminStep != nil {
-				g.AdminStep(ch.group)
-			}
-			c.r.W.After(0, c.issue)
-			return
-		}
+		out = append(out, v)
 	}
-	c.route.change = nil
-	ms := g.members
-	if !c.sharded() {
-		ms = changed(g.members)
-		g.members = ms
-	}
-	c.r.W.Trace("admin", "done "+what+" (members "+idList(ms)+")")
-	if ch.done != nil {
-		ch.done()
-	}
+	return out, true
 }
 
 // checkAdmin: every membership change the scenario asked for happened
 // before the workload ended.
 func (g *Group) checkAdmin() {
-	if g.admin == nil || g.admin.route.change == nil {
+	if g.admin == nil || g.admin.route.admin == nil {
 		return
 	}
-	ch := g.admin.route.change
-	where := ""
-	if ch.group > 0 {
-		where = " (in group " + itoa(int64(ch.group)) + " of " + itoa(int64(g.groups)) + ")"
+	a := g.admin.route.admin
+	var pending []string
+	for gi, ok := range a.applied {
+		if !ok {
+			pending = append(pending, itoa(int64(gi+1)))
+		}
 	}
-	g.r.Oracle.fail("membership: " + strings.Join(ch.argv, " ") + where + " was not known to have happened when the workload ended (last reply: " + ch.last + ")")
+	g.r.Oracle.fail("membership: " + strings.Join(a.argv, " ") + " was not known to have happened in group(s) " + strings.Join(pending, ",") +
+		" when the workload ended (last reply: " + a.last + ")")
 }
 
 // checkVoters: the leader of the final configuration has exactly the
@@ -583,25 +683,16 @@ func (g *Group) checkVoters() {
 		return
 	}
 	want := idList(g.members)
-	if got := idList(l.rep.Voters()); got != want {
+	if got := idList(l.replica(1).Voters()); got != want {
 		g.r.Oracle.fail("membership: the leader n" + itoa(int64(l.cfg.ID)) + " has voters " + got + ", want " + want)
 	}
 	for _, n := range g.memberNodes() {
 		if n.up && n != l && g.converged() {
-			if got := idList(n.rep.Voters()); got != want {
+			if got := idList(n.replica(1).Voters()); got != want {
 				g.r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " has voters " + got + ", want " + want)
 			}
 		}
 	}
-}
-
-// adminNode is where the admin's change goes in a sharded world: its
-// group's leader as last learned, else a random node.
-func (c *Client) adminNode() *Node {
-	if n := c.route.adminLeader[c.route.change.group]; n != nil {
-		return n
-	}
-	return c.randomNode()
 }
 
 // StartJoiner starts a node that is not a founding member (GroupConfig.
@@ -615,23 +706,6 @@ func (g *Group) StartJoiner(id uint64) {
 		return
 	}
 	n.start()
-}
-
-// Stop takes the node out for good, as an operator stops the process of
-// a member the group removed: it is not restarted, and the final phase
-// leaves it alone.
-func (n *Node) Stop() {
-	n.trace("stop for good")
-	n.dead, n.stopped = true, true
-	n.downFor = 0
-	if n.sharded() {
-		n.grp.forgetNode(n)
-	}
-	if n.up {
-		n.down(false)
-		return
-	}
-	n.epoch++ // a restart already scheduled does nothing
 }
 
 // forgetNode drops a node stopped for good from every client's routes in
@@ -658,7 +732,12 @@ func (g *Group) forgetNode(n *Node) {
 				}
 			}
 		}
-		forget(c.route.adminLeader)
+		if a := c.route.admin; a != nil {
+			forget(a.leaders)
+			if a.at == n {
+				a.at = nil
+			}
+		}
 		if c.route.reshard != nil {
 			forget(c.route.reshard.leader)
 		}
@@ -671,15 +750,11 @@ func (g *Group) forgetNode(n *Node) {
 }
 
 // onRefused: the node the current attempt went to was stopped for good
-// and refused the connection (sharded worlds). Nothing was sent, so
-// nothing was done: the route to it is dropped and the operation given
-// up (the resharder, the admin and the final reader send it again).
-func (c *Client) onRefused(seq uint64, n *Node) {
-	if c.cur == nil || c.curSeq != seq || !c.route.inFlight {
-		return
-	}
-	c.r.W.Trace(c.name, "refused #"+itoa(int64(seq))+" by n"+itoa(int64(n.cfg.ID)))
-	c.route.inFlight = false
+// and refused the connection. Nothing was sent, so nothing was done: the
+// route to it is dropped and the operation given up (the resharder, the
+// admin and the final reader send it again).
+func (c *Client) onRefused(n *Node) {
+	c.r.W.Trace(c.name, "refused #"+itoa(int64(c.curSeq))+" by n"+itoa(int64(n.cfg.ID)))
 	if st := c.route.reshard; st != nil {
 		c.cur = nil
 		if st.move != nil {
@@ -687,6 +762,10 @@ func (c *Client) onRefused(seq uint64, n *Node) {
 			delete(st.leader, st.group)
 			c.r.W.After(reshardRetry, c.issue)
 		}
+		return
+	}
+	if c.route.admin != nil {
+		c.adminUnanswered("connection refused")
 		return
 	}
 	c.forgetRoute()

@@ -61,10 +61,19 @@ func (n *Network) Reachable(from, to uint64) bool { return !n.blocked[link{from,
 // sendStream delivers over a client connection: ordered, lossless, but
 // dropped (the connection breaks) while the link is partitioned.
 func (n *Network) sendStream(from, to uint64, deliver func()) {
+	n.sendStreamOr(from, to, deliver, nil)
+}
+
+// sendStreamOr is sendStream telling dropped when a partition drops the
+// message (the connection is then broken for good).
+func (n *Network) sendStreamOr(from, to uint64, deliver, dropped func()) {
 	n.Stats.Sent++
 	l := link{from, to}
 	if n.blocked[l] {
 		n.Stats.Blocked++
+		if dropped != nil {
+			dropped()
+		}
 		return
 	}
 	at := n.w.now + n.delay()
@@ -75,6 +84,9 @@ func (n *Network) sendStream(from, to uint64, deliver func()) {
 	n.w.At(at, func() {
 		if n.blocked[l] {
 			n.Stats.Blocked++
+			if dropped != nil {
+				dropped()
+			}
 			return
 		}
 		n.Stats.Delivered++

@@ -6,18 +6,27 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 )
 
-// Bounds on what one node holds (TigerBeetle style: every queue is bounded).
+// Bounds on what one simulated node holds (TigerBeetle style: every queue
+// is bounded).
 const (
-	// inboxMax: requests waiting for the node; more are dropped (the
+	// inputsMax: client data waiting for the node; more is dropped (the
 	// client times out), as a server sheds load past its queue.
-	inboxMax = 4096
-	// batchMax: requests in one Submit (one group commit).
+	inputsMax = 4096
+	// batchMax: client inputs and resumed sessions handled in one drain
+	// (their steps then go into one Submit per group: group commit).
 	batchMax = 256
+	// peerInboxMax: peer messages waiting for a busy node; more are
+	// dropped (Raft retries).
+	peerInboxMax = 4096
+	// stepsPerEvent: peer messages handled in one event.
+	stepsPerEvent = 64
 	// restartAttemptsMax: restarts tried after transient I/O errors before
 	// the node is declared unable to come back.
 	restartAttemptsMax = 20
@@ -25,6 +34,9 @@ const (
 	// detected). Transient read flips clear up on a retry; rot at rest
 	// does not, and the node then stays down.
 	refusedStartsMax = 5
+	// nodePort is every simulated node's client port; its host is
+	// "n<id>", so a redirect names it as "n3:6379".
+	nodePort = 6379
 )
 
 // NodeConfig is one node.
@@ -35,7 +47,8 @@ type NodeConfig struct {
 	Fsync      cluster.FsyncPolicy
 	FS         FSConfig
 	Clock      ClockConfig
-	// TickEvery is how often the runtime calls Replica.Tick.
+	// TickEvery is how often the runtime ticks every group (of the node's
+	// own clock in a replicated world).
 	TickEvery time.Duration
 	// RequestCost is the CPU time charged per request.
 	RequestCost time.Duration
@@ -52,71 +65,91 @@ type NodeConfig struct {
 	Knobs *cluster.TestingKnobs
 	// OpenWithNow passes the node's clock to cluster.Open (Options.NowNanos)
 	// so keys already expired are skipped while loading a snapshot. Off by
-	// default: the server does not set it, and as of this writing it
-	// breaks replay (a key skipped at load is missing for log entries after
-	// the snapshot that saw it alive; docs/simulation.md).
+	// default: the server does not set it (docs/simulation.md).
 	OpenWithNow bool
 }
 
-// request is a client command in flight to a node.
-type request struct {
-	client uint64
-	seq    uint64
-	argv   [][]byte
-	words  []string
-	// readOnly: the client's connection sent READONLY (group.go).
-	readOnly bool
-	// asking: the client sent ASKING just before this command (one-shot,
-	// shard.go).
-	asking bool
-	// group, when not 0, is the replica group a sharded node hands the
-	// request to (the admin's membership change, applied to each group in
-	// turn; groupclient.go), instead of the group its slot names.
-	group uint64
-}
+// NodeAddr is node id's client address ("n3:6379"): what redirects name,
+// and what CLUSTER ADDNODE is given.
+func NodeAddr(id uint64) string { return "n" + itoa(int64(id)) + ":" + itoa(nodePort) }
 
-// Node runs the real cluster.Replica on a simulated disk and clock, driven
-// from the event loop: requests are batched into Submit calls while the
-// node is busy (group commit), Tick runs periodically, and disk latency
-// keeps the node busy.
+// Node is one simulated machine running keel: the real node.Node (the
+// same code the server runs) over the machine's simulated disk and clock,
+// driven from the event loop. The simulator is its node.Runtime: client
+// connections deliver bytes that the node's sessions parse with the real
+// RESP reader; the steps the sessions return are gathered while the node
+// is busy and submitted to each group at once (group commit); ticks,
+// peer messages and background jobs run as events; disk latency and a
+// per-request CPU cost keep the node busy, and what it produced leaves
+// when it is free.
 type Node struct {
 	r     *Run
 	cfg   NodeConfig
 	name  string
 	FS    *FS
 	Clock *Clock
-	rep   *cluster.Replica
-	// reps are the node's replicas, one per replica group (group g at
-	// g-1); reps[0] is rep. One entry except in a sharded world
-	// (GroupConfig.Groups > 1, shard.go).
-	reps []*cluster.Replica
-	up   bool
-	dead bool // refused to start for good, or gave up restarting
+	// nd is the keel node of the current process (nil while down).
+	nd *node.Node
+	up bool
+	// dead: refused to start for good, or gave up restarting.
+	dead bool
 	// stopped: Stop took the node out for good (a removed member).
 	stopped bool
-	epoch   uint64
-	inbox   []*request
-	drainQ  bool
-	tickQ   bool
-	busy    int64 // virtual time until which the node is occupied
-	tries   int
-	// grp is set when the node is one voter of a replicated group
-	// (group.go); nil for the single-node world.
-	grp *Group
-	// peerMsgs wait for the node to be free (group.go).
-	peerMsgs []peerMsg
-	stepQ    bool
-	// outbox holds what the last replica call produced (replies and
-	// messages for peers); it leaves when the node is free (group.go).
-	outbox []func()
+	// epoch counts processes: a crash or restart ends one, and every
+	// event scheduled for an old one does nothing.
+	epoch uint64
+	busy  int64 // virtual time until which the node is occupied
+	tries int
 	// downFor, when set, overrides RestartDelay once (a scenario keeps a
 	// node down longer).
 	downFor time.Duration
-	// fatalEpoch is the epoch that ended in a fatal-error restart: the
-	// process lives on, so what it had produced still leaves (group.go).
-	fatalEpoch uint64
-	// slots is the node's slot table in a sharded world (shard.go).
-	slots *slotTable
+	// grp is set when the node is a member of a replicated world.
+	grp *Group
+
+	// Client work: conns with input or an answered step (ready, in
+	// order), and the steps gathered per group for the next Submit.
+	ready  []*conn
+	steps  map[uint64][]stepItem
+	drainQ bool
+	tickQ  bool
+	// peerMsgs wait for the node to be free.
+	peerMsgs []peerMsg
+	stepQ    bool
+	// outbox holds what the node produced (replies, peer messages); it
+	// leaves when the node is free.
+	outbox []func()
+	flushQ bool
+	// conns are the node's open connections (node side), by id.
+	conns map[uint64]*conn
+	// jobs are the background snapshot jobs handed out, by group.
+	jobs map[uint64]*simJob
+	// ticks counts the process's ticks.
+	ticks int
+	// reopens is the node's count of replicas reopened after a disk
+	// failure, as last seen (checkReopen).
+	reopens int64
+}
+
+// stepItem is one session's step waiting for its group's Submit.
+type stepItem struct {
+	c  *conn
+	st node.Step
+}
+
+type peerMsg struct {
+	from  uint64
+	group uint64
+	data  []byte
+}
+
+// simJob is a snapshot job handed out by a replica: it runs JobDelay
+// later (or at once when the node must wait for it, WaitJob).
+type simJob struct {
+	g   uint64
+	rep *cluster.Replica
+	job *cluster.Job
+	ran bool
+	err error
 }
 
 func newNode(r *Run, cfg NodeConfig) *Node {
@@ -132,9 +165,23 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 // Up reports whether the node is serving.
 func (n *Node) Up() bool { return n.up }
 
+// ID is the node's id on the network.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
 func (n *Node) trace(what string) { n.r.W.Trace(n.name, what) }
 
 func (n *Node) nowMs() int64 { return seam.Millis(n.Clock.Now()) }
+
+// groups is how many replica groups the node hosts.
+func (n *Node) groups() int {
+	if n.grp == nil {
+		return 1
+	}
+	return n.grp.groups
+}
+
+// multiGroup: the node hosts more than one replica group.
+func (n *Node) multiGroup() bool { return n.groups() > 1 }
 
 // call runs f and reports whether it hit a disk crash point. Any other
 // panic is a bug in the code under test and propagates to the run.
@@ -150,34 +197,6 @@ func (n *Node) call(f func()) (crashed bool, op string) {
 	}()
 	f()
 	return false, ""
-}
-
-// receive is a request arriving from the network.
-func (n *Node) receive(q *request) {
-	if !n.up {
-		if n.stopped && n.sharded() {
-			// A process stopped for good on a machine that is up refuses
-			// the connection at once (groupclient.go); one-group worlds
-			// keep their timeouts (their traces predate this).
-			n.trace("refuse c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (stopped)")
-			n.r.Net.sendStream(n.cfg.ID, q.client, func() { n.r.clientByID(q.client).onRefused(q.seq, n) })
-			return
-		}
-		n.trace("drop c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (down)")
-		return
-	}
-	if len(n.inbox) >= inboxMax {
-		n.trace("drop c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)) + " (inbox full)")
-		return
-	}
-	n.inbox = append(n.inbox, q)
-	n.scheduleDrain()
-}
-
-func (n *Node) scheduleDrain() {
-	if len(n.inbox) > 0 {
-		n.whenFree(&n.drainQ, n.drain)
-	}
 }
 
 // whenFree runs fn once the node is no longer busy, unless *queued says
@@ -198,139 +217,175 @@ func (n *Node) whenFree(queued *bool, fn func()) {
 	})
 }
 
-func (n *Node) drain() {
-	if !n.up || len(n.inbox) == 0 {
+// setBusy occupies the node until the virtual time until. A stretch longer
+// than a tick is a stall (a pause, a slow disk): the replica cannot run its
+// everysec fsync during it, so the oracle does not count it against the
+// durability window.
+func (n *Node) setBusy(until int64) {
+	now := n.r.W.now
+	if until-max(n.busy, now) > int64(n.cfg.TickEvery) {
+		n.r.Oracle.Stalled(seam.Millis(n.Clock.at(max(n.busy, now))), seam.Millis(n.Clock.at(until)))
+	}
+	n.busy = until
+}
+
+// start runs a new process: it opens the node's replicas from the disk
+// (recovery) and checks what it recovered.
+func (n *Node) start() {
+	n.epoch++
+	n.trace("start")
+	n.steps = map[uint64][]stepItem{}
+	n.conns = map[uint64]*conn{}
+	n.jobs = map[uint64]*simJob{}
+	n.ticks, n.reopens = 0, 0
+	cfg := node.Config{
+		AppendOnly: n.cfg.AppendOnly, AppendFsync: n.cfg.Fsync.String(), Dir: n.cfg.Dir, Port: nodePort,
+		TickHz: int(time.Second / n.cfg.TickEvery),
+		Clock:  n.Clock, Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/node/" + itoa(int64(n.epoch))),
+		RunID: "sim-" + n.name + "-" + itoa(int64(n.epoch)),
+	}
+	if g := n.grp; g != nil {
+		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
+		for _, id := range g.founders {
+			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
+		}
+		if n.cfg.ID > uint64(g.cfg.Nodes) {
+			// A joiner lists the founders and itself, as `keel server
+			// --join` does.
+			cfg.Join = true
+			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: n.cfg.ID, Host: n.name, Port: nodePort})
+		}
+	}
+	nd, err := node.New(cfg, simRuntime{n})
+	if err != nil {
+		panic(err) // the world's configuration is wrong
+	}
+	if g := n.grp; g != nil && g.cfg.Joiners > 0 {
+		// Traced only in worlds with joiners.
+		nd.OnPeer(func(id uint64, addr string) {
+			what := "removed"
+			if addr != "" {
+				what = "added " + addr
+			}
+			n.trace("address book: n" + itoa(int64(id)) + " " + what)
+		})
+	}
+	n.nd = nd
+	var openErr error
+	crashed, op := n.call(func() { openErr = nd.OpenGroups(n.replicaOptions) })
+	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
+	if crashed {
+		n.nd = nil
+		n.powerOff("crash point during recovery: " + op)
 		return
 	}
-	if n.r.W.now < n.busy {
-		n.scheduleDrain()
+	if openErr != nil {
+		n.nd = nil
+		n.startFailed(openErr)
 		return
 	}
+	n.tries = 0
+	n.up = true
 	if n.grp != nil {
-		n.drainAsync()
+		n.grp.nodeUp(n)
+	} else if !n.probe() {
 		return
 	}
-	k := min(len(n.inbox), batchMax)
-	batch := n.inbox[:k:k]
-	n.inbox = n.inbox[k:]
-	recs := make([]recorder, k)
-	reqs := make([]cluster.Request, k)
-	for i, q := range batch {
-		reqs[i] = n.r.requestFor(q, &recs[i])
+	n.trace("up")
+	n.startTicks()
+}
+
+// replicaOptions are group g's replica options on this machine, as keel
+// server gives them: the node adds membership and routing.
+func (n *Node) replicaOptions(g uint64) cluster.Options {
+	var openNow int64
+	if n.cfg.OpenWithNow {
+		openNow = n.Clock.Now()
+	}
+	stream := "node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))
+	if n.multiGroup() {
+		stream += "/g" + itoa(int64(g))
+	}
+	return cluster.Options{
+		FS: n.FS, Dir: node.GroupDir(n.cfg.Dir, n.groups(), g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
+		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
+		NowNanos: openNow, Knobs: n.cfg.Knobs,
+		Rand: n.r.W.Stream(stream),
+	}
+}
+
+// startFailed reacts to a start whose recovery returned an error: a
+// transient I/O error is retried, a refusal (corruption) is counted.
+func (n *Node) startFailed(err error) {
+	n.tries++
+	msg := oneLine(err.Error())
+	transient := errors.Is(err, ErrIO) || errors.Is(err, disk.ErrNoSpace)
+	if transient {
+		n.trace("start failed (transient): " + msg)
+		n.r.fault("start-failed")
+	} else {
+		n.trace("start refused: " + msg)
+		n.r.Oracle.StartRefused(msg)
+	}
+	n.FS.KillProcess()
+	if n.tries >= restartAttemptsMax || (!transient && n.tries >= refusedStartsMax) {
+		if transient {
+			n.r.Oracle.fail("node could not restart after " + itoa(int64(n.tries)) + " attempts: " + msg)
+		}
+		n.dead = true
+		n.trace("gave up restarting")
+		return
+	}
+	n.scheduleRestart()
+}
+
+// replica is group g's replica (nil while down or out of range); only for
+// the world's own inspection (checks, the final phase).
+func (n *Node) replica(g uint64) *cluster.Replica {
+	if n.nd == nil || g < 1 || g > uint64(n.groups()) {
+		return nil
+	}
+	return n.nd.Replica(g)
+}
+
+// groupSuffix names group g in trace lines of a multi-group world.
+func (n *Node) groupSuffix(g uint64) string {
+	if !n.multiGroup() {
+		return ""
+	}
+	return " g" + itoa(int64(g))
+}
+
+// probe reads every workload key (GET and PTTL) right after recovery and
+// hands the result to the oracle's prefix check. It is the world looking
+// at the node, not a client: it submits to the replica directly.
+func (n *Node) probe() bool {
+	keys := n.r.keys
+	recs := make([]recorder, 2*len(keys))
+	reqs := make([]cluster.Request, 2*len(keys))
+	for i, k := range keys {
+		reqs[2*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[2*i]}
+		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
 	}
 	now := n.Clock.Now()
-	var sb strings.Builder
-	sb.WriteString("submit " + itoa(int64(k)) + ":")
-	for _, q := range batch {
-		sb.WriteString(" c" + itoa(int64(q.client)) + "#" + itoa(int64(q.seq)))
-	}
-	n.trace(sb.String())
-	crashed, op := n.call(func() { n.rep.Submit(now, reqs) })
-	nowMs := seam.Millis(now)
+	crashed, op := n.call(func() { n.nd.Submit(1, now, reqs, nil) })
 	if crashed {
-		for _, q := range batch {
-			n.r.Oracle.InFlight(q.words, nowMs)
-		}
-		n.powerOff("crash point: " + op)
-		return
+		n.powerOff("crash point during probe: " + op)
+		return false
 	}
-	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
-	ackMs := seam.Millis(n.Clock.at(n.busy))
-	epoch := n.epoch
-	for i, q := range batch {
-		rec := &recs[i]
-		if rec.n != 1 {
-			n.r.Oracle.fail(fmt.Sprintf("t=%s %s: the replica wrote %d replies, want exactly 1", fmtMs(nowMs), strings.Join(q.words, " "), rec.n))
-		}
-		n.r.Oracle.Executed(q.words, rec.top, nowMs, ackMs)
-		reply := rec.top
-		q := q
-		n.r.W.At(n.busy, func() {
-			if epoch != n.epoch {
-				return
-			}
-			n.r.Net.sendStream(n.cfg.ID, q.client, func() { n.r.clientByID(q.client).onReply(q.seq, reply) })
-		})
+	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
+	probe := make([]probeKey, len(keys))
+	for i := range keys {
+		probe[i].val = recs[2*i].top
+		probe[i].pttl = recs[2*i+1].top
+		probe[i].hasTTL = recs[2*i+1].top.Kind == ':'
 	}
-	n.checkFatal()
-	n.scheduleDrain()
-}
-
-// checkFatal restarts the node from disk when the replica reports a fatal
-// disk fault, as the production runtime does.
-func (n *Node) checkFatal() {
-	if n.rep == nil {
-		return
-	}
-	n.startJob()
-	for g, rep := range n.reps {
-		err := rep.Err()
-		if err == nil {
-			continue
-		}
-		n.trace("fatal " + oneLine(err.Error()) + n.groupSuffix(uint64(g+1)))
-		n.r.fault("fatal-restart")
-		n.fatalEpoch = n.epoch
-		n.down(false)
-		n.scheduleRestart()
-		return
-	}
-}
-
-// startJob runs a snapshot job the replica handed out, as the production
-// runtime does on another goroutine: here an event JobDelay later whose
-// disk time does not keep the node busy; JobDone follows when its I/O
-// would have finished. A crash in between abandons it.
-func (n *Node) startJob() {
-	for g, rep := range n.reps {
-		n.startJobOf(uint64(g+1), rep)
-	}
-}
-
-func (n *Node) startJobOf(g uint64, rep *cluster.Replica) {
-	j := rep.PendingJob()
-	if j == nil {
-		return
-	}
-	epoch := n.epoch
-	n.trace("snapshot job handed out index=" + itoa(int64(j.Index())) + n.groupSuffix(g))
-	n.r.W.After(n.cfg.JobDelay, func() {
-		if epoch != n.epoch {
-			return
-		}
-		saved := n.FS.TakeBusy()
-		var err error
-		crashed, op := n.call(func() { err = j.Run() })
-		took := n.FS.TakeBusy()
-		n.FS.busy = saved
-		if crashed {
-			n.powerOff("crash point during snapshot: " + op)
-			return
-		}
-		n.r.Stats.Snapshots++
-		n.r.W.After(took, func() {
-			if epoch != n.epoch || rep != n.replica(g) {
-				return
-			}
-			msg := "ok"
-			if err != nil {
-				msg = oneLine(err.Error())
-			}
-			n.trace("snapshot job done index=" + itoa(int64(j.Index())) + n.groupSuffix(g) + ": " + msg)
-			crashed, op := n.call(func() { rep.JobDone(j, err) })
-			if crashed {
-				n.powerOff("crash point installing snapshot: " + op)
-				return
-			}
-			n.flush()
-			n.checkFatal()
-		})
-	})
+	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
+	return true
 }
 
 func (n *Node) startTicks() {
 	epoch := n.epoch
-	ticks := 0
 	var tick func()
 	tick = func() {
 		if epoch != n.epoch {
@@ -339,25 +394,39 @@ func (n *Node) startTicks() {
 		n.r.W.After(n.tickEvery(), tick)
 		n.whenFree(&n.tickQ, func() {
 			now := n.Clock.Now()
-			ticks++
-			for i, rep := range n.reps {
-				crashed, op := n.call(func() {
-					rep.Tick(now)
-					if n.sharded() && ticks%spreadCheckTicks == 0 {
-						n.spreadLeadership(uint64(i+1), rep)
-					}
-				})
+			n.ticks++
+			for g := uint64(1); g <= uint64(n.groups()); g++ {
+				crashed, op := n.call(func() { n.nd.Tick(g, now) })
 				if crashed {
 					n.powerOff("crash point: " + op)
 					return
 				}
+				if n.nd == nil {
+					return // the node stopped (Runtime.Shutdown)
+				}
 			}
 			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 			n.flush()
-			n.checkFatal()
+			n.checkReopen()
 		})
 	}
 	n.r.W.After(n.tickEvery(), tick)
+}
+
+// checkReopen follows the node's reaction to a fatal disk error: it
+// reopened a replica from disk (node/group.go) while the process lives
+// on. In the single-node world that is a recovery like a restart's: the
+// oracle learns the moment of failure and checks what was recovered.
+func (n *Node) checkReopen() {
+	if n.nd == nil || n.nd.ReplicaReopens() == n.reopens {
+		return
+	}
+	n.reopens = n.nd.ReplicaReopens()
+	n.r.fault("reopen")
+	if n.grp == nil {
+		n.r.Oracle.Crashed(n.nowMs())
+		n.probe()
+	}
 }
 
 // tickEvery is the virtual time between ticks. A group member ticks every
@@ -370,28 +439,29 @@ func (n *Node) tickEvery() time.Duration {
 	return n.cfg.TickEvery
 }
 
-// down stops the node: volatile state and queued requests are gone.
-// power: the machine lost power (page cache dropped, torn writes), else
-// only the process died.
+// down stops the process: its memory, queued work and connections are
+// gone. power: the machine lost power (page cache dropped, torn writes),
+// else only the process died.
 func (n *Node) down(power bool) {
 	if n.grp == nil {
-		n.Crashed()
+		n.r.Oracle.Crashed(n.nowMs())
 	}
 	n.up = false
 	n.epoch++
-	n.inbox = nil
-	n.drainQ, n.tickQ = false, false
-	n.peerMsgs, n.stepQ, n.outbox = nil, false, nil
-	n.rep, n.reps = nil, nil
+	n.nd = nil
+	n.ready, n.steps = nil, nil
+	n.drainQ, n.tickQ, n.stepQ, n.flushQ = false, false, false, false
+	n.peerMsgs, n.outbox = nil, nil
+	for _, c := range n.conns {
+		c.lost()
+	}
+	n.conns, n.jobs = nil, nil
 	if power {
 		n.FS.Crash()
 	} else {
 		n.FS.KillProcess()
 	}
 }
-
-// Crashed tells the oracle when the node went down.
-func (n *Node) Crashed() { n.r.Oracle.Crashed(n.nowMs()) }
 
 // powerOff is a crash with power loss; the node restarts after its delay.
 func (n *Node) powerOff(reason string) {
@@ -407,6 +477,27 @@ func (n *Node) PowerOff() {
 		return
 	}
 	n.powerOff("scheduled")
+}
+
+// PowerOffFor cuts the node's power and keeps it down for d.
+func (n *Node) PowerOffFor(d time.Duration) {
+	if !n.up {
+		return
+	}
+	n.downFor = d
+	n.powerOff("scheduled, down for " + d.String())
+}
+
+// Restart stops the node's process (the page cache survives) and starts
+// it again after RestartDelay, as a rolling restart does.
+func (n *Node) Restart() {
+	if !n.up {
+		return
+	}
+	n.trace("restart (process)")
+	n.r.fault("restart")
+	n.down(false)
+	n.scheduleRestart()
 }
 
 // CrashDuringIO arms a crash at the k-th disk mutation from now.
@@ -427,6 +518,23 @@ func (n *Node) Pause(d time.Duration) {
 	n.setBusy(max(n.busy, n.r.W.now) + int64(d))
 }
 
+// Stop takes the node out for good, as an operator stops the process of
+// a member the group removed: it is not restarted, it refuses
+// connections, and the final phase leaves it alone.
+func (n *Node) Stop() {
+	n.trace("stop for good")
+	n.dead, n.stopped = true, true
+	n.downFor = 0
+	if n.grp != nil {
+		n.grp.forgetNode(n)
+	}
+	if n.up {
+		n.down(false)
+		return
+	}
+	n.epoch++ // a restart already scheduled does nothing
+}
+
 func (n *Node) scheduleRestart() {
 	if n.dead {
 		return
@@ -443,166 +551,386 @@ func (n *Node) scheduleRestart() {
 	})
 }
 
-// start opens the replica from the node's disk (recovery) and checks what
-// it recovered. A sharded node opens one replica per group, in group
-// order, each in its own directory; if any fails, the start fails.
-func (n *Node) start() {
-	n.epoch++
-	n.trace("start")
-	groups := 1
+// flush sends what the node produced once it is free (after its disk
+// time): nothing leaves a node that crashes first.
+func (n *Node) flush() {
 	if n.grp != nil {
-		groups = n.grp.groups
-		n.resetSlots()
+		n.grp.noteRole(n)
 	}
-	// Filled as the replicas open: one opening may ask the slot table
-	// about the others (SlotRedirect during replay).
-	n.reps = make([]*cluster.Replica, groups)
-	for g := uint64(1); g <= uint64(groups); g++ {
-		rep, ok := n.open(g)
-		if !ok {
-			n.reps = nil
-			return
-		}
-		n.reps[g-1] = rep
-	}
-	n.tries = 0
-	n.rep = n.reps[0]
-	n.up = true
-	if n.grp != nil {
-		n.grp.nodeUp(n)
-	} else if !n.probe() {
+	if len(n.outbox) == 0 {
 		return
 	}
-	n.trace("up")
-	n.startTicks()
+	out := n.outbox
+	n.outbox = nil
+	epoch := n.epoch
+	n.r.W.At(max(n.r.W.now, n.busy), func() {
+		if epoch != n.epoch {
+			return // a crash loses what had not left yet
+		}
+		for _, f := range out {
+			f()
+		}
+	})
+}
+
+// Client work. A connection's bytes (conn.go) or an answered step make
+// its session ready; drain runs the ready sessions as far as they go,
+// then submits the steps they returned, one Submit per group.
+
+// ready queues c's session to run when the node is free.
+func (n *Node) makeReady(c *conn) {
+	if c.queued {
+		return
+	}
+	if len(n.ready) >= inputsMax {
+		n.trace("drop input of " + c.name() + " (queue full)")
+		c.breakConn()
+		return
+	}
+	c.queued = true
+	n.ready = append(n.ready, c)
 	n.scheduleDrain()
 }
 
-// open opens group g's replica; false when the start failed (the node
-// was powered off at a crash point, or the open failed and a restart is
-// scheduled or given up).
-func (n *Node) open(g uint64) (*cluster.Replica, bool) {
-	var rep *cluster.Replica
-	var err error
-	var openNow int64
-	if n.cfg.OpenWithNow {
-		openNow = n.Clock.Now()
+func (n *Node) scheduleDrain() {
+	if len(n.ready) > 0 {
+		n.whenFree(&n.drainQ, n.drain)
 	}
-	stream := "node/" + itoa(int64(n.cfg.ID)) + "/replica/" + itoa(int64(n.epoch))
-	if n.sharded() {
-		stream += "/g" + itoa(int64(g))
+}
+
+func (n *Node) drain() {
+	if !n.up || len(n.ready) == 0 {
+		return
 	}
-	opts := cluster.Options{
-		FS: n.FS, Dir: n.groupDir(g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
-		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
-		NowNanos: openNow, Knobs: n.cfg.Knobs,
-		Rand: n.r.W.Stream(stream),
+	if n.r.W.now < n.busy {
+		n.scheduleDrain()
+		return
 	}
-	if n.grp != nil {
-		n.groupOptions(&opts, g)
-	}
-	crashed, op := n.call(func() { rep, err = cluster.Open(opts) })
-	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
-	if crashed {
-		n.powerOff("crash point during recovery: " + op)
-		return nil, false
-	}
-	if err != nil {
-		n.tries++
-		msg := oneLine(err.Error())
-		transient := errors.Is(err, ErrIO) || errors.Is(err, disk.ErrNoSpace)
-		if transient {
-			n.trace("start failed (transient): " + msg)
-			n.r.fault("start-failed")
-		} else {
-			n.trace("start refused: " + msg)
-			n.r.Oracle.StartRefused(msg)
+	k := min(len(n.ready), batchMax)
+	batch := n.ready[:k:k]
+	n.ready = n.ready[k:]
+	for _, c := range batch {
+		c.queued = false
+		c.advance()
+		if n.nd == nil {
+			return // the node went down (a crash point, Runtime.Shutdown)
 		}
-		n.FS.KillProcess()
-		if n.tries >= restartAttemptsMax || (!transient && n.tries >= refusedStartsMax) {
-			if transient {
-				n.r.Oracle.fail("node could not restart after " + itoa(int64(n.tries)) + " attempts: " + msg)
+	}
+	reqs := 0
+	var checks []oracleCheck
+	for g := uint64(1); g <= uint64(n.groups()); g++ {
+		items := n.steps[g]
+		if len(items) == 0 {
+			continue
+		}
+		delete(n.steps, g)
+		done, ok := n.submit(g, items, &checks)
+		if !ok {
+			return
+		}
+		reqs += done
+	}
+	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(max(reqs, 1)))
+	if len(checks) > 0 {
+		ackMs := seam.Millis(n.Clock.at(n.busy))
+		for _, ch := range checks {
+			ch.report(n, ackMs)
+		}
+	}
+	n.flush()
+	n.checkReopen()
+	n.scheduleDrain()
+}
+
+// submit hands the steps gathered for group g to the node as one batch
+// (group commit). Their sessions go on once it answers them: at once for
+// a single node, when the writes commit for a replicated group. It
+// returns the number of requests, and false when the node crashed.
+func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, bool) {
+	var reqs []cluster.Request
+	var sb strings.Builder
+	sb.WriteString("submit ")
+	count := 0
+	for _, it := range items {
+		count += len(it.st.Reqs)
+	}
+	sb.WriteString(itoa(int64(count)) + n.groupSuffix(g) + ":")
+	watchOracle := n.grp == nil
+	for _, it := range items {
+		for _, q := range it.st.Reqs {
+			if watchOracle {
+				// The oracle checks every reply in execution order.
+				t := &teeWriter{w: q.W}
+				*checks = append(*checks, oracleCheck{tee: t, words: requestWords(q), nowMs: n.nowMs()})
+				q.W = t
 			}
-			n.dead = true
-			n.trace("gave up restarting")
-			return nil, false
+			reqs = append(reqs, q)
+			sb.WriteString(" " + it.c.name())
+			if q.Asking {
+				sb.WriteString("(asking)")
+			}
 		}
-		n.scheduleRestart()
-		return nil, false
 	}
-	return rep, true
-}
-
-// groupDir is where group g's replica keeps its files: the node's
-// directory, or group-<g> under it in a sharded world (as the server's
-// --groups does).
-func (n *Node) groupDir(g uint64) string {
-	if !n.sharded() {
-		return n.cfg.Dir
-	}
-	return n.cfg.Dir + "/group-" + itoa(int64(g))
-}
-
-// replica is group g's replica (nil while down or out of range).
-func (n *Node) replica(g uint64) *cluster.Replica {
-	if g < 1 || g > uint64(len(n.reps)) {
-		return nil
-	}
-	return n.reps[g-1]
-}
-
-// sharded: the node hosts more than one replica group.
-func (n *Node) sharded() bool { return n.grp != nil && n.grp.groups > 1 }
-
-// groupSuffix names group g in trace lines of a sharded world ("" in the
-// others, whose traces stay as they were).
-func (n *Node) groupSuffix(g uint64) string {
-	if !n.sharded() {
-		return ""
-	}
-	return " g" + itoa(int64(g))
-}
-
-// probe reads every workload key (GET and PTTL) through Submit right after
-// recovery and hands the result to the oracle's prefix check.
-func (n *Node) probe() bool {
-	keys := n.r.keys
-	recs := make([]recorder, 2*len(keys))
-	reqs := make([]cluster.Request, 2*len(keys))
-	for i, k := range keys {
-		reqs[2*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[2*i]}
-		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
+	n.trace(sb.String())
+	done := func() {
+		for _, it := range items {
+			it.c.stepAnswered()
+		}
 	}
 	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.rep.Submit(now, reqs) })
+	crashed, op := n.call(func() { n.nd.Submit(g, now, reqs, done) })
 	if crashed {
-		n.powerOff("crash point during probe: " + op)
+		if watchOracle {
+			for _, ch := range *checks {
+				n.r.Oracle.InFlight(ch.words, ch.nowMs)
+			}
+		}
+		n.powerOff("crash point: " + op)
+		return 0, false
+	}
+	return count, n.nd != nil
+}
+
+// oracleCheck is one request of the single-node world whose reply the
+// oracle checks once the batch is answered.
+type oracleCheck struct {
+	tee   *teeWriter
+	words []string
+	nowMs int64
+}
+
+func (ch oracleCheck) report(n *Node, ackMs int64) {
+	rec := &ch.tee.rec
+	if rec.n != 1 {
+		n.r.Oracle.fail("t=" + fmtMs(ch.nowMs) + " " + strings.Join(ch.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
+		return
+	}
+	n.r.Oracle.Executed(ch.words, rec.top, ch.nowMs, ackMs)
+}
+
+// requestWords spells a replica request for the oracle: a command's
+// arguments, or a transaction as txnWords (banktxn.go), marked when it
+// runs under a WATCH (it may then answer null).
+func requestWords(q cluster.Request) []string {
+	if q.Txn == nil {
+		words := make([]string, len(q.Argv))
+		for i, a := range q.Argv {
+			words[i] = string(a)
+		}
+		return words
+	}
+	cmds := make([][]string, len(q.Txn.Cmds))
+	for i, c := range q.Txn.Cmds {
+		cmds[i] = make([]string, len(c))
+		for j, a := range c {
+			cmds[i][j] = string(a)
+		}
+	}
+	w := txnWords(cmds...)
+	if len(q.Txn.Watched) > 0 {
+		w = append([]string{w[0], txnWatched}, w[1:]...)
+	}
+	return w
+}
+
+// Peer messages.
+
+// deliverPeer is a message arriving from the network.
+func (n *Node) deliverPeer(from uint64, data []byte) {
+	if !n.up {
+		return
+	}
+	if len(n.peerMsgs) >= peerInboxMax {
+		n.trace("drop message from n" + itoa(int64(from)) + " (inbox full)")
+		return
+	}
+	g, body, ok := n.nd.Route(from, data)
+	if !ok {
+		n.trace("refuse message from n" + itoa(int64(from)))
+		return
+	}
+	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body})
+	n.scheduleSteps()
+}
+
+func (n *Node) scheduleSteps() {
+	if len(n.peerMsgs) > 0 {
+		n.whenFree(&n.stepQ, n.stepPeers)
+	}
+}
+
+// stepPeers hands queued peer messages to their groups, in arrival order.
+func (n *Node) stepPeers() {
+	if !n.up || len(n.peerMsgs) == 0 {
+		return
+	}
+	if n.r.W.now < n.busy {
+		n.scheduleSteps()
+		return
+	}
+	k := min(len(n.peerMsgs), stepsPerEvent)
+	msgs := n.peerMsgs[:k:k]
+	n.peerMsgs = n.peerMsgs[k:]
+	now := n.Clock.Now()
+	for _, m := range msgs {
+		var errs []error
+		crashed, op := n.call(func() { errs = n.nd.Step(m.group, now, [][]byte{m.data}) })
+		if crashed {
+			n.powerOff("crash point: " + op)
+			return
+		}
+		if n.nd == nil {
+			return
+		}
+		for _, err := range errs {
+			if err != nil {
+				n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": " + oneLine(err.Error()))
+			}
+		}
+	}
+	n.setBusy(n.r.W.now + int64(n.FS.TakeBusy()) + int64(n.cfg.RequestCost)*int64(k))
+	n.flush()
+	n.checkReopen()
+	n.scheduleSteps()
+}
+
+// Background jobs.
+
+// runJob runs a handed-out job's Run (its disk time does not keep the
+// node busy); false when it hit a crash point (the node is then off).
+func (n *Node) runJob(j *simJob) bool {
+	saved := n.FS.TakeBusy()
+	crashed, op := n.call(func() { j.err = j.job.Run() })
+	took := n.FS.TakeBusy()
+	n.FS.busy = saved
+	j.ran = true
+	if crashed {
+		n.powerOff("crash point during snapshot: " + op)
 		return false
 	}
-	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
-	probe := make([]probeKey, len(keys))
-	for i := range keys {
-		probe[i].val = recs[2*i].top
-		probe[i].pttl = recs[2*i+1].top
-		probe[i].hasTTL = recs[2*i+1].top.Kind == ':'
-	}
-	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
+	n.r.Stats.Snapshots++
+	epoch := n.epoch
+	n.r.W.After(took, func() {
+		if epoch != n.epoch || n.nd == nil {
+			return
+		}
+		msg := "ok"
+		if j.err != nil {
+			msg = oneLine(j.err.Error())
+		}
+		n.trace("snapshot job done index=" + itoa(int64(j.job.Index())) + n.groupSuffix(j.g) + ": " + msg)
+		crashed, op := n.call(func() { n.nd.JobDone(j.g, j.rep, j.job, j.err) })
+		if crashed {
+			n.powerOff("crash point installing snapshot: " + op)
+			return
+		}
+		n.flush()
+		n.checkReopen()
+	})
 	return true
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
-// setBusy occupies the node until the virtual time until. A stretch longer
-// than a tick is a stall (a pause, a slow disk): the replica cannot run its
-// everysec fsync during it, so the oracle does not count it against the
-// durability window.
-func (n *Node) setBusy(until int64) {
-	now := n.r.W.now
-	if until-max(n.busy, now) > int64(n.cfg.TickEvery) {
-		n.r.Oracle.Stalled(seam.Millis(n.Clock.at(max(n.busy, now))), seam.Millis(n.Clock.at(until)))
-	}
-	n.busy = until
+// simRuntime is the simulator's node.Runtime for one node.
+type simRuntime struct{ n *Node }
+
+var _ node.Runtime = simRuntime{}
+
+// Exclusive runs fn at once: a run is one goroutine, so nothing else
+// touches the replica meanwhile.
+func (rt simRuntime) Exclusive(_ *node.Session, _ uint64, fn func()) { fn() }
+
+func (rt simRuntime) Send(to uint64, msg []byte) {
+	n := rt.n
+	b := append([]byte(nil), msg...)
+	from := n.cfg.ID
+	n.outbox = append(n.outbox, func() { n.r.Net.sendDatagram(from, to, b) })
 }
 
-// ID is the node's id on the network.
-func (n *Node) ID() uint64 { return n.cfg.ID }
+func (rt simRuntime) Wake(s *node.Session) {
+	if c, ok := s.Conn().(*conn); ok {
+		c.pushed()
+	}
+}
+
+func (rt simRuntime) Disconnect(s *node.Session) {
+	if c, ok := s.Conn().(*conn); ok {
+		c.n.trace("disconnect " + c.name())
+		c.closeFromNode()
+	}
+}
+
+func (rt simRuntime) StartJob(g uint64, r *cluster.Replica, job *cluster.Job) {
+	n := rt.n
+	j := &simJob{g: g, rep: r, job: job}
+	n.jobs[g] = j
+	epoch := n.epoch
+	n.trace("snapshot job handed out index=" + itoa(int64(job.Index())) + n.groupSuffix(g))
+	n.r.W.After(n.cfg.JobDelay, func() {
+		if epoch != n.epoch || j.ran {
+			return
+		}
+		n.runJob(j)
+	})
+}
+
+// WaitJob runs group g's handed-out job now if it has not run yet, as the
+// server waits for its goroutine.
+func (rt simRuntime) WaitJob(g uint64) {
+	n := rt.n
+	if j := n.jobs[g]; j != nil && !j.ran {
+		n.trace("wait for the snapshot job index=" + itoa(int64(j.job.Index())) + n.groupSuffix(g))
+		saved := n.FS.TakeBusy()
+		j.err = j.job.Run() // a crash point propagates to the caller's call
+		j.ran = true
+		n.FS.busy += saved
+	}
+}
+
+func (rt simRuntime) StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob) {
+	n := rt.n
+	epoch := n.epoch
+	n.r.W.After(n.cfg.JobDelay, func() {
+		if epoch != n.epoch || n.nd == nil {
+			return
+		}
+		var err error
+		crashed, op := n.call(func() { err = sj.Run() })
+		if !crashed {
+			crashed, op = n.call(func() { n.nd.SyncDone(g, r, sj, err) })
+		}
+		if crashed {
+			n.powerOff("crash point during a background fsync: " + op)
+			return
+		}
+		n.flush()
+		n.checkReopen()
+	})
+}
+
+// Shutdown: the process stops (a replica could not be reopened, or a
+// client sent SHUTDOWN); a supervisor starts it again.
+func (rt simRuntime) Shutdown() {
+	n := rt.n
+	if !n.up {
+		return
+	}
+	epoch := n.epoch
+	n.trace("shutdown requested")
+	n.r.W.After(0, func() {
+		if epoch == n.epoch && n.up {
+			n.r.fault("shutdown")
+			n.down(false)
+			n.scheduleRestart()
+		}
+	})
+}
+
+func (rt simRuntime) Host() node.HostInfo {
+	return node.HostInfo{ProcessID: int(rt.n.cfg.ID), Executable: "keel", MultiplexAPI: "sim", OS: "sim", GoVersion: "sim"}
+}
+
+func (rt simRuntime) Logf(format string, args ...any) {
+	rt.n.trace("log " + oneLine(fmt.Sprintf(format, args...)))
+}

@@ -2,58 +2,14 @@ package sim
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/keel-db/keel/engine"
+	"github.com/keel-db/keel/resp"
 )
 
-// Reply is one recorded reply value.
-type Reply struct {
-	Kind  byte // '+' simple, '-' error, ':' int, '$' bulk, '_' null, '*' array, ',' double
-	Str   string
-	Int   int64
-	Elems []Reply
-}
-
-// String renders a reply compactly for traces and failure messages.
-func (r Reply) String() string {
-	var b strings.Builder
-	r.render(&b)
-	return b.String()
-}
-
-func (r Reply) render(b *strings.Builder) {
-	switch r.Kind {
-	case '+':
-		b.WriteString(r.Str)
-	case '-':
-		b.WriteString("(error) ")
-		b.WriteString(r.Str)
-	case ':':
-		b.WriteString("(integer) ")
-		b.WriteString(strconv.FormatInt(r.Int, 10))
-	case '$':
-		b.WriteString(strconv.Quote(r.Str))
-	case '_':
-		b.WriteString("(nil)")
-	case ',':
-		b.WriteString(r.Str)
-	case '*':
-		b.WriteByte('[')
-		for i, e := range r.Elems {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			e.render(b)
-		}
-		b.WriteByte(']')
-	default:
-		b.WriteString("(none)")
-	}
-}
-
-// IsError reports an error reply.
-func (r Reply) IsError() bool { return r.Kind == '-' }
+// Reply is one reply value, as the clients parse it off the wire and the
+// oracle's recorders build it (resp.Reply).
+type Reply = resp.Reply
 
 // recorder is an engine.Writer that builds one Reply tree. It counts
 // top-level replies so that "exactly one reply per command" is checked.
@@ -111,3 +67,24 @@ func (w *recorder) WriteDouble(f float64) {
 }
 func (w *recorder) WriteMap(n int) { w.agg(2 * n) }
 func (w *recorder) WriteSet(n int) { w.agg(n) }
+
+// teeWriter records a reply (for the oracle) while writing it on to the
+// session's own writer, so the client still gets its bytes.
+type teeWriter struct {
+	rec recorder
+	w   engine.Writer
+}
+
+var _ engine.Writer = (*teeWriter)(nil)
+
+func (t *teeWriter) WriteSimple(s string)     { t.rec.WriteSimple(s); t.w.WriteSimple(s) }
+func (t *teeWriter) WriteError(msg string)    { t.rec.WriteError(msg); t.w.WriteError(msg) }
+func (t *teeWriter) WriteInt(n int64)         { t.rec.WriteInt(n); t.w.WriteInt(n) }
+func (t *teeWriter) WriteBulk(b []byte)       { t.rec.WriteBulk(b); t.w.WriteBulk(b) }
+func (t *teeWriter) WriteBulkString(s string) { t.rec.WriteBulkString(s); t.w.WriteBulkString(s) }
+func (t *teeWriter) WriteNull()               { t.rec.WriteNull(); t.w.WriteNull() }
+func (t *teeWriter) WriteArray(n int)         { t.rec.WriteArray(n); t.w.WriteArray(n) }
+func (t *teeWriter) WriteNullArray()          { t.rec.WriteNullArray(); t.w.WriteNullArray() }
+func (t *teeWriter) WriteDouble(f float64)    { t.rec.WriteDouble(f); t.w.WriteDouble(f) }
+func (t *teeWriter) WriteMap(n int)           { t.rec.WriteMap(n); t.w.WriteMap(n) }
+func (t *teeWriter) WriteSet(n int)           { t.rec.WriteSet(n); t.w.WriteSet(n) }

@@ -216,7 +216,7 @@ func (c *Client) reshardUnanswered(why string) {
 	st := c.route.reshard
 	c.r.W.Trace(c.name, "no answer #"+itoa(int64(c.curSeq))+" ("+why+")")
 	c.cur = nil
-	c.route.inFlight = false
+	c.att.inFlight = false
 	if st.move == nil {
 		return
 	}

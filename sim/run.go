@@ -77,6 +77,8 @@ type Run struct {
 	// Group is the replicated group (nil in the single-node world); Node
 	// is then nil too.
 	Group *Group
+	// nextConn numbers client connections.
+	nextConn uint64
 }
 
 // Result is what a run found.

@@ -245,7 +245,7 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 			}
 			ln.Close()
 		}
-		if err := os.MkdirAll(n.dir, 0o755); err != nil {
+		if err := os.MkdirAll(n.dir, 0o700); err != nil {
 			return fail("create %s: %v", n.dir, err)
 		}
 	}

@@ -61,12 +61,15 @@ type serverOptions struct {
 	tlsCluster                         bool
 	tlsCertFile, tlsKeyFile, tlsCAFile string
 	clusterInsecure                    bool
+	// aofLoadTruncated (redis.conf\'s aof-load-truncated): cut a torn log
+	// tail at recovery (yes, the default) or refuse to start (no).
+	aofLoadTruncated bool
 }
 
 func defaultServerOptions() serverOptions {
 	return serverOptions{
 		bind: "127.0.0.1", port: 6379, dir: "./keel-data", appendOnly: true, appendFsync: "everysec",
-		maxClients: server.MaxClientsDefault, protoMaxBulkLen: resp.BulkBytesMaxDefault, groups: 1,
+		maxClients: server.MaxClientsDefault, protoMaxBulkLen: resp.BulkBytesMaxDefault, groups: 1, aofLoadTruncated: true,
 	}
 }
 
@@ -136,6 +139,8 @@ func (o *serverOptions) set(name, value string) error {
 		var on bool
 		on, err = parseYesNo(value)
 		o.join = on
+	case "aof-load-truncated":
+		o.aofLoadTruncated, err = parseYesNo(value)
 	case "tls-cluster":
 		o.tlsCluster, err = parseYesNo(value)
 	case "tls-cert-file":
@@ -391,7 +396,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	replicaOptions := func(g uint64) cluster.Options {
 		dir := node.GroupDir(o.dir, groups, g)
 		copts := cluster.Options{Dir: dir, AppendOnly: o.appendOnly, Fsync: fsync, Rand: seam.NewRand(), BackgroundSync: true,
-			Functions: o.functions.config(dir, o.appendOnly)}
+			Functions: o.functions.config(dir, o.appendOnly), RefuseTruncatedTail: !o.aofLoadTruncated}
 		if o.appendOnly {
 			copts.FS = disk.OS()
 		}
@@ -400,7 +405,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	if o.appendOnly {
 		for g := uint64(1); g <= uint64(groups); g++ {
 			dir := node.GroupDir(o.dir, groups, g)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return errors.Wrapf(err, "create data directory %s", dir)
 			}
 		}

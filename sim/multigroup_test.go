@@ -7,33 +7,6 @@ import (
 	"github.com/keel-db/keel/cluster"
 )
 
-// The node's slot table prefers a group that owns a slot and is not
-// migrating it, then the migrating owner, and keeps its last answer for
-// a slot no local replica owns (one that has released it before the
-// other has applied taking it).
-func TestSlotTable(t *testing.T) {
-	tb := newSlotTable(2)
-	if tb.owner[0] != 1 || tb.owner[8191] != 1 || tb.owner[8192] != 2 || tb.owner[16383] != 2 {
-		t.Fatalf("starting split: %d %d %d %d", tb.owner[0], tb.owner[8191], tb.owner[8192], tb.owner[16383])
-	}
-	mv := cluster.SlotRange{First: 100, Last: 200}
-	tb.update(cluster.SlotInfo{Group: 1, Owned: []cluster.SlotRange{{First: 0, Last: 8191}}, Migrating: []cluster.SlotMove{{SlotRange: mv, Group: 2}}})
-	tb.update(cluster.SlotInfo{Group: 2, Owned: []cluster.SlotRange{{First: 8192, Last: 16383}}, Importing: []cluster.SlotMove{{SlotRange: mv, Group: 1}}})
-	if tb.owner[150] != 1 || tb.owner[99] != 1 {
-		t.Fatalf("migrating owner: slot 150 → %d, 99 → %d, want 1, 1", tb.owner[150], tb.owner[99])
-	}
-	tb.update(cluster.SlotInfo{Group: 2, Owned: []cluster.SlotRange{mv, {First: 8192, Last: 16383}}})
-	if tb.owner[150] != 2 || tb.owner[201] != 1 {
-		t.Fatalf("target took the slots: slot 150 → %d, 201 → %d, want 2, 1", tb.owner[150], tb.owner[201])
-	}
-	tb.update(cluster.SlotInfo{Group: 1, Owned: []cluster.SlotRange{{First: 0, Last: 99}, {First: 201, Last: 8191}}})
-	// Group 2's replica here lags: it has not applied taking them yet.
-	tb.update(cluster.SlotInfo{Group: 2, Owned: []cluster.SlotRange{{First: 8192, Last: 16383}}, Importing: []cluster.SlotMove{{SlotRange: mv, Group: 1}}})
-	if tb.owner[150] != 2 || tb.owner[0] != 1 {
-		t.Fatalf("no local owner: slot 150 → %d (want the last answer, 2), 0 → %d", tb.owner[150], tb.owner[0])
-	}
-}
-
 // The final slot map check fails a slot owned twice, a slot owned by
 // no one, a move left half done, and ownership other than the finished
 // moves leave.

@@ -1,0 +1,305 @@
+package sim
+
+import (
+	"io"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/node"
+	"github.com/keel-db/keel/resp"
+)
+
+// A conn is one client connection to one node, as TCP would carry it:
+// bytes in order both ways, no loss, but broken for good by a partition
+// (a send dropped on a blocked link breaks it), by either end closing it,
+// or by the node's process ending. The node's side runs a real session:
+// the bytes the client sent are parsed by resp.Reader and handed to
+// node.Session, and what the session writes goes back as bytes that the
+// client parses with resp.ParseReply. A client whose connection broke
+// opens a new one (a new session: its MULTI, WATCH, ASKING and
+// subscriptions are gone).
+//
+// A connection is opened by the client's first send. Bytes that reach a
+// node whose process is not the one the connection was opened to find no
+// socket there: the node answers with a reset (the client learns at once
+// that nothing was done); a node that is down answers nothing.
+
+// connErrNoData is the connection source's "would block": the reader asks
+// for more only when no complete command is buffered, and the simulator
+// calls it only when one is.
+var connErrNoData = errors.New("sim: no more buffered input")
+
+type conn struct {
+	id     uint64
+	client *Client
+	n      *Node
+	// epoch is the node process the connection was opened to (0 until
+	// its first bytes arrive).
+	epoch uint64
+	// broken: the connection is dead (partition, reset, closed, the node
+	// gone); neither end sends on it any more.
+	broken bool
+
+	// The node's side.
+	sess    *node.Session
+	rd      *resp.Reader
+	src     []byte // bytes received, not yet read by rd
+	inBatch bool   // a batch is running in the session
+	waiting bool   // a step of the session is out
+	queued  bool   // in the node's ready list
+	// bytesIn counts what the node received (node.Conn).
+	bytesIn int64
+
+	// The client's side: reply bytes not yet parsed.
+	in []byte
+	// readonly: a connection the client sent READONLY on (follower reads
+	// only).
+	readonly bool
+}
+
+func (c *conn) name() string {
+	return c.client.name + "/" + itoa(int64(c.id))
+}
+
+// The node.Conn view.
+func (c *conn) RemoteAddr() string { return c.client.name + ":" + itoa(int64(c.id)) }
+func (c *conn) LocalAddr() string  { return NodeAddr(c.n.cfg.ID) }
+func (c *conn) FD() int            { return -1 }
+func (c *conn) BytesIn() int64     { return c.bytesIn }
+func (c *conn) QueryBuffer() (int, int) {
+	if c.rd == nil {
+		return 0, 0
+	}
+	return c.rd.Buffered(), c.rd.BufferCap()
+}
+
+// Read is the reader's source: the bytes received so far.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.src) == 0 {
+		return 0, connErrNoData
+	}
+	k := copy(p, c.src)
+	c.src = c.src[k:]
+	return k, nil
+}
+
+// send carries data from the client to the node.
+func (c *conn) send(data []byte) {
+	if c.broken {
+		return
+	}
+	cl, n := c.client, c.n
+	cl.r.Net.sendStreamOr(cl.id, n.cfg.ID, func() { n.receive(c, data) }, c.breakConn)
+}
+
+// receive is data from the client arriving at the node.
+func (n *Node) receive(c *conn, data []byte) {
+	if c.broken {
+		return
+	}
+	switch {
+	case !n.up:
+		if n.stopped && n.grp != nil {
+			// A process stopped for good on a machine that is up refuses
+			// the connection at once.
+			n.trace("refuse " + c.name() + " (stopped)")
+			c.reset(true)
+			return
+		}
+		n.trace("drop input of " + c.name() + " (down)")
+		c.breakConn()
+		return
+	case c.epoch == 0:
+		c.epoch = n.epoch
+		c.rd = resp.NewReader(c, resp.DefaultLimits())
+		c.sess = n.nd.NewSession(c)
+		n.conns[c.id] = c
+	case c.epoch != n.epoch:
+		// The process the connection was opened to is gone.
+		n.trace("reset " + c.name() + " (no such connection in this process)")
+		c.reset(false)
+		return
+	}
+	c.bytesIn += int64(len(data))
+	c.src = append(c.src, data...)
+	n.makeReady(c)
+}
+
+// advance runs the session as far as it goes: batches of what was
+// received, each until it needs a step (gathered for the node's next
+// Submit) or is answered (its replies sent back).
+func (c *conn) advance() {
+	n := c.n
+	for !c.broken && !c.waiting {
+		if !c.inBatch {
+			if len(c.src) == 0 && c.rd.Buffered() == 0 {
+				return
+			}
+			cmds, err := c.rd.ReadBatch()
+			if err != nil {
+				var pe *resp.ProtocolError
+				if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
+					c.sess.Out.WriteError("ERR " + pe.Error())
+					c.reply()
+				}
+				if !errors.Is(err, connErrNoData) {
+					c.closeFromNode()
+				}
+				return
+			}
+			c.sess.Begin(cmds)
+			c.inBatch = true
+		}
+		st, ok := c.sess.Next()
+		if ok {
+			c.waiting = true
+			n.steps[st.Group] = append(n.steps[st.Group], stepItem{c: c, st: st})
+			return
+		}
+		c.inBatch = false
+		c.reply()
+		if c.sess.CloseAfter() {
+			c.closeFromNode()
+			return
+		}
+	}
+}
+
+// stepAnswered is a Submit's done for one of the conn's steps.
+func (c *conn) stepAnswered() {
+	c.waiting = false
+	if c.broken {
+		c.endSession() // it waited for this answer
+		return
+	}
+	if c.n.nd == nil {
+		return
+	}
+	c.n.makeReady(c)
+}
+
+// reply sends the batch's replies (or, for a subscriber, moves them to
+// its outbox, which pushed then sends).
+func (c *conn) reply() {
+	b := c.sess.TakeOutput()
+	if len(b) > 0 {
+		c.toClient(append([]byte(nil), b...))
+	}
+	c.sess.ResetOutput()
+}
+
+// pushed is node.Runtime.Wake: the session has output outside a batch.
+func (c *conn) pushed() {
+	n := c.n
+	n.outbox = append(n.outbox, func() {
+		if c.sess == nil {
+			return
+		}
+		p, _ := c.sess.TakePushed()
+		if len(p) > 0 && !c.broken {
+			c.sendToClient(append([]byte(nil), p...))
+		}
+		c.sess.Recycle(p)
+	})
+	n.whenFree(&n.flushQ, n.flush)
+}
+
+// toClient queues data for the client; it leaves when the node is free.
+func (c *conn) toClient(data []byte) {
+	n := c.n
+	n.outbox = append(n.outbox, func() { c.sendToClient(data) })
+}
+
+func (c *conn) sendToClient(data []byte) {
+	if c.broken {
+		return
+	}
+	cl, n := c.client, c.n
+	cl.r.Net.sendStreamOr(n.cfg.ID, cl.id, func() { cl.onData(c, data) }, c.breakConn)
+}
+
+// reset answers a connection the node has no socket for (refused: no
+// process listens at all): the client learns at once that nothing it
+// sent was done.
+func (c *conn) reset(refused bool) {
+	c.broken = true
+	cl, n := c.client, c.n
+	cl.r.Net.sendStream(n.cfg.ID, cl.id, func() { cl.onReset(c, refused) })
+}
+
+// breakConn: the connection died (a partition, a full queue, a node that
+// went down); each end finds out on its own (the client by its timeout).
+func (c *conn) breakConn() {
+	if c.broken {
+		return
+	}
+	c.broken = true
+	c.endSession()
+}
+
+// closeFromNode: the node closed the connection (QUIT, CLIENT KILL, an
+// output limit, a protocol error).
+func (c *conn) closeFromNode() {
+	if c.broken {
+		return
+	}
+	cl, n := c.client, c.n
+	c.broken = true
+	c.endSession()
+	n.outbox = append(n.outbox, func() {
+		cl.r.Net.sendStream(n.cfg.ID, cl.id, func() { cl.onReset(c, false) })
+	})
+}
+
+// close: the client closed the connection; the node ends its session
+// when the close arrives.
+func (c *conn) close() {
+	if c.broken {
+		return
+	}
+	c.broken = true
+	cl, n := c.client, c.n
+	cl.r.Net.sendStream(cl.id, n.cfg.ID, func() { c.endSession() })
+}
+
+// lost: the node's process ended; the session is gone with it.
+func (c *conn) lost() {
+	c.sess = nil
+	c.broken = true
+}
+
+func (c *conn) endSession() {
+	if c.sess == nil || c.epoch != c.n.epoch || c.n.nd == nil {
+		return
+	}
+	if c.waiting {
+		// A step is out: the node may still write to the session's output
+		// when it is answered; the session ends then.
+		return
+	}
+	c.sess.Close()
+	delete(c.n.conns, c.id)
+	c.sess = nil
+}
+
+// parseReplies takes every complete reply off the client's buffer.
+func (c *conn) parseReplies() ([]Reply, error) {
+	var out []Reply
+	for len(c.in) > 0 {
+		r, k, err := resp.ParseReply(c.in)
+		if errors.Is(err, resp.ErrIncomplete) {
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+		c.in = c.in[k:]
+	}
+	if len(c.in) == 0 {
+		c.in = nil
+	}
+	return out, nil
+}
+
+var _ io.Reader = (*conn)(nil)
