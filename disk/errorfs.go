@@ -48,9 +48,11 @@ func ClassifyFile(name string) FileKind {
 	return KindOther
 }
 
-// OpKind is the kind of an FS operation.
+// OpKind is the kind of an FS operation: one per method of FS, and of
+// File but Size and Close (which ErrorFS passes through).
 type OpKind uint8
 
+// The operations.
 const (
 	OpCreate OpKind = iota + 1
 	OpOpen

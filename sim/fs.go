@@ -235,8 +235,7 @@ func (fs *FS) charge(op disk.Op) {
 	}
 	fs.busy += d
 	f := fs.cfg.Faults
-	targeted := f.Kinds == 0 || f.Kinds&ClassifyFile(name) != 0
-	if f.SpikeProb > 0 && targeted && fs.rng.Float64() < f.SpikeProb && f.SpikeMax > 0 {
+	if f.SpikeProb > 0 && (f.Kinds == 0 || f.Kinds&ClassifyFile(name) != 0) && fs.rng.Float64() < f.SpikeProb && f.SpikeMax > 0 {
 		s := time.Duration(fs.rng.Int64N(int64(f.SpikeMax)) + 1)
 		fs.busy += s
 		fs.Stats.Spikes++
