@@ -106,11 +106,11 @@ func TestRecoveryStories(t *testing.T) {
 				return fmt.Sprintf("flipped a bit of %s at offset %d\n", rel(dir, p), at)
 			case "ls":
 				var out strings.Builder
-				var walk func(d string)
-				walk = func(d string) {
-					names, _ := fs.List(d)
+				var walk func(sub string)
+				walk = func(sub string) {
+					names, _ := fs.List(sub)
 					for _, n := range names {
-						switch p := path.Join(d, n); {
+						switch p := path.Join(sub, n); {
 						case fs.mem.IsDir(p):
 							walk(p)
 						case n != lockFileName:
