@@ -157,7 +157,10 @@ func (fs *FS) Used() int64 { return fs.space.Used() }
 
 // inject is the node's disk.Injector. The order of its draws from rng is
 // part of every trace: crash point, then the latency (and its spike),
-// then the random faults, then the capacity.
+// then the random faults, then the capacity. (One order changed when the
+// model moved to package disk: a truncation refused for growing past the
+// capacity is now charged first. Only shrinking truncations happen, so no
+// trace did.)
 func (fs *FS) inject(op disk.Op) disk.Fault {
 	switch op.Kind {
 	case disk.OpWrite:
