@@ -49,8 +49,8 @@ const fcallStoryWant = "+OK :15 $15 :16 +OK -ERR insufficient funds :1 *3 $1 $2 
 func TestFunctionsThroughTheLog(t *testing.T) {
 	for _, persist := range []bool{true, false} {
 		t.Run(map[bool]string{true: "appendonly", false: "memory"}[persist], func(t *testing.T) {
-			dir := t.TempDir()
-			r := openT(t, disk.OS(), dir, func(o *Options) { o.AppendOnly = persist })
+			fs, dir := disk.NewMemFS(), "data"
+			r := openT(t, fs, dir, func(o *Options) { o.AppendOnly = persist })
 			defer r.Close()
 			if got := doReqs(r, t0, loadArgv(t, "counter"), loadArgv(t, "transfer")); got != "$counter $transfer" {
 				t.Fatalf("load: %s", got)
@@ -72,7 +72,7 @@ func TestFunctionsThroughTheLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Replay from the log: libraries and the calls' effects.
-			r = openT(t, disk.OS(), dir)
+			r = openT(t, fs, dir)
 			if got := do(r, t0+3*sec, "MGET a b c", "FCALL incr_by 1 c 4"); got != "*3 $1 $2 $16 :20" {
 				t.Fatalf("after replay: %s", got)
 			}
@@ -83,7 +83,7 @@ func TestFunctionsThroughTheLog(t *testing.T) {
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
 			}
-			r = openT(t, disk.OS(), dir)
+			r = openT(t, fs, dir)
 			if r.Recovery().Snapshot == "" {
 				t.Fatal("no snapshot loaded")
 			}
@@ -141,8 +141,8 @@ func TestFCallBatchMatchesOneByOne(t *testing.T) {
 		for i := range cmds {
 			cmds[i] = gen()
 		}
-		a := openT(t, disk.OS(), t.TempDir())
-		b := openT(t, disk.OS(), t.TempDir())
+		a := openT(t, disk.NewMemFS(), "data")
+		b := openT(t, disk.NewMemFS(), "data")
 		doReqs(a, t0, loadArgv(t, "abi"))
 		doReqs(b, t0, loadArgv(t, "abi"))
 		batched := do(a, t0+sec, cmds...)
@@ -164,7 +164,8 @@ func TestFCallBatchMatchesOneByOne(t *testing.T) {
 // TestRunOfCallsIsOneEntry: consecutive calls share one effects entry; a
 // plain write between them starts another.
 func TestRunOfCallsIsOneEntry(t *testing.T) {
-	r := openT(t, disk.OS(), t.TempDir())
+	fs := disk.NewMemFS()
+	r := openT(t, fs, "data")
 	defer r.Close()
 	doReqs(r, t0, loadArgv(t, "counter"))
 	before := r.AppliedIndex()
@@ -180,7 +181,7 @@ func TestRunOfCallsIsOneEntry(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r = openT(t, disk.OS(), r.opts.Dir)
+	r = openT(t, fs, r.opts.Dir)
 	defer r.Close()
 	if got := do(r, t0+2*sec, "MGET a b"); got != "*2 $12 $5" {
 		t.Fatalf("after replay: %s", got)

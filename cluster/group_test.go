@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 // the test drains explicitly: delivery order is deterministic.
 type testGroup struct {
 	t     *testing.T
-	dir   string
+	fs    disk.FS // one in-memory disk, a directory per node
 	ids   []uint64
 	reps  map[uint64]*Replica
 	down  map[uint64]bool
@@ -34,7 +33,7 @@ type groupMsg struct {
 }
 
 func newTestGroup(t *testing.T, n int, opts ...func(*Options)) *testGroup {
-	g := &testGroup{t: t, dir: t.TempDir(), reps: map[uint64]*Replica{}, down: map[uint64]bool{}, cut: map[[2]uint64]bool{}, now: t0}
+	g := &testGroup{t: t, fs: disk.NewMemFS(), reps: map[uint64]*Replica{}, down: map[uint64]bool{}, cut: map[[2]uint64]bool{}, now: t0}
 	for i := 1; i <= n; i++ {
 		g.ids = append(g.ids, uint64(i))
 	}
@@ -51,7 +50,7 @@ func (g *testGroup) start(id uint64) { g.startWith(id, false) }
 
 func (g *testGroup) startWith(id uint64, join bool) {
 	g.t.Helper()
-	r := openT(g.t, disk.OS(), filepath.Join(g.dir, fmt.Sprint(id)), func(o *Options) {
+	r := openT(g.t, g.fs, fmt.Sprint(id), func(o *Options) {
 		o.ID, o.Peers, o.Join = id, g.ids, join
 		o.OnConfChange = func(n uint64, added bool, addr string) {
 			g.changes = append(g.changes, fmt.Sprintf("n%d: %d added=%v %s", id, n, added, addr))

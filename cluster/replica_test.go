@@ -6,9 +6,14 @@ import (
 	"github.com/keel-db/keel/disk"
 )
 
+// The round trip runs on the real disk too: the replica's test of
+// osfs.go, locking included.
 func TestReplicaRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	fs := disk.OS()
+	t.Run("os", func(t *testing.T) { testReplicaRoundTrip(t, disk.OS(), t.TempDir()) })
+	t.Run("mem", func(t *testing.T) { testReplicaRoundTrip(t, disk.NewMemFS(), "data") })
+}
+
+func testReplicaRoundTrip(t *testing.T, fs disk.FS, dir string) {
 	r := openT(t, fs, dir)
 	got := do(r, t0, "GET a", "SET a 1", "GET a", "SET a 2", "GET a", "SET b")
 	want := "$nil +OK $1 +OK $2 -ERR wrong number of arguments for 'set' command"
@@ -35,15 +40,14 @@ func TestFsyncPolicies(t *testing.T) {
 		{FsyncNo, false, false},
 	} {
 		t.Run(tc.policy.String(), func(t *testing.T) {
-			fs := newFaultFS()
-			dir := t.TempDir()
+			fs, dir := newTestDisk(), "data"
 			r := openT(t, fs, dir, func(o *Options) { o.Fsync = tc.policy })
 			defer r.Close()
 			if got := do(r, t0, "SET k v", "SET j w", "GET k"); got != "+OK +OK $v" {
 				t.Fatal(got)
 			}
 			check := func(want bool, when string) {
-				c := openT(t, disk.OS(), fs.crashCopy(t, dir))
+				c := openT(t, fs.crashClone(), dir)
 				defer c.Close()
 				got := do(c, t0+5*sec, "GET k", "GET j")
 				if (got == "$v $w") != want {
@@ -58,8 +62,7 @@ func TestFsyncPolicies(t *testing.T) {
 }
 
 func TestDiskFullRefusesWritesServesReads(t *testing.T) {
-	fs := newFaultFS()
-	dir := t.TempDir()
+	fs, dir := newTestDisk(), "data"
 	r := openT(t, fs, dir)
 	defer r.Close()
 	if got := do(r, t0, "SET a 1"); got != "+OK" {
@@ -80,7 +83,7 @@ func TestDiskFullRefusesWritesServesReads(t *testing.T) {
 		t.Fatalf("while full: %q", got)
 	}
 	// The refused write is really not on disk.
-	c := openT(t, disk.OS(), fs.crashCopy(t, dir))
+	c := openT(t, fs.crashClone(), dir)
 	if got := do(c, t0+3, "GET a", "GET b", "GET c"); got != "$1 $nil $nil" {
 		t.Fatalf("crash copy while full: %q", got)
 	}
@@ -105,8 +108,7 @@ func TestDiskFullRefusesWritesServesReads(t *testing.T) {
 }
 
 func TestFsyncFailureIsFatal(t *testing.T) {
-	fs := newFaultFS()
-	dir := t.TempDir()
+	fs, dir := newTestDisk(), "data"
 	r := openT(t, fs, dir)
 	if got := do(r, t0, "SET a 1"); got != "+OK" {
 		t.Fatal(got)
@@ -137,8 +139,7 @@ func TestFsyncFailureIsFatal(t *testing.T) {
 // The clock a restarted node proposes with never goes below the times
 // already in its log, so TTLs replay the way they ran.
 func TestTimeMonotonicAcrossRestart(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	do(r, t0+10*sec, "SET k v PX 5000")
 	_ = r.Close()

@@ -92,9 +92,9 @@ func TestSlotStateEncodeRoundTrip(t *testing.T) {
 
 func TestSlotGateAndSteps(t *testing.T) {
 	var seen1, seen2 []SlotInfo
-	r1 := openT(t, disk.OS(), t.TempDir(), shardOpts(1, []SlotRange{{0, 8191}}, &seen1))
+	r1 := openT(t, disk.NewMemFS(), "data", shardOpts(1, []SlotRange{{0, 8191}}, &seen1))
 	defer r1.Close()
-	r2 := openT(t, disk.OS(), t.TempDir(), shardOpts(2, []SlotRange{{8192, 16383}}, &seen2))
+	r2 := openT(t, disk.NewMemFS(), "data", shardOpts(2, []SlotRange{{8192, 16383}}, &seen2))
 	defer r2.Close()
 	if len(seen1) != 1 || !reflect.DeepEqual(seen1[0].Owned, []SlotRange{{0, 8191}}) {
 		t.Fatalf("OnSlotsChanged at Open: %+v", seen1)
@@ -204,7 +204,7 @@ func TestSlotGateAndSteps(t *testing.T) {
 }
 
 func TestSlotGateTransactionsAndFunctions(t *testing.T) {
-	r1 := openT(t, disk.OS(), t.TempDir(), shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	r1 := openT(t, disk.NewMemFS(), "data", shardOpts(1, []SlotRange{{0, 8191}}, nil))
 	defer r1.Close()
 	tag, slot := tagIn(0, 8191)
 	x, z := "{"+tag+"}x", "{"+tag+"}z"
@@ -245,8 +245,8 @@ func TestSlotGateTransactionsAndFunctions(t *testing.T) {
 
 	// The importing side serves a transaction sent after ASKING, and
 	// replay decides it alike (the marker is in the log).
-	dir := t.TempDir()
-	r2 := openT(t, disk.OS(), dir, shardOpts(2, []SlotRange{{8192, 16383}}, nil))
+	fs, dir := disk.NewMemFS(), "data"
+	r2 := openT(t, fs, dir, shardOpts(2, []SlotRange{{8192, 16383}}, nil))
 	if got := do(r2, now, rs(2, fmt.Sprintf("IMPORTING %d %d 1", slot, slot))); got != "+OK" {
 		t.Fatal(got)
 	}
@@ -262,7 +262,7 @@ func TestSlotGateTransactionsAndFunctions(t *testing.T) {
 	}
 	before := dump(r2, now)
 	r2.Close()
-	r2 = openT(t, disk.OS(), dir, shardOpts(2, []SlotRange{{8192, 16383}}, nil))
+	r2 = openT(t, fs, dir, shardOpts(2, []SlotRange{{8192, 16383}}, nil))
 	defer r2.Close()
 	if got := dump(r2, now); got != before || !strings.Contains(got, z+"=2") || !strings.Contains(got, x+"=5") {
 		t.Fatalf("replay: %q, before %q", got, before)
@@ -270,8 +270,8 @@ func TestSlotGateTransactionsAndFunctions(t *testing.T) {
 }
 
 func TestSlotStepsRefuseBadInput(t *testing.T) {
-	dir := t.TempDir()
-	r := openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	fs, dir := disk.NewMemFS(), "data"
+	r := openT(t, fs, dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
 	defer r.Close()
 	tag, slot := tagIn(0, 8191)
 	x := "{" + tag + "}x"
@@ -325,9 +325,9 @@ func TestSlotStepsRefuseBadInput(t *testing.T) {
 }
 
 func TestSlotStateSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	var seen []SlotInfo
-	open := func() *Replica { return openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, &seen)) }
+	open := func() *Replica { return openT(t, fs, dir, shardOpts(1, []SlotRange{{0, 8191}}, &seen)) }
 	r := open()
 	tag, slot := tagIn(0, 8191)
 	s := strconv.Itoa(slot)
@@ -375,7 +375,7 @@ func TestSlotStateSurvivesRestart(t *testing.T) {
 }
 
 func TestReshardCommandWithoutSlotsChangesNothing(t *testing.T) {
-	r := openT(t, disk.OS(), t.TempDir())
+	r := openT(t, disk.NewMemFS(), "data")
 	defer r.Close()
 	do(r, t0, "SET a 1")
 	idx := r.AppliedIndex()
@@ -399,15 +399,15 @@ func TestReshardCommandWithoutSlotsChangesNothing(t *testing.T) {
 // A keyless write sent after ASKING (the flag is one-shot, but a client may
 // send any command next) still runs: the marker is stripped before routing.
 func TestAskingKeylessWrites(t *testing.T) {
-	dir := t.TempDir()
-	r := openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	fs, dir := disk.NewMemFS(), "data"
+	r := openT(t, fs, dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
 	w := &rec{}
 	r.Submit(t0, []Request{{Argv: loadArgv(t, "counter"), W: w, Asking: true}, {Argv: argv("FLUSHALL"), W: w, Asking: true}})
 	if w.String() != "$counter +OK" {
 		t.Fatalf("keyless writes after ASKING: %q", w.String())
 	}
 	r.Close()
-	r = openT(t, disk.OS(), dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
+	r = openT(t, fs, dir, shardOpts(1, []SlotRange{{0, 8191}}, nil))
 	defer r.Close()
 	if got := do(r, t0, "FUNCTION LIST"); !strings.Contains(got, "counter") {
 		t.Fatalf("replayed FUNCTION LOAD: %q", got)

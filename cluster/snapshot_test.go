@@ -3,8 +3,7 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"testing"
 
@@ -48,8 +47,7 @@ func workload(t testing.TB, r *Replica, seed uint64, n int, now *int64) {
 // Snapshots (SAVE, BGSAVE through the job interface, and size-triggered)
 // plus log replay rebuild exactly the state that was there.
 func TestSnapshotAndReplayEqualOriginal(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	small := func(o *Options) { o.SnapshotLogBytes = 8 << 10; o.SegmentBytes = 2 << 10; o.Fsync = FsyncNo }
 	r := openT(t, fs, dir, small)
 	now := t0
@@ -117,8 +115,7 @@ func diffLines(a, b string) string {
 }
 
 func TestFallbackToOlderSnapshot(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	now := t0
 	workload(t, r, 1, 300, &now)
@@ -132,9 +129,9 @@ func TestFallbackToOlderSnapshot(t *testing.T) {
 	if len(snaps) != 2 {
 		t.Fatalf("snapshots %v", snaps)
 	}
-	b, _ := os.ReadFile(snaps[0])
+	b := readFile(t, fs, snaps[0])
 	b[len(b)/2] ^= 0xff
-	_ = os.WriteFile(snaps[0], b, 0o644)
+	writeFile(t, fs, snaps[0], b)
 	r = openT(t, fs, dir)
 	defer r.Close()
 	rs := r.Recovery()
@@ -144,7 +141,7 @@ func TestFallbackToOlderSnapshot(t *testing.T) {
 	if got := dump(r, now); got != want {
 		t.Fatalf("state after fallback differs: %s", diffLines(want, got))
 	}
-	if _, err := os.Stat(snaps[0] + ".corrupt"); err != nil {
+	if _, err := fs.Stat(snaps[0] + ".corrupt"); err != nil {
 		t.Fatalf("corrupt snapshot not set aside: %v", err)
 	}
 }
@@ -154,8 +151,7 @@ func TestFallbackToOlderSnapshot(t *testing.T) {
 // the first read and leave memory at the first active expiry — never
 // skipped by the time of opening, which log replay would contradict.
 func TestExpiredKeysDroppedAfterRecovery(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	do(r, t0, "SET gone v PX 500", "SET short v PX 3000", "SET long v PX 100000", "SET forever v")
 	do(r, t0+2*sec, "SAVE")
@@ -175,16 +171,15 @@ func TestExpiredKeysDroppedAfterRecovery(t *testing.T) {
 }
 
 func TestCorruptLogMiddleRefusesToStart(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	now := t0
 	workload(t, r, 1, 200, &now)
 	_ = r.Close()
-	seg := filepath.Join(dir, "wal", disk.SegmentName(1))
-	b, _ := os.ReadFile(seg)
+	seg := path.Join(dir, "wal", disk.SegmentName(1))
+	b := readFile(t, fs, seg)
 	b[len(b)/3] ^= 0x01
-	_ = os.WriteFile(seg, b, 0o644)
+	writeFile(t, fs, seg, b)
 	_, err := Open(Options{FS: fs, Dir: dir, AppendOnly: true})
 	if err == nil || !strings.Contains(err.Error(), disk.SegmentName(1)) || !strings.Contains(err.Error(), "offset") {
 		t.Fatalf("want a refusal naming the segment and offset, got %v", err)
@@ -194,8 +189,7 @@ func TestCorruptLogMiddleRefusesToStart(t *testing.T) {
 // A runtime that never collects jobs still gets its BGSAVE written: Tick
 // runs the job inline once it has waited jobUncollectedMax.
 func TestUncollectedJobRunsInline(t *testing.T) {
-	fs := disk.OS()
-	dir := t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	defer r.Close()
 	do(r, t0, "SET a 1")

@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"fmt"
-	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,12 +25,11 @@ import (
 //	flip file=wal|snap at=N           flip a bit N bytes into the oldest segment / newest snapshot (negative: from the end)
 //	ls                                list the data directory
 func TestRecoveryStories(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		fs := newFaultFS()
-		dir := filepath.Join(t.TempDir(), "data")
+	datadriven.Walk(t, "testdata", func(t *testing.T, script string) {
+		fs, dir := newTestDisk(), "data"
 		var r *Replica
 		now := t0
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+		datadriven.RunTest(t, script, func(t *testing.T, d *datadriven.TestData) string {
 			switch d.Cmd {
 			case "open":
 				o := Options{FS: fs, Dir: dir, AppendOnly: true, Fsync: FsyncAlways, NowNanos: now}
@@ -72,26 +71,18 @@ func TestRecoveryStories(t *testing.T) {
 				r = nil
 				return ""
 			case "crash":
-				crashed := fs.crashCopy(t, dir)
-				_ = r.lock.Close() // the dead process's lock goes with it
+				// The machine comes back with what the disk kept; the dead
+				// process (r) is abandoned with its handles and lock.
+				fs = fs.crashClone()
 				r = nil
-				if err := os.RemoveAll(dir); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Rename(crashed, dir); err != nil {
-					t.Fatal(err)
-				}
-				fs.synced = map[string]int64{}
 				return ""
 			case "tear":
 				var n int
 				d.ScanArgs(t, "bytes", &n)
-				segs, _ := os.ReadDir(filepath.Join(dir, "wal"))
-				p := filepath.Join(dir, "wal", segs[len(segs)-1].Name())
-				b, _ := os.ReadFile(p)
-				if err := os.WriteFile(p, b[:len(b)-n], 0o644); err != nil {
-					t.Fatal(err)
-				}
+				segs, _ := fs.List(path.Join(dir, "wal"))
+				p := path.Join(dir, "wal", segs[len(segs)-1])
+				b := readFile(t, fs, p)
+				writeFile(t, fs, p, b[:len(b)-n])
 				return fmt.Sprintf("cut %s from %d to %d bytes\n", rel(dir, p), len(b), len(b)-n)
 			case "flip":
 				var file string
@@ -100,29 +91,34 @@ func TestRecoveryStories(t *testing.T) {
 				d.ScanArgs(t, "at", &at)
 				var p string
 				if file == "wal" {
-					segs, _ := os.ReadDir(filepath.Join(dir, "wal"))
-					p = filepath.Join(dir, "wal", segs[0].Name())
+					segs, _ := fs.List(path.Join(dir, "wal"))
+					p = path.Join(dir, "wal", segs[0])
 				} else {
-					snaps, _, _ := disk.ListSnapshots(disk.OS(), dir)
+					snaps, _, _ := disk.ListSnapshots(fs, dir)
 					p = snaps[0]
 				}
-				b, _ := os.ReadFile(p)
+				b := readFile(t, fs, p)
 				if at < 0 {
 					at += len(b)
 				}
 				b[at] ^= 0x08
-				if err := os.WriteFile(p, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				writeFile(t, fs, p, b)
 				return fmt.Sprintf("flipped a bit of %s at offset %d\n", rel(dir, p), at)
 			case "ls":
 				var out strings.Builder
-				_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-					if err == nil && !fi.IsDir() && fi.Name() != lockFileName {
-						fmt.Fprintf(&out, "%s\n", rel(dir, p))
+				var walk func(sub string)
+				walk = func(sub string) {
+					names, _ := fs.List(sub)
+					for _, n := range names {
+						switch p := path.Join(sub, n); {
+						case fs.mem.IsDir(p):
+							walk(p)
+						case n != lockFileName:
+							fmt.Fprintf(&out, "%s\n", rel(dir, p))
+						}
 					}
-					return nil
-				})
+				}
+				walk(dir)
 				return out.String()
 			}
 			t.Fatalf("unknown command %s", d.Cmd)

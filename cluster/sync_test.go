@@ -9,8 +9,7 @@ import (
 // a time, writes go on while it is out, its bytes are durable after it,
 // and a failed one is fatal (fsyncgate).
 func TestBackgroundSync(t *testing.T) {
-	fs := newFaultFS()
-	dir := t.TempDir()
+	fs, dir := newTestDisk(), "data"
 	r := openT(t, fs, dir, func(o *Options) { o.Fsync = FsyncEverySec; o.BackgroundSync = true })
 	defer func() { _ = r.Close() }()
 	const ms = int64(1e6)
@@ -39,7 +38,7 @@ func TestBackgroundSync(t *testing.T) {
 	if r.Err() != nil {
 		t.Fatal(r.Err())
 	}
-	crashed := openT(t, fs, fs.crashCopy(t, dir))
+	crashed := openT(t, fs.crashClone(), dir)
 	if got := dump(crashed, t0+2000*ms); !strings.Contains(got, "a=1") {
 		t.Fatalf("after the job, a power loss lost a: %s", got)
 	}
@@ -62,8 +61,7 @@ func TestBackgroundSync(t *testing.T) {
 // A sync job out while the segment rotates: the old file stays open for
 // it, and rotation has synced it in full anyway.
 func TestBackgroundSyncAcrossRotation(t *testing.T) {
-	fs := newFaultFS()
-	dir := t.TempDir()
+	fs, dir := newTestDisk(), "data"
 	r := openT(t, fs, dir, func(o *Options) {
 		o.Fsync, o.BackgroundSync, o.SegmentBytes = FsyncEverySec, true, 64<<10
 	})
@@ -89,7 +87,7 @@ func TestBackgroundSyncAcrossRotation(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	crashed := openT(t, fs, fs.crashCopy(t, dir))
+	crashed := openT(t, fs.crashClone(), dir)
 	defer func() { _ = crashed.Close() }()
 	if got := dump(crashed, t0+2000*ms); !strings.Contains(got, "k0=") {
 		t.Fatalf("k0 lost: %.200s", got)

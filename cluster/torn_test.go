@@ -4,26 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/keel-db/keel/disk"
 )
-
-// tornCopy is crashCopy with a nastier disk: of each file's unsynced
-// suffix, every 512-byte sector independently survives or reads back as
-// zeros, and the file may end at any sector boundary past the synced part.
-func (fs *faultFS) tornCopy(t testing.TB, dir string, rng *rand.Rand) string {
-	return fs.copyDir(t, dir, "torn", func(b []byte, synced int64) []byte {
-		const sector = 512
-		for s := synced - synced%sector; s < int64(len(b)); s += sector {
-			if s < synced || rng.IntN(2) == 0 {
-				continue
-			}
-			end := min(s+sector, int64(len(b)))
-			clear(b[max(s, synced):end])
-		}
-		return b[:synced+rng.Int64N(int64(len(b))-synced+1)]
-	})
-}
 
 // After a crash that tears unsynced data in any way a page cache can,
 // recovery never refuses to start, and the state it recovers is the state
@@ -37,8 +18,7 @@ func TestTornCrashRecoversAPrefix(t *testing.T) {
 	for seed := 0; seed < seeds; seed++ {
 		for _, policy := range []FsyncPolicy{FsyncAlways, FsyncEverySec, FsyncNo} {
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(policy)))
-			fs := newFaultFS()
-			dir := t.TempDir()
+			fs, dir := newTestDisk(), "data"
 			r := openT(t, fs, dir, func(o *Options) { o.Fsync = policy; o.SegmentBytes = 1 << 10 })
 			now := t0
 			states := []string{dump(r, now)}
@@ -70,7 +50,7 @@ func TestTornCrashRecoversAPrefix(t *testing.T) {
 					}
 				}
 			}
-			c, err := Open(Options{FS: disk.OS(), Dir: fs.tornCopy(t, dir, rng), AppendOnly: true})
+			c, err := Open(Options{FS: fs.tornClone(rng), Dir: dir, AppendOnly: true})
 			if err != nil {
 				t.Fatalf("seed %d %s: refused to start after a torn crash: %v", seed, policy, err)
 			}

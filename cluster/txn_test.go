@@ -16,7 +16,7 @@ func txnReq(r *Replica, w *rec, watched []Watch, cmds ...string) Request {
 }
 
 func TestTxnIsOneEntryAndSurvivesReopen(t *testing.T) {
-	fs, dir := disk.OS(), t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	w := &rec{}
 	before := r.AppliedIndex()
@@ -45,7 +45,7 @@ func TestTxnIsOneEntryAndSurvivesReopen(t *testing.T) {
 
 func TestTxnWatch(t *testing.T) {
 	for _, persist := range []bool{true, false} {
-		r := openT(t, disk.OS(), t.TempDir(), func(o *Options) { o.AppendOnly = persist })
+		r := openT(t, disk.NewMemFS(), "data", func(o *Options) { o.AppendOnly = persist })
 		do(r, t0, "SET k 1", "SET v 1 PX 1000")
 		vk := r.KeyVersion(t0, []byte("k"))
 		vv := r.KeyVersion(t0, []byte("v"))
@@ -74,7 +74,7 @@ func TestTxnWatch(t *testing.T) {
 }
 
 func TestTxnReadOnlySkipsTheLog(t *testing.T) {
-	r := openT(t, disk.OS(), t.TempDir())
+	r := openT(t, disk.NewMemFS(), "data")
 	defer r.Close()
 	do(r, t0, "SET a 1", "SET b 2")
 	before := r.AppliedIndex()
@@ -93,7 +93,7 @@ func TestTxnReadOnlySkipsTheLog(t *testing.T) {
 }
 
 func TestTxnSideRunsAtItsTurnAndIsNotReplayed(t *testing.T) {
-	fs, dir := disk.OS(), t.TempDir()
+	fs, dir := disk.NewMemFS(), "data"
 	r := openT(t, fs, dir)
 	calls := 0
 	w := &rec{}

@@ -9,5 +9,14 @@
 // fail (and after a failed fsync the unsynced data is gone), reads can
 // return flipped bits, and the disk can fill. Every record is checksummed.
 //
+// The lying disk is here too, for every test and the simulator: MemFS
+// (memfs.go) is an in-memory FS that models the page cache, so that
+// CrashClone returns what a power loss would leave (synced bytes, and with
+// a seeded chance torn sectors of the unsynced ones); ErrorFS (errorfs.go)
+// wraps any FS and lets an Injector fail, tear, flip or crash each
+// operation (RandomFaults, CrashAt and SpaceLimit are the seeded ones).
+// Neither reads a clock, starts a goroutine or draws randomness it was not
+// handed.
+//
 // May import: engine types only.
 package disk

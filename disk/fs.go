@@ -53,3 +53,43 @@ var ErrNoSpace = errors.New("no space left on device")
 
 // ErrNotExist is returned (wrapped) for a missing file.
 var ErrNotExist = errors.New("file does not exist")
+
+// ReadFile returns the contents of name.
+func ReadFile(fs FS, name string) ([]byte, error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	n, err := f.ReadAt(b, 0)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return b[:n], nil // the file shrank under us; use what is there
+	}
+	return nil, errors.Wrapf(err, "read %s", name)
+}
+
+// WriteFile creates (or truncates) name, writes data and syncs it. Like
+// any creation, the name itself is durable only after SyncDir.
+func WriteFile(fs FS, name string, data []byte) error {
+	f, err := fs.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -322,27 +321,6 @@ func OpenWAL(opts WALOptions, visit func(Record) error) (*WAL, ScanResult, error
 
 func (w *WAL) segPath(seq uint64) string { return path.Join(w.dir, SegmentName(seq)) }
 
-func readAll(fs FS, name string) ([]byte, error) {
-	f, err := fs.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	n, err := f.ReadAt(b, 0)
-	if n == len(b) {
-		return b, nil
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		return b[:n], nil // the file shrank under us; use what is there
-	}
-	return nil, errors.Wrapf(err, "read %s", name)
-}
-
 // validPrefix is the length of the run of valid records at the start of b.
 func validPrefix(b []byte) int64 {
 	var off int64
@@ -359,7 +337,7 @@ func validPrefix(b []byte) int64 {
 func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *ScanResult) (segmentInfo, int64, error) {
 	info := segmentInfo{seq: seq}
 	name := w.segPath(seq)
-	b, err := readAll(w.opts.FS, name)
+	b, err := ReadFile(w.opts.FS, name)
 	if err != nil {
 		return info, 0, errors.Wrap(err, "wal: read segment")
 	}
@@ -367,7 +345,7 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 	if valid < int64(len(b)) && !(last && w.opts.Planted.tornTailAnywhere()) {
 		// A read can return flipped bits that are not on the platter;
 		// read once more before calling anything damaged.
-		b2, err := readAll(w.opts.FS, name)
+		b2, err := ReadFile(w.opts.FS, name)
 		if err != nil {
 			return info, 0, errors.Wrap(err, "wal: read segment")
 		}

@@ -2,7 +2,9 @@ package disk
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,10 +20,10 @@ func mkRecs(from, n int) []Record {
 	return out
 }
 
-func openCollect(t *testing.T, dir string, seg int64) (*WAL, []Record, ScanResult, error) {
+func openCollect(t *testing.T, fs FS, dir string, seg int64) (*WAL, []Record, ScanResult, error) {
 	t.Helper()
 	var got []Record
-	w, res, err := OpenWAL(WALOptions{FS: OS(), Dir: dir, SegmentBytes: seg}, func(r Record) error {
+	w, res, err := OpenWAL(WALOptions{FS: fs, Dir: dir, SegmentBytes: seg}, func(r Record) error {
 		got = append(got, r)
 		return nil
 	})
@@ -41,9 +43,15 @@ func sameRecs(t *testing.T, got, want []Record) {
 	}
 }
 
+// The round trip runs on the real disk too: it is the WAL's test of
+// osfs.go (append offsets, directory sync, listing, removal).
 func TestWALRoundTripAndSegments(t *testing.T) {
-	dir := t.TempDir()
-	w, got, _, err := openCollect(t, dir, 300)
+	t.Run("os", func(t *testing.T) { testWALRoundTripAndSegments(t, OS(), t.TempDir()) })
+	t.Run("mem", func(t *testing.T) { testWALRoundTripAndSegments(t, NewMemFS(), "d") })
+}
+
+func testWALRoundTripAndSegments(t *testing.T, fs FS, dir string) {
+	w, got, _, err := openCollect(t, fs, dir, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +78,7 @@ func TestWALRoundTripAndSegments(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w, got, res, err := openCollect(t, dir, 300)
+	w, got, res, err := openCollect(t, fs, dir, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +100,9 @@ func TestWALRoundTripAndSegments(t *testing.T) {
 
 // writeLog writes batches of records with a sync after each and returns
 // the active segment's path and the end offset of each record in it.
-func writeLog(t *testing.T, dir string, batches [][]Record) (string, []int64) {
+func writeLog(t *testing.T, fs FS, dir string, batches [][]Record) (string, []int64) {
 	t.Helper()
-	w, _, _, err := openCollect(t, dir, 0)
+	w, _, _, err := openCollect(t, fs, dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,54 +121,35 @@ func writeLog(t *testing.T, dir string, batches [][]Record) (string, []int64) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, "wal", SegmentName(1)), ends
+	return path.Join(dir, "wal", SegmentName(1)), ends
 }
 
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if fi.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// copyOf is a copy of a disk whose data is all synced.
+func copyOf(fs *MemFS) *MemFS { return fs.CrashClone(CrashCloneCfg{}) }
 
 // A crash in the middle of writing the last record leaves any prefix of
 // it (or zeros) on disk: at every cut point the log opens, drops exactly
 // the torn record, and keeps everything before it.
 func TestWALTornTailEveryOffset(t *testing.T) {
-	base := t.TempDir()
+	base, dir := NewCrashableMemFS(0), "d"
 	recs := mkRecs(1, 4)
-	seg, ends := writeLog(t, base, [][]Record{recs[:3], recs[3:]})
-	full, err := os.ReadFile(seg)
+	seg, ends := writeLog(t, base, dir, [][]Record{recs[:3], recs[3:]})
+	full, err := ReadFile(base, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lastStart := ends[2]
 	for cut := lastStart; cut < int64(len(full)); cut++ {
 		for _, zeros := range []bool{false, true} {
-			dir := filepath.Join(t.TempDir(), "d")
-			copyDir(t, base, dir)
+			fs := copyOf(base)
 			b := append([]byte(nil), full[:cut]...)
 			if zeros { // the file grew but the data never reached the disk
 				b = append(b, make([]byte, int64(len(full))-cut)...)
 			}
-			if err := os.WriteFile(filepath.Join(dir, "wal", SegmentName(1)), b, 0o644); err != nil {
+			if err := WriteFile(fs, seg, b); err != nil {
 				t.Fatal(err)
 			}
-			w, got, res, err := openCollect(t, dir, 0)
+			w, got, res, err := openCollect(t, fs, dir, 0)
 			if err != nil {
 				t.Fatalf("cut %d zeros %v: %v", cut, zeros, err)
 			}
@@ -173,7 +162,7 @@ func TestWALTornTailEveryOffset(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = w.Close()
-			_, got, _, err = openCollect(t, dir, 0)
+			_, got, _, err = openCollect(t, fs, dir, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,23 +174,21 @@ func TestWALTornTailEveryOffset(t *testing.T) {
 // A flipped bit in a record that later records prove was fsynced is
 // corruption in the middle: refuse, naming file and offset.
 func TestWALBitFlipInMiddleRefuses(t *testing.T) {
-	base := t.TempDir()
+	base, dir := NewCrashableMemFS(0), "d"
 	recs := mkRecs(1, 6)
-	seg, ends := writeLog(t, base, [][]Record{recs[:2], recs[2:4], recs[4:]})
+	seg, ends := writeLog(t, base, dir, [][]Record{recs[:2], recs[2:4], recs[4:]})
 	for _, victim := range []int{0, 1, 2, 3} {
-		dir := filepath.Join(t.TempDir(), "d")
-		copyDir(t, base, dir)
-		p := filepath.Join(dir, "wal", SegmentName(1))
-		b, _ := os.ReadFile(p)
+		fs := copyOf(base)
+		b, _ := ReadFile(fs, seg)
 		start := int64(0)
 		if victim > 0 {
 			start = ends[victim-1]
 		}
 		b[start+RecordHeaderBytes+2] ^= 0x10
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		if err := WriteFile(fs, seg, b); err != nil {
 			t.Fatal(err)
 		}
-		_, _, _, err := openCollect(t, dir, 0)
+		_, _, _, err := openCollect(t, fs, dir, 0)
 		if err == nil {
 			t.Fatalf("victim %d: opened a log with a flipped bit in the middle", victim)
 		}
@@ -210,13 +197,12 @@ func TestWALBitFlipInMiddleRefuses(t *testing.T) {
 			t.Fatalf("victim %d: error does not name the file and offset %d: %v", victim, start, err)
 		}
 	}
-	_ = seg
 }
 
 // Corruption in a sealed (non-last) segment always refuses.
 func TestWALCorruptSealedSegmentRefuses(t *testing.T) {
-	dir := t.TempDir()
-	w, _, _, err := openCollect(t, dir, 100)
+	fs, dir := NewMemFS(), "d"
+	w, _, _, err := openCollect(t, fs, dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,11 +212,13 @@ func TestWALCorruptSealedSegmentRefuses(t *testing.T) {
 		}
 	}
 	_ = w.Close()
-	p := filepath.Join(dir, "wal", SegmentName(1))
-	b, _ := os.ReadFile(p)
+	p := path.Join(dir, "wal", SegmentName(1))
+	b, _ := ReadFile(fs, p)
 	b[len(b)-1] ^= 1
-	_ = os.WriteFile(p, b, 0o644)
-	if _, _, _, err := openCollect(t, dir, 100); !errors.Is(err, ErrCorrupt) {
+	if err := WriteFile(fs, p, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := openCollect(t, fs, dir, 100); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("want corruption error, got %v", err)
 	}
 }
@@ -238,8 +226,8 @@ func TestWALCorruptSealedSegmentRefuses(t *testing.T) {
 // A segment left behind by an interrupted compaction (older than a gap)
 // is deleted, not reported as corruption.
 func TestWALStaleSegmentBeforeGap(t *testing.T) {
-	dir := t.TempDir()
-	w, _, _, err := openCollect(t, dir, 100)
+	fs, dir := NewMemFS(), "d"
+	w, _, _, err := openCollect(t, fs, dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,10 +237,10 @@ func TestWALStaleSegmentBeforeGap(t *testing.T) {
 		}
 	}
 	_ = w.Close()
-	if err := os.Remove(filepath.Join(dir, "wal", SegmentName(2))); err != nil {
+	if err := fs.Remove(path.Join(dir, "wal", SegmentName(2))); err != nil {
 		t.Fatal(err)
 	}
-	w, _, res, err := openCollect(t, dir, 100)
+	w, _, res, err := openCollect(t, fs, dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +292,7 @@ func sameTree(t *testing.T, a, b map[string]string) {
 // exactly that tail and reports the same figures.
 func TestWALRefuseTornTail(t *testing.T) {
 	dir := t.TempDir()
-	w, _, _, err := openCollect(t, dir, 100)
+	w, _, _, err := openCollect(t, OS(), dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +340,7 @@ func TestWALRefuseTornTail(t *testing.T) {
 	}
 	sameTree(t, before, readTree(t, dir))
 
-	w, got, res, err := openCollect(t, dir, 100)
+	w, got, res, err := openCollect(t, OS(), dir, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,4 +354,93 @@ func TestWALRefuseTornTail(t *testing.T) {
 	if n, _ := os.Stat(last); n.Size() != good {
 		t.Fatalf("last segment %d bytes after the cut, want %d", n.Size(), good)
 	}
+}
+
+// After a power loss the log recovers a prefix of what was appended that
+// holds at least every record synced before it, however the unsynced tail
+// tore (any subset of its sectors, any size in the written range).
+func TestWALCrashRecoversASyncedPrefix(t *testing.T) {
+	lost, keptUnsynced := 0, 0
+	for seed := uint64(0); seed < 100; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		fs, dir := NewCrashableMemFS(512), "d"
+		w, _, _, err := openCollect(t, fs, dir, 1<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []Record
+		synced := 0
+		for i := 1; i <= 60; {
+			recs := mkRecs(i, 1+rng.IntN(3))
+			i += len(recs)
+			if err := w.Append(recs); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, recs...)
+			if rng.IntN(3) == 0 {
+				if err := w.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				synced = len(all)
+			}
+		}
+		if len(w.Segments()) < 2 {
+			t.Fatal("the log never rotated")
+		}
+		_, got, _, err := openCollect(t, fs.CrashClone(CrashCloneCfg{TornProb: 0.8, Rand: rng}), dir, 1<<10)
+		if err != nil {
+			t.Fatalf("seed %d: refused to open after a crash: %v", seed, err)
+		}
+		if len(got) < synced || len(got) > len(all) {
+			t.Fatalf("seed %d: recovered %d records, %d were synced of %d", seed, len(got), synced, len(all))
+		}
+		sameRecs(t, got, all[:len(got)])
+		if len(got) < len(all) {
+			lost++
+		}
+		if len(got) > synced {
+			keptUnsynced++
+		}
+	}
+	if lost == 0 || keptUnsynced == 0 {
+		t.Fatalf("the crashes never lost a record (%d) or never kept an unsynced one (%d)", lost, keptUnsynced)
+	}
+}
+
+// A failed fsync breaks the log for good (its unsynced records may be gone
+// even if a retry succeeded), and a crash keeps only what was synced.
+func TestWALFsyncFailureBreaksTheLog(t *testing.T) {
+	mem, dir := NewCrashableMemFS(0), "d"
+	sync := &toggle{kind: OpSync, fault: Fault{Kind: FaultError, Err: ErrIO}}
+	fs := NewErrorFS(mem, sync)
+	w, _, _, err := openCollect(t, fs, dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := mkRecs(1, 5)
+	if err := w.Append(recs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(recs[3:]); err != nil {
+		t.Fatal(err)
+	}
+	sync.on = true
+	if err := w.Sync(); !errors.Is(err, ErrIO) {
+		t.Fatalf("sync: %v, want EIO", err)
+	}
+	sync.on = false
+	if w.Broken() == nil {
+		t.Fatal("a failed fsync did not break the log")
+	}
+	if err := w.Append(mkRecs(6, 1)); err == nil {
+		t.Fatal("a broken log accepted an append")
+	}
+	_, got, _, err := openCollect(t, mem.CrashClone(CrashCloneCfg{}), dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecs(t, got, recs[:3])
 }

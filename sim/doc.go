@@ -2,7 +2,8 @@
 // seeded randomness split into independent streams, per-node clocks with
 // skew and drift, a simulated disk that models the page cache (unsynced
 // bytes vanish on a crash, writes tear at sector granularity, fsync fails,
-// bits rot, the disk fills), a simulated network (delay, loss,
+// bits rot, the disk fills; the model is disk.MemFS behind disk.ErrorFS,
+// and fs.go wires it to a node), a simulated network (delay, loss,
 // duplication, reordering, partitions), nodes that run the real
 // cluster.Replica sans-I/O, workload clients that record a history, an
 // oracle that checks every reply and every recovery against a sequential

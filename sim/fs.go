@@ -4,16 +4,19 @@ import (
 	"io"
 	"math/rand/v2"
 	"path"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/disk"
 )
 
+// The world's disk is disk.MemFS (the page cache and what a power loss
+// leaves) behind a disk.ErrorFS (what goes wrong). This file wires them to
+// a node: its random stream, its trace, the time its I/O keeps it busy,
+// the fault knobs scenarios turn, and the life of its process.
+
 // ErrIO is the simulated EIO: what a failed write or fsync returns.
-var ErrIO = errors.New("input/output error")
+var ErrIO = disk.ErrIO
 
 // ErrStaleHandle is returned by a file handle used after its process died
 // (a crash or restart of the node that opened it).
@@ -22,35 +25,21 @@ var ErrStaleHandle = errors.New("stale file handle: the process that opened it i
 // CrashPoint is the panic value an FS raises when a scheduled crash point
 // is reached in the middle of an operation: the node's runtime recovers it
 // and powers the node off, leaving the disk exactly as the operation left it.
-type CrashPoint struct{ Op string }
+type CrashPoint = disk.CrashPoint
 
 // FileKind groups files so faults can target one kind.
-type FileKind uint8
+type FileKind = disk.FileKind
 
+// File kinds (see disk.FileKind).
 const (
-	// KindWAL is a log segment.
-	KindWAL FileKind = 1 << iota
-	// KindSnapshot is a snapshot image (or its temporary file).
-	KindSnapshot
-	// KindOther is everything else (lock files, manifests).
-	KindOther
-	// KindAll targets every file.
-	KindAll = KindWAL | KindSnapshot | KindOther
+	KindWAL      = disk.KindWAL
+	KindSnapshot = disk.KindSnapshot
+	KindOther    = disk.KindOther
+	KindAll      = disk.KindAll
 )
 
-// ClassifyFile maps a file name to its kind by pattern: names containing
-// "snap" are snapshots; names containing "wal" or ending in ".log" are log
-// segments.
-func ClassifyFile(name string) FileKind {
-	base := strings.ToLower(path.Base(name))
-	switch {
-	case strings.Contains(base, "snap"):
-		return KindSnapshot
-	case strings.Contains(base, "wal"), strings.HasSuffix(base, ".log"), strings.HasSuffix(base, ".seg"):
-		return KindWAL
-	}
-	return KindOther
-}
+// ClassifyFile maps a file name to its kind (disk.ClassifyFile).
+func ClassifyFile(name string) FileKind { return disk.ClassifyFile(name) }
 
 // DiskFaults are per-operation fault probabilities, applied to the files
 // of the kinds in Kinds (0 means all).
@@ -95,34 +84,23 @@ type FSStats struct {
 	Crashes, TornFiles, Rots  int64
 }
 
-// inode is a file's contents: data is what reads see (the page cache),
-// durable is what is on the platter. dirty marks the sectors of data not
-// yet written back.
-type inode struct {
-	data    []byte
-	durable []byte
-	dirty   map[int64]struct{}
-}
-
-// FS is the simulated disk.FS of one node. Names are paths; directories
-// exist once MkdirAll made them (directory creation is durable at once).
-// The namespace has two views: live (what the running process sees) and
-// durable (what survives a crash); SyncDir copies a directory's entries
-// from live to durable.
+// FS is the simulated disk.FS of one node: a crashable disk.MemFS seen
+// through a disk.ErrorFS whose injector is the node's (inject). One rng
+// stream drives every fault, tear and crash, in the order operations
+// happen.
 type FS struct {
-	cfg      FSConfig
-	rng      *rand.Rand
-	trace    func(string)
-	dirs     map[string]bool
-	live     map[string]*inode
-	durable  map[string]*inode
-	locks    map[string]bool
-	gen      uint64
-	ballast  int64
-	busy     time.Duration
-	crashIn  int64 // >0: crash at the crashIn-th mutating operation from now
-	Stats    FSStats
-	classify func(string) FileKind
+	cfg    FSConfig
+	rng    *rand.Rand
+	trace  func(string)
+	mem    *disk.MemFS
+	efs    *disk.ErrorFS
+	crash  disk.CrashAt
+	faults disk.RandomFaults
+	space  disk.SpaceLimit
+	locks  []io.Closer // taken by the current process
+	gen    uint64      // the process: handles of an older one are stale
+	busy   time.Duration
+	Stats  FSStats
 }
 
 // NewFS returns an empty disk. rng drives its faults and crashes; trace
@@ -134,30 +112,38 @@ func NewFS(cfg FSConfig, rng *rand.Rand, trace func(string)) *FS {
 	if trace == nil {
 		trace = func(string) {}
 	}
-	return &FS{
-		cfg: cfg, rng: rng, trace: trace,
-		dirs:     map[string]bool{".": true, "/": true},
-		live:     map[string]*inode{},
-		durable:  map[string]*inode{},
-		locks:    map[string]bool{},
-		classify: ClassifyFile,
-	}
+	fs := &FS{cfg: cfg, rng: rng, trace: trace, crash: disk.CrashAt{Rand: rng}}
+	fs.SetFaults(cfg.Faults)
+	fs.setDisk(disk.NewCrashableMemFS(cfg.SectorSize))
+	return fs
+}
+
+// setDisk puts mem (a new disk, or what a crash left of the old one)
+// behind the node's faults.
+func (fs *FS) setDisk(mem *disk.MemFS) {
+	fs.mem = mem
+	fs.space = disk.SpaceLimit{FS: mem, Capacity: fs.cfg.Capacity, Ballast: fs.space.Ballast}
+	fs.efs = disk.NewErrorFS(mem, disk.InjectorFunc(fs.inject))
 }
 
 var _ disk.FS = (*FS)(nil)
 
 // SetFaults replaces the fault probabilities (a scenario turns faults on
 // and off over time).
-func (fs *FS) SetFaults(f DiskFaults) { fs.cfg.Faults = f }
+func (fs *FS) SetFaults(f DiskFaults) {
+	fs.cfg.Faults = f
+	fs.faults = disk.RandomFaults{Rand: fs.rng, Kinds: f.Kinds,
+		ReadFlipProb: f.ReadFlipProb, WriteErrProb: f.WriteErrProb, SyncErrProb: f.SyncErrProb}
+}
 
 // SetBallast makes n bytes of the capacity used by someone else: a disk
 // filling up (n large) or being cleaned (n small).
-func (fs *FS) SetBallast(n int64) { fs.ballast = n }
+func (fs *FS) SetBallast(n int64) { fs.space.Ballast = n }
 
 // CrashAfter arms a crash point: the n-th mutating operation (write,
 // truncate, sync, create, rename, remove, syncdir) from now panics with
 // CrashPoint after doing a seeded part of its work. 0 disarms.
-func (fs *FS) CrashAfter(n int64) { fs.crashIn = n }
+func (fs *FS) CrashAfter(n int64) { fs.crash.N = n }
 
 // TakeBusy returns the I/O time accumulated since the last call.
 func (fs *FS) TakeBusy() time.Duration {
@@ -167,27 +153,92 @@ func (fs *FS) TakeBusy() time.Duration {
 }
 
 // Used is the bytes the live files and the ballast occupy.
-func (fs *FS) Used() int64 {
-	n := fs.ballast
-	for _, ino := range fs.live {
-		n += int64(len(ino.data))
+func (fs *FS) Used() int64 { return fs.space.Used() }
+
+// inject is the node's disk.Injector. The order of its draws from rng is
+// part of every trace: crash point, then the latency (and its spike),
+// then the random faults, then the capacity. (One order changed when the
+// model moved to package disk: a truncation refused for growing past the
+// capacity is now charged first. Only shrinking truncations happen, so no
+// trace did.)
+func (fs *FS) inject(op disk.Op) disk.Fault {
+	switch op.Kind {
+	case disk.OpWrite:
+		fs.Stats.Writes++
+	case disk.OpSync:
+		fs.Stats.Syncs++
+	case disk.OpRead:
+		fs.Stats.Reads++
 	}
-	return n
+	if fs.failsAnyway(op) {
+		return disk.Fault{}
+	}
+	if f := fs.crash.Inject(op); f.Kind != disk.FaultNone {
+		return f
+	}
+	fs.charge(op)
+	f := fs.faults.Inject(op)
+	switch {
+	case f.Kind == disk.FaultError && op.Kind == disk.OpWrite:
+		fs.Stats.WriteErrs++
+		fs.trace("disk write-error " + path.Base(op.Path))
+	case f.Kind == disk.FaultError && op.Kind == disk.OpSync:
+		fs.Stats.SyncErrs++
+		fs.trace("disk fsync-error " + path.Base(op.Path))
+	case f.Kind == disk.FaultFlip:
+		fs.Stats.ReadFlips++
+		fs.trace("disk read-flip " + path.Base(op.Path) + " offset=" + itoa(op.Off+f.At))
+	case f.Kind == disk.FaultNone:
+		if f = fs.space.Inject(op); f.Kind != disk.FaultNone {
+			fs.Stats.NoSpace++
+			if op.Kind == disk.OpWrite {
+				fs.trace("disk no-space " + path.Base(op.Path))
+			}
+		}
+	}
+	return f
 }
 
-func (fs *FS) targeted(name string) bool {
-	k := fs.cfg.Faults.Kinds
-	return k == 0 || k&fs.classify(name) != 0
+// failsAnyway reports an operation the MemFS will refuse for a missing
+// file or directory: it is neither counted towards a crash point nor
+// charged, as before the disk model moved to package disk (keeping every
+// trace the same).
+func (fs *FS) failsAnyway(op disk.Op) bool {
+	switch op.Kind {
+	case disk.OpCreate:
+		return !fs.mem.IsDir(path.Dir(op.Path))
+	case disk.OpRemove:
+		_, err := fs.mem.Stat(op.Path)
+		return err != nil
+	case disk.OpRename:
+		_, err := fs.mem.Stat(op.Path)
+		return err != nil || !fs.mem.IsDir(path.Dir(op.To))
+	case disk.OpSyncDir:
+		return !fs.mem.IsDir(op.Path)
+	}
+	return false
 }
 
-func (fs *FS) chance(name string, p float64) bool {
-	return p > 0 && fs.targeted(name) && fs.rng.Float64() < p
-}
-
-func (fs *FS) charge(name string, d time.Duration) {
+// charge adds an operation's latency, and maybe a spike, to busy time.
+func (fs *FS) charge(op disk.Op) {
+	name, d := op.Path, time.Duration(0)
+	switch op.Kind {
+	case disk.OpCreate, disk.OpRemove, disk.OpTruncate:
+		d = fs.cfg.WriteLatency
+	case disk.OpRename:
+		name, d = op.To, fs.cfg.WriteLatency
+	case disk.OpSyncDir, disk.OpSync:
+		d = fs.cfg.SyncLatency
+	case disk.OpWrite:
+		d = fs.cfg.WriteLatency + time.Duration(fs.cfg.WriteByteNs*op.Len)
+	case disk.OpRead:
+		d = fs.cfg.ReadLatency
+	default:
+		return // opens, listings, stats, mkdir and locks cost nothing
+	}
 	fs.busy += d
 	f := fs.cfg.Faults
-	if fs.chance(name, f.SpikeProb) && f.SpikeMax > 0 {
+	if f.SpikeProb > 0 && (f.Kinds == 0 || f.Kinds&ClassifyFile(name) != 0) && fs.rng.Float64() < f.SpikeProb && f.SpikeMax > 0 {
 		s := time.Duration(fs.rng.Int64N(int64(f.SpikeMax)) + 1)
 		fs.busy += s
 		fs.Stats.Spikes++
@@ -195,194 +246,68 @@ func (fs *FS) charge(name string, d time.Duration) {
 	}
 }
 
-// crashPoint counts a mutating operation and reports whether the armed
-// crash point is here.
-func (fs *FS) crashPoint() bool {
-	if fs.crashIn <= 0 {
-		return false
-	}
-	fs.crashIn--
-	return fs.crashIn == 0
-}
-
-func clean(name string) string { return path.Clean(name) }
-
-func (fs *FS) parentExists(name string) error {
-	if d := path.Dir(name); !fs.dirs[d] {
-		return errors.Wrapf(disk.ErrNotExist, "directory %s", d)
-	}
-	return nil
-}
-
-// Create implements disk.FS. An existing file is truncated in place (the
-// same inode, as O_TRUNC does), so its durable bytes survive a crash only
-// until the truncation is synced.
-func (fs *FS) Create(name string) (disk.File, error) {
-	name = clean(name)
-	if err := fs.parentExists(name); err != nil {
-		return nil, errors.Wrapf(err, "create %s", name)
-	}
-	if fs.crashPoint() {
-		panic(CrashPoint{Op: "create " + name})
-	}
-	ino := fs.live[name]
-	if ino == nil {
-		ino = &inode{dirty: map[int64]struct{}{}}
-		fs.live[name] = ino
-	} else {
-		fs.truncate(ino, 0)
-	}
-	fs.charge(name, fs.cfg.WriteLatency)
-	return &File{fs: fs, ino: ino, name: name, gen: fs.gen, writable: true}, nil
-}
+// Create implements disk.FS.
+func (fs *FS) Create(name string) (disk.File, error) { return fs.open(name, fs.efs.Create, true) }
 
 // Open implements disk.FS.
-func (fs *FS) Open(name string) (disk.File, error) {
-	name = clean(name)
-	ino := fs.live[name]
-	if ino == nil {
-		return nil, errors.Wrapf(disk.ErrNotExist, "open %s", name)
-	}
-	return &File{fs: fs, ino: ino, name: name, gen: fs.gen}, nil
-}
+func (fs *FS) Open(name string) (disk.File, error) { return fs.open(name, fs.efs.Open, false) }
 
 // OpenAppend implements disk.FS.
 func (fs *FS) OpenAppend(name string) (disk.File, error) {
-	name = clean(name)
-	ino := fs.live[name]
-	if ino == nil {
-		return nil, errors.Wrapf(disk.ErrNotExist, "open %s", name)
+	return fs.open(name, fs.efs.OpenAppend, true)
+}
+
+func (fs *FS) open(name string, open func(string) (disk.File, error), writable bool) (disk.File, error) {
+	name = path.Clean(name)
+	f, err := open(name)
+	if err != nil {
+		return nil, err
 	}
-	return &File{fs: fs, ino: ino, name: name, gen: fs.gen, writable: true}, nil
+	return &File{fs: fs, f: f, name: name, gen: fs.gen, writable: writable}, nil
 }
 
 // Remove implements disk.FS. Open handles keep working (unlink semantics).
-func (fs *FS) Remove(name string) error {
-	name = clean(name)
-	if fs.live[name] == nil {
-		return errors.Wrapf(disk.ErrNotExist, "remove %s", name)
-	}
-	if fs.crashPoint() {
-		panic(CrashPoint{Op: "remove " + name})
-	}
-	delete(fs.live, name)
-	fs.charge(name, fs.cfg.WriteLatency)
-	return nil
-}
+func (fs *FS) Remove(name string) error { return fs.efs.Remove(path.Clean(name)) }
 
 // Rename implements disk.FS, replacing newname if it exists.
 func (fs *FS) Rename(oldname, newname string) error {
-	oldname, newname = clean(oldname), clean(newname)
-	ino := fs.live[oldname]
-	if ino == nil {
-		return errors.Wrapf(disk.ErrNotExist, "rename %s", oldname)
-	}
-	if err := fs.parentExists(newname); err != nil {
-		return errors.Wrapf(err, "rename %s to %s", oldname, newname)
-	}
-	if fs.crashPoint() {
-		panic(CrashPoint{Op: "rename " + oldname})
-	}
-	delete(fs.live, oldname)
-	fs.live[newname] = ino
-	fs.charge(newname, fs.cfg.WriteLatency)
-	return nil
+	return fs.efs.Rename(path.Clean(oldname), path.Clean(newname))
 }
 
 // MkdirAll implements disk.FS. Directories are durable at once.
-func (fs *FS) MkdirAll(dir string) error {
-	dir = clean(dir)
-	for d := dir; ; d = path.Dir(d) {
-		fs.dirs[d] = true
-		if d == "." || d == "/" {
-			break
-		}
-	}
-	return nil
-}
+func (fs *FS) MkdirAll(dir string) error { return fs.efs.MkdirAll(path.Clean(dir)) }
 
 // List implements disk.FS: files and subdirectories directly in dir, sorted.
-func (fs *FS) List(dir string) ([]string, error) {
-	dir = clean(dir)
-	if !fs.dirs[dir] {
-		return nil, errors.Wrapf(disk.ErrNotExist, "list %s", dir)
-	}
-	var out []string
-	for name := range fs.live {
-		if path.Dir(name) == dir {
-			out = append(out, path.Base(name))
-		}
-	}
-	for d := range fs.dirs {
-		if d != dir && path.Dir(d) == dir {
-			out = append(out, path.Base(d))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
+func (fs *FS) List(dir string) ([]string, error) { return fs.efs.List(path.Clean(dir)) }
 
 // Stat implements disk.FS.
-func (fs *FS) Stat(name string) (int64, error) {
-	name = clean(name)
-	ino := fs.live[name]
-	if ino == nil {
-		return 0, errors.Wrapf(disk.ErrNotExist, "stat %s", name)
-	}
-	return int64(len(ino.data)), nil
-}
+func (fs *FS) Stat(name string) (int64, error) { return fs.efs.Stat(path.Clean(name)) }
 
 // SyncDir implements disk.FS: the creations, renames and removals in dir
 // become durable.
-func (fs *FS) SyncDir(dir string) error {
-	dir = clean(dir)
-	if !fs.dirs[dir] {
-		return errors.Wrapf(disk.ErrNotExist, "syncdir %s", dir)
-	}
-	if fs.crashPoint() {
-		panic(CrashPoint{Op: "syncdir " + dir})
-	}
-	for name := range fs.durable {
-		if path.Dir(name) == dir && fs.live[name] == nil {
-			delete(fs.durable, name)
-		}
-	}
-	for name, ino := range fs.live {
-		if path.Dir(name) == dir {
-			fs.durable[name] = ino
-		}
-	}
-	fs.charge(dir, fs.cfg.SyncLatency)
-	return nil
-}
+func (fs *FS) SyncDir(dir string) error { return fs.efs.SyncDir(path.Clean(dir)) }
 
 type lockHandle struct {
-	fs   *FS
-	name string
-	gen  uint64
+	fs  *FS
+	l   io.Closer
+	gen uint64
 }
 
 func (l *lockHandle) Close() error {
 	if l.gen == l.fs.gen {
-		delete(l.fs.locks, l.name)
+		return l.l.Close()
 	}
 	return nil
 }
 
 // Lock implements disk.FS. Locks die with the process (crash or restart).
 func (fs *FS) Lock(name string) (io.Closer, error) {
-	name = clean(name)
-	if fs.locks[name] {
-		return nil, errors.Newf("lock %s: held by another process", name)
+	l, err := fs.efs.Lock(path.Clean(name))
+	if err != nil {
+		return nil, err
 	}
-	if err := fs.parentExists(name); err != nil {
-		return nil, errors.Wrapf(err, "lock %s", name)
-	}
-	if fs.live[name] == nil {
-		fs.live[name] = &inode{dirty: map[int64]struct{}{}}
-	}
-	fs.locks[name] = true
-	return &lockHandle{fs: fs, name: name, gen: fs.gen}, nil
+	fs.locks = append(fs.locks, l)
+	return &lockHandle{fs: fs, l: l, gen: fs.gen}, nil
 }
 
 // KillProcess models the node's process dying while the machine stays up:
@@ -390,210 +315,47 @@ func (fs *FS) Lock(name string) (io.Closer, error) {
 // stays.
 func (fs *FS) KillProcess() {
 	fs.gen++
-	fs.locks = map[string]bool{}
-	fs.crashIn = 0
+	for _, l := range fs.locks {
+		_ = l.Close()
+	}
+	fs.locks = nil
+	fs.crash.N = 0
 	fs.busy = 0
 }
 
-// Crash models power loss: the live namespace reverts to the durable one,
-// and each file's unsynced bytes are dropped, or (with TornProb) partly
-// kept: a random subset of dirty sectors, and a size anywhere between the
-// durable and the written size at sector granularity, holes reading zero.
+// Crash models power loss: the disk becomes what disk.MemFS.CrashClone
+// keeps: the durable namespace, each file's synced bytes and, with
+// TornProb, part of its unsynced ones (a random subset of dirty sectors,
+// and a size anywhere between the durable and the written size at sector
+// granularity, holes reading zero).
 func (fs *FS) Crash() {
 	fs.KillProcess()
 	fs.Stats.Crashes++
-	names := make([]string, 0, len(fs.durable))
-	for name := range fs.durable {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	seen := map[*inode]bool{}
-	for _, name := range names {
-		ino := fs.durable[name]
-		if seen[ino] {
-			continue
-		}
-		seen[ino] = true
-		if len(ino.dirty) == 0 && len(ino.data) == len(ino.durable) {
-			continue
-		}
-		if fs.cfg.TornProb > 0 && fs.rng.Float64() < fs.cfg.TornProb {
-			fs.tear(name, ino)
-			continue
-		}
-		ino.data = append([]byte(nil), ino.durable...)
-		ino.dirty = map[int64]struct{}{}
-	}
-	fs.live = make(map[string]*inode, len(fs.durable))
-	for name, ino := range fs.durable {
-		fs.live[name] = ino
-	}
-}
-
-func (fs *FS) tear(name string, ino *inode) {
-	ss := int64(fs.cfg.SectorSize)
-	lo, hi := int64(len(ino.durable)), int64(len(ino.data))
-	size := lo
-	switch {
-	case hi > lo:
-		// The size metadata reached the disk up to some sector boundary
-		// in (lo, hi), or all of hi, or none of it.
-		first := (lo/ss + 1) * ss
-		n := int64(1)
-		if first < hi {
-			n += (hi - first + ss - 1) / ss
-		}
-		switch i := fs.rng.Int64N(n + 1); {
-		case i == n:
-			size = lo
-		default:
-			size = first + i*ss
-			if size > hi {
-				size = hi
-			}
-		}
-	case hi < lo && fs.rng.IntN(2) == 0:
-		size = hi
-	}
-	out := make([]byte, size)
-	copy(out, ino.durable)
-	sectors := make([]int64, 0, len(ino.dirty))
-	for s := range ino.dirty {
-		sectors = append(sectors, s)
-	}
-	sort.Slice(sectors, func(i, j int) bool { return sectors[i] < sectors[j] })
-	kept := 0
-	for _, s := range sectors {
-		if fs.rng.IntN(2) == 0 {
-			continue
-		}
-		a, b := s*ss, (s+1)*ss
-		if a >= size {
-			continue
-		}
-		if b > size {
-			b = size
-		}
-		// Bytes of the sector beyond what was written read as zero.
-		for i := a; i < b; i++ {
-			if i < int64(len(ino.data)) {
-				out[i] = ino.data[i]
-			} else {
-				out[i] = 0
-			}
-		}
-		kept++
-	}
-	ino.data = out
-	ino.durable = append([]byte(nil), out...)
-	ino.dirty = map[int64]struct{}{}
-	fs.Stats.TornFiles++
-	fs.trace("disk torn " + path.Base(name) + " size=" + itoa(size) + " sectors-kept=" + itoa(int64(kept)) + "/" + itoa(int64(len(sectors))))
+	fs.setDisk(fs.mem.CrashClone(disk.CrashCloneCfg{
+		TornProb: fs.cfg.TornProb,
+		Rand:     fs.rng,
+		OnTorn: func(name string, size int64, kept, dirty int) {
+			fs.Stats.TornFiles++
+			fs.trace("disk torn " + path.Base(name) + " size=" + itoa(size) + " sectors-kept=" + itoa(int64(kept)) + "/" + itoa(int64(dirty)))
+		},
+	}))
 }
 
 // Rot flips one bit of a durable byte in a random file of the targeted
 // kinds (bit rot at rest). It reports whether a file was hit.
 func (fs *FS) Rot(kinds FileKind) bool {
-	var names []string
-	for name, ino := range fs.durable {
-		if (kinds == 0 || kinds&fs.classify(name) != 0) && len(ino.durable) > 0 {
-			names = append(names, name)
-		}
+	name, off, ok := fs.mem.Rot(fs.rng, kinds)
+	if ok {
+		fs.Stats.Rots++
+		fs.trace("disk bit-rot " + path.Base(name) + " offset=" + itoa(off))
 	}
-	if len(names) == 0 {
-		return false
-	}
-	sort.Strings(names)
-	name := names[fs.rng.IntN(len(names))]
-	ino := fs.durable[name]
-	off := fs.rng.IntN(len(ino.durable))
-	bit := byte(1) << fs.rng.IntN(8)
-	ino.durable[off] ^= bit
-	if off < len(ino.data) {
-		ino.data[off] ^= bit
-	}
-	fs.Stats.Rots++
-	fs.trace("disk bit-rot " + path.Base(name) + " offset=" + itoa(int64(off)))
-	return true
+	return ok
 }
 
-func (fs *FS) truncate(ino *inode, size int64) {
-	ss := int64(fs.cfg.SectorSize)
-	old := int64(len(ino.data))
-	if size < old {
-		ino.data = ino.data[:size]
-		for s := range ino.dirty {
-			if s*ss >= size {
-				delete(ino.dirty, s)
-			}
-		}
-		if size%ss != 0 {
-			ino.dirty[size/ss] = struct{}{}
-		}
-	} else if size > old {
-		ino.data = append(ino.data, make([]byte, size-old)...)
-		for s := old / ss; s*ss < size; s++ {
-			ino.dirty[s] = struct{}{}
-		}
-	}
-}
-
-func (fs *FS) sync(name string, ino *inode) error {
-	fs.Stats.Syncs++
-	if fs.crashPoint() {
-		// Power fails during the fsync: a seeded part of it made it.
-		if fs.rng.IntN(2) == 0 {
-			fs.writeBack(ino)
-		}
-		panic(CrashPoint{Op: "sync " + name})
-	}
-	fs.charge(name, fs.cfg.SyncLatency)
-	if fs.chance(name, fs.cfg.Faults.SyncErrProb) {
-		// fsyncgate: the dirty pages are marked clean without reaching the
-		// disk, and (as after eviction) reads see the old bytes again.
-		ss := int64(fs.cfg.SectorSize)
-		for s := range ino.dirty {
-			for i := s * ss; i < (s+1)*ss && i < int64(len(ino.data)); i++ {
-				if i < int64(len(ino.durable)) {
-					ino.data[i] = ino.durable[i]
-				} else {
-					ino.data[i] = 0
-				}
-			}
-		}
-		ino.dirty = map[int64]struct{}{}
-		fs.Stats.SyncErrs++
-		fs.trace("disk fsync-error " + path.Base(name))
-		return errors.Wrapf(ErrIO, "fsync %s", name)
-	}
-	fs.writeBack(ino)
-	return nil
-}
-
-func (fs *FS) writeBack(ino *inode) {
-	ss := int64(fs.cfg.SectorSize)
-	size := int64(len(ino.data))
-	if int64(len(ino.durable)) < size {
-		ino.durable = append(ino.durable, make([]byte, size-int64(len(ino.durable)))...)
-	} else {
-		ino.durable = ino.durable[:size]
-	}
-	for s := range ino.dirty {
-		a, b := s*ss, (s+1)*ss
-		if b > size {
-			b = size
-		}
-		if a < b {
-			copy(ino.durable[a:b], ino.data[a:b])
-		}
-	}
-	ino.dirty = map[int64]struct{}{}
-}
-
-// File is an open file of the simulated disk.
+// File is an open file of the simulated disk: a handle of one process.
 type File struct {
 	fs       *FS
-	ino      *inode
+	f        disk.File
 	name     string
 	gen      uint64
 	writable bool
@@ -602,6 +364,8 @@ type File struct {
 
 var _ disk.File = (*File)(nil)
 
+// check refuses a handle that is closed, stale or read-only before the
+// disk sees the operation (so it draws nothing and counts nothing).
 func (f *File) check(op string) error {
 	if f.closed {
 		return errors.Newf("%s %s: file already closed", op, f.name)
@@ -620,39 +384,7 @@ func (f *File) Write(p []byte) (int, error) {
 	if err := f.check("write"); err != nil {
 		return 0, err
 	}
-	fs := f.fs
-	fs.Stats.Writes++
-	if fs.crashPoint() {
-		// Power fails during the write: a seeded prefix reached the cache.
-		n := fs.rng.IntN(len(p) + 1)
-		fs.appendBytes(f.ino, p[:n])
-		panic(CrashPoint{Op: "write " + f.name})
-	}
-	fs.charge(f.name, fs.cfg.WriteLatency+time.Duration(fs.cfg.WriteByteNs*int64(len(p))))
-	if fs.chance(f.name, fs.cfg.Faults.WriteErrProb) {
-		fs.Stats.WriteErrs++
-		fs.trace("disk write-error " + path.Base(f.name))
-		return 0, errors.Wrapf(ErrIO, "write %s", f.name)
-	}
-	if fs.cfg.Capacity > 0 && fs.Used()+int64(len(p)) > fs.cfg.Capacity {
-		fs.Stats.NoSpace++
-		fs.trace("disk no-space " + path.Base(f.name))
-		return 0, errors.Wrapf(disk.ErrNoSpace, "write %s", f.name)
-	}
-	fs.appendBytes(f.ino, p)
-	return len(p), nil
-}
-
-func (fs *FS) appendBytes(ino *inode, p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	ss := int64(fs.cfg.SectorSize)
-	off := int64(len(ino.data))
-	ino.data = append(ino.data, p...)
-	for s := off / ss; s*ss < off+int64(len(p)); s++ {
-		ino.dirty[s] = struct{}{}
-	}
+	return f.f.Write(p)
 }
 
 // ReadAt implements disk.File. With ReadFlipProb the returned bytes carry
@@ -661,23 +393,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if err := f.check("read"); err != nil {
 		return 0, err
 	}
-	fs := f.fs
-	fs.Stats.Reads++
-	fs.charge(f.name, fs.cfg.ReadLatency)
-	if off >= int64(len(f.ino.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.ino.data[off:])
-	if n > 0 && fs.chance(f.name, fs.cfg.Faults.ReadFlipProb) {
-		i := fs.rng.IntN(n)
-		p[i] ^= byte(1) << fs.rng.IntN(8)
-		fs.Stats.ReadFlips++
-		fs.trace("disk read-flip " + path.Base(f.name) + " offset=" + itoa(off+int64(i)))
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return f.f.ReadAt(p, off)
 }
 
 // Close implements disk.File.
@@ -686,7 +402,7 @@ func (f *File) Close() error {
 		return errors.Newf("close %s: file already closed", f.name)
 	}
 	f.closed = true
-	return nil
+	return f.f.Close()
 }
 
 // Sync implements disk.File.
@@ -694,7 +410,7 @@ func (f *File) Sync() error {
 	if err := f.check("sync"); err != nil {
 		return err
 	}
-	return f.fs.sync(f.name, f.ino)
+	return f.f.Sync()
 }
 
 // Truncate implements disk.File.
@@ -705,17 +421,7 @@ func (f *File) Truncate(size int64) error {
 	if size < 0 {
 		return errors.Newf("truncate %s: negative size %d", f.name, size)
 	}
-	fs := f.fs
-	if fs.crashPoint() {
-		panic(CrashPoint{Op: "truncate " + f.name})
-	}
-	if fs.cfg.Capacity > 0 && size > int64(len(f.ino.data)) && fs.Used()+size-int64(len(f.ino.data)) > fs.cfg.Capacity {
-		fs.Stats.NoSpace++
-		return errors.Wrapf(disk.ErrNoSpace, "truncate %s", f.name)
-	}
-	fs.truncate(f.ino, size)
-	fs.charge(f.name, fs.cfg.WriteLatency)
-	return nil
+	return f.f.Truncate(size)
 }
 
 // Size implements disk.File.
@@ -723,5 +429,5 @@ func (f *File) Size() (int64, error) {
 	if err := f.check("size"); err != nil {
 		return 0, err
 	}
-	return int64(len(f.ino.data)), nil
+	return f.f.Size()
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/disk"
@@ -61,148 +63,8 @@ func TestFSCrashDropsUnsyncedBytes(t *testing.T) {
 	}
 }
 
-func TestFSCreateNotDurableWithoutSyncDir(t *testing.T) {
-	fs := newTestFS(t, FSConfig{}, 1)
-	f, _ := fs.Create("data/snap-1")
-	mustWrite(t, f, []byte("image"))
-	f.Sync()
-	fs.Crash()
-	if _, err := fs.Stat("data/snap-1"); !errors.Is(err, disk.ErrNotExist) {
-		t.Fatalf("file created without SyncDir survived the crash (err %v)", err)
-	}
-	f, _ = fs.Create("data/snap-1")
-	mustWrite(t, f, []byte("image"))
-	f.Sync()
-	fs.SyncDir("data")
-	fs.Crash()
-	if got := readAll(t, fs, "data/snap-1"); string(got) != "image" {
-		t.Fatalf("synced file and dir: got %q", got)
-	}
-}
-
-func TestFSRenameNotDurableWithoutSyncDir(t *testing.T) {
-	fs := newTestFS(t, FSConfig{}, 1)
-	f, _ := fs.Create("data/snap.tmp")
-	mustWrite(t, f, []byte("new"))
-	f.Sync()
-	fs.SyncDir("data")
-	if err := fs.Rename("data/snap.tmp", "data/snap"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fs.Stat("data/snap"); err != nil {
-		t.Fatalf("live view must see the rename: %v", err)
-	}
-	fs.Crash()
-	if _, err := fs.Stat("data/snap"); !errors.Is(err, disk.ErrNotExist) {
-		t.Fatalf("rename survived a crash without SyncDir")
-	}
-	if got := readAll(t, fs, "data/snap.tmp"); string(got) != "new" {
-		t.Fatalf("old name after crash: %q", got)
-	}
-	fs.Rename("data/snap.tmp", "data/snap")
-	fs.SyncDir("data")
-	fs.Crash()
-	if _, err := fs.Stat("data/snap.tmp"); !errors.Is(err, disk.ErrNotExist) {
-		t.Fatalf("old name survived a synced rename")
-	}
-	if got := readAll(t, fs, "data/snap"); string(got) != "new" {
-		t.Fatalf("new name after synced rename: %q", got)
-	}
-}
-
-func TestFSRemoveNotDurableWithoutSyncDir(t *testing.T) {
-	fs := newTestFS(t, FSConfig{}, 1)
-	f, _ := fs.Create("data/wal-1")
-	mustWrite(t, f, []byte("x"))
-	f.Sync()
-	fs.SyncDir("data")
-	fs.Remove("data/wal-1")
-	fs.Crash()
-	if got := readAll(t, fs, "data/wal-1"); string(got) != "x" {
-		t.Fatalf("unsynced remove: file should be back, got %q", got)
-	}
-	fs.Remove("data/wal-1")
-	fs.SyncDir("data")
-	fs.Crash()
-	if _, err := fs.Stat("data/wal-1"); !errors.Is(err, disk.ErrNotExist) {
-		t.Fatalf("synced remove did not stick")
-	}
-}
-
-func TestFSCreateTruncatesSameInode(t *testing.T) {
-	fs := newTestFS(t, FSConfig{}, 1)
-	f, _ := fs.Create("data/x")
-	mustWrite(t, f, []byte("old contents"))
-	f.Sync()
-	fs.SyncDir("data")
-	f, _ = fs.Create("data/x")
-	mustWrite(t, f, []byte("new"))
-	fs.Crash()
-	if got := readAll(t, fs, "data/x"); string(got) != "old contents" {
-		t.Fatalf("unsynced O_TRUNC rewrite must revert on crash, got %q", got)
-	}
-}
-
-// Torn tails: every kept sector is either fully the new bytes or the
-// durable/zero bytes, the size is a sector boundary (or the written size),
-// and the synced prefix is intact.
-func TestFSTornTailsAtSectorBoundaries(t *testing.T) {
-	for _, ss := range []int{512, 4096} {
-		for seed := uint64(0); seed < 200; seed++ {
-			fs := newTestFS(t, FSConfig{SectorSize: ss, TornProb: 1}, seed)
-			f, _ := fs.Create("data/wal-1")
-			fs.SyncDir("data")
-			prefix := bytes.Repeat([]byte{'d'}, ss+100)
-			mustWrite(t, f, prefix)
-			f.Sync()
-			tail := make([]byte, 5*ss)
-			for i := range tail {
-				tail[i] = byte('A' + i/ss)
-			}
-			mustWrite(t, f, tail)
-			fs.Crash()
-			got := readAll(t, fs, "data/wal-1")
-			if !bytes.Equal(got[:min(len(got), len(prefix))], prefix[:min(len(got), len(prefix))]) || len(got) < len(prefix) {
-				t.Fatalf("ss=%d seed=%d: synced prefix damaged", ss, seed)
-			}
-			full := append(append([]byte(nil), prefix...), tail...)
-			if len(got) != len(full) && len(got) != len(prefix) && len(got)%ss != 0 {
-				t.Fatalf("ss=%d seed=%d: torn size %d is not a sector boundary", ss, seed, len(got))
-			}
-			for s := 0; s*ss < len(got); s++ {
-				a, b := s*ss, min((s+1)*ss, len(got))
-				sec := got[a:b]
-				newSec := full[a:b]
-				oldSec := make([]byte, b-a)
-				for i := a; i < b; i++ {
-					if i < len(prefix) {
-						oldSec[i-a] = prefix[i]
-					}
-				}
-				if !bytes.Equal(sec, newSec) && !bytes.Equal(sec, oldSec) {
-					t.Fatalf("ss=%d seed=%d: sector %d is a mix of old and new bytes", ss, seed, s)
-				}
-			}
-		}
-	}
-}
-
-func TestFSTornKeepsSectorsInAnyOrder(t *testing.T) {
-	// Some seed must keep a later sector while dropping an earlier one.
-	const ss = 512
-	for seed := uint64(0); seed < 500; seed++ {
-		fs := newTestFS(t, FSConfig{SectorSize: ss, TornProb: 1}, seed)
-		f, _ := fs.Create("data/wal-1")
-		fs.SyncDir("data")
-		mustWrite(t, f, bytes.Repeat([]byte{'x'}, 4*ss))
-		fs.Crash()
-		got := readAll(t, fs, "data/wal-1")
-		if len(got) >= 2*ss && got[0] == 0 && got[ss] == 'x' {
-			return
-		}
-	}
-	t.Fatal("no seed kept a later sector without an earlier one")
-}
+// The page-cache model itself (SyncDir, O_TRUNC, torn tails) is tested
+// in disk/memfs_test.go; these tests are of the node's wiring of it.
 
 func TestFSFsyncFailureLosesUnsyncedData(t *testing.T) {
 	fs := newTestFS(t, FSConfig{SectorSize: 512, Faults: DiskFaults{SyncErrProb: 1}}, 1)
@@ -317,4 +179,117 @@ func TestFSLockAndRot(t *testing.T) {
 	if len(names) != 2 || names[0] != "LOCK" || names[1] != "wal-1" {
 		t.Fatalf("list after crash: %v", names)
 	}
+}
+
+// A process restart keeps the page cache (unsynced bytes included) but
+// not the dead process's handles, locks or armed crash point.
+func TestFSKillProcessKeepsThePageCache(t *testing.T) {
+	fs := newTestFS(t, FSConfig{}, 1)
+	l, err := fs.Lock("data/LOCK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := fs.Create("data/wal-1")
+	fs.SyncDir("data")
+	mustWrite(t, f, []byte("unsynced"))
+	fs.CrashAfter(1)
+	fs.KillProcess()
+	if _, err := f.Write([]byte("x")); !errors.Is(err, ErrStaleHandle) {
+		t.Fatalf("handle of the dead process: err %v, want ErrStaleHandle", err)
+	}
+	l2, err := fs.Lock("data/LOCK")
+	if err != nil {
+		t.Fatalf("the dead process's lock is still held: %v", err)
+	}
+	l.Close() // the dead process's Close must not release the new holder's lock
+	if _, err := fs.Lock("data/LOCK"); err == nil {
+		t.Fatal("a stale lock handle released the current lock")
+	}
+	l2.Close()
+	g, _ := fs.OpenAppend("data/wal-1") // the crash point died with the process too
+	mustWrite(t, g, []byte("!"))
+	if got := readAll(t, fs, "data/wal-1"); string(got) != "unsynced!" {
+		t.Fatalf("after a process restart: %q", got)
+	}
+}
+
+// Every fault the disk injects is one trace line, in the format traces
+// (and their hashes) have always had, and latency is charged as busy time.
+func TestFSTraceLinesAndBusyTime(t *testing.T) {
+	var lines []string
+	cfg := FSConfig{SectorSize: 512, Capacity: 1 << 20, TornProb: 1, WriteLatency: time.Millisecond, WriteByteNs: 10,
+		SyncLatency: 5 * time.Millisecond, ReadLatency: 2 * time.Millisecond}
+	fs := NewFS(cfg, rand.New(rand.NewPCG(7, 1)), func(s string) { lines = append(lines, s) })
+	fs.MkdirAll("data")
+	f, _ := fs.Create("data/wal-1") // 1 ms
+	fs.SyncDir("data")              // 5 ms
+	mustWrite(t, f, make([]byte, 100))
+	if got, want := fs.TakeBusy(), 6*time.Millisecond+time.Millisecond+1000*time.Nanosecond; got != want {
+		t.Fatalf("busy %v, want %v", got, want)
+	}
+	if fs.TakeBusy() != 0 {
+		t.Fatal("TakeBusy did not reset")
+	}
+	fs.SetFaults(DiskFaults{Kinds: KindWAL, SpikeProb: 1, SpikeMax: time.Second, WriteErrProb: 1})
+	if _, err := f.Write([]byte("x")); !errors.Is(err, ErrIO) {
+		t.Fatal(err)
+	}
+	if b := fs.TakeBusy(); b <= time.Millisecond || b > time.Second+2*time.Millisecond {
+		t.Fatalf("busy with a spike: %v", b)
+	}
+	fs.SetFaults(DiskFaults{SyncErrProb: 1})
+	f.Sync()
+	fs.SetFaults(DiskFaults{ReadFlipProb: 1})
+	f.ReadAt(make([]byte, 10), 50)
+	fs.SetFaults(DiskFaults{})
+	fs.SetBallast(1 << 20)
+	f.Write([]byte("x"))
+	fs.SetBallast(0)
+	f.Sync()
+	mustWrite(t, f, make([]byte, 2000))
+	fs.Rot(KindWAL)
+	fs.Crash()
+	want := []string{
+		"disk latency-spike wal-1 ", "disk write-error wal-1", "disk fsync-error wal-1",
+		"disk read-flip wal-1 offset=5", "disk no-space wal-1", "disk bit-rot wal-1 offset=", "disk torn wal-1 size=",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("trace lines %q, want %d", lines, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Fatalf("trace line %d is %q, want it to start %q", i, lines[i], w)
+		}
+	}
+	st := fs.Stats
+	if st.Spikes != 1 || st.WriteErrs != 1 || st.SyncErrs != 1 || st.ReadFlips != 1 || st.NoSpace != 1 ||
+		st.Rots != 1 || st.Crashes != 1 || st.TornFiles != 1 || st.Writes != 4 || st.Syncs != 2 || st.Reads != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// An operation that fails on a missing file or directory is not a disk
+// operation: it does not count towards a crash point and costs nothing.
+func TestFSFailedOpsCountNothing(t *testing.T) {
+	fs := newTestFS(t, FSConfig{WriteLatency: time.Millisecond, SyncLatency: time.Millisecond}, 1)
+	f, _ := fs.Create("data/wal-1")
+	fs.TakeBusy()
+	fs.CrashAfter(1)
+	for _, err := range []error{
+		fs.Remove("data/nope"), fs.Rename("data/nope", "data/x"), fs.Rename("data/wal-1", "nodir/x"), fs.SyncDir("nodir"),
+		func() error { _, err := fs.Create("nodir/x"); return err }(),
+	} {
+		if !errors.Is(err, disk.ErrNotExist) {
+			t.Fatalf("err %v, want ErrNotExist", err)
+		}
+	}
+	if b := fs.TakeBusy(); b != 0 {
+		t.Fatalf("failed operations cost %v", b)
+	}
+	defer func() {
+		if cp, ok := recover().(CrashPoint); !ok || cp.Op != "write data/wal-1" {
+			t.Fatalf("the first real mutation did not crash: %v", cp)
+		}
+	}()
+	f.Write([]byte("x"))
 }
