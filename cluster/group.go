@@ -426,7 +426,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 		req := &b.reqs[i]
 		cc := membershipKind(req.Argv)
 		gate := cc != ccNone || functionKind(req.Argv) == fnCall ||
-			req.Txn != nil && len(req.Txn.Watched) > 0 && !req.Txn.Abort && !req.Txn.Observe
+			req.Txn != nil && len(req.Txn.Watched) > 0
 		if gate {
 			propose()
 			r.flushCalls()

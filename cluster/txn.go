@@ -32,13 +32,6 @@ type Txn struct {
 	// on any other one (reopened after a disk failure) the watch is void
 	// and EXEC answers null.
 	WatchedOn *Replica
-	// Abort makes EXEC answer null without running anything.
-	Abort bool
-	// Observe turns Watched into an output: when the (read-only) block
-	// runs, each watched key's version at that moment is stored in
-	// Watched and the replica in WatchedOn — WATCH plus the reads after
-	// it in one step, for drivers without a connection (the simulator).
-	Observe bool
 	// Side, when set, runs the block's commands that are not the
 	// replica's (the server's PUBLISH) at their turn, inside the step; it
 	// returns false for a command it does not know. Not logged effects:
@@ -67,7 +60,7 @@ func (r *Replica) KeyVersion(now int64, key []byte) uint64 {
 
 // watchChanged reports whether a watched key changed since WATCH.
 func (r *Replica) watchChanged(ms int64, t *Txn) bool {
-	if t.Abort || t.aborted || len(t.Watched) > 0 && t.WatchedOn != r {
+	if t.aborted || len(t.Watched) > 0 && t.WatchedOn != r {
 		return true
 	}
 	for _, w := range t.Watched {
@@ -92,7 +85,7 @@ func txnWrites(t *Txn) bool {
 // the writes gathered so far in the batch, so entries stay in order.
 func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 	t := b.reqs[i].Txn
-	if len(t.Watched) > 0 && !t.Abort && !t.Observe {
+	if len(t.Watched) > 0 {
 		// Apply everything ahead of it, then decide the watch against
 		// exactly the state the transaction would run on.
 		flush()
@@ -103,7 +96,7 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 			return // stLocal: runLocal answers null
 		}
 	}
-	if t.Abort || !txnWrites(t) {
+	if !txnWrites(t) {
 		return // read-only: runs locally, in order
 	}
 	if msg := r.writeRefusal(); msg != "" {
@@ -149,12 +142,7 @@ func (r *Replica) runTxnLocal(ms int64, req *Request) {
 		req.W.WriteError(msg)
 		return
 	}
-	if t.Observe {
-		for i := range t.Watched {
-			t.Watched[i].Version = r.db.KeyVersion(ms, t.Watched[i].Key)
-		}
-		t.WatchedOn = r
-	} else if r.watchChanged(ms, t) {
+	if r.watchChanged(ms, t) {
 		req.W.WriteNullArray()
 		return
 	}

@@ -97,12 +97,11 @@ func New(opts Options) *DB {
 	// APPEND and SETRANGE build values up to this; a record holds 32 bits.
 	opts.ProtoMaxBulkLen = min(opts.ProtoMaxBulkLen, maxValueBytes)
 	db := &DB{opts: opts}
-	// One draw seeds both the SCAN cursor sequence and the point index's
-	// hash, so the Rand stream a node sees is what it was before the index
-	// needed a seed.
-	seed := opts.Rand.Uint64()
-	db.scan.init(seed)
-	db.indexSeed = (&SplitMix64{state: seed}).Uint64()
+	// The SCAN cursor sequence and the point index's hash are seeded
+	// from the node's randomness (the simulator's seeded stream), each
+	// with its own draw.
+	db.scan.init(opts.Rand.Uint64())
+	db.indexSeed = opts.Rand.Uint64()
 	db.wheel.d = &db.s.slabDirs
 	db.clear()
 	return db

@@ -157,10 +157,7 @@ func (fs *FS) Used() int64 { return fs.space.Used() }
 
 // inject is the node's disk.Injector. The order of its draws from rng is
 // part of every trace: crash point, then the latency (and its spike),
-// then the random faults, then the capacity. (One order changed when the
-// model moved to package disk: a truncation refused for growing past the
-// capacity is now charged first. Only shrinking truncations happen, so no
-// trace did.)
+// then the random faults, then the capacity.
 func (fs *FS) inject(op disk.Op) disk.Fault {
 	switch op.Kind {
 	case disk.OpWrite:
@@ -169,9 +166,6 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 		fs.Stats.Syncs++
 	case disk.OpRead:
 		fs.Stats.Reads++
-	}
-	if fs.failsAnyway(op) {
-		return disk.Fault{}
 	}
 	if f := fs.crash.Inject(op); f.Kind != disk.FaultNone {
 		return f
@@ -197,26 +191,6 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 		}
 	}
 	return f
-}
-
-// failsAnyway reports an operation the MemFS will refuse for a missing
-// file or directory: it is neither counted towards a crash point nor
-// charged, as before the disk model moved to package disk (keeping every
-// trace the same).
-func (fs *FS) failsAnyway(op disk.Op) bool {
-	switch op.Kind {
-	case disk.OpCreate:
-		return !fs.mem.IsDir(path.Dir(op.Path))
-	case disk.OpRemove:
-		_, err := fs.mem.Stat(op.Path)
-		return err != nil
-	case disk.OpRename:
-		_, err := fs.mem.Stat(op.Path)
-		return err != nil || !fs.mem.IsDir(path.Dir(op.To))
-	case disk.OpSyncDir:
-		return !fs.mem.IsDir(op.Path)
-	}
-	return false
 }
 
 // charge adds an operation's latency, and maybe a spike, to busy time.

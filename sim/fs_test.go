@@ -267,29 +267,3 @@ func TestFSTraceLinesAndBusyTime(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
-
-// An operation that fails on a missing file or directory is not a disk
-// operation: it does not count towards a crash point and costs nothing.
-func TestFSFailedOpsCountNothing(t *testing.T) {
-	fs := newTestFS(t, FSConfig{WriteLatency: time.Millisecond, SyncLatency: time.Millisecond}, 1)
-	f, _ := fs.Create("data/wal-1")
-	fs.TakeBusy()
-	fs.CrashAfter(1)
-	for _, err := range []error{
-		fs.Remove("data/nope"), fs.Rename("data/nope", "data/x"), fs.Rename("data/wal-1", "nodir/x"), fs.SyncDir("nodir"),
-		func() error { _, err := fs.Create("nodir/x"); return err }(),
-	} {
-		if !errors.Is(err, disk.ErrNotExist) {
-			t.Fatalf("err %v, want ErrNotExist", err)
-		}
-	}
-	if b := fs.TakeBusy(); b != 0 {
-		t.Fatalf("failed operations cost %v", b)
-	}
-	defer func() {
-		if cp, ok := recover().(CrashPoint); !ok || cp.Op != "write data/wal-1" {
-			t.Fatalf("the first real mutation did not crash: %v", cp)
-		}
-	}()
-	f.Write([]byte("x"))
-}

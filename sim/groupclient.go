@@ -709,11 +709,10 @@ func (g *Group) StartJoiner(id uint64) {
 }
 
 // forgetNode drops a node stopped for good from every client's routes in
-// a sharded world, as a cluster client's topology refresh does (CLUSTER
+// the world, as a cluster client's topology refresh does (CLUSTER
 // SLOTS and NODES no longer list it): without it, the resharder and the
 // clients keep picking the dead node at random and each pick costs a
-// whole timeout. Clients of a one-group world keep it and time out there
-// (their traces predate this).
+// whole timeout.
 func (g *Group) forgetNode(n *Node) {
 	for _, c := range g.r.Clients {
 		var known []*Node
