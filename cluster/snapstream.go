@@ -520,6 +520,9 @@ func (r *Replica) onSnapAck(a *snapMsg) {
 	}
 	switch a.flag {
 	case ackHeld, ackRefused:
+		if s.state == outInstalling {
+			break // late: the follower already said it holds the whole file
+		}
 		progress := a.offset > s.acked
 		if a.epoch == s.epoch && (a.flag == ackRefused || s.state == outProbing) {
 			// The follower says where it is, for the chunks of this

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"strings"
@@ -475,6 +476,58 @@ func writeAll(name string, b []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Seeded faults on every message (loss, delay past later messages,
+// duplication) and restarts of the follower mid-stream: the stream always
+// completes, and nothing over the limit is ever sent.
+func TestSnapshotStreamUnderRandomFaults(t *testing.T) {
+	seeds := 8
+	if testing.Short() {
+		seeds = 3
+	}
+	for seed := 1; seed <= seeds; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			g := newStreamGroup(t, func(o *Options) { o.SnapshotSendBytesPerTick = 128 << 10 })
+			l := g.waitLeader()
+			f := g.follower(l)
+			g.stop(f)
+			g.fill(l, 0, 5000, 200)
+			rng := rand.New(rand.NewPCG(uint64(seed), 99))
+			var later []groupMsg
+			g.filter = func(m *groupMsg) bool {
+				switch x := rng.Float64(); {
+				case x < 0.08:
+					return false
+				case x < 0.16:
+					later = append(later, *m)
+					return false
+				case x < 0.20:
+					g.queue = append(g.queue, *m)
+				}
+				return true
+			}
+			g.start(f)
+			restarts := 0
+			for i := 0; i < 1500; i++ {
+				rng.Shuffle(len(later), func(a, b int) { later[a], later[b] = later[b], later[a] })
+				g.queue = append(g.queue, later...)
+				later = nil
+				if in := g.reps[f].g.snap.in; in != nil && in.held > 0 && restarts < 3 && rng.IntN(20) == 0 {
+					g.stop(f)
+					g.start(f)
+					restarts++
+				}
+				g.tick()
+				g.runJobs()
+				if g.reps[f].applied >= g.reps[l].applied && dump(g.reps[f], g.now) == dump(g.reps[l], g.now) {
+					t.Logf("caught up after %d ticks, %d follower restarts; leader %+v", i, restarts, g.reps[l].SnapshotStreams())
+					return
+				}
+			}
+			t.Fatalf("never caught up (%d restarts): leader %+v follower %+v", restarts, g.reps[l].SnapshotStreams(), g.reps[f].SnapshotStreams())
+		})
+	}
 }
 
 // Hundreds of MB through the bus, with the default message limit.
