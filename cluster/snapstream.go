@@ -489,8 +489,9 @@ func (r *Replica) pumpStream(s *snapOut) {
 		n := min(chunk, s.id.size-s.next)
 		buf := make([]byte, snapMsgHeaderBytes+n)
 		data := buf[snapMsgHeaderBytes:]
-		if k, err := s.f.ReadAt(data, int64(s.next)); k < len(data) {
-			_ = err // the file changed under the stream: abandon it
+		if k, _ := s.f.ReadAt(data, int64(s.next)); k < len(data) {
+			// A read that fails (or a file that shrank): abandon the
+			// stream; Raft asks again after the backoff.
 			r.endStream(s, raft.SnapshotFailure, true)
 			return
 		}
