@@ -13,7 +13,9 @@
 // decided before proposing, keyspace-event hook; docs/transactions.md),
 // functions.go (FUNCTION and FCALL: the udf host, effects entries,
 // libraries in snapshots; docs/functions.md), group.go (a replicated
-// group: ReadIndex, redirects, membership, snapshot catch-up), slots.go
+// group: ReadIndex, redirects, membership, snapshot catch-up),
+// snapstream.go (snapshots streamed to followers in checksummed,
+// acknowledged, throttled chunks that resume), slots.go
 // and slotrange.go (hash slots, slot ranges), slotstate.go (the slots a
 // group owns, migrates and imports; the gate; CLUSTER RESHARD steps),
 // reshard.go (the slot-move driver), topology.go (the CLUSTER replies).

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/binary"
-	"io"
 	"path"
 	"slices"
 	"strconv"
@@ -82,6 +81,8 @@ type groupState struct {
 	// snapForMember: a voter was added after the log was compacted; the
 	// next snapshot must be taken after the change (appliedConfChange).
 	snapForMember bool
+	// snap: snapshots streamed to and from this replica (snapstream.go).
+	snap snapStreams
 }
 
 // Replicated reports whether the group has more than one voter configured.
@@ -152,16 +153,22 @@ type GroupStats struct {
 	Term, Commit, Applied uint64
 	Leader                uint64
 	Role                  string
-	SnapshotsSent         uint64
-	SnapshotsReceived     uint64
-	LeadershipLost        uint64
-	QueuedBatches         int
+	// SnapshotsSent counts snapshots a follower confirmed installing;
+	// SnapshotsReceived, snapshots this replica installed from a leader.
+	SnapshotsSent     uint64
+	SnapshotsReceived uint64
+	LeadershipLost    uint64
+	QueuedBatches     int
+	// Snapshot streams (snapstream.go): chunks and bytes sent, sent again
+	// after a go-back, received, and refused.
+	Snapshot SnapshotStreamStats
 }
 
 // GroupStats reports the replica's replication state.
 func (r *Replica) GroupStats() GroupStats {
 	s := GroupStats{Applied: r.applied, Leader: r.Leader(), Role: "leader",
-		SnapshotsSent: r.g.snapSent, SnapshotsReceived: r.g.snapRecvd, LeadershipLost: r.g.leaderLost, QueuedBatches: len(r.g.queue)}
+		SnapshotsSent: r.g.snapSent, SnapshotsReceived: r.g.snapRecvd, LeadershipLost: r.g.leaderLost, QueuedBatches: len(r.g.queue),
+		Snapshot: r.SnapshotStreams()}
 	if r.rn != nil {
 		st := r.rn.Status()
 		s.Term, s.Commit = st.Term, st.Commit
@@ -331,6 +338,16 @@ func (r *Replica) StepBatch(now int64, msgs [][]byte) (errs []error) {
 }
 
 func (r *Replica) stepOne(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("cluster: empty peer message")
+	}
+	switch data[0] {
+	case peerKindRaft:
+	case peerKindSnapChunk, peerKindSnapAck:
+		return r.stepSnap(data)
+	default:
+		return errors.Newf("cluster: peer message of unknown kind 0x%02x", data[0])
+	}
 	var m pb.Message
 	if err := m.Unmarshal(data); err != nil {
 		return errors.Wrap(err, "cluster: malformed peer message")
@@ -340,6 +357,11 @@ func (r *Replica) stepOne(data []byte) error {
 	}
 	if m.From != 0 && m.From == r.g.lead || m.Type == pb.MsgApp || m.Type == pb.MsgHeartbeat || m.Type == pb.MsgSnap {
 		r.g.leadHeard = r.lastNowNanos
+	}
+	if m.Type == pb.MsgSnap {
+		if ok, err := r.admitSnap(&m); !ok {
+			return err
+		}
 	}
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return errors.Wrap(err, "cluster: step")
@@ -463,11 +485,11 @@ func (r *Replica) proposeFrom(b *batch) bool {
 		}
 		argv := r.withAsking(req, req.Argv)
 		n := encodedCommandBytes(argv)
-		if n > commandBytesMax {
-			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large for the log ("+strconv.Itoa(n)+" bytes)"
+		if n > r.replicatedCommandBytesMax() {
+			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large to replicate ("+strconv.Itoa(n)+" bytes)"
 			continue
 		}
-		if len(positions) > 0 && len(cmds)+n > entryBytesTarget {
+		if len(positions) > 0 && len(cmds)+n > r.entryBytesMax() {
 			propose()
 		}
 		b.state[i] = stWritePending
@@ -531,6 +553,7 @@ func (r *Replica) onSoftState(ss *raft.SoftState) {
 	if was == raft.StateLeader && ss.RaftState != raft.StateLeader {
 		r.g.leaderLost++
 		r.loseLeadership()
+		r.dropStreams()
 	}
 }
 
@@ -601,8 +624,9 @@ func (r *Replica) issueReadRound() {
 	r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
 }
 
-// send hands Raft's messages to the transport. A snapshot message gets
-// the snapshot file's bytes here, read from disk, so none sits in memory.
+// send hands Raft's messages to the transport. A MsgSnap is not sent as
+// it is: the snapshot file is streamed to the follower in chunks first
+// (snapstream.go), and the MsgSnap follows once the follower holds it.
 func (r *Replica) send(msgs []pb.Message) {
 	for i := range msgs {
 		m := msgs[i]
@@ -615,15 +639,8 @@ func (r *Replica) send(msgs []pb.Message) {
 				r.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
 				continue
 			}
-			data, err := r.readSnapshotFile(m.Snapshot.Metadata.Index)
-			if err != nil {
-				r.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
-				continue
-			}
-			snap := *m.Snapshot
-			snap.Data = data
-			m.Snapshot = &snap
-			r.g.snapSent++
+			r.startStream(m)
+			continue
 		}
 		buf, err := m.Marshal()
 		if err != nil {
@@ -632,72 +649,42 @@ func (r *Replica) send(msgs []pb.Message) {
 		if r.opts.Send != nil {
 			r.opts.Send(m.To, buf)
 		}
-		if m.Type == pb.MsgSnap {
-			// Optimistic: if it was lost the follower rejects the next
-			// append and the leader sends it again.
-			r.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
-		}
 	}
-}
-
-func (r *Replica) readSnapshotFile(index uint64) ([]byte, error) {
-	name := path.Join(disk.SnapshotDir(r.opts.Dir), disk.SnapshotName(index))
-	f, err := r.opts.FS.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return buf, nil
 }
 
 // installSnapshot replaces this follower's state with a snapshot its
-// leader sent: the file is written and synced under its index's name,
-// loaded (which verifies every checksum), and the log before it dropped.
+// leader streamed (snapstream.go): the file, already whole, synced and
+// verified under its receiving name, is loaded (which verifies every
+// checksum again), renamed to its index's name, and the log before it
+// dropped.
 func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	idx := s.Metadata.Index
 	if idx <= r.applied {
 		return nil
 	}
+	in, err := r.receivedSnapshot(s)
+	if err != nil {
+		return err
+	}
 	fs := r.opts.FS
 	dir := disk.SnapshotDir(r.opts.Dir)
-	if err := fs.MkdirAll(dir); err != nil {
-		return err
-	}
 	final := path.Join(dir, disk.SnapshotName(idx))
-	tmp := final + ".recv.tmp"
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(s.Data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
 	r.resetSpecial()
-	meta, _, err := loadSnapshot(fs, tmp, r.db, 0, r.restoreSpecial)
+	meta, _, err := loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
 	if err != nil {
-		_ = fs.Remove(tmp)
+		// A read can return flipped bits that are not on the disk.
+		r.resetSpecial()
+		meta, _, err = loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
+	}
+	if err != nil {
+		r.abortIn()
 		return errors.Wrap(err, "cluster: snapshot from leader")
 	}
 	if meta.Index != idx {
+		r.abortIn()
 		return errors.Newf("cluster: snapshot from leader holds index %d, message says %d", meta.Index, idx)
 	}
-	if err := fs.Rename(tmp, final); err != nil {
+	if err := fs.Rename(in.name, final); err != nil {
 		return err
 	}
 	if err := fs.SyncDir(dir); err != nil {
@@ -719,7 +706,11 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	if err := r.wal.Append([]disk.Record{marker}); err != nil {
 		return err
 	}
-	return r.wal.Sync()
+	if err := r.wal.Sync(); err != nil {
+		return err
+	}
+	r.snapInstalled(in)
+	return nil
 }
 
 // Membership changes: CLUSTER ADDNODE <id> <host:port> and CLUSTER DELNODE

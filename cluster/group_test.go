@@ -25,6 +25,17 @@ type testGroup struct {
 	opts  func(*Options)
 
 	changes []string
+
+	// Bus checks and faults (snapstream_test.go): every message handed to
+	// Send must fit msgMax (when set; maxSeen is the longest seen); filter
+	// may drop (false) or alter a message as it is delivered; with
+	// tolerate set, Step errors are collected in stepErrs instead of
+	// failing the test.
+	msgMax   int
+	maxSeen  int
+	filter   func(m *groupMsg) bool
+	tolerate bool
+	stepErrs []error
 }
 
 type groupMsg struct {
@@ -57,6 +68,10 @@ func (g *testGroup) startWith(id uint64, join bool) {
 		}
 		o.Rand = rand.New(rand.NewPCG(id, 7))
 		o.Send = func(to uint64, msg []byte) {
+			if g.msgMax > 0 && len(msg) > g.msgMax {
+				g.t.Errorf("n%d sent a %d-byte message to n%d, over the %d-byte limit", id, len(msg), to, g.msgMax)
+			}
+			g.maxSeen = max(g.maxSeen, len(msg))
 			g.queue = append(g.queue, groupMsg{from: id, to: to, data: msg})
 		}
 		o.Redirect = func(req *Request, leader uint64) string {
@@ -95,8 +110,14 @@ func (g *testGroup) deliver() {
 		if r == nil || g.down[m.from] || g.cut[[2]uint64{m.from, m.to}] {
 			continue
 		}
+		if g.filter != nil && !g.filter(&m) {
+			continue
+		}
 		if err := r.Step(g.now, m.data); err != nil {
-			g.t.Fatalf("step %d→%d: %v", m.from, m.to, err)
+			if !g.tolerate {
+				g.t.Fatalf("step %d→%d: %v", m.from, m.to, err)
+			}
+			g.stepErrs = append(g.stepErrs, err)
 		}
 	}
 }

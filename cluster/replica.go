@@ -111,8 +111,20 @@ type Options struct {
 	ID    uint64
 	Peers []uint64
 	// Send hands a message for peer to to the network; it must not block
-	// and may drop (Raft retries).
+	// and may drop (Raft retries). No message is longer than
+	// MessageBytesMax.
 	Send func(to uint64, msg []byte)
+	// MessageBytesMax bounds every message handed to Send
+	// (MessageBytesMaxDefault when 0, which leaves room under the
+	// transport's frame bound for a runtime's own framing; at least 4
+	// KiB). Snapshots travel in chunks below it, Raft's appends are cut
+	// below it, and a write command too large to be replicated in one
+	// message is refused.
+	MessageBytesMax int
+	// SnapshotSendBytesPerTick is how many snapshot bytes a leader streams
+	// per Tick, over all followers (SnapshotSendBytesPerTickDefault when
+	// 0; negative: unthrottled).
+	SnapshotSendBytesPerTick int64
 	// Join starts a replica that is not a founding member: it bootstraps
 	// nothing and waits for the leader (which added it with CLUSTER
 	// ADDNODE) to send it the log or a snapshot.
@@ -294,6 +306,9 @@ func Open(opts Options) (*Replica, error) {
 	}
 	if r.Replicated() && !r.persist {
 		return nil, errors.New("cluster: a replicated group needs appendonly yes (Raft keeps its log on disk)")
+	}
+	if opts.MessageBytesMax != 0 && opts.MessageBytesMax < messageBytesMin {
+		return nil, errors.Newf("cluster: Options.MessageBytesMax %d is below the %d bytes a Raft message may need", opts.MessageBytesMax, messageBytesMin)
 	}
 	if !r.persist {
 		r.slotsChanged()
@@ -503,6 +518,9 @@ func (r *Replica) recover() error {
 		if err := r.drive(); err != nil {
 			return err
 		}
+		// A partial snapshot from a leader is kept to be resumed, unless
+		// the log has caught up with it since.
+		r.removeStaleReceiving()
 		return r.wal.Sync()
 	}
 	if err := r.rn.Campaign(); err != nil {
@@ -537,7 +555,7 @@ func (r *Replica) raftConfig(applied uint64) *raft.Config {
 		HeartbeatTick:            heartbeatTicks,
 		Storage:                  r.store,
 		Applied:                  applied,
-		MaxSizePerMsg:            msgBytesMax,
+		MaxSizePerMsg:            r.appendBytesMax(),
 		MaxCommittedSizePerReady: committedBytesPerReady,
 		MaxInflightMsgs:          inflightMsgsMax,
 		Logger:                   silentLogger{},
@@ -997,6 +1015,10 @@ func (r *Replica) Tick(now int64) {
 	}
 	r.rn.Tick()
 	if r.Replicated() {
+		if r.g.raftState == raft.StateLeader {
+			r.tickStreams()
+		}
+		r.tickReceiving()
 		r.settle()
 	} else {
 		_ = r.drive()
@@ -1057,6 +1079,8 @@ func (r *Replica) Close() error {
 		r.job.view.Release()
 		r.job = nil
 	}
+	r.dropStreams()
+	r.closeIn() // its file stays, to be resumed
 	err = r.closeFiles()
 	return err
 }

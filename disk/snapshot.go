@@ -40,6 +40,7 @@ const (
 	snapDirName = "snap"
 	snapSuffix  = ".snap"
 	tmpSuffix   = ".tmp"
+	partSuffix  = ".part"
 
 	blockHeader  = 1
 	blockEntries = 2
@@ -345,38 +346,58 @@ func (r *snapReader) read(p []byte) error {
 //
 // header, if not nil, sees the header's metadata before the first entry.
 func ReadSnapshot(fs FS, name string, header func(SnapshotMeta) error, fn func(SnapEntry) error) (SnapshotMeta, error) {
-	var meta SnapshotMeta
+	meta, _, err := readSnapshot(fs, name, header, fn)
+	return meta, err
+}
+
+// ScanSnapshot verifies the snapshot file at name as ReadSnapshot does,
+// loading nothing, and reports how long a prefix of it is sound: the magic
+// and every block before the first one that is cut short, fails its
+// checksum or does not decode. err is nil only when the whole file is a
+// valid snapshot, and valid is then its size. A snapshot being received
+// from a leader is resumed from valid after a restart (what a crash tore
+// off the end is simply received again), and one that arrived whole but
+// fails here is received again from valid.
+func ScanSnapshot(fs FS, name string) (valid int64, meta SnapshotMeta, err error) {
+	meta, valid, err = readSnapshot(fs, name, nil, func(SnapEntry) error { return nil })
+	return valid, meta, err
+}
+
+// readSnapshot is ReadSnapshot that also reports the end of the last block
+// that verified (0 when even the magic is wrong).
+func readSnapshot(fs FS, name string, header func(SnapshotMeta) error, fn func(SnapEntry) error) (meta SnapshotMeta, valid int64, err error) {
 	f, err := fs.Open(name)
 	if err != nil {
-		return meta, errors.Wrap(err, "snapshot: open")
+		return meta, 0, errors.Wrap(err, "snapshot: open")
 	}
 	defer func() { _ = f.Close() }()
 	size, err := f.Size()
 	if err != nil {
-		return meta, errors.Wrap(err, "snapshot: size")
+		return meta, 0, errors.Wrap(err, "snapshot: size")
 	}
 	r := &snapReader{f: f, name: name, size: size}
 	magic := make([]byte, len(snapMagic))
 	if size < int64(len(magic)) {
-		return meta, r.corrupt("file too short")
+		return meta, 0, r.corrupt("file too short")
 	}
 	if err := r.read(magic); err != nil {
-		return meta, err
+		return meta, 0, err
 	}
 	if string(magic) != snapMagic {
 		r.off = 0
-		return meta, r.corrupt("bad magic %q", magic)
+		return meta, 0, r.corrupt("bad magic %q", magic)
 	}
+	valid = r.off
 	kind, p, err := r.next()
 	if err != nil {
-		return meta, err
+		return meta, valid, err
 	}
 	const fixed = 40
 	if kind != blockHeader || len(p) < fixed {
-		return meta, r.corrupt("first block is not a header")
+		return meta, valid, r.corrupt("first block is not a header")
 	}
 	if v := binary.LittleEndian.Uint32(p); v != snapVersion {
-		return meta, r.corrupt("format version %d not supported (this keel reads %d)", v, snapVersion)
+		return meta, valid, r.corrupt("format version %d not supported (this keel reads %d)", v, snapVersion)
 	}
 	meta.Index = binary.LittleEndian.Uint64(p[4:])
 	meta.Term = binary.LittleEndian.Uint64(p[12:])
@@ -384,48 +405,117 @@ func ReadSnapshot(fs FS, name string, header func(SnapshotMeta) error, fn func(S
 	meta.KeysHint = binary.LittleEndian.Uint64(p[28:])
 	nv := int(binary.LittleEndian.Uint32(p[36:]))
 	if len(p) != fixed+8*nv {
-		return meta, r.corrupt("header length does not match its voter count")
+		return meta, valid, r.corrupt("header length does not match its voter count")
 	}
 	for i := 0; i < nv; i++ {
 		meta.Voters = append(meta.Voters, binary.LittleEndian.Uint64(p[fixed+8*i:]))
 	}
+	valid = r.off
 	if header != nil {
 		if err := header(meta); err != nil {
-			return meta, err
+			return meta, valid, err
 		}
 	}
 	var blocks uint64
 	for {
 		kind, p, err := r.next()
 		if err != nil {
-			return meta, err
+			return meta, valid, err
 		}
 		switch kind {
 		case blockEntries:
 			n, err := decodeEntries(p, fn)
 			if err != nil {
-				return meta, r.corrupt("%v", err)
+				// r.off is past the block; report where it starts.
+				r.off = valid
+				return meta, valid, r.corrupt("%v", err)
 			}
 			meta.Entries += n
 			blocks++
+			valid = r.off
 		case blockTrailer:
 			if len(p) != 16 {
-				return meta, r.corrupt("bad trailer")
+				return meta, valid, r.corrupt("bad trailer")
 			}
 			if c := binary.LittleEndian.Uint64(p); c != meta.Entries {
-				return meta, r.corrupt("trailer counts %d entries, file holds %d", c, meta.Entries)
+				return meta, valid, r.corrupt("trailer counts %d entries, file holds %d", c, meta.Entries)
 			}
 			if c := binary.LittleEndian.Uint64(p[8:]); c != blocks {
-				return meta, r.corrupt("trailer counts %d blocks, file holds %d", c, blocks)
+				return meta, valid, r.corrupt("trailer counts %d blocks, file holds %d", c, blocks)
 			}
 			if r.off != size {
-				return meta, r.corrupt("%d bytes after the trailer", size-r.off)
+				// Trailer and all: a whole snapshot, then bytes it
+				// never had.
+				return meta, r.off, r.corrupt("%d bytes after the trailer", size-r.off)
 			}
-			return meta, nil
+			return meta, size, nil
 		default:
-			return meta, r.corrupt("unknown block kind %d", kind)
+			return meta, valid, r.corrupt("unknown block kind %d", kind)
 		}
 	}
+}
+
+// snapTrailerBlockBytes is a trailer block's length: prefix and two u64s.
+const snapTrailerBlockBytes = blockPrefixBytes + 16
+
+// snapHeaderBytesMax bounds the header block SnapshotFingerprint reads
+// (its payload is 40 bytes and 8 per voter).
+const snapHeaderBytesMax = 1 << 20
+
+// SnapshotFingerprint identifies a snapshot file's content without reading
+// it all: the CRC32C of its header block (index, term, save time, keys
+// hint, voters) and of its trailer block (entry and block counts). Two
+// files at one index with the same header were taken at the same save
+// time of the same applied state, so they hold the same entries; a leader
+// that streams a snapshot names it by (index, size, fingerprint), and a
+// follower resumes a partial copy only of the same file. It checks no
+// checksum: the receiver verifies what arrives.
+func SnapshotFingerprint(f File, size int64) (uint32, error) {
+	var pre [len(snapMagic) + blockPrefixBytes]byte
+	if size < int64(len(pre))+snapTrailerBlockBytes {
+		return 0, errors.Newf("snapshot: %d bytes is too short for a snapshot", size)
+	}
+	if _, err := f.ReadAt(pre[:], 0); err != nil {
+		return 0, errors.Wrap(err, "snapshot: read header")
+	}
+	n := int64(binary.LittleEndian.Uint32(pre[len(snapMagic):]))
+	if n > snapHeaderBytesMax || int64(len(pre))+n+snapTrailerBlockBytes > size {
+		return 0, errors.Newf("snapshot: header block of %d bytes does not fit a %d-byte file", n, size)
+	}
+	buf := make([]byte, blockPrefixBytes+n+snapTrailerBlockBytes)
+	hdr, trailer := buf[:blockPrefixBytes+n], buf[blockPrefixBytes+n:]
+	if _, err := f.ReadAt(hdr, int64(len(snapMagic))); err != nil {
+		return 0, errors.Wrap(err, "snapshot: read header")
+	}
+	if _, err := f.ReadAt(trailer, size-snapTrailerBlockBytes); err != nil && !errors.Is(err, io.EOF) {
+		return 0, errors.Wrap(err, "snapshot: read trailer")
+	}
+	return crc32.Checksum(buf, crcTable), nil
+}
+
+// ReceivingSnapshotName is the file name under snap/ of a snapshot being
+// received from a leader: its index and fingerprint, so that a follower
+// resumes only a copy of the same file. It is not a snapshot name (recovery
+// never loads it) and not a temporary one (recovery keeps it, to resume).
+func ReceivingSnapshotName(index uint64, fingerprint uint32) string {
+	return fmt.Sprintf("%016x%s.%08x%s", index, snapSuffix, fingerprint, partSuffix)
+}
+
+// ParseReceivingSnapshotName reverses ReceivingSnapshotName.
+func ParseReceivingSnapshotName(name string) (index uint64, fingerprint uint32, ok bool) {
+	const n = 16 + len(snapSuffix) + 1 + 8 + len(partSuffix)
+	if len(name) != n || name[16:16+len(snapSuffix)+1] != snapSuffix+"." || !strings.HasSuffix(name, partSuffix) {
+		return 0, 0, false
+	}
+	idx, err := strconv.ParseUint(name[:16], 16, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	fp, err := strconv.ParseUint(name[16+len(snapSuffix)+1:16+len(snapSuffix)+9], 16, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	return idx, uint32(fp), true
 }
 
 var errShortEntry = errors.New("entry block ends inside an entry")

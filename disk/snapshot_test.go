@@ -3,6 +3,7 @@ package disk
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -130,5 +131,90 @@ func TestSnapshotCrashAtEveryMutation(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// A snapshot being received is resumed from the sound prefix ScanSnapshot
+// reports: never past damage, and not far before it (one block at most).
+func TestScanSnapshotFindsTheSoundPrefix(t *testing.T) {
+	dir := t.TempDir()
+	name, _ := writeSnap(t, OS(), dir, 7, 20000)
+	orig, _ := os.ReadFile(name)
+	size := int64(len(orig))
+	valid, meta, err := ScanSnapshot(OS(), name)
+	if err != nil || valid != size || meta.Index != 7 || meta.Entries != 20000 {
+		t.Fatalf("whole file: valid %d of %d, meta %+v, err %v", valid, size, meta, err)
+	}
+	const blockMax = snapBlockBytesTarget + 1024
+	check := func(what string, damage int64, b []byte) {
+		t.Helper()
+		_ = os.WriteFile(name, b, 0o644)
+		valid, _, err := ScanSnapshot(OS(), name)
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: want ErrCorrupt, got %v", what, err)
+		}
+		if valid > damage || valid < damage-blockMax && damage > blockMax {
+			t.Fatalf("%s at %d: sound prefix %d", what, damage, valid)
+		}
+		// What a resumed receiver does: keep the prefix, receive the rest.
+		_ = os.WriteFile(name, append(append([]byte(nil), b[:valid]...), orig[valid:]...), 0o644)
+		if v, _, err := ScanSnapshot(OS(), name); err != nil || v != size {
+			t.Fatalf("%s: resumed from %d: %d, %v", what, valid, v, err)
+		}
+	}
+	for _, cut := range []int64{0, 5, 8, 20, size / 3, size / 2, size - 30, size - 1} {
+		check("cut", cut, orig[:cut])
+	}
+	for _, off := range []int64{3, 12, 60, size / 4, size * 2 / 3, size - 10} {
+		b := append([]byte(nil), orig...)
+		b[off] ^= 0x10
+		check("flip", off, b)
+	}
+	_ = os.WriteFile(name, append(append([]byte(nil), orig...), "junk"...), 0o644)
+	if v, _, err := ScanSnapshot(OS(), name); !errors.Is(err, ErrCorrupt) || v != size {
+		t.Fatalf("bytes after the trailer: valid %d, err %v", v, err)
+	}
+}
+
+func TestSnapshotFingerprintAndReceivingName(t *testing.T) {
+	fingerprint := func(name string) uint32 {
+		t.Helper()
+		f, err := OS().Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		size, _ := f.Size()
+		fp, err := SnapshotFingerprint(f, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
+	}
+	a, _ := writeSnap(t, OS(), t.TempDir(), 9, 100)
+	b, _ := writeSnap(t, OS(), t.TempDir(), 9, 100)
+	if fingerprint(a) != fingerprint(b) {
+		t.Fatal("the same snapshot written twice has two fingerprints")
+	}
+	c, _ := writeSnap(t, OS(), t.TempDir(), 9, 101)
+	if fingerprint(a) == fingerprint(c) {
+		t.Fatal("snapshots with different entries share a fingerprint")
+	}
+	n := ReceivingSnapshotName(0xabc, 0xdeadbeef)
+	if idx, fp, ok := ParseReceivingSnapshotName(n); !ok || idx != 0xabc || fp != 0xdeadbeef {
+		t.Fatalf("%s parsed as %x %x %v", n, idx, fp, ok)
+	}
+	for _, bad := range []string{SnapshotName(5), SnapshotName(5) + ".tmp", "0000000000000abc.snap.deadbeef.tmp", "000000000000zabc.snap.deadbeef.part"} {
+		if _, _, ok := ParseReceivingSnapshotName(bad); ok {
+			t.Fatalf("%s parsed as a receiving name", bad)
+		}
+	}
+	// Recovery neither loads it nor deletes it.
+	dir := t.TempDir()
+	_ = OS().MkdirAll(SnapshotDir(dir))
+	f, _ := OS().Create(SnapshotDir(dir) + "/" + n)
+	f.Close()
+	if snaps, temps, err := ListSnapshots(OS(), dir); err != nil || len(snaps)+len(temps) != 0 {
+		t.Fatalf("list: %v %v %v", snaps, temps, err)
 	}
 }
