@@ -25,5 +25,6 @@
 // is passed in), no sockets. The server and the simulator drive the same
 // code.
 //
-// May import: engine, disk, transport, udf, seam.
+// May import: engine, disk, udf, seam. No network code: the runtime
+// carries its messages.
 package cluster

@@ -11,7 +11,6 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/keel-db/keel/disk"
-	"github.com/keel-db/keel/transport"
 )
 
 // Snapshots to followers, of any size (docs/cluster.md, "Snapshots to
@@ -63,7 +62,11 @@ const (
 
 	// MessageBytesMaxDefault is Options.MessageBytesMax's default: the
 	// transport's frame bound less peerFrameHeadroomBytes.
-	MessageBytesMaxDefault = transport.MessageBytesMax - peerFrameHeadroomBytes
+	MessageBytesMaxDefault = TransportMessageBytesMax - peerFrameHeadroomBytes
+	// TransportMessageBytesMax is the production transport's frame bound
+	// (transport.MessageBytesMax; a server test holds them equal). The
+	// replica imports no network code, so it is stated here too.
+	TransportMessageBytesMax = 64 << 20
 	// peerFrameHeadroomBytes is left under the transport's bound for what
 	// a runtime wraps around a replica's message (the sharded server adds
 	// a tag and a uvarint group id: 11 bytes at most).

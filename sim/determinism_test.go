@@ -16,7 +16,7 @@ import (
 // simulator runs as the real code. Their production-only files are the
 // declared exceptions.
 var (
-	coreDirs   = []string{"engine", "cluster", "disk", "udf", "seam"}
+	coreDirs   = []string{"engine", "cluster", "disk", "udf", "seam", "node", "resp"}
 	coreExempt = map[string]string{
 		"disk/osfs.go": "the OS file system: production only",
 		"seam/prod.go": "the wall clock and OS entropy: production only",

@@ -16,6 +16,10 @@ type NetConfig struct {
 	DelayJitter time.Duration
 	LossProb    float64
 	DupProb     float64
+	// MessageBytesMax is the largest node-to-node message the transport
+	// carries (transport.MessageBytesMax when 0). A node that sends a
+	// larger one fails the run: the real transport would drop it.
+	MessageBytesMax int
 }
 
 // NetStats counts what the network did.
@@ -37,13 +41,16 @@ type Network struct {
 	lastAt   map[link]int64
 	handlers map[uint64]transport.Handler
 	Stats    NetStats
+	// oversized is told of a message over the transport's limit.
+	oversized func(from, to uint64, size, limit int)
 }
 
 func newNetwork(w *World, cfg NetConfig) *Network {
 	return &Network{
 		w: w, rng: w.Stream("net"), cfg: cfg,
 		blocked: map[link]bool{}, lastAt: map[link]int64{},
-		handlers: map[uint64]transport.Handler{},
+		handlers:  map[uint64]transport.Handler{},
+		oversized: func(uint64, uint64, int, int) {},
 	}
 }
 
@@ -96,6 +103,10 @@ func (n *Network) sendStreamOr(from, to uint64, deliver, dropped func()) {
 
 // sendDatagram delivers node-to-node: lossy, duplicating, reordering.
 func (n *Network) sendDatagram(from, to uint64, msg []byte) {
+	if limit := n.messageBytesMax(); len(msg) > limit {
+		n.oversized(from, to, len(msg), limit)
+		return
+	}
 	n.Stats.Sent++
 	l := link{from, to}
 	if n.blocked[l] {
@@ -185,11 +196,13 @@ func (n *Network) Transport(id uint64, h transport.Handler) *Transport {
 }
 
 // Send implements transport.Transport.
-func (t *Transport) Send(to uint64, msg []byte) {
-	if len(msg) > transport.MessageBytesMax {
-		return
+func (t *Transport) Send(to uint64, msg []byte) { t.n.sendDatagram(t.id, to, msg) }
+
+func (n *Network) messageBytesMax() int {
+	if n.cfg.MessageBytesMax > 0 {
+		return n.cfg.MessageBytesMax
 	}
-	t.n.sendDatagram(t.id, to, msg)
+	return transport.MessageBytesMax
 }
 
 // Close implements transport.Transport: the node receives nothing more.

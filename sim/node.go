@@ -61,6 +61,10 @@ type NodeConfig struct {
 	SegmentBytes     int64
 	// JobDelay is how long after a snapshot job is handed out it starts.
 	JobDelay time.Duration
+	// MessageBytesMax bounds the replicas' peer messages
+	// (cluster.Options.MessageBytesMax; its default when 0). A world
+	// whose snapshots are many times this exercises streamed snapshots.
+	MessageBytesMax int
 	// Knobs plant deliberate bugs (tests that prove a sweep catches them).
 	Knobs *cluster.TestingKnobs
 	// OpenWithNow passes the node's clock to cluster.Open (Options.NowNanos)
@@ -309,7 +313,7 @@ func (n *Node) replicaOptions(g uint64) cluster.Options {
 	return cluster.Options{
 		FS: n.FS, Dir: node.GroupDir(n.cfg.Dir, n.groups(), g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
 		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
-		NowNanos: openNow, Knobs: n.cfg.Knobs,
+		NowNanos: openNow, Knobs: n.cfg.Knobs, MessageBytesMax: n.cfg.MessageBytesMax,
 		Rand: n.r.W.Stream(stream),
 	}
 }

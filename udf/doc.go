@@ -26,7 +26,7 @@
 // See docs/functions.md for the ABI and the guest SDKs (udf/sdk for Go,
 // udf/sdk/c/keel.h for C).
 //
-// May import: engine (for engine.Writer), wazero, wabin.
+// May import: engine (for engine.Writer), seam, wazero, wabin.
 package udf
 
 // The example libraries (testdata/functions/*.c) are committed built;
