@@ -22,7 +22,7 @@ func init() { subcommands["sim"] = runSim }
 
 const simUsage = `usage:
   keel sim list [--verbose] [--planted]
-  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR]
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION]
   keel sim replay --scenario NAME --seed N [--trace FILE|-] [--out DIR]
 
 list     prints the scenario names, one a line (--verbose adds what each does;
@@ -30,7 +30,12 @@ list     prints the scenario names, one a line (--verbose adds what each does;
          scenario with one deliberate bug switched on in the simulated node,
          to show what a caught bug looks like; "all" never includes them)
 run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise.
+         It first prints how long the sweep should take here, and the
+         progress line an estimate of what is left.
          --parallel N runs N worker processes (one world per process).
+         --for DURATION stops starting seeds once that long has passed
+         (seeds are then taken seed by seed across the scenarios, so a
+         bounded sweep covers every scenario); CI runs one on every change.
          A failing seed leaves a report folder under --out and prints its
          replay command.
 replay   re-runs one seed; --trace writes every event, one a line (- for
@@ -132,6 +137,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	seedsFlag := fs.String("seeds", "", "seed range A..B (inclusive)")
 	parallel := fs.Int("parallel", 1, "worker processes")
 	out := fs.String("out", "keel-sim-reports", "folder for failing seeds' reports")
+	budget := fs.Duration("for", 0, "stop starting seeds after this long (0: run them all)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -150,13 +156,37 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var jobs []job
-	for _, s := range scs {
+	if *budget > 0 {
+		// Seed by seed across the scenarios: whatever the budget allows
+		// covers all of them.
 		for seed := lo; ; seed++ {
-			jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+			for _, s := range scs {
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+			}
 			if seed == hi {
 				break
 			}
 		}
+	} else {
+		for _, s := range scs {
+			for seed := lo; ; seed++ {
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+				if seed == hi {
+					break
+				}
+			}
+		}
+	}
+	expected := expectedSweep(jobs, max(*parallel, 1))
+	if *budget > 0 && expected > *budget {
+		fmt.Fprintf(stderr, "keel sim run: %d seeds would take about %s here; stopping new seeds after %s\n", len(jobs), roundDuration(expected), *budget)
+	} else {
+		fmt.Fprintf(stderr, "keel sim run: %d seeds (%d scenario(s)), about %s here with %d process(es)\n", len(jobs), len(scs), roundDuration(expected), max(*parallel, 1))
+	}
+	stop := make(chan struct{})
+	if *budget > 0 {
+		timer := time.AfterFunc(*budget, func() { close(stop) })
+		defer timer.Stop()
 	}
 	results := make(chan scenarios.SeedResult)
 	errc := make(chan error, 1)
@@ -164,11 +194,16 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		defer close(results)
 		if *parallel <= 1 {
 			for _, j := range jobs {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				results <- scenarios.Judge(scenarios.Lookup(j.Scenario), j.Seed, j.Out)
 			}
 			return
 		}
-		if err := runWorkers(jobs, min(*parallel, len(jobs)), results); err != nil {
+		if err := runWorkers(jobs, min(*parallel, len(jobs)), results, stop); err != nil {
 			errc <- err
 		}
 	}()
@@ -203,7 +238,8 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		if now := time.Now(); done == len(jobs) || now.Sub(lastPrint) > time.Second || tty {
 			lastPrint = now
 			rate := float64(done) / now.Sub(start).Seconds()
-			line := fmt.Sprintf("[%d/%d seeds] %.1f seeds/s, %d failures", done, len(jobs), rate, len(failed))
+			left := time.Duration(float64(len(jobs)-done) / rate * float64(time.Second))
+			line := fmt.Sprintf("[%d/%d seeds] %.1f seeds/s, %d failures, about %s left", done, len(jobs), rate, len(failed), roundDuration(left))
 			if tty {
 				fmt.Fprintf(stderr, "\r%s   ", line)
 			} else {
@@ -285,17 +321,21 @@ func isTerminal(w io.Writer) bool {
 
 // runWorkers feeds jobs to n worker processes (this binary, "sim worker"),
 // one job at a time each, so slow seeds do not hold up a fixed share.
-func runWorkers(jobs []job, n int, results chan<- scenarios.SeedResult) error {
+func runWorkers(jobs []job, n int, results chan<- scenarios.SeedResult, stop <-chan struct{}) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary for workers: %w", err)
 	}
 	queue := make(chan job)
 	go func() {
+		defer close(queue)
 		for _, j := range jobs {
-			queue <- j
+			select {
+			case queue <- j:
+			case <-stop:
+				return
+			}
 		}
-		close(queue)
 	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -445,4 +485,42 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// secondsPerSeed is what one seed of a scenario costs one process here,
+// as measured in the sweeps written down in docs/simulation.md (a
+// 2-core machine shared with other work); scenarios not listed cost
+// secondsPerSeedDefault. It only shapes the estimate keel sim run prints.
+var secondsPerSeed = map[string]float64{
+	"baseline": 0.23, "bank-crash": 0.23, "bank-watch": 0.14, "bit-rot": 0.16, "clock-skew": 0.21,
+	"crash-restart": 0.14, "disk-full": 0.1, "fcall-transfer": 0.21, "fsync-failure": 0.07,
+	"partition": 0.08, "slow-disk": 0.09, "torn-writes": 0.09,
+	"cluster-clock-skew": 0.45, "cluster-disk-faults": 0.6, "cluster-fcall": 0.28, "cluster-flapping": 0.33,
+	"cluster-follower-crash": 1.0, "cluster-groups": 1.1, "cluster-groups-membership": 0.5,
+	"cluster-leader-crash": 0.29, "cluster-leader-partition": 0.38, "cluster-membership": 0.53,
+	"cluster-one-way": 0.55, "cluster-reshard": 0.77, "cluster-rolling-restart": 0.55,
+}
+
+const secondsPerSeedDefault = 0.5
+
+// expectedSweep is how long jobs should take on procs processes.
+func expectedSweep(jobs []job, procs int) time.Duration {
+	total := 0.0
+	for _, j := range jobs {
+		c, ok := secondsPerSeed[j.Scenario]
+		if !ok {
+			c = secondsPerSeedDefault
+		}
+		total += c
+	}
+	return time.Duration(total / float64(procs) * float64(time.Second))
+}
+
+// roundDuration rounds d for people: seconds under ten minutes, minutes
+// above.
+func roundDuration(d time.Duration) time.Duration {
+	if d > 10*time.Minute {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
 }
