@@ -1,5 +1,5 @@
 // Command bench measures keel side by side with Redis on the same machine,
-// in the same run, and reports ratios (DESIGN.md: speed is claimed only as a
+// in the same run, and reports ratios (speed is claimed only as a
 // ratio to the anchor measured alongside it).
 //
 //	go run ./bench              # full run: modes off,everysec; 3 rounds; memory and scan

@@ -4,7 +4,8 @@
 // killed with real signals. They complement the simulator (sim/,
 // scenarios/), which breaks the same code deterministically; these check
 // what the simulator cannot see: the production runtime, sockets, files,
-// process start-up and the command-line contracts of DESIGN.md.
+// process start-up and the command-line contracts of docs/operations.md
+// and docs/cluster.md.
 //
 // Files: keel_test.go (building the binary once, free ports, starting and
 // stopping nodes, their logs), cluster_local_test.go (`keel cluster

@@ -27,7 +27,7 @@ import (
 // keel cluster local: a whole cluster on one machine in one command, for
 // trying keel as Redis Cluster (redis-cli -c, go-redis ClusterClient) and
 // for scripts. It only starts `keel server` children with the flags of the
-// cluster-node contract (DESIGN.md) and watches them; it shares nothing
+// cluster-node contract (docs/cluster.md) and watches them; it shares nothing
 // with them but their command lines and their logs.
 
 func init() { subcommands["cluster"] = runCluster }

@@ -45,7 +45,7 @@ type serverOptions struct {
 	notifyKeyspaceEvents                        string
 	pubsubLimit                                 node.PubSubLimit
 	functions                                   functionOptions // server_functions.go
-	// Cluster mode (DESIGN.md): --node-id N --peers "1@host:port,...";
+	// Cluster mode (docs/cluster.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
 	nodeID         uint64
 	peers          string
