@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -56,8 +57,13 @@ type Config struct {
 	Limits      resp.Limits
 	ConfigFile  string
 	// PubSubLimit is client-output-buffer-limit pubsub; DefaultPubSubLimit
-	// when zero.
+	// when zero. NormalLimit is its normal class (none when zero, Redis's
+	// default).
 	PubSubLimit PubSubLimit
+	NormalLimit BufferLimit
+	// Timeout closes a connection idle that long (redis.conf's timeout; 0
+	// never).
+	Timeout time.Duration
 	// NotifyKeyspaceEvents is notify-keyspace-events.
 	NotifyKeyspaceEvents string
 	// TickHz is how often the runtime ticks each group (INFO hz); 10
@@ -145,6 +151,7 @@ type Node struct {
 
 	maxClients  atomic.Int64
 	requirePass atomic.Pointer[string]
+	limits      atomic.Pointer[limitsState] // limits.go
 
 	stats stats
 
@@ -218,6 +225,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	pass := cfg.RequirePass
 	n.requirePass.Store(&pass)
 	n.initPubsub()
+	n.initLimits()
 	return n, nil
 }
 

@@ -176,20 +176,13 @@ func (nt *notifier) keyspaceEvent(event string, key []byte) {
 	}
 }
 
-// parsePubSubLimit reads Redis's "pubsub <hard> <soft> <seconds>" (sizes
-// may carry k/kb/m/mb/g/gb). Other classes are accepted only for pubsub.
-func parsePubSubLimit(v string) (PubSubLimit, bool) {
-	f := strings.Fields(strings.ToLower(v))
-	if len(f) != 4 || f[0] != "pubsub" {
-		return PubSubLimit{}, false
-	}
-	hard, ok1 := parseMemory(f[1])
-	soft, ok2 := parseMemory(f[2])
-	secs, err := strconv.ParseInt(f[3], 10, 64)
-	if !ok1 || !ok2 || err != nil || secs < 0 {
-		return PubSubLimit{}, false
-	}
-	return PubSubLimit{HardBytes: hard, SoftBytes: soft, SoftSeconds: secs}, true
+// configParam is one parameter CONFIG GET and SET handle online: check
+// validates a value; set applies a checked one.
+type configParam struct {
+	get   func(n *Node) string
+	check func(v string) bool
+	set   func(n *Node, v string)
+	bad   string // why a value was refused, as Redis words it
 }
 
 func parseMemory(s string) (int64, bool) {
@@ -212,12 +205,7 @@ func parseMemory(s string) (int64, bool) {
 
 // extraConfig: the parameters this file adds to CONFIG GET/SET. check
 // validates a value; set applies a checked one.
-var extraConfig = map[string]struct {
-	get   func(n *Node) string
-	check func(v string) bool
-	set   func(n *Node, v string)
-	bad   string // why a value was refused, as Redis words it
-}{
+var extraConfig = map[string]configParam{
 	"notify-keyspace-events": {
 		get: func(n *Node) string { return formatNotifyFlags(int(n.notifyFlags.Load())) },
 		check: func(v string) bool {
@@ -233,22 +221,6 @@ var extraConfig = map[string]struct {
 		},
 		bad: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
 	},
-	"client-output-buffer-limit": {
-		get: func(n *Node) string {
-			l := n.pubsubLimit()
-			return "normal 0 0 0 slave 268435456 67108864 60 pubsub " + strconv.FormatInt(l.HardBytes, 10) + " " +
-				strconv.FormatInt(l.SoftBytes, 10) + " " + strconv.FormatInt(l.SoftSeconds, 10)
-		},
-		check: func(v string) bool {
-			_, ok := parsePubSubLimit(v)
-			return ok
-		},
-		set: func(n *Node, v string) {
-			l, _ := parsePubSubLimit(v)
-			n.psLimit.Store(&l)
-		},
-		bad: "Wrong number of arguments in buffer limit configuration.",
-	},
 }
 
 // ValidNotifyKeyspaceEvents reports whether v is a notify-keyspace-events
@@ -257,7 +229,3 @@ func ValidNotifyKeyspaceEvents(v string) bool {
 	_, ok := parseNotifyFlags(v)
 	return ok
 }
-
-// ParsePubSubLimit reads "pubsub <hard> <soft> <seconds>", the pubsub
-// class of client-output-buffer-limit.
-func ParsePubSubLimit(v string) (PubSubLimit, bool) { return parsePubSubLimit(v) }

@@ -29,24 +29,15 @@ import (
 // inside a replica) only ever appends bytes and never blocks on a slow
 // reader. The outbox is bounded by client-output-buffer-limit pubsub.
 
-// PubSubLimit is Redis's client-output-buffer-limit for the pubsub class:
-// a client whose pending output would pass HardBytes is disconnected at
-// once; one that stays above SoftBytes for SoftSeconds is disconnected
-// too. Zero disables a limit.
-type PubSubLimit struct {
-	HardBytes   int64
-	SoftBytes   int64
-	SoftSeconds int64
-}
+// PubSubLimit is client-output-buffer-limit's pubsub class.
+type PubSubLimit = BufferLimit
 
 // DefaultPubSubLimit is Redis's default: pubsub 32mb 8mb 60.
 func DefaultPubSubLimit() PubSubLimit {
 	return PubSubLimit{HardBytes: 32 << 20, SoftBytes: 8 << 20, SoftSeconds: 60}
 }
 
-func (l PubSubLimit) String() string {
-	return "pubsub " + strconv.FormatInt(l.HardBytes, 10) + " " + strconv.FormatInt(l.SoftBytes, 10) + " " + strconv.FormatInt(l.SoftSeconds, 10)
-}
+func (l BufferLimit) String() string { return "pubsub " + l.fields() }
 
 const (
 	// subscriptionsMax bounds one client's channels plus patterns.

@@ -80,6 +80,10 @@ type Session struct {
 	killed     atomic.Bool
 	closed     bool
 
+	// softSince is when the batch output first went above the normal
+	// class's soft limit (0: below it; limits.go).
+	softSince int64
+
 	tx  txState   // MULTI/WATCH (multi.go)
 	sub *subState // subscriptions (pubsub.go)
 	box *outbox   // set once subscribed: all output goes through it
@@ -300,6 +304,10 @@ func (c *Session) plainRequest(argv [][]byte) (g uint64, ok bool) {
 // them there, wakes the runtime, and returns nil.
 func (c *Session) TakeOutput() []byte {
 	b := c.Out.Bytes()
+	if c.box == nil && c.outputTooBig(len(b)) {
+		c.Out.Reset()
+		return nil
+	}
 	if c.box == nil {
 		c.bytesOut.Add(int64(len(b)))
 		return b

@@ -20,6 +20,14 @@ type Limits struct {
 	QueryBufferBytesMax int
 }
 
+// What an unauthenticated client may send, as Redis 7 bounds it: a
+// connection that has not passed AUTH cannot make the server hold more
+// than a few small arguments.
+const (
+	UnauthMultibulkLenMax = 10
+	UnauthBulkBytesMax    = 16 << 10
+)
+
 // Default limits, as Redis 7 ships them.
 const (
 	BulkBytesMaxDefault        = 512 << 20
@@ -112,6 +120,11 @@ type Reader struct {
 	// lastFull: the last read filled all the space offered, so the peer
 	// probably had more to send; the next read gets a busy-sized buffer.
 	lastFull bool
+	// unauthenticated applies Redis's limits for a client that has not
+	// passed AUTH (SetAuthenticated).
+	unauthenticated bool
+	// peak is the largest buffer ever held (PeakBufferCap).
+	peak int
 	// readsSmall counts consecutive reads of at most readBufferBytesInitial/2.
 	readsSmall int
 }
@@ -121,11 +134,24 @@ func NewReader(src io.Reader, limits Limits) *Reader {
 	return &Reader{src: src, limits: limits, buf: make([]byte, readBufferBytesInitial), want: -1}
 }
 
+// SetLimits changes the limits for the commands read from now on (CONFIG
+// SET client-query-buffer-limit, proto-max-bulk-len).
+func (rd *Reader) SetLimits(l Limits) { rd.limits = l }
+
+// SetAuthenticated says whether the client has passed AUTH; until it has,
+// a command may hold at most UnauthMultibulkLenMax arguments of at most
+// UnauthBulkBytesMax bytes each, and more is a protocol error (the
+// connection closes), as in Redis.
+func (rd *Reader) SetAuthenticated(ok bool) { rd.unauthenticated = !ok }
+
 // BytesRead is the total number of bytes read from the source.
 func (rd *Reader) BytesRead() int64 { return rd.bytesRead }
 
 // Buffered is the number of unconsumed bytes (CLIENT LIST qbuf).
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// PeakBufferCap is the largest read buffer the reader ever held.
+func (rd *Reader) PeakBufferCap() int { return max(rd.peak, len(rd.buf)) }
 
 // BufferCap is the read buffer's capacity (CLIENT LIST qbuf-free + qbuf).
 func (rd *Reader) BufferCap() int { return len(rd.buf) }
@@ -211,6 +237,7 @@ func (rd *Reader) fill() error {
 			nb := make([]byte, size)
 			copy(nb, rd.buf[:rd.w])
 			rd.buf = nb
+			rd.peak = max(rd.peak, size)
 		}
 	}
 	if rd.lastFull && len(rd.buf) < readBufferBytesBusy {
@@ -304,6 +331,9 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			return false, nil
 		}
 		n, ok := ParseInt(rd.buf[rd.pos+1 : eol])
+		if ok && rd.unauthenticated && n > UnauthMultibulkLenMax {
+			return false, &ProtocolError{Msg: "unauthenticated multibulk length"}
+		}
 		if !ok || n > rd.limits.MultibulkLenMax {
 			return false, &ProtocolError{Msg: "invalid multibulk length"}
 		}
@@ -329,6 +359,9 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			return false, nil
 		}
 		n, ok := ParseInt(rd.buf[rd.pos+1 : eol])
+		if ok && rd.unauthenticated && n > UnauthBulkBytesMax {
+			return false, &ProtocolError{Msg: "unauthenticated bulk length"}
+		}
 		if !ok || n < 0 || n > rd.limits.BulkBytesMax {
 			return false, &ProtocolError{Msg: "invalid bulk length"}
 		}

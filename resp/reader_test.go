@@ -385,3 +385,41 @@ func TestReaderPipelineGrowsToOneBatchAndShrinks(t *testing.T) {
 		t.Fatalf("quiet buffer is %d, want %d", rd.BufferCap(), readBufferBytesInitial)
 	}
 }
+
+// Before AUTH a client may send only small commands: a bigger multibulk
+// count or bulk length is refused as soon as its header arrives, before
+// the server holds any of it (Redis 7's words).
+func TestReaderUnauthenticatedLimits(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"*11\r\n", "Protocol error: unauthenticated multibulk length"},
+		{"*2\r\n$3\r\nSET\r\n$500000000\r\n", "Protocol error: unauthenticated bulk length"},
+		{"*2\r\n$3\r\nSET\r\n$16385\r\n", "Protocol error: unauthenticated bulk length"},
+	} {
+		rd := NewReader(strings.NewReader(c.in), DefaultLimits())
+		rd.SetAuthenticated(false)
+		_, err := rd.ReadBatch()
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: got %v, want %q", c.in, err, c.want)
+		}
+		if rd.BufferCap() > 64<<10 {
+			t.Errorf("%q: the reader grew its buffer to %d bytes before refusing", c.in, rd.BufferCap())
+		}
+	}
+	// At the limits, and once authenticated, the same commands are read.
+	ok := "*10\r\n" + strings.Repeat("$1\r\nx\r\n", 10) + "*2\r\n$3\r\nSET\r\n$16384\r\n" + strings.Repeat("v", 16384) + "\r\n"
+	rd := NewReader(strings.NewReader(ok), DefaultLimits())
+	rd.SetAuthenticated(false)
+	for got := 0; got < 2; {
+		cmds, err := rd.ReadBatch()
+		if err != nil {
+			t.Fatalf("commands at the unauthenticated limits: %d read, then %v", got, err)
+		}
+		got += len(cmds)
+	}
+	big := "*2\r\n$3\r\nSET\r\n$20000\r\n" + strings.Repeat("v", 20000) + "\r\n"
+	rd = NewReader(strings.NewReader(big), DefaultLimits())
+	rd.SetAuthenticated(true)
+	if cmds, err := rd.ReadBatch(); err != nil || len(cmds) != 1 || len(cmds[0][1]) != 20000 {
+		t.Fatalf("an authenticated client's big bulk: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	stdnet "net"
+	"runtime/debug"
 	"time"
 
 	"github.com/keel-db/keel/node"
@@ -35,6 +36,9 @@ type conn struct {
 	// output, so this goroutine must not touch it again and just leaves.
 	abandoned bool
 
+	// deadline: a read deadline is set (idleReader).
+	deadline bool
+
 	// writer is the subscriber's output goroutine (started on the first
 	// Wake): woken through wake, it writes what the session pushed.
 	wake       chan struct{}
@@ -45,14 +49,33 @@ func newConn(s *Server, nc stdnet.Conn) *conn {
 	c := &conn{
 		srv:   s,
 		nc:    nc,
-		rd:    resp.NewReader(nc, s.node.Config().Limits),
+		rd:    nil, // below: it reads through the idle-timeout reader
 		addr:  nc.RemoteAddr().String(),
 		laddr: nc.LocalAddr().String(),
 		fd:    connFD(nc),
 		waits: make([]*waiter, len(s.groups)),
 	}
+	c.rd = resp.NewReader(idleReader{c}, s.node.Limits())
 	c.sess = s.node.NewSession(c)
 	return c
+}
+
+// idleReader reads the connection with the idle timeout (CONFIG SET
+// timeout) as the read deadline, renewed at every read, as Redis counts
+// idleness from the last interaction; no deadline when the session has
+// no timeout (a subscriber, or timeout 0).
+type idleReader struct{ c *conn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	c := r.c
+	if t := c.sess.IdleTimeout(); t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+		c.deadline = true
+	} else if c.deadline {
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+	return c.nc.Read(p)
 }
 
 // The node.Conn view of the connection.
@@ -79,9 +102,16 @@ func (c *conn) serve() {
 	defer c.nc.Close()
 	defer c.end()
 	for {
+		c.rd.SetLimits(c.srv.node.Limits())
+		c.rd.SetAuthenticated(c.sess.Authenticated())
 		cmds, err := c.rd.ReadBatch()
 		if err != nil {
 			var pe *resp.ProtocolError
+			var ne stdnet.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.deadline {
+				c.srv.logf("closing client id=%d addr=%s: idle for %s (timeout)", c.sess.ID(), c.addr, c.sess.IdleTimeout())
+				return
+			}
 			if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
 				c.sess.Out.WriteError("ERR " + pe.Error())
 				c.flush()
@@ -142,6 +172,9 @@ func (c *conn) flush() bool {
 // end closes the session; a subscriber's writer sends what it still holds
 // (bounded by a write deadline) and stops.
 func (c *conn) end() {
+	if c.rd.PeakBufferCap() >= releaseAfterBytes {
+		c.srv.releaseMemory()
+	}
 	if c.abandoned {
 		return // the replica may still write to the session's output
 	}
@@ -183,3 +216,23 @@ func (c *conn) writeLoop() {
 		}
 	}
 }
+
+// releaseAfterBytes: a connection that held a read buffer this big (a huge
+// argument) makes the server hand freed memory back to the OS once it is
+// gone, rather than leave it to the runtime's slow background scavenger.
+const releaseAfterBytes = 64 << 20
+
+// releaseMemory returns freed memory to the OS soon, at most once per
+// releaseEvery: a forced GC is not free.
+func (s *Server) releaseMemory() {
+	if !s.releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.releasing.Store(false)
+		debug.FreeOSMemory()
+		time.Sleep(releaseEvery)
+	}()
+}
+
+const releaseEvery = 10 * time.Second

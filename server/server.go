@@ -59,6 +59,10 @@ type Config struct {
 	PubSubLimit node.PubSubLimit
 	// NotifyKeyspaceEvents is notify-keyspace-events.
 	NotifyKeyspaceEvents string
+	// NormalLimit is client-output-buffer-limit's normal class; Timeout
+	// closes idle connections (0: never).
+	NormalLimit node.BufferLimit
+	Timeout     time.Duration
 
 	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
 	// node's id among Peers (each peer's address is its client port; peer
@@ -109,6 +113,7 @@ type Server struct {
 	connWG    sync.WaitGroup
 
 	peakAlloc atomic.Uint64
+	releasing atomic.Bool // conn.go: releaseMemory is running
 
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
@@ -200,6 +205,7 @@ func newServer(cfg Config) (*Server, error) {
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
+		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		TickHz: int(time.Second / tickInterval),
 		Clock:  cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 	}, nodeRuntime{s})

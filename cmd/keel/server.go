@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/resp"
@@ -43,7 +44,8 @@ type serverOptions struct {
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
 	notifyKeyspaceEvents                        string
-	pubsubLimit                                 node.PubSubLimit
+	pubsubLimit, normalLimit                    node.BufferLimit
+	timeout                                     time.Duration
 	functions                                   functionOptions // server_functions.go
 	// Cluster mode (docs/cluster.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
@@ -113,15 +115,25 @@ func (o *serverOptions) set(name, value string) error {
 		}
 		o.notifyKeyspaceEvents = value
 	case "client-output-buffer-limit":
-		// Only the pubsub class is kept: keel has no replicas to feed and
-		// puts no limit on normal clients.
-		if l, ok := node.ParsePubSubLimit(value); ok {
-			o.pubsubLimit = l
-		} else if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "normal") &&
-			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "replica") &&
-			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(value)), "slave") {
-			err = errors.New(`want "pubsub <hard> <soft> <seconds>"`)
+		// The normal and pubsub classes are kept (several lines may each
+		// set one); keel has no replicas to feed through a connection.
+		normal, pubsub, ok := node.ParseBufferLimits(value)
+		switch {
+		case !ok:
+			err = errors.New(`want "<class> <hard> <soft> <seconds>", class normal, replica or pubsub`)
+		case normal != nil:
+			o.normalLimit = *normal
 		}
+		if pubsub != nil {
+			o.pubsubLimit = *pubsub
+		}
+	case "timeout":
+		var secs int64
+		secs, err = strconv.ParseInt(value, 10, 64)
+		if err == nil && secs < 0 {
+			err = errors.New("must be 0 (never) or a number of seconds")
+		}
+		o.timeout = time.Duration(secs) * time.Second
 	case "node-id":
 		o.nodeID, err = strconv.ParseUint(value, 10, 64)
 		if err == nil && o.nodeID == 0 {
@@ -422,7 +434,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
-		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit,
+		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
