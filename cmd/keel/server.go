@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log"
@@ -55,7 +57,7 @@ type serverOptions struct {
 	clusterEnabled string // "", "yes" or "no"
 	// groups (--groups G, keel's own): replica groups the cluster's slots
 	// are sharded over; every node hosts one replica of each, in
-	// DIR/group-<g> when G > 1 (server/groups.go). 1: one group owning
+	// DIR/group-<g> when G > 1 (node.GroupDir). 1: one group owning
 	// every slot, in DIR itself, as before sharding.
 	groups int
 	// Bus security (redis.conf's names): tls-cluster yes with the three
@@ -63,7 +65,12 @@ type serverOptions struct {
 	tlsCluster                         bool
 	tlsCertFile, tlsKeyFile, tlsCAFile string
 	clusterInsecure                    bool
-	// aofLoadTruncated (redis.conf\'s aof-load-truncated): cut a torn log
+	// Client TLS (redis.conf's names): a TLS listener on tlsPort with the
+	// same certificate, key and CA files; tlsAuthClients is yes, no or
+	// optional.
+	tlsPort        int
+	tlsAuthClients string
+	// aofLoadTruncated (redis.conf's aof-load-truncated): cut a torn log
 	// tail at recovery (yes, the default) or refuse to start (no).
 	aofLoadTruncated bool
 }
@@ -72,6 +79,7 @@ func defaultServerOptions() serverOptions {
 	return serverOptions{
 		bind: "127.0.0.1", port: 6379, dir: "./keel-data", appendOnly: true, appendFsync: "everysec",
 		maxClients: server.MaxClientsDefault, protoMaxBulkLen: resp.BulkBytesMaxDefault, groups: 1, aofLoadTruncated: true,
+		tlsAuthClients: "yes",
 	}
 }
 
@@ -151,6 +159,18 @@ func (o *serverOptions) set(name, value string) error {
 		var on bool
 		on, err = parseYesNo(value)
 		o.join = on
+	case "tls-port":
+		o.tlsPort, err = strconv.Atoi(value)
+		if err == nil && (o.tlsPort < 0 || o.tlsPort > 65535) {
+			err = errors.New("out of range")
+		}
+	case "tls-auth-clients":
+		switch v := strings.ToLower(value); v {
+		case "yes", "no", "optional":
+			o.tlsAuthClients = v
+		default:
+			err = errors.New("must be yes, no or optional")
+		}
 	case "aof-load-truncated":
 		o.aofLoadTruncated, err = parseYesNo(value)
 	case "tls-cluster":
@@ -450,11 +470,10 @@ func serve(o serverOptions, logger *log.Logger) error {
 		}
 		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
 	}
-	addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
-	ln, err := stdnet.Listen("tcp", addr)
+	lns, err := o.listen()
 	if err != nil {
 		srv.Close() // closes the cluster node too
-		return errors.Wrapf(err, "listen on %s", addr)
+		return err
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -471,8 +490,19 @@ func serve(o serverOptions, logger *log.Logger) error {
 	if o.appendOnly {
 		persistence = "appendonly yes appendfsync " + o.appendFsync + " dir " + o.dir
 	}
-	logger.Printf("keel %s ready to accept connections tcp %s (%s, maxclients %d)", server.Version, ln.Addr(), persistence, maxClients)
-	if err := srv.Serve(ln); err != nil {
+	var where []string
+	for _, l := range lns {
+		where = append(where, l.kind+" "+l.Addr().String())
+	}
+	logger.Printf("keel %s ready to accept connections %s (%s, maxclients %d)", server.Version, strings.Join(where, ", "), persistence, maxClients)
+	for _, l := range lns[1:] {
+		go func() {
+			if err := srv.Serve(l); err != nil {
+				logger.Printf("serving %s: %v", l.kind, err)
+			}
+		}()
+	}
+	if err := srv.Serve(lns[0]); err != nil {
 		return errors.Wrap(err, "serve")
 	}
 	logger.Printf("keel exited cleanly, bye bye")
@@ -515,4 +545,84 @@ func checkGroupsLayout(dir string, groups int) error {
 			dir, len(found), slices.Max(found), groups)
 	}
 	return nil
+}
+
+// kindListener is a client listener and what it speaks ("tcp", "tls").
+type kindListener struct {
+	stdnet.Listener
+	kind string
+}
+
+// listen opens the client listeners: plain TCP on --port (unless 0) and
+// TLS on --tls-port (when set), on --bind.
+func (o *serverOptions) listen() ([]kindListener, error) {
+	var lns []kindListener
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	if o.port != 0 {
+		addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
+		ln, err := stdnet.Listen("tcp", addr)
+		if err != nil {
+			return nil, errors.Wrapf(err, "listen on %s", addr)
+		}
+		lns = append(lns, kindListener{ln, "tcp"})
+	}
+	if o.tlsPort != 0 {
+		cfg, err := o.clientTLS()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.tlsPort))
+		ln, err := tls.Listen("tcp", addr, cfg)
+		if err != nil {
+			closeAll()
+			return nil, errors.Wrapf(err, "listen for TLS clients on %s", addr)
+		}
+		lns = append(lns, kindListener{ln, "tls"})
+	}
+	if len(lns) == 0 {
+		return nil, errors.New("--port 0 without --tls-port: no listener left to serve clients on")
+	}
+	return lns, nil
+}
+
+// clientTLS is the TLS configuration of the client listener, as Redis's
+// tls-cert-file, tls-key-file, tls-ca-cert-file and tls-auth-clients
+// make it: TLS 1.2 or 1.3; with tls-auth-clients yes a client must
+// present a certificate the CA signed, with optional it may.
+func (o *serverOptions) clientTLS() (*tls.Config, error) {
+	if o.tlsCertFile == "" || o.tlsKeyFile == "" {
+		return nil, errors.New("--tls-port needs --tls-cert-file and --tls-key-file")
+	}
+	cert, err := tls.LoadX509KeyPair(o.tlsCertFile, o.tlsKeyFile)
+	if err != nil {
+		return nil, errors.Wrapf(err, "client TLS: load %s and %s", o.tlsCertFile, o.tlsKeyFile)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	switch o.tlsAuthClients {
+	case "no":
+		cfg.ClientAuth = tls.NoClientCert
+		return cfg, nil
+	case "optional":
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	default:
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if o.tlsCAFile == "" {
+		return nil, errors.Newf("--tls-auth-clients %s needs --tls-ca-cert-file (the CA client certificates must chain to)", o.tlsAuthClients)
+	}
+	pem, err := os.ReadFile(o.tlsCAFile)
+	if err != nil {
+		return nil, errors.Wrap(err, "client TLS: read the CA file")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.Newf("client TLS: %s holds no PEM certificate", o.tlsCAFile)
+	}
+	cfg.ClientCAs = pool
+	return cfg, nil
 }
