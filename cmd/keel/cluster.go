@@ -55,6 +55,10 @@ flags:
   --appendfsync everysec  everysec, always or no (passed to every node)
   --groups 1              replica groups the slots are sharded over (every
                           node hosts one replica of each; see docs/cluster.md)
+  --requirepass PASS      the password clients must AUTH with (every node)
+
+The nodes' bus is mutual TLS: a CA and one certificate per node are made in
+DIR/tls on the first run and reused after (see docs/security.md).
 `
 
 const (
@@ -145,6 +149,7 @@ type clusterLocalOptions struct {
 	groups          int
 	bind, dir       string
 	appendFsync     string
+	requirePass     string
 }
 
 // tlsDir holds the cluster's bus certificates.
@@ -160,6 +165,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.StringVar(&o.dir, "dir", "./keel-cluster", "")
 	fs.StringVar(&o.appendFsync, "appendfsync", "everysec", "")
 	fs.IntVar(&o.groups, "groups", 1, "")
+	fs.StringVar(&o.requirePass, "requirepass", "", "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -283,7 +289,7 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 			return abort("node %d not ready after %s", n.id, clusterReadyTimeout)
 		}
 	}
-	leader, err := waitClusterOK(nodes, sigs)
+	leader, err := waitClusterOK(nodes, o.requirePass, sigs)
 	if errors.Is(err, errInterrupted) {
 		out.printf("keel cluster local: interrupted, stopping\n")
 		stopAll()
@@ -403,6 +409,9 @@ func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
 	if o.groups > 1 {
 		args = append(args, "--groups", strconv.Itoa(o.groups))
 	}
+	if o.requirePass != "" {
+		args = append(args, "--requirepass", o.requirePass)
+	}
 	if serverTakesBusTLS {
 		args = append(args, busTLSFlags(o.tlsDir(), uint64(n.id))...)
 	}
@@ -444,10 +453,10 @@ var errInterrupted = errors.New("interrupted")
 // waitClusterOK polls CLUSTER INFO on every node until each reports
 // cluster_state:ok (its group has a leader), and returns the leader's
 // address from CLUSTER SLOTS.
-func waitClusterOK(nodes []*localNode, sigs <-chan os.Signal) (string, error) {
+func waitClusterOK(nodes []*localNode, password string, sigs <-chan os.Signal) (string, error) {
 	clients := make([]*redis.Client, len(nodes))
 	for i, n := range nodes {
-		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, Password: password,
 			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 		defer clients[i].Close()
 	}
