@@ -97,7 +97,7 @@ func cmdClient(c *Session, argv [][]byte) {
 			"LIST [options ...]", "    Return information about client connections. Options: TYPE normal|master|replica|pubsub, ID id [id ...].",
 			"SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
-			"HELP", "    Print this help.",
+			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {

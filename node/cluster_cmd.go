@@ -231,7 +231,7 @@ func cmdCluster(c *Session, argv [][]byte) {
 			"SHARDS", "    Return information about slot range mappings and the nodes associated with them.",
 			"SLOTS", "    Return information about slots range mappings. Each range is made of:",
 			"    start, end, master and replicas IP addresses, ports and ids",
-			"HELP", "    Print this help.",
+			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {

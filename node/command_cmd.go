@@ -169,7 +169,7 @@ func cmdCommand(c *Session, argv [][]byte) {
 			"LIST", "    Return a list of all commands in this server.",
 			"INFO [<command-name> ...]", "    Return details about multiple commands.",
 			"DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
-			"HELP", "    Print this help.",
+			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {

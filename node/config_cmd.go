@@ -78,9 +78,9 @@ func cmdConfig(c *Session, argv [][]byte) {
 		help := []string{
 			"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
-			"SET <directive> <value>", "    Set the configuration <directive> to <value> (maxclients, requirepass).",
+			"SET <directive> <value>", "    Set the configuration <directive> to <value>.",
 			"RESETSTAT", "    Reset statistics reported by the INFO command.",
-			"HELP", "    Print this help.",
+			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {

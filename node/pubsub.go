@@ -552,7 +552,7 @@ func cmdPubsub(c *Session, argv [][]byte) {
 			"    pattern subscriptions(default: no channels).",
 			"SHARDCHANNELS [<pattern>]", "    Return the currently active shard level channels matching a <pattern> (default: '*').",
 			"SHARDNUMSUB [<shardchannel> ...]", "    Return the number of subscribers for the specified shard level channel(s)",
-			"HELP", "    Print this help.",
+			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {

@@ -553,8 +553,11 @@ type kindListener struct {
 	kind string
 }
 
-// listen opens the client listeners: plain TCP on --port (unless 0) and
-// TLS on --tls-port (when set), on --bind.
+// listen opens the client listeners on --bind: TLS on --tls-port (when
+// set) and plain TCP on --port. --port 0 means what it means to Redis
+// when a TLS port is set — no plain listener, TLS only — and otherwise
+// what tests and scripts have always used it for: a free port, shown in
+// the ready line.
 func (o *serverOptions) listen() ([]kindListener, error) {
 	var lns []kindListener
 	closeAll := func() {
@@ -562,7 +565,7 @@ func (o *serverOptions) listen() ([]kindListener, error) {
 			l.Close()
 		}
 	}
-	if o.port != 0 {
+	if o.port != 0 || o.tlsPort == 0 {
 		addr := stdnet.JoinHostPort(o.bind, strconv.Itoa(o.port))
 		ln, err := stdnet.Listen("tcp", addr)
 		if err != nil {
@@ -583,9 +586,6 @@ func (o *serverOptions) listen() ([]kindListener, error) {
 			return nil, errors.Wrapf(err, "listen for TLS clients on %s", addr)
 		}
 		lns = append(lns, kindListener{ln, "tls"})
-	}
-	if len(lns) == 0 {
-		return nil, errors.New("--port 0 without --tls-port: no listener left to serve clients on")
 	}
 	return lns, nil
 }
