@@ -303,7 +303,7 @@ func (h *Host) compile(ctx context.Context, name string, code []byte) (*Library,
 		return nil, userErrorf("ERR library '%s' exports no callable function: export a function with no parameters and no results", name)
 	}
 	sort.Strings(lib.functions)
-	metered, plan, err := meterModule(m, h.cfg.fuel, !h.cfg.unmetered)
+	metered, plan, err := meterModule(scanned, m, h.cfg.fuel, !h.cfg.unmetered)
 	if err != nil {
 		return nil, userErrorf("ERR library '%s' cannot be metered: %v", name, err)
 	}

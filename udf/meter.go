@@ -67,11 +67,11 @@ type resetPlan struct {
 	dirtyShift uint32
 }
 
-// meterModule instruments every function body of m (which it changes)
-// and returns the encoded module, with fuel metering unless meter is
-// false (a measuring aid only: BenchmarkLoopGuard), and the module's
-// reset plan.
-func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, error) {
+// meterModule instruments every function body of m (which it changes;
+// mod is the module m was decoded from) and returns the encoded module,
+// with fuel metering unless meter is false (a measuring aid only:
+// BenchmarkLoopGuard), and the module's reset plan.
+func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, error) {
 	var err error
 	plan := resetPlan{reusable: true}
 	noReuse := func(why string) {
@@ -164,14 +164,18 @@ func meterModule(m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, err
 			code.LocalTypes = append(code.LocalTypes, scratchLocals...)
 		}
 	}
-	out := binary.EncodeModule(m)
-	if m.DataCountSection != nil {
-		// wabin decodes the data count section but does not encode it;
-		// memory.init and data.drop fail validation without it.
-		out, err = insertDataCount(out, *m.DataCountSection)
-		if err != nil {
-			return nil, plan, err
-		}
+	// Only the sections the rewrite changed are encoded again; every other
+	// section is copied as uploaded. wabin decodes more than it can encode
+	// (passive and declarative element segments made EncodeModule panic,
+	// so a 116-byte upload crashed the server; the data count section it
+	// drops), and copying leaves nothing to that.
+	var repl [sectionIDsMax][]byte
+	repl[wasm.SectionIDGlobal] = encodeSection(&wasm.Module{GlobalSection: m.GlobalSection})
+	repl[wasm.SectionIDExport] = encodeSection(&wasm.Module{ExportSection: m.ExportSection})
+	repl[wasm.SectionIDCode] = encodeSection(&wasm.Module{CodeSection: m.CodeSection})
+	out, err := spliceSections(mod, &repl)
+	if err != nil {
+		return nil, plan, err
 	}
 	return out, plan, nil
 }
@@ -638,26 +642,57 @@ func readU32(b []byte, p int) (uint32, int, error) {
 	return 0, 0, errors.Newf("LEB128 too long at offset %d", p)
 }
 
-// insertDataCount splices a data count section (id 12) in front of the
-// code section (id 10) of an encoded module.
-func insertDataCount(mod []byte, count uint32) ([]byte, error) {
-	p := 8 // magic + version
-	for p < len(mod) {
+// sectionIDsMax bounds the section ids keel knows (tag, 13, is the last).
+const sectionIDsMax = 14
+
+// sectionOrder is where each known non-custom section goes in a module,
+// by id: the binary format's order (the tag section sits between memory and
+// global, the data count section between element and code).
+var sectionOrder = [sectionIDsMax]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+// encodeSection returns the one non-empty section of m, encoded (id,
+// size, payload), or nil when m has none.
+func encodeSection(m *wasm.Module) []byte {
+	return binary.EncodeModule(m)[8:] // past the magic and version
+}
+
+// spliceSections returns mod with each section whose id has an entry in
+// repl replaced by that entry (an encoded section; nil keeps the
+// original), and inserted in its place in the order when mod lacks it.
+// mod must hold no custom sections (prescan drops them).
+func spliceSections(mod []byte, repl *[sectionIDsMax][]byte) ([]byte, error) {
+	out := make([]byte, 0, len(mod)+len(repl[wasm.SectionIDCode])+len(repl[wasm.SectionIDGlobal])+len(repl[wasm.SectionIDExport]))
+	out = append(out, mod[:8]...)
+	var done [sectionIDsMax]bool
+	// insertBefore emits the replacements the module lacks that go before
+	// a section of order rank.
+	insertBefore := func(rank int) {
+		for id := range repl {
+			if !done[id] && repl[id] != nil && sectionOrder[id] < rank {
+				out = append(out, repl[id]...)
+				done[id] = true
+			}
+		}
+	}
+	for p := 8; p < len(mod); {
 		id := mod[p]
 		size, q, err := readU32(mod, p+1)
 		if err != nil {
 			return nil, err
 		}
-		if id == wasm.SectionIDCode || id == wasm.SectionIDData {
-			payload := leb128.EncodeUint32(count)
-			sec := append([]byte{wasm.SectionIDDataCount}, leb128.EncodeUint32(uint32(len(payload)))...)
-			sec = append(sec, payload...)
-			out := make([]byte, 0, len(mod)+len(sec))
-			out = append(out, mod[:p]...)
-			out = append(out, sec...)
-			return append(out, mod[p:]...), nil
+		end := q + int(size)
+		if int(id) >= sectionIDsMax || sectionOrder[id] == 0 || end > len(mod) {
+			return nil, errors.Newf("unexpected section %d at offset %d", id, p)
 		}
-		p = q + int(size)
+		insertBefore(sectionOrder[id])
+		if r := repl[id]; r != nil {
+			out = append(out, r...)
+		} else {
+			out = append(out, mod[p:end]...)
+		}
+		done[id] = true
+		p = end
 	}
-	return mod, nil
+	insertBefore(len(sectionOrder) + 1)
+	return out, nil
 }
