@@ -1,10 +1,15 @@
 package udf
 
 import (
+	"bytes"
 	"context"
+	"math"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wabin/binary"
+	"github.com/tetratelabs/wabin/leb128"
 	"github.com/tetratelabs/wabin/wasm"
 )
 
@@ -146,6 +151,194 @@ func BenchmarkStoreLoop(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rounds, "ns/store")
+		})
+	}
+}
+
+
+// costCase is one instruction (or a short sequence) whose cost
+// BenchmarkInstructionCost measures: body runs once per loop iteration in
+// a module set up by setup; n is its size in units (bytes, elements or
+// pages; 0 for none).
+type costCase struct {
+	name  string
+	unit  string
+	n     int32
+	setup func(w *wmod) // tables, segments, helper functions
+	body  func(w *wmod) []byte
+}
+
+// runnerLocals are the locals of a measured function: the loop counter
+// and an i64 the arithmetic cases use.
+var runnerLocals = []wasm.ValueType{wasm.ValueTypeI32, wasm.ValueTypeI64}
+
+const costTableN = 1 << 16
+
+func tableSetup(w *wmod) { w.table(2*costTableN, 2*costTableN) }
+
+// costCases: ordinary instructions first (the reference for what one unit
+// of fuel buys), then the instructions that call into wazero's runtime,
+// then the bulk instructions by size.
+func costCases() []costCase {
+	const mib = 1 << 20
+	var helper uint32
+	cs := []costCase{
+		{name: "empty", body: func(*wmod) []byte { return nil }},
+		{name: "arith", body: func(*wmod) []byte { // an LCG step: 6 instructions
+			return bytes.Join([][]byte{lget(1), i64c(6364136223846793005), op(wasm.OpcodeI64Mul), i64c(1442695040888963407), op(wasm.OpcodeI64Add), lset(1)}, nil)
+		}},
+		{name: "load-store", body: func(*wmod) []byte { // 6 instructions
+			return bytes.Join([][]byte{i32c(64), i32c(64), op(wasm.OpcodeI64Load, 3, 0), i64c(1), op(wasm.OpcodeI64Add), op(wasm.OpcodeI64Store, 3, 0)}, nil)
+		}},
+		{name: "call", setup: func(w *wmod) { helper = w.fn("", tyVoid, nil, op(wasm.OpcodeEnd)) },
+			body: func(*wmod) []byte { return callf(helper) }},
+		{name: "call_indirect", setup: func(w *wmod) {
+			helper = w.fn("", tyVoid, nil, op(wasm.OpcodeEnd))
+			w.table(1, 1)
+			w.m.ElementSection = append(w.m.ElementSection, &wasm.ElementSegment{
+				OffsetExpr: &wasm.ConstantExpression{Opcode: wasm.OpcodeI32Const, Data: []byte{0}}, Init: []*wasm.Index{&helper}, Type: wasm.RefTypeFuncref})
+		}, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeCallIndirect, tyVoid, 0)}, nil) }},
+		{name: "host-now", body: func(w *wmod) []byte { return append(callf(w.imp("now")), wasm.OpcodeDrop) }},
+		{name: "memory.size", body: func(*wmod) []byte { return op(wasm.OpcodeMemorySize, 0, wasm.OpcodeDrop) }},
+		{name: "memory.grow/0", body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop)}, nil) }},
+		{name: "memory.grow/fail", body: func(*wmod) []byte {
+			return bytes.Join([][]byte{i32c(1 << 20), op(wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop)}, nil)
+		}},
+		{name: "table.size", setup: tableSetup, body: func(*wmod) []byte { return append(tableSize(0), wasm.OpcodeDrop) }},
+		{name: "table.get", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(5), op(wasm.OpcodeTableGet, 0, wasm.OpcodeDrop)}, nil) }},
+		{name: "table.set", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(5), refNull(), op(wasm.OpcodeTableSet, 0)}, nil) }},
+		{name: "table.grow/0", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{refNull(), i32c(0), tableGrow(0), op(wasm.OpcodeDrop)}, nil) }},
+		{name: "table.grow/fail", setup: tableSetup, body: func(*wmod) []byte {
+			return bytes.Join([][]byte{refNull(), i32c(1 << 30), tableGrow(0), op(wasm.OpcodeDrop)}, nil)
+		}},
+	}
+	for _, n := range []int32{0, 1, 4096, 64 << 10, mib, 8 * mib} {
+		cs = append(cs,
+			costCase{name: "memory.fill", unit: "byte", n: n, body: func(*wmod) []byte {
+				return bytes.Join([][]byte{i32c(0), i32c(0), i32c(n), memoryFill()}, nil)
+			}},
+			costCase{name: "memory.copy", unit: "byte", n: n, body: func(*wmod) []byte {
+				return bytes.Join([][]byte{i32c(0), i32c(8 * mib), i32c(n), memoryCopy()}, nil)
+			}},
+			costCase{name: "memory.init", unit: "byte", n: n, body: func(w *wmod) []byte {
+				seg := w.passiveData(make([]byte, n))
+				return bytes.Join([][]byte{i32c(0), i32c(0), i32c(n), memoryInit(seg)}, nil)
+			}})
+	}
+	cs = append(cs, costCase{name: "memory.fill", unit: "byte", n: 16 * mib, body: func(*wmod) []byte {
+		return bytes.Join([][]byte{i32c(0), i32c(0), i32c(16 * mib), memoryFill()}, nil)
+	}})
+	for _, n := range []int32{0, 1, 1024, costTableN} {
+		cs = append(cs,
+			costCase{name: "table.fill", unit: "elem", n: n, setup: tableSetup, body: func(w *wmod) []byte {
+				f := w.fn("", tyVoid, nil, op(wasm.OpcodeEnd))
+				w.declared = append(w.declared, f)
+				return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeRefFunc), leb128.EncodeUint32(f), i32c(n), tableFill(0)}, nil)
+			}},
+			costCase{name: "table.copy", unit: "elem", n: n, setup: tableSetup, body: func(*wmod) []byte {
+				return bytes.Join([][]byte{i32c(0), i32c(costTableN), i32c(n), tableCopy(0, 0)}, nil)
+			}},
+			costCase{name: "table.init", unit: "elem", n: n, setup: tableSetup, body: func(w *wmod) []byte {
+				f := w.fn("", tyVoid, nil, op(wasm.OpcodeEnd))
+				funcs := make([]uint32, n)
+				for i := range funcs {
+					funcs[i] = f
+				}
+				seg := w.passiveElem(funcs...)
+				return bytes.Join([][]byte{i32c(0), i32c(0), i32c(n), tableInit(seg, 0)}, nil)
+			}})
+	}
+	return cs
+}
+
+// BenchmarkInstructionCost measures what instructions cost in wall time,
+// so that fuel can be priced by it. Each case runs its instruction in a
+// counted loop in two functions, one of k and one of 3k iterations, and
+// takes the difference (the fastest of b.N calls of each, in the thread's
+// CPU time), which cancels what a call costs besides the loop
+// (instantiation, the reset of a warm instance); the empty loop's cost per
+// iteration is then subtracted. Reported: ns per instruction, ns per unit
+// (byte, element) for the bulk instructions, and "fuel-eq": the
+// instruction's cost in units of what one fuel unit of the arith case
+// (plain metered arithmetic) costs. docs/functions.md ("Limits") derives
+// the fuel prices in meter.go from these figures.
+//
+//	go test -run '^$' -bench InstructionCost ./udf/
+func BenchmarkInstructionCost(b *testing.B) {
+	const mib = 1 << 20
+	defer func(v bool) { verifyResets = v }(verifyResets)
+	verifyResets = false
+	var emptyNs, arithNsPerFuel float64
+	for _, c := range costCases() {
+		name := c.name
+		if c.unit != "" {
+			name += "/" + strconv.Itoa(int(c.n))
+		}
+		b.Run(name, func(b *testing.B) {
+			// k: about 0.2-2 ms of work per call at the sizes used.
+			k, pages := int32(1<<18), uint32(1)
+			switch c.unit {
+			case "byte":
+				k, pages = int32(max(16, min(1<<18, 256*mib/max(int(c.n), 1)))), 256
+			case "elem":
+				k = int32(max(16, min(1<<18, 16*mib/max(int(c.n), 1))))
+			}
+			w := newWmod(pages, "now")
+			if c.setup != nil {
+				c.setup(w)
+			}
+			body := c.body(w)
+			w.fn("run1", tyVoid, runnerLocals, counted(0, k, body), op(wasm.OpcodeEnd))
+			w.fn("run2", tyVoid, runnerLocals, counted(0, 3*k, body), op(wasm.OpcodeEnd))
+			h := newHost(b, NewConfig().WithFuel(1<<50))
+			if _, err := h.Load(context.Background(), "cost", w.bytes(), false); err != nil {
+				b.Fatal(err)
+			}
+			s := newFakeStore()
+			ctx := context.Background()
+			for _, fn := range []string{"run1", "run2"} { // instantiate, warm up
+				if _, err := h.Call(ctx, fn, nil, nil, s, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// The fastest of b.N calls of each, in thread CPU time: the
+			// least disturbed by the machine's other work.
+			defer lockThread()()
+			d1, d2 := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+			var fuel1, fuel2 int64
+			for b.Loop() {
+				for _, r := range []struct {
+					fn   string
+					d    *time.Duration
+					fuel *int64
+				}{{"run1", &d1, &fuel1}, {"run2", &d2, &fuel2}} {
+					before := h.Stats().FuelUsed
+					t0 := threadCPU()
+					if _, err := h.Call(ctx, r.fn, nil, nil, s, false); err != nil {
+						b.Fatal(err)
+					}
+					*r.d = min(*r.d, threadCPU()-t0)
+					*r.fuel = h.Stats().FuelUsed - before
+				}
+			}
+			perIter := float64(d2-d1) / float64(2*k)
+			fuelPerIter := float64(fuel2-fuel1) / float64(2*k)
+			ns := perIter - emptyNs
+			switch c.name {
+			case "empty":
+				emptyNs = perIter
+				ns = perIter
+			case "arith":
+				arithNsPerFuel = perIter / fuelPerIter
+			}
+			b.ReportMetric(ns, "ns/instr")
+			b.ReportMetric(fuelPerIter, "fuel/iter")
+			if arithNsPerFuel > 0 {
+				b.ReportMetric(ns/arithNsPerFuel, "fuel-eq")
+			}
+			if c.n > 0 {
+				b.ReportMetric(ns/float64(c.n), "ns/"+c.unit)
+			}
 		})
 	}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // wmod assembles small guest modules for tests and benchmarks: the keel
-// ABI marker, an exported memory, keel.reply_int as function 0, and
-// whatever functions, tables and segments a test adds. wabin encodes the
+// ABI marker, an exported memory, keel.reply_int as function 0, the other
+// keel imports asked for, and whatever functions, tables and segments a
+// test adds. wabin encodes the
 // module proper; passive element segments and the data count section,
 // which wabin cannot encode, are written here.
 type wmod struct {
@@ -29,8 +30,9 @@ const (
 )
 
 // newWmod returns a module with a memory of pages pages (max unset: the
-// host's cap applies).
-func newWmod(pages uint32) *wmod {
+// host's cap applies) that imports reply_int (function 0) and then the
+// named keel functions (functions 1, 2, ...; imp finds them).
+func newWmod(pages uint32, imports ...string) *wmod {
 	w := &wmod{m: &wasm.Module{
 		TypeSection: []*wasm.FunctionType{
 			{},
@@ -41,8 +43,32 @@ func newWmod(pages uint32) *wmod {
 		MemorySection: &wasm.Memory{Min: pages},
 		ExportSection: []*wasm.Export{{Name: "memory", Type: wasm.ExternTypeMemory}},
 	}}
+	for _, name := range imports {
+		var f *hostFunc
+		for i := range keelFuncs {
+			if keelFuncs[i].name == name {
+				f = &keelFuncs[i]
+			}
+		}
+		if f == nil {
+			panic("no keel import " + name)
+		}
+		w.m.TypeSection = append(w.m.TypeSection, &wasm.FunctionType{Params: f.params, Results: f.results})
+		w.m.ImportSection = append(w.m.ImportSection, &wasm.Import{Module: abiModule, Name: name, Type: wasm.ExternTypeFunc,
+			DescFunc: uint32(len(w.m.TypeSection) - 1)})
+	}
 	w.fn(abiMarker, tyVoid, nil, op(wasm.OpcodeEnd))
 	return w
+}
+
+// imp is the function index of the keel import name.
+func (w *wmod) imp(name string) uint32 {
+	for i, im := range w.m.ImportSection {
+		if im.Name == name {
+			return uint32(i)
+		}
+	}
+	panic("not imported: " + name)
 }
 
 // fn adds a function of type ty with extra locals, exported as name
