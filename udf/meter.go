@@ -17,13 +17,34 @@ import (
 // inputs and the fuel given: a replayed simulation stops a runaway guest at
 // the same instruction every time.
 //
-// The rewrite adds three exported mutable globals:
+// The rewrite adds five exported mutable globals and one function:
 //   - fuelGlobalName (i64): the fuel left. Every function entry and every
-//     loop header subtracts the number of instructions the guest may run
+//     loop header subtracts the price of the instructions the guest may run
 //     before it reaches the next such point (a loop body's own
-//     instructions, nested loops excluded), and traps with `unreachable`
-//     once the count drops below zero. The host tells "out of fuel" from
+//     instructions, nested loops excluded; most cost one unit, the dearer
+//     ones their price, price.go), and calls the tick function once the
+//     fuel drops below the mark global. The bulk instructions
+//     (memory.fill/copy/init, table.fill/copy/init) are also charged by
+//     their size, just before they run, so that one that would exhaust the
+//     fuel traps without doing the work. The host tells "out of fuel" from
 //     any other trap by reading the global afterwards.
+//   - markGlobalName (i64) and the tick function: the tick traps with
+//     `unreachable` when the fuel is below zero or the stop global is set,
+//     and otherwise moves the mark tickFuel units further down (not below
+//     zero) and runs memory.grow 0, which wazero serves in Go. That is the
+//     guest's way back into Go every tickFuel units: code wazero compiled
+//     cannot be preempted, so without it a guest that loops holds its
+//     goroutine, and a garbage collection that must stop the world waits
+//     for it, freezing every goroutine of the server, the ones that would
+//     answer FUNCTION KILL or SIGTERM included (issue 15). In the common
+//     path the check costs what a compare with the constant 0 cost.
+//   - stopGlobalName (i64): 0 while the call may run. To stop a running
+//     call from another goroutine (FUNCTION KILL, a deadline, shutdown) the
+//     host sets it, then sets the mark to MaxInt64, so the next fuel check
+//     ticks and the tick traps (interrupt.go). The guest never writes the
+//     stop global, so the stop cannot be lost; if the tick happens to
+//     overwrite the mark at the same moment, the stop waits for the next
+//     tick, tickFuel units later.
 //   - oomGlobalName (i32): set to 1 when a memory.grow failed, so a trap
 //     that follows can be reported as "memory limit" rather than a bare
 //     out-of-bounds access.
@@ -45,6 +66,8 @@ import (
 // cannot reset (tables, dropped segments) and for a start function.
 const (
 	fuelGlobalName  = "__keel_fuel"
+	stopGlobalName  = "__keel_stop"
+	markGlobalName  = "__keel_mark"
 	oomGlobalName   = "__keel_oom"
 	dirtyGlobalName = "__keel_dirty"
 	// reservedExportPrefix starts every export name keel adds; a module
@@ -72,7 +95,6 @@ type resetPlan struct {
 // with fuel metering unless meter is false (a measuring aid only:
 // BenchmarkLoopGuard), and the module's reset plan.
 func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, resetPlan, error) {
-	var err error
 	plan := resetPlan{reusable: true}
 	noReuse := func(why string) {
 		if plan.reusable {
@@ -84,13 +106,19 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			return nil, plan, errors.Newf("module exports %q: names starting with %q are reserved for keel", e.Name, reservedExportPrefix)
 		}
 	}
+	tablesChanged, err := boundTables(m)
+	if err != nil {
+		return nil, plan, err
+	}
 	if m.StartSection != nil {
 		// It would run once per instance, not once per call, with the
 		// time, randomness and fuel of whichever call created the instance.
 		noReuse("it has a start function")
 	}
 	fuelIdx := m.ImportGlobalCount() + uint32(len(m.GlobalSection))
-	oomIdx, dirtyIdx := fuelIdx+1, fuelIdx+2
+	oomIdx, dirtyIdx, stopIdx, markIdx := fuelIdx+1, fuelIdx+2, fuelIdx+3, fuelIdx+4
+	nImportFuncs := m.ImportFuncCount()
+	tickIdx := nImportFuncs + uint32(len(m.CodeSection))
 	var minPages uint32
 	if m.MemorySection != nil {
 		minPages = m.MemorySection.Min
@@ -109,11 +137,21 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			&wasm.Global{
 				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
 				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(0)},
+			},
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(0)},
+			},
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(max(fuel-tickFuel, 0))},
 			})
 		m.ExportSection = append(m.ExportSection,
 			&wasm.Export{Name: fuelGlobalName, Type: wasm.ExternTypeGlobal, Index: fuelIdx},
 			&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx},
-			&wasm.Export{Name: dirtyGlobalName, Type: wasm.ExternTypeGlobal, Index: dirtyIdx})
+			&wasm.Export{Name: dirtyGlobalName, Type: wasm.ExternTypeGlobal, Index: dirtyIdx},
+			&wasm.Export{Name: stopGlobalName, Type: wasm.ExternTypeGlobal, Index: stopIdx},
+			&wasm.Export{Name: markGlobalName, Type: wasm.ExternTypeGlobal, Index: markIdx})
 	}
 	for i, g := range m.GlobalSection {
 		if !g.Type.Mutable {
@@ -135,19 +173,22 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			name = oomGlobalName
 		case meter && idx == dirtyIdx:
 			name = dirtyGlobalName
+		case meter && idx == stopIdx:
+			name = stopGlobalName
+		case meter && idx == markIdx:
+			name = markGlobalName
 		default:
 			m.ExportSection = append(m.ExportSection, &wasm.Export{Name: name, Type: wasm.ExternTypeGlobal, Index: idx})
 		}
 		plan.globals = append(plan.globals, name)
 	}
 
-	nImportFuncs := m.ImportFuncCount()
 	for i, code := range m.CodeSection {
 		if int(m.FunctionSection[i]) >= len(m.TypeSection) {
 			return nil, plan, errors.Newf("function %d has an invalid type index", nImportFuncs+uint32(i))
 		}
 		ft := m.TypeSection[m.FunctionSection[i]]
-		rw := rewrite{meter: meter, fuelIdx: fuelIdx, oomIdx: oomIdx, dirtyIdx: dirtyIdx, dirtyShift: plan.dirtyShift,
+		rw := rewrite{meter: meter, fuelIdx: fuelIdx, oomIdx: oomIdx, dirtyIdx: dirtyIdx, markIdx: markIdx, tickIdx: tickIdx, dirtyShift: plan.dirtyShift,
 			scratch: uint32(len(ft.Params) + len(code.LocalTypes))}
 		body, usedScratch, mutates, err := meterBody(code.Body, rw)
 		if err != nil {
@@ -170,9 +211,30 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 	// so a 116-byte upload crashed the server; the data count section it
 	// drops), and copying leaves nothing to that.
 	var repl [sectionIDsMax][]byte
+	if meter {
+		// The tick goes last in the function index space, so no index the
+		// guest uses changes. A func() type exists: every callable
+		// function has one.
+		ty := -1
+		for i, t := range m.TypeSection {
+			if len(t.Params) == 0 && len(t.Results) == 0 {
+				ty = i
+				break
+			}
+		}
+		if ty < 0 {
+			return nil, plan, errors.New("no func() type")
+		}
+		m.FunctionSection = append(m.FunctionSection, uint32(ty))
+		m.CodeSection = append(m.CodeSection, tickFunction(fuelIdx, stopIdx, markIdx))
+		repl[wasm.SectionIDFunction] = encodeSection(&wasm.Module{FunctionSection: m.FunctionSection})
+	}
 	repl[wasm.SectionIDGlobal] = encodeSection(&wasm.Module{GlobalSection: m.GlobalSection})
 	repl[wasm.SectionIDExport] = encodeSection(&wasm.Module{ExportSection: m.ExportSection})
 	repl[wasm.SectionIDCode] = encodeSection(&wasm.Module{CodeSection: m.CodeSection})
+	if tablesChanged {
+		repl[wasm.SectionIDTable] = encodeSection(&wasm.Module{TableSection: m.TableSection})
+	}
 	out, err := spliceSections(mod, &repl)
 	if err != nil {
 		return nil, plan, err
@@ -181,20 +243,103 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 }
 
 // fuelCheck returns the instructions that charge cost units and trap when
-// the fuel is exhausted.
-func fuelCheck(dst []byte, fuelIdx uint32, cost int64) []byte {
-	g := leb128.EncodeUint32(fuelIdx)
+// the fuel is exhausted or the call is stopped:
+//
+//	global.get $fuel; i64.const cost; i64.sub; global.set $fuel
+//	global.get $fuel; global.get $stop; i64.lt_s; if unreachable end
+func fuelCheck(dst []byte, rw rewrite, cost int64) []byte {
+	g := leb128.EncodeUint32(rw.fuelIdx)
 	dst = append(dst, wasm.OpcodeGlobalGet)
 	dst = append(dst, g...)
 	dst = append(dst, wasm.OpcodeI64Const)
 	dst = append(dst, leb128.EncodeInt64(cost)...)
 	dst = append(dst, wasm.OpcodeI64Sub, wasm.OpcodeGlobalSet)
 	dst = append(dst, g...)
+	return fuelTrap(dst, rw)
+}
+
+// fuelTrap calls the tick function when the fuel global is below the mark
+// global: to trap when the fuel is out or the call was stopped, and
+// otherwise to pass through Go.
+func fuelTrap(dst []byte, rw rewrite) []byte {
+	dst = append(dst, wasm.OpcodeGlobalGet)
+	dst = append(dst, leb128.EncodeUint32(rw.fuelIdx)...)
+	dst = append(dst, wasm.OpcodeGlobalGet)
+	dst = append(dst, leb128.EncodeUint32(rw.markIdx)...)
+	dst = append(dst, wasm.OpcodeI64LtS, wasm.OpcodeIf, 0x40, wasm.OpcodeCall)
+	dst = append(dst, leb128.EncodeUint32(rw.tickIdx)...)
+	return append(dst, wasm.OpcodeEnd)
+}
+
+// tickFuel is how much fuel a guest may use between two passes through
+// Go (the tick). It bounds how long a garbage collection waits for a
+// looping guest, and how late a stop can be when it races with a tick:
+// 2^18 units, some 20-50 µs of plain instructions (price.go). A pass costs
+// about 25 ns, 0.1% of that.
+const tickFuel = 1 << 18
+
+// tickFunction is the tick (meterModule): it traps when the fuel is out or
+// the call was stopped, and otherwise moves the mark down and passes
+// through Go.
+//
+//	(local $m i64)
+//	global.get $fuel; i64.const 0; i64.lt_s; if unreachable end
+//	global.get $stop; i64.const 0; i64.ne; if unreachable end
+//	global.get $fuel; i64.const tickFuel; i64.sub; local.tee $m
+//	i64.const 0; local.get $m; i64.const 0; i64.gt_s; select; global.set $mark
+//	i32.const 0; memory.grow 0; drop
+func tickFunction(fuelIdx, stopIdx, markIdx uint32) *wasm.Code {
+	fuel, stop, mark := leb128.EncodeUint32(fuelIdx), leb128.EncodeUint32(stopIdx), leb128.EncodeUint32(markIdx)
+	var b []byte
+	b = append(append(append(b, wasm.OpcodeGlobalGet), fuel...), wasm.OpcodeI64Const, 0, wasm.OpcodeI64LtS,
+		wasm.OpcodeIf, 0x40, wasm.OpcodeUnreachable, wasm.OpcodeEnd)
+	b = append(append(append(b, wasm.OpcodeGlobalGet), stop...), wasm.OpcodeI64Const, 0, wasm.OpcodeI64Ne,
+		wasm.OpcodeIf, 0x40, wasm.OpcodeUnreachable, wasm.OpcodeEnd)
+	b = append(append(append(b, wasm.OpcodeGlobalGet), fuel...), wasm.OpcodeI64Const)
+	b = append(append(b, leb128.EncodeInt64(tickFuel)...), wasm.OpcodeI64Sub, wasm.OpcodeLocalTee, 0,
+		wasm.OpcodeI64Const, 0, wasm.OpcodeLocalGet, 0, wasm.OpcodeI64Const, 0, wasm.OpcodeI64GtS, wasm.OpcodeSelect,
+		wasm.OpcodeGlobalSet)
+	b = append(append(b, mark...), wasm.OpcodeI32Const, 0, wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop, wasm.OpcodeEnd)
+	return &wasm.Code{LocalTypes: []wasm.ValueType{wasm.ValueTypeI64}, Body: b}
+}
+
+// sizeCharge goes before a bulk instruction, whose last operand (top of
+// the stack) is its size n in bytes or elements: it charges
+// ceil(n*p.mul / 2^p.shift) units, traps if that exhausts the fuel, and
+// puts n back. So the work is paid for before it is done, and a fill that
+// the fuel cannot pay for traps without filling anything.
+//
+//	local.set $n; global.get $fuel
+//	local.get $n; i64.extend_i32_u; [i64.const mul; i64.mul]
+//	[i64.const 2^shift-1; i64.add; i64.const shift; i64.shr_u]
+//	i64.sub; global.set $fuel; <fuelTrap>; local.get $n
+func sizeCharge(dst []byte, rw rewrite, p sizePrice) []byte {
+	n := leb128.EncodeUint32(rw.scratch) // the i32 scratch local
+	g := leb128.EncodeUint32(rw.fuelIdx)
+	dst = append(dst, wasm.OpcodeLocalSet)
+	dst = append(dst, n...)
 	dst = append(dst, wasm.OpcodeGlobalGet)
 	dst = append(dst, g...)
-	dst = append(dst, wasm.OpcodeI64Const, 0, wasm.OpcodeI64LtS,
-		wasm.OpcodeIf, 0x40, wasm.OpcodeUnreachable, wasm.OpcodeEnd)
-	return dst
+	dst = append(dst, wasm.OpcodeLocalGet)
+	dst = append(dst, n...)
+	dst = append(dst, wasm.OpcodeI64ExtendI32U)
+	if p.mul != 1 {
+		dst = append(dst, wasm.OpcodeI64Const)
+		dst = append(dst, leb128.EncodeInt64(p.mul)...)
+		dst = append(dst, wasm.OpcodeI64Mul)
+	}
+	if p.shift != 0 {
+		dst = append(dst, wasm.OpcodeI64Const)
+		dst = append(dst, leb128.EncodeInt64(1<<p.shift-1)...)
+		dst = append(dst, wasm.OpcodeI64Add, wasm.OpcodeI64Const)
+		dst = append(dst, leb128.EncodeInt64(int64(p.shift))...)
+		dst = append(dst, wasm.OpcodeI64ShrU)
+	}
+	dst = append(dst, wasm.OpcodeI64Sub, wasm.OpcodeGlobalSet)
+	dst = append(dst, g...)
+	dst = fuelTrap(dst, rw)
+	dst = append(dst, wasm.OpcodeLocalGet)
+	return append(dst, n...)
 }
 
 // oomCheck follows a memory.grow: it leaves the result on the stack and
@@ -228,9 +373,10 @@ type edit struct {
 	at     int
 	before bool // before the instruction at `at` (dirty marks)
 	kind   editKind
-	cost   int64  // editFuel
-	offset uint32 // editStore: the store's constant offset
-	val    uint32 // editStore: the scratch local that holds the value
+	cost   int64     // editFuel
+	offset uint32    // editStore: the store's constant offset
+	val    uint32    // editStore: the scratch local that holds the value
+	price  sizePrice // editSize
 }
 
 type editKind uint8
@@ -241,14 +387,16 @@ const (
 	editStore
 	editBulk
 	editFlush
+	editSize
 )
 
 // rewrite is what meterBody inserts and where the inserted code keeps its
 // state.
 type rewrite struct {
-	meter                     bool
-	fuelIdx, oomIdx, dirtyIdx uint32
-	dirtyShift                uint32
+	meter                              bool
+	fuelIdx, oomIdx, dirtyIdx, markIdx uint32
+	tickIdx                            uint32 // the tick function
+	dirtyShift                         uint32
 	// scratch is the first local index past the function's own; the
 	// rewrite appends scratchLocals there when it needs them.
 	scratch uint32
@@ -293,15 +441,15 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 	open := []block{{site: 0}}
 	var edits []edit // oom checks, dirty marks, flushes
 	var exits []int  // returns, branches out of the function, the final end
-	stores := false
+	stores, sized := false, false
 	pc := 0
 	for pc < len(body) {
 		op := body[pc]
-		sites[open[len(open)-1].site].cost++
 		next, err := skipInstruction(body, pc)
 		if err != nil {
 			return nil, false, "", err
 		}
+		sites[open[len(open)-1].site].cost += instructionPrice(body, pc)
 		switch op {
 		case wasm.OpcodeBlock, wasm.OpcodeIf:
 			open = append(open, block{site: open[len(open)-1].site})
@@ -367,6 +515,10 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 			if sub == 8 || sub == 10 || sub == 11 { // memory.init, memory.copy, memory.fill
 				edits = append(edits, edit{at: pc, before: true, kind: editBulk})
 			}
+			if p, ok := sizePrices[sub]; ok {
+				edits = append(edits, edit{at: pc, before: true, kind: editSize, price: p})
+				sized = true
+			}
 		case wasm.OpcodeGlobalGet, wasm.OpcodeGlobalSet, wasm.OpcodeLocalGet, wasm.OpcodeLocalSet, wasm.OpcodeLocalTee:
 			// The rewrite adds globals and locals after the guest's own. An
 			// index that reaches them was invalid in the uploaded module and
@@ -407,6 +559,7 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 		}
 		return !edits[i].before && edits[j].before
 	})
+	usedScratch = sized
 	out := make([]byte, 0, len(body)+len(edits)*24)
 	prev := 0
 	for _, e := range edits {
@@ -414,7 +567,9 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 		prev = e.at
 		switch e.kind {
 		case editFuel:
-			out = fuelCheck(out, rw.fuelIdx, e.cost)
+			out = fuelCheck(out, rw, e.cost)
+		case editSize:
+			out = sizeCharge(out, rw, e.price)
 		case editOOM:
 			out = oomCheck(out, rw.oomIdx, rw.scratch)
 			usedScratch = true

@@ -56,6 +56,8 @@ type instance struct {
 	mod     api.Module
 	mem     api.Memory
 	fuel    api.MutableGlobal // nil when unmetered
+	stop    api.MutableGlobal // nil when unmetered
+	mark    api.MutableGlobal // nil when unmetered
 	oom     api.Global
 	dirty   api.MutableGlobal // nil when unmetered: restore everything
 	shift   uint32            // log2 of a dirty chunk's size
@@ -85,6 +87,11 @@ func (h *Host) instance(ctx context.Context, lib *Library) (*instance, error) {
 	inst := &instance{mod: mod, mem: mod.Memory(), fns: map[string]api.Function{}}
 	if g, ok := mod.ExportedGlobal(fuelGlobalName).(api.MutableGlobal); ok {
 		inst.fuel = g
+	}
+	stop, okStop := mod.ExportedGlobal(stopGlobalName).(api.MutableGlobal)
+	mark, okMark := mod.ExportedGlobal(markGlobalName).(api.MutableGlobal)
+	if okStop && okMark {
+		inst.stop, inst.mark = stop, mark
 	}
 	inst.oom = mod.ExportedGlobal(oomGlobalName)
 	if g, ok := mod.ExportedGlobal(dirtyGlobalName).(api.MutableGlobal); ok {
