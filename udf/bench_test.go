@@ -3,7 +3,10 @@ package udf
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
+	"runtime"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/leb128"
 	"github.com/tetratelabs/wabin/wasm"
+	"pgregory.net/rapid"
 )
 
 // BenchmarkCallIncrBy is one FCALL of the C counter: instantiate a fresh
@@ -155,7 +159,6 @@ func BenchmarkStoreLoop(b *testing.B) {
 	}
 }
 
-
 // costCase is one instruction (or a short sequence) whose cost
 // BenchmarkInstructionCost measures: body runs once per loop iteration in
 // a module set up by setup; n is its size in units (bytes, elements or
@@ -200,14 +203,20 @@ func costCases() []costCase {
 		}, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeCallIndirect, tyVoid, 0)}, nil) }},
 		{name: "host-now", body: func(w *wmod) []byte { return append(callf(w.imp("now")), wasm.OpcodeDrop) }},
 		{name: "memory.size", body: func(*wmod) []byte { return op(wasm.OpcodeMemorySize, 0, wasm.OpcodeDrop) }},
-		{name: "memory.grow/0", body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop)}, nil) }},
+		{name: "memory.grow/0", body: func(*wmod) []byte {
+			return bytes.Join([][]byte{i32c(0), op(wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop)}, nil)
+		}},
 		{name: "memory.grow/fail", body: func(*wmod) []byte {
 			return bytes.Join([][]byte{i32c(1 << 20), op(wasm.OpcodeMemoryGrow, 0, wasm.OpcodeDrop)}, nil)
 		}},
 		{name: "table.size", setup: tableSetup, body: func(*wmod) []byte { return append(tableSize(0), wasm.OpcodeDrop) }},
-		{name: "table.get", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(5), op(wasm.OpcodeTableGet, 0, wasm.OpcodeDrop)}, nil) }},
+		{name: "table.get", setup: tableSetup, body: func(*wmod) []byte {
+			return bytes.Join([][]byte{i32c(5), op(wasm.OpcodeTableGet, 0, wasm.OpcodeDrop)}, nil)
+		}},
 		{name: "table.set", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{i32c(5), refNull(), op(wasm.OpcodeTableSet, 0)}, nil) }},
-		{name: "table.grow/0", setup: tableSetup, body: func(*wmod) []byte { return bytes.Join([][]byte{refNull(), i32c(0), tableGrow(0), op(wasm.OpcodeDrop)}, nil) }},
+		{name: "table.grow/0", setup: tableSetup, body: func(*wmod) []byte {
+			return bytes.Join([][]byte{refNull(), i32c(0), tableGrow(0), op(wasm.OpcodeDrop)}, nil)
+		}},
 		{name: "table.grow/fail", setup: tableSetup, body: func(*wmod) []byte {
 			return bytes.Join([][]byte{refNull(), i32c(1 << 30), tableGrow(0), op(wasm.OpcodeDrop)}, nil)
 		}},
@@ -340,5 +349,139 @@ func BenchmarkInstructionCost(b *testing.B) {
 				b.ReportMetric(ns/float64(c.n), "ns/"+c.unit)
 			}
 		})
+	}
+}
+
+// BenchmarkHostileStop reports how long each hostile guest of issue 15
+// (bound_test.go's hostile) takes to stop at the default fuel, in CPU
+// time, and how much fuel it used; "kill" and "deadline" report how long a
+// call that would run for ever (its fuel is FuelMax) takes to end once
+// Guard.Kill is called from another goroutine, or its context's deadline
+// passes, in wall time from that moment.
+//
+//	go test -run '^$' -bench HostileStop ./udf/
+func BenchmarkHostileStop(b *testing.B) {
+	defer func(v bool) { verifyResets = v }(verifyResets)
+	verifyResets = false
+	ctx := context.Background()
+	for _, fn := range []string{"fill64k", "existsfill", "tfill", "spinlog", "setspin", "deeprec"} {
+		b.Run(fn, func(b *testing.B) {
+			h := loadHostile(b, NewConfig())
+			defer lockThread()()
+			var cpu time.Duration
+			verdict := ""
+			for b.Loop() {
+				before := h.Stats().FuelUsed
+				t0 := threadCPU()
+				_, err := h.Call(ctx, fn, bs("k"), nil, newFakeStore(), false)
+				cpu += threadCPU() - t0
+				if err == nil {
+					b.Fatalf("%s did not fail", fn)
+				}
+				verdict = Message(err)
+				b.ReportMetric(float64(h.Stats().FuelUsed-before), "fuel")
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/stop")
+			b.Logf("%s: %s", fn, verdict)
+		})
+	}
+	b.Run("kill", func(b *testing.B) {
+		g := NewGuard(nil)
+		h := loadHostile(b, NewConfig().WithFuel(FuelMax).WithGuard(g))
+		var total time.Duration
+		for b.Loop() {
+			done := make(chan time.Time, 1)
+			go func() {
+				_, err := h.Call(ctx, "spinro", nil, nil, newFakeStore(), true)
+				if !IsKilled(err) {
+					b.Errorf("spinro: %v", err)
+				}
+				done <- time.Now()
+			}()
+			for len(g.Running()) == 0 {
+				runtime.Gosched()
+			}
+			time.Sleep(100 * time.Microsecond) // let it loop
+			t0 := time.Now()
+			g.KillAll(errors.New("bench"))
+			total += (<-done).Sub(t0)
+		}
+		b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/kill")
+	})
+	b.Run("deadline", func(b *testing.B) {
+		h := loadHostile(b, NewConfig().WithFuel(FuelMax))
+		var total time.Duration
+		for b.Loop() {
+			dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			_, err := h.Call(dctx, "spinro", nil, nil, newFakeStore(), true)
+			end := time.Now()
+			deadline, _ := dctx.Deadline()
+			cancel()
+			if !IsKilled(err) {
+				b.Fatalf("spinro: %v", err)
+			}
+			total += end.Sub(deadline)
+		}
+		b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-past-deadline")
+	})
+}
+
+// BenchmarkGenerated runs 1000 generated modules (gen_test.go, seeds 1 to
+// 1000) at 10 million fuel each and reports, over those that used at least
+// a tenth of it, CPU time per unit of fuel used: the median, the 99th
+// percentile and the worst, the figures genTimePerFuel is a generous
+// bound on.
+//
+//	go test -run '^$' -bench Generated -benchtime 1x ./udf/
+func BenchmarkGenerated(b *testing.B) {
+	defer func(v bool) { verifyResets = v }(verifyResets)
+	verifyResets = false
+	defer lockThread()()
+	gen := rapid.Custom(genModule)
+	const fuel = 10_000_000
+	type run struct {
+		nsPerFuel float64
+		seed      int
+		fuel      int64
+		cpu       time.Duration
+		verdict   string
+	}
+	for b.Loop() {
+		var runs []run
+		for seed := 1; seed <= 1000; seed++ {
+			code := gen.Example(seed)
+			ctx := context.Background()
+			h, err := NewHost(ctx, NewConfig().WithFuel(fuel).WithMemoryLimitPages(genPages))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := h.Load(ctx, "gen", code, false); err != nil {
+				b.Fatal(err)
+			}
+			t0 := threadCPU()
+			res, err := h.Call(ctx, "run", bs("k"), nil, newFakeStore(), false)
+			cpu := threadCPU() - t0
+			verdict := res.Reply.String()
+			if err != nil {
+				verdict = Message(err)
+			}
+			used := h.Stats().FuelUsed
+			_ = h.Close(ctx)
+			if used < fuel/10 {
+				// Ended early (most trap out of bounds): the call's fixed
+				// cost (a fresh host, an instance) would swamp the ratio.
+				continue
+			}
+			runs = append(runs, run{float64(cpu.Nanoseconds()) / float64(used), seed, used, cpu, verdict})
+		}
+		sort.Slice(runs, func(i, j int) bool { return runs[i].nsPerFuel < runs[j].nsPerFuel })
+		n := len(runs)
+		b.ReportMetric(runs[n/2].nsPerFuel, "p50-ns/fuel")
+		b.ReportMetric(runs[n*99/100].nsPerFuel, "p99-ns/fuel")
+		b.ReportMetric(runs[n-1].nsPerFuel, "max-ns/fuel")
+		b.ReportMetric(float64(n), "modules")
+		for _, r := range runs[max(0, n-3):] {
+			b.Logf("seed %d: %.3f ns/fuel: %d fuel in %v: %s", r.seed, r.nsPerFuel, r.fuel, r.cpu, r.verdict)
+		}
 	}
 }

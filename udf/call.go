@@ -237,9 +237,12 @@ func (st *callState) guest(ctx context.Context, inst *instance, f api.Function) 
 }
 
 // verdict names why the guest stopped. The order matters: a host call that
-// failed on purpose, then the metering globals (deterministic), then a
-// stop from outside (cause, or the context's end: not deterministic, and
-// only the leader runs guests), then the raw trap.
+// failed on purpose; then the metering globals that say exactly which
+// check trapped (fuel below zero, call stack past its limit); then a stop
+// from outside (cause, or the context's end: not deterministic, but only
+// the leader runs guests and a stopped call logs nothing); then the
+// memory flag, which only says that a grow failed at some point and so
+// names a trap that follows it; then the raw trap.
 func (st *callState) verdict(ctx context.Context, inst *instance, err error, cause error) error {
 	if st.failure != nil {
 		return st.failure
@@ -248,8 +251,8 @@ func (st *callState) verdict(ctx context.Context, inst *instance, err error, cau
 		if inst.fuel != nil && int64(inst.fuel.Get()) < 0 {
 			return userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel)
 		}
-		if inst.oom != nil && inst.oom.Get() != 0 {
-			return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
+		if inst.depth != nil && int64(inst.depth.Get()) > callStackUnitsMax {
+			return userErrorf("ERR function '%s' nested calls too deeply (call stack limit of %d units)", st.fn, callStackUnitsMax)
 		}
 	}
 	if cause != nil {
@@ -257,6 +260,9 @@ func (st *callState) verdict(ctx context.Context, inst *instance, err error, cau
 	}
 	if ctx.Err() != nil {
 		return killedError(st.fn, context.Cause(ctx))
+	}
+	if inst != nil && inst.oom != nil && inst.oom.Get() != 0 {
+		return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

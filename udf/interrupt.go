@@ -77,7 +77,7 @@ type runState struct {
 	active bool
 	info   CallInfo  // the running call (Keys and Args alias its request)
 	inst   *instance // the running instance, once it exists
-	cause  error             // why the call was stopped; nil while it may run
+	cause  error     // why the call was stopped; nil while it may run
 	// stopped is cause != nil, read by host calls without the lock.
 	stopped atomic.Bool
 	// wrote is set once the call buffers a write.

@@ -38,6 +38,13 @@ import (
 //     for it, freezing every goroutine of the server, the ones that would
 //     answer FUNCTION KILL or SIGTERM included (issue 15). In the common
 //     path the check costs what a compare with the constant 0 cost.
+//   - depthGlobalName (i64): the call stack in use, in units of about 32
+//     bytes of wazero's native stack: every call to a guest function
+//     adds the caller's frame (callFrameUnits) before and takes it back
+//     after, and traps past callStackUnitsMax. Without it a plain
+//     recursion ran 1.5 million calls deep within the default fuel, made
+//     wazero grow its stack to 100 MB (161 MB allocated) and took 300 ms,
+//     where its fuel stood for a few.
 //   - stopGlobalName (i64): 0 while the call may run. To stop a running
 //     call from another goroutine (FUNCTION KILL, a deadline, shutdown) the
 //     host sets it, then sets the mark to MaxInt64, so the next fuel check
@@ -68,6 +75,7 @@ const (
 	fuelGlobalName  = "__keel_fuel"
 	stopGlobalName  = "__keel_stop"
 	markGlobalName  = "__keel_mark"
+	depthGlobalName = "__keel_depth"
 	oomGlobalName   = "__keel_oom"
 	dirtyGlobalName = "__keel_dirty"
 	// reservedExportPrefix starts every export name keel adds; a module
@@ -116,9 +124,12 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 		noReuse("it has a start function")
 	}
 	fuelIdx := m.ImportGlobalCount() + uint32(len(m.GlobalSection))
-	oomIdx, dirtyIdx, stopIdx, markIdx := fuelIdx+1, fuelIdx+2, fuelIdx+3, fuelIdx+4
+	oomIdx, dirtyIdx, stopIdx, markIdx, depthIdx := fuelIdx+1, fuelIdx+2, fuelIdx+3, fuelIdx+4, fuelIdx+5
 	nImportFuncs := m.ImportFuncCount()
 	tickIdx := nImportFuncs + uint32(len(m.CodeSection))
+	if err := checkFuncIndices(m, tickIdx); err != nil {
+		return nil, plan, err
+	}
 	var minPages uint32
 	if m.MemorySection != nil {
 		minPages = m.MemorySection.Min
@@ -145,13 +156,18 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			&wasm.Global{
 				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
 				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(max(fuel-tickFuel, 0))},
+			},
+			&wasm.Global{
+				Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
+				Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(0)},
 			})
 		m.ExportSection = append(m.ExportSection,
 			&wasm.Export{Name: fuelGlobalName, Type: wasm.ExternTypeGlobal, Index: fuelIdx},
 			&wasm.Export{Name: oomGlobalName, Type: wasm.ExternTypeGlobal, Index: oomIdx},
 			&wasm.Export{Name: dirtyGlobalName, Type: wasm.ExternTypeGlobal, Index: dirtyIdx},
 			&wasm.Export{Name: stopGlobalName, Type: wasm.ExternTypeGlobal, Index: stopIdx},
-			&wasm.Export{Name: markGlobalName, Type: wasm.ExternTypeGlobal, Index: markIdx})
+			&wasm.Export{Name: markGlobalName, Type: wasm.ExternTypeGlobal, Index: markIdx},
+			&wasm.Export{Name: depthGlobalName, Type: wasm.ExternTypeGlobal, Index: depthIdx})
 	}
 	for i, g := range m.GlobalSection {
 		if !g.Type.Mutable {
@@ -177,6 +193,8 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			name = stopGlobalName
 		case meter && idx == markIdx:
 			name = markGlobalName
+		case meter && idx == depthIdx:
+			name = depthGlobalName
 		default:
 			m.ExportSection = append(m.ExportSection, &wasm.Export{Name: name, Type: wasm.ExternTypeGlobal, Index: idx})
 		}
@@ -188,8 +206,10 @@ func meterModule(mod []byte, m *wasm.Module, fuel int64, meter bool) ([]byte, re
 			return nil, plan, errors.Newf("function %d has an invalid type index", nImportFuncs+uint32(i))
 		}
 		ft := m.TypeSection[m.FunctionSection[i]]
-		rw := rewrite{meter: meter, fuelIdx: fuelIdx, oomIdx: oomIdx, dirtyIdx: dirtyIdx, markIdx: markIdx, tickIdx: tickIdx, dirtyShift: plan.dirtyShift,
-			scratch: uint32(len(ft.Params) + len(code.LocalTypes))}
+		nLocals := uint32(len(ft.Params) + len(code.LocalTypes))
+		rw := rewrite{meter: meter, fuelIdx: fuelIdx, oomIdx: oomIdx, dirtyIdx: dirtyIdx, markIdx: markIdx, tickIdx: tickIdx,
+			depthIdx: depthIdx, importFuncs: nImportFuncs, frame: callFrameUnits(nLocals + uint32(len(scratchLocals))),
+			dirtyShift: plan.dirtyShift, scratch: nLocals}
 		body, usedScratch, mutates, err := meterBody(code.Body, rw)
 		if err != nil {
 			return nil, plan, errors.Wrapf(err, "function %d", nImportFuncs+uint32(i))
@@ -271,6 +291,88 @@ func fuelTrap(dst []byte, rw rewrite) []byte {
 	return append(dst, wasm.OpcodeEnd)
 }
 
+// checkFuncIndices refuses a function index at or past end (the number
+// of functions) outside code: the rewrite adds the tick there, which such
+// an index, invalid in the upload, would then name. (Code is checked by
+// meterBody.)
+func checkFuncIndices(m *wasm.Module, end uint32) error {
+	bad := func(idx uint32, where string) error {
+		if idx >= end {
+			return errors.Newf("function index %d out of range in %s", idx, where)
+		}
+		return nil
+	}
+	for _, e := range m.ExportSection {
+		if e.Type == wasm.ExternTypeFunc {
+			if err := bad(e.Index, "export "+strconv.Quote(e.Name)); err != nil {
+				return err
+			}
+		}
+	}
+	if m.StartSection != nil {
+		if err := bad(*m.StartSection, "the start section"); err != nil {
+			return err
+		}
+	}
+	for i, seg := range m.ElementSection {
+		for _, idx := range seg.Init {
+			if idx != nil {
+				if err := bad(*idx, "element segment "+strconv.Itoa(i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i, g := range m.GlobalSection {
+		if g.Init != nil && g.Init.Opcode == wasm.OpcodeRefFunc {
+			idx, _, err := readU32(g.Init.Data, 0)
+			if err != nil {
+				return err
+			}
+			if err := bad(idx, "global "+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// callStackUnitsMax bounds the call stack a call may use, in the units of
+// callFrameUnits: about 2 MiB of wazero's native stack, 65536 calls deep
+// for small functions.
+const callStackUnitsMax = 1 << 16
+
+// callFrameUnits estimates the native stack a function's frame takes, in
+// units of 32 bytes: one for the frame itself and one per four locals
+// (parameters included), which wazero may keep on the stack.
+func callFrameUnits(locals uint32) int64 { return 1 + int64(locals)/4 }
+
+// depthIn goes before a call to a guest function: it adds the caller's
+// frame to the depth global and traps past the limit.
+//
+//	<depthAdd frame>; global.get $depth; i64.const max; i64.gt_s; if unreachable end
+func depthIn(dst []byte, rw rewrite) []byte {
+	d := leb128.EncodeUint32(rw.depthIdx)
+	dst = depthAdd(dst, rw.depthIdx, rw.frame)
+	dst = append(dst, wasm.OpcodeGlobalGet)
+	dst = append(dst, d...)
+	dst = append(dst, wasm.OpcodeI64Const)
+	dst = append(dst, leb128.EncodeInt64(callStackUnitsMax)...)
+	return append(dst, wasm.OpcodeI64GtS, wasm.OpcodeIf, 0x40, wasm.OpcodeUnreachable, wasm.OpcodeEnd)
+}
+
+// depthAdd adds n to the depth global (after a call: takes the frame
+// back). It leaves the stack as it was.
+func depthAdd(dst []byte, depthIdx uint32, n int64) []byte {
+	d := leb128.EncodeUint32(depthIdx)
+	dst = append(dst, wasm.OpcodeGlobalGet)
+	dst = append(dst, d...)
+	dst = append(dst, wasm.OpcodeI64Const)
+	dst = append(dst, leb128.EncodeInt64(n)...)
+	dst = append(dst, wasm.OpcodeI64Add, wasm.OpcodeGlobalSet)
+	return append(dst, d...)
+}
+
 // tickFuel is how much fuel a guest may use between two passes through
 // Go (the tick). It bounds how long a garbage collection waits for a
 // looping guest, and how late a stop can be when it races with a tick:
@@ -304,18 +406,22 @@ func tickFunction(fuelIdx, stopIdx, markIdx uint32) *wasm.Code {
 }
 
 // sizeCharge goes before a bulk instruction, whose last operand (top of
-// the stack) is its size n in bytes or elements: it charges
+// the stack) is its size n in bytes or elements: it ticks if due (so a
+// stopped call ends here), then charges
 // ceil(n*p.mul / 2^p.shift) units, traps if that exhausts the fuel, and
 // puts n back. So the work is paid for before it is done, and a fill that
 // the fuel cannot pay for traps without filling anything.
 //
-//	local.set $n; global.get $fuel
+//	<fuelTrap>; local.set $n; global.get $fuel
 //	local.get $n; i64.extend_i32_u; [i64.const mul; i64.mul]
 //	[i64.const 2^shift-1; i64.add; i64.const shift; i64.shr_u]
 //	i64.sub; global.set $fuel; <fuelTrap>; local.get $n
 func sizeCharge(dst []byte, rw rewrite, p sizePrice) []byte {
 	n := leb128.EncodeUint32(rw.scratch) // the i32 scratch local
 	g := leb128.EncodeUint32(rw.fuelIdx)
+	// A call stopped from outside traps here before it is charged for
+	// work it will not do.
+	dst = fuelTrap(dst, rw)
 	dst = append(dst, wasm.OpcodeLocalSet)
 	dst = append(dst, n...)
 	dst = append(dst, wasm.OpcodeGlobalGet)
@@ -388,6 +494,8 @@ const (
 	editBulk
 	editFlush
 	editSize
+	editDepthIn
+	editDepthOut
 )
 
 // rewrite is what meterBody inserts and where the inserted code keeps its
@@ -395,7 +503,10 @@ const (
 type rewrite struct {
 	meter                              bool
 	fuelIdx, oomIdx, dirtyIdx, markIdx uint32
+	depthIdx                           uint32
 	tickIdx                            uint32 // the tick function
+	importFuncs                        uint32 // calls below it go to the host
+	frame                              int64  // this function's callFrameUnits
 	dirtyShift                         uint32
 	// scratch is the first local index past the function's own; the
 	// rewrite appends scratchLocals there when it needs them.
@@ -488,6 +599,20 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 			}
 		case wasm.OpcodeMemoryGrow:
 			edits = append(edits, edit{at: next, kind: editOOM})
+		case wasm.OpcodeCall, wasm.OpcodeCallIndirect, wasm.OpcodeRefFunc:
+			idx, _, err := readU32(body, pc+1)
+			if err != nil {
+				return nil, false, "", err
+			}
+			if op != wasm.OpcodeCallIndirect && idx >= rw.tickIdx {
+				// Invalid in the upload; after the rewrite it would name
+				// the tick.
+				return nil, false, "", errors.Newf("function index %d out of range at offset %d", idx, pc)
+			}
+			if op == wasm.OpcodeRefFunc || (op == wasm.OpcodeCall && idx < rw.importFuncs) {
+				break // host calls take no wasm stack
+			}
+			edits = append(edits, edit{at: pc, before: true, kind: editDepthIn}, edit{at: next, kind: editDepthOut})
 		case wasm.OpcodeI32Store, wasm.OpcodeI64Store, wasm.OpcodeF32Store, wasm.OpcodeF64Store,
 			wasm.OpcodeI32Store8, wasm.OpcodeI32Store16, wasm.OpcodeI64Store8, wasm.OpcodeI64Store16, wasm.OpcodeI64Store32:
 			_, p, err := readU32(body, pc+1) // alignment
@@ -570,6 +695,10 @@ func meterBody(body []byte, rw rewrite) (_ []byte, usedScratch bool, mutates str
 			out = fuelCheck(out, rw, e.cost)
 		case editSize:
 			out = sizeCharge(out, rw, e.price)
+		case editDepthIn:
+			out = depthIn(out, rw)
+		case editDepthOut:
+			out = depthAdd(out, rw.depthIdx, -rw.frame)
 		case editOOM:
 			out = oomCheck(out, rw.oomIdx, rw.scratch)
 			usedScratch = true

@@ -22,7 +22,7 @@ import (
 //	memory.fill/copy/init    1.6-2.1 per instruction, 0.007-0.017 per byte -> 32 + 1 per 4 bytes
 //	table.copy/init          1.4-1.8 per instruction, 0.05-0.10 per element -> 32 + 2 per element
 //	table.fill               84 per instruction (a call into Go), 0.07-0.11 per element -> 1300 + 2 per element
-//	memory.grow, table.grow  23-24 (a call into Go) -> 400; their size is bounded by the caps
+//	memory.grow, table.grow  23-24 (a call into Go) -> 400; what they grow is bounded by the caps
 //	host calls               30 for the cheapest (keel.now) -> hostCallFuel 500, + 1 per 4 bytes moved
 //
 // Calls (1.7 ns, charged 1 here and the callee's own entry check) are left
@@ -52,12 +52,12 @@ type sizePrice struct {
 
 // sizePrices by 0xfc sub-opcode.
 var sizePrices = map[uint32]sizePrice{
-	8:  {mul: 1, shift: bulkByteShift},  // memory.init
-	10: {mul: 1, shift: bulkByteShift},  // memory.copy
-	11: {mul: 1, shift: bulkByteShift},  // memory.fill
-	12: {mul: tableElementFuel},         // table.init
-	14: {mul: tableElementFuel},         // table.copy
-	17: {mul: tableElementFuel},         // table.fill
+	8:  {mul: 1, shift: bulkByteShift}, // memory.init
+	10: {mul: 1, shift: bulkByteShift}, // memory.copy
+	11: {mul: 1, shift: bulkByteShift}, // memory.fill
+	12: {mul: tableElementFuel},        // table.init
+	14: {mul: tableElementFuel},        // table.copy
+	17: {mul: tableElementFuel},        // table.fill
 }
 
 // instructionPrice is the fixed price of the instruction at pc (its size,
@@ -86,12 +86,17 @@ func instructionPrice(body []byte, pc int) int64 {
 }
 
 // TableElementsMax bounds the elements of all a module's tables together,
-// at start and after any table.grow: 2^20 function references, 8 MiB.
+// at start and after any table.grow: 2^17 function references, 1 MiB.
 // wazero allocates a table's minimum when it instantiates a module and lets
 // table.grow reach 2^32 elements when a table declares no maximum, neither
 // counted against the memory limit: a 20-byte module could make the server
-// allocate tens of gigabytes.
-const TableElementsMax = 1 << 20
+// allocate tens of gigabytes. The bound also bounds what growing tables
+// can cost one call (table.grow pays growFuel per instruction, not per
+// element: growing 64 elements at a time to 2^20 took 44 ms, to 2^17 it
+// takes a few). A Go guest's table holds about 2,200 functions per MB of
+// module (5,895 for the 2.65 MB example), so the largest module keel
+// accepts (LibraryBytesMax) fits.
+const TableElementsMax = 1 << 17
 
 // boundTables refuses a module whose tables start with more than
 // TableElementsMax elements together, and lowers the declared maxima (an

@@ -59,6 +59,7 @@ type instance struct {
 	stop    api.MutableGlobal // nil when unmetered
 	mark    api.MutableGlobal // nil when unmetered
 	oom     api.Global
+	depth   api.Global        // nil when unmetered
 	dirty   api.MutableGlobal // nil when unmetered: restore everything
 	shift   uint32            // log2 of a dirty chunk's size
 	init    api.Function      // _initialize, or nil
@@ -94,6 +95,7 @@ func (h *Host) instance(ctx context.Context, lib *Library) (*instance, error) {
 		inst.stop, inst.mark = stop, mark
 	}
 	inst.oom = mod.ExportedGlobal(oomGlobalName)
+	inst.depth = mod.ExportedGlobal(depthGlobalName)
 	if g, ok := mod.ExportedGlobal(dirtyGlobalName).(api.MutableGlobal); ok {
 		inst.dirty, inst.shift = g, lib.reset.dirtyShift
 	}
