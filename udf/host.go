@@ -17,15 +17,18 @@ const (
 	// enough for a Go guest's runtime (2 MiB at start), small enough that a
 	// hog cannot hurt the node.
 	MemoryLimitPagesDefault = 256
-	// FuelDefault is the instructions a call may run, Go runtime start-up
-	// included (about 1e5 for a Go guest). At roughly 1 ns per metered
-	// instruction that is tens of milliseconds of one core: a bound on how
-	// long one call can hold the replica's executor.
+	// FuelDefault is the fuel of one call, Go runtime start-up included
+	// (about 14.6 million units for a Go guest). A unit is priced at about
+	// one plain instruction, 0.064 ns on the VM keel is built on
+	// (price.go), so this is a few milliseconds of one core (1.5 ms of 64
+	// KiB fills, 6 ms of an empty loop): a deterministic bound on how long
+	// one call can hold the replica's executor. The runtime's deadline
+	// (Config.WithCallContext) bounds the rest.
 	FuelDefault = 50_000_000
 	// LibraryBytesMax bounds one module's size.
 	LibraryBytesMax = 32 << 20
-	// FuelMax bounds Config.WithFuel: the stop global (MaxInt64) must stay
-	// above any fuel left, and charges must not overflow.
+	// FuelMax bounds Config.WithFuel: a stopped call's mark (MaxInt64)
+	// must stay above any fuel left, and charges must not overflow.
 	FuelMax = 1 << 62
 )
 
