@@ -16,7 +16,7 @@ import (
 // the price of an instruction is only an estimate of its time (price.go),
 // host calls cost what the store costs, and an operator must be able to
 // stop a function at once (FUNCTION KILL, SHUTDOWN, SIGTERM). So a call can
-// also be stopped from outside, by the runtime, three ways:
+// also be stopped from outside, by the runtime, two ways:
 //
 //   - its context ends: Call and FCall take a context, and
 //     Config.WithCallContext lets the runtime derive each call's context
@@ -24,9 +24,11 @@ import (
 //     between knowing about it;
 //   - Guard.Kill/KillAll/FunctionKill, from any goroutine.
 //
-// Either way the host sets the running instance's stop global
-// (meter.go), and the guest traps at its next fuel check: the end of the
-// block it is in, or its next loop iteration, call or host call. The call
+// Either way the host sets the running instance's stop global and raises
+// its mark (meter.go), so the guest's next fuel check calls the tick, which
+// traps: at its next loop iteration, function entry or bulk instruction,
+// or at its next host call, which checks too. (That another goroutine gets
+// to run at all while a guest loops is the tick's other job.) The call
 // then fails with "ERR function 'f' killed: <cause>", returns no effects,
 // and its instance is closed (the next call gets a fresh one), as after
 // any failure.
