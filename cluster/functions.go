@@ -30,6 +30,13 @@ import (
 //     fuel, memory limits or a wazero upgrade cannot make a replay diverge.
 //   - Snapshots carry the registry (udf.Host.Dump) as one entry of the
 //     reserved type disk.SnapTypeFunctions.
+//   - Stopping a call that runs (FUNCTION KILL, a per-call deadline,
+//     shutdown) is the runtime's: it puts a udf.Guard and a per-call
+//     context (Config.WithGuard, WithCallContext) in Options.Functions,
+//     and uses the Guard from its own goroutines while the executor is
+//     inside the call. A stopped call fails like any other: its reply is
+//     the error and nothing is logged. The replica itself never waits on a
+//     clock; FUNCTION KILL reaching it finds nothing running (NOTBUSY).
 //
 // The effects entry is
 //

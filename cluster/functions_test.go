@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keel-db/keel/disk"
@@ -185,5 +189,97 @@ func TestRunOfCallsIsOneEntry(t *testing.T) {
 	defer r.Close()
 	if got := do(r, t0+2*sec, "MGET a b"); got != "*2 $12 $5" {
 		t.Fatalf("after replay: %s", got)
+	}
+}
+
+// Functions stopped from outside the replica (issue 15): the runtime gives
+// every host the same udf.Guard and a per-call context (Options.Functions
+// carries both), and stops a running call from another goroutine, as
+// FUNCTION KILL, a deadline and shutdown do. A stopped call answers its
+// error, logs nothing (a follower or a recovery replays effects, never
+// guest code, so it sees the same log whatever the leader's clock did),
+// and the library keeps serving. A loop of 64 KiB fills runs out of fuel
+// at once instead of holding the replica for seconds.
+func TestFunctionsStoppedFromOutside(t *testing.T) {
+	dir := t.TempDir()
+	g := udf.NewGuard(nil)
+	var deadline atomic.Bool
+	cfg := udf.NewConfig().WithFuel(udf.FuelMax).WithGuard(g).WithCallContext(func(ctx context.Context) (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		if deadline.Load() {
+			cancel(errors.New("ran longer than function-time-limit"))
+		}
+		return ctx, func() { cancel(nil) }
+	})
+	opts := func(o *Options) { o.Functions = &cfg }
+	r := openT(t, disk.OS(), dir, opts)
+	defer func() { _ = r.Close() }()
+	if got := doReqs(r, t0, loadArgv(t, "counter"), loadArgv(t, "hostile")); got != "$counter $hostile" {
+		t.Fatalf("load: %s", got)
+	}
+	if got := do(r, t0, "SET k before", "FCALL incr_by 1 c 1"); got != "+OK :1" {
+		t.Fatal(got)
+	}
+	// submit runs one FCALL on its own goroutine (the executor a server
+	// runs) and returns its reply once it ends.
+	submit := func(cmd string) <-chan string {
+		out := make(chan string, 1)
+		go func() { out <- do(r, t0+sec, cmd) }()
+		for len(g.Running()) == 0 {
+			runtime.Gosched()
+		}
+		return out
+	}
+
+	done := submit("FCALL spin_ro 0")
+	if err := g.FunctionKill(); err != nil {
+		t.Fatalf("FUNCTION KILL: %v", err)
+	}
+	if got := <-done; got != "-ERR function 'spin_ro' killed: Script killed by user with FUNCTION KILL" {
+		t.Fatal(got)
+	}
+	done = submit("FCALL write_spin 1 k")
+	for c := g.Running(); len(c) == 0 || !c[0].Wrote; c = g.Running() {
+		runtime.Gosched()
+	}
+	if err := g.FunctionKill(); udf.Message(err) != udf.UnkillableMessage {
+		t.Fatalf("FUNCTION KILL of a call that wrote: %v", err)
+	}
+	if n := g.KillAll(errors.New("server shutting down")); n != 1 {
+		t.Fatalf("KillAll stopped %d", n)
+	}
+	if got := <-done; got != "-ERR function 'write_spin' killed: server shutting down" {
+		t.Fatal(got)
+	}
+	deadline.Store(true)
+	if got := do(r, t0+sec, "FCALL spin_ro 0"); got != "-ERR function 'spin_ro' killed: ran longer than function-time-limit" {
+		t.Fatal(got)
+	}
+	deadline.Store(false)
+	if got := do(r, t0+sec, "GET k", "FCALL incr_by 1 c 1", "FUNCTION KILL"); got != "$before :2 -"+udf.NotBusyMessage {
+		t.Fatalf("after the kills: %s", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The log holds the two incr_by calls' effects and nothing of the
+	// stopped ones.
+	r = openT(t, disk.OS(), dir, opts)
+	if got := do(r, t0+2*sec, "GET k", "GET c"); got != "$before $2" {
+		t.Fatalf("after replay: %s", got)
+	}
+}
+
+// The issue's guest at the default fuel: a loop of 64 KiB memory.fill
+// runs out of fuel (in about 2 ms; it held the executor 1.8 s on this
+// machine, 13 s in the report, when a fill cost one unit).
+func TestFillLoopRunsOutOfFuel(t *testing.T) {
+	r := openT(t, disk.OS(), t.TempDir())
+	defer func() { _ = r.Close() }()
+	if got := doReqs(r, t0, loadArgv(t, "hostile")); got != "$hostile" {
+		t.Fatal(got)
+	}
+	if got := do(r, t0, "FCALL fill_loop 0", "FCALL fill_once 0 1000000"); got != "-ERR function 'fill_loop' ran out of fuel (limit 50000000 instructions) :1000000" {
+		t.Fatal(got)
 	}
 }

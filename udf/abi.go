@@ -89,13 +89,13 @@ var keelFuncs = []hostFunc{
 	// key(i, buf, cap) -> len
 	{"key", sig(i32, i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
 		k := st.input(st.keys, s[0], "key")
-		st.charge(len(k))
+		st.chargeBytes(len(k))
 		s[0] = st.out(mod, s[1], s[2], k, "key")
 	}},
 	// arg(i, buf, cap) -> len
 	{"arg", sig(i32, i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
 		a := st.input(st.args, s[0], "arg")
-		st.charge(len(a))
+		st.chargeBytes(len(a))
 		s[0] = st.out(mod, s[1], s[2], a, "arg")
 	}},
 	// get(key, klen, buf, cap) -> len, or -1 when the key does not exist
@@ -103,7 +103,7 @@ var keelFuncs = []hostFunc{
 		k := st.mem(mod, s[0], s[1], "get")
 		st.access(k, "get")
 		v, ok := st.lookup(k)
-		st.charge(len(v))
+		st.chargeBytes(len(v))
 		if !ok {
 			s[0] = uint64(0xffffffff)
 			return
@@ -114,7 +114,6 @@ var keelFuncs = []hostFunc{
 	{"exists", sig(i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
 		k := st.mem(mod, s[0], s[1], "exists")
 		st.access(k, "exists")
-		st.charge(0)
 		s[0] = 0
 		if st.exists(k) {
 			s[0] = 1
@@ -127,7 +126,7 @@ var keelFuncs = []hostFunc{
 		k := st.mem(mod, s[0], s[1], "set")
 		st.access(k, "set")
 		v := st.mem(mod, s[2], s[3], "set")
-		st.charge(len(k) + len(v))
+		st.chargeBytes(len(k) + len(v))
 		st.set(k, v, int64(s[4]))
 	}},
 	// del(key, klen) -> 1 if it existed
@@ -135,7 +134,7 @@ var keelFuncs = []hostFunc{
 		st.writable("del")
 		k := st.mem(mod, s[0], s[1], "del")
 		st.access(k, "del")
-		st.charge(len(k))
+		st.chargeBytes(len(k))
 		s[0] = 0
 		if st.del(k) {
 			s[0] = 1
@@ -146,7 +145,7 @@ var keelFuncs = []hostFunc{
 		st.writable("incrby")
 		k := st.mem(mod, s[0], s[1], "incrby")
 		st.access(k, "incrby")
-		st.charge(len(k))
+		st.chargeBytes(len(k))
 		s[0] = uint64(st.incrBy(k, int64(s[2])))
 	}},
 	// scan(prefix, plen, after, alen, limit, buf, cap) -> len of the
@@ -160,7 +159,7 @@ var keelFuncs = []hostFunc{
 		}
 		keys := st.scan(prefix, after, int(int32(s[4])))
 		enc := encodeKeys(keys)
-		st.charge(len(enc) + 64*len(keys))
+		st.chargeBytes(len(enc) + 64*len(keys))
 		s[0] = st.out(mod, s[5], s[6], enc, "scan")
 	}},
 	// now() -> Unix milliseconds of the call
@@ -169,13 +168,12 @@ var keelFuncs = []hostFunc{
 	}},
 	// random() -> 64 random bits from keel's injected source
 	{"random", nil, sig(i64), func(st *callState, _ api.Module, s []uint64) {
-		st.charge(0)
 		s[0] = st.store.Rand()
 	}},
 	// log(level, msg, len)
 	{"log", sig(i32, i32, i32), nil, func(st *callState, mod api.Module, s []uint64) {
 		msg := st.mem(mod, s[1], s[2], "log")
-		st.charge(len(msg))
+		st.chargeBytes(len(msg))
 		st.log(LogLevel(int32(s[0])), msg)
 	}},
 	{"reply_nil", nil, nil, func(st *callState, _ api.Module, _ []uint64) {
@@ -186,19 +184,19 @@ var keelFuncs = []hostFunc{
 	}},
 	{"reply_bulk", sig(i32, i32), nil, func(st *callState, mod api.Module, s []uint64) {
 		b := st.mem(mod, s[0], s[1], "reply_bulk")
-		st.charge(len(b))
+		st.chargeBytes(len(b))
 		st.addReply(Reply{Kind: ReplyBulk, Bytes: append([]byte{}, b...)})
 	}},
 	{"reply_simple", sig(i32, i32), nil, func(st *callState, mod api.Module, s []uint64) {
 		b := st.mem(mod, s[0], s[1], "reply_simple")
-		st.charge(len(b))
+		st.chargeBytes(len(b))
 		st.addReply(Reply{Kind: ReplySimple, Bytes: oneLine(b)})
 	}},
 	// reply_error(msg, len): an error reply. The call's writes still apply,
 	// as in Redis; use abort to discard them.
 	{"reply_error", sig(i32, i32), nil, func(st *callState, mod api.Module, s []uint64) {
 		b := st.mem(mod, s[0], s[1], "reply_error")
-		st.charge(len(b))
+		st.chargeBytes(len(b))
 		st.addReply(Reply{Kind: ReplyError, Bytes: errorText(b)})
 	}},
 	{"reply_array", sig(i32), nil, func(st *callState, _ api.Module, s []uint64) {

@@ -68,6 +68,12 @@ type callState struct {
 	fuel    api.MutableGlobal // nil until the instance exists
 	inst    *instance
 	failure *Error
+	// ctx is the call's context; ctxDone: it can end. id is the call's
+	// number (interrupt.go); wrote: it has buffered a write.
+	ctx     context.Context
+	ctxDone bool
+	id      uint64
+	wrote   bool
 }
 
 type keyWrite struct {
@@ -162,26 +168,54 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 }
 
 // run runs the call in the library's warm instance or a fresh one
-// (warm.go). Only a call that succeeded gives its instance back; any
-// failure closes it.
+// (warm.go), under the context the runtime supplies (Config.WithCallContext)
+// and open to being stopped from outside (interrupt.go). Only a call that
+// succeeded gives its instance back; any failure closes it.
 func (st *callState) run(ctx context.Context) (Result, error) {
-	inst, err := st.h.instance(ctx, st.lib)
+	h := st.h
+	if newCtx := h.cfg.callContext; newCtx != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = newCtx(ctx)
+		defer cancel()
+	}
+	st.ctx, st.ctxDone = ctx, ctx.Done() != nil
+	st.id = h.begin(st)
+	if st.ctxDone {
+		if ctx.Err() != nil {
+			h.end()
+			return Result{}, killedError(st.fn, context.Cause(ctx))
+		}
+		// The stop runs on whichever goroutine ends the context; a late
+		// one finds the call over (the ID differs) and does nothing.
+		id := st.id
+		defer context.AfterFunc(ctx, func() { h.interrupt(id, context.Cause(ctx), false) })()
+	}
+	inst, err := h.instance(ctx, st.lib)
 	if err != nil {
-		return Result{}, st.verdict(ctx, nil, err)
+		return Result{}, st.verdict(ctx, nil, err, h.end())
 	}
 	st.fuel, st.inst = inst.fuel, inst
+	h.attach(inst)
 	f := inst.function(st.fn)
 	if f == nil {
-		st.h.discard(ctx, inst)
+		h.end()
+		h.discard(ctx, inst)
 		return Result{}, errors.AssertionFailedf("udf: library %s lost export %s", st.lib.name, st.fn)
 	}
-	if err := st.guest(ctx, inst, f); err != nil {
-		err = st.verdict(ctx, inst, err)
-		st.h.discard(ctx, inst)
-		return Result{}, err
-	}
+	err = st.guest(ctx, inst, f)
+	// A stop that comes after the guest returned changes nothing: the
+	// call stands, and its instance, reset as usual (the stop global
+	// included), serves the next.
+	cause := h.end()
 	if st.fuel != nil {
-		st.h.stats.FuelUsed += st.h.cfg.fuel - int64(st.fuel.Get())
+		// What the call used, failed calls included (one that ran out
+		// used all of it).
+		h.stats.FuelUsed += min(h.cfg.fuel-int64(st.fuel.Get()), h.cfg.fuel)
+	}
+	if err != nil {
+		err = st.verdict(ctx, inst, err, cause)
+		h.discard(ctx, inst)
+		return Result{}, err
 	}
 	reply, err := st.reply.finish()
 	if err != nil {
@@ -203,9 +237,13 @@ func (st *callState) guest(ctx context.Context, inst *instance, f api.Function) 
 }
 
 // verdict names why the guest stopped. The order matters: a host call that
-// failed on purpose, then the metering globals (deterministic), then the
-// context (not deterministic; the safety net), then the raw trap.
-func (st *callState) verdict(ctx context.Context, inst *instance, err error) error {
+// failed on purpose; then the metering globals that say exactly which
+// check trapped (fuel below zero, call stack past its limit); then a stop
+// from outside (cause, or the context's end: not deterministic, but only
+// the leader runs guests and a stopped call logs nothing); then the
+// memory flag, which only says that a grow failed at some point and so
+// names a trap that follows it; then the raw trap.
+func (st *callState) verdict(ctx context.Context, inst *instance, err error, cause error) error {
 	if st.failure != nil {
 		return st.failure
 	}
@@ -213,12 +251,18 @@ func (st *callState) verdict(ctx context.Context, inst *instance, err error) err
 		if inst.fuel != nil && int64(inst.fuel.Get()) < 0 {
 			return userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel)
 		}
-		if inst.oom != nil && inst.oom.Get() != 0 {
-			return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
+		if inst.depth != nil && int64(inst.depth.Get()) > callStackUnitsMax {
+			return userErrorf("ERR function '%s' nested calls too deeply (call stack limit of %d units)", st.fn, callStackUnitsMax)
 		}
 	}
+	if cause != nil {
+		return killedError(st.fn, cause)
+	}
 	if ctx.Err() != nil {
-		return userErrorf("ERR function '%s' was stopped: %v", st.fn, ctx.Err())
+		return killedError(st.fn, context.Cause(ctx))
+	}
+	if inst != nil && inst.oom != nil && inst.oom.Get() != 0 {
+		return userErrorf("ERR function '%s' exceeded the memory limit of %d KiB", st.fn, st.h.cfg.memoryLimitPages*64)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
@@ -254,16 +298,26 @@ func (st *callState) effects() [][][]byte {
 	return out
 }
 
-// charge takes fuel for host work, so that the verdict stays a function of
-// what the guest asked for.
-func (st *callState) charge(nbytes int) {
+// charge takes units of fuel for host work, so that the verdict stays a
+// function of what the guest asked for, and ends a call that was stopped
+// (interrupt.go) at its next host call.
+func (st *callState) charge(units int64) {
+	st.h.checkStopped(st)
 	if st.fuel == nil {
 		return
 	}
-	left := int64(st.fuel.Get()) - hostCallFuel - int64(nbytes/hostCallBytesPerFuel)
+	left := int64(st.fuel.Get()) - units
 	st.fuel.Set(uint64(left))
 	if left < 0 {
 		st.fail(userErrorf("ERR function '%s' ran out of fuel (limit %d instructions)", st.fn, st.h.cfg.fuel))
+	}
+}
+
+// chargeBytes charges for nbytes the host moves: one unit per
+// 1<<hostCallByteShift bytes, rounded up (price.go).
+func (st *callState) chargeBytes(nbytes int) {
+	if nbytes > 0 {
+		st.charge(int64((nbytes + 1<<hostCallByteShift - 1) >> hostCallByteShift))
 	}
 }
 
@@ -310,6 +364,7 @@ func (st *callState) exists(key []byte) bool {
 
 // put buffers a write, keeping its first-write position.
 func (st *callState) put(key []byte, w write) {
+	st.noteWrite()
 	st.bytes += len(key) + len(w.val)
 	if st.bytes > writeBytesMax {
 		st.fail(userErrorf("ERR function '%s' buffered more than %d bytes of writes", st.fn, writeBytesMax))

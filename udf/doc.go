@@ -17,11 +17,16 @@
 //
 // Determinism: a guest sees time and randomness only through the Store,
 // its fuel is counted by instructions inserted into the module at load
-// (meter.go), so the same call on the same state gives the same verdict on
-// every replay. Nothing here reads a clock or the OS, starts a goroutine or
-// lets map order reach an output; wazero's own internals are the only
-// exception (its context watcher when Config.WithCloseOnContextDone is on:
-// an opt-in safety net, not the CPU limit).
+// (meter.go, priced in price.go), so the same call on the same state gives
+// the same verdict on every replay. Nothing here reads a clock or the OS,
+// starts a goroutine or lets map order reach an output. The exceptions
+// are not ours and do not run in a simulation: wazero's context watcher
+// when Config.WithCloseOnContextDone is on, and context.AfterFunc on a
+// call's context when the runtime gives one that can end (interrupt.go:
+// the stop runs on the goroutine that ends the context). A call stopped
+// that way (a deadline, FUNCTION KILL through a Guard) is not a function
+// of the log, and need not be: only the leader runs guests, and a stopped
+// call logs nothing.
 //
 // See docs/functions.md for the ABI and the guest SDKs (udf/sdk for Go,
 // udf/sdk/c/keel.h for C).

@@ -132,7 +132,9 @@ func (h *Host) Function(ctx context.Context, argv [][]byte, w engine.Writer) {
 		w.WriteBulkString("functions_count")
 		w.WriteInt(int64(s.Functions))
 	case "kill":
-		w.WriteError("NOTBUSY No scripts in execution right now.")
+		// Only reached on the executor, where no call can be running:
+		// the runtime answers FUNCTION KILL itself, through a Guard.
+		w.WriteError(NotBusyMessage)
 	case "help":
 		lines := []string{
 			"FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -17,18 +17,19 @@ const (
 	// enough for a Go guest's runtime (2 MiB at start), small enough that a
 	// hog cannot hurt the node.
 	MemoryLimitPagesDefault = 256
-	// FuelDefault is the instructions a call may run, Go runtime start-up
-	// included (about 1e5 for a Go guest). At roughly 1 ns per metered
-	// instruction that is tens of milliseconds of one core: a bound on how
-	// long one call can hold the replica's executor.
+	// FuelDefault is the fuel of one call, Go runtime start-up included
+	// (about 14.6 million units for a Go guest). A unit is priced at about
+	// one plain instruction, 0.064 ns on the VM keel is built on
+	// (price.go), so this is a few milliseconds of one core (1.5 ms of 64
+	// KiB fills, 6 ms of an empty loop): a deterministic bound on how long
+	// one call can hold the replica's executor. The runtime's deadline
+	// (Config.WithCallContext) bounds the rest.
 	FuelDefault = 50_000_000
 	// LibraryBytesMax bounds one module's size.
 	LibraryBytesMax = 32 << 20
-	// hostCallFuel is charged for every host call, plus one unit per
-	// hostCallBytesPerFuel bytes it moves, so a guest cannot escape its
-	// fuel by making the host work for it.
-	hostCallFuel         = 20
-	hostCallBytesPerFuel = 64
+	// FuelMax bounds Config.WithFuel: a stopped call's mark (MaxInt64)
+	// must stay above any fuel left, and charges must not overflow.
+	FuelMax = 1 << 62
 )
 
 // Config is a Host's configuration. It is immutable: each With… method
@@ -39,6 +40,8 @@ type Config struct {
 	logger           Logger
 	closeOnDone      bool
 	cache            wazero.CompilationCache
+	guard            *Guard
+	callContext      func(context.Context) (context.Context, context.CancelFunc)
 	// unmetered skips fuel instrumentation; only for measuring its cost.
 	unmetered bool
 }
@@ -60,16 +63,36 @@ func (c Config) WithFuel(units int64) Config { c.fuel = units; return c }
 // WithLogger sends guests' keel.log calls and stdout/stderr writes to l.
 func (c Config) WithLogger(l Logger) Config { c.logger = l; return c }
 
-// WithCloseOnContextDone turns on wazero's check of the call's context at
-// every loop header and function entry, so a call whose context is
-// cancelled or past its deadline stops. It is a safety net against a bug in
-// metering, not the CPU limit (a deadline is not deterministic), and it is
-// off by default because it is dear: measured at 8-18 ns per loop
-// iteration against about 0.3 ns for fuel (BenchmarkLoopGuard,
-// docs/functions.md). Metering already bounds every path that can run
-// unboundedly (loops and calls), so turn it on only with a deadline on the
-// call's context, when a stuck executor is worse than slower loops.
+// WithCloseOnContextDone turns on wazero's own check of the call's context
+// at every loop header and function entry. It is not needed to stop a call
+// whose context ends (the metering's stop global does that, interrupt.go,
+// for one load per fuel check), and it is dear: 8-18 ns per loop iteration
+// against about 0.3 ns for fuel (BenchmarkLoopGuard, docs/functions.md).
+// It remains as a second net under a metering bug.
 func (c Config) WithCloseOnContextDone(on bool) Config { c.closeOnDone = on; return c }
+
+// WithCallContext has every call run under the context newCtx derives
+// from the one Call or FCall was given, and calls the cancel func it
+// returns when the call ends. It is how the runtime bounds each call in
+// wall-clock time without the code between it and the Host passing
+// contexts: for example
+//
+//	cfg.WithCallContext(func(ctx context.Context) (context.Context, context.CancelFunc) {
+//		return context.WithTimeoutCause(ctx, limit, errors.New("ran longer than function-time-limit"))
+//	})
+//
+// A call whose context ends stops within a few instructions and fails with
+// "ERR function 'f' killed: <the context's cause>" and no effects
+// (interrupt.go). nil (the default) leaves the given context as it is. The
+// udf package never reads a clock: the deadline is the runtime's.
+func (c Config) WithCallContext(newCtx func(context.Context) (context.Context, context.CancelFunc)) Config {
+	c.callContext = newCtx
+	return c
+}
+
+// WithGuard registers the host's calls with g, through which the runtime
+// sees and stops them from other goroutines (FUNCTION KILL, shutdown).
+func (c Config) WithGuard(g *Guard) Config { c.guard = g; return c }
 
 // WithCompilationCache keeps compiled libraries in c. With
 // wazero.NewCompilationCacheWithDir, a restarted server (which reloads
@@ -123,6 +146,9 @@ type Host struct {
 	fns    map[string]*Library // function name -> library defining it
 	mem    *memPool
 	stats  Stats
+	// run is what other goroutines may touch while a call runs
+	// (interrupt.go).
+	run runState
 	// warmBytes is what warm instances and their images hold, at most
 	// warmBytesMax.
 	warmBytes int
@@ -160,8 +186,8 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.memoryLimitPages == 0 || cfg.memoryLimitPages > 65536 {
 		return nil, errors.Newf("udf: memory limit of %d pages; want 1 to 65536", cfg.memoryLimitPages)
 	}
-	if cfg.fuel <= 0 {
-		return nil, errors.Newf("udf: fuel %d; want > 0", cfg.fuel)
+	if cfg.fuel <= 0 || cfg.fuel > FuelMax {
+		return nil, errors.Newf("udf: fuel %d; want 1 to %d", cfg.fuel, int64(FuelMax))
 	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.memoryLimitPages).
@@ -190,7 +216,12 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 			fn := f.fn
 			b.NewFunctionBuilder().
 				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, mod api.Module, stack []uint64) {
-					fn(h.current(), mod, stack)
+					// Every host call pays hostCallFuel before it runs, so
+					// a guest cannot escape its fuel by making the host
+					// work for it; what it moves pays on top (chargeBytes).
+					st := h.current()
+					st.charge(hostCallFuel)
+					fn(st, mod, stack)
 				}), f.params, f.results).
 				Export(f.name)
 		}
@@ -199,11 +230,17 @@ func NewHost(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, errors.Wrapf(err, "instantiate host module %s", m.name)
 		}
 	}
+	if cfg.guard != nil {
+		cfg.guard.add(h)
+	}
 	return h, nil
 }
 
 // Close releases the runtime and every compiled module.
 func (h *Host) Close(ctx context.Context) error {
+	if h.cfg.guard != nil {
+		h.cfg.guard.remove(h)
+	}
 	return errors.Wrap(h.rt.Close(ctx), "close wazero runtime")
 }
 
@@ -303,7 +340,7 @@ func (h *Host) compile(ctx context.Context, name string, code []byte) (*Library,
 		return nil, userErrorf("ERR library '%s' exports no callable function: export a function with no parameters and no results", name)
 	}
 	sort.Strings(lib.functions)
-	metered, plan, err := meterModule(m, h.cfg.fuel, !h.cfg.unmetered)
+	metered, plan, err := meterModule(scanned, m, h.cfg.fuel, !h.cfg.unmetered)
 	if err != nil {
 		return nil, userErrorf("ERR library '%s' cannot be metered: %v", name, err)
 	}
@@ -426,8 +463,9 @@ func (h *Host) Flush(ctx context.Context) {
 // Stats counts what is loaded and what calls did since the host started.
 type Stats struct {
 	Libraries, Functions int
-	// Calls, Failures and FuelUsed count this process's calls; they are
-	// not replicated and restart at zero.
+	// Calls, Failures and FuelUsed count this process's calls (FuelUsed
+	// includes what failed calls used); they are not replicated and
+	// restart at zero.
 	Calls, Failures, FuelUsed int64
 	// Instances counts the guest instances created: a call served by its
 	// library's warm instance creates none (warm.go). ResetBytes counts the

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wabin/binary"
+	"github.com/tetratelabs/wabin/leb128"
 	"github.com/tetratelabs/wabin/wasm"
 	"github.com/tetratelabs/wazero"
 )
@@ -176,7 +177,7 @@ func TestMeteringIsDeterministic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, _, err := meterModule(m, FuelDefault, true)
+			out, _, err := meterModule(scanned, m, FuelDefault, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,6 +238,37 @@ func TestConfigBounds(t *testing.T) {
 		if h, err := NewHost(ctx, cfg); err == nil {
 			h.Close(ctx)
 			t.Fatalf("config %+v accepted", cfg)
+		}
+	}
+}
+
+// Segments wabin decodes but cannot encode (passive and declarative
+// element segments) load and run: the rewrite copies every section it does
+// not change. Before, EncodeModule panicked on them, so a 116-byte upload
+// crashed the server, and again on every replay of its FUNCTION LOAD.
+func TestLoadKeepsSegmentsWabinCannotEncode(t *testing.T) {
+	w := newWmod(1)
+	w.table(4, 4)
+	target := w.fn("", tyVoid, nil, op(wasm.OpcodeEnd))
+	seg := w.passiveElem(target, target)
+	w.declared = []uint32{target}
+	data := w.passiveData([]byte{9, 8, 7})
+	w.fn("segs", tyVoid, nil,
+		i32c(0), i32c(0), i32c(2), tableInit(seg, 0), elemDrop(seg),
+		i32c(100), i32c(0), i32c(3), memoryInit(data), dataDrop(data),
+		// reply: 2 if table slot 1 holds a function, *1000 + the byte at 101
+		op(wasm.OpcodeRefFunc), leb128.EncodeUint32(target), op(wasm.OpcodeDrop),
+		i32c(1), op(wasm.OpcodeTableGet, 0), op(wasm.OpcodeRefIsNull), op(wasm.OpcodeI32Eqz), op(wasm.OpcodeI64ExtendI32U),
+		i64c(2000), op(wasm.OpcodeI64Mul),
+		i32c(101), op(wasm.OpcodeI32Load8U, 0, 0), op(wasm.OpcodeI64ExtendI32U), op(wasm.OpcodeI64Add),
+		replyI64(), op(wasm.OpcodeEnd))
+	h := newHost(t, NewConfig())
+	if _, err := h.Load(context.Background(), "segs", w.bytes(), false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if got := call(t, h, newFakeStore(), "segs", nil, nil); got != "(integer) 2008" {
+			t.Fatalf("call %d: segs = %s, want 2008 (table slot set, byte 8 copied)", i, got)
 		}
 	}
 }

@@ -25,6 +25,10 @@ const (
 type memPool struct {
 	mu   sync.Mutex // instances are closed on the calling goroutine; wazero may free from its own
 	free [][]byte
+	// peak is the largest linear memory handed out, in bytes (tests check
+	// it never passes the limit). Written only by Reallocate, on the
+	// call's goroutine.
+	peak uint64
 }
 
 // Allocate implements experimental.MemoryAllocator.
@@ -54,6 +58,7 @@ func (m *pooledMemory) Reallocate(size uint64) []byte {
 	if size > m.max {
 		return nil
 	}
+	m.pool.peak = max(m.pool.peak, size)
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size] // already zero past the old length
 		return m.buf

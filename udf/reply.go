@@ -10,7 +10,10 @@ import (
 // Error is a failure the user caused (a bad module, a trapping guest, an
 // undeclared key). Its message is already in Redis's shape ("ERR ...") and
 // goes to the client as is.
-type Error struct{ msg string }
+type Error struct {
+	msg    string
+	killed bool // stopped from outside (IsKilled)
+}
 
 func (e *Error) Error() string { return e.msg }
 

@@ -202,14 +202,15 @@ func TestUnknownFunction(t *testing.T) {
 	}
 }
 
-// The safety net: with WithCloseOnContextDone, a call whose context
-// expires stops even when its fuel would last (almost) forever.
+// The second net: with WithCloseOnContextDone, wazero also watches the
+// context; a call whose context expires stops even when its fuel would
+// last (almost) forever, with the same error as without it.
 func TestContextDoneSafetyNet(t *testing.T) {
 	h := newHost(t, NewConfig().WithFuel(1<<60).WithCloseOnContextDone(true), "spin")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := h.Call(ctx, "spin", nil, nil, newFakeStore(), false)
-	if err == nil || !strings.HasPrefix(Message(err), "ERR function 'spin' was stopped: context deadline exceeded") {
+	if err == nil || Message(err) != "ERR function 'spin' killed: context deadline exceeded" || !IsKilled(err) {
 		t.Fatalf("spin with a deadline: %v", err)
 	}
 }

@@ -56,7 +56,10 @@ type instance struct {
 	mod     api.Module
 	mem     api.Memory
 	fuel    api.MutableGlobal // nil when unmetered
+	stop    api.MutableGlobal // nil when unmetered
+	mark    api.MutableGlobal // nil when unmetered
 	oom     api.Global
+	depth   api.Global        // nil when unmetered
 	dirty   api.MutableGlobal // nil when unmetered: restore everything
 	shift   uint32            // log2 of a dirty chunk's size
 	init    api.Function      // _initialize, or nil
@@ -86,7 +89,13 @@ func (h *Host) instance(ctx context.Context, lib *Library) (*instance, error) {
 	if g, ok := mod.ExportedGlobal(fuelGlobalName).(api.MutableGlobal); ok {
 		inst.fuel = g
 	}
+	stop, okStop := mod.ExportedGlobal(stopGlobalName).(api.MutableGlobal)
+	mark, okMark := mod.ExportedGlobal(markGlobalName).(api.MutableGlobal)
+	if okStop && okMark {
+		inst.stop, inst.mark = stop, mark
+	}
 	inst.oom = mod.ExportedGlobal(oomGlobalName)
+	inst.depth = mod.ExportedGlobal(depthGlobalName)
 	if g, ok := mod.ExportedGlobal(dirtyGlobalName).(api.MutableGlobal); ok {
 		inst.dirty, inst.shift = g, lib.reset.dirtyShift
 	}

@@ -33,7 +33,6 @@ const (
 
 func errnoFunc(name string, errno uint64, params ...api.ValueType) hostFunc {
 	return hostFunc{name, params, sig(i32), func(st *callState, _ api.Module, s []uint64) {
-		st.charge(0)
 		s[0] = errno
 	}}
 }
@@ -78,7 +77,7 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"random_get", sig(i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
 		buf := st.mem(mod, s[0], s[1], "random_get")
-		st.charge(len(buf))
+		st.chargeBytes(len(buf))
 		st.written(uint32(s[0]), uint32(len(buf)))
 		var w [8]byte
 		for i := 0; i < len(buf); i += 8 {
@@ -111,7 +110,7 @@ var wasiFuncs = []hostFunc{
 				msg = append(msg, b[:min(len(b), wasiStdioBytesMax-len(msg))]...)
 			}
 		}
-		st.charge(int(total))
+		st.chargeBytes(int(total))
 		level := LogInfo
 		if fd == 2 {
 			level = LogWarn
