@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +64,15 @@ func cmdConfig(c *Session, argv [][]byte) {
 				}
 			}
 		}
+		// An alias answers under its own name when asked by that name
+		// exactly, as in Redis (a pattern finds the current name only).
+		for _, pat := range argv[2:] {
+			alias := strings.ToLower(string(pat))
+			if canon, ok := configAliases[alias]; ok && !slices.Contains(names, alias) {
+				params[alias] = params[canon]
+				names = append(names, alias)
+			}
+		}
 		sort.Strings(names)
 		c.Out.WriteMap(len(names))
 		for _, n := range names {
@@ -106,6 +116,9 @@ func configSet(c *Session, argv [][]byte) {
 	var changes []change
 	for i := 2; i < len(argv); i += 2 {
 		name := strings.ToLower(string(argv[i]))
+		if canon, ok := configAliases[name]; ok {
+			name = canon
+		}
 		ch := change{name: name, val: argv[i+1]}
 		switch name {
 		case "maxclients":

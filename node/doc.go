@@ -29,6 +29,7 @@
 // production runtime drives sessions and groups from many goroutines; the
 // simulator drives it from one.
 //
-// May import: cluster, engine, resp, seam, disk (types). Never a network
-// package: the node imports no sockets (a test enforces it).
+// May import: cluster, engine, resp, seam, disk (types), udf (its reply
+// texts). Never a network package: the node imports no sockets (a test
+// enforces it).
 package node

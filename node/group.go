@@ -58,6 +58,9 @@ type group struct {
 	spreadSeen int
 
 	leader atomic.Uint64 // as last seen after a call, 0 unknown
+	// busy: a function call has held the group longer than
+	// busy-reply-threshold (the runtime's SetGroupBusy, functions.go).
+	busy atomic.Bool
 
 	// members (under Node.mu) are the group's voters as this node's
 	// replica applied them: the peers at start, then every applied

@@ -64,6 +64,17 @@ type Config struct {
 	// Timeout closes a connection idle that long (redis.conf's timeout; 0
 	// never).
 	Timeout time.Duration
+	// BusyReplyThreshold is busy-reply-threshold (functions.go;
+	// BusyReplyThresholdDefault when 0, zero when negative: busy as soon
+	// as a call runs), FunctionTimeLimit function-time-limit
+	// (FunctionTimeLimitDefault when 0, none when negative). KillFunctions is FUNCTION KILL: it stops the function calls
+	// running on this node that have not written and returns "" if it
+	// stopped one, else the error reply (udf.Guard.FunctionKill's). nil
+	// (a runtime that runs one thing at a time, the simulator) answers
+	// NOTBUSY.
+	BusyReplyThreshold time.Duration
+	FunctionTimeLimit  time.Duration
+	KillFunctions      func() string
 	// NotifyKeyspaceEvents is notify-keyspace-events.
 	NotifyKeyspaceEvents string
 	// TickHz is how often the runtime ticks each group (INFO hz); 10
@@ -152,6 +163,7 @@ type Node struct {
 	maxClients  atomic.Int64
 	requirePass atomic.Pointer[string]
 	limits      atomic.Pointer[limitsState] // limits.go
+	fnLimits    atomic.Pointer[fnLimits]    // functions.go
 
 	stats stats
 
@@ -226,6 +238,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.requirePass.Store(&pass)
 	n.initPubsub()
 	n.initLimits()
+	n.initFunctionLimits()
 	return n, nil
 }
 

@@ -205,6 +205,10 @@ func parseMemory(s string) (int64, bool) {
 
 // extraConfig: the parameters this file adds to CONFIG GET/SET. check
 // validates a value; set applies a checked one.
+// configAliases are other names of parameters (Redis's older ones): CONFIG
+// SET takes them, CONFIG GET answers them when asked by that exact name.
+var configAliases = map[string]string{}
+
 var extraConfig = map[string]configParam{
 	"notify-keyspace-events": {
 		get: func(n *Node) string { return formatNotifyFlags(int(n.notifyFlags.Load())) },

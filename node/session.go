@@ -7,6 +7,7 @@ import (
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/resp"
+	"github.com/keel-db/keel/udf"
 )
 
 // Conn is what a session knows of its connection, for CLIENT LIST and
@@ -226,6 +227,16 @@ func (c *Session) runOne(argv [][]byte) bool {
 		if ec := engine.Lookup(argv[0]); ec != nil {
 			c.lastCmd.Store(&ec.Name)
 		}
+		if c.n.groups[g-1].busy.Load() {
+			// A function call holds the group past busy-reply-threshold
+			// (functions.go). Nothing is gathered here: the run before
+			// went out first (a new group, or the yield above).
+			if len(c.reqs) > 0 {
+				return true
+			}
+			c.Out.WriteError(udf.BusyMessage)
+			return false
+		}
 		c.runGroup = g
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.Out, ReadOnly: c.readOnly, Asking: asking})
 		return false
@@ -246,6 +257,10 @@ func (c *Session) runOne(argv [][]byte) bool {
 		}
 		if !c.authed {
 			c.Out.WriteError(errNoAuth)
+			return false
+		}
+		if isFunctionKill(argv) {
+			c.functionKill()
 			return false
 		}
 		if ec != nil {
@@ -272,7 +287,7 @@ func (c *Session) plainRequest(argv [][]byte) (g uint64, ok bool) {
 	if lookupServerCommand(argv[0]) != nil {
 		return 0, false
 	}
-	if engine.Lookup(argv[0]) == nil && !isReplicaCommand(argv[0]) {
+	if engine.Lookup(argv[0]) == nil && !isReplicaCommand(argv[0]) || isFunctionKill(argv) {
 		return 0, false
 	}
 	if !c.n.clustered {

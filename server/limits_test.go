@@ -58,6 +58,17 @@ func TestClientLimitsMatchRedis(t *testing.T) {
 			{send: cmd("CONFIG", "SET", "client-query-buffer-limit", "1gb")},
 			{send: cmd("CONFIG", "SET", "proto-max-bulk-len", "512mb")},
 		},
+		"busy-reply-threshold and its old name": {
+			{send: "*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n"},
+			{send: cmd("CONFIG", "GET", "busy-reply-threshold")},
+			{send: cmd("CONFIG", "GET", "lua-time-limit")},
+			{send: cmd("CONFIG", "GET", "busy*")},
+			{send: cmd("CONFIG", "SET", "busy-reply-threshold", "-1")},
+			{send: cmd("CONFIG", "SET", "lua-time-limit", "250")},
+			{send: cmd("CONFIG", "GET", "busy-reply-threshold")},
+			{send: cmd("CONFIG", "SET", "busy-reply-threshold", "5000")},
+			{send: cmd("FUNCTION", "KILL")},
+		},
 		"a reply over the normal hard limit": {
 			{send: "*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n"},
 			{send: cmd("SET", "big2", strings.Repeat("w", 100000))},

@@ -177,6 +177,10 @@ func (q *execQueue) run(w *waiter) {
 		clear(q.reqs) // drop references to argv and writers
 	}
 
+	if q.node.GroupBusy(q.group) {
+		// The function call that held the group is over (functions.go).
+		q.node.SetGroupBusy(q.group, false)
+	}
 	q.mu.Lock()
 	for _, f := range q.queue[1:n] {
 		f.done = true

@@ -17,6 +17,7 @@ import (
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
 	"github.com/keel-db/keel/transport"
+	"github.com/keel-db/keel/udf"
 )
 
 // Version is keel's own version, reported as keel_version in INFO.
@@ -63,6 +64,10 @@ type Config struct {
 	// closes idle connections (0: never).
 	NormalLimit node.BufferLimit
 	Timeout     time.Duration
+	// BusyReplyThreshold and FunctionTimeLimit are busy-reply-threshold
+	// and function-time-limit (node/functions.go; defaults when 0).
+	BusyReplyThreshold time.Duration
+	FunctionTimeLimit  time.Duration
 
 	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
 	// node's id among Peers (each peer's address is its client port; peer
@@ -120,6 +125,10 @@ type Server struct {
 
 	tr atomic.Pointer[transport.TCP]
 
+	// guards[g-1] sees and stops group g's function calls (functions.go).
+	guards      []*udf.Guard
+	watcherDone chan struct{}
+
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
@@ -154,7 +163,9 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.node.OpenGroups(cfg.ReplicaOptions); err != nil {
+	if err := s.node.OpenGroups(func(g uint64) cluster.Options {
+		return s.withFunctionGuard(g, cfg.ReplicaOptions(g))
+	}); err != nil {
 		return nil, err
 	}
 	if err := s.start(); err != nil {
@@ -200,12 +211,16 @@ func newServer(cfg Config) (*Server, error) {
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 	}
+	for range max(cfg.Groups, 1) {
+		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
+	}
 	n, err := node.New(node.Config{
 		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Join: cfg.Join,
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
+		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
 		TickHz: int(time.Second / tickInterval),
 		Clock:  cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 	}, nodeRuntime{s})
@@ -239,6 +254,11 @@ func (s *Server) start() error {
 			go s.stepPeers(g)
 		}
 	}
+	s.watcherDone = make(chan struct{})
+	go func() {
+		defer close(s.watcherDone)
+		s.watchFunctions()
+	}()
 	return nil
 }
 
@@ -249,8 +269,12 @@ func (s *Server) Node() *node.Node { return s.node }
 // called; Serve then returns.
 func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 
-// Shutdown asks Serve to stop; it does not wait.
-func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+// Shutdown asks Serve to stop, and stops any function call in progress
+// (it would hold its group); it does not wait.
+func (s *Server) Shutdown() {
+	s.shutdownOnce.Do(func() { close(s.shutdown) })
+	s.stopFunctions()
+}
 
 // do runs fn with group g held exclusively, from a goroutine that is not
 // a connection's.
@@ -382,6 +406,9 @@ func (s *Server) Close() error {
 			g.queue.close()
 		}
 		s.connWG.Wait()
+		if s.watcherDone != nil {
+			<-s.watcherDone
+		}
 		for _, g := range s.groups {
 			<-g.tickerDone
 			if g.stepperDone != nil {

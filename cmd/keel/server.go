@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	stdnet "net"
 	"net/http"
 	_ "net/http/pprof" // served only with --pprof-addr
@@ -45,9 +46,11 @@ type serverOptions struct {
 	port, maxClients                            int
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
+	queryBufferLimit                            int64 // 0: resp's default
 	notifyKeyspaceEvents                        string
 	pubsubLimit, normalLimit                    node.BufferLimit
 	timeout                                     time.Duration
+	busyReplyThreshold, functionTimeLimit       time.Duration   // 0: the defaults; negative: 0
 	functions                                   functionOptions // server_functions.go
 	// Cluster mode (docs/cluster.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
@@ -142,6 +145,21 @@ func (o *serverOptions) set(name, value string) error {
 			err = errors.New("must be 0 (never) or a number of seconds")
 		}
 		o.timeout = time.Duration(secs) * time.Second
+	case "busy-reply-threshold", "lua-time-limit", "function-time-limit":
+		var ms int64
+		ms, err = strconv.ParseInt(value, 10, 64)
+		if err == nil && (ms < 0 || ms > math.MaxInt64/int64(time.Millisecond)) {
+			err = errors.New("must be a number of milliseconds, 0 or more")
+		}
+		d := time.Duration(ms) * time.Millisecond
+		if d == 0 {
+			d = -1 // an explicit 0: node.Config reads 0 as "the default"
+		}
+		if strings.EqualFold(name, "function-time-limit") {
+			o.functionTimeLimit = d
+		} else {
+			o.busyReplyThreshold = d
+		}
 	case "node-id":
 		o.nodeID, err = strconv.ParseUint(value, 10, 64)
 		if err == nil && o.nodeID == 0 {
@@ -187,6 +205,11 @@ func (o *serverOptions) set(name, value string) error {
 		var on bool
 		on, err = parseYesNo(value)
 		o.clusterEnabled = map[bool]string{true: "yes", false: "no"}[on]
+	case "client-query-buffer-limit":
+		o.queryBufferLimit, err = parseMemory(value)
+		if err == nil && (o.queryBufferLimit < 1<<20 || o.queryBufferLimit > 1<<40) {
+			err = errors.New("must be between 1mb and 1tb")
+		}
 	case "proto-max-bulk-len":
 		o.protoMaxBulkLen, err = parseMemory(value)
 		if err == nil && o.protoMaxBulkLen < 1<<20 {
@@ -411,7 +434,12 @@ func serve(o serverOptions, logger *log.Logger) error {
 	}
 	limits := resp.DefaultLimits()
 	limits.BulkBytesMax = o.protoMaxBulkLen
-	if int64(limits.QueryBufferBytesMax) < o.protoMaxBulkLen+(1<<20) {
+	switch {
+	case o.queryBufferLimit > 0:
+		// Set by name: it wins, as in Redis (a bulk longer than it
+		// closes the connection at the query buffer limit).
+		limits.QueryBufferBytesMax = int(o.queryBufferLimit)
+	case int64(limits.QueryBufferBytesMax) < o.protoMaxBulkLen+(1<<20):
 		limits.QueryBufferBytesMax = int(o.protoMaxBulkLen + 1<<20)
 	}
 	configFile := o.config
@@ -455,6 +483,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
 		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
+		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
