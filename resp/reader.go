@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"io"
+	"sync/atomic"
 )
 
 // Limits bound what one client may make the reader buffer. The names and
@@ -109,7 +110,7 @@ type Reader struct {
 	argv [][]byte   // materialised arguments, reused
 	cmds [][][]byte // the batch, reused
 
-	bytesRead int64 // total, for INFO total_net_input_bytes
+	bytesRead atomic.Int64 // total, for INFO total_net_input_bytes (read by other goroutines)
 
 	pending error // a protocol error found after a complete command
 	// needBytes is how long buf[r:] must be for the parse to progress
@@ -145,7 +146,7 @@ func (rd *Reader) SetLimits(l Limits) { rd.limits = l }
 func (rd *Reader) SetAuthenticated(ok bool) { rd.unauthenticated = !ok }
 
 // BytesRead is the total number of bytes read from the source.
-func (rd *Reader) BytesRead() int64 { return rd.bytesRead }
+func (rd *Reader) BytesRead() int64 { return rd.bytesRead.Load() }
 
 // Buffered is the number of unconsumed bytes (CLIENT LIST qbuf).
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
@@ -248,7 +249,7 @@ func (rd *Reader) fill() error {
 	free := len(rd.buf) - rd.w
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
-	rd.bytesRead += int64(n)
+	rd.bytesRead.Add(int64(n))
 	rd.lastFull = n == free
 	if n <= readBufferBytesInitial/2 {
 		rd.readsSmall++
