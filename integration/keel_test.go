@@ -236,17 +236,7 @@ func startClusterArgs(t *testing.T, size int, fsync string, extra ...string) *te
 	for i, p := range ports {
 		peers[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, p)
 	}
-	c := &testCluster{t: t}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.kill()
-		}
-		if t.Failed() {
-			for _, n := range c.nodes {
-				t.Logf("node %d (%s) log tail:\n%s", n.id, n.addr(), n.logTail())
-			}
-		}
-	})
+	c := newTestCluster(t)
 	for i, p := range ports {
 		n := &node{id: i + 1, port: p, dir: filepath.Join(tmp, fmt.Sprintf("node-%d", i+1)),
 			log: filepath.Join(tmp, fmt.Sprintf("node-%d.log", i+1))}
@@ -259,6 +249,23 @@ func startClusterArgs(t *testing.T, size int, fsync string, extra ...string) *te
 	for _, n := range c.nodes {
 		n.start(t)
 	}
+	return c
+}
+
+// newTestCluster is an empty cluster whose nodes are killed when the test
+// ends (their log tails printed if it failed).
+func newTestCluster(t *testing.T) *testCluster {
+	c := &testCluster{t: t}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.kill()
+		}
+		if t.Failed() {
+			for _, n := range c.nodes {
+				t.Logf("node %d (%s) log tail:\n%s", n.id, n.addr(), n.logTail())
+			}
+		}
+	})
 	return c
 }
 

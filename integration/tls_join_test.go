@@ -32,17 +32,7 @@ func TestJoinOverTLSBus(t *testing.T) {
 	for i, p := range ports {
 		peers[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, p)
 	}
-	c := &testCluster{t: t}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.kill()
-		}
-		if t.Failed() {
-			for _, n := range c.nodes {
-				t.Logf("node %d (%s) log tail:\n%s", n.id, n.addr(), n.logTail())
-			}
-		}
-	})
+	c := newTestCluster(t)
 	newNode := func(id int, join bool) *node {
 		n := &node{id: id, port: ports[id-1], dir: filepath.Join(tmp, fmt.Sprintf("node-%d", id)),
 			log: filepath.Join(tmp, fmt.Sprintf("node-%d.log", id))}
