@@ -117,11 +117,11 @@ func (d *slabDirs) node(n nid) []byte {
 	return d.pages[a>>pageShift][off : off+nodeBytes : off+nodeBytes]
 }
 
-func nodeCount(p []byte) int      { return int(binary.LittleEndian.Uint16(p[2:])) }
+func nodeCount(p []byte) int       { return int(binary.LittleEndian.Uint16(p[2:])) }
 func setNodeCount(p []byte, n int) { binary.LittleEndian.PutUint16(p[2:], uint16(n)) }
-func nodeUsed(p []byte) int       { return int(binary.LittleEndian.Uint16(p[4:])) }
-func setNodeUsed(p []byte, n int) { binary.LittleEndian.PutUint16(p[4:], uint16(n)) }
-func nodeVersion(p []byte) uint64 { return binary.LittleEndian.Uint64(p[8:]) }
+func nodeUsed(p []byte) int        { return int(binary.LittleEndian.Uint16(p[4:])) }
+func setNodeUsed(p []byte, n int)  { binary.LittleEndian.PutUint16(p[4:], uint16(n)) }
+func nodeVersion(p []byte) uint64  { return binary.LittleEndian.Uint64(p[8:]) }
 
 // payload is the used part of a node's entries.
 func payload(p []byte) []byte { return p[nodeHdrBytes : nodeHdrBytes+nodeUsed(p)] }
