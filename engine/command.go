@@ -36,7 +36,16 @@ type Command struct {
 	Categories []string
 
 	run func(db *DB, now int64, argv [][]byte, w Writer)
+	// keys finds the keys of a command whose key positions depend on its
+	// arguments (Redis's "movablekeys": a numkeys argument, as LMPOP and
+	// ZUNIONSTORE have). FirstKey..LastKey then give what Redis's COMMAND
+	// INFO reports, which may be fewer keys or none.
+	keys func(argv [][]byte) []int
 }
+
+// MovableKeys reports whether the command's keys depend on its arguments
+// (COMMAND INFO's "movablekeys"): only Keys finds them all.
+func (c *Command) MovableKeys() bool { return c.keys != nil }
 
 var commandTable = map[string]*Command{}
 
@@ -77,6 +86,9 @@ func Commands() []*Command {
 // Keys returns the positions in argv of the command's keys, per its key
 // specification. argv must have passed the arity check.
 func (c *Command) Keys(argv [][]byte) []int {
+	if c.keys != nil {
+		return c.keys(argv)
+	}
 	if c.FirstKey == 0 {
 		return nil
 	}

@@ -101,6 +101,8 @@ type DB struct {
 	iterOffs   []int
 	iterInner  []int
 	scanItems  []scanItem
+	// tbufElem holds an element moved between keys (LMOVE, SMOVE).
+	tbufElem []byte
 	// hdr holds a collection header being built.
 	hdr [32]byte
 	// pack builds a pack (a small collection's value) being rewritten.
