@@ -37,10 +37,14 @@ func pushGeneric(db *DB, now int64, argv [][]byte, w Writer, head, xx bool) {
 	db.ready(argv[1])
 }
 
-func cmdLPush(db *DB, now int64, argv [][]byte, w Writer)  { pushGeneric(db, now, argv, w, true, false) }
-func cmdRPush(db *DB, now int64, argv [][]byte, w Writer)  { pushGeneric(db, now, argv, w, false, false) }
+func cmdLPush(db *DB, now int64, argv [][]byte, w Writer) { pushGeneric(db, now, argv, w, true, false) }
+func cmdRPush(db *DB, now int64, argv [][]byte, w Writer) {
+	pushGeneric(db, now, argv, w, false, false)
+}
 func cmdLPushX(db *DB, now int64, argv [][]byte, w Writer) { pushGeneric(db, now, argv, w, true, true) }
-func cmdRPushX(db *DB, now int64, argv [][]byte, w Writer) { pushGeneric(db, now, argv, w, false, true) }
+func cmdRPushX(db *DB, now int64, argv [][]byte, w Writer) {
+	pushGeneric(db, now, argv, w, false, true)
+}
 
 // listRemoved is Redis's listElementsRemoved: the pop event, then either
 // the key's deletion ("del") or the shrinking conversion.
