@@ -100,9 +100,15 @@ type DB struct {
 	foffs      []int
 	iterOffs   []int
 	iterInner  []int
+	itersLive  int
+	listOffs   []int
 	scanItems  []scanItem
 	// tbufElem holds an element moved between keys (LMOVE, SMOVE).
 	tbufElem []byte
+	// setTmp builds an intset or a pack for setAdd; setBufs hold the sets
+	// a command changes (setLoad's buffers).
+	setTmp  []byte
+	setBufs [2][]byte
 	// hdr holds a collection header being built.
 	hdr [32]byte
 	// pack builds a pack (a small collection's value) being rewritten.

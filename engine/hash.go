@@ -161,10 +161,20 @@ func (db *DB) hashAt(r ref, i uint64) (f, val []byte) {
 	return f, val
 }
 
-// iter returns an iterator over trees of kind k using the DB's scratch;
-// give it back with doneIter.
+// iter returns an iterator over trees of kind k using the DB's scratch
+// (fresh buffers for an iterator opened while another is live); give it
+// back with doneIter.
 func (db *DB) iter(k treeKind) titer {
+	db.itersLive++
+	if db.itersLive > 1 {
+		return titer{t: tview{d: &db.s.slabDirs, kind: k}}
+	}
 	return titer{t: tview{d: &db.s.slabDirs, kind: k, offs: db.iterInner[:0]}, offs: db.iterOffs[:0]}
 }
 
-func (db *DB) doneIter(it *titer) { db.iterOffs, db.iterInner = it.offs[:0], it.t.offs[:0] }
+func (db *DB) doneIter(it *titer) {
+	db.itersLive--
+	if db.itersLive == 0 {
+		db.iterOffs, db.iterInner = it.offs[:0], it.t.offs[:0]
+	}
+}

@@ -304,7 +304,7 @@ func (db *DB) listIterAt(r ref, idx int64) listIter {
 	n := db.collLen(r)
 	if v[0] == encListpackList {
 		li.pack = v
-		li.offs = packOffsets(v, listPackHdrBytes, db.iterOffs)
+		li.offs = packOffsets(v, listPackHdrBytes, db.listOffs)
 		li.i = int(idx)
 		li.ok = idx >= 0 && idx < n
 		return li
@@ -323,7 +323,7 @@ func (db *DB) listIterDone(li *listIter) {
 	if li.tree {
 		db.doneIter(&li.it)
 	} else {
-		db.iterOffs = li.offs[:0]
+		db.listOffs = li.offs[:0]
 	}
 }
 
