@@ -497,7 +497,9 @@ func cmdSInter(db *DB, now int64, argv [][]byte, w Writer) {
 func cmdSUnion(db *DB, now int64, argv [][]byte, w Writer) {
 	setAlgebra(db, now, argv[1:], w, setOpUnion)
 }
-func cmdSDiff(db *DB, now int64, argv [][]byte, w Writer) { setAlgebra(db, now, argv[1:], w, setOpDiff) }
+func cmdSDiff(db *DB, now int64, argv [][]byte, w Writer) {
+	setAlgebra(db, now, argv[1:], w, setOpDiff)
+}
 func cmdSInterStore(db *DB, now int64, argv [][]byte, w Writer) {
 	setAlgebraStore(db, now, argv[1], argv[2:], w, setOpInter, "sinterstore")
 }
