@@ -109,6 +109,12 @@ type DB struct {
 	// a command changes (setLoad's buffers).
 	setTmp  []byte
 	setBufs [2][]byte
+	// Sorted-set scratch: a (score, member) key, pack entry offsets, an
+	// entry being inserted, the packs a command changes.
+	zkey, zent []byte
+	zoffs      []int
+	zbufs      [2][]byte
+	zscores    []float64
 	// hdr holds a collection header being built.
 	hdr [32]byte
 	// pack builds a pack (a small collection's value) being rewritten.
