@@ -10,9 +10,10 @@ var objectHelp = []string{
 	"    Return the kind of internal representation used in order to store the value",
 	"    associated with a <key>.",
 	"FREQ <key>",
-	"    Return the access logarithmic access frequency counter of a <key>.",
+	"    Return the access frequency index of the <key>. The returned integer is",
+	"    proportional to the logarithm of the recent access frequency of the key.",
 	"IDLETIME <key>",
-	"    Return the idle time of a <key>, that is the approximated number of",
+	"    Return the idle time of the <key>, that is the approximated number of",
 	"    seconds elapsed since the last access to the key.",
 	"REFCOUNT <key>",
 	"    Return the number of references of the value associated with the specified",
@@ -35,7 +36,7 @@ func cmdObject(db *DB, now int64, argv [][]byte, w Writer) {
 			w.WriteSimple(l)
 		}
 		w.WriteSimple("HELP")
-		w.WriteSimple("    Print this help.")
+		w.WriteSimple("    Prints this help.")
 		return
 	}
 	switch sub {

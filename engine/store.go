@@ -262,6 +262,7 @@ func (db *DB) writable(r ref) ref {
 	key := db.s.keyOf(old)
 	cp := db.newKey(key, old.typ, db.s.valOf(old))
 	old = db.rec(r) // newKey may have grown the record directory
+	db.rec(cp).strEnc, db.rec(cp).access = old.strEnc, old.access
 	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
 	db.index.set(i, cp)
 	db.treeInsert(cp, key)
