@@ -395,3 +395,91 @@ func runCompare(t *testing.T, cases map[string]string) {
 		})
 	}
 }
+
+// readStrings reads one RESP2 array of bulk strings (pub/sub messages).
+func (c *redisConn) readStrings(t *testing.T) []string {
+	t.Helper()
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line[0] != '*' {
+		t.Fatalf("not an array: %q", line)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		hdr, err := c.r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr[0] == ':' {
+			out = append(out, strings.TrimSpace(hdr[1:]))
+			continue
+		}
+		l, _ := strconv.Atoi(strings.TrimSpace(hdr[1:]))
+		buf := make([]byte, l+2)
+		if _, err := ioReadFull(c.r, buf); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(buf[:l]))
+	}
+	return out
+}
+
+// runCompareEvents runs each case's commands on the engine and on Redis
+// with keyspace notifications on (every class, "new" and "keymiss"
+// included) and requires the same events, "event:key", command by command.
+func runCompareEvents(t *testing.T, cases map[string]string) {
+	addr := redisAddr(t)
+	names := make([]string, 0, len(cases))
+	for name := range cases {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			main := dialCompare(t, addr, 2)
+			defer main.conn.Close()
+			main.do(t, "FLUSHALL")
+			main.do(t, "CONFIG", "SET", "notify-keyspace-events", "KEAnm")
+			defer main.do(t, "CONFIG", "SET", "notify-keyspace-events", "")
+			sub := dialCompare(t, addr, 2)
+			defer sub.conn.Close()
+			fmt.Fprintf(sub.conn, "*2\r\n$10\r\nPSUBSCRIBE\r\n$15\r\n__keyevent@0__*\r\n")
+			sub.readStrings(t)
+			fmt.Fprintf(sub.conn, "*2\r\n$9\r\nSUBSCRIBE\r\n$8\r\n__marker\r\n")
+			sub.readStrings(t)
+			var events []string
+			db := New(Options{Rand: &SplitMix64{}, Notify: func(ev string, key []byte) {
+				events = append(events, ev+":"+string(key))
+			}})
+			now := time.Now().UnixMilli()
+			for i, l := range strings.Split(cases[name], "\n") {
+				if l = strings.TrimSpace(l); l == "" {
+					continue
+				}
+				args, err := splitArgs(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				events = nil
+				execProto(db, now, 2, args...)
+				main.do(t, args...)
+				main.do(t, "PUBLISH", "__marker", strconv.Itoa(i))
+				var red []string
+				for {
+					msg := sub.readStrings(t)
+					if msg[0] == "message" {
+						break
+					}
+					// pmessage, pattern, channel "__keyevent@0__:<event>", key
+					red = append(red, strings.TrimPrefix(msg[2], "__keyevent@0__:")+":"+msg[3])
+				}
+				if fmt.Sprint(events) != fmt.Sprint(red) {
+					t.Errorf("%s\n keel:  %v\n redis: %v", l, events, red)
+				}
+			}
+		})
+	}
+}
