@@ -120,6 +120,9 @@ type DB struct {
 	// pack builds a pack (a small collection's value) being rewritten.
 	pack []byte
 
+	// restore is the large collection a restore is filling (dump.go).
+	restore restoring
+
 	// seeded says the running command draws its randomness from cmdRand
 	// (ExecSeeded) rather than Options.Rand.
 	seeded  bool
@@ -277,6 +280,7 @@ func (db *DB) clear() {
 	db.tree = db.newTree()
 	db.wheel.reset()
 	db.usedBytes = 0
+	db.restore = restoring{}
 }
 
 // KeyVersion returns a number that changes whenever key is written,
@@ -315,3 +319,6 @@ func (r *SplitMix64) Uint64() uint64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// Seed sets the sequence's state: two generators seeded alike draw alike.
+func (r *SplitMix64) Seed(state uint64) { r.state = state }
