@@ -76,8 +76,12 @@ func dump(r *Replica, now int64) string {
 		if e.ExpireAt != 0 && e.ExpireAt <= now/1e6 {
 			return true
 		}
+		if e.Type == engine.TypeString {
+			fmt.Fprintf(&b, "%d %s=%s @%d\n", e.Type, e.Key, e.Value, e.ExpireAt)
+			return true
+		}
 		val, _ := e.AppendPiece(nil, 0, 1<<40)
-		fmt.Fprintf(&b, "%d %s=%s @%d\n", e.Type, e.Key, val, e.ExpireAt)
+		fmt.Fprintf(&b, "%d %s=%q @%d\n", e.Type, e.Key, val, e.ExpireAt)
 		return true
 	})
 	return b.String()
