@@ -565,7 +565,7 @@ func init() {
 	s("sunionstore", -3, Write|DenyOOM, 1, -1, cmdSUnionStore, "@write", "@slow")
 	s("sdiffstore", -3, Write|DenyOOM, 1, -1, cmdSDiffStore, "@write", "@slow")
 	s("sscan", -3, ReadOnly, 1, 1, cmdSScan, "@read", "@slow")
-	register(&Command{Name: "sintercard", Arity: -3, Flags: ReadOnly, FirstKey: 1, LastKey: 1, Step: 1,
+	register(&Command{Name: "sintercard", Arity: -3, Flags: ReadOnly,
 		Categories: []string{"@set", "@read", "@slow"}, run: cmdSInterCard,
 		keys: func(argv [][]byte) []int { return numKeysAt(argv, 0, 1) }})
 }
