@@ -152,17 +152,29 @@ func checkPack(typ ValueType, v []byte) error {
 	case typ == TypeHash && v[0] == encListpackHash && len(v) >= packHdrBytes:
 		return fields(packHdrBytes, 2, 0, packCount(v))
 	case typ == TypeZSet && v[0] == encListpackZSet && len(v) >= packHdrBytes:
-		if err := fields(packHdrBytes, 1, 8, packCount(v)); err != nil {
-			return err
-		}
 		var pm []byte
 		var ps float64
-		for o, i := packHdrBytes, 0; o < len(v); i++ {
+		o, i := packHdrBytes, 0
+		for ; o < len(v); i++ {
+			n, k := binary.Uvarint(v[o:])
+			if k <= 0 || n > uint64(len(v)-o-k) {
+				return errBadValue
+			}
+			so := o + k + int(n)
+			if so >= len(v) {
+				return errBadValue
+			}
+			if x, k := binary.Uvarint(v[so:]); k <= 0 || (x == 1 && so+9 > len(v)) {
+				return errBadValue
+			}
 			m, s, next := zpackEntry(v, o)
 			if math.IsNaN(s) || (i > 0 && cmpScoreMember(ps, pm, s, m) >= 0) {
 				return errBadValue
 			}
 			pm, ps, o = m, s, next
+		}
+		if o != len(v) || i != packCount(v) {
+			return errBadValue
 		}
 		return nil
 	case typ == TypeSet && v[0] == encIntset && len(v) >= intsetHdrBytes:

@@ -13,7 +13,10 @@ import (
 // element present for the whole scan comes back exactly once (but when a
 // long-member cursor was forgotten, see SCAN).
 
-type scanItem struct{ a, b []byte }
+type scanItem struct {
+	a, b  []byte
+	score float64 // a small sorted set's, whose pack holds it compactly
+}
 
 // scanColl is scanGenericCommand for collection key argv[1] of type typ.
 func scanColl(db *DB, now int64, argv [][]byte, w Writer, typ ValueType) {
@@ -73,7 +76,7 @@ func scanColl(db *DB, now int64, argv [][]byte, w Writer, typ ValueType) {
 			f, vo := packField(v, o)
 			val, e := packField(v, vo)
 			if match(f) {
-				items = append(items, scanItem{f, val})
+				items = append(items, scanItem{a: f, b: val})
 			}
 			o = e
 		}
@@ -99,11 +102,11 @@ func scanColl(db *DB, now int64, argv [][]byte, w Writer, typ ValueType) {
 	case encListpackZSet:
 		o := packHdrBytes
 		for i, n := 0, packCount(v); i < n; i++ {
-			m, so := packField(v, o)
+			m, score, next := zpackEntry(v, o)
 			if match(m) {
-				items = append(items, scanItem{m, v[so : so+8]})
+				items = append(items, scanItem{a: m, score: score})
 			}
-			o = so + 8
+			o = next
 		}
 	case encHashtable:
 		kind, root = tkHash, treeRoot(v)
@@ -133,7 +136,7 @@ func scanColl(db *DB, now int64, argv [][]byte, w Writer, typ ValueType) {
 			visited++
 			last = a
 			if match(a) {
-				items = append(items, scanItem{a, b})
+				items = append(items, scanItem{a: a, b: b})
 			}
 		}
 		db.doneIter(&it)
@@ -152,8 +155,12 @@ func scanColl(db *DB, now int64, argv [][]byte, w Writer, typ ValueType) {
 		case typ == TypeSet:
 			w.WriteBulk(e.a)
 		case typ == TypeZSet:
+			score := e.score
+			if e.b != nil {
+				score = math.Float64frombits(binary.LittleEndian.Uint64(e.b))
+			}
 			w.WriteBulk(e.a)
-			w.WriteBulk(formatScore(db.numBuf[:0], math.Float64frombits(binary.LittleEndian.Uint64(e.b))))
+			w.WriteBulk(formatScore(db.numBuf[:0], score))
 		default:
 			w.WriteBulk(e.a)
 			w.WriteBulk(e.b)

@@ -8,7 +8,8 @@ import (
 )
 
 // A sorted set is a pack of (member, score) entries ordered by score,
-// then member ([uvarint len][member][8-byte score]), while it has at most
+// then member ([uvarint len][member][score], a score as packScoreBytes
+// writes it), while it has at most
 // zsetMaxListpackEntries members of at most zsetMaxListpackValue bytes
 // (Redis's listpack); past that, two trees ("skiplist"): members to
 // scores (tkZMember), and (score, member) keys in order (tkZScore), whose
@@ -64,10 +65,46 @@ func cmpScoreMember(s1 float64, m1 []byte, s2 float64, m2 []byte) int {
 	return bytes.Compare(m1, m2)
 }
 
+// A score in a pack is uvarint(zigzag(n)<<1) when it is an integer n
+// within ±2^53 (exact in a float64), else the byte 1 and its 8 bytes:
+// small integral scores, the common case, take a byte or two as in Redis's
+// listpack rather than eight.
+const packScoreIntMax = 1 << 53
+
+func appendPackScore(dst []byte, s float64) []byte {
+	s = packScore(s)
+	if s == math.Trunc(s) && s >= -packScoreIntMax && s <= packScoreIntMax {
+		n := int64(s)
+		return binary.AppendUvarint(dst, uint64(n<<1^n>>63)<<1)
+	}
+	b := scoreBits(s)
+	return append(append(dst, 1), b[:]...)
+}
+
+// readPackScore reads the score at v[o:] and returns the offset after it.
+func readPackScore(v []byte, o int) (float64, int) {
+	x, k := uvarint(v[o:])
+	if x == 1 {
+		return scoreOf(v[o+1:]), o + 9
+	}
+	z := x >> 1
+	return float64(int64(z>>1) ^ -int64(z&1)), o + k
+}
+
+// skipPackScore returns the offset after the score at v[o:].
+func skipPackScore(v []byte, o int) int {
+	if v[o] == 1 {
+		return o + 9
+	}
+	_, k := uvarint(v[o:])
+	return o + k
+}
+
 // zpackEntry reads the pack entry at v[o:].
 func zpackEntry(v []byte, o int) (m []byte, score float64, next int) {
 	m, so := packField(v, o)
-	return m, scoreOf(v[so:]), so + 8
+	score, next = readPackScore(v, so)
+	return m, score, next
 }
 
 // zpackOffsets appends the offsets of pack v's entries to dst.
@@ -76,7 +113,7 @@ func zpackOffsets(v []byte, dst []int) []int {
 	for o := packHdrBytes; o < len(v); {
 		dst = append(dst, o)
 		n, k := uvarint(v[o:])
-		o += k + int(n) + 8
+		o = skipPackScore(v, o+k+int(n))
 	}
 	return dst
 }
@@ -449,9 +486,7 @@ func (db *DB) zsetInsert(z *zsetBuf, m []byte, s float64) {
 		}
 		o = next
 	}
-	e := appendPackField(db.zent[:0], m)
-	b := scoreBits(packScore(s))
-	e = append(e, b[:]...)
+	e := appendPackScore(appendPackField(db.zent[:0], m), s)
 	db.zent = e
 	z.pack = append(z.pack, e...) // grow
 	copy(z.pack[at+len(e):], z.pack[at:len(z.pack)-len(e)])
@@ -588,9 +623,7 @@ func (db *DB) zsetFromSorted(members [][]byte, scores []float64, buf []byte) zse
 	if len(members) <= zsetMaxListpackEntries && maxLen <= zsetMaxListpackValue {
 		p := append(buf[:0], emptyZSetPack...)
 		for i, m := range members {
-			p = appendPackField(p, m)
-			b := scoreBits(packScore(scores[i]))
-			p = append(p, b[:]...)
+			p = appendPackScore(appendPackField(p, m), scores[i])
 		}
 		setPackCount(p, len(members))
 		return zsetBuf{enc: encListpackZSet, pack: p}

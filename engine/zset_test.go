@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -371,5 +372,41 @@ func TestZRankWithScore(t *testing.T) {
 		if got := exec(db, 1, args...); got != c.want {
 			t.Errorf("%s: %s, want %s", c.cmd, got, c.want)
 		}
+	}
+}
+
+// TestZSetPackScores: a small sorted set keeps integral scores in a byte
+// or two and others in eight; every score reads back exactly, in order.
+func TestZSetPackScores(t *testing.T) {
+	db := newTestDB()
+	scores := []string{"0", "1", "-1", "42", "-4096", "9007199254740992", "-9007199254740992",
+		"9007199254740994", "0.5", "-0.25", "1e300", "-1e300", "inf", "-inf", "123456789.5", "-0"}
+	want := map[string]string{"-0": ",0", "inf": ",+Inf", "-inf": ",-Inf"}
+	for i, s := range scores {
+		exec(db, 1, "ZADD", "z", s, "m"+strconv.Itoa(i))
+	}
+	if got := exec(db, 1, "OBJECT", "ENCODING", "z"); got != `"listpack"` {
+		t.Fatal(got)
+	}
+	for i, s := range scores {
+		w, ok := want[s]
+		if !ok {
+			f, _ := strconv.ParseFloat(s, 64)
+			w = "," + strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		if got := exec(db, 1, "ZSCORE", "z", "m"+strconv.Itoa(i)); got != w {
+			t.Errorf("score %s: %s, want %s", s, got, w)
+		}
+	}
+	got := exec(db, 1, "ZRANGE", "z", "0", "-1")
+	if !strings.HasPrefix(got, `["m13" "m11" "m6" "m4" "m2" "m9"`) || !strings.HasSuffix(got, `"m5" "m7" "m10" "m12"]`) {
+		t.Fatalf("order %s", got)
+	}
+	v := db.valOf(db.find([]byte("z")))
+	if err := checkPack(TypeZSet, v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v) > 16*10 {
+		t.Fatalf("a pack of %d bytes for 16 members", len(v))
 	}
 }
