@@ -15,9 +15,15 @@ var memScenarios = []struct {
 	n     int // elements (big) or keys (small)
 	build func(db *DB, n int)
 }{
-	{"biglist", 1_000_000, func(db *DB, n int) { bulk(db, n, "RPUSH", "biglist", func(i int) []string { return []string{"value:" + strconv.Itoa(i)} }) }},
-	{"bigset", 1_000_000, func(db *DB, n int) { bulk(db, n, "SADD", "bigset", func(i int) []string { return []string{"member:" + strconv.Itoa(i)} }) }},
-	{"bigintset", 1_000_000, func(db *DB, n int) { bulk(db, n, "SADD", "bigintset", func(i int) []string { return []string{strconv.Itoa(i)} }) }},
+	{"biglist", 1_000_000, func(db *DB, n int) {
+		bulk(db, n, "RPUSH", "biglist", func(i int) []string { return []string{"value:" + strconv.Itoa(i)} })
+	}},
+	{"bigset", 1_000_000, func(db *DB, n int) {
+		bulk(db, n, "SADD", "bigset", func(i int) []string { return []string{"member:" + strconv.Itoa(i)} })
+	}},
+	{"bigintset", 1_000_000, func(db *DB, n int) {
+		bulk(db, n, "SADD", "bigintset", func(i int) []string { return []string{strconv.Itoa(i)} })
+	}},
 	{"bighash", 1_000_000, func(db *DB, n int) {
 		bulk(db, n, "HSET", "bighash", func(i int) []string {
 			return []string{"field:" + strconv.Itoa(i), "value:" + strconv.Itoa(i)}
