@@ -120,8 +120,7 @@ func popGeneric(db *DB, now int64, argv [][]byte, w Writer, head bool) {
 		if !head {
 			idx = n - 1
 		}
-		w.WriteBulk(db.listAt(r, uint64(idx)))
-		db.listDelete(r, uint64(idx), 1)
+		db.listDeleteVisit(r, uint64(idx), 1, func(e []byte) { w.WriteBulk(e) })
 	} else {
 		k := min(count, n)
 		start, end := int64(0), k-1

@@ -18,9 +18,27 @@ func cmdSAdd(db *DB, now int64, argv [][]byte, w Writer) {
 	if r == 0 {
 		s = setEmpty(argv[2], len(argv)-2, db.setBufs[0])
 		r = db.newCollection(argv[1], TypeSet, db.setValueOf(&s))
+	} else if v := db.valOf(r); v[0] == encHashtableSet {
+		// A tree reports what it added; its nodes are copied on write by
+		// their own versions, and the key changes only if something was.
+		s = setBuf{enc: encHashtableSet, tree: treeRoot(v)}
+		db.reclaim()
+		added := int64(0)
+		for _, m := range argv[2:] {
+			if db.tput(&s.tree, tkSet, m, nil) {
+				added++
+			}
+		}
+		if added > 0 {
+			r = db.change(r)
+			db.setSave(r, &s, 0)
+			db.notify("sadd", argv[1])
+		}
+		w.WriteInt(added)
+		return
 	} else {
 		// Nothing may change when every member is there already.
-		if !db.setAnyMissing(db.valOf(r), argv[2:]) {
+		if !db.setAnyMissing(v, argv[2:]) {
 			w.WriteInt(0)
 			return
 		}
@@ -59,6 +77,28 @@ func cmdSRem(db *DB, now int64, argv [][]byte, w Writer) {
 		return
 	}
 	v := db.valOf(r)
+	if v[0] == encHashtableSet {
+		// As SADD's: the tree first, the key if anything went.
+		t := treeRoot(v)
+		db.reclaim()
+		removed := int64(0)
+		for _, m := range argv[2:] {
+			if db.tdelete(&t, tkSet, m) {
+				removed++
+				if t.count == 0 {
+					break
+				}
+			}
+		}
+		if removed > 0 {
+			r = db.change(r)
+			putTreeRoot(db.valOf(r), t)
+			db.notify("srem", argv[1])
+			db.dropIfEmpty(r)
+		}
+		w.WriteInt(removed)
+		return
+	}
 	any := false
 	for _, m := range argv[2:] {
 		if db.setHas(v, m) {

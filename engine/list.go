@@ -221,7 +221,11 @@ func (db *DB) listAt(r ref, idx uint64) []byte {
 }
 
 // listDelete removes n elements from position idx of list r (writable).
-func (db *DB) listDelete(r ref, idx, n uint64) {
+func (db *DB) listDelete(r ref, idx, n uint64) { db.listDeleteVisit(r, idx, n, nil) }
+
+// listDeleteVisit is listDelete calling visit (when not nil) with each
+// element just before it goes: a pop reads and removes in one walk.
+func (db *DB) listDeleteVisit(r ref, idx, n uint64, visit func(e []byte)) {
 	if n == 0 {
 		return
 	}
@@ -237,6 +241,9 @@ func (db *DB) listDelete(r ref, idx, n uint64) {
 		lp := listPackLPBytes(v)
 		for o := from; o < to; {
 			e, next := packField(v, o)
+			if visit != nil {
+				visit(e)
+			}
 			lp -= uint64(lpEntryBytes(e))
 			o = next
 		}
@@ -249,15 +256,12 @@ func (db *DB) listDelete(r ref, idx, n uint64) {
 		return
 	}
 	t, lp := listTree(v)
-	it := db.iter(tkList)
-	it.seekIndex(t.root, t.count, idx)
-	for i := uint64(0); i < n && it.Valid(); i++ {
-		e, _ := it.Entry()
+	db.tdeleteVisit(&t, tkList, idx, n, func(e, _ []byte) {
+		if visit != nil {
+			visit(e)
+		}
 		lp -= uint64(lpEntryBytes(e))
-		it.Next()
-	}
-	db.doneIter(&it)
-	db.tdeleteRange(&t, tkList, idx, n)
+	})
 	putListTree(db.valOf(r), t, lp)
 }
 

@@ -126,6 +126,63 @@ func nodeVersion(p []byte) uint64  { return binary.LittleEndian.Uint64(p[8:]) }
 // payload is the used part of a node's entries.
 func payload(p []byte) []byte { return p[nodeHdrBytes : nodeHdrBytes+nodeUsed(p)] }
 
+// A keyed tree's node also keeps the offset of each entry, a u16 per
+// entry at the node's end (entry i's at nodeBytes-2(i+1)), so a lookup
+// halves its way to a key in a few comparisons instead of walking the
+// node's entries. Positional nodes (lists) are not: their inner entries
+// have one size, their leaves are read at their ends and in runs, and
+// their elements stay 2 bytes smaller.
+
+// tabbed reports whether node p keeps an offset table.
+func tabbed(p []byte, k treeKind) bool { return k.keyed() }
+
+// tabBytes is what the table of node p with n entries takes.
+func tabBytes(p []byte, k treeKind, n int) int {
+	if tabbed(p, k) {
+		return 2 * n
+	}
+	return 0
+}
+
+func tabGet(p []byte, i int) int { return int(binary.LittleEndian.Uint16(p[nodeBytes-2*(i+1):])) }
+func tabSet(p []byte, i, o int)  { binary.LittleEndian.PutUint16(p[nodeBytes-2*(i+1):], uint16(o)) }
+
+// rebuildTab writes node p's offset table from its entries.
+func rebuildTab(p []byte, k treeKind) {
+	if !tabbed(p, k) {
+		return
+	}
+	end := nodeHdrBytes + nodeUsed(p)
+	leaf := p[0] == nodeLeaf
+	i := 0
+	for o := nodeHdrBytes; o < end; o = entryEnd(p, o, k, leaf) {
+		tabSet(p, i, o)
+		i++
+	}
+}
+
+// tabInsert makes room in leaf p's table (of n entries) for entry pos
+// at offset at, the entries after it having moved by delta bytes.
+func tabInsert(p []byte, n, pos, at, delta int) {
+	// Slots pos..n-1 sit at [nodeBytes-2n, nodeBytes-2pos): one slot down.
+	copy(p[nodeBytes-2*(n+1):], p[nodeBytes-2*n:nodeBytes-2*pos])
+	tabSet(p, pos, at)
+	for j := pos + 1; j <= n; j++ {
+		tabSet(p, j, tabGet(p, j)+delta)
+	}
+}
+
+// tabDelete removes entries [from, to) from leaf p's table (of n
+// entries), the entries after them having moved back by delta bytes.
+func tabDelete(p []byte, n, from, to, delta int) {
+	for j := to; j < n; j++ {
+		tabSet(p, j, tabGet(p, j)-delta)
+	}
+	// Slots to..n-1 move up to from.
+	gone := to - from
+	copy(p[nodeBytes-2*(n-gone):], p[nodeBytes-2*n:nodeBytes-2*to])
+}
+
 // uvarint decodes a uvarint with a fast path for one byte.
 func uvarint(p []byte) (uint64, int) {
 	if p[0] < 0x80 {
@@ -229,30 +286,109 @@ func (t *tview) entryAt(p []byte, o int) (a, b []byte) {
 // last whose separator is <= key. It returns its index and offset, and
 // the elements under the children before it.
 func (t *tview) childFor(p []byte, key []byte) (i, off int, before uint64) {
-	end := nodeHdrBytes + nodeUsed(p)
-	off = nodeHdrBytes
-	o := nodeHdrBytes
-	var cum uint64
-	for j := 0; o < end; j++ {
-		sepStart := o + 12
-		if j > 0 {
-			sep, _ := t.d.field(p, sepStart)
-			if t.kind.cmp(sep, key) > 0 {
-				break
-			}
-			before = cum
-			i, off = j, o
-		}
-		cum += countAt(p, o)
-		o = skipField(p, sepStart)
+	i, off = t.childIndexFor(p, key)
+	for j := 0; j < i; j++ {
+		before += countAt(p, tabGet(p, j))
 	}
 	return i, off, before
 }
 
+// childIndexFor is childFor without the count of the elements before:
+// the last child whose separator is <= key, found by halving over the
+// node's offset table.
+func (t *tview) childIndexFor(p []byte, key []byte) (i, off int) {
+	n := nodeCount(p)
+	byBytes := t.kind != tkZScore
+	// Children 1..n-1 have separators; find the first > key.
+	lo, hi := 1, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		s := tabGet(p, m) + 12
+		var c int
+		if h := p[s]; h < 0x80 && h&1 == 0 {
+			f := p[s+1 : s+1+int(h>>1)]
+			if byBytes {
+				c = bytes.Compare(f, key)
+			} else {
+				c = cmpScoreKey(f, key)
+			}
+		} else {
+			sep, _ := t.d.field(p, s)
+			c = t.kind.cmp(sep, key)
+		}
+		if c <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	i = lo - 1
+	return i, tabGet(p, i)
+}
+
+// leafSeek finds in keyed leaf p the first entry whose key is >= key and
+// returns its index and offset (the leaf's count and end when there is
+// none) and whether it equals key. Short inline keys, the common case,
+// are compared where they lie.
+func (t *tview) leafSeek(p []byte, key []byte) (i, o int, eq bool) {
+	n := nodeCount(p)
+	byBytes := t.kind != tkZScore
+	cmp := func(o int) int {
+		if h := p[o]; h < 0x80 && h&1 == 0 {
+			f := p[o+1 : o+1+int(h>>1)]
+			if byBytes {
+				return bytes.Compare(f, key)
+			}
+			return cmpScoreKey(f, key)
+		}
+		a, _ := t.d.field(p, o)
+		return t.kind.cmp(a, key)
+	}
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cmp(tabGet(p, m)) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == n {
+		return n, nodeHdrBytes + nodeUsed(p), false
+	}
+	o = tabGet(p, lo)
+	return lo, o, cmp(o) == 0
+}
+
 // childAtIndex picks the child of inner node p holding the idx-th element
-// under p (idx == the node's total: the last child, for an append). It
+// of the total under p (idx == total: the last child, for an append). It
 // returns its index, offset and the elements under the children before it.
-func (t *tview) childAtIndex(p []byte, idx uint64) (i, off int, before uint64) {
+// A positional tree's inner entries have one size, so an index in the
+// node's second half is looked for from its end: pushes, pops and reads at
+// a list's tail cost as little as at its head.
+func (t *tview) childAtIndex(p []byte, idx, total uint64) (i, off int, before uint64) {
+	if !t.kind.keyed() {
+		n := nodeCount(p)
+		if idx >= total/2 {
+			cum := total
+			for j := n - 1; j >= 0; j-- {
+				o := nodeHdrBytes + 12*j
+				cum -= countAt(p, o)
+				if idx >= cum || j == 0 {
+					return j, o, cum
+				}
+			}
+		}
+		var cum uint64
+		for j := 0; j < n; j++ {
+			o := nodeHdrBytes + 12*j
+			c := countAt(p, o)
+			if idx < cum+c || j == n-1 {
+				return j, o, cum
+			}
+			cum += c
+		}
+	}
 	end := nodeHdrBytes + nodeUsed(p)
 	o := nodeHdrBytes
 	var cum uint64
@@ -276,24 +412,13 @@ func (t *tview) get(root nid, key []byte) (a, b []byte, ok bool) {
 	for {
 		p := t.d.node(n)
 		if p[0] == nodeInner {
-			_, off, _ := t.childFor(p, key)
+			_, off := t.childIndexFor(p, key)
 			n = childAt(p, off)
 			continue
 		}
-		end := nodeHdrBytes + nodeUsed(p)
-		for o := nodeHdrBytes; o < end; {
-			a, next := t.d.field(p, o)
-			var b []byte
-			if t.kind.hasVal() {
-				b, next = t.d.field(p, next)
-			}
-			switch c := t.kind.cmp(a, key); {
-			case c == 0:
-				return a, b, true
-			case c > 0:
-				return nil, nil, false
-			}
-			o = next
+		if _, o, eq := t.leafSeek(p, key); eq {
+			a, b := t.entryAt(p, o)
+			return a, b, true
 		}
 		return nil, nil, false
 	}
@@ -307,10 +432,11 @@ type titer struct {
 		n nid
 		i int
 	}
-	leaf []byte
-	offs []int // the current leaf's entry offsets
-	pos  uint64
-	ok   bool
+	leaf  []byte
+	leafN int   // the current leaf's entry count
+	offs  []int // offsets of the current leaf's first entries (offset)
+	pos   uint64
+	ok    bool
 }
 
 // Valid reports whether the iterator is on an entry.
@@ -321,12 +447,31 @@ func (it *titer) Pos() uint64 { return it.pos }
 
 // Entry is the current entry's fields.
 func (it *titer) Entry() (a, b []byte) {
-	return it.t.entryAt(it.leaf, it.offs[it.path[it.depth-1].i])
+	return it.t.entryAt(it.leaf, it.offset(it.path[it.depth-1].i))
 }
 
+// enterLeaf makes n the current leaf. Its entries' offsets are found as
+// the iterator needs them (offset), so a seek to the first entries of a
+// leaf does not walk the rest.
 func (it *titer) enterLeaf(n nid) {
 	it.leaf = it.t.d.node(n)
-	it.offs = offsets(it.leaf, it.t.kind, it.offs)
+	it.offs = it.offs[:0]
+	it.leafN = nodeCount(it.leaf)
+}
+
+// offset is the byte offset of entry i of the current leaf.
+func (it *titer) offset(i int) int {
+	if it.t.kind.keyed() {
+		return tabGet(it.leaf, i)
+	}
+	for len(it.offs) <= i {
+		o := nodeHdrBytes
+		if m := len(it.offs); m > 0 {
+			o = entryEnd(it.leaf, it.offs[m-1], it.t.kind, true)
+		}
+		it.offs = append(it.offs, o)
+	}
+	return it.offs[i]
 }
 
 // seekIndex positions the iterator on the idx-th entry (invalid past the
@@ -338,6 +483,7 @@ func (it *titer) seekIndex(root nid, count uint64, idx uint64) {
 	}
 	it.pos = idx
 	n := root
+	total := count
 	for {
 		p := it.t.d.node(n)
 		if p[0] == nodeLeaf {
@@ -350,7 +496,8 @@ func (it *titer) seekIndex(root nid, count uint64, idx uint64) {
 			it.ok = true
 			return
 		}
-		i, off, before := it.t.childAtIndex(p, idx)
+		i, off, before := it.t.childAtIndex(p, idx, total)
+		total = countAt(p, off)
 		it.path[it.depth] = struct {
 			n nid
 			i int
@@ -374,23 +521,14 @@ func (it *titer) seekKey(root nid, key []byte) bool {
 		p := it.t.d.node(n)
 		if p[0] == nodeLeaf {
 			it.enterLeaf(n)
-			i := 0
-			eq := false
-			for ; i < len(it.offs); i++ {
-				a, _ := it.t.d.field(p, it.offs[i])
-				c := it.t.kind.cmp(a, key)
-				if c >= 0 {
-					eq = c == 0
-					break
-				}
-			}
+			i, _, eq := it.t.leafSeek(p, key)
 			it.path[it.depth] = struct {
 				n nid
 				i int
 			}{n, i}
 			it.depth++
 			it.pos = pos + uint64(i)
-			if i < len(it.offs) {
+			if i < it.leafN {
 				it.ok = true
 				return eq
 			}
@@ -420,7 +558,7 @@ func (it *titer) Next() {
 	}
 	it.pos++
 	leaf := &it.path[it.depth-1]
-	if leaf.i+1 < len(it.offs) {
+	if leaf.i+1 < it.leafN {
 		leaf.i++
 		return
 	}
@@ -487,6 +625,9 @@ type tsplit struct {
 	right nid
 	count uint64
 	sep   []byte
+	// left: the new node goes before the split one, not after (a list's
+	// head: LPUSH into a full first node starts a node of its own).
+	left bool
 }
 
 // newNode allocates an empty node of type typ (leaf or inner).
@@ -518,8 +659,9 @@ func (db *DB) nodeW(n nid) (nid, []byte) {
 		return n, p
 	}
 	c, cp := db.newNode(p[0])
-	copy(cp[2:8], p[2:8])
-	copy(cp[nodeHdrBytes:], payload(p))
+	version := nodeVersion(cp)
+	copy(cp, p) // entries and, at the end, a leaf's offset table
+	binary.LittleEndian.PutUint64(cp[8:], version)
 	db.s.deferredCells = append(db.s.deferredCells, nodeCell(n))
 	db.usedBytes -= nodeBytes
 	return c, cp
@@ -614,35 +756,53 @@ func (db *DB) encodeInner(k treeKind, child nid, count uint64, sep []byte) []byt
 	return e
 }
 
-// removeEntry cuts the entry [o, end) out of node p.
-func removeEntry(p []byte, o, end int) {
+// removeEntry cuts entry i, [o, end), out of node p.
+func removeEntry(p []byte, k treeKind, i, o, end int) {
 	used := nodeUsed(p)
+	n := nodeCount(p)
 	copy(p[o:], p[end:nodeHdrBytes+used])
 	setNodeUsed(p, used-(end-o))
-	setNodeCount(p, nodeCount(p)-1)
+	setNodeCount(p, n-1)
+	if tabbed(p, k) {
+		tabDelete(p, n, i, i+1, end-o)
+	}
 }
 
-// insertEntry puts e at position pos of node p (whose entry offsets are
-// offs), splitting p when e does not fit: the entries stay in p up to the
-// split and the rest move to a new right sibling, returned. le and re say
-// that p is on the tree's left or right edge, where entries arrive in
-// order (LPUSH, RPUSH, a load in key order): there the split leaves the
-// old entries together and the new one alone, so nodes end up full rather
+// insertEntry puts e at position pos (byte offset at) of node p,
+// splitting p when e does not fit: the entries stay in p up to the split
+// and the rest move to a new right sibling, returned. le and re say that
+// p is on the tree's left or right edge, where entries arrive in order
+// (LPUSH, RPUSH, a load in key order): there the split leaves the old
+// entries together and the new one alone, so nodes end up full rather
 // than half full.
-func (db *DB) insertEntry(k treeKind, p []byte, offs []int, pos int, e []byte, le, re bool) (tsplit, bool) {
+func (db *DB) insertEntry(k treeKind, p []byte, pos, at int, e []byte, le, re bool) (tsplit, bool) {
 	used := nodeUsed(p)
-	n := len(offs)
-	at := nodeHdrBytes + used
-	if pos < n {
-		at = offs[pos]
-	}
-	if used+len(e) <= nodeCapBytes {
+	n := nodeCount(p)
+	if used+len(e)+tabBytes(p, k, n+1) <= nodeCapBytes {
 		copy(p[at+len(e):], p[at:nodeHdrBytes+used])
 		copy(p[at:], e)
 		setNodeUsed(p, used+len(e))
 		setNodeCount(p, n+1)
+		if tabbed(p, k) {
+			tabInsert(p, n, pos, at, len(e))
+		}
 		return tsplit{}, false
 	}
+	if le && pos == 0 && !k.keyed() {
+		// A positional tree's head: the new entry starts a node of its own
+		// before p, which keeps its entries where they are.
+		ln, lp := db.newNode(p[0])
+		copy(lp[nodeHdrBytes:], e)
+		setNodeUsed(lp, len(e))
+		setNodeCount(lp, 1)
+		count := uint64(1)
+		if p[0] == nodeInner {
+			count = countAt(e, 0)
+		}
+		return tsplit{right: ln, count: count, left: true}, true
+	}
+	offs := offsets(p, k, db.noffs[:0])
+	db.noffs = offs
 	leaf := p[0] == nodeLeaf
 	// The combined entries, in db.tbuf, with their offsets (from 0).
 	buf := append(db.tbuf[:0], p[nodeHdrBytes:at]...)
@@ -662,6 +822,11 @@ func (db *DB) insertEntry(k treeKind, p []byte, offs []int, pos int, e []byte, l
 	}
 	db.toffs = coffs
 	total := len(buf)
+	// fits says whether entries [0, s) and [s, n] each fit a node, with
+	// their offset tables.
+	fits := func(s int) bool {
+		return coffs[s]+tabBytes(p, k, s) <= nodeCapBytes && total-coffs[s]+tabBytes(p, k, n+1-s) <= nodeCapBytes
+	}
 	// Split before entry s: left [0, s), right [s, n].
 	s := 0
 	switch {
@@ -674,16 +839,15 @@ func (db *DB) insertEntry(k treeKind, p []byte, offs []int, pos int, e []byte, l
 	default:
 		best := total
 		for j := 1; j <= n; j++ {
-			l := coffs[j]
-			if l > nodeCapBytes || total-l > nodeCapBytes {
+			if !fits(j) {
 				continue
 			}
-			if d := abs(2*l - total); d < best {
+			if d := abs(2*coffs[j] - total); d < best {
 				best, s = d, j
 			}
 		}
 	}
-	if s < 1 || s > n || coffs[s] > nodeCapBytes || total-coffs[s] > nodeCapBytes {
+	if s < 1 || s > n || !fits(s) {
 		panic(errors.AssertionFailedf("engine: no split of a node of %d entries, %d bytes", n+1, total))
 	}
 	rn, rp := db.newNode(p[0])
@@ -728,6 +892,8 @@ func (db *DB) insertEntry(k treeKind, p []byte, offs []int, pos int, e []byte, l
 	copy(p[nodeHdrBytes:], buf[:coffs[s]])
 	setNodeUsed(p, coffs[s])
 	setNodeCount(p, s)
+	rebuildTab(p, k)
+	rebuildTab(rp, k)
 	return sp, true
 }
 
@@ -763,21 +929,28 @@ func lcp(a, b []byte) int {
 // and its split sibling.
 func (db *DB) growRoot(k treeKind, left nid, leftCount uint64, sp tsplit) nid {
 	r, p := db.newNode(nodeInner)
+	if sp.left {
+		// A new head node (positional trees only): it comes first.
+		left, sp.right = sp.right, left
+		leftCount, sp.count = sp.count, leftCount
+	}
 	e := db.encodeInner(k, left, leftCount, nil)
 	w := nodeHdrBytes + copy(p[nodeHdrBytes:], e)
 	e = db.encodeInner(k, sp.right, sp.count, sp.sep)
 	w += copy(p[w:], e)
 	setNodeUsed(p, w-nodeHdrBytes)
 	setNodeCount(p, 2)
+	rebuildTab(p, k)
 	return r
 }
 
 // newLeafWith makes a one-entry leaf.
-func (db *DB) newLeafWith(e []byte) nid {
+func (db *DB) newLeafWith(k treeKind, e []byte) nid {
 	n, p := db.newNode(nodeLeaf)
 	copy(p[nodeHdrBytes:], e)
 	setNodeUsed(p, len(e))
 	setNodeCount(p, 1)
+	rebuildTab(p, k)
 	return n
 }
 
@@ -785,7 +958,7 @@ func (db *DB) newLeafWith(e []byte) nid {
 // key; it reports whether the key is new.
 func (db *DB) tput(t *troot, k treeKind, a, b []byte) bool {
 	if t.root == 0 {
-		t.root = db.newLeafWith(db.encodeEntry(k, a, b))
+		t.root = db.newLeafWith(k, db.encodeEntry(k, a, b))
 		t.count = 1
 		return true
 	}
@@ -802,31 +975,20 @@ func (db *DB) tput(t *troot, k treeKind, a, b []byte) bool {
 
 func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsplit, bool) {
 	n, p := db.nodeW(n)
-	offs := offsets(p, k, db.noffs[:0])
 	if p[0] == nodeLeaf {
 		t := tview{d: &db.s.slabDirs, kind: k}
-		pos := len(offs)
-		eq := false
-		for i, o := range offs {
-			key, _ := t.d.field(p, o)
-			if c := k.cmp(key, a); c >= 0 {
-				pos, eq = i, c == 0
-				break
-			}
-		}
+		pos, at, eq := t.leafSeek(p, a)
 		if eq {
-			db.dropEntryFields(p, offs[pos], k, true)
-			removeEntry(p, offs[pos], entryEnd(p, offs[pos], k, true))
-			offs = offsets(p, k, offs)
+			db.dropEntryFields(p, at, k, true)
+			removeEntry(p, k, pos, at, entryEnd(p, at, k, true))
 		}
 		e := db.encodeEntry(k, a, b)
-		db.noffs = offs
-		sp, split := db.insertEntry(k, p, offs, pos, e, le, re)
+		sp, split := db.insertEntry(k, p, pos, at, e, le, re)
 		return n, !eq, sp, split
 	}
 	t := tview{d: &db.s.slabDirs, kind: k}
-	i, off, _ := t.childFor(p, a)
-	last := len(offs) - 1
+	i, off := t.childIndexFor(p, a)
+	last := nodeCount(p) - 1
 	c, added, csp, csplit := db.putIn(childAt(p, off), k, a, b, le && i == 0, re && i == last)
 	setChildAt(p, off, c)
 	cnt := countAt(p, off)
@@ -838,21 +1000,19 @@ func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsp
 		return n, added, tsplit{}, false
 	}
 	setCountAt(p, off, cnt-csp.count)
-	offs = offsets(p, k, db.noffs[:0])
-	db.noffs = offs
 	e := db.encodeInner(k, csp.right, csp.count, csp.sep)
-	sp, split := db.insertEntry(k, p, offs, i+1, e, le, re)
+	sp, split := db.insertEntry(k, p, i+1, entryEnd(p, off, k, false), e, le, re)
 	return n, added, sp, split
 }
 
 // tinsertAt inserts a at position idx (0..count) of positional tree t.
 func (db *DB) tinsertAt(t *troot, k treeKind, idx uint64, a []byte) {
 	if t.root == 0 {
-		t.root = db.newLeafWith(db.encodeEntry(k, a, nil))
+		t.root = db.newLeafWith(k, db.encodeEntry(k, a, nil))
 		t.count = 1
 		return
 	}
-	n, sp, split := db.insertAtIn(t.root, k, idx, a, true, true)
+	n, sp, split := db.insertAtIn(t.root, k, idx, t.count, a, true, true)
 	t.count++
 	if split {
 		n = db.growRoot(k, n, t.count-sp.count, sp)
@@ -860,19 +1020,17 @@ func (db *DB) tinsertAt(t *troot, k treeKind, idx uint64, a []byte) {
 	t.root = n
 }
 
-func (db *DB) insertAtIn(n nid, k treeKind, idx uint64, a []byte, le, re bool) (nid, tsplit, bool) {
+func (db *DB) insertAtIn(n nid, k treeKind, idx, total uint64, a []byte, le, re bool) (nid, tsplit, bool) {
 	n, p := db.nodeW(n)
-	offs := offsets(p, k, db.noffs[:0])
-	db.noffs = offs
 	if p[0] == nodeLeaf {
 		e := db.encodeEntry(k, a, nil)
-		sp, split := db.insertEntry(k, p, offs, int(idx), e, le, re)
+		sp, split := db.insertEntry(k, p, int(idx), leafOffset(p, k, int(idx)), e, le, re)
 		return n, sp, split
 	}
 	t := tview{d: &db.s.slabDirs, kind: k}
-	i, off, before := t.childAtIndex(p, idx)
-	last := len(offs) - 1
-	c, csp, csplit := db.insertAtIn(childAt(p, off), k, idx-before, a, le && i == 0, re && i == last)
+	i, off, before := t.childAtIndex(p, idx, total)
+	last := nodeCount(p) - 1
+	c, csp, csplit := db.insertAtIn(childAt(p, off), k, idx-before, countAt(p, off), a, le && i == 0, re && i == last)
 	setChildAt(p, off, c)
 	cnt := countAt(p, off) + 1
 	if !csplit {
@@ -880,28 +1038,75 @@ func (db *DB) insertAtIn(n nid, k treeKind, idx uint64, a []byte, le, re bool) (
 		return n, tsplit{}, false
 	}
 	setCountAt(p, off, cnt-csp.count)
-	offs = offsets(p, k, db.noffs[:0])
-	db.noffs = offs
 	e := db.encodeInner(k, csp.right, csp.count, csp.sep)
-	sp, split := db.insertEntry(k, p, offs, i+1, e, le, re)
+	pos, at := i+1, entryEnd(p, off, k, false)
+	if csp.left {
+		pos, at = i, off
+	}
+	sp, split := db.insertEntry(k, p, pos, at, e, le, re)
 	return n, sp, split
+}
+
+// leafOffset is the byte offset of entry i of leaf p (the end of the
+// entries for i == its count): a walk of i entries, none for the end.
+func leafOffset(p []byte, k treeKind, i int) int {
+	if i >= nodeCount(p) {
+		return nodeHdrBytes + nodeUsed(p)
+	}
+	if tabbed(p, k) {
+		return tabGet(p, i)
+	}
+	o := nodeHdrBytes
+	for ; i > 0; i-- {
+		o = entryEnd(p, o, k, true)
+	}
+	return o
 }
 
 // tdelete removes key from keyed tree t; it reports whether it was there.
 func (db *DB) tdelete(t *troot, k treeKind, key []byte) bool {
-	it := titer{t: tview{d: &db.s.slabDirs, kind: k}}
-	if !it.seekKey(t.root, key) {
-		return false
+	tv := tview{d: &db.s.slabDirs, kind: k}
+	if _, _, found := tv.get(t.root, key); !found {
+		return false // nothing written: no node copied for a miss
 	}
-	db.tdeleteRange(t, k, it.pos, 1)
+	n := db.deleteKeyIn(t.root, k, key)
+	t.count--
+	t.root = db.shrinkRoot(n, t.count)
 	return true
+}
+
+// deleteKeyIn removes key, which is in the subtree n, and returns the
+// subtree's node.
+func (db *DB) deleteKeyIn(n nid, k treeKind, key []byte) nid {
+	n, p := db.nodeW(n)
+	t := tview{d: &db.s.slabDirs, kind: k}
+	if p[0] == nodeLeaf {
+		i, o, _ := t.leafSeek(p, key)
+		db.dropEntryFields(p, o, k, true)
+		removeEntry(p, k, i, o, entryEnd(p, o, k, true))
+		return n
+	}
+	i, off := t.childIndexFor(p, key)
+	c := db.deleteKeyIn(childAt(p, off), k, key)
+	setChildAt(p, off, c)
+	setCountAt(p, off, countAt(p, off)-1)
+	if cp := db.s.node(c); nodeCount(cp) == 0 || nodeUsed(cp) < nodeMergeBelow {
+		db.fixChild(k, p, i)
+	}
+	return n
 }
 
 // tdeleteRange removes cnt entries from position idx of t.
 func (db *DB) tdeleteRange(t *troot, k treeKind, idx, cnt uint64) {
+	db.tdeleteVisit(t, k, idx, cnt, nil)
+}
+
+// tdeleteVisit is tdeleteRange calling visit (when not nil) with each
+// entry just before it goes, in order: one walk reads and removes.
+func (db *DB) tdeleteVisit(t *troot, k treeKind, idx, cnt uint64, visit func(a, b []byte)) {
 	cnt = min(cnt, t.count-min(idx, t.count))
 	for cnt > 0 {
-		n, removed := db.deleteRunIn(t.root, k, idx, cnt)
+		n, removed := db.deleteRunIn(t.root, k, idx, cnt, t.count, visit)
 		t.count -= removed
 		cnt -= removed
 		t.root = db.shrinkRoot(n, t.count)
@@ -929,32 +1134,39 @@ func (db *DB) shrinkRoot(n nid, count uint64) nid {
 // deleteRunIn removes up to cnt entries starting at idx, all from the one
 // leaf holding idx, and returns the subtree's node and how many it
 // removed.
-func (db *DB) deleteRunIn(n nid, k treeKind, idx, cnt uint64) (nid, uint64) {
+func (db *DB) deleteRunIn(n nid, k treeKind, idx, cnt, total uint64, visit func(a, b []byte)) (nid, uint64) {
 	n, p := db.nodeW(n)
-	offs := offsets(p, k, db.noffs[:0])
-	db.noffs = offs
 	if p[0] == nodeLeaf {
 		from := int(idx)
-		to := min(len(offs), from+int(min(cnt, uint64(len(offs)))))
-		end := nodeHdrBytes + nodeUsed(p)
-		if to < len(offs) {
-			end = offs[to]
-		}
+		count := nodeCount(p)
+		to := from + int(min(cnt, uint64(count-from)))
+		start := leafOffset(p, k, from)
+		end := start
+		t := tview{d: &db.s.slabDirs, kind: k}
 		for j := from; j < to; j++ {
-			db.dropEntryFields(p, offs[j], k, true)
+			if visit != nil {
+				visit(t.entryAt(p, end))
+			}
+			db.dropEntryFields(p, end, k, true)
+			end = entryEnd(p, end, k, true)
 		}
 		used := nodeUsed(p)
-		copy(p[offs[from]:], p[end:nodeHdrBytes+used])
-		setNodeUsed(p, used-(end-offs[from]))
-		setNodeCount(p, len(offs)-(to-from))
+		copy(p[start:], p[end:nodeHdrBytes+used])
+		setNodeUsed(p, used-(end-start))
+		setNodeCount(p, count-(to-from))
+		if tabbed(p, k) {
+			tabDelete(p, count, from, to, end-start)
+		}
 		return n, uint64(to - from)
 	}
 	t := tview{d: &db.s.slabDirs, kind: k}
-	i, off, before := t.childAtIndex(p, idx)
-	c, removed := db.deleteRunIn(childAt(p, off), k, idx-before, cnt)
+	i, off, before := t.childAtIndex(p, idx, total)
+	c, removed := db.deleteRunIn(childAt(p, off), k, idx-before, cnt, countAt(p, off), visit)
 	setChildAt(p, off, c)
 	setCountAt(p, off, countAt(p, off)-removed)
-	db.fixChild(k, p, i)
+	if cp := db.s.node(c); nodeCount(cp) == 0 || nodeUsed(cp) < nodeMergeBelow {
+		db.fixChild(k, p, i)
+	}
 	return n, removed
 }
 
@@ -986,7 +1198,7 @@ func (db *DB) fixChild(k treeKind, p []byte, i int) {
 	lc, rc := childAt(p, offs[l]), childAt(p, offs[r])
 	lp, rp := db.s.node(lc), db.s.node(rc)
 	leaf := lp[0] == nodeLeaf
-	need := nodeUsed(lp) + nodeUsed(rp)
+	need := nodeUsed(lp) + nodeUsed(rp) + tabBytes(lp, k, nodeCount(lp)+nodeCount(rp))
 	var sepEnc []byte
 	if !leaf && k.keyed() {
 		// The parent's separator of r comes down as r's first separator
@@ -1010,6 +1222,7 @@ func (db *DB) fixChild(k treeKind, p []byte, i int) {
 	}
 	setNodeUsed(lp, w-nodeHdrBytes)
 	setNodeCount(lp, nodeCount(lp)+nodeCount(rp))
+	rebuildTab(lp, k)
 	setCountAt(p, offs[l], countAt(p, offs[l])+countAt(p, offs[r]))
 	db.dropNode(rc)
 	// r's separator moved into l: remove r's entry without freeing it.
@@ -1018,6 +1231,9 @@ func (db *DB) fixChild(k treeKind, p []byte, i int) {
 	copy(p[offs[r]:], p[end:nodeHdrBytes+used])
 	setNodeUsed(p, used-(end-offs[r]))
 	setNodeCount(p, len(offs)-1)
+	if tabbed(p, k) {
+		tabDelete(p, len(offs), r, r+1, end-offs[r])
+	}
 }
 
 // removeInner removes entry i of inner node p (its child already gone),
@@ -1025,7 +1241,7 @@ func (db *DB) fixChild(k treeKind, p []byte, i int) {
 // separator is emptied.
 func (db *DB) removeInner(k treeKind, p []byte, offs []int, i int) {
 	db.dropEntryFields(p, offs[i], k, false)
-	removeEntry(p, offs[i], entryEnd(p, offs[i], k, false))
+	removeEntry(p, k, i, offs[i], entryEnd(p, offs[i], k, false))
 	if i == 0 && k.keyed() && nodeCount(p) > 0 {
 		o := nodeHdrBytes
 		end := skipField(p, o+12)
@@ -1035,6 +1251,7 @@ func (db *DB) removeInner(k treeKind, p []byte, offs []int, i int) {
 			p[o+12] = 0
 			copy(p[o+13:], p[end:nodeHdrBytes+used])
 			setNodeUsed(p, used-(end-(o+13)))
+			rebuildTab(p, k)
 		}
 	}
 }
@@ -1110,5 +1327,6 @@ func (db *DB) cloneSubtree(n nid, k treeKind) nid {
 	}
 	setNodeUsed(cp, w-nodeHdrBytes)
 	setNodeCount(cp, len(offs))
+	rebuildTab(cp, k)
 	return c
 }

@@ -43,6 +43,16 @@ func checkTree(t interface {
 		if len(offs) == 0 {
 			t.Fatalf("node %d is empty", n)
 		}
+		if tabbed(p, k) {
+			for i, o := range offs {
+				if tabGet(p, i) != o {
+					t.Fatalf("leaf %d: table says entry %d at %d, it is at %d", n, i, tabGet(p, i), o)
+				}
+			}
+			if nodeHdrBytes+nodeUsed(p)+2*len(offs) > nodeBytes {
+				t.Fatalf("leaf %d: entries and table overlap", n)
+			}
+		}
 		overflowBytes := func(o int) {
 			h, kk := uvarint(p[o:])
 			if h&1 == 1 {
@@ -314,7 +324,8 @@ func TestTreeFill(t *testing.T) {
 		db.tput(&set, tkSet, key, nil)
 	}
 	held = checkTree(t, &db.s.slabDirs, set, tkSet)
-	if perElem := float64(held) / n; perElem > 16.5 {
+	// 15 bytes per entry and 2 for its offset in the leaf's table.
+	if perElem := float64(held) / n; perElem > 18.5 {
 		t.Fatalf("set loaded in order: %.2f bytes per element", perElem)
 	}
 	it := titer{t: tview{d: &db.s.slabDirs, kind: tkSet}}
