@@ -125,9 +125,10 @@ func (s *slotState) lockedKeys() []string {
 //	uvarint locked key count, then per key (sorted) uvarint length, bytes
 //	uvarint cursor length, cursor bytes
 //	uvarint piece key length, piece key, uvarint done, uvarint sent
-//	        (version 2: the collection moving in pieces; empty key: none)
+//	        (version 2 only: the collection moving in pieces)
 //
-// Version 1 (before collections) lacks the piece and still loads.
+// A state with no collection moving in pieces is written as version 1,
+// the same bytes as before pieces existed; both versions load.
 const (
 	snapTypeSlots    uint8 = 0xFE
 	slotStateVersion       = 2
@@ -135,7 +136,13 @@ const (
 
 func (s *slotState) encode() []byte {
 	si := s.info()
-	b := []byte{slotStateVersion}
+	// Version 1 while no collection moves in pieces: the same bytes as
+	// before pieces existed.
+	version := byte(1)
+	if s.piece.key != "" {
+		version = slotStateVersion
+	}
+	b := []byte{version}
 	b = binary.AppendUvarint(b, s.group)
 	b = binary.AppendUvarint(b, uint64(len(si.Owned)))
 	for _, r := range si.Owned {
@@ -156,6 +163,9 @@ func (s *slotState) encode() []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.cursor)))
 	b = append(b, s.cursor...)
+	if version == 1 {
+		return b
+	}
 	b = binary.AppendUvarint(b, uint64(len(s.piece.key)))
 	b = append(b, s.piece.key...)
 	b = binary.AppendUvarint(b, s.piece.done)
