@@ -103,6 +103,16 @@ type DB struct {
 	itersLive  int
 	listOffs   []int
 	scanItems  []scanItem
+	// leafGen counts changes to tree leaves; tail keeps the entry offsets
+	// of the list leaf last popped at its tail while leafGen has not moved
+	// since (tree.go, deleteRunIn).
+	leafGen uint64
+	tail    struct {
+		nid  nid
+		used int
+		gen  uint64
+		offs []int
+	}
 	// tbufElem holds an element moved between keys (LMOVE, SMOVE).
 	tbufElem []byte
 	// setTmp builds an intset or a pack for setAdd; setBufs hold the sets
@@ -281,6 +291,7 @@ func (db *DB) clear() {
 	db.wheel.reset()
 	db.usedBytes = 0
 	db.restore = restoring{}
+	db.leafGen++ // new blocks: node ids mean other nodes now
 }
 
 // KeyVersion returns a number that changes whenever key is written,

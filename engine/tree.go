@@ -674,6 +674,7 @@ func nodeCell(n nid) cellRef {
 
 // dropNode frees node n, or defers that while a View may read it.
 func (db *DB) dropNode(n nid) {
+	db.leafGen++ // its cell may come back as another node
 	p := db.s.node(n)
 	db.usedBytes -= nodeBytes
 	c := nodeCell(n)
@@ -756,7 +757,8 @@ func (db *DB) encodeInner(k treeKind, child nid, count uint64, sep []byte) []byt
 	return e
 }
 
-// removeEntry cuts entry i, [o, end), out of node p.
+// removeEntry cuts entry i, [o, end), out of node p. (Callers on leaves
+// bump db.leafGen.)
 func removeEntry(p []byte, k treeKind, i, o, end int) {
 	used := nodeUsed(p)
 	n := nodeCount(p)
@@ -776,6 +778,7 @@ func removeEntry(p []byte, k treeKind, i, o, end int) {
 // entries together and the new one alone, so nodes end up full rather
 // than half full.
 func (db *DB) insertEntry(k treeKind, p []byte, pos, at int, e []byte, le, re bool) (tsplit, bool) {
+	db.leafGen++
 	used := nodeUsed(p)
 	n := nodeCount(p)
 	if used+len(e)+tabBytes(p, k, n+1) <= nodeCapBytes {
@@ -979,6 +982,7 @@ func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsp
 		t := tview{d: &db.s.slabDirs, kind: k}
 		pos, at, eq := t.leafSeek(p, a)
 		if eq {
+			db.leafGen++
 			db.dropEntryFields(p, at, k, true)
 			removeEntry(p, k, pos, at, entryEnd(p, at, k, true))
 		}
@@ -1021,10 +1025,21 @@ func (db *DB) tinsertAt(t *troot, k treeKind, idx uint64, a []byte) {
 }
 
 func (db *DB) insertAtIn(n nid, k treeKind, idx, total uint64, a []byte, le, re bool) (nid, tsplit, bool) {
+	orig := n
 	n, p := db.nodeW(n)
 	if p[0] == nodeLeaf {
 		e := db.encodeEntry(k, a, nil)
-		sp, split := db.insertEntry(k, p, int(idx), leafOffset(p, k, int(idx)), e, le, re)
+		count := nodeCount(p)
+		tc := &db.tail
+		// An append keeps the tail pops' offsets of this leaf (RPUSH then
+		// RPOP), when they were current.
+		keep := int(idx) == count && tc.gen == db.leafGen && tc.nid == orig && len(tc.offs) == count && tc.used == nodeUsed(p)
+		at := leafOffset(p, k, int(idx))
+		sp, split := db.insertEntry(k, p, int(idx), at, e, le, re)
+		if keep && !split {
+			tc.offs = append(tc.offs, at)
+			tc.nid, tc.used, tc.gen = n, nodeUsed(p), db.leafGen
+		}
 		return n, sp, split
 	}
 	t := tview{d: &db.s.slabDirs, kind: k}
@@ -1082,6 +1097,7 @@ func (db *DB) deleteKeyIn(n nid, k treeKind, key []byte) nid {
 	t := tview{d: &db.s.slabDirs, kind: k}
 	if p[0] == nodeLeaf {
 		i, o, _ := t.leafSeek(p, key)
+		db.leafGen++
 		db.dropEntryFields(p, o, k, true)
 		removeEntry(p, k, i, o, entryEnd(p, o, k, true))
 		return n
@@ -1135,12 +1151,31 @@ func (db *DB) shrinkRoot(n nid, count uint64) nid {
 // leaf holding idx, and returns the subtree's node and how many it
 // removed.
 func (db *DB) deleteRunIn(n nid, k treeKind, idx, cnt, total uint64, visit func(a, b []byte)) (nid, uint64) {
+	orig := n
 	n, p := db.nodeW(n)
 	if p[0] == nodeLeaf {
 		from := int(idx)
 		count := nodeCount(p)
 		to := from + int(min(cnt, uint64(count-from)))
-		start := leafOffset(p, k, from)
+		tail := to == count && from > 0 && !tabbed(p, k)
+		var start int
+		if tail {
+			// Pops at a list's tail (RPOP) would walk the whole leaf each
+			// time: the offsets of the leaf last popped this way are kept
+			// (db.tail) while nothing else changed a leaf since.
+			tc := &db.tail
+			if tc.gen != db.leafGen || tc.nid != orig || len(tc.offs) != count || tc.used != nodeUsed(p) {
+				tc.offs = tc.offs[:0]
+				for o, j := nodeHdrBytes, 0; j < count; j++ {
+					tc.offs = append(tc.offs, o)
+					o = entryEnd(p, o, k, true)
+				}
+			}
+			start = tc.offs[from]
+		} else {
+			start = leafOffset(p, k, from)
+		}
+		db.leafGen++
 		end := start
 		t := tview{d: &db.s.slabDirs, kind: k}
 		for j := from; j < to; j++ {
@@ -1156,6 +1191,11 @@ func (db *DB) deleteRunIn(n nid, k treeKind, idx, cnt, total uint64, visit func(
 		setNodeCount(p, count-(to-from))
 		if tabbed(p, k) {
 			tabDelete(p, count, from, to, end-start)
+		}
+		if tail {
+			tc := &db.tail
+			tc.offs = tc.offs[:from]
+			tc.nid, tc.used, tc.gen = n, nodeUsed(p), db.leafGen
 		}
 		return n, uint64(to - from)
 	}
@@ -1209,6 +1249,7 @@ func (db *DB) fixChild(k treeKind, p []byte, i int) {
 	if need > nodeCapBytes {
 		return
 	}
+	db.leafGen++
 	lc, lp = db.nodeW(lc)
 	setChildAt(p, offs[l], lc)
 	w := nodeHdrBytes + nodeUsed(lp)
