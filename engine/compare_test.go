@@ -340,6 +340,10 @@ func sortedReply(s string, n int) string {
 	if !strings.HasPrefix(s, "[") || !strings.HasSuffix(s, "]") {
 		return s
 	}
+	// A SCAN reply, [cursor [elements]]: sort the elements.
+	if i := strings.Index(s, " ["); i > 0 && strings.HasSuffix(s, "]]") && !strings.Contains(s[1:i], "[") {
+		return s[:i+1] + sortedReply(s[i+1:len(s)-1], n) + "]"
+	}
 	var toks []string
 	body := s[1 : len(s)-1]
 	for len(body) > 0 {
