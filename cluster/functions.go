@@ -128,8 +128,9 @@ func isFunctionWrite(argv [][]byte) bool {
 
 // execLogged applies one logged command: FUNCTION to the host, CLUSTER
 // RESHARD to the slot state, anything else (past the slot gate, decided
-// here so that every replica decides alike) to the engine.
-func (r *Replica) execLogged(ms int64, argv [][]byte, w engine.Writer) {
+// here so that every replica decides alike) to the engine, with seed (see
+// commandSeed) for the command's random choices.
+func (r *Replica) execLogged(ms int64, seed uint64, argv [][]byte, w engine.Writer) {
 	asking := false
 	if r.slots.on {
 		argv, asking = splitAsking(argv)
@@ -147,10 +148,22 @@ func (r *Replica) execLogged(ms int64, argv [][]byte, w engine.Writer) {
 			w.WriteError(msg)
 			return
 		}
-		r.db.Exec(ms, argv, w)
+		r.db.ExecSeeded(ms, seed, argv, w)
 		return
 	}
-	r.db.Exec(ms, argv, w)
+	r.db.ExecSeeded(ms, seed, argv, w)
+}
+
+// commandSeed is the seed of the random choices (SPOP's picks) of the
+// command at position pos of the log entry at index: the same on every
+// replica and on every replay, as the entry is, and different for every
+// command of the log.
+func commandSeed(index uint64, pos int) uint64 {
+	var s engine.SplitMix64
+	// Distinct (index, pos) give distinct states for any realistic log
+	// (the index scaled by an odd 64-bit constant, plus the position).
+	s.Seed(index*0x9e3779b97f4a7c15 + uint64(pos))
+	return s.Uint64()
 }
 
 func (r *Replica) runFunction(argv [][]byte, w engine.Writer) {

@@ -66,6 +66,8 @@ func openT(t testing.TB, fs disk.FS, dir string, opts ...func(*Options)) *Replic
 
 // dump lists every live key (not expired at now) of the replica's keyspace
 // with value and deadline: the logical state, whatever expiry collected.
+// A collection's value is written as its pieces (engine.Entry.AppendPiece),
+// which do not depend on how its trees are laid out.
 func dump(r *Replica, now int64) string {
 	var b strings.Builder
 	v := r.DB().View()
@@ -74,7 +76,12 @@ func dump(r *Replica, now int64) string {
 		if e.ExpireAt != 0 && e.ExpireAt <= now/1e6 {
 			return true
 		}
-		fmt.Fprintf(&b, "%d %s=%s @%d\n", e.Type, e.Key, e.Value, e.ExpireAt)
+		if e.Type == engine.TypeString {
+			fmt.Fprintf(&b, "%d %s=%s @%d\n", e.Type, e.Key, e.Value, e.ExpireAt)
+			return true
+		}
+		val, _ := e.AppendPiece(nil, 0, 1<<40)
+		fmt.Fprintf(&b, "%d %s=%q @%d\n", e.Type, e.Key, val, e.ExpireAt)
 		return true
 	})
 	return b.String()

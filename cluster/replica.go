@@ -975,13 +975,14 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 			return errors.Wrapf(err, "cluster: entry %d command %d", e.Index, i)
 		}
 		r.changes++
+		seed := commandSeed(e.Index, i)
 		if p == nil {
-			r.execLogged(er.NowMillis, argv, &r.replayReplies)
+			r.execLogged(er.NowMillis, seed, argv, &r.replayReplies)
 			continue
 		}
 		pos := p.positions[i]
 		r.runUpTo(p.b, pos)
-		r.execLogged(er.NowMillis, argv, p.b.reqs[pos].W)
+		r.execLogged(er.NowMillis, seed, argv, p.b.reqs[pos].W)
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
 	}

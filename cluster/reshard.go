@@ -28,7 +28,7 @@ type Reshard struct {
 	batch    int
 
 	step  int
-	keys  [][]byte // the batch MOVEKEYS returned: key, value, expireAt triples
+	keys  [][]byte // the batch MOVEKEYS returned: key, value, meta triples
 	moved int
 	err   error
 }
@@ -129,7 +129,7 @@ func (m *Reshard) Reply(errMsg string, arr [][]byte) {
 	switch m.step {
 	case stMoveKeys:
 		if len(arr)%3 != 0 {
-			m.fail(errors.Newf("reshard %s: MOVEKEYS replied %d elements, not key/value/expireAt triples", m.r, len(arr)))
+			m.fail(errors.Newf("reshard %s: MOVEKEYS replied %d elements, not key/value/meta triples", m.r, len(arr)))
 			return
 		}
 		if len(arr) == 0 {
@@ -145,7 +145,12 @@ func (m *Reshard) Reply(errMsg string, arr [][]byte) {
 	case stImportKeys:
 		m.step = stDelKeys
 	case stDelKeys:
-		m.moved += len(m.keys) / 3
+		for i := 2; i < len(m.keys); i += 3 {
+			// A collection's piece with more to come is not a key moved yet.
+			if !strings.HasSuffix(string(m.keys[i]), ":1") {
+				m.moved++
+			}
+		}
 		m.keys = nil
 		m.step = stMoveKeys
 	default:

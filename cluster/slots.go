@@ -77,7 +77,21 @@ func CommandSlot(argv [][]byte) (slot int, errMsg string) {
 		return fcallSlot(argv)
 	}
 	c := engine.Lookup(argv[0])
-	if c == nil || !c.ArityOK(len(argv)) || c.FirstKey <= 0 {
+	if c == nil || !c.ArityOK(len(argv)) {
+		return -1, ""
+	}
+	if c.MovableKeys() {
+		// Keys after a numkeys argument (ZUNIONSTORE, LMPOP, ...): all of
+		// them must share the slot, not only the ones the key spec names.
+		slot = -1
+		for _, i := range c.Keys(argv) {
+			if slot, errMsg = mergeSlot(slot, KeySlot(argv[i])); errMsg != "" {
+				return -1, errMsg
+			}
+		}
+		return slot, ""
+	}
+	if c.FirstKey <= 0 {
 		return -1, ""
 	}
 	// The same walk as (*engine.Command).Keys, without the slice it

@@ -128,6 +128,19 @@ func TestSlotCommandSlot(t *testing.T) {
 		{[]string{"FCALL", "f", "99999999999999999999999", "foo"}, -1, ""},
 		{[]string{"FCALL", "f"}, -1, ""},
 		{[]string{"FUNCTION", "LIST"}, -1, ""},
+		// numkeys commands: every key counts, values and options do not.
+		{[]string{"ZUNIONSTORE", "{t}d", "2", "{t}a", "{t}b", "WEIGHTS", "1", "2"}, KeySlot([]byte("t")), ""},
+		{[]string{"ZUNIONSTORE", "{t}d", "2", "{t}a", "foo"}, -1, CrossSlotMsg},
+		{[]string{"ZUNION", "2", "foo", "bar"}, -1, CrossSlotMsg},
+		{[]string{"ZINTERCARD", "1", "foo", "LIMIT", "1"}, foo, ""},
+		{[]string{"LMPOP", "2", "{t}a", "{t}b", "LEFT"}, KeySlot([]byte("t")), ""},
+		{[]string{"LMPOP", "2", "foo", "bar", "LEFT"}, -1, CrossSlotMsg},
+		{[]string{"SINTERCARD", "1", "bar"}, bar, ""},
+		{[]string{"ZMPOP", "1", "foo", "MIN"}, foo, ""},
+		{[]string{"LMPOP", "5", "foo", "LEFT"}, -1, ""}, // a bad count: the engine answers
+		{[]string{"SMOVE", "foo", "bar", "m"}, -1, CrossSlotMsg},
+		{[]string{"BITOP", "AND", "{t}d", "{t}a", "foo"}, -1, CrossSlotMsg},
+		{[]string{"LCS", "foo", "{foo}x"}, foo, ""},
 	} {
 		slot, msg := CommandSlot(slotArgv(c.args...))
 		if slot != c.slot || msg != c.err {

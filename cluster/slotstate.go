@@ -45,6 +45,19 @@ type slotState struct {
 	// locks the same keys): a call that finds nothing after it looks from
 	// the start before answering that nothing is left.
 	cursor string
+	// piece is the collection moving in pieces (too large for one piece
+	// of movePieceBytes), if any: it is locked, and each MOVEKEYS sends
+	// its next piece alone until DELKEYS confirms the last.
+	piece movePiece
+}
+
+// movePiece is the progress of a collection moving in pieces: done is the
+// element index DELKEYS last confirmed (imported), sent where the piece
+// the last MOVEKEYS sent ends. A resent MOVEKEYS sends the same piece
+// again (from done), a resent DELKEYS confirms the same end.
+type movePiece struct {
+	key        string
+	done, sent uint64
 }
 
 func (s *slotState) init(group uint64, ranges []SlotRange) {
@@ -111,14 +124,25 @@ func (s *slotState) lockedKeys() []string {
 //	uvarint importing range count, then per range first, last, source
 //	uvarint locked key count, then per key (sorted) uvarint length, bytes
 //	uvarint cursor length, cursor bytes
+//	uvarint piece key length, piece key, uvarint done, uvarint sent
+//	        (version 2 only: the collection moving in pieces)
+//
+// A state with no collection moving in pieces is written as version 1,
+// the same bytes as before pieces existed; both versions load.
 const (
 	snapTypeSlots    uint8 = 0xFE
-	slotStateVersion       = 1
+	slotStateVersion       = 2
 )
 
 func (s *slotState) encode() []byte {
 	si := s.info()
-	b := []byte{slotStateVersion}
+	// Version 1 while no collection moves in pieces: the same bytes as
+	// before pieces existed.
+	version := byte(1)
+	if s.piece.key != "" {
+		version = slotStateVersion
+	}
+	b := []byte{version}
 	b = binary.AppendUvarint(b, s.group)
 	b = binary.AppendUvarint(b, uint64(len(si.Owned)))
 	for _, r := range si.Owned {
@@ -138,16 +162,24 @@ func (s *slotState) encode() []byte {
 		b = append(b, k...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.cursor)))
-	return append(b, s.cursor...)
+	b = append(b, s.cursor...)
+	if version == 1 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.piece.key)))
+	b = append(b, s.piece.key...)
+	b = binary.AppendUvarint(b, s.piece.done)
+	return binary.AppendUvarint(b, s.piece.sent)
 }
 
 var errBadSlotState = errors.New("malformed slot state")
 
 // decode replaces s with the state in b, or fails and changes nothing.
 func (s *slotState) decode(b []byte) error {
-	if len(b) < 1 || b[0] != slotStateVersion {
+	if len(b) < 1 || (b[0] != 1 && b[0] != slotStateVersion) {
 		return errors.Wrap(errBadSlotState, "unknown version")
 	}
+	version := b[0]
 	b = b[1:]
 	next := func() (uint64, error) {
 		v, n := binary.Uvarint(b)
@@ -219,11 +251,25 @@ func (s *slotState) decode(b []byte) error {
 		b = b[l:]
 	}
 	l, err := next()
-	if err != nil || l != uint64(len(b)) {
+	if err != nil || l > uint64(len(b)) {
 		return errors.Wrap(errBadSlotState, "cursor")
 	}
-	n2.cursor = string(b)
+	n2.cursor = string(b[:l])
 	b = b[l:]
+	if version >= 2 {
+		l, err := next()
+		if err != nil || l > uint64(len(b)) {
+			return errors.Wrap(errBadSlotState, "piece")
+		}
+		n2.piece.key = string(b[:l])
+		b = b[l:]
+		if n2.piece.done, err = next(); err != nil {
+			return err
+		}
+		if n2.piece.sent, err = next(); err != nil {
+			return err
+		}
+	}
 	if len(b) != 0 {
 		return errors.Wrap(errBadSlotState, "trailing bytes")
 	}
@@ -305,6 +351,11 @@ func ReshardSlot(argv [][]byte) int {
 const (
 	moveKeysCountMax = 10000
 	moveKeysBytesMax = 64 << 20
+	// movePieceBytes bounds what one MOVEKEYS reply carries of a
+	// collection: a larger one (a set of a million members) moves in
+	// pieces of this size, each its own MOVEKEYS/IMPORTKEYS/DELKEYS round,
+	// so no log entry (and no apply on the target) grows with it.
+	movePieceBytes = 1 << 20
 )
 
 // Slots is the group's slot state as this replica has applied it (Group
@@ -732,14 +783,24 @@ func (r *Replica) lockedIn(ms int64, rg SlotRange) int {
 	}
 	for _, k := range dead {
 		delete(r.slots.locked, k)
+		if r.slots.piece.key == k {
+			r.slots.piece = movePiece{}
+		}
 	}
 	return n
 }
 
 // reshardMoveKeys answers MOVEKEYS: the keys of rg locked by an earlier
 // call first, then up to count more live keys of rg, in key order, locked
-// now. Locked keys that expired since are dropped (and unlocked): expired
-// keys are deleted, never moved.
+// now, as key, value, meta triples. Locked keys that expired since are
+// dropped (and unlocked): expired keys are deleted, never moved.
+//
+// A string's meta is its deadline (Unix ms, 0 none) and its value the
+// string. A collection's meta is "deadline:type:from:more" and its value a
+// piece of its encoding (engine.Entry.AppendPiece) starting at element
+// from; more is 1 when pieces follow. A collection larger than
+// movePieceBytes is the only key of the replies that carry it, one piece
+// each, until DELKEYS confirms its last piece (movePiece).
 func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Writer) {
 	s := &r.slots
 	for slot := rg.First; slot <= rg.Last; slot++ {
@@ -750,11 +811,44 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 	}
 	type kv struct {
 		key, val []byte
-		at       int64
+		meta     string
 	}
 	var out []kv
 	bytesOut := 0
 	var gone [][]byte
+	reply := func() {
+		for _, k := range gone {
+			delete(s.locked, string(k))
+			r.db.Exec(ms, [][]byte{[]byte("DEL"), k}, &engine.Discard{}) // collect it if it only expired
+		}
+		w.WriteArray(3 * len(out))
+		for _, e := range out {
+			w.WriteBulk(e.key)
+			w.WriteBulk(e.val)
+			w.WriteBulkString(e.meta)
+		}
+	}
+	if p := &s.piece; p.key != "" && rg.Contains(KeySlot([]byte(p.key))) {
+		key := []byte(p.key)
+		if e, found := r.db.LiveEntry(ms, key); found {
+			val, next := e.AppendPiece(nil, p.done, movePieceBytes)
+			p.sent = next
+			out = append(out, kv{key: key, val: val, meta: pieceMeta(e, p.done, next)})
+			reply()
+			return
+		}
+		gone = append(gone, key)
+		*p = movePiece{}
+	}
+	// value is what moves of e: the whole value, or (next short of
+	// e.Units()) the first piece of a collection too large for one.
+	value := func(e engine.Entry) (val []byte, meta string, next uint64) {
+		if e.Type == engine.TypeString {
+			return bytes.Clone(e.Value), strconv.FormatInt(e.ExpireAt, 10), 1
+		}
+		val, next = e.AppendPiece(nil, 0, movePieceBytes)
+		return val, pieceMeta(e, 0, next), next
+	}
 	for _, k := range s.lockedKeys() {
 		key := []byte(k)
 		if !rg.Contains(KeySlot(key)) {
@@ -765,12 +859,9 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 			gone = append(gone, key)
 			continue
 		}
-		out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
-		bytesOut += len(key) + len(e.Value)
-	}
-	for _, k := range gone {
-		delete(s.locked, string(k))
-		r.db.Exec(ms, [][]byte{[]byte("DEL"), k}, &engine.Discard{}) // collect it if it only expired
+		val, meta, _ := value(e)
+		out = append(out, kv{key: key, val: val, meta: meta})
+		bytesOut += len(key) + len(val)
 	}
 	match := func(k []byte) bool {
 		if !rg.Contains(KeySlot(k)) {
@@ -781,15 +872,24 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 	}
 	added := 0
 	lock := func(e engine.Entry) bool {
-		if len(out) > 0 && bytesOut+len(e.Key)+len(e.Value) > moveKeysBytesMax {
+		val, meta, next := value(e)
+		whole := next >= e.Units()
+		if !whole && len(out) > 0 {
+			return false // a collection moving in pieces goes alone: the next call starts with it
+		}
+		if len(out) > 0 && bytesOut+len(e.Key)+len(val) > moveKeysBytesMax {
 			return false
 		}
 		key := bytes.Clone(e.Key)
 		s.locked[string(key)] = struct{}{}
 		s.cursor = string(key)
-		out = append(out, kv{key: key, val: bytes.Clone(e.Value), at: e.ExpireAt})
-		bytesOut += len(e.Key) + len(e.Value)
+		out = append(out, kv{key: key, val: val, meta: meta})
+		bytesOut += len(e.Key) + len(val)
 		added++
+		if !whole {
+			s.piece = movePiece{key: string(key), sent: next}
+			return false
+		}
 		return added < count && len(out) < moveKeysCountMax
 	}
 	// The locks a driver has not released yet count against the bounds:
@@ -802,44 +902,95 @@ func (r *Replica) reshardMoveKeys(ms int64, rg SlotRange, count int, w engine.Wr
 			r.db.AscendLive(ms, nil, match, lock)
 		}
 	}
-	w.WriteArray(3 * len(out))
-	for _, e := range out {
-		w.WriteBulk(e.key)
-		w.WriteBulk(e.val)
-		w.WriteBulkString(strconv.FormatInt(e.at, 10))
-	}
+	reply()
 }
 
-// reshardImportKeys stores moved keys with their absolute deadlines
-// (SET ... PXAT, through the engine like any write); keys already expired
-// at ms are skipped. Every key must belong to a slot being imported.
+// pieceMeta is the meta of a collection's piece: deadline, type, first
+// element, and whether pieces follow.
+func pieceMeta(e engine.Entry, from, next uint64) string {
+	more := "0"
+	if next < e.Units() {
+		more = "1"
+	}
+	return strconv.FormatInt(e.ExpireAt, 10) + ":" + strconv.Itoa(int(e.Type)) + ":" +
+		strconv.FormatUint(from, 10) + ":" + more
+}
+
+// importMeta is a parsed MOVEKEYS meta.
+type importMeta struct {
+	at   int64
+	typ  engine.ValueType // 0: a string stored with SET
+	from uint64
+	more bool
+}
+
+func parseImportMeta(b []byte) (importMeta, bool) {
+	f := strings.Split(string(b), ":")
+	var m importMeta
+	var err error
+	if m.at, err = strconv.ParseInt(f[0], 10, 64); err != nil || m.at < 0 {
+		return m, false
+	}
+	if len(f) == 1 {
+		return m, true
+	}
+	if len(f) != 4 {
+		return m, false
+	}
+	t, err1 := strconv.ParseUint(f[1], 10, 8)
+	from, err2 := strconv.ParseUint(f[2], 10, 64)
+	if err1 != nil || err2 != nil || (f[3] != "0" && f[3] != "1") {
+		return m, false
+	}
+	m.typ, m.from, m.more = engine.ValueType(t), from, f[3] == "1"
+	if !m.typ.Known() || m.typ.Continued() || m.typ == engine.TypeString {
+		return m, false
+	}
+	return m, true
+}
+
+// reshardImportKeys stores moved keys with their absolute deadlines:
+// strings with SET ... PXAT, collections' pieces with engine.ImportPiece
+// (through the engine like any write); keys already expired at ms are
+// skipped. Every key must belong to a slot being imported. It replies how
+// many keys (or pieces) it stored.
 func (r *Replica) reshardImportKeys(ms int64, args [][]byte, w engine.Writer) {
 	s := &r.slots
-	ats := make([]int64, 0, len(args)/3)
+	metas := make([]importMeta, 0, len(args)/3)
 	for i := 0; i < len(args); i += 3 {
 		slot := KeySlot(args[i])
 		if s.importing[slot] == 0 {
 			w.WriteError(slotErr(slot, "is not being imported by this group"))
 			return
 		}
-		at, err := strconv.ParseInt(string(args[i+2]), 10, 64)
-		if err != nil || at < 0 {
+		m, ok := parseImportMeta(args[i+2])
+		if !ok {
 			w.WriteError("ERR invalid expireAt '" + string(args[i+2]) + "' for key " + strconv.Quote(string(args[i])))
 			return
 		}
-		ats = append(ats, at)
+		metas = append(metas, m)
 	}
 	now := max(ms, r.db.Clock())
 	var d engine.Discard
 	stored := int64(0)
 	for i := 0; i < len(args); i += 3 {
-		at := ats[i/3]
-		if at != 0 && now > at {
+		m := metas[i/3]
+		if m.at != 0 && now > m.at {
+			continue
+		}
+		if m.typ != 0 {
+			// Deterministic on every replica: a refused piece (malformed,
+			// or a later piece without its first) is refused everywhere.
+			if err := r.db.ImportPiece(ms, args[i], m.typ, m.from, args[i+1], m.at); err != nil {
+				w.WriteError("ERR IMPORTKEYS: " + err.Error())
+				return
+			}
+			stored++
 			continue
 		}
 		cmd := [][]byte{[]byte("SET"), args[i], args[i+1]}
-		if at != 0 {
-			cmd = append(cmd, []byte("PXAT"), []byte(strconv.FormatInt(at, 10)))
+		if m.at != 0 {
+			cmd = append(cmd, []byte("PXAT"), []byte(strconv.FormatInt(m.at, 10)))
 		}
 		d.Err = ""
 		r.db.Exec(ms, cmd, &d)
@@ -853,10 +1004,19 @@ func (r *Replica) reshardImportKeys(ms int64, args [][]byte, w engine.Writer) {
 }
 
 // reshardDelKeys deletes the given keys that are locked, and unlocks them.
+// For the collection moving in pieces it confirms the piece last sent
+// instead, until that piece was its last.
 func (r *Replica) reshardDelKeys(ms int64, keys [][]byte, w engine.Writer) {
 	var d engine.Discard
 	n := int64(0)
 	for _, k := range keys {
+		if p := &r.slots.piece; p.key == string(k) {
+			if e, found := r.db.LiveEntry(ms, k); found && p.sent < e.Units() {
+				p.done = p.sent
+				continue
+			}
+			*p = movePiece{}
+		}
 		if _, ok := r.slots.locked[string(k)]; !ok {
 			continue
 		}

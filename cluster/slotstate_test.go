@@ -60,13 +60,25 @@ func TestSlotStateEncodeRoundTrip(t *testing.T) {
 	s.importing[300], s.importing[301] = 5, 6
 	s.locked["b"], s.locked["a"] = struct{}{}, struct{}{}
 	s.cursor = "b"
+	s.piece = movePiece{key: "a", done: 1000, sent: 2500}
 	enc := s.encode()
 	var d slotState
 	if err := d.decode(enc); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(d.info(), s.info()) || !reflect.DeepEqual(d.lockedKeys(), []string{"a", "b"}) || d.cursor != "b" {
-		t.Fatalf("round trip: %+v locked %v cursor %q", d.info(), d.lockedKeys(), d.cursor)
+	if !reflect.DeepEqual(d.info(), s.info()) || !reflect.DeepEqual(d.lockedKeys(), []string{"a", "b"}) || d.cursor != "b" || d.piece != s.piece {
+		t.Fatalf("round trip: %+v locked %v cursor %q piece %+v", d.info(), d.lockedKeys(), d.cursor, d.piece)
+	}
+	// Without a piece the state is written as version 1, and loads.
+	v1 := s
+	v1.piece = movePiece{}
+	old := v1.encode()
+	if old[0] != 1 {
+		t.Fatalf("a state without a piece encoded as version %d", old[0])
+	}
+	var d1 slotState
+	if err := d1.decode(old); err != nil || d1.cursor != "b" || d1.piece != (movePiece{}) {
+		t.Fatalf("version 1: %v cursor %q piece %+v", err, d1.cursor, d1.piece)
 	}
 	want := SlotInfo{Group: 3, Owned: []SlotRange{{0, 99}, {200, 200}},
 		Migrating: []SlotMove{{SlotRange{50, 60}, 4}},

@@ -69,12 +69,28 @@ func (j *Job) Run() error {
 			return err
 		}
 	}
+	var piece []byte
 	j.view.Ascend(func(e engine.Entry) bool {
 		if e.ExpireAt != 0 && e.ExpireAt <= now {
 			return true
 		}
-		err = sw.Add(disk.SnapEntry{Type: uint8(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
-		return err == nil
+		// A large collection goes in pieces of about a block each (the
+		// ones after the first marked engine.TypeContinued), so no value
+		// is bounded by the block size.
+		typ := e.Type
+		for from := uint64(0); ; typ |= engine.TypeContinued {
+			piece, from = e.AppendPiece(piece[:0], from, engine.PieceBytesDefault)
+			if err = sw.Add(disk.SnapEntry{Type: uint8(typ), Key: e.Key, Value: piece, ExpireAt: e.ExpireAt}); err != nil {
+				return false
+			}
+			if from >= e.Units() {
+				break
+			}
+		}
+		if cap(piece) > 4*engine.PieceBytesDefault {
+			piece = nil // do not keep one huge string's buffer
+		}
+		return true
 	})
 	if err != nil {
 		sw.Abort()
@@ -133,13 +149,22 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {
 			return nil
 		}
-		if engine.ValueType(e.Type).String() == "none" {
+		typ := engine.ValueType(e.Type)
+		if !typ.Known() {
 			return errors.Newf("key %q has value type %d this keel cannot load", e.Key, e.Type)
 		}
-		ld.Add(engine.Entry{Type: engine.ValueType(e.Type), Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt})
-		loaded++
+		if err := ld.Add(engine.Entry{Type: typ, Key: e.Key, Value: e.Value, ExpireAt: e.ExpireAt}); err != nil {
+			return err
+		}
+		if !typ.Continued() {
+			loaded++
+		}
 		return nil
 	})
+	if err == nil && ld != nil {
+		err = ld.Finish()
+		ld = nil
+	}
 	if err != nil {
 		// Whatever was loaded before the damage is dropped: the DB is
 		// left empty, never half a snapshot.
@@ -150,6 +175,5 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		}
 		return meta, 0, err
 	}
-	ld.Finish() // ReadSnapshot succeeds only after calling header
 	return meta, loaded, nil
 }

@@ -189,18 +189,19 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 		if err != nil {
 			return errors.Wrapf(err, "cluster: transaction entry %d command %d", e.Index, i)
 		}
-		r.applyTxnCommand(er.NowMillis, argv, w, side)
+		r.applyTxnCommand(er.NowMillis, commandSeed(e.Index, i), argv, w, side)
 	}
 	txnApplied(p, pos)
 	return nil
 }
 
 // applyTxnCommand runs one command of an applied transaction: a write on
-// the engine, a read through the request's side hook or runTxnRead.
-func (r *Replica) applyTxnCommand(ms int64, argv [][]byte, w engine.Writer, side func([][]byte, engine.Writer) bool) {
+// the engine (with seed for its random choices, see commandSeed), a read
+// through the request's side hook or runTxnRead.
+func (r *Replica) applyTxnCommand(ms int64, seed uint64, argv [][]byte, w engine.Writer, side func([][]byte, engine.Writer) bool) {
 	if isWrite(argv) {
 		r.changes++
-		r.db.Exec(ms, argv, w)
+		r.db.ExecSeeded(ms, seed, argv, w)
 		return
 	}
 	if side != nil && side(argv, w) {
@@ -263,8 +264,8 @@ func (r *Replica) applyTxnGated(e pb.Entry, er *entryReader, w engine.Writer, si
 		w.WriteError(msg)
 	} else {
 		w.WriteArray(len(cmds))
-		for _, argv := range cmds {
-			r.applyTxnCommand(er.NowMillis, argv, w, side)
+		for i, argv := range cmds {
+			r.applyTxnCommand(er.NowMillis, commandSeed(e.Index, i), argv, w, side)
 		}
 	}
 	txnApplied(p, pos)

@@ -22,10 +22,10 @@ func TestTxnIsOneEntryAndSurvivesReopen(t *testing.T) {
 	before := r.AppliedIndex()
 	r.Submit(t0, []Request{
 		{Argv: argv("SET a 1"), W: w},
-		txnReq(r, w, nil, "INCRBY a 5", "SET b 2", "GET a", "INCR notanumber-x", "LPUSH x y"),
+		txnReq(r, w, nil, "INCRBY a 5", "SET b 2", "GET a", "INCR notanumber-x", "NOSUCHCMD x y"),
 		{Argv: argv("GET a"), W: w},
 	})
-	want := "+OK *5 :6 +OK $6 :1 -ERR unknown command 'LPUSH', with args beginning with: 'x' 'y'  $6"
+	want := "+OK *5 :6 +OK $6 :1 -ERR unknown command 'NOSUCHCMD', with args beginning with: 'x' 'y'  $6"
 	if got := w.String(); got != want {
 		t.Fatalf("replies:\n got %s\nwant %s", got, want)
 	}

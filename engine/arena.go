@@ -64,11 +64,19 @@ type record struct {
 	version uint64 // DB.modCount at the last change (WATCH)
 	// cell is page<<pageShift | offset, or an index into large; in a free
 	// record, the next free record.
-	cell  uint64
-	vlen  uint32
-	ttl   tref  // the key's TTL entry, 0 = no TTL
-	class uint8 // size class of the cell, classLarge for large
-	typ   ValueType
+	cell uint64
+	vlen uint32
+	ttl  tref // the key's TTL entry, 0 = no TTL
+	// access is reserved for eviction's LRU/LFU metadata (issue 16; Redis
+	// keeps 24 bits per key there). Nothing reads or writes it yet; it
+	// fills what was padding, so the record stays 32 bytes.
+	access uint32
+	class  uint8 // size class of the cell, classLarge for large
+	typ    ValueType
+	// strEnc is how OBJECT ENCODING names a string value that is not
+	// named by its content alone (strEncAuto: int, embstr or raw by the
+	// value, see stringEncoding).
+	strEnc uint8
 }
 
 // tref names a TTL entry; 0 is none.
@@ -229,8 +237,10 @@ type slabs struct {
 	ttlCount  uint32
 	largeFree []uint32
 	// deferred holds records (and their cells) removed while a View may
-	// read them; they are freed once no View is left.
-	deferred []ref
+	// read them; they are freed once no View is left. deferredCells does
+	// the same for collection nodes and element cells (tree.go).
+	deferred      []ref
+	deferredCells []cellRef
 	// heldBytes is what the blocks occupy: pages, record chunks, large
 	// cells at their capacity.
 	heldBytes int64
@@ -295,11 +305,33 @@ func (s *slabs) freeTTL(t tref) {
 	s.ttlFree = t
 }
 
+// cellRef names a cell outside any record: a collection's node or an
+// element too long to sit inside one (tree.go).
+type cellRef struct {
+	class uint8
+	cell  uint64
+}
+
+// cellAt returns the whole cell of class class at cell.
+func (d *slabDirs) cellAt(class uint8, cell uint64) []byte {
+	if class == classLarge {
+		return d.large[cell]
+	}
+	off := cell & pageMask
+	end := off + uint64(classSizes[class])
+	return d.pages[cell>>pageShift][off:end:end]
+}
+
 // allocCell gives rc a cell of at least need bytes, of class class
 // (sizeClass(need)); the cell's contents are undefined.
 func (s *slabs) allocCell(rc *record, need int) {
+	rc.class, rc.cell = s.allocRaw(need)
+}
+
+// allocRaw returns a cell of at least need bytes (its class and address);
+// its contents are undefined.
+func (s *slabs) allocRaw(need int) (uint8, uint64) {
 	class := sizeClass(need)
-	rc.class = class
 	if class == classLarge {
 		var id uint32
 		if n := len(s.largeFree); n > 0 {
@@ -311,15 +343,13 @@ func (s *slabs) allocCell(rc *record, need int) {
 		}
 		s.large[id] = make([]byte, need)
 		s.heldBytes += int64(need)
-		rc.cell = uint64(id)
-		return
+		return class, uint64(id)
 	}
 	cs := &s.classes[class]
 	if cs.free != 0 {
 		addr := cs.free - 1
 		cs.free = binary.LittleEndian.Uint64(s.pages[addr>>pageShift][addr&pageMask:])
-		rc.cell = addr
-		return
+		return class, addr
 	}
 	size := uint64(classSizes[class])
 	if cs.next+size > cs.end {
@@ -328,8 +358,9 @@ func (s *slabs) allocCell(rc *record, need int) {
 		s.heldBytes += pageBytes
 		cs.next, cs.end = page<<pageShift, page<<pageShift+pageBytes
 	}
-	rc.cell = cs.next
+	addr := cs.next
 	cs.next += size
+	return class, addr
 }
 
 // freeCell puts a cell back on its class's free list.
@@ -347,8 +378,13 @@ func (s *slabs) freeCell(class uint8, cell uint64) {
 
 // cellBytes is what a cell of rc's class costs.
 func (s *slabs) cellBytes(rc *record) int64 {
-	if rc.class == classLarge {
-		return int64(len(s.large[rc.cell]))
+	return s.rawBytes(rc.class, rc.cell)
+}
+
+// rawBytes is what the cell of class class at cell costs.
+func (d *slabDirs) rawBytes(class uint8, cell uint64) int64 {
+	if class == classLarge {
+		return int64(len(d.large[cell]))
 	}
-	return int64(classSizes[rc.class])
+	return int64(classSizes[class])
 }

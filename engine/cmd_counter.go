@@ -31,6 +31,7 @@ func (db *DB) incrBy(now int64, key []byte, incr int64, w Writer) {
 	} else {
 		it = db.writable(it)
 		db.setValue(it, digits)
+		db.rec(it).strEnc = strEncAuto
 		db.bump(it)
 	}
 	db.notify("incrby", key)
@@ -93,6 +94,13 @@ func cmdIncrByFloat(db *DB, now int64, argv [][]byte, w Writer) {
 		it = db.writable(it)
 		db.setValue(it, digits)
 		db.bump(it)
+	}
+	// Redis stores the result as a new string object: embstr when short,
+	// even when it reads as an integer.
+	if len(digits) <= 44 {
+		db.rec(it).strEnc = strEncEmbstr
+	} else {
+		db.rec(it).strEnc = strEncRaw
 	}
 	db.notify("incrbyfloat", argv[1])
 	w.WriteBulk(db.valOf(it))

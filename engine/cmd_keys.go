@@ -55,15 +55,19 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 		db.remove(old)
 	}
 	// The value is copied into the new key's cell before the old key (and
-	// its cell) is freed.
+	// its cell) is freed; a collection's trees move with it.
 	rc := db.rec(it)
-	expireAt, typ := db.expireAt(it), rc.typ
-	db.addSilent(dst, typ, db.valOf(it), expireAt)
-	db.remove(it)
+	expireAt, typ, strEnc := db.expireAt(it), rc.typ, rc.strEnc
+	nr := db.addSilent(dst, typ, db.valOf(it), expireAt)
+	db.rec(nr).strEnc = strEnc
+	db.removeKey(it, false)
 	// Redis's order: dbAdd(dst) raises "new", then rename_from, rename_to.
 	db.notify("new", dst)
 	db.notify("rename_from", src)
 	db.notify("rename_to", dst)
+	if typ == TypeList || typ == TypeZSet {
+		db.ready(dst)
+	}
 	if nx {
 		w.WriteInt(1)
 	} else {
@@ -115,8 +119,13 @@ func cmdCopy(db *DB, now int64, argv [][]byte, w Writer) {
 		db.remove(old)
 	}
 	rc := db.rec(it)
-	db.add(dst, rc.typ, db.valOf(it), db.expireAt(it))
+	typ, strEnc := rc.typ, rc.strEnc
+	nr := db.add(dst, typ, db.copyValue(it), db.expireAt(it))
+	db.rec(nr).strEnc = copyStrEnc(strEnc)
 	db.notify("copy_to", dst)
+	if typ == TypeList || typ == TypeZSet {
+		db.ready(dst)
+	}
 	w.WriteInt(1)
 }
 

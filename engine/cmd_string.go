@@ -101,6 +101,7 @@ func (db *DB) setStringAt(it ref, key, val []byte, keepTTL bool) ref {
 		if !keepTTL && db.expireAt(it) != 0 {
 			db.setExpire(it, 0)
 		}
+		db.rec(it).strEnc = strEncAuto
 		db.bump(it)
 	}
 	db.notify("set", key)
@@ -352,6 +353,7 @@ func cmdAppend(db *DB, now int64, argv [][]byte, w Writer) {
 		}
 		it = db.writable(it)
 		copy(db.resizeValue(it, int(n)+len(argv[2]))[n:], argv[2])
+		db.rec(it).strEnc = strEncRaw
 		db.bump(it)
 	}
 	db.notify("append", argv[1])
@@ -439,6 +441,7 @@ func cmdSetRange(db *DB, now int64, argv [][]byte, w Writer) {
 		v = db.valOf(it)
 	}
 	copy(v[offset:], val)
+	db.rec(it).strEnc = strEncRaw
 	db.bump(it)
 	db.notify("setrange", argv[1])
 	w.WriteInt(int64(db.rec(it).vlen))

@@ -34,8 +34,38 @@ type Command struct {
 	// Tips are Redis ACL categories and hints reported by COMMAND INFO,
 	// for example "@string", "@fast".
 	Categories []string
+	// Doc is what COMMAND DOCS reports (Redis's own text), for the
+	// commands the server does not document itself.
+	Doc CommandDoc
 
 	run func(db *DB, now int64, argv [][]byte, w Writer)
+	// keys finds the keys of a command whose key positions depend on its
+	// arguments (Redis's "movablekeys": a numkeys argument, as LMPOP and
+	// ZUNIONSTORE have). FirstKey..LastKey then give what Redis's COMMAND
+	// INFO reports, which may be fewer keys or none.
+	keys func(argv [][]byte) []int
+}
+
+// MovableKeys reports whether the command's keys depend on its arguments
+// (COMMAND INFO's "movablekeys"): only Keys finds them all.
+func (c *Command) MovableKeys() bool { return c.keys != nil }
+
+// CommandDoc is a command's documentation as COMMAND DOCS reports it;
+// Syntax is the arguments in the documentation's compact form ("key
+// [NX|XX] score member [score member ...]").
+type CommandDoc struct {
+	Summary, Since, Group, Complexity, Syntax string
+}
+
+// serverDocumented are the engine commands server/docs.go documents
+// itself (engineDocs); the others carry their Doc here.
+var serverDocumented = map[string]struct{}{
+	"get": {}, "set": {}, "mget": {}, "mset": {}, "msetnx": {}, "setnx": {}, "setex": {}, "psetex": {}, "getset": {},
+	"getdel": {}, "getex": {}, "append": {}, "strlen": {}, "getrange": {}, "setrange": {}, "incr": {}, "decr": {},
+	"incrby": {}, "decrby": {}, "incrbyfloat": {}, "del": {}, "unlink": {}, "exists": {}, "type": {}, "rename": {},
+	"renamenx": {}, "copy": {}, "keys": {}, "randomkey": {}, "dbsize": {}, "touch": {}, "flushall": {}, "flushdb": {},
+	"scan": {}, "expire": {}, "pexpire": {}, "expireat": {}, "pexpireat": {}, "ttl": {}, "pttl": {},
+	"expiretime": {}, "pexpiretime": {}, "persist": {},
 }
 
 var commandTable = map[string]*Command{}
@@ -45,6 +75,14 @@ func register(c *Command) {
 		panic("engine: command registered twice: " + c.Name)
 	}
 	commandTable[c.Name] = c
+}
+
+func init() {
+	for name, d := range commandDocs {
+		if c := commandTable[name]; c != nil {
+			c.Doc = d
+		}
+	}
 }
 
 // Lookup finds a command by name, case-insensitively, without allocating
@@ -77,6 +115,9 @@ func Commands() []*Command {
 // Keys returns the positions in argv of the command's keys, per its key
 // specification. argv must have passed the arity check.
 func (c *Command) Keys(argv [][]byte) []int {
+	if c.keys != nil {
+		return c.keys(argv)
+	}
 	if c.FirstKey == 0 {
 		return nil
 	}

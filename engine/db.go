@@ -21,6 +21,11 @@ type Options struct {
 	// reading command finds no key). key is only valid during the call. It runs
 	// inside Exec and ActiveExpire and must not call back into the DB.
 	Notify func(event string, key []byte)
+	// Ready, when set, is called after a write gave elements to a list or
+	// a sorted set at key (a push, an add, a store or rename onto it), so
+	// the runtime can serve clients blocked on key (BLPOP and the like
+	// live above the engine). Same rules as Notify.
+	Ready func(key []byte)
 	// ProtoMaxBulkLen caps the strings APPEND and SETRANGE may build
 	// (Redis's proto-max-bulk-len). 0 means 512 MB; at most 4 GiB - 1 (a
 	// value's length is 32 bits), and so is every argument of a command.
@@ -84,6 +89,54 @@ type DB struct {
 	scanOut []ref
 	// numBuf formats integers without allocating.
 	numBuf [32]byte
+
+	// Scratch of the collection trees (tree.go): the entries of a node
+	// being split and their offsets, an encoded entry, a separator, node
+	// offsets per recursion step and per repair, an iterator's leaf.
+	tbuf       []byte
+	toffs      []int
+	tent, tsep []byte
+	noffs      []int
+	foffs      []int
+	iterOffs   []int
+	iterInner  []int
+	itersLive  int
+	listOffs   []int
+	scanItems  []scanItem
+	// leafGen counts changes to tree leaves; tail keeps the entry offsets
+	// of the list leaf last popped at its tail while leafGen has not moved
+	// since (tree.go, deleteRunIn).
+	leafGen uint64
+	tail    struct {
+		nid  nid
+		used int
+		gen  uint64
+		offs []int
+	}
+	// tbufElem holds an element moved between keys (LMOVE, SMOVE).
+	tbufElem []byte
+	// setTmp builds an intset or a pack for setAdd; setBufs hold the sets
+	// a command changes (setLoad's buffers).
+	setTmp  []byte
+	setBufs [2][]byte
+	// Sorted-set scratch: a (score, member) key, pack entry offsets, an
+	// entry being inserted, the packs a command changes.
+	zkey, zent []byte
+	zoffs      []int
+	zbufs      [2][]byte
+	zscores    []float64
+	// hdr holds a collection header being built.
+	hdr [32]byte
+	// pack builds a pack (a small collection's value) being rewritten.
+	pack []byte
+
+	// restore is the large collection a restore is filling (dump.go).
+	restore restoring
+
+	// seeded says the running command draws its randomness from cmdRand
+	// (ExecSeeded) rather than Options.Rand.
+	seeded  bool
+	cmdRand SplitMix64
 }
 
 // New returns an empty keyspace.
@@ -138,6 +191,18 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	}
 	db.observe(now)
 	c.run(db, db.clock, argv, w)
+}
+
+// ExecSeeded is Exec for a command whose random choices (SPOP picking
+// members) must be the same wherever it runs: the log's replay, every
+// replica. The choices draw from a generator seeded with seed alone, so
+// the caller derives seed from what every replica shares (the log
+// entry's index and the command's place in it), never from a local
+// source. Everything else is Exec's.
+func (db *DB) ExecSeeded(now int64, seed uint64, argv [][]byte, w Writer) {
+	db.seeded, db.cmdRand = true, SplitMix64{state: seed}
+	db.Exec(now, argv, w)
+	db.seeded = false
 }
 
 // UnknownCommandError is Redis's reply to a command it does not know,
@@ -224,6 +289,8 @@ func (db *DB) clear() {
 	db.tree = db.newTree()
 	db.wheel.reset()
 	db.usedBytes = 0
+	db.restore = restoring{}
+	db.leafGen++ // new blocks: node ids mean other nodes now
 }
 
 // KeyVersion returns a number that changes whenever key is written,
@@ -262,3 +329,6 @@ func (r *SplitMix64) Uint64() uint64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// Seed sets the sequence's state: two generators seeded alike draw alike.
+func (r *SplitMix64) Seed(state uint64) { r.state = state }

@@ -57,19 +57,30 @@ func (db *DB) NewLoader(hint int) *Loader {
 	return l
 }
 
-// Add loads one key, replacing any key of that name. It copies e's slices
-// and, like Restore, does not check expiry.
-func (l *Loader) Add(e Entry) {
-	if e.Type != TypeString {
-		panic(errors.AssertionFailedf("engine: restore of key %q with unknown type %d", e.Key, e.Type))
+// Add loads one key, replacing any key of that name, or (TypeContinued)
+// one more piece of the key added before. It copies e's slices and, like
+// Restore, does not check expiry; it refuses what Restore refuses.
+func (l *Loader) Add(e Entry) error {
+	if !e.Type.Known() {
+		return errors.Newf("restore of key %q: unknown value type %d", e.Key, e.Type)
+	}
+	if e.Type.Continued() {
+		l.flush() // the key must be findable should the piece be refused
+		return l.db.restoreMore(e)
 	}
 	l.check()
 	if l.any && string(e.Key) <= string(l.last) {
 		l.flush()
-		l.db.Restore(e)
-		return
+		return l.db.Restore(e)
 	}
 	db := l.db
+	if err := db.restoreCheckDone(); err != nil {
+		return err
+	}
+	cell, elems, count, err := db.firstPiece(e.Type, e.Value)
+	if err != nil {
+		return errors.Wrapf(err, "restore of key %q", e.Key)
+	}
 	if !l.above {
 		if string(e.Key) > string(l.below) {
 			// Later keys are larger still (or go through Restore).
@@ -80,7 +91,7 @@ func (l *Loader) Add(e Entry) {
 			db.remove(old)
 		}
 	}
-	r := db.newKey(e.Key, e.Type, e.Value)
+	r := db.newKey(e.Key, e.Type, cell)
 	l.pending = append(l.pending, uint64(db.index.fingerprint(e.Key))<<32|uint64(r))
 	if l.above {
 		db.treeAppend(r)
@@ -95,6 +106,15 @@ func (l *Loader) Add(e Entry) {
 	}
 	l.last = append(l.last[:0], e.Key...)
 	l.any = true
+	_, left, err := db.firstElements(r, elems, count)
+	if err != nil {
+		l.flush()
+		return errors.Wrapf(err, "restore of key %q", e.Key)
+	}
+	if left > 0 {
+		db.restore = restoring{r: r, key: append(db.restore.key[:0], e.Key...), typ: e.Type, left: left}
+	}
+	return nil
 }
 
 // check refuses a loader whose DB was reset, or that was finished or
@@ -117,10 +137,13 @@ func (l *Loader) flush() {
 	l.pending = l.pending[:0]
 }
 
-// Finish ends the load; the loader must not be used again.
-func (l *Loader) Finish() {
+// Finish ends the load; the loader must not be used again. It fails if
+// the last key's value is missing pieces.
+func (l *Loader) Finish() error {
 	l.flush()
+	err := l.db.restoreCheckDone()
 	l.release()
+	return err
 }
 
 // Abort ends a load that failed part way (a snapshot that fails its

@@ -35,7 +35,7 @@ func (db *DB) AscendLive(now int64, after []byte, match func(key []byte) bool, f
 			db.expiredScratch = append(db.expiredScratch, r)
 			return true
 		}
-		return fn(Entry{Type: rc.typ, Key: key, Value: db.s.valOf(rc), ExpireAt: db.s.expireAtOf(rc)})
+		return fn(Entry{Type: rc.typ, Key: key, Value: db.s.valOf(rc), ExpireAt: db.s.expireAtOf(rc), dirs: &db.s.slabDirs})
 	})
 	db.collectExpired()
 }
@@ -49,5 +49,5 @@ func (db *DB) LiveEntry(now int64, key []byte) (Entry, bool) {
 		return Entry{}, false
 	}
 	rc := db.rec(r)
-	return Entry{Type: rc.typ, Key: db.s.keyOf(rc), Value: db.s.valOf(rc), ExpireAt: db.s.expireAtOf(rc)}, true
+	return Entry{Type: rc.typ, Key: db.s.keyOf(rc), Value: db.s.valOf(rc), ExpireAt: db.s.expireAtOf(rc), dirs: &db.s.slabDirs}, true
 }

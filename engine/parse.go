@@ -1,6 +1,9 @@
 package engine
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Redis's error replies, word for word.
 const (
@@ -69,4 +72,76 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// parseDoubleBody parses b (no leading space) as C's strtod would if it
+// had to consume all of b: an optional sign, then inf, infinity, nan
+// (any case), a hex float (0x..., exponent optional) or a decimal one.
+// strict adds string2d's range rule: a value that overflows, or underflows
+// to zero, is rejected; otherwise it is ±inf or 0 as strtod gives.
+func parseDoubleBody(b []byte, strict bool) (float64, bool) {
+	s := b
+	neg := false
+	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	switch {
+	case equalFold(s, "inf") || equalFold(s, "infinity"):
+		if neg {
+			return math.Inf(-1), true
+		}
+		return math.Inf(1), true
+	case equalFold(s, "nan"):
+		return math.NaN(), true
+	}
+	hex := len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
+	var mant []byte
+	if hex {
+		if !validNumber(bytesAsString(s[2:]), isHexDigit, 'p') {
+			return 0, false
+		}
+		mant = s[2:]
+	} else {
+		if !validNumber(bytesAsString(s), isDigit, 'e') {
+			return 0, false
+		}
+		mant = s
+	}
+	var f float64
+	var err error
+	if hex && !bytesContainsFold(s, 'p') {
+		// strtod takes a hex float without exponent; Go's parser wants one.
+		var buf [64]byte
+		f, err = strconv.ParseFloat(string(append(append(buf[:0], b...), "p0"...)), 64)
+	} else {
+		f, err = strconv.ParseFloat(bytesAsString(b), 64)
+	}
+	if err != nil {
+		if !math.IsInf(f, 0) {
+			return 0, false
+		}
+		return f, !strict // overflow: strtod's HUGE_VAL and ERANGE
+	}
+	if strict && f == 0 {
+		// Underflow to zero is ERANGE for string2d; a written zero is not.
+		for _, c := range mant {
+			if c == 'e' || c == 'E' || c == 'p' || c == 'P' {
+				break
+			}
+			if c != '0' && c != '.' {
+				return 0, false
+			}
+		}
+	}
+	return f, true
+}
+
+func bytesContainsFold(b []byte, c byte) bool {
+	for _, x := range b {
+		if x|0x20 == c {
+			return true
+		}
+	}
+	return false
 }

@@ -8,17 +8,23 @@ import (
 	"github.com/google/btree"
 )
 
-// ValueType is the kind of value a key holds. Only strings exist today;
-// lists, hashes, sets and sorted sets get their own constants (and their
-// own Entry encodings) when they arrive, and every command already checks
-// the type so WRONGTYPE falls out naturally.
+// ValueType is the kind of value a key holds. The numbers are stored in
+// snapshots (disk/snapshot.go's entry type): never renumber them.
 type ValueType uint8
 
 const (
 	// TypeNone is the zero value: no key.
 	TypeNone ValueType = iota
-	// TypeString is a byte string (Redis "string").
+	// TypeString is a byte string (Redis "string"), bitmaps included.
 	TypeString
+	// TypeList is a list (Redis "list").
+	TypeList
+	// TypeSet is a set of strings (Redis "set").
+	TypeSet
+	// TypeZSet is a sorted set (Redis "zset").
+	TypeZSet
+	// TypeHash is a hash of fields to values (Redis "hash").
+	TypeHash
 )
 
 // String is the name TYPE reports.
@@ -26,6 +32,14 @@ func (t ValueType) String() string {
 	switch t {
 	case TypeString:
 		return "string"
+	case TypeList:
+		return "list"
+	case TypeSet:
+		return "set"
+	case TypeZSet:
+		return "zset"
+	case TypeHash:
+		return "hash"
 	default:
 		return "none"
 	}
@@ -158,9 +172,10 @@ func (db *DB) newKey(key []byte, typ ValueType, val []byte) ref {
 	return r
 }
 
-// reclaim frees the records deferred while Views were alive, once none is.
+// reclaim frees the records, nodes and cells deferred while Views were
+// alive, once none is.
 func (db *DB) reclaim() {
-	if len(db.s.deferred) == 0 || db.views.Load() > 0 {
+	if len(db.s.deferred)+len(db.s.deferredCells) == 0 || db.views.Load() > 0 {
 		return
 	}
 	for i, r := range db.s.deferred {
@@ -168,6 +183,10 @@ func (db *DB) reclaim() {
 		db.s.deferred[i] = 0
 	}
 	db.s.deferred = db.s.deferred[:0]
+	for _, c := range db.s.deferredCells {
+		db.s.freeCell(c.class, c.cell)
+	}
+	db.s.deferredCells = db.s.deferredCells[:0]
 }
 
 // release frees r's record and cell, or defers that while a View may read
@@ -181,8 +200,13 @@ func (db *DB) release(r ref) {
 }
 
 // remove unlinks r from every index, records a tombstone for WATCH and
-// frees it: the caller must not read r afterwards.
-func (db *DB) remove(r ref) {
+// frees it, its value's trees included: the caller must not read r
+// afterwards.
+func (db *DB) remove(r ref) { db.removeKey(r, true) }
+
+// removeKey is remove; freeValue false keeps the trees a collection's
+// value names, which the caller has handed to another key (RENAME).
+func (db *DB) removeKey(r ref, freeValue bool) {
 	rc := db.rec(r)
 	key := db.s.keyOf(rc)
 	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
@@ -190,6 +214,9 @@ func (db *DB) remove(r ref) {
 	db.treeDelete(r, key)
 	if rc.ttl != 0 && db.s.ttl(rc.ttl).slot != slotNone {
 		db.wheel.unlink(rc.ttl)
+	}
+	if freeValue {
+		db.freeValue(rc)
 	}
 	db.usedBytes -= db.keyBytes(rc)
 	db.modCount++
@@ -235,6 +262,7 @@ func (db *DB) writable(r ref) ref {
 	key := db.s.keyOf(old)
 	cp := db.newKey(key, old.typ, db.s.valOf(old))
 	old = db.rec(r) // newKey may have grown the record directory
+	db.rec(cp).strEnc, db.rec(cp).access = old.strEnc, old.access
 	i, _ := db.index.find(&db.s.slabDirs, db.index.fingerprint(key), key)
 	db.index.set(i, cp)
 	db.treeInsert(cp, key)

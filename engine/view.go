@@ -4,7 +4,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/cockroachdb/errors"
 	"github.com/google/btree"
 )
 
@@ -12,12 +11,16 @@ import (
 type Entry struct {
 	Type ValueType
 	Key  []byte
-	// Value is the encoded value: the bytes themselves for TypeString.
+	// Value is the value as the key's cell holds it: the bytes of a string,
+	// a small collection's pack, or a large collection's header (its
+	// elements come with AppendPiece, see dump.go).
 	Value []byte
 	// ExpireAt is the deadline in Unix ms, 0 = none. A View may contain
 	// keys whose deadline has passed but were not yet collected; Restore
 	// keeps them and expiry removes them as usual.
 	ExpireAt int64
+	// dirs reads the trees a large collection's Value names (AppendPiece).
+	dirs *slabDirs
 }
 
 // View is a point-in-time, read-only image of the keyspace. It is taken in
@@ -58,6 +61,7 @@ func (v *View) Ascend(fn func(e Entry) bool) {
 			Key:      v.dirs.keyOf(rc),
 			Value:    v.dirs.valOf(rc),
 			ExpireAt: v.dirs.expireAtOf(rc),
+			dirs:     &v.dirs,
 		})
 	})
 }
@@ -68,19 +72,6 @@ func (v *View) Release() {
 	if v.released.CompareAndSwap(false, true) {
 		v.db.views.Add(-1)
 	}
-}
-
-// Restore loads one key during recovery, replacing any key of that name.
-// It copies e's slices. It does not check expiry (the DB's clock may not
-// be known yet); expired keys are collected as usual.
-func (db *DB) Restore(e Entry) {
-	if e.Type != TypeString {
-		panic(errors.AssertionFailedf("engine: restore of key %q with unknown type %d", e.Key, e.Type))
-	}
-	if old := db.find(e.Key); old != 0 {
-		db.remove(old)
-	}
-	db.addSilent(e.Key, e.Type, e.Value, e.ExpireAt)
 }
 
 // stringBytes views an immutable string as bytes without copying; the

@@ -30,7 +30,7 @@ func TestTxPipelined(t *testing.T) {
 	}
 	// A runtime error inside EXEC does not abort the rest.
 	_, err = rdb.TxPipelined(ctx(), func(p redis.Pipeliner) error {
-		p.LPush(ctx(), "a", "x") // unknown to keel: fails to queue -> EXECABORT
+		p.Do(ctx(), "NOSUCHCMD", "a", "x") // unknown: fails to queue -> EXECABORT
 		p.Set(ctx(), "b", "2", 0)
 		return nil
 	})
