@@ -314,6 +314,10 @@ func (c *Session) subscriberGate(argv [][]byte) bool {
 			wrongArgs(c, "ping")
 			return true
 		}
+		if msg := c.aclDeny(argv); msg != "" {
+			c.Out.WriteError(msg)
+			return true
+		}
 		// Redis answers a subscribed RESP2 PING as a message-shaped array.
 		c.Out.WriteArray(2)
 		c.Out.WriteBulkString("pong")
