@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	mrand "math/rand/v2"
 	stdnet "net"
 	"os"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	cerrors "github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
@@ -59,6 +61,9 @@ type Config struct {
 	PubSubLimit node.PubSubLimit
 	// NotifyKeyspaceEvents is notify-keyspace-events.
 	NotifyKeyspaceEvents string
+	// ACLFile is aclfile; Users are the user directives (node.Config).
+	ACLFile string
+	Users   []string
 
 	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
 	// node's id among Peers (each peer's address is its client port; peer
@@ -185,7 +190,11 @@ func newServer(cfg Config) (*Server, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	var id [20]byte
+	var secretsSeed [32]byte
 	if _, err := rand.Read(id[:]); err != nil {
+		panic("server: OS entropy source failed: " + err.Error())
+	}
+	if _, err := rand.Read(secretsSeed[:]); err != nil {
 		panic("server: OS entropy source failed: " + err.Error())
 	}
 	s := &Server{
@@ -200,8 +209,11 @@ func newServer(cfg Config) (*Server, error) {
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
-		TickHz: int(time.Second / tickInterval),
-		Clock:  cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
+		TickHz:  int(time.Second / tickInterval),
+		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(),
+		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
+		// ACL GENPASS passwords: a generator no other output can predict.
+		Secrets: mrand.NewChaCha8(secretsSeed),
 	}, nodeRuntime{s})
 	if err != nil {
 		return nil, err

@@ -64,6 +64,10 @@ type serverOptions struct {
 	// aofLoadTruncated (redis.conf\'s aof-load-truncated): cut a torn log
 	// tail at recovery (yes, the default) or refuse to start (no).
 	aofLoadTruncated bool
+	// ACL (docs/security.md): aclfile, or user directives ("user <name>
+	// <rule>...", one per line, repeatable), not both.
+	aclFile string
+	users   []string
 }
 
 func defaultServerOptions() serverOptions {
@@ -141,6 +145,13 @@ func (o *serverOptions) set(name, value string) error {
 		o.join = on
 	case "aof-load-truncated":
 		o.aofLoadTruncated, err = parseYesNo(value)
+	case "aclfile":
+		o.aclFile = value
+	case "user":
+		if strings.TrimSpace(value) == "" {
+			err = errors.New("want a user name and its rules")
+		}
+		o.users = append(o.users, value)
 	case "tls-cluster":
 		o.tlsCluster, err = parseYesNo(value)
 	case "tls-cert-file":
@@ -426,6 +437,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
+		ACLFile: o.aclFile, Users: o.users,
 		ReplicaOptions: replicaOptions,
 	})
 	if err != nil {
