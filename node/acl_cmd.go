@@ -130,7 +130,7 @@ func cmdACL(c *Session, argv [][]byte) {
 			"WHOAMI",
 			"    Return the current connection username.",
 			"HELP",
-			"    Print this help.",
+			"    Prints this help.", // Redis 7's words (keel's other HELPs say "Print")
 		}
 		c.Out.WriteArray(len(help))
 		for _, h := range help {
