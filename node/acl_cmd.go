@@ -188,6 +188,8 @@ func aclSave(c *Session) {
 	}
 	a.mu.Unlock()
 	tmp := a.file + ".tmp"
+	// Created afresh, so 0600 whatever a leftover had.
+	_ = a.fs.Remove(tmp)
 	err := disk.WriteFile(a.fs, tmp, text)
 	if err == nil {
 		err = a.fs.Rename(tmp, a.file)

@@ -376,7 +376,7 @@ func configuredUsers(lines []string) (*aclTable, error) {
 	t := newACLTable()
 	seen := map[string]bool{}
 	for _, line := range lines {
-		f := strings.Fields(line)
+		f := splitArgs(line) // quotes group, as redis.conf's parser does
 		if len(f) == 0 {
 			return nil, errors.New("user directive without a user name")
 		}

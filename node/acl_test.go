@@ -375,6 +375,14 @@ func TestACLRequirePass(t *testing.T) {
 	if got := h.run(s2, []string{"HELLO", "3", "AUTH", "default", "other"}); len(got) != 1 || !strings.HasPrefix(got[0], `{"server" "keel"`) {
 		t.Errorf("HELLO 3 AUTH: %q", got)
 	}
+	// RESET goes back to the default user, unauthenticated while it has
+	// a password.
+	h.expect(s, "OK", "ACL", "SETUSER", "nia", "on", "nopass", "+@all", "~*")
+	h.expect(s, "OK", "AUTH", "nia", "x")
+	h.expect(s, "RESET", "RESET")
+	h.expect(s, "(error) NOAUTH Authentication required.", "ACL", "WHOAMI")
+	h.expect(s, "OK", "AUTH", "other")
+	h.expect(s, `"default"`, "ACL", "WHOAMI")
 	h.expect(s, "OK", "ACL", "SETUSER", "default", "off")
 	h.expect(h.n.NewSession(nil), "(error) WRONGPASS invalid username-password pair or user is disabled.", "AUTH", "other")
 }
@@ -411,7 +419,7 @@ func TestACLDeleteUserDisconnects(t *testing.T) {
 // The user directives and the aclfile give the table until an ACL change
 // is applied; the first change starts from them (seed).
 func TestACLConfiguredUsers(t *testing.T) {
-	h := newACLNode(t, Config{Users: []string{"alice on >pw ~app:* +@all", "default on nopass ~* +@read"}}, nil)
+	h := newACLNode(t, Config{Users: []string{`alice on ">pw" ~app:* +@all`, "default on nopass ~* +@read"}}, nil)
 	s := h.n.NewSession(nil)
 	h.expect(s, "(error) NOPERM User default has no permissions to run the 'set' command", "SET", "k", "v")
 	h.expect(s, "OK", "AUTH", "alice", "pw")

@@ -577,8 +577,11 @@ func cmdPubsub(c *Session, argv [][]byte) {
 }
 
 // cmdReset is Redis's RESET: leave MULTI, unwatch, unsubscribe from
-// everything, back to RESP2 and no name.
+// everything, back to RESP2, no name, and the default user (authenticated
+// only if it needs no password).
 func cmdReset(c *Session, argv [][]byte) {
+	c.user.Store(c.n.acl.def.Load())
+	c.authed = c.n.defaultUserOpen()
 	c.tx.reset()
 	c.tx.unwatch()
 	c.unsubscribeAll()

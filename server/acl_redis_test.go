@@ -395,9 +395,11 @@ func TestACLMatchesRedis(t *testing.T) {
 
 	// dan: a selector.
 	a.do("u4", cmpExact, "AUTH", "dan", "x")
-	for _, c := range [][]string{{"GET", "a1"}, {"SET", "b1", "v"}, {"GET", "b1"}, {"SET", "a1", "v"}, {"PING"}} {
+	for _, c := range [][]string{{"GET", "a1"}, {"SET", "b1", "v"}, {"GET", "b1"}, {"SET", "a1", "v"}, {"PING"},
+		{"RESET"}, {"ACL", "WHOAMI"}} {
 		a.do("u4", cmpExact, c...)
 	}
+	a.conn("u4").user = "default"
 
 	// eve: -@all +@read -keys, a password given by its hash. (One command
 	// after the categories: Redis 7.0 lists several in its dict's order,
@@ -493,6 +495,11 @@ func TestACLRequirePassMatchesRedis(t *testing.T) {
 	a.do("c", cmpLog, "ACL", "LOG")
 	a.do("c", cmpExact, "ACL", "SAVE")
 	a.do("c", cmpExact, "ACL", "LOAD")
+	a.do("c", cmpExact, "ACL", "SETUSER", "zoe", "on", "nopass", "+@all", "~*")
+	a.do("c", cmpExact, "AUTH", "zoe", "x")
+	a.do("c", cmpExact, "RESET")
+	a.do("c", cmpExact, "ACL", "WHOAMI")
+	a.do("c", cmpExact, "AUTH", "s3cret")
 	a.do("d", cmpExact, "HELLO", "3", "AUTH", "default", "nope")
 	a.do("c", cmpExact, "CONFIG", "SET", "requirepass", "")
 	a.do("e", cmpExact, "ACL", "WHOAMI")
