@@ -334,31 +334,16 @@ func (n *Node) initACL() error {
 	a.refs = map[string]*aclRef{}
 	a.file, a.fs = n.cfg.ACLFile, n.cfg.FS
 	a.log.max.Store(aclLogMaxLenDefault)
+	t, err := configuredACL(n.cfg.ACLFile, n.cfg.Users, n.cfg.FS)
+	if err != nil {
+		return err
+	}
+	a.seed = t
 	switch {
-	case n.cfg.ACLFile != "" && len(n.cfg.Users) > 0:
-		return errors.New("configuring users with user directives and an aclfile at the same time is invalid: " +
-			"define either an ACL file or the users in the configuration, not both")
 	case n.cfg.ACLFile != "":
-		if n.cfg.FS == nil {
-			return errors.New("node: Config.ACLFile needs Config.FS")
-		}
-		text, err := disk.ReadFile(n.cfg.FS, n.cfg.ACLFile)
-		if err != nil {
-			return errors.Wrapf(err, "Error loading ACLs, opening file '%s'", n.cfg.ACLFile)
-		}
-		t, errs := parseACLFile(n.cfg.ACLFile, text)
-		if errs != "" {
-			return errors.Newf("ACL errors in %s: %s", n.cfg.ACLFile, errs)
-		}
-		a.seed, a.seedText, a.seedSource = t, t.encode(), n.cfg.ACLFile
+		a.seedText, a.seedSource = t.encode(), n.cfg.ACLFile
 	case len(n.cfg.Users) > 0:
-		t, err := configuredUsers(n.cfg.Users)
-		if err != nil {
-			return err
-		}
-		a.seed, a.seedText, a.seedSource = t, t.encode(), "config"
-	default:
-		a.seed = newACLTable()
+		a.seedText, a.seedSource = t.encode(), "config"
 	}
 	for _, name := range a.seed.names {
 		if u := a.seed.users[name]; !u.on {
@@ -367,6 +352,40 @@ func (n *Node) initACL() error {
 	}
 	n.rebuildACL()
 	return nil
+}
+
+// CheckACLConfig reports what is wrong with an ACL configuration (the
+// aclfile read through fs, or user directives) before a node starts with
+// it: the errors New would give, in Redis's words.
+func CheckACLConfig(aclFile string, users []string, fs disk.FS) error {
+	_, err := configuredACL(aclFile, users, fs)
+	return err
+}
+
+// configuredACL is the table an ACL configuration gives: the aclfile, or
+// the user directives, or the default user alone.
+func configuredACL(aclFile string, users []string, fs disk.FS) (*aclTable, error) {
+	switch {
+	case aclFile != "" && len(users) > 0:
+		return nil, errors.New("configuring users with user directives and an aclfile at the same time is invalid: " +
+			"define either an ACL file or the users in the configuration, not both")
+	case aclFile != "":
+		if fs == nil {
+			return nil, errors.New("node: Config.ACLFile needs Config.FS")
+		}
+		text, err := disk.ReadFile(fs, aclFile)
+		if err != nil {
+			return nil, errors.Newf("Error loading ACLs, opening file '%s': %s", aclFile, osErrorText(err))
+		}
+		t, errs := parseACLFile(aclFile, text)
+		if errs != "" {
+			return nil, errors.Newf("ACL errors: %s", errs)
+		}
+		return t, nil
+	case len(users) > 0:
+		return configuredUsers(users)
+	}
+	return newACLTable(), nil
 }
 
 // configuredUsers is the table of redis.conf's user directives, each

@@ -352,6 +352,9 @@ func runServer(args []string) int {
 	if err == nil {
 		_, err = o.clusterPeers()
 	}
+	if err == nil {
+		err = node.CheckACLConfig(o.aclFile, o.users, disk.OS())
+	}
 	if err != nil {
 		logger.Printf("keel server: %v", err)
 		fmt.Fprint(os.Stderr, serverUsage)

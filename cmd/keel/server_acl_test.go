@@ -4,7 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/node"
 )
 
 // The ACL directives, redis.conf's: user lines accumulate, in order;
@@ -27,5 +31,15 @@ func TestACLDirectives(t *testing.T) {
 	}
 	if _, err := parseServerArgs([]string{"--user", " "}); err == nil {
 		t.Error("an empty user directive was accepted")
+	}
+	// What the node would refuse is refused before it starts.
+	if err := node.CheckACLConfig("", []string{"x +nosuch"}, disk.OS()); err == nil || !strings.Contains(err.Error(), "'+nosuch'") {
+		t.Errorf("bad user directive: %v", err)
+	}
+	if err := node.CheckACLConfig(filepath.Join(t.TempDir(), "none.acl"), nil, disk.OS()); err == nil || !strings.Contains(err.Error(), "No such file or directory") {
+		t.Errorf("missing aclfile: %v", err)
+	}
+	if err := node.CheckACLConfig("x.acl", o.users, disk.OS()); err == nil {
+		t.Error("aclfile and user directives together were accepted")
 	}
 }
