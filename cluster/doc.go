@@ -18,7 +18,9 @@
 // acknowledged, throttled chunks that resume), slots.go
 // and slotrange.go (hash slots, slot ranges), slotstate.go (the slots a
 // group owns, migrates and imports; the gate; CLUSTER RESHARD steps),
-// reshard.go (the slot-move driver), topology.go (the CLUSTER replies).
+// reshard.go (the slot-move driver), topology.go (the CLUSTER replies),
+// acl.go (the ACL table as replica state, its meaning the node's; in
+// snapshots).
 // docs/durability.md and docs/cluster.md tell the whole story.
 //
 // It is sans-I/O apart from the disk.FS seam: no goroutines, no clock (time

@@ -139,6 +139,10 @@ func (r *Replica) execLogged(ms int64, seed uint64, argv [][]byte, w engine.Writ
 		r.runFunction(argv, w)
 		return
 	}
+	if IsACLWrite(argv) {
+		r.applyACL(argv, w)
+		return
+	}
 	if r.slots.on {
 		if reshardKind(argv) != rsNone {
 			r.applyReshard(ms, argv, w)
@@ -438,12 +442,13 @@ func (r *Replica) restoreFunctions(dump []byte) error {
 }
 
 // resetSpecial empties what a snapshot holds besides keys (the function
-// registry, the slot state) before one loads, so that a snapshot that
-// fails half way leaves nothing behind.
+// registry, the slot state, the member addresses, the ACL table) before
+// one loads, so that a snapshot that fails half way leaves nothing behind.
 func (r *Replica) resetSpecial() {
 	r.resetFunctions()
 	r.initSlots()
 	r.addrs = nil
+	r.acl = nil
 }
 
 // restoreSpecial installs a snapshot entry of a reserved type.
@@ -453,6 +458,8 @@ func (r *Replica) restoreSpecial(typ uint8, value []byte) error {
 		return r.restoreSlots(value)
 	case snapTypeMembers:
 		return r.restoreMembers(value)
+	case snapTypeACL:
+		return r.restoreACL(value)
 	}
 	return r.restoreFunctions(value)
 }

@@ -692,6 +692,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	}
 	r.g.snapRecvd++
 	r.slotsChanged()
+	r.aclChanged()
 	r.membersRestored(s.Metadata.ConfState.Voters)
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis

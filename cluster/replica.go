@@ -154,6 +154,16 @@ type Options struct {
 	// change (replay and snapshot install included), and once at Open
 	// when Slots is set.
 	OnSlotsChanged func(SlotInfo)
+
+	// The ACL table (acl.go), kept by the group a node names for it. ACL
+	// applies a logged ACL SETUSER/DELUSER/LOAD to table (nil: never
+	// set), writes the reply to w and returns the new table, or nil when
+	// it is unchanged. It must be pure: every replica applies the same
+	// entries with it. Nil: the group keeps no table and answers an ACL
+	// write with an error. OnACLChanged is told the table after every
+	// change (replay and snapshot installs included) and once at Open.
+	ACL          func(table []byte, argv [][]byte, w engine.Writer) []byte
+	OnACLChanged func(table []byte)
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -229,6 +239,11 @@ type Replica struct {
 	// addrs are the member addresses CLUSTER ADDNODE gave, as applied
 	// (members.go); kept in snapshots.
 	addrs map[uint64]string
+
+	// acl is the ACL table as applied (acl.go), nil until the first ACL
+	// change; kept in snapshots. Replaced, never changed in place: a
+	// snapshot job holds the bytes it was given.
+	acl []byte
 }
 
 // RecoveryStats says what Open found on disk.
@@ -312,6 +327,7 @@ func Open(opts Options) (*Replica, error) {
 	}
 	if !r.persist {
 		r.slotsChanged()
+		r.aclChanged()
 		return r, nil
 	}
 	r.g.readWait = map[uint64][]*batch{}
@@ -339,6 +355,7 @@ func Open(opts Options) (*Replica, error) {
 		return nil, err
 	}
 	r.slotsChanged()
+	r.aclChanged()
 	return r, nil
 }
 
@@ -686,7 +703,7 @@ func isWrite(argv [][]byte) bool {
 	}
 	c := engine.Lookup(argv[0])
 	if c == nil {
-		return isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone
+		return isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone || IsACLWrite(argv)
 	}
 	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }
@@ -738,6 +755,10 @@ const localNameBytesMax = 12
 func (r *Replica) runLocal(ms int64, req *Request) {
 	if req.Txn != nil {
 		r.runTxnLocal(ms, req)
+		return
+	}
+	if IsACLWrite(req.Argv) {
+		r.applyACL(req.Argv, req.W) // appendonly off: no log
 		return
 	}
 	if r.slots.on {

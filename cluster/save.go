@@ -37,6 +37,7 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		functions:    r.functionsDump(),
 		slots:        r.slotsDump(),
 		members:      r.membersDump(),
+		acl:          r.acl,
 	}, nil
 }
 

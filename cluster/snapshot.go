@@ -36,6 +36,8 @@ type Job struct {
 	// members are the member addresses at the view (members.go), nil
 	// when none was added by CLUSTER ADDNODE.
 	members []byte
+	// acl is the ACL table at the view (acl.go), nil when never set.
+	acl []byte
 }
 
 // Index is the Raft index the snapshot covers.
@@ -65,6 +67,12 @@ func (j *Job) Run() error {
 	}
 	if j.members != nil {
 		if err := sw.Add(disk.SnapEntry{Type: snapTypeMembers, Value: j.members}); err != nil {
+			sw.Abort()
+			return err
+		}
+	}
+	if j.acl != nil {
+		if err := sw.Add(disk.SnapEntry{Type: snapTypeACL, Value: j.acl}); err != nil {
 			sw.Abort()
 			return err
 		}
@@ -117,7 +125,7 @@ const snapshotReserveMax = 1 << 30
 // was down leave by lazy and active expiry, invisible from the first read.
 // nowMillis, when known (> 0), only lowers the cut-off if the clock is
 // behind the snapshot's. Entries of reserved types (the function registry,
-// the slot state) go to special.
+// the slot state, the member addresses, the ACL table) go to special.
 func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, special func(typ uint8, value []byte) error) (disk.SnapshotMeta, uint64, error) {
 	db.Reset()
 	var loaded uint64
@@ -143,7 +151,7 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
-		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots || e.Type == snapTypeMembers {
+		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots || e.Type == snapTypeMembers || e.Type == snapTypeACL {
 			return special(e.Type, e.Value)
 		}
 		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {

@@ -41,6 +41,28 @@ type Txn struct {
 	aborted bool // set by Submit: a watched key changed
 }
 
+// deniedMarker starts a command of a transaction that the node refused
+// when EXEC ran (its user lost the permission after the command was
+// queued, as Redis checks again at EXEC): in its place the block holds
+// the marker and the error, answered at the command's turn on the leader
+// and skipped by every replica, replay included. Clients cannot send it:
+// a command name starts with a letter.
+var deniedMarker = []byte("\x00denied")
+
+// DeniedCommand is what a node puts in a transaction in place of a
+// command it refuses at EXEC: the command's reply is the error msg, and
+// nothing runs.
+func DeniedCommand(msg string) [][]byte { return [][]byte{deniedMarker, []byte(msg)} }
+
+// deniedReply answers a denied command's place; false when argv is not one.
+func deniedReply(argv [][]byte, w engine.Writer) bool {
+	if len(argv) != 2 || !bytes.Equal(argv[0], deniedMarker) {
+		return false
+	}
+	w.WriteError(string(argv[1]))
+	return true
+}
+
 // Watch is one WATCHed key and its KeyVersion when it was watched.
 type Watch struct {
 	Key     []byte
@@ -148,7 +170,7 @@ func (r *Replica) runTxnLocal(ms int64, req *Request) {
 	}
 	req.W.WriteArray(len(t.Cmds))
 	for _, argv := range t.Cmds {
-		if t.Side != nil && t.Side(argv, req.W) {
+		if deniedReply(argv, req.W) || t.Side != nil && t.Side(argv, req.W) {
 			continue
 		}
 		r.runCommand(ms, &Request{Argv: argv, W: req.W})
@@ -199,6 +221,9 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 // the engine (with seed for its random choices, see commandSeed), a read
 // through the request's side hook or runTxnRead.
 func (r *Replica) applyTxnCommand(ms int64, seed uint64, argv [][]byte, w engine.Writer, side func([][]byte, engine.Writer) bool) {
+	if deniedReply(argv, w) {
+		return
+	}
 	if isWrite(argv) {
 		r.changes++
 		r.db.ExecSeeded(ms, seed, argv, w)

@@ -131,7 +131,7 @@ func (c *Session) describe(now int64) string {
 	b.WriteString(" age=" + strconv.FormatInt((now-c.created)/1e9, 10))
 	b.WriteString(" idle=" + strconv.FormatInt(max(idle, 0)/1e9, 10))
 	b.WriteString(" " + c.clientListFields()) // pubsub.go
-	b.WriteString(" cmd=" + cmd + " user=default redir=-1 resp=" + strconv.Itoa(int(c.proto.Load())))
+	b.WriteString(" cmd=" + cmd + " user=" + c.user.Load().name + " redir=-1 resp=" + strconv.Itoa(int(c.proto.Load())))
 	b.WriteString(" lib-name=" + libName + " lib-ver=" + libVer + "\n")
 	return b.String()
 }
@@ -197,7 +197,7 @@ func clientKill(c *Session, argv [][]byte) {
 		addr, laddr   string
 		skipMe        = true
 		typeNone      bool
-		userMatch     = true
+		user          *aclRef
 		maxAge        int64
 		haveID        bool
 		haveAddr      bool
@@ -233,8 +233,7 @@ func clientKill(c *Session, argv [][]byte) {
 				return
 			}
 		case "user":
-			userMatch = string(v) == "default"
-			if !userMatch && !strings.EqualFold(string(v), "default") {
+			if user = c.n.aclUserRef(v); user == nil {
 				c.Out.WriteError("ERR No such user '" + string(truncate(v, 128)) + "'")
 				return
 			}
@@ -268,10 +267,10 @@ func clientKill(c *Session, argv [][]byte) {
 	}
 	killed := 0
 	now := c.n.clock.Now()
-	if !typeNone && userMatch {
+	if !typeNone {
 		for _, o := range c.n.sessionList() {
 			if haveID && o.id != id || haveAddr && o.addr() != addr || haveLaddr && o.localAddr() != laddr ||
-				skipMe && o == c || haveMaxAge && (now-o.created)/1e9 < maxAge {
+				skipMe && o == c || haveMaxAge && (now-o.created)/1e9 < maxAge || user != nil && o.user.Load() != user {
 				continue
 			}
 			c.kill(o)

@@ -52,10 +52,19 @@ func commandTable() []cmdEntry {
 		if serverCommands[ec.Name] != nil {
 			continue
 		}
+		doc, ok := engineDocs[ec.Name]
+		if !ok {
+			d := ec.Doc
+			doc = commandDoc{summary: d.Summary, since: d.Since, group: d.Group, complexity: d.Complexity, syntax: d.Syntax}
+		}
+		flags := engineFlags(ec.Flags)
+		if ec.MovableKeys() {
+			flags = append(flags, "movablekeys")
+		}
 		out = append(out, cmdEntry{
-			name: ec.Name, arity: ec.Arity, flags: engineFlags(ec.Flags),
+			name: ec.Name, arity: ec.Arity, flags: flags,
 			firstKey: ec.FirstKey, lastKey: ec.LastKey, step: ec.Step,
-			categories: ec.Categories, doc: engineDocs[ec.Name],
+			categories: ec.Categories, doc: doc,
 		})
 	}
 	for _, sc := range serverCommands {

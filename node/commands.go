@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"strconv"
 	"strings"
 
@@ -71,7 +70,7 @@ func init() {
 		{name: "echo", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, run: cmdEcho},
 		{name: "hello", arity: -1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdHello},
 		{name: "auth", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdAuth},
-		{name: "select", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@keyspace", "@fast"}, run: cmdSelect},
+		{name: "select", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, run: cmdSelect},
 		{name: "quit", arity: -1, flags: []string{"allow_busy", "noscript", "loading", "stale", "fast", "no_auth"}, categories: []string{"@fast", "@connection"}, noAuth: true, run: cmdQuit},
 		{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast"}, run: cmdTime},
 		{name: "shutdown", arity: -1, flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "sentinel", "allow_busy"}, categories: []string{"@admin", "@slow", "@dangerous"}, run: cmdShutdown},
@@ -87,14 +86,18 @@ func init() {
 }
 
 // runServerCommand applies Redis's checks in Redis's order — arity, then
-// authentication — and runs the command.
+// authentication, then the ACL — and runs the command.
 func (c *Session) runServerCommand(sc *serverCommand, argv [][]byte) {
 	if !arityOK(sc.arity, len(argv)) {
 		c.Out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
 		return
 	}
-	if !c.authed && !sc.noAuth {
+	if !sc.noAuth && c.needsAuth() {
 		c.Out.WriteError(errNoAuth)
+		return
+	}
+	if msg := c.aclDeny(argv); msg != "" {
+		c.Out.WriteError(msg)
 		return
 	}
 	sc.run(c, argv)
@@ -163,17 +166,6 @@ func cmdSelect(c *Session, argv [][]byte) {
 	c.Out.WriteSimple("OK")
 }
 
-// checkPassword answers AUTH/HELLO AUTH. There is one user, "default",
-// whose password is requirepass (none: any password is accepted, as
-// Redis's nopass default user).
-func (c *Session) checkPassword(user, pass []byte) bool {
-	if string(user) != "default" {
-		return false
-	}
-	want := c.n.password()
-	return want == "" || subtle.ConstantTimeCompare(pass, []byte(want)) == 1
-}
-
 const errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
 
 func cmdAuth(c *Session, argv [][]byte) {
@@ -184,15 +176,14 @@ func cmdAuth(c *Session, argv [][]byte) {
 	user, pass := []byte("default"), argv[1]
 	if len(argv) == 3 {
 		user, pass = argv[1], argv[2]
-	} else if c.n.password() == "" {
+	} else if u := c.n.acl.def.Load().cur.Load(); u != nil && u.nopass {
 		c.Out.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
-	if !c.checkPassword(user, pass) {
+	if !c.authenticate(argv[0], user, pass) {
 		c.Out.WriteError(errWrongPass)
 		return
 	}
-	c.authed = true
 	c.Out.WriteSimple("OK")
 }
 
@@ -238,14 +229,11 @@ func cmdHello(c *Session, argv [][]byte) {
 			return
 		}
 	}
-	if user != nil {
-		if !c.checkPassword(user, pass) {
-			c.Out.WriteError(errWrongPass)
-			return
-		}
-		c.authed = true
+	if user != nil && !c.authenticate(argv[0], user, pass) {
+		c.Out.WriteError(errWrongPass)
+		return
 	}
-	if !c.authed {
+	if c.needsAuth() {
 		c.Out.WriteError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
 	}

@@ -149,6 +149,7 @@ func configSet(c *Session, argv [][]byte) {
 		case "requirepass":
 			p := string(ch.val)
 			c.n.requirePass.Store(&p)
+			c.n.rebuildACL() // the default user's password on this node
 		default:
 			extraConfig[ch.name].set(c.n, string(ch.val))
 		}

@@ -5,7 +5,10 @@
 // every redirect it answers (MOVED, ASK, TRYAGAIN, READONLY, CROSSSLOT),
 // each client session's state (AUTH, RESP2/3, MULTI/WATCH/EXEC, ASKING,
 // READONLY, subscriber mode) and the connection-level commands (PING,
-// HELLO, CLIENT, COMMAND, INFO, CONFIG, CLUSTER, PUBSUB, ...), node-wide
+// HELLO, CLIENT, COMMAND, INFO, CONFIG, CLUSTER, PUBSUB, ACL, ...), the
+// ACL every command is checked against (acl.go: the model and the check;
+// acl_table.go: the users, kept as group 1's replica state; acl_cmd.go:
+// ACL, AUTH, the ACL log, enforcement), node-wide
 // commands fanned out over the groups it leads and their merged replies,
 // pub/sub and keyspace notifications, and the cluster's address book.
 //

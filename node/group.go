@@ -120,6 +120,10 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 			o.OnSlotsChanged = func(si cluster.SlotInfo) { n.slotsChanged(g, si) }
 		}
 	}
+	if g == aclGroup {
+		// Group 1 keeps the ACL table (acl_table.go).
+		o.ACL, o.OnACLChanged = n.applyACLEntry, n.aclChanged
+	}
 	gr := n.group(g)
 	gr.opts, gr.hasOpts = *o, true
 	gr.opts.Peers = slices.Clone(o.Peers)
@@ -135,6 +139,9 @@ func (n *Node) Adopt(replicas []*cluster.Replica) error {
 	}
 	for i, r := range replicas {
 		n.groups[i].replica = r
+		if i+1 == aclGroup && !n.groups[i].hasOpts {
+			r.SetACL(n.applyACLEntry, n.aclChanged) // opened without GroupOptions
+		}
 		n.attach(n.groups[i])
 		n.logRecovery(n.groups[i])
 	}

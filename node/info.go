@@ -324,6 +324,7 @@ func (n *Node) infoStats(b *strings.Builder) {
 	kv(b, "rejected_connections", n.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", n.stats.replicaReopens.Load())
 	n.infoPubsub(b) // pubsub.go
+	n.infoACL(b)    // acl_cmd.go
 }
 
 func (n *Node) infoCPU(b *strings.Builder) {

@@ -88,6 +88,11 @@ func (c *Session) queueInMulti(argv [][]byte) bool {
 			return true
 		}
 		if sc.name == "publish" || sc.name == "spublish" {
+			if msg := c.aclDeny(argv); msg != "" {
+				c.tx.failed = true
+				c.Out.WriteError(msg)
+				return true
+			}
 			return c.queue(argv) // run at its turn by txnSide
 		}
 		// Connection commands run outside the shard; a block runs inside
@@ -96,7 +101,7 @@ func (c *Session) queueInMulti(argv [][]byte) bool {
 		c.Out.WriteError(errNotInMulti)
 		return true
 	}
-	if !c.authed {
+	if c.needsAuth() {
 		c.tx.failed = true
 		c.Out.WriteError(errNoAuth)
 		return true
@@ -122,6 +127,11 @@ func (c *Session) queueInMulti(argv [][]byte) bool {
 	case !ec.ArityOK(len(argv)):
 		c.tx.failed = true
 		c.Out.WriteError("ERR wrong number of arguments for '" + ec.Name + "' command")
+		return true
+	}
+	if msg := c.aclDeny(argv); msg != "" {
+		c.tx.failed = true
+		c.Out.WriteError(msg)
 		return true
 	}
 	if c.n.clustered {
@@ -217,6 +227,9 @@ func cmdExec(c *Session, argv [][]byte) {
 			}
 		}
 	}
+	// The user's permissions may have changed since the commands were
+	// queued: Redis checks each again as EXEC runs it.
+	c.aclDeniedMarkers(c.tx.queued)
 	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.n.txnSide}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil

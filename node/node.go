@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
 )
@@ -80,6 +81,13 @@ type Config struct {
 	// TickHz is how often the runtime ticks each group (INFO hz); 10
 	// when 0.
 	TickHz int
+	// ACL (acl*.go): ACLFile is aclfile, read at start and by ACL LOAD,
+	// written by ACL SAVE, through FS. Users are the user directives,
+	// each "<name> <rule>...". At most one of the two; neither: the
+	// default user alone, until the replicated table says otherwise.
+	ACLFile string
+	Users   []string
+	FS      disk.FS
 
 	// Clock is the node's time (the wall clock in production, a simulated
 	// clock in the simulator); Rand its randomness (RANDOMKEY across
@@ -87,6 +95,9 @@ type Config struct {
 	Clock seam.Clock
 	Rand  seam.Rand
 	RunID string
+	// Secrets draws the passwords ACL GENPASS makes: a cryptographically
+	// secure source in production; Rand when nil (tests, the simulator).
+	Secrets seam.Rand
 }
 
 // Runtime is what a node needs from the world it runs in. The production
@@ -172,6 +183,10 @@ type Node struct {
 	pubsub *pubsub // pubsub.go, notify.go
 	psExt
 
+	acl       nodeACL // acl_table.go
+	secrets   seam.Rand
+	secretsMu sync.Mutex
+
 	// badFrames counts refused peer messages; the first is logged.
 	badFrames atomic.Int64
 	// onPeer follows the address book for the runtime (OnPeer).
@@ -215,7 +230,10 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	if cfg.TickHz <= 0 {
 		cfg.TickHz = 10
 	}
-	n := &Node{cfg: cfg, rt: rt, clock: cfg.Clock, rand: cfg.Rand, sessions: map[uint64]*Session{}}
+	n := &Node{cfg: cfg, rt: rt, clock: cfg.Clock, rand: cfg.Rand, secrets: cfg.Secrets, sessions: map[uint64]*Session{}}
+	if n.secrets == nil {
+		n.secrets = cfg.Rand
+	}
 	if len(cfg.Peers) > 0 {
 		if !slices.ContainsFunc(cfg.Peers, func(p cluster.TopoNode) bool { return p.ID == cfg.ID }) {
 			return nil, errors.Newf("node id %d is not among the peers", cfg.ID)
@@ -239,6 +257,9 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initPubsub()
 	n.initLimits()
 	n.initFunctionLimits()
+	if err := n.initACL(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 

@@ -87,7 +87,7 @@ func formatNotifyFlags(flags int) string {
 // eventClass maps the engine's event names to their class letter.
 func eventClass(event string) int {
 	switch event {
-	case "set", "setrange", "append", "incrby", "incrbyfloat", "getdel", "getex":
+	case "set", "setrange", "append", "incrby", "incrbyfloat", "getdel", "getex", "setbit":
 		return nString
 	case "expired":
 		return nExpired
@@ -97,13 +97,14 @@ func eventClass(event string) int {
 		return nNew
 	case "keymiss":
 		return nKeyMiss
-	case "lpush", "rpush", "lpop", "rpop", "linsert", "lset", "ltrim":
+	case "lpush", "rpush", "lpop", "rpop", "linsert", "lset", "ltrim", "lrem":
 		return nList
 	case "hset", "hdel", "hincrby", "hincrbyfloat":
 		return nHash
 	case "sadd", "srem", "spop", "sinterstore", "sunionstore", "sdiffstore":
 		return nSet
-	case "zadd", "zrem", "zincr", "zincrby":
+	case "zadd", "zrem", "zincr", "zincrby", "zremrangebyscore", "zremrangebyrank", "zremrangebylex",
+		"zpopmin", "zpopmax", "zinterstore", "zunionstore", "zdiffstore", "zrangestore":
 		return nZset
 	}
 	return nGeneric // del, expire, persist, rename_from, rename_to, copy_to, ...

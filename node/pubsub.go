@@ -305,6 +305,10 @@ func (c *Session) subscriberGate(argv [][]byte) bool {
 			wrongArgs(c, "ping")
 			return true
 		}
+		if msg := c.aclDeny(argv); msg != "" {
+			c.Out.WriteError(msg)
+			return true
+		}
 		// Redis answers a subscribed RESP2 PING as a message-shaped array.
 		c.Out.WriteArray(2)
 		c.Out.WriteBulkString("pong")
@@ -564,8 +568,11 @@ func cmdPubsub(c *Session, argv [][]byte) {
 }
 
 // cmdReset is Redis's RESET: leave MULTI, unwatch, unsubscribe from
-// everything, back to RESP2 and no name.
+// everything, back to RESP2, no name, and the default user (authenticated
+// only if it needs no password).
 func cmdReset(c *Session, argv [][]byte) {
+	c.user.Store(c.n.acl.def.Load())
+	c.authed = c.n.defaultUserOpen()
 	c.tx.reset()
 	c.tx.unwatch()
 	c.unsubscribeAll()

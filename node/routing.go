@@ -27,7 +27,10 @@ import (
 //     all applied a slot move (the table still points at the refusing
 //     group), or a key is locked while it is copied.
 //   - -READONLY: a write without keys (FLUSHALL, FUNCTION LOAD) sent to a
-//     non-leader, as Redis's replicas refuse writes.
+//     non-leader, as Redis's replicas refuse writes. An ACL change sent to
+//     a node that does not lead group 1, the ACL's home, is the exception:
+//     -MOVED to that leader with a slot group 1 serves, so that a cluster
+//     client follows it there (the slot does live there).
 //   - -CROSSSLOT: keys in several slots (decided before anything runs,
 //     session.go and multi.go).
 //
@@ -155,6 +158,11 @@ func (n *Node) groupRedirect(g uint64, req *cluster.Request, leader uint64) stri
 		}
 		return "MOVED " + strconv.Itoa(cluster.ReshardSlot(req.Argv)) + " " + addr
 	}
+	if cluster.IsACLWrite(req.Argv) {
+		if addr, slot := n.addrOfID(leader), n.firstSlotOf(g); addr != "" && slot >= 0 {
+			return "MOVED " + strconv.Itoa(slot) + " " + addr
+		}
+	}
 	slot, msg := requestSlot(req)
 	if msg != "" {
 		return msg
@@ -172,6 +180,21 @@ func (n *Node) groupRedirect(g uint64, req *cluster.Request, leader uint64) stri
 		return "ASK " + strconv.Itoa(slot) + " " + addr
 	}
 	return "MOVED " + strconv.Itoa(slot) + " " + addr
+}
+
+// firstSlotOf is the first slot this node routes to group g, -1 if none.
+func (n *Node) firstSlotOf(g uint64) int {
+	if len(n.groups) == 1 {
+		return 0
+	}
+	if t := n.table.Load(); t != nil {
+		for s := range cluster.SlotCount {
+			if uint64(t.route[s]) == g {
+				return s
+			}
+		}
+	}
+	return -1
 }
 
 // requestSlot is the slot a request's keys hash to (a transaction's, for

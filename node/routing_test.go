@@ -12,6 +12,8 @@ import (
 type testRuntime struct {
 	sent []string
 	logs []string
+	// disconnected are the ids of the sessions the node disconnected.
+	disconnected []uint64
 }
 
 func (rt *testRuntime) Exclusive(_ *Session, _ uint64, fn func()) { fn() }
@@ -19,7 +21,7 @@ func (rt *testRuntime) Send(to uint64, msg []byte) {
 	rt.sent = append(rt.sent, string(msg))
 }
 func (rt *testRuntime) Wake(*Session)                                        {}
-func (rt *testRuntime) Disconnect(*Session)                                  {}
+func (rt *testRuntime) Disconnect(s *Session)                                { rt.disconnected = append(rt.disconnected, s.ID()) }
 func (rt *testRuntime) StartJob(uint64, *cluster.Replica, *cluster.Job)      {}
 func (rt *testRuntime) WaitJob(uint64)                                       {}
 func (rt *testRuntime) StartSync(uint64, *cluster.Replica, *cluster.SyncJob) {}

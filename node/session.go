@@ -64,6 +64,11 @@ type Session struct {
 
 	authed     bool
 	closeAfter bool // QUIT, CLIENT KILL of itself, SHUTDOWN
+	// user is the ACL user the session runs as: the default user until
+	// AUTH or HELLO AUTH (acl_cmd.go). busy: a batch is in progress (a
+	// session whose user is deleted then closes when it ends).
+	user atomic.Pointer[aclRef]
+	busy atomic.Bool
 	// readOnly (cluster mode, READONLY): a follower may serve this
 	// connection's keyed reads, possibly stale (cluster.Request.ReadOnly).
 	readOnly bool
@@ -102,9 +107,10 @@ func (n *Node) NewSession(conn Conn) *Session {
 		id:      n.nextID.Add(1),
 		conn:    conn,
 		Out:     resp.NewWriter(),
-		authed:  n.password() == "",
+		authed:  n.defaultUserOpen(),
 		created: n.clock.Now(),
 	}
+	c.user.Store(n.acl.def.Load())
 	if len(n.groups) > 0 {
 		c.runGroup = 1
 	}
@@ -155,6 +161,10 @@ func (c *Session) Close() {
 // Begin starts a batch of commands (as resp.Reader.ReadBatch returns
 // them; they must stay valid until Next returns false).
 func (c *Session) Begin(cmds [][][]byte) {
+	c.busy.Store(true)
+	if c.user.Load().cur.Load() == nil {
+		c.closeAfter = true // its user was deleted: nothing more runs
+	}
 	c.cmds, c.pos = cmds, 0
 	c.lastActive.Store(c.n.clock.Now())
 	c.commands.Add(int64(len(cmds)))
@@ -169,6 +179,11 @@ func (c *Session) Next() (Step, bool) {
 			c.stepOut = false
 			clear(c.reqs) // drop references to argv and writers
 			c.reqs = c.reqs[:0]
+			if c.user.Load().cur.Load() == nil {
+				// The step deleted the session's user (ACL DELUSER,
+				// ACL LOAD): its reply goes out, nothing more runs.
+				c.closeAfter = true
+			}
 			if f := c.cont; f != nil {
 				c.cont = nil
 				f()
@@ -183,6 +198,12 @@ func (c *Session) Next() (Step, bool) {
 			}
 			clear(c.cmds)
 			c.cmds, c.pos = nil, 0
+			// Cleared before the user is looked at, in the opposite
+			// order to rebuildACL: one of the two sees the other.
+			c.busy.Store(false)
+			if c.user.Load().cur.Load() == nil {
+				c.closeAfter = true
+			}
 			return Step{}, false
 		}
 		if c.runOne(c.cmds[c.pos]) {
@@ -255,16 +276,20 @@ func (c *Session) runOne(argv [][]byte) bool {
 			c.Out.WriteError(unknownCommand(argv))
 			return false
 		}
-		if !c.authed {
+		if c.needsAuth() {
 			c.Out.WriteError(errNoAuth)
+			return false
+		}
+		if ec != nil {
+			c.lastCmd.Store(&ec.Name)
+		}
+		if msg := c.aclDeny(argv); msg != "" {
+			c.Out.WriteError(msg)
 			return false
 		}
 		if isFunctionKill(argv) {
 			c.functionKill()
 			return false
-		}
-		if ec != nil {
-			c.lastCmd.Store(&ec.Name)
 		}
 		slot, msg := cluster.CommandSlot(argv)
 		if msg != "" {
@@ -281,8 +306,11 @@ func (c *Session) runOne(argv [][]byte) bool {
 // that can join the run gathered so far (g: its group): not answered by
 // the session itself, authenticated, and not node-wide.
 func (c *Session) plainRequest(argv [][]byte) (g uint64, ok bool) {
-	if c.sub != nil && c.sub.count() > 0 && c.proto.Load() == 2 || c.tx.active || !c.authed {
+	if c.sub != nil && c.sub.count() > 0 && c.proto.Load() == 2 || c.tx.active || c.needsAuth() {
 		return 0, false
+	}
+	if !c.aclUnrestricted() && !c.aclPermits(argv) {
+		return 0, false // refused where it is answered and logged (runOne)
 	}
 	if lookupServerCommand(argv[0]) != nil {
 		return 0, false

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	mrand "math/rand/v2"
 	stdnet "net"
 	"os"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	cerrors "github.com/cockroachdb/errors"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
@@ -68,6 +70,9 @@ type Config struct {
 	// and function-time-limit (node/functions.go; defaults when 0).
 	BusyReplyThreshold time.Duration
 	FunctionTimeLimit  time.Duration
+	// ACLFile is aclfile; Users are the user directives (node.Config).
+	ACLFile string
+	Users   []string
 
 	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
 	// node's id among Peers (each peer's address is its client port; peer
@@ -201,7 +206,11 @@ func newServer(cfg Config) (*Server, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	var id [20]byte
+	var secretsSeed [32]byte
 	if _, err := rand.Read(id[:]); err != nil {
+		panic("server: OS entropy source failed: " + err.Error())
+	}
+	if _, err := rand.Read(secretsSeed[:]); err != nil {
 		panic("server: OS entropy source failed: " + err.Error())
 	}
 	s := &Server{
@@ -221,8 +230,11 @@ func newServer(cfg Config) (*Server, error) {
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
-		TickHz: int(time.Second / tickInterval),
-		Clock:  cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
+		TickHz:  int(time.Second / tickInterval),
+		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(),
+		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
+		// ACL GENPASS passwords: a generator no other output can predict.
+		Secrets: mrand.NewChaCha8(secretsSeed),
 	}, nodeRuntime{s})
 	if err != nil {
 		return nil, err

@@ -76,6 +76,10 @@ type serverOptions struct {
 	// aofLoadTruncated (redis.conf's aof-load-truncated): cut a torn log
 	// tail at recovery (yes, the default) or refuse to start (no).
 	aofLoadTruncated bool
+	// ACL (docs/security.md): aclfile, or user directives ("user <name>
+	// <rule>...", one per line, repeatable), not both.
+	aclFile string
+	users   []string
 }
 
 func defaultServerOptions() serverOptions {
@@ -191,6 +195,13 @@ func (o *serverOptions) set(name, value string) error {
 		}
 	case "aof-load-truncated":
 		o.aofLoadTruncated, err = parseYesNo(value)
+	case "aclfile":
+		o.aclFile = value
+	case "user":
+		if strings.TrimSpace(value) == "" {
+			err = errors.New("want a user name and its rules")
+		}
+		o.users = append(o.users, value)
 	case "tls-cluster":
 		o.tlsCluster, err = parseYesNo(value)
 	case "tls-cert-file":
@@ -396,6 +407,9 @@ func runServer(args []string) int {
 	if err == nil {
 		_, err = o.clusterPeers()
 	}
+	if err == nil {
+		err = node.CheckACLConfig(o.aclFile, o.users, disk.OS())
+	}
 	if err != nil {
 		logger.Printf("keel server: %v", err)
 		fmt.Fprint(os.Stderr, serverUsage)
@@ -487,6 +501,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
+		ACLFile: o.aclFile, Users: o.users,
 		ReplicaOptions: replicaOptions,
 	})
 	if err != nil {
