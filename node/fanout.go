@@ -150,7 +150,7 @@ func (c *Session) mergeNodeWide(argv [][]byte, recs []*recorder) {
 			}
 		}
 	case eqFold(name, "randomkey"):
-		start := int(c.n.rand.Uint64() % uint64(len(recs)))
+		start := int(c.n.random() % uint64(len(recs)))
 		for i := range recs {
 			if b := recs[(start+i)%len(recs)].bulks(); len(b) > 0 {
 				c.Out.WriteBulk(b[0])
@@ -254,11 +254,11 @@ type groupScan struct {
 
 const scanCursorsKept = 4096
 
-func (g *groupScans) put(rnd interface{ Uint64() uint64 }, group uint64, inner uint64) uint64 {
+func (g *groupScans) put(random func() uint64, group uint64, inner uint64) uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.next == 0 {
-		g.next = rnd.Uint64()%(1<<40) + 1
+		g.next = random()%(1<<40) + 1
 	}
 	g.next++
 	cur := g.next
@@ -325,9 +325,9 @@ func (c *Session) scanGroups(argv [][]byte, targets []uint64) {
 		out := uint64(0)
 		switch {
 		case next != 0:
-			out = c.n.scans.put(c.n.rand, targets[pos], next)
+			out = c.n.scans.put(c.n.random, targets[pos], next)
 		case pos+1 < len(targets):
-			out = c.n.scans.put(c.n.rand, targets[pos+1], 0)
+			out = c.n.scans.put(c.n.random, targets[pos+1], 0)
 		}
 		c.Out.WriteArray(2)
 		c.Out.WriteBulk(strconv.AppendUint(nil, out, 10))

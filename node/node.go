@@ -100,6 +100,13 @@ type Config struct {
 	Secrets seam.Rand
 }
 
+// random draws from the node's randomness; safe for concurrent use.
+func (n *Node) random() uint64 {
+	n.randMu.Lock()
+	defer n.randMu.Unlock()
+	return n.rand.Uint64()
+}
+
 // Runtime is what a node needs from the world it runs in. The production
 // server (server/) implements it with sockets and goroutines; the
 // simulator (sim/) with its event loop. Every method must return without
@@ -151,8 +158,9 @@ type Node struct {
 	cfg Config
 	rt  Runtime
 
-	clock seam.Clock
-	rand  seam.Rand
+	clock  seam.Clock
+	rand   seam.Rand // only through random(): sessions draw from many goroutines
+	randMu sync.Mutex
 
 	// clustered: cluster mode (--peers); the node speaks Redis Cluster.
 	clustered bool
