@@ -505,7 +505,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		ReplicaOptions: replicaOptions,
 	})
 	if err != nil {
-		return errors.Wrapf(err, "open data directory %s", o.dir)
+		return errors.Wrapf(err, "start with data directory %s", o.dir)
 	}
 	if peers != nil {
 		groupsText := ""
