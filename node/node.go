@@ -70,6 +70,10 @@ type Config struct {
 	Clock seam.Clock
 	Rand  seam.Rand
 	RunID string
+
+	// Knobs plant deliberate bugs for tests (knobs.go): nil in
+	// production, set only by the simulator.
+	Knobs *TestingKnobs
 }
 
 // Runtime is what a node needs from the world it runs in. The production

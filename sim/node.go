@@ -65,8 +65,14 @@ type NodeConfig struct {
 	// (cluster.Options.MessageBytesMax; its default when 0). A world
 	// whose snapshots are many times this exercises streamed snapshots.
 	MessageBytesMax int
-	// Knobs plant deliberate bugs (tests that prove a sweep catches them).
-	Knobs *cluster.TestingKnobs
+	// Knobs plant deliberate bugs (tests that prove a sweep catches them)
+	// in the replicas; NodeKnobs in the node around them (sessions,
+	// transactions, pub/sub).
+	Knobs     *cluster.TestingKnobs
+	NodeKnobs *node.TestingKnobs
+	// NotifyKeyspaceEvents is the node's notify-keyspace-events ("":
+	// off, as keel server's default).
+	NotifyKeyspaceEvents string
 	// OpenWithNow passes the node's clock to cluster.Open (Options.NowNanos)
 	// so keys already expired are skipped while loading a snapshot. Off by
 	// default: the server does not set it (docs/simulation.md).
@@ -246,7 +252,8 @@ func (n *Node) start() {
 		AppendOnly: n.cfg.AppendOnly, AppendFsync: n.cfg.Fsync.String(), Dir: n.cfg.Dir, Port: nodePort,
 		TickHz: int(time.Second / n.cfg.TickEvery),
 		Clock:  n.Clock, Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/node/" + itoa(int64(n.epoch))),
-		RunID: "sim-" + n.name + "-" + itoa(int64(n.epoch)),
+		RunID:                "sim-" + n.name + "-" + itoa(int64(n.epoch)),
+		NotifyKeyspaceEvents: n.cfg.NotifyKeyspaceEvents, Knobs: n.cfg.NodeKnobs,
 	}
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
