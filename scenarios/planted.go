@@ -92,6 +92,12 @@ var Planted = []PlantedBug{
 		Base:    "bank-watch", NodeKnobs: node.TestingKnobs{IgnoreWatch: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "cluster-watch-ignored",
+		Summary: "EXEC hands its block to the replica without the connection's WATCHed keys: a watched transfer runs although the payer's balance changed",
+		Base:    "cluster-bank-watch", NodeKnobs: node.TestingKnobs{IgnoreWatch: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

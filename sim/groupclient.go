@@ -239,7 +239,15 @@ func (c *Client) onGroupReply(r Reply) {
 		// so the transfer starts over where the keys are served.
 		if strings.HasPrefix(r.Str, "MOVED ") {
 			if n := c.redirectNode(r.Str); n != nil {
-				c.learnSlot(strings.Fields(r.Str)[1], n)
+				c.learn(n)
+				if c.multiGroup() {
+					c.learnSlot(strings.Fields(r.Str)[1], n)
+				} else {
+					// One group: the next operation goes to the leader
+					// the MOVED named (else the transfer starts over at
+					// the same follower, again and again).
+					c.route.target = n
+				}
 			}
 		}
 		c.sessionLost()
