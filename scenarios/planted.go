@@ -98,6 +98,14 @@ var Planted = []PlantedBug{
 		Base:    "cluster-bank-watch", NodeKnobs: node.TestingKnobs{IgnoreWatch: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "notify-dropped",
+		Summary: "the node loses every 300th keyspace event a replica raises (counted, never published): a subscriber misses the notification of a write it was owed",
+		Base:    "pubsub-notify", NodeKnobs: node.TestingKnobs{DropNotifyEvery: 300},
+		// Notifications are not in the linearizability history.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

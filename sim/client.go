@@ -29,6 +29,10 @@ type WorkloadConfig struct {
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
+	// Subscribers are clients that PSUBSCRIBE to keyspace events and
+	// check what they get (subscriber.go; the single-node world, with
+	// NodeConfig.NotifyKeyspaceEvents set).
+	Subscribers int
 	// KeyTags, when set, spreads the plain keys over hash tags (and so
 	// over slots, and the replica groups owning them): key i is
 	// "{tag}k<i>" with tag KeyTags[i % len(KeyTags)], and an MGET reads
@@ -82,6 +86,8 @@ type Client struct {
 	// att is the attempt in flight: where the current operation was sent
 	// and the replies that came back so far.
 	att attempt
+	// sub is a subscriber's state (subscriber.go); nil for the others.
+	sub *subscriberState
 }
 
 // attempt is one send of the current operation.
@@ -94,6 +100,10 @@ type attempt struct {
 }
 
 func (c *Client) start() {
+	if c.sub != nil {
+		c.r.W.After(c.think(), c.subscribe)
+		return
+	}
 	c.r.W.After(c.think(), c.issue)
 }
 
@@ -217,6 +227,10 @@ func (c *Client) onData(cn *conn, data []byte) {
 	if cn.broken {
 		return // the client gave it up
 	}
+	if c.sub != nil {
+		c.subData(cn, data)
+		return
+	}
 	cn.in = append(cn.in, data...)
 	replies, err := cn.parseReplies()
 	if err != nil {
@@ -255,6 +269,12 @@ func (c *Client) result(got []Reply) Reply {
 // connection (a client library retries such a network error), unless it
 // depends on the connection's session.
 func (c *Client) onReset(cn *conn, refused bool) {
+	if c.sub != nil {
+		if s := c.sub.cur; s != nil && s.conn == cn {
+			c.subLost(s, "connection reset")
+		}
+		return
+	}
 	c.dropConn(cn)
 	if !c.att.inFlight || c.att.conn != cn || len(c.att.got) > 0 {
 		return

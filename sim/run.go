@@ -188,6 +188,8 @@ func Execute(cfg Config) (res *Result) {
 		id := uint64(clientIDBase + i)
 		r.Clients = append(r.Clients, &Client{r: r, id: id, name: "c" + strconv.Itoa(int(id)), rng: w.Stream("client/" + strconv.Itoa(i)), node: r.Node})
 	}
+	r.addSubscribers(r.Node)
+	r.Oracle.notify = cfg.Workload.Subscribers > 0
 	r.Node.start()
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
@@ -201,7 +203,13 @@ func Execute(cfg Config) (res *Result) {
 		if c.cur != nil {
 			c.r.Stats.Unknown++
 			c.finish(nil)
+			c.att.inFlight = false // a reply arriving later is a late one
 		}
+	}
+	if cfg.Workload.Subscribers > 0 {
+		// The subscribers listen on while the last writes' events arrive.
+		w.RunUntil(int64(cfg.Duration + subscriberSettle))
+		r.checkSubscribers()
 	}
 	if cfg.FinalCrash && cfg.Node.AppendOnly && r.Node.up {
 		r.Node.powerOff("final check")
