@@ -483,7 +483,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			b.state[i], b.failMsg[i] = stWriteFailed, msg
 			continue
 		}
-		argv := r.withAsking(req, req.Argv)
+		argv := r.withAsking(req, absoluteExpiry(b.nowMillis, req.Argv))
 		n := encodedCommandBytes(argv)
 		if n > r.replicatedCommandBytesMax() {
 			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large to replicate ("+strconv.Itoa(n)+" bytes)"
