@@ -55,11 +55,19 @@ type TestingKnobs struct {
 	// snapshot boundary), so the last entry the snapshot already contains
 	// is applied a second time: an INCRBY in it counts twice.
 	ReplayFromSnapshotIndex bool
+
+	// MovedKeysLoseTTL: IMPORTKEYS stores each moved key without the
+	// absolute deadline MOVEKEYS read for it (slotstate.go), the slip of
+	// a "SET key value" that forgot its PXAT. A key that had a TTL in
+	// the group it left lives forever in the group it moved to.
+	MovedKeysLoseTTL bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
 
 func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.ReplayFromSnapshotIndex }
+
+func (k *TestingKnobs) movedKeysLoseTTL() bool { return k != nil && k.MovedKeysLoseTTL }
 
 // walPlanted is the WAL's share of the knobs.
 func (k *TestingKnobs) walPlanted() *disk.WALPlanted {

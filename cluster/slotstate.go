@@ -838,7 +838,7 @@ func (r *Replica) reshardImportKeys(ms int64, args [][]byte, w engine.Writer) {
 			continue
 		}
 		cmd := [][]byte{[]byte("SET"), args[i], args[i+1]}
-		if at != 0 {
+		if at != 0 && !r.opts.Knobs.movedKeysLoseTTL() {
 			cmd = append(cmd, []byte("PXAT"), []byte(strconv.FormatInt(at, 10)))
 		}
 		d.Err = ""

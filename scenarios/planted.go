@@ -106,6 +106,14 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "moved-keys-lose-ttl",
+		Summary: "IMPORTKEYS stores the keys a slot move carries without their deadlines: a key with a TTL lives forever in the group it moved to",
+		Base:    "cluster-reshard-ttl", Knobs: cluster.TestingKnobs{MovedKeysLoseTTL: true},
+		// The values stay right: only the TTL check sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

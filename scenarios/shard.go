@@ -221,6 +221,50 @@ func init() {
 	})
 }
 
+// reshardRange draws a range of 1–4096 slots inside group 1's share of a
+// two-group split, and a range of group 1's other slots beside it.
+func reshardRange(rng *rand.Rand) (moved, other cluster.SlotRange) {
+	g1 := cluster.SplitSlots(2)[0][0]
+	width := 1 + rng.IntN(4096)
+	first := g1.First + rng.IntN(g1.Len()-width)
+	moved = cluster.SlotRange{First: first, Last: first + width - 1}
+	other = cluster.SlotRange{First: moved.Last + 1, Last: g1.Last}
+	if moved.First > g1.First {
+		other = cluster.SlotRange{First: g1.First, Last: moved.First - 1}
+	}
+	return moved, other
+}
+
+// ttlKeysPerTag: TTL keys per hash tag in cluster-reshard-ttl.
+const ttlKeysPerTag = 2
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-reshard-ttl",
+		Summary: "3 nodes, 2 replica groups: keys always written with a TTL of hours (SET PX, EXPIRE) live in a slot range that moves from group 1 to group 2 " +
+			"and back under load while group leaders lose power or are cut off; every PTTL and the final reads must find a TTL on every such key (never -1), " +
+			"never later than the latest deadline a write could have set; values linearizable",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0x771e))
+			moved, other := reshardRange(rng)
+			g2 := cluster.SplitSlots(2)[1][0]
+			tags := tagsIn([]cluster.SlotRange{moved, other, g2}, []int{3, 1, 1})
+			cfg := shardBase("cluster-reshard-ttl", seed, cluster.FsyncAlways, 2, tags)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Workload.TTLKeys = ttlKeysPerTag * len(tags)
+			batch := 1 + rng.IntN(4)
+			pause := time.Duration(rng.IntN(30)) * time.Millisecond
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, false) })
+				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+				aim := &aimedCrash{r: r}
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: 2, Batch: batch, StepPause: pause, OnStep: aim.step})
+			}
+			return cfg
+		},
+	})
+}
+
 // The sharded membership scenario's timeline: n4 starts with --join (a
 // replica of each group, with Join) between 2 and 3 s; the admin adds it
 // to group 1 then group 2 0.2–1 s later, and 0.5–2 s after both were

@@ -29,6 +29,10 @@ type WorkloadConfig struct {
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
+	// TTLKeys are keys every write gives a TTL far longer than the run
+	// (ttlkeys.go; the replicated worlds): their values are in the
+	// history, their TTLs are checked apart.
+	TTLKeys int
 	// Subscribers are clients that PSUBSCRIBE to keyspace events and
 	// check what they get (subscriber.go; the single-node world, with
 	// NodeConfig.NotifyKeyspaceEvents set).
@@ -60,6 +64,12 @@ type opSpec struct {
 	// connection the operation must go on (the EXEC under that WATCH).
 	keepsSession bool
 	session      *conn
+	// ttlMs, for a write of a TTL key (ttlkeys.go), is the TTL it sets;
+	// ttlW is its record once issued. ttlRead marks a PTTL whose answer
+	// the TTL check judges.
+	ttlMs   int64
+	ttlW    *ttlWrite
+	ttlRead bool
 }
 
 // Client is a simulated Redis client: one operation outstanding at a time
@@ -351,6 +361,12 @@ func (c *Client) sessionLost() {
 func (c *Client) finish(r *Reply) {
 	op := c.cur
 	c.cur = nil
+	if op.ttlW != nil && r != nil && !r.IsError() {
+		op.ttlW.ret = c.r.W.now
+	}
+	if op.ttlRead && r != nil {
+		c.r.checkTTLRead(op.argv[1], c.curCall, *r, c.route.final)
+	}
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	if op.hist != nil {
 		h := *op.hist
@@ -454,6 +470,9 @@ func (c *Client) value() string {
 func (c *Client) gen() opSpec {
 	if c.r.cfg.Workload.Bank != nil {
 		return c.genBank()
+	}
+	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
+		return c.genTTL()
 	}
 	vol := c.r.cfg.Workload.VolatileKeys > 0
 	for {

@@ -230,6 +230,9 @@ func (r *Run) runGroup() {
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, cfg.Workload.keyName(i))
 	}
+	for i := 0; i < cfg.Workload.TTLKeys; i++ {
+		r.keys = append(r.keys, cfg.Workload.ttlKeyName(i))
+	}
 	for i := 1; i <= g.cfg.Nodes+g.cfg.Joiners; i++ {
 		g.ids = append(g.ids, uint64(i))
 		if i <= g.cfg.Nodes {
@@ -294,7 +297,7 @@ func (r *Run) runGroup() {
 			r.Oracle.Stats.Checked++
 		}
 	}
-	r.Oracle.Stats.Checked += g.Checked
+	r.Oracle.Stats.Checked += g.Checked + r.ttl.checked
 	r.W.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
 }
 
@@ -336,6 +339,9 @@ func (g *Group) finalPhase() {
 	c.route.final = true
 	for _, k := range r.keys {
 		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	}
+	for i := 0; i < r.cfg.Workload.TTLKeys; i++ {
+		c.route.script = append(c.route.script, opSpec{argv: []string{"PTTL", r.cfg.Workload.ttlKeyName(i)}, ttlRead: true})
 	}
 	g.final = c
 	start := r.W.now

@@ -131,6 +131,9 @@ func (c *Client) issueGroup() {
 	c.seq++
 	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
+	if op.ttlMs > 0 {
+		op.ttlW = c.r.ttlIssued(&op, c.curCall)
+	}
 	suffix := ""
 	if op.readOnly {
 		suffix = " (READONLY)"

@@ -79,6 +79,8 @@ type Run struct {
 	Group *Group
 	// nextConn numbers client connections.
 	nextConn uint64
+	// ttl holds the TTL keys' writes (ttlkeys.go).
+	ttl ttlBook
 }
 
 // Result is what a run found.
