@@ -61,6 +61,13 @@ type TestingKnobs struct {
 	// a "SET key value" that forgot its PXAT. A key that had a TTL in
 	// the group it left lives forever in the group it moved to.
 	MovedKeysLoseTTL bool
+
+	// FCallKeysUngated: the slot gate walks no key of an FCALL (visitKeys
+	// in slotstate.go forgets the numkeys form), so a call on a migrating
+	// slot whose keys are locked, or already moved, runs on the group
+	// giving the slot away: its writes land on keys that group is about
+	// to delete, or it reads accounts that are no longer there.
+	FCallKeysUngated bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
@@ -68,6 +75,8 @@ func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsy
 func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.ReplayFromSnapshotIndex }
 
 func (k *TestingKnobs) movedKeysLoseTTL() bool { return k != nil && k.MovedKeysLoseTTL }
+
+func (k *TestingKnobs) fcallKeysUngated() bool { return k != nil && k.FCallKeysUngated }
 
 // walPlanted is the WAL's share of the knobs.
 func (k *TestingKnobs) walPlanted() *disk.WALPlanted {

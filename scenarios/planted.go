@@ -114,6 +114,12 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "fcall-keys-ungated",
+		Summary: "the slot gate walks no key of an FCALL: a call on a migrating slot whose keys are locked or already moved runs on the group giving the slot away",
+		Base:    "cluster-fcall-groups", Knobs: cluster.TestingKnobs{FCallKeysUngated: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

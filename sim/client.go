@@ -70,6 +70,9 @@ type opSpec struct {
 	ttlMs   int64
 	ttlW    *ttlWrite
 	ttlRead bool
+	// at, when set, is the node the operation goes to first (a FUNCTION
+	// LOAD aimed at a group's leader, bank.go).
+	at *Node
 }
 
 // Client is a simulated Redis client: one operation outstanding at a time
