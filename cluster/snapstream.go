@@ -37,9 +37,14 @@ import (
 // file by (index, size, fingerprint). A follower that restarts, or a leader
 // that restarts and streams the same file again, finds the partial file:
 // the follower keeps its sound prefix and reports that offset, and the
-// leader goes on from there. A newer snapshot on the leader ends the stream
-// (SnapshotFailure), and Raft asks for the newer one: the follower would
-// need it anyway, as the leader's log starts after it.
+// leader goes on from there. A newer snapshot on the leader ends a stream
+// that has delivered nothing yet (SnapshotFailure), and Raft asks for the
+// newer one: the follower would need it anyway, as the leader's log starts
+// after it. A stream under way goes on to the end (the open file outlives
+// its removal by retention): installing it is progress, and the follower
+// asks for the newer one next. Ending it instead would never let a
+// follower catch up whenever the leader snapshots faster than it streams
+// (a big data set under steady writes: cluster-big-snapshots found it).
 //
 // Flow control is go-back-N: the follower takes only the chunk at the
 // offset it holds and answers any other with that offset ("refused"); a
@@ -601,9 +606,10 @@ func (r *Replica) tickStreams() {
 			}
 			r.dropStream(s.to)
 			continue
-		case s.id.index < r.store.snapIndex:
-			// The follower would need the newer one next anyway: Raft
-			// sends it once told this one failed.
+		case s.id.index < r.store.snapIndex && s.acked == 0 && s.state != outInstalling:
+			// Nothing delivered yet, and the follower would need the
+			// newer one next anyway: Raft sends it once told this one
+			// failed. (One under way goes on: see the top of the file.)
 			r.endStream(s, raft.SnapshotFailure, false)
 			continue
 		}
