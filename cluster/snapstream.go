@@ -681,6 +681,9 @@ func (r *Replica) onSnapChunk(c *snapMsg) error {
 		r.ackStream(c.from, c.id, c.epoch, c.id.size, ackInstalled)
 		return nil
 	}
+	// The leader streams a snapshot this follower lacks: it is behind,
+	// whatever the heartbeats say (fresh).
+	r.g.snapBehind = max(r.g.snapBehind, c.id.index)
 	in := ss.in
 	if in == nil || in.id != c.id || in.from != c.from {
 		if in != nil && !c.id.newer(in.id) {
