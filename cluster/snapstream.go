@@ -392,7 +392,7 @@ func (r *Replica) openStream(s *snapOut) {
 	if err == nil {
 		var size int64
 		if size, err = f.Size(); err == nil {
-			s.id.size = uint64(size)
+			s.id.size = r.opts.Knobs.streamedSize(size)
 			s.id.fp, err = disk.SnapshotFingerprint(f, size)
 		}
 		if err != nil {

@@ -29,6 +29,10 @@ type WorkloadConfig struct {
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
+	// ValueBytesMin and ValueBytesMax, when set, pad the unique string
+	// values written to a size between them (big values make snapshots
+	// many times the transport's message limit).
+	ValueBytesMin, ValueBytesMax int
 	// TTLKeys are keys every write gives a TTL far longer than the run
 	// (ttlkeys.go; the replicated worlds): their values are in the
 	// history, their TTLs are checked apart.
@@ -465,7 +469,16 @@ func (c *Client) value() string {
 	if c.rng.IntN(10) < 3 {
 		return strconv.Itoa(c.rng.IntN(100))
 	}
-	return "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1))
+	v := "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1))
+	if w := &c.r.cfg.Workload; w.ValueBytesMax > 0 {
+		// Padded to a size in [ValueBytesMin, ValueBytesMax]: still
+		// unique, as the follower-read check needs.
+		n := w.ValueBytesMin + c.rng.IntN(w.ValueBytesMax-w.ValueBytesMin+1)
+		if n > len(v)+1 {
+			v += ":" + strings.Repeat("v", n-len(v)-1)
+		}
+	}
+	return v
 }
 
 // gen draws the next operation: mostly single-key string commands on a

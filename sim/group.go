@@ -543,6 +543,15 @@ func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
 // IsLeaderOf reports whether the node is up and leads group grp.
 func (n *Node) IsLeaderOf(grp uint64) bool { return n.up && n.replica(grp).IsLeader() }
 
+// SnapshotStreams is the member's snapshot streaming counters (zero while
+// it is down).
+func (n *Node) SnapshotStreams() cluster.SnapshotStreamStats {
+	if !n.up {
+		return cluster.SnapshotStreamStats{}
+	}
+	return n.replica(1).SnapshotStreams()
+}
+
 // GroupStats is the member's replication state (zero while it is down).
 func (n *Node) GroupStats() cluster.GroupStats {
 	if !n.up {

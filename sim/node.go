@@ -65,6 +65,10 @@ type NodeConfig struct {
 	// (cluster.Options.MessageBytesMax; its default when 0). A world
 	// whose snapshots are many times this exercises streamed snapshots.
 	MessageBytesMax int
+	// SnapshotSendBytesPerTick throttles the snapshots a leader streams
+	// (cluster.Options.SnapshotSendBytesPerTick; its default when 0): a
+	// slow stream gives crashes time to land in the middle of it.
+	SnapshotSendBytesPerTick int64
 	// Knobs plant deliberate bugs (tests that prove a sweep catches them)
 	// in the replicas; NodeKnobs in the node around them (sessions,
 	// transactions, pub/sub).
@@ -321,7 +325,8 @@ func (n *Node) replicaOptions(g uint64) cluster.Options {
 		FS: n.FS, Dir: node.GroupDir(n.cfg.Dir, n.groups(), g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
 		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
 		NowNanos: openNow, Knobs: n.cfg.Knobs, MessageBytesMax: n.cfg.MessageBytesMax,
-		Rand: n.r.W.Stream(stream),
+		SnapshotSendBytesPerTick: n.cfg.SnapshotSendBytesPerTick,
+		Rand:                     n.r.W.Stream(stream),
 	}
 }
 
