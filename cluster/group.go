@@ -366,15 +366,17 @@ func (r *Replica) stepOne(data []byte) error {
 		return errors.New("cluster: empty peer message")
 	}
 	switch data[0] {
-	case peerKindRaft:
+	case peerKindRaftChecked:
 	case peerKindSnapChunk, peerKindSnapAck:
 		return r.stepSnap(data)
+	case peerKindRaft:
+		return errors.New("cluster: a Raft message without a checksum (sent by an older keel?)")
 	default:
 		return errors.Newf("cluster: peer message of unknown kind 0x%02x", data[0])
 	}
-	var m pb.Message
-	if err := m.Unmarshal(data); err != nil {
-		return errors.Wrap(err, "cluster: malformed peer message")
+	m, err := decodeRaftMsg(data, r.ID())
+	if err != nil {
+		return err
 	}
 	if r.fatal != nil {
 		return nil // reopening; peers retry
@@ -678,7 +680,7 @@ func (r *Replica) send(msgs []pb.Message) {
 			r.startStream(m)
 			continue
 		}
-		buf, err := m.Marshal()
+		buf, err := encodeRaftMsg(&m)
 		if err != nil {
 			continue
 		}

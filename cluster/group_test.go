@@ -101,8 +101,7 @@ func (g *testGroup) deliver() {
 	for steps := 0; len(g.queue) > 0; steps++ {
 		m := g.queue[0]
 		if steps > 100000 {
-			var pm pb.Message
-			_ = pm.Unmarshal(m.data)
+			pm, _ := decodeRaftMsg(m.data, m.to)
 			g.t.Fatalf("messages never settle: %d→%d %s idx=%d logterm=%d commit=%d reject=%v hint=%d", m.from, m.to, pm.Type, pm.Index, pm.LogTerm, pm.Commit, pm.Reject, pm.RejectHint)
 		}
 		g.queue = g.queue[1:]
@@ -645,8 +644,8 @@ func TestFollowerBehindIsNotFresh(t *testing.T) {
 	g.submit(l, false, "SET k new")
 	g.start(f)
 	g.filter = func(m *groupMsg) bool {
-		var pm pb.Message
-		return m.to != f || m.data[0] != 0x08 || pm.Unmarshal(m.data) != nil || pm.Type != pb.MsgApp
+		pm, err := decodeRaftMsg(m.data, m.to)
+		return m.to != f || err != nil || pm.Type != pb.MsgApp
 	}
 	for i := 0; i < 5; i++ {
 		g.tick() // heartbeats reach f, appends do not

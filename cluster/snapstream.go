@@ -54,16 +54,20 @@ import (
 // older epoch (chunks already in flight when the leader went back) is not
 // acted on again.
 //
-// Every peer message starts with a kind byte. A Raft message is a marshaled
-// raftpb.Message, whose first byte is always 0x08 (field 1, the type, as a
-// varint): Raft messages travel exactly as they did before there were
-// other kinds. The runtime may frame a message further (the sharded
-// server's group frame) outside these bytes.
+// Every peer message starts with a kind byte. A Raft message is the kind
+// peerKindRaftChecked, the CRC32C of the rest, and a marshaled
+// raftpb.Message (peerframe.go); chunks and acks carry their own CRC. The
+// runtime may frame a message further (the sharded server's group frame)
+// outside these bytes.
 
 const (
-	peerKindRaft      = 0x08
-	peerKindSnapChunk = 0xB1
-	peerKindSnapAck   = 0xB2
+	// peerKindRaft opened a bare marshaled raftpb.Message (its first
+	// byte is always 0x08: field 1, the type, as a varint), as Raft
+	// messages travelled before they carried a checksum; it is refused.
+	peerKindRaft        = 0x08
+	peerKindSnapChunk   = 0xB1
+	peerKindSnapAck     = 0xB2
+	peerKindRaftChecked = 0xB3
 
 	// MessageBytesMaxDefault is Options.MessageBytesMax's default: the
 	// transport's frame bound less peerFrameHeadroomBytes.
@@ -418,7 +422,7 @@ func (r *Replica) sendInstall(s *snapOut) {
 	snap := *m.Snapshot
 	snap.Data = encodeSnapDescriptor(s.id)
 	m.Snapshot = &snap
-	buf, err := m.Marshal()
+	buf, err := encodeRaftMsg(&m)
 	if err != nil {
 		r.endStream(s, raft.SnapshotFailure, true)
 		return

@@ -483,7 +483,7 @@ func legacyMsgSnap(t *testing.T, from, to, term uint64) []byte {
 		Data:     []byte("KEELSNP1 and the rest of a snapshot file"),
 		Metadata: pb.SnapshotMetadata{Index: 1 << 40, Term: term, ConfState: pb.ConfState{Voters: []uint64{1, 2, 3}}},
 	}}
-	b, err := m.Marshal()
+	b, err := encodeRaftMsg(&m)
 	if err != nil {
 		t.Fatal(err)
 	}
