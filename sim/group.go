@@ -259,6 +259,7 @@ func (r *Run) runGroup() {
 			}
 		}
 		r.Net.Transport(id, n.deliverPeer)
+		r.Net.attackTarget(id, n.deliverAttackFrame)
 		g.Nodes = append(g.Nodes, n)
 	}
 	for i := 0; i < cfg.Workload.Clients; i++ {

@@ -114,6 +114,8 @@ type Node struct {
 	epoch uint64
 	busy  int64 // virtual time until which the node is occupied
 	tries int
+	// starts counts the processes started (Starts).
+	starts int
 	// downFor, when set, overrides RestartDelay once (a scenario keeps a
 	// node down longer).
 	downFor time.Duration
@@ -154,6 +156,9 @@ type peerMsg struct {
 	from  uint64
 	group uint64
 	data  []byte
+	// attack: a frame no honest node sent (busattack.go): an error
+	// stepping it is a refusal, not a failure.
+	attack bool
 }
 
 // simJob is a snapshot job handed out by a replica: it runs JobDelay
@@ -178,6 +183,20 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 
 // Up reports whether the node is serving.
 func (n *Node) Up() bool { return n.up }
+
+// Starts counts the node's process starts (the first included), and
+// Reopens the replicas it reopened after a disk failure: a node that
+// stayed up throughout has 1 and 0.
+func (n *Node) Starts() int { return n.starts }
+
+// Reopens is the node's count of replicas reopened from disk after a
+// fatal disk error (0 while down).
+func (n *Node) Reopens() int64 {
+	if n.nd == nil {
+		return 0
+	}
+	return n.nd.ReplicaReopens()
+}
 
 // ID is the node's id on the network.
 func (n *Node) ID() uint64 { return n.cfg.ID }
@@ -247,6 +266,7 @@ func (n *Node) setBusy(until int64) {
 // (recovery) and checks what it recovered.
 func (n *Node) start() {
 	n.epoch++
+	n.starts++
 	n.trace("start")
 	n.steps = map[uint64][]stepItem{}
 	n.conns = map[uint64]*conn{}
@@ -769,6 +789,23 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 	n.scheduleSteps()
 }
 
+// deliverAttackFrame is an attack frame arriving from the network
+// (busattack.go): routed and stepped like any message, its refusals
+// counted rather than failed.
+func (n *Node) deliverAttackFrame(from uint64, data []byte) {
+	if !n.up || len(n.peerMsgs) >= peerInboxMax {
+		return
+	}
+	g, body, ok := n.nd.Route(from, data)
+	if !ok {
+		n.trace("refuse attack frame from n" + itoa(int64(from)))
+		n.r.fault("bus-refused")
+		return
+	}
+	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body, attack: true})
+	n.scheduleSteps()
+}
+
 func (n *Node) scheduleSteps() {
 	if len(n.peerMsgs) > 0 {
 		n.whenFree(&n.stepQ, n.stepPeers)
@@ -799,6 +836,11 @@ func (n *Node) stepPeers() {
 			return
 		}
 		for _, err := range errs {
+			if err != nil && m.attack {
+				n.trace("attack frame from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + " refused: " + oneLine(err.Error()))
+				n.r.fault("bus-refused")
+				continue
+			}
 			if err != nil {
 				n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": " + oneLine(err.Error()))
 			}

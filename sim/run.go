@@ -159,6 +159,7 @@ func Execute(cfg Config) (res *Result) {
 	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}}
 	r.Rand = w.Stream("scenario/faults")
 	r.Net = newNetwork(w, cfg.Net)
+	r.Net.faultf = r.fault
 	r.Net.oversized = func(from, to uint64, size, limit int) {
 		r.Oracle.fail("n" + itoa(int64(from)) + " sent a " + itoa(int64(size)) + "-byte message to n" + itoa(int64(to)) +
 			", over the transport's " + itoa(int64(limit)) + "-byte limit (the real transport drops it)")
