@@ -71,10 +71,10 @@ type groupState struct {
 	// context); batches that arrive meanwhile wait in readNext and share
 	// the next round, issued when the current one returns. A round must
 	// start after its batches arrived, so none may join one in flight.
-	readWait   map[uint64][]*batch
-	readNext   []*batch
-	nextRead   uint64
-	leadHeard  int64 // nanos: last message from the leader (followers)
+	readWait  map[uint64][]*batch
+	readNext  []*batch
+	nextRead  uint64
+	leadHeard int64 // nanos: last message from the leader (followers)
 	// What a follower knows of how far behind it is (fresh): Raft's
 	// heartbeats carry the commit index capped at what the leader knows
 	// the follower holds, so only an append tells it the leader's commit
@@ -87,9 +87,9 @@ type groupState struct {
 	leadCommit, leadCommitTerm uint64
 	appAt, contactSince        int64
 	snapBehind                 uint64
-	snapSent   uint64
-	snapRecvd  uint64
-	leaderLost uint64
+	snapSent                   uint64
+	snapRecvd                  uint64
+	leaderLost                 uint64
 	// snapForMember: a voter was added after the log was compacted; the
 	// next snapshot must be taken after the change (appliedConfChange).
 	snapForMember bool

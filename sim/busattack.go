@@ -135,7 +135,7 @@ func (n *Network) attackAlong(from, to uint64, msg []byte) {
 			b := append([]byte{multiGroupFrameTag}, binary.AppendUvarint(nil, uint64(8+rng.IntN(1000)))...)
 			b = append(b, msg[1+k:]...)
 			a.stats.ForeignGroup++
-		n.faultf("bus-foreign-group")
+			n.faultf("bus-foreign-group")
 			n.deliverAttack(from, to, b)
 		}
 	}
