@@ -71,13 +71,25 @@ type groupState struct {
 	// context); batches that arrive meanwhile wait in readNext and share
 	// the next round, issued when the current one returns. A round must
 	// start after its batches arrived, so none may join one in flight.
-	readWait   map[uint64][]*batch
-	readNext   []*batch
-	nextRead   uint64
-	leadHeard  int64 // nanos: last message from the leader (followers)
-	snapSent   uint64
-	snapRecvd  uint64
-	leaderLost uint64
+	readWait  map[uint64][]*batch
+	readNext  []*batch
+	nextRead  uint64
+	leadHeard int64 // nanos: last message from the leader (followers)
+	// What a follower knows of how far behind it is (fresh): Raft's
+	// heartbeats carry the commit index capped at what the leader knows
+	// the follower holds, so only an append tells it the leader's commit
+	// index. leadCommit is the highest one a leader stated in an append,
+	// leadCommitTerm the term of the last such append and appAt (nanos)
+	// when it came; contactSince is when the follower last heard from a
+	// leader after more than followerStaleMax of silence (or since it
+	// started). snapBehind is the highest index of a snapshot a leader
+	// streamed to it that it lacked. Each is a committed index.
+	leadCommit, leadCommitTerm uint64
+	appAt, contactSince        int64
+	snapBehind                 uint64
+	snapSent                   uint64
+	snapRecvd                  uint64
+	leaderLost                 uint64
 	// snapForMember: a voter was added after the log was compacted; the
 	// next snapshot must be taken after the change (appliedConfChange).
 	snapForMember bool
@@ -257,9 +269,21 @@ func isReadOnly(req *Request) bool {
 }
 
 // fresh reports whether a follower has heard from a leader recently and
-// applied everything it was told is committed.
+// applied everything it knows to be committed: by its own log, by the
+// leader's appends, by the snapshots a leader streamed to it. It must
+// also have had an append of the current term since it (re)gained
+// contact with a leader. Raft's heartbeats carry the commit index capped
+// at what the leader knows the follower holds, so a follower far behind
+// (waiting for a snapshot, cut off for a while, just restarted) would
+// otherwise count itself fresh on the first heartbeat and serve reads of
+// any age (cluster-big-snapshots found it). In a group with no writes, a
+// follower that restarted redirects until the next write.
 func (r *Replica) fresh() bool {
 	if r.g.lead == 0 || r.lastNowNanos-r.g.leadHeard > int64(followerStaleMax) {
+		return false
+	}
+	if r.g.leadCommitTerm != r.store.hs.Term || r.g.appAt < r.g.contactSince ||
+		r.applied < r.g.leadCommit || r.applied < r.g.snapBehind {
 		return false
 	}
 	return r.applied >= r.store.hs.Commit
@@ -342,21 +366,23 @@ func (r *Replica) stepOne(data []byte) error {
 		return errors.New("cluster: empty peer message")
 	}
 	switch data[0] {
-	case peerKindRaft:
+	case peerKindRaftChecked:
 	case peerKindSnapChunk, peerKindSnapAck:
 		return r.stepSnap(data)
+	case peerKindRaft:
+		return errors.New("cluster: a Raft message without a checksum (sent by an older keel?)")
 	default:
 		return errors.Newf("cluster: peer message of unknown kind 0x%02x", data[0])
 	}
-	var m pb.Message
-	if err := m.Unmarshal(data); err != nil {
-		return errors.Wrap(err, "cluster: malformed peer message")
+	m, err := decodeRaftMsg(data, r.ID())
+	if err != nil {
+		return err
 	}
 	if r.fatal != nil {
 		return nil // reopening; peers retry
 	}
 	if m.From != 0 && m.From == r.g.lead || m.Type == pb.MsgApp || m.Type == pb.MsgHeartbeat || m.Type == pb.MsgSnap {
-		r.g.leadHeard = r.lastNowNanos
+		r.heardLeader()
 	}
 	if m.Type == pb.MsgSnap {
 		if ok, err := r.admitSnap(&m); !ok {
@@ -366,7 +392,19 @@ func (r *Replica) stepOne(data []byte) error {
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return errors.Wrap(err, "cluster: step")
 	}
+	if m.Type == pb.MsgApp && m.Term >= r.g.leadCommitTerm {
+		r.g.leadCommit = max(r.g.leadCommit, m.Commit)
+		r.g.leadCommitTerm, r.g.appAt = m.Term, r.lastNowNanos
+	}
 	return nil
+}
+
+// heardLeader notes a message from a leader (fresh).
+func (r *Replica) heardLeader() {
+	if r.g.leadHeard == 0 || r.lastNowNanos-r.g.leadHeard > int64(followerStaleMax) {
+		r.g.contactSince = r.lastNowNanos
+	}
+	r.g.leadHeard = r.lastNowNanos
 }
 
 // settle drives Raft and the batch queue until neither moves, then
@@ -483,7 +521,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			b.state[i], b.failMsg[i] = stWriteFailed, msg
 			continue
 		}
-		argv := r.withAsking(req, req.Argv)
+		argv := r.withAsking(req, absoluteExpiry(b.nowMillis, req.Argv))
 		n := encodedCommandBytes(argv)
 		if n > r.replicatedCommandBytesMax() {
 			b.state[i], b.failMsg[i] = stWriteFailed, "ERR command too large to replicate ("+strconv.Itoa(n)+" bytes)"
@@ -548,7 +586,7 @@ func (r *Replica) onSoftState(ss *raft.SoftState) {
 	was := r.g.raftState
 	r.g.lead, r.g.raftState = ss.Lead, ss.RaftState
 	if ss.Lead != 0 && ss.Lead != r.ID() {
-		r.g.leadHeard = r.lastNowNanos
+		r.heardLeader()
 	}
 	if was == raft.StateLeader && ss.RaftState != raft.StateLeader {
 		r.g.leaderLost++
@@ -642,7 +680,7 @@ func (r *Replica) send(msgs []pb.Message) {
 			r.startStream(m)
 			continue
 		}
-		buf, err := m.Marshal()
+		buf, err := encodeRaftMsg(&m)
 		if err != nil {
 			continue
 		}

@@ -55,11 +55,44 @@ type TestingKnobs struct {
 	// snapshot boundary), so the last entry the snapshot already contains
 	// is applied a second time: an INCRBY in it counts twice.
 	ReplayFromSnapshotIndex bool
+
+	// MovedKeysLoseTTL: IMPORTKEYS stores each moved key without the
+	// absolute deadline MOVEKEYS read for it (slotstate.go), the slip of
+	// a "SET key value" that forgot its PXAT. A key that had a TTL in
+	// the group it left lives forever in the group it moved to.
+	MovedKeysLoseTTL bool
+
+	// FCallKeysUngated: the slot gate walks no key of an FCALL (visitKeys
+	// in slotstate.go forgets the numkeys form), so a call on a migrating
+	// slot whose keys are locked, or already moved, runs on the group
+	// giving the slot away: its writes land on keys that group is about
+	// to delete, or it reads accounts that are no longer there.
+	FCallKeysUngated bool
+
+	// SnapStreamDropsTail: the leader announces a streamed snapshot one
+	// byte shorter than its file (snapstream.go), an off-by-one in the
+	// size, so the stream ends before the file's last byte. The
+	// follower's copy never verifies: it is received again, then given
+	// up, and a follower that needs a snapshot never catches up.
+	SnapStreamDropsTail bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
 
 func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.ReplayFromSnapshotIndex }
+
+func (k *TestingKnobs) movedKeysLoseTTL() bool { return k != nil && k.MovedKeysLoseTTL }
+
+func (k *TestingKnobs) fcallKeysUngated() bool { return k != nil && k.FCallKeysUngated }
+
+// streamedSize is the size a leader announces for a snapshot file of
+// size bytes (SnapStreamDropsTail).
+func (k *TestingKnobs) streamedSize(size int64) uint64 {
+	if k != nil && k.SnapStreamDropsTail && size > 0 {
+		return uint64(size - 1)
+	}
+	return uint64(size)
+}
 
 // walPlanted is the WAL's share of the knobs.
 func (k *TestingKnobs) walPlanted() *disk.WALPlanted {

@@ -436,7 +436,7 @@ func (r *Replica) gateArgv(ms int64, req *Request, argv [][]byte, asking bool) s
 	if msg != "" || slot < 0 {
 		return msg
 	}
-	return r.gateSlot(ms, req, argv, slot, asking, func(visit func(key []byte) bool) { visitKeys(argv, visit) })
+	return r.gateSlot(ms, req, argv, slot, asking, func(visit func(key []byte) bool) { r.visitKeys(argv, visit) })
 }
 
 // gateTxn is the gate for a whole MULTI/EXEC: its keys share one slot.
@@ -454,7 +454,7 @@ func (r *Replica) gateTxn(ms int64, req *Request, cmds [][][]byte, asking bool) 
 	}
 	return r.gateSlot(ms, req, first, slot, asking, func(visit func(key []byte) bool) {
 		for _, argv := range cmds {
-			if !visitKeys(argv, visit) {
+			if !r.visitKeys(argv, visit) {
 				return
 			}
 		}
@@ -462,9 +462,9 @@ func (r *Replica) gateTxn(ms int64, req *Request, cmds [][][]byte, asking bool) 
 }
 
 // visitKeys calls visit for each key of argv until it returns false.
-func visitKeys(argv [][]byte, visit func(key []byte) bool) bool {
+func (r *Replica) visitKeys(argv [][]byte, visit func(key []byte) bool) bool {
 	if functionKind(argv) == fnCall {
-		if len(argv) < 3 {
+		if len(argv) < 3 || r.opts.Knobs.fcallKeysUngated() {
 			return true
 		}
 		n, ok := parseNumKeys(argv[2], len(argv)-3)
@@ -989,7 +989,7 @@ func (r *Replica) reshardImportKeys(ms int64, args [][]byte, w engine.Writer) {
 			continue
 		}
 		cmd := [][]byte{[]byte("SET"), args[i], args[i+1]}
-		if m.at != 0 {
+		if m.at != 0 && !r.opts.Knobs.movedKeysLoseTTL() {
 			cmd = append(cmd, []byte("PXAT"), []byte(strconv.FormatInt(m.at, 10)))
 		}
 		d.Err = ""

@@ -37,9 +37,14 @@ import (
 // file by (index, size, fingerprint). A follower that restarts, or a leader
 // that restarts and streams the same file again, finds the partial file:
 // the follower keeps its sound prefix and reports that offset, and the
-// leader goes on from there. A newer snapshot on the leader ends the stream
-// (SnapshotFailure), and Raft asks for the newer one: the follower would
-// need it anyway, as the leader's log starts after it.
+// leader goes on from there. A newer snapshot on the leader ends a stream
+// that has delivered nothing yet (SnapshotFailure), and Raft asks for the
+// newer one: the follower would need it anyway, as the leader's log starts
+// after it. A stream under way goes on to the end (the open file outlives
+// its removal by retention): installing it is progress, and the follower
+// asks for the newer one next. Ending it instead would never let a
+// follower catch up whenever the leader snapshots faster than it streams
+// (a big data set under steady writes: cluster-big-snapshots found it).
 //
 // Flow control is go-back-N: the follower takes only the chunk at the
 // offset it holds and answers any other with that offset ("refused"); a
@@ -49,16 +54,20 @@ import (
 // older epoch (chunks already in flight when the leader went back) is not
 // acted on again.
 //
-// Every peer message starts with a kind byte. A Raft message is a marshaled
-// raftpb.Message, whose first byte is always 0x08 (field 1, the type, as a
-// varint): Raft messages travel exactly as they did before there were
-// other kinds. The runtime may frame a message further (the sharded
-// server's group frame) outside these bytes.
+// Every peer message starts with a kind byte. A Raft message is the kind
+// peerKindRaftChecked, the CRC32C of the rest, and a marshaled
+// raftpb.Message (peerframe.go); chunks and acks carry their own CRC. The
+// runtime may frame a message further (the sharded server's group frame)
+// outside these bytes.
 
 const (
-	peerKindRaft      = 0x08
-	peerKindSnapChunk = 0xB1
-	peerKindSnapAck   = 0xB2
+	// peerKindRaft opened a bare marshaled raftpb.Message (its first
+	// byte is always 0x08: field 1, the type, as a varint), as Raft
+	// messages travelled before they carried a checksum; it is refused.
+	peerKindRaft        = 0x08
+	peerKindSnapChunk   = 0xB1
+	peerKindSnapAck     = 0xB2
+	peerKindRaftChecked = 0xB3
 
 	// MessageBytesMaxDefault is Options.MessageBytesMax's default: the
 	// transport's frame bound less peerFrameHeadroomBytes.
@@ -387,7 +396,7 @@ func (r *Replica) openStream(s *snapOut) {
 	if err == nil {
 		var size int64
 		if size, err = f.Size(); err == nil {
-			s.id.size = uint64(size)
+			s.id.size = r.opts.Knobs.streamedSize(size)
 			s.id.fp, err = disk.SnapshotFingerprint(f, size)
 		}
 		if err != nil {
@@ -413,7 +422,7 @@ func (r *Replica) sendInstall(s *snapOut) {
 	snap := *m.Snapshot
 	snap.Data = encodeSnapDescriptor(s.id)
 	m.Snapshot = &snap
-	buf, err := m.Marshal()
+	buf, err := encodeRaftMsg(&m)
 	if err != nil {
 		r.endStream(s, raft.SnapshotFailure, true)
 		return
@@ -601,9 +610,10 @@ func (r *Replica) tickStreams() {
 			}
 			r.dropStream(s.to)
 			continue
-		case s.id.index < r.store.snapIndex:
-			// The follower would need the newer one next anyway: Raft
-			// sends it once told this one failed.
+		case s.id.index < r.store.snapIndex && s.acked == 0 && s.state != outInstalling:
+			// Nothing delivered yet, and the follower would need the
+			// newer one next anyway: Raft sends it once told this one
+			// failed. (One under way goes on: see the top of the file.)
 			r.endStream(s, raft.SnapshotFailure, false)
 			continue
 		}
@@ -675,6 +685,9 @@ func (r *Replica) onSnapChunk(c *snapMsg) error {
 		r.ackStream(c.from, c.id, c.epoch, c.id.size, ackInstalled)
 		return nil
 	}
+	// The leader streams a snapshot this follower lacks: it is behind,
+	// whatever the heartbeats say (fresh).
+	r.g.snapBehind = max(r.g.snapBehind, c.id.index)
 	in := ss.in
 	if in == nil || in.id != c.id || in.from != c.from {
 		if in != nil && !c.id.newer(in.id) {

@@ -262,9 +262,10 @@ func TestSnapshotStreamSurvivesLossAndRestarts(t *testing.T) {
 	}
 }
 
-// A new snapshot on the leader mid-stream ends the stream, and the next
-// one carries the new snapshot.
-func TestSnapshotStreamRestartsAtANewerSnapshot(t *testing.T) {
+// A new snapshot on the leader mid-stream does not end the stream under
+// way: the follower installs it, then the next stream carries the new
+// snapshot.
+func TestSnapshotStreamFinishesThenTheNewerSnapshot(t *testing.T) {
 	g := newStreamGroup(t, func(o *Options) { o.SnapshotSendBytesPerTick = 64 << 10 })
 	l := g.waitLeader()
 	f := g.follower(l)
@@ -301,9 +302,35 @@ func TestSnapshotStreamRestartsAtANewerSnapshot(t *testing.T) {
 	if got := g.reps[f].Persistence().SnapshotIndex; got != second {
 		t.Fatalf("follower installed snapshot %d, want the newer %d", got, second)
 	}
-	if ls := g.reps[l].SnapshotStreams(); ls.StreamsAborted == 0 || ls.StreamsStarted < 2 {
-		t.Fatalf("leader %+v: want the first stream abandoned and a second started", ls)
+	if ls := g.reps[l].SnapshotStreams(); ls.StreamsAborted != 0 || ls.StreamsStarted < 2 {
+		t.Fatalf("leader %+v: want the first stream finished, then a second one", ls)
 	}
+}
+
+// A leader that snapshots faster than it streams still catches a follower
+// up: each stream under way finishes, so the follower installs snapshot
+// after snapshot while the writes go on. (Ending a stream whenever a newer
+// snapshot appeared left it behind for as long as the writes lasted.)
+func TestSnapshotStreamCatchesUpWhileTheLeaderKeepsSnapshotting(t *testing.T) {
+	g := newStreamGroup(t, func(o *Options) { o.SnapshotSendBytesPerTick = 64 << 10 })
+	l := g.waitLeader()
+	f := g.follower(l)
+	g.stop(f)
+	g.fill(l, 0, 4000, 200)
+	g.start(f)
+	installed := uint64(0)
+	for i := 0; i < 40; i++ {
+		g.fill(l, 4000+i*50, 50, 200)
+		if got := g.submit(l, false, "SAVE"); got != "+OK" {
+			t.Fatalf("SAVE: %s", got)
+		}
+		g.tick()
+		installed = max(installed, g.reps[f].Persistence().SnapshotIndex)
+	}
+	if installed == 0 {
+		t.Fatalf("the follower installed no snapshot while the leader took one every tick (leader %+v)", g.reps[l].SnapshotStreams())
+	}
+	g.caughtUp(l, f, 300)
 }
 
 // Chunks corrupted on the way are refused, counted, asked for again and
@@ -456,7 +483,7 @@ func legacyMsgSnap(t *testing.T, from, to, term uint64) []byte {
 		Data:     []byte("KEELSNP1 and the rest of a snapshot file"),
 		Metadata: pb.SnapshotMetadata{Index: 1 << 40, Term: term, ConfState: pb.ConfState{Voters: []uint64{1, 2, 3}}},
 	}}
-	b, err := m.Marshal()
+	b, err := encodeRaftMsg(&m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,12 @@ func (r *Replica) submitTxn(b *batch, i int, flush func()) {
 	// A transaction sent after ASKING is logged with the marker as its
 	// first command, so that every replica gates it alike.
 	cmds := t.Cmds
+	if r.Replicated() {
+		cmds = make([][][]byte, len(t.Cmds))
+		for j, argv := range t.Cmds {
+			cmds[j] = absoluteExpiry(b.nowMillis, argv)
+		}
+	}
 	if r.slots.on && b.reqs[i].Asking {
 		cmds = append([][][]byte{{askingMarker}}, cmds...)
 	}

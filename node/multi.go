@@ -231,6 +231,9 @@ func cmdExec(c *Session, argv [][]byte) {
 	// queued: Redis checks each again as EXEC runs it.
 	c.aclDeniedMarkers(c.tx.queued)
 	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.n.txnSide}
+	if c.n.cfg.Knobs.ignoreWatch() {
+		t.Watched, t.WatchedOn = nil, nil
+	}
 	c.tx.queued = nil // handed over: the replica may still read it
 	c.tx.watched = nil
 	c.runGroup = g

@@ -98,6 +98,10 @@ type Config struct {
 	// Secrets draws the passwords ACL GENPASS makes: a cryptographically
 	// secure source in production; Rand when nil (tests, the simulator).
 	Secrets seam.Rand
+
+	// Knobs plant deliberate bugs for tests (knobs.go): nil in
+	// production, set only by the simulator.
+	Knobs *TestingKnobs
 }
 
 // random draws from the node's randomness; safe for concurrent use.

@@ -158,6 +158,8 @@ func (n *Node) pubsubLimit() PubSubLimit { return *n.psLimit.Load() }
 type notifier struct {
 	n   *Node
 	buf []byte // builds channel names; only used inside the replica's Exclusive
+	// seq counts the events raised (TestingKnobs.DropNotifyEvery).
+	seq int64
 }
 
 // keyspaceEvent publishes one engine event (runs inside the replica).
@@ -165,6 +167,9 @@ func (nt *notifier) keyspaceEvent(event string, key []byte) {
 	n := nt.n
 	flags := int(n.notifyFlags.Load())
 	if flags&(nKeyspace|nKeyevent) == 0 || flags&eventClass(event) == 0 {
+		return
+	}
+	if nt.seq++; n.cfg.Knobs.dropNotify(nt.seq) {
 		return
 	}
 	if flags&nKeyspace != 0 {

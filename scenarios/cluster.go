@@ -355,6 +355,19 @@ func init() {
 	})
 }
 
+func init() {
+	register(&Scenario{
+		Name: "cluster-bank-watch",
+		Summary: "3-node group: bank transfers as WATCH-retry loops through real sessions (WATCH the payer and read it, MULTI INCRBY INCRBY EXEC on the same connection, " +
+			"start over on a null EXEC or a lost connection; no overdraft) while the leader or a follower loses power; bank model",
+		Config: func(seed uint64) sim.Config {
+			return clusterBank("cluster-bank-watch", seed, 4, bankAccounts, &sim.BankConfig{
+				Multi: true, Watch: true, Opening: bankOpening, AmountMax: bankAmountMax,
+			})
+		},
+	})
+}
+
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // The membership scenario's timeline (issue 9): n4 starts with --join

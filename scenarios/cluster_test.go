@@ -61,7 +61,7 @@ func TestClusterCatchesPlantedBugs(t *testing.T) {
 		knobs    cluster.TestingKnobs
 	}{
 		{"ack-before-fsync", "cluster-leader-crash", [2]uint64{1, 3}, cluster.TestingKnobs{AckBeforeFsync: true}},
-		{"stale-read", "cluster-leader-crash", [2]uint64{3, 5}, cluster.TestingKnobs{StaleReadFromSnapshot: true}},
+		{"stale-read", "cluster-leader-crash", [2]uint64{7, 9}, cluster.TestingKnobs{StaleReadFromSnapshot: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := Lookup(tc.scenario)

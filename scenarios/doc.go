@@ -5,5 +5,6 @@
 // acknowledged write may be lost, porcupine linearizability of the
 // clients' history (checker).
 //
-// May import: sim, checker, cluster (for its policy names).
+// May import: sim, checker, cluster (for its policy names and testing
+// knobs), node (for its testing knobs).
 package scenarios

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/sim"
 )
 
@@ -19,8 +20,15 @@ type PlantedBug struct {
 	Summary string
 	// Base is the scenario the bug runs in.
 	Base string
-	// Knobs switches the bug on.
-	Knobs cluster.TestingKnobs
+	// Knobs switches the bug on in the replicas, NodeKnobs in the node
+	// around them (sessions, transactions, pub/sub).
+	Knobs     cluster.TestingKnobs
+	NodeKnobs node.TestingKnobs
+	// CheckerBlind: the bug breaks an invariant the linearizability
+	// checker cannot see (a notification lost, a follower that never
+	// catches up, a TTL dropped), so TestPlantedBugs requires the
+	// simulator's own checks, not an illegal history, to catch it.
+	CheckerBlind bool
 	// Seeds is the range TestPlantedBugs sweeps in -short mode (found
 	// empirically: at least one seed fails with the bug, all pass without),
 	// Long the range it sweeps otherwise.
@@ -78,6 +86,49 @@ var Planted = []PlantedBug{
 		},
 		Seeds: [2]uint64{1, 7}, Long: [2]uint64{1, 40},
 	},
+	{
+		Name:    "watch-ignored",
+		Summary: "EXEC hands its block to the replica without the connection's WATCHed keys: a watched transfer runs although the payer's balance changed",
+		Base:    "bank-watch", NodeKnobs: node.TestingKnobs{IgnoreWatch: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "cluster-watch-ignored",
+		Summary: "EXEC hands its block to the replica without the connection's WATCHed keys: a watched transfer runs although the payer's balance changed",
+		Base:    "cluster-bank-watch", NodeKnobs: node.TestingKnobs{IgnoreWatch: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "notify-dropped",
+		Summary: "the node loses every 300th keyspace event a replica raises (counted, never published): a subscriber misses the notification of a write it was owed",
+		Base:    "pubsub-notify", NodeKnobs: node.TestingKnobs{DropNotifyEvery: 300},
+		// Notifications are not in the linearizability history.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "moved-keys-lose-ttl",
+		Summary: "IMPORTKEYS stores the keys a slot move carries without their deadlines: a key with a TTL lives forever in the group it moved to",
+		Base:    "cluster-reshard-ttl", Knobs: cluster.TestingKnobs{MovedKeysLoseTTL: true},
+		// The values stay right: only the TTL check sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "fcall-keys-ungated",
+		Summary: "the slot gate walks no key of an FCALL: a call on a migrating slot whose keys are locked or already moved runs on the group giving the slot away",
+		Base:    "cluster-fcall-groups", Knobs: cluster.TestingKnobs{FCallKeysUngated: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "snapshot-stream-drops-tail",
+		Summary: "the leader announces a streamed snapshot one byte shorter than its file: the follower's copy never verifies and a follower that needs a snapshot never catches up",
+		Base:    "cluster-big-snapshots", Knobs: cluster.TestingKnobs{SnapStreamDropsTail: true},
+		// The leader's answers stay right: convergence and the follower
+		// reads see it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on
@@ -118,7 +169,7 @@ func init() {
 	for i := range Planted {
 		p := &Planted[i]
 		name := PlantedPrefix + p.Name
-		knobs := p.Knobs
+		knobs, nodeKnobs := p.Knobs, p.NodeKnobs
 		baseName := p.Base
 		tune := p.Tune
 		planted[name] = &Scenario{
@@ -135,8 +186,14 @@ func init() {
 				if tune != nil {
 					tune(&cfg)
 				}
-				k := knobs
-				cfg.Node.Knobs = &k
+				if knobs != (cluster.TestingKnobs{}) {
+					k := knobs
+					cfg.Node.Knobs = &k
+				}
+				if nodeKnobs != (node.TestingKnobs{}) {
+					k := nodeKnobs
+					cfg.Node.NodeKnobs = &k
+				}
 				return cfg
 			},
 		}

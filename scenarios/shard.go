@@ -221,6 +221,50 @@ func init() {
 	})
 }
 
+// reshardRange draws a range of 1–4096 slots inside group 1's share of a
+// two-group split, and a range of group 1's other slots beside it.
+func reshardRange(rng *rand.Rand) (moved, other cluster.SlotRange) {
+	g1 := cluster.SplitSlots(2)[0][0]
+	width := 1 + rng.IntN(4096)
+	first := g1.First + rng.IntN(g1.Len()-width)
+	moved = cluster.SlotRange{First: first, Last: first + width - 1}
+	other = cluster.SlotRange{First: moved.Last + 1, Last: g1.Last}
+	if moved.First > g1.First {
+		other = cluster.SlotRange{First: g1.First, Last: moved.First - 1}
+	}
+	return moved, other
+}
+
+// ttlKeysPerTag: TTL keys per hash tag in cluster-reshard-ttl.
+const ttlKeysPerTag = 2
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-reshard-ttl",
+		Summary: "3 nodes, 2 replica groups: keys always written with a TTL of hours (SET PX, EXPIRE) live in a slot range that moves from group 1 to group 2 " +
+			"and back under load while group leaders lose power or are cut off; every PTTL and the final reads must find a TTL on every such key (never -1), " +
+			"never later than the latest deadline a write could have set; values linearizable",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0x771e))
+			moved, other := reshardRange(rng)
+			g2 := cluster.SplitSlots(2)[1][0]
+			tags := tagsIn([]cluster.SlotRange{moved, other, g2}, []int{3, 1, 1})
+			cfg := shardBase("cluster-reshard-ttl", seed, cluster.FsyncAlways, 2, tags)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Workload.TTLKeys = ttlKeysPerTag * len(tags)
+			batch := 1 + rng.IntN(4)
+			pause := time.Duration(rng.IntN(30)) * time.Millisecond
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, false) })
+				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+				aim := &aimedCrash{r: r}
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: 2, Batch: batch, StepPause: pause, OnStep: aim.step})
+			}
+			return cfg
+		},
+	})
+}
+
 // The sharded membership scenario's timeline: n4 starts with --join (a
 // replica of each group, with Join) between 2 and 3 s; the admin adds it
 // to group 1 then group 2 0.2–1 s later, and 0.5–2 s after both were
@@ -292,5 +336,59 @@ func groupsMembership(r *sim.Run, aim *aimedCrash) {
 				})
 			})
 		})
+	})
+}
+
+// fcallGroupsAccountsPerTag: each hash tag is one bank of this many
+// accounts (transfers stay within a tag: a call's keys share a slot).
+const fcallGroupsAccountsPerTag = 3
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-fcall-groups",
+		Summary: "3 nodes, 2 or 3 replica groups: WASM bank transfers (FCALL) in banks under several hash tags, so in several groups; the library is loaded " +
+			"through every node and again wherever a call finds it missing; a bank's slot range moves between groups and back under load while group " +
+			"leaders lose power; bank model over every account",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0xfc9a))
+			groups := 2 + rng.IntN(2)
+			split := cluster.SplitSlots(groups)
+			g1 := split[0][0]
+			width := 1 + rng.IntN(2048)
+			first := g1.First + rng.IntN(g1.Len()-width)
+			moved := cluster.SlotRange{First: first, Last: first + width - 1}
+			other := cluster.SlotRange{First: moved.Last + 1, Last: g1.Last}
+			if moved.First > g1.First {
+				other = cluster.SlotRange{First: g1.First, Last: moved.First - 1}
+			}
+			ranges := []cluster.SlotRange{moved, other}
+			per := []int{1, 1}
+			for g := 1; g < groups; g++ {
+				ranges = append(ranges, split[g][0])
+				per = append(per, 1)
+			}
+			tags := tagsIn(ranges, per)
+			cfg := shardBase("cluster-fcall-groups", seed, cluster.FsyncAlways, groups, tags)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Workload.Clients = 4
+			cfg.Workload.PlainKeys = fcallGroupsAccountsPerTag * len(tags)
+			cfg.Workload.Bank = &sim.BankConfig{
+				Library: "#!wasm name=bank\n" + string(transferWasm), Opening: fcallOpening, AmountMax: fcallAmountMax,
+			}
+			cfg.Group.FollowerReadPct = 0
+			// The bank model's state is every account: keep the history
+			// small enough to check without deadlines.
+			cfg.Workload.Think = 100 * time.Millisecond
+			batch := 1 + rng.IntN(3)
+			pause := time.Duration(rng.IntN(30)) * time.Millisecond
+			to := uint64(2 + rng.IntN(groups-1))
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, 1500*time.Millisecond, func() time.Duration { return crashNode(r, leaderOfSome(r)) })
+				start := 2*time.Second + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+				aim := &aimedCrash{r: r}
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: to, Batch: batch, StepPause: pause, OnStep: aim.step})
+			}
+			return cfg
+		},
 	})
 }

@@ -57,6 +57,13 @@ func (c *Client) genBank() opSpec {
 	}
 	n := c.r.cfg.Workload.PlainKeys
 	acct := c.r.cfg.Workload.keyName // k0.. (or tagged: KeyTags)
+	// In a multi-group world the library is loaded through every node
+	// first (FUNCTION LOAD runs on the groups the receiving node leads),
+	// and again wherever a call finds it missing (reloadAt).
+	loads := 1
+	if c.multiGroup() {
+		loads = len(c.r.Group.Nodes)
+	}
 	if !c.r.bank.ready {
 		// Only the setup client gets here. Each step is issued after the
 		// previous one answered, so the accounts are all open (or the
@@ -64,13 +71,21 @@ func (c *Client) genBank() opSpec {
 		step := c.r.bank.step
 		c.r.bank.step++
 		switch {
-		case step == 0:
-			return opSpec{argv: []string{"FUNCTION", "LOAD", b.Library}}
-		case step <= n:
+		case step < loads:
+			op := opSpec{argv: []string{"FUNCTION", "LOAD", b.Library}}
+			if c.multiGroup() {
+				op.at = c.r.Group.Nodes[step]
+			}
+			return op
+		case step < loads+n:
 			v := strconv.FormatInt(b.Opening, 10)
-			return opSpec{argv: []string{"SET", acct(step - 1), v}, hist: &checker.Op{Kind: checker.Set, Key: acct(step - 1), Value: v}}
+			k := acct(step - loads)
+			return opSpec{argv: []string{"SET", k, v}, hist: &checker.Op{Kind: checker.Set, Key: k, Value: v}}
 		}
 		c.r.bank.ready = true
+	}
+	if len(c.r.cfg.Workload.KeyTags) > 0 {
+		return c.genTaggedBank()
 	}
 	switch p := c.rng.IntN(100); {
 	case p < 60:
@@ -88,6 +103,47 @@ func (c *Client) genBank() opSpec {
 	default:
 		return opSpec{argv: []string{"FCALL_RO", "balance", "1", acct(c.rng.IntN(n))}}
 	}
+}
+
+// genTaggedBank is genBank over accounts spread across hash tags (so
+// across replica groups): one bank per tag. A transfer moves money
+// between two accounts of one tag, a read takes every account of one tag
+// (a cluster serves a call or an MGET only within one slot).
+func (c *Client) genTaggedBank() opSpec {
+	b := c.r.cfg.Workload.Bank
+	w := &c.r.cfg.Workload
+	switch p := c.rng.IntN(100); {
+	case p < 60:
+		from := c.plainKey()
+		to := c.sameTagKey(from)
+		for to == from {
+			to = c.sameTagKey(from)
+		}
+		amt := 1 + c.rng.Int64N(b.AmountMax)
+		return opSpec{argv: []string{"FCALL", "transfer", "2", from, to, strconv.FormatInt(amt, 10)},
+			hist: &checker.Op{Kind: checker.Transfer, From: from, To: to, Amount: amt}}
+	case p < 85:
+		t := c.rng.IntN(len(w.KeyTags))
+		var keys []string
+		for i := t; i < w.PlainKeys; i += len(w.KeyTags) {
+			keys = append(keys, w.keyName(i))
+		}
+		return opSpec{argv: append([]string{"MGET"}, keys...), hist: &checker.Op{Kind: checker.MGet, Keys: keys}}
+	default:
+		return opSpec{argv: []string{"FCALL_RO", "balance", "1", c.plainKey()}}
+	}
+}
+
+// reloadAt makes FUNCTION LOAD at n the client's next operation after a
+// call there found no library: n led the call's group, so the load runs
+// there (on every group n leads).
+func (c *Client) reloadAt(n *Node) {
+	b := c.r.cfg.Workload.Bank
+	if b == nil || b.Library == "" || !c.multiGroup() || c.route.again != nil {
+		return
+	}
+	c.r.W.Trace(c.name, "function not found at n"+itoa(int64(n.cfg.ID))+": load the library there")
+	c.route.again = &opSpec{argv: []string{"FUNCTION", "LOAD", b.Library}, at: n}
 }
 
 // transferOutput maps FCALL transfer's replies to the bank model's

@@ -29,6 +29,18 @@ type WorkloadConfig struct {
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
+	// ValueBytesMin and ValueBytesMax, when set, pad the unique string
+	// values written to a size between them (big values make snapshots
+	// many times the transport's message limit).
+	ValueBytesMin, ValueBytesMax int
+	// TTLKeys are keys every write gives a TTL far longer than the run
+	// (ttlkeys.go; the replicated worlds): their values are in the
+	// history, their TTLs are checked apart.
+	TTLKeys int
+	// Subscribers are clients that PSUBSCRIBE to keyspace events and
+	// check what they get (subscriber.go; the single-node world, with
+	// NodeConfig.NotifyKeyspaceEvents set).
+	Subscribers int
 	// KeyTags, when set, spreads the plain keys over hash tags (and so
 	// over slots, and the replica groups owning them): key i is
 	// "{tag}k<i>" with tag KeyTags[i % len(KeyTags)], and an MGET reads
@@ -56,6 +68,15 @@ type opSpec struct {
 	// connection the operation must go on (the EXEC under that WATCH).
 	keepsSession bool
 	session      *conn
+	// ttlMs, for a write of a TTL key (ttlkeys.go), is the TTL it sets;
+	// ttlW is its record once issued. ttlRead marks a PTTL whose answer
+	// the TTL check judges.
+	ttlMs   int64
+	ttlW    *ttlWrite
+	ttlRead bool
+	// at, when set, is the node the operation goes to first (a FUNCTION
+	// LOAD aimed at a group's leader, bank.go).
+	at *Node
 }
 
 // Client is a simulated Redis client: one operation outstanding at a time
@@ -82,6 +103,8 @@ type Client struct {
 	// att is the attempt in flight: where the current operation was sent
 	// and the replies that came back so far.
 	att attempt
+	// sub is a subscriber's state (subscriber.go); nil for the others.
+	sub *subscriberState
 }
 
 // attempt is one send of the current operation.
@@ -94,6 +117,10 @@ type attempt struct {
 }
 
 func (c *Client) start() {
+	if c.sub != nil {
+		c.r.W.After(c.think(), c.subscribe)
+		return
+	}
 	c.r.W.After(c.think(), c.issue)
 }
 
@@ -217,6 +244,10 @@ func (c *Client) onData(cn *conn, data []byte) {
 	if cn.broken {
 		return // the client gave it up
 	}
+	if c.sub != nil {
+		c.subData(cn, data)
+		return
+	}
 	cn.in = append(cn.in, data...)
 	replies, err := cn.parseReplies()
 	if err != nil {
@@ -255,6 +286,12 @@ func (c *Client) result(got []Reply) Reply {
 // connection (a client library retries such a network error), unless it
 // depends on the connection's session.
 func (c *Client) onReset(cn *conn, refused bool) {
+	if c.sub != nil {
+		if s := c.sub.cur; s != nil && s.conn == cn {
+			c.subLost(s, "connection reset")
+		}
+		return
+	}
 	c.dropConn(cn)
 	if !c.att.inFlight || c.att.conn != cn || len(c.att.got) > 0 {
 		return
@@ -331,6 +368,12 @@ func (c *Client) sessionLost() {
 func (c *Client) finish(r *Reply) {
 	op := c.cur
 	c.cur = nil
+	if op.ttlW != nil && r != nil && !r.IsError() {
+		op.ttlW.ret = c.r.W.now
+	}
+	if op.ttlRead && r != nil {
+		c.r.checkTTLRead(op.argv[1], c.curCall, *r, c.route.final)
+	}
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	if op.hist != nil {
 		h := *op.hist
@@ -426,7 +469,16 @@ func (c *Client) value() string {
 	if c.rng.IntN(10) < 3 {
 		return strconv.Itoa(c.rng.IntN(100))
 	}
-	return "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1))
+	v := "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1))
+	if w := &c.r.cfg.Workload; w.ValueBytesMax > 0 {
+		// Padded to a size in [ValueBytesMin, ValueBytesMax]: still
+		// unique, as the follower-read check needs.
+		n := w.ValueBytesMin + c.rng.IntN(w.ValueBytesMax-w.ValueBytesMin+1)
+		if n > len(v)+1 {
+			v += ":" + strings.Repeat("v", n-len(v)-1)
+		}
+	}
+	return v
 }
 
 // gen draws the next operation: mostly single-key string commands on a
@@ -434,6 +486,9 @@ func (c *Client) value() string {
 func (c *Client) gen() opSpec {
 	if c.r.cfg.Workload.Bank != nil {
 		return c.genBank()
+	}
+	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
+		return c.genTTL()
 	}
 	vol := c.r.cfg.Workload.VolatileKeys > 0
 	for {

@@ -55,6 +55,10 @@ type conn struct {
 	// readonly: a connection the client sent READONLY on (follower reads
 	// only).
 	readonly bool
+	// onBatch, when set, is shown every batch of commands the node's
+	// session begins, before it runs (the world noting when a subscriber's
+	// PSUBSCRIBE ran, subscriber.go).
+	onBatch func(cmds [][][]byte)
 }
 
 func (c *conn) name() string {
@@ -147,6 +151,9 @@ func (c *conn) advance() {
 				}
 				return
 			}
+			if c.onBatch != nil {
+				c.onBatch(cmds)
+			}
 			c.sess.Begin(cmds)
 			c.inBatch = true
 		}
@@ -192,14 +199,18 @@ func (c *conn) reply() {
 func (c *conn) pushed() {
 	n := c.n
 	n.outbox = append(n.outbox, func() {
-		if c.sess == nil {
+		sess := c.sess
+		if sess == nil {
 			return
 		}
-		p, _ := c.sess.TakePushed()
+		p, _ := sess.TakePushed()
 		if len(p) > 0 && !c.broken {
+			// A send a partition drops breaks the connection and ends
+			// the session (c.sess is then nil): recycle into the one the
+			// bytes came from.
 			c.sendToClient(append([]byte(nil), p...))
 		}
-		c.sess.Recycle(p)
+		sess.Recycle(p)
 	})
 	n.whenFree(&n.flushQ, n.flush)
 }

@@ -230,6 +230,9 @@ func (r *Run) runGroup() {
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, cfg.Workload.keyName(i))
 	}
+	for i := 0; i < cfg.Workload.TTLKeys; i++ {
+		r.keys = append(r.keys, cfg.Workload.ttlKeyName(i))
+	}
 	for i := 1; i <= g.cfg.Nodes+g.cfg.Joiners; i++ {
 		g.ids = append(g.ids, uint64(i))
 		if i <= g.cfg.Nodes {
@@ -256,6 +259,7 @@ func (r *Run) runGroup() {
 			}
 		}
 		r.Net.Transport(id, n.deliverPeer)
+		r.Net.attackTarget(id, n.deliverAttackFrame)
 		g.Nodes = append(g.Nodes, n)
 	}
 	for i := 0; i < cfg.Workload.Clients; i++ {
@@ -294,7 +298,7 @@ func (r *Run) runGroup() {
 			r.Oracle.Stats.Checked++
 		}
 	}
-	r.Oracle.Stats.Checked += g.Checked
+	r.Oracle.Stats.Checked += g.Checked + r.ttl.checked
 	r.W.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
 }
 
@@ -336,6 +340,9 @@ func (g *Group) finalPhase() {
 	c.route.final = true
 	for _, k := range r.keys {
 		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	}
+	for i := 0; i < r.cfg.Workload.TTLKeys; i++ {
+		c.route.script = append(c.route.script, opSpec{argv: []string{"PTTL", r.cfg.Workload.ttlKeyName(i)}, ttlRead: true})
 	}
 	g.final = c
 	start := r.W.now
@@ -536,6 +543,15 @@ func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
 
 // IsLeaderOf reports whether the node is up and leads group grp.
 func (n *Node) IsLeaderOf(grp uint64) bool { return n.up && n.replica(grp).IsLeader() }
+
+// SnapshotStreams is the member's snapshot streaming counters (zero while
+// it is down).
+func (n *Node) SnapshotStreams() cluster.SnapshotStreamStats {
+	if !n.up {
+		return cluster.SnapshotStreamStats{}
+	}
+	return n.replica(1).SnapshotStreams()
+}
 
 // GroupStats is the member's replication state (zero while it is down).
 func (n *Node) GroupStats() cluster.GroupStats {

@@ -131,6 +131,9 @@ func (c *Client) issueGroup() {
 	c.seq++
 	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
+	if op.ttlMs > 0 {
+		op.ttlW = c.r.ttlIssued(&op, c.curCall)
+	}
 	suffix := ""
 	if op.readOnly {
 		suffix = " (READONLY)"
@@ -150,6 +153,9 @@ func (c *Client) issueGroup() {
 	}
 	if op.readOnly {
 		c.route.node = c.randomNode()
+	}
+	if op.at != nil {
+		c.route.node = op.at
 	}
 	c.sendAttempt()
 }
@@ -234,12 +240,23 @@ func (c *Client) onGroupReply(r Reply) {
 		c.adminReply(r)
 		return
 	}
+	if r.IsError() && strings.Contains(r.Str, "Function not found") {
+		c.reloadAt(c.route.node)
+	}
 	if op.session != nil && r.IsError() && (strings.HasPrefix(r.Str, "MOVED ") || strings.HasPrefix(r.Str, "ASK ") || strings.HasPrefix(r.Str, "TRYAGAIN")) {
 		// A watched EXEC redirected: its WATCH is on this connection only,
 		// so the transfer starts over where the keys are served.
 		if strings.HasPrefix(r.Str, "MOVED ") {
 			if n := c.redirectNode(r.Str); n != nil {
-				c.learnSlot(strings.Fields(r.Str)[1], n)
+				c.learn(n)
+				if c.multiGroup() {
+					c.learnSlot(strings.Fields(r.Str)[1], n)
+				} else {
+					// One group: the next operation goes to the leader
+					// the MOVED named (else the transfer starts over at
+					// the same follower, again and again).
+					c.route.target = n
+				}
 			}
 		}
 		c.sessionLost()
@@ -328,6 +345,13 @@ func (c *Client) onGroupReply(r Reply) {
 		})
 		c.cur = nil
 		c.r.W.After(c.think(), c.issue)
+	case r.IsError() && isFunctionLoad(op.argv):
+		// Loaded already (an earlier attempt whose answer was lost, or
+		// another client's), or refused: again unless it is there.
+		c.loadAgain(op, &r)
+		c.r.W.Trace(c.name, "function load answered "+r.String())
+		c.cur = nil
+		c.r.W.After(c.think(), c.issue)
 	case r.IsError() && (op.hist == nil || op.hist.Kind == checker.Get || op.hist.Kind == checker.MGet):
 		// A read that failed (the node is reopening a replica after a
 		// disk fault) changed nothing.
@@ -346,14 +370,19 @@ func (c *Client) onGroupReply(r Reply) {
 // (no reply, or an error other than "already exists") the client's next
 // operation: the workload needs the library.
 func (c *Client) loadAgain(op *opSpec, r *Reply) {
-	if len(op.argv) < 2 || !strings.EqualFold(op.argv[0], "FUNCTION") || !strings.EqualFold(op.argv[1], "LOAD") {
+	if !isFunctionLoad(op.argv) {
 		return
 	}
 	if r != nil && (!r.IsError() || strings.Contains(r.Str, "already exists")) {
 		return
 	}
 	again := *op
+	again.at = nil // the node it was aimed at may not lead any more
 	c.route.again = &again
+}
+
+func isFunctionLoad(argv []string) bool {
+	return len(argv) >= 2 && strings.EqualFold(argv[0], "FUNCTION") && strings.EqualFold(argv[1], "LOAD")
 }
 
 // checkFollowerReads holds READONLY reads to the stated staleness rule.

@@ -43,6 +43,12 @@ type Network struct {
 	Stats    NetStats
 	// oversized is told of a message over the transport's limit.
 	oversized func(from, to uint64, size, limit int)
+	// attack holds the bus attacks (busattack.go; nil until a world
+	// registers a target), attackRng their randomness; faultf counts
+	// the attack frames among the run's faults.
+	attack    *attacker
+	attackRng *rand.Rand
+	faultf    func(kind string)
 }
 
 func newNetwork(w *World, cfg NetConfig) *Network {
@@ -51,6 +57,7 @@ func newNetwork(w *World, cfg NetConfig) *Network {
 		blocked: map[link]bool{}, lastAt: map[link]int64{},
 		handlers:  map[uint64]transport.Handler{},
 		oversized: func(uint64, uint64, int, int) {},
+		faultf:    func(string) {},
 	}
 }
 
@@ -108,6 +115,7 @@ func (n *Network) sendDatagram(from, to uint64, msg []byte) {
 		return
 	}
 	n.Stats.Sent++
+	n.attackAlong(from, to, msg)
 	l := link{from, to}
 	if n.blocked[l] {
 		n.Stats.Blocked++

@@ -148,3 +148,64 @@ func TestWorldOrdersTiesBySchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestBusAttackFrames: with attacks on, frames come along that no node
+// sent (forged senders, single-bit flips, replays, foreign groups), and
+// the honest traffic is delivered exactly as without them (the attacker
+// draws from its own stream).
+func TestBusAttackFrames(t *testing.T) {
+	type got struct {
+		at       int64
+		from, to uint64
+		data     string
+	}
+	run := func(attack bool) (honest, forged []got) {
+		w := NewWorld(7, nil)
+		n := newNetwork(w, NetConfig{DelayMin: time.Millisecond, DelayJitter: time.Millisecond, LossProb: 0.1, DupProb: 0.1})
+		for id := uint64(1); id <= 2; id++ {
+			id := id
+			n.Transport(id, func(from uint64, b []byte) { honest = append(honest, got{w.now, from, id, string(b)}) })
+			n.attackTarget(id, func(from uint64, b []byte) { forged = append(forged, got{w.now, from, id, string(b)}) })
+		}
+		if attack {
+			n.SetAttack(BusAttack{ForgeProb: 0.3, ReplayProb: 0.3, CorruptProb: 0.3, ForeignGroupProb: 0.3})
+		}
+		for i := 0; i < 200; i++ {
+			n.sendDatagram(1, 2, []byte{multiGroupFrameTag, 1, byte(i), 'x'})
+		}
+		w.RunUntil(int64(time.Second))
+		return honest, forged
+	}
+	plain, none := run(false)
+	honest, forged := run(true)
+	if len(none) != 0 {
+		t.Fatalf("attack frames without an attack: %d", len(none))
+	}
+	if len(plain) != len(honest) {
+		t.Fatalf("the attack changed the honest traffic: %d messages, then %d", len(plain), len(honest))
+	}
+	for i := range plain {
+		if plain[i] != honest[i] {
+			t.Fatalf("honest message %d: %+v without the attack, %+v with it", i, plain[i], honest[i])
+		}
+	}
+	var kinds [4]int // forged, flipped, foreign group, replay or other
+	for _, f := range forged {
+		b := []byte(f.data)
+		switch {
+		case f.from >= attackForgedIDBase:
+			kinds[0]++
+		case len(b) == 4 && b[0] == multiGroupFrameTag && b[1] == 1 && b[3] == 'x':
+			kinds[3]++ // a replay (an honest frame again)
+		case len(b) > 2 && b[0] == multiGroupFrameTag && b[1] >= 8:
+			kinds[2]++
+		default:
+			kinds[1]++
+		}
+	}
+	for i, k := range kinds {
+		if k == 0 {
+			t.Errorf("no attack frame of kind %d among %d: %v", i, len(forged), kinds)
+		}
+	}
+}

@@ -65,8 +65,18 @@ type NodeConfig struct {
 	// (cluster.Options.MessageBytesMax; its default when 0). A world
 	// whose snapshots are many times this exercises streamed snapshots.
 	MessageBytesMax int
-	// Knobs plant deliberate bugs (tests that prove a sweep catches them).
-	Knobs *cluster.TestingKnobs
+	// SnapshotSendBytesPerTick throttles the snapshots a leader streams
+	// (cluster.Options.SnapshotSendBytesPerTick; its default when 0): a
+	// slow stream gives crashes time to land in the middle of it.
+	SnapshotSendBytesPerTick int64
+	// Knobs plant deliberate bugs (tests that prove a sweep catches them)
+	// in the replicas; NodeKnobs in the node around them (sessions,
+	// transactions, pub/sub).
+	Knobs     *cluster.TestingKnobs
+	NodeKnobs *node.TestingKnobs
+	// NotifyKeyspaceEvents is the node's notify-keyspace-events ("":
+	// off, as keel server's default).
+	NotifyKeyspaceEvents string
 	// OpenWithNow passes the node's clock to cluster.Open (Options.NowNanos)
 	// so keys already expired are skipped while loading a snapshot. Off by
 	// default: the server does not set it (docs/simulation.md).
@@ -104,6 +114,8 @@ type Node struct {
 	epoch uint64
 	busy  int64 // virtual time until which the node is occupied
 	tries int
+	// starts counts the processes started (Starts).
+	starts int
 	// downFor, when set, overrides RestartDelay once (a scenario keeps a
 	// node down longer).
 	downFor time.Duration
@@ -144,6 +156,9 @@ type peerMsg struct {
 	from  uint64
 	group uint64
 	data  []byte
+	// attack: a frame no honest node sent (busattack.go): an error
+	// stepping it is a refusal, not a failure.
+	attack bool
 }
 
 // simJob is a snapshot job handed out by a replica: it runs JobDelay
@@ -168,6 +183,20 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 
 // Up reports whether the node is serving.
 func (n *Node) Up() bool { return n.up }
+
+// Starts counts the node's process starts (the first included), and
+// Reopens the replicas it reopened after a disk failure: a node that
+// stayed up throughout has 1 and 0.
+func (n *Node) Starts() int { return n.starts }
+
+// Reopens is the node's count of replicas reopened from disk after a
+// fatal disk error (0 while down).
+func (n *Node) Reopens() int64 {
+	if n.nd == nil {
+		return 0
+	}
+	return n.nd.ReplicaReopens()
+}
 
 // ID is the node's id on the network.
 func (n *Node) ID() uint64 { return n.cfg.ID }
@@ -237,6 +266,7 @@ func (n *Node) setBusy(until int64) {
 // (recovery) and checks what it recovered.
 func (n *Node) start() {
 	n.epoch++
+	n.starts++
 	n.trace("start")
 	n.steps = map[uint64][]stepItem{}
 	n.conns = map[uint64]*conn{}
@@ -246,7 +276,8 @@ func (n *Node) start() {
 		AppendOnly: n.cfg.AppendOnly, AppendFsync: n.cfg.Fsync.String(), Dir: n.cfg.Dir, Port: nodePort,
 		TickHz: int(time.Second / n.cfg.TickEvery),
 		Clock:  n.Clock, Rand: n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/node/" + itoa(int64(n.epoch))),
-		RunID: "sim-" + n.name + "-" + itoa(int64(n.epoch)),
+		RunID:                "sim-" + n.name + "-" + itoa(int64(n.epoch)),
+		NotifyKeyspaceEvents: n.cfg.NotifyKeyspaceEvents, Knobs: n.cfg.NodeKnobs,
 	}
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
@@ -314,7 +345,8 @@ func (n *Node) replicaOptions(g uint64) cluster.Options {
 		FS: n.FS, Dir: node.GroupDir(n.cfg.Dir, n.groups(), g), AppendOnly: n.cfg.AppendOnly, Fsync: n.cfg.Fsync,
 		SnapshotLogBytes: n.cfg.SnapshotLogBytes, SegmentBytes: n.cfg.SegmentBytes,
 		NowNanos: openNow, Knobs: n.cfg.Knobs, MessageBytesMax: n.cfg.MessageBytesMax,
-		Rand: n.r.W.Stream(stream),
+		SnapshotSendBytesPerTick: n.cfg.SnapshotSendBytesPerTick,
+		Rand:                     n.r.W.Stream(stream),
 	}
 }
 
@@ -757,6 +789,23 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 	n.scheduleSteps()
 }
 
+// deliverAttackFrame is an attack frame arriving from the network
+// (busattack.go): routed and stepped like any message, its refusals
+// counted rather than failed.
+func (n *Node) deliverAttackFrame(from uint64, data []byte) {
+	if !n.up || len(n.peerMsgs) >= peerInboxMax {
+		return
+	}
+	g, body, ok := n.nd.Route(from, data)
+	if !ok {
+		n.trace("refuse attack frame from n" + itoa(int64(from)))
+		n.r.fault("bus-refused")
+		return
+	}
+	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body, attack: true})
+	n.scheduleSteps()
+}
+
 func (n *Node) scheduleSteps() {
 	if len(n.peerMsgs) > 0 {
 		n.whenFree(&n.stepQ, n.stepPeers)
@@ -787,6 +836,11 @@ func (n *Node) stepPeers() {
 			return
 		}
 		for _, err := range errs {
+			if err != nil && m.attack {
+				n.trace("attack frame from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + " refused: " + oneLine(err.Error()))
+				n.r.fault("bus-refused")
+				continue
+			}
 			if err != nil {
 				n.r.Oracle.fail("n" + itoa(int64(n.cfg.ID)) + " step of a message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": " + oneLine(err.Error()))
 			}

@@ -47,6 +47,12 @@ type Oracle struct {
 	// they do not count against the durability window.
 	stalls []stall
 
+	// notify: the node raises keyspace events for subscribers; events
+	// are those its executed writes raised, in execution order
+	// (subscriber.go).
+	notify bool
+	events []notifyEvent
+
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
@@ -116,6 +122,11 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 	}
 	if e.orNull && r.Kind == '_' {
 		return // a watched EXEC that aborted: nothing written
+	}
+	if o.notify {
+		if ev := notifyEventOf(argv, r); ev != "" {
+			o.events = append(o.events, notifyEvent{event: ev, key: argv[1]})
+		}
 	}
 	if e.write {
 		o.Stats.Writes++

@@ -79,6 +79,8 @@ type Run struct {
 	Group *Group
 	// nextConn numbers client connections.
 	nextConn uint64
+	// ttl holds the TTL keys' writes (ttlkeys.go).
+	ttl ttlBook
 }
 
 // Result is what a run found.
@@ -157,6 +159,7 @@ func Execute(cfg Config) (res *Result) {
 	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}}
 	r.Rand = w.Stream("scenario/faults")
 	r.Net = newNetwork(w, cfg.Net)
+	r.Net.faultf = r.fault
 	r.Net.oversized = func(from, to uint64, size, limit int) {
 		r.Oracle.fail("n" + itoa(int64(from)) + " sent a " + itoa(int64(size)) + "-byte message to n" + itoa(int64(to)) +
 			", over the transport's " + itoa(int64(limit)) + "-byte limit (the real transport drops it)")
@@ -188,6 +191,8 @@ func Execute(cfg Config) (res *Result) {
 		id := uint64(clientIDBase + i)
 		r.Clients = append(r.Clients, &Client{r: r, id: id, name: "c" + strconv.Itoa(int(id)), rng: w.Stream("client/" + strconv.Itoa(i)), node: r.Node})
 	}
+	r.addSubscribers(r.Node)
+	r.Oracle.notify = cfg.Workload.Subscribers > 0
 	r.Node.start()
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
@@ -201,7 +206,13 @@ func Execute(cfg Config) (res *Result) {
 		if c.cur != nil {
 			c.r.Stats.Unknown++
 			c.finish(nil)
+			c.att.inFlight = false // a reply arriving later is a late one
 		}
+	}
+	if cfg.Workload.Subscribers > 0 {
+		// The subscribers listen on while the last writes' events arrive.
+		w.RunUntil(int64(cfg.Duration + subscriberSettle))
+		r.checkSubscribers()
 	}
 	if cfg.FinalCrash && cfg.Node.AppendOnly && r.Node.up {
 		r.Node.powerOff("final check")

@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"strconv"
+	"testing"
+)
+
+// TestGroupReplicasAgreeOnRelativeTTLs: a follower whose engine clock ran
+// ahead of the leader's (its own ticks, here 5 s ahead) stores the same
+// deadline for a relative TTL as the leader does: the leader logs the
+// deadline, not the duration. Before, the follower computed it from its
+// own clock (cluster-reshard-ttl, seed 89: a TTL 0.7 s later than any
+// write set, served after a failover).
+func TestGroupReplicasAgreeOnRelativeTTLs(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	var f uint64
+	for _, id := range g.ids {
+		if id != l {
+			f = id
+			break
+		}
+	}
+	g.reps[f].Tick(g.now + 5*sec) // the follower's clock (and engine) runs ahead
+	at := g.now / 1e6
+	got := g.submit(l, false,
+		"SET a 1 PX 100000", "SET b 1 EX 100 NX", "SETEX c 100 1", "PSETEX d 100000 1",
+		"SET e 1", "EXPIRE e 100", "SET f 1", "PEXPIRE f 100000 NX", "GETEX e PX 200000",
+		"SET g 1 PX 0", "EXPIRE nosuch 10", "SET h 1 KEEPTTL")
+	want := "+OK +OK +OK +OK +OK :1 +OK :1 $1 -ERR invalid expire time in 'set' command :0 +OK"
+	if got != want {
+		t.Fatalf("replies %q, want %q", got, want)
+	}
+	for i := 0; i < 3; i++ {
+		g.tick()
+	}
+	d := func(ms int64) string { return strconv.FormatInt(at+ms, 10) }
+	wantKeys := "1 a=1 @" + d(100000) + "\n1 b=1 @" + d(100000) + "\n1 c=1 @" + d(100000) + "\n1 d=1 @" + d(100000) +
+		"\n1 e=1 @" + d(200000) + "\n1 f=1 @" + d(100000) + "\n1 h=1 @0\n"
+	for _, id := range g.ids {
+		if got := dump(g.reps[id], g.now); got != wantKeys {
+			t.Errorf("n%d (leader n%d, n%d ahead) holds\n%swant\n%s", id, l, f, got, wantKeys)
+		}
+	}
+}
+
+func TestAbsoluteExpiryLeavesTheRestAlone(t *testing.T) {
+	const ms = 1000
+	for _, c := range []struct{ in, want string }{
+		{"SET k v", "SET k v"},
+		{"SET k v PX 5", "SET k v PXAT 1005"},
+		{"set k v nx ex 2 get", "set k v nx PXAT 3000 get"},
+		{"SET k v PXAT 5", "SET k v PXAT 5"},
+		{"SET k v EX 1 PX 2", "SET k v EX 1 PX 2"},       // a syntax error: logged as sent
+		{"SET k v KEEPTTL PX 2", "SET k v KEEPTTL PX 2"}, // ditto
+		{"SET k v PX -1", "SET k v PX -1"},
+		{"SET k v PX +1", "SET k v PX +1"},
+		{"SET k v PX", "SET k v PX"},
+		{"SETEX k 2 v", "SET k v PXAT 3000"},
+		{"PSETEX k 0 v", "PSETEX k 0 v"},
+		{"EXPIRE k 2 GT", "PEXPIREAT k 3000 GT"},
+		{"EXPIRE k -2", "PEXPIREAT k -1000"},
+		{"PEXPIRE k x", "PEXPIRE k x"},
+		{"EXPIRE k 9223372036854775807", "EXPIRE k 9223372036854775807"},
+		{"GETEX k EX 1", "GETEX k PXAT 2000"},
+		{"GETEX k PERSIST", "GETEX k PERSIST"},
+		{"INCRBY k 1", "INCRBY k 1"},
+	} {
+		var parts []string
+		for _, a := range absoluteExpiry(ms, argv(c.in)) {
+			parts = append(parts, string(a))
+		}
+		if got := joinWords(parts); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func joinWords(ws []string) string {
+	s := ""
+	for i, w := range ws {
+		if i > 0 {
+			s += " "
+		}
+		s += w
+	}
+	return s
+}

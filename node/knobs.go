@@ -1,0 +1,35 @@
+package node
+
+// TestingKnobs plant deliberate bugs in the node, so that tests can prove
+// the simulator catches them (a sweep that cannot fail proves nothing).
+// They are cluster.TestingKnobs' counterpart for what the node decides:
+// sessions, transactions, pub/sub. Production code never sets them: only
+// the simulator's node passes them (sim.NodeConfig.NodeKnobs through
+// Config.Knobs); keel server has no way to. A nil *TestingKnobs is the
+// correct program, and every hook below is a no-op on nil. Each knob is
+// one plausible mistake, a small deviation next to the correct line it
+// replaces; scenarios/planted.go runs each in a scenario that catches it
+// (docs/checker.md, "Planted bugs").
+type TestingKnobs struct {
+	// DropNotifyEvery, when N > 0, loses every N-th keyspace event a
+	// replica raises (notify.go): the event is counted but never
+	// published, the kind of slip a "skip the publish when the
+	// subscriber registry is busy" shortcut makes. A subscriber that
+	// stays connected misses a notification of a write it was owed.
+	DropNotifyEvery int
+
+	// IgnoreWatch: EXEC hands its block to the replica without the keys
+	// the connection WATCHed (multi.go), as if the watch list were reset
+	// one line too early. The block then always runs, so a WATCH-retry
+	// transfer that read a balance which changed since pays out money the
+	// payer no longer has.
+	IgnoreWatch bool
+}
+
+// dropNotify reports whether the keyspace event numbered seq (1-based,
+// counted per notifier) is lost (DropNotifyEvery).
+func (k *TestingKnobs) dropNotify(seq int64) bool {
+	return k != nil && k.DropNotifyEvery > 0 && seq%int64(k.DropNotifyEvery) == 0
+}
+
+func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
