@@ -333,11 +333,48 @@ func (r *Replica) Step(now int64, data []byte) error {
 		return errors.New("cluster: not a replicated group")
 	}
 	r.advanceNow(now)
-	if err := r.stepOne(data); err != nil {
+	if err := r.stepOne(PeerMsg{Data: data, Member: true}); err != nil {
 		return err
 	}
 	r.settle()
 	return nil
+}
+
+// PeerMsg is a peer message as the runtime received it: From is the
+// sender the transport authenticated (0: unknown, not checked), Member
+// whether this node counts it a member of the cluster (its address
+// book). The replica refuses a message that claims another sender than
+// From, and one from a non-member unless it is what a leader sends a
+// follower (an append, a heartbeat, a snapshot): a follower that fell
+// behind may not have applied yet the change that made its new leader a
+// member, and must still hear from it (etcd refuses only removed
+// members, for the same reason).
+type PeerMsg struct {
+	From   uint64
+	Member bool
+	Data   []byte
+}
+
+// ErrNotMember marks a message refused because its sender is not a
+// member and it is not a leader's message to a follower.
+var ErrNotMember = errors.New("cluster: a message from a node that is not a member")
+
+// StepFrom is StepBatch for messages whose sender the runtime knows.
+func (r *Replica) StepFrom(now int64, msgs []PeerMsg) (errs []error) {
+	if !r.Replicated() || r.rn == nil {
+		return []error{errors.New("cluster: not a replicated group")}
+	}
+	r.advanceNow(now)
+	for i, m := range msgs {
+		if err := r.stepOne(m); err != nil {
+			if errs == nil {
+				errs = make([]error, len(msgs))
+			}
+			errs[i] = err
+		}
+	}
+	r.settle()
+	return errs
 }
 
 // StepBatch is Step for several messages at once: each is stepped, then
@@ -350,7 +387,7 @@ func (r *Replica) StepBatch(now int64, msgs [][]byte) (errs []error) {
 	}
 	r.advanceNow(now)
 	for i, data := range msgs {
-		if err := r.stepOne(data); err != nil {
+		if err := r.stepOne(PeerMsg{Data: data, Member: true}); err != nil {
 			if errs == nil {
 				errs = make([]error, len(msgs))
 			}
@@ -361,14 +398,18 @@ func (r *Replica) StepBatch(now int64, msgs [][]byte) (errs []error) {
 	return errs
 }
 
-func (r *Replica) stepOne(data []byte) error {
+func (r *Replica) stepOne(pm PeerMsg) error {
+	data := pm.Data
 	if len(data) == 0 {
 		return errors.New("cluster: empty peer message")
 	}
 	switch data[0] {
 	case peerKindRaftChecked:
 	case peerKindSnapChunk, peerKindSnapAck:
-		return r.stepSnap(data)
+		if !pm.Member && data[0] == peerKindSnapAck {
+			return errors.Wrapf(ErrNotMember, "node %d sent a snapshot acknowledgement", pm.From)
+		}
+		return r.stepSnap(data, pm.From)
 	case peerKindRaft:
 		return errors.New("cluster: a Raft message without a checksum (sent by an older keel?)")
 	default:
@@ -377,6 +418,19 @@ func (r *Replica) stepOne(data []byte) error {
 	m, err := decodeRaftMsg(data, r.ID())
 	if err != nil {
 		return err
+	}
+	if pm.From != 0 && m.From != pm.From {
+		return errors.Newf("cluster: a Raft message from node %d claims to come from node %d", pm.From, m.From)
+	}
+	if !pm.Member && m.Type != pb.MsgApp && m.Type != pb.MsgHeartbeat && m.Type != pb.MsgSnap {
+		return errors.Wrapf(ErrNotMember, "node %d sent %s", pm.From, m.Type)
+	}
+	if m.Type == pb.MsgHeartbeat && m.Commit > r.store.lastIndex() {
+		// A leader sends a follower at most the index it knows the
+		// follower holds (synced before it was acknowledged); Raft would
+		// panic on more (issue 15: one heartbeat committing 2^40 took
+		// every node down).
+		return errors.Newf("cluster: a heartbeat from node %d commits index %d beyond this log's last, %d", m.From, m.Commit, r.store.lastIndex())
 	}
 	if r.fatal != nil {
 		return nil // reopening; peers retry

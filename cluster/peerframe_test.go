@@ -81,3 +81,73 @@ func TestRaftMessagesMustBeAddressedToTheReceiver(t *testing.T) {
 		t.Error("a truncated frame was accepted")
 	}
 }
+
+// The sender the runtime authenticated must be the one the message names;
+// a node the receiver does not count a member may send only what a
+// leader sends a follower (a follower that fell behind must hear from a
+// leader whose joining it has not applied: cluster-membership seed 134
+// stayed behind for good when it refused them); and a heartbeat never
+// commits past the receiver's log (Raft would panic).
+func TestStepFromChecksSenderAndMembership(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	if got := g.submit(l, false, "SET k v"); got != "+OK" {
+		t.Fatalf("SET: %s", got)
+	}
+	var f uint64
+	for _, id := range g.ids {
+		if id != l {
+			f = id
+			break
+		}
+	}
+	r := g.reps[f]
+	term := r.rn.BasicStatus().Term
+	frame := func(m pb.Message) []byte {
+		b, err := encodeRaftMsg(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	last := r.store.lastIndex()
+	for _, c := range []struct {
+		name string
+		pm   PeerMsg
+		want string // "" accepted
+	}{
+		{"another member's heartbeat", PeerMsg{From: 99, Member: true,
+			Data: frame(pb.Message{Type: pb.MsgHeartbeat, From: l, To: f, Term: term})}, "from node 99 claims to come from node"},
+		{"a non-member's vote", PeerMsg{From: 9, Member: false,
+			Data: frame(pb.Message{Type: pb.MsgVote, From: 9, To: f, Term: term + 5, LogTerm: term, Index: last + 10})}, "not a member"},
+		{"a non-member's pre-vote", PeerMsg{From: 9, Member: false,
+			Data: frame(pb.Message{Type: pb.MsgPreVote, From: 9, To: f, Term: term + 5})}, "not a member"},
+		{"a heartbeat past the log", PeerMsg{From: l, Member: true,
+			Data: frame(pb.Message{Type: pb.MsgHeartbeat, From: l, To: f, Term: term, Commit: 1 << 40})}, "beyond this log's last"},
+		{"the leader's heartbeat", PeerMsg{From: l, Member: true,
+			Data: frame(pb.Message{Type: pb.MsgHeartbeat, From: l, To: f, Term: term, Commit: last})}, ""},
+	} {
+		errs := r.StepFrom(g.now, []PeerMsg{c.pm})
+		var err error
+		if errs != nil {
+			err = errs[0]
+		}
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+	if st := r.rn.BasicStatus(); st.Term != term || st.Lead != l {
+		t.Errorf("after the refusals n%d is at term %d following n%d, want term %d following n%d", f, st.Term, st.Lead, term, l)
+	}
+	// A leader the follower does not know yet is heard.
+	hb := frame(pb.Message{Type: pb.MsgHeartbeat, From: 7, To: f, Term: term + 1, Commit: last})
+	if errs := r.StepFrom(g.now, []PeerMsg{{From: 7, Member: false, Data: hb}}); errs != nil && errs[0] != nil {
+		t.Fatalf("a heartbeat from a leader not yet known to be a member: %v", errs[0])
+	}
+	if st := r.rn.BasicStatus(); st.Term != term+1 || st.Lead != 7 {
+		t.Errorf("n%d follows n%d at term %d, want n7 at term %d", f, st.Lead, st.Term, term+1)
+	}
+}

@@ -943,8 +943,11 @@ func (r *Replica) SnapshotStreams() SnapshotStreamStats {
 // stepSnap handles a chunk or an ack. A malformed or corrupt message is an
 // error and is applied nowhere; a corrupt chunk of the stream being
 // received is asked for again.
-func (r *Replica) stepSnap(data []byte) error {
+func (r *Replica) stepSnap(data []byte, sender uint64) error {
 	m, err := decodeSnapMsg(data)
+	if err == nil && sender != 0 && m.from != sender {
+		err = errors.Newf("a snapshot stream message from node %d claims to come from node %d", sender, m.from)
+	}
 	if err != nil {
 		r.g.snap.stats.ChunksRefused++
 		if in := r.g.snap.in; in != nil && data[0] == peerKindSnapChunk && errors.Is(err, errSnapChecksum) && r.fatal == nil {

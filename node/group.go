@@ -58,6 +58,9 @@ type group struct {
 	spreadSeen int
 
 	leader atomic.Uint64 // as last seen after a call, 0 unknown
+	// stepScratch is Step's reused list of messages (Step runs under
+	// Exclusive for the group).
+	stepScratch []cluster.PeerMsg
 	// busy: a function call has held the group longer than
 	// busy-reply-threshold (the runtime's SetGroupBusy, functions.go).
 	busy atomic.Bool
@@ -232,14 +235,35 @@ func (n *Node) Tick(g uint64, now int64) {
 // Step hands group g's replica the peer messages routed to it (Route),
 // in arrival order, and returns each one's error (nil: stepped). Run it
 // inside Exclusive(g).
-func (n *Node) Step(g uint64, now int64, msgs [][]byte) []error {
+func (n *Node) Step(g uint64, now int64, msgs []PeerMessage) []error {
 	gr := n.group(g)
 	if gr.dead != "" {
 		return nil
 	}
-	errs := gr.replica.StepBatch(now, msgs)
+	pms := gr.stepScratch[:0]
+	for _, m := range msgs {
+		pms = append(pms, cluster.PeerMsg{From: m.From, Member: n.addrOfID(m.From) != "", Data: m.Data})
+	}
+	errs := gr.replica.StepFrom(now, pms)
+	clear(pms)
+	gr.stepScratch = pms[:0]
 	n.afterCall(gr)
+	for i, err := range errs {
+		if errors.Is(err, cluster.ErrNotMember) {
+			// Counted, and logged once (a removed node that still runs
+			// sends them every election timeout); the runtime need not
+			// log them again.
+			n.badFrame(msgs[i].From, err.Error())
+		}
+	}
 	return errs
+}
+
+// PeerMessage is a message from peer From (the sender the transport
+// authenticated), as Route returned its body.
+type PeerMessage struct {
+	From uint64
+	Data []byte
 }
 
 // JobDone reports that a job StartJob handed out for replica r of group
@@ -366,11 +390,13 @@ func (n *Node) send(g, to uint64, msg []byte) {
 
 // Route says which group a peer message from node from belongs to and
 // returns the replica's bytes. A message that names no group of this
-// node, or comes from a node that is not in the cluster's address book,
-// is refused (false) and counted; the first refusal is logged.
+// node is refused (false) and counted; the first refusal is logged.
+// Whether its sender is a member is the replica's to judge, in Step: a
+// follower that fell behind must still hear from a leader whose joining
+// it has not applied yet.
 func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
-	if n.addrOfID(from) == "" {
-		n.badFrame(from, "a node that is not a member of the cluster")
+	if from == 0 || from == n.id {
+		n.badFrame(from, "a message claiming to come from node "+strconv.FormatUint(from, 10))
 		return 0, nil, false
 	}
 	if len(n.groups) == 1 {

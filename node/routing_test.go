@@ -130,9 +130,10 @@ func TestRedirects(t *testing.T) {
 	}
 }
 
-// Route hands a framed message to its group and refuses one from a node
-// outside the address book, one naming a group the node does not host,
-// and an unframed one; the first refusal is logged.
+// Route hands a framed message to its group and refuses one claiming to
+// come from no node or from this node, one naming a group the node does
+// not host, and an unframed one; the first refusal is logged. (A sender
+// outside the address book is the replica's to judge: Step.)
 func TestRoutePeerMessages(t *testing.T) {
 	n, rt := newTestNode(t, 2)
 	framed := func(g byte, body string) []byte { return append([]byte{peerFrameGroupTag, g}, body...) }
@@ -142,12 +143,15 @@ func TestRoutePeerMessages(t *testing.T) {
 	for _, c := range []struct {
 		from uint64
 		msg  []byte
-	}{{7, framed(1, "x")}, {2, framed(3, "x")}, {2, []byte("raft")}, {2, nil}} {
+	}{{0, framed(1, "x")}, {1, framed(1, "x")}, {2, framed(3, "x")}, {2, []byte("raft")}, {2, nil}} {
 		if _, _, ok := n.Route(c.from, c.msg); ok {
 			t.Errorf("from %d %q accepted", c.from, c.msg)
 		}
 	}
-	if n.BadFrames() != 4 || len(rt.logs) != 1 {
+	if g, _, ok := n.Route(7, framed(1, "x")); !ok || g != 1 {
+		t.Errorf("a message from a node outside the address book was not routed: %d %v", g, ok)
+	}
+	if n.BadFrames() != 5 || len(rt.logs) != 1 {
 		t.Fatalf("bad frames %d, logs %d", n.BadFrames(), len(rt.logs))
 	}
 }

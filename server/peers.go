@@ -6,6 +6,8 @@ import (
 
 	"github.com/cockroachdb/errors"
 
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/transport"
 )
 
@@ -84,14 +86,14 @@ func (s *Server) stepPeers(g *group) {
 	defer close(g.stepperDone)
 	w := g.queue.newWaiter()
 	batch := make([]peerMsg, 0, stepBatchMessagesMax)
-	msgs := make([][]byte, 0, stepBatchMessagesMax)
+	msgs := make([]node.PeerMessage, 0, stepBatchMessagesMax)
 	step := func() {
 		msgs = msgs[:0]
 		for _, m := range batch {
-			msgs = append(msgs, m.data)
+			msgs = append(msgs, node.PeerMessage{From: m.from, Data: m.data})
 		}
 		for i, err := range s.node.Step(g.id, s.clock.Now(), msgs) {
-			if err != nil {
+			if err != nil && !errors.Is(err, cluster.ErrNotMember) { // those the node counts and logs
 				s.cfg.Logf("message from node %d: %v", batch[i].from, err)
 			}
 		}
@@ -114,5 +116,6 @@ func (s *Server) stepPeers(g *group) {
 		}
 		g.queue.do(w, step)
 		clear(batch)
+		clear(msgs)
 	}
 }

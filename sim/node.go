@@ -827,7 +827,7 @@ func (n *Node) stepPeers() {
 	now := n.Clock.Now()
 	for _, m := range msgs {
 		var errs []error
-		crashed, op := n.call(func() { errs = n.nd.Step(m.group, now, [][]byte{m.data}) })
+		crashed, op := n.call(func() { errs = n.nd.Step(m.group, now, []node.PeerMessage{{From: m.from, Data: m.data}}) })
 		if crashed {
 			n.powerOff("crash point: " + op)
 			return
@@ -839,6 +839,11 @@ func (n *Node) stepPeers() {
 			if err != nil && m.attack {
 				n.trace("attack frame from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + " refused: " + oneLine(err.Error()))
 				n.r.fault("bus-refused")
+				continue
+			}
+			if errors.Is(err, cluster.ErrNotMember) {
+				// A removed node that still runs: refused, as it must be.
+				n.trace("refuse message from n" + itoa(int64(m.from)) + n.groupSuffix(m.group) + ": not a member")
 				continue
 			}
 			if err != nil {
