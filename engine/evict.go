@@ -429,3 +429,54 @@ func (db *DB) DeferredBytes() int64 {
 	}
 	return n
 }
+
+// Logged evictions and refusals. A leader logs the keys it chose as one
+// command that starts with evictionMarker; every replica applies it with
+// Evict (Exec does), so replicas and replays delete exactly those keys.
+// A node refusing a command in its place (the OOM error) hands the
+// replica a refusalMarker command instead: it is not a write, and it
+// answers the error at the command's turn, so replies keep their order.
+// Clients cannot send either: a command name starts with a letter, and
+// Lookup knows neither.
+var (
+	evictionMarker = []byte("\x00evict")
+	refusalMarker  = []byte("\x00refuse")
+)
+
+// EvictionCommand is the logged form of evicting keys (at least one).
+func EvictionCommand(keys [][]byte) [][]byte {
+	argv := make([][]byte, 0, 1+len(keys))
+	return append(append(argv, evictionMarker), keys...)
+}
+
+// IsEviction reports whether argv is an EvictionCommand: a write, which
+// goes through the log.
+func IsEviction(argv [][]byte) bool {
+	return len(argv) > 1 && string(argv[0]) == string(evictionMarker)
+}
+
+// RefusedCommand stands for a command refused before it reached the
+// replica: running it (Exec) answers the error msg and changes nothing.
+func RefusedCommand(msg string) [][]byte {
+	return [][]byte{refusalMarker, []byte(msg)}
+}
+
+// execMarker runs an EvictionCommand or a RefusedCommand; false when
+// argv is neither.
+func (db *DB) execMarker(now int64, argv [][]byte, w Writer) bool {
+	switch {
+	case IsEviction(argv):
+		n := 0
+		for _, k := range argv[1:] {
+			if db.Evict(now, k) {
+				n++
+			}
+		}
+		w.WriteInt(int64(n))
+		return true
+	case len(argv) == 2 && string(argv[0]) == string(refusalMarker):
+		w.WriteError(string(argv[1]))
+		return true
+	}
+	return false
+}

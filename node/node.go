@@ -12,6 +12,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
 )
@@ -53,10 +54,19 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
-	MaxClients  int
-	Limits      resp.Limits
-	ConfigFile  string
+	// MaxMemory is maxmemory (0: none), MaxMemoryPolicy
+	// maxmemory-policy; the others are maxmemory-samples,
+	// maxmemory-eviction-tenacity, lfu-log-factor and lfu-decay-time:
+	// Redis's default when 0, zero when negative (evict.go).
+	MaxMemory                 int64
+	MaxMemoryPolicy           engine.Policy
+	MaxMemorySamples          int
+	MaxMemoryEvictionTenacity int
+	LFULogFactor              int
+	LFUDecayTime              int
+	MaxClients                int
+	Limits                    resp.Limits
+	ConfigFile                string
 	// PubSubLimit is client-output-buffer-limit pubsub; DefaultPubSubLimit
 	// when zero. NormalLimit is its normal class (none when zero, Redis's
 	// default).
@@ -192,6 +202,8 @@ type Node struct {
 	limits      atomic.Pointer[limitsState] // limits.go
 	fnLimits    atomic.Pointer[fnLimits]    // functions.go
 	live        liveness                    // liveness.go
+	mem         atomic.Pointer[memConfig]   // evict.go
+	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
 
 	stats stats
 
@@ -274,6 +286,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initPubsub()
 	n.initLimits()
 	n.initFunctionLimits()
+	n.initMemory()
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}
@@ -343,6 +356,7 @@ func (n *Node) resetStats() {
 	n.stats.rejectedConnections.Store(0)
 	n.stats.netInput.Store(0)
 	n.stats.netOutput.Store(0)
+	n.evictedBase.Store(n.evictedKeys() + n.evictedBase.Load())
 }
 
 // mode is Redis's redis_mode (INFO) and HELLO's mode.
