@@ -208,16 +208,40 @@ func (ev *evictor) applied(id uint64) {
 	}
 }
 
+// EvictionStage is what Config.OnEviction hears of an eviction entry.
+type EvictionStage uint8
+
+const (
+	// EvictionProposed: the leader picked the keys and proposed the
+	// entry; it takes effect when it commits, if it does.
+	EvictionProposed EvictionStage = iota
+	// EvictionApplied: this replica applied it.
+	EvictionApplied
+	// EvictionFailed: this node will not see it applied (leadership
+	// moved, the log refused it); it may still commit elsewhere.
+	EvictionFailed
+)
+
 // evictReply receives an eviction entry's reply: the entry was applied
-// (or will never be). It runs inside the group's Exclusive.
+// (or will never be, here). It runs inside the group's Exclusive.
 type evictReply struct {
 	engine.Discard
-	ev *evictor
-	id uint64
+	n    *Node
+	g    uint64
+	ev   *evictor
+	id   uint64
+	keys [][]byte
 }
 
-func (w *evictReply) WriteInt(int64)    { w.ev.applied(w.id) }
-func (w *evictReply) WriteError(string) { w.ev.applied(w.id) }
+func (w *evictReply) WriteInt(int64)    { w.end(EvictionApplied) }
+func (w *evictReply) WriteError(string) { w.end(EvictionFailed) }
+
+func (w *evictReply) end(stage EvictionStage) {
+	w.ev.applied(w.id)
+	if f := w.n.cfg.OnEviction; f != nil {
+		f(w.g, w.id, w.keys, stage)
+	}
+}
 
 // memoryGate runs before group gr's batch reqs (inside Exclusive): under
 // the limit, or when this node does not decide evictions for the group,
@@ -368,7 +392,10 @@ func (n *Node) performEvictions(gr *group, now int64, m *memConfig, keysMax int)
 	}
 	ev.batches = append(ev.batches, b)
 	ev.pending += freed
-	return &cluster.Request{Argv: engine.EvictionCommand(keys), W: &evictReply{ev: ev, id: b.id}}, false
+	if f := n.cfg.OnEviction; f != nil {
+		f(gr.id, b.id, keys, EvictionProposed)
+	}
+	return &cluster.Request{Argv: engine.EvictionCommand(keys), W: &evictReply{n: n, g: gr.id, ev: ev, id: b.id, keys: keys}}, false
 }
 
 // keysPerBatch converts maxmemory-eviction-tenacity into a bound on keys:

@@ -54,19 +54,10 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	// MaxMemory is maxmemory (0: none), MaxMemoryPolicy
-	// maxmemory-policy; the others are maxmemory-samples,
-	// maxmemory-eviction-tenacity, lfu-log-factor and lfu-decay-time:
-	// Redis's default when 0, zero when negative (evict.go).
-	MaxMemory                 int64
-	MaxMemoryPolicy           engine.Policy
-	MaxMemorySamples          int
-	MaxMemoryEvictionTenacity int
-	LFULogFactor              int
-	LFUDecayTime              int
-	MaxClients                int
-	Limits                    resp.Limits
-	ConfigFile                string
+	MaxMemory   int64 // maxmemory (0: none); the policy and its knobs below
+	MaxClients  int
+	Limits      resp.Limits
+	ConfigFile  string
 	// PubSubLimit is client-output-buffer-limit pubsub; DefaultPubSubLimit
 	// when zero. NormalLimit is its normal class (none when zero, Redis's
 	// default).
@@ -116,6 +107,20 @@ type Config struct {
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
+
+	// MaxMemoryPolicy is maxmemory-policy; the others are
+	// maxmemory-samples, maxmemory-eviction-tenacity, lfu-log-factor and
+	// lfu-decay-time: Redis's default when 0, zero when negative
+	// (evict.go).
+	MaxMemoryPolicy           engine.Policy
+	MaxMemorySamples          int
+	MaxMemoryEvictionTenacity int
+	LFULogFactor              int
+	LFUDecayTime              int
+	// OnEviction, when set, hears of every eviction entry this node
+	// proposes and of its end here (evict.go): the simulator's history
+	// learns evictions from the log this way.
+	OnEviction func(g, batch uint64, keys [][]byte, stage EvictionStage)
 }
 
 // random draws from the node's randomness; safe for concurrent use.
