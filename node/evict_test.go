@@ -26,7 +26,6 @@ func (h *aclNode) info(s *Session, field string) int64 {
 	return n
 }
 
-
 // Evictions go through the log: the keyspace a node recovers from its
 // log after evicting is the one it had, key for key; with the leader
 // deleting in place instead (EvictionUnlogged), recovery brings the
