@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // evictSide is one server of the maxmemory comparison: a client, an
@@ -169,6 +170,186 @@ func TestEvictionMatchesRedis(t *testing.T) {
 		}
 		if used, limit := s.info(s.usedField), s.info("maxmemory"); used > limit+10000 {
 			t.Errorf("%s: used %d over maxmemory %d after eviction", s.name, used, limit)
+		}
+	}
+}
+
+// policyOutcome is what one server's first evictions under a policy took.
+type policyOutcome struct {
+	evicted    int // evicted_keys
+	hot, cold  int // hot and cold keys among the first evictionsCompared
+	persistent int // keys without a TTL among all evictions
+	// Mean TTL rank (the key's number: its TTL rises with it) of the
+	// first evictionsCompared evicted TTL keys, and of the others.
+	rankFirst, rankRest float64
+}
+
+// evictionsCompared is how many of each server's first evictions (in
+// the order of their "evicted" events) are compared.
+const evictionsCompared = 120
+
+// TestEvictionPoliciesMatchRedis runs each evicting policy side by side
+// with Redis on the same commands: 200 cold keys and 50 hot ones (read
+// a second later under LRU, read 100 times under LFU), under the
+// volatile policies each with a TTL rising with its number, next to 100
+// keys without one; then the limit drops by about 150 keys' worth (as
+// each server counts a key) and a write makes both evict. The choices
+// are random on both sides, and the two count memory differently, so the
+// first evictionsCompared evictions (their "evicted" events, in order)
+// are compared, not the keys: LRU and LFU take no more hot keys than
+// Redis does (plus a small margin), volatile policies never take a key
+// without a TTL, volatile-ttl takes the nearest deadlines first, as
+// Redis does.
+func TestEvictionPoliciesMatchRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits a second per LRU policy (the LRU clock counts seconds)")
+	}
+	redisAddr, _ := startRedis(t)
+	ts := startServer(t, Config{})
+	type server struct {
+		name      string
+		c, sub    *rawConn
+		usedField string
+	}
+	servers := []server{{"redis", dialRaw(t, redisAddr), dialRaw(t, redisAddr), "used_memory"},
+		{"keel", ts.raw(t), ts.raw(t), "used_memory_evict"}}
+	info := func(s server, field string) int64 {
+		out := s.c.do("info", "all")
+		i := strings.Index(out, field+":")
+		if i < 0 {
+			t.Fatalf("%s: INFO has no %s", s.name, field)
+		}
+		v := out[i+len(field)+1:]
+		n, _ := strconv.ParseInt(v[:strings.IndexByte(v, '\r')], 10, 64)
+		return n
+	}
+	for _, s := range servers {
+		if r := s.c.do("config", "set", "notify-keyspace-events", "Ee"); r != "+OK" {
+			t.Fatal(r)
+		}
+		if r := s.sub.do("subscribe", "__keyevent@0__:evicted"); !strings.HasPrefix(r, "*[$subscribe") {
+			t.Fatal(r)
+		}
+	}
+	val := strings.Repeat("v", 1000)
+	for _, policy := range []string{"allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"} {
+		volatile := strings.HasPrefix(policy, "volatile")
+		outcomes := map[string]policyOutcome{}
+		perKey := map[string]int64{} // what one key costs each server
+		for _, s := range servers {
+			for _, cmd := range [][]string{{"flushall"}, {"config", "set", "maxmemory", "0"}, {"config", "set", "maxmemory-policy", policy}, {"config", "resetstat"}} {
+				if r := s.c.do(cmd...); r != "+OK" {
+					t.Fatalf("%s: %q: %s", s.name, cmd, r)
+				}
+			}
+			usedEmpty := info(s, s.usedField)
+			set := func(key string, ttl int) {
+				args := []string{"set", key, val}
+				if volatile {
+					args = append(args, "ex", strconv.Itoa(ttl))
+				}
+				if r := s.c.do(args...); r != "+OK" {
+					t.Fatalf("%s: SET %s: %s", s.name, key, r)
+				}
+			}
+			for i := range 200 {
+				set(fmt.Sprintf("c:%03d", i), 10000+i)
+			}
+			for i := range 50 {
+				set(fmt.Sprintf("h:%03d", i), 20000+i)
+			}
+			loaded := 250
+			if volatile {
+				loaded += 100
+				for i := range 100 {
+					if r := s.c.do("set", fmt.Sprintf("p:%03d", i), val); r != "+OK" {
+						t.Fatal(r)
+					}
+				}
+			}
+			perKey[s.name] = (info(s, s.usedField) - usedEmpty) / int64(loaded)
+		}
+		if strings.HasSuffix(policy, "-lru") {
+			time.Sleep(1100 * time.Millisecond) // the cold keys' idle time reaches a second
+		}
+		for _, s := range servers {
+			reads := 1
+			if strings.HasSuffix(policy, "-lfu") {
+				reads = 100
+			}
+			for range reads {
+				for i := range 50 {
+					s.c.do("get", fmt.Sprintf("h:%03d", i))
+				}
+			}
+			limit := info(s, s.usedField) - 150*perKey[s.name]
+			if r := s.c.do("config", "set", "maxmemory", strconv.FormatInt(limit, 10)); r != "+OK" {
+				t.Fatal(r)
+			}
+			if r := s.c.do("set", "trigger", "x"); r != "+OK" {
+				t.Fatalf("%s %s: SET after lowering the limit: %s", s.name, policy, r)
+			}
+			// Redis evicts within its time limit and goes on in a timer;
+			// keel within its key bound and goes on on ticks.
+			for deadline := time.Now().Add(5 * time.Second); info(s, s.usedField) > limit && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			var o policyOutcome
+			o.evicted = int(info(s, "evicted_keys"))
+			var rankFirst, rankRest, nFirst, nRest float64
+			for i := range o.evicted {
+				msg := s.sub.reply()
+				key, ok := strings.CutPrefix(msg, "*[$message $__keyevent@0__:evicted $")
+				if !ok {
+					t.Fatalf("%s: event %q", s.name, msg)
+				}
+				key = strings.TrimSuffix(key, "]")
+				var n int
+				switch {
+				case strings.HasPrefix(key, "p:"):
+					o.persistent++
+					continue
+				case strings.HasPrefix(key, "h:"):
+					n, _ = strconv.Atoi(key[2:])
+					n += 200
+					if i < evictionsCompared {
+						o.hot++
+					}
+				case strings.HasPrefix(key, "c:"):
+					n, _ = strconv.Atoi(key[2:])
+					if i < evictionsCompared {
+						o.cold++
+					}
+				}
+				if i < evictionsCompared {
+					rankFirst, nFirst = rankFirst+float64(n), nFirst+1
+				} else {
+					rankRest, nRest = rankRest+float64(n), nRest+1
+				}
+			}
+			o.rankFirst, o.rankRest = rankFirst/max(nFirst, 1), rankRest/max(nRest, 1)
+			outcomes[s.name] = o
+			t.Logf("%s %s (%d B a key): evicted %d; of the first %d: %d hot, %d cold; without TTL %d; mean TTL rank of the first %.0f, of the rest %.0f",
+				policy, s.name, perKey[s.name], o.evicted, evictionsCompared, o.hot, o.cold, o.persistent, o.rankFirst, o.rankRest)
+		}
+		r, k := outcomes["redis"], outcomes["keel"]
+		if k.evicted < evictionsCompared || r.evicted < evictionsCompared {
+			t.Fatalf("%s: evicted keel %d, Redis %d: fewer than the %d compared", policy, k.evicted, r.evicted, evictionsCompared)
+		}
+		if volatile && (k.persistent != 0 || r.persistent != 0) {
+			t.Errorf("%s: keys without a TTL evicted: keel %d, Redis %d", policy, k.persistent, r.persistent)
+		}
+		if strings.HasSuffix(policy, "-lru") || strings.HasSuffix(policy, "-lfu") {
+			if k.hot > r.hot+3 {
+				t.Errorf("%s: of the first %d evictions keel took %d hot keys, Redis %d", policy, evictionsCompared, k.hot, r.hot)
+			}
+		}
+		if strings.HasSuffix(policy, "-random") && (k.hot == 0 || r.hot == 0) {
+			t.Errorf("%s: a random policy took no hot key among %d (keel %d, Redis %d)", policy, evictionsCompared, k.hot, r.hot)
+		}
+		if policy == "volatile-ttl" && !(k.rankFirst < k.rankRest && r.rankFirst < r.rankRest) {
+			t.Errorf("volatile-ttl: mean TTL rank of the first evictions and the rest: keel %.0f/%.0f, Redis %.0f/%.0f",
+				k.rankFirst, k.rankRest, r.rankFirst, r.rankRest)
 		}
 	}
 }
