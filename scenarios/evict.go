@@ -68,7 +68,45 @@ func evictConfig(name string, seed uint64) sim.Config {
 	return cfg
 }
 
+// Sizes of evict-crash (one node): 8 plain and 4 volatile keys of 200 B
+// to 2 KB; about 5 fit under the all-keys limit, and the plain keys
+// nearly fill the volatile one, so writes are also refused (OOM) there.
+const (
+	evictSingleLimitAllKeys      = 6 << 10
+	evictSingleLimitVolatileKeys = 10 << 10
+)
+
+func evictSingleConfig(name string, seed uint64) sim.Config {
+	cfg := base(name, seed, policyFor(seed))
+	cfg.Node.FS.TornProb = 0.3
+	cfg.Workload.ValueBytesMin, cfg.Workload.ValueBytesMax = evictValueBytesMin, evictValueBytesMax
+	// OOM refusals are errors the oracle holds to "did not happen".
+	cfg.TolerateWriteErrors = true
+	p := evictPolicies[seed%uint64(len(evictPolicies))]
+	cfg.Node.MaxMemoryPolicy, cfg.Node.MaxMemory = p, evictSingleLimitAllKeys
+	if !p.AllKeys() {
+		cfg.Node.MaxMemory = evictSingleLimitVolatileKeys
+	}
+	cfg.Schedule = func(r *sim.Run) {
+		r.Trace("maxmemory " + itoa(uint64(cfg.Node.MaxMemory)) + " policy " + p.String())
+		crashEvery(r, 1500*time.Millisecond)
+	}
+	cfg.Check = func(r *sim.Run) []string {
+		if r.Evictions() == 0 {
+			return []string{"evict: the node evicted nothing (the limit is not binding)"}
+		}
+		return nil
+	}
+	return cfg
+}
+
 func init() {
+	register(&Scenario{
+		Name: "evict-crash",
+		Summary: "one node, maxmemory far below the data (the seven evicting policies by seed, keys with TTLs): evictions are logged " +
+			"and the oracle's model applies them; power loss at random times and disk operations; recovery replays them exactly",
+		Config: func(seed uint64) sim.Config { return evictSingleConfig("evict-crash", seed) },
+	})
 	register(&Scenario{
 		Name: "cluster-evict",
 		Summary: "3-node group, maxmemory far below the data (the seven evicting policies by seed, TTL keys): the leader evicts through the log " +

@@ -44,6 +44,9 @@ func (n *Node) configureMemory(cfg *node.Config) {
 }
 
 func (r *Run) noteEviction(k evictKey, keys [][]byte, stage node.EvictionStage) {
+	if r.Group == nil {
+		r.noteEvictionSingle(k, keys, stage)
+	}
 	b := &r.evict
 	if b.ops == nil {
 		b.ops = map[evictKey][]int{}
@@ -56,14 +59,18 @@ func (r *Run) noteEviction(k evictKey, keys [][]byte, stage node.EvictionStage) 
 	switch stage {
 	case node.EvictionProposed:
 		b.proposed++
-		r.W.Trace("evict", "propose "+what)
+		if r.Group != nil {
+			r.W.Trace("evict", "propose "+what)
+		}
 		for _, key := range names {
 			b.ops[k] = append(b.ops[k], len(r.History))
 			r.History = append(r.History, checker.Op{Kind: checker.Del, Key: key, Client: evictClientBase + int(k.node),
 				Call: r.W.now, Unknown: true})
 		}
 	case node.EvictionApplied:
-		r.W.Trace("evict", "applied "+what)
+		if r.Group != nil {
+			r.W.Trace("evict", "applied "+what)
+		}
 		for _, i := range b.ops[k] {
 			if r.History[i].Deadline == 0 {
 				r.History[i].Deadline = r.W.now
@@ -71,7 +78,9 @@ func (r *Run) noteEviction(k evictKey, keys [][]byte, stage node.EvictionStage) 
 		}
 		delete(b.ops, k)
 	case node.EvictionFailed:
-		r.W.Trace("evict", "failed "+what)
+		if r.Group != nil {
+			r.W.Trace("evict", "failed "+what)
+		}
 		delete(b.ops, k)
 	}
 }
@@ -89,4 +98,28 @@ func (r *Run) evictedSince(t int64) map[string]bool {
 		}
 	}
 	return out
+}
+
+// noteEvictionSingle feeds the single-node oracle. The node proposes an
+// eviction just before the batch (or tick) it leads, and a single node
+// applies it within that same call, first: the oracle applies it to its
+// model then, as a write nobody acknowledged (a crash may lose it, as a
+// suffix of the log). Eviction scenarios inject no disk faults, so a
+// refused eviction entry is a failure.
+func (r *Run) noteEvictionSingle(k evictKey, keys [][]byte, stage node.EvictionStage) {
+	names := make([]string, len(keys))
+	for i, key := range keys {
+		names[i] = string(key)
+	}
+	what := "n" + itoa(int64(k.node)) + " #" + itoa(int64(k.batch)) + " " + strings.Join(names, ",")
+	switch stage {
+	case node.EvictionProposed:
+		r.W.Trace("evict", "propose "+what)
+		r.Oracle.Evicted(names, r.Node.nowMs())
+	case node.EvictionApplied:
+		r.W.Trace("evict", "applied "+what)
+	case node.EvictionFailed:
+		r.W.Trace("evict", "failed "+what)
+		r.Oracle.fail("evict: the eviction entry " + what + " was refused by the log")
+	}
 }
