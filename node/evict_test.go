@@ -52,6 +52,10 @@ func TestEvictionLoggedAndReplayed(t *testing.T) {
 				t.Fatalf("used_memory_evict %d, over maxmemory by more than one value", used)
 			}
 			before := h.do(s, "KEYS", "*")
+			h.expect(s, "OK", "CONFIG", "RESETSTAT")
+			if n := h.info(s, "evicted_keys"); n != 0 {
+				t.Fatalf("evicted_keys %d after CONFIG RESETSTAT", n)
+			}
 			h.close()
 			h = newACLNode(t, Config{MaxMemory: 40 << 10, MaxMemoryPolicy: engine.AllKeysLRU}, fs)
 			s = h.n.NewSession(nil)

@@ -353,3 +353,38 @@ func TestEvictionPoliciesMatchRedis(t *testing.T) {
 		}
 	}
 }
+
+// FCALL above maxmemory with nothing to evict: keel's functions declare
+// no flags, so every FCALL is refused with the plain OOM error, as Redis
+// refuses a function without no-writes (checked against redis-server
+// 7.0.15 with a Lua library); FCALL_RO runs.
+func TestFcallUnderOOM(t *testing.T) {
+	ts := startServer(t, Config{})
+	rc := ts.raw(t)
+	for _, lib := range []string{"counter", "transfer"} {
+		if r := rc.do("function", "load", functionPayload(t, lib)); r != "$"+lib {
+			t.Fatalf("FUNCTION LOAD %s: %s", lib, r)
+		}
+	}
+	if r := rc.do("set", "acct:b", "4"); r != "+OK" {
+		t.Fatal(r)
+	}
+	if r := rc.do("config", "set", "maxmemory", "1"); r != "+OK" {
+		t.Fatal(r)
+	}
+	if r := rc.do("fcall", "incr_by", "1", "c", "5"); r != "-OOM command not allowed when used memory > 'maxmemory'." {
+		t.Errorf("FCALL incr_by under OOM: %s", r)
+	}
+	if r := rc.do("fcall_ro", "balance", "1", "acct:b"); r != ":4" {
+		t.Errorf("FCALL_RO balance under OOM: %s", r)
+	}
+	if r := rc.do("exists", "c"); r != ":0" {
+		t.Errorf("the refused FCALL wrote: EXISTS c = %s", r)
+	}
+	if r := rc.do("config", "set", "maxmemory", "0"); r != "+OK" {
+		t.Fatal(r)
+	}
+	if r := rc.do("fcall", "incr_by", "1", "c", "5"); r != ":5" {
+		t.Errorf("FCALL incr_by without a limit: %s", r)
+	}
+}
