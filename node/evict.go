@@ -257,6 +257,10 @@ func (n *Node) memoryGate(gr *group, now int64, reqs []cluster.Request) []cluste
 	if m.maxBytes == 0 || !gr.replica.IsLeader() {
 		return reqs
 	}
+	if n.usedForEviction()-gr.ev.pending <= m.maxBytes {
+		gr.ev.oom.Store(false)
+		return reqs // under the limit: no command is looked at
+	}
 	first := -1
 	for i := range reqs {
 		if needsMemory(&reqs[i]) {
