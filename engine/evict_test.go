@@ -345,3 +345,28 @@ func TestEvictionVictimsSkipAndBytes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEvictOneKey is the cost the node's eviction bound assumes per
+// key (node/evict.go, evictMicrosPerKey): picking one victim under
+// allkeys-lru with 5 samples from 100,000 keys, evicting it, and writing a
+// new key in its place so the keyspace keeps its size.
+func BenchmarkEvictOneKey(b *testing.B) {
+	db := New(Options{Rand: rand.New(rand.NewPCG(1, 2))})
+	var w Discard
+	val := []byte("0123456789012345678901234567890123456789")
+	const keys = 100_000
+	for i := range keys {
+		db.Exec(int64(1+i), [][]byte{[]byte("set"), []byte("key:" + strconv.Itoa(i)), val}, &w)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	var victims [][]byte
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now := int64(keys + 1 + i)
+		victims, _ = db.EvictionVictims(EvictionRequest{Policy: AllKeysLRU, Samples: 5, Rand: r, Now: now, Bytes: 1, KeysMax: 1}, victims[:0])
+		for _, k := range victims {
+			db.Evict(now, k)
+		}
+		db.Exec(now, [][]byte{[]byte("set"), []byte("new:" + strconv.Itoa(i)), val}, &w)
+	}
+}
