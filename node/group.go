@@ -71,6 +71,8 @@ type group struct {
 	// applied slot view.
 	members map[uint64]bool
 	slots   cluster.SlotInfo
+
+	ev evictor // maxmemory (evict.go)
 }
 
 func (n *Node) group(g uint64) *group {
@@ -195,6 +197,7 @@ func (n *Node) Replicated(g uint64) bool {
 // for a replicated one. Run it inside Exclusive(g).
 func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) {
 	gr := n.group(g)
+	reqs = n.memoryGate(gr, now, reqs)
 	switch {
 	case gr.dead != "":
 		for i := range reqs {
@@ -231,6 +234,7 @@ func (n *Node) Tick(g uint64, now int64) {
 	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
 		n.spreadLeadership(gr)
 	}
+	n.evictOnTick(gr, now)
 	gr.replica.Tick(now)
 	n.afterCall(gr)
 }
@@ -313,6 +317,7 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
 	gr.leader.Store(r.Leader())
+	gr.noteMemory()
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
 	}

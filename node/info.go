@@ -263,9 +263,7 @@ func (n *Node) infoMemory(b *strings.Builder, ki keyspaceInfo) {
 	kv(b, "go_heap_sys", h.HeapSys)
 	kv(b, "go_num_gc", h.NumGC)
 	kv(b, "go_gc_pause_total_ns", h.GCPauseTotalNs)
-	kv(b, "maxmemory", n.cfg.MaxMemory)
-	kv(b, "maxmemory_human", human(uint64(n.cfg.MaxMemory)))
-	kv(b, "maxmemory_policy", "noeviction")
+	n.infoMaxMemory(b, used) // evict.go
 	kv(b, "mem_allocator", "go")
 	if used > 0 && rss > 0 {
 		kv(b, "mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(rss)/float64(used)))
@@ -323,6 +321,7 @@ func (n *Node) infoStats(b *strings.Builder) {
 	kv(b, "total_net_output_bytes", out)
 	kv(b, "rejected_connections", n.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", n.stats.replicaReopens.Load())
+	kv(b, "evicted_keys", n.evictedKeys())
 	n.infoPubsub(b) // pubsub.go
 	n.infoACL(b)    // acl_cmd.go
 }

@@ -24,6 +24,16 @@ type TestingKnobs struct {
 	// transfer that read a balance which changed since pays out money the
 	// payer no longer has.
 	IgnoreWatch bool
+
+	// FollowerEvicts: a follower over maxmemory evicts keys of its own
+	// choosing on every tick (evict.go), as if "only the leader decides"
+	// were forgotten. Its keyspace then drifts from the leader's at the
+	// same applied index.
+	FollowerEvicts bool
+	// EvictionUnlogged: the leader deletes the victims it picks in place
+	// instead of logging their eviction (evict.go). The followers, and
+	// the leader's own replay after a restart, still hold them.
+	EvictionUnlogged bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -33,3 +43,6 @@ func (k *TestingKnobs) dropNotify(seq int64) bool {
 }
 
 func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
+
+func (k *TestingKnobs) followerEvicts() bool   { return k != nil && k.FollowerEvicts }
+func (k *TestingKnobs) evictionUnlogged() bool { return k != nil && k.EvictionUnlogged }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
 )
@@ -53,7 +54,7 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxMemory   int64 // maxmemory (0: none); the policy and its knobs below
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
@@ -106,6 +107,20 @@ type Config struct {
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
+
+	// MaxMemoryPolicy is maxmemory-policy; the others are
+	// maxmemory-samples, maxmemory-eviction-tenacity, lfu-log-factor and
+	// lfu-decay-time: Redis's default when 0, zero when negative
+	// (evict.go).
+	MaxMemoryPolicy           engine.Policy
+	MaxMemorySamples          int
+	MaxMemoryEvictionTenacity int
+	LFULogFactor              int
+	LFUDecayTime              int
+	// OnEviction, when set, hears of every eviction entry this node
+	// proposes and of its end here (evict.go): the simulator's history
+	// learns evictions from the log this way.
+	OnEviction func(g, batch uint64, keys [][]byte, stage EvictionStage)
 }
 
 // random draws from the node's randomness; safe for concurrent use.
@@ -192,6 +207,8 @@ type Node struct {
 	limits      atomic.Pointer[limitsState] // limits.go
 	fnLimits    atomic.Pointer[fnLimits]    // functions.go
 	live        liveness                    // liveness.go
+	mem         atomic.Pointer[memConfig]   // evict.go
+	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
 
 	stats stats
 
@@ -274,6 +291,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initPubsub()
 	n.initLimits()
 	n.initFunctionLimits()
+	n.initMemory()
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}
@@ -343,6 +361,7 @@ func (n *Node) resetStats() {
 	n.stats.rejectedConnections.Store(0)
 	n.stats.netInput.Store(0)
 	n.stats.netOutput.Store(0)
+	n.evictedBase.Store(n.evictedKeys() + n.evictedBase.Load())
 }
 
 // mode is Redis's redis_mode (INFO) and HELLO's mode.

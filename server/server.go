@@ -53,7 +53,8 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxMemory   int64 // maxmemory; Memory the policy and its knobs
+	Memory      MemoryPolicy
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
@@ -226,7 +227,9 @@ func newServer(cfg Config) (*Server, error) {
 	n, err := node.New(node.Config{
 		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Join: cfg.Join,
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
-		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
+		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryPolicy: cfg.Memory.Policy,
+		MaxMemorySamples: cfg.Memory.Samples, MaxMemoryEvictionTenacity: cfg.Memory.Tenacity,
+		LFULogFactor: cfg.Memory.LFULogFactor, LFUDecayTime: cfg.Memory.LFUDecayTime, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,

@@ -373,11 +373,17 @@ func (g *Group) checkConverged() {
 	}
 	r := g.r
 	want := map[string]checker.Value{}
+	finalFrom := r.W.now
 	for _, op := range r.History {
 		if op.Client == int(g.final.id) && !op.Unknown {
 			want[op.Key] = op.Output
+			finalFrom = min(finalFrom, op.Call)
 		}
 	}
+	// A key evicted since the final reads began is compared replica
+	// against replica instead (evict.go).
+	late := r.evictedSince(finalFrom)
+	var first map[string]localValue
 	r.W.halted = false
 	deadline := r.W.now + int64(convergeWithin)
 	for r.W.now < deadline {
@@ -393,9 +399,21 @@ func (g *Group) checkConverged() {
 			continue
 		}
 		st := n.replica(1).GroupStats()
+		if first == nil {
+			first = map[string]localValue{}
+		}
 		for _, k := range r.keys {
 			got := n.localGet(k)
 			g.Checked++
+			if late[k] {
+				if f, ok := first[k]; !ok {
+					first[k] = got
+				} else if f.Reply.Kind != got.Reply.Kind || f.Reply.Str != got.Reply.Str {
+					r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " holds " + k + "=" + got.String() +
+						" but another replica holds " + f.String() + " (applied " + itoa(int64(st.Applied)) + ")")
+				}
+				continue
+			}
 			w, ok := want[k]
 			if !ok {
 				continue

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 )
@@ -81,6 +82,11 @@ type NodeConfig struct {
 	// so keys already expired are skipped while loading a snapshot. Off by
 	// default: the server does not set it (docs/simulation.md).
 	OpenWithNow bool
+	// MaxMemory and MaxMemoryPolicy are the node's maxmemory and
+	// maxmemory-policy (0: no limit); the evictions its leaders log join
+	// the history (evict.go).
+	MaxMemory       int64
+	MaxMemoryPolicy engine.Policy
 }
 
 // NodeAddr is node id's client address ("n3:6379"): what redirects name,
@@ -279,6 +285,7 @@ func (n *Node) start() {
 		RunID:                "sim-" + n.name + "-" + itoa(int64(n.epoch)),
 		NotifyKeyspaceEvents: n.cfg.NotifyKeyspaceEvents, Knobs: n.cfg.NodeKnobs,
 	}
+	n.configureMemory(&cfg) // evict.go
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
 		for _, id := range g.founders {

@@ -52,6 +52,10 @@ type serverOptions struct {
 	timeout                                     time.Duration
 	busyReplyThreshold, functionTimeLimit       time.Duration   // 0: the defaults; negative: 0
 	functions                                   functionOptions // server_functions.go
+
+	// memory is maxmemory-policy and the knobs that go with it.
+	memory server.MemoryPolicy
+
 	// Cluster mode (docs/cluster.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
 	nodeID         uint64
@@ -119,6 +123,8 @@ func (o *serverOptions) set(name, value string) error {
 		o.pprofAddr = value
 	case "maxmemory":
 		o.maxMemory, err = parseMemory(value)
+	case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
+		err = o.memory.Set(strings.ToLower(name), value)
 	case "maxclients":
 		o.maxClients, err = strconv.Atoi(value)
 		if err == nil && o.maxClients < 1 {
@@ -495,7 +501,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	}
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
-		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
+		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
