@@ -394,7 +394,8 @@ func (n *Node) send(g, to uint64, msg []byte) {
 // Route says which group a peer message from node from belongs to and
 // returns the replica's bytes. A message that names no group of this
 // node is refused (false) and counted; the first refusal is logged. A
-// ping (liveness.go) is taken by the node itself: ok with group 0.
+// ping (liveness.go) and a forwarded publish (pubsub_bus.go) are taken
+// by the node itself: ok with group 0.
 // Whether its sender is a member is the replica's to judge, in Step: a
 // follower that fell behind must still hear from a leader whose joining
 // it has not applied yet.
@@ -405,6 +406,10 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 	}
 	n.notePeer(from)
 	if len(msg) == 1 && msg[0] == peerPingTag {
+		return 0, nil, true
+	}
+	if len(msg) > 0 && msg[0] == peerPublishTag {
+		n.receivePublish(from, msg) // pubsub_bus.go
 		return 0, nil, true
 	}
 	if len(n.groups) == 1 {

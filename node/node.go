@@ -192,6 +192,7 @@ type Node struct {
 	limits      atomic.Pointer[limitsState] // limits.go
 	fnLimits    atomic.Pointer[fnLimits]    // functions.go
 	live        liveness                    // liveness.go
+	bus         busPubsub                   // pubsub_bus.go
 
 	stats stats
 

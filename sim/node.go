@@ -785,6 +785,9 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 		n.trace("refuse message from n" + itoa(int64(from)))
 		return
 	}
+	if g == 0 {
+		return // taken by the node itself (a forwarded publish)
+	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body})
 	n.scheduleSteps()
 }
@@ -800,6 +803,9 @@ func (n *Node) deliverAttackFrame(from uint64, data []byte) {
 	if !ok {
 		n.trace("refuse attack frame from n" + itoa(int64(from)))
 		n.r.fault("bus-refused")
+		return
+	}
+	if g == 0 {
 		return
 	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body, attack: true})
