@@ -80,7 +80,7 @@ func cmdInfo(c *Session, argv [][]byte) {
 // (group 1 when it leads none), as a Redis Cluster master counts its own
 // slots; the rest describes group 1's replica.
 func (c *Session) keyspaceOf() keyspaceInfo {
-	ki := c.keyspace(1)
+	ki := c.keyspace(c.n.firstHosted())
 	if len(c.n.groups) == 1 {
 		return ki
 	}

@@ -231,11 +231,6 @@ func (n *Node) shardGroup(slot int) (g uint64, redirect string) {
 	return 0, "TRYAGAIN no leader known for the replica group serving slot " + strconv.Itoa(slot) + " (election in progress); retry"
 }
 
-// hostsGroup reports whether this node holds a replica of group g.
-func (n *Node) hostsGroup(g uint64) bool {
-	return g >= 1 && g <= uint64(len(n.groups))
-}
-
 // hostsOf are the nodes holding a replica of group g as this node knows
 // them (its replica's applied voters), sorted.
 func (n *Node) hostsOf(g uint64) []uint64 {

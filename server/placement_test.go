@@ -1,0 +1,179 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/node"
+)
+
+// waitPlacedTopology waits until every node knows the same leader of
+// every group, then checks that every node's CLUSTER SLOTS describes
+// every group: that leader as master and replicas-1 replicas, its
+// placed nodes. It returns each group's leader (node id).
+func (tc *testCluster) waitPlacedTopology(groups, replicas int) []uint64 {
+	tc.t.Helper()
+	leaders := make([]uint64, groups)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		agreed := true
+		for g := range groups {
+			leaders[g] = 0
+			for _, cs := range tc.srvs {
+				l := cs.srv.Node().LeaderOf(uint64(g + 1))
+				if l == 0 || leaders[g] != 0 && l != leaders[g] {
+					agreed = false
+				}
+				leaders[g] = l
+			}
+		}
+		if agreed {
+			break
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("the nodes never agreed on every group's leader")
+		}
+	}
+	place := tc.srvs[0].srv.Node().Placement()
+	for i := range tc.srvs {
+		c := (&testServer{addr: tc.srvs[i].addr}).client(tc.t, nil)
+		slots, err := c.ClusterSlots(ctx()).Result()
+		c.Close()
+		if err != nil || len(slots) != groups {
+			tc.t.Fatalf("node %d: CLUSTER SLOTS has %d ranges (%v), want %d", i+1, len(slots), err, groups)
+		}
+		for _, s := range slots {
+			g := s.Start*groups/cluster.SlotCount + 1
+			var got []string
+			for _, n := range s.Nodes {
+				got = append(got, n.Addr)
+			}
+			var want []string
+			want = append(want, tc.addrs()[leaders[g-1]-1])
+			for _, id := range place.Of(uint64(g)) {
+				if id != leaders[g-1] {
+					want = append(want, tc.addrs()[id-1])
+				}
+			}
+			if len(got) != replicas || got[0] != want[0] || !sameSet(got, want) {
+				tc.t.Errorf("node %d: range %d-%d served by %v, want %v (leader first)", i+1, s.Start, s.End, got, want)
+			}
+		}
+	}
+	return leaders
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// TestPlacementSixNodes: six servers, six groups, three replicas. Each
+// node opens (and keeps on disk) only its three groups; every node
+// answers CLUSTER SLOTS for the whole cluster, each group's leader as
+// master and its two followers as replicas; a request for a group a node
+// does not host gets -MOVED to its leader; go-redis's ClusterClient
+// writes and reads through it; and every key is stored on exactly three
+// nodes.
+func TestPlacementSixNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("six servers")
+	}
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3}
+	tc.startAll(6)
+	for i, cs := range tc.srvs {
+		hosted := cs.srv.Node().HostedGroups()
+		if len(hosted) != 3 {
+			t.Fatalf("node %d hosts %v, want three groups", i+1, hosted)
+		}
+		for g := uint64(1); g <= 6; g++ {
+			_, err := os.Stat(node.GroupDir(filepath.Join(tc.dir, strconv.Itoa(i+1)), 6, g))
+			if exists := err == nil; exists != slices.Contains(hosted, g) {
+				t.Errorf("node %d: group %d's directory exists=%v, hosted=%v", i+1, g, exists, slices.Contains(hosted, g))
+			}
+		}
+	}
+	leaders := tc.waitPlacedTopology(6, 3)
+	t.Logf("group leaders %v", leaders)
+
+	// A node that does not host a slot's group redirects to its leader.
+	key := "placed-key"
+	slot := cluster.KeySlot([]byte(key))
+	for i, cs := range tc.srvs {
+		g := uint64(slot*6/cluster.SlotCount + 1)
+		if cs.srv.Node().Hosts(g) {
+			continue
+		}
+		got := tc.raw(i).do("SET", key, "v")
+		if want := "-MOVED " + strconv.Itoa(slot) + " " + tc.addrs()[leaders[g-1]-1]; got != want {
+			t.Errorf("node %d (not hosting group %d): SET answered %s, want %s", i+1, g, got, want)
+		}
+	}
+
+	cc := tc.clusterClient()
+	const keys = 3000
+	for k := range keys {
+		if err := cc.Set(ctx(), "key:"+strconv.Itoa(k), k, 0).Err(); err != nil {
+			t.Fatalf("SET key:%d: %v", k, err)
+		}
+	}
+	for k := 0; k < keys; k += 7 {
+		if v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int(); err != nil || v != k {
+			t.Fatalf("GET key:%d = %d, %v", k, v, err)
+		}
+	}
+	// Every key on exactly three nodes, once every follower applied.
+	var perNode [6]int
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		copies := make([]int, keys)
+		perNode = [6]int{}
+		for i, cs := range tc.srvs {
+			for _, g := range cs.srv.Node().HostedGroups() {
+				cs.srv.do(g, func() {
+					db := cs.srv.Node().Replica(g).DB()
+					now := time.Now().UnixNano()
+					for k := range keys {
+						if db.Live(now, []byte("key:"+strconv.Itoa(k))) {
+							copies[k]++
+							perNode[i]++
+						}
+					}
+				})
+			}
+		}
+		bad := slices.IndexFunc(copies, func(c int) bool { return c != 3 })
+		if bad < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key:%d is stored on %d nodes, want 3", bad, copies[bad])
+		}
+	}
+	t.Logf("keys per node (of %d, 3 copies each): %v", keys, perNode)
+	for i, c := range perNode {
+		if c < keys/4 || c > keys*3/4 {
+			t.Errorf("node %d stores %d of %d keys: placement is not spreading them", i+1, c, keys)
+		}
+	}
+
+	// Leadership spreads to each group's first placed node: one each.
+	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		leaders = tc.waitPlacedTopology(6, 3)
+		spread := true
+		for g, l := range leaders {
+			spread = spread && l == tc.srvs[0].srv.Node().Placement().Preferred(uint64(g+1))
+		}
+		if spread {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders %v never spread to the placement's first nodes", leaders)
+		}
+	}
+}
