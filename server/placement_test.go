@@ -111,8 +111,15 @@ func TestPlacementSixNodes(t *testing.T) {
 			continue
 		}
 		got := tc.raw(i).do("SET", key, "v")
-		if want := "-MOVED " + strconv.Itoa(slot) + " " + tc.addrs()[leaders[g-1]-1]; got != want {
+		want := "-MOVED " + strconv.Itoa(slot) + " " + tc.addrs()[leaders[g-1]-1]
+		if got != want {
 			t.Errorf("node %d (not hosting group %d): SET answered %s, want %s", i+1, g, got, want)
+		}
+		// Sharded pub/sub too, as Redis 7 redirects it.
+		for _, cmd := range [][]string{{"SSUBSCRIBE", key}, {"SPUBLISH", key, "m"}} {
+			if got := tc.raw(i).do(cmd...); got != want {
+				t.Errorf("node %d (not hosting group %d): %s answered %s, want %s", i+1, g, cmd[0], got, want)
+			}
 		}
 	}
 
