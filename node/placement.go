@@ -68,6 +68,7 @@ func (n *Node) initPlacement() error {
 	if err := p.Check(ids, cfg.Replicas); err != nil {
 		return err
 	}
+	cfg.Knobs.placeReplicaTwice(&p)
 	n.plc = placement{on: true, place: p, hosted: p.Hosted(n.id)}
 	if len(n.plc.hosted) > 0 {
 		n.plc.first = n.plc.hosted[0]

@@ -281,6 +281,11 @@ func (n *Node) start() {
 	}
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
+		if g.placed() {
+			// Pings carry the views a node needs of the groups it does
+			// not host (node/placement.go).
+			cfg.Replicas, cfg.PeerPings = g.cfg.Replicas, true
+		}
 		for _, id := range g.founders {
 			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
 		}
