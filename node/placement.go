@@ -152,6 +152,9 @@ type remoteView struct {
 // does not host: -MOVED to its leader, or -TRYAGAIN while none is known.
 func (n *Node) notHostedRedirect(g uint64, req *cluster.Request) string {
 	slot, msg := requestSlot(req)
+	if req.Txn == nil && cluster.IsReshardCommand(req.Argv) {
+		slot, msg = cluster.ReshardSlot(req.Argv), "" // a slot of the move, as groupRedirect names
+	}
 	if msg != "" {
 		return msg
 	}
