@@ -82,9 +82,6 @@ func sameSet(a, b []string) bool {
 // writes and reads through it; and every key is stored on exactly three
 // nodes.
 func TestPlacementSixNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("six servers")
-	}
 	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3}
 	tc.startAll(6)
 	for i, cs := range tc.srvs {
@@ -183,4 +180,82 @@ func TestPlacementSixNodes(t *testing.T) {
 			t.Fatalf("leaders %v never spread to the placement's first nodes", leaders)
 		}
 	}
+}
+
+// TestPlacementNodeLoss: a node of a placed cluster stops. Each of its
+// three groups keeps two of its three replicas, elects a leader if it led
+// one, and the other nodes learn the new leaders from the pings: a
+// ClusterClient keeps reading and writing keys of every group. The node
+// comes back and catches up, each key again on exactly three nodes.
+func TestPlacementNodeLoss(t *testing.T) {
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3}
+	tc.startAll(6)
+	leaders := tc.waitPlacedTopology(6, 3)
+	cc := tc.clusterClient()
+	keys := make([]string, 0, 60)
+	for k := 0; len(keys) < 60; k++ { // ten keys per group
+		key := "k" + strconv.Itoa(k)
+		g := cluster.KeySlot([]byte(key))*6/cluster.SlotCount + 1
+		n := 0
+		for _, o := range keys {
+			if cluster.KeySlot([]byte(o))*6/cluster.SlotCount+1 == g {
+				n++
+			}
+		}
+		if n < 10 {
+			keys = append(keys, key)
+		}
+	}
+	for _, k := range keys {
+		if err := cc.Set(ctx(), k, "before", 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	victim := int(leaders[0] - 1) // leads group 1, hosts two more
+	hosted := tc.srvs[victim].srv.Node().HostedGroups()
+	tc.stop(victim)
+	t.Logf("stopped node %d (hosting groups %v)", victim+1, hosted)
+	for _, k := range keys {
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if err = cc.Set(ctx(), k, "after", 0).Err(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("SET %s with node %d down: %v", k, victim+1, err)
+		}
+		if v, err := cc.Get(ctx(), k).Result(); err != nil || v != "after" {
+			t.Fatalf("GET %s with node %d down: %q, %v", k, victim+1, v, err)
+		}
+	}
+	for i, cs := range tc.srvs {
+		if cs == nil {
+			continue
+		}
+		for g := uint64(1); g <= 6; g++ {
+			if l := cs.srv.Node().LeaderOf(g); l == uint64(victim+1) {
+				t.Errorf("node %d still names the stopped node %d as group %d's leader", i+1, victim+1, g)
+			}
+		}
+	}
+	tc.restart(victim)
+	eventually(t, "the restarted node holds every key of its groups", func() string {
+		cs := tc.srvs[victim]
+		for _, g := range cs.srv.Node().HostedGroups() {
+			missing := ""
+			cs.srv.do(g, func() {
+				db := cs.srv.Node().Replica(g).DB()
+				for _, k := range keys {
+					if cluster.KeySlot([]byte(k))*6/cluster.SlotCount+1 == int(g) && !db.Live(time.Now().UnixNano(), []byte(k)) {
+						missing = k
+					}
+				}
+			})
+			if missing != "" {
+				return "group " + strconv.FormatUint(g, 10) + " lacks " + missing
+			}
+		}
+		return ""
+	})
 }
