@@ -274,6 +274,9 @@ func (n *Node) receiveGossip(from uint64, body []byte) {
 		newer := v.applied > gr.remote.applied
 		if newer {
 			gr.remote.applied = v.applied
+			// Rebuild the slot table only for a change: the views
+			// arrive twice a second from each of the group's nodes.
+			newer = !slices.Equal(gr.slots.Owned, v.owned) || len(gr.slots.Migrating)+len(gr.slots.Importing) > 0
 		}
 		n.mu.Unlock()
 		if newer {
