@@ -259,3 +259,76 @@ func TestPlacementNodeLoss(t *testing.T) {
 		return ""
 	})
 }
+
+// TestPlacementReshard: slots move between two groups placed on disjoint
+// nodes (group 1 on nodes 1-3, group 4 on 4-6), through their leaders,
+// with the steps sent to any node and redirected; afterwards every node
+// routes the range to group 4, the keys read back through a
+// ClusterClient, and each moved key lives on group 4's three nodes only.
+func TestPlacementReshard(t *testing.T) {
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3}
+	tc.startAll(6)
+	tc.waitPlacedTopology(6, 3)
+	place := tc.srvs[0].srv.Node().Placement()
+	if !slices.Equal(place.Of(1), []uint64{1, 2, 3}) || !slices.Equal(place.Of(4), []uint64{4, 5, 6}) {
+		t.Fatalf("placement %v: the test wants groups 1 and 4 on disjoint nodes", place.Replicas)
+	}
+	cc := tc.clusterClient()
+	moved := cluster.SlotRange{First: 0, Last: 999}
+	var keys []string
+	for k := 0; len(keys) < 200; k++ {
+		if key := "m" + strconv.Itoa(k); moved.Contains(cluster.KeySlot([]byte(key))) {
+			keys = append(keys, key)
+		}
+	}
+	for _, k := range keys {
+		if err := cc.Set(ctx(), k, k, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	if n := newReshardDriver(tc).run(moved, 1, 4, 16); n != len(keys) {
+		t.Fatalf("moved %d keys, want %d", n, len(keys))
+	}
+	eventually(t, "every node routes the moved range to group 4", func() string {
+		for i, cs := range tc.srvs {
+			c := (&testServer{addr: cs.addr}).client(t, nil)
+			slots, err := c.ClusterSlots(ctx()).Result()
+			c.Close()
+			if err != nil {
+				return err.Error()
+			}
+			for _, s := range slots {
+				if s.Start == 0 {
+					if s.End != 999 || s.Nodes[0].Addr != tc.addrs()[tc.srvs[0].srv.Node().LeaderOf(4)-1] {
+						return "node " + strconv.Itoa(i+1) + " serves 0-" + strconv.Itoa(s.End) + " from " + s.Nodes[0].Addr
+					}
+				}
+			}
+		}
+		return ""
+	})
+	for _, k := range keys {
+		if v, err := cc.Get(ctx(), k).Result(); err != nil || v != k {
+			t.Fatalf("GET %s after the move: %q, %v", k, v, err)
+		}
+	}
+	eventually(t, "each moved key on group 4's nodes only", func() string {
+		for i, cs := range tc.srvs {
+			for _, g := range cs.srv.Node().HostedGroups() {
+				held := 0
+				cs.srv.do(g, func() {
+					db := cs.srv.Node().Replica(g).DB()
+					for _, k := range keys {
+						if db.Live(time.Now().UnixNano(), []byte(k)) {
+							held++
+						}
+					}
+				})
+				if want := map[bool]int{true: len(keys), false: 0}[g == 4]; held != want {
+					return "node " + strconv.Itoa(i+1) + " group " + strconv.FormatUint(g, 10) + " holds " + strconv.Itoa(held) + " moved keys, want " + strconv.Itoa(want)
+				}
+			}
+		}
+		return ""
+	})
+}
