@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,10 @@ func TestPlacementSixNodes(t *testing.T) {
 	}
 	leaders := tc.waitPlacedTopology(6, 3)
 	t.Logf("group leaders %v", leaders)
+	info := tc.raw(0).do("INFO", "cluster")
+	if want := "replica_groups_hosted_ids:1,3,5"; !strings.Contains(info, want) {
+		t.Errorf("INFO cluster on node 1 lacks %s: %s", want, info)
+	}
 
 	// A node that does not host a slot's group redirects to its leader.
 	key := "placed-key"
