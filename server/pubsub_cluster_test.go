@@ -126,6 +126,35 @@ func TestClusterPubSub(t *testing.T) {
 		t.Fatalf("ClusterClient smessage %+v", m)
 	}
 
+	// Keyspace notifications stay node-local: each node's subscribers
+	// hear its own replicas' events, once, and nothing is forwarded (a
+	// forwarded copy would arrive twice).
+	for _, c := range clients {
+		if err := c.ConfigSet(ctx(), "notify-keyspace-events", "E$").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evSub := clients[1].Subscribe(ctx(), "__keyevent@0__:set")
+	defer evSub.Close()
+	if _, err := evSub.Receive(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	before := clients[1].Info(ctx(), "stats").Val()
+	if err := cc.Set(ctx(), "{s}evkey", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, evSub); m.Channel != "__keyevent@0__:set" || m.Payload != "{s}evkey" {
+		t.Fatalf("keyspace event %+v", m)
+	}
+	select {
+	case m := <-evSub.Channel():
+		t.Fatalf("a second event for one SET: %+v", m)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if after := clients[1].Info(ctx(), "stats").Val(); statLine(before, "cluster_pubsub_received") != statLine(after, "cluster_pubsub_received") {
+		t.Fatalf("a keyspace event crossed the bus: %s then %s", statLine(before, "cluster_pubsub_received"), statLine(after, "cluster_pubsub_received"))
+	}
+
 	info, err := clients[1].Info(ctx(), "stats").Result()
 	if err != nil || !strings.Contains(info, "cluster_pubsub_received:") || strings.Contains(info, "cluster_pubsub_received:0\r") {
 		t.Fatalf("INFO stats on node 2 shows no forwarded publish: %v\n%s", err, info)
@@ -220,4 +249,14 @@ func sortedItems(reply string) string {
 	items := strings.Fields(strings.TrimSuffix(inner, "]"))
 	slices.Sort(items)
 	return "*[" + strings.Join(items, " ") + "]"
+}
+
+// statLine is INFO's line for field ("" when absent).
+func statLine(info, field string) string {
+	for _, l := range strings.Split(info, "\r\n") {
+		if strings.HasPrefix(l, field+":") {
+			return l
+		}
+	}
+	return ""
 }
