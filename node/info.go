@@ -80,7 +80,7 @@ func cmdInfo(c *Session, argv [][]byte) {
 // (group 1 when it leads none), as a Redis Cluster master counts its own
 // slots; the rest describes group 1's replica.
 func (c *Session) keyspaceOf() keyspaceInfo {
-	ki := c.keyspace(1)
+	ki := c.keyspace(c.n.firstHosted())
 	if len(c.n.groups) == 1 {
 		return ki
 	}
@@ -137,6 +137,13 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 					ids = append(ids, strconv.FormatUint(g, 10))
 				}
 				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
+				if n.plc.on { // placement.go
+					ids = ids[:0]
+					for _, g := range n.plc.hosted {
+						ids = append(ids, strconv.FormatUint(g, 10))
+					}
+					kv(&b, "replica_groups_hosted_ids", strings.Join(ids, ","))
+				}
 			}
 		case "keyspace":
 			if k := ks(); k.keys > 0 {

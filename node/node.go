@@ -42,8 +42,11 @@ type Config struct {
 	// id; empty for a single node.
 	ID    uint64
 	Peers []cluster.TopoNode
-	// Groups is how many replica groups the node hosts (1 when 0).
-	Groups int
+	// Groups is how many replica groups the cluster has (1 when 0).
+	// Replicas is each group's replication factor (placement.go): 0, or
+	// at least the founding nodes, puts every group on every node.
+	Groups   int
+	Replicas int
 	// Join: the node is not a founding member and waits to be added with
 	// CLUSTER ADDNODE (--join yes).
 	Join bool
@@ -209,6 +212,8 @@ type Node struct {
 	live        liveness                    // liveness.go
 	mem         atomic.Pointer[memConfig]   // evict.go
 	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
+	bus         busPubsub                   // pubsub_bus.go
+	plc         placement                   // placement.go
 
 	stats stats
 
@@ -285,6 +290,9 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 		}
 		n.groups = append(n.groups, g)
 	}
+	if err := n.initPlacement(); err != nil {
+		return nil, err
+	}
 	n.maxClients.Store(int64(cfg.MaxClients))
 	pass := cfg.RequirePass
 	n.requirePass.Store(&pass)
@@ -304,7 +312,8 @@ func (n *Node) ID() uint64 { return n.id }
 // Clustered reports cluster mode.
 func (n *Node) Clustered() bool { return n.clustered }
 
-// Groups is how many replica groups this node hosts.
+// Groups is how many replica groups the cluster has (this node hosts
+// HostedGroups of them).
 func (n *Node) Groups() int { return len(n.groups) }
 
 // Config is the node's configuration as it started.

@@ -84,6 +84,12 @@ type GroupConfig struct {
 	// replica of every group, group g starting with cluster.SplitSlots's
 	// g-th share of the slots (shard.go).
 	Groups int
+	// Replicas, when above 0 and below Nodes, places each group on that
+	// many nodes (node/placement.go; Groups must be above 1): a node
+	// hosts only its groups, pings its peers (the pings carry its view of
+	// them), and the checks expect group g's voters to be
+	// cluster.Place's g-th set, each key on exactly those nodes.
+	Replicas int
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -185,7 +191,7 @@ func (g *Group) LeaderOf(grp uint64) *Node {
 		if !n.up {
 			continue
 		}
-		if rep := n.replica(grp); rep.IsLeader() && (best == nil || rep.Term() > best.replica(grp).Term()) {
+		if rep := n.replica(grp); rep != nil && rep.IsLeader() && (best == nil || rep.Term() > best.replica(grp).Term()) {
 			best = n
 		}
 	}
@@ -243,6 +249,17 @@ func (r *Run) runGroup() {
 	if g.groups > 1 {
 		for range g.groups {
 			g.perGroup = append(g.perGroup, append([]uint64(nil), g.founders...))
+		}
+	}
+	if g.placed() {
+		// The world's expectation, computed apart from the nodes: a
+		// node that places a group elsewhere fails the voter checks.
+		place, err := cluster.Place(g.founders, g.groups, g.cfg.Replicas)
+		if err != nil {
+			panic(err) // the world's configuration is wrong
+		}
+		for grp := range g.groups {
+			g.perGroup[grp] = place.Of(uint64(grp + 1))
 		}
 	}
 	for _, id := range g.ids {
@@ -560,7 +577,10 @@ func (g *Group) noteRole(n *Node) {
 func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
 
 // IsLeaderOf reports whether the node is up and leads group grp.
-func (n *Node) IsLeaderOf(grp uint64) bool { return n.up && n.replica(grp).IsLeader() }
+func (n *Node) IsLeaderOf(grp uint64) bool {
+	rep := n.replica(grp)
+	return n.up && rep != nil && rep.IsLeader()
+}
 
 // SnapshotStreams is the member's snapshot streaming counters (zero while
 // it is down).
@@ -577,4 +597,9 @@ func (n *Node) GroupStats() cluster.GroupStats {
 		return cluster.GroupStats{}
 	}
 	return n.replica(1).GroupStats()
+}
+
+// placed: groups live on subsets of the nodes (GroupConfig.Replicas).
+func (g *Group) placed() bool {
+	return g.groups > 1 && g.cfg.Replicas > 0 && g.cfg.Replicas < g.cfg.Nodes
 }

@@ -288,6 +288,11 @@ func (n *Node) start() {
 	n.configureMemory(&cfg) // evict.go
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
+		if g.placed() {
+			// Pings carry the views a node needs of the groups it does
+			// not host (node/placement.go).
+			cfg.Replicas, cfg.PeerPings = g.cfg.Replicas, true
+		}
 		for _, id := range g.founders {
 			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
 		}
@@ -792,6 +797,9 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 		n.trace("refuse message from n" + itoa(int64(from)))
 		return
 	}
+	if g == 0 {
+		return // taken by the node itself (a forwarded publish)
+	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body})
 	n.scheduleSteps()
 }
@@ -807,6 +815,9 @@ func (n *Node) deliverAttackFrame(from uint64, data []byte) {
 	if !ok {
 		n.trace("refuse attack frame from n" + itoa(int64(from)))
 		n.r.fault("bus-refused")
+		return
+	}
+	if g == 0 {
 		return
 	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body, attack: true})
