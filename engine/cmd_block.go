@@ -111,9 +111,6 @@ func ParseBlocking(argv [][]byte) (bp BlockingPop, errMsg string) {
 			bp.Type, name = TypeZSet, "ZMPOP"
 		}
 		bp.Pop = append([][]byte{[]byte(name)}, argv[2:]...)
-		for _, i := range numKeysAt(bp.Pop, 0, 1) {
-			bp.Keys = append(bp.Keys, bp.Pop[i])
-		}
 	}
 	ms, ok := parseTimeoutMillis(timeout)
 	if !ok {
@@ -123,7 +120,47 @@ func ParseBlocking(argv [][]byte) (bp BlockingPop, errMsg string) {
 		return bp, errTimeoutNegative
 	}
 	bp.TimeoutMillis = ms
+	if bp.Keys == nil {
+		// BLMPOP, BZMPOP: the rest is LMPOP's or ZMPOP's, checked here in
+		// their order, so a client is never parked on a command that
+		// could not run.
+		keys, msg := mpopKeys(bp.Pop, bp.Type == TypeZSet)
+		if msg != "" {
+			return bp, msg
+		}
+		bp.Keys = keys
+	}
 	return bp, ""
+}
+
+// mpopKeys checks LMPOP's or ZMPOP's arguments as cmdLMPop and cmdZMPop
+// do and returns its keys, or the error they would answer before looking
+// at a key.
+func mpopKeys(pop [][]byte, zset bool) ([][]byte, string) {
+	n, ok := parseInt(pop[1])
+	if !ok || n < 1 {
+		return nil, "ERR numkeys should be greater than 0"
+	}
+	if n > int64(len(pop)-3) {
+		return nil, errSyntax
+	}
+	where := 2 + int(n)
+	if zset && !equalFold(pop[where], "min") && !equalFold(pop[where], "max") || !zset && !isWhere(pop[where]) {
+		return nil, errSyntax
+	}
+	count := false
+	for j := where + 1; j < len(pop); j++ {
+		if !count && equalFold(pop[j], "count") && j+1 < len(pop) {
+			j++
+			if v, ok := parseInt(pop[j]); !ok || v < 1 {
+				return nil, "ERR count should be greater than 0"
+			}
+			count = true
+			continue
+		}
+		return nil, errSyntax
+	}
+	return pop[2:where], ""
 }
 
 func isWhere(b []byte) bool { return equalFold(b, "left") || equalFold(b, "right") }
@@ -214,13 +251,15 @@ func cmdBlocking(db *DB, now int64, argv [][]byte, w Writer) {
 	pop.run(db, now, bp.Pop, bp.Reshape(w))
 }
 
-// HoldsElements reports whether key holds a live value of type typ (a
-// collection is never empty), changing nothing: no clock move, no
-// expiry, no notification, so the node may ask outside the log whether a
-// client blocked on key can be served.
-func (db *DB) HoldsElements(now int64, key []byte, typ ValueType) bool {
+// Holds reports the type of the live value at key (ok false: none),
+// changing nothing: no clock move, no expiry, no notification, so the node
+// may ask outside the log whether a client blocked on key can be served.
+func (db *DB) Holds(now int64, key []byte) (typ ValueType, ok bool) {
 	r := db.find(key)
-	return r != 0 && !db.expired(r, max(now, db.clock)) && db.typeOf(r) == typ
+	if r == 0 || db.expired(r, max(now, db.clock)) {
+		return 0, false
+	}
+	return db.typeOf(r), true
 }
 
 func init() {

@@ -232,6 +232,7 @@ func (n *Node) Tick(g uint64, now int64) {
 		n.spreadLeadership(gr)
 	}
 	gr.replica.Tick(now)
+	n.expireWaiters(gr, now)
 	n.afterCall(gr)
 }
 
@@ -312,7 +313,10 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 // that hit a fatal disk error.
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
-	gr.leader.Store(r.Leader())
+	if prev := gr.leader.Swap(r.Leader()); prev != r.Leader() {
+		n.blockingMoved() // blocked clients retry: served, redirected or parked again
+	}
+	n.serveReady(gr)
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
 	}
