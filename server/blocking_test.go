@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keel-db/keel/cluster"
 )
 
 // twin is one client connection to keel and one to Redis, sent the same
@@ -237,4 +239,62 @@ func TestBlockingPopsAgainstRedis(t *testing.T) {
 		tw.blocked(0)
 		c.do("LLEN", "ck")
 	})
+}
+
+// TestBlockingPopsInCluster: in a three-node group a follower redirects a
+// blocking pop as it redirects any write, keys of several slots are
+// refused, the leader serves a client blocked on it when another pushes,
+// and a client blocked on a leader that hands leadership over is answered
+// -MOVED to the new one, as Redis Cluster answers a client blocked on a
+// slot its node no longer serves.
+func TestBlockingPopsInCluster(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	lead := tc.leader()
+	fol := (lead + 1) % 3
+	if got := tc.raw(fol).do("BLPOP", "q", "0"); !strings.HasPrefix(got, "-MOVED ") || !strings.HasSuffix(got, " "+tc.srvs[lead].addr) {
+		t.Errorf("BLPOP on a follower: %s, want -MOVED to %s", got, tc.srvs[lead].addr)
+	}
+	if got := tc.raw(lead).do("BLPOP", "a", "b", "0"); got != "-CROSSSLOT Keys in request don't hash to the same slot" {
+		t.Errorf("BLPOP over two slots: %s", got)
+	}
+	blocked := tc.raw(lead)
+	blocked.send(encode("BLPOP", "{t}a", "{t}b", "0"))
+	waitBlocked := func(rc *rawConn, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if strings.Contains(rc.do("INFO", "clients"), "blocked_clients:"+strconv.Itoa(n)+"\r\n") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never %d blocked clients", n)
+			}
+		}
+	}
+	ctl := tc.raw(lead)
+	waitBlocked(ctl, 1)
+	if got := tc.raw(lead).do("RPUSH", "{t}b", "x", "y"); got != ":2" {
+		t.Fatalf("RPUSH: %s", got)
+	}
+	if got := blocked.reply(); got != "*[${t}b $x]" {
+		t.Errorf("served: %s", got)
+	}
+	// The pop went through the log: a follower reads what is left.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rc := tc.raw(fol)
+		rc.do("READONLY")
+		if got := rc.do("LRANGE", "{t}b", "0", "-1"); got == "*[$y]" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the follower holds %s, want [y]", got)
+		}
+	}
+
+	blocked.send(encode("BZPOPMIN", "{t}z", "0"))
+	waitBlocked(ctl, 1)
+	to := uint64(fol + 1)
+	tc.srvs[lead].srv.onReplica(0, func(r *cluster.Replica) { r.TransferLeadership(to) })
+	if got := blocked.reply(); !strings.HasPrefix(got, "-MOVED ") || !strings.HasSuffix(got, " "+tc.srvs[fol].addr) {
+		t.Errorf("blocked on a leader that stepped down: %s, want -MOVED to %s", got, tc.srvs[fol].addr)
+	}
+	waitBlocked(ctl, 0)
 }
