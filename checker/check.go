@@ -31,7 +31,7 @@ const explainPrefixOpsMax = 8
 
 // Options configure Check.
 type Options struct {
-	Model   string        // ModelKV (the default when empty) or ModelBank
+	Model   string        // ModelKV (the default when empty), ModelBank or ModelQueue
 	Timeout time.Duration // DefaultTimeout when zero
 }
 
@@ -99,8 +99,10 @@ func specFor(name string) (*spec, error) {
 		return kvSpec, nil
 	case ModelBank:
 		return bankSpec, nil
+	case ModelQueue:
+		return queueSpec, nil
 	}
-	return nil, errors.Newf("unknown model %q (want %s or %s)", name, ModelKV, ModelBank)
+	return nil, errors.Newf("unknown model %q (want %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue)
 }
 
 // Check decides whether ops are linearizable under the chosen model. The
@@ -117,6 +119,12 @@ func Check(ops []Op, opts Options) (Result, error) {
 		}
 		if sp == kvSpec && ops[i].Kind == Transfer {
 			return Result{}, errors.Newf("operation %d: transfer needs the bank model", i)
+		}
+		if (sp == queueSpec) != ops[i].Kind.queueKind() {
+			if sp == queueSpec {
+				return Result{}, errors.Newf("operation %d: the queue model takes lpush, rpop and blpop, not %s", i, ops[i].Kind)
+			}
+			return Result{}, errors.Newf("operation %d: %s needs the queue model", i, ops[i].Kind)
 		}
 	}
 	timeout := opts.Timeout

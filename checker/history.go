@@ -134,7 +134,7 @@ func (op *Op) readOnly() bool { return op.Kind == Get || op.Kind == MGet }
 // validate says what is wrong with op, in the words of the history format.
 func (op *Op) validate() error {
 	switch op.Kind {
-	case Set, Get, Del, IncrBy, GetDel:
+	case Set, Get, Del, IncrBy, GetDel, LPush, RPop, BLPop:
 	case MGet:
 		if len(op.Keys) == 0 {
 			return errors.New(`mget needs "keys": a non-empty list`)
@@ -149,7 +149,7 @@ func (op *Op) validate() error {
 	case "":
 		return errors.New(`missing field "op"`)
 	default:
-		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget or transfer)`, string(op.Kind))
+		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget, transfer, lpush, rpop or blpop)`, string(op.Kind))
 	}
 	if op.Kind != Set && (op.NX || op.XX || op.GetOld) {
 		return errors.Newf(`"nx", "xx" and "get" apply only to set, not %s`, op.Kind)
@@ -203,6 +203,14 @@ func (op *Op) validate() error {
 	case Transfer:
 		if out.Kind != StrValue || (out.Str != "OK" && out.Str != InsufficientFunds) {
 			return errors.Newf(`transfer outputs "OK" or %q, got %s`, InsufficientFunds, out)
+		}
+	case LPush:
+		if out.Kind != IntValue || out.Int < 1 {
+			return errors.Newf(`lpush outputs the list's length, got %s`, out)
+		}
+	case RPop, BLPop:
+		if out.Kind != NilValue && out.Kind != StrValue {
+			return errors.Newf(`%s outputs a string or null, got %s`, op.Kind, out)
 		}
 	}
 	return nil
@@ -280,7 +288,7 @@ func parseOp(text []byte) (Op, error) {
 	if err := field(f, "client", true, &op.Client); err != nil {
 		return Op{}, err
 	}
-	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel
+	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel || op.Kind.queueKind()
 	if err := field(f, "key", needKey, &op.Key); err != nil {
 		return Op{}, err
 	}
@@ -288,9 +296,9 @@ func parseOp(text []byte) (Op, error) {
 		return Op{}, err
 	}
 	switch op.Kind {
-	case Set:
+	case Set, LPush:
 		if err := field(f, "value", true, &op.Value); err != nil {
-			return Op{}, errors.Wrap(err, "set needs a string value")
+			return Op{}, errors.Wrapf(err, "%s needs a string value", op.Kind)
 		}
 	case IncrBy:
 		if err := field(f, "value", true, &op.Delta); err != nil {
@@ -530,6 +538,8 @@ func describeCall(op *Op) string {
 		fmt.Fprintf(&b, "incrby %s %d", op.Key, op.Delta)
 	case MGet:
 		fmt.Fprintf(&b, "mget %s", strings.Join(op.Keys, " "))
+	case LPush:
+		fmt.Fprintf(&b, "lpush %s %q", op.Key, op.Value)
 	case Transfer:
 		fmt.Fprintf(&b, "transfer %s->%s %d", op.From, op.To, op.Amount)
 		if op.Overdraft {
