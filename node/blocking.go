@@ -35,7 +35,10 @@ import (
 //     clients are served in the order they blocked; once one is served
 //     the next is tried while the key still holds elements.
 //   - Timeouts come from the group's ticks (Tick) against the node's
-//     clock, at the tick's resolution (100 ms at hz 10). CLIENT UNBLOCK
+//     clock, at the tick's resolution (100 ms at hz 10): a client past
+//     its deadline proposes its pop once more and is answered null only
+//     if that pop, through the log, finds the keys empty (a replica that
+//     lost leadership without knowing it cannot claim they were). CLIENT UNBLOCK
 //     answers a parked client with a timeout or an error; a closed
 //     connection's waiter is dropped (Session.Close).
 //   - A leader change or a slot move wakes every waiter of the node: the
@@ -202,8 +205,13 @@ func (n *Node) blockingMoved() {
 	n.blk.mu.Unlock()
 }
 
-// expireWaiters answers the waiters of group gr whose timeout has passed
-// (Tick, inside Exclusive).
+// expireWaiters makes the waiters of group gr whose timeout has passed
+// try one last time (Tick, inside Exclusive): a timeout is answered null
+// only once a pop through the log found the keys empty after the
+// deadline. Answering at once would claim the keys were empty on the
+// word of a replica that may have stopped leading without knowing it (a
+// partitioned leader applies no one's pushes), or for a client that
+// parked behind others without ever looking: a stale read.
 func (n *Node) expireWaiters(gr *group, nowNanos int64) {
 	if n.blk.count.Load() == 0 {
 		return
@@ -212,7 +220,7 @@ func (n *Node) expireWaiters(gr *group, nowNanos int64) {
 	n.blk.mu.Lock()
 	for _, w := range n.blk.groups[gr.id-1].all {
 		if w.state == wParked && w.until > 0 && now >= w.until {
-			n.wakeLocked(w, wTimedOut)
+			n.wakeLocked(w, wWoken)
 		}
 	}
 	n.blk.mu.Unlock()
@@ -347,13 +355,13 @@ func (c *Session) blockingGroup(slot int, asking bool) uint64 {
 
 // attempt proposes w's pop; attemptDone looks at the answer.
 func (c *Session) attempt(w *waiter, asking, retry bool) {
-	pw := &popWriter{out: w.bp.Reshape(c.Out), retry: retry, proto: c.Out}
+	pw := &popWriter{out: w.bp.Reshape(c.Out), retry: retry, proto: c.Out, lose: retry && c.n.cfg.Knobs.loseRetriedPop()}
 	c.submitThen(w.g, []cluster.Request{{Argv: w.pop, W: pw, Asking: asking}}, func() { c.attemptDone(w, pw) })
 }
 
 func (c *Session) attemptDone(w *waiter, pw *popWriter) {
 	n := c.n
-	if pw.outcome != popEmpty {
+	if pw.outcome == popServed {
 		c.finishBlocked(w) // served, or an error the client gets
 		return
 	}
@@ -362,7 +370,9 @@ func (c *Session) attemptDone(w *waiter, pw *popWriter) {
 	switch {
 	case w.unblock != 0:
 		w.state = w.unblock
-	case w.until > 0 && now >= w.until:
+	case pw.outcome == popEmpty && w.until > 0 && now >= w.until:
+		// The log found the keys empty after the deadline: a timeout.
+		// (popWait says nothing about them: the next tick tries again.)
 		w.state = wTimedOut
 	default:
 		w.state = wParked
@@ -456,7 +466,8 @@ type popOutcome uint8
 
 const (
 	popServed popOutcome = iota // a reply the client gets (data or error)
-	popEmpty                    // nothing to pop (or a retry to wait on)
+	popEmpty                    // the pop applied and found nothing to take (null, or a key of another type)
+	popWait                     // a retry refused for now (ASK, TRYAGAIN): nothing known about the keys
 )
 
 // popWriter passes an attempt's reply to the client unless it says there
@@ -469,6 +480,9 @@ type popWriter struct {
 	retry   bool
 	started bool
 	outcome popOutcome
+	// lose, drop: TestingKnobs.LoseRetriedPop (an array reply is taken
+	// for an empty pop and dropped).
+	lose, drop bool
 }
 
 func (p *popWriter) first() bool {
@@ -496,23 +510,43 @@ func (p *popWriter) WriteNullArray() {
 }
 
 func (p *popWriter) WriteError(msg string) {
-	if p.first() && p.retry && keepsWaiting(msg) {
-		p.outcome = popEmpty
-		return
+	if p.first() && p.retry {
+		switch {
+		case strings.HasPrefix(msg, "WRONGTYPE"):
+			p.outcome = popEmpty
+			return
+		case strings.HasPrefix(msg, "ASK ") || strings.HasPrefix(msg, "TRYAGAIN"):
+			p.outcome = popWait
+			return
+		}
 	}
 	p.out.WriteError(msg)
 }
 
-func keepsWaiting(msg string) bool {
-	return strings.HasPrefix(msg, "WRONGTYPE") || strings.HasPrefix(msg, "ASK ") || strings.HasPrefix(msg, "TRYAGAIN")
+func (p *popWriter) WriteArray(k int) {
+	if p.first() && p.lose {
+		p.outcome, p.drop = popEmpty, true
+	}
+	if !p.drop {
+		p.out.WriteArray(k)
+	}
+}
+
+func (p *popWriter) WriteBulk(b []byte) {
+	if p.first(); !p.drop {
+		p.out.WriteBulk(b)
+	}
+}
+
+func (p *popWriter) WriteDouble(f float64) {
+	if p.first(); !p.drop {
+		p.out.WriteDouble(f)
+	}
 }
 
 func (p *popWriter) WriteSimple(s string)     { p.first(); p.out.WriteSimple(s) }
 func (p *popWriter) WriteInt(v int64)         { p.first(); p.out.WriteInt(v) }
-func (p *popWriter) WriteBulk(b []byte)       { p.first(); p.out.WriteBulk(b) }
 func (p *popWriter) WriteBulkString(s string) { p.first(); p.out.WriteBulkString(s) }
-func (p *popWriter) WriteArray(k int)         { p.first(); p.out.WriteArray(k) }
-func (p *popWriter) WriteDouble(f float64)    { p.first(); p.out.WriteDouble(f) }
 func (p *popWriter) WriteMap(k int)           { p.first(); p.out.WriteMap(k) }
 func (p *popWriter) WriteSet(k int)           { p.first(); p.out.WriteSet(k) }
 func (p *popWriter) Proto() int               { return p.proto.Proto() }

@@ -24,6 +24,13 @@ type TestingKnobs struct {
 	// transfer that read a balance which changed since pays out money the
 	// payer no longer has.
 	IgnoreWatch bool
+
+	// LoseRetriedPop: a blocked client's retry that pops an element
+	// (blocking.go) is read as "nothing there" when its reply is an
+	// array, as if the check for an empty pop looked at the reply's type
+	// instead of its null: the element has left the list through the log,
+	// the client waits on and times out, and nobody ever gets it.
+	LoseRetriedPop bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -33,3 +40,5 @@ func (k *TestingKnobs) dropNotify(seq int64) bool {
 }
 
 func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
+
+func (k *TestingKnobs) loseRetriedPop() bool { return k != nil && k.LoseRetriedPop }
