@@ -24,6 +24,9 @@ const (
 
 func (k Kind) queueKind() bool { return k == LPush || k == RPop || k == BLPop }
 
+// Pops reports whether k takes an element off a list (RPOP, BLPOP).
+func (k Kind) Pops() bool { return k == RPop || k == BLPop }
+
 // queueState is one key's list, head first. Steps make new states; a
 // state is never changed once made.
 type queueState struct{ elems []string }

@@ -129,6 +129,12 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "lost-blocked-pop",
+		Summary: "a blocked client's retry that pops an element is read as \"nothing there\": the element left the list through the log, the client times out, nobody gets it",
+		Base:    "queue-crash-partition", NodeKnobs: node.TestingKnobs{LoseRetriedPop: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -106,6 +106,9 @@ func reportModel(out *Outcome) string {
 		if op.Kind == checker.Transfer {
 			return checker.ModelBank
 		}
+		if op.Kind == checker.LPush || op.Kind == checker.RPop || op.Kind == checker.BLPop {
+			return checker.ModelQueue
+		}
 	}
 	return checker.ModelKV
 }

@@ -26,6 +26,9 @@ type WorkloadConfig struct {
 	// Bank, when set, replaces the mix with the transfer workload through
 	// FCALL (bank.go).
 	Bank *BankConfig
+	// Queue, when set, replaces the mix with LPUSH, RPOP and BLPOP on the
+	// plain keys (queue.go; the queue model).
+	Queue *QueueConfig
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
@@ -412,6 +415,11 @@ func historyOutput(h *checker.Op, r Reply) bool {
 		h.Output = v
 		return ok
 	}
+	if h.Kind == checker.BLPop {
+		v, ok := blpopOutput(r)
+		h.Output = v
+		return ok
+	}
 	conv := func(r Reply) (checker.Value, bool) {
 		switch r.Kind {
 		case '$', '+':
@@ -486,6 +494,9 @@ func (c *Client) value() string {
 func (c *Client) gen() opSpec {
 	if c.r.cfg.Workload.Bank != nil {
 		return c.genBank()
+	}
+	if c.r.cfg.Workload.Queue != nil {
+		return c.genQueue()
 	}
 	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
 		return c.genTTL()

@@ -338,8 +338,12 @@ func (g *Group) finalPhase() {
 	}
 	c := g.addClient()
 	c.route.final = true
-	for _, k := range r.keys {
-		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	if r.cfg.Workload.Queue != nil {
+		c.route.script = r.queueDrain() // drain every list: RPOPs in the history
+	} else {
+		for _, k := range r.keys {
+			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+		}
 	}
 	for i := 0; i < r.cfg.Workload.TTLKeys; i++ {
 		c.route.script = append(c.route.script, opSpec{argv: []string{"PTTL", r.cfg.Workload.ttlKeyName(i)}, ttlRead: true})
@@ -496,7 +500,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush:
 			return
 		}
 	}
