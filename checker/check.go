@@ -101,8 +101,10 @@ func specFor(name string) (*spec, error) {
 		return bankSpec, nil
 	case ModelQueue:
 		return queueSpec, nil
+	case ModelZSet:
+		return zsetSpec, nil
 	}
-	return nil, errors.Newf("unknown model %q (want %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue)
+	return nil, errors.Newf("unknown model %q (want %s, %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue, ModelZSet)
 }
 
 // Check decides whether ops are linearizable under the chosen model. The
@@ -120,11 +122,10 @@ func Check(ops []Op, opts Options) (Result, error) {
 		if sp == kvSpec && ops[i].Kind == Transfer {
 			return Result{}, errors.Newf("operation %d: transfer needs the bank model", i)
 		}
-		if (sp == queueSpec) != ops[i].Kind.queueKind() {
-			if sp == queueSpec {
-				return Result{}, errors.Newf("operation %d: the queue model takes lpush, rpop and blpop, not %s", i, ops[i].Kind)
-			}
-			return Result{}, errors.Newf("operation %d: %s needs the queue model", i, ops[i].Kind)
+		if want := ops[i].Kind.collectionModel(); want != "" && want != sp.name {
+			return Result{}, errors.Newf("operation %d: %s needs the %s model", i, ops[i].Kind, want)
+		} else if want == "" && (sp == queueSpec || sp == zsetSpec) {
+			return Result{}, errors.Newf("operation %d: the %s model does not take %s", i, sp.name, ops[i].Kind)
 		}
 	}
 	timeout := opts.Timeout

@@ -134,7 +134,7 @@ func (op *Op) readOnly() bool { return op.Kind == Get || op.Kind == MGet }
 // validate says what is wrong with op, in the words of the history format.
 func (op *Op) validate() error {
 	switch op.Kind {
-	case Set, Get, Del, IncrBy, GetDel, LPush, RPop, BLPop:
+	case Set, Get, Del, IncrBy, GetDel, LPush, RPop, BLPop, ZAdd, ZIncrBy, ZScore, ZRank, ZPopMin:
 	case MGet:
 		if len(op.Keys) == 0 {
 			return errors.New(`mget needs "keys": a non-empty list`)
@@ -149,7 +149,7 @@ func (op *Op) validate() error {
 	case "":
 		return errors.New(`missing field "op"`)
 	default:
-		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget, transfer, lpush, rpop or blpop)`, string(op.Kind))
+		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget, transfer, lpush, rpop, blpop, zadd, zincrby, zscore, zrank or zpopmin)`, string(op.Kind))
 	}
 	if op.Kind != Set && (op.NX || op.XX || op.GetOld) {
 		return errors.Newf(`"nx", "xx" and "get" apply only to set, not %s`, op.Kind)
@@ -208,9 +208,21 @@ func (op *Op) validate() error {
 		if out.Kind != IntValue || out.Int < 1 {
 			return errors.Newf(`lpush outputs the list's length, got %s`, out)
 		}
-	case RPop, BLPop:
+	case RPop, BLPop, ZScore, ZPopMin:
 		if out.Kind != NilValue && out.Kind != StrValue {
 			return errors.Newf(`%s outputs a string or null, got %s`, op.Kind, out)
+		}
+	case ZAdd:
+		if out.Kind != IntValue || (out.Int != 0 && out.Int != 1) {
+			return errors.Newf(`zadd of one member outputs 0 or 1, got %s`, out)
+		}
+	case ZIncrBy:
+		if out.Kind != StrValue && out.Kind != ErrValue {
+			return errors.Newf(`zincrby outputs the new score or an error, got %s`, out)
+		}
+	case ZRank:
+		if out.Kind != NilValue && out.Kind != IntValue {
+			return errors.Newf(`zrank outputs an integer or null, got %s`, out)
 		}
 	}
 	return nil
@@ -288,7 +300,7 @@ func parseOp(text []byte) (Op, error) {
 	if err := field(f, "client", true, &op.Client); err != nil {
 		return Op{}, err
 	}
-	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel || op.Kind.queueKind()
+	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel || op.Kind.queueKind() || op.Kind.zsetKind()
 	if err := field(f, "key", needKey, &op.Key); err != nil {
 		return Op{}, err
 	}
@@ -303,6 +315,15 @@ func parseOp(text []byte) (Op, error) {
 	case IncrBy:
 		if err := field(f, "value", true, &op.Delta); err != nil {
 			return Op{}, errors.Wrap(err, "incrby needs an integer value (the delta)")
+		}
+	case ZAdd, ZIncrBy, ZScore, ZRank:
+		// The member is the value; ZADD's score and ZINCRBY's delta the
+		// amount.
+		if err := field(f, "value", true, &op.Value); err != nil {
+			return Op{}, errors.Wrapf(err, "%s needs a member as its string value", op.Kind)
+		}
+		if err := field(f, "amount", op.Kind == ZAdd || op.Kind == ZIncrBy, &op.Delta); err != nil {
+			return Op{}, err
 		}
 	case Transfer:
 		for _, fl := range []struct {
@@ -478,10 +499,14 @@ func WriteHistory(w io.Writer, ops []Op) error {
 			j.Key = &key
 		}
 		switch op.Kind {
-		case Set:
+		case Set, LPush:
 			j.Value = marshalValue(Str(op.Value))
 		case IncrBy:
 			j.Value = marshalValue(Int(op.Delta))
+		case ZAdd, ZIncrBy:
+			j.Value, j.Amount = marshalValue(Str(op.Value)), &op.Delta
+		case ZScore, ZRank:
+			j.Value = marshalValue(Str(op.Value))
 		}
 		if !op.Unknown {
 			ret := op.Return
@@ -540,6 +565,10 @@ func describeCall(op *Op) string {
 		fmt.Fprintf(&b, "mget %s", strings.Join(op.Keys, " "))
 	case LPush:
 		fmt.Fprintf(&b, "lpush %s %q", op.Key, op.Value)
+	case ZAdd, ZIncrBy:
+		fmt.Fprintf(&b, "%s %s %d %q", op.Kind, op.Key, op.Delta, op.Value)
+	case ZScore, ZRank:
+		fmt.Fprintf(&b, "%s %s %q", op.Kind, op.Key, op.Value)
 	case Transfer:
 		fmt.Fprintf(&b, "transfer %s->%s %d", op.From, op.To, op.Amount)
 		if op.Overdraft {

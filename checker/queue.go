@@ -24,6 +24,20 @@ const (
 
 func (k Kind) queueKind() bool { return k == LPush || k == RPop || k == BLPop }
 
+// CollectionModel is the model that alone takes an operation of kind k
+// (queue, zset), or "".
+func CollectionModel(k Kind) string { return k.collectionModel() }
+
+func (k Kind) collectionModel() string {
+	switch {
+	case k.queueKind():
+		return ModelQueue
+	case k.zsetKind():
+		return ModelZSet
+	}
+	return ""
+}
+
 // Pops reports whether k takes an element off a list (RPOP, BLPOP).
 func (k Kind) Pops() bool { return k == RPop || k == BLPop }
 

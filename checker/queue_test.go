@@ -66,7 +66,7 @@ func TestQueueModel(t *testing.T) {
 		t.Fatalf("an unknown push seen later: %s\n%s", res.Verdict, res.Explanation)
 	}
 
-	if _, err := Check([]Op{queueOp(1, 0, 1, Get, "q", "", Nil)}, Options{Model: ModelQueue}); err == nil || !strings.Contains(err.Error(), "queue model takes") {
+	if _, err := Check([]Op{queueOp(1, 0, 1, Get, "q", "", Nil)}, Options{Model: ModelQueue}); err == nil || !strings.Contains(err.Error(), "queue model does not take") {
 		t.Errorf("a GET under the queue model: %v", err)
 	}
 	if _, err := Check([]Op{queueOp(1, 0, 1, RPop, "q", "", Nil)}, Options{Model: ModelKV}); err == nil || !strings.Contains(err.Error(), "needs the queue model") {

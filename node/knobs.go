@@ -31,6 +31,11 @@ type TestingKnobs struct {
 	// instead of its null: the element has left the list through the log,
 	// the client waits on and times out, and nobody ever gets it.
 	LoseRetriedPop bool
+
+	// ZRankReversed: the node hands ZRANK to the replica as ZREVRANK (a
+	// rank read off the wrong end of the order, as a port from an index
+	// kept highest-first would). Right for a one-member set only.
+	ZRankReversed bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -42,3 +47,12 @@ func (k *TestingKnobs) dropNotify(seq int64) bool {
 func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
 
 func (k *TestingKnobs) loseRetriedPop() bool { return k != nil && k.LoseRetriedPop }
+
+// zrankArgv is argv, or ZRANK turned into ZREVRANK under ZRankReversed.
+func (k *TestingKnobs) zrankArgv(argv [][]byte) [][]byte {
+	if k == nil || !k.ZRankReversed || !eqFold(argv[0], "zrank") {
+		return argv
+	}
+	out := append([][]byte{[]byte("ZREVRANK")}, argv[1:]...)
+	return out
+}

@@ -273,6 +273,9 @@ func (c *Session) runOne(argv [][]byte) bool {
 			return false
 		}
 		c.runGroup = g
+		if c.n.cfg.Knobs != nil {
+			argv = c.n.cfg.Knobs.zrankArgv(argv) // a planted bug (knobs.go)
+		}
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.Out, ReadOnly: c.readOnly, Asking: asking})
 		return false
 	}

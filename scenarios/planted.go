@@ -135,6 +135,12 @@ var Planted = []PlantedBug{
 		Base:    "queue-crash-partition", NodeKnobs: node.TestingKnobs{LoseRetriedPop: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "zrank-reversed",
+		Summary: "the node hands ZRANK to the replica as ZREVRANK: ranks read off the wrong end of the order",
+		Base:    "zset-crash-partition", NodeKnobs: node.TestingKnobs{ZRankReversed: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -32,24 +32,47 @@ func queueConfig(name string, seed uint64) sim.Config {
 	return cfg
 }
 
+// zsetConfig is queueConfig's world with sorted sets: ZADD, ZINCRBY,
+// ZSCORE, ZRANK and ZPOPMIN over 5 members per key.
+func zsetConfig(name string, seed uint64) sim.Config {
+	cfg := queueConfig(name, seed)
+	cfg.Workload.Queue = nil
+	cfg.Workload.ZSet = &sim.ZSetConfig{Members: 5}
+	return cfg
+}
+
 func init() {
+	register(&Scenario{
+		Name:    "zset-crash-partition",
+		Summary: "3-node group, sorted sets (ZADD, ZINCRBY, ZSCORE, ZRANK, ZPOPMIN over a few members with tying scores): the leader loses power, crashes mid-I/O or is partitioned away, again and again; appendfsync always; linearizable (zset model), every key popped empty at the end",
+		Config: func(seed uint64) sim.Config {
+			cfg := zsetConfig("zset-crash-partition", seed)
+			cfg.Schedule = leaderFaults
+			return cfg
+		},
+	})
 	register(&Scenario{
 		Name:    "queue-crash-partition",
 		Summary: "3-node group, lists as queues (LPUSH, RPOP, BLPOP with clients blocked and woken across connections): the leader loses power, crashes mid-I/O or is partitioned away, again and again; appendfsync always; linearizable (queue model), every list drained at the end",
 		Config: func(seed uint64) sim.Config {
 			cfg := queueConfig("queue-crash-partition", seed)
-			cfg.Schedule = func(r *sim.Run) {
-				faultCycles(r, 1200*time.Millisecond, func() time.Duration {
-					l := r.Group.Leader()
-					if l != nil && r.Rand.IntN(2) == 0 {
-						r.Fault("partition")
-						r.Net.Partition([]uint64{l.ID()}, nodeIDs(r.Group.Followers()))
-						return 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
-					}
-					return crashNode(r, l)
-				})
-			}
+			cfg.Schedule = leaderFaults
 			return cfg
 		},
+	})
+}
+
+// leaderFaults: from clusterFaultsFrom, the leader is partitioned away
+// from both followers (clients still reach it) or loses power or crashes
+// mid-I/O, every 1.2 s or so.
+func leaderFaults(r *sim.Run) {
+	faultCycles(r, 1200*time.Millisecond, func() time.Duration {
+		l := r.Group.Leader()
+		if l != nil && r.Rand.IntN(2) == 0 {
+			r.Fault("partition")
+			r.Net.Partition([]uint64{l.ID()}, nodeIDs(r.Group.Followers()))
+			return 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
+		}
+		return crashNode(r, l)
 	})
 }

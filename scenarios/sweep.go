@@ -106,8 +106,8 @@ func reportModel(out *Outcome) string {
 		if op.Kind == checker.Transfer {
 			return checker.ModelBank
 		}
-		if op.Kind == checker.LPush || op.Kind == checker.RPop || op.Kind == checker.BLPop {
-			return checker.ModelQueue
+		if m := checker.CollectionModel(op.Kind); m != "" {
+			return m
 		}
 	}
 	return checker.ModelKV

@@ -29,6 +29,9 @@ type WorkloadConfig struct {
 	// Queue, when set, replaces the mix with LPUSH, RPOP and BLPOP on the
 	// plain keys (queue.go; the queue model).
 	Queue *QueueConfig
+	// ZSet, when set, replaces the mix with sorted-set commands on the
+	// plain keys (zsetwork.go; the zset model).
+	ZSet *ZSetConfig
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
@@ -420,6 +423,11 @@ func historyOutput(h *checker.Op, r Reply) bool {
 		h.Output = v
 		return ok
 	}
+	if h.Kind == checker.ZPopMin {
+		v, ok := zpopminOutput(r)
+		h.Output = v
+		return ok
+	}
 	conv := func(r Reply) (checker.Value, bool) {
 		switch r.Kind {
 		case '$', '+':
@@ -497,6 +505,9 @@ func (c *Client) gen() opSpec {
 	}
 	if c.r.cfg.Workload.Queue != nil {
 		return c.genQueue()
+	}
+	if c.r.cfg.Workload.ZSet != nil {
+		return c.genZSet()
 	}
 	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
 		return c.genTTL()

@@ -338,9 +338,12 @@ func (g *Group) finalPhase() {
 	}
 	c := g.addClient()
 	c.route.final = true
-	if r.cfg.Workload.Queue != nil {
+	switch {
+	case r.cfg.Workload.Queue != nil:
 		c.route.script = r.queueDrain() // drain every list: RPOPs in the history
-	} else {
+	case r.cfg.Workload.ZSet != nil:
+		c.route.script = r.zsetDrain()
+	default:
 		for _, k := range r.keys {
 			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
 		}
@@ -500,7 +503,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush, checker.ZAdd, checker.ZIncrBy:
 			return
 		}
 	}
