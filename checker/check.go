@@ -103,8 +103,10 @@ func specFor(name string) (*spec, error) {
 		return queueSpec, nil
 	case ModelZSet:
 		return zsetSpec, nil
+	case ModelSet:
+		return setSpec, nil
 	}
-	return nil, errors.Newf("unknown model %q (want %s, %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue, ModelZSet)
+	return nil, errors.Newf("unknown model %q (want %s, %s, %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue, ModelZSet, ModelSet)
 }
 
 // Check decides whether ops are linearizable under the chosen model. The
@@ -124,7 +126,7 @@ func Check(ops []Op, opts Options) (Result, error) {
 		}
 		if want := ops[i].Kind.collectionModel(); want != "" && want != sp.name {
 			return Result{}, errors.Newf("operation %d: %s needs the %s model", i, ops[i].Kind, want)
-		} else if want == "" && (sp == queueSpec || sp == zsetSpec) {
+		} else if want == "" && (sp == queueSpec || sp == zsetSpec || sp == setSpec) {
 			return Result{}, errors.Newf("operation %d: the %s model does not take %s", i, sp.name, ops[i].Kind)
 		}
 	}

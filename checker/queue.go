@@ -34,6 +34,8 @@ func (k Kind) collectionModel() string {
 		return ModelQueue
 	case k.zsetKind():
 		return ModelZSet
+	case k.setKind():
+		return ModelSet
 	}
 	return ""
 }

@@ -1,5 +1,7 @@
 package node
 
+import "github.com/keel-db/keel/engine"
+
 // TestingKnobs plant deliberate bugs in the node, so that tests can prove
 // the simulator catches them (a sweep that cannot fail proves nothing).
 // They are cluster.TestingKnobs' counterpart for what the node decides:
@@ -36,6 +38,12 @@ type TestingKnobs struct {
 	// rank read off the wrong end of the order, as a port from an index
 	// kept highest-first would). Right for a one-member set only.
 	ZRankReversed bool
+
+	// SAddCountsEveryMember: the node answers SADD with the number of
+	// members it was given, as if every one were new (the count taken
+	// from the request instead of the reply): a client is told it added a
+	// member the set already held, which it then counts twice.
+	SAddCountsEveryMember bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -48,11 +56,24 @@ func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
 
 func (k *TestingKnobs) loseRetriedPop() bool { return k != nil && k.LoseRetriedPop }
 
-// zrankArgv is argv, or ZRANK turned into ZREVRANK under ZRankReversed.
-func (k *TestingKnobs) zrankArgv(argv [][]byte) [][]byte {
-	if k == nil || !k.ZRankReversed || !eqFold(argv[0], "zrank") {
-		return argv
+// request is a plain request as the planted bugs change it: ZRANK turned
+// into ZREVRANK (ZRankReversed), SADD's count replaced (
+// SAddCountsEveryMember).
+func (k *TestingKnobs) request(argv [][]byte, w engine.Writer) ([][]byte, engine.Writer) {
+	switch {
+	case k == nil:
+	case k.ZRankReversed && eqFold(argv[0], "zrank"):
+		argv = append([][]byte{[]byte("ZREVRANK")}, argv[1:]...)
+	case k.SAddCountsEveryMember && eqFold(argv[0], "sadd") && len(argv) > 2:
+		w = &countEvery{Writer: w, n: int64(len(argv) - 2)}
 	}
-	out := append([][]byte{[]byte("ZREVRANK")}, argv[1:]...)
-	return out
+	return argv, w
 }
+
+// countEvery answers an integer reply with n instead.
+type countEvery struct {
+	engine.Writer
+	n int64
+}
+
+func (c *countEvery) WriteInt(int64) { c.Writer.WriteInt(c.n) }

@@ -273,10 +273,11 @@ func (c *Session) runOne(argv [][]byte) bool {
 			return false
 		}
 		c.runGroup = g
+		var w engine.Writer = c.Out
 		if c.n.cfg.Knobs != nil {
-			argv = c.n.cfg.Knobs.zrankArgv(argv) // a planted bug (knobs.go)
+			argv, w = c.n.cfg.Knobs.request(argv, w) // a planted bug (knobs.go)
 		}
-		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.Out, ReadOnly: c.readOnly, Asking: asking})
+		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: w, ReadOnly: c.readOnly, Asking: asking})
 		return false
 	}
 	switch {

@@ -141,6 +141,12 @@ var Planted = []PlantedBug{
 		Base:    "zset-crash-partition", NodeKnobs: node.TestingKnobs{ZRankReversed: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "sadd-counts-every-member",
+		Summary: "the node answers SADD with the number of members it was given, as if every one were new: a member already there is counted twice",
+		Base:    "set-crash-partition", NodeKnobs: node.TestingKnobs{SAddCountsEveryMember: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

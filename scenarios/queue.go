@@ -41,7 +41,25 @@ func zsetConfig(name string, seed uint64) sim.Config {
 	return cfg
 }
 
+// setConfig is queueConfig's world with sets: SADD, SREM, SISMEMBER,
+// SCARD and SPOP over 6 members per key.
+func setConfig(name string, seed uint64) sim.Config {
+	cfg := queueConfig(name, seed)
+	cfg.Workload.Queue = nil
+	cfg.Workload.Set = &sim.SetConfig{Members: 6}
+	return cfg
+}
+
 func init() {
+	register(&Scenario{
+		Name:    "set-crash-partition",
+		Summary: "3-node group, sets (SADD, SREM, SISMEMBER, SCARD, SPOP over a few members): the leader loses power, crashes mid-I/O or is partitioned away, again and again; appendfsync always; linearizable (set model), every key popped empty at the end",
+		Config: func(seed uint64) sim.Config {
+			cfg := setConfig("set-crash-partition", seed)
+			cfg.Schedule = leaderFaults
+			return cfg
+		},
+	})
 	register(&Scenario{
 		Name:    "zset-crash-partition",
 		Summary: "3-node group, sorted sets (ZADD, ZINCRBY, ZSCORE, ZRANK, ZPOPMIN over a few members with tying scores): the leader loses power, crashes mid-I/O or is partitioned away, again and again; appendfsync always; linearizable (zset model), every key popped empty at the end",

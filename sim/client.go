@@ -32,6 +32,9 @@ type WorkloadConfig struct {
 	// ZSet, when set, replaces the mix with sorted-set commands on the
 	// plain keys (zsetwork.go; the zset model).
 	ZSet *ZSetConfig
+	// Set, when set, replaces the mix with set commands on the plain keys
+	// (setwork.go; the set model).
+	Set *SetConfig
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
@@ -508,6 +511,9 @@ func (c *Client) gen() opSpec {
 	}
 	if c.r.cfg.Workload.ZSet != nil {
 		return c.genZSet()
+	}
+	if c.r.cfg.Workload.Set != nil {
+		return c.genSet()
 	}
 	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
 		return c.genTTL()

@@ -343,6 +343,8 @@ func (g *Group) finalPhase() {
 		c.route.script = r.queueDrain() // drain every list: RPOPs in the history
 	case r.cfg.Workload.ZSet != nil:
 		c.route.script = r.zsetDrain()
+	case r.cfg.Workload.Set != nil:
+		c.route.script = r.setDrain()
 	default:
 		for _, k := range r.keys {
 			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
@@ -503,7 +505,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush, checker.ZAdd, checker.ZIncrBy:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush, checker.ZAdd, checker.ZIncrBy, checker.SAdd, checker.SRem:
 			return
 		}
 	}
