@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/keel-db/keel/cluster"
@@ -92,5 +93,35 @@ func leaderFaults(r *sim.Run) {
 			return 500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(2*time.Second)))
 		}
 		return crashNode(r, l)
+	})
+}
+
+func init() {
+	register(&Scenario{
+		Name: "queue-reshard",
+		Summary: "3 nodes, 2 replica groups, lists as queues (LPUSH, RPOP, BLPOP): a slot range holding queues moves from group 1 to group 2 and back under load " +
+			"while clients wait in BLPOP (a blocked client on a moved slot retries: MOVED, ASK, TRYAGAIN) and group leaders lose power or are cut off; " +
+			"linearizable (queue model), every list drained at the end",
+		Config: func(seed uint64) sim.Config {
+			rng := rand.New(rand.NewPCG(seed, 0x9e0e))
+			moved, other := reshardRange(rng)
+			g2 := cluster.SplitSlots(2)[1][0]
+			// Many keys, so each holds few operations for the search.
+			tags := tagsIn([]cluster.SlotRange{moved, other, g2}, []int{4, 2, 2})
+			cfg := shardBase("queue-reshard", seed, cluster.FsyncAlways, 2, tags)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Workload.Clients = queueClients
+			cfg.Workload.Queue = &sim.QueueConfig{BlockTimeout: queueBlock}
+			cfg.Group.FollowerReadPct = 0
+			batch := 1 + rng.IntN(4)
+			pause := time.Duration(rng.IntN(30)) * time.Millisecond
+			cfg.Schedule = func(r *sim.Run) {
+				faultCycles(r, time.Second, func() time.Duration { return shardFault(r, false) })
+				start := 1500*time.Millisecond + time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond)))
+				aim := &aimedCrash{r: r}
+				movesBackAndForth(r, start, sim.SlotMoveSpec{Range: moved, From: 1, To: 2, Batch: batch, StepPause: pause, OnStep: aim.step})
+			}
+			return cfg
+		},
 	})
 }
