@@ -271,6 +271,7 @@ func (n *Node) Tick(g uint64, now int64) {
 	}
 	n.evictOnTick(gr, now)
 	gr.replica.Tick(now)
+	n.expireWaiters(gr, now)
 	n.afterCall(gr)
 }
 
@@ -351,10 +352,13 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 // that hit a fatal disk error.
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
-	gr.leader.Store(r.Leader())
+	if prev := gr.leader.Swap(r.Leader()); prev != r.Leader() {
+		n.blockingMoved() // blocked clients retry: served, redirected or parked again
+	}
 	gr.noteMemory()
 	gr.term.Store(r.Term())
 	gr.applied.Store(r.AppliedIndex())
+	n.serveReady(gr)
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
 	}

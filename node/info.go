@@ -233,7 +233,7 @@ func (n *Node) infoReplication(b *strings.Builder, ki keyspaceInfo) {
 func (n *Node) infoClients(b *strings.Builder) {
 	kv(b, "connected_clients", n.Sessions())
 	kv(b, "maxclients", n.maxClients.Load())
-	kv(b, "blocked_clients", 0)
+	kv(b, "blocked_clients", n.blk.count.Load())
 	kv(b, "pubsub_clients", n.pubsubClients())
 }
 

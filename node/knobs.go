@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
 )
 
 // TestingKnobs plant deliberate bugs in the node, so that tests can prove
@@ -46,6 +47,24 @@ type TestingKnobs struct {
 	// then runs on one node fewer than --replicas: its keys have fewer
 	// copies than promised and one more failure stops it.
 	PlaceReplicaTwice bool
+
+	// LoseRetriedPop: a blocked client's retry that pops an element
+	// (blocking.go) is read as "nothing there" when its reply is an
+	// array, as if the check for an empty pop looked at the reply's type
+	// instead of its null: the element has left the list through the log,
+	// the client waits on and times out, and nobody ever gets it.
+	LoseRetriedPop bool
+
+	// ZRankReversed: the node hands ZRANK to the replica as ZREVRANK (a
+	// rank read off the wrong end of the order, as a port from an index
+	// kept highest-first would). Right for a one-member set only.
+	ZRankReversed bool
+
+	// SAddCountsEveryMember: the node answers SADD with the number of
+	// members it was given, as if every one were new (the count taken
+	// from the request instead of the reply): a client is told it added a
+	// member the set already held, which it then counts twice.
+	SAddCountsEveryMember bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -69,3 +88,27 @@ func (k *TestingKnobs) placeReplicaTwice(p *cluster.Placement) {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.Replicas[0] = reps
 }
+
+func (k *TestingKnobs) loseRetriedPop() bool { return k != nil && k.LoseRetriedPop }
+
+// request is a plain request as the planted bugs change it: ZRANK turned
+// into ZREVRANK (ZRankReversed), SADD's count replaced (
+// SAddCountsEveryMember).
+func (k *TestingKnobs) request(argv [][]byte, w engine.Writer) ([][]byte, engine.Writer) {
+	switch {
+	case k == nil:
+	case k.ZRankReversed && eqFold(argv[0], "zrank"):
+		argv = append([][]byte{[]byte("ZREVRANK")}, argv[1:]...)
+	case k.SAddCountsEveryMember && eqFold(argv[0], "sadd") && len(argv) > 2:
+		w = &countEvery{Writer: w, n: int64(len(argv) - 2)}
+	}
+	return argv, w
+}
+
+// countEvery answers an integer reply with n instead.
+type countEvery struct {
+	engine.Writer
+	n int64
+}
+
+func (c *countEvery) WriteInt(int64) { c.Writer.WriteInt(c.n) }

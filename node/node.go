@@ -148,6 +148,10 @@ type Runtime interface {
 	// Wake says session s has output that arrived outside its own batch
 	// (pub/sub messages, keyspace notifications): TakePushed returns it.
 	Wake(s *Session)
+	// Unpark says session s, parked in a blocking command (Step.Park),
+	// can go on: the runtime calls its Next again. It is called inside
+	// some group's Exclusive or from another session, and must not wait.
+	Unpark(s *Session)
 	// Disconnect closes s's connection (CLIENT KILL, an output limit).
 	Disconnect(s *Session)
 	// StartJob runs a snapshot job of group g's replica r in the
@@ -219,7 +223,8 @@ type Node struct {
 
 	scans groupScans // SCAN across the groups this node leads (fanout.go)
 
-	pubsub *pubsub // pubsub.go, notify.go
+	pubsub *pubsub  // pubsub.go, notify.go
+	blk    blocking // blocked clients (blocking.go)
 	psExt
 
 	acl       nodeACL // acl_table.go
@@ -297,6 +302,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	pass := cfg.RequirePass
 	n.requirePass.Store(&pass)
 	n.initPubsub()
+	n.initBlocking()
 	n.initLimits()
 	n.initFunctionLimits()
 	n.initMemory()

@@ -78,6 +78,7 @@ func (n *Node) slotsChanged(g uint64, si cluster.SlotInfo) {
 	si.Owned = slices.Clone(si.Owned)
 	si.Migrating = slices.Clone(si.Migrating)
 	si.Importing = slices.Clone(si.Importing)
+	defer n.blockingMoved() // after n.mu is released: clients blocked on a moved slot retry
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.group(g).slots = si

@@ -150,6 +150,24 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "lost-blocked-pop",
+		Summary: "a blocked client's retry that pops an element is read as \"nothing there\": the element left the list through the log, the client times out, nobody gets it",
+		Base:    "queue-crash-partition", NodeKnobs: node.TestingKnobs{LoseRetriedPop: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "zrank-reversed",
+		Summary: "the node hands ZRANK to the replica as ZREVRANK: ranks read off the wrong end of the order",
+		Base:    "zset-crash-partition", NodeKnobs: node.TestingKnobs{ZRankReversed: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "sadd-counts-every-member",
+		Summary: "the node answers SADD with the number of members it was given, as if every one were new: a member already there is counted twice",
+		Base:    "set-crash-partition", NodeKnobs: node.TestingKnobs{SAddCountsEveryMember: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -355,8 +355,17 @@ func (g *Group) finalPhase() {
 	}
 	c := g.addClient()
 	c.route.final = true
-	for _, k := range r.keys {
-		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	switch {
+	case r.cfg.Workload.Queue != nil:
+		c.route.script = r.queueDrain() // drain every list: RPOPs in the history
+	case r.cfg.Workload.ZSet != nil:
+		c.route.script = r.zsetDrain()
+	case r.cfg.Workload.Set != nil:
+		c.route.script = r.setDrain()
+	default:
+		for _, k := range r.keys {
+			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+		}
 	}
 	for i := 0; i < r.cfg.Workload.TTLKeys; i++ {
 		c.route.script = append(c.route.script, opSpec{argv: []string{"PTTL", r.cfg.Workload.ttlKeyName(i)}, ttlRead: true})
@@ -531,7 +540,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush, checker.ZAdd, checker.ZIncrBy, checker.SAdd, checker.SRem:
 			return
 		}
 	}

@@ -935,6 +935,14 @@ func (rt simRuntime) Wake(s *node.Session) {
 	}
 }
 
+// Unpark: the session, parked in a blocking command, runs again when the
+// node is free.
+func (rt simRuntime) Unpark(s *node.Session) {
+	if c, ok := s.Conn().(*conn); ok && !c.broken && c.sess == s {
+		c.n.makeReady(c)
+	}
+}
+
 func (rt simRuntime) Disconnect(s *node.Session) {
 	if c, ok := s.Conn().(*conn); ok {
 		c.n.trace("disconnect " + c.name())
