@@ -83,6 +83,7 @@ func cmdConfig(c *Session, argv [][]byte) {
 		configSet(c, argv)
 	case "resetstat":
 		c.n.resetStats()
+		c.n.resetOps()
 		c.Out.WriteSimple("OK")
 	case "help":
 		help := []string{
@@ -132,7 +133,11 @@ func configSet(c *Session, argv [][]byte) {
 		default:
 			if p, ok := extraConfig[name]; ok {
 				if !p.check(string(ch.val)) {
-					c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + p.bad)
+					bad := p.bad
+					if why := configWhy[name]; why != nil { // ops.go
+						bad = why(string(ch.val))
+					}
+					c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + bad)
 					return
 				}
 				break

@@ -203,6 +203,8 @@ type Node struct {
 	badFrames atomic.Int64
 	// onPeer follows the address book for the runtime (OnPeer).
 	onPeer func(id uint64, clientAddr string)
+
+	nodeOps // statistics, slow log, latency, MONITOR, CLIENT PAUSE (ops.go)
 }
 
 // stats are the counters of INFO stats. Commands are counted per session
@@ -269,6 +271,7 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initPubsub()
 	n.initLimits()
 	n.initFunctionLimits()
+	n.initOps()
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}

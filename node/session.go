@@ -31,6 +31,10 @@ type Conn interface {
 type Step struct {
 	Group uint64
 	Reqs  []cluster.Request
+	// PauseUntil, when not zero, asks the runtime to wait instead (CLIENT
+	// PAUSE, pause.go): until Node.OnPause's signal or the node's clock
+	// reaches it, then to call Next again.
+	PauseUntil int64
 }
 
 // Session is one client connection's state — authentication, the RESP
@@ -98,6 +102,8 @@ type Session struct {
 	name    string
 	libName string
 	libVer  string
+
+	obs sessionObs // statistics, CLIENT REPLY, MONITOR, buffer figures (batchstats.go)
 }
 
 // NewSession opens a session for a new connection.
@@ -143,6 +149,7 @@ func (c *Session) Close() {
 		return
 	}
 	c.closed = true
+	c.monitorGone()
 	c.unsubscribeAll()
 	if c.box != nil {
 		c.box.close()
@@ -166,19 +173,26 @@ func (c *Session) Begin(cmds [][][]byte) {
 		c.closeAfter = true // its user was deleted: nothing more runs
 	}
 	c.cmds, c.pos = cmds, 0
-	c.lastActive.Store(c.n.clock.Now())
+	now := c.n.clock.Now()
+	c.lastActive.Store(now)
 	c.commands.Add(int64(len(cmds)))
+	c.obsBegin(now, cmds)
 }
 
 // Next runs the batch as far as it can without a replica. It returns the
 // next Step the runtime must carry out, or false once every command of
 // the batch has its reply in Out.
 func (c *Session) Next() (Step, bool) {
+	if c.obs.waited {
+		c.obs.waited = false
+		c.obs.t = c.n.clock.Now() // the pause is no command's time
+	}
 	for {
 		if c.stepOut {
 			c.stepOut = false
 			clear(c.reqs) // drop references to argv and writers
 			c.reqs = c.reqs[:0]
+			c.obsStepDone()
 			if c.user.Load().cur.Load() == nil {
 				// The step deleted the session's user (ACL DELUSER,
 				// ACL LOAD): its reply goes out, nothing more runs.
@@ -187,6 +201,9 @@ func (c *Session) Next() (Step, bool) {
 			if f := c.cont; f != nil {
 				c.cont = nil
 				f()
+				if c.cont == nil {
+					c.obsContDone()
+				}
 				if len(c.reqs) > 0 {
 					return c.yield()
 				}
@@ -196,6 +213,7 @@ func (c *Session) Next() (Step, bool) {
 			if len(c.reqs) > 0 {
 				return c.yield()
 			}
+			c.obsEnd()
 			clear(c.cmds)
 			c.cmds, c.pos = nil, 0
 			// Cleared before the user is looked at, in the opposite
@@ -207,6 +225,9 @@ func (c *Session) Next() (Step, bool) {
 			return Step{}, false
 		}
 		if c.runOne(c.cmds[c.pos]) {
+			if c.obs.pauseUntil != 0 && len(c.reqs) == 0 {
+				return c.pauseStep()
+			}
 			return c.yield() // what is gathered must be answered first
 		}
 		c.pos++
@@ -219,6 +240,7 @@ func (c *Session) Next() (Step, bool) {
 
 func (c *Session) yield() (Step, bool) {
 	c.stepOut, c.yieldNow = true, false
+	c.noteYield()
 	return Step{Group: c.runGroup, Reqs: c.reqs}, true
 }
 
@@ -236,6 +258,9 @@ func (c *Session) submitThen(g uint64, reqs []cluster.Request, then func()) {
 // when what was gathered so far must be answered before it: the replies
 // keep the order of the commands.
 func (c *Session) runOne(argv [][]byte) bool {
+	if c.n.pause.Load() != nil && c.pauseHold(argv) {
+		return true // the gathered requests go first, then the wait
+	}
 	g, plain := c.plainRequest(argv)
 	if len(c.reqs) > 0 && (!plain || g != c.runGroup) {
 		return true
@@ -245,7 +270,8 @@ func (c *Session) runOne(argv [][]byte) bool {
 		c.asking = false // one-shot: ASKING itself sets it again
 	}
 	if plain {
-		if ec := engine.Lookup(argv[0]); ec != nil {
+		ec := engine.Lookup(argv[0])
+		if ec != nil {
 			c.lastCmd.Store(&ec.Name)
 		}
 		if c.n.groups[g-1].busy.Load() {
@@ -255,13 +281,18 @@ func (c *Session) runOne(argv [][]byte) bool {
 			if len(c.reqs) > 0 {
 				return true
 			}
+			at, errs, nreqs := c.obsBefore()
 			c.Out.WriteError(udf.BusyMessage)
+			c.noteRun(argv, at, errs, nreqs)
 			return false
 		}
 		c.runGroup = g
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: c.Out, ReadOnly: c.readOnly, Asking: asking})
+		c.noteGathered(ec, argv)
 		return false
 	}
+	at, errs, nreqs := c.obsBefore()
+	defer c.noteRun(argv, at, errs, nreqs)
 	switch {
 	case c.sub != nil && c.subscriberGate(argv):
 	case c.tx.active && c.queueInMulti(argv):
@@ -353,15 +384,20 @@ func (c *Session) TakeOutput() []byte {
 	}
 	if c.box == nil {
 		c.bytesOut.Add(int64(len(b)))
+		c.noteOutput(len(b))
 		return b
 	}
 	c.box.push(b)
 	c.Out.Reset()
+	c.flushOwnMonitor()
 	return nil
 }
 
 // ResetOutput empties Out after the runtime wrote what TakeOutput gave.
-func (c *Session) ResetOutput() { c.Out.Reset() }
+func (c *Session) ResetOutput() {
+	c.Out.Reset()
+	c.obs.outLen.Store(0)
+}
 
 // TakePushed returns the output that arrived outside a batch (Wake), to
 // be written now; nil when there is none. closed is true once the

@@ -84,7 +84,7 @@ func (c *conn) LocalAddr() string  { return c.laddr }
 func (c *conn) FD() int            { return c.fd }
 func (c *conn) BytesIn() int64     { return c.rd.BytesRead() }
 func (c *conn) QueryBuffer() (int, int) {
-	return c.rd.Buffered(), c.rd.BufferCap()
+	return c.rd.Shown() // read from other goroutines (CLIENT LIST)
 }
 
 func connFD(nc stdnet.Conn) int {
@@ -137,6 +137,12 @@ func (c *conn) run() bool {
 		st, ok := c.sess.Next()
 		if !ok {
 			return true
+		}
+		if st.PauseUntil != 0 { // CLIENT PAUSE (pause.go)
+			if !c.pauseWait(st.PauseUntil) {
+				return false
+			}
+			continue
 		}
 		g := c.srv.groups[st.Group-1]
 		if !g.queue.submit(c.waiterFor(st.Group), st.Reqs) {

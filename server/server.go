@@ -134,6 +134,8 @@ type Server struct {
 	guards      []*udf.Guard
 	watcherDone chan struct{}
 
+	pause pauseGate // CLIENT PAUSE's waiters (pause.go)
+
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
@@ -241,6 +243,7 @@ func newServer(cfg Config) (*Server, error) {
 	}
 	s.node = n
 	n.OnPeer(s.setPeer)
+	n.OnPause(s.pause.changed)
 	return s, nil
 }
 
