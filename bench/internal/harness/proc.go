@@ -5,7 +5,9 @@ import (
 	stdnet "net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +54,13 @@ func Start(name, bin string, args, env []string, dir string, port int) (*Proc, e
 		return nil, errors.Wrap(err, "open server log")
 	}
 	p := &Proc{Name: name, Port: port, log: logPath, done: make(chan struct{})}
+	if strings.ContainsRune(bin, filepath.Separator) && !filepath.IsAbs(bin) {
+		// The process runs in dir: a path like bin/keel (--keel-bin)
+		// means the one seen from here.
+		if abs, err := filepath.Abs(bin); err == nil {
+			bin = abs
+		}
+	}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = logf, logf
