@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -316,4 +317,51 @@ func TestClientReplyAndMonitorMatchRedis(t *testing.T) {
 		t.Errorf("MONITOR lines:\n keel:\n%s\n redis:\n%s", k, r)
 	}
 	_ = bufio.NewReader
+}
+
+// CLIENT PAUSE WRITE holds writes, not reads, until CLIENT UNPAUSE; a
+// half-sent command shows in its client's qbuf.
+func TestClientPauseAndQueryBuffer(t *testing.T) {
+	ks := startServer(t, Config{})
+	admin, writer, reader := ks.raw(t), ks.raw(t), ks.raw(t)
+	if r := admin.do("CLIENT", "PAUSE", "60000", "WRITE"); r != "+OK" {
+		t.Fatalf("CLIENT PAUSE: %s", r)
+	}
+	writer.send("*3\r\n$3\r\nSET\r\n$1\r\np\r\n$1\r\n1\r\n")
+	if r := reader.do("GET", "p"); r != "$nil" {
+		t.Fatalf("GET during the pause: %s", r)
+	}
+	writer.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := writer.br.ReadByte(); err == nil {
+		t.Fatal("a write was answered during CLIENT PAUSE WRITE")
+	}
+	if r := admin.do("CLIENT", "UNPAUSE"); r != "+OK" {
+		t.Fatalf("CLIENT UNPAUSE: %s", r)
+	}
+	if r := writer.reply(); r != "+OK" {
+		t.Fatalf("SET after UNPAUSE: %s", r)
+	}
+	if r := reader.do("GET", "p"); r != "$1" {
+		t.Fatalf("GET after UNPAUSE: %s", r)
+	}
+
+	half := ks.raw(t)
+	id := strings.TrimPrefix(half.do("CLIENT", "ID"), ":")
+	half.send("*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$100000\r\n" + strings.Repeat("x", 50000))
+	var line string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		list := strings.TrimPrefix(admin.do("CLIENT", "LIST", "ID", id), "$")
+		if q := field(list, "qbuf"); q != "" && q != "0" {
+			line = list
+			break
+		}
+	}
+	if line == "" {
+		t.Fatal("CLIENT LIST never showed the half-sent command in qbuf")
+	}
+	qbuf, _ := strconv.Atoi(field(line, "qbuf"))
+	tot, _ := strconv.Atoi(field(line, "tot-mem"))
+	if qbuf < 50000 || tot < qbuf {
+		t.Errorf("qbuf %d (want >= 50000), tot-mem %d (want >= qbuf): %s", qbuf, tot, line)
+	}
 }
