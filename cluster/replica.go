@@ -1010,6 +1010,11 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 	return nil
 }
 
+// SetFsync changes the fsync policy (CONFIG SET appendfsync), from the
+// next batch on; call it where the replica's other calls run. Moving to
+// always syncs what is pending with the next batch that appends.
+func (r *Replica) SetFsync(p FsyncPolicy) { r.opts.Fsync = p }
+
 // Tick advances time: the everysec fsync, the ENOSPC probe, the
 // size-triggered snapshot.
 func (r *Replica) Tick(now int64) {

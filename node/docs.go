@@ -267,6 +267,7 @@ var subDocs = map[string]commandDoc{
 	"command|help":     {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 	"config|get":       {summary: "Returns the effective values of configuration parameters.", since: "2.0.0", complexity: "O(N) when N is the number of configuration parameters provided", syntax: "parameter ..."},
 	"config|set":       {summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N) when N is the number of configuration parameters provided", syntax: "parameter value ..."},
+	"config|rewrite":   {summary: "Persists the effective configuration to file.", since: "2.8.0", complexity: "O(1)"},
 	"config|resetstat": {summary: "Resets the server's statistics.", since: "2.0.0", complexity: "O(1)"},
 	"config|help":      {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 }

@@ -343,7 +343,7 @@ func (n *Node) latencyDoctor() string {
 			advice["scheduler"] = true
 		case "wal-write", "wal-fsync", "snapshot-fsync":
 			advice["disk"] = true
-			if a.name != "snapshot-fsync" && n.cfg.AppendFsync == "always" {
+			if a.name != "snapshot-fsync" && *n.appendFsync.Load() == "always" {
 				advice["fsync-policy"] = true
 			}
 		case "snapshot":

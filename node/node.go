@@ -103,6 +103,10 @@ type Config struct {
 	// have gone silent (liveness.go); the production runtime sets it.
 	PeerPings bool
 
+	// Settings are the online settings (CONFIG SET's names, ops_config.go)
+	// given by the config file or flags, applied in order at start.
+	Settings [][2]string
+
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
@@ -277,6 +281,9 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initLimits()
 	n.initFunctionLimits()
 	n.initOps()
+	if err := n.initOpsConfig(); err != nil {
+		return nil, err
+	}
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}

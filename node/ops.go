@@ -15,6 +15,7 @@ type nodeOps struct {
 	slowlog slowlogState
 	latency latencyMonitor
 	mon     monitors
+	opsConfig // ops_config.go
 
 	pause   atomic.Pointer[pauseState]
 	onPause atomic.Pointer[func()]
@@ -79,14 +80,14 @@ func int64Param(min int64, get func(n *Node) int64, set func(n *Node, v int64)) 
 // reason (CONFIG SET); the parameter's bad otherwise.
 var configWhy = map[string]func(v string) string{}
 
-// intWhy is Redis's wording for an integer setting: not a number, or out
-// of its range.
-func intWhy(bad string) func(v string) string {
+// intWhy is Redis's wording for integer setting name: not a number, or
+// out of its range (the setting's own bad).
+func intWhy(name string) func(v string) string {
 	return func(v string) string {
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
 			return "argument couldn't be parsed into an integer"
 		}
-		return bad
+		return extraConfig[name].bad
 	}
 }
 
@@ -114,8 +115,9 @@ func init() {
 	extraConfig["latency-monitor-threshold"] = int64Param(0,
 		func(n *Node) int64 { return n.latency.thresholdMs.Load() },
 		func(n *Node, v int64) { n.latency.thresholdMs.Store(v) })
-	for _, name := range []string{"slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold"} {
-		configWhy[name] = intWhy(extraConfig[name].bad)
+	for _, name := range []string{"slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "timeout",
+		"acllog-max-len", "busy-reply-threshold", "function-time-limit"} {
+		configWhy[name] = intWhy(name)
 	}
 	extraConfig["latency-tracking"] = yesNoParam(
 		func(n *Node) bool { return n.cstats.tracking.Load() },

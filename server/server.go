@@ -73,6 +73,9 @@ type Config struct {
 	// ACLFile is aclfile; Users are the user directives (node.Config).
 	ACLFile string
 	Users   []string
+	// Settings are node settings by CONFIG SET's names, applied at start
+	// (node.Config.Settings).
+	Settings [][2]string
 
 	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
 	// node's id among Peers (each peer's address is its client port; peer
@@ -233,7 +236,7 @@ func newServer(cfg Config) (*Server, error) {
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
 		TickHz: int(time.Second / tickInterval), PeerPings: true,
-		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(),
+		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(), Settings: cfg.Settings,
 		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 		// ACL GENPASS passwords: a generator no other output can predict.
 		Secrets: mrand.NewChaCha8(secretsSeed),
