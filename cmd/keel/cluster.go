@@ -107,9 +107,13 @@ func busTLSHosts(bind string) []string {
 }
 
 func runCluster(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, clusterUsage)
 		return 2
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(os.Stdout, clusterUsage)
+		return 0
 	}
 	if args[0] == "reshard" {
 		return runClusterReshard(args[1:])
