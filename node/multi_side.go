@@ -12,14 +12,15 @@ import (
 // in one of two ways:
 //
 //   - at its turn, inside the step (cluster.Txn.Side): PING, ECHO, TIME,
-//     SELECT, CONFIG, CLIENT, COMMAND, SLOWLOG, LATENCY, AUTH, HELLO,
+//     SELECT, CLIENT, COMMAND, SLOWLOG, LATENCY, AUTH, HELLO,
 //     PUBSUB, PUBLISH, SPUBLISH, UNWATCH, READONLY, READWRITE, ASKING,
 //     and MONITOR (which refuses, as Redis's does inside a block); these
 //     never wait for a replica group, which the step already holds;
 //   - ahead, at EXEC, before the block is handed to its group, its reply
-//     written at its turn: INFO and MEMORY, which read the replica groups
-//     (and so cannot run inside a step holding one). Nothing of the
-//     block has run when they read.
+//     written at its turn: INFO and MEMORY, which read the replica groups,
+//     and CONFIG, whose settings reach into every group (appendfsync,
+//     notify-keyspace-events), so none can run inside a step holding one.
+//     Nothing of the block has run when they run.
 //
 // The rest are refused when queued, flagging the block (EXECABORT): ACL
 // and CLUSTER (their changes go through a group's log), SUBSCRIBE and
@@ -33,7 +34,7 @@ const (
 )
 
 var multiModes = map[string]int{
-	"ping": multiSide, "echo": multiSide, "time": multiSide, "select": multiSide, "config": multiSide,
+	"ping": multiSide, "echo": multiSide, "time": multiSide, "select": multiSide, "config": multiAhead,
 	"client": multiSide, "command": multiSide, "slowlog": multiSide, "latency": multiSide, "auth": multiSide,
 	"hello": multiSide, "pubsub": multiSide, "publish": multiSide, "spublish": multiSide, "unwatch": multiSide,
 	"readonly": multiSide, "readwrite": multiSide, "asking": multiSide, "monitor": multiSide,

@@ -11,10 +11,10 @@ import (
 // (latency.go), MONITOR's clients (monitor.go), CLIENT PAUSE (pause.go),
 // and counters the runtime's metrics read (metrics.go). Embedded in Node.
 type nodeOps struct {
-	cstats  cmdStats
-	slowlog slowlogState
-	latency latencyMonitor
-	mon     monitors
+	cstats    cmdStats
+	slowlog   slowlogState
+	latency   latencyMonitor
+	mon       monitors
 	opsConfig // ops_config.go
 
 	pause   atomic.Pointer[pauseState]
