@@ -58,6 +58,8 @@ type group struct {
 	spreadSeen int
 
 	leader atomic.Uint64 // as last seen after a call, 0 unknown
+	// leaderChanges counts changes of leader seen after calls (metrics).
+	leaderChanges atomic.Int64
 	// stepScratch is Step's reused list of messages (Step runs under
 	// Exclusive for the group).
 	stepScratch []cluster.PeerMsg
@@ -231,7 +233,7 @@ func (n *Node) Tick(g uint64, now int64) {
 	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
 		n.spreadLeadership(gr)
 	}
-	gr.replica.Tick(now)
+	n.tickTimed(gr, now) // ops.go: the expire-cycle latency event
 	n.afterCall(gr)
 }
 
@@ -312,7 +314,9 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 // that hit a fatal disk error.
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
-	gr.leader.Store(r.Leader())
+	if l := r.Leader(); gr.leader.Swap(l) != l && l != 0 {
+		gr.leaderChanges.Add(1)
+	}
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
 	}

@@ -137,7 +137,8 @@ type Server struct {
 	guards      []*udf.Guard
 	watcherDone chan struct{}
 
-	pause pauseGate // CLIENT PAUSE's waiters (pause.go)
+	pause   pauseGate    // CLIENT PAUSE's waiters (pause.go)
+	metrics *promMetrics // metrics.go
 
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
@@ -173,11 +174,17 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := s.node.OpenGroups(func(g uint64) cluster.Options {
-		return s.withFunctionGuard(g, cfg.ReplicaOptions(g))
+		o := cfg.ReplicaOptions(g)
+		if o.FS != nil {
+			o.FS = timedFS{FS: o.FS, s: s} // metrics.go
+		}
+		return s.withFunctionGuard(g, o)
 	}); err != nil {
 		return nil, err
 	}
+	s.metrics.recoverySeconds.Set(time.Since(start).Seconds())
 	if err := s.start(); err != nil {
 		s.closeReplicas()
 		return nil, err
@@ -245,6 +252,7 @@ func newServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.node = n
+	s.metrics = newMetrics(s)
 	n.OnPeer(s.setPeer)
 	n.OnPause(s.pause.changed)
 	return s, nil

@@ -532,6 +532,17 @@ func serve(o serverOptions, logger *processLogger) error {
 		return errors.Wrapf(err, "start with data directory %s", o.dir)
 	}
 	srv.Node().OnLogLevel(logger.setLevel)
+	if o.metricsAddr != "" {
+		mln, err := stdnet.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			srv.Close()
+			return errors.Wrapf(err, "listen for metrics on %s", o.metricsAddr)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		logger.Printf("metrics on http://%s/metrics", mln.Addr())
+		go http.Serve(mln, mux)
+	}
 	if peers != nil {
 		groupsText := ""
 		if groups > 1 {
