@@ -2,6 +2,8 @@ package server
 
 import (
 	"io"
+	"os"
+	"regexp"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -112,5 +114,29 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if value(after, "keel_recovery_duration_seconds") < 0 {
 		t.Error("no keel_recovery_duration_seconds")
+	}
+}
+
+// Every metric the Grafana dashboard (ops/grafana/keel.json) queries is
+// one the server exposes.
+func TestDashboardQueriesExposedMetrics(t *testing.T) {
+	b, err := os.ReadFile("../ops/grafana/keel.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startDurableServer(t, disk.OS(), t.TempDir())
+	rc := ts.raw(t)
+	rc.do("SET", "a", "1")
+	rc.do("GET")
+	fams := scrape(t, ts)
+	names := regexp.MustCompile(`keel_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 20 {
+		t.Fatalf("only %d metric names in the dashboard", len(names))
+	}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+		if fams[base] == nil {
+			t.Errorf("the dashboard queries %s, which /metrics does not expose", name)
+		}
 	}
 }
