@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -138,5 +139,51 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 		if fams[base] == nil {
 			t.Errorf("the dashboard queries %s, which /metrics does not expose", name)
 		}
+	}
+}
+
+// A three-node cluster with two groups: every node's exposition passes
+// Prometheus's parser and they agree on each group's leader and term;
+// writes move the commit index everywhere and the leader's command
+// counters.
+func TestClusterMetrics(t *testing.T) {
+	tc := newTestClusterGroups(t, 3, 2)
+	tc.leader()
+	cc := tc.clusterClient()
+	for i := range 50 {
+		if err := cc.Set(ctx(), "k"+strconv.Itoa(i), "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every node to apply the writes of both groups", func() bool {
+		for _, cs := range tc.srvs {
+			fams := scrape(t, &testServer{srv: cs.srv})
+			for _, g := range []string{"1", "2"} {
+				if value(fams, "keel_raft_applied_index", "group", g) < 10 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	var sets float64
+	for _, g := range []string{"1", "2"} {
+		leaders, isLeader := map[float64]bool{}, 0.0
+		terms := map[float64]bool{}
+		for _, cs := range tc.srvs {
+			fams := scrape(t, &testServer{srv: cs.srv})
+			leaders[value(fams, "keel_raft_leader_id", "group", g)] = true
+			terms[value(fams, "keel_raft_term", "group", g)] = true
+			isLeader += value(fams, "keel_raft_is_leader", "group", g)
+			if g == "1" {
+				sets += max(value(fams, "keel_commands_total", "cmd", "set"), 0)
+			}
+		}
+		if len(leaders) != 1 || leaders[0] || len(terms) != 1 || isLeader != 1 {
+			t.Errorf("group %s: leaders %v, terms %v, %v nodes say they lead", g, leaders, terms, isLeader)
+		}
+	}
+	if sets < 50 {
+		t.Errorf("keel_commands_total{cmd=set} summed over the nodes: %v, want >= 50", sets)
 	}
 }
