@@ -35,7 +35,7 @@ func runKeel(t *testing.T, args ...string) (int, string, string) {
 // its default; no go-redis log line comes before keel's own error.
 func TestCLIHelpAndUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "server"}, {"server", "--help"}, {"server", "-h"},
-		{"sim", "--help"}, {"sim", "run", "--help"}, {"check", "--help"}, {"function", "--help"}, {"cluster", "--help"}, {"help", "check"}} {
+		{"sim", "--help"}, {"sim", "run", "--help"}, {"check", "--help"}, {"function", "--help"}, {"cluster", "--help"}, {"help", "check"}, {"backup", "--help"}, {"help", "restore"}} {
 		code, out, errOut := runKeel(t, args...)
 		if code != 0 || !strings.Contains(out, "usage:") {
 			t.Errorf("keel %s: exit %d, stdout %q, stderr %q; want usage on stdout, exit 0", strings.Join(args, " "), code, out, errOut)
@@ -68,6 +68,8 @@ func TestCLIHelpAndUsageErrors(t *testing.T) {
 		{[]string{"function", "load", "x.wasm"}, "missing --name"},
 		{[]string{"function", "load", "--name", "lib"}, "missing FILE.wasm"},
 		{[]string{"server", "--nosuch", "1"}, `unknown directive "nosuch"`},
+		{[]string{"backup", "--node", "127.0.0.1:1"}, "missing --out FILE"},
+		{[]string{"restore", "x.keel"}, "missing --dir DIR"},
 		{[]string{"server", "--slowlog-max-len", "-1"}, "slowlog-max-len"},
 		{[]string{"server", "--loglevel", "loud"}, "debug, verbose, notice, warning"},
 	} {

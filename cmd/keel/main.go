@@ -23,7 +23,9 @@ commands:
   check      check a history for linearizability
   function   manage WASM functions on a running server
   cluster    run a local cluster of keel servers (keel cluster local --nodes 3)
-  help       this text; keel help COMMAND (or keel COMMAND --help) for a command's
+  backup     copy a running node's snapshot into a file (keel backup --node host:port --out FILE)
+  restore    make a data directory from a backup (keel restore FILE --dir DIR)
+  help       this text; keel help COMMAND (or keel COMMAND --help) for a command's flags
 
 exit codes: 0 done (and help), 1 failed, 2 usage error (check: 1 not linearizable,
 2 bad input, 3 unknown).
