@@ -2,10 +2,10 @@ package server
 
 import (
 	"io"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
