@@ -63,6 +63,9 @@ func cmdBackup(c *Session, argv [][]byte) {
 		}
 		var snaps []snap
 		for _, gr := range c.n.groups {
+			if !gr.hosted {
+				continue
+			}
 			var s snap
 			var fs disk.FS
 			var name string
@@ -103,6 +106,10 @@ func cmdBackup(c *Session, argv [][]byte) {
 			return
 		}
 		gr := c.n.groups[g-1]
+		if !gr.hosted {
+			c.Out.WriteError("ERR group " + strconv.FormatInt(g, 10) + " is not hosted on this node")
+			return
+		}
 		var fs disk.FS
 		var dir string
 		c.inGroup(gr.id, func() {

@@ -93,7 +93,7 @@ func cmdInfo(c *Session, argv [][]byte) {
 // (group 1 when it leads none), as a Redis Cluster master counts its own
 // slots; the rest describes group 1's replica.
 func (c *Session) keyspaceOf() keyspaceInfo {
-	ki := c.keyspace(1)
+	ki := c.keyspace(c.n.firstHosted())
 	if len(c.n.groups) == 1 {
 		return ki
 	}
@@ -156,6 +156,13 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 					ids = append(ids, strconv.FormatUint(g, 10))
 				}
 				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
+				if n.plc.on { // placement.go
+					ids = ids[:0]
+					for _, g := range n.plc.hosted {
+						ids = append(ids, strconv.FormatUint(g, 10))
+					}
+					kv(&b, "replica_groups_hosted_ids", strings.Join(ids, ","))
+				}
 			}
 		case "keyspace":
 			if k := ks(); k.keys > 0 {
@@ -282,9 +289,7 @@ func (n *Node) infoMemory(b *strings.Builder, ki keyspaceInfo) {
 	kv(b, "go_heap_sys", h.HeapSys)
 	kv(b, "go_num_gc", h.NumGC)
 	kv(b, "go_gc_pause_total_ns", h.GCPauseTotalNs)
-	kv(b, "maxmemory", n.cfg.MaxMemory)
-	kv(b, "maxmemory_human", human(uint64(n.cfg.MaxMemory)))
-	kv(b, "maxmemory_policy", "noeviction")
+	n.infoMaxMemory(b, used) // evict.go
 	kv(b, "mem_allocator", "go")
 	if used > 0 && rss > 0 {
 		kv(b, "mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(rss)/float64(used)))
@@ -343,7 +348,7 @@ func (n *Node) infoStats(b *strings.Builder) {
 	kv(b, "rejected_connections", n.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", n.stats.replicaReopens.Load())
 	kv(b, "expired_keys", n.ExpiredKeys())
-	kv(b, "evicted_keys", n.EvictedKeys())
+	kv(b, "evicted_keys", n.evictedKeys())
 	n.infoErrorTotals(b) // cmdstats.go
 	n.infoPubsub(b)      // pubsub.go
 	n.infoACL(b)         // acl_cmd.go

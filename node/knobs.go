@@ -1,5 +1,11 @@
 package node
 
+import (
+	"slices"
+
+	"github.com/keel-db/keel/cluster"
+)
+
 // TestingKnobs plant deliberate bugs in the node, so that tests can prove
 // the simulator catches them (a sweep that cannot fail proves nothing).
 // They are cluster.TestingKnobs' counterpart for what the node decides:
@@ -24,6 +30,22 @@ type TestingKnobs struct {
 	// transfer that read a balance which changed since pays out money the
 	// payer no longer has.
 	IgnoreWatch bool
+
+	// FollowerEvicts: a follower over maxmemory evicts keys of its own
+	// choosing on every tick (evict.go), as if "only the leader decides"
+	// were forgotten. Its keyspace then drifts from the leader's at the
+	// same applied index.
+	FollowerEvicts bool
+	// EvictionUnlogged: the leader deletes the victims it picks in place
+	// instead of logging their eviction (evict.go). The followers, and
+	// the leader's own replay after a restart, still hold them.
+	EvictionUnlogged bool
+	// PlaceReplicaTwice: the node counts group 1's first node twice in
+	// its placement, in place of the group's last (placement.go), as a
+	// loop that fills replica slots from the wrong index would. Group 1
+	// then runs on one node fewer than --replicas: its keys have fewer
+	// copies than promised and one more failure stops it.
+	PlaceReplicaTwice bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -33,3 +55,17 @@ func (k *TestingKnobs) dropNotify(seq int64) bool {
 }
 
 func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
+
+func (k *TestingKnobs) followerEvicts() bool   { return k != nil && k.FollowerEvicts }
+func (k *TestingKnobs) evictionUnlogged() bool { return k != nil && k.EvictionUnlogged }
+
+// placeReplicaTwice plants PlaceReplicaTwice in p (after its check).
+func (k *TestingKnobs) placeReplicaTwice(p *cluster.Placement) {
+	if k == nil || !k.PlaceReplicaTwice || len(p.Replicas) == 0 || len(p.Replicas[0]) < 2 {
+		return
+	}
+	reps := slices.Clone(p.Replicas[0])
+	reps[len(reps)-1] = reps[0]
+	p.Replicas = slices.Clone(p.Replicas)
+	p.Replicas[0] = reps
+}

@@ -72,6 +72,10 @@ func (n *Node) GroupMetrics() []GroupMetrics {
 	out := make([]GroupMetrics, 0, len(n.groups))
 	for _, gr := range n.groups {
 		m := GroupMetrics{ID: gr.id, LeaderChanges: gr.leaderChanges.Load()}
+		if !gr.hosted {
+			out = append(out, m) // placement: hosted elsewhere
+			continue
+		}
 		n.rt.Exclusive(nil, gr.id, func() {
 			r := gr.replica
 			m.Dead = gr.dead != ""

@@ -19,10 +19,6 @@ type nodeOps struct {
 
 	pause   atomic.Pointer[pauseState]
 	onPause atomic.Pointer[func()]
-
-	// evictedKeys counts keys evicted under maxmemory (NoteEvicted);
-	// expiredKeys is summed from the replicas (engine.DB.ExpiredKeys).
-	evictedKeys atomic.Int64
 }
 
 func (n *Node) initOps() {
@@ -36,13 +32,8 @@ func (n *Node) initOps() {
 // own RESET, as in Redis).
 func (n *Node) resetOps() { n.cstats.reset() }
 
-// NoteEvicted counts keys evicted under maxmemory (INFO evicted_keys, the
-// keel_evicted_keys_total metric): the eviction code calls it, and
-// NoteLatency("eviction-cycle", ...) for the time a cycle took.
-func (n *Node) NoteEvicted(keys int64) { n.evictedKeys.Add(keys) }
-
-// EvictedKeys is how many keys were evicted since the node started.
-func (n *Node) EvictedKeys() int64 { return n.evictedKeys.Load() }
+// EvictedKeys is INFO's evicted_keys (evict.go), for the metrics.
+func (n *Node) EvictedKeys() int64 { return n.evictedKeys() }
 
 func yesNoParam(get func(n *Node) bool, set func(n *Node, on bool)) configParam {
 	return configParam{
@@ -149,6 +140,9 @@ func init() {
 func (n *Node) ExpiredKeys() int64 {
 	var total int64
 	for _, g := range n.groups {
+		if !g.hosted {
+			continue
+		}
 		n.rt.Exclusive(nil, g.id, func() {
 			if r := g.replica; r != nil {
 				total += r.DB().ExpiredKeys()

@@ -102,6 +102,9 @@ func init() {
 			n.appendFsync.Store(&v)
 			p := fsyncPolicies[v]
 			for _, gr := range n.groups {
+				if !gr.hosted {
+					continue // placement: no replica here
+				}
 				// Inside the group's Exclusive: the replica reads its
 				// policy on every batch; a replica reopened after a disk
 				// failure takes it from opts.

@@ -220,6 +220,11 @@ func (c *Session) views() []groupView {
 	views := make([]groupView, len(c.n.groups))
 	for i, gr := range c.n.groups {
 		v := &views[i]
+		if !gr.hosted {
+			// Placement: the peers' reports (placement.go).
+			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.plc.place.Of(gr.id)
+			continue
+		}
 		c.n.rt.Exclusive(c, gr.id, func() {
 			if r := gr.replica; r != nil && gr.dead == "" {
 				v.leader, v.voters, v.term, v.down = r.Leader(), r.Voters(), r.Term(), r.DownPeers()

@@ -129,6 +129,27 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "follower-evicts",
+		Summary: "a follower over maxmemory evicts keys of its own choosing on its ticks, unlogged: its keyspace drifts from the leader's at the same applied index",
+		Base:    "cluster-evict", NodeKnobs: node.TestingKnobs{FollowerEvicts: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "eviction-unlogged",
+		Summary: "the leader deletes the keys it evicts in place instead of logging their eviction: followers and its own replay still hold them",
+		Base:    "cluster-evict", NodeKnobs: node.TestingKnobs{EvictionUnlogged: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "placement-replica-twice",
+		Summary: "the node counts group 1's first node twice in its placement, in place of the last: group 1 runs on two nodes, its keys with one copy fewer than --replicas promises",
+		Base:    "cluster-placement", NodeKnobs: node.TestingKnobs{PlaceReplicaTwice: true},
+		// The answers stay right (two of two still commit): the voter and
+		// placement checks see it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

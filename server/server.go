@@ -53,7 +53,8 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxMemory   int64 // maxmemory; Memory the policy and its knobs
+	Memory      MemoryPolicy
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
@@ -77,13 +78,16 @@ type Config struct {
 	// (node.Config.Settings).
 	Settings [][2]string
 
-	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
-	// node's id among Peers (each peer's address is its client port; peer
-	// traffic uses the port + 10000 on PeerBind, the node's own host when
-	// empty). Empty Peers: a single node.
+	// Cluster mode (--node-id, --peers, --groups, --replicas, --join):
+	// NodeID is this node's id among Peers (each peer's address is its
+	// client port; peer traffic uses the port + 10000 on PeerBind, the
+	// node's own host when empty). Empty Peers: a single node. Replicas
+	// below len(Peers) places each group on that many nodes
+	// (node/placement.go); the node opens only the groups it hosts.
 	NodeID   uint64
 	Peers    []cluster.TopoNode
 	Groups   int
+	Replicas int
 	Join     bool
 	PeerBind string
 	// The cluster bus is mutual TLS with BusTLS (--tls-cluster yes), or
@@ -236,9 +240,11 @@ func newServer(cfg Config) (*Server, error) {
 		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
 	}
 	n, err := node.New(node.Config{
-		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Join: cfg.Join,
+		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Replicas: cfg.Replicas, Join: cfg.Join,
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
-		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
+		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryPolicy: cfg.Memory.Policy,
+		MaxMemorySamples: cfg.Memory.Samples, MaxMemoryEvictionTenacity: cfg.Memory.Tenacity,
+		LFULogFactor: cfg.Memory.LFULogFactor, LFUDecayTime: cfg.Memory.LFUDecayTime, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
@@ -263,6 +269,14 @@ func newServer(cfg Config) (*Server, error) {
 func (s *Server) start() error {
 	for g := uint64(1); g <= uint64(s.node.Groups()); g++ {
 		gr := &group{id: g, queue: newExecQueue(s.node, g, s.clock), tickerDone: make(chan struct{})}
+		if !s.node.Hosts(g) {
+			// Placement: no replica here. The queue stays (requests
+			// routed to the group are answered -MOVED inside it); no
+			// ticker, no stepper (node.Route refuses its messages).
+			close(gr.tickerDone)
+			s.groups = append(s.groups, gr)
+			continue
+		}
 		if s.node.Clustered() {
 			gr.inbox = make(chan peerMsg, peerInboxMessagesMax)
 			gr.stepperDone = make(chan struct{})
@@ -275,6 +289,9 @@ func (s *Server) start() error {
 		}
 	}
 	for _, g := range s.groups {
+		if !s.node.Hosts(g.id) {
+			continue
+		}
 		go s.tick(g)
 		if g.inbox != nil {
 			go s.stepPeers(g)
@@ -317,13 +334,14 @@ func (s *Server) tick(g *group) {
 	defer t.Stop()
 	w := g.queue.newWaiter()
 	tickFn := func() { s.node.Tick(g.id, s.clock.Now()) }
+	samplesPeak := g.id == s.node.HostedGroups()[0]
 	for n := 1; ; n++ {
 		select {
 		case <-s.shutdown:
 			return
 		case <-t.C:
 			g.queue.do(w, tickFn)
-			if g.id == 1 && n%int(time.Second/tickInterval) == 0 {
+			if samplesPeak && n%int(time.Second/tickInterval) == 0 {
 				s.notePeakMemory()
 			}
 		}

@@ -81,6 +81,8 @@ type Run struct {
 	nextConn uint64
 	// ttl holds the TTL keys' writes (ttlkeys.go).
 	ttl ttlBook
+	// evict maps logged evictions to the history (evict.go).
+	evict evictBook
 }
 
 // Result is what a run found.
