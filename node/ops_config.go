@@ -142,6 +142,7 @@ var rewritable = []string{
 	"slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "latency-tracking",
 	"latency-tracking-info-percentiles", "notify-keyspace-events", "busy-reply-threshold", "function-time-limit",
 	"acllog-max-len", "client-output-buffer-limit", "client-query-buffer-limit", "proto-max-bulk-len",
+	"maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time",
 }
 
 // configFileBytesMax bounds the config file CONFIG REWRITE reads.

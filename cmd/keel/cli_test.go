@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runKeel runs the keel binary (this test binary through
@@ -81,5 +82,42 @@ func TestCLIHelpAndUsageErrors(t *testing.T) {
 	code, _, errOut := runKeel(t, "function", "list", "--port", "1")
 	if code != 1 || !strings.HasPrefix(errOut, "keel function list: ") || strings.Contains(errOut, "pool.go") {
 		t.Errorf("keel function list --port 1: exit %d, stderr %q; want keel's own error first and only", code, errOut)
+	}
+}
+
+// --logfile takes the log, in slog's text format with Redis's level
+// names; --loglevel warning drops notices but never the ready line.
+func TestServerLogFileAndLevel(t *testing.T) {
+	dir := t.TempDir()
+	logFile := dir + "/keel.log"
+	args := []string{"server", "--port", "0", "--dir", dir + "/data", "--loglevel", "warning", "--logfile", logFile}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKeelMainHelper$")
+	cmd.Env = append(os.Environ(), "KEEL_TEST_MAIN=1", "KEEL_TEST_ARGS="+strings.Join(args, "\x1f"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	var log string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(logFile)
+		if log = string(b); strings.Contains(log, "ready") {
+			break
+		}
+	}
+	if !strings.Contains(log, "ready to accept connections") {
+		t.Fatalf("no ready line in the log file %q (stderr %q)", log, stderr.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if !strings.HasPrefix(line, "time=") || !strings.Contains(line, " level=warning msg=") {
+			t.Errorf("log line %q: want time=... level=warning msg=... (notices dropped)", line)
+		}
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr has output with --logfile: %q", stderr.String())
 	}
 }

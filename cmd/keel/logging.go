@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"log/slog"
@@ -60,6 +61,13 @@ func (l *processLogger) setLevel(name string) {
 		lv = slog.LevelInfo
 	}
 	l.level.Set(lv)
+}
+
+// always logs msg whatever the level: the "ready" line scripts wait for
+// (DESIGN.md's contract) must come even under loglevel warning. It is
+// written at notice, or at the configured level when that is higher.
+func (l *processLogger) always(msg string) {
+	l.slog.Log(context.Background(), max(l.level.Level(), slog.LevelInfo), msg)
 }
 
 func (l *processLogger) Close() error {

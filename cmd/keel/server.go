@@ -611,7 +611,7 @@ func serve(o serverOptions, logger *processLogger) error {
 	for _, l := range lns {
 		where = append(where, l.kind+" "+l.Addr().String())
 	}
-	logger.Printf("keel %s ready to accept connections %s (%s, maxclients %d)", server.Version, strings.Join(where, ", "), persistence, maxClients)
+	logger.always(fmt.Sprintf("keel %s ready to accept connections %s (%s, maxclients %d)", server.Version, strings.Join(where, ", "), persistence, maxClients))
 	for _, l := range lns[1:] {
 		go func() {
 			if err := srv.Serve(l); err != nil {

@@ -40,7 +40,12 @@ var serverFlags = []struct {
 		{"user", "RULES", "", "an ACL user, as redis.conf's user lines (repeatable)"},
 	}},
 	{"limits", []serverFlag{
-		{"maxmemory", "BYTES", "0", "memory limit (0: none)"},
+		{"maxmemory", "BYTES", "0", "memory limit (0: none; CONFIG SET too)"},
+		{"maxmemory-policy", "POLICY", "noeviction", "what goes over maxmemory: Redis's eight policies"},
+		{"maxmemory-samples", "N", "5", "keys sampled per eviction"},
+		{"maxmemory-eviction-tenacity", "0..100", "10", "how hard one eviction pass tries"},
+		{"lfu-log-factor", "N", "10", "LFU counter's logarithm factor"},
+		{"lfu-decay-time", "MINUTES", "1", "LFU counter's decay"},
 		{"client-output-buffer-limit", "CLASS HARD SOFT SECONDS", "pubsub 32mb 8mb 60", "output buffer limits"},
 		{"client-query-buffer-limit", "BYTES", "1gb", "largest query buffer of a client"},
 		{"proto-max-bulk-len", "BYTES", "512mb", "largest bulk string"},
