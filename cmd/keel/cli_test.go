@@ -121,3 +121,19 @@ func TestServerLogFileAndLevel(t *testing.T) {
 		t.Errorf("stderr has output with --logfile: %q", stderr.String())
 	}
 }
+
+// keel cluster local --metrics-base-port P gives node N --metrics-addr
+// on port P+N-1, and refuses ports past 65535.
+func TestClusterLocalMetricsPorts(t *testing.T) {
+	o, err := parseClusterLocalArgs([]string{"--nodes", "3", "--dir", "d", "--metrics-base-port", "9121"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &localNode{id: 3, port: 7003, dir: "d/node-3"}
+	if args := strings.Join(n.serverArgs(o, "P"), " "); !strings.Contains(args, "--metrics-addr 127.0.0.1:9123") {
+		t.Errorf("node 3's args: %s", args)
+	}
+	if _, err := parseClusterLocalArgs([]string{"--nodes", "3", "--metrics-base-port", "65534"}); err == nil {
+		t.Error("--metrics-base-port 65534 with 3 nodes accepted")
+	}
+}

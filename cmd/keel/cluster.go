@@ -57,6 +57,7 @@ flags:
   --replicas 3            nodes each group is placed on (every node when
                           --nodes is not above it; see docs/cluster.md)
   --requirepass PASS      the password clients must AUTH with (every node)
+  --metrics-base-port 0   node N serves Prometheus metrics on port P+N-1 (0: off)
 
 The nodes' bus is mutual TLS: a CA and one certificate per node are made in
 DIR/tls on the first run and reused after (see docs/security.md).
@@ -156,6 +157,9 @@ type clusterLocalOptions struct {
 	bind, dir       string
 	appendFsync     string
 	requirePass     string
+	// metricsBasePort: node N serves its metrics on bind:metricsBasePort+N-1
+	// (0: off).
+	metricsBasePort int
 }
 
 // tlsDir holds the cluster's bus certificates.
@@ -173,6 +177,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.IntVar(&o.groups, "groups", 1, "")
 	fs.IntVar(&o.replicas, "replicas", 3, "")
 	fs.StringVar(&o.requirePass, "requirepass", "", "")
+	fs.IntVar(&o.metricsBasePort, "metrics-base-port", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -193,6 +198,9 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	}
 	if o.dir == "" {
 		return o, errors.New("--dir must not be empty")
+	}
+	if o.metricsBasePort < 0 || o.metricsBasePort > 0 && o.metricsBasePort+o.nodes-1 > 65535 {
+		return o, errors.Newf("--metrics-base-port %d: ports up to %d must lie in 1..65535", o.metricsBasePort, o.metricsBasePort+o.nodes-1)
 	}
 	if o.groups < 1 || o.groups > node.GroupsMax {
 		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
@@ -431,6 +439,9 @@ func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
 	}
 	if o.requirePass != "" {
 		args = append(args, "--requirepass", o.requirePass)
+	}
+	if o.metricsBasePort > 0 {
+		args = append(args, "--metrics-addr", stdnet.JoinHostPort(o.bind, strconv.Itoa(o.metricsBasePort+n.id-1)))
 	}
 	if serverTakesBusTLS {
 		args = append(args, busTLSFlags(o.tlsDir(), uint64(n.id))...)

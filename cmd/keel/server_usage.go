@@ -61,6 +61,7 @@ var serverFlags = []struct {
 		{"node-id", "N", "", "this node's id among --peers"},
 		{"peers", "ID@HOST:PORT,...", "", "every founding node, this one included (cluster mode)"},
 		{"groups", "N", "1", "replica groups the slots are sharded over"},
+		{"replicas", "N", "0", "nodes each group is placed on (0: every node)"},
 		{"join", "yes|no", "no", "wait to be added with CLUSTER ADDNODE"},
 		{"cluster-enabled", "yes|no", "", "stated cluster mode (implied by --peers)"},
 		{"tls-cluster", "yes|no", "no", "mutual TLS on the cluster bus"},
