@@ -71,6 +71,11 @@ func TestIntrospectionMatchesRedis(t *testing.T) {
 	a.do("c", cmpExact, "SLOWLOG", "RESET")
 	a.do("c", cmpExact, "SET", "k3", strings.Repeat("x", 200))
 	a.do("c", cmpExact, "AUTH", "secret")
+	a.do("c", cmpExact, "MULTI")
+	a.do("c", cmpExact, "SET", "k4", "1")
+	a.do("c", cmpExact, "INCR", "k4")
+	a.do("c", cmpExact, "EXEC")
+	a.do("c", cmpExact, "GET")
 	a.do("c", cmpExact, "SLOWLOG", "LEN")
 	a.compareSlowlog("c")
 	a.do("c", cmpExact, "SLOWLOG", "GET", "-2")
@@ -294,7 +299,8 @@ func TestClientReplyAndMonitorMatchRedis(t *testing.T) {
 			t.Fatalf("%s: MONITOR: %s", name, r)
 		}
 		other := dialRW(t, addr)
-		for _, args := range [][]string{{"SET", "m", "a b\"\n\x01"}, {"GET", "m"}, {"AUTH", "x", "y"}, {"CONFIG", "GET", "x"}, {"GET"}} {
+		for _, args := range [][]string{{"SET", "m", "a b\"\n\x01"}, {"GET", "m"}, {"AUTH", "x", "y"}, {"CONFIG", "GET", "x"}, {"GET"},
+			{"MULTI"}, {"SET", "m", "1"}, {"INCR", "m"}, {"PING"}, {"EXEC"}, {"MULTI"}, {"GET", "m"}, {"DISCARD"}} {
 			sendCmd(t, other, args)
 		}
 		sendCmd(t, other, []string{"ECHO", "end"})
