@@ -11,9 +11,11 @@ import (
 // infoSections in the order INFO prints them; infoNotDefault are those
 // only "all", "everything" or their own name ask for, as in Redis 7.
 var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-	"commandstats", "errorstats", "latencystats", "cluster", "keyspace"}
+	"commandstats", "errorstats", "latencystats", "cluster", "groups", "keyspace"}
 
-var infoNotDefault = map[string]bool{"commandstats": true, "latencystats": true}
+// groups is keel's own (ops.go): every replica group as this node's
+// replica sees it, for keel cluster status.
+var infoNotDefault = map[string]bool{"commandstats": true, "latencystats": true, "groups": true}
 
 // HostInfo is what the runtime knows of its process, for INFO. The
 // simulator reports fixed values.
@@ -145,6 +147,8 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 			n.infoErrorStats(&b)
 		case "latencystats":
 			n.infoLatencyStats(&b)
+		case "groups":
+			n.infoGroups(&b) // ops.go
 		case "cluster":
 			kv(&b, "cluster_enabled", boolInt(n.clustered))
 			if n.clustered && len(n.groups) > 1 {

@@ -169,3 +169,31 @@ func (n *Node) tickTimed(gr *group, now int64) {
 		n.NoteLatency("expire-cycle", n.clock.Now()-start)
 	}
 }
+
+// infoGroups is INFO groups (keel's own, not in INFO's default): one line
+// per replica group as this node sees it,
+//
+//	group1:hosted=1,role=leader,leader=1,term=2,commit_index=104,applied_index=104,keys=10
+//
+// (hosted=0: placed on other nodes; role, leader and term are then its
+// peers' reports). keel cluster status reads it from every node.
+func (n *Node) infoGroups(b *strings.Builder) {
+	for _, g := range n.GroupMetrics() {
+		gr := n.group(g.ID)
+		line := "group" + strconv.FormatUint(g.ID, 10) + ":hosted="
+		if !g.Hosted {
+			line += "0,role=none,leader=" + strconv.FormatUint(gr.leader.Load(), 10) + ",term=" + strconv.FormatUint(gr.term.Load(), 10)
+			b.WriteString(line + "\r\n")
+			continue
+		}
+		r := g.Raft
+		role := r.Role
+		if g.Dead {
+			role = "dead"
+		}
+		line += "1,role=" + role + ",leader=" + strconv.FormatUint(r.Leader, 10) + ",term=" + strconv.FormatUint(r.Term, 10) +
+			",commit_index=" + strconv.FormatUint(r.Commit, 10) + ",applied_index=" + strconv.FormatUint(r.Applied, 10) +
+			",keys=" + strconv.Itoa(g.Keys)
+		b.WriteString(line + "\r\n")
+	}
+}

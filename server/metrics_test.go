@@ -183,6 +183,13 @@ func TestClusterMetrics(t *testing.T) {
 			t.Errorf("group %s: leaders %v, terms %v, %v nodes say they lead", g, leaders, terms, isLeader)
 		}
 	}
+	// INFO groups (keel cluster status reads it) says the same.
+	for i := range tc.srvs {
+		info := tc.raw(i).do("INFO", "groups")
+		if !strings.Contains(info, "group1:hosted=1,role=") || !strings.Contains(info, "group2:hosted=1,role=") {
+			t.Errorf("node %d INFO groups: %s", i+1, info)
+		}
+	}
 	if sets < 50 {
 		t.Errorf("keel_commands_total{cmd=set} summed over the nodes: %v, want >= 50", sets)
 	}

@@ -37,10 +37,12 @@ const clusterUsage = `usage: keel cluster local [flags]
        keel cluster addnode --node host:port --id N --addr host:port
        keel cluster delnode --node host:port --id N
        keel cluster certs [--dir D] (--nodes N | --id N)
+       keel cluster status --node host:port
 
 reshard moves a slot range between replica groups (keel cluster reshard -h);
 addnode and delnode add or remove a node in every replica group (-h);
-certs makes the cluster bus's CA and node certificates (-h).
+certs makes the cluster bus's CA and node certificates (-h);
+status prints every node's view of every group, with lag and health (-h).
 
 Starts --nodes keel server processes on this machine as one cluster (node ids
 1..N, client ports base-port..base-port+N-1, bus ports client port + 10000),
@@ -116,6 +118,9 @@ func runCluster(args []string) int {
 	if isHelp(args[0]) {
 		fmt.Fprint(os.Stdout, clusterUsage)
 		return 0
+	}
+	if args[0] == "status" {
+		return runClusterStatus(args[1:], os.Stdout, os.Stderr) // status.go
 	}
 	if args[0] == "reshard" {
 		return runClusterReshard(args[1:])
