@@ -87,7 +87,12 @@ func takeBackup(c *redis.Client, out string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), backupTimeout)
 	defer cancel()
 	if err := c.Do(ctx, "SAVE").Err(); err != nil {
-		return "", errors.Wrap(err, "SAVE (a node started with appendonly no keeps nothing on disk to back up)")
+		var reply redis.Error
+		if errors.As(err, &reply) {
+			// The node refused: an in-memory node has nothing on disk.
+			return "", errors.Wrap(err, "SAVE (a node started with appendonly no keeps nothing on disk to back up)")
+		}
+		return "", errors.Wrap(err, "SAVE")
 	}
 	list, err := c.Do(ctx, "BACKUP", "LIST").Slice()
 	if err != nil {
