@@ -42,11 +42,11 @@ func TestParseInfo(t *testing.T) {
 
 func TestParseVmRSS(t *testing.T) {
 	status := "Name:\tredis-server\nVmPeak:\t  100 kB\nVmRSS:\t   12345 kB\nThreads:\t5\n"
-	got, err := parseVmRSS([]byte(status))
+	got, err := harness.ParseVmRSS([]byte(status))
 	if err != nil || got != 12345*1024 {
 		t.Fatalf("parseVmRSS = %d, %v", got, err)
 	}
-	if _, err := parseVmRSS([]byte("Name:\tx\n")); err == nil {
+	if _, err := harness.ParseVmRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("want an error without VmRSS")
 	}
 }

@@ -70,7 +70,7 @@ func memSample(s *server, c *harness.Conn) (used, rss, proc int64, err error) {
 		f := parseInfo(r.Str)
 		used, rss = infoInt(f, "used_memory"), infoInt(f, "used_memory_rss")
 	}
-	proc, err = s.rssBytes()
+	proc, err = s.RSS()
 	return used, rss, proc, err
 }
 

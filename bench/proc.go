@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -132,28 +130,4 @@ func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*harness.Conn
 		}
 		time.Sleep(readyPollInterval)
 	}
-}
-
-// rssBytes reads the process's resident set size from /proc.
-func (s *server) rssBytes() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
-	if err != nil {
-		return 0, errors.Wrap(err, "read process status")
-	}
-	return parseVmRSS(b)
-}
-
-// parseVmRSS extracts VmRSS (reported in kB) from /proc/PID/status.
-func parseVmRSS(status []byte) (int64, error) {
-	for _, line := range bytes.Split(status, []byte("\n")) {
-		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
-			continue
-		}
-		var kb int64
-		if _, err := fmt.Sscanf(string(bytes.TrimPrefix(line, []byte("VmRSS:"))), "%d kB", &kb); err != nil {
-			return 0, errors.Wrapf(err, "parse %q", line)
-		}
-		return kb * 1024, nil
-	}
-	return 0, errors.New("no VmRSS line in process status")
 }

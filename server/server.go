@@ -54,6 +54,10 @@ type Config struct {
 	AppendFsync string // everysec, always, no
 	RequirePass string
 	MaxMemory   int64 // maxmemory; Memory the policy and its knobs
+	// OwnsProcess: this server is the process's only one (keel server),
+	// so the Go runtime's memory limit may follow maxmemory (memory.go).
+	// Tests that run several servers in one process leave it off.
+	OwnsProcess bool
 	Memory      MemoryPolicy
 	MaxClients  int
 	Limits      resp.Limits
@@ -131,6 +135,12 @@ type Server struct {
 
 	peakAlloc atomic.Uint64
 	releasing atomic.Bool // conn.go: releaseMemory is running
+
+	// The runtime's memory limit following maxmemory (memory.go).
+	baseMemory  int64 // the runtime's memory when the server opened
+	ownMemLimit bool  // GOMEMLIMIT given: leave the limit alone
+	limitFor    atomic.Int64
+	limitSet    atomic.Bool
 
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
@@ -235,6 +245,9 @@ func newServer(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
+
+		baseMemory:  runtimeMemory(),
+		ownMemLimit: !cfg.OwnsProcess || operatorMemLimit(),
 	}
 	for range max(cfg.Groups, 1) {
 		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
@@ -341,8 +354,11 @@ func (s *Server) tick(g *group) {
 			return
 		case <-t.C:
 			g.queue.do(w, tickFn)
-			if samplesPeak && n%int(time.Second/tickInterval) == 0 {
-				s.notePeakMemory()
+			if samplesPeak {
+				s.followMaxMemory()
+				if n%int(time.Second/tickInterval) == 0 {
+					s.notePeakMemory()
+				}
 			}
 		}
 	}

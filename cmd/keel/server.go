@@ -553,7 +553,7 @@ func serve(o serverOptions, logger *processLogger) error {
 	}
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
-		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, MaxClients: maxClients, Limits: limits,
+		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, OwnsProcess: true, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"fmt"
 	stdnet "net"
 	"os"
 	"os/exec"
@@ -165,4 +166,28 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*stdnet.TCPAddr).Port, nil
+}
+
+// RSS is the process's resident set size, from /proc (Linux).
+func (p *Proc) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0, errors.Wrap(err, "read process status")
+	}
+	return ParseVmRSS(b)
+}
+
+// ParseVmRSS extracts VmRSS (reported in kB) from /proc/PID/status.
+func ParseVmRSS(status []byte) (int64, error) {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
+			continue
+		}
+		var kb int64
+		if _, err := fmt.Sscanf(string(bytes.TrimPrefix(line, []byte("VmRSS:"))), "%d kB", &kb); err != nil {
+			return 0, errors.Wrapf(err, "parse %q", line)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmRSS line in process status")
 }
