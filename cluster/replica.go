@@ -1011,6 +1011,22 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 	return nil
 }
 
+// SnapshotFile is the newest snapshot file on disk (backups read it
+// outside the replica's calls: a snapshot file never changes once
+// renamed into place, though a newer one may replace it). ok is false
+// for an in-memory replica or one with no snapshot yet.
+func (r *Replica) SnapshotFile() (fs disk.FS, name string, index uint64, ok bool) {
+	if !r.persist || r.snapIndex == 0 {
+		return nil, "", 0, false
+	}
+	return r.opts.FS, path.Join(disk.SnapshotDir(r.opts.Dir), disk.SnapshotName(r.snapIndex)), r.snapIndex, true
+}
+
+// SetFsync changes the fsync policy (CONFIG SET appendfsync), from the
+// next batch on; call it where the replica's other calls run. Moving to
+// always syncs what is pending with the next batch that appends.
+func (r *Replica) SetFsync(p FsyncPolicy) { r.opts.Fsync = p }
+
 // Tick advances time: the everysec fsync, the ENOSPC probe, the
 // size-triggered snapshot.
 func (r *Replica) Tick(now int64) {

@@ -73,7 +73,9 @@ type DB struct {
 	// usedBytes is what the live keys' cells, records and ordered-index
 	// entries cost (UsedBytes adds the point index).
 	usedBytes int64
-	scan      scanTable
+	// expiredKeys counts keys deleted by expiry (ExpiredKeys).
+	expiredKeys int64
+	scan        scanTable
 	// probe is the key of probeRef during an ordered-index operation (see
 	// treeKey); probeRef 0 is a seek's start.
 	probe    []byte

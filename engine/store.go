@@ -264,7 +264,10 @@ func (db *DB) del(r ref, event string) {
 }
 
 // expireItem removes a key whose deadline passed.
-func (db *DB) expireItem(r ref) { db.del(r, "expired") }
+func (db *DB) expireItem(r ref) {
+	db.expiredKeys++
+	db.del(r, "expired")
+}
 
 // bump records a change of r for WATCH.
 func (db *DB) bump(r ref) {

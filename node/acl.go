@@ -135,6 +135,8 @@ var aclSubCategories = map[string]string{
 	"client|list": "@admin @slow @dangerous @connection", "client|info": "@slow @connection",
 	"client|kill": "@admin @slow @dangerous @connection", "client|setinfo": "@slow @connection",
 	"client|help": "@slow @connection", "client|unblock": "@admin @slow @dangerous @connection",
+	"client|pause": "@admin @slow @dangerous @connection", "client|unpause": "@admin @slow @dangerous @connection",
+	"client|reply": "@slow @connection", "client|no-evict": "@admin @slow @dangerous @connection",
 	"command|count": "@slow @connection", "command|docs": "@slow @connection", "command|info": "@slow @connection",
 	"command|list": "@slow @connection", "command|help": "@slow @connection",
 	"config|get": "@admin @slow @dangerous", "config|set": "@admin @slow @dangerous",

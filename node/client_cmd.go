@@ -16,6 +16,10 @@ var clientSubs = []subcommand{
 	{name: "client|kill", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "client|setinfo", arity: 4, flags: []string{"noscript", "loading", "stale"}},
 	{name: "client|unblock", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
+	{name: "client|pause", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
+	{name: "client|unpause", arity: 2, flags: []string{"admin", "noscript", "loading", "stale"}},
+	{name: "client|reply", arity: 3, flags: []string{"noscript", "loading", "stale"}},
+	{name: "client|no-evict", arity: 3, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "client|help", arity: 2, flags: []string{"loading", "stale"}},
 }
 
@@ -67,6 +71,14 @@ func cmdClient(c *Session, argv [][]byte) {
 		clientList(c, argv)
 	case "kill":
 		clientKill(c, argv)
+	case "pause": // pause.go
+		clientPause(c, argv)
+	case "unpause":
+		clientUnpause(c)
+	case "reply":
+		clientReply(c, argv)
+	case "no-evict":
+		clientNoEvict(c, argv)
 	case "setinfo":
 		attr := strings.ToLower(string(argv[2]))
 		if attr != "lib-name" && attr != "lib-ver" {
@@ -98,6 +110,10 @@ func cmdClient(c *Session, argv [][]byte) {
 			"    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
 			"    TYPE normal|master|replica|pubsub, USER <username>, SKIPME yes|no, MAXAGE <seconds>.",
 			"LIST [options ...]", "    Return information about client connections. Options: TYPE normal|master|replica|pubsub, ID id [id ...].",
+			"UNPAUSE", "    Stop the current client pause, resuming traffic.",
+			"PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
+			"REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+			"NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
 			"SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
 			"UNBLOCK <clientid> [TIMEOUT|ERROR]",

@@ -12,6 +12,7 @@ import (
 var configSubs = []subcommand{
 	{name: "config|get", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "config|set", arity: -4, flags: []string{"admin", "noscript", "loading", "stale"}},
+	{name: "config|rewrite", arity: 2, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "config|resetstat", arity: 2, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "config|help", arity: 2, flags: []string{"loading", "stale"}},
 }
@@ -81,8 +82,11 @@ func cmdConfig(c *Session, argv [][]byte) {
 		}
 	case "set":
 		configSet(c, argv)
+	case "rewrite":
+		configRewrite(c) // ops_config.go
 	case "resetstat":
 		c.n.resetStats()
+		c.n.resetOps()
 		c.Out.WriteSimple("OK")
 	case "help":
 		help := []string{
@@ -90,6 +94,7 @@ func cmdConfig(c *Session, argv [][]byte) {
 			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
 			"SET <directive> <value>", "    Set the configuration <directive> to <value>.",
 			"RESETSTAT", "    Reset statistics reported by the INFO command.",
+			"REWRITE", "    Rewrite the configuration file.",
 			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))
@@ -123,7 +128,11 @@ func configSet(c *Session, argv [][]byte) {
 		switch name {
 		case "maxclients":
 			n, err := strconv.ParseInt(string(ch.val), 10, 64)
-			if err != nil || n < 1 {
+			if err != nil {
+				c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer")
+				return
+			}
+			if n < 1 {
 				c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 2147483647 inclusive")
 				return
 			}
@@ -132,7 +141,11 @@ func configSet(c *Session, argv [][]byte) {
 		default:
 			if p, ok := extraConfig[name]; ok {
 				if !p.check(string(ch.val)) {
-					c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + p.bad)
+					bad := p.bad
+					if why := configWhy[name]; why != nil { // ops.go
+						bad = why(string(ch.val))
+					}
+					c.Out.WriteError("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + bad)
 					return
 				}
 				break

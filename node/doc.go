@@ -5,7 +5,11 @@
 // every redirect it answers (MOVED, ASK, TRYAGAIN, READONLY, CROSSSLOT),
 // each client session's state (AUTH, RESP2/3, MULTI/WATCH/EXEC, ASKING,
 // READONLY, subscriber mode) and the connection-level commands (PING,
-// HELLO, CLIENT, COMMAND, INFO, CONFIG, CLUSTER, PUBSUB, ACL, ...), the
+// HELLO, CLIENT, COMMAND, INFO, CONFIG, CLUSTER, PUBSUB, ACL, ...), what
+// operators look at (cmdstats.go and batchstats.go: command and error
+// statistics; slowlog.go, latency.go, monitor.go, memory_cmd.go,
+// pause.go, backup_cmd.go, ops_config.go: online settings and CONFIG
+// REWRITE; metrics.go: what the runtime's metrics read), the
 // ACL every command is checked against (acl.go: the model and the check;
 // acl_table.go: the users, kept as group 1's replica state; acl_cmd.go:
 // ACL, AUTH, the ACL log, enforcement), node-wide

@@ -255,6 +255,10 @@ var subDocs = map[string]commandDoc{
 	"client|info":      {summary: "Returns information about the connection.", since: "6.2.0", complexity: "O(1)"},
 	"client|kill":      {summary: "Terminates open connections.", since: "2.4.0", complexity: "O(N) where N is the number of client connections", syntax: "ip:port|[ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]"},
 	"client|setinfo":   {summary: "Sets information specific to the client or connection.", since: "7.2.0", complexity: "O(1)", syntax: "LIB-NAME libname|LIB-VER libver"},
+	"client|pause":     {summary: "Suspends commands processing.", since: "3.0.0", complexity: "O(1)", syntax: "timeout [WRITE|ALL]"},
+	"client|unpause":   {summary: "Resumes processing commands from paused clients.", since: "6.2.0", complexity: "O(N) Where N is the number of paused clients"},
+	"client|reply":     {summary: "Instructs the server whether to reply to commands.", since: "3.2.0", complexity: "O(1)", syntax: "ON|OFF|SKIP"},
+	"client|no-evict":  {summary: "Sets the client eviction mode of the connection.", since: "7.0.0", complexity: "O(1)", syntax: "ON|OFF"},
 	"client|help":      {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 	"command|count":    {summary: "Returns a count of commands.", since: "2.8.13", complexity: "O(1)"},
 	"command|docs":     {summary: "Returns documentary information about one, multiple or all commands.", since: "7.0.0", complexity: "O(N) where N is the number of commands to look up", syntax: "[command-name ...]"},
@@ -263,6 +267,7 @@ var subDocs = map[string]commandDoc{
 	"command|help":     {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 	"config|get":       {summary: "Returns the effective values of configuration parameters.", since: "2.0.0", complexity: "O(N) when N is the number of configuration parameters provided", syntax: "parameter ..."},
 	"config|set":       {summary: "Sets configuration parameters in-flight.", since: "2.0.0", complexity: "O(N) when N is the number of configuration parameters provided", syntax: "parameter value ..."},
+	"config|rewrite":   {summary: "Persists the effective configuration to file.", since: "2.8.0", complexity: "O(1)"},
 	"config|resetstat": {summary: "Resets the server's statistics.", since: "2.0.0", complexity: "O(1)"},
 	"config|help":      {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 }

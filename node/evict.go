@@ -341,6 +341,10 @@ func (n *Node) performEvictions(gr *group, now int64, m *memConfig, keysMax int)
 		ev.oom.Store(false)
 		return nil, false
 	}
+	if n.latency.thresholdMs.Load() > 0 { // LATENCY's eviction-cycle event (latency.go)
+		start := n.clock.Now()
+		defer func() { n.NoteLatency("eviction-cycle", n.clock.Now()-start) }()
+	}
 	if m.policy == engine.NoEviction {
 		fail = len(ev.batches) == 0
 		ev.oom.Store(fail)

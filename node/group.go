@@ -66,6 +66,8 @@ type group struct {
 	leader  atomic.Uint64 // as last seen after a call, 0 unknown
 	term    atomic.Uint64 // the replica's term after a call (gossip)
 	applied atomic.Uint64 // the replica's applied index after a call (gossip)
+	// leaderChanges counts changes of leader seen after calls (metrics).
+	leaderChanges atomic.Int64
 	// stepScratch is Step's reused list of messages (Step runs under
 	// Exclusive for the group).
 	stepScratch []cluster.PeerMsg
@@ -270,7 +272,7 @@ func (n *Node) Tick(g uint64, now int64) {
 		n.spreadLeadership(gr)
 	}
 	n.evictOnTick(gr, now)
-	gr.replica.Tick(now)
+	n.tickTimed(gr, now) // ops.go: the expire-cycle latency event
 	n.expireWaiters(gr, now)
 	n.afterCall(gr)
 }
@@ -352,7 +354,10 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 // that hit a fatal disk error.
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
-	if prev := gr.leader.Swap(r.Leader()); prev != r.Leader() {
+	if l := r.Leader(); gr.leader.Swap(l) != l {
+		if l != 0 {
+			gr.leaderChanges.Add(1)
+		}
 		n.blockingMoved() // blocked clients retry: served, redirected or parked again
 	}
 	gr.noteMemory()

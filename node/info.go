@@ -8,8 +8,14 @@ import (
 	"github.com/keel-db/keel/cluster"
 )
 
-// infoSections in the order INFO prints them.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
+// infoSections in the order INFO prints them; infoNotDefault are those
+// only "all", "everything" or their own name ask for, as in Redis 7.
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+	"commandstats", "errorstats", "latencystats", "cluster", "groups", "keyspace"}
+
+// groups is keel's own (ops.go): every replica group as this node's
+// replica sees it, for keel cluster status.
+var infoNotDefault = map[string]bool{"commandstats": true, "latencystats": true, "groups": true}
 
 // HostInfo is what the runtime knows of its process, for INFO. The
 // simulator reports fixed values.
@@ -62,14 +68,23 @@ func (c *Session) keyspace(g uint64) keyspaceInfo {
 
 func cmdInfo(c *Session, argv [][]byte) {
 	want := map[string]bool{}
-	all := len(argv) == 1
+	all, dflt := false, len(argv) == 1
 	for _, a := range argv[1:] {
 		s := strings.ToLower(string(a))
 		switch s {
-		case "all", "everything", "default":
+		case "all", "everything":
 			all = true
+		case "default":
+			dflt = true
 		default:
 			want[s] = true
+		}
+	}
+	if dflt && !all {
+		for _, sec := range infoSections {
+			if !infoNotDefault[sec] {
+				want[sec] = true
+			}
 		}
 	}
 	c.Out.WriteVerbatim(c.n.info(c, all, want), "txt")
@@ -126,6 +141,14 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 			n.infoReplication(&b, ks())
 		case "cpu":
 			n.infoCPU(&b)
+		case "commandstats":
+			n.infoCommandStats(&b) // cmdstats.go
+		case "errorstats":
+			n.infoErrorStats(&b)
+		case "latencystats":
+			n.infoLatencyStats(&b)
+		case "groups":
+			n.infoGroups(&b) // ops.go
 		case "cluster":
 			kv(&b, "cluster_enabled", boolInt(n.clustered))
 			if n.clustered && len(n.groups) > 1 {
@@ -328,9 +351,11 @@ func (n *Node) infoStats(b *strings.Builder) {
 	kv(b, "total_net_output_bytes", out)
 	kv(b, "rejected_connections", n.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", n.stats.replicaReopens.Load())
+	kv(b, "expired_keys", n.ExpiredKeys())
 	kv(b, "evicted_keys", n.evictedKeys())
-	n.infoPubsub(b) // pubsub.go
-	n.infoACL(b)    // acl_cmd.go
+	n.infoErrorTotals(b) // cmdstats.go
+	n.infoPubsub(b)      // pubsub.go
+	n.infoACL(b)         // acl_cmd.go
 }
 
 func (n *Node) infoCPU(b *strings.Builder) {

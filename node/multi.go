@@ -43,13 +43,15 @@ type txState struct {
 	// nothing on another one.
 	watchOn *cluster.Replica
 	// shown mirrors the block for CLIENT LIST: 0 outside MULTI, else one
-	// more than the commands queued.
-	shown atomic.Int32
+	// more than the commands queued; shownBytes is queuedBytes (multi-mem).
+	shown      atomic.Int32
+	shownBytes atomic.Int64
 }
 
 func (t *txState) reset() {
 	t.active, t.failed = false, false
 	t.shown.Store(0)
+	t.shownBytes.Store(0)
 	clear(t.queued)
 	t.queued = t.queued[:0]
 	t.queuedBytes = 0
@@ -87,16 +89,16 @@ func (c *Session) queueInMulti(argv [][]byte) bool {
 			c.Out.WriteError("ERR wrong number of arguments for '" + sc.name + "' command")
 			return true
 		}
-		if sc.name == "publish" || sc.name == "spublish" {
+		if queuesInMulti(sc) {
 			if msg := c.aclDeny(argv); msg != "" {
 				c.tx.failed = true
 				c.Out.WriteError(msg)
 				return true
 			}
-			return c.queue(argv) // run at its turn by txnSide
+			return c.queue(argv) // run at its turn by txnSide (multi_side.go)
 		}
-		// Connection commands run outside the shard; a block runs inside
-		// it, so they cannot be part of one.
+		// The other connection commands cannot be part of a block, which
+		// runs inside its group's step (multi_side.go).
 		c.tx.failed = true
 		c.Out.WriteError(errNotInMulti)
 		return true
@@ -172,6 +174,8 @@ func (c *Session) queue(argv [][]byte) bool {
 	c.tx.queued = append(c.tx.queued, cp)
 	c.tx.queuedBytes += n
 	c.tx.shown.Add(1)
+	c.tx.shownBytes.Store(int64(c.tx.queuedBytes))
+	c.obs.queued = true
 	c.Out.WriteSimple("QUEUED")
 	return true
 }
@@ -235,7 +239,7 @@ func cmdExec(c *Session, argv [][]byte) {
 	// The user's permissions may have changed since the commands were
 	// queued: Redis checks each again as EXEC runs it.
 	c.aclDeniedMarkers(c.tx.queued)
-	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.n.txnSide}
+	t := &cluster.Txn{Cmds: c.tx.queued, Watched: c.tx.watched, WatchedOn: c.tx.watchOn, Side: c.txnSide}
 	if c.n.cfg.Knobs.ignoreWatch() {
 		t.Watched, t.WatchedOn = nil, nil
 	}

@@ -107,6 +107,10 @@ type Config struct {
 	// have gone silent (liveness.go); the production runtime sets it.
 	PeerPings bool
 
+	// Settings are the online settings (CONFIG SET's names, ops_config.go)
+	// given by the config file or flags, applied in order at start.
+	Settings [][2]string
+
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
@@ -235,6 +239,8 @@ type Node struct {
 	badFrames atomic.Int64
 	// onPeer follows the address book for the runtime (OnPeer).
 	onPeer func(id uint64, clientAddr string)
+
+	nodeOps // statistics, slow log, latency, MONITOR, CLIENT PAUSE (ops.go)
 }
 
 // stats are the counters of INFO stats. Commands are counted per session
@@ -306,6 +312,10 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	n.initLimits()
 	n.initFunctionLimits()
 	n.initMemory()
+	n.initOps()
+	if err := n.initOpsConfig(); err != nil {
+		return nil, err
+	}
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}

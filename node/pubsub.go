@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keel-db/keel/resp"
 
@@ -171,6 +172,8 @@ type outbox struct {
 	closed    bool
 	softSince int64 // clock nanos when buf first went above the soft limit; 0 below it
 	peak      int   // largest len(buf) ever held (tests, INFO)
+	// mon: a MONITOR's outbox, bounded by the normal class (monitor.go).
+	mon atomic.Bool
 }
 
 // outboxSpareBytesMax: a written outbox buffer up to this size is kept
@@ -192,7 +195,10 @@ func (b *outbox) push(p []byte) bool {
 		return true
 	}
 	n := b.c.n
-	lim := n.pubsubLimit()
+	lim, class := n.pubsubLimit(), "pubsub"
+	if b.mon.Load() {
+		lim, class = n.monitorLimit(), "monitor"
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -217,8 +223,8 @@ func (b *outbox) push(p []byte) bool {
 		b.closed = true
 		b.buf = nil
 		b.mu.Unlock()
-		n.logf("closing client id=%d addr=%s: pubsub output buffer over its %s limit (%s)",
-			b.c.id, b.c.addr(), reason, lim)
+		n.logf("closing client id=%d addr=%s: %s output buffer over its %s limit (%s)",
+			b.c.id, b.c.addr(), class, reason, lim.fields())
 		n.pubsubDisconnects.Add(1)
 		b.c.killed.Store(true)
 		n.rt.Disconnect(b.c)
@@ -661,17 +667,17 @@ func (n *Node) infoPubsub(b *strings.Builder) {
 // the MULTI state from its atomic mirror.
 func (c *Session) clientListFields() string {
 	ps := c.n.pubsub
-	var sub, psub, ssub, omem int
+	var sub, psub, ssub int
 	ps.mu.Lock()
 	if c.sub != nil {
 		sub, psub, ssub = len(c.sub.channels), len(c.sub.patterns), len(c.sub.shards)
 	}
-	box := c.box
 	ps.mu.Unlock()
-	if box != nil {
-		omem, _ = box.pending()
-	}
+	bf := c.bufferFigures() // batchstats.go, memory_cmd.go
 	flags := ""
+	if bf.monitor {
+		flags += "O"
+	}
 	if sub+psub+ssub > 0 {
 		flags += "P"
 	}
@@ -679,10 +685,14 @@ func (c *Session) clientListFields() string {
 	if multi >= 0 {
 		flags += "x"
 	}
+	if c.obs.noEvict.Load() {
+		flags += "e"
+	}
 	if flags == "" {
 		flags = "N"
 	}
 	return "flags=" + flags + " db=0 sub=" + strconv.Itoa(sub) + " psub=" + strconv.Itoa(psub) + " ssub=" + strconv.Itoa(ssub) +
-		" multi=" + strconv.Itoa(multi) + " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=" + strconv.Itoa(omem) +
-		" tot-mem=0 events=r"
+		" multi=" + strconv.Itoa(multi) + " qbuf=" + itoa64(bf.qbuf) + " qbuf-free=" + itoa64(max(bf.qbufCap-bf.qbuf, 0)) +
+		" argv-mem=" + itoa64(bf.argvMem) + " multi-mem=" + itoa64(bf.multiMem) + " rbs=" + itoa64(bf.rbs) + " rbp=" + itoa64(bf.rbp) +
+		" obl=0 oll=0 omem=" + itoa64(bf.omem) + " tot-mem=" + itoa64(bf.totMem) + " events=r"
 }

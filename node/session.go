@@ -37,6 +37,10 @@ type Step struct {
 	// spurious call just returns Park again). If the connection closes
 	// meanwhile, Close drops the wait.
 	Park bool
+	// PauseUntil, when not zero, asks the runtime to wait instead (CLIENT
+	// PAUSE, pause.go): until Node.OnPause's signal or the node's clock
+	// reaches it, then to call Next again.
+	PauseUntil int64
 }
 
 // Session is one client connection's state — authentication, the RESP
@@ -105,6 +109,8 @@ type Session struct {
 	name    string
 	libName string
 	libVer  string
+
+	obs sessionObs // statistics, CLIENT REPLY, MONITOR, buffer figures (batchstats.go)
 }
 
 // NewSession opens a session for a new connection.
@@ -151,6 +157,7 @@ func (c *Session) Close() {
 	}
 	c.closed = true
 	c.dropBlocked()
+	c.monitorGone()
 	c.unsubscribeAll()
 	if c.box != nil {
 		c.box.close()
@@ -174,19 +181,26 @@ func (c *Session) Begin(cmds [][][]byte) {
 		c.closeAfter = true // its user was deleted: nothing more runs
 	}
 	c.cmds, c.pos = cmds, 0
-	c.lastActive.Store(c.n.clock.Now())
+	now := c.n.clock.Now()
+	c.lastActive.Store(now)
 	c.commands.Add(int64(len(cmds)))
+	c.obsBegin(now, cmds)
 }
 
 // Next runs the batch as far as it can without a replica. It returns the
 // next Step the runtime must carry out, or false once every command of
 // the batch has its reply in Out.
 func (c *Session) Next() (Step, bool) {
+	if c.obs.waited {
+		c.obs.waited = false
+		c.obs.t = c.n.clock.Now() // the pause is no command's time
+	}
 	for {
 		if c.stepOut {
 			c.stepOut = false
 			clear(c.reqs) // drop references to argv and writers
 			c.reqs = c.reqs[:0]
+			c.obsStepDone()
 			if c.user.Load().cur.Load() == nil {
 				// The step deleted the session's user (ACL DELUSER,
 				// ACL LOAD): its reply goes out, nothing more runs.
@@ -195,6 +209,9 @@ func (c *Session) Next() (Step, bool) {
 			if f := c.cont; f != nil {
 				c.cont = nil
 				f()
+				if c.cont == nil {
+					c.obsContDone()
+				}
 				if len(c.reqs) > 0 {
 					return c.yield()
 				}
@@ -210,6 +227,7 @@ func (c *Session) Next() (Step, bool) {
 			if len(c.reqs) > 0 {
 				return c.yield()
 			}
+			c.obsEnd()
 			clear(c.cmds)
 			c.cmds, c.pos = nil, 0
 			// Cleared before the user is looked at, in the opposite
@@ -221,6 +239,9 @@ func (c *Session) Next() (Step, bool) {
 			return Step{}, false
 		}
 		if c.runOne(c.cmds[c.pos]) {
+			if c.obs.pauseUntil != 0 && len(c.reqs) == 0 {
+				return c.pauseStep()
+			}
 			return c.yield() // what is gathered must be answered first
 		}
 		c.pos++
@@ -233,6 +254,7 @@ func (c *Session) Next() (Step, bool) {
 
 func (c *Session) yield() (Step, bool) {
 	c.stepOut, c.yieldNow = true, false
+	c.noteYield()
 	return Step{Group: c.runGroup, Reqs: c.reqs}, true
 }
 
@@ -250,6 +272,9 @@ func (c *Session) submitThen(g uint64, reqs []cluster.Request, then func()) {
 // when what was gathered so far must be answered before it: the replies
 // keep the order of the commands.
 func (c *Session) runOne(argv [][]byte) bool {
+	if c.n.pause.Load() != nil && c.pauseHold(argv) {
+		return true // the gathered requests go first, then the wait
+	}
 	g, plain := c.plainRequest(argv)
 	if len(c.reqs) > 0 && (!plain || g != c.runGroup) {
 		return true
@@ -259,7 +284,8 @@ func (c *Session) runOne(argv [][]byte) bool {
 		c.asking = false // one-shot: ASKING itself sets it again
 	}
 	if plain {
-		if ec := engine.Lookup(argv[0]); ec != nil {
+		ec := engine.Lookup(argv[0])
+		if ec != nil {
 			c.lastCmd.Store(&ec.Name)
 		}
 		if c.n.groups[g-1].busy.Load() {
@@ -269,7 +295,9 @@ func (c *Session) runOne(argv [][]byte) bool {
 			if len(c.reqs) > 0 {
 				return true
 			}
+			at, errs, nreqs := c.obsBefore()
 			c.Out.WriteError(udf.BusyMessage)
+			c.noteRun(argv, at, errs, nreqs)
 			return false
 		}
 		c.runGroup = g
@@ -278,8 +306,11 @@ func (c *Session) runOne(argv [][]byte) bool {
 			argv, w = c.n.cfg.Knobs.request(argv, w) // a planted bug (knobs.go)
 		}
 		c.reqs = append(c.reqs, cluster.Request{Argv: argv, W: w, ReadOnly: c.readOnly, Asking: asking})
+		c.noteGathered(ec, argv)
 		return false
 	}
+	at, errs, nreqs := c.obsBefore()
+	defer c.noteRun(argv, at, errs, nreqs)
 	switch {
 	case c.sub != nil && c.subscriberGate(argv):
 	case c.tx.active && c.queueInMulti(argv):
@@ -375,15 +406,20 @@ func (c *Session) TakeOutput() []byte {
 	}
 	if c.box == nil {
 		c.bytesOut.Add(int64(len(b)))
+		c.noteOutput(len(b))
 		return b
 	}
 	c.box.push(b)
 	c.Out.Reset()
+	c.flushOwnMonitor()
 	return nil
 }
 
 // ResetOutput empties Out after the runtime wrote what TakeOutput gave.
-func (c *Session) ResetOutput() { c.Out.Reset() }
+func (c *Session) ResetOutput() {
+	c.Out.Reset()
+	c.obs.outLen.Store(0)
+}
 
 // TakePushed returns the output that arrived outside a batch (Wake), to
 // be written now; nil when there is none. closed is true once the

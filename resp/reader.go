@@ -111,6 +111,10 @@ type Reader struct {
 	cmds [][][]byte // the batch, reused
 
 	bytesRead atomic.Int64 // total, for INFO total_net_input_bytes (read by other goroutines)
+	// shownBuffered and shownCap mirror Buffered and BufferCap for other
+	// goroutines (CLIENT LIST's qbuf and qbuf-free): set after every read
+	// and whenever a batch's commands are let go.
+	shownBuffered, shownCap atomic.Int64
 
 	pending error // a protocol error found after a complete command
 	// needBytes is how long buf[r:] must be for the parse to progress
@@ -150,6 +154,17 @@ func (rd *Reader) BytesRead() int64 { return rd.bytesRead.Load() }
 
 // Buffered is the number of unconsumed bytes (CLIENT LIST qbuf).
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// Shown is Buffered and BufferCap as of the last read or batch, safe to
+// call from any goroutine.
+func (rd *Reader) Shown() (buffered, capacity int) {
+	return int(rd.shownBuffered.Load()), int(rd.shownCap.Load())
+}
+
+func (rd *Reader) show() {
+	rd.shownBuffered.Store(int64(rd.w - rd.r))
+	rd.shownCap.Store(int64(len(rd.buf)))
+}
 
 // PeakBufferCap is the largest read buffer the reader ever held.
 func (rd *Reader) PeakBufferCap() int { return max(rd.peak, len(rd.buf)) }
@@ -196,6 +211,7 @@ func (rd *Reader) startBatch() {
 	rd.partial = 0
 	rd.cmdEnds = rd.cmdEnds[:0]
 	if rd.r == 0 {
+		rd.show()
 		return
 	}
 	unread := rd.w - rd.r
@@ -214,6 +230,7 @@ func (rd *Reader) startBatch() {
 	}
 	rd.pos -= rd.r
 	rd.r, rd.w = 0, unread
+	rd.show()
 }
 
 // fill reads more input, growing the buffer when it is full.
@@ -250,6 +267,7 @@ func (rd *Reader) fill() error {
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
 	rd.bytesRead.Add(int64(n))
+	rd.show()
 	rd.lastFull = n == free
 	if n <= readBufferBytesInitial/2 {
 		rd.readsSmall++

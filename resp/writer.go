@@ -15,6 +15,10 @@ const writeBufferBytesShrink = 64 << 10
 type Writer struct {
 	buf   []byte
 	proto int // 2 or 3
+	// errs counts the error replies ever written (Errors): a session
+	// looks at the replies of a run of commands only when it moved, to
+	// count failed calls and errors (INFO commandstats, errorstats).
+	errs int
 }
 
 // NewWriter returns a RESP2 writer.
@@ -28,6 +32,28 @@ func (w *Writer) SetProto(p int) { w.proto = p }
 
 // Bytes is everything written since the last Reset.
 func (w *Writer) Bytes() []byte { return w.buf }
+
+// Errors is how many error replies were ever written; Reset keeps it.
+func (w *Writer) Errors() int { return w.errs }
+
+// Len is how many bytes are written since the last Reset.
+func (w *Writer) Len() int { return len(w.buf) }
+
+// Cap is the buffer's capacity (CLIENT LIST rbs).
+func (w *Writer) Cap() int { return cap(w.buf) }
+
+// Cut drops the bytes written at [from, to), which must be whole replies
+// (CLIENT REPLY OFF and SKIP drop a command's reply).
+func (w *Writer) Cut(from, to int) {
+	if from < 0 || to > len(w.buf) || from >= to {
+		return
+	}
+	w.buf = append(w.buf[:from], w.buf[to:]...)
+}
+
+// WriteRaw appends b, which must be whole encoded replies (a reply
+// computed ahead and written at its turn).
+func (w *Writer) WriteRaw(b []byte) { w.buf = append(w.buf, b...) }
 
 // Reset empties the buffer, releasing it if a big reply grew it.
 func (w *Writer) Reset() {
@@ -54,6 +80,7 @@ func (w *Writer) WriteSimple(s string) {
 // WriteError writes msg, code included, as an error reply. Newlines would
 // break the framing, so they become spaces, as in Redis.
 func (w *Writer) WriteError(msg string) {
+	w.errs++
 	w.buf = append(w.buf, '-')
 	start := len(w.buf)
 	w.buf = append(w.buf, msg...)

@@ -106,7 +106,7 @@ func (c *conn) LocalAddr() string  { return c.laddr }
 func (c *conn) FD() int            { return c.fd }
 func (c *conn) BytesIn() int64     { return c.rd.BytesRead() }
 func (c *conn) QueryBuffer() (int, int) {
-	return c.rd.Buffered(), c.rd.BufferCap()
+	return c.rd.Shown() // read from other goroutines (CLIENT LIST)
 }
 
 func connFD(nc stdnet.Conn) int {
@@ -162,6 +162,12 @@ func (c *conn) run() bool {
 		}
 		if st.Park {
 			if !c.flush() || !c.park() {
+				return false
+			}
+			continue
+		}
+		if st.PauseUntil != 0 { // CLIENT PAUSE (pause.go)
+			if !c.pauseWait(st.PauseUntil) {
 				return false
 			}
 			continue

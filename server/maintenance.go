@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"sync"
 
 	"github.com/keel-db/keel/cluster"
@@ -34,7 +36,9 @@ func (s *Server) startJob(g uint64, r *cluster.Replica, job *cluster.Job) {
 	s.jobs.Add(1)
 	go func() {
 		defer s.jobs.Done()
+		start := time.Now()
 		err := job.Run()
+		s.node.NoteLatency("snapshot", int64(time.Since(start))) // LATENCY's snapshot event
 		close(ran)
 		s.do(g, func() { s.node.JobDone(g, r, job, err) })
 		gr.maint.mu.Lock()

@@ -78,6 +78,9 @@ type Config struct {
 	// ACLFile is aclfile; Users are the user directives (node.Config).
 	ACLFile string
 	Users   []string
+	// Settings are node settings by CONFIG SET's names, applied at start
+	// (node.Config.Settings).
+	Settings [][2]string
 
 	// Cluster mode (--node-id, --peers, --groups, --replicas, --join):
 	// NodeID is this node's id among Peers (each peer's address is its
@@ -148,6 +151,9 @@ type Server struct {
 	guards      []*udf.Guard
 	watcherDone chan struct{}
 
+	pause   pauseGate    // CLIENT PAUSE's waiters (pause.go)
+	metrics *promMetrics // metrics.go
+
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	closeOnce    sync.Once
@@ -182,11 +188,17 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := s.node.OpenGroups(func(g uint64) cluster.Options {
-		return s.withFunctionGuard(g, cfg.ReplicaOptions(g))
+		o := cfg.ReplicaOptions(g)
+		if o.FS != nil {
+			o.FS = timedFS{FS: o.FS, s: s} // metrics.go
+		}
+		return s.withFunctionGuard(g, o)
 	}); err != nil {
 		return nil, err
 	}
+	s.metrics.recoverySeconds.Set(time.Since(start).Seconds())
 	if err := s.start(); err != nil {
 		s.closeReplicas()
 		return nil, err
@@ -250,7 +262,7 @@ func newServer(cfg Config) (*Server, error) {
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
 		TickHz: int(time.Second / tickInterval), PeerPings: true,
-		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(),
+		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(), Settings: cfg.Settings,
 		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 		// ACL GENPASS passwords: a generator no other output can predict.
 		Secrets: mrand.NewChaCha8(secretsSeed),
@@ -259,7 +271,9 @@ func newServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.node = n
+	s.metrics = newMetrics(s)
 	n.OnPeer(s.setPeer)
+	n.OnPause(s.pause.changed)
 	return s, nil
 }
 

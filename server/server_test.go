@@ -57,7 +57,7 @@ func TestConnectionCommandsRaw(t *testing.T) {
 		{[]string{"CONFIG", "GET", "appendf*", "port"}, "*[$appendfsync $everysec $port $0]"},
 		{[]string{"CONFIG", "SET", "maxclients", "5000"}, "+OK"},
 		{[]string{"CONFIG", "GET", "maxclients"}, "*[$maxclients $5000]"},
-		{[]string{"CONFIG", "SET", "maxclients", "many"}, "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 2147483647 inclusive"},
+		{[]string{"CONFIG", "SET", "maxclients", "many"}, "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"},
 		{[]string{"CONFIG", "SET", "save", ""}, "-ERR Unknown option or number of arguments for CONFIG SET - 'save'"},
 		{[]string{"CONFIG", "RESETSTAT"}, "+OK"},
 		{[]string{"CONFIG", "FOO"}, "-ERR unknown subcommand 'FOO'. Try CONFIG HELP."},

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"time"
+
 	"io"
 
 	"github.com/cockroachdb/errors"
@@ -164,6 +166,10 @@ func (c *conn) advance() {
 			c.reply()
 			return
 		}
+		if ok && st.PauseUntil != 0 {
+			c.pauseWait()
+			return
+		}
 		if ok {
 			c.waiting = true
 			n.steps[st.Group] = append(n.steps[st.Group], stepItem{c: c, st: st})
@@ -176,6 +182,29 @@ func (c *conn) advance() {
 			return
 		}
 	}
+}
+
+// pausePoll is how often a session held by CLIENT PAUSE looks again:
+// the node's clock may be skewed from the world's, so the wait is polled
+// rather than converted.
+const pausePoll = 10 * time.Millisecond
+
+// pauseWait holds the batch (CLIENT PAUSE) and runs it again later.
+func (c *conn) pauseWait() {
+	n := c.n
+	c.waiting = true
+	epoch := n.epoch
+	n.r.W.At(n.r.W.now+int64(pausePoll), func() {
+		if epoch != n.epoch {
+			return
+		}
+		c.waiting = false
+		if c.broken {
+			c.endSession() // it waited for the pause
+			return
+		}
+		n.makeReady(c)
+	})
 }
 
 // stepAnswered is a Submit's done for one of the conn's steps.

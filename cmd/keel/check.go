@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,15 +38,21 @@ reason) or bad flags; 3: unknown, the search did not finish within --timeout.
 func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
+	fs.Usage = func() {} // printed by the caller: stdout for --help, stderr for an error
 	model := fs.String("model", checker.ModelKV, "model: kv (per-key string commands), bank (transfers), queue (LPUSH, RPOP, BLPOP), set (SADD, SREM, SISMEMBER, SCARD, SPOP) or zset (ZADD, ZINCRBY, ZSCORE, ZRANK, ZPOPMIN)")
 	historyPath := fs.String("history", "", "history file, JSON Lines; - for standard input")
 	htmlPath := fs.String("html", "", "write porcupine's HTML visualization here")
 	timeout := fs.Duration("timeout", checker.DefaultTimeout, "give up with verdict unknown (exit 3) after this long")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, checkUsage)
+			return 0
+		}
+		fmt.Fprint(stderr, checkUsage)
 		return checkExitBadInput
 	}
 	if *historyPath == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "keel check: %s\n", missingFlags(map[string]string{"--history FILE": *historyPath}, fs.Args()))
 		fmt.Fprint(stderr, checkUsage)
 		return checkExitBadInput
 	}

@@ -37,10 +37,12 @@ const clusterUsage = `usage: keel cluster local [flags]
        keel cluster addnode --node host:port --id N --addr host:port
        keel cluster delnode --node host:port --id N
        keel cluster certs [--dir D] (--nodes N | --id N)
+       keel cluster status --node host:port
 
 reshard moves a slot range between replica groups (keel cluster reshard -h);
 addnode and delnode add or remove a node in every replica group (-h);
-certs makes the cluster bus's CA and node certificates (-h).
+certs makes the cluster bus's CA and node certificates (-h);
+status prints every node's view of every group, with lag and health (-h).
 
 Starts --nodes keel server processes on this machine as one cluster (node ids
 1..N, client ports base-port..base-port+N-1, bus ports client port + 10000),
@@ -57,6 +59,7 @@ flags:
   --replicas 3            nodes each group is placed on (every node when
                           --nodes is not above it; see docs/cluster.md)
   --requirepass PASS      the password clients must AUTH with (every node)
+  --metrics-base-port 0   node N serves Prometheus metrics on port P+N-1 (0: off)
 
 The nodes' bus is mutual TLS: a CA and one certificate per node are made in
 DIR/tls on the first run and reused after (see docs/security.md).
@@ -108,9 +111,16 @@ func busTLSHosts(bind string) []string {
 }
 
 func runCluster(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, clusterUsage)
 		return 2
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(os.Stdout, clusterUsage)
+		return 0
+	}
+	if args[0] == "status" {
+		return runClusterStatus(args[1:], os.Stdout, os.Stderr) // status.go
 	}
 	if args[0] == "reshard" {
 		return runClusterReshard(args[1:])
@@ -152,6 +162,9 @@ type clusterLocalOptions struct {
 	bind, dir       string
 	appendFsync     string
 	requirePass     string
+	// metricsBasePort: node N serves its metrics on bind:metricsBasePort+N-1
+	// (0: off).
+	metricsBasePort int
 }
 
 // tlsDir holds the cluster's bus certificates.
@@ -169,6 +182,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.IntVar(&o.groups, "groups", 1, "")
 	fs.IntVar(&o.replicas, "replicas", 3, "")
 	fs.StringVar(&o.requirePass, "requirepass", "", "")
+	fs.IntVar(&o.metricsBasePort, "metrics-base-port", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -189,6 +203,9 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	}
 	if o.dir == "" {
 		return o, errors.New("--dir must not be empty")
+	}
+	if o.metricsBasePort < 0 || o.metricsBasePort > 0 && o.metricsBasePort+o.nodes-1 > 65535 {
+		return o, errors.Newf("--metrics-base-port %d: ports up to %d must lie in 1..65535", o.metricsBasePort, o.metricsBasePort+o.nodes-1)
 	}
 	if o.groups < 1 || o.groups > node.GroupsMax {
 		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
@@ -427,6 +444,9 @@ func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
 	}
 	if o.requirePass != "" {
 		args = append(args, "--requirepass", o.requirePass)
+	}
+	if o.metricsBasePort > 0 {
+		args = append(args, "--metrics-addr", stdnet.JoinHostPort(o.bind, strconv.Itoa(o.metricsBasePort+n.id-1)))
 	}
 	if serverTakesBusTLS {
 		args = append(args, busTLSFlags(o.tlsDir(), uint64(n.id))...)

@@ -37,9 +37,13 @@ func runFunction(args []string) int {
 }
 
 func functionMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, functionUsage)
 		return 2
+	}
+	if isHelp(args[0]) || wantsHelp(args) {
+		fmt.Fprint(stdout, functionUsage)
+		return 0
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("keel function "+cmd, flag.ContinueOnError)
@@ -81,7 +85,14 @@ func functionMain(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "load":
 		if *name == "" || len(positional) != 1 {
-			fmt.Fprint(stderr, "usage: keel function load --name LIB FILE.wasm [--replace]\n")
+			missing := "missing --name LIB"
+			switch {
+			case *name != "" && len(positional) == 0:
+				missing = "missing FILE.wasm"
+			case *name != "":
+				missing = "one FILE.wasm, not " + strconv.Itoa(len(positional))
+			}
+			fmt.Fprint(stderr, "keel function load: "+missing+"\nusage: keel function load --name LIB FILE.wasm [--replace]\n")
 			return 2
 		}
 		code, err := os.ReadFile(positional[0])
@@ -125,7 +136,7 @@ func functionMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "delete":
 		if len(positional) != 1 {
-			fmt.Fprint(stderr, "usage: keel function delete LIB\n")
+			fmt.Fprint(stderr, "keel function delete: missing LIB\nusage: keel function delete LIB\n")
 			return 2
 		}
 		c := client()

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
-	"log"
 	"math"
 	stdnet "net"
 	"net/http"
@@ -32,12 +31,6 @@ import (
 )
 
 func init() { subcommands["server"] = runServer }
-
-const serverUsage = `usage: keel server [config-file] [--name value ...]
-
-Flags and config file lines ("name value", # comments) use redis.conf names;
-flags override the file. See docs/operations.md.
-`
 
 // serverOptions are the settings of keel server, by redis.conf name.
 type serverOptions struct {
@@ -88,6 +81,12 @@ type serverOptions struct {
 	// <rule>...", one per line, repeatable), not both.
 	aclFile string
 	users   []string
+	// settings are node settings by CONFIG SET's names (slowlog-*,
+	// latency-*, loglevel, ...), checked by the node, applied at start.
+	settings [][2]string
+	// logFile is logfile ("": stderr); metricsAddr is --metrics-addr, where
+	// Prometheus metrics are served ("": off).
+	logFile, metricsAddr string
 }
 
 func defaultServerOptions() serverOptions {
@@ -241,11 +240,21 @@ func (o *serverOptions) set(name, value string) error {
 		if err == nil && o.protoMaxBulkLen < 1<<20 {
 			err = errors.New("must be at least 1mb")
 		}
+	case "logfile":
+		o.logFile = value
+	case "metrics-addr":
+		o.metricsAddr = value
 	default:
 		if ok, ferr := o.functions.set(name, value); ok {
 			return ferr
 		}
-		return errors.Newf("unknown directive %q", name)
+		ok, serr := node.CheckSetting(name, value)
+		if !ok {
+			return errors.Newf("unknown directive %q", name)
+		}
+		if err = serr; err == nil {
+			o.settings = append(o.settings, [2]string{strings.ToLower(name), value})
+		}
 	}
 	if err != nil {
 		return errors.Wrapf(err, "bad value %q for %s", value, name)
@@ -415,10 +424,9 @@ func (o *serverOptions) clusterPeers() ([]cluster.TopoNode, error) {
 }
 
 func runServer(args []string) int {
-	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
 	o, err := parseServerArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, serverUsage)
+		fmt.Fprint(os.Stdout, serverUsage())
 		return 0
 	}
 	if err == nil {
@@ -428,10 +436,15 @@ func runServer(args []string) int {
 		err = node.CheckACLConfig(o.aclFile, o.users, disk.OS())
 	}
 	if err != nil {
-		logger.Printf("keel server: %v", err)
-		fmt.Fprint(os.Stderr, serverUsage)
+		fmt.Fprintf(os.Stderr, "keel server: %v\n(keel server --help lists the flags)\n", err)
 		return 2
 	}
+	logger, err := newLogger(o.logFile, o.logLevel())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "keel server: %v\n", err)
+		return 1
+	}
+	defer logger.Close()
 	if err := serve(o, logger); err != nil {
 		logger.Printf("keel server: %v", err)
 		return 1
@@ -439,7 +452,18 @@ func runServer(args []string) int {
 	return 0
 }
 
-func serve(o serverOptions, logger *log.Logger) error {
+// logLevel is the loglevel the options set, notice by default.
+func (o *serverOptions) logLevel() string {
+	level := "notice"
+	for _, s := range o.settings {
+		if s[0] == "loglevel" {
+			level = strings.ToLower(s[1])
+		}
+	}
+	return level
+}
+
+func serve(o serverOptions, logger *processLogger) error {
 	if o.pprofAddr != "" {
 		pln, err := stdnet.Listen("tcp", o.pprofAddr)
 		if err != nil {
@@ -535,11 +559,23 @@ func serve(o serverOptions, logger *log.Logger) error {
 		ConfigFile: configFile, Logf: logger.Printf,
 		NodeID: o.nodeID, Peers: peers, Groups: groups, Replicas: o.replicas, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
-		ACLFile: o.aclFile, Users: o.users,
+		ACLFile: o.aclFile, Users: o.users, Settings: o.settings,
 		ReplicaOptions: replicaOptions,
 	})
 	if err != nil {
 		return errors.Wrapf(err, "start with data directory %s", o.dir)
+	}
+	srv.Node().OnLogLevel(logger.setLevel)
+	if o.metricsAddr != "" {
+		mln, err := stdnet.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			srv.Close()
+			return errors.Wrapf(err, "listen for metrics on %s", o.metricsAddr)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		logger.Printf("metrics on http://%s/metrics", mln.Addr())
+		go http.Serve(mln, mux)
 	}
 	if peers != nil {
 		groupsText := ""
@@ -575,7 +611,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 	for _, l := range lns {
 		where = append(where, l.kind+" "+l.Addr().String())
 	}
-	logger.Printf("keel %s ready to accept connections %s (%s, maxclients %d)", server.Version, strings.Join(where, ", "), persistence, maxClients)
+	logger.always(fmt.Sprintf("keel %s ready to accept connections %s (%s, maxclients %d)", server.Version, strings.Join(where, ", "), persistence, maxClients))
 	for _, l := range lns[1:] {
 		go func() {
 			if err := srv.Serve(l); err != nil {

@@ -48,6 +48,10 @@ func runSim(args []string) int {
 		fmt.Fprint(os.Stderr, simUsage)
 		return 2
 	}
+	if isHelp(args[0]) || wantsHelp(args) {
+		fmt.Fprint(os.Stdout, simUsage)
+		return 0
+	}
 	switch args[0] {
 	case "list":
 		return simList(args[1:], os.Stdout)
@@ -142,7 +146,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *name == "" || *seedsFlag == "" || fs.NArg() > 0 {
-		fmt.Fprint(stderr, simUsage)
+		fmt.Fprintf(stderr, "keel sim run: %s\n\n%s", missingFlags(map[string]string{"--scenario NAME|all": *name, "--seeds A..B": *seedsFlag}, fs.Args()), simUsage)
 		return 2
 	}
 	scs, err := pickScenarios(*name)
@@ -434,8 +438,15 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
 	s := scenarios.Lookup(*name)
 	if s == nil || !seedSet || fs.NArg() > 0 {
-		if *name != "" && s == nil {
+		switch {
+		case *name != "" && s == nil:
 			fmt.Fprintf(stderr, "keel sim replay: unknown scenario %q\n", *name)
+		default:
+			seedText := ""
+			if seedSet {
+				seedText = "set"
+			}
+			fmt.Fprintf(stderr, "keel sim replay: %s\n", missingFlags(map[string]string{"--scenario NAME": *name, "--seed N": seedText}, fs.Args()))
 		}
 		fmt.Fprint(stderr, simUsage)
 		return 2
