@@ -722,6 +722,7 @@ func (r *Replica) issueReadRound() {
 func (r *Replica) send(msgs []pb.Message) {
 	for i := range msgs {
 		m := msgs[i]
+		r.opts.Knobs.voteRejectLost(&m)
 		if m.Type == pb.MsgSnap {
 			if !confLists(m.Snapshot.Metadata.ConfState, m.To) {
 				// Raft would ignore it on arrival (a node added after the
@@ -802,6 +803,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	if err := r.wal.Sync(); err != nil {
 		return err
 	}
+	r.observeLoaded()
 	r.snapInstalled(in)
 	return nil
 }

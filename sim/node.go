@@ -347,6 +347,7 @@ func (n *Node) replicaOptions(g uint64) cluster.Options {
 		NowNanos: openNow, Knobs: n.cfg.Knobs, MessageBytesMax: n.cfg.MessageBytesMax,
 		SnapshotSendBytesPerTick: n.cfg.SnapshotSendBytesPerTick,
 		Rand:                     n.r.W.Stream(stream),
+		Observer:                 n.r.raft.observer(n.cfg.ID, g),
 	}
 }
 

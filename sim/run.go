@@ -81,6 +81,8 @@ type Run struct {
 	nextConn uint64
 	// ttl holds the TTL keys' writes (ttlkeys.go).
 	ttl ttlBook
+	// raft checks Raft's safety properties as the run goes (raftcheck.go).
+	raft *raftCheck
 }
 
 // Result is what a run found.
@@ -165,6 +167,7 @@ func Execute(cfg Config) (res *Result) {
 			", over the transport's " + itoa(int64(limit)) + "-byte limit (the real transport drops it)")
 	}
 	r.Oracle = newOracle(cfg.Durability, cfg.TolerateWriteErrors)
+	r.raft = newRaftCheck(r, cfg.Group == nil && cfg.Durability.Kind != "always")
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, "k"+strconv.Itoa(i))
 	}
