@@ -146,10 +146,22 @@ func (c *Client) issue() {
 	}
 	op := c.gen()
 	c.seq++
+	if !c.r.sendOp(c, c.seq) {
+		c.skip(&op)
+		return
+	}
 	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
 	c.traceCall(&op, "")
 	c.send(c.node, false)
+}
+
+// skip passes over a drawn operation the run's variant leaves out: it is
+// never sent, as if the client had not chosen it (a WATCH-retry transfer
+// in progress starts over).
+func (c *Client) skip(op *opSpec) {
+	c.bankReplied(op, nil)
+	c.r.W.After(c.think(), c.issue)
 }
 
 // traceCall traces the start of the current operation.

@@ -273,7 +273,11 @@ func (r *Run) runGroup() {
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
 	}
-	for _, c := range r.Clients {
+	for i, c := range r.Clients {
+		if r.vs.dropClient[i] {
+			c.stopped = true
+			continue
+		}
 		c.start()
 	}
 	r.W.RunUntil(int64(cfg.Duration))
@@ -333,7 +337,7 @@ func (g *Group) finalPhase() {
 		if g.cfg.FinalPowerLoss {
 			n.powerOff("final check")
 		} else {
-			n.Restart()
+			n.restart()
 		}
 	}
 	c := g.addClient()

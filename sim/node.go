@@ -178,6 +178,9 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 		r.W.Trace(name, s)
 		r.fault(strings.Fields(s)[1])
 	})
+	n.FS.gate = r.scheduledFault
+	n.FS.opGate = func(kind string) bool { return r.diskFault(cfg.ID, kind) }
+	n.Clock.gate = r.scheduledFault
 	return n
 }
 
@@ -510,7 +513,7 @@ func (n *Node) powerOff(reason string) {
 
 // PowerOff crashes the node now (scenario fault).
 func (n *Node) PowerOff() {
-	if !n.up {
+	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
 	n.powerOff("scheduled")
@@ -518,7 +521,7 @@ func (n *Node) PowerOff() {
 
 // PowerOffFor cuts the node's power and keeps it down for d.
 func (n *Node) PowerOffFor(d time.Duration) {
-	if !n.up {
+	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
 	n.downFor = d
@@ -528,6 +531,14 @@ func (n *Node) PowerOffFor(d time.Duration) {
 // Restart stops the node's process (the page cache survives) and starts
 // it again after RestartDelay, as a rolling restart does.
 func (n *Node) Restart() {
+	if !n.r.scheduledFault("restart", n.up) {
+		return
+	}
+	n.restart()
+}
+
+// restart is Restart, not a fault of the schedule (the final phase's).
+func (n *Node) restart() {
 	if !n.up {
 		return
 	}
@@ -539,7 +550,7 @@ func (n *Node) Restart() {
 
 // CrashDuringIO arms a crash at the k-th disk mutation from now.
 func (n *Node) CrashDuringIO(k int64) {
-	if n.up {
+	if n.r.scheduledFault("crash-io", n.up) {
 		n.trace("arm crash point at disk operation +" + itoa(k))
 		n.FS.CrashAfter(k)
 	}
@@ -547,7 +558,7 @@ func (n *Node) CrashDuringIO(k int64) {
 
 // Pause stalls the node (a GC pause): it processes nothing for d.
 func (n *Node) Pause(d time.Duration) {
-	if !n.up {
+	if !n.r.scheduledFault("pause", n.up) {
 		return
 	}
 	n.trace("pause " + d.String())

@@ -56,6 +56,10 @@ type Oracle struct {
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
+	// now reads virtual time, so the first failure's moment is known
+	// (firstFailAt; shrinking cuts a run just after it).
+	now         func() int64
+	firstFailAt int64
 }
 
 type stall struct{ from, to int64 }
@@ -98,6 +102,9 @@ func newOracle(dur Durability, tolerateWriteErrors bool) *Oracle {
 }
 
 func (o *Oracle) fail(msg string) {
+	if o.FailuresTotal == 0 && o.now != nil {
+		o.firstFailAt = o.now()
+	}
 	o.FailuresTotal++
 	if len(o.Failures) < failuresMax {
 		o.Failures = append(o.Failures, msg)

@@ -52,6 +52,8 @@ type World struct {
 	events int64
 	trace  *Trace
 	halted bool
+	// salt re-seeds named streams (Variant.Salt).
+	salt map[string]uint64
 }
 
 // NewWorld returns a world at virtual time 0. trace may write lines to out
@@ -76,7 +78,11 @@ func (w *World) Events() int64 { return w.events }
 func (w *World) Stream(name string) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(w.seed, h.Sum64()))
+	seed := w.seed
+	if s, ok := w.salt[name]; ok {
+		seed ^= s*0x9e3779b97f4a7c15 + 1
+	}
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
 // At schedules fn at virtual time at (clamped to now: the past is gone).
