@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/keel-db/keel/cluster"
 )
 
 func ent(index, term uint64, data string) pb.Entry {
@@ -43,9 +45,7 @@ func TestRaftCheckBites(t *testing.T) {
 	t.Run("correct", func(t *testing.T) {
 		c, r := newTestRaftCheck(false)
 		n1, n2, n3 := c.observer(1, 1), c.observer(2, 1), c.observer(3, 1)
-		for _, o := range []interface {
-			LogLoaded(uint64, uint64, []pb.Entry)
-		}{n1.(*replicaObserver), n2.(*replicaObserver), n3.(*replicaObserver)} {
+		for _, o := range []cluster.Observer{n1, n2, n3} {
 			o.LogLoaded(0, 0, nil)
 		}
 		// n1 leads term 1 and commits 1..2 with n2; 3 reaches only n1.
