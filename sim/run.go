@@ -39,6 +39,10 @@ type Config struct {
 	// Group, when set, runs a replicated group of nodes instead of one
 	// node (group.go); Node is then the template of every member.
 	Group *GroupConfig
+	// SwarmMix names the seed's swarm fault mix when a swarm schedule
+	// replaced the scenario's (scenarios/swarm.go); the trace starts with
+	// it.
+	SwarmMix string
 	// Variant changes the run without changing its seed (variant.go):
 	// faults and operations left out, a shorter workload, quiet fault
 	// kinds. The zero Variant is the seed's own run.
@@ -119,6 +123,11 @@ type Result struct {
 	SentOps  []OpRef
 	// Raft counts what the Raft invariant checks looked at.
 	Raft RaftCheckStats
+	// SwarmMix names the swarm fault mix ("": the scenario's own).
+	SwarmMix string
+	// Variant is the variant the run ran under (the zero one: the seed's
+	// own run).
+	Variant Variant
 }
 
 // Injected counts the faults that happened.
@@ -204,6 +213,12 @@ func Execute(cfg Config) (res *Result) {
 		w.FlushTrace()
 	}()
 	w.Trace("sim", "start scenario="+cfg.Scenario+" seed="+strconv.FormatUint(cfg.Seed, 10))
+	if cfg.SwarmMix != "" {
+		w.Trace("sim", "swarm "+cfg.SwarmMix)
+	}
+	// The variant is not traced: one keeping every fault and operation is
+	// the seed's run, trace for trace (what it leaves out is traced where
+	// it happens).
 	if cfg.Group != nil {
 		r.runGroup()
 		return r.result()
@@ -268,7 +283,7 @@ func (r *Run) result() *Result {
 		firstFail = time.Duration(r.Oracle.firstFailAt)
 	}
 	return &Result{
-		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats,
+		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant,
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,

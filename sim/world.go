@@ -85,6 +85,14 @@ func (w *World) Stream(name string) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
+// SeedStream is the stream World.Stream(name) gives a run of seed, for
+// choices made before a world exists (a scenario's swarm mix).
+func SeedStream(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
+}
+
 // At schedules fn at virtual time at (clamped to now: the past is gone).
 func (w *World) At(at int64, fn func()) {
 	if at < w.now {

@@ -22,8 +22,8 @@ func init() { subcommands["sim"] = runSim }
 
 const simUsage = `usage:
   keel sim list [--verbose] [--planted]
-  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION]
-  keel sim replay --scenario NAME --seed N [--trace FILE|-] [--out DIR]
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm]
+  keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
 
 list     prints the scenario names, one a line (--verbose adds what each does;
          --planted lists the planted-bug scenarios instead: each runs a
@@ -38,6 +38,11 @@ run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise
          bounded sweep covers every scenario); CI runs one on every change.
          A failing seed leaves a report folder under --out and prints its
          replay command.
+         --swarm gives each seed its own mix of fault kinds and rates (swarm
+         testing: a random half of the kinds, each at a random density) in
+         place of the scenario's schedule; scenarios without a swarm world
+         (membership, resharding, bus attacks) run as they are. A failing
+         seed's line names its mix.
 replay   re-runs one seed; --trace writes every event, one a line (- for
          stdout). The last line is trace-hash: <hex>, the same on every replay
          of the same seed with the same binary.
@@ -117,6 +122,7 @@ type job struct {
 	Scenario string `json:"scenario"`
 	Seed     uint64 `json:"seed"`
 	Out      string `json:"out"`
+	Swarm    bool   `json:"swarm,omitempty"`
 }
 
 // scenarioTotals is one row of the summary table.
@@ -138,6 +144,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	parallel := fs.Int("parallel", 1, "worker processes")
 	out := fs.String("out", "keel-sim-reports", "folder for failing seeds' reports")
 	budget := fs.Duration("for", 0, "stop starting seeds after this long (0: run them all)")
+	swarm := fs.Bool("swarm", false, "each seed draws its own mix of fault kinds and rates")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -161,7 +168,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		// covers all of them.
 		for seed := lo; ; seed++ {
 			for _, s := range scs {
-				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out, Swarm: *swarm})
 			}
 			if seed == hi {
 				break
@@ -170,7 +177,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, s := range scs {
 			for seed := lo; ; seed++ {
-				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out, Swarm: *swarm})
 				if seed == hi {
 					break
 				}
@@ -199,7 +206,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 					return
 				default:
 				}
-				results <- scenarios.Judge(scenarios.Lookup(j.Scenario), j.Seed, j.Out)
+				results <- j.judge(scenarios.Lookup(j.Scenario))
 			}
 			return
 		}
@@ -290,9 +297,12 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	})
 	fmt.Fprintf(stdout, "\n%d failing seed(s):\n", len(failed))
 	for _, r := range failed {
-		fmt.Fprintf(stdout, "  %s", scenarios.ReplayCommand(r.Scenario, r.Seed))
+		fmt.Fprintf(stdout, "  %s", scenarios.VariantReplayCommand(r.Scenario, r.Seed, sim.Variant{Swarm: *swarm}))
 		if r.ReportDir != "" {
 			fmt.Fprintf(stdout, "    # report: %s", r.ReportDir)
+		}
+		if r.SwarmMix != "" {
+			fmt.Fprintf(stdout, "    # mix %s", r.SwarmMix)
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -317,6 +327,11 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// judge runs the job's seed.
+func (j job) judge(s *scenarios.Scenario) scenarios.SeedResult {
+	return scenarios.JudgeVariant(s, j.Seed, sim.Variant{Swarm: j.Swarm}, j.Out)
 }
 
 // runWorkers feeds jobs to n worker processes (this binary, "sim worker"),
@@ -414,7 +429,7 @@ func simWorker(stdin io.Reader, stdout io.Writer) int {
 			fmt.Fprintln(os.Stderr, "keel sim worker: unknown scenario", j.Scenario)
 			return 2
 		}
-		if err := enc.Encode(scenarios.Judge(s, j.Seed, j.Out)); err != nil {
+		if err := enc.Encode(j.judge(s)); err != nil {
 			return 2
 		}
 	}
@@ -427,6 +442,7 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "seed")
 	tracePath := fs.String("trace", "", "write the event trace here (- for stdout)")
 	out := fs.String("out", "", "on failure, also write a report folder here")
+	swarm := fs.Bool("swarm", false, "the seed's swarm mix of fault kinds in place of the scenario's schedule")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -455,7 +471,7 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 		opts = append(opts, func(c *sim.Config) { c.Trace = w })
 	}
 	start := time.Now()
-	o := scenarios.RunSeed(s, *seed, opts...)
+	o := scenarios.RunVariant(s, *seed, sim.Variant{Swarm: *swarm}, opts...)
 	wall := time.Since(start)
 	status := "PASS"
 	if !o.Passed() {
@@ -463,6 +479,9 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s scenario %s seed %d: %d ops (%d unknown), %d replies checked, %d recoveries, %d acknowledged writes lost (allowed), %d refused starts\n",
 		status, s.Name, *seed, o.Ops, o.Unknown, o.Oracle.Checked, o.Oracle.Recoveries, o.Oracle.LostWrites, o.Oracle.RefusedStarts)
+	if o.SwarmMix != "" {
+		fmt.Fprintf(stdout, "swarm mix: %s\n", o.SwarmMix)
+	}
 	fmt.Fprintf(stdout, "faults: %s\n", o.FaultSummary())
 	fmt.Fprintf(stdout, "linearizability: %s\n", o.Linearizability)
 	fmt.Fprintf(stdout, "simulated %s in %s wall, %d events\n", o.SimTime.Round(time.Millisecond), wall.Round(time.Millisecond), o.Events)
