@@ -225,6 +225,9 @@ func (n *Node) Tick(g uint64, now int64) {
 		return
 	}
 	gr.ticks++
+	if n.clustered && n.cfg.PeerPings && g == 1 && gr.ticks%pingEveryTicks == 0 {
+		n.pingPeers()
+	}
 	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
 		n.spreadLeadership(gr)
 	}
@@ -390,7 +393,8 @@ func (n *Node) send(g, to uint64, msg []byte) {
 
 // Route says which group a peer message from node from belongs to and
 // returns the replica's bytes. A message that names no group of this
-// node is refused (false) and counted; the first refusal is logged.
+// node is refused (false) and counted; the first refusal is logged. A
+// ping (liveness.go) is taken by the node itself: ok with group 0.
 // Whether its sender is a member is the replica's to judge, in Step: a
 // follower that fell behind must still hear from a leader whose joining
 // it has not applied yet.
@@ -398,6 +402,10 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 	if from == 0 || from == n.id {
 		n.badFrame(from, "a message claiming to come from node "+strconv.FormatUint(from, 10))
 		return 0, nil, false
+	}
+	n.notePeer(from)
+	if len(msg) == 1 && msg[0] == peerPingTag {
+		return 0, nil, true
 	}
 	if len(n.groups) == 1 {
 		return 1, msg, true

@@ -99,6 +99,10 @@ type Config struct {
 	// secure source in production; Rand when nil (tests, the simulator).
 	Secrets seam.Rand
 
+	// PeerPings has the node ping its peers so that it can tell which
+	// have gone silent (liveness.go); the production runtime sets it.
+	PeerPings bool
+
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
@@ -187,6 +191,7 @@ type Node struct {
 	requirePass atomic.Pointer[string]
 	limits      atomic.Pointer[limitsState] // limits.go
 	fnLimits    atomic.Pointer[fnLimits]    // functions.go
+	live        liveness                    // liveness.go
 
 	stats stats
 

@@ -274,6 +274,11 @@ func (n *Node) topologyOf(views []groupView) cluster.Topology {
 			}
 		}
 	}
+	for _, d := range n.silentPeers() {
+		if !slices.Contains(t.Down, d) {
+			t.Down = append(t.Down, d)
+		}
+	}
 	slices.Sort(t.Down)
 	return t
 }

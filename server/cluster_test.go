@@ -693,7 +693,8 @@ func TestClusterMembership(t *testing.T) {
 
 // TestClusterNodesFlagsADeadFollower: once the leader has not heard from a
 // follower for an election timeout, CLUSTER NODES flags it fail and
-// CLUSTER SLOTS stops offering it as a replica.
+// CLUSTER SLOTS stops offering it as a replica; the other follower, which
+// Raft never has talk to its peer, flags it too (peer pings, liveness.go).
 func TestClusterNodesFlagsADeadFollower(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	lead := tc.leader()
@@ -706,17 +707,27 @@ func TestClusterNodesFlagsADeadFollower(t *testing.T) {
 	if slots := rc.do("CLUSTER", "SLOTS"); !strings.Contains(slots, port) {
 		t.Fatalf("CLUSTER SLOTS does not list follower %d (port %s):\n%s", f+1, port, slots)
 	}
+	other := 3 - lead - f
+	oc := tc.raw(other)
+	if nodes := oc.do("CLUSTER", "NODES"); strings.Contains(nodes, "fail") {
+		t.Fatalf("a healthy cluster has a failed node on the other follower:\n%s", nodes)
+	}
 	tc.stop(f)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nodes := rc.do("CLUSTER", "NODES")
-		if strings.Contains(nodes, ":"+port+"@") && strings.Contains(nodes, "slave,fail") && strings.Contains(nodes, "disconnected") {
-			break
+	for _, c := range []struct {
+		who string
+		rc  *rawConn
+	}{{"the leader", rc}, {"the other follower", oc}} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			nodes := c.rc.do("CLUSTER", "NODES")
+			if strings.Contains(nodes, ":"+port+"@") && strings.Contains(nodes, "slave,fail") && strings.Contains(nodes, "disconnected") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d stopped 10 s ago, NODES on %s still says:\n%s", f+1, c.who, nodes)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d stopped 10 s ago, NODES still says:\n%s", f+1, nodes)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	if slots := rc.do("CLUSTER", "SLOTS"); strings.Contains(slots, port) {
 		t.Fatalf("CLUSTER SLOTS still offers the dead node:\n%s", slots)

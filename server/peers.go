@@ -70,7 +70,7 @@ func (s *Server) setPeer(id uint64, clientAddr string) {
 // connection).
 func (s *Server) receivePeer(from uint64, msg []byte) {
 	g, body, ok := s.node.Route(from, msg)
-	if !ok {
+	if !ok || g == 0 { // refused, or a ping the node took
 		return
 	}
 	select {

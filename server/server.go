@@ -230,7 +230,7 @@ func newServer(cfg Config) (*Server, error) {
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
-		TickHz:  int(time.Second / tickInterval),
+		TickHz: int(time.Second / tickInterval), PeerPings: true,
 		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(),
 		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 		// ACL GENPASS passwords: a generator no other output can predict.
