@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ const simUsage = `usage:
   keel sim list [--verbose] [--planted]
   keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm]
   keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
+  keel sim replay --case FILE [--trace FILE|-] [--out DIR]
+  keel sim shrink --scenario NAME --seed N [--swarm] [--out DIR] [--runs N] [--for DURATION]
 
 list     prints the scenario names, one a line (--verbose adds what each does;
          --planted lists the planted-bug scenarios instead: each runs a
@@ -45,7 +48,16 @@ run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise
          seed's line names its mix.
 replay   re-runs one seed; --trace writes every event, one a line (- for
          stdout). The last line is trace-hash: <hex>, the same on every replay
-         of the same seed with the same binary.
+         of the same seed with the same binary. --case replays a case file
+         (what shrink writes: a seed with some of its faults and operations
+         left out) and says whether its trace hash is the one recorded.
+shrink   reduces a failing seed's run to the fewest faults and client
+         operations that still fail the same check (a shorter workload,
+         quiet ambient faults, clients left out, then delta debugging over
+         the run's fault log and operations, re-running the seed each time),
+         and writes the result as a case file into --out (default
+         keel-sim-cases). Exit 0 with a case written, 1 when the seed passes.
+         The last line is: case: PATH faults A -> B ops C -> D
 `
 
 func runSim(args []string) int {
@@ -60,6 +72,8 @@ func runSim(args []string) int {
 		return simRun(args[1:], os.Stdout, os.Stderr)
 	case "replay":
 		return simReplay(args[1:], os.Stdout, os.Stderr)
+	case "shrink":
+		return simShrink(args[1:], os.Stdout, os.Stderr)
 	case "worker":
 		return simWorker(os.Stdin, os.Stdout)
 	}
@@ -443,11 +457,27 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	tracePath := fs.String("trace", "", "write the event trace here (- for stdout)")
 	out := fs.String("out", "", "on failure, also write a report folder here")
 	swarm := fs.Bool("swarm", false, "the seed's swarm mix of fault kinds in place of the scenario's schedule")
+	casePath := fs.String("case", "", "replay this case file (keel sim shrink writes them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	var kase *scenarios.Case
+	variant := sim.Variant{Swarm: *swarm}
+	if *casePath != "" {
+		if *name != "" || seedSet || *swarm {
+			fmt.Fprintln(stderr, "keel sim replay: --case names the scenario, seed and variant; give none of --scenario, --seed, --swarm with it")
+			return 2
+		}
+		c, s, err := scenarios.ReadCase(*casePath)
+		if err != nil {
+			fmt.Fprintln(stderr, "keel sim replay:", err)
+			return 2
+		}
+		kase, variant, seedSet = &c, c.Variant, true
+		*name, *seed = s.Name, c.Seed
+	}
 	s := scenarios.Lookup(*name)
 	if s == nil || !seedSet || fs.NArg() > 0 {
 		if *name != "" && s == nil {
@@ -471,7 +501,7 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 		opts = append(opts, func(c *sim.Config) { c.Trace = w })
 	}
 	start := time.Now()
-	o := scenarios.RunVariant(s, *seed, sim.Variant{Swarm: *swarm}, opts...)
+	o := scenarios.RunVariant(s, *seed, variant, opts...)
 	wall := time.Since(start)
 	status := "PASS"
 	if !o.Passed() {
@@ -499,10 +529,73 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "report:", dir)
 		}
 	}
+	if kase != nil {
+		same := "the same"
+		if o.TraceHash != kase.TraceHash {
+			same = "DIFFERENT: this binary runs the case otherwise (recorded with " + kase.Build + ")"
+		}
+		fmt.Fprintf(stdout, "case: %s (%s): faults %d, ops %d; recorded trace-hash %s, %s\n",
+			*casePath, variant.String(), o.Injected(), len(o.SentOps), kase.TraceHash, same)
+	}
 	fmt.Fprintf(stdout, "trace-hash: %s\n", o.TraceHash)
-	if !o.Passed() {
+	if !o.Passed() || (kase != nil && o.TraceHash != kase.TraceHash) {
 		return 1
 	}
+	return 0
+}
+
+func simShrink(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim shrink", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name")
+	seed := fs.Uint64("seed", 0, "seed")
+	swarm := fs.Bool("swarm", false, "shrink the seed's swarm run (keel sim run --swarm)")
+	out := fs.String("out", "keel-sim-cases", "folder for the case file")
+	runs := fs.Int("runs", scenarios.DefaultShrinkRuns, "at most this many runs")
+	budget := fs.Duration("for", 10*time.Minute, "stop shrinking after this long, keeping the smallest case so far")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	s := scenarios.Lookup(*name)
+	if s == nil || !seedSet || fs.NArg() > 0 || *runs < 1 {
+		if *name != "" && s == nil {
+			fmt.Fprintf(stderr, "keel sim shrink: unknown scenario %q\n", *name)
+		}
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 2
+	}
+	start := time.Now()
+	res, err := scenarios.Shrink(s, *seed, sim.Variant{Swarm: *swarm}, scenarios.ShrinkOptions{
+		MaxRuns: *runs, Budget: *budget,
+		Log: func(line string) { fmt.Fprintln(stdout, line) },
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 1
+	}
+	c := res.Case(s)
+	file := fmt.Sprintf("%s-seed-%d", s.Name, *seed)
+	if *swarm {
+		file += "-swarm"
+	}
+	path := filepath.Join(*out, file+".case.json")
+	if err := scenarios.WriteCase(path, c); err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 2
+	}
+	note := ""
+	if res.Exhausted {
+		note = " (budget spent: smaller than the seed's run, maybe not the smallest)"
+	}
+	fmt.Fprintf(stdout, "%d runs in %s%s; the case fails %s: %s\n", res.Runs, time.Since(start).Round(time.Millisecond), note, res.Check, firstLine(res.Final.Failures))
+	fmt.Fprintf(stdout, "replay: keel sim replay --case %s   # trace-hash %s\n", path, c.TraceHash)
+	fmt.Fprintf(stdout, "case: %s faults %d -> %d ops %d -> %d\n", path, c.OriginalFaults, c.Faults, c.OriginalOps, c.Ops)
 	return 0
 }
 
