@@ -101,6 +101,31 @@ var nodeMenu = []swarmKind{
 	{name: "torn", levelMin: 0.1, levelMax: 1},
 	{name: "spikes", levelMin: 0.0005, levelMax: 0.01},
 	{name: "skew"},
+	// Crashes aimed at windows (sim/aim.go), level the chance per pass.
+	{name: "aim-append", levelMin: 0.005, levelMax: 0.1},
+	{name: "aim-snapshot-write", levelMin: 0.05, levelMax: 0.5},
+	{name: "aim-compaction", levelMin: 0.1, levelMax: 1},
+}
+
+// aimKinds are the menus' aimed-crash kinds and their markers.
+var aimKinds = map[string]string{
+	"aim-append": sim.MarkAppendUnsynced, "aim-snapshot-write": sim.MarkSnapshotWrite, "aim-compaction": sim.MarkCompaction,
+	"aim-vote": sim.MarkVoteUnsynced, "aim-snapshot-install": sim.MarkSnapshotInstall,
+}
+
+// applyAims aims the mix's aimed-crash kinds.
+func (m SwarmMix) applyAims(cfg *sim.Config) bool {
+	any := false
+	for _, k := range m.on {
+		if marker, ok := aimKinds[k.name]; ok {
+			if cfg.Aim == nil {
+				cfg.Aim = map[string]float64{}
+			}
+			cfg.Aim[marker] = k.level
+			any = true
+		}
+	}
+	return any
 }
 
 var groupMenu = []swarmKind{
@@ -119,6 +144,10 @@ var groupMenu = []swarmKind{
 	{name: "net-dup", levelMin: 0.005, levelMax: 0.05},
 	{name: "torn", levelMin: 0.1, levelMax: 1},
 	{name: "skew"},
+	{name: "aim-vote", levelMin: 0.2, levelMax: 1},
+	{name: "aim-append", levelMin: 0.002, levelMax: 0.05},
+	{name: "aim-snapshot-install", levelMin: 0.05, levelMax: 0.5},
+	{name: "aim-compaction", levelMin: 0.1, levelMax: 1},
 }
 
 // groupScheduled are the group menu's kinds that are faults of the cycle
@@ -240,6 +269,7 @@ func (m SwarmMix) applyNode(cfg *sim.Config) {
 		from = bankFaultsFrom
 	}
 	cfg.Node.FS.TornProb, cfg.Node.FS.Faults = 0, sim.DiskFaults{}
+	m.applyAims(cfg)
 	if k, ok := m.has("torn"); ok {
 		cfg.Node.FS.TornProb = k.level
 	}
@@ -394,7 +424,7 @@ func clientPartition(r *sim.Run) {
 // every cluster scenario (faultCycles), each drawn among the kinds on,
 // with the mix's mean calm between two; plus the ambient kinds.
 func (m SwarmMix) applyGroup(cfg *sim.Config, seed uint64) {
-	durable := false
+	durable := m.applyAims(cfg)
 	for _, k := range []string{"leader-crash", "follower-crash", "disk-errors", "disk-full", "restart"} {
 		if _, ok := m.has(k); ok {
 			durable = true

@@ -105,6 +105,12 @@ type FS struct {
 	// into an operation (variant.go; nil: all).
 	gate   faultGate
 	opGate func(kind string) bool
+	// aim, when set, may crash a mutating operation first (aim.go);
+	// onFault hears every fault injected, onTorn every file a power loss
+	// tore (markers).
+	aim     func(op disk.Op) (disk.Fault, bool)
+	onFault func(op disk.Op, f disk.Fault)
+	onTorn  func(name string)
 }
 
 // NewFS returns an empty disk. rng drives its faults and crashes; trace
@@ -179,6 +185,11 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 	case disk.OpRead:
 		fs.Stats.Reads++
 	}
+	if fs.aim != nil {
+		if f, ok := fs.aim(op); ok {
+			return f
+		}
+	}
 	if f := fs.crash.Inject(op); f.Kind != disk.FaultNone {
 		return f
 	}
@@ -213,6 +224,9 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 				fs.trace("disk no-space " + path.Base(op.Path))
 			}
 		}
+	}
+	if f.Kind != disk.FaultNone && fs.onFault != nil {
+		fs.onFault(op, f)
 	}
 	return f
 }
@@ -337,6 +351,9 @@ func (fs *FS) Crash() {
 		Rand:     fs.rng,
 		OnTorn: func(name string, size int64, kept, dirty int) {
 			fs.Stats.TornFiles++
+			if fs.onTorn != nil {
+				fs.onTorn(name)
+			}
 			fs.trace("disk torn " + path.Base(name) + " size=" + itoa(size) + " sectors-kept=" + itoa(int64(kept)) + "/" + itoa(int64(dirty)))
 		},
 	}))

@@ -97,11 +97,14 @@ func NodeAddr(id uint64) string { return "n" + itoa(int64(id)) + ":" + itoa(node
 // per-request CPU cost keep the node busy, and what it produced leaves
 // when it is free.
 type Node struct {
-	r     *Run
-	cfg   NodeConfig
-	name  string
-	FS    *FS
-	Clock *Clock
+	r    *Run
+	cfg  NodeConfig
+	name string
+	// aimCtx is what the node is doing (aim.go: which window its disk
+	// operations fall in).
+	aimCtx string
+	FS     *FS
+	Clock  *Clock
 	// nd is the keel node of the current process (nil while down).
 	nd *node.Node
 	up bool
@@ -181,6 +184,7 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 	n.FS.gate = r.scheduledFault
 	n.FS.opGate = func(kind string) bool { return r.diskFault(cfg.ID, kind) }
 	n.Clock.gate = r.scheduledFault
+	n.FS.aim, n.FS.onFault, n.FS.onTorn = n.aimAt, n.diskFaultSeen, n.tornSeen
 	return n
 }
 
@@ -408,7 +412,7 @@ func (n *Node) probe() bool {
 		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
 	}
 	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.nd.Submit(1, now, reqs, nil) })
+	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
 	if crashed {
 		n.powerOff("crash point during probe: " + op)
 		return false
@@ -436,7 +440,7 @@ func (n *Node) startTicks() {
 			now := n.Clock.Now()
 			n.ticks++
 			for g := uint64(1); g <= uint64(n.groups()); g++ {
-				crashed, op := n.call(func() { n.nd.Tick(g, now) })
+				crashed, op := n.callIn(ctxTick, func() { n.nd.Tick(g, now) })
 				if crashed {
 					n.powerOff("crash point: " + op)
 					return
@@ -726,7 +730,7 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 		}
 	}
 	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.nd.Submit(g, now, reqs, done) })
+	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(g, now, reqs, done) })
 	if crashed {
 		if watchOracle {
 			for _, ch := range *checks {
@@ -839,7 +843,7 @@ func (n *Node) stepPeers() {
 	now := n.Clock.Now()
 	for _, m := range msgs {
 		var errs []error
-		crashed, op := n.call(func() { errs = n.nd.Step(m.group, now, []node.PeerMessage{{From: m.from, Data: m.data}}) })
+		crashed, op := n.callIn(peerContext(m.data), func() { errs = n.nd.Step(m.group, now, []node.PeerMessage{{From: m.from, Data: m.data}}) })
 		if crashed {
 			n.powerOff("crash point: " + op)
 			return
@@ -875,7 +879,7 @@ func (n *Node) stepPeers() {
 // node busy); false when it hit a crash point (the node is then off).
 func (n *Node) runJob(j *simJob) bool {
 	saved := n.FS.TakeBusy()
-	crashed, op := n.call(func() { j.err = j.job.Run() })
+	crashed, op := n.callIn(ctxSnapJob, func() { j.err = j.job.Run() })
 	took := n.FS.TakeBusy()
 	n.FS.busy = saved
 	j.ran = true
@@ -894,7 +898,7 @@ func (n *Node) runJob(j *simJob) bool {
 			msg = oneLine(j.err.Error())
 		}
 		n.trace("snapshot job done index=" + itoa(int64(j.job.Index())) + n.groupSuffix(j.g) + ": " + msg)
-		crashed, op := n.call(func() { n.nd.JobDone(j.g, j.rep, j.job, j.err) })
+		crashed, op := n.callIn(ctxSnapDone, func() { n.nd.JobDone(j.g, j.rep, j.job, j.err) })
 		if crashed {
 			n.powerOff("crash point installing snapshot: " + op)
 			return
@@ -920,6 +924,7 @@ func (rt simRuntime) Send(to uint64, msg []byte) {
 	n := rt.n
 	b := append([]byte(nil), msg...)
 	from := n.cfg.ID
+	n.r.aims.sent(n.r.W.now, b)
 	n.outbox = append(n.outbox, func() { n.r.Net.sendDatagram(from, to, b) })
 }
 
@@ -956,8 +961,10 @@ func (rt simRuntime) WaitJob(g uint64) {
 	n := rt.n
 	if j := n.jobs[g]; j != nil && !j.ran {
 		n.trace("wait for the snapshot job index=" + itoa(int64(j.job.Index())) + n.groupSuffix(g))
-		saved := n.FS.TakeBusy()
+		saved, ctx := n.FS.TakeBusy(), n.aimCtx
+		n.aimCtx = ctxSnapJob
 		j.err = j.job.Run() // a crash point propagates to the caller's call
+		n.aimCtx = ctx
 		j.ran = true
 		n.FS.busy += saved
 	}
@@ -971,9 +978,9 @@ func (rt simRuntime) StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob
 			return
 		}
 		var err error
-		crashed, op := n.call(func() { err = sj.Run() })
+		crashed, op := n.callIn(ctxSync, func() { err = sj.Run() })
 		if !crashed {
-			crashed, op = n.call(func() { n.nd.SyncDone(g, r, sj, err) })
+			crashed, op = n.callIn(ctxSync, func() { n.nd.SyncDone(g, r, sj, err) })
 		}
 		if crashed {
 			n.powerOff("crash point during a background fsync: " + op)

@@ -301,6 +301,9 @@ func (o *replicaObserver) Ready(hs pb.HardState, leader bool) {
 	v.commit = max(v.commit, min(hs.Commit, v.lastIndex()))
 	if leader && !v.leader {
 		o.c.Stats.Elections++
+		if a := o.c.r.aims; a != nil {
+			a.newLeader(o.c.r.W.now)
+		}
 		o.checkComplete(hs.Term)
 	}
 	v.leader = leader

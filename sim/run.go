@@ -43,6 +43,11 @@ type Config struct {
 	// replaced the scenario's (scenarios/swarm.go); the trace starts with
 	// it.
 	SwarmMix string
+	// Aim crashes nodes at markers (aim.go): the probability that a node
+	// crashes each time it passes one, from the start until AimUntil (0:
+	// the workload's end). Run.Aim changes it as the run goes.
+	Aim      map[string]float64
+	AimUntil time.Duration
 	// Variant changes the run without changing its seed (variant.go):
 	// faults and operations left out, a shorter workload, quiet fault
 	// kinds. The zero Variant is the seed's own run.
@@ -93,6 +98,8 @@ type Run struct {
 	raft *raftCheck
 	// vs is the run's variant at work (variant.go).
 	vs *variantState
+	// aims counts markers and aims crashes at them (aim.go).
+	aims *aimState
 }
 
 // Result is what a run found.
@@ -128,6 +135,8 @@ type Result struct {
 	// Variant is the variant the run ran under (the zero one: the seed's
 	// own run).
 	Variant Variant
+	// Markers counts the markers the run passed (aim.go).
+	Markers map[string]int64
 }
 
 // Injected counts the faults that happened.
@@ -188,6 +197,7 @@ func Execute(cfg Config) (res *Result) {
 	restore := w.installCrypto()
 	defer restore()
 	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}, vs: newVariantState(cfg.Variant)}
+	r.aims = newAimState(r)
 	r.Rand = w.Stream("scenario/faults")
 	r.Net = newNetwork(w, cfg.Net)
 	r.Net.faultf = r.fault
@@ -283,7 +293,7 @@ func (r *Run) result() *Result {
 		firstFail = time.Duration(r.Oracle.firstFailAt)
 	}
 	return &Result{
-		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant,
+		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant, Markers: r.aims.reached,
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
