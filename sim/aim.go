@@ -5,10 +5,12 @@ import (
 	"path"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
 )
 
@@ -71,15 +73,26 @@ const (
 	MarkSetOnTTLKey = "set-on-ttl-key"
 )
 
-// Markers lists every marker, crash windows first.
-var Markers = []string{
-	MarkVoteUnsynced, MarkAppendUnsynced, MarkSnapshotInstall, MarkSnapshotWrite, MarkCompaction,
-	MarkFsyncErrorInCompaction, MarkTornWALTail, MarkLeaderChangeDuringSnapSend, MarkWatchMeetsWrite,
-	MarkSetOnTTLKey,
-}
+// crashIn prefixes a crash-window marker for a crash that struck inside
+// the window (aimed or not): "crash-in-vote-unsynced".
+const crashIn = "crash-in-"
 
 // AimMarkers are the markers a run can aim crashes at.
-var AimMarkers = Markers[:5]
+var AimMarkers = []string{MarkVoteUnsynced, MarkAppendUnsynced, MarkSnapshotInstall, MarkSnapshotWrite, MarkCompaction}
+
+// Markers lists every marker: the crash windows, a crash in each, then
+// the others.
+var Markers = append(append(append([]string{}, AimMarkers...), crashInAll()...),
+	MarkFsyncErrorInCompaction, MarkTornWALTail, MarkLeaderChangeDuringSnapSend, MarkWatchMeetsWrite,
+	MarkSetOnTTLKey)
+
+func crashInAll() []string {
+	out := make([]string, len(AimMarkers))
+	for i, m := range AimMarkers {
+		out[i] = crashIn + m
+	}
+	return out
+}
 
 // aimHoldoff is the calm after an aimed crash before the next: enough for
 // the node to come back and the group to elect a leader, so aims at a
@@ -261,6 +274,7 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 		return disk.Fault{}, false
 	}
 	a.last = now
+	a.reached[crashIn+m]++
 	n.r.fault("aimed-" + m)
 	n.trace("aimed crash at " + m + ": " + opName(op))
 	f := disk.Fault{Kind: disk.FaultCrash}
@@ -278,6 +292,12 @@ func opName(op disk.Op) string {
 
 // diskFaultSeen is node n's note of a fault its disk injected.
 func (n *Node) diskFaultSeen(op disk.Op, f disk.Fault) {
+	if f.Kind == disk.FaultCrash {
+		if m := windowOf(n.aimCtx, op); m != "" {
+			n.r.aims.reached[crashIn+m]++
+		}
+		return
+	}
 	if f.Kind == disk.FaultError && n.aimCtx == ctxSnapDone && (op.Kind == disk.OpSync || op.Kind == disk.OpWrite) {
 		n.r.aims.reached[MarkFsyncErrorInCompaction]++
 	}
@@ -288,6 +308,56 @@ func (n *Node) tornSeen(name string) {
 	if ClassifyFile(name) == KindWAL {
 		n.r.aims.reached[MarkTornWALTail]++
 	}
+}
+
+// plainSetOnTTLKey reports whether argv is a SET without an expiry option
+// on a key that has a TTL in s.
+func plainSetOnTTLKey(s state, nowMs int64, argv []string) bool {
+	if len(argv) < 3 || !strings.EqualFold(argv[0], "set") {
+		return false
+	}
+	for _, a := range argv[3:] {
+		switch strings.ToLower(a) {
+		case "ex", "px", "exat", "pxat", "keepttl":
+			return false
+		}
+	}
+	v, ok := s.get(argv[1], nowMs)
+	return ok && v.exp > 0
+}
+
+// writeCommands are the workload's commands that write their first key.
+var writeCommands = map[string]bool{"set": true, "del": true, "incrby": true, "incr": true, "decrby": true,
+	"expire": true, "pexpire": true, "getdel": true, "getset": true, "append": true, "persist": true}
+
+// watchMeetsWrite reports whether a transaction under WATCH and another
+// request writing a key it watches are in the batch reqs.
+func watchMeetsWrite(reqs []cluster.Request) bool {
+	for i, q := range reqs {
+		if q.Txn == nil || len(q.Txn.Watched) == 0 {
+			continue
+		}
+		for j, o := range reqs {
+			if j == i {
+				continue
+			}
+			cmds := [][][]byte{o.Argv}
+			if o.Txn != nil {
+				cmds = o.Txn.Cmds
+			}
+			for _, c := range cmds {
+				if len(c) < 2 || !writeCommands[strings.ToLower(string(c[0]))] {
+					continue
+				}
+				for _, w := range q.Txn.Watched {
+					if string(w.Key) == string(c[1]) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // callIn is call with the node's context set to ctx for aims and markers.

@@ -191,6 +191,9 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 		}
 	}
 	if f := fs.crash.Inject(op); f.Kind != disk.FaultNone {
+		if fs.onFault != nil {
+			fs.onFault(op, f)
+		}
 		return f
 	}
 	fs.charge(op)

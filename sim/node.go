@@ -724,6 +724,9 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 		}
 	}
 	n.trace(sb.String())
+	if watchMeetsWrite(reqs) {
+		n.r.Reach(MarkWatchMeetsWrite)
+	}
 	done := func() {
 		for _, it := range items {
 			it.c.stepAnswered()

@@ -208,6 +208,7 @@ func Execute(cfg Config) (res *Result) {
 	}
 	r.Oracle = newOracle(cfg.Durability, cfg.TolerateWriteErrors)
 	r.Oracle.now = w.Now
+	r.Oracle.reach = r.Reach
 	r.raft = newRaftCheck(r, cfg.Group == nil && cfg.Durability.Kind != "always")
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, "k"+strconv.Itoa(i))

@@ -148,6 +148,8 @@ type scenarioTotals struct {
 	// unknown counts seeds whose linearizability check ran out of time:
 	// failures too, but a different kind (no verdict, no explanation).
 	unknown int
+	// markerRuns counts the seeds that passed each marker.
+	markerRuns map[string]int
 }
 
 func simRun(args []string, stdout, stderr io.Writer) int {
@@ -251,6 +253,14 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		if r.Lin == "unknown" {
 			t.unknown++
 		}
+		for m, n := range r.Markers {
+			if n > 0 {
+				if t.markerRuns == nil {
+					t.markerRuns = map[string]int{}
+				}
+				t.markerRuns[m]++
+			}
+		}
 		if !r.Passed {
 			t.failures++
 			failed = append(failed, r)
@@ -300,6 +310,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	if all.unknown > 0 {
 		fmt.Fprintf(stdout, "linearizability unknown (the check ran out of time; counted as failures): %d seed(s)\n", all.unknown)
 	}
+	printMarkers(stdout, scs, totals)
 	if len(failed) == 0 {
 		return 0
 	}
@@ -321,6 +332,40 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	return 1
+}
+
+// printMarkers lists, per scenario, the rare states (sim.Markers) its
+// seeds reached and in how many of them, then the markers no seed of the
+// sweep reached.
+func printMarkers(stdout io.Writer, scs []*scenarios.Scenario, totals map[string]*scenarioTotals) {
+	reached := map[string]bool{}
+	fmt.Fprintln(stdout, "\nmarkers reached (seeds that passed each, of the scenario's):")
+	for _, s := range scs {
+		t := totals[s.Name]
+		if t == nil {
+			continue
+		}
+		var parts []string
+		for _, m := range sim.Markers {
+			if n := t.markerRuns[m]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", m, n, t.seeds))
+				reached[m] = true
+			}
+		}
+		if len(parts) == 0 {
+			parts = []string{"none"}
+		}
+		fmt.Fprintf(stdout, "  %-26s %s\n", s.Name, strings.Join(parts, ", "))
+	}
+	var never []string
+	for _, m := range sim.Markers {
+		if !reached[m] {
+			never = append(never, m)
+		}
+	}
+	if len(never) > 0 {
+		fmt.Fprintf(stdout, "markers no seed reached: %s\n", strings.Join(never, ", "))
+	}
 }
 
 func firstLine(fs []string) string {

@@ -59,6 +59,12 @@ func TestSimRunExitCodes(t *testing.T) {
 	if !strings.Contains(out.String(), "baseline") || !strings.Contains(out.String(), "total") {
 		t.Fatalf("no summary table:\n%s", out.String())
 	}
+	// The markers: baseline appends, snapshots and compacts, and never
+	// sees a vote (one node).
+	if !regexp.MustCompile(`(?m)^  baseline +append-unsynced 2/2, `).MatchString(out.String()) ||
+		!regexp.MustCompile(`(?m)^markers no seed reached: vote-unsynced, `).MatchString(out.String()) {
+		t.Fatalf("no markers report:\n%s", out.String())
+	}
 }
 
 // keel sim shrink writes a case whose replay is the shrunk run, trace
