@@ -37,6 +37,8 @@ type SeedResult struct {
 	ReportDir     string   `json:"report,omitempty"`
 	// SwarmMix names the seed's swarm fault mix (a --swarm sweep).
 	SwarmMix string `json:"swarm_mix,omitempty"`
+	// Markers counts the rare states the run passed (sim/aim.go).
+	Markers map[string]int64 `json:"markers,omitempty"`
 }
 
 // ReplayCommand is the command that re-runs one seed.
@@ -65,7 +67,7 @@ func Judge(s *Scenario, seed uint64, outDir string) SeedResult {
 func JudgeVariant(s *Scenario, seed uint64, v sim.Variant, outDir string) SeedResult {
 	start := time.Now()
 	out := RunVariant(s, seed, v)
-	r := SeedResult{SwarmMix: out.SwarmMix,
+	r := SeedResult{SwarmMix: out.SwarmMix, Markers: out.Markers,
 		Scenario: s.Name, Seed: seed, Passed: out.Passed(), Failures: out.Failures,
 		FailuresTotal: out.FailuresTotal, Ops: out.Ops, Unknown: out.Unknown,
 		Checked: out.Oracle.Checked, Recoveries: out.Oracle.Recoveries, LostWrites: out.Oracle.LostWrites,
