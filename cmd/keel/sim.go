@@ -27,6 +27,7 @@ const simUsage = `usage:
   keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
   keel sim replay --case FILE [--trace FILE|-] [--out DIR]
   keel sim shrink --scenario NAME --seed N [--swarm] [--out DIR] [--runs N] [--for DURATION]
+  keel sim explore --scenario NAME [--for DURATION] [--runs N] [--first-seed N] [--out DIR] [--stop]
 
 list     prints the scenario names, one a line (--verbose adds what each does;
          --planted lists the planted-bug scenarios instead: each runs a
@@ -58,6 +59,13 @@ shrink   reduces a failing seed's run to the fewest faults and client
          and writes the result as a case file into --out (default
          keel-sim-cases). Exit 0 with a case written, 1 when the seed passes.
          The last line is: case: PATH faults A -> B ops C -> D
+explore  runs seeds and variants of the runs that reached something new (a
+         marker, a fault kind, an election count, each by how often): half
+         fresh seeds from --first-seed up, half mutants of kept runs (a fault
+         schedule or a client's workload drawn anew, a crash aimed at a
+         window, the swarm mix on or off). Each failing run is written as a
+         case file into --out (replay it with replay --case); --stop ends at
+         the first. Exit 0 when nothing failed, 1 otherwise.
 `
 
 func runSim(args []string) int {
@@ -74,6 +82,8 @@ func runSim(args []string) int {
 		return simReplay(args[1:], os.Stdout, os.Stderr)
 	case "shrink":
 		return simShrink(args[1:], os.Stdout, os.Stderr)
+	case "explore":
+		return simExplore(args[1:], os.Stdout, os.Stderr)
 	case "worker":
 		return simWorker(os.Stdin, os.Stdout)
 	}
@@ -680,4 +690,65 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Minute)
 	}
 	return d.Round(time.Second)
+}
+
+func simExplore(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim explore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name")
+	budget := fs.Duration("for", 0, "explore this long")
+	runs := fs.Int("runs", 0, "explore this many runs")
+	first := fs.Uint64("first-seed", 1, "the first fresh seed")
+	out := fs.String("out", "keel-sim-cases", "folder for the failing runs' case files")
+	stop := fs.Bool("stop", false, "stop at the first failing run")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	s := scenarios.Lookup(*name)
+	if s == nil || fs.NArg() > 0 || (*budget <= 0 && *runs <= 0) || *runs < 0 {
+		if *name != "" && s == nil {
+			fmt.Fprintf(stderr, "keel sim explore: unknown scenario %q\n", *name)
+		}
+		if *budget <= 0 && *runs <= 0 {
+			fmt.Fprintln(stderr, "keel sim explore: give --for or --runs")
+		}
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "keel sim explore:", err)
+		return 2
+	}
+	start := time.Now()
+	var writeErr error
+	res := scenarios.Explore(s, scenarios.ExploreOptions{
+		FirstSeed: *first, MaxRuns: *runs, Budget: *budget, StopAtFailure: *stop, Seed: *first,
+		OnRun: func(n int, fresh bool, newFeatures []string, o *scenarios.Outcome) {
+			what := "seed " + strconv.FormatUint(o.Seed, 10)
+			if !fresh {
+				what += " (" + o.Variant.String() + ")"
+			}
+			if !o.Passed() {
+				c := scenarios.NewCase(s, o)
+				path := filepath.Join(*out, fmt.Sprintf("%s-explore-%d.case.json", s.Name, n))
+				if err := scenarios.WriteCase(path, c); err != nil {
+					writeErr = err
+				}
+				fmt.Fprintf(stdout, "run %d FAIL %s: %s\n  replay: keel sim replay --case %s\n", n, what, firstLine(o.Failures), path)
+				return
+			}
+			if len(newFeatures) > 0 {
+				fmt.Fprintf(stdout, "run %d %s: %d new: %s\n", n, what, len(newFeatures), strings.Join(newFeatures, ", "))
+			}
+		},
+	})
+	if writeErr != nil {
+		fmt.Fprintln(stderr, "keel sim explore:", writeErr)
+	}
+	fmt.Fprintf(stdout, "explored %d runs (%d fresh seeds, %d mutants) in %s: corpus %d, features %d, failures %d\n",
+		res.Runs, res.Fresh, res.Mutants, time.Since(start).Round(time.Millisecond), len(res.Corpus), len(res.Features), len(res.Failures))
+	if len(res.Failures) > 0 {
+		return 1
+	}
+	return 0
 }
