@@ -19,7 +19,12 @@ import (
 //     was seen while the run went, else by halving;
 //  2. ambient fault kinds switched off (message loss and duplication,
 //     torn sectors, latency spikes);
-//  3. whole clients left out;
+//  3. whole clients left out; then every read (an operation that writes
+//     nothing), and every operation on one key at a time, the keys the
+//     failure names excepted: bulk steps that delta debugging would reach
+//     only through many runs, when at all (a failure that needs a
+//     snapshot taken at the right moment breaks when any single write
+//     goes, but may survive losing the reads or a key's whole history);
 //  4. delta debugging (Zeller and Hildebrandt, "Simplifying and Isolating
 //     Failure-Inducing Input", 2002) over the run's fault log, then over
 //     its operations, then over the faults once more (fewer operations
@@ -173,6 +178,8 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	k.shrinkUntil(orig)
 	k.shrinkQuiet()
 	k.shrinkClients()
+	k.shrinkReads()
+	k.shrinkKeys()
 	k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
 		func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
 	k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
@@ -289,6 +296,94 @@ func (k *shrinker) shrinkClients() {
 	if dropped > 0 {
 		k.cutAtFirstFailure()
 		k.log(strconv.Itoa(dropped) + " of " + strconv.Itoa(n) + " clients left out: " + k.sizes())
+	}
+}
+
+// sentArgv maps the best run's operation ids to what they sent.
+func (k *shrinker) sentArgv() map[string][]string {
+	m := make(map[string][]string, len(k.best.SentOps))
+	for _, o := range k.best.SentOps {
+		m[o.String()] = o.Argv
+	}
+	return m
+}
+
+// dropOps tries the best variant without the operations drop selects.
+func (k *shrinker) dropOps(drop func(argv []string) bool) bool {
+	argv := k.sentArgv()
+	var keep []string
+	for _, id := range k.best.Variant.KeepOps {
+		if a, ok := argv[id]; ok && drop(a) {
+			continue
+		}
+		keep = append(keep, id)
+	}
+	if len(keep) == len(k.best.Variant.KeepOps) {
+		return false
+	}
+	v := k.best.Variant.Clone()
+	v.KeepOps = keep
+	if keep == nil {
+		v.KeepOps = []string{}
+	}
+	return k.try(v)
+}
+
+// shrinkReads leaves out every operation that writes nothing.
+func (k *shrinker) shrinkReads() {
+	if k.dropOps(sim.OpReadOnly) {
+		k.cutAtFirstFailure()
+		k.log("reads left out: " + k.sizes())
+	}
+}
+
+// shrinkKeys leaves out every operation on one key at a time, the keys
+// the failure names excepted, the busiest keys first.
+func (k *shrinker) shrinkKeys() {
+	named := map[string]bool{}
+	for _, f := range k.best.Failures {
+		if sim.FailureCheck(f) == k.check {
+			for _, w := range strings.FieldsFunc(f, func(r rune) bool {
+				return r == ' ' || r == '"' || r == ',' || r == ':' || r == ';' || r == '(' || r == ')' || r == '=' || r == '/'
+			}) {
+				named[w] = true
+			}
+		}
+	}
+	count := map[string]int{}
+	for _, o := range k.best.SentOps {
+		for _, key := range sim.OpKeys(o.Argv) {
+			count[key]++
+		}
+	}
+	keys := make([]string, 0, len(count))
+	for key := range count {
+		if !named[key] {
+			keys = append(keys, key)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var gone []string
+	for _, key := range keys {
+		if k.dropOps(func(argv []string) bool {
+			for _, x := range sim.OpKeys(argv) {
+				if x == key {
+					return true
+				}
+			}
+			return false
+		}) {
+			gone = append(gone, key)
+		}
+	}
+	if len(gone) > 0 {
+		k.cutAtFirstFailure()
+		k.log("operations on " + strings.Join(gone, ",") + " left out: " + k.sizes())
 	}
 }
 

@@ -161,7 +161,7 @@ func (c *Client) issue() {
 	}
 	op := c.gen()
 	c.seq++
-	if !c.r.sendOp(c, c.seq) {
+	if !c.r.sendOp(c, c.seq, op.argv) {
 		c.skip(&op)
 		return
 	}

@@ -132,7 +132,7 @@ func (c *Client) issueGroup() {
 		workload = true
 	}
 	c.seq++
-	if workload && !c.r.sendOp(c, c.seq) {
+	if workload && !c.r.sendOp(c, c.seq, op.argv) {
 		c.skip(&op)
 		return
 	}

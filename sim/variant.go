@@ -160,9 +160,12 @@ type FaultEvent struct {
 	Dropped bool `json:"dropped,omitempty"`
 }
 
-// OpRef names a workload operation: its client's id and sequence number.
+// OpRef names a workload operation: its client's id and sequence number
+// (its id, String), and what it sends (Argv, shared with the client: for
+// shrinking's choices, OpKeys and OpReadOnly).
 type OpRef struct {
 	Client, Seq uint64
+	Argv        []string `json:"-"`
 }
 
 func (o OpRef) String() string {
@@ -258,8 +261,8 @@ func (r *Run) aimedFault(kind string) bool {
 }
 
 // sendOp reports whether client c's operation seq is sent, and logs it.
-func (r *Run) sendOp(c *Client, seq uint64) bool {
-	ref := OpRef{Client: c.id, Seq: seq}
+func (r *Run) sendOp(c *Client, seq uint64, argv []string) bool {
+	ref := OpRef{Client: c.id, Seq: seq, Argv: argv}
 	if r.vs.keepOps != nil && !r.vs.keepOps[ref.String()] {
 		return false
 	}
@@ -301,4 +304,55 @@ func (cfg Config) varied() Config {
 		cfg.Node.FS.Faults.SpikeProb = 0
 	}
 	return cfg
+}
+
+// readCommands are the workload's commands that write nothing.
+var readCommands = map[string]bool{"get": true, "mget": true, "scan": true, "pttl": true, "ttl": true,
+	"exists": true, "fcall_ro": true, "watch": true}
+
+// OpKeys are the keys a workload operation names (none for SCAN and
+// FUNCTION LOAD).
+func OpKeys(argv []string) []string {
+	cmds, _, ok := txnParse(argv)
+	if !ok {
+		cmds = [][]string{argv}
+	}
+	var keys []string
+	for _, c := range cmds {
+		if len(c) < 2 {
+			continue
+		}
+		switch strings.ToLower(c[0]) {
+		case "scan", "function":
+		case "mget", "del", "exists":
+			keys = append(keys, c[1:]...)
+		case "fcall", "fcall_ro":
+			if len(c) > 2 {
+				n, err := strconv.Atoi(c[2])
+				if err == nil && n >= 0 && 3+n <= len(c) {
+					keys = append(keys, c[3:3+n]...)
+				}
+			}
+		default:
+			keys = append(keys, c[1])
+		}
+	}
+	return keys
+}
+
+// OpReadOnly reports whether a workload operation writes nothing.
+func OpReadOnly(argv []string) bool {
+	cmds, marker, ok := txnParse(argv)
+	if !ok {
+		cmds = [][]string{argv}
+	}
+	if marker == txnObserve {
+		return true
+	}
+	for _, c := range cmds {
+		if len(c) == 0 || !readCommands[strings.ToLower(c[0])] {
+			return false
+		}
+	}
+	return true
 }
