@@ -45,25 +45,39 @@ func TestExploreFindsAndReplays(t *testing.T) {
 
 // TestExploreVersusSeeds (long mode) measures, for each planted bug, the
 // runs plain seeds need to find it and the runs exploration needs, both
-// from seed 1001 (past the seed ranges the planted bugs were tuned on):
+// from seeds 1001, 2001, ... 5001 (past the seed ranges the planted bugs
+// were tuned on):
 // the figures in docs/simulation.md.
 func TestExploreVersusSeeds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("explores every planted bug: minutes")
 	}
-	const first, limit = 1001, 40
+	const limit = 40
+	starts := []uint64{1001, 2001, 3001, 4001, 5001}
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
 			s := Lookup(PlantedPrefix + p.Name)
-			plain := 0
-			for i := 0; i < limit; i++ {
-				if !RunSeed(s, first+uint64(i)).Passed() {
-					plain = i + 1
-					break
+			var plainSum, exploreSum int
+			var plainRuns, exploreRuns []int
+			for _, first := range starts {
+				plain := limit + 1 // not found: counted as one past the limit
+				for i := 0; i < limit; i++ {
+					if !RunSeed(s, first+uint64(i)).Passed() {
+						plain = i + 1
+						break
+					}
 				}
+				res := Explore(s, ExploreOptions{FirstSeed: first, MaxRuns: limit, StopAtFailure: true, Seed: first})
+				found := res.FirstFailRun
+				if found == 0 {
+					found = limit + 1
+				}
+				plainRuns, exploreRuns = append(plainRuns, plain), append(exploreRuns, found)
+				plainSum += plain
+				exploreSum += found
 			}
-			res := Explore(s, ExploreOptions{FirstSeed: first, MaxRuns: limit, StopAtFailure: true, Seed: 1})
-			t.Logf("VERSUS %s: plain seeds %d, exploration %d (of %d; 0: not found)", p.Name, plain, res.FirstFailRun, limit)
+			t.Logf("VERSUS %s: plain seeds %v (mean %.1f), exploration %v (mean %.1f); %d = not found in %d",
+				p.Name, plainRuns, float64(plainSum)/float64(len(starts)), exploreRuns, float64(exploreSum)/float64(len(starts)), limit+1, limit)
 		})
 	}
 }
