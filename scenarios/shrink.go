@@ -30,6 +30,11 @@ import (
 //     its operations, then over the faults once more (fewer operations
 //     often make faults redundant).
 //
+// When that leaves more than a tenth of the operations, a second pass
+// (with a budget of its own) does it all again in a world whose log is
+// scaled down (sim.Variant.LogScale: a snapshot after fewer writes), and
+// the smaller case wins.
+//
 // A step is kept when the run still fails the check the seed's own run
 // failed first (sim.FailureCheck: the same invariant, the same oracle
 // check), whatever its message says. After each kept step the lists of
@@ -86,7 +91,13 @@ type shrinker struct {
 	start   time.Time
 	best    *Outcome
 	outOfIt bool
+	// passRuns is the run count when the current pass began (each pass
+	// has MaxRuns of its own).
+	passRuns int
 }
+
+// size is what a shrink minimizes: faults and operations.
+func size(o *Outcome) int { return o.Injected() + len(o.SentOps) }
 
 func (k *shrinker) log(format string) {
 	if k.opts.Log != nil {
@@ -96,7 +107,7 @@ func (k *shrinker) log(format string) {
 
 // budgetLeft reports whether another run may start.
 func (k *shrinker) budgetLeft() bool {
-	if k.runs >= k.opts.MaxRuns || (k.opts.Budget > 0 && time.Since(k.start) > k.opts.Budget) {
+	if k.runs-k.passRuns >= k.opts.MaxRuns || (k.opts.Budget > 0 && time.Since(k.start) > k.opts.Budget) {
 		k.outOfIt = true
 		return false
 	}
@@ -171,21 +182,42 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	k.check = sim.FailureCheck(orig.Failures[0])
 	k.log("shrinking " + s.Name + " seed " + strconv.FormatUint(seed, 10) + ": fails " + k.check +
 		" (faults " + strconv.Itoa(orig.Injected()) + ", ops " + strconv.Itoa(len(orig.SentOps)) + ")")
-	// The starting point, as a variant that keeps everything: the same run.
-	k.best = orig
-	base := tightened(orig)
-	k.best.Variant = base
-	k.shrinkUntil(orig)
-	k.shrinkQuiet()
-	k.shrinkClients()
-	k.shrinkReads()
-	k.shrinkKeys()
-	k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
-		func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
-	k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
-		func(v *sim.Variant, ids []string) { v.KeepOps = ids })
-	k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
-		func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+	pass := func(scaleLog bool) bool {
+		// The starting point, as a variant that keeps everything: the
+		// same run.
+		k.best = &Outcome{Result: &sim.Result{}}
+		*k.best = *orig
+		r := *orig.Result
+		k.best.Result = &r
+		k.best.Variant = tightened(orig)
+		k.shrinkUntil(orig)
+		k.shrinkQuiet()
+		k.shrinkClients()
+		if scaleLog && !k.shrinkLog() {
+			return false
+		}
+		k.shrinkReads()
+		k.shrinkKeys()
+		k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+			func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+		k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
+			func(v *sim.Variant, ids []string) { v.KeepOps = ids })
+		k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+			func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+		return true
+	}
+	pass(false)
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && SeedConfig(s, seed, v).Node.SnapshotLogBytes > 0 {
+		// Not down to a tenth: the failure may need a snapshot, which
+		// needs many writes. Once more, in a world whose log is scaled
+		// down, with a budget of its own; the smaller case wins.
+		first, firstOut := k.best, k.outOfIt
+		k.log("again with the world's log scaled down (" + k.sizes() + " so far)")
+		k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+		if !pass(true) || size(k.best) >= size(first) {
+			k.best, k.outOfIt = first, firstOut
+		}
+	}
 	// The final run again, as the case file will replay it.
 	final := RunVariant(s, seed, k.best.Variant)
 	k.runs++
@@ -327,6 +359,29 @@ func (k *shrinker) dropOps(drop func(argv []string) bool) bool {
 		v.KeepOps = []string{}
 	}
 	return k.try(v)
+}
+
+// shrinkLog scales the world's log down (sim.Variant.LogScale): a
+// failure that needs a snapshot then needs fewer writes. Tried only for
+// a world with a configured snapshot trigger, in a second pass when the
+// first did not get down to a tenth (a smaller world is a different
+// world: the first pass keeps the seed's).
+func (k *shrinker) shrinkLog() bool {
+	if SeedConfig(k.s, k.seed, k.best.Variant).Node.SnapshotLogBytes <= 0 {
+		return false
+	}
+	for _, scale := range []float64{0.125, 0.25, 0.5} {
+		v := k.best.Variant.Clone()
+		// Operations are numbered per client, so the keep list still
+		// names the same draws; the scaled run sends them at other times.
+		v.LogScale = scale
+		if k.try(v) {
+			k.cutAtFirstFailure()
+			k.log("log scaled to " + strconv.FormatFloat(scale, 'g', 3, 64) + ": " + k.sizes())
+			return true
+		}
+	}
+	return false
 }
 
 // shrinkReads leaves out every operation that writes nothing.

@@ -16,6 +16,14 @@ func TestShrinkPlantedBugReplaysExactly(t *testing.T) {
 		name string
 		seed uint64
 	}{{"planted-incrby-lost-update", 2}, {"planted-vote-reject-lost", 4}}
+	if !testing.Short() {
+		// Through the second pass, in a world with its log scaled down
+		// (some 1700 runs, half a minute).
+		cases = append(cases, struct {
+			name string
+			seed uint64
+		}{"planted-deleted-key-resurrected", 2})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := Lookup(tc.name)

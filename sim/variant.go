@@ -49,6 +49,12 @@ type Variant struct {
 	// (node-to-node messages), "torn" (a power loss keeps no unsynced
 	// sector), "spikes" (disk latency spikes configured for the world).
 	Quiet []string `json:"quiet,omitempty"`
+	// LogScale, when in (0, 1), shrinks the world's log: the snapshot
+	// trigger and the WAL segments are that share of the scenario's (at
+	// least minLogBytes), so a failure that needs a snapshot or a
+	// compaction needs fewer writes to get there (shrinking's one change
+	// to the world rather than to what happens in it).
+	LogScale float64 `json:"log_scale,omitempty"`
 	// Swarm replaces the scenario's fault schedule with a mix of fault
 	// kinds and rates drawn from the seed (swarm.go); scenarios applies
 	// it, since it knows each world.
@@ -64,7 +70,7 @@ type Variant struct {
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0)
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0)
 }
 
 // Clone returns a deep copy.
@@ -100,6 +106,9 @@ func (v *Variant) String() string {
 	}
 	if v.Until > 0 {
 		parts = append(parts, "until "+v.Until.String())
+	}
+	if v.LogScale > 0 && v.LogScale < 1 {
+		parts = append(parts, "log scaled "+strconv.FormatFloat(v.LogScale, 'g', 3, 64))
 	}
 	if len(v.DropClients) > 0 {
 		parts = append(parts, strconv.Itoa(len(v.DropClients))+" clients dropped")
@@ -303,8 +312,21 @@ func (cfg Config) varied() Config {
 	if v.quiet("spikes") {
 		cfg.Node.FS.Faults.SpikeProb = 0
 	}
+	if v.LogScale > 0 && v.LogScale < 1 {
+		scale := func(n int64) int64 {
+			if n <= 0 {
+				return n // the replica's default
+			}
+			return max(int64(float64(n)*v.LogScale), minLogBytes)
+		}
+		cfg.Node.SnapshotLogBytes, cfg.Node.SegmentBytes = scale(cfg.Node.SnapshotLogBytes), scale(cfg.Node.SegmentBytes)
+	}
 	return cfg
 }
+
+// minLogBytes is the smallest snapshot trigger and segment LogScale
+// gives: a few records.
+const minLogBytes = 1 << 10
 
 // readCommands are the workload's commands that write nothing.
 var readCommands = map[string]bool{"get": true, "mget": true, "scan": true, "pttl": true, "ttl": true,
