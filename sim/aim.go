@@ -71,6 +71,15 @@ const (
 	// MarkSetOnTTLKey: a plain SET (no EX, PX, KEEPTTL) on a key that
 	// had a TTL.
 	MarkSetOnTTLKey = "set-on-ttl-key"
+	// MarkCrashInMembershipChange, MarkLeaderChangeInMembershipChange: a
+	// node went down, or a leader was elected, while the admin's
+	// membership change was under way (Group.Admin).
+	MarkCrashInMembershipChange        = "crash-during-membership-change"
+	MarkLeaderChangeInMembershipChange = "leader-change-during-membership-change"
+	// MarkCrashInSlotMove, MarkLeaderChangeInSlotMove: the same while a
+	// slot range was being moved between groups (Group.Reshard).
+	MarkCrashInSlotMove        = "crash-during-slot-move"
+	MarkLeaderChangeInSlotMove = "leader-change-during-slot-move"
 )
 
 // crashIn prefixes a crash-window marker for a crash that struck inside
@@ -84,7 +93,8 @@ var AimMarkers = []string{MarkVoteUnsynced, MarkAppendUnsynced, MarkSnapshotInst
 // the others.
 var Markers = append(append(append([]string{}, AimMarkers...), crashInAll()...),
 	MarkFsyncErrorInCompaction, MarkTornWALTail, MarkLeaderChangeDuringSnapSend, MarkWatchMeetsWrite,
-	MarkSetOnTTLKey)
+	MarkSetOnTTLKey, MarkCrashInMembershipChange, MarkLeaderChangeInMembershipChange, MarkCrashInSlotMove,
+	MarkLeaderChangeInSlotMove)
 
 func crashInAll() []string {
 	out := make([]string, len(AimMarkers))
@@ -199,11 +209,41 @@ func (a *aimState) sent(now int64, msg []byte) {
 	}
 }
 
-// newLeader notes a leader elected.
-func (a *aimState) newLeader(now int64) {
-	if a.snapSentAt >= 0 && now-a.snapSentAt < int64(snapSendRecent) {
+// newLeader notes a leader elected in r.
+func (a *aimState) newLeader(r *Run) {
+	if a.snapSentAt >= 0 && r.W.now-a.snapSentAt < int64(snapSendRecent) {
 		a.reached[MarkLeaderChangeDuringSnapSend]++
 	}
+	membership, move := r.changesUnderWay()
+	if membership {
+		a.reached[MarkLeaderChangeInMembershipChange]++
+	}
+	if move {
+		a.reached[MarkLeaderChangeInSlotMove]++
+	}
+}
+
+// nodeDown notes a node going down (a power loss or a process crash).
+func (a *aimState) nodeDown(r *Run) {
+	membership, move := r.changesUnderWay()
+	if membership {
+		a.reached[MarkCrashInMembershipChange]++
+	}
+	if move {
+		a.reached[MarkCrashInSlotMove]++
+	}
+}
+
+// changesUnderWay reports whether a membership change and a slot move
+// are in progress.
+func (r *Run) changesUnderWay() (membership, move bool) {
+	g := r.Group
+	if g == nil {
+		return false, false
+	}
+	membership = g.admin != nil && g.admin.route.admin != nil
+	move = g.resharder != nil && g.resharder.route.reshard != nil && g.resharder.route.reshard.move != nil
+	return membership, move
 }
 
 func newAimState(r *Run) *aimState {

@@ -490,6 +490,7 @@ func (n *Node) down(power bool) {
 	if n.grp == nil {
 		n.r.Oracle.Crashed(n.nowMs())
 	}
+	n.r.aims.nodeDown(n.r)
 	n.up = false
 	n.epoch++
 	n.nd = nil

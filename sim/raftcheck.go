@@ -302,7 +302,7 @@ func (o *replicaObserver) Ready(hs pb.HardState, leader bool) {
 	if leader && !v.leader {
 		o.c.Stats.Elections++
 		if a := o.c.r.aims; a != nil {
-			a.newLeader(o.c.r.W.now)
+			a.newLeader(o.c.r)
 		}
 		o.checkComplete(hs.Term)
 	}
