@@ -37,13 +37,15 @@ import (
 //
 // A step is kept when the run still fails the check the seed's own run
 // failed first (sim.FailureCheck: the same invariant, the same oracle
-// check), whatever its message says. After each kept step the lists of
-// faults and operations to keep are cut to what that run injected and
-// sent: ids that never came up change nothing, and smaller lists make the
-// next step cheaper. Faults are numbered per source (variant.go), so one
-// left out moves few others; a disk's faults are numbered by the disk's
-// operations, so fewer operations renumber them, which is why a step is
-// judged by running it, never by reasoning about ids.
+// check; for a wrong reply, the same command getting the same kind of
+// reply: sim.FailureSignature), whatever else its message says. After
+// each kept step the lists of faults and operations to keep are cut to
+// what that run injected and sent: ids that never came up change nothing,
+// and smaller lists make the next step cheaper. Faults are numbered per
+// source (variant.go), so one left out moves few others; a disk's faults
+// are numbered by the disk's operations, so fewer operations renumber
+// them, which is why a step is judged by running it, never by reasoning
+// about ids.
 
 // ShrinkOptions bound a shrink.
 type ShrinkOptions struct {
@@ -87,6 +89,7 @@ type shrinker struct {
 	seed    uint64
 	opts    ShrinkOptions
 	check   string
+	sig     string // the failure's signature, finer than check
 	runs    int
 	start   time.Time
 	best    *Outcome
@@ -122,12 +125,23 @@ func (k *shrinker) try(v sim.Variant) bool {
 	}
 	k.runs++
 	o := RunVariant(k.s, k.seed, v)
-	if !failsCheck(o, k.check) {
+	if !failsSignature(o, k.sig) {
 		return false
 	}
 	o.Variant = tightened(o)
 	k.best = o
 	return true
+}
+
+// failsSignature reports whether o failed with a failure of signature sig
+// (sim.FailureSignature).
+func failsSignature(o *Outcome, sig string) bool {
+	for _, f := range o.Failures {
+		if sim.FailureSignature(f) == sig {
+			return true
+		}
+	}
+	return false
 }
 
 // failsCheck reports whether o failed check.
@@ -179,7 +193,7 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	if orig.Passed() {
 		return nil, errors.Newf("%s seed %d passes: nothing to shrink", s.Name, seed)
 	}
-	k.check = sim.FailureCheck(orig.Failures[0])
+	k.check, k.sig = sim.FailureCheck(orig.Failures[0]), sim.FailureSignature(orig.Failures[0])
 	k.log("shrinking " + s.Name + " seed " + strconv.FormatUint(seed, 10) + ": fails " + k.check +
 		" (faults " + strconv.Itoa(orig.Injected()) + ", ops " + strconv.Itoa(len(orig.SentOps)) + ")")
 	pass := func(scaleLog bool) bool {
@@ -221,7 +235,7 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	// The final run again, as the case file will replay it.
 	final := RunVariant(s, seed, k.best.Variant)
 	k.runs++
-	if final.TraceHash != k.best.TraceHash || !failsCheck(final, k.check) {
+	if final.TraceHash != k.best.TraceHash || !failsSignature(final, k.sig) {
 		return nil, errors.Newf("nondeterminism: the shrunk run gave trace-hash %s, then %s", k.best.TraceHash, final.TraceHash)
 	}
 	return &ShrinkResult{Original: orig, Final: final, Check: k.check, Runs: k.runs, Exhausted: k.outOfIt}, nil

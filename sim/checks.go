@@ -41,3 +41,33 @@ func FailureCheck(msg string) string {
 	w, _, _ := strings.Cut(msg, " ")
 	return strings.TrimSuffix(w, ":")
 }
+
+// FailureSignature is FailureCheck, narrowed for the oracle's reply
+// check to the command and the kind of reply it got ("reply INCRBY got
+// integer", "reply GET got nil"): shrinking keeps a run failing the same
+// signature, so that leaving out a library load (every FCALL then gets
+// an error) does not pass for the wrong balance the seed showed.
+func FailureSignature(msg string) string {
+	check := FailureCheck(msg)
+	if check != "reply" {
+		return check
+	}
+	_, rest, _ := strings.Cut(msg, " ") // after "t=<time>"
+	cmd, _, _ := strings.Cut(rest, " ")
+	sig := "reply " + strings.ToUpper(strings.TrimSuffix(cmd, ":"))
+	_, got, ok := strings.Cut(rest, ", got ")
+	if !ok {
+		return sig
+	}
+	switch {
+	case strings.HasPrefix(got, "(integer)"):
+		return sig + " got integer"
+	case strings.HasPrefix(got, "(error)"):
+		return sig + " got error"
+	case strings.HasPrefix(got, "(nil)"):
+		return sig + " got nil"
+	case strings.HasPrefix(got, "\""):
+		return sig + " got string"
+	}
+	return sig + " got other"
+}

@@ -233,3 +233,17 @@ func TestOracleInFlightWatchedExecMayAbort(t *testing.T) {
 		t.Fatalf("after recovery: %v", o.Failures)
 	}
 }
+
+func TestFailureSignature(t *testing.T) {
+	for msg, want := range map[string]string{
+		"t=8.810s FCALL_RO balance 1 k0: want (integer) 148, got (integer) 156":                "reply FCALL_RO got integer",
+		"t=5.569s FCALL_RO balance 1 k2: want (integer) 0, got (error) ERR Function not found": "reply FCALL_RO got error",
+		"t=2.658s GET k2: want \"c1009-180\", got (nil)":                                       "reply GET got nil",
+		"raft election safety: t=6.7s term 5 has two leaders: n2 and n3":                       InvElectionSafety,
+		"linearizability: illegal: ...":                                                        "linearizability",
+	} {
+		if got := FailureSignature(msg); got != want {
+			t.Errorf("%q: %q, want %q", msg, got, want)
+		}
+	}
+}
