@@ -99,3 +99,16 @@ func TestSimShrinkWritesCaseThatReplays(t *testing.T) {
 		t.Fatalf("shrinking a passing seed: exit %d", code)
 	}
 }
+
+// A worker process runs a swarm job and answers with the seed's mix and
+// markers (what --parallel's parent reads back).
+func TestSimWorkerSwarmJob(t *testing.T) {
+	in := strings.NewReader(`{"scenario":"crash-restart","seed":2,"swarm":true}` + "\n")
+	var out bytes.Buffer
+	if code := simWorker(in, &out); code != 0 {
+		t.Fatalf("worker exit %d", code)
+	}
+	if !strings.Contains(out.String(), `"swarm_mix":"node: `) || !strings.Contains(out.String(), `"markers":{"append-unsynced":`) {
+		t.Fatalf("worker answered %s", out.String())
+	}
+}
