@@ -42,11 +42,11 @@ func TestParseInfo(t *testing.T) {
 
 func TestParseVmRSS(t *testing.T) {
 	status := "Name:\tredis-server\nVmPeak:\t  100 kB\nVmRSS:\t   12345 kB\nThreads:\t5\n"
-	got, err := parseVmRSS([]byte(status))
+	got, err := harness.ParseVmRSS([]byte(status))
 	if err != nil || got != 12345*1024 {
 		t.Fatalf("parseVmRSS = %d, %v", got, err)
 	}
-	if _, err := parseVmRSS([]byte("Name:\tx\n")); err == nil {
+	if _, err := harness.ParseVmRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("want an error without VmRSS")
 	}
 }
@@ -54,7 +54,7 @@ func TestParseVmRSS(t *testing.T) {
 func TestRESPRoundTrip(t *testing.T) {
 	client, srv := stdnet.Pipe()
 	defer client.Close()
-	c := newRESPConn(client)
+	c := harness.NewConn(client)
 	gotCmd := make(chan string, 1)
 	go func() {
 		defer srv.Close()
@@ -71,21 +71,21 @@ func TestRESPRoundTrip(t *testing.T) {
 		gotCmd <- cmd.String()
 		srv.Write([]byte("*2\r\n$3\r\n123\r\n*3\r\n$5\r\npfx:1\r\n$-1\r\n:7\r\n-ERR oops\r\n"))
 	}()
-	r, err := c.do("SCAN", "0", "MATCH", "pfx:*", "COUNT", "1000")
+	r, err := c.Do("SCAN", "0", "MATCH", "pfx:*", "COUNT", "1000")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "*6\r\n$4\r\nSCAN\r\n$1\r\n0\r\n$5\r\nMATCH\r\n$5\r\npfx:*\r\n$5\r\nCOUNT\r\n$4\r\n1000\r\n"; <-gotCmd != want {
 		t.Errorf("command encoding differs from RESP")
 	}
-	if r.kind != '*' || len(r.elems) != 2 || r.elems[0].str != "123" {
+	if r.Kind != '*' || len(r.Elems) != 2 || r.Elems[0].Str != "123" {
 		t.Fatalf("reply = %+v", r)
 	}
-	page := r.elems[1].elems
-	if len(page) != 3 || page[0].str != "pfx:1" || !page[1].null || page[2].num != 7 {
+	page := r.Elems[1].Elems
+	if len(page) != 3 || page[0].Str != "pfx:1" || !page[1].Null || page[2].Num != 7 {
 		t.Fatalf("page = %+v", page)
 	}
-	if _, err := c.read(); err == nil || err.Error() != "ERR oops" {
+	if _, err := c.Read(); err == nil || err.Error() != "ERR oops" {
 		t.Fatalf("error reply = %v, want respError ERR oops", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestScanOnceFollowsCursorAndDedupes(t *testing.T) {
 			srv.Write([]byte(page))
 		}
 	}()
-	found, calls, _, err := scanOnce(newRESPConn(client))
+	found, calls, _, err := scanOnce(harness.NewConn(client))
 	if err != nil {
 		t.Fatal(err)
 	}

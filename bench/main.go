@@ -214,8 +214,8 @@ func run(ctx context.Context, cfg config) error {
 }
 
 // probe checks that sys answers a test's command without an error.
-func probe(c *respConn, t benchTest) error {
-	_, err := c.do(t.probe...)
+func probe(c *harness.Conn, t benchTest) error {
+	_, err := c.Do(t.probe...)
 	return err
 }
 
@@ -248,7 +248,7 @@ func runMode(ctx context.Context, cfg config, tl harness.Tools, redis, keel syst
 		}
 	}
 	// Re-probe keel per test so a rejected command is recorded, not run.
-	kc, err := dialRESP(servers["keel"].Addr(), time.Second)
+	kc, err := harness.Dial(servers["keel"].Addr(), time.Second)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // memResult is one system's memory and prefix-scan measurement.
@@ -63,13 +64,13 @@ func infoInt(fields map[string]string, name string) int64 {
 }
 
 // memSample reads INFO memory and the process RSS.
-func memSample(s *server, c *respConn) (used, rss, proc int64, err error) {
+func memSample(s *server, c *harness.Conn) (used, rss, proc int64, err error) {
 	used, rss = -1, -1
-	if r, err := c.do("INFO", "memory"); err == nil {
-		f := parseInfo(r.str)
+	if r, err := c.Do("INFO", "memory"); err == nil {
+		f := parseInfo(r.Str)
 		used, rss = infoInt(f, "used_memory"), infoInt(f, "used_memory_rss")
 	}
-	proc, err = s.rssBytes()
+	proc, err = s.RSS()
 	return used, rss, proc, err
 }
 
@@ -85,7 +86,7 @@ const memorySettle = 1 * time.Second
 
 // loadForMemory loads keys-matches filler keys and matches prefix keys, all
 // with valueBytes-byte values, and samples memory before and after.
-func loadForMemory(s *server, c *respConn, keys, matches, valueBytes int) memResult {
+func loadForMemory(s *server, c *harness.Conn, keys, matches, valueBytes int) memResult {
 	res := memResult{keys: keys}
 	time.Sleep(memorySettle)
 	var err error
@@ -94,17 +95,17 @@ func loadForMemory(s *server, c *respConn, keys, matches, valueBytes int) memRes
 		return res
 	}
 	start := time.Now()
-	if err := c.loadKeys("mem:%010d", 0, keys-matches, valueBytes); err != nil {
+	if err := loadKeys(c, "mem:%010d", 0, keys-matches, valueBytes); err != nil {
 		res.err = errors.Wrapf(err, "load %s", s.sys.name)
 		return res
 	}
-	if err := c.loadKeys(scanPrefix+"%06d", 0, matches, valueBytes); err != nil {
+	if err := loadKeys(c, scanPrefix+"%06d", 0, matches, valueBytes); err != nil {
 		res.err = errors.Wrapf(err, "load %s", s.sys.name)
 		return res
 	}
 	res.loadSeconds = time.Since(start).Seconds()
-	if r, err := c.do("DBSIZE"); err != nil || r.num != int64(keys) {
-		res.err = errors.Newf("%s: DBSIZE after load = %d (%v), want %d", s.sys.name, r.num, err, keys)
+	if r, err := c.Do("DBSIZE"); err != nil || r.Num != int64(keys) {
+		res.err = errors.Newf("%s: DBSIZE after load = %d (%v), want %d", s.sys.name, r.Num, err, keys)
 		return res
 	}
 	time.Sleep(memorySettle)
@@ -116,23 +117,23 @@ func loadForMemory(s *server, c *respConn, keys, matches, valueBytes int) memRes
 
 // scanOnce iterates SCAN MATCH prefix* to cursor 0 and returns the distinct
 // matches found and the number of calls.
-func scanOnce(c *respConn) (found, calls int, elapsed time.Duration, err error) {
+func scanOnce(c *harness.Conn) (found, calls int, elapsed time.Duration, err error) {
 	seen := map[string]bool{}
 	cursor := "0"
 	start := time.Now()
 	for {
-		r, err := c.do("SCAN", cursor, "MATCH", scanPrefix+"*", "COUNT", strconv.Itoa(scanCount))
+		r, err := c.Do("SCAN", cursor, "MATCH", scanPrefix+"*", "COUNT", strconv.Itoa(scanCount))
 		if err != nil {
 			return 0, calls, 0, errors.Wrap(err, "SCAN")
 		}
 		calls++
-		if r.kind != '*' || len(r.elems) != 2 {
+		if r.Kind != '*' || len(r.Elems) != 2 {
 			return 0, calls, 0, errors.Newf("SCAN: unexpected reply %+v", r)
 		}
-		for _, k := range r.elems[1].elems {
-			seen[k.str] = true
+		for _, k := range r.Elems[1].Elems {
+			seen[k.Str] = true
 		}
-		cursor = r.elems[0].str
+		cursor = r.Elems[0].Str
 		if cursor == "0" {
 			break
 		}
@@ -158,7 +159,7 @@ func (m memResult) summary() string {
 func runMemory(cfg config, redis, keel system, tmp string) (memResult, memResult) {
 	var res [2]memResult
 	var servers [2]*server
-	var conns [2]*respConn
+	var conns [2]*harness.Conn
 	for i, sys := range []system{redis, keel} {
 		dir := filepath.Join(tmp, sys.name+"-memory")
 		fail := func(err error) (memResult, memResult) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -89,9 +87,9 @@ const readyPollInterval = 2 * time.Millisecond
 
 // waitReady polls until the server answers PING and, when wantKeys >= 0,
 // DBSIZE equals wantKeys. It returns the connection it used.
-func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*respConn, error) {
+func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*harness.Conn, error) {
 	deadline := time.Now().Add(timeout)
-	var c *respConn
+	var c *harness.Conn
 	for {
 		if s.Exited() {
 			return nil, errors.Newf("%s exited while starting (%v); log:\n%s", s.sys.name, s.Err(), s.LogTail())
@@ -104,56 +102,32 @@ func (s *server) waitReady(timeout time.Duration, wantKeys int64) (*respConn, er
 		}
 		if c == nil {
 			var err error
-			if c, err = dialRESP(s.Addr(), time.Second); err != nil {
+			if c, err = harness.Dial(s.Addr(), time.Second); err != nil {
 				time.Sleep(readyPollInterval)
 				continue
 			}
 		}
-		c.c.SetDeadline(time.Now().Add(5 * time.Second))
-		r, err := c.do("PING")
-		if _, isReply := err.(respError); err != nil && !isReply {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r, err := c.Do("PING")
+		if _, isReply := err.(harness.RespError); err != nil && !isReply {
 			c.Close() // connection-level failure: redial
 			c = nil
 			time.Sleep(readyPollInterval)
 			continue
 		}
-		if err != nil || r.str != "PONG" { // -LOADING and the like
+		if err != nil || r.Str != "PONG" { // -LOADING and the like
 			time.Sleep(readyPollInterval)
 			continue
 		}
 		if wantKeys < 0 {
-			c.c.SetDeadline(time.Time{})
+			c.SetDeadline(time.Time{})
 			return c, nil
 		}
-		r, err = c.do("DBSIZE")
-		if err == nil && r.num == wantKeys {
-			c.c.SetDeadline(time.Time{})
+		r, err = c.Do("DBSIZE")
+		if err == nil && r.Num == wantKeys {
+			c.SetDeadline(time.Time{})
 			return c, nil
 		}
 		time.Sleep(readyPollInterval)
 	}
-}
-
-// rssBytes reads the process's resident set size from /proc.
-func (s *server) rssBytes() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
-	if err != nil {
-		return 0, errors.Wrap(err, "read process status")
-	}
-	return parseVmRSS(b)
-}
-
-// parseVmRSS extracts VmRSS (reported in kB) from /proc/PID/status.
-func parseVmRSS(status []byte) (int64, error) {
-	for _, line := range bytes.Split(status, []byte("\n")) {
-		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
-			continue
-		}
-		var kb int64
-		if _, err := fmt.Sscanf(string(bytes.TrimPrefix(line, []byte("VmRSS:"))), "%d kB", &kb); err != nil {
-			return 0, errors.Wrapf(err, "parse %q", line)
-		}
-		return kb * 1024, nil
-	}
-	return 0, errors.New("no VmRSS line in process status")
 }

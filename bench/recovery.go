@@ -66,15 +66,15 @@ func measureRecovery(sys system, v recoveryVariant, dir string, keys, valueBytes
 		res.err = err
 		return res
 	}
-	if err := c.loadKeys("rec:%010d", 0, keys, valueBytes); err != nil {
+	if err := loadKeys(c, "rec:%010d", 0, keys, valueBytes); err != nil {
 		c.Close()
 		s.Kill()
 		res.err = err
 		return res
 	}
 	if v.save {
-		c.c.SetDeadline(time.Now().Add(recoveryTimeout))
-		if _, err := c.do("SAVE"); err != nil {
+		c.SetDeadline(time.Now().Add(recoveryTimeout))
+		if _, err := c.Do("SAVE"); err != nil {
 			c.Close()
 			s.Kill()
 			res.err = errors.Wrapf(err, "%s SAVE", sys.name)

@@ -31,7 +31,7 @@ const explainPrefixOpsMax = 8
 
 // Options configure Check.
 type Options struct {
-	Model   string        // ModelKV (the default when empty) or ModelBank
+	Model   string        // ModelKV (the default when empty), ModelBank or ModelQueue
 	Timeout time.Duration // DefaultTimeout when zero
 }
 
@@ -99,8 +99,14 @@ func specFor(name string) (*spec, error) {
 		return kvSpec, nil
 	case ModelBank:
 		return bankSpec, nil
+	case ModelQueue:
+		return queueSpec, nil
+	case ModelZSet:
+		return zsetSpec, nil
+	case ModelSet:
+		return setSpec, nil
 	}
-	return nil, errors.Newf("unknown model %q (want %s or %s)", name, ModelKV, ModelBank)
+	return nil, errors.Newf("unknown model %q (want %s, %s, %s, %s or %s)", name, ModelKV, ModelBank, ModelQueue, ModelZSet, ModelSet)
 }
 
 // Check decides whether ops are linearizable under the chosen model. The
@@ -117,6 +123,11 @@ func Check(ops []Op, opts Options) (Result, error) {
 		}
 		if sp == kvSpec && ops[i].Kind == Transfer {
 			return Result{}, errors.Newf("operation %d: transfer needs the bank model", i)
+		}
+		if want := ops[i].Kind.collectionModel(); want != "" && want != sp.name {
+			return Result{}, errors.Newf("operation %d: %s needs the %s model", i, ops[i].Kind, want)
+		} else if want == "" && (sp == queueSpec || sp == zsetSpec || sp == setSpec) {
+			return Result{}, errors.Newf("operation %d: the %s model does not take %s", i, sp.name, ops[i].Kind)
 		}
 	}
 	timeout := opts.Timeout

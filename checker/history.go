@@ -129,12 +129,19 @@ type Op struct {
 
 // readOnly says whether the operation cannot change state. A read-only
 // operation of unknown outcome constrains nothing and is left out of checks.
-func (op *Op) readOnly() bool { return op.Kind == Get || op.Kind == MGet }
+func (op *Op) readOnly() bool {
+	switch op.Kind {
+	case Get, MGet, ZScore, ZRank, SIsMember, SCard:
+		return true
+	}
+	return false
+}
 
 // validate says what is wrong with op, in the words of the history format.
 func (op *Op) validate() error {
 	switch op.Kind {
-	case Set, Get, Del, IncrBy, GetDel:
+	case Set, Get, Del, IncrBy, GetDel, LPush, RPop, BLPop, ZAdd, ZIncrBy, ZScore, ZRank, ZPopMin,
+		SAdd, SRem, SIsMember, SCard, SPop:
 	case MGet:
 		if len(op.Keys) == 0 {
 			return errors.New(`mget needs "keys": a non-empty list`)
@@ -149,7 +156,7 @@ func (op *Op) validate() error {
 	case "":
 		return errors.New(`missing field "op"`)
 	default:
-		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget or transfer)`, string(op.Kind))
+		return errors.Newf(`unknown op %q (want set, get, del, incrby, getdel, mget, transfer, lpush, rpop, blpop, zadd, zincrby, zscore, zrank, zpopmin, sadd, srem, sismember, scard or spop)`, string(op.Kind))
 	}
 	if op.Kind != Set && (op.NX || op.XX || op.GetOld) {
 		return errors.Newf(`"nx", "xx" and "get" apply only to set, not %s`, op.Kind)
@@ -203,6 +210,34 @@ func (op *Op) validate() error {
 	case Transfer:
 		if out.Kind != StrValue || (out.Str != "OK" && out.Str != InsufficientFunds) {
 			return errors.Newf(`transfer outputs "OK" or %q, got %s`, InsufficientFunds, out)
+		}
+	case LPush:
+		if out.Kind != IntValue || out.Int < 1 {
+			return errors.Newf(`lpush outputs the list's length, got %s`, out)
+		}
+	case RPop, BLPop, ZScore, ZPopMin, SPop:
+		if out.Kind != NilValue && out.Kind != StrValue {
+			return errors.Newf(`%s outputs a string or null, got %s`, op.Kind, out)
+		}
+	case ZAdd:
+		if out.Kind != IntValue || (out.Int != 0 && out.Int != 1) {
+			return errors.Newf(`zadd of one member outputs 0 or 1, got %s`, out)
+		}
+	case ZIncrBy:
+		if out.Kind != StrValue && out.Kind != ErrValue {
+			return errors.Newf(`zincrby outputs the new score or an error, got %s`, out)
+		}
+	case SAdd, SRem, SIsMember:
+		if out.Kind != IntValue || (out.Int != 0 && out.Int != 1) {
+			return errors.Newf(`%s of one member outputs 0 or 1, got %s`, op.Kind, out)
+		}
+	case SCard:
+		if out.Kind != IntValue || out.Int < 0 {
+			return errors.Newf(`scard outputs a count, got %s`, out)
+		}
+	case ZRank:
+		if out.Kind != NilValue && out.Kind != IntValue {
+			return errors.Newf(`zrank outputs an integer or null, got %s`, out)
 		}
 	}
 	return nil
@@ -280,7 +315,7 @@ func parseOp(text []byte) (Op, error) {
 	if err := field(f, "client", true, &op.Client); err != nil {
 		return Op{}, err
 	}
-	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel
+	needKey := op.Kind == Set || op.Kind == Get || op.Kind == Del || op.Kind == IncrBy || op.Kind == GetDel || op.Kind.queueKind() || op.Kind.zsetKind() || op.Kind.setKind()
 	if err := field(f, "key", needKey, &op.Key); err != nil {
 		return Op{}, err
 	}
@@ -288,13 +323,26 @@ func parseOp(text []byte) (Op, error) {
 		return Op{}, err
 	}
 	switch op.Kind {
-	case Set:
+	case Set, LPush:
 		if err := field(f, "value", true, &op.Value); err != nil {
-			return Op{}, errors.Wrap(err, "set needs a string value")
+			return Op{}, errors.Wrapf(err, "%s needs a string value", op.Kind)
 		}
 	case IncrBy:
 		if err := field(f, "value", true, &op.Delta); err != nil {
 			return Op{}, errors.Wrap(err, "incrby needs an integer value (the delta)")
+		}
+	case SAdd, SRem, SIsMember:
+		if err := field(f, "value", true, &op.Value); err != nil {
+			return Op{}, errors.Wrapf(err, "%s needs a member as its string value", op.Kind)
+		}
+	case ZAdd, ZIncrBy, ZScore, ZRank:
+		// The member is the value; ZADD's score and ZINCRBY's delta the
+		// amount.
+		if err := field(f, "value", true, &op.Value); err != nil {
+			return Op{}, errors.Wrapf(err, "%s needs a member as its string value", op.Kind)
+		}
+		if err := field(f, "amount", op.Kind == ZAdd || op.Kind == ZIncrBy, &op.Delta); err != nil {
+			return Op{}, err
 		}
 	case Transfer:
 		for _, fl := range []struct {
@@ -470,10 +518,14 @@ func WriteHistory(w io.Writer, ops []Op) error {
 			j.Key = &key
 		}
 		switch op.Kind {
-		case Set:
+		case Set, LPush:
 			j.Value = marshalValue(Str(op.Value))
 		case IncrBy:
 			j.Value = marshalValue(Int(op.Delta))
+		case ZAdd, ZIncrBy:
+			j.Value, j.Amount = marshalValue(Str(op.Value)), &op.Delta
+		case ZScore, ZRank, SAdd, SRem, SIsMember:
+			j.Value = marshalValue(Str(op.Value))
 		}
 		if !op.Unknown {
 			ret := op.Return
@@ -530,6 +582,12 @@ func describeCall(op *Op) string {
 		fmt.Fprintf(&b, "incrby %s %d", op.Key, op.Delta)
 	case MGet:
 		fmt.Fprintf(&b, "mget %s", strings.Join(op.Keys, " "))
+	case LPush:
+		fmt.Fprintf(&b, "lpush %s %q", op.Key, op.Value)
+	case ZAdd, ZIncrBy:
+		fmt.Fprintf(&b, "%s %s %d %q", op.Kind, op.Key, op.Delta, op.Value)
+	case ZScore, ZRank, SAdd, SRem, SIsMember:
+		fmt.Fprintf(&b, "%s %s %q", op.Kind, op.Key, op.Value)
 	case Transfer:
 		fmt.Fprintf(&b, "transfer %s->%s %d", op.From, op.To, op.Amount)
 		if op.Overdraft {

@@ -708,7 +708,8 @@ func isWrite(argv [][]byte) bool {
 	}
 	c := engine.Lookup(argv[0])
 	if c == nil {
-		return isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone || IsACLWrite(argv)
+		// A leader's eviction (engine.EvictionCommand) is logged.
+		return engine.IsEviction(argv) || isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone || IsACLWrite(argv)
 	}
 	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }

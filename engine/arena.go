@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 )
@@ -67,9 +68,10 @@ type record struct {
 	cell uint64
 	vlen uint32
 	ttl  tref // the key's TTL entry, 0 = no TTL
-	// access is reserved for eviction's LRU/LFU metadata (issue 16; Redis
-	// keeps 24 bits per key there). Nothing reads or writes it yet; it
-	// fills what was padding, so the record stays 32 bytes.
+	// access is the key's eviction metadata in Redis's 24-bit layout:
+	// the LRU clock, or the LFU time and counter (evict.go). It fills
+	// what was padding, so the record stays 32 bytes. Reads write it in
+	// place, even on a record a View may read: Views never read it.
 	access uint32
 	class  uint8 // size class of the cell, classLarge for large
 	typ    ValueType
@@ -341,8 +343,12 @@ func (s *slabs) allocRaw(need int) (uint8, uint64) {
 			id = uint32(len(s.large))
 			s.large = append(s.large, nil)
 		}
-		s.large[id] = make([]byte, need)
-		s.heldBytes += int64(need)
+		// As large as the allocation Go makes for it (its size class, or
+		// whole pages above 32 KiB): the cell may use it all, and the
+		// accounting then counts what the heap really holds.
+		c := slices.Grow([]byte(nil), need)
+		s.large[id] = c[:cap(c)]
+		s.heldBytes += int64(cap(c))
 		return class, uint64(id)
 	}
 	cs := &s.classes[class]

@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/keel-db/keel/seam"
+)
 
 func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
@@ -16,6 +20,18 @@ func cmdDel(db *DB, now int64, argv [][]byte, w Writer) {
 func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 	n := int64(0)
 	for _, k := range argv[1:] {
+		if db.peekRead(now, k) != 0 { // EXISTS does not touch (LOOKUP_NOTOUCH)
+			n++
+		}
+	}
+	w.WriteInt(n)
+}
+
+// cmdTouch is EXISTS that records an access, as TOUCH is for: Redis's
+// touchCommand looks each key up without LOOKUP_NOTOUCH.
+func cmdTouch(db *DB, now int64, argv [][]byte, w Writer) {
+	n := int64(0)
+	for _, k := range argv[1:] {
 		if db.lookupRead(now, k) != 0 {
 			n++
 		}
@@ -24,7 +40,7 @@ func cmdExists(db *DB, now int64, argv [][]byte, w Writer) {
 }
 
 func cmdType(db *DB, now int64, argv [][]byte, w Writer) {
-	it := db.lookupRead(now, argv[1])
+	it := db.peekRead(now, argv[1]) // TYPE does not touch (LOOKUP_NOTOUCH)
 	if it == 0 {
 		w.WriteSimple("none")
 		return
@@ -57,9 +73,10 @@ func renameGeneric(db *DB, now int64, argv [][]byte, w Writer, nx bool) {
 	// The value is copied into the new key's cell before the old key (and
 	// its cell) is freed; a collection's trees move with it.
 	rc := db.rec(it)
-	expireAt, typ, strEnc := db.expireAt(it), rc.typ, rc.strEnc
+	expireAt, typ, strEnc, access := db.expireAt(it), rc.typ, rc.strEnc, rc.access
 	nr := db.addSilent(dst, typ, db.valOf(it), expireAt)
-	db.rec(nr).strEnc = strEnc
+	// Redis moves the object itself: its access metadata goes with it.
+	db.rec(nr).strEnc, db.rec(nr).access = strEnc, access
 	db.removeKey(it, false)
 	// Redis's order: dbAdd(dst) raises "new", then rename_from, rename_to.
 	db.notify("new", dst)
@@ -150,11 +167,14 @@ const randomDrawsMax = 1024
 // the point index until one holds a key picks every key with the same
 // probability; in the unlikely case every draw misses, the first key after
 // the last draw is taken, which is no longer exactly uniform.
-func (db *DB) randomRef() ref {
+func (db *DB) randomRef() ref { return db.randomRefFrom(db.opts.Rand) }
+
+// randomRefFrom is randomRef drawing from rnd.
+func (db *DB) randomRefFrom(rnd seam.Rand) ref {
 	n := db.index.positions()
 	i := 0
 	for d := 0; d < randomDrawsMax; d++ {
-		i = int(db.opts.Rand.Uint64() % uint64(n))
+		i = int(rnd.Uint64() % uint64(n))
 		if r := db.index.entry(i); r != 0 {
 			return r
 		}
@@ -213,7 +233,7 @@ func init() {
 	keys("del", -2, Write, 1, -1, cmdDel, "@keyspace", "@write", "@slow")
 	keys("unlink", -2, Write|Fast, 1, -1, cmdDel, "@keyspace", "@write", "@fast")
 	keys("exists", -2, ReadOnly|Fast, 1, -1, cmdExists, "@keyspace", "@read", "@fast")
-	keys("touch", -2, ReadOnly|Fast, 1, -1, cmdExists, "@keyspace", "@read", "@fast")
+	keys("touch", -2, ReadOnly|Fast, 1, -1, cmdTouch, "@keyspace", "@read", "@fast")
 	keys("type", 2, ReadOnly|Fast, 1, 1, cmdType, "@keyspace", "@read", "@fast")
 	keys("rename", 3, Write, 1, 2, cmdRename, "@keyspace", "@write", "@slow")
 	keys("renamenx", 3, Write|Fast, 1, 2, cmdRenameNX, "@keyspace", "@write", "@fast")

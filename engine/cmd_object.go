@@ -51,7 +51,7 @@ func cmdObject(db *DB, now int64, argv [][]byte, w Writer) {
 	}
 	// OBJECT neither touches the key nor raises keymiss (LOOKUP_NOTOUCH,
 	// LOOKUP_NONOTIFY), but an expired key is gone.
-	r := db.lookup(now, argv[2])
+	r := db.peek(now, argv[2])
 	if r == 0 {
 		w.WriteNull()
 		return
@@ -64,7 +64,9 @@ func cmdObject(db *DB, now int64, argv [][]byte, w Writer) {
 			w.WriteBulkString(encodingName(db.encOf(r)))
 		}
 	case "refcount":
-		if v := db.valOf(r); db.typeOf(r) == TypeString && stringEncoding(v, db.rec(r).strEnc) == "int" {
+		// Small integers are Redis's shared objects, unless a limit
+		// with an LRU or LFU policy needs each key's own metadata.
+		if v := db.valOf(r); db.typeOf(r) == TypeString && db.sharedIntegers() && stringEncoding(v, db.rec(r).strEnc) == "int" {
 			if n, _ := parseInt(v); n >= 0 && n < 10000 {
 				w.WriteInt(objectSharedRefcount)
 				return
@@ -72,11 +74,18 @@ func cmdObject(db *DB, now int64, argv [][]byte, w Writer) {
 		}
 		w.WriteInt(1)
 	case "idletime":
-		// Access times are not tracked yet (record.access is reserved for
-		// eviction): every key reads as just used.
-		w.WriteInt(0)
+		if db.acc.lfu {
+			w.WriteError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+			return
+		}
+		w.WriteInt(int64(idleMillis(db.rec(r).access, now) / lruClockResolution))
 	case "freq":
-		w.WriteError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+		if !db.acc.lfu {
+			w.WriteError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+			return
+		}
+		// Decayed as it would be if read now, without being read.
+		w.WriteInt(int64(db.lfuDecr(db.rec(r).access, now)))
 	}
 }
 

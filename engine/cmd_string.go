@@ -89,12 +89,19 @@ func (db *DB) setString(now int64, key, val []byte, keepTTL bool) ref {
 // setStringAt is setString for a caller that already looked the key up
 // (it is the live key or 0), sparing a second hash of the key.
 func (db *DB) setStringAt(it ref, key, val []byte, keepTTL bool) ref {
+	keepAccess := uint32(0)
 	if it != 0 && db.typeOf(it) != TypeString {
+		// Redis overwrites the value of the same key (dbOverwrite), which
+		// keeps an LFU counter: so does the replacing key here.
+		keepAccess = db.rec(it).access
 		db.remove(it)
 		it = 0
 	}
 	if it == 0 {
 		it = db.add(key, TypeString, val, 0)
+		if keepAccess != 0 && db.acc.lfu {
+			db.rec(it).access = keepAccess
+		}
 	} else {
 		it = db.writable(it)
 		db.setValue(it, val)

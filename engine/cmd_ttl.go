@@ -100,7 +100,7 @@ func cmdPExpireAt(db *DB, now int64, argv [][]byte, w Writer) {
 // ttlGeneric answers TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 for no key,
 // -1 for no TTL; seconds are rounded to nearest as Redis does.
 func ttlGeneric(db *DB, now int64, key []byte, w Writer, ms, abs bool) {
-	it := db.lookupRead(now, key)
+	it := db.peekRead(now, key) // no touch (LOOKUP_NOTOUCH), as in Redis
 	if it == 0 {
 		w.WriteInt(-2)
 		return

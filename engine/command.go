@@ -17,6 +17,9 @@ const (
 	Fast
 	// DenyOOM commands may grow memory; refused above maxmemory.
 	DenyOOM
+	// Blocking commands may wait for a key (BLPOP and the like,
+	// cmd_block.go); the engine runs them without waiting.
+	Blocking
 )
 
 // Command is one entry of the engine's command table. Arity and the key

@@ -67,7 +67,7 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 		var want []string
 		for _, f := range flags {
 			switch f {
-			case "write", "readonly", "denyoom", "fast", "movablekeys":
+			case "write", "readonly", "denyoom", "fast", "movablekeys", "blocking":
 				want = append(want, f)
 			}
 		}
@@ -76,7 +76,7 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 			on   bool
 			name string
 		}{{c.Flags&Write != 0, "write"}, {c.Flags&ReadOnly != 0, "readonly"}, {c.Flags&DenyOOM != 0, "denyoom"},
-			{c.Flags&Fast != 0, "fast"}, {c.MovableKeys(), "movablekeys"}} {
+			{c.Flags&Fast != 0, "fast"}, {c.MovableKeys(), "movablekeys"}, {c.Flags&Blocking != 0, "blocking"}} {
 			if f.on {
 				got = append(got, f.name)
 			}

@@ -137,6 +137,18 @@ type DB struct {
 	// (ExecSeeded) rather than Options.Rand.
 	seeded  bool
 	cmdRand SplitMix64
+
+	// Access metadata and eviction (access.go, evict.go): how keys record their
+	// accesses, the LRU clock at the DB's time, the LFU counter's own
+	// generator, the eviction pool and EvictionVictims' scratch, and the
+	// keys Evict deleted.
+	acc     accessTracking
+	lruNow  uint32
+	lfuRand SplitMix64
+	pool    evictionPool
+	picked  []ref
+	sampled []ref
+	evicted int64
 }
 
 // New returns an empty keyspace.
@@ -155,6 +167,10 @@ func New(opts Options) *DB {
 	// with its own draw.
 	db.scan.init(opts.Rand.Uint64())
 	db.indexSeed = opts.Rand.Uint64()
+	// The LFU counter's draws need no draw of their own from Rand (which
+	// would shift what a seeded run draws everywhere else).
+	db.lfuRand.Seed(db.indexSeed ^ 0x6c6675636f756e74)
+	db.SetAccessConfig(DefaultAccessConfig())
 	db.wheel.d = &db.s.slabDirs
 	db.clear()
 	return db
@@ -174,6 +190,9 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 	}
 	c := Lookup(argv[0])
 	if c == nil {
+		if len(argv[0]) > 0 && argv[0][0] == 0 && db.execMarker(now, argv, w) {
+			return
+		}
 		w.WriteError(UnknownCommandError(argv))
 		return
 	}
@@ -236,6 +255,7 @@ func UnknownCommandError(argv [][]byte) string {
 func (db *DB) observe(now int64) {
 	if now > db.clock {
 		db.clock = now
+		db.lruNow = lruClock(now)
 	}
 }
 

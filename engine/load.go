@@ -43,6 +43,18 @@ type Loader struct {
 	// flushVersion is the DB's at NewLoader: a Reset since (which drops
 	// the blocks the held-back entries point into) changes it.
 	flushVersion uint64
+	// access, when set, is the access metadata every loaded key starts
+	// with (SetAccessTime).
+	access    uint32
+	accessSet bool
+}
+
+// SetAccessTime makes every key loaded from now on look last accessed at
+// ms (Unix ms; a snapshot's save time), as a new key created then would:
+// snapshots do not keep the access metadata, and a recovering DB's clock
+// does not know the time yet.
+func (l *Loader) SetAccessTime(ms int64) {
+	l.access, l.accessSet = l.db.accessAt(ms), true
 }
 
 // NewLoader starts a bulk load into db, reserving room for hint keys
@@ -71,7 +83,13 @@ func (l *Loader) Add(e Entry) error {
 	l.check()
 	if l.any && string(e.Key) <= string(l.last) {
 		l.flush()
-		return l.db.Restore(e)
+		if err := l.db.Restore(e); err != nil {
+			return err
+		}
+		if r := l.db.find(e.Key); r != 0 && l.accessSet {
+			l.db.rec(r).access = l.access
+		}
+		return nil
 	}
 	db := l.db
 	if err := db.restoreCheckDone(); err != nil {
@@ -92,6 +110,9 @@ func (l *Loader) Add(e Entry) error {
 		}
 	}
 	r := db.newKey(e.Key, e.Type, cell)
+	if l.accessSet {
+		db.rec(r).access = l.access
+	}
 	l.pending = append(l.pending, uint64(db.index.fingerprint(e.Key))<<32|uint64(r))
 	if l.above {
 		db.treeAppend(r)

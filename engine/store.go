@@ -99,10 +99,31 @@ func (db *DB) find(key []byte) ref {
 	return r
 }
 
-// lookup returns the live record for key at now, or 0. An expired key is
-// deleted on the way (lazy expiry); as reads check expiry against now,
-// doing so is invisible to every client.
+// lookup returns the live record for key at now, or 0, and records the
+// access in the key's metadata (access.go), as Redis's lookupKey does. An
+// expired key is deleted on the way (lazy expiry); as reads check expiry
+// against now, doing so is invisible to every client.
 func (db *DB) lookup(now int64, key []byte) ref {
+	r := db.find(key)
+	if r == 0 {
+		return 0
+	}
+	rc := db.rec(r)
+	if rc.ttl != 0 && now > db.s.ttl(rc.ttl).expireAt {
+		db.expireItem(r)
+		return 0
+	}
+	if db.acc.lfu {
+		db.touch(rc)
+	} else {
+		rc.access = db.lruNow // touch's LRU case, inlined: GET's hot path
+	}
+	return r
+}
+
+// peek is lookup without recording an access (Redis's LOOKUP_NOTOUCH:
+// EXISTS, TYPE, TTL and its kin, OBJECT).
+func (db *DB) peek(now int64, key []byte) ref {
 	r := db.find(key)
 	if r == 0 {
 		return 0
@@ -114,11 +135,20 @@ func (db *DB) lookup(now int64, key []byte) ref {
 	return r
 }
 
-// lookupRead is lookup for a command that reads the key (GET, EXISTS,
-// TTL, ...): a miss raises Redis's "keymiss" event, as lookupKeyRead
-// does. Write lookups (SET, INCR, DEL) stay silent, also as in Redis.
+// lookupRead is lookup for a command that reads the key (GET, MGET,
+// ...): a miss raises Redis's "keymiss" event, as lookupKeyRead does.
+// Write lookups (SET, INCR, DEL) stay silent, also as in Redis.
 func (db *DB) lookupRead(now int64, key []byte) ref {
 	r := db.lookup(now, key)
+	if r == 0 && db.opts.Notify != nil {
+		db.opts.Notify("keymiss", key)
+	}
+	return r
+}
+
+// peekRead is lookupRead without recording an access.
+func (db *DB) peekRead(now int64, key []byte) ref {
+	r := db.peek(now, key)
 	if r == 0 && db.opts.Notify != nil {
 		db.opts.Notify("keymiss", key)
 	}
@@ -167,6 +197,7 @@ func (db *DB) newKey(key []byte, typ ValueType, val []byte) ref {
 	copy(c[n:], val)
 	rc.vlen = uint32(len(val))
 	rc.typ = typ
+	rc.access = db.newAccess()
 	db.usedBytes += db.keyBytes(rc)
 	db.bump(r)
 	return r

@@ -121,6 +121,10 @@ var aclKeyPerms = map[string][]uint8{
 	"zremrangebyscore": {aclPermWrite}, "zrevrange": {aclPermRead}, "zrevrangebylex": {aclPermRead},
 	"zrevrangebyscore": {aclPermRead}, "zrevrank": {aclPermRead}, "zscan": {aclPermRead},
 	"zscore": {aclPermRead}, "zunion": {aclPermRead}, "zunionstore": {aclPermWrite, aclPermRead},
+	// The blocking pops, as the pops they become.
+	"blpop": {aclPermRW}, "brpop": {aclPermRW}, "brpoplpush": {aclPermRW, aclPermWrite},
+	"blmove": {aclPermRW, aclPermWrite}, "blmpop": {aclPermRW}, "bzpopmin": {aclPermRW},
+	"bzpopmax": {aclPermRW}, "bzmpop": {aclPermRW},
 }
 
 // aclSubCategories are the categories of the subcommands keel answers, as
@@ -130,7 +134,7 @@ var aclSubCategories = map[string]string{
 	"client|id": "@slow @connection", "client|setname": "@slow @connection", "client|getname": "@slow @connection",
 	"client|list": "@admin @slow @dangerous @connection", "client|info": "@slow @connection",
 	"client|kill": "@admin @slow @dangerous @connection", "client|setinfo": "@slow @connection",
-	"client|help":   "@slow @connection",
+	"client|help": "@slow @connection", "client|unblock": "@admin @slow @dangerous @connection",
 	"command|count": "@slow @connection", "command|docs": "@slow @connection", "command|info": "@slow @connection",
 	"command|list": "@slow @connection", "command|help": "@slow @connection",
 	"config|get": "@admin @slow @dangerous", "config|set": "@admin @slow @dangerous",

@@ -15,6 +15,7 @@ var clientSubs = []subcommand{
 	{name: "client|info", arity: 2, flags: []string{"noscript", "loading", "stale"}},
 	{name: "client|kill", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "client|setinfo", arity: 4, flags: []string{"noscript", "loading", "stale"}},
+	{name: "client|unblock", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"}},
 	{name: "client|help", arity: 2, flags: []string{"loading", "stale"}},
 }
 
@@ -84,6 +85,8 @@ func cmdClient(c *Session, argv [][]byte) {
 		}
 		c.mu.Unlock()
 		c.Out.WriteSimple("OK")
+	case "unblock":
+		clientUnblock(c, argv) // blocking.go
 	case "help":
 		help := []string{
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -97,6 +100,8 @@ func cmdClient(c *Session, argv [][]byte) {
 			"LIST [options ...]", "    Return information about client connections. Options: TYPE normal|master|replica|pubsub, ID id [id ...].",
 			"SETINFO <option> <value>", "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
+			"UNBLOCK <clientid> [TIMEOUT|ERROR]",
+			"    Unblock the specified blocked client.",
 			"HELP", "    Prints this help.",
 		}
 		c.Out.WriteArray(len(help))

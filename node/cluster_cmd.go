@@ -164,6 +164,10 @@ func cmdCluster(c *Session, argv [][]byte) {
 	case "addnode", "delnode":
 		// A Raft configuration change, answered once it applies
 		// (cluster/group.go); a follower redirects it to the leader.
+		if msg := c.n.placementRefuses("CLUSTER " + strings.ToUpper(sub)); msg != "" { // placement.go
+			c.Out.WriteError(msg)
+			return
+		}
 		if sub == "addnode" {
 			if _, err := ParsePeers("1@" + string(argv[3])); err != nil {
 				c.Out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")

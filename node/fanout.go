@@ -51,11 +51,11 @@ func fanoutKind(argv [][]byte) int {
 // leads, else group 1.
 func (n *Node) primaryGroup() uint64 {
 	for _, gr := range n.groups {
-		if gr.leader.Load() == n.id && n.id != 0 {
+		if gr.hosted && gr.leader.Load() == n.id && n.id != 0 {
 			return gr.id
 		}
 	}
-	return 1
+	return n.firstHosted()
 }
 
 // fanoutTargets are the groups a node-wide command of kind runs on:
@@ -64,12 +64,12 @@ func (n *Node) primaryGroup() uint64 {
 func (n *Node) fanoutTargets(kind int) []uint64 {
 	var out []uint64
 	for _, gr := range n.groups {
-		if kind == fanLocal || gr.leader.Load() == n.id && n.id != 0 {
+		if gr.hosted && (kind == fanLocal || gr.leader.Load() == n.id && n.id != 0) {
 			out = append(out, gr.id)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, 1)
+		out = append(out, n.firstHosted())
 	}
 	return out
 }

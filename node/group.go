@@ -57,7 +57,15 @@ type group struct {
 	ticks      int
 	spreadSeen int
 
-	leader atomic.Uint64 // as last seen after a call, 0 unknown
+	// hosted: this node holds a replica of the group (placement.go);
+	// fixed at New. A group not hosted has no replica, and its leader,
+	// term and slots are its peers' reports (remote, under Node.mu).
+	hosted bool
+	remote remoteView
+
+	leader  atomic.Uint64 // as last seen after a call, 0 unknown
+	term    atomic.Uint64 // the replica's term after a call (gossip)
+	applied atomic.Uint64 // the replica's applied index after a call (gossip)
 	// stepScratch is Step's reused list of messages (Step runs under
 	// Exclusive for the group).
 	stepScratch []cluster.PeerMsg
@@ -71,6 +79,8 @@ type group struct {
 	// applied slot view.
 	members map[uint64]bool
 	slots   cluster.SlotInfo
+
+	ev evictor // maxmemory (evict.go)
 }
 
 func (n *Node) group(g uint64) *group {
@@ -98,6 +108,9 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 	if g < 1 || g > uint64(len(n.groups)) {
 		return errors.Newf("group %d: this node hosts groups 1..%d", g, len(n.groups))
 	}
+	if !n.hostsGroup(g) {
+		return errors.Newf("group %d: not placed on this node (it hosts %v)", g, n.plc.hosted)
+	}
 	if n.clustered {
 		if !o.AppendOnly {
 			return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
@@ -105,7 +118,9 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		o.ID = n.id
 		o.Peers = o.Peers[:0]
 		for _, p := range n.cfg.Peers {
-			o.Peers = append(o.Peers, p.ID)
+			if !n.plc.on || n.plc.place.Hosts(g, p.ID) {
+				o.Peers = append(o.Peers, p.ID)
+			}
 		}
 		if n.cfg.Join && !slices.Contains(o.Peers, n.id) {
 			o.Peers = append(o.Peers, n.id)
@@ -141,6 +156,14 @@ func (n *Node) Adopt(replicas []*cluster.Replica) error {
 		return errors.Newf("node: %d replicas for %d groups", len(replicas), len(n.groups))
 	}
 	for i, r := range replicas {
+		if (r != nil) != n.groups[i].hosted {
+			return errors.Newf("node: group %d: a replica must be given exactly for the groups this node hosts (%v)", i+1, n.plc.hosted)
+		}
+	}
+	for i, r := range replicas {
+		if r == nil {
+			continue
+		}
 		n.groups[i].replica = r
 		if i+1 == aclGroup && !n.groups[i].hasOpts {
 			r.SetACL(n.applyACLEntry, n.aclChanged) // opened without GroupOptions
@@ -158,6 +181,10 @@ func (n *Node) Adopt(replicas []*cluster.Replica) error {
 func (n *Node) OpenGroups(base func(g uint64) cluster.Options) error {
 	var reps []*cluster.Replica
 	for g := uint64(1); g <= uint64(len(n.groups)); g++ {
+		if !n.hostsGroup(g) {
+			reps = append(reps, nil)
+			continue
+		}
 		o := base(g)
 		err := n.GroupOptions(&o, g)
 		var r *cluster.Replica
@@ -166,7 +193,9 @@ func (n *Node) OpenGroups(base func(g uint64) cluster.Options) error {
 		}
 		if err != nil {
 			for _, r := range reps {
-				r.Close()
+				if r != nil {
+					r.Close()
+				}
 			}
 			return errors.Wrapf(err, "open the replica of group %d in %s", g, o.Dir)
 		}
@@ -195,7 +224,16 @@ func (n *Node) Replicated(g uint64) bool {
 // for a replicated one. Run it inside Exclusive(g).
 func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) {
 	gr := n.group(g)
+	reqs = n.memoryGate(gr, now, reqs)
 	switch {
+	case !gr.hosted:
+		for i := range reqs {
+			reqs[i].W.WriteError(n.notHostedRedirect(g, &reqs[i])) // placement.go
+		}
+		if done != nil {
+			done()
+		}
+		return
 	case gr.dead != "":
 		for i := range reqs {
 			reqs[i].W.WriteError(gr.dead)
@@ -221,17 +259,19 @@ func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) 
 // Exclusive(g), TickHz times a second.
 func (n *Node) Tick(g uint64, now int64) {
 	gr := n.group(g)
-	if gr.dead != "" {
+	if gr.dead != "" || !gr.hosted {
 		return
 	}
 	gr.ticks++
-	if n.clustered && n.cfg.PeerPings && g == 1 && gr.ticks%pingEveryTicks == 0 {
+	if n.clustered && n.cfg.PeerPings && g == n.firstHosted() && gr.ticks%pingEveryTicks == 0 {
 		n.pingPeers()
 	}
 	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
 		n.spreadLeadership(gr)
 	}
+	n.evictOnTick(gr, now)
 	gr.replica.Tick(now)
+	n.expireWaiters(gr, now)
 	n.afterCall(gr)
 }
 
@@ -240,7 +280,7 @@ func (n *Node) Tick(g uint64, now int64) {
 // inside Exclusive(g).
 func (n *Node) Step(g uint64, now int64, msgs []PeerMessage) []error {
 	gr := n.group(g)
-	if gr.dead != "" {
+	if gr.dead != "" || !gr.hosted {
 		return nil
 	}
 	pms := gr.stepScratch[:0]
@@ -312,7 +352,13 @@ func (n *Node) CloseGroup(g uint64, now int64) error {
 // that hit a fatal disk error.
 func (n *Node) afterCall(gr *group) {
 	r := gr.replica
-	gr.leader.Store(r.Leader())
+	if prev := gr.leader.Swap(r.Leader()); prev != r.Leader() {
+		n.blockingMoved() // blocked clients retry: served, redirected or parked again
+	}
+	gr.noteMemory()
+	gr.term.Store(r.Term())
+	gr.applied.Store(r.AppliedIndex())
+	n.serveReady(gr)
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
 	}
@@ -394,7 +440,8 @@ func (n *Node) send(g, to uint64, msg []byte) {
 // Route says which group a peer message from node from belongs to and
 // returns the replica's bytes. A message that names no group of this
 // node is refused (false) and counted; the first refusal is logged. A
-// ping (liveness.go) is taken by the node itself: ok with group 0.
+// ping (liveness.go) and a forwarded publish (pubsub_bus.go) are taken
+// by the node itself: ok with group 0.
 // Whether its sender is a member is the replica's to judge, in Step: a
 // follower that fell behind must still hear from a leader whose joining
 // it has not applied yet.
@@ -404,7 +451,14 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 		return 0, nil, false
 	}
 	n.notePeer(from)
-	if len(msg) == 1 && msg[0] == peerPingTag {
+	if len(msg) > 0 && msg[0] == peerPingTag {
+		if len(msg) > 1 {
+			n.receiveGossip(from, msg[1:]) // placement.go
+		}
+		return 0, nil, true
+	}
+	if len(msg) > 0 && msg[0] == peerPublishTag {
+		n.receivePublish(from, msg) // pubsub_bus.go
 		return 0, nil, true
 	}
 	if len(n.groups) == 1 {
@@ -415,7 +469,7 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 		return 0, nil, false
 	}
 	g, k := binary.Uvarint(msg[1:])
-	if k <= 0 || g < 1 || g > uint64(len(n.groups)) {
+	if k <= 0 || !n.hostsGroup(g) {
 		n.badFrame(from, "a group this node does not host")
 		return 0, nil, false
 	}
@@ -542,7 +596,7 @@ func (n *Node) leaderOf(g uint64) uint64 {
 func (n *Node) ledGroups() []uint64 {
 	var out []uint64
 	for _, gr := range n.groups {
-		if gr.leader.Load() == n.id && n.id != 0 {
+		if gr.hosted && gr.leader.Load() == n.id && n.id != 0 {
 			out = append(out, gr.id)
 		}
 	}
@@ -578,6 +632,9 @@ func (n *Node) spreadLeadership(gr *group) {
 		return
 	}
 	want := preferredLeader(gr.id, r.Voters())
+	if first := n.plc.place.Preferred(gr.id); n.plc.on && slices.Contains(r.Voters(), first) {
+		want = first // placement.go: the placement spreads leaders
+	}
 	if want == 0 || want == n.id || slices.Contains(r.DownPeers(), want) {
 		gr.spreadSeen = 0
 		return

@@ -80,7 +80,7 @@ func cmdInfo(c *Session, argv [][]byte) {
 // (group 1 when it leads none), as a Redis Cluster master counts its own
 // slots; the rest describes group 1's replica.
 func (c *Session) keyspaceOf() keyspaceInfo {
-	ki := c.keyspace(1)
+	ki := c.keyspace(c.n.firstHosted())
 	if len(c.n.groups) == 1 {
 		return ki
 	}
@@ -137,6 +137,13 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 					ids = append(ids, strconv.FormatUint(g, 10))
 				}
 				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
+				if n.plc.on { // placement.go
+					ids = ids[:0]
+					for _, g := range n.plc.hosted {
+						ids = append(ids, strconv.FormatUint(g, 10))
+					}
+					kv(&b, "replica_groups_hosted_ids", strings.Join(ids, ","))
+				}
 			}
 		case "keyspace":
 			if k := ks(); k.keys > 0 {
@@ -226,7 +233,7 @@ func (n *Node) infoReplication(b *strings.Builder, ki keyspaceInfo) {
 func (n *Node) infoClients(b *strings.Builder) {
 	kv(b, "connected_clients", n.Sessions())
 	kv(b, "maxclients", n.maxClients.Load())
-	kv(b, "blocked_clients", 0)
+	kv(b, "blocked_clients", n.blk.count.Load())
 	kv(b, "pubsub_clients", n.pubsubClients())
 }
 
@@ -263,9 +270,7 @@ func (n *Node) infoMemory(b *strings.Builder, ki keyspaceInfo) {
 	kv(b, "go_heap_sys", h.HeapSys)
 	kv(b, "go_num_gc", h.NumGC)
 	kv(b, "go_gc_pause_total_ns", h.GCPauseTotalNs)
-	kv(b, "maxmemory", n.cfg.MaxMemory)
-	kv(b, "maxmemory_human", human(uint64(n.cfg.MaxMemory)))
-	kv(b, "maxmemory_policy", "noeviction")
+	n.infoMaxMemory(b, used) // evict.go
 	kv(b, "mem_allocator", "go")
 	if used > 0 && rss > 0 {
 		kv(b, "mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(rss)/float64(used)))
@@ -323,6 +328,7 @@ func (n *Node) infoStats(b *strings.Builder) {
 	kv(b, "total_net_output_bytes", out)
 	kv(b, "rejected_connections", n.stats.rejectedConnections.Load())
 	kv(b, "replica_reopens", n.stats.replicaReopens.Load())
+	kv(b, "evicted_keys", n.evictedKeys())
 	n.infoPubsub(b) // pubsub.go
 	n.infoACL(b)    // acl_cmd.go
 }

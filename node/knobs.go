@@ -1,5 +1,12 @@
 package node
 
+import (
+	"slices"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
+)
+
 // TestingKnobs plant deliberate bugs in the node, so that tests can prove
 // the simulator catches them (a sweep that cannot fail proves nothing).
 // They are cluster.TestingKnobs' counterpart for what the node decides:
@@ -24,6 +31,40 @@ type TestingKnobs struct {
 	// transfer that read a balance which changed since pays out money the
 	// payer no longer has.
 	IgnoreWatch bool
+
+	// FollowerEvicts: a follower over maxmemory evicts keys of its own
+	// choosing on every tick (evict.go), as if "only the leader decides"
+	// were forgotten. Its keyspace then drifts from the leader's at the
+	// same applied index.
+	FollowerEvicts bool
+	// EvictionUnlogged: the leader deletes the victims it picks in place
+	// instead of logging their eviction (evict.go). The followers, and
+	// the leader's own replay after a restart, still hold them.
+	EvictionUnlogged bool
+	// PlaceReplicaTwice: the node counts group 1's first node twice in
+	// its placement, in place of the group's last (placement.go), as a
+	// loop that fills replica slots from the wrong index would. Group 1
+	// then runs on one node fewer than --replicas: its keys have fewer
+	// copies than promised and one more failure stops it.
+	PlaceReplicaTwice bool
+
+	// LoseRetriedPop: a blocked client's retry that pops an element
+	// (blocking.go) is read as "nothing there" when its reply is an
+	// array, as if the check for an empty pop looked at the reply's type
+	// instead of its null: the element has left the list through the log,
+	// the client waits on and times out, and nobody ever gets it.
+	LoseRetriedPop bool
+
+	// ZRankReversed: the node hands ZRANK to the replica as ZREVRANK (a
+	// rank read off the wrong end of the order, as a port from an index
+	// kept highest-first would). Right for a one-member set only.
+	ZRankReversed bool
+
+	// SAddCountsEveryMember: the node answers SADD with the number of
+	// members it was given, as if every one were new (the count taken
+	// from the request instead of the reply): a client is told it added a
+	// member the set already held, which it then counts twice.
+	SAddCountsEveryMember bool
 }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
@@ -33,3 +74,41 @@ func (k *TestingKnobs) dropNotify(seq int64) bool {
 }
 
 func (k *TestingKnobs) ignoreWatch() bool { return k != nil && k.IgnoreWatch }
+
+func (k *TestingKnobs) followerEvicts() bool   { return k != nil && k.FollowerEvicts }
+func (k *TestingKnobs) evictionUnlogged() bool { return k != nil && k.EvictionUnlogged }
+
+// placeReplicaTwice plants PlaceReplicaTwice in p (after its check).
+func (k *TestingKnobs) placeReplicaTwice(p *cluster.Placement) {
+	if k == nil || !k.PlaceReplicaTwice || len(p.Replicas) == 0 || len(p.Replicas[0]) < 2 {
+		return
+	}
+	reps := slices.Clone(p.Replicas[0])
+	reps[len(reps)-1] = reps[0]
+	p.Replicas = slices.Clone(p.Replicas)
+	p.Replicas[0] = reps
+}
+
+func (k *TestingKnobs) loseRetriedPop() bool { return k != nil && k.LoseRetriedPop }
+
+// request is a plain request as the planted bugs change it: ZRANK turned
+// into ZREVRANK (ZRankReversed), SADD's count replaced (
+// SAddCountsEveryMember).
+func (k *TestingKnobs) request(argv [][]byte, w engine.Writer) ([][]byte, engine.Writer) {
+	switch {
+	case k == nil:
+	case k.ZRankReversed && eqFold(argv[0], "zrank"):
+		argv = append([][]byte{[]byte("ZREVRANK")}, argv[1:]...)
+	case k.SAddCountsEveryMember && eqFold(argv[0], "sadd") && len(argv) > 2:
+		w = &countEvery{Writer: w, n: int64(len(argv) - 2)}
+	}
+	return argv, w
+}
+
+// countEvery answers an integer reply with n instead.
+type countEvery struct {
+	engine.Writer
+	n int64
+}
+
+func (c *countEvery) WriteInt(int64) { c.Writer.WriteInt(c.n) }

@@ -52,9 +52,10 @@ func (n *Node) notePeer(from uint64) {
 
 // pingPeers sends every other node of the address book a ping.
 func (n *Node) pingPeers() {
+	frame := n.gossipFrame() // with placement, the sender's view of its groups (placement.go)
 	for _, p := range n.Nodes() {
 		if p.ID != n.id {
-			n.rt.Send(p.ID, pingFrame)
+			n.rt.Send(p.ID, frame)
 		}
 	}
 }

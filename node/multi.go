@@ -106,6 +106,11 @@ func (c *Session) queueInMulti(argv [][]byte) bool {
 		c.Out.WriteError(errNoAuth)
 		return true
 	}
+	if c.n.oomRefusesQueue() {
+		c.tx.failed = true
+		c.Out.WriteError(ErrMsgOOM)
+		return true
+	}
 	ec := engine.Lookup(argv[0])
 	name := bytes.ToLower(argv[0])
 	switch {

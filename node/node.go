@@ -12,6 +12,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/resp"
 	"github.com/keel-db/keel/seam"
 )
@@ -41,8 +42,11 @@ type Config struct {
 	// id; empty for a single node.
 	ID    uint64
 	Peers []cluster.TopoNode
-	// Groups is how many replica groups the node hosts (1 when 0).
-	Groups int
+	// Groups is how many replica groups the cluster has (1 when 0).
+	// Replicas is each group's replication factor (placement.go): 0, or
+	// at least the founding nodes, puts every group on every node.
+	Groups   int
+	Replicas int
 	// Join: the node is not a founding member and waits to be added with
 	// CLUSTER ADDNODE (--join yes).
 	Join bool
@@ -53,7 +57,7 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxMemory   int64 // maxmemory (0: none); the policy and its knobs below
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
@@ -106,6 +110,20 @@ type Config struct {
 	// Knobs plant deliberate bugs for tests (knobs.go): nil in
 	// production, set only by the simulator.
 	Knobs *TestingKnobs
+
+	// MaxMemoryPolicy is maxmemory-policy; the others are
+	// maxmemory-samples, maxmemory-eviction-tenacity, lfu-log-factor and
+	// lfu-decay-time: Redis's default when 0, zero when negative
+	// (evict.go).
+	MaxMemoryPolicy           engine.Policy
+	MaxMemorySamples          int
+	MaxMemoryEvictionTenacity int
+	LFULogFactor              int
+	LFUDecayTime              int
+	// OnEviction, when set, hears of every eviction entry this node
+	// proposes and of its end here (evict.go): the simulator's history
+	// learns evictions from the log this way.
+	OnEviction func(g, batch uint64, keys [][]byte, stage EvictionStage)
 }
 
 // random draws from the node's randomness; safe for concurrent use.
@@ -130,6 +148,10 @@ type Runtime interface {
 	// Wake says session s has output that arrived outside its own batch
 	// (pub/sub messages, keyspace notifications): TakePushed returns it.
 	Wake(s *Session)
+	// Unpark says session s, parked in a blocking command (Step.Park),
+	// can go on: the runtime calls its Next again. It is called inside
+	// some group's Exclusive or from another session, and must not wait.
+	Unpark(s *Session)
 	// Disconnect closes s's connection (CLIENT KILL, an output limit).
 	Disconnect(s *Session)
 	// StartJob runs a snapshot job of group g's replica r in the
@@ -192,12 +214,17 @@ type Node struct {
 	limits      atomic.Pointer[limitsState] // limits.go
 	fnLimits    atomic.Pointer[fnLimits]    // functions.go
 	live        liveness                    // liveness.go
+	mem         atomic.Pointer[memConfig]   // evict.go
+	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
+	bus         busPubsub                   // pubsub_bus.go
+	plc         placement                   // placement.go
 
 	stats stats
 
 	scans groupScans // SCAN across the groups this node leads (fanout.go)
 
-	pubsub *pubsub // pubsub.go, notify.go
+	pubsub *pubsub  // pubsub.go, notify.go
+	blk    blocking // blocked clients (blocking.go)
 	psExt
 
 	acl       nodeACL // acl_table.go
@@ -268,12 +295,17 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 		}
 		n.groups = append(n.groups, g)
 	}
+	if err := n.initPlacement(); err != nil {
+		return nil, err
+	}
 	n.maxClients.Store(int64(cfg.MaxClients))
 	pass := cfg.RequirePass
 	n.requirePass.Store(&pass)
 	n.initPubsub()
+	n.initBlocking()
 	n.initLimits()
 	n.initFunctionLimits()
+	n.initMemory()
 	if err := n.initACL(); err != nil {
 		return nil, err
 	}
@@ -286,7 +318,8 @@ func (n *Node) ID() uint64 { return n.id }
 // Clustered reports cluster mode.
 func (n *Node) Clustered() bool { return n.clustered }
 
-// Groups is how many replica groups this node hosts.
+// Groups is how many replica groups the cluster has (this node hosts
+// HostedGroups of them).
 func (n *Node) Groups() int { return len(n.groups) }
 
 // Config is the node's configuration as it started.
@@ -343,6 +376,7 @@ func (n *Node) resetStats() {
 	n.stats.rejectedConnections.Store(0)
 	n.stats.netInput.Store(0)
 	n.stats.netOutput.Store(0)
+	n.evictedBase.Store(n.evictedKeys() + n.evictedBase.Load())
 }
 
 // mode is Redis's redis_mode (INFO) and HELLO's mode.

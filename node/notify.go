@@ -138,6 +138,7 @@ func (n *Node) attach(gr *group) {
 	if gr.replica == nil {
 		return
 	}
+	n.attachBlocking(gr)
 	if notifyEnabled(int(n.notifyFlags.Load())) {
 		// Each replica gets its own buffer for channel names: the
 		// replicas of several groups run at the same time.

@@ -417,16 +417,42 @@ func subscribeCmd(kind subKind) func(*Session, [][]byte) {
 			c.Out.WriteError(errNotInMulti)
 			return
 		}
+		if kind == subShard {
+			if _, msg := c.n.shardChannelsSlot(argv[1:]); msg != "" { // pubsub_bus.go
+				c.Out.WriteError(msg)
+				return
+			}
+		}
 		c.subscribe(kind, true, argv[1:])
 	}
 }
 
 func unsubscribeCmd(kind subKind) func(*Session, [][]byte) {
-	return func(c *Session, argv [][]byte) { c.subscribe(kind, false, argv[1:]) }
+	return func(c *Session, argv [][]byte) {
+		if kind == subShard {
+			if _, msg := c.n.shardChannelsSlot(argv[1:]); msg != "" {
+				c.Out.WriteError(msg)
+				return
+			}
+		}
+		c.subscribe(kind, false, argv[1:])
+	}
 }
 
+// cmdSpublish delivers to this node's subscribers of the shard channel
+// and forwards to the other nodes hosting its slot's group.
 func cmdSpublish(c *Session, argv [][]byte) {
-	c.Out.WriteInt(int64(c.n.pubsub.spublish(argv[1], argv[2])))
+	g, msg := c.n.shardChannelsSlot(argv[1:2])
+	if msg == "" {
+		msg = c.n.publishTooLarge(argv[1], argv[2])
+	}
+	if msg != "" {
+		c.Out.WriteError(msg)
+		return
+	}
+	got := c.n.pubsub.spublish(argv[1], argv[2])
+	c.n.forwardPublish(publishKindShard, g, argv[1], argv[2])
+	c.Out.WriteInt(int64(got))
 }
 
 // spublish delivers msg to the clients subscribed to the shard channel.
@@ -456,8 +482,16 @@ func (ps *pubsub) deliver(set *subscribers, frames *[2][]byte, kind string, patt
 	return len(set.list)
 }
 
+// cmdPublish delivers to this node's subscribers and forwards to every
+// other node (pubsub_bus.go); the reply counts this node's receivers.
 func cmdPublish(c *Session, argv [][]byte) {
-	c.Out.WriteInt(int64(c.n.pubsub.publish(argv[1], argv[2])))
+	if msg := c.n.publishTooLarge(argv[1], argv[2]); msg != "" {
+		c.Out.WriteError(msg)
+		return
+	}
+	got := c.n.pubsub.publish(argv[1], argv[2])
+	c.n.forwardPublish(publishKindChannel, 0, argv[1], argv[2])
+	c.Out.WriteInt(int64(got))
 }
 
 // publish delivers msg to every client subscribed to channel, then to
@@ -613,6 +647,13 @@ func (n *Node) infoPubsub(b *strings.Builder) {
 	kv(b, "pubsub_channels", channels)
 	kv(b, "pubsub_patterns", patterns)
 	kv(b, "client_output_buffer_limit_disconnections", n.pubsubDisconnects.Load())
+	if n.clustered {
+		bs := n.BusPublishStats()
+		kv(b, "cluster_pubsub_sent", bs.Sent)
+		kv(b, "cluster_pubsub_received", bs.Received)
+		kv(b, "cluster_pubsub_dropped", bs.Dropped)
+		kv(b, "cluster_pubsub_refused", bs.Refused)
+	}
 }
 
 // clientListFields are CLIENT LIST's pub/sub and MULTI fields for c,

@@ -78,6 +78,7 @@ func (n *Node) slotsChanged(g uint64, si cluster.SlotInfo) {
 	si.Owned = slices.Clone(si.Owned)
 	si.Migrating = slices.Clone(si.Migrating)
 	si.Importing = slices.Clone(si.Importing)
+	defer n.blockingMoved() // after n.mu is released: clients blocked on a moved slot retry
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.group(g).slots = si
@@ -220,6 +221,11 @@ func (c *Session) views() []groupView {
 	views := make([]groupView, len(c.n.groups))
 	for i, gr := range c.n.groups {
 		v := &views[i]
+		if !gr.hosted {
+			// Placement: the peers' reports (placement.go).
+			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.plc.place.Of(gr.id)
+			continue
+		}
 		c.n.rt.Exclusive(c, gr.id, func() {
 			if r := gr.replica; r != nil && gr.dead == "" {
 				v.leader, v.voters, v.term, v.down = r.Leader(), r.Voters(), r.Term(), r.DownPeers()

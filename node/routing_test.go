@@ -21,6 +21,7 @@ func (rt *testRuntime) Send(to uint64, msg []byte) {
 	rt.sent = append(rt.sent, string(msg))
 }
 func (rt *testRuntime) Wake(*Session)                                        {}
+func (rt *testRuntime) Unpark(*Session)                                      {}
 func (rt *testRuntime) Disconnect(s *Session)                                { rt.disconnected = append(rt.disconnected, s.ID()) }
 func (rt *testRuntime) StartJob(uint64, *cluster.Replica, *cluster.Job)      {}
 func (rt *testRuntime) WaitJob(uint64)                                       {}

@@ -162,6 +162,45 @@ var Planted = []PlantedBug{
 		Invariant: sim.InvStateMachine,
 		Seeds:     [2]uint64{1, 4}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "follower-evicts",
+		Summary: "a follower over maxmemory evicts keys of its own choosing on its ticks, unlogged: its keyspace drifts from the leader's at the same applied index",
+		Base:    "cluster-evict", NodeKnobs: node.TestingKnobs{FollowerEvicts: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "eviction-unlogged",
+		Summary: "the leader deletes the keys it evicts in place instead of logging their eviction: followers and its own replay still hold them",
+		Base:    "cluster-evict", NodeKnobs: node.TestingKnobs{EvictionUnlogged: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "placement-replica-twice",
+		Summary: "the node counts group 1's first node twice in its placement, in place of the last: group 1 runs on two nodes, its keys with one copy fewer than --replicas promises",
+		Base:    "cluster-placement", NodeKnobs: node.TestingKnobs{PlaceReplicaTwice: true},
+		// The answers stay right (two of two still commit): the voter and
+		// placement checks see it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "lost-blocked-pop",
+		Summary: "a blocked client's retry that pops an element is read as \"nothing there\": the element left the list through the log, the client times out, nobody gets it",
+		Base:    "queue-crash-partition", NodeKnobs: node.TestingKnobs{LoseRetriedPop: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "zrank-reversed",
+		Summary: "the node hands ZRANK to the replica as ZREVRANK: ranks read off the wrong end of the order",
+		Base:    "zset-crash-partition", NodeKnobs: node.TestingKnobs{ZRankReversed: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "sadd-counts-every-member",
+		Summary: "the node answers SADD with the number of members it was given, as if every one were new: a member already there is counted twice",
+		Base:    "set-crash-partition", NodeKnobs: node.TestingKnobs{SAddCountsEveryMember: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -69,6 +69,15 @@ func judge(cfg sim.Config) *Outcome {
 	if cfg.Workload.Bank != nil {
 		model = checker.ModelBank
 	}
+	if cfg.Workload.Queue != nil {
+		model = checker.ModelQueue
+	}
+	if cfg.Workload.ZSet != nil {
+		model = checker.ModelZSet
+	}
+	if cfg.Workload.Set != nil {
+		model = checker.ModelSet
+	}
 	// Each simulated client is one in-order connection that a crash
 	// breaks only after recovery ends, and a request a partition blocks is
 	// dropped, never delivered late: an unknown outcome took effect, if at

@@ -132,6 +132,9 @@ func reportModel(out *Outcome) string {
 		if op.Kind == checker.Transfer {
 			return checker.ModelBank
 		}
+		if m := checker.CollectionModel(op.Kind); m != "" {
+			return m
+		}
 	}
 	return checker.ModelKV
 }

@@ -33,6 +33,9 @@ type testCluster struct {
 
 	joining bool // start a node with --join
 	groups  int  // replica groups per node (groups_test.go); 0 or 1: one
+	// replicas is --replicas (placement_test.go); 0: every node hosts
+	// every group.
+	replicas int
 	// fs, when set, is the file system of node i's replica of group g
 	// (disk.OS() otherwise). With several groups each replica is reopened
 	// from disk after a disk failure, as keel server does.
@@ -106,7 +109,7 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
 	groups := max(tc.groups, 1)
 	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Logf: tc.logf,
-		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Join: tc.joining, PeerBind: "127.0.0.1", BusInsecure: true,
+		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Replicas: tc.replicas, Join: tc.joining, PeerBind: "127.0.0.1", BusInsecure: true,
 		ReplicaOptions: func(g uint64) cluster.Options {
 			fs := disk.OS()
 			if tc.fs != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	stdnet "net"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/keel-db/keel/node"
@@ -39,6 +40,13 @@ type conn struct {
 	// deadline: a read deadline is set (idleReader).
 	deadline bool
 
+	// A session parked in a blocking command (BLPOP, ...): unparked is
+	// set, and the read the parked goroutine waits in is cut short, when
+	// the node says it can go on; held keeps what the client sent
+	// meanwhile, for the reader once the batch is over.
+	unparked atomic.Bool
+	held     []byte
+
 	// writer is the subscriber's output goroutine (started on the first
 	// Wake): woken through wake, it writes what the session pushed.
 	wake       chan struct{}
@@ -68,6 +76,20 @@ type idleReader struct{ c *conn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.unparked.Swap(false) {
+		// An unpark the batch went on without parking for (it saw the
+		// wake first) left its deadline; nothing can unpark it now.
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+	if len(c.held) > 0 {
+		k := copy(p, c.held)
+		c.held = c.held[k:]
+		if len(c.held) == 0 {
+			c.held = nil
+		}
+		return k, nil
+	}
 	if t := c.sess.IdleTimeout(); t > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 		c.deadline = true
@@ -138,12 +160,62 @@ func (c *conn) run() bool {
 		if !ok {
 			return true
 		}
+		if st.Park {
+			if !c.flush() || !c.park() {
+				return false
+			}
+			continue
+		}
 		g := c.srv.groups[st.Group-1]
 		if !g.queue.submit(c.waiterFor(st.Group), st.Reqs) {
 			c.abandoned = true
 			return false
 		}
 	}
+}
+
+// parkReadBytes is how much a parked connection reads at a time.
+const parkReadBytes = 16 << 10
+
+// park waits while the session is blocked (Step.Park) until the node
+// unparks it: true, or false once the connection is gone (the session's
+// wait is then dropped by Close). It keeps reading meanwhile, so that a
+// client that hangs up is noticed, as Redis notices it; what arrives is
+// held for after the blocking command (bounded by the query buffer
+// limit). A blocked client has no idle timeout, as in Redis.
+func (c *conn) park() bool {
+	var buf []byte
+	for {
+		// Clear the deadline before looking at the flag: an unpark that
+		// set its deadline earlier is seen by the flag, a later one cuts
+		// the read below short.
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+		if c.unparked.Swap(false) {
+			return true
+		}
+		if buf == nil {
+			buf = make([]byte, parkReadBytes)
+		}
+		k, err := c.nc.Read(buf)
+		if k > 0 {
+			if len(c.held)+k > c.srv.node.Limits().QueryBufferBytesMax {
+				c.srv.logf("closing client id=%d addr=%s: query buffer limit reached while blocked", c.sess.ID(), c.addr)
+				return false
+			}
+			c.held = append(c.held, buf[:k]...)
+		}
+		var ne stdnet.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			return false
+		}
+	}
+}
+
+// unpark is node.Runtime.Unpark: the parked session can go on.
+func (c *conn) unpark() {
+	c.unparked.Store(true)
+	c.nc.SetReadDeadline(time.Now())
 }
 
 // waiterFor is this connection's waiter on group g's queue.

@@ -47,14 +47,29 @@ func fcallAsync(t *testing.T, ts *testServer, fn string, keys ...string) <-chan 
 // waitRunning waits until a function call runs on the server.
 func waitRunning(t *testing.T, ts *testServer) {
 	t.Helper()
+	waitCall(t, ts, func(udf.CallInfo) bool { return true }, "no function call started")
+}
+
+// waitWrote waits until a running call has buffered a write, so that
+// FUNCTION KILL meets an unkillable call rather than one that has not yet
+// got to its write (which it would stop).
+func waitWrote(t *testing.T, ts *testServer) {
+	t.Helper()
+	waitCall(t, ts, func(c udf.CallInfo) bool { return c.Wrote }, "no running function call wrote")
+}
+
+func waitCall(t *testing.T, ts *testServer, ok func(udf.CallInfo) bool, fail string) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		for _, g := range ts.srv.guards {
-			if len(g.Running()) > 0 {
-				return
+			for _, c := range g.Running() {
+				if ok(c) {
+					return
+				}
 			}
 		}
 	}
-	t.Fatal("no function call started")
+	t.Fatal(fail)
 }
 
 // The hostile loop of 64 KiB memory.fills, at the default fuel:
@@ -171,7 +186,7 @@ func TestFunctionThatWroteIsStoppedByTheTimeLimitAndByShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		spin := fcallAsync(t, ts, "write_spin", "w")
-		waitRunning(t, ts)
+		waitWrote(t, ts)
 		if err := other.Do(ctx(), "FUNCTION", "KILL").Err(); err == nil || err.Error() != udf.UnkillableMessage {
 			t.Fatalf("FUNCTION KILL of a call that wrote: %v, want %q", err, udf.UnkillableMessage)
 		}

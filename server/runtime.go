@@ -38,6 +38,12 @@ func (rt nodeRuntime) Wake(sess *node.Session) {
 	}
 }
 
+func (rt nodeRuntime) Unpark(sess *node.Session) {
+	if c, ok := sess.Conn().(*conn); ok {
+		c.unpark()
+	}
+}
+
 func (rt nodeRuntime) Disconnect(sess *node.Session) {
 	if c, ok := sess.Conn().(*conn); ok {
 		c.nc.Close()

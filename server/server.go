@@ -53,7 +53,12 @@ type Config struct {
 	AppendOnly  bool
 	AppendFsync string // everysec, always, no
 	RequirePass string
-	MaxMemory   int64 // stored and reported; eviction is not implemented yet
+	MaxMemory   int64 // maxmemory; Memory the policy and its knobs
+	// OwnsProcess: this server is the process's only one (keel server),
+	// so the Go runtime's memory limit may follow maxmemory (memory.go).
+	// Tests that run several servers in one process leave it off.
+	OwnsProcess bool
+	Memory      MemoryPolicy
 	MaxClients  int
 	Limits      resp.Limits
 	ConfigFile  string
@@ -74,13 +79,16 @@ type Config struct {
 	ACLFile string
 	Users   []string
 
-	// Cluster mode (--node-id, --peers, --groups, --join): NodeID is this
-	// node's id among Peers (each peer's address is its client port; peer
-	// traffic uses the port + 10000 on PeerBind, the node's own host when
-	// empty). Empty Peers: a single node.
+	// Cluster mode (--node-id, --peers, --groups, --replicas, --join):
+	// NodeID is this node's id among Peers (each peer's address is its
+	// client port; peer traffic uses the port + 10000 on PeerBind, the
+	// node's own host when empty). Empty Peers: a single node. Replicas
+	// below len(Peers) places each group on that many nodes
+	// (node/placement.go); the node opens only the groups it hosts.
 	NodeID   uint64
 	Peers    []cluster.TopoNode
 	Groups   int
+	Replicas int
 	Join     bool
 	PeerBind string
 	// The cluster bus is mutual TLS with BusTLS (--tls-cluster yes), or
@@ -124,6 +132,12 @@ type Server struct {
 
 	peakAlloc atomic.Uint64
 	releasing atomic.Bool // conn.go: releaseMemory is running
+
+	// The runtime's memory limit following maxmemory (memory.go).
+	baseMemory  int64 // the runtime's memory when the server opened
+	ownMemLimit bool  // GOMEMLIMIT given: leave the limit alone
+	limitFor    atomic.Int64
+	limitSet    atomic.Bool
 
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
@@ -219,14 +233,19 @@ func newServer(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
+
+		baseMemory:  runtimeMemory(),
+		ownMemLimit: !cfg.OwnsProcess || operatorMemLimit(),
 	}
 	for range max(cfg.Groups, 1) {
 		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
 	}
 	n, err := node.New(node.Config{
-		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Join: cfg.Join,
+		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Replicas: cfg.Replicas, Join: cfg.Join,
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
-		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
+		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryPolicy: cfg.Memory.Policy,
+		MaxMemorySamples: cfg.Memory.Samples, MaxMemoryEvictionTenacity: cfg.Memory.Tenacity,
+		LFULogFactor: cfg.Memory.LFULogFactor, LFUDecayTime: cfg.Memory.LFUDecayTime, MaxClients: cfg.MaxClients, Limits: cfg.Limits,
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
@@ -249,6 +268,14 @@ func newServer(cfg Config) (*Server, error) {
 func (s *Server) start() error {
 	for g := uint64(1); g <= uint64(s.node.Groups()); g++ {
 		gr := &group{id: g, queue: newExecQueue(s.node, g, s.clock), tickerDone: make(chan struct{})}
+		if !s.node.Hosts(g) {
+			// Placement: no replica here. The queue stays (requests
+			// routed to the group are answered -MOVED inside it); no
+			// ticker, no stepper (node.Route refuses its messages).
+			close(gr.tickerDone)
+			s.groups = append(s.groups, gr)
+			continue
+		}
 		if s.node.Clustered() {
 			gr.inbox = make(chan peerMsg, peerInboxMessagesMax)
 			gr.stepperDone = make(chan struct{})
@@ -261,6 +288,9 @@ func (s *Server) start() error {
 		}
 	}
 	for _, g := range s.groups {
+		if !s.node.Hosts(g.id) {
+			continue
+		}
 		go s.tick(g)
 		if g.inbox != nil {
 			go s.stepPeers(g)
@@ -303,14 +333,18 @@ func (s *Server) tick(g *group) {
 	defer t.Stop()
 	w := g.queue.newWaiter()
 	tickFn := func() { s.node.Tick(g.id, s.clock.Now()) }
+	samplesPeak := g.id == s.node.HostedGroups()[0]
 	for n := 1; ; n++ {
 		select {
 		case <-s.shutdown:
 			return
 		case <-t.C:
 			g.queue.do(w, tickFn)
-			if g.id == 1 && n%int(time.Second/tickInterval) == 0 {
-				s.notePeakMemory()
+			if samplesPeak {
+				s.followMaxMemory()
+				if n%int(time.Second/tickInterval) == 0 {
+					s.notePeakMemory()
+				}
 			}
 		}
 	}

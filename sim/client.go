@@ -26,6 +26,15 @@ type WorkloadConfig struct {
 	// Bank, when set, replaces the mix with the transfer workload through
 	// FCALL (bank.go).
 	Bank *BankConfig
+	// Queue, when set, replaces the mix with LPUSH, RPOP and BLPOP on the
+	// plain keys (queue.go; the queue model).
+	Queue *QueueConfig
+	// ZSet, when set, replaces the mix with sorted-set commands on the
+	// plain keys (zsetwork.go; the zset model).
+	ZSet *ZSetConfig
+	// Set, when set, replaces the mix with set commands on the plain keys
+	// (setwork.go; the set model).
+	Set *SetConfig
 	// KeyPrefix is put before every key name ("{g}" in the replicated
 	// worlds: one hash tag, so MGET stays within one slot).
 	KeyPrefix string
@@ -439,6 +448,16 @@ func historyOutput(h *checker.Op, r Reply) bool {
 		h.Output = v
 		return ok
 	}
+	if h.Kind == checker.BLPop {
+		v, ok := blpopOutput(r)
+		h.Output = v
+		return ok
+	}
+	if h.Kind == checker.ZPopMin {
+		v, ok := zpopminOutput(r)
+		h.Output = v
+		return ok
+	}
 	conv := func(r Reply) (checker.Value, bool) {
 		switch r.Kind {
 		case '$', '+':
@@ -513,6 +532,15 @@ func (c *Client) value() string {
 func (c *Client) gen() opSpec {
 	if c.r.cfg.Workload.Bank != nil {
 		return c.genBank()
+	}
+	if c.r.cfg.Workload.Queue != nil {
+		return c.genQueue()
+	}
+	if c.r.cfg.Workload.ZSet != nil {
+		return c.genZSet()
+	}
+	if c.r.cfg.Workload.Set != nil {
+		return c.genSet()
 	}
 	if c.r.cfg.Workload.TTLKeys > 0 && c.rng.IntN(100) < ttlSharePct {
 		return c.genTTL()

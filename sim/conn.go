@@ -158,6 +158,12 @@ func (c *conn) advance() {
 			c.inBatch = true
 		}
 		st, ok := c.sess.Next()
+		if ok && st.Park {
+			// Blocked (BLPOP and the like): what came before goes out,
+			// and the session waits for Runtime.Unpark.
+			c.reply()
+			return
+		}
 		if ok {
 			c.waiting = true
 			n.steps[st.Group] = append(n.steps[st.Group], stepItem{c: c, st: st})

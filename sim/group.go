@@ -84,6 +84,12 @@ type GroupConfig struct {
 	// replica of every group, group g starting with cluster.SplitSlots's
 	// g-th share of the slots (shard.go).
 	Groups int
+	// Replicas, when above 0 and below Nodes, places each group on that
+	// many nodes (node/placement.go; Groups must be above 1): a node
+	// hosts only its groups, pings its peers (the pings carry its view of
+	// them), and the checks expect group g's voters to be
+	// cluster.Place's g-th set, each key on exactly those nodes.
+	Replicas int
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -185,7 +191,7 @@ func (g *Group) LeaderOf(grp uint64) *Node {
 		if !n.up {
 			continue
 		}
-		if rep := n.replica(grp); rep.IsLeader() && (best == nil || rep.Term() > best.replica(grp).Term()) {
+		if rep := n.replica(grp); rep != nil && rep.IsLeader() && (best == nil || rep.Term() > best.replica(grp).Term()) {
 			best = n
 		}
 	}
@@ -243,6 +249,17 @@ func (r *Run) runGroup() {
 	if g.groups > 1 {
 		for range g.groups {
 			g.perGroup = append(g.perGroup, append([]uint64(nil), g.founders...))
+		}
+	}
+	if g.placed() {
+		// The world's expectation, computed apart from the nodes: a
+		// node that places a group elsewhere fails the voter checks.
+		place, err := cluster.Place(g.founders, g.groups, g.cfg.Replicas)
+		if err != nil {
+			panic(err) // the world's configuration is wrong
+		}
+		for grp := range g.groups {
+			g.perGroup[grp] = place.Of(uint64(grp + 1))
 		}
 	}
 	for _, id := range g.ids {
@@ -342,8 +359,17 @@ func (g *Group) finalPhase() {
 	}
 	c := g.addClient()
 	c.route.final = true
-	for _, k := range r.keys {
-		c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+	switch {
+	case r.cfg.Workload.Queue != nil:
+		c.route.script = r.queueDrain() // drain every list: RPOPs in the history
+	case r.cfg.Workload.ZSet != nil:
+		c.route.script = r.zsetDrain()
+	case r.cfg.Workload.Set != nil:
+		c.route.script = r.setDrain()
+	default:
+		for _, k := range r.keys {
+			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
+		}
 	}
 	for i := 0; i < r.cfg.Workload.TTLKeys; i++ {
 		c.route.script = append(c.route.script, opSpec{argv: []string{"PTTL", r.cfg.Workload.ttlKeyName(i)}, ttlRead: true})
@@ -377,11 +403,17 @@ func (g *Group) checkConverged() {
 	}
 	r := g.r
 	want := map[string]checker.Value{}
+	finalFrom := r.W.now
 	for _, op := range r.History {
 		if op.Client == int(g.final.id) && !op.Unknown {
 			want[op.Key] = op.Output
+			finalFrom = min(finalFrom, op.Call)
 		}
 	}
+	// A key evicted since the final reads began is compared replica
+	// against replica instead (evict.go).
+	late := r.evictedSince(finalFrom)
+	var first map[string]localValue
 	r.W.halted = false
 	deadline := r.W.now + int64(convergeWithin)
 	for r.W.now < deadline {
@@ -397,9 +429,21 @@ func (g *Group) checkConverged() {
 			continue
 		}
 		st := n.replica(1).GroupStats()
+		if first == nil {
+			first = map[string]localValue{}
+		}
 		for _, k := range r.keys {
 			got := n.localGet(k)
 			g.Checked++
+			if late[k] {
+				if f, ok := first[k]; !ok {
+					first[k] = got
+				} else if f.Reply.Kind != got.Reply.Kind || f.Reply.Str != got.Reply.Str {
+					r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " holds " + k + "=" + got.String() +
+						" but another replica holds " + f.String() + " (applied " + itoa(int64(st.Applied)) + ")")
+				}
+				continue
+			}
 			w, ok := want[k]
 			if !ok {
 				continue
@@ -500,7 +544,7 @@ func (g *Group) checkLiveness() {
 			continue
 		}
 		switch op.Kind {
-		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer:
+		case checker.Set, checker.Del, checker.IncrBy, checker.Transfer, checker.LPush, checker.ZAdd, checker.ZIncrBy, checker.SAdd, checker.SRem:
 			return
 		}
 	}
@@ -546,7 +590,10 @@ func (g *Group) noteRole(n *Node) {
 func (n *Node) IsLeader() bool { return n.IsLeaderOf(1) }
 
 // IsLeaderOf reports whether the node is up and leads group grp.
-func (n *Node) IsLeaderOf(grp uint64) bool { return n.up && n.replica(grp).IsLeader() }
+func (n *Node) IsLeaderOf(grp uint64) bool {
+	rep := n.replica(grp)
+	return n.up && rep != nil && rep.IsLeader()
+}
 
 // SnapshotStreams is the member's snapshot streaming counters (zero while
 // it is down).
@@ -563,4 +610,9 @@ func (n *Node) GroupStats() cluster.GroupStats {
 		return cluster.GroupStats{}
 	}
 	return n.replica(1).GroupStats()
+}
+
+// placed: groups live on subsets of the nodes (GroupConfig.Replicas).
+func (g *Group) placed() bool {
+	return g.groups > 1 && g.cfg.Replicas > 0 && g.cfg.Replicas < g.cfg.Nodes
 }

@@ -126,7 +126,7 @@ func (g *Group) groupsConverged() bool {
 			if !g.memberOf(grp, n.cfg.ID) {
 				continue
 			}
-			if !n.up || n.replica(grp).GroupStats().Applied < commit {
+			if !n.up || n.replica(grp) == nil || n.replica(grp).GroupStats().Applied < commit {
 				return false
 			}
 		}
@@ -206,10 +206,20 @@ func (g *Group) checkGroups() {
 		}
 		for grp := uint64(1); grp <= uint64(g.groups); grp++ {
 			if !g.memberOf(grp, n.cfg.ID) {
+				if g.placed() && n.replica(grp) != nil {
+					// Placement: each key on exactly its group's nodes.
+					r.Oracle.fail("placement: n" + itoa(int64(n.cfg.ID)) + " holds a replica of group " + itoa(int64(grp)) +
+						", placed on " + idList(g.MembersOf(grp)) + " only")
+				}
 				continue // a member of the other groups only
 			}
 			wantVoters := idList(g.MembersOf(grp))
 			rep := n.replica(grp)
+			if rep == nil {
+				r.Oracle.fail("placement: n" + itoa(int64(n.cfg.ID)) + " holds no replica of group " + itoa(int64(grp)) +
+					", placed on " + wantVoters)
+				continue
+			}
 			st := rep.GroupStats()
 			where := "convergence: n" + itoa(int64(n.cfg.ID)) + " g" + itoa(int64(grp))
 			lag := " (applied " + itoa(int64(st.Applied)) + ", commit " + itoa(int64(st.Commit)) + ")"

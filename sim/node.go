@@ -9,6 +9,7 @@ import (
 
 	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 )
@@ -81,6 +82,11 @@ type NodeConfig struct {
 	// so keys already expired are skipped while loading a snapshot. Off by
 	// default: the server does not set it (docs/simulation.md).
 	OpenWithNow bool
+	// MaxMemory and MaxMemoryPolicy are the node's maxmemory and
+	// maxmemory-policy (0: no limit); the evictions its leaders log join
+	// the history (evict.go).
+	MaxMemory       int64
+	MaxMemoryPolicy engine.Policy
 }
 
 // NodeAddr is node id's client address ("n3:6379"): what redirects name,
@@ -286,8 +292,14 @@ func (n *Node) start() {
 		RunID:                "sim-" + n.name + "-" + itoa(int64(n.epoch)),
 		NotifyKeyspaceEvents: n.cfg.NotifyKeyspaceEvents, Knobs: n.cfg.NodeKnobs,
 	}
+	n.configureMemory(&cfg) // evict.go
 	if g := n.grp; g != nil {
 		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
+		if g.placed() {
+			// Pings carry the views a node needs of the groups it does
+			// not host (node/placement.go).
+			cfg.Replicas, cfg.PeerPings = g.cfg.Replicas, true
+		}
 		for _, id := range g.founders {
 			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
 		}
@@ -805,6 +817,9 @@ func (n *Node) deliverPeer(from uint64, data []byte) {
 		n.trace("refuse message from n" + itoa(int64(from)))
 		return
 	}
+	if g == 0 {
+		return // taken by the node itself (a forwarded publish)
+	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body})
 	n.scheduleSteps()
 }
@@ -820,6 +835,9 @@ func (n *Node) deliverAttackFrame(from uint64, data []byte) {
 	if !ok {
 		n.trace("refuse attack frame from n" + itoa(int64(from)))
 		n.r.fault("bus-refused")
+		return
+	}
+	if g == 0 {
 		return
 	}
 	n.peerMsgs = append(n.peerMsgs, peerMsg{from: from, group: g, data: body, attack: true})
@@ -935,6 +953,14 @@ func (rt simRuntime) Send(to uint64, msg []byte) {
 func (rt simRuntime) Wake(s *node.Session) {
 	if c, ok := s.Conn().(*conn); ok {
 		c.pushed()
+	}
+}
+
+// Unpark: the session, parked in a blocking command, runs again when the
+// node is free.
+func (rt simRuntime) Unpark(s *node.Session) {
+	if c, ok := s.Conn().(*conn); ok && !c.broken && c.sess == s {
+		c.n.makeReady(c)
 	}
 }
 

@@ -130,7 +130,9 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 	}
 	e := predict(o.cur, nowMs, argv)
 	o.Stats.Checked++
-	if e.write && r.IsError() && !e.reply.IsError() {
+	// A refusal above maxmemory comes before the command runs, whatever
+	// error it would have answered (evict.go).
+	if e.write && r.IsError() && (!e.reply.IsError() || strings.HasPrefix(r.Str, "OOM ")) {
 		if o.tolerateWriteErrors {
 			o.Stats.Refused++
 			return
@@ -157,6 +159,15 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 			o.fold(nowMs)
 		}
 	}
+}
+
+// Evicted records a logged eviction of keys at nowMs (sim/evict.go): the
+// keys leave the model as by a DEL that nobody acknowledged.
+func (o *Oracle) Evicted(keys []string, nowMs int64) {
+	argv := append([]string{"DEL"}, keys...)
+	e := predict(o.cur, nowMs, argv)
+	o.cur.apply(e.muts)
+	o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs})
 }
 
 // InFlight records a write the node was executing when it crashed: it may

@@ -100,6 +100,8 @@ type Run struct {
 	vs *variantState
 	// aims counts markers and aims crashes at them (aim.go).
 	aims *aimState
+	// evict maps logged evictions to the history (evict.go).
+	evict evictBook
 }
 
 // Result is what a run found.

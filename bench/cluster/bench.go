@@ -168,7 +168,7 @@ func probeBenchmarkCluster(ctx context.Context, bin string, s *system) error {
 	dbsize := func() (int64, error) {
 		var n int64
 		for _, p := range s.procs {
-			if !leads(p) {
+			if !p.Leads() {
 				continue
 			}
 			c := p.client()

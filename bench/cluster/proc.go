@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	stdnet "net"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -18,16 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	// busPortOffset: a keel node's bus port is its client port + 10000.
-	busPortOffset = 10000
-	// Cluster ports are picked below Linux's ephemeral range (32768 and
-	// up), bus ports included, so outgoing connections never hold them.
-	clusterPortLow, clusterPortHigh = 20000, 22700
-	startTimeout                    = time.Minute
-)
-
-// proc is one server process owned by the harness, spoken to with go-redis.
+// proc is one server process owned by the harness.
 type proc struct{ *harness.Proc }
 
 func startProc(name, bin string, args []string, port int, dir string) (*proc, error) {
@@ -38,53 +27,15 @@ func startProc(name, bin string, args []string, port int, dir string) (*proc, er
 	return &proc{p}, nil
 }
 
-func (p *proc) client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: p.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1,
-		DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
-}
+func (p *proc) client() *redis.Client { return p.Client() }
 
-// waitUntil polls cond on the process until it returns true.
 func (p *proc) waitUntil(what string, cond func(*redis.Client) bool) error {
-	c := p.client()
-	defer c.Close()
-	deadline := time.Now().Add(startTimeout)
-	for !cond(c) {
-		if p.Exited() {
-			return errors.Newf("%s exited (%v) waiting for %s; log:\n%s", p.Name, p.Err(), what, p.LogTail())
-		}
-		if time.Now().After(deadline) {
-			return errors.Newf("%s: no %s after %s; log:\n%s", p.Name, what, startTimeout, p.LogTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
+	return p.WaitUntil(what, cond)
 }
 
-func pong(c *redis.Client) bool { return c.Ping(context.Background()).Val() == "PONG" }
+var pong = harness.Pong
 
-// freeClusterPorts returns n client ports whose bus ports are free too.
-func freeClusterPorts(n int) ([]int, error) {
-	free := func(p int) bool {
-		for _, q := range []int{p, p + busPortOffset} {
-			ln, err := stdnet.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
-			if err != nil {
-				return false
-			}
-			ln.Close()
-		}
-		return true
-	}
-	var ports []int
-	for try := 0; try < 500 && len(ports) < n; try++ {
-		if p := clusterPortLow + rand.IntN(clusterPortHigh-clusterPortLow); !slices.Contains(ports, p) && free(p) {
-			ports = append(ports, p)
-		}
-	}
-	if len(ports) < n {
-		return nil, errors.Newf("found only %d of %d free port pairs in %d..%d", len(ports), n, clusterPortLow, clusterPortHigh)
-	}
-	return ports, nil
-}
+const startTimeout = harness.StartTimeout
 
 // system is one side of the comparison.
 type system struct {
@@ -127,36 +78,17 @@ func keelFlags(port int, dir string) []string {
 }
 
 func startKeelCluster(bin, tmp string, size int) (*system, error) {
-	ports, err := freeClusterPorts(size)
+	procs, err := harness.StartKeelGroup(bin, tmp, "cluster", size, keelFlags)
 	if err != nil {
 		return nil, err
 	}
-	peers := make([]string, size)
-	for i, p := range ports {
-		peers[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, p)
-	}
 	s := &system{}
-	for i, port := range ports {
-		dir := filepath.Join(tmp, fmt.Sprintf("cluster-node-%d", i+1))
-		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--peers", strings.Join(peers, ","), "--cluster-insecure", "yes")
-		p, err := startProc(fmt.Sprintf("keel cluster node %d", i+1), bin, args, port, dir)
-		if err != nil {
-			s.stop()
-			return nil, err
-		}
-		s.procs = append(s.procs, p)
-	}
-	for _, p := range s.procs {
-		if err := p.waitUntil("cluster_state:ok", func(c *redis.Client) bool {
-			return strings.Contains(c.ClusterInfo(context.Background()).Val(), "cluster_state:ok")
-		}); err != nil {
-			s.stop()
-			return nil, err
-		}
+	for _, p := range procs {
+		s.procs = append(s.procs, &proc{p})
 	}
 	s.target = func() (int, error) {
 		for _, p := range s.procs {
-			if !p.Exited() && leads(p) {
+			if !p.Exited() && p.Leads() {
 				return p.Port, nil
 			}
 		}
@@ -167,28 +99,6 @@ func startKeelCluster(bin, tmp string, size int) (*system, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// leads reports whether the node's own CLUSTER NODES line says it is a
-// master (a leader, not a stand-in for a leaderless group: "fail?").
-func leads(p *proc) bool {
-	c := p.client()
-	defer c.Close()
-	text, err := c.ClusterNodes(context.Background()).Result()
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		flags := strings.Split(f[2], ",")
-		if slices.Contains(flags, "myself") && slices.Contains(flags, "master") && !slices.Contains(flags, "fail?") {
-			return true
-		}
-	}
-	return false
 }
 
 func startKeelSingle(bin, tmp string) (*system, error) {
@@ -381,7 +291,7 @@ func shardedSystem(s *system) {
 // It waits (startTimeout) until CLUSTER NODES on every node shows every
 // node as a master.
 func startKeelSharded(bin, tmp string) (*system, error) {
-	ports, err := freeClusterPorts(shardedNodes)
+	ports, err := harness.FreeClusterPorts(shardedNodes)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +328,7 @@ func startRedisCluster(ctx context.Context, serverBin, tmp string) (*system, err
 	if err != nil {
 		return nil, errors.Wrap(err, "redis-cli is needed to create a Redis Cluster")
 	}
-	ports, err := freeClusterPorts(shardedNodes)
+	ports, err := harness.FreeClusterPorts(shardedNodes)
 	if err != nil {
 		return nil, err
 	}

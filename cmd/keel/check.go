@@ -24,7 +24,7 @@ func init() {
 	}
 }
 
-const checkUsage = `usage: keel check --model kv|bank --history FILE [--html OUT] [--timeout 10s]
+const checkUsage = `usage: keel check --model kv|bank|queue|set|zset --history FILE [--html OUT] [--timeout 10s]
 
 Checks a JSON Lines history of client operations for linearizability
 (format: docs/checker.md). FILE "-" reads standard input.
@@ -38,7 +38,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
-	model := fs.String("model", checker.ModelKV, "model: kv (per-key string commands) or bank (transfers)")
+	model := fs.String("model", checker.ModelKV, "model: kv (per-key string commands), bank (transfers), queue (LPUSH, RPOP, BLPOP), set (SADD, SREM, SISMEMBER, SCARD, SPOP) or zset (ZADD, ZINCRBY, ZSCORE, ZRANK, ZPOPMIN)")
 	historyPath := fs.String("history", "", "history file, JSON Lines; - for standard input")
 	htmlPath := fs.String("html", "", "write porcupine's HTML visualization here")
 	timeout := fs.Duration("timeout", checker.DefaultTimeout, "give up with verdict unknown (exit 3) after this long")
@@ -49,8 +49,10 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, checkUsage)
 		return checkExitBadInput
 	}
-	if *model != checker.ModelKV && *model != checker.ModelBank {
-		fmt.Fprintf(stderr, "keel check: unknown model %q (want kv or bank)\n", *model)
+	switch *model {
+	case checker.ModelKV, checker.ModelBank, checker.ModelQueue, checker.ModelSet, checker.ModelZSet:
+	default:
+		fmt.Fprintf(stderr, "keel check: unknown model %q (want kv, bank, queue, set or zset)\n", *model)
 		return checkExitBadInput
 	}
 

@@ -53,8 +53,9 @@ flags:
   --bind 127.0.0.1        address the nodes listen on and advertise
   --dir ./keel-cluster    data directory; node N uses DIR/node-N
   --appendfsync everysec  everysec, always or no (passed to every node)
-  --groups 1              replica groups the slots are sharded over (every
-                          node hosts one replica of each; see docs/cluster.md)
+  --groups 1              replica groups the slots are sharded over
+  --replicas 3            nodes each group is placed on (every node when
+                          --nodes is not above it; see docs/cluster.md)
   --requirepass PASS      the password clients must AUTH with (every node)
 
 The nodes' bus is mutual TLS: a CA and one certificate per node are made in
@@ -147,6 +148,7 @@ func runCluster(args []string) int {
 type clusterLocalOptions struct {
 	nodes, basePort int
 	groups          int
+	replicas        int
 	bind, dir       string
 	appendFsync     string
 	requirePass     string
@@ -165,6 +167,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.StringVar(&o.dir, "dir", "./keel-cluster", "")
 	fs.StringVar(&o.appendFsync, "appendfsync", "everysec", "")
 	fs.IntVar(&o.groups, "groups", 1, "")
+	fs.IntVar(&o.replicas, "replicas", 3, "")
 	fs.StringVar(&o.requirePass, "requirepass", "", "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -189,6 +192,13 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	}
 	if o.groups < 1 || o.groups > node.GroupsMax {
 		return o, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
+	}
+	if o.replicas < 1 {
+		return o, errors.Newf("--replicas %d: must be a positive integer", o.replicas)
+	}
+	if o.replicas < o.nodes && o.groups*o.replicas < o.nodes {
+		return o, errors.Newf("--nodes %d --groups %d --replicas %d: some node would host no group; use --groups %d or more (or --replicas %d)",
+			o.nodes, o.groups, o.replicas, (o.nodes+o.replicas-1)/o.replicas, o.nodes)
 	}
 	return o, nil
 }
@@ -303,6 +313,9 @@ func runClusterLocal(o clusterLocalOptions, exe string, stdout io.Writer, sigs <
 	if o.groups > 1 {
 		fmt.Fprintf(&b, ", %d replica groups", o.groups)
 	}
+	if o.replicas < len(nodes) {
+		fmt.Fprintf(&b, " of %d replicas each", o.replicas)
+	}
 	if leader != "" {
 		fmt.Fprintf(&b, ", leader %s", leader)
 	}
@@ -408,6 +421,9 @@ func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
 		"--node-id", strconv.Itoa(n.id), "--peers", peers}
 	if o.groups > 1 {
 		args = append(args, "--groups", strconv.Itoa(o.groups))
+	}
+	if o.replicas < o.nodes {
+		args = append(args, "--replicas", strconv.Itoa(o.replicas))
 	}
 	if o.requirePass != "" {
 		args = append(args, "--requirepass", o.requirePass)

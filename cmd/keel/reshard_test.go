@@ -102,31 +102,67 @@ func TestCheckGroupsLayout(t *testing.T) {
 		}
 	}
 	for _, g := range []int{1, 2, 3} {
-		if err := checkGroupsLayout(dir, g); err != nil {
+		if err := checkGroupsLayout(dir, g, allGroups(g)); err != nil {
 			t.Fatalf("empty dir, --groups %d: %v", g, err)
 		}
 	}
-	if err := checkGroupsLayout(filepath.Join(dir, "absent"), 2); err != nil {
+	if err := checkGroupsLayout(filepath.Join(dir, "absent"), 2, allGroups(2)); err != nil {
 		t.Fatalf("absent dir: %v", err)
 	}
 	mk("group-1/wal")
 	mk("group-2/wal")
-	if err := checkGroupsLayout(dir, 2); err != nil {
+	if err := checkGroupsLayout(dir, 2, allGroups(2)); err != nil {
 		t.Fatalf("same --groups: %v", err)
 	}
 	for _, g := range []int{1, 3} {
-		if err := checkGroupsLayout(dir, g); err == nil || !strings.Contains(err.Error(), "--groups") {
+		if err := checkGroupsLayout(dir, g, allGroups(g)); err == nil || !strings.Contains(err.Error(), "--groups") {
 			t.Fatalf("two groups on disk, --groups %d: %v", g, err)
 		}
+	}
+	// Placement: the directory holds the hosted groups only.
+	if err := checkGroupsLayout(dir, 4, []uint64{1, 2}); err != nil {
+		t.Fatalf("groups 1 and 2 of 4 on disk, hosting 1 and 2: %v", err)
+	}
+	if err := checkGroupsLayout(dir, 4, []uint64{2, 3}); err == nil || !strings.Contains(err.Error(), "--replicas") {
+		t.Fatalf("groups 1 and 2 on disk, hosting 2 and 3: %v", err)
 	}
 	one := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(one, "wal"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkGroupsLayout(one, 1); err != nil {
+	if err := checkGroupsLayout(one, 1, allGroups(1)); err != nil {
 		t.Fatalf("one group: %v", err)
 	}
-	if err := checkGroupsLayout(one, 2); err == nil || !strings.Contains(err.Error(), "without --groups") {
+	if err := checkGroupsLayout(one, 2, allGroups(2)); err == nil || !strings.Contains(err.Error(), "without --groups") {
 		t.Fatalf("one group on disk, --groups 2: %v", err)
+	}
+}
+
+func allGroups(n int) []uint64 {
+	var out []uint64
+	for g := 1; g <= n; g++ {
+		out = append(out, uint64(g))
+	}
+	return out
+}
+
+// keel cluster local places groups on --replicas nodes (3 by default)
+// when it starts more nodes than that, and refuses a layout where a node
+// would host nothing.
+func TestClusterLocalReplicas(t *testing.T) {
+	o, err := parseClusterLocalArgs([]string{"--nodes", "6", "--groups", "6", "--dir", "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &localNode{id: 1, port: 7001, dir: "d/node-1"}
+	if args := strings.Join(n.serverArgs(o, "P"), " "); !strings.Contains(args, "--groups 6 --replicas 3") {
+		t.Fatalf("six nodes: %s", args)
+	}
+	o, _ = parseClusterLocalArgs([]string{"--nodes", "3", "--groups", "3", "--dir", "d"})
+	if args := strings.Join(n.serverArgs(o, "P"), " "); strings.Contains(args, "--replicas") {
+		t.Fatalf("three nodes need no placement: %s", args)
+	}
+	if _, err := parseClusterLocalArgs([]string{"--nodes", "6", "--dir", "d"}); err == nil || !strings.Contains(err.Error(), "host no group") {
+		t.Fatalf("six nodes, one group of three: %v", err)
 	}
 }

@@ -52,6 +52,10 @@ type serverOptions struct {
 	timeout                                     time.Duration
 	busyReplyThreshold, functionTimeLimit       time.Duration   // 0: the defaults; negative: 0
 	functions                                   functionOptions // server_functions.go
+
+	// memory is maxmemory-policy and the knobs that go with it.
+	memory server.MemoryPolicy
+
 	// Cluster mode (docs/cluster.md): --node-id N --peers "1@host:port,...";
 	// cluster-enabled is implied by --peers and may be stated.
 	nodeID         uint64
@@ -59,10 +63,14 @@ type serverOptions struct {
 	join           bool
 	clusterEnabled string // "", "yes" or "no"
 	// groups (--groups G, keel's own): replica groups the cluster's slots
-	// are sharded over; every node hosts one replica of each, in
+	// are sharded over; each hosting node keeps its replica in
 	// DIR/group-<g> when G > 1 (node.GroupDir). 1: one group owning
-	// every slot, in DIR itself, as before sharding.
-	groups int
+	// every slot, in DIR itself, as before sharding. replicas (--replicas
+	// N, keel's own): each group's replication factor; 0 (the default)
+	// or at least the number of peers puts every group on every node,
+	// fewer places each on N nodes (node/placement.go).
+	groups   int
+	replicas int
 	// Bus security (redis.conf's names): tls-cluster yes with the three
 	// files, or cluster-insecure yes (keel's own) for plaintext.
 	tlsCluster                         bool
@@ -119,6 +127,8 @@ func (o *serverOptions) set(name, value string) error {
 		o.pprofAddr = value
 	case "maxmemory":
 		o.maxMemory, err = parseMemory(value)
+	case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
+		err = o.memory.Set(strings.ToLower(name), value)
 	case "maxclients":
 		o.maxClients, err = strconv.Atoi(value)
 		if err == nil && o.maxClients < 1 {
@@ -176,6 +186,11 @@ func (o *serverOptions) set(name, value string) error {
 		o.groups, err = strconv.Atoi(value)
 		if err == nil && o.groups < 1 {
 			err = errors.New("must be a positive integer")
+		}
+	case "replicas":
+		o.replicas, err = strconv.Atoi(value)
+		if err == nil && o.replicas < 0 {
+			err = errors.New("must be 0 (every node) or a positive integer")
 		}
 	case "join":
 		var on bool
@@ -349,6 +364,8 @@ func (o *serverOptions) clusterPeers() ([]cluster.TopoNode, error) {
 		switch {
 		case o.groups > 1:
 			return nil, errors.New("--groups needs cluster mode: --peers \"1@host:port,...\" and --node-id")
+		case o.replicas > 0:
+			return nil, errors.New("--replicas needs cluster mode: --peers \"1@host:port,...\" and --node-id")
 		case o.clusterEnabled == "yes":
 			return nil, errors.New("cluster-enabled yes needs --peers \"1@host:port,2@host:port,...\" and --node-id")
 		case o.nodeID != 0:
@@ -441,8 +458,25 @@ func serve(o serverOptions, logger *log.Logger) error {
 		return err
 	}
 	groups := max(o.groups, 1)
+	// The groups this node hosts: all, or its share of the placement
+	// (node/placement.go computes the same from the same flags).
+	var hosted []uint64
+	for g := uint64(1); g <= uint64(groups); g++ {
+		hosted = append(hosted, g)
+	}
+	if peers != nil && o.replicas > 0 && o.replicas < len(peers) {
+		var ids []uint64
+		for _, p := range peers {
+			ids = append(ids, p.ID)
+		}
+		place, err := cluster.Place(ids, groups, o.replicas)
+		if err != nil {
+			return err
+		}
+		hosted = place.Hosted(o.nodeID)
+	}
 	if o.appendOnly {
-		if err := checkGroupsLayout(o.dir, groups); err != nil {
+		if err := checkGroupsLayout(o.dir, groups, hosted); err != nil {
 			return err
 		}
 	}
@@ -477,7 +511,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 		return copts
 	}
 	if o.appendOnly {
-		for g := uint64(1); g <= uint64(groups); g++ {
+		for _, g := range hosted {
 			dir := node.GroupDir(o.dir, groups, g)
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return errors.Wrapf(err, "create data directory %s", dir)
@@ -495,11 +529,11 @@ func serve(o serverOptions, logger *log.Logger) error {
 	}
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
-		RequirePass: o.requirePass, MaxMemory: o.maxMemory, MaxClients: maxClients, Limits: limits,
+		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, OwnsProcess: true, MaxClients: maxClients, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
-		NodeID: o.nodeID, Peers: peers, Groups: groups, Join: o.join, PeerBind: o.bind,
+		NodeID: o.nodeID, Peers: peers, Groups: groups, Replicas: o.replicas, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
 		ACLFile: o.aclFile, Users: o.users,
 		ReplicaOptions: replicaOptions,
@@ -511,6 +545,9 @@ func serve(o serverOptions, logger *log.Logger) error {
 		groupsText := ""
 		if groups > 1 {
 			groupsText = fmt.Sprintf(", %d replica groups", groups)
+		}
+		if len(hosted) < groups {
+			groupsText += fmt.Sprintf(" of %d replicas each, hosting %v", o.replicas, hosted)
 		}
 		logger.Printf("cluster node %d of %s%s; peers on port %d", o.nodeID, o.peers, groupsText, o.port+10000)
 	}
@@ -557,7 +594,7 @@ func serve(o serverOptions, logger *log.Logger) error {
 // --groups: with one group the replica lives in dir itself, with G > 1 in
 // dir/group-1..G, and each group's slots depend on G (SplitSlots), so a
 // changed count would silently ignore data or give two groups one slot.
-func checkGroupsLayout(dir string, groups int) error {
+func checkGroupsLayout(dir string, groups int, hosted []uint64) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -584,9 +621,12 @@ func checkGroupsLayout(dir string, groups int) error {
 	case groups > 1 && oneGroup:
 		return errors.Newf("data directory %s holds the data of a node started without --groups (one group, %s/wal): --groups cannot change on existing data",
 			dir, dir)
-	case groups > 1 && len(found) > 0 && (len(found) != groups || slices.Max(found) != groups):
+	case groups > 1 && len(found) > 0 && len(hosted) == groups && (len(found) != groups || slices.Max(found) != groups):
 		return errors.Newf("data directory %s holds %d replica groups (up to group-%d), not %d: --groups cannot change on existing data",
 			dir, len(found), slices.Max(found), groups)
+	case groups > 1 && len(found) > 0 && len(hosted) < groups && !slices.Equal(sortedInts(found), hostedInts(hosted)):
+		return errors.Newf("data directory %s holds replica groups %v, but with --groups %d and --replicas this node hosts %v: --groups, --replicas and --peers cannot change on existing data",
+			dir, sortedInts(found), groups, hosted)
 	}
 	return nil
 }
@@ -669,4 +709,18 @@ func (o *serverOptions) clientTLS() (*tls.Config, error) {
 	}
 	cfg.ClientCAs = pool
 	return cfg, nil
+}
+
+func sortedInts(v []int) []int {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v
+}
+
+func hostedInts(gs []uint64) []int {
+	out := make([]int, len(gs))
+	for i, g := range gs {
+		out[i] = int(g)
+	}
+	return out
 }

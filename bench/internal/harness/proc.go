@@ -2,10 +2,13 @@ package harness
 
 import (
 	"bytes"
+	"fmt"
 	stdnet "net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +55,13 @@ func Start(name, bin string, args, env []string, dir string, port int) (*Proc, e
 		return nil, errors.Wrap(err, "open server log")
 	}
 	p := &Proc{Name: name, Port: port, log: logPath, done: make(chan struct{})}
+	if strings.ContainsRune(bin, filepath.Separator) && !filepath.IsAbs(bin) {
+		// The process runs in dir: a path like bin/keel (--keel-bin)
+		// means the one seen from here.
+		if abs, err := filepath.Abs(bin); err == nil {
+			bin = abs
+		}
+	}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = logf, logf
@@ -156,4 +166,28 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*stdnet.TCPAddr).Port, nil
+}
+
+// RSS is the process's resident set size, from /proc (Linux).
+func (p *Proc) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		return 0, errors.Wrap(err, "read process status")
+	}
+	return ParseVmRSS(b)
+}
+
+// ParseVmRSS extracts VmRSS (reported in kB) from /proc/PID/status.
+func ParseVmRSS(status []byte) (int64, error) {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
+			continue
+		}
+		var kb int64
+		if _, err := fmt.Sscanf(string(bytes.TrimPrefix(line, []byte("VmRSS:"))), "%d kB", &kb); err != nil {
+			return 0, errors.Wrapf(err, "parse %q", line)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmRSS line in process status")
 }
