@@ -80,6 +80,8 @@ type ShrinkResult struct {
 // Case is the shrunk run as a case file.
 func (r *ShrinkResult) Case(s *Scenario) Case {
 	c := NewCase(s, r.Final)
+	c.Failure = r.SignatureFailure()
+	c.Check = r.Check
 	c.OriginalFaults, c.OriginalOps = r.Original.Injected(), len(r.Original.SentOps)
 	return c
 }
@@ -518,4 +520,16 @@ func (k *shrinker) shrinkList(what string, get func(sim.Variant) []string, set f
 
 func (k *shrinker) sizes() string {
 	return "faults " + strconv.Itoa(k.best.Injected()) + ", ops " + strconv.Itoa(len(k.best.SentOps))
+}
+
+// SignatureFailure is o's first failure of the shrink's signature (the
+// one the case is about), else its first.
+func (r *ShrinkResult) SignatureFailure() string {
+	sig := sim.FailureSignature(r.Original.Failures[0])
+	for _, f := range r.Final.Failures {
+		if sim.FailureSignature(f) == sig {
+			return f
+		}
+	}
+	return r.Final.Failures[0]
 }

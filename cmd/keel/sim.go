@@ -665,7 +665,7 @@ func simShrink(args []string, stdout, stderr io.Writer) int {
 	if res.Exhausted {
 		note = " (budget spent: smaller than the seed's run, maybe not the smallest)"
 	}
-	fmt.Fprintf(stdout, "%d runs in %s%s; the case fails %s: %s\n", res.Runs, time.Since(start).Round(time.Millisecond), note, res.Check, firstLine(res.Final.Failures))
+	fmt.Fprintf(stdout, "%d runs in %s%s; the case fails %s: %s\n", res.Runs, time.Since(start).Round(time.Millisecond), note, res.Check, firstLine([]string{res.SignatureFailure()}))
 	fmt.Fprintf(stdout, "replay: keel sim replay --case %s   # trace-hash %s\n", path, c.TraceHash)
 	fmt.Fprintf(stdout, "case: %s faults %d -> %d ops %d -> %d\n", path, c.OriginalFaults, c.Faults, c.OriginalOps, c.Ops)
 	return 0
