@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/keel-db/keel/disk"
@@ -75,6 +76,26 @@ type TestingKnobs struct {
 	// follower's copy never verifies: it is received again, then given
 	// up, and a follower that needs a snapshot never catches up.
 	SnapStreamDropsTail bool
+
+	// VoteRejectLost: a vote response leaves with its Reject flag
+	// cleared (send in group.go), the slip of a frame encoder that forgot
+	// the field: a candidate counts a refusal as a vote, so two
+	// candidates of one term can both win (election safety).
+	VoteRejectLost bool
+
+	// LogTruncateOffByOne: when a new leader's entries conflict with a
+	// follower's log, the log store cuts the stale suffix one entry too
+	// late (storage.go): the first conflicting entry survives, and the
+	// leader's entry for that index is dropped (log matching).
+	LogTruncateOffByOne bool
+
+	// ApplyBeforeCommit: a replicated replica applies the entries it
+	// persisted at once, before they commit, "so that a leader's writes
+	// are visible sooner" (drive in replica.go), and skips them when they
+	// commit later. An entry a new leader replaces stays applied
+	// (state-machine safety), and a leader answers writes before a
+	// majority holds them.
+	ApplyBeforeCommit bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
@@ -84,6 +105,50 @@ func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.Rep
 func (k *TestingKnobs) movedKeysLoseTTL() bool { return k != nil && k.MovedKeysLoseTTL }
 
 func (k *TestingKnobs) fcallKeysUngated() bool { return k != nil && k.FCallKeysUngated }
+
+// voteRejectLost clears a vote response's Reject flag (VoteRejectLost).
+func (k *TestingKnobs) voteRejectLost(m *pb.Message) {
+	if k != nil && k.VoteRejectLost && m.Type == pb.MsgVoteResp {
+		m.Reject = false
+	}
+}
+
+// truncateOffByOne replaces the store's log from ents' first index on,
+// keeping the first conflicting entry (LogTruncateOffByOne). It reports
+// whether it did.
+func (k *TestingKnobs) truncateOffByOne(s *logStore, ents []pb.Entry) bool {
+	if k == nil || !k.LogTruncateOffByOne {
+		return false
+	}
+	off := ents[0].Index - s.firstIndex()
+	if off >= uint64(len(s.ents)) || s.ents[off].Term == ents[0].Term {
+		return false // no conflict
+	}
+	s.ents = append(s.ents[:off+1], ents[1:]...)
+	return true
+}
+
+// applyBeforeCommit applies the normal entries rd persisted that follow
+// the applied index at once (ApplyBeforeCommit); applied reports whether
+// a committed entry was applied that way already.
+func (k *TestingKnobs) applyBeforeCommit(r *Replica, rd *raft.Ready) error {
+	if k == nil || !k.ApplyBeforeCommit || !r.Replicated() {
+		return nil
+	}
+	for _, e := range rd.Entries {
+		if e.Index != r.applied+1 || e.Type != pb.EntryNormal {
+			break
+		}
+		if err := r.apply(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *TestingKnobs) appliedBeforeCommit(r *Replica, e pb.Entry) bool {
+	return k != nil && k.ApplyBeforeCommit && e.Index <= r.applied
+}
 
 // streamedSize is the size a leader announces for a snapshot file of
 // size bytes (SnapStreamDropsTail).

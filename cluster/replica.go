@@ -85,6 +85,10 @@ type Options struct {
 	NowNanos int64
 	// Knobs plant deliberate bugs for tests (nil in production).
 	Knobs *TestingKnobs
+	// Observer is told of every change to the Raft log, state and state
+	// machine (observe.go; the simulator's invariant checks). Nil in
+	// production.
+	Observer Observer
 	// Functions configures the WASM function host (udf.NewConfig() when
 	// nil). Every replica of a group must use the same limits.
 	Functions *udf.Config
@@ -372,7 +376,7 @@ func (r *Replica) recover() error {
 	if err != nil {
 		return err
 	}
-	r.store = &logStore{}
+	r.store = &logStore{knobs: r.opts.Knobs}
 	if !r.Replicated() {
 		r.store.cs = pb.ConfState{Voters: []uint64{r.ID()}}
 	}
@@ -472,6 +476,7 @@ func (r *Replica) recover() error {
 		return err
 	}
 	r.wal = wal
+	r.observeLoaded()
 	if again.Type == disk.RecEntry && again.Index > 0 {
 		if err := r.applyAgain(again); err != nil {
 			return err
@@ -830,11 +835,19 @@ func (r *Replica) drive() error {
 			r.onWriteError(err)
 			return err
 		}
+		r.observeReady(rd)
 		if r.Replicated() {
 			r.send(rd.Messages)
 			r.onReadStates(rd.ReadStates)
 		}
+		if err := r.opts.Knobs.applyBeforeCommit(r, &rd); err != nil {
+			r.fatal = err
+			return err
+		}
 		for _, e := range rd.CommittedEntries {
+			if r.opts.Knobs.appliedBeforeCommit(r, e) {
+				continue
+			}
 			if err := r.apply(e); err != nil {
 				r.fatal = err
 				r.failInflight(ErrMsgDiskFatal)
@@ -971,6 +984,7 @@ func (r *Replica) apply(e pb.Entry) error {
 		r.conf = *r.rn.ApplyConfChange(cc)
 	}
 	r.applied = e.Index
+	r.observeApplied(e)
 	return nil
 }
 

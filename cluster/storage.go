@@ -18,6 +18,7 @@ type logStore struct {
 	snapIndex uint64
 	snapTerm  uint64
 	ents      []pb.Entry // ents[i].Index == snapIndex+1+i
+	knobs     *TestingKnobs
 }
 
 var _ raft.Storage = (*logStore)(nil)
@@ -120,6 +121,9 @@ func (s *logStore) append(ents []pb.Entry) error {
 	}
 	if first > s.lastIndex()+1 {
 		return errors.Newf("log gap: entry %d follows last index %d", first, s.lastIndex())
+	}
+	if s.knobs.truncateOffByOne(s, ents) {
+		return nil
 	}
 	s.ents = append(s.ents[:first-s.firstIndex()], ents...)
 	return nil

@@ -57,6 +57,10 @@ func init() {
 			cfg := Lookup("bank-crash").Config(seed)
 			cfg.Scenario = "bank-watch"
 			cfg.Workload.Bank.Watch = true
+			// Requests on a 10 ms grid share batches, so a WATCH meets a
+			// write of its key in the same batch (20–40 times a seed;
+			// never with spread-out think times).
+			cfg.Workload.ThinkAlign = 10 * time.Millisecond
 			return cfg
 		},
 	})

@@ -35,6 +35,11 @@ type PlantedBug struct {
 	Seeds, Long [2]uint64
 	// Tune adjusts the base scenario's world (nil: as is).
 	Tune func(*sim.Config)
+	// Invariant, when set, is the Raft invariant the bug breaks
+	// (sim.InvElectionSafety, ...): TestPlantedBugs requires a failing
+	// seed whose failures name it, so each invariant check is proven to
+	// bite.
+	Invariant string
 }
 
 // PlantedPrefix starts the name of every planted-bug scenario.
@@ -128,6 +133,34 @@ var Planted = []PlantedBug{
 		// reads see it.
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "vote-reject-lost",
+		Summary: "a vote response leaves with its Reject flag cleared: a candidate counts a refusal as a vote, and two candidates of one term can both win",
+		Base:    "cluster-leader-crash", Knobs: cluster.TestingKnobs{VoteRejectLost: true},
+		Invariant: sim.InvElectionSafety,
+		Seeds:     [2]uint64{1, 4}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "log-truncate-off-by-one",
+		Summary: "when a new leader's entries conflict with a follower's log, the log store cuts the stale suffix one entry too late: the first conflicting entry survives",
+		Base:    "cluster-leader-partition", Knobs: cluster.TestingKnobs{LogTruncateOffByOne: true},
+		Invariant: sim.InvLogMatching,
+		Seeds:     [2]uint64{1, 4}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "cluster-ack-before-fsync",
+		Summary: "appendfsync always acknowledges (and votes on) entries before the WAL is fsynced, on every replica of a group: a power loss of the whole group loses committed entries",
+		Base:    "cluster-leader-crash", Knobs: cluster.TestingKnobs{AckBeforeFsync: true},
+		Invariant: sim.InvLeaderCompleteness,
+		Seeds:     [2]uint64{1, 4}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "apply-before-commit",
+		Summary: "a replicated replica applies the entries it persisted before they commit: a leader cut off applies writes a new leader replaces",
+		Base:    "cluster-leader-partition", Knobs: cluster.TestingKnobs{ApplyBeforeCommit: true},
+		Invariant: sim.InvStateMachine,
+		Seeds:     [2]uint64{1, 4}, Long: [2]uint64{1, 20},
 	},
 	{
 		Name:    "follower-evicts",

@@ -13,8 +13,10 @@ import (
 // (planted.go): a sweep of the bug's seed range (Seeds in -short mode, Long
 // otherwise) has a failing seed, judged by the oracle or the checker (not a
 // panic), whose report folder holds the four files; at least one failing
-// seed's history is found not linearizable by the checker itself; and the
-// same seeds pass with the bug off, so the failure is the bug's.
+// seed's history is found not linearizable by the checker itself (for a
+// bug planted against a Raft invariant: at least one failing seed names
+// that invariant instead); and the same seeds pass with the bug off, so
+// the failure is the bug's.
 func TestPlantedBugs(t *testing.T) {
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
@@ -26,7 +28,7 @@ func TestPlantedBugs(t *testing.T) {
 			if !testing.Short() {
 				lo, hi = p.Long[0], p.Long[1]
 			}
-			var caught, byChecker []uint64
+			var caught, byChecker, byInvariant []uint64
 			for seed := lo; seed <= hi; seed++ {
 				out := RunSeed(s, seed)
 				if out.Passed() {
@@ -35,6 +37,12 @@ func TestPlantedBugs(t *testing.T) {
 				caught = append(caught, seed)
 				if out.Linearizability == "illegal" {
 					byChecker = append(byChecker, seed)
+				}
+				for _, f := range out.Failures {
+					if p.Invariant != "" && strings.HasPrefix(f, p.Invariant+":") {
+						byInvariant = append(byInvariant, seed)
+						break
+					}
 				}
 				for _, f := range out.Failures {
 					if strings.Contains(f, "panic") {
@@ -50,7 +58,13 @@ func TestPlantedBugs(t *testing.T) {
 				t.Fatalf("no seed in %d..%d caught the planted bug %q", lo, hi, p.Name)
 			}
 			t.Logf("caught by %d of %d seeds: %v; the checker's verdict was illegal in %v", len(caught), hi-lo+1, caught, byChecker)
-			if len(byChecker) == 0 && !p.CheckerBlind {
+			switch {
+			case p.Invariant != "":
+				t.Logf("%s failed in %v", p.Invariant, byInvariant)
+				if len(byInvariant) == 0 {
+					t.Errorf("the bug was caught, but never by the %s check it was planted against", p.Invariant)
+				}
+			case len(byChecker) == 0 && !p.CheckerBlind:
 				t.Errorf("the oracle caught the bug, but no seed's history was found not linearizable by the checker")
 			}
 			for seed := lo; seed <= hi; seed++ {

@@ -33,10 +33,31 @@ type Outcome struct {
 // RunSeed runs one seed of s and judges it. trace (optional) gets every
 // trace line.
 func RunSeed(s *Scenario, seed uint64, opts ...func(*sim.Config)) *Outcome {
+	return RunVariant(s, seed, sim.Variant{}, opts...)
+}
+
+// SeedConfig is the configuration of seed of s under variant v: the
+// scenario's, with a swarm mix in place of its schedule when v asks for
+// one and the scenario has a swarm world.
+func SeedConfig(s *Scenario, seed uint64, v sim.Variant) sim.Config {
 	cfg := s.Config(seed)
+	if w := SwarmWorld(s); v.Swarm && w != "" {
+		applySwarm(&cfg, seed, w)
+	}
+	cfg.Variant = v
+	return cfg
+}
+
+// RunVariant is RunSeed under a variant (shrinking, exploration, swarm).
+func RunVariant(s *Scenario, seed uint64, v sim.Variant, opts ...func(*sim.Config)) *Outcome {
+	cfg := SeedConfig(s, seed, v)
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return judge(cfg)
+}
+
+func judge(cfg sim.Config) *Outcome {
 	res := sim.Execute(cfg)
 	out := &Outcome{Result: res, Linearizability: "skipped"}
 	if !res.LinearizabilityApplies || len(res.History) == 0 {

@@ -262,6 +262,7 @@ func init() {
 			cfg := base("clock-skew", seed, policyFor(seed))
 			cfg.Node.Clock = sim.ClockConfig{Skew: time.Duration(seed%7200) * time.Second, DriftPPM: int64(seed%100001) - 50000}
 			cfg.Workload.VolatileKeys = 8
+			cfg.Workload.PlainSetTTLPct = 30 // SETs that must clear a TTL
 			cfg.Schedule = func(r *sim.Run) {
 				every(r, 1500*time.Millisecond, func() {
 					d := time.Duration(r.Rand.Int64N(int64(3 * time.Second)))

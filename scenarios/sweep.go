@@ -35,6 +35,10 @@ type SeedResult struct {
 	TraceHash     string   `json:"trace_hash"`
 	WallNanos     int64    `json:"wall_ns"`
 	ReportDir     string   `json:"report,omitempty"`
+	// SwarmMix names the seed's swarm fault mix (a --swarm sweep).
+	SwarmMix string `json:"swarm_mix,omitempty"`
+	// Markers counts the rare states the run passed (sim/aim.go).
+	Markers map[string]int64 `json:"markers,omitempty"`
 }
 
 // ReplayCommand is the command that re-runs one seed.
@@ -42,12 +46,28 @@ func ReplayCommand(scenario string, seed uint64) string {
 	return "keel sim replay --scenario " + scenario + " --seed " + strconv.FormatUint(seed, 10)
 }
 
+// VariantReplayCommand is the command that re-runs one seed under v: a
+// swarm run's is the seed's with --swarm; any other variant lives in a
+// case file (case.go), which the report folder holds.
+func VariantReplayCommand(scenario string, seed uint64, v sim.Variant) string {
+	cmd := ReplayCommand(scenario, seed)
+	if v.Swarm {
+		cmd += " --swarm"
+	}
+	return cmd
+}
+
 // Judge runs one seed and, when it fails and outDir is set, writes its
 // report folder (re-running the seed once more to capture the trace).
 func Judge(s *Scenario, seed uint64, outDir string) SeedResult {
+	return JudgeVariant(s, seed, sim.Variant{}, outDir)
+}
+
+// JudgeVariant is Judge under a variant (a swarm sweep's).
+func JudgeVariant(s *Scenario, seed uint64, v sim.Variant, outDir string) SeedResult {
 	start := time.Now()
-	out := RunSeed(s, seed)
-	r := SeedResult{
+	out := RunVariant(s, seed, v)
+	r := SeedResult{SwarmMix: out.SwarmMix, Markers: out.Markers,
 		Scenario: s.Name, Seed: seed, Passed: out.Passed(), Failures: out.Failures,
 		FailuresTotal: out.FailuresTotal, Ops: out.Ops, Unknown: out.Unknown,
 		Checked: out.Oracle.Checked, Recoveries: out.Oracle.Recoveries, LostWrites: out.Oracle.LostWrites,
@@ -73,6 +93,9 @@ func Judge(s *Scenario, seed uint64, outDir string) SeedResult {
 // captured by running the seed again (same seed, same binary, same run).
 func WriteFailureReport(s *Scenario, seed uint64, out *Outcome, outDir string) (string, error) {
 	dir := filepath.Join(outDir, fmt.Sprintf("%s-seed-%d", s.Name, seed))
+	if out.Variant.Swarm {
+		dir += "-swarm" // the seed's own run may fail too, with its own report
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return dir, errors.Wrapf(err, "create %s", dir)
 	}
@@ -81,16 +104,19 @@ func WriteFailureReport(s *Scenario, seed uint64, out *Outcome, outDir string) (
 	if err != nil {
 		return dir, errors.Wrapf(err, "create %s", tracePath)
 	}
-	again := RunSeed(s, seed, func(c *sim.Config) { c.Trace = f })
+	again := RunVariant(s, seed, out.Variant, func(c *sim.Config) { c.Trace = f })
 	f.Close()
 	defer os.Remove(tracePath)
 	failure := strings.Join(out.Failures, "\n")
+	if out.SwarmMix != "" {
+		failure += "\nswarm mix: " + out.SwarmMix
+	}
 	if again.TraceHash != out.TraceHash {
 		failure += "\nNONDETERMINISM: the re-run for this report produced trace-hash " + again.TraceHash + ", the first run " + out.TraceHash
 	}
 	rep := checker.Report{
 		Scenario: s.Name, Seed: seed, Result: out.Check, Model: reportModel(out), Ops: out.History,
-		Failure: failure, TraceFile: tracePath, Replay: ReplayCommand(s.Name, seed),
+		Failure: failure, TraceFile: tracePath, Replay: VariantReplayCommand(s.Name, seed, out.Variant),
 	}
 	return dir, checker.WriteReport(dir, rep)
 }

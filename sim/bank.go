@@ -29,6 +29,10 @@ type BankConfig struct {
 	// payer's balance under WATCH, give up if it is short, else EXEC the
 	// two INCRBYs under the watch and start over when EXEC answers null.
 	Watch bool
+	// SplitPct is the share (percent) of FCALL transfers sent to
+	// transfer_split instead (scenarios/testdata/bank2.c: it reads and
+	// writes each key twice); the Library must export it.
+	SplitPct int
 }
 
 // bankSetupClient runs the setup before anyone else issues anything.
@@ -92,7 +96,11 @@ func (c *Client) genBank() opSpec {
 		from := c.rng.IntN(n)
 		to := (from + 1 + c.rng.IntN(n-1)) % n
 		amt := 1 + c.rng.Int64N(b.AmountMax)
-		return opSpec{argv: []string{"FCALL", "transfer", "2", acct(from), acct(to), strconv.FormatInt(amt, 10)},
+		fn := "transfer"
+		if b.SplitPct > 0 && c.rng.IntN(100) < b.SplitPct {
+			fn = "transfer_split"
+		}
+		return opSpec{argv: []string{"FCALL", fn, "2", acct(from), acct(to), strconv.FormatInt(amt, 10)},
 			hist: &checker.Op{Kind: checker.Transfer, From: acct(from), To: acct(to), Amount: amt}}
 	case p < 85:
 		keys := make([]string, n)
@@ -184,7 +192,9 @@ func predictFunction(s state, nowMs int64, argv []string) expectation {
 	case len(argv) == 4 && argv[1] == "balance":
 		n, _ := balance(argv[3])
 		return expectation{reply: intReply(n)}
-	case name == "fcall" && len(argv) == 6 && argv[1] == "transfer":
+	case name == "fcall" && len(argv) == 6 && (argv[1] == "transfer" || argv[1] == "transfer_split"):
+		// transfer_split ends where transfer does (its SETs drop a TTL,
+		// and accounts have none).
 		amt, _ := strconv.ParseInt(argv[5], 10, 64)
 		from, fv := balance(argv[3])
 		if from < amt {

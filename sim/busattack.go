@@ -71,6 +71,9 @@ type attacker struct {
 // randomness is the network's "net/attack" stream: turning them on
 // reshuffles nothing else.
 func (n *Network) SetAttack(a BusAttack) {
+	if a != (BusAttack{}) && !n.gate.allow("bus-attack", true) {
+		return
+	}
 	if n.attack == nil {
 		n.attack = &attacker{target: map[uint64]func(uint64, []byte){}}
 		n.attackRng = n.w.Stream("net/attack")

@@ -22,6 +22,7 @@ type Clock struct {
 	w     *World
 	cfg   ClockConfig
 	steps int64
+	gate  faultGate
 }
 
 func newClock(w *World, cfg ClockConfig) *Clock {
@@ -42,7 +43,7 @@ func (c *Clock) at(v int64) int64 {
 // Step jumps the clock forward by d (an NTP step). Negative steps are
 // refused: the oracle's expiry model assumes monotonic node clocks.
 func (c *Clock) Step(d time.Duration) {
-	if d > 0 {
+	if c.gate.allow("clock-step", d > 0) {
 		c.steps += int64(d)
 	}
 }

@@ -101,6 +101,16 @@ type FS struct {
 	gen    uint64      // the process: handles of an older one are stale
 	busy   time.Duration
 	Stats  FSStats
+	// gate admits a schedule's fault actions, opGate each fault injected
+	// into an operation (variant.go; nil: all).
+	gate   faultGate
+	opGate func(kind string) bool
+	// aim, when set, may crash a mutating operation first (aim.go);
+	// onFault hears every fault injected, onTorn every file a power loss
+	// tore (markers).
+	aim     func(op disk.Op) (disk.Fault, bool)
+	onFault func(op disk.Op, f disk.Fault)
+	onTorn  func(name string)
 }
 
 // NewFS returns an empty disk. rng drives its faults and crashes; trace
@@ -131,6 +141,9 @@ var _ disk.FS = (*FS)(nil)
 // SetFaults replaces the fault probabilities (a scenario turns faults on
 // and off over time).
 func (fs *FS) SetFaults(f DiskFaults) {
+	if f != (DiskFaults{}) && !fs.gate.allow("disk-faults", true) {
+		return
+	}
 	fs.cfg.Faults = f
 	fs.faults = disk.RandomFaults{Rand: fs.rng, Kinds: f.Kinds,
 		ReadFlipProb: f.ReadFlipProb, WriteErrProb: f.WriteErrProb, SyncErrProb: f.SyncErrProb}
@@ -138,7 +151,12 @@ func (fs *FS) SetFaults(f DiskFaults) {
 
 // SetBallast makes n bytes of the capacity used by someone else: a disk
 // filling up (n large) or being cleaned (n small).
-func (fs *FS) SetBallast(n int64) { fs.space.Ballast = n }
+func (fs *FS) SetBallast(n int64) {
+	if n > 0 && !fs.gate.allow("disk-full", true) {
+		return
+	}
+	fs.space.Ballast = n
+}
 
 // CrashAfter arms a crash point: the n-th mutating operation (write,
 // truncate, sync, create, rename, remove, syncdir) from now panics with
@@ -167,11 +185,31 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 	case disk.OpRead:
 		fs.Stats.Reads++
 	}
+	if fs.aim != nil {
+		if f, ok := fs.aim(op); ok {
+			return f
+		}
+	}
 	if f := fs.crash.Inject(op); f.Kind != disk.FaultNone {
+		if fs.onFault != nil {
+			fs.onFault(op, f)
+		}
 		return f
 	}
 	fs.charge(op)
 	f := fs.faults.Inject(op)
+	if f.Kind != disk.FaultNone && fs.opGate != nil {
+		kind := "read-flip"
+		switch {
+		case f.Kind == disk.FaultError && op.Kind == disk.OpSync:
+			kind = "fsync-error"
+		case f.Kind == disk.FaultError:
+			kind = "write-error"
+		}
+		if !fs.opGate(kind) {
+			f = disk.Fault{}
+		}
+	}
 	switch {
 	case f.Kind == disk.FaultError && op.Kind == disk.OpWrite:
 		fs.Stats.WriteErrs++
@@ -189,6 +227,9 @@ func (fs *FS) inject(op disk.Op) disk.Fault {
 				fs.trace("disk no-space " + path.Base(op.Path))
 			}
 		}
+	}
+	if f.Kind != disk.FaultNone && fs.onFault != nil {
+		fs.onFault(op, f)
 	}
 	return f
 }
@@ -214,6 +255,9 @@ func (fs *FS) charge(op disk.Op) {
 	f := fs.cfg.Faults
 	if f.SpikeProb > 0 && (f.Kinds == 0 || f.Kinds&ClassifyFile(name) != 0) && fs.rng.Float64() < f.SpikeProb && f.SpikeMax > 0 {
 		s := time.Duration(fs.rng.Int64N(int64(f.SpikeMax)) + 1)
+		if fs.opGate != nil && !fs.opGate("spike") {
+			return
+		}
 		fs.busy += s
 		fs.Stats.Spikes++
 		fs.trace("disk latency-spike " + path.Base(name) + " " + s.String())
@@ -310,6 +354,9 @@ func (fs *FS) Crash() {
 		Rand:     fs.rng,
 		OnTorn: func(name string, size int64, kept, dirty int) {
 			fs.Stats.TornFiles++
+			if fs.onTorn != nil {
+				fs.onTorn(name)
+			}
 			fs.trace("disk torn " + path.Base(name) + " size=" + itoa(size) + " sectors-kept=" + itoa(int64(kept)) + "/" + itoa(int64(dirty)))
 		},
 	}))
@@ -318,6 +365,9 @@ func (fs *FS) Crash() {
 // Rot flips one bit of a durable byte in a random file of the targeted
 // kinds (bit rot at rest). It reports whether a file was hit.
 func (fs *FS) Rot(kinds FileKind) bool {
+	if !fs.gate.allow("rot", true) {
+		return false
+	}
 	name, off, ok := fs.mem.Rot(fs.rng, kinds)
 	if ok {
 		fs.Stats.Rots++

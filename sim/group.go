@@ -290,7 +290,11 @@ func (r *Run) runGroup() {
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
 	}
-	for _, c := range r.Clients {
+	for i, c := range r.Clients {
+		if r.vs.dropClient[i] {
+			c.stopped = true
+			continue
+		}
 		c.start()
 	}
 	r.W.RunUntil(int64(cfg.Duration))
@@ -350,7 +354,7 @@ func (g *Group) finalPhase() {
 		if g.cfg.FinalPowerLoss {
 			n.powerOff("final check")
 		} else {
-			n.Restart()
+			n.restart()
 		}
 	}
 	c := g.addClient()
@@ -530,6 +534,12 @@ func (g *Group) checkLiveness() {
 	r := g.r
 	from := max(g.healedAt, g.lastUp)
 	until := from + int64(g.cfg.LivenessWithin)
+	if until > int64(r.cfg.Duration) && r.cfg.Variant.Until > 0 {
+		// A variant ended the workload early (shrinking): there is no
+		// calm after the faults to judge, by construction.
+		r.W.Trace("sim", "liveness not judged: the variant ended the workload at "+r.cfg.Duration.String())
+		return
+	}
 	if until > int64(r.cfg.Duration) {
 		r.Oracle.fail("liveness: the scenario healed at " + time.Duration(from).String() +
 			", too late to observe " + g.cfg.LivenessWithin.String() + " of writes before the workload ends")

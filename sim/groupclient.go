@@ -99,6 +99,7 @@ func (c *Client) issueGroup() {
 		return
 	}
 	var op opSpec
+	workload := false
 	switch {
 	case c.route.reshard != nil:
 		var ok bool
@@ -125,10 +126,16 @@ func (c *Client) issueGroup() {
 		return
 	case c.r.cfg.Workload.Bank == nil && c.rng.IntN(100) < c.r.Group.cfg.FollowerReadPct:
 		op = opSpec{argv: []string{"GET", c.plainKey()}, readOnly: true}
+		workload = true
 	default:
 		op = c.gen()
+		workload = true
 	}
 	c.seq++
+	if workload && !c.r.sendOp(c, c.seq, op.argv) {
+		c.skip(&op)
+		return
+	}
 	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
 	c.r.Stats.Ops++
 	if op.ttlMs > 0 {

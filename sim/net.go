@@ -49,6 +49,8 @@ type Network struct {
 	attack    *attacker
 	attackRng *rand.Rand
 	faultf    func(kind string)
+	// gate admits a schedule's fault actions (variant.go; nil: all).
+	gate faultGate
 }
 
 func newNetwork(w *World, cfg NetConfig) *Network {
@@ -146,12 +148,22 @@ func (n *Network) sendDatagram(from, to uint64, msg []byte) {
 
 // Block cuts from→to (one way).
 func (n *Network) Block(from, to uint64) {
+	if !n.gate.allow("block", true) {
+		return
+	}
 	n.blocked[link{from, to}] = true
 	n.w.Trace("net", "block "+itoa(int64(from))+"->"+itoa(int64(to)))
 }
 
 // Partition cuts every link between the two groups, both ways.
 func (n *Network) Partition(a, b []uint64) {
+	if !n.gate.allow("partition", true) {
+		return
+	}
+	n.partition(a, b)
+}
+
+func (n *Network) partition(a, b []uint64) {
 	for _, x := range a {
 		for _, y := range b {
 			n.blocked[link{x, y}] = true
@@ -163,13 +175,16 @@ func (n *Network) Partition(a, b []uint64) {
 
 // Isolate cuts id off from every other endpoint in all.
 func (n *Network) Isolate(id uint64, all []uint64) {
+	if !n.gate.allow("isolate", true) {
+		return
+	}
 	var rest []uint64
 	for _, x := range all {
 		if x != id {
 			rest = append(rest, x)
 		}
 	}
-	n.Partition([]uint64{id}, rest)
+	n.partition([]uint64{id}, rest)
 }
 
 // Heal restores every link.

@@ -103,11 +103,14 @@ func NodeAddr(id uint64) string { return "n" + itoa(int64(id)) + ":" + itoa(node
 // per-request CPU cost keep the node busy, and what it produced leaves
 // when it is free.
 type Node struct {
-	r     *Run
-	cfg   NodeConfig
-	name  string
-	FS    *FS
-	Clock *Clock
+	r    *Run
+	cfg  NodeConfig
+	name string
+	// aimCtx is what the node is doing (aim.go: which window its disk
+	// operations fall in).
+	aimCtx string
+	FS     *FS
+	Clock  *Clock
 	// nd is the keel node of the current process (nil while down).
 	nd *node.Node
 	up bool
@@ -184,6 +187,10 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 		r.W.Trace(name, s)
 		r.fault(strings.Fields(s)[1])
 	})
+	n.FS.gate = r.scheduledFault
+	n.FS.opGate = func(kind string) bool { return r.diskFault(cfg.ID, kind) }
+	n.Clock.gate = r.scheduledFault
+	n.FS.aim, n.FS.onFault, n.FS.onTorn = n.aimAt, n.diskFaultSeen, n.tornSeen
 	return n
 }
 
@@ -359,6 +366,7 @@ func (n *Node) replicaOptions(g uint64) cluster.Options {
 		NowNanos: openNow, Knobs: n.cfg.Knobs, MessageBytesMax: n.cfg.MessageBytesMax,
 		SnapshotSendBytesPerTick: n.cfg.SnapshotSendBytesPerTick,
 		Rand:                     n.r.W.Stream(stream),
+		Observer:                 n.r.raft.observer(n.cfg.ID, g),
 	}
 }
 
@@ -416,7 +424,7 @@ func (n *Node) probe() bool {
 		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
 	}
 	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.nd.Submit(1, now, reqs, nil) })
+	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
 	if crashed {
 		n.powerOff("crash point during probe: " + op)
 		return false
@@ -444,7 +452,7 @@ func (n *Node) startTicks() {
 			now := n.Clock.Now()
 			n.ticks++
 			for g := uint64(1); g <= uint64(n.groups()); g++ {
-				crashed, op := n.call(func() { n.nd.Tick(g, now) })
+				crashed, op := n.callIn(ctxTick, func() { n.nd.Tick(g, now) })
 				if crashed {
 					n.powerOff("crash point: " + op)
 					return
@@ -494,6 +502,7 @@ func (n *Node) down(power bool) {
 	if n.grp == nil {
 		n.r.Oracle.Crashed(n.nowMs())
 	}
+	n.r.aims.nodeDown(n.r)
 	n.up = false
 	n.epoch++
 	n.nd = nil
@@ -521,7 +530,7 @@ func (n *Node) powerOff(reason string) {
 
 // PowerOff crashes the node now (scenario fault).
 func (n *Node) PowerOff() {
-	if !n.up {
+	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
 	n.powerOff("scheduled")
@@ -529,7 +538,7 @@ func (n *Node) PowerOff() {
 
 // PowerOffFor cuts the node's power and keeps it down for d.
 func (n *Node) PowerOffFor(d time.Duration) {
-	if !n.up {
+	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
 	n.downFor = d
@@ -539,6 +548,14 @@ func (n *Node) PowerOffFor(d time.Duration) {
 // Restart stops the node's process (the page cache survives) and starts
 // it again after RestartDelay, as a rolling restart does.
 func (n *Node) Restart() {
+	if !n.r.scheduledFault("restart", n.up) {
+		return
+	}
+	n.restart()
+}
+
+// restart is Restart, not a fault of the schedule (the final phase's).
+func (n *Node) restart() {
 	if !n.up {
 		return
 	}
@@ -550,7 +567,7 @@ func (n *Node) Restart() {
 
 // CrashDuringIO arms a crash at the k-th disk mutation from now.
 func (n *Node) CrashDuringIO(k int64) {
-	if n.up {
+	if n.r.scheduledFault("crash-io", n.up) {
 		n.trace("arm crash point at disk operation +" + itoa(k))
 		n.FS.CrashAfter(k)
 	}
@@ -558,7 +575,7 @@ func (n *Node) CrashDuringIO(k int64) {
 
 // Pause stalls the node (a GC pause): it processes nothing for d.
 func (n *Node) Pause(d time.Duration) {
-	if !n.up {
+	if !n.r.scheduledFault("pause", n.up) {
 		return
 	}
 	n.trace("pause " + d.String())
@@ -720,13 +737,16 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 		}
 	}
 	n.trace(sb.String())
+	if watchMeetsWrite(reqs) {
+		n.r.Reach(MarkWatchMeetsWrite)
+	}
 	done := func() {
 		for _, it := range items {
 			it.c.stepAnswered()
 		}
 	}
 	now := n.Clock.Now()
-	crashed, op := n.call(func() { n.nd.Submit(g, now, reqs, done) })
+	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(g, now, reqs, done) })
 	if crashed {
 		if watchOracle {
 			for _, ch := range *checks {
@@ -845,7 +865,7 @@ func (n *Node) stepPeers() {
 	now := n.Clock.Now()
 	for _, m := range msgs {
 		var errs []error
-		crashed, op := n.call(func() { errs = n.nd.Step(m.group, now, []node.PeerMessage{{From: m.from, Data: m.data}}) })
+		crashed, op := n.callIn(peerContext(m.data), func() { errs = n.nd.Step(m.group, now, []node.PeerMessage{{From: m.from, Data: m.data}}) })
 		if crashed {
 			n.powerOff("crash point: " + op)
 			return
@@ -881,7 +901,7 @@ func (n *Node) stepPeers() {
 // node busy); false when it hit a crash point (the node is then off).
 func (n *Node) runJob(j *simJob) bool {
 	saved := n.FS.TakeBusy()
-	crashed, op := n.call(func() { j.err = j.job.Run() })
+	crashed, op := n.callIn(ctxSnapJob, func() { j.err = j.job.Run() })
 	took := n.FS.TakeBusy()
 	n.FS.busy = saved
 	j.ran = true
@@ -900,7 +920,7 @@ func (n *Node) runJob(j *simJob) bool {
 			msg = oneLine(j.err.Error())
 		}
 		n.trace("snapshot job done index=" + itoa(int64(j.job.Index())) + n.groupSuffix(j.g) + ": " + msg)
-		crashed, op := n.call(func() { n.nd.JobDone(j.g, j.rep, j.job, j.err) })
+		crashed, op := n.callIn(ctxSnapDone, func() { n.nd.JobDone(j.g, j.rep, j.job, j.err) })
 		if crashed {
 			n.powerOff("crash point installing snapshot: " + op)
 			return
@@ -926,6 +946,7 @@ func (rt simRuntime) Send(to uint64, msg []byte) {
 	n := rt.n
 	b := append([]byte(nil), msg...)
 	from := n.cfg.ID
+	n.r.aims.sent(n.r.W.now, b)
 	n.outbox = append(n.outbox, func() { n.r.Net.sendDatagram(from, to, b) })
 }
 
@@ -970,8 +991,10 @@ func (rt simRuntime) WaitJob(g uint64) {
 	n := rt.n
 	if j := n.jobs[g]; j != nil && !j.ran {
 		n.trace("wait for the snapshot job index=" + itoa(int64(j.job.Index())) + n.groupSuffix(g))
-		saved := n.FS.TakeBusy()
+		saved, ctx := n.FS.TakeBusy(), n.aimCtx
+		n.aimCtx = ctxSnapJob
 		j.err = j.job.Run() // a crash point propagates to the caller's call
+		n.aimCtx = ctx
 		j.ran = true
 		n.FS.busy += saved
 	}
@@ -985,9 +1008,9 @@ func (rt simRuntime) StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob
 			return
 		}
 		var err error
-		crashed, op := n.call(func() { err = sj.Run() })
+		crashed, op := n.callIn(ctxSync, func() { err = sj.Run() })
 		if !crashed {
-			crashed, op = n.call(func() { n.nd.SyncDone(g, r, sj, err) })
+			crashed, op = n.callIn(ctxSync, func() { n.nd.SyncDone(g, r, sj, err) })
 		}
 		if crashed {
 			n.powerOff("crash point during a background fsync: " + op)

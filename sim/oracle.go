@@ -26,7 +26,16 @@ type pendingWrite struct {
 	nowMs int64
 	acked bool
 	ackMs int64
+	// mayAbort: an EXEC under WATCH the node was executing when it
+	// crashed: it may have aborted (a write of a watched key got there
+	// first, in the same batch or the one before) and written nothing.
+	mayAbort bool
 }
+
+// abortBranchesMax bounds the recovered states a recovery check tries for
+// in-flight watched EXECs (each one applied or aborted): 2^6, more than
+// the clients of any bank world; past it, the rest count as applied.
+const abortBranchesMax = 64
 
 // Oracle checks a single node's replies against the sequential model, in
 // the order the node executed them, and each recovery against the prefixes
@@ -56,6 +65,12 @@ type Oracle struct {
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
+	// now reads virtual time, so the first failure's moment is known
+	// (firstFailAt; shrinking cuts a run just after it).
+	now func() int64
+	// reach counts a marker (aim.go).
+	reach       func(string)
+	firstFailAt int64
 }
 
 type stall struct{ from, to int64 }
@@ -98,6 +113,9 @@ func newOracle(dur Durability, tolerateWriteErrors bool) *Oracle {
 }
 
 func (o *Oracle) fail(msg string) {
+	if o.FailuresTotal == 0 && o.now != nil {
+		o.firstFailAt = o.now()
+	}
 	o.FailuresTotal++
 	if len(o.Failures) < failuresMax {
 		o.Failures = append(o.Failures, msg)
@@ -107,6 +125,9 @@ func (o *Oracle) fail(msg string) {
 // Executed checks one reply of a command the node ran at nowMs and
 // acknowledged at ackMs (both on the node's clock).
 func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
+	if o.reach != nil && plainSetOnTTLKey(o.cur, nowMs, argv) {
+		o.reach(MarkSetOnTTLKey)
+	}
 	e := predict(o.cur, nowMs, argv)
 	o.Stats.Checked++
 	// A refusal above maxmemory comes before the command runs, whatever
@@ -158,7 +179,7 @@ func (o *Oracle) InFlight(argv []string, nowMs int64) {
 	}
 	o.Stats.InFlight++
 	o.cur.apply(e.muts)
-	o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs})
+	o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs, mayAbort: e.orNull})
 }
 
 // Crashed marks the moment the node went down (its clock).
@@ -235,27 +256,47 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 	if o.crashed {
 		minK = o.mustSurvive(o.crashMs)
 	}
-	st := o.base.clone()
+	// Each branch is the model after the prefix with some in-flight
+	// watched EXECs aborted (skipped lists them).
+	type branch struct {
+		st      state
+		skipped []int
+	}
+	branches := []branch{{st: o.base.clone()}}
 	best, firstMatch := -1, -1
+	var bestSkipped []int
 	closest, closestDiff := 0, len(keys)+1
 	for k := 0; ; k++ {
-		if d := diffProbe(st, keys, probe, nowMs); d < closestDiff {
-			closest, closestDiff = k, d
-		}
-		if closestDiff == 0 {
-			if firstMatch < 0 {
-				firstMatch = k
+		for _, b := range branches {
+			if d := diffProbe(b.st, keys, probe, nowMs); d < closestDiff {
+				closest, closestDiff = k, d
 			}
-			if k >= minK {
-				best = k
+			if closestDiff == 0 {
+				if firstMatch < 0 {
+					firstMatch = k
+				}
+				if k >= minK {
+					best, bestSkipped = k, b.skipped
+				}
+				closestDiff = len(keys) + 1 // keep looking for longer matches
 			}
-			closestDiff = len(keys) + 1 // keep looking for longer matches
 		}
 		if k == len(o.pending) {
 			break
 		}
 		w := o.pending[k]
-		st.apply(predict(st, w.nowMs, w.argv).muts)
+		if w.mayAbort && 2*len(branches) <= abortBranchesMax {
+			for _, b := range branches {
+				branches = append(branches, branch{st: b.st.clone(), skipped: append(append([]int(nil), b.skipped...), k)})
+			}
+			for i := range branches[:len(branches)/2] {
+				branches[i].st.apply(predict(branches[i].st, w.nowMs, w.argv).muts)
+			}
+			continue
+		}
+		for _, b := range branches {
+			b.st.apply(predict(b.st, w.nowMs, w.argv).muts)
+		}
 	}
 	if best < 0 {
 		if firstMatch >= 0 {
@@ -272,6 +313,13 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 			}
 		}
 		o.pending = o.pending[:best]
+		// The in-flight watched EXECs the match needed aborted wrote
+		// nothing.
+		for i := len(bestSkipped) - 1; i >= 0; i-- {
+			if j := bestSkipped[i]; j < len(o.pending) {
+				o.pending = append(o.pending[:j], o.pending[j+1:]...)
+			}
+		}
 	}
 	o.cur = o.base.clone()
 	for _, w := range o.pending {

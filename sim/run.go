@@ -39,6 +39,19 @@ type Config struct {
 	// Group, when set, runs a replicated group of nodes instead of one
 	// node (group.go); Node is then the template of every member.
 	Group *GroupConfig
+	// SwarmMix names the seed's swarm fault mix when a swarm schedule
+	// replaced the scenario's (scenarios/swarm.go); the trace starts with
+	// it.
+	SwarmMix string
+	// Aim crashes nodes at markers (aim.go): the probability that a node
+	// crashes each time it passes one, from the start until AimUntil (0:
+	// the workload's end). Run.Aim changes it as the run goes.
+	Aim      map[string]float64
+	AimUntil time.Duration
+	// Variant changes the run without changing its seed (variant.go):
+	// faults and operations left out, a shorter workload, quiet fault
+	// kinds. The zero Variant is the seed's own run.
+	Variant Variant
 }
 
 // RefusedOp is a write the node refused with an error reply (virtual
@@ -81,6 +94,12 @@ type Run struct {
 	nextConn uint64
 	// ttl holds the TTL keys' writes (ttlkeys.go).
 	ttl ttlBook
+	// raft checks Raft's safety properties as the run goes (raftcheck.go).
+	raft *raftCheck
+	// vs is the run's variant at work (variant.go).
+	vs *variantState
+	// aims counts markers and aims crashes at them (aim.go).
+	aims *aimState
 	// evict maps logged evictions to the history (evict.go).
 	evict evictBook
 }
@@ -104,7 +123,26 @@ type Result struct {
 	// LinearizabilityApplies: the history must be linearizable (no
 	// acknowledged write was allowed to be lost).
 	LinearizabilityApplies bool
+	// FirstFailAt is the virtual time of the first failure found while
+	// the run went (-1: none; a check after the run may still fail it).
+	FirstFailAt time.Duration
+	// FaultLog is every fault of the run (variant.go), SentOps every
+	// workload operation sent, in order.
+	FaultLog []FaultEvent
+	SentOps  []OpRef
+	// Raft counts what the Raft invariant checks looked at.
+	Raft RaftCheckStats
+	// SwarmMix names the swarm fault mix ("": the scenario's own).
+	SwarmMix string
+	// Variant is the variant the run ran under (the zero one: the seed's
+	// own run).
+	Variant Variant
+	// Markers counts the markers the run passed (aim.go).
+	Markers map[string]int64
 }
+
+// Injected counts the faults that happened.
+func (r *Result) Injected() int { return InjectedFaults(r.FaultLog) }
 
 // Passed reports whether every invariant held.
 func (r *Result) Passed() bool { return len(r.Failures) == 0 }
@@ -155,18 +193,25 @@ const clientIDBase = 1000
 // not run concurrently with another Execute in the same process (it owns
 // crypto/rand.Reader for its duration) and panics if it does.
 func Execute(cfg Config) (res *Result) {
+	cfg = cfg.varied()
 	w := NewWorld(cfg.Seed, cfg.Trace)
+	w.salt = cfg.Variant.Salt
 	restore := w.installCrypto()
 	defer restore()
-	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}}
+	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}, vs: newVariantState(cfg.Variant)}
+	r.aims = newAimState(r)
 	r.Rand = w.Stream("scenario/faults")
 	r.Net = newNetwork(w, cfg.Net)
 	r.Net.faultf = r.fault
+	r.Net.gate = r.scheduledFault
 	r.Net.oversized = func(from, to uint64, size, limit int) {
 		r.Oracle.fail("n" + itoa(int64(from)) + " sent a " + itoa(int64(size)) + "-byte message to n" + itoa(int64(to)) +
 			", over the transport's " + itoa(int64(limit)) + "-byte limit (the real transport drops it)")
 	}
 	r.Oracle = newOracle(cfg.Durability, cfg.TolerateWriteErrors)
+	r.Oracle.now = w.Now
+	r.Oracle.reach = r.Reach
+	r.raft = newRaftCheck(r, cfg.Group == nil && cfg.Durability.Kind != "always")
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
 		r.keys = append(r.keys, "k"+strconv.Itoa(i))
 	}
@@ -181,6 +226,12 @@ func Execute(cfg Config) (res *Result) {
 		w.FlushTrace()
 	}()
 	w.Trace("sim", "start scenario="+cfg.Scenario+" seed="+strconv.FormatUint(cfg.Seed, 10))
+	if cfg.SwarmMix != "" {
+		w.Trace("sim", "swarm "+cfg.SwarmMix)
+	}
+	// The variant is not traced: one keeping every fault and operation is
+	// the seed's run, trace for trace (what it leaves out is traced where
+	// it happens).
 	if cfg.Group != nil {
 		r.runGroup()
 		return r.result()
@@ -199,7 +250,11 @@ func Execute(cfg Config) (res *Result) {
 	if cfg.Schedule != nil {
 		cfg.Schedule(r)
 	}
-	for _, c := range r.Clients {
+	for i, c := range r.Clients {
+		if r.vs.dropClient[i] {
+			c.stopped = true
+			continue
+		}
 		c.start()
 	}
 	w.RunUntil(int64(cfg.Duration))
@@ -236,7 +291,12 @@ func (r *Run) result() *Result {
 		faults[k] = v
 	}
 	lin := r.cfg.Durability.Kind == "always" || r.Oracle.Stats.LostWrites == 0
+	firstFail := time.Duration(-1)
+	if r.Oracle.FailuresTotal > 0 {
+		firstFail = time.Duration(r.Oracle.firstFailAt)
+	}
 	return &Result{
+		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant, Markers: r.aims.reached,
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,

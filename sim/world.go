@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	crand "crypto/rand"
 	"hash/fnv"
 	"io"
@@ -22,23 +21,59 @@ type event struct {
 	fn  func()
 }
 
+// eventHeap is a binary min-heap of events by (at, seq). Hand-written
+// rather than container/heap: that one boxes every event pushed and
+// popped in an interface (an allocation each) and swaps through method
+// calls, some 10% of a run's CPU. (at, seq) is a total order (seq is
+// unique), so any correct heap pops the same sequence.
 type eventHeap []event
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
+func (h eventHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
 	return h[i].seq < h[j].seq
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = event{}
-	*h = old[:len(old)-1]
-	return e
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	q := *h
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *eventHeap) pop() event {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = event{}
+	q = q[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q.less(r, l) {
+			m = r
+		}
+		if !q.less(m, i) {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 // World is the virtual time, the event queue, the random streams and the
@@ -52,6 +87,8 @@ type World struct {
 	events int64
 	trace  *Trace
 	halted bool
+	// salt re-seeds named streams (Variant.Salt).
+	salt map[string]uint64
 }
 
 // NewWorld returns a world at virtual time 0. trace may write lines to out
@@ -76,7 +113,19 @@ func (w *World) Events() int64 { return w.events }
 func (w *World) Stream(name string) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(w.seed, h.Sum64()))
+	seed := w.seed
+	if s, ok := w.salt[name]; ok {
+		seed ^= s*0x9e3779b97f4a7c15 + 1
+	}
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
+}
+
+// SeedStream is the stream World.Stream(name) gives a run of seed, for
+// choices made before a world exists (a scenario's swarm mix).
+func SeedStream(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
 // At schedules fn at virtual time at (clamped to now: the past is gone).
@@ -85,7 +134,7 @@ func (w *World) At(at int64, fn func()) {
 		at = w.now
 	}
 	w.seq++
-	heap.Push(&w.queue, event{at: at, seq: w.seq, fn: fn})
+	w.queue.push(event{at: at, seq: w.seq, fn: fn})
 }
 
 // After schedules fn d after now.
@@ -102,7 +151,7 @@ func (w *World) RunUntil(end int64) {
 		if w.queue[0].at > end {
 			break
 		}
-		e := heap.Pop(&w.queue).(event)
+		e := w.queue.pop()
 		w.now = e.at
 		w.events++
 		if w.events > eventsMax {

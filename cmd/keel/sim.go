@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,8 +24,11 @@ func init() { subcommands["sim"] = runSim }
 
 const simUsage = `usage:
   keel sim list [--verbose] [--planted]
-  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION]
-  keel sim replay --scenario NAME --seed N [--trace FILE|-] [--out DIR]
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm]
+  keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
+  keel sim replay --case FILE [--trace FILE|-] [--out DIR]
+  keel sim shrink --scenario NAME --seed N [--swarm] [--out DIR] [--runs N] [--for DURATION]
+  keel sim explore --scenario NAME [--for DURATION] [--runs N] [--first-seed N] [--out DIR] [--stop]
 
 list     prints the scenario names, one a line (--verbose adds what each does;
          --planted lists the planted-bug scenarios instead: each runs a
@@ -38,10 +43,41 @@ run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise
          bounded sweep covers every scenario); CI runs one on every change.
          A failing seed leaves a report folder under --out and prints its
          replay command.
+         --swarm gives each seed its own mix of fault kinds and rates (swarm
+         testing: a random half of the kinds, each at a random density) in
+         place of the scenario's schedule; scenarios without a swarm world
+         (membership, resharding, bus attacks) run as they are. A failing
+         seed's line names its mix.
 replay   re-runs one seed; --trace writes every event, one a line (- for
          stdout). The last line is trace-hash: <hex>, the same on every replay
-         of the same seed with the same binary.
+         of the same seed with the same binary. --case replays a case file
+         (what shrink writes: a seed with some of its faults and operations
+         left out) and says whether its trace hash is the one recorded.
+shrink   reduces a failing seed's run to the fewest faults and client
+         operations that still fail the same check (a shorter workload,
+         quiet ambient faults, clients left out, then delta debugging over
+         the run's fault log and operations, re-running the seed each time),
+         and writes the result as a case file into --out (default
+         keel-sim-cases). Exit 0 with a case written, 1 when the seed passes.
+         The last line is: case: PATH faults A -> B ops C -> D
+explore  runs seeds and variants of the runs that reached something new (a
+         marker, a fault kind, an election count, each by how often): half
+         fresh seeds from --first-seed up, half mutants of kept runs (a fault
+         schedule or a client's workload drawn anew, a crash aimed at a
+         window, the swarm mix on or off). Each failing run is written as a
+         case file into --out (replay it with replay --case); --stop ends at
+         the first. Exit 0 when nothing failed, 1 otherwise.
 `
+
+// simGCPercent is the garbage collector's target for simulation
+// commands (GOGC, when set, wins): a run allocates a lot and keeps little,
+// and collecting at 800% instead of 100% took a third of the CPU off a
+// cluster seed here, for a heap of some 100 MB instead of 40; the soft
+// limit brings the collector back should a run grow.
+const (
+	simGCPercent   = 800
+	simMemoryLimit = 2 << 30
+)
 
 func runSim(args []string) int {
 	if len(args) == 0 {
@@ -52,6 +88,12 @@ func runSim(args []string) int {
 		fmt.Fprint(os.Stdout, simUsage)
 		return 0
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(simGCPercent)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(simMemoryLimit)
+		}
+	}
 	switch args[0] {
 	case "list":
 		return simList(args[1:], os.Stdout)
@@ -59,6 +101,10 @@ func runSim(args []string) int {
 		return simRun(args[1:], os.Stdout, os.Stderr)
 	case "replay":
 		return simReplay(args[1:], os.Stdout, os.Stderr)
+	case "shrink":
+		return simShrink(args[1:], os.Stdout, os.Stderr)
+	case "explore":
+		return simExplore(args[1:], os.Stdout, os.Stderr)
 	case "worker":
 		return simWorker(os.Stdin, os.Stdout)
 	}
@@ -121,6 +167,7 @@ type job struct {
 	Scenario string `json:"scenario"`
 	Seed     uint64 `json:"seed"`
 	Out      string `json:"out"`
+	Swarm    bool   `json:"swarm,omitempty"`
 }
 
 // scenarioTotals is one row of the summary table.
@@ -132,6 +179,8 @@ type scenarioTotals struct {
 	// unknown counts seeds whose linearizability check ran out of time:
 	// failures too, but a different kind (no verdict, no explanation).
 	unknown int
+	// markerRuns counts the seeds that passed each marker.
+	markerRuns map[string]int
 }
 
 func simRun(args []string, stdout, stderr io.Writer) int {
@@ -142,6 +191,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	parallel := fs.Int("parallel", 1, "worker processes")
 	out := fs.String("out", "keel-sim-reports", "folder for failing seeds' reports")
 	budget := fs.Duration("for", 0, "stop starting seeds after this long (0: run them all)")
+	swarm := fs.Bool("swarm", false, "each seed draws its own mix of fault kinds and rates")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,7 +215,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		// covers all of them.
 		for seed := lo; ; seed++ {
 			for _, s := range scs {
-				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out, Swarm: *swarm})
 			}
 			if seed == hi {
 				break
@@ -174,7 +224,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, s := range scs {
 			for seed := lo; ; seed++ {
-				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out})
+				jobs = append(jobs, job{Scenario: s.Name, Seed: seed, Out: *out, Swarm: *swarm})
 				if seed == hi {
 					break
 				}
@@ -203,7 +253,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 					return
 				default:
 				}
-				results <- scenarios.Judge(scenarios.Lookup(j.Scenario), j.Seed, j.Out)
+				results <- j.judge(scenarios.Lookup(j.Scenario))
 			}
 			return
 		}
@@ -233,6 +283,14 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		t.faults += r.FaultsTotal
 		if r.Lin == "unknown" {
 			t.unknown++
+		}
+		for m, n := range r.Markers {
+			if n > 0 {
+				if t.markerRuns == nil {
+					t.markerRuns = map[string]int{}
+				}
+				t.markerRuns[m]++
+			}
 		}
 		if !r.Passed {
 			t.failures++
@@ -283,6 +341,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	if all.unknown > 0 {
 		fmt.Fprintf(stdout, "linearizability unknown (the check ran out of time; counted as failures): %d seed(s)\n", all.unknown)
 	}
+	printMarkers(stdout, scs, totals)
 	if len(failed) == 0 {
 		return 0
 	}
@@ -294,13 +353,50 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	})
 	fmt.Fprintf(stdout, "\n%d failing seed(s):\n", len(failed))
 	for _, r := range failed {
-		fmt.Fprintf(stdout, "  %s", scenarios.ReplayCommand(r.Scenario, r.Seed))
+		fmt.Fprintf(stdout, "  %s", scenarios.VariantReplayCommand(r.Scenario, r.Seed, sim.Variant{Swarm: *swarm}))
 		if r.ReportDir != "" {
 			fmt.Fprintf(stdout, "    # report: %s", r.ReportDir)
+		}
+		if r.SwarmMix != "" {
+			fmt.Fprintf(stdout, "    # mix %s", r.SwarmMix)
 		}
 		fmt.Fprintln(stdout)
 	}
 	return 1
+}
+
+// printMarkers lists, per scenario, the rare states (sim.Markers) its
+// seeds reached and in how many of them, then the markers no seed of the
+// sweep reached.
+func printMarkers(stdout io.Writer, scs []*scenarios.Scenario, totals map[string]*scenarioTotals) {
+	reached := map[string]bool{}
+	fmt.Fprintln(stdout, "\nmarkers reached (seeds that passed each, of the scenario's):")
+	for _, s := range scs {
+		t := totals[s.Name]
+		if t == nil {
+			continue
+		}
+		var parts []string
+		for _, m := range sim.Markers {
+			if n := t.markerRuns[m]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", m, n, t.seeds))
+				reached[m] = true
+			}
+		}
+		if len(parts) == 0 {
+			parts = []string{"none"}
+		}
+		fmt.Fprintf(stdout, "  %-26s %s\n", s.Name, strings.Join(parts, ", "))
+	}
+	var never []string
+	for _, m := range sim.Markers {
+		if !reached[m] {
+			never = append(never, m)
+		}
+	}
+	if len(never) > 0 {
+		fmt.Fprintf(stdout, "markers no seed reached: %s\n", strings.Join(never, ", "))
+	}
 }
 
 func firstLine(fs []string) string {
@@ -321,6 +417,11 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// judge runs the job's seed.
+func (j job) judge(s *scenarios.Scenario) scenarios.SeedResult {
+	return scenarios.JudgeVariant(s, j.Seed, sim.Variant{Swarm: j.Swarm}, j.Out)
 }
 
 // runWorkers feeds jobs to n worker processes (this binary, "sim worker"),
@@ -418,7 +519,7 @@ func simWorker(stdin io.Reader, stdout io.Writer) int {
 			fmt.Fprintln(os.Stderr, "keel sim worker: unknown scenario", j.Scenario)
 			return 2
 		}
-		if err := enc.Encode(scenarios.Judge(s, j.Seed, j.Out)); err != nil {
+		if err := enc.Encode(j.judge(s)); err != nil {
 			return 2
 		}
 	}
@@ -431,11 +532,28 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "seed")
 	tracePath := fs.String("trace", "", "write the event trace here (- for stdout)")
 	out := fs.String("out", "", "on failure, also write a report folder here")
+	swarm := fs.Bool("swarm", false, "the seed's swarm mix of fault kinds in place of the scenario's schedule")
+	casePath := fs.String("case", "", "replay this case file (keel sim shrink writes them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	seedSet := false
 	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	var kase *scenarios.Case
+	variant := sim.Variant{Swarm: *swarm}
+	if *casePath != "" {
+		if *name != "" || seedSet || *swarm {
+			fmt.Fprintln(stderr, "keel sim replay: --case names the scenario, seed and variant; give none of --scenario, --seed, --swarm with it")
+			return 2
+		}
+		c, s, err := scenarios.ReadCase(*casePath)
+		if err != nil {
+			fmt.Fprintln(stderr, "keel sim replay:", err)
+			return 2
+		}
+		kase, variant, seedSet = &c, c.Variant, true
+		*name, *seed = s.Name, c.Seed
+	}
 	s := scenarios.Lookup(*name)
 	if s == nil || !seedSet || fs.NArg() > 0 {
 		switch {
@@ -466,7 +584,7 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 		opts = append(opts, func(c *sim.Config) { c.Trace = w })
 	}
 	start := time.Now()
-	o := scenarios.RunSeed(s, *seed, opts...)
+	o := scenarios.RunVariant(s, *seed, variant, opts...)
 	wall := time.Since(start)
 	status := "PASS"
 	if !o.Passed() {
@@ -474,6 +592,9 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s scenario %s seed %d: %d ops (%d unknown), %d replies checked, %d recoveries, %d acknowledged writes lost (allowed), %d refused starts\n",
 		status, s.Name, *seed, o.Ops, o.Unknown, o.Oracle.Checked, o.Oracle.Recoveries, o.Oracle.LostWrites, o.Oracle.RefusedStarts)
+	if o.SwarmMix != "" {
+		fmt.Fprintf(stdout, "swarm mix: %s\n", o.SwarmMix)
+	}
 	fmt.Fprintf(stdout, "faults: %s\n", o.FaultSummary())
 	fmt.Fprintf(stdout, "linearizability: %s\n", o.Linearizability)
 	fmt.Fprintf(stdout, "simulated %s in %s wall, %d events\n", o.SimTime.Round(time.Millisecond), wall.Round(time.Millisecond), o.Events)
@@ -491,10 +612,73 @@ func simReplay(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "report:", dir)
 		}
 	}
+	if kase != nil {
+		same := "the same"
+		if o.TraceHash != kase.TraceHash {
+			same = "DIFFERENT: this binary runs the case otherwise (recorded with " + kase.Build + ")"
+		}
+		fmt.Fprintf(stdout, "case: %s (%s): faults %d, ops %d; recorded trace-hash %s, %s\n",
+			*casePath, variant.String(), o.Injected(), len(o.SentOps), kase.TraceHash, same)
+	}
 	fmt.Fprintf(stdout, "trace-hash: %s\n", o.TraceHash)
-	if !o.Passed() {
+	if !o.Passed() || (kase != nil && o.TraceHash != kase.TraceHash) {
 		return 1
 	}
+	return 0
+}
+
+func simShrink(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim shrink", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name")
+	seed := fs.Uint64("seed", 0, "seed")
+	swarm := fs.Bool("swarm", false, "shrink the seed's swarm run (keel sim run --swarm)")
+	out := fs.String("out", "keel-sim-cases", "folder for the case file")
+	runs := fs.Int("runs", scenarios.DefaultShrinkRuns, "at most this many runs")
+	budget := fs.Duration("for", 10*time.Minute, "stop shrinking after this long, keeping the smallest case so far")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	s := scenarios.Lookup(*name)
+	if s == nil || !seedSet || fs.NArg() > 0 || *runs < 1 {
+		if *name != "" && s == nil {
+			fmt.Fprintf(stderr, "keel sim shrink: unknown scenario %q\n", *name)
+		}
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 2
+	}
+	start := time.Now()
+	res, err := scenarios.Shrink(s, *seed, sim.Variant{Swarm: *swarm}, scenarios.ShrinkOptions{
+		MaxRuns: *runs, Budget: *budget,
+		Log: func(line string) { fmt.Fprintln(stdout, line) },
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 1
+	}
+	c := res.Case(s)
+	file := fmt.Sprintf("%s-seed-%d", s.Name, *seed)
+	if *swarm {
+		file += "-swarm"
+	}
+	path := filepath.Join(*out, file+".case.json")
+	if err := scenarios.WriteCase(path, c); err != nil {
+		fmt.Fprintln(stderr, "keel sim shrink:", err)
+		return 2
+	}
+	note := ""
+	if res.Exhausted {
+		note = " (budget spent: smaller than the seed's run, maybe not the smallest)"
+	}
+	fmt.Fprintf(stdout, "%d runs in %s%s; the case fails %s: %s\n", res.Runs, time.Since(start).Round(time.Millisecond), note, res.Check, firstLine([]string{res.SignatureFailure()}))
+	fmt.Fprintf(stdout, "replay: keel sim replay --case %s   # trace-hash %s\n", path, c.TraceHash)
+	fmt.Fprintf(stdout, "case: %s faults %d -> %d ops %d -> %d\n", path, c.OriginalFaults, c.Faults, c.OriginalOps, c.Ops)
 	return 0
 }
 
@@ -534,4 +718,65 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Minute)
 	}
 	return d.Round(time.Second)
+}
+
+func simExplore(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim explore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "", "scenario name")
+	budget := fs.Duration("for", 0, "explore this long")
+	runs := fs.Int("runs", 0, "explore this many runs")
+	first := fs.Uint64("first-seed", 1, "the first fresh seed")
+	out := fs.String("out", "keel-sim-cases", "folder for the failing runs' case files")
+	stop := fs.Bool("stop", false, "stop at the first failing run")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	s := scenarios.Lookup(*name)
+	if s == nil || fs.NArg() > 0 || (*budget <= 0 && *runs <= 0) || *runs < 0 {
+		if *name != "" && s == nil {
+			fmt.Fprintf(stderr, "keel sim explore: unknown scenario %q\n", *name)
+		}
+		if *budget <= 0 && *runs <= 0 {
+			fmt.Fprintln(stderr, "keel sim explore: give --for or --runs")
+		}
+		fmt.Fprint(stderr, simUsage)
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "keel sim explore:", err)
+		return 2
+	}
+	start := time.Now()
+	var writeErr error
+	res := scenarios.Explore(s, scenarios.ExploreOptions{
+		FirstSeed: *first, MaxRuns: *runs, Budget: *budget, StopAtFailure: *stop, Seed: *first,
+		OnRun: func(n int, fresh bool, newFeatures []string, o *scenarios.Outcome) {
+			what := "seed " + strconv.FormatUint(o.Seed, 10)
+			if !fresh {
+				what += " (" + o.Variant.String() + ")"
+			}
+			if !o.Passed() {
+				c := scenarios.NewCase(s, o)
+				path := filepath.Join(*out, fmt.Sprintf("%s-explore-%d.case.json", s.Name, n))
+				if err := scenarios.WriteCase(path, c); err != nil {
+					writeErr = err
+				}
+				fmt.Fprintf(stdout, "run %d FAIL %s: %s\n  replay: keel sim replay --case %s\n", n, what, firstLine(o.Failures), path)
+				return
+			}
+			if len(newFeatures) > 0 {
+				fmt.Fprintf(stdout, "run %d %s: %d new: %s\n", n, what, len(newFeatures), strings.Join(newFeatures, ", "))
+			}
+		},
+	})
+	if writeErr != nil {
+		fmt.Fprintln(stderr, "keel sim explore:", writeErr)
+	}
+	fmt.Fprintf(stdout, "explored %d runs (%d fresh seeds, %d mutants) in %s: corpus %d, features %d, failures %d\n",
+		res.Runs, res.Fresh, res.Mutants, time.Since(start).Round(time.Millisecond), len(res.Corpus), len(res.Features), len(res.Failures))
+	if len(res.Failures) > 0 {
+		return 1
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,57 @@ func TestSimRunExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "baseline") || !strings.Contains(out.String(), "total") {
 		t.Fatalf("no summary table:\n%s", out.String())
+	}
+	// The markers: baseline appends, snapshots and compacts, and never
+	// sees a vote (one node).
+	if !regexp.MustCompile(`(?m)^  baseline +append-unsynced 2/2, `).MatchString(out.String()) ||
+		!regexp.MustCompile(`(?m)^markers no seed reached: vote-unsynced, `).MatchString(out.String()) {
+		t.Fatalf("no markers report:\n%s", out.String())
+	}
+}
+
+// keel sim shrink writes a case whose replay is the shrunk run, trace
+// hash for trace hash, and its last line says how much it removed.
+func TestSimShrinkWritesCaseThatReplays(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := simShrink([]string{"--scenario", "planted-ack-before-fsync", "--seed", "1", "--out", dir}, &out, &errb); code != 0 {
+		t.Fatalf("shrink exit %d: %s%s", code, out.String(), errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	m := regexp.MustCompile(`^case: (\S+) faults (\d+) -> (\d+) ops (\d+) -> (\d+)$`).FindStringSubmatch(last)
+	if m == nil {
+		t.Fatalf("last line %q", last)
+	}
+	if m[2] == m[3] && m[4] == m[5] {
+		t.Fatalf("nothing removed: %s", last)
+	}
+	hash := regexp.MustCompile(`trace-hash ([0-9a-f]+)`).FindStringSubmatch(out.String())
+	out.Reset()
+	if code := simReplay([]string{"--case", m[1]}, &out, &errb); code != 1 {
+		t.Fatalf("replay of a failing case: exit %d: %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "recorded trace-hash "+hash[1]+", the same") || !strings.HasSuffix(strings.TrimSpace(out.String()), "trace-hash: "+hash[1]) {
+		t.Fatalf("replay --case:\n%s", out.String())
+	}
+	if code := simReplay([]string{"--case", m[1], "--seed", "2"}, &out, &errb); code != 2 {
+		t.Fatalf("--case with --seed: exit %d", code)
+	}
+	if code := simShrink([]string{"--scenario", "baseline", "--seed", "1", "--out", dir}, &out, &errb); code != 1 {
+		t.Fatalf("shrinking a passing seed: exit %d", code)
+	}
+}
+
+// A worker process runs a swarm job and answers with the seed's mix and
+// markers (what --parallel's parent reads back).
+func TestSimWorkerSwarmJob(t *testing.T) {
+	in := strings.NewReader(`{"scenario":"crash-restart","seed":2,"swarm":true}` + "\n")
+	var out bytes.Buffer
+	if code := simWorker(in, &out); code != 0 {
+		t.Fatalf("worker exit %d", code)
+	}
+	if !strings.Contains(out.String(), `"swarm_mix":"node: `) || !strings.Contains(out.String(), `"markers":{"append-unsynced":`) {
+		t.Fatalf("worker answered %s", out.String())
 	}
 }

@@ -1,0 +1,83 @@
+package scenarios
+
+import (
+	"testing"
+
+	"github.com/keel-db/keel/sim"
+)
+
+// Exploration keeps runs that bring new features, derives mutants from
+// them, is the same sequence of runs given the same options, and finds a
+// planted bug, whose failure it hands over as a case that replays.
+func TestExploreFindsAndReplays(t *testing.T) {
+	s := Lookup("planted-vote-reject-lost")
+	var hashes []string
+	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 12, StopAtFailure: true, Seed: 1,
+		OnRun: func(_ int, _ bool, _ []string, o *Outcome) { hashes = append(hashes, o.TraceHash) }}
+	res := Explore(s, opts)
+	t.Logf("%d runs (%d fresh, %d mutants), corpus %d, features %d, first failure at run %d", res.Runs, res.Fresh, res.Mutants,
+		len(res.Corpus), len(res.Features), res.FirstFailRun)
+	if res.Mutants == 0 || len(res.Corpus) < 2 || len(res.Features) < 5 {
+		t.Fatalf("no exploration: %+v", res)
+	}
+	if len(res.Failures) == 0 {
+		t.Fatal("the planted bug was not found in 12 runs")
+	}
+	c := res.Failures[0]
+	if again := c.Run(); again.TraceHash != c.TraceHash || again.Passed() {
+		t.Fatalf("the failing case replays to %s (passed %v), recorded %s", again.TraceHash, again.Passed(), c.TraceHash)
+	}
+	first := hashes
+	hashes = nil
+	Explore(s, opts)
+	if len(hashes) != len(first) {
+		t.Fatalf("a second exploration ran %d runs, the first %d", len(hashes), len(first))
+	}
+	for i := range first {
+		if hashes[i] != first[i] {
+			t.Fatalf("run %d of a second exploration differs", i+1)
+		}
+	}
+	if f := runFeatures(&Outcome{Result: &sim.Result{Markers: map[string]int64{"x": 5}}}); f[1] != "marker x 3" {
+		t.Fatalf("features %v", f)
+	}
+}
+
+// TestExploreVersusSeeds (long mode) measures, for each planted bug, the
+// runs plain seeds need to find it and the runs exploration needs, both
+// from seeds 1001, 2001, ... 5001 (past the seed ranges the planted bugs
+// were tuned on):
+// the figures in docs/simulation.md.
+func TestExploreVersusSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("explores every planted bug: minutes")
+	}
+	const limit = 40
+	starts := []uint64{1001, 2001, 3001, 4001, 5001}
+	for _, p := range Planted {
+		t.Run(p.Name, func(t *testing.T) {
+			s := Lookup(PlantedPrefix + p.Name)
+			var plainSum, exploreSum int
+			var plainRuns, exploreRuns []int
+			for _, first := range starts {
+				plain := limit + 1 // not found: counted as one past the limit
+				for i := 0; i < limit; i++ {
+					if !RunSeed(s, first+uint64(i)).Passed() {
+						plain = i + 1
+						break
+					}
+				}
+				res := Explore(s, ExploreOptions{FirstSeed: first, MaxRuns: limit, StopAtFailure: true, Seed: first})
+				found := res.FirstFailRun
+				if found == 0 {
+					found = limit + 1
+				}
+				plainRuns, exploreRuns = append(plainRuns, plain), append(exploreRuns, found)
+				plainSum += plain
+				exploreSum += found
+			}
+			t.Logf("VERSUS %s: plain seeds %v (mean %.1f), exploration %v (mean %.1f); %d = not found in %d",
+				p.Name, plainRuns, float64(plainSum)/float64(len(starts)), exploreRuns, float64(exploreSum)/float64(len(starts)), limit+1, limit)
+		})
+	}
+}

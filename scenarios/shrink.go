@@ -1,0 +1,535 @@
+package scenarios
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+
+	"github.com/keel-db/keel/sim"
+)
+
+// Shrinking a failing run (keel sim shrink): the smallest variant of the
+// seed's run that still fails the same check, found by re-running the
+// seed deterministically with parts of it left out (sim.Variant):
+//
+//  1. a shorter workload (Until): just past the first failure when one
+//     was seen while the run went, else by halving;
+//  2. ambient fault kinds switched off (message loss and duplication,
+//     torn sectors, latency spikes);
+//  3. whole clients left out; then every read (an operation that writes
+//     nothing), and every operation on one key at a time, the keys the
+//     failure names excepted: bulk steps that delta debugging would reach
+//     only through many runs, when at all (a failure that needs a
+//     snapshot taken at the right moment breaks when any single write
+//     goes, but may survive losing the reads or a key's whole history);
+//  4. delta debugging (Zeller and Hildebrandt, "Simplifying and Isolating
+//     Failure-Inducing Input", 2002) over the run's fault log, then over
+//     its operations, then over the faults once more (fewer operations
+//     often make faults redundant).
+//
+// When that leaves more than a tenth of the operations, a second pass
+// (with a budget of its own) does it all again in a world whose log is
+// scaled down (sim.Variant.LogScale: a snapshot after fewer writes), and
+// the smaller case wins.
+//
+// A step is kept when the run still fails the check the seed's own run
+// failed first (sim.FailureCheck: the same invariant, the same oracle
+// check; for a wrong reply, the same command getting the same kind of
+// reply: sim.FailureSignature), whatever else its message says. After
+// each kept step the lists of faults and operations to keep are cut to
+// what that run injected and sent: ids that never came up change nothing,
+// and smaller lists make the next step cheaper. Faults are numbered per
+// source (variant.go), so one left out moves few others; a disk's faults
+// are numbered by the disk's operations, so fewer operations renumber
+// them, which is why a step is judged by running it, never by reasoning
+// about ids.
+
+// ShrinkOptions bound a shrink.
+type ShrinkOptions struct {
+	// MaxRuns bounds the runs tried (0: DefaultShrinkRuns).
+	MaxRuns int
+	// Budget bounds the wall time (0: none); the best case so far is
+	// kept when it runs out.
+	Budget time.Duration
+	// Log, when set, gets one line per kept step.
+	Log func(string)
+}
+
+// DefaultShrinkRuns bounds a shrink's runs when ShrinkOptions says
+// nothing: about a minute for a one-node scenario here, a few for a
+// group.
+const DefaultShrinkRuns = 1500
+
+// ShrinkResult is a shrink's outcome.
+type ShrinkResult struct {
+	// Original is the seed's run under the starting variant, Final the
+	// shrunk one (Final.Variant is the case's).
+	Original, Final *Outcome
+	// Check is the check both fail.
+	Check string
+	// Runs counts the runs tried, the original's included.
+	Runs int
+	// Exhausted: the run or time budget ran out before delta debugging
+	// finished (the result is smaller than the original, not minimal).
+	Exhausted bool
+}
+
+// Case is the shrunk run as a case file.
+func (r *ShrinkResult) Case(s *Scenario) Case {
+	c := NewCase(s, r.Final)
+	c.Failure = r.SignatureFailure()
+	c.Check = r.Check
+	c.OriginalFaults, c.OriginalOps = r.Original.Injected(), len(r.Original.SentOps)
+	return c
+}
+
+type shrinker struct {
+	s       *Scenario
+	seed    uint64
+	opts    ShrinkOptions
+	check   string
+	sig     string // the failure's signature, finer than check
+	runs    int
+	start   time.Time
+	best    *Outcome
+	outOfIt bool
+	// passRuns is the run count when the current pass began (each pass
+	// has MaxRuns of its own).
+	passRuns int
+}
+
+// size is what a shrink minimizes: faults and operations.
+func size(o *Outcome) int { return o.Injected() + len(o.SentOps) }
+
+func (k *shrinker) log(format string) {
+	if k.opts.Log != nil {
+		k.opts.Log(format)
+	}
+}
+
+// budgetLeft reports whether another run may start.
+func (k *shrinker) budgetLeft() bool {
+	if k.runs-k.passRuns >= k.opts.MaxRuns || (k.opts.Budget > 0 && time.Since(k.start) > k.opts.Budget) {
+		k.outOfIt = true
+		return false
+	}
+	return true
+}
+
+// try runs v and, when it fails the check, makes it the best so far (its
+// keep lists cut to what it injected and sent).
+func (k *shrinker) try(v sim.Variant) bool {
+	if !k.budgetLeft() {
+		return false
+	}
+	k.runs++
+	o := RunVariant(k.s, k.seed, v)
+	if !failsSignature(o, k.sig) {
+		return false
+	}
+	o.Variant = tightened(o)
+	k.best = o
+	return true
+}
+
+// failsSignature reports whether o failed with a failure of signature sig
+// (sim.FailureSignature).
+func failsSignature(o *Outcome, sig string) bool {
+	for _, f := range o.Failures {
+		if sim.FailureSignature(f) == sig {
+			return true
+		}
+	}
+	return false
+}
+
+// failsCheck reports whether o failed check.
+func failsCheck(o *Outcome, check string) bool {
+	for _, f := range o.Failures {
+		if sim.FailureCheck(f) == check {
+			return true
+		}
+	}
+	return false
+}
+
+// tightened is o's variant keeping exactly the faults it injected and the
+// operations it sent: the same run.
+func tightened(o *Outcome) sim.Variant {
+	v := o.Variant.Clone()
+	v.LimitFaults, v.LimitOps = true, true
+	v.KeepFaults, v.KeepOps = injectedIDs(o), sentIDs(o)
+	return v
+}
+
+func injectedIDs(o *Outcome) []string {
+	ids := []string{}
+	for _, e := range o.FaultLog {
+		if !e.Dropped {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+func sentIDs(o *Outcome) []string {
+	ids := make([]string, len(o.SentOps))
+	for i, op := range o.SentOps {
+		ids[i] = op.String()
+	}
+	return ids
+}
+
+// Shrink shrinks seed's run of s under v (the zero variant, or a swarm
+// run's) to the smallest variant it finds that fails the same check.
+func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*ShrinkResult, error) {
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = DefaultShrinkRuns
+	}
+	k := &shrinker{s: s, seed: seed, opts: opts, start: time.Now()}
+	orig := RunVariant(s, seed, v)
+	k.runs++
+	if orig.Passed() {
+		return nil, errors.Newf("%s seed %d passes: nothing to shrink", s.Name, seed)
+	}
+	k.check, k.sig = sim.FailureCheck(orig.Failures[0]), sim.FailureSignature(orig.Failures[0])
+	k.log("shrinking " + s.Name + " seed " + strconv.FormatUint(seed, 10) + ": fails " + k.check +
+		" (faults " + strconv.Itoa(orig.Injected()) + ", ops " + strconv.Itoa(len(orig.SentOps)) + ")")
+	pass := func(scaleLog bool) bool {
+		// The starting point, as a variant that keeps everything: the
+		// same run.
+		k.best = &Outcome{Result: &sim.Result{}}
+		*k.best = *orig
+		r := *orig.Result
+		k.best.Result = &r
+		k.best.Variant = tightened(orig)
+		k.shrinkUntil(orig)
+		k.shrinkQuiet()
+		k.shrinkClients()
+		if scaleLog && !k.shrinkLog() {
+			return false
+		}
+		k.shrinkReads()
+		k.shrinkKeys()
+		k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+			func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+		k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
+			func(v *sim.Variant, ids []string) { v.KeepOps = ids })
+		k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+			func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+		return true
+	}
+	pass(false)
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && SeedConfig(s, seed, v).Node.SnapshotLogBytes > 0 {
+		// Not down to a tenth: the failure may need a snapshot, which
+		// needs many writes. Once more, in a world whose log is scaled
+		// down, with a budget of its own; the smaller case wins.
+		first, firstOut := k.best, k.outOfIt
+		k.log("again with the world's log scaled down (" + k.sizes() + " so far)")
+		k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+		if !pass(true) || size(k.best) >= size(first) {
+			k.best, k.outOfIt = first, firstOut
+		}
+	}
+	// The final run again, as the case file will replay it.
+	final := RunVariant(s, seed, k.best.Variant)
+	k.runs++
+	if final.TraceHash != k.best.TraceHash || !failsSignature(final, k.sig) {
+		return nil, errors.Newf("nondeterminism: the shrunk run gave trace-hash %s, then %s", k.best.TraceHash, final.TraceHash)
+	}
+	return &ShrinkResult{Original: orig, Final: final, Check: k.check, Runs: k.runs, Exhausted: k.outOfIt}, nil
+}
+
+// shrinkUntil ends the workload as early as the failure allows.
+func (k *shrinker) shrinkUntil(orig *Outcome) {
+	cfg := SeedConfig(k.s, k.seed, orig.Variant)
+	full := cfg.Duration
+	if k.best.Variant.Until > 0 && k.best.Variant.Until < full {
+		full = k.best.Variant.Until
+	}
+	with := func(until time.Duration) bool {
+		v := k.best.Variant.Clone()
+		v.Until = until
+		return k.try(v)
+	}
+	if ff := orig.FirstFailAt; ff >= 0 && ff < full {
+		// Everything before the shortened workload's end happens as in
+		// the seed's run, so a failure seen while the run went comes
+		// again; a little slack lets the reply in flight arrive.
+		for _, slack := range []time.Duration{time.Millisecond, 100 * time.Millisecond, time.Second} {
+			if u := (ff + slack).Round(time.Millisecond); u < full && with(u) {
+				k.log("until " + u.String() + ": " + k.sizes())
+				return
+			}
+		}
+	}
+	// A failure found only by a check after the workload: halve while it
+	// holds (not monotone, but cheap).
+	lo, hi := time.Duration(0), full
+	for i := 0; i < 6 && hi-lo > 100*time.Millisecond; i++ {
+		mid := ((lo + hi) / 2).Round(time.Millisecond)
+		if with(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	if hi < full {
+		k.log("until " + hi.String() + ": " + k.sizes())
+	}
+}
+
+// cutAtFirstFailure ends the workload just past the best run's first
+// failure when a step moved that failure earlier: what came after it
+// cannot matter, and a shorter run is a faster next step.
+func (k *shrinker) cutAtFirstFailure() {
+	ff := k.best.FirstFailAt
+	if ff < 0 {
+		return
+	}
+	end := SeedConfig(k.s, k.seed, k.best.Variant).Duration
+	if u := k.best.Variant.Until; u > 0 && u < end {
+		end = u
+	}
+	u := (ff + 10*time.Millisecond).Round(time.Millisecond)
+	if u+50*time.Millisecond >= end {
+		return
+	}
+	v := k.best.Variant.Clone()
+	v.Until = u
+	k.try(v)
+}
+
+var ambientKinds = []string{"net-loss", "net-dup", "torn", "spikes"}
+
+// shrinkQuiet switches ambient fault kinds off.
+func (k *shrinker) shrinkQuiet() {
+	v := k.best.Variant.Clone()
+	v.Quiet = append([]string(nil), ambientKinds...)
+	if k.try(v) {
+		k.log("quiet " + strings.Join(ambientKinds, ",") + ": " + k.sizes())
+		return
+	}
+	var quiet []string
+	for _, kind := range ambientKinds {
+		v := k.best.Variant.Clone()
+		v.Quiet = append(v.Quiet, kind)
+		if k.try(v) {
+			quiet = append(quiet, kind)
+		}
+	}
+	if len(quiet) > 0 {
+		k.log("quiet " + strings.Join(quiet, ",") + ": " + k.sizes())
+	}
+}
+
+// shrinkClients leaves whole clients out, one at a time.
+func (k *shrinker) shrinkClients() {
+	n := SeedConfig(k.s, k.seed, k.best.Variant).Workload.Clients
+	dropped := 0
+	for i := 0; i < n; i++ {
+		if len(k.best.SentOps) == 0 {
+			break
+		}
+		v := k.best.Variant.Clone()
+		v.DropClients = append(v.DropClients, i)
+		sort.Ints(v.DropClients)
+		if k.try(v) {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		k.cutAtFirstFailure()
+		k.log(strconv.Itoa(dropped) + " of " + strconv.Itoa(n) + " clients left out: " + k.sizes())
+	}
+}
+
+// sentArgv maps the best run's operation ids to what they sent.
+func (k *shrinker) sentArgv() map[string][]string {
+	m := make(map[string][]string, len(k.best.SentOps))
+	for _, o := range k.best.SentOps {
+		m[o.String()] = o.Argv
+	}
+	return m
+}
+
+// dropOps tries the best variant without the operations drop selects.
+func (k *shrinker) dropOps(drop func(argv []string) bool) bool {
+	argv := k.sentArgv()
+	var keep []string
+	for _, id := range k.best.Variant.KeepOps {
+		if a, ok := argv[id]; ok && drop(a) {
+			continue
+		}
+		keep = append(keep, id)
+	}
+	if len(keep) == len(k.best.Variant.KeepOps) {
+		return false
+	}
+	v := k.best.Variant.Clone()
+	v.KeepOps = keep
+	if keep == nil {
+		v.KeepOps = []string{}
+	}
+	return k.try(v)
+}
+
+// shrinkLog scales the world's log down (sim.Variant.LogScale): a
+// failure that needs a snapshot then needs fewer writes. Tried only for
+// a world with a configured snapshot trigger, in a second pass when the
+// first did not get down to a tenth (a smaller world is a different
+// world: the first pass keeps the seed's).
+func (k *shrinker) shrinkLog() bool {
+	if SeedConfig(k.s, k.seed, k.best.Variant).Node.SnapshotLogBytes <= 0 {
+		return false
+	}
+	for _, scale := range []float64{0.125, 0.25, 0.5} {
+		v := k.best.Variant.Clone()
+		// Operations are numbered per client, so the keep list still
+		// names the same draws; the scaled run sends them at other times.
+		v.LogScale = scale
+		if k.try(v) {
+			k.cutAtFirstFailure()
+			k.log("log scaled to " + strconv.FormatFloat(scale, 'g', 3, 64) + ": " + k.sizes())
+			return true
+		}
+	}
+	return false
+}
+
+// shrinkReads leaves out every operation that writes nothing.
+func (k *shrinker) shrinkReads() {
+	if k.dropOps(sim.OpReadOnly) {
+		k.cutAtFirstFailure()
+		k.log("reads left out: " + k.sizes())
+	}
+}
+
+// shrinkKeys leaves out every operation on one key at a time, the keys
+// the failure names excepted, the busiest keys first.
+func (k *shrinker) shrinkKeys() {
+	named := map[string]bool{}
+	for _, f := range k.best.Failures {
+		if sim.FailureCheck(f) == k.check {
+			for _, w := range strings.FieldsFunc(f, func(r rune) bool {
+				return r == ' ' || r == '"' || r == ',' || r == ':' || r == ';' || r == '(' || r == ')' || r == '=' || r == '/'
+			}) {
+				named[w] = true
+			}
+		}
+	}
+	count := map[string]int{}
+	for _, o := range k.best.SentOps {
+		for _, key := range sim.OpKeys(o.Argv) {
+			count[key]++
+		}
+	}
+	keys := make([]string, 0, len(count))
+	for key := range count {
+		if !named[key] {
+			keys = append(keys, key)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var gone []string
+	for _, key := range keys {
+		if k.dropOps(func(argv []string) bool {
+			for _, x := range sim.OpKeys(argv) {
+				if x == key {
+					return true
+				}
+			}
+			return false
+		}) {
+			gone = append(gone, key)
+		}
+	}
+	if len(gone) > 0 {
+		k.cutAtFirstFailure()
+		k.log("operations on " + strings.Join(gone, ",") + " left out: " + k.sizes())
+	}
+}
+
+// shrinkList is ddmin over one keep list: remove one of n chunks at a
+// time while the run still fails, doubling n when no chunk can go, until
+// single ids cannot go either.
+func (k *shrinker) shrinkList(what string, get func(sim.Variant) []string, set func(*sim.Variant, []string)) {
+	before := len(get(k.best.Variant))
+	if before == 0 {
+		return
+	}
+	without := func(ids []string) bool {
+		v := k.best.Variant.Clone()
+		set(&v, ids)
+		return k.try(v)
+	}
+	if without([]string{}) {
+		k.log(what + ": " + strconv.Itoa(before) + " -> 0: " + k.sizes())
+		return
+	}
+	n := 2
+	for {
+		items := get(k.best.Variant)
+		if len(items) < 2 || !k.budgetLeft() {
+			break
+		}
+		n = min(n, len(items))
+		removed := false
+		for i := 0; i < n; i++ {
+			items = get(k.best.Variant)
+			lo, hi := i*len(items)/n, (i+1)*len(items)/n
+			if lo >= hi {
+				continue
+			}
+			rest := append(append([]string{}, items[:lo]...), items[hi:]...)
+			if without(rest) {
+				removed = true
+				k.cutAtFirstFailure()
+				// The list shrank under us: keep the granularity, go on
+				// from the chunk that now sits where this one was.
+				n = max(n-1, 2)
+				i--
+				if len(get(k.best.Variant)) < 2 {
+					break
+				}
+				n = min(n, len(get(k.best.Variant)))
+			}
+			if !k.budgetLeft() {
+				break
+			}
+		}
+		if !removed {
+			if n >= len(get(k.best.Variant)) {
+				break
+			}
+			n = min(2*n, len(get(k.best.Variant)))
+		}
+	}
+	if after := len(get(k.best.Variant)); after < before {
+		k.log(what + ": " + strconv.Itoa(before) + " -> " + strconv.Itoa(after) + " (run " + strconv.Itoa(k.runs) + "): " + k.sizes())
+	}
+}
+
+func (k *shrinker) sizes() string {
+	return "faults " + strconv.Itoa(k.best.Injected()) + ", ops " + strconv.Itoa(len(k.best.SentOps))
+}
+
+// SignatureFailure is o's first failure of the shrink's signature (the
+// one the case is about), else its first.
+func (r *ShrinkResult) SignatureFailure() string {
+	sig := sim.FailureSignature(r.Original.Failures[0])
+	for _, f := range r.Final.Failures {
+		if sim.FailureSignature(f) == sig {
+			return f
+		}
+	}
+	return r.Final.Failures[0]
+}
