@@ -283,3 +283,25 @@ func TestFillLoopRunsOutOfFuel(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestReadOnlyCallAfterARefusedCallReadsTheDisk: in one batch, a transfer
+// whose effects entry the full disk refuses, then an FCALL_RO of the
+// balance it would have changed. The read ran first through the pending
+// effects of the transfer (group commit), but must answer from the state
+// the refusal left (found by the swarm sweep, fcall-transfer seed 4).
+func TestReadOnlyCallAfterARefusedCallReadsTheDisk(t *testing.T) {
+	fs, dir := newTestDisk(), "data"
+	r := openT(t, fs, dir)
+	defer r.Close()
+	if got := doReqs(r, t0, loadArgv(t, "counter"), loadArgv(t, "transfer")); got != "$counter $transfer" {
+		t.Fatalf("load: %s", got)
+	}
+	if got := do(r, t0+sec, "SET a 10", "SET b 0"); got != "+OK +OK" {
+		t.Fatal(got)
+	}
+	fs.spaceLeft = 10 // the next batch's entry tears after 10 bytes
+	got := do(r, t0+2*sec, "FCALL transfer 2 a b 4", "FCALL_RO balance 1 a", "GET a")
+	if want := "-" + ErrMsgDiskFull + " :10 $10"; got != want {
+		t.Fatalf("got  %q\nwant %q (the read-only call must not see the refused transfer)", got, want)
+	}
+}
