@@ -128,7 +128,7 @@ func TestParseFlagsQuickAndOverrides(t *testing.T) {
 	if c.rounds != 3 || len(c.modes) != 2 || len(c.tests) != 5 || len(c.pipelines) != 2 || c.pipelines[1] != 16 {
 		t.Errorf("default config = %+v", c)
 	}
-	for _, bad := range [][]string{{"--modes", "fast"}, {"--tests", "hset"}, {"--pipelines", "0"}, {"--rounds", "0"}} {
+	for _, bad := range [][]string{{"--modes", "fast"}, {"--tests", "xadd"}, {"--pipelines", "0"}, {"--rounds", "0"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%v) accepted", bad)
 		}

@@ -101,13 +101,13 @@ func parseFlags(args []string) (config, error) {
 	for _, name := range harness.SplitList(*testsFlag) {
 		found := false
 		for _, t := range allTests {
-			if strings.EqualFold(t.name, name) {
+			if strings.EqualFold(t.name, name) || name == "collections" && t.collection {
 				c.tests = append(c.tests, t)
 				found = true
 			}
 		}
 		if !found {
-			return c, errors.Newf("unknown test %q (want set, get, incr, mset, mget)", name)
+			return c, errors.Newf("unknown test %q (want set, get, incr, mset, mget, collections or one of lpush, rpush, lpop, rpop, sadd, hset, spop, zadd, zpopmin, lrange_100)", name)
 		}
 	}
 	if c.pipelines, err = harness.PositiveInts(*pipesFlag); err != nil {

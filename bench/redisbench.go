@@ -21,6 +21,11 @@ type benchTest struct {
 	probe []string
 	// multiKey marks MSET and MGET, which touch mgetKeys keys per request.
 	multiKey bool
+	// collection marks the collection tests, left out of the default run.
+	collection bool
+	// row is the CSV row to read when redis-benchmark prints several
+	// (empty: it prints one).
+	row string
 }
 
 // mgetKeys is the number of keys in MGET, matching redis-benchmark's MSET
@@ -43,6 +48,21 @@ var allTests = []benchTest{
 	{name: "INCR", args: []string{"-t", "incr"}, probe: []string{"INCR", "counter:probe"}},
 	{name: "MSET", args: []string{"-t", "mset"}, probe: []string{"MSET", "key:probe", "v", "key:probe2", "w"}, multiKey: true},
 	{name: "MGET", args: mgetArgs(), probe: []string{"MGET", "key:probe", "key:probe2"}, multiKey: true},
+	// The collection tests (issue 21), redis-benchmark's own; run them
+	// with --tests collections (or by name). LPOP/RPOP/SPOP/ZPOPMIN pop
+	// what the pushes before them left, so they run after them.
+	{name: "LPUSH", args: []string{"-t", "lpush"}, probe: []string{"LPUSH", "list:probe", "v"}, collection: true},
+	{name: "RPUSH", args: []string{"-t", "rpush"}, probe: []string{"RPUSH", "list:probe", "v"}, collection: true},
+	{name: "LPOP", args: []string{"-t", "lpop"}, probe: []string{"LPOP", "list:probe"}, collection: true},
+	{name: "RPOP", args: []string{"-t", "rpop"}, probe: []string{"RPOP", "list:probe"}, collection: true},
+	{name: "SADD", args: []string{"-t", "sadd"}, probe: []string{"SADD", "set:probe", "m"}, collection: true},
+	{name: "HSET", args: []string{"-t", "hset"}, probe: []string{"HSET", "hash:probe", "f", "v"}, collection: true},
+	{name: "SPOP", args: []string{"-t", "spop"}, probe: []string{"SPOP", "set:probe"}, collection: true},
+	{name: "ZADD", args: []string{"-t", "zadd"}, probe: []string{"ZADD", "zset:probe", "1", "m"}, collection: true},
+	{name: "ZPOPMIN", args: []string{"-t", "zpopmin"}, probe: []string{"ZPOPMIN", "zset:probe"}, collection: true},
+	// lrange_100 makes redis-benchmark fill its list first (an LPUSH
+	// row): row names the one measured.
+	{name: "LRANGE_100", args: []string{"-t", "lrange_100"}, probe: []string{"LRANGE", "list:probe", "0", "99"}, collection: true, row: "LRANGE_100 (first 100 elements)"},
 }
 
 // benchParams are the redis-benchmark settings common to every test.
@@ -65,7 +85,7 @@ func (p benchParams) args(port int) []string {
 
 // runRedisBenchmark runs one test against one server and parses its CSV.
 func runRedisBenchmark(ctx context.Context, bin string, port int, p benchParams, t benchTest) (harness.Result, error) {
-	return harness.RunRedisBenchmark(ctx, bin, append(p.args(port), t.args...))
+	return harness.RunRedisBenchmarkRow(ctx, bin, append(p.args(port), t.args...), t.row)
 }
 
 // requestsFor scales the request count with the pipeline depth so that a

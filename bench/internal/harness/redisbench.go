@@ -28,6 +28,13 @@ var Missing = Result{OpsPerSec: math.NaN(), P50Millis: math.NaN(), P99Millis: ma
 // parses its one result row. redis-benchmark 7 exits non-zero at the
 // first error reply, so a clean exit means the server answered no errors.
 func RunRedisBenchmark(ctx context.Context, bin string, args []string) (Result, error) {
+	return RunRedisBenchmarkRow(ctx, bin, args, "")
+}
+
+// RunRedisBenchmarkRow is RunRedisBenchmark for a run that prints several
+// rows (lrange_100 first fills its list with LPUSH): it returns the one
+// named row; an empty row wants exactly one.
+func RunRedisBenchmarkRow(ctx context.Context, bin string, args []string, row string) (Result, error) {
 	// --csv goes first: redis-benchmark takes everything after the first
 	// non-option word as a custom command (MGET key ... --csv would send
 	// "--csv" as a key and print no CSV).
@@ -41,6 +48,13 @@ func RunRedisBenchmark(ctx context.Context, bin string, args []string) (Result, 
 	rows, err := ParseBenchCSV(stdout.Bytes())
 	if err != nil {
 		return Missing, errors.Wrapf(err, "%s %s", bin, strings.Join(args, " "))
+	}
+	if row != "" {
+		r, ok := rows[row]
+		if !ok {
+			return Missing, errors.Newf("%s %s: no row %q in:\n%s", bin, strings.Join(args, " "), row, stdout.String())
+		}
+		return r, nil
 	}
 	if len(rows) != 1 {
 		return Missing, errors.Newf("%s %s: want one result row, got %d:\n%s", bin, strings.Join(args, " "), len(rows), stdout.String())
