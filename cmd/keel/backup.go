@@ -27,7 +27,7 @@ func init() {
 }
 
 const backupUsage = `usage: keel backup --node host:port --out FILE [--password P] [--user U]
-       keel restore FILE --dir DIR        (or --in FILE)
+       keel restore FILE --dir DIR [--new-cluster]        (or --in FILE)
 
 backup   asks the node for a snapshot of every group it leads (SAVE), then
          copies its newest snapshot of each group it hosts into FILE, over
@@ -37,6 +37,11 @@ backup   asks the node for a snapshot of every group it leads (SAVE), then
 restore  checks FILE's checksum and every snapshot block's, and makes DIR
          (which must not hold data) a data directory for keel server --dir
          DIR: a single node holding the keys of the backup's index.
+         --new-cluster makes DIR node 1 of a new cluster instead (the only
+         voter of each group; start it with --node-id 1, --peers listing
+         itself and the next node to add, and for a sharded node's backup
+         the backup's --groups), which grows with --join and keel cluster
+         addnode.
 `
 
 // backupMagic opens a backup file; then "groups N", then per group
@@ -187,6 +192,7 @@ func restoreMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", "", "data directory to make")
 	inFlag := fs.String("in", "", "backup file")
+	newCluster := fs.Bool("new-cluster", false, "make DIR node 1 of a new cluster")
 	err := fs.Parse(args)
 	if *inFlag != "" {
 		in = *inFlag
@@ -199,46 +205,71 @@ func restoreMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keel restore: %s\n\n%s", msg, backupUsage)
 		return 2
 	}
-	summary, err := restoreBackup(in, *dir)
+	res, err := restoreBackup(in, *dir, *newCluster)
 	if err != nil {
 		fmt.Fprintf(stderr, "keel restore: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "restored %s into %s: %s; start it with: keel server --dir %s\n", in, *dir, summary, *dir)
+	start := fmt.Sprintf("keel server --dir %s", *dir)
+	if *newCluster {
+		groups := ""
+		if res.groups > 1 {
+			groups = fmt.Sprintf(" --groups %d", res.groups)
+		}
+		// --peers must list a second node: a one-peer node is not
+		// replicated and takes no CLUSTER ADDNODE.
+		start = fmt.Sprintf("keel server --dir %s --node-id %d --peers \"%d@HOST:PORT,2@HOST2:PORT2\"%s, then start node 2 with --join yes and run keel cluster addnode --id 2",
+			*dir, restoreNodeID, restoreNodeID, groups)
+	}
+	fmt.Fprintf(stdout, "restored %s into %s: %s; start it with: %s\n", in, *dir, res.summary, start)
 	return 0
 }
 
-// restoreBackup checks the backup's checksum, then writes its snapshot
-// into dir through disk's snapshot writer, every block verified on the
-// way, with the voters cleared: dir becomes a single node's data.
-func restoreBackup(in, dir string) (string, error) {
+// restoreNodeID is the node a --new-cluster restore makes: the only voter
+// of every group, so it elects itself and the others join it.
+const restoreNodeID = 1
+
+type restoreResult struct {
+	groups  int
+	summary string
+}
+
+// restoreBackup checks the backup's checksum, then writes each group's
+// snapshot into dir through disk's snapshot writer, every block verified
+// on the way. Without newCluster the voters are cleared: dir becomes a
+// single node's data (one group only: several need cluster mode). With
+// newCluster node restoreNodeID is every group's only voter: dir is the
+// first node of a new cluster with the backup's --groups, which grows
+// with --join and keel cluster addnode. A failed restore removes what it
+// wrote (dir was empty).
+func restoreBackup(in, dir string, newCluster bool) (restoreResult, error) {
 	f, err := os.Open(in)
 	if err != nil {
-		return "", errors.Wrap(err, "open the backup")
+		return restoreResult{}, errors.Wrap(err, "open the backup")
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return restoreResult{}, err
 	}
 	const trailerBytes = len("sha256 ") + 64 + 1
 	if st.Size() < int64(trailerBytes) {
-		return "", errors.New("not a complete keel backup (too short)")
+		return restoreResult{}, errors.New("not a complete keel backup (too short)")
 	}
 	trailer := make([]byte, trailerBytes)
 	if _, err := f.ReadAt(trailer, st.Size()-int64(trailerBytes)); err != nil {
-		return "", errors.Wrap(err, "read the backup's checksum")
+		return restoreResult{}, errors.Wrap(err, "read the backup's checksum")
 	}
 	want, ok := strings.CutPrefix(strings.TrimSuffix(string(trailer), "\n"), "sha256 ")
 	if !ok {
-		return "", errors.New("not a complete keel backup (no checksum line at its end)")
+		return restoreResult{}, errors.New("not a complete keel backup (no checksum line at its end)")
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size()-int64(trailerBytes))); err != nil {
-		return "", errors.Wrap(err, "read the backup")
+		return restoreResult{}, errors.Wrap(err, "read the backup")
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", errors.Newf("the backup's checksum does not match (sha256 %s, the file says %s): it is damaged", got, want)
+		return restoreResult{}, errors.Newf("the backup's checksum does not match (sha256 %s, the file says %s): it is damaged", got, want)
 	}
 	r := bufio.NewReader(io.NewSectionReader(f, 0, st.Size()-int64(trailerBytes)))
 	line := func() (string, error) {
@@ -246,27 +277,66 @@ func restoreBackup(in, dir string) (string, error) {
 		return strings.TrimSuffix(s, "\n"), err
 	}
 	if m, err := line(); err != nil || m != backupMagic {
-		return "", errors.New("not a keel backup")
+		return restoreResult{}, errors.New("not a keel backup")
 	}
 	gl, err := line()
 	groups, perr := strconv.Atoi(strings.TrimPrefix(gl, "groups "))
-	if err != nil || perr != nil || groups < 1 {
-		return "", errors.Newf("bad backup header %q", gl)
+	if err != nil || perr != nil || groups < 1 || groups > node.GroupsMax {
+		return restoreResult{}, errors.Newf("bad backup header %q", gl)
 	}
-	if groups > 1 {
-		return "", errors.Newf("the backup holds %d groups (a sharded cluster's node): restoring one is not supported yet, only a single group", groups)
+	if groups > 1 && !newCluster {
+		return restoreResult{}, errors.Newf("the backup holds %d groups (a sharded cluster's node): restore it with --new-cluster (several groups need cluster mode)", groups)
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return "", errors.Newf("%s is not empty: restore into a new directory", dir)
-	}
-	sl, err := line()
-	var g, index uint64
-	var size int64
-	if _, serr := fmt.Sscanf(sl, "snapshot %d %d %d", &g, &index, &size); err != nil || serr != nil {
-		return "", errors.Newf("bad backup section %q", sl)
+		return restoreResult{}, errors.Newf("%s is not empty: restore into a new directory", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", errors.Wrap(err, "create the data directory")
+		return restoreResult{}, errors.Wrap(err, "create the data directory")
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// dir was empty: everything in it is this restore's.
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}()
+	var parts []string
+	for want := uint64(1); want <= uint64(groups); want++ {
+		sl, err := line()
+		var g, index uint64
+		var size int64
+		if _, serr := fmt.Sscanf(sl, "snapshot %d %d %d", &g, &index, &size); err != nil || serr != nil || size < 0 {
+			return restoreResult{}, errors.Newf("bad backup section %q", sl)
+		}
+		if g != want {
+			// A node hosting some of the groups (--replicas below the
+			// node count) cannot seed a cluster that needs them all.
+			return restoreResult{}, errors.Newf("the backup has group %d where group %d should be: it does not hold every group of its cluster (back up a node hosting all of them)", g, want)
+		}
+		part, err := restoreGroup(r, dir, groups, g, size, newCluster)
+		if err != nil {
+			return restoreResult{}, err
+		}
+		parts = append(parts, part)
+	}
+	if rest, _ := r.Peek(1); len(rest) > 0 {
+		return restoreResult{}, errors.New("the backup holds more than its header says")
+	}
+	done = true
+	return restoreResult{groups: groups, summary: strings.Join(parts, ", ")}, nil
+}
+
+// restoreGroup copies size bytes of group g's snapshot from r into its
+// directory under dir, checking every block.
+func restoreGroup(r io.Reader, dir string, groups int, g uint64, size int64, newCluster bool) (string, error) {
+	gdir := node.GroupDir(dir, groups, g)
+	if err := os.MkdirAll(gdir, 0o700); err != nil {
+		return "", errors.Wrap(err, "create the group's directory")
 	}
 	// The snapshot's bytes go to a scratch file, read back through the
 	// snapshot reader (which checks every block) into a new snapshot.
@@ -287,8 +357,11 @@ func restoreBackup(in, dir string) (string, error) {
 	var sw *disk.SnapshotWriter
 	meta, err := disk.ReadSnapshot(osfs, scratch, func(m disk.SnapshotMeta) error {
 		m.Voters = nil // a single node: no group to rejoin
+		if newCluster {
+			m.Voters = []uint64{restoreNodeID}
+		}
 		var err error
-		sw, err = disk.CreateSnapshot(osfs, node.GroupDir(dir, 1, 1), m)
+		sw, err = disk.CreateSnapshot(osfs, gdir, m)
 		return err
 	}, func(e disk.SnapEntry) error { return sw.Add(e) })
 	if err != nil {

@@ -94,7 +94,7 @@ func TestBackupUnderLoadRestoresExactly(t *testing.T) {
 	t.Logf("backup: %s; writes acknowledged %d before it, %d after", summary, before+1, after+1)
 
 	dst := filepath.Join(root, "dst")
-	if _, err := restoreBackup(out, dst); err != nil {
+	if _, err := restoreBackup(out, dst, false); err != nil {
 		t.Fatal(err)
 	}
 	rc := redis.NewClient(&redis.Options{Addr: startDiskServer(t, dst), Protocol: 2, DisableIdentity: true})
@@ -127,7 +127,7 @@ func TestBackupUnderLoadRestoresExactly(t *testing.T) {
 	if err := os.WriteFile(bad, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restoreBackup(bad, filepath.Join(root, "dst2")); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := restoreBackup(bad, filepath.Join(root, "dst2"), false); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("restore of a damaged backup: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "dst2")); !os.IsNotExist(err) {
@@ -137,11 +137,11 @@ func TestBackupUnderLoadRestoresExactly(t *testing.T) {
 	if err := os.WriteFile(bad, b[:len(b)-100], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restoreBackup(bad, filepath.Join(root, "dst3")); err == nil {
+	if _, err := restoreBackup(bad, filepath.Join(root, "dst3"), false); err == nil {
 		t.Error("a cut backup restored")
 	}
 	// And a non-empty directory is refused.
-	if _, err := restoreBackup(out, dst); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if _, err := restoreBackup(out, dst, false); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("restore into a directory with data: %v", err)
 	}
 }
