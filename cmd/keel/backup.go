@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +28,7 @@ func init() {
 	subcommands["restore"] = func(args []string) int { return restoreMain(args, os.Stdout, os.Stderr) }
 }
 
-const backupUsage = `usage: keel backup --node host:port --out FILE [--password P] [--user U]
+const backupUsage = `usage: keel backup --node host:port --out FILE [--from follower|leader|named] [--password P] [--user U]
        keel restore FILE --dir DIR [--new-cluster]        (or --in FILE)
 
 backup   asks the node for a snapshot of every group it leads (SAVE), then
@@ -34,6 +36,10 @@ backup   asks the node for a snapshot of every group it leads (SAVE), then
          the client port, while the node keeps serving writes. FILE is
          written as FILE.tmp and renamed once complete and checksummed: an
          interrupted backup leaves no file that looks complete.
+         --from (cluster mode): where each group of the node's comes from:
+         follower (the default) a connected follower of the group when
+         the node leads it, else the node; leader the group's leader;
+         named the node itself. The summary names each group's source.
 restore  checks FILE's checksum and every snapshot block's, and makes DIR
          (which must not hold data) a data directory for keel server --dir
          DIR: a single node holding the keys of the backup's index.
@@ -63,6 +69,7 @@ func backupMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "backup file to write")
 	password := fs.String("password", "", "password")
 	user := fs.String("user", "", "ACL user")
+	from := fs.String("from", backupFromFollower, "follower, leader or named")
 	if err := fs.Parse(args); err != nil || *addr == "" || *out == "" || fs.NArg() > 0 {
 		msg := missingFlags(map[string]string{"--node host:port": *addr, "--out FILE": *out}, fs.Args())
 		if err != nil {
@@ -71,10 +78,17 @@ func backupMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keel backup: %s\n\n%s", msg, backupUsage)
 		return 2
 	}
-	c := redis.NewClient(&redis.Options{Addr: *addr, Username: *user, Password: *password, Protocol: 2,
-		DisableIdentity: true, MaxRetries: -1, ReadTimeout: backupTimeout, WriteTimeout: backupTimeout})
+	if *from != backupFromFollower && *from != backupFromLeader && *from != backupFromNamed {
+		fmt.Fprintf(stderr, "keel backup: --from %q: want follower, leader or named\n\n%s", *from, backupUsage)
+		return 2
+	}
+	dial := func(a string) *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: a, Username: *user, Password: *password, Protocol: 2,
+			DisableIdentity: true, MaxRetries: -1, ReadTimeout: backupTimeout, WriteTimeout: backupTimeout})
+	}
+	c := dial(*addr)
 	defer c.Close()
-	summary, err := takeBackup(c, *out)
+	summary, err := backupFrom(c, *addr, dial, *from, *out)
 	if err != nil {
 		fmt.Fprintf(stderr, "keel backup: %v\n", err)
 		return 1
@@ -88,32 +102,218 @@ type backupSnap struct {
 	size         int64
 }
 
+// Where `keel backup` copies each group from (--from).
+const (
+	backupFromFollower = "follower" // a live follower of the group when the named node leads it
+	backupFromLeader   = "leader"   // the group's leader
+	backupFromNamed    = "named"    // the named node, whatever its role
+)
+
+// backupSource is the node a group is copied from, and why.
+type backupSource struct {
+	id   uint64 // 0: not a cluster node
+	addr string
+	role string // its role in the group: leader, follower, or "" outside cluster mode
+}
+
+func (s backupSource) String() string {
+	if s.id == 0 {
+		return s.addr
+	}
+	return fmt.Sprintf("node %d %s (%s)", s.id, s.addr, s.role)
+}
+
+// planBackup picks the node to copy each group the named node hosts
+// from. A node outside cluster mode (CLUSTER NODES refused) is its own
+// source. In a cluster it reads CLUSTER NODES from the named node and
+// INFO groups from every node: with from=follower a group the named
+// node leads is copied from the connected follower that has applied the
+// most (lowest id on a tie), and from the named node when it has none;
+// with from=leader from the group's leader; with from=named from the
+// named node. The result is sorted by group.
+func planBackup(ctx context.Context, dial func(addr string) *redis.Client, named, from string) (map[uint64]backupSource, []uint64, error) {
+	c := dial(named)
+	text, err := c.ClusterNodes(ctx).Result()
+	c.Close()
+	var refused redis.Error
+	if err != nil && errors.As(err, &refused) {
+		// Not a cluster node: one node, copied from itself.
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, errors.Wrapf(err, "CLUSTER NODES from %s", named)
+	}
+	nodes, err := parseClusterNodes(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	var self uint64
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && slices.Contains(strings.Split(f[2], ","), "myself") {
+			self, _ = strconv.ParseUint(strings.TrimLeft(f[0], "0"), 10, 64)
+		}
+	}
+	if self == 0 {
+		return nil, nil, errors.Newf("CLUSTER NODES from %s names no node as myself", named)
+	}
+	// Every node's view of its replicas; an unreachable node has none.
+	views := map[uint64]map[uint64]groupView{}
+	addrs := map[uint64]string{self: named}
+	for _, n := range nodes {
+		if n.id != self {
+			addrs[n.id] = n.addr
+		}
+		if n.id != self && n.state != "connected" {
+			continue
+		}
+		nc := dial(addrs[n.id])
+		info, err := nc.Info(ctx, "groups").Result()
+		nc.Close()
+		if err != nil {
+			if n.id == self {
+				return nil, nil, errors.Wrapf(err, "INFO groups from %s", named)
+			}
+			continue
+		}
+		views[n.id] = map[uint64]groupView{}
+		for _, g := range parseInfoGroups(info) {
+			if g.hosted {
+				views[n.id][g.group] = g
+			}
+		}
+	}
+	plan := map[uint64]backupSource{}
+	var groups []uint64
+	for g, mine := range views[self] {
+		groups = append(groups, g)
+		src := backupSource{id: self, addr: named, role: mine.role}
+		switch {
+		case from == backupFromLeader && mine.role != "leader":
+			lv, ok := views[mine.leader][g]
+			if mine.leader == 0 || !ok || lv.role != "leader" {
+				return nil, nil, errors.Newf("group %d: its leader (node %d as %s sees it) does not answer as its leader; use --from named or follower", g, mine.leader, named)
+			}
+			src = backupSource{id: mine.leader, addr: addrs[mine.leader], role: "leader"}
+		case from == backupFromFollower && mine.role == "leader":
+			var best uint64
+			for id, v := range views {
+				f, ok := v[g]
+				if id == self || !ok || f.role != "follower" {
+					continue
+				}
+				if b := views[best][g]; best == 0 || f.applied > b.applied || f.applied == b.applied && id < best {
+					best = id
+				}
+			}
+			if best != 0 {
+				src = backupSource{id: best, addr: addrs[best], role: "follower"}
+			}
+		}
+		plan[g] = src
+	}
+	slices.Sort(groups)
+	if len(groups) == 0 {
+		return nil, nil, errors.Newf("%s hosts no replica group", named)
+	}
+	return plan, groups, nil
+}
+
+// takeBackup copies every group c's node hosts into out, from that node.
 func takeBackup(c *redis.Client, out string) (string, error) {
+	return takeBackupPlan(c, "", nil, nil, nil, out)
+}
+
+// backupFrom plans where each group comes from (--from) and takes the
+// backup; with from=named the plan is skipped: the named node alone.
+func backupFrom(c *redis.Client, addr string, dial func(string) *redis.Client, from, out string) (string, error) {
+	if from == backupFromNamed {
+		return takeBackupPlan(c, addr, dial, nil, nil, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), backupTimeout)
+	plan, groups, err := planBackup(ctx, dial, addr, from)
+	cancel()
+	if err != nil {
+		return "", err
+	}
+	return takeBackupPlan(c, addr, dial, plan, groups, out)
+}
+
+// takeBackupPlan copies the named node's groups into out: from the node
+// itself (plan nil), or each from the node plan names. Each source node
+// is asked for a SAVE once (a SAVE covers every replica the node hosts,
+// a follower's too), then its newest snapshot of each group it is the
+// source of is read.
+func takeBackupPlan(named *redis.Client, namedAddr string, dial func(string) *redis.Client, plan map[uint64]backupSource, groups []uint64, out string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), backupTimeout)
 	defer cancel()
-	if err := c.Do(ctx, "SAVE").Err(); err != nil {
-		var reply redis.Error
-		if errors.As(err, &reply) {
-			// The node refused: an in-memory node has nothing on disk.
-			return "", errors.Wrap(err, "SAVE (a node started with appendonly no keeps nothing on disk to back up)")
-		}
-		return "", errors.Wrap(err, "SAVE")
+	// The sources in the order of the groups they give.
+	type source struct {
+		src    backupSource
+		c      *redis.Client
+		groups []uint64
 	}
-	list, err := c.Do(ctx, "BACKUP", "LIST").Slice()
-	if err != nil {
-		return "", errors.Wrap(err, "BACKUP LIST")
+	var sources []*source
+	if plan == nil {
+		sources = append(sources, &source{src: backupSource{addr: namedAddr}, c: named})
+	} else {
+		byAddr := map[string]*source{}
+		for _, g := range groups {
+			p := plan[g]
+			s := byAddr[p.addr]
+			if s == nil {
+				s = &source{src: p, c: named}
+				if p.addr != namedAddr {
+					s.c = dial(p.addr)
+					defer s.c.Close()
+				}
+				byAddr[p.addr] = s
+				sources = append(sources, s)
+			}
+			s.groups = append(s.groups, g)
+		}
 	}
 	var snaps []backupSnap
-	for _, e := range list {
-		f, ok := e.([]any)
-		if !ok || len(f) != 3 {
-			return "", errors.Newf("BACKUP LIST: unexpected reply %v", e)
+	from := map[uint64]*source{}
+	for _, s := range sources {
+		if err := s.c.Do(ctx, "SAVE").Err(); err != nil {
+			var reply redis.Error
+			if errors.As(err, &reply) {
+				// The node refused: an in-memory node has nothing on disk.
+				return "", errors.Wrapf(err, "SAVE on %s (a node started with appendonly no keeps nothing on disk to back up)", s.src)
+			}
+			return "", errors.Wrapf(err, "SAVE on %s", s.src)
 		}
-		g, _ := f[0].(int64)
-		idx, _ := f[1].(int64)
-		size, _ := f[2].(int64)
-		snaps = append(snaps, backupSnap{uint64(g), uint64(idx), size})
+		list, err := s.c.Do(ctx, "BACKUP", "LIST").Slice()
+		if err != nil {
+			return "", errors.Wrapf(err, "BACKUP LIST on %s", s.src)
+		}
+		got := map[uint64]backupSnap{}
+		for _, e := range list {
+			f, ok := e.([]any)
+			if !ok || len(f) != 3 {
+				return "", errors.Newf("BACKUP LIST on %s: unexpected reply %v", s.src, e)
+			}
+			g, _ := f[0].(int64)
+			idx, _ := f[1].(int64)
+			size, _ := f[2].(int64)
+			got[uint64(g)] = backupSnap{uint64(g), uint64(idx), size}
+		}
+		if plan == nil {
+			for g := range got {
+				s.groups = append(s.groups, g)
+			}
+			slices.Sort(s.groups)
+		}
+		for _, g := range s.groups {
+			snap, ok := got[g]
+			if !ok {
+				return "", errors.Newf("%s has no snapshot of group %d to copy", s.src, g)
+			}
+			snaps = append(snaps, snap)
+			from[g] = s
+		}
 	}
+	slices.SortFunc(snaps, func(a, b backupSnap) int { return cmp.Compare(a.group, b.group) })
 	if len(snaps) == 0 {
 		return "", errors.New("the node has no snapshot to copy")
 	}
@@ -134,14 +334,15 @@ func takeBackup(c *redis.Client, out string) (string, error) {
 	fmt.Fprintf(w, "%s\ngroups %d\n", backupMagic, len(snaps))
 	var parts []string
 	for _, s := range snaps {
+		src := from[s.group]
 		fmt.Fprintf(w, "snapshot %d %d %d\n", s.group, s.index, s.size)
 		var got int64
 		for got < s.size {
 			rctx, rcancel := context.WithTimeout(context.Background(), backupTimeout)
-			chunk, err := c.Do(rctx, "BACKUP", "READ", s.group, s.index, got).Text()
+			chunk, err := src.c.Do(rctx, "BACKUP", "READ", s.group, s.index, got).Text()
 			rcancel()
 			if err != nil {
-				return "", errors.Wrapf(err, "group %d snapshot %d at offset %d", s.group, s.index, got)
+				return "", errors.Wrapf(err, "group %d snapshot %d at offset %d from %s", s.group, s.index, got, src.src)
 			}
 			if len(chunk) == 0 {
 				return "", errors.Newf("group %d snapshot %d ended at %d bytes of %d", s.group, s.index, got, s.size)
@@ -154,7 +355,11 @@ func takeBackup(c *redis.Client, out string) (string, error) {
 		if got != s.size {
 			return "", errors.Newf("group %d snapshot %d: %d bytes, want %d", s.group, s.index, got, s.size)
 		}
-		parts = append(parts, fmt.Sprintf("group %d at index %d (%d bytes)", s.group, s.index, s.size))
+		part := fmt.Sprintf("group %d at index %d (%d bytes)", s.group, s.index, s.size)
+		if plan != nil {
+			part += " from " + src.src.String()
+		}
+		parts = append(parts, part)
 	}
 	if err := w.Flush(); err != nil {
 		return "", errors.Wrap(err, "write the backup file")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	stdnet "net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,4 +154,153 @@ func testRestoreNewCluster(t *testing.T, groups int) {
 		}
 	}
 	t.Logf("node 2 serves all %d keys of the restored cluster", len(want))
+}
+
+// TestBackupFromFollower: on a 3-node, 2-group cluster, `keel backup`
+// named at a group's leader copies every group from a follower
+// (--from follower, the default) or from its leader (--from leader),
+// and says so; the follower's backup, restored as a new cluster, holds
+// every key written before it. On a node outside cluster mode --from
+// follower copies from the node itself.
+func TestBackupFromFollower(t *testing.T) {
+	redis.SetLogger(quietRedisLogger{})
+	ctx := context.Background()
+	root := t.TempDir()
+	const groups = 2
+	var peers []cluster.TopoNode
+	var lns []stdnet.Listener
+	for id := uint64(1); id <= 3; id++ {
+		ln, port := freeClusterPort(t)
+		lns = append(lns, ln)
+		peers = append(peers, cluster.TopoNode{ID: id, Host: "127.0.0.1", Port: port})
+	}
+	var nodes []*memberTestNode
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop(t)
+		}
+	})
+	for i := range 3 {
+		nodes = append(nodes, startMemberNode(t, filepath.Join(root, strconv.Itoa(i+1)), uint64(i+1), peers, groups, false, lns[i]))
+	}
+	addrOf := func(id uint64) string { return nodes[id-1].addr }
+	dial := func(a string) *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: a, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	}
+	// Every group led, every node in agreement, every write applied
+	// everywhere: the followers' snapshots then hold every key.
+	var leaders [groups + 1]uint64
+	settled := func(wantApplied bool) bool {
+		var applied [groups + 1]uint64
+		for i, n := range nodes {
+			c := dial(n.addr)
+			info, err := c.Info(ctx, "groups").Result()
+			c.Close()
+			if err != nil {
+				return false
+			}
+			gs := parseInfoGroups(info)
+			if len(gs) != groups {
+				return false
+			}
+			for _, g := range gs {
+				if g.leader == 0 || i > 0 && (g.leader != leaders[g.group] || wantApplied && g.applied != applied[g.group]) {
+					return false
+				}
+				leaders[g.group], applied[g.group] = g.leader, g.applied
+			}
+		}
+		return true
+	}
+	waitSettled := func(wantApplied bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !settled(wantApplied); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the cluster did not settle")
+			}
+		}
+	}
+	waitSettled(false)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].addr, nodes[1].addr, nodes[2].addr}, MaxRedirects: 8})
+	defer cc.Close()
+	const keys = 200
+	for i := range keys {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			err := cc.Set(ctx, "k"+strconv.Itoa(i), strconv.Itoa(i*7), 0).Err()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitSettled(true)
+
+	named := addrOf(leaders[1])
+	nc := dial(named)
+	defer nc.Close()
+	out := filepath.Join(root, "follower.keel")
+	summary, err := backupFrom(nc, named, dial, backupFromFollower, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("--from follower at node %d: %s", leaders[1], summary)
+	for g := uint64(1); g <= groups; g++ {
+		prefix := fmt.Sprintf("group %d at index ", g)
+		i := strings.Index(summary, prefix)
+		if i < 0 {
+			t.Fatalf("summary lacks group %d: %s", g, summary)
+		}
+		part, _, _ := strings.Cut(summary[i:], ", group")
+		if !strings.HasSuffix(part, "(follower)") || strings.Contains(part, fmt.Sprintf("from node %d ", leaders[g])) {
+			t.Fatalf("group %d (leader %d) not copied from a follower: %s", g, leaders[g], part)
+		}
+	}
+	lsum, err := backupFrom(nc, named, dial, backupFromLeader, filepath.Join(root, "leader.keel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("--from leader: %s", lsum)
+	for g := uint64(1); g <= groups; g++ {
+		if want := fmt.Sprintf("from node %d %s (leader)", leaders[g], addrOf(leaders[g])); !strings.Contains(lsum, fmt.Sprintf("group %d at", g)) || !strings.Contains(lsum, want) {
+			t.Fatalf("--from leader: group %d not from %s: %s", g, want, lsum)
+		}
+	}
+
+	// The follower's backup holds every key.
+	dst := filepath.Join(root, "restored")
+	if _, err := restoreBackup(out, dst, true); err != nil {
+		t.Fatal(err)
+	}
+	ln1, port1 := freeClusterPort(t)
+	_, port2 := freeClusterPort(t)
+	r := startMemberNode(t, dst, 1, []cluster.TopoNode{{ID: 1, Host: "127.0.0.1", Port: port1}, {ID: 2, Host: "127.0.0.1", Port: port2}}, groups, false, ln1)
+	nodes = append(nodes, r)
+	rc := dial(r.addr)
+	defer rc.Close()
+	for i := range keys {
+		k := "k" + strconv.Itoa(i)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			v, err := rc.Get(ctx, k).Result()
+			if err == nil && v == strconv.Itoa(i*7) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("restored follower backup: GET %s = %q (%v), want %q", k, v, err, strconv.Itoa(i*7))
+			}
+		}
+	}
+
+	// Outside cluster mode the node is its own source.
+	single := startDiskServer(t, filepath.Join(root, "single"))
+	sc := dial(single)
+	defer sc.Close()
+	if err := sc.Set(ctx, "one", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ssum, err := backupFrom(sc, single, dial, backupFromFollower, filepath.Join(root, "single.keel"))
+	if err != nil || !strings.HasPrefix(ssum, "group 1 at index ") || strings.Contains(ssum, "from") {
+		t.Fatalf("single node --from follower: %q %v", ssum, err)
+	}
 }
