@@ -27,7 +27,7 @@ func init() { subcommands["sim"] = runSim }
 
 const simUsage = `usage:
   keel sim list [--verbose] [--planted]
-  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm]
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm] [--resume]
   keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
   keel sim replay --case FILE [--trace FILE|-] [--out DIR]
   keel sim shrink --scenario NAME --seed N [--swarm] [--out DIR] [--runs N] [--for DURATION]
@@ -45,7 +45,12 @@ run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise
          (seeds are then taken seed by seed across the scenarios, so a
          bounded sweep covers every scenario); CI runs one on every change.
          A failing seed leaves a report folder under --out and prints its
-         replay command.
+         replay command. --out also gets index.html (the sweep's summary:
+         scenarios by outcome, failures linked to their reports, markers,
+         slowest seeds) and sweep-state.jsonl (the seeds finished so far).
+         Ctrl-C stops starting seeds and ends with the summary; --resume
+         (same --scenario, --seeds, --swarm and --out) runs only the seeds
+         the state lacks and counts the others in the table and the page.
          --swarm gives each seed its own mix of fault kinds and rates (swarm
          testing: a random half of the kinds, each at a random density) in
          place of the scenario's schedule; scenarios without a swarm world
