@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/keel-db/keel/scenarios"
@@ -24,7 +27,7 @@ func init() { subcommands["sim"] = runSim }
 
 const simUsage = `usage:
   keel sim list [--verbose] [--planted]
-  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm]
+  keel sim run --scenario NAME|all --seeds A..B [--parallel N] [--out DIR] [--for DURATION] [--swarm] [--resume]
   keel sim replay --scenario NAME --seed N [--swarm] [--trace FILE|-] [--out DIR]
   keel sim replay --case FILE [--trace FILE|-] [--out DIR]
   keel sim shrink --scenario NAME --seed N [--swarm] [--out DIR] [--runs N] [--for DURATION]
@@ -42,7 +45,12 @@ run      runs every seed of the scenario(s); exit 0 when all passed, 1 otherwise
          (seeds are then taken seed by seed across the scenarios, so a
          bounded sweep covers every scenario); CI runs one on every change.
          A failing seed leaves a report folder under --out and prints its
-         replay command.
+         replay command. --out also gets index.html (the sweep's summary:
+         scenarios by outcome, failures linked to their reports, markers,
+         slowest seeds) and sweep-state.jsonl (the seeds finished so far).
+         Ctrl-C stops starting seeds and ends with the summary; --resume
+         (same --scenario, --seeds, --swarm and --out) runs only the seeds
+         the state lacks and counts the others in the table and the page.
          --swarm gives each seed its own mix of fault kinds and rates (swarm
          testing: a random half of the kinds, each at a random density) in
          place of the scenario's schedule; scenarios without a swarm world
@@ -192,6 +200,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "keel-sim-reports", "folder for failing seeds' reports")
 	budget := fs.Duration("for", 0, "stop starting seeds after this long (0: run them all)")
 	swarm := fs.Bool("swarm", false, "each seed draws its own mix of fault kinds and rates")
+	resume := fs.Bool("resume", false, "continue the sweep recorded in --out, skipping the seeds it finished")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -231,17 +240,69 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	planned := len(jobs)
+	params := scenarios.SweepParams{Scenario: *name, Seeds: fmt.Sprintf("%d..%d", lo, hi), Swarm: *swarm}
+	var prior []scenarios.SeedResult
+	var state *scenarios.SweepStateWriter
+	if *resume {
+		st, err := scenarios.ReadSweepState(*out)
+		if err != nil {
+			fmt.Fprintln(stderr, "keel sim run: --resume:", err)
+			return 2
+		}
+		if st.Params != params {
+			fmt.Fprintf(stderr, "keel sim run: --resume: %s records the sweep %s; give the same --scenario, --seeds and --swarm\n",
+				filepath.Join(*out, scenarios.SweepStateFile), sweepCommand(st.Params))
+			return 2
+		}
+		jobs, prior = resumeJobs(jobs, st.Results)
+		fmt.Fprintf(stderr, "keel sim run: resuming: %d of %d seeds done (%s), %d to run\n",
+			len(prior), planned, filepath.Join(*out, scenarios.SweepStateFile), len(jobs))
+		state, err = scenarios.OpenSweepState(*out)
+		if err != nil {
+			fmt.Fprintln(stderr, "keel sim run:", err)
+			return 2
+		}
+	} else if state, err = scenarios.CreateSweepState(*out, params); err != nil {
+		fmt.Fprintln(stderr, "keel sim run:", err)
+		return 2
+	}
+	defer state.Close()
 	expected := expectedSweep(jobs, max(*parallel, 1))
 	if *budget > 0 && expected > *budget {
 		fmt.Fprintf(stderr, "keel sim run: %d seeds would take about %s here; stopping new seeds after %s\n", len(jobs), roundDuration(expected), *budget)
 	} else {
 		fmt.Fprintf(stderr, "keel sim run: %d seeds (%d scenario(s)), about %s here with %d process(es)\n", len(jobs), len(scs), roundDuration(expected), max(*parallel, 1))
 	}
+	// stop ends the starting of seeds: the --for budget or a Ctrl-C, the
+	// first of them (a second Ctrl-C ends the process at once).
 	stop := make(chan struct{})
+	var stopOnce sync.Once
+	var stopped atomic.Value // why, a string
+	halt := func(why string) {
+		stopOnce.Do(func() { stopped.Store(why); close(stop) })
+	}
 	if *budget > 0 {
-		timer := time.AfterFunc(*budget, func() { close(stop) })
+		timer := time.AfterFunc(*budget, func() { halt("the --for budget of " + budget.String() + " was spent") })
 		defer timer.Stop()
 	}
+	var interrupted atomic.Bool
+	sigc := make(chan os.Signal, 1)
+	quit := make(chan struct{})
+	defer close(quit)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc) // runs before close(quit)
+	go func() {
+		select {
+		case <-sigc:
+		case <-quit:
+			return
+		}
+		signal.Stop(sigc)
+		interrupted.Store(true)
+		halt("interrupted; " + sweepCommand(params) + " --resume continues it")
+		fmt.Fprintln(stderr, "\nkeel sim run: interrupted: finishing the seeds already running (Ctrl-C again to quit now); --resume continues the sweep")
+	}()
 	results := make(chan scenarios.SeedResult)
 	errc := make(chan error, 1)
 	go func() {
@@ -265,11 +326,8 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	totals := map[string]*scenarioTotals{}
 	var failed []scenarios.SeedResult
-	done := 0
-	tty := isTerminal(stderr)
-	lastPrint := time.Time{}
-	for r := range results {
-		done++
+	all := append([]scenarios.SeedResult(nil), prior...)
+	count := func(r scenarios.SeedResult) {
 		t := totals[r.Scenario]
 		if t == nil {
 			t = &scenarioTotals{}
@@ -295,22 +353,68 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		if !r.Passed {
 			t.failures++
 			failed = append(failed, r)
-			fmt.Fprintf(stderr, "\rFAIL %s seed %d: %s\n", r.Scenario, r.Seed, firstLine(r.Failures))
+		}
+	}
+	for _, r := range prior {
+		count(r)
+	}
+	done := 0
+	tty := isTerminal(stderr)
+	lastPrint := time.Time{}
+	var stateErr error
+	for r := range results {
+		if interrupted.Load() && strings.HasPrefix(firstLine(r.Failures), workerDiedPrefix) {
+			// The Ctrl-C reached the worker processes too: the seed did
+			// not fail, it was cut off, and a resumed sweep runs it.
+			continue
+		}
+		done++
+		count(r)
+		all = append(all, r)
+		if stateErr == nil {
+			if stateErr = state.Add(r); stateErr != nil {
+				fmt.Fprintf(stderr, "\nkeel sim run: %v (the sweep goes on; --resume will not know the seeds from here)\n", stateErr)
+			}
+		}
+		if !r.Passed {
+			clear := "\r"
+			if tty {
+				clear = "\r\033[K" // the progress bar's line
+			}
+			fmt.Fprintf(stderr, "%sFAIL %s seed %d: %s\n", clear, r.Scenario, r.Seed, firstLine(r.Failures))
 		}
 		if now := time.Now(); done == len(jobs) || now.Sub(lastPrint) > time.Second || tty {
 			lastPrint = now
 			rate := float64(done) / now.Sub(start).Seconds()
 			left := time.Duration(float64(len(jobs)-done) / rate * float64(time.Second))
-			line := fmt.Sprintf("[%d/%d seeds] %.1f seeds/s, %d failures, about %s left", done, len(jobs), rate, len(failed), roundDuration(left))
 			if tty {
-				fmt.Fprintf(stderr, "\r%s   ", line)
+				fmt.Fprintf(stderr, "\r\033[K%s", progressBar(done, len(jobs), rate, len(failed), roundDuration(left), progressBarWidth))
 			} else {
-				fmt.Fprintln(stderr, line)
+				fmt.Fprintf(stderr, "[%d/%d seeds] %.1f seeds/s, %d failures, about %s left\n", done, len(jobs), rate, len(failed), roundDuration(left))
 			}
 		}
 	}
 	if tty {
 		fmt.Fprintln(stderr)
+	}
+	why, _ := stopped.Load().(string)
+	if len(all) == planned {
+		why = "" // the budget ran out with the last seed
+	}
+	summary := scenarios.SweepSummary{Params: params, Results: all, Planned: planned, Wall: time.Since(start),
+		Resumed: len(prior), Stopped: why, ReplayCommand: func(r scenarios.SeedResult) string {
+			return scenarios.VariantReplayCommand(r.Scenario, r.Seed, sim.Variant{Swarm: *swarm})
+		}}
+	for _, s := range scs {
+		summary.Scenarios = append(summary.Scenarios, s.Name)
+	}
+	if err := scenarios.WriteSweepHTML(*out, summary); err != nil {
+		fmt.Fprintln(stderr, "keel sim run:", err)
+	} else {
+		fmt.Fprintf(stderr, "keel sim run: summary in %s\n", filepath.Join(*out, scenarios.SweepIndexFile))
+	}
+	if interrupted.Load() {
+		fmt.Fprintf(stderr, "keel sim run: interrupted with %d of %d seeds done; continue with: %s --out %s --resume\n", len(all), planned, sweepCommand(params), *out)
 	}
 	select {
 	case err := <-errc:
@@ -319,7 +423,7 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 	default:
 	}
 	fmt.Fprintf(stdout, "%-14s %7s %8s %12s %12s %10s %8s %9s\n", "scenario", "seeds", "failures", "sim time", "events", "ops", "faults", "seeds/s")
-	var all scenarioTotals
+	var sum scenarioTotals
 	for _, s := range scs {
 		t := totals[s.Name]
 		if t == nil {
@@ -327,22 +431,26 @@ func simRun(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %8d %9.1f\n", s.Name, t.seeds, t.failures,
 			t.sim.Round(time.Millisecond), t.events, t.ops, t.faults, float64(t.seeds)/t.wall.Seconds())
-		all.seeds += t.seeds
-		all.failures += t.failures
-		all.sim += t.sim
-		all.events += t.events
-		all.ops += t.ops
-		all.faults += t.faults
-		all.unknown += t.unknown
+		sum.seeds += t.seeds
+		sum.failures += t.failures
+		sum.sim += t.sim
+		sum.events += t.events
+		sum.ops += t.ops
+		sum.faults += t.faults
+		sum.unknown += t.unknown
 	}
-	fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %8d %9.1f  (wall %s, %d process(es))\n", "total", all.seeds, all.failures,
-		all.sim.Round(time.Millisecond), all.events, all.ops, all.faults, float64(all.seeds)/time.Since(start).Seconds(),
+	// The total's seeds/s is this run's: seeds it ran per wall second.
+	fmt.Fprintf(stdout, "%-14s %7d %8d %12s %12d %10d %8d %9.1f  (wall %s, %d process(es))\n", "total", sum.seeds, sum.failures,
+		sum.sim.Round(time.Millisecond), sum.events, sum.ops, sum.faults, float64(done)/time.Since(start).Seconds(),
 		time.Since(start).Round(time.Millisecond), max(*parallel, 1))
-	if all.unknown > 0 {
-		fmt.Fprintf(stdout, "linearizability unknown (the check ran out of time; counted as failures): %d seed(s)\n", all.unknown)
+	if sum.unknown > 0 {
+		fmt.Fprintf(stdout, "linearizability unknown (the check ran out of time; counted as failures): %d seed(s)\n", sum.unknown)
 	}
 	printMarkers(stdout, scs, totals)
 	if len(failed) == 0 {
+		if interrupted.Load() {
+			return 130 // what a shell reports for a command ended by SIGINT
+		}
 		return 0
 	}
 	sort.Slice(failed, func(i, j int) bool {
@@ -458,6 +566,9 @@ func runWorkers(jobs []job, n int, results chan<- scenarios.SeedResult, stop <-c
 	return <-errs
 }
 
+// workerDiedPrefix begins the failure of a seed whose worker process died.
+const workerDiedPrefix = "the worker process died running this seed: "
+
 func worker(exe string, queue <-chan job, results chan<- scenarios.SeedResult) error {
 	cmd := exec.Command(exe, "sim", "worker")
 	cmd.Stderr = os.Stderr
@@ -487,7 +598,7 @@ func worker(exe string, queue <-chan job, results chan<- scenarios.SeedResult) e
 			// The worker died (a crash of the process itself): the seed
 			// fails with what we know.
 			results <- scenarios.SeedResult{Scenario: j.Scenario, Seed: j.Seed,
-				Failures: []string{"the worker process died running this seed: " + err.Error()}}
+				Failures: []string{workerDiedPrefix + err.Error()}}
 			return worker(exe, queue, results)
 		}
 		var r scenarios.SeedResult

@@ -41,6 +41,18 @@ func TestSimRunFailingSeedWritesReport(t *testing.T) {
 	if !strings.Contains(string(sum), "replay: "+replay) {
 		t.Errorf("summary.txt lacks the replay command:\n%s", sum)
 	}
+	// The sweep's HTML summary has the scenario's row and links the
+	// failing seed's report folder, relative to the page.
+	page, err := os.ReadFile(filepath.Join(out, "index.html"))
+	if err != nil {
+		t.Fatalf("no index.html: %v", err)
+	}
+	for _, want := range []string{`<tr class="scenario" data-scenario="planted-stale-read"><td>planted-stale-read</td><td>1</td><td>0</td><td class="bad">1</td>`,
+		`<a href="planted-stale-read-seed-5/">`, "<code>" + replay + "</code>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index.html lacks %s:\n%s", want, page)
+		}
+	}
 	// The history re-checks as not linearizable with keel check.
 	if code := runCheck([]string{"--model", "kv", "--history", filepath.Join(dir, "history.jsonl")}, nil, &stdout, &stderr); code != 1 {
 		t.Errorf("keel check of the report's history: exit %d, want 1", code)

@@ -2,9 +2,15 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keel-db/keel/scenarios"
 )
 
 func TestSimList(t *testing.T) {
@@ -110,5 +116,89 @@ func TestSimWorkerSwarmJob(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"swarm_mix":"node: `) || !strings.Contains(out.String(), `"markers":{"append-unsynced":`) {
 		t.Fatalf("worker answered %s", out.String())
+	}
+}
+
+// A sweep cut short and resumed runs only the seeds its state file lacks
+// (a torn last record among them), and ends with the same table and the
+// same HTML rows as the sweep run in one go.
+func TestSimRunResumeEqualsUninterrupted(t *testing.T) {
+	whole, cut := t.TempDir(), t.TempDir()
+	args := []string{"--scenario", "baseline", "--seeds", "1..3"}
+	var out, errb bytes.Buffer
+	if code := simRun(append(args, "--out", whole), &out, &errb); code != 0 {
+		t.Fatalf("whole sweep: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	wholeTable := tableWithoutRates(out.String())
+
+	// What a Ctrl-C after the first seed leaves: its record, and the
+	// second's cut short.
+	state, err := os.ReadFile(filepath.Join(whole, scenarios.SweepStateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(state), "\n")
+	if len(lines) != 5 || lines[4] != "" {
+		t.Fatalf("state file of 3 seeds has %d lines:\n%s", len(lines), state)
+	}
+	torn := lines[0] + lines[1] + lines[2][:len(lines[2])/2]
+	if err := os.WriteFile(filepath.Join(cut, scenarios.SweepStateFile), []byte(torn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := simRun(append(args, "--out", cut, "--resume"), &out, &errb); code != 0 {
+		t.Fatalf("resumed sweep: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "resuming: 1 of 3 seeds done") || !strings.Contains(errb.String(), "[2/2 seeds]") {
+		t.Errorf("the resumed sweep did not run just the 2 seeds left:\n%s", errb.String())
+	}
+	if got := tableWithoutRates(out.String()); got != wholeTable {
+		t.Errorf("resumed table\n%s\nwant the whole sweep's\n%s", got, wholeTable)
+	}
+	st, err := scenarios.ReadSweepState(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeds []uint64
+	for _, r := range st.Results {
+		seeds = append(seeds, r.Seed)
+	}
+	if !reflect.DeepEqual(seeds, []uint64{1, 2, 3}) {
+		t.Errorf("state file after the resume holds seeds %v, want 1 2 3 once each", seeds)
+	}
+	row := regexp.MustCompile(`<tr class="scenario"[^\n]*`)
+	a, _ := os.ReadFile(filepath.Join(whole, scenarios.SweepIndexFile))
+	b, _ := os.ReadFile(filepath.Join(cut, scenarios.SweepIndexFile))
+	if ra, rb := row.FindString(string(a)), row.FindString(string(b)); ra == "" || ra != rb {
+		t.Errorf("HTML rows differ: whole %q, resumed %q", ra, rb)
+	}
+
+	// A resume of another sweep, or with no state, is refused.
+	if code := simRun([]string{"--scenario", "baseline", "--seeds", "1..4", "--out", cut, "--resume"}, &out, &errb); code != 2 {
+		t.Errorf("resume with other seeds: exit %d", code)
+	}
+	if code := simRun(append(args, "--out", t.TempDir(), "--resume"), &out, &errb); code != 2 {
+		t.Errorf("resume with no state: exit %d", code)
+	}
+}
+
+// tableWithoutRates is the summary table of a sweep's output without its
+// seeds/s column and wall time, the parts that differ run to run.
+func tableWithoutRates(out string) string {
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 8 && (f[0] == "baseline" || f[0] == "total") {
+			rows = append(rows, strings.Join(f[:7], " "))
+		}
+	}
+	return strings.Join(rows, "\n")
+}
+
+func TestProgressBar(t *testing.T) {
+	got := progressBar(3, 12, 2.5, 1, 4*time.Second, 8)
+	if want := "[##......] 3/12 seeds 25%, 2.5 seeds/s, 1 failures, about 4s left"; got != want {
+		t.Errorf("progressBar = %q, want %q", got, want)
 	}
 }
