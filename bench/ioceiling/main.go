@@ -81,8 +81,8 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer cleanup()
-	keelBin := filepath.Join(ws.Tmp, "keel")
-	if err := harness.BuildKeel(ctx, ws.Root, keelBin); err != nil {
+	keelBin, err := ws.KeelBinary(ctx, "")
+	if err != nil {
 		return err
 	}
 	self, err := os.Executable()

@@ -212,12 +212,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer cleanup()
-	keelBin := cfg.keelBin
-	if keelBin == "" {
-		keelBin = filepath.Join(ws.Tmp, "keel")
-		if err := harness.BuildKeel(ctx, ws.Root, keelBin); err != nil {
-			return err
-		}
+	keelBin, err := ws.KeelBinary(ctx, cfg.keelBin)
+	if err != nil {
+		return err
 	}
 	started := time.Now().UTC()
 	loadAvg := harness.LoadAverage()

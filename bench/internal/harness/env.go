@@ -212,3 +212,13 @@ func Setup(install, keep bool, tmpPrefix string) (ws Workspace, cleanup func(), 
 	}
 	return ws, cleanup, nil
 }
+
+// KeelBinary is the keel binary a harness runs: given (--keel-bin) when
+// set, else one built from the module into the workspace.
+func (ws Workspace) KeelBinary(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	bin := filepath.Join(ws.Tmp, "keel")
+	return bin, BuildKeel(ctx, ws.Root, bin)
+}
