@@ -6,5 +6,6 @@
 // clients' history (checker).
 //
 // May import: sim, checker, cluster (for its policy names and testing
-// knobs), node (for its testing knobs).
+// knobs), node (for its testing knobs), engine (for the eviction
+// policies a scenario picks by seed).
 package scenarios
