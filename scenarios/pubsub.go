@@ -50,11 +50,16 @@ func init() {
 // ways, or one direction of some clients' links (requests or replies
 // lost), as the partition scenario does.
 func partitionSome(r *sim.Run) {
+	r.Fault("partition")
+	cutClients(r)
+}
+
+// cutClients makes one of partitionSome's cuts.
+func cutClients(r *sim.Run) {
 	all := []uint64{r.Node.ID()}
 	for _, c := range r.Clients {
 		all = append(all, c.ID())
 	}
-	r.Fault("partition")
 	switch r.Rand.IntN(4) {
 	case 0:
 		r.Net.Isolate(r.Node.ID(), all)

@@ -386,37 +386,10 @@ func (m SwarmMix) applyNode(cfg *sim.Config) {
 	}
 }
 
-// clientPartition cuts some client links of a one-node world for a
-// while, as the partition scenario does.
+// clientPartition cuts some client links of a one-node world (the cuts
+// of partitionSome, without its fault line) and heals them after a while.
 func clientPartition(r *sim.Run) {
-	all := []uint64{r.Node.ID()}
-	for _, c := range r.Clients {
-		all = append(all, c.ID())
-	}
-	switch r.Rand.IntN(4) {
-	case 0:
-		r.Net.Isolate(r.Node.ID(), all)
-	case 1:
-		var cut []uint64
-		for _, c := range r.Clients {
-			if r.Rand.IntN(2) == 0 {
-				cut = append(cut, c.ID())
-			}
-		}
-		r.Net.Partition([]uint64{r.Node.ID()}, cut)
-	case 2:
-		for _, c := range r.Clients {
-			if r.Rand.IntN(2) == 0 {
-				r.Net.Block(r.Node.ID(), c.ID())
-			}
-		}
-	case 3:
-		for _, c := range r.Clients {
-			if r.Rand.IntN(2) == 0 {
-				r.Net.Block(c.ID(), r.Node.ID())
-			}
-		}
-	}
+	cutClients(r)
 	r.At(time.Duration(r.Now())+time.Duration(50+r.Rand.IntN(600))*time.Millisecond, r.Net.Heal)
 }
 
