@@ -107,10 +107,9 @@ func (s *Server) followMaxMemory() {
 		return
 	}
 	mm := s.node.MaxMemory()
-	if s.limitFor.Swap(mm) == mm && s.limitSet.Load() {
+	if s.limitFor.Swap(mm) == mm {
 		return
 	}
-	s.limitSet.Store(true)
 	debug.SetMemoryLimit(memoryLimitFor(s.baseMemory, mm))
 }
 

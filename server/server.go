@@ -137,10 +137,9 @@ type Server struct {
 	releasing atomic.Bool // conn.go: releaseMemory is running
 
 	// The runtime's memory limit following maxmemory (memory.go).
-	baseMemory  int64 // the runtime's memory when the server opened
-	ownMemLimit bool  // GOMEMLIMIT given: leave the limit alone
-	limitFor    atomic.Int64
-	limitSet    atomic.Bool
+	baseMemory  int64        // the runtime's memory when the server opened
+	ownMemLimit bool         // GOMEMLIMIT given: leave the limit alone
+	limitFor    atomic.Int64 // the maxmemory the limit was set for; -1 before the first
 
 	jobs  sync.WaitGroup
 	fatal atomic.Pointer[error]
@@ -249,6 +248,7 @@ func newServer(cfg Config) (*Server, error) {
 		baseMemory:  runtimeMemory(),
 		ownMemLimit: !cfg.OwnsProcess || operatorMemLimit(),
 	}
+	s.limitFor.Store(-1)
 	for range max(cfg.Groups, 1) {
 		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
 	}
