@@ -333,19 +333,19 @@ func expiryTrial(ctx context.Context, ws harness.Workspace, keelBin, name string
 	defer c.Close()
 	// The probe's keys, then the expiring ones, then one expiry time for
 	// all of them.
-	if err := pipeline(c, expiryProbeKey, func(i int) [][]byte {
+	if err := c.Pipeline(expiryProbeKey, func(i int) [][]byte {
 		return [][]byte{[]byte("SET"), []byte("probe:" + strconv.Itoa(i)), value}
 	}); err != nil {
 		return res, err
 	}
-	if err := pipeline(c, cfg.expiryKeys, func(i int) [][]byte {
+	if err := c.Pipeline(cfg.expiryKeys, func(i int) [][]byte {
 		return [][]byte{[]byte("SET"), []byte("exp:" + strconv.Itoa(i)), value}
 	}); err != nil {
 		return res, err
 	}
 	at := time.Now().Add(expiryLead)
 	atMs := []byte(strconv.FormatInt(at.UnixMilli(), 10))
-	if err := pipeline(c, cfg.expiryKeys, func(i int) [][]byte {
+	if err := c.Pipeline(cfg.expiryKeys, func(i int) [][]byte {
 		return [][]byte{[]byte("PEXPIREAT"), []byte("exp:" + strconv.Itoa(i)), atMs}
 	}); err != nil {
 		return res, err
@@ -408,27 +408,4 @@ func expiryTrial(ctx context.Context, ws harness.Workspace, keelBin, name string
 	res.duringP99 = float64(during.ValueAtQuantile(99)) / 1000
 	res.duringMax = float64(during.Max()) / 1000
 	return res, nil
-}
-
-// pipelineBatch is how many commands the loader keeps in flight.
-const pipelineBatch = 1000
-
-// pipeline sends n commands cmd(0..n-1) in batches and checks that none
-// answered an error.
-func pipeline(c *harness.Conn, n int, cmd func(i int) [][]byte) error {
-	for from := 0; from < n; from += pipelineBatch {
-		to := min(from+pipelineBatch, n)
-		for i := from; i < to; i++ {
-			c.Send(cmd(i)...)
-		}
-		if err := c.Flush(); err != nil {
-			return err
-		}
-		for i := from; i < to; i++ {
-			if _, err := c.Read(); err != nil {
-				return errors.Wrapf(err, "%s", cmd(i)[0])
-			}
-		}
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // The open-loop load: requests are sent at a fixed rate whatever the
@@ -196,9 +197,9 @@ func (c *loadConn) run(ctx context.Context, first time.Time, interval time.Durat
 			}
 			s := slot{at: at, kind: kind, measured: !at.Before(measureFrom)}
 			if kind == opGet {
-				writeCommand(w, []byte("GET"), k)
+				harness.WriteCommand(w, []byte("GET"), k)
 			} else {
-				writeCommand(w, []byte("SET"), k, c.l.value)
+				harness.WriteCommand(w, []byte("SET"), k, c.l.value)
 			}
 			if s.measured {
 				part.sent++
@@ -250,20 +251,6 @@ func (c *loadConn) read(slots <-chan slot, part *result) error {
 		}
 	}
 	return nil
-}
-
-func writeCommand(w *bufio.Writer, args ...[]byte) {
-	var num [20]byte
-	w.WriteByte('*')
-	w.Write(strconv.AppendInt(num[:0], int64(len(args)), 10))
-	w.WriteString("\r\n")
-	for _, a := range args {
-		w.WriteByte('$')
-		w.Write(strconv.AppendInt(num[:0], int64(len(a)), 10))
-		w.WriteString("\r\n")
-		w.Write(a)
-		w.WriteString("\r\n")
-	}
 }
 
 // skipReply reads one reply (simple string, error, integer or bulk: what

@@ -1,52 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"math"
-	stdnet "net"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/bench/internal/harness"
 )
 
-// preloadPipeline is how many SETs the loader keeps in flight.
-const preloadPipeline = 256
-
 // preload SETs key:0 … key:<keys-1> to value, pipelined.
 func preload(addr string, keys int, value []byte) error {
-	nc, err := stdnet.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := harness.Dial(addr, 5*time.Second)
 	if err != nil {
-		return errors.Wrapf(err, "dial %s", addr)
+		return err
 	}
-	defer nc.Close()
-	w := bufio.NewWriterSize(nc, connBufferBytes)
-	r := bufio.NewReaderSize(nc, connBufferBytes)
-	var key []byte
-	for from := 0; from < keys; from += preloadPipeline {
-		to := min(from+preloadPipeline, keys)
-		for i := from; i < to; i++ {
-			key = strconv.AppendInt(append(key[:0], "key:"...), int64(i), 10)
-			writeCommand(w, []byte("SET"), key, value)
-		}
-		if err := w.Flush(); err != nil {
-			return errors.Wrap(err, "write")
-		}
-		for i := from; i < to; i++ {
-			kind, err := skipReply(r)
-			if err != nil {
-				return err
-			}
-			if kind == '-' {
-				return errors.Newf("SET key:%d answered an error", i)
-			}
-		}
-	}
-	return nil
+	defer c.Close()
+	return c.Pipeline(keys, func(i int) [][]byte {
+		return [][]byte{[]byte("SET"), []byte("key:" + strconv.Itoa(i)), value}
+	})
 }
 
 // Targets from issue 18 (the seed's): at 50k requests/s per node.

@@ -59,17 +59,21 @@ type Reply struct {
 }
 
 // Send buffers one command; Flush sends everything buffered.
-func (c *Conn) Send(args ...[]byte) {
+func (c *Conn) Send(args ...[]byte) { WriteCommand(c.w, args...) }
+
+// WriteCommand writes one command as a RESP array of bulk strings: what
+// Send buffers, for a load generator that keeps its own writer.
+func WriteCommand(w *bufio.Writer, args ...[]byte) {
 	var num [20]byte
-	c.w.WriteByte('*')
-	c.w.Write(strconv.AppendInt(num[:0], int64(len(args)), 10))
-	c.w.WriteString("\r\n")
+	w.WriteByte('*')
+	w.Write(strconv.AppendInt(num[:0], int64(len(args)), 10))
+	w.WriteString("\r\n")
 	for _, a := range args {
-		c.w.WriteByte('$')
-		c.w.Write(strconv.AppendInt(num[:0], int64(len(a)), 10))
-		c.w.WriteString("\r\n")
-		c.w.Write(a)
-		c.w.WriteString("\r\n")
+		w.WriteByte('$')
+		w.Write(strconv.AppendInt(num[:0], int64(len(a)), 10))
+		w.WriteString("\r\n")
+		w.Write(a)
+		w.WriteString("\r\n")
 	}
 }
 
@@ -170,3 +174,26 @@ func (c *Conn) Read() (Reply, error) {
 
 // SetDeadline sets the connection's read and write deadline.
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+
+// pipelineBatch is how many commands Pipeline keeps in flight.
+const pipelineBatch = 1000
+
+// Pipeline sends n commands cmd(0..n-1) in batches and fails on the
+// first error reply.
+func (c *Conn) Pipeline(n int, cmd func(i int) [][]byte) error {
+	for from := 0; from < n; from += pipelineBatch {
+		to := min(from+pipelineBatch, n)
+		for i := from; i < to; i++ {
+			c.Send(cmd(i)...)
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		for i := from; i < to; i++ {
+			if _, err := c.Read(); err != nil {
+				return errors.Wrapf(err, "%s", cmd(i)[0])
+			}
+		}
+	}
+	return nil
+}
