@@ -45,10 +45,7 @@ type config struct {
 	ops        int
 	theta      float64
 	expiryKeys int
-	keelBin    string
-	outDir     string
-	install    bool
-	keep       bool
+	harness.Common
 }
 
 func parseFlags(args []string) (config, error) {
@@ -65,10 +62,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.ops, "ops", 1_000_000, "GETs measured")
 	fs.Float64Var(&c.theta, "zipf", 0.99, "Zipf exponent of the key popularity")
 	fs.IntVar(&c.expiryKeys, "expiry-keys", 1_000_000, "keys given one expiry time in the active-expiry part (0 skips it)")
-	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
-	fs.StringVar(&c.outDir, "out", "bench/results/evict", "directory for the report")
-	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
-	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs)")
+	c.Register(fs, "bench/results/evict")
 	if _, err := harness.ParseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -131,12 +125,8 @@ func (t trial) opsPerSec() float64 {
 
 func run(ctx context.Context, cfg config) error {
 	started := time.Now()
-	ws, cleanup, err := harness.Setup(cfg.install, cfg.keep, "keel-evict-")
-	if err != nil {
-		return err
-	}
+	ws, keelBin, cleanup, err := cfg.Start(ctx, "keel-evict-")
 	defer cleanup()
-	keelBin, err := ws.KeelBinary(ctx, cfg.keelBin)
 	if err != nil {
 		return err
 	}
@@ -188,7 +178,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	md := report(cfg, results, exp, started, harness.KeelCommit(ws.Root))
-	path, err := harness.WriteReport(ws.Root, cfg.outDir, started, md)
+	path, err := harness.WriteReport(ws.Root, cfg.OutDir, started, md)
 	if err != nil {
 		return err
 	}

@@ -55,12 +55,9 @@ type config struct {
 	idleSeconds   float64
 	loaders       int
 	slowMillis    float64
-	keelBin       string
 	keelEnv       []string
 	keelArgs      []string
-	outDir        string
-	install       bool
-	keep          bool
+	harness.Common
 }
 
 func parseFlags(args []string) (config, error) {
@@ -78,12 +75,9 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.idleSeconds, "idle-seconds", 3, "length of the GET-alone phase (0 skips it)")
 	fs.IntVar(&c.loaders, "loaders", 2, "connections loading keys in parallel")
 	fs.Float64Var(&c.slowMillis, "slow-ms", 2, "GETs slower than this are counted, and the slowest are listed with their times")
-	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
 	keelEnv := fs.String("keel-env", "", "space-separated VAR=value added to keel's environment (e.g. GODEBUG=gctrace=1 GOGC=200)")
 	keelArgs := fs.String("keel-args", "", "space-separated extra flags for keel server (e.g. --pprof-addr 127.0.0.1:6060)")
-	fs.StringVar(&c.outDir, "out", "bench/results/latency", "directory for the Markdown report")
-	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
-	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs)")
+	c.Register(fs, "bench/results/latency")
 	if _, err := harness.ParseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -207,12 +201,8 @@ const (
 )
 
 func run(ctx context.Context, cfg config) error {
-	ws, cleanup, err := harness.Setup(cfg.install, cfg.keep, "keel-latency-")
-	if err != nil {
-		return err
-	}
+	ws, keelBin, cleanup, err := cfg.Start(ctx, "keel-latency-")
 	defer cleanup()
-	keelBin, err := ws.KeelBinary(ctx, cfg.keelBin)
 	if err != nil {
 		return err
 	}
@@ -292,7 +282,7 @@ func run(ctx context.Context, cfg config) error {
 	md := report(cfg, started, loadAvg, loadSecs, phases, results)
 	fmt.Println()
 	fmt.Print(md)
-	out, err := harness.WriteReport(ws.Root, cfg.outDir, started, md)
+	out, err := harness.WriteReport(ws.Root, cfg.OutDir, started, md)
 	if err != nil {
 		return err
 	}

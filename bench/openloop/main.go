@@ -50,11 +50,8 @@ type config struct {
 	getRatio float64
 	keys     int
 	data     int
-	keelBin  string
 	keelArgs []string
-	outDir   string
-	install  bool
-	keep     bool
+	harness.Common
 }
 
 var knownSystems = []string{"keel", "keel-3", "redis"}
@@ -70,11 +67,8 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.getRatio, "get-ratio", 0.8, "share of GETs (the rest are SETs)")
 	fs.IntVar(&c.keys, "keys", 100_000, "keys loaded before measuring, and drawn from")
 	fs.IntVar(&c.data, "datasize", 200, "value bytes")
-	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
 	keelArgs := fs.String("keel-args", "", "space-separated extra flags for keel server")
-	fs.StringVar(&c.outDir, "out", "bench/results/openloop", "directory for the report")
-	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
-	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server logs)")
+	c.Register(fs, "bench/results/openloop")
 	quick := fs.Bool("quick", false, "a smoke run: rates 5000,20000, 2 s steps, 1 s warm-up")
 	set, err := harness.ParseFlags(fs, args)
 	if err != nil {
@@ -207,12 +201,8 @@ type point struct {
 
 func run(ctx context.Context, cfg config) error {
 	started := time.Now()
-	ws, cleanup, err := harness.Setup(cfg.install, cfg.keep, "keel-openloop-")
-	if err != nil {
-		return err
-	}
+	ws, keelBin, cleanup, err := cfg.Start(ctx, "keel-openloop-")
 	defer cleanup()
-	keelBin, err := ws.KeelBinary(ctx, cfg.keelBin)
 	if err != nil {
 		return err
 	}
@@ -268,7 +258,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	svgName := started.Format("2006-01-02T1504Z") + "-p99.svg" // beside WriteReport's name
 	md := report(cfg, points, started, svgName, harness.KeelCommit(ws.Root))
-	path, err := harness.WriteReport(ws.Root, cfg.outDir, started, md)
+	path, err := harness.WriteReport(ws.Root, cfg.OutDir, started, md)
 	if err != nil {
 		return err
 	}

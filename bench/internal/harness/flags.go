@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"flag"
 	"strconv"
 	"strings"
@@ -45,4 +46,31 @@ func PositiveInts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// Common are the flags every harness takes: where its keel comes from,
+// where its report goes, and its workspace's set-up.
+type Common struct {
+	KeelBin, OutDir string
+	Install, Keep   bool
+}
+
+// Register adds --keel-bin, --out (defaulting to out), --install and
+// --keep to fs.
+func (c *Common) Register(fs *flag.FlagSet, out string) {
+	fs.StringVar(&c.KeelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
+	fs.StringVar(&c.OutDir, "out", out, "directory for the report")
+	fs.BoolVar(&c.Install, "install", true, "apt-get install redis-server redis-tools when missing")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the temporary directory (server logs)")
+}
+
+// Start sets up the workspace (Setup) and the keel binary (KeelBinary).
+// cleanup is safe to call whatever the error.
+func (c Common) Start(ctx context.Context, tmpPrefix string) (ws Workspace, keelBin string, cleanup func(), err error) {
+	ws, cleanup, err = Setup(c.Install, c.Keep, tmpPrefix)
+	if err != nil {
+		return ws, "", cleanup, err
+	}
+	keelBin, err = ws.KeelBinary(ctx, c.KeelBin)
+	return ws, keelBin, cleanup, err
 }
