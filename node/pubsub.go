@@ -187,9 +187,13 @@ func (c *Session) startOutbox() *outbox {
 	return c.box
 }
 
-// push appends p (copied) to the outbox and wakes the runtime. It returns
-// false, and has the runtime disconnect the session, when the limit is
-// passed or the outbox is closed.
+// push appends p (copied) to the outbox and wakes the runtime; when the
+// limit is passed it closes the outbox and has the runtime disconnect the
+// session. It reports whether the message counts as reaching the
+// subscriber for PUBLISH's reply: false only once the outbox was already
+// closed (as in Redis, the push that passes the limit still counts, and
+// a client being closed is not counted by later publishes even while
+// its connection has not yet ended).
 func (b *outbox) push(p []byte) bool {
 	if len(p) == 0 {
 		return true
@@ -228,7 +232,7 @@ func (b *outbox) push(p []byte) bool {
 		n.pubsubDisconnects.Add(1)
 		b.c.killed.Store(true)
 		n.rt.Disconnect(b.c)
-		return false
+		return true
 	}
 	if b.buf == nil && b.spare != nil {
 		b.buf, b.spare = b.spare[:0], nil
@@ -470,11 +474,13 @@ func (ps *pubsub) spublish(channel, msg []byte) int {
 }
 
 // deliver pushes a message to each of set's sessions, in id order,
-// building each protocol's frame once, and returns how many it reached.
+// building each protocol's frame once, and returns how many it reached
+// (a session already disconnected for its output limit is not counted).
 func (ps *pubsub) deliver(set *subscribers, frames *[2][]byte, kind string, pattern, channel, msg []byte) int {
 	if set == nil {
 		return 0
 	}
+	reached := 0
 	for _, c := range set.list {
 		p := 0
 		if c.proto.Load() >= 3 {
@@ -483,9 +489,11 @@ func (ps *pubsub) deliver(set *subscribers, frames *[2][]byte, kind string, patt
 		if frames[p] == nil {
 			frames[p] = messageFrame(p == 1, kind, pattern, channel, msg)
 		}
-		c.box.push(frames[p])
+		if c.box.push(frames[p]) {
+			reached++
+		}
 	}
-	return len(set.list)
+	return reached
 }
 
 // cmdPublish delivers to this node's subscribers and forwards to every
