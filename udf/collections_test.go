@@ -246,3 +246,28 @@ func TestCallAtomicAndReadsOwnWrites(t *testing.T) {
 	}
 	w.same()
 }
+
+// The Go SDK's typed calls (sdk.ZIncrBy, sdk.ZRank) and its error values.
+func TestGoGuestCollections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	w := newCollWorld(t)
+	w.h = newHost(t, NewConfig())
+	if _, err := w.h.Load(context.Background(), "gocounter", buildGoGuest(t), false); err != nil {
+		t.Fatal(err)
+	}
+	w.fcall("score", []string{"z"}, "ann", "5")
+	if got := w.fcall("score", []string{"z"}, "bob", "3"); got != "[(integer) 3 (integer) 0]" {
+		t.Fatal(got)
+	}
+	if got := w.fcall("score", []string{"z"}, "bob", "4"); got != "[(integer) 7 (integer) 1]" {
+		t.Fatal(got)
+	}
+	w.exec(w.db, "SET", "s", "x")
+	w.exec(w.fol, "SET", "s", "x")
+	if got := w.fcall("score", []string{"s"}, "bob", "4"); got != "(error) WRONGTYPE Operation against a key holding the wrong kind of value" {
+		t.Fatal(got)
+	}
+	w.same()
+}
