@@ -56,7 +56,9 @@ func bulkReply(v Value, err error) ([]byte, bool, error) {
 
 // Hashes.
 
-func HSet(key, field, val []byte) (int64, error) { return intReply(Call([]byte("HSET"), key, field, val)) }
+func HSet(key, field, val []byte) (int64, error) {
+	return intReply(Call([]byte("HSET"), key, field, val))
+}
 func HGet(key, field []byte) ([]byte, bool, error) {
 	return bulkReply(Call([]byte("HGET"), key, field))
 }
