@@ -413,6 +413,13 @@ func (r *Replica) applyEffectsEntry(e pb.Entry) error {
 			return errors.Wrapf(err, "cluster: effects entry %d record %d", e.Index, k)
 		}
 		rest = rest[n+int(l):]
+		if p == nil && r.opts.Knobs.followerPopsWrongEnd() {
+			for _, e := range effects {
+				if bytes.EqualFold(e[0], []byte("rpop")) {
+					e[0] = []byte("LPOP")
+				}
+			}
+		}
 		if p != nil {
 			if k >= len(p.positions) {
 				return errors.AssertionFailedf("cluster: effects entry %d holds more calls than its proposal (%d)", e.Index, len(p.positions))
