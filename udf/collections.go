@@ -83,10 +83,6 @@ var callCommands = map[string]callKind{
 
 // Bounds of keel.call.
 const (
-	// copyBytesMax bounds what one call copies into its scratch keyspace
-	// (engine bytes, KeyBytes): a call that would copy more fails before
-	// copying. Reads of keys the call has not written never copy.
-	copyBytesMax = 64 << 20
 	// callReplyBytesMax bounds one encoded keel.call reply (an LRANGE of a
 	// huge list): past it the encoder stops keeping bytes and the call fails.
 	callReplyBytesMax = 64 << 20
@@ -94,6 +90,12 @@ const (
 	// dropped after the call rather than kept for the next one.
 	shadowKeepBytes = 1 << 20
 )
+
+// copyBytesMax bounds what one call copies into its scratch keyspace
+// (engine bytes, KeyBytes): a call that would copy more fails before
+// copying. Reads of keys the call has not written never copy. (A variable
+// so that a test can lower it.)
+var copyBytesMax int64 = 64 << 20
 
 // callFuel is what keel.call costs on top of hostCallFuel, before it runs:
 // an engine command on a small value takes a few hundred ns (price.go's

@@ -271,3 +271,56 @@ func TestGoGuestCollections(t *testing.T) {
 	}
 	w.same()
 }
+
+// Bounds: reading a collection the call did not write copies nothing, so
+// any size is fine; writing one copies it, charged by its size and
+// refused past copyBytesMax before anything is copied; keel.call pays
+// fuel for the command and for every byte it moves, and runs out of fuel
+// at the same point every time.
+func TestCallBounds(t *testing.T) {
+	w := newCollWorld(t)
+	args := []string{"ZADD", "big"}
+	for i := 0; i < 2000; i++ {
+		args = append(args, fmtInt(int64(i)), "member-"+fmtInt(int64(i)))
+	}
+	w.exec(w.db, args...)
+	w.exec(w.fol, args...)
+	old := copyBytesMax
+	copyBytesMax = 16 << 10
+	defer func() { copyBytesMax = old }()
+	if got := w.call([]string{"big"}, "ZSCORE", "big", "member-7"); got != `"7"` {
+		t.Fatal(got)
+	}
+	before := dumpDB(w.db, w.now)
+	got := w.call([]string{"big"}, "ZADD", "big", "1", "x")
+	if !strings.HasPrefix(got, "-ERR function 'call' would copy ") || !strings.Contains(got, "a call copies at most 16384") {
+		t.Fatal(got)
+	}
+	if dumpDB(w.db, w.now) != before {
+		t.Fatal("a refused copy changed the keyspace")
+	}
+	copyBytesMax = old
+
+	// Fuel: an LRANGE of 2000 elements pays for its reply's bytes.
+	fuel := func(fn string, keys []string, args ...string) int64 {
+		f0 := w.h.Stats().FuelUsed
+		w.fcall(fn, keys, args...)
+		return w.h.Stats().FuelUsed - f0
+	}
+	small := fuel("call", []string{"big"}, "ZRANGE", "big", "0", "0")
+	large := fuel("call", []string{"big"}, "ZRANGE", "big", "0", "-1")
+	if large-small < 2000*10/4 || small < callFuel {
+		t.Fatalf("fuel: one element %d, 2000 elements %d", small, large)
+	}
+	// A small fuel budget stops the call at the same point, every time.
+	h := newHost(t, NewConfig().WithFuel(callFuel+2000), "collections")
+	var msgs []string
+	for i := 0; i < 3; i++ {
+		st := &EngineStore{DB: w.db, NowMillis: w.now, R: w.r}
+		_, err := h.Call(context.Background(), "call", bs("big"), bs("ZRANGE", "big", "0", "-1"), st, false)
+		msgs = append(msgs, Message(err))
+	}
+	if !strings.Contains(msgs[0], "ran out of fuel") || msgs[1] != msgs[0] || msgs[2] != msgs[0] {
+		t.Fatalf("%q", msgs)
+	}
+}
