@@ -88,6 +88,7 @@ type callState struct {
 	cmds       [][][]byte
 	copied     int64
 	enc        replyEncoder
+	senc       replyEncoder // the string calls' commands in the scratch keyspace
 	last       []byte
 }
 
@@ -173,10 +174,11 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	// it (effects and the reply tree are built fresh), and only the
 	// buffers of the write list and of the reply nodes are kept.
 	st := &h.st
-	enc := st.enc
+	enc, senc := st.enc, st.senc
 	enc.reset()
+	senc.reset()
 	*st = callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args,
-		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}, enc: enc}
+		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}, enc: enc, senc: senc}
 	h.cur = st
 	defer func() {
 		st.dropShadow()

@@ -281,16 +281,20 @@ func (st *callState) materialize(ks KeyStore, key []byte) {
 // scratch keyspace and returns its reply; write commands that succeed are
 // recorded as effects. An error reply fails the call, as the string calls
 // do.
+//
+// It has an encoder of its own: st.enc holds the last keel.call reply,
+// which keel.call_reply may still be asked for.
 func (st *callState) shadowExec(write bool, argv ...[]byte) *replyEncoder {
-	st.enc.reset()
-	st.shadow.Exec(st.now, argv, &st.enc)
-	if st.enc.isError() {
-		st.fail(&Error{msg: string(st.enc.errText())})
+	e := &st.senc
+	e.reset()
+	st.shadow.Exec(st.now, argv, e)
+	if e.isError() {
+		st.fail(&Error{msg: string(e.errText())})
 	}
 	if write {
 		st.record(argv)
 	}
-	return &st.enc
+	return e
 }
 
 // dropShadow empties the scratch keyspace after a call: the keys it
