@@ -513,15 +513,19 @@ const (
 //
 // A string key that only SET and DEL touched is kept as its final value
 // (the cheap common case). A key that any other command touched (keel.call
-// on a hash, list, set or sorted set) is *opaque*: it is copied from the
-// applied keyspace into db, a scratch engine.DB of the overlay, and the
-// pending commands run there in order, so its value is exactly what
-// applying the entries will make it.
+// on a hash, list, set or sorted set) is *opaque*: its value is what the
+// pending commands make of it, and it lives in db, a scratch engine.DB of
+// the overlay, copied from the applied keyspace, with the pending commands
+// run there in order. db is built only when a call reads an opaque key
+// (opaqueDB): a run of calls that never reads another's collections (a
+// batch of one call, most of all) only queues the commands.
 type pendingEffects struct {
-	keys map[string]pendingKey
-	db   *engine.DB // opaque keys' values; nil until one
-	src  *engine.DB // the applied keyspace
-	ms   int64      // the calls' time (one batch's)
+	keys     map[string]pendingKey
+	db       *engine.DB // opaque keys' values; nil until a read needs them
+	cmds     [][][]byte // the commands on opaque keys, in order, while db is nil
+	cmdBytes int64      // their arguments' bytes
+	src      *engine.DB // the applied keyspace
+	ms       int64      // the calls' time (one batch's)
 }
 
 type pendingKey struct {
@@ -534,12 +538,15 @@ type pendingKey struct {
 func (p *pendingEffects) reset() {
 	clear(p.keys)
 	p.db = nil
+	clear(p.cmds)
+	p.cmds, p.cmdBytes = p.cmds[:0], 0
 }
 
-// bytes is what the overlay's scratch keyspace holds.
+// bytes is what the overlay's scratch keyspace holds, or the commands
+// queued for it.
 func (p *pendingEffects) bytes() int64 {
 	if p.db == nil {
-		return 0
+		return p.cmdBytes
 	}
 	return p.db.UsedBytes()
 }
@@ -558,7 +565,7 @@ func (p *pendingEffects) add(src *engine.DB, ms int64, effects [][][]byte) {
 				if len(e) == 2 {
 					p.keys[string(e[1])] = pendingKey{deleted: true}
 				} else {
-					p.keys[string(e[1])] = pendingKey{val: e[2], argv: e}
+					p.keys[string(e[1])] = pendingKey{val: e[2], argv: composeSet(pk, ok, e)}
 				}
 				continue
 			}
@@ -568,15 +575,108 @@ func (p *pendingEffects) add(src *engine.DB, ms int64, effects [][][]byte) {
 			panic(errors.AssertionFailedf("cluster: effect %q is not an engine command", e[0]))
 		}
 		for _, pos := range cmd.Keys(e) {
-			p.materialize(e[pos])
+			p.markOpaque(e[pos])
 		}
-		var d engine.Discard
-		p.db.Exec(ms, e, &d)
-		if d.Err != "" {
-			// It succeeded in the call on the same value at the same time.
-			panic(errors.AssertionFailedf("cluster: pending effect %q failed: %s", e[0], d.Err))
+		if p.db == nil {
+			p.queue(e)
+			continue
 		}
+		p.run(cmd, e)
 	}
+}
+
+// markOpaque makes key opaque. A string value pending for it becomes the
+// first of its commands.
+func (p *pendingEffects) markOpaque(key []byte) {
+	pk, ok := p.keys[string(key)]
+	if ok && pk.opaque {
+		return
+	}
+	p.keys[string(key)] = pendingKey{opaque: true}
+	if ok {
+		argv := pk.argv
+		if pk.deleted {
+			argv = [][]byte{[]byte("DEL"), key}
+		}
+		if p.db == nil {
+			p.queue(argv)
+			return
+		}
+		p.copyFromSrc(key) // SET ... KEEPTTL keeps its TTL
+		p.run(engine.Lookup(argv[0]), argv)
+		return
+	}
+	if p.db != nil {
+		p.copyFromSrc(key)
+	}
+}
+
+// queue adds a command for opaqueDB to run.
+func (p *pendingEffects) queue(e [][]byte) {
+	p.cmds = append(p.cmds, e)
+	for _, a := range e {
+		p.cmdBytes += int64(len(a))
+	}
+}
+
+// opaqueDB builds db, if it is not yet: every opaque key copied from the
+// applied keyspace, then the queued commands run in order. Opaque keys
+// first touched by a string SET or DEL are copied too (their first
+// command replaces or deletes the copy), so the copies only cost.
+func (p *pendingEffects) opaqueDB() *engine.DB {
+	if p.db != nil {
+		return p.db
+	}
+	// Its own fixed randomness: engine.New draws, and the replica's
+	// stream must not move.
+	p.db = engine.New(engine.Options{Rand: &engine.SplitMix64{}})
+	copied := map[string]bool{}
+	for _, e := range p.cmds {
+		cmd := engine.Lookup(e[0])
+		for _, pos := range cmd.Keys(e) {
+			if k := string(e[pos]); !copied[k] {
+				copied[k] = true
+				p.copyFromSrc(e[pos])
+			}
+		}
+		p.run(cmd, e)
+	}
+	clear(p.cmds)
+	p.cmds, p.cmdBytes = p.cmds[:0], 0
+	return p.db
+}
+
+func (p *pendingEffects) copyFromSrc(key []byte) {
+	if err := udf.CopyKey(p.src, p.ms, key, p.db); err != nil {
+		panic(errors.AssertionFailedf("cluster: copy pending key: %v", err))
+	}
+}
+
+// run applies one pending command to db. It succeeded in the call on the
+// same value at the same time, so it cannot fail here.
+func (p *pendingEffects) run(cmd *engine.Command, e [][]byte) {
+	var d engine.Discard
+	p.db.Exec(p.ms, e, &d)
+	if d.Err != "" {
+		panic(errors.AssertionFailedf("cluster: pending effect %q failed: %s", cmd.Name, d.Err))
+	}
+}
+
+// composeSet is the one SET that leaves a key as a pending SET or DEL
+// (prev, when there is one) followed by e leave it: a KEEPTTL keeps the
+// deadline the pending write gave, or none after a DEL.
+func composeSet(prev pendingKey, ok bool, e [][]byte) [][]byte {
+	if !ok || !hasKeepTTL(e) {
+		return e
+	}
+	if prev.deleted {
+		return e[:3:3]
+	}
+	return append(append([][]byte(nil), e[:3]...), prev.argv[3:]...)
+}
+
+func hasKeepTTL(e [][]byte) bool {
+	return len(e) == 4 && bytes.EqualFold(e[3], []byte("keepttl"))
 }
 
 // isPlainSetOrDel reports SET k v [...] and DEL k, the effects strings
@@ -584,30 +684,6 @@ func (p *pendingEffects) add(src *engine.DB, ms int64, effects [][][]byte) {
 func isPlainSetOrDel(e [][]byte) bool {
 	return (len(e) >= 3 && bytes.EqualFold(e[0], []byte("set"))) ||
 		(len(e) == 2 && bytes.EqualFold(e[0], []byte("del")))
-}
-
-// materialize makes key opaque: its value as the overlay sees it, copied
-// into db.
-func (p *pendingEffects) materialize(key []byte) {
-	pk, ok := p.keys[string(key)]
-	if ok && pk.opaque {
-		return
-	}
-	if p.db == nil {
-		// Its own fixed randomness: engine.New draws, and the replica's
-		// stream must not move.
-		p.db = engine.New(engine.Options{Rand: &engine.SplitMix64{}})
-	}
-	switch {
-	case !ok:
-		if err := udf.CopyKey(p.src, p.ms, key, p.db); err != nil {
-			panic(errors.AssertionFailedf("cluster: copy pending key: %v", err))
-		}
-	case !pk.deleted:
-		var d engine.Discard
-		p.db.Exec(p.ms, pk.argv, &d)
-	}
-	p.keys[string(key)] = pendingKey{opaque: true}
 }
 
 // overlayStore reads the applied keyspace through pending effects.
@@ -618,7 +694,7 @@ type overlayStore struct {
 
 // opaque is a store over the overlay's scratch keyspace.
 func (s *overlayStore) opaque() *udf.EngineStore {
-	return &udf.EngineStore{DB: s.p.db, NowMillis: s.NowMillis, R: s.R}
+	return &udf.EngineStore{DB: s.p.opaqueDB(), NowMillis: s.NowMillis, R: s.R}
 }
 
 func (s *overlayStore) Get(key []byte) ([]byte, bool, error) {
@@ -637,7 +713,7 @@ func (s *overlayStore) Get(key []byte) ([]byte, bool, error) {
 func (s *overlayStore) Exists(key []byte) bool {
 	if k, ok := s.p.keys[string(key)]; ok {
 		if k.opaque {
-			return s.p.db.Live(s.NowMillis, key)
+			return s.p.opaqueDB().Live(s.NowMillis, key)
 		}
 		return !k.deleted
 	}
@@ -647,7 +723,7 @@ func (s *overlayStore) Exists(key []byte) bool {
 // gone reports a pending key that holds no value after the pending effects.
 func (s *overlayStore) gone(k string, pk pendingKey) bool {
 	if pk.opaque {
-		return !s.p.db.Live(s.NowMillis, []byte(k))
+		return !s.p.opaqueDB().Live(s.NowMillis, []byte(k))
 	}
 	return pk.deleted
 }
@@ -674,9 +750,15 @@ func (s *overlayStore) CopyKey(key []byte, dst *engine.DB) error {
 	if k, ok := s.p.keys[string(key)]; ok {
 		switch {
 		case k.opaque:
-			return udf.CopyKey(s.p.db, s.NowMillis, key, dst)
+			return udf.CopyKey(s.p.opaqueDB(), s.NowMillis, key, dst)
 		case k.deleted:
 			return nil
+		}
+		if hasKeepTTL(k.argv) {
+			// The deadline is the applied key's.
+			if err := s.EngineStore.CopyKey(key, dst); err != nil {
+				return err
+			}
 		}
 		var d engine.Discard
 		dst.Exec(s.NowMillis, k.argv, &d)

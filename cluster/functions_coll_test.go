@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/keel-db/keel/disk"
+	"github.com/keel-db/keel/engine"
+	"github.com/keel-db/keel/udf"
 )
 
 // collCommand draws one request over four keys shared by every type:
@@ -148,4 +150,78 @@ func TestGroupCollectionCalls(t *testing.T) {
 			t.Fatalf("n%d diverged:\n%s", id, d)
 		}
 	}
+}
+
+// The overlay's view of every key equals the keyspace the pending effects
+// will make, whenever a read makes it build its scratch keyspace: effects
+// of SET (with KEEPTTL and PXAT), DEL and collection commands over a few
+// keys, in random order, with reads between them.
+func TestPendingEffectsMatchApplied(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	const ms = t0 + sec
+	keys := []string{"a", "b", "c"}
+	for round := 0; round < 300; round++ {
+		src := engine.New(engine.Options{})
+		want := engine.New(engine.Options{})
+		for _, db := range []*engine.DB{src, want} {
+			var d engine.Discard
+			db.Exec(ms, argv("SET a 1 PX 100000"), &d)
+			db.Exec(ms, argv("RPUSH b x y"), &d)
+		}
+		var p pendingEffects
+		st := &overlayStore{EngineStore: &udf.EngineStore{DB: src, NowMillis: ms}, p: &p}
+		for step := 0; step < 12; step++ {
+			k := keys[rng.IntN(len(keys))]
+			var e string
+			switch rng.IntN(6) {
+			case 0:
+				e = "SET " + k + " v" + strconv.Itoa(step)
+			case 1:
+				e = "SET " + k + " w KEEPTTL"
+			case 2:
+				e = "DEL " + k
+			case 3:
+				e = "RPUSH " + k + " e" + strconv.Itoa(step)
+			case 4:
+				e = "HSET " + k + " f " + strconv.Itoa(step)
+			default:
+				k2 := keys[rng.IntN(len(keys))]
+				e = "LMOVE " + k + " " + k2 + " LEFT RIGHT"
+			}
+			// Effects are what succeeded: skip what the target refuses.
+			var w rec
+			want.Exec(ms, argv(e), &w)
+			if strings.HasPrefix(w.String(), "-") {
+				continue
+			}
+			p.add(src, ms, [][][]byte{argv(e)})
+			if rng.IntN(3) == 0 {
+				for _, k := range keys {
+					if got, exp := st.Exists([]byte(k)), want.Live(ms, []byte(k)); got != exp {
+						t.Fatalf("round %d after %q: Exists(%s) %v, want %v", round, e, k, got, exp)
+					}
+				}
+			}
+		}
+		for _, k := range keys {
+			dst := engine.New(engine.Options{})
+			if err := st.CopyKey([]byte(k), dst); err != nil {
+				t.Fatal(err)
+			}
+			got, exp := copyOf(t, dst, k), copyOf(t, want, k)
+			if got != exp {
+				t.Fatalf("round %d: key %s through the overlay %q, applied %q", round, k, got, exp)
+			}
+		}
+	}
+}
+
+// copyOf renders key's type, value and deadline in db.
+func copyOf(t *testing.T, db *engine.DB, key string) string {
+	e, ok := db.LiveEntry(t0+sec, []byte(key))
+	if !ok {
+		return "none"
+	}
+	val, _ := e.AppendPiece(nil, 0, 1<<30)
+	return strconv.Itoa(int(e.Type)) + " " + strconv.Quote(string(val)) + " @" + strconv.FormatInt(e.ExpireAt, 10)
 }
