@@ -23,7 +23,7 @@ func collCommand(rng *rand.Rand) string {
 		k := key()
 		return "FCALL call 1 " + k + " " + strings.ReplaceAll(format, "K", k)
 	}
-	switch rng.IntN(26) {
+	switch rng.IntN(28) {
 	case 0:
 		return call("HSET K f" + n(3) + " v" + n(100))
 	case 1:
@@ -76,6 +76,12 @@ func collCommand(rng *rand.Rand) string {
 		return "GET " + key()
 	case 24:
 		return "FCALL incrv 1 " + key() + " 1"
+	case 25:
+		k := key()
+		return "FCALL script 1 " + k + " kset " + k + " s" + n(9) + " " + []string{"0", "-1", "90000"}[rng.IntN(3)] + " ; PTTL " + k + " ; RPUSH " + k + " z ; kexists " + k
+	case 26:
+		k := key()
+		return "FCALL script 1 " + k + " kincr " + k + " 1 ; kget " + k + " ; HINCRBY " + k + " f 1 ; TYPE " + k
 	}
 	return "FCALL_RO call 1 c:0 ZCARD c:0"
 }

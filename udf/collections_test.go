@@ -324,3 +324,204 @@ func TestCallBounds(t *testing.T) {
 		t.Fatalf("%q", msgs)
 	}
 }
+
+// One call that mixes the string calls and keel.call on the same keys
+// answers and writes exactly what the same commands do run one by one on
+// the engine (a call that fails writes nothing), and the effects records
+// alone bring a follower to the same keyspace: reads see the call's own
+// earlier writes whichever way they were made, and a key moves into the
+// scratch keyspace with its buffered string write.
+func TestCallMixedWithStringCallsMatchesEngine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	rounds := 400
+	if testing.Short() {
+		rounds = 100
+	}
+	w := newCollWorld(t)
+	model := engine.New(engine.Options{Rand: rand.New(rand.NewPCG(1, 1))})
+	keys := []string{"m:a", "m:b", "m:c"}
+	failed, moved := 0, 0
+	defer func() { t.Logf("%d calls, %d failed as a whole, %d moved a string write into the scratch keyspace", rounds, failed, moved) }()
+	for round := 0; round < rounds; round++ {
+		var args []string
+		var steps [][]string
+		for n := 1 + rng.IntN(8); n > 0; n-- {
+			k := keys[rng.IntN(len(keys))]
+			v := "v" + fmtInt(int64(rng.IntN(50)))
+			var s []string
+			switch rng.IntN(16) {
+			case 0:
+				s = []string{"kget", k}
+			case 1:
+				s = []string{"kset", k, v, []string{"0", "-1", "5000"}[rng.IntN(3)]}
+			case 2:
+				s = []string{"kdel", k}
+			case 3:
+				s = []string{"kincr", k, fmtInt(int64(rng.IntN(5)))}
+			case 4:
+				s = []string{"kexists", k}
+			case 5:
+				s = []string{"HSET", k, "f" + fmtInt(int64(rng.IntN(2))), v}
+			case 6:
+				s = []string{"HGETALL", k}
+			case 7:
+				s = []string{"RPUSH", k, v}
+			case 8:
+				s = []string{"LPOP", k}
+			case 9:
+				s = []string{"ZINCRBY", k, "1.5", v[:2]}
+			case 10:
+				s = []string{"ZRANGE", k, "0", "-1", "WITHSCORES"}
+			case 11:
+				s = []string{"TYPE", k}
+			case 12:
+				s = []string{"PTTL", k}
+			case 13:
+				s = []string{"EXPIRE", k, "7"}
+			case 14:
+				s = []string{"INCRBY", k, "2"}
+			default:
+				k2 := keys[rng.IntN(len(keys))]
+				s = []string{"LMOVE", k, k2, "LEFT", "RIGHT"}
+			}
+			if len(args) > 0 {
+				args = append(args, ";")
+			}
+			args = append(args, s...)
+			steps = append(steps, s)
+		}
+		got := w.fcall("script", keys, args...)
+		want := modelScript(t, model, w.now, steps)
+		if strings.HasPrefix(got, "-") {
+			failed++
+		}
+		if w.h.st.cmds != nil && len(w.h.st.writes) > 0 {
+			for i := range w.h.st.writes {
+				if w.h.st.writes[i].w.shadowed {
+					moved++
+					break
+				}
+			}
+		}
+		if got != want {
+			t.Fatalf("round %d: %q\ncall   %s\nengine %s", round, args, got, want)
+		}
+		if a, b := dumpDB(w.db, w.now), dumpDB(model, w.now); a != b {
+			t.Fatalf("round %d: %q\ncall   %s\nengine %s", round, args, a, b)
+		}
+		w.same()
+		w.now += 1000
+	}
+}
+
+// modelScript runs steps on db as the script function means them. A step
+// whose string call fails (WRONGTYPE, not an integer) fails the whole
+// call: db is put back as it was.
+func modelScript(t *testing.T, db *engine.DB, now int64, steps [][]string) string {
+	keys := map[string]bool{}
+	for _, s := range steps {
+		for _, a := range s[1:] {
+			if strings.HasPrefix(a, "m:") {
+				keys[a] = true
+			}
+		}
+	}
+	saved := engine.New(engine.Options{})
+	for k := range keys {
+		if err := CopyKey(db, now, []byte(k), saved); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore := func(msg string) string {
+		for k := range keys {
+			var d engine.Discard
+			db.Exec(now, bs("DEL", k), &d)
+			if err := CopyKey(saved, now, []byte(k), db); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return "-" + msg
+	}
+	var out []string
+	var enc replyEncoder
+	exec := func(argv ...string) ([]byte, bool) {
+		enc.reset()
+		db.Exec(now, bs(argv...), &enc)
+		return enc.buf, enc.isError()
+	}
+	for _, s := range steps {
+		switch s[0] {
+		case "kget":
+			r, isErr := exec("GET", s[1])
+			if isErr {
+				return restore(string(enc.errText()))
+			}
+			out = append(out, decodedString(t, r))
+		case "kset":
+			argv := []string{"SET", s[1], s[2]}
+			switch s[3] {
+			case "-1":
+				argv = append(argv, "KEEPTTL")
+			case "5000":
+				argv = append(argv, "PX", "5000")
+			}
+			exec(argv...)
+			out = append(out, "OK")
+		case "kdel":
+			r, _ := exec("DEL", s[1])
+			out = append(out, decodedString(t, r))
+		case "kincr":
+			r, isErr := exec("INCRBY", s[1], s[2])
+			if isErr {
+				return restore(string(enc.errText()))
+			}
+			out = append(out, decodedString(t, r))
+		case "kexists":
+			r, _ := exec("EXISTS", s[1])
+			out = append(out, decodedString(t, r))
+		default:
+			r, _ := exec(s...)
+			out = append(out, decodedString(t, r))
+		}
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+// decodedString renders an encoded keel.call reply as Reply.String does.
+func decodedString(t *testing.T, b []byte) string {
+	r, rest := decodeReplyForTest(t, b)
+	if len(rest) != 0 {
+		t.Fatalf("trailing bytes in %q", b)
+	}
+	return r.String()
+}
+
+func decodeReplyForTest(t *testing.T, b []byte) (Reply, []byte) {
+	u32 := func(p []byte) int { return int(p[0]) | int(p[1])<<8 | int(p[2])<<16 | int(p[3])<<24 }
+	switch b[0] {
+	case '_':
+		return Reply{Kind: ReplyNil}, b[1:]
+	case ':':
+		var n uint64
+		for i := 8; i >= 1; i-- {
+			n = n<<8 | uint64(b[i])
+		}
+		return Reply{Kind: ReplyInt, Int: int64(n)}, b[9:]
+	case '$', '+', '-':
+		n := u32(b[1:])
+		kind := map[byte]ReplyKind{'$': ReplyBulk, '+': ReplySimple, '-': ReplyError}[b[0]]
+		return Reply{Kind: kind, Bytes: b[5 : 5+n]}, b[5+n:]
+	case '*':
+		n := u32(b[1:])
+		r := Reply{Kind: ReplyArray}
+		b = b[5:]
+		for i := 0; i < n; i++ {
+			var e Reply
+			e, b = decodeReplyForTest(t, b)
+			r.Elems = append(r.Elems, e)
+		}
+		return r, b
+	}
+	t.Fatalf("bad tag %q", b[0])
+	return Reply{}, nil
+}
