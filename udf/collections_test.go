@@ -341,7 +341,9 @@ func TestCallMixedWithStringCallsMatchesEngine(t *testing.T) {
 	model := engine.New(engine.Options{Rand: rand.New(rand.NewPCG(1, 1))})
 	keys := []string{"m:a", "m:b", "m:c"}
 	failed, moved := 0, 0
-	defer func() { t.Logf("%d calls, %d failed as a whole, %d moved a string write into the scratch keyspace", rounds, failed, moved) }()
+	defer func() {
+		t.Logf("%d calls, %d failed as a whole, %d moved a string write into the scratch keyspace", rounds, failed, moved)
+	}()
 	for round := 0; round < rounds; round++ {
 		var args []string
 		var steps [][]string
