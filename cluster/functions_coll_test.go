@@ -182,6 +182,9 @@ func TestPendingEffectsMatchApplied(t *testing.T) {
 			switch rng.IntN(6) {
 			case 0:
 				e = "SET " + k + " v" + strconv.Itoa(step)
+				if rng.IntN(2) == 0 {
+					e += " PXAT " + strconv.FormatInt(ms+50000, 10)
+				}
 			case 1:
 				e = "SET " + k + " w KEEPTTL"
 			case 2:
