@@ -527,3 +527,16 @@ func decodeReplyForTest(t *testing.T, b []byte) (Reply, []byte) {
 	t.Fatalf("bad tag %q", b[0])
 	return Reply{}, nil
 }
+
+// keel.call_reply returns the last keel.call's reply even after a string
+// call that ran a command in the scratch keyspace in between.
+func TestCallReplySurvivesStringCall(t *testing.T) {
+	w := newCollWorld(t)
+	w.h = newHost(t, NewConfig(), "abi")
+	w.exec(w.db, "SET", "s", "ab")
+	w.exec(w.fol, "SET", "s", "ab")
+	if got := w.fcall("callreply", []string{"s"}, "APPEND", "s", "x"); got != `[(integer) 3 "abx"]` {
+		t.Fatal(got)
+	}
+	w.same()
+}
