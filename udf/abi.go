@@ -167,7 +167,8 @@ var keelFuncs = []hostFunc{
 	// u32le length + bytes. The whole reply stays available to call_reply
 	// until the next call.
 	{"call", sig(i32, i32, i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
-		argv, ok := decodeArgv(st.mem(mod, s[0], s[1], "call"))
+		argv, ok := decodeArgv(st.argvBuf[:0], st.mem(mod, s[0], s[1], "call"))
+		st.argvBuf = argv
 		if !ok {
 			st.fail(userErrorf("ERR function '%s' passed a malformed argument list to keel.call", st.fn))
 		}

@@ -83,13 +83,14 @@ type callState struct {
 	// (effects after the string writes), the bytes copied into it, the
 	// reply encoder and the last reply (for keel.call_reply).
 	shadow     *engine.DB
-	shadowSet  map[string]struct{}
-	shadowKeys []string
+	shadowSet  map[string]struct{} // once there are more than writesScannedMax
+	shadowKeys [][]byte
 	cmds       [][][]byte
 	copied     int64
 	enc        replyEncoder
 	senc       replyEncoder // the string calls' commands in the scratch keyspace
 	last       []byte
+	argvBuf    [][]byte // keel.call's decoded arguments (they alias guest memory)
 }
 
 type keyWrite struct {
@@ -174,11 +175,12 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	// it (effects and the reply tree are built fresh), and only the
 	// buffers of the write list and of the reply nodes are kept.
 	st := &h.st
-	enc, senc := st.enc, st.senc
+	enc, senc, argvBuf := st.enc, st.senc, st.argvBuf
 	enc.reset()
 	senc.reset()
 	*st = callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args,
-		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}, enc: enc, senc: senc}
+		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}, enc: enc, senc: senc,
+		argvBuf: clearArgv(argvBuf)}
 	h.cur = st
 	defer func() {
 		st.dropShadow()
@@ -561,8 +563,8 @@ func (st *callState) scan(prefix, after []byte, limit int) [][]byte {
 		}
 		out = kept
 		for _, k := range st.shadowKeys {
-			if strings.HasPrefix(k, string(prefix)) && (after == nil || k > string(after)) && st.shadow.Live(st.now, []byte(k)) {
-				out = append(out, []byte(k))
+			if bytes.HasPrefix(k, prefix) && (after == nil || bytes.Compare(k, after) > 0) && st.shadow.Live(st.now, k) {
+				out = append(out, k)
 			}
 		}
 	}

@@ -97,6 +97,8 @@ const (
 // so that a test can lower it.)
 var copyBytesMax int64 = 64 << 20
 
+var cmdDel = []byte("DEL")
+
 // callFuel is what keel.call costs on top of hostCallFuel, before it runs:
 // an engine command on a small value takes a few hundred ns (price.go's
 // 0.064 ns per unit); what it moves pays by the byte on top.
@@ -170,9 +172,16 @@ func (st *callState) callCommand(argv [][]byte) []byte {
 // absolute PEXPIREAT they meant at now (the scratch keyspace's clock),
 // as Redis replicates them.
 func (st *callState) effectForm(name string, argv [][]byte, now int64) [][]byte {
+	// One buffer for all the arguments: they live as long as the effects.
+	n := 0
+	for _, a := range argv {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
 	out := make([][]byte, len(argv))
 	for i, a := range argv {
-		out[i] = append([]byte(nil), a...)
+		buf = append(buf, a...)
+		out[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
 	}
 	var at int64
 	switch name {
@@ -228,10 +237,40 @@ func (st *callState) shadowDB() *engine.DB {
 
 func (st *callState) isShadowed(key []byte) bool {
 	if st.shadowSet == nil {
+		for _, k := range st.shadowKeys {
+			if bytes.Equal(k, key) {
+				return true
+			}
+		}
 		return false
 	}
 	_, ok := st.shadowSet[string(key)]
 	return ok
+}
+
+// addShadowed notes a key copied into the scratch keyspace. A call
+// usually touches a few keys: a map costs more than it saves until there
+// are more than writesScannedMax.
+func (st *callState) addShadowed(key []byte) {
+	st.shadowKeys = append(st.shadowKeys, append([]byte(nil), key...))
+	switch n := len(st.shadowKeys); {
+	case n > writesScannedMax && st.shadowSet == nil:
+		st.shadowSet = make(map[string]struct{}, 2*n)
+		for _, k := range st.shadowKeys {
+			st.shadowSet[string(k)] = struct{}{}
+		}
+	case st.shadowSet != nil:
+		st.shadowSet[string(key)] = struct{}{}
+	}
+}
+
+// clearArgv empties keel.call's argument buffer for reuse.
+func clearArgv(a [][]byte) [][]byte {
+	if cap(a) > writesKeptMax {
+		return nil
+	}
+	clear(a)
+	return a[:0]
 }
 
 // materialize copies key into the scratch keyspace, once per call: the
@@ -258,11 +297,7 @@ func (st *callState) materialize(ks KeyStore, key []byte) {
 			st.fail(userErrorf("ERR function '%s': copying key '%s' for keel.call: %v", st.fn, oneLine(key), err))
 		}
 	}
-	if st.shadowSet == nil {
-		st.shadowSet = map[string]struct{}{}
-	}
-	st.shadowSet[string(key)] = struct{}{}
-	st.shadowKeys = append(st.shadowKeys, string(key))
+	st.addShadowed(key)
 	if w != nil {
 		eff := st.effectOf(append([]byte(nil), key...), w)
 		w.shadowed = true
@@ -306,13 +341,12 @@ func (st *callState) dropShadow() {
 	if st.copied+int64(st.bytes) > shadowKeepBytes || len(st.shadowKeys) > writesKeptMax {
 		st.h.shadow = nil
 	} else if len(st.shadowKeys) > 0 {
-		argv := make([][]byte, 0, 1+len(st.shadowKeys))
-		argv = append(argv, []byte("DEL"))
-		for _, k := range st.shadowKeys {
-			argv = append(argv, []byte(k))
-		}
+		argv := append(st.h.delArgv[:0], cmdDel)
+		argv = append(argv, st.shadowKeys...)
 		var d engine.Discard
 		st.shadow.Exec(st.now, argv, &d)
+		clear(argv)
+		st.h.delArgv = argv[:0]
 		if st.shadow.Len() != 0 {
 			st.h.shadow = nil
 		}
@@ -410,10 +444,9 @@ func (e *replyEncoder) WriteDouble(f float64) {
 	e.bytes('$', b)
 }
 
-// decodeArgv reads keel.call's argument list: each argument as a u32le
-// length and its bytes. The arguments alias b.
-func decodeArgv(b []byte) ([][]byte, bool) {
-	var out [][]byte
+// decodeArgv reads keel.call's argument list, each argument as a u32le
+// length and its bytes, appending to out. The arguments alias b.
+func decodeArgv(out [][]byte, b []byte) ([][]byte, bool) {
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, false

@@ -160,6 +160,8 @@ type Host struct {
 	// shadow is the scratch keyspace of keel.call (collections.go), kept
 	// empty between calls so that a call does not build one.
 	shadow *engine.DB
+	// delArgv is the scratch keyspace's DEL of a call's keys, reused.
+	delArgv [][]byte
 }
 
 // Library is one loaded module.
