@@ -306,7 +306,7 @@ func (r *Replica) submitCall(b *batch, i int) {
 		fail("ERR function writes too large for the log")
 		return
 	}
-	if len(r.fn.pending.keys) >= pendingKeysMax {
+	if len(r.fn.pending.keys) >= pendingKeysMax || r.fn.pending.bytes() >= pendingBytesMax {
 		// Bound the overlay: apply what is pending first.
 		r.flushCalls()
 		_ = r.drive()
@@ -329,7 +329,7 @@ func (r *Replica) submitCall(b *batch, i int) {
 	e.positions = append(e.positions, i)
 	e.replies = append(e.replies, res.Reply)
 	b.state[i] = stWritePending
-	r.fn.pending.add(res.Effects)
+	r.fn.pending.add(r.db, b.nowMillis, res.Effects)
 	// The reply is written when the entry applies (or by runUpTo if the
 	// log fails under it); later requests wait behind it.
 }
@@ -413,6 +413,13 @@ func (r *Replica) applyEffectsEntry(e pb.Entry) error {
 			return errors.Wrapf(err, "cluster: effects entry %d record %d", e.Index, k)
 		}
 		rest = rest[n+int(l):]
+		if p == nil && r.opts.Knobs.followerPopsWrongEnd() {
+			for _, e := range effects {
+				if bytes.EqualFold(e[0], []byte("rpop")) {
+					e[0] = []byte("LPOP")
+				}
+			}
+		}
 		if p != nil {
 			if k >= len(p.positions) {
 				return errors.AssertionFailedf("cluster: effects entry %d holds more calls than its proposal (%d)", e.Index, len(p.positions))
@@ -492,41 +499,191 @@ func (r *Replica) functionsDump() []byte {
 }
 
 // pendingKeysMax bounds the keys the pending-effects overlay holds before
-// submitCall drives the log instead.
-const pendingKeysMax = 4096
+// submitCall drives the log instead; pendingBytesMax bounds the
+// collections it copies (engine bytes of its scratch keyspace).
+const (
+	pendingKeysMax  = 4096
+	pendingBytesMax = 64 << 20
+)
 
 // pendingEffects is the keyspace change of effects entries proposed but
 // not applied: per key, its value after them, or deleted. Valid only while
 // every entry it was built from is still in flight and nothing else is;
 // submitCall resets it whenever the log is driven.
+//
+// A string key that only SET and DEL touched is kept as its final value
+// (the cheap common case). A key that any other command touched (keel.call
+// on a hash, list, set or sorted set) is *opaque*: its value is what the
+// pending commands make of it, and it lives in db, a scratch engine.DB of
+// the overlay, copied from the applied keyspace, with the pending commands
+// run there in order. db is built only when a call reads an opaque key
+// (opaqueDB): a run of calls that never reads another's collections (a
+// batch of one call, most of all) only queues the commands.
 type pendingEffects struct {
-	keys map[string]pendingKey
+	keys     map[string]pendingKey
+	db       *engine.DB // opaque keys' values; nil until a read needs them
+	cmds     [][][]byte // the commands on opaque keys, in order, while db is nil
+	cmdBytes int64      // their arguments' bytes
+	src      *engine.DB // the applied keyspace
+	ms       int64      // the calls' time (one batch's)
 }
 
 type pendingKey struct {
 	val     []byte
 	deleted bool
+	argv    [][]byte // the SET that gave val, TTL included
+	opaque  bool     // the value is in db
 }
 
-func (p *pendingEffects) reset() { clear(p.keys) }
+func (p *pendingEffects) reset() {
+	clear(p.keys)
+	p.db = nil
+	clear(p.cmds)
+	p.cmds, p.cmdBytes = p.cmds[:0], 0
+}
 
-// add records effects (SET k v [PXAT ms | KEEPTTL], DEL k: udf's effects
-// vocabulary). A PXAT deadline is after the call's time, which every call
-// of the batch shares, so the key is alive for them all.
-func (p *pendingEffects) add(effects [][][]byte) {
+// bytes is what the overlay's scratch keyspace holds, or the commands
+// queued for it.
+func (p *pendingEffects) bytes() int64 {
+	if p.db == nil {
+		return p.cmdBytes
+	}
+	return p.db.UsedBytes()
+}
+
+// add records a call's effects, made at ms against src seen through the
+// overlay. A PXAT deadline is after the call's time, which every call of
+// the batch shares, so a SET key is alive for them all.
+func (p *pendingEffects) add(src *engine.DB, ms int64, effects [][][]byte) {
 	if p.keys == nil {
 		p.keys = map[string]pendingKey{}
 	}
+	p.src, p.ms = src, ms
 	for _, e := range effects {
-		switch {
-		case len(e) >= 3 && bytes.EqualFold(e[0], []byte("set")):
-			p.keys[string(e[1])] = pendingKey{val: e[2]}
-		case len(e) == 2 && bytes.EqualFold(e[0], []byte("del")):
-			p.keys[string(e[1])] = pendingKey{deleted: true}
-		default:
-			panic(errors.AssertionFailedf("cluster: effect %q outside udf's vocabulary", e[0]))
+		if isPlainSetOrDel(e) {
+			if pk, ok := p.keys[string(e[1])]; !ok || !pk.opaque {
+				if len(e) == 2 {
+					p.keys[string(e[1])] = pendingKey{deleted: true}
+				} else {
+					p.keys[string(e[1])] = pendingKey{val: e[2], argv: composeSet(pk, ok, e)}
+				}
+				continue
+			}
 		}
+		cmd := engine.Lookup(e[0])
+		if cmd == nil || !cmd.ArityOK(len(e)) {
+			panic(errors.AssertionFailedf("cluster: effect %q is not an engine command", e[0]))
+		}
+		for _, pos := range cmd.Keys(e) {
+			p.markOpaque(e[pos])
+		}
+		if p.db == nil {
+			p.queue(e)
+			continue
+		}
+		p.run(cmd, e)
 	}
+}
+
+// markOpaque makes key opaque. A string value pending for it becomes the
+// first of its commands.
+func (p *pendingEffects) markOpaque(key []byte) {
+	pk, ok := p.keys[string(key)]
+	if ok && pk.opaque {
+		return
+	}
+	p.keys[string(key)] = pendingKey{opaque: true}
+	if ok {
+		argv := pk.argv
+		if pk.deleted {
+			argv = [][]byte{[]byte("DEL"), key}
+		}
+		if p.db == nil {
+			p.queue(argv)
+			return
+		}
+		p.copyFromSrc(key) // SET ... KEEPTTL keeps its TTL
+		p.run(engine.Lookup(argv[0]), argv)
+		return
+	}
+	if p.db != nil {
+		p.copyFromSrc(key)
+	}
+}
+
+// queue adds a command for opaqueDB to run.
+func (p *pendingEffects) queue(e [][]byte) {
+	p.cmds = append(p.cmds, e)
+	for _, a := range e {
+		p.cmdBytes += int64(len(a))
+	}
+}
+
+// opaqueDB builds db, if it is not yet: every opaque key copied from the
+// applied keyspace, then the queued commands run in order. Opaque keys
+// first touched by a string SET or DEL are copied too (their first
+// command replaces or deletes the copy), so the copies only cost.
+func (p *pendingEffects) opaqueDB() *engine.DB {
+	if p.db != nil {
+		return p.db
+	}
+	// Its own fixed randomness: engine.New draws, and the replica's
+	// stream must not move.
+	p.db = engine.New(engine.Options{Rand: &engine.SplitMix64{}})
+	copied := map[string]bool{}
+	for _, e := range p.cmds {
+		cmd := engine.Lookup(e[0])
+		for _, pos := range cmd.Keys(e) {
+			if k := string(e[pos]); !copied[k] {
+				copied[k] = true
+				p.copyFromSrc(e[pos])
+			}
+		}
+		p.run(cmd, e)
+	}
+	clear(p.cmds)
+	p.cmds, p.cmdBytes = p.cmds[:0], 0
+	return p.db
+}
+
+func (p *pendingEffects) copyFromSrc(key []byte) {
+	if err := udf.CopyKey(p.src, p.ms, key, p.db); err != nil {
+		panic(errors.AssertionFailedf("cluster: copy pending key: %v", err))
+	}
+}
+
+// run applies one pending command to db. It succeeded in the call on the
+// same value at the same time, so it cannot fail here.
+func (p *pendingEffects) run(cmd *engine.Command, e [][]byte) {
+	var d engine.Discard
+	p.db.Exec(p.ms, e, &d)
+	if d.Err != "" {
+		panic(errors.AssertionFailedf("cluster: pending effect %q failed: %s", cmd.Name, d.Err))
+	}
+}
+
+// composeSet is the one SET that leaves a key as a pending SET or DEL
+// (prev, when there is one) followed by e leave it: a KEEPTTL keeps the
+// deadline the pending write gave, or none after a DEL.
+func composeSet(prev pendingKey, ok bool, e [][]byte) [][]byte {
+	if !ok || !hasKeepTTL(e) {
+		return e
+	}
+	if prev.deleted {
+		return e[:3:3]
+	}
+	return append(append([][]byte(nil), e[:3]...), prev.argv[3:]...)
+}
+
+func hasKeepTTL(e [][]byte) bool {
+	return len(e) == 4 && bytes.EqualFold(e[3], []byte("keepttl"))
+}
+
+// isPlainSetOrDel reports SET k v [...] and DEL k, the effects strings
+// make.
+func isPlainSetOrDel(e [][]byte) bool {
+	return (len(e) >= 3 && bytes.EqualFold(e[0], []byte("set"))) ||
+		(len(e) == 2 && bytes.EqualFold(e[0], []byte("del")))
 }
 
 // overlayStore reads the applied keyspace through pending effects.
@@ -535,8 +692,16 @@ type overlayStore struct {
 	p *pendingEffects
 }
 
+// opaque is a store over the overlay's scratch keyspace.
+func (s *overlayStore) opaque() *udf.EngineStore {
+	return &udf.EngineStore{DB: s.p.opaqueDB(), NowMillis: s.NowMillis, R: s.R}
+}
+
 func (s *overlayStore) Get(key []byte) ([]byte, bool, error) {
 	if k, ok := s.p.keys[string(key)]; ok {
+		if k.opaque {
+			return s.opaque().Get(key)
+		}
 		if k.deleted {
 			return nil, false, nil
 		}
@@ -547,9 +712,62 @@ func (s *overlayStore) Get(key []byte) ([]byte, bool, error) {
 
 func (s *overlayStore) Exists(key []byte) bool {
 	if k, ok := s.p.keys[string(key)]; ok {
+		if k.opaque {
+			return s.p.opaqueDB().Live(s.NowMillis, key)
+		}
 		return !k.deleted
 	}
 	return s.EngineStore.Exists(key)
+}
+
+// gone reports a pending key that holds no value after the pending effects.
+func (s *overlayStore) gone(k string, pk pendingKey) bool {
+	if pk.opaque {
+		return !s.p.opaqueDB().Live(s.NowMillis, []byte(k))
+	}
+	return pk.deleted
+}
+
+// Pending implements udf.KeyStore.
+func (s *overlayStore) Pending(key []byte) bool {
+	_, ok := s.p.keys[string(key)]
+	return ok
+}
+
+// KeyBytes implements udf.KeyStore.
+func (s *overlayStore) KeyBytes(key []byte) int64 {
+	if k, ok := s.p.keys[string(key)]; ok {
+		if k.opaque {
+			return s.opaque().KeyBytes(key)
+		}
+		return int64(len(k.val))
+	}
+	return s.EngineStore.KeyBytes(key)
+}
+
+// CopyKey implements udf.KeyStore.
+func (s *overlayStore) CopyKey(key []byte, dst *engine.DB) error {
+	if k, ok := s.p.keys[string(key)]; ok {
+		switch {
+		case k.opaque:
+			return udf.CopyKey(s.p.opaqueDB(), s.NowMillis, key, dst)
+		case k.deleted:
+			return nil
+		}
+		if hasKeepTTL(k.argv) {
+			// The deadline is the applied key's.
+			if err := s.EngineStore.CopyKey(key, dst); err != nil {
+				return err
+			}
+		}
+		var d engine.Discard
+		dst.Exec(s.NowMillis, k.argv, &d)
+		if d.Err != "" {
+			return errors.Newf("%s", d.Err)
+		}
+		return nil
+	}
+	return s.EngineStore.CopyKey(key, dst)
 }
 
 // Scan merges the applied keys with the pending ones. Asking the engine
@@ -564,7 +782,7 @@ func (s *overlayStore) Scan(prefix, after []byte, limit int) [][]byte {
 	under := s.EngineStore.Scan(prefix, after, n)
 	out := under[:0:0]
 	for _, k := range under {
-		if pk, ok := s.p.keys[string(k)]; ok && pk.deleted {
+		if pk, ok := s.p.keys[string(k)]; ok && s.gone(string(k), pk) {
 			continue
 		}
 		out = append(out, k)
@@ -574,7 +792,7 @@ func (s *overlayStore) Scan(prefix, after []byte, limit int) [][]byte {
 		seen[string(k)] = true
 	}
 	for k, pk := range s.p.keys {
-		if pk.deleted || seen[k] || !bytes.HasPrefix([]byte(k), prefix) || (after != nil && k <= string(after)) {
+		if seen[k] || !bytes.HasPrefix([]byte(k), prefix) || (after != nil && k <= string(after)) || s.gone(k, pk) {
 			continue
 		}
 		out = append(out, []byte(k))
@@ -586,3 +804,5 @@ func (s *overlayStore) Scan(prefix, after []byte, limit int) [][]byte {
 	}
 	return out
 }
+
+var _ udf.KeyStore = (*overlayStore)(nil)

@@ -53,3 +53,53 @@ func BenchmarkSubmitFCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSubmitFCallHIncrBy compares FCALL call 1 h HINCRBY h f 1 (a
+// collection command through keel.call: testdata/functions/collections)
+// with plain HINCRBY through Submit, one request per batch (as -P 1) and
+// batches of 50, with and without the log:
+//
+//	go test -run - -bench SubmitFCallHIncrBy -benchtime 2s ./cluster/
+func BenchmarkSubmitFCallHIncrBy(b *testing.B) {
+	for _, mode := range []string{"off", "everysec"} {
+		for _, batch := range []int{1, 50} {
+			for _, cmd := range []string{"HINCRBY", "FCALL"} {
+				b.Run(fmt.Sprintf("%s/batch%d/%s", mode, batch, cmd), func(b *testing.B) {
+					o := Options{FS: disk.OS(), Dir: b.TempDir(), AppendOnly: mode != "off", Fsync: FsyncEverySec,
+						SnapshotLogBytes: -1, Rand: rand.New(rand.NewPCG(1, 2))}
+					r, err := Open(o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer r.Close()
+					if got := doReqs(r, t0, loadArgv(b, "collections")); got != "$collections" {
+						b.Fatal(got)
+					}
+					keys := make([][]byte, 1000)
+					for i := range keys {
+						keys[i] = []byte("hash:" + strconv.Itoa(i))
+					}
+					reqs := make([]Request, batch)
+					one, f := []byte("1"), []byte("f")
+					w := &engine.Discard{}
+					b.ResetTimer()
+					for i := 0; i < b.N; i += batch {
+						for j := range reqs {
+							k := keys[(i+j)%len(keys)]
+							if cmd == "FCALL" {
+								reqs[j] = Request{Argv: [][]byte{[]byte("FCALL"), []byte("call"), one, k, []byte("HINCRBY"), k, f, one}, W: w}
+							} else {
+								reqs[j] = Request{Argv: [][]byte{[]byte("HINCRBY"), k, f, one}, W: w}
+							}
+						}
+						r.Submit(t0+int64(i), reqs)
+					}
+					b.StopTimer()
+					if w.Err != "" {
+						b.Fatal(w.Err)
+					}
+				})
+			}
+		}
+	}
+}

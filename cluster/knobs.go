@@ -96,6 +96,13 @@ type TestingKnobs struct {
 	// (state-machine safety), and a leader answers writes before a
 	// majority holds them.
 	ApplyBeforeCommit bool
+
+	// FollowerPopsWrongEnd: a replica applying a function's effects it did
+	// not run itself (a follower, a recovery) applies an RPOP effect as
+	// LPOP (applyEffectsEntry in functions.go), the slip of an effects
+	// decoder that mapped the two pop commands to one: the leader's list
+	// and its followers' differ, and a new leader pops the wrong elements.
+	FollowerPopsWrongEnd bool
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
@@ -105,6 +112,8 @@ func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.Rep
 func (k *TestingKnobs) movedKeysLoseTTL() bool { return k != nil && k.MovedKeysLoseTTL }
 
 func (k *TestingKnobs) fcallKeysUngated() bool { return k != nil && k.FCallKeysUngated }
+
+func (k *TestingKnobs) followerPopsWrongEnd() bool { return k != nil && k.FollowerPopsWrongEnd }
 
 // voteRejectLost clears a vote response's Reject flag (VoteRejectLost).
 func (k *TestingKnobs) voteRejectLost(m *pb.Message) {

@@ -201,6 +201,12 @@ var Planted = []PlantedBug{
 		Base:    "set-crash-partition", NodeKnobs: node.TestingKnobs{SAddCountsEveryMember: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "follower-pops-wrong-end",
+		Summary: "a follower (or a recovery) applies a function's RPOP effect as LPOP: its list differs from the leader's, and once it leads, pops return the wrong elements",
+		Base:    "fcall-queue-crash-partition", Knobs: cluster.TestingKnobs{FollowerPopsWrongEnd: true},
+		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

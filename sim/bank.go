@@ -51,7 +51,10 @@ type bankProgress struct {
 // bankWaiting reports whether c must hold back while the setup runs.
 func (c *Client) bankWaiting() bool {
 	b := c.r.cfg.Workload.Bank
-	return b != nil && !c.r.bank.ready && c.id-clientIDBase != bankSetupClient
+	// A queue workload through functions loads its library first, the
+	// same way (queue.go).
+	setup := b != nil || (c.r.cfg.Workload.Queue != nil && c.r.cfg.Workload.Queue.Library != "")
+	return setup && !c.r.bank.ready && c.id-clientIDBase != bankSetupClient
 }
 
 func (c *Client) genBank() opSpec {

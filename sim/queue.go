@@ -17,12 +17,48 @@ type QueueConfig struct {
 	// BlockTimeout is BLPOP's timeout: long enough that pushes wake
 	// waiters, short enough to stay well under the client's timeout.
 	BlockTimeout time.Duration
+	// Library, when set, is a FUNCTION LOAD payload of a library that
+	// exports `call` as testdata/functions/collections.c does (an engine
+	// command on its declared key, through keel.call). The setup client
+	// loads it first (as the bank's does); then pushes and pops run as
+	// FCALL call 1 k LPUSH k v and FCALL call 1 k RPOP k, and BLPOP
+	// waiters are woken by pushes that functions made. The history is the
+	// same, so the queue model checks it.
+	Library string
 }
+
+// queueReloadPct is the share (percent) of a function queue's operations
+// that load the library again (FUNCTION LOAD REPLACE), so that a load
+// whose outcome a crash made unknown is not the end of the workload.
+const queueReloadPct = 1
 
 // genQueue draws the next queue operation.
 func (c *Client) genQueue() opSpec {
+	lib := c.r.cfg.Workload.Queue.Library
+	if lib != "" && !c.r.bank.ready {
+		// Only the setup client gets here. Its next operation is drawn
+		// after the load answered, and lets the others start.
+		if c.r.bank.step == 0 {
+			c.r.bank.step++
+			return opSpec{argv: []string{"FUNCTION", "LOAD", lib}}
+		}
+		c.r.bank.ready = true
+	}
 	k := c.plainKey()
-	switch p := c.rng.IntN(100); {
+	p := c.rng.IntN(100)
+	if lib != "" {
+		if c.rng.IntN(100) < queueReloadPct {
+			return opSpec{argv: []string{"FUNCTION", "LOAD", "REPLACE", lib}}
+		}
+		switch {
+		case p < 50:
+			v := "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1))
+			return opSpec{argv: []string{"FCALL", "call", "1", k, "LPUSH", k, v}, hist: &checker.Op{Kind: checker.LPush, Key: k, Value: v}}
+		case p < 75:
+			return opSpec{argv: []string{"FCALL", "call", "1", k, "RPOP", k}, hist: &checker.Op{Kind: checker.RPop, Key: k}}
+		}
+	}
+	switch {
 	case p < 50:
 		v := "c" + itoa(int64(c.id)) + "-" + itoa(int64(c.seq+1)) // unique: a duplicated pop shows
 		return opSpec{argv: []string{"LPUSH", k, v}, hist: &checker.Op{Kind: checker.LPush, Key: k, Value: v}}

@@ -162,6 +162,25 @@ var keelFuncs = []hostFunc{
 		st.chargeBytes(len(enc) + 64*len(keys))
 		s[0] = st.out(mod, s[5], s[6], enc, "scan")
 	}},
+	// call(argv, alen, buf, cap) -> len of the encoded reply: an engine
+	// command on declared keys (collections.go); argv is each argument as
+	// u32le length + bytes. The whole reply stays available to call_reply
+	// until the next call.
+	{"call", sig(i32, i32, i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
+		argv, ok := decodeArgv(st.argvBuf[:0], st.mem(mod, s[0], s[1], "call"))
+		st.argvBuf = argv
+		if !ok {
+			st.fail(userErrorf("ERR function '%s' passed a malformed argument list to keel.call", st.fn))
+		}
+		st.last = st.callCommand(argv)
+		s[0] = st.out(mod, s[2], s[3], st.last, "call")
+	}},
+	// call_reply(buf, cap) -> len: the last keel.call reply again, for a
+	// guest whose buffer was too small (the command does not run twice).
+	{"call_reply", sig(i32, i32), sig(i32), func(st *callState, mod api.Module, s []uint64) {
+		st.chargeBytes(len(st.last))
+		s[0] = st.out(mod, s[0], s[1], st.last, "call_reply")
+	}},
 	// now() -> Unix milliseconds of the call
 	{"now", nil, sig(i64), func(st *callState, _ api.Module, s []uint64) {
 		s[0] = uint64(st.now)

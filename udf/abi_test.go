@@ -118,7 +118,7 @@ func TestGoGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(lib.Functions(), ",") != "hello,incr_by" {
+	if strings.Join(lib.Functions(), ",") != "hello,incr_by,score" {
 		t.Fatalf("functions %v", lib.Functions())
 	}
 	s := newFakeStore()

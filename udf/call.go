@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/engine"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -42,6 +43,9 @@ type write struct {
 	deleted bool
 	ttl     ttlMode
 	at      int64
+	// shadowed: the key moved into the call's scratch keyspace
+	// (collections.go); this write is in cmds now.
+	shadowed bool
 }
 
 // callState is one call's view: its inputs, its buffered writes and the
@@ -74,6 +78,19 @@ type callState struct {
 	ctxDone bool
 	id      uint64
 	wrote   bool
+	// keel.call (collections.go): the scratch keyspace and the keys in it
+	// (shadowKeys in the order they came), the write commands run there
+	// (effects after the string writes), the bytes copied into it, the
+	// reply encoder and the last reply (for keel.call_reply).
+	shadow     *engine.DB
+	shadowSet  map[string]struct{} // once there are more than writesScannedMax
+	shadowKeys [][]byte
+	cmds       [][][]byte
+	copied     int64
+	enc        replyEncoder
+	senc       replyEncoder // the string calls' commands in the scratch keyspace
+	last       []byte
+	argvBuf    [][]byte // keel.call's decoded arguments (they alias guest memory)
 }
 
 type keyWrite struct {
@@ -109,13 +126,16 @@ func clearWrites(ws []keyWrite) []keyWrite {
 // is valid until the next put.
 func (st *callState) write(key []byte) *write {
 	if st.index != nil {
-		if i, ok := st.index[string(key)]; ok {
+		if i, ok := st.index[string(key)]; ok && !st.writes[i].w.shadowed {
 			return &st.writes[i].w
 		}
 		return nil
 	}
 	for i := range st.writes {
 		if st.writes[i].key == string(key) {
+			if st.writes[i].w.shadowed {
+				return nil
+			}
 			return &st.writes[i].w
 		}
 	}
@@ -155,10 +175,18 @@ func (h *Host) Call(ctx context.Context, fn string, keys, args [][]byte, store S
 	// it (effects and the reply tree are built fresh), and only the
 	// buffers of the write list and of the reply nodes are kept.
 	st := &h.st
+	enc, senc, argvBuf := st.enc, st.senc, st.argvBuf
+	enc.reset()
+	senc.reset()
 	*st = callState{h: h, lib: lib, fn: fn, store: store, readOnly: readOnly, now: store.Now(), keys: keys, args: args,
-		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}}
+		writes: clearWrites(st.writes), reply: replyBuilder{nodes: clearReplies(st.reply.nodes)}, enc: enc, senc: senc,
+		argvBuf: clearArgv(argvBuf)}
 	h.cur = st
-	defer func() { h.cur = nil }()
+	defer func() {
+		st.dropShadow()
+		st.last = nil
+		h.cur = nil
+	}()
 	h.stats.Calls++
 	res, err := st.run(ctx)
 	if err != nil {
@@ -276,26 +304,39 @@ func (st *callState) verdict(ctx context.Context, inst *instance, err error, cau
 }
 
 // effects turns the buffered writes into engine commands, in first-write
-// order. A delete of a key that did not exist before the call is dropped.
+// order, followed by the commands keel.call ran in the scratch keyspace
+// (a key is in one or the other: materialize moves it). A delete of a key
+// that did not exist before the call is dropped.
 func (st *callState) effects() [][][]byte {
-	out := make([][][]byte, 0, len(st.writes))
+	out := make([][][]byte, 0, len(st.writes)+len(st.cmds))
 	for i := range st.writes {
-		w := &st.writes[i].w
-		key := []byte(st.writes[i].key)
-		switch {
-		case w.deleted:
-			if st.store.Exists(key) {
-				out = append(out, [][]byte{[]byte("DEL"), key})
-			}
-		case w.ttl == ttlAt:
-			out = append(out, [][]byte{[]byte("SET"), key, w.val, []byte("PXAT"), strconv.AppendInt(nil, w.at, 10)})
-		case w.ttl == ttlKeep:
-			out = append(out, [][]byte{[]byte("SET"), key, w.val, []byte("KEEPTTL")})
-		default:
-			out = append(out, [][]byte{[]byte("SET"), key, w.val})
+		if st.writes[i].w.shadowed {
+			continue
+		}
+		if e := st.effectOf([]byte(st.writes[i].key), &st.writes[i].w); e != nil {
+			out = append(out, e)
 		}
 	}
-	return out
+	return append(out, st.cmds...)
+}
+
+// effectOf is the engine command a buffered write becomes, nil for the
+// delete of a key that did not exist before the call. It aliases key and
+// w.val.
+func (st *callState) effectOf(key []byte, w *write) [][]byte {
+	switch {
+	case w.deleted:
+		if st.store.Exists(key) {
+			return [][]byte{[]byte("DEL"), key}
+		}
+		return nil
+	case w.ttl == ttlAt:
+		return [][]byte{[]byte("SET"), key, w.val, []byte("PXAT"), strconv.AppendInt(nil, w.at, 10)}
+	case w.ttl == ttlKeep:
+		return [][]byte{[]byte("SET"), key, w.val, []byte("KEEPTTL")}
+	default:
+		return [][]byte{[]byte("SET"), key, w.val}
+	}
 }
 
 // charge takes units of fuel for host work, so that the verdict stays a
@@ -345,6 +386,13 @@ func (st *callState) writable(op string) {
 
 // lookup reads key through the call's writes.
 func (st *callState) lookup(key []byte) ([]byte, bool) {
+	if st.isShadowed(key) {
+		r := st.shadowExec(false, []byte("GET"), key)
+		if len(r.buf) >= 5 && r.buf[0] == '$' {
+			return append([]byte(nil), r.buf[5:]...), true
+		}
+		return nil, false
+	}
 	if w := st.write(key); w != nil {
 		return w.val, !w.deleted
 	}
@@ -356,6 +404,9 @@ func (st *callState) lookup(key []byte) ([]byte, bool) {
 }
 
 func (st *callState) exists(key []byte) bool {
+	if st.isShadowed(key) {
+		return st.shadow.Live(st.now, key)
+	}
 	if w := st.write(key); w != nil {
 		return !w.deleted
 	}
@@ -407,6 +458,10 @@ func (st *callState) set(key, val []byte, ttlMillis int64) {
 	default:
 		st.fail(userErrorf("ERR invalid expire time in 'keel.set' (%d) from '%s'", ttlMillis, st.fn))
 	}
+	if st.isShadowed(key) {
+		st.shadowExec(true, st.effectOf(append([]byte(nil), key...), &w)...)
+		return
+	}
 	st.put(key, w)
 }
 
@@ -414,11 +469,19 @@ func (st *callState) del(key []byte) bool {
 	if !st.exists(key) {
 		return false
 	}
+	if st.isShadowed(key) {
+		st.shadowExec(true, []byte("DEL"), append([]byte(nil), key...))
+		return true
+	}
 	st.put(key, write{deleted: true})
 	return true
 }
 
 func (st *callState) incrBy(key []byte, delta int64) int64 {
+	if st.isShadowed(key) {
+		r := st.shadowExec(true, []byte("INCRBY"), append([]byte(nil), key...), strconv.AppendInt(nil, delta, 10))
+		return int64(binary.LittleEndian.Uint64(r.buf[1:]))
+	}
 	var cur int64
 	w := write{ttl: ttlNone}
 	if v, ok := st.lookup(key); ok {
@@ -486,8 +549,23 @@ func (st *callState) scan(prefix, after []byte, limit int) [][]byte {
 	}
 	for i := range st.writes {
 		k, w := st.writes[i].key, &st.writes[i].w
-		if !w.deleted && strings.HasPrefix(k, string(prefix)) && (after == nil || k > string(after)) {
+		if !w.deleted && !w.shadowed && strings.HasPrefix(k, string(prefix)) && (after == nil || k > string(after)) {
 			out = append(out, []byte(k))
+		}
+	}
+	if len(st.shadowKeys) > 0 {
+		// Keys in the scratch keyspace are there as the call left them.
+		kept := out[:0]
+		for _, k := range out {
+			if !st.isShadowed(k) {
+				kept = append(kept, k)
+			}
+		}
+		out = kept
+		for _, k := range st.shadowKeys {
+			if bytes.HasPrefix(k, prefix) && (after == nil || bytes.Compare(k, after) > 0) && st.shadow.Live(st.now, k) {
+				out = append(out, k)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })

@@ -11,13 +11,22 @@ import (
 // The effects of one call travel through the log as one record, so that
 // recovery and followers apply them together and never run guest code:
 //
-//	u8      effectsVersion (1)
+//	u8      version: 1 when every command is a SET or a single-key DEL
+//	        (all a call could write before keel.call), 2 otherwise
 //	uvarint command count
 //	per command: uvarint argc, then per argument uvarint length + bytes
 //
+// Version 2 has the same layout; its commands are any write keel.call
+// allows (HSET, LPUSH, ZADD, ... collections.go). A call that writes only
+// strings still writes version 1, so a node that knows only version 1
+// reads it, and DecodeEffects reads both.
+//
 // The replica stores the record in an entry of its own kind (one a client
 // cannot forge) and applies it with ApplyEffects.
-const effectsVersion = 1
+const (
+	effectsVersion        = 1
+	effectsVersionCommand = 2
+)
 
 // effectsCommandsMax bounds the commands a record may claim, so a corrupt
 // count cannot make the decoder allocate without end.
@@ -39,7 +48,14 @@ func AppendEffects(dst []byte, effects [][][]byte) []byte {
 		}
 	}
 	out := slices.Grow(dst, n)
-	out = append(out, effectsVersion)
+	version := byte(effectsVersion)
+	for _, argv := range effects {
+		if !isSetOrDel(argv) {
+			version = effectsVersionCommand
+			break
+		}
+	}
+	out = append(out, version)
 	out = binary.AppendUvarint(out, uint64(len(effects)))
 	for _, argv := range effects {
 		out = binary.AppendUvarint(out, uint64(len(argv)))
@@ -53,7 +69,7 @@ func AppendEffects(dst []byte, effects [][][]byte) []byte {
 
 // DecodeEffects is EncodeEffects' inverse. The arguments alias rec.
 func DecodeEffects(rec []byte) ([][][]byte, error) {
-	if len(rec) == 0 || rec[0] != effectsVersion {
+	if len(rec) == 0 || (rec[0] != effectsVersion && rec[0] != effectsVersionCommand) {
 		return nil, errors.New("udf: effects record: unknown version")
 	}
 	p := rec[1:]

@@ -142,3 +142,50 @@ func (w *captureWriter) WriteMap(n int)      { w.WriteArray(2 * n) }
 func (w *captureWriter) WriteSet(n int)      { w.WriteArray(n) }
 
 var _ Store = (*EngineStore)(nil)
+
+// ExecRead implements KeyStore.
+func (s *EngineStore) ExecRead(argv [][]byte, w engine.Writer) { s.DB.Exec(s.NowMillis, argv, w) }
+
+// Pending implements KeyStore: the engine has applied everything.
+func (s *EngineStore) Pending([]byte) bool { return false }
+
+// KeyBytes implements KeyStore.
+func (s *EngineStore) KeyBytes(key []byte) int64 {
+	n, _ := s.DB.KeyBytes(max(s.NowMillis, s.DB.Clock()), key)
+	return n
+}
+
+// CopyKey implements KeyStore.
+func (s *EngineStore) CopyKey(key []byte, dst *engine.DB) error {
+	return CopyKey(s.DB, s.NowMillis, key, dst)
+}
+
+// CopyKey copies key's live value at now from src into dst (nothing when
+// it has none), piece by piece as snapshots carry it, so that a large
+// collection is never held twice in one buffer. The caller bounds the
+// size (KeyBytes) before: this copies whatever is there.
+func CopyKey(src *engine.DB, now int64, key []byte, dst *engine.DB) error {
+	e, ok := src.LiveEntry(now, key)
+	if !ok {
+		return nil
+	}
+	units := e.Units()
+	var piece []byte
+	for from := uint64(0); ; {
+		var next uint64
+		piece, next = e.AppendPiece(piece[:0], from, engine.PieceBytesDefault)
+		typ := e.Type
+		if from > 0 {
+			typ |= engine.TypeContinued
+		}
+		if err := dst.Restore(engine.Entry{Type: typ, Key: key, Value: piece, ExpireAt: e.ExpireAt}); err != nil {
+			return err
+		}
+		if next >= units || next == from {
+			return nil
+		}
+		from = next
+	}
+}
+
+var _ KeyStore = (*EngineStore)(nil)

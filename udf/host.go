@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/engine"
 	"github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/wasm"
 	"github.com/tetratelabs/wazero"
@@ -156,6 +157,11 @@ type Host struct {
 	// between calls); st is its storage, reused from call to call.
 	cur *callState
 	st  callState
+	// shadow is the scratch keyspace of keel.call (collections.go), kept
+	// empty between calls so that a call does not build one.
+	shadow *engine.DB
+	// delArgv is the scratch keyspace's DEL of a call's keys, reused.
+	delArgv [][]byte
 }
 
 // Library is one loaded module.

@@ -168,3 +168,32 @@ KEEL_FUNCTION(exit3) {
     keel_set(k.ptr, k.len, "x", 1, 0);
     wasi_proc_exit(3);
 }
+
+/* FCALL callreply 1 k CMD k ...: keel.call with no buffer, then keel.get of
+ * key 0, then keel.call_reply: [the command's reply, the value]. The reply
+ * kept for call_reply must survive the string call in between. */
+KEEL_FUNCTION(callreply) {
+    int32_t argc = keel_arg_count(), n = 0;
+    keel_buf *argv = (keel_buf *)keel_alloc(argc * (int32_t)sizeof(keel_buf));
+    for (int32_t i = 0; i < argc; i++) {
+        argv[i] = keel_arg(i);
+        n += 4 + argv[i].len;
+    }
+    uint8_t *enc = keel_alloc(n), *q = enc;
+    for (int32_t i = 0; i < argc; i++) {
+        uint32_t l = (uint32_t)argv[i].len;
+        q[0] = (uint8_t)l, q[1] = (uint8_t)(l >> 8), q[2] = (uint8_t)(l >> 16), q[3] = (uint8_t)(l >> 24);
+        q += 4;
+        for (int32_t j = 0; j < argv[i].len; j++) *q++ = argv[i].ptr[j];
+    }
+    int32_t len = keel_call_raw(enc, n, 0, 0);
+    int found;
+    keel_buf v = keel_get_buf(keel_key(0), &found);
+    uint8_t *r = keel_alloc(len);
+    keel_call_reply(r, len);
+    keel_value val;
+    keel_value_read(r, r + len, &val);
+    keel_reply_array(2);
+    keel_reply_value(val);
+    if (found) keel_reply_bulk(v.ptr, v.len); else keel_reply_nil();
+}
