@@ -432,3 +432,33 @@ func TestWrongType(t *testing.T) {
 		t.Errorf("MSET over another type: %s", got)
 	}
 }
+
+// TestSetKeepTTLOverOtherType: SET ... KEEPTTL over a key of another type
+// keeps the key's TTL, as Redis 7 does (found by the simulator's grammar
+// workload: the TTL was dropped when the old value was a list or hash).
+func TestSetKeepTTLOverOtherType(t *testing.T) {
+	db := newTestDB()
+	for _, c := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"RPUSH", "l", "a"}, ":1"},
+		{[]string{"PEXPIRE", "l", "5000"}, ":1"},
+		{[]string{"SET", "l", "x", "KEEPTTL"}, "+OK"},
+		{[]string{"PTTL", "l"}, ":5000"},
+		{[]string{"GET", "l"}, `"x"`},
+		{[]string{"HSET", "h", "f", "v"}, ":1"},
+		{[]string{"PEXPIRE", "h", "7000"}, ":1"},
+		{[]string{"SET", "h", "", "XX", "KEEPTTL", "GET"}, "-" + errWrongType},
+		{[]string{"SET", "h", "", "XX", "KEEPTTL"}, "+OK"},
+		{[]string{"PTTL", "h"}, ":7000"},
+		{[]string{"SADD", "s", "m"}, ":1"},
+		{[]string{"PEXPIRE", "s", "9000"}, ":1"},
+		{[]string{"SET", "s", "y"}, "+OK"},
+		{[]string{"PTTL", "s"}, ":-1"},
+	} {
+		if got := exec(db, 1, c.cmd...); got != c.want {
+			t.Errorf("%v: %s, want %s", c.cmd, got, c.want)
+		}
+	}
+}
