@@ -417,11 +417,25 @@ func (n *Node) groupSuffix(g uint64) string {
 // at the node, not a client: it submits to the replica directly.
 func (n *Node) probe() bool {
 	keys := n.r.keys
-	recs := make([]recorder, 2*len(keys))
-	reqs := make([]cluster.Request, 2*len(keys))
+	typed := n.r.cfg.Workload.Grammar != nil
+	per := 2
+	if typed {
+		per += len(typedProbe)
+	}
+	recs := make([]recorder, per*len(keys))
+	reqs := make([]cluster.Request, per*len(keys))
 	for i, k := range keys {
-		reqs[2*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[2*i]}
-		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
+		reqs[per*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[per*i]}
+		reqs[per*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[per*i+1]}
+		if typed {
+			for j, argv := range typedProbeArgv(k) {
+				q := cluster.Request{W: &recs[per*i+2+j]}
+				for _, a := range argv {
+					q.Argv = append(q.Argv, []byte(a))
+				}
+				reqs[per*i+2+j] = q
+			}
+		}
 	}
 	now := n.Clock.Now()
 	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
@@ -432,9 +446,14 @@ func (n *Node) probe() bool {
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 	probe := make([]probeKey, len(keys))
 	for i := range keys {
-		probe[i].val = recs[2*i].top
-		probe[i].pttl = recs[2*i+1].top
-		probe[i].hasTTL = recs[2*i+1].top.Kind == ':'
+		probe[i].val = recs[per*i].top
+		probe[i].pttl = recs[per*i+1].top
+		probe[i].hasTTL = recs[per*i+1].top.Kind == ':'
+		if typed {
+			for j := range typedProbe {
+				probe[i].typed = append(probe[i].typed, recs[per*i+2+j].top)
+			}
+		}
 	}
 	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
 	return true

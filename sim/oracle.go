@@ -203,6 +203,36 @@ type probeKey struct {
 	val    Reply // GET
 	pttl   Reply // PTTL
 	hasTTL bool
+	// typed are the replies to typedProbe's reads (the grammar workload
+	// only).
+	typed []Reply
+}
+
+// typedProbe are the reads that see a key of any type whole, after GET
+// and PTTL (the grammar workload's recovery probe).
+var typedProbe = [][]string{{"HGETALL"}, {"LRANGE", "", "0", "-1"}, {"SMEMBERS"}, {"ZRANGE", "", "0", "-1", "WITHSCORES"}}
+
+func typedProbeArgv(k string) [][]string {
+	out := make([][]string, len(typedProbe))
+	for i, p := range typedProbe {
+		argv := append([]string{p[0], k}, p[min(2, len(p)):]...)
+		out[i] = argv
+	}
+	return out
+}
+
+// probeDiffers reports whether key k's probe differs from st.
+func probeDiffers(st state, k string, p probeKey, nowMs int64) bool {
+	if !sameReply(predict(st, nowMs, []string{"get", k}).reply, p.val) ||
+		(p.hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, p.pttl)) {
+		return true
+	}
+	for j, argv := range typedProbeArgv(k)[:len(p.typed)] {
+		if predict(st, nowMs, argv).check(p.typed[j]) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingFoldAt bounds the writes kept for prefix checks: past it, the
@@ -332,8 +362,7 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 func diffProbe(st state, keys []string, probe []probeKey, nowMs int64) int {
 	d := 0
 	for i, k := range keys {
-		if !sameReply(predict(st, nowMs, []string{"get", k}).reply, probe[i].val) ||
-			(probe[i].hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, probe[i].pttl)) {
+		if probeDiffers(st, k, probe[i], nowMs) {
 			d++
 		}
 	}
@@ -343,8 +372,8 @@ func diffProbe(st state, keys []string, probe []probeKey, nowMs int64) int {
 func probeState(keys []string, probe []probeKey, nowMs int64) state {
 	st := state{}
 	for i, k := range keys {
-		if probe[i].val.Kind == '$' {
-			v := kv{val: probe[i].val.Str}
+		v, ok := probedValue(probe[i])
+		if ok {
 			if probe[i].hasTTL && probe[i].pttl.Kind == ':' && probe[i].pttl.Int >= 0 {
 				v.exp = nowMs + probe[i].pttl.Int
 			}
@@ -384,8 +413,13 @@ func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, fir
 	for i, k := range keys {
 		gv := predict(st, nowMs, []string{"get", k}).reply
 		gt := predict(st, nowMs, []string{"pttl", k}).reply
-		if !sameReply(gv, probe[i].val) || (probe[i].hasTTL && !sameReply(gt, probe[i].pttl)) {
+		if probeDiffers(st, k, probe[i], nowMs) {
 			b.WriteString(" " + k + ": " + probe[i].val.String() + "/" + probe[i].pttl.String() + " vs " + gv.String() + "/" + gt.String())
+			for j, argv := range typedProbeArgv(k)[:len(probe[i].typed)] {
+				if e := predict(st, nowMs, argv); e.check(probe[i].typed[j]) != "" {
+					b.WriteString(" " + argv[0] + " " + probe[i].typed[j].String() + " vs " + e.reply.String())
+				}
+			}
 			// Where did the recovered value come from?
 			for j := len(o.pending) - 1; j >= 0; j-- {
 				w := o.pending[j]
@@ -411,4 +445,45 @@ func pad3(n int64) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// probedValue rebuilds a key's model value from its probe (GET, then the
+// typed reads).
+func probedValue(p probeKey) (kv, bool) {
+	if p.val.Kind == '$' {
+		return kv{val: p.val.Str}, true
+	}
+	if len(p.typed) != len(typedProbe) {
+		return kv{}, false
+	}
+	if r := p.typed[0]; r.Kind == '*' && len(r.Elems) > 0 {
+		h := map[string]string{}
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			h[r.Elems[i].Str] = r.Elems[i+1].Str
+		}
+		return kv{typ: tHash, h: h}, true
+	}
+	if r := p.typed[1]; r.Kind == '*' && len(r.Elems) > 0 {
+		var l []string
+		for _, e := range r.Elems {
+			l = append(l, e.Str)
+		}
+		return kv{typ: tList, l: l}, true
+	}
+	if r := p.typed[2]; r.Kind == '*' && len(r.Elems) > 0 {
+		m := map[string]struct{}{}
+		for _, e := range r.Elems {
+			m[e.Str] = struct{}{}
+		}
+		return kv{typ: tSet, s: m}, true
+	}
+	if r := p.typed[3]; r.Kind == '*' && len(r.Elems) > 0 {
+		z := map[string]float64{}
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			f, _ := parseFloatArg(r.Elems[i+1].Str)
+			z[r.Elems[i].Str] = f
+		}
+		return kv{typ: tZSet, z: z}, true
+	}
+	return kv{}, false
 }

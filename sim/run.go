@@ -102,6 +102,8 @@ type Run struct {
 	aims *aimState
 	// evict maps logged evictions to the history (evict.go).
 	evict evictBook
+	// rmw is the grammar workload's library state (grammar.go).
+	rmw int
 }
 
 // Result is what a run found.
