@@ -672,7 +672,7 @@ func (r *Replica) Submit(now int64, reqs []Request) {
 			b.state[i], b.failMsg[i] = stWriteFailed, msg
 			continue
 		}
-		if !isWrite(argv) {
+		if !isWrite(argv) || r.opts.Knobs.getExUnlogged(argv) {
 			continue
 		}
 		if msg := r.writeRefusal(); msg != "" {

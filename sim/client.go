@@ -422,6 +422,7 @@ func (c *Client) finish(r *Reply) {
 	if op.ttlRead && r != nil {
 		c.r.checkTTLRead(op.argv[1], c.curCall, *r, c.route.final)
 	}
+	c.r.Stats.Contention.replied(op, r)
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	c.grammarReplied(op, r)
 	if op.hist != nil {

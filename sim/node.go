@@ -756,6 +756,7 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 		}
 	}
 	n.trace(sb.String())
+	n.r.Stats.Contention.batch(items)
 	if watchMeetsWrite(reqs) {
 		n.r.Reach(MarkWatchMeetsWrite)
 	}

@@ -1,0 +1,44 @@
+package scenarios
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRMWWasmMatchesExample keeps the embedded copy of the rmw library
+// equal to testdata/functions/rmw.wasm.
+func TestRMWWasmMatchesExample(t *testing.T) {
+	want, err := os.ReadFile("../testdata/functions/rmw.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, rmwWasm) {
+		t.Fatal("scenarios/testdata/rmw.wasm differs from testdata/functions/rmw.wasm: copy it again")
+	}
+}
+
+// TestGrammarContention: the grammar scenario passes and its requests
+// really meet: batches hold requests of several connections on one key,
+// and watched EXECs are aborted by writes of their key; far more than
+// bank-watch (figures in docs/simulation.md).
+func TestGrammarContention(t *testing.T) {
+	for _, name := range []string{"bank-watch", "grammar"} {
+		out := RunSeed(Lookup(name), 1)
+		if len(out.Failures) > 0 {
+			t.Fatalf("%s seed 1: %s", name, strings.Join(out.Failures, "\n"))
+		}
+		c := out.Contention
+		t.Logf("%s seed 1: %s; %d ops, %d replies checked", name, c, out.Ops, out.Oracle.Checked)
+		if name != "grammar" {
+			continue
+		}
+		if c.SameKeyBatches*20 < c.Batches || c.AbortedExecs*10 < c.WatchedExecs || c.WatchedExecs < 50 {
+			t.Errorf("grammar seed 1 has little contention: %s", c)
+		}
+		if out.Oracle.Checked < 2000 || out.Oracle.Recoveries == 0 {
+			t.Errorf("grammar seed 1 checked little: %d replies, %d recoveries", out.Oracle.Checked, out.Oracle.Recoveries)
+		}
+	}
+}
