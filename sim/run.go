@@ -307,7 +307,7 @@ func (r *Run) result() *Result {
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
 		Contention: r.Stats.Contention,
-		Faults: faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
+		Faults:     faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
 		TraceHash: r.W.TraceHash(), History: r.History,
 		LinearizabilityApplies: lin,
 	}
