@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +64,35 @@ func fmtFloat(f float64) string {
 		return "-inf"
 	}
 	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// ldAdd adds two decimal numbers as Redis's INCRBYFLOAT does: in C long
+// double (a 64-bit mantissa on x86-64), printed with "%.17Lf" less its
+// trailing zeros; false when the sum is not finite.
+func ldAdd(a, b float64, as, bs string) (string, bool) {
+	parse := func(s string, f float64) *big.Float {
+		x, _, err := big.ParseFloat(s, 10, 64, big.ToNearestEven)
+		if err != nil {
+			x = new(big.Float).SetPrec(64).SetFloat64(f)
+		}
+		return x
+	}
+	x, y := parse(as, a), parse(bs, b)
+	if x.IsInf() || y.IsInf() {
+		return "", false
+	}
+	z := new(big.Float).SetPrec(64).SetMode(big.ToNearestEven).Add(x, y)
+	if z.IsInf() {
+		return "", false
+	}
+	t := z.Text('f', 17)
+	if strings.Contains(t, ".") {
+		t = strings.TrimRight(strings.TrimRight(t, "0"), ".")
+	}
+	if t == "-0" {
+		t = "0"
+	}
+	return t, true
 }
 
 func dblReply(f float64) Reply { return Reply{Kind: ',', Str: fmtFloat(f)} }
@@ -456,11 +486,15 @@ func regStrings(reg regFn) {
 		if !ok {
 			return expectation{reply: notFloatErr}
 		}
-		n := cur + d
-		if math.IsInf(n, 0) || math.IsNaN(n) {
+		curS := "0"
+		if exists {
+			curS = v.val
+		}
+		n, ok := ldAdd(cur, d, curS, a[2])
+		if !ok {
 			return expectation{reply: errReply("ERR increment would produce NaN or Infinity")}
 		}
-		v.val = fmtFloat(n)
+		v.val = n
 		return expectation{reply: bulkReply(v.val), muts: []mutation{put(a[1], v)}}
 	})
 	reg("mset", -3, true, func(s state, now int64, a []string) expectation {
@@ -802,19 +836,20 @@ func regHash(reg regFn) {
 			return expectation{reply: wrongType}
 		}
 		var cur float64
+		curS := "0"
 		if old, had := v.h[a[2]]; had {
 			f, ok := parseFloatArg(old)
 			if !ok || math.IsInf(f, 0) {
 				return expectation{reply: errReply("ERR hash value is not a float")}
 			}
-			cur = f
+			cur, curS = f, old
 		}
-		n := cur + d
-		if math.IsInf(n, 0) || math.IsNaN(n) {
+		n, ok := ldAdd(cur, d, curS, a[3])
+		if !ok {
 			return expectation{reply: errReply("ERR increment would produce NaN or Infinity")}
 		}
 		h := cloneHash(v.h)
-		h[a[2]] = fmtFloat(n)
+		h[a[2]] = n
 		v.typ, v.h = tHash, h
 		return expectation{reply: bulkReply(h[a[2]]), muts: []mutation{put(a[1], v)}}
 	})

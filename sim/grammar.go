@@ -305,8 +305,12 @@ func (d *gdraw) arg(kind string) {
 			num(-3, 20)
 		case p < 4:
 			add(fmtFloat(float64(r.IntN(13)-4) * 0.25))
-		case p < 5:
+		case p < 5 && r.IntN(2) == 0:
 			add("")
+		case p < 5:
+			// A decimal that binary does not hold: INCRBYFLOAT's long
+			// double digits.
+			add(strconv.Itoa(r.IntN(21)-10) + "." + strconv.Itoa(1+r.IntN(999)))
 		default:
 			add("v" + itoa(int64(d.c.id)) + "-" + itoa(int64(d.c.seq+1)))
 		}
@@ -335,6 +339,10 @@ func (d *gdraw) arg(kind string) {
 	case "incr":
 		num(-5, 10)
 	case "float":
+		if r.IntN(4) == 0 {
+			add(strconv.Itoa(r.IntN(5)-2) + "." + strconv.Itoa(1+r.IntN(9)))
+			return
+		}
 		add(fmtFloat(float64(r.IntN(21)-8) * 0.25))
 	case "score":
 		add(fmtFloat(float64(r.IntN(13)-4) * 0.5))

@@ -437,6 +437,13 @@ func (n *Node) probe() bool {
 			}
 		}
 	}
+	// The grammar workload's function library: the model holds it as a
+	// key (libKeyPrefix) that reads "" when the library is loaded.
+	var libRec *recorder
+	if g := n.r.cfg.Workload.Grammar; g != nil && g.FcallPct > 0 {
+		libRec = &recorder{}
+		reqs = append(reqs, cluster.Request{Argv: [][]byte{[]byte("FUNCTION"), []byte("LIST"), []byte("LIBRARYNAME"), []byte("rmw")}, W: libRec})
+	}
 	now := n.Clock.Now()
 	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
 	if crashed {
@@ -444,7 +451,7 @@ func (n *Node) probe() bool {
 		return false
 	}
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
-	probe := make([]probeKey, len(keys))
+	probe := make([]probeKey, len(keys), len(keys)+1)
 	for i := range keys {
 		probe[i].val = recs[per*i].top
 		probe[i].pttl = recs[per*i+1].top
@@ -454,6 +461,14 @@ func (n *Node) probe() bool {
 				probe[i].typed = append(probe[i].typed, recs[per*i+2+j].top)
 			}
 		}
+	}
+	if libRec != nil {
+		p := probeKey{val: nullReply}
+		if libRec.top.Kind == '*' && len(libRec.top.Elems) > 0 {
+			p.val = bulkReply("")
+		}
+		keys = append(append([]string(nil), keys...), libKeyPrefix+"rmw")
+		probe = append(probe, p)
 	}
 	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
 	return true

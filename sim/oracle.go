@@ -335,13 +335,7 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 		o.fail(o.explain(keys, probe, nowMs, minK, firstMatch, closest))
 		// Adopt what the node serves, so later checks stay meaningful
 		// (with the libraries the model had: no probe reads them).
-		libs := o.cur
 		o.base = probeState(keys, probe, nowMs)
-		for k, v := range libs {
-			if strings.HasPrefix(k, libKeyPrefix) {
-				o.base[k] = v
-			}
-		}
 		o.pending = o.pending[:0]
 	} else {
 		for _, w := range o.pending[best:] {
