@@ -44,6 +44,43 @@ func TestGroupReplicasAgreeOnRelativeTTLs(t *testing.T) {
 	}
 }
 
+// TestFollowerAheadExpiresNothingTheLogHolds: a follower whose clock runs
+// ahead of the leader's does not collect a key the log's time has not
+// expired, so the next logged write of it does what it did on the leader.
+// Before, the follower's tick expired the key by its own clock and the
+// engine applied the next entry at that clock: an HSET the leader
+// answered WRONGTYPE created a hash on the follower (cluster-grammar,
+// seed 6: the hash outlived the string's TTL in a follower's snapshot).
+func TestFollowerAheadExpiresNothingTheLogHolds(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	var f uint64
+	for _, id := range g.ids {
+		if id != l {
+			f = id
+			break
+		}
+	}
+	at := g.now / 1e6
+	if got := g.submit(l, false, "SET k v PX 2000"); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	g.tick()
+	g.reps[f].Tick(g.now + 5*sec) // the follower's clock runs 5 s ahead
+	if got := g.submit(l, false, "HSET k f v"); got != "-WRONGTYPE Operation against a key holding the wrong kind of value" {
+		t.Fatalf("HSET on the leader: %q", got)
+	}
+	for i := 0; i < 3; i++ {
+		g.tick()
+	}
+	want := "1 k=v @" + strconv.FormatInt(at+2000, 10) + "\n"
+	for _, id := range g.ids {
+		if got := dump(g.reps[id], at*1e6); got != want {
+			t.Errorf("n%d (leader n%d, n%d ahead) holds\n%swant\n%s", id, l, f, got, want)
+		}
+	}
+}
+
 func TestAbsoluteExpiryLeavesTheRestAlone(t *testing.T) {
 	const ms = 1000
 	for _, c := range []struct{ in, want string }{

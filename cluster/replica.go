@@ -1046,8 +1046,18 @@ func (r *Replica) SetFsync(p FsyncPolicy) { r.opts.Fsync = p }
 func (r *Replica) Tick(now int64) {
 	ms := r.advanceNow(now)
 	// Active expiry is local and not logged (replay never needs it): it
-	// only frees memory and raises "expired" events sooner.
-	r.db.ActiveExpire(ms, activeExpireBudget)
+	// only frees memory and raises "expired" events sooner. A follower
+	// collects only what the log's own time has expired: the engine runs
+	// each command at the latest time it was given, so a follower whose
+	// clock runs ahead of the leader's would otherwise delete a key the
+	// leader still holds and apply the next logged write of it to
+	// nothing (an HSET the leader answered WRONGTYPE creates a hash on
+	// the follower; found by the grammar workload, cluster-grammar).
+	expireAt := ms
+	if r.Replicated() && !r.IsLeader() {
+		expireAt = r.db.Clock()
+	}
+	r.db.ActiveExpire(expireAt, activeExpireBudget)
 	if !r.persist {
 		return
 	}
