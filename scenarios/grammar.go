@@ -59,4 +59,23 @@ func init() {
 	})
 }
 
-var _ = cluster.FsyncAlways
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-grammar",
+		Summary: "3-node group, the grammar workload (every data type, every option, hot keys, MULTI, WATCH on the hottest key): " +
+			"the leader loses power, crashes mid-I/O or is partitioned away, again and again; appendfsync always; " +
+			"at the end every replica holds the same keys, types, contents and deadlines",
+		Config: func(seed uint64) sim.Config {
+			cfg := clusterBase("cluster-grammar", seed, cluster.FsyncAlways)
+			cfg.Node.FS.TornProb = 0.3
+			cfg.Workload.Clients = grammarClients
+			cfg.Workload.PlainKeys = grammarKeys
+			cfg.Workload.ThinkAlign = 5 * time.Millisecond
+			cfg.Workload.Grammar = &sim.GrammarConfig{Keys: grammarKeys, Zipf: 1.2, IllFormedPct: 4, MultiPct: 6, WatchPct: 8}
+			cfg.Group.FollowerReadPct = 0 // a READONLY GET of a hash answers WRONGTYPE
+			cfg.Schedule = leaderFaults
+			return cfg
+		},
+	})
+}

@@ -423,6 +423,11 @@ func (c *Client) finish(r *Reply) {
 		c.r.checkTTLRead(op.argv[1], c.curCall, *r, c.route.final)
 	}
 	c.r.Stats.Contention.replied(op, r)
+	if r != nil && c.r.cfg.Workload.Grammar != nil && !r.IsError() && !OpReadOnly(op.argv) {
+		// The grammar keeps no history: its acknowledged writes are
+		// what the replicated world's liveness check looks at.
+		c.r.grammarAcks = append(c.r.grammarAcks, [2]int64{c.curCall, c.r.W.now})
+	}
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	c.grammarReplied(op, r)
 	if op.hist != nil {

@@ -4,6 +4,9 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
 )
 
 // GrammarConfig turns the workload into commands drawn from each
@@ -442,9 +445,9 @@ func (c *Client) grammarKey() string {
 		if c.zipf == nil {
 			c.zipf = rand.NewZipf(c.rng, g.Zipf, 1, uint64(g.Keys-1))
 		}
-		return "k" + strconv.FormatUint(c.zipf.Uint64(), 10)
+		return c.r.cfg.Workload.keyName(int(c.zipf.Uint64()))
 	}
-	return "k" + strconv.Itoa(c.rng.IntN(g.Keys))
+	return c.r.cfg.Workload.keyName(c.rng.IntN(g.Keys))
 }
 
 // gwatch is a client's WATCH in progress: the block to run on its
@@ -467,7 +470,7 @@ func (c *Client) genGrammar() opSpec {
 	}
 	switch p := c.rng.IntN(100); {
 	case p < g.WatchPct:
-		k := "k0"
+		k := c.r.cfg.Workload.keyName(0)
 		if g.Zipf <= 1 {
 			k = c.grammarKey()
 		}
@@ -562,4 +565,101 @@ func predictRMW(s state, nowMs int64, argv []string) expectation {
 		v.exp = 0
 	}
 	return expectation{reply: bulkReply(v.val), write: true, muts: []mutation{put(argv[3], v)}}
+}
+
+// checkTypedConverged is the grammar workload's end check in a replicated
+// group: once every member applied the leader's commit index, each
+// replica holds the same keys, of the same types, with the same contents
+// and the same absolute deadlines (PEXPIRETIME: every replica applies a
+// write with the time logged with it). A key whose deadline lies within
+// the members' clock skew of now may read as expired on one replica and
+// not yet on another: it is compared by deadline only.
+func (g *Group) checkTypedConverged() {
+	r := g.r
+	deadline := r.W.now + int64(convergeWithin)
+	r.W.halted = false
+	for r.W.now < deadline && !g.converged() {
+		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))
+	}
+	g.checkVoters()
+	reads := func(k string) [][]string {
+		return append([][]string{{"PEXPIRETIME", k}, {"GET", k}}, typedProbeArgv(k)...)
+	}
+	type ref struct {
+		node    uint64
+		replies []Reply
+	}
+	first := map[string]ref{}
+	for _, n := range g.memberNodes() {
+		if !n.up {
+			r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " is down at the end")
+			continue
+		}
+		applied := n.replica(1).GroupStats().Applied
+		for _, k := range r.keys {
+			var got []Reply
+			for _, argv := range reads(k) {
+				words := make([][]byte, len(argv))
+				for i, a := range argv {
+					words[i] = []byte(a)
+				}
+				got = append(got, n.localReadTyped(words))
+			}
+			g.Checked++
+			f, ok := first[k]
+			if !ok {
+				first[k] = ref{n.cfg.ID, got}
+				continue
+			}
+			nowMs := (simEpoch + r.W.now) / 1e6
+			near := func(x Reply) bool { return x.Kind == ':' && x.Int > 0 && absInt(x.Int-nowMs) < 2000 }
+			if near(got[0]) || near(f.replies[0]) {
+				continue
+			}
+			for i, argv := range reads(k) {
+				same := sameReply(f.replies[i], got[i])
+				if !same && (argv[0] == "HGETALL" || argv[0] == "SMEMBERS") {
+					same = sameUnordered(f.replies[i], got[i], map[string]int{"HGETALL": 2, "SMEMBERS": 1}[argv[0]])
+				}
+				if !same {
+					r.Oracle.fail("convergence: n" + itoa(int64(n.cfg.ID)) + " answers " + strings.Join(argv, " ") + " with " + got[i].String() +
+						" but n" + itoa(int64(f.node)) + " with " + f.replies[i].String() + " (applied " + itoa(int64(applied)) + ")")
+					break
+				}
+			}
+		}
+	}
+}
+
+func absInt(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// localReadTyped is localRead for a read whose answer may be WRONGTYPE,
+// which is an answer, not a reason to ask again.
+func (n *Node) localReadTyped(argv [][]byte) Reply {
+	last := Reply{Kind: '-', Str: "no reply"}
+	for try := 0; try < 20 && n.up; try++ {
+		var rec recorder
+		reqs := []cluster.Request{{Argv: argv, W: &rec, ReadOnly: true}}
+		done := false
+		nd := n.nd
+		nd.Submit(1, n.Clock.Now(), reqs, func() { done = true })
+		n.FS.TakeBusy()
+		n.flush()
+		for i := 0; !done && i < 50 && n.nd == nd; i++ {
+			n.r.W.RunUntil(n.r.W.now + int64(10*time.Millisecond))
+		}
+		if done {
+			last = rec.top
+			if !rec.top.IsError() || strings.HasPrefix(rec.top.Str, "WRONGTYPE") {
+				return last
+			}
+		}
+		n.r.W.RunUntil(n.r.W.now + int64(100*time.Millisecond))
+	}
+	return last
 }

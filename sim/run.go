@@ -104,8 +104,10 @@ type Run struct {
 	aims *aimState
 	// evict maps logged evictions to the history (evict.go).
 	evict evictBook
-	// rmw is the grammar workload's library state (grammar.go).
-	rmw int
+	// rmw is the grammar workload's library state (grammar.go);
+	// grammarAcks the call and return times of its acknowledged writes.
+	rmw         int
+	grammarAcks [][2]int64
 }
 
 // Result is what a run found.
