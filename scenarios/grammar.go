@@ -59,7 +59,6 @@ func init() {
 	})
 }
 
-
 func init() {
 	register(&Scenario{
 		Name: "cluster-grammar",
