@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/sim"
 )
 
 // TestRMWWasmMatchesExample keeps the embedded copy of the rmw library
@@ -24,6 +26,13 @@ func TestRMWWasmMatchesExample(t *testing.T) {
 // and watched EXECs are aborted by writes of their key; far more than
 // bank-watch (figures in docs/simulation.md).
 func TestGrammarContention(t *testing.T) {
+	// For comparison: bank-watch with spread-out think times, as it was
+	// before its ThinkAlign.
+	spread := RunSeed(Lookup("bank-watch"), 1, func(c *sim.Config) { c.Workload.ThinkAlign = 0 })
+	t.Logf("bank-watch seed 1 without ThinkAlign: %s", spread.Contention)
+	// And the grammar's knobs off: uniform keys, spread-out think times.
+	calm := RunSeed(Lookup("grammar"), 1, func(c *sim.Config) { c.Workload.ThinkAlign = 0; c.Workload.Grammar.Zipf = 0 })
+	t.Logf("grammar seed 1 with uniform keys, no ThinkAlign: %s", calm.Contention)
 	for _, name := range []string{"bank-watch", "grammar"} {
 		out := RunSeed(Lookup(name), 1)
 		if len(out.Failures) > 0 {
