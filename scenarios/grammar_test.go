@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/sim"
 )
 
@@ -49,5 +50,31 @@ func TestGrammarContention(t *testing.T) {
 		if out.Oracle.Checked < 2000 || out.Oracle.Recoveries == 0 {
 			t.Errorf("grammar seed 1 checked little: %d replies, %d recoveries", out.Oracle.Checked, out.Oracle.Recoveries)
 		}
+	}
+}
+
+// TestGrammarWatchCheckBites: with EXEC ignoring the connection's WATCH
+// (the watch-ignored planted bug's knob), the grammar's one-sided WATCH
+// check fails a seed; without it, the seed judges watched EXECs and
+// passes.
+func TestGrammarWatchCheckBites(t *testing.T) {
+	s := Lookup("grammar")
+	out := RunSeed(s, 1)
+	if len(out.Failures) > 0 || out.Oracle.WatchChecked < 50 {
+		t.Fatalf("grammar seed 1: %d watched EXECs judged, failures %v", out.Oracle.WatchChecked, out.Failures)
+	}
+	caught := false
+	for seed := uint64(1); seed <= 3 && !caught; seed++ {
+		out := RunSeed(s, seed, func(c *sim.Config) { c.Node.NodeKnobs = &node.TestingKnobs{IgnoreWatch: true} })
+		for _, f := range out.Failures {
+			if strings.Contains(f, "EXEC ran although its watched key") {
+				caught = true
+				t.Logf("seed %d: %.200s", seed, f)
+				break
+			}
+		}
+	}
+	if !caught {
+		t.Fatal("EXEC ignoring WATCH was not caught in seeds 1..3")
 	}
 }

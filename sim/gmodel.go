@@ -561,6 +561,15 @@ func regKeys(reg regFn) {
 		}
 		return expectation{reply: intReply(n)}
 	})
+	reg("touch", -2, false, func(s state, now int64, a []string) expectation {
+		var n int64
+		for _, k := range a[1:] {
+			if _, ok := s.get(k, now); ok {
+				n++
+			}
+		}
+		return expectation{reply: intReply(n)}
+	})
 	reg("type", 2, false, func(s state, now int64, a []string) expectation {
 		v, ok := s.get(a[1], now)
 		if !ok {

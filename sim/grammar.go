@@ -477,7 +477,9 @@ func (c *Client) genGrammar() opSpec {
 		block := c.grammarBlock(k)
 		words := append([]string{"EXEC", txnWatched}, block...)
 		c.gw = &gwatch{next: &opSpec{argv: words}}
-		return opSpec{argv: []string{"EXEC", txnObserve, "TYPE", k}, keepsSession: true}
+		// TOUCH, which the grammar never draws: the oracle knows the
+		// read that follows a WATCH by it (watchCheck).
+		return opSpec{argv: []string{"EXEC", txnObserve, "TOUCH", k}, keepsSession: true}
 	case p < g.WatchPct+g.MultiPct:
 		return opSpec{argv: append([]string{"EXEC"}, c.grammarBlock("")...)}
 	case p < g.WatchPct+g.MultiPct+g.FcallPct && c.r.rmw == rmwLoaded:

@@ -760,7 +760,7 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 			if watchOracle {
 				// The oracle checks every reply in execution order.
 				t := &teeWriter{w: q.W}
-				*checks = append(*checks, oracleCheck{tee: t, words: requestWords(q), nowMs: n.nowMs()})
+				*checks = append(*checks, oracleCheck{tee: t, words: requestWords(q), nowMs: n.nowMs(), conn: it.c.id})
 				q.W = t
 			}
 			reqs = append(reqs, q)
@@ -800,6 +800,7 @@ type oracleCheck struct {
 	tee   *teeWriter
 	words []string
 	nowMs int64
+	conn  uint64 // the connection it came on (the grammar's WATCH check)
 }
 
 func (ch oracleCheck) report(n *Node, ackMs int64) {
@@ -807,6 +808,9 @@ func (ch oracleCheck) report(n *Node, ackMs int64) {
 	if rec.n != 1 {
 		n.r.Oracle.fail("t=" + fmtMs(ch.nowMs) + " " + strings.Join(ch.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
 		return
+	}
+	if n.r.cfg.Workload.Grammar != nil {
+		n.r.Oracle.watchCheck(ch.conn, ch.words, rec.top, ch.nowMs)
 	}
 	n.r.Oracle.Executed(ch.words, rec.top, ch.nowMs, ackMs)
 }

@@ -62,6 +62,12 @@ type Oracle struct {
 	notify bool
 	events []notifyEvent
 
+	// changes counts, per key, the executed writes that changed it, and
+	// watched the count each connection saw at its WATCH's read (the
+	// grammar's WATCH check, watchCheck).
+	changes map[string]int64
+	watched map[uint64]watchSnap
+
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
@@ -106,6 +112,9 @@ func (o *Oracle) stalledBetween(a, b int64) int64 {
 // OracleStats counts what was checked.
 type OracleStats struct {
 	Checked, Writes, Refused, InFlight, Recoveries, LostWrites, RefusedStarts int64
+	// WatchChecked counts the watched EXECs the grammar's WATCH check
+	// judged.
+	WatchChecked int64
 }
 
 func newOracle(dur Durability, tolerateWriteErrors bool) *Oracle {
@@ -153,6 +162,7 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 	}
 	if e.write {
 		o.Stats.Writes++
+		o.countChanges(e.muts, nowMs)
 		o.cur.apply(e.muts)
 		o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs, acked: true, ackMs: ackMs})
 		if len(o.pending) > pendingFoldAt && !o.crashed {
@@ -487,4 +497,81 @@ func probedValue(p probeKey) (kv, bool) {
 		return kv{typ: tZSet, z: z}, true
 	}
 	return kv{}, false
+}
+
+type watchSnap struct {
+	key     string
+	changes int64
+}
+
+// countChanges counts the keys muts change (a write that leaves a key as
+// it was is not counted: Redis may or may not call it a modification).
+func (o *Oracle) countChanges(muts []mutation, nowMs int64) {
+	if o.changes == nil {
+		return
+	}
+	for _, m := range muts {
+		old, had := o.cur.get(m.key, nowMs) // an expired key counts as gone
+		if m.del && !had || !m.del && had && sameKV(old, m.v) {
+			continue
+		}
+		o.changes[m.key]++
+	}
+}
+
+// watchCheck is the grammar workload's WATCH check, one-sided: the
+// workload WATCHes a key and reads it with TOUCH (which nothing else
+// sends) on one connection, then sends its block; if a write changed the
+// key in between, in the node's execution order, the EXEC must abort
+// (answer null). Aborting when nothing changed stays allowed (an expiry,
+// or a write that left the key as it was, may count as a change).
+func (o *Oracle) watchCheck(conn uint64, words []string, r Reply, nowMs int64) {
+	if o.changes == nil {
+		o.changes, o.watched = map[string]int64{}, map[uint64]watchSnap{}
+	}
+	if len(words) == 2 && strings.EqualFold(words[0], "touch") {
+		o.watched[conn] = watchSnap{key: words[1], changes: o.changes[words[1]]}
+		return
+	}
+	if _, ok := txnCommands(words); !ok {
+		return
+	}
+	w, ok := o.watched[conn]
+	if !ok {
+		return
+	}
+	delete(o.watched, conn)
+	o.Stats.WatchChecked++
+	if o.changes[w.key] != w.changes && r.Kind != '_' {
+		o.fail("t=" + fmtMs(nowMs) + " " + strings.Join(words, " ") + ": EXEC ran although its watched key " + w.key +
+			" changed " + strconv.FormatInt(o.changes[w.key]-w.changes, 10) + " time(s) since the WATCH (reply " + r.String() + ")")
+	}
+}
+
+// sameKV reports whether two model values are the same.
+func sameKV(a, b kv) bool {
+	if a.typ != b.typ || a.val != b.val || a.exp != b.exp || len(a.h) != len(b.h) || len(a.l) != len(b.l) || len(a.s) != len(b.s) || len(a.z) != len(b.z) {
+		return false
+	}
+	for k, v := range a.h {
+		if w, ok := b.h[k]; !ok || w != v {
+			return false
+		}
+	}
+	for i := range a.l {
+		if a.l[i] != b.l[i] {
+			return false
+		}
+	}
+	for k := range a.s {
+		if _, ok := b.s[k]; !ok {
+			return false
+		}
+	}
+	for k, v := range a.z {
+		if w, ok := b.z[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
