@@ -201,6 +201,11 @@ type Replica struct {
 	conf  pb.ConfState
 
 	lastNowMillis int64
+	// logMillis is the latest time the log gave this replica (an applied
+	// entry's, or a loaded snapshot's): what a replicated replica's local
+	// expiry and snapshots go by, never its own clock, so that no replica
+	// drops a key the log still holds (Tick, newJob).
+	logMillis     int64
 	lastNowNanos  int64
 	applied       uint64
 	nextID        uint64
@@ -414,6 +419,7 @@ func (r *Replica) recover() error {
 		if meta.SaveMillis > r.lastNowMillis {
 			r.lastNowMillis = meta.SaveMillis
 		}
+		r.logMillis = max(r.logMillis, meta.SaveMillis)
 		r.recovery.Snapshot, r.recovery.SnapshotIndex, r.recovery.KeysLoaded = name, meta.Index, n
 		if i+1 < len(snaps) {
 			if idx, perr := strconv.ParseUint(path.Base(snaps[i+1])[:16], 16, 64); perr == nil {
@@ -998,6 +1004,7 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 	if er.NowMillis > r.lastNowMillis {
 		r.lastNowMillis = er.NowMillis
 	}
+	r.logMillis = max(r.logMillis, er.NowMillis)
 	p := r.inflight[er.ID]
 	if p != nil {
 		delete(r.inflight, er.ID)
@@ -1055,7 +1062,7 @@ func (r *Replica) Tick(now int64) {
 	// the follower; found by the grammar workload, cluster-grammar).
 	expireAt := ms
 	if r.Replicated() && !r.IsLeader() {
-		expireAt = r.db.Clock()
+		expireAt = r.logMillis
 	}
 	r.db.ActiveExpire(expireAt, activeExpireBudget)
 	if !r.persist {
