@@ -137,6 +137,47 @@ func TestSnapshotOfAFollowerAheadKeepsWhatTheLogHolds(t *testing.T) {
 	}
 }
 
+// TestFollowerReadAheadChangesNothing: a READONLY read on a follower whose
+// clock runs ahead of the leader's hides a key its clock has expired, but
+// neither collects it nor moves the engine's clock, so the next logged
+// write of the key does on the follower what it did on the leader. Before,
+// the read deleted the key and the follower applied the leader's HSET,
+// refused there with WRONGTYPE, as the creation of a hash.
+func TestFollowerReadAheadChangesNothing(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	var f uint64
+	for _, id := range g.ids {
+		if id != l {
+			f = id
+			break
+		}
+	}
+	if got := g.submit(l, false, "SET k v PX 150"); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	g.tick()
+	w := &rec{}
+	done := false
+	g.reps[f].SubmitAsync(g.now+250e6, []Request{{Argv: argv("GET k"), ReadOnly: true, W: w}}, func() { done = true })
+	g.deliver()
+	if !done || w.String() != "$nil" {
+		t.Fatalf("the follower 250 ms ahead read %q (done %v), want the key gone", w.String(), done)
+	}
+	if got := g.submit(l, false, "HSET k f v"); got != "-WRONGTYPE Operation against a key holding the wrong kind of value" {
+		t.Fatalf("HSET on the leader: %q", got)
+	}
+	for i := 0; i < 3; i++ {
+		g.tick()
+	}
+	want := dump(g.reps[l], g.now)
+	for _, id := range g.ids {
+		if got := dump(g.reps[id], g.now); got != want {
+			t.Errorf("n%d (leader n%d, n%d read ahead) holds\n%swant\n%s", id, l, f, got, want)
+		}
+	}
+}
+
 func TestAbsoluteExpiryLeavesTheRestAlone(t *testing.T) {
 	const ms = 1000
 	for _, c := range []struct{ in, want string }{

@@ -825,6 +825,10 @@ func (r *Replica) runCommand(ms int64, req *Request) {
 	if r.opts.Knobs.staleRead(r, req) {
 		return
 	}
+	if r.Replicated() && !r.IsLeader() {
+		r.db.ExecLocalRead(ms, req.Argv, req.W)
+		return
+	}
 	r.db.Exec(ms, req.Argv, req.W)
 }
 

@@ -462,3 +462,40 @@ func TestSetKeepTTLOverOtherType(t *testing.T) {
 		}
 	}
 }
+
+// TestExecLocalReadHidesButKeeps: a local read at a later now hides a key
+// that now has expired, but keeps it and leaves the DB's clock alone, so
+// a command at the log's time still finds it; RANDOMKEY gives up rather
+// than spin on keys it may not collect.
+func TestExecLocalReadHidesButKeeps(t *testing.T) {
+	db := newTestDB()
+	exec(db, 1, "SET", "a", "v", "PXAT", "1000")
+	local := func(now int64, cmd ...string) string {
+		w := &recorder{}
+		args := make([][]byte, len(cmd))
+		for i, a := range cmd {
+			args[i] = []byte(a)
+		}
+		db.ExecLocalRead(now, args, w)
+		return w.String()
+	}
+	for _, c := range []struct {
+		got, want string
+	}{
+		{local(2000, "GET", "a"), "(nil)"},
+		{local(2000, "EXISTS", "a"), ":0"},
+		{local(2000, "RANDOMKEY"), "(nil)"},
+		{local(2000, "SCAN", "0"), `["0" []]`},
+		{local(500, "GET", "a"), `"v"`},
+		{exec(db, 500, "TYPE", "a"), "+string"},
+		{exec(db, 2000, "GET", "a"), "(nil)"},
+		{exec(db, 2000, "EXISTS", "a"), ":0"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %s, want %s", c.got, c.want)
+		}
+	}
+	if db.Len() != 0 {
+		t.Errorf("%d keys left after a read at the DB's own clock passed the deadline", db.Len())
+	}
+}
