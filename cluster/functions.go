@@ -394,6 +394,7 @@ func (r *Replica) applyEffectsEntry(e pb.Entry) error {
 	if ms > r.lastNowMillis {
 		r.lastNowMillis = ms
 	}
+	r.logMillis = max(r.logMillis, ms)
 	p := r.inflight[id]
 	if p != nil {
 		delete(r.inflight, id)

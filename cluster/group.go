@@ -793,6 +793,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis
 	}
+	r.logMillis = max(r.logMillis, meta.SaveMillis)
 	r.store.ents = nil
 	r.store.snapIndex, r.store.snapTerm = idx, s.Metadata.Term
 	r.store.cs = s.Metadata.ConfState

@@ -89,6 +89,13 @@ type TestingKnobs struct {
 	// leader's entry for that index is dropped (log matching).
 	LogTruncateOffByOne bool
 
+	// GetExUnlogged: Submit treats GETEX as the read GET is (a command
+	// table slip), so its PERSIST or new TTL changes the leader's memory
+	// and never reaches the log: after a restart the old TTL is back, or
+	// the key a GETEX EXAT in the past deleted. Only the grammar workload
+	// sends GETEX (issue 20).
+	GetExUnlogged bool
+
 	// ApplyBeforeCommit: a replicated replica applies the entries it
 	// persisted at once, before they commit, "so that a leader's writes
 	// are visible sooner" (drive in replica.go), and skips them when they
@@ -106,6 +113,10 @@ type TestingKnobs struct {
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
+
+func (k *TestingKnobs) getExUnlogged(argv [][]byte) bool {
+	return k != nil && k.GetExUnlogged && len(argv) > 0 && bytes.EqualFold(argv[0], []byte("getex"))
+}
 
 func (k *TestingKnobs) replayFromSnapshotIndex() bool { return k != nil && k.ReplayFromSnapshotIndex }
 

@@ -14,6 +14,15 @@ import (
 // log too and falling back to the previous snapshot can always replay past
 // this one's index.
 func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
+	if r.Replicated() && r.logMillis > 0 && r.logMillis < ms {
+		// The snapshot's time is the log's, not this replica's clock: it
+		// is the cutoff below which loading drops keys as expired, and a
+		// replica whose clock runs ahead would otherwise drop a key the
+		// log's later entries still find (a ZINCRBY the leader refused
+		// with WRONGTYPE then created a sorted set on this replica;
+		// cluster-grammar seed 44).
+		ms = r.logMillis
+	}
 	if err := r.wal.Sync(); err != nil {
 		r.fatal = err
 		return nil, err

@@ -194,6 +194,7 @@ func (r *Replica) applyTxn(e pb.Entry) error {
 	if er.NowMillis > r.lastNowMillis {
 		r.lastNowMillis = er.NowMillis
 	}
+	r.logMillis = max(r.logMillis, er.NowMillis)
 	var w engine.Writer = &r.replayReplies
 	var side func([][]byte, engine.Writer) bool
 	p := r.inflight[er.ID]

@@ -189,6 +189,9 @@ func cmdRandomKey(db *DB, now int64, argv [][]byte, w Writer) {
 	// Rejection sampling stays uniform over live keys; expired picks are
 	// collected on the way.
 	for tries := 0; db.Len() > 0; tries++ {
+		if tries > 2*randomKeyTriesMax && db.localRead {
+			break // only keys a local read hides but may not collect are left
+		}
 		if tries == randomKeyTriesMax {
 			db.expireDue()
 			continue

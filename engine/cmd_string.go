@@ -90,15 +90,20 @@ func (db *DB) setString(now int64, key, val []byte, keepTTL bool) ref {
 // (it is the live key or 0), sparing a second hash of the key.
 func (db *DB) setStringAt(it ref, key, val []byte, keepTTL bool) ref {
 	keepAccess := uint32(0)
+	keepExpire := int64(0)
 	if it != 0 && db.typeOf(it) != TypeString {
 		// Redis overwrites the value of the same key (dbOverwrite), which
-		// keeps an LFU counter: so does the replacing key here.
+		// keeps an LFU counter: so does the replacing key here. It keeps
+		// the key's TTL too under KEEPTTL, whatever the old type was.
 		keepAccess = db.rec(it).access
+		if keepTTL {
+			keepExpire = db.expireAt(it)
+		}
 		db.remove(it)
 		it = 0
 	}
 	if it == 0 {
-		it = db.add(key, TypeString, val, 0)
+		it = db.add(key, TypeString, val, keepExpire)
 		if keepAccess != 0 && db.acc.lfu {
 			db.rec(it).access = keepAccess
 		}

@@ -55,6 +55,9 @@ type DB struct {
 	// clock is the latest time given to Exec or ActiveExpire; time never
 	// goes backwards inside a DB (see Exec).
 	clock int64
+	// localRead is set while ExecLocalRead runs: keys expired at its now
+	// but not at clock are hidden, not collected (expireItem).
+	localRead bool
 
 	// viewVersion is modCount when the latest View was taken; views counts
 	// Views not yet released. A key last changed before viewVersion may be
@@ -185,7 +188,23 @@ func New(opts Options) *DB {
 // A DB's time never goes backwards: a now earlier than one already seen
 // (a stepped-back clock) is treated as that latest time, so a key that has
 // expired can never reappear. Clock reports the time actually used.
-func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
+func (db *DB) Exec(now int64, argv [][]byte, w Writer) { db.exec(now, argv, w, false) }
+
+// ExecLocalRead runs a read-only command for a replica that follows a
+// log it does not write (a follower's READONLY read): at now, its own
+// clock, so a key expired by it reads as gone, but without moving the
+// DB's clock and without collecting a key the DB's clock (the log's
+// time) has not expired. A follower's clock may run ahead of the
+// leader's: had the read moved the clock or deleted the key, the next
+// logged write of it would find nothing there and do something else
+// than it did on the leader.
+func (db *DB) ExecLocalRead(now int64, argv [][]byte, w Writer) {
+	db.localRead = true
+	db.exec(now, argv, w, true)
+	db.localRead = false
+}
+
+func (db *DB) exec(now int64, argv [][]byte, w Writer, local bool) {
 	if len(argv) == 0 {
 		w.WriteError("ERR empty command")
 		return
@@ -209,6 +228,10 @@ func (db *DB) Exec(now int64, argv [][]byte, w Writer) {
 			w.WriteError(errTooBig)
 			return
 		}
+	}
+	if local {
+		c.run(db, max(now, db.clock), argv, w)
+		return
 	}
 	db.observe(now)
 	c.run(db, db.clock, argv, w)

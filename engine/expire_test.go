@@ -432,3 +432,70 @@ func TestWrongType(t *testing.T) {
 		t.Errorf("MSET over another type: %s", got)
 	}
 }
+
+// TestSetKeepTTLOverOtherType: SET ... KEEPTTL over a key of another type
+// keeps the key's TTL, as Redis 7 does (found by the simulator's grammar
+// workload: the TTL was dropped when the old value was a list or hash).
+func TestSetKeepTTLOverOtherType(t *testing.T) {
+	db := newTestDB()
+	for _, c := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"RPUSH", "l", "a"}, ":1"},
+		{[]string{"PEXPIRE", "l", "5000"}, ":1"},
+		{[]string{"SET", "l", "x", "KEEPTTL"}, "+OK"},
+		{[]string{"PTTL", "l"}, ":5000"},
+		{[]string{"GET", "l"}, `"x"`},
+		{[]string{"HSET", "h", "f", "v"}, ":1"},
+		{[]string{"PEXPIRE", "h", "7000"}, ":1"},
+		{[]string{"SET", "h", "", "XX", "KEEPTTL", "GET"}, "-" + errWrongType},
+		{[]string{"SET", "h", "", "XX", "KEEPTTL"}, "+OK"},
+		{[]string{"PTTL", "h"}, ":7000"},
+		{[]string{"SADD", "s", "m"}, ":1"},
+		{[]string{"PEXPIRE", "s", "9000"}, ":1"},
+		{[]string{"SET", "s", "y"}, "+OK"},
+		{[]string{"PTTL", "s"}, ":-1"},
+	} {
+		if got := exec(db, 1, c.cmd...); got != c.want {
+			t.Errorf("%v: %s, want %s", c.cmd, got, c.want)
+		}
+	}
+}
+
+// TestExecLocalReadHidesButKeeps: a local read at a later now hides a key
+// that now has expired, but keeps it and leaves the DB's clock alone, so
+// a command at the log's time still finds it; RANDOMKEY gives up rather
+// than spin on keys it may not collect.
+func TestExecLocalReadHidesButKeeps(t *testing.T) {
+	db := newTestDB()
+	exec(db, 1, "SET", "a", "v", "PXAT", "1000")
+	local := func(now int64, cmd ...string) string {
+		w := &recorder{}
+		args := make([][]byte, len(cmd))
+		for i, a := range cmd {
+			args[i] = []byte(a)
+		}
+		db.ExecLocalRead(now, args, w)
+		return w.String()
+	}
+	for _, c := range []struct {
+		got, want string
+	}{
+		{local(2000, "GET", "a"), "(nil)"},
+		{local(2000, "EXISTS", "a"), ":0"},
+		{local(2000, "RANDOMKEY"), "(nil)"},
+		{local(2000, "SCAN", "0"), `["0" []]`},
+		{local(500, "GET", "a"), `"v"`},
+		{exec(db, 500, "TYPE", "a"), "+string"},
+		{exec(db, 2000, "GET", "a"), "(nil)"},
+		{exec(db, 2000, "EXISTS", "a"), ":0"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %s, want %s", c.got, c.want)
+		}
+	}
+	if db.Len() != 0 {
+		t.Errorf("%d keys left after a read at the DB's own clock passed the deadline", db.Len())
+	}
+}

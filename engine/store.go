@@ -265,6 +265,9 @@ func (db *DB) del(r ref, event string) {
 
 // expireItem removes a key whose deadline passed.
 func (db *DB) expireItem(r ref) {
+	if db.localRead && !db.expired(r, db.clock) {
+		return // expired by a local read's clock only: hidden, kept (ExecLocalRead)
+	}
 	db.expiredKeys++
 	db.del(r, "expired")
 }

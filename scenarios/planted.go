@@ -207,6 +207,15 @@ var Planted = []PlantedBug{
 		Base:    "fcall-queue-crash-partition", Knobs: cluster.TestingKnobs{FollowerPopsWrongEnd: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "getex-unlogged",
+		Summary: "GETEX is submitted as a read: its PERSIST or new TTL changes the node's memory and never reaches the log, so a restart brings the old TTL back",
+		Base:    "grammar", Knobs: cluster.TestingKnobs{GetExUnlogged: true},
+		// The grammar workload keeps no linearizability history: the
+		// oracle's recovery check sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -174,12 +174,21 @@ func transferOutput(r Reply) (checker.Value, bool) {
 
 // predictFunction is the sequential model of FUNCTION LOAD and of the
 // transfer library's functions.
+// libKeyPrefix starts the model key that says a function library is
+// loaded (FUNCTION LOAD): never a workload key, never in a SCAN.
+const libKeyPrefix = "\x00lib:"
+
 func predictFunction(s state, nowMs int64, argv []string) expectation {
 	name := strings.ToLower(argv[0])
 	if name == "function" {
 		if len(argv) == 3 && strings.EqualFold(argv[1], "load") {
 			lib := strings.TrimPrefix(strings.SplitN(argv[2], "\n", 2)[0], "#!wasm name=")
-			return expectation{reply: bulkReply(lib), write: true}
+			if _, ok := s[libKeyPrefix+lib]; ok {
+				return expectation{reply: errReply("ERR Library '" + lib + "' already exists"), write: true}
+			}
+			// The library is a key of the model that no probe reads: it
+			// is logged as writes are, and a crash may lose it.
+			return expectation{reply: bulkReply(lib), write: true, muts: []mutation{put(libKeyPrefix+lib, kv{})}}
 		}
 		return expectation{reply: errReply("ERR the simulator's model does not know function " + argv[1])}
 	}
@@ -192,6 +201,8 @@ func predictFunction(s state, nowMs int64, argv []string) expectation {
 		return n, v
 	}
 	switch {
+	case name == "fcall" && len(argv) > 1 && argv[1] == "rmw":
+		return predictRMW(s, nowMs, argv)
 	case len(argv) == 4 && argv[1] == "balance":
 		n, _ := balance(argv[3])
 		return expectation{reply: intReply(n)}

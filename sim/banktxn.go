@@ -107,6 +107,7 @@ func predictBlock(s state, nowMs int64, cmds [][]string) expectation {
 	for _, c := range cmds {
 		e := predict(cur, nowMs, c)
 		out.reply.Elems = append(out.reply.Elems, e.reply)
+		out.elemUnordered = append(out.elemUnordered, e.unordered)
 		if e.write {
 			out.write = true
 			out.muts = append(out.muts, e.muts...)

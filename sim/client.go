@@ -60,6 +60,9 @@ type WorkloadConfig struct {
 	// PlainSetTTLPct is the share (percent) of SETs on volatile keys sent
 	// without EX: a plain SET on a key that has a TTL, which must clear it.
 	PlainSetTTLPct int
+	// Grammar, when set, replaces the mix with commands drawn from each
+	// command's grammar (grammar.go; the typed model, gmodel.go).
+	Grammar *GrammarConfig
 	// KeyTags, when set, spreads the plain keys over hash tags (and so
 	// over slots, and the replica groups owning them): key i is
 	// "{tag}k<i>" with tag KeyTags[i % len(KeyTags)], and an MGET reads
@@ -124,6 +127,10 @@ type Client struct {
 	att attempt
 	// sub is a subscriber's state (subscriber.go); nil for the others.
 	sub *subscriberState
+	// zipf draws the grammar workload's hot keys; gw is its WATCH in
+	// progress (grammar.go).
+	zipf *rand.Zipf
+	gw   *gwatch
 }
 
 // attempt is one send of the current operation.
@@ -185,6 +192,7 @@ func (c *Client) issue() {
 // in progress starts over).
 func (c *Client) skip(op *opSpec) {
 	c.bankReplied(op, nil)
+	c.grammarReplied(op, nil)
 	c.r.W.After(c.think(), c.issue)
 }
 
@@ -394,6 +402,10 @@ func (c *Client) sessionLost() {
 	op := c.cur
 	c.cur = nil
 	op.hist = nil
+	c.gw = nil
+	if c.r.rmw == rmwLoading && len(op.argv) > 1 && op.argv[0] == "FUNCTION" {
+		c.r.rmw = rmwUnloaded
+	}
 	if f := c.r.bank.watch[c.id]; f != nil {
 		c.watchRetry(f)
 	}
@@ -410,7 +422,14 @@ func (c *Client) finish(r *Reply) {
 	if op.ttlRead && r != nil {
 		c.r.checkTTLRead(op.argv[1], c.curCall, *r, c.route.final)
 	}
+	c.r.Stats.Contention.replied(op, r)
+	if r != nil && c.r.cfg.Workload.Grammar != nil && !r.IsError() && !OpReadOnly(op.argv) {
+		// The grammar keeps no history: its acknowledged writes are
+		// what the replicated world's liveness check looks at.
+		c.r.grammarAcks = append(c.r.grammarAcks, [2]int64{c.curCall, c.r.W.now})
+	}
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
+	c.grammarReplied(op, r)
 	if op.hist != nil {
 		h := *op.hist
 		h.Client = int(c.id)
@@ -530,6 +549,9 @@ func (c *Client) value() string {
 // gen draws the next operation: mostly single-key string commands on a
 // small key space, so clients contend.
 func (c *Client) gen() opSpec {
+	if c.r.cfg.Workload.Grammar != nil {
+		return c.genGrammar()
+	}
 	if c.r.cfg.Workload.Bank != nil {
 		return c.genBank()
 	}

@@ -366,6 +366,10 @@ func (g *Group) finalPhase() {
 		c.route.script = r.zsetDrain()
 	case r.cfg.Workload.Set != nil:
 		c.route.script = r.setDrain()
+	case r.cfg.Workload.Grammar != nil:
+		// A write through the log on the final leader (nothing else in
+		// the history: the replicas are compared with each other).
+		c.route.script = []opSpec{{argv: []string{"DEL", "final-barrier"}}}
 	default:
 		for _, k := range r.keys {
 			c.route.script = append(c.route.script, opSpec{argv: []string{"GET", k}, hist: &checker.Op{Kind: checker.Get, Key: k}})
@@ -399,6 +403,10 @@ func (g *Group) finalReadsDone() {
 func (g *Group) checkConverged() {
 	if g.groups > 1 {
 		g.checkGroups()
+		return
+	}
+	if g.r.cfg.Workload.Grammar != nil {
+		g.checkTypedConverged()
 		return
 	}
 	r := g.r
@@ -544,6 +552,11 @@ func (g *Group) checkLiveness() {
 		r.Oracle.fail("liveness: the scenario healed at " + time.Duration(from).String() +
 			", too late to observe " + g.cfg.LivenessWithin.String() + " of writes before the workload ends")
 		return
+	}
+	for _, a := range r.grammarAcks {
+		if a[0] >= from && a[1] <= until {
+			return
+		}
 	}
 	for _, op := range r.History {
 		if op.Unknown || op.Call < from || op.Return > until {

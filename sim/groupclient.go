@@ -204,6 +204,7 @@ func (c *Client) abandon(why string) {
 	c.cur = nil
 	c.att.inFlight = false
 	c.bankReplied(op, nil)
+	c.grammarReplied(op, nil)
 	c.loadAgain(op, nil)
 	if c.r.cfg.Workload.Bank != nil && op.hist != nil && op.hist.Kind == checker.Set {
 		// A bank account's opening SET that was never executed (only

@@ -11,6 +11,13 @@ import (
 type kv struct {
 	val string
 	exp int64
+	// typ and the collection fields hold the grammar workload's typed
+	// values (gmodel.go); they are never changed in place.
+	typ vtype
+	h   map[string]string
+	l   []string
+	s   map[string]struct{}
+	z   map[string]float64
 }
 
 // state is the reference keyspace. Small by design (workloads use a few
@@ -63,6 +70,13 @@ type expectation struct {
 	// orNull: a null reply is also right, and then nothing was written
 	// (an EXEC under WATCH: the model does not track key versions).
 	orNull bool
+	// unordered: the reply is an array whose order Redis leaves open
+	// (SMEMBERS, HGETALL): compared as a multiset of runs of this many
+	// elements (1: members, 2: field/value pairs).
+	unordered int
+	// elemUnordered is unordered for each element of a transaction's
+	// reply (predictBlock).
+	elemUnordered []int
 }
 
 var (
@@ -87,102 +101,15 @@ func predict(s state, nowMs int64, argv []string) expectation {
 	if _, ok := txnCommands(argv); ok {
 		return predictTxn(s, nowMs, argv)
 	}
+	if e, ok := predictG(s, nowMs, argv); ok {
+		return e
+	}
 	name := strings.ToLower(argv[0])
 	switch name {
-	case "get":
-		if v, ok := s.get(argv[1], nowMs); ok {
-			return expectation{reply: bulkReply(v.val)}
-		}
-		return expectation{reply: nullReply}
-	case "mget":
-		r := Reply{Kind: '*'}
-		for _, k := range argv[1:] {
-			if v, ok := s.get(k, nowMs); ok {
-				r.Elems = append(r.Elems, bulkReply(v.val))
-			} else {
-				r.Elems = append(r.Elems, nullReply)
-			}
-		}
-		return expectation{reply: r}
-	case "pttl":
-		v, ok := s.get(argv[1], nowMs)
-		switch {
-		case !ok:
-			return expectation{reply: intReply(-2)}
-		case v.exp == 0:
-			return expectation{reply: intReply(-1)}
-		}
-		return expectation{reply: intReply(max(v.exp-nowMs, 0))}
-	case "set":
-		key, val := argv[1], argv[2]
-		var nx, xx bool
-		var exp int64
-		for i := 3; i < len(argv); i++ {
-			switch strings.ToLower(argv[i]) {
-			case "nx":
-				nx = true
-			case "xx":
-				xx = true
-			case "ex":
-				n, _ := strconv.ParseInt(argv[i+1], 10, 64)
-				exp = nowMs + n*1000
-				i++
-			case "px":
-				n, _ := strconv.ParseInt(argv[i+1], 10, 64)
-				exp = nowMs + n
-				i++
-			}
-		}
-		_, exists := s.get(key, nowMs)
-		if (nx && exists) || (xx && !exists) {
-			return expectation{reply: nullReply, write: true}
-		}
-		return expectation{reply: okReply, write: true, muts: []mutation{{key: key, v: kv{val: val, exp: exp}}}}
-	case "del":
-		e := expectation{write: true}
-		var n int64
-		seen := map[string]bool{}
-		for _, k := range argv[1:] {
-			if _, ok := s.get(k, nowMs); ok && !seen[k] {
-				n++
-			}
-			seen[k] = true
-			e.muts = append(e.muts, mutation{key: k, del: true})
-		}
-		e.reply = intReply(n)
-		return e
-	case "incrby":
-		delta, _ := strconv.ParseInt(argv[2], 10, 64)
-		var cur int64
-		var exp int64
-		if v, ok := s.get(argv[1], nowMs); ok {
-			n, ok := isCanonicalInt(v.val)
-			if !ok {
-				return expectation{reply: errReply("ERR value is not an integer or out of range"), write: true}
-			}
-			cur, exp = n, v.exp
-		}
-		if (delta > 0 && cur > 1<<63-1-delta) || (delta < 0 && cur < -1<<63-delta) {
-			return expectation{reply: errReply("ERR increment or decrement would overflow"), write: true}
-		}
-		n := cur + delta
-		return expectation{reply: intReply(n), write: true,
-			muts: []mutation{{key: argv[1], v: kv{val: strconv.FormatInt(n, 10), exp: exp}}}}
-	case "expire":
-		secs, _ := strconv.ParseInt(argv[2], 10, 64)
-		v, ok := s.get(argv[1], nowMs)
-		if !ok {
-			return expectation{reply: intReply(0), write: true}
-		}
-		if secs <= 0 {
-			return expectation{reply: intReply(1), write: true, muts: []mutation{{key: argv[1], del: true}}}
-		}
-		v.exp = nowMs + secs*1000
-		return expectation{reply: intReply(1), write: true, muts: []mutation{{key: argv[1], v: v}}}
 	case "scan":
 		var alive []string
 		for k := range s {
-			if _, ok := s.get(k, nowMs); ok {
+			if _, ok := s.get(k, nowMs); ok && !strings.HasPrefix(k, libKeyPrefix) {
 				alive = append(alive, k)
 			}
 		}
@@ -205,6 +132,21 @@ func (e expectation) check(r Reply) string {
 	if e.orNull && r.Kind == '_' {
 		return ""
 	}
+	if e.unordered > 0 && sameUnordered(e.reply, r, e.unordered) {
+		return ""
+	}
+	if e.elemUnordered != nil && r.Kind == '*' && len(r.Elems) == len(e.reply.Elems) {
+		same := true
+		for i, x := range e.reply.Elems {
+			if u := e.elemUnordered[i]; u > 0 && sameUnordered(x, r.Elems[i], u) {
+				continue
+			}
+			same = same && sameReply(x, r.Elems[i])
+		}
+		if same {
+			return ""
+		}
+	}
 	if sameReply(e.reply, r) {
 		return ""
 	}
@@ -215,6 +157,15 @@ func sameReply(a, b Reply) bool {
 	if a.Kind == '-' || b.Kind == '-' {
 		return a.Kind == b.Kind && errCode(a.Str) == errCode(b.Str)
 	}
+	if a.Kind == ',' || b.Kind == ',' {
+		// A double: RESP3's ',' or RESP2's bulk string, compared by value.
+		if (a.Kind != ',' && a.Kind != '$') || (b.Kind != ',' && b.Kind != '$') {
+			return false
+		}
+		x, ok1 := parseFloatArg(a.Str)
+		y, ok2 := parseFloatArg(b.Str)
+		return ok1 && ok2 && x == y
+	}
 	if a.Kind != b.Kind || a.Str != b.Str || a.Int != b.Int || len(a.Elems) != len(b.Elems) {
 		return false
 	}
@@ -222,6 +173,32 @@ func sameReply(a, b Reply) bool {
 		if !sameReply(a.Elems[i], b.Elems[i]) {
 			return false
 		}
+	}
+	return true
+}
+
+// sameUnordered compares two arrays as multisets of runs of n elements.
+func sameUnordered(a, b Reply, n int) bool {
+	if a.Kind != '*' || b.Kind != '*' || len(a.Elems) != len(b.Elems) || len(a.Elems)%n != 0 {
+		return false
+	}
+	used := make([]bool, len(b.Elems)/n)
+outer:
+	for i := 0; i < len(a.Elems); i += n {
+		for j := range used {
+			if used[j] {
+				continue
+			}
+			match := true
+			for k := 0; k < n && match; k++ {
+				match = sameReply(a.Elems[i+k], b.Elems[j*n+k])
+			}
+			if match {
+				used[j] = true
+				continue outer
+			}
+		}
+		return false
 	}
 	return true
 }

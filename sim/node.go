@@ -417,11 +417,32 @@ func (n *Node) groupSuffix(g uint64) string {
 // at the node, not a client: it submits to the replica directly.
 func (n *Node) probe() bool {
 	keys := n.r.keys
-	recs := make([]recorder, 2*len(keys))
-	reqs := make([]cluster.Request, 2*len(keys))
+	typed := n.r.cfg.Workload.Grammar != nil
+	per := 2
+	if typed {
+		per += len(typedProbe)
+	}
+	recs := make([]recorder, per*len(keys))
+	reqs := make([]cluster.Request, per*len(keys))
 	for i, k := range keys {
-		reqs[2*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[2*i]}
-		reqs[2*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[2*i+1]}
+		reqs[per*i] = cluster.Request{Argv: [][]byte{[]byte("GET"), []byte(k)}, W: &recs[per*i]}
+		reqs[per*i+1] = cluster.Request{Argv: [][]byte{[]byte("PTTL"), []byte(k)}, W: &recs[per*i+1]}
+		if typed {
+			for j, argv := range typedProbeArgv(k) {
+				q := cluster.Request{W: &recs[per*i+2+j]}
+				for _, a := range argv {
+					q.Argv = append(q.Argv, []byte(a))
+				}
+				reqs[per*i+2+j] = q
+			}
+		}
+	}
+	// The grammar workload's function library: the model holds it as a
+	// key (libKeyPrefix) that reads "" when the library is loaded.
+	var libRec *recorder
+	if g := n.r.cfg.Workload.Grammar; g != nil && g.FcallPct > 0 {
+		libRec = &recorder{}
+		reqs = append(reqs, cluster.Request{Argv: [][]byte{[]byte("FUNCTION"), []byte("LIST"), []byte("LIBRARYNAME"), []byte("rmw")}, W: libRec})
 	}
 	now := n.Clock.Now()
 	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
@@ -430,11 +451,24 @@ func (n *Node) probe() bool {
 		return false
 	}
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
-	probe := make([]probeKey, len(keys))
+	probe := make([]probeKey, len(keys), len(keys)+1)
 	for i := range keys {
-		probe[i].val = recs[2*i].top
-		probe[i].pttl = recs[2*i+1].top
-		probe[i].hasTTL = recs[2*i+1].top.Kind == ':'
+		probe[i].val = recs[per*i].top
+		probe[i].pttl = recs[per*i+1].top
+		probe[i].hasTTL = recs[per*i+1].top.Kind == ':'
+		if typed {
+			for j := range typedProbe {
+				probe[i].typed = append(probe[i].typed, recs[per*i+2+j].top)
+			}
+		}
+	}
+	if libRec != nil {
+		p := probeKey{val: nullReply}
+		if libRec.top.Kind == '*' && len(libRec.top.Elems) > 0 {
+			p.val = bulkReply("")
+		}
+		keys = append(append([]string(nil), keys...), libKeyPrefix+"rmw")
+		probe = append(probe, p)
 	}
 	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
 	return true
@@ -726,7 +760,7 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 			if watchOracle {
 				// The oracle checks every reply in execution order.
 				t := &teeWriter{w: q.W}
-				*checks = append(*checks, oracleCheck{tee: t, words: requestWords(q), nowMs: n.nowMs()})
+				*checks = append(*checks, oracleCheck{tee: t, words: requestWords(q), nowMs: n.nowMs(), conn: it.c.id})
 				q.W = t
 			}
 			reqs = append(reqs, q)
@@ -737,6 +771,7 @@ func (n *Node) submit(g uint64, items []stepItem, checks *[]oracleCheck) (int, b
 		}
 	}
 	n.trace(sb.String())
+	n.r.Stats.Contention.batch(items)
 	if watchMeetsWrite(reqs) {
 		n.r.Reach(MarkWatchMeetsWrite)
 	}
@@ -765,6 +800,7 @@ type oracleCheck struct {
 	tee   *teeWriter
 	words []string
 	nowMs int64
+	conn  uint64 // the connection it came on (the grammar's WATCH check)
 }
 
 func (ch oracleCheck) report(n *Node, ackMs int64) {
@@ -772,6 +808,9 @@ func (ch oracleCheck) report(n *Node, ackMs int64) {
 	if rec.n != 1 {
 		n.r.Oracle.fail("t=" + fmtMs(ch.nowMs) + " " + strings.Join(ch.words, " ") + ": the replica wrote " + itoa(int64(rec.n)) + " replies, want exactly 1")
 		return
+	}
+	if n.r.cfg.Workload.Grammar != nil {
+		n.r.Oracle.watchCheck(ch.conn, ch.words, rec.top, ch.nowMs)
 	}
 	n.r.Oracle.Executed(ch.words, rec.top, ch.nowMs, ackMs)
 }

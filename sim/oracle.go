@@ -62,6 +62,12 @@ type Oracle struct {
 	notify bool
 	events []notifyEvent
 
+	// changes counts, per key, the executed writes that changed it, and
+	// watched the count each connection saw at its WATCH's read (the
+	// grammar's WATCH check, watchCheck).
+	changes map[string]int64
+	watched map[uint64]watchSnap
+
 	Failures      []string
 	FailuresTotal int
 	Stats         OracleStats
@@ -106,6 +112,9 @@ func (o *Oracle) stalledBetween(a, b int64) int64 {
 // OracleStats counts what was checked.
 type OracleStats struct {
 	Checked, Writes, Refused, InFlight, Recoveries, LostWrites, RefusedStarts int64
+	// WatchChecked counts the watched EXECs the grammar's WATCH check
+	// judged.
+	WatchChecked int64
 }
 
 func newOracle(dur Durability, tolerateWriteErrors bool) *Oracle {
@@ -153,6 +162,7 @@ func (o *Oracle) Executed(argv []string, r Reply, nowMs, ackMs int64) {
 	}
 	if e.write {
 		o.Stats.Writes++
+		o.countChanges(e.muts, nowMs)
 		o.cur.apply(e.muts)
 		o.pending = append(o.pending, pendingWrite{argv: argv, nowMs: nowMs, acked: true, ackMs: ackMs})
 		if len(o.pending) > pendingFoldAt && !o.crashed {
@@ -203,6 +213,36 @@ type probeKey struct {
 	val    Reply // GET
 	pttl   Reply // PTTL
 	hasTTL bool
+	// typed are the replies to typedProbe's reads (the grammar workload
+	// only).
+	typed []Reply
+}
+
+// typedProbe are the reads that see a key of any type whole, after GET
+// and PTTL (the grammar workload's recovery probe).
+var typedProbe = [][]string{{"HGETALL"}, {"LRANGE", "", "0", "-1"}, {"SMEMBERS"}, {"ZRANGE", "", "0", "-1", "WITHSCORES"}}
+
+func typedProbeArgv(k string) [][]string {
+	out := make([][]string, len(typedProbe))
+	for i, p := range typedProbe {
+		argv := append([]string{p[0], k}, p[min(2, len(p)):]...)
+		out[i] = argv
+	}
+	return out
+}
+
+// probeDiffers reports whether key k's probe differs from st.
+func probeDiffers(st state, k string, p probeKey, nowMs int64) bool {
+	if !sameReply(predict(st, nowMs, []string{"get", k}).reply, p.val) ||
+		(p.hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, p.pttl)) {
+		return true
+	}
+	for j, argv := range typedProbeArgv(k)[:len(p.typed)] {
+		if predict(st, nowMs, argv).check(p.typed[j]) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingFoldAt bounds the writes kept for prefix checks: past it, the
@@ -303,7 +343,8 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 			closest = firstMatch
 		}
 		o.fail(o.explain(keys, probe, nowMs, minK, firstMatch, closest))
-		// Adopt what the node serves, so later checks stay meaningful.
+		// Adopt what the node serves, so later checks stay meaningful
+		// (with the libraries the model had: no probe reads them).
 		o.base = probeState(keys, probe, nowMs)
 		o.pending = o.pending[:0]
 	} else {
@@ -332,8 +373,7 @@ func (o *Oracle) Recovered(keys []string, probe []probeKey, nowMs int64) {
 func diffProbe(st state, keys []string, probe []probeKey, nowMs int64) int {
 	d := 0
 	for i, k := range keys {
-		if !sameReply(predict(st, nowMs, []string{"get", k}).reply, probe[i].val) ||
-			(probe[i].hasTTL && !sameReply(predict(st, nowMs, []string{"pttl", k}).reply, probe[i].pttl)) {
+		if probeDiffers(st, k, probe[i], nowMs) {
 			d++
 		}
 	}
@@ -343,8 +383,8 @@ func diffProbe(st state, keys []string, probe []probeKey, nowMs int64) int {
 func probeState(keys []string, probe []probeKey, nowMs int64) state {
 	st := state{}
 	for i, k := range keys {
-		if probe[i].val.Kind == '$' {
-			v := kv{val: probe[i].val.Str}
+		v, ok := probedValue(probe[i])
+		if ok {
 			if probe[i].hasTTL && probe[i].pttl.Kind == ':' && probe[i].pttl.Int >= 0 {
 				v.exp = nowMs + probe[i].pttl.Int
 			}
@@ -384,8 +424,13 @@ func (o *Oracle) explain(keys []string, probe []probeKey, nowMs int64, minK, fir
 	for i, k := range keys {
 		gv := predict(st, nowMs, []string{"get", k}).reply
 		gt := predict(st, nowMs, []string{"pttl", k}).reply
-		if !sameReply(gv, probe[i].val) || (probe[i].hasTTL && !sameReply(gt, probe[i].pttl)) {
+		if probeDiffers(st, k, probe[i], nowMs) {
 			b.WriteString(" " + k + ": " + probe[i].val.String() + "/" + probe[i].pttl.String() + " vs " + gv.String() + "/" + gt.String())
+			for j, argv := range typedProbeArgv(k)[:len(probe[i].typed)] {
+				if e := predict(st, nowMs, argv); e.check(probe[i].typed[j]) != "" {
+					b.WriteString(" " + argv[0] + " " + probe[i].typed[j].String() + " vs " + e.reply.String())
+				}
+			}
 			// Where did the recovered value come from?
 			for j := len(o.pending) - 1; j >= 0; j-- {
 				w := o.pending[j]
@@ -411,4 +456,122 @@ func pad3(n int64) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// probedValue rebuilds a key's model value from its probe (GET, then the
+// typed reads).
+func probedValue(p probeKey) (kv, bool) {
+	if p.val.Kind == '$' {
+		return kv{val: p.val.Str}, true
+	}
+	if len(p.typed) != len(typedProbe) {
+		return kv{}, false
+	}
+	if r := p.typed[0]; r.Kind == '*' && len(r.Elems) > 0 {
+		h := map[string]string{}
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			h[r.Elems[i].Str] = r.Elems[i+1].Str
+		}
+		return kv{typ: tHash, h: h}, true
+	}
+	if r := p.typed[1]; r.Kind == '*' && len(r.Elems) > 0 {
+		var l []string
+		for _, e := range r.Elems {
+			l = append(l, e.Str)
+		}
+		return kv{typ: tList, l: l}, true
+	}
+	if r := p.typed[2]; r.Kind == '*' && len(r.Elems) > 0 {
+		m := map[string]struct{}{}
+		for _, e := range r.Elems {
+			m[e.Str] = struct{}{}
+		}
+		return kv{typ: tSet, s: m}, true
+	}
+	if r := p.typed[3]; r.Kind == '*' && len(r.Elems) > 0 {
+		z := map[string]float64{}
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			f, _ := parseFloatArg(r.Elems[i+1].Str)
+			z[r.Elems[i].Str] = f
+		}
+		return kv{typ: tZSet, z: z}, true
+	}
+	return kv{}, false
+}
+
+type watchSnap struct {
+	key     string
+	changes int64
+}
+
+// countChanges counts the keys muts change (a write that leaves a key as
+// it was is not counted: Redis may or may not call it a modification).
+func (o *Oracle) countChanges(muts []mutation, nowMs int64) {
+	if o.changes == nil {
+		return
+	}
+	for _, m := range muts {
+		old, had := o.cur.get(m.key, nowMs) // an expired key counts as gone
+		if m.del && !had || !m.del && had && sameKV(old, m.v) {
+			continue
+		}
+		o.changes[m.key]++
+	}
+}
+
+// watchCheck is the grammar workload's WATCH check, one-sided: the
+// workload WATCHes a key and reads it with TOUCH (which nothing else
+// sends) on one connection, then sends its block; if a write changed the
+// key in between, in the node's execution order, the EXEC must abort
+// (answer null). Aborting when nothing changed stays allowed (an expiry,
+// or a write that left the key as it was, may count as a change).
+func (o *Oracle) watchCheck(conn uint64, words []string, r Reply, nowMs int64) {
+	if o.changes == nil {
+		o.changes, o.watched = map[string]int64{}, map[uint64]watchSnap{}
+	}
+	if len(words) == 2 && strings.EqualFold(words[0], "touch") {
+		o.watched[conn] = watchSnap{key: words[1], changes: o.changes[words[1]]}
+		return
+	}
+	if _, ok := txnCommands(words); !ok {
+		return
+	}
+	w, ok := o.watched[conn]
+	if !ok {
+		return
+	}
+	delete(o.watched, conn)
+	o.Stats.WatchChecked++
+	if o.changes[w.key] != w.changes && r.Kind != '_' {
+		o.fail("t=" + fmtMs(nowMs) + " " + strings.Join(words, " ") + ": EXEC ran although its watched key " + w.key +
+			" changed " + strconv.FormatInt(o.changes[w.key]-w.changes, 10) + " time(s) since the WATCH (reply " + r.String() + ")")
+	}
+}
+
+// sameKV reports whether two model values are the same.
+func sameKV(a, b kv) bool {
+	if a.typ != b.typ || a.val != b.val || a.exp != b.exp || len(a.h) != len(b.h) || len(a.l) != len(b.l) || len(a.s) != len(b.s) || len(a.z) != len(b.z) {
+		return false
+	}
+	for k, v := range a.h {
+		if w, ok := b.h[k]; !ok || w != v {
+			return false
+		}
+	}
+	for i := range a.l {
+		if a.l[i] != b.l[i] {
+			return false
+		}
+	}
+	for k := range a.s {
+		if _, ok := b.s[k]; !ok {
+			return false
+		}
+	}
+	for k, v := range a.z {
+		if w, ok := b.z[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }

@@ -68,6 +68,8 @@ type Stats struct {
 	Refused int64
 	// Snapshots: snapshot jobs run.
 	Snapshots int64
+	// Contention is how often requests met on a key (contention.go).
+	Contention Contention
 }
 
 // Run is one simulation in progress.
@@ -102,6 +104,10 @@ type Run struct {
 	aims *aimState
 	// evict maps logged evictions to the history (evict.go).
 	evict evictBook
+	// rmw is the grammar workload's library state (grammar.go);
+	// grammarAcks the call and return times of its acknowledged writes.
+	rmw         int
+	grammarAcks [][2]int64
 }
 
 // Result is what a run found.
@@ -139,6 +145,8 @@ type Result struct {
 	Variant Variant
 	// Markers counts the markers the run passed (aim.go).
 	Markers map[string]int64
+	// Contention is how often requests met on a key (contention.go).
+	Contention Contention
 }
 
 // Injected counts the faults that happened.
@@ -300,7 +308,8 @@ func (r *Run) result() *Result {
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
-		Faults: faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
+		Contention: r.Stats.Contention,
+		Faults:     faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
 		TraceHash: r.W.TraceHash(), History: r.History,
 		LinearizabilityApplies: lin,
 	}
