@@ -424,6 +424,18 @@ func (t *tview) get(root nid, key []byte) (a, b []byte, ok bool) {
 	}
 }
 
+// childOf is child i of inner node p, found without a walk over the
+// node: a positional tree's inner entries have one size, and a keyed
+// tree's nodes keep an offset table. An iterator crossing into the next
+// leaf used to list every child's offset, 6% of the CPU of LRANGE over a
+// long list.
+func (t *tview) childOf(p []byte, i int) nid {
+	if !t.kind.keyed() {
+		return childAt(p, nodeHdrBytes+12*i)
+	}
+	return childAt(p, tabGet(p, i))
+}
+
 // titer walks a tree's entries in order, either way.
 type titer struct {
 	t     tview
@@ -576,9 +588,7 @@ func (it *titer) Next() {
 	}
 	it.path[lvl].i++
 	for l := lvl; l < it.depth-1; l++ {
-		p := it.t.d.node(it.path[l].n)
-		it.t.offs = offsets(p, it.t.kind, it.t.offs)
-		c := childAt(p, it.t.offs[it.path[l].i])
+		c := it.t.childOf(it.t.d.node(it.path[l].n), it.path[l].i)
 		it.path[l+1].n, it.path[l+1].i = c, 0
 	}
 	it.enterLeaf(it.path[it.depth-1].n)
@@ -608,9 +618,7 @@ func (it *titer) Prev() {
 	it.pos--
 	it.path[lvl].i--
 	for l := lvl; l < it.depth-1; l++ {
-		p := it.t.d.node(it.path[l].n)
-		it.t.offs = offsets(p, it.t.kind, it.t.offs)
-		c := childAt(p, it.t.offs[it.path[l].i])
+		c := it.t.childOf(it.t.d.node(it.path[l].n), it.path[l].i)
 		cp := it.t.d.node(c)
 		it.path[l+1].n, it.path[l+1].i = c, nodeCount(cp)-1
 	}
