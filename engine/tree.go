@@ -767,6 +767,31 @@ func (db *DB) encodeInner(k treeKind, child nid, count uint64, sep []byte) []byt
 
 // removeEntry cuts entry i, [o, end), out of node p. (Callers on leaves
 // bump db.leafGen.)
+// replaceEntry puts e in place of entry i of leaf p, at [o, end), when
+// the node still fits: one move of the entries after it (none when the
+// sizes are equal, as for an overwrite with a value of the same length),
+// where removeEntry then insertEntry moved them twice. It reports false,
+// changing nothing, when e does not fit.
+func replaceEntry(p []byte, k treeKind, i, o, end int, e []byte) bool {
+	used := nodeUsed(p)
+	n := nodeCount(p)
+	delta := len(e) - (end - o)
+	if used+delta+tabBytes(p, k, n) > nodeCapBytes {
+		return false
+	}
+	if delta != 0 {
+		copy(p[o+len(e):], p[end:nodeHdrBytes+used])
+		setNodeUsed(p, used+delta)
+		if tabbed(p, k) {
+			for j := i + 1; j < n; j++ {
+				tabSet(p, j, tabGet(p, j)+delta)
+			}
+		}
+	}
+	copy(p[o:], e)
+	return true
+}
+
 func removeEntry(p []byte, k treeKind, i, o, end int) {
 	used := nodeUsed(p)
 	n := nodeCount(p)
@@ -991,8 +1016,15 @@ func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsp
 		pos, at, eq := t.leafSeek(p, a)
 		if eq {
 			db.leafGen++
+			end := entryEnd(p, at, k, true)
 			db.dropEntryFields(p, at, k, true)
-			removeEntry(p, k, pos, at, entryEnd(p, at, k, true))
+			e := db.encodeEntry(k, a, b)
+			if replaceEntry(p, k, pos, at, end, e) {
+				return n, false, tsplit{}, false
+			}
+			removeEntry(p, k, pos, at, end)
+			sp, split := db.insertEntry(k, p, pos, at, e, le, re)
+			return n, false, sp, split
 		}
 		e := db.encodeEntry(k, a, b)
 		sp, split := db.insertEntry(k, p, pos, at, e, le, re)
