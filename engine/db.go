@@ -125,6 +125,10 @@ type DB struct {
 	// entry being inserted, the packs a command changes.
 	zkey, zent []byte
 	zoffs      []int
+	// zprev receives the score a ZADD's put into the member tree replaced,
+	// while zprevOn (tree.go, putIn).
+	zprev   [8]byte
+	zprevOn bool
 	zbufs      [2][]byte
 	zscores    []float64
 	// hdr holds a collection header being built.

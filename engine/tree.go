@@ -1017,6 +1017,10 @@ func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsp
 		if eq {
 			db.leafGen++
 			end := entryEnd(p, at, k, true)
+			if db.zprevOn {
+				_, old := t.entryAt(p, at)
+				copy(db.zprev[:], old)
+			}
 			db.dropEntryFields(p, at, k, true)
 			e := db.encodeEntry(k, a, b)
 			if replaceEntry(p, k, pos, at, end, e) {
