@@ -1014,6 +1014,11 @@ func (db *DB) putIn(n nid, k treeKind, a, b []byte, le, re bool) (nid, bool, tsp
 	if p[0] == nodeLeaf {
 		t := tview{d: &db.s.slabDirs, kind: k}
 		pos, at, eq := t.leafSeek(p, a)
+		if eq && !k.hasVal() {
+			// The entry is the key alone: putting it again changes
+			// nothing (SADD of a member already there).
+			return n, false, tsplit{}, false
+		}
 		if eq {
 			db.leafGen++
 			end := entryEnd(p, at, k, true)
