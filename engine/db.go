@@ -129,8 +129,8 @@ type DB struct {
 	// while zprevOn (tree.go, putIn).
 	zprev   [8]byte
 	zprevOn bool
-	zbufs      [2][]byte
-	zscores    []float64
+	zbufs   [2][]byte
+	zscores []float64
 	// hdr holds a collection header being built.
 	hdr [32]byte
 	// pack builds a pack (a small collection's value) being rewritten.
