@@ -765,8 +765,6 @@ func (db *DB) encodeInner(k treeKind, child nid, count uint64, sep []byte) []byt
 	return e
 }
 
-// removeEntry cuts entry i, [o, end), out of node p. (Callers on leaves
-// bump db.leafGen.)
 // replaceEntry puts e in place of entry i of leaf p, at [o, end), when
 // the node still fits: one move of the entries after it (none when the
 // sizes are equal, as for an overwrite with a value of the same length),
@@ -792,6 +790,8 @@ func replaceEntry(p []byte, k treeKind, i, o, end int, e []byte) bool {
 	return true
 }
 
+// removeEntry cuts entry i, [o, end), out of node p. (Callers on leaves
+// bump db.leafGen.)
 func removeEntry(p []byte, k treeKind, i, o, end int) {
 	used := nodeUsed(p)
 	n := nodeCount(p)

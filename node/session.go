@@ -319,7 +319,6 @@ func (c *Session) runOne(argv [][]byte) bool {
 			c.runServerCommand(sc, argv)
 			return false
 		}
-		ec := ec
 		if ec == nil {
 			ec = engine.Lookup(argv[0])
 		}
