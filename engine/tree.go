@@ -993,6 +993,16 @@ func (db *DB) newLeafWith(k treeKind, e []byte) nid {
 // tput inserts (a, b) into keyed tree t, replacing the value of an equal
 // key; it reports whether the key is new.
 func (db *DB) tput(t *troot, k treeKind, a, b []byte) bool {
+	if !k.hasVal() && t.root != 0 && db.views.Load() > 0 {
+		// A key already there is a no-op (SADD of a member the set
+		// has), but the descent below copies every node a View shares:
+		// the new root would be the caller's to save, and a caller that
+		// added nothing saves nothing, leaving the key on nodes freed
+		// once the View goes. Look first, without writing.
+		if _, _, ok := (&tview{d: &db.s.slabDirs, kind: k}).get(t.root, a); ok {
+			return false
+		}
+	}
 	if t.root == 0 {
 		t.root = db.newLeafWith(k, db.encodeEntry(k, a, b))
 		t.count = 1

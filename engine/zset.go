@@ -565,7 +565,9 @@ func (db *DB) zsetAdd(z *zsetBuf, s float64, m []byte, flags int) (int, float64)
 	if math.IsNaN(s) {
 		return zaddNaN, 0
 	}
-	if z.enc == encSkiplist && flags == 0 {
+	if z.enc == encSkiplist && flags == 0 && db.views.Load() == 0 {
+		// Without a View no node is copied on write, so a put that
+		// changes nothing leaves the roots where they were.
 		return db.zsetSet(z, s, m)
 	}
 	var cur float64
