@@ -19,6 +19,12 @@ func TestNoOpWritesUnderViewKeepTheKey(t *testing.T) {
 		{"sadd", "SADD", []string{"SADD", "k", "m:42"}, []string{"SISMEMBER", "k", "m:4000"}, ":1"},
 		{"hset", "HSET", []string{"HSET", "k", "m:42", "v"}, []string{"HGET", "k", "m:4000"}, `"v"`},
 		{"zadd", "ZADD", []string{"ZADD", "k", "42", "m:42"}, []string{"ZSCORE", "k", "m:4000"}, ",4000"},
+		{"srem", "SADD", []string{"SREM", "k", "absent"}, []string{"SISMEMBER", "k", "m:4000"}, ":1"},
+		{"hdel", "HSET", []string{"HDEL", "k", "absent"}, []string{"HGET", "k", "m:4000"}, `"v"`},
+		{"zrem", "ZADD", []string{"ZREM", "k", "absent"}, []string{"ZSCORE", "k", "m:4000"}, ",4000"},
+		{"zadd nx", "ZADD", []string{"ZADD", "k", "NX", "7", "m:42"}, []string{"ZSCORE", "k", "m:4000"}, ",4000"},
+		{"zadd xx", "ZADD", []string{"ZADD", "k", "XX", "42", "m:42"}, []string{"ZSCORE", "k", "m:4000"}, ",4000"},
+		{"smove", "SADD", []string{"SMOVE", "k", "k", "m:42"}, []string{"SISMEMBER", "k", "m:4000"}, ":1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := newTestDB()
@@ -34,7 +40,7 @@ func TestNoOpWritesUnderViewKeepTheKey(t *testing.T) {
 			})
 			db.modCount++
 			v := db.View()
-			if got := exec(db, 1, tc.noop...); got != ":0" {
+			if got := exec(db, 1, tc.noop...); got != ":0" && got != ":1" {
 				t.Fatalf("%v = %s", tc.noop, got)
 			}
 			v.Release()
