@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"runtime"
 	"strconv"
 	"testing"
@@ -121,6 +122,8 @@ func BenchmarkCollectionOps(b *testing.B) {
 		{"HSET/large", argvOf("HSET", "h", "field:4242", "v2"), nil},
 		{"HGET/large", argvOf("HGET", "h", "field:4242"), nil},
 		{"ZADD/large", argvOf("ZADD", "z", "7", "member:4242"), nil},
+		{"ZADD update/large", argvOf("ZADD", "z", "8", "member:4243"), argvOf("ZADD", "z", "9", "member:4243")},
+		{"SADD existing/large", argvOf("SADD", "s", "member:4242"), nil},
 		{"ZSCORE/large", argvOf("ZSCORE", "z", "member:4242"), nil},
 		{"ZRANK/large", argvOf("ZRANK", "z", "member:4242"), nil},
 		{"HSET/small", argvOf("HSET", "hs", "b", "9"), nil},
@@ -149,4 +152,60 @@ func argvOf(args ...string) [][]byte {
 		out[i] = []byte(a)
 	}
 	return out
+}
+
+// TestCollectionHotPathsDoNotAllocate: the pipelined collection commands
+// redis-benchmark measures (issue 21), on collections past their compact
+// encodings, allocate nothing once warm.
+func TestCollectionHotPathsDoNotAllocate(t *testing.T) {
+	db := newTestDB()
+	const n = 5000
+	bulk(db, n, "RPUSH", "l", func(i int) []string { return []string{"value:" + strconv.Itoa(i)} })
+	bulk(db, n, "SADD", "s", func(i int) []string { return []string{"member:" + strconv.Itoa(i)} })
+	bulk(db, n, "HSET", "h", func(i int) []string { return []string{"field:" + strconv.Itoa(i), "value:" + strconv.Itoa(i)} })
+	bulk(db, n, "ZADD", "z", func(i int) []string { return []string{strconv.Itoa(i), "member:" + strconv.Itoa(i)} })
+	for _, op := range []struct {
+		name     string
+		do, undo [][]byte
+	}{
+		{"LPUSH+LPOP", argvOf("LPUSH", "l", "x"), argvOf("LPOP", "l")},
+		{"RPUSH+RPOP", argvOf("RPUSH", "l", "x"), argvOf("RPOP", "l")},
+		{"LRANGE 0 99", argvOf("LRANGE", "l", "0", "99"), nil},
+		{"SADD+SREM", argvOf("SADD", "s", "x"), argvOf("SREM", "s", "x")},
+		{"SADD existing", argvOf("SADD", "s", "member:42"), nil},
+		{"HSET overwrite", argvOf("HSET", "h", "field:42", "value:43"), argvOf("HSET", "h", "field:42", "value:4")},
+		{"ZADD update", argvOf("ZADD", "z", "4242.5", "member:42"), argvOf("ZADD", "z", "42", "member:42")},
+		{"ZADD new", argvOf("ZADD", "z", "1", "x"), argvOf("ZREM", "z", "x")},
+	} {
+		var d Discard
+		run := func() {
+			db.Exec(1, op.do, &d)
+			if op.undo != nil {
+				db.Exec(1, op.undo, &d)
+			}
+			if d.Err != "" {
+				t.Fatalf("%s: %s", op.name, d.Err)
+			}
+		}
+		run() // warm the scratch buffers
+		if a := testing.AllocsPerRun(50, run); a != 0 {
+			t.Errorf("%s: %.1f allocations", op.name, a)
+		}
+	}
+	// The updates left every collection as it was.
+	for _, c := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"LLEN", "l"}, ":5000"},
+		{[]string{"SCARD", "s"}, ":5000"},
+		{[]string{"HGET", "h", "field:42"}, `"value:4"`},
+		{[]string{"ZSCORE", "z", "member:42"}, ",42"},
+		{[]string{"ZRANK", "z", "member:42"}, ":42"},
+		{[]string{"ZCARD", "z"}, ":5000"},
+	} {
+		if got := fmt.Sprint(exec(db, 1, c.argv...)); got != c.want {
+			t.Errorf("%v = %s, want %s", c.argv, got, c.want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	osexec "os/exec"
@@ -92,5 +93,34 @@ func TestCommandTableMatchesRedis(t *testing.T) {
 		if fmt.Sprint(gc) != fmt.Sprint(cats) {
 			t.Errorf("%s: categories %v, Redis %v", c.Name, gc, cats)
 		}
+	}
+}
+
+// TestLookupIndex checks the open-addressed index against the table: every
+// command is found under any case, and names that are not commands are not.
+func TestLookupIndex(t *testing.T) {
+	for name, c := range commandTable {
+		if got := Lookup([]byte(name)); got != c {
+			t.Fatalf("Lookup(%q) = %v", name, got)
+		}
+		if got := Lookup(bytes.ToUpper([]byte(name))); got != c {
+			t.Fatalf("Lookup(upper %q) = %v", name, got)
+		}
+		for _, miss := range []string{name + "x", "x" + name, name[:len(name)-1]} {
+			if _, ok := commandTable[miss]; ok {
+				continue
+			}
+			if got := Lookup([]byte(miss)); got != nil {
+				t.Fatalf("Lookup(%q) = %s, want nil", miss, got.Name)
+			}
+		}
+	}
+	for _, miss := range []string{"", "nosuchcommand", strings.Repeat("g", 32), strings.Repeat("g", 33)} {
+		if got := Lookup([]byte(miss)); got != nil {
+			t.Fatalf("Lookup(%q) = %s, want nil", miss, got.Name)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Lookup([]byte("LPUSH")) }); n != 0 {
+		t.Fatalf("Lookup allocated %.1f times", n)
 	}
 }

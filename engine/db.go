@@ -130,6 +130,10 @@ type DB struct {
 	zoffs      []int
 	zbufs      [2][]byte
 	zscores    []float64
+	// zprev receives the score a ZADD's put into the member tree replaced,
+	// while zprevOn (tree.go, putIn).
+	zprev   [8]byte
+	zprevOn bool
 	// hdr holds a collection header being built.
 	hdr [32]byte
 	// pack builds a pack (a small collection's value) being rewritten.

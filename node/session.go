@@ -275,7 +275,7 @@ func (c *Session) runOne(argv [][]byte) bool {
 	if c.n.pause.Load() != nil && c.pauseHold(argv) {
 		return true // the gathered requests go first, then the wait
 	}
-	g, plain := c.plainRequest(argv)
+	g, ec, plain := c.plainRequest(argv)
 	if len(c.reqs) > 0 && (!plain || g != c.runGroup) {
 		return true
 	}
@@ -284,7 +284,6 @@ func (c *Session) runOne(argv [][]byte) bool {
 		c.asking = false // one-shot: ASKING itself sets it again
 	}
 	if plain {
-		ec := engine.Lookup(argv[0])
 		if ec != nil {
 			c.lastCmd.Store(&ec.Name)
 		}
@@ -320,7 +319,9 @@ func (c *Session) runOne(argv [][]byte) bool {
 			c.runServerCommand(sc, argv)
 			return false
 		}
-		ec := engine.Lookup(argv[0])
+		if ec == nil {
+			ec = engine.Lookup(argv[0])
+		}
 		if ec == nil && !isReplicaCommand(argv[0]) {
 			c.Out.WriteError(unknownCommand(argv))
 			return false
@@ -357,40 +358,43 @@ func (c *Session) runOne(argv [][]byte) bool {
 
 // plainRequest reports whether argv is a request for one replica group
 // that can join the run gathered so far (g: its group): not answered by
-// the session itself, authenticated, and not node-wide.
-func (c *Session) plainRequest(argv [][]byte) (g uint64, ok bool) {
+// the session itself, authenticated, and not node-wide. ec is the engine
+// command when it was looked up (nil otherwise, or when there is none):
+// the caller need not look it up again.
+func (c *Session) plainRequest(argv [][]byte) (g uint64, ec *engine.Command, ok bool) {
 	if c.sub != nil && c.sub.count() > 0 && c.proto.Load() == 2 || c.tx.active || c.needsAuth() {
-		return 0, false
+		return 0, nil, false
 	}
 	if !c.aclUnrestricted() && !c.aclPermits(argv) {
-		return 0, false // refused where it is answered and logged (runOne)
+		return 0, nil, false // refused where it is answered and logged (runOne)
 	}
 	if lookupServerCommand(argv[0]) != nil {
-		return 0, false
+		return 0, nil, false
 	}
-	if engine.Lookup(argv[0]) == nil && !isReplicaCommand(argv[0]) || isFunctionKill(argv) || engine.IsBlocking(argv) {
-		return 0, false
+	ec = engine.Lookup(argv[0])
+	if ec == nil && !isReplicaCommand(argv[0]) || isFunctionKill(argv) || ec != nil && ec.Flags&engine.Blocking != 0 {
+		return 0, ec, false
 	}
 	if !c.n.clustered {
-		return 1, true
+		return 1, ec, true
 	}
 	slot, msg := cluster.CommandSlot(argv)
 	if msg != "" {
-		return 0, false
+		return 0, ec, false
 	}
 	if len(c.n.groups) == 1 {
-		return 1, true
+		return 1, ec, true
 	}
 	if slot >= 0 {
 		if c.asking {
-			return c.n.askingGroupOf(slot), true
+			return c.n.askingGroupOf(slot), ec, true
 		}
-		return c.n.groupOf(slot), true
+		return c.n.groupOf(slot), ec, true
 	}
 	if fanoutKind(argv) != fanNone {
-		return 0, false
+		return 0, ec, false
 	}
-	return c.n.primaryGroup(), true
+	return c.n.primaryGroup(), ec, true
 }
 
 // TakeOutput returns the batch's replies for the runtime to write, and

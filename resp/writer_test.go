@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -57,9 +58,55 @@ func TestWriterRESP2AndRESP3(t *testing.T) {
 
 func TestWriterShrinks(t *testing.T) {
 	w := NewWriter()
-	w.WriteBulk(make([]byte, 1<<20))
+	w.WriteBulk(make([]byte, 2*writeBufferBytesKeepMax))
 	w.Reset()
 	if cap(w.Bytes()) > writeBufferBytesShrink {
-		t.Fatalf("kept %d bytes after a big reply", cap(w.Bytes()))
+		t.Fatalf("kept %d bytes after a reply past the keep bound", cap(w.Bytes()))
+	}
+	// Batches of big replies keep their buffer: no regrowth per batch.
+	big := make([]byte, 300<<10)
+	w.WriteBulk(big)
+	w.Reset()
+	kept := cap(w.Bytes())
+	if kept < len(big) {
+		t.Fatalf("dropped a %d-byte buffer that its batch filled", kept)
+	}
+	if allocs := testing.AllocsPerRun(20, func() {
+		w.WriteBulk(big)
+		w.Reset()
+	}); allocs != 0 {
+		t.Fatalf("a batch of the same size allocated %.1f times", allocs)
+	}
+	// A small batch after them gives the big buffer back.
+	w.WriteBulk([]byte("x"))
+	w.Reset()
+	if cap(w.Bytes()) > writeBufferBytesShrink {
+		t.Fatalf("kept %d bytes after a small batch", cap(w.Bytes()))
+	}
+}
+
+// TestWriterHeaders checks the small-length fast path against strconv at
+// every digit count's edges and past it.
+func TestWriterHeaders(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 99, 100, 200, 999, 1000, 4321, 9999, 10000, 123456, -1, -10} {
+		w := NewWriter()
+		w.WriteArray(int(n))
+		if got, want := string(w.Bytes()), "*"+strconv.FormatInt(n, 10)+"\r\n"; got != want {
+			t.Errorf("WriteArray(%d) = %q, want %q", n, got, want)
+		}
+		if n >= 0 {
+			w = NewWriter()
+			w.WriteSimple("OK") // the bulk string goes after other bytes
+			body := bytes.Repeat([]byte{'v'}, int(n))
+			w.WriteBulk(body)
+			if got, want := string(w.Bytes()), "+OK\r\n$"+strconv.FormatInt(n, 10)+"\r\n"+string(body)+"\r\n"; got != want {
+				t.Errorf("WriteBulk of %d bytes = %.40q..., want %.40q...", n, got, want)
+			}
+		}
+		w = NewWriter()
+		w.WriteInt(n)
+		if got, want := string(w.Bytes()), ":"+strconv.FormatInt(n, 10)+"\r\n"; got != want {
+			t.Errorf("WriteInt(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
