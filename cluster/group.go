@@ -765,12 +765,12 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	fs := r.opts.FS
 	dir := disk.SnapshotDir(r.opts.Dir)
 	final := path.Join(dir, disk.SnapshotName(idx))
-	r.resetSpecial()
-	meta, _, err := loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
+	r.resetReserved()
+	meta, _, err := loadSnapshot(fs, in.name, r.db, 0, r.restoreReserved)
 	if err != nil {
 		// A read can return flipped bits that are not on the disk.
-		r.resetSpecial()
-		meta, _, err = loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
+		r.resetReserved()
+		meta, _, err = loadSnapshot(fs, in.name, r.db, 0, r.restoreReserved)
 	}
 	if err != nil {
 		r.abortIn()
@@ -789,6 +789,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	r.g.snapRecvd++
 	r.slotsChanged()
 	r.aclChanged()
+	r.metaChanged()
 	r.membersRestored(s.Metadata.ConfState.Voters)
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis

@@ -144,6 +144,9 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		// Group 1 keeps the ACL table (acl_table.go).
 		o.ACL, o.OnACLChanged = n.applyACLEntry, n.aclChanged
 	}
+	if g == metaGroup && n.plc.on {
+		o.OnMetaChanged = n.metaApplied // meta.go
+	}
 	gr := n.group(g)
 	gr.opts, gr.hasOpts = *o, true
 	gr.opts.Peers = slices.Clone(o.Peers)
@@ -460,6 +463,10 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 		if len(msg) > 1 {
 			n.receiveGossip(from, msg[1:]) // placement.go
 		}
+		return 0, nil, true
+	}
+	if len(msg) > 0 && msg[0] == peerMetaTag {
+		n.receiveMeta(from, msg[1:]) // meta.go
 		return 0, nil, true
 	}
 	if len(msg) > 0 && msg[0] == peerPublishTag {

@@ -222,6 +222,7 @@ type Node struct {
 	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
 	bus         busPubsub                   // pubsub_bus.go
 	plc         placement                   // placement.go
+	meta        metaState                   // meta.go, under mu
 
 	stats stats
 

@@ -69,6 +69,9 @@ func (n *Node) initPlacement() error {
 		return err
 	}
 	cfg.Knobs.placeReplicaTwice(&p)
+	if err := n.initMeta(p); err != nil { // meta.go
+		return err
+	}
 	n.plc = placement{on: true, place: p, hosted: p.Hosted(n.id)}
 	if len(n.plc.hosted) > 0 {
 		n.plc.first = n.plc.hosted[0]
