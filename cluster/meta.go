@@ -41,7 +41,7 @@ import (
 //	version, replicas
 //	count × (id, u8 state, len, len bytes of address), by id
 //	groups × (k, k × node id)  (group g's target, preferred leader first)
-//	move: group, from, to (0 0 0: none)
+//	move: group, from, to, lead (0 0 0 0: none)
 
 const (
 	// snapTypeMeta is the snapshot entry holding the meta record (0xFC-0xFF
@@ -94,10 +94,12 @@ type MetaMember struct {
 }
 
 // Move is one replica of one group going from node From to node To (From
-// 0: a replica added where one is missing; To 0: a replica of a node
-// leaving removed without replacement).
+// 0: a replica added where one is missing; To 0: a surplus replica
+// removed). With Lead, no replica moves: only the group's preferred
+// leader changes from From to To, both already in its target.
 type Move struct {
 	Group, From, To uint64
+	Lead            bool
 }
 
 // None reports the zero move.
@@ -107,7 +109,11 @@ func (m Move) String() string {
 	if m.None() {
 		return "none"
 	}
-	return "group " + strconv.FormatUint(m.Group, 10) + ": " + strconv.FormatUint(m.From, 10) + " -> " + strconv.FormatUint(m.To, 10)
+	s := "group " + strconv.FormatUint(m.Group, 10) + ": " + strconv.FormatUint(m.From, 10) + " -> " + strconv.FormatUint(m.To, 10)
+	if m.Lead {
+		s += " (leader)"
+	}
+	return s
 }
 
 // MetaRecord is the cluster's placement as decided.
@@ -241,6 +247,11 @@ func (m MetaRecord) Encode() []byte {
 	b = binary.AppendUvarint(b, m.Move.Group)
 	b = binary.AppendUvarint(b, m.Move.From)
 	b = binary.AppendUvarint(b, m.Move.To)
+	lead := uint64(0)
+	if m.Move.Lead {
+		lead = 1
+	}
+	b = binary.AppendUvarint(b, lead)
 	return b
 }
 
@@ -309,13 +320,13 @@ func DecodeMeta(b []byte) (MetaRecord, error) {
 		}
 		m.Targets = append(m.Targets, t)
 	}
-	var mv [3]uint64
+	var mv [4]uint64
 	for i := range mv {
-		if mv[i], ok = next(); !ok {
+		if mv[i], ok = next(); !ok || i == 3 && mv[i] > 1 {
 			return bad("bad move")
 		}
 	}
-	m.Move = Move{Group: mv[0], From: mv[1], To: mv[2]}
+	m.Move = Move{Group: mv[0], From: mv[1], To: mv[2], Lead: mv[3] == 1}
 	if len(b) != 0 {
 		return bad("trailing bytes")
 	}
