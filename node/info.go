@@ -162,7 +162,7 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
 				if n.plc.on { // placement.go
 					ids = ids[:0]
-					for _, g := range n.plc.hosted {
+					for _, g := range n.HostedGroups() {
 						ids = append(ids, strconv.FormatUint(g, 10))
 					}
 					kv(&b, "replica_groups_hosted_ids", strings.Join(ids, ","))

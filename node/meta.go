@@ -2,6 +2,9 @@ package node
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
+	"strconv"
 
 	"github.com/keel-db/keel/cluster"
 )
@@ -70,14 +73,36 @@ func (n *Node) metaApplied(b []byte) {
 	n.takeMeta(rec, b)
 }
 
-// takeMeta makes rec the node's record if it is newer than the one it has.
+// takeMeta makes rec the node's record if it is newer than the one it has,
+// and adds its new members to the address book.
 func (n *Node) takeMeta(rec cluster.MetaRecord, b []byte) bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.meta.encoded != nil && rec.Version <= n.meta.rec.Version || rec.Version == 0 {
+		n.mu.Unlock()
 		return false
 	}
 	n.meta = metaState{rec: rec, encoded: bytes.Clone(b)}
+	var added []cluster.TopoNode
+	for _, m := range rec.Members {
+		if m.State == cluster.MemberDead || slices.ContainsFunc(n.nodes, func(t cluster.TopoNode) bool { return t.ID == m.ID }) {
+			continue
+		}
+		node, err := parseNodeAddr(m.ID, m.Addr)
+		if err != nil {
+			continue // the record's address was checked when it was written
+		}
+		n.nodes = append(n.nodes, node)
+		added = append(added, node)
+	}
+	slices.SortFunc(n.nodes, func(a, b cluster.TopoNode) int { return cmp.Compare(a.ID, b.ID) })
+	n.mu.Unlock()
+	for _, node := range added {
+		if node.ID != n.id && n.onPeer != nil {
+			// A member this node shares no group with must still be
+			// pinged and reachable (moves: it may host one soon).
+			n.onPeer(node.ID, node.Host+":"+strconv.Itoa(node.Port))
+		}
+	}
 	return true
 }
 

@@ -168,6 +168,15 @@ type Runtime interface {
 	// background (cluster.Options.BackgroundSync), then reports back with
 	// SyncDone under Exclusive.
 	StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob)
+	// OpenGroup asks the runtime to open this node's replica of group g
+	// at run time (a move placed it here, moves.go): soon, not within
+	// the current call, it builds the group's options as for the groups
+	// opened at start and calls Node.OpenGroup inside Exclusive(g), then
+	// ticks the group and steps its messages as any other's. DropGroup
+	// likewise calls Node.DropGroup inside Exclusive(g), once no job of
+	// the group runs.
+	OpenGroup(g uint64)
+	DropGroup(g uint64)
 	// Shutdown asks the process to stop (SHUTDOWN, or a replica that
 	// could not be reopened).
 	Shutdown()
@@ -223,6 +232,8 @@ type Node struct {
 	bus         busPubsub                   // pubsub_bus.go
 	plc         placement                   // placement.go
 	meta        metaState                   // meta.go, under mu
+	mv          movesState                  // moves.go
+	nodeTicks   int                         // group 1's ticks, hosted or not (moves.go)
 
 	stats stats
 
@@ -303,6 +314,9 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 		n.groups = append(n.groups, g)
 	}
 	if err := n.initPlacement(); err != nil {
+		return nil, err
+	}
+	if err := n.initMoves(); err != nil {
 		return nil, err
 	}
 	n.maxClients.Store(int64(cfg.MaxClients))

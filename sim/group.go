@@ -90,6 +90,13 @@ type GroupConfig struct {
 	// them), and the checks expect group g's voters to be
 	// cluster.Place's g-th set, each key on exactly those nodes.
 	Replicas int
+	// Moves (with Replicas): the placement changes online (node/moves.go):
+	// the admin's ADDNODE/DELNODE change the meta record, replicas move.
+	// The end checks then take each group's expected nodes from the final
+	// meta record, which must need no further move, give every group
+	// Replicas distinct active nodes that are up, and list no node the
+	// admin removed (sim/moves.go).
+	Moves bool
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -117,6 +124,9 @@ type Group struct {
 	perGroup [][]uint64
 	// admin runs CLUSTER ADDNODE/DELNODE (Admin); nil until the first.
 	admin *Client
+	// removed are the nodes the admin took out of the meta record
+	// (GroupConfig.Moves, moves.go).
+	removed []uint64
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
