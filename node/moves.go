@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/errors"
 
@@ -60,6 +61,10 @@ const (
 	hostedFileName = "hosted-groups"
 	// gossipMembersMax bounds the voters and learners of a view.
 	gossipMembersMax = 64
+	// NodeDeadAfterDefault is --node-dead-after's default: long enough
+	// that a restart or a reboot is not taken for a loss (re-creating a
+	// node's replicas copies all of its data), as CockroachDB's 5 minutes.
+	NodeDeadAfterDefault = 5 * time.Minute
 )
 
 // groupConf is a group's configuration as some replica applied it.
@@ -265,6 +270,9 @@ func (n *Node) droppable(g uint64) bool {
 	if n.placedHere(g) {
 		return false
 	}
+	if n.cfg.Knobs.dropBeforeRemoved() {
+		return true // planted (knobs.go)
+	}
 	c := n.confOf(g)
 	return c.known && !c.lists(n.id)
 }
@@ -314,7 +322,7 @@ func (n *Node) syncPlacement() {
 			continue
 		}
 		switch hosted := gr.hosted.Load(); {
-		case !hosted && n.placedHere(g):
+		case !hosted && n.placedHere(g) && n.metaChanged():
 			n.mu.Lock()
 			n.mv.requested[g-1] = true
 			n.mu.Unlock()
@@ -326,6 +334,16 @@ func (n *Node) syncPlacement() {
 			n.rt.DropGroup(g)
 		}
 	}
+}
+
+// metaChanged: the node has a record past the bootstrap. Until then (a
+// node just restarted, before its group 1 replica or a ping told it the
+// record) it opens nothing: the bootstrap may place it on groups it left
+// long ago.
+func (n *Node) metaChanged() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.meta.encoded != nil
 }
 
 // targetOf is group g's target in the node's record.
@@ -434,6 +452,10 @@ func (n *Node) decideMoves(gr *group, now int64) {
 		return
 	}
 	rec := n.MetaRecord()
+	if next, ok := n.markDead(rec); ok {
+		n.proposeMeta(gr, now, next)
+		return
+	}
 	moving := 0
 	for g := range rec.Targets {
 		if !n.settled(uint64(g+1), rec.Targets[g]) {
@@ -459,6 +481,50 @@ func (n *Node) decideMoves(gr *group, now int64) {
 		n.logf("meta: version %d: decommissioned nodes leave the record", next.Version)
 	}
 	n.proposeMeta(gr, now, next)
+}
+
+// markDead is rec with the first member this node (the meta leader) has
+// not heard from for NodeDeadAfter marked dead (a replacement of its
+// replicas follows, cluster.NextMove), and whether there was one. The
+// silence counts from this node's start at the earliest, so a leader
+// just elected or restarted waits the full time.
+func (n *Node) markDead(rec cluster.MetaRecord) (cluster.MetaRecord, bool) {
+	after := n.cfg.NodeDeadAfter
+	if after == 0 {
+		after = NodeDeadAfterDefault
+	}
+	if after < 0 || !n.cfg.PeerPings {
+		return rec, false
+	}
+	now := n.clock.Now()
+	n.live.mu.Lock()
+	if n.live.since == 0 {
+		n.live.since = now
+	}
+	var dead uint64
+	for _, m := range rec.Members {
+		if m.ID == n.id || m.State == cluster.MemberDead {
+			continue
+		}
+		if now-max(n.live.heard[m.ID], n.live.since) > int64(after) {
+			dead = m.ID
+			break
+		}
+	}
+	n.live.mu.Unlock()
+	if dead == 0 {
+		return rec, false
+	}
+	next := rec.Clone()
+	for i := range next.Members {
+		if next.Members[i].ID == dead {
+			next.Members[i].State = cluster.MemberDead
+		}
+	}
+	next.Version++
+	next.Move = cluster.Move{}
+	n.logf("meta: version %d: node %d unheard for more than %v: dead; its replicas will be re-created", next.Version, dead, after)
+	return next, true
 }
 
 // proposeMeta submits CLUSTER METASET next on group 1 (inside its
@@ -502,16 +568,25 @@ func (c *Session) metaMembership(sub string, argv [][]byte) {
 			c.Out.WriteError("ERR invalid node address '" + addr + "': want host:port of its client port")
 			return
 		}
-		if member {
-			if m.State == cluster.MemberActive && m.Addr == addr {
-				c.Out.WriteSimple("OK")
-				return
+		switch {
+		case member && m.State == cluster.MemberActive && m.Addr == addr:
+			c.Out.WriteSimple("OK")
+			return
+		case member && m.State == cluster.MemberDead:
+			// Back from the dead: its replicas are gone; it takes new
+			// ones like a node added now.
+			for i := range next.Members {
+				if next.Members[i].ID == id {
+					next.Members[i] = cluster.MetaMember{ID: id, Addr: addr}
+				}
 			}
+		case member:
 			c.Out.WriteError("ERR node " + strconv.FormatUint(id, 10) + " is already a member (" + m.State.String() + " at " + m.Addr + ")")
 			return
+		default:
+			next.Members = append(next.Members, cluster.MetaMember{ID: id, Addr: addr})
+			slices.SortFunc(next.Members, func(a, b cluster.MetaMember) int { return cmpU64(a.ID, b.ID) })
 		}
-		next.Members = append(next.Members, cluster.MetaMember{ID: id, Addr: addr})
-		slices.SortFunc(next.Members, func(a, b cluster.MetaMember) int { return cmpU64(a.ID, b.ID) })
 	} else {
 		if !member || m.State == cluster.MemberDecommissioning {
 			c.Out.WriteSimple("OK") // gone, or going

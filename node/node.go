@@ -106,6 +106,11 @@ type Config struct {
 	// PeerPings has the node ping its peers so that it can tell which
 	// have gone silent (liveness.go); the production runtime sets it.
 	PeerPings bool
+	// NodeDeadAfter is --node-dead-after: with placement, the meta
+	// group's leader marks a member it has not heard from for that long
+	// dead, and its replicas are re-created elsewhere (moves.go).
+	// NodeDeadAfterDefault when 0, never when negative.
+	NodeDeadAfter time.Duration
 
 	// Settings are the online settings (CONFIG SET's names, ops_config.go)
 	// given by the config file or flags, applied in order at start.

@@ -64,3 +64,50 @@ func init() {
 		},
 	})
 }
+
+// movesBaseNodes is movesBase on nodes founding nodes (each its own
+// skewed, drifting clock, as placementBase gives six).
+func movesBaseNodes(name string, seed uint64, nodes int) sim.Config {
+	cfg := movesBase(name, seed, 0)
+	for len(cfg.Group.Clocks) < nodes {
+		cfg.Group.Clocks = append(cfg.Group.Clocks, cfg.Group.Clocks[len(cfg.Group.Clocks)%placementNodes])
+	}
+	cfg.Group.Nodes = nodes
+	return cfg
+}
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-decommission",
+		Summary: "7 nodes, 6 groups of 3 replicas; a node is decommissioned (CLUSTER DELNODE): its replicas move away one group at a time " +
+			"under load, power losses, cut-offs and splits, then it leaves the meta record; at the end it holds no replica, the record is " +
+			"balanced, every group on 3 distinct live nodes; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBaseNodes("cluster-decommission", seed, 7)
+			cfg.Schedule = func(r *sim.Run) {
+				victim := uint64(1 + r.Rand.IntN(7))
+				r.At(1500*time.Millisecond, func() {
+					r.Group.Admin([]string{"CLUSTER", "DELNODE", itoa(victim)}, nil)
+				})
+				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name: "cluster-rereplicate",
+		Summary: "7 nodes, 6 groups of 3 replicas; a node stops for good; once unheard for --node-dead-after (8 s here) the meta leader marks " +
+			"it dead and its groups get a new third replica each, one at a time, under load and faults; at the end every group is back " +
+			"on 3 distinct live nodes, the record balanced; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBaseNodes("cluster-rereplicate", seed, 7)
+			cfg.Group.NodeDeadAfter = 8 * time.Second
+			cfg.Schedule = func(r *sim.Run) {
+				victim := uint64(1 + r.Rand.IntN(7))
+				r.At(1500*time.Millisecond, func() { r.Group.Node(victim).Stop() })
+				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+}

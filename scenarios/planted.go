@@ -201,6 +201,15 @@ var Planted = []PlantedBug{
 		Base:    "set-crash-partition", NodeKnobs: node.TestingKnobs{SAddCountsEveryMember: true},
 		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "move-drops-before-removed",
+		Summary: "a node deletes its replica of a group as soon as the meta record places the group elsewhere, while the group still counts it as a voter",
+		Base:    "cluster-grow", NodeKnobs: node.TestingKnobs{DropBeforeRemoved: true},
+		// The answers stay right while two of three voters remain: the
+		// drop check (sim/moves.go) sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

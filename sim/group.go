@@ -97,6 +97,10 @@ type GroupConfig struct {
 	// Replicas distinct active nodes that are up, and list no node the
 	// admin removed (sim/moves.go).
 	Moves bool
+	// NodeDeadAfter is the nodes' --node-dead-after (with Moves; 0: the
+	// default, far beyond a run): a node stopped for good is marked dead
+	// by the meta leader after it, and its replicas re-created.
+	NodeDeadAfter time.Duration
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),

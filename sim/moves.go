@@ -131,3 +131,19 @@ func (g *Group) settleMoves() {
 		r.Oracle.fail("moves: not finished within " + movesWithin.String() + " of the final reads")
 	}
 }
+
+// checkDrop: node n just deleted its replica of group grp; the group's
+// leader (the one of the highest term) must no longer count it, as voter
+// or learner. Deleting a replica the group still counts loses a copy of
+// its data that a quorum may need.
+func (g *Group) checkDrop(n *Node, grp uint64) {
+	l := g.LeaderOf(grp)
+	if l == nil {
+		return
+	}
+	rep := l.replica(grp)
+	if slices.Contains(rep.Voters(), n.cfg.ID) || slices.Contains(rep.Learners(), n.cfg.ID) {
+		g.r.Oracle.fail("moves: n" + itoa(int64(n.cfg.ID)) + " deleted its replica of group " + itoa(int64(grp)) +
+			" while the leader n" + itoa(int64(l.cfg.ID)) + " still counts it (voters " + idList(rep.Voters()) + ", learners " + idList(rep.Learners()) + ")")
+	}
+}

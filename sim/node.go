@@ -300,6 +300,7 @@ func (n *Node) start() {
 			// not host (node/placement.go).
 			cfg.Replicas, cfg.PeerPings = g.cfg.Replicas, true
 			cfg.FS = n.FS // the hosted groups survive restarts (node/moves.go)
+			cfg.NodeDeadAfter = g.cfg.NodeDeadAfter
 		}
 		for _, id := range g.founders {
 			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
@@ -1065,6 +1066,9 @@ func (rt simRuntime) DropGroup(g uint64) {
 		}
 		if err != nil {
 			n.trace("drop replica" + n.groupSuffix(g) + " failed: " + oneLine(err.Error()))
+		}
+		if n.replica(g) == nil {
+			n.grp.checkDrop(n, g) // moves.go
 		}
 		n.flush()
 	})
