@@ -51,13 +51,23 @@ func init() {
 	register(&Scenario{
 		Name: "cluster-grow",
 		Summary: "6 nodes, 6 groups of 3 replicas; a 7th node joins (CLUSTER ADDNODE changes the meta record) and replicas move onto it one " +
-			"group at a time while clients write, nodes lose power, are cut off or the cluster splits; at the end the moves are done, " +
+			"group at a time while clients write, nodes lose power, are cut off or the cluster splits, and the meta group's leader loses " +
+			"power in the middle of the first move; at the end the moves are done, " +
 			"the record balanced, every group on 3 distinct live nodes and no node holds a dropped replica; appendfsync always",
 		Config: func(seed uint64) sim.Config {
 			cfg := movesBase("cluster-grow", seed, 1)
 			cfg.Schedule = func(r *sim.Run) {
 				r.At(time.Second, func() { r.Group.StartJoiner(7) })
 				r.At(1500*time.Millisecond, func() { r.Group.Admin([]string{"CLUSTER", "ADDNODE", "7", sim.NodeAddr(7)}, nil) })
+				// The meta group's leader loses power while the first
+				// move is under way (it is decided about 1 s after the
+				// ADDNODE applies, a configuration change a second).
+				r.At(3500*time.Millisecond+time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond))), func() {
+					if l := r.Group.LeaderOf(1); l != nil {
+						r.Fault("meta-leader-crash")
+						l.PowerOffFor(time.Second + time.Duration(r.Rand.Int64N(int64(2*time.Second))))
+					}
+				})
 				movesFaults(r)
 			}
 			return cfg
