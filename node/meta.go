@@ -41,7 +41,10 @@ type metaState struct {
 // initMeta sets the bootstrap record from the placement initPlacement
 // computed (its replicas may carry a planted bug: knobs.go).
 func (n *Node) initMeta(p cluster.Placement) error {
-	rec, err := cluster.BootstrapMeta(n.cfg.Peers, len(n.groups), n.cfg.Replicas)
+	// The founders: a joiner lists itself among its peers, but the
+	// record it will learn was bootstrapped without it.
+	founders := slices.DeleteFunc(slices.Clone(n.cfg.Peers), func(t cluster.TopoNode) bool { return n.cfg.Join && t.ID == n.id })
+	rec, err := cluster.BootstrapMeta(founders, len(n.groups), n.cfg.Replicas)
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,9 @@ const (
 	catchUpSlack = 64
 	// movesAtOnceDefault: groups that may be moving at the same time.
 	movesAtOnceDefault = 1
-	// hostedFileName keeps the hosted groups across restarts.
-	hostedFileName = "hosted-groups"
+	// HostedFileName keeps the hosted groups across restarts (in the
+	// node's dir).
+	HostedFileName = "hosted-groups"
 	// gossipMembersMax bounds the voters and learners of a view.
 	gossipMembersMax = 64
 	// NodeDeadAfterDefault is --node-dead-after's default: long enough
@@ -100,16 +101,16 @@ func (n *Node) initMoves() error {
 	if !n.plc.on || n.cfg.FS == nil || n.cfg.Dir == "" {
 		return nil
 	}
-	b, err := disk.ReadFile(n.cfg.FS, n.cfg.Dir+"/"+hostedFileName)
+	b, err := disk.ReadFile(n.cfg.FS, n.cfg.Dir+"/"+HostedFileName)
 	if errors.Is(err, disk.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return errors.Wrapf(err, "read %s", hostedFileName)
+		return errors.Wrapf(err, "read %s", HostedFileName)
 	}
 	hosted, joined, err := parseHosted(string(b), len(n.groups))
 	if err != nil {
-		return errors.Wrapf(err, "%s/%s", n.cfg.Dir, hostedFileName)
+		return errors.Wrapf(err, "%s/%s", n.cfg.Dir, HostedFileName)
 	}
 	for i, gr := range n.groups {
 		gr.hosted.Store(hosted[i])
@@ -159,11 +160,11 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 	if err := fs.MkdirAll(n.cfg.Dir); err != nil {
 		return err
 	}
-	tmp := n.cfg.Dir + "/" + hostedFileName + ".tmp"
+	tmp := n.cfg.Dir + "/" + HostedFileName + ".tmp"
 	if err := disk.WriteFile(fs, tmp, []byte(strings.Join(parts, " ")+"\n")); err != nil {
 		return err
 	}
-	if err := fs.Rename(tmp, n.cfg.Dir+"/"+hostedFileName); err != nil {
+	if err := fs.Rename(tmp, n.cfg.Dir+"/"+HostedFileName); err != nil {
 		return err
 	}
 	return fs.SyncDir(n.cfg.Dir)
@@ -672,3 +673,6 @@ func idsText(ids []uint64) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// PlacementText is CLUSTER PLACEMENT's text (tests, the CLI).
+func (n *Node) PlacementText() string { return n.placementText() }

@@ -92,8 +92,10 @@ type Config struct {
 	Peers    []cluster.TopoNode
 	Groups   int
 	Replicas int
-	Join     bool
-	PeerBind string
+	// NodeDeadAfter is --node-dead-after (node.Config.NodeDeadAfter).
+	NodeDeadAfter time.Duration
+	Join          bool
+	PeerBind      string
 	// The cluster bus is mutual TLS with BusTLS (--tls-cluster yes), or
 	// plaintext when BusInsecure says so by name (--cluster-insecure
 	// yes); one of them is required in cluster mode.
@@ -266,7 +268,7 @@ func newServer(cfg Config) (*Server, error) {
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
-		TickHz: int(time.Second / tickInterval), PeerPings: true,
+		TickHz: int(time.Second / tickInterval), PeerPings: true, NodeDeadAfter: cfg.NodeDeadAfter,
 		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(), Settings: cfg.Settings,
 		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 		// ACL GENPASS passwords: a generator no other output can predict.

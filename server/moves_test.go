@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// metaChange sends CLUSTER ADDNODE/DELNODE to node 1 and follows -MOVED
+// to group 1's leader (the meta group's), retrying a version race, as
+// `keel cluster addnode/delnode` does.
+func (tc *testCluster) metaChange(args ...string) {
+	tc.t.Helper()
+	at := tc.srvs[tc.firstRunning()].addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c := redis.NewClient(&redis.Options{Addr: at, MaxRetries: -1})
+		argv := []any{"CLUSTER"}
+		for _, a := range args {
+			argv = append(argv, a)
+		}
+		err := c.Do(ctx(), argv...).Err()
+		c.Close()
+		if err == nil {
+			return
+		}
+		if f := strings.Fields(err.Error()); len(f) == 3 && f[0] == "MOVED" {
+			at = f[2]
+			continue
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("CLUSTER %v: %v", args, err)
+		}
+		at = tc.srvs[tc.firstRunning()].addr
+	}
+}
+
+func (tc *testCluster) firstRunning() int {
+	for i, cs := range tc.srvs {
+		if cs != nil {
+			return i
+		}
+	}
+	tc.t.Fatal("no node running")
+	return -1
+}
+
+// waitBalanced waits until every running node's CLUSTER PLACEMENT says
+// balanced with no group moving, and the members are want (id → state).
+func (tc *testCluster) waitBalanced(want map[uint64]string) {
+	tc.t.Helper()
+	last := ""
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		ok := true
+		for i, cs := range tc.srvs {
+			if cs == nil {
+				continue
+			}
+			text := cs.srv.Node().PlacementText()
+			if i == tc.firstRunning() && text != last {
+				last = text
+			}
+			members := map[uint64]string{}
+			for _, line := range strings.Split(text, "\r\n") {
+				if v, found := strings.CutPrefix(line, "member:"); found {
+					f := strings.Fields(v)
+					id, _ := strconv.ParseUint(f[0], 10, 64)
+					members[id] = f[2]
+				}
+			}
+			if !strings.Contains(text, "balanced:true") || len(members) != len(want) {
+				ok = false
+			}
+			for id, st := range want {
+				if members[id] != st {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("placement never balanced with members %v; node %d says:\n%s", want, tc.firstRunning()+1, last)
+		}
+	}
+}
+
+// TestPlacementGrowShrinkOnline: a 6-node placed cluster (6 groups of 3)
+// grows to 7 nodes and shrinks to 5 while a go-redis ClusterClient writes:
+// replicas move onto the new node and away from the two leaving ones,
+// each a learner, then a voter, then the old replica removed. Every
+// acknowledged write is readable afterwards, every key is on exactly 3 of
+// the running nodes, and the writer saw no error (redirects and TRYAGAIN
+// are retried inside the client).
+func TestPlacementGrowShrinkOnline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves take about a minute")
+	}
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3}
+	tc.startAll(6)
+	tc.waitPlacedTopology(6, 3)
+	cc := tc.clusterClient()
+
+	var (
+		mu     sync.Mutex
+		acked  []int
+		errs   []string
+		stop   atomic.Bool
+		wg     sync.WaitGroup
+		writes atomic.Int64
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := 0; !stop.Load(); k++ {
+			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
+			cancel()
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, "key:"+strconv.Itoa(k)+": "+err.Error())
+			} else {
+				acked = append(acked, k)
+			}
+			mu.Unlock()
+			writes.Add(1)
+		}
+	}()
+
+	grow := time.Now()
+	addr := tc.startJoining() // node 7, --join yes, same --groups and --replicas
+	tc.metaChange("ADDNODE", "7", addr)
+	all := map[uint64]string{1: "active", 2: "active", 3: "active", 4: "active", 5: "active", 6: "active", 7: "active"}
+	tc.waitBalanced(all)
+	t.Logf("grown to 7 nodes in %s (%d writes so far)", time.Since(grow).Round(time.Millisecond), writes.Load())
+	if got := tc.srvs[6].srv.Node().HostedGroups(); len(got) < 2 {
+		t.Errorf("node 7 hosts %v after the rebalance, want 2 or 3 groups", got)
+	}
+
+	shrink := time.Now()
+	tc.metaChange("DELNODE", "1")
+	tc.metaChange("DELNODE", "4")
+	delete(all, 1)
+	delete(all, 4)
+	tc.waitBalanced(all)
+	t.Logf("shrunk to 5 nodes in %s (%d writes so far)", time.Since(shrink).Round(time.Millisecond), writes.Load())
+	for _, i := range []int{0, 3} {
+		if got := tc.srvs[i].srv.Node().HostedGroups(); len(got) != 0 {
+			t.Errorf("node %d left the cluster but hosts %v", i+1, got)
+		}
+	}
+	tc.stop(0)
+	tc.stop(3)
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d writes failed, first: %s", len(errs), errs[0])
+	}
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged", len(acked))
+	}
+	for _, k := range acked {
+		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil || v != k {
+			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
+		}
+	}
+	// Every acknowledged key on exactly three of the running nodes.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		copies := map[int]int{}
+		for _, cs := range tc.srvs {
+			if cs == nil {
+				continue
+			}
+			for _, g := range cs.srv.Node().HostedGroups() {
+				cs.srv.do(g, func() {
+					r := cs.srv.Node().Replica(g)
+					if r == nil {
+						return
+					}
+					now := time.Now().UnixNano()
+					for _, k := range acked {
+						if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
+							copies[k]++
+						}
+					}
+				})
+			}
+		}
+		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
+		if bad < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key:%d is stored on %d running nodes, want 3", acked[bad], copies[acked[bad]])
+		}
+	}
+	t.Logf("%d acknowledged writes, all readable, each on 3 of the 5 nodes", len(acked))
+}
