@@ -676,3 +676,14 @@ func idsText(ids []uint64) string {
 
 // PlacementText is CLUSTER PLACEMENT's text (tests, the CLI).
 func (n *Node) PlacementText() string { return n.placementText() }
+
+// remoteVoters are the voters of group g, which this node does not host,
+// as gossiped (moves.go), else its target in the record (sorted).
+func (n *Node) remoteVoters(g uint64) []uint64 {
+	if c := n.confOf(g); c.known && len(c.voters) > 0 {
+		return slices.Clone(c.voters)
+	}
+	t := n.targetOf(g)
+	slices.Sort(t)
+	return t
+}

@@ -223,7 +223,7 @@ func (c *Session) views() []groupView {
 		v := &views[i]
 		if !gr.hosted.Load() {
 			// Placement: the peers' reports (placement.go).
-			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.plc.place.Of(gr.id)
+			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.remoteVoters(gr.id)
 			continue
 		}
 		c.n.rt.Exclusive(c, gr.id, func() {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +93,27 @@ func (tc *testCluster) waitBalanced(want map[uint64]string) {
 	}
 }
 
+// preload writes KEEL_MOVES_PRELOAD_KEYS keys of 200 B (none unset), so
+// that the moves' times measure data (docs/capacity.md, "Moving replicas").
+func (tc *testCluster) preload(cc *redis.ClusterClient) {
+	n, _ := strconv.Atoi(os.Getenv("KEEL_MOVES_PRELOAD_KEYS"))
+	if n <= 0 {
+		return
+	}
+	start := time.Now()
+	val := strings.Repeat("v", 200)
+	for i := 0; i < n; i += 1000 {
+		p := cc.Pipeline()
+		for k := i; k < min(i+1000, n); k++ {
+			p.Set(ctx(), "pre:"+strconv.Itoa(k), val, 0)
+		}
+		if _, err := p.Exec(ctx()); err != nil {
+			tc.t.Fatalf("preload: %v", err)
+		}
+	}
+	tc.t.Logf("preloaded %d keys of 200 B in %s", n, time.Since(start).Round(time.Millisecond))
+}
+
 // TestPlacementGrowShrinkOnline: a 6-node placed cluster (6 groups of 3)
 // grows to 7 nodes and shrinks to 5 while a go-redis ClusterClient writes:
 // replicas move onto the new node and away from the two leaving ones,
@@ -107,6 +129,7 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	tc.startAll(6)
 	tc.waitPlacedTopology(6, 3)
 	cc := tc.clusterClient()
+	tc.preload(cc)
 
 	var (
 		mu     sync.Mutex
@@ -207,4 +230,63 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes, all readable, each on 3 of the 5 nodes", len(acked))
+}
+
+// TestPlacementReReplicate: a node of a 6-node placed cluster stops for
+// good; after --node-dead-after (3 s here) the meta leader marks it dead
+// and each of its groups gets a new third replica on the other nodes,
+// while a ClusterClient writes. Every acknowledged write stays readable,
+// on exactly 3 of the 5 running nodes.
+func TestPlacementReReplicate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-replication takes about half a minute")
+	}
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 6, replicas: 3, nodeDeadAfter: 3 * time.Second}
+	tc.startAll(6)
+	tc.waitPlacedTopology(6, 3)
+	cc := tc.clusterClient()
+	tc.preload(cc)
+	const keys = 2000
+	for k := range keys {
+		if err := cc.Set(ctx(), "key:"+strconv.Itoa(k), k, 0).Err(); err != nil {
+			t.Fatalf("SET key:%d: %v", k, err)
+		}
+	}
+	lost := tc.srvs[4].srv.Node().HostedGroups()
+	start := time.Now()
+	tc.stop(4) // node 5, for good
+	tc.waitBalanced(map[uint64]string{1: "active", 2: "active", 3: "active", 4: "active", 5: "dead", 6: "active"})
+	t.Logf("node 5 (groups %v) stopped; its groups back to 3 replicas in %s (node-dead-after 3s included)", lost, time.Since(start).Round(time.Millisecond))
+	for k := range keys {
+		if v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int(); err != nil || v != k {
+			t.Fatalf("key:%d reads %d, %v", k, v, err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		copies := make([]int, keys)
+		for _, cs := range tc.srvs {
+			if cs == nil {
+				continue
+			}
+			for _, g := range cs.srv.Node().HostedGroups() {
+				cs.srv.do(g, func() {
+					if r := cs.srv.Node().Replica(g); r != nil {
+						now := time.Now().UnixNano()
+						for k := range keys {
+							if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
+								copies[k]++
+							}
+						}
+					}
+				})
+			}
+		}
+		bad := slices.IndexFunc(copies, func(c int) bool { return c != 3 })
+		if bad < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key:%d is stored on %d running nodes, want 3", bad, copies[bad])
+		}
+	}
 }
