@@ -103,12 +103,19 @@ func (tc *testCluster) preload(cc *redis.ClusterClient) {
 	start := time.Now()
 	val := strings.Repeat("v", 200)
 	for i := 0; i < n; i += 1000 {
-		p := cc.Pipeline()
-		for k := i; k < min(i+1000, n); k++ {
-			p.Set(ctx(), "pre:"+strconv.Itoa(k), val, 0)
-		}
-		if _, err := p.Exec(ctx()); err != nil {
-			tc.t.Fatalf("preload: %v", err)
+		for try := 0; ; try++ {
+			p := cc.Pipeline()
+			for k := i; k < min(i+1000, n); k++ {
+				p.Set(ctx(), "pre:"+strconv.Itoa(k), val, 0)
+			}
+			_, err := p.Exec(ctx())
+			if err == nil {
+				break
+			}
+			if try == 50 { // a pipeline is not retried on TRYAGAIN (leaders spreading): the SETs are, whole
+				tc.t.Fatalf("preload: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	tc.t.Logf("preloaded %d keys of 200 B in %s", n, time.Since(start).Round(time.Millisecond))
