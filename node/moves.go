@@ -98,6 +98,11 @@ type movesState struct {
 func (n *Node) initMoves() error {
 	n.mv.requested = make([]bool, len(n.groups))
 	n.mv.joined = make([]bool, len(n.groups))
+	if n.plc.on {
+		// Silence counts from the node's start (markDead): a meta leader
+		// elected long after it must not wait the full time again.
+		n.live.since = n.clock.Now()
+	}
 	if !n.plc.on || n.cfg.FS == nil || n.cfg.Dir == "" {
 		return nil
 	}
@@ -487,8 +492,8 @@ func (n *Node) decideMoves(gr *group, now int64) {
 // markDead is rec with the first member this node (the meta leader) has
 // not heard from for NodeDeadAfter marked dead (a replacement of its
 // replicas follows, cluster.NextMove), and whether there was one. The
-// silence counts from this node's start at the earliest, so a leader
-// just elected or restarted waits the full time.
+// silence counts from this node's start at the earliest (initMoves), so
+// a leader just restarted waits the full time, one elected later does not.
 func (n *Node) markDead(rec cluster.MetaRecord) (cluster.MetaRecord, bool) {
 	after := n.cfg.NodeDeadAfter
 	if after == 0 {
