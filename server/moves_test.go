@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/keel-db/keel/cluster"
 )
 
 // metaChange sends CLUSTER ADDNODE/DELNODE to node 1 and follows -MOVED
@@ -139,9 +141,16 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	tc.preload(cc)
 
 	var (
-		mu     sync.Mutex
-		acked  []int
-		errs   []string
+		mu    sync.Mutex
+		acked []int
+		errs  []string
+		// unsure: writes answered cluster.ErrMsgLeaderLost (a leader
+		// handed its leadership over, as a move does before removing
+		// it, with the write in flight): applied or not, the client
+		// cannot tell. Counted and checked (absent or the value), not
+		// failed: the same happens when leadership spreads, before moves
+		// (docs/cluster.md, "Moves", limits).
+		unsure []int
 		stop   atomic.Bool
 		wg     sync.WaitGroup
 		writes atomic.Int64
@@ -154,9 +163,12 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
 			cancel()
 			mu.Lock()
-			if err != nil {
+			switch {
+			case err != nil && err.Error() == cluster.ErrMsgLeaderLost:
+				unsure = append(unsure, k)
+			case err != nil:
 				errs = append(errs, "key:"+strconv.Itoa(k)+": "+err.Error())
-			} else {
+			default:
 				acked = append(acked, k)
 			}
 			mu.Unlock()
@@ -205,6 +217,15 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 		if err != nil || v != k {
 			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
 		}
+	}
+	for _, k := range unsure {
+		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil && err != redis.Nil || err == nil && v != k {
+			t.Fatalf("key:%d (outcome unknown to the writer) reads %d, %v: want %d or nothing", k, v, err, k)
+		}
+	}
+	if len(unsure) > 0 {
+		t.Logf("%d writes answered %q (a leadership handover with the write in flight)", len(unsure), cluster.ErrMsgLeaderLost)
 	}
 	// Every acknowledged key on exactly three of the running nodes.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
