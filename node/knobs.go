@@ -72,7 +72,16 @@ type TestingKnobs struct {
 	// still counts a voter whose data is gone (the check a move exists
 	// to keep, "drop only after the removal committed").
 	DropBeforeRemoved bool
+
+	// RemoveBeforePromote: a group's leader removes the replica a move
+	// takes away while the new one is still a learner (moves.go), the
+	// order reversed: for a while the group has one voter fewer than its
+	// replication factor, one failure from stopping (and a move of the
+	// last two copies from losing them).
+	RemoveBeforePromote bool
 }
+
+func (k *TestingKnobs) removeBeforePromote() bool { return k != nil && k.RemoveBeforePromote }
 
 func (k *TestingKnobs) dropBeforeRemoved() bool { return k != nil && k.DropBeforeRemoved }
 

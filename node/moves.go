@@ -396,7 +396,7 @@ func (n *Node) reconcile(gr *group) {
 		}
 	}
 	for _, id := range target {
-		if slices.Contains(learners, id) {
+		if slices.Contains(learners, id) && !n.cfg.Knobs.removeBeforePromote() {
 			if r.CaughtUp(id, catchUpSlack) {
 				propose(cluster.Promote, id, "promoting")
 			}
@@ -424,6 +424,12 @@ func (n *Node) reconcile(gr *group) {
 	for _, id := range learners {
 		if !slices.Contains(target, id) {
 			propose(cluster.Remove, id, "removing the learner")
+			return
+		}
+	}
+	for _, id := range target {
+		if slices.Contains(learners, id) && r.CaughtUp(id, catchUpSlack) {
+			propose(cluster.Promote, id, "promoting") // planted RemoveBeforePromote: promoted last
 			return
 		}
 	}

@@ -131,6 +131,9 @@ type Group struct {
 	// removed are the nodes the admin took out of the meta record
 	// (GroupConfig.Moves, moves.go).
 	removed []uint64
+	// votersShort: a group's leader was seen with fewer voters than
+	// Replicas (failed once per group, moves.go).
+	votersShort []bool
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
@@ -260,6 +263,7 @@ func (r *Run) runGroup() {
 		}
 	}
 	g.members = append([]uint64(nil), g.founders...)
+	g.votersShort = make([]bool, g.groups)
 	if g.groups > 1 {
 		for range g.groups {
 			g.perGroup = append(g.perGroup, append([]uint64(nil), g.founders...))

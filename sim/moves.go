@@ -147,3 +147,23 @@ func (g *Group) checkDrop(n *Node, grp uint64) {
 			" while the leader n" + itoa(int64(l.cfg.ID)) + " still counts it (voters " + idList(rep.Voters()) + ", learners " + idList(rep.Learners()) + ")")
 	}
 }
+
+// checkVoterCount: a group n leads never has fewer voters than the
+// replication factor (a move adds the new voter before it removes the
+// old one; a dead node's replica counts until its replacement votes).
+func (g *Group) checkVoterCount(n *Node) {
+	if !n.up || n.nd == nil {
+		return
+	}
+	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
+		rep := n.replica(grp)
+		if rep == nil || !rep.IsLeader() {
+			continue
+		}
+		if v := rep.Voters(); len(v) < g.cfg.Replicas && !g.votersShort[grp-1] {
+			g.votersShort[grp-1] = true // once per group
+			g.r.Oracle.fail("moves: the leader n" + itoa(int64(n.cfg.ID)) + " of group " + itoa(int64(grp)) + " has voters " + idList(v) +
+				" (learners " + idList(rep.Learners()) + "), fewer than " + itoa(int64(g.cfg.Replicas)))
+		}
+	}
+}

@@ -466,6 +466,9 @@ func (n *Node) startTicks() {
 			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 			n.flush()
 			n.checkReopen()
+			if n.grp != nil && n.grp.cfg.Moves {
+				n.grp.checkVoterCount(n) // moves.go
+			}
 		})
 	}
 	n.r.W.After(n.tickEvery(), tick)
