@@ -474,7 +474,11 @@ func (n *Node) decideMoves(gr *group, now int64) {
 			moving++
 		}
 	}
-	if moving >= movesAtOnceDefault {
+	atOnce := n.cfg.MovesAtOnce
+	if atOnce <= 0 {
+		atOnce = movesAtOnceDefault
+	}
+	if moving >= atOnce {
 		return
 	}
 	next, ok := cluster.Settle(rec)

@@ -111,6 +111,9 @@ type Config struct {
 	// dead, and its replicas are re-created elsewhere (moves.go).
 	// NodeDeadAfterDefault when 0, never when negative.
 	NodeDeadAfter time.Duration
+	// MovesAtOnce is how many groups may be moving at the same time
+	// (moves.go): 1 when 0. More moves more bytes at once.
+	MovesAtOnce int
 
 	// Settings are the online settings (CONFIG SET's names, ops_config.go)
 	// given by the config file or flags, applied in order at start.

@@ -37,6 +37,11 @@ func readPlacement(ctx context.Context, c *redis.Client) (placement, error) {
 	if err != nil {
 		return placement{}, err
 	}
+	return parsePlacement(text), nil
+}
+
+// parsePlacement reads CLUSTER PLACEMENT's lines.
+func parsePlacement(text string) placement {
 	p := placement{members: map[uint64]string{}}
 	for _, line := range strings.Split(text, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
@@ -65,7 +70,7 @@ func readPlacement(ctx context.Context, c *redis.Client) (placement, error) {
 			}
 		}
 	}
-	return p, nil
+	return p
 }
 
 // placedCluster reports whether the node at addr runs a placed cluster.
