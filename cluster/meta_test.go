@@ -167,3 +167,26 @@ func TestMetaWithoutHook(t *testing.T) {
 		t.Fatalf("no hook: %q", w.String())
 	}
 }
+
+// A replica abandoned before it is closed answers what it still held: a
+// leader's write that cannot commit (its followers are gone) gets the
+// leader-lost answer (others may still commit it), and done runs.
+func TestAbandonAnswersWaitingBatches(t *testing.T) {
+	g := newTestGroup(t, 3, nil)
+	l := g.waitLeader()
+	for _, id := range g.ids {
+		if id != l {
+			g.stop(id)
+		}
+	}
+	w := &rec{}
+	done := false
+	g.reps[l].SubmitAsync(g.now, []Request{{Argv: argv("SET k v"), W: w}}, func() { done = true })
+	if done {
+		t.Fatalf("a write without a quorum was answered: %q", w.String())
+	}
+	g.reps[l].Abandon()
+	if !done || w.String() != "-"+ErrMsgLeaderLost {
+		t.Fatalf("abandoned: done %v, reply %q", done, w.String())
+	}
+}

@@ -94,3 +94,21 @@ func (r *Replica) RecentlyActive(id uint64) bool {
 	pr, ok := r.rn.Status().Progress[id]
 	return ok && pr.RecentActive
 }
+
+// ErrMsgGroupMoved answers the requests a replica still held when its
+// node dropped it (the group moved off the node): nothing was done, so a
+// client retries, and the node then redirects it to the group's leader.
+const ErrMsgGroupMoved = "TRYAGAIN the replica group moved off this node; retry"
+
+// Abandon answers every request the replica still holds (batches waiting
+// for a read round, a turn or a commit) before it is closed for good: a
+// write it proposed with ErrMsgLeaderLost (others may commit it), the
+// rest with ErrMsgGroupMoved. Close alone leaves them unanswered.
+func (r *Replica) Abandon() {
+	if !r.Replicated() || r.rn == nil {
+		return
+	}
+	r.failActive(ErrMsgLeaderLost, func(*Request) string { return ErrMsgGroupMoved })
+	clear(r.inflight)
+	r.advanceAll()
+}

@@ -224,6 +224,9 @@ func (n *Node) DropGroup(g uint64, now int64) error {
 		return errors.Wrapf(err, "group %d: record the hosted groups", g)
 	}
 	n.rt.WaitJob(g)
+	if gr.replica != nil {
+		gr.replica.Abandon() // requests it still holds: answered, not left waiting
+	}
 	err := n.CloseGroup(g, now)
 	gr.hosted.Store(false)
 	gr.replica = nil
