@@ -65,6 +65,15 @@ func (r *Replica) ProposeMembership(change MembershipChange, id uint64, addr str
 	return nil
 }
 
+// Quiescent reports whether everything in the log is applied and nothing
+// waits to be proposed: a leadership handed over now leaves no write of
+// this leader's in flight, so none gets the ambiguous ErrMsgLeaderLost
+// (Raft drops the proposals that arrive during the handover, which are
+// answered with a redirect: nothing was done).
+func (r *Replica) Quiescent() bool {
+	return r.rn != nil && r.quiescent() && len(r.g.queue) == 0
+}
+
 // Learners are the group's learners as of the applied configuration,
 // sorted.
 func (r *Replica) Learners() []uint64 {

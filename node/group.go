@@ -68,6 +68,9 @@ type group struct {
 	// remoteConf the one with the highest applied index gossiped by a
 	// node of the group (moves.go; both under Node.mu).
 	ownConf, remoteConf groupConf
+	// handoverWaits counts reconcile checks a leader leaving the group
+	// waited for quiescence (moves.go; inside Exclusive).
+	handoverWaits int
 
 	leader  atomic.Uint64 // as last seen after a call, 0 unknown
 	term    atomic.Uint64 // the replica's term after a call (gossip)

@@ -62,6 +62,10 @@ const (
 	HostedFileName = "hosted-groups"
 	// gossipMembersMax bounds the voters and learners of a view.
 	gossipMembersMax = 64
+	// handoverWaitsMax: reconcile checks (seconds) a leader leaving its
+	// group waits for a moment without a write in flight before it hands
+	// leadership over anyway.
+	handoverWaitsMax = 10
 	// NodeDeadAfterDefault is --node-dead-after's default: long enough
 	// that a restart or a reboot is not taken for a loss (re-creating a
 	// node's replicas copies all of its data), as CockroachDB's 5 minutes.
@@ -413,6 +417,14 @@ func (n *Node) reconcile(gr *group) {
 		if id == n.id {
 			// Hand leadership to a target voter first: a leader removing
 			// itself leaves the group leaderless for an election timeout.
+			// Preferably when no write of its own is in flight, which
+			// would be answered "may or may not have been applied";
+			// under load that never pauses, after handoverWaitsMax tries.
+			if !r.Quiescent() && gr.handoverWaits < handoverWaitsMax {
+				gr.handoverWaits++
+				return
+			}
+			gr.handoverWaits = 0
 			for _, to := range target {
 				if slices.Contains(voters, to) && r.RecentlyActive(to) {
 					r.TransferLeadership(to)
