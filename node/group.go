@@ -122,7 +122,7 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 	if !n.hostsGroup(g) {
 		return errors.Newf("group %d: not placed on this node (it hosts %v)", g, n.HostedGroups())
 	}
-	joined := n.plc.on && n.mv.joined[g-1] // opened at run time (moves.go)
+	joined := n.plc.on && n.joinedGroup(g) // opened at run time (moves.go)
 	if n.clustered {
 		if !o.AppendOnly {
 			return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")

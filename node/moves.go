@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -89,8 +90,11 @@ type movesState struct {
 	// requested: the runtime was asked to open (or drop) the group and
 	// has not called back yet.
 	requested []bool
-	// joined: the groups opened at run time (join mode), as hostedFile.
+	// joined: the groups opened at run time (join mode), as the hosted
+	// file says. fileMu guards it and the file: two groups' replicas may
+	// be opened or dropped at once, each in its own Exclusive.
 	joined []bool
+	fileMu sync.Mutex
 	// metaPending: this node's METASET is in flight (group 1's Exclusive).
 	metaPending bool
 	// fsErr: the hosted file could not be written; logged once.
@@ -149,6 +153,8 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 	if n.cfg.FS == nil || n.cfg.Dir == "" {
 		return nil
 	}
+	n.mv.fileMu.Lock()
+	defer n.mv.fileMu.Unlock()
 	var parts []string
 	for _, gr := range n.groups {
 		h := gr.hosted.Load()
@@ -179,6 +185,18 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 	return fs.SyncDir(n.cfg.Dir)
 }
 
+func (n *Node) setJoined(g uint64, j bool) {
+	n.mv.fileMu.Lock()
+	n.mv.joined[g-1] = j
+	n.mv.fileMu.Unlock()
+}
+
+func (n *Node) joinedGroup(g uint64) bool {
+	n.mv.fileMu.Lock()
+	defer n.mv.fileMu.Unlock()
+	return n.mv.joined[g-1]
+}
+
 // OpenGroup opens this node's replica of group g at run time (the record
 // placed g here), in join mode: it bootstraps nothing and learns the
 // configuration and the data from the group's leader. base are the
@@ -195,7 +213,7 @@ func (n *Node) OpenGroup(g uint64, base cluster.Options) error {
 	if err := n.writeHosted(g, true); err != nil {
 		return errors.Wrapf(err, "group %d: record the hosted groups", g)
 	}
-	n.mv.joined[g-1] = true
+	n.setJoined(g, true)
 	gr.hosted.Store(true)
 	o := base
 	if err := n.GroupOptions(&o, g); err != nil {
@@ -234,7 +252,7 @@ func (n *Node) DropGroup(g uint64, now int64) error {
 	err := n.CloseGroup(g, now)
 	gr.hosted.Store(false)
 	gr.replica = nil
-	n.mv.joined[g-1] = false
+	n.setJoined(g, false)
 	if err != nil {
 		n.logf("group %d: closing the dropped replica: %v", g, err)
 	}
