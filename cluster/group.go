@@ -765,12 +765,12 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	fs := r.opts.FS
 	dir := disk.SnapshotDir(r.opts.Dir)
 	final := path.Join(dir, disk.SnapshotName(idx))
-	r.resetSpecial()
-	meta, _, err := loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
+	r.resetReserved()
+	meta, _, err := loadSnapshot(fs, in.name, r.db, 0, r.restoreReserved)
 	if err != nil {
 		// A read can return flipped bits that are not on the disk.
-		r.resetSpecial()
-		meta, _, err = loadSnapshot(fs, in.name, r.db, 0, r.restoreSpecial)
+		r.resetReserved()
+		meta, _, err = loadSnapshot(fs, in.name, r.db, 0, r.restoreReserved)
 	}
 	if err != nil {
 		r.abortIn()
@@ -789,6 +789,7 @@ func (r *Replica) installSnapshot(s pb.Snapshot) error {
 	r.g.snapRecvd++
 	r.slotsChanged()
 	r.aclChanged()
+	r.metaChanged()
 	r.membersRestored(s.Metadata.ConfState.Voters)
 	if meta.SaveMillis > r.lastNowMillis {
 		r.lastNowMillis = meta.SaveMillis
@@ -917,7 +918,8 @@ func (r *Replica) appliedConfChange(e pb.Entry, cc pb.ConfChange) {
 			p.b.next = pos + 1
 		}
 	}
-	if cc.Type == pb.ConfChangeAddNode && r.store.snapIndex > 0 {
+	added := cc.Type == pb.ConfChangeAddNode || cc.Type == pb.ConfChangeAddLearnerNode
+	if added && r.store.snapIndex > 0 {
 		// The log before the snapshot is gone, so the new member can only
 		// start from a snapshot, and Raft ignores one that does not list
 		// it: settle takes one that will, once this entry counts as
@@ -925,10 +927,11 @@ func (r *Replica) appliedConfChange(e pb.Entry, cc pb.ConfChange) {
 		r.g.snapForMember = true
 	}
 	if cc.NodeID != 0 {
-		r.noteMemberAddr(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)
+		r.noteMemberAddr(cc.NodeID, added, addr)
 	}
 	if r.opts.OnConfChange != nil && cc.NodeID != 0 {
-		r.opts.OnConfChange(cc.NodeID, cc.Type == pb.ConfChangeAddNode, addr)
+		// A learner is a member too (moves.go): it must be reachable.
+		r.opts.OnConfChange(cc.NodeID, added, addr)
 	}
 }
 

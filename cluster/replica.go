@@ -168,6 +168,13 @@ type Options struct {
 	// change (replay and snapshot installs included) and once at Open.
 	ACL          func(table []byte, argv [][]byte, w engine.Writer) []byte
 	OnACLChanged func(table []byte)
+
+	// OnMetaChanged, set on the group that keeps the meta record (meta.go),
+	// is told the record after every applied change (replay and snapshot
+	// installs included) and once at Open; nil when none was ever applied.
+	// Nil: the group keeps no record and answers CLUSTER METASET with an
+	// error.
+	OnMetaChanged func(record []byte)
 }
 
 // Request is one client command. Its reply is written to W when the
@@ -253,6 +260,9 @@ type Replica struct {
 	// change; kept in snapshots. Replaced, never changed in place: a
 	// snapshot job holds the bytes it was given.
 	acl []byte
+	// meta is the meta record as applied (meta.go), nil until the first
+	// change; kept in snapshots, replaced, never changed in place.
+	meta []byte
 }
 
 // RecoveryStats says what Open found on disk.
@@ -337,6 +347,7 @@ func Open(opts Options) (*Replica, error) {
 	if !r.persist {
 		r.slotsChanged()
 		r.aclChanged()
+		r.metaChanged()
 		return r, nil
 	}
 	r.g.readWait = map[uint64][]*batch{}
@@ -365,6 +376,7 @@ func Open(opts Options) (*Replica, error) {
 	}
 	r.slotsChanged()
 	r.aclChanged()
+	r.metaChanged()
 	return r, nil
 }
 
@@ -389,16 +401,16 @@ func (r *Replica) recover() error {
 	var corrupt []string // snapshots that failed their check, set aside below
 	loaded := -1
 	for i, name := range snaps {
-		r.resetSpecial()
-		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreSpecial)
+		r.resetReserved()
+		meta, n, err := loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreReserved)
 		if err != nil {
 			// A read can return flipped bits that are not on the disk:
 			// read once more before calling the file corrupt.
-			r.resetSpecial()
-			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreSpecial)
+			r.resetReserved()
+			meta, n, err = loadSnapshot(fs, name, r.db, seam.Millis(r.opts.NowNanos), r.restoreReserved)
 		}
 		if err != nil {
-			r.resetSpecial()
+			r.resetReserved()
 		}
 		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
@@ -715,7 +727,7 @@ func isWrite(argv [][]byte) bool {
 	c := engine.Lookup(argv[0])
 	if c == nil {
 		// A leader's eviction (engine.EvictionCommand) is logged.
-		return engine.IsEviction(argv) || isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone || IsACLWrite(argv)
+		return engine.IsEviction(argv) || isFunctionWrite(argv) || membershipKind(argv) != ccNone || reshardKind(argv) != rsNone || IsACLWrite(argv) || IsMetaWrite(argv)
 	}
 	return c.ArityOK(len(argv)) && c.Flags&engine.ReadOnly == 0
 }
@@ -771,6 +783,10 @@ func (r *Replica) runLocal(ms int64, req *Request) {
 	}
 	if IsACLWrite(req.Argv) {
 		r.applyACL(req.Argv, req.W) // appendonly off: no log
+		return
+	}
+	if IsMetaWrite(req.Argv) {
+		r.applyMeta(req.Argv, req.W) // appendonly off: no log
 		return
 	}
 	if r.slots.on {
@@ -1024,12 +1040,12 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 		r.changes++
 		seed := commandSeed(e.Index, i)
 		if p == nil {
-			r.execLogged(er.NowMillis, seed, argv, &r.replayReplies)
+			r.execEntryCommand(er.NowMillis, seed, argv, &r.replayReplies)
 			continue
 		}
 		pos := p.positions[i]
 		r.runUpTo(p.b, pos)
-		r.execLogged(er.NowMillis, seed, argv, p.b.reqs[pos].W)
+		r.execEntryCommand(er.NowMillis, seed, argv, p.b.reqs[pos].W)
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
 	}

@@ -47,6 +47,8 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		slots:        r.slotsDump(),
 		members:      r.membersDump(),
 		acl:          r.acl,
+		learners:     append([]uint64(nil), r.conf.Learners...),
+		metaRecord:   r.meta,
 	}, nil
 }
 
@@ -97,7 +99,7 @@ func (r *Replica) JobDone(j *Job, err error) {
 	if len(j.meta.Voters) > 0 && j.meta.Index >= r.store.snapIndex {
 		// The configuration as of the snapshot: what Raft sends a
 		// follower that needs it.
-		r.store.cs = pb.ConfState{Voters: j.meta.Voters}
+		r.store.cs = pb.ConfState{Voters: j.meta.Voters, Learners: j.learners}
 	}
 	if r.fatal != nil || r.noSpace != nil {
 		return

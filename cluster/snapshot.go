@@ -38,6 +38,12 @@ type Job struct {
 	members []byte
 	// acl is the ACL table at the view (acl.go), nil when never set.
 	acl []byte
+	// learners are the group's learners at the view (moves.go): the file
+	// keeps only the voters, but a snapshot sent to a learner must list
+	// it, or Raft ignores it.
+	learners []uint64
+	// metaRecord is the meta record at the view (meta.go), nil when never set.
+	metaRecord []byte
 }
 
 // Index is the Raft index the snapshot covers.
@@ -73,6 +79,12 @@ func (j *Job) Run() error {
 	}
 	if j.acl != nil {
 		if err := sw.Add(disk.SnapEntry{Type: snapTypeACL, Value: j.acl}); err != nil {
+			sw.Abort()
+			return err
+		}
+	}
+	if j.metaRecord != nil {
+		if err := sw.Add(disk.SnapEntry{Type: snapTypeMeta, Value: j.metaRecord}); err != nil {
 			sw.Abort()
 			return err
 		}
@@ -151,7 +163,7 @@ func loadSnapshot(fs disk.FS, name string, db *engine.DB, nowMillis int64, speci
 		return nil
 	}
 	meta, err := disk.ReadSnapshot(fs, name, header, func(e disk.SnapEntry) error {
-		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots || e.Type == snapTypeMembers || e.Type == snapTypeACL {
+		if e.Type == disk.SnapTypeFunctions || e.Type == snapTypeSlots || e.Type == snapTypeMembers || e.Type == snapTypeACL || e.Type == snapTypeMeta {
 			return special(e.Type, e.Value)
 		}
 		if e.ExpireAt != 0 && e.ExpireAt <= cutoff {

@@ -145,7 +145,7 @@ var aclSubCategories = map[string]string{
 	"pubsub|shardchannels": "@pubsub @slow", "pubsub|shardnumsub": "@pubsub @slow", "pubsub|help": "@slow",
 	"cluster|slots": "@slow", "cluster|shards": "@slow", "cluster|nodes": "@slow", "cluster|info": "@slow",
 	"cluster|keyslot": "@slow", "cluster|myid": "@slow", "cluster|countkeysinslot": "@slow",
-	"cluster|getkeysinslot": "@slow", "cluster|help": "@slow", "cluster|groups": "@slow",
+	"cluster|getkeysinslot": "@slow", "cluster|help": "@slow", "cluster|groups": "@slow", "cluster|placement": "@slow",
 	"cluster|addnode": "@admin @slow @dangerous", "cluster|delnode": "@admin @slow @dangerous",
 	"cluster|reshard": "@admin @slow @dangerous",
 	"function|load":   "@write @slow @scripting", "function|delete": "@write @slow @scripting",

@@ -63,7 +63,7 @@ func cmdBackup(c *Session, argv [][]byte) {
 		}
 		var snaps []snap
 		for _, gr := range c.n.groups {
-			if !gr.hosted {
+			if !gr.hosted.Load() {
 				continue
 			}
 			var s snap
@@ -106,7 +106,7 @@ func cmdBackup(c *Session, argv [][]byte) {
 			return
 		}
 		gr := c.n.groups[g-1]
-		if !gr.hosted {
+		if !gr.hosted.Load() {
 			c.Out.WriteError("ERR group " + strconv.FormatInt(g, 10) + " is not hosted on this node")
 			return
 		}

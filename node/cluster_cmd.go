@@ -31,6 +31,7 @@ var clusterSubs = []subcommand{
 	{name: "cluster|delnode", arity: 3, flags: []string{"admin"}},
 	{name: "cluster|groups", arity: 2, flags: []string{"loading", "stale"}},
 	{name: "cluster|reshard", arity: -4, flags: []string{"admin"}},
+	{name: "cluster|placement", arity: 2, flags: []string{"loading", "stale"}},
 }
 
 func init() {
@@ -58,6 +59,7 @@ func init() {
 		"cluster|help":            {summary: "Returns helpful text about the different subcommands.", since: "5.0.0", complexity: "O(1)"},
 		"cluster|addnode":         {summary: "Adds a voter to the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id host:port"},
 		"cluster|delnode":         {summary: "Removes a voter from the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id"},
+		"cluster|placement":       {summary: "Returns the meta record (members, each group's target and configuration) and the moves left (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
 		"cluster|groups":          {summary: "Returns each replica group's leader, members and slots (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
 		"cluster|reshard":         {summary: "One step of a slot move between replica groups, proposed through group g's log (keel; `keel cluster reshard` drives it).", since: "keel", complexity: "O(N) where N is the number of keys moved", syntax: "g IMPORTING|MIGRATING|MOVEKEYS|IMPORTKEYS|DELKEYS|NODE|STABLE ..."},
 	} {
@@ -161,13 +163,17 @@ func cmdCluster(c *Session, argv [][]byte) {
 			return
 		}
 		c.submitThen(g, []cluster.Request{{Argv: argv, W: c.Out}}, nil)
+	case "placement":
+		c.Out.WriteVerbatim(c.n.placementText(), "txt") // moves.go
 	case "addnode", "delnode":
-		// A Raft configuration change, answered once it applies
-		// (cluster/group.go); a follower redirects it to the leader.
-		if msg := c.n.placementRefuses("CLUSTER " + strings.ToUpper(sub)); msg != "" { // placement.go
-			c.Out.WriteError(msg)
+		if c.n.plc.on {
+			// Placed: a change of the meta record (moves.go), through
+			// group 1's log; the moves follow on their own.
+			c.metaMembership(sub, argv)
 			return
 		}
+		// A Raft configuration change, answered once it applies
+		// (cluster/group.go); a follower redirects it to the leader.
 		if sub == "addnode" {
 			if _, err := ParsePeers("1@" + string(argv[3])); err != nil {
 				c.Out.WriteError("ERR invalid node address '" + string(argv[3]) + "': want host:port of its client port")
@@ -229,6 +235,7 @@ func cmdCluster(c *Session, argv [][]byte) {
 			"ADDNODE <id> <host:port>", "    (keel) Add node <id>, started with --join, as a voter of the groups this node leads.",
 			"DELNODE <id>", "    (keel) Remove node <id> from the groups this node leads.",
 			"GROUPS", "    (keel) Return each replica group's leader, members, owned, migrating and importing slots.",
+			"PLACEMENT", "    (keel) Return the meta record: members and states, each group's target and configuration, moves left.",
 			"RESHARD <group> <step> ...", "    (keel) One step of a slot move between groups; use `keel cluster reshard`.",
 			"NODES", "    Return cluster configuration seen by node. Output format:",
 			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",

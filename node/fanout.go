@@ -51,7 +51,7 @@ func fanoutKind(argv [][]byte) int {
 // leads, else group 1.
 func (n *Node) primaryGroup() uint64 {
 	for _, gr := range n.groups {
-		if gr.hosted && gr.leader.Load() == n.id && n.id != 0 {
+		if gr.hosted.Load() && gr.leader.Load() == n.id && n.id != 0 {
 			return gr.id
 		}
 	}
@@ -64,7 +64,7 @@ func (n *Node) primaryGroup() uint64 {
 func (n *Node) fanoutTargets(kind int) []uint64 {
 	var out []uint64
 	for _, gr := range n.groups {
-		if gr.hosted && (kind == fanLocal || gr.leader.Load() == n.id && n.id != 0) {
+		if gr.hosted.Load() && (kind == fanLocal || gr.leader.Load() == n.id && n.id != 0) {
 			out = append(out, gr.id)
 		}
 	}

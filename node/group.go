@@ -58,10 +58,19 @@ type group struct {
 	spreadSeen int
 
 	// hosted: this node holds a replica of the group (placement.go);
-	// fixed at New. A group not hosted has no replica, and its leader,
-	// term and slots are its peers' reports (remote, under Node.mu).
-	hosted bool
+	// set at New, changed only inside the group's Exclusive when a move
+	// opens or drops the replica (moves.go). A group not hosted has no
+	// replica, and its leader, term and slots are its peers' reports
+	// (remote, under Node.mu).
+	hosted atomic.Bool
 	remote remoteView
+	// ownConf is the configuration this node's replica applied,
+	// remoteConf the one with the highest applied index gossiped by a
+	// node of the group (moves.go; both under Node.mu).
+	ownConf, remoteConf groupConf
+	// handoverWaits counts reconcile checks a leader leaving the group
+	// waited for quiescence (moves.go; inside Exclusive).
+	handoverWaits int
 
 	leader  atomic.Uint64 // as last seen after a call, 0 unknown
 	term    atomic.Uint64 // the replica's term after a call (gossip)
@@ -111,8 +120,9 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		return errors.Newf("group %d: this node hosts groups 1..%d", g, len(n.groups))
 	}
 	if !n.hostsGroup(g) {
-		return errors.Newf("group %d: not placed on this node (it hosts %v)", g, n.plc.hosted)
+		return errors.Newf("group %d: not placed on this node (it hosts %v)", g, n.HostedGroups())
 	}
+	joined := n.plc.on && n.joinedGroup(g) // opened at run time (moves.go)
 	if n.clustered {
 		if !o.AppendOnly {
 			return errors.New("cluster mode needs appendonly yes: a replica group keeps its Raft log on disk")
@@ -124,10 +134,15 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 				o.Peers = append(o.Peers, p.ID)
 			}
 		}
-		if n.cfg.Join && !slices.Contains(o.Peers, n.id) {
+		if joined {
+			// It learns its configuration from the leader; Peers only
+			// say it is replicated.
+			o.Peers = append(o.Peers[:0], n.targetOf(g)...)
+		}
+		if (n.cfg.Join || joined) && !slices.Contains(o.Peers, n.id) {
 			o.Peers = append(o.Peers, n.id)
 		}
-		o.Join = n.cfg.Join
+		o.Join = n.cfg.Join || joined
 		o.Send = func(to uint64, msg []byte) { n.send(g, to, msg) }
 		o.Redirect = func(req *cluster.Request, leader uint64) string { return n.groupRedirect(g, req, leader) }
 		o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(g, id, added, addr) }
@@ -144,6 +159,9 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		// Group 1 keeps the ACL table (acl_table.go).
 		o.ACL, o.OnACLChanged = n.applyACLEntry, n.aclChanged
 	}
+	if g == metaGroup && n.plc.on {
+		o.OnMetaChanged = n.metaApplied // meta.go
+	}
 	gr := n.group(g)
 	gr.opts, gr.hasOpts = *o, true
 	gr.opts.Peers = slices.Clone(o.Peers)
@@ -158,8 +176,8 @@ func (n *Node) Adopt(replicas []*cluster.Replica) error {
 		return errors.Newf("node: %d replicas for %d groups", len(replicas), len(n.groups))
 	}
 	for i, r := range replicas {
-		if (r != nil) != n.groups[i].hosted {
-			return errors.Newf("node: group %d: a replica must be given exactly for the groups this node hosts (%v)", i+1, n.plc.hosted)
+		if (r != nil) != n.groups[i].hosted.Load() {
+			return errors.Newf("node: group %d: a replica must be given exactly for the groups this node hosts (%v)", i+1, n.HostedGroups())
 		}
 	}
 	for i, r := range replicas {
@@ -228,7 +246,7 @@ func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) 
 	gr := n.group(g)
 	reqs = n.memoryGate(gr, now, reqs)
 	switch {
-	case !gr.hosted:
+	case !gr.hosted.Load():
 		for i := range reqs {
 			reqs[i].W.WriteError(n.notHostedRedirect(g, &reqs[i])) // placement.go
 		}
@@ -261,7 +279,18 @@ func (n *Node) Submit(g uint64, now int64, reqs []cluster.Request, done func()) 
 // Exclusive(g), TickHz times a second.
 func (n *Node) Tick(g uint64, now int64) {
 	gr := n.group(g)
-	if gr.dead != "" || !gr.hosted {
+	if g == 1 && n.plc.on {
+		// The node's own tick (moves.go): every group is ticked,
+		// hosted or not, and a node may host none.
+		n.nodeTicks++
+		if n.cfg.PeerPings && !n.group(n.firstHosted()).hosted.Load() && n.nodeTicks%pingEveryTicks == 0 {
+			n.pingPeers() // no hosted group ticks them
+		}
+		if n.nodeTicks%reconcileTicks == 0 {
+			n.syncPlacement()
+		}
+	}
+	if gr.dead != "" || !gr.hosted.Load() {
 		return
 	}
 	gr.ticks++
@@ -270,6 +299,12 @@ func (n *Node) Tick(g uint64, now int64) {
 	}
 	if n.clustered && gr.ticks%spreadCheckTicks == 0 {
 		n.spreadLeadership(gr)
+	}
+	if n.plc.on && gr.ticks%reconcileTicks == 0 {
+		n.reconcile(gr) // moves.go
+		if g == metaGroup && gr.ticks%metaTicks == 0 {
+			n.decideMoves(gr, now)
+		}
 	}
 	n.evictOnTick(gr, now)
 	n.tickTimed(gr, now) // ops.go: the expire-cycle latency event
@@ -282,7 +317,7 @@ func (n *Node) Tick(g uint64, now int64) {
 // inside Exclusive(g).
 func (n *Node) Step(g uint64, now int64, msgs []PeerMessage) []error {
 	gr := n.group(g)
-	if gr.dead != "" || !gr.hosted {
+	if gr.dead != "" || !gr.hosted.Load() {
 		return nil
 	}
 	pms := gr.stepScratch[:0]
@@ -363,6 +398,9 @@ func (n *Node) afterCall(gr *group) {
 	gr.noteMemory()
 	gr.term.Store(r.Term())
 	gr.applied.Store(r.AppliedIndex())
+	if n.plc.on {
+		n.noteOwnConf(gr) // moves.go
+	}
 	n.serveReady(gr)
 	if job := r.PendingJob(); job != nil {
 		n.rt.StartJob(gr.id, r, job)
@@ -460,6 +498,10 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 		if len(msg) > 1 {
 			n.receiveGossip(from, msg[1:]) // placement.go
 		}
+		return 0, nil, true
+	}
+	if len(msg) > 0 && msg[0] == peerMetaTag {
+		n.receiveMeta(from, msg[1:]) // meta.go
 		return 0, nil, true
 	}
 	if len(msg) > 0 && msg[0] == peerPublishTag {
@@ -601,7 +643,7 @@ func (n *Node) leaderOf(g uint64) uint64 {
 func (n *Node) ledGroups() []uint64 {
 	var out []uint64
 	for _, gr := range n.groups {
-		if gr.hosted && gr.leader.Load() == n.id && n.id != 0 {
+		if gr.hosted.Load() && gr.leader.Load() == n.id && n.id != 0 {
 			out = append(out, gr.id)
 		}
 	}
@@ -637,8 +679,8 @@ func (n *Node) spreadLeadership(gr *group) {
 		return
 	}
 	want := preferredLeader(gr.id, r.Voters())
-	if first := n.plc.place.Preferred(gr.id); n.plc.on && slices.Contains(r.Voters(), first) {
-		want = first // placement.go: the placement spreads leaders
+	if t := n.targetOf(gr.id); n.plc.on && len(t) > 0 && slices.Contains(r.Voters(), t[0]) {
+		want = t[0] // placement.go: the meta record spreads leaders
 	}
 	if want == 0 || want == n.id || slices.Contains(r.DownPeers(), want) {
 		gr.spreadSeen = 0

@@ -162,10 +162,17 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 				kv(&b, "replica_groups_led_ids", strings.Join(ids, ","))
 				if n.plc.on { // placement.go
 					ids = ids[:0]
-					for _, g := range n.plc.hosted {
+					for _, g := range n.HostedGroups() {
 						ids = append(ids, strconv.FormatUint(g, 10))
 					}
 					kv(&b, "replica_groups_hosted_ids", strings.Join(ids, ","))
+					// Moves (moves.go): what CLUSTER PLACEMENT details.
+					rec := n.MetaRecord()
+					moving := n.movesPending(rec)
+					kv(&b, "placement_meta_version", strconv.FormatUint(rec.Version, 10))
+					kv(&b, "placement_groups_moving", moving)
+					kv(&b, "placement_groups_under_replicated", cluster.UnderReplicated(rec))
+					kv(&b, "placement_balanced", boolInt(cluster.Balanced(rec) && moving == 0))
 				}
 			}
 		case "keyspace":

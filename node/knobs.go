@@ -65,7 +65,25 @@ type TestingKnobs struct {
 	// from the request instead of the reply): a client is told it added a
 	// member the set already held, which it then counts twice.
 	SAddCountsEveryMember bool
+
+	// DropBeforeRemoved: a node deletes its replica of a group as soon as
+	// the meta record no longer places it there (moves.go), without
+	// waiting for the group's configuration to leave it out: the group
+	// still counts a voter whose data is gone (the check a move exists
+	// to keep, "drop only after the removal committed").
+	DropBeforeRemoved bool
+
+	// RemoveBeforePromote: a group's leader removes the replica a move
+	// takes away while the new one is still a learner (moves.go), the
+	// order reversed: for a while the group has one voter fewer than its
+	// replication factor, one failure from stopping (and a move of the
+	// last two copies from losing them).
+	RemoveBeforePromote bool
 }
+
+func (k *TestingKnobs) removeBeforePromote() bool { return k != nil && k.RemoveBeforePromote }
+
+func (k *TestingKnobs) dropBeforeRemoved() bool { return k != nil && k.DropBeforeRemoved }
 
 // dropNotify reports whether the keyspace event numbered seq (1-based,
 // counted per notifier) is lost (DropNotifyEvery).

@@ -53,9 +53,13 @@ func (n *Node) notePeer(from uint64) {
 // pingPeers sends every other node of the address book a ping.
 func (n *Node) pingPeers() {
 	frame := n.gossipFrame() // with placement, the sender's view of its groups (placement.go)
+	meta := n.metaFrame()    // the meta record once it changed, from group 1's nodes (meta.go)
 	for _, p := range n.Nodes() {
 		if p.ID != n.id {
 			n.rt.Send(p.ID, frame)
+			if meta != nil {
+				n.rt.Send(p.ID, meta)
+			}
 		}
 	}
 }

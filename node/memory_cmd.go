@@ -110,7 +110,7 @@ func memoryUsage(c *Session, argv [][]byte) {
 		g = c.n.groupOf(slot)
 	}
 	gr := c.n.group(g)
-	if !gr.hosted {
+	if !gr.hosted.Load() {
 		// Placement: the group lives on other nodes (MOVED to its leader).
 		c.Out.WriteError(c.n.notHostedRedirect(g, &cluster.Request{Argv: [][]byte{[]byte("GET"), key}, Asking: c.asking}))
 		return

@@ -72,7 +72,7 @@ func (n *Node) GroupMetrics() []GroupMetrics {
 	out := make([]GroupMetrics, 0, len(n.groups))
 	for _, gr := range n.groups {
 		m := GroupMetrics{ID: gr.id, LeaderChanges: gr.leaderChanges.Load()}
-		if !gr.hosted {
+		if !gr.hosted.Load() {
 			out = append(out, m) // placement: hosted elsewhere
 			continue
 		}

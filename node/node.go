@@ -106,6 +106,14 @@ type Config struct {
 	// PeerPings has the node ping its peers so that it can tell which
 	// have gone silent (liveness.go); the production runtime sets it.
 	PeerPings bool
+	// NodeDeadAfter is --node-dead-after: with placement, the meta
+	// group's leader marks a member it has not heard from for that long
+	// dead, and its replicas are re-created elsewhere (moves.go).
+	// NodeDeadAfterDefault when 0, never when negative.
+	NodeDeadAfter time.Duration
+	// MovesAtOnce is how many groups may be moving at the same time
+	// (moves.go): 1 when 0. More moves more bytes at once.
+	MovesAtOnce int
 
 	// Settings are the online settings (CONFIG SET's names, ops_config.go)
 	// given by the config file or flags, applied in order at start.
@@ -168,6 +176,15 @@ type Runtime interface {
 	// background (cluster.Options.BackgroundSync), then reports back with
 	// SyncDone under Exclusive.
 	StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob)
+	// OpenGroup asks the runtime to open this node's replica of group g
+	// at run time (a move placed it here, moves.go): soon, not within
+	// the current call, it builds the group's options as for the groups
+	// opened at start and calls Node.OpenGroup inside Exclusive(g), then
+	// ticks the group and steps its messages as any other's. DropGroup
+	// likewise calls Node.DropGroup inside Exclusive(g), once no job of
+	// the group runs.
+	OpenGroup(g uint64)
+	DropGroup(g uint64)
 	// Shutdown asks the process to stop (SHUTDOWN, or a replica that
 	// could not be reopened).
 	Shutdown()
@@ -222,6 +239,9 @@ type Node struct {
 	evictedBase atomic.Int64                // evict.go: CONFIG RESETSTAT
 	bus         busPubsub                   // pubsub_bus.go
 	plc         placement                   // placement.go
+	meta        metaState                   // meta.go, under mu
+	mv          movesState                  // moves.go
+	nodeTicks   int                         // group 1's ticks, hosted or not (moves.go)
 
 	stats stats
 
@@ -302,6 +322,9 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 		n.groups = append(n.groups, g)
 	}
 	if err := n.initPlacement(); err != nil {
+		return nil, err
+	}
+	if err := n.initMoves(); err != nil {
 		return nil, err
 	}
 	n.maxClients.Store(int64(cfg.MaxClients))

@@ -140,7 +140,7 @@ func init() {
 func (n *Node) ExpiredKeys() int64 {
 	var total int64
 	for _, g := range n.groups {
-		if !g.hosted {
+		if !g.hosted.Load() {
 			continue
 		}
 		n.rt.Exclusive(nil, g.id, func() {

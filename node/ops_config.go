@@ -102,7 +102,7 @@ func init() {
 			n.appendFsync.Store(&v)
 			p := fsyncPolicies[v]
 			for _, gr := range n.groups {
-				if !gr.hosted {
+				if !gr.hosted.Load() {
 					continue // placement: no replica here
 				}
 				// Inside the group's Exclusive: the replica reads its
@@ -283,6 +283,8 @@ type idleRuntime struct{}
 
 func (idleRuntime) Exclusive(_ *Session, _ uint64, fn func())            { fn() }
 func (idleRuntime) Send(uint64, []byte)                                  {}
+func (idleRuntime) OpenGroup(uint64)                                     {}
+func (idleRuntime) DropGroup(uint64)                                     {}
 func (idleRuntime) Wake(*Session)                                        {}
 func (idleRuntime) Unpark(*Session)                                      {}
 func (idleRuntime) Disconnect(*Session)                                  {}

@@ -26,12 +26,12 @@ import (
 // answers CLUSTER SLOTS/SHARDS/NODES for the whole cluster and redirects
 // a request for a group it does not host with -MOVED to its leader.
 
-// placement is the node's placement state, fixed at New.
+// placement is the node's placement state, fixed at New: whether it is
+// on and the bootstrap placement (where the founding replicas are; the
+// meta record, meta.go, says where they go next).
 type placement struct {
-	on     bool // some group is not on every node
-	place  cluster.Placement
-	first  uint64 // the lowest group this node hosts (0: none)
-	hosted []uint64
+	on    bool // some group is not on every node
+	place cluster.Placement
 }
 
 // initPlacement computes the placement; New calls it once the groups
@@ -48,14 +48,15 @@ func (n *Node) initPlacement() error {
 	on := n.clustered && cfg.Replicas > 0 && cfg.Replicas < len(ids)
 	if !on {
 		for _, gr := range n.groups {
-			gr.hosted = true
-			n.plc.hosted = append(n.plc.hosted, gr.id)
+			gr.hosted.Store(true)
 		}
-		n.plc.first = 1
 		return nil
 	}
 	if cfg.Join {
-		return errors.New("--join with --replicas below the number of nodes: adding a node to a cluster with placement is not supported yet")
+		// A node joining a placed cluster: the founders are the peers
+		// it lists but itself; it hosts nothing until the meta record
+		// places replicas on it (moves.go).
+		ids = slices.DeleteFunc(ids, func(id uint64) bool { return id == n.id })
 	}
 	if len(n.groups)*cfg.Replicas < len(ids) {
 		return errors.Newf("--groups %d --replicas %d on %d nodes: some node would host no group; use at least %d groups",
@@ -69,18 +70,18 @@ func (n *Node) initPlacement() error {
 		return err
 	}
 	cfg.Knobs.placeReplicaTwice(&p)
-	n.plc = placement{on: true, place: p, hosted: p.Hosted(n.id)}
-	if len(n.plc.hosted) > 0 {
-		n.plc.first = n.plc.hosted[0]
+	if err := n.initMeta(p); err != nil { // meta.go
+		return err
 	}
+	n.plc = placement{on: true, place: p}
 	split := cluster.SplitSlots(len(n.groups))
 	for _, gr := range n.groups {
-		gr.hosted = p.Hosts(gr.id, n.id)
+		gr.hosted.Store(p.Hosts(gr.id, n.id))
 		clear(gr.members)
 		for _, id := range p.Of(gr.id) {
 			gr.members[id] = true
 		}
-		if !gr.hosted {
+		if !gr.hosted.Load() {
 			// Until a peer reports it, a group's slots are its starting
 			// ones (a hosted group's replica reports its own).
 			n.slotsChanged(gr.id, cluster.SlotInfo{Group: gr.id, Owned: split[gr.id-1]})
@@ -97,13 +98,21 @@ func (n *Node) Placed() bool { return n.plc.on }
 func (n *Node) Hosts(g uint64) bool { return n.hostsGroup(g) }
 
 // HostedGroups are the groups this node holds a replica of, ascending.
-func (n *Node) HostedGroups() []uint64 { return slices.Clone(n.plc.hosted) }
+func (n *Node) HostedGroups() []uint64 {
+	var out []uint64
+	for _, gr := range n.groups {
+		if gr.hosted.Load() {
+			out = append(out, gr.id)
+		}
+	}
+	return out
+}
 
 // Placement is the cluster's placement (every group on every node
 // without placement).
 func (n *Node) Placement() cluster.Placement {
 	if n.plc.on {
-		return n.plc.place
+		return n.MetaRecord().Placement()
 	}
 	var ids []uint64
 	for _, p := range n.Nodes() {
@@ -118,16 +127,19 @@ func (n *Node) Placement() cluster.Placement {
 
 // hostsGroup reports whether this node holds a replica of group g.
 func (n *Node) hostsGroup(g uint64) bool {
-	return g >= 1 && g <= uint64(len(n.groups)) && n.groups[g-1].hosted
+	return g >= 1 && g <= uint64(len(n.groups)) && n.groups[g-1].hosted.Load()
 }
 
 // firstHosted is the lowest group this node hosts: where keyless
-// requests go when it leads none, and whose tick sends the pings.
+// requests go when it leads none, and whose tick sends the pings (1 when
+// it hosts none: placement left it without a replica).
 func (n *Node) firstHosted() uint64 {
-	if n.plc.first == 0 {
-		return 1
+	for _, gr := range n.groups {
+		if gr.hosted.Load() {
+			return gr.id
+		}
 	}
-	return n.plc.first
+	return 1
 }
 
 // placementRefuses is the error for what placement does not support yet
@@ -178,9 +190,10 @@ func (n *Node) notHostedRedirect(g uint64, req *cluster.Request) string {
 
 // Gossip: with placement, a ping is peerPingTag followed by a view of
 // each group the sender hosts: the group, its leader, term and applied
-// index as the sender's replica has them, and the ranges it owns, all
-// uvarints. Bounded: at most GroupsMax views of at most
-// gossipRangesMax ranges.
+// index as the sender's replica has them, the ranges it owns, and its
+// applied voters and learners (moves.go), all uvarints. Bounded: at most
+// GroupsMax views of at most gossipRangesMax ranges and
+// gossipMembersMax voters and learners each.
 const gossipRangesMax = 1024
 
 // gossipFrame is this node's ping: the bare tag without placement.
@@ -192,9 +205,10 @@ func (n *Node) gossipFrame() []byte {
 		return pingFrame
 	}
 	f := []byte{peerPingTag}
+	hosted := n.HostedGroups()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, g := range n.plc.hosted {
+	for _, g := range hosted {
 		gr := n.group(g)
 		f = binary.AppendUvarint(f, g)
 		f = binary.AppendUvarint(f, gr.leader.Load())
@@ -209,62 +223,106 @@ func (n *Node) gossipFrame() []byte {
 			f = binary.AppendUvarint(f, uint64(r.First))
 			f = binary.AppendUvarint(f, uint64(r.Last))
 		}
+		for _, ids := range [][]uint64{gr.ownConf.voters, gr.ownConf.learners} {
+			ids = ids[:min(len(ids), gossipMembersMax)]
+			f = binary.AppendUvarint(f, uint64(len(ids)))
+			for _, id := range ids {
+				f = binary.AppendUvarint(f, id)
+			}
+		}
 	}
 	return f
 }
 
-// receiveGossip takes the views of a ping from peer from: only those of
-// groups this node does not host and from is placed on; a malformed
-// frame is refused whole.
+// receiveGossip takes the views of a ping from peer from, a member of
+// the meta record, of the groups it is a node of (in their target or
+// their configuration as last known): for groups this node does not host, the leader (of
+// the highest term, among the view's voters) and the slots (of the
+// highest applied index); for every group, the configuration of the
+// highest applied index (moves.go). A malformed frame is refused whole.
 func (n *Node) receiveGossip(from uint64, body []byte) {
 	type view struct {
 		g, leader, term, applied uint64
 		owned                    []cluster.SlotRange
+		voters, learners         []uint64
 	}
 	var views []view
+	bad := func() { n.badFrame(from, "a malformed ping") }
+	next := func() (uint64, bool) {
+		x, k := binary.Uvarint(body)
+		if k <= 0 {
+			return 0, false
+		}
+		body = body[k:]
+		return x, true
+	}
 	for len(body) > 0 {
 		var v view
 		var nums [5]uint64
 		for i := range nums {
-			x, k := binary.Uvarint(body)
-			if k <= 0 {
-				n.badFrame(from, "a malformed ping")
+			x, ok := next()
+			if !ok {
+				bad()
 				return
 			}
-			nums[i], body = x, body[k:]
+			nums[i] = x
 		}
 		v.g, v.leader, v.term, v.applied = nums[0], nums[1], nums[2], nums[3]
 		if nums[4] > gossipRangesMax || len(views) >= len(n.groups) || v.g < 1 || v.g > uint64(len(n.groups)) {
-			n.badFrame(from, "a malformed ping")
+			bad()
 			return
 		}
 		for range nums[4] {
-			a, k := binary.Uvarint(body)
-			if k <= 0 {
-				n.badFrame(from, "a malformed ping")
+			a, ok1 := next()
+			b, ok2 := next()
+			if !ok1 || !ok2 || a > b || b >= cluster.SlotCount {
+				bad()
 				return
 			}
-			b, k2 := binary.Uvarint(body[k:])
-			if k2 <= 0 || a > b || b >= cluster.SlotCount {
-				n.badFrame(from, "a malformed ping")
-				return
-			}
-			body = body[k+k2:]
 			v.owned = append(v.owned, cluster.SlotRange{First: int(a), Last: int(b)})
+		}
+		for _, ids := range []*[]uint64{&v.voters, &v.learners} {
+			k, ok := next()
+			if !ok || k > gossipMembersMax {
+				bad()
+				return
+			}
+			for range k {
+				id, ok := next()
+				if !ok || id == 0 {
+					bad()
+					return
+				}
+				*ids = append(*ids, id)
+			}
+			slices.Sort(*ids)
 		}
 		views = append(views, v)
 	}
 	if !n.plc.on {
 		return
 	}
+	if _, member := n.MetaRecord().Member(from); !member {
+		return // a stranger to the cluster is not heard on its groups
+	}
 	for _, v := range views {
-		if n.hostsGroup(v.g) || !n.plc.place.Hosts(v.g, from) {
-			continue // its own replica knows better; a stranger to g is not heard on it
+		gr := n.group(v.g)
+		if c := n.confOf(v.g); !slices.Contains(n.targetOf(v.g), from) && !c.lists(from) {
+			continue // not a node of the group, as far as this node knows
 		}
-		if v.leader != 0 && !n.plc.place.Hosts(v.g, v.leader) {
+		if len(v.voters) > 0 {
+			n.mu.Lock()
+			if !gr.remoteConf.known || v.applied > gr.remoteConf.applied {
+				gr.remoteConf = groupConf{applied: v.applied, voters: v.voters, learners: v.learners, known: true}
+			}
+			n.mu.Unlock()
+		}
+		if n.hostsGroup(v.g) {
+			continue // its own replica knows better
+		}
+		if v.leader != 0 && len(v.voters) > 0 && !slices.Contains(v.voters, v.leader) {
 			continue
 		}
-		gr := n.group(v.g)
 		n.mu.Lock()
 		if v.term > gr.remote.term || v.term == gr.remote.term && v.leader != 0 {
 			gr.remote.term = v.term
@@ -277,6 +335,12 @@ func (n *Node) receiveGossip(from uint64, body []byte) {
 			// Rebuild the slot table only for a change: the views
 			// arrive twice a second from each of the group's nodes.
 			newer = !slices.Equal(gr.slots.Owned, v.owned) || len(gr.slots.Migrating)+len(gr.slots.Importing) > 0
+			if len(v.voters) > 0 {
+				clear(gr.members)
+				for _, id := range v.voters {
+					gr.members[id] = true
+				}
+			}
 		}
 		n.mu.Unlock()
 		if newer {

@@ -31,7 +31,15 @@ func view(g, leader, term, applied uint64, owned ...cluster.SlotRange) []byte {
 		b = binary.AppendUvarint(b, uint64(r.First))
 		b = binary.AppendUvarint(b, uint64(r.Last))
 	}
-	return b
+	// The group's voters as placed (cluster.Place of six nodes), no
+	// learner.
+	p, _ := cluster.Place([]uint64{1, 2, 3, 4, 5, 6}, 6, 3)
+	voters := p.Of(g)
+	b = binary.AppendUvarint(b, uint64(len(voters)))
+	for _, id := range voters {
+		b = binary.AppendUvarint(b, id)
+	}
+	return binary.AppendUvarint(b, 0)
 }
 
 func ping(views ...[]byte) []byte { return append([]byte{peerPingTag}, slices.Concat(views...)...) }

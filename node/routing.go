@@ -221,9 +221,9 @@ func (c *Session) views() []groupView {
 	views := make([]groupView, len(c.n.groups))
 	for i, gr := range c.n.groups {
 		v := &views[i]
-		if !gr.hosted {
+		if !gr.hosted.Load() {
 			// Placement: the peers' reports (placement.go).
-			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.plc.place.Of(gr.id)
+			v.leader, v.term, v.voters = gr.leader.Load(), gr.term.Load(), c.n.remoteVoters(gr.id)
 			continue
 		}
 		c.n.rt.Exclusive(c, gr.id, func() {

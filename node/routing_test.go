@@ -27,6 +27,8 @@ func (rt *testRuntime) StartJob(uint64, *cluster.Replica, *cluster.Job)      {}
 func (rt *testRuntime) WaitJob(uint64)                                       {}
 func (rt *testRuntime) StartSync(uint64, *cluster.Replica, *cluster.SyncJob) {}
 func (rt *testRuntime) Shutdown()                                            {}
+func (rt *testRuntime) OpenGroup(uint64)                                     {}
+func (rt *testRuntime) DropGroup(uint64)                                     {}
 func (rt *testRuntime) Host() HostInfo                                       { return HostInfo{} }
 func (rt *testRuntime) Logf(format string, args ...any) {
 	rt.logs = append(rt.logs, format)

@@ -216,6 +216,24 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "move-drops-before-removed",
+		Summary: "a node deletes its replica of a group as soon as the meta record places the group elsewhere, while the group still counts it as a voter",
+		Base:    "cluster-grow", NodeKnobs: node.TestingKnobs{DropBeforeRemoved: true},
+		// The answers stay right while two of three voters remain: the
+		// drop check (sim/moves.go) sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
+		Name:    "move-removes-before-promote",
+		Summary: "a group's leader removes the replica a move takes away while the new one is still a learner: the group runs on one voter fewer than its replication factor",
+		Base:    "cluster-grow", NodeKnobs: node.TestingKnobs{RemoveBeforePromote: true},
+		// Two voters of two still commit: the voter-count check
+		// (sim/moves.go) sees it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

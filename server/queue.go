@@ -65,7 +65,10 @@ type waiter struct {
 }
 
 func newExecQueue(n *node.Node, g uint64, clock seam.Clock) *execQueue {
-	q := &execQueue{node: n, group: g, clock: clock, async: n.Replicated(g)}
+	// Placed: a group without a replica here now may get a replicated one
+	// at any time (a move, node/moves.go), so its queue waits for done
+	// from the start (a group not hosted answers at once, done included).
+	q := &execQueue{node: n, group: g, clock: clock, async: n.Replicated(g) || n.Placed()}
 	if q.async {
 		q.awaiting = map[*waiter]struct{}{}
 	}

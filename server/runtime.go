@@ -62,6 +62,28 @@ func (rt nodeRuntime) StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJo
 
 func (rt nodeRuntime) Shutdown() { rt.s.Shutdown() }
 
+// OpenGroup opens the node's replica of group g in the group's queue, on
+// a goroutine of its own: the node asks from inside some group's turn.
+func (rt nodeRuntime) OpenGroup(g uint64) {
+	s := rt.s
+	go s.do(g, func() {
+		if err := s.node.OpenGroup(g, s.replicaOptions(g)); err != nil {
+			s.cfg.Logf("group %d: opening the replica placed here: %v", g, err)
+		}
+	})
+}
+
+// DropGroup closes and deletes the node's replica of group g in the
+// group's queue.
+func (rt nodeRuntime) DropGroup(g uint64) {
+	s := rt.s
+	go s.do(g, func() {
+		if err := s.node.DropGroup(g, s.clock.Now()); err != nil {
+			s.cfg.Logf("group %d: dropping the replica placed elsewhere: %v", g, err)
+		}
+	})
+}
+
 func (rt nodeRuntime) Logf(format string, args ...any) { rt.s.cfg.Logf(format, args...) }
 
 func (rt nodeRuntime) Host() node.HostInfo {

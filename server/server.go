@@ -92,8 +92,10 @@ type Config struct {
 	Peers    []cluster.TopoNode
 	Groups   int
 	Replicas int
-	Join     bool
-	PeerBind string
+	// NodeDeadAfter is --node-dead-after (node.Config.NodeDeadAfter).
+	NodeDeadAfter time.Duration
+	Join          bool
+	PeerBind      string
 	// The cluster bus is mutual TLS with BusTLS (--tls-cluster yes), or
 	// plaintext when BusInsecure says so by name (--cluster-insecure
 	// yes); one of them is required in cluster mode.
@@ -188,13 +190,7 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if err := s.node.OpenGroups(func(g uint64) cluster.Options {
-		o := cfg.ReplicaOptions(g)
-		if o.FS != nil {
-			o.FS = timedFS{FS: o.FS, s: s} // metrics.go
-		}
-		return s.withFunctionGuard(g, o)
-	}); err != nil {
+	if err := s.node.OpenGroups(s.replicaOptions); err != nil {
 		return nil, err
 	}
 	s.metrics.recoverySeconds.Set(time.Since(start).Seconds())
@@ -203,6 +199,17 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// replicaOptions are group g's replica options before the node makes
+// them its own (node.GroupOptions): at start and when a move opens a
+// replica here (OpenGroup).
+func (s *Server) replicaOptions(g uint64) cluster.Options {
+	o := s.cfg.ReplicaOptions(g)
+	if o.FS != nil {
+		o.FS = timedFS{FS: o.FS, s: s} // metrics.go
+	}
+	return s.withFunctionGuard(g, o)
 }
 
 // New returns a single-node server over an opened replica, which it owns
@@ -261,7 +268,7 @@ func newServer(cfg Config) (*Server, error) {
 		ConfigFile: cfg.ConfigFile, PubSubLimit: cfg.PubSubLimit, NotifyKeyspaceEvents: cfg.NotifyKeyspaceEvents,
 		NormalLimit: cfg.NormalLimit, Timeout: cfg.Timeout,
 		BusyReplyThreshold: cfg.BusyReplyThreshold, FunctionTimeLimit: cfg.FunctionTimeLimit, KillFunctions: s.killFunctions,
-		TickHz: int(time.Second / tickInterval), PeerPings: true,
+		TickHz: int(time.Second / tickInterval), PeerPings: true, NodeDeadAfter: cfg.NodeDeadAfter,
 		ACLFile: cfg.ACLFile, Users: cfg.Users, FS: disk.OS(), Settings: cfg.Settings,
 		Clock: cfg.Clock, Rand: seam.NewRand(), RunID: hex.EncodeToString(id[:]),
 		// ACL GENPASS passwords: a generator no other output can predict.
@@ -282,14 +289,16 @@ func newServer(cfg Config) (*Server, error) {
 func (s *Server) start() error {
 	for g := uint64(1); g <= uint64(s.node.Groups()); g++ {
 		gr := &group{id: g, queue: newExecQueue(s.node, g, s.clock), tickerDone: make(chan struct{})}
-		if !s.node.Hosts(g) {
-			// Placement: no replica here. The queue stays (requests
-			// routed to the group are answered -MOVED inside it); no
-			// ticker, no stepper (node.Route refuses its messages).
+		if !s.node.Hosts(g) && !s.node.Placed() {
 			close(gr.tickerDone)
 			s.groups = append(s.groups, gr)
 			continue
 		}
+		// Placement: a group without a replica here still gets its
+		// queue (requests routed to it are answered -MOVED inside it),
+		// ticker (node.Tick does nothing for it, but group 1's carries
+		// the node's own tick) and stepper: a move may open its replica
+		// here at any time (OpenGroup).
 		if s.node.Clustered() {
 			gr.inbox = make(chan peerMsg, peerInboxMessagesMax)
 			gr.stepperDone = make(chan struct{})
@@ -302,7 +311,7 @@ func (s *Server) start() error {
 		}
 	}
 	for _, g := range s.groups {
-		if !s.node.Hosts(g.id) {
+		if !s.node.Hosts(g.id) && !s.node.Placed() {
 			continue
 		}
 		go s.tick(g)
@@ -347,7 +356,7 @@ func (s *Server) tick(g *group) {
 	defer t.Stop()
 	w := g.queue.newWaiter()
 	tickFn := func() { s.node.Tick(g.id, s.clock.Now()) }
-	samplesPeak := g.id == s.node.HostedGroups()[0]
+	samplesPeak := g.id == 1
 	for n := 1; ; n++ {
 		select {
 		case <-s.shutdown:

@@ -90,6 +90,17 @@ type GroupConfig struct {
 	// them), and the checks expect group g's voters to be
 	// cluster.Place's g-th set, each key on exactly those nodes.
 	Replicas int
+	// Moves (with Replicas): the placement changes online (node/moves.go):
+	// the admin's ADDNODE/DELNODE change the meta record, replicas move.
+	// The end checks then take each group's expected nodes from the final
+	// meta record, which must need no further move, give every group
+	// Replicas distinct active nodes that are up, and list no node the
+	// admin removed (sim/moves.go).
+	Moves bool
+	// NodeDeadAfter is the nodes' --node-dead-after (with Moves; 0: the
+	// default, far beyond a run): a node stopped for good is marked dead
+	// by the meta leader after it, and its replicas re-created.
+	NodeDeadAfter time.Duration
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -117,6 +128,12 @@ type Group struct {
 	perGroup [][]uint64
 	// admin runs CLUSTER ADDNODE/DELNODE (Admin); nil until the first.
 	admin *Client
+	// removed are the nodes the admin took out of the meta record
+	// (GroupConfig.Moves, moves.go).
+	removed []uint64
+	// votersShort: a group's leader was seen with fewer voters than
+	// Replicas (failed once per group, moves.go).
+	votersShort []bool
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
@@ -246,6 +263,7 @@ func (r *Run) runGroup() {
 		}
 	}
 	g.members = append([]uint64(nil), g.founders...)
+	g.votersShort = make([]bool, g.groups)
 	if g.groups > 1 {
 		for range g.groups {
 			g.perGroup = append(g.perGroup, append([]uint64(nil), g.founders...))

@@ -486,6 +486,10 @@ type adminState struct {
 	// started is whether the scenario's AdminStep has been told of a
 	// group, per group.
 	started []bool
+	// placed: a change of the meta record (GroupConfig.Moves), sent to
+	// at (a random node at first), following -MOVED to group 1's leader,
+	// until +OK.
+	placed bool
 }
 
 // Admin makes a membership change (CLUSTER ADDNODE <id> <addr> or CLUSTER
@@ -507,7 +511,7 @@ func (g *Group) Admin(argv []string, done func()) {
 		panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
 	}
 	c.route.admin = &adminState{argv: argv, id: id, add: strings.EqualFold(argv[1], "ADDNODE"), done: done, survey: true,
-		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups)}
+		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups), placed: g.cfg.Moves}
 	r.W.Trace("admin", "begin "+strings.Join(argv, " "))
 	c.issue()
 }
@@ -518,6 +522,9 @@ func (c *Client) adminNext() (opSpec, bool) {
 	a := c.route.admin
 	if c.cur != nil {
 		return opSpec{}, false // an attempt is out (a second issue was queued)
+	}
+	if a.placed {
+		return opSpec{argv: a.argv}, true
 	}
 	if !a.survey {
 		for gi, ok := range a.applied {
@@ -552,6 +559,10 @@ func (c *Client) adminReply(r Reply) {
 	a, g := c.route.admin, c.r.Group
 	c.cur = nil
 	a.last = r.String()
+	if a.placed {
+		c.placedAdminReply(r)
+		return
+	}
 	if !a.survey {
 		// Whatever the change's answer (+OK, already done, a redirect or
 		// a refusal), the survey of the node it went to says which

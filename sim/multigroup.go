@@ -168,6 +168,9 @@ func (g *Group) checkGroups() {
 		}
 	}
 	r.W.halted = false
+	if g.cfg.Moves {
+		g.settleMoves() // moves.go: the expected nodes come from the final meta record
+	}
 	deadline := r.W.now + int64(convergeWithin)
 	for r.W.now < deadline && !(g.leadersCurrent() && g.groupsConverged()) {
 		r.W.RunUntil(r.W.now + int64(100*time.Millisecond))

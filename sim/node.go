@@ -299,6 +299,8 @@ func (n *Node) start() {
 			// Pings carry the views a node needs of the groups it does
 			// not host (node/placement.go).
 			cfg.Replicas, cfg.PeerPings = g.cfg.Replicas, true
+			cfg.FS = n.FS // the hosted groups survive restarts (node/moves.go)
+			cfg.NodeDeadAfter = g.cfg.NodeDeadAfter
 		}
 		for _, id := range g.founders {
 			cfg.Peers = append(cfg.Peers, cluster.TopoNode{ID: id, Host: "n" + itoa(int64(id)), Port: nodePort})
@@ -498,6 +500,9 @@ func (n *Node) startTicks() {
 			n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
 			n.flush()
 			n.checkReopen()
+			if n.grp != nil && n.grp.cfg.Moves {
+				n.grp.checkVoterCount(n) // moves.go
+			}
 		})
 	}
 	n.r.W.After(n.tickEvery(), tick)
@@ -1057,6 +1062,57 @@ func (rt simRuntime) StartSync(g uint64, r *cluster.Replica, sj *cluster.SyncJob
 		}
 		n.flush()
 		n.checkReopen()
+	})
+}
+
+// OpenGroup opens the node's replica of group g at run time (a move
+// placed it here), as an event of its own: the node's tick asked.
+func (rt simRuntime) OpenGroup(g uint64) {
+	n := rt.n
+	epoch := n.epoch
+	n.r.W.After(0, func() {
+		if epoch != n.epoch || n.nd == nil {
+			return
+		}
+		n.trace("open replica" + n.groupSuffix(g))
+		var err error
+		crashed, op := n.call(func() { err = n.nd.OpenGroup(g, n.replicaOptions(g)) })
+		n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
+		if crashed {
+			n.powerOff("crash point opening a moved replica: " + op)
+			return
+		}
+		if err != nil {
+			n.trace("open replica" + n.groupSuffix(g) + " failed: " + oneLine(err.Error()))
+		}
+		n.flush()
+	})
+}
+
+// DropGroup closes and deletes the node's replica of group g, as an
+// event of its own.
+func (rt simRuntime) DropGroup(g uint64) {
+	n := rt.n
+	epoch := n.epoch
+	n.r.W.After(0, func() {
+		if epoch != n.epoch || n.nd == nil {
+			return
+		}
+		n.trace("drop replica" + n.groupSuffix(g))
+		var err error
+		crashed, op := n.call(func() { err = n.nd.DropGroup(g, n.Clock.Now()) })
+		n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
+		if crashed {
+			n.powerOff("crash point dropping a moved replica: " + op)
+			return
+		}
+		if err != nil {
+			n.trace("drop replica" + n.groupSuffix(g) + " failed: " + oneLine(err.Error()))
+		}
+		if n.replica(g) == nil {
+			n.grp.checkDrop(n, g) // moves.go
+		}
+		n.flush()
 	})
 }
 

@@ -44,6 +44,9 @@ const memberUsage = `usage: keel cluster addnode --node host:port --id N --addr 
 addnode makes node N (started with --join yes, --groups as the others and
 --peers listing the members and itself) a voter of every replica group;
 delnode removes node N from every group (it may be stopped afterwards).
+On a placed cluster (--replicas below the nodes) the node joins or leaves
+the meta record instead, and the command waits while replicas move onto
+it or away from it, printing progress, until the placement is balanced.
 --node is any node of the cluster; the change goes to each group's leader,
 and the command returns once every group has applied it (exit 0), retrying
 through elections and lost connections. Rerun it if it was interrupted.
@@ -240,6 +243,9 @@ func (v memberView) groupDone() bool { return v.claims > 0 && v.done == v.claims
 func changeMembership(ctx context.Context, o memberOptions, out io.Writer) error {
 	mc := &memberConn{clients: map[string]*redis.Client{}, nodes: []string{o.node}}
 	defer mc.close()
+	if placed, err := placedCluster(ctx, mc, o.node); err == nil && placed {
+		return changePlacedMembership(ctx, mc, o, out) // moves.go
+	}
 	argv := []any{"CLUSTER", strings.ToUpper(o.verb()), strconv.FormatUint(o.id, 10)}
 	what := fmt.Sprintf("remove node %d from", o.id)
 	if o.add {

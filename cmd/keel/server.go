@@ -64,6 +64,9 @@ type serverOptions struct {
 	// fewer places each on N nodes (node/placement.go).
 	groups   int
 	replicas int
+	// nodeDeadAfter (--node-dead-after): a placed cluster re-creates the
+	// replicas of a node unheard for that long (node/moves.go).
+	nodeDeadAfter time.Duration
 	// Bus security (redis.conf's names): tls-cluster yes with the three
 	// files, or cluster-insecure yes (keel's own) for plaintext.
 	tlsCluster                         bool
@@ -190,6 +193,11 @@ func (o *serverOptions) set(name, value string) error {
 		o.replicas, err = strconv.Atoi(value)
 		if err == nil && o.replicas < 0 {
 			err = errors.New("must be 0 (every node) or a positive integer")
+		}
+	case "node-dead-after":
+		o.nodeDeadAfter, err = time.ParseDuration(value)
+		if err == nil && o.nodeDeadAfter < time.Second {
+			err = errors.New("must be a duration of at least 1s, as 5m or 90s")
 		}
 	case "join":
 		var on bool
@@ -488,7 +496,9 @@ func serve(o serverOptions, logger *processLogger) error {
 	for g := uint64(1); g <= uint64(groups); g++ {
 		hosted = append(hosted, g)
 	}
-	if peers != nil && o.replicas > 0 && o.replicas < len(peers) {
+	_, hostedErr := os.Stat(filepath.Join(o.dir, node.HostedFileName))
+	moved := hostedErr == nil // moves changed the groups this node hosts (node/moves.go)
+	if peers != nil && o.replicas > 0 && o.replicas < len(peers) && !moved && !o.join {
 		var ids []uint64
 		for _, p := range peers {
 			ids = append(ids, p.ID)
@@ -499,7 +509,7 @@ func serve(o serverOptions, logger *processLogger) error {
 		}
 		hosted = place.Hosted(o.nodeID)
 	}
-	if o.appendOnly {
+	if o.appendOnly && !moved && !(o.join && o.replicas > 0) {
 		if err := checkGroupsLayout(o.dir, groups, hosted); err != nil {
 			return err
 		}
@@ -557,7 +567,7 @@ func serve(o serverOptions, logger *processLogger) error {
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
-		NodeID: o.nodeID, Peers: peers, Groups: groups, Replicas: o.replicas, Join: o.join, PeerBind: o.bind,
+		NodeID: o.nodeID, Peers: peers, Groups: groups, Replicas: o.replicas, NodeDeadAfter: o.nodeDeadAfter, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
 		ACLFile: o.aclFile, Users: o.users, Settings: o.settings,
 		ReplicaOptions: replicaOptions,

@@ -63,6 +63,7 @@ var serverFlags = []struct {
 		{"groups", "N", "1", "replica groups the slots are sharded over"},
 		{"replicas", "N", "0", "nodes each group is placed on (0: every node)"},
 		{"join", "yes|no", "no", "wait to be added with CLUSTER ADDNODE"},
+		{"node-dead-after", "DURATION", "5m", "placed cluster: re-create the replicas of a node unheard this long"},
 		{"cluster-enabled", "yes|no", "", "stated cluster mode (implied by --peers)"},
 		{"tls-cluster", "yes|no", "no", "mutual TLS on the cluster bus"},
 		{"cluster-insecure", "yes|no", "no", "run the cluster bus in plaintext"},

@@ -85,6 +85,15 @@ func runClusterStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, l)
 	}
 	tw.Flush()
+	// A placed cluster: the moves (cmd/keel/moves.go, CLUSTER PLACEMENT).
+	pc := dial(*addr)
+	pctx, pcancel := context.WithTimeout(context.Background(), statusTimeout)
+	if p, err := readPlacement(pctx, pc); err == nil && !p.placementOff {
+		fmt.Fprintf(stdout, "placement: meta version %d, last move %s, groups moving %d, groups under-replicated %d, balanced %v\n",
+			p.version, p.lastMove, p.moving, p.underRepl, p.balanced)
+	}
+	pcancel()
+	pc.Close()
 	if !healthy {
 		return 1
 	}

@@ -1,0 +1,123 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/keel-db/keel/sim"
+)
+
+// Moves (docs/cluster.md, "Moves"): placed worlds whose placement changes
+// online. The admin changes the meta record (CLUSTER ADDNODE/DELNODE
+// through group 1's leader) while clients write and faults fly; the
+// nodes move replicas on their own, one group at a time (add a learner,
+// promote it once caught up, remove the old replica). At the end the
+// moves must be finished, the final record balanced with every group on
+// 3 distinct active nodes, every group's voters its target, no other
+// node holding a replica, and every replica holding exactly its group's
+// keys (sim/moves.go).
+
+const (
+	movesDuration    = 30 * time.Second
+	movesFaultsUntil = 14 * time.Second
+)
+
+// movesBase is the placed world with joiners and moves on.
+func movesBase(name string, seed uint64, joiners int) sim.Config {
+	cfg := placementBase(name, seed)
+	cfg.Group.Joiners = joiners
+	cfg.Group.Moves = true
+	cfg.Duration = movesDuration
+	cfg.Group.FinalWithin = 40 * time.Second
+	return cfg
+}
+
+// movesFaults runs placementFault cycles from 2 s until movesFaultsUntil.
+func movesFaults(r *sim.Run) {
+	var next func()
+	next = func() {
+		if time.Duration(r.Now()) >= movesFaultsUntil {
+			return
+		}
+		d := min(placementFault(r), movesFaultsUntil-time.Duration(r.Now()))
+		r.At(time.Duration(r.Now())+d, func() {
+			r.Group.HealAll()
+			r.At(time.Duration(r.Now())+time.Second, next)
+		})
+	}
+	r.At(2*time.Second, next)
+}
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-grow",
+		Summary: "6 nodes, 6 groups of 3 replicas; a 7th node joins (CLUSTER ADDNODE changes the meta record) and replicas move onto it one " +
+			"group at a time while clients write, nodes lose power, are cut off or the cluster splits, and the meta group's leader loses " +
+			"power in the middle of the first move; at the end the moves are done, " +
+			"the record balanced, every group on 3 distinct live nodes and no node holds a dropped replica; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBase("cluster-grow", seed, 1)
+			cfg.Schedule = func(r *sim.Run) {
+				r.At(time.Second, func() { r.Group.StartJoiner(7) })
+				r.At(1500*time.Millisecond, func() { r.Group.Admin([]string{"CLUSTER", "ADDNODE", "7", sim.NodeAddr(7)}, nil) })
+				// The meta group's leader loses power while the first
+				// move is under way (it is decided about 1 s after the
+				// ADDNODE applies, a configuration change a second).
+				r.At(3500*time.Millisecond+time.Duration(r.Rand.Int64N(int64(1500*time.Millisecond))), func() {
+					if l := r.Group.LeaderOf(1); l != nil {
+						r.Fault("meta-leader-crash")
+						l.PowerOffFor(time.Second + time.Duration(r.Rand.Int64N(int64(2*time.Second))))
+					}
+				})
+				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+}
+
+// movesBaseNodes is movesBase on nodes founding nodes (each its own
+// skewed, drifting clock, as placementBase gives six).
+func movesBaseNodes(name string, seed uint64, nodes int) sim.Config {
+	cfg := movesBase(name, seed, 0)
+	for len(cfg.Group.Clocks) < nodes {
+		cfg.Group.Clocks = append(cfg.Group.Clocks, cfg.Group.Clocks[len(cfg.Group.Clocks)%placementNodes])
+	}
+	cfg.Group.Nodes = nodes
+	return cfg
+}
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-decommission",
+		Summary: "7 nodes, 6 groups of 3 replicas; a node is decommissioned (CLUSTER DELNODE): its replicas move away one group at a time " +
+			"under load, power losses, cut-offs and splits, then it leaves the meta record; at the end it holds no replica, the record is " +
+			"balanced, every group on 3 distinct live nodes; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBaseNodes("cluster-decommission", seed, 7)
+			cfg.Schedule = func(r *sim.Run) {
+				victim := uint64(1 + r.Rand.IntN(7))
+				r.At(1500*time.Millisecond, func() {
+					r.Group.Admin([]string{"CLUSTER", "DELNODE", itoa(victim)}, nil)
+				})
+				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+	register(&Scenario{
+		Name: "cluster-rereplicate",
+		Summary: "7 nodes, 6 groups of 3 replicas; a node stops for good; once unheard for --node-dead-after (8 s here) the meta leader marks " +
+			"it dead and its groups get a new third replica each, one at a time, under load and faults; at the end every group is back " +
+			"on 3 distinct live nodes, the record balanced; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBaseNodes("cluster-rereplicate", seed, 7)
+			cfg.Group.NodeDeadAfter = 8 * time.Second
+			cfg.Schedule = func(r *sim.Run) {
+				victim := uint64(1 + r.Rand.IntN(7))
+				r.At(1500*time.Millisecond, func() { r.Group.Node(victim).Stop() })
+				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+}
