@@ -38,6 +38,7 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		slots:        r.slotsDump(),
 		members:      r.membersDump(),
 		acl:          r.acl,
+		knobs:        r.opts.Knobs,
 	}, nil
 }
 

@@ -38,6 +38,8 @@ type Job struct {
 	members []byte
 	// acl is the ACL table at the view (acl.go), nil when never set.
 	acl []byte
+	// knobs are the replica's planted bugs (nil: none).
+	knobs *TestingKnobs
 }
 
 // Index is the Raft index the snapshot covers.
@@ -48,6 +50,9 @@ func (j *Job) Index() uint64 { return j.meta.Index }
 // earlier than that, so they were invisible anyway.
 func (j *Job) Run() error {
 	defer j.view.Release()
+	if err := j.knobs.clearJobSnapshotsFirst(j.fs, j.dir); err != nil {
+		return err
+	}
 	sw, err := disk.CreateSnapshot(j.fs, j.dir, j.meta)
 	if err != nil {
 		return err
