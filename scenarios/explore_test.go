@@ -52,7 +52,7 @@ func TestExploreVersusSeeds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("explores every planted bug: minutes")
 	}
-	const limit = 40
+	const limit = 150
 	starts := []uint64{1001, 2001, 3001, 4001, 5001}
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
