@@ -75,12 +75,18 @@ type Variant struct {
 	// prefix (the faults and operations up to a rare state it reached)
 	// and varies what follows.
 	SaltFrom time.Duration `json:"salt_from_ns,omitempty"`
+	// StableDisk gives each node's disk a stream of its own from every
+	// start and every power loss on (node.go): one process's disk faults
+	// no longer move when an earlier life made fewer draws. A different
+	// run from the seed's own; shrinking tries it when leaving faults out
+	// re-deals the ones that matter.
+	StableDisk bool `json:"stable_disk,omitempty"`
 }
 
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0)
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk)
 }
 
 // Clone returns a deep copy.
@@ -113,6 +119,9 @@ func (v *Variant) String() string {
 	var parts []string
 	if v.Swarm {
 		parts = append(parts, "swarm")
+	}
+	if v.StableDisk {
+		parts = append(parts, "stable disk")
 	}
 	if v.Until > 0 {
 		parts = append(parts, "until "+v.Until.String())
