@@ -400,7 +400,65 @@ func (k *shrinker) shrinkLog() bool {
 			return true
 		}
 	}
+	// A crash that struck in a window (a snapshot being written, a log
+	// compacted, ...) lands elsewhere in a scaled world, where the disk's
+	// operations come in another order: aim crashes at the windows the
+	// failing run crashed in instead (sim.Variant.Aim), so the scaled
+	// run crashes there on purpose; the schedule's own crashes may then
+	// go too.
+	crashed := crashedWindows(k.best)
+	// Each window alone first (one crash aimed where the failure needs
+	// it beats crashes everywhere), then all of them.
+	var sets [][]string
+	for _, m := range crashed {
+		sets = append(sets, []string{m})
+	}
+	if len(crashed) > 1 {
+		sets = append(sets, crashed)
+	}
+	for _, windows := range sets {
+		for _, scale := range []float64{0.125, 0.25, 0.5} {
+			for _, p := range []float64{1, 0.25, 0.05} {
+				v := k.best.Variant.Clone()
+				v.LogScale = scale
+				if v.Aim == nil {
+					v.Aim = map[string]float64{}
+				}
+				for _, m := range windows {
+					v.Aim[m] = p
+				}
+				if v.LimitFaults {
+					for i := 1; i <= aimedFaultsKept; i++ {
+						v.KeepFaults = append(v.KeepFaults, "a"+strconv.Itoa(i))
+					}
+				}
+				if k.try(v) {
+					k.cutAtFirstFailure()
+					k.log("log scaled to " + strconv.FormatFloat(scale, 'g', 3, 64) + ", crashes aimed at " + strings.Join(windows, ",") +
+						" (p " + strconv.FormatFloat(p, 'g', 3, 64) + "): " + k.sizes())
+					return true
+				}
+			}
+		}
+	}
 	return false
+}
+
+// aimedFaultsKept bounds the aimed crashes a scaled run may add.
+const aimedFaultsKept = 8
+
+// crashedWindows are the crash windows o crashed in (its crash-in-*
+// markers), in sim.AimMarkers' order; a run whose power loss tore a WAL
+// tail counts as having crashed between an append and its fsync (where a
+// crash leaves the appended tail unsynced, for a power loss to tear).
+func crashedWindows(o *Outcome) []string {
+	var out []string
+	for _, m := range sim.AimMarkers {
+		if o.Markers[sim.CrashIn+m] > 0 || m == sim.MarkAppendUnsynced && o.Markers[sim.MarkTornWALTail] > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // shrinkReads leaves out every operation that writes nothing.
