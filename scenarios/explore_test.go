@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"testing"
+	"time"
 
 	"github.com/keel-db/keel/sim"
 )
@@ -79,5 +80,46 @@ func TestExploreVersusSeeds(t *testing.T) {
 			t.Logf("VERSUS %s: plain seeds %v (mean %.1f), exploration %v (mean %.1f); %d = not found in %d",
 				p.Name, plainRuns, float64(plainSum)/float64(len(starts)), exploreRuns, float64(exploreSum)/float64(len(starts)), limit+1, limit)
 		})
+	}
+}
+
+// The variant knobs exploration and shrinking lean on: a salt or an aim
+// held back past the end of the run changes nothing, one from the start
+// changes the run, and a run with stable disk draws is as deterministic
+// as any.
+func TestVariantPrefixKnobs(t *testing.T) {
+	s := Lookup("crash-restart")
+	plain := RunSeed(s, 1).TraceHash
+	salt := map[string]uint64{"scenario/faults": 7}
+	late := time.Hour
+	cases := []struct {
+		name string
+		v    sim.Variant
+		same bool
+	}{
+		{"salt from past the end", sim.Variant{Salt: salt, SaltFrom: late}, true},
+		{"aim from past the end", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: late}, true},
+		{"salt from the start", sim.Variant{Salt: salt}, false},
+		{"salt from 3 s", sim.Variant{Salt: salt, SaltFrom: 3 * time.Second}, false},
+		{"aim from 3 s", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: 3 * time.Second}, false},
+		{"stable disk", sim.Variant{StableDisk: true}, false},
+	}
+	for _, c := range cases {
+		o := RunVariant(s, 1, c.v)
+		if (o.TraceHash == plain) != c.same {
+			t.Errorf("%s: trace-hash %s, the seed's %s (want the same: %v)", c.name, o.TraceHash, plain, c.same)
+		}
+		if again := RunVariant(s, 1, c.v); again.TraceHash != o.TraceHash {
+			t.Errorf("%s: not deterministic (%s, then %s)", c.name, o.TraceHash, again.TraceHash)
+		}
+	}
+	// A salt from 3 s keeps the run's first 3 s: its first fault is the
+	// seed's.
+	o, base := RunVariant(s, 1, sim.Variant{Salt: salt, SaltFrom: 3 * time.Second}), RunSeed(s, 1)
+	if len(o.FaultLog) == 0 || len(base.FaultLog) == 0 || o.FaultLog[0] != base.FaultLog[0] {
+		t.Errorf("the first fault moved under a salt from 3 s")
+	}
+	if _, ok := o.MarkerFirst[sim.MarkAppendUnsynced]; !ok {
+		t.Errorf("no first time for %s: %v", sim.MarkAppendUnsynced, o.MarkerFirst)
 	}
 }
