@@ -26,8 +26,7 @@ import (
 // A third of the runs are fresh seeds (the sweep goes on), the rest
 // mutants of the corpus. A parent is drawn in proportion to its energy:
 // the sum, over its features, of one over the number of runs that showed
-// each, divided by one more than the mutants already derived from it, so
-// a run that reached a state few runs reach is mutated most. Half
+// each, so a run that reached a state few runs reach is mutated most. Half
 // the mutants aim crashes at a crash window the parent passed (windows
 // few runs have crashed in first), at a rate that spreads half a crash to
 // three over the parent's passes, from the start or from a later moment
@@ -77,8 +76,6 @@ type exploreEntry struct {
 	features []string
 	markers  map[string]int64
 	first    map[string]time.Duration
-	// picks counts the mutants derived from it.
-	picks int
 }
 
 // freshShare is the share of runs spent on fresh seeds once the corpus
@@ -108,7 +105,6 @@ func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 			res.Fresh++
 		} else {
 			parent := x.pick(rng)
-			parent.picks++
 			e = exploreEntry{seed: parent.seed, v: x.mutate(rng, s, parent, clients)}
 			res.Mutants++
 		}
@@ -166,15 +162,13 @@ type explorer struct {
 // energy is how much of the mutation budget an entry gets: the sum, over
 // its features, of one over the number of runs that showed each (a run
 // that reached what few runs reach is mutated more; AFLFast's and
-// FairFuzz's rare-branch schedules), divided by one more than the mutants
-// already derived from it (an entry whose mutants keep bringing nothing
-// new yields to the others, as AFLFast's power schedules do).
+// FairFuzz's rare-branch schedules).
 func (x *explorer) energy(e *exploreEntry) float64 {
 	w := 0.0
 	for _, f := range e.features {
 		w += 1 / float64(max(x.seen[f], 1))
 	}
-	return w / float64(1+e.picks)
+	return w
 }
 
 // pick chooses a parent, in proportion to energy.
