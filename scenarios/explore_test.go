@@ -1,6 +1,9 @@
 package scenarios
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +58,17 @@ func TestExploreVersusSeeds(t *testing.T) {
 	}
 	const limit = 150
 	starts := []uint64{1001, 2001, 3001, 4001, 5001}
+	if env := os.Getenv("KEEL_VERSUS_STARTS"); env != "" {
+		// Other starts (comma-separated), to widen a measurement.
+		starts = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("KEEL_VERSUS_STARTS: %v", err)
+			}
+			starts = append(starts, n)
+		}
+	}
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
 			s := Lookup(PlantedPrefix + p.Name)
