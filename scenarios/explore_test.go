@@ -16,7 +16,7 @@ import (
 func TestExploreFindsAndReplays(t *testing.T) {
 	s := Lookup("planted-vote-reject-lost")
 	var hashes []string
-	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 12, StopAtFailure: true, Seed: 1,
+	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 20, StopAtFailure: true, Seed: 1,
 		OnRun: func(_ int, _ bool, _ []string, o *Outcome) { hashes = append(hashes, o.TraceHash) }}
 	res := Explore(s, opts)
 	t.Logf("%d runs (%d fresh, %d mutants), corpus %d, features %d, first failure at run %d", res.Runs, res.Fresh, res.Mutants,
@@ -25,7 +25,7 @@ func TestExploreFindsAndReplays(t *testing.T) {
 		t.Fatalf("no exploration: %+v", res)
 	}
 	if len(res.Failures) == 0 {
-		t.Fatal("the planted bug was not found in 12 runs")
+		t.Fatal("the planted bug was not found in 20 runs")
 	}
 	c := res.Failures[0]
 	if again := c.Run(); again.TraceHash != c.TraceHash || again.Passed() {
