@@ -139,13 +139,20 @@ func Check(ops []Op, opts Options) (Result, error) {
 		timeout = DefaultTimeout
 	}
 	if sp == queueSpec && !opts.unpruned {
-		if pruned := queuePruned(ops); len(pruned) < len(ops) {
-			// Half the time on the pruned history; an Ok there is an Ok
-			// for the whole (queuePruned), anything else is decided on
-			// the whole history with what time is left.
+		// A quarter of the time on each pruned history (without the
+		// unknown pops too, then with them); an Ok there is an Ok for the
+		// whole (queuePruned), anything else is decided on the whole
+		// history with what time is left.
+		start := time.Now()
+		last := len(ops)
+		for _, keepPops := range []bool{false, true} {
+			pruned := queuePruned(ops, keepPops)
+			if len(pruned) == last {
+				continue
+			}
+			last = len(pruned)
 			po := opts
-			po.Timeout, po.unpruned = timeout/2, true
-			start := time.Now()
+			po.Timeout, po.unpruned = timeout/4, true
 			if r, err := Check(pruned, po); err == nil && r.Verdict == Ok {
 				r.Ops, r.UnknownOps = len(ops), 0
 				for i := range ops {
@@ -155,8 +162,8 @@ func Check(ops []Op, opts Options) (Result, error) {
 				}
 				return r, nil
 			}
-			timeout = max(timeout-time.Since(start), timeout/2)
 		}
+		timeout = max(timeout-time.Since(start), timeout/2)
 	}
 	history := sp.operations(ops, true)
 	model := sp.porcupineModel()
@@ -457,7 +464,8 @@ func quoteAll(ss []string) []string {
 
 // queuePruned is ops without the queue operations whose outcome is unknown
 // and whose effect nobody saw: every LPUSH of unknown outcome whose value
-// no pop of known outcome returned, and every pop of unknown outcome. An
+// no pop of known outcome returned, and (unless keepPops) every pop of
+// unknown outcome. An
 // operation of unknown outcome may never have taken effect, so a
 // linearization of the pruned history, with those never taking effect, is
 // one of the whole: an Ok on it is an Ok. (Not so the other way: a pruned
@@ -466,7 +474,7 @@ func quoteAll(ss []string) []string {
 // otherwise stays open to the end of the history, and a few dozen of them
 // on one list make the search space explode (queue-crash-partition seed
 // 480: 26–35 unknown outcomes on 8 lists).
-func queuePruned(ops []Op) []Op {
+func queuePruned(ops []Op, keepPops bool) []Op {
 	seen := map[string]bool{}
 	for i := range ops {
 		if o := &ops[i]; !o.Unknown && o.Kind.Pops() && o.Output.Kind == StrValue {
@@ -476,7 +484,7 @@ func queuePruned(ops []Op) []Op {
 	out := make([]Op, 0, len(ops))
 	for i := range ops {
 		o := &ops[i]
-		if o.Unknown && (o.Kind.Pops() || o.Kind == LPush && !seen[o.Value]) {
+		if o.Unknown && (o.Kind.Pops() && !keepPops || o.Kind == LPush && !seen[o.Value]) {
 			continue
 		}
 		out = append(out, *o)

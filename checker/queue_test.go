@@ -100,7 +100,7 @@ func TestQueuePrunedFirstPass(t *testing.T) {
 		queueOp(3, 50, 60, RPop, "q", "", Nil),
 		unknown(queueOp(4, 12, 0, LPush, "q", "z", Nil)), // never seen: dropped by the pruning
 	}
-	if p := queuePruned(tookIt); len(p) != 2 {
+	if p := queuePruned(tookIt, false); len(p) != 2 {
 		t.Fatalf("pruned to %d operations, want the 2 of known outcome", len(p))
 	}
 	if res := mustCheck(t, tookIt, ModelQueue); res.Verdict != Ok || res.Ops != 4 || res.UnknownOps != 2 {
