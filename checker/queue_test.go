@@ -87,3 +87,32 @@ func TestQueueHistoryJSON(t *testing.T) {
 		t.Fatalf("%s: %s", res.Verdict, res.Explanation)
 	}
 }
+
+// The pruned first pass (queuePruned) only ever answers Ok: an unknown pop
+// that took an element fails the pruned history, and the whole history is
+// then checked and found linearizable; an illegal history stays illegal
+// with unknown operations around it.
+func TestQueuePrunedFirstPass(t *testing.T) {
+	unknown := func(o Op) Op { o.Unknown = true; return o }
+	tookIt := []Op{
+		queueOp(1, 0, 10, LPush, "q", "a", Int(1)),
+		unknown(queueOp(2, 11, 0, RPop, "q", "", Nil)), // took a, the client never heard
+		queueOp(3, 50, 60, RPop, "q", "", Nil),
+		unknown(queueOp(4, 12, 0, LPush, "q", "z", Nil)), // never seen: dropped by the pruning
+	}
+	if p := queuePruned(tookIt, false); len(p) != 2 {
+		t.Fatalf("pruned to %d operations, want the 2 of known outcome", len(p))
+	}
+	if res := mustCheck(t, tookIt, ModelQueue); res.Verdict != Ok || res.Ops != 4 || res.UnknownOps != 2 {
+		t.Fatalf("an unknown pop that took the element: %s (%d ops, %d unknown)\n%s", res.Verdict, res.Ops, res.UnknownOps, res.Explanation)
+	}
+	bad := []Op{
+		queueOp(1, 0, 10, LPush, "q", "a", Int(1)),
+		unknown(queueOp(2, 11, 0, BLPop, "q", "", Nil)),
+		unknown(queueOp(4, 12, 0, LPush, "q", "z", Nil)),
+		queueOp(3, 50, 60, RPop, "q", "", Str("b")), // never pushed
+	}
+	if res := mustCheck(t, bad, ModelQueue); res.Verdict != Illegal {
+		t.Fatalf("a pop of an element never pushed: %s", res.Verdict)
+	}
+}

@@ -110,6 +110,60 @@ type TestingKnobs struct {
 	// decoder that mapped the two pop commands to one: the leader's list
 	// and its followers' differ, and a new leader pops the wrong elements.
 	FollowerPopsWrongEnd bool
+
+	// WALTornTailResync: recovery steps over a bad record in the active
+	// WAL segment to the next valid one and reads on (disk.WALPlanted):
+	// a torn tail that kept a later sector and lost an earlier one brings
+	// back records after a hole, and the log skips an index.
+	WALTornTailResync bool
+
+	// ReceiveClearsSnapshots: a follower about to receive its leader's
+	// snapshot first deletes the snapshots it holds and fsyncs the
+	// directory, to make room for the leader's (adoptStream in
+	// snapstream.go), rather than after the received one is in place. A
+	// crash before the install completes leaves no snapshot at all and a
+	// log compacted past its start: the follower refuses to start.
+	ReceiveClearsSnapshots bool
+
+	// SnapshotJobClearsFirst: a snapshot job deletes the snapshots it
+	// will replace, and fsyncs the directory, before it writes the new
+	// one ("make room first", retention run at the start of the job
+	// rather than in JobDone). A crash while the job writes leaves no
+	// snapshot at all and a log compacted past its start: the node
+	// refuses to start.
+	SnapshotJobClearsFirst bool
+}
+
+// clearSnapshotsFirst deletes the snapshots in dataDir and fsyncs the
+// directory before a stream from the leader begins
+// (ReceiveClearsSnapshots).
+func (k *TestingKnobs) clearSnapshotsFirst(fs disk.FS, dataDir string) error {
+	if k == nil || !k.ReceiveClearsSnapshots {
+		return nil
+	}
+	return clearSnapshots(fs, dataDir)
+}
+
+// clearJobSnapshotsFirst is the same at the start of a snapshot job
+// (SnapshotJobClearsFirst).
+func (k *TestingKnobs) clearJobSnapshotsFirst(fs disk.FS, dataDir string) error {
+	if k == nil || !k.SnapshotJobClearsFirst {
+		return nil
+	}
+	return clearSnapshots(fs, dataDir)
+}
+
+func clearSnapshots(fs disk.FS, dataDir string) error {
+	snaps, _, err := disk.ListSnapshots(fs, dataDir)
+	if err != nil || len(snaps) == 0 {
+		return err
+	}
+	for _, s := range snaps {
+		if err := fs.Remove(s); err != nil {
+			return err
+		}
+	}
+	return fs.SyncDir(disk.SnapshotDir(dataDir))
 }
 
 func (k *TestingKnobs) ackBeforeFsync() bool { return k != nil && k.AckBeforeFsync }
@@ -181,10 +235,10 @@ func (k *TestingKnobs) streamedSize(size int64) uint64 {
 
 // walPlanted is the WAL's share of the knobs.
 func (k *TestingKnobs) walPlanted() *disk.WALPlanted {
-	if k == nil || !k.WALTornTailAnywhere {
+	if k == nil || !k.WALTornTailAnywhere && !k.WALTornTailResync {
 		return nil
 	}
-	return &disk.WALPlanted{TornTailAnywhere: true}
+	return &disk.WALPlanted{TornTailAnywhere: k.WALTornTailAnywhere, TornTailResync: k.WALTornTailResync}
 }
 
 // staleRead answers a GET from the pending snapshot job's view

@@ -49,6 +49,7 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		acl:          r.acl,
 		learners:     append([]uint64(nil), r.conf.Learners...),
 		metaRecord:   r.meta,
+		knobs:        r.opts.Knobs,
 	}, nil
 }
 

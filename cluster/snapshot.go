@@ -44,6 +44,8 @@ type Job struct {
 	learners []uint64
 	// metaRecord is the meta record at the view (meta.go), nil when never set.
 	metaRecord []byte
+	// knobs are the replica's planted bugs (nil: none).
+	knobs *TestingKnobs
 }
 
 // Index is the Raft index the snapshot covers.
@@ -54,6 +56,9 @@ func (j *Job) Index() uint64 { return j.meta.Index }
 // earlier than that, so they were invisible anyway.
 func (j *Job) Run() error {
 	defer j.view.Release()
+	if err := j.knobs.clearJobSnapshotsFirst(j.fs, j.dir); err != nil {
+		return err
+	}
 	sw, err := disk.CreateSnapshot(j.fs, j.dir, j.meta)
 	if err != nil {
 		return err

@@ -779,6 +779,9 @@ func (r *Replica) adoptStream(c *snapMsg) bool {
 		}
 		in.held = uint64(valid)
 	} else {
+		if err := r.opts.Knobs.clearSnapshotsFirst(fs, r.opts.Dir); err != nil {
+			return false
+		}
 		var err error
 		if f, err = fs.Create(in.name); err != nil {
 			return false

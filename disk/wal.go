@@ -179,9 +179,30 @@ type WALPlanted struct {
 	// read flip then destroys the fsynced, acknowledged records after the
 	// flipped one.
 	TornTailAnywhere bool
+	// TornTailResync: recovery steps over a bad record in the last segment
+	// to the next valid record after it and reads on from there (the
+	// resynchronisation of log formats that can find their next record),
+	// as if a torn sector in the middle of a tail were a hole to skip. A
+	// power loss that kept a later sector of the unsynced tail and lost an
+	// earlier one then brings back records whose predecessors are gone:
+	// the log skips an index, and the node refuses to start.
+	TornTailResync bool
 }
 
 func (p *WALPlanted) tornTailAnywhere() bool { return p != nil && p.TornTailAnywhere }
+
+func (p *WALPlanted) tornTailResync() bool { return p != nil && p.TornTailResync }
+
+// resyncAfter is the offset of the first valid record after the bad one
+// at off in b (TornTailResync), or -1.
+func resyncAfter(b []byte, off int64) int64 {
+	for o := off + 1; o+RecordHeaderBytes <= int64(len(b)); o++ {
+		if _, _, _, ok := parseRecord(b, o); ok {
+			return o
+		}
+	}
+	return -1
+}
 
 type segmentInfo struct {
 	seq       uint64
@@ -358,6 +379,12 @@ func (w *WAL) scanSegment(seq uint64, last bool, visit func(Record) error, res *
 		// Records starting below valid are on the chain validPrefix
 		// walked from offset 0, so their checksums have been verified.
 		r, _, next, ok := parseRecordCRC(b, off, off >= valid)
+		if !ok && last && w.opts.Planted.tornTailResync() {
+			if o := resyncAfter(b, off); o > 0 {
+				off = o
+				continue
+			}
+		}
 		if !ok {
 			break
 		}

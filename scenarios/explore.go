@@ -13,10 +13,8 @@ import (
 
 // Exploration guided by coverage (keel sim explore): rather than trying
 // seeds in order, keep the runs that reached something no run before them
-// did, and derive new runs from them by mutating their variants: a fault
-// schedule or a client's workload drawn anew (a salted stream), a crash
-// aimed at a window, the swarm mix switched on or off. What counts as
-// something new is a feature of the run:
+// did, and derive new runs from them by mutating their variants. What
+// counts as something new is a feature of the run:
 //
 //   - each marker it passed (sim.Markers), by how often (1, 2–3, 4–7, ...:
 //     a window passed 40 times is not new after one passed 35 times, one
@@ -25,10 +23,21 @@ import (
 //   - how many elections it saw, by the same buckets;
 //   - the check a failure came from.
 //
-// Half the runs are fresh seeds (the sweep goes on), half are mutants of
-// the corpus. The explorer's own choices come from a stream of its seed,
-// so an exploration with the same options and binary is the same
-// sequence of runs.
+// A third of the runs are fresh seeds (the sweep goes on), the rest
+// mutants of the corpus. A parent is drawn in proportion to its energy:
+// the sum, over its features, of one over the number of runs that showed
+// each, so a run that reached a state few runs reach is mutated most. Half
+// the mutants aim crashes at a crash window the parent passed (windows
+// few runs have crashed in first), at a rate that spreads half a crash to
+// three over the parent's passes, from the start or from a later moment
+// (the same window in a later state: a node with snapshots of its own, a
+// longer log); the others draw the fault schedule anew from the moment
+// the parent first reached its rarest marker (Variant.SaltFrom: the run
+// up to the rare state is kept, what follows varies), or from the start,
+// draw one client's workload anew, drop an aim or switch the swarm mix.
+// The explorer's own choices come from a stream of its seed, so an
+// exploration with the same options and binary is the same sequence of
+// runs.
 
 // ExploreOptions bound and steer an exploration.
 type ExploreOptions struct {
@@ -62,44 +71,61 @@ type ExploreResult struct {
 type exploreEntry struct {
 	seed uint64
 	v    sim.Variant
+	// What its run reached: its features, how often it passed each
+	// marker, and when it first did.
+	features []string
+	markers  map[string]int64
+	first    map[string]time.Duration
 }
+
+// freshShare is the share of runs spent on fresh seeds once the corpus
+// holds something (the rest are mutants).
+const freshShare = 3
 
 // Explore explores s.
 func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 	rng := rand.New(rand.NewPCG(opts.Seed, 0xe4b10e))
-	seen := map[string]bool{}
-	var corpus []exploreEntry
+	x := &explorer{seen: map[string]int{}, markerRuns: map[string]int{}}
 	res := &ExploreResult{}
 	next := max(opts.FirstSeed, 1)
 	start := time.Now()
-	clients := SeedConfig(s, next, sim.Variant{}).Workload.Clients
+	cfg := SeedConfig(s, next, sim.Variant{})
+	clients := cfg.Workload.Clients
+	x.duration = cfg.Duration
 	for {
 		if (opts.MaxRuns > 0 && res.Runs >= opts.MaxRuns) || (opts.Budget > 0 && time.Since(start) > opts.Budget) ||
 			(opts.MaxRuns <= 0 && opts.Budget <= 0) {
 			break
 		}
 		var e exploreEntry
-		fresh := len(corpus) == 0 || rng.IntN(2) == 0
+		fresh := len(x.corpus) == 0 || rng.IntN(freshShare) == 0
 		if fresh {
 			e = exploreEntry{seed: next}
 			next++
 			res.Fresh++
 		} else {
-			parent := corpus[rng.IntN(len(corpus))]
-			e = exploreEntry{seed: parent.seed, v: mutate(rng, s, parent.v, clients)}
+			parent := x.pick(rng)
+			e = exploreEntry{seed: parent.seed, v: x.mutate(rng, s, parent, clients)}
 			res.Mutants++
 		}
 		o := RunVariant(s, e.seed, e.v)
 		res.Runs++
+		e.features, e.markers, e.first = runFeatures(o), o.Markers, o.MarkerFirst
 		var fresh2 []string
-		for _, f := range runFeatures(o) {
-			if !seen[f] {
-				seen[f] = true
+		for _, f := range e.features {
+			if x.seen[f] == 0 {
 				fresh2 = append(fresh2, f)
 			}
+			x.seen[f]++
 		}
+		for m, n := range o.Markers {
+			if n > 0 {
+				x.markerRuns[m]++
+			}
+		}
+		x.runs++
 		if len(fresh2) > 0 {
-			corpus = append(corpus, e)
+			x.corpus = append(x.corpus, e)
 			res.Corpus = append(res.Corpus, NewCase(s, o))
 		}
 		if opts.OnRun != nil {
@@ -115,11 +141,167 @@ func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 			}
 		}
 	}
-	for f := range seen {
+	for f := range x.seen {
 		res.Features = append(res.Features, f)
 	}
 	sort.Strings(res.Features)
 	return res
+}
+
+// explorer is an exploration's memory: the corpus, and how many runs
+// showed each feature and passed each marker.
+type explorer struct {
+	corpus     []exploreEntry
+	seen       map[string]int
+	markerRuns map[string]int
+	runs       int
+	// duration is the scenario's workload.
+	duration time.Duration
+}
+
+// energy is how much of the mutation budget an entry gets: the sum, over
+// its features, of one over the number of runs that showed each (a run
+// that reached what few runs reach is mutated more; AFLFast's and
+// FairFuzz's rare-branch schedules).
+func (x *explorer) energy(e *exploreEntry) float64 {
+	w := 0.0
+	for _, f := range e.features {
+		w += 1 / float64(max(x.seen[f], 1))
+	}
+	return w
+}
+
+// pick chooses a parent, in proportion to energy.
+func (x *explorer) pick(rng *rand.Rand) *exploreEntry {
+	total := 0.0
+	for i := range x.corpus {
+		total += x.energy(&x.corpus[i])
+	}
+	r := rng.Float64() * total
+	for i := range x.corpus {
+		if r -= x.energy(&x.corpus[i]); r < 0 {
+			return &x.corpus[i]
+		}
+	}
+	return &x.corpus[len(x.corpus)-1]
+}
+
+// rarest is the marker e passed that the fewest runs passed (ties: by
+// name), and when e first passed it; ok false when it passed none.
+func (x *explorer) rarest(e *exploreEntry) (m string, at time.Duration, ok bool) {
+	best := 0
+	for _, name := range sim.Markers {
+		if e.markers[name] <= 0 {
+			continue
+		}
+		if n := x.markerRuns[name]; !ok || n < best {
+			m, at, best, ok = name, e.first[name], n, true
+		}
+	}
+	return m, at, ok
+}
+
+// mutate derives a variant from parent's: one change, drawn from rng.
+// Most changes keep the parent's run up to the moment it first reached
+// its rarest marker and vary what follows: crashes aimed, from then on, at
+// the crash windows the parent passed (rarely crashed-in windows first,
+// at a rate that spreads a few crashes over the parent's passes), or the
+// fault schedule drawn anew from then on.
+func (x *explorer) mutate(rng *rand.Rand, s *Scenario, parent *exploreEntry, clients int) sim.Variant {
+	c := parent.v.Clone()
+	_, at, rare := x.rarest(parent)
+	switch k := rng.IntN(20); {
+	case k < 10: // aim at a window the parent passed
+		m, ok := x.window(rng, parent)
+		if !ok {
+			c = x.reschedule(rng, c, 0)
+			break
+		}
+		if c.Aim == nil {
+			c.Aim = map[string]float64{}
+		}
+		// Half a crash to three crashes' worth over the parent's passes:
+		// enough that one lands, few enough that they spread over the run
+		// rather than strike the first passes (where a node has no
+		// snapshot yet, no compacted log) and keep it down (an aimed
+		// crash holds the next back 1.5 s).
+		crashes := math.Exp(math.Log(0.5) + rng.Float64()*(math.Log(3)-math.Log(0.5)))
+		share := 1.0
+		c.AimFrom = 0
+		if first, ok := parent.first[m]; ok && rng.IntN(2) == 0 && first < x.duration*6/10 {
+			// From a later moment: the window in a later state of the
+			// run (a follower with a snapshot of its own, a longer log).
+			c.AimFrom = first + time.Duration(rng.Int64N(int64(x.duration*6/10-first)))
+			share = float64(x.duration-c.AimFrom) / float64(x.duration)
+		}
+		c.Aim[m] = min(1, crashes/(share*float64(parent.markers[m])))
+	case k < 13: // the fault schedule drawn anew after the rare state
+		from := time.Duration(0)
+		if rare {
+			from = at
+		}
+		c = x.reschedule(rng, c, from)
+	case k < 16: // the fault schedule drawn anew
+		c = x.reschedule(rng, c, 0)
+	case k < 18: // one client's workload drawn anew
+		if c.Salt == nil {
+			c.Salt = map[string]uint64{}
+		}
+		c.Salt["client/"+strconv.Itoa(rng.IntN(max(clients, 1)))] = rng.Uint64()
+	default: // an aim dropped, or the swarm mix switched
+		if len(c.Aim) > 0 {
+			keys := make([]string, 0, len(c.Aim))
+			for m := range c.Aim {
+				keys = append(keys, m)
+			}
+			sort.Strings(keys)
+			delete(c.Aim, keys[rng.IntN(len(keys))])
+			if len(c.Aim) == 0 {
+				c.Aim, c.AimFrom = nil, 0
+			}
+		} else if SwarmWorld(s) != "" {
+			c.Swarm = !c.Swarm
+		} else {
+			c = x.reschedule(rng, c, 0)
+		}
+	}
+	return c
+}
+
+// reschedule salts the fault schedule's stream, from the moment from on.
+func (x *explorer) reschedule(rng *rand.Rand, c sim.Variant, from time.Duration) sim.Variant {
+	if c.Salt == nil {
+		c.Salt = map[string]uint64{}
+	}
+	c.Salt["scenario/faults"] = rng.Uint64()
+	c.SaltFrom = from
+	return c
+}
+
+// window draws a crash window the parent passed, each in inverse
+// proportion to the runs that crashed in it so far.
+func (x *explorer) window(rng *rand.Rand, parent *exploreEntry) (string, bool) {
+	var ms []string
+	var ws []float64
+	total := 0.0
+	for _, m := range sim.AimMarkers {
+		if parent.markers[m] <= 0 {
+			continue
+		}
+		w := 1 / float64(1+x.markerRuns[sim.CrashIn+m])
+		ms, ws = append(ms, m), append(ws, w)
+		total += w
+	}
+	if len(ms) == 0 {
+		return "", false
+	}
+	r := rng.Float64() * total
+	for i := range ms {
+		if r -= ws[i]; r < 0 {
+			return ms[i], true
+		}
+	}
+	return ms[len(ms)-1], true
 }
 
 // bucket is n's power-of-two class: 1, 2–3, 4–7, ... as "0", "1", "2".
@@ -149,38 +331,4 @@ func runFeatures(o *Outcome) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// mutate derives a variant from v: one change, drawn from rng.
-func mutate(rng *rand.Rand, s *Scenario, v sim.Variant, clients int) sim.Variant {
-	c := v.Clone()
-	if c.Salt == nil {
-		c.Salt = map[string]uint64{}
-	}
-	kinds := 4
-	if SwarmWorld(s) != "" {
-		kinds = 5
-	}
-	switch rng.IntN(kinds) {
-	case 0, 1: // the fault schedule drawn anew
-		c.Salt["scenario/faults"] = rng.Uint64()
-	case 2: // one client's workload drawn anew
-		c.Salt["client/"+strconv.Itoa(rng.IntN(max(clients, 1)))] = rng.Uint64()
-	case 3: // a crash aimed at a window, or an aim dropped
-		m := sim.AimMarkers[rng.IntN(len(sim.AimMarkers))]
-		if _, on := c.Aim[m]; on {
-			delete(c.Aim, m)
-			break
-		}
-		if c.Aim == nil {
-			c.Aim = map[string]float64{}
-		}
-		c.Aim[m] = math.Exp(math.Log(0.01) + rng.Float64()*(math.Log(1)-math.Log(0.01)))
-	case 4:
-		c.Swarm = !c.Swarm
-	}
-	if len(c.Salt) == 0 {
-		c.Salt = nil
-	}
-	return c
 }

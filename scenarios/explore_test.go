@@ -1,7 +1,11 @@
 package scenarios
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/keel-db/keel/sim"
 )
@@ -12,7 +16,7 @@ import (
 func TestExploreFindsAndReplays(t *testing.T) {
 	s := Lookup("planted-vote-reject-lost")
 	var hashes []string
-	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 12, StopAtFailure: true, Seed: 1,
+	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 20, StopAtFailure: true, Seed: 1,
 		OnRun: func(_ int, _ bool, _ []string, o *Outcome) { hashes = append(hashes, o.TraceHash) }}
 	res := Explore(s, opts)
 	t.Logf("%d runs (%d fresh, %d mutants), corpus %d, features %d, first failure at run %d", res.Runs, res.Fresh, res.Mutants,
@@ -21,7 +25,7 @@ func TestExploreFindsAndReplays(t *testing.T) {
 		t.Fatalf("no exploration: %+v", res)
 	}
 	if len(res.Failures) == 0 {
-		t.Fatal("the planted bug was not found in 12 runs")
+		t.Fatal("the planted bug was not found in 20 runs")
 	}
 	c := res.Failures[0]
 	if again := c.Run(); again.TraceHash != c.TraceHash || again.Passed() {
@@ -52,8 +56,19 @@ func TestExploreVersusSeeds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("explores every planted bug: minutes")
 	}
-	const limit = 40
+	const limit = 150
 	starts := []uint64{1001, 2001, 3001, 4001, 5001}
+	if env := os.Getenv("KEEL_VERSUS_STARTS"); env != "" {
+		// Other starts (comma-separated), to widen a measurement.
+		starts = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("KEEL_VERSUS_STARTS: %v", err)
+			}
+			starts = append(starts, n)
+		}
+	}
 	for _, p := range Planted {
 		t.Run(p.Name, func(t *testing.T) {
 			s := Lookup(PlantedPrefix + p.Name)
@@ -79,5 +94,46 @@ func TestExploreVersusSeeds(t *testing.T) {
 			t.Logf("VERSUS %s: plain seeds %v (mean %.1f), exploration %v (mean %.1f); %d = not found in %d",
 				p.Name, plainRuns, float64(plainSum)/float64(len(starts)), exploreRuns, float64(exploreSum)/float64(len(starts)), limit+1, limit)
 		})
+	}
+}
+
+// The variant knobs exploration and shrinking lean on: a salt or an aim
+// held back past the end of the run changes nothing, one from the start
+// changes the run, and a run with stable disk draws is as deterministic
+// as any.
+func TestVariantPrefixKnobs(t *testing.T) {
+	s := Lookup("crash-restart")
+	plain := RunSeed(s, 1).TraceHash
+	salt := map[string]uint64{"scenario/faults": 7}
+	late := time.Hour
+	cases := []struct {
+		name string
+		v    sim.Variant
+		same bool
+	}{
+		{"salt from past the end", sim.Variant{Salt: salt, SaltFrom: late}, true},
+		{"aim from past the end", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: late}, true},
+		{"salt from the start", sim.Variant{Salt: salt}, false},
+		{"salt from 3 s", sim.Variant{Salt: salt, SaltFrom: 3 * time.Second}, false},
+		{"aim from 3 s", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: 3 * time.Second}, false},
+		{"stable disk", sim.Variant{StableDisk: true}, false},
+	}
+	for _, c := range cases {
+		o := RunVariant(s, 1, c.v)
+		if (o.TraceHash == plain) != c.same {
+			t.Errorf("%s: trace-hash %s, the seed's %s (want the same: %v)", c.name, o.TraceHash, plain, c.same)
+		}
+		if again := RunVariant(s, 1, c.v); again.TraceHash != o.TraceHash {
+			t.Errorf("%s: not deterministic (%s, then %s)", c.name, o.TraceHash, again.TraceHash)
+		}
+	}
+	// A salt from 3 s keeps the run's first 3 s: its first fault is the
+	// seed's.
+	o, base := RunVariant(s, 1, sim.Variant{Salt: salt, SaltFrom: 3 * time.Second}), RunSeed(s, 1)
+	if len(o.FaultLog) == 0 || len(base.FaultLog) == 0 || o.FaultLog[0] != base.FaultLog[0] {
+		t.Errorf("the first fault moved under a salt from 3 s")
+	}
+	if _, ok := o.MarkerFirst[sim.MarkAppendUnsynced]; !ok {
+		t.Errorf("no first time for %s: %v", sim.MarkAppendUnsynced, o.MarkerFirst)
 	}
 }

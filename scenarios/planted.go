@@ -234,6 +234,34 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
+	{
+		Name:    "torn-tail-resync",
+		Summary: "WAL recovery steps over a bad record in the active segment to the next valid one: a torn tail that lost an earlier sector and kept a later one brings back records after a hole",
+		Base:    "bank-crash", Knobs: cluster.TestingKnobs{WALTornTailResync: true},
+		// A rare state: a power loss that kept a later sector of the
+		// unsynced tail and lost an earlier one (1 seed in 400).
+		CheckerBlind: true,
+		Seeds:        [2]uint64{131, 132}, Long: [2]uint64{101, 140},
+	},
+	{
+		Name:    "receive-clears-snapshots",
+		Summary: "a follower about to receive its leader's snapshot deletes its own snapshots first (to make room): a crash before the install completes leaves no snapshot and a log compacted past its start",
+		Base:    "cluster-follower-crash", Knobs: cluster.TestingKnobs{ReceiveClearsSnapshots: true},
+		// A rare state: a crash in the snapshot-install window of a
+		// follower that had snapshots of its own (1 seed in 100). The
+		// refusal to start catches it, not the history.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{15, 16}, Long: [2]uint64{1, 40},
+	},
+	{
+		Name:    "snapshot-job-clears-first",
+		Summary: "a snapshot job deletes the snapshots it replaces (and fsyncs the directory) before writing the new one: a crash while it writes leaves no snapshot and a log compacted past its start",
+		Base:    "crash-restart", Knobs: cluster.TestingKnobs{SnapshotJobClearsFirst: true},
+		// A rare state: a crash in the snapshot-write window after the
+		// first snapshot (2 seeds in 100).
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 100},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -198,7 +198,7 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	k.check, k.sig = sim.FailureCheck(orig.Failures[0]), sim.FailureSignature(orig.Failures[0])
 	k.log("shrinking " + s.Name + " seed " + strconv.FormatUint(seed, 10) + ": fails " + k.check +
 		" (faults " + strconv.Itoa(orig.Injected()) + ", ops " + strconv.Itoa(len(orig.SentOps)) + ")")
-	pass := func(scaleLog bool) bool {
+	pass := func(orig *Outcome, scaleLog bool) bool {
 		// The starting point, as a variant that keeps everything: the
 		// same run.
 		k.best = &Outcome{Result: &sim.Result{}}
@@ -222,7 +222,7 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 			func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
 		return true
 	}
-	pass(false)
+	pass(orig, false)
 	if len(k.best.SentOps)*10 > len(orig.SentOps) && SeedConfig(s, seed, v).Node.SnapshotLogBytes > 0 {
 		// Not down to a tenth: the failure may need a snapshot, which
 		// needs many writes. Once more, in a world whose log is scaled
@@ -230,9 +230,12 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 		first, firstOut := k.best, k.outOfIt
 		k.log("again with the world's log scaled down (" + k.sizes() + " so far)")
 		k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
-		if !pass(true) || size(k.best) >= size(first) {
+		if !pass(orig, true) || size(k.best) >= size(first) {
 			k.best, k.outOfIt = first, firstOut
 		}
+	}
+	if n := k.best.Injected(); n*10 > orig.Injected() && n > stableDiskFaultsMin && !v.StableDisk {
+		k.shrinkStableDisk(orig, v, pass)
 	}
 	// The final run again, as the case file will replay it.
 	final := RunVariant(s, seed, k.best.Variant)
@@ -397,7 +400,65 @@ func (k *shrinker) shrinkLog() bool {
 			return true
 		}
 	}
+	// A crash that struck in a window (a snapshot being written, a log
+	// compacted, ...) lands elsewhere in a scaled world, where the disk's
+	// operations come in another order: aim crashes at the windows the
+	// failing run crashed in instead (sim.Variant.Aim), so the scaled
+	// run crashes there on purpose; the schedule's own crashes may then
+	// go too.
+	crashed := crashedWindows(k.best)
+	// Each window alone first (one crash aimed where the failure needs
+	// it beats crashes everywhere), then all of them.
+	var sets [][]string
+	for _, m := range crashed {
+		sets = append(sets, []string{m})
+	}
+	if len(crashed) > 1 {
+		sets = append(sets, crashed)
+	}
+	for _, windows := range sets {
+		for _, scale := range []float64{0.125, 0.25, 0.5} {
+			for _, p := range []float64{1, 0.25, 0.05} {
+				v := k.best.Variant.Clone()
+				v.LogScale = scale
+				if v.Aim == nil {
+					v.Aim = map[string]float64{}
+				}
+				for _, m := range windows {
+					v.Aim[m] = p
+				}
+				if v.LimitFaults {
+					for i := 1; i <= aimedFaultsKept; i++ {
+						v.KeepFaults = append(v.KeepFaults, "a"+strconv.Itoa(i))
+					}
+				}
+				if k.try(v) {
+					k.cutAtFirstFailure()
+					k.log("log scaled to " + strconv.FormatFloat(scale, 'g', 3, 64) + ", crashes aimed at " + strings.Join(windows, ",") +
+						" (p " + strconv.FormatFloat(p, 'g', 3, 64) + "): " + k.sizes())
+					return true
+				}
+			}
+		}
+	}
 	return false
+}
+
+// aimedFaultsKept bounds the aimed crashes a scaled run may add.
+const aimedFaultsKept = 8
+
+// crashedWindows are the crash windows o crashed in (its crash-in-*
+// markers), in sim.AimMarkers' order; a run whose power loss tore a WAL
+// tail counts as having crashed between an append and its fsync (where a
+// crash leaves the appended tail unsynced, for a power loss to tear).
+func crashedWindows(o *Outcome) []string {
+	var out []string
+	for _, m := range sim.AimMarkers {
+		if o.Markers[sim.CrashIn+m] > 0 || m == sim.MarkAppendUnsynced && o.Markers[sim.MarkTornWALTail] > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // shrinkReads leaves out every operation that writes nothing.
@@ -532,4 +593,36 @@ func (r *ShrinkResult) SignatureFailure() string {
 		}
 	}
 	return r.Final.Failures[0]
+}
+
+// stableDiskFaultsMin: a case left with more faults than this (and more
+// than a tenth of the seed's) is shrunk once more with stable disk draws.
+const stableDiskFaultsMin = 2
+
+// shrinkStableDisk shrinks again under sim.Variant.StableDisk, when the
+// seed's run fails the same way under it. A node's disk draws every read
+// flip, torn sector and crash point from one stream, in the order its
+// operations come, so leaving out a fault that ended a process's life
+// early (a power loss) changes how many draws the lives after it make,
+// and every later disk fault lands elsewhere: delta debugging over such
+// faults keeps almost all of them (truncate-after-torn's 15 of 15). Under
+// StableDisk each life draws from a stream named for its start, so the
+// faults of a later life survive leaving an earlier one out. It is a
+// different run from the seed's (other draws), so it is tried only when
+// the seed fails under it too, and the smaller case wins.
+func (k *shrinker) shrinkStableDisk(orig *Outcome, v sim.Variant, pass func(*Outcome, bool) bool) {
+	first, firstOut := k.best, k.outOfIt
+	sv := v.Clone()
+	sv.StableDisk = true
+	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+	k.runs++
+	so := RunVariant(k.s, k.seed, sv)
+	if !failsSignature(so, k.sig) {
+		k.log("with stable disk draws the seed passes or fails otherwise: " + k.sizes() + " kept")
+		return
+	}
+	k.log("again with stable disk draws (" + k.sizes() + " so far)")
+	if !pass(so, false) || size(k.best) >= size(first) {
+		k.best, k.outOfIt = first, firstOut
+	}
 }

@@ -9,8 +9,8 @@ import (
 
 // TestShrinkEveryPlantedBug (long mode) shrinks the first failing seed of
 // each planted bug's short range and reports how much went: the figures
-// in docs/simulation.md. Every shrunk case must fail the seed's check and
-// be smaller than the seed's run.
+// in docs/simulation.md. Every shrunk case must fail the seed's check, be
+// smaller than the seed's run and replay exactly.
 func TestShrinkEveryPlantedBug(t *testing.T) {
 	if testing.Short() {
 		t.Skip("shrinks every planted bug: minutes")
@@ -33,6 +33,12 @@ func TestShrinkEveryPlantedBug(t *testing.T) {
 					map[bool]string{true: " (budget spent)", false: ""}[res.Exhausted])
 				if f.Injected()+len(f.SentOps) >= o.Injected()+len(o.SentOps) {
 					t.Errorf("nothing removed")
+				}
+				// The case replays exactly and still fails its check.
+				c := res.Case(s)
+				if again := c.Run(); again.TraceHash != c.TraceHash || !failsCheck(again, res.Check) {
+					t.Errorf("the case replays to %s (fails %s: %v), recorded %s", again.TraceHash, res.Check,
+						failsCheck(again, res.Check), c.TraceHash)
 				}
 				return
 			}

@@ -84,7 +84,10 @@ const (
 
 // crashIn prefixes a crash-window marker for a crash that struck inside
 // the window (aimed or not): "crash-in-vote-unsynced".
-const crashIn = "crash-in-"
+const crashIn = CrashIn
+
+// CrashIn prefixes a crash-window marker for a crash that struck inside it.
+const CrashIn = "crash-in-"
 
 // AimMarkers are the markers a run can aim crashes at.
 var AimMarkers = []string{MarkVoteUnsynced, MarkAppendUnsynced, MarkSnapshotInstall, MarkSnapshotWrite, MarkCompaction}
@@ -185,11 +188,16 @@ func windowOf(ctx string, op disk.Op) string {
 
 // aimState is a run's aims: markers reached, and where to crash.
 type aimState struct {
+	w       *World
 	reached map[string]int64
-	aim     map[string]float64
-	until   int64 // no aimed crash from then on (0: the workload's end)
-	rng     *rand.Rand
-	last    int64 // when the last aimed crash struck (-1: none yet)
+	// first is when the run first passed each marker (Result.MarkerFirst).
+	first map[string]int64
+	// from: no aimed crash before then (Variant.AimFrom).
+	from  int64
+	aim   map[string]float64
+	until int64 // no aimed crash from then on (0: the workload's end)
+	rng   *rand.Rand
+	last  int64 // when the last aimed crash struck (-1: none yet)
 	// snapSentAt is when a node last sent a snapshot chunk (-1: never).
 	snapSentAt int64
 }
@@ -212,14 +220,14 @@ func (a *aimState) sent(now int64, msg []byte) {
 // newLeader notes a leader elected in r.
 func (a *aimState) newLeader(r *Run) {
 	if a.snapSentAt >= 0 && r.W.now-a.snapSentAt < int64(snapSendRecent) {
-		a.reached[MarkLeaderChangeDuringSnapSend]++
+		a.reach(MarkLeaderChangeDuringSnapSend)
 	}
 	membership, move := r.changesUnderWay()
 	if membership {
-		a.reached[MarkLeaderChangeInMembershipChange]++
+		a.reach(MarkLeaderChangeInMembershipChange)
 	}
 	if move {
-		a.reached[MarkLeaderChangeInSlotMove]++
+		a.reach(MarkLeaderChangeInSlotMove)
 	}
 }
 
@@ -227,10 +235,10 @@ func (a *aimState) newLeader(r *Run) {
 func (a *aimState) nodeDown(r *Run) {
 	membership, move := r.changesUnderWay()
 	if membership {
-		a.reached[MarkCrashInMembershipChange]++
+		a.reach(MarkCrashInMembershipChange)
 	}
 	if move {
-		a.reached[MarkCrashInSlotMove]++
+		a.reach(MarkCrashInSlotMove)
 	}
 }
 
@@ -247,7 +255,8 @@ func (r *Run) changesUnderWay() (membership, move bool) {
 }
 
 func newAimState(r *Run) *aimState {
-	a := &aimState{reached: map[string]int64{}, last: -1, snapSentAt: -1, until: int64(r.cfg.Duration)}
+	a := &aimState{w: r.W, reached: map[string]int64{}, first: map[string]int64{}, last: -1, snapSentAt: -1,
+		until: int64(r.cfg.Duration), from: int64(r.cfg.Variant.AimFrom)}
 	if g := r.cfg.Group; g != nil {
 		// A group must heal, elect and serve writes for LivenessWithin
 		// before the workload ends: aims stop in time for that.
@@ -288,7 +297,24 @@ func (r *Run) Aim(marker string, p float64) {
 }
 
 // Reach counts one pass of marker (for markers a scenario sees).
-func (r *Run) Reach(marker string) { r.aims.reached[marker]++ }
+func (r *Run) Reach(marker string) { r.aims.reach(marker) }
+
+// firstTimes is when each marker was first passed.
+func (a *aimState) firstTimes() map[string]time.Duration {
+	out := make(map[string]time.Duration, len(a.first))
+	for m, t := range a.first {
+		out[m] = time.Duration(t)
+	}
+	return out
+}
+
+// reach counts one pass of marker and notes when it was first passed.
+func (a *aimState) reach(marker string) {
+	a.reached[marker]++
+	if _, ok := a.first[marker]; !ok {
+		a.first[marker] = a.w.now
+	}
+}
 
 // aimAt is node n's disk hook: it counts the window op falls in and, when
 // the run aims there, crashes the operation.
@@ -301,10 +327,10 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 		return disk.Fault{}, false
 	}
 	a := n.r.aims
-	a.reached[m]++
+	a.reach(m)
 	p := a.aim[m]
 	now := n.r.W.now
-	if p == 0 || now >= a.until || (a.last >= 0 && now-a.last < int64(aimHoldoff)) {
+	if p == 0 || now >= a.until || now < a.from || (a.last >= 0 && now-a.last < int64(aimHoldoff)) {
 		return disk.Fault{}, false
 	}
 	if a.rng.Float64() >= p {
@@ -314,7 +340,7 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 		return disk.Fault{}, false
 	}
 	a.last = now
-	a.reached[crashIn+m]++
+	a.reach(crashIn + m)
 	n.r.fault("aimed-" + m)
 	n.trace("aimed crash at " + m + ": " + opName(op))
 	f := disk.Fault{Kind: disk.FaultCrash}
@@ -334,19 +360,19 @@ func opName(op disk.Op) string {
 func (n *Node) diskFaultSeen(op disk.Op, f disk.Fault) {
 	if f.Kind == disk.FaultCrash {
 		if m := windowOf(n.aimCtx, op); m != "" {
-			n.r.aims.reached[crashIn+m]++
+			n.r.aims.reach(crashIn + m)
 		}
 		return
 	}
 	if f.Kind == disk.FaultError && n.aimCtx == ctxSnapDone && (op.Kind == disk.OpSync || op.Kind == disk.OpWrite) {
-		n.r.aims.reached[MarkFsyncErrorInCompaction]++
+		n.r.aims.reach(MarkFsyncErrorInCompaction)
 	}
 }
 
 // tornSeen is node n's note of a file a power loss tore.
 func (n *Node) tornSeen(name string) {
 	if ClassifyFile(name) == KindWAL {
-		n.r.aims.reached[MarkTornWALTail]++
+		n.r.aims.reach(MarkTornWALTail)
 	}
 }
 

@@ -158,6 +158,14 @@ func (fs *FS) SetBallast(n int64) {
 	fs.space.Ballast = n
 }
 
+// reseed makes rng the stream of the disk's draws from now on
+// (Variant.StableDisk).
+func (fs *FS) reseed(rng *rand.Rand) {
+	fs.rng = rng
+	fs.crash.Rand = rng
+	fs.faults.Rand = rng
+}
+
 // CrashAfter arms a crash point: the n-th mutating operation (write,
 // truncate, sync, create, rename, remove, syncdir) from now panics with
 // CrashPoint after doing a seeded part of its work. 0 disarms.

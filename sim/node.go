@@ -281,6 +281,7 @@ func (n *Node) start() {
 	n.epoch++
 	n.starts++
 	n.trace("start")
+	n.stableDisk("start")
 	n.steps = map[uint64][]stepItem{}
 	n.conns = map[uint64]*conn{}
 	n.jobs = map[uint64]*simJob{}
@@ -553,6 +554,7 @@ func (n *Node) down(power bool) {
 	}
 	n.conns, n.jobs = nil, nil
 	if power {
+		n.stableDisk("power-loss")
 		n.FS.Crash()
 	} else {
 		n.FS.KillProcess()
@@ -565,6 +567,19 @@ func (n *Node) powerOff(reason string) {
 	n.r.fault("crash")
 	n.down(true)
 	n.scheduleRestart()
+}
+
+// stableDisk, under Variant.StableDisk, gives the node's disk a stream of
+// its own for what follows event (a start, a power loss), named by the
+// node and the moment: the draws of one process's life (its read flips,
+// its crash points, its torn sectors) no longer depend on how many draws
+// the lives before it made, so a variant that leaves an earlier fault out
+// keeps the later ones where they were (what shrinking needs).
+func (n *Node) stableDisk(event string) {
+	if !n.r.cfg.Variant.StableDisk {
+		return
+	}
+	n.FS.reseed(n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/disk/" + event + "@" + itoa(n.r.W.now)))
 }
 
 // PowerOff crashes the node now (scenario fault).

@@ -147,6 +147,8 @@ type Result struct {
 	Markers map[string]int64
 	// Contention is how often requests met on a key (contention.go).
 	Contention Contention
+	// MarkerFirst is when the run first passed each marker.
+	MarkerFirst map[string]time.Duration
 }
 
 // Injected counts the faults that happened.
@@ -203,7 +205,7 @@ const clientIDBase = 1000
 func Execute(cfg Config) (res *Result) {
 	cfg = cfg.varied()
 	w := NewWorld(cfg.Seed, cfg.Trace)
-	w.salt = cfg.Variant.Salt
+	w.salt, w.saltFrom = cfg.Variant.Salt, int64(cfg.Variant.SaltFrom)
 	restore := w.installCrypto()
 	defer restore()
 	r := &Run{cfg: cfg, W: w, faults: map[string]int64{}, vs: newVariantState(cfg.Variant)}
@@ -304,7 +306,7 @@ func (r *Run) result() *Result {
 		firstFail = time.Duration(r.Oracle.firstFailAt)
 	}
 	return &Result{
-		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant, Markers: r.aims.reached,
+		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant, Markers: r.aims.reached, MarkerFirst: r.aims.firstTimes(),
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
 		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,

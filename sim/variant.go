@@ -61,16 +61,32 @@ type Variant struct {
 	Swarm bool `json:"swarm,omitempty"`
 	// Aim crashes nodes at markers with the given probabilities (aim.go).
 	Aim map[string]float64 `json:"aim,omitempty"`
+	// AimFrom, when set, holds the aims back until that moment of the
+	// run: what came before is the run without them (aims draw from
+	// their own stream), so exploration can keep a run up to a rare
+	// state it reached and aim crashes at what follows.
+	AimFrom time.Duration `json:"aim_from_ns,omitempty"`
 	// Salt re-seeds the named random streams ("client/3",
 	// "scenario/faults", "node/1/disk", ...): exploration's way to draw a
 	// schedule or a workload anew while keeping the rest of the run.
 	Salt map[string]uint64 `json:"salt,omitempty"`
+	// SaltFrom, when set, salts the streams only from that moment of the
+	// run: every draw before it is the unsalted one, so the run keeps its
+	// prefix (the faults and operations up to a rare state it reached)
+	// and varies what follows.
+	SaltFrom time.Duration `json:"salt_from_ns,omitempty"`
+	// StableDisk gives each node's disk a stream of its own from every
+	// start and every power loss on (node.go): one process's disk faults
+	// no longer move when an earlier life made fewer draws. A different
+	// run from the seed's own; shrinking tries it when leaving faults out
+	// re-deals the ones that matter.
+	StableDisk bool `json:"stable_disk,omitempty"`
 }
 
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0)
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk)
 }
 
 // Clone returns a deep copy.
@@ -104,6 +120,9 @@ func (v *Variant) String() string {
 	if v.Swarm {
 		parts = append(parts, "swarm")
 	}
+	if v.StableDisk {
+		parts = append(parts, "stable disk")
+	}
 	if v.Until > 0 {
 		parts = append(parts, "until "+v.Until.String())
 	}
@@ -124,6 +143,9 @@ func (v *Variant) String() string {
 	}
 	if len(v.Aim) > 0 {
 		parts = append(parts, "aim "+aimString(v.Aim))
+		if v.AimFrom > 0 {
+			parts = append(parts, "aim from "+v.AimFrom.String())
+		}
 	}
 	if len(v.Salt) > 0 {
 		keys := make([]string, 0, len(v.Salt))
@@ -132,6 +154,9 @@ func (v *Variant) String() string {
 		}
 		sort.Strings(keys)
 		parts = append(parts, "salted "+strings.Join(keys, ","))
+		if v.SaltFrom > 0 {
+			parts = append(parts, "salted from "+v.SaltFrom.String())
+		}
 	}
 	return strings.Join(parts, "; ")
 }

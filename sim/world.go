@@ -89,6 +89,8 @@ type World struct {
 	halted bool
 	// salt re-seeds named streams (Variant.Salt).
 	salt map[string]uint64
+	// saltFrom: the salt applies to draws from then on (Variant.SaltFrom).
+	saltFrom int64
 }
 
 // NewWorld returns a world at virtual time 0. trace may write lines to out
@@ -114,10 +116,30 @@ func (w *World) Stream(name string) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	seed := w.seed
-	if s, ok := w.salt[name]; ok {
-		seed ^= s*0x9e3779b97f4a7c15 + 1
+	s, ok := w.salt[name]
+	if !ok {
+		return rand.New(rand.NewPCG(seed, h.Sum64()))
 	}
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
+	salted := rand.NewPCG(seed^(s*0x9e3779b97f4a7c15+1), h.Sum64())
+	if w.saltFrom <= 0 {
+		return rand.New(salted)
+	}
+	return rand.New(&saltFromSource{w: w, plain: rand.NewPCG(seed, h.Sum64()), salted: salted})
+}
+
+// saltFromSource draws a stream's unsalted values until the world reaches
+// its saltFrom moment and the salted ones from then on: a run that keeps
+// its prefix and varies what follows (Variant.SaltFrom).
+type saltFromSource struct {
+	w             *World
+	plain, salted *rand.PCG
+}
+
+func (s *saltFromSource) Uint64() uint64 {
+	if s.w.now < s.w.saltFrom {
+		return s.plain.Uint64()
+	}
+	return s.salted.Uint64()
 }
 
 // SeedStream is the stream World.Stream(name) gives a run of seed, for
