@@ -30,8 +30,8 @@ import (
 // "ready" or "connect with" before the next line runs. A block right
 // after <!-- walk: skip ... --> is not run.
 //
-// It needs redis-cli and the ports the README uses (6379, 7001-7004 and
-// their bus ports 17001-17004); without them it is skipped with a message,
+// It needs redis-cli and the ports the README uses (6379, 7001-7007 and
+// their bus ports 17001-17007); without them it is skipped with a message,
 // unless KEEL_REQUIRE_REDIS=1 (CI), when it fails.
 func TestREADMEWalk(t *testing.T) {
 	need := func(why string) {
@@ -44,7 +44,7 @@ func TestREADMEWalk(t *testing.T) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		need("redis-cli is not installed (apt-get install redis-tools; .ci/run installs it)")
 	}
-	for _, p := range []int{6379, 7001, 7002, 7003, 7004, 17001, 17002, 17003, 17004} {
+	for _, p := range []int{6379, 7001, 7002, 7003, 7004, 7005, 7006, 7007, 17001, 17002, 17003, 17004, 17005, 17006, 17007} {
 		ln, err := stdnet.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
 			need(fmt.Sprintf("port %d, which the README uses, is busy: %v", p, err))

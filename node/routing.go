@@ -159,7 +159,10 @@ func (n *Node) groupRedirect(g uint64, req *cluster.Request, leader uint64) stri
 		}
 		return "MOVED " + strconv.Itoa(cluster.ReshardSlot(req.Argv)) + " " + addr
 	}
-	if cluster.IsACLWrite(req.Argv) {
+	if cluster.IsACLWrite(req.Argv) || cluster.IsMetaWrite(req.Argv) {
+		// Keyless writes of group 1's own state (the ACL table, the meta
+		// record behind CLUSTER ADDNODE/DELNODE on a placed cluster): a
+		// follower names the leader, so a client or keel's CLI can follow.
 		if addr, slot := n.addrOfID(leader), n.firstSlotOf(g); addr != "" && slot >= 0 {
 			return "MOVED " + strconv.Itoa(slot) + " " + addr
 		}

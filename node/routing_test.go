@@ -109,6 +109,9 @@ func TestRedirects(t *testing.T) {
 		{1, set("k"), "TRYAGAIN no leader"},
 		{2, set("k"), "MOVED " + itoa(slot) + " h2:7002"},
 		{3, &cluster.Request{Argv: [][]byte{[]byte("FLUSHALL")}}, "READONLY You can't write against a read only replica."},
+		// CLUSTER ADDNODE/DELNODE's meta write on a follower of group 1:
+		// sent on to the leader (a READONLY stopped keel's CLI).
+		{3, &cluster.Request{Argv: cluster.MetaSetCommand(cluster.MetaRecord{Version: 2})}, "MOVED 0 h3:7003"},
 		{3, &cluster.Request{Argv: [][]byte{[]byte("MSET"), []byte("a"), []byte("1"), []byte("b"), []byte("2")}}, "CROSSSLOT"},
 		{3, &cluster.Request{Argv: [][]byte{[]byte("GET"), []byte("k")}, Asking: true}, "ASK " + itoa(slot) + " h3:7003"},
 		{9, set("k"), "TRYAGAIN no leader"},
