@@ -44,8 +44,17 @@ func TestPlantedBugs(t *testing.T) {
 						break
 					}
 				}
+				// A panic is a miss unless a Raft invariant had already
+				// failed: once a term has two leaders (vote-reject-lost,
+				// seed 8 of its long range), go.etcd.io/raft's own
+				// assertions may fire later in the run ("need non-empty
+				// snapshot"); the check caught the bug first.
+				invariantFirst := false
 				for _, f := range out.Failures {
-					if strings.Contains(f, "panic") {
+					if strings.HasPrefix(f, "raft ") {
+						invariantFirst = true
+					}
+					if strings.Contains(f, "panic") && !invariantFirst {
 						t.Errorf("seed %d: the bug made the node panic rather than being caught: %s", seed, f)
 					}
 				}
