@@ -223,7 +223,7 @@ var Planted = []PlantedBug{
 		// The answers stay right while two of three voters remain: the
 		// drop check (sim/moves.go) sees it.
 		CheckerBlind: true,
-		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+		Seeds:        [2]uint64{4, 5}, Long: [2]uint64{1, 20},
 	},
 	{
 		Name:    "move-removes-before-promote",
