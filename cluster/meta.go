@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"slices"
 	"strconv"
@@ -145,18 +146,8 @@ func BootstrapMeta(peers []TopoNode, groups, replicas int) (MetaRecord, error) {
 	for _, pe := range peers {
 		rec.Members = append(rec.Members, MetaMember{ID: pe.ID, Addr: pe.Host + ":" + strconv.Itoa(pe.Port)})
 	}
-	slices.SortFunc(rec.Members, func(a, b MetaMember) int { return compareU64(a.ID, b.ID) })
+	slices.SortFunc(rec.Members, func(a, b MetaMember) int { return cmp.Compare(a.ID, b.ID) })
 	return rec, rec.Check()
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Clone is a deep copy.
@@ -172,7 +163,7 @@ func (m MetaRecord) Clone() MetaRecord {
 
 // Member is node id's entry (false: not a member).
 func (m MetaRecord) Member(id uint64) (MetaMember, bool) {
-	i, ok := slices.BinarySearchFunc(m.Members, id, func(x MetaMember, id uint64) int { return compareU64(x.ID, id) })
+	i, ok := slices.BinarySearchFunc(m.Members, id, func(x MetaMember, id uint64) int { return cmp.Compare(x.ID, id) })
 	if !ok {
 		return MetaMember{}, false
 	}

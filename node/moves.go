@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -634,7 +635,7 @@ func (c *Session) metaMembership(sub string, argv [][]byte) {
 			return
 		default:
 			next.Members = append(next.Members, cluster.MetaMember{ID: id, Addr: addr})
-			slices.SortFunc(next.Members, func(a, b cluster.MetaMember) int { return cmpU64(a.ID, b.ID) })
+			slices.SortFunc(next.Members, func(a, b cluster.MetaMember) int { return cmp.Compare(a.ID, b.ID) })
 		}
 	} else {
 		if !member || m.State == cluster.MemberDecommissioning {
@@ -665,16 +666,6 @@ func (c *Session) metaMembership(sub string, argv [][]byte) {
 		return
 	}
 	c.submitThen(metaGroup, []cluster.Request{{Argv: cluster.MetaSetCommand(next), W: c.Out}}, nil)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // placementText is CLUSTER PLACEMENT: the record as this node has it and
