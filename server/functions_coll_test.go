@@ -18,17 +18,9 @@ import (
 func TestFunctionsOnCollectionsGoRedis(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	open := func() (*redis.Client, func()) {
-		addr, stop := startDurable(t, dir)
-		c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
-		return c, func() { c.Close(); stop() }
-	}
+	open := func() (*redis.Client, func()) { return durableClient(t, dir) }
 	rdb, stop := open()
-	for _, lib := range []string{"jobqueue", "collections"} {
-		if err := rdb.FunctionLoad(ctx, functionPayload(t, lib)).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	loadLibraries(ctx, t, rdb, "jobqueue", "collections")
 	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", "KEA").Err(); err != nil {
 		t.Fatal(err)
 	}

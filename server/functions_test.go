@@ -213,20 +213,30 @@ func sortedStrings(s []string) []string {
 	return out
 }
 
-func TestFunctionsSurviveRestart(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	open := func() (*redis.Client, func()) {
-		addr, stop := startDurable(t, dir)
-		c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
-		return c, func() { c.Close(); stop() }
-	}
-	rdb, stop := open()
-	for _, lib := range []string{"counter", "transfer"} {
+// durableClient starts a server with appendonly on dir and a go-redis
+// client to it; the func closes both (a test restarts on the same dir).
+func durableClient(t *testing.T, dir string) (*redis.Client, func()) {
+	addr, stop := startDurable(t, dir)
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+	return c, func() { c.Close(); stop() }
+}
+
+// loadLibraries loads testdata/functions' libraries by name.
+func loadLibraries(ctx context.Context, t *testing.T, rdb *redis.Client, libs ...string) {
+	t.Helper()
+	for _, lib := range libs {
 		if err := rdb.FunctionLoad(ctx, functionPayload(t, lib)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestFunctionsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*redis.Client, func()) { return durableClient(t, dir) }
+	rdb, stop := open()
+	loadLibraries(ctx, t, rdb, "counter", "transfer")
 	rdb.Set(ctx, "a", 10, 0)
 	if err := rdb.FCall(ctx, "transfer", []string{"a", "b"}, 3).Err(); err != nil {
 		t.Fatal(err)
