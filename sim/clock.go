@@ -23,6 +23,9 @@ type Clock struct {
 	cfg   ClockConfig
 	steps int64
 	gate  faultGate
+	// onStep, when set, hears each step as the stretch of the clock's
+	// readings it skipped (Node: the oracle's durability window).
+	onStep func(fromNs, toNs int64)
 }
 
 func newClock(w *World, cfg ClockConfig) *Clock {
@@ -44,7 +47,11 @@ func (c *Clock) at(v int64) int64 {
 // refused: the oracle's expiry model assumes monotonic node clocks.
 func (c *Clock) Step(d time.Duration) {
 	if c.gate.allow("clock-step", d > 0) {
+		from := c.Now()
 		c.steps += int64(d)
+		if c.onStep != nil {
+			c.onStep(from, c.Now())
+		}
 	}
 }
 

@@ -3,6 +3,9 @@ package sim
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keel-db/keel/seam"
 )
 
 // ms is a node clock reading in Unix milliseconds, t seconds into a run.
@@ -245,5 +248,33 @@ func TestFailureSignature(t *testing.T) {
 		if got := FailureSignature(msg); got != want {
 			t.Errorf("%q: %q, want %q", msg, got, want)
 		}
+	}
+}
+
+// A forward clock step skips a stretch of the node's clock in which no
+// tick, and so no everysec fsync, ran: the node reports it to the oracle
+// as a stall, and a write acknowledged just before the step may still be
+// lost by a crash right after it (clock-skew seed 167169927 failed on it).
+func TestOracleWindowDiscountsClockSteps(t *testing.T) {
+	w := NewWorld(1, nil)
+	c := newClock(w, ClockConfig{})
+	o := newOracle(Durability{Kind: "window", WindowMs: 1000}, false)
+	c.onStep = func(fromNs, toNs int64) { o.Stalled(seam.Millis(fromNs), seam.Millis(toNs)) }
+	w.RunUntil(int64(time.Second))
+	exec(o, 1.0, okReply, "SET", "a", "1") // the clock reads ms(1.0) now
+	w.RunUntil(int64(1100 * time.Millisecond))
+	c.Step(2 * time.Second)
+	o.Crashed(seam.Millis(c.Now())) // 2.1 s after the write by the clock, 0.1 s in fact
+	o.Recovered(testKeys, probeOf("", ""), seam.Millis(c.Now())+1)
+	if len(o.Failures) > 0 {
+		t.Fatalf("a write lost 0.1 s after its acknowledgement, across a clock step, was flagged: %v", o.Failures)
+	}
+	// Without the step the same 2.1 s is a real second and more: flagged.
+	o = newOracle(Durability{Kind: "window", WindowMs: 1000}, false)
+	exec(o, 1.0, okReply, "SET", "a", "1")
+	o.Crashed(ms(3.1))
+	o.Recovered(testKeys, probeOf("", ""), ms(3.2))
+	if len(o.Failures) == 0 {
+		t.Fatal("a write acknowledged 2.1 s before the crash and lost passed")
 	}
 }
