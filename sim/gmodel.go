@@ -794,13 +794,7 @@ func regHash(reg regFn) {
 			return expectation{reply: intReply(0)}
 		}
 		h := cloneHash(v.h)
-		var n int64
-		for _, f := range a[2:] {
-			if _, had := h[f]; had {
-				delete(h, f)
-				n++
-			}
-		}
+		n := deleteMembers(h, a[2:])
 		if n == 0 {
 			return expectation{reply: intReply(0)}
 		}
@@ -1325,13 +1319,7 @@ func regSet(reg regFn) {
 			return expectation{reply: intReply(0)}
 		}
 		m := cloneSet(v.s)
-		var n int64
-		for _, x := range a[2:] {
-			if _, had := m[x]; had {
-				delete(m, x)
-				n++
-			}
-		}
+		n := deleteMembers(m, a[2:])
 		if n == 0 {
 			return expectation{reply: intReply(0)}
 		}
@@ -1604,13 +1592,7 @@ func regZSet(reg regFn) {
 			return expectation{reply: intReply(0)}
 		}
 		z := cloneZ(v.z)
-		var n int64
-		for _, m := range a[2:] {
-			if _, had := z[m]; had {
-				delete(z, m)
-				n++
-			}
-		}
+		n := deleteMembers(z, a[2:])
 		if n == 0 {
 			return expectation{reply: intReply(0)}
 		}
@@ -2152,4 +2134,17 @@ func regBits(reg regFn) {
 		}
 		return expectation{reply: intReply(int64(maxLen)), muts: []mutation{put(a[2], kv{val: string(out)})}}
 	})
+}
+
+// deleteMembers removes each of names from m and counts those it held
+// (HDEL, SREM, ZREM).
+func deleteMembers[V any](m map[string]V, names []string) int64 {
+	var n int64
+	for _, x := range names {
+		if _, had := m[x]; had {
+			delete(m, x)
+			n++
+		}
+	}
+	return n
 }
