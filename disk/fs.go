@@ -93,3 +93,28 @@ func WriteFile(fs FS, name string, data []byte) error {
 	}
 	return f.Close()
 }
+
+// RemoveAll deletes dir and everything under it (nothing if it does
+// not exist). Like any removal, it is durable only after SyncDir of dir's
+// parent.
+func RemoveAll(fs FS, dir string) error {
+	names, err := fs.List(dir)
+	if errors.Is(err, ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		p := dir + "/" + name
+		if err := fs.Remove(p); err != nil {
+			if rerr := RemoveAll(fs, p); rerr != nil {
+				return rerr
+			}
+		}
+	}
+	if err := fs.Remove(dir); err != nil && !errors.Is(err, ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -258,34 +258,11 @@ func (n *Node) DropGroup(g uint64, now int64) error {
 		n.logf("group %d: closing the dropped replica: %v", g, err)
 	}
 	if n.cfg.FS != nil {
-		if err := removeAll(n.cfg.FS, GroupDir(n.cfg.Dir, len(n.groups), g)); err != nil {
+		if err := disk.RemoveAll(n.cfg.FS, GroupDir(n.cfg.Dir, len(n.groups), g)); err != nil {
 			n.logf("group %d: deleting the dropped replica's files: %v", g, err)
 		}
 	}
 	n.logf("group %d: replica dropped (placement moved it away and the group no longer counts this node)", g)
-	return nil
-}
-
-// removeAll deletes dir and everything under it.
-func removeAll(fs disk.FS, dir string) error {
-	names, err := fs.List(dir)
-	if errors.Is(err, disk.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		p := dir + "/" + name
-		if err := fs.Remove(p); err != nil {
-			if rerr := removeAll(fs, p); rerr != nil {
-				return rerr
-			}
-		}
-	}
-	if err := fs.Remove(dir); err != nil && !errors.Is(err, disk.ErrNotExist) {
-		return err
-	}
 	return nil
 }
 
