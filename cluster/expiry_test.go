@@ -16,13 +16,7 @@ import (
 func TestGroupReplicasAgreeOnRelativeTTLs(t *testing.T) {
 	g := newTestGroup(t, 3)
 	l := g.waitLeader()
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	g.reps[f].Tick(g.now + 5*sec) // the follower's clock (and engine) runs ahead
 	at := g.now / 1e6
 	got := g.submit(l, false,
@@ -56,13 +50,7 @@ func TestGroupReplicasAgreeOnRelativeTTLs(t *testing.T) {
 func TestFollowerAheadExpiresNothingTheLogHolds(t *testing.T) {
 	g := newTestGroup(t, 3)
 	l := g.waitLeader()
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	at := g.now / 1e6
 	if got := g.submit(l, false, "SET k v PX 2000"); got != "+OK" {
 		t.Fatalf("SET: %q", got)
@@ -94,13 +82,7 @@ func TestFollowerAheadExpiresNothingTheLogHolds(t *testing.T) {
 func TestSnapshotOfAFollowerAheadKeepsWhatTheLogHolds(t *testing.T) {
 	g := newTestGroup(t, 3, func(o *Options) { o.SnapshotLogBytes = 4 << 10 })
 	l := g.waitLeader()
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	at := g.now / 1e6
 	if got := g.submit(l, false, "RPUSH k a", "PEXPIRE k 60000"); got != ":1 :1" {
 		t.Fatalf("RPUSH, PEXPIRE: %q", got)
@@ -146,13 +128,7 @@ func TestSnapshotOfAFollowerAheadKeepsWhatTheLogHolds(t *testing.T) {
 func TestFollowerReadAheadChangesNothing(t *testing.T) {
 	g := newTestGroup(t, 3)
 	l := g.waitLeader()
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	if got := g.submit(l, false, "SET k v PX 150"); got != "+OK" {
 		t.Fatalf("SET: %q", got)
 	}

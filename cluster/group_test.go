@@ -626,13 +626,7 @@ func TestMemberAddressesSurviveSnapshots(t *testing.T) {
 func TestFollowerBehindIsNotFresh(t *testing.T) {
 	g := newTestGroup(t, 3)
 	l := g.waitLeader()
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	g.submit(l, false, "SET k old")
 	for i := 0; i < 3; i++ {
 		g.tick()

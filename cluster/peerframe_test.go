@@ -94,13 +94,7 @@ func TestStepFromChecksSenderAndMembership(t *testing.T) {
 	if got := g.submit(l, false, "SET k v"); got != "+OK" {
 		t.Fatalf("SET: %s", got)
 	}
-	var f uint64
-	for _, id := range g.ids {
-		if id != l {
-			f = id
-			break
-		}
-	}
+	f := g.follower(l)
 	r := g.reps[f]
 	term := r.rn.BasicStatus().Term
 	frame := func(m pb.Message) []byte {
