@@ -19,16 +19,7 @@ func BenchmarkSubmitFCall(b *testing.B) {
 	for _, mode := range []string{"off", "everysec"} {
 		for _, cmd := range []string{"INCRBY", "FCALL"} {
 			b.Run(fmt.Sprintf("%s/%s", mode, cmd), func(b *testing.B) {
-				o := Options{FS: disk.OS(), Dir: b.TempDir(), AppendOnly: mode != "off", Fsync: FsyncEverySec,
-					SnapshotLogBytes: -1, Rand: rand.New(rand.NewPCG(1, 2))}
-				r, err := Open(o)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer r.Close()
-				if got := doReqs(r, t0, loadArgv(b, "counter")); got != "$counter" {
-					b.Fatal(got)
-				}
+				r := benchReplicaWith(b, mode, "counter")
 				const batch = 50
 				keys := make([][]byte, 100000)
 				for i := range keys {
@@ -65,16 +56,7 @@ func BenchmarkSubmitFCallHIncrBy(b *testing.B) {
 		for _, batch := range []int{1, 50} {
 			for _, cmd := range []string{"HINCRBY", "FCALL"} {
 				b.Run(fmt.Sprintf("%s/batch%d/%s", mode, batch, cmd), func(b *testing.B) {
-					o := Options{FS: disk.OS(), Dir: b.TempDir(), AppendOnly: mode != "off", Fsync: FsyncEverySec,
-						SnapshotLogBytes: -1, Rand: rand.New(rand.NewPCG(1, 2))}
-					r, err := Open(o)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer r.Close()
-					if got := doReqs(r, t0, loadArgv(b, "collections")); got != "$collections" {
-						b.Fatal(got)
-					}
+					r := benchReplicaWith(b, mode, "collections")
 					keys := make([][]byte, 1000)
 					for i := range keys {
 						keys[i] = []byte("hash:" + strconv.Itoa(i))
@@ -102,4 +84,21 @@ func BenchmarkSubmitFCallHIncrBy(b *testing.B) {
 			}
 		}
 	}
+}
+
+// benchReplicaWith opens a replica on a temporary directory, with the log
+// under everysec unless mode is "off", and loads the library lib; it is
+// closed when the benchmark ends.
+func benchReplicaWith(b *testing.B, mode, lib string) *Replica {
+	b.Helper()
+	r, err := Open(Options{FS: disk.OS(), Dir: b.TempDir(), AppendOnly: mode != "off", Fsync: FsyncEverySec,
+		SnapshotLogBytes: -1, Rand: rand.New(rand.NewPCG(1, 2))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	if got := doReqs(r, t0, loadArgv(b, lib)); got != "$"+lib {
+		b.Fatal(got)
+	}
+	return r
 }
