@@ -655,3 +655,43 @@ func TestFollowerBehindIsNotFresh(t *testing.T) {
 		t.Fatalf("the follower, caught up, answers %q, want $new", got)
 	}
 }
+
+// A learner survives the compaction of the change that added it: every
+// replica restarted from a snapshot taken while the learner was still
+// catching up keeps it in its configuration (the snapshot file's header
+// lists learners as well as voters), so a leader restarted then does not
+// forget it and need to add it again.
+func TestLearnerSurvivesRestartFromSnapshot(t *testing.T) {
+	g := newTestGroup(t, 3, func(o *Options) { o.SnapshotLogBytes = 4 << 10 })
+	l := g.waitLeader()
+	if err := g.reps[l].ProposeMembership(AddLearner, 4, "n4"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		g.tick()
+	}
+	val := strings.Repeat("v", 200)
+	for i := 0; i < 100; i++ {
+		g.submit(l, false, fmt.Sprintf("SET k%d %s", i, val))
+		g.runJobs()
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		if g.reps[id].store.snapIndex == 0 {
+			t.Fatalf("n%d never compacted its log", id)
+		}
+		if got := fmt.Sprint(g.reps[id].Learners()); got != "[4]" {
+			t.Fatalf("n%d's learners before the restart: %s", id, got)
+		}
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		g.stop(id)
+		g.start(id)
+		if got := fmt.Sprint(g.reps[id].Learners()); got != "[4]" {
+			t.Fatalf("n%d restarted from its snapshot has learners %s, want [4]", id, got)
+		}
+	}
+	l = g.waitLeader()
+	if got := fmt.Sprint(g.reps[l].Voters(), g.reps[l].Learners()); got != "[1 2 3] [4]" {
+		t.Fatalf("leader n%d after the restarts: voters and learners %s", l, got)
+	}
+}

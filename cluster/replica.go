@@ -421,7 +421,7 @@ func (r *Replica) recover() error {
 		r.membersRestored(meta.Voters)
 		r.store.snapIndex, r.store.snapTerm = meta.Index, meta.Term
 		if len(meta.Voters) > 0 {
-			r.store.cs = pb.ConfState{Voters: meta.Voters}
+			r.store.cs = pb.ConfState{Voters: meta.Voters, Learners: meta.Learners}
 		}
 		r.snapIndex = meta.Index
 		r.lastSaveMillis = meta.SaveMillis

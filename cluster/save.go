@@ -32,12 +32,13 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		return nil, errors.NewAssertionErrorWithWrappedErrf(err, "cluster: term of applied index %d", r.applied)
 	}
 	voters := append([]uint64(nil), r.conf.Voters...)
+	learners := append([]uint64(nil), r.conf.Learners...)
 	view := r.db.View()
 	return &Job{
 		fs:       r.opts.FS,
 		dir:      r.opts.Dir,
 		view:     view,
-		meta:     disk.SnapshotMeta{Index: r.applied, Term: term, Voters: voters, SaveMillis: ms, KeysHint: uint64(view.Len())},
+		meta:     disk.SnapshotMeta{Index: r.applied, Term: term, Voters: voters, Learners: learners, SaveMillis: ms, KeysHint: uint64(view.Len())},
 		changes:  r.changes,
 		walBytes: r.wal.BytesWritten(),
 		bg:       bg,
@@ -47,7 +48,6 @@ func (r *Replica) newJob(ms int64, bg bool) (*Job, error) {
 		slots:        r.slotsDump(),
 		members:      r.membersDump(),
 		acl:          r.acl,
-		learners:     append([]uint64(nil), r.conf.Learners...),
 		metaRecord:   r.meta,
 		knobs:        r.opts.Knobs,
 	}, nil
@@ -100,7 +100,7 @@ func (r *Replica) JobDone(j *Job, err error) {
 	if len(j.meta.Voters) > 0 && j.meta.Index >= r.store.snapIndex {
 		// The configuration as of the snapshot: what Raft sends a
 		// follower that needs it.
-		r.store.cs = pb.ConfState{Voters: j.meta.Voters, Learners: j.learners}
+		r.store.cs = pb.ConfState{Voters: j.meta.Voters, Learners: j.meta.Learners}
 	}
 	if r.fatal != nil || r.noSpace != nil {
 		return

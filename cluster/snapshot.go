@@ -38,10 +38,6 @@ type Job struct {
 	members []byte
 	// acl is the ACL table at the view (acl.go), nil when never set.
 	acl []byte
-	// learners are the group's learners at the view (moves.go): the file
-	// keeps only the voters, but a snapshot sent to a learner must list
-	// it, or Raft ignores it.
-	learners []uint64
 	// metaRecord is the meta record at the view (meta.go), nil when never set.
 	metaRecord []byte
 	// knobs are the replica's planted bugs (nil: none).

@@ -22,7 +22,11 @@ import (
 // The first block is the header (kind 1): u32 format version, u64 Raft
 // index, u64 term, i64 save time (Unix ms), u64 keys hint (an upper bound
 // on the entry count, so a loader can size its indexes), u32 voter count,
-// u64 voters.
+// u64 voters; in format version 2 (written only when the group has
+// learners, so a file without them is byte for byte a version 1 file),
+// then u32 learner count, u64 learners. Raft's configuration at the
+// snapshot is voters and learners both: a replica restarted from a file
+// that kept only the voters forgot a learner that was catching up.
 // Then entry blocks (kind 2): u32 count, then per entry u8 type, varint
 // expireAt (Unix ms, 0 = none), uvarint key length, key, uvarint value
 // length, value. Last, the trailer (kind 3): u64 entry count, u64 entry
@@ -37,10 +41,12 @@ import (
 const (
 	snapMagic   = "KEELSNP1"
 	snapVersion = 1
-	snapDirName = "snap"
-	snapSuffix  = ".snap"
-	tmpSuffix   = ".tmp"
-	partSuffix  = ".part"
+	// snapVersionLearners is the header that also lists the learners.
+	snapVersionLearners = 2
+	snapDirName         = "snap"
+	snapSuffix          = ".snap"
+	tmpSuffix           = ".tmp"
+	partSuffix          = ".part"
 
 	blockHeader  = 1
 	blockEntries = 2
@@ -59,6 +65,7 @@ type SnapshotMeta struct {
 	Index      uint64
 	Term       uint64
 	Voters     []uint64
+	Learners   []uint64
 	SaveMillis int64
 	// KeysHint is an upper bound on Entries known when the file is started
 	// (the view's size); loaders use it to size their indexes.
@@ -150,7 +157,11 @@ func CreateSnapshot(fs FS, dir string, meta SnapshotMeta) (*SnapshotWriter, erro
 	sw.f = f
 	hdr := []byte(snapMagic)
 	var p []byte
-	p = binary.LittleEndian.AppendUint32(p, snapVersion)
+	version := uint32(snapVersion)
+	if len(meta.Learners) > 0 {
+		version = snapVersionLearners
+	}
+	p = binary.LittleEndian.AppendUint32(p, version)
 	p = binary.LittleEndian.AppendUint64(p, meta.Index)
 	p = binary.LittleEndian.AppendUint64(p, meta.Term)
 	p = binary.LittleEndian.AppendUint64(p, uint64(meta.SaveMillis))
@@ -158,6 +169,12 @@ func CreateSnapshot(fs FS, dir string, meta SnapshotMeta) (*SnapshotWriter, erro
 	p = binary.LittleEndian.AppendUint32(p, uint32(len(meta.Voters)))
 	for _, v := range meta.Voters {
 		p = binary.LittleEndian.AppendUint64(p, v)
+	}
+	if version == snapVersionLearners {
+		p = binary.LittleEndian.AppendUint32(p, uint32(len(meta.Learners)))
+		for _, l := range meta.Learners {
+			p = binary.LittleEndian.AppendUint64(p, l)
+		}
 	}
 	hdr = appendBlock(hdr, blockHeader, p)
 	if _, err := f.Write(hdr); err != nil {
@@ -396,19 +413,38 @@ func readSnapshot(fs FS, name string, header func(SnapshotMeta) error, fn func(S
 	if kind != blockHeader || len(p) < fixed {
 		return meta, valid, r.corrupt("first block is not a header")
 	}
-	if v := binary.LittleEndian.Uint32(p); v != snapVersion {
-		return meta, valid, r.corrupt("format version %d not supported (this keel reads %d)", v, snapVersion)
+	version := binary.LittleEndian.Uint32(p)
+	if version != snapVersion && version != snapVersionLearners {
+		return meta, valid, r.corrupt("format version %d not supported (this keel reads %d and %d)", version, snapVersion, snapVersionLearners)
 	}
 	meta.Index = binary.LittleEndian.Uint64(p[4:])
 	meta.Term = binary.LittleEndian.Uint64(p[12:])
 	meta.SaveMillis = int64(binary.LittleEndian.Uint64(p[20:]))
 	meta.KeysHint = binary.LittleEndian.Uint64(p[28:])
 	nv := int(binary.LittleEndian.Uint32(p[36:]))
-	if len(p) != fixed+8*nv {
+	if nv > (len(p)-fixed)/8 {
 		return meta, valid, r.corrupt("header length does not match its voter count")
 	}
 	for i := 0; i < nv; i++ {
 		meta.Voters = append(meta.Voters, binary.LittleEndian.Uint64(p[fixed+8*i:]))
+	}
+	rest := p[fixed+8*nv:]
+	if version == snapVersionLearners {
+		if len(rest) < 4 {
+			return meta, valid, r.corrupt("header has no learner count")
+		}
+		nl := int(binary.LittleEndian.Uint32(rest))
+		rest = rest[4:]
+		if nl > len(rest)/8 {
+			return meta, valid, r.corrupt("header length does not match its learner count")
+		}
+		for i := 0; i < nl; i++ {
+			meta.Learners = append(meta.Learners, binary.LittleEndian.Uint64(rest[8*i:]))
+		}
+		rest = rest[8*nl:]
+	}
+	if len(rest) != 0 {
+		return meta, valid, r.corrupt("header has %d bytes past its members", len(rest))
 	}
 	valid = r.off
 	if header != nil {

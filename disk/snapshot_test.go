@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -216,5 +217,54 @@ func TestSnapshotFingerprintAndReceivingName(t *testing.T) {
 	f.Close()
 	if snaps, temps, err := ListSnapshots(OS(), dir); err != nil || len(snaps)+len(temps) != 0 {
 		t.Fatalf("list: %v %v %v", snaps, temps, err)
+	}
+}
+
+// A snapshot taken while the group had learners keeps them in its header
+// (format version 2), and one without learners is still written as
+// version 1, byte for byte what an older keel wrote and reads.
+func TestSnapshotHeaderKeepsLearners(t *testing.T) {
+	fs := NewMemFS()
+	write := func(dir string, meta SnapshotMeta) string {
+		t.Helper()
+		sw, err := CreateSnapshot(fs, dir, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Add(SnapEntry{Key: []byte("k"), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		name, _, err := sw.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	with := write("a", SnapshotMeta{Index: 9, Term: 3, Voters: []uint64{1, 2, 3}, Learners: []uint64{7, 8}})
+	meta, err := ReadSnapshot(fs, with, nil, func(SnapEntry) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(meta.Voters, meta.Learners) != "[1 2 3] [7 8]" || meta.Entries != 1 {
+		t.Fatalf("meta %+v", meta)
+	}
+	b, err := ReadFile(fs, with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(b[len(snapMagic)+blockPrefixBytes:]); v != snapVersionLearners {
+		t.Fatalf("header version %d with learners", v)
+	}
+	without := write("b", SnapshotMeta{Index: 9, Term: 3, Voters: []uint64{1, 2, 3}})
+	b, err = ReadFile(fs, without)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(b[len(snapMagic)+blockPrefixBytes:]); v != snapVersion {
+		t.Fatalf("header version %d without learners", v)
+	}
+	meta, err = ReadSnapshot(fs, without, nil, func(SnapEntry) error { return nil })
+	if err != nil || len(meta.Learners) != 0 || len(meta.Voters) != 3 {
+		t.Fatalf("meta %+v, %v", meta, err)
 	}
 }

@@ -561,7 +561,7 @@ func restoreGroup(r io.Reader, dir string, groups int, g uint64, size int64, new
 	osfs := disk.OS()
 	var sw *disk.SnapshotWriter
 	meta, err := disk.ReadSnapshot(osfs, scratch, func(m disk.SnapshotMeta) error {
-		m.Voters = nil // a single node: no group to rejoin
+		m.Voters, m.Learners = nil, nil // a single node: no group to rejoin
 		if newCluster {
 			m.Voters = []uint64{restoreNodeID}
 		}
