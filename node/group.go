@@ -508,6 +508,10 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 		n.receivePublish(from, msg) // pubsub_bus.go
 		return 0, nil, true
 	}
+	if len(msg) > 0 && msg[0] == peerHeardTag {
+		n.receiveHeard(from, msg[1:]) // liveness.go
+		return 0, nil, true
+	}
 	if len(n.groups) == 1 {
 		return 1, msg, true
 	}

@@ -79,7 +79,16 @@ type TestingKnobs struct {
 	// replication factor, one failure from stopping (and a move of the
 	// last two copies from losing them).
 	RemoveBeforePromote bool
+
+	// DeadOnOwnView: the meta leader marks a member dead on its own
+	// silence alone (moves.go, markDead), the other nodes' heard frames
+	// ignored (liveness.go), as before they existed. A meta leader cut
+	// off from one node that every other node still hears then re-creates
+	// that node's replicas elsewhere and drops them from it.
+	DeadOnOwnView bool
 }
+
+func (k *TestingKnobs) deadOnOwnView() bool { return k != nil && k.DeadOnOwnView }
 
 func (k *TestingKnobs) removeBeforePromote() bool { return k != nil && k.RemoveBeforePromote }
 

@@ -510,8 +510,9 @@ func (n *Node) decideMoves(gr *group, now int64) {
 	n.proposeMeta(gr, now, next)
 }
 
-// markDead is rec with the first member this node (the meta leader) has
-// not heard from for NodeDeadAfter marked dead (a replacement of its
+// markDead is rec with the first member that neither this node (the meta
+// leader) nor any peer reporting to it (liveness.go, heard frames) has
+// heard from for NodeDeadAfter marked dead (a replacement of its
 // replicas follows, cluster.NextMove), and whether there was one. The
 // silence counts from this node's start at the earliest (initMoves), so
 // a leader just restarted waits the full time, one elected later does not.
@@ -533,7 +534,11 @@ func (n *Node) markDead(rec cluster.MetaRecord) (cluster.MetaRecord, bool) {
 		if m.ID == n.id || m.State == cluster.MemberDead {
 			continue
 		}
-		if now-max(n.live.heard[m.ID], n.live.since) > int64(after) {
+		vouched := n.live.vouched[m.ID]
+		if n.cfg.Knobs.deadOnOwnView() {
+			vouched = 0
+		}
+		if now-max(n.live.heard[m.ID], vouched, n.live.since) > int64(after) {
 			dead = m.ID
 			break
 		}

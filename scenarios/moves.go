@@ -1,8 +1,10 @@
 package scenarios
 
 import (
+	"slices"
 	"time"
 
+	"github.com/keel-db/keel/cluster"
 	"github.com/keel-db/keel/sim"
 )
 
@@ -116,6 +118,75 @@ func init() {
 				victim := uint64(1 + r.Rand.IntN(7))
 				r.At(1500*time.Millisecond, func() { r.Group.Node(victim).Stop() })
 				movesFaults(r)
+			}
+			return cfg
+		},
+	})
+}
+
+// deadViewCutUntil: how long the meta group's nodes stay cut off from
+// one node in cluster-dead-view, well past its node-dead-after.
+const deadViewCutUntil = 18 * time.Second
+
+func init() {
+	register(&Scenario{
+		Name: "cluster-dead-view",
+		Summary: "7 nodes, 6 groups of 3 replicas, --node-dead-after 8 s; one node outside the meta group is cut off from every node of " +
+			"group 1 (so from any meta leader) for 16 s while the other nodes still hear it, under load and power losses of other " +
+			"nodes; the meta leader must not mark it dead: at the end every member is active and the record unchanged; appendfsync always",
+		Config: func(seed uint64) sim.Config {
+			cfg := movesBaseNodes("cluster-dead-view", seed, 7)
+			cfg.Group.NodeDeadAfter = 8 * time.Second
+			var cutOff uint64
+			cfg.Schedule = func(r *sim.Run) {
+				// Group 1's nodes as the bootstrap record places them.
+				p, err := cluster.Place(r.Group.IDs(), cfg.Group.Groups, cfg.Group.Replicas)
+				if err != nil {
+					panic(err)
+				}
+				meta := p.Of(1)
+				var others []uint64
+				for _, id := range r.Group.IDs() {
+					if !slices.Contains(meta, id) {
+						others = append(others, id)
+					}
+				}
+				cutOff = others[r.Rand.IntN(len(others))]
+				r.At(1500*time.Millisecond, func() {
+					r.Fault("partition")
+					for _, m := range meta {
+						r.Net.Block(cutOff, m)
+						r.Net.Block(m, cutOff)
+					}
+				})
+				r.At(deadViewCutUntil, func() { r.Group.HealAll() })
+				// Power losses of nodes other than the cut-off one (a
+				// meta leader among them) keep the meta leadership and
+				// the reporters changing, each back within seconds.
+				var next func()
+				next = func() {
+					if time.Duration(r.Now()) >= movesFaultsUntil {
+						return
+					}
+					ids := slices.DeleteFunc(slices.Clone(r.Group.IDs()), func(id uint64) bool { return id == cutOff })
+					d := crashNode(r, r.Group.Node(ids[r.Rand.IntN(len(ids))]))
+					r.At(time.Duration(r.Now())+d+time.Second, next)
+				}
+				r.At(2*time.Second, next)
+			}
+			cfg.Check = func(r *sim.Run) []string {
+				rec, ok := r.Group.MetaRecord()
+				if !ok {
+					return []string{"no meta leader at the end"}
+				}
+				var out []string
+				for _, m := range rec.Members {
+					if m.State != cluster.MemberActive {
+						out = append(out, "node "+itoa(m.ID)+" is "+m.State.String()+" in the final meta record (version "+
+							itoa(rec.Version)+"); node "+itoa(cutOff)+" was cut off from group 1's nodes only, heard by the others")
+					}
+				}
+				return out
 			}
 			return cfg
 		},

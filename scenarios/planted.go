@@ -235,6 +235,15 @@ var Planted = []PlantedBug{
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
 	{
+		Name:    "dead-on-own-view",
+		Summary: "the meta leader marks a member dead on its own silence alone, ignoring the other nodes' reports: a leader cut off from one node that the rest still hear re-creates its replicas elsewhere",
+		Base:    "cluster-dead-view", NodeKnobs: node.TestingKnobs{DeadOnOwnView: true},
+		// The final record lists the cut-off node dead (the scenario's
+		// own check); the moves themselves are correct.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
 		Name:    "torn-tail-resync",
 		Summary: "WAL recovery steps over a bad record in the active segment to the next valid one: a torn tail that lost an earlier sector and kept a later one brings back records after a hole",
 		Base:    "bank-crash", Knobs: cluster.TestingKnobs{WALTornTailResync: true},

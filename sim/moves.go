@@ -54,6 +54,10 @@ func (g *Group) metaRecord() (cluster.MetaRecord, bool) {
 	return l.nd.MetaRecord(), true
 }
 
+// MetaRecord is the meta record of group 1's leader (ok false: no
+// leader), for scenarios' own checks.
+func (g *Group) MetaRecord() (cluster.MetaRecord, bool) { return g.metaRecord() }
+
 // movesDone: the record needs no move, and every group's leader has the
 // record's target as its voters and no learner.
 func (g *Group) movesDone() bool {
