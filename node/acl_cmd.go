@@ -73,10 +73,6 @@ func cmdACL(c *Session, argv [][]byte) {
 	n := c.n
 	switch sub {
 	case "setuser", "deluser":
-		if msg := n.placementRefuses("ACL " + sub); msg != "" { // placement.go
-			c.Out.WriteError(msg)
-			return
-		}
 		c.submitThen(aclGroup, n.aclWriteSteps(argv, c.Out), nil)
 	case "load":
 		aclLoad(c)
@@ -163,10 +159,6 @@ func aclLoad(c *Session) {
 		return
 	}
 	argv := [][]byte{[]byte("ACL"), []byte("LOAD"), []byte(a.file), text}
-	if msg := c.n.placementRefuses("ACL LOAD"); msg != "" { // placement.go
-		c.Out.WriteError(msg)
-		return
-	}
 	c.submitThen(aclGroup, c.n.aclWriteSteps(argv, c.Out), nil)
 }
 

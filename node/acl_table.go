@@ -554,6 +554,16 @@ func (n *Node) aclUserRef(name []byte) *aclRef {
 }
 
 // aclTableInForce is the table the node checks against, with names sorted.
+// ACLUsers are the names of the users of the table in force, sorted (the
+// simulator checks that every node has the cluster's).
+func (n *Node) ACLUsers() []string {
+	var out []string
+	for _, u := range n.aclTableInForce() {
+		out = append(out, u.name)
+	}
+	return out
+}
+
 func (n *Node) aclTableInForce() []*aclUser {
 	n.acl.mu.Lock()
 	defer n.acl.mu.Unlock()

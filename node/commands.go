@@ -180,6 +180,10 @@ func cmdAuth(c *Session, argv [][]byte) {
 		c.Out.WriteError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
+	if msg := c.n.aclUnknown(); msg != "" { // acl_bus.go
+		c.Out.WriteError(msg)
+		return
+	}
 	if !c.authenticate(argv[0], user, pass) {
 		c.Out.WriteError(errWrongPass)
 		return
@@ -228,6 +232,10 @@ func cmdHello(c *Session, argv [][]byte) {
 			c.Out.WriteError("ERR Syntax error in HELLO option '" + string(truncate(argv[j], 128)) + "'")
 			return
 		}
+	}
+	if msg := c.n.aclUnknown(); user != nil && msg != "" { // acl_bus.go
+		c.Out.WriteError(msg)
+		return
 	}
 	if user != nil && !c.authenticate(argv[0], user, pass) {
 		c.Out.WriteError(errWrongPass)

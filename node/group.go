@@ -157,7 +157,10 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 	}
 	if g == aclGroup {
 		// Group 1 keeps the ACL table (acl_table.go).
-		o.ACL, o.OnACLChanged = n.applyACLEntry, n.aclChanged
+		o.ACL, o.OnACLChanged = n.applyACLEntry, func(table []byte) {
+			n.aclKnownNote() // acl_bus.go
+			n.aclChanged(table)
+		}
 	}
 	if g == metaGroup && n.plc.on {
 		o.OnMetaChanged = n.metaApplied // meta.go
@@ -305,6 +308,9 @@ func (n *Node) Tick(g uint64, now int64) {
 		if g == metaGroup && gr.ticks%metaTicks == 0 {
 			n.decideMoves(gr, now)
 		}
+	}
+	if n.plc.on && g == metaGroup {
+		n.aclGossip(gr, n.cfg.PeerPings && gr.ticks%pingEveryTicks == 0) // acl_bus.go
 	}
 	n.evictOnTick(gr, now)
 	n.tickTimed(gr, now) // ops.go: the expire-cycle latency event
@@ -510,6 +516,17 @@ func (n *Node) Route(from uint64, msg []byte) (g uint64, body []byte, ok bool) {
 	}
 	if len(msg) > 0 && msg[0] == peerHeardTag {
 		n.receiveHeard(from, msg[1:]) // liveness.go
+		return 0, nil, true
+	}
+	if len(msg) > 0 && (msg[0] == peerACLDigestTag || msg[0] == peerACLPullTag || msg[0] == peerACLTableTag) {
+		switch msg[0] { // acl_bus.go
+		case peerACLDigestTag:
+			n.receiveACLDigest(from, msg[1:])
+		case peerACLPullTag:
+			n.receiveACLPull(from, msg[1:])
+		default:
+			n.receiveACLTable(from, msg[1:])
+		}
 		return 0, nil, true
 	}
 	if len(n.groups) == 1 {

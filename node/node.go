@@ -252,6 +252,7 @@ type Node struct {
 	psExt
 
 	acl       nodeACL // acl_table.go
+	aclBus    aclBus  // acl_bus.go
 	secrets   seam.Rand
 	secretsMu sync.Mutex
 

@@ -142,18 +142,6 @@ func (n *Node) firstHosted() uint64 {
 	return 1
 }
 
-// placementRefuses is the error for what placement does not support yet
-// (what: the command), "" without placement. ACL changes live in group
-// 1's log, which only the nodes hosting it would apply; membership
-// changes would move replicas, which needs the rebalancing this
-// placement does not do.
-func (n *Node) placementRefuses(what string) string {
-	if !n.plc.on {
-		return ""
-	}
-	return "ERR " + what + " is not supported yet on a cluster whose groups are placed on subsets of the nodes (--replicas below the number of nodes)"
-}
-
 // remoteView is what this node knows of a group it does not host, from
 // its peers' pings (under Node.mu; the leader is also in group.leader).
 type remoteView struct {

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keel-db/keel/cluster"
@@ -133,11 +134,14 @@ func init() {
 		Name: "cluster-dead-view",
 		Summary: "7 nodes, 6 groups of 3 replicas, --node-dead-after 8 s; one node outside the meta group is cut off from every node of " +
 			"group 1 (so from any meta leader) for 16 s while the other nodes still hear it, under load and power losses of other " +
-			"nodes; the meta leader must not mark it dead: at the end every member is active and the record unchanged; appendfsync always",
+			"nodes; the meta leader must not mark it dead: at the end every member is active and the record unchanged; meanwhile ACL " +
+			"SETUSER, DELUSER and SETUSER through group 1, and at the end every node's users are the table's; appendfsync always",
 		Config: func(seed uint64) sim.Config {
 			cfg := movesBaseNodes("cluster-dead-view", seed, 7)
 			cfg.Group.NodeDeadAfter = 8 * time.Second
 			var cutOff uint64
+			var aclDone bool
+			var aclWrong []string
 			cfg.Schedule = func(r *sim.Run) {
 				// Group 1's nodes as the bootstrap record places them.
 				p, err := cluster.Place(r.Group.IDs(), cfg.Group.Groups, cfg.Group.Replicas)
@@ -160,6 +164,31 @@ func init() {
 					}
 				})
 				r.At(deadViewCutUntil, func() { r.Group.HealAll() })
+				// ACL changes go through group 1's log; the nodes outside
+				// it learn the table over the bus (node/acl_bus.go), the
+				// cut-off one only after the heal.
+				r.At(2500*time.Millisecond, func() {
+					r.Group.Admin([]string{"ACL", "SETUSER", "alice", "on", "nopass", "~*", "+@all"}, func() {
+						r.At(max(time.Duration(r.Now()), deadViewCutUntil+2*time.Second), func() {
+							r.Group.Admin([]string{"ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+get"}, func() {
+								r.Group.Admin([]string{"ACL", "DELUSER", "alice"}, func() { aclDone = true })
+							})
+						})
+					})
+				})
+				// Read before the world's final restarts, which make every
+				// node learn the table afresh.
+				r.At(movesDuration-time.Second, func() {
+					if !aclDone {
+						return // the admin's own check reports it
+					}
+					for _, id := range r.Group.IDs() {
+						if users := r.Group.ACLUsers(id); users != nil && strings.Join(users, ",") != "bob,default" {
+							aclWrong = append(aclWrong, "node "+itoa(id)+"'s ACL users are "+strings.Join(users, ",")+
+								" at the end of the workload, want bob,default (ACL SETUSER alice, SETUSER bob, DELUSER alice, each acknowledged)")
+						}
+					}
+				})
 				// Power losses of nodes other than the cut-off one (a
 				// meta leader among them) keep the meta leadership and
 				// the reporters changing, each back within seconds.
@@ -179,7 +208,7 @@ func init() {
 				if !ok {
 					return []string{"no meta leader at the end"}
 				}
-				var out []string
+				out := aclWrong
 				for _, m := range rec.Members {
 					if m.State != cluster.MemberActive {
 						out = append(out, "node "+itoa(m.ID)+" is "+m.State.String()+" in the final meta record (version "+

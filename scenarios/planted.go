@@ -244,6 +244,14 @@ var Planted = []PlantedBug{
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
 	},
 	{
+		Name:    "acl-digest-trusts-index",
+		Summary: "a node outside group 1 takes an ACL digest of a newer index for the table it has, without comparing hashes: it never learns a changed table",
+		Base:    "cluster-dead-view", NodeKnobs: node.TestingKnobs{ACLDigestTrustsIndex: true},
+		// The final users differ (the scenario's own check).
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
+	{
 		Name:    "torn-tail-resync",
 		Summary: "WAL recovery steps over a bad record in the active segment to the next valid one: a torn tail that lost an earlier sector and kept a later one brings back records after a hole",
 		Base:    "bank-crash", Knobs: cluster.TestingKnobs{WALTornTailResync: true},

@@ -249,7 +249,7 @@ func (r *Run) changesUnderWay() (membership, move bool) {
 	if g == nil {
 		return false, false
 	}
-	membership = g.admin != nil && g.admin.route.admin != nil
+	membership = g.admin != nil && g.admin.route.admin != nil && !g.admin.route.admin.acl
 	move = g.resharder != nil && g.resharder.route.reshard != nil && g.resharder.route.reshard.move != nil
 	return membership, move
 }

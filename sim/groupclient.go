@@ -490,6 +490,9 @@ type adminState struct {
 	// at (a random node at first), following -MOVED to group 1's leader,
 	// until +OK.
 	placed bool
+	// acl: an ACL change (ACL SETUSER/DELUSER) on a placed cluster, sent
+	// like a meta change; no node joins or leaves.
+	acl bool
 }
 
 // Admin makes a membership change (CLUSTER ADDNODE <id> <addr> or CLUSTER
@@ -506,12 +509,19 @@ func (g *Group) Admin(argv []string, done func()) {
 	if c.route.admin != nil {
 		panic("sim: Group.Admin while " + strings.Join(c.route.admin.argv, " ") + " is in progress")
 	}
-	id, err := strconv.ParseUint(argv[2], 10, 64)
-	if err != nil {
-		panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
+	acl := strings.EqualFold(argv[0], "ACL")
+	if acl && !g.cfg.Moves {
+		panic("sim: Group.Admin: an ACL change is sent this way only on a placed cluster with moves")
+	}
+	var id uint64
+	if !acl {
+		var err error
+		if id, err = strconv.ParseUint(argv[2], 10, 64); err != nil {
+			panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
+		}
 	}
 	c.route.admin = &adminState{argv: argv, id: id, add: strings.EqualFold(argv[1], "ADDNODE"), done: done, survey: true,
-		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups), placed: g.cfg.Moves}
+		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups), placed: g.cfg.Moves, acl: acl}
 	r.W.Trace("admin", "begin "+strings.Join(argv, " "))
 	c.issue()
 }

@@ -24,8 +24,15 @@ const movesWithin = 60 * time.Second
 func (c *Client) placedAdminReply(r Reply) {
 	a, g := c.route.admin, c.r.Group
 	switch {
-	case r.Kind == '+':
+	case r.Kind == '+' || a.acl && r.Kind == ':': // ACL DELUSER answers a count
 		c.route.admin = nil
+		if a.acl {
+			c.r.W.Trace("admin", "done "+strings.Join(a.argv, " ")+" (group 1)")
+			if a.done != nil {
+				a.done()
+			}
+			return
+		}
 		g.removed = slices.DeleteFunc(g.removed, func(id uint64) bool { return id == a.id })
 		if !a.add {
 			g.removed = append(g.removed, a.id)
@@ -57,6 +64,16 @@ func (g *Group) metaRecord() (cluster.MetaRecord, bool) {
 // MetaRecord is the meta record of group 1's leader (ok false: no
 // leader), for scenarios' own checks.
 func (g *Group) MetaRecord() (cluster.MetaRecord, bool) { return g.metaRecord() }
+
+// ACLUsers are the users of the table in force on node id (nil while it
+// is down).
+func (g *Group) ACLUsers(id uint64) []string {
+	n := g.Node(id)
+	if !n.up || n.nd == nil {
+		return nil
+	}
+	return n.nd.ACLUsers()
+}
 
 // movesDone: the record needs no move, and every group's leader has the
 // record's target as its voters and no learner.
