@@ -67,6 +67,7 @@ type config struct {
 	tests       []string
 	clusterMode string // auto, yes, no: redis-benchmark --cluster for the keel cluster
 	keelBin     string
+	placed      bool // also the 6-node placed cluster (issue 17)
 	install     bool
 	keep        bool
 	outDir      string
@@ -84,6 +85,7 @@ func parseFlags(args []string) (config, error) {
 	tests := fs.String("tests", "set,get", "redis-benchmark -t tests (GET after SET so it mostly hits)")
 	fs.StringVar(&c.clusterMode, "cluster-mode", "auto", "drive the keel cluster with redis-benchmark --cluster: auto (probe it), yes, no (leader's port)")
 	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
+	fs.BoolVar(&c.placed, "placed", true, "also measure six keel nodes with --groups 6 --replicas 3 (redis-benchmark --cluster)")
 	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs and data)")
 	fs.StringVar(&c.outDir, "out", "bench/cluster/results", "directory for the Markdown report (relative to the module root)")
@@ -187,7 +189,21 @@ func run(ctx context.Context, cfg config) error {
 		}
 		return s, nil
 	})
-	for _, s := range []*system{cl, single, rr, sharded, rc} {
+	var placed *system
+	if cfg.placed {
+		placed = start("placed", func() (*system, error) {
+			s, err := startKeelPlaced(keelBin, tmp)
+			if err != nil {
+				return nil, err
+			}
+			if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, s); err != nil {
+				s.stop()
+				return nil, errors.Wrap(err, "redis-benchmark --cluster against keel --groups 6 --replicas 3")
+			}
+			return s, nil
+		})
+	}
+	for _, s := range []*system{cl, single, rr, sharded, rc, placed} {
 		if s != nil {
 			defer s.stop()
 		}
@@ -212,6 +228,9 @@ func run(ctx context.Context, cfg config) error {
 		{name: "redis+replica", sys: rr},
 		{name: "sharded", sys: sharded, cluster: true},
 		{name: "redis-cluster", sys: rc, cluster: true},
+	}
+	if cfg.placed {
+		systems = append(systems, target{name: "placed", sys: placed, cluster: true})
 	}
 	results, err := runRounds(ctx, cfg, tl, systems, absent)
 	if err != nil {

@@ -163,6 +163,9 @@ func startRedisWithReplica(bin, tmp string) (*system, error) {
 const (
 	shardedNodes  = 3
 	shardedGroups = 3 // one group led by each node
+	// placedNodes nodes, as many groups, placedReplicas replicas each.
+	placedNodes    = 6
+	placedReplicas = 3
 	// createTimeout bounds redis-cli --cluster create.
 	createTimeout = time.Minute
 )
@@ -291,7 +294,20 @@ func shardedSystem(s *system) {
 // It waits (startTimeout) until CLUSTER NODES on every node shows every
 // node as a master.
 func startKeelSharded(bin, tmp string) (*system, error) {
-	ports, err := harness.FreeClusterPorts(shardedNodes)
+	return startKeelGroups(bin, tmp, "sharded", shardedNodes, shardedGroups, 0)
+}
+
+// startKeelPlaced starts issue 17's placed cluster: placedNodes keel nodes
+// with --groups placedNodes --replicas placedReplicas, so each node hosts
+// half of the groups and leads one.
+func startKeelPlaced(bin, tmp string) (*system, error) {
+	return startKeelGroups(bin, tmp, "placed", placedNodes, placedNodes, placedReplicas)
+}
+
+// startKeelGroups starts nodes keel nodes with --groups groups (and
+// --replicas replicas unless 0), and waits until each leads one group.
+func startKeelGroups(bin, tmp, name string, nodes, groups, replicas int) (*system, error) {
+	ports, err := harness.FreeClusterPorts(nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -301,17 +317,20 @@ func startKeelSharded(bin, tmp string) (*system, error) {
 	}
 	s := &system{}
 	for i, port := range ports {
-		dir := filepath.Join(tmp, fmt.Sprintf("sharded-node-%d", i+1))
-		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--groups", strconv.Itoa(shardedGroups),
+		dir := filepath.Join(tmp, fmt.Sprintf("%s-node-%d", name, i+1))
+		args := append(keelFlags(port, dir), "--node-id", strconv.Itoa(i+1), "--groups", strconv.Itoa(groups),
 			"--peers", strings.Join(peers, ","), "--cluster-insecure", "yes")
-		p, err := startProc(fmt.Sprintf("keel sharded node %d", i+1), bin, args, port, dir)
+		if replicas > 0 {
+			args = append(args, "--replicas", strconv.Itoa(replicas))
+		}
+		p, err := startProc(fmt.Sprintf("keel %s node %d", name, i+1), bin, args, port, dir)
 		if err != nil {
 			s.stop()
 			return nil, err
 		}
 		s.procs = append(s.procs, p)
 	}
-	if err := waitAllMasters(s, fmt.Sprintf("every node leading one of %d groups", shardedGroups)); err != nil {
+	if err := waitAllMasters(s, fmt.Sprintf("every node leading one of %d groups", groups)); err != nil {
 		s.stop()
 		return nil, err
 	}

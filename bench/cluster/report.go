@@ -73,6 +73,12 @@ func shardedTable(res results) ([]string, [][]string) {
 	return table(res, []string{"sharded", "redis-cluster"}, "sharded", []string{"single", "cluster", "redis+replica", "redis-cluster"})
 }
 
+// placedTable: six groups of three replicas on six nodes (issue 17's
+// placement) against one group on three nodes and the others.
+func placedTable(res results) ([]string, [][]string) {
+	return table(res, []string{"placed"}, "placed", []string{"cluster", "sharded", "single", "redis-cluster"})
+}
+
 func textTable(head []string, rows [][]string) string {
 	var txt strings.Builder
 	tw := tabwriter.NewWriter(&txt, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -102,6 +108,13 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 	shHead, shRows := shardedTable(res)
 	var txt strings.Builder
 	txt.WriteString(textTable(repHead, repRows) + "\n" + textTable(shHead, shRows))
+	placed := cfg.placed
+	var plHead []string
+	var plRows [][]string
+	if placed {
+		plHead, plRows = placedTable(res)
+		txt.WriteString("\n" + textTable(plHead, plRows))
+	}
 
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Replicated and sharded clusters vs single node vs Redis, %s\n\n", started.Format("2006-01-02 15:04 UTC"))
@@ -118,6 +131,13 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
 	md.WriteString("## Replication: one Raft group\n\n" + markdownTable(repHead, repRows))
 	md.WriteString("\n## Sharded: three groups, each node leading one\n\n" + markdownTable(shHead, shRows))
+	if placed {
+		fmt.Fprintf(&md, "\n## Placed: %d groups of %d replicas on %d nodes, each leading one\n\n"+
+			"**placed** = %d keel nodes with --groups %d --replicas %d (each node hosts half of the groups), driven with redis-benchmark --cluster. "+
+			"On a 2-core machine six processes share the same two cores as three: the ratio to **cluster** says what placement costs or buys here, not at scale.\n\n",
+			placedNodes, placedReplicas, placedNodes, placedNodes, placedNodes, placedReplicas)
+		md.WriteString(markdownTable(plHead, plRows))
+	}
 	var absent []string
 	for _, s := range res.systems {
 		if why, ok := res.absent[s]; ok {
