@@ -134,7 +134,14 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 				o.Peers = append(o.Peers, p.ID)
 			}
 		}
-		if joined {
+		founders := n.foundersOf(g) // moves.go
+		switch {
+		case founders != nil:
+			// A group a split just added: its first nodes bootstrap it
+			// with the target as its voters, alike on each of them.
+			o.Peers = append(o.Peers[:0], founders...)
+			joined = false
+		case joined:
 			// It learns its configuration from the leader; Peers only
 			// say it is replicated.
 			o.Peers = append(o.Peers[:0], n.targetOf(g)...)
@@ -148,7 +155,10 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(g, id, added, addr) }
 		if len(n.groups) > 1 {
 			o.Group = g
-			o.Slots = cluster.SplitSlots(len(n.groups))[g-1]
+			o.Slots = []cluster.SlotRange{} // a group a split adds starts with none
+			if g <= uint64(n.cfg.Groups) {
+				o.Slots = cluster.SplitSlots(n.cfg.Groups)[g-1]
+			}
 			o.SlotRedirect = func(req *cluster.Request, slot int, ask bool, to uint64) string {
 				return n.slotRedirect(g, slot, ask, to)
 			}

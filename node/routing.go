@@ -221,8 +221,11 @@ type groupView struct {
 // views are every group's views, in group order, each read inside the
 // group's Exclusive.
 func (c *Session) views() []groupView {
-	views := make([]groupView, len(c.n.groups))
-	for i, gr := range c.n.groups {
+	// The groups there are now: with --groups-max, those a split may
+	// still add are nowhere yet.
+	groups := c.n.groups[:c.n.groupCount()]
+	views := make([]groupView, len(groups))
+	for i, gr := range groups {
 		v := &views[i]
 		if !gr.hosted.Load() {
 			// Placement: the peers' reports (placement.go).
