@@ -160,6 +160,12 @@ func cmdCluster(c *Session, argv [][]byte) {
 			c.Out.WriteError("ERR CLUSTER RESHARD <group> <step> ...: the group must be a positive integer")
 			return
 		}
+		if count := c.n.groupCount(); g > uint64(count) && g <= uint64(len(c.n.groups)) {
+			// A split just added it and this node has not heard of it
+			// yet (the meta record reaches it with the next pings).
+			c.Out.WriteError("TRYAGAIN replica group " + strconv.FormatUint(g, 10) + " is not known to this node yet; retry")
+			return
+		}
 		if count := c.n.groupCount(); g < 1 || g > uint64(count) {
 			c.Out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(count) + ")")
 			return

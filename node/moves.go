@@ -395,6 +395,9 @@ func (n *Node) syncPlacement() {
 		}
 		switch hosted := gr.hosted.Load(); {
 		case !hosted && n.placedHere(g) && n.metaChanged():
+			if t := n.targetOf(g); n.cfg.Knobs.skipFoundingOpen() && g > uint64(n.cfg.Groups) && len(t) > 0 && t[0] == n.id {
+				continue // planted (knobs.go)
+			}
 			n.mu.Lock()
 			n.mv.requested[g-1] = true
 			n.mu.Unlock()

@@ -506,9 +506,12 @@ func (g *Group) Admin(argv []string, done func()) {
 	if c.route.admin != nil {
 		panic("sim: Group.Admin while " + strings.Join(c.route.admin.argv, " ") + " is in progress")
 	}
-	id, err := strconv.ParseUint(argv[2], 10, 64)
-	if err != nil {
-		panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
+	var id uint64
+	if !strings.EqualFold(argv[1], "ADDGROUP") { // ADDGROUP names no node (split.go)
+		var err error
+		if id, err = strconv.ParseUint(argv[2], 10, 64); err != nil {
+			panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))
+		}
 	}
 	c.route.admin = &adminState{argv: argv, id: id, add: strings.EqualFold(argv[1], "ADDNODE"), done: done, survey: true,
 		leaders: map[uint64]*Node{}, applied: make([]bool, g.groups), started: make([]bool, g.groups), placed: g.cfg.Moves}

@@ -24,11 +24,13 @@ const movesWithin = 60 * time.Second
 func (c *Client) placedAdminReply(r Reply) {
 	a, g := c.route.admin, c.r.Group
 	switch {
-	case r.Kind == '+':
+	case r.Kind == '+' || addGroupDone(a.argv, r):
 		c.route.admin = nil
-		g.removed = slices.DeleteFunc(g.removed, func(id uint64) bool { return id == a.id })
-		if !a.add {
-			g.removed = append(g.removed, a.id)
+		if a.id != 0 {
+			g.removed = slices.DeleteFunc(g.removed, func(id uint64) bool { return id == a.id })
+			if !a.add {
+				g.removed = append(g.removed, a.id)
+			}
 		}
 		c.r.W.Trace("admin", "done "+strings.Join(a.argv, " ")+" (meta record)")
 		if a.done != nil {
@@ -58,8 +60,8 @@ func (g *Group) metaRecord() (cluster.MetaRecord, bool) {
 // record's target as its voters and no learner.
 func (g *Group) movesDone() bool {
 	rec, ok := g.metaRecord()
-	if !ok || !cluster.Balanced(rec) {
-		return false
+	if !ok || !cluster.Balanced(rec) || len(rec.Targets) != g.groups {
+		return false // a split has not added its group yet
 	}
 	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
 		l := g.LeaderOf(grp)
@@ -112,6 +114,10 @@ func (g *Group) settleMoves() {
 		if slices.Contains(g.removed, m.ID) {
 			r.Oracle.fail("moves: node " + itoa(int64(m.ID)) + " was removed but is still a member (" + m.State.String() + ")")
 		}
+	}
+	if len(rec.Targets) != g.groups {
+		r.Oracle.fail("moves: the final meta record has " + itoa(int64(len(rec.Targets))) + " groups, want " + itoa(int64(g.groups)) + " (a split did not add its group)")
+		return
 	}
 	for grp, t := range rec.Targets {
 		if len(t) != g.cfg.Replicas {
