@@ -100,6 +100,11 @@ type movesState struct {
 	// (its target at the version that added it), which GroupOptions
 	// bootstraps with those voters; nil otherwise (fileMu).
 	founders [][]uint64
+	// targets: per group a split added that this node hosts, its target
+	// when the node opened it, kept in the hosted file (fileMu): a node
+	// restarting before it hears the record again still opens it as a
+	// replicated group (savedTarget).
+	targets [][]uint64
 	// metaPending: this node's METASET is in flight (group 1's Exclusive).
 	metaPending bool
 	// fsErr: the hosted file could not be written; logged once.
@@ -112,6 +117,7 @@ func (n *Node) initMoves() error {
 	n.mv.requested = make([]bool, len(n.groups))
 	n.mv.joined = make([]bool, len(n.groups))
 	n.mv.founders = make([][]uint64, len(n.groups))
+	n.mv.targets = make([][]uint64, len(n.groups))
 	if n.plc.on {
 		// Silence counts from the node's start (markDead): a meta leader
 		// elected long after it must not wait the full time again.
@@ -127,10 +133,11 @@ func (n *Node) initMoves() error {
 	if err != nil {
 		return errors.Wrapf(err, "read %s", HostedFileName)
 	}
-	hosted, joined, err := parseHosted(string(b), len(n.groups))
+	hosted, joined, targets, err := parseHosted(string(b), len(n.groups))
 	if err != nil {
 		return errors.Wrapf(err, "%s/%s", n.cfg.Dir, HostedFileName)
 	}
+	n.mv.targets = targets
 	for i, gr := range n.groups {
 		gr.hosted.Store(hosted[i])
 		n.mv.joined[i] = joined[i]
@@ -138,19 +145,28 @@ func (n *Node) initMoves() error {
 	return nil
 }
 
-// parseHosted reads "1 3 5j": the hosted groups, j marking one joined at
-// run time.
-func parseHosted(s string, groups int) (hosted, joined []bool, err error) {
-	hosted, joined = make([]bool, groups), make([]bool, groups)
+// parseHosted reads "1 3 5j 7j@2,5,6": the hosted groups, j marking one
+// joined at run time, @ the target it was opened with (a group a split
+// added: a node restarting may not know it from its record).
+func parseHosted(s string, groups int) (hosted, joined []bool, targets [][]uint64, err error) {
+	hosted, joined, targets = make([]bool, groups), make([]bool, groups), make([][]uint64, groups)
 	for _, f := range strings.Fields(s) {
+		f, ids, _ := strings.Cut(f, "@")
 		j := strings.HasSuffix(f, "j")
 		g, perr := strconv.Atoi(strings.TrimSuffix(f, "j"))
 		if perr != nil || g < 1 || g > groups {
-			return nil, nil, errors.Newf("bad group %q (the cluster has %d)", f, groups)
+			return nil, nil, nil, errors.Newf("bad group %q (the cluster has %d)", f, groups)
 		}
 		hosted[g-1], joined[g-1] = true, j
+		for _, x := range strings.FieldsFunc(ids, func(r rune) bool { return r == ',' }) {
+			id, perr := strconv.ParseUint(x, 10, 64)
+			if perr != nil || id == 0 || len(targets[g-1]) >= gossipMembersMax {
+				return nil, nil, nil, errors.Newf("bad target %q of group %d", ids, g)
+			}
+			targets[g-1] = append(targets[g-1], id)
+		}
 	}
-	return hosted, joined, nil
+	return hosted, joined, targets, nil
 }
 
 // writeHosted persists the hosted set with group g's entry changed
@@ -159,6 +175,7 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 	if n.cfg.FS == nil || n.cfg.Dir == "" {
 		return nil
 	}
+	target := n.targetOf(g) // before fileMu: targetOf takes Node.mu
 	n.mv.fileMu.Lock()
 	defer n.mv.fileMu.Unlock()
 	var parts []string
@@ -167,6 +184,10 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 		j := n.mv.joined[gr.id-1]
 		if gr.id == g {
 			h, j = host, host
+			n.mv.targets[g-1] = nil
+			if host && g > uint64(n.cfg.Groups) {
+				n.mv.targets[g-1] = target
+			}
 		}
 		if !h {
 			continue
@@ -174,6 +195,9 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 		p := strconv.FormatUint(gr.id, 10)
 		if j {
 			p += "j"
+		}
+		if t := n.mv.targets[gr.id-1]; len(t) > 0 {
+			p += "@" + idsText(t)
 		}
 		parts = append(parts, p)
 	}
@@ -270,6 +294,13 @@ func (n *Node) setFounders(g uint64, ids []uint64) {
 	n.mv.fileMu.Lock()
 	n.mv.founders[g-1] = ids
 	n.mv.fileMu.Unlock()
+}
+
+// savedTarget is group g's target as the hosted file kept it (nil: none).
+func (n *Node) savedTarget(g uint64) []uint64 {
+	n.mv.fileMu.Lock()
+	defer n.mv.fileMu.Unlock()
+	return slices.Clone(n.mv.targets[g-1])
 }
 
 // foundersOf is what GroupOptions bootstraps group g with (nil: as usual).
