@@ -133,7 +133,8 @@ type splitPlan struct {
 
 // planSplit decides the rest of a split of group g (slots: the --slots
 // range, nil for the upper half). In order: a move g left half-done is
-// finished (to the group it was going to); the --slots range already
+// finished (to the group it was going to: the one g is migrating to, or
+// one owning slots g still owns); the --slots range already
 // owned by another group is done; otherwise the slots go to the highest
 // group owning none (one a run that died added), or to a new group.
 func planSplit(groups []groupState, g uint64, slots *cluster.SlotRange) (splitPlan, error) {
@@ -153,6 +154,23 @@ func planSplit(groups []groupState, g uint64, slots *cluster.SlotRange) (splitPl
 		}
 		slices.SortFunc(p.ranges, func(a, b cluster.SlotRange) int { return a.First - b.First })
 		return p, nil
+	}
+	// Stopped between the target's NODE and the source's: both own the
+	// range (a node not hosting the source does not see its migrating
+	// state). The move resumes to the other owner.
+	for _, x := range groups {
+		if x.id == g {
+			continue
+		}
+		var both []cluster.SlotRange
+		for _, r := range x.owned {
+			if covers(src.owned, r) {
+				both = append(both, r)
+			}
+		}
+		if len(both) > 0 {
+			return splitPlan{ranges: both, to: x.id}, nil
+		}
 	}
 	var p splitPlan
 	if slots != nil {

@@ -60,6 +60,13 @@ func TestPlanSplit(t *testing.T) {
 	if p, err := plan(half, 2, nil); err != nil || p.to != 3 || !slices.Equal(p.ranges, []cluster.SlotRange{{First: 12288, Last: 16383}}) {
 		t.Fatalf("half: %+v %v", p, err)
 	}
+	// Stopped between the two NODE steps, seen from a node that does not
+	// host group 2 (no migrating state): both own the range.
+	both := groupsReply(group(1, 1, []any{"0-8191"}, []any{}), group(2, 2, []any{"8192-16383"}, []any{}),
+		group(3, 3, []any{"12288-16383"}, []any{}))
+	if p, err := plan(both, 2, nil); err != nil || p.to != 3 || !slices.Equal(p.ranges, []cluster.SlotRange{{First: 12288, Last: 16383}}) {
+		t.Fatalf("both own: %+v %v", p, err)
+	}
 	// Done, with --slots: nothing to do.
 	done := groupsReply(group(1, 1, []any{"0-8191"}, []any{}), group(2, 2, []any{"12288-16383"}, []any{}), group(3, 3, []any{"8192-12287"}, []any{}))
 	if p, err := plan(done, 2, &upper); err != nil || !p.done || p.to != 3 {
