@@ -83,16 +83,26 @@ func (n *Node) slotsChanged(g uint64, si cluster.SlotInfo) {
 	defer n.mu.Unlock()
 	n.group(g).slots = si
 	t := new(slotTable)
-	var rank [cluster.SlotCount]uint8 // of t[s]: 3 owned, 2 owned but migrating, 1 importing
+	// rank of t[s]: 4 owned by a group this node hosts, 3 owned as a
+	// peer reported it, 2 owned but migrating, 1 importing. Between the
+	// two NODE steps of a move both groups own the slots; the source's
+	// migrating state is not gossiped, so a node hosting only the target
+	// must trust its own replica (the target owns them from then on), or
+	// it would send clients to the source, which sends them back.
+	var rank [cluster.SlotCount]uint8
 	var migrating [cluster.SlotCount]bool
 	for _, gr := range n.groups {
 		info := gr.slots
 		id := uint16(gr.id)
+		own := uint8(3)
+		if gr.hosted.Load() {
+			own = 4
+		}
 		claim := func(r cluster.SlotRange, owned bool) {
 			for s := max(r.First, 0); s <= r.Last && s < cluster.SlotCount; s++ {
 				k := uint8(1)
 				if owned {
-					k = 3
+					k = own
 					if migrating[s] {
 						k = 2
 					}
