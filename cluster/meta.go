@@ -110,6 +110,9 @@ func (m Move) String() string {
 	if m.None() {
 		return "none"
 	}
+	if m.AddedGroup() {
+		return "group " + strconv.FormatUint(m.Group, 10) + " added"
+	}
 	s := "group " + strconv.FormatUint(m.Group, 10) + ": " + strconv.FormatUint(m.From, 10) + " -> " + strconv.FormatUint(m.To, 10)
 	if m.Lead {
 		s += " (leader)"
@@ -341,8 +344,8 @@ func MetaSetCommand(rec MetaRecord) [][]byte {
 
 // applyMeta applies a logged CLUSTER METASET: the record becomes the new
 // one if its version is the applied one's plus one (the bootstrap's is
-// 0) and it keeps the number of groups; otherwise it is refused, alike
-// on every replica.
+// 0) and it keeps the number of groups, or adds one with the move that
+// says so (AddGroup); otherwise it is refused, alike on every replica.
 func (r *Replica) applyMeta(argv [][]byte, w engine.Writer) {
 	if r.opts.OnMetaChanged == nil {
 		w.WriteError("ERR this replica group does not keep the meta record")
@@ -361,7 +364,9 @@ func (r *Replica) applyMeta(argv [][]byte, w engine.Writer) {
 			panic(errors.AssertionFailedf("cluster: the applied meta record: %v", err))
 		}
 		curVersion = cur.Version
-		if len(cur.Targets) != len(next.Targets) {
+		// The groups stay, but for the one a split adds (AddGroup).
+		added := len(next.Targets) == len(cur.Targets)+1 && next.Move.AddedGroup() && next.Move.Group == uint64(len(next.Targets))
+		if len(cur.Targets) != len(next.Targets) && !added {
 			w.WriteError("ERR meta record: " + strconv.Itoa(len(next.Targets)) + " groups, the cluster has " + strconv.Itoa(len(cur.Targets)))
 			return
 		}

@@ -32,6 +32,7 @@ var clusterSubs = []subcommand{
 	{name: "cluster|groups", arity: 2, flags: []string{"loading", "stale"}},
 	{name: "cluster|reshard", arity: -4, flags: []string{"admin"}},
 	{name: "cluster|placement", arity: 2, flags: []string{"loading", "stale"}},
+	{name: "cluster|addgroup", arity: 2, flags: []string{"admin"}},
 }
 
 func init() {
@@ -60,6 +61,7 @@ func init() {
 		"cluster|addnode":         {summary: "Adds a voter to the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id host:port"},
 		"cluster|delnode":         {summary: "Removes a voter from the replica groups this node leads (keel; send to every group's leader).", since: "keel", complexity: "O(G) where G is the number of replica groups this node leads", syntax: "id"},
 		"cluster|placement":       {summary: "Returns the meta record (members, each group's target and configuration) and the moves left (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
+		"cluster|addgroup":        {summary: "Adds an empty replica group to a placed cluster, on the least loaded nodes (keel; `keel cluster split` then moves slots to it).", since: "keel", complexity: "O(N+G) where N is the number of nodes and G of replica groups"},
 		"cluster|groups":          {summary: "Returns each replica group's leader, members and slots (keel).", since: "keel", complexity: "O(G) where G is the number of replica groups"},
 		"cluster|reshard":         {summary: "One step of a slot move between replica groups, proposed through group g's log (keel; `keel cluster reshard` drives it).", since: "keel", complexity: "O(N) where N is the number of keys moved", syntax: "g IMPORTING|MIGRATING|MOVEKEYS|IMPORTKEYS|DELKEYS|NODE|STABLE ..."},
 	} {
@@ -158,13 +160,21 @@ func cmdCluster(c *Session, argv [][]byte) {
 			c.Out.WriteError("ERR CLUSTER RESHARD <group> <step> ...: the group must be a positive integer")
 			return
 		}
-		if g < 1 || g > uint64(len(c.n.groups)) {
-			c.Out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(len(c.n.groups)) + ")")
+		if count := c.n.groupCount(); g > uint64(count) && g <= uint64(len(c.n.groups)) {
+			// A split just added it and this node has not heard of it
+			// yet (the meta record reaches it with the next pings).
+			c.Out.WriteError("TRYAGAIN replica group " + strconv.FormatUint(g, 10) + " is not known to this node yet; retry")
+			return
+		}
+		if count := c.n.groupCount(); g < 1 || g > uint64(count) {
+			c.Out.WriteError("ERR no replica group " + strconv.FormatUint(g, 10) + " in this cluster (groups 1.." + strconv.Itoa(count) + ")")
 			return
 		}
 		c.submitThen(g, []cluster.Request{{Argv: argv, W: c.Out}}, nil)
 	case "placement":
 		c.Out.WriteVerbatim(c.n.placementText(), "txt") // moves.go
+	case "addgroup":
+		c.metaAddGroup() // moves.go
 	case "addnode", "delnode":
 		if c.n.plc.on {
 			// Placed: a change of the meta record (moves.go), through
@@ -236,6 +246,7 @@ func cmdCluster(c *Session, argv [][]byte) {
 			"DELNODE <id>", "    (keel) Remove node <id> from the groups this node leads.",
 			"GROUPS", "    (keel) Return each replica group's leader, members, owned, migrating and importing slots.",
 			"PLACEMENT", "    (keel) Return the meta record: members and states, each group's target and configuration, moves left.",
+			"ADDGROUP", "    (keel) Add an empty replica group on the least loaded nodes; use `keel cluster split`.",
 			"RESHARD <group> <step> ...", "    (keel) One step of a slot move between groups; use `keel cluster reshard`.",
 			"NODES", "    Return cluster configuration seen by node. Output format:",
 			"    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",

@@ -134,10 +134,28 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 				o.Peers = append(o.Peers, p.ID)
 			}
 		}
-		if joined {
+		founders := n.foundersOf(g) // moves.go
+		switch {
+		case founders != nil:
+			// A group a split just added: its first nodes bootstrap it
+			// with the target as its voters, alike on each of them.
+			o.Peers = append(o.Peers[:0], founders...)
+			joined = false
+		case joined:
 			// It learns its configuration from the leader; Peers only
-			// say it is replicated.
-			o.Peers = append(o.Peers[:0], n.targetOf(g)...)
+			// say it is replicated. A group a split added may be missing
+			// from the record of a node just restarted: the target the
+			// hosted file kept then.
+			t := n.targetOf(g)
+			if len(t) == 0 {
+				t = n.savedTarget(g)
+			}
+			if len(t) == 0 {
+				// Never a replica on its own: it would take writes no
+				// other node has.
+				return errors.Newf("group %d: its nodes are unknown here (not in the meta record this node has, nor in %s)", g, HostedFileName)
+			}
+			o.Peers = append(o.Peers[:0], t...)
 		}
 		if (n.cfg.Join || joined) && !slices.Contains(o.Peers, n.id) {
 			o.Peers = append(o.Peers, n.id)
@@ -148,7 +166,10 @@ func (n *Node) GroupOptions(o *cluster.Options, g uint64) error {
 		o.OnConfChange = func(id uint64, added bool, addr string) { n.confChanged(g, id, added, addr) }
 		if len(n.groups) > 1 {
 			o.Group = g
-			o.Slots = cluster.SplitSlots(len(n.groups))[g-1]
+			o.Slots = []cluster.SlotRange{} // a group a split adds starts with none
+			if g <= uint64(n.cfg.Groups) {
+				o.Slots = cluster.SplitSlots(n.cfg.Groups)[g-1]
+			}
 			o.SlotRedirect = func(req *cluster.Request, slot int, ask bool, to uint64) string {
 				return n.slotRedirect(g, slot, ask, to)
 			}
@@ -209,7 +230,18 @@ func (n *Node) OpenGroups(base func(g uint64) cluster.Options) error {
 			continue
 		}
 		o := base(g)
+		if n.plc.on && n.joinedGroup(g) {
+			// A group a split added whose first opening here may not
+			// have bootstrapped it before a crash: while the record (as
+			// group 1's replica, opened first, replayed it) is still the
+			// one that added it, open it as its first nodes do. On a
+			// replica with files that is a plain reopen.
+			n.setFounders(g, n.founding(g))
+		}
 		err := n.GroupOptions(&o, g)
+		if n.plc.on {
+			n.setFounders(g, nil)
+		}
 		var r *cluster.Replica
 		if err == nil {
 			r, err = cluster.Open(o)

@@ -152,7 +152,7 @@ func (n *Node) info(c *Session, all bool, want map[string]bool) string {
 		case "cluster":
 			kv(&b, "cluster_enabled", boolInt(n.clustered))
 			if n.clustered && len(n.groups) > 1 {
-				kv(&b, "replica_groups", len(n.groups))
+				kv(&b, "replica_groups", n.groupCount())
 				led := n.ledGroups()
 				kv(&b, "replica_groups_led", len(led))
 				var ids []string

@@ -92,11 +92,21 @@ type TestingKnobs struct {
 	// compared, as if "a newer index" meant "nothing changed": it never
 	// pulls a changed table and keeps checking against an old one.
 	ACLDigestTrustsIndex bool
+
+	// SkipFoundingOpen: the preferred leader of a group a split adds
+	// (the first node of its target) never opens its replica (moves.go),
+	// as a loop over the new group's nodes that starts at index 1 would.
+	// The group bootstraps on the others, counting the missing node as a
+	// voter: its keys have one copy fewer than promised, and one more
+	// failure stops it.
+	SkipFoundingOpen bool
 }
 
 func (k *TestingKnobs) aclDigestTrustsIndex() bool { return k != nil && k.ACLDigestTrustsIndex }
 
 func (k *TestingKnobs) deadOnOwnView() bool { return k != nil && k.DeadOnOwnView }
+
+func (k *TestingKnobs) skipFoundingOpen() bool { return k != nil && k.SkipFoundingOpen }
 
 func (k *TestingKnobs) removeBeforePromote() bool { return k != nil && k.RemoveBeforePromote }
 

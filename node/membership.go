@@ -97,7 +97,7 @@ func groupsText(gs []uint64) string {
 // leadersText lists each group's leader as this node last saw it: "group
 // 1: node 1 at 127.0.0.1:7001; group 2: unknown; ...".
 func (n *Node) leadersText() string {
-	parts := make([]string, n.Groups())
+	parts := make([]string, n.groupCount())
 	for i := range parts {
 		g := uint64(i + 1)
 		l := n.leaderOf(g)

@@ -44,7 +44,7 @@ func (n *Node) initMeta(p cluster.Placement) error {
 	// The founders: a joiner lists itself among its peers, but the
 	// record it will learn was bootstrapped without it.
 	founders := slices.DeleteFunc(slices.Clone(n.cfg.Peers), func(t cluster.TopoNode) bool { return n.cfg.Join && t.ID == n.id })
-	rec, err := cluster.BootstrapMeta(founders, len(n.groups), n.cfg.Replicas)
+	rec, err := cluster.BootstrapMeta(founders, n.cfg.Groups, n.cfg.Replicas)
 	if err != nil {
 		return err
 	}
@@ -79,6 +79,13 @@ func (n *Node) metaApplied(b []byte) {
 // takeMeta makes rec the node's record if it is newer than the one it has,
 // and adds its new members to the address book.
 func (n *Node) takeMeta(rec cluster.MetaRecord, b []byte) bool {
+	if len(rec.Targets) > len(n.groups) {
+		// Splits grew the cluster past this node's --groups-max: it
+		// cannot route the new groups, so it keeps the record it has.
+		n.logf("meta: version %d has %d groups, more than this node's --groups-max %d; restart it with --groups-max %d or more",
+			rec.Version, len(rec.Targets), len(n.groups), len(rec.Targets))
+		return false
+	}
 	n.mu.Lock()
 	if n.meta.encoded != nil && rec.Version <= n.meta.rec.Version || rec.Version == 0 {
 		n.mu.Unlock()
@@ -131,8 +138,8 @@ func (n *Node) receiveMeta(from uint64, body []byte) {
 		return
 	}
 	rec, err := cluster.DecodeMeta(body)
-	if err != nil || len(rec.Targets) != len(n.groups) {
-		n.badFrame(from, "a malformed meta record")
+	if err != nil || len(rec.Targets) > len(n.groups) {
+		n.badFrame(from, "a malformed meta record (or one with more groups than --groups-max)")
 		return
 	}
 	if !n.MetaRecord().Placement().Hosts(metaGroup, from) {

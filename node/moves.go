@@ -96,6 +96,15 @@ type movesState struct {
 	// be opened or dropped at once, each in its own Exclusive.
 	joined []bool
 	fileMu sync.Mutex
+	// founders: set while OpenGroup opens a group a split just added
+	// (its target at the version that added it), which GroupOptions
+	// bootstraps with those voters; nil otherwise (fileMu).
+	founders [][]uint64
+	// targets: per group a split added that this node hosts, its target
+	// when the node opened it, kept in the hosted file (fileMu): a node
+	// restarting before it hears the record again still opens it as a
+	// replicated group (savedTarget).
+	targets [][]uint64
 	// metaPending: this node's METASET is in flight (group 1's Exclusive).
 	metaPending bool
 	// fsErr: the hosted file could not be written; logged once.
@@ -107,6 +116,8 @@ type movesState struct {
 func (n *Node) initMoves() error {
 	n.mv.requested = make([]bool, len(n.groups))
 	n.mv.joined = make([]bool, len(n.groups))
+	n.mv.founders = make([][]uint64, len(n.groups))
+	n.mv.targets = make([][]uint64, len(n.groups))
 	if n.plc.on {
 		// Silence counts from the node's start (markDead): a meta leader
 		// elected long after it must not wait the full time again.
@@ -122,10 +133,11 @@ func (n *Node) initMoves() error {
 	if err != nil {
 		return errors.Wrapf(err, "read %s", HostedFileName)
 	}
-	hosted, joined, err := parseHosted(string(b), len(n.groups))
+	hosted, joined, targets, err := parseHosted(string(b), len(n.groups))
 	if err != nil {
 		return errors.Wrapf(err, "%s/%s", n.cfg.Dir, HostedFileName)
 	}
+	n.mv.targets = targets
 	for i, gr := range n.groups {
 		gr.hosted.Store(hosted[i])
 		n.mv.joined[i] = joined[i]
@@ -133,19 +145,28 @@ func (n *Node) initMoves() error {
 	return nil
 }
 
-// parseHosted reads "1 3 5j": the hosted groups, j marking one joined at
-// run time.
-func parseHosted(s string, groups int) (hosted, joined []bool, err error) {
-	hosted, joined = make([]bool, groups), make([]bool, groups)
+// parseHosted reads "1 3 5j 7j@2,5,6": the hosted groups, j marking one
+// joined at run time, @ the target it was opened with (a group a split
+// added: a node restarting may not know it from its record).
+func parseHosted(s string, groups int) (hosted, joined []bool, targets [][]uint64, err error) {
+	hosted, joined, targets = make([]bool, groups), make([]bool, groups), make([][]uint64, groups)
 	for _, f := range strings.Fields(s) {
+		f, ids, _ := strings.Cut(f, "@")
 		j := strings.HasSuffix(f, "j")
 		g, perr := strconv.Atoi(strings.TrimSuffix(f, "j"))
 		if perr != nil || g < 1 || g > groups {
-			return nil, nil, errors.Newf("bad group %q (the cluster has %d)", f, groups)
+			return nil, nil, nil, errors.Newf("bad group %q (the cluster has %d)", f, groups)
 		}
 		hosted[g-1], joined[g-1] = true, j
+		for _, x := range strings.FieldsFunc(ids, func(r rune) bool { return r == ',' }) {
+			id, perr := strconv.ParseUint(x, 10, 64)
+			if perr != nil || id == 0 || len(targets[g-1]) >= gossipMembersMax {
+				return nil, nil, nil, errors.Newf("bad target %q of group %d", ids, g)
+			}
+			targets[g-1] = append(targets[g-1], id)
+		}
 	}
-	return hosted, joined, nil
+	return hosted, joined, targets, nil
 }
 
 // writeHosted persists the hosted set with group g's entry changed
@@ -154,6 +175,7 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 	if n.cfg.FS == nil || n.cfg.Dir == "" {
 		return nil
 	}
+	target := n.targetOf(g) // before fileMu: targetOf takes Node.mu
 	n.mv.fileMu.Lock()
 	defer n.mv.fileMu.Unlock()
 	var parts []string
@@ -162,6 +184,10 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 		j := n.mv.joined[gr.id-1]
 		if gr.id == g {
 			h, j = host, host
+			n.mv.targets[g-1] = nil
+			if host && g > uint64(n.cfg.Groups) {
+				n.mv.targets[g-1] = target
+			}
 		}
 		if !h {
 			continue
@@ -169,6 +195,9 @@ func (n *Node) writeHosted(g uint64, host bool) error {
 		p := strconv.FormatUint(gr.id, 10)
 		if j {
 			p += "j"
+		}
+		if t := n.mv.targets[gr.id-1]; len(t) > 0 {
+			p += "@" + idsText(t)
 		}
 		parts = append(parts, p)
 	}
@@ -211,13 +240,19 @@ func (n *Node) OpenGroup(g uint64, base cluster.Options) error {
 	if gr.hosted.Load() || !n.placedHere(g) {
 		return nil // already open, or moved on meanwhile
 	}
+	founders := n.founding(g)
+	// Recorded as joined even when it bootstraps: a restart reopens it
+	// from its files and must never bootstrap it a second time.
 	if err := n.writeHosted(g, true); err != nil {
 		return errors.Wrapf(err, "group %d: record the hosted groups", g)
 	}
 	n.setJoined(g, true)
 	gr.hosted.Store(true)
 	o := base
-	if err := n.GroupOptions(&o, g); err != nil {
+	n.setFounders(g, founders)
+	err := n.GroupOptions(&o, g)
+	n.setFounders(g, nil)
+	if err != nil {
 		gr.hosted.Store(false)
 		return err
 	}
@@ -228,9 +263,68 @@ func (n *Node) OpenGroup(g uint64, base cluster.Options) error {
 	}
 	gr.replica, gr.dead, gr.ticks = r, "", 0
 	n.attach(gr)
-	n.logf("group %d: replica opened here (placement moved it to this node); catching up from the leader", g)
+	if founders != nil {
+		n.logf("group %d: replica opened here, bootstrapping the group a split added with voters %v", g, founders)
+	} else {
+		n.logf("group %d: replica opened here (placement moved it to this node); catching up from the leader", g)
+	}
 	n.afterCall(gr)
 	return nil
+}
+
+// founding is group g's target when the node's record is the one that
+// added g (cluster.AddGroup) and places it here: this node is one of the
+// group's first nodes and bootstraps it. nil otherwise: the group exists
+// (or will, from its other first nodes) and this node joins it like any
+// moved replica. The record cannot move past the addition before the
+// group has formed (decideMoves and metaMembership wait for it), so at
+// least the first of its nodes to open bootstraps it; one opening later
+// joins as a voter its peers already count.
+func (n *Node) founding(g uint64) []uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rec := n.meta.rec
+	if !rec.Move.AddedGroup() || rec.Move.Group != g || g > uint64(len(rec.Targets)) || !slices.Contains(rec.Targets[g-1], n.id) {
+		return nil
+	}
+	return slices.Clone(rec.Targets[g-1])
+}
+
+func (n *Node) setFounders(g uint64, ids []uint64) {
+	n.mv.fileMu.Lock()
+	n.mv.founders[g-1] = ids
+	n.mv.fileMu.Unlock()
+}
+
+// savedTarget is group g's target as the hosted file kept it (nil: none).
+func (n *Node) savedTarget(g uint64) []uint64 {
+	n.mv.fileMu.Lock()
+	defer n.mv.fileMu.Unlock()
+	return slices.Clone(n.mv.targets[g-1])
+}
+
+// foundersOf is what GroupOptions bootstraps group g with (nil: as usual).
+func (n *Node) foundersOf(g uint64) []uint64 {
+	if !n.plc.on {
+		return nil
+	}
+	n.mv.fileMu.Lock()
+	defer n.mv.fileMu.Unlock()
+	return n.mv.founders[g-1]
+}
+
+// addedGroupForming is the group the record's last change added while
+// no configuration of it is known yet (0: none): until one of its first
+// nodes has bootstrapped it, the record must not move on, or a late
+// first node would join a group nobody started.
+func (n *Node) addedGroupForming(rec cluster.MetaRecord) uint64 {
+	if !rec.Move.AddedGroup() {
+		return 0
+	}
+	if c := n.confOf(rec.Move.Group); c.known && len(c.voters) > 0 {
+		return 0
+	}
+	return rec.Move.Group
 }
 
 // DropGroup closes and deletes this node's replica of group g (the group
@@ -258,7 +352,7 @@ func (n *Node) DropGroup(g uint64, now int64) error {
 		n.logf("group %d: closing the dropped replica: %v", g, err)
 	}
 	if n.cfg.FS != nil {
-		if err := disk.RemoveAll(n.cfg.FS, GroupDir(n.cfg.Dir, len(n.groups), g)); err != nil {
+		if err := disk.RemoveAll(n.cfg.FS, GroupDir(n.cfg.Dir, n.cfg.Groups, g)); err != nil {
 			n.logf("group %d: deleting the dropped replica's files: %v", g, err)
 		}
 	}
@@ -332,6 +426,9 @@ func (n *Node) syncPlacement() {
 		}
 		switch hosted := gr.hosted.Load(); {
 		case !hosted && n.placedHere(g) && n.metaChanged():
+			if t := n.targetOf(g); n.cfg.Knobs.skipFoundingOpen() && g > uint64(n.cfg.Groups) && len(t) > 0 && t[0] == n.id {
+				continue // planted (knobs.go)
+			}
 			n.mu.Lock()
 			n.mv.requested[g-1] = true
 			n.mu.Unlock()
@@ -475,6 +572,9 @@ func (n *Node) decideMoves(gr *group, now int64) {
 		return
 	}
 	rec := n.MetaRecord()
+	if n.addedGroupForming(rec) != 0 {
+		return // founding (OpenGroup); no other change until it has formed
+	}
 	if next, ok := n.markDead(rec); ok {
 		n.proposeMeta(gr, now, next)
 		return
@@ -592,6 +692,10 @@ func (c *Session) metaMembership(sub string, argv [][]byte) {
 		return
 	}
 	rec := c.n.MetaRecord()
+	if g := c.n.addedGroupForming(rec); g != 0 {
+		c.Out.WriteError("TRYAGAIN group " + strconv.FormatUint(g, 10) + ", just added by a split, has not formed yet; retry")
+		return
+	}
 	next := rec.Clone()
 	m, member := rec.Member(id)
 	if sub == "addnode" {
@@ -644,6 +748,31 @@ func (c *Session) metaMembership(sub string, argv [][]byte) {
 	next.Version++
 	next.Move = cluster.Move{}
 	if err := next.Check(); err != nil {
+		c.Out.WriteError("ERR " + err.Error())
+		return
+	}
+	c.submitThen(metaGroup, []cluster.Request{{Argv: cluster.MetaSetCommand(next), W: c.Out}}, nil)
+}
+
+// metaAddGroup runs CLUSTER ADDGROUP on a placed cluster: the meta
+// record gets one more group, empty, on the least loaded nodes
+// (cluster.AddGroup), through group 1's log as CLUSTER METASET: +OK once
+// applied, -MOVED to group 1's leader from another node, an error naming
+// the version it raced with (send it again), or -TRYAGAIN while the
+// group added last has not formed. The nodes of its target open and
+// bootstrap it (OpenGroup); `keel cluster split` then moves slots to it.
+func (c *Session) metaAddGroup() {
+	if !c.n.plc.on {
+		c.Out.WriteError("ERR CLUSTER ADDGROUP needs a placed cluster (--replicas below the number of nodes, --groups-max above --groups)")
+		return
+	}
+	rec := c.n.MetaRecord()
+	if g := c.n.addedGroupForming(rec); g != 0 {
+		c.Out.WriteError("TRYAGAIN group " + strconv.FormatUint(g, 10) + ", just added, has not formed yet; retry")
+		return
+	}
+	next, err := cluster.AddGroup(rec, len(c.n.groups))
+	if err != nil {
 		c.Out.WriteError("ERR " + err.Error())
 		return
 	}

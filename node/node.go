@@ -47,6 +47,13 @@ type Config struct {
 	// at least the founding nodes, puts every group on every node.
 	Groups   int
 	Replicas int
+	// MaxGroups is how many groups splits (CLUSTER ADDGROUP, `keel
+	// cluster split`) may grow a placed cluster to (--groups-max;
+	// Groups when 0). The node keeps a slot for each from the start (the
+	// runtime a queue, ticker and stepper), so that a group added at run
+	// time needs no resizing of what every request reads; every node of
+	// the cluster must be started with the same value.
+	MaxGroups int
 	// Join: the node is not a founding member and waits to be added with
 	// CLUSTER ADDNODE (--join yes).
 	Join bool
@@ -286,6 +293,12 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	if cfg.Groups > GroupsMax {
 		return nil, errors.Newf("--groups %d: must be between 1 and %d", cfg.Groups, GroupsMax)
 	}
+	if cfg.MaxGroups <= 0 {
+		cfg.MaxGroups = cfg.Groups
+	}
+	if cfg.MaxGroups < cfg.Groups || cfg.MaxGroups > GroupsMax {
+		return nil, errors.Newf("--groups-max %d: must be between --groups (%d) and %d", cfg.MaxGroups, cfg.Groups, GroupsMax)
+	}
 	if cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("node: Config needs a Clock and a Rand")
 	}
@@ -315,15 +328,20 @@ func New(cfg Config, rt Runtime) (*Node, error) {
 	} else if cfg.Groups > 1 {
 		return nil, errors.New("--groups needs cluster mode: --peers \"1@host:port,...\" and --node-id")
 	}
-	for i := range cfg.Groups {
+	for i := range cfg.MaxGroups {
 		g := &group{id: uint64(i + 1), members: map[uint64]bool{}}
 		for _, p := range n.nodes {
-			g.members[p.ID] = true
+			if i < cfg.Groups {
+				g.members[p.ID] = true
+			}
 		}
 		n.groups = append(n.groups, g)
 	}
 	if err := n.initPlacement(); err != nil {
 		return nil, err
+	}
+	if cfg.MaxGroups > cfg.Groups && !n.plc.on {
+		return nil, errors.Newf("--groups-max %d: splitting groups needs placement (--replicas below the number of nodes)", cfg.MaxGroups)
 	}
 	if err := n.initMoves(); err != nil {
 		return nil, err
@@ -352,9 +370,24 @@ func (n *Node) ID() uint64 { return n.id }
 // Clustered reports cluster mode.
 func (n *Node) Clustered() bool { return n.clustered }
 
-// Groups is how many replica groups the cluster has (this node hosts
-// HostedGroups of them).
+// Groups is how many replica groups the node is ready for: the cluster's
+// (it hosts HostedGroups of them) and, with --groups-max, those splits may
+// add (GroupCount is how many there are now). The runtime keeps a queue
+// for each.
 func (n *Node) Groups() int { return len(n.groups) }
+
+// GroupCount is how many replica groups the cluster has now: the meta
+// record's with placement (splits add groups), else --groups.
+func (n *Node) GroupCount() int { return n.groupCount() }
+
+func (n *Node) groupCount() int {
+	if !n.plc.on {
+		return len(n.groups)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return min(len(n.meta.rec.Targets), len(n.groups))
+}
 
 // Config is the node's configuration as it started.
 func (n *Node) Config() Config { return n.cfg }

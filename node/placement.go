@@ -58,11 +58,11 @@ func (n *Node) initPlacement() error {
 		// places replicas on it (moves.go).
 		ids = slices.DeleteFunc(ids, func(id uint64) bool { return id == n.id })
 	}
-	if len(n.groups)*cfg.Replicas < len(ids) {
+	if cfg.Groups*cfg.Replicas < len(ids) {
 		return errors.Newf("--groups %d --replicas %d on %d nodes: some node would host no group; use at least %d groups",
-			len(n.groups), cfg.Replicas, len(ids), (len(ids)+cfg.Replicas-1)/cfg.Replicas)
+			cfg.Groups, cfg.Replicas, len(ids), (len(ids)+cfg.Replicas-1)/cfg.Replicas)
 	}
-	p, err := cluster.Place(ids, len(n.groups), cfg.Replicas)
+	p, err := cluster.Place(ids, cfg.Groups, cfg.Replicas)
 	if err != nil {
 		return err
 	}
@@ -74,8 +74,10 @@ func (n *Node) initPlacement() error {
 		return err
 	}
 	n.plc = placement{on: true, place: p}
-	split := cluster.SplitSlots(len(n.groups))
-	for _, gr := range n.groups {
+	split := cluster.SplitSlots(cfg.Groups)
+	// The groups splits may add later (--groups-max) are nowhere yet:
+	// no replica, no member, no slot.
+	for _, gr := range n.groups[:cfg.Groups] {
 		gr.hosted.Store(p.Hosts(gr.id, n.id))
 		clear(gr.members)
 		for _, id := range p.Of(gr.id) {

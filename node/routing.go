@@ -83,16 +83,26 @@ func (n *Node) slotsChanged(g uint64, si cluster.SlotInfo) {
 	defer n.mu.Unlock()
 	n.group(g).slots = si
 	t := new(slotTable)
-	var rank [cluster.SlotCount]uint8 // of t[s]: 3 owned, 2 owned but migrating, 1 importing
+	// rank of t[s]: 4 owned by a group this node hosts, 3 owned as a
+	// peer reported it, 2 owned but migrating, 1 importing. Between the
+	// two NODE steps of a move both groups own the slots; the source's
+	// migrating state is not gossiped, so a node hosting only the target
+	// must trust its own replica (the target owns them from then on), or
+	// it would send clients to the source, which sends them back.
+	var rank [cluster.SlotCount]uint8
 	var migrating [cluster.SlotCount]bool
 	for _, gr := range n.groups {
 		info := gr.slots
 		id := uint16(gr.id)
+		own := uint8(3)
+		if gr.hosted.Load() {
+			own = 4
+		}
 		claim := func(r cluster.SlotRange, owned bool) {
 			for s := max(r.First, 0); s <= r.Last && s < cluster.SlotCount; s++ {
 				k := uint8(1)
 				if owned {
-					k = 3
+					k = own
 					if migrating[s] {
 						k = 2
 					}
@@ -221,8 +231,11 @@ type groupView struct {
 // views are every group's views, in group order, each read inside the
 // group's Exclusive.
 func (c *Session) views() []groupView {
-	views := make([]groupView, len(c.n.groups))
-	for i, gr := range c.n.groups {
+	// The groups there are now: with --groups-max, those a split may
+	// still add are nowhere yet.
+	groups := c.n.groups[:c.n.groupCount()]
+	views := make([]groupView, len(groups))
+	for i, gr := range groups {
 		v := &views[i]
 		if !gr.hosted.Load() {
 			// Placement: the peers' reports (placement.go).

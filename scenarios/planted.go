@@ -279,6 +279,16 @@ var Planted = []PlantedBug{
 		CheckerBlind: true,
 		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 100},
 	},
+	{
+		Name:    "split-founder-skips-open",
+		Summary: "the first node of a group a split adds never opens its replica: the group bootstraps on the other two, counting a voter that holds nothing",
+		Base:    "cluster-split", NodeKnobs: node.TestingKnobs{SkipFoundingOpen: true},
+		// Two voters of three still commit: the end checks (sim/moves.go
+		// and multigroup.go: every node of a target holds a replica of
+		// the group) see it.
+		CheckerBlind: true,
+		Seeds:        [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+	},
 }
 
 // readFlips is the world of truncate-after-torn: transient bit flips on

@@ -44,6 +44,8 @@ type testCluster struct {
 	fsync cluster.FsyncPolicy
 	// nodeDeadAfter is --node-dead-after (moves_test.go).
 	nodeDeadAfter time.Duration
+	// groupsMax is --groups-max (split_test.go); 0: groups.
+	groupsMax int
 }
 
 type clusterServer struct {
@@ -111,7 +113,7 @@ func (tc *testCluster) start(i int, ln stdnet.Listener) {
 	dir := filepath.Join(tc.dir, strconv.Itoa(i+1))
 	groups := max(tc.groups, 1)
 	cfg := Config{Port: tc.nodes[i].Port, Dir: dir, AppendOnly: true, Logf: tc.logf,
-		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, Replicas: tc.replicas, NodeDeadAfter: tc.nodeDeadAfter, Join: tc.joining, PeerBind: "127.0.0.1", BusInsecure: true,
+		NodeID: tc.nodes[i].ID, Peers: tc.nodes, Groups: groups, MaxGroups: tc.groupsMax, Replicas: tc.replicas, NodeDeadAfter: tc.nodeDeadAfter, Join: tc.joining, PeerBind: "127.0.0.1", BusInsecure: true,
 		ReplicaOptions: func(g uint64) cluster.Options {
 			fs := disk.OS()
 			if tc.fs != nil {

@@ -88,10 +88,14 @@ type Config struct {
 	// node's own host when empty). Empty Peers: a single node. Replicas
 	// below len(Peers) places each group on that many nodes
 	// (node/placement.go); the node opens only the groups it hosts.
-	NodeID   uint64
-	Peers    []cluster.TopoNode
-	Groups   int
-	Replicas int
+	NodeID uint64
+	Peers  []cluster.TopoNode
+	Groups int
+	// MaxGroups is how many groups splits may grow the cluster to
+	// (--groups-max; Groups when 0): the server keeps a queue, ticker
+	// and stepper for each from the start (node.Config.MaxGroups).
+	MaxGroups int
+	Replicas  int
 	// NodeDeadAfter is --node-dead-after (node.Config.NodeDeadAfter).
 	NodeDeadAfter time.Duration
 	Join          bool
@@ -256,11 +260,11 @@ func newServer(cfg Config) (*Server, error) {
 		ownMemLimit: !cfg.OwnsProcess || operatorMemLimit(),
 	}
 	s.limitFor.Store(-1)
-	for range max(cfg.Groups, 1) {
+	for range max(cfg.Groups, cfg.MaxGroups, 1) {
 		s.guards = append(s.guards, udf.NewGuard(cfg.Clock))
 	}
 	n, err := node.New(node.Config{
-		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, Replicas: cfg.Replicas, Join: cfg.Join,
+		ID: cfg.NodeID, Peers: cfg.Peers, Groups: cfg.Groups, MaxGroups: cfg.MaxGroups, Replicas: cfg.Replicas, Join: cfg.Join,
 		Bind: cfg.Bind, Port: cfg.Port, Dir: cfg.Dir, AppendOnly: cfg.AppendOnly, AppendFsync: cfg.AppendFsync,
 		RequirePass: cfg.RequirePass, MaxMemory: cfg.MaxMemory, MaxMemoryPolicy: cfg.Memory.Policy,
 		MaxMemorySamples: cfg.Memory.Samples, MaxMemoryEvictionTenacity: cfg.Memory.Tenacity,

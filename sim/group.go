@@ -101,6 +101,11 @@ type GroupConfig struct {
 	// default, far beyond a run): a node stopped for good is marked dead
 	// by the meta leader after it, and its replicas re-created.
 	NodeDeadAfter time.Duration
+	// MaxGroups (with Moves) is the nodes' --groups-max: splits (CLUSTER
+	// ADDGROUP, a scenario's Group.Split) may grow the world from Groups
+	// to it, and the end checks expect that many groups: the splits must
+	// have happened (0: Groups, no split).
+	MaxGroups int
 }
 
 // FollowerRead is a READONLY GET answered by a node (possibly a follower),
@@ -137,8 +142,9 @@ type Group struct {
 	// healedAt: virtual time of the scenario's HealAll; lastUp: of the
 	// last node start that completed during the workload.
 	healedAt, lastUp int64
-	// groups is the number of replica groups (at least 1).
-	groups int
+	// groups is the number of replica groups (at least 1) at the end;
+	// founding of them at the start (fewer with GroupConfig.MaxGroups).
+	groups, founding int
 	// role is what was last traced per node and group (leader id, term).
 	role          map[roleKey][2]uint64
 	FollowerReads []FollowerRead
@@ -247,7 +253,7 @@ func (g *Group) HealAll() {
 // runGroup is Execute for a replicated world.
 func (r *Run) runGroup() {
 	cfg := r.cfg
-	g := &Group{r: r, cfg: *cfg.Group, role: map[roleKey][2]uint64{}, groups: max(cfg.Group.Groups, 1)}
+	g := &Group{r: r, cfg: *cfg.Group, role: map[roleKey][2]uint64{}, groups: max(cfg.Group.Groups, cfg.Group.MaxGroups, 1), founding: max(cfg.Group.Groups, 1)}
 	r.Group = g
 	r.keys = nil // Execute named them without the key prefix
 	for i := 0; i < cfg.Workload.PlainKeys; i++ {
@@ -272,11 +278,13 @@ func (r *Run) runGroup() {
 	if g.placed() {
 		// The world's expectation, computed apart from the nodes: a
 		// node that places a group elsewhere fails the voter checks.
-		place, err := cluster.Place(g.founders, g.groups, g.cfg.Replicas)
+		place, err := cluster.Place(g.founders, g.founding, g.cfg.Replicas)
 		if err != nil {
 			panic(err) // the world's configuration is wrong
 		}
 		for grp := range g.groups {
+			// A group a split adds is nowhere until the record says
+			// (settleMoves takes the final record's targets).
 			g.perGroup[grp] = place.Of(uint64(grp + 1))
 		}
 	}

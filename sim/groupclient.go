@@ -514,7 +514,7 @@ func (g *Group) Admin(argv []string, done func()) {
 		panic("sim: Group.Admin: an ACL change is sent this way only on a placed cluster with moves")
 	}
 	var id uint64
-	if !acl {
+	if !acl && !strings.EqualFold(argv[1], "ADDGROUP") { // ACL and ADDGROUP (split.go) name no node
 		var err error
 		if id, err = strconv.ParseUint(argv[2], 10, 64); err != nil {
 			panic("sim: Group.Admin: bad node id in " + strings.Join(argv, " "))

@@ -24,7 +24,7 @@ const movesWithin = 60 * time.Second
 func (c *Client) placedAdminReply(r Reply) {
 	a, g := c.route.admin, c.r.Group
 	switch {
-	case r.Kind == '+' || a.acl && r.Kind == ':': // ACL DELUSER answers a count
+	case r.Kind == '+' || a.acl && r.Kind == ':' || addGroupDone(a.argv, r): // ACL DELUSER answers a count
 		c.route.admin = nil
 		if a.acl {
 			c.r.W.Trace("admin", "done "+strings.Join(a.argv, " ")+" (group 1)")
@@ -33,9 +33,11 @@ func (c *Client) placedAdminReply(r Reply) {
 			}
 			return
 		}
-		g.removed = slices.DeleteFunc(g.removed, func(id uint64) bool { return id == a.id })
-		if !a.add {
-			g.removed = append(g.removed, a.id)
+		if a.id != 0 {
+			g.removed = slices.DeleteFunc(g.removed, func(id uint64) bool { return id == a.id })
+			if !a.add {
+				g.removed = append(g.removed, a.id)
+			}
 		}
 		c.r.W.Trace("admin", "done "+strings.Join(a.argv, " ")+" (meta record)")
 		if a.done != nil {
@@ -79,8 +81,8 @@ func (g *Group) ACLUsers(id uint64) []string {
 // record's target as its voters and no learner.
 func (g *Group) movesDone() bool {
 	rec, ok := g.metaRecord()
-	if !ok || !cluster.Balanced(rec) {
-		return false
+	if !ok || !cluster.Balanced(rec) || len(rec.Targets) != g.groups {
+		return false // a split has not added its group yet
 	}
 	for grp := uint64(1); grp <= uint64(g.groups); grp++ {
 		l := g.LeaderOf(grp)
@@ -133,6 +135,10 @@ func (g *Group) settleMoves() {
 		if slices.Contains(g.removed, m.ID) {
 			r.Oracle.fail("moves: node " + itoa(int64(m.ID)) + " was removed but is still a member (" + m.State.String() + ")")
 		}
+	}
+	if len(rec.Targets) != g.groups {
+		r.Oracle.fail("moves: the final meta record has " + itoa(int64(len(rec.Targets))) + " groups, want " + itoa(int64(g.groups)) + " (a split did not add its group)")
+		return
 	}
 	for grp, t := range rec.Targets {
 		if len(t) != g.cfg.Replicas {

@@ -34,7 +34,7 @@ func TestCheckSlotMap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Run{Oracle: newOracle(Durability{Kind: "always"}, false)}
-			g := &Group{r: r, groups: 2}
+			g := &Group{r: r, groups: 2, founding: 2}
 			if tc.moves != nil {
 				g.resharder = &Client{route: route{reshard: &reshardState{finished: tc.moves}}}
 			}

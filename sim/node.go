@@ -305,7 +305,10 @@ func (n *Node) start() {
 	}
 	n.configureMemory(&cfg) // evict.go
 	if g := n.grp; g != nil {
-		cfg.ID, cfg.Groups = n.cfg.ID, g.groups
+		cfg.ID, cfg.Groups = n.cfg.ID, g.founding
+		if g.groups > g.founding {
+			cfg.MaxGroups = g.groups // splits add the rest (GroupConfig.MaxGroups)
+		}
 		if g.placed() {
 			// Pings carry the views a node needs of the groups it does
 			// not host (node/placement.go).

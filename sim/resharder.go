@@ -242,7 +242,7 @@ func (g *Group) checkResharder() {
 // finished moves, in order, leave.
 func (g *Group) expectedOwners() []uint64 {
 	owner := make([]uint64, cluster.SlotCount)
-	for i, rs := range cluster.SplitSlots(g.groups) {
+	for i, rs := range cluster.SplitSlots(g.founding) {
 		for _, r := range rs {
 			for s := r.First; s <= r.Last; s++ {
 				owner[s] = uint64(i + 1)

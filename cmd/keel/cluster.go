@@ -34,12 +34,14 @@ func init() { subcommands["cluster"] = runCluster }
 
 const clusterUsage = `usage: keel cluster local [flags]
        keel cluster reshard --node host:port --slots A-B --to G [--batch N]
+       keel cluster split --node host:port --group G [--slots A-B] [--batch N]
        keel cluster addnode --node host:port --id N --addr host:port
        keel cluster delnode --node host:port --id N
        keel cluster certs [--dir D] (--nodes N | --id N)
        keel cluster status --node host:port
 
 reshard moves a slot range between replica groups (keel cluster reshard -h);
+split adds a replica group and moves half of a group's slots to it (-h);
 addnode and delnode add or remove a node in every replica group (-h);
 certs makes the cluster bus's CA and node certificates (-h);
 status prints every node's view of every group, with lag and health (-h).
@@ -56,6 +58,8 @@ flags:
   --dir ./keel-cluster    data directory; node N uses DIR/node-N
   --appendfsync everysec  everysec, always or no (passed to every node)
   --groups 1              replica groups the slots are sharded over
+  --groups-max 0          groups keel cluster split may grow a placed
+                          cluster to (0: --groups, no split)
   --replicas 3            nodes each group is placed on (every node when
                           --nodes is not above it; see docs/cluster.md)
   --requirepass PASS      the password clients must AUTH with (every node)
@@ -125,6 +129,9 @@ func runCluster(args []string) int {
 	if args[0] == "reshard" {
 		return runClusterReshard(args[1:])
 	}
+	if args[0] == "split" {
+		return runClusterSplit(args[1:]) // split.go
+	}
 	if args[0] == "addnode" || args[0] == "delnode" {
 		return runClusterMember(args[0] == "addnode", args[1:])
 	}
@@ -159,6 +166,7 @@ type clusterLocalOptions struct {
 	nodes, basePort int
 	groups          int
 	replicas        int
+	groupsMax       int // --groups-max (0: --groups)
 	bind, dir       string
 	appendFsync     string
 	requirePass     string
@@ -181,6 +189,7 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	fs.StringVar(&o.appendFsync, "appendfsync", "everysec", "")
 	fs.IntVar(&o.groups, "groups", 1, "")
 	fs.IntVar(&o.replicas, "replicas", 3, "")
+	fs.IntVar(&o.groupsMax, "groups-max", 0, "")
 	fs.StringVar(&o.requirePass, "requirepass", "", "")
 	fs.IntVar(&o.metricsBasePort, "metrics-base-port", 0, "")
 	if err := fs.Parse(args); err != nil {
@@ -212,6 +221,9 @@ func parseClusterLocalArgs(args []string) (clusterLocalOptions, error) {
 	}
 	if o.replicas < 1 {
 		return o, errors.Newf("--replicas %d: must be a positive integer", o.replicas)
+	}
+	if o.groupsMax != 0 && (o.groupsMax < o.groups || o.groupsMax > node.GroupsMax || o.replicas >= o.nodes) {
+		return o, errors.Newf("--groups-max %d: must be between --groups (%d) and %d, on a placed cluster (--replicas below --nodes)", o.groupsMax, o.groups, node.GroupsMax)
 	}
 	if o.replicas < o.nodes && o.groups*o.replicas < o.nodes {
 		return o, errors.Newf("--nodes %d --groups %d --replicas %d: some node would host no group; use --groups %d or more (or --replicas %d)",
@@ -441,6 +453,9 @@ func (n *localNode) serverArgs(o clusterLocalOptions, peers string) []string {
 	}
 	if o.replicas < o.nodes {
 		args = append(args, "--replicas", strconv.Itoa(o.replicas))
+	}
+	if o.groupsMax > o.groups {
+		args = append(args, "--groups-max", strconv.Itoa(o.groupsMax))
 	}
 	if o.requirePass != "" {
 		args = append(args, "--requirepass", o.requirePass)

@@ -64,6 +64,9 @@ type serverOptions struct {
 	// fewer places each on N nodes (node/placement.go).
 	groups   int
 	replicas int
+	// groupsMax (--groups-max M, keel's own): how many groups splits
+	// (keel cluster split) may grow a placed cluster to; --groups when 0.
+	groupsMax int
 	// nodeDeadAfter (--node-dead-after): a placed cluster re-creates the
 	// replicas of a node unheard for that long (node/moves.go).
 	nodeDeadAfter time.Duration
@@ -187,6 +190,11 @@ func (o *serverOptions) set(name, value string) error {
 	case "groups":
 		o.groups, err = strconv.Atoi(value)
 		if err == nil && o.groups < 1 {
+			err = errors.New("must be a positive integer")
+		}
+	case "groups-max":
+		o.groupsMax, err = strconv.Atoi(value)
+		if err == nil && o.groupsMax < 1 {
 			err = errors.New("must be a positive integer")
 		}
 	case "replicas":
@@ -402,6 +410,9 @@ func (o *serverOptions) clusterPeers() ([]cluster.TopoNode, error) {
 	if o.groups < 1 || o.groups > node.GroupsMax {
 		return nil, errors.Newf("--groups %d: must be between 1 and %d", o.groups, node.GroupsMax)
 	}
+	if o.groupsMax != 0 && (o.groupsMax < o.groups || o.groupsMax > node.GroupsMax) {
+		return nil, errors.Newf("--groups-max %d: must be between --groups (%d) and %d", o.groupsMax, o.groups, node.GroupsMax)
+	}
 	peers, err := node.ParsePeers(o.peers)
 	if err != nil {
 		return nil, err
@@ -567,7 +578,7 @@ func serve(o serverOptions, logger *processLogger) error {
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,
-		NodeID: o.nodeID, Peers: peers, Groups: groups, Replicas: o.replicas, NodeDeadAfter: o.nodeDeadAfter, Join: o.join, PeerBind: o.bind,
+		NodeID: o.nodeID, Peers: peers, Groups: groups, MaxGroups: o.groupsMax, Replicas: o.replicas, NodeDeadAfter: o.nodeDeadAfter, Join: o.join, PeerBind: o.bind,
 		BusTLS: busTLS, BusInsecure: o.clusterInsecure,
 		ACLFile: o.aclFile, Users: o.users, Settings: o.settings,
 		ReplicaOptions: replicaOptions,

@@ -61,6 +61,7 @@ var serverFlags = []struct {
 		{"node-id", "N", "", "this node's id among --peers"},
 		{"peers", "ID@HOST:PORT,...", "", "every founding node, this one included (cluster mode)"},
 		{"groups", "N", "1", "replica groups the slots are sharded over"},
+		{"groups-max", "N", "--groups", "placed cluster: groups splits may grow it to (keel cluster split)"},
 		{"replicas", "N", "0", "nodes each group is placed on (0: every node)"},
 		{"join", "yes|no", "no", "wait to be added with CLUSTER ADDNODE"},
 		{"node-dead-after", "DURATION", "5m", "placed cluster: re-create the replicas of a node unheard this long"},

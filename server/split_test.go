@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keel-db/keel/cluster"
+)
+
+// waitGroupLeader waits until every running node knows the same leader
+// of group g and returns it.
+func (tc *testCluster) waitGroupLeader(g uint64) uint64 {
+	tc.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		lead, agreed := uint64(0), true
+		for _, cs := range tc.srvs {
+			if cs == nil {
+				continue
+			}
+			l := cs.srv.Node().LeaderOf(g)
+			if l == 0 || lead != 0 && l != lead {
+				agreed = false
+			}
+			lead = l
+		}
+		if agreed && lead != 0 {
+			return lead
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("the nodes never agreed on group %d's leader", g)
+		}
+	}
+}
+
+// TestSplitOnline: a 6-node placed cluster of 3 groups of 3 (--groups-max
+// 4) splits group 2 while a go-redis ClusterClient writes: CLUSTER
+// ADDGROUP adds group 4 on three nodes, which bootstrap it, and the upper
+// half of group 2's slots moves to it with the slot move. Every
+// acknowledged write is readable afterwards, every key is on exactly 3
+// nodes, every node's CLUSTER SLOTS shows 4 ranges, and the writer saw no
+// error (redirects and TRYAGAIN are retried inside the client).
+func TestSplitOnline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a split takes several seconds")
+	}
+	tc := &testCluster{t: t, dir: t.TempDir(), groups: 3, replicas: 3, groupsMax: 4}
+	tc.startAll(6)
+	tc.waitPlacedTopology(3, 3)
+	cc := tc.clusterClient()
+
+	var (
+		mu     sync.Mutex
+		acked  []int
+		errs   []string
+		unsure []int // answered cluster.ErrMsgLeaderLost (see TestPlacementGrowShrinkOnline)
+		stop   atomic.Bool
+		wg     sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := 0; !stop.Load(); k++ {
+			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
+			cancel()
+			mu.Lock()
+			switch {
+			case err != nil && err.Error() == cluster.ErrMsgLeaderLost:
+				unsure = append(unsure, k)
+			case err != nil:
+				errs = append(errs, "key:"+strconv.Itoa(k)+": "+err.Error())
+			default:
+				acked = append(acked, k)
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second) // keys in group 2's upper half before the split
+
+	start := time.Now()
+	tc.metaChange("ADDGROUP")
+	lead := tc.waitGroupLeader(4)
+	var founders []int
+	for i, cs := range tc.srvs {
+		if slices.Contains(cs.srv.Node().HostedGroups(), 4) {
+			founders = append(founders, i+1)
+		}
+	}
+	t.Logf("group 4 added on nodes %v, leader %d, in %s", founders, lead, time.Since(start).Round(time.Millisecond))
+	if len(founders) != 3 {
+		t.Fatalf("group 4 is hosted on nodes %v, want 3 of them", founders)
+	}
+	if got := tc.srvs[0].srv.Node().GroupCount(); got != 4 {
+		t.Fatalf("GroupCount %d after ADDGROUP", got)
+	}
+	// A second ADDGROUP is refused at --groups-max.
+	c := redis.NewClient(&redis.Options{Addr: tc.srvs[0].addr})
+	err := c.Do(ctx(), "CLUSTER", "ADDGROUP").Err()
+	c.Close()
+	if err == nil || !strings.Contains(err.Error(), "MOVED") && !strings.Contains(err.Error(), "at most 4 groups") {
+		t.Fatalf("ADDGROUP past --groups-max: %v", err)
+	}
+
+	moved := 0
+	d := newReshardDriver(tc)
+	for _, r := range cluster.SplitRanges(cluster.SplitSlots(3)[1]) {
+		moved += d.run(r, 2, 4, 50)
+	}
+	t.Logf("split group 2 in %s: %d keys moved to group 4", time.Since(start).Round(time.Millisecond), moved)
+	time.Sleep(time.Second)
+	stop.Store(true)
+	wg.Wait()
+	if moved == 0 {
+		t.Fatal("the split moved no key")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d writes failed, first: %s", len(errs), errs[0])
+	}
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged", len(acked))
+	}
+	for _, k := range acked {
+		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil || v != k {
+			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
+		}
+	}
+	for _, k := range unsure {
+		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil && err != redis.Nil || err == nil && v != k {
+			t.Fatalf("key:%d (outcome unknown to the writer) reads %d, %v: want %d or nothing", k, v, err, k)
+		}
+	}
+	// Every node routes 4 groups: 4 ranges in CLUSTER SLOTS.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		bad := ""
+		for i := range tc.srvs {
+			c := redis.NewClient(&redis.Options{Addr: tc.srvs[i].addr})
+			slots, err := c.ClusterSlots(ctx()).Result()
+			info, _ := c.Info(ctx(), "cluster").Result()
+			c.Close()
+			if err != nil || len(slots) != 4 || !strings.Contains(info, "replica_groups:4") {
+				bad = "node " + strconv.Itoa(i+1) + ": CLUSTER SLOTS has " + strconv.Itoa(len(slots)) + " ranges"
+			}
+		}
+		if bad == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(bad)
+		}
+	}
+	// Every acknowledged key on exactly three nodes, and in the group
+	// that owns its slot now.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		copies := map[int]int{}
+		for _, cs := range tc.srvs {
+			for _, g := range cs.srv.Node().HostedGroups() {
+				cs.srv.do(g, func() {
+					r := cs.srv.Node().Replica(g)
+					if r == nil {
+						return
+					}
+					now := time.Now().UnixNano()
+					for _, k := range acked {
+						if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
+							copies[k]++
+						}
+					}
+				})
+			}
+		}
+		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
+		if bad < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key:%d is stored on %d nodes, want 3", acked[bad], copies[acked[bad]])
+		}
+	}
+	t.Logf("%d acknowledged writes, all readable, each on 3 of the 6 nodes", len(acked))
+}
