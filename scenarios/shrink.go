@@ -237,6 +237,9 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	if n := k.best.Injected(); n*10 > orig.Injected() && n > stableDiskFaultsMin && !v.StableDisk {
 		k.shrinkStableDisk(orig, v, pass)
 	}
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && orig.Faults["torn"] > 0 && !v.StableTears {
+		k.shrinkStableTears(orig, v, pass)
+	}
 	// The final run again, as the case file will replay it.
 	final := RunVariant(s, seed, k.best.Variant)
 	k.runs++
@@ -622,6 +625,62 @@ func (k *shrinker) shrinkStableDisk(orig *Outcome, v sim.Variant, pass func(*Out
 		return
 	}
 	k.log("again with stable disk draws (" + k.sizes() + " so far)")
+	if !pass(so, false) || size(k.best) >= size(first) {
+		k.best, k.outOfIt = first, firstOut
+	}
+}
+
+// tearDeals bounds the deals shrinkStableTears tries for one that fails.
+const tearDeals = 64
+
+// shrinkStableTears shrinks again under sim.Variant.StableTears, when the
+// case keeps more than a tenth of the operations and the seed's run tore
+// a file. A tear draws which sectors survive from the disk's stream, in
+// the order of the disk's operations, so leaving out almost any write
+// before the power loss re-deals it: a failure that needs one shape of
+// tear (torn-tail-resync: an earlier sector of a multi-sector tail lost,
+// a later one kept) is gone as soon as a write goes, and delta debugging
+// keeps nearly all of them. Under StableTears each file's tear is drawn
+// from a stream named by the power loss and the kind of file, so it stays
+// what it was when earlier writes go or the log is scaled down. Those are
+// other tears than the seed's, so deals (sim.Variant.TearDeal) are tried
+// in turn, each in a world whose log is scaled down (a failure that needs
+// a hole in a segment the log has moved past needs a segment's worth of
+// writes: fewer in a smaller world) and in the seed's, until one fails
+// the same way; that run is shrunk, and the smaller case wins.
+func (k *shrinker) shrinkStableTears(orig *Outcome, v sim.Variant, pass func(*Outcome, bool) bool) {
+	first, firstOut := k.best, k.outOfIt
+	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+	scales := []float64{1}
+	if SeedConfig(k.s, k.seed, v).Node.SnapshotLogBytes > 0 {
+		scales = []float64{0.125, 0.25, 0.5, 1}
+	}
+	var so *Outcome
+	tried := 0
+search:
+	for deal := uint64(0); deal < tearDeals; deal++ {
+		for _, scale := range scales {
+			if !k.budgetLeft() {
+				break search
+			}
+			sv := v.Clone()
+			sv.StableTears, sv.TearDeal = true, deal
+			if scale < 1 {
+				sv.LogScale = scale
+			}
+			k.runs++
+			tried++
+			if o := RunVariant(k.s, k.seed, sv); failsSignature(o, k.sig) {
+				so = o
+				break search
+			}
+		}
+	}
+	if so == nil {
+		k.log("none of " + strconv.Itoa(tried) + " deals of stable tears fails the same way: " + k.sizes() + " kept")
+		return
+	}
+	k.log("again with " + so.Variant.String() + " (" + k.sizes() + " so far)")
 	if !pass(so, false) || size(k.best) >= size(first) {
 		k.best, k.outOfIt = first, firstOut
 	}

@@ -81,12 +81,23 @@ type Variant struct {
 	// run from the seed's own; shrinking tries it when leaving faults out
 	// re-deals the ones that matter.
 	StableDisk bool `json:"stable_disk,omitempty"`
+	// StableTears gives each file a power loss may tear a stream of its
+	// own, named by the node, the file and the moment of the power loss
+	// (node.go), and TearDeal picks one of those deals: whether the file
+	// tears, where its size ends, which unsynced sectors survive no longer
+	// move when a variant leaves earlier writes or faults out. A different
+	// run from the seed's own (other tears); shrinking searches deals for
+	// one that fails the same way when leaving writes out re-deals a tear
+	// the failure needs.
+	StableTears bool   `json:"stable_tears,omitempty"`
+	TearDeal    uint64 `json:"tear_deal,omitempty"`
 }
 
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk)
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk &&
+		!v.StableTears)
 }
 
 // Clone returns a deep copy.
@@ -122,6 +133,9 @@ func (v *Variant) String() string {
 	}
 	if v.StableDisk {
 		parts = append(parts, "stable disk")
+	}
+	if v.StableTears {
+		parts = append(parts, "stable tears (deal "+strconv.FormatUint(v.TearDeal, 10)+")")
 	}
 	if v.Until > 0 {
 		parts = append(parts, "until "+v.Until.String())
@@ -270,6 +284,9 @@ func (r *Run) scheduledFault(kind string, applies bool) bool {
 	}
 	return r.admit("s"+strconv.Itoa(r.vs.sched), kind)
 }
+
+// schedID is the id of the schedule's last fault action ("s<k>").
+func (r *Run) schedID() string { return "s" + strconv.Itoa(r.vs.sched) }
 
 // faultGate is how the disk, the network and the clocks ask the run
 // whether a schedule's fault action happens (nil: it does).
