@@ -392,7 +392,9 @@ func TestMemFSCrashFileRandKeepsEachFilesTear(t *testing.T) {
 	}
 	tears := map[string]bool{}
 	for seed := uint64(0); seed < 20; seed++ {
-		fileRand := func(name string) *rand.Rand { return rand.New(rand.NewPCG(seed, uint64(len(name))+uint64(name[len(name)-1]))) }
+		fileRand := func(name string) *rand.Rand {
+			return rand.New(rand.NewPCG(seed, uint64(len(name))+uint64(name[len(name)-1])))
+		}
 		var got [2][]byte
 		for i, otherDirty := range []bool{false, true} {
 			got[i] = mustRead(t, build(otherDirty).CrashClone(CrashCloneCfg{TornProb: 0.5, Rand: rand.New(rand.NewPCG(seed, 9)),
