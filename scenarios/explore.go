@@ -23,8 +23,11 @@ import (
 //   - how many elections it saw, by the same buckets;
 //   - the check a failure came from.
 //
-// A third of the runs are fresh seeds (the sweep goes on), the rest
-// mutants of the corpus. A parent is drawn in proportion to its energy:
+// The first runs are the plain seeds in order (the warm-up: a bug that
+// one seed in a few finds is found at the very run a plain sweep finds
+// it), until fresh seeds stop bringing features; from then on a third of
+// the runs are fresh seeds (the sweep goes on), the rest mutants of the
+// corpus. A parent is drawn in proportion to its energy:
 // the sum, over its features, of one over the number of runs that showed
 // each, so a run that reached a state few runs reach is mutated most. Half
 // the mutants aim crashes at a crash window the parent passed (windows

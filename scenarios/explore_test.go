@@ -128,6 +128,7 @@ func TestVariantPrefixKnobs(t *testing.T) {
 		{"aim from 3 s", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: 3 * time.Second}, false},
 		{"stable disk", sim.Variant{StableDisk: true}, false},
 		{"stable tears", sim.Variant{StableTears: true}, false},
+		{"segments scaled", sim.Variant{SegmentScale: 0.3}, false},
 	}
 	for _, c := range cases {
 		o := RunVariant(s, 1, c.v)

@@ -237,6 +237,9 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	if n := k.best.Injected(); n*10 > orig.Injected() && n > stableDiskFaultsMin && !v.StableDisk {
 		k.shrinkStableDisk(orig, v, pass)
 	}
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && SeedConfig(s, seed, v).Node.SegmentBytes > 0 && k.best.Variant.SegmentScale == 0 {
+		k.shrinkSegments()
+	}
 	if len(k.best.SentOps)*10 > len(orig.SentOps) && orig.Faults["torn"] > 0 && !v.StableTears {
 		k.shrinkStableTears(orig, v, pass)
 	}
@@ -630,8 +633,85 @@ func (k *shrinker) shrinkStableDisk(orig *Outcome, v sim.Variant, pass func(*Out
 	}
 }
 
+// shrinkSegments scales the best case's WAL segments down
+// (sim.Variant.SegmentScale), the smallest that still fails, and runs
+// delta debugging over its operations and faults again. A failure that
+// needs a torn record left behind in a segment the log has moved past
+// (torn-tail-resync) needs the writes that fill that segment after the
+// tear, and delta debugging, which only removes, cannot trade the writes
+// before the tear (which set where in its segment the tear falls) for
+// more after it: it stops where cutting any earlier write leaves the
+// segment unfilled. In a smaller segment the writes it kept after the
+// tear fill it wherever the tear falls, and the ones before can go.
+// Segment sizes stay multiples of 512 bytes (segmentScaleSteps of the
+// scenario's 16 KiB), so the tail a crash finds sits against the sector
+// boundaries as it did; a smaller case wins.
+func (k *shrinker) shrinkSegments() {
+	first, firstOut := k.best, k.outOfIt
+	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+	found := false
+	for m := segmentScaleSteps / 8; m < segmentScaleSteps && !found; m++ {
+		v := k.best.Variant.Clone()
+		v.SegmentScale = float64(m) / segmentScaleSteps
+		found = k.try(v)
+	}
+	if !found {
+		k.best, k.outOfIt = first, firstOut
+		return
+	}
+	k.log("segments scaled to " + strconv.FormatFloat(k.best.Variant.SegmentScale, 'g', 3, 64) + ": " + k.sizes())
+	k.shrinkPrefix()
+	k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
+		func(v *sim.Variant, ids []string) { v.KeepOps = ids })
+	k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+		func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+	if size(k.best) >= size(first) {
+		k.best, k.outOfIt = first, firstOut
+	}
+}
+
+// shrinkPrefix leaves out the first operations (in the order they were
+// sent), the largest share of prefixShares whose cut still fails: the
+// writes before a tear, once a smaller segment no longer needs them.
+// Where the log's tail sits against a sector boundary moves with the
+// cut, and a tear needs a tail of some shape (a hole needs two sectors),
+// so each share is tried at prefixJitter lengths one operation apart;
+// delta debugging tries each chunk at one length only.
+func (k *shrinker) shrinkPrefix() {
+	ids := k.best.Variant.KeepOps
+	for _, share := range prefixShares {
+		for j := 0; j < prefixJitter; j++ {
+			cut := int(share*float64(len(ids))) + j
+			if cut >= len(ids) || !k.budgetLeft() {
+				break
+			}
+			v := k.best.Variant.Clone()
+			v.KeepOps = append([]string{}, ids[cut:]...)
+			if k.try(v) {
+				k.cutAtFirstFailure()
+				k.log("the first " + strconv.Itoa(cut) + " operations left out: " + k.sizes())
+				return
+			}
+		}
+	}
+}
+
+// prefixShares and prefixJitter are the cuts shrinkPrefix tries.
+var prefixShares = []float64{0.9, 0.8, 0.7, 0.6, 0.5, 0.25}
+
+const prefixJitter = 8
+
+// segmentScaleSteps: shrinkSegments tries SegmentScale m/segmentScaleSteps.
+const segmentScaleSteps = 32
+
 // tearDeals bounds the deals shrinkStableTears tries for one that fails.
 const tearDeals = 64
+
+// tearSegmentScales are the worlds shrinkStableTears deals tears in: WAL
+// segments scaled down (sim.Variant.SegmentScale; not by powers of two,
+// which would put a segment's end where the seed's world had a tail that
+// straddled a 4 KiB boundary), then the seed's own.
+var tearSegmentScales = []float64{0.3, 0.45, 1}
 
 // shrinkStableTears shrinks again under sim.Variant.StableTears, when the
 // case keeps more than a tenth of the operations and the seed's run tore
@@ -644,16 +724,18 @@ const tearDeals = 64
 // from a stream named by the power loss and the kind of file, so it stays
 // what it was when earlier writes go or the log is scaled down. Those are
 // other tears than the seed's, so deals (sim.Variant.TearDeal) are tried
-// in turn, each in a world whose log is scaled down (a failure that needs
-// a hole in a segment the log has moved past needs a segment's worth of
-// writes: fewer in a smaller world) and in the seed's, until one fails
-// the same way; that run is shrunk, and the smaller case wins.
+// in turn, each in worlds whose WAL segments are smaller (a failure that
+// needs a hole in a segment the log has moved past needs a segment's
+// worth of writes after the hole: fewer in a smaller segment; the
+// snapshot trigger stays, so no snapshot compacts that segment away
+// sooner) and in the seed's, until one fails the same way; that run is
+// shrunk, and the smaller case wins.
 func (k *shrinker) shrinkStableTears(orig *Outcome, v sim.Variant, pass func(*Outcome, bool) bool) {
 	first, firstOut := k.best, k.outOfIt
 	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
 	scales := []float64{1}
-	if SeedConfig(k.s, k.seed, v).Node.SnapshotLogBytes > 0 {
-		scales = []float64{0.125, 0.25, 0.5, 1}
+	if SeedConfig(k.s, k.seed, v).Node.SegmentBytes > 0 {
+		scales = tearSegmentScales
 	}
 	var so *Outcome
 	tried := 0
@@ -666,7 +748,7 @@ search:
 			sv := v.Clone()
 			sv.StableTears, sv.TearDeal = true, deal
 			if scale < 1 {
-				sv.LogScale = scale
+				sv.SegmentScale = scale
 			}
 			k.runs++
 			tried++

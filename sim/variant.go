@@ -55,6 +55,12 @@ type Variant struct {
 	// compaction needs fewer writes to get there (shrinking's one change
 	// to the world rather than to what happens in it).
 	LogScale float64 `json:"log_scale,omitempty"`
+	// SegmentScale, when in (0, 1), shrinks the WAL segments alone (at
+	// least minLogBytes), the snapshot trigger kept: a failure that needs
+	// a segment the log has moved past (a torn record left behind in it)
+	// needs a segment's worth of writes, fewer in smaller segments, while
+	// snapshots, which would compact that segment away, come no sooner.
+	SegmentScale float64 `json:"segment_scale,omitempty"`
 	// Swarm replaces the scenario's fault schedule with a mix of fault
 	// kinds and rates drawn from the seed (swarm.go); scenarios applies
 	// it, since it knows each world.
@@ -96,7 +102,7 @@ type Variant struct {
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk &&
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.SegmentScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk &&
 		!v.StableTears)
 }
 
@@ -142,6 +148,9 @@ func (v *Variant) String() string {
 	}
 	if v.LogScale > 0 && v.LogScale < 1 {
 		parts = append(parts, "log scaled "+strconv.FormatFloat(v.LogScale, 'g', 3, 64))
+	}
+	if v.SegmentScale > 0 && v.SegmentScale < 1 {
+		parts = append(parts, "segments scaled "+strconv.FormatFloat(v.SegmentScale, 'g', 3, 64))
 	}
 	if len(v.DropClients) > 0 {
 		parts = append(parts, strconv.Itoa(len(v.DropClients))+" clients dropped")
@@ -362,6 +371,9 @@ func (cfg Config) varied() Config {
 			return max(int64(float64(n)*v.LogScale), minLogBytes)
 		}
 		cfg.Node.SnapshotLogBytes, cfg.Node.SegmentBytes = scale(cfg.Node.SnapshotLogBytes), scale(cfg.Node.SegmentBytes)
+	}
+	if v.SegmentScale > 0 && v.SegmentScale < 1 && cfg.Node.SegmentBytes > 0 {
+		cfg.Node.SegmentBytes = max(int64(float64(cfg.Node.SegmentBytes)*v.SegmentScale), minLogBytes)
 	}
 	return cfg
 }
