@@ -643,9 +643,9 @@ func (k *shrinker) shrinkStableDisk(orig *Outcome, v sim.Variant, pass func(*Out
 // more after it: it stops where cutting any earlier write leaves the
 // segment unfilled. In a smaller segment the writes it kept after the
 // tear fill it wherever the tear falls, and the ones before can go.
-// Segment sizes stay multiples of 512 bytes (segmentScaleSteps of the
-// scenario's 16 KiB), so the tail a crash finds sits against the sector
-// boundaries as it did; a smaller case wins.
+// The scales are m/segmentScaleSteps, multiples of 512 bytes of a
+// 16 KiB segment, so the tail a crash finds sits against the sector
+// boundaries as it did; the smaller case wins.
 func (k *shrinker) shrinkSegments() {
 	first, firstOut := k.best, k.outOfIt
 	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
@@ -715,21 +715,20 @@ var tearSegmentScales = []float64{0.3, 0.45, 1}
 
 // shrinkStableTears shrinks again under sim.Variant.StableTears, when the
 // case keeps more than a tenth of the operations and the seed's run tore
-// a file. A tear draws which sectors survive from the disk's stream, in
-// the order of the disk's operations, so leaving out almost any write
-// before the power loss re-deals it: a failure that needs one shape of
-// tear (torn-tail-resync: an earlier sector of a multi-sector tail lost,
-// a later one kept) is gone as soon as a write goes, and delta debugging
-// keeps nearly all of them. Under StableTears each file's tear is drawn
-// from a stream named by the power loss and the kind of file, so it stays
-// what it was when earlier writes go or the log is scaled down. Those are
-// other tears than the seed's, so deals (sim.Variant.TearDeal) are tried
-// in turn, each in worlds whose WAL segments are smaller (a failure that
-// needs a hole in a segment the log has moved past needs a segment's
-// worth of writes after the hole: fewer in a smaller segment; the
-// snapshot trigger stays, so no snapshot compacts that segment away
-// sooner) and in the seed's, until one fails the same way; that run is
-// shrunk, and the smaller case wins.
+// a file. In a world whose disk draws from its stream at every operation
+// (read flips, latency spikes), leaving out a write before a power loss
+// re-deals which sectors its tear keeps, and a failure that needs one
+// shape of tear (a hole: an earlier sector of a multi-sector tail lost, a
+// later one kept) is gone as soon as a write goes. Under StableTears each
+// file's tear is drawn from a stream named by the power loss and the
+// file's place, so it stays what it was when earlier writes go or the
+// segments are smaller. Those are other tears than the seed's, so deals
+// (sim.Variant.TearDeal) are tried in turn, in worlds with smaller WAL
+// segments and in the seed's, until one fails the same way; that run is
+// shrunk, and the smaller case wins. (torn-tail-resync does not need it:
+// bank-crash's disk draws only when a crash point fires, so its tears
+// were never re-dealt; delta debugging under StableTears took the very
+// path it took without.)
 func (k *shrinker) shrinkStableTears(orig *Outcome, v sim.Variant, pass func(*Outcome, bool) bool) {
 	first, firstOut := k.best, k.outOfIt
 	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false

@@ -224,10 +224,9 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 // on the other files the power loss found unsynced, nor on when a crash
 // point armed so many operations ahead fires, nor on which segment
 // number the active WAL segment has: a variant that leaves earlier
-// writes out, or scales the log, tears the same kind of file in the same
-// power loss the same way, as long as the tail it finds has as many
-// sectors (what shrinking torn-tail-resync needs: a hole in a
-// multi-sector tail).
+// writes out, or scales the segments, tears the same kind of file in the
+// same power loss the same way, as long as the tail it finds has as many
+// sectors.
 func (n *Node) tearStream(place string) *rand.Rand {
 	cause := n.crashCause
 	if cause == "" {
