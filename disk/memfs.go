@@ -346,6 +346,11 @@ type CrashCloneCfg struct {
 	TornProb float64
 	// Rand drives the tearing; it must be set when TornProb > 0.
 	Rand *rand.Rand
+	// FileRand, when set, drives each file's tearing instead of Rand
+	// (whether it tears, its size, which sectors survive): a stream per
+	// file, so one file's draws do not depend on how many the files
+	// before it in name order made.
+	FileRand func(name string) *rand.Rand
 	// OnTorn, if set, hears of each torn file, in name order: the size it
 	// was left with and how many of its dirty sectors survived.
 	OnTorn func(name string, size int64, sectorsKept, sectorsDirty int)
@@ -377,9 +382,14 @@ func (fs *MemFS) CrashClone(cfg CrashCloneCfg) *MemFS {
 		n := clones[ino]
 		if n == nil {
 			kept := ino.durable
-			if (len(ino.dirty) != 0 || len(ino.data) != len(ino.durable)) &&
-				cfg.TornProb > 0 && cfg.Rand.Float64() < cfg.TornProb {
-				kept = fs.tear(name, ino, cfg)
+			if (len(ino.dirty) != 0 || len(ino.data) != len(ino.durable)) && cfg.TornProb > 0 {
+				rng := cfg.Rand
+				if cfg.FileRand != nil {
+					rng = cfg.FileRand(name)
+				}
+				if rng.Float64() < cfg.TornProb {
+					kept = fs.tear(name, ino, rng, cfg.OnTorn)
+				}
 			}
 			n = &memInode{
 				data:    append([]byte(nil), kept...),
@@ -395,7 +405,7 @@ func (fs *MemFS) CrashClone(cfg CrashCloneCfg) *MemFS {
 }
 
 // tear returns the bytes a torn file is left with.
-func (fs *MemFS) tear(name string, ino *memInode, cfg CrashCloneCfg) []byte {
+func (fs *MemFS) tear(name string, ino *memInode, rng *rand.Rand, onTorn func(string, int64, int, int)) []byte {
 	ss := fs.sectorSize
 	lo, hi := int64(len(ino.durable)), int64(len(ino.data))
 	size := lo
@@ -408,10 +418,10 @@ func (fs *MemFS) tear(name string, ino *memInode, cfg CrashCloneCfg) []byte {
 		if first < hi {
 			n += (hi - first + ss - 1) / ss
 		}
-		if i := cfg.Rand.Int64N(n + 1); i != n {
+		if i := rng.Int64N(n + 1); i != n {
 			size = min(first+i*ss, hi)
 		}
-	case hi < lo && cfg.Rand.IntN(2) == 0:
+	case hi < lo && rng.IntN(2) == 0:
 		size = hi
 	}
 	out := make([]byte, size)
@@ -423,7 +433,7 @@ func (fs *MemFS) tear(name string, ino *memInode, cfg CrashCloneCfg) []byte {
 	sort.Slice(sectors, func(i, j int) bool { return sectors[i] < sectors[j] })
 	kept := 0
 	for _, s := range sectors {
-		if cfg.Rand.IntN(2) == 0 {
+		if rng.IntN(2) == 0 {
 			continue
 		}
 		a, b := s*ss, min((s+1)*ss, size)
@@ -440,8 +450,8 @@ func (fs *MemFS) tear(name string, ino *memInode, cfg CrashCloneCfg) []byte {
 		}
 		kept++
 	}
-	if cfg.OnTorn != nil {
-		cfg.OnTorn(name, size, kept, len(sectors))
+	if onTorn != nil {
+		onTorn(name, size, kept, len(sectors))
 	}
 	return out
 }

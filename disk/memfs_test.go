@@ -375,3 +375,37 @@ func TestMemFSPlain(t *testing.T) {
 	}()
 	fs.CrashClone(CrashCloneCfg{})
 }
+
+// Under FileRand a file's tear is drawn from its own stream: it is the
+// same whether or not another file, earlier in name order, had unsynced
+// bytes to tear (with one shared Rand it would move).
+func TestMemFSCrashFileRandKeepsEachFilesTear(t *testing.T) {
+	build := func(otherDirty bool) *MemFS {
+		fs := newCrashable(t, 512)
+		a, b := mustCreate(t, fs, "data/a"), mustCreate(t, fs, "data/b")
+		noErr(t, fs.SyncDir("data"))
+		if otherDirty {
+			mustWrite(t, a, bytes.Repeat([]byte("a"), 3000))
+		}
+		mustWrite(t, b, bytes.Repeat([]byte("b"), 5000))
+		return fs
+	}
+	tears := map[string]bool{}
+	for seed := uint64(0); seed < 20; seed++ {
+		fileRand := func(name string) *rand.Rand {
+			return rand.New(rand.NewPCG(seed, uint64(len(name))+uint64(name[len(name)-1])))
+		}
+		var got [2][]byte
+		for i, otherDirty := range []bool{false, true} {
+			got[i] = mustRead(t, build(otherDirty).CrashClone(CrashCloneCfg{TornProb: 0.5, Rand: rand.New(rand.NewPCG(seed, 9)),
+				FileRand: fileRand}), "data/b")
+		}
+		if !bytes.Equal(got[0], got[1]) {
+			t.Fatalf("seed %d: b tore to %d bytes alone, %d beside a dirty a", seed, len(got[0]), len(got[1]))
+		}
+		tears[string(got[0])] = true
+	}
+	if len(tears) < 3 {
+		t.Fatalf("20 seeds tore b only %d ways", len(tears))
+	}
+}

@@ -23,8 +23,11 @@ import (
 //   - how many elections it saw, by the same buckets;
 //   - the check a failure came from.
 //
-// A third of the runs are fresh seeds (the sweep goes on), the rest
-// mutants of the corpus. A parent is drawn in proportion to its energy:
+// The first runs are the plain seeds in order (the warm-up: a bug that
+// one seed in a few finds is found at the very run a plain sweep finds
+// it), until fresh seeds stop bringing features; from then on a third of
+// the runs are fresh seeds (the sweep goes on), the rest mutants of the
+// corpus. A parent is drawn in proportion to its energy:
 // the sum, over its features, of one over the number of runs that showed
 // each, so a run that reached a state few runs reach is mutated most. Half
 // the mutants aim crashes at a crash window the parent passed (windows
@@ -66,6 +69,9 @@ type ExploreResult struct {
 	// the run number of the first (0: none).
 	Failures     []Case
 	FirstFailRun int
+	// Warmup is how many of the first runs were the warm-up's plain
+	// seeds.
+	Warmup int
 }
 
 type exploreEntry struct {
@@ -79,8 +85,24 @@ type exploreEntry struct {
 }
 
 // freshShare is the share of runs spent on fresh seeds once the corpus
-// holds something (the rest are mutants).
+// holds something and the warm-up is over (the rest are mutants).
 const freshShare = 3
+
+// The warm-up: the first runs are fresh seeds in order, exactly the runs
+// a plain sweep from the same first seed makes, so a bug that one seed in
+// a few finds is found at the very run the plain sweep finds it (a mutant
+// is no better a try than a fresh seed there, and was measured worse: it
+// keeps its parent's workload and most of its schedule, so a parent that
+// does not have a common bug's ingredients passes them on). Mutants come
+// in once fresh seeds stop bringing features: after warmQuiet fresh runs
+// in a row with nothing new, but not before warmMin runs, and at the
+// latest after warmMax (a world whose every seed brings a new bucket of
+// something must still get its mutants).
+const (
+	warmMin   = 8
+	warmQuiet = 2
+	warmMax   = 12
+)
 
 // Explore explores s.
 func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
@@ -98,7 +120,7 @@ func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 			break
 		}
 		var e exploreEntry
-		fresh := len(x.corpus) == 0 || rng.IntN(freshShare) == 0
+		fresh := x.warming() || len(x.corpus) == 0 || rng.IntN(freshShare) == 0
 		if fresh {
 			e = exploreEntry{seed: next}
 			next++
@@ -124,6 +146,9 @@ func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 			}
 		}
 		x.runs++
+		if fresh {
+			x.freshRun(len(fresh2) > 0)
+		}
 		if len(fresh2) > 0 {
 			x.corpus = append(x.corpus, e)
 			res.Corpus = append(res.Corpus, NewCase(s, o))
@@ -141,6 +166,7 @@ func Explore(s *Scenario, opts ExploreOptions) *ExploreResult {
 			}
 		}
 	}
+	res.Warmup = x.warm
 	for f := range x.seen {
 		res.Features = append(res.Features, f)
 	}
@@ -155,8 +181,32 @@ type explorer struct {
 	seen       map[string]int
 	markerRuns map[string]int
 	runs       int
+	// warm counts the warm-up's runs, quiet the fresh runs in a row that
+	// brought nothing new; done ends the warm-up.
+	warm, quiet int
+	warmDone    bool
 	// duration is the scenario's workload.
 	duration time.Duration
+}
+
+// warming reports whether the next run is still the warm-up's.
+func (x *explorer) warming() bool {
+	if !x.warmDone && (x.warm >= warmMax || x.warm >= warmMin && x.quiet >= warmQuiet) {
+		x.warmDone = true
+	}
+	return !x.warmDone
+}
+
+// freshRun notes a fresh seed's run: whether it brought something new.
+func (x *explorer) freshRun(brought bool) {
+	if !x.warmDone {
+		x.warm++
+	}
+	if brought {
+		x.quiet = 0
+	} else {
+		x.quiet++
+	}
 }
 
 // energy is how much of the mutation budget an entry gets: the sum, over

@@ -10,24 +10,34 @@ import (
 	"github.com/keel-db/keel/sim"
 )
 
-// Exploration keeps runs that bring new features, derives mutants from
-// them, is the same sequence of runs given the same options, and finds a
-// planted bug, whose failure it hands over as a case that replays.
+// Exploration starts with the plain seeds in order (the warm-up), then
+// keeps runs that bring new features and derives mutants from them, is the
+// same sequence of runs given the same options, and finds a planted bug,
+// whose failure it hands over as a case that replays.
 func TestExploreFindsAndReplays(t *testing.T) {
 	s := Lookup("planted-vote-reject-lost")
 	var hashes []string
-	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 20, StopAtFailure: true, Seed: 1,
+	opts := ExploreOptions{FirstSeed: 1001, MaxRuns: 16, Seed: 1,
 		OnRun: func(_ int, _ bool, _ []string, o *Outcome) { hashes = append(hashes, o.TraceHash) }}
 	res := Explore(s, opts)
-	t.Logf("%d runs (%d fresh, %d mutants), corpus %d, features %d, first failure at run %d", res.Runs, res.Fresh, res.Mutants,
-		len(res.Corpus), len(res.Features), res.FirstFailRun)
+	t.Logf("%d runs (%d fresh, %d mutants, warm-up %d), corpus %d, features %d, first failure at run %d", res.Runs, res.Fresh,
+		res.Mutants, res.Warmup, len(res.Corpus), len(res.Features), res.FirstFailRun)
 	if res.Mutants == 0 || len(res.Corpus) < 2 || len(res.Features) < 5 {
-		t.Fatalf("no exploration: %+v", res)
+		t.Fatalf("no exploration: %d mutants, corpus %d, features %d", res.Mutants, len(res.Corpus), len(res.Features))
+	}
+	if res.Warmup < warmMin || res.Warmup > warmMax {
+		t.Fatalf("warm-up of %d runs, want %d to %d", res.Warmup, warmMin, warmMax)
 	}
 	if len(res.Failures) == 0 {
-		t.Fatal("the planted bug was not found in 20 runs")
+		t.Fatal("the planted bug was not found in 16 runs")
 	}
 	c := res.Failures[0]
+	// Found in the warm-up: at the very run a plain sweep from 1001
+	// finds it, as that seed's own run.
+	if res.FirstFailRun <= res.Warmup && (c.Seed != 1000+uint64(res.FirstFailRun) || !c.Variant.IsZero() || c.TraceHash != RunSeed(s, c.Seed).TraceHash) {
+		t.Fatalf("failure at warm-up run %d is seed %d under %q, not the plain seed %d", res.FirstFailRun, c.Seed, c.Variant.String(),
+			1000+res.FirstFailRun)
+	}
 	if again := c.Run(); again.TraceHash != c.TraceHash || again.Passed() {
 		t.Fatalf("the failing case replays to %s (passed %v), recorded %s", again.TraceHash, again.Passed(), c.TraceHash)
 	}
@@ -117,6 +127,7 @@ func TestVariantPrefixKnobs(t *testing.T) {
 		{"salt from 3 s", sim.Variant{Salt: salt, SaltFrom: 3 * time.Second}, false},
 		{"aim from 3 s", sim.Variant{Aim: map[string]float64{sim.MarkAppendUnsynced: 1}, AimFrom: 3 * time.Second}, false},
 		{"stable disk", sim.Variant{StableDisk: true}, false},
+		{"segments scaled", sim.Variant{SegmentScale: 0.3}, false},
 	}
 	for _, c := range cases {
 		o := RunVariant(s, 1, c.v)
@@ -126,6 +137,27 @@ func TestVariantPrefixKnobs(t *testing.T) {
 		if again := RunVariant(s, 1, c.v); again.TraceHash != o.TraceHash {
 			t.Errorf("%s: not deterministic (%s, then %s)", c.name, o.TraceHash, again.TraceHash)
 		}
+	}
+	// Stable tears deal other tears than the seed's (torn-writes keeps
+	// part of every unsynced tail it crashes on), another deal others
+	// again, each as deterministic as any run.
+	torn := Lookup("torn-writes")
+	hashes := map[string]string{"the seed's run": RunSeed(torn, 1).TraceHash}
+	for _, deal := range []uint64{0, 1} {
+		v := sim.Variant{StableTears: true, TearDeal: deal}
+		o := RunVariant(torn, 1, v)
+		if o.Faults["torn"] == 0 {
+			t.Errorf("%s: no tear", v.String())
+		}
+		for name, h := range hashes {
+			if h == o.TraceHash {
+				t.Errorf("%s: the trace of %s", v.String(), name)
+			}
+		}
+		if again := RunVariant(torn, 1, v); again.TraceHash != o.TraceHash {
+			t.Errorf("%s: not deterministic", v.String())
+		}
+		hashes[v.String()] = o.TraceHash
 	}
 	// A salt from 3 s keeps the run's first 3 s: its first fault is the
 	// seed's.

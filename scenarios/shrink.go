@@ -237,6 +237,12 @@ func Shrink(s *Scenario, seed uint64, v sim.Variant, opts ShrinkOptions) (*Shrin
 	if n := k.best.Injected(); n*10 > orig.Injected() && n > stableDiskFaultsMin && !v.StableDisk {
 		k.shrinkStableDisk(orig, v, pass)
 	}
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && SeedConfig(s, seed, v).Node.SegmentBytes > 0 && k.best.Variant.SegmentScale == 0 {
+		k.shrinkSegments()
+	}
+	if len(k.best.SentOps)*10 > len(orig.SentOps) && orig.Faults["torn"] > 0 && !v.StableTears {
+		k.shrinkStableTears(orig, v, pass)
+	}
 	// The final run again, as the case file will replay it.
 	final := RunVariant(s, seed, k.best.Variant)
 	k.runs++
@@ -622,6 +628,140 @@ func (k *shrinker) shrinkStableDisk(orig *Outcome, v sim.Variant, pass func(*Out
 		return
 	}
 	k.log("again with stable disk draws (" + k.sizes() + " so far)")
+	if !pass(so, false) || size(k.best) >= size(first) {
+		k.best, k.outOfIt = first, firstOut
+	}
+}
+
+// shrinkSegments scales the best case's WAL segments down
+// (sim.Variant.SegmentScale), the smallest that still fails, and runs
+// delta debugging over its operations and faults again. A failure that
+// needs a torn record left behind in a segment the log has moved past
+// (torn-tail-resync) needs the writes that fill that segment after the
+// tear, and delta debugging, which only removes, cannot trade the writes
+// before the tear (which set where in its segment the tear falls) for
+// more after it: it stops where cutting any earlier write leaves the
+// segment unfilled. In a smaller segment the writes it kept after the
+// tear fill it wherever the tear falls, and the ones before can go.
+// The scales are m/segmentScaleSteps, multiples of 512 bytes of a
+// 16 KiB segment, so the tail a crash finds sits against the sector
+// boundaries as it did; the smaller case wins.
+func (k *shrinker) shrinkSegments() {
+	first, firstOut := k.best, k.outOfIt
+	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+	found := false
+	for m := segmentScaleSteps / 8; m < segmentScaleSteps && !found; m++ {
+		v := k.best.Variant.Clone()
+		v.SegmentScale = float64(m) / segmentScaleSteps
+		found = k.try(v)
+	}
+	if !found {
+		k.best, k.outOfIt = first, firstOut
+		return
+	}
+	k.log("segments scaled to " + strconv.FormatFloat(k.best.Variant.SegmentScale, 'g', 3, 64) + ": " + k.sizes())
+	k.shrinkPrefix()
+	k.shrinkList("ops", func(v sim.Variant) []string { return v.KeepOps },
+		func(v *sim.Variant, ids []string) { v.KeepOps = ids })
+	k.shrinkList("faults", func(v sim.Variant) []string { return v.KeepFaults },
+		func(v *sim.Variant, ids []string) { v.KeepFaults = ids })
+	if size(k.best) >= size(first) {
+		k.best, k.outOfIt = first, firstOut
+	}
+}
+
+// shrinkPrefix leaves out the first operations (in the order they were
+// sent), the largest share of prefixShares whose cut still fails: the
+// writes before a tear, once a smaller segment no longer needs them.
+// Where the log's tail sits against a sector boundary moves with the
+// cut, and a tear needs a tail of some shape (a hole needs two sectors),
+// so each share is tried at prefixJitter lengths one operation apart;
+// delta debugging tries each chunk at one length only.
+func (k *shrinker) shrinkPrefix() {
+	ids := k.best.Variant.KeepOps
+	for _, share := range prefixShares {
+		for j := 0; j < prefixJitter; j++ {
+			cut := int(share*float64(len(ids))) + j
+			if cut >= len(ids) || !k.budgetLeft() {
+				break
+			}
+			v := k.best.Variant.Clone()
+			v.KeepOps = append([]string{}, ids[cut:]...)
+			if k.try(v) {
+				k.cutAtFirstFailure()
+				k.log("the first " + strconv.Itoa(cut) + " operations left out: " + k.sizes())
+				return
+			}
+		}
+	}
+}
+
+// prefixShares and prefixJitter are the cuts shrinkPrefix tries.
+var prefixShares = []float64{0.9, 0.8, 0.7, 0.6, 0.5, 0.25}
+
+const prefixJitter = 8
+
+// segmentScaleSteps: shrinkSegments tries SegmentScale m/segmentScaleSteps.
+const segmentScaleSteps = 32
+
+// tearDeals bounds the deals shrinkStableTears tries for one that fails.
+const tearDeals = 64
+
+// tearSegmentScales are the worlds shrinkStableTears deals tears in: WAL
+// segments scaled down (sim.Variant.SegmentScale; not by powers of two,
+// which would put a segment's end where the seed's world had a tail that
+// straddled a 4 KiB boundary), then the seed's own.
+var tearSegmentScales = []float64{0.3, 0.45, 1}
+
+// shrinkStableTears shrinks again under sim.Variant.StableTears, when the
+// case keeps more than a tenth of the operations and the seed's run tore
+// a file. In a world whose disk draws from its stream at every operation
+// (read flips, latency spikes), leaving out a write before a power loss
+// re-deals which sectors its tear keeps, and a failure that needs one
+// shape of tear (a hole: an earlier sector of a multi-sector tail lost, a
+// later one kept) is gone as soon as a write goes. Under StableTears each
+// file's tear is drawn from a stream named by the power loss and the
+// file's place, so it stays what it was when earlier writes go or the
+// segments are smaller. Those are other tears than the seed's, so deals
+// (sim.Variant.TearDeal) are tried in turn, in worlds with smaller WAL
+// segments and in the seed's, until one fails the same way; that run is
+// shrunk, and the smaller case wins. (torn-tail-resync does not need it:
+// bank-crash's disk draws only when a crash point fires, so its tears
+// were never re-dealt; delta debugging under StableTears took the very
+// path it took without.)
+func (k *shrinker) shrinkStableTears(orig *Outcome, v sim.Variant, pass func(*Outcome, bool) bool) {
+	first, firstOut := k.best, k.outOfIt
+	k.passRuns, k.start, k.outOfIt = k.runs, time.Now(), false
+	scales := []float64{1}
+	if SeedConfig(k.s, k.seed, v).Node.SegmentBytes > 0 {
+		scales = tearSegmentScales
+	}
+	var so *Outcome
+	tried := 0
+search:
+	for deal := uint64(0); deal < tearDeals; deal++ {
+		for _, scale := range scales {
+			if !k.budgetLeft() {
+				break search
+			}
+			sv := v.Clone()
+			sv.StableTears, sv.TearDeal = true, deal
+			if scale < 1 {
+				sv.SegmentScale = scale
+			}
+			k.runs++
+			tried++
+			if o := RunVariant(k.s, k.seed, sv); failsSignature(o, k.sig) {
+				so = o
+				break search
+			}
+		}
+	}
+	if so == nil {
+		k.log("none of " + strconv.Itoa(tried) + " deals of stable tears fails the same way: " + k.sizes() + " kept")
+		return
+	}
+	k.log("again with " + so.Variant.String() + " (" + k.sizes() + " so far)")
 	if !pass(so, false) || size(k.best) >= size(first) {
 		k.best, k.outOfIt = first, firstOut
 	}

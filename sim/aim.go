@@ -339,6 +339,7 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 	if !n.r.aimedFault("aimed-crash") {
 		return disk.Fault{}, false
 	}
+	n.crashCause = "a" + strconv.Itoa(n.r.vs.aimed)
 	a.last = now
 	a.reach(crashIn + m)
 	n.r.fault("aimed-" + m)

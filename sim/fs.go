@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -111,6 +112,9 @@ type FS struct {
 	aim     func(op disk.Op) (disk.Fault, bool)
 	onFault func(op disk.Op, f disk.Fault)
 	onTorn  func(name string)
+	// tearRand, when set, gives each file a power loss may tear a stream
+	// of its own (Variant.StableTears).
+	tearRand func(name string) *rand.Rand
 }
 
 // NewFS returns an empty disk. rng drives its faults and crashes; trace
@@ -357,9 +361,27 @@ func (fs *FS) KillProcess() {
 func (fs *FS) Crash() {
 	fs.KillProcess()
 	fs.Stats.Crashes++
+	var fileRand func(string) *rand.Rand
+	if fs.tearRand != nil {
+		// A file's place is its path without digits (a WAL segment's
+		// number depends on how much was written before), told apart
+		// from others of the same place by its rank in name order.
+		rank := map[string]int{}
+		fileRand = func(name string) *rand.Rand {
+			place := strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return -1
+				}
+				return r
+			}, name)
+			rank[place]++
+			return fs.tearRand(place + "#" + itoa(int64(rank[place])))
+		}
+	}
 	fs.setDisk(fs.mem.CrashClone(disk.CrashCloneCfg{
 		TornProb: fs.cfg.TornProb,
 		Rand:     fs.rng,
+		FileRand: fileRand,
 		OnTorn: func(name string, size int64, kept, dirty int) {
 			fs.Stats.TornFiles++
 			if fs.onTorn != nil {

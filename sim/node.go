@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,8 +111,12 @@ type Node struct {
 	// aimCtx is what the node is doing (aim.go: which window its disk
 	// operations fall in).
 	aimCtx string
-	FS     *FS
-	Clock  *Clock
+	// crashCause names the fault behind the power loss to come (the
+	// power-off, the crash point armed or aimed: its fault id), which
+	// names its tears under Variant.StableTears.
+	crashCause string
+	FS         *FS
+	Clock      *Clock
 	// nd is the keel node of the current process (nil while down).
 	nd *node.Node
 	up bool
@@ -201,7 +207,33 @@ func newNode(r *Run, cfg NodeConfig) *Node {
 	n.FS.opGate = func(kind string) bool { return r.diskFault(cfg.ID, kind) }
 	n.Clock.gate = r.scheduledFault
 	n.FS.aim, n.FS.onFault, n.FS.onTorn = n.aimAt, n.diskFaultSeen, n.tornSeen
+	if r.cfg.Variant.StableTears {
+		n.FS.tearRand = n.tearStream
+	}
 	return n
+}
+
+// tearStream, under Variant.StableTears, is the stream that tears the
+// file at place (its path with the digits dropped, and its rank among the
+// files of that place, sim/fs.go) in a power loss now: named by the node,
+// the deal (Variant.TearDeal), the power loss (the fault that caused it:
+// the power-off, or the crash point armed or aimed, by its fault id;
+// "final" for the final check's; else the moment) and the place. Which
+// sectors a tear keeps then depends neither on the draws the disk made
+// before it (every write, flip and crash point of every earlier life) nor
+// on the other files the power loss found unsynced, nor on when a crash
+// point armed so many operations ahead fires, nor on which segment
+// number the active WAL segment has: a variant that leaves earlier
+// writes out, or scales the segments, tears the same kind of file in the
+// same power loss the same way, as long as the tail it finds has as many
+// sectors.
+func (n *Node) tearStream(place string) *rand.Rand {
+	cause := n.crashCause
+	if cause == "" {
+		cause = "@" + itoa(n.r.W.now)
+	}
+	return n.r.W.Stream("node/" + itoa(int64(n.cfg.ID)) + "/tear/" + strconv.FormatUint(n.r.cfg.Variant.TearDeal, 10) + "/" +
+		cause + "/" + place)
 }
 
 // Up reports whether the node is serving.
@@ -572,10 +604,15 @@ func (n *Node) down(power bool) {
 	} else {
 		n.FS.KillProcess()
 	}
+	// A crash point armed for this process is gone with it.
+	n.crashCause = ""
 }
 
 // powerOff is a crash with power loss; the node restarts after its delay.
 func (n *Node) powerOff(reason string) {
+	if reason == "final check" {
+		n.crashCause = "final"
+	}
 	n.trace("power-off (" + reason + ")")
 	n.r.fault("crash")
 	n.down(true)
@@ -600,6 +637,7 @@ func (n *Node) PowerOff() {
 	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
+	n.crashCause = n.r.schedID()
 	n.powerOff("scheduled")
 }
 
@@ -608,6 +646,7 @@ func (n *Node) PowerOffFor(d time.Duration) {
 	if !n.r.scheduledFault("power-off", n.up) {
 		return
 	}
+	n.crashCause = n.r.schedID()
 	n.downFor = d
 	n.powerOff("scheduled, down for " + d.String())
 }
@@ -635,6 +674,7 @@ func (n *Node) restart() {
 // CrashDuringIO arms a crash at the k-th disk mutation from now.
 func (n *Node) CrashDuringIO(k int64) {
 	if n.r.scheduledFault("crash-io", n.up) {
+		n.crashCause = n.r.schedID()
 		n.trace("arm crash point at disk operation +" + itoa(k))
 		n.FS.CrashAfter(k)
 	}

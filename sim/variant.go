@@ -55,6 +55,12 @@ type Variant struct {
 	// compaction needs fewer writes to get there (shrinking's one change
 	// to the world rather than to what happens in it).
 	LogScale float64 `json:"log_scale,omitempty"`
+	// SegmentScale, when in (0, 1), shrinks the WAL segments alone (at
+	// least minLogBytes), the snapshot trigger kept: a failure that needs
+	// a segment the log has moved past (a torn record left behind in it)
+	// needs a segment's worth of writes, fewer in smaller segments, while
+	// snapshots, which would compact that segment away, come no sooner.
+	SegmentScale float64 `json:"segment_scale,omitempty"`
 	// Swarm replaces the scenario's fault schedule with a mix of fault
 	// kinds and rates drawn from the seed (swarm.go); scenarios applies
 	// it, since it knows each world.
@@ -81,12 +87,23 @@ type Variant struct {
 	// run from the seed's own; shrinking tries it when leaving faults out
 	// re-deals the ones that matter.
 	StableDisk bool `json:"stable_disk,omitempty"`
+	// StableTears gives each file a power loss may tear a stream of its
+	// own, named by the node, the file and the moment of the power loss
+	// (node.go), and TearDeal picks one of those deals: whether the file
+	// tears, where its size ends, which unsynced sectors survive no longer
+	// move when a variant leaves earlier writes or faults out. A different
+	// run from the seed's own (other tears); shrinking searches deals for
+	// one that fails the same way when leaving writes out re-deals a tear
+	// the failure needs.
+	StableTears bool   `json:"stable_tears,omitempty"`
+	TearDeal    uint64 `json:"tear_deal,omitempty"`
 }
 
 // IsZero reports whether v is the seed's own run.
 func (v *Variant) IsZero() bool {
 	return v == nil || (!v.LimitFaults && !v.LimitOps && len(v.DropClients) == 0 && v.Until == 0 &&
-		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk)
+		len(v.Quiet) == 0 && !v.Swarm && len(v.Aim) == 0 && len(v.Salt) == 0 && v.LogScale == 0 && v.SegmentScale == 0 && v.AimFrom == 0 && v.SaltFrom == 0 && !v.StableDisk &&
+		!v.StableTears)
 }
 
 // Clone returns a deep copy.
@@ -123,11 +140,17 @@ func (v *Variant) String() string {
 	if v.StableDisk {
 		parts = append(parts, "stable disk")
 	}
+	if v.StableTears {
+		parts = append(parts, "stable tears (deal "+strconv.FormatUint(v.TearDeal, 10)+")")
+	}
 	if v.Until > 0 {
 		parts = append(parts, "until "+v.Until.String())
 	}
 	if v.LogScale > 0 && v.LogScale < 1 {
 		parts = append(parts, "log scaled "+strconv.FormatFloat(v.LogScale, 'g', 3, 64))
+	}
+	if v.SegmentScale > 0 && v.SegmentScale < 1 {
+		parts = append(parts, "segments scaled "+strconv.FormatFloat(v.SegmentScale, 'g', 3, 64))
 	}
 	if len(v.DropClients) > 0 {
 		parts = append(parts, strconv.Itoa(len(v.DropClients))+" clients dropped")
@@ -271,6 +294,9 @@ func (r *Run) scheduledFault(kind string, applies bool) bool {
 	return r.admit("s"+strconv.Itoa(r.vs.sched), kind)
 }
 
+// schedID is the id of the schedule's last fault action ("s<k>").
+func (r *Run) schedID() string { return "s" + strconv.Itoa(r.vs.sched) }
+
 // faultGate is how the disk, the network and the clocks ask the run
 // whether a schedule's fault action happens (nil: it does).
 type faultGate func(kind string, applies bool) bool
@@ -345,6 +371,9 @@ func (cfg Config) varied() Config {
 			return max(int64(float64(n)*v.LogScale), minLogBytes)
 		}
 		cfg.Node.SnapshotLogBytes, cfg.Node.SegmentBytes = scale(cfg.Node.SnapshotLogBytes), scale(cfg.Node.SegmentBytes)
+	}
+	if v.SegmentScale > 0 && v.SegmentScale < 1 && cfg.Node.SegmentBytes > 0 {
+		cfg.Node.SegmentBytes = max(int64(float64(cfg.Node.SegmentBytes)*v.SegmentScale), minLogBytes)
 	}
 	return cfg
 }
