@@ -142,6 +142,23 @@ func (n *Node) fromMetaGroup(from uint64) bool {
 	return n.plc.on && !n.hostsGroup(metaGroup) && n.MetaRecord().Placement().Hosts(metaGroup, from)
 }
 
+// aclLockIfNewer reports whether a frame of group 1's table as of index,
+// from peer from, is news to this node: from speaks for group 1 and the
+// node has not learnt a table of that index or later. It returns with
+// aclBus.mu held only when true.
+func (n *Node) aclLockIfNewer(from, index uint64) bool {
+	if !n.fromMetaGroup(from) {
+		return false
+	}
+	a := &n.aclBus
+	a.mu.Lock()
+	if index <= a.index && a.known {
+		a.mu.Unlock()
+		return false
+	}
+	return true
+}
+
 // receiveACLDigest takes a digest from peer from: a newer, different
 // table is pulled from it; a newer "no table" or the same table only
 // moves the index on.
@@ -152,15 +169,10 @@ func (n *Node) receiveACLDigest(from uint64, body []byte) {
 		return
 	}
 	has, hash := body[k] == 1, binary.LittleEndian.Uint64(body[k+1:])
-	if !n.fromMetaGroup(from) {
+	if !n.aclLockIfNewer(from, index) {
 		return
 	}
 	a := &n.aclBus
-	a.mu.Lock()
-	if index <= a.index && a.known {
-		a.mu.Unlock()
-		return
-	}
 	same := a.known && a.has == has && (!has || a.hash == hash || n.cfg.Knobs.aclDigestTrustsIndex())
 	if same || !has {
 		a.index, a.has, a.hash = index, has, 0
@@ -213,15 +225,10 @@ func (n *Node) receiveACLTable(from uint64, body []byte) {
 			return
 		}
 	}
-	if !n.fromMetaGroup(from) {
+	if !n.aclLockIfNewer(from, index) {
 		return
 	}
 	a := &n.aclBus
-	a.mu.Lock()
-	if index <= a.index && a.known {
-		a.mu.Unlock()
-		return
-	}
 	a.index, a.has, a.hash, a.known = index, has, aclHash(table), true
 	a.mu.Unlock()
 	n.aclChanged(table) // a table that does not parse is logged, the one in force kept (rebuildACL)

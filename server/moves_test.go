@@ -21,13 +21,21 @@ import (
 // `keel cluster addnode/delnode` does.
 func (tc *testCluster) metaChange(args ...string) {
 	tc.t.Helper()
-	at := tc.srvs[tc.firstRunning()].addr
+	argv := []any{"CLUSTER"}
+	for _, a := range args {
+		argv = append(argv, a)
+	}
+	tc.group1Do(tc.firstRunning(), argv...)
+}
+
+// group1Do sends a change of group 1's state (the meta record, the ACL
+// table) to node i (from 0), follows -MOVED to group 1's leader and
+// retries other errors for up to 30 s.
+func (tc *testCluster) group1Do(i int, argv ...any) {
+	tc.t.Helper()
+	at := tc.srvs[i].addr
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		c := redis.NewClient(&redis.Options{Addr: at, MaxRetries: -1})
-		argv := []any{"CLUSTER"}
-		for _, a := range args {
-			argv = append(argv, a)
-		}
 		err := c.Do(ctx(), argv...).Err()
 		c.Close()
 		if err == nil {
@@ -38,10 +46,36 @@ func (tc *testCluster) metaChange(args ...string) {
 			continue
 		}
 		if time.Now().After(deadline) {
-			tc.t.Fatalf("CLUSTER %v: %v", args, err)
+			tc.t.Fatalf("%v: %v", argv, err)
 		}
 		at = tc.srvs[tc.firstRunning()].addr
 	}
+}
+
+// copiesOf counts, for each acknowledged key:<k>, the running nodes
+// whose replicas hold it live.
+func (tc *testCluster) copiesOf(acked []int) map[int]int {
+	copies := map[int]int{}
+	for _, cs := range tc.srvs {
+		if cs == nil {
+			continue
+		}
+		for _, g := range cs.srv.Node().HostedGroups() {
+			cs.srv.do(g, func() {
+				r := cs.srv.Node().Replica(g)
+				if r == nil {
+					return
+				}
+				now := time.Now().UnixNano()
+				for _, k := range acked {
+					if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
+						copies[k]++
+					}
+				}
+			})
+		}
+	}
+	return copies
 }
 
 func (tc *testCluster) firstRunning() int {
@@ -229,26 +263,7 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	}
 	// Every acknowledged key on exactly three of the running nodes.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		copies := map[int]int{}
-		for _, cs := range tc.srvs {
-			if cs == nil {
-				continue
-			}
-			for _, g := range cs.srv.Node().HostedGroups() {
-				cs.srv.do(g, func() {
-					r := cs.srv.Node().Replica(g)
-					if r == nil {
-						return
-					}
-					now := time.Now().UnixNano()
-					for _, k := range acked {
-						if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
-							copies[k]++
-						}
-					}
-				})
-			}
-		}
+		copies := tc.copiesOf(acked)
 		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
 		if bad < 0 {
 			break

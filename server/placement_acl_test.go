@@ -24,22 +24,7 @@ func TestPlacementACL(t *testing.T) {
 	defer cc.Close()
 	aclDo := func(args ...any) {
 		t.Helper()
-		at := tc.srvs[3].addr // node 4: outside group 1 (on 1, 2, 3)
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			c := redis.NewClient(&redis.Options{Addr: at, MaxRetries: -1})
-			err := c.Do(ctx(), args...).Err()
-			c.Close()
-			if err == nil {
-				return
-			}
-			if f := strings.Fields(err.Error()); len(f) == 3 && f[0] == "MOVED" {
-				at = f[2]
-				continue
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: %v", args, err)
-			}
-		}
+		tc.group1Do(3, args...) // node 4: outside group 1 (on 1, 2, 3)
 	}
 	authEverywhere := func(want bool) {
 		t.Helper()

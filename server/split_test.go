@@ -164,23 +164,7 @@ func TestSplitOnline(t *testing.T) {
 	// Every acknowledged key on exactly three nodes, and in the group
 	// that owns its slot now.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		copies := map[int]int{}
-		for _, cs := range tc.srvs {
-			for _, g := range cs.srv.Node().HostedGroups() {
-				cs.srv.do(g, func() {
-					r := cs.srv.Node().Replica(g)
-					if r == nil {
-						return
-					}
-					now := time.Now().UnixNano()
-					for _, k := range acked {
-						if r.DB().Live(now, []byte("key:"+strconv.Itoa(k))) {
-							copies[k]++
-						}
-					}
-				})
-			}
-		}
+		copies := tc.copiesOf(acked)
 		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
 		if bad < 0 {
 			break
