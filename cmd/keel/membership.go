@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	stdnet "net"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -113,22 +110,7 @@ func parseMemberArgs(add bool, args []string) (memberOptions, error) {
 
 func runClusterMember(add bool, args []string) int {
 	o, err := parseMemberArgs(add, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, memberUsage)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "keel cluster %s: %v\n\n%s", o.verb(), err, memberUsage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	redis.SetLogger(quietRedisLogger{})
-	if err := changeMembership(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stdout, "keel cluster %s: %v\n", o.verb(), err)
-		return 1
-	}
-	return 0
+	return runClusterAdmin(o.verb(), memberUsage, o, err, changeMembership)
 }
 
 // memberConn talks to the nodes.

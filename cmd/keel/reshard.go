@@ -107,19 +107,27 @@ func parseReshardArgs(args []string) (reshardOptions, error) {
 
 func runClusterReshard(args []string) int {
 	o, err := parseReshardArgs(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, reshardUsage)
+	return runClusterAdmin("reshard", reshardUsage, o, err, reshard)
+}
+
+// runClusterAdmin runs a keel cluster subcommand that drives a running
+// cluster (reshard, split, addnode, delnode): the usage on -h (exit 0) or
+// a bad flag (2), else do until it is done (0), fails (1) or SIGINT or
+// SIGTERM cancels it.
+func runClusterAdmin[O any](verb, usage string, o O, parseErr error, do func(context.Context, O, io.Writer) error) int {
+	if errors.Is(parseErr, flag.ErrHelp) {
+		fmt.Fprint(os.Stderr, usage)
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "keel cluster reshard: %v\n\n%s", err, reshardUsage)
+	if parseErr != nil {
+		fmt.Fprintf(os.Stderr, "keel cluster %s: %v\n\n%s", verb, parseErr, usage)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	redis.SetLogger(quietRedisLogger{})
-	if err := reshard(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stdout, "keel cluster reshard: %v\n", err)
+	if err := do(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stdout, "keel cluster %s: %v\n", verb, err)
 		return 1
 	}
 	return 0

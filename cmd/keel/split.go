@@ -5,11 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors"
@@ -103,22 +100,7 @@ func parseSplitArgs(args []string) (splitOptions, error) {
 
 func runClusterSplit(args []string) int {
 	o, err := parseSplitArgs(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, splitUsage)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "keel cluster split: %v\n\n%s", err, splitUsage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	redis.SetLogger(quietRedisLogger{})
-	if err := split(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stdout, "keel cluster split: %v\n", err)
-		return 1
-	}
-	return 0
+	return runClusterAdmin("split", splitUsage, o, err, split)
 }
 
 // splitPlan is what is left of splitting group g as the groups stand:
