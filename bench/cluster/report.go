@@ -73,6 +73,18 @@ func shardedTable(res results) ([]string, [][]string) {
 	return table(res, []string{"sharded", "redis-cluster"}, "sharded", []string{"single", "cluster", "redis+replica", "redis-cluster"})
 }
 
+// baselineTable compares the group with the baseline build's
+// (--baseline-bin), each against the single node of the same rounds.
+func baselineTable(res results) ([]string, [][]string) {
+	head, rows := table(res, []string{"cluster", baseSystem, "single"}, "cluster", []string{"single"})
+	head = append(head, baseSystem+"/single", "cluster/"+baseSystem)
+	for i, c := range res.cells {
+		by := res.byCell[c]
+		rows[i] = append(rows[i], ratio(by, baseSystem, "single"), ratio(by, "cluster", baseSystem))
+	}
+	return head, rows
+}
+
 func textTable(head []string, rows [][]string) string {
 	var txt strings.Builder
 	tw := tabwriter.NewWriter(&txt, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -102,6 +114,12 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 	shHead, shRows := shardedTable(res)
 	var txt strings.Builder
 	txt.WriteString(textTable(repHead, repRows) + "\n" + textTable(shHead, shRows))
+	var baseHead []string
+	var baseRows [][]string
+	if cfg.baseBin != "" {
+		baseHead, baseRows = baselineTable(res)
+		txt.WriteString("\n" + textTable(baseHead, baseRows))
+	}
 
 	var md strings.Builder
 	fmt.Fprintf(&md, "# Replicated and sharded clusters vs single node vs Redis, %s\n\n", started.Format("2006-01-02 15:04 UTC"))
@@ -118,6 +136,10 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 		cfg.clients, cfg.dataBytes, cfg.keyspace, cfg.requests, cfg.rounds)
 	md.WriteString("## Replication: one Raft group\n\n" + markdownTable(repHead, repRows))
 	md.WriteString("\n## Sharded: three groups, each node leading one\n\n" + markdownTable(shHead, shRows))
+	if cfg.baseBin != "" {
+		fmt.Fprintf(&md, "\n## The group against the baseline build\n\n**cluster-base** is the same 3-node group started from `%s`, in the same rounds.\n\n", cfg.baseBin)
+		md.WriteString(markdownTable(baseHead, baseRows))
+	}
 	var absent []string
 	for _, s := range res.systems {
 		if why, ok := res.absent[s]; ok {
