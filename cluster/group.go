@@ -719,11 +719,16 @@ func (r *Replica) issueReadRound() {
 	r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
 }
 
-// send hands Raft's messages to the transport. A MsgSnap is not sent as
-// it is: the snapshot file is streamed to the follower in chunks first
+// send hands Raft's messages to the transport, leaving out those a later
+// message of the same Ready supersedes (superseded). A MsgSnap is not sent
+// as it is: the snapshot file is streamed to the follower in chunks first
 // (snapstream.go), and the MsgSnap follows once the follower holds it.
 func (r *Replica) send(msgs []pb.Message) {
+	skip := superseded(msgs)
 	for i := range msgs {
+		if skip != nil && skip[i] {
+			continue
+		}
 		m := msgs[i]
 		r.opts.Knobs.voteRejectLost(&m)
 		if m.Type == pb.MsgSnap {
@@ -746,6 +751,70 @@ func (r *Replica) send(msgs []pb.Message) {
 			r.opts.Send(m.To, buf)
 		}
 	}
+}
+
+// superseded marks the messages of one Ready that a later message of the
+// same Ready to the same peer makes redundant (nil: none), so that a burst
+// of steps costs each peer one message rather than one per step:
+//   - an empty MsgApp (a leader tells a follower its new commit index
+//     each time the index moves: after a batch of acknowledgements, once
+//     per acknowledgement) when a later MsgApp of the same term follows,
+//     which carries a commit index at least as high;
+//   - an accepting MsgAppResp (a follower acknowledges every append it
+//     stepped) when a later accepting one of the same term acknowledges
+//     at least as high an index: the leader's progress only moves up to
+//     the highest index acknowledged, and frees every in-flight append at
+//     or below it.
+//
+// Leaving a message out is always safe, as for one the network lost; these
+// leave nothing for Raft to retry, since the later message delivers all the
+// peer would have learnt.
+func superseded(msgs []pb.Message) []bool {
+	if len(msgs) < 2 {
+		return nil
+	}
+	// later[k] is what the messages after the current one hold for one
+	// peer: whether a MsgApp follows, and the highest accepting
+	// acknowledgement that follows (0: none), each of term term.
+	type later struct {
+		to, term uint64
+		app      bool
+		ack      uint64
+	}
+	var peers [8]later
+	seen := peers[:0]
+	var skip []bool
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := &msgs[i]
+		if m.Type != pb.MsgApp && m.Type != pb.MsgAppResp {
+			continue
+		}
+		k := slices.IndexFunc(seen, func(l later) bool { return l.to == m.To })
+		if k < 0 {
+			seen = append(seen, later{to: m.To, term: m.Term})
+			k = len(seen) - 1
+		}
+		l := &seen[k]
+		if l.term != m.Term {
+			*l = later{to: m.To, term: m.Term} // what follows belongs to another term: keep this one
+		}
+		drop := false
+		switch {
+		case m.Type == pb.MsgApp:
+			drop = l.app && len(m.Entries) == 0
+			l.app = true
+		case !m.Reject:
+			drop = l.ack != 0 && l.ack >= m.Index
+			l.ack = max(l.ack, m.Index)
+		}
+		if drop {
+			if skip == nil {
+				skip = make([]bool, len(msgs))
+			}
+			skip[i] = true
+		}
+	}
+	return skip
 }
 
 // installSnapshot replaces this follower's state with a snapshot its
