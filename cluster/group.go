@@ -719,14 +719,49 @@ func (r *Replica) issueReadRound() {
 	r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
 }
 
-// send hands Raft's messages to the transport, leaving out those a later
-// message of the same Ready supersedes (superseded). A MsgSnap is not sent
-// as it is: the snapshot file is streamed to the follower in chunks first
-// (snapstream.go), and the MsgSnap follows once the follower holds it.
-func (r *Replica) send(msgs []pb.Message) {
+// Which of a Ready's messages a call to send hands out: drive sends a
+// Ready's messages in one go after persisting it, or in two parts around
+// persisting it (sendsBeforeAppend).
+const (
+	sendAll = iota
+	sendBeforeAppend
+	sendAfterAppend
+)
+
+// afterAppend reports whether a message states what this replica has
+// persisted (an acknowledgement of appended entries, a vote), so that it
+// may leave only once the Ready it came with is on disk. Raft keeps these
+// in the same list as the rest when storage writes are synchronous; the
+// rest may be sent before the Ready's entries are written.
+func afterAppend(t pb.MessageType) bool {
+	return t == pb.MsgAppResp || t == pb.MsgVoteResp || t == pb.MsgPreVoteResp
+}
+
+// sendsBeforeAppend reports whether drive may send rd's messages other
+// than the afterAppend ones before persisting rd: only when rd changes
+// neither the term nor the vote (Raft's rule: nothing leaves before the
+// latest HardState is on disk) and installs no snapshot. Then what goes
+// early is a leader's appends and heartbeats (and a follower's heartbeat
+// replies), which promise nothing about this replica's disk.
+func (r *Replica) sendsBeforeAppend(rd *raft.Ready) bool {
+	if len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	hs := rd.HardState
+	return raft.IsEmptyHardState(hs) || hs.Term == r.store.hs.Term && hs.Vote == r.store.hs.Vote
+}
+
+// send hands Raft's messages of one Ready (which: sendAll, or the part
+// before or after persisting it) to the transport, leaving out those a
+// later message of the same Ready supersedes (superseded). A MsgSnap is
+// not sent as it is: the snapshot file is streamed to the follower in
+// chunks first (snapstream.go), and the MsgSnap follows once the follower
+// holds it.
+func (r *Replica) send(msgs []pb.Message, which int) {
 	skip := superseded(msgs)
 	for i := range msgs {
-		if skip != nil && skip[i] {
+		if skip != nil && skip[i] || which == sendBeforeAppend && afterAppend(msgs[i].Type) ||
+			which == sendAfterAppend && !afterAppend(msgs[i].Type) {
 			continue
 		}
 		m := msgs[i]

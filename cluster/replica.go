@@ -857,13 +857,25 @@ func (r *Replica) drive() error {
 		if rd.SoftState != nil && r.Replicated() {
 			r.onSoftState(rd.SoftState)
 		}
+		early := r.Replicated() && r.sendsBeforeAppend(&rd)
+		if early {
+			// The leader's appends go out while it writes its own copy
+			// (Raft thesis §10.2.1): its entries count towards a commit
+			// only once Advance reports them persisted, and a follower
+			// majority may commit them without it.
+			r.send(rd.Messages, sendBeforeAppend)
+		}
 		if err := r.persistReady(rd); err != nil {
 			r.onWriteError(err)
 			return err
 		}
 		r.observeReady(rd)
 		if r.Replicated() {
-			r.send(rd.Messages)
+			if early {
+				r.send(rd.Messages, sendAfterAppend)
+			} else {
+				r.send(rd.Messages, sendAll)
+			}
 			r.onReadStates(rd.ReadStates)
 		}
 		if err := r.opts.Knobs.applyBeforeCommit(r, &rd); err != nil {

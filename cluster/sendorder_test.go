@@ -144,3 +144,48 @@ func TestBurstsAreAcknowledgedOnce(t *testing.T) {
 		}
 	}
 }
+
+// The leader hands its appends to the network before writing the entries
+// to its own log (Raft thesis §10.2.1); a follower acknowledges only
+// entries already in its log, and a candidate asks for votes only once its
+// term and vote are on disk.
+func TestSendOrderAroundTheLogAppend(t *testing.T) {
+	var g *testGroup
+	early, appends := 0, 0
+	g = newTestGroup(t, 3, func(o *Options) {
+		id, send := o.ID, o.Send
+		o.Send = func(to uint64, msg []byte) {
+			var r *Replica
+			if g != nil {
+				r = g.reps[id]
+			}
+			if r != nil && msg[0] == peerKindRaftChecked {
+				m, err := decodeRaftMsg(msg, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case m.Type == pb.MsgApp && len(m.Entries) > 0:
+					appends++
+					if m.Entries[len(m.Entries)-1].Index > r.store.lastIndex() {
+						early++
+					}
+				case m.Type == pb.MsgAppResp && !m.Reject && m.Index > r.store.lastIndex():
+					t.Errorf("n%d acknowledged index %d holding only %d", id, m.Index, r.store.lastIndex())
+				case (m.Type == pb.MsgVote || m.Type == pb.MsgPreVote || m.Type == pb.MsgVoteResp) && m.Term > r.store.hs.Term && m.Type != pb.MsgPreVote:
+					t.Errorf("n%d sent %s of term %d with term %d on disk", id, m.Type, m.Term, r.store.hs.Term)
+				}
+			}
+			send(to, msg)
+		}
+	})
+	l := g.waitLeader()
+	for i := range 10 {
+		if got := g.submit(l, false, fmt.Sprintf("SET k%d v", i)); got != "+OK" {
+			t.Fatalf("write %d: %s", i, got)
+		}
+	}
+	if appends == 0 || early == 0 {
+		t.Fatalf("%d appends with entries sent, %d of them before the leader's own append: want some", appends, early)
+	}
+}
