@@ -521,7 +521,13 @@ func (r *Replica) pump() bool {
 // It stops (false) at a WATCHed transaction or a call that needs the
 // group quiescent while it is not.
 func (r *Replica) proposeFrom(b *batch) bool {
-	var cmds []byte
+	cmds := r.cmdScratch[:0]
+	r.cmdScratch = nil // a call below that proposes too (none does today) gets its own
+	defer func() {
+		if cap(cmds) <= scratchBytesKept {
+			r.cmdScratch = cmds[:0]
+		}
+	}()
 	var positions []int
 	propose := func() {
 		if len(positions) == 0 {
@@ -537,7 +543,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			delete(r.inflight, id)
 			r.failProposal(p, r.redirectAll(b, positions))
 		}
-		cmds, positions = nil, nil
+		cmds, positions = cmds[:0], nil
 	}
 	for i := b.submitted; i < len(b.reqs); i++ {
 		req := &b.reqs[i]
