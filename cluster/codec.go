@@ -103,11 +103,11 @@ func (r *entryReader) next() ([][]byte, error) {
 // entry type byte then the entry data; a RecHardState carries commit in
 // Index, term in Term and the vote as its payload.
 
-func entryRecord(e pb.Entry) disk.Record {
-	p := make([]byte, 0, 1+len(e.Data))
-	p = append(p, byte(e.Type))
-	p = append(p, e.Data...)
-	return disk.Record{Type: disk.RecEntry, Index: e.Index, Term: e.Term, Payload: p}
+// appendEntryPayload appends the payload of e's WAL record (a RecEntry
+// of e's index and term) to buf: its type, then its data.
+func appendEntryPayload(buf []byte, e pb.Entry) []byte {
+	buf = append(buf, byte(e.Type))
+	return append(buf, e.Data...)
 }
 
 func recordEntry(r disk.Record) (pb.Entry, error) {

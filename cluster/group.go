@@ -521,7 +521,13 @@ func (r *Replica) pump() bool {
 // It stops (false) at a WATCHed transaction or a call that needs the
 // group quiescent while it is not.
 func (r *Replica) proposeFrom(b *batch) bool {
-	var cmds []byte
+	cmds := r.cmdScratch[:0]
+	r.cmdScratch = nil // a call below that proposes too (none does today) gets its own
+	defer func() {
+		if cap(cmds) <= scratchBytesKept {
+			r.cmdScratch = cmds[:0]
+		}
+	}()
 	var positions []int
 	propose := func() {
 		if len(positions) == 0 {
@@ -537,7 +543,7 @@ func (r *Replica) proposeFrom(b *batch) bool {
 			delete(r.inflight, id)
 			r.failProposal(p, r.redirectAll(b, positions))
 		}
-		cmds, positions = nil, nil
+		cmds, positions = cmds[:0], nil
 	}
 	for i := b.submitted; i < len(b.reqs); i++ {
 		req := &b.reqs[i]
@@ -622,6 +628,25 @@ func (r *Replica) advanceAll() {
 	}
 	clear(r.g.active[n:])
 	r.g.active = r.g.active[:n]
+}
+
+// finishEarly answers a replicated batch whose last write has just
+// applied, in the middle of a Ready, rather than once every entry the
+// Ready committed has applied (advanceAll): a leader that steps a burst
+// of acknowledgements applies many batches' entries in one go, and each
+// batch's connection can send its replies while the rest apply. The
+// batch's reads after its last write run now, on the state its writes
+// left, as they would at the end of a Ready that committed less.
+func (r *Replica) finishEarly(b *batch) {
+	if b.done == nil || b.submitted < len(b.reqs) {
+		return
+	}
+	r.advance(b)
+	if b.next >= len(b.reqs) {
+		done := b.done
+		b.done = nil // advanceAll drops it from the active batches
+		done()
+	}
 }
 
 // advance answers b's requests in order up to the first that still waits
@@ -719,11 +744,51 @@ func (r *Replica) issueReadRound() {
 	r.rn.ReadIndex(binary.LittleEndian.AppendUint64(nil, ctx))
 }
 
-// send hands Raft's messages to the transport. A MsgSnap is not sent as
-// it is: the snapshot file is streamed to the follower in chunks first
-// (snapstream.go), and the MsgSnap follows once the follower holds it.
-func (r *Replica) send(msgs []pb.Message) {
+// Which of a Ready's messages a call to send hands out: drive sends a
+// Ready's messages in one go after persisting it, or in two parts around
+// persisting it (sendsBeforeAppend).
+const (
+	sendAll = iota
+	sendBeforeAppend
+	sendAfterAppend
+)
+
+// afterAppend reports whether a message states what this replica has
+// persisted (an acknowledgement of appended entries, a vote), so that it
+// may leave only once the Ready it came with is on disk. Raft keeps these
+// in the same list as the rest when storage writes are synchronous; the
+// rest may be sent before the Ready's entries are written.
+func afterAppend(t pb.MessageType) bool {
+	return t == pb.MsgAppResp || t == pb.MsgVoteResp || t == pb.MsgPreVoteResp
+}
+
+// sendsBeforeAppend reports whether drive may send rd's messages other
+// than the afterAppend ones before persisting rd: only when rd changes
+// neither the term nor the vote (Raft's rule: nothing leaves before the
+// latest HardState is on disk) and installs no snapshot. Then what goes
+// early is a leader's appends and heartbeats (and a follower's heartbeat
+// replies), which promise nothing about this replica's disk.
+func (r *Replica) sendsBeforeAppend(rd *raft.Ready) bool {
+	if len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	hs := rd.HardState
+	return raft.IsEmptyHardState(hs) || hs.Term == r.store.hs.Term && hs.Vote == r.store.hs.Vote
+}
+
+// send hands Raft's messages of one Ready (which: sendAll, or the part
+// before or after persisting it) to the transport, leaving out those a
+// later message of the same Ready supersedes (superseded). A MsgSnap is
+// not sent as it is: the snapshot file is streamed to the follower in
+// chunks first (snapstream.go), and the MsgSnap follows once the follower
+// holds it.
+func (r *Replica) send(msgs []pb.Message, which int) {
+	skip := superseded(msgs)
 	for i := range msgs {
+		if skip != nil && skip[i] || which == sendBeforeAppend && afterAppend(msgs[i].Type) ||
+			which == sendAfterAppend && !afterAppend(msgs[i].Type) {
+			continue
+		}
 		m := msgs[i]
 		r.opts.Knobs.voteRejectLost(&m)
 		if m.Type == pb.MsgSnap {
@@ -746,6 +811,70 @@ func (r *Replica) send(msgs []pb.Message) {
 			r.opts.Send(m.To, buf)
 		}
 	}
+}
+
+// superseded marks the messages of one Ready that a later message of the
+// same Ready to the same peer makes redundant (nil: none), so that a burst
+// of steps costs each peer one message rather than one per step:
+//   - an empty MsgApp (a leader tells a follower its new commit index
+//     each time the index moves: after a batch of acknowledgements, once
+//     per acknowledgement) when a later MsgApp of the same term follows,
+//     which carries a commit index at least as high;
+//   - an accepting MsgAppResp (a follower acknowledges every append it
+//     stepped) when a later accepting one of the same term acknowledges
+//     at least as high an index: the leader's progress only moves up to
+//     the highest index acknowledged, and frees every in-flight append at
+//     or below it.
+//
+// Leaving a message out is always safe, as for one the network lost; these
+// leave nothing for Raft to retry, since the later message delivers all the
+// peer would have learnt.
+func superseded(msgs []pb.Message) []bool {
+	if len(msgs) < 2 {
+		return nil
+	}
+	// later[k] is what the messages after the current one hold for one
+	// peer: whether a MsgApp follows, and the highest accepting
+	// acknowledgement that follows (0: none), each of term term.
+	type later struct {
+		to, term uint64
+		app      bool
+		ack      uint64
+	}
+	var peers [8]later
+	seen := peers[:0]
+	var skip []bool
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := &msgs[i]
+		if m.Type != pb.MsgApp && m.Type != pb.MsgAppResp {
+			continue
+		}
+		k := slices.IndexFunc(seen, func(l later) bool { return l.to == m.To })
+		if k < 0 {
+			seen = append(seen, later{to: m.To, term: m.Term})
+			k = len(seen) - 1
+		}
+		l := &seen[k]
+		if l.term != m.Term {
+			*l = later{to: m.To, term: m.Term} // what follows belongs to another term: keep this one
+		}
+		drop := false
+		switch {
+		case m.Type == pb.MsgApp:
+			drop = l.app && len(m.Entries) == 0
+			l.app = true
+		case !m.Reject:
+			drop = l.ack != 0 && l.ack >= m.Index
+			l.ack = max(l.ack, m.Index)
+		}
+		if drop {
+			if skip == nil {
+				skip = make([]bool, len(msgs))
+			}
+			skip[i] = true
+		}
+	}
+	return skip
 }
 
 // installSnapshot replaces this follower's state with a snapshot its

@@ -57,6 +57,10 @@ const (
 	msgBytesMax            = 1 << 20
 	inflightMsgsMax        = 256
 	lockFileName           = "LOCK"
+	// scratchBytesKept bounds the scratch buffers a replica keeps
+	// between calls (recPayloads, cmdScratch); a larger one, left by an
+	// unusually large batch, is dropped.
+	scratchBytesKept = 4 << 20
 )
 
 // Replies for writes the replica refuses.
@@ -212,12 +216,20 @@ type Replica struct {
 	// entry's, or a loaded snapshot's): what a replicated replica's local
 	// expiry and snapshots go by, never its own clock, so that no replica
 	// drops a key the log still holds (Tick, newJob).
-	logMillis     int64
-	lastNowNanos  int64
-	applied       uint64
-	nextID        uint64
-	inflight      map[uint64]*proposal
-	recBuf        []disk.Record
+	logMillis    int64
+	lastNowNanos int64
+	applied      uint64
+	nextID       uint64
+	inflight     map[uint64]*proposal
+	recBuf       []disk.Record
+	// recPayloads holds the payloads of recBuf's entry records while
+	// persistReady writes them (the WAL copies what it writes), and
+	// cmdScratch a replicated batch's commands while proposeFrom gathers
+	// them (each proposal copies them): both are reused, so that neither
+	// costs an allocation per entry. Each is dropped when it outgrows
+	// scratchBytesKept.
+	recPayloads   []byte
+	cmdScratch    []byte
 	reader        entryReader
 	replayReplies engine.Discard // replies of replayed commands, read by no one
 
@@ -857,13 +869,25 @@ func (r *Replica) drive() error {
 		if rd.SoftState != nil && r.Replicated() {
 			r.onSoftState(rd.SoftState)
 		}
+		early := r.Replicated() && r.sendsBeforeAppend(&rd)
+		if early {
+			// The leader's appends go out while it writes its own copy
+			// (Raft thesis §10.2.1): its entries count towards a commit
+			// only once Advance reports them persisted, and a follower
+			// majority may commit them without it.
+			r.send(rd.Messages, sendBeforeAppend)
+		}
 		if err := r.persistReady(rd); err != nil {
 			r.onWriteError(err)
 			return err
 		}
 		r.observeReady(rd)
 		if r.Replicated() {
-			r.send(rd.Messages)
+			if early {
+				r.send(rd.Messages, sendAfterAppend)
+			} else {
+				r.send(rd.Messages, sendAll)
+			}
 			r.onReadStates(rd.ReadStates)
 		}
 		if err := r.opts.Knobs.applyBeforeCommit(r, &rd); err != nil {
@@ -907,8 +931,22 @@ func (r *Replica) persistReady(rd raft.Ready) error {
 		return nil
 	}
 	recs := r.recBuf[:0]
+	payloads := r.recPayloads[:0]
 	for _, e := range rd.Entries {
-		recs = append(recs, entryRecord(e))
+		// One buffer for every payload: a record's payload is its slice
+		// of it, taken once the buffer stops growing.
+		payloads = appendEntryPayload(payloads, e)
+	}
+	off := 0
+	for _, e := range rd.Entries {
+		n := 1 + len(e.Data)
+		recs = append(recs, disk.Record{Type: disk.RecEntry, Index: e.Index, Term: e.Term, Payload: payloads[off : off+n : off+n]})
+		off += n
+	}
+	if cap(payloads) <= scratchBytesKept {
+		r.recPayloads = payloads[:0]
+	} else {
+		r.recPayloads = nil
 	}
 	recs = append(recs, hardStateRecord(hs))
 	wasDirty := r.wal.Dirty()
@@ -1048,6 +1086,9 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 		r.execEntryCommand(er.NowMillis, seed, argv, p.b.reqs[pos].W)
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
+	}
+	if p != nil {
+		r.finishEarly(p.b)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@
 //
 //	go run ./bench/cluster            # 3 rounds of SET/GET at -P 1 and -P 16
 //	go run ./bench/cluster --quick    # 1 round, 10k requests: a smoke run
+//	go run ./bench/cluster --baseline-bin /tmp/keel-base --systems cluster,cluster-base,single
+//	                                  # a change to the group against a build without it, side by side
 //
 // The five systems, all with appendonly yes and appendfsync everysec:
 //
@@ -21,6 +23,9 @@
 //   - redis-cluster: three redis-server --cluster-enabled processes, the
 //     slots assigned by redis-cli --cluster create --cluster-replicas 0:
 //     sharded's yardstick (three masters, no replication).
+//   - placed: six keel nodes with --groups 6 --replicas 3 (issue 17's
+//     placement: each node hosts half of the groups and leads one),
+//     against the one group on three nodes.
 //
 // redis-benchmark (-c 50 -d 200 -r 100000, --csv) drives each in turn
 // within a round, the order rotated round by round (A B C D E, B C D E A,
@@ -38,6 +43,13 @@
 // whose process exits, is reported missing with the reason; the others are
 // still measured.
 //
+// --baseline-bin adds a sixth system, cluster-base: the same 3-node group
+// started from another keel binary (a build of the commit before a
+// change), measured in the same rounds, so that a change is judged by
+// cluster/single against cluster-base/single of the same run rather than
+// by two runs under different outside load. --systems measures only the
+// systems named (the others are reported as not asked for).
+//
 // Like bench/, it is a black-box client: it starts binaries and speaks
 // RESP through go-redis; it imports nothing of keel but the harness code it
 // shares with bench/ (bench/internal/harness). docs/performance.md
@@ -45,10 +57,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +81,8 @@ type config struct {
 	tests       []string
 	clusterMode string // auto, yes, no: redis-benchmark --cluster for the keel cluster
 	keelBin     string
-	placed      bool // also the 6-node placed cluster (issue 17)
+	baseBin     string          // --baseline-bin: cluster-base runs it
+	systems     map[string]bool // --systems; nil: all
 	install     bool
 	keep        bool
 	outDir      string
@@ -85,7 +100,8 @@ func parseFlags(args []string) (config, error) {
 	tests := fs.String("tests", "set,get", "redis-benchmark -t tests (GET after SET so it mostly hits)")
 	fs.StringVar(&c.clusterMode, "cluster-mode", "auto", "drive the keel cluster with redis-benchmark --cluster: auto (probe it), yes, no (leader's port)")
 	fs.StringVar(&c.keelBin, "keel-bin", "", "use this keel binary instead of building ./cmd/keel")
-	fs.BoolVar(&c.placed, "placed", true, "also measure six keel nodes with --groups 6 --replicas 3 (redis-benchmark --cluster)")
+	fs.StringVar(&c.baseBin, "baseline-bin", "", "also measure cluster-base: the 3-node group started from this keel binary")
+	systems := fs.String("systems", "", "measure only these systems (comma-separated: "+strings.Join(allSystems, ", ")+"); empty: all")
 	fs.BoolVar(&c.install, "install", true, "apt-get install redis-server redis-tools when missing")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs and data)")
 	fs.StringVar(&c.outDir, "out", "bench/cluster/results", "directory for the Markdown report (relative to the module root)")
@@ -113,6 +129,19 @@ func parseFlags(args []string) (config, error) {
 			return c, errors.Newf("-tests: %q is not one of set, get, incr", f)
 		}
 	}
+	if *systems != "" {
+		c.systems = map[string]bool{}
+		for _, f := range strings.Split(*systems, ",") {
+			f = strings.TrimSpace(f)
+			if !slices.Contains(allSystems, f) {
+				return c, errors.Newf("-systems: %q is not one of %s", f, strings.Join(allSystems, ", "))
+			}
+			c.systems[f] = true
+		}
+	}
+	if c.systems[baseSystem] && c.baseBin == "" {
+		return c, errors.New("-systems names cluster-base, which needs -baseline-bin")
+	}
 	switch c.clusterMode {
 	case "auto", "yes", "no":
 	default:
@@ -122,6 +151,20 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("need at least one round, request, client, pipeline and test")
 	}
 	return c, nil
+}
+
+// allSystems are the systems a run can measure, in report order;
+// baseSystem is measured only with --baseline-bin.
+var allSystems = []string{"cluster", baseSystem, "single", "redis+replica", "sharded", "redis-cluster", "placed"}
+
+const baseSystem = "cluster-base"
+
+// wants reports whether the run measures system name.
+func (c config) wants(name string) bool {
+	if name == baseSystem && c.baseBin == "" {
+		return false
+	}
+	return c.systems == nil || c.systems[name]
 }
 
 func main() {
@@ -155,6 +198,12 @@ func run(ctx context.Context, cfg config) error {
 	// others are measured.
 	absent := map[string]string{}
 	start := func(name string, f func() (*system, error)) *system {
+		if !cfg.wants(name) {
+			if name != baseSystem || cfg.baseBin != "" {
+				absent[name] = "not asked for (--systems)"
+			}
+			return nil
+		}
 		fmt.Println("starting", name)
 		sys, err := f()
 		if err != nil {
@@ -164,7 +213,8 @@ func run(ctx context.Context, cfg config) error {
 		}
 		return sys
 	}
-	cl := start("cluster", func() (*system, error) { return startKeelCluster(keelBin, tmp, 3) })
+	cl := start("cluster", func() (*system, error) { return startKeelCluster(keelBin, tmp, "cluster", 3) })
+	base := start(baseSystem, func() (*system, error) { return startKeelCluster(cfg.baseBin, tmp, baseSystem, 3) })
 	single := start("single", func() (*system, error) { return startKeelSingle(keelBin, tmp) })
 	rr := start("redis+replica", func() (*system, error) { return startRedisWithReplica(tl.RedisServer, tmp) })
 	sharded := start("sharded", func() (*system, error) {
@@ -189,33 +239,31 @@ func run(ctx context.Context, cfg config) error {
 		}
 		return s, nil
 	})
-	var placed *system
-	if cfg.placed {
-		placed = start("placed", func() (*system, error) {
-			s, err := startKeelPlaced(keelBin, tmp)
-			if err != nil {
-				return nil, err
-			}
-			if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, s); err != nil {
-				s.stop()
-				return nil, errors.Wrap(err, "redis-benchmark --cluster against keel --groups 6 --replicas 3")
-			}
-			return s, nil
-		})
-	}
-	for _, s := range []*system{cl, single, rr, sharded, rc, placed} {
+	// placed: issue 17's placement, six groups of three on six nodes.
+	placed := start("placed", func() (*system, error) {
+		s, err := startKeelPlaced(keelBin, tmp)
+		if err != nil {
+			return nil, err
+		}
+		if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, s); err != nil {
+			s.stop()
+			return nil, errors.Wrap(err, "redis-benchmark --cluster against keel --groups 6 --replicas 3")
+		}
+		return s, nil
+	})
+	for _, s := range []*system{cl, base, single, rr, sharded, rc, placed} {
 		if s != nil {
 			defer s.stop()
 		}
 	}
 
 	useCluster := false
-	if cl != nil {
+	if probe := cmp.Or(cl, base); probe != nil {
 		switch cfg.clusterMode {
 		case "yes":
 			useCluster = true
 		case "auto":
-			if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, cl); err != nil {
+			if err := probeBenchmarkCluster(ctx, tl.RedisBenchmark, probe); err != nil {
 				fmt.Printf("redis-benchmark --cluster does not work against a one-group keel cluster (%v): driving the leader's port\n", oneLine(err.Error()))
 			} else {
 				useCluster = true
@@ -224,14 +272,17 @@ func run(ctx context.Context, cfg config) error {
 	}
 	systems := []target{
 		{name: "cluster", sys: cl, cluster: useCluster},
+	}
+	if cfg.baseBin != "" {
+		systems = append(systems, target{name: baseSystem, sys: base, cluster: useCluster})
+	}
+	systems = append(systems, []target{
 		{name: "single", sys: single},
 		{name: "redis+replica", sys: rr},
 		{name: "sharded", sys: sharded, cluster: true},
 		{name: "redis-cluster", sys: rc, cluster: true},
-	}
-	if cfg.placed {
-		systems = append(systems, target{name: "placed", sys: placed, cluster: true})
-	}
+		{name: "placed", sys: placed, cluster: true},
+	}...)
 	results, err := runRounds(ctx, cfg, tl, systems, absent)
 	if err != nil {
 		return err

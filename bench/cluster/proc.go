@@ -77,8 +77,8 @@ func keelFlags(port int, dir string) []string {
 		"--appendonly", "yes", "--appendfsync", "everysec"}
 }
 
-func startKeelCluster(bin, tmp string, size int) (*system, error) {
-	procs, err := harness.StartKeelGroup(bin, tmp, "cluster", size, keelFlags)
+func startKeelCluster(bin, tmp, name string, size int) (*system, error) {
+	procs, err := harness.StartKeelGroup(bin, tmp, name, size, keelFlags)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,18 @@ func placedTable(res results) ([]string, [][]string) {
 	return table(res, []string{"placed"}, "placed", []string{"cluster", "sharded", "single", "redis-cluster"})
 }
 
+// baselineTable compares the group with the baseline build's
+// (--baseline-bin), each against the single node of the same rounds.
+func baselineTable(res results) ([]string, [][]string) {
+	head, rows := table(res, []string{"cluster", baseSystem, "single"}, "cluster", []string{"single"})
+	head = append(head, baseSystem+"/single", "cluster/"+baseSystem)
+	for i, c := range res.cells {
+		by := res.byCell[c]
+		rows[i] = append(rows[i], ratio(by, baseSystem, "single"), ratio(by, "cluster", baseSystem))
+	}
+	return head, rows
+}
+
 func textTable(head []string, rows [][]string) string {
 	var txt strings.Builder
 	tw := tabwriter.NewWriter(&txt, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -108,12 +120,18 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 	shHead, shRows := shardedTable(res)
 	var txt strings.Builder
 	txt.WriteString(textTable(repHead, repRows) + "\n" + textTable(shHead, shRows))
-	placed := cfg.placed
+	placed := cfg.wants("placed")
 	var plHead []string
 	var plRows [][]string
 	if placed {
 		plHead, plRows = placedTable(res)
 		txt.WriteString("\n" + textTable(plHead, plRows))
+	}
+	var baseHead []string
+	var baseRows [][]string
+	if cfg.baseBin != "" {
+		baseHead, baseRows = baselineTable(res)
+		txt.WriteString("\n" + textTable(baseHead, baseRows))
 	}
 
 	var md strings.Builder
@@ -137,6 +155,10 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 			"On a 2-core machine six processes share the same two cores as three: the ratio to **cluster** says what placement costs or buys here, not at scale.\n\n",
 			placedNodes, placedReplicas, placedNodes, placedNodes, placedNodes, placedReplicas)
 		md.WriteString(markdownTable(plHead, plRows))
+	}
+	if cfg.baseBin != "" {
+		fmt.Fprintf(&md, "\n## The group against the baseline build\n\n**cluster-base** is the same 3-node group started from `%s`, in the same rounds.\n\n", cfg.baseBin)
+		md.WriteString(markdownTable(baseHead, baseRows))
 	}
 	var absent []string
 	for _, s := range res.systems {
