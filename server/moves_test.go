@@ -52,6 +52,82 @@ func (tc *testCluster) group1Do(i int, argv ...any) {
 	}
 }
 
+// clusterWriter writes key:<k> = k for k = 0, 1, ... through a
+// ClusterClient, one at a time, until finished, and sorts the answers:
+// acknowledged, failed, or unsure (answered cluster.ErrMsgLeaderLost: a
+// leader handed its leadership over, as a move does before removing it,
+// with the write in flight; applied or not, the client cannot tell.
+// Checked as absent or the value, not failed: the same happens when
+// leadership spreads, before moves; docs/cluster.md, "Moves", limits).
+type clusterWriter struct {
+	cc     *redis.ClusterClient
+	mu     sync.Mutex
+	acked  []int
+	errs   []string
+	unsure []int
+	stop   atomic.Bool
+	wg     sync.WaitGroup
+	writes atomic.Int64
+}
+
+func startClusterWriter(cc *redis.ClusterClient) *clusterWriter {
+	w := &clusterWriter{cc: cc}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for k := 0; !w.stop.Load(); k++ {
+			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
+			cancel()
+			w.mu.Lock()
+			switch {
+			case err != nil && err.Error() == cluster.ErrMsgLeaderLost:
+				w.unsure = append(w.unsure, k)
+			case err != nil:
+				w.errs = append(w.errs, "key:"+strconv.Itoa(k)+": "+err.Error())
+			default:
+				w.acked = append(w.acked, k)
+			}
+			w.mu.Unlock()
+			w.writes.Add(1)
+		}
+	}()
+	return w
+}
+
+// finish stops the writer and checks what it saw: no failed write, at
+// least 100 acknowledged, each acknowledged key readable with its value,
+// each unsure one absent or its value. It returns the acknowledged keys.
+func (w *clusterWriter) finish(t *testing.T) []int {
+	t.Helper()
+	w.stop.Store(true)
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.errs) > 0 {
+		t.Errorf("%d writes failed, first: %s", len(w.errs), w.errs[0])
+	}
+	if len(w.acked) < 100 {
+		t.Fatalf("only %d writes acknowledged", len(w.acked))
+	}
+	for _, k := range w.acked {
+		v, err := w.cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil || v != k {
+			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
+		}
+	}
+	for _, k := range w.unsure {
+		v, err := w.cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
+		if err != nil && err != redis.Nil || err == nil && v != k {
+			t.Fatalf("key:%d (outcome unknown to the writer) reads %d, %v: want %d or nothing", k, v, err, k)
+		}
+	}
+	if len(w.unsure) > 0 {
+		t.Logf("%d writes answered %q (a leadership handover with the write in flight)", len(w.unsure), cluster.ErrMsgLeaderLost)
+	}
+	return slices.Clone(w.acked)
+}
+
 // copiesOf counts, for each acknowledged key:<k>, the running nodes
 // whose replicas hold it live.
 func (tc *testCluster) copiesOf(acked []int) map[int]int {
@@ -174,48 +250,14 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	cc := tc.clusterClient()
 	tc.preload(cc)
 
-	var (
-		mu    sync.Mutex
-		acked []int
-		errs  []string
-		// unsure: writes answered cluster.ErrMsgLeaderLost (a leader
-		// handed its leadership over, as a move does before removing
-		// it, with the write in flight): applied or not, the client
-		// cannot tell. Counted and checked (absent or the value), not
-		// failed: the same happens when leadership spreads, before moves
-		// (docs/cluster.md, "Moves", limits).
-		unsure []int
-		stop   atomic.Bool
-		wg     sync.WaitGroup
-		writes atomic.Int64
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for k := 0; !stop.Load(); k++ {
-			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
-			cancel()
-			mu.Lock()
-			switch {
-			case err != nil && err.Error() == cluster.ErrMsgLeaderLost:
-				unsure = append(unsure, k)
-			case err != nil:
-				errs = append(errs, "key:"+strconv.Itoa(k)+": "+err.Error())
-			default:
-				acked = append(acked, k)
-			}
-			mu.Unlock()
-			writes.Add(1)
-		}
-	}()
+	w := startClusterWriter(cc)
 
 	grow := time.Now()
 	addr := tc.startJoining() // node 7, --join yes, same --groups and --replicas
 	tc.metaChange("ADDNODE", "7", addr)
 	all := map[uint64]string{1: "active", 2: "active", 3: "active", 4: "active", 5: "active", 6: "active", 7: "active"}
 	tc.waitBalanced(all)
-	t.Logf("grown to 7 nodes in %s (%d writes so far)", time.Since(grow).Round(time.Millisecond), writes.Load())
+	t.Logf("grown to 7 nodes in %s (%d writes so far)", time.Since(grow).Round(time.Millisecond), w.writes.Load())
 	if got := tc.srvs[6].srv.Node().HostedGroups(); len(got) < 2 {
 		t.Errorf("node 7 hosts %v after the rebalance, want 2 or 3 groups", got)
 	}
@@ -226,7 +268,7 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	delete(all, 1)
 	delete(all, 4)
 	tc.waitBalanced(all)
-	t.Logf("shrunk to 5 nodes in %s (%d writes so far)", time.Since(shrink).Round(time.Millisecond), writes.Load())
+	t.Logf("shrunk to 5 nodes in %s (%d writes so far)", time.Since(shrink).Round(time.Millisecond), w.writes.Load())
 	for _, i := range []int{0, 3} {
 		if got := tc.srvs[i].srv.Node().HostedGroups(); len(got) != 0 {
 			t.Errorf("node %d left the cluster but hosts %v", i+1, got)
@@ -235,32 +277,7 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	tc.stop(0)
 	tc.stop(3)
 	time.Sleep(500 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("%d writes failed, first: %s", len(errs), errs[0])
-	}
-	if len(acked) < 100 {
-		t.Fatalf("only %d writes acknowledged", len(acked))
-	}
-	for _, k := range acked {
-		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
-		if err != nil || v != k {
-			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
-		}
-	}
-	for _, k := range unsure {
-		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
-		if err != nil && err != redis.Nil || err == nil && v != k {
-			t.Fatalf("key:%d (outcome unknown to the writer) reads %d, %v: want %d or nothing", k, v, err, k)
-		}
-	}
-	if len(unsure) > 0 {
-		t.Logf("%d writes answered %q (a leadership handover with the write in flight)", len(unsure), cluster.ErrMsgLeaderLost)
-	}
+	acked := w.finish(t)
 	// Every acknowledged key on exactly three of the running nodes.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		copies := tc.copiesOf(acked)

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,33 +53,7 @@ func TestSplitOnline(t *testing.T) {
 	tc.waitPlacedTopology(3, 3)
 	cc := tc.clusterClient()
 
-	var (
-		mu     sync.Mutex
-		acked  []int
-		errs   []string
-		unsure []int // answered cluster.ErrMsgLeaderLost (see TestPlacementGrowShrinkOnline)
-		stop   atomic.Bool
-		wg     sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for k := 0; !stop.Load(); k++ {
-			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			err := cc.Set(c, "key:"+strconv.Itoa(k), k, 0).Err()
-			cancel()
-			mu.Lock()
-			switch {
-			case err != nil && err.Error() == cluster.ErrMsgLeaderLost:
-				unsure = append(unsure, k)
-			case err != nil:
-				errs = append(errs, "key:"+strconv.Itoa(k)+": "+err.Error())
-			default:
-				acked = append(acked, k)
-			}
-			mu.Unlock()
-		}
-	}()
+	w := startClusterWriter(cc)
 	time.Sleep(time.Second) // keys in group 2's upper half before the split
 
 	start := time.Now()
@@ -116,32 +87,11 @@ func TestSplitOnline(t *testing.T) {
 	}
 	t.Logf("split group 2 in %s: %d keys moved to group 4", time.Since(start).Round(time.Millisecond), moved)
 	time.Sleep(time.Second)
-	stop.Store(true)
-	wg.Wait()
+	acked := w.finish(t)
 	if moved == 0 {
 		t.Fatal("the split moved no key")
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("%d writes failed, first: %s", len(errs), errs[0])
-	}
-	if len(acked) < 100 {
-		t.Fatalf("only %d writes acknowledged", len(acked))
-	}
-	for _, k := range acked {
-		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
-		if err != nil || v != k {
-			t.Fatalf("acknowledged key:%d reads %d, %v", k, v, err)
-		}
-	}
-	for _, k := range unsure {
-		v, err := cc.Get(ctx(), "key:"+strconv.Itoa(k)).Int()
-		if err != nil && err != redis.Nil || err == nil && v != k {
-			t.Fatalf("key:%d (outcome unknown to the writer) reads %d, %v: want %d or nothing", k, v, err, k)
-		}
-	}
 	// Every node routes 4 groups: 4 ranges in CLUSTER SLOTS.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		bad := ""
