@@ -884,8 +884,8 @@ func simExplore(args []string, stdout, stderr io.Writer) int {
 	if writeErr != nil {
 		fmt.Fprintln(stderr, "keel sim explore:", writeErr)
 	}
-	fmt.Fprintf(stdout, "explored %d runs (%d fresh seeds, %d mutants) in %s: corpus %d, features %d, failures %d\n",
-		res.Runs, res.Fresh, res.Mutants, time.Since(start).Round(time.Millisecond), len(res.Corpus), len(res.Features), len(res.Failures))
+	fmt.Fprintf(stdout, "explored %d runs (%d fresh seeds, the first %d of them the warm-up's plain seeds in order; %d mutants) in %s: corpus %d, features %d, failures %d\n",
+		res.Runs, res.Fresh, res.Warmup, res.Mutants, time.Since(start).Round(time.Millisecond), len(res.Corpus), len(res.Features), len(res.Failures))
 	if len(res.Failures) > 0 {
 		return 1
 	}
