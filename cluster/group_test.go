@@ -695,3 +695,50 @@ func TestLearnerSurvivesRestartFromSnapshot(t *testing.T) {
 		t.Fatalf("leader n%d after the restarts: voters and learners %s", l, got)
 	}
 }
+
+// A read the leader serves while an earlier write is still in flight runs
+// at a later time than that write's entry. It must not move the leader's
+// log clock: the write would then apply at a later time on the leader
+// than on the followers, and a key expiring in between would leave them
+// holding different values (cluster-grammar seed 742 found it, with
+// batches answered in the middle of a Ready).
+func TestLeaderReadDoesNotMoveTheLogClock(t *testing.T) {
+	g := newTestGroup(t, 3)
+	l := g.waitLeader()
+	if got := g.submit(l, false, "SET k 5 PX 1000"); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	// The INCR is proposed now (the key alive) but cannot commit: the
+	// appends are held back, heartbeats (and so read rounds) are not.
+	g.filter = func(m *groupMsg) bool {
+		pm, err := decodeRaftMsg(m.data, m.to)
+		return err != nil || pm.Type != pb.MsgApp
+	}
+	w := &rec{}
+	incrDone := false
+	g.reps[l].SubmitAsync(g.now, []Request{{Argv: argv("INCR k"), W: w}}, func() { incrDone = true })
+	g.deliver()
+	g.now += 2e9 // past the key's expiry
+	if got := g.run(l, []Request{{Argv: argv("GET k"), ReadOnly: true}}); got != "$nil" {
+		t.Fatalf("GET after the expiry, the INCR in flight: %q", got)
+	}
+	if incrDone {
+		t.Fatal("the INCR committed with its appends held back")
+	}
+	g.filter = nil
+	for i := 0; !incrDone && i < 50; i++ {
+		g.tick()
+	}
+	if !incrDone || w.String() != ":6" {
+		t.Fatalf("INCR (proposed while the key lived): done %v, reply %q, want :6", incrDone, w.String())
+	}
+	for i := 0; i < 5; i++ {
+		g.tick()
+	}
+	want := dump(g.reps[l], g.now)
+	for _, id := range g.ids {
+		if got := dump(g.reps[id], g.now); got != want {
+			t.Fatalf("n%d holds %q, the leader n%d %q", id, got, l, want)
+		}
+	}
+}

@@ -853,7 +853,13 @@ func (r *Replica) runCommand(ms int64, req *Request) {
 	if r.opts.Knobs.staleRead(r, req) {
 		return
 	}
-	if r.Replicated() && !r.IsLeader() {
+	if r.Replicated() {
+		// On the leader too: a read served while an earlier write is in
+		// flight runs at a later time than that write's entry, and had it
+		// moved the DB's clock the write would apply at that later time
+		// here and at its own on the followers, so a key expiring in
+		// between would end up different (TestLeaderReadDoesNotMoveTheLogClock;
+		// cluster-grammar seed 742).
 		r.db.ExecLocalRead(ms, req.Argv, req.W)
 		return
 	}
@@ -1117,9 +1123,14 @@ func (r *Replica) Tick(now int64) {
 	// clock runs ahead of the leader's would otherwise delete a key the
 	// leader still holds and apply the next logged write of it to
 	// nothing (an HSET the leader answered WRONGTYPE creates a hash on
-	// the follower; found by the grammar workload, cluster-grammar).
+	// the follower; found by the grammar workload, cluster-grammar). A
+	// leader with writes in flight is held to the log's time as well:
+	// they were proposed at earlier times and apply after this tick, and
+	// a key expired now but alive at a write's time must still be there
+	// when it applies, as it is on the followers
+	// (TestLeaderReadDoesNotMoveTheLogClock).
 	expireAt := ms
-	if r.Replicated() && !r.IsLeader() {
+	if r.Replicated() && (!r.IsLeader() || !r.quiescent()) {
 		expireAt = r.logMillis
 	}
 	r.db.ActiveExpire(expireAt, activeExpireBudget)

@@ -194,15 +194,20 @@ func New(opts Options) *DB {
 // expired can never reappear. Clock reports the time actually used.
 func (db *DB) Exec(now int64, argv [][]byte, w Writer) { db.exec(now, argv, w, false) }
 
-// ExecLocalRead runs a read-only command for a replica that follows a
-// log it does not write (a follower's READONLY read): at now, its own
-// clock, so a key expired by it reads as gone, but without moving the
-// DB's clock and without collecting a key the DB's clock (the log's
+// ExecLocalRead runs a read-only command for a replica of a replicated
+// log (a follower's READONLY read, or any read a leader serves): at now,
+// its own clock, so a key expired by it reads as gone, but without moving
+// the DB's clock and without collecting a key the DB's clock (the log's
 // time) has not expired. A follower's clock may run ahead of the
-// leader's: had the read moved the clock or deleted the key, the next
+// leader's, and a leader's reads run ahead of the writes it still has in
+// flight: had the read moved the clock or deleted the key, the next
 // logged write of it would find nothing there and do something else
-// than it did on the leader.
+// than it did on the other replicas. The LRU clock (access.go) does move:
+// it only orders keys for eviction, which the leader alone decides.
 func (db *DB) ExecLocalRead(now int64, argv [][]byte, w Writer) {
+	if l := lruClock(now); now > db.clock && l > db.lruNow {
+		db.lruNow = l
+	}
 	db.localRead = true
 	db.exec(now, argv, w, true)
 	db.localRead = false
