@@ -630,6 +630,25 @@ func (r *Replica) advanceAll() {
 	r.g.active = r.g.active[:n]
 }
 
+// finishEarly answers a replicated batch whose last write has just
+// applied, in the middle of a Ready, rather than once every entry the
+// Ready committed has applied (advanceAll): a leader that steps a burst
+// of acknowledgements applies many batches' entries in one go, and each
+// batch's connection can send its replies while the rest apply. The
+// batch's reads after its last write run now, on the state its writes
+// left, as they would at the end of a Ready that committed less.
+func (r *Replica) finishEarly(b *batch) {
+	if b.done == nil || b.submitted < len(b.reqs) {
+		return
+	}
+	r.advance(b)
+	if b.next >= len(b.reqs) {
+		done := b.done
+		b.done = nil // advanceAll drops it from the active batches
+		done()
+	}
+}
+
 // advance answers b's requests in order up to the first that still waits
 // for the log (or has not been classified yet).
 func (r *Replica) advance(b *batch) {

@@ -1093,6 +1093,9 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 		p.b.state[pos] = stWriteDone
 		p.b.next = pos + 1
 	}
+	if p != nil {
+		r.finishEarly(p.b)
+	}
 	return nil
 }
 
