@@ -63,7 +63,15 @@ func TestPlacementACL(t *testing.T) {
 	}
 	tc.start(4, ln)
 	authEverywhere(false)
-	if err := cc.Set(ctx(), "after-acl", "v", 0).Err(); err != nil {
-		t.Fatalf("a write after the ACL changes: %v", err)
+	// The cluster still takes writes (once the restarted node's groups
+	// have their leaders again: TRYAGAIN until then).
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err := cc.Set(ctx(), "after-acl", "v", 0).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a write after the ACL changes: %v", err)
+		}
 	}
 }
