@@ -65,12 +65,18 @@ func TestGossipViews(t *testing.T) {
 	n.Route(3, ping(view(2, 2, 9, 99)))                                       // node 3 is not placed on group 2
 	n.Route(2, ping(view(2, 6, 9, 99)))                                       // node 6 is not placed on group 2
 	n.Route(5, ping(view(2, 5, 2, 99, cluster.SlotRange{First: 0, Last: 0}))) // an older term: the leader stays
-	if n.LeaderOf(2) != 4 || n.groupOf(0) != 2 || n.groupOf(3000) != 1 {
-		t.Fatalf("leader %d, slot 0 → %d, slot 3000 → %d; want 4, 2 (applied 99's slots), 1 (no one claims it)", n.LeaderOf(2), n.groupOf(0), n.groupOf(3000))
+	// Slot 3000 is claimed by no group now: it keeps its last route
+	// (routing.go), where its gate redirects or says TRYAGAIN.
+	if n.LeaderOf(2) != 4 || n.groupOf(0) != 2 || n.groupOf(3000) != 2 {
+		t.Fatalf("leader %d, slot 0 → %d, slot 3000 → %d; want 4, 2 (applied 99's slots), 2 (no one claims it: its last route)", n.LeaderOf(2), n.groupOf(0), n.groupOf(3000))
 	}
 	n.Route(5, ping(view(2, 5, 10, 100, cluster.SlotRange{First: 2731, Last: 5461})))
-	if n.LeaderOf(2) != 5 || n.groupOf(3000) != 2 || n.groupOf(0) != 1 {
-		t.Fatalf("after term 10: leader %d, slot 3000 → %d, slot 0 → %d", n.LeaderOf(2), n.groupOf(3000), n.groupOf(0))
+	if n.LeaderOf(2) != 5 || n.groupOf(3000) != 2 || n.groupOf(0) != 2 {
+		t.Fatalf("after term 10: leader %d, slot 3000 → %d, slot 0 → %d (no one claims it: its last route)", n.LeaderOf(2), n.groupOf(3000), n.groupOf(0))
+	}
+	n.slotsChanged(1, cluster.SlotInfo{Group: 1, Owned: []cluster.SlotRange{{First: 0, Last: 2730}}}) // group 1's replica here
+	if n.groupOf(0) != 1 {
+		t.Fatalf("slot 0, claimed by group 1 again, routes to %d", n.groupOf(0))
 	}
 	bad := n.BadFrames()
 	for _, f := range [][]byte{
@@ -114,7 +120,9 @@ func TestGossipFrameRoundTrip(t *testing.T) {
 	if _, _, ok := b.Route(2, a.gossipFrame()); !ok {
 		t.Fatal("the ping was refused")
 	}
-	if b.LeaderOf(2) != 4 || b.groupOf(5001) != 1 || b.groupOf(5000) != 2 {
+	// Slot 5001 is no longer claimed: it keeps its last route (group 2's
+	// starting range).
+	if b.LeaderOf(2) != 4 || b.groupOf(5001) != 2 || b.groupOf(5000) != 2 {
 		t.Fatalf("read back: leader %d, slot 5000 → %d, 5001 → %d", b.LeaderOf(2), b.groupOf(5000), b.groupOf(5001))
 	}
 }
