@@ -135,7 +135,7 @@ func init() {
 		Summary: "7 nodes, 6 groups of 3 replicas, --node-dead-after 8 s; one node outside the meta group is cut off from every node of " +
 			"group 1 (so from any meta leader) for 16 s while the other nodes still hear it, under load and power losses of other " +
 			"nodes; the meta leader must not mark it dead: at the end every member is active and the record unchanged; meanwhile ACL " +
-			"SETUSER, DELUSER and SETUSER through group 1, and at the end every node's users are the table's; appendfsync always",
+			"SETUSER alice, SETUSER bob and DELUSER alice through group 1, and before the end every node's users are the table's; appendfsync always",
 		Config: func(seed uint64) sim.Config {
 			cfg := movesBaseNodes("cluster-dead-view", seed, 7)
 			cfg.Group.NodeDeadAfter = 8 * time.Second

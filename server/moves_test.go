@@ -128,6 +128,22 @@ func (w *clusterWriter) finish(t *testing.T) []int {
 	return slices.Clone(w.acked)
 }
 
+// waitThreeCopies waits (up to 20 s) until every acknowledged key:<k> is
+// held live by exactly three of the running nodes' replicas.
+func (tc *testCluster) waitThreeCopies(acked []int) {
+	tc.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		copies := tc.copiesOf(acked)
+		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
+		if bad < 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("key:%d is stored on %d running nodes, want 3", acked[bad], copies[acked[bad]])
+		}
+	}
+}
+
 // copiesOf counts, for each acknowledged key:<k>, the running nodes
 // whose replicas hold it live.
 func (tc *testCluster) copiesOf(acked []int) map[int]int {
@@ -278,17 +294,7 @@ func TestPlacementGrowShrinkOnline(t *testing.T) {
 	tc.stop(3)
 	time.Sleep(500 * time.Millisecond)
 	acked := w.finish(t)
-	// Every acknowledged key on exactly three of the running nodes.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		copies := tc.copiesOf(acked)
-		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
-		if bad < 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("key:%d is stored on %d running nodes, want 3", acked[bad], copies[acked[bad]])
-		}
-	}
+	tc.waitThreeCopies(acked) // of the running nodes
 	t.Logf("%d acknowledged writes, all readable, each on 3 of the 5 nodes", len(acked))
 }
 

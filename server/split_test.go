@@ -111,17 +111,6 @@ func TestSplitOnline(t *testing.T) {
 			t.Fatal(bad)
 		}
 	}
-	// Every acknowledged key on exactly three nodes, and in the group
-	// that owns its slot now.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		copies := tc.copiesOf(acked)
-		bad := slices.IndexFunc(acked, func(k int) bool { return copies[k] != 3 })
-		if bad < 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("key:%d is stored on %d nodes, want 3", acked[bad], copies[acked[bad]])
-		}
-	}
+	tc.waitThreeCopies(acked) // and in the group that owns its slot now
 	t.Logf("%d acknowledged writes, all readable, each on 3 of the 6 nodes", len(acked))
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	stdnet "net"
@@ -78,22 +77,14 @@ func (o memberOptions) verb() string {
 
 func parseMemberArgs(add bool, args []string) (memberOptions, error) {
 	o := memberOptions{add: add}
-	fs := flag.NewFlagSet("keel cluster "+o.verb(), flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := clusterFlags("keel cluster "+o.verb(), &o.node)
 	var id int64
-	fs.StringVar(&o.node, "node", "", "")
 	fs.Int64Var(&id, "id", 0, "")
 	if add {
 		fs.StringVar(&o.addr, "addr", "", "")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseClusterFlags(fs, args, &o.node); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, errors.Newf("unexpected arguments %q", fs.Args())
-	}
-	if o.node == "" {
-		return o, errors.New("--node host:port is required")
 	}
 	if id < 1 {
 		return o, errors.New("--id N is required: the node id, a positive integer")

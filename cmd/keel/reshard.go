@@ -69,23 +69,15 @@ type reshardOptions struct {
 }
 
 func parseReshardArgs(args []string) (reshardOptions, error) {
-	fs := flag.NewFlagSet("keel cluster reshard", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var o reshardOptions
+	fs := clusterFlags("keel cluster reshard", &o.node)
 	var slots string
 	var to int
-	fs.StringVar(&o.node, "node", "", "")
 	fs.StringVar(&slots, "slots", "", "")
 	fs.IntVar(&to, "to", 0, "")
 	fs.IntVar(&o.batch, "batch", cluster.ReshardBatchDefault, "")
-	if err := fs.Parse(args); err != nil {
+	if err := parseClusterFlags(fs, args, &o.node); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, errors.Newf("unexpected arguments %q", fs.Args())
-	}
-	if o.node == "" {
-		return o, errors.New("--node host:port is required")
 	}
 	if slots == "" {
 		return o, errors.New("--slots A-B is required")
@@ -108,6 +100,31 @@ func parseReshardArgs(args []string) (reshardOptions, error) {
 func runClusterReshard(args []string) int {
 	o, err := parseReshardArgs(args)
 	return runClusterAdmin("reshard", reshardUsage, o, err, reshard)
+}
+
+// clusterFlags is the flag set of a keel cluster subcommand that drives a
+// running cluster through one node (--node host:port, into node); its
+// errors are the caller's to print, with the usage.
+func clusterFlags(name string, node *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(node, "node", "", "")
+	return fs
+}
+
+// parseClusterFlags parses args into fs, refusing arguments past the
+// flags and a missing --node.
+func parseClusterFlags(fs *flag.FlagSet, args []string, node *string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.Newf("unexpected arguments %q", fs.Args())
+	}
+	if *node == "" {
+		return errors.New("--node host:port is required")
+	}
+	return nil
 }
 
 // runClusterAdmin runs a keel cluster subcommand that drives a running

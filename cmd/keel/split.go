@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -63,23 +62,15 @@ type splitOptions struct {
 }
 
 func parseSplitArgs(args []string) (splitOptions, error) {
-	fs := flag.NewFlagSet("keel cluster split", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var o splitOptions
+	fs := clusterFlags("keel cluster split", &o.node)
 	var slots string
 	var group int
-	fs.StringVar(&o.node, "node", "", "")
 	fs.IntVar(&group, "group", 0, "")
 	fs.StringVar(&slots, "slots", "", "")
 	fs.IntVar(&o.batch, "batch", cluster.ReshardBatchDefault, "")
-	if err := fs.Parse(args); err != nil {
+	if err := parseClusterFlags(fs, args, &o.node); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, errors.Newf("unexpected arguments %q", fs.Args())
-	}
-	if o.node == "" {
-		return o, errors.New("--node host:port is required")
 	}
 	if group < 1 {
 		return o, errors.New("--group G is required: a group number (1 or more)")
