@@ -175,7 +175,7 @@ func (n *Node) receiveACLDigest(from uint64, body []byte) {
 	a := &n.aclBus
 	same := a.known && a.has == has && (!has || a.hash == hash || n.cfg.Knobs.aclDigestTrustsIndex())
 	if same || !has {
-		a.index, a.has, a.hash = index, has, 0
+		a.index, a.has, a.hash = index, has, hash // keep the hash: the next same digest must not pull again
 		changed := !same
 		a.known = true
 		a.mu.Unlock()
