@@ -653,6 +653,9 @@ func (r *Replica) finishEarly(b *batch) {
 // for the log (or has not been classified yet).
 func (r *Replica) advance(b *batch) {
 	for b.next < b.submitted && b.state[b.next] != stWritePending {
+		if b.next >= b.warmed {
+			r.warmBatchAhead(b, b.submitted)
+		}
 		req := &b.reqs[b.next]
 		if b.state[b.next] == stWriteFailed {
 			req.W.WriteError(b.failMsg[b.next])

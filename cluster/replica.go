@@ -228,9 +228,13 @@ type Replica struct {
 	// them (each proposal copies them): both are reused, so that neither
 	// costs an allocation per entry. Each is dropped when it outgrows
 	// scratchBytesKept.
-	recPayloads   []byte
-	cmdScratch    []byte
-	reader        entryReader
+	recPayloads []byte
+	cmdScratch  []byte
+	reader      entryReader
+	// warmReader runs ahead of reader in applyCommands, and warmer
+	// gathers the keys it and runUpTo warm (engine.Warmer).
+	warmReader    entryReader
+	warmer        engine.Warmer
 	replayReplies engine.Discard // replies of replayed commands, read by no one
 
 	// Fault state: fatal means the WAL can no longer be trusted and the
@@ -323,6 +327,8 @@ type batch struct {
 	state     []reqState
 	failMsg   []string
 	next      int
+	// warmed: requests before it have had their keys warmed (runUpTo).
+	warmed int
 
 	// Replicated groups (group.go): requests before submitted have been
 	// classified (and their writes proposed); readCtx is the batch's
@@ -768,6 +774,9 @@ func (r *Replica) failProposal(p *proposal, msg string) {
 // failed under it) and gets the current refusal.
 func (r *Replica) runUpTo(b *batch, end int) {
 	for ; b.next < end; b.next++ {
+		if b.next >= b.warmed {
+			r.warmBatchAhead(b, end)
+		}
 		req := &b.reqs[b.next]
 		switch b.state[b.next] {
 		case stLocal:
@@ -782,6 +791,19 @@ func (r *Replica) runUpTo(b *batch, end int) {
 			req.W.WriteError(msg)
 		}
 	}
+}
+
+// warmBatchAhead warms the keys of the local requests from b.next on
+// (engine.DB.Warm), a batch of them, before runUpTo runs them.
+func (r *Replica) warmBatchAhead(b *batch, end int) {
+	i := b.next
+	for ; i < end && r.warmer.Len() < engine.WarmBatchKeys; i++ {
+		if b.state[i] == stLocal && b.reqs[i].Txn == nil {
+			r.warmer.Add(b.reqs[i].Argv)
+		}
+	}
+	r.warmer.Warm(r.db)
+	b.warmed = i
 }
 
 // localNameBytesMax is the longest command name runLocal checks for a
@@ -1076,7 +1098,11 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 			return errors.AssertionFailedf("cluster: entry %d holds %d commands, proposal had %d", e.Index, er.Count, len(p.positions))
 		}
 	}
+	warmed := 0
 	for i := 0; i < er.Count; i++ {
+		if i == warmed {
+			warmed = r.warmEntryAhead(e.Data, i, er.Count)
+		}
 		argv, err := er.next()
 		if err != nil {
 			return errors.Wrapf(err, "cluster: entry %d command %d", e.Index, i)
@@ -1097,6 +1123,28 @@ func (r *Replica) applyCommands(e pb.Entry) error {
 		r.finishEarly(p.b)
 	}
 	return nil
+}
+
+// warmEntryAhead warms the keys of the entry's commands from command i
+// on (engine.DB.Warm), a batch of them, and returns the command after the
+// last one warmed. The warm reader starts over from the entry's first
+// command only when i is 0; an entry that does not decode stops the
+// warming (applyCommands reports it).
+func (r *Replica) warmEntryAhead(data []byte, i, count int) int {
+	wr := &r.warmReader
+	if i == 0 && wr.reset(data) != nil {
+		return count
+	}
+	for ; i < count && r.warmer.Len() < engine.WarmBatchKeys; i++ {
+		argv, err := wr.next()
+		if err != nil {
+			r.warmer.Warm(r.db)
+			return count
+		}
+		r.warmer.Add(argv)
+	}
+	r.warmer.Warm(r.db)
+	return i
 }
 
 // SnapshotFile is the newest snapshot file on disk (backups read it

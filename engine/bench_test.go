@@ -44,6 +44,66 @@ func BenchmarkGet(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
+// randomOrder is a fixed random sequence of key numbers: keys in a
+// random order miss the caches as a client's keys do (in benchArgv's
+// order, consecutive keys sit side by side in the index and the pages).
+func randomOrder() []int {
+	var s SplitMix64 // its zero value is a fixed sequence
+	order := make([]int, 1<<20)
+	for i := range order {
+		order[i] = int(s.Uint64() % benchKeys)
+	}
+	return order
+}
+
+// BenchmarkGetRandom: GET of existing keys in a random order, each
+// command on its own: every lookup pays its cache misses one after
+// another (index slot, record, cell).
+func BenchmarkGetRandom(b *testing.B) { benchRandom(b, 1, "GET") }
+
+// BenchmarkGetRandomWarm: the same, 16 commands at a time warmed first
+// (Warmer), as a replica runs a batch.
+func BenchmarkGetRandomWarm(b *testing.B) { benchRandom(b, 16, "GET") }
+
+// BenchmarkSetRandom and BenchmarkSetRandomWarm: the same for SET of
+// existing keys.
+func BenchmarkSetRandom(b *testing.B)     { benchRandom(b, 1, "SET", string(make([]byte, 200))) }
+func BenchmarkSetRandomWarm(b *testing.B) { benchRandom(b, 16, "SET", string(make([]byte, 200))) }
+
+func benchRandom(b *testing.B, batch int, cmd string, extra ...string) {
+	db := loadedDB(string(make([]byte, 200)))
+	order := randomOrder()
+	// The arguments as a server holds them: in a small buffer that was
+	// just written (the connection's read buffer), so that the misses
+	// measured are the keyspace's, not the benchmark's own.
+	argvs := make([][][]byte, batch)
+	for j := range argvs {
+		argvs[j] = [][]byte{[]byte(cmd), make([]byte, 0, 16)}
+		for _, e := range extra {
+			argvs[j] = append(argvs[j], []byte(e))
+		}
+	}
+	var w Warmer
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuNanos()
+	for i := 0; i < b.N; i += batch {
+		for j, argv := range argvs {
+			argv[1] = strconv.AppendInt(append(argv[1][:0], "key:"...), int64(order[(i+j)%len(order)]), 10)
+		}
+		if batch > 1 {
+			for _, argv := range argvs {
+				w.Add(argv)
+			}
+			w.Warm(db)
+		}
+		for _, argv := range argvs {
+			db.Exec(1, argv, &sink)
+		}
+	}
+	reportCPU(b, cpu)
+}
+
 // BenchmarkSet: SET over existing keys, 200-byte values, overwritten in
 // place in the value's own buffer.
 func BenchmarkSet(b *testing.B) {

@@ -55,6 +55,8 @@ type DB struct {
 	// clock is the latest time given to Exec or ActiveExpire; time never
 	// goes backwards inside a DB (see Exec).
 	clock int64
+	// warmSink keeps Warm's loads from being optimised away.
+	warmSink uint64
 	// localRead is set while ExecLocalRead runs: keys expired at its now
 	// but not at clock are hidden, not collected (expireItem).
 	localRead bool

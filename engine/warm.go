@@ -1,0 +1,115 @@
+package engine
+
+// warmBatchMax is how many keys one pass of Warm overlaps: enough misses
+// in flight to fill the core's memory-level parallelism, few enough that
+// what they load is still in L1/L2 when the commands run.
+const warmBatchMax = 32
+
+// WarmBatchKeys is how many keys a caller gathers for one Warm: one pass.
+const WarmBatchKeys = warmBatchMax
+
+// Warm loads into the CPU's caches what looking up keys will read: the
+// index slot, the record and the first line of the key's cell, in three
+// passes over the keys so that the cache misses of one pass are
+// independent of each other and overlap, where a lookup's misses are a
+// dependent chain (slot, then record, then cell) paid one key at a time.
+// With a keyspace larger than the caches, those misses are most of a
+// point command's cost. It changes nothing: not even the keys' access
+// metadata (LRU/LFU).
+func (db *DB) Warm(keys [][]byte) {
+	for len(keys) > 0 {
+		k := min(len(keys), warmBatchMax)
+		db.warm(keys[:k])
+		keys = keys[k:]
+	}
+}
+
+func (db *DB) warm(keys [][]byte) {
+	x := &db.index
+	d := &db.s.slabDirs
+	var fps [warmBatchMax]uint32
+	var at [warmBatchMax]int
+	var refs [warmBatchMax]ref
+	var acc uint64
+	n := len(x.slots)
+	if n == 0 {
+		return
+	}
+	for i, key := range keys {
+		fp := x.fingerprint(key)
+		fps[i] = fp
+		at[i] = home(fp, n)
+		acc += x.slots[at[i]]
+	}
+	for i := range keys {
+		refs[i] = 0
+		for j := at[i]; ; j++ {
+			if j == n {
+				j = 0
+			}
+			s := x.slots[j]
+			if s == 0 {
+				break
+			}
+			if uint32(s>>32) == fps[i] {
+				refs[i] = ref(s)
+				acc += d.rec(refs[i]).cell
+				break
+			}
+		}
+	}
+	for i := range keys {
+		if refs[i] == 0 {
+			continue
+		}
+		rc := d.rec(refs[i])
+		if rc.class != classLarge {
+			acc += uint64(d.pages[rc.cell>>pageShift][rc.cell&pageMask])
+		}
+	}
+	db.warmSink = acc
+}
+
+// warmKeysPerCommandMax bounds the keys one command adds to a Warmer
+// (MSET of hundreds of keys warms its first ones; the rest pay their
+// misses as before).
+const warmKeysPerCommandMax = 16
+
+// Warmer gathers the keys of commands about to run, for one DB.Warm of
+// all of them: a batch's commands are added, warmed, then executed. It
+// keeps references to the argv slices until Reset or Warm.
+type Warmer struct {
+	keys [][]byte
+}
+
+// Add adds argv's keys: those at fixed positions (COMMAND INFO's first,
+// last and step); a command whose keys move with its arguments, or an
+// unknown one, adds none.
+func (w *Warmer) Add(argv [][]byte) {
+	if len(argv) < 2 {
+		return
+	}
+	c := Lookup(argv[0])
+	if c == nil || c.keys != nil || c.FirstKey <= 0 || c.Step <= 0 {
+		return
+	}
+	last := c.LastKey
+	if last < 0 {
+		last += len(argv)
+	}
+	n := 0
+	for i := c.FirstKey; i <= last && i < len(argv) && n < warmKeysPerCommandMax; i += c.Step {
+		w.keys = append(w.keys, argv[i])
+		n++
+	}
+}
+
+// Len is how many keys are gathered.
+func (w *Warmer) Len() int { return len(w.keys) }
+
+// Warm warms the gathered keys in db and forgets them.
+func (w *Warmer) Warm(db *DB) {
+	db.Warm(w.keys)
+	clear(w.keys)
+	w.keys = w.keys[:0]
+}
