@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/engine"
 	"github.com/keel-db/keel/node"
 	"github.com/keel-db/keel/seam"
 )
@@ -43,6 +44,10 @@ type execQueue struct {
 
 	mu    sync.Mutex
 	queue []*waiter // head is the leader; at most one entry per connection plus ticker
+	// running is how many entries at the head of queue form the group
+	// being run (0 while none is): a read-only batch that moves ahead
+	// of queued writes (enqueue) goes after them.
+	running int
 
 	reqs []cluster.Request // the leader's gathered group; only the leader touches it
 
@@ -59,6 +64,8 @@ type waiter struct {
 	cond sync.Cond
 	reqs []cluster.Request
 	fn   func()
+	// read: every request of reqs only reads (readOnlyBatch).
+	read bool
 	done bool // no longer queued: its batch was handed to the node
 	// answered (replicated groups): every reply of its batch is written.
 	answered bool
@@ -87,9 +94,9 @@ func (q *execQueue) newWaiter() *waiter {
 // touch the writers of reqs again, as the replica may still write to
 // them.
 func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
-	w.reqs = reqs
+	w.reqs, w.read = reqs, readOnlyBatch(reqs)
 	q.run(w)
-	w.reqs = nil
+	w.reqs, w.read = nil, false
 	if !q.async {
 		return true
 	}
@@ -140,7 +147,7 @@ func (q *execQueue) do(w *waiter, fn func()) {
 func (q *execQueue) run(w *waiter) {
 	q.mu.Lock()
 	w.done, w.answered = false, false
-	q.queue = append(q.queue, w)
+	q.enqueue(w)
 	for !w.done && q.queue[0] != w {
 		w.cond.Wait()
 	}
@@ -154,7 +161,7 @@ func (q *execQueue) run(w *waiter) {
 		q.reqs = append(q.reqs[:0], w.reqs...)
 		for n < len(q.queue) {
 			f := q.queue[n]
-			if f.fn != nil || len(q.reqs)+len(f.reqs) > submitRequestsMax {
+			if f.fn != nil || len(q.reqs)+len(f.reqs) > submitRequestsMax || w.read && !f.read {
 				break
 			}
 			q.reqs = append(q.reqs, f.reqs...)
@@ -165,6 +172,7 @@ func (q *execQueue) run(w *waiter) {
 	if q.async && w.fn == nil {
 		group = slices.Clone(q.queue[:n])
 	}
+	q.running = n
 	q.mu.Unlock()
 
 	switch {
@@ -185,6 +193,7 @@ func (q *execQueue) run(w *waiter) {
 		q.node.SetGroupBusy(q.group, false)
 	}
 	q.mu.Lock()
+	q.running = 0
 	for _, f := range q.queue[1:n] {
 		f.done = true
 		f.cond.Signal()
@@ -196,4 +205,40 @@ func (q *execQueue) run(w *waiter) {
 		q.queue[0].cond.Signal()
 	}
 	q.mu.Unlock()
+}
+
+// enqueue places w in the queue (mu held). A read-only batch goes ahead
+// of the writes queued behind the group being run, after any reads
+// already there, so that a GET does not wait for a group of thousands of
+// writes queued before it: every queued batch is concurrent with every
+// other (none has been answered, and a connection has at most one in the
+// queue), so running the reads first is linearizable. It jumps only when
+// the group at the head is not itself reads (or is work that is not a
+// batch): reads and writes then alternate, and writes cannot starve.
+func (q *execQueue) enqueue(w *waiter) {
+	if !w.read || len(q.queue) < 2 || q.queue[0].read {
+		q.queue = append(q.queue, w)
+		return
+	}
+	i := max(q.running, 1)
+	for i < len(q.queue) && q.queue[i].read {
+		i++
+	}
+	q.queue = slices.Insert(q.queue, i, w)
+}
+
+// readOnlyBatch reports whether every request only reads: a known
+// command flagged read-only, outside a transaction.
+func readOnlyBatch(reqs []cluster.Request) bool {
+	for i := range reqs {
+		r := &reqs[i]
+		if r.Txn != nil || len(r.Argv) == 0 {
+			return false
+		}
+		c := engine.Lookup(r.Argv[0])
+		if c == nil || c.Flags&engine.ReadOnly == 0 {
+			return false
+		}
+	}
+	return len(reqs) > 0
 }
