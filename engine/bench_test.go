@@ -298,3 +298,30 @@ func BenchmarkWriteIntoLarge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkViewAscend: a snapshot's walk of a View in key order over 100k
+// keys written in a random order, so that consecutive keys' records and
+// cells are far apart, as in a keyspace clients built (per key).
+func BenchmarkViewAscend(b *testing.B) {
+	db := newTestDB()
+	val := []byte(string(make([]byte, 200)))
+	for _, k := range randomOrder()[:benchKeys] {
+		db.Exec(1, [][]byte{[]byte("SET"), strconv.AppendInt([]byte("key:"), int64(k), 10), val}, &sink)
+	}
+	v := db.View()
+	defer v.Release()
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	var sum int
+	for n < b.N {
+		v.Ascend(func(e Entry) bool {
+			sum += len(e.Key) + int(e.Value[len(e.Value)-1])
+			n++
+			return n < b.N
+		})
+	}
+	if sum < 0 {
+		b.Fatal(sum)
+	}
+}

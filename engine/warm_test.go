@@ -135,3 +135,44 @@ func TestWarmerAddsFixedKeyPositions(t *testing.T) {
 		t.Errorf("MGET of 100 keys warmed %d, want the first %d", w.Len(), warmKeysPerCommandMax)
 	}
 }
+
+// View.Ascend hands out its entries a batch at a time: every key once, in
+// order, whatever the count's place against the batch size, and nothing
+// after fn says stop.
+func TestViewAscendBatches(t *testing.T) {
+	for _, keys := range []int{0, 1, warmBatchMax - 1, warmBatchMax, warmBatchMax + 1, 2 * warmBatchMax, 2*warmBatchMax + 1, 1000} {
+		db := newTestDB()
+		var want []string
+		for i := range keys {
+			k := "k:" + strconv.Itoa(1000000+i)
+			db.Exec(1, [][]byte{[]byte("SET"), []byte(k), []byte("v" + k)}, &sink)
+			want = append(want, k)
+		}
+		v := db.View()
+		var got []string
+		v.Ascend(func(e Entry) bool {
+			if string(e.Value) != "v"+string(e.Key) {
+				t.Fatalf("%d keys: %q holds %q", keys, e.Key, e.Value)
+			}
+			got = append(got, string(e.Key))
+			return true
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d keys: Ascend gave %d keys (%.3q...), want %d in order", keys, len(got), got[:min(3, len(got))], len(want))
+		}
+		for _, stop := range []int{1, warmBatchMax - 1, warmBatchMax, warmBatchMax + 1, keys} {
+			if stop > keys || stop == 0 {
+				continue
+			}
+			calls := 0
+			v.Ascend(func(e Entry) bool {
+				calls++
+				return calls < stop
+			})
+			if calls != stop {
+				t.Errorf("%d keys, stop at %d: fn called %d times", keys, stop, calls)
+			}
+		}
+		v.Release()
+	}
+}
