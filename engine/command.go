@@ -158,18 +158,26 @@ func (c *Command) Keys(argv [][]byte) []int {
 	if c.keys != nil {
 		return c.keys(argv)
 	}
-	if c.FirstKey == 0 {
-		return nil
-	}
-	last := c.LastKey
-	if last < 0 {
-		last = len(argv) + last
-	}
+	first, last := c.fixedKeyRange(len(argv))
 	var out []int
-	for i := c.FirstKey; i <= last && i < len(argv); i += c.Step {
+	for i := first; i <= last; i += c.Step {
 		out = append(out, i)
 	}
 	return out
+}
+
+// fixedKeyRange is where argv's keys lie by the command's first and last
+// key positions (Keys, for a command whose keys do not move with its
+// arguments): positions first..last, every Step; first > last when none.
+func (c *Command) fixedKeyRange(argc int) (first, last int) {
+	if c.FirstKey <= 0 {
+		return 1, 0
+	}
+	last = c.LastKey
+	if last < 0 {
+		last += argc
+	}
+	return c.FirstKey, min(last, argc-1)
 }
 
 // ArityOK reports whether argc (name included) satisfies the arity.

@@ -56,32 +56,31 @@ func (v *View) Len() int { return v.tree.Len() }
 func (v *View) Ascend(fn func(e Entry) bool) {
 	// Ascend from the start compares no keys, so the tree's less function
 	// (which reads the DB's live directories) never runs here. Refs are
-	// taken warmBatchMax at a time and their records and cells warmed
+	// taken WarmBatchKeys at a time and their records and cells warmed
 	// before fn sees them (as DB.Warm does for a batch of commands): in
 	// key order, consecutive keys' records and cells are far apart, and a
 	// snapshot's walk would otherwise pay their misses one after another.
-	var batch [warmBatchMax]ref
-	n, stopped := 0, false
+	var batch [WarmBatchKeys]ref
+	n := 0
+	// flush hands out the batch; false once fn said stop (n is 0 then
+	// too, so nothing is handed out after).
 	flush := func() bool {
-		v.warmSink += v.dirs.warmRefs(batch[:n])
-		for _, r := range batch[:n] {
+		refs := batch[:n]
+		n = 0
+		v.warmSink += v.dirs.warmRefs(refs)
+		for _, r := range refs {
 			if !fn(v.entry(r)) {
 				return false
 			}
 		}
-		n = 0
 		return true
 	}
 	v.tree.Ascend(func(r ref) bool {
 		batch[n] = r
 		n++
-		if n == len(batch) && !flush() {
-			stopped = true
-			return false
-		}
-		return true
+		return n < len(batch) || flush()
 	})
-	if !stopped && n > 0 {
+	if n > 0 {
 		flush()
 	}
 }

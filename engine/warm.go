@@ -1,12 +1,10 @@
 package engine
 
-// warmBatchMax is how many keys one pass of Warm overlaps: enough misses
-// in flight to fill the core's memory-level parallelism, few enough that
-// what they load is still in L1/L2 when the commands run.
-const warmBatchMax = 32
-
-// WarmBatchKeys is how many keys a caller gathers for one Warm: one pass.
-const WarmBatchKeys = warmBatchMax
+// WarmBatchKeys is how many keys one pass of Warm overlaps, and so how
+// many a caller gathers for one Warm: enough misses in flight to fill the
+// core's memory-level parallelism, few enough that what they load is
+// still in L1/L2 when the commands run.
+const WarmBatchKeys = 32
 
 // Warm loads into the CPU's caches what looking up keys will read: the
 // index slot, the record and the first line of the key's cell, in three
@@ -18,7 +16,7 @@ const WarmBatchKeys = warmBatchMax
 // metadata (LRU/LFU).
 func (db *DB) Warm(keys [][]byte) {
 	for len(keys) > 0 {
-		k := min(len(keys), warmBatchMax)
+		k := min(len(keys), WarmBatchKeys)
 		db.warm(keys[:k])
 		keys = keys[k:]
 	}
@@ -26,23 +24,24 @@ func (db *DB) Warm(keys [][]byte) {
 
 func (db *DB) warm(keys [][]byte) {
 	x := &db.index
-	d := &db.s.slabDirs
-	var fps [warmBatchMax]uint32
-	var at [warmBatchMax]int
-	var refs [warmBatchMax]ref
-	var acc uint64
 	n := len(x.slots)
 	if n == 0 {
 		return
 	}
+	var fps [WarmBatchKeys]uint32
+	var at [WarmBatchKeys]int
+	var acc uint64
 	for i, key := range keys {
-		fp := x.fingerprint(key)
-		fps[i] = fp
-		at[i] = home(fp, n)
+		fps[i] = x.fingerprint(key)
+		at[i] = home(fps[i], n)
 		acc += x.slots[at[i]]
 	}
+	// The slots are in the cache now: find each key's ref (a fingerprint
+	// match; a rare false one only warms another key), then its record
+	// and cell.
+	var found [WarmBatchKeys]ref
+	refs := found[:0]
 	for i := range keys {
-		refs[i] = 0
 		for j := at[i]; ; j++ {
 			if j == n {
 				j = 0
@@ -52,22 +51,12 @@ func (db *DB) warm(keys [][]byte) {
 				break
 			}
 			if uint32(s>>32) == fps[i] {
-				refs[i] = ref(s)
-				acc += d.rec(refs[i]).cell
+				refs = append(refs, ref(s))
 				break
 			}
 		}
 	}
-	for i := range keys {
-		if refs[i] == 0 {
-			continue
-		}
-		rc := d.rec(refs[i])
-		if rc.class != classLarge {
-			acc += uint64(d.pages[rc.cell>>pageShift][rc.cell&pageMask])
-		}
-	}
-	db.warmSink = acc
+	db.warmSink = acc + db.s.slabDirs.warmRefs(refs)
 }
 
 // warmKeysPerCommandMax bounds the keys one command adds to a Warmer
@@ -77,7 +66,7 @@ const warmKeysPerCommandMax = 16
 
 // Warmer gathers the keys of commands about to run, for one DB.Warm of
 // all of them: a batch's commands are added, warmed, then executed. It
-// keeps references to the argv slices until Reset or Warm.
+// keeps references to the argv slices until Warm.
 type Warmer struct {
 	keys [][]byte
 }
@@ -90,17 +79,13 @@ func (w *Warmer) Add(argv [][]byte) {
 		return
 	}
 	c := Lookup(argv[0])
-	if c == nil || c.keys != nil || c.FirstKey <= 0 || c.Step <= 0 {
+	if c == nil || c.keys != nil || c.Step <= 0 {
 		return
 	}
-	last := c.LastKey
-	if last < 0 {
-		last += len(argv)
-	}
-	n := 0
-	for i := c.FirstKey; i <= last && i < len(argv) && n < warmKeysPerCommandMax; i += c.Step {
+	first, last := c.fixedKeyRange(len(argv))
+	last = min(last, first+(warmKeysPerCommandMax-1)*c.Step)
+	for i := first; i <= last; i += c.Step {
 		w.keys = append(w.keys, argv[i])
-		n++
 	}
 }
 
@@ -115,8 +100,8 @@ func (w *Warmer) Warm(db *DB) {
 }
 
 // warmRefs loads the records of refs, then the first line of their
-// cells, each pass's misses overlapping (DB.Warm). It returns a value
-// the caller keeps, so the loads are not optimised away.
+// cells, each pass's misses overlapping (DB.Warm, View.Ascend). It
+// returns a value the caller keeps, so the loads are not optimised away.
 func (d *slabDirs) warmRefs(refs []ref) uint64 {
 	var acc uint64
 	for _, r := range refs {

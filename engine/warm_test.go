@@ -140,7 +140,7 @@ func TestWarmerAddsFixedKeyPositions(t *testing.T) {
 // order, whatever the count's place against the batch size, and nothing
 // after fn says stop.
 func TestViewAscendBatches(t *testing.T) {
-	for _, keys := range []int{0, 1, warmBatchMax - 1, warmBatchMax, warmBatchMax + 1, 2 * warmBatchMax, 2*warmBatchMax + 1, 1000} {
+	for _, keys := range []int{0, 1, WarmBatchKeys - 1, WarmBatchKeys, WarmBatchKeys + 1, 2 * WarmBatchKeys, 2*WarmBatchKeys + 1, 1000} {
 		db := newTestDB()
 		var want []string
 		for i := range keys {
@@ -160,7 +160,7 @@ func TestViewAscendBatches(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%d keys: Ascend gave %d keys (%.3q...), want %d in order", keys, len(got), got[:min(3, len(got))], len(want))
 		}
-		for _, stop := range []int{1, warmBatchMax - 1, warmBatchMax, warmBatchMax + 1, keys} {
+		for _, stop := range []int{1, WarmBatchKeys - 1, WarmBatchKeys, WarmBatchKeys + 1, keys} {
 			if stop > keys || stop == 0 {
 				continue
 			}
