@@ -4,7 +4,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/google/btree"
 	"github.com/keel-db/keel/seam"
 )
 
@@ -49,7 +48,7 @@ type DB struct {
 	// ordered index hold the same refs into it (see arena.go).
 	s     slabs
 	index pointIndex
-	tree  *btree.BTreeG[ref]
+	tree  *keyIndex
 	wheel wheel
 
 	// clock is the latest time given to Exec or ActiveExpire; time never
@@ -81,14 +80,6 @@ type DB struct {
 	// expiredKeys counts keys deleted by expiry (ExpiredKeys).
 	expiredKeys int64
 	scan        scanTable
-	// probe is the key of probeRef during an ordered-index operation (see
-	// treeKey); probeRef 0 is a seek's start.
-	probe    []byte
-	probeRef ref
-	// probeGreatest marks probeRef as greater than every key in the
-	// ordered index (a bulk load appending in key order: treeAppend), so
-	// comparisons against it read no key at all.
-	probeGreatest bool
 	// expiredScratch collects keys found expired during an iteration, to be
 	// deleted after it (the btree may not change while it is iterated).
 	expiredScratch []ref

@@ -93,7 +93,7 @@ func TestAnyArgs(t *testing.T) {
 			}
 		}
 		checkWheel(t, db)
-		db.tree.Ascend(func(r ref) bool {
+		db.tree.ascend(func(r ref) bool {
 			checkValueTrees(t, &db.s.slabDirs, db.rec(r))
 			return true
 		})
@@ -177,7 +177,7 @@ func FuzzCollections(f *testing.F) {
 				t.Fatalf("%q: %d top-level replies, %d unfinished aggregates", argv, c.top, len(c.pending))
 			}
 		}
-		db.tree.Ascend(func(r ref) bool {
+		db.tree.ascend(func(r ref) bool {
 			checkValueTrees(t, &db.s.slabDirs, db.rec(r))
 			return true
 		})

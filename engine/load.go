@@ -63,7 +63,7 @@ func (db *DB) NewLoader(hint int) *Loader {
 	db.Reserve(hint)
 	l := &Loader{db: db, above: db.tree.Len() == 0, flushVersion: db.flushVersion}
 	if !l.above {
-		m, _ := db.tree.Max()
+		m, _ := db.tree.max()
 		l.below = append([]byte(nil), db.keyOf(m)...)
 	}
 	return l
@@ -115,7 +115,7 @@ func (l *Loader) Add(e Entry) error {
 	}
 	l.pending = append(l.pending, uint64(db.index.fingerprint(e.Key))<<32|uint64(r))
 	if l.above {
-		db.treeAppend(r)
+		db.treeAppend(r, e.Key)
 	} else {
 		db.treeInsert(r, e.Key)
 	}

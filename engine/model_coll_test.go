@@ -691,7 +691,7 @@ func TestCollectionModel(t *testing.T) {
 				}
 			}
 			// Every tree keeps its invariants; the views see what they saw.
-			db.tree.Ascend(func(r ref) bool {
+			db.tree.ascend(func(r ref) bool {
 				checkValueTrees(t, &db.s.slabDirs, db.rec(r))
 				return true
 			})

@@ -514,7 +514,7 @@ func checkWheel(t interface{ Fatalf(string, ...any) }, db *DB) {
 	}
 	checkIndexes(t, db)
 	volatile := 0
-	db.tree.Ascend(func(r ref) bool {
+	db.tree.ascend(func(r ref) bool {
 		if db.rec(r).ttl != 0 {
 			volatile++
 		}
@@ -533,6 +533,9 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
 	if db.tree.Len() != db.index.n {
 		t.Fatalf("index sizes differ: tree %d point index %d", db.tree.Len(), db.index.n)
 	}
+	if err := db.tree.check(); err != nil {
+		t.Fatalf("ordered index: %v", err)
+	}
 	occupied := 0
 	for i := 0; i < db.index.positions(); i++ {
 		if db.index.entry(i) != 0 {
@@ -545,7 +548,7 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, db *DB) {
 	live := map[ref]bool{}
 	liveTTL := map[tref]bool{}
 	var prev []byte
-	db.tree.Ascend(func(r ref) bool {
+	db.tree.ascend(func(r ref) bool {
 		key := db.keyOf(r)
 		if prev != nil && string(prev) >= string(key) {
 			t.Fatalf("tree out of order: %q then %q", prev, key)

@@ -167,8 +167,7 @@ func (db *DB) seek(from string, after bool, prefix []byte, fn func(r ref) bool) 
 	if from < bytesAsString(prefix) {
 		from, after = bytesAsString(prefix), false
 	}
-	db.probe = stringBytes(from)
-	db.tree.AscendGreaterOrEqual(0, func(r ref) bool {
+	db.tree.seek(stringBytes(from), func(r ref) bool {
 		key := bytesAsString(db.keyOf(r))
 		if after && key == from {
 			return true
@@ -178,7 +177,6 @@ func (db *DB) seek(from string, after bool, prefix []byte, fn func(r ref) bool) 
 		}
 		return fn(r)
 	})
-	db.probe = nil
 }
 
 // collectExpired deletes the keys gathered in expiredScratch.

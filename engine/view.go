@@ -3,8 +3,6 @@ package engine
 import (
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/google/btree"
 )
 
 // Entry is one key as snapshots see it.
@@ -25,14 +23,14 @@ type Entry struct {
 
 // View is a point-in-time, read-only image of the keyspace. It is taken in
 // O(1) and may be read from any goroutine while the DB keeps applying
-// commands: the ordered index is cloned lazily (btree copy-on-write), the
+// commands: the ordered index is cloned lazily (copy-on-write, keyindex.go), the
 // View keeps its own copy of the block directories (blocks never move; the
 // DB only appends to its directories), and a key's record and cell are
 // never changed or reused while a View may read them (the DB copies a key
 // before its first change after a View, and defers freeing a removed one).
 // Entries' slices must not be modified.
 type View struct {
-	tree     *btree.BTreeG[ref]
+	tree     *keyIndex
 	dirs     slabDirs
 	db       *DB
 	released atomic.Bool
@@ -46,7 +44,7 @@ type View struct {
 func (db *DB) View() *View {
 	db.viewVersion = db.modCount
 	db.views.Add(1)
-	return &View{tree: db.tree.Clone(), dirs: db.s.slabDirs, db: db}
+	return &View{tree: db.tree.clone(), dirs: db.s.slabDirs, db: db}
 }
 
 // Len is the number of keys in the view.
@@ -54,35 +52,25 @@ func (v *View) Len() int { return v.tree.Len() }
 
 // Ascend calls fn for each key in key order until fn returns false.
 func (v *View) Ascend(fn func(e Entry) bool) {
-	// Ascend from the start compares no keys, so the tree's less function
-	// (which reads the DB's live directories) never runs here. Refs are
-	// taken WarmBatchKeys at a time and their records and cells warmed
-	// before fn sees them (as DB.Warm does for a batch of commands): in
-	// key order, consecutive keys' records and cells are far apart, and a
-	// snapshot's walk would otherwise pay their misses one after another.
-	var batch [WarmBatchKeys]ref
-	n := 0
-	// flush hands out the batch; false once fn said stop (n is 0 then
-	// too, so nothing is handed out after).
-	flush := func() bool {
-		refs := batch[:n]
-		n = 0
-		v.warmSink += v.dirs.warmRefs(refs)
-		for _, r := range refs {
-			if !fn(v.entry(r)) {
-				return false
+	// The walk reads the clone's leaves only, never the live keyspace.
+	// Each leaf's refs are taken WarmBatchKeys at a time and their records
+	// and cells warmed before fn sees them (as DB.Warm does for a batch of
+	// commands): in key order, consecutive keys' records and cells are far
+	// apart, and a snapshot's walk would otherwise pay their misses one
+	// after another.
+	v.tree.ascendLeaves(func(refs []ref) bool {
+		for len(refs) > 0 {
+			batch := refs[:min(WarmBatchKeys, len(refs))]
+			refs = refs[len(batch):]
+			v.warmSink += v.dirs.warmRefs(batch)
+			for _, r := range batch {
+				if !fn(v.entry(r)) {
+					return false
+				}
 			}
 		}
 		return true
-	}
-	v.tree.Ascend(func(r ref) bool {
-		batch[n] = r
-		n++
-		return n < len(batch) || flush()
 	})
-	if n > 0 {
-		flush()
-	}
 }
 
 func (v *View) entry(r ref) Entry {

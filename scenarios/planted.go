@@ -166,7 +166,10 @@ var Planted = []PlantedBug{
 		Name:    "follower-evicts",
 		Summary: "a follower over maxmemory evicts keys of its own choosing on its ticks, unlogged: its keyspace drifts from the leader's at the same applied index",
 		Base:    "cluster-evict", NodeKnobs: node.TestingKnobs{FollowerEvicts: true},
-		Seeds: [2]uint64{1, 2}, Long: [2]uint64{1, 20},
+		// It is caught on about a third of seeds (6 of 1..20 before the
+		// ordered index's per-key charge went from 10 to 14 bytes, 7
+		// after); the short pair is two that the checker itself judges.
+		Seeds: [2]uint64{14, 15}, Long: [2]uint64{1, 20},
 	},
 	{
 		Name:    "eviction-unlogged",
