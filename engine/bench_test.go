@@ -325,3 +325,49 @@ func BenchmarkViewAscend(b *testing.B) {
 		b.Fatal(sum)
 	}
 }
+
+// BenchmarkInsertIntoLarge: SET of new keys between the existing ones of
+// 10M (the ordered index's insert), one command at a time and 16 at a time
+// warmed first (Warmer), as a replica runs a batch.
+//
+//	go test -run '^$' -bench InsertIntoLarge -benchtime 2000000x ./engine
+func BenchmarkInsertIntoLarge(b *testing.B) {
+	const total = 10_000_000
+	db := newTestDB()
+	value := make([]byte, 200)
+	key := func(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
+	ld := db.NewLoader(total)
+	for i := 0; i < total; i++ {
+		ld.Add(Entry{Type: TypeString, Key: key(2 * i), Value: value})
+	}
+	ld.Finish()
+	runtime.GC()
+	next := 0
+	for _, batch := range []int{1, 16} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			argvs := make([][][]byte, b.N)
+			for i := range argvs {
+				n := int(uint64(next)*0x9e3779b97f4a7c15>>1) % total
+				next++
+				argvs[i] = [][]byte{[]byte("SET"), key(2*n + 1), value}
+			}
+			var w Warmer
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuNanos()
+			for i := 0; i < b.N; i += batch {
+				end := min(i+batch, b.N)
+				if batch > 1 {
+					for _, argv := range argvs[i:end] {
+						w.Add(argv)
+					}
+					w.Warm(db)
+				}
+				for _, argv := range argvs[i:end] {
+					db.Exec(1, argv, &sink)
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
+}

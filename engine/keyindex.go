@@ -60,6 +60,8 @@ type keyIndex struct {
 	// leaving a trail of half-full ones behind it.
 	lastLeaf *kiLeaf
 	lastPos  int
+	// path is the descent's scratch (kiStep), kept to allocate it once.
+	path []kiStep
 }
 
 const (
@@ -124,6 +126,30 @@ func (f kiFences) child(n *kiInner, i int) kiFences {
 		c.hi, c.hiInf = n.seps[i], false
 	}
 	return c
+}
+
+// kiStep is one step of a descent: inner node n and the child i taken.
+type kiStep struct {
+	n *kiInner
+	i int
+}
+
+// fencesAt returns the fences of the node a descent reached through path.
+// They are read only when a node splits or merges: an insert that does
+// neither should not touch the separators' cache lines.
+func fencesAt(path []kiStep) kiFences {
+	f := kiFences{hiInf: true}
+	loSet, hiSet := false, false
+	for j := len(path) - 1; j >= 0 && !(loSet && hiSet); j-- {
+		s := path[j]
+		if !loSet && s.i > 0 {
+			f.lo, loSet = s.n.seps[s.i-1], true
+		}
+		if !hiSet && s.i < int(s.n.n)-1 {
+			f.hi, f.hiInf, hiSet = s.n.seps[s.i], false, true
+		}
+	}
+	return f
 }
 
 // kiTag is k's tag at pfx: the bytes at [pfx, pfx+4), big-endian,
@@ -261,13 +287,12 @@ type kiSplit struct {
 func (t *keyIndex) insert(r ref, key []byte) {
 	var sp kiSplit
 	var split bool
-	f := kiFences{hiInf: true}
 	if t.height == 0 {
 		t.leaf = t.ownLeaf(t.leaf)
-		sp, split = t.insertLeaf(t.leaf, r, key, f)
+		sp, split = t.insertLeaf(t.leaf, r, key, nil)
 	} else {
 		t.inner = t.ownInner(t.inner)
-		sp, split = t.insertInner(t.inner, t.height, r, key, f)
+		sp, split = t.insertInner(t.inner, t.height, r, key, t.path[:0])
 	}
 	if split {
 		t.growRoot(sp)
@@ -285,13 +310,12 @@ func (t *keyIndex) append(r ref, key []byte) {
 	}
 	var sp kiSplit
 	var split bool
-	f := kiFences{hiInf: true}
 	if t.height == 0 {
 		t.leaf = t.ownLeaf(t.leaf)
-		sp, split = t.appendLeaf(t.leaf, r, key, f)
+		sp, split = t.appendLeaf(t.leaf, r, key, nil)
 	} else {
 		t.inner = t.ownInner(t.inner)
-		sp, split = t.appendInner(t.inner, t.height, r, key, f)
+		sp, split = t.appendInner(t.inner, t.height, r, key, t.path[:0])
 	}
 	if split {
 		t.growRoot(sp)
@@ -312,7 +336,7 @@ func (t *keyIndex) growRoot(sp kiSplit) {
 	t.height++
 }
 
-func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, f kiFences) (kiSplit, bool) {
+func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, path []kiStep) (kiSplit, bool) {
 	pos, found := t.leafSearch(l, key)
 	if found {
 		l.refs[pos] = r
@@ -325,8 +349,9 @@ func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, f kiFences) (kiSplit
 		return kiSplit{}, false
 	}
 	if pos == kiLeafMax {
-		return t.startRightLeaf(l, r, key, f), true
+		return t.startRightLeaf(l, r, key, fencesAt(path)), true
 	}
+	f := fencesAt(path)
 	// Split in half, or where a run of ascending inserts is going; the
 	// key goes left when it sorts before the right half's first key, the
 	// separator.
@@ -363,13 +388,13 @@ func (t *keyIndex) startRightLeaf(l *kiLeaf, r ref, key []byte, f kiFences) kiSp
 	return kiSplit{sep: sep, leaf: right}
 }
 
-func (t *keyIndex) appendLeaf(l *kiLeaf, r ref, key []byte, f kiFences) (kiSplit, bool) {
+func (t *keyIndex) appendLeaf(l *kiLeaf, r ref, key []byte, path []kiStep) (kiSplit, bool) {
 	t.count++
 	if l.n < kiLeafMax {
 		l.put(int(l.n), r, kiTag(key, int(l.pfx)))
 		return kiSplit{}, false
 	}
-	return t.startRightLeaf(l, r, key, f), true
+	return t.startRightLeaf(l, r, key, fencesAt(path)), true
 }
 
 func (l *kiLeaf) put(pos int, r ref, tag uint32) {
@@ -416,54 +441,57 @@ func retagInner(n *kiInner, pfx int) {
 	}
 }
 
-func (t *keyIndex) insertInner(n *kiInner, h int, r ref, key []byte, f kiFences) (kiSplit, bool) {
+func (t *keyIndex) insertInner(n *kiInner, h int, r ref, key []byte, path []kiStep) (kiSplit, bool) {
 	i := childFor(n, key)
-	cf := f.child(n, i)
+	below := append(path, kiStep{n, i})
+	t.path = below[:0]
 	var sp kiSplit
 	var split bool
 	if h == 1 {
 		c := t.ownLeaf(n.leaves[i])
 		n.leaves[i] = c
-		sp, split = t.insertLeaf(c, r, key, cf)
+		sp, split = t.insertLeaf(c, r, key, below)
 	} else {
 		c := t.ownInner(n.inners[i])
 		n.inners[i] = c
-		sp, split = t.insertInner(c, h-1, r, key, cf)
+		sp, split = t.insertInner(c, h-1, r, key, below)
 	}
 	if !split {
 		return kiSplit{}, false
 	}
-	return t.addChild(n, h, i+1, sp, f)
+	return t.addChild(n, h, i+1, sp, path)
 }
 
-func (t *keyIndex) appendInner(n *kiInner, h int, r ref, key []byte, f kiFences) (kiSplit, bool) {
+func (t *keyIndex) appendInner(n *kiInner, h int, r ref, key []byte, path []kiStep) (kiSplit, bool) {
 	i := int(n.n) - 1
-	cf := f.child(n, i)
+	below := append(path, kiStep{n, i})
+	t.path = below[:0]
 	var sp kiSplit
 	var split bool
 	if h == 1 {
 		c := t.ownLeaf(n.leaves[i])
 		n.leaves[i] = c
-		sp, split = t.appendLeaf(c, r, key, cf)
+		sp, split = t.appendLeaf(c, r, key, below)
 	} else {
 		c := t.ownInner(n.inners[i])
 		n.inners[i] = c
-		sp, split = t.appendInner(c, h-1, r, key, cf)
+		sp, split = t.appendInner(c, h-1, r, key, below)
 	}
 	if !split {
 		return kiSplit{}, false
 	}
-	return t.addChild(n, h, i+1, sp, f)
+	return t.addChild(n, h, i+1, sp, path)
 }
 
 // addChild puts sp's node in n at child position pos (its separator before
 // it), splitting n when it is full: in half, or, when the new child goes
 // last, by starting an empty right sibling.
-func (t *keyIndex) addChild(n *kiInner, h, pos int, sp kiSplit, f kiFences) (kiSplit, bool) {
+func (t *keyIndex) addChild(n *kiInner, h, pos int, sp kiSplit, path []kiStep) (kiSplit, bool) {
 	if n.n < kiInnerMax {
 		n.put(pos, sp, h)
 		return kiSplit{}, false
 	}
+	f := fencesAt(path)
 	if pos == kiInnerMax {
 		right := &kiInner{gen: t.gen, n: 1}
 		right.leaves[0], right.inners[0] = sp.leaf, sp.inner
@@ -516,14 +544,13 @@ func (n *kiInner) put(pos int, sp kiSplit, h int) {
 
 // delete removes r, whose key is key; false if it is not in the index.
 func (t *keyIndex) delete(r ref, key []byte) bool {
-	f := kiFences{hiInf: true}
 	if t.height == 0 {
 		l := t.ownLeaf(t.leaf)
 		t.leaf = l
 		return t.deleteLeaf(l, r, key)
 	}
 	t.inner = t.ownInner(t.inner)
-	if !t.deleteInner(t.inner, t.height, r, key, f) {
+	if !t.deleteInner(t.inner, t.height, r, key, t.path[:0]) {
 		return false
 	}
 	// A root with one child gives way to it.
@@ -561,9 +588,10 @@ func (t *keyIndex) deleteLeaf(l *kiLeaf, r ref, key []byte) bool {
 	return false
 }
 
-func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, f kiFences) bool {
+func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, path []kiStep) bool {
 	i := childFor(n, key)
-	cf := f.child(n, i)
+	below := append(path, kiStep{n, i})
+	t.path = below[:0]
 	var size int
 	if h == 1 {
 		c := t.ownLeaf(n.leaves[i])
@@ -575,7 +603,7 @@ func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, f kiFences)
 	} else {
 		c := t.ownInner(n.inners[i])
 		n.inners[i] = c
-		if !t.deleteInner(c, h-1, r, key, cf) {
+		if !t.deleteInner(c, h-1, r, key, below) {
 			return false
 		}
 		size = int(c.n)
@@ -597,6 +625,7 @@ func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, f kiFences)
 	if j < 0 {
 		return true
 	}
+	f := fencesAt(path)
 	merged := f.child(n, j)
 	merged.hi, merged.hiInf = f.child(n, j+1).hi, f.child(n, j+1).hiInf
 	if h == 1 {
