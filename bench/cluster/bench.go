@@ -22,6 +22,8 @@ type target struct {
 type result struct {
 	harness.Result
 	note string // why it is missing
+	// cpu is what the run cost; nil when missing or unreadable.
+	cpu *cpuUse
 }
 
 var missing = result{Result: harness.Missing}
@@ -40,8 +42,11 @@ type results struct {
 	absent  map[string]string // systems never measured → why
 }
 
+// requestsAt is the requests of one run at -P pipeline.
+func (c config) requestsAt(pipeline int) int { return c.requests * max(1, pipeline/2) }
+
 func (c config) params(pipeline int) []string {
-	requests := c.requests * max(1, pipeline/2)
+	requests := c.requestsAt(pipeline)
 	return []string{"-c", strconv.Itoa(c.clients), "-n", strconv.Itoa(requests), "-d", strconv.Itoa(c.dataBytes),
 		"-r", strconv.Itoa(c.keyspace), "-P", strconv.Itoa(pipeline)}
 }
@@ -124,7 +129,27 @@ func runOne(ctx context.Context, cfg config, tl harness.Tools, s target, c cell)
 	if s.cluster {
 		args = append(args, "--cluster")
 	}
+	// The driven process (a group's leader) first, then the others.
+	var pids []int
+	for _, p := range s.sys.procs {
+		if p.Port == port {
+			pids = append([]int{p.Cmd.Process.Pid}, pids...)
+		} else {
+			pids = append(pids, p.Cmd.Process.Pid)
+		}
+	}
+	meter, meterErr := startCPU(pids)
 	r, err := runRedisBenchmark(ctx, tl.RedisBenchmark, append(args, "-t", c.test))
+	if err == nil && meterErr == nil {
+		if u, uErr := meter.stop(cfg.requestsAt(c.pipeline), r.ClientCPU); uErr == nil {
+			r.cpu = &u
+		} else {
+			meterErr = uErr
+		}
+	}
+	if meterErr != nil {
+		fmt.Printf("%s: no CPU figures for this run: %v\n", s.name, meterErr)
+	}
 	if p := s.sys.exited(); p != nil {
 		s.sys.down = fmt.Sprintf("%s exited (%v)", p.Name, p.Err())
 		fmt.Printf("%s is down: %s; log:\n%s\n", s.name, s.sys.down, p.LogTail())

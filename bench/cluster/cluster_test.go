@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/keel-db/keel/bench/internal/harness"
 )
@@ -67,5 +68,92 @@ func TestShardedTableRatios(t *testing.T) {
 	}
 	if got := harness.FmtOps(harness.Median(field(res.byCell[c]["cluster"], harness.Ops))); got != "55.0k" {
 		t.Errorf("cluster median = %s, want 55.0k (the missing round skipped)", got)
+	}
+}
+
+// A command name may hold spaces and parentheses (it is the executable's
+// name, truncated to 15 bytes): utime and stime are counted from the last
+// ')'. The line is /proc/PID/stat's layout with the name replaced.
+func TestParseProcStat(t *testing.T) {
+	line := "1234 (keel (x) y) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0 20 0 9 0 12345 2147483648 8000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	ut, st, err := parseProcStat([]byte(line))
+	if err != nil || ut != 4711 || st != 815 {
+		t.Errorf("parseProcStat = %d, %d, %v; want 4711, 815", ut, st, err)
+	}
+	if d := ticks(ut + st); d != 55260*time.Millisecond {
+		t.Errorf("ticks(%d) = %v, want 55.26s", ut+st, d)
+	}
+	for _, bad := range []string{
+		"",
+		"1234 keel S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 47x1 815 0 0",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 -815 0 0",
+	} {
+		if ut, st, err := parseProcStat([]byte(bad)); err == nil {
+			t.Errorf("parseProcStat(%q) = %d, %d, no error", bad, ut, st)
+		}
+	}
+}
+
+func TestParseMachineStat(t *testing.T) {
+	stat := "cpu  5460775 49742 1149054 2609546 9562 0 186018 5873 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+	busy, total, err := parseMachineStat([]byte(stat))
+	// busy: user, nice, system, irq, softirq, steal; total adds idle and iowait.
+	if err != nil || busy != 5460775+49742+1149054+0+186018+5873 || total != busy+2609546+9562 {
+		t.Errorf("parseMachineStat = %d, %d, %v", busy, total, err)
+	}
+	if _, _, err := parseMachineStat([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("parseMachineStat accepted a file without the cpu line first")
+	}
+}
+
+// CPU per request is the run's CPU over its requests; the bound table
+// predicts system/single from the two totals and shows the measured ratio
+// beside it, round by round.
+func TestCPUTables(t *testing.T) {
+	c := cell{test: "set", pipeline: 16}
+	run := func(ops float64, wall time.Duration, client time.Duration, server ...time.Duration) result {
+		r := missing
+		r.OpsPerSec, r.P50Millis, r.P99Millis = ops, 1, 2
+		r.cpu = &cpuUse{wall: wall, requests: 1_000_000, server: server, client: client, machineBusy: 0.9}
+		return r
+	}
+	res := results{
+		cells:   []cell{c},
+		systems: []string{"cluster", "single"},
+		byCell: map[cell]map[string][]result{c: {
+			// 1M requests: 3 + 2 + 2 µs server, 1 µs client = 8 µs;
+			// 4 s at 2 cores is 8 core-seconds: fully used.
+			"cluster": {run(250e3, 4*time.Second, time.Second, 3*time.Second, 2*time.Second, 2*time.Second)},
+			// 2.2 µs server + 1 µs client = 3.2 µs; 2 s at 2 cores:
+			// 80% used.
+			"single": {run(500e3, 2*time.Second, time.Second, 2200*time.Millisecond)},
+		}},
+	}
+	head, rows := cpuTable(res, 2)
+	if len(rows) != 2 {
+		t.Fatalf("cpu rows %v", rows)
+	}
+	want := []string{"SET", "16", "cluster", "250.0k", "3.00 + 2.00 + 2.00", "7.00", "1.00", "8.00", "250.0k", "100%", "90%"}
+	for i, w := range want {
+		if rows[0][i] != w {
+			t.Errorf("cluster %s = %q, want %q", head[i], rows[0][i], w)
+		}
+	}
+	if rows[1][4] != "2.20" || rows[1][8] != "625.0k" || rows[1][9] != "80%" {
+		t.Errorf("single row %v", rows[1])
+	}
+	head, rows = boundTable(res, 2)
+	// predicted 3.2 / 8; measured 250k / 500k; utilization 1 / 0.8;
+	// ceiling: 2 cores / 8 µs = 250k, over single's 500k.
+	want = []string{"SET", "16", "cluster", "8.00", "3.20", "0.40", "0.50", "1.25", "0.50"}
+	if len(rows) != 1 {
+		t.Fatalf("bound rows %v", rows)
+	}
+	for i, w := range want {
+		if rows[0][i] != w {
+			t.Errorf("bound %s = %q, want %q", head[i], rows[0][i], w)
+		}
 	}
 }

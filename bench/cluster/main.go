@@ -50,6 +50,15 @@
 // by two runs under different outside load. --systems measures only the
 // systems named (the others are reported as not asked for).
 //
+// Every run also accounts its CPU: each server process's utime+stime
+// (/proc/PID/stat) and redis-benchmark's own, per request, next to the
+// machine's busy share (/proc/stat). Once the cores are busy, throughput
+// cannot pass cores / (CPU per request of everything serving it), and CPU
+// per request moves far less with outside load than throughput; the
+// report puts the throughput ratio to the single node next to the ratio
+// that bound predicts (issue 18: whether a 3-node group on two shared
+// cores can reach a given fraction of a single node).
+//
 // Like bench/, it is a black-box client: it starts binaries and speaks
 // RESP through go-redis; it imports nothing of keel but the harness code it
 // shares with bench/ (bench/internal/harness). docs/performance.md

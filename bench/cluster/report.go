@@ -22,18 +22,7 @@ func fmtRatio(x float64) string { return harness.FmtRatio(x, "") }
 // ratio is the median of per-round ratios of ops/s num/den, with their
 // range when there is more than one: "0.65 (0.46–0.72)".
 func ratio(by map[string][]result, num, den string) string {
-	rs := harness.Ratios(field(by[num], harness.Ops), field(by[den], harness.Ops))
-	med := harness.Median(rs)
-	lo, hi, n := math.Inf(1), math.Inf(-1), 0
-	for _, r := range rs {
-		if !math.IsNaN(r) {
-			lo, hi, n = min(lo, r), max(hi, r), n+1
-		}
-	}
-	if n < 2 {
-		return fmtRatio(med)
-	}
-	return fmt.Sprintf("%s (%s–%s)", fmtRatio(med), fmtRatio(lo), fmtRatio(hi))
+	return spread(harness.Ratios(field(by[num], harness.Ops), field(by[den], harness.Ops)))
 }
 
 // table returns the header and rows of one comparison: per test and
@@ -160,6 +149,28 @@ func render(cfg config, mach string, started time.Time, how string, res results)
 		fmt.Fprintf(&md, "\n## The group against the baseline build\n\n**cluster-base** is the same 3-node group started from `%s`, in the same rounds.\n\n", cfg.baseBin)
 		md.WriteString(markdownTable(baseHead, baseRows))
 	}
+	cores := runtime.NumCPU()
+	if cpuHead, cpuRows := cpuTable(res, cores); len(cpuRows) > 0 {
+		txt.WriteString("\n" + textTable(cpuHead, cpuRows))
+		fmt.Fprintf(&md, "\n## CPU per request\n\n"+
+			"Each server process's utime+stime (/proc/PID/stat) and redis-benchmark's own CPU over each run, divided by the run's requests; "+
+			"medians over rounds. Per process, the one redis-benchmark drives (a group's leader) comes first. "+
+			"**CPU bound** is what %d cores could serve at that cost if nothing else ran: ops/s ≤ cores / (server + client µs per request). "+
+			"**own utilization** is the servers' and redis-benchmark's CPU over cores × wall time (= ops/s ÷ CPU bound); "+
+			"**machine busy** is the non-idle share of all CPUs over the run (/proc/stat: every process on the machine, this run's and anyone else's).\n\n", cores)
+		md.WriteString(markdownTable(cpuHead, cpuRows))
+		if bHead, bRows := boundTable(res, cores); len(bRows) > 0 {
+			txt.WriteString("\n" + textTable(bHead, bRows))
+			md.WriteString("\n### The CPU bound against the single node\n\n" +
+				"If both runs had the cores to themselves and used them fully, the throughput ratio would be the inverse ratio of their total CPU per request " +
+				"(predicted, per round). The measured ratio differs from it by exactly the ratio of the runs' own utilizations: " +
+				"a system whose processes wait (for a round trip, a disk, each other) leaves cores idle that the bound counts as usable. " +
+				"The **ceiling** is the system's CPU bound over the single node's measured ops/s: the ratio it could not pass at its CPU per request " +
+				"even using every core, against the single node as it ran; it means that only when nothing else ran (machine busy close to own utilization): " +
+				"a single node starved by other work makes it too high.\n\n")
+			md.WriteString(markdownTable(bHead, bRows))
+		}
+	}
 	var absent []string
 	for _, s := range res.systems {
 		if why, ok := res.absent[s]; ok {
@@ -199,4 +210,138 @@ func describeMachine(root, redisServer, keelBin string) string {
 	return fmt.Sprintf("- CPUs: %d × %s\n- load average at start: %s\n- %s\n- %s\n- %s\n",
 		runtime.NumCPU(), harness.MachineCPUModel(), harness.LoadAverage(),
 		harness.CommandOutput(root, redisServer, "--version"), harness.CommandOutput(root, "go", "version"), keel)
+}
+
+// cpuFigures are the medians over rounds of one system's CPU accounting
+// in one cell; ok is false when no round has any.
+type cpuFigures struct {
+	ok                       bool
+	ops                      float64
+	perProc                  []float64 // µs per request, driven process first
+	server, client, total    float64   // µs per request
+	utilization, machineBusy float64   // shares of cores × wall
+	bound                    float64   // cores / total, ops/s
+}
+
+func cpuOf(rs []result, cores int) cpuFigures {
+	var f cpuFigures
+	var ops, server, client, total, util, busy []float64
+	var perProc [][]float64
+	for _, r := range rs {
+		if r.cpu == nil {
+			continue
+		}
+		u := r.cpu
+		f.ok = true
+		ops = append(ops, r.OpsPerSec)
+		for i, d := range u.server {
+			if i == len(perProc) {
+				perProc = append(perProc, nil)
+			}
+			perProc[i] = append(perProc[i], u.perRequest(d))
+		}
+		s, c := u.perRequest(u.serverTotal()), u.perRequest(u.client)
+		server, client, total = append(server, s), append(client, c), append(total, s+c)
+		util, busy = append(util, u.utilization(cores)), append(busy, u.machineBusy)
+	}
+	if !f.ok {
+		return f
+	}
+	for _, p := range perProc {
+		f.perProc = append(f.perProc, harness.Median(p))
+	}
+	f.ops, f.server, f.client, f.total = harness.Median(ops), harness.Median(server), harness.Median(client), harness.Median(total)
+	f.utilization, f.machineBusy = harness.Median(util), harness.Median(busy)
+	f.bound = float64(cores) / f.total * 1e6
+	return f
+}
+
+func fmtMicros(x float64) string {
+	if math.IsNaN(x) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+func fmtShare(x float64) string {
+	if math.IsNaN(x) {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
+}
+
+// cpuTable is the CPU per request of every system and cell with figures.
+func cpuTable(res results, cores int) ([]string, [][]string) {
+	head := []string{"test", "-P", "system", "ops/s", "server µs/req per process (driven first)", "server µs/req", "client µs/req",
+		"total µs/req", fmt.Sprintf("CPU bound ops/s (%d cores / total)", cores), "own utilization", "machine busy"}
+	var rows [][]string
+	for _, c := range res.cells {
+		for _, s := range res.systems {
+			f := cpuOf(res.byCell[c][s], cores)
+			if !f.ok {
+				continue
+			}
+			procs := make([]string, len(f.perProc))
+			for i, p := range f.perProc {
+				procs[i] = fmtMicros(p)
+			}
+			rows = append(rows, []string{strings.ToUpper(c.test), fmt.Sprint(c.pipeline), s, fmtOps(f.ops), strings.Join(procs, " + "),
+				fmtMicros(f.server), fmtMicros(f.client), fmtMicros(f.total), fmtOps(f.bound), fmtShare(f.utilization), fmtShare(f.machineBusy)})
+		}
+	}
+	return head, rows
+}
+
+// boundTable puts each system's measured throughput ratio to the single
+// node next to the ratio its CPU per request predicts for a saturated
+// machine: single's total µs/req over the system's, round by round. The
+// two differ by exactly the ratio of the runs' own utilizations, since
+// ops/s = utilization × cores / total µs per request. The ceiling is the
+// most the system could reach against the single node as measured: its
+// CPU bound (all cores, nothing else running) over single's ops/s.
+func boundTable(res results, cores int) ([]string, [][]string) {
+	head := []string{"test", "-P", "system", "total µs/req", "single total µs/req", "predicted system/single (CPU bound)",
+		"measured system/single", "own utilization system/single", "ceiling: system's CPU bound / single's ops/s"}
+	var rows [][]string
+	for _, c := range res.cells {
+		by := res.byCell[c]
+		for _, s := range res.systems {
+			if s == "single" || !cpuOf(by[s], cores).ok || !cpuOf(by["single"], cores).ok {
+				continue
+			}
+			var pred, meas, util, ceil []float64
+			n := min(len(by[s]), len(by["single"]))
+			for i := 0; i < n; i++ {
+				a, b := by[s][i], by["single"][i]
+				if a.cpu == nil || b.cpu == nil {
+					continue
+				}
+				ta := a.cpu.perRequest(a.cpu.serverTotal() + a.cpu.client)
+				tb := b.cpu.perRequest(b.cpu.serverTotal() + b.cpu.client)
+				pred = append(pred, tb/ta)
+				meas = append(meas, a.OpsPerSec/b.OpsPerSec)
+				util = append(util, a.cpu.utilization(cores)/b.cpu.utilization(cores))
+				ceil = append(ceil, float64(cores)/ta*1e6/b.OpsPerSec)
+			}
+			rows = append(rows, []string{strings.ToUpper(c.test), fmt.Sprint(c.pipeline), s,
+				fmtMicros(cpuOf(by[s], cores).total), fmtMicros(cpuOf(by["single"], cores).total),
+				spread(pred), spread(meas), spread(util), spread(ceil)})
+		}
+	}
+	return head, rows
+}
+
+// spread is the median of xs with their range: "0.65 (0.46–0.72)".
+func spread(xs []float64) string {
+	med := harness.Median(xs)
+	lo, hi, n := math.Inf(1), math.Inf(-1), 0
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			lo, hi, n = min(lo, x), max(hi, x), n+1
+		}
+	}
+	if n < 2 {
+		return fmtRatio(med)
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtRatio(med), fmtRatio(lo), fmtRatio(hi))
 }

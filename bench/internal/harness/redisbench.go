@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/errors"
 )
@@ -19,6 +20,10 @@ type Result struct {
 	OpsPerSec float64
 	P50Millis float64
 	P99Millis float64
+	// ClientCPU is redis-benchmark's own user plus system CPU time over
+	// the run: what the load generator took from the cores the servers
+	// share with it.
+	ClientCPU time.Duration
 }
 
 // Missing is a measurement that was not taken; medians skip it.
@@ -54,12 +59,14 @@ func RunRedisBenchmarkRow(ctx context.Context, bin string, args []string, row st
 		if !ok {
 			return Missing, errors.Newf("%s %s: no row %q in:\n%s", bin, strings.Join(args, " "), row, stdout.String())
 		}
+		r.ClientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return r, nil
 	}
 	if len(rows) != 1 {
 		return Missing, errors.Newf("%s %s: want one result row, got %d:\n%s", bin, strings.Join(args, " "), len(rows), stdout.String())
 	}
 	for _, r := range rows {
+		r.ClientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return r, nil
 	}
 	panic("unreachable")

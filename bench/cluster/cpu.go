@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// CPU accounting of one run: what every server process and redis-benchmark
+// spent, from /proc (Linux). On a machine whose cores the servers share
+// with the load generator, CPU per request moves much less with outside
+// load than throughput does, and it bounds throughput once the cores are
+// busy: ops/s <= cores / (CPU per request of everything serving it).
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat and /proc/stat times:
+// 100 on every Linux architecture Go supports (`getconf CLK_TCK`).
+const clockTicks = 100
+
+// cpuUse is what one run cost.
+type cpuUse struct {
+	wall     time.Duration
+	requests int
+	// server is each server process's utime+stime over the run: the
+	// process redis-benchmark drives (a group's leader) first, then the
+	// others in start order.
+	server []time.Duration
+	client time.Duration // redis-benchmark's own
+	// machineBusy is the share of all the machine's CPU time (every
+	// process, this run's and anyone else's) that was not idle, from
+	// /proc/stat; NaN when unreadable.
+	machineBusy float64
+}
+
+// perRequest is d per request in µs.
+func (u cpuUse) perRequest(d time.Duration) float64 {
+	return float64(d.Nanoseconds()) / 1e3 / float64(u.requests)
+}
+
+func (u cpuUse) serverTotal() time.Duration {
+	var t time.Duration
+	for _, d := range u.server {
+		t += d
+	}
+	return t
+}
+
+// utilization is the share of cores × wall that the run's own processes
+// (servers and redis-benchmark) used.
+func (u cpuUse) utilization(cores int) float64 {
+	return float64(u.serverTotal()+u.client) / (float64(u.wall) * float64(cores))
+}
+
+// pidCPU is a process's utime+stime so far.
+func pidCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, errors.Wrap(err, "read process stat")
+	}
+	ut, st, err := parseProcStat(b)
+	if err != nil {
+		return 0, errors.Wrapf(err, "pid %d", pid)
+	}
+	return ticks(ut + st), nil
+}
+
+func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+
+// parseProcStat returns utime and stime, fields 14 and 15 of
+// /proc/PID/stat, in clock ticks. The second field, the command name in
+// parentheses, may itself hold spaces and parentheses: the fields are
+// counted from the last ')'.
+func parseProcStat(stat []byte) (utime, stime int64, err error) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 || bytes.IndexByte(stat, '(') < 0 {
+		return 0, 0, errors.Newf("no (command) in process stat %q", stat)
+	}
+	// After the name: state (field 3), ppid (4), ..., utime (14), stime (15).
+	f := strings.Fields(string(stat[end+1:]))
+	const utimeAt, stimeAt = 14 - 3, 15 - 3
+	if len(f) <= stimeAt {
+		return 0, 0, errors.Newf("process stat has %d fields after the command, want at least %d: %q", len(f), stimeAt+1, stat)
+	}
+	if utime, err = strconv.ParseInt(f[utimeAt], 10, 64); err != nil {
+		return 0, 0, errors.Wrap(err, "process stat utime")
+	}
+	if stime, err = strconv.ParseInt(f[stimeAt], 10, 64); err != nil {
+		return 0, 0, errors.Wrap(err, "process stat stime")
+	}
+	if utime < 0 || stime < 0 {
+		return 0, 0, errors.Newf("negative times in process stat %q", stat)
+	}
+	return utime, stime, nil
+}
+
+// machineTicks returns the busy and total clock ticks of all CPUs so far,
+// from /proc/stat's "cpu" line (busy: all but idle and iowait).
+func machineTicks() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, errors.Wrap(err, "read /proc/stat")
+	}
+	return parseMachineStat(b)
+}
+
+func parseMachineStat(b []byte) (busy, total int64, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	// cpu user nice system idle iowait irq softirq steal [guest guest_nice]:
+	// guest time is already counted in user and nice.
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, errors.Newf("/proc/stat starts %q, want the cpu line", line)
+	}
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, errors.Wrapf(err, "/proc/stat cpu field %d", i+1)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}
+
+// cpuMeter takes the readings before a run and turns the ones after into
+// a cpuUse.
+type cpuMeter struct {
+	pids        []int
+	server      []time.Duration
+	busy, total int64
+	machineOK   bool
+	start       time.Time
+}
+
+func startCPU(pids []int) (*cpuMeter, error) {
+	m := &cpuMeter{pids: pids}
+	for _, pid := range pids {
+		d, err := pidCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		m.server = append(m.server, d)
+	}
+	var err error
+	m.busy, m.total, err = machineTicks()
+	m.machineOK = err == nil
+	m.start = time.Now()
+	return m, nil
+}
+
+// stop reads the counters again; requests is how many the run sent.
+func (m *cpuMeter) stop(requests int, client time.Duration) (cpuUse, error) {
+	u := cpuUse{wall: time.Since(m.start), requests: requests, client: client, machineBusy: math.NaN()}
+	for i, pid := range m.pids {
+		d, err := pidCPU(pid)
+		if err != nil {
+			return u, err
+		}
+		u.server = append(u.server, d-m.server[i])
+	}
+	if busy, total, err := machineTicks(); err == nil && m.machineOK && total > m.total {
+		u.machineBusy = float64(busy-m.busy) / float64(total-m.total)
+	}
+	return u, nil
+}
