@@ -352,9 +352,7 @@ func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, path []kiStep) (kiSp
 		return t.startRightLeaf(l, r, key, fencesAt(path)), true
 	}
 	f := fencesAt(path)
-	// Split in half, or where a run of ascending inserts is going; the
-	// key goes left when it sorts before the right half's first key, the
-	// separator.
+	// Split in half, or where a run of ascending inserts is going.
 	mid := kiLeafMax / 2
 	if l == t.lastLeaf && pos > t.lastPos {
 		mid = pos
@@ -363,10 +361,16 @@ func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, path []kiStep) (kiSp
 	copy(right.refs[:], l.refs[mid:])
 	copy(right.tags[:], l.tags[mid:])
 	l.n = int32(mid)
-	sep := string(t.keyOf(right.refs[0]))
+	// The separator is the shortest string between the halves
+	// (separator, tree.go): a long key is not copied whole into the inner
+	// node, and the fences, and so the prefixes tags are taken after, are
+	// no longer than the keys need.
+	sep := string(separator(tkSet, t.keyOf(l.refs[mid-1]), t.keyOf(right.refs[0])))
 	t.retagLeaf(l, kiFences{lo: f.lo, hi: sep}.pfx())
 	t.retagLeaf(right, kiFences{lo: sep, hi: f.hi, hiInf: f.hiInf}.pfx())
-	if pos <= mid {
+	// A key at the cut lies between the halves' keys, on either side of
+	// the separator.
+	if pos < mid || (pos == mid && bytesAsString(key) < sep) {
 		l.put(pos, r, kiTag(key, int(l.pfx)))
 		t.lastLeaf, t.lastPos = l, pos
 	} else {
@@ -379,7 +383,7 @@ func (t *keyIndex) insertLeaf(l *kiLeaf, r ref, key []byte, path []kiStep) (kiSp
 // startRightLeaf splits full leaf l by giving key, greater than all of
 // l's keys, a leaf of its own to l's right.
 func (t *keyIndex) startRightLeaf(l *kiLeaf, r ref, key []byte, f kiFences) kiSplit {
-	sep := string(key)
+	sep := string(separator(tkSet, t.keyOf(l.refs[l.n-1]), key))
 	right := &kiLeaf{gen: t.gen}
 	right.pfx = int32(kiFences{lo: sep, hi: f.hi, hiInf: f.hiInf}.pfx())
 	right.put(0, r, kiTag(key, int(right.pfx)))
@@ -626,41 +630,63 @@ func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, path []kiSt
 		return true
 	}
 	f := fencesAt(path)
+	if h == 1 {
+		t.mergeLeaves(n, j, f)
+		return true
+	}
 	merged := f.child(n, j)
 	merged.hi, merged.hiInf = f.child(n, j+1).hi, f.child(n, j+1).hiInf
-	if h == 1 {
-		a, b := t.ownLeaf(n.leaves[j]), n.leaves[j+1]
-		// The merged leaf's fences are wider: tag at their prefix, which
-		// is no longer than either's.
-		pfx := merged.pfx()
-		t.retagLeaf(a, pfx)
-		base := int(a.n)
-		copy(a.refs[base:], b.refs[:b.n])
-		a.n += b.n
-		if int(b.pfx) == pfx {
-			copy(a.tags[base:], b.tags[:b.n])
-		} else {
-			refs := a.refs[base:a.n]
-			t.warm(refs)
-			for k, rr := range refs {
-				a.tags[base+k] = kiTag(t.keyOf(rr), pfx)
-			}
-		}
-		n.leaves[j] = a
-	} else {
-		a, b := t.ownInner(n.inners[j]), n.inners[j+1]
-		c := int(a.n)
-		a.seps[c-1] = n.seps[j]
-		copy(a.seps[c:], b.seps[:b.n-1])
-		copy(a.leaves[c:], b.leaves[:b.n])
-		copy(a.inners[c:], b.inners[:b.n])
-		a.n += b.n
-		a.pfx = -1
-		retagInner(a, merged.pfx())
-		n.inners[j] = a
-	}
+	a, b := t.ownInner(n.inners[j]), n.inners[j+1]
+	c := int(a.n)
+	a.seps[c-1] = n.seps[j]
+	copy(a.seps[c:], b.seps[:b.n-1])
+	copy(a.leaves[c:], b.leaves[:b.n])
+	copy(a.inners[c:], b.inners[:b.n])
+	a.n += b.n
+	a.pfx = -1
+	retagInner(a, merged.pfx())
+	n.inners[j] = a
 	n.removeChild(j + 1)
+	// An empty leaf is left only as its parent's one child (there was no
+	// neighbour to merge it into); now that it has neighbours, merge it.
+	if h == 2 {
+		for k := 0; k < int(a.n) && a.n > 1; {
+			if a.leaves[k].n > 0 {
+				k++
+				continue
+			}
+			if k == int(a.n)-1 {
+				k--
+			}
+			t.mergeLeaves(a, k, merged)
+		}
+	}
 	return true
+}
+
+// mergeLeaves merges leaf j+1 of n into leaf j; f are n's fences.
+func (t *keyIndex) mergeLeaves(n *kiInner, j int, f kiFences) {
+	merged := f.child(n, j)
+	merged.hi, merged.hiInf = f.child(n, j+1).hi, f.child(n, j+1).hiInf
+	a, b := t.ownLeaf(n.leaves[j]), n.leaves[j+1]
+	// The merged leaf's fences are wider: tag at their prefix, which is
+	// no longer than either's.
+	pfx := merged.pfx()
+	t.retagLeaf(a, pfx)
+	base := int(a.n)
+	copy(a.refs[base:], b.refs[:b.n])
+	a.n += b.n
+	if int(b.pfx) == pfx {
+		copy(a.tags[base:], b.tags[:b.n])
+	} else {
+		refs := a.refs[base:a.n]
+		t.warm(refs)
+		for k, rr := range refs {
+			a.tags[base+k] = kiTag(t.keyOf(rr), pfx)
+		}
+	}
+	n.leaves[j] = a
+	n.removeChild(j + 1)
 }
 
 func (t *keyIndex) childSize(n *kiInner, h, i int) int {
