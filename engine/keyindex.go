@@ -38,7 +38,9 @@ import (
 // keys more often, but they are few nodes and hot in cache.
 //
 // Inner nodes hold separators as strings of their own (a separator is a
-// fence and must outlive the key it was copied from), tagged the same way.
+// fence and must outlive the key it was copied from), cut to the shortest
+// string between the two halves of the split that made them, and tagged
+// the same way.
 //
 // Copy-on-write: a clone (for a View) shares every node; the index's gen
 // then moves on, and a node whose gen is not the index's is copied before
