@@ -91,8 +91,10 @@ func (j *Job) Run() error {
 		}
 	}
 	var piece []byte
+	walked := 0
 	j.view.Ascend(func(e engine.Entry) bool {
-		if e.ExpireAt != 0 && e.ExpireAt <= now {
+		walked++
+		if e.ExpireAt != 0 && e.ExpireAt <= now || j.knobs.snapshotSkips(walked) {
 			return true
 		}
 		// A large collection goes in pieces of about a block each (the
