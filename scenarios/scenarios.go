@@ -53,7 +53,7 @@ const (
 	clients     = 10
 	plainKeys   = 8
 	// manyKeys is crash-many-keys' key space.
-	manyKeys     = 3000
+	manyKeys     = 1000
 	volatileKeys = 4
 	// everysecWindow is the loss window appendfsync everysec promises: one
 	// second, plus one tick, since the fsync can only happen on a tick.
@@ -164,7 +164,7 @@ func init() {
 	})
 	register(&Scenario{
 		Name:    "crash-many-keys",
-		Summary: "crash-restart over 3,000 keys: the ordered index splits, merges and is loaded from snapshots between power losses",
+		Summary: "crash-restart over 1,000 keys: the ordered index splits, merges and is loaded from snapshots between power losses",
 		Config: func(seed uint64) sim.Config {
 			cfg := base("crash-many-keys", seed, policyFor(seed))
 			// Enough keys that the ordered index has many leaves, which
