@@ -264,16 +264,7 @@ var sink Discard
 //	go test -run '^$' -bench WriteIntoLarge -benchtime 200000x ./engine
 func BenchmarkWriteIntoLarge(b *testing.B) {
 	for _, total := range []int{1_000_000, 10_000_000} {
-		db := newTestDB()
-		value := make([]byte, 200)
-		key := func(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
-		// Existing keys are the even numbers, loaded in key order.
-		ld := db.NewLoader(total)
-		for i := 0; i < total; i++ {
-			ld.Add(Entry{Type: TypeString, Key: key(2 * i), Value: value})
-		}
-		ld.Finish()
-		runtime.GC()
+		db, key, value := loadEvenKeys(total)
 		for _, kind := range []string{"overwrite", "new"} {
 			b.Run(fmt.Sprintf("keys=%dM/%s", total/1_000_000, kind), func(b *testing.B) {
 				// Keys spread over the whole range in a scrambled order
@@ -333,15 +324,7 @@ func BenchmarkViewAscend(b *testing.B) {
 //	go test -run '^$' -bench InsertIntoLarge -benchtime 2000000x ./engine
 func BenchmarkInsertIntoLarge(b *testing.B) {
 	const total = 10_000_000
-	db := newTestDB()
-	value := make([]byte, 200)
-	key := func(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
-	ld := db.NewLoader(total)
-	for i := 0; i < total; i++ {
-		ld.Add(Entry{Type: TypeString, Key: key(2 * i), Value: value})
-	}
-	ld.Finish()
-	runtime.GC()
+	db, key, value := loadEvenKeys(total)
 	next := 0
 	for _, batch := range []int{1, 16} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
@@ -370,4 +353,20 @@ func BenchmarkInsertIntoLarge(b *testing.B) {
 			reportCPU(b, cpu)
 		})
 	}
+}
+
+// loadEvenKeys returns a DB holding total keys key(0), key(2), ... with
+// 200-byte values, loaded in key order, the key function (key(2n+1) is a
+// new key between two loaded ones) and the value.
+func loadEvenKeys(total int) (*DB, func(int) []byte, []byte) {
+	db := newTestDB()
+	value := make([]byte, 200)
+	key := func(i int) []byte { return fmt.Appendf(nil, "key:%012d", i) }
+	ld := db.NewLoader(total)
+	for i := 0; i < total; i++ {
+		ld.Add(Entry{Type: TypeString, Key: key(2 * i), Value: value})
+	}
+	ld.Finish()
+	runtime.GC()
+	return db, key, value
 }

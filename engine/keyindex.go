@@ -286,42 +286,35 @@ type kiSplit struct {
 }
 
 // insert adds r under key, or replaces the ref of an equal key.
-func (t *keyIndex) insert(r ref, key []byte) {
+func (t *keyIndex) insert(r ref, key []byte) { t.add(r, key, false) }
+
+// append adds r under key, which the caller knows is greater than every
+// key in the index (a bulk load in key order): it goes to the end of the
+// rightmost leaf with no comparison, and full nodes on the right edge
+// split by starting an empty right sibling, so a load leaves full nodes.
+func (t *keyIndex) append(r ref, key []byte) { t.add(r, key, t.count > 0) }
+
+// add is insert, or append when last.
+func (t *keyIndex) add(r ref, key []byte, last bool) {
 	var sp kiSplit
 	var split bool
 	if t.height == 0 {
 		t.leaf = t.ownLeaf(t.leaf)
-		sp, split = t.insertLeaf(t.leaf, r, key, nil)
+		sp, split = t.addLeaf(t.leaf, r, key, nil, last)
 	} else {
 		t.inner = t.ownInner(t.inner)
-		sp, split = t.insertInner(t.inner, t.height, r, key, t.path[:0])
+		sp, split = t.addInner(t.inner, t.height, r, key, t.path[:0], last)
 	}
 	if split {
 		t.growRoot(sp)
 	}
 }
 
-// append adds r under key, which the caller knows is greater than every
-// key in the index (a bulk load in key order): it goes to the end of the
-// rightmost leaf with no comparison, and full nodes on the right edge
-// split by starting an empty right sibling, so a load leaves full nodes.
-func (t *keyIndex) append(r ref, key []byte) {
-	if t.count == 0 {
-		t.insert(r, key)
-		return
+func (t *keyIndex) addLeaf(l *kiLeaf, r ref, key []byte, path []kiStep, last bool) (kiSplit, bool) {
+	if last {
+		return t.appendLeaf(l, r, key, path)
 	}
-	var sp kiSplit
-	var split bool
-	if t.height == 0 {
-		t.leaf = t.ownLeaf(t.leaf)
-		sp, split = t.appendLeaf(t.leaf, r, key, nil)
-	} else {
-		t.inner = t.ownInner(t.inner)
-		sp, split = t.appendInner(t.inner, t.height, r, key, t.path[:0])
-	}
-	if split {
-		t.growRoot(sp)
-	}
+	return t.insertLeaf(l, r, key, path)
 }
 
 func (t *keyIndex) growRoot(sp kiSplit) {
@@ -447,29 +440,13 @@ func retagInner(n *kiInner, pfx int) {
 	}
 }
 
-func (t *keyIndex) insertInner(n *kiInner, h int, r ref, key []byte, path []kiStep) (kiSplit, bool) {
-	i := childFor(n, key)
-	below := append(path, kiStep{n, i})
-	t.path = below[:0]
-	var sp kiSplit
-	var split bool
-	if h == 1 {
-		c := t.ownLeaf(n.leaves[i])
-		n.leaves[i] = c
-		sp, split = t.insertLeaf(c, r, key, below)
-	} else {
-		c := t.ownInner(n.inners[i])
-		n.inners[i] = c
-		sp, split = t.insertInner(c, h-1, r, key, below)
-	}
-	if !split {
-		return kiSplit{}, false
-	}
-	return t.addChild(n, h, i+1, sp, path)
-}
-
-func (t *keyIndex) appendInner(n *kiInner, h int, r ref, key []byte, path []kiStep) (kiSplit, bool) {
+// addInner adds r under key below n (height h): into the child whose
+// fences hold key, or the last child when appending (last).
+func (t *keyIndex) addInner(n *kiInner, h int, r ref, key []byte, path []kiStep, last bool) (kiSplit, bool) {
 	i := int(n.n) - 1
+	if !last {
+		i = childFor(n, key)
+	}
 	below := append(path, kiStep{n, i})
 	t.path = below[:0]
 	var sp kiSplit
@@ -477,11 +454,11 @@ func (t *keyIndex) appendInner(n *kiInner, h int, r ref, key []byte, path []kiSt
 	if h == 1 {
 		c := t.ownLeaf(n.leaves[i])
 		n.leaves[i] = c
-		sp, split = t.appendLeaf(c, r, key, below)
+		sp, split = t.addLeaf(c, r, key, below, last)
 	} else {
 		c := t.ownInner(n.inners[i])
 		n.inners[i] = c
-		sp, split = t.appendInner(c, h-1, r, key, below)
+		sp, split = t.addInner(c, h-1, r, key, below, last)
 	}
 	if !split {
 		return kiSplit{}, false

@@ -30,6 +30,18 @@ func (h *kiHarness) newRef(key []byte) ref {
 	return ref(len(h.keys))
 }
 
+// put inserts key (or appends it, when it is greater than every key) and
+// records it in the model.
+func (h *kiHarness) put(key []byte, appending bool) {
+	r := h.newRef(key)
+	if appending {
+		h.t.append(r, key)
+	} else {
+		h.t.insert(r, key)
+	}
+	h.model[string(key)] = r
+}
+
 func (h *kiHarness) sorted() []string {
 	out := make([]string, 0, len(h.model))
 	for k := range h.model {
@@ -70,10 +82,7 @@ func TestKeyIndexModel(t *testing.T) {
 		for i := 0; i < steps; i++ {
 			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
 			case op < 5: // insert (or replace)
-				k := kiKey().Draw(rt, "key")
-				r := h.newRef(k)
-				h.t.insert(r, k)
-				h.model[string(k)] = r
+				h.put(kiKey().Draw(rt, "key"), false)
 			case op < 8: // delete an existing key
 				if len(h.model) == 0 {
 					continue
@@ -144,9 +153,7 @@ func TestKeyIndexAppend(t *testing.T) {
 	h := newKIHarness()
 	const n = 100_000
 	for i := 0; i < n; i++ {
-		k := []byte(fmt.Sprintf("key:%012d", i*3))
-		h.t.append(h.newRef(k), k)
-		h.model[string(k)] = ref(len(h.keys))
+		h.put([]byte(fmt.Sprintf("key:%012d", i*3)), true)
 	}
 	if err := h.t.check(); err != nil {
 		t.Fatal(err)
@@ -161,9 +168,7 @@ func TestKeyIndexAppend(t *testing.T) {
 	}
 	// Inserting between the appended keys works as on any index.
 	for i := 0; i < n; i += 7 {
-		k := []byte(fmt.Sprintf("key:%012d", i*3+1))
-		h.t.insert(h.newRef(k), k)
-		h.model[string(k)] = ref(len(h.keys))
+		h.put([]byte(fmt.Sprintf("key:%012d", i*3+1)), false)
 	}
 	if err := h.t.check(); err != nil {
 		t.Fatal(err)
@@ -186,28 +191,20 @@ func TestKeyIndexInsertReadsFewKeys(t *testing.T) {
 		rng ^= rng << 17
 		return rng
 	}
-	const n = 200_000
-	for len(h.model) < n {
-		k := []byte(fmt.Sprintf("key:%012d", next()%40_000_000))
-		if _, ok := h.model[string(k)]; ok {
-			continue
+	// addNew inserts n keys the index does not hold yet.
+	addNew := func(n int) {
+		for added := 0; added < n; {
+			k := []byte(fmt.Sprintf("key:%012d", next()%40_000_000))
+			if _, ok := h.model[string(k)]; !ok {
+				h.put(k, false)
+				added++
+			}
 		}
-		r := h.newRef(k)
-		h.t.insert(r, k)
-		h.model[string(k)] = r
 	}
+	addNew(200_000)
 	h.reads = 0
-	inserts := 0
-	for inserts < 10_000 {
-		k := []byte(fmt.Sprintf("key:%012d", next()%40_000_000))
-		if _, ok := h.model[string(k)]; ok {
-			continue
-		}
-		r := h.newRef(k)
-		h.t.insert(r, k)
-		h.model[string(k)] = r
-		inserts++
-	}
+	const inserts = 10_000
+	addNew(inserts)
 	// Splits read every key of the two halves (62) and the separator; the
 	// root and the outer spines compare by key. Allow 8 reads per insert
 	// on average; bare refs would need ~17 at this size.
@@ -245,10 +242,7 @@ func TestKeyIndexModelDeep(t *testing.T) {
 			case 0, 1: // insert
 				f := rapid.SampledFrom(formats).Draw(rt, "format")
 				for i := 0; i < n; i++ {
-					k := []byte(fmt.Sprintf(f, next()%space))
-					r := h.newRef(k)
-					h.t.insert(r, k)
-					h.model[string(k)] = r
+					h.put([]byte(fmt.Sprintf(f, next()%space)), false)
 				}
 			case 2: // delete a share of the keys, chosen at random
 				keep := rapid.IntRange(0, 9).Draw(rt, "keep10ths")
