@@ -197,8 +197,9 @@ func TestKeyVersion(t *testing.T) {
 }
 
 // TestViewConcurrent reads a View from another goroutine while the DB
-// keeps overwriting, appending to, expiring and deleting the same keys
-// (run with -race to check the copy-on-write rule).
+// keeps overwriting, appending to, expiring and deleting the same keys,
+// and inserting new ones between them, which splits the ordered index's
+// leaves the view shares (run with -race to check the copy-on-write rule).
 func TestViewConcurrent(t *testing.T) {
 	db := newTestDB()
 	for i := 0; i < 2000; i++ {
@@ -232,6 +233,7 @@ func TestViewConcurrent(t *testing.T) {
 			default:
 				exec(db, 1000, "SETRANGE", k, "0", "zz")
 			}
+			exec(db, 1000, "SET", k+"/"+strconv.Itoa(round), "new")
 		}
 		db.ActiveExpire(1000+int64(round)*20, 500)
 	}
