@@ -154,6 +154,13 @@ func fencesAt(path []kiStep) kiFences {
 	return f
 }
 
+// merged returns the fences of n's children j and j+1 made one.
+func (f kiFences) merged(n *kiInner, j int) kiFences {
+	m, right := f.child(n, j), f.child(n, j+1)
+	m.hi, m.hiInf = right.hi, right.hiInf
+	return m
+}
+
 // kiTag is k's tag at pfx: the bytes at [pfx, pfx+4), big-endian,
 // zero-padded.
 func kiTag[K string | []byte](k K, pfx int) uint32 {
@@ -613,8 +620,7 @@ func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, path []kiSt
 		t.mergeLeaves(n, j, f)
 		return true
 	}
-	merged := f.child(n, j)
-	merged.hi, merged.hiInf = f.child(n, j+1).hi, f.child(n, j+1).hiInf
+	merged := f.merged(n, j)
 	a, b := t.ownInner(n.inners[j]), n.inners[j+1]
 	c := int(a.n)
 	a.seps[c-1] = n.seps[j]
@@ -645,8 +651,7 @@ func (t *keyIndex) deleteInner(n *kiInner, h int, r ref, key []byte, path []kiSt
 
 // mergeLeaves merges leaf j+1 of n into leaf j; f are n's fences.
 func (t *keyIndex) mergeLeaves(n *kiInner, j int, f kiFences) {
-	merged := f.child(n, j)
-	merged.hi, merged.hiInf = f.child(n, j+1).hi, f.child(n, j+1).hiInf
+	merged := f.merged(n, j)
 	a, b := t.ownLeaf(n.leaves[j]), n.leaves[j+1]
 	// The merged leaf's fences are wider: tag at their prefix, which is
 	// no longer than either's.
