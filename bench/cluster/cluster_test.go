@@ -71,31 +71,6 @@ func TestShardedTableRatios(t *testing.T) {
 	}
 }
 
-// A command name may hold spaces and parentheses (it is the executable's
-// name, truncated to 15 bytes): utime and stime are counted from the last
-// ')'. The line is /proc/PID/stat's layout with the name replaced.
-func TestParseProcStat(t *testing.T) {
-	line := "1234 (keel (x) y) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0 20 0 9 0 12345 2147483648 8000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-	ut, st, err := parseProcStat([]byte(line))
-	if err != nil || ut != 4711 || st != 815 {
-		t.Errorf("parseProcStat = %d, %d, %v; want 4711, 815", ut, st, err)
-	}
-	if d := ticks(ut + st); d != 55260*time.Millisecond {
-		t.Errorf("ticks(%d) = %v, want 55.26s", ut+st, d)
-	}
-	for _, bad := range []string{
-		"",
-		"1234 keel S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0",
-		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711",
-		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 47x1 815 0 0",
-		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 -815 0 0",
-	} {
-		if ut, st, err := parseProcStat([]byte(bad)); err == nil {
-			t.Errorf("parseProcStat(%q) = %d, %d, no error", bad, ut, st)
-		}
-	}
-}
-
 func TestParseMachineStat(t *testing.T) {
 	stat := "cpu  5460775 49742 1149054 2609546 9562 0 186018 5873 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
 	busy, total, err := parseMachineStat([]byte(stat))

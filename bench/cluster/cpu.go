@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors"
+	"github.com/keel-db/keel/bench/internal/harness"
 )
 
 // CPU accounting of one run: what every server process and redis-benchmark
@@ -17,10 +17,6 @@ import (
 // with the load generator, CPU per request moves much less with outside
 // load than throughput does, and it bounds throughput once the cores are
 // busy: ops/s <= cores / (CPU per request of everything serving it).
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat and /proc/stat times:
-// 100 on every Linux architecture Go supports (`getconf CLK_TCK`).
-const clockTicks = 100
 
 // cpuUse is what one run cost.
 type cpuUse struct {
@@ -54,48 +50,6 @@ func (u cpuUse) serverTotal() time.Duration {
 // (servers and redis-benchmark) used.
 func (u cpuUse) utilization(cores int) float64 {
 	return float64(u.serverTotal()+u.client) / (float64(u.wall) * float64(cores))
-}
-
-// pidCPU is a process's utime+stime so far.
-func pidCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, errors.Wrap(err, "read process stat")
-	}
-	ut, st, err := parseProcStat(b)
-	if err != nil {
-		return 0, errors.Wrapf(err, "pid %d", pid)
-	}
-	return ticks(ut + st), nil
-}
-
-func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
-
-// parseProcStat returns utime and stime, fields 14 and 15 of
-// /proc/PID/stat, in clock ticks. The second field, the command name in
-// parentheses, may itself hold spaces and parentheses: the fields are
-// counted from the last ')'.
-func parseProcStat(stat []byte) (utime, stime int64, err error) {
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 || bytes.IndexByte(stat, '(') < 0 {
-		return 0, 0, errors.Newf("no (command) in process stat %q", stat)
-	}
-	// After the name: state (field 3), ppid (4), ..., utime (14), stime (15).
-	f := strings.Fields(string(stat[end+1:]))
-	const utimeAt, stimeAt = 14 - 3, 15 - 3
-	if len(f) <= stimeAt {
-		return 0, 0, errors.Newf("process stat has %d fields after the command, want at least %d: %q", len(f), stimeAt+1, stat)
-	}
-	if utime, err = strconv.ParseInt(f[utimeAt], 10, 64); err != nil {
-		return 0, 0, errors.Wrap(err, "process stat utime")
-	}
-	if stime, err = strconv.ParseInt(f[stimeAt], 10, 64); err != nil {
-		return 0, 0, errors.Wrap(err, "process stat stime")
-	}
-	if utime < 0 || stime < 0 {
-		return 0, 0, errors.Newf("negative times in process stat %q", stat)
-	}
-	return utime, stime, nil
 }
 
 // machineTicks returns the busy and total clock ticks of all CPUs so far,
@@ -142,7 +96,7 @@ type cpuMeter struct {
 func startCPU(pids []int) (*cpuMeter, error) {
 	m := &cpuMeter{pids: pids}
 	for _, pid := range pids {
-		d, err := pidCPU(pid)
+		d, err := harness.ProcessCPU(pid)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +113,7 @@ func startCPU(pids []int) (*cpuMeter, error) {
 func (m *cpuMeter) stop(requests int, client time.Duration) (cpuUse, error) {
 	u := cpuUse{wall: time.Since(m.start), requests: requests, client: client, machineBusy: math.NaN()}
 	for i, pid := range m.pids {
-		d, err := pidCPU(pid)
+		d, err := harness.ProcessCPU(pid)
 		if err != nil {
 			return u, err
 		}

@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/bench/internal/harness"
@@ -118,14 +119,14 @@ func run(ctx context.Context, c config) error {
 				p.Stop()
 				return err
 			}
-			before, err := procCPUTicks(p.Cmd.Process.Pid)
+			before, err := harness.ProcessCPU(p.Cmd.Process.Pid)
 			if err != nil {
 				p.Stop()
 				return err
 			}
 			res, err := harness.RunRedisBenchmark(ctx, ws.RedisBenchmark, []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port),
 				"-c", strconv.Itoa(c.clients), "-n", strconv.Itoa(c.requests), "-d", "200", "-r", "100000", "-P", "1", "-t", "set", "--csv"})
-			after, cerr := procCPUTicks(p.Cmd.Process.Pid)
+			after, cerr := harness.ProcessCPU(p.Cmd.Process.Pid)
 			p.Stop()
 			if err != nil {
 				return errors.Wrapf(err, "%s", name)
@@ -138,8 +139,7 @@ func run(ctx context.Context, c config) error {
 				f = &fig{}
 				figs[name] = f
 			}
-			// Clock ticks are 10 ms (USER_HZ 100).
-			us := float64(after-before) * 10_000 / float64(c.requests)
+			us := float64(after-before) / float64(time.Microsecond) / float64(c.requests)
 			f.ops = append(f.ops, res.OpsPerSec)
 			f.cpuMicros = append(f.cpuMicros, us)
 			fmt.Printf("round %d %-10s %s SET/s  %.2f µs CPU per request\n", r+1, name, harness.FmtOps(res.OpsPerSec), us)
@@ -155,26 +155,6 @@ func run(ctx context.Context, c config) error {
 			harness.FmtRatio(harness.MedianRatio(f.cpuMicros, figs["redis"].cpuMicros), "×"))
 	}
 	return nil
-}
-
-// procCPUTicks is a process's user plus system time in clock ticks.
-func procCPUTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, errors.Wrap(err, "read /proc stat")
-	}
-	// Fields after the command name, which is in parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, errors.Newf("short /proc stat: %q", s)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.Newf("bad /proc stat times: %q", s)
-	}
-	return ut + st, nil
 }
 
 // The toy servers answer SET +OK, PING +PONG and anything else (go-redis's

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"math"
 	"testing"
+	"time"
 )
 
 // A real redis-benchmark 7.0.15 --csv output, as captured on this machine.
@@ -153,6 +154,31 @@ func TestPositiveInts(t *testing.T) {
 	for _, bad := range []string{"0", "-1", "x", "1,two"} {
 		if got, err := PositiveInts(bad); err == nil {
 			t.Errorf("PositiveInts(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+// A command name may hold spaces and parentheses (it is the executable's
+// name, truncated to 15 bytes): utime and stime are counted from the last
+// ')'. The line is /proc/PID/stat's layout with the name replaced.
+func TestParseProcStat(t *testing.T) {
+	line := "1234 (keel (x) y) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0 20 0 9 0 12345 2147483648 8000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	ut, st, err := ParseProcStat([]byte(line))
+	if err != nil || ut != 4711 || st != 815 {
+		t.Errorf("ParseProcStat = %d, %d, %v; want 4711, 815", ut, st, err)
+	}
+	if d := Ticks(ut + st); d != 55260*time.Millisecond {
+		t.Errorf("Ticks(%d) = %v, want 55.26s", ut+st, d)
+	}
+	for _, bad := range []string{
+		"",
+		"1234 keel S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 815 0 0",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 47x1 815 0 0",
+		"1234 (keel) S 1 1234 1234 0 -1 4194560 25093 0 3 0 4711 -815 0 0",
+	} {
+		if ut, st, err := ParseProcStat([]byte(bad)); err == nil {
+			t.Errorf("ParseProcStat(%q) = %d, %d, no error", bad, ut, st)
 		}
 	}
 }

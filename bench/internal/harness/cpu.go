@@ -1,0 +1,59 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/errors"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat and /proc/stat times:
+// 100 on every Linux architecture Go supports (`getconf CLK_TCK`).
+const clockTicks = 100
+
+// ProcessCPU is a process's utime+stime so far, from /proc/PID/stat.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, errors.Wrap(err, "read process stat")
+	}
+	ut, st, err := ParseProcStat(b)
+	if err != nil {
+		return 0, errors.Wrapf(err, "pid %d", pid)
+	}
+	return Ticks(ut + st), nil
+}
+
+// Ticks converts clock ticks (USER_HZ) to a duration.
+func Ticks(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+
+// ParseProcStat returns utime and stime, fields 14 and 15 of
+// /proc/PID/stat, in clock ticks. The second field, the command name in
+// parentheses, may itself hold spaces and parentheses: the fields are
+// counted from the last ')'.
+func ParseProcStat(stat []byte) (utime, stime int64, err error) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 || bytes.IndexByte(stat, '(') < 0 {
+		return 0, 0, errors.Newf("no (command) in process stat %q", stat)
+	}
+	// After the name: state (field 3), ppid (4), ..., utime (14), stime (15).
+	f := strings.Fields(string(stat[end+1:]))
+	const utimeAt, stimeAt = 14 - 3, 15 - 3
+	if len(f) <= stimeAt {
+		return 0, 0, errors.Newf("process stat has %d fields after the command, want at least %d: %q", len(f), stimeAt+1, stat)
+	}
+	if utime, err = strconv.ParseInt(f[utimeAt], 10, 64); err != nil {
+		return 0, 0, errors.Wrap(err, "process stat utime")
+	}
+	if stime, err = strconv.ParseInt(f[stimeAt], 10, 64); err != nil {
+		return 0, 0, errors.Wrap(err, "process stat stime")
+	}
+	if utime < 0 || stime < 0 {
+		return 0, 0, errors.Newf("negative times in process stat %q", stat)
+	}
+	return utime, stime, nil
+}
