@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"math"
+	"slices"
 
 	"github.com/cockroachdb/errors"
 )
@@ -210,31 +212,23 @@ func (t *keyIndex) ownInner(n *kiInner) *kiInner {
 	return &c
 }
 
+// tagRun returns the run [lo, hi) of tags equal to qt in ascending tags
+// (lo = hi where qt would go when none is).
+func tagRun(tags []uint32, qt uint32) (lo, hi int) {
+	lo, found := slices.BinarySearch(tags, qt)
+	if !found {
+		return lo, lo
+	}
+	if qt == math.MaxUint32 {
+		return lo, len(tags)
+	}
+	hi, _ = slices.BinarySearch(tags[lo+1:], qt+1)
+	return lo, lo + 1 + hi
+}
+
 // leafSearch returns the position of key in l (found) or where it would go.
 func (t *keyIndex) leafSearch(l *kiLeaf, key []byte) (int, bool) {
-	qt := kiTag(key, int(l.pfx))
-	n := int(l.n)
-	a, b := 0, n
-	for a < b { // first tag >= qt
-		m := int(uint(a+b) >> 1)
-		if l.tags[m] < qt {
-			a = m + 1
-		} else {
-			b = m
-		}
-	}
-	if a == n || l.tags[a] != qt {
-		return a, false
-	}
-	e := a + 1
-	for b = n; e < b; { // first tag > qt
-		m := int(uint(e+b) >> 1)
-		if l.tags[m] <= qt {
-			e = m + 1
-		} else {
-			b = m
-		}
-	}
+	a, e := tagRun(l.tags[:l.n], kiTag(key, int(l.pfx)))
 	for a < e { // equal tags: first key >= key
 		m := int(uint(a+e) >> 1)
 		switch c := bytes.Compare(t.keyOf(l.refs[m]), key); {
@@ -252,26 +246,7 @@ func (t *keyIndex) leafSearch(l *kiLeaf, key []byte) (int, bool) {
 // childFor returns the child of n whose fences hold key: the first i with
 // key < seps[i], or the last child.
 func childFor(n *kiInner, key []byte) int {
-	qt := kiTag(key, int(n.pfx))
-	s := int(n.n) - 1
-	a, b := 0, s
-	for a < b { // first tag >= qt
-		m := int(uint(a+b) >> 1)
-		if n.tags[m] < qt {
-			a = m + 1
-		} else {
-			b = m
-		}
-	}
-	e := a
-	for b = s; e < b; { // first tag > qt
-		m := int(uint(e+b) >> 1)
-		if n.tags[m] <= qt {
-			e = m + 1
-		} else {
-			b = m
-		}
-	}
+	a, e := tagRun(n.tags[:n.n-1], kiTag(key, int(n.pfx)))
 	k := bytesAsString(key)
 	for a < e { // equal tags: first separator > key
 		m := int(uint(a+e) >> 1)
@@ -557,18 +532,8 @@ func (t *keyIndex) delete(r ref, key []byte) bool {
 }
 
 func (t *keyIndex) deleteLeaf(l *kiLeaf, r ref, key []byte) bool {
-	qt := kiTag(key, int(l.pfx))
-	n := int(l.n)
-	a, b := 0, n
-	for a < b {
-		m := int(uint(a+b) >> 1)
-		if l.tags[m] < qt {
-			a = m + 1
-		} else {
-			b = m
-		}
-	}
-	for ; a < n && l.tags[a] == qt; a++ {
+	a, e := tagRun(l.tags[:l.n], kiTag(key, int(l.pfx)))
+	for ; a < e; a++ {
 		if l.refs[a] == r {
 			l.remove(a)
 			t.count--
