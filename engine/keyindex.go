@@ -755,7 +755,8 @@ func (t *keyIndex) seekInner(n *kiInner, h int, key []byte, fn func(refs []ref) 
 	return ascendInner(n, h, i+1, fn)
 }
 
-// nodeBytes is the memory the index's nodes and separators take.
+// nodeBytes is the memory the index's nodes and separators take
+// (TestKeyIndexBytesPerKey holds treeBytesPerKey to it).
 func (t *keyIndex) nodeBytes() int64 {
 	if t.height == 0 {
 		return kiLeafBytes

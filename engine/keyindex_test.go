@@ -287,3 +287,33 @@ func TestKeyIndexModelDeep(t *testing.T) {
 		t.Fatalf("the runs reached only heights %v; the test must reach inner splits and merges", heights)
 	}
 }
+
+// TestKeyIndexBytesPerKey holds the per-key charge UsedBytes makes for
+// the ordered index (treeBytesPerKey) to what its nodes take after random
+// inserts (leaves about 70 % full), and checks a bulk load fills them.
+func TestKeyIndexBytesPerKey(t *testing.T) {
+	h := newKIHarness()
+	rng := uint64(3)
+	for len(h.model) < 200_000 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		k := []byte(fmt.Sprintf("key:%012d", rng%40_000_000))
+		if _, ok := h.model[string(k)]; !ok {
+			h.put(k, false)
+		}
+	}
+	random := float64(h.t.nodeBytes()) / float64(h.t.Len())
+	if random > treeBytesPerKey {
+		t.Fatalf("random inserts: %.1f B/key in the index, UsedBytes charges %d", random, treeBytesPerKey)
+	}
+	loaded := newKIHarness()
+	for _, k := range h.sorted() {
+		loaded.put([]byte(k), true)
+	}
+	full := float64(loaded.t.nodeBytes()) / float64(loaded.t.Len())
+	if want := float64(kiLeafBytes)/kiLeafMax + 1; full > want {
+		t.Fatalf("bulk load: %.1f B/key, want at most %.1f (full leaves)", full, want)
+	}
+	t.Logf("random inserts %.1f B/key, bulk load %.1f B/key", random, full)
+}
