@@ -100,6 +100,20 @@ const (
 	fnCall
 )
 
+// CallsFunction reports whether req calls a function (FCALL, FCALL_RO),
+// alone or inside its transaction.
+func CallsFunction(req *Request) bool {
+	if req.Txn == nil {
+		return functionKind(req.Argv) == fnCall
+	}
+	for _, argv := range req.Txn.Cmds {
+		if functionKind(argv) == fnCall {
+			return true
+		}
+	}
+	return false
+}
+
 func functionKind(argv [][]byte) int {
 	if len(argv) == 0 || len(argv[0]) > len("function") {
 		return fnNone

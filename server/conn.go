@@ -5,6 +5,7 @@ import (
 	"io"
 	stdnet "net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,26 @@ type conn struct {
 	// Wake): woken through wake, it writes what the session pushed.
 	wake       chan struct{}
 	writerDone chan struct{}
+
+	// In an event loop (loop_linux.go), lp is the loop and lfd the
+	// loop's descriptor of the socket, while nc is nil; the loop's
+	// goroutine is then the connection's goroutine. Leaving the loop
+	// (detachFD) sets nc and closes ready, which a subscriber's writer
+	// waits for. fdMu guards the switches of nc and the descriptor's
+	// close against kill from other goroutines; killed is set by kill.
+	lp       *eventLoop
+	lfd      int
+	ready    chan struct{}
+	fdMu     sync.Mutex
+	fdClosed bool
+	killed   bool
+	// active is when the loop last read from the socket (idle timeout);
+	// turn is the loop's turn that last served the connection.
+	active int64
+	turn   uint64
+	// pendingOut is the part of the replies the loop's write left: the
+	// goroutine the connection goes to writes it first.
+	pendingOut []byte
 }
 
 func newConn(s *Server, nc stdnet.Conn) *conn {
@@ -61,6 +82,7 @@ func newConn(s *Server, nc stdnet.Conn) *conn {
 		addr:  nc.RemoteAddr().String(),
 		laddr: nc.LocalAddr().String(),
 		fd:    connFD(nc),
+		lfd:   -1,
 		waits: make([]*waiter, len(s.groups)),
 	}
 	c.rd = resp.NewReader(idleReader{c}, s.node.Limits())
@@ -76,6 +98,9 @@ type idleReader struct{ c *conn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.lp != nil {
+		return c.readFD(p) // the loop counts idleness itself (sweep)
+	}
 	if c.unparked.Swap(false) {
 		// An unpark the batch went on without parking for (it saw the
 		// wake first) left its deadline; nothing can unpark it now.
@@ -123,31 +148,67 @@ func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer c.nc.Close()
 	defer c.end()
+	c.serveBatches()
+}
+
+// serveDetached is the goroutine of a connection that left its event
+// loop: it runs the step the loop handed over (st, when not nil) and the
+// rest of the batch (midBatch), or writes the replies the loop's write
+// left, then serves the connection as serve does.
+func (c *conn) serveDetached(st *node.Step, midBatch bool) {
+	defer c.srv.removeConn(c)
+	defer c.nc.Close()
+	defer c.end()
+	if len(c.pendingOut) > 0 {
+		_, err := c.nc.Write(c.pendingOut)
+		c.pendingOut = nil
+		c.sess.ResetOutput()
+		if err != nil || c.sess.CloseAfter() {
+			return
+		}
+	}
+	if midBatch {
+		if st != nil && !c.step(*st) {
+			return
+		}
+		if !c.run() || !c.flush() || c.sess.CloseAfter() {
+			return
+		}
+	}
+	c.serveBatches()
+}
+
+// serveBatches reads and runs batches until the connection ends.
+func (c *conn) serveBatches() {
 	for {
 		c.rd.SetLimits(c.srv.node.Limits())
 		c.rd.SetAuthenticated(c.sess.Authenticated())
 		cmds, err := c.rd.ReadBatch()
 		if err != nil {
-			var pe *resp.ProtocolError
-			var ne stdnet.Error
-			if errors.As(err, &ne) && ne.Timeout() && c.deadline {
-				c.srv.logf("closing client id=%d addr=%s: idle for %s (timeout)", c.sess.ID(), c.addr, c.sess.IdleTimeout())
-				return
-			}
-			if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
-				c.sess.Out.WriteError("ERR " + pe.Error())
-				c.flush()
-			} else if pe == resp.ErrQueryBufferLimit {
-				c.srv.logf("closing client id=%d addr=%s: query buffer limit reached", c.sess.ID(), c.addr)
-			} else if !errors.Is(err, io.EOF) && !c.sess.Killed() && !errors.Is(err, stdnet.ErrClosed) {
-				c.srv.logf("client id=%d addr=%s: %v", c.sess.ID(), c.addr, err)
-			}
+			c.readFailed(err)
 			return
 		}
 		c.sess.Begin(cmds)
 		if !c.run() || !c.flush() || c.sess.CloseAfter() {
 			return
 		}
+	}
+}
+
+// readFailed answers or logs why a read ended the connection.
+func (c *conn) readFailed(err error) {
+	var pe *resp.ProtocolError
+	var ne stdnet.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() && c.deadline:
+		c.srv.logf("closing client id=%d addr=%s: idle for %s (timeout)", c.sess.ID(), c.addr, c.sess.IdleTimeout())
+	case errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit:
+		c.sess.Out.WriteError("ERR " + pe.Error())
+		c.flush()
+	case pe == resp.ErrQueryBufferLimit:
+		c.srv.logf("closing client id=%d addr=%s: query buffer limit reached", c.sess.ID(), c.addr)
+	case !errors.Is(err, io.EOF) && !c.sess.Killed() && !errors.Is(err, stdnet.ErrClosed):
+		c.srv.logf("client id=%d addr=%s: %v", c.sess.ID(), c.addr, err)
 	}
 }
 
@@ -160,24 +221,98 @@ func (c *conn) run() bool {
 		if !ok {
 			return true
 		}
-		if st.Park {
-			if !c.flush() || !c.park() {
-				return false
-			}
-			continue
-		}
-		if st.PauseUntil != 0 { // CLIENT PAUSE (pause.go)
-			if !c.pauseWait(st.PauseUntil) {
-				return false
-			}
-			continue
-		}
-		g := c.srv.groups[st.Group-1]
-		if !g.queue.submit(c.waiterFor(st.Group), st.Reqs) {
-			c.abandoned = true
+		if !c.step(st) {
 			return false
 		}
 	}
+}
+
+// step carries out one step of the batch.
+func (c *conn) step(st node.Step) bool {
+	if st.Park {
+		return c.flush() && c.park()
+	}
+	if st.PauseUntil != 0 { // CLIENT PAUSE (pause.go)
+		return c.pauseWait(st.PauseUntil)
+	}
+	g := c.srv.groups[st.Group-1]
+	if !g.queue.submit(c.waiterFor(st.Group), st.Reqs) {
+		c.abandoned = true
+		return false
+	}
+	return true
+}
+
+// runInline is run in an event loop: it stops before a step that would
+// make the loop wait (returned, for the connection's own goroutine to
+// run), or after one that made the session a subscriber; leave says the
+// connection must leave the loop.
+func (c *conn) runInline() (st *node.Step, leave bool) {
+	for {
+		s, ok, leave := c.nextInline()
+		switch {
+		case leave && ok:
+			return &s, true
+		case leave:
+			return nil, true
+		case !ok:
+			return nil, false
+		}
+		if !c.srv.groups[s.Group-1].queue.submitUnlessCall(c.waiterFor(s.Group), s.Reqs) {
+			return &s, true
+		}
+	}
+}
+
+// nextInline is the session's next step in an event loop; leave: the
+// step (if ok) must run on the connection's own goroutine, as must the
+// rest of the batch.
+func (c *conn) nextInline() (st node.Step, ok, leave bool) {
+	st, ok = c.sess.Next()
+	if c.wake != nil {
+		// A subscriber (SUBSCRIBE is answered inside Next): its writer
+		// needs a socket.
+		return st, ok, true
+	}
+	if ok && (st.Park || st.PauseUntil != 0 || c.srv.groups[st.Group-1].queue.async || callsFunction(st.Reqs)) {
+		// A function call may hold the group for seconds: it runs on
+		// the connection's goroutine, so that the loop's other clients
+		// are served meanwhile (-BUSY, FUNCTION KILL), as Redis serves
+		// them during a long script.
+		return st, true, true
+	}
+	return st, ok, false
+}
+
+type flushResult int
+
+const (
+	flushOK flushResult = iota
+	flushPartial
+	flushFailed
+)
+
+// flushInline is flush in an event loop: what the socket does not take
+// at once is kept in pendingOut (flushPartial), for the goroutine the
+// connection then leaves to.
+func (c *conn) flushInline() flushResult {
+	b := c.sess.TakeOutput()
+	if len(b) == 0 {
+		if c.sess.Killed() {
+			return flushFailed
+		}
+		return flushOK
+	}
+	n, err := c.writeFD(b)
+	if err != nil {
+		return flushFailed
+	}
+	if n < len(b) {
+		c.pendingOut = b[n:]
+		return flushPartial
+	}
+	c.sess.ResetOutput()
+	return flushOK
 }
 
 // parkReadBytes is how much a parked connection reads at a time.
@@ -221,7 +356,15 @@ func (c *conn) park() bool {
 // unpark is node.Runtime.Unpark: the parked session can go on.
 func (c *conn) unpark() {
 	c.unparked.Store(true)
-	c.nc.SetReadDeadline(time.Now())
+	// A session that parked in an event loop may not have its socket
+	// yet (the loop is handing it over): the flag is enough then, park
+	// looks at it before its first read.
+	c.fdMu.Lock()
+	nc := c.nc
+	c.fdMu.Unlock()
+	if nc != nil {
+		nc.SetReadDeadline(time.Now())
+	}
 }
 
 // waiterFor is this connection's waiter on group g's queue.
@@ -242,9 +385,26 @@ func (c *conn) flush() bool {
 	if len(b) == 0 {
 		return !c.sess.Killed()
 	}
-	_, err := c.nc.Write(b)
+	var err error
+	if c.lp != nil {
+		_, err = c.writeFD(b) // only a protocol error's reply, before closing
+	} else {
+		_, err = c.nc.Write(b)
+	}
 	c.sess.ResetOutput()
 	return err == nil
+}
+
+// kill closes the connection from any goroutine (CLIENT KILL, shutdown).
+func (c *conn) kill() {
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	c.killed = true
+	if c.nc != nil {
+		c.nc.Close()
+		return
+	}
+	c.killFD()
 }
 
 // end closes the session; a subscriber's writer sends what it still holds
@@ -258,7 +418,9 @@ func (c *conn) end() {
 	}
 	c.sess.Close()
 	if c.writerDone != nil {
-		c.nc.SetWriteDeadline(time.Now().Add(outboxDrainTimeout))
+		if c.nc != nil {
+			c.nc.SetWriteDeadline(time.Now().Add(outboxDrainTimeout))
+		}
 		<-c.writerDone
 	}
 }
@@ -280,6 +442,14 @@ func (c *conn) wakeWriter() {
 
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
+	if c.ready != nil {
+		// Started in an event loop: the socket is the writer's once the
+		// connection has left the loop (none if it closed there).
+		<-c.ready
+		if c.nc == nil {
+			return
+		}
+	}
 	for range c.wake {
 		p, closed := c.sess.TakePushed()
 		if len(p) > 0 && !c.sess.Killed() {

@@ -64,9 +64,10 @@ type waiter struct {
 	cond sync.Cond
 	reqs []cluster.Request
 	fn   func()
-	// read: every request of reqs only reads (readOnlyBatch).
-	read bool
-	done bool // no longer queued: its batch was handed to the node
+	// read: every request of reqs only reads (readOnlyBatch); calls:
+	// one calls a function (callsFunction).
+	read, calls bool
+	done        bool // no longer queued: its batch was handed to the node
 	// answered (replicated groups): every reply of its batch is written.
 	answered bool
 }
@@ -94,13 +95,23 @@ func (q *execQueue) newWaiter() *waiter {
 // touch the writers of reqs again, as the replica may still write to
 // them.
 func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
-	w.reqs, w.read = reqs, readOnlyBatch(reqs)
-	q.run(w)
-	w.reqs, w.read = nil, false
+	w.reqs, w.read, w.calls = reqs, readOnlyBatch(reqs), callsFunction(reqs)
+	q.run(w, false)
+	w.reqs, w.read, w.calls = nil, false, false
 	if !q.async {
 		return true
 	}
 	return q.await(w)
+}
+
+// submitUnlessCall is submit for an event loop (a group that is not
+// replicated), which must not wait behind a function call: false, and
+// nothing run, when one is queued or running.
+func (q *execQueue) submitUnlessCall(w *waiter, reqs []cluster.Request) bool {
+	w.reqs, w.read = reqs, readOnlyBatch(reqs)
+	ran := q.run(w, true)
+	w.reqs, w.read = nil, false
+	return ran
 }
 
 // await waits until w's batch is answered or the queue closes.
@@ -140,12 +151,19 @@ func (q *execQueue) close() {
 // do runs fn with the group held exclusively.
 func (q *execQueue) do(w *waiter, fn func()) {
 	w.fn = fn
-	q.run(w)
+	q.run(w, false)
 	w.fn = nil
 }
 
-func (q *execQueue) run(w *waiter) {
+// run queues w and runs it, as the leader of a group or within one; with
+// unlessCall it returns false at once, queuing nothing, when a queued
+// batch calls a function, and as the leader it gathers none that does.
+func (q *execQueue) run(w *waiter, unlessCall bool) bool {
 	q.mu.Lock()
+	if unlessCall && slices.ContainsFunc(q.queue, func(f *waiter) bool { return f.calls }) {
+		q.mu.Unlock()
+		return false
+	}
 	w.done, w.answered = false, false
 	q.enqueue(w)
 	for !w.done && q.queue[0] != w {
@@ -153,7 +171,7 @@ func (q *execQueue) run(w *waiter) {
 	}
 	if w.done {
 		q.mu.Unlock()
-		return
+		return true
 	}
 	// Leader: gather the group while holding the lock, run it without.
 	n := 1
@@ -161,7 +179,7 @@ func (q *execQueue) run(w *waiter) {
 		q.reqs = append(q.reqs[:0], w.reqs...)
 		for n < len(q.queue) {
 			f := q.queue[n]
-			if f.fn != nil || len(q.reqs)+len(f.reqs) > submitRequestsMax || w.read && !f.read {
+			if f.fn != nil || len(q.reqs)+len(f.reqs) > submitRequestsMax || w.read && !f.read || unlessCall && f.calls {
 				break
 			}
 			q.reqs = append(q.reqs, f.reqs...)
@@ -205,6 +223,7 @@ func (q *execQueue) run(w *waiter) {
 		q.queue[0].cond.Signal()
 	}
 	q.mu.Unlock()
+	return true
 }
 
 // enqueue places w in the queue (mu held). A read-only batch goes ahead
@@ -225,6 +244,17 @@ func (q *execQueue) enqueue(w *waiter) {
 		i++
 	}
 	q.queue = slices.Insert(q.queue, i, w)
+}
+
+// callsFunction reports whether a request calls a function (FCALL,
+// FCALL_RO, alone or in a transaction).
+func callsFunction(reqs []cluster.Request) bool {
+	for i := range reqs {
+		if cluster.CallsFunction(&reqs[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // readOnlyBatch reports whether every request only reads: a known

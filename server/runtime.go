@@ -46,7 +46,7 @@ func (rt nodeRuntime) Unpark(sess *node.Session) {
 
 func (rt nodeRuntime) Disconnect(sess *node.Session) {
 	if c, ok := sess.Conn().(*conn); ok {
-		c.nc.Close()
+		c.kill()
 	}
 }
 

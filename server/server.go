@@ -7,6 +7,7 @@ import (
 	mrand "math/rand/v2"
 	stdnet "net"
 	"os"
+
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,11 @@ type Config struct {
 	// closes idle connections (0: never).
 	NormalLimit node.BufferLimit
 	Timeout     time.Duration
+	// EventLoops is how many event loops serve plain-TCP clients of a
+	// single node (loop_linux.go, --event-loops): 0 is eventLoopsAuto;
+	// negative serves every client from a goroutine of its own, as
+	// cluster mode always does.
+	EventLoops int
 	// BusyReplyThreshold and FunctionTimeLimit are busy-reply-threshold
 	// and function-time-limit (node/functions.go; defaults when 0).
 	BusyReplyThreshold time.Duration
@@ -132,6 +138,12 @@ type Server struct {
 	groups  []*group // groups[g-1] runs group g
 	clock   seam.Clock
 	started time.Time
+
+	// loops serve plain-TCP clients (loop_linux.go); none in cluster
+	// mode or when Config.EventLoops is negative. nextLoop picks the loop
+	// of the next connection, in turn.
+	loops    []*eventLoop
+	nextLoop atomic.Uint32
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -323,11 +335,51 @@ func (s *Server) start() error {
 			go s.stepPeers(g)
 		}
 	}
+	if err := s.startLoops(); err != nil {
+		return err
+	}
 	s.watcherDone = make(chan struct{})
 	go func() {
 		defer close(s.watcherDone)
 		s.watchFunctions()
 	}()
+	return nil
+}
+
+// eventLoopsAuto is how many event loops Config.EventLoops 0 starts:
+// one, as Redis has. A node's requests meet in its group's queue, so a
+// second loop mostly waits for the first there: on two cores, two loops
+// served 0.7× the requests of one at -P 1 (docs/performance.md, "Event
+// loops").
+const eventLoopsAuto = 1
+
+// startLoops starts the event loops of a single node: cluster mode
+// answers through replicated groups, whose commit a loop cannot wait for.
+func (s *Server) startLoops() error {
+	n := s.cfg.EventLoops
+	if n == 0 {
+		n = eventLoopsAuto
+	}
+	if n <= 0 || !loopsSupported || s.node.Clustered() || s.node.Placed() {
+		return nil
+	}
+	for _, g := range s.groups {
+		if g.queue.async {
+			return nil
+		}
+	}
+	for range n {
+		l, err := newEventLoop(s)
+		if err != nil {
+			for _, l := range s.loops {
+				l.close()
+			}
+			s.loops = nil
+			return err
+		}
+		s.loops = append(s.loops, l)
+		go l.run()
+	}
 	return nil
 }
 
@@ -447,6 +499,9 @@ func (s *Server) acceptLoop(ln stdnet.Listener) error {
 			nc.Close()
 			return nil // closing
 		}
+		if len(s.loops) > 0 && s.loops[s.nextLoop.Add(1)%uint32(len(s.loops))].enroll(c) {
+			continue
+		}
 		go c.serve()
 	}
 }
@@ -470,7 +525,7 @@ func (s *Server) Close() error {
 			ln.Close()
 		}
 		for c := range s.conns {
-			c.nc.Close()
+			c.kill()
 		}
 		s.mu.Unlock()
 		// Batches waiting for a commit that no tick or peer message will
@@ -479,6 +534,9 @@ func (s *Server) Close() error {
 			g.queue.close()
 		}
 		s.connWG.Wait()
+		for _, l := range s.loops {
+			l.close()
+		}
 		if s.watcherDone != nil {
 			<-s.watcherDone
 		}

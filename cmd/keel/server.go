@@ -37,6 +37,7 @@ type serverOptions struct {
 	bind, dir, appendFsync, requirePass, config string
 	pprofAddr                                   string
 	port, maxClients                            int
+	eventLoops                                  int
 	appendOnly                                  bool
 	maxMemory, protoMaxBulkLen                  int64
 	queryBufferLimit                            int64 // 0: resp's default
@@ -134,6 +135,20 @@ func (o *serverOptions) set(name, value string) error {
 		o.maxMemory, err = parseMemory(value)
 	case "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time":
 		err = o.memory.Set(strings.ToLower(name), value)
+	case "event-loops":
+		// keel's own: how many event loops serve clients (0: a goroutine
+		// per client; "auto": server.Config's default, one).
+		if strings.EqualFold(value, "auto") {
+			o.eventLoops = 0
+			break
+		}
+		o.eventLoops, err = strconv.Atoi(value)
+		if err == nil && o.eventLoops < 0 {
+			err = errors.New("must be auto or at least 0")
+		}
+		if err == nil && o.eventLoops == 0 {
+			o.eventLoops = -1
+		}
 	case "maxclients":
 		o.maxClients, err = strconv.Atoi(value)
 		if err == nil && o.maxClients < 1 {
@@ -574,7 +589,7 @@ func serve(o serverOptions, logger *processLogger) error {
 	}
 	srv, err := server.Open(server.Config{
 		Bind: o.bind, Port: o.port, Dir: o.dir, AppendOnly: o.appendOnly, AppendFsync: o.appendFsync,
-		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, OwnsProcess: true, MaxClients: maxClients, Limits: limits,
+		RequirePass: o.requirePass, MaxMemory: o.maxMemory, Memory: o.memory, OwnsProcess: true, MaxClients: maxClients, EventLoops: o.eventLoops, Limits: limits,
 		NotifyKeyspaceEvents: o.notifyKeyspaceEvents, PubSubLimit: o.pubsubLimit, NormalLimit: o.normalLimit, Timeout: o.timeout,
 		BusyReplyThreshold: o.busyReplyThreshold, FunctionTimeLimit: o.functionTimeLimit,
 		ConfigFile: configFile, Logf: logger.Printf,

@@ -22,6 +22,7 @@ var serverFlags = []struct {
 		{"port", "N", "6379", "client port (cluster bus: port+10000)"},
 		{"timeout", "SECONDS", "0", "close a client idle that long (0: never)"},
 		{"maxclients", "N", "10000", "most clients at once"},
+		{"event-loops", "N|auto", "auto", "event loops serving clients (0: a goroutine per client)"},
 		{"tls-port", "N", "0", "TLS client port (0: none)"},
 		{"tls-cert-file", "FILE", "", "certificate for TLS"},
 		{"tls-key-file", "FILE", "", "key for TLS"},
