@@ -61,6 +61,7 @@ type eventLoop struct {
 	// turns (conn.turn: served this turn already).
 	ready, again []*conn
 	turnNo       uint64
+	now          int64 // since loopEpoch, read once a turn (conn.active)
 	pend         []pending
 	reqs         []cluster.Request
 	waits        []*waiter // waits[g-1]: the loop's waiter on group g's queue
@@ -129,7 +130,7 @@ func (l *eventLoop) enroll(c *conn) bool {
 	nc := c.nc
 	c.nc, c.lfd, c.lp = nil, fd, l
 	c.ready = make(chan struct{})
-	c.touch()
+	c.active = int64(time.Since(loopEpoch))
 	c.fdMu.Unlock()
 	// The loop finds c through the map, under mu: what was set above is
 	// seen by it.
@@ -179,6 +180,7 @@ func (l *eventLoop) run() {
 			continue
 		}
 		l.turnNo++
+		l.now = int64(time.Since(loopEpoch))
 		l.ready = append(l.ready[:0], l.again...)
 		clear(l.again)
 		l.again = l.again[:0]
@@ -389,8 +391,6 @@ func (l *eventLoop) sweep() {
 // loopEpoch is the origin of conn.active.
 var loopEpoch = time.Now()
 
-// touch notes that c just read something (the idle timeout counts from it).
-func (c *conn) touch() { c.active = int64(time.Since(loopEpoch)) }
 
 // readFD is the loop connection's read: never blocking.
 func (c *conn) readFD(p []byte) (int, error) {
@@ -406,7 +406,7 @@ func (c *conn) readFD(p []byte) (int, error) {
 		case n == 0:
 			return 0, io.EOF
 		}
-		c.touch()
+		c.active = c.lp.now // the idle timeout counts from here
 		return n, nil
 	}
 }

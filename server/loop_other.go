@@ -18,6 +18,5 @@ func (*eventLoop) close()                      {}
 func (*conn) readFD([]byte) (int, error)       { return 0, errNoLoops }
 func (*conn) writeFD([]byte) (int, error)      { return 0, errNoLoops }
 func (*conn) killFD()                          {}
-func (*conn) touch()                           {}
 
 var errNoLoops = errors.New("server: no event loops on this platform")
