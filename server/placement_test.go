@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,33 +20,52 @@ import (
 // placed nodes. It returns each group's leader (node id).
 func (tc *testCluster) waitPlacedTopology(groups, replicas int) []uint64 {
 	tc.t.Helper()
-	leaders := make([]uint64, groups)
+	// Leadership may move between reading the leaders and asking CLUSTER
+	// SLOTS (the tests hand it to the placement's first nodes): a
+	// mismatch is retried, and reported only once the deadline passes.
+	var mismatch string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		agreed := true
-		for g := range groups {
-			leaders[g] = 0
-			for _, cs := range tc.srvs {
-				l := cs.srv.Node().LeaderOf(uint64(g + 1))
-				if l == 0 || leaders[g] != 0 && l != leaders[g] {
-					agreed = false
-				}
-				leaders[g] = l
+		leaders, agreed := tc.placedLeaders(groups)
+		if agreed {
+			if mismatch = tc.slotsMismatch(groups, replicas, leaders); mismatch == "" {
+				return leaders
 			}
 		}
-		if agreed {
-			break
-		}
 		if time.Now().After(deadline) {
-			tc.t.Fatalf("the nodes never agreed on every group's leader")
+			if !agreed {
+				tc.t.Fatalf("the nodes never agreed on every group's leader")
+			}
+			tc.t.Fatal(mismatch)
 		}
 	}
+}
+
+// placedLeaders is every group's leader, and whether every node agrees.
+func (tc *testCluster) placedLeaders(groups int) ([]uint64, bool) {
+	leaders := make([]uint64, groups)
+	agreed := true
+	for g := range groups {
+		for _, cs := range tc.srvs {
+			l := cs.srv.Node().LeaderOf(uint64(g + 1))
+			if l == 0 || leaders[g] != 0 && l != leaders[g] {
+				agreed = false
+			}
+			leaders[g] = l
+		}
+	}
+	return leaders, agreed
+}
+
+// slotsMismatch is how a node's CLUSTER SLOTS differs from the placement
+// with these leaders ("" when none does).
+func (tc *testCluster) slotsMismatch(groups, replicas int, leaders []uint64) string {
 	place := tc.srvs[0].srv.Node().Placement()
 	for i := range tc.srvs {
 		c := (&testServer{addr: tc.srvs[i].addr}).client(tc.t, nil)
 		slots, err := c.ClusterSlots(ctx()).Result()
 		c.Close()
 		if err != nil || len(slots) != groups {
-			tc.t.Fatalf("node %d: CLUSTER SLOTS has %d ranges (%v), want %d", i+1, len(slots), err, groups)
+			return fmt.Sprintf("node %d: CLUSTER SLOTS has %d ranges (%v), want %d", i+1, len(slots), err, groups)
 		}
 		for _, s := range slots {
 			g := s.Start*groups/cluster.SlotCount + 1
@@ -61,11 +81,11 @@ func (tc *testCluster) waitPlacedTopology(groups, replicas int) []uint64 {
 				}
 			}
 			if len(got) != replicas || got[0] != want[0] || !sameSet(got, want) {
-				tc.t.Errorf("node %d: range %d-%d served by %v, want %v (leader first)", i+1, s.Start, s.End, got, want)
+				return fmt.Sprintf("node %d: range %d-%d served by %v, want %v (leader first)", i+1, s.Start, s.End, got, want)
 			}
 		}
 	}
-	return leaders
+	return ""
 }
 
 func sameSet(a, b []string) bool {
