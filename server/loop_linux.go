@@ -391,7 +391,6 @@ func (l *eventLoop) sweep() {
 // loopEpoch is the origin of conn.active.
 var loopEpoch = time.Now()
 
-
 // readFD is the loop connection's read: never blocking.
 func (c *conn) readFD(p []byte) (int, error) {
 	for {

@@ -3,9 +3,14 @@
 package server
 
 import (
+	"bufio"
+	stdnet "net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/keel-db/keel/resp"
 )
 
 // inLoops is how many connections the server's event loops serve now.
@@ -158,4 +163,90 @@ func TestNoLoopsWhenAskedFor(t *testing.T) {
 	if got := c.do("GET", "a"); got != "$b" {
 		t.Fatal(got)
 	}
+}
+
+// Connections that come and go while others run commands: a descriptor
+// the loop closed is soon reused by the next accept, and no reply may
+// reach the wrong client or be lost. Some clients hang up without QUIT,
+// some are killed by CLIENT KILL from another connection.
+func TestLoopConnectionChurn(t *testing.T) {
+	ts := startServer(t, Config{})
+	admin := ts.raw(t)
+	var adminMu sync.Mutex
+	const workers, rounds = 6, 60
+	errs := make(chan string, workers)
+	for w := range workers {
+		go func() {
+			for r := range rounds {
+				conn, err := stdnet.Dial("tcp", ts.addr)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				rc := quietConn{conn, bufio.NewReader(conn)}
+				key, val := "churn:"+itoa(w), itoa(w)+":"+itoa(r)
+				if got := rc.doErr("SET", key, val); got != "+OK" {
+					errs <- "SET " + key + ": " + got
+					conn.Close()
+					return
+				}
+				if got := rc.doErr("GET", key); got != "$"+val {
+					errs <- "GET " + key + ": " + got + ", want " + val
+					conn.Close()
+					return
+				}
+				switch r % 3 {
+				case 0:
+					rc.doErr("QUIT")
+				case 1:
+					id := strings.TrimPrefix(rc.doErr("CLIENT", "ID"), ":")
+					adminMu.Lock()
+					got := admin.do("CLIENT", "KILL", "ID", id)
+					adminMu.Unlock()
+					if got != ":1" {
+						errs <- "CLIENT KILL ID " + id + ": " + got
+						conn.Close()
+						return
+					}
+				}
+				conn.Close()
+			}
+			errs <- ""
+		}()
+	}
+	for range workers {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+	waitInLoops(t, ts.srv, 1) // admin only: every other one was closed
+	for w := range workers {
+		if got := admin.do("GET", "churn:"+itoa(w)); got != "$"+itoa(w)+":"+itoa(rounds-1) {
+			t.Fatalf("churn:%d = %q", w, got)
+		}
+	}
+}
+
+// quietConn is a raw connection for goroutines other than the test's: its
+// errors come back as the reply.
+type quietConn struct {
+	conn stdnet.Conn
+	br   *bufio.Reader
+}
+
+func (q quietConn) doErr(args ...string) string {
+	w := resp.NewWriter()
+	w.WriteArray(len(args))
+	for _, a := range args {
+		w.WriteBulkString(a)
+	}
+	if _, err := q.conn.Write(w.Bytes()); err != nil {
+		return "write: " + err.Error()
+	}
+	q.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := readReply(q.br)
+	if err != nil {
+		return "read: " + err.Error()
+	}
+	return got
 }
