@@ -89,6 +89,32 @@ type spec struct {
 	partitioned bool
 }
 
+// optionalModel is porcupine's model of s in which an operation of unknown
+// outcome may or may not have taken effect: the checker's state is the set
+// of states the history can be in. With unknown operations returning at
+// their deadline (or after everything, without one), porcupine's search
+// over it decides what keel's search decides, but it never branches on
+// whether an unknown operation happened, which a history with tens of
+// them on one key needs (check.go, porcupineFirst).
+func (s *spec) optionalModel() porcupine.Model {
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any { return []any{s.init()} },
+		Step: func(state, in, out any) []any {
+			want, next := s.apply(state, in.(input))
+			if in.(input).op.Unknown {
+				return []any{next, state}
+			}
+			if want.matches(out.(output)) {
+				return []any{next}
+			}
+			return nil
+		},
+		Equal: s.equal,
+		Hash:  s.hash,
+	}
+	return nm.ToModel()
+}
+
 func (s *spec) porcupineModel() porcupine.Model {
 	m := porcupine.Model{
 		Init: s.init,
