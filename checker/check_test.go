@@ -505,28 +505,17 @@ func TestDeadlineBoundsUnknownOutcome(t *testing.T) {
 	}
 }
 
-// optionalModel is an independent statement of what a deadline means, for
-// porcupine's own checker: an unknown operation returning at its deadline
-// either took effect or left the state alone.
+// optionalModel is porcupine's checker over spec.optionalModel, the model
+// porcupineFirst decides with: an unknown operation returning at its
+// deadline either took effect or left the state alone. Its verdicts
+// cross-check keel's search, a different algorithm over the same meaning.
 func optionalModel() porcupine.Model {
-	nm := porcupine.NondeterministicModel{
-		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-			parts, _ := partitionByKey(h)
-			return parts
-		},
-		Init: func() []any { return []any{kvState{}} },
-		Step: func(state, in, out any) []any {
-			want, next := kvSpec.apply(state, in.(input))
-			if in.(input).op.Unknown {
-				return []any{next, state}
-			}
-			if want.matches(out.(output)) {
-				return []any{next}
-			}
-			return nil
-		},
+	m := kvSpec.optionalModel()
+	m.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
+		parts, _ := partitionByKey(h)
+		return parts
 	}
-	return nm.ToModel()
+	return m
 }
 
 func TestGeneratedHistoriesWithDeadlines(t *testing.T) {
