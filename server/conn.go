@@ -243,23 +243,18 @@ func (c *conn) step(st node.Step) bool {
 	return true
 }
 
-// runInline is run in an event loop: it stops before a step that would
-// make the loop wait (returned, for the connection's own goroutine to
-// run), or after one that made the session a subscriber; leave says the
-// connection must leave the loop.
-func (c *conn) runInline() (st *node.Step, leave bool) {
+// runInline is run in an event loop: it runs the batch's steps until the
+// batch is over or a step would make the loop wait, or made the session a
+// subscriber (leave: the connection must leave the loop; st, when ok, is
+// the step its own goroutine runs first).
+func (c *conn) runInline() (st node.Step, ok, leave bool) {
 	for {
-		s, ok, leave := c.nextInline()
-		switch {
-		case leave && ok:
-			return &s, true
-		case leave:
-			return nil, true
-		case !ok:
-			return nil, false
+		st, ok, leave = c.nextInline()
+		if leave || !ok {
+			return st, ok, leave
 		}
-		if !c.srv.groups[s.Group-1].queue.submitUnlessCall(c.waiterFor(s.Group), s.Reqs) {
-			return &s, true
+		if !c.srv.groups[st.Group-1].queue.submitUnlessCall(c.waiterFor(st.Group), st.Reqs) {
+			return st, true, true
 		}
 	}
 }

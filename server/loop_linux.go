@@ -87,12 +87,16 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	return &eventLoop{
+	l := &eventLoop{
 		s: s, epfd: epfd, wakeFD: wfd,
 		conns:  map[int]*conn{},
 		done:   make(chan struct{}),
 		events: make([]unix.EpollEvent, loopEventsMax),
-	}, nil
+	}
+	for _, g := range s.groups {
+		l.waits = append(l.waits, g.queue.newWaiter())
+	}
+	return l, nil
 }
 
 // enroll moves nc, a plain TCP connection just accepted, into the loop:
@@ -258,11 +262,11 @@ func (l *eventLoop) turn() {
 		p := l.pend[i]
 		l.pend[i] = pending{}
 		if p.away {
-			l.detach(p.c, &p.st, true)
+			l.leave(p.c, p.st, true)
 			continue
 		}
-		if st, leave := p.c.runInline(); leave {
-			l.detach(p.c, st, true)
+		if st, ok, leave := p.c.runInline(); leave {
+			l.leave(p.c, st, ok)
 			continue
 		}
 		l.finish(p.c)
@@ -296,10 +300,8 @@ func (l *eventLoop) begin(c *conn) {
 	c.sess.Begin(cmds)
 	st, ok, leave := c.nextInline()
 	switch {
-	case leave && ok:
-		l.detach(c, &st, true)
 	case leave:
-		l.detach(c, nil, true)
+		l.leave(c, st, ok)
 	case ok:
 		l.pend = append(l.pend, pending{c: c, st: st})
 	default:
@@ -327,14 +329,16 @@ func (l *eventLoop) finish(c *conn) {
 }
 
 // waiterFor is the loop's waiter on group g's queue.
-func (l *eventLoop) waiterFor(g uint64) *waiter {
-	for len(l.waits) < int(g) {
-		l.waits = append(l.waits, nil)
+func (l *eventLoop) waiterFor(g uint64) *waiter { return l.waits[g-1] }
+
+// leave hands c to a goroutine of its own in the middle of its batch,
+// with st to run first when pending.
+func (l *eventLoop) leave(c *conn, st node.Step, pending bool) {
+	if pending {
+		l.detach(c, &st, true)
+	} else {
+		l.detach(c, nil, true)
 	}
-	if l.waits[g-1] == nil {
-		l.waits[g-1] = l.s.groups[g-1].queue.newWaiter()
-	}
-	return l.waits[g-1]
 }
 
 // forget takes c out of the loop: no more events for its socket.

@@ -41,6 +41,9 @@ type execQueue struct {
 	group uint64
 	clock seam.Clock
 	async bool // a replicated group: submit with a done callback and wait for it
+	// loops: event loops submit here (submitUnlessCall), so a queued
+	// batch notes whether it calls a function (waiter.calls).
+	loops bool
 
 	mu    sync.Mutex
 	queue []*waiter // head is the leader; at most one entry per connection plus ticker
@@ -95,7 +98,7 @@ func (q *execQueue) newWaiter() *waiter {
 // touch the writers of reqs again, as the replica may still write to
 // them.
 func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
-	w.reqs, w.read, w.calls = reqs, readOnlyBatch(reqs), callsFunction(reqs)
+	w.reqs, w.read, w.calls = reqs, readOnlyBatch(reqs), q.loops && callsFunction(reqs)
 	q.run(w, false)
 	w.reqs, w.read, w.calls = nil, false, false
 	if !q.async {

@@ -364,9 +364,7 @@ func (s *Server) startLoops() error {
 		return nil
 	}
 	for _, g := range s.groups {
-		if g.queue.async {
-			return nil
-		}
+		g.queue.loops = true
 	}
 	for range n {
 		l, err := newEventLoop(s)
