@@ -61,11 +61,11 @@ type eventLoop struct {
 	// turns (conn.turn: served this turn already).
 	ready, again []*conn
 	turnNo       uint64
-	now          int64 // since loopEpoch, read once a turn (conn.active)
+	now          int64 // since loopEpoch, read once a turn (conn.active, sweeps)
 	pend         []pending
 	reqs         []cluster.Request
 	waits        []*waiter // waits[g-1]: the loop's waiter on group g's queue
-	sweptAt      time.Time
+	sweptAt      int64     // l.now at the last sweep
 }
 
 // loopsSupported: this platform has event loops.
@@ -168,7 +168,6 @@ func (l *eventLoop) run() {
 	defer close(l.done)
 	defer unix.Close(l.epfd)
 	defer unix.Close(l.wakeFD)
-	l.sweptAt = time.Now()
 	for {
 		timeout := int(loopSweepEvery / time.Millisecond)
 		if len(l.again) > 0 {
@@ -206,8 +205,8 @@ func (l *eventLoop) run() {
 			}
 		}
 		l.turn()
-		if now := time.Now(); now.Sub(l.sweptAt) >= loopSweepEvery {
-			l.sweptAt = now
+		if l.now-l.sweptAt >= int64(loopSweepEvery) {
+			l.sweptAt = l.now
 			l.sweep()
 		}
 	}
@@ -377,11 +376,10 @@ func (l *eventLoop) detach(c *conn, st *node.Step, midBatch bool) {
 
 // sweep closes the loop's connections idle past their timeout.
 func (l *eventLoop) sweep() {
-	now := time.Since(loopEpoch)
 	var idle []*conn
 	l.mu.Lock()
 	for _, c := range l.conns {
-		if t := c.sess.IdleTimeout(); t > 0 && now-time.Duration(c.active) > t {
+		if t := c.sess.IdleTimeout(); t > 0 && l.now-c.active > int64(t) {
 			idle = append(idle, c)
 		}
 	}
