@@ -203,8 +203,9 @@ func Check(ops []Op, opts Options) (Result, error) {
 	illegal := make([]bool, len(parts))
 	longest := make([][]int, len(parts))
 	var unfinished []string
+	optional := sp.optionalModel()
 	for _, p := range order {
-		verdict := porcupineFirst(ctx, sp, parts[p])
+		verdict := porcupineFirst(ctx, optional, parts[p])
 		if verdict == porcupine.Ok {
 			continue
 		}
@@ -262,18 +263,16 @@ func Check(ops []Op, opts Options) (Result, error) {
 // final; Illegal is explained by keel's search, which runs next; Unknown
 // leaves the verdict to keel's search. A partition without unknown
 // outcomes goes to keel's search alone (Unknown, at no cost).
-func porcupineFirst(ctx context.Context, sp *spec, part []porcupine.Operation) porcupine.CheckResult {
+func porcupineFirst(ctx context.Context, optional porcupine.Model, part []porcupine.Operation) porcupine.CheckResult {
 	if !slices.ContainsFunc(part, func(o porcupine.Operation) bool { return o.Input.(input).op.Unknown }) {
 		return porcupine.Unknown
 	}
-	left := time.Second
-	if d, ok := ctx.Deadline(); ok {
-		left = time.Until(d)
-	}
+	deadline, _ := ctx.Deadline() // Check's context always has one
+	left := time.Until(deadline)
 	if left/4 <= 0 { // porcupine reads a zero timeout as none
 		return porcupine.Unknown
 	}
-	return porcupine.CheckOperationsTimeout(sp.optionalModel(), part, left/4)
+	return porcupine.CheckOperationsTimeout(optional, part, left/4)
 }
 
 // operations turns recorded operations into porcupine's. An operation of
