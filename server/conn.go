@@ -72,6 +72,10 @@ type conn struct {
 	// pendingOut is the part of the replies the loop's write left: the
 	// goroutine the connection goes to writes it first.
 	pendingOut []byte
+	// inflight: the loop submitted the batch's first step to a
+	// replicated group, which has not answered yet; unwatched: its
+	// socket is out of epoll meanwhile (eventLoop.unwatch).
+	inflight, unwatched bool
 }
 
 func newConn(s *Server, nc stdnet.Conn) *conn {
@@ -253,7 +257,9 @@ func (c *conn) runInline() (st node.Step, ok, leave bool) {
 		if leave || !ok {
 			return st, ok, leave
 		}
-		if !c.srv.groups[st.Group-1].queue.submitUnlessCall(c.waiterFor(st.Group), st.Reqs) {
+		// A replicated group answers later: the loop submits only a
+		// batch's first step to one (eventLoop.turn).
+		if q := c.srv.groups[st.Group-1].queue; q.async || !q.submitUnlessCall(c.waiterFor(st.Group), st.Reqs) {
 			return st, true, true
 		}
 	}
@@ -269,7 +275,7 @@ func (c *conn) nextInline() (st node.Step, ok, leave bool) {
 		// needs a socket.
 		return st, ok, true
 	}
-	if ok && (st.Park || st.PauseUntil != 0 || c.srv.groups[st.Group-1].queue.async || callsFunction(st.Reqs)) {
+	if ok && (st.Park || st.PauseUntil != 0 || callsFunction(st.Reqs)) {
 		// A function call may hold the group for seconds: it runs on
 		// the connection's goroutine, so that the loop's other clients
 		// are served meanwhile (-BUSY, FUNCTION KILL), as Redis serves

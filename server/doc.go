@@ -9,11 +9,12 @@
 //     connection reads every command already buffered into one batch
 //     with resp.Reader, hands it to its node.Session, carries out the
 //     Steps the session returns, and writes the batch's replies with one
-//     write(2) (conn.go). On a single node, plain-TCP connections are
-//     served by an epoll event loop (loop_linux.go) until one must wait
-//     (a blocking command, a subscriber, a function call, a reply the
-//     socket does not take), when it moves to a goroutine of its own;
-//     TLS and cluster-mode connections have one from the start;
+//     write(2) (conn.go). Plain-TCP connections are served by an epoll
+//     event loop (loop_linux.go), which resumes a replicated group's
+//     batches when they commit, until one must wait (a blocking command,
+//     a subscriber, a function call, a reply the socket does not take),
+//     when it moves to a goroutine of its own; TLS connections have one
+//     from the start;
 //   - serialises access to each replica group with an execQueue, a
 //     LevelDB-style writer queue with group commit: the goroutine at its
 //     head submits every batch queued behind it in one node.Submit, and

@@ -7,6 +7,7 @@ import (
 	"io"
 	stdnet "net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,14 +24,25 @@ import (
 // wake-up and hand-off of a goroutine per connection (issue 18's -P 1
 // floor: docs/performance.md, "Event loops").
 //
-// A connection stays in its loop while every step of its batches runs
-// inline and its replies fit the socket. Anything that must wait —
-// a blocking command (Step.Park), CLIENT PAUSE, a replicated group's
-// commit, a subscriber's pushes, a reply the socket does not take whole
-// — hands the connection to a goroutine of its own for good (detach):
-// the socket moves to Go's poller, and the goroutine carries on from the
-// step it was given, with the same session and reader, so nothing read
-// or written so far is lost or repeated. TLS connections never enter a
+// A turn reads one batch from every ready connection and submits the
+// first steps of all of them as one group commit per replica group. On a
+// single node that commit is answered when Submit returns, and the turn
+// writes the replies. A replicated group (cluster mode) answers only once
+// a majority holds the writes, from whichever goroutine runs the group
+// then: the turn leaves those connections in flight (loopBatch), and the
+// group's done hands the batch back to the loop (complete), which writes
+// their replies in a later turn. A connection in flight is not read from;
+// if its socket signals meanwhile it is taken out of epoll (unwatch) and
+// put back when its batch is answered.
+//
+// A connection stays in its loop while its steps run so and its replies
+// fit the socket. Anything else — a blocking command (Step.Park), CLIENT
+// PAUSE, a second step for a replicated group in one batch, a function
+// call, a subscriber's pushes, a reply the socket does not take whole —
+// hands the connection to a goroutine of its own for good (detach): the
+// socket moves to Go's poller, and the goroutine carries on from the step
+// it was given, with the same session and reader, so nothing read or
+// written so far is lost or repeated. TLS connections never enter a
 // loop. Everything a connection does in a loop is what the goroutine
 // path (conn.serve) does; the server's tests run through both.
 
@@ -52,8 +64,9 @@ type eventLoop struct {
 	mu    sync.Mutex
 	conns map[int]*conn // by fd; the accept goroutine adds, the loop removes
 
-	stop atomic.Bool
-	done chan struct{}
+	stop  atomic.Bool
+	done  chan struct{}
+	turns atomic.Uint64 // turns taken (tests: a loop that spins)
 
 	events []unix.EpollEvent
 	// ready: the connections of this turn; again: those with input left
@@ -63,9 +76,29 @@ type eventLoop struct {
 	turnNo       uint64
 	now          int64 // since loopEpoch, read once a turn (conn.active, sweeps)
 	pend         []pending
+	took         []int // the indexes in pend of one group commit
 	reqs         []cluster.Request
 	waits        []*waiter // waits[g-1]: the loop's waiter on group g's queue
 	sweptAt      int64     // l.now at the last sweep
+
+	// Replicated groups' batches answered (complete, from any goroutine)
+	// and not yet resumed; busy: the loop is in a turn and will look at
+	// doneList before it sleeps, so complete need not wake it. finished
+	// is the loop's own: the list it took.
+	doneMu   sync.Mutex
+	doneList []*loopBatch
+	busy     bool
+	finished []*loopBatch
+}
+
+// loopBatch is a turn's group commit on a replicated group: the
+// connections whose first steps it holds, in flight until it is answered.
+type loopBatch struct {
+	l     *eventLoop
+	conns []*conn
+	// abandoned: the server stopped before the answer; the replica may
+	// still write the replies, so the sessions are not touched again.
+	abandoned bool
 }
 
 // loopsSupported: this platform has event loops.
@@ -168,12 +201,29 @@ func (l *eventLoop) run() {
 	defer close(l.done)
 	defer unix.Close(l.epfd)
 	defer unix.Close(l.wakeFD)
+	polled := false // the last epoll_wait did not block and found nothing
 	for {
 		timeout := int(loopSweepEvery / time.Millisecond)
-		if len(l.again) > 0 {
+		if len(l.again) > 0 || !polled {
 			timeout = 0
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if n == 0 && err == nil && len(l.again) == 0 {
+			if !polled {
+				// Nothing ready after a turn: let the goroutines the turn
+				// woke (the peers' senders, a detached connection) run on
+				// this P before the loop blocks in epoll_wait, which would
+				// keep them queued behind it until sysmon took the P away
+				// (20 µs or more later, and a sysmon that never backs
+				// off), as gnet's poller does.
+				polled = true
+				runtime.Gosched()
+				continue
+			}
+			polled = false // a sweep is due (timeout)
+		} else {
+			polled = false
+		}
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -183,6 +233,7 @@ func (l *eventLoop) run() {
 			continue
 		}
 		l.turnNo++
+		l.turns.Store(l.turnNo)
 		l.now = int64(time.Since(loopEpoch))
 		l.ready = append(l.ready[:0], l.again...)
 		clear(l.again)
@@ -204,7 +255,9 @@ func (l *eventLoop) run() {
 				l.ready = append(l.ready, c)
 			}
 		}
+		l.collect(true) // answers that came while the loop slept first
 		l.turn()
+		l.collect(false)
 		if l.now-l.sweptAt >= int64(loopSweepEvery) {
 			l.sweptAt = l.now
 			l.sweep()
@@ -225,6 +278,10 @@ func (l *eventLoop) turn() {
 			continue // left the loop, or listed twice
 		}
 		c.turn = l.turnNo
+		if c.inflight {
+			l.unwatch(c) // its socket signals while its batch is in flight
+			continue
+		}
 		l.begin(c)
 	}
 	clear(l.ready)
@@ -240,19 +297,38 @@ func (l *eventLoop) turn() {
 		if l.pend[i].taken {
 			continue
 		}
-		g := l.pend[i].st.Group
-		l.reqs = l.reqs[:0]
+		// A replicated group gets the turn's read-only steps apart from
+		// the others: a batch that reads waits for a ReadIndex round
+		// before it proposes its writes (cluster/group.go), and the
+		// turn's steps are concurrent (none answered yet), so writes need
+		// not wait for reads.
+		g, read := l.pend[i].st.Group, l.pend[i].read
+		l.reqs, l.took = l.reqs[:0], l.took[:0]
 		for j := i; j < len(l.pend); j++ {
-			if p := &l.pend[j]; !p.taken && p.st.Group == g {
+			if p := &l.pend[j]; !p.taken && p.st.Group == g && p.read == read {
 				l.reqs = append(l.reqs, p.st.Reqs...)
+				l.took = append(l.took, j)
 				p.taken = true
 			}
 		}
-		if !l.s.groups[g-1].queue.submitUnlessCall(l.waiterFor(g), l.reqs) {
-			for j := i; j < len(l.pend); j++ {
-				if p := &l.pend[j]; p.st.Group == g {
-					p.away = true
-				}
+		q := l.s.groups[g-1].queue
+		var ran bool
+		if q.async {
+			lb := &loopBatch{l: l, conns: make([]*conn, 0, len(l.took))}
+			for _, j := range l.took {
+				p := &l.pend[j]
+				lb.conns = append(lb.conns, p.c)
+				p.c.inflight, p.flight = true, true
+			}
+			ran = q.submitAsync(l.waiterFor(g), l.reqs, lb)
+		} else {
+			ran = q.submitUnlessCall(l.waiterFor(g), l.reqs)
+		}
+		if !ran {
+			for _, j := range l.took {
+				p := &l.pend[j]
+				p.away = true
+				p.c.inflight, p.flight = false, false
 			}
 		}
 		clear(l.reqs) // drop the references to argv and writers
@@ -260,6 +336,9 @@ func (l *eventLoop) turn() {
 	for i := range l.pend {
 		p := l.pend[i]
 		l.pend[i] = pending{}
+		if p.flight {
+			continue // answered through collect
+		}
 		if p.away {
 			l.leave(p.c, p.st, true)
 			continue
@@ -278,8 +357,73 @@ type pending struct {
 	c  *conn
 	st node.Step
 	// taken: st is in a group commit being gathered; away: that group
-	// could not be waited for, st runs on c's own goroutine.
-	taken, away bool
+	// could not be waited for, st runs on c's own goroutine; flight: a
+	// replicated group has st, and answers it later (loopBatch); read:
+	// st only reads, and its group is replicated.
+	taken, away, flight, read bool
+}
+
+// complete hands lb, answered (or abandoned), back to its loop; any
+// goroutine.
+func (l *eventLoop) complete(lb *loopBatch) {
+	l.doneMu.Lock()
+	wake := len(l.doneList) == 0 && !l.busy
+	l.doneList = append(l.doneList, lb)
+	l.doneMu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		unix.Write(l.wakeFD, one[:])
+	}
+}
+
+// collect resumes the connections of every batch answered since the last
+// collect; busy: whether the loop goes on with a turn after it (and will
+// collect again before it sleeps).
+func (l *eventLoop) collect(busy bool) {
+	l.doneMu.Lock()
+	l.busy = busy
+	l.finished, l.doneList = l.doneList, l.finished[:0]
+	l.doneMu.Unlock()
+	for i, lb := range l.finished {
+		l.finished[i] = nil
+		l.resume(lb)
+	}
+}
+
+// resume carries on with the connections of an answered batch: the rest
+// of each one's batch, then its replies.
+func (l *eventLoop) resume(lb *loopBatch) {
+	for _, c := range lb.conns {
+		c.inflight = false
+		if lb.abandoned {
+			c.abandoned = true
+			l.drop(c)
+			continue
+		}
+		if c.unwatched {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.lfd)}
+			if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.lfd, &ev); err != nil {
+				l.s.logf("event loop: epoll_ctl: %v", err)
+				l.detach(c, nil, true) // its goroutine writes the replies and goes on
+				continue
+			}
+			c.unwatched = false
+		}
+		if st, ok, leave := c.runInline(); leave {
+			l.leave(c, st, ok)
+			continue
+		}
+		l.finish(c)
+	}
+}
+
+// unwatch takes c, in flight, out of epoll until its batch is answered:
+// level-triggered readiness would wake every turn until then.
+func (l *eventLoop) unwatch(c *conn) {
+	if !c.unwatched {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.lfd, nil)
+		c.unwatched = true
+	}
 }
 
 // begin reads c's next batch and runs it up to its first step for a
@@ -302,7 +446,8 @@ func (l *eventLoop) begin(c *conn) {
 	case leave:
 		l.leave(c, st, ok)
 	case ok:
-		l.pend = append(l.pend, pending{c: c, st: st})
+		read := l.s.groups[st.Group-1].queue.async && readOnlyBatch(st.Reqs)
+		l.pend = append(l.pend, pending{c: c, st: st, read: read})
 	default:
 		l.finish(c) // answered by the session alone
 	}
@@ -379,6 +524,9 @@ func (l *eventLoop) sweep() {
 	var idle []*conn
 	l.mu.Lock()
 	for _, c := range l.conns {
+		if c.inflight {
+			continue
+		}
 		if t := c.sess.IdleTimeout(); t > 0 && l.now-c.active > int64(t) {
 			idle = append(idle, c)
 		}

@@ -59,6 +59,9 @@ type execQueue struct {
 	// (no tick or peer message will finish their batch any more).
 	awaiting map[*waiter]struct{}
 	closed   bool
+	// loopBatches: event loops' batches submitted and not yet answered;
+	// close abandons them.
+	loopBatches map[*loopBatch]struct{}
 }
 
 // waiter is one goroutine's place in the queue. A connection keeps one
@@ -73,6 +76,16 @@ type waiter struct {
 	done        bool // no longer queued: its batch was handed to the node
 	// answered (replicated groups): every reply of its batch is written.
 	answered bool
+	// lb: an event loop's batch (submitAsync), told of its answer
+	// instead of this waiter.
+	lb *loopBatch
+}
+
+// answerTo is one member of a replicated group's group commit: the waiter
+// to mark answered, or the event loop's batch to hand back.
+type answerTo struct {
+	w  *waiter
+	lb *loopBatch
 }
 
 func newExecQueue(n *node.Node, g uint64, clock seam.Clock) *execQueue {
@@ -82,6 +95,7 @@ func newExecQueue(n *node.Node, g uint64, clock seam.Clock) *execQueue {
 	q := &execQueue{node: n, group: g, clock: clock, async: n.Replicated(g) || n.Placed()}
 	if q.async {
 		q.awaiting = map[*waiter]struct{}{}
+		q.loopBatches = map[*loopBatch]struct{}{}
 	}
 	return q
 }
@@ -117,6 +131,16 @@ func (q *execQueue) submitUnlessCall(w *waiter, reqs []cluster.Request) bool {
 	return ran
 }
 
+// submitAsync is submitUnlessCall for a replicated group: it returns once
+// the node holds the batch, and lb's loop is handed lb when every reply
+// is written (loopBatch.abandoned: the server stopped first).
+func (q *execQueue) submitAsync(w *waiter, reqs []cluster.Request, lb *loopBatch) bool {
+	w.reqs, w.read, w.lb = reqs, readOnlyBatch(reqs), lb
+	ran := q.run(w, true)
+	w.reqs, w.read, w.lb = nil, false, nil
+	return ran
+}
+
 // await waits until w's batch is answered or the queue closes.
 func (q *execQueue) await(w *waiter) bool {
 	q.mu.Lock()
@@ -131,22 +155,36 @@ func (q *execQueue) await(w *waiter) bool {
 	return w.answered
 }
 
-// answer marks a group's waiters answered: the done of their batch.
-func (q *execQueue) answer(group []*waiter) {
+// answer marks a group's waiters answered, and hands event loops their
+// batches back: the done of the group.
+func (q *execQueue) answer(group []answerTo) {
 	q.mu.Lock()
-	for _, g := range group {
-		g.answered = true
-		g.cond.Signal()
+	for _, a := range group {
+		if a.lb != nil {
+			if _, ok := q.loopBatches[a.lb]; ok {
+				delete(q.loopBatches, a.lb)
+				a.lb.l.complete(a.lb)
+			}
+			continue
+		}
+		a.w.answered = true
+		a.w.cond.Signal()
 	}
 	q.mu.Unlock()
 }
 
-// close wakes every goroutine waiting for an answer; they give up.
+// close wakes every goroutine waiting for an answer, and hands event
+// loops their batches back abandoned: they give up.
 func (q *execQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	for w := range q.awaiting {
 		w.cond.Signal()
+	}
+	for lb := range q.loopBatches {
+		delete(q.loopBatches, lb)
+		lb.abandoned = true
+		lb.l.complete(lb)
 	}
 	q.mu.Unlock()
 }
@@ -189,9 +227,20 @@ func (q *execQueue) run(w *waiter, unlessCall bool) bool {
 			n++
 		}
 	}
-	var group []*waiter
+	var group []answerTo
 	if q.async && w.fn == nil {
-		group = slices.Clone(q.queue[:n])
+		group = make([]answerTo, n)
+		for i, f := range q.queue[:n] {
+			group[i] = answerTo{w: f, lb: f.lb}
+			switch {
+			case f.lb == nil:
+			case q.closed: // no answer may come: given up at once
+				f.lb.abandoned = true
+				f.lb.l.complete(f.lb)
+			default:
+				q.loopBatches[f.lb] = struct{}{}
+			}
+		}
 	}
 	q.running = n
 	q.mu.Unlock()

@@ -72,10 +72,9 @@ type Config struct {
 	// closes idle connections (0: never).
 	NormalLimit node.BufferLimit
 	Timeout     time.Duration
-	// EventLoops is how many event loops serve plain-TCP clients of a
-	// single node (loop_linux.go, --event-loops): 0 is eventLoopsAuto;
-	// negative serves every client from a goroutine of its own, as
-	// cluster mode always does.
+	// EventLoops is how many event loops serve plain-TCP clients
+	// (loop_linux.go, --event-loops): 0 is eventLoopsAuto; negative
+	// serves every client from a goroutine of its own.
 	EventLoops int
 	// BusyReplyThreshold and FunctionTimeLimit are busy-reply-threshold
 	// and function-time-limit (node/functions.go; defaults when 0).
@@ -139,9 +138,9 @@ type Server struct {
 	clock   seam.Clock
 	started time.Time
 
-	// loops serve plain-TCP clients (loop_linux.go); none in cluster
-	// mode or when Config.EventLoops is negative. nextLoop picks the loop
-	// of the next connection, in turn.
+	// loops serve plain-TCP clients (loop_linux.go); none when
+	// Config.EventLoops is negative. nextLoop picks the loop of the next
+	// connection, in turn.
 	loops    []*eventLoop
 	nextLoop atomic.Uint32
 
@@ -353,14 +352,15 @@ func (s *Server) start() error {
 // loops").
 const eventLoopsAuto = 1
 
-// startLoops starts the event loops of a single node: cluster mode
-// answers through replicated groups, whose commit a loop cannot wait for.
+// startLoops starts the event loops. A replicated group's batches are
+// answered later, from whichever goroutine runs the group when they
+// commit (eventLoop.complete), so cluster mode has loops too.
 func (s *Server) startLoops() error {
 	n := s.cfg.EventLoops
 	if n == 0 {
 		n = eventLoopsAuto
 	}
-	if n <= 0 || !loopsSupported || s.node.Clustered() || s.node.Placed() {
+	if n <= 0 || !loopsSupported {
 		return nil
 	}
 	for _, g := range s.groups {

@@ -1,0 +1,194 @@
+//go:build linux
+
+package server
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keel-db/keel/cluster"
+	"github.com/keel-db/keel/disk"
+)
+
+// gateFS holds every file write while its gate is locked: a replica whose
+// log cannot be written does not acknowledge appends, so its leader's
+// writes wait for their commit as long as the test likes.
+type gateFS struct {
+	disk.FS
+	gate *sync.RWMutex
+}
+
+type gateFile struct {
+	disk.File
+	gate *sync.RWMutex
+}
+
+func (f gateFile) Write(p []byte) (int, error) {
+	f.gate.RLock()
+	defer f.gate.RUnlock()
+	return f.File.Write(p)
+}
+
+func (fs gateFS) Create(name string) (disk.File, error) {
+	f, err := fs.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return gateFile{f, fs.gate}, nil
+}
+
+func (fs gateFS) OpenAppend(name string) (disk.File, error) {
+	f, err := fs.FS.OpenAppend(name)
+	if err != nil {
+		return nil, err
+	}
+	return gateFile{f, fs.gate}, nil
+}
+
+// A replicated group's clients are served by the event loop too: each
+// pipeline's replies come back whole and in order, and the connections
+// stay in the loop.
+func TestLoopClusterServesClients(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	lead := tc.leader()
+	srv := tc.srvs[lead].srv
+	if len(srv.loops) != 1 {
+		t.Fatalf("%d event loops in cluster mode, want 1", len(srv.loops))
+	}
+	const conns, rounds = 4, 50
+	cs := make([]*rawConn, conns)
+	for i := range cs {
+		cs[i] = tc.raw(lead)
+	}
+	waitInLoops(t, srv, conns)
+	var wg sync.WaitGroup
+	errs := make(chan string, conns)
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := "k" + strconv.Itoa(i)
+			var b strings.Builder
+			for r := range rounds {
+				b.WriteString(cmd("SET", k, strconv.Itoa(r)))
+				b.WriteString(cmd("GET", k))
+				b.WriteString(cmd("INCR", "n{"+k+"}"))
+			}
+			c.send(b.String())
+			for r := range rounds {
+				for _, want := range []string{"+OK", "$" + strconv.Itoa(r), ":" + strconv.Itoa(r+1)} {
+					if got := c.reply(); got != want {
+						errs <- k + ": reply " + got + ", want " + want
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	if got := srv.inLoops(); got != conns {
+		t.Fatalf("%d connections in the loop after their pipelines, want %d", got, conns)
+	}
+}
+
+// A connection whose batch waits for its commit is not read from until
+// the batch is answered; what it sends meanwhile neither makes the loop
+// spin (level-triggered readiness on a socket the loop does not read)
+// nor jumps ahead of the batch.
+func TestLoopClusterInputWhileInFlight(t *testing.T) {
+	gates := make([]sync.RWMutex, 3)
+	tc := &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
+		return gateFS{FS: disk.OS(), gate: &gates[i]}
+	}}
+	tc.startAll(3)
+	lead := tc.leader()
+	srv := tc.srvs[lead].srv
+	c := tc.raw(lead)
+	if got := c.do("SET", "a", "1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 1)
+	for i := range gates {
+		if i != lead {
+			gates[i].Lock()
+		}
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			for i := range gates {
+				if i != lead {
+					gates[i].Unlock()
+				}
+			}
+		}
+	}
+	defer unlock()
+	c.send(cmd("SET", "k", "v"))
+	time.Sleep(50 * time.Millisecond) // in flight: the followers cannot append
+	c.send(cmd("GET", "k"))
+	time.Sleep(50 * time.Millisecond)
+	l := srv.loops[0]
+	before := l.turns.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := l.turns.Load() - before; n > 20 {
+		t.Fatalf("the loop took %d turns in 300 ms with a connection in flight: it spins", n)
+	}
+	if got := srv.inLoops(); got != 1 {
+		t.Fatalf("%d connections in the loop, want 1", got)
+	}
+	unlock()
+	for _, want := range []string{"+OK", "$v"} {
+		if got := c.reply(); got != want {
+			t.Fatalf("reply %q, want %q", got, want)
+		}
+	}
+	if got := c.do("GET", "k"); got != "$v" {
+		t.Fatalf("GET k = %q", got)
+	}
+	waitInLoops(t, srv, 1)
+}
+
+// A pipeline whose commands belong to two groups runs as two steps: the
+// loop submits the first, and the second, which the loop cannot wait
+// for, goes to the connection's own goroutine with the rest of the batch.
+// Every command is answered once, in order.
+func TestLoopClusterStepsOfTwoGroups(t *testing.T) {
+	tc := newTestClusterGroups(t, 3, 2)
+	tc.waitGroupLeaders(false)
+	split := cluster.SplitSlots(2)
+	keyOf := func(g int) string {
+		for i := 0; ; i++ {
+			k := "k" + strconv.Itoa(i)
+			if split[g][0].Contains(cluster.KeySlot([]byte(k))) {
+				return k
+			}
+		}
+	}
+	k1, k2 := keyOf(0), keyOf(1)
+	srv := tc.srvs[0].srv
+	c := tc.raw(0)
+	if got := c.do("PING"); got != "+PONG" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 1)
+	c.send(cmd("SET", k1, "1") + cmd("SET", k2, "2") + cmd("GET", k1) + cmd("GET", k2))
+	for i, want := range []string{"+OK", "+OK", "$1", "$2"} {
+		got := c.reply()
+		if got != want && !strings.HasPrefix(got, "-MOVED ") {
+			t.Fatalf("reply %d: %q, want %q or a redirect", i, got, want)
+		}
+	}
+	if got := c.do("PING"); got != "+PONG" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 0) // its second step took it out of the loop
+}
