@@ -71,18 +71,6 @@ func TestShardedTableRatios(t *testing.T) {
 	}
 }
 
-func TestParseMachineStat(t *testing.T) {
-	stat := "cpu  5460775 49742 1149054 2609546 9562 0 186018 5873 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
-	busy, total, err := parseMachineStat([]byte(stat))
-	// busy: user, nice, system, irq, softirq, steal; total adds idle and iowait.
-	if err != nil || busy != 5460775+49742+1149054+0+186018+5873 || total != busy+2609546+9562 {
-		t.Errorf("parseMachineStat = %d, %d, %v", busy, total, err)
-	}
-	if _, _, err := parseMachineStat([]byte("intr 1 2 3\n")); err == nil {
-		t.Error("parseMachineStat accepted a file without the cpu line first")
-	}
-}
-
 // CPU per request is the run's CPU over its requests; the bound table
 // predicts system/single from the two totals and shows the measured ratio
 // beside it, round by round.

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"math"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/cockroachdb/errors"
 	"github.com/keel-db/keel/bench/internal/harness"
 )
 
@@ -52,37 +47,6 @@ func (u cpuUse) utilization(cores int) float64 {
 	return float64(u.serverTotal()+u.client) / (float64(u.wall) * float64(cores))
 }
 
-// machineTicks returns the busy and total clock ticks of all CPUs so far,
-// from /proc/stat's "cpu" line (busy: all but idle and iowait).
-func machineTicks() (busy, total int64, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, errors.Wrap(err, "read /proc/stat")
-	}
-	return parseMachineStat(b)
-}
-
-func parseMachineStat(b []byte) (busy, total int64, err error) {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	// cpu user nice system idle iowait irq softirq steal [guest guest_nice]:
-	// guest time is already counted in user and nice.
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, errors.Newf("/proc/stat starts %q, want the cpu line", line)
-	}
-	for i, s := range f[1:9] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, 0, errors.Wrapf(err, "/proc/stat cpu field %d", i+1)
-		}
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total, nil
-}
-
 // cpuMeter takes the readings before a run and turns the ones after into
 // a cpuUse.
 type cpuMeter struct {
@@ -103,7 +67,7 @@ func startCPU(pids []int) (*cpuMeter, error) {
 		m.server = append(m.server, d)
 	}
 	var err error
-	m.busy, m.total, err = machineTicks()
+	m.busy, m.total, err = harness.MachineTicks()
 	m.machineOK = err == nil
 	m.start = time.Now()
 	return m, nil
@@ -119,7 +83,7 @@ func (m *cpuMeter) stop(requests int, client time.Duration) (cpuUse, error) {
 		}
 		u.server = append(u.server, d-m.server[i])
 	}
-	if busy, total, err := machineTicks(); err == nil && m.machineOK && total > m.total {
+	if busy, total, err := harness.MachineTicks(); err == nil && m.machineOK && total > m.total {
 		u.machineBusy = float64(busy-m.busy) / float64(total-m.total)
 	}
 	return u, nil

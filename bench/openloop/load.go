@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	stdnet "net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -65,6 +67,9 @@ type load struct {
 	keys     int
 	value    []byte
 	seed     uint64
+	// pids are the server's processes (the one the load goes to first),
+	// whose CPU over the measured window the result reports.
+	pids []int
 }
 
 // result is what one run measured.
@@ -75,6 +80,64 @@ type result struct {
 	errors   int64 // error replies, in the measured window
 	lost     int64 // sent and never answered within drainTimeout
 	elapsed  time.Duration
+	// lag: how late the client wrote each measured request after its
+	// slot (µs). It is part of every latency (they run from the slot), and
+	// it is the load generator's own: a client short of CPU sends late.
+	lag *hdrhistogram.Histogram
+	cpu cpuWindow
+}
+
+// cpuWindow is what the machine's CPU did over the measured window: each
+// server process's and the load generator's CPU in cores (1 = one core
+// busy all the window), and the share of all the machine's CPU time that
+// was not idle (anyone's). ok is false when /proc could not be read.
+type cpuWindow struct {
+	server      []float64
+	client      float64
+	machineBusy float64
+	ok          bool
+}
+
+// measureWindow reads the CPU counters at from and at end.
+func measureWindow(ctx context.Context, pids []int, from, end time.Time) cpuWindow {
+	read := func() (procs []time.Duration, busy, total int64, err error) {
+		for _, pid := range append([]int{os.Getpid()}, pids...) {
+			d, err := harness.ProcessCPU(pid)
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			procs = append(procs, d)
+		}
+		busy, total, err = harness.MachineTicks()
+		return procs, busy, total, err
+	}
+	sleepUntil := func(t time.Time) bool {
+		timer := time.NewTimer(time.Until(t))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleepUntil(from) {
+		return cpuWindow{}
+	}
+	p0, b0, t0, err := read()
+	if err != nil || !sleepUntil(end) {
+		return cpuWindow{}
+	}
+	p1, b1, t1, err := read()
+	wall := end.Sub(from)
+	if err != nil || t1 <= t0 || wall <= 0 {
+		return cpuWindow{}
+	}
+	w := cpuWindow{client: float64(p1[0]-p0[0]) / float64(wall), machineBusy: float64(b1-b0) / float64(t1-t0), ok: true}
+	for i := 1; i < len(p0); i++ {
+		w.server = append(w.server, float64(p1[i]-p0[i])/float64(wall))
+	}
+	return w
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMaxMicros, 3) }
@@ -94,6 +157,25 @@ func (r *result) quantile(o op, q float64) float64 {
 
 func (r *result) maxMillis(o op) float64 { return float64(r.hist[o].Max()) / 1000 }
 
+// lagQuantile is the client's send lag in milliseconds (q in percent).
+func (r *result) lagQuantile(q float64) float64 {
+	if r.lag == nil {
+		return 0
+	}
+	return float64(r.lag.ValueAtQuantile(q)) / 1000
+}
+
+// busy is the machine's busy share as a percentage, "?" when unknown.
+func (w cpuWindow) busy() string {
+	if !w.ok {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f%%", 100*w.machineBusy)
+}
+
+// cores writes CPU in cores as a percentage of one core.
+func cores(c float64) string { return fmt.Sprintf("%.0f%%", 100*c) }
+
 // slot is one request's place in the schedule, as the reader needs it.
 type slot struct {
 	at       time.Time
@@ -104,7 +186,7 @@ type slot struct {
 // run drives the load and returns its figures. The context ends it
 // early (an interrupted harness).
 func (l load) run(ctx context.Context) (*result, error) {
-	res := &result{}
+	res := &result{lag: newHist()}
 	for o := range res.hist {
 		res.hist[o] = newHist()
 	}
@@ -117,6 +199,8 @@ func (l load) run(ctx context.Context) (*result, error) {
 		return nil, errors.Newf("rate %.0f/s over %d connections is too high", l.rate, l.conns)
 	}
 	errc := make(chan error, l.conns)
+	window := make(chan cpuWindow, 1)
+	go func() { window <- measureWindow(ctx, l.pids, measureFrom, end) }()
 	var wg sync.WaitGroup
 	for i := range l.conns {
 		nc, err := stdnet.DialTimeout("tcp", l.addr, 5*time.Second)
@@ -137,6 +221,7 @@ func (l load) run(ctx context.Context) (*result, error) {
 			for o := range res.hist {
 				res.hist[o].Merge(part.hist[o])
 			}
+			res.lag.Merge(part.lag)
 			res.sent += part.sent
 			res.answered += part.answered
 			res.errors += part.errors
@@ -148,6 +233,7 @@ func (l load) run(ctx context.Context) (*result, error) {
 	}
 	wg.Wait()
 	res.elapsed = end.Sub(measureFrom)
+	res.cpu = <-window
 	select {
 	case err := <-errc:
 		return res, err
@@ -163,7 +249,7 @@ type loadConn struct {
 }
 
 func (c *loadConn) run(ctx context.Context, first time.Time, interval time.Duration, measureFrom, end time.Time) (*result, error) {
-	part := &result{}
+	part := &result{lag: newHist()}
 	for o := range part.hist {
 		part.hist[o] = newHist()
 	}
@@ -203,6 +289,7 @@ func (c *loadConn) run(ctx context.Context, first time.Time, interval time.Durat
 			}
 			if s.measured {
 				part.sent++
+				part.lag.RecordValue(min(max(time.Since(at).Microseconds(), 1), histMaxMicros))
 			}
 			slots <- s
 		}

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"math"
 	stdnet "net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -109,8 +111,9 @@ func TestStallShowsInEveryScheduledRequest(t *testing.T) {
 // keeps its p95 far below the stall's.
 func TestNoStallNoTail(t *testing.T) {
 	s := startStallServer(t, -1, 0)
+	// The server runs in this process: its CPU is the test's.
 	l := load{addr: s.ln.Addr().String(), rate: 2000, duration: time.Second, conns: 4,
-		getRatio: 0.5, keys: 100, value: []byte("v"), seed: 1}
+		getRatio: 0.5, keys: 100, value: []byte("v"), seed: 1, pids: []int{os.Getpid()}}
 	res, err := l.run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -120,5 +123,18 @@ func TestNoStallNoTail(t *testing.T) {
 	}
 	if p95 := res.quantile(opGet, 95); p95 > 50 {
 		t.Errorf("GET p95 %.2f ms with no stall", p95)
+	}
+	// Every measured request's send lag is recorded, and a client this
+	// idle sends on time.
+	if n := res.lag.TotalCount(); n != res.sent {
+		t.Errorf("%d send lags recorded for %d requests sent", n, res.sent)
+	}
+	if p50 := res.lagQuantile(50); p50 > 5 {
+		t.Errorf("send lag p50 %.2f ms for a client at 2000 requests/s", p50)
+	}
+	w := res.cpu
+	if !w.ok || len(w.server) != 1 || w.server[0] <= 0 || math.Abs(w.server[0]-w.client) > 0.05 ||
+		w.machineBusy <= 0 || w.machineBusy > 1 {
+		t.Errorf("CPU window %+v: want this process's CPU as both server and client, and the machine busy in (0, 1]", w)
 	}
 }

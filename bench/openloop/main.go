@@ -126,6 +126,20 @@ func (s *system) stop() {
 	}
 }
 
+// pids are the system's processes, the one at addr (where the load goes)
+// first.
+func (s *system) pids(addr string) []int {
+	var first, rest []int
+	for _, p := range s.procs {
+		if p.Addr() == addr {
+			first = append(first, p.Cmd.Process.Pid)
+		} else {
+			rest = append(rest, p.Cmd.Process.Pid)
+		}
+	}
+	return append(first, rest...)
+}
+
 func (s *system) exited() *harness.Proc {
 	for _, p := range s.procs {
 		if p.Exited() {
@@ -240,13 +254,13 @@ func run(ctx context.Context, cfg config) error {
 			} else {
 				fmt.Printf("%s at %d/s for %.0f s ... ", name, rate, cfg.seconds)
 				l := load{addr: addr, rate: float64(rate), duration: secs(cfg.seconds), warmup: secs(cfg.warmup),
-					conns: cfg.conns, getRatio: cfg.getRatio, keys: cfg.keys, value: value, seed: uint64(step + 1)}
+					conns: cfg.conns, getRatio: cfg.getRatio, keys: cfg.keys, value: value, seed: uint64(step + 1), pids: s.pids(addr)}
 				pt.res, pt.err = l.run(ctx)
 			}
 			if pt.err == nil {
 				r := pt.res
-				fmt.Printf("%s/s answered, GET p99 %s ms, SET p99 %s ms\n", harness.FmtOps(r.achieved()),
-					harness.FmtMillis(r.quantile(opGet, 99)), harness.FmtMillis(r.quantile(opSet, 99)))
+				fmt.Printf("%s/s answered, GET p99 %s ms, SET p99 %s ms, client's send lag p99 %s ms, machine %s busy\n", harness.FmtOps(r.achieved()),
+					harness.FmtMillis(r.quantile(opGet, 99)), harness.FmtMillis(r.quantile(opSet, 99)), harness.FmtMillis(r.lagQuantile(99)), r.cpu.busy())
 			} else {
 				fmt.Printf("missing: %v\n", pt.err)
 			}

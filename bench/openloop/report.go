@@ -64,6 +64,33 @@ func report(cfg config, points map[string][]point, started time.Time, svgName, c
 		}
 	}
 	b.WriteString("\n")
+	// Where the machine's CPU went: on a machine whose cores the servers
+	// share with the load generator, a tail is only the server's when the
+	// client sent on time and the machine had CPU to spare.
+	b.WriteString("## The machine during each measured window\n\n" +
+		"CPU of each server process (the one the load goes to first) and of the load generator, in % of one core; " +
+		"the machine's busy share of all its CPUs (anyone's); and how late the generator wrote its requests after their slots " +
+		"(part of every latency above, since latencies run from the slot).\n\n")
+	b.WriteString("| system | offered/s | server CPU | load generator CPU | machine busy | send lag p50 ms | send lag p99 ms |\n| --- | --: | --- | --: | --: | --: | --: |\n")
+	for _, name := range cfg.systems {
+		for _, pt := range points[name] {
+			if pt.err != nil {
+				continue
+			}
+			w := pt.res.cpu
+			server, client := "?", "?"
+			if w.ok {
+				var each []string
+				for _, c := range w.server {
+					each = append(each, cores(c))
+				}
+				server, client = strings.Join(each, " + "), cores(w.client)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", name, pt.rate, server, client, w.busy(),
+				ms(pt.res.lagQuantile(50)), ms(pt.res.lagQuantile(99)))
+		}
+	}
+	b.WriteString("\n")
 	// The targets, where the run has the rate.
 	if i := slices.Index(cfg.rates, targetRate); i >= 0 {
 		fmt.Fprintf(&b, "## The seed's targets at %d/s (p99 GET < %g ms, p99 SET < %g ms)\n\n", targetRate, targetGetP99ms, targetSetP99ms)

@@ -57,3 +57,35 @@ func ParseProcStat(stat []byte) (utime, stime int64, err error) {
 	}
 	return utime, stime, nil
 }
+
+// MachineTicks returns the busy and total clock ticks of all CPUs so far,
+// from /proc/stat's "cpu" line (busy: all but idle and iowait).
+func MachineTicks() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, errors.Wrap(err, "read /proc/stat")
+	}
+	return ParseMachineStat(b)
+}
+
+// ParseMachineStat is MachineTicks over the text of /proc/stat.
+func ParseMachineStat(b []byte) (busy, total int64, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	// cpu user nice system idle iowait irq softirq steal [guest guest_nice]:
+	// guest time is already counted in user and nice.
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, errors.Newf("/proc/stat starts %q, want the cpu line", line)
+	}
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, errors.Wrapf(err, "/proc/stat cpu field %d", i+1)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}

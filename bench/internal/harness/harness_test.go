@@ -182,3 +182,15 @@ func TestParseProcStat(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineStat(t *testing.T) {
+	stat := "cpu  5460775 49742 1149054 2609546 9562 0 186018 5873 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+	busy, total, err := ParseMachineStat([]byte(stat))
+	// busy: user, nice, system, irq, softirq, steal; total adds idle and iowait.
+	if err != nil || busy != 5460775+49742+1149054+0+186018+5873 || total != busy+2609546+9562 {
+		t.Errorf("ParseMachineStat = %d, %d, %v", busy, total, err)
+	}
+	if _, _, err := ParseMachineStat([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("ParseMachineStat accepted a file without the cpu line first")
+	}
+}
