@@ -192,3 +192,43 @@ func TestLoopClusterStepsOfTwoGroups(t *testing.T) {
 	}
 	waitInLoops(t, srv, 0) // its second step took it out of the loop
 }
+
+// A connection's idle timeout counts from its last interaction, as in
+// Redis and on a connection's own goroutine (whose read deadline is set
+// after the replies are written): a batch that waited in flight longer
+// than the timeout for its commit does not make the loop close the
+// connection as idle right after its reply.
+func TestLoopClusterIdleAfterLongFlight(t *testing.T) {
+	gates := make([]sync.RWMutex, 3)
+	tc := &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
+		return gateFS{FS: disk.OS(), gate: &gates[i]}
+	}}
+	tc.startAll(3)
+	lead := tc.leader()
+	srv := tc.srvs[lead].srv
+	c := tc.raw(lead)
+	if got := c.do("CONFIG", "SET", "timeout", "1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 1)
+	for i := range gates {
+		if i != lead {
+			gates[i].Lock()
+		}
+	}
+	c.send(cmd("SET", "k", "v"))
+	time.Sleep(1500 * time.Millisecond) // in flight past the timeout
+	for i := range gates {
+		if i != lead {
+			gates[i].Unlock()
+		}
+	}
+	if got := c.reply(); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	// Well within the timeout from the reply, and past a sweep or two.
+	time.Sleep(300 * time.Millisecond)
+	if got := c.do("GET", "k"); got != "$v" {
+		t.Fatalf("GET k after a long commit = %q, want $v (closed as idle?)", got)
+	}
+}
