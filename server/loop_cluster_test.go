@@ -192,3 +192,145 @@ func TestLoopClusterStepsOfTwoGroups(t *testing.T) {
 	}
 	waitInLoops(t, srv, 0) // its second step took it out of the loop
 }
+
+// A connection's idle timeout counts from its last interaction, as in
+// Redis and on a connection's own goroutine (whose read deadline is set
+// after the replies are written): a batch that waited in flight longer
+// than the timeout for its commit does not make the loop close the
+// connection as idle right after its reply.
+func TestLoopClusterIdleAfterLongFlight(t *testing.T) {
+	gates := make([]sync.RWMutex, 3)
+	tc := &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
+		return gateFS{FS: disk.OS(), gate: &gates[i]}
+	}}
+	tc.startAll(3)
+	lead := tc.leader()
+	srv := tc.srvs[lead].srv
+	c := tc.raw(lead)
+	if got := c.do("CONFIG", "SET", "timeout", "1"); got != "+OK" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 1)
+	for i := range gates {
+		if i != lead {
+			gates[i].Lock()
+		}
+	}
+	c.send(cmd("SET", "k", "v"))
+	time.Sleep(1500 * time.Millisecond) // in flight past the timeout
+	for i := range gates {
+		if i != lead {
+			gates[i].Unlock()
+		}
+	}
+	if got := c.reply(); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	// Well within the timeout from the reply, and past a sweep or two.
+	time.Sleep(300 * time.Millisecond)
+	if got := c.do("GET", "k"); got != "$v" {
+		t.Fatalf("GET k after a long commit = %q, want $v (closed as idle?)", got)
+	}
+}
+
+// gatedCluster is a 3-node cluster whose followers' log writes wait while
+// hold is in effect, so that the leader's batches stay in flight; release
+// undoes hold (also at the end of the test).
+func gatedCluster(t *testing.T) (tc *testCluster, lead int, hold, release func()) {
+	gates := make([]sync.RWMutex, 3)
+	tc = &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
+		return gateFS{FS: disk.OS(), gate: &gates[i]}
+	}}
+	tc.startAll(3)
+	lead = tc.leader()
+	held := false
+	hold = func() {
+		for i := range gates {
+			if i != lead {
+				gates[i].Lock()
+			}
+		}
+		held = true
+	}
+	release = func() {
+		if held {
+			held = false
+			for i := range gates {
+				if i != lead {
+					gates[i].Unlock()
+				}
+			}
+		}
+	}
+	t.Cleanup(release) // before the servers stop (cleanups run last first)
+	return tc, lead, hold, release
+}
+
+// CLIENT KILL of a connection whose batch is in flight closes it once the
+// batch is answered; the loop's other connection goes on, and the write
+// the killed client sent is applied (it was committed).
+func TestLoopClusterKillInFlight(t *testing.T) {
+	tc, lead, hold, release := gatedCluster(t)
+	srv := tc.srvs[lead].srv
+	c, k := tc.raw(lead), tc.raw(lead)
+	id := strings.TrimPrefix(c.do("CLIENT", "ID"), ":")
+	if got := k.do("PING"); got != "+PONG" {
+		t.Fatal(got)
+	}
+	waitInLoops(t, srv, 2)
+	hold()
+	c.send(cmd("SET", "k", "v"))
+	time.Sleep(50 * time.Millisecond) // in flight
+	c.send(cmd("GET", "k"))           // its socket signals: out of epoll
+	time.Sleep(50 * time.Millisecond)
+	if got := k.do("CLIENT", "KILL", "ID", id); got != ":1" {
+		t.Fatalf("CLIENT KILL ID %s = %q", id, got)
+	}
+	release()
+	if !closesSoon(c) {
+		t.Fatal("the killed connection stays open")
+	}
+	if got := k.do("GET", "k"); got != "$v" {
+		t.Fatalf("GET k = %q", got)
+	}
+	waitInLoops(t, srv, 1)
+}
+
+// Close with batches in flight that will not commit (the followers do not
+// write) hands them back to the loop abandoned: Close returns and the
+// clients' connections close, whether or not their sockets had signalled.
+func TestLoopClusterCloseInFlight(t *testing.T) {
+	tc, lead, hold, _ := gatedCluster(t)
+	srv := tc.srvs[lead].srv
+	c1, c2 := tc.raw(lead), tc.raw(lead)
+	for _, c := range []*rawConn{c1, c2} {
+		if got := c.do("PING"); got != "+PONG" {
+			t.Fatal(got)
+		}
+	}
+	waitInLoops(t, srv, 2)
+	hold()
+	c1.send(cmd("SET", "k1", "v"))
+	c2.send(cmd("SET", "k2", "v"))
+	time.Sleep(50 * time.Millisecond) // in flight
+	c2.send(cmd("GET", "k2"))         // c2's socket signals: out of epoll
+	time.Sleep(50 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close does not return with batches in flight")
+	}
+	for i, c := range []*rawConn{c1, c2} {
+		if !closesSoon(c) {
+			t.Fatalf("connection %d stays open after Close", i+1)
+		}
+	}
+	if got := srv.inLoops(); got != 0 {
+		t.Fatalf("%d connections in the loop after Close", got)
+	}
+}

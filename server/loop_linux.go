@@ -409,6 +409,10 @@ func (l *eventLoop) resume(lb *loopBatch) {
 			}
 			c.unwatched = false
 		}
+		// The idle timeout counts from the answer, as a goroutine's read
+		// deadline is set after its replies: a commit that took longer
+		// than the timeout must not close the connection as idle.
+		c.active = l.now
 		if st, ok, leave := c.runInline(); leave {
 			l.leave(c, st, ok)
 			continue
