@@ -103,35 +103,14 @@ func TestLoopClusterServesClients(t *testing.T) {
 // spin (level-triggered readiness on a socket the loop does not read)
 // nor jumps ahead of the batch.
 func TestLoopClusterInputWhileInFlight(t *testing.T) {
-	gates := make([]sync.RWMutex, 3)
-	tc := &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
-		return gateFS{FS: disk.OS(), gate: &gates[i]}
-	}}
-	tc.startAll(3)
-	lead := tc.leader()
+	tc, lead, hold, release := gatedCluster(t)
 	srv := tc.srvs[lead].srv
 	c := tc.raw(lead)
 	if got := c.do("SET", "a", "1"); got != "+OK" {
 		t.Fatal(got)
 	}
 	waitInLoops(t, srv, 1)
-	for i := range gates {
-		if i != lead {
-			gates[i].Lock()
-		}
-	}
-	unlocked := false
-	unlock := func() {
-		if !unlocked {
-			unlocked = true
-			for i := range gates {
-				if i != lead {
-					gates[i].Unlock()
-				}
-			}
-		}
-	}
-	defer unlock()
+	hold()
 	c.send(cmd("SET", "k", "v"))
 	time.Sleep(50 * time.Millisecond) // in flight: the followers cannot append
 	c.send(cmd("GET", "k"))
@@ -145,7 +124,7 @@ func TestLoopClusterInputWhileInFlight(t *testing.T) {
 	if got := srv.inLoops(); got != 1 {
 		t.Fatalf("%d connections in the loop, want 1", got)
 	}
-	unlock()
+	release()
 	for _, want := range []string{"+OK", "$v"} {
 		if got := c.reply(); got != want {
 			t.Fatalf("reply %q, want %q", got, want)
@@ -199,30 +178,17 @@ func TestLoopClusterStepsOfTwoGroups(t *testing.T) {
 // than the timeout for its commit does not make the loop close the
 // connection as idle right after its reply.
 func TestLoopClusterIdleAfterLongFlight(t *testing.T) {
-	gates := make([]sync.RWMutex, 3)
-	tc := &testCluster{t: t, dir: t.TempDir(), fs: func(i int, g uint64) disk.FS {
-		return gateFS{FS: disk.OS(), gate: &gates[i]}
-	}}
-	tc.startAll(3)
-	lead := tc.leader()
+	tc, lead, hold, release := gatedCluster(t)
 	srv := tc.srvs[lead].srv
 	c := tc.raw(lead)
 	if got := c.do("CONFIG", "SET", "timeout", "1"); got != "+OK" {
 		t.Fatal(got)
 	}
 	waitInLoops(t, srv, 1)
-	for i := range gates {
-		if i != lead {
-			gates[i].Lock()
-		}
-	}
+	hold()
 	c.send(cmd("SET", "k", "v"))
 	time.Sleep(1500 * time.Millisecond) // in flight past the timeout
-	for i := range gates {
-		if i != lead {
-			gates[i].Unlock()
-		}
-	}
+	release()
 	// The hold is longer than an election timeout, so the leader may
 	// have stepped down (CheckQuorum) and answered that the write's
 	// outcome is unknown; either way the batch was answered now.
