@@ -259,7 +259,7 @@ func (c *conn) runInline() (st node.Step, ok, leave bool) {
 		}
 		// A replicated group answers later: the loop submits only a
 		// batch's first step to one (eventLoop.turn).
-		if q := c.srv.groups[st.Group-1].queue; q.async || !q.submitUnlessCall(c.waiterFor(st.Group), st.Reqs) {
+		if q := c.srv.groups[st.Group-1].queue; q.async || !q.submitUnlessCall(c.waiterFor(st.Group), st.Reqs, nil) {
 			return st, true, true
 		}
 	}

@@ -96,16 +96,6 @@ type eventLoop struct {
 	yields bool
 }
 
-// loopBatch is a turn's group commit on a replicated group: the
-// connections whose first steps it holds, in flight until it is answered.
-type loopBatch struct {
-	l     *eventLoop
-	conns []*conn
-	// abandoned: the server stopped before the answer; the replica may
-	// still write the replies, so the sessions are not touched again.
-	abandoned bool
-}
-
 // loopsSupported: this platform has event loops.
 const loopsSupported = true
 
@@ -180,8 +170,7 @@ func (l *eventLoop) enroll(c *conn) bool {
 	l.mu.Lock()
 	l.conns[fd] = c
 	l.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := l.watch(fd); err != nil {
 		l.mu.Lock()
 		delete(l.conns, fd)
 		l.mu.Unlock()
@@ -243,8 +232,7 @@ func (l *eventLoop) run() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		l.turnNo++
-		l.turns.Store(l.turnNo)
+		l.turnNo = l.turns.Add(1)
 		l.now = int64(time.Since(loopEpoch))
 		l.ready = append(l.ready[:0], l.again...)
 		clear(l.again)
@@ -323,23 +311,22 @@ func (l *eventLoop) turn() {
 			}
 		}
 		q := l.s.groups[g-1].queue
-		var ran bool
+		var lb *loopBatch
 		if q.async {
-			lb := &loopBatch{l: l, conns: make([]*conn, 0, len(l.took))}
+			lb = &loopBatch{l: l, conns: make([]*conn, 0, len(l.took))}
 			for _, j := range l.took {
-				p := &l.pend[j]
-				lb.conns = append(lb.conns, p.c)
-				p.c.inflight, p.flight = true, true
+				lb.conns = append(lb.conns, l.pend[j].c)
 			}
-			ran = q.submitAsync(l.waiterFor(g), l.reqs, lb)
-		} else {
-			ran = q.submitUnlessCall(l.waiterFor(g), l.reqs)
 		}
-		if !ran {
-			for _, j := range l.took {
-				p := &l.pend[j]
+		// Only this goroutine resumes a handed-back batch (collect, after
+		// the turn), so marking its connections in flight after the
+		// submit is in time even when the group answered inside it.
+		ran := q.submitUnlessCall(l.waiterFor(g), l.reqs, lb)
+		for _, j := range l.took {
+			if p := &l.pend[j]; !ran {
 				p.away = true
-				p.c.inflight, p.flight = false, false
+			} else if lb != nil {
+				p.c.inflight = true
 			}
 		}
 		clear(l.reqs) // drop the references to argv and writers
@@ -347,7 +334,7 @@ func (l *eventLoop) turn() {
 	for i := range l.pend {
 		p := l.pend[i]
 		l.pend[i] = pending{}
-		if p.flight {
+		if p.c.inflight {
 			continue // answered through collect
 		}
 		if p.away {
@@ -368,10 +355,10 @@ type pending struct {
 	c  *conn
 	st node.Step
 	// taken: st is in a group commit being gathered; away: that group
-	// could not be waited for, st runs on c's own goroutine; flight: a
-	// replicated group has st, and answers it later (loopBatch); read:
-	// st only reads, and its group is replicated.
-	taken, away, flight, read bool
+	// could not be waited for, st runs on c's own goroutine; read: st
+	// only reads, and its group is replicated (c.inflight: that group
+	// has st, and answers it later).
+	taken, away, read bool
 }
 
 // complete hands lb, answered (or abandoned), back to its loop; any
@@ -412,8 +399,7 @@ func (l *eventLoop) resume(lb *loopBatch) {
 			continue
 		}
 		if c.unwatched {
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.lfd)}
-			if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.lfd, &ev); err != nil {
+			if err := l.watch(c.lfd); err != nil {
 				l.s.logf("event loop: epoll_ctl: %v", err)
 				l.detach(c, nil, true) // its goroutine writes the replies and goes on
 				continue
@@ -430,6 +416,12 @@ func (l *eventLoop) resume(lb *loopBatch) {
 		}
 		l.finish(c)
 	}
+}
+
+// watch adds fd to the loop's epoll set: readable, or hung up.
+func (l *eventLoop) watch(fd int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
 // unwatch takes c, in flight, out of epoll until its batch is answered:

@@ -15,6 +15,7 @@ func newEventLoop(*Server) (*eventLoop, error) { return nil, errNoLoops }
 func (*eventLoop) enroll(*conn) bool           { return false }
 func (*eventLoop) run()                        {}
 func (*eventLoop) close()                      {}
+func (*eventLoop) complete(*loopBatch)         {}
 func (*conn) readFD([]byte) (int, error)       { return 0, errNoLoops }
 func (*conn) writeFD([]byte) (int, error)      { return 0, errNoLoops }
 func (*conn) killFD()                          {}

@@ -81,6 +81,17 @@ type waiter struct {
 	lb *loopBatch
 }
 
+// loopBatch is an event loop's group commit on a replicated group
+// (loop_linux.go): the connections whose first steps it holds, in flight
+// until the group hands it back to the loop.
+type loopBatch struct {
+	l     *eventLoop
+	conns []*conn
+	// abandoned: the server stopped before the answer; the replica may
+	// still write the replies, so the sessions are not touched again.
+	abandoned bool
+}
+
 // answerTo is one member of a replicated group's group commit: the waiter
 // to mark answered, or the event loop's batch to hand back.
 type answerTo struct {
@@ -121,20 +132,13 @@ func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
 	return q.await(w)
 }
 
-// submitUnlessCall is submit for an event loop (a group that is not
-// replicated), which must not wait behind a function call: false, and
-// nothing run, when one is queued or running.
-func (q *execQueue) submitUnlessCall(w *waiter, reqs []cluster.Request) bool {
-	w.reqs, w.read = reqs, readOnlyBatch(reqs)
-	ran := q.run(w, true)
-	w.reqs, w.read = nil, false
-	return ran
-}
-
-// submitAsync is submitUnlessCall for a replicated group: it returns once
-// the node holds the batch, and lb's loop is handed lb when every reply
-// is written (loopBatch.abandoned: the server stopped first).
-func (q *execQueue) submitAsync(w *waiter, reqs []cluster.Request, lb *loopBatch) bool {
+// submitUnlessCall is submit for an event loop, which must not wait
+// behind a function call: false, and nothing run, when one is queued or
+// running. On a replicated group it does not wait for the answer either:
+// it returns once the node holds the batch, and lb's loop is handed lb
+// when every reply is written (loopBatch.abandoned: the server stopped
+// first); lb is nil for any other group.
+func (q *execQueue) submitUnlessCall(w *waiter, reqs []cluster.Request, lb *loopBatch) bool {
 	w.reqs, w.read, w.lb = reqs, readOnlyBatch(reqs), lb
 	ran := q.run(w, true)
 	w.reqs, w.read, w.lb = nil, false, nil
@@ -162,8 +166,7 @@ func (q *execQueue) answer(group []answerTo) {
 	for _, a := range group {
 		if a.lb != nil {
 			if _, ok := q.loopBatches[a.lb]; ok {
-				delete(q.loopBatches, a.lb)
-				a.lb.l.complete(a.lb)
+				q.handBack(a.lb, false)
 			}
 			continue
 		}
@@ -182,11 +185,18 @@ func (q *execQueue) close() {
 		w.cond.Signal()
 	}
 	for lb := range q.loopBatches {
-		delete(q.loopBatches, lb)
-		lb.abandoned = true
-		lb.l.complete(lb)
+		q.handBack(lb, true)
 	}
 	q.mu.Unlock()
+}
+
+// handBack gives lb back to its loop, answered or (abandoned) given up;
+// mu held. Each loop batch is handed back once: by answer, or by close,
+// or when it is gathered after close.
+func (q *execQueue) handBack(lb *loopBatch, abandoned bool) {
+	delete(q.loopBatches, lb)
+	lb.abandoned = abandoned
+	lb.l.complete(lb)
 }
 
 // do runs fn with the group held exclusively.
@@ -235,8 +245,7 @@ func (q *execQueue) run(w *waiter, unlessCall bool) bool {
 			switch {
 			case f.lb == nil:
 			case q.closed: // no answer may come: given up at once
-				f.lb.abandoned = true
-				f.lb.l.complete(f.lb)
+				q.handBack(f.lb, true)
 			default:
 				q.loopBatches[f.lb] = struct{}{}
 			}
