@@ -124,7 +124,7 @@ func (q *execQueue) newWaiter() *waiter {
 // them.
 func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
 	w.reqs, w.read, w.calls = reqs, readOnlyBatch(reqs), q.loops && callsFunction(reqs)
-	q.run(w, false, false)
+	q.run(w, false)
 	w.reqs, w.read, w.calls = nil, false, false
 	if !q.async {
 		return true
@@ -140,7 +140,7 @@ func (q *execQueue) submit(w *waiter, reqs []cluster.Request) bool {
 // first); lb is nil for any other group.
 func (q *execQueue) submitUnlessCall(w *waiter, reqs []cluster.Request, lb *loopBatch) bool {
 	w.reqs, w.read, w.lb = reqs, readOnlyBatch(reqs), lb
-	ran := q.run(w, true, false)
+	ran := q.run(w, true)
 	w.reqs, w.read, w.lb = nil, false, nil
 	return ran
 }
@@ -202,26 +202,16 @@ func (q *execQueue) handBack(lb *loopBatch, abandoned bool) {
 // do runs fn with the group held exclusively.
 func (q *execQueue) do(w *waiter, fn func()) {
 	w.fn = fn
-	q.run(w, false, false)
+	q.run(w, false)
 	w.fn = nil
-}
-
-// tryDo is do if no one holds the group or waits for it: false, and
-// nothing run, otherwise.
-func (q *execQueue) tryDo(w *waiter, fn func()) bool {
-	w.fn = fn
-	ran := q.run(w, false, true)
-	w.fn = nil
-	return ran
 }
 
 // run queues w and runs it, as the leader of a group or within one; with
 // unlessCall it returns false at once, queuing nothing, when a queued
-// batch calls a function, and as the leader it gathers none that does;
-// with ifIdle, when anything is queued or running.
-func (q *execQueue) run(w *waiter, unlessCall, ifIdle bool) bool {
+// batch calls a function, and as the leader it gathers none that does.
+func (q *execQueue) run(w *waiter, unlessCall bool) bool {
 	q.mu.Lock()
-	if ifIdle && len(q.queue) > 0 || unlessCall && slices.ContainsFunc(q.queue, func(f *waiter) bool { return f.calls }) {
+	if unlessCall && slices.ContainsFunc(q.queue, func(f *waiter) bool { return f.calls }) {
 		q.mu.Unlock()
 		return false
 	}

@@ -184,7 +184,6 @@ type group struct {
 	queue       *execQueue
 	maint       maintenance
 	inbox       chan peerMsg
-	steps       stepper // cluster mode: how its peer messages are stepped (peers.go)
 	tickerDone  chan struct{}
 	stepperDone chan struct{} // cluster mode: stepPeers returned
 }
@@ -318,7 +317,6 @@ func (s *Server) start() error {
 		if s.node.Clustered() {
 			gr.inbox = make(chan peerMsg, peerInboxMessagesMax)
 			gr.stepperDone = make(chan struct{})
-			s.initStepper(gr)
 		}
 		s.groups = append(s.groups, gr)
 	}

@@ -14,8 +14,7 @@ import (
 )
 
 // This file is the production Transport. It is the only file in the
-// package that opens sockets, starts goroutines or sleeps; direct_unix.go
-// writes to the sockets it opened.
+// package that opens sockets, starts goroutines or sleeps.
 
 const (
 	// PeerPortOffset: node-to-node traffic uses the client port + 10000,
@@ -125,31 +124,6 @@ type peerSender struct {
 	id    uint64
 	addr  string
 	queue chan []byte
-	// kick wakes the sender goroutine when a direct write left it work
-	// (carry) or broke the connection.
-	kick chan struct{}
-
-	// Direct writes (plaintext connections, small messages): Send writes
-	// the frame itself with one non-blocking write(2) when nothing sent
-	// before it is still on its way, instead of handing it to the sender
-	// goroutine. Each hand-off costs a goroutine wake-up, often a thread's
-	// (futex) too, and on a busy two-core machine that was most of what a
-	// follower spent per message. The sender goroutine still writes
-	// whatever queues up while a write is in progress or the socket is
-	// full, and TLS connections always go through it.
-	//
-	// unsent counts messages queued, or taken from the queue and not yet
-	// written out: a direct write goes only when it is 0, so it can never
-	// overtake one. wmu is held by whoever writes to the connection.
-	unsent atomic.Int64
-	wmu    sync.Mutex
-	raw    rawWriter // the session's plaintext connection; nil while none (wmu)
-	carry  []byte    // the rest of a frame a direct write did not finish; goes first (wmu)
-	broken error     // a direct write failed: the session must reconnect (wmu)
-	frame  []byte    // a direct write's frame (wmu)
-	// directs and partials count direct writes, and those the socket
-	// took only in part (tests).
-	directs, partials atomic.Uint64
 }
 
 // ListenTCP starts the transport: it accepts peers on cfg.Listen and
@@ -219,20 +193,15 @@ func (t *TCP) Send(to uint64, msg []byte) {
 			t.mu.Unlock()
 			return
 		}
-		p = &peerSender{id: to, addr: addr, queue: make(chan []byte, sendQueueMessagesMax), kick: make(chan struct{}, 1)}
+		p = &peerSender{id: to, addr: addr, queue: make(chan []byte, sendQueueMessagesMax)}
 		t.peers[to] = p
 		t.wg.Add(1)
 		go t.sendLoop(p)
 	}
 	t.mu.Unlock()
-	if p.direct(msg) {
-		return
-	}
-	p.unsent.Add(1)
 	select {
 	case p.queue <- msg:
 	default: // full: drop, as Raft tolerates loss
-		p.unsent.Add(-1)
 	}
 }
 
@@ -385,108 +354,27 @@ func (t *TCP) dialHandshake(raw stdnet.Conn, want uint64) (stdnet.Conn, error) {
 }
 
 // writeFrames sends queued messages, flushing whenever the queue is
-// momentarily empty so that a burst goes out in few writes, after
-// whatever a direct write left unfinished. It returns nil only when the
-// transport closes.
+// momentarily empty so that a burst goes out in few writes. It returns nil
+// only when the transport closes.
 func (t *TCP) writeFrames(conn stdnet.Conn, p *peerSender) error {
 	bw := bufio.NewWriterSize(conn, 64<<10)
-	p.attach(conn)
-	defer p.detach()
 	for {
 		var msg []byte
 		select {
 		case msg = <-p.queue:
-		case <-p.kick:
-		case <-t.done:
-			return nil
-		}
-		p.wmu.Lock()
-		taken, err := 0, p.broken
-		if msg != nil {
-			taken++
-		}
-		if err == nil && len(p.carry) > 0 {
-			_, err = bw.Write(p.carry)
-			p.carry = p.carry[:0]
-		}
-		if err == nil && msg != nil {
-			err = writeFrame(bw, msg)
-		}
-	burst:
-		for err == nil {
+		default:
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 			select {
 			case msg = <-p.queue:
-				taken++
-				err = writeFrame(bw, msg)
-			default:
-				break burst
+			case <-t.done:
+				return nil
 			}
 		}
-		if err == nil {
-			err = bw.Flush()
-		}
-		p.unsent.Add(int64(-taken))
-		p.wmu.Unlock()
-		if err != nil {
+		if err := writeFrame(bw, msg); err != nil {
 			return err
 		}
-	}
-}
-
-// directBytesMax bounds the messages Send writes itself; a larger one
-// (a snapshot chunk) goes through the sender goroutine, which writes it
-// from the caller's buffer.
-const directBytesMax = 64 << 10
-
-// direct writes msg's frame to the peer's connection from the caller's
-// goroutine, without blocking, if nothing sent before it is still on its
-// way; false means msg must be queued. A frame the socket takes only in
-// part is finished by the sender goroutine before anything else; a write
-// that fails drops msg (Raft retransmits) and makes the session reconnect.
-func (p *peerSender) direct(msg []byte) bool {
-	if len(msg) > directBytesMax || p.unsent.Load() != 0 || !p.wmu.TryLock() {
-		return false
-	}
-	defer p.wmu.Unlock()
-	if p.raw == nil || p.broken != nil || len(p.carry) > 0 || p.unsent.Load() != 0 {
-		return false
-	}
-	hdr := frameHeader(msg)
-	p.frame = append(append(p.frame[:0], hdr[:]...), msg...)
-	n, err := writeNonblocking(p.raw, p.frame)
-	switch {
-	case err != nil:
-		p.broken = errors.Wrap(err, "direct write")
-	case n < len(p.frame):
-		p.partials.Add(1)
-		p.carry = append(p.carry[:0], p.frame[n:]...)
-	default:
-		p.directs.Add(1)
-		return true
-	}
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// attach lets Send write directly to conn, the session's connection, if
-// it is plaintext.
-func (p *peerSender) attach(conn stdnet.Conn) {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.raw = rawOf(conn)
-}
-
-// detach ends direct writes to the session's connection, which is going.
-func (p *peerSender) detach() {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.raw, p.carry, p.broken = nil, p.carry[:0], nil
-	select {
-	case <-p.kick:
-	default:
 	}
 }
 

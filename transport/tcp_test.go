@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"encoding/binary"
 	"fmt"
 	"io"
 	stdnet "net"
@@ -676,79 +675,4 @@ func BenchmarkTCPSend(b *testing.B) {
 			})
 		}
 	}
-}
-
-// TestTCPDirectWritesKeepOrder: Send writes a frame itself when nothing
-// is on its way before it, and leaves the rest to the sender goroutine
-// when the socket is full. While the receiver stalls, direct writes fill
-// the socket, one is taken in part, and what follows queues; once it
-// reads again, every message must arrive whole and in order.
-func TestTCPDirectWritesKeepOrder(t *testing.T) {
-	gate := make(chan struct{})
-	var mu sync.Mutex
-	var got []int
-	done := make(chan struct{})
-	const n = 3000
-	handler := func(from uint64, msg []byte) {
-		<-gate
-		seq := int(binary.BigEndian.Uint32(msg))
-		if len(msg) != 4+seq%(directBytesMax/2) {
-			t.Errorf("message %d is %d bytes", seq, len(msg))
-		}
-		mu.Lock()
-		got = append(got, seq)
-		if len(got) == n {
-			close(done)
-		}
-		mu.Unlock()
-	}
-	n1 := listen(t, TCPConfig{ID: 1, Handler: handler, Insecure: true})
-	n2 := listen(t, TCPConfig{ID: 2, Handler: func(uint64, []byte) {}, Insecure: true, Peers: map[uint64]string{1: n1.Addr()}})
-	opened := false
-	var p *peerSender
-	for i := range n {
-		msg := make([]byte, 4+i%(directBytesMax/2))
-		binary.BigEndian.PutUint32(msg, uint32(i))
-		n2.Send(1, msg)
-		if p == nil {
-			n2.mu.Lock()
-			p = n2.peers[1]
-			n2.mu.Unlock()
-		}
-		// Keep the queue from overflowing (it would drop, as it may):
-		// let the receiver read once the queue holds many.
-		for p.unsent.Load() >= sendQueueMessagesMax-10 {
-			if !opened {
-				opened = true
-				close(gate)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		if i == 0 {
-			waitFor(t, "the first message written", func() bool { return p.unsent.Load() == 0 })
-		}
-	}
-	if !opened {
-		close(gate)
-	}
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		mu.Lock()
-		t.Fatalf("got %d of %d messages", len(got), n)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, seq := range got {
-		if seq != i {
-			t.Fatalf("message %d arrived as the %dth", seq, i)
-		}
-	}
-	if s := n1.Stats(); s.FramesCorrupt != 0 {
-		t.Fatalf("%d corrupt frames", s.FramesCorrupt)
-	}
-	if p.directs.Load() == 0 || p.partials.Load() == 0 {
-		t.Fatalf("direct writes %d, taken in part %d: both paths must have run", p.directs.Load(), p.partials.Load())
-	}
-	t.Logf("direct writes %d, taken in part %d, of %d", p.directs.Load(), p.partials.Load(), n)
 }
