@@ -54,7 +54,8 @@ const (
 	MarkCompaction = "compaction"
 )
 
-// Coverage-only markers.
+// Coverage-only markers (MarkFsyncErrorInCompaction can be aimed at too:
+// an I/O error instead of a crash).
 const (
 	// MarkFsyncErrorInCompaction: an fsync or write error injected while
 	// a snapshot finished and the log was compacted.
@@ -322,6 +323,9 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 	if !op.Kind.Mutates() {
 		return disk.Fault{}, false
 	}
+	if f, ok := n.aimErrorInCompaction(op); ok {
+		return f, true
+	}
 	m := windowOf(n.aimCtx, op)
 	if m == "" {
 		return disk.Fault{}, false
@@ -349,6 +353,27 @@ func (n *Node) aimAt(op disk.Op) (disk.Fault, bool) {
 		f.Keep = a.rng.Int64N(op.Len + 1)
 	}
 	return f, true
+}
+
+// aimErrorInCompaction fails a write or fsync (EIO) issued while a
+// snapshot finishes and the log is compacted, when the run aims at
+// MarkFsyncErrorInCompaction: random disk faults almost never land there,
+// as the marker's append is the one write of that moment.
+func (n *Node) aimErrorInCompaction(op disk.Op) (disk.Fault, bool) {
+	a := n.r.aims
+	p := a.aim[MarkFsyncErrorInCompaction]
+	now := n.r.W.now
+	if p == 0 || n.aimCtx != ctxSnapDone || op.Kind != disk.OpWrite && op.Kind != disk.OpSync ||
+		now >= a.until || now < a.from || a.rng.Float64() >= p {
+		return disk.Fault{}, false
+	}
+	if !n.r.aimedFault("aimed-io-error") {
+		return disk.Fault{}, false
+	}
+	a.reach(MarkFsyncErrorInCompaction)
+	n.r.fault("aimed-" + MarkFsyncErrorInCompaction)
+	n.trace("aimed I/O error at " + MarkFsyncErrorInCompaction + ": " + opName(op))
+	return disk.Fault{Kind: disk.FaultError, Err: disk.ErrIO}, true
 }
 
 func opName(op disk.Op) string {

@@ -45,7 +45,8 @@ type Config struct {
 	SwarmMix string
 	// Aim crashes nodes at markers (aim.go): the probability that a node
 	// crashes each time it passes one, from the start until AimUntil (0:
-	// the workload's end). Run.Aim changes it as the run goes.
+	// the workload's end). At MarkFsyncErrorInCompaction it fails the
+	// write or fsync with EIO instead. Run.Aim changes it as the run goes.
 	Aim      map[string]float64
 	AimUntil time.Duration
 	// Variant changes the run without changing its seed (variant.go):
