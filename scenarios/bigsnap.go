@@ -15,7 +15,8 @@ import (
 // off while the others compact their logs, so it can only catch up
 // through a multi-chunk stream; while that stream runs, the follower or
 // the leader crashes (power loss, a crash mid-I/O), or the leader is cut
-// off until another is elected, under 2% message loss. At the end every replica must hold what the final reads saw.
+// off until another is elected, under 2% message loss. At the end every
+// replica must hold what the final reads saw.
 const (
 	bigSnapMessageBytes = 8 << 10
 	bigSnapKeys         = 64
@@ -71,16 +72,13 @@ func init() {
 	})
 }
 
-// crashMidStream waits (up to 3 s) for the leader to stream a snapshot and
-// then, half the time, crashes the follower it catches up or the leader,
-// 0–300 ms into the stream: a crash mid-I/O, or a power loss of up to a
-// second (so every node is back long before the liveness window closes).
-func crashMidStream(r *sim.Run, follower *sim.Node) {
-	deadline := time.Duration(r.Now()) + 3*time.Second
+// whenStreaming polls every 10 ms, until the run's time reaches until,
+// for a leader streaming a snapshot, and calls fn with it once found.
+func whenStreaming(r *sim.Run, until time.Duration, fn func(l *sim.Node)) {
 	var poll func()
 	poll = func() {
 		now := time.Duration(r.Now())
-		if now >= deadline || now >= clusterFaultsUntil-1500*time.Millisecond {
+		if now >= until {
 			return
 		}
 		l := r.Group.Leader()
@@ -88,6 +86,18 @@ func crashMidStream(r *sim.Run, follower *sim.Node) {
 			r.At(now+10*time.Millisecond, poll)
 			return
 		}
+		fn(l)
+	}
+	poll()
+}
+
+// crashMidStream waits (up to 3 s) for the leader to stream a snapshot and
+// then, half the time, crashes the follower it catches up or the leader,
+// 0–300 ms into the stream: a crash mid-I/O, or a power loss of up to a
+// second (so every node is back long before the liveness window closes).
+func crashMidStream(r *sim.Run, follower *sim.Node) {
+	until := min(time.Duration(r.Now())+3*time.Second, clusterFaultsUntil-1500*time.Millisecond)
+	whenStreaming(r, until, func(l *sim.Node) {
 		if r.Rand.IntN(2) == 0 {
 			return
 		}
@@ -95,7 +105,7 @@ func crashMidStream(r *sim.Run, follower *sim.Node) {
 		if r.Rand.IntN(2) == 0 {
 			victim = l
 		}
-		r.At(now+time.Duration(r.Rand.Int64N(int64(300*time.Millisecond))), func() {
+		r.At(time.Duration(r.Now())+time.Duration(r.Rand.Int64N(int64(300*time.Millisecond))), func() {
 			r.Trace("crash n" + itoa(victim.ID()) + " mid-stream")
 			if r.Rand.IntN(3) == 0 {
 				victim.CrashDuringIO(1 + r.Rand.Int64N(20))
@@ -103,8 +113,7 @@ func crashMidStream(r *sim.Run, follower *sim.Node) {
 			}
 			victim.PowerOffFor(200*time.Millisecond + time.Duration(r.Rand.Int64N(int64(800*time.Millisecond))))
 		})
-	}
-	poll()
+	})
 }
 
 // cutOffCycle is how long a cycle that cuts the leader off mid-stream
@@ -122,19 +131,8 @@ const cutOffCycle = 3500 * time.Millisecond
 // new one, which may stream another snapshot or resume the same one from
 // the follower's offset.
 func cutOffMidStream(r *sim.Run, heal time.Duration) {
-	deadline := time.Duration(r.Now()) + time.Second
-	var poll func()
-	poll = func() {
-		now := time.Duration(r.Now())
-		if now >= deadline {
-			return
-		}
-		l := r.Group.Leader()
-		if l == nil || l.SnapshotStreams().Streaming == 0 {
-			r.At(now+10*time.Millisecond, poll)
-			return
-		}
-		r.At(now+time.Duration(r.Rand.Int64N(int64(300*time.Millisecond))), func() {
+	whenStreaming(r, time.Duration(r.Now())+time.Second, func(l *sim.Node) {
+		r.At(time.Duration(r.Now())+time.Duration(r.Rand.Int64N(int64(300*time.Millisecond))), func() {
 			if time.Duration(r.Now()) >= heal {
 				return
 			}
@@ -142,6 +140,5 @@ func cutOffMidStream(r *sim.Run, heal time.Duration) {
 			r.Fault("partition")
 			r.Net.Isolate(l.ID(), r.Group.IDs())
 		})
-	}
-	poll()
+	})
 }
