@@ -143,7 +143,7 @@ func init() {
 			// whose leader is the cut-off node time out for 16 s, and a
 			// replicated write that timed out has no deadline, so one key
 			// could gather 17 such unknown outcomes among ~800 operations,
-			// beyond what the checker proves in CheckTimeoutGroupBank
+			// beyond what the checker proves in CheckTimeoutLong
 			// (seed 9265). Spreading them over twice the keys keeps the
 			// check exhaustive and within its time.
 			cfg.Workload.PlainKeys *= 2

@@ -14,7 +14,7 @@ import (
 // CheckTimeout bounds the linearizability check of one seed.
 const CheckTimeout = 10 * time.Second
 
-// CheckTimeoutGroupBank bounds it for bank workloads on a replicated
+// CheckTimeoutLong bounds it for bank workloads on a replicated
 // group: their unknown outcomes carry no deadline (see RunSeed), and a
 // seed with a dozen of them on one account map can take 20–30 s on a
 // loaded 2-core machine (cluster-fcall seed 718: 24 s, linearizable).
@@ -37,7 +37,7 @@ const CheckTimeout = 10 * time.Second
 // unknown transfers, 2 without a deadline) took 4m56s. Both are
 // linearizable; such seeds need smaller histories or tighter deadlines,
 // not more time (docs/checker.md).
-const CheckTimeoutGroupBank = 90 * time.Second
+const CheckTimeoutLong = 90 * time.Second
 
 // Outcome is a judged seed.
 type Outcome struct {
@@ -112,7 +112,7 @@ func judge(cfg sim.Config) *Outcome {
 	}
 	timeout := CheckTimeout
 	if model != checker.ModelKV || cfg.Group != nil && cfg.Group.Replicas > 0 {
-		timeout = CheckTimeoutGroupBank
+		timeout = CheckTimeoutLong
 	}
 	var chk checker.Result
 	var err error

@@ -76,7 +76,7 @@ type waiter struct {
 	done        bool // no longer queued: its batch was handed to the node
 	// answered (replicated groups): every reply of its batch is written.
 	answered bool
-	// lb: an event loop's batch (submitAsync), told of its answer
+	// lb: an event loop's batch (submitUnlessCall), told of its answer
 	// instead of this waiter.
 	lb *loopBatch
 }
