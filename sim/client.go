@@ -116,7 +116,13 @@ type Client struct {
 	cur     *opSpec
 	curSeq  uint64
 	curCall int64
-	stopped bool
+	// curReached: some attempt's bytes of the current operation entered
+	// a session of a running process (conn.send); until then it cannot
+	// have run. notRun is the last operation left out of the history
+	// for never having reached one: its bytes must never arrive later.
+	curReached bool
+	notRun     uint64
+	stopped    bool
 	// route is the replicated world's routing state (groupclient.go).
 	route route
 	// conns are the client's connections, by node id; roConns those it
@@ -181,7 +187,7 @@ func (c *Client) issue() {
 		c.skip(&op)
 		return
 	}
-	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
+	c.cur, c.curSeq, c.curCall, c.curReached = &op, c.seq, c.r.W.now, false
 	c.r.Stats.Ops++
 	c.traceCall(&op, "")
 	c.send(c.node, false)
@@ -272,8 +278,8 @@ func (c *Client) send(n *Node, asking bool) {
 	if op.keepsSession {
 		op.session = cn
 	}
-	cn.send(append([]byte(nil), w.Bytes()...))
 	seq, id := c.curSeq, c.att.id
+	cn.send(append([]byte(nil), w.Bytes()...), func() { c.reached(seq, cn.n) })
 	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
 		if c.cur != nil && c.curSeq == seq && c.att.id == id && c.att.inFlight {
 			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(n.cfg.ID)))
@@ -281,6 +287,18 @@ func (c *Client) send(n *Node, asking bool) {
 			c.timedOut()
 		}
 	})
+}
+
+// reached notes that an attempt of operation seq entered a session of
+// n's running process.
+func (c *Client) reached(seq uint64, n *Node) {
+	switch {
+	case c.cur != nil && c.curSeq == seq:
+		c.curReached = true
+	case seq == c.notRun:
+		c.r.Oracle.fail(c.name + ": operation #" + itoa(int64(seq)) + " was left out of the history as never having reached a running process, and its request reached n" +
+			itoa(int64(n.cfg.ID)) + " after all")
+	}
 }
 
 // onData is bytes arriving on one of the client's connections.
@@ -366,6 +384,17 @@ func (c *Client) timedOut() {
 		c.endUnanswered("timeout")
 		return
 	}
+	if !c.curReached {
+		// No attempt reached a running process (each was dropped on
+		// the way, sent on a connection already broken, or arrived
+		// while the node was down), and the timeout broke the
+		// connection, so none can arrive later: it did not happen.
+		// Left out, like a refused write: an unknown outcome costs the
+		// checker a branch of its search.
+		c.r.Stats.NotRun++
+		c.finishOp(nil, false)
+		return
+	}
 	c.r.Stats.Unknown++
 	c.finish(nil)
 }
@@ -413,7 +442,11 @@ func (c *Client) sessionLost() {
 }
 
 // finish records the operation (r nil: unknown outcome) and moves on.
-func (c *Client) finish(r *Reply) {
+func (c *Client) finish(r *Reply) { c.finishOp(r, true) }
+
+// finishOp is finish, leaving the operation out of the history unless
+// record.
+func (c *Client) finishOp(r *Reply, record bool) {
 	op := c.cur
 	c.cur = nil
 	if op.ttlW != nil && r != nil && !r.IsError() {
@@ -435,6 +468,10 @@ func (c *Client) finish(r *Reply) {
 		h.Client = int(c.id)
 		h.Call = c.curCall
 		switch {
+		case !record:
+			c.notRun = c.curSeq
+			c.r.W.After(c.think(), c.issue)
+			return
 		case r == nil:
 			h.Unknown = true
 		case !historyOutput(&h, *r):

@@ -89,19 +89,26 @@ func (c *conn) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// send carries data from the client to the node.
-func (c *conn) send(data []byte) {
+// send carries data from the client to the node. reached (optional)
+// runs if the bytes enter a session of a running process: only then can
+// what they ask for run.
+func (c *conn) send(data []byte, reached func()) {
 	if c.broken {
 		return
 	}
 	cl, n := c.client, c.n
-	cl.r.Net.sendStreamOr(cl.id, n.cfg.ID, func() { n.receive(c, data) }, c.breakConn)
+	cl.r.Net.sendStreamOr(cl.id, n.cfg.ID, func() {
+		if n.receive(c, data) && reached != nil {
+			reached()
+		}
+	}, c.breakConn)
 }
 
-// receive is data from the client arriving at the node.
-func (n *Node) receive(c *conn, data []byte) {
+// receive is data from the client arriving at the node. It reports
+// whether a session of the running process took it.
+func (n *Node) receive(c *conn, data []byte) bool {
 	if c.broken {
-		return
+		return false
 	}
 	switch {
 	case !n.up:
@@ -110,11 +117,11 @@ func (n *Node) receive(c *conn, data []byte) {
 			// the connection at once.
 			n.trace("refuse " + c.name() + " (stopped)")
 			c.reset(true)
-			return
+			return false
 		}
 		n.trace("drop input of " + c.name() + " (down)")
 		c.breakConn()
-		return
+		return false
 	case c.epoch == 0:
 		c.epoch = n.epoch
 		c.rd = resp.NewReader(c, resp.DefaultLimits())
@@ -124,11 +131,12 @@ func (n *Node) receive(c *conn, data []byte) {
 		// The process the connection was opened to is gone.
 		n.trace("reset " + c.name() + " (no such connection in this process)")
 		c.reset(false)
-		return
+		return false
 	}
 	c.bytesIn += int64(len(data))
 	c.src = append(c.src, data...)
 	n.makeReady(c)
+	return true
 }
 
 // advance runs the session as far as it goes: batches of what was

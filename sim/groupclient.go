@@ -136,7 +136,7 @@ func (c *Client) issueGroup() {
 		c.skip(&op)
 		return
 	}
-	c.cur, c.curSeq, c.curCall = &op, c.seq, c.r.W.now
+	c.cur, c.curSeq, c.curCall, c.curReached = &op, c.seq, c.r.W.now, false
 	c.r.Stats.Ops++
 	if op.ttlMs > 0 {
 		op.ttlW = c.r.ttlIssued(&op, c.curCall)

@@ -67,6 +67,10 @@ type Stats struct {
 	Ops, Unknown int64
 	// Refused: writes answered with an error (left out of the history).
 	Refused int64
+	// NotRun: operations whose outcome the client never learnt, and
+	// whose requests never reached a running process (left out of the
+	// history).
+	NotRun int64
 	// Snapshots: snapshot jobs run.
 	Snapshots int64
 	// Contention is how often requests met on a key (contention.go).
@@ -119,8 +123,11 @@ type Result struct {
 	Failures      []string
 	FailuresTotal int
 	Ops, Unknown  int64
-	Snapshots     int64
-	Oracle        OracleStats
+	// NotRun: operations left out of History as never having reached
+	// a running process (Stats.NotRun).
+	NotRun    int64
+	Snapshots int64
+	Oracle    OracleStats
 	// Faults counts injected faults by kind.
 	Faults    map[string]int64
 	SimTime   time.Duration
@@ -292,7 +299,11 @@ func Execute(cfg Config) (res *Result) {
 			r.Oracle.fail(f)
 		}
 	}
-	w.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
+	end := "end ops=" + strconv.FormatInt(r.Stats.Ops, 10) + " unknown=" + strconv.FormatInt(r.Stats.Unknown, 10)
+	if r.Stats.NotRun > 0 {
+		end += " not-run=" + strconv.FormatInt(r.Stats.NotRun, 10)
+	}
+	w.Trace("sim", end)
 	return r.result()
 }
 
@@ -310,7 +321,7 @@ func (r *Run) result() *Result {
 		FirstFailAt: firstFail, FaultLog: r.vs.faults, SentOps: r.vs.ops, Raft: r.raft.Stats, SwarmMix: r.cfg.SwarmMix, Variant: r.cfg.Variant, Markers: r.aims.reached, MarkerFirst: r.aims.firstTimes(),
 		Scenario: r.cfg.Scenario, Seed: r.cfg.Seed,
 		Failures: r.Oracle.Failures, FailuresTotal: r.Oracle.FailuresTotal,
-		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
+		Ops: r.Stats.Ops, Unknown: r.Stats.Unknown, NotRun: r.Stats.NotRun, Snapshots: r.Stats.Snapshots, Oracle: r.Oracle.Stats,
 		Contention: r.Stats.Contention,
 		Faults:     faults, SimTime: time.Duration(r.W.now), Events: r.W.events,
 		TraceHash: r.W.TraceHash(), History: r.History,

@@ -138,7 +138,7 @@ func (c *Client) subSend(s *subSession, args ...string) {
 	for _, a := range args {
 		w.WriteBulkString(a)
 	}
-	s.conn.send(append([]byte(nil), w.Bytes()...))
+	s.conn.send(append([]byte(nil), w.Bytes()...), nil)
 	sent := c.r.W.now
 	c.sub.waitSince = sent
 	c.r.W.After(subscriberDeadAfter, func() {
