@@ -82,9 +82,9 @@ func TestREADMEWalk(t *testing.T) {
 
 	var script strings.Builder
 	script.WriteString(`set -u
-wait_ready() { # log pid
+wait_ready() { # log pid pattern
 	for _ in $(seq 1200); do
-		grep -qE 'ready|connect with' "$1" 2>/dev/null && return 0
+		grep -qE "$3" "$1" 2>/dev/null && return 0
 		kill -0 "$2" 2>/dev/null || { echo "exited before it was ready:"; tail -20 "$1"; return 1; }
 		sleep 0.1
 	done
@@ -106,7 +106,16 @@ redis-cli() { # as on a terminal; TRYAGAIN (an election) is retried, as it asks
 		fmt.Fprintf(&script, "echo '@@@ %d'\n", i)
 		if strings.HasSuffix(cmd, "&") {
 			log := filepath.Join(dir, fmt.Sprintf("background-%d.log", i))
-			fmt.Fprintf(&script, "%s > %s 2>&1 &\nwait_ready %s $!\n", strings.TrimSuffix(cmd, "&"), log, log)
+			// A server says it is ready once; keel cluster local relays
+			// each of its nodes' "ready" lines as they come, and says
+			// "connect with" once all of them listen (waiting for the
+			// first "ready" lost the walk's next command to a node
+			// still starting, on a loaded machine).
+			ready := "ready to accept connections"
+			if strings.Contains(cmd, "cluster local") {
+				ready = "connect with"
+			}
+			fmt.Fprintf(&script, "%s > %s 2>&1 &\nwait_ready %s $! '%s'\n", strings.TrimSuffix(cmd, "&"), log, log, ready)
 		} else {
 			fmt.Fprintf(&script, "%s\n", cmd)
 		}
