@@ -139,6 +139,22 @@ redis-cli() { # as on a terminal; TRYAGAIN (an election) is retried, as it asks
 	if err != nil {
 		t.Logf("the walk's shell: %v", err)
 	}
+	// The servers' logs live in dir, which the test removes: on a failure
+	// their ends are what says why (a node that exited, a stalled move).
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "background-*.log"))
+		for _, f := range logs {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			t.Logf("the last %d lines of %s:\n%s", min(len(ls), walkLogLines), filepath.Base(f), strings.Join(ls[max(0, len(ls)-walkLogLines):], "\n"))
+		}
+	}()
 	outputs, rcs := splitWalkOutput(string(out))
 	checked := 0
 	for _, l := range lines {
@@ -161,6 +177,9 @@ redis-cli() { # as on a terminal; TRYAGAIN (an election) is retried, as it asks
 		}
 	}
 }
+
+// walkLogLines is how much of each server's log a failed walk shows.
+const walkLogLines = 60
 
 // readmeLine is one command of the README and the reply its comment shows
 // ("" when the comment is prose, or there is none).
