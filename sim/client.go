@@ -390,7 +390,8 @@ func (c *Client) timedOut() {
 		// while the node was down), and the timeout broke the
 		// connection, so none can arrive later: it did not happen.
 		// Left out, like a refused write: an unknown outcome costs the
-		// checker a branch of its search.
+		// checker a branch of its search. (The replicated world's
+		// endUnanswered abandons such an operation likewise.)
 		c.r.Stats.NotRun++
 		c.finishOp(nil, false)
 		return

@@ -186,6 +186,14 @@ func (c *Client) endUnanswered(why string) {
 		c.adminUnanswered(why)
 		return
 	}
+	if why == "timeout" && !c.curReached {
+		// No attempt reached a running process (timedOut), and the
+		// timeout broke the connection: it was never executed.
+		c.r.Stats.NotRun++
+		c.notRun = c.curSeq
+		c.abandon("timeout, never reached a node")
+		return
+	}
 	op := c.cur
 	c.loadAgain(op, nil)
 	if op.hist != nil && !op.readOnly && op.hist.Kind != checker.Get && op.hist.Kind != checker.MGet {
