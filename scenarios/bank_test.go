@@ -119,3 +119,22 @@ func TestTimedOutRequestsThatNeverArrivedAreLeftOut(t *testing.T) {
 		t.Fatalf("leaving out the %d unknown outcomes that reached the node too: verdict %s, want illegal (one of them ran)", unknown, chk.Verdict)
 	}
 }
+
+// The replicated world abandons a timed-out operation none of whose
+// attempts reached a running process, as it does one that only ever got
+// redirects: cluster-leader-crash seed 1 has dozens, and stays
+// linearizable without them.
+func TestReplicatedTimeoutsThatNeverArrivedAreAbandoned(t *testing.T) {
+	var tr strings.Builder
+	out := RunSeed(Lookup("cluster-leader-crash"), 1, func(c *sim.Config) { c.Trace = &tr })
+	if len(out.Failures) > 0 {
+		t.Fatalf("%s", strings.Join(out.Failures, "\n"))
+	}
+	if out.Linearizability != "ok" {
+		t.Fatalf("linearizability %s", out.Linearizability)
+	}
+	abandoned := strings.Count(tr.String(), "(timeout, never reached a node)")
+	if out.NotRun < 10 || int64(abandoned) != out.NotRun {
+		t.Fatalf("%d operations counted as never run, %d abandoned in the trace", out.NotRun, abandoned)
+	}
+}

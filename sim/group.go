@@ -346,7 +346,7 @@ func (r *Run) runGroup() {
 		}
 	}
 	r.Oracle.Stats.Checked += g.Checked + r.ttl.checked
-	r.W.Trace("sim", "end ops="+strconv.FormatInt(r.Stats.Ops, 10)+" unknown="+strconv.FormatInt(r.Stats.Unknown, 10))
+	r.traceEnd()
 }
 
 func (g *Group) addClient() *Client {

@@ -299,11 +299,7 @@ func Execute(cfg Config) (res *Result) {
 			r.Oracle.fail(f)
 		}
 	}
-	end := "end ops=" + strconv.FormatInt(r.Stats.Ops, 10) + " unknown=" + strconv.FormatInt(r.Stats.Unknown, 10)
-	if r.Stats.NotRun > 0 {
-		end += " not-run=" + strconv.FormatInt(r.Stats.NotRun, 10)
-	}
-	w.Trace("sim", end)
+	r.traceEnd()
 	return r.result()
 }
 
@@ -327,4 +323,14 @@ func (r *Run) result() *Result {
 		TraceHash: r.W.TraceHash(), History: r.History,
 		LinearizabilityApplies: lin,
 	}
+}
+
+// traceEnd traces the run's last line: its operations, unknown outcomes
+// and (when any) operations left out as never run.
+func (r *Run) traceEnd() {
+	end := "end ops=" + strconv.FormatInt(r.Stats.Ops, 10) + " unknown=" + strconv.FormatInt(r.Stats.Unknown, 10)
+	if r.Stats.NotRun > 0 {
+		end += " not-run=" + strconv.FormatInt(r.Stats.NotRun, 10)
+	}
+	r.W.Trace("sim", end)
 }
