@@ -33,9 +33,9 @@ const CheckTimeout = 10 * time.Second
 // leaves many of them on one account map. bank-crash swarm seed 97038
 // (55 unknown transfers on 4 accounts) took 55 s for keel check on an
 // idle machine, and fcall-transfer's (54) 4m56s, until the simulator
-// left out the timed-out operations whose requests never reached a
-// running process (sim/client.go, timedOut): 10 unknown outcomes are
-// left, checked in under 0.1 s (docs/checker.md).
+// left out the timed-out operations no node read (sim/client.go,
+// timedOut): 10 unknown outcomes are left, checked in under 0.1 s
+// (docs/checker.md).
 const CheckTimeoutLong = 90 * time.Second
 
 // Outcome is a judged seed.
@@ -100,8 +100,8 @@ func judge(cfg sim.Config) *Outcome {
 	// breaks only after recovery ends, and a request a partition blocks is
 	// dropped, never delivered late: an unknown outcome took effect, if at
 	// all, before the client's next command returned. (Timed-out commands
-	// whose requests never reached a running process are not in the
-	// history at all: sim/client.go, timedOut.) The deadline keeps
+	// no node read are not in the history at all: sim/client.go,
+	// timedOut.) The deadline keeps
 	// a broken history's check short and its verdict illegal (with an
 	// explanation) rather than unknown.
 	//

@@ -23,18 +23,21 @@ type SeedResult struct {
 	FailuresTotal int      `json:"failures_total,omitempty"`
 	Ops           int64    `json:"ops"`
 	Unknown       int64    `json:"unknown"`
-	Checked       int64    `json:"checked"`
-	Recoveries    int64    `json:"recoveries"`
-	LostWrites    int64    `json:"lost_writes"`
-	RefusedStarts int64    `json:"refused_starts"`
-	Faults        string   `json:"faults"`
-	FaultsTotal   int64    `json:"faults_total"`
-	Lin           string   `json:"linearizability"`
-	SimNanos      int64    `json:"sim_ns"`
-	Events        int64    `json:"events"`
-	TraceHash     string   `json:"trace_hash"`
-	WallNanos     int64    `json:"wall_ns"`
-	ReportDir     string   `json:"report,omitempty"`
+	// NotRun: timed-out operations no node read, left out of the
+	// history (sim.Result.NotRun).
+	NotRun        int64  `json:"not_run,omitempty"`
+	Checked       int64  `json:"checked"`
+	Recoveries    int64  `json:"recoveries"`
+	LostWrites    int64  `json:"lost_writes"`
+	RefusedStarts int64  `json:"refused_starts"`
+	Faults        string `json:"faults"`
+	FaultsTotal   int64  `json:"faults_total"`
+	Lin           string `json:"linearizability"`
+	SimNanos      int64  `json:"sim_ns"`
+	Events        int64  `json:"events"`
+	TraceHash     string `json:"trace_hash"`
+	WallNanos     int64  `json:"wall_ns"`
+	ReportDir     string `json:"report,omitempty"`
 	// SwarmMix names the seed's swarm fault mix (a --swarm sweep).
 	SwarmMix string `json:"swarm_mix,omitempty"`
 	// Markers counts the rare states the run passed (sim/aim.go).
@@ -69,7 +72,7 @@ func JudgeVariant(s *Scenario, seed uint64, v sim.Variant, outDir string) SeedRe
 	out := RunVariant(s, seed, v)
 	r := SeedResult{SwarmMix: out.SwarmMix, Markers: out.Markers,
 		Scenario: s.Name, Seed: seed, Passed: out.Passed(), Failures: out.Failures,
-		FailuresTotal: out.FailuresTotal, Ops: out.Ops, Unknown: out.Unknown,
+		FailuresTotal: out.FailuresTotal, Ops: out.Ops, Unknown: out.Unknown, NotRun: out.NotRun,
 		Checked: out.Oracle.Checked, Recoveries: out.Oracle.Recoveries, LostWrites: out.Oracle.LostWrites,
 		RefusedStarts: out.Oracle.RefusedStarts, Faults: out.FaultSummary(), Lin: out.Linearizability,
 		SimNanos: int64(out.SimTime), Events: out.Events, TraceHash: out.TraceHash,

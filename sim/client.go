@@ -116,13 +116,14 @@ type Client struct {
 	cur     *opSpec
 	curSeq  uint64
 	curCall int64
-	// curReached: some attempt's bytes of the current operation entered
-	// a session of a running process (conn.send); until then it cannot
-	// have run. notRun is the last operation left out of the history
-	// for never having reached one: its bytes must never arrive later.
-	curReached bool
-	notRun     uint64
-	stopped    bool
+	// curRead: a node's session read some attempt's bytes of the
+	// current operation into a batch (conn.send); until then keel has
+	// not seen it, and it cannot have run. notRun is the last operation
+	// left out of the history for never having been read: no session
+	// may read its bytes later.
+	curRead bool
+	notRun  uint64
+	stopped bool
 	// route is the replicated world's routing state (groupclient.go).
 	route route
 	// conns are the client's connections, by node id; roConns those it
@@ -187,7 +188,7 @@ func (c *Client) issue() {
 		c.skip(&op)
 		return
 	}
-	c.cur, c.curSeq, c.curCall, c.curReached = &op, c.seq, c.r.W.now, false
+	c.cur, c.curSeq, c.curCall, c.curRead = &op, c.seq, c.r.W.now, false
 	c.r.Stats.Ops++
 	c.traceCall(&op, "")
 	c.send(c.node, false)
@@ -279,7 +280,7 @@ func (c *Client) send(n *Node, asking bool) {
 		op.session = cn
 	}
 	seq, id := c.curSeq, c.att.id
-	cn.send(append([]byte(nil), w.Bytes()...), func() { c.reached(seq, cn.n) })
+	cn.send(append([]byte(nil), w.Bytes()...), func() { c.read(seq, cn.n) })
 	c.r.W.After(c.r.cfg.Workload.Timeout, func() {
 		if c.cur != nil && c.curSeq == seq && c.att.id == id && c.att.inFlight {
 			c.r.W.Trace(c.name, "timeout #"+itoa(int64(seq))+" at n"+itoa(int64(n.cfg.ID)))
@@ -289,15 +290,15 @@ func (c *Client) send(n *Node, asking bool) {
 	})
 }
 
-// reached notes that an attempt of operation seq entered a session of
-// n's running process.
-func (c *Client) reached(seq uint64, n *Node) {
+// read notes that n's session read an attempt of operation seq into a
+// batch.
+func (c *Client) read(seq uint64, n *Node) {
 	switch {
 	case c.cur != nil && c.curSeq == seq:
-		c.curReached = true
+		c.curRead = true
 	case seq == c.notRun:
-		c.r.Oracle.fail(c.name + ": operation #" + itoa(int64(seq)) + " was left out of the history as never having reached a running process, and its request reached n" +
-			itoa(int64(n.cfg.ID)) + " after all")
+		c.r.Oracle.fail(c.name + ": operation #" + itoa(int64(seq)) + " was left out of the history as never read by a node, and n" +
+			itoa(int64(n.cfg.ID)) + " read its request after all")
 	}
 }
 
@@ -384,11 +385,12 @@ func (c *Client) timedOut() {
 		c.endUnanswered("timeout")
 		return
 	}
-	if !c.curReached {
-		// No attempt reached a running process (each was dropped on
-		// the way, sent on a connection already broken, or arrived
-		// while the node was down), and the timeout broke the
-		// connection, so none can arrive later: it did not happen.
+	if !c.curRead {
+		// No node read any attempt (each was dropped on the way, sent
+		// on a connection already broken, arrived while the node was
+		// down, or was still unread, behind a paused node or a slow
+		// batch, when the timeout broke the connection, after which
+		// the session reads no more of it): keel never saw it.
 		// Left out, like a refused write: an unknown outcome costs the
 		// checker a branch of its search. (The replicated world's
 		// endUnanswered abandons such an operation likewise.)

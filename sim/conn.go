@@ -51,6 +51,9 @@ type conn struct {
 	queued  bool   // in the node's ready list
 	// bytesIn counts what the node received (node.Conn).
 	bytesIn int64
+	// unread: the client's sends waiting for the session to read them
+	// into a batch (conn.send's read), oldest first.
+	unread []unreadSend
 
 	// The client's side: reply bytes not yet parsed.
 	in []byte
@@ -89,23 +92,33 @@ func (c *conn) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// send carries data from the client to the node. reached (optional)
-// runs if the bytes enter a session of a running process: only then can
-// what they ask for run.
-func (c *conn) send(data []byte, reached func()) {
+// unreadSend is one send of the client's the session has not read yet:
+// its first byte's offset in the connection's input, and what to tell.
+type unreadSend struct {
+	start int64
+	read  func()
+}
+
+// send carries data from the client to the node. read (optional) runs
+// when the node's session reads any of it into a batch, which is where
+// keel first sees a command: bytes dropped on the way, arriving while the
+// node is down, or still unread when the connection breaks (the session
+// reads no more of a broken connection) never reach keel at all.
+func (c *conn) send(data []byte, read func()) {
 	if c.broken {
 		return
 	}
 	cl, n := c.client, c.n
 	cl.r.Net.sendStreamOr(cl.id, n.cfg.ID, func() {
-		if n.receive(c, data) && reached != nil {
-			reached()
+		if n.receive(c, data) && read != nil {
+			c.unread = append(c.unread, unreadSend{start: c.bytesIn - int64(len(data)), read: read})
 		}
 	}, c.breakConn)
 }
 
 // receive is data from the client arriving at the node. It reports
-// whether a session of the running process took it.
+// whether a session of the running process took it (to read when the
+// node gets to it).
 func (n *Node) receive(c *conn, data []byte) bool {
 	if c.broken {
 		return false
@@ -150,6 +163,9 @@ func (c *conn) advance() {
 				return
 			}
 			cmds, err := c.rd.ReadBatch()
+			if err == nil {
+				c.noteRead()
+			}
 			if err != nil {
 				var pe *resp.ProtocolError
 				if errors.As(err, &pe) && pe != resp.ErrQueryBufferLimit {
@@ -190,6 +206,22 @@ func (c *conn) advance() {
 			return
 		}
 	}
+}
+
+// noteRead tells the sends whose bytes the batch just read began: the
+// input up to the reader's unparsed tail is consumed.
+func (c *conn) noteRead() {
+	if len(c.unread) == 0 {
+		return
+	}
+	consumed := c.bytesIn - int64(len(c.src)) - int64(c.rd.Buffered())
+	k := 0
+	for k < len(c.unread) && c.unread[k].start < consumed {
+		c.unread[k].read()
+		c.unread[k] = unreadSend{}
+		k++
+	}
+	c.unread = c.unread[k:]
 }
 
 // pausePoll is how often a session held by CLIENT PAUSE looks again:

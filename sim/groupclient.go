@@ -136,7 +136,7 @@ func (c *Client) issueGroup() {
 		c.skip(&op)
 		return
 	}
-	c.cur, c.curSeq, c.curCall, c.curReached = &op, c.seq, c.r.W.now, false
+	c.cur, c.curSeq, c.curCall, c.curRead = &op, c.seq, c.r.W.now, false
 	c.r.Stats.Ops++
 	if op.ttlMs > 0 {
 		op.ttlW = c.r.ttlIssued(&op, c.curCall)
@@ -186,12 +186,12 @@ func (c *Client) endUnanswered(why string) {
 		c.adminUnanswered(why)
 		return
 	}
-	if why == "timeout" && !c.curReached {
-		// No attempt reached a running process (timedOut), and the
-		// timeout broke the connection: it was never executed.
+	if why == "timeout" && !c.curRead {
+		// No node read any attempt (timedOut), and the timeout broke
+		// the connection: it was never executed.
 		c.r.Stats.NotRun++
 		c.notRun = c.curSeq
-		c.abandon("timeout, never reached a node")
+		c.abandon("timeout, no node read it")
 		return
 	}
 	op := c.cur

@@ -68,8 +68,7 @@ type Stats struct {
 	// Refused: writes answered with an error (left out of the history).
 	Refused int64
 	// NotRun: operations whose outcome the client never learnt, and
-	// whose requests never reached a running process (left out of the
-	// history).
+	// whose requests no node ever read (left out of the history).
 	NotRun int64
 	// Snapshots: snapshot jobs run.
 	Snapshots int64
@@ -123,8 +122,8 @@ type Result struct {
 	Failures      []string
 	FailuresTotal int
 	Ops, Unknown  int64
-	// NotRun: operations left out of History as never having reached
-	// a running process (Stats.NotRun).
+	// NotRun: operations left out of History as never read by a node
+	// (Stats.NotRun).
 	NotRun    int64
 	Snapshots int64
 	Oracle    OracleStats
