@@ -3,7 +3,10 @@ package scenarios
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/keel-db/keel/sim"
 )
 
 func TestTransferWasmMatchesExample(t *testing.T) {
@@ -63,5 +66,25 @@ func TestFCallTransferReplaysExactly(t *testing.T) {
 	}
 	if c := RunSeed(s, 12); c.TraceHash == a.TraceHash {
 		t.Fatalf("seeds 11 and 12 gave the same trace-hash %s", a.TraceHash)
+	}
+}
+
+// A FUNCTION LOAD that a crash loses before it is durable leaves the
+// setup client with no reply: fcall-transfer swarm seed 99040 crashes the
+// node at the load's fsync. The setup loads the library again, and the
+// recovery probe asks the node which libraries it holds, so the model
+// forgets the lost load instead of expecting "already exists". Before,
+// every call after it failed with "Function not found".
+func TestFCallTransferReloadsALostLibrary(t *testing.T) {
+	var tr strings.Builder
+	out := RunVariant(Lookup("fcall-transfer"), 99040, sim.Variant{Swarm: true}, func(c *sim.Config) { c.Trace = &tr })
+	if len(out.Failures) > 0 {
+		t.Fatalf("%d failures, first: %s", out.FailuresTotal, out.Failures[0])
+	}
+	if !strings.Contains(tr.String(), "setup: the library may not be loaded; loading it again") {
+		t.Fatal("the seed no longer loses its first FUNCTION LOAD to a crash")
+	}
+	if out.Linearizability != "ok" {
+		t.Fatalf("linearizability %s", out.Linearizability)
 	}
 }

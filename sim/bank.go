@@ -116,6 +116,29 @@ func (c *Client) genBank() opSpec {
 	}
 }
 
+// bankSetupEnded issues a setup step of the single-node world again when
+// it may not have happened (read: a node read its request): a FUNCTION
+// LOAD that got no reply (a crash before it was durable loses it, and
+// every call after it would find no function: fcall-transfer swarm seed
+// 99040) or an error other than the library already being there (which
+// says an earlier attempt did load it), and an account's opening SET no
+// node read. An opening SET whose outcome is unknown stays as it was: the
+// checker tries it both ways.
+func (c *Client) bankSetupEnded(op *opSpec, r *Reply, read bool) {
+	if c.r.bank.ready || c.r.Group != nil || c.id-clientIDBase != bankSetupClient || len(op.argv) < 2 {
+		return
+	}
+	switch {
+	case op.argv[0] == "FUNCTION" && op.argv[1] == "LOAD":
+		if r == nil || r.IsError() && !strings.Contains(r.Str, "already exists") {
+			c.r.W.Trace(c.name, "setup: the library may not be loaded; loading it again")
+			c.r.bank.step--
+		}
+	case op.argv[0] == "SET" && r == nil && !read:
+		c.r.bank.step--
+	}
+}
+
 // genTaggedBank is genBank over accounts spread across hash tags (so
 // across replica groups): one bank per tag. A transfer moves money
 // between two accounts of one tag, a read takes every account of one tag
@@ -174,6 +197,25 @@ func transferOutput(r Reply) (checker.Value, bool) {
 
 // predictFunction is the sequential model of FUNCTION LOAD and of the
 // transfer library's functions.
+// libraries are the names of the function libraries the single-node
+// model knows the workload loads (the recovery probe asks the node which
+// it holds).
+func (w *WorkloadConfig) libraries() []string {
+	var libs []string
+	if g := w.Grammar; g != nil && g.FcallPct > 0 {
+		libs = append(libs, "rmw")
+	}
+	if w.Bank != nil && w.Bank.Library != "" {
+		libs = append(libs, libraryName(w.Bank.Library))
+	}
+	return libs
+}
+
+// libraryName is the name a FUNCTION LOAD payload's first line gives.
+func libraryName(payload string) string {
+	return strings.TrimPrefix(strings.SplitN(payload, "\n", 2)[0], "#!wasm name=")
+}
+
 // libKeyPrefix starts the model key that says a function library is
 // loaded (FUNCTION LOAD): never a workload key, never in a SCAN.
 const libKeyPrefix = "\x00lib:"
@@ -182,7 +224,7 @@ func predictFunction(s state, nowMs int64, argv []string) expectation {
 	name := strings.ToLower(argv[0])
 	if name == "function" {
 		if len(argv) == 3 && strings.EqualFold(argv[1], "load") {
-			lib := strings.TrimPrefix(strings.SplitN(argv[2], "\n", 2)[0], "#!wasm name=")
+			lib := libraryName(argv[2])
 			if _, ok := s[libKeyPrefix+lib]; ok {
 				return expectation{reply: errReply("ERR Library '" + lib + "' already exists"), write: true}
 			}

@@ -464,6 +464,7 @@ func (c *Client) finishOp(r *Reply, record bool) {
 		// what the replicated world's liveness check looks at.
 		c.r.grammarAcks = append(c.r.grammarAcks, [2]int64{c.curCall, c.r.W.now})
 	}
+	c.bankSetupEnded(op, r, record)
 	c.bankReplied(op, r) // banktxn.go: WATCH-retry state; may drop op.hist
 	c.grammarReplied(op, r)
 	if op.hist != nil {

@@ -485,12 +485,13 @@ func (n *Node) probe() bool {
 			}
 		}
 	}
-	// The grammar workload's function library: the model holds it as a
-	// key (libKeyPrefix) that reads "" when the library is loaded.
-	var libRec *recorder
-	if g := n.r.cfg.Workload.Grammar; g != nil && g.FcallPct > 0 {
-		libRec = &recorder{}
-		reqs = append(reqs, cluster.Request{Argv: [][]byte{[]byte("FUNCTION"), []byte("LIST"), []byte("LIBRARYNAME"), []byte("rmw")}, W: libRec})
+	// The workloads' function libraries: the model holds each as a key
+	// (libKeyPrefix) that reads "" when the library is loaded, and a
+	// crash may lose a load as it may any write.
+	libs := n.r.cfg.Workload.libraries()
+	libRecs := make([]recorder, len(libs))
+	for i, lib := range libs {
+		reqs = append(reqs, cluster.Request{Argv: [][]byte{[]byte("FUNCTION"), []byte("LIST"), []byte("LIBRARYNAME"), []byte(lib)}, W: &libRecs[i]})
 	}
 	now := n.Clock.Now()
 	crashed, op := n.callIn(ctxSubmit, func() { n.nd.Submit(1, now, reqs, nil) })
@@ -499,7 +500,7 @@ func (n *Node) probe() bool {
 		return false
 	}
 	n.setBusy(max(n.busy, n.r.W.now) + int64(n.FS.TakeBusy()))
-	probe := make([]probeKey, len(keys), len(keys)+1)
+	probe := make([]probeKey, len(keys), len(keys)+len(libs))
 	for i := range keys {
 		probe[i].val = recs[per*i].top
 		probe[i].pttl = recs[per*i+1].top
@@ -510,12 +511,15 @@ func (n *Node) probe() bool {
 			}
 		}
 	}
-	if libRec != nil {
+	if len(libs) > 0 {
+		keys = append([]string(nil), keys...)
+	}
+	for i, lib := range libs {
 		p := probeKey{val: nullReply}
-		if libRec.top.Kind == '*' && len(libRec.top.Elems) > 0 {
+		if r := libRecs[i].top; r.Kind == '*' && len(r.Elems) > 0 {
 			p.val = bulkReply("")
 		}
-		keys = append(append([]string(nil), keys...), libKeyPrefix+"rmw")
+		keys = append(keys, libKeyPrefix+lib)
 		probe = append(probe, p)
 	}
 	n.r.Oracle.Recovered(keys, probe, seam.Millis(now))
