@@ -116,26 +116,36 @@ func (c *Client) genBank() opSpec {
 	}
 }
 
-// bankSetupEnded issues a setup step of the single-node world again when
-// it may not have happened (read: a node read its request): a FUNCTION
-// LOAD that got no reply (a crash before it was durable loses it, and
-// every call after it would find no function: fcall-transfer swarm seed
-// 99040) or an error other than the library already being there (which
-// says an earlier attempt did load it), and an account's opening SET no
-// node read. An opening SET whose outcome is unknown stays as it was: the
-// checker tries it both ways.
+// bankSetupEnded issues a setup step again when it may not have
+// happened (read: a node read its request):
+//   - an account's opening SET refused with an error (disk full: keel's
+//     contract is that it did nothing) or, in the single-node world, no
+//     node read: left unopened, the account would take transfers while
+//     the checker holds every read to the total of the opened ones
+//     (cluster-fcall swarm seed 101010, cluster-bank-watch 101036). The
+//     replicated world re-issues a SET no node read itself (abandon);
+//   - in the single-node world, a FUNCTION LOAD that got no reply (a
+//     crash before it was durable loses it, and every call after it
+//     would find no function: fcall-transfer swarm seed 99040) or an
+//     error other than the library already being there (which says an
+//     earlier attempt did load it). The replicated world has loadAgain.
+//
+// An opening SET whose outcome is unknown stays as it was: the checker
+// tries it both ways.
 func (c *Client) bankSetupEnded(op *opSpec, r *Reply, read bool) {
-	if c.r.bank.ready || c.r.Group != nil || c.id-clientIDBase != bankSetupClient || len(op.argv) < 2 {
+	if c.r.bank.ready || c.id-clientIDBase != bankSetupClient || len(op.argv) < 2 {
 		return
 	}
+	one := c.r.Group == nil
 	switch {
-	case op.argv[0] == "FUNCTION" && op.argv[1] == "LOAD":
+	case op.argv[0] == "SET" && (r != nil && r.IsError() || one && r == nil && !read):
+		c.r.W.Trace(c.name, "setup: "+op.argv[1]+" not opened; opening it again")
+		c.r.bank.step--
+	case one && op.argv[0] == "FUNCTION" && op.argv[1] == "LOAD":
 		if r == nil || r.IsError() && !strings.Contains(r.Str, "already exists") {
 			c.r.W.Trace(c.name, "setup: the library may not be loaded; loading it again")
 			c.r.bank.step--
 		}
-	case op.argv[0] == "SET" && r == nil && !read:
-		c.r.bank.step--
 	}
 }
 
