@@ -290,6 +290,14 @@ func (c *Client) send(n *Node, asking bool) {
 	})
 }
 
+// neverRead counts the current operation as one no node read, which is
+// left out of the history (timedOut) or abandoned (endUnanswered): from
+// now on, a node reading its bytes fails the run (read).
+func (c *Client) neverRead() {
+	c.r.Stats.NotRun++
+	c.notRun = c.curSeq
+}
+
 // read notes that n's session read an attempt of operation seq into a
 // batch.
 func (c *Client) read(seq uint64, n *Node) {
@@ -394,7 +402,7 @@ func (c *Client) timedOut() {
 		// Left out, like a refused write: an unknown outcome costs the
 		// checker a branch of its search. (The replicated world's
 		// endUnanswered abandons such an operation likewise.)
-		c.r.Stats.NotRun++
+		c.neverRead()
 		c.finishOp(nil, false)
 		return
 	}
@@ -473,7 +481,6 @@ func (c *Client) finishOp(r *Reply, record bool) {
 		h.Call = c.curCall
 		switch {
 		case !record:
-			c.notRun = c.curSeq
 			c.r.W.After(c.think(), c.issue)
 			return
 		case r == nil:

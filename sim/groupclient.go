@@ -189,8 +189,7 @@ func (c *Client) endUnanswered(why string) {
 	if why == "timeout" && !c.curRead {
 		// No node read any attempt (timedOut), and the timeout broke
 		// the connection: it was never executed.
-		c.r.Stats.NotRun++
-		c.notRun = c.curSeq
+		c.neverRead()
 		c.abandon("timeout, no node read it")
 		return
 	}

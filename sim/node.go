@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -511,9 +512,7 @@ func (n *Node) probe() bool {
 			}
 		}
 	}
-	if len(libs) > 0 {
-		keys = append([]string(nil), keys...)
-	}
+	keys = slices.Clip(keys) // the appends below copy, leaving the run's list alone
 	for i, lib := range libs {
 		p := probeKey{val: nullReply}
 		if r := libRecs[i].top; r.Kind == '*' && len(r.Elems) > 0 {
