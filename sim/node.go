@@ -129,7 +129,10 @@ type Node struct {
 	// event scheduled for an old one does nothing.
 	epoch uint64
 	busy  int64 // virtual time until which the node is occupied
-	tries int
+	// stalls: the stretches it was occupied for longer than a tick
+	// (setBusy).
+	stalls []Stall
+	tries  int
 	// starts counts the processes started (Starts).
 	starts int
 	// downFor, when set, overrides RestartDelay once (a scenario keeps a
@@ -312,11 +315,23 @@ func (n *Node) whenFree(queued *bool, fn func()) {
 // durability window.
 func (n *Node) setBusy(until int64) {
 	now := n.r.W.now
-	if until-max(n.busy, now) > int64(n.cfg.TickEvery) {
-		n.r.Oracle.Stalled(seam.Millis(n.Clock.at(max(n.busy, now))), seam.Millis(n.Clock.at(until)))
+	if from := max(n.busy, now); until-from > int64(n.cfg.TickEvery) {
+		n.r.Oracle.Stalled(seam.Millis(n.Clock.at(from)), seam.Millis(n.Clock.at(until)))
+		if k := len(n.stalls); k > 0 && from <= int64(n.stalls[k-1].To) {
+			n.stalls[k-1].To = max(n.stalls[k-1].To, time.Duration(until))
+		} else {
+			n.stalls = append(n.stalls, Stall{From: time.Duration(from), To: time.Duration(until)})
+		}
 	}
 	n.busy = until
 }
+
+// Stall is a stretch of the run's time the node could not run (a pause,
+// a slow disk operation), longer than a tick.
+type Stall struct{ From, To time.Duration }
+
+// Stalls are the node's stalls so far, in order.
+func (n *Node) Stalls() []Stall { return n.stalls }
 
 // start runs a new process: it opens the node's replicas from the disk
 // (recovery) and checks what it recovered.
